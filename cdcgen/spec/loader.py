@@ -7,6 +7,7 @@ unhappy with, by path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from cdcgen.errors import Diagnostic, SpecError
 from cdcgen.spec.model import Spec
 
 PathT = tuple[str | int, ...]
+#: (text of a scalar, 0-based character offset inside it)
+Inside = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -30,21 +33,50 @@ class Positions:
     file: str
     values: dict[PathT, tuple[int, int]]
     keys: dict[PathT, tuple[int, int]]
+    #: The file's lines, to point inside a scalar (see ``inside`` in ``at``).
+    lines: tuple[str, ...] = ()
 
-    def at(self, path: PathT, *, key: bool = False) -> tuple[int, int]:
-        """Position of the node at ``path``, or of its nearest located ancestor."""
+    def at(
+        self, path: PathT, *, key: bool = False, inside: Inside | None = None
+    ) -> tuple[int, int]:
+        """Position of the node at ``path``, or of its nearest located ancestor.
+
+        ``inside`` = (scalar text, 0-based offset) moves the column to that
+        character of the scalar at ``path`` (e.g. the unknown column inside an
+        expression) when the file shows the text verbatim on the scalar's first
+        line; otherwise the scalar's start is the best honest answer.
+        """
         table = self.keys if key else self.values
         probe = tuple(path)
         while probe:
             if probe in table:
-                return table[probe]
+                line, col = table[probe]
+                if inside is not None and not key and probe == tuple(path):
+                    return line, self._column_inside(line, col, inside)
+                return line, col
             if probe in self.values:
                 return self.values[probe]
             probe = probe[:-1]
         return (1, 1)
 
-    def diagnostic(self, path: PathT, message: str, *, key: bool = False) -> Diagnostic:
-        line, col = self.at(path, key=key)
+    def _column_inside(self, line: int, col: int, inside: Inside) -> int:
+        scalar, offset = inside
+        if not 1 <= line <= len(self.lines) or not 0 <= offset < len(scalar):
+            return col
+        text = self.lines[line - 1]
+        start = col - 1
+        if text[start : start + 1] in ("'", '"'):
+            start += 1  # a quoted scalar's content starts after its quote
+        # Escapes, folding and block scalars change the text between file and
+        # value: only trust the offset when everything up to it reads the same.
+        if text[start : start + offset + 1] != scalar[: offset + 1]:
+            return col
+        return start + offset + 1
+
+    def diagnostic(
+        self, path: PathT, message: str, *, key: bool = False, inside: Inside | None = None
+    ) -> Diagnostic:
+        line, col = self.at(path, key=key, inside=inside)
         return Diagnostic(self.file, line, col, message, tuple(path))
 
 
@@ -61,7 +93,9 @@ class LoadedSpec:
         return self.positions.file
 
 
-def _walk(node: Any, path: PathT) -> Iterator[tuple[PathT, tuple[int, int], tuple[int, int] | None]]:
+def _walk(
+    node: Any, path: PathT
+) -> Iterator[tuple[PathT, tuple[int, int], tuple[int, int] | None]]:
     """Yield (path, value position, key position) for every child node."""
     if isinstance(node, CommentedMap):
         for k in node:
@@ -102,13 +136,29 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
         values[path] = vpos
         if kpos is not None:
             keys[path] = kpos
-    return _to_plain(root), Positions(file, values, keys)
+    return _to_plain(root), Positions(file, values, keys, tuple(text.split("\n")))
+
+
+def _describe(value: Any) -> str:
+    """A value as a user would recognise it in their YAML."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"{value} (a number)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 def _pydantic_message(err: dict[str, Any]) -> str:
     kind = err["type"]
     loc = err["loc"]
     name = str(loc[-1]) if loc else "spec"
+    given = err.get("input")
     if kind == "extra_forbidden":
         return f"unknown key '{name}'"
     if kind == "missing":
@@ -116,30 +166,96 @@ def _pydantic_message(err: dict[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         pattern = err.get("ctx", {}).get("pattern", "")
         if "smhd" in pattern:
-            return f"'{name}' must be a duration such as 45m, 2h or 1d, got {err['input']!r}"
+            return f"'{name}' must be a duration such as 45m, 2h or 1d, got {given!r}"
         if "cron" in pattern:
-            return f"'{name}' must be cron(...) or rate(...), got {err['input']!r}"
-        return f"'{err['input']}' is not a plain lowercase identifier ([a-z_][a-z0-9_]*)"
+            return f"'{name}' must be cron(...) or rate(...), got {given!r}"
+        suggestion = _identifier_like(str(given))
+        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        return (
+            f"'{given}' is not a plain lowercase identifier "
+            f"(letters a-z, digits, underscores; not starting with a digit){hint}"
+        )
+    if kind == "string_too_long":
+        return f"'{given}' is longer than Redshift's 127-character limit for names"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"'{name}' must be one of {expected}, got {err['input']!r}"
+        return f"'{name}' must be one of {expected}, got {given!r}"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
-    if kind in ("too_short",) and isinstance(err.get("input"), list | dict | tuple):
+    if kind in ("too_short", "string_too_short"):
         return f"'{name}' must not be empty"
+    if kind in ("tuple_type", "list_type"):
+        return f"'{name}' must be a list such as [{name}_1], got {_describe(given)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"'{name}' must be a mapping (key: value lines), got {_describe(given)}"
+    if kind == "string_type":
+        return f"'{name}' must be text, got {_describe(given)}"
     return f"'{name}': {err['msg']}"
 
 
+def _identifier_like(text: str) -> str | None:
+    """The plain identifier a user probably meant (``Vendor-Name`` -> ``vendor_name``)."""
+    candidate = re.sub(r"[^a-z0-9_]+", "_", text.strip().lower()).strip("_")
+    if candidate and not candidate[0].isdigit() and candidate != text:
+        return candidate
+    return None
+
+
+#: pydantic labels the branches of ``ColumnValue = SqlExpr | ColumnDef`` with these loc parts.
+_UNION_TAGS = ("constrained-str", "str", "ColumnDef")
+
+
 def _error_path(loc: tuple[Any, ...]) -> tuple[PathT, bool]:
-    """Map a pydantic error location to a YAML path (dropping union tags)."""
+    """Map a pydantic error location to (YAML path, whether it is about a mapping key)."""
     path: list[str | int] = []
+    on_key = False
     for part in loc:
-        if isinstance(part, str) and ("[" in part or part in ("str", "ColumnDef")):
+        if part == "[key]":
+            on_key = True  # the key itself is wrong (e.g. a column name), not its value
+            continue
+        if isinstance(part, str) and ("[" in part or part in _UNION_TAGS):
             continue  # pydantic's union branch labels are not YAML nodes
         if isinstance(part, str) and part.endswith("_") and part[:-1] in ("from", "as"):
             part = part[:-1]
         path.append(part)
-    return tuple(path), False
+    return tuple(path), on_key
+
+
+def _column_value_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replace pydantic's two-branch union report for a column value by the branch meant.
+
+    A target column is an expression string or ``{expr, type}``. pydantic reports
+    a failure against both branches; the user wrote one of them, so only the
+    errors of that branch (or one plain message) help.
+    """
+    kept: list[dict[str, Any]] = []
+    by_value: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        tags = [i for i, part in enumerate(loc) if part in _UNION_TAGS]
+        if not tags:
+            kept.append(err)
+            continue
+        by_value.setdefault(loc[: tags[0]], []).append(err)
+    for value_loc, branch_errors in by_value.items():
+        given = branch_errors[0].get("input")
+        if isinstance(given, dict):
+            kept.extend(e for e in branch_errors if "ColumnDef" in e["loc"])
+        elif isinstance(given, str):
+            kept.extend(e for e in branch_errors if "ColumnDef" not in e["loc"])
+        else:
+            kept.append(
+                {
+                    "type": "column_value",
+                    "loc": value_loc,
+                    "msg": (
+                        f"column '{value_loc[-1]}' must be an SQL expression (text) or "
+                        f"{{expr: ..., type: ...}}, got {_describe(given)}"
+                    ),
+                    "input": given,
+                }
+            )
+    return kept
 
 
 def load_spec_text(text: str, file: str) -> LoadedSpec:
@@ -152,10 +268,14 @@ def load_spec_text(text: str, file: str) -> LoadedSpec:
     except ValidationError as exc:
         diagnostics = []
         seen = set()
-        for err in exc.errors():
-            path, _ = _error_path(tuple(err["loc"]))
-            on_key = err["type"] in ("extra_forbidden",)
-            diag = positions.diagnostic(path, _pydantic_message(dict(err)), key=on_key)
+        for err in _column_value_errors([dict(e) for e in exc.errors()]):
+            path, on_key = _error_path(tuple(err["loc"]))
+            message = err["msg"] if err["type"] == "column_value" else _pydantic_message(err)
+            if err["type"] == "missing":
+                # Point at the mapping that lacks the key, not at its first child.
+                path, on_key = path[:-1], True
+            on_key = on_key or err["type"] == "extra_forbidden"
+            diag = positions.diagnostic(path, message, key=on_key)
             if (diag.line, diag.col, diag.message) not in seen:
                 seen.add((diag.line, diag.col, diag.message))
                 diagnostics.append(diag)

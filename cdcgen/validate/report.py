@@ -1,0 +1,47 @@
+"""Collecting located problems: every rule adds to one report, nothing raises midway."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cdcgen.errors import Diagnostic
+from cdcgen.spec.loader import Inside, PathT, Positions
+from cdcgen.validate.expressions import ExprProblem
+
+
+@dataclass
+class Report:
+    """The problems found so far in one spec (and the catalog it reads).
+
+    Mutable on purpose: one report is created per validation run, every rule
+    appends to it, and the run raises ``SpecError`` with all of them at the end.
+    """
+
+    positions: Positions
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(
+        self, path: PathT, message: str, *, key: bool = False, inside: Inside | None = None
+    ) -> None:
+        self.diagnostics.append(self.positions.diagnostic(path, message, key=key, inside=inside))
+
+    def expr_error(self, path: PathT, text: str, problem: ExprProblem) -> None:
+        inside = (text, problem.offset) if problem.offset is not None else None
+        self.error(path, str(problem), inside=inside)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+
+
+def suggest(name: str, choices: Iterable[str], *, what: str = "") -> str:
+    """`` (did you mean 'x'?)`` for a close match, else the list of valid names."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    if not options:
+        return ""
+    shown = ", ".join(options[:8]) + (", ..." if len(options) > 8 else "")
+    return f" ({what + ': ' if what else 'expected one of: '}{shown})"

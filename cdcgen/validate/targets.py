@@ -1,0 +1,359 @@
+"""Rules about facts and dimensions: aliases, references, join keys, target keys, types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from cdcgen.spec.loader import PathT
+from cdcgen.spec.model import ColumnDef, Dimension, Fact, Spec, column_expr
+from cdcgen.validate.expressions import ExprProblem, column_refs, conjuncts, parse_scalar
+from cdcgen.validate.inference import InferenceProblem, infer_type
+from cdcgen.validate.report import Report, suggest
+from cdcgen.validate.sources import Columns, check_hints
+from cdcgen.validate.types import TypeProblem, canonical_type
+
+Target = Fact | Dimension
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A name a target's expressions use for one of its sources."""
+
+    name: str
+    source: str
+    columns: Columns
+    key: tuple[str, ...]
+    kind: str  # "from", "join" or "exists"
+    index: int  # position in join/exists; 0 for from
+
+    def describe(self) -> str:
+        return self.name if self.name == self.source else f"{self.name} ({self.source})"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The aliases one expression may use, and all of the target's, to explain refusals."""
+
+    visible: dict[str, Alias]
+    declared: dict[str, Alias]
+    #: the exists entry whose own alias is visible, if this is an exists.on
+    own_exists: int | None = None
+    #: the join whose on this is, if any
+    own_join: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceShape:
+    """What a target's rules need to know about one source."""
+
+    columns: Columns
+    key: tuple[str, ...]
+
+
+def check_targets(
+    spec: Spec, source_columns: dict[str, Columns], report: Report
+) -> dict[str, dict[str, str]]:
+    """Check every fact and dimension; return their column types (inferred or explicit)."""
+    _check_target_names(spec, report)
+    shapes = {
+        name: SourceShape(columns, spec.sources[name].key)
+        for name, columns in source_columns.items()
+    }
+    target_columns: dict[str, dict[str, str]] = {}
+    for section, targets in (("facts", spec.facts), ("dimensions", spec.dimensions)):
+        for name, target in targets.items():
+            target_columns[name] = _check_target(section, name, target, shapes, report)
+    return target_columns
+
+
+def _check_target_names(spec: Spec, report: Report) -> None:
+    for name in spec.dimensions:
+        if name in spec.facts:
+            report.error(
+                ("dimensions", name),
+                f"'{name}' is both a fact and a dimension; target names must be unique",
+                key=True,
+            )
+    if spec.schemas.target == spec.schemas.baseline:
+        for section, targets in (("facts", spec.facts), ("dimensions", spec.dimensions)):
+            for name in targets:
+                if name in spec.sources:
+                    report.error(
+                        (section, name),
+                        f"'{name}' is also a source, and schemas.target equals schemas.baseline "
+                        f"({spec.schemas.target}): the target would overwrite the source's baseline table",
+                        key=True,
+                    )
+
+
+def _check_target(
+    section: str, name: str, target: Target, shapes: dict[str, SourceShape], report: Report
+) -> dict[str, str]:
+    base: PathT = (section, name)
+    declared = _declare_aliases(base, name, target, shapes, report)
+    from_alias = declared.get(target.from_)
+    if from_alias is None or from_alias.kind != "from":
+        return {}  # without the grain nothing else can be checked meaningfully
+
+    grain_and_joins = {a.name: a for a in declared.values() if a.kind in ("from", "join")}
+
+    for i, join in enumerate(target.join):
+        visible = {
+            a.name: a
+            for a in declared.values()
+            if a.kind == "from" or (a.kind == "join" and a.index <= i)
+        }
+        tree = _check_expression(
+            (*base, "join", i, "on"), join.on, Scope(visible, declared, own_join=i), report
+        )
+        joined = declared.get(join.alias)
+        if tree is not None and joined is not None and joined.kind == "join" and joined.index == i:
+            _check_join_covers_key((*base, "join", i, "on"), joined, tree, report)
+
+    exists = getattr(target, "exists", ())
+    for i, entry in enumerate(exists):
+        visible = dict(grain_and_joins)
+        own = declared.get(entry.alias)
+        if own is not None and own.kind == "exists" and own.index == i:
+            visible[own.name] = own
+        _check_expression(
+            (*base, "exists", i, "on"), entry.on, Scope(visible, declared, own_exists=i), report
+        )
+
+    row_scope = Scope(grain_and_joins, declared)
+    if target.where is not None:
+        _check_expression((*base, "where"), target.where, row_scope, report)
+
+    types = _check_columns(base, name, target, row_scope, report)
+    _check_key(base, name, target, from_alias, report)
+    if isinstance(target, Dimension):
+        _check_history(base, target, report)
+    if target.redshift is not None:
+        check_hints(
+            name,
+            target.redshift.distkey,
+            target.redshift.sortkey,
+            dict(target.columns),
+            base,
+            report,
+        )
+    return types
+
+
+def _declare_aliases(
+    base: PathT, name: str, target: Target, shapes: dict[str, SourceShape], report: Report
+) -> dict[str, Alias]:
+    declared: dict[str, Alias] = {}
+    entries: list[tuple[str, str, str, int, PathT, bool]] = [
+        (target.from_, target.from_, "from", 0, (*base, "from"), False)
+    ]
+    for kind in ("join", "exists"):
+        for i, entry in enumerate(getattr(target, kind, ())):
+            has_as = entry.as_ is not None
+            entries.append((entry.alias, entry.source, kind, i, (*base, kind, i), has_as))
+    for alias, source, kind, index, path, has_as in entries:
+        source_path = path if kind == "from" else (*path, "source")
+        if source not in shapes:
+            known = shapes.keys()
+            report.error(
+                source_path, f"unknown source '{source}'{suggest(source, known, what='sources')}"
+            )
+            continue
+        if alias in declared:
+            first = declared[alias]
+            where = "the from source" if first.kind == "from" else f"{first.kind} {first.index}"
+            report.error(
+                (*path, "as") if has_as else source_path,
+                f"alias '{alias}' is already used in {name} by {where}; "
+                f"give this {kind} a distinct 'as'",
+            )
+            continue
+        shape = shapes[source]
+        declared[alias] = Alias(alias, source, shape.columns, shape.key, kind, index)
+    return declared
+
+
+def _check_expression(path: PathT, text: str, scope: Scope, report: Report) -> exp.Expr | None:
+    """Parse an expression and resolve its columns; ``None`` if anything is wrong."""
+    try:
+        tree = parse_scalar(text)
+    except ExprProblem as problem:
+        report.expr_error(path, text, problem)
+        return None
+    problems = [(ref, _reference_problem(ref, scope)) for ref in column_refs(tree)]
+    for ref, message in problems:
+        if message is not None:
+            offset = _offset_of(ref)
+            report.error(path, message, inside=(text, offset) if offset is not None else None)
+    return tree if all(message is None for _, message in problems) else None
+
+
+def _offset_of(ref: exp.Column) -> int | None:
+    node = ref.args.get("table") or ref.this
+    start = node.meta.get("start") if isinstance(node, exp.Identifier) else None
+    return start if isinstance(start, int) else None
+
+
+def _reference_problem(ref: exp.Column, scope: Scope) -> str | None:
+    if ref.args.get("db") or ref.args.get("catalog"):
+        return f"'{ref.sql()}' has too many parts: write alias.column"
+    if not ref.table:
+        owners = sorted(a.name for a in scope.visible.values() if ref.name in a.columns)
+        hint = (
+            f"write {owners[0]}.{ref.name}"
+            if len(owners) == 1
+            else f"aliases here: {', '.join(sorted(scope.visible))}"
+        )
+        return f"column '{ref.name}' must be qualified as alias.{ref.name} ({hint})"
+    alias = scope.visible.get(ref.table)
+    if alias is None:
+        return _invisible_alias(ref.table, scope)
+    if ref.name not in alias.columns:
+        return f"{alias.describe()} has no column '{ref.name}'{suggest(ref.name, alias.columns, what='columns')}"
+    return None
+
+
+def _invisible_alias(name: str, scope: Scope) -> str:
+    declared = scope.declared.get(name)
+    if declared is None:
+        visible = ", ".join(sorted(scope.visible))
+        close = suggest(name, scope.visible, what="visible here")
+        return (
+            f"unknown alias '{name}'{close}; a source must be the from source or "
+            f"added under join (or exists) before its columns can be used"
+            + ("" if close.startswith(" (visible") else f" (visible here: {visible})")
+        )
+    if declared.kind == "exists":
+        return (
+            f"'{name}' is an exists alias: it can only be used inside its own exists.on "
+            "(exists qualifies rows, it does not provide columns; use a join for lookups)"
+        )
+    # A join alias that is declared but not visible is a later join.
+    return (
+        f"forward reference to '{name}' (join {declared.index}): a join's on may use only the "
+        "from source, earlier joins and itself; reorder the joins (a cycle cannot be ordered)"
+    )
+
+
+def _check_join_covers_key(path: PathT, joined: Alias, on: exp.Expr, report: Report) -> None:
+    """A LEFT JOIN multiplies grain rows unless ``on`` pins every key column of the joined source."""
+    key = joined.key
+    pinned = set()
+    for part in conjuncts(on):
+        if not isinstance(part, exp.EQ):
+            continue
+        for side, other in ((part.left, part.right), (part.right, part.left)):
+            if (
+                isinstance(side, exp.Column)
+                and side.table == joined.name
+                and side.name in key
+                and all(c.table != joined.name for c in column_refs(other))
+            ):
+                pinned.add(side.name)
+    missing = [k for k in key if k not in pinned]
+    if missing:
+        report.error(
+            path,
+            f"join on {joined.describe()} does not equate its whole key ({', '.join(key)}); "
+            f"it would multiply fact rows: add "
+            + " AND ".join(f"{joined.name}.{k} = <value>" for k in missing)
+            + " to 'on'",
+        )
+
+
+def _check_columns(
+    base: PathT, name: str, target: Target, scope: Scope, report: Report
+) -> dict[str, str]:
+    """Check each mapped column's expression and work out its type."""
+    types: dict[str, str] = {}
+    column_types = {a.name: a.columns for a in scope.visible.values()}
+    for column, value in target.columns.items():
+        path: PathT = (*base, "columns", column)
+        expr_path = (*path, "expr") if isinstance(value, ColumnDef) else path
+        text = column_expr(value)
+        tree = _check_expression(expr_path, text, scope, report)
+        if isinstance(value, ColumnDef):
+            try:
+                types[column] = canonical_type(value.type)
+            except TypeProblem as exc:
+                report.error((*path, "type"), f"{name}.{column}: {exc}")
+            continue
+        if tree is None:
+            continue
+        try:
+            types[column] = infer_type(tree, column_types)
+        except InferenceProblem as exc:
+            report.error(
+                path,
+                f"cannot infer the type of {name}.{column} ({exc}); "
+                f"write it as {{expr: ..., type: ...}}",
+            )
+    return types
+
+
+def _check_key(base: PathT, name: str, target: Target, grain: Alias, report: Report) -> None:
+    """Target keys are the grain's key: one target row per grain row, and back."""
+    derived: set[str] = set()
+    wrong = 0
+    for i, column in enumerate(target.key):
+        path: PathT = (*base, "key", i)
+        if column not in target.columns:
+            report.error(
+                path,
+                f"key column '{column}' is not one of {name}'s columns"
+                f"{suggest(column, target.columns, what='columns')}; map it under 'columns:'",
+            )
+            wrong += 1
+            continue
+        text = column_expr(target.columns[column])
+        try:
+            tree = parse_scalar(text)
+        except ExprProblem:
+            wrong += 1
+            continue  # reported with the column
+        if (
+            isinstance(tree, exp.Column)
+            and tree.table == grain.name
+            and tree.name in grain.key
+            and not tree.args.get("db")
+        ):
+            derived.add(tree.name)
+            continue
+        report.error(
+            path,
+            f"key column '{column}' must be a plain reference to a key column of the grain "
+            f"{grain.describe()} ({', '.join(f'{grain.name}.{k}' for k in grain.key)}), got '{text}'",
+        )
+        wrong += 1
+    missing = [k for k in grain.key if k not in derived]
+    # When a key column is already wrong, that message says it all.
+    if missing and not wrong:
+        report.error(
+            (*base, "key"),
+            f"target keys not derived from the grain's key: {name}'s key must map every key "
+            f"column of {grain.describe()} ({', '.join(grain.key)}); missing {', '.join(missing)}",
+        )
+
+
+def _check_history(base: PathT, target: Dimension, report: Report) -> None:
+    """SCD2 history columns: mapped, not keys (a key change is a different member), listed once."""
+    seen: set[str] = set()
+    for i, column in enumerate(target.history):
+        path: PathT = (*base, "history", i)
+        if column not in target.columns:
+            report.error(
+                path,
+                f"history column '{column}' is not one of the dimension's columns"
+                f"{suggest(column, target.columns, what='columns')}",
+            )
+        elif column in target.key:
+            report.error(
+                path,
+                f"history column '{column}' is a key column; a key identifies the member, "
+                "it cannot change within its history",
+            )
+        elif column in seen:
+            report.error(path, f"history column '{column}' is listed twice")
+        seen.add(column)
