@@ -18,7 +18,6 @@ from ruamel.yaml import YAML
 from cdcgen import graph, impact, importer, jsonschema
 from cdcgen.cli import app
 from cdcgen.errors import CdcgenError, SpecError
-from cdcgen.spec.loader import load_spec
 from cdcgen.spec.model import Spec
 from cdcgen.validate import validate_file
 
@@ -160,17 +159,12 @@ def import_dictionary(
 class _Checked:
     file: str
     spec: Spec
-    #: column universe per source when validation resolved it (catalog included)
-    source_columns: Mapping[str, Mapping[str, str]] | None
+    #: every source's columns as validation resolved them (catalog included)
+    source_columns: Mapping[str, Mapping[str, str]]
 
 
 def _check(path: Path) -> _Checked:
-    try:
-        validated = validate_file(path)
-    except NotImplementedError:
-        # cdcgen.validate is being written in parallel; until it lands, shape checks
-        # keep these commands usable. Remove this fallback once it does.
-        return _Checked(str(path), load_spec(path).spec, None)
+    validated = validate_file(path)
     return _Checked(str(path), validated.spec, validated.source_columns)
 
 
