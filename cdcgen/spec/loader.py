@@ -156,8 +156,8 @@ def _describe(value: Any) -> str:
 
 def _pydantic_message(err: dict[str, Any]) -> str:
     kind = err["type"]
-    loc = err["loc"]
-    name = str(loc[-1]) if loc else "spec"
+    path, _ = _error_path(tuple(err["loc"]))
+    name = str(path[-1]) if path else "spec"
     given = err.get("input")
     if kind == "extra_forbidden":
         return f"unknown key '{name}'"
@@ -240,7 +240,20 @@ def _column_value_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for value_loc, branch_errors in by_value.items():
         given = branch_errors[0].get("input")
         if isinstance(given, dict):
-            kept.extend(e for e in branch_errors if "ColumnDef" in e["loc"])
+            for err in branch_errors:
+                if "ColumnDef" not in err["loc"]:
+                    continue
+                if err["type"] == "missing":
+                    err = {
+                        **err,
+                        "type": "column_value",
+                        "loc": value_loc,
+                        "msg": (
+                            f"column '{value_loc[-1]}' gives {{expr, type}} without "
+                            f"'{err['loc'][-1]}': give both, or write the expression alone as text"
+                        ),
+                    }
+                kept.append(err)
         elif isinstance(given, str):
             kept.extend(e for e in branch_errors if "ColumnDef" not in e["loc"])
         else:
@@ -258,18 +271,55 @@ def _column_value_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
+#: What YAML leaves of ``numeric(12,2)`` written inside ``{...}``: the comma ends
+#: the entry, so ``2)`` becomes a key of its own with no value.
+_SPLIT_TAIL = re.compile(r"^\s*[0-9]+\s*\)$")
+
+
+def _flow_split_types(node: Any, path: PathT = ()) -> Iterator[tuple[PathT, PathT]]:
+    """(path of the cut type, path of the stray key) for types cut in two at a comma."""
+    if isinstance(node, dict):
+        previous: tuple[str, Any] | None = None
+        for key, value in node.items():
+            if (
+                previous is not None
+                and value is None
+                and _SPLIT_TAIL.match(str(key))
+                and isinstance(previous[1], str)
+                and re.search(r"\(\s*[0-9]+$", previous[1])
+            ):
+                yield (*path, previous[0]), (*path, key)
+            previous = (key, value)
+            yield from _flow_split_types(value, (*path, key))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _flow_split_types(item, (*path, i))
+
+
 def load_spec_text(text: str, file: str) -> LoadedSpec:
     """Parse and shape-check a spec; raise SpecError with every problem found."""
     data, positions = parse_yaml(text, file)
     if not isinstance(data, dict):
         raise SpecError([Diagnostic(file, 1, 1, "a spec must be a YAML mapping")])
+    diagnostics: list[Diagnostic] = []
+    stray_keys: list[PathT] = []
+    for cut, stray in _flow_split_types(data):
+        stray_keys.append(stray)
+        diagnostics.append(
+            positions.diagnostic(
+                cut,
+                f"YAML cut this type at the comma: inside {{...}} write it quoted, "
+                f"e.g. '{data_at(data, cut)},{str(stray[-1]).strip()}'",
+            )
+        )
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        diagnostics = []
         seen = set()
         for err in _column_value_errors([dict(e) for e in exc.errors()]):
             path, on_key = _error_path(tuple(err["loc"]))
+            if any(path[: len(stray)] == stray for stray in stray_keys):
+                continue  # explained by the cut-type diagnostic
             message = err["msg"] if err["type"] == "column_value" else _pydantic_message(err)
             if err["type"] == "missing":
                 # Point at the mapping that lacks the key, not at its first child.
@@ -280,7 +330,16 @@ def load_spec_text(text: str, file: str) -> LoadedSpec:
                 seen.add((diag.line, diag.col, diag.message))
                 diagnostics.append(diag)
         raise SpecError(diagnostics) from None
+    if diagnostics:
+        raise SpecError(diagnostics)
     return LoadedSpec(spec, data, positions)
+
+
+def data_at(data: Any, path: PathT) -> Any:
+    """The plain value at ``path`` in loaded YAML data."""
+    for part in path:
+        data = data[part]
+    return data
 
 
 def load_spec(path: str | Path) -> LoadedSpec:

@@ -64,7 +64,7 @@ _STATEMENT_NODES: tuple[type[exp.Expr], ...] = (
 def parse_scalar(text: str, rules: ScalarRules = ROW_SCALAR) -> exp.Expr:
     """Parse one Redshift scalar expression or raise ``ExprProblem`` saying why it is not one."""
     tokens = _tokens(text)
-    _reject_comments_and_semicolons(tokens)
+    _reject_comments_and_semicolons(text, tokens)
     try:
         parsed = sqlglot.parse(text, read="redshift")
     except ParseError as exc:
@@ -80,11 +80,24 @@ def parse_scalar(text: str, rules: ScalarRules = ROW_SCALAR) -> exp.Expr:
 def _tokens(text: str) -> list[object]:
     try:
         return list(Redshift().tokenize(text))
-    except (TokenError, ParseError) as exc:
-        raise ExprProblem(f"cannot read SQL: {_first_line(str(exc))}") from None
+    except (TokenError, ParseError):
+        raise ExprProblem(
+            "cannot read SQL: check for an unterminated string ('...') or quoted name (\"...\")"
+        ) from None
 
 
-def _reject_comments_and_semicolons(tokens: list[object]) -> None:
+def _comment_offset(text: str, tokens: list[object]) -> int | None:
+    """Where the first comment starts: the first ``--`` or ``/*`` outside every token."""
+    covered: set[int] = set()
+    for token in tokens:
+        covered.update(range(token.start, token.end + 1))  # type: ignore[attr-defined]
+    for i in range(len(text) - 1):
+        if i not in covered and text[i : i + 2] in ("--", "/*"):
+            return i
+    return None
+
+
+def _reject_comments_and_semicolons(text: str, tokens: list[object]) -> None:
     for token in tokens:
         kind = token.token_type  # type: ignore[attr-defined]
         if kind == TokenType.SEMICOLON:
@@ -97,26 +110,32 @@ def _reject_comments_and_semicolons(tokens: list[object]) -> None:
             raise ExprProblem(
                 "comments are not allowed inside spec expressions (they can hide text "
                 "from review); use a YAML comment (#) outside the string instead",
-                token.start,  # type: ignore[attr-defined]
+                _comment_offset(text, tokens),
             )
 
 
 def _parse_problem(exc: ParseError, text: str) -> ExprProblem:
     detail = exc.errors[0] if exc.errors else {}
     description = str(detail.get("description") or _first_line(str(exc)))
-    offset = _offset(text, detail.get("line"), detail.get("col"))
+    near = str(detail.get("highlight") or "").strip()
+    offset = _offset(text, detail.get("line"), detail.get("col"), len(near))
+    if description.startswith("Required keyword") and near:
+        # sqlglot names its internal class here; say what the user sees instead.
+        return ExprProblem(f"invalid SQL expression: '{near}' is missing an operand", offset)
+    if near:
+        return ExprProblem(f"invalid SQL expression near '{near}': {description}", offset)
     return ExprProblem(f"invalid SQL expression: {description}", offset)
 
 
-def _offset(text: str, line: object, col: object) -> int | None:
+def _offset(text: str, line: object, col: object, width: int) -> int | None:
     if not isinstance(line, int) or not isinstance(col, int) or line < 1:
         return None
     lines = text.split("\n")
     if line > len(lines):
         return None
     start = sum(len(prior) + 1 for prior in lines[: line - 1])
-    # sqlglot's col is the 1-based end of the offending token.
-    return max(0, min(start + col - 1, len(text) - 1))
+    # sqlglot's col is the 1-based end of the offending token: step back to its start.
+    return max(0, min(start + col - max(width, 1), len(text) - 1))
 
 
 def _reject_non_scalars(tree: exp.Expr, rules: ScalarRules) -> None:

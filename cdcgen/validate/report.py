@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from sqlglot import exp
 
 from cdcgen.errors import Diagnostic
 from cdcgen.spec.loader import Inside, PathT, Positions
-from cdcgen.validate.expressions import ExprProblem
+from cdcgen.validate.expressions import ExprProblem, column_refs
+from cdcgen.validate.inference import InferenceProblem, infer_type
+from cdcgen.validate.types import UNRESOLVED
 
 
 @dataclass
@@ -45,3 +49,22 @@ def suggest(name: str, choices: Iterable[str], *, what: str = "") -> str:
         return ""
     shown = ", ".join(options[:8]) + (", ..." if len(options) > 8 else "")
     return f" ({what + ': ' if what else 'expected one of: '}{shown})"
+
+
+def report_non_condition(
+    path: PathT, tree: exp.Expr, column_types: Mapping[str, Mapping[str, str]], report: Report
+) -> None:
+    """Filters, join conditions, delete rules and checks must be true/false."""
+    unresolved = any(
+        column_types.get(ref.table, {}).get(ref.name) == UNRESOLVED for ref in column_refs(tree)
+    )
+    try:
+        inferred = None if unresolved else infer_type(tree, column_types)
+    except InferenceProblem:
+        return  # unknown is not wrong: Redshift will say if it is not boolean
+    if inferred is not None and inferred != "boolean":
+        report.error(
+            path,
+            f"expected a condition (true or false), but this is {inferred}; "
+            "compare it with something, e.g. ... = 1 or ... IS NOT NULL",
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,10 +11,16 @@ from sqlglot import exp
 from cdcgen.errors import SpecError
 from cdcgen.spec.catalog import LoadedCatalog, load_catalog_located
 from cdcgen.spec.loader import PathT
-from cdcgen.spec.model import Source, Spec
+from cdcgen.spec.model import IDENT_PATTERN, Source, Spec
 from cdcgen.validate.expressions import ExprProblem, column_refs, parse_scalar
-from cdcgen.validate.report import Report, suggest
-from cdcgen.validate.types import TypeProblem, canonical_type, is_orderable_sequence, is_string
+from cdcgen.validate.report import Report, report_non_condition, suggest
+from cdcgen.validate.types import (
+    UNRESOLVED,
+    TypeProblem,
+    canonical_type,
+    is_orderable_sequence,
+    is_string,
+)
 
 Columns = dict[str, str]
 
@@ -88,13 +95,11 @@ def _spec_columns(source: str, columns: dict[str, str], report: Report) -> Colum
             resolved[column] = canonical_type(type_text)
         except TypeProblem as exc:
             report.error(path, f"{source}.{column}: {exc}")
+            resolved[column] = UNRESOLVED
     return resolved
 
 
 def _catalog_columns(source: str, catalog: LoadedCatalog, report: Report) -> Columns:
-    import re
-
-    from cdcgen.spec.model import IDENT_PATTERN  # the same rule as for spec names
 
     resolved: Columns = {}
     for column, type_text in catalog.tables[source].items():
@@ -108,6 +113,7 @@ def _catalog_columns(source: str, catalog: LoadedCatalog, report: Report) -> Col
             resolved[column] = canonical_type(type_text)
         except TypeProblem as exc:
             report.add(catalog.positions.diagnostic(path, f"{source}.{column}: {exc}"))
+            resolved[column] = UNRESOLVED
     return resolved
 
 
@@ -200,6 +206,10 @@ def check_row_expression(
                 f"{source} has no column '{ref.name}'{suggest(ref.name, columns, what='columns')}",
                 inside=inside,
             )
+        else:
+            continue
+        return None
+    report_non_condition(path, tree, {source: columns, "": columns}, report)
     return tree
 
 

@@ -10,9 +10,9 @@ from cdcgen.spec.loader import PathT
 from cdcgen.spec.model import ColumnDef, Dimension, Fact, Spec, column_expr
 from cdcgen.validate.expressions import ExprProblem, column_refs, conjuncts, parse_scalar
 from cdcgen.validate.inference import InferenceProblem, infer_type
-from cdcgen.validate.report import Report, suggest
+from cdcgen.validate.report import Report, report_non_condition, suggest
 from cdcgen.validate.sources import Columns, check_hints
-from cdcgen.validate.types import TypeProblem, canonical_type
+from cdcgen.validate.types import UNRESOLVED, TypeProblem, canonical_type
 
 Target = Fact | Dimension
 
@@ -38,10 +38,11 @@ class Scope:
 
     visible: dict[str, Alias]
     declared: dict[str, Alias]
-    #: the exists entry whose own alias is visible, if this is an exists.on
-    own_exists: int | None = None
-    #: the join whose on this is, if any
-    own_join: int | None = None
+    target: str
+    #: every source of the spec, to tell "not joined" from "does not exist"
+    sources: frozenset[str] = frozenset()
+    #: aliases whose declaration was already reported (unknown source): stay quiet
+    broken: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,14 @@ def _check_target(
     from_alias = declared.get(target.from_)
     if from_alias is None or from_alias.kind != "from":
         return {}  # without the grain nothing else can be checked meaningfully
+    broken = frozenset(
+        entry.alias
+        for entry in (*target.join, *getattr(target, "exists", ()))
+        if entry.source not in shapes
+    )
+
+    def scope(visible: dict[str, Alias]) -> Scope:
+        return Scope(visible, declared, name, frozenset(shapes), broken)
 
     grain_and_joins = {a.name: a for a in declared.values() if a.kind in ("from", "join")}
 
@@ -105,9 +114,7 @@ def _check_target(
             for a in declared.values()
             if a.kind == "from" or (a.kind == "join" and a.index <= i)
         }
-        tree = _check_expression(
-            (*base, "join", i, "on"), join.on, Scope(visible, declared, own_join=i), report
-        )
+        tree = _check_condition((*base, "join", i, "on"), join.on, scope(visible), report)
         joined = declared.get(join.alias)
         if tree is not None and joined is not None and joined.kind == "join" and joined.index == i:
             _check_join_covers_key((*base, "join", i, "on"), joined, tree, report)
@@ -118,13 +125,11 @@ def _check_target(
         own = declared.get(entry.alias)
         if own is not None and own.kind == "exists" and own.index == i:
             visible[own.name] = own
-        _check_expression(
-            (*base, "exists", i, "on"), entry.on, Scope(visible, declared, own_exists=i), report
-        )
+        _check_condition((*base, "exists", i, "on"), entry.on, scope(visible), report)
 
-    row_scope = Scope(grain_and_joins, declared)
+    row_scope = scope(grain_and_joins)
     if target.where is not None:
-        _check_expression((*base, "where"), target.where, row_scope, report)
+        _check_condition((*base, "where"), target.where, row_scope, report)
 
     types = _check_columns(base, name, target, row_scope, report)
     _check_key(base, name, target, from_alias, report)
@@ -182,12 +187,28 @@ def _check_expression(path: PathT, text: str, scope: Scope, report: Report) -> e
     except ExprProblem as problem:
         report.expr_error(path, text, problem)
         return None
-    problems = [(ref, _reference_problem(ref, scope)) for ref in column_refs(tree)]
+    problems = [
+        (ref, _reference_problem(ref, scope))
+        for ref in column_refs(tree)
+        if ref.table not in scope.broken
+    ]
+    if any(ref.table in scope.broken for ref in column_refs(tree)):
+        return None  # the unknown source is reported where it is declared
     for ref, message in problems:
         if message is not None:
             offset = _offset_of(ref)
             report.error(path, message, inside=(text, offset) if offset is not None else None)
     return tree if all(message is None for _, message in problems) else None
+
+
+def _check_condition(path: PathT, text: str, scope: Scope, report: Report) -> exp.Expr | None:
+    """A filter or join condition: an expression that is true or false for a row."""
+    tree = _check_expression(path, text, scope, report)
+    if tree is not None:
+        report_non_condition(
+            path, tree, {a.name: a.columns for a in scope.visible.values()}, report
+        )
+    return tree
 
 
 def _offset_of(ref: exp.Column) -> int | None:
@@ -218,13 +239,12 @@ def _reference_problem(ref: exp.Column, scope: Scope) -> str | None:
 def _invisible_alias(name: str, scope: Scope) -> str:
     declared = scope.declared.get(name)
     if declared is None:
-        visible = ", ".join(sorted(scope.visible))
-        close = suggest(name, scope.visible, what="visible here")
-        return (
-            f"unknown alias '{name}'{close}; a source must be the from source or "
-            f"added under join (or exists) before its columns can be used"
-            + ("" if close.startswith(" (visible") else f" (visible here: {visible})")
-        )
+        if name in scope.sources:
+            return (
+                f"source '{name}' is not joined in {scope.target}: add it under 'join' "
+                "(on its whole key) to use its columns"
+            )
+        return f"unknown alias '{name}'{suggest(name, scope.visible, what='aliases here')}"
     if declared.kind == "exists":
         return (
             f"'{name}' is an exists alias: it can only be used inside its own exists.on "
@@ -280,8 +300,8 @@ def _check_columns(
             except TypeProblem as exc:
                 report.error((*path, "type"), f"{name}.{column}: {exc}")
             continue
-        if tree is None:
-            continue
+        if tree is None or _reads_unresolved(tree, column_types):
+            continue  # the column's bad type is reported at the column
         try:
             types[column] = infer_type(tree, column_types)
         except InferenceProblem as exc:
@@ -291,6 +311,12 @@ def _check_columns(
                 f"write it as {{expr: ..., type: ...}}",
             )
     return types
+
+
+def _reads_unresolved(tree: exp.Expr, column_types: dict[str, Columns]) -> bool:
+    return any(
+        column_types.get(ref.table, {}).get(ref.name) == UNRESOLVED for ref in column_refs(tree)
+    )
 
 
 def _check_key(base: PathT, name: str, target: Target, grain: Alias, report: Report) -> None:

@@ -58,6 +58,11 @@ _UNSUPPORTED: dict[TypeKind, str] = {
 _ORDERED_INTEGERS = ("smallint", "integer", "bigint")
 
 
+#: Stands for a column whose declared type was rejected: the column exists (so
+#: references to it are not reported again), but nothing is inferred from it.
+UNRESOLVED = "unresolved"
+
+
 class TypeProblem(ValueError):
     """A column type cannot be used; the message says what to write instead."""
 
@@ -160,17 +165,22 @@ def is_integer(canonical: str) -> bool:
 
 
 def is_string(canonical: str) -> bool:
-    return string_length(canonical) is not None
+    return canonical == UNRESOLVED or string_length(canonical) is not None
 
 
 def is_orderable_sequence(canonical: str) -> bool:
     """Whether a column can act as a version/watermark: a point in time or a counter."""
-    return canonical in (
-        "date",
-        "timestamp",
-        "timestamptz",
-        *_ORDERED_INTEGERS,
-    ) or canonical.startswith("numeric(")
+    return (
+        canonical in (UNRESOLVED,)
+        or canonical
+        in (
+            "date",
+            "timestamp",
+            "timestamptz",
+            *_ORDERED_INTEGERS,
+        )
+        or canonical.startswith("numeric(")
+    )
 
 
 def wider_integer(a: str, b: str) -> str:
