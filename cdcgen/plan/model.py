@@ -1,0 +1,287 @@
+"""The plan: a validated spec turned into frozen, SQL-ready facts about every
+source and target (tables, columns, parsed expressions, dependency paths).
+
+Nothing here renders SQL; ``cdcgen.sql`` builds statements from a plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import sqlglot
+from sqlglot import exp
+
+from cdcgen.spec.model import Fact, Spec, TableHints, column_expr
+from cdcgen.validate import ValidatedSpec
+
+DeleteKind = Literal["none", "when", "op_column", "snapshot"]
+RelationKind = Literal["from", "join", "exists"]
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    name: str
+    staging: Table
+    baseline: Table
+    key: tuple[str, ...]
+    updated_at: str
+    loaded_at: str | None
+    mode: Literal["window", "append"]
+    delete_kind: DeleteKind
+    delete_when: exp.Expression | None
+    op_column: str | None
+    #: every column of the staging table, in order
+    staging_columns: tuple[Column, ...]
+    #: the source's true state: staging columns minus load metadata (op column, loaded_at)
+    columns: tuple[Column, ...]
+    checks: tuple[tuple[str, exp.Expression], ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def non_key_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.name not in self.key)
+
+    @property
+    def watermark_column(self) -> str | None:
+        """Append mode reads staging rows beyond this column's last seen value."""
+        if self.mode != "append":
+            return None
+        return self.loaded_at or self.updated_at
+
+    def type_of(self, column: str) -> str:
+        for c in self.staging_columns:
+            if c.name == column:
+                return c.type
+        raise KeyError(column)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One source as seen by a target: the grain (``from``), a lookup or a semi-join."""
+
+    alias: str
+    source: str
+    kind: RelationKind
+    on: exp.Expression | None
+    #: aliases (other than this one) that ``on`` references
+    depends_on: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TargetColumn:
+    name: str
+    expr: exp.Expression
+    type: str
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    name: str
+    kind: Literal["fact", "dimension"]
+    table: Table
+    key: tuple[str, ...]
+    #: the grain source's key columns, aligned with ``key``
+    grain_key: tuple[str, ...]
+    grain: Relation
+    joins: tuple[Relation, ...]
+    exists: tuple[Relation, ...]
+    where: exp.Expression | None
+    columns: tuple[TargetColumn, ...]
+    hints: TableHints | None
+    history: tuple[str, ...] = ()
+    on_delete: str = "invalidate"
+
+    @property
+    def relations(self) -> tuple[Relation, ...]:
+        return (self.grain, *self.joins, *self.exists)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def non_key_columns(self) -> tuple[TargetColumn, ...]:
+        return tuple(c for c in self.columns if c.name not in self.key)
+
+    def relation(self, alias: str) -> Relation:
+        for r in self.relations:
+            if r.alias == alias:
+                return r
+        raise KeyError(alias)
+
+    def path_to(self, relation: Relation) -> tuple[Relation, ...]:
+        """Lookups needed (besides the grain) to evaluate ``relation.on``, in join order."""
+        needed: set[str] = set()
+        pending = list(relation.depends_on)
+        while pending:
+            alias = pending.pop()
+            if alias == self.grain.alias or alias in needed:
+                continue
+            needed.add(alias)
+            pending.extend(self.relation(alias).depends_on)
+        return tuple(j for j in self.joins if j.alias in needed)
+
+    def referenced_columns(self, alias: str) -> tuple[str, ...]:
+        """Columns of ``alias`` that this target reads anywhere: a change elsewhere can't matter."""
+        exprs = [c.expr for c in self.columns]
+        exprs += [r.on for r in self.relations if r.on is not None]
+        if self.where is not None:
+            exprs.append(self.where)
+        found: dict[str, None] = {}
+        for e in exprs:
+            for col in e.find_all(exp.Column):
+                if col.table == alias:
+                    found[col.name] = None
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    name: str
+    spec_file: str
+    spec_sha256: str
+    cdc_schema: str
+    staging_schema: str
+    baseline_schema: str
+    target_schema: str
+    sources: tuple[SourcePlan, ...]
+    targets: tuple[TargetPlan, ...]
+    freshness_warn_seconds: int | None
+    freshness_error_seconds: int | None
+    schedule: str | None
+
+    def source(self, name: str) -> SourcePlan:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def facts(self) -> tuple[TargetPlan, ...]:
+        return tuple(t for t in self.targets if t.kind == "fact")
+
+    @property
+    def dimensions(self) -> tuple[TargetPlan, ...]:
+        return tuple(t for t in self.targets if t.kind == "dimension")
+
+    def proc(self, step: str) -> str:
+        return f"{self.cdc_schema}.sp_{self.name}_{step}"
+
+    def temp(self, *parts: str) -> str:
+        """Session temp table names; prefixed by the pipeline so two pipelines never clash."""
+        return "__".join((self.name, *parts))
+
+
+def parse_expression(text: str) -> exp.Expression:
+    """Parse one spec expression (Redshift syntax); validation has vetted it already."""
+    return sqlglot.parse_one(text, read="redshift")
+
+
+def _aliases_in(expression: exp.Expression) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c.table for c in expression.find_all(exp.Column) if c.table))
+
+
+def _relation(alias: str, source: str, kind: RelationKind, on: str | None) -> Relation:
+    parsed = parse_expression(on) if on else None
+    depends = tuple(a for a in _aliases_in(parsed) if a != alias) if parsed is not None else ()
+    return Relation(alias, source, kind, parsed, depends)
+
+
+def _source_plan(spec: Spec, name: str, columns: dict[str, str]) -> SourcePlan:
+    src = spec.sources[name]
+    staging_columns = tuple(Column(c, t) for c, t in columns.items())
+    metadata = {src.loaded_at, src.deletes.op_column if src.deletes else None} - {None}
+    kind: DeleteKind = "none"
+    if src.deletes is not None:
+        kind = "when" if src.deletes.when else "op_column" if src.deletes.op_column else "snapshot"
+    return SourcePlan(
+        name=name,
+        staging=Table(spec.schemas.staging, name),
+        baseline=Table(spec.schemas.baseline, name),
+        key=src.key,
+        updated_at=src.updated_at,
+        loaded_at=src.loaded_at,
+        mode=src.mode,
+        delete_kind=kind,
+        delete_when=parse_expression(src.deletes.when) if src.deletes and src.deletes.when else None,
+        op_column=src.deletes.op_column if src.deletes else None,
+        staging_columns=staging_columns,
+        columns=tuple(c for c in staging_columns if c.name not in metadata),
+        checks=tuple((n, parse_expression(e)) for n, e in src.checks.items()),
+    )
+
+
+def _grain_key(target: Fact, columns: dict[str, exp.Expression]) -> tuple[str, ...]:
+    grain = target.from_
+    out = []
+    for k in target.key:
+        col = columns[k]
+        assert isinstance(col, exp.Column) and col.table == grain, f"key {k} not a grain column"
+        out.append(col.name)
+    return tuple(out)
+
+
+def _target_plan(spec: Spec, vspec: ValidatedSpec, name: str) -> TargetPlan:
+    facts, dims = spec.facts, spec.dimensions
+    target = facts.get(name) or dims[name]
+    parsed = {c: parse_expression(column_expr(v)) for c, v in target.columns.items()}
+    types = vspec.target_columns[name]
+    is_fact = name in facts
+    exists = target.exists if isinstance(target, Fact) else ()
+    return TargetPlan(
+        name=name,
+        kind="fact" if is_fact else "dimension",
+        table=Table(spec.schemas.target, name),
+        key=target.key,
+        grain_key=_grain_key(target, parsed),  # type: ignore[arg-type]
+        grain=Relation(target.from_, target.from_, "from", None, ()),
+        joins=tuple(_relation(j.alias, j.source, "join", j.on) for j in target.join),
+        exists=tuple(_relation(e.alias, e.source, "exists", e.on) for e in exists),
+        where=parse_expression(target.where) if target.where else None,
+        columns=tuple(TargetColumn(c, parsed[c], types[c]) for c in target.columns),
+        hints=target.redshift,
+        history=getattr(target, "history", ()),
+        on_delete=getattr(target, "on_delete", "invalidate"),
+    )
+
+
+def build_plan(vspec: ValidatedSpec, spec_sha256: str) -> PipelinePlan:
+    spec = vspec.spec
+    fresh = spec.freshness
+    from cdcgen.spec.model import duration_seconds
+
+    return PipelinePlan(
+        name=spec.pipeline,
+        spec_file=vspec.file,
+        spec_sha256=spec_sha256,
+        cdc_schema=spec.schemas.cdc,
+        staging_schema=spec.schemas.staging,
+        baseline_schema=spec.schemas.baseline,
+        target_schema=spec.schemas.target,
+        sources=tuple(
+            _source_plan(spec, n, dict(vspec.source_columns[n])) for n in spec.sources
+        ),
+        targets=tuple(_target_plan(spec, vspec, n) for n in (*spec.facts, *spec.dimensions)),
+        freshness_warn_seconds=duration_seconds(fresh.warn_after) if fresh else None,
+        freshness_error_seconds=duration_seconds(fresh.error_after) if fresh else None,
+        schedule=spec.schedule.cron if spec.schedule else None,
+    )

@@ -1,0 +1,175 @@
+"""Render a plan into ordered, named SQL objects for one dialect.
+
+Statements come from ``cdcgen.sql`` as sqlglot trees and are written by the
+dialect module; Jinja2 templates only wrap procedure bodies and PL/pgSQL control
+flow (lock, run log, exception handling, IF)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
+from sqlglot import exp
+
+from cdcgen.plan.model import PipelinePlan, TargetPlan
+from cdcgen.render import postgres, redshift
+from cdcgen.sql import builders, ddl, detect, facts, sync, views
+
+Dialect = Literal["redshift", "postgres"]
+DIALECTS: tuple[Dialect, ...] = ("redshift", "postgres")
+
+Kind = Literal[
+    "schema", "state_table", "staging_table", "baseline_table", "target_table", "index",
+    "view", "procedure",
+]
+_ORDER: dict[str, str] = {
+    "schema": "000_schema", "state_table": "010_state", "staging_table": "020_staging",
+    "baseline_table": "030_baseline", "target_table": "040_target", "index": "045_index",
+    "view": "050_view", "procedure": "060_procedure",
+}
+
+
+@dataclass(frozen=True)
+class SqlObject:
+    name: str
+    kind: Kind
+    sql: str
+    columns: tuple[tuple[str, str], ...] = ()
+    key: tuple[str, ...] = ()
+
+    @property
+    def file(self) -> str:
+        return f"{_ORDER[self.kind]}__{self.name}.sql"
+
+
+@dataclass(frozen=True)
+class Renderer:
+    dialect: Dialect
+    env: Environment = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        env = Environment(
+            loader=ChoiceLoader(
+                [
+                    PackageLoader("cdcgen", f"templates/{self.dialect}"),
+                    PackageLoader("cdcgen", "templates/common"),
+                ]
+            ),
+            undefined=StrictUndefined,
+            keep_trailing_newline=False,
+            autoescape=False,
+        )
+        object.__setattr__(self, "env", env)
+
+    def statement(self, e: exp.Expression) -> str:
+        if isinstance(e, builders.DropTemp):
+            name = e.this.name
+            qualified = f"pg_temp.{name}" if self.dialect == "postgres" else name
+            return f"DROP TABLE IF EXISTS {qualified};"
+        module = redshift if self.dialect == "redshift" else postgres
+        return module.sql(e) + ";"
+
+    def body(self, stmts: Sequence[exp.Expression], indent: int = 2) -> str:
+        pad = " " * indent
+        lines = []
+        for s in stmts:
+            lines.extend(pad + line if line else line for line in self.statement(s).splitlines())
+        return "\n".join(lines)
+
+    def template(self, template_name: str, **context: object) -> str:
+        return self.env.get_template(template_name).render(**context).rstrip() + "\n"
+
+
+def _table_object(r: Renderer, kind: Kind, d: ddl.TableDef) -> SqlObject:
+    return SqlObject(
+        str(d.table), kind, r.statement(ddl.create_table(d)) + "\n",
+        tuple((c.name, c.type) for c in d.columns), d.key,
+    )
+
+
+def _procedure(r: Renderer, name: str, args: str, body: str, declare: Sequence[str] = ()) -> SqlObject:
+    text = r.template("procedure.sql.j2", name=name, args=args, declare=list(declare), body=body)
+    return SqlObject(name, "procedure", text)
+
+
+def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    stmts = [s for src in p.sources for s in detect.detect_statements(p, src)]
+    return _procedure(r, p.proc("detect"), "p_run_id BIGINT", r.body(stmts))
+
+
+def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    stmts = [s for src in p.sources for s in sync.sync_statements(p, src)]
+    return _procedure(r, p.proc("sync_baseline"), "p_run_id BIGINT", r.body(stmts))
+
+
+def apply_proc_name(p: PipelinePlan, t: TargetPlan) -> str:
+    return p.proc(f"apply_{t.name}")
+
+
+def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
+    body = r.template(
+        "apply_body.sql.j2",
+        target=t.name,
+        full_keys=r.body(facts.keys_statements(p, t, full=True), 2),
+        affected_keys=r.body(facts.keys_statements(p, t, full=False), 2),
+        apply=r.body(facts.apply_statements(p, t), 0),
+    )
+    indented = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
+    return _procedure(r, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented)
+
+
+def _guarded(r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body: str) -> SqlObject:
+    text = r.template(
+        "guarded.sql.j2", name=name, args=args, kind=kind, body=body, cdc=p.cdc_schema,
+        pipeline=p.name,
+    )
+    return SqlObject(name, "procedure", text)
+
+
+def _run_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    pad = "    " if r.dialect == "postgres" else "  "
+    calls = [f"CALL {p.proc('detect')}(v_run_id);", f"CALL {p.proc('sync_baseline')}(v_run_id);"]
+    calls += [f"CALL {apply_proc_name(p, t)}(v_run_id, FALSE);" for t in p.facts]
+    return _guarded(r, p, p.proc("run"), "", "run", "\n".join(pad + c for c in calls))
+
+
+def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    pad = "    " if r.dialect == "postgres" else "  "
+    dispatch = r.template("rebuild_body.sql.j2", targets=[(t.name, apply_proc_name(p, t)) for t in p.facts])
+    body = "\n".join(pad + line if line else line for line in dispatch.rstrip().splitlines())
+    return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", body)
+
+
+def _verify_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    stmts = [facts.verify_insert(p, t) for t in p.facts]
+    return _procedure(r, p.proc("verify"), "", r.body(stmts))
+
+
+def _views(r: Renderer, p: PipelinePlan) -> list[SqlObject]:
+    made = [views.changes_view(p, s) for s in p.sources]
+    made += [views.full_view(p, t) for t in p.facts]
+    made += [views.status_view(p), views.freshness_view(p)]
+    return [SqlObject(name, "view", r.statement(create) + "\n") for name, create in made]
+
+
+def render_objects(p: PipelinePlan, dialect: Dialect) -> list[SqlObject]:
+    """Every object of a pipeline for one dialect, in deployment order."""
+    r = Renderer(dialect)
+    schemas = dict.fromkeys([p.cdc_schema, p.staging_schema, p.baseline_schema, p.target_schema])
+    objects = [SqlObject(s, "schema", r.statement(ddl.create_schema(s)) + "\n") for s in schemas]
+    objects += [_table_object(r, "state_table", d) for d in ddl.state_tables(p)]
+    objects += [_table_object(r, "staging_table", d) for d in ddl.staging_tables(p)]
+    objects += [_table_object(r, "baseline_table", d) for d in ddl.baseline_tables(p)]
+    objects += [_table_object(r, "target_table", ddl.target_table(t)) for t in p.facts]
+    if dialect == "postgres":
+        objects += [
+            SqlObject(ix.name, "index", r.statement(ddl.create_index(ix)) + "\n")
+            for ix in ddl.postgres_indexes(p)
+        ]
+    objects += _views(r, p)
+    objects += [_detect_procedure(r, p), _sync_procedure(r, p)]
+    objects += [_apply_procedure(r, p, t) for t in p.facts]
+    objects += [_run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p)]
+    return objects

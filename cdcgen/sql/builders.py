@@ -1,0 +1,201 @@
+"""Small constructors for sqlglot trees, so statement modules read like SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlglot import exp
+
+from cdcgen.plan.model import Table
+
+# Generated columns carry a double underscore, which spec names may not use.
+OP = "cdc__op"
+RANK = "cdc__rank"
+
+
+def old(name: str) -> str:
+    return f"old__{name}"
+
+
+def chg(name: str) -> str:
+    return f"chg__{name}"
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table)
+
+
+def lit(value: str | int | bool | None) -> exp.Expression:
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.true() if value else exp.false()
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    return exp.Literal.string(value)
+
+
+def var(name: str) -> exp.Column:
+    """A PL/pgSQL variable or parameter reference (``p_run_id``)."""
+    return exp.column(name)
+
+
+def table(t: Table | str, alias: str | None = None) -> exp.Table:
+    node = exp.to_table(str(t)) if isinstance(t, Table) else exp.to_table(t)
+    if alias:
+        node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    return node
+
+
+def cast(e: exp.Expression, type_: str) -> exp.Cast:
+    return exp.Cast(this=e, to=exp.DataType.build(type_, dialect="redshift"))
+
+
+def eq(a: exp.Expression, b: exp.Expression) -> exp.EQ:
+    return exp.EQ(this=a, expression=b)
+
+
+def and_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
+    conds = list(conditions)
+    if not conds:
+        return exp.true()
+    return exp.and_(*conds) if len(conds) > 1 else conds[0]
+
+
+def or_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
+    conds = list(conditions)
+    if not conds:
+        return exp.false()
+    return exp.or_(*conds) if len(conds) > 1 else conds[0]
+
+
+def paren(e: exp.Expression) -> exp.Paren:
+    return exp.Paren(this=e)
+
+
+def is_null(e: exp.Expression) -> exp.Is:
+    return exp.Is(this=e, expression=exp.null())
+
+
+def not_null(e: exp.Expression) -> exp.Not:
+    return exp.Not(this=is_null(e))
+
+
+def keys_equal(keys: Sequence[str], left: str, right: str, right_prefix: str = "") -> exp.Expression:
+    return and_all(eq(col(k, left), col(right_prefix + k, right)) for k in keys)
+
+
+def differs(a: exp.Expression, b: exp.Expression) -> exp.Case:
+    """Null-safe inequality, spelled out: Redshift has no IS DISTINCT FROM."""
+    same = exp.or_(eq(a, b), paren(exp.and_(is_null(a.copy()), is_null(b.copy()))))
+    return exp.Case(ifs=[exp.If(this=same, true=exp.false())], default=exp.true())
+
+
+def case(
+    branches: Sequence[tuple[exp.Expression, exp.Expression]], default: exp.Expression | None = None
+) -> exp.Case:
+    return exp.Case(ifs=[exp.If(this=c, true=v) for c, v in branches], default=default)
+
+
+def count_if(condition: exp.Expression) -> exp.Expression:
+    """COALESCE(SUM(CASE WHEN cond THEN 1 ELSE 0 END), 0): portable and never NULL."""
+    summed = exp.Sum(this=case([(condition, lit(1))], lit(0)))
+    return exp.Coalesce(this=summed, expressions=[lit(0)])
+
+
+def op_in(alias: str | None, *ops: str) -> exp.Expression:
+    column = col(OP, alias)
+    if len(ops) == 1:
+        return eq(column, lit(ops[0]))
+    return exp.In(this=column, expressions=[lit(o) for o in ops])
+
+
+def rebind(expression: exp.Expression, mapping: dict[str, tuple[str | None, str]]) -> exp.Expression:
+    """Point column references of some aliases elsewhere.
+
+    ``mapping``: alias -> (new table alias or None, column name prefix). Used to
+    evaluate a join condition against a change's old or new image.
+    """
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and node.table in mapping:
+            new_table, prefix = mapping[node.table]
+            return col(prefix + node.name, new_table)
+        return node
+
+    return expression.copy().transform(visit)
+
+
+def qualify_all(expression: exp.Expression, alias: str, prefix: str = "") -> exp.Expression:
+    """Make every column reference ``alias.<prefix><name>`` (source-level expressions)."""
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            return col(prefix + node.name, alias)
+        return node
+
+    return expression.copy().transform(visit)
+
+
+def concat(parts: Sequence[exp.Expression]) -> exp.Expression:
+    out = parts[0]
+    for p in parts[1:]:
+        out = exp.DPipe(this=out, expression=p, safe=True)
+    return out
+
+
+def create_temp_as(name: str, query: exp.Query) -> exp.Create:
+    return exp.Create(
+        this=table(name),
+        kind="TABLE",
+        expression=query,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
+
+
+def insert(into: Table | str, columns: Sequence[str], query: exp.Query) -> exp.Insert:
+    target = exp.Schema(this=table(into), expressions=[exp.to_identifier(c) for c in columns])
+    return exp.Insert(this=target, expression=query)
+
+
+def delete_using(target: Table, using: str, where: exp.Expression) -> exp.Delete:
+    return exp.Delete(this=table(target), using=[table(using)], where=exp.Where(this=where))
+
+
+def merge_upsert(
+    target: Table, source: str, key: Sequence[str], columns: Sequence[str]
+) -> exp.Merge:
+    """MERGE in the one shape Redshift accepts: plain-table source, no target alias,
+    one WHEN MATCHED UPDATE and one WHEN NOT MATCHED INSERT."""
+    on = and_all(eq(col(k, target.name), col(k, source)) for k in key)
+    whens = []
+    non_key = [c for c in columns if c not in key]
+    if non_key:
+        sets = [eq(col(c), col(c, source)) for c in non_key]
+        whens.append(exp.When(matched=True, then=exp.Update(expressions=sets)))
+    ins = exp.Insert(
+        this=exp.Tuple(expressions=[col(c) for c in columns]),
+        expression=exp.Tuple(expressions=[col(c, source) for c in columns]),
+    )
+    whens.append(exp.When(matched=False, then=ins))
+    return exp.Merge(
+        this=table(target),
+        using=table(source),
+        on=on,
+        whens=exp.Whens(expressions=whens),
+    )
+
+
+class DropTemp(exp.Expression):
+    """DROP TABLE IF EXISTS for a session temp table (PostgreSQL pins it to pg_temp)."""
+
+    arg_types = {"this": True}
+
+
+def drop_temp(name: str) -> DropTemp:
+    return DropTemp(this=exp.to_identifier(name))
+
+
+def temp_table(name: str, query: exp.Query) -> list[exp.Expression]:
+    """Temp tables outlive a procedure call within a session: drop before creating."""
+    return [drop_temp(name), create_temp_as(name, query)]

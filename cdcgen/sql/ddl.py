@@ -1,0 +1,191 @@
+"""Tables: state tables in the cdc schema (never dropped), staging (demo/tests only),
+baselines, targets; and PostgreSQL indexes on keys and join columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from cdcgen.plan.model import Column, PipelinePlan, Table, TargetPlan
+from cdcgen.spec.model import TableHints
+from cdcgen.sql.builders import table
+
+
+@dataclass(frozen=True)
+class TableDef:
+    table: Table
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    hints: TableHints | None = None
+    not_null: tuple[str, ...] = ()
+
+
+#: State tables: the run's memory. Additive migrations only.
+STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], TableHints]] = {
+    "run_log": (
+        (("run_id", "bigint"), ("pipeline", "varchar(127)"), ("kind", "varchar(16)"),
+         ("status", "varchar(16)"), ("started_at", "timestamp"), ("finished_at", "timestamp"),
+         ("duration_ms", "bigint"), ("rows_changed", "bigint"), ("error", "varchar(65535)")),
+        ("run_id",),
+        TableHints(diststyle="all", sortkey=("run_id",)),
+    ),
+    "run_counts": (
+        (("run_id", "bigint"), ("pipeline", "varchar(127)"), ("object_kind", "varchar(16)"),
+         ("object_name", "varchar(127)"), ("inserted", "bigint"), ("updated", "bigint"),
+         ("deleted", "bigint"), ("stale", "bigint"), ("dead_lettered", "bigint")),
+        ("run_id", "object_kind", "object_name"),
+        TableHints(diststyle="all", sortkey=("run_id",)),
+    ),
+    "change_log": (
+        (("lsn", "bigint"), ("run_id", "bigint"), ("pipeline", "varchar(127)"),
+         ("source", "varchar(127)"), ("op", "char(1)"), ("key_text", "varchar(1024)"),
+         ("changed_columns", "varchar(65535)"), ("before_row", "super"), ("after_row", "super"),
+         ("source_updated_at", "timestamp"), ("captured_at", "timestamp")),
+        ("lsn",),
+        TableHints(diststyle="even", sortkey=("lsn",)),
+    ),
+    "fact_change_log": (
+        (("run_id", "bigint"), ("pipeline", "varchar(127)"), ("target", "varchar(127)"),
+         ("op", "char(1)"), ("key_text", "varchar(1024)"), ("changed_columns", "varchar(65535)"),
+         ("before_row", "super"), ("after_row", "super"), ("changed_at", "timestamp")),
+        (),
+        TableHints(diststyle="even", sortkey=("run_id",)),
+    ),
+    "dead_letter": (
+        (("run_id", "bigint"), ("pipeline", "varchar(127)"), ("source", "varchar(127)"),
+         ("reason", "varchar(1024)"), ("row_hash", "char(32)"), ("row_data", "super"),
+         ("dead_lettered_at", "timestamp")),
+        (),
+        TableHints(diststyle="even", sortkey=("run_id",)),
+    ),
+    "watermark": (
+        (("pipeline", "varchar(127)"), ("source", "varchar(127)"), ("value", "varchar(64)"),
+         ("updated_at", "timestamp")),
+        ("pipeline", "source"),
+        TableHints(diststyle="all"),
+    ),
+    "verify_log": (
+        (("verified_at", "timestamp"), ("pipeline", "varchar(127)"), ("target", "varchar(127)"),
+         ("missing_rows", "bigint"), ("extra_rows", "bigint"), ("different_rows", "bigint")),
+        (),
+        TableHints(diststyle="all"),
+    ),
+    "deployments": (
+        (("deployment_id", "bigint"), ("pipeline", "varchar(127)"), ("manifest_sha256", "char(64)"),
+         ("spec_sha256", "char(64)"), ("tool_version", "varchar(32)"), ("deployed_at", "timestamp"),
+         ("deployed_by", "varchar(128)")),
+        ("deployment_id",),
+        TableHints(diststyle="all"),
+    ),
+    "deployed_objects": (
+        (("deployment_id", "bigint"), ("pipeline", "varchar(127)"), ("object_name", "varchar(255)"),
+         ("kind", "varchar(32)"), ("sha256", "char(64)"), ("fingerprint", "varchar(64)")),
+        (),
+        TableHints(diststyle="all"),
+    ),
+}
+
+
+def state_tables(p: PipelinePlan) -> list[TableDef]:
+    return [
+        TableDef(Table(p.cdc_schema, name), tuple(Column(c, t) for c, t in cols), key, hints, key)
+        for name, (cols, key, hints) in STATE_TABLES.items()
+    ]
+
+
+def staging_tables(p: PipelinePlan) -> list[TableDef]:
+    # Staging belongs to the ETL and may hold duplicates: no key.
+    return [TableDef(s.staging, s.staging_columns, ()) for s in p.sources]
+
+
+def baseline_tables(p: PipelinePlan) -> list[TableDef]:
+    return [
+        TableDef(s.baseline, s.columns, s.key, TableHints(sortkey=s.key), s.key) for s in p.sources
+    ]
+
+
+def target_table(t: TargetPlan) -> TableDef:
+    hints = t.hints or TableHints(sortkey=t.key)
+    return TableDef(t.table, tuple(Column(c.name, c.type) for c in t.columns), t.key, hints, t.key)
+
+
+def create_table(d: TableDef) -> exp.Create:
+    columns: list[exp.Expression] = []
+    for c in d.columns:
+        constraints = []
+        if c.name in d.not_null:
+            constraints.append(exp.ColumnConstraint(kind=exp.NotNullColumnConstraint()))
+        columns.append(
+            exp.ColumnDef(
+                this=exp.to_identifier(c.name),
+                kind=exp.DataType.build(c.type, dialect="redshift"),
+                constraints=constraints,
+            )
+        )
+    if d.key:
+        # Informational on Redshift (nothing relies on it); enforced on PostgreSQL.
+        columns.append(exp.PrimaryKey(expressions=[exp.to_identifier(k) for k in d.key]))
+    return exp.Create(
+        this=exp.Schema(this=table(d.table), expressions=columns),
+        kind="TABLE",
+        exists=True,
+        properties=_properties(d.hints),
+    )
+
+
+def _properties(hints: TableHints | None) -> exp.Properties | None:
+    if hints is None:
+        return None
+    props: list[exp.Expression] = []
+    style = hints.diststyle or ("key" if hints.distkey else None)
+    if style:
+        props.append(exp.DistStyleProperty(this=exp.var(style.upper())))
+    if hints.distkey:
+        props.append(exp.DistKeyProperty(this=exp.to_identifier(hints.distkey)))
+    if hints.sortkey:
+        props.append(
+            exp.SortKeyProperty(this=[exp.to_identifier(c) for c in hints.sortkey], compound=False)
+        )
+    return exp.Properties(expressions=props) if props else None
+
+
+def create_schema(name: str) -> exp.Create:
+    return exp.Create(this=exp.to_table(name), kind="SCHEMA", exists=True)
+
+
+@dataclass(frozen=True)
+class IndexDef:
+    name: str
+    table: Table
+    columns: tuple[str, ...]
+
+
+def postgres_indexes(p: PipelinePlan) -> list[IndexDef]:
+    """PostgreSQL only (Redshift has no indexes): every column a join or semi-join
+    condition reads, so a run touches only the rows a change reaches."""
+    wanted: dict[tuple[str, str], None] = {}
+    for t in p.targets:
+        for r in t.relations:
+            if r.on is None:
+                continue
+            for c in r.on.find_all(exp.Column):
+                source = t.relation(c.table).source
+                if p.source(source).key != (c.name,):
+                    wanted[(source, c.name)] = None
+    return [
+        IndexDef(f"ix_{source}__{column}", p.source(source).baseline, (column,))
+        for source, column in sorted(wanted)
+    ]
+
+
+def create_index(ix: IndexDef) -> exp.Create:
+    return exp.Create(
+        this=exp.Index(
+            this=exp.to_identifier(ix.name),
+            table=table(ix.table),
+            params=exp.IndexParameters(columns=[exp.to_identifier(c) for c in ix.columns]),
+        ),
+        kind="INDEX",
+        exists=True,
+    )

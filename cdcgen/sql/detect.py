@@ -1,0 +1,262 @@
+"""Step 2 of a run, per source: stage, reject, de-duplicate, classify.
+
+Every later statement reads the ``staged`` temp copy, never staging itself: on
+PostgreSQL each statement takes a new snapshot, so rows the ETL commits mid-run
+would otherwise be half-seen (applied but not watermarked, or the reverse).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from cdcgen.plan.model import PipelinePlan, SourcePlan
+from cdcgen.sql import nodes
+from cdcgen.sql.builders import (
+    OP,
+    RANK,
+    and_all,
+    case,
+    cast,
+    chg,
+    col,
+    concat,
+    count_if,
+    differs,
+    eq,
+    insert,
+    is_null,
+    keys_equal,
+    lit,
+    not_null,
+    old,
+    op_in,
+    or_all,
+    paren,
+    qualify_all,
+    table,
+    temp_table,
+    var,
+)
+
+NULL_MARK = "<null>"
+
+
+def staged_name(p: PipelinePlan, s: SourcePlan) -> str:
+    return p.temp(s.name, "staged")
+
+
+def delta_name(p: PipelinePlan, s: SourcePlan) -> str:
+    return p.temp(s.name, "delta")
+
+
+def watermark_value(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
+    """The last watermark, typed like the watermark column (NULL before the first run)."""
+    assert s.watermark_column is not None
+    stored = (
+        exp.select(cast(exp.Max(this=col("value")), s.type_of(s.watermark_column)))
+        .from_(table(f"{p.cdc_schema}.watermark"))
+        .where(and_all([eq(col("pipeline"), lit(p.name)), eq(col("source"), lit(s.name))]))
+    )
+    return exp.Subquery(this=stored)
+
+
+def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Select:
+    """The staging rows this run considers: all of them (window) or those past the watermark."""
+    query = exp.select(*[col(c.name) for c in s.staging_columns]).from_(table(s.staging))
+    if s.watermark_column:
+        beyond = exp.GT(this=col(s.watermark_column), expression=watermark_value(p, s))
+        query = query.where(exp.Coalesce(this=paren(beyond), expressions=[lit(True)]))
+    return query
+
+
+def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Expression:
+    # A check that evaluates to NULL passes, as a SQL CHECK constraint would.
+    return exp.Not(this=exp.Coalesce(this=qualify_all(expression, alias), expressions=[lit(True)]))
+
+
+def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, str]]:
+    """(condition, reason) pairs sending a staged row to the dead-letter table."""
+    reasons = [
+        (or_all(is_null(col(k, alias)) for k in s.key), f"NULL key ({', '.join(s.key)})"),
+        (is_null(col(s.updated_at, alias)), f"NULL {s.updated_at}"),
+    ]
+    reasons += [(_check(s, e, alias), f"check failed: {name}") for name, e in s.checks]
+    return reasons
+
+
+def rejected(s: SourcePlan, alias: str) -> exp.Expression:
+    return or_all(paren(c) for c, _ in reject_reasons(s, alias))
+
+
+def row_hash(s: SourcePlan, alias: str) -> exp.Expression:
+    parts: list[exp.Expression] = []
+    for i, c in enumerate(s.staging_columns):
+        if i:
+            parts.append(lit("|"))
+        text = cast(col(c.name, alias), "varchar(65535)")
+        parts.append(exp.Coalesce(this=text, expressions=[lit(NULL_MARK)]))
+    return exp.MD5(this=concat(parts))
+
+
+def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+    """Rejected rows go to dead_letter once (window-mode staging re-delivers them every run)."""
+    alias = "n"
+    reason = case([(c, lit(r)) for c, r in reject_reasons(s, alias)])
+    already = (
+        exp.select(lit(1))
+        .from_(table(f"{p.cdc_schema}.dead_letter", "x"))
+        .where(
+            and_all(
+                [
+                    eq(col("pipeline", "x"), lit(p.name)),
+                    eq(col("source", "x"), lit(s.name)),
+                    eq(col("row_hash", "x"), row_hash(s, alias)),
+                ]
+            )
+        )
+    )
+    payload = nodes.payload([(c.name, col(c.name, alias), c.type) for c in s.staging_columns])
+    query = (
+        exp.select(
+            var("p_run_id"), lit(p.name), lit(s.name), reason, row_hash(s, alias), payload,
+            nodes.RunTimestamp(),
+        )
+        .from_(table(staged_name(p, s), alias))
+        .where(and_all([paren(rejected(s, alias)), exp.Not(this=exp.Exists(this=already))]))
+    )
+    columns = ["run_id", "pipeline", "source", "reason", "row_hash", "row_data", "dead_lettered_at"]
+    return insert(f"{p.cdc_schema}.dead_letter", columns, query)
+
+
+def _is_delete(s: SourcePlan, alias: str) -> exp.Expression | None:
+    if s.delete_kind == "when" and s.delete_when is not None:
+        return exp.Coalesce(this=paren(qualify_all(s.delete_when, alias)), expressions=[lit(False)])
+    if s.delete_kind == "op_column" and s.op_column:
+        return exp.Coalesce(
+            this=eq(exp.Upper(this=col(s.op_column, alias)), lit("D")), expressions=[lit(False)]
+        )
+    return None
+
+
+def _ranked(s: SourcePlan, staged: exp.Expression) -> exp.Select:
+    """Valid staged rows, ranked newest first per key; ties broken by the whole row."""
+    order = [exp.Ordered(this=col(s.updated_at), desc=True, nulls_first=False)]
+    if s.loaded_at:
+        order.append(exp.Ordered(this=col(s.loaded_at), desc=True, nulls_first=False))
+    order += [
+        exp.Ordered(this=col(c.name), desc=True, nulls_first=False)
+        for c in s.staging_columns
+        if c.name not in s.key and c.name not in (s.updated_at, s.loaded_at)
+    ]
+    window = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(k) for k in s.key],
+        order=exp.Order(expressions=order),
+    )
+    return (
+        exp.select(*[col(c.name) for c in s.staging_columns], exp.alias_(window, RANK))
+        .from_(staged.copy())
+        .where(exp.Not(this=paren(rejected(s, _alias_of(staged)))))
+    )
+
+
+def _alias_of(staged: exp.Expression) -> str:
+    return staged.alias_or_name
+
+
+def _classified(s: SourcePlan, staged: exp.Expression) -> exp.Select:
+    n, b = "n", "b"
+    first_key = s.key[0]
+    in_baseline = not_null(col(first_key, b))
+    deleting = _is_delete(s, n)
+    any_change = or_all(differs(col(c, n), col(c, b)) for c in s.column_names)
+    branches: list[tuple[exp.Expression, exp.Expression]] = []
+    if deleting is not None:
+        # A delete of a key the baseline never had: nothing to do.
+        branches.append((and_all([is_null(col(first_key, b)), deleting]), lit("N")))
+    stale = exp.LT(this=col(s.updated_at, n), expression=col(s.updated_at, b))
+    branches.append((and_all([in_baseline, stale]), lit("S")))
+    if deleting is not None:
+        branches.append((deleting.copy(), lit("D")))
+    branches.append((is_null(col(first_key, b)), lit("I")))
+    branches.append((any_change, lit("U")))
+    op = case(branches, lit("N"))
+
+    select = exp.select(
+        exp.alias_(op, OP),
+        *[exp.alias_(col(c, n), c) for c in s.column_names],
+        *[exp.alias_(col(c, b), old(c)) for c in s.column_names],
+        *[exp.alias_(differs(col(c, n), col(c, b)), chg(c)) for c in s.column_names],
+    )
+    ranked = exp.Subquery(this=_ranked(s, staged), alias=exp.TableAlias(this=exp.to_identifier(n)))
+    return (
+        select.from_(ranked)
+        .join(table(s.baseline, b), on=keys_equal(s.key, n, b), join_type="left")
+        .where(eq(col(RANK, n), lit(1)))
+    )
+
+
+def _snapshot_deletes(s: SourcePlan, staged: exp.Expression) -> exp.Select:
+    """Keys the baseline has and a full snapshot lacks are deletes. An empty snapshot is
+    taken as a failed load, not as 'everything was deleted'."""
+    b, x = "b", "x"
+    staged_x = staged.copy()
+    staged_x.set("alias", exp.TableAlias(this=exp.to_identifier(x)))
+    present = exp.select(lit(1)).from_(staged_x).where(keys_equal(s.key, x, b))
+    any_rows = exp.select(lit(1)).from_(staged.copy())
+    return (
+        exp.select(
+            exp.alias_(lit("D"), OP),
+            *[exp.alias_(cast(exp.null(), c.type), c.name) for c in s.columns],
+            *[exp.alias_(col(c, b), old(c)) for c in s.column_names],
+            *[exp.alias_(lit(True), chg(c)) for c in s.column_names],
+        )
+        .from_(table(s.baseline, b))
+        .where(
+            and_all([exp.Not(this=exp.Exists(this=present)), exp.Exists(this=any_rows)])
+        )
+    )
+
+
+def changes_query(s: SourcePlan, staged: exp.Expression) -> exp.Select:
+    """I/U/D/S rows with new image, old image (``old__*``) and change flags (``chg__*``).
+
+    ``staged`` is the relation holding this run's staging rows (the temp copy in a
+    run, or staging itself in the ``__changes`` view)."""
+    body: exp.Query = _classified(s, staged)
+    if s.delete_kind == "snapshot":
+        body = exp.union(body, _snapshot_deletes(s, staged), distinct=False)
+    wrapped = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("c")))
+    return exp.select(exp.Star()).from_(wrapped).where(exp.NEQ(this=col(OP, "c"), expression=lit("N")))
+
+
+def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
+    """Staging as the view sees it: append-mode sources are cut at the watermark."""
+    if s.watermark_column is None:
+        return table(s.staging, "s")
+    return exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
+
+
+def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    staged = table(staged_name(p, s))
+    stmts: list[exp.Expression] = []
+    stmts += temp_table(staged_name(p, s), staged_query(p, s))
+    stmts.append(dead_letter_insert(p, s))
+    stmts += temp_table(delta_name(p, s), changes_query(s, staged))
+    stmts.append(source_counts(p, s))
+    return stmts
+
+
+def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+    dead = exp.select(exp.Count(this=exp.Star())).from_(table(staged_name(p, s), "n")).where(
+        rejected(s, "n")
+    )
+    query = exp.select(
+        var("p_run_id"), lit(p.name), lit("source"), lit(s.name),
+        count_if(op_in(None, "I")), count_if(op_in(None, "U")), count_if(op_in(None, "D")),
+        count_if(op_in(None, "S")), exp.Subquery(this=dead),
+    ).from_(table(delta_name(p, s)))
+    columns = ["run_id", "pipeline", "object_kind", "object_name", "inserted", "updated",
+               "deleted", "stale", "dead_lettered"]
+    return insert(f"{p.cdc_schema}.run_counts", columns, query)
+

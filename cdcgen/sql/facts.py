@@ -1,0 +1,261 @@
+"""Step 3 of a run, per fact: affected keys -> recompute -> diff -> delete/merge -> log.
+
+The affected keys are every grain key whose fact row *may* change: grain rows that
+changed, and grain rows that reach a changed lookup or semi-join row through the
+join conditions, matched against both the old and the new image of that row. The
+rows are then recomputed with the fact's full definition over the synced baseline,
+so re-pointed lookups, filters that start or stop matching and lookup chains are
+all handled by one mechanism instead of column-by-column propagation.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from cdcgen.plan.model import PipelinePlan, Relation, SourcePlan, TargetPlan
+from cdcgen.sql import nodes
+from cdcgen.sql.builders import (
+    OP,
+    and_all,
+    case,
+    chg,
+    col,
+    count_if,
+    delete_using,
+    differs,
+    eq,
+    insert,
+    is_null,
+    lit,
+    merge_upsert,
+    old,
+    op_in,
+    or_all,
+    paren,
+    rebind,
+    table,
+    temp_table,
+    var,
+)
+from cdcgen.sql.detect import delta_name
+from cdcgen.sql.sync import changed_columns, image, key_text
+
+KEYS = "cdc__k"
+
+
+def keys_name(p: PipelinePlan, t: TargetPlan) -> str:
+    return p.temp(t.name, "keys")
+
+
+def new_name(p: PipelinePlan, t: TargetPlan) -> str:
+    return p.temp(t.name, "new")
+
+
+def diff_name(p: PipelinePlan, t: TargetPlan) -> str:
+    return p.temp(t.name, "diff")
+
+
+def upsert_name(p: PipelinePlan, t: TargetPlan) -> str:
+    return p.temp(t.name, "upsert")
+
+
+def _exists_clause(p: PipelinePlan, r: Relation) -> exp.Exists:
+    assert r.on is not None
+    inner = exp.select(lit(1)).from_(table(p.source(r.source).baseline, r.alias)).where(r.on.copy())
+    return exp.Exists(this=inner)
+
+
+def definition(p: PipelinePlan, t: TargetPlan, keys_table: str | None = None) -> exp.Select:
+    """The target's full definition over the baseline, optionally cut to a key table."""
+    grain = p.source(t.grain.source)
+    query = exp.select(*[exp.alias_(c.expr.copy(), c.name) for c in t.columns]).from_(
+        table(grain.baseline, t.grain.alias)
+    )
+    if keys_table is not None:
+        on = and_all(
+            eq(col(tk, KEYS), col(gk, t.grain.alias)) for tk, gk in zip(t.key, t.grain_key, strict=True)
+        )
+        query = query.join(table(keys_table, KEYS), on=on, join_type="inner")
+    for j in t.joins:
+        assert j.on is not None
+        query = query.join(table(p.source(j.source).baseline, j.alias), on=j.on.copy(), join_type="left")
+    filters: list[exp.Expression] = []
+    if t.where is not None:
+        filters.append(paren(t.where.copy()))
+    filters += [_exists_clause(p, e) for e in t.exists]
+    if filters:
+        query = query.where(and_all(filters))
+    return query
+
+
+def _relevant_change(s: SourcePlan, columns: tuple[str, ...], alias: str) -> exp.Expression:
+    """Inserts and deletes always matter; an update only if a column this target reads changed."""
+    flags = [col(chg(c), alias) for c in columns if c in s.column_names]
+    return and_all([op_in(alias, "I", "U", "D"), paren(or_all([op_in(alias, "I", "D"), *flags]))])
+
+
+def _grain_keys(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    s = p.source(t.grain.source)
+    d = "d"
+    keys = [
+        exp.alias_(exp.Coalesce(this=col(gk, d), expressions=[col(old(gk), d)]), tk)
+        for tk, gk in zip(t.key, t.grain_key, strict=True)
+    ]
+    relevant = _relevant_change(s, t.referenced_columns(t.grain.alias), d)
+    return exp.select(*keys).from_(table(delta_name(p, s), d)).where(relevant)
+
+
+def _reached_keys(p: PipelinePlan, t: TargetPlan, r: Relation, image_prefix: str) -> exp.Select:
+    """Grain keys whose current path reaches a change of ``r`` seen through one image."""
+    assert r.on is not None
+    s = p.source(r.source)
+    d = "d"
+    grain = p.source(t.grain.source)
+    query = exp.select(
+        *[exp.alias_(col(gk, t.grain.alias), tk) for tk, gk in zip(t.key, t.grain_key, strict=True)]
+    ).from_(table(grain.baseline, t.grain.alias))
+    for j in t.path_to(r):
+        assert j.on is not None
+        query = query.join(table(p.source(j.source).baseline, j.alias), on=j.on.copy(), join_type="inner")
+    matched = rebind(r.on, {r.alias: (d, image_prefix)})
+    query = query.join(table(delta_name(p, s), d), on=matched, join_type="inner")
+    return query.where(_relevant_change(s, t.referenced_columns(r.alias), d))
+
+
+def affected_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
+    parts: list[exp.Query] = [_grain_keys(p, t)]
+    for r in (*t.joins, *t.exists):
+        # Two equality joins instead of one OR join: Redshift can hash-join each.
+        parts.append(_reached_keys(p, t, r, ""))
+        parts.append(_reached_keys(p, t, r, "old__"))
+    union = parts[0]
+    for part in parts[1:]:
+        union = exp.union(union, part, distinct=True)
+    if len(parts) == 1:
+        return exp.select(*[col(k) for k in t.key]).from_(
+            exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("a")))
+        ).distinct()
+    return union
+
+
+def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
+    """Rebuild: every key the definition yields or the target holds."""
+    defined = exp.select(*[col(k, "f") for k in t.key]).from_(
+        exp.Subquery(this=definition(p, t), alias=exp.TableAlias(this=exp.to_identifier("f")))
+    )
+    held = exp.select(*[col(k) for k in t.key]).from_(table(t.table))
+    return exp.union(defined, held, distinct=True)
+
+
+def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
+    o = "f"
+    on = and_all(eq(col(k, o), col(k, KEYS)) for k in t.key)
+    query = (
+        exp.select(*[col(c, o) for c in t.column_names])
+        .from_(table(t.table, o))
+        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner")
+    )
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
+
+
+def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    n, o = "n", "o"
+    first = t.key[0]
+    any_change = or_all(differs(col(c.name, n), col(c.name, o)) for c in t.non_key_columns)
+    op = case([(is_null(col(first, o)), lit("I")), (is_null(col(first, n)), lit("D"))], lit("U"))
+    on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
+    return (
+        exp.select(
+            exp.alias_(op, OP),
+            *[exp.alias_(col(c, n), c) for c in t.column_names],
+            *[exp.alias_(col(c, o), old(c)) for c in t.column_names],
+            *[exp.alias_(differs(col(c, n), col(c, o)), chg(c)) for c in t.column_names],
+        )
+        .from_(table(new_name(p, t), n))
+        .join(_current_rows(p, t), on=on, join_type="full")
+        .where(or_all([is_null(col(first, n)), is_null(col(first, o)), paren(any_change)]))
+    )
+
+
+def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    d = "d"
+    typed = [(c.name, c.type) for c in t.columns]
+    query = (
+        exp.select(
+            var("p_run_id"),
+            lit(p.name),
+            lit(t.name),
+            col(OP, d),
+            key_text(t.key, d, fallback_prefix="old__"),
+            case([(op_in(d, "U"), changed_columns(t.column_names, d))], exp.null()),
+            case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
+            case([(op_in(d, "D"), exp.null())], image(typed, d)),
+            nodes.RunTimestamp(),
+        )
+        .from_(table(diff_name(p, t), d))
+    )
+    columns = ["run_id", "pipeline", "target", "op", "key_text", "changed_columns",
+               "before_row", "after_row", "changed_at"]
+    return insert(f"{p.cdc_schema}.fact_change_log", columns, query)
+
+
+def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    query = exp.select(
+        var("p_run_id"), lit(p.name), lit(t.kind), lit(t.name),
+        count_if(op_in(None, "I")), count_if(op_in(None, "U")), count_if(op_in(None, "D")),
+        lit(0), lit(0),
+    ).from_(table(diff_name(p, t)))
+    columns = ["run_id", "pipeline", "object_kind", "object_name", "inserted", "updated",
+               "deleted", "stale", "dead_lettered"]
+    return insert(f"{p.cdc_schema}.run_counts", columns, query)
+
+
+def keys_statements(p: PipelinePlan, t: TargetPlan, *, full: bool) -> list[exp.Expression]:
+    query = all_keys_query(p, t) if full else affected_keys_query(p, t)
+    return temp_table(keys_name(p, t), query)
+
+
+def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """Everything after the key table: recompute, diff, delete, merge, log, count."""
+    diff = diff_name(p, t)
+    stmts: list[exp.Expression] = []
+    stmts += temp_table(new_name(p, t), definition(p, t, keys_name(p, t)))
+    stmts += temp_table(diff, diff_query(p, t))
+    stmts.append(
+        delete_using(
+            t.table, diff,
+            and_all([*(eq(col(k, t.table.name), col(old(k), diff)) for k in t.key), op_in(diff, "D")]),
+        )
+    )
+    upserts = exp.select(*[col(c) for c in t.column_names]).from_(table(diff)).where(
+        op_in(None, "I", "U")
+    )
+    stmts += temp_table(upsert_name(p, t), upserts)
+    stmts.append(merge_upsert(t.table, upsert_name(p, t), t.key, t.column_names))
+    stmts.append(fact_change_log_insert(p, t))
+    stmts.append(target_counts(p, t))
+    return stmts
+
+
+def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    """Rows missing from, extra in, or different in the target versus its definition."""
+    v, f = "v", "f"
+    on = and_all(eq(col(k, v), col(k, f)) for k in t.key)
+    first = t.key[0]
+    different = and_all(
+        [
+            exp.Not(this=is_null(col(first, v))),
+            exp.Not(this=is_null(col(first, f))),
+            paren(or_all(differs(col(c.name, v), col(c.name, f)) for c in t.non_key_columns)),
+        ]
+    )
+    query = (
+        exp.select(
+            nodes.RunTimestamp(), lit(p.name), lit(t.name),
+            count_if(is_null(col(first, f))), count_if(is_null(col(first, v))), count_if(different),
+        )
+        .from_(table(f"{p.cdc_schema}.{t.name}__full", v))
+        .join(table(t.table, f), on=on, join_type="full")
+    )
+    columns = ["verified_at", "pipeline", "target", "missing_rows", "extra_rows", "different_rows"]
+    return insert(f"{p.cdc_schema}.verify_log", columns, query)

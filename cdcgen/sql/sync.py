@@ -1,0 +1,153 @@
+"""Step 5 and 6 of a run, per source: apply the detected changes to the baseline,
+log them with a gapless LSN, advance the watermark."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from cdcgen.plan.model import PipelinePlan, SourcePlan
+from cdcgen.sql import nodes
+from cdcgen.sql.builders import (
+    OP,
+    and_all,
+    case,
+    cast,
+    chg,
+    col,
+    concat,
+    delete_using,
+    eq,
+    insert,
+    is_null,
+    keys_equal,
+    lit,
+    merge_upsert,
+    old,
+    op_in,
+    table,
+    temp_table,
+    var,
+)
+from cdcgen.sql.detect import delta_name, staged_name
+
+
+def upsert_name(p: PipelinePlan, s: SourcePlan) -> str:
+    return p.temp(s.name, "upsert")
+
+
+def key_text(keys: tuple[str, ...], alias: str | None, *, fallback_prefix: str | None) -> exp.Expression:
+    """The key as text ('12' or '12|7'), for logs a human reads."""
+    parts: list[exp.Expression] = []
+    for i, k in enumerate(keys):
+        value: exp.Expression = col(k, alias)
+        if fallback_prefix is not None:
+            value = exp.Coalesce(this=value, expressions=[col(fallback_prefix + k, alias)])
+        if i:
+            parts.append(lit("|"))
+        parts.append(cast(value, "varchar(256)"))
+    return concat(parts)
+
+
+def changed_columns(columns: tuple[str, ...], alias: str) -> exp.Expression:
+    """'name,status' for an update: the list of columns whose value changed."""
+    parts = [case([(col(chg(c), alias), lit("," + c))], lit("")) for c in columns]
+    listed = concat(parts)
+    return exp.Substring(this=listed, start=lit(2), length=lit(65535))
+
+
+def image(columns: list[tuple[str, str]], alias: str, prefix: str = "") -> nodes.RowPayload:
+    return nodes.payload([(c, col(prefix + c, alias), t) for c, t in columns])
+
+
+def baseline_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    delta = delta_name(p, s)
+    deletes = delete_using(
+        s.baseline, delta,
+        and_all([*(eq(col(k, s.baseline.name), col(old(k), delta)) for k in s.key), op_in(delta, "D")]),
+    )
+    upserts = exp.select(*[col(c) for c in s.column_names]).from_(table(delta)).where(
+        op_in(None, "I", "U")
+    )
+    stmts: list[exp.Expression] = [deletes]
+    stmts += temp_table(upsert_name(p, s), upserts)
+    stmts.append(merge_upsert(s.baseline, upsert_name(p, s), s.key, s.column_names))
+    return stmts
+
+
+def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+    """One row per source change. LSN = max + row number, gapless and ordered because
+    the run holds the lock (Redshift IDENTITY is neither)."""
+    d = "d"
+    log = f"{p.cdc_schema}.change_log"
+    last_lsn = exp.Subquery(
+        this=exp.select(exp.Coalesce(this=exp.Max(this=col("lsn")), expressions=[lit(0)])).from_(
+            table(log)
+        )
+    )
+    order = [exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in s.key]
+    lsn = exp.Add(
+        this=last_lsn,
+        expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order)),
+    )
+    typed = [(c.name, c.type) for c in s.columns]
+    query = (
+        exp.select(
+            lsn,
+            var("p_run_id"),
+            lit(p.name),
+            lit(s.name),
+            col(OP, d),
+            key_text(s.key, d, fallback_prefix="old__"),
+            case([(op_in(d, "U"), changed_columns(s.column_names, d))], exp.null()),
+            case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
+            case([(op_in(d, "D"), exp.null())], image(typed, d)),
+            exp.Coalesce(this=col(s.updated_at, d), expressions=[col(old(s.updated_at), d)]),
+            nodes.RunTimestamp(),
+        )
+        .from_(table(delta_name(p, s), d))
+        .where(op_in(d, "I", "U", "D"))
+    )
+    columns = ["lsn", "run_id", "pipeline", "source", "op", "key_text", "changed_columns",
+               "before_row", "after_row", "source_updated_at", "captured_at"]
+    return insert(log, columns, query)
+
+
+def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    """Advance the append-mode watermark to the newest staged row this run saw."""
+    wm = s.watermark_column
+    if wm is None:
+        return []
+    mark = f"{p.cdc_schema}.watermark"
+    newest = exp.Subquery(
+        this=exp.select(cast(exp.Max(this=col(wm)), "varchar(64)")).from_(table(staged_name(p, s)))
+    )
+    this_source = and_all([eq(col("pipeline"), lit(p.name)), eq(col("source"), lit(s.name))])
+    update = exp.Update(
+        this=table(mark),
+        expressions=[eq(col("value"), newest), eq(col("updated_at"), nodes.RunTimestamp())],
+        where=exp.Where(this=and_all([this_source, exp.Not(this=is_null(newest.copy()))])),
+    )
+    first = (
+        exp.select(lit(p.name), lit(s.name), col("value", "m"), nodes.RunTimestamp())
+        .from_(exp.Subquery(this=newest.this.copy().select(exp.alias_(newest.this.expressions[0].copy(), "value"), append=False), alias=exp.TableAlias(this=exp.to_identifier("m"))))
+        .where(
+            and_all(
+                [
+                    exp.Not(this=is_null(col("value", "m"))),
+                    exp.Not(this=exp.Exists(this=exp.select(lit(1)).from_(table(mark)).where(this_source.copy()))),
+                ]
+            )
+        )
+    )
+    return [update, insert(mark, ["pipeline", "source", "value", "updated_at"], first)]
+
+
+def sync_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    return [
+        *baseline_statements(p, s),
+        change_log_insert(p, s),
+        *watermark_statements(p, s),
+    ]
+
+
+__all__ = ["keys_equal", "sync_statements"]

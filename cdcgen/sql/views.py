@@ -1,0 +1,74 @@
+"""Views: detection per source, full definition per target, status and freshness."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
+from cdcgen.sql import nodes
+from cdcgen.sql.builders import case, col, eq, lit, table
+from cdcgen.sql.detect import changes_query, view_staged
+from cdcgen.sql.facts import definition
+
+
+def create_view(name: str, query: exp.Query) -> exp.Create:
+    # Late binding (WITH NO SCHEMA BINDING): dropping or reloading a table the view
+    # reads never breaks the view on Redshift. Stripped for PostgreSQL.
+    return exp.Create(
+        this=table(name), kind="VIEW", replace=True, expression=query, no_schema_binding=True
+    )
+
+
+def changes_view(p: PipelinePlan, s: SourcePlan) -> tuple[str, exp.Create]:
+    name = f"{p.cdc_schema}.{s.name}__changes"
+    return name, create_view(name, changes_query(s, view_staged(p, s)))
+
+
+def full_view(p: PipelinePlan, t: TargetPlan) -> tuple[str, exp.Create]:
+    name = f"{p.cdc_schema}.{t.name}__full"
+    return name, create_view(name, definition(p, t))
+
+
+def status_view(p: PipelinePlan) -> tuple[str, exp.Create]:
+    name = f"{p.cdc_schema}.{p.name}_status"
+    query = (
+        exp.select(
+            *[col(c) for c in ("run_id", "kind", "status", "started_at", "finished_at",
+                               "duration_ms", "rows_changed", "error")]
+        )
+        .from_(table(f"{p.cdc_schema}.run_log"))
+        .where(eq(col("pipeline"), lit(p.name)))
+    )
+    return name, create_view(name, query)
+
+
+def freshness_view(p: PipelinePlan) -> tuple[str, exp.Create]:
+    """Lag per source: now minus the newest change the baseline holds, against the
+    spec's thresholds (the dbt 'source freshness' idea, kept in the warehouse)."""
+    name = f"{p.cdc_schema}.{p.name}_freshness"
+    parts: list[exp.Select] = []
+    for s in p.sources:
+        last = exp.Max(this=col(s.updated_at))
+        lag = exp.DateDiff(this=nodes.WallClock(), expression=last.copy(), unit=exp.var("SECOND"))
+        status: exp.Expression = lit("unknown")
+        if p.freshness_warn_seconds is not None and p.freshness_error_seconds is not None:
+            status = case(
+                [
+                    (exp.Is(this=last.copy(), expression=exp.null()), lit("unknown")),
+                    (exp.GT(this=lag.copy(), expression=lit(p.freshness_error_seconds)), lit("error")),
+                    (exp.GT(this=lag.copy(), expression=lit(p.freshness_warn_seconds)), lit("warn")),
+                ],
+                lit("ok"),
+            )
+        parts.append(
+            exp.select(
+                exp.alias_(lit(s.name), "source"),
+                exp.alias_(last, "last_change_at"),
+                exp.alias_(lag, "lag_seconds"),
+                exp.alias_(status, "status"),
+            ).from_(table(s.baseline))
+        )
+    query: exp.Query = parts[0]
+    for part in parts[1:]:
+        query = exp.union(query, part, distinct=False)
+    return name, create_view(name, query)
