@@ -34,6 +34,8 @@ def assert_golden(config: pytest.Config, path: Path, actual: str) -> None:
         path.write_text(actual, encoding="utf-8")
         return
     if not path.exists():
-        pytest.fail(f"golden file {path} is missing; run pytest --update-golden (or CDCGEN_UPDATE_GOLDEN=1)")
+        pytest.fail(
+            f"golden file {path} is missing; run pytest --update-golden (or CDCGEN_UPDATE_GOLDEN=1)"
+        )
     expected = path.read_text(encoding="utf-8")
     assert actual == expected, f"output differs from {path}; review, then pytest --update-golden"
