@@ -1,0 +1,337 @@
+"""Operate a deployed pipeline: run a cycle, read its status, verify, rebuild, bootstrap,
+and introspect a staging schema into a catalog file.
+
+Each function CALLs a generated procedure and reads the cdc state tables; nothing
+here computes CDC itself (the warehouse does). Connections are in autocommit mode
+(see ``connect``): the run procedure COMMITs to keep a ``failed`` run_log row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from cdcgen.deploy.connect import Database
+from cdcgen.deploy.errors import DatabaseError, DeployError, RunFailed, VerifyFailed
+from cdcgen.deploy.live import information_schema_type, table_exists
+from cdcgen.deploy.manifest import Manifest
+from cdcgen.validate.types import TypeProblem, canonical_type
+
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: Row  # the run_log row
+    counts: tuple[Row, ...]  # its run_counts rows
+
+
+@dataclass(frozen=True)
+class Status:
+    pipeline: str
+    runs: tuple[Row, ...]  # newest first
+    failures: tuple[Row, ...]  # recent failed runs, with their errors
+    freshness: tuple[Row, ...]  # one row per source, from the freshness view
+    last_deployment: Row | None = None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    rows: tuple[Row, ...]  # the verify_log rows of this verification
+
+    @property
+    def differing(self) -> tuple[Row, ...]:
+        return tuple(r for r in self.rows if _differs(r))
+
+    @property
+    def ok(self) -> bool:
+        return not self.differing
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    run: RunResult
+    rebuilt: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _differs(row: Row) -> bool:
+    return any(row.get(c) for c in ("missing_rows", "extra_rows", "different_rows"))
+
+
+def call_literal(value: str) -> str:
+    """A string literal for a CALL argument; target names are plain identifiers anyway."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run_cycle(db: Database, manifest: Manifest) -> RunResult:
+    """One CDC cycle: ``CALL <run>()``; returns its run_log row and counts.
+
+    On failure the procedure has already logged a ``failed`` row with the error; that
+    row is what :class:`RunFailed` reports.
+    """
+    procedure = manifest.procedure("run")
+    cdc = manifest.cdc_schema
+    before = _latest_run_id(db, cdc, manifest.pipeline)
+    try:
+        db.execute(f"CALL {procedure}()", what=f"CALL {procedure}()")
+    except DatabaseError as exc:
+        failed = _latest_run(db, cdc, manifest.pipeline, after=before)
+        logged = f" (run {failed['run_id']} logged as {failed['status']})" if failed else ""
+        raise RunFailed(
+            f"the {manifest.pipeline} run failed{logged}: {exc}\n"
+            f"Nothing of the failed run was applied; fix the cause and run again. "
+            f"History: cdcgen status {manifest.pipeline}"
+        ) from None
+    run = _latest_run(db, cdc, manifest.pipeline, after=before)
+    if run is None:
+        raise DeployError(f"CALL {procedure}() returned but wrote no run_log row in {cdc}.run_log")
+    counts = db.fetch_dicts(
+        f"""
+        SELECT object_kind, object_name, inserted, updated, deleted, stale, dead_lettered
+        FROM {cdc}.run_counts WHERE run_id = %s AND pipeline = %s
+        ORDER BY CASE object_kind WHEN 'source' THEN 0 WHEN 'fact' THEN 1 ELSE 2 END, object_name
+        """,
+        [run["run_id"], manifest.pipeline],
+        what="read the run's counts",
+    )
+    return RunResult(run, tuple(counts))
+
+
+_RUN_COLUMNS = "run_id, kind, status, started_at, finished_at, duration_ms, rows_changed, error"
+
+
+def _latest_run_id(db: Database, cdc: str, pipeline: str) -> int:
+    value = db.scalar(
+        f"SELECT COALESCE(MAX(run_id), 0) FROM {cdc}.run_log WHERE pipeline = %s",
+        [pipeline],
+        what="read the last run id",
+    )
+    return int(value or 0)
+
+
+def _latest_run(db: Database, cdc: str, pipeline: str, *, after: int) -> Row | None:
+    rows = db.fetch_dicts(
+        f"""
+        SELECT {_RUN_COLUMNS} FROM {cdc}.run_log
+        WHERE pipeline = %s AND run_id > %s AND kind = 'run'
+        ORDER BY run_id DESC LIMIT 1
+        """,
+        [pipeline, after],
+        what="read the run log",
+    )
+    return rows[0] if rows else None
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status(db: Database, pipeline: str, *, cdc_schema: str = "cdc", limit: int = 10) -> Status:
+    """Recent runs, recent failures with their errors, and freshness per source."""
+    runs = db.fetch_dicts(
+        f"SELECT {_RUN_COLUMNS} FROM {cdc_schema}.run_log WHERE pipeline = %s "
+        "ORDER BY run_id DESC LIMIT %s",
+        [pipeline, limit],
+        what="read the run log",
+    )
+    failures = db.fetch_dicts(
+        f"SELECT run_id, kind, started_at, error FROM {cdc_schema}.run_log "
+        "WHERE pipeline = %s AND status = 'failed' ORDER BY run_id DESC LIMIT %s",
+        [pipeline, limit],
+        what="read failed runs",
+    )
+    freshness_view = f"{cdc_schema}.{pipeline}_freshness"
+    freshness = (
+        db.fetch_dicts(f"SELECT * FROM {freshness_view}", what=f"read {freshness_view}")
+        if _view_exists(db, freshness_view)
+        else []
+    )
+    return Status(
+        pipeline,
+        tuple(runs),
+        tuple(failures),
+        tuple(freshness),
+        _last_deployment(db, cdc_schema, pipeline),
+    )
+
+
+def _view_exists(db: Database, qualified: str) -> bool:
+    schema, _, name = qualified.partition(".")
+    return bool(
+        db.scalar(
+            "SELECT count(*) FROM pg_views WHERE schemaname = %s AND viewname = %s",
+            [schema, name],
+            what=f"look for {qualified}",
+        )
+    )
+
+
+def _last_deployment(db: Database, cdc: str, pipeline: str) -> Row | None:
+    if not table_exists(db, f"{cdc}.deployments"):
+        return None
+    rows = db.fetch_dicts(
+        f"SELECT deployment_id, deployed_at, deployed_by, tool_version FROM {cdc}.deployments "
+        "WHERE pipeline = %s ORDER BY deployment_id DESC LIMIT 1",
+        [pipeline],
+        what="read the last deployment",
+    )
+    return rows[0] if rows else None
+
+
+def status_as_dict(result: Status) -> dict[str, Any]:
+    return {
+        "pipeline": result.pipeline,
+        "last_deployment": _jsonable(result.last_deployment),
+        "runs": [_jsonable(r) for r in result.runs],
+        "failures": [_jsonable(r) for r in result.failures],
+        "freshness": [_jsonable(r) for r in result.freshness],
+    }
+
+
+def run_as_dict(result: RunResult) -> dict[str, Any]:
+    return {"run": _jsonable(result.run), "counts": [_jsonable(c) for c in result.counts]}
+
+
+def _jsonable(row: Row | None) -> Row | None:
+    if row is None:
+        return None
+    return {k: _json_value(v) for k, v in row.items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, str):
+        return value.rstrip()  # CHAR(n) pads
+    return value
+
+
+# --------------------------------------------------------------------------- verify / rebuild
+
+
+def verify(db: Database, manifest: Manifest, *, raise_on_difference: bool = True) -> VerifyResult:
+    """``CALL <verify>()`` and read the rows it logged; raises :class:`VerifyFailed`
+    with a per-target summary when any target differs from its full definition."""
+    procedure = manifest.procedure("verify")
+    db.execute(f"CALL {procedure}()", what=f"CALL {procedure}()")
+    cdc = manifest.cdc_schema
+    rows = db.fetch_dicts(
+        f"""
+        SELECT target, missing_rows, extra_rows, different_rows, verified_at
+        FROM {cdc}.verify_log
+        WHERE pipeline = %s
+          AND verified_at = (SELECT MAX(verified_at) FROM {cdc}.verify_log WHERE pipeline = %s)
+        ORDER BY target
+        """,
+        [manifest.pipeline, manifest.pipeline],
+        what="read the verification",
+    )
+    result = VerifyResult(tuple(rows))
+    if raise_on_difference and not result.ok:
+        raise VerifyFailed(verify_summary(result, manifest.pipeline))
+    return result
+
+
+def verify_summary(result: VerifyResult, pipeline: str) -> str:
+    lines = []
+    for row in result.rows:
+        state = "DIFFERS" if _differs(row) else "ok"
+        lines.append(
+            f"{row['target']}: {state} (missing {row['missing_rows'] or 0}, "
+            f"extra {row['extra_rows'] or 0}, different {row['different_rows'] or 0})"
+        )
+    if not result.ok:
+        names = " ".join(str(r["target"]) for r in result.differing)
+        lines.append(
+            f"{len(result.differing)} target(s) differ from their full definition. "
+            f"Recompute each with: cdcgen rebuild {pipeline} <target>  (targets: {names})"
+        )
+    return "\n".join(lines)
+
+
+def rebuild(db: Database, manifest: Manifest, target: str) -> None:
+    """Full recompute of one target from its full definition over the baseline."""
+    manifest.target(target)  # a clear error for an unknown name, before any SQL
+    procedure = manifest.procedure("rebuild")
+    db.execute(f"CALL {procedure}({call_literal(target)})", what=f"rebuild {target}")
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def bootstrap(db: Database, manifest: Manifest, *, force: bool = False) -> BootstrapResult:
+    """First load after the first deploy: one run (window-mode staging holding a full
+    snapshot loads everything as inserts), then a rebuild of every target so they
+    start consistent with the baseline."""
+    if not force:
+        loaded = [s.baseline for s in manifest.sources if _has_rows(db, s.baseline)]
+        if loaded:
+            raise DeployError(
+                f"bootstrap is for empty baselines, but {', '.join(loaded)} already hold rows; "
+                "use `cdcgen run` for the next cycle (or --force to bootstrap anyway)"
+            )
+    run = run_cycle(db, manifest)
+    rebuilt = []
+    for target in manifest.targets:
+        rebuild(db, manifest, target.name)
+        rebuilt.append(target.name)
+    return BootstrapResult(run, tuple(rebuilt))
+
+
+def _has_rows(db: Database, table: str) -> bool:
+    if not table_exists(db, table):
+        return False
+    return bool(db.fetchall(f"SELECT 1 FROM {table} LIMIT 1", what=f"look into {table}"))
+
+
+# --------------------------------------------------------------------------- introspect
+
+
+def introspect(db: Database, schema: str) -> dict[str, dict[str, str]]:
+    """``{table: {column: type}}`` of a schema, types in canonical Redshift spelling
+    (``character varying(255)`` → ``varchar(255)``); a type Redshift lacks is kept as
+    the server wrote it, for ``cdcgen validate`` to report."""
+    rows = db.fetchall(
+        """
+        SELECT c.table_name, c.column_name, c.data_type, c.udt_name,
+               c.character_maximum_length, c.numeric_precision, c.numeric_scale
+        FROM information_schema.columns c
+        JOIN information_schema.tables t
+          ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+        WHERE c.table_schema = %s AND t.table_type IN ('BASE TABLE', 'VIEW')
+        ORDER BY c.table_name, c.ordinal_position
+        """,
+        [schema],
+        what=f"read the columns of schema {schema}",
+    )
+    if not rows:
+        raise DeployError(
+            f"schema {schema!r} has no tables (or does not exist, or is not readable)"
+        )
+    tables: dict[str, dict[str, str]] = {}
+    for table, column, data_type, udt, length, precision, scale in rows:
+        written = information_schema_type(data_type, udt, length, precision, scale)
+        tables.setdefault(table, {})[column] = _catalog_type(written)
+    return tables
+
+
+def _catalog_type(written: str) -> str:
+    try:
+        return canonical_type(written)
+    except TypeProblem:
+        return written
+
+
+def introspect_yaml(db: Database, schema: str) -> str:
+    from cdcgen.spec.catalog import dump_catalog
+
+    return dump_catalog(schema, introspect(db, schema))
