@@ -3,8 +3,12 @@ and the DSN handling of cdcgen.deploy.connect."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from typer.testing import CliRunner
+
+from cdcgen.cli import app
 from cdcgen.deploy.connect import connect, redact, redshift_connect_arguments
 from cdcgen.deploy.errors import ConnectionFailed, DatabaseError
 
@@ -95,3 +99,43 @@ def test_redact():
     assert redact("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
     assert redact("user=x password=hunter2 host=h") == "user=x password=*** host=h"
     assert redact("said hunter2", ["hunter2"]) == "said ***"
+
+
+# --------------------------------------------------------------------------- the CLI over it
+
+
+def test_deploy_run_status_through_the_real_redshift_connector(rs_dsn, mini_build, secret_password):
+    """deploy, bootstrap, run, status and verify with a ``redshift://`` DSN: every statement
+    goes through redshift_connector's own wire protocol code. The server is PostgreSQL,
+    so the build deployed is the *postgres* rendering (``--dialect auto`` asks the server)."""
+    runner = CliRunner()
+
+    def cdcgen(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, [*args, "--dsn", rs_dsn], catch_exceptions=False)
+        assert secret_password not in result.output
+        assert result.exit_code == code, result.output
+        return result.output
+
+    assert "Plan: 17 to create." in cdcgen("deploy", "--plan", "--with-staging", str(mini_build))
+    assert "deployed: deployment 1 of mini" in cdcgen("deploy", "--with-staging", str(mini_build))
+    assert "Nothing to do" in cdcgen("deploy", "--with-staging", str(mini_build))
+
+    with connect(rs_dsn) as db:
+        db.execute("INSERT INTO staging.items VALUES (1, 'anvil', LOCALTIMESTAMP)")
+    assert "run 1 succeeded" in cdcgen("bootstrap", str(mini_build))
+    with connect(rs_dsn) as db:
+        db.execute("INSERT INTO staging.items VALUES (2, 'boom', LOCALTIMESTAMP)")
+    # The failing run COMMITs its failed row inside the CALL: needs autocommit on.
+    assert "run 2 logged as failed" in cdcgen("run", str(mini_build), code=1)
+    with connect(rs_dsn) as db:
+        db.execute("UPDATE staging.items SET name = 'rope' WHERE id = 2")
+    assert "run 3 succeeded" in cdcgen("run", str(mini_build))
+
+    status = json.loads(cdcgen("status", "--json", str(mini_build)))
+    assert [(r["run_id"], r["status"]) for r in status["runs"]] == [
+        (3, "succeeded"),
+        (2, "failed"),
+        (1, "succeeded"),
+    ]
+    assert "boom" in status["failures"][0]["error"]
+    assert "fact_item: ok" in cdcgen("verify", str(mini_build))

@@ -67,7 +67,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 @app.command()
 def deploy(
     build: Build,
-    dsn: Dsn,
+    dsn: Dsn = "",
     plan_only: Annotated[
         bool, typer.Option("--plan", help="Print what would change (and drift); change nothing.")
     ] = False,
@@ -110,7 +110,7 @@ def deploy(
 @app.command()
 def bootstrap(
     build: Build,
-    dsn: Dsn,
+    dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
     force: Annotated[
         bool, typer.Option("--force", help="Bootstrap even if baselines already hold rows.")
@@ -126,7 +126,7 @@ def bootstrap(
 
 @app.command()
 def run(
-    build: Build, dsn: Dsn, dialect: DialectOption = Dialect.auto, as_json: JsonOption = False
+    build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto, as_json: JsonOption = False
 ) -> None:
     """Run one CDC cycle (CALL the run procedure) and print what it changed."""
     with _errors_exit(), _session(dsn, build, dialect) as (db, manifest):
@@ -140,7 +140,7 @@ def run(
 @app.command()
 def status(
     build: Build,
-    dsn: Dsn,
+    dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 10,
     as_json: JsonOption = False,
@@ -156,7 +156,7 @@ def status(
 
 
 @app.command()
-def verify(build: Build, dsn: Dsn, dialect: DialectOption = Dialect.auto) -> None:
+def verify(build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto) -> None:
     """Compare every target with its full definition; exit 1 if any differs."""
     with _errors_exit(), _session(dsn, build, dialect) as (db, manifest):
         result = ops.verify(db, manifest, raise_on_difference=False)
@@ -171,7 +171,7 @@ def rebuild(
     target: Annotated[
         str, typer.Argument(help="Fact or dimension to recompute.", show_default=False)
     ],
-    dsn: Dsn,
+    dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
 ) -> None:
     """Recompute one target in full from the baseline."""
@@ -182,7 +182,7 @@ def rebuild(
 
 @app.command()
 def introspect(
-    dsn: Dsn,
+    dsn: Dsn = "",
     schema: Annotated[str, typer.Option("--schema", help="Schema to read.")] = "staging",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", dir_okay=False, help="Write here, not stdout.")
