@@ -1,0 +1,169 @@
+"""Test harness: deploy a generated PostgreSQL rendering into a real database,
+feed staging rows, run cycles, read results. Used by the scenario and property tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cdcgen.render.build import render_pipeline
+from cdcgen.validate import validate_file
+
+REPO = Path(__file__).resolve().parent.parent
+
+_RENDER_CACHE: dict[str, dict[str, str]] = {}
+
+
+def postgres_files(spec_path: str | Path) -> dict[str, str]:
+    """The PostgreSQL rendering of a spec, rendered once per test session."""
+    key = str(Path(spec_path).resolve())
+    if key not in _RENDER_CACHE:
+        _RENDER_CACHE[key] = render_pipeline(validate_file(spec_path))["postgres"]
+    return _RENDER_CACHE[key]
+
+
+@dataclass
+class Pipeline:
+    """A deployed pipeline in one test database."""
+
+    conn: psycopg.Connection
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["pipeline"])
+
+    @property
+    def schemas(self) -> dict[str, str]:
+        return dict(self.manifest["schemas"])
+
+    def source(self, name: str) -> dict[str, Any]:
+        return next(s for s in self.manifest["sources"] if s["name"] == name)
+
+    def columns(self, table: str) -> list[str]:
+        obj = next(o for o in self.manifest["objects"] if o["name"] == table)
+        return [c for c, _ in obj["columns"]]
+
+    # -- feeding staging -------------------------------------------------
+    def stage(self, source: str, *rows: Mapping[str, Any]) -> None:
+        """Insert rows into the source's staging table (unspecified columns are NULL)."""
+        table = self.source(source)["staging"]
+        for row in rows:
+            cols = list(row)
+            stmt = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                sql.Identifier(*table.split(".")),
+                sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+                sql.SQL(", ").join(sql.Placeholder() for _ in cols),
+            )
+            self.conn.execute(stmt, [_adapt(row[c]) for c in cols])
+
+    def clear_staging(self, *sources: str) -> None:
+        """What a window-mode ETL does between loads."""
+        for s in sources or [s["name"] for s in self.manifest["sources"]]:
+            table = self.source(s)["staging"]
+            self.conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(*table.split("."))))
+
+    # -- running -----------------------------------------------------------
+    def run(self) -> int:
+        """One cycle; returns its run id."""
+        self.conn.execute(f"CALL {self.manifest['procedures']['run']}()")
+        return self.last_run()["run_id"]
+
+    def run_expecting_failure(self) -> str:
+        try:
+            self.conn.execute(f"CALL {self.manifest['procedures']['run']}()")
+        except psycopg.Error as exc:
+            return str(exc)
+        raise AssertionError("the run was expected to fail")
+
+    def rebuild(self, target: str) -> None:
+        self.conn.execute(f"CALL {self.manifest['procedures']['rebuild']}(%s)", [target])
+
+    def verify(self) -> dict[str, tuple[int, int, int]]:
+        self.conn.execute(f"CALL {self.manifest['procedures']['verify']}()")
+        rows = self.conn.execute(
+            "SELECT target, missing_rows, extra_rows, different_rows FROM cdc.verify_log "
+            "WHERE verified_at = (SELECT MAX(verified_at) FROM cdc.verify_log)"
+        ).fetchall()
+        return {t: (m, e, d) for t, m, e, d in rows}
+
+    # -- reading -------------------------------------------------------------
+    def last_run(self) -> dict[str, Any]:
+        cur = self.conn.execute(
+            "SELECT * FROM cdc.run_log WHERE pipeline = %s ORDER BY run_id DESC LIMIT 1", [self.name]
+        )
+        return _as_dict(cur)[0]
+
+    def counts(self, run_id: int) -> dict[str, tuple[int, int, int]]:
+        rows = self.conn.execute(
+            "SELECT object_name, inserted, updated, deleted FROM cdc.run_counts WHERE run_id = %s",
+            [run_id],
+        ).fetchall()
+        return {n: (i, u, d) for n, i, u, d in rows if (i, u, d) != (0, 0, 0)}
+
+    def rows(self, table: str, columns: Iterable[str] | None = None, order_by: str | None = None) -> list[dict[str, Any]]:
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("*")
+        q = sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier(*table.split(".")))
+        if order_by:
+            q = q + sql.SQL(" ORDER BY {}").format(sql.SQL(order_by))
+        return _as_dict(self.conn.execute(q))
+
+    def fact(self, target: str, key_value: Any, columns: Iterable[str]) -> dict[str, Any] | None:
+        t = next(t for t in self.manifest["targets"] if t["name"] == target)
+        (key,) = t["key"]
+        q = sql.SQL("SELECT {} FROM {} WHERE {} = %s").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+            sql.Identifier(*t["table"].split(".")),
+            sql.Identifier(key),
+        )
+        found = _as_dict(self.conn.execute(q, [key_value]))
+        return found[0] if found else None
+
+    def change_log(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        q = "SELECT * FROM cdc.change_log" + (" WHERE run_id = %s" if run_id else "") + " ORDER BY lsn"
+        return _as_dict(self.conn.execute(q, [run_id] if run_id else []))
+
+    def fact_changes(self, run_id: int, target: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT * FROM cdc.fact_change_log WHERE run_id = %s"
+        args: list[Any] = [run_id]
+        if target:
+            q += " AND target = %s"
+            args.append(target)
+        return _as_dict(self.conn.execute(q + " ORDER BY target, key_text", args))
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return _as_dict(self.conn.execute("SELECT * FROM cdc.dead_letter ORDER BY run_id, source"))
+
+
+def _adapt(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
+def _as_dict(cur: psycopg.Cursor) -> list[dict[str, Any]]:
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def deploy(conn: psycopg.Connection, spec_path: str | Path, *, with_staging: bool = True) -> Pipeline:
+    """Apply every generated object in manifest order (the test-side equivalent of deploy)."""
+    files = postgres_files(spec_path)
+    manifest = json.loads(files["manifest.json"])
+    for obj in manifest["objects"]:
+        if obj["kind"] == "staging_table" and not with_staging:
+            continue
+        conn.execute(files[obj["file"]])
+    return Pipeline(conn, manifest)
+
+
+def ts(day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    """A readable timestamp for test data: ts(3, 10) is 2024-01-03 10:00."""
+    return dt.datetime(2024, 1, day, hour, minute)
