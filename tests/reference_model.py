@@ -1,0 +1,519 @@
+"""A Python model of what one run must do, written from DESIGN.md §3 (not from the
+generator), and the invariant checks run after every cycle of the property tests.
+
+:class:`SourceModel` keeps a source's expected baseline and watermark and applies
+one run's staging rows with the documented semantics: the append-mode watermark,
+dead letters (NULL key, NULL updated_at, failed check), de-duplication (newest
+updated_at; ties by loaded_at, then the rest of the row, descending, NULLs last),
+stale rows, the three delete rules, I/U/D/no-op classification.
+
+:func:`vendor_fact_rows` evaluates fact_vendor (qualification, exists, the lookup
+chain and a representative set of columns) from the models alone;
+:func:`pipeline_fact_rows` does the same for any random pipeline of
+``tests/strategies_pipeline.py``.
+
+:func:`check_cycle` checks a finished run against the database: baselines equal the
+models, the change log replays to the baseline with correct before-images, LSNs are
+1..N, each fact equals its ``__full`` view, and the fact change log names exactly
+the rows and columns that changed (compared with snapshots taken around the run).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from tests.pipeline_harness import Pipeline
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+
+
+@dataclass
+class SourceRules:
+    name: str
+    key: tuple[str, ...]
+    staging_columns: tuple[str, ...]
+    columns: tuple[str, ...]  # baseline columns (staging minus op column and loaded_at)
+    updated_at: str = "updated_at"
+    loaded_at: str | None = None
+    mode: str = "window"
+    deletes: str = "none"  # none | when | op_column | snapshot
+    when: Callable[[Row], bool | None] | None = None
+    op_column: str | None = None
+    checks: tuple[tuple[str, Callable[[Row], bool | None]], ...] = ()
+
+    @property
+    def watermark_column(self) -> str | None:
+        return (self.loaded_at or self.updated_at) if self.mode == "append" else None
+
+
+def _desc_nulls_last(a: Any, b: Any) -> int:
+    if a is None and b is None:
+        return 0
+    if a is None:
+        return 1
+    if b is None:
+        return -1
+    return -1 if a > b else (1 if a < b else 0)
+
+
+@dataclass
+class RunExpectation:
+    ops: dict[Key, str] = field(default_factory=dict)  # I/U/D per key
+    stale: int = 0
+    dead_lettered: int = 0  # rejected staged rows this run
+    new_dead_letters: int = 0  # rows written to dead_letter (first time seen)
+
+    def counts(self) -> tuple[int, int, int]:
+        vals = list(self.ops.values())
+        return (vals.count("I"), vals.count("U"), vals.count("D"))
+
+
+@dataclass
+class SourceModel:
+    rules: SourceRules
+    rows: dict[Key, Row] = field(default_factory=dict)
+    watermark: Any = None
+    dead: set[tuple[Any, ...]] = field(default_factory=set)
+
+    def key_of(self, row: Row) -> Key:
+        return tuple(row.get(k) for k in self.rules.key)
+
+    def rejected(self, row: Row) -> bool:
+        r = self.rules
+        if any(row.get(k) is None for k in r.key) or row.get(r.updated_at) is None:
+            return True
+        return any(check(row) is False for _, check in r.checks)
+
+    def is_delete(self, row: Row) -> bool:
+        r = self.rules
+        if r.deletes == "when" and r.when is not None:
+            return r.when(row) is True
+        if r.deletes == "op_column" and r.op_column:
+            op = row.get(r.op_column)
+            return op is not None and op.strip().upper() == "D"
+        return False
+
+    def _order(self, a: Row, b: Row) -> int:
+        r = self.rules
+        cols = [r.updated_at] + ([r.loaded_at] if r.loaded_at else [])
+        cols += [c for c in r.staging_columns if c not in r.key and c not in cols]
+        for c in cols:
+            o = _desc_nulls_last(a.get(c), b.get(c))
+            if o:
+                return o
+        return 0
+
+    def staged(self, staging: Iterable[Row]) -> list[Row]:
+        wm = self.rules.watermark_column
+        rows = [dict(r) for r in staging]
+        if wm is None or self.watermark is None:
+            return rows
+        return [r for r in rows if r.get(wm) is None or r[wm] > self.watermark]
+
+    def apply(self, staging: Iterable[Row], *, commit: bool = True) -> RunExpectation:
+        """One run over this source's staging table; returns what the run must report."""
+        r = self.rules
+        staged = self.staged(staging)
+        out = RunExpectation()
+        seen_before = set(self.dead)
+        winners: dict[Key, Row] = {}
+        for row in staged:
+            if self.rejected(row):
+                out.dead_lettered += 1
+                ident = tuple(row.get(c) for c in r.staging_columns)
+                if ident not in seen_before:
+                    out.new_dead_letters += 1
+                    if commit:
+                        self.dead.add(ident)
+                continue
+            k = self.key_of(row)
+            if k not in winners or self._order(row, winners[k]) < 0:
+                winners[k] = row
+        new_rows = dict(self.rows)
+        for k, n in winners.items():
+            b = self.rows.get(k)
+            deleting = self.is_delete(n)
+            if b is None and deleting:
+                continue
+            if b is not None and n[r.updated_at] < b[r.updated_at]:
+                out.stale += 1
+                continue
+            if deleting:
+                out.ops[k] = "D"
+                del new_rows[k]
+                continue
+            image = {c: n.get(c) for c in r.columns}
+            if b is None:
+                out.ops[k] = "I"
+            elif image != b:
+                out.ops[k] = "U"
+            else:
+                continue
+            new_rows[k] = image
+        if r.deletes == "snapshot" and staged:
+            present = {self.key_of(x) for x in staged}
+            for k in self.rows:
+                if k not in present:
+                    out.ops[k] = "D"
+                    new_rows.pop(k, None)
+        if commit:
+            self.rows = new_rows
+            wm = r.watermark_column
+            if wm is not None:
+                marks = [x[wm] for x in staged if x.get(wm) is not None]
+                if marks:
+                    self.watermark = max(marks)
+        return out
+
+
+# ---------------------------------------------------------------------------
+# independent fact evaluation
+
+def trim(s: str) -> str:
+    return s.strip(" ")
+
+
+def _cat(*parts: Any) -> str | None:
+    if any(p is None for p in parts):
+        return None
+    return "".join(str(p) for p in parts)
+
+
+VENDOR_COLUMNS = (
+    "vendor_id", "vendor_name", "vendor_label", "vendor_email", "vendor_status",
+    "vendor_status_label", "vendor_category", "vendor_category_label", "address_line1",
+    "postal_code", "full_address", "city_id", "city_name", "country_id", "country_name",
+    "country_iso2", "is_eu_vendor", "primary_category_id", "primary_category_name",
+    "poc_user_id", "poc_first_name", "poc_last_name", "poc_full_name", "poc_email", "poc_phone",
+    "created_by_user_id", "created_by_name", "created_by_email", "employee_count", "employee_band",
+)
+
+
+def vendor_fact_rows(m: dict[str, SourceModel]) -> dict[int, Row]:
+    """fact_vendor from the models: where + exists + five LEFT JOIN lookups."""
+    cities = {k[0]: r for k, r in m["cities"].rows.items()}
+    countries = {k[0]: r for k, r in m["countries"].rows.items()}
+    users = {k[0]: r for k, r in m["users"].rows.items()}
+    categories = {k[0]: r for k, r in m["product_categories"].rows.items()}
+    vendors_of_client = {
+        r["dealing_with_company_id"]
+        for r in m["buyer_seller_company_mappings"].rows.values()
+        if r["client_company_id"] == 12855 and r["status"] in (1, 2, 7)
+        and r["source"] in (0, 1) and r["invited_by"] is not None
+    }
+    status_label = {0: "pending", 1: "active", 2: "suspended", 3: "inactive"}
+    category_label = {1: "manufacturer", 2: "distributor", 4: "service provider"}
+    out: dict[int, Row] = {}
+    for (cid,), c in m["companies"].rows.items():
+        if not (c["status"] == 1 and c["category"] in (1, 2, 4)):
+            continue
+        if cid not in vendors_of_client:
+            continue
+        city = cities.get(c["city_id"]) if c["city_id"] is not None else None
+        country = None
+        if city is not None and city["country_id"] is not None:
+            country = countries.get(city["country_id"])
+        poc = users.get(c["primary_contact_id"]) if c["primary_contact_id"] is not None else None
+        creator = users.get(c["created_by"]) if c["created_by"] is not None else None
+        cat = categories.get(c["primary_category_id"]) if c["primary_category_id"] is not None else None
+        g = lambda row, col: None if row is None else row[col]  # noqa: E731
+        emp = c["employee_count"]
+        out[cid] = {
+            "vendor_id": cid,
+            "vendor_name": c["name"],
+            "vendor_label": _cat(c["name"], " / ", g(city, "name") if g(city, "name") is not None else "?"),
+            "vendor_email": c["email"],
+            "vendor_status": c["status"],
+            "vendor_status_label": status_label.get(c["status"], "unknown"),
+            "vendor_category": c["category"],
+            "vendor_category_label": category_label.get(c["category"], "other"),
+            "address_line1": c["address_line1"],
+            "postal_code": c["postal_code"],
+            "full_address": _cat(c["address_line1"] or "", ", ", g(city, "name") or "", " ",
+                                 c["postal_code"] or "", ", ", g(country, "iso2") or ""),
+            "city_id": c["city_id"],
+            "city_name": g(city, "name"),
+            "country_id": g(city, "country_id"),
+            "country_name": g(country, "name"),
+            "country_iso2": g(country, "iso2"),
+            "is_eu_vendor": bool(g(country, "is_eu_member")),
+            "primary_category_id": c["primary_category_id"],
+            "primary_category_name": g(cat, "name"),
+            "poc_user_id": c["primary_contact_id"],
+            "poc_first_name": g(poc, "first_name"),
+            "poc_last_name": g(poc, "last_name"),
+            "poc_full_name": trim((g(poc, "first_name") or "") + " " + (g(poc, "last_name") or "")),
+            "poc_email": g(poc, "email"),
+            "poc_phone": g(poc, "mobile_phone") if g(poc, "mobile_phone") is not None else g(poc, "phone"),
+            "created_by_user_id": c["created_by"],
+            "created_by_name": trim((g(creator, "first_name") or "") + " " + (g(creator, "last_name") or "")),
+            "created_by_email": g(creator, "email"),
+            "employee_count": emp,
+            "employee_band": ("unknown" if emp is None else "small" if emp < 50
+                              else "medium" if emp < 1000 else "large"),
+        }
+    return out
+
+
+def pipeline_fact_rows(pdef: Any, fact: Any, m: dict[str, SourceModel]) -> dict[Key, Row]:
+    """Any random pipeline's fact (tests/strategies_pipeline.py) evaluated from the models."""
+    from tests.strategies_pipeline import eval_expr
+
+    out: dict[Key, Row] = {}
+    for grain_row in m[fact.grain].rows.values():
+        env: dict[str, Row | None] = {fact.grain: grain_row}
+        for target, via in fact.joins:
+            via_row = env.get(via)
+            fk = [None if via_row is None else via_row.get(c) for c in pdef.sources[via].fks[target]]
+            env[target] = None if None in fk else m[target].rows.get(tuple(fk))
+        if fact.where is not None and eval_expr(fact.where, env) is not True:
+            continue
+        if fact.exists is not None:
+            other, pred = fact.exists
+            fk_cols = pdef.sources[fact.grain].fks[other]
+            fk = tuple(grain_row.get(c) for c in fk_cols)
+            hit = m[other].rows.get(fk) if None not in fk else None
+            if hit is None or eval_expr(pred, {other: hit}) is not True:
+                continue
+        row = {c: eval_expr(e, env) for c, e in fact.columns.items()}
+        out[tuple(row[k] for k in fact.key)] = row
+    return out
+
+
+# ---------------------------------------------------------------------------
+# database-side checks
+
+def table_rows(conn: psycopg.Connection, table: str, columns: Iterable[str], key: Iterable[str]) -> dict[Key, Row]:
+    cols = list(columns)
+    keys = list(key)
+    q = sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in cols), sql.Identifier(*table.split(".")))
+    out: dict[Key, Row] = {}
+    for values in conn.execute(q).fetchall():
+        row = dict(zip(cols, values, strict=True))
+        k = tuple(row[c] for c in keys)
+        assert k not in out, f"{table}: duplicate key {k}"
+        out[k] = row
+    return out
+
+
+def obj(p: Pipeline, name: str) -> dict[str, Any]:
+    return next(o for o in p.manifest["objects"] if o["name"] == name)
+
+
+def facts_of(p: Pipeline) -> list[dict[str, Any]]:
+    return [t for t in p.manifest["targets"] if t.get("kind", "fact") == "fact"]
+
+
+def fact_snapshot(p: Pipeline) -> dict[str, dict[Key, Row]]:
+    snap = {}
+    for t in facts_of(p):
+        o = obj(p, t["table"])
+        snap[t["name"]] = table_rows(p.conn, t["table"], [c for c, _ in o["columns"]], t["key"])
+    return snap
+
+
+def _jsonable(v: Any) -> Any:
+    return json.loads(json.dumps(v, default=str)) if v is not None else None
+
+
+def check_baselines(p: Pipeline, models: dict[str, SourceModel]) -> None:
+    for s in p.manifest["sources"]:
+        model = models[s["name"]]
+        got = table_rows(p.conn, s["baseline"], model.rules.columns, model.rules.key)
+        if got != model.rows:
+            missing = set(model.rows) - set(got)
+            extra = set(got) - set(model.rows)
+            diff = {k: (got[k], model.rows[k]) for k in set(got) & set(model.rows) if got[k] != model.rows[k]}
+            raise AssertionError(f"baseline {s['name']} != model: missing {missing}, extra {extra}, "
+                                 f"different (db, model) {diff}")
+
+
+def check_change_log(p: Pipeline) -> int:
+    """LSNs are 1..N; replaying the log from empty reproduces every baseline, and every
+    U/D before-image is the replayed row it replaces. Returns N."""
+    lsns = [r[0] for r in p.conn.execute("SELECT lsn FROM cdc.change_log ORDER BY lsn").fetchall()]
+    assert lsns == list(range(1, len(lsns) + 1)), f"LSNs not gapless: {lsns}"
+    runs = [r[0] for r in p.conn.execute("SELECT run_id FROM cdc.change_log ORDER BY lsn").fetchall()]
+    assert runs == sorted(runs), "LSN order differs from run order"
+    for s in p.manifest["sources"]:
+        o = obj(p, s["baseline"])
+        cols = [c for c, _ in o["columns"]]
+        key = s["key"]
+        rel = sql.Identifier(*s["baseline"].split("."))
+        q = sql.SQL(
+            "SELECT c.lsn, c.op, c.key_text, c.changed_columns, {b}, {a} FROM cdc.change_log c "
+            "LEFT JOIN LATERAL jsonb_populate_record(NULL::{rel}, c.before_row) b ON c.before_row IS NOT NULL "
+            "LEFT JOIN LATERAL jsonb_populate_record(NULL::{rel}, c.after_row) a ON c.after_row IS NOT NULL "
+            "WHERE c.pipeline = %s AND c.source = %s ORDER BY c.lsn"
+        ).format(
+            rel=rel,
+            b=sql.SQL(", ").join(sql.SQL("b.{}").format(sql.Identifier(c)) for c in cols),
+            a=sql.SQL(", ").join(sql.SQL("a.{}").format(sql.Identifier(c)) for c in cols),
+        )
+        state: dict[Key, Row] = {}
+        n = len(cols)
+        for rec in p.conn.execute(q, [p.name, s["name"]]).fetchall():
+            lsn, op, key_text, changed = rec[:4]
+            before = dict(zip(cols, rec[4:4 + n], strict=True))
+            after = dict(zip(cols, rec[4 + n:], strict=True))
+            if op == "I":
+                k = tuple(after[c] for c in key)
+                assert k not in state, f"{s['name']} lsn {lsn}: insert of existing key {k}"
+                state[k] = after
+            elif op == "U":
+                k = tuple(after[c] for c in key)
+                assert state.get(k) == before, f"{s['name']} lsn {lsn}: before-image {before} != {state.get(k)}"
+                listed = set((changed or "").split(",")) - {""}
+                actual = {c for c in cols if before[c] != after[c]}
+                assert listed == actual, f"{s['name']} lsn {lsn}: changed_columns {listed} != {actual}"
+                state[k] = after
+            elif op == "D":
+                k = tuple(before[c] for c in key)
+                assert state.get(k) == before, f"{s['name']} lsn {lsn}: delete before-image {before} != {state.get(k)}"
+                del state[k]
+            else:
+                raise AssertionError(f"bad op {op}")
+            if all(isinstance(v, int) for v in k):
+                assert key_text == "|".join(str(v) for v in k), f"{s['name']} lsn {lsn}: key_text {key_text}"
+        got = table_rows(p.conn, s["baseline"], cols, key)
+        assert state == got, f"replaying change_log does not reproduce baseline {s['name']}"
+    return len(lsns)
+
+
+def check_facts_equal_full(p: Pipeline) -> None:
+    for t in facts_of(p):
+        cols = [c for c, _ in obj(p, t["table"])["columns"]]
+        clist = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+        full = sql.Identifier(p.schemas["cdc"], f"{t['name']}__full")
+        fact = sql.Identifier(*t["table"].split("."))
+        q = sql.SQL(
+            "SELECT (SELECT count(*) FROM (SELECT {c} FROM {f} EXCEPT ALL SELECT {c} FROM {v}) x), "
+            "(SELECT count(*) FROM (SELECT {c} FROM {v} EXCEPT ALL SELECT {c} FROM {f}) y)"
+        ).format(c=clist, f=fact, v=full)
+        extra, missing = p.conn.execute(q).fetchone()
+        assert (extra, missing) == (0, 0), f"{t['name']}: {extra} rows not in __full, {missing} missing"
+
+
+def check_fact_change_log(p: Pipeline, run_id: int, before: dict[str, dict[Key, Row]],
+                          after: dict[str, dict[Key, Row]]) -> int:
+    """The run's fact_change_log rows are exactly the fact rows that changed, with exact
+    changed_columns and before/after images. Returns the number of changed fact rows."""
+    total = 0
+    logged = p.fact_changes(run_id)
+    by_target: dict[str, dict[str, Row]] = {}
+    for r in logged:
+        assert r["key_text"] not in by_target.setdefault(r["target"], {}), f"fact row logged twice: {r}"
+        by_target[r["target"]][r["key_text"]] = r
+    for t in facts_of(p):
+        name = t["name"]
+        b, a = before[name], after[name]
+        expected: dict[str, tuple[str, Row | None, Row | None]] = {}
+        for k in set(b) | set(a):
+            if b.get(k) == a.get(k):
+                continue
+            op = "I" if k not in b else "D" if k not in a else "U"
+            expected["|".join(str(v) for v in k)] = (op, b.get(k), a.get(k))
+        got = by_target.get(name, {})
+        assert set(got) == set(expected), (
+            f"{name}: fact_change_log keys {sorted(got)} != changed rows {sorted(expected)}")
+        for kt, (op, brow, arow) in expected.items():
+            r = got[kt]
+            assert r["op"] == op, f"{name} {kt}: op {r['op']} != {op}"
+            if op == "U":
+                assert brow is not None and arow is not None
+                listed = set((r["changed_columns"] or "").split(",")) - {""}
+                actual = {c for c in arow if brow[c] != arow[c]}
+                assert listed == actual, f"{name} {kt}: changed_columns {listed} != {actual}"
+                jb, ja = r["before_row"], r["after_row"]
+                json_diff = {c for c in ja if jb.get(c) != ja.get(c)}
+                assert listed == json_diff, f"{name} {kt}: changed_columns {listed} != jsonb diff {json_diff}"
+            if op == "I":
+                assert r["before_row"] is None and r["after_row"] is not None
+            if op == "D":
+                assert r["after_row"] is None and r["before_row"] is not None
+        total += len(expected)
+    return total
+
+
+def check_run_counts(p: Pipeline, run_id: int, expected: dict[str, RunExpectation],
+                     fact_changes: dict[str, tuple[int, int, int]] | None = None) -> None:
+    rows = p.conn.execute(
+        "SELECT object_kind, object_name, inserted, updated, deleted, stale, dead_lettered "
+        "FROM cdc.run_counts WHERE run_id = %s", [run_id]).fetchall()
+    got = {(k, n): (i, u, d, s, dl) for k, n, i, u, d, s, dl in rows}
+    for name, e in expected.items():
+        i, u, d = e.counts()
+        assert got.get(("source", name)) == (i, u, d, e.stale, e.dead_lettered), (
+            f"run_counts {name}: {got.get(('source', name))} != {(i, u, d, e.stale, e.dead_lettered)}")
+    if fact_changes is not None:
+        for name, c in fact_changes.items():
+            assert got.get(("fact", name), (0, 0, 0, 0, 0))[:3] == c, f"run_counts {name}: {got.get(('fact', name))} != {c}"
+
+
+def diff_counts(before: dict[Key, Row], after: dict[Key, Row]) -> tuple[int, int, int]:
+    ins = len(set(after) - set(before))
+    dels = len(set(before) - set(after))
+    upd = sum(1 for k in set(before) & set(after) if before[k] != after[k])
+    return (ins, upd, dels)
+
+
+@dataclass
+class Figures:
+    cycles: int = 0
+    source_changes: int = 0
+    fact_changes: int = 0
+    reruns: int = 0
+
+
+def run_and_check(p: Pipeline, models: dict[str, SourceModel], staging: dict[str, list[Row]],
+                  figures: Figures | None = None, *, rerun: bool = True) -> int:
+    """One cycle: predict with the models, run, check the invariant, then a second run over
+    the same staging rows must write nothing. Returns the run id."""
+    expected = {name: models[name].apply(staging.get(name, [])) for name in models}
+    before = fact_snapshot(p)
+    lsn_before = p.conn.execute("SELECT COALESCE(MAX(lsn), 0) FROM cdc.change_log").fetchone()[0]
+    run_id = p.run()
+    assert p.last_run()["status"] == "succeeded"
+    after = fact_snapshot(p)
+    check_baselines(p, models)
+    n = check_change_log(p)
+    assert n - lsn_before == sum(len(e.ops) for e in expected.values()), "change_log rows != model changes"
+    check_facts_equal_full(p)
+    changed = check_fact_change_log(p, run_id, before, after)
+    check_run_counts(p, run_id, expected,
+                     {t: diff_counts(before[t], after[t]) for t in before})
+    dl = p.conn.execute("SELECT count(*) FROM cdc.dead_letter WHERE run_id = %s", [run_id]).fetchone()[0]
+    assert dl == sum(e.new_dead_letters for e in expected.values()), "dead_letter rows != model"
+    if figures is not None:
+        figures.cycles += 1
+        figures.source_changes += n - lsn_before
+        figures.fact_changes += changed
+    if rerun:
+        again = {name: models[name].apply(staging.get(name, []), commit=False) for name in models}
+        assert all(not e.ops for e in again.values()), "model: rerun would change something"
+        rerun_id = p.run()
+        assert p.counts(rerun_id) == {}, f"second run changed something: {p.counts(rerun_id)}"
+        assert p.change_log(rerun_id) == []
+        assert p.fact_changes(rerun_id) == []
+        assert p.last_run()["rows_changed"] == 0
+        assert fact_snapshot(p) == after
+        assert p.conn.execute("SELECT count(*) FROM cdc.dead_letter WHERE run_id = %s",
+                              [rerun_id]).fetchone()[0] == 0
+        for m in models.values():  # the rerun advances nothing either
+            m.apply(staging.get(m.rules.name, []))
+        if figures is not None:
+            figures.reruns += 1
+    return run_id
+
+
+def order_rows(rows: list[Row], model: SourceModel) -> list[Row]:
+    return sorted(rows, key=functools.cmp_to_key(model._order))
