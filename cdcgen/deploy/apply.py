@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from cdcgen.deploy.connect import Database
 from cdcgen.deploy.errors import DatabaseError, DeployError, DestructiveChangeRefused
-from cdcgen.deploy.live import LiveCatalog, key_fingerprint, read_catalog
+from cdcgen.deploy.live import LiveCatalog, key_fingerprint, read_catalog, statement_fingerprint
 from cdcgen.deploy.manifest import BuiltObject, Manifest
 from cdcgen.deploy.plan import DeployPlan, Statement, explain, quote_qualified
 
 #: SQLSTATE of "cannot drop/rename/retype columns of a view" on PostgreSQL.
 _VIEW_COLUMNS_CHANGED = "42P16"
+_UNDEFINED_TABLE = "42P01"
 #: The timestamp of the deploying transaction, per dialect (Redshift: SYSDATE is the
 #: transaction start [r_SYSDATE]; CURRENT_TIMESTAMP is leader-node only there).
 _NOW = {"postgres": "LOCALTIMESTAMP", "redshift": "SYSDATE"}
@@ -38,11 +39,20 @@ def apply_plan(db: Database, plan: DeployPlan) -> DeployResult:
         raise DestructiveChangeRefused(explain(plan))
     if plan.is_noop:
         return DeployResult(plan, None)
-    with db.transaction():
-        for step in plan.changes:
-            for statement in step.statements:
-                _execute(db, statement)
-        deployment_id = _record_deployment(db, plan)
+    try:
+        with db.transaction():
+            for step in plan.changes:
+                for statement in step.statements:
+                    _execute(db, statement)
+            deployment_id = _record_deployment(db, plan)
+    except DatabaseError as exc:
+        if exc.sqlstate == _UNDEFINED_TABLE and plan.skipped:
+            raise DatabaseError(
+                f"{exc}\nNothing was applied. Views over staging need the staging tables: "
+                "create them with the ETL first, or deploy with --with-staging (demos, tests)",
+                sqlstate=exc.sqlstate,
+            ) from None
+        raise
     backfilled = tuple(
         _backfill(db, plan.manifest, target, deployment_id) for target in plan.backfills
     )
@@ -134,7 +144,14 @@ def _deployed_object_rows(
     rows: list[tuple[object, ...]] = []
     for obj in objects:
         rows.append(
-            (deployment_id, pipeline, obj.name, obj.kind, obj.sha256, _fingerprint(obj, catalog))
+            (
+                deployment_id,
+                pipeline,
+                obj.name,
+                obj.kind,
+                obj.sha256,
+                _fingerprint(obj, catalog, plan.manifest),
+            )
         )
         rows.extend(
             (deployment_id, pipeline, f"{obj.name}.{column}", "column", obj.sha256, live_type)
@@ -143,7 +160,9 @@ def _deployed_object_rows(
     return rows
 
 
-def _fingerprint(obj: BuiltObject, catalog: LiveCatalog) -> str | None:
+def _fingerprint(obj: BuiltObject, catalog: LiveCatalog, manifest: Manifest) -> str | None:
+    if obj.kind == "index":
+        return statement_fingerprint(manifest.sql(obj))
     if obj.is_table:
         return key_fingerprint(obj.key)
     if obj.kind == "view":

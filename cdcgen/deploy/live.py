@@ -71,6 +71,14 @@ def fingerprint(text: str | None) -> str | None:
     return hashlib.md5(text.strip().encode("utf-8")).hexdigest()
 
 
+def statement_fingerprint(sql: str) -> str:
+    """md5 of a generated statement without its comment lines and blank space, so a
+    changed header comment (e.g. another spec path) does not count as a change."""
+    lines = (line.strip() for line in sql.splitlines())
+    body = "\n".join(line for line in lines if line and not line.startswith("--"))
+    return hashlib.md5(body.encode("utf-8")).hexdigest()
+
+
 def key_fingerprint(key: Iterable[str]) -> str:
     """Recorded for tables: the key they were deployed with (keys leave no catalog trace
     on Redshift, where constraints are informational)."""
@@ -84,6 +92,19 @@ def canonical_column_type(text: str) -> str:
         return canonical_type(text)
     except TypeProblem:
         return " ".join(text.lower().split())
+
+
+#: Manifest column types are written in Redshift's spelling for both renderings; the
+#: postgres rendering stores these types as their PostgreSQL counterparts.
+_POSTGRES_TYPE_FOR = {"super": "jsonb"}
+
+
+def dialect_column_type(built: str, dialect: str) -> str:
+    """The type a ``dialect`` table really has for a manifest column type."""
+    canonical = canonical_column_type(built)
+    if dialect == "postgres" and canonical in _POSTGRES_TYPE_FOR:
+        return _POSTGRES_TYPE_FOR[canonical]
+    return canonical
 
 
 # --------------------------------------------------------------------------- catalog

@@ -31,10 +31,11 @@ from cdcgen.deploy.connect import Database
 from cdcgen.deploy.live import (
     Deployment,
     LiveCatalog,
-    canonical_column_type,
+    dialect_column_type,
     key_fingerprint,
     latest_deployment,
     read_catalog,
+    statement_fingerprint,
 )
 from cdcgen.deploy.manifest import BuiltObject, Manifest
 
@@ -103,6 +104,7 @@ class DeployPlan:
 
 
 _CHANGING = (Action.CREATE, Action.REPLACE, Action.MIGRATE)
+_MISSING = "missing"  # the plain reason to create: not repeated under each line
 
 
 def build_plan(
@@ -169,7 +171,7 @@ class _Planner:
     def _create(
         self,
         obj: BuiltObject,
-        reason: str = "missing",
+        reason: str = _MISSING,
         *,
         backfill: str | None = None,
         drift: bool = False,
@@ -206,6 +208,8 @@ class _Planner:
         recorded = self._recorded(obj)
         if recorded is None or recorded[0] == obj.sha256:
             return Step(obj, Action.UNCHANGED)
+        if recorded[1] == statement_fingerprint(self.manifest.sql(obj)):
+            return Step(obj, Action.UNCHANGED)  # only comments changed: keep the index
         drop = Statement(
             f"DROP INDEX IF EXISTS {quote_qualified(obj.name)}", f"drop index {obj.name}"
         )
@@ -262,7 +266,7 @@ class _Planner:
             # A target added to a deployed pipeline starts empty over full baselines.
             backfill = target.name if target and self.previous is not None else None
             return self._create(obj, backfill=backfill)
-        diff = _ColumnDiff.of(obj, dict(live), self.previous)
+        diff = _ColumnDiff.of(obj, dict(live), self.previous, self.dialect)
         return self._table_change(obj, diff, target.name if target else None)
 
     def _table_change(self, obj: BuiltObject, diff: _ColumnDiff, target: str | None) -> Step:
@@ -276,8 +280,8 @@ class _Planner:
         notes = diff.notes(obj)
         if recorded is not None and recorded[0] != obj.sha256 and not (diff.added or destructive):
             notes.append(
-                "table definition changed in the build but its columns and key did not; "
-                "physical changes (DISTKEY, SORTKEY) are not applied to an existing table"
+                "DDL text changed but columns and key match: the table is kept "
+                "(DISTKEY/SORTKEY changes need a deep copy by hand)"
             )
         if destructive:
             refusal = self._refusal(obj, diff)
@@ -347,22 +351,22 @@ def _add_columns(obj: BuiltObject, columns: Iterable[tuple[str, str]]) -> list[S
 
 @dataclass(frozen=True)
 class _ColumnDiff:
-    added: list[tuple[str, str]]  # (column, type as built)
+    added: list[tuple[str, str]]  # (column, type in the dialect)
     removed: list[str]  # deployed by cdcgen earlier, gone from the build
     retyped: list[tuple[str, str, str]]  # (column, live type, built type)
     unmanaged: list[str]  # in the catalog, never deployed by cdcgen: left alone
 
     @classmethod
-    def of(cls, obj: BuiltObject, live: dict[str, str], previous: Deployment | None) -> _ColumnDiff:
-        built = dict(obj.columns)
+    def of(
+        cls, obj: BuiltObject, live: dict[str, str], previous: Deployment | None, dialect: str
+    ) -> _ColumnDiff:
+        built = {c: dialect_column_type(t, dialect) for c, t in obj.columns}
         recorded = previous.columns_of(obj.name) if previous else {}
         return cls(
-            added=[(c, t) for c, t in obj.columns if c not in live],
+            added=[(c, built[c]) for c, _ in obj.columns if c not in live],
             removed=[c for c in live if c not in built and c in recorded],
             retyped=[
-                (c, live[c], t)
-                for c, t in obj.columns
-                if c in live and canonical_column_type(t) != live[c]
+                (c, live[c], built[c]) for c, _ in obj.columns if c in live and built[c] != live[c]
             ],
             unmanaged=[c for c in live if c not in built and c not in recorded],
         )
@@ -411,7 +415,7 @@ def explain(plan: DeployPlan, *, verbose: bool = False) -> str:
         lines.append(
             f"  {_MARK[step.action]} {label:<9} {step.obj.kind.replace('_', ' ')} {step.obj.name}"
         )
-        lines.extend(f"      {reason}" for reason in step.reasons)
+        lines.extend(f"      {reason}" for reason in step.reasons if reason != _MISSING)
         if step.backfill:
             rebuild = m.procedures.get("rebuild", "the rebuild procedure")
             lines.append(f"      then backfill: CALL {rebuild}('{step.backfill}')")
