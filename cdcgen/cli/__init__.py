@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in ("spec_commands", "build_commands", "db_commands"):
+for _module in ("spec_commands", "build_commands", "db_commands", "demo_commands"):
     try:
         importlib.import_module(f"cdcgen.cli.{_module}")
     except ModuleNotFoundError as exc:  # a stage not built yet

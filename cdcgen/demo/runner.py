@@ -173,7 +173,7 @@ def _bootstrap(
         load_staging(db, manifest, staged, columns, progress=progress)
     with observer.step("bootstrapping: first run, then a rebuild of every fact"):
         result = ops.bootstrap(db, manifest)
-    mutations = ("bootstrap: the whole world loaded as inserts, every fact rebuilt",)
+    mutations = ("every source in full, loaded as inserts; then every target rebuilt",)
     return _report(db, manifest, 0, mutations, staged, result.run)
 
 
@@ -309,10 +309,18 @@ def sample_fact_changes(db: Database, manifest: Manifest, run_id: int) -> list[F
             WHERE run_id = %s AND pipeline = %s
         ) ranked
         WHERE n <= 3
-        ORDER BY n, CASE op WHEN 'U' THEN 0 WHEN 'D' THEN 1 ELSE 2 END, target, key_text
         """,
         [run_id, manifest.pipeline],
         what="read the run's fact changes",
+    )
+    order = {target.name: i for i, target in enumerate(manifest.targets)}
+    op_order = {"U": 0, "D": 1, "I": 2}
+    rows.sort(
+        key=lambda r: (
+            op_order.get(str(r["op"]).strip(), 3),
+            order.get(r["target"], 99),
+            r["key_text"],
+        )
     )
     return [_fact_change(row) for row in rows[:CHANGE_SAMPLE]]
 
