@@ -108,6 +108,7 @@ def test_company_renamed(vendor: Pipeline) -> None:
         "fact_vendor": (0, 1, 0),
         "fact_company_profile": (0, 1, 0),
         "fact_relationship": (0, 1, 0),
+        "dim_company": (0, 1, 0),
     }
     assert changed(vendor, run, "fact_vendor") == {"100": ("U", "vendor_name,vendor_label")}
     (log,) = vendor.change_log(run)
@@ -367,3 +368,57 @@ def test_unmapped_fact_columns_are_never_touched(vendor: Pipeline) -> None:
     vendor.run()
     notes = {r["analyst_note"] for r in vendor.rows("staging_public.fact_vendor", ["analyst_note"])}
     assert notes == {"keep me"}
+
+
+# --- dim_company: SCD Type 2 (history: name, segment, status; email, city_id type 1) ---
+
+
+def versions(p: Pipeline, company_id: int) -> list[tuple[Any, ...]]:
+    rows = p.conn.execute(
+        "SELECT name, email, valid_from, valid_to, is_current, is_deleted "
+        "FROM staging_public.dim_company WHERE company_id = %s ORDER BY valid_from, dim_company_sk",
+        [company_id],
+    ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def test_dimension_history_change_opens_a_new_version(vendor: Pipeline) -> None:
+    assert versions(vendor, 100) == [("Acme", None, ts(1), None, True, False)]
+    vendor.stage("companies", company(100, "Acme Corp", updated=ts(2)))
+    run = vendor.run()
+    assert versions(vendor, 100) == [
+        ("Acme", None, ts(1), ts(2), False, False),
+        ("Acme Corp", None, ts(2), None, True, False),
+    ]
+    assert vendor.counts(run)["dim_company"] == (0, 1, 0)
+    assert changed(vendor, run, "dim_company") == {"100": ("U", "name")}
+    assert_consistent(vendor)
+
+
+def test_dimension_type1_change_overwrites_in_place(vendor: Pipeline) -> None:
+    vendor.stage("companies", company(101, "Beta", category=2, email="hi@beta.io", updated=ts(2)))
+    vendor.run()
+    assert versions(vendor, 101) == [("Beta", "hi@beta.io", ts(1), None, True, False)]
+    assert_consistent(vendor)
+
+
+def test_dimension_delete_closes_the_current_version(vendor: Pipeline) -> None:
+    vendor.stage("companies", company(104, "Epsilon", city=11, updated=ts(2), deleted_at=ts(2)))
+    run = vendor.run()
+    ((name, _, valid_from, valid_to, current, deleted),) = versions(vendor, 104)
+    assert (name, valid_from, current, deleted) == ("Epsilon", ts(1), False, False)
+    assert valid_to is not None
+    assert vendor.counts(run)["dim_company"] == (0, 0, 1)
+    assert_consistent(vendor)
+
+
+def test_dimension_rerun_keeps_one_current_version_per_key(vendor: Pipeline) -> None:
+    vendor.stage("companies", company(100, "Acme Corp", updated=ts(2)))
+    vendor.run()
+    vendor.run()
+    vendor.rebuild("dim_company")
+    assert vendor.conn.execute(
+        "SELECT company_id, count(*) FROM staging_public.dim_company WHERE is_current "
+        "GROUP BY company_id HAVING count(*) > 1"
+    ).fetchall() == []
+    assert len(versions(vendor, 100)) == 2

@@ -87,7 +87,7 @@ def manifest(plan: PipelinePlan, vspec: ValidatedSpec, dialect: Dialect, files: 
         ],
         "targets": [
             {"name": t.name, "kind": t.kind, "table": str(t.table), "key": list(t.key)}
-            for t in plan.facts
+            for t in plan.targets
         ],
         "procedures": {
             "run": plan.proc("run"), "rebuild": plan.proc("rebuild"), "verify": plan.proc("verify"),

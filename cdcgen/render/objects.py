@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, TargetPlan
 from cdcgen.render import postgres, redshift
-from cdcgen.sql import builders, ddl, detect, facts, sync, views
+from cdcgen.sql import builders, ddl, detect, dimensions, facts, sync, views
 
 Dialect = Literal["redshift", "postgres"]
 DIALECTS: tuple[Dialect, ...] = ("redshift", "postgres")
@@ -108,13 +108,19 @@ def apply_proc_name(p: PipelinePlan, t: TargetPlan) -> str:
     return p.proc(f"apply_{t.name}")
 
 
+def _apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    if t.kind == "dimension":
+        return dimensions.apply_statements(p, t)
+    return facts.apply_statements(p, t)
+
+
 def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     body = r.template(
         "apply_body.sql.j2",
         target=t.name,
         full_keys=r.body(facts.keys_statements(p, t, full=True), 2),
         affected_keys=r.body(facts.keys_statements(p, t, full=False), 2),
-        apply=r.body(facts.apply_statements(p, t), 0),
+        apply=r.body(_apply_statements(p, t), 0),
     )
     indented = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
     return _procedure(r, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented)
@@ -131,25 +137,28 @@ def _guarded(r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body
 def _run_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     pad = "    " if r.dialect == "postgres" else "  "
     calls = [f"CALL {p.proc('detect')}(v_run_id);", f"CALL {p.proc('sync_baseline')}(v_run_id);"]
-    calls += [f"CALL {apply_proc_name(p, t)}(v_run_id, FALSE);" for t in p.facts]
+    calls += [f"CALL {apply_proc_name(p, t)}(v_run_id, FALSE);" for t in p.targets]
     return _guarded(r, p, p.proc("run"), "", "run", "\n".join(pad + c for c in calls))
 
 
 def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     pad = "    " if r.dialect == "postgres" else "  "
-    dispatch = r.template("rebuild_body.sql.j2", targets=[(t.name, apply_proc_name(p, t)) for t in p.facts])
+    dispatch = r.template("rebuild_body.sql.j2", targets=[(t.name, apply_proc_name(p, t)) for t in p.targets])
     body = "\n".join(pad + line if line else line for line in dispatch.rstrip().splitlines())
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", body)
 
 
 def _verify_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    stmts = [facts.verify_insert(p, t) for t in p.facts]
+    stmts = [
+        dimensions.verify_insert(p, t) if t.kind == "dimension" else facts.verify_insert(p, t)
+        for t in p.targets
+    ]
     return _procedure(r, p.proc("verify"), "", r.body(stmts))
 
 
 def _views(r: Renderer, p: PipelinePlan) -> list[SqlObject]:
     made = [views.changes_view(p, s) for s in p.sources]
-    made += [views.full_view(p, t) for t in p.facts]
+    made += [views.full_view(p, t) for t in p.targets]
     made += [views.status_view(p), views.freshness_view(p)]
     return [SqlObject(name, "view", r.statement(create) + "\n") for name, create in made]
 
@@ -162,7 +171,7 @@ def render_objects(p: PipelinePlan, dialect: Dialect) -> list[SqlObject]:
     objects += [_table_object(r, "state_table", d) for d in ddl.state_tables(p)]
     objects += [_table_object(r, "staging_table", d) for d in ddl.staging_tables(p)]
     objects += [_table_object(r, "baseline_table", d) for d in ddl.baseline_tables(p)]
-    objects += [_table_object(r, "target_table", ddl.target_table(t)) for t in p.facts]
+    objects += [_table_object(r, "target_table", ddl.target_table(t)) for t in p.targets]
     if dialect == "postgres":
         objects += [
             SqlObject(ix.name, "index", r.statement(ddl.create_index(ix)) + "\n")
@@ -170,6 +179,6 @@ def render_objects(p: PipelinePlan, dialect: Dialect) -> list[SqlObject]:
         ]
     objects += _views(r, p)
     objects += [_detect_procedure(r, p), _sync_procedure(r, p)]
-    objects += [_apply_procedure(r, p, t) for t in p.facts]
+    objects += [_apply_procedure(r, p, t) for t in p.targets]
     objects += [_run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p)]
     return objects

@@ -106,8 +106,15 @@ def baseline_tables(p: PipelinePlan) -> list[TableDef]:
 
 
 def target_table(t: TargetPlan) -> TableDef:
+    mapped = tuple(Column(c.name, c.type) for c in t.columns)
+    if t.kind == "dimension":
+        from cdcgen.sql.dimensions import bookkeeping_columns
+
+        sk, *validity = bookkeeping_columns(t)
+        hints = t.hints or TableHints(sortkey=(*t.key, "valid_from"))
+        return TableDef(t.table, (sk, *mapped, *validity), (sk.name,), hints, (sk.name,))
     hints = t.hints or TableHints(sortkey=t.key)
-    return TableDef(t.table, tuple(Column(c.name, c.type) for c in t.columns), t.key, hints, t.key)
+    return TableDef(t.table, mapped, t.key, hints, t.key)
 
 
 def create_table(d: TableDef) -> exp.Create:

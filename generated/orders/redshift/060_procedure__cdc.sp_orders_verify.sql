@@ -310,5 +310,82 @@ BEGIN
   FROM cdc.fact_order_item__full AS v
   FULL JOIN analytics.fact_order_item AS f
     ON v.order_id = f.order_id AND v.line_number = f.line_number;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows
+  )
+  SELECT
+    SYSDATE,
+    'orders',
+    'dim_customer',
+    COALESCE(SUM(CASE WHEN f.customer_id IS NULL THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN v.customer_id IS NULL THEN 1 ELSE 0 END), 0),
+    COALESCE(
+      SUM(
+        CASE
+          WHEN NOT v.customer_id IS NULL
+          AND NOT f.customer_id IS NULL
+          AND (
+            CASE
+              WHEN v.email = f.email OR (
+                v.email IS NULL AND f.email IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.full_name = f.full_name OR (
+                v.full_name IS NULL AND f.full_name IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.segment = f.segment OR (
+                v.segment IS NULL AND f.segment IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.plan = f.plan OR (
+                v.plan IS NULL AND f.plan IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.country_code = f.country_code
+              OR (
+                v.country_code IS NULL AND f.country_code IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+          )
+          THEN 1
+          ELSE 0
+        END
+      ),
+      0
+    )
+  FROM cdc.dim_customer__full AS v
+  FULL JOIN (
+    SELECT
+      customer_id,
+      email,
+      full_name,
+      segment,
+      plan,
+      country_code
+    FROM analytics.dim_customer
+    WHERE
+      is_current = TRUE AND is_deleted = FALSE
+  ) AS f
+    ON v.customer_id = f.customer_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -22,8 +22,10 @@ BEGIN
       CALL cdc.sp_vendor_apply_fact_geography(v_run_id, TRUE);
     ELSIF p_target = 'fact_relationship' THEN
       CALL cdc.sp_vendor_apply_fact_relationship(v_run_id, TRUE);
+    ELSIF p_target = 'dim_company' THEN
+      CALL cdc.sp_vendor_apply_dim_company(v_run_id, TRUE);
     ELSE
-      RAISE EXCEPTION 'unknown target %: expected one of fact_vendor, fact_company_profile, fact_geography, fact_relationship', p_target;
+      RAISE EXCEPTION 'unknown target %: expected one of fact_vendor, fact_company_profile, fact_geography, fact_relationship, dim_company', p_target;
     END IF;
     UPDATE cdc.run_log
     SET status = 'succeeded',

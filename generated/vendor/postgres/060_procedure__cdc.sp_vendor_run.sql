@@ -19,6 +19,7 @@ BEGIN
     CALL cdc.sp_vendor_apply_fact_company_profile(v_run_id, FALSE);
     CALL cdc.sp_vendor_apply_fact_geography(v_run_id, FALSE);
     CALL cdc.sp_vendor_apply_fact_relationship(v_run_id, FALSE);
+    CALL cdc.sp_vendor_apply_dim_company(v_run_id, FALSE);
     UPDATE cdc.run_log
     SET status = 'succeeded',
         finished_at = clock_timestamp(),

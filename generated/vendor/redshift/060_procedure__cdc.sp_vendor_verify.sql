@@ -1170,5 +1170,81 @@ BEGIN
   FROM cdc.fact_relationship__full AS v
   FULL JOIN staging_public.fact_relationship AS f
     ON v.relationship_id = f.relationship_id;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'dim_company',
+    COALESCE(SUM(CASE WHEN f.company_id IS NULL THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN v.company_id IS NULL THEN 1 ELSE 0 END), 0),
+    COALESCE(
+      SUM(
+        CASE
+          WHEN NOT v.company_id IS NULL
+          AND NOT f.company_id IS NULL
+          AND (
+            CASE
+              WHEN v.name = f.name OR (
+                v.name IS NULL AND f.name IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.segment = f.segment OR (
+                v.segment IS NULL AND f.segment IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.email = f.email OR (
+                v.email IS NULL AND f.email IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.status = f.status OR (
+                v.status IS NULL AND f.status IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.city_id = f.city_id OR (
+                v.city_id IS NULL AND f.city_id IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+          )
+          THEN 1
+          ELSE 0
+        END
+      ),
+      0
+    )
+  FROM cdc.dim_company__full AS v
+  FULL JOIN (
+    SELECT
+      company_id,
+      name,
+      segment,
+      email,
+      status,
+      city_id
+    FROM staging_public.dim_company
+    WHERE
+      is_current = TRUE AND is_deleted = FALSE
+  ) AS f
+    ON v.company_id = f.company_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -1,0 +1,271 @@
+"""SCD Type 2 dimensions (DESIGN §3.4), per dimension, after the baseline sync.
+
+The affected keys and the recomputation are the facts' (``cdcgen.sql.facts``); what
+differs is how a difference is applied to the table:
+
+- a change to a ``history`` column closes the current version (``valid_to``,
+  ``is_current = FALSE``) and opens a new one, in the same transaction;
+- a change to any other column overwrites the current version in place (type 1);
+- a key that no longer qualifies (deleted, filtered out) is handled by ``on_delete``:
+  ``ignore`` keeps the current version open, ``invalidate`` closes it,
+  ``new_version`` closes it and opens a version flagged ``is_deleted``.
+
+Validity comes from the grain's ``updated_at`` when it moved forward, else from the
+run's timestamp (a change reached through a lookup has no newer grain timestamp).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from cdcgen.plan.model import Column, PipelinePlan, TargetPlan
+from cdcgen.sql import nodes
+from cdcgen.sql.builders import (
+    OP,
+    and_all,
+    case,
+    cast,
+    chg,
+    col,
+    count_if,
+    differs,
+    eq,
+    insert,
+    is_null,
+    lit,
+    old,
+    op_in,
+    or_all,
+    paren,
+    table,
+    temp_table,
+    var,
+)
+from cdcgen.sql.facts import KEYS, definition, diff_name, keys_name, new_name
+from cdcgen.sql.sync import changed_columns, image, key_text
+
+VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED = "valid_from", "valid_to", "is_current", "is_deleted"
+#: the grain's version timestamp, carried alongside the recomputed columns
+SOURCE_TS = "cdc__source_ts"
+
+
+def surrogate_key(t: TargetPlan) -> str:
+    return f"{t.name}_sk"
+
+
+def bookkeeping_columns(t: TargetPlan) -> tuple[Column, ...]:
+    return (
+        Column(surrogate_key(t), "bigint"),
+        Column(VALID_FROM, "timestamp"),
+        Column(VALID_TO, "timestamp"),
+        Column(IS_CURRENT, "boolean"),
+        Column(IS_DELETED, "boolean"),
+    )
+
+
+def _source_ts(p: PipelinePlan, t: TargetPlan) -> exp.Expression:
+    grain = p.source(t.grain.source)
+    if grain.type_of(grain.updated_at).startswith("timestamp"):
+        return col(grain.updated_at, t.grain.alias)
+    if grain.type_of(grain.updated_at) == "date":
+        return cast(col(grain.updated_at, t.grain.alias), "timestamp")
+    return nodes.RunTimestamp()  # an integer version column says nothing about time
+
+
+def new_versions_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    query = definition(p, t, keys_name(p, t))
+    return query.select(exp.alias_(_source_ts(p, t), SOURCE_TS))
+
+
+def current_versions(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
+    o = "f"
+    on = and_all(eq(col(k, o), col(k, KEYS)) for k in t.key)
+    query = (
+        exp.select(
+            *[col(c, o) for c in (*t.column_names, VALID_FROM)],
+            exp.alias_(col(IS_DELETED, o), "cdc__deleted"),
+        )
+        .from_(table(t.table, o))
+        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner")
+        .where(eq(col(IS_CURRENT, o), lit(True)))
+    )
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
+
+
+def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    """One row per key whose current version must change.
+
+    ops: I new key, H history change (close + open), U type-1 change (in place),
+    X no longer qualifies (close, and for ``new_version`` open a deleted version)."""
+    n, o = "n", "o"
+    first = t.key[0]
+    history = [c for c in t.non_key_columns if c.name in t.history]
+    type1 = [c for c in t.non_key_columns if c.name not in t.history]
+    history_changed = or_all(differs(col(c.name, n), col(c.name, o)) for c in history)
+    type1_changed = or_all(differs(col(c.name, n), col(c.name, o)) for c in type1)
+    was_deleted = eq(col("cdc__deleted", o), lit(True))
+    op = case(
+        [
+            (is_null(col(first, o)), lit("I")),
+            (is_null(col(first, n)), lit("X")),
+            # a key that comes back after a 'deleted' version reopens with a new version
+            (was_deleted, lit("H")),
+            (paren(history_changed), lit("H")),
+        ],
+        lit("U"),
+    )
+    moved_on = exp.GT(this=col(SOURCE_TS, n), expression=col(VALID_FROM, o))
+    change_ts = case([(and_all([is_null(col(first, o))]), col(SOURCE_TS, n)), (moved_on, col(SOURCE_TS, n))],
+                     nodes.RunTimestamp())
+    on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
+    removal = lit(t.on_delete != "ignore")
+    return (
+        exp.select(
+            exp.alias_(op, OP),
+            *[exp.alias_(col(c, n), c) for c in t.column_names],
+            *[exp.alias_(col(c, o), old(c)) for c in t.column_names],
+            *[exp.alias_(differs(col(c, n), col(c, o)), chg(c)) for c in t.column_names],
+            exp.alias_(change_ts, "cdc__change_ts"),
+        )
+        .from_(table(new_name(p, t), n))
+        .join(current_versions(p, t), on=on, join_type="full")
+        .where(
+            or_all(
+                [
+                    is_null(col(first, o)),
+                    and_all([is_null(col(first, n)), removal, exp.Not(this=was_deleted.copy())]),
+                    and_all([exp.Not(this=is_null(col(first, n))), was_deleted.copy()]),
+                    paren(history_changed),
+                    paren(type1_changed),
+                ]
+            )
+        )
+    )
+
+
+def _close_current(p: PipelinePlan, t: TargetPlan, ops: tuple[str, ...]) -> exp.Update:
+    diff = diff_name(p, t)
+    match = [eq(col(k, t.table.name), col(old(k), diff)) for k in t.key]
+    return exp.Update(
+        this=table(t.table),
+        expressions=[eq(col(VALID_TO), col("cdc__change_ts", diff)), eq(col(IS_CURRENT), lit(False))],
+        from_=exp.From(this=table(diff)),
+        where=exp.Where(
+            this=and_all([*match, eq(col(IS_CURRENT, t.table.name), lit(True)), op_in(diff, *ops)])
+        ),
+    )
+
+
+def _overwrite_in_place(p: PipelinePlan, t: TargetPlan) -> exp.Update | None:
+    diff = diff_name(p, t)
+    type1 = [c.name for c in t.non_key_columns if c.name not in t.history]
+    if not type1:
+        return None
+    match = [eq(col(k, t.table.name), col(k, diff)) for k in t.key]
+    return exp.Update(
+        this=table(t.table),
+        expressions=[eq(col(c), col(c, diff)) for c in type1],
+        from_=exp.From(this=table(diff)),
+        where=exp.Where(
+            this=and_all([*match, eq(col(IS_CURRENT, t.table.name), lit(True)), op_in(diff, "U")])
+        ),
+    )
+
+
+def _open_versions(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    """New current versions; surrogate keys are max + row number under the run's lock."""
+    d = "d"
+    last_sk = exp.Subquery(
+        this=exp.select(exp.Coalesce(this=exp.Max(this=col(surrogate_key(t))), expressions=[lit(0)]))
+        .from_(table(t.table))
+    )
+    order = [exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in t.key]
+    sk = exp.Add(this=last_sk, expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order)))
+    deleted = op_in(d, "X")
+    # a 'deleted' version repeats the last known values
+    values = [case([(deleted, col(old(c), d))], col(c, d)) for c in t.column_names]
+    opens = ["I", "H"] + (["X"] if t.on_delete == "new_version" else [])
+    query = (
+        exp.select(sk, *values, col("cdc__change_ts", d), exp.null(), lit(True), deleted.copy())
+        .from_(table(diff_name(p, t), d))
+        .where(op_in(d, *opens))
+    )
+    columns = [surrogate_key(t), *t.column_names, VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED]
+    return insert(t.table, columns, query)
+
+
+def dimension_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    d = "d"
+    typed = [(c.name, c.type) for c in t.columns]
+    logged_op = case([(op_in(d, "H"), lit("U")), (op_in(d, "X"), lit("D"))], col(OP, d))
+    query = exp.select(
+        var("p_run_id"), lit(p.name), lit(t.name), logged_op,
+        key_text(t.key, d, fallback_prefix="old__"),
+        case([(op_in(d, "U", "H"), changed_columns(t.column_names, d))], exp.null()),
+        case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
+        case([(op_in(d, "X"), exp.null())], image(typed, d)),
+        nodes.RunTimestamp(),
+    ).from_(table(diff_name(p, t), d))
+    if t.on_delete == "ignore":
+        query = query.where(exp.Not(this=op_in(d, "X")))
+    columns = ["run_id", "pipeline", "target", "op", "key_text", "changed_columns",
+               "before_row", "after_row", "changed_at"]
+    return insert(f"{p.cdc_schema}.fact_change_log", columns, query)
+
+
+def dimension_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    removed = count_if(op_in(None, "X")) if t.on_delete != "ignore" else lit(0)
+    query = exp.select(
+        var("p_run_id"), lit(p.name), lit("dimension"), lit(t.name),
+        count_if(op_in(None, "I")), count_if(op_in(None, "U", "H")), removed, lit(0), lit(0),
+    ).from_(table(diff_name(p, t)))
+    columns = ["run_id", "pipeline", "object_kind", "object_name", "inserted", "updated",
+               "deleted", "stale", "dead_lettered"]
+    return insert(f"{p.cdc_schema}.run_counts", columns, query)
+
+
+def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    closes = ("H", "X") if t.on_delete != "ignore" else ("H",)
+    stmts: list[exp.Expression] = []
+    stmts += temp_table(new_name(p, t), new_versions_query(p, t))
+    stmts += temp_table(diff_name(p, t), diff_query(p, t))
+    stmts.append(_close_current(p, t, closes))
+    in_place = _overwrite_in_place(p, t)
+    if in_place is not None:
+        stmts.append(in_place)
+    stmts.append(_open_versions(p, t))
+    stmts.append(dimension_change_log_insert(p, t))
+    stmts.append(dimension_counts(p, t))
+    return stmts
+
+
+def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    """Current versions against the definition; keys the definition lacks must have
+    no open version (unless on_delete is ignore)."""
+    v, f = "v", "f"
+    current = exp.Subquery(
+        this=exp.select(*[col(c) for c in t.column_names]).from_(table(t.table)).where(
+            and_all([eq(col(IS_CURRENT), lit(True)), eq(col(IS_DELETED), lit(False))])
+        ),
+        alias=exp.TableAlias(this=exp.to_identifier(f)),
+    )
+    on = and_all(eq(col(k, v), col(k, f)) for k in t.key)
+    first = t.key[0]
+    different = and_all(
+        [
+            exp.Not(this=is_null(col(first, v))),
+            exp.Not(this=is_null(col(first, f))),
+            paren(or_all(differs(col(c.name, v), col(c.name, f)) for c in t.non_key_columns)),
+        ]
+    )
+    extra = count_if(is_null(col(first, v))) if t.on_delete != "ignore" else lit(0)
+    query = (
+        exp.select(
+            nodes.RunTimestamp(), lit(p.name), lit(t.name),
+            count_if(is_null(col(first, f))), extra, count_if(different),
+        )
+        .from_(table(f"{p.cdc_schema}.{t.name}__full", v))
+        .join(current, on=on, join_type="full")
+    )
+    columns = ["verified_at", "pipeline", "target", "missing_rows", "extra_rows", "different_rows"]
+    return insert(f"{p.cdc_schema}.verify_log", columns, query)
