@@ -13,6 +13,8 @@ import psycopg
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["tests.golden_plugin", "tests.deploy_fixtures"]
 _db_counter = itertools.count(1)
 
 

@@ -11,8 +11,6 @@ from typer.testing import CliRunner
 
 from cdcgen.cli import app
 
-pytest_plugins = ["tests.deploy_fixtures"]
-
 
 @pytest.fixture
 def cli(pg_dsn, secret_password):

@@ -11,8 +11,6 @@ from cdcgen.deploy.errors import BuildNotFound, DatabaseError, DestructiveChange
 from cdcgen.deploy.manifest import load_manifest
 from cdcgen.deploy.plan import Action, DeployPlan, build_plan, explain
 
-pytest_plugins = ["tests.deploy_fixtures"]
-
 FACT_COLUMNS = [["item_id", "bigint"], ["item_name", "varchar(100)"]]
 
 

@@ -13,8 +13,6 @@ from typer.testing import CliRunner
 
 from cdcgen.cli import app
 
-pytest_plugins = ["tests.deploy_fixtures"]
-
 REPO = Path(__file__).resolve().parent.parent
 build_module = pytest.importorskip("cdcgen.render.build")
 

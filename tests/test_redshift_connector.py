@@ -12,8 +12,6 @@ from cdcgen.cli import app
 from cdcgen.deploy.connect import connect, redact, redshift_connect_arguments
 from cdcgen.deploy.errors import ConnectionFailed, DatabaseError
 
-pytest_plugins = ["tests.deploy_fixtures"]
-
 
 def test_redshift_connector_reaches_postgres_with_autocommit_on(rs_dsn):
     with connect(rs_dsn) as db:
