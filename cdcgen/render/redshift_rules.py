@@ -14,17 +14,13 @@ dropped ``::json``, stay visible); the sqlglot AST is used where it is the bette
 
 from __future__ import annotations
 
-import functools
-import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final, NamedTuple
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
-from cdcgen.render.conformance import Finding, Statement, Token
+from cdcgen.render.conformance import Finding, Statement, Token, parse_redshift
 from cdcgen.render.reserved import QUOTE_AS_ALIAS, RESERVED_WORDS
 
 Hit = tuple[str, int]
@@ -67,8 +63,12 @@ def _at(toks: Sequence[Token], i: int, *pattern: str) -> bool:
 
 def _find(toks: Sequence[Token], *pattern: str, depth: int | None = None) -> Iterator[int]:
     """Indices where ``pattern`` starts (at parenthesis ``depth`` if given)."""
+    first = pattern[0]
+    starts = [i for i, t in enumerate(toks) if (t.upper if t.kind == "word" else t.text) == first]
+    if not starts:
+        return
     depths = _depths(toks) if depth is not None else None
-    for i in range(len(toks)):
+    for i in starts:
         if _at(toks, i, *pattern) and (depths is None or depths[i] == depth):
             yield i
 
@@ -198,21 +198,10 @@ def _type_name(toks: Sequence[Token], i: int) -> str:
 # --------------------------------------------------------------------------- sqlglot AST
 
 
-@functools.lru_cache(maxsize=4096)
 def _ast(sql: str) -> exp.Expr | None:
-    """The sqlglot Redshift tree of a statement, or None when it does not parse cleanly."""
-    logger = logging.getLogger("sqlglot")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # the Command fallback warning is check_sqlglot's to report
-    try:
-        trees = sqlglot.parse(sql, read="redshift", error_level=ErrorLevel.RAISE)
-    except (ParseError, TokenError):
-        return None
-    finally:
-        logger.setLevel(level)
-    if len(trees) != 1 or trees[0] is None or isinstance(trees[0], exp.Command):
-        return None
-    return trees[0]
+    """The sqlglot Redshift tree of a statement, or None when it does not parse cleanly
+    (check_sqlglot reports that)."""
+    return parse_redshift(sql).tree
 
 
 # --------------------------------------------------------------------------- rules
@@ -600,11 +589,15 @@ def reserved_identifiers(stmt: Statement) -> Iterator[Hit]:
     tree = _ast(stmt.sql)
     flagged: set[int] = set()
     if tree is not None:
+        positions: dict[str, list[int]] = {}
+        for k, t in enumerate(toks):
+            if t.kind == "word":
+                positions.setdefault(t.upper, []).append(k)
         for ident in tree.find_all(exp.Identifier):
             name = ident.name.upper()
             if ident.quoted or not (name in RESERVED_WORDS or (name in QUOTE_AS_ALIAS and _is_table_alias(ident))):
                 continue
-            at = next((k for k, t in enumerate(toks) if t.kind == "word" and t.upper == name and k not in flagged), None)
+            at = next((k for k in positions.get(name, ()) if k not in flagged), None)
             if at is not None:
                 flagged.add(at)
                 yield f"reserved word {ident.name} used as an identifier must be quoted: \"{ident.name}\"", toks[at].start
