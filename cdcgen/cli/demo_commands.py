@@ -1,8 +1,11 @@
-"""``cdcgen demo``: the vendor pipeline end to end on a throwaway PostgreSQL."""
+"""``cdcgen demo`` (the vendor pipeline end to end on a throwaway PostgreSQL) and
+``cdcgen schedule`` (the EventBridge definition that runs a pipeline in Redshift)."""
 
 from __future__ import annotations
 
+import json
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +17,14 @@ from cdcgen.demo import DemoOptions, DemoResult, DemoServer, run_demo, start_ser
 from cdcgen.demo.console import RichObserver
 from cdcgen.deploy.connect import connect, redact
 from cdcgen.errors import CdcgenError
+from cdcgen.schedule import (
+    apply_schedule,
+    cli_requests,
+    cloudformation_template,
+    define_schedule,
+    pipeline_schedule,
+    template_yaml,
+)
 
 
 @app.command()
@@ -119,5 +130,88 @@ def _summary(console: Console, result: DemoResult, seconds: float) -> None:
 
 
 def _fail(console: Console, message: str, code: int) -> None:
-    Console(stderr=True, highlight=False).print(f"[red]error: {message}[/]")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error: {message}[/]")
     raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+class ScheduleFormat(StrEnum):
+    cloudformation = "cloudformation"
+    cloudformation_json = "cloudformation-json"
+    cli_json = "cli-json"
+
+
+@app.command()
+def schedule(
+    pipeline_or_spec: Annotated[
+        str,
+        typer.Argument(
+            help="A spec (mappings/vendor.yml) or a build: pipeline name, generated/<pipeline>, "
+            "or a directory holding manifest.json.",
+            show_default=False,
+        ),
+    ],
+    cluster_arn: Annotated[
+        str | None, typer.Option("--cluster-arn", help="Provisioned cluster to run on.")
+    ] = None,
+    workgroup_arn: Annotated[
+        str | None, typer.Option("--workgroup-arn", help="Serverless workgroup to run on.")
+    ] = None,
+    database: Annotated[str, typer.Option("--database", help="Database of the pipeline.")] = "dev",
+    db_user: Annotated[
+        str | None,
+        typer.Option("--db-user", help="Provisioned: run as this user (temporary credentials)."),
+    ] = None,
+    secret_arn: Annotated[
+        str | None, typer.Option("--secret-arn", help="Or log in with this Secrets Manager secret.")
+    ] = None,
+    role_arn: Annotated[
+        str | None,
+        typer.Option(
+            "--role-arn",
+            help="Existing role EventBridge assumes (needed for cli-json and --apply; the "
+            "CloudFormation template creates one when omitted).",
+        ),
+    ] = None,
+    output_format: Annotated[
+        ScheduleFormat, typer.Option("--format", help="What to print.")
+    ] = ScheduleFormat.cloudformation,
+    apply: Annotated[
+        bool,
+        typer.Option("--apply", help="Create or update the rule and target now, with boto3."),
+    ] = False,
+) -> None:
+    """Emit the EventBridge rule that CALLs the pipeline's run procedure through the
+    Redshift Data API on the spec's cron (a Redshift "scheduled query"), or create it."""
+    try:
+        definition = define_schedule(
+            pipeline_schedule(pipeline_or_spec),
+            cluster_arn=cluster_arn,
+            workgroup_arn=workgroup_arn,
+            database=database,
+            db_user=db_user,
+            secret_arn=secret_arn,
+            role_arn=role_arn,
+        )
+        if apply:
+            rule_arn = apply_schedule(definition)
+            typer.echo(f"scheduled {definition.sql} as {definition.rule_name}: {rule_arn}")
+            return
+        if output_format is ScheduleFormat.cli_json:
+            requests = cli_requests(definition)
+            typer.echo(json.dumps(requests, indent=2))
+            typer.echo(
+                "# feed each part to the AWS CLI, e.g.: "
+                'aws events put-rule --cli-input-json "$(jq \'."put-rule"\' out.json)"',
+                err=True,
+            )
+            return
+        template = cloudformation_template(definition)
+        if output_format is ScheduleFormat.cloudformation_json:
+            typer.echo(json.dumps(template, indent=2))
+        else:
+            typer.echo(template_yaml(template), nl=False)
+    except CdcgenError as exc:
+        _fail(Console(), str(exc), exc.exit_code)
