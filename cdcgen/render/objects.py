@@ -6,9 +6,9 @@ flow (lock, run log, exception handling, IF)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from sqlglot import exp
@@ -17,17 +17,29 @@ from cdcgen.plan.model import PipelinePlan, TargetPlan
 from cdcgen.render import postgres, redshift
 from cdcgen.sql import builders, ddl, detect, dimensions, facts, sync, views
 
+T = TypeVar("T")
 Dialect = Literal["redshift", "postgres"]
 DIALECTS: tuple[Dialect, ...] = ("redshift", "postgres")
 
 Kind = Literal[
-    "schema", "state_table", "staging_table", "baseline_table", "target_table", "index",
-    "view", "procedure",
+    "schema",
+    "state_table",
+    "staging_table",
+    "baseline_table",
+    "target_table",
+    "index",
+    "view",
+    "procedure",
 ]
 _ORDER: dict[str, str] = {
-    "schema": "000_schema", "state_table": "010_state", "staging_table": "020_staging",
-    "baseline_table": "030_baseline", "target_table": "040_target", "index": "045_index",
-    "view": "050_view", "procedure": "060_procedure",
+    "schema": "000_schema",
+    "state_table": "010_state",
+    "staging_table": "020_staging",
+    "baseline_table": "030_baseline",
+    "target_table": "040_target",
+    "index": "045_index",
+    "view": "050_view",
+    "procedure": "060_procedure",
 }
 
 
@@ -44,9 +56,23 @@ class SqlObject:
         return f"{_ORDER[self.kind]}__{self.name}.sql"
 
 
+class Trees:
+    """Statement trees are dialect-neutral: build each once, render it for both dialects.
+    (Rendering copies the tree, so sharing them is safe.)"""
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, ...], object] = {}
+
+    def get(self, key: tuple[str, ...], build: Callable[[], T]) -> T:
+        if key not in self._built:
+            self._built[key] = build()
+        return self._built[key]  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Renderer:
     dialect: Dialect
+    trees: Trees = field(default_factory=Trees, compare=False)
     env: Environment = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,23 +110,32 @@ class Renderer:
 
 def _table_object(r: Renderer, kind: Kind, d: ddl.TableDef) -> SqlObject:
     return SqlObject(
-        str(d.table), kind, r.statement(ddl.create_table(d)) + "\n",
-        tuple((c.name, c.type) for c in d.columns), d.key,
+        str(d.table),
+        kind,
+        r.statement(ddl.create_table(d)) + "\n",
+        tuple((c.name, c.type) for c in d.columns),
+        d.key,
     )
 
 
-def _procedure(r: Renderer, name: str, args: str, body: str, declare: Sequence[str] = ()) -> SqlObject:
+def _procedure(
+    r: Renderer, name: str, args: str, body: str, declare: Sequence[str] = ()
+) -> SqlObject:
     text = r.template("procedure.sql.j2", name=name, args=args, declare=list(declare), body=body)
     return SqlObject(name, "procedure", text)
 
 
 def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    stmts = [s for src in p.sources for s in detect.detect_statements(p, src)]
+    stmts = r.trees.get(
+        ("detect",), lambda: [s for src in p.sources for s in detect.detect_statements(p, src)]
+    )
     return _procedure(r, p.proc("detect"), "p_run_id BIGINT", r.body(stmts))
 
 
 def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    stmts = [s for src in p.sources for s in sync.sync_statements(p, src)]
+    stmts = r.trees.get(
+        ("sync",), lambda: [s for src in p.sources for s in sync.sync_statements(p, src)]
+    )
     return _procedure(r, p.proc("sync_baseline"), "p_run_id BIGINT", r.body(stmts))
 
 
@@ -118,9 +153,14 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     body = r.template(
         "apply_body.sql.j2",
         target=t.name,
-        full_keys=r.body(facts.keys_statements(p, t, full=True), 2),
-        affected_keys=r.body(facts.keys_statements(p, t, full=False), 2),
-        apply=r.body(_apply_statements(p, t), 0),
+        full_keys=r.body(
+            r.trees.get(("full_keys", t.name), lambda: facts.keys_statements(p, t, full=True)), 2
+        ),
+        affected_keys=r.body(
+            r.trees.get(("affected_keys", t.name), lambda: facts.keys_statements(p, t, full=False)),
+            2,
+        ),
+        apply=r.body(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 0),
     )
     indented = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
     return _procedure(r, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented)
@@ -128,7 +168,12 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
 
 def _guarded(r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body: str) -> SqlObject:
     text = r.template(
-        "guarded.sql.j2", name=name, args=args, kind=kind, body=body, cdc=p.cdc_schema,
+        "guarded.sql.j2",
+        name=name,
+        args=args,
+        kind=kind,
+        body=body,
+        cdc=p.cdc_schema,
         pipeline=p.name,
     )
     return SqlObject(name, "procedure", text)
@@ -143,29 +188,39 @@ def _run_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
 def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     pad = "    " if r.dialect == "postgres" else "  "
-    dispatch = r.template("rebuild_body.sql.j2", targets=[(t.name, apply_proc_name(p, t)) for t in p.targets])
+    dispatch = r.template(
+        "rebuild_body.sql.j2", targets=[(t.name, apply_proc_name(p, t)) for t in p.targets]
+    )
     body = "\n".join(pad + line if line else line for line in dispatch.rstrip().splitlines())
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", body)
 
 
 def _verify_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    stmts = [
-        dimensions.verify_insert(p, t) if t.kind == "dimension" else facts.verify_insert(p, t)
-        for t in p.targets
-    ]
+    stmts = r.trees.get(
+        ("verify",),
+        lambda: [
+            dimensions.verify_insert(p, t) if t.kind == "dimension" else facts.verify_insert(p, t)
+            for t in p.targets
+        ],
+    )
     return _procedure(r, p.proc("verify"), "", r.body(stmts))
 
 
 def _views(r: Renderer, p: PipelinePlan) -> list[SqlObject]:
-    made = [views.changes_view(p, s) for s in p.sources]
-    made += [views.full_view(p, t) for t in p.targets]
-    made += [views.status_view(p), views.freshness_view(p)]
+    def build() -> list[tuple[str, exp.Create]]:
+        made = [views.changes_view(p, s) for s in p.sources]
+        made += [views.full_view(p, t) for t in p.targets]
+        return [*made, views.status_view(p), views.freshness_view(p)]
+
+    made = r.trees.get(("views",), build)
     return [SqlObject(name, "view", r.statement(create) + "\n") for name, create in made]
 
 
-def render_objects(p: PipelinePlan, dialect: Dialect) -> list[SqlObject]:
+def render_objects(
+    p: PipelinePlan, dialect: Dialect, trees: Trees | None = None
+) -> list[SqlObject]:
     """Every object of a pipeline for one dialect, in deployment order."""
-    r = Renderer(dialect)
+    r = Renderer(dialect, trees or Trees())
     schemas = dict.fromkeys([p.cdc_schema, p.staging_schema, p.baseline_schema, p.target_schema])
     objects = [SqlObject(s, "schema", r.statement(ddl.create_schema(s)) + "\n") for s in schemas]
     objects += [_table_object(r, "state_table", d) for d in ddl.state_tables(p)]

@@ -81,7 +81,9 @@ def not_null(e: exp.Expression) -> exp.Not:
     return exp.Not(this=is_null(e))
 
 
-def keys_equal(keys: Sequence[str], left: str, right: str, right_prefix: str = "") -> exp.Expression:
+def keys_equal(
+    keys: Sequence[str], left: str, right: str, right_prefix: str = ""
+) -> exp.Expression:
     return and_all(eq(col(k, left), col(right_prefix + k, right)) for k in keys)
 
 
@@ -110,7 +112,9 @@ def op_in(alias: str | None, *ops: str) -> exp.Expression:
     return exp.In(this=column, expressions=[lit(o) for o in ops])
 
 
-def rebind(expression: exp.Expression, mapping: dict[str, tuple[str | None, str]]) -> exp.Expression:
+def rebind(
+    expression: exp.Expression, mapping: dict[str, tuple[str | None, str]]
+) -> exp.Expression:
     """Point column references of some aliases elsewhere.
 
     ``mapping``: alias -> (new table alias or None, column name prefix). Used to

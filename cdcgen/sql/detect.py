@@ -54,18 +54,22 @@ def watermark_value(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
     assert s.watermark_column is not None
     stored = (
         exp.select(cast(exp.Max(this=col("value")), s.type_of(s.watermark_column)))
-        .from_(table(f"{p.cdc_schema}.watermark"))
-        .where(and_all([eq(col("pipeline"), lit(p.name)), eq(col("source"), lit(s.name))]))
+        .from_(table(f"{p.cdc_schema}.watermark"), copy=False)
+        .where(
+            and_all([eq(col("pipeline"), lit(p.name)), eq(col("source"), lit(s.name))]), copy=False
+        )
     )
     return exp.Subquery(this=stored)
 
 
 def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Select:
     """The staging rows this run considers: all of them (window) or those past the watermark."""
-    query = exp.select(*[col(c.name) for c in s.staging_columns]).from_(table(s.staging))
+    query = exp.select(*[col(c.name) for c in s.staging_columns]).from_(
+        table(s.staging), copy=False
+    )
     if s.watermark_column:
         beyond = exp.GT(this=col(s.watermark_column), expression=watermark_value(p, s))
-        query = query.where(exp.Coalesce(this=paren(beyond), expressions=[lit(True)]))
+        query = query.where(exp.Coalesce(this=paren(beyond), expressions=[lit(True)]), copy=False)
     return query
 
 
@@ -77,7 +81,10 @@ def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Express
 def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, str]]:
     """(condition, reason) pairs sending a staged row to the dead-letter table."""
     reasons = [
-        (or_all(is_null(col(k, alias)) for k in s.key), f"NULL key ({', '.join(s.key)})"),
+        (
+            or_all(is_null(col(k, alias)) for k in s.key),
+            f"NULL key ({', '.join(s.key)})",
+        ),
         (is_null(col(s.updated_at, alias)), f"NULL {s.updated_at}"),
     ]
     reasons += [(_check(s, e, alias), f"check failed: {name}") for name, e in s.checks]
@@ -104,7 +111,7 @@ def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     reason = case([(c, lit(r)) for c, r in reject_reasons(s, alias)])
     already = (
         exp.select(lit(1))
-        .from_(table(f"{p.cdc_schema}.dead_letter", "x"))
+        .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
         .where(
             and_all(
                 [
@@ -112,17 +119,25 @@ def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
                     eq(col("source", "x"), lit(s.name)),
                     eq(col("row_hash", "x"), row_hash(s, alias)),
                 ]
-            )
+            ),
+            copy=False,
         )
     )
     payload = nodes.payload([(c.name, col(c.name, alias), c.type) for c in s.staging_columns])
     query = (
         exp.select(
-            var("p_run_id"), lit(p.name), lit(s.name), reason, row_hash(s, alias), payload,
+            var("p_run_id"),
+            lit(p.name),
+            lit(s.name),
+            reason,
+            row_hash(s, alias),
+            payload,
             nodes.RunTimestamp(),
         )
-        .from_(table(staged_name(p, s), alias))
-        .where(and_all([paren(rejected(s, alias)), exp.Not(this=exp.Exists(this=already))]))
+        .from_(table(staged_name(p, s), alias), copy=False)
+        .where(
+            and_all([paren(rejected(s, alias)), exp.Not(this=exp.Exists(this=already))]), copy=False
+        )
     )
     columns = ["run_id", "pipeline", "source", "reason", "row_hash", "row_data", "dead_lettered_at"]
     return insert(f"{p.cdc_schema}.dead_letter", columns, query)
@@ -155,8 +170,8 @@ def _ranked(s: SourcePlan, staged: exp.Expression) -> exp.Select:
     )
     return (
         exp.select(*[col(c.name) for c in s.staging_columns], exp.alias_(window, RANK))
-        .from_(staged.copy())
-        .where(exp.Not(this=paren(rejected(s, _alias_of(staged)))))
+        .from_(staged.copy(), copy=False)
+        .where(exp.Not(this=paren(rejected(s, _alias_of(staged)))), copy=False)
     )
 
 
@@ -190,9 +205,9 @@ def _classified(s: SourcePlan, staged: exp.Expression) -> exp.Select:
     )
     ranked = exp.Subquery(this=_ranked(s, staged), alias=exp.TableAlias(this=exp.to_identifier(n)))
     return (
-        select.from_(ranked)
-        .join(table(s.baseline, b), on=keys_equal(s.key, n, b), join_type="left")
-        .where(eq(col(RANK, n), lit(1)))
+        select.from_(ranked, copy=False)
+        .join(table(s.baseline, b), on=keys_equal(s.key, n, b), join_type="left", copy=False)
+        .where(eq(col(RANK, n), lit(1)), copy=False)
     )
 
 
@@ -202,8 +217,10 @@ def _snapshot_deletes(s: SourcePlan, staged: exp.Expression) -> exp.Select:
     b, x = "b", "x"
     staged_x = staged.copy()
     staged_x.set("alias", exp.TableAlias(this=exp.to_identifier(x)))
-    present = exp.select(lit(1)).from_(staged_x).where(keys_equal(s.key, x, b))
-    any_rows = exp.select(lit(1)).from_(staged.copy())
+    present = (
+        exp.select(lit(1)).from_(staged_x, copy=False).where(keys_equal(s.key, x, b), copy=False)
+    )
+    any_rows = exp.select(lit(1)).from_(staged.copy(), copy=False)
     return (
         exp.select(
             exp.alias_(lit("D"), OP),
@@ -211,9 +228,9 @@ def _snapshot_deletes(s: SourcePlan, staged: exp.Expression) -> exp.Select:
             *[exp.alias_(col(c, b), old(c)) for c in s.column_names],
             *[exp.alias_(lit(True), chg(c)) for c in s.column_names],
         )
-        .from_(table(s.baseline, b))
+        .from_(table(s.baseline, b), copy=False)
         .where(
-            and_all([exp.Not(this=exp.Exists(this=present)), exp.Exists(this=any_rows)])
+            and_all([exp.Not(this=exp.Exists(this=present)), exp.Exists(this=any_rows)]), copy=False
         )
     )
 
@@ -227,7 +244,11 @@ def changes_query(s: SourcePlan, staged: exp.Expression) -> exp.Select:
     if s.delete_kind == "snapshot":
         body = exp.union(body, _snapshot_deletes(s, staged), distinct=False)
     wrapped = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("c")))
-    return exp.select(exp.Star()).from_(wrapped).where(exp.NEQ(this=col(OP, "c"), expression=lit("N")))
+    return (
+        exp.select(exp.Star())
+        .from_(wrapped, copy=False)
+        .where(exp.NEQ(this=col(OP, "c"), expression=lit("N")), copy=False)
+    )
 
 
 def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
@@ -248,15 +269,31 @@ def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
 
 
 def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
-    dead = exp.select(exp.Count(this=exp.Star())).from_(table(staged_name(p, s), "n")).where(
-        rejected(s, "n")
+    dead = (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(table(staged_name(p, s), "n"), copy=False)
+        .where(rejected(s, "n"), copy=False)
     )
     query = exp.select(
-        var("p_run_id"), lit(p.name), lit("source"), lit(s.name),
-        count_if(op_in(None, "I")), count_if(op_in(None, "U")), count_if(op_in(None, "D")),
-        count_if(op_in(None, "S")), exp.Subquery(this=dead),
-    ).from_(table(delta_name(p, s)))
-    columns = ["run_id", "pipeline", "object_kind", "object_name", "inserted", "updated",
-               "deleted", "stale", "dead_lettered"]
+        var("p_run_id"),
+        lit(p.name),
+        lit("source"),
+        lit(s.name),
+        count_if(op_in(None, "I")),
+        count_if(op_in(None, "U")),
+        count_if(op_in(None, "D")),
+        count_if(op_in(None, "S")),
+        exp.Subquery(this=dead),
+    ).from_(table(delta_name(p, s)), copy=False)
+    columns = [
+        "run_id",
+        "pipeline",
+        "object_kind",
+        "object_name",
+        "inserted",
+        "updated",
+        "deleted",
+        "stale",
+        "dead_lettered",
+    ]
     return insert(f"{p.cdc_schema}.run_counts", columns, query)
-

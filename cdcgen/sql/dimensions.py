@@ -85,9 +85,9 @@ def current_versions(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
             *[col(c, o) for c in (*t.column_names, VALID_FROM)],
             exp.alias_(col(IS_DELETED, o), "cdc__deleted"),
         )
-        .from_(table(t.table, o))
-        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner")
-        .where(eq(col(IS_CURRENT, o), lit(True)))
+        .from_(table(t.table, o), copy=False)
+        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner", copy=False)
+        .where(eq(col(IS_CURRENT, o), lit(True)), copy=False)
     )
     return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
 
@@ -115,8 +115,10 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
         lit("U"),
     )
     moved_on = exp.GT(this=col(SOURCE_TS, n), expression=col(VALID_FROM, o))
-    change_ts = case([(and_all([is_null(col(first, o))]), col(SOURCE_TS, n)), (moved_on, col(SOURCE_TS, n))],
-                     nodes.RunTimestamp())
+    change_ts = case(
+        [(and_all([is_null(col(first, o))]), col(SOURCE_TS, n)), (moved_on, col(SOURCE_TS, n))],
+        nodes.RunTimestamp(),
+    )
     on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
     removal = lit(t.on_delete != "ignore")
     return (
@@ -127,8 +129,8 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
             *[exp.alias_(differs(col(c, n), col(c, o)), chg(c)) for c in t.column_names],
             exp.alias_(change_ts, "cdc__change_ts"),
         )
-        .from_(table(new_name(p, t), n))
-        .join(current_versions(p, t), on=on, join_type="full")
+        .from_(table(new_name(p, t), n), copy=False)
+        .join(current_versions(p, t), on=on, join_type="full", copy=False)
         .where(
             or_all(
                 [
@@ -138,7 +140,8 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
                     paren(history_changed),
                     paren(type1_changed),
                 ]
-            )
+            ),
+            copy=False,
         )
     )
 
@@ -148,7 +151,10 @@ def _close_current(p: PipelinePlan, t: TargetPlan, ops: tuple[str, ...]) -> exp.
     match = [eq(col(k, t.table.name), col(old(k), diff)) for k in t.key]
     return exp.Update(
         this=table(t.table),
-        expressions=[eq(col(VALID_TO), col("cdc__change_ts", diff)), eq(col(IS_CURRENT), lit(False))],
+        expressions=[
+            eq(col(VALID_TO), col("cdc__change_ts", diff)),
+            eq(col(IS_CURRENT), lit(False)),
+        ],
         from_=exp.From(this=table(diff)),
         where=exp.Where(
             this=and_all([*match, eq(col(IS_CURRENT, t.table.name), lit(True)), op_in(diff, *ops)])
@@ -176,19 +182,25 @@ def _open_versions(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     """New current versions; surrogate keys are max + row number under the run's lock."""
     d = "d"
     last_sk = exp.Subquery(
-        this=exp.select(exp.Coalesce(this=exp.Max(this=col(surrogate_key(t))), expressions=[lit(0)]))
-        .from_(table(t.table))
+        this=exp.select(
+            exp.Coalesce(this=exp.Max(this=col(surrogate_key(t))), expressions=[lit(0)])
+        ).from_(table(t.table), copy=False)
     )
-    order = [exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in t.key]
-    sk = exp.Add(this=last_sk, expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order)))
+    order = [
+        exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in t.key
+    ]
+    sk = exp.Add(
+        this=last_sk,
+        expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order)),
+    )
     deleted = op_in(d, "X")
     # a 'deleted' version repeats the last known values
     values = [case([(deleted, col(old(c), d))], col(c, d)) for c in t.column_names]
     opens = ["I", "H"] + (["X"] if t.on_delete == "new_version" else [])
     query = (
         exp.select(sk, *values, col("cdc__change_ts", d), exp.null(), lit(True), deleted.copy())
-        .from_(table(diff_name(p, t), d))
-        .where(op_in(d, *opens))
+        .from_(table(diff_name(p, t), d), copy=False)
+        .where(op_in(d, *opens), copy=False)
     )
     columns = [surrogate_key(t), *t.column_names, VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED]
     return insert(t.table, columns, query)
@@ -199,28 +211,56 @@ def dimension_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     typed = [(c.name, c.type) for c in t.columns]
     logged_op = case([(op_in(d, "H"), lit("U")), (op_in(d, "X"), lit("D"))], col(OP, d))
     query = exp.select(
-        var("p_run_id"), lit(p.name), lit(t.name), logged_op,
+        var("p_run_id"),
+        lit(p.name),
+        lit(t.name),
+        logged_op,
         key_text(t.key, d, fallback_prefix="old__"),
         case([(op_in(d, "U", "H"), changed_columns(t.column_names, d))], exp.null()),
         case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
         case([(op_in(d, "X"), exp.null())], image(typed, d)),
         nodes.RunTimestamp(),
-    ).from_(table(diff_name(p, t), d))
+    ).from_(table(diff_name(p, t), d), copy=False)
     if t.on_delete == "ignore":
-        query = query.where(exp.Not(this=op_in(d, "X")))
-    columns = ["run_id", "pipeline", "target", "op", "key_text", "changed_columns",
-               "before_row", "after_row", "changed_at"]
+        query = query.where(exp.Not(this=op_in(d, "X")), copy=False)
+    columns = [
+        "run_id",
+        "pipeline",
+        "target",
+        "op",
+        "key_text",
+        "changed_columns",
+        "before_row",
+        "after_row",
+        "changed_at",
+    ]
     return insert(f"{p.cdc_schema}.fact_change_log", columns, query)
 
 
 def dimension_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     removed = count_if(op_in(None, "X")) if t.on_delete != "ignore" else lit(0)
     query = exp.select(
-        var("p_run_id"), lit(p.name), lit("dimension"), lit(t.name),
-        count_if(op_in(None, "I")), count_if(op_in(None, "U", "H")), removed, lit(0), lit(0),
-    ).from_(table(diff_name(p, t)))
-    columns = ["run_id", "pipeline", "object_kind", "object_name", "inserted", "updated",
-               "deleted", "stale", "dead_lettered"]
+        var("p_run_id"),
+        lit(p.name),
+        lit("dimension"),
+        lit(t.name),
+        count_if(op_in(None, "I")),
+        count_if(op_in(None, "U", "H")),
+        removed,
+        lit(0),
+        lit(0),
+    ).from_(table(diff_name(p, t)), copy=False)
+    columns = [
+        "run_id",
+        "pipeline",
+        "object_kind",
+        "object_name",
+        "inserted",
+        "updated",
+        "deleted",
+        "stale",
+        "dead_lettered",
+    ]
     return insert(f"{p.cdc_schema}.run_counts", columns, query)
 
 
@@ -244,8 +284,10 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     no open version (unless on_delete is ignore)."""
     v, f = "v", "f"
     current = exp.Subquery(
-        this=exp.select(*[col(c) for c in t.column_names]).from_(table(t.table)).where(
-            and_all([eq(col(IS_CURRENT), lit(True)), eq(col(IS_DELETED), lit(False))])
+        this=exp.select(*[col(c) for c in t.column_names])
+        .from_(table(t.table), copy=False)
+        .where(
+            and_all([eq(col(IS_CURRENT), lit(True)), eq(col(IS_DELETED), lit(False))]), copy=False
         ),
         alias=exp.TableAlias(this=exp.to_identifier(f)),
     )
@@ -261,11 +303,15 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     extra = count_if(is_null(col(first, v))) if t.on_delete != "ignore" else lit(0)
     query = (
         exp.select(
-            nodes.RunTimestamp(), lit(p.name), lit(t.name),
-            count_if(is_null(col(first, f))), extra, count_if(different),
+            nodes.RunTimestamp(),
+            lit(p.name),
+            lit(t.name),
+            count_if(is_null(col(first, f))),
+            extra,
+            count_if(different),
         )
-        .from_(table(f"{p.cdc_schema}.{t.name}__full", v))
-        .join(current, on=on, join_type="full")
+        .from_(table(f"{p.cdc_schema}.{t.name}__full", v), copy=False)
+        .join(current, on=on, join_type="full", copy=False)
     )
     columns = ["verified_at", "pipeline", "target", "missing_rows", "extra_rows", "different_rows"]
     return insert(f"{p.cdc_schema}.verify_log", columns, query)

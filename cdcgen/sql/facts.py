@@ -61,7 +61,11 @@ def upsert_name(p: PipelinePlan, t: TargetPlan) -> str:
 
 def _exists_clause(p: PipelinePlan, r: Relation) -> exp.Exists:
     assert r.on is not None
-    inner = exp.select(lit(1)).from_(table(p.source(r.source).baseline, r.alias)).where(r.on.copy())
+    inner = (
+        exp.select(lit(1))
+        .from_(table(p.source(r.source).baseline, r.alias), copy=False)
+        .where(r.on.copy(), copy=False)
+    )
     return exp.Exists(this=inner)
 
 
@@ -69,22 +73,28 @@ def definition(p: PipelinePlan, t: TargetPlan, keys_table: str | None = None) ->
     """The target's full definition over the baseline, optionally cut to a key table."""
     grain = p.source(t.grain.source)
     query = exp.select(*[exp.alias_(c.expr.copy(), c.name) for c in t.columns]).from_(
-        table(grain.baseline, t.grain.alias)
+        table(grain.baseline, t.grain.alias), copy=False
     )
     if keys_table is not None:
         on = and_all(
-            eq(col(tk, KEYS), col(gk, t.grain.alias)) for tk, gk in zip(t.key, t.grain_key, strict=True)
+            eq(col(tk, KEYS), col(gk, t.grain.alias))
+            for tk, gk in zip(t.key, t.grain_key, strict=True)
         )
-        query = query.join(table(keys_table, KEYS), on=on, join_type="inner")
+        query = query.join(table(keys_table, KEYS), on=on, join_type="inner", copy=False)
     for j in t.joins:
         assert j.on is not None
-        query = query.join(table(p.source(j.source).baseline, j.alias), on=j.on.copy(), join_type="left")
+        query = query.join(
+            table(p.source(j.source).baseline, j.alias),
+            on=j.on.copy(),
+            join_type="left",
+            copy=False,
+        )
     filters: list[exp.Expression] = []
     if t.where is not None:
         filters.append(paren(t.where.copy()))
     filters += [_exists_clause(p, e) for e in t.exists]
     if filters:
-        query = query.where(and_all(filters))
+        query = query.where(and_all(filters), copy=False)
     return query
 
 
@@ -102,7 +112,9 @@ def _grain_keys(p: PipelinePlan, t: TargetPlan) -> exp.Select:
         for tk, gk in zip(t.key, t.grain_key, strict=True)
     ]
     relevant = _relevant_change(s, t.referenced_columns(t.grain.alias), d)
-    return exp.select(*keys).from_(table(delta_name(p, s), d)).where(relevant)
+    return (
+        exp.select(*keys).from_(table(delta_name(p, s), d), copy=False).where(relevant, copy=False)
+    )
 
 
 def _reached_keys(p: PipelinePlan, t: TargetPlan, r: Relation, image_prefix: str) -> exp.Select:
@@ -113,13 +125,18 @@ def _reached_keys(p: PipelinePlan, t: TargetPlan, r: Relation, image_prefix: str
     grain = p.source(t.grain.source)
     query = exp.select(
         *[exp.alias_(col(gk, t.grain.alias), tk) for tk, gk in zip(t.key, t.grain_key, strict=True)]
-    ).from_(table(grain.baseline, t.grain.alias))
+    ).from_(table(grain.baseline, t.grain.alias), copy=False)
     for j in t.path_to(r):
         assert j.on is not None
-        query = query.join(table(p.source(j.source).baseline, j.alias), on=j.on.copy(), join_type="inner")
+        query = query.join(
+            table(p.source(j.source).baseline, j.alias),
+            on=j.on.copy(),
+            join_type="inner",
+            copy=False,
+        )
     matched = rebind(r.on, {r.alias: (d, image_prefix)})
-    query = query.join(table(delta_name(p, s), d), on=matched, join_type="inner")
-    return query.where(_relevant_change(s, t.referenced_columns(r.alias), d))
+    query = query.join(table(delta_name(p, s), d), on=matched, join_type="inner", copy=False)
+    return query.where(_relevant_change(s, t.referenced_columns(r.alias), d), copy=False)
 
 
 def affected_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
@@ -132,18 +149,24 @@ def affected_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
     for part in parts[1:]:
         union = exp.union(union, part, distinct=True)
     if len(parts) == 1:
-        return exp.select(*[col(k) for k in t.key]).from_(
-            exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("a")))
-        ).distinct()
+        return (
+            exp.select(*[col(k) for k in t.key])
+            .from_(
+                exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("a"))),
+                copy=False,
+            )
+            .distinct(copy=False)
+        )
     return union
 
 
 def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
     """Rebuild: every key the definition yields or the target holds."""
     defined = exp.select(*[col(k, "f") for k in t.key]).from_(
-        exp.Subquery(this=definition(p, t), alias=exp.TableAlias(this=exp.to_identifier("f")))
+        exp.Subquery(this=definition(p, t), alias=exp.TableAlias(this=exp.to_identifier("f"))),
+        copy=False,
     )
-    held = exp.select(*[col(k) for k in t.key]).from_(table(t.table))
+    held = exp.select(*[col(k) for k in t.key]).from_(table(t.table), copy=False)
     return exp.union(defined, held, distinct=True)
 
 
@@ -152,8 +175,8 @@ def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
     on = and_all(eq(col(k, o), col(k, KEYS)) for k in t.key)
     query = (
         exp.select(*[col(c, o) for c in t.column_names])
-        .from_(table(t.table, o))
-        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner")
+        .from_(table(t.table, o), copy=False)
+        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner", copy=False)
     )
     return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
 
@@ -171,42 +194,65 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
             *[exp.alias_(col(c, o), old(c)) for c in t.column_names],
             *[exp.alias_(differs(col(c, n), col(c, o)), chg(c)) for c in t.column_names],
         )
-        .from_(table(new_name(p, t), n))
-        .join(_current_rows(p, t), on=on, join_type="full")
-        .where(or_all([is_null(col(first, n)), is_null(col(first, o)), paren(any_change)]))
+        .from_(table(new_name(p, t), n), copy=False)
+        .join(_current_rows(p, t), on=on, join_type="full", copy=False)
+        .where(
+            or_all([is_null(col(first, n)), is_null(col(first, o)), paren(any_change)]), copy=False
+        )
     )
 
 
 def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     d = "d"
     typed = [(c.name, c.type) for c in t.columns]
-    query = (
-        exp.select(
-            var("p_run_id"),
-            lit(p.name),
-            lit(t.name),
-            col(OP, d),
-            key_text(t.key, d, fallback_prefix="old__"),
-            case([(op_in(d, "U"), changed_columns(t.column_names, d))], exp.null()),
-            case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
-            case([(op_in(d, "D"), exp.null())], image(typed, d)),
-            nodes.RunTimestamp(),
-        )
-        .from_(table(diff_name(p, t), d))
-    )
-    columns = ["run_id", "pipeline", "target", "op", "key_text", "changed_columns",
-               "before_row", "after_row", "changed_at"]
+    query = exp.select(
+        var("p_run_id"),
+        lit(p.name),
+        lit(t.name),
+        col(OP, d),
+        key_text(t.key, d, fallback_prefix="old__"),
+        case([(op_in(d, "U"), changed_columns(t.column_names, d))], exp.null()),
+        case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
+        case([(op_in(d, "D"), exp.null())], image(typed, d)),
+        nodes.RunTimestamp(),
+    ).from_(table(diff_name(p, t), d), copy=False)
+    columns = [
+        "run_id",
+        "pipeline",
+        "target",
+        "op",
+        "key_text",
+        "changed_columns",
+        "before_row",
+        "after_row",
+        "changed_at",
+    ]
     return insert(f"{p.cdc_schema}.fact_change_log", columns, query)
 
 
 def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     query = exp.select(
-        var("p_run_id"), lit(p.name), lit(t.kind), lit(t.name),
-        count_if(op_in(None, "I")), count_if(op_in(None, "U")), count_if(op_in(None, "D")),
-        lit(0), lit(0),
-    ).from_(table(diff_name(p, t)))
-    columns = ["run_id", "pipeline", "object_kind", "object_name", "inserted", "updated",
-               "deleted", "stale", "dead_lettered"]
+        var("p_run_id"),
+        lit(p.name),
+        lit(t.kind),
+        lit(t.name),
+        count_if(op_in(None, "I")),
+        count_if(op_in(None, "U")),
+        count_if(op_in(None, "D")),
+        lit(0),
+        lit(0),
+    ).from_(table(diff_name(p, t)), copy=False)
+    columns = [
+        "run_id",
+        "pipeline",
+        "object_kind",
+        "object_name",
+        "inserted",
+        "updated",
+        "deleted",
+        "stale",
+        "dead_lettered",
+    ]
     return insert(f"{p.cdc_schema}.run_counts", columns, query)
 
 
@@ -223,12 +269,17 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     stmts += temp_table(diff, diff_query(p, t))
     stmts.append(
         delete_using(
-            t.table, diff,
-            and_all([*(eq(col(k, t.table.name), col(old(k), diff)) for k in t.key), op_in(diff, "D")]),
+            t.table,
+            diff,
+            and_all(
+                [*(eq(col(k, t.table.name), col(old(k), diff)) for k in t.key), op_in(diff, "D")]
+            ),
         )
     )
-    upserts = exp.select(*[col(c) for c in t.column_names]).from_(table(diff)).where(
-        op_in(None, "I", "U")
+    upserts = (
+        exp.select(*[col(c) for c in t.column_names])
+        .from_(table(diff), copy=False)
+        .where(op_in(None, "I", "U"), copy=False)
     )
     stmts += temp_table(upsert_name(p, t), upserts)
     stmts.append(merge_upsert(t.table, upsert_name(p, t), t.key, t.column_names))
@@ -251,11 +302,15 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     )
     query = (
         exp.select(
-            nodes.RunTimestamp(), lit(p.name), lit(t.name),
-            count_if(is_null(col(first, f))), count_if(is_null(col(first, v))), count_if(different),
+            nodes.RunTimestamp(),
+            lit(p.name),
+            lit(t.name),
+            count_if(is_null(col(first, f))),
+            count_if(is_null(col(first, v))),
+            count_if(different),
         )
-        .from_(table(f"{p.cdc_schema}.{t.name}__full", v))
-        .join(table(t.table, f), on=on, join_type="full")
+        .from_(table(f"{p.cdc_schema}.{t.name}__full", v), copy=False)
+        .join(table(t.table, f), on=on, join_type="full", copy=False)
     )
     columns = ["verified_at", "pipeline", "target", "missing_rows", "extra_rows", "different_rows"]
     return insert(f"{p.cdc_schema}.verify_log", columns, query)

@@ -35,7 +35,9 @@ def upsert_name(p: PipelinePlan, s: SourcePlan) -> str:
     return p.temp(s.name, "upsert")
 
 
-def key_text(keys: tuple[str, ...], alias: str | None, *, fallback_prefix: str | None) -> exp.Expression:
+def key_text(
+    keys: tuple[str, ...], alias: str | None, *, fallback_prefix: str | None
+) -> exp.Expression:
     """The key as text ('12' or '12|7'), for logs a human reads."""
     parts: list[exp.Expression] = []
     for i, k in enumerate(keys):
@@ -62,11 +64,16 @@ def image(columns: list[tuple[str, str]], alias: str, prefix: str = "") -> nodes
 def baseline_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     delta = delta_name(p, s)
     deletes = delete_using(
-        s.baseline, delta,
-        and_all([*(eq(col(k, s.baseline.name), col(old(k), delta)) for k in s.key), op_in(delta, "D")]),
+        s.baseline,
+        delta,
+        and_all(
+            [*(eq(col(k, s.baseline.name), col(old(k), delta)) for k in s.key), op_in(delta, "D")]
+        ),
     )
-    upserts = exp.select(*[col(c) for c in s.column_names]).from_(table(delta)).where(
-        op_in(None, "I", "U")
+    upserts = (
+        exp.select(*[col(c) for c in s.column_names])
+        .from_(table(delta), copy=False)
+        .where(op_in(None, "I", "U"), copy=False)
     )
     stmts: list[exp.Expression] = [deletes]
     stmts += temp_table(upsert_name(p, s), upserts)
@@ -81,10 +88,12 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     log = f"{p.cdc_schema}.change_log"
     last_lsn = exp.Subquery(
         this=exp.select(exp.Coalesce(this=exp.Max(this=col("lsn")), expressions=[lit(0)])).from_(
-            table(log)
+            table(log), copy=False
         )
     )
-    order = [exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in s.key]
+    order = [
+        exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in s.key
+    ]
     lsn = exp.Add(
         this=last_lsn,
         expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order)),
@@ -104,11 +113,22 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
             exp.Coalesce(this=col(s.updated_at, d), expressions=[col(old(s.updated_at), d)]),
             nodes.RunTimestamp(),
         )
-        .from_(table(delta_name(p, s), d))
-        .where(op_in(d, "I", "U", "D"))
+        .from_(table(delta_name(p, s), d), copy=False)
+        .where(op_in(d, "I", "U", "D"), copy=False)
     )
-    columns = ["lsn", "run_id", "pipeline", "source", "op", "key_text", "changed_columns",
-               "before_row", "after_row", "source_updated_at", "captured_at"]
+    columns = [
+        "lsn",
+        "run_id",
+        "pipeline",
+        "source",
+        "op",
+        "key_text",
+        "changed_columns",
+        "before_row",
+        "after_row",
+        "source_updated_at",
+        "captured_at",
+    ]
     return insert(log, columns, query)
 
 
@@ -119,7 +139,9 @@ def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
         return []
     mark = f"{p.cdc_schema}.watermark"
     newest = exp.Subquery(
-        this=exp.select(cast(exp.Max(this=col(wm)), "varchar(64)")).from_(table(staged_name(p, s)))
+        this=exp.select(cast(exp.Max(this=col(wm)), "varchar(64)")).from_(
+            table(staged_name(p, s)), copy=False
+        )
     )
     this_source = and_all([eq(col("pipeline"), lit(p.name)), eq(col("source"), lit(s.name))])
     update = exp.Update(
@@ -129,14 +151,27 @@ def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
     )
     first = (
         exp.select(lit(p.name), lit(s.name), col("value", "m"), nodes.RunTimestamp())
-        .from_(exp.Subquery(this=newest.this.copy().select(exp.alias_(newest.this.expressions[0].copy(), "value"), append=False), alias=exp.TableAlias(this=exp.to_identifier("m"))))
+        .from_(
+            exp.Subquery(
+                this=newest.this.copy().select(
+                    exp.alias_(newest.this.expressions[0].copy(), "value"), append=False
+                ),
+                alias=exp.TableAlias(this=exp.to_identifier("m")),
+            ),
+            copy=False,
+        )
         .where(
             and_all(
                 [
                     exp.Not(this=is_null(col("value", "m"))),
-                    exp.Not(this=exp.Exists(this=exp.select(lit(1)).from_(table(mark)).where(this_source.copy()))),
+                    exp.Not(
+                        this=exp.Exists(
+                            this=exp.select(lit(1)).from_(table(mark)).where(this_source.copy())
+                        )
+                    ),
                 ]
-            )
+            ),
+            copy=False,
         )
     )
     return [update, insert(mark, ["pipeline", "source", "value", "updated_at"], first)]

@@ -33,11 +33,22 @@ def status_view(p: PipelinePlan) -> tuple[str, exp.Create]:
     name = f"{p.cdc_schema}.{p.name}_status"
     query = (
         exp.select(
-            *[col(c) for c in ("run_id", "kind", "status", "started_at", "finished_at",
-                               "duration_ms", "rows_changed", "error")]
+            *[
+                col(c)
+                for c in (
+                    "run_id",
+                    "kind",
+                    "status",
+                    "started_at",
+                    "finished_at",
+                    "duration_ms",
+                    "rows_changed",
+                    "error",
+                )
+            ]
         )
-        .from_(table(f"{p.cdc_schema}.run_log"))
-        .where(eq(col("pipeline"), lit(p.name)))
+        .from_(table(f"{p.cdc_schema}.run_log"), copy=False)
+        .where(eq(col("pipeline"), lit(p.name)), copy=False)
     )
     return name, create_view(name, query)
 
@@ -55,8 +66,14 @@ def freshness_view(p: PipelinePlan) -> tuple[str, exp.Create]:
             status = case(
                 [
                     (exp.Is(this=last.copy(), expression=exp.null()), lit("unknown")),
-                    (exp.GT(this=lag.copy(), expression=lit(p.freshness_error_seconds)), lit("error")),
-                    (exp.GT(this=lag.copy(), expression=lit(p.freshness_warn_seconds)), lit("warn")),
+                    (
+                        exp.GT(this=lag.copy(), expression=lit(p.freshness_error_seconds)),
+                        lit("error"),
+                    ),
+                    (
+                        exp.GT(this=lag.copy(), expression=lit(p.freshness_warn_seconds)),
+                        lit("warn"),
+                    ),
                 ],
                 lit("ok"),
             )
@@ -66,7 +83,7 @@ def freshness_view(p: PipelinePlan) -> tuple[str, exp.Create]:
                 exp.alias_(last, "last_change_at"),
                 exp.alias_(lag, "lag_seconds"),
                 exp.alias_(status, "status"),
-            ).from_(table(s.baseline))
+            ).from_(table(s.baseline), copy=False)
         )
     query: exp.Query = parts[0]
     for part in parts[1:]:
