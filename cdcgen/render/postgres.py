@@ -19,7 +19,9 @@ _REDSHIFT_ONLY_PROPERTIES = (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistS
 
 def _payload(gen: Postgres.Generator, e: nodes.RowPayload) -> str:
     args = e.expressions
-    chunks = [args[i : i + 2 * _MAX_PAIRS_PER_CALL] for i in range(0, len(args), 2 * _MAX_PAIRS_PER_CALL)]
+    chunks = [
+        args[i : i + 2 * _MAX_PAIRS_PER_CALL] for i in range(0, len(args), 2 * _MAX_PAIRS_PER_CALL)
+    ]
     calls = [gen.func("jsonb_build_object", *chunk) for chunk in chunks] or ["'{}'::jsonb"]
     return " || ".join(calls) if len(calls) == 1 else "(" + " || ".join(calls) + ")"
 
@@ -39,7 +41,13 @@ class CdcPostgres(Postgres):
     class Generator(Postgres.Generator):
         # Quote the union of both reserved-word lists so one spec works on both.
         RESERVED_KEYWORDS = Redshift.Generator.RESERVED_KEYWORDS | {
-            "user", "order", "default", "timestamp", "offset", "limit", "window",
+            "user",
+            "order",
+            "default",
+            "timestamp",
+            "offset",
+            "limit",
+            "window",
         }
 
         TYPE_MAPPING = {
