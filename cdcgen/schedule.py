@@ -91,7 +91,8 @@ def parse_arn(text: str, kind: str, option: str) -> Arn:
     match = ARN_PATTERNS[kind].fullmatch(text.strip())
     if not match:
         raise ScheduleError(
-            f"{option} {text!r} is not a {_KIND_NAMES[kind]} ARN; expected e.g. {ARN_EXAMPLES[kind]}"
+            f"{option} {text!r} is not {_article(_KIND_NAMES[kind])} ARN; "
+            f"expected e.g. {ARN_EXAMPLES[kind]}"
         )
     parts = match.groupdict()
     return Arn(
@@ -102,6 +103,10 @@ def parse_arn(text: str, kind: str, option: str) -> Arn:
         parts.get("region") or "",
         parts["name"],
     )
+
+
+def _article(noun: str) -> str:
+    return f"{'an' if noun[0] in 'AEIOU' else 'a'} {noun}"
 
 
 _KIND_NAMES = {
