@@ -367,9 +367,10 @@ class _BodySplitter:
                 toks = toks[1:]
             elif head.is_word("WHEN") and (then := _find_top(toks, "THEN")) is not None:
                 toks = toks[then + 1 :]
-            elif head.is_word("IF", "ELSIF", "ELSEIF") and (
-                then := _find_top(toks, "THEN")
-            ) is not None:
+            elif (
+                head.is_word("IF", "ELSIF", "ELSEIF")
+                and (then := _find_top(toks, "THEN")) is not None
+            ):
                 self._emit_expression(toks[1:then])
                 toks = toks[then + 1 :]
             elif head.is_word("WHILE") and (loop := _find_top(toks, "LOOP")) is not None:
@@ -556,7 +557,11 @@ class Finding:
         return (
             f"{self.statement.file}:{self.line}: [{self.rule}] {self.message}\n"
             f"    in {self.statement.kind} (statement {self.statement.index}"
-            + (f", body statement {self.statement.body_index}" if self.statement.in_procedure else "")
+            + (
+                f", body statement {self.statement.body_index}"
+                if self.statement.in_procedure
+                else ""
+            )
             + f"): {self.statement.excerpt()}"
         )
 
@@ -605,7 +610,11 @@ class RedshiftParse:
     @property
     def tree(self) -> exp.Expr | None:
         """The single tree of a cleanly parsed statement that is not an opaque Command."""
-        if self.error is None and len(self.trees) == 1 and not isinstance(self.trees[0], exp.Command):
+        if (
+            self.error is None
+            and len(self.trees) == 1
+            and not isinstance(self.trees[0], exp.Command)
+        ):
             return self.trees[0]
         return None
 
@@ -616,7 +625,9 @@ def parse_redshift(sql: str) -> RedshiftParse:
     capture = _Capture()
     _sqlglot_logger.addHandler(capture)
     try:
-        trees = tuple(t for t in sqlglot.parse(sql, read="redshift", error_level=ErrorLevel.RAISE) if t)
+        trees = tuple(
+            t for t in sqlglot.parse(sql, read="redshift", error_level=ErrorLevel.RAISE) if t
+        )
     except (ParseError, TokenError) as error:
         return RedshiftParse((), tuple(capture.messages), _first_line(error), _error_line(error))
     finally:
@@ -634,11 +645,18 @@ def check_sqlglot(stmt: Statement) -> list[Finding]:
         return [Finding("sqlglot", parsed.error, stmt, stmt.line + parsed.error_line - 1)]
     findings: list[Finding] = []
     if len(parsed.trees) != 1:
-        findings.append(Finding("sqlglot", f"parsed as {len(parsed.trees)} statements", stmt, stmt.line))
+        findings.append(
+            Finding("sqlglot", f"parsed as {len(parsed.trees)} statements", stmt, stmt.line)
+        )
     for tree in parsed.trees:
         if isinstance(tree, exp.Command) and tree.name.upper() not in SQLGLOT_COMMAND_ALLOWED:
             findings.append(
-                Finding("sqlglot", f"not understood: parsed as an opaque {tree.name} command", stmt, stmt.line)
+                Finding(
+                    "sqlglot",
+                    f"not understood: parsed as an opaque {tree.name} command",
+                    stmt,
+                    stmt.line,
+                )
             )
     for message in parsed.warnings:
         if "Falling back to parsing as a 'Command'" not in message:
@@ -713,7 +731,12 @@ def check_sqlfluff(
     if not stmt.is_sql or (max_chars is not None and len(stmt.sql) > max_chars):
         return []
     return [
-        Finding("sqlfluff", f"unparsable in sqlfluff's Redshift grammar: {excerpt!r}", stmt, stmt.line + line - 1)
+        Finding(
+            "sqlfluff",
+            f"unparsable in sqlfluff's Redshift grammar: {excerpt!r}",
+            stmt,
+            stmt.line + line - 1,
+        )
         for line, excerpt in _sqlfluff_cached(stmt.sql, cache_dir)
     ]
 
@@ -747,25 +770,29 @@ def check_sql(
     for stmt in iter_statements(statements):
         findings += check_sqlglot(stmt)
         if sqlfluff.enabled:
-            findings += check_sqlfluff(stmt, max_chars=sqlfluff.max_chars, cache_dir=sqlfluff.cache_dir)
+            findings += check_sqlfluff(
+                stmt, max_chars=sqlfluff.max_chars, cache_dir=sqlfluff.cache_dir
+            )
         findings += check_redshift_rules(stmt)
     return sorted(findings, key=lambda f: (f.line, f.statement.index, f.rule))
 
 
-def check_file(path_or_text: str | Path, *, sqlfluff: SqlfluffOptions = SqlfluffOptions()) -> list[Finding]:
+def check_file(
+    path_or_text: str | Path, *, sqlfluff: SqlfluffOptions = SqlfluffOptions()
+) -> list[Finding]:
     """Check one ``.sql`` file. A ``Path``, or a ``str`` naming an existing ``.sql`` file
     on one line, is read from disk; any other ``str`` is SQL text."""
     if isinstance(path_or_text, Path) or (
-        "\n" not in path_or_text
-        and path_or_text.endswith(".sql")
-        and Path(path_or_text).is_file()
+        "\n" not in path_or_text and path_or_text.endswith(".sql") and Path(path_or_text).is_file()
     ):
         path = Path(path_or_text)
         return check_sql(path.read_text(encoding="utf-8"), str(path), sqlfluff=sqlfluff)
     return check_sql(path_or_text, sqlfluff=sqlfluff)
 
 
-def check_directory(directory: str | Path, *, sqlfluff: SqlfluffOptions = SqlfluffOptions()) -> list[Finding]:
+def check_directory(
+    directory: str | Path, *, sqlfluff: SqlfluffOptions = SqlfluffOptions()
+) -> list[Finding]:
     """Check every ``*.sql`` file under ``directory`` (recursively, in name order)."""
     findings: list[Finding] = []
     for path in sorted(Path(directory).rglob("*.sql")):
@@ -773,11 +800,15 @@ def check_directory(directory: str | Path, *, sqlfluff: SqlfluffOptions = Sqlflu
     return findings
 
 
-def assert_conformant(directory: str | Path, *, sqlfluff: SqlfluffOptions = SqlfluffOptions()) -> None:
+def assert_conformant(
+    directory: str | Path, *, sqlfluff: SqlfluffOptions = SqlfluffOptions()
+) -> None:
     """Raise :class:`ConformanceError` listing every finding (rule, file:line, excerpt)
     when any ``*.sql`` file under ``directory`` breaks a check, or when there is none."""
     if not any(Path(directory).rglob("*.sql")):
         raise ConformanceError([], f"no .sql files under {directory}")
     findings = check_directory(directory, sqlfluff=sqlfluff)
     if findings:
-        raise ConformanceError(findings, f"{len(findings)} Redshift conformance problem(s) in {directory}:")
+        raise ConformanceError(
+            findings, f"{len(findings)} Redshift conformance problem(s) in {directory}:"
+        )

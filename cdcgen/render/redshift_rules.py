@@ -158,9 +158,13 @@ def _type_positions(stmt: Statement) -> Iterator[int]:
     if _head(stmt, "ALTER", "TABLE"):
         for i in _find(toks, "ADD"):
             j = i + 1 + int(_at(toks, i + 1, "COLUMN"))
-            if j + 1 < len(toks) and toks[j].kind in ("word", "qident") and not _at(
-                toks, j, "CONSTRAINT"
-            ) and not _at(toks, j, "PRIMARY") and not _at(toks, j, "UNIQUE"):
+            if (
+                j + 1 < len(toks)
+                and toks[j].kind in ("word", "qident")
+                and not _at(toks, j, "CONSTRAINT")
+                and not _at(toks, j, "PRIMARY")
+                and not _at(toks, j, "UNIQUE")
+            ):
                 yield j + 1
 
 
@@ -177,7 +181,9 @@ def _definition_list(stmt: Statement) -> int | None:
     return i if _at(toks, i, "(") else None
 
 
-_NOT_COLUMNS = frozenset({"CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN", "CHECK", "LIKE", "DISTKEY", "SORTKEY"})
+_NOT_COLUMNS = frozenset(
+    {"CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN", "CHECK", "LIKE", "DISTKEY", "SORTKEY"}
+)
 
 
 def _column_type(toks: Sequence[Token], item: list[Token]) -> Iterator[int]:
@@ -258,7 +264,10 @@ def merge_target_alias(stmt: Statement) -> Iterator[Hit]:
     toks = stmt.tokens
     end = _name_end(toks, at + 2)
     if end < len(toks) and not _at(toks, end, "USING"):
-        yield "MERGE target cannot have an alias; qualify columns with the table name", toks[end].start
+        yield (
+            "MERGE target cannot have an alias; qualify columns with the table name",
+            toks[end].start,
+        )
 
 
 def merge_source_table(stmt: Statement) -> Iterator[Hit]:
@@ -267,7 +276,11 @@ def merge_source_table(stmt: Statement) -> Iterator[Hit]:
         return
     toks = stmt.tokens
     using = _name_end(toks, at + 2)
-    if _at(toks, using, "USING") and using + 1 < len(toks) and toks[using + 1].kind not in ("word", "qident"):
+    if (
+        _at(toks, using, "USING")
+        and using + 1 < len(toks)
+        and toks[using + 1].kind not in ("word", "qident")
+    ):
         yield (
             "MERGE source must be a table (stage a temp table), not a subquery or VALUES",
             toks[using + 1].start,
@@ -287,14 +300,21 @@ def merge_set_unqualified(stmt: Statement) -> Iterator[Hit]:
         depths = _depths(toks)
         j = i + 2
         while j < len(toks) and not _at(toks, j, "WHEN"):
-            if depths[j] == 0 and (j == i + 2 or toks[j - 1].is_op(",")) and _name_end(toks, j) > j + 1:
+            if (
+                depths[j] == 0
+                and (j == i + 2 or toks[j - 1].is_op(","))
+                and _name_end(toks, j) > j + 1
+            ):
                 yield "MERGE ... UPDATE SET column names must be unqualified", toks[j].start
             j += 1
 
 
 def on_conflict(stmt: Statement) -> Iterator[Hit]:
     for i in _find(stmt.tokens, "ON", "CONFLICT"):
-        yield "INSERT ... ON CONFLICT is not supported; use MERGE or DELETE + INSERT", stmt.tokens[i].start
+        yield (
+            "INSERT ... ON CONFLICT is not supported; use MERGE or DELETE + INSERT",
+            stmt.tokens[i].start,
+        )
 
 
 def returning(stmt: Statement) -> Iterator[Hit]:
@@ -305,7 +325,10 @@ def returning(stmt: Statement) -> Iterator[Hit]:
 def sequences(stmt: Statement) -> Iterator[Hit]:
     toks = stmt.tokens
     for i in _calls(toks, "NEXTVAL", "CURRVAL", "SETVAL", "LASTVAL"):
-        yield f"sequences are not supported ({toks[i].text}); use IDENTITY or ROW_NUMBER()", toks[i].start
+        yield (
+            f"sequences are not supported ({toks[i].text}); use IDENTITY or ROW_NUMBER()",
+            toks[i].start,
+        )
     if _is_create(stmt, "SEQUENCE") or _head(stmt, "ALTER", "SEQUENCE"):
         yield "sequences are not supported; use IDENTITY or ROW_NUMBER()", 0
 
@@ -322,13 +345,19 @@ def triggers(stmt: Statement) -> Iterator[Hit]:
 
 def values_as_table(stmt: Statement) -> Iterator[Hit]:
     for i in _find(stmt.tokens, "(", "VALUES"):
-        yield "a VALUES list cannot be used as a table; use SELECT ... UNION ALL SELECT ...", stmt.tokens[i].start
+        yield (
+            "a VALUES list cannot be used as a table; use SELECT ... UNION ALL SELECT ...",
+            stmt.tokens[i].start,
+        )
 
 
 def array_row_constructors(stmt: Statement) -> Iterator[Hit]:
     toks = stmt.tokens
     for i in _find(toks, "ARRAY", "["):
-        yield "ARRAY[...] constructors are not supported (SUPER arrays use ARRAY(...))", toks[i].start
+        yield (
+            "ARRAY[...] constructors are not supported (SUPER arrays use ARRAY(...))",
+            toks[i].start,
+        )
     for i in _find(toks, "ARRAY", "(", "SELECT"):
         yield "ARRAY(SELECT ...) is not supported", toks[i].start
     for i in _calls(toks, "ROW"):
@@ -353,13 +382,20 @@ def unsupported_types(stmt: Statement) -> Iterator[Hit]:
     for i in _type_positions(stmt):
         name = _type_name(toks, i)
         if name in _UNSUPPORTED_TYPES:
-            hint = "SUPER (built with OBJECT/JSON_PARSE)" if name.startswith("JSON") else "a supported type"
+            hint = (
+                "SUPER (built with OBJECT/JSON_PARSE)"
+                if name.startswith("JSON")
+                else "a supported type"
+            )
             yield f"type {name} is not supported; use {hint}", toks[i].start
 
 
 def generate_series(stmt: Statement) -> Iterator[Hit]:
     for i in _calls(stmt.tokens, "GENERATE_SERIES"):
-        yield "GENERATE_SERIES runs on the leader node only; it fails with table data", stmt.tokens[i].start
+        yield (
+            "GENERATE_SERIES runs on the leader node only; it fails with table data",
+            stmt.tokens[i].start,
+        )
 
 
 def savepoints(stmt: Statement) -> Iterator[Hit]:
@@ -373,8 +409,11 @@ def truncate_in_procedure(stmt: Statement) -> Iterator[Hit]:
     if not stmt.in_procedure:
         return
     toks = stmt.tokens
-    dynamic = stmt.kind == "EXECUTE" and len(toks) > 1 and toks[1].kind == "string" and (
-        toks[1].text[1:].lstrip().upper().startswith("TRUNCATE")
+    dynamic = (
+        stmt.kind == "EXECUTE"
+        and len(toks) > 1
+        and toks[1].kind == "string"
+        and (toks[1].text[1:].lstrip().upper().startswith("TRUNCATE"))
     )
     if _head(stmt, "TRUNCATE") or dynamic:
         yield "TRUNCATE commits implicitly inside a procedure; use DELETE", 0
@@ -389,7 +428,10 @@ def varchar_length(stmt: Statement) -> Iterator[Hit]:
         name = _type_name(toks, i)
         end = i + (2 if name == "CHARACTER VARYING" else 1)
         if name in _VARCHAR_TYPES and not _at(toks, end, "("):
-            yield f"{name} without a length is VARCHAR(256) in Redshift; give an explicit length", toks[i].start
+            yield (
+                f"{name} without a length is VARCHAR(256) in Redshift; give an explicit length",
+                toks[i].start,
+            )
 
 
 # Column names that suggest a date/time value; a heuristic, since the statement alone does
@@ -404,7 +446,9 @@ _DATETIME_FUNCTIONS: Final = frozenset(
     }
 )  # fmt: skip
 _DATETIME_TYPES: Final = frozenset({"DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIME", "TIMETZ"})
-_TEXT_TYPES: Final = frozenset({"VARCHAR", "CHARACTER VARYING", "CHAR", "CHARACTER", "TEXT", "NVARCHAR"})
+_TEXT_TYPES: Final = frozenset(
+    {"VARCHAR", "CHARACTER VARYING", "CHAR", "CHARACTER", "TEXT", "NVARCHAR"}
+)
 
 
 def _object_value_is_datetime(arg: list[Token]) -> bool:
@@ -419,10 +463,17 @@ def _object_value_is_datetime(arg: list[Token]) -> bool:
         as_at = next(iter(_find(arg[2:-1], "AS", depth=0)), None)
         return as_at is not None and _type_name(arg, as_at + 3) in _DATETIME_TYPES
     first = arg[0]
-    if first.kind == "word" and first.upper in _DATETIME_TYPES and len(arg) == 2 and arg[1].kind == "string":
+    if (
+        first.kind == "word"
+        and first.upper in _DATETIME_TYPES
+        and len(arg) == 2
+        and arg[1].kind == "string"
+    ):
         return True  # DATE '2024-01-01'
-    if first.kind == "word" and first.upper in _DATETIME_FUNCTIONS and (
-        len(arg) == 1 or (arg[1].is_op("(") and _close(arg, 1) == len(arg) - 1)
+    if (
+        first.kind == "word"
+        and first.upper in _DATETIME_FUNCTIONS
+        and (len(arg) == 1 or (arg[1].is_op("(") and _close(arg, 1) == len(arg) - 1))
     ):
         return True
     if _name_end(arg, 0) == len(arg):  # a bare (qualified) column
@@ -455,7 +506,10 @@ def object_argument_count(stmt: Statement) -> Iterator[Hit]:
     for i in _calls(toks, "OBJECT"):
         n = len(_args(toks, i + 1))
         if n > MAX_FUNCTION_ARGS:
-            yield f"OBJECT has {n} arguments; keep function calls to {MAX_FUNCTION_ARGS} or fewer", toks[i].start
+            yield (
+                f"OBJECT has {n} arguments; keep function calls to {MAX_FUNCTION_ARGS} or fewer",
+                toks[i].start,
+            )
         elif n % 2:
             yield f"OBJECT takes key/value pairs, found {n} arguments", toks[i].start
 
@@ -491,7 +545,10 @@ def raise_format(stmt: Statement) -> Iterator[Hit]:
     for arg in _split_commas(toks[i + 1 :]):
         if not arg or arg[0].kind != "word" or _name_end(arg, 0) != len(arg):
             text = stmt.sql[arg[0].start : arg[-1].end] if arg else ""
-            yield f"RAISE arguments must be simple variables, not {text!r}", arg[0].start if arg else 0
+            yield (
+                f"RAISE arguments must be simple variables, not {text!r}",
+                arg[0].start if arg else 0,
+            )
 
 
 def _split_commas(toks: Sequence[Token]) -> list[list[Token]]:
@@ -519,7 +576,10 @@ def update_target_alias(stmt: Statement) -> Iterator[Hit]:
     toks = stmt.tokens
     end = _name_end(toks, 1)
     if end < len(toks) and not _at(toks, end, "SET"):
-        yield "UPDATE target cannot have an alias; qualify columns with the table name", toks[end].start
+        yield (
+            "UPDATE target cannot have an alias; qualify columns with the table name",
+            toks[end].start,
+        )
 
 
 def update_outer_join(stmt: Statement) -> Iterator[Hit]:
@@ -554,8 +614,16 @@ def alter_add_column_attributes(stmt: Statement) -> Iterator[Hit]:
                 yield f"ALTER TABLE ADD COLUMN cannot add a {toks[k].upper} column", toks[k].start
 
 
-_LEADER_ONLY_TIME: Final = frozenset({"CURRENT_TIMESTAMP", "CURRENT_TIME", "LOCALTIMESTAMP", "LOCALTIME"})
-_LEADER_ONLY_TIME_CALLS: Final = ("NOW", "TIMEOFDAY", "TRANSACTION_TIMESTAMP", "STATEMENT_TIMESTAMP", "CLOCK_TIMESTAMP")
+_LEADER_ONLY_TIME: Final = frozenset(
+    {"CURRENT_TIMESTAMP", "CURRENT_TIME", "LOCALTIMESTAMP", "LOCALTIME"}
+)
+_LEADER_ONLY_TIME_CALLS: Final = (
+    "NOW",
+    "TIMEOFDAY",
+    "TRANSACTION_TIMESTAMP",
+    "STATEMENT_TIMESTAMP",
+    "CLOCK_TIMESTAMP",
+)
 
 
 def leader_node_time(stmt: Statement) -> Iterator[Hit]:
@@ -565,7 +633,10 @@ def leader_node_time(stmt: Statement) -> Iterator[Hit]:
     for i in sorted(hits):
         if i > 0 and toks[i - 1].is_op("."):
             continue  # a column named like the function
-        yield f"{toks[i].text} runs on the leader node only; use SYSDATE or GETDATE()", toks[i].start
+        yield (
+            f"{toks[i].text} runs on the leader node only; use SYSDATE or GETDATE()",
+            toks[i].start,
+        )
 
 
 def backslash_quote(stmt: Statement) -> Iterator[Hit]:
@@ -595,19 +666,29 @@ def reserved_identifiers(stmt: Statement) -> Iterator[Hit]:
                 positions.setdefault(t.upper, []).append(k)
         for ident in tree.find_all(exp.Identifier):
             name = ident.name.upper()
-            if ident.quoted or not (name in RESERVED_WORDS or (name in QUOTE_AS_ALIAS and _is_table_alias(ident))):
+            if ident.quoted or not (
+                name in RESERVED_WORDS or (name in QUOTE_AS_ALIAS and _is_table_alias(ident))
+            ):
                 continue
             at = next((k for k in positions.get(name, ()) if k not in flagged), None)
             if at is not None:
                 flagged.add(at)
-                yield f"reserved word {ident.name} used as an identifier must be quoted: \"{ident.name}\"", toks[at].start
+                yield (
+                    f'reserved word {ident.name} used as an identifier must be quoted: "{ident.name}"',
+                    toks[at].start,
+                )
     # Tokens: a qualified-name part that is reserved (t.order) is never a keyword.
     for k, t in enumerate(toks):
         if k in flagged or t.kind != "word" or t.upper not in RESERVED_WORDS:
             continue
-        if (k > 0 and toks[k - 1].is_op(".")) or (k + 2 < len(toks) and toks[k + 1].is_op(".") and toks[k + 2].kind in ("word", "qident")):
+        if (k > 0 and toks[k - 1].is_op(".")) or (
+            k + 2 < len(toks) and toks[k + 1].is_op(".") and toks[k + 2].kind in ("word", "qident")
+        ):
             flagged.add(k)
-            yield f"reserved word {t.text} used as an identifier must be quoted: \"{t.text}\"", t.start
+            yield (
+                f'reserved word {t.text} used as an identifier must be quoted: "{t.text}"',
+                t.start,
+            )
 
 
 def _is_table_alias(ident: exp.Identifier) -> bool:
@@ -638,7 +719,9 @@ def view_qualified_tables(stmt: Statement) -> Iterator[Hit]:
     ctes = {cte.alias_or_name.upper() for cte in query.find_all(exp.CTE)}
     for table in query.find_all(exp.Table):
         if not table.db and table.name and table.name.upper() not in ctes:
-            at = next((t.start for t in stmt.tokens if t.text.strip('"').upper() == table.name.upper()), 0)
+            at = next(
+                (t.start for t in stmt.tokens if t.text.strip('"').upper() == table.name.upper()), 0
+            )
             yield f"a late-binding view must schema-qualify every table: {table.name}", at
 
 
