@@ -20,6 +20,7 @@ the rows and columns that changed (compared with snapshots taken around the run)
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Iterable
@@ -517,3 +518,79 @@ def run_and_check(p: Pipeline, models: dict[str, SourceModel], staging: dict[str
 
 def order_rows(rows: list[Row], model: SourceModel) -> list[Row]:
     return sorted(rows, key=functools.cmp_to_key(model._order))
+
+
+# ---------------------------------------------------------------------------
+# feeding staging like the ETL, mirrored for the model
+
+T0 = dt.datetime(2024, 1, 1)
+
+
+def rules_of(s: Any) -> SourceRules:
+    meta = {"op", s.loaded_at}
+    return SourceRules(
+        name=s.name, key=tuple(s.key), staging_columns=tuple(s.columns),
+        columns=tuple(c for c in s.columns if c not in meta), loaded_at=s.loaded_at, mode=s.mode,
+        deletes=s.deletes,
+        when=(lambda r: r["deleted_at"] is not None) if s.deletes == "when" else None,
+        op_column="op" if s.deletes == "op_column" else None,
+        checks=(("valid_row", lambda r: None if r["id"] is None else r["id"] > 0),) if s.check else (),
+    )
+
+
+class History:
+    """Feeds staging the way the ETL would, mirrored in Python for the model."""
+
+    def __init__(self, p: Pipeline, rules: dict[str, SourceRules]) -> None:
+        self.p = p
+        self.rules = rules
+        self.models = {n: SourceModel(r) for n, r in rules.items()}
+        self.staging: dict[str, list[dict[str, Any]]] = {n: [] for n in rules}
+        self.snapshot: dict[str, dict[tuple, dict[str, Any]]] = {
+            n: {} for n, r in rules.items() if r.deletes == "snapshot"}
+        self.clock = T0
+
+    def tick(self) -> dt.datetime:
+        self.clock += dt.timedelta(minutes=1)
+        return self.clock
+
+    def stage(self, source: str, *rows: dict[str, Any]) -> None:
+        for row in rows:
+            full = {c: row.get(c) for c in self.rules[source].staging_columns}
+            self.staging[source].append(full)
+            self.p.stage(source, full)
+
+    def cycle(self, figures: Figures, *, clear_window: bool, lost: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        for source, rows in self.snapshot.items():
+            self.p.clear_staging(source)
+            self.staging[source] = []
+            if source not in lost:
+                for row in rows.values():
+                    self.stage(source, row)
+        run_and_check(self.p, self.models, self.staging, figures)
+        if clear_window:
+            for source, r in self.rules.items():
+                if r.mode == "window" and r.deletes != "snapshot":
+                    self.p.clear_staging(source)
+                    self.staging[source] = []
+
+
+ORDER_CHECKS = {
+    "orders": (("non_negative_subtotal", lambda r: None if r["subtotal"] is None else r["subtotal"] >= 0),),
+    "order_items": (("positive_quantity", lambda r: None if r["quantity"] is None else r["quantity"] > 0),),
+}
+
+
+def orders_rules(p: Pipeline) -> dict[str, SourceRules]:
+    out = {}
+    for s in p.manifest["sources"]:
+        staging = next(o for o in p.manifest["objects"] if o["name"] == s["staging"])
+        base = next(o for o in p.manifest["objects"] if o["name"] == s["baseline"])
+        out[s["name"]] = SourceRules(
+            name=s["name"], key=tuple(s["key"]), staging_columns=tuple(c for c, _ in staging["columns"]),
+            columns=tuple(c for c, _ in base["columns"]),
+            loaded_at="_loaded_at" if s["name"] == "order_items" else None, mode=s["mode"],
+            deletes=s["deletes"], when=(lambda r: r["deleted_at"] is not None) if s["deletes"] == "when" else None,
+            op_column="op" if s["deletes"] == "op_column" else None, checks=ORDER_CHECKS.get(s["name"], ()),
+        )
+    return out

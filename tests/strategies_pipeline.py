@@ -462,3 +462,32 @@ def soak_variant(test: Any) -> Any:
 
     return pytest.mark.slow(
         pytest.mark.skipif(not soak(), reason="soak profile only (--hypothesis-profile=soak)")(test))
+
+
+# orders.yml: per-source field strategies for random histories
+maybe = lambda s: st.none() | s  # noqa: E731
+ORDER_FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    "customers": st.fixed_dictionaries({
+        "email": maybe(st.sampled_from(["a@x.io", "b@x.io"])), "first_name": maybe(st.just("Ann")),
+        "last_name": maybe(st.sampled_from(["Lee", "Roe"])), "segment": maybe(st.sampled_from(["smb", "consumer"])),
+        "default_address_id": maybe(st.integers(1, 3))}),
+    "addresses": st.fixed_dictionaries({
+        "customer_id": maybe(st.integers(1, 3)), "city": maybe(st.sampled_from(["Paris", "Oslo"])),
+        "postal_code": maybe(st.just("75001")), "country_code": maybe(st.sampled_from(["FR", "NO", "XX"]))}),
+    "orders": st.fixed_dictionaries({
+        "customer_id": maybe(st.integers(1, 3)), "order_number": st.sampled_from(["A-1", "B-2"]),
+        "status": maybe(st.sampled_from(["draft", "placed", "paid"])),
+        "subtotal": maybe(st.sampled_from([Decimal("10.00"), Decimal("0.00"), Decimal("-1.00")])),
+        "discount_total": maybe(st.just(Decimal("1.50"))), "shipping_address_id": maybe(st.integers(1, 3)),
+        "placed_at": maybe(st.just(dt.datetime(2024, 1, 2, 23, 30))),
+        "op": st.sampled_from(["I", "U", "D"])}),
+    "order_items": st.fixed_dictionaries({
+        "product_id": maybe(st.integers(1, 3)), "quantity": maybe(st.sampled_from([1, 2, 0])),
+        "unit_price": maybe(st.sampled_from([Decimal("2.50"), Decimal("3.00")])),
+        "discount_amount": maybe(st.just(Decimal("0.50")))}),
+    "countries": st.fixed_dictionaries({
+        "name": maybe(st.sampled_from(["France", "Norge"])), "region": maybe(st.just("Europe"))}),
+    "products": st.fixed_dictionaries({
+        "sku": maybe(st.just("SKU")), "name": maybe(st.sampled_from(["Pen", "Ink"])),
+        "unit_cost": maybe(st.just(Decimal("1.25")))}),
+}

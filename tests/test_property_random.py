@@ -1,0 +1,211 @@
+"""Random small pipelines (tests/strategies_pipeline.py) with random data histories,
+rendered, deployed and run on a real PostgreSQL; after each cycle the invariant is
+checked (tests/reference_model.py) and each fact is compared with an independent
+Python evaluation of its spec. Also: random histories on mappings/orders.yml."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.pipeline_harness import REPO, Pipeline
+from tests.reference_model import (
+    T0,
+    Figures,
+    History,
+    orders_rules,
+    pipeline_fact_rows,
+    rules_of,
+    table_rows,
+)
+from tests.strategies_pipeline import (
+    ORDER_FIELDS,
+    PipelineDef,
+    SourceDef,
+    budget,
+    bump,
+    create_database,
+    deploy_files,
+    deployed_database,
+    drop_database,
+    pipelines,
+    postgres_rendering,
+    render_postgres_only,
+    reset,
+    soak_variant,
+    value_strategy,
+)
+
+RANDOM = Figures()
+ORDERS = Figures()
+
+
+# ---------------------------------------------------------------------------
+# random pipelines
+
+@st.composite
+def source_row(draw: st.DrawFn, pdef: PipelineDef, s: SourceDef, h: History) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": draw(st.sampled_from([1, 2, 3, 4, 4, 0, None]), label="id")}
+    if "part" in s.key:
+        row["part"] = draw(st.sampled_from([1, 2]), label="part")
+    for c, t in s.attributes:
+        row[c] = draw(value_strategy(t), label=c)
+    for later, fk in s.fks.items():
+        ids = draw(st.sampled_from([1, 2, 3, None]), label=f"{later} id")
+        for c in fk:
+            row[c] = ids if c.endswith("_id") else draw(st.sampled_from([1, 2]))
+    kind = draw(st.sampled_from(["new", "new", "stale", "tie"]), label="version")
+    current = h.models[s.name].rows.get(tuple(row.get(k) for k in s.key))
+    if kind == "stale" and current is not None:
+        row["updated_at"] = current["updated_at"] - dt.timedelta(seconds=30)
+    elif kind == "tie" and current is not None:
+        row["updated_at"] = current["updated_at"]
+    else:
+        row["updated_at"] = h.tick()
+    if s.deletes == "when":
+        row["deleted_at"] = h.clock if draw(st.integers(0, 4), label="delete?") == 0 else None
+    if s.deletes == "op_column":
+        row["op"] = draw(st.sampled_from(["I", "U", "U", "D"]), label="op")
+    if s.loaded_at:
+        row[s.loaded_at] = h.tick()
+    if draw(st.integers(0, 12)) == 0:
+        row["updated_at"] = None  # dead letter
+    return row
+
+
+def _models_facts(pdef: PipelineDef, h: History) -> None:
+    for f in pdef.facts.values():
+        expected = pipeline_fact_rows(pdef, f, h.models)
+        got = table_rows(h.p.conn, f"mart.{f.name}", list(f.columns), f.key)
+        if got != expected:
+            diff = {k: (got.get(k), expected.get(k)) for k in set(got) | set(expected)
+                    if got.get(k) != expected.get(k)}
+            raise AssertionError(f"{f.name} != Python evaluation of its spec (db, model): {diff}")
+
+
+@pytest.fixture(scope="module")
+def scratch_dsn(pg_admin_dsn: str):
+    name = "cdcgen_random_pipelines"
+    dsn = create_database(pg_admin_dsn, name)
+    yield dsn
+    drop_database(pg_admin_dsn, name)
+
+
+def _random_pipeline(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "prop.yml"
+        path.write_text(pdef.yaml(), encoding="utf-8")
+        files = render_postgres_only(path)
+    with psycopg.connect(scratch_dsn, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS staging, public, mart, cdc CASCADE")
+        import json
+
+        deploy_files(conn, files)
+        p = Pipeline(conn, json.loads(files["manifest.json"]))
+        h = History(p, {n: rules_of(s) for n, s in pdef.sources.items()})
+        bump("random.examples")
+        for _ in range(data.draw(st.integers(1, 4), label="cycles")):
+            for name, s in pdef.sources.items():
+                if s.deletes == "snapshot":
+                    for _ in range(data.draw(st.integers(0, 3), label=f"{name} snapshot edits")):
+                        row = data.draw(source_row(pdef, s, h))
+                        key = tuple(row.get(k) for k in s.key)
+                        if data.draw(st.integers(0, 3)) == 0:
+                            h.snapshot[name].pop(key, None)
+                        else:
+                            h.snapshot[name][key] = row
+                    continue
+                for _ in range(data.draw(st.integers(0, 4), label=f"{name} rows")):
+                    h.stage(name, data.draw(source_row(pdef, s, h)))
+            lost = {n for n in h.snapshot if data.draw(st.integers(0, 5), label="lost") == 0}
+            h.cycle(RANDOM, clear_window=data.draw(st.booleans(), label="clear"), lost=lost)
+            _models_facts(pdef, h)
+
+
+@given(pdef=pipelines(), data=st.data())
+@budget(25, 1500)
+def test_random_pipelines_keep_the_invariant(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
+    _random_pipeline(scratch_dsn, pdef, data)
+
+
+@soak_variant
+@given(pdef=pipelines(), data=st.data())
+@budget(25, 1500)
+def test_random_pipelines_soak(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
+    _random_pipeline(scratch_dsn, pdef, data)
+
+
+def test_random_pipelines_report() -> None:
+    print(f"\nrandom pipelines: {RANDOM}")
+
+
+# ---------------------------------------------------------------------------
+# orders.yml histories
+
+ORDERS_SPEC = REPO / "mappings" / "orders.yml"
+@pytest.fixture(scope="module")
+def orders_pipeline(pg_admin_dsn: str):
+    with deployed_database(pg_admin_dsn, postgres_rendering(ORDERS_SPEC)) as p:
+        yield p
+
+
+def _orders_history(p: Pipeline, data: st.DataObject) -> None:
+    reset(p)
+    h = History(p, orders_rules(p))
+    bump("orders.examples")
+    for _ in range(data.draw(st.integers(1, 4), label="cycles")):
+        for source, fields in ORDER_FIELDS.items():
+            r = h.rules[source]
+            for _ in range(data.draw(st.integers(0, 3), label=f"{source} rows")):
+                values = data.draw(fields)
+                if source == "countries":
+                    key = {"code": data.draw(st.sampled_from(["FR", "NO"]))}
+                elif source == "order_items":
+                    key = {"order_id": data.draw(st.sampled_from([1, 2, None])),
+                           "line_number": data.draw(st.sampled_from([1, 2]))}
+                else:
+                    key = {"id": data.draw(st.sampled_from([1, 2, 3, None]))}
+                current = h.models[source].rows.get(tuple(key.get(k) for k in r.key))
+                stale = current is not None and data.draw(st.integers(0, 5)) == 0
+                row = {**key, **values, "created_at": T0,
+                       "updated_at": current["updated_at"] - dt.timedelta(seconds=1) if stale else h.tick()}
+                if "deleted_at" in r.staging_columns and data.draw(st.integers(0, 4)) == 0:
+                    row["deleted_at"] = h.clock
+                if r.loaded_at:
+                    row[r.loaded_at] = h.tick()
+                if r.deletes == "snapshot":
+                    if None in key.values():
+                        continue
+                    k = tuple(key[c] for c in r.key)
+                    if data.draw(st.integers(0, 3)) == 0:
+                        h.snapshot[source].pop(k, None)
+                    else:
+                        h.snapshot[source][k] = row
+                else:
+                    h.stage(source, row)
+        lost = {n for n in h.snapshot if data.draw(st.integers(0, 6), label="lost") == 0}
+        h.cycle(ORDERS, clear_window=data.draw(st.booleans(), label="clear"), lost=lost)
+
+
+@given(data=st.data())
+@budget(60, 2000)
+def test_orders_histories_keep_the_invariant(orders_pipeline: Pipeline, data: st.DataObject) -> None:
+    _orders_history(orders_pipeline, data)
+
+
+@soak_variant
+@given(data=st.data())
+@budget(60, 2000)
+def test_orders_histories_soak(orders_pipeline: Pipeline, data: st.DataObject) -> None:
+    _orders_history(orders_pipeline, data)
+
+
+def test_orders_report() -> None:
+    print(f"\norders histories: {ORDERS}")
