@@ -111,7 +111,8 @@ def _random_pipeline(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -
         p = Pipeline(conn, json.loads(files["manifest.json"]))
         h = History(p, {n: rules_of(s) for n, s in pdef.sources.items()})
         bump("random.examples")
-        for _ in range(data.draw(st.integers(1, 4), label="cycles")):
+        cycles = data.draw(st.integers(1, 3), label="cycles")
+        for cycle in range(cycles):
             for name, s in pdef.sources.items():
                 if s.deletes == "snapshot":
                     for _ in range(data.draw(st.integers(0, 3), label=f"{name} snapshot edits")):
@@ -125,19 +126,21 @@ def _random_pipeline(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -
                 for _ in range(data.draw(st.integers(0, 4), label=f"{name} rows")):
                     h.stage(name, data.draw(source_row(pdef, s, h)))
             lost = {n for n in h.snapshot if data.draw(st.integers(0, 5), label="lost") == 0}
-            h.cycle(RANDOM, clear_window=data.draw(st.booleans(), label="clear"), lost=lost)
+            # the idempotent second run is checked after the last cycle (and at random before)
+            rerun = cycle == cycles - 1 or data.draw(st.integers(0, 3), label="rerun") == 0
+            h.cycle(RANDOM, clear_window=data.draw(st.booleans(), label="clear"), lost=lost, rerun=rerun)
             _models_facts(pdef, h)
 
 
 @given(pdef=pipelines(), data=st.data())
-@budget(25, 1500)
+@budget(50, 1500)
 def test_random_pipelines_keep_the_invariant(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
     _random_pipeline(scratch_dsn, pdef, data)
 
 
 @soak_variant
 @given(pdef=pipelines(), data=st.data())
-@budget(25, 1500)
+@budget(50, 1500)
 def test_random_pipelines_soak(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
     _random_pipeline(scratch_dsn, pdef, data)
 
@@ -160,7 +163,8 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
     reset(p)
     h = History(p, orders_rules(p))
     bump("orders.examples")
-    for _ in range(data.draw(st.integers(1, 4), label="cycles")):
+    cycles = data.draw(st.integers(1, 3), label="cycles")
+    for cycle in range(cycles):
         for source, fields in ORDER_FIELDS.items():
             r = h.rules[source]
             for _ in range(data.draw(st.integers(0, 3), label=f"{source} rows")):
@@ -191,18 +195,19 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
                 else:
                     h.stage(source, row)
         lost = {n for n in h.snapshot if data.draw(st.integers(0, 6), label="lost") == 0}
-        h.cycle(ORDERS, clear_window=data.draw(st.booleans(), label="clear"), lost=lost)
+        rerun = cycle == cycles - 1 or data.draw(st.integers(0, 3), label="rerun") == 0
+        h.cycle(ORDERS, clear_window=data.draw(st.booleans(), label="clear"), lost=lost, rerun=rerun)
 
 
 @given(data=st.data())
-@budget(60, 2000)
+@budget(140, 2500)
 def test_orders_histories_keep_the_invariant(orders_pipeline: Pipeline, data: st.DataObject) -> None:
     _orders_history(orders_pipeline, data)
 
 
 @soak_variant
 @given(data=st.data())
-@budget(60, 2000)
+@budget(140, 2500)
 def test_orders_histories_soak(orders_pipeline: Pipeline, data: st.DataObject) -> None:
     _orders_history(orders_pipeline, data)
 
