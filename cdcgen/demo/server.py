@@ -111,13 +111,20 @@ def _start_pgserver(directory: Path, *, keep: bool, remove: bool) -> DemoServer:
         "-w",
         "stop",
     ]
+
+    def _stop() -> None:
+        # handle.cleanup() stops only in cleanup_mode "stop" (not for a kept server), and
+        # only once no other handle in this process is open: pg_ctl makes sure.
+        handle.cleanup()
+        subprocess.run(stop, check=False, capture_output=True, timeout=_START_TIMEOUT_S)
+
     return DemoServer(
         dsn=handle.get_uri(),
         data_dir=directory,
         socket_dir=socket_dir,
         backend="pgserver",
         stop_command=stop,
-        _stop=handle.cleanup,
+        _stop=_stop,
         _remove_data_dir=remove,
     )
 
