@@ -216,3 +216,22 @@ def test_kept_server_keeps_running_until_stopped(tmp_path: Path) -> None:
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(server.dsn, connect_timeout=3)
     assert server.data_dir.exists()  # a directory the user named is never removed
+
+
+def test_without_pgserver_a_postgres_on_path_is_used(monkeypatch) -> None:
+    import shutil
+    import sys
+
+    from cdcgen.demo.server import start_server
+
+    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+        pytest.skip("no initdb/pg_ctl on PATH")
+    monkeypatch.setitem(sys.modules, "pgserver", None)  # import pgserver -> ImportError
+    server = start_server()
+    try:
+        assert server.backend.endswith("pg_ctl")
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop()
+    assert not server.data_dir.exists()
