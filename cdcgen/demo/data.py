@@ -418,20 +418,24 @@ class World:
 
     # -- fact_vendor's qualification, as the generated SQL computes it
 
-    def is_vendor(self, company: Row) -> bool:
+    def is_vendor(self, company: Row, related: set[int] | None = None) -> bool:
+        """``related``: :meth:`related_ids`, passed in when asking about many companies."""
+        related = self.related_ids() if related is None else related
         return (
             not company.get("deleted_at")
             and company.get("status") == VENDOR_STATUS
             and company.get("category") in VENDOR_CATEGORIES
-            and any(self._qualifying(m) for m in self.mappings_of(company["id"]))
+            and company["id"] in related
         )
 
-    def mappings_of(self, company_id: int) -> list[Row]:
-        return [
-            m
+    def related_ids(self) -> set[int]:
+        """Companies with a relationship that qualifies them (one pass over the mappings,
+        so asking about every company stays linear)."""
+        return {
+            m["dealing_with_company_id"]
             for m in self.alive("buyer_seller_company_mappings")
-            if m["dealing_with_company_id"] == company_id
-        ]
+            if self._qualifying(m)
+        }
 
     @staticmethod
     def _qualifying(mapping: Row) -> bool:

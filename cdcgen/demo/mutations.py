@@ -149,7 +149,8 @@ class CycleBuilder:
     # -- picking
 
     def vendors(self) -> list[Row]:
-        return [c for c in self.world.alive("companies") if self.world.is_vendor(c)]
+        related = self.world.related_ids()
+        return [c for c in self.world.alive("companies") if self.world.is_vendor(c, related)]
 
     def unchanged(self, rows: list[Row], source: str = "companies") -> list[Row]:
         done = self.changed.get(source, {})
@@ -227,13 +228,14 @@ class CycleBuilder:
     def accept_vendor(self) -> str | None:
         """A company that is active and of a vendor category, but not (yet) a vendor of
         the client, gets an accepted relationship: it starts qualifying."""
+        related = self.world.related_ids()
         candidates = [
             c
             for c in self.unchanged(self.world.alive("companies"))
             if c["id"] >= FIRST_COMPANY_ID
             and c["status"] == 1
             and c["category"] in VENDOR_CATEGORIES
-            and not self.world.is_vendor(c)
+            and not self.world.is_vendor(c, related)
         ]
         (company,) = self.pick(candidates) or (None,)
         if company is None:
@@ -253,12 +255,13 @@ class CycleBuilder:
         return f"Northwind accepted {company['name']} as a vendor (a new relationship: joins fact_vendor)"
 
     def reactivate(self) -> str | None:
+        related = self.world.related_ids()
         candidates = [
             c
             for c in self.unchanged(self.world.alive("companies"))
             if c["status"] in (0, 2)
             and c["category"] in VENDOR_CATEGORIES
-            and self.world.is_vendor({**c, "status": 1})
+            and self.world.is_vendor({**c, "status": 1}, related)
         ]
         (company,) = self.pick(candidates) or (None,)
         if company is None:
