@@ -320,7 +320,7 @@ def vendor_pipeline(pg_admin_dsn: str):
 
 def _run(p: Pipeline) -> None:
     VendorMachine.pipeline = p
-    run_state_machine_as_test(VendorMachine, settings=budget(10, 1000, stateful_step_count=15))
+    run_state_machine_as_test(VendorMachine, settings=budget(8, 1000, stateful_step_count=15))
     print(f"\nvendor state machine: {FIGURES}")
 
 
