@@ -14,7 +14,14 @@ import pytest
 from tests import faults
 from tests.pipeline_harness import REPO, Pipeline
 from tests.reference_model import T0, Figures, History, orders_rules
-from tests.strategies_pipeline import bump, deployed_database, postgres_rendering, reset, soak
+from tests.strategies_pipeline import (
+    bump,
+    deployed_database,
+    postgres_rendering,
+    reset,
+    soak,
+    soak_variant,
+)
 
 ORDERS = REPO / "mappings" / "orders.yml"
 FIG = Figures()
@@ -105,7 +112,13 @@ def _every_step_fails_cleanly(p: Pipeline, *, distinct_only: bool) -> None:
 
 
 def test_a_run_failing_at_any_step_changes_nothing_and_the_next_run_recovers(orders_faulty: Pipeline) -> None:
+    """CI: the first statement of every (table, operation) the run writes, and its close."""
     _every_step_fails_cleanly(orders_faulty, distinct_only=not soak())
+
+
+@soak_variant
+def test_a_run_failing_at_every_single_statement_soak(orders_faulty: Pipeline) -> None:
+    _every_step_fails_cleanly(orders_faulty, distinct_only=False)
 
 
 VENDOR = REPO / "mappings" / "vendor.yml"
