@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["tests.golden_plugin", "tests.deploy_fixtures"]
+pytest_plugins = ["tests.golden_plugin", "tests.deploy_fixtures", "tests.strategies_pipeline"]
 _db_counter = itertools.count(1)
 
 

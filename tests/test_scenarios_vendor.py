@@ -422,3 +422,53 @@ def test_dimension_rerun_keeps_one_current_version_per_key(vendor: Pipeline) -> 
         "GROUP BY company_id HAVING count(*) > 1"
     ).fetchall() == []
     assert len(versions(vendor, 100)) == 2
+
+
+# --- sp_vendor_rollback(run_id): undo the latest run from the logs' before-images ---
+
+
+def rollback(p: Pipeline, run_id: int) -> None:
+    p.conn.execute(f"CALL {p.manifest['procedures']['rollback']}(%s)", [run_id])
+
+
+def test_rollback_restores_baseline_and_facts(vendor: Pipeline) -> None:
+    facts_before = vendor.rows("staging_public.fact_vendor", order_by="vendor_id")
+    cities_before = vendor.rows("public.cities", order_by="id")
+    vendor.stage("cities", city(10, "Paris-Centre", 1, updated=ts(2)), city(30, "Munich", 2, updated=ts(2)))
+    run = vendor.run()
+    assert vendors(vendor, "city_name")[100] == ("Paris-Centre",)
+    logged = len(vendor.change_log())
+
+    rollback(vendor, run)
+    assert vendor.rows("staging_public.fact_vendor", order_by="vendor_id") == facts_before
+    assert vendor.rows("public.cities", order_by="id") == cities_before
+    assert vendor.conn.execute("SELECT status FROM cdc.run_log WHERE run_id = %s", [run]).fetchone() == (
+        "rolled_back",)
+    # the undo is logged as compensating changes with new, gapless LSNs
+    log = vendor.change_log()
+    assert [r["lsn"] for r in log] == list(range(1, len(log) + 1))
+    undo = [(r["op"], r["key_text"]) for r in log[logged:]]
+    assert sorted(undo) == [("D", "30"), ("U", "10")]
+    assert_consistent(vendor)
+    # the same staging rows are applied again by the next run
+    run = vendor.run()
+    assert vendors(vendor, "city_name")[100] == ("Paris-Centre",)
+    assert_consistent(vendor)
+
+
+def test_rollback_refuses_anything_but_the_latest_run(vendor: Pipeline) -> None:
+    vendor.stage("cities", city(10, "Paris-Centre", 1, updated=ts(2)))
+    first = vendor.run()
+    vendor.run()
+    with pytest.raises(Exception, match="not the latest successful run"):
+        rollback(vendor, first)
+    assert vendors(vendor, "city_name")[100] == ("Paris-Centre",)
+
+
+def test_rollback_refuses_runs_that_changed_a_dimension(vendor: Pipeline) -> None:
+    vendor.stage("companies", company(100, "Acme Corp", updated=ts(2)))
+    run = vendor.run()
+    with pytest.raises(Exception, match="SCD2"):
+        rollback(vendor, run)
+    assert vendors(vendor, "vendor_name")[100] == ("Acme Corp",)
+    assert vendor.last_run()["kind"] == "rollback" and vendor.last_run()["status"] == "failed"

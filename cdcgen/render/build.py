@@ -115,6 +115,7 @@ def manifest(
             "run": plan.proc("run"),
             "rebuild": plan.proc("rebuild"),
             "verify": plan.proc("verify"),
+            "rollback": plan.proc("rollback"),
         },
         "schedule": plan.schedule,
         "impact": impact_dictionary(vspec.spec),

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, TargetPlan
 from cdcgen.render import postgres, redshift
-from cdcgen.sql import builders, ddl, detect, dimensions, facts, sync, views
+from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, views
 
 T = TypeVar("T")
 Dialect = Literal["redshift", "postgres"]
@@ -195,6 +195,23 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", body)
 
 
+def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name)
+    checked = "\n".join("  " + line if line else line for line in checks.rstrip().splitlines())
+    stmts = r.trees.get(("undo",), lambda: rollback.undo_statements(p))
+    body = checked + "\n" + r.body(stmts)
+    return _procedure(
+        r, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,
+        declare=["v_latest BIGINT", "v_dimension_changes BIGINT"],
+    )
+
+
+def _rollback_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    pad = "    " if r.dialect == "postgres" else "  "
+    call = f"{pad}CALL {p.proc('undo')}(v_run_id, p_target_run);"
+    return _guarded(r, p, p.proc("rollback"), "p_target_run BIGINT", "rollback", call)
+
+
 def _verify_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     stmts = r.trees.get(
         ("verify",),
@@ -224,6 +241,7 @@ def render_objects(
     schemas = dict.fromkeys([p.cdc_schema, p.staging_schema, p.baseline_schema, p.target_schema])
     objects = [SqlObject(s, "schema", r.statement(ddl.create_schema(s)) + "\n") for s in schemas]
     objects += [_table_object(r, "state_table", d) for d in ddl.state_tables(p)]
+    objects += [_table_object(r, "state_table", d) for d in ddl.tombstone_tables(p)]
     objects += [_table_object(r, "staging_table", d) for d in ddl.staging_tables(p)]
     objects += [_table_object(r, "baseline_table", d) for d in ddl.baseline_tables(p)]
     objects += [_table_object(r, "target_table", ddl.target_table(t)) for t in p.targets]
@@ -236,4 +254,5 @@ def render_objects(
     objects += [_detect_procedure(r, p), _sync_procedure(r, p)]
     objects += [_apply_procedure(r, p, t) for t in p.targets]
     objects += [_run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p)]
+    objects += [_undo_procedure(r, p), _rollback_procedure(r, p)]
     return objects

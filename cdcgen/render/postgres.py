@@ -64,6 +64,9 @@ class CdcPostgres(Postgres):
             ),
             nodes.RowPayload: _payload,
             nodes.PayloadText: lambda self, e: self.sql(e, "this"),
+            nodes.PayloadGet: lambda self, e: (
+                f"CAST({self.sql(e, 'this')} ->> {self.sql(e, 'key')} AS {self.sql(e, 'to')})"
+            ),
         }
 
         def create_sql(self, expression: exp.Create) -> str:

@@ -62,6 +62,10 @@ class CdcRedshift(Redshift):
             # r_object_function: row images are SUPER values built with OBJECT(k, v, ...).
             nodes.RowPayload: _payload,
             nodes.PayloadText: _payload_text,
+            nodes.PayloadGet: lambda self, e: (
+                f"CAST(CAST({self.sql(e, 'this')}.\"{e.args['key'].name}\" AS VARCHAR(65535)) "
+                f"AS {self.sql(e, 'to')})"
+            ),
         }
 
 

@@ -104,6 +104,8 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             ("source", "varchar(127)"),
             ("value", "varchar(64)"),
             ("updated_at", "timestamp"),
+            ("previous_value", "varchar(64)"),
+            ("run_id", "bigint"),
         ),
         ("pipeline", "source"),
         TableHints(diststyle="all"),
@@ -152,6 +154,22 @@ def state_tables(p: PipelinePlan) -> list[TableDef]:
     return [
         TableDef(Table(p.cdc_schema, name), tuple(Column(c, t) for c, t in cols), key, hints, key)
         for name, (cols, key, hints) in STATE_TABLES.items()
+    ]
+
+
+def tombstone_tables(p: PipelinePlan) -> list[TableDef]:
+    from cdcgen.sql.detect import tombstones
+
+    return [
+        TableDef(
+            tombstones(p, s),
+            (*(Column(k, s.type_of(k)) for k in s.key), Column(s.updated_at, s.type_of(s.updated_at)),
+             Column("deleted_run_id", "bigint")),
+            s.key,
+            TableHints(sortkey=s.key),
+            s.key,
+        )
+        for s in p.sources
     ]
 
 

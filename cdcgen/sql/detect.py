@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from cdcgen.plan.model import PipelinePlan, SourcePlan
+from cdcgen.plan.model import PipelinePlan, SourcePlan, Table
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
@@ -27,7 +27,6 @@ from cdcgen.sql.builders import (
     is_null,
     keys_equal,
     lit,
-    not_null,
     old,
     op_in,
     or_all,
@@ -68,8 +67,11 @@ def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Select:
         table(s.staging), copy=False
     )
     if s.watermark_column:
+        # First run (no watermark yet): everything. Later: strictly past it, so a row
+        # with a NULL watermark column is read once (and dead-lettered), not every run.
         beyond = exp.GT(this=col(s.watermark_column), expression=watermark_value(p, s))
-        query = query.where(exp.Coalesce(this=paren(beyond), expressions=[lit(True)]), copy=False)
+        first_run = is_null(watermark_value(p, s))
+        query = query.where(or_all([first_run, beyond]), copy=False)
     return query
 
 
@@ -87,6 +89,8 @@ def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, str]
         ),
         (is_null(col(s.updated_at, alias)), f"NULL {s.updated_at}"),
     ]
+    if s.watermark_column and s.watermark_column != s.updated_at:
+        reasons.append((is_null(col(s.watermark_column, alias)), f"NULL {s.watermark_column}"))
     reasons += [(_check(s, e, alias), f"check failed: {name}") for name, e in s.checks]
     return reasons
 
@@ -179,36 +183,64 @@ def _alias_of(staged: exp.Expression) -> str:
     return staged.alias_or_name
 
 
-def _classified(s: SourcePlan, staged: exp.Expression) -> exp.Select:
-    n, b = "n", "b"
-    first_key = s.key[0]
-    in_baseline = not_null(col(first_key, b))
-    deleting = _is_delete(s, n)
-    any_change = or_all(differs(col(c, n), col(c, b)) for c in s.column_names)
-    branches: list[tuple[exp.Expression, exp.Expression]] = []
-    if deleting is not None:
-        # A delete of a key the baseline never had: nothing to do.
-        branches.append((and_all([is_null(col(first_key, b)), deleting]), lit("N")))
-    stale = exp.LT(this=col(s.updated_at, n), expression=col(s.updated_at, b))
-    branches.append((and_all([in_baseline, stale]), lit("S")))
-    if deleting is not None:
-        branches.append((deleting.copy(), lit("D")))
-    branches.append((is_null(col(first_key, b)), lit("I")))
-    branches.append((any_change, lit("U")))
-    op = case(branches, lit("N"))
+def tombstones(p: PipelinePlan, s: SourcePlan) -> Table:
+    """Deleted keys with the version that deleted them: a late, older version of a
+    deleted row is stale too, not a new insert."""
+    return Table(p.cdc_schema, f"{s.name}__deleted")
 
+
+def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Select:
+    """Newest valid staged row per key beside its baseline row, with change flags."""
+    n, b, t = "n", "b", "t"
+    deleting = _is_delete(s, n)
+    older_than_baseline = exp.LT(this=col(s.updated_at, n), expression=col(s.updated_at, b))
+    not_after_delete = and_all(
+        [is_null(col(s.key[0], b)), exp.LTE(this=col(s.updated_at, n), expression=col(s.updated_at, t))]
+    )
+    stale = exp.Coalesce(
+        this=paren(or_all([older_than_baseline, paren(not_after_delete)])), expressions=[lit(False)]
+    )
     select = exp.select(
-        exp.alias_(op, OP),
         *[exp.alias_(col(c, n), c) for c in s.column_names],
         *[exp.alias_(col(c, b), old(c)) for c in s.column_names],
         *[exp.alias_(differs(col(c, n), col(c, b)), chg(c)) for c in s.column_names],
+        exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete"),
+        exp.alias_(stale, "cdc__stale"),
     )
     ranked = exp.Subquery(this=_ranked(s, staged), alias=exp.TableAlias(this=exp.to_identifier(n)))
     return (
         select.from_(ranked, copy=False)
         .join(table(s.baseline, b), on=keys_equal(s.key, n, b), join_type="left", copy=False)
+        .join(table(tombstones(p, s), t), on=keys_equal(s.key, n, t), join_type="left", copy=False)
         .where(eq(col(RANK, n), lit(1)), copy=False)
     )
+
+
+def _classified(plan: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Select:
+    """Classify each pair; the flags computed once in ``_paired`` decide an update."""
+    p = "p"
+    absent = is_null(col(old(s.key[0]), p))
+    deleting = col("cdc__delete", p)
+    op = case(
+        [
+            # a delete of a key the baseline never had: nothing to do
+            (and_all([absent, deleting]), lit("N")),
+            (col("cdc__stale", p), lit("S")),
+            (deleting.copy(), lit("D")),
+            (absent.copy(), lit("I")),
+            (or_all(col(chg(c), p) for c in s.column_names), lit("U")),
+        ],
+        lit("N"),
+    )
+    paired = exp.Subquery(
+        this=_paired(plan, s, staged), alias=exp.TableAlias(this=exp.to_identifier(p))
+    )
+    return exp.select(
+        exp.alias_(op, OP),
+        *[col(c, p) for c in s.column_names],
+        *[col(old(c), p) for c in s.column_names],
+        *[col(chg(c), p) for c in s.column_names],
+    ).from_(paired, copy=False)
 
 
 def _snapshot_deletes(s: SourcePlan, staged: exp.Expression) -> exp.Select:
@@ -235,12 +267,12 @@ def _snapshot_deletes(s: SourcePlan, staged: exp.Expression) -> exp.Select:
     )
 
 
-def changes_query(s: SourcePlan, staged: exp.Expression) -> exp.Select:
+def changes_query(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Select:
     """I/U/D/S rows with new image, old image (``old__*``) and change flags (``chg__*``).
 
     ``staged`` is the relation holding this run's staging rows (the temp copy in a
     run, or staging itself in the ``__changes`` view)."""
-    body: exp.Query = _classified(s, staged)
+    body: exp.Query = _classified(p, s, staged)
     if s.delete_kind == "snapshot":
         body = exp.union(body, _snapshot_deletes(s, staged), distinct=False)
     wrapped = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("c")))
@@ -263,7 +295,7 @@ def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     stmts: list[exp.Expression] = []
     stmts += temp_table(staged_name(p, s), staged_query(p, s))
     stmts.append(dead_letter_insert(p, s))
-    stmts += temp_table(delta_name(p, s), changes_query(s, staged))
+    stmts += temp_table(delta_name(p, s), changes_query(p, s, staged))
     stmts.append(source_counts(p, s))
     return stmts
 

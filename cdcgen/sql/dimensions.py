@@ -97,52 +97,67 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
 
     ops: I new key, H history change (close + open), U type-1 change (in place),
     X no longer qualifies (close, and for ``new_version`` open a deleted version)."""
-    n, o = "n", "o"
+    n, o, d = "n", "o", "d"
     first = t.key[0]
-    history = [c for c in t.non_key_columns if c.name in t.history]
-    type1 = [c for c in t.non_key_columns if c.name not in t.history]
-    history_changed = or_all(differs(col(c.name, n), col(c.name, o)) for c in history)
-    type1_changed = or_all(differs(col(c.name, n), col(c.name, o)) for c in type1)
-    was_deleted = eq(col("cdc__deleted", o), lit(True))
-    op = case(
-        [
-            (is_null(col(first, o)), lit("I")),
-            (is_null(col(first, n)), lit("X")),
-            # a key that comes back after a 'deleted' version reopens with a new version
-            (was_deleted, lit("H")),
-            (paren(history_changed), lit("H")),
-        ],
-        lit("U"),
-    )
     moved_on = exp.GT(this=col(SOURCE_TS, n), expression=col(VALID_FROM, o))
     change_ts = case(
-        [(and_all([is_null(col(first, o))]), col(SOURCE_TS, n)), (moved_on, col(SOURCE_TS, n))],
+        [(is_null(col(first, o)), col(SOURCE_TS, n)), (moved_on, col(SOURCE_TS, n))],
         nodes.RunTimestamp(),
     )
     on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
-    removal = lit(t.on_delete != "ignore")
-    return (
+    paired = (
         exp.select(
-            exp.alias_(op, OP),
             *[exp.alias_(col(c, n), c) for c in t.column_names],
             *[exp.alias_(col(c, o), old(c)) for c in t.column_names],
             *[exp.alias_(differs(col(c, n), col(c, o)), chg(c)) for c in t.column_names],
             exp.alias_(change_ts, "cdc__change_ts"),
+            exp.alias_(
+                exp.Coalesce(this=col("cdc__deleted", o), expressions=[lit(False)]),
+                "cdc__was_deleted",
+            ),
         )
         .from_(table(new_name(p, t), n), copy=False)
         .join(current_versions(p, t), on=on, join_type="full", copy=False)
-        .where(
-            or_all(
-                [
-                    is_null(col(first, o)),
-                    and_all([is_null(col(first, n)), removal, exp.Not(this=was_deleted.copy())]),
-                    and_all([exp.Not(this=is_null(col(first, n))), was_deleted.copy()]),
-                    paren(history_changed),
-                    paren(type1_changed),
-                ]
-            ),
-            copy=False,
+    )
+    is_new = is_null(col(old(first), d))
+    is_gone = is_null(col(first, d))
+    was_deleted = col("cdc__was_deleted", d)
+    history_changed = or_all(col(chg(c.name), d) for c in t.non_key_columns if c.name in t.history)
+    type1_changed = or_all(
+        col(chg(c.name), d) for c in t.non_key_columns if c.name not in t.history
+    )
+    op = case(
+        [
+            (is_new, lit("I")),
+            (is_gone.copy(), lit("X")),
+            # a key that comes back after a 'deleted' version reopens with a new version
+            (was_deleted.copy(), lit("H")),
+            (paren(history_changed), lit("H")),
+        ],
+        lit("U"),
+    )
+    removal = lit(t.on_delete != "ignore")
+    keep = or_all(
+        [
+            is_new.copy(),
+            and_all([is_gone.copy(), removal, exp.Not(this=was_deleted.copy())]),
+            and_all([exp.Not(this=is_gone.copy()), was_deleted.copy()]),
+            paren(history_changed.copy()),
+            paren(type1_changed),
+        ]
+    )
+    return (
+        exp.select(
+            exp.alias_(op, OP),
+            *[col(c, d) for c in t.column_names],
+            *[col(old(c), d) for c in t.column_names],
+            *[col(chg(c), d) for c in t.column_names],
+            col("cdc__change_ts", d),
         )
+        .from_(
+            exp.Subquery(this=paired, alias=exp.TableAlias(this=exp.to_identifier(d))), copy=False
+        )
+        .where(keep, copy=False)
     )
 
 

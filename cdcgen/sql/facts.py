@@ -69,10 +69,14 @@ def _exists_clause(p: PipelinePlan, r: Relation) -> exp.Exists:
     return exp.Exists(this=inner)
 
 
-def definition(p: PipelinePlan, t: TargetPlan, keys_table: str | None = None) -> exp.Select:
-    """The target's full definition over the baseline, optionally cut to a key table."""
+def definition(
+    p: PipelinePlan, t: TargetPlan, keys_table: str | None = None, *, only_key: bool = False
+) -> exp.Select:
+    """The target's full definition over the baseline, optionally cut to a key table
+    (or reduced to its key columns, when only which rows exist matters)."""
     grain = p.source(t.grain.source)
-    query = exp.select(*[exp.alias_(c.expr.copy(), c.name) for c in t.columns]).from_(
+    columns = [c for c in t.columns if c.name in t.key] if only_key else t.columns
+    query = exp.select(*[exp.alias_(c.expr.copy(), c.name) for c in columns]).from_(
         table(grain.baseline, t.grain.alias), copy=False
     )
     if keys_table is not None:
@@ -163,7 +167,7 @@ def affected_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
 def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
     """Rebuild: every key the definition yields or the target holds."""
     defined = exp.select(*[col(k, "f") for k in t.key]).from_(
-        exp.Subquery(this=definition(p, t), alias=exp.TableAlias(this=exp.to_identifier("f"))),
+        exp.Subquery(this=definition(p, t, only_key=True), alias=exp.TableAlias(this=exp.to_identifier("f"))),
         copy=False,
     )
     held = exp.select(*[col(k) for k in t.key]).from_(table(t.table), copy=False)
@@ -182,12 +186,12 @@ def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
 
 
 def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
-    n, o = "n", "o"
+    """Recomputed rows beside current rows; keeps inserts, deletes and real changes."""
+    n, o, d = "n", "o", "d"
     first = t.key[0]
-    any_change = or_all(differs(col(c.name, n), col(c.name, o)) for c in t.non_key_columns)
     op = case([(is_null(col(first, o)), lit("I")), (is_null(col(first, n)), lit("D"))], lit("U"))
     on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
-    return (
+    paired = (
         exp.select(
             exp.alias_(op, OP),
             *[exp.alias_(col(c, n), c) for c in t.column_names],
@@ -196,9 +200,14 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
         )
         .from_(table(new_name(p, t), n), copy=False)
         .join(_current_rows(p, t), on=on, join_type="full", copy=False)
-        .where(
-            or_all([is_null(col(first, n)), is_null(col(first, o)), paren(any_change)]), copy=False
+    )
+    changed = or_all(col(chg(c.name), d) for c in t.non_key_columns)
+    return (
+        exp.select(exp.Star())
+        .from_(
+            exp.Subquery(this=paired, alias=exp.TableAlias(this=exp.to_identifier(d))), copy=False
         )
+        .where(or_all([exp.NEQ(this=col(OP, d), expression=lit("U")), paren(changed)]), copy=False)
     )
 
 

@@ -65,3 +65,19 @@ def payload(pairs: list[tuple[str, exp.Expression, str]]) -> RowPayload:
 def is_temporal(type_: str) -> bool:
     t = type_.lower()
     return t.startswith(("date", "time", "timestamp"))
+
+
+class PayloadGet(exp.Expression, exp.Func):
+    """One typed value out of a stored row image: PostgreSQL ``CAST(p ->> 'k' AS t)``,
+    Redshift ``CAST(CAST(p."k" AS VARCHAR(65535)) AS t)`` (SUPER navigation, then text,
+    because date/time values were stored as text)."""
+
+    arg_types = {"this": True, "key": True, "to": True}
+
+
+def payload_get(payload_column: exp.Expression, key: str, type_: str) -> PayloadGet:
+    return PayloadGet(
+        this=payload_column,
+        key=exp.Literal.string(key),
+        to=exp.DataType.build(type_, dialect="redshift"),
+    )

@@ -28,7 +28,7 @@ from cdcgen.sql.builders import (
     temp_table,
     var,
 )
-from cdcgen.sql.detect import delta_name, staged_name
+from cdcgen.sql.detect import delta_name, staged_name, tombstones
 
 
 def upsert_name(p: PipelinePlan, s: SourcePlan) -> str:
@@ -146,11 +146,17 @@ def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
     this_source = and_all([eq(col("pipeline"), lit(p.name)), eq(col("source"), lit(s.name))])
     update = exp.Update(
         this=table(mark),
-        expressions=[eq(col("value"), newest), eq(col("updated_at"), nodes.RunTimestamp())],
+        expressions=[
+            # previous_value and run_id let sp_<p>_rollback put the watermark back
+            eq(col("previous_value"), col("value")),
+            eq(col("value"), newest),
+            eq(col("run_id"), var("p_run_id")),
+            eq(col("updated_at"), nodes.RunTimestamp()),
+        ],
         where=exp.Where(this=and_all([this_source, exp.Not(this=is_null(newest.copy()))])),
     )
     first = (
-        exp.select(lit(p.name), lit(s.name), col("value", "m"), nodes.RunTimestamp())
+        exp.select(lit(p.name), lit(s.name), col("value", "m"), var("p_run_id"), nodes.RunTimestamp())
         .from_(
             exp.Subquery(
                 this=newest.this.copy().select(
@@ -174,12 +180,35 @@ def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
             copy=False,
         )
     )
-    return [update, insert(mark, ["pipeline", "source", "value", "updated_at"], first)]
+    return [update, insert(mark, ["pipeline", "source", "value", "run_id", "updated_at"], first)]
+
+
+def tombstone_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    """Remember deleted keys with the deleting version; forget them when re-inserted.
+    (Snapshot sources keep none: the snapshot itself is the truth about existence.)"""
+    delta = delta_name(p, s)
+    graves = tombstones(p, s)
+    forget = delete_using(
+        graves, delta,
+        and_all(
+            [
+                *(eq(col(k, graves.name), exp.Coalesce(this=col(k, delta), expressions=[col(old(k), delta)])) for k in s.key),
+                op_in(delta, "I", "D"),
+            ]
+        ),
+    )
+    if s.delete_kind in ("none", "snapshot"):
+        return [forget]
+    remember = exp.select(
+        *[col(old(k)) for k in s.key], col(s.updated_at), var("p_run_id")
+    ).from_(table(delta), copy=False).where(op_in(None, "D"), copy=False)
+    return [forget, insert(graves, [*s.key, s.updated_at, "deleted_run_id"], remember)]
 
 
 def sync_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     return [
         *baseline_statements(p, s),
+        *tombstone_statements(p, s),
         change_log_insert(p, s),
         *watermark_statements(p, s),
     ]

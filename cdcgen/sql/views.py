@@ -21,7 +21,7 @@ def create_view(name: str, query: exp.Query) -> exp.Create:
 
 def changes_view(p: PipelinePlan, s: SourcePlan) -> tuple[str, exp.Create]:
     name = f"{p.cdc_schema}.{s.name}__changes"
-    return name, create_view(name, changes_query(s, view_staged(p, s)))
+    return name, create_view(name, changes_query(p, s, view_staged(p, s)))
 
 
 def full_view(p: PipelinePlan, t: TargetPlan) -> tuple[str, exp.Create]:

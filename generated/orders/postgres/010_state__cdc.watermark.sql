@@ -4,5 +4,7 @@ CREATE TABLE IF NOT EXISTS cdc.watermark (
   source VARCHAR(127) NOT NULL,
   value VARCHAR(64),
   updated_at TIMESTAMP,
+  previous_value VARCHAR(64),
+  run_id BIGINT,
   PRIMARY KEY (pipeline, source)
 );

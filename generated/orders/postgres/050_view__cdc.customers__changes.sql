@@ -5,293 +5,257 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__email
+      OR p.chg__first_name
+      OR p.chg__last_name
+      OR p.chg__phone
+      OR p.chg__segment
+      OR p.chg__plan
+      OR p.chg__default_address_id
+      OR p.chg__marketing_opt_in
+      OR p.chg__lifetime_value
+      OR p.chg__status
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.email,
+    p.first_name,
+    p.last_name,
+    p.phone,
+    p.segment,
+    p.plan,
+    p.default_address_id,
+    p.marketing_opt_in,
+    p.lifetime_value,
+    p.status,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__email,
+    p.old__first_name,
+    p.old__last_name,
+    p.old__phone,
+    p.old__segment,
+    p.old__plan,
+    p.old__default_address_id,
+    p.old__marketing_opt_in,
+    p.old__lifetime_value,
+    p.old__status,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__email,
+    p.chg__first_name,
+    p.chg__last_name,
+    p.chg__phone,
+    p.chg__segment,
+    p.chg__plan,
+    p.chg__default_address_id,
+    p.chg__marketing_opt_in,
+    p.chg__lifetime_value,
+    p.chg__status,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.email AS email,
+      n.first_name AS first_name,
+      n.last_name AS last_name,
+      n.phone AS phone,
+      n.segment AS segment,
+      n.plan AS plan,
+      n.default_address_id AS default_address_id,
+      n.marketing_opt_in AS marketing_opt_in,
+      n.lifetime_value AS lifetime_value,
+      n.status AS status,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.email AS old__email,
+      b.first_name AS old__first_name,
+      b.last_name AS old__last_name,
+      b.phone AS old__phone,
+      b.segment AS old__segment,
+      b.plan AS old__plan,
+      b.default_address_id AS old__default_address_id,
+      b.marketing_opt_in AS old__marketing_opt_in,
+      b.lifetime_value AS old__lifetime_value,
+      b.status AS old__status,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.email = b.email OR (
           n.email IS NULL AND b.email IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__email,
+      CASE
         WHEN n.first_name = b.first_name
         OR (
           n.first_name IS NULL AND b.first_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__first_name,
+      CASE
         WHEN n.last_name = b.last_name OR (
           n.last_name IS NULL AND b.last_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_name,
+      CASE
         WHEN n.phone = b.phone OR (
           n.phone IS NULL AND b.phone IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__phone,
+      CASE
         WHEN n.segment = b.segment OR (
           n.segment IS NULL AND b.segment IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__segment,
+      CASE
         WHEN n.plan = b.plan OR (
           n.plan IS NULL AND b.plan IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__plan,
+      CASE
         WHEN n.default_address_id = b.default_address_id
         OR (
           n.default_address_id IS NULL AND b.default_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__default_address_id,
+      CASE
         WHEN n.marketing_opt_in = b.marketing_opt_in
         OR (
           n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__marketing_opt_in,
+      CASE
         WHEN n.lifetime_value = b.lifetime_value
         OR (
           n.lifetime_value IS NULL AND b.lifetime_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__lifetime_value,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.email AS email,
-    n.first_name AS first_name,
-    n.last_name AS last_name,
-    n.phone AS phone,
-    n.segment AS segment,
-    n.plan AS plan,
-    n.default_address_id AS default_address_id,
-    n.marketing_opt_in AS marketing_opt_in,
-    n.lifetime_value AS lifetime_value,
-    n.status AS status,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.email AS old__email,
-    b.first_name AS old__first_name,
-    b.last_name AS old__last_name,
-    b.phone AS old__phone,
-    b.segment AS old__segment,
-    b.plan AS old__plan,
-    b.default_address_id AS old__default_address_id,
-    b.marketing_opt_in AS old__marketing_opt_in,
-    b.lifetime_value AS old__lifetime_value,
-    b.status AS old__status,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.email = b.email OR (
-        n.email IS NULL AND b.email IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__email,
-    CASE
-      WHEN n.first_name = b.first_name
-      OR (
-        n.first_name IS NULL AND b.first_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__first_name,
-    CASE
-      WHEN n.last_name = b.last_name OR (
-        n.last_name IS NULL AND b.last_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_name,
-    CASE
-      WHEN n.phone = b.phone OR (
-        n.phone IS NULL AND b.phone IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__phone,
-    CASE
-      WHEN n.segment = b.segment OR (
-        n.segment IS NULL AND b.segment IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__segment,
-    CASE
-      WHEN n.plan = b.plan OR (
-        n.plan IS NULL AND b.plan IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__plan,
-    CASE
-      WHEN n.default_address_id = b.default_address_id
-      OR (
-        n.default_address_id IS NULL AND b.default_address_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__default_address_id,
-    CASE
-      WHEN n.marketing_opt_in = b.marketing_opt_in
-      OR (
-        n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__marketing_opt_in,
-    CASE
-      WHEN n.lifetime_value = b.lifetime_value
-      OR (
-        n.lifetime_value IS NULL AND b.lifetime_value IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__lifetime_value,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      email,
-      first_name,
-      last_name,
-      phone,
-      segment,
-      plan,
-      default_address_id,
-      marketing_opt_in,
-      lifetime_value,
-      status,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, phone DESC NULLS LAST, segment DESC NULLS LAST, plan DESC NULLS LAST, default_address_id DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, lifetime_value DESC NULLS LAST, status DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.customers AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        email,
+        first_name,
+        last_name,
+        phone,
+        segment,
+        plan,
+        default_address_id,
+        marketing_opt_in,
+        lifetime_value,
+        status,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, phone DESC NULLS LAST, segment DESC NULLS LAST, plan DESC NULLS LAST, default_address_id DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, lifetime_value DESC NULLS LAST, status DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.customers AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.customers AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.customers AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.customers__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N';

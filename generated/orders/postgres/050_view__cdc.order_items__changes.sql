@@ -5,214 +5,169 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.order_id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__order_id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.order_id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.order_id IS NULL
+      WHEN p.old__order_id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__order_id
+      OR p.chg__line_number
+      OR p.chg__product_id
+      OR p.chg__quantity
+      OR p.chg__unit_price
+      OR p.chg__discount_amount
+      OR p.chg__tax_amount
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.order_id,
+    p.line_number,
+    p.product_id,
+    p.quantity,
+    p.unit_price,
+    p.discount_amount,
+    p.tax_amount,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__order_id,
+    p.old__line_number,
+    p.old__product_id,
+    p.old__quantity,
+    p.old__unit_price,
+    p.old__discount_amount,
+    p.old__tax_amount,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__order_id,
+    p.chg__line_number,
+    p.chg__product_id,
+    p.chg__quantity,
+    p.chg__unit_price,
+    p.chg__discount_amount,
+    p.chg__tax_amount,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.order_id AS order_id,
+      n.line_number AS line_number,
+      n.product_id AS product_id,
+      n.quantity AS quantity,
+      n.unit_price AS unit_price,
+      n.discount_amount AS discount_amount,
+      n.tax_amount AS tax_amount,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.order_id AS old__order_id,
+      b.line_number AS old__line_number,
+      b.product_id AS old__product_id,
+      b.quantity AS old__quantity,
+      b.unit_price AS old__unit_price,
+      b.discount_amount AS old__discount_amount,
+      b.tax_amount AS old__tax_amount,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.order_id = b.order_id OR (
           n.order_id IS NULL AND b.order_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__order_id,
+      CASE
         WHEN n.line_number = b.line_number
         OR (
           n.line_number IS NULL AND b.line_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__line_number,
+      CASE
         WHEN n.product_id = b.product_id
         OR (
           n.product_id IS NULL AND b.product_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__product_id,
+      CASE
         WHEN n.quantity = b.quantity OR (
           n.quantity IS NULL AND b.quantity IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__quantity,
+      CASE
         WHEN n.unit_price = b.unit_price
         OR (
           n.unit_price IS NULL AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__unit_price,
+      CASE
         WHEN n.discount_amount = b.discount_amount
         OR (
           n.discount_amount IS NULL AND b.discount_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__discount_amount,
+      CASE
         WHEN n.tax_amount = b.tax_amount
         OR (
           n.tax_amount IS NULL AND b.tax_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tax_amount,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.order_id AS order_id,
-    n.line_number AS line_number,
-    n.product_id AS product_id,
-    n.quantity AS quantity,
-    n.unit_price AS unit_price,
-    n.discount_amount AS discount_amount,
-    n.tax_amount AS tax_amount,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.order_id AS old__order_id,
-    b.line_number AS old__line_number,
-    b.product_id AS old__product_id,
-    b.quantity AS old__quantity,
-    b.unit_price AS old__unit_price,
-    b.discount_amount AS old__discount_amount,
-    b.tax_amount AS old__tax_amount,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.order_id = b.order_id OR (
-        n.order_id IS NULL AND b.order_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__order_id,
-    CASE
-      WHEN n.line_number = b.line_number
-      OR (
-        n.line_number IS NULL AND b.line_number IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__line_number,
-    CASE
-      WHEN n.product_id = b.product_id
-      OR (
-        n.product_id IS NULL AND b.product_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__product_id,
-    CASE
-      WHEN n.quantity = b.quantity OR (
-        n.quantity IS NULL AND b.quantity IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__quantity,
-    CASE
-      WHEN n.unit_price = b.unit_price
-      OR (
-        n.unit_price IS NULL AND b.unit_price IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__unit_price,
-    CASE
-      WHEN n.discount_amount = b.discount_amount
-      OR (
-        n.discount_amount IS NULL AND b.discount_amount IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__discount_amount,
-    CASE
-      WHEN n.tax_amount = b.tax_amount
-      OR (
-        n.tax_amount IS NULL AND b.tax_amount IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tax_amount,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      order_id,
-      line_number,
-      product_id,
-      quantity,
-      unit_price,
-      discount_amount,
-      tax_amount,
-      created_at,
-      updated_at,
-      deleted_at,
-      _loaded_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY order_id, line_number
-        ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, product_id DESC NULLS LAST, quantity DESC NULLS LAST, unit_price DESC NULLS LAST, discount_amount DESC NULLS LAST, tax_amount DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
+        (
+          n.updated_at < b.updated_at
+          OR (
+            b.order_id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
     FROM (
       SELECT
         order_id,
@@ -225,39 +180,64 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
-        _loaded_at
-      FROM staging.order_items
-      WHERE
-        COALESCE(
+        _loaded_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY order_id, line_number
+          ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, product_id DESC NULLS LAST, quantity DESC NULLS LAST, unit_price DESC NULLS LAST, discount_amount DESC NULLS LAST, tax_amount DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM (
+        SELECT
+          order_id,
+          line_number,
+          product_id,
+          quantity,
+          unit_price,
+          discount_amount,
+          tax_amount,
+          created_at,
+          updated_at,
+          deleted_at,
+          _loaded_at
+        FROM staging.order_items
+        WHERE
           (
-            _loaded_at > (
-              SELECT
-                CAST(MAX(value) AS TIMESTAMP)
-              FROM cdc.watermark
-              WHERE
-                pipeline = 'orders' AND source = 'order_items'
-            )
-          ),
-          TRUE
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'orders' AND source = 'order_items'
+          ) IS NULL
+          OR _loaded_at > (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'orders' AND source = 'order_items'
+          )
+      ) AS s
+      WHERE
+        NOT (
+          (
+            s.order_id IS NULL OR s.line_number IS NULL
+          )
+          OR (
+            s.updated_at IS NULL
+          )
+          OR (
+            s._loaded_at IS NULL
+          )
+          OR (
+            NOT COALESCE(s.quantity > 0, TRUE)
+          )
         )
-    ) AS s
+    ) AS n
+    LEFT JOIN public.order_items AS b
+      ON n.order_id = b.order_id AND n.line_number = b.line_number
+    LEFT JOIN cdc.order_items__deleted AS t
+      ON n.order_id = t.order_id AND n.line_number = t.line_number
     WHERE
-      NOT (
-        (
-          s.order_id IS NULL OR s.line_number IS NULL
-        )
-        OR (
-          s.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(s.quantity > 0, TRUE)
-        )
-      )
-  ) AS n
-  LEFT JOIN public.order_items AS b
-    ON n.order_id = b.order_id AND n.line_number = b.line_number
-  WHERE
-    n.cdc__rank = 1
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N';

@@ -5,209 +5,195 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.old__id IS NULL AND p.cdc__delete
+      THEN 'N'
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN b.id IS NULL
+      WHEN p.cdc__delete
+      THEN 'D'
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__sku
+      OR p.chg__name
+      OR p.chg__category
+      OR p.chg__unit_price
+      OR p.chg__unit_cost
+      OR p.chg__weight_kg
+      OR p.chg__is_active
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.sku,
+    p.name,
+    p.category,
+    p.unit_price,
+    p.unit_cost,
+    p.weight_kg,
+    p.is_active,
+    p.created_at,
+    p.updated_at,
+    p.old__id,
+    p.old__sku,
+    p.old__name,
+    p.old__category,
+    p.old__unit_price,
+    p.old__unit_cost,
+    p.old__weight_kg,
+    p.old__is_active,
+    p.old__created_at,
+    p.old__updated_at,
+    p.chg__id,
+    p.chg__sku,
+    p.chg__name,
+    p.chg__category,
+    p.chg__unit_price,
+    p.chg__unit_cost,
+    p.chg__weight_kg,
+    p.chg__is_active,
+    p.chg__created_at,
+    p.chg__updated_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.sku AS sku,
+      n.name AS name,
+      n.category AS category,
+      n.unit_price AS unit_price,
+      n.unit_cost AS unit_cost,
+      n.weight_kg AS weight_kg,
+      n.is_active AS is_active,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      b.id AS old__id,
+      b.sku AS old__sku,
+      b.name AS old__name,
+      b.category AS old__category,
+      b.unit_price AS old__unit_price,
+      b.unit_cost AS old__unit_cost,
+      b.weight_kg AS old__weight_kg,
+      b.is_active AS old__is_active,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.sku = b.sku OR (
           n.sku IS NULL AND b.sku IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__sku,
+      CASE
         WHEN n.name = b.name OR (
           n.name IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.category = b.category OR (
           n.category IS NULL AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__category,
+      CASE
         WHEN n.unit_price = b.unit_price
         OR (
           n.unit_price IS NULL AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__unit_price,
+      CASE
         WHEN n.unit_cost = b.unit_cost OR (
           n.unit_cost IS NULL AND b.unit_cost IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__unit_cost,
+      CASE
         WHEN n.weight_kg = b.weight_kg OR (
           n.weight_kg IS NULL AND b.weight_kg IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__weight_kg,
+      CASE
         WHEN n.is_active = b.is_active OR (
           n.is_active IS NULL AND b.is_active IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_active,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.sku AS sku,
-    n.name AS name,
-    n.category AS category,
-    n.unit_price AS unit_price,
-    n.unit_cost AS unit_cost,
-    n.weight_kg AS weight_kg,
-    n.is_active AS is_active,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    b.id AS old__id,
-    b.sku AS old__sku,
-    b.name AS old__name,
-    b.category AS old__category,
-    b.unit_price AS old__unit_price,
-    b.unit_cost AS old__unit_cost,
-    b.weight_kg AS old__weight_kg,
-    b.is_active AS old__is_active,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.sku = b.sku OR (
-        n.sku IS NULL AND b.sku IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__sku,
-    CASE
-      WHEN n.name = b.name OR (
-        n.name IS NULL AND b.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.category = b.category OR (
-        n.category IS NULL AND b.category IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__category,
-    CASE
-      WHEN n.unit_price = b.unit_price
-      OR (
-        n.unit_price IS NULL AND b.unit_price IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__unit_price,
-    CASE
-      WHEN n.unit_cost = b.unit_cost OR (
-        n.unit_cost IS NULL AND b.unit_cost IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__unit_cost,
-    CASE
-      WHEN n.weight_kg = b.weight_kg OR (
-        n.weight_kg IS NULL AND b.weight_kg IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__weight_kg,
-    CASE
-      WHEN n.is_active = b.is_active OR (
-        n.is_active IS NULL AND b.is_active IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_active,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at
-  FROM (
-    SELECT
-      id,
-      sku,
-      name,
-      category,
-      unit_price,
-      unit_cost,
-      weight_kg,
-      is_active,
-      created_at,
-      updated_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, sku DESC NULLS LAST, name DESC NULLS LAST, category DESC NULLS LAST, unit_price DESC NULLS LAST, unit_cost DESC NULLS LAST, weight_kg DESC NULLS LAST, is_active DESC NULLS LAST, created_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.products AS s
-    WHERE
-      NOT (
+      END AS chg__updated_at,
+      FALSE AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        sku,
+        name,
+        category,
+        unit_price,
+        unit_cost,
+        weight_kg,
+        is_active,
+        created_at,
+        updated_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, sku DESC NULLS LAST, name DESC NULLS LAST, category DESC NULLS LAST, unit_price DESC NULLS LAST, unit_cost DESC NULLS LAST, weight_kg DESC NULLS LAST, is_active DESC NULLS LAST, created_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.products AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.products AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.products AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.products__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
   UNION ALL
   SELECT
     'D' AS cdc__op,

@@ -12,21 +12,7 @@ BEGIN
     FROM (
       SELECT
         order_items.order_id AS order_id,
-        order_items.line_number AS line_number,
-        order_items.product_id AS product_id,
-        products.sku AS sku,
-        products.name AS product_name,
-        products.category AS product_category,
-        order_items.quantity AS quantity,
-        order_items.unit_price AS unit_price,
-        order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS line_total,
-        order_items.quantity * (
-          order_items.unit_price - products.unit_cost
-        ) AS line_margin,
-        orders.status AS order_status,
-        orders.customer_id AS customer_id,
-        customers.segment AS customer_segment,
-        orders.placed_at AS placed_at
+        order_items.line_number AS line_number
       FROM public.order_items AS order_items
       LEFT JOIN public.orders AS orders
         ON orders.id = order_items.order_id
@@ -185,169 +171,53 @@ BEGIN
   DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__diff;
   CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
   SELECT
-    CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
-    n.order_id AS order_id,
-    n.line_number AS line_number,
-    n.product_id AS product_id,
-    n.sku AS sku,
-    n.product_name AS product_name,
-    n.product_category AS product_category,
-    n.quantity AS quantity,
-    n.unit_price AS unit_price,
-    n.line_total AS line_total,
-    n.line_margin AS line_margin,
-    n.order_status AS order_status,
-    n.customer_id AS customer_id,
-    n.customer_segment AS customer_segment,
-    n.placed_at AS placed_at,
-    o.order_id AS old__order_id,
-    o.line_number AS old__line_number,
-    o.product_id AS old__product_id,
-    o.sku AS old__sku,
-    o.product_name AS old__product_name,
-    o.product_category AS old__product_category,
-    o.quantity AS old__quantity,
-    o.unit_price AS old__unit_price,
-    o.line_total AS old__line_total,
-    o.line_margin AS old__line_margin,
-    o.order_status AS old__order_status,
-    o.customer_id AS old__customer_id,
-    o.customer_segment AS old__customer_segment,
-    o.placed_at AS old__placed_at,
-    CASE
-      WHEN n.order_id = o.order_id OR (
-        n.order_id IS NULL AND o.order_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__order_id,
-    CASE
-      WHEN n.line_number = o.line_number
-      OR (
-        n.line_number IS NULL AND o.line_number IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__line_number,
-    CASE
-      WHEN n.product_id = o.product_id
-      OR (
-        n.product_id IS NULL AND o.product_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__product_id,
-    CASE
-      WHEN n.sku = o.sku OR (
-        n.sku IS NULL AND o.sku IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__sku,
-    CASE
-      WHEN n.product_name = o.product_name
-      OR (
-        n.product_name IS NULL AND o.product_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__product_name,
-    CASE
-      WHEN n.product_category = o.product_category
-      OR (
-        n.product_category IS NULL AND o.product_category IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__product_category,
-    CASE
-      WHEN n.quantity = o.quantity OR (
-        n.quantity IS NULL AND o.quantity IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__quantity,
-    CASE
-      WHEN n.unit_price = o.unit_price
-      OR (
-        n.unit_price IS NULL AND o.unit_price IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__unit_price,
-    CASE
-      WHEN n.line_total = o.line_total
-      OR (
-        n.line_total IS NULL AND o.line_total IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__line_total,
-    CASE
-      WHEN n.line_margin = o.line_margin
-      OR (
-        n.line_margin IS NULL AND o.line_margin IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__line_margin,
-    CASE
-      WHEN n.order_status = o.order_status
-      OR (
-        n.order_status IS NULL AND o.order_status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__order_status,
-    CASE
-      WHEN n.customer_id = o.customer_id
-      OR (
-        n.customer_id IS NULL AND o.customer_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__customer_id,
-    CASE
-      WHEN n.customer_segment = o.customer_segment
-      OR (
-        n.customer_segment IS NULL AND o.customer_segment IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__customer_segment,
-    CASE
-      WHEN n.placed_at = o.placed_at OR (
-        n.placed_at IS NULL AND o.placed_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__placed_at
-  FROM orders__fact_order_item__new AS n
-  FULL JOIN (
+    *
+  FROM (
     SELECT
-      f.order_id,
-      f.line_number,
-      f.product_id,
-      f.sku,
-      f.product_name,
-      f.product_category,
-      f.quantity,
-      f.unit_price,
-      f.line_total,
-      f.line_margin,
-      f.order_status,
-      f.customer_id,
-      f.customer_segment,
-      f.placed_at
-    FROM analytics.fact_order_item AS f
-    INNER JOIN orders__fact_order_item__keys AS cdc__k
-      ON f.order_id = cdc__k.order_id AND f.line_number = cdc__k.line_number
-  ) AS o
-    ON n.order_id = o.order_id AND n.line_number = o.line_number
-  WHERE
-    n.order_id IS NULL
-    OR o.order_id IS NULL
-    OR (
+      CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+      n.order_id AS order_id,
+      n.line_number AS line_number,
+      n.product_id AS product_id,
+      n.sku AS sku,
+      n.product_name AS product_name,
+      n.product_category AS product_category,
+      n.quantity AS quantity,
+      n.unit_price AS unit_price,
+      n.line_total AS line_total,
+      n.line_margin AS line_margin,
+      n.order_status AS order_status,
+      n.customer_id AS customer_id,
+      n.customer_segment AS customer_segment,
+      n.placed_at AS placed_at,
+      o.order_id AS old__order_id,
+      o.line_number AS old__line_number,
+      o.product_id AS old__product_id,
+      o.sku AS old__sku,
+      o.product_name AS old__product_name,
+      o.product_category AS old__product_category,
+      o.quantity AS old__quantity,
+      o.unit_price AS old__unit_price,
+      o.line_total AS old__line_total,
+      o.line_margin AS old__line_margin,
+      o.order_status AS old__order_status,
+      o.customer_id AS old__customer_id,
+      o.customer_segment AS old__customer_segment,
+      o.placed_at AS old__placed_at,
+      CASE
+        WHEN n.order_id = o.order_id OR (
+          n.order_id IS NULL AND o.order_id IS NULL
+        )
+        THEN FALSE
+        ELSE TRUE
+      END AS chg__order_id,
+      CASE
+        WHEN n.line_number = o.line_number
+        OR (
+          n.line_number IS NULL AND o.line_number IS NULL
+        )
+        THEN FALSE
+        ELSE TRUE
+      END AS chg__line_number,
       CASE
         WHEN n.product_id = o.product_id
         OR (
@@ -355,92 +225,130 @@ BEGIN
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__product_id,
+      CASE
         WHEN n.sku = o.sku OR (
           n.sku IS NULL AND o.sku IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__sku,
+      CASE
         WHEN n.product_name = o.product_name
         OR (
           n.product_name IS NULL AND o.product_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__product_name,
+      CASE
         WHEN n.product_category = o.product_category
         OR (
           n.product_category IS NULL AND o.product_category IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__product_category,
+      CASE
         WHEN n.quantity = o.quantity OR (
           n.quantity IS NULL AND o.quantity IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__quantity,
+      CASE
         WHEN n.unit_price = o.unit_price
         OR (
           n.unit_price IS NULL AND o.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__unit_price,
+      CASE
         WHEN n.line_total = o.line_total
         OR (
           n.line_total IS NULL AND o.line_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__line_total,
+      CASE
         WHEN n.line_margin = o.line_margin
         OR (
           n.line_margin IS NULL AND o.line_margin IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__line_margin,
+      CASE
         WHEN n.order_status = o.order_status
         OR (
           n.order_status IS NULL AND o.order_status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__order_status,
+      CASE
         WHEN n.customer_id = o.customer_id
         OR (
           n.customer_id IS NULL AND o.customer_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__customer_id,
+      CASE
         WHEN n.customer_segment = o.customer_segment
         OR (
           n.customer_segment IS NULL AND o.customer_segment IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__customer_segment,
+      CASE
         WHEN n.placed_at = o.placed_at OR (
           n.placed_at IS NULL AND o.placed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
+      END AS chg__placed_at
+    FROM orders__fact_order_item__new AS n
+    FULL JOIN (
+      SELECT
+        f.order_id,
+        f.line_number,
+        f.product_id,
+        f.sku,
+        f.product_name,
+        f.product_category,
+        f.quantity,
+        f.unit_price,
+        f.line_total,
+        f.line_margin,
+        f.order_status,
+        f.customer_id,
+        f.customer_segment,
+        f.placed_at
+      FROM analytics.fact_order_item AS f
+      INNER JOIN orders__fact_order_item__keys AS cdc__k
+        ON f.order_id = cdc__k.order_id AND f.line_number = cdc__k.line_number
+    ) AS o
+      ON n.order_id = o.order_id AND n.line_number = o.line_number
+  ) AS d
+  WHERE
+    d.cdc__op <> 'U'
+    OR (
+      d.chg__product_id
+      OR d.chg__sku
+      OR d.chg__product_name
+      OR d.chg__product_category
+      OR d.chg__quantity
+      OR d.chg__unit_price
+      OR d.chg__line_total
+      OR d.chg__line_margin
+      OR d.chg__order_status
+      OR d.chg__customer_id
+      OR d.chg__customer_segment
+      OR d.chg__placed_at
     );
   DELETE FROM analytics.fact_order_item USING   orders__fact_order_item__diff
   WHERE

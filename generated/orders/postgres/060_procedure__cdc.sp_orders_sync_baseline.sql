@@ -74,6 +74,22 @@ BEGIN
     orders__customers__upsert.updated_at,
     orders__customers__upsert.deleted_at
   );
+  DELETE FROM cdc.customers__deleted USING   orders__customers__delta
+  WHERE
+    customers__deleted.id = COALESCE(orders__customers__delta.id, orders__customers__delta.old__id)
+    AND orders__customers__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.customers__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM orders__customers__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -240,6 +256,22 @@ BEGIN
     orders__addresses__upsert.updated_at,
     orders__addresses__upsert.deleted_at
   );
+  DELETE FROM cdc.addresses__deleted USING   orders__addresses__delta
+  WHERE
+    addresses__deleted.id = COALESCE(orders__addresses__delta.id, orders__addresses__delta.old__id)
+    AND orders__addresses__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.addresses__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM orders__addresses__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -370,6 +402,10 @@ BEGIN
     orders__countries__upsert.created_at,
     orders__countries__upsert.updated_at
   );
+  DELETE FROM cdc.countries__deleted USING   orders__countries__delta
+  WHERE
+    countries__deleted.code = COALESCE(orders__countries__delta.code, orders__countries__delta.old__code)
+    AND orders__countries__delta.cdc__op IN ('I', 'D');
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -500,6 +536,10 @@ BEGIN
     orders__products__upsert.created_at,
     orders__products__upsert.updated_at
   );
+  DELETE FROM cdc.products__deleted USING   orders__products__delta
+  WHERE
+    products__deleted.id = COALESCE(orders__products__delta.id, orders__products__delta.old__id)
+    AND orders__products__delta.cdc__op IN ('I', 'D');
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -661,6 +701,22 @@ BEGIN
     orders__orders__upsert.created_at,
     orders__orders__upsert.updated_at
   );
+  DELETE FROM cdc.orders__deleted USING   orders__orders__delta
+  WHERE
+    orders__deleted.id = COALESCE(orders__orders__delta.id, orders__orders__delta.old__id)
+    AND orders__orders__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.orders__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM orders__orders__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -824,6 +880,28 @@ BEGIN
     orders__order_items__upsert.updated_at,
     orders__order_items__upsert.deleted_at
   );
+  DELETE FROM cdc.order_items__deleted USING   orders__order_items__delta
+  WHERE
+    order_items__deleted.order_id = COALESCE(orders__order_items__delta.order_id, orders__order_items__delta.old__order_id)
+    AND order_items__deleted.line_number = COALESCE(
+      orders__order_items__delta.line_number,
+      orders__order_items__delta.old__line_number
+    )
+    AND orders__order_items__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.order_items__deleted (
+    order_id,
+    line_number,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__order_id,
+    old__line_number,
+    updated_at,
+    p_run_id
+  FROM orders__order_items__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -912,11 +990,11 @@ BEGIN
   FROM orders__order_items__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  UPDATE cdc.watermark SET value = (
+  UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
       CAST(MAX(_loaded_at) AS VARCHAR(64))
     FROM orders__order_items__staged
-  ), updated_at = transaction_timestamp()
+  ), run_id = p_run_id, updated_at = transaction_timestamp()
   WHERE
     (
       pipeline = 'orders' AND source = 'order_items'
@@ -930,12 +1008,14 @@ BEGIN
     pipeline,
     source,
     value,
+    run_id,
     updated_at
   )
   SELECT
     'orders',
     'order_items',
     m.value,
+    p_run_id,
     transaction_timestamp()
   FROM (
     SELECT

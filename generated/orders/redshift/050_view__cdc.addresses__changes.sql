@@ -5,259 +5,229 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__customer_id
+      OR p.chg__line1
+      OR p.chg__line2
+      OR p.chg__city
+      OR p.chg__region
+      OR p.chg__postal_code
+      OR p.chg__country_code
+      OR p.chg__is_default
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.customer_id,
+    p.line1,
+    p.line2,
+    p.city,
+    p.region,
+    p.postal_code,
+    p.country_code,
+    p.is_default,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__customer_id,
+    p.old__line1,
+    p.old__line2,
+    p.old__city,
+    p.old__region,
+    p.old__postal_code,
+    p.old__country_code,
+    p.old__is_default,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__customer_id,
+    p.chg__line1,
+    p.chg__line2,
+    p.chg__city,
+    p.chg__region,
+    p.chg__postal_code,
+    p.chg__country_code,
+    p.chg__is_default,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.customer_id AS customer_id,
+      n.line1 AS line1,
+      n.line2 AS line2,
+      n.city AS city,
+      n.region AS region,
+      n.postal_code AS postal_code,
+      n.country_code AS country_code,
+      n.is_default AS is_default,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.customer_id AS old__customer_id,
+      b.line1 AS old__line1,
+      b.line2 AS old__line2,
+      b.city AS old__city,
+      b.region AS old__region,
+      b.postal_code AS old__postal_code,
+      b.country_code AS old__country_code,
+      b.is_default AS old__is_default,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.customer_id = b.customer_id
         OR (
           n.customer_id IS NULL AND b.customer_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__customer_id,
+      CASE
         WHEN n.line1 = b.line1 OR (
           n.line1 IS NULL AND b.line1 IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__line1,
+      CASE
         WHEN n.line2 = b.line2 OR (
           n.line2 IS NULL AND b.line2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__line2,
+      CASE
         WHEN n.city = b.city OR (
           n.city IS NULL AND b.city IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__city,
+      CASE
         WHEN n.region = b.region OR (
           n.region IS NULL AND b.region IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__region,
+      CASE
         WHEN n.postal_code = b.postal_code
         OR (
           n.postal_code IS NULL AND b.postal_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__postal_code,
+      CASE
         WHEN n.country_code = b.country_code
         OR (
           n.country_code IS NULL AND b.country_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__country_code,
+      CASE
         WHEN n.is_default = b.is_default
         OR (
           n.is_default IS NULL AND b.is_default IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_default,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.customer_id AS customer_id,
-    n.line1 AS line1,
-    n.line2 AS line2,
-    n.city AS city,
-    n.region AS region,
-    n.postal_code AS postal_code,
-    n.country_code AS country_code,
-    n.is_default AS is_default,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.customer_id AS old__customer_id,
-    b.line1 AS old__line1,
-    b.line2 AS old__line2,
-    b.city AS old__city,
-    b.region AS old__region,
-    b.postal_code AS old__postal_code,
-    b.country_code AS old__country_code,
-    b.is_default AS old__is_default,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.customer_id = b.customer_id
-      OR (
-        n.customer_id IS NULL AND b.customer_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__customer_id,
-    CASE
-      WHEN n.line1 = b.line1 OR (
-        n.line1 IS NULL AND b.line1 IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__line1,
-    CASE
-      WHEN n.line2 = b.line2 OR (
-        n.line2 IS NULL AND b.line2 IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__line2,
-    CASE
-      WHEN n.city = b.city OR (
-        n.city IS NULL AND b.city IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__city,
-    CASE
-      WHEN n.region = b.region OR (
-        n.region IS NULL AND b.region IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__region,
-    CASE
-      WHEN n.postal_code = b.postal_code
-      OR (
-        n.postal_code IS NULL AND b.postal_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__postal_code,
-    CASE
-      WHEN n.country_code = b.country_code
-      OR (
-        n.country_code IS NULL AND b.country_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__country_code,
-    CASE
-      WHEN n.is_default = b.is_default
-      OR (
-        n.is_default IS NULL AND b.is_default IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_default,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      customer_id,
-      line1,
-      line2,
-      city,
-      region,
-      postal_code,
-      country_code,
-      is_default,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, line1 DESC NULLS LAST, line2 DESC NULLS LAST, city DESC NULLS LAST, region DESC NULLS LAST, postal_code DESC NULLS LAST, country_code DESC NULLS LAST, is_default DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.addresses AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        customer_id,
+        line1,
+        line2,
+        city,
+        region,
+        postal_code,
+        country_code,
+        is_default,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, line1 DESC NULLS LAST, line2 DESC NULLS LAST, city DESC NULLS LAST, region DESC NULLS LAST, postal_code DESC NULLS LAST, country_code DESC NULLS LAST, is_default DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.addresses AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.addresses AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.addresses AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.addresses__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

@@ -5,158 +5,153 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN NOT b.code IS NULL AND n.updated_at < b.updated_at
+      WHEN p.old__code IS NULL AND p.cdc__delete
+      THEN 'N'
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN b.code IS NULL
+      WHEN p.cdc__delete
+      THEN 'D'
+      WHEN p.old__code IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__code
+      OR p.chg__name
+      OR p.chg__region
+      OR p.chg__currency_code
+      OR p.chg__vat_rate
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.code,
+    p.name,
+    p.region,
+    p.currency_code,
+    p.vat_rate,
+    p.created_at,
+    p.updated_at,
+    p.old__code,
+    p.old__name,
+    p.old__region,
+    p.old__currency_code,
+    p.old__vat_rate,
+    p.old__created_at,
+    p.old__updated_at,
+    p.chg__code,
+    p.chg__name,
+    p.chg__region,
+    p.chg__currency_code,
+    p.chg__vat_rate,
+    p.chg__created_at,
+    p.chg__updated_at
+  FROM (
+    SELECT
+      n.code AS code,
+      n.name AS name,
+      n.region AS region,
+      n.currency_code AS currency_code,
+      n.vat_rate AS vat_rate,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      b.code AS old__code,
+      b.name AS old__name,
+      b.region AS old__region,
+      b.currency_code AS old__currency_code,
+      b.vat_rate AS old__vat_rate,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      CASE
         WHEN n.code = b.code OR (
           n.code IS NULL AND b.code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__code,
+      CASE
         WHEN n.name = b.name OR (
           n.name IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.region = b.region OR (
           n.region IS NULL AND b.region IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__region,
+      CASE
         WHEN n.currency_code = b.currency_code
         OR (
           n.currency_code IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__currency_code,
+      CASE
         WHEN n.vat_rate = b.vat_rate OR (
           n.vat_rate IS NULL AND b.vat_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__vat_rate,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.code AS code,
-    n.name AS name,
-    n.region AS region,
-    n.currency_code AS currency_code,
-    n.vat_rate AS vat_rate,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    b.code AS old__code,
-    b.name AS old__name,
-    b.region AS old__region,
-    b.currency_code AS old__currency_code,
-    b.vat_rate AS old__vat_rate,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    CASE
-      WHEN n.code = b.code OR (
-        n.code IS NULL AND b.code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__code,
-    CASE
-      WHEN n.name = b.name OR (
-        n.name IS NULL AND b.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.region = b.region OR (
-        n.region IS NULL AND b.region IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__region,
-    CASE
-      WHEN n.currency_code = b.currency_code
-      OR (
-        n.currency_code IS NULL AND b.currency_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__currency_code,
-    CASE
-      WHEN n.vat_rate = b.vat_rate OR (
-        n.vat_rate IS NULL AND b.vat_rate IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__vat_rate,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at
-  FROM (
-    SELECT
-      code,
-      name,
-      region,
-      currency_code,
-      vat_rate,
-      created_at,
-      updated_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY code
-        ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, region DESC NULLS LAST, currency_code DESC NULLS LAST, vat_rate DESC NULLS LAST, created_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.countries AS s
-    WHERE
-      NOT (
+      END AS chg__updated_at,
+      FALSE AS cdc__delete,
+      COALESCE(
         (
-          s.code IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.code IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        code,
+        name,
+        region,
+        currency_code,
+        vat_rate,
+        created_at,
+        updated_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY code
+          ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, region DESC NULLS LAST, currency_code DESC NULLS LAST, vat_rate DESC NULLS LAST, created_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.countries AS s
+      WHERE
+        NOT (
+          (
+            s.code IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.countries AS b
-    ON n.code = b.code
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.countries AS b
+      ON n.code = b.code
+    LEFT JOIN cdc.countries__deleted AS t
+      ON n.code = t.code
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
   UNION ALL
   SELECT
     'D' AS cdc__op,

@@ -5,315 +5,276 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE(UPPER(n.op) = 'D', FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE(UPPER(n.op) = 'D', FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__customer_id
+      OR p.chg__order_number
+      OR p.chg__status
+      OR p.chg__channel
+      OR p.chg__currency_code
+      OR p.chg__subtotal
+      OR p.chg__discount_total
+      OR p.chg__tax_total
+      OR p.chg__shipping_total
+      OR p.chg__shipping_address_id
+      OR p.chg__billing_address_id
+      OR p.chg__placed_at
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.customer_id,
+    p.order_number,
+    p.status,
+    p.channel,
+    p.currency_code,
+    p.subtotal,
+    p.discount_total,
+    p.tax_total,
+    p.shipping_total,
+    p.shipping_address_id,
+    p.billing_address_id,
+    p.placed_at,
+    p.created_at,
+    p.updated_at,
+    p.old__id,
+    p.old__customer_id,
+    p.old__order_number,
+    p.old__status,
+    p.old__channel,
+    p.old__currency_code,
+    p.old__subtotal,
+    p.old__discount_total,
+    p.old__tax_total,
+    p.old__shipping_total,
+    p.old__shipping_address_id,
+    p.old__billing_address_id,
+    p.old__placed_at,
+    p.old__created_at,
+    p.old__updated_at,
+    p.chg__id,
+    p.chg__customer_id,
+    p.chg__order_number,
+    p.chg__status,
+    p.chg__channel,
+    p.chg__currency_code,
+    p.chg__subtotal,
+    p.chg__discount_total,
+    p.chg__tax_total,
+    p.chg__shipping_total,
+    p.chg__shipping_address_id,
+    p.chg__billing_address_id,
+    p.chg__placed_at,
+    p.chg__created_at,
+    p.chg__updated_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.customer_id AS customer_id,
+      n.order_number AS order_number,
+      n.status AS status,
+      n.channel AS channel,
+      n.currency_code AS currency_code,
+      n.subtotal AS subtotal,
+      n.discount_total AS discount_total,
+      n.tax_total AS tax_total,
+      n.shipping_total AS shipping_total,
+      n.shipping_address_id AS shipping_address_id,
+      n.billing_address_id AS billing_address_id,
+      n.placed_at AS placed_at,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      b.id AS old__id,
+      b.customer_id AS old__customer_id,
+      b.order_number AS old__order_number,
+      b.status AS old__status,
+      b.channel AS old__channel,
+      b.currency_code AS old__currency_code,
+      b.subtotal AS old__subtotal,
+      b.discount_total AS old__discount_total,
+      b.tax_total AS old__tax_total,
+      b.shipping_total AS old__shipping_total,
+      b.shipping_address_id AS old__shipping_address_id,
+      b.billing_address_id AS old__billing_address_id,
+      b.placed_at AS old__placed_at,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.customer_id = b.customer_id
         OR (
           n.customer_id IS NULL AND b.customer_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__customer_id,
+      CASE
         WHEN n.order_number = b.order_number
         OR (
           n.order_number IS NULL AND b.order_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__order_number,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.channel = b.channel OR (
           n.channel IS NULL AND b.channel IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__channel,
+      CASE
         WHEN n.currency_code = b.currency_code
         OR (
           n.currency_code IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__currency_code,
+      CASE
         WHEN n.subtotal = b.subtotal OR (
           n.subtotal IS NULL AND b.subtotal IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__subtotal,
+      CASE
         WHEN n.discount_total = b.discount_total
         OR (
           n.discount_total IS NULL AND b.discount_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__discount_total,
+      CASE
         WHEN n.tax_total = b.tax_total OR (
           n.tax_total IS NULL AND b.tax_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tax_total,
+      CASE
         WHEN n.shipping_total = b.shipping_total
         OR (
           n.shipping_total IS NULL AND b.shipping_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__shipping_total,
+      CASE
         WHEN n.shipping_address_id = b.shipping_address_id
         OR (
           n.shipping_address_id IS NULL AND b.shipping_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__shipping_address_id,
+      CASE
         WHEN n.billing_address_id = b.billing_address_id
         OR (
           n.billing_address_id IS NULL AND b.billing_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__billing_address_id,
+      CASE
         WHEN n.placed_at = b.placed_at OR (
           n.placed_at IS NULL AND b.placed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__placed_at,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.customer_id AS customer_id,
-    n.order_number AS order_number,
-    n.status AS status,
-    n.channel AS channel,
-    n.currency_code AS currency_code,
-    n.subtotal AS subtotal,
-    n.discount_total AS discount_total,
-    n.tax_total AS tax_total,
-    n.shipping_total AS shipping_total,
-    n.shipping_address_id AS shipping_address_id,
-    n.billing_address_id AS billing_address_id,
-    n.placed_at AS placed_at,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    b.id AS old__id,
-    b.customer_id AS old__customer_id,
-    b.order_number AS old__order_number,
-    b.status AS old__status,
-    b.channel AS old__channel,
-    b.currency_code AS old__currency_code,
-    b.subtotal AS old__subtotal,
-    b.discount_total AS old__discount_total,
-    b.tax_total AS old__tax_total,
-    b.shipping_total AS old__shipping_total,
-    b.shipping_address_id AS old__shipping_address_id,
-    b.billing_address_id AS old__billing_address_id,
-    b.placed_at AS old__placed_at,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.customer_id = b.customer_id
-      OR (
-        n.customer_id IS NULL AND b.customer_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__customer_id,
-    CASE
-      WHEN n.order_number = b.order_number
-      OR (
-        n.order_number IS NULL AND b.order_number IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__order_number,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.channel = b.channel OR (
-        n.channel IS NULL AND b.channel IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__channel,
-    CASE
-      WHEN n.currency_code = b.currency_code
-      OR (
-        n.currency_code IS NULL AND b.currency_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__currency_code,
-    CASE
-      WHEN n.subtotal = b.subtotal OR (
-        n.subtotal IS NULL AND b.subtotal IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__subtotal,
-    CASE
-      WHEN n.discount_total = b.discount_total
-      OR (
-        n.discount_total IS NULL AND b.discount_total IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__discount_total,
-    CASE
-      WHEN n.tax_total = b.tax_total OR (
-        n.tax_total IS NULL AND b.tax_total IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tax_total,
-    CASE
-      WHEN n.shipping_total = b.shipping_total
-      OR (
-        n.shipping_total IS NULL AND b.shipping_total IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__shipping_total,
-    CASE
-      WHEN n.shipping_address_id = b.shipping_address_id
-      OR (
-        n.shipping_address_id IS NULL AND b.shipping_address_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__shipping_address_id,
-    CASE
-      WHEN n.billing_address_id = b.billing_address_id
-      OR (
-        n.billing_address_id IS NULL AND b.billing_address_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__billing_address_id,
-    CASE
-      WHEN n.placed_at = b.placed_at OR (
-        n.placed_at IS NULL AND b.placed_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__placed_at,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at
-  FROM (
-    SELECT
-      id,
-      customer_id,
-      order_number,
-      status,
-      channel,
-      currency_code,
-      subtotal,
-      discount_total,
-      tax_total,
-      shipping_total,
-      shipping_address_id,
-      billing_address_id,
-      placed_at,
-      created_at,
-      updated_at,
-      op,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, order_number DESC NULLS LAST, status DESC NULLS LAST, channel DESC NULLS LAST, currency_code DESC NULLS LAST, subtotal DESC NULLS LAST, discount_total DESC NULLS LAST, tax_total DESC NULLS LAST, shipping_total DESC NULLS LAST, shipping_address_id DESC NULLS LAST, billing_address_id DESC NULLS LAST, placed_at DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.orders AS s
-    WHERE
-      NOT (
+      END AS chg__updated_at,
+      COALESCE(UPPER(n.op) = 'D', FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        customer_id,
+        order_number,
+        status,
+        channel,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        shipping_address_id,
+        billing_address_id,
+        placed_at,
+        created_at,
+        updated_at,
+        op,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, order_number DESC NULLS LAST, status DESC NULLS LAST, channel DESC NULLS LAST, currency_code DESC NULLS LAST, subtotal DESC NULLS LAST, discount_total DESC NULLS LAST, tax_total DESC NULLS LAST, shipping_total DESC NULLS LAST, shipping_address_id DESC NULLS LAST, billing_address_id DESC NULLS LAST, placed_at DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.orders AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          )
+          OR (
+            s.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(s.subtotal >= 0, TRUE)
+          )
         )
-        OR (
-          s.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(s.subtotal >= 0, TRUE)
-        )
-      )
-  ) AS n
-  LEFT JOIN public.orders AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.orders AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.orders__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

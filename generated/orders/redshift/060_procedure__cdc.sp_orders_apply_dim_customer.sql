@@ -10,12 +10,7 @@ BEGIN
       f.customer_id
     FROM (
       SELECT
-        customers.id AS customer_id,
-        customers.email AS email,
-        TRIM(COALESCE(customers.first_name, '') || ' ' || COALESCE(customers.last_name, '')) AS full_name,
-        customers.segment AS segment,
-        customers.plan AS plan,
-        home_address.country_code AS country_code
+        customers.id AS customer_id
       FROM public.customers AS customers
       LEFT JOIN public.addresses AS home_address
         ON home_address.id = customers.default_address_id
@@ -84,159 +79,135 @@ BEGIN
   CREATE TEMPORARY TABLE orders__dim_customer__diff AS
   SELECT
     CASE
-      WHEN o.customer_id IS NULL
+      WHEN d.old__customer_id IS NULL
       THEN 'I'
-      WHEN n.customer_id IS NULL
+      WHEN d.customer_id IS NULL
       THEN 'X'
-      WHEN o.cdc__deleted = TRUE
+      WHEN d.cdc__was_deleted
       THEN 'H'
       WHEN (
-        CASE
-          WHEN n.segment = o.segment OR (
-            n.segment IS NULL AND o.segment IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END
-        OR CASE
-          WHEN n.plan = o.plan OR (
-            n.plan IS NULL AND o.plan IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END
+        d.chg__segment OR d.chg__plan
       )
       THEN 'H'
       ELSE 'U'
     END AS cdc__op,
-    n.customer_id AS customer_id,
-    n.email AS email,
-    n.full_name AS full_name,
-    n.segment AS segment,
-    n.plan AS plan,
-    n.country_code AS country_code,
-    o.customer_id AS old__customer_id,
-    o.email AS old__email,
-    o.full_name AS old__full_name,
-    o.segment AS old__segment,
-    o.plan AS old__plan,
-    o.country_code AS old__country_code,
-    CASE
-      WHEN n.customer_id = o.customer_id
-      OR (
-        n.customer_id IS NULL AND o.customer_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__customer_id,
-    CASE
-      WHEN n.email = o.email OR (
-        n.email IS NULL AND o.email IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__email,
-    CASE
-      WHEN n.full_name = o.full_name OR (
-        n.full_name IS NULL AND o.full_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__full_name,
-    CASE
-      WHEN n.segment = o.segment OR (
-        n.segment IS NULL AND o.segment IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__segment,
-    CASE
-      WHEN n.plan = o.plan OR (
-        n.plan IS NULL AND o.plan IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__plan,
-    CASE
-      WHEN n.country_code = o.country_code
-      OR (
-        n.country_code IS NULL AND o.country_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__country_code,
-    CASE
-      WHEN o.customer_id IS NULL
-      THEN n.cdc__source_ts
-      WHEN n.cdc__source_ts > o.valid_from
-      THEN n.cdc__source_ts
-      ELSE SYSDATE
-    END AS cdc__change_ts
-  FROM orders__dim_customer__new AS n
-  FULL JOIN (
+    d.customer_id,
+    d.email,
+    d.full_name,
+    d.segment,
+    d.plan,
+    d.country_code,
+    d.old__customer_id,
+    d.old__email,
+    d.old__full_name,
+    d.old__segment,
+    d.old__plan,
+    d.old__country_code,
+    d.chg__customer_id,
+    d.chg__email,
+    d.chg__full_name,
+    d.chg__segment,
+    d.chg__plan,
+    d.chg__country_code,
+    d.cdc__change_ts
+  FROM (
     SELECT
-      f.customer_id,
-      f.email,
-      f.full_name,
-      f.segment,
-      f.plan,
-      f.country_code,
-      f.valid_from,
-      f.is_deleted AS cdc__deleted
-    FROM analytics.dim_customer AS f
-    INNER JOIN orders__dim_customer__keys AS cdc__k
-      ON f.customer_id = cdc__k.customer_id
-    WHERE
-      f.is_current = TRUE
-  ) AS o
-    ON n.customer_id = o.customer_id
-  WHERE
-    o.customer_id IS NULL
-    OR (
-      n.customer_id IS NULL AND TRUE AND NOT o.cdc__deleted = TRUE
-    )
-    OR (
-      NOT n.customer_id IS NULL AND o.cdc__deleted = TRUE
-    )
-    OR (
+      n.customer_id AS customer_id,
+      n.email AS email,
+      n.full_name AS full_name,
+      n.segment AS segment,
+      n.plan AS plan,
+      n.country_code AS country_code,
+      o.customer_id AS old__customer_id,
+      o.email AS old__email,
+      o.full_name AS old__full_name,
+      o.segment AS old__segment,
+      o.plan AS old__plan,
+      o.country_code AS old__country_code,
       CASE
-        WHEN n.segment = o.segment OR (
-          n.segment IS NULL AND o.segment IS NULL
+        WHEN n.customer_id = o.customer_id
+        OR (
+          n.customer_id IS NULL AND o.customer_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
-        WHEN n.plan = o.plan OR (
-          n.plan IS NULL AND o.plan IS NULL
-        )
-        THEN FALSE
-        ELSE TRUE
-      END
-    )
-    OR (
+      END AS chg__customer_id,
       CASE
         WHEN n.email = o.email OR (
           n.email IS NULL AND o.email IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__email,
+      CASE
         WHEN n.full_name = o.full_name OR (
           n.full_name IS NULL AND o.full_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__full_name,
+      CASE
+        WHEN n.segment = o.segment OR (
+          n.segment IS NULL AND o.segment IS NULL
+        )
+        THEN FALSE
+        ELSE TRUE
+      END AS chg__segment,
+      CASE
+        WHEN n.plan = o.plan OR (
+          n.plan IS NULL AND o.plan IS NULL
+        )
+        THEN FALSE
+        ELSE TRUE
+      END AS chg__plan,
+      CASE
         WHEN n.country_code = o.country_code
         OR (
           n.country_code IS NULL AND o.country_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
+      END AS chg__country_code,
+      CASE
+        WHEN o.customer_id IS NULL
+        THEN n.cdc__source_ts
+        WHEN n.cdc__source_ts > o.valid_from
+        THEN n.cdc__source_ts
+        ELSE SYSDATE
+      END AS cdc__change_ts,
+      COALESCE(o.cdc__deleted, FALSE) AS cdc__was_deleted
+    FROM orders__dim_customer__new AS n
+    FULL JOIN (
+      SELECT
+        f.customer_id,
+        f.email,
+        f.full_name,
+        f.segment,
+        f.plan,
+        f.country_code,
+        f.valid_from,
+        f.is_deleted AS cdc__deleted
+      FROM analytics.dim_customer AS f
+      INNER JOIN orders__dim_customer__keys AS cdc__k
+        ON f.customer_id = cdc__k.customer_id
+      WHERE
+        f.is_current = TRUE
+    ) AS o
+      ON n.customer_id = o.customer_id
+  ) AS d
+  WHERE
+    d.old__customer_id IS NULL
+    OR (
+      d.customer_id IS NULL AND TRUE AND NOT d.cdc__was_deleted
+    )
+    OR (
+      NOT d.customer_id IS NULL AND d.cdc__was_deleted
+    )
+    OR (
+      d.chg__segment OR d.chg__plan
+    )
+    OR (
+      d.chg__email OR d.chg__full_name OR d.chg__country_code
     );
   UPDATE analytics.dim_customer SET valid_to = orders__dim_customer__diff.cdc__change_ts, is_current = FALSE
   FROM orders__dim_customer__diff

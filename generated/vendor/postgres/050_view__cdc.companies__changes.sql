@@ -5,881 +5,725 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__name
+      OR p.chg__legal_name
+      OR p.chg__display_name
+      OR p.chg__email
+      OR p.chg__phone
+      OR p.chg__website
+      OR p.chg__status
+      OR p.chg__category
+      OR p.chg__company_type
+      OR p.chg__tax_id
+      OR p.chg__registration_number
+      OR p.chg__duns_number
+      OR p.chg__address_line1
+      OR p.chg__address_line2
+      OR p.chg__postal_code
+      OR p.chg__state_code
+      OR p.chg__city_id
+      OR p.chg__primary_category_id
+      OR p.chg__primary_contact_id
+      OR p.chg__created_by
+      OR p.chg__updated_by
+      OR p.chg__parent_company_id
+      OR p.chg__employee_count
+      OR p.chg__annual_revenue
+      OR p.chg__currency_code
+      OR p.chg__credit_limit
+      OR p.chg__payment_terms_days
+      OR p.chg__rating
+      OR p.chg__is_verified
+      OR p.chg__is_preferred
+      OR p.chg__is_diverse_supplier
+      OR p.chg__is_minority_owned
+      OR p.chg__onboarding_status
+      OR p.chg__onboarded_at
+      OR p.chg__verified_at
+      OR p.chg__incorporation_date
+      OR p.chg__fiscal_year_end_month
+      OR p.chg__logo_url
+      OR p.chg__description
+      OR p.chg__signup_source
+      OR p.chg__external_ref
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.name,
+    p.legal_name,
+    p.display_name,
+    p.email,
+    p.phone,
+    p.website,
+    p.status,
+    p.category,
+    p.company_type,
+    p.tax_id,
+    p.registration_number,
+    p.duns_number,
+    p.address_line1,
+    p.address_line2,
+    p.postal_code,
+    p.state_code,
+    p.city_id,
+    p.primary_category_id,
+    p.primary_contact_id,
+    p.created_by,
+    p.updated_by,
+    p.parent_company_id,
+    p.employee_count,
+    p.annual_revenue,
+    p.currency_code,
+    p.credit_limit,
+    p.payment_terms_days,
+    p.rating,
+    p.is_verified,
+    p.is_preferred,
+    p.is_diverse_supplier,
+    p.is_minority_owned,
+    p.onboarding_status,
+    p.onboarded_at,
+    p.verified_at,
+    p.incorporation_date,
+    p.fiscal_year_end_month,
+    p.logo_url,
+    p.description,
+    p.signup_source,
+    p.external_ref,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__name,
+    p.old__legal_name,
+    p.old__display_name,
+    p.old__email,
+    p.old__phone,
+    p.old__website,
+    p.old__status,
+    p.old__category,
+    p.old__company_type,
+    p.old__tax_id,
+    p.old__registration_number,
+    p.old__duns_number,
+    p.old__address_line1,
+    p.old__address_line2,
+    p.old__postal_code,
+    p.old__state_code,
+    p.old__city_id,
+    p.old__primary_category_id,
+    p.old__primary_contact_id,
+    p.old__created_by,
+    p.old__updated_by,
+    p.old__parent_company_id,
+    p.old__employee_count,
+    p.old__annual_revenue,
+    p.old__currency_code,
+    p.old__credit_limit,
+    p.old__payment_terms_days,
+    p.old__rating,
+    p.old__is_verified,
+    p.old__is_preferred,
+    p.old__is_diverse_supplier,
+    p.old__is_minority_owned,
+    p.old__onboarding_status,
+    p.old__onboarded_at,
+    p.old__verified_at,
+    p.old__incorporation_date,
+    p.old__fiscal_year_end_month,
+    p.old__logo_url,
+    p.old__description,
+    p.old__signup_source,
+    p.old__external_ref,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__name,
+    p.chg__legal_name,
+    p.chg__display_name,
+    p.chg__email,
+    p.chg__phone,
+    p.chg__website,
+    p.chg__status,
+    p.chg__category,
+    p.chg__company_type,
+    p.chg__tax_id,
+    p.chg__registration_number,
+    p.chg__duns_number,
+    p.chg__address_line1,
+    p.chg__address_line2,
+    p.chg__postal_code,
+    p.chg__state_code,
+    p.chg__city_id,
+    p.chg__primary_category_id,
+    p.chg__primary_contact_id,
+    p.chg__created_by,
+    p.chg__updated_by,
+    p.chg__parent_company_id,
+    p.chg__employee_count,
+    p.chg__annual_revenue,
+    p.chg__currency_code,
+    p.chg__credit_limit,
+    p.chg__payment_terms_days,
+    p.chg__rating,
+    p.chg__is_verified,
+    p.chg__is_preferred,
+    p.chg__is_diverse_supplier,
+    p.chg__is_minority_owned,
+    p.chg__onboarding_status,
+    p.chg__onboarded_at,
+    p.chg__verified_at,
+    p.chg__incorporation_date,
+    p.chg__fiscal_year_end_month,
+    p.chg__logo_url,
+    p.chg__description,
+    p.chg__signup_source,
+    p.chg__external_ref,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.name AS name,
+      n.legal_name AS legal_name,
+      n.display_name AS display_name,
+      n.email AS email,
+      n.phone AS phone,
+      n.website AS website,
+      n.status AS status,
+      n.category AS category,
+      n.company_type AS company_type,
+      n.tax_id AS tax_id,
+      n.registration_number AS registration_number,
+      n.duns_number AS duns_number,
+      n.address_line1 AS address_line1,
+      n.address_line2 AS address_line2,
+      n.postal_code AS postal_code,
+      n.state_code AS state_code,
+      n.city_id AS city_id,
+      n.primary_category_id AS primary_category_id,
+      n.primary_contact_id AS primary_contact_id,
+      n.created_by AS created_by,
+      n.updated_by AS updated_by,
+      n.parent_company_id AS parent_company_id,
+      n.employee_count AS employee_count,
+      n.annual_revenue AS annual_revenue,
+      n.currency_code AS currency_code,
+      n.credit_limit AS credit_limit,
+      n.payment_terms_days AS payment_terms_days,
+      n.rating AS rating,
+      n.is_verified AS is_verified,
+      n.is_preferred AS is_preferred,
+      n.is_diverse_supplier AS is_diverse_supplier,
+      n.is_minority_owned AS is_minority_owned,
+      n.onboarding_status AS onboarding_status,
+      n.onboarded_at AS onboarded_at,
+      n.verified_at AS verified_at,
+      n.incorporation_date AS incorporation_date,
+      n.fiscal_year_end_month AS fiscal_year_end_month,
+      n.logo_url AS logo_url,
+      n.description AS description,
+      n.signup_source AS signup_source,
+      n.external_ref AS external_ref,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.name AS old__name,
+      b.legal_name AS old__legal_name,
+      b.display_name AS old__display_name,
+      b.email AS old__email,
+      b.phone AS old__phone,
+      b.website AS old__website,
+      b.status AS old__status,
+      b.category AS old__category,
+      b.company_type AS old__company_type,
+      b.tax_id AS old__tax_id,
+      b.registration_number AS old__registration_number,
+      b.duns_number AS old__duns_number,
+      b.address_line1 AS old__address_line1,
+      b.address_line2 AS old__address_line2,
+      b.postal_code AS old__postal_code,
+      b.state_code AS old__state_code,
+      b.city_id AS old__city_id,
+      b.primary_category_id AS old__primary_category_id,
+      b.primary_contact_id AS old__primary_contact_id,
+      b.created_by AS old__created_by,
+      b.updated_by AS old__updated_by,
+      b.parent_company_id AS old__parent_company_id,
+      b.employee_count AS old__employee_count,
+      b.annual_revenue AS old__annual_revenue,
+      b.currency_code AS old__currency_code,
+      b.credit_limit AS old__credit_limit,
+      b.payment_terms_days AS old__payment_terms_days,
+      b.rating AS old__rating,
+      b.is_verified AS old__is_verified,
+      b.is_preferred AS old__is_preferred,
+      b.is_diverse_supplier AS old__is_diverse_supplier,
+      b.is_minority_owned AS old__is_minority_owned,
+      b.onboarding_status AS old__onboarding_status,
+      b.onboarded_at AS old__onboarded_at,
+      b.verified_at AS old__verified_at,
+      b.incorporation_date AS old__incorporation_date,
+      b.fiscal_year_end_month AS old__fiscal_year_end_month,
+      b.logo_url AS old__logo_url,
+      b.description AS old__description,
+      b.signup_source AS old__signup_source,
+      b.external_ref AS old__external_ref,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.name = b.name OR (
           n.name IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.legal_name = b.legal_name
         OR (
           n.legal_name IS NULL AND b.legal_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__legal_name,
+      CASE
         WHEN n.display_name = b.display_name
         OR (
           n.display_name IS NULL AND b.display_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__display_name,
+      CASE
         WHEN n.email = b.email OR (
           n.email IS NULL AND b.email IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__email,
+      CASE
         WHEN n.phone = b.phone OR (
           n.phone IS NULL AND b.phone IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__phone,
+      CASE
         WHEN n.website = b.website OR (
           n.website IS NULL AND b.website IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__website,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.category = b.category OR (
           n.category IS NULL AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__category,
+      CASE
         WHEN n.company_type = b.company_type
         OR (
           n.company_type IS NULL AND b.company_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__company_type,
+      CASE
         WHEN n.tax_id = b.tax_id OR (
           n.tax_id IS NULL AND b.tax_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tax_id,
+      CASE
         WHEN n.registration_number = b.registration_number
         OR (
           n.registration_number IS NULL AND b.registration_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__registration_number,
+      CASE
         WHEN n.duns_number = b.duns_number
         OR (
           n.duns_number IS NULL AND b.duns_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__duns_number,
+      CASE
         WHEN n.address_line1 = b.address_line1
         OR (
           n.address_line1 IS NULL AND b.address_line1 IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__address_line1,
+      CASE
         WHEN n.address_line2 = b.address_line2
         OR (
           n.address_line2 IS NULL AND b.address_line2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__address_line2,
+      CASE
         WHEN n.postal_code = b.postal_code
         OR (
           n.postal_code IS NULL AND b.postal_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__postal_code,
+      CASE
         WHEN n.state_code = b.state_code
         OR (
           n.state_code IS NULL AND b.state_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__state_code,
+      CASE
         WHEN n.city_id = b.city_id OR (
           n.city_id IS NULL AND b.city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__city_id,
+      CASE
         WHEN n.primary_category_id = b.primary_category_id
         OR (
           n.primary_category_id IS NULL AND b.primary_category_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__primary_category_id,
+      CASE
         WHEN n.primary_contact_id = b.primary_contact_id
         OR (
           n.primary_contact_id IS NULL AND b.primary_contact_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__primary_contact_id,
+      CASE
         WHEN n.created_by = b.created_by
         OR (
           n.created_by IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_by,
+      CASE
         WHEN n.updated_by = b.updated_by
         OR (
           n.updated_by IS NULL AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_by,
+      CASE
         WHEN n.parent_company_id = b.parent_company_id
         OR (
           n.parent_company_id IS NULL AND b.parent_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__parent_company_id,
+      CASE
         WHEN n.employee_count = b.employee_count
         OR (
           n.employee_count IS NULL AND b.employee_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__employee_count,
+      CASE
         WHEN n.annual_revenue = b.annual_revenue
         OR (
           n.annual_revenue IS NULL AND b.annual_revenue IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__annual_revenue,
+      CASE
         WHEN n.currency_code = b.currency_code
         OR (
           n.currency_code IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__currency_code,
+      CASE
         WHEN n.credit_limit = b.credit_limit
         OR (
           n.credit_limit IS NULL AND b.credit_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__credit_limit,
+      CASE
         WHEN n.payment_terms_days = b.payment_terms_days
         OR (
           n.payment_terms_days IS NULL AND b.payment_terms_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__payment_terms_days,
+      CASE
         WHEN n.rating = b.rating OR (
           n.rating IS NULL AND b.rating IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__rating,
+      CASE
         WHEN n.is_verified = b.is_verified
         OR (
           n.is_verified IS NULL AND b.is_verified IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_verified,
+      CASE
         WHEN n.is_preferred = b.is_preferred
         OR (
           n.is_preferred IS NULL AND b.is_preferred IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_preferred,
+      CASE
         WHEN n.is_diverse_supplier = b.is_diverse_supplier
         OR (
           n.is_diverse_supplier IS NULL AND b.is_diverse_supplier IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_diverse_supplier,
+      CASE
         WHEN n.is_minority_owned = b.is_minority_owned
         OR (
           n.is_minority_owned IS NULL AND b.is_minority_owned IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_minority_owned,
+      CASE
         WHEN n.onboarding_status = b.onboarding_status
         OR (
           n.onboarding_status IS NULL AND b.onboarding_status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__onboarding_status,
+      CASE
         WHEN n.onboarded_at = b.onboarded_at
         OR (
           n.onboarded_at IS NULL AND b.onboarded_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__onboarded_at,
+      CASE
         WHEN n.verified_at = b.verified_at
         OR (
           n.verified_at IS NULL AND b.verified_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__verified_at,
+      CASE
         WHEN n.incorporation_date = b.incorporation_date
         OR (
           n.incorporation_date IS NULL AND b.incorporation_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__incorporation_date,
+      CASE
         WHEN n.fiscal_year_end_month = b.fiscal_year_end_month
         OR (
           n.fiscal_year_end_month IS NULL AND b.fiscal_year_end_month IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__fiscal_year_end_month,
+      CASE
         WHEN n.logo_url = b.logo_url OR (
           n.logo_url IS NULL AND b.logo_url IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__logo_url,
+      CASE
         WHEN n.description = b.description
         OR (
           n.description IS NULL AND b.description IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__description,
+      CASE
         WHEN n.signup_source = b.signup_source
         OR (
           n.signup_source IS NULL AND b.signup_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__signup_source,
+      CASE
         WHEN n.external_ref = b.external_ref
         OR (
           n.external_ref IS NULL AND b.external_ref IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__external_ref,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.name AS name,
-    n.legal_name AS legal_name,
-    n.display_name AS display_name,
-    n.email AS email,
-    n.phone AS phone,
-    n.website AS website,
-    n.status AS status,
-    n.category AS category,
-    n.company_type AS company_type,
-    n.tax_id AS tax_id,
-    n.registration_number AS registration_number,
-    n.duns_number AS duns_number,
-    n.address_line1 AS address_line1,
-    n.address_line2 AS address_line2,
-    n.postal_code AS postal_code,
-    n.state_code AS state_code,
-    n.city_id AS city_id,
-    n.primary_category_id AS primary_category_id,
-    n.primary_contact_id AS primary_contact_id,
-    n.created_by AS created_by,
-    n.updated_by AS updated_by,
-    n.parent_company_id AS parent_company_id,
-    n.employee_count AS employee_count,
-    n.annual_revenue AS annual_revenue,
-    n.currency_code AS currency_code,
-    n.credit_limit AS credit_limit,
-    n.payment_terms_days AS payment_terms_days,
-    n.rating AS rating,
-    n.is_verified AS is_verified,
-    n.is_preferred AS is_preferred,
-    n.is_diverse_supplier AS is_diverse_supplier,
-    n.is_minority_owned AS is_minority_owned,
-    n.onboarding_status AS onboarding_status,
-    n.onboarded_at AS onboarded_at,
-    n.verified_at AS verified_at,
-    n.incorporation_date AS incorporation_date,
-    n.fiscal_year_end_month AS fiscal_year_end_month,
-    n.logo_url AS logo_url,
-    n.description AS description,
-    n.signup_source AS signup_source,
-    n.external_ref AS external_ref,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.name AS old__name,
-    b.legal_name AS old__legal_name,
-    b.display_name AS old__display_name,
-    b.email AS old__email,
-    b.phone AS old__phone,
-    b.website AS old__website,
-    b.status AS old__status,
-    b.category AS old__category,
-    b.company_type AS old__company_type,
-    b.tax_id AS old__tax_id,
-    b.registration_number AS old__registration_number,
-    b.duns_number AS old__duns_number,
-    b.address_line1 AS old__address_line1,
-    b.address_line2 AS old__address_line2,
-    b.postal_code AS old__postal_code,
-    b.state_code AS old__state_code,
-    b.city_id AS old__city_id,
-    b.primary_category_id AS old__primary_category_id,
-    b.primary_contact_id AS old__primary_contact_id,
-    b.created_by AS old__created_by,
-    b.updated_by AS old__updated_by,
-    b.parent_company_id AS old__parent_company_id,
-    b.employee_count AS old__employee_count,
-    b.annual_revenue AS old__annual_revenue,
-    b.currency_code AS old__currency_code,
-    b.credit_limit AS old__credit_limit,
-    b.payment_terms_days AS old__payment_terms_days,
-    b.rating AS old__rating,
-    b.is_verified AS old__is_verified,
-    b.is_preferred AS old__is_preferred,
-    b.is_diverse_supplier AS old__is_diverse_supplier,
-    b.is_minority_owned AS old__is_minority_owned,
-    b.onboarding_status AS old__onboarding_status,
-    b.onboarded_at AS old__onboarded_at,
-    b.verified_at AS old__verified_at,
-    b.incorporation_date AS old__incorporation_date,
-    b.fiscal_year_end_month AS old__fiscal_year_end_month,
-    b.logo_url AS old__logo_url,
-    b.description AS old__description,
-    b.signup_source AS old__signup_source,
-    b.external_ref AS old__external_ref,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.name = b.name OR (
-        n.name IS NULL AND b.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.legal_name = b.legal_name
-      OR (
-        n.legal_name IS NULL AND b.legal_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__legal_name,
-    CASE
-      WHEN n.display_name = b.display_name
-      OR (
-        n.display_name IS NULL AND b.display_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__display_name,
-    CASE
-      WHEN n.email = b.email OR (
-        n.email IS NULL AND b.email IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__email,
-    CASE
-      WHEN n.phone = b.phone OR (
-        n.phone IS NULL AND b.phone IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__phone,
-    CASE
-      WHEN n.website = b.website OR (
-        n.website IS NULL AND b.website IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__website,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.category = b.category OR (
-        n.category IS NULL AND b.category IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__category,
-    CASE
-      WHEN n.company_type = b.company_type
-      OR (
-        n.company_type IS NULL AND b.company_type IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__company_type,
-    CASE
-      WHEN n.tax_id = b.tax_id OR (
-        n.tax_id IS NULL AND b.tax_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tax_id,
-    CASE
-      WHEN n.registration_number = b.registration_number
-      OR (
-        n.registration_number IS NULL AND b.registration_number IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__registration_number,
-    CASE
-      WHEN n.duns_number = b.duns_number
-      OR (
-        n.duns_number IS NULL AND b.duns_number IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__duns_number,
-    CASE
-      WHEN n.address_line1 = b.address_line1
-      OR (
-        n.address_line1 IS NULL AND b.address_line1 IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__address_line1,
-    CASE
-      WHEN n.address_line2 = b.address_line2
-      OR (
-        n.address_line2 IS NULL AND b.address_line2 IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__address_line2,
-    CASE
-      WHEN n.postal_code = b.postal_code
-      OR (
-        n.postal_code IS NULL AND b.postal_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__postal_code,
-    CASE
-      WHEN n.state_code = b.state_code
-      OR (
-        n.state_code IS NULL AND b.state_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__state_code,
-    CASE
-      WHEN n.city_id = b.city_id OR (
-        n.city_id IS NULL AND b.city_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__city_id,
-    CASE
-      WHEN n.primary_category_id = b.primary_category_id
-      OR (
-        n.primary_category_id IS NULL AND b.primary_category_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__primary_category_id,
-    CASE
-      WHEN n.primary_contact_id = b.primary_contact_id
-      OR (
-        n.primary_contact_id IS NULL AND b.primary_contact_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__primary_contact_id,
-    CASE
-      WHEN n.created_by = b.created_by
-      OR (
-        n.created_by IS NULL AND b.created_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_by,
-    CASE
-      WHEN n.updated_by = b.updated_by
-      OR (
-        n.updated_by IS NULL AND b.updated_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_by,
-    CASE
-      WHEN n.parent_company_id = b.parent_company_id
-      OR (
-        n.parent_company_id IS NULL AND b.parent_company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__parent_company_id,
-    CASE
-      WHEN n.employee_count = b.employee_count
-      OR (
-        n.employee_count IS NULL AND b.employee_count IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__employee_count,
-    CASE
-      WHEN n.annual_revenue = b.annual_revenue
-      OR (
-        n.annual_revenue IS NULL AND b.annual_revenue IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__annual_revenue,
-    CASE
-      WHEN n.currency_code = b.currency_code
-      OR (
-        n.currency_code IS NULL AND b.currency_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__currency_code,
-    CASE
-      WHEN n.credit_limit = b.credit_limit
-      OR (
-        n.credit_limit IS NULL AND b.credit_limit IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__credit_limit,
-    CASE
-      WHEN n.payment_terms_days = b.payment_terms_days
-      OR (
-        n.payment_terms_days IS NULL AND b.payment_terms_days IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__payment_terms_days,
-    CASE
-      WHEN n.rating = b.rating OR (
-        n.rating IS NULL AND b.rating IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__rating,
-    CASE
-      WHEN n.is_verified = b.is_verified
-      OR (
-        n.is_verified IS NULL AND b.is_verified IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_verified,
-    CASE
-      WHEN n.is_preferred = b.is_preferred
-      OR (
-        n.is_preferred IS NULL AND b.is_preferred IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_preferred,
-    CASE
-      WHEN n.is_diverse_supplier = b.is_diverse_supplier
-      OR (
-        n.is_diverse_supplier IS NULL AND b.is_diverse_supplier IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_diverse_supplier,
-    CASE
-      WHEN n.is_minority_owned = b.is_minority_owned
-      OR (
-        n.is_minority_owned IS NULL AND b.is_minority_owned IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_minority_owned,
-    CASE
-      WHEN n.onboarding_status = b.onboarding_status
-      OR (
-        n.onboarding_status IS NULL AND b.onboarding_status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__onboarding_status,
-    CASE
-      WHEN n.onboarded_at = b.onboarded_at
-      OR (
-        n.onboarded_at IS NULL AND b.onboarded_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__onboarded_at,
-    CASE
-      WHEN n.verified_at = b.verified_at
-      OR (
-        n.verified_at IS NULL AND b.verified_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__verified_at,
-    CASE
-      WHEN n.incorporation_date = b.incorporation_date
-      OR (
-        n.incorporation_date IS NULL AND b.incorporation_date IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__incorporation_date,
-    CASE
-      WHEN n.fiscal_year_end_month = b.fiscal_year_end_month
-      OR (
-        n.fiscal_year_end_month IS NULL AND b.fiscal_year_end_month IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__fiscal_year_end_month,
-    CASE
-      WHEN n.logo_url = b.logo_url OR (
-        n.logo_url IS NULL AND b.logo_url IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__logo_url,
-    CASE
-      WHEN n.description = b.description
-      OR (
-        n.description IS NULL AND b.description IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__description,
-    CASE
-      WHEN n.signup_source = b.signup_source
-      OR (
-        n.signup_source IS NULL AND b.signup_source IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__signup_source,
-    CASE
-      WHEN n.external_ref = b.external_ref
-      OR (
-        n.external_ref IS NULL AND b.external_ref IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__external_ref,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      name,
-      legal_name,
-      display_name,
-      email,
-      phone,
-      website,
-      status,
-      category,
-      company_type,
-      tax_id,
-      registration_number,
-      duns_number,
-      address_line1,
-      address_line2,
-      postal_code,
-      state_code,
-      city_id,
-      primary_category_id,
-      primary_contact_id,
-      created_by,
-      updated_by,
-      parent_company_id,
-      employee_count,
-      annual_revenue,
-      currency_code,
-      credit_limit,
-      payment_terms_days,
-      rating,
-      is_verified,
-      is_preferred,
-      is_diverse_supplier,
-      is_minority_owned,
-      onboarding_status,
-      onboarded_at,
-      verified_at,
-      incorporation_date,
-      fiscal_year_end_month,
-      logo_url,
-      description,
-      signup_source,
-      external_ref,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, legal_name DESC NULLS LAST, display_name DESC NULLS LAST, email DESC NULLS LAST, phone DESC NULLS LAST, website DESC NULLS LAST, status DESC NULLS LAST, category DESC NULLS LAST, company_type DESC NULLS LAST, tax_id DESC NULLS LAST, registration_number DESC NULLS LAST, duns_number DESC NULLS LAST, address_line1 DESC NULLS LAST, address_line2 DESC NULLS LAST, postal_code DESC NULLS LAST, state_code DESC NULLS LAST, city_id DESC NULLS LAST, primary_category_id DESC NULLS LAST, primary_contact_id DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, parent_company_id DESC NULLS LAST, employee_count DESC NULLS LAST, annual_revenue DESC NULLS LAST, currency_code DESC NULLS LAST, credit_limit DESC NULLS LAST, payment_terms_days DESC NULLS LAST, rating DESC NULLS LAST, is_verified DESC NULLS LAST, is_preferred DESC NULLS LAST, is_diverse_supplier DESC NULLS LAST, is_minority_owned DESC NULLS LAST, onboarding_status DESC NULLS LAST, onboarded_at DESC NULLS LAST, verified_at DESC NULLS LAST, incorporation_date DESC NULLS LAST, fiscal_year_end_month DESC NULLS LAST, logo_url DESC NULLS LAST, description DESC NULLS LAST, signup_source DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.companies AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        name,
+        legal_name,
+        display_name,
+        email,
+        phone,
+        website,
+        status,
+        category,
+        company_type,
+        tax_id,
+        registration_number,
+        duns_number,
+        address_line1,
+        address_line2,
+        postal_code,
+        state_code,
+        city_id,
+        primary_category_id,
+        primary_contact_id,
+        created_by,
+        updated_by,
+        parent_company_id,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        credit_limit,
+        payment_terms_days,
+        rating,
+        is_verified,
+        is_preferred,
+        is_diverse_supplier,
+        is_minority_owned,
+        onboarding_status,
+        onboarded_at,
+        verified_at,
+        incorporation_date,
+        fiscal_year_end_month,
+        logo_url,
+        description,
+        signup_source,
+        external_ref,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, legal_name DESC NULLS LAST, display_name DESC NULLS LAST, email DESC NULLS LAST, phone DESC NULLS LAST, website DESC NULLS LAST, status DESC NULLS LAST, category DESC NULLS LAST, company_type DESC NULLS LAST, tax_id DESC NULLS LAST, registration_number DESC NULLS LAST, duns_number DESC NULLS LAST, address_line1 DESC NULLS LAST, address_line2 DESC NULLS LAST, postal_code DESC NULLS LAST, state_code DESC NULLS LAST, city_id DESC NULLS LAST, primary_category_id DESC NULLS LAST, primary_contact_id DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, parent_company_id DESC NULLS LAST, employee_count DESC NULLS LAST, annual_revenue DESC NULLS LAST, currency_code DESC NULLS LAST, credit_limit DESC NULLS LAST, payment_terms_days DESC NULLS LAST, rating DESC NULLS LAST, is_verified DESC NULLS LAST, is_preferred DESC NULLS LAST, is_diverse_supplier DESC NULLS LAST, is_minority_owned DESC NULLS LAST, onboarding_status DESC NULLS LAST, onboarded_at DESC NULLS LAST, verified_at DESC NULLS LAST, incorporation_date DESC NULLS LAST, fiscal_year_end_month DESC NULLS LAST, logo_url DESC NULLS LAST, description DESC NULLS LAST, signup_source DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.companies AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          )
+          OR (
+            s.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(s.status IN (0, 1, 2, 3), TRUE)
+          )
+          OR (
+            NOT COALESCE(s.credit_limit IS NULL OR s.credit_limit >= 0, TRUE)
+          )
         )
-        OR (
-          s.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(s.status IN (0, 1, 2, 3), TRUE)
-        )
-        OR (
-          NOT COALESCE(s.credit_limit IS NULL OR s.credit_limit >= 0, TRUE)
-        )
-      )
-  ) AS n
-  LEFT JOIN public.companies AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.companies AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.companies__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N';

@@ -5,260 +5,205 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE(UPPER(n.op) = 'D', FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE(UPPER(n.op) = 'D', FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__tag_id
+      OR p.chg__taggable_id
+      OR p.chg__taggable_type
+      OR p.chg__tagger_id
+      OR p.chg__tagger_type
+      OR p.chg__context
+      OR p.chg__tenant_company_id
+      OR p.chg__confidence
+      OR p.chg__weight
+      OR p.chg__is_auto
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.tag_id,
+    p.taggable_id,
+    p.taggable_type,
+    p.tagger_id,
+    p.tagger_type,
+    p.context,
+    p.tenant_company_id,
+    p.confidence,
+    p.weight,
+    p.is_auto,
+    p.created_at,
+    p.updated_at,
+    p.old__id,
+    p.old__tag_id,
+    p.old__taggable_id,
+    p.old__taggable_type,
+    p.old__tagger_id,
+    p.old__tagger_type,
+    p.old__context,
+    p.old__tenant_company_id,
+    p.old__confidence,
+    p.old__weight,
+    p.old__is_auto,
+    p.old__created_at,
+    p.old__updated_at,
+    p.chg__id,
+    p.chg__tag_id,
+    p.chg__taggable_id,
+    p.chg__taggable_type,
+    p.chg__tagger_id,
+    p.chg__tagger_type,
+    p.chg__context,
+    p.chg__tenant_company_id,
+    p.chg__confidence,
+    p.chg__weight,
+    p.chg__is_auto,
+    p.chg__created_at,
+    p.chg__updated_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.tag_id AS tag_id,
+      n.taggable_id AS taggable_id,
+      n.taggable_type AS taggable_type,
+      n.tagger_id AS tagger_id,
+      n.tagger_type AS tagger_type,
+      n.context AS context,
+      n.tenant_company_id AS tenant_company_id,
+      n.confidence AS confidence,
+      n.weight AS weight,
+      n.is_auto AS is_auto,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      b.id AS old__id,
+      b.tag_id AS old__tag_id,
+      b.taggable_id AS old__taggable_id,
+      b.taggable_type AS old__taggable_type,
+      b.tagger_id AS old__tagger_id,
+      b.tagger_type AS old__tagger_type,
+      b.context AS old__context,
+      b.tenant_company_id AS old__tenant_company_id,
+      b.confidence AS old__confidence,
+      b.weight AS old__weight,
+      b.is_auto AS old__is_auto,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.tag_id = b.tag_id OR (
           n.tag_id IS NULL AND b.tag_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tag_id,
+      CASE
         WHEN n.taggable_id = b.taggable_id
         OR (
           n.taggable_id IS NULL AND b.taggable_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__taggable_id,
+      CASE
         WHEN n.taggable_type = b.taggable_type
         OR (
           n.taggable_type IS NULL AND b.taggable_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__taggable_type,
+      CASE
         WHEN n.tagger_id = b.tagger_id OR (
           n.tagger_id IS NULL AND b.tagger_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tagger_id,
+      CASE
         WHEN n.tagger_type = b.tagger_type
         OR (
           n.tagger_type IS NULL AND b.tagger_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tagger_type,
+      CASE
         WHEN n.context = b.context OR (
           n.context IS NULL AND b.context IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__context,
+      CASE
         WHEN n.tenant_company_id = b.tenant_company_id
         OR (
           n.tenant_company_id IS NULL AND b.tenant_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tenant_company_id,
+      CASE
         WHEN n.confidence = b.confidence
         OR (
           n.confidence IS NULL AND b.confidence IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__confidence,
+      CASE
         WHEN n.weight = b.weight OR (
           n.weight IS NULL AND b.weight IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__weight,
+      CASE
         WHEN n.is_auto = b.is_auto OR (
           n.is_auto IS NULL AND b.is_auto IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_auto,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.tag_id AS tag_id,
-    n.taggable_id AS taggable_id,
-    n.taggable_type AS taggable_type,
-    n.tagger_id AS tagger_id,
-    n.tagger_type AS tagger_type,
-    n.context AS context,
-    n.tenant_company_id AS tenant_company_id,
-    n.confidence AS confidence,
-    n.weight AS weight,
-    n.is_auto AS is_auto,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    b.id AS old__id,
-    b.tag_id AS old__tag_id,
-    b.taggable_id AS old__taggable_id,
-    b.taggable_type AS old__taggable_type,
-    b.tagger_id AS old__tagger_id,
-    b.tagger_type AS old__tagger_type,
-    b.context AS old__context,
-    b.tenant_company_id AS old__tenant_company_id,
-    b.confidence AS old__confidence,
-    b.weight AS old__weight,
-    b.is_auto AS old__is_auto,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.tag_id = b.tag_id OR (
-        n.tag_id IS NULL AND b.tag_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tag_id,
-    CASE
-      WHEN n.taggable_id = b.taggable_id
-      OR (
-        n.taggable_id IS NULL AND b.taggable_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__taggable_id,
-    CASE
-      WHEN n.taggable_type = b.taggable_type
-      OR (
-        n.taggable_type IS NULL AND b.taggable_type IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__taggable_type,
-    CASE
-      WHEN n.tagger_id = b.tagger_id OR (
-        n.tagger_id IS NULL AND b.tagger_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tagger_id,
-    CASE
-      WHEN n.tagger_type = b.tagger_type
-      OR (
-        n.tagger_type IS NULL AND b.tagger_type IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tagger_type,
-    CASE
-      WHEN n.context = b.context OR (
-        n.context IS NULL AND b.context IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__context,
-    CASE
-      WHEN n.tenant_company_id = b.tenant_company_id
-      OR (
-        n.tenant_company_id IS NULL AND b.tenant_company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tenant_company_id,
-    CASE
-      WHEN n.confidence = b.confidence
-      OR (
-        n.confidence IS NULL AND b.confidence IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__confidence,
-    CASE
-      WHEN n.weight = b.weight OR (
-        n.weight IS NULL AND b.weight IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__weight,
-    CASE
-      WHEN n.is_auto = b.is_auto OR (
-        n.is_auto IS NULL AND b.is_auto IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_auto,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at
-  FROM (
-    SELECT
-      id,
-      tag_id,
-      taggable_id,
-      taggable_type,
-      tagger_id,
-      tagger_type,
-      context,
-      tenant_company_id,
-      confidence,
-      weight,
-      is_auto,
-      created_at,
-      updated_at,
-      op,
-      _loaded_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, tag_id DESC NULLS LAST, taggable_id DESC NULLS LAST, taggable_type DESC NULLS LAST, tagger_id DESC NULLS LAST, tagger_type DESC NULLS LAST, context DESC NULLS LAST, tenant_company_id DESC NULLS LAST, confidence DESC NULLS LAST, weight DESC NULLS LAST, is_auto DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
-      ) AS cdc__rank
+      END AS chg__updated_at,
+      COALESCE(UPPER(n.op) = 'D', FALSE) AS cdc__delete,
+      COALESCE(
+        (
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
     FROM (
       SELECT
         id,
@@ -275,35 +220,63 @@ FROM (
         created_at,
         updated_at,
         op,
-        _loaded_at
-      FROM staging.taggings
-      WHERE
-        COALESCE(
+        _loaded_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, tag_id DESC NULLS LAST, taggable_id DESC NULLS LAST, taggable_type DESC NULLS LAST, tagger_id DESC NULLS LAST, tagger_type DESC NULLS LAST, context DESC NULLS LAST, tenant_company_id DESC NULLS LAST, confidence DESC NULLS LAST, weight DESC NULLS LAST, is_auto DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
+        ) AS cdc__rank
+      FROM (
+        SELECT
+          id,
+          tag_id,
+          taggable_id,
+          taggable_type,
+          tagger_id,
+          tagger_type,
+          context,
+          tenant_company_id,
+          confidence,
+          weight,
+          is_auto,
+          created_at,
+          updated_at,
+          op,
+          _loaded_at
+        FROM staging.taggings
+        WHERE
           (
-            _loaded_at > (
-              SELECT
-                CAST(MAX(value) AS TIMESTAMP)
-              FROM cdc.watermark
-              WHERE
-                pipeline = 'vendor' AND source = 'taggings'
-            )
-          ),
-          TRUE
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'taggings'
+          ) IS NULL
+          OR _loaded_at > (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'taggings'
+          )
+      ) AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          ) OR (
+            s._loaded_at IS NULL
+          )
         )
-    ) AS s
+    ) AS n
+    LEFT JOIN public.taggings AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.taggings__deleted AS t
+      ON n.id = t.id
     WHERE
-      NOT (
-        (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
-        )
-      )
-  ) AS n
-  LEFT JOIN public.taggings AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N';

@@ -5,445 +5,343 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__team_id
+      OR p.chg__user_id
+      OR p.chg__role
+      OR p.chg__status
+      OR p.chg__is_lead
+      OR p.chg__is_approver
+      OR p.chg__approval_limit
+      OR p.chg__title
+      OR p.chg__notification_level
+      OR p.chg__joined_at
+      OR p.chg__can_purchase
+      OR p.chg__monthly_spend_limit
+      OR p.chg__last_activity_at
+      OR p.chg__membership_source
+      OR p.chg__left_at
+      OR p.chg__added_by
+      OR p.chg__removed_by
+      OR p.chg__invitation_token
+      OR p.chg__invitation_sent_at
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.team_id,
+    p.user_id,
+    p.role,
+    p.status,
+    p.is_lead,
+    p.is_approver,
+    p.approval_limit,
+    p.title,
+    p.notification_level,
+    p.joined_at,
+    p.can_purchase,
+    p.monthly_spend_limit,
+    p.last_activity_at,
+    p.membership_source,
+    p.left_at,
+    p.added_by,
+    p.removed_by,
+    p.invitation_token,
+    p.invitation_sent_at,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__team_id,
+    p.old__user_id,
+    p.old__role,
+    p.old__status,
+    p.old__is_lead,
+    p.old__is_approver,
+    p.old__approval_limit,
+    p.old__title,
+    p.old__notification_level,
+    p.old__joined_at,
+    p.old__can_purchase,
+    p.old__monthly_spend_limit,
+    p.old__last_activity_at,
+    p.old__membership_source,
+    p.old__left_at,
+    p.old__added_by,
+    p.old__removed_by,
+    p.old__invitation_token,
+    p.old__invitation_sent_at,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__team_id,
+    p.chg__user_id,
+    p.chg__role,
+    p.chg__status,
+    p.chg__is_lead,
+    p.chg__is_approver,
+    p.chg__approval_limit,
+    p.chg__title,
+    p.chg__notification_level,
+    p.chg__joined_at,
+    p.chg__can_purchase,
+    p.chg__monthly_spend_limit,
+    p.chg__last_activity_at,
+    p.chg__membership_source,
+    p.chg__left_at,
+    p.chg__added_by,
+    p.chg__removed_by,
+    p.chg__invitation_token,
+    p.chg__invitation_sent_at,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.team_id AS team_id,
+      n.user_id AS user_id,
+      n.role AS role,
+      n.status AS status,
+      n.is_lead AS is_lead,
+      n.is_approver AS is_approver,
+      n.approval_limit AS approval_limit,
+      n.title AS title,
+      n.notification_level AS notification_level,
+      n.joined_at AS joined_at,
+      n.can_purchase AS can_purchase,
+      n.monthly_spend_limit AS monthly_spend_limit,
+      n.last_activity_at AS last_activity_at,
+      n.membership_source AS membership_source,
+      n.left_at AS left_at,
+      n.added_by AS added_by,
+      n.removed_by AS removed_by,
+      n.invitation_token AS invitation_token,
+      n.invitation_sent_at AS invitation_sent_at,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.team_id AS old__team_id,
+      b.user_id AS old__user_id,
+      b.role AS old__role,
+      b.status AS old__status,
+      b.is_lead AS old__is_lead,
+      b.is_approver AS old__is_approver,
+      b.approval_limit AS old__approval_limit,
+      b.title AS old__title,
+      b.notification_level AS old__notification_level,
+      b.joined_at AS old__joined_at,
+      b.can_purchase AS old__can_purchase,
+      b.monthly_spend_limit AS old__monthly_spend_limit,
+      b.last_activity_at AS old__last_activity_at,
+      b.membership_source AS old__membership_source,
+      b.left_at AS old__left_at,
+      b.added_by AS old__added_by,
+      b.removed_by AS old__removed_by,
+      b.invitation_token AS old__invitation_token,
+      b.invitation_sent_at AS old__invitation_sent_at,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.team_id = b.team_id OR (
           n.team_id IS NULL AND b.team_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__team_id,
+      CASE
         WHEN n.user_id = b.user_id OR (
           n.user_id IS NULL AND b.user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__user_id,
+      CASE
         WHEN n.role = b.role OR (
           n.role IS NULL AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__role,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.is_lead = b.is_lead OR (
           n.is_lead IS NULL AND b.is_lead IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_lead,
+      CASE
         WHEN n.is_approver = b.is_approver
         OR (
           n.is_approver IS NULL AND b.is_approver IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_approver,
+      CASE
         WHEN n.approval_limit = b.approval_limit
         OR (
           n.approval_limit IS NULL AND b.approval_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__approval_limit,
+      CASE
         WHEN n.title = b.title OR (
           n.title IS NULL AND b.title IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__title,
+      CASE
         WHEN n.notification_level = b.notification_level
         OR (
           n.notification_level IS NULL AND b.notification_level IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__notification_level,
+      CASE
         WHEN n.joined_at = b.joined_at OR (
           n.joined_at IS NULL AND b.joined_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__joined_at,
+      CASE
         WHEN n.can_purchase = b.can_purchase
         OR (
           n.can_purchase IS NULL AND b.can_purchase IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__can_purchase,
+      CASE
         WHEN n.monthly_spend_limit = b.monthly_spend_limit
         OR (
           n.monthly_spend_limit IS NULL AND b.monthly_spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__monthly_spend_limit,
+      CASE
         WHEN n.last_activity_at = b.last_activity_at
         OR (
           n.last_activity_at IS NULL AND b.last_activity_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_activity_at,
+      CASE
         WHEN n.membership_source = b.membership_source
         OR (
           n.membership_source IS NULL AND b.membership_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__membership_source,
+      CASE
         WHEN n.left_at = b.left_at OR (
           n.left_at IS NULL AND b.left_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__left_at,
+      CASE
         WHEN n.added_by = b.added_by OR (
           n.added_by IS NULL AND b.added_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__added_by,
+      CASE
         WHEN n.removed_by = b.removed_by
         OR (
           n.removed_by IS NULL AND b.removed_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__removed_by,
+      CASE
         WHEN n.invitation_token = b.invitation_token
         OR (
           n.invitation_token IS NULL AND b.invitation_token IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__invitation_token,
+      CASE
         WHEN n.invitation_sent_at = b.invitation_sent_at
         OR (
           n.invitation_sent_at IS NULL AND b.invitation_sent_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__invitation_sent_at,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.team_id AS team_id,
-    n.user_id AS user_id,
-    n.role AS role,
-    n.status AS status,
-    n.is_lead AS is_lead,
-    n.is_approver AS is_approver,
-    n.approval_limit AS approval_limit,
-    n.title AS title,
-    n.notification_level AS notification_level,
-    n.joined_at AS joined_at,
-    n.can_purchase AS can_purchase,
-    n.monthly_spend_limit AS monthly_spend_limit,
-    n.last_activity_at AS last_activity_at,
-    n.membership_source AS membership_source,
-    n.left_at AS left_at,
-    n.added_by AS added_by,
-    n.removed_by AS removed_by,
-    n.invitation_token AS invitation_token,
-    n.invitation_sent_at AS invitation_sent_at,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.team_id AS old__team_id,
-    b.user_id AS old__user_id,
-    b.role AS old__role,
-    b.status AS old__status,
-    b.is_lead AS old__is_lead,
-    b.is_approver AS old__is_approver,
-    b.approval_limit AS old__approval_limit,
-    b.title AS old__title,
-    b.notification_level AS old__notification_level,
-    b.joined_at AS old__joined_at,
-    b.can_purchase AS old__can_purchase,
-    b.monthly_spend_limit AS old__monthly_spend_limit,
-    b.last_activity_at AS old__last_activity_at,
-    b.membership_source AS old__membership_source,
-    b.left_at AS old__left_at,
-    b.added_by AS old__added_by,
-    b.removed_by AS old__removed_by,
-    b.invitation_token AS old__invitation_token,
-    b.invitation_sent_at AS old__invitation_sent_at,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.team_id = b.team_id OR (
-        n.team_id IS NULL AND b.team_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__team_id,
-    CASE
-      WHEN n.user_id = b.user_id OR (
-        n.user_id IS NULL AND b.user_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__user_id,
-    CASE
-      WHEN n.role = b.role OR (
-        n.role IS NULL AND b.role IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__role,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.is_lead = b.is_lead OR (
-        n.is_lead IS NULL AND b.is_lead IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_lead,
-    CASE
-      WHEN n.is_approver = b.is_approver
-      OR (
-        n.is_approver IS NULL AND b.is_approver IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_approver,
-    CASE
-      WHEN n.approval_limit = b.approval_limit
-      OR (
-        n.approval_limit IS NULL AND b.approval_limit IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__approval_limit,
-    CASE
-      WHEN n.title = b.title OR (
-        n.title IS NULL AND b.title IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__title,
-    CASE
-      WHEN n.notification_level = b.notification_level
-      OR (
-        n.notification_level IS NULL AND b.notification_level IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__notification_level,
-    CASE
-      WHEN n.joined_at = b.joined_at OR (
-        n.joined_at IS NULL AND b.joined_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__joined_at,
-    CASE
-      WHEN n.can_purchase = b.can_purchase
-      OR (
-        n.can_purchase IS NULL AND b.can_purchase IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__can_purchase,
-    CASE
-      WHEN n.monthly_spend_limit = b.monthly_spend_limit
-      OR (
-        n.monthly_spend_limit IS NULL AND b.monthly_spend_limit IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__monthly_spend_limit,
-    CASE
-      WHEN n.last_activity_at = b.last_activity_at
-      OR (
-        n.last_activity_at IS NULL AND b.last_activity_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_activity_at,
-    CASE
-      WHEN n.membership_source = b.membership_source
-      OR (
-        n.membership_source IS NULL AND b.membership_source IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__membership_source,
-    CASE
-      WHEN n.left_at = b.left_at OR (
-        n.left_at IS NULL AND b.left_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__left_at,
-    CASE
-      WHEN n.added_by = b.added_by OR (
-        n.added_by IS NULL AND b.added_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__added_by,
-    CASE
-      WHEN n.removed_by = b.removed_by
-      OR (
-        n.removed_by IS NULL AND b.removed_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__removed_by,
-    CASE
-      WHEN n.invitation_token = b.invitation_token
-      OR (
-        n.invitation_token IS NULL AND b.invitation_token IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__invitation_token,
-    CASE
-      WHEN n.invitation_sent_at = b.invitation_sent_at
-      OR (
-        n.invitation_sent_at IS NULL AND b.invitation_sent_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__invitation_sent_at,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      team_id,
-      user_id,
-      role,
-      status,
-      is_lead,
-      is_approver,
-      approval_limit,
-      title,
-      notification_level,
-      joined_at,
-      can_purchase,
-      monthly_spend_limit,
-      last_activity_at,
-      membership_source,
-      left_at,
-      added_by,
-      removed_by,
-      invitation_token,
-      invitation_sent_at,
-      created_at,
-      updated_at,
-      deleted_at,
-      _loaded_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, team_id DESC NULLS LAST, user_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_lead DESC NULLS LAST, is_approver DESC NULLS LAST, approval_limit DESC NULLS LAST, title DESC NULLS LAST, notification_level DESC NULLS LAST, joined_at DESC NULLS LAST, can_purchase DESC NULLS LAST, monthly_spend_limit DESC NULLS LAST, last_activity_at DESC NULLS LAST, membership_source DESC NULLS LAST, left_at DESC NULLS LAST, added_by DESC NULLS LAST, removed_by DESC NULLS LAST, invitation_token DESC NULLS LAST, invitation_sent_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
+        (
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
     FROM (
       SELECT
         id,
@@ -469,35 +367,72 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
-        _loaded_at
-      FROM staging.team_members
-      WHERE
-        COALESCE(
+        _loaded_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, team_id DESC NULLS LAST, user_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_lead DESC NULLS LAST, is_approver DESC NULLS LAST, approval_limit DESC NULLS LAST, title DESC NULLS LAST, notification_level DESC NULLS LAST, joined_at DESC NULLS LAST, can_purchase DESC NULLS LAST, monthly_spend_limit DESC NULLS LAST, last_activity_at DESC NULLS LAST, membership_source DESC NULLS LAST, left_at DESC NULLS LAST, added_by DESC NULLS LAST, removed_by DESC NULLS LAST, invitation_token DESC NULLS LAST, invitation_sent_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM (
+        SELECT
+          id,
+          team_id,
+          user_id,
+          role,
+          status,
+          is_lead,
+          is_approver,
+          approval_limit,
+          title,
+          notification_level,
+          joined_at,
+          can_purchase,
+          monthly_spend_limit,
+          last_activity_at,
+          membership_source,
+          left_at,
+          added_by,
+          removed_by,
+          invitation_token,
+          invitation_sent_at,
+          created_at,
+          updated_at,
+          deleted_at,
+          _loaded_at
+        FROM staging.team_members
+        WHERE
           (
-            _loaded_at > (
-              SELECT
-                CAST(MAX(value) AS TIMESTAMP)
-              FROM cdc.watermark
-              WHERE
-                pipeline = 'vendor' AND source = 'team_members'
-            )
-          ),
-          TRUE
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'team_members'
+          ) IS NULL
+          OR _loaded_at > (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'team_members'
+          )
+      ) AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          ) OR (
+            s._loaded_at IS NULL
+          )
         )
-    ) AS s
+    ) AS n
+    LEFT JOIN public.team_members AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.team_members__deleted AS t
+      ON n.id = t.id
     WHERE
-      NOT (
-        (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
-        )
-      )
-  ) AS n
-  LEFT JOIN public.team_members AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N';

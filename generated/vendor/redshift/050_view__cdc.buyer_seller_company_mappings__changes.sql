@@ -5,303 +5,264 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__client_company_id
+      OR p.chg__dealing_with_company_id
+      OR p.chg__status
+      OR p.chg__source
+      OR p.chg__invited_by
+      OR p.chg__invited_at
+      OR p.chg__accepted_at
+      OR p.chg__vendor_code
+      OR p.chg__relationship_type
+      OR p.chg__notes
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.client_company_id,
+    p.dealing_with_company_id,
+    p.status,
+    p.source,
+    p.invited_by,
+    p.invited_at,
+    p.accepted_at,
+    p.vendor_code,
+    p.relationship_type,
+    p.notes,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__client_company_id,
+    p.old__dealing_with_company_id,
+    p.old__status,
+    p.old__source,
+    p.old__invited_by,
+    p.old__invited_at,
+    p.old__accepted_at,
+    p.old__vendor_code,
+    p.old__relationship_type,
+    p.old__notes,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__client_company_id,
+    p.chg__dealing_with_company_id,
+    p.chg__status,
+    p.chg__source,
+    p.chg__invited_by,
+    p.chg__invited_at,
+    p.chg__accepted_at,
+    p.chg__vendor_code,
+    p.chg__relationship_type,
+    p.chg__notes,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.client_company_id AS client_company_id,
+      n.dealing_with_company_id AS dealing_with_company_id,
+      n.status AS status,
+      n.source AS source,
+      n.invited_by AS invited_by,
+      n.invited_at AS invited_at,
+      n.accepted_at AS accepted_at,
+      n.vendor_code AS vendor_code,
+      n.relationship_type AS relationship_type,
+      n.notes AS notes,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.client_company_id AS old__client_company_id,
+      b.dealing_with_company_id AS old__dealing_with_company_id,
+      b.status AS old__status,
+      b.source AS old__source,
+      b.invited_by AS old__invited_by,
+      b.invited_at AS old__invited_at,
+      b.accepted_at AS old__accepted_at,
+      b.vendor_code AS old__vendor_code,
+      b.relationship_type AS old__relationship_type,
+      b.notes AS old__notes,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.client_company_id = b.client_company_id
         OR (
           n.client_company_id IS NULL AND b.client_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__client_company_id,
+      CASE
         WHEN n.dealing_with_company_id = b.dealing_with_company_id
         OR (
           n.dealing_with_company_id IS NULL AND b.dealing_with_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__dealing_with_company_id,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.source = b.source OR (
           n.source IS NULL AND b.source IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__source,
+      CASE
         WHEN n.invited_by = b.invited_by
         OR (
           n.invited_by IS NULL AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__invited_by,
+      CASE
         WHEN n.invited_at = b.invited_at
         OR (
           n.invited_at IS NULL AND b.invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__invited_at,
+      CASE
         WHEN n.accepted_at = b.accepted_at
         OR (
           n.accepted_at IS NULL AND b.accepted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__accepted_at,
+      CASE
         WHEN n.vendor_code = b.vendor_code
         OR (
           n.vendor_code IS NULL AND b.vendor_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__vendor_code,
+      CASE
         WHEN n.relationship_type = b.relationship_type
         OR (
           n.relationship_type IS NULL AND b.relationship_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__relationship_type,
+      CASE
         WHEN n.notes = b.notes OR (
           n.notes IS NULL AND b.notes IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__notes,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.client_company_id AS client_company_id,
-    n.dealing_with_company_id AS dealing_with_company_id,
-    n.status AS status,
-    n.source AS source,
-    n.invited_by AS invited_by,
-    n.invited_at AS invited_at,
-    n.accepted_at AS accepted_at,
-    n.vendor_code AS vendor_code,
-    n.relationship_type AS relationship_type,
-    n.notes AS notes,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.client_company_id AS old__client_company_id,
-    b.dealing_with_company_id AS old__dealing_with_company_id,
-    b.status AS old__status,
-    b.source AS old__source,
-    b.invited_by AS old__invited_by,
-    b.invited_at AS old__invited_at,
-    b.accepted_at AS old__accepted_at,
-    b.vendor_code AS old__vendor_code,
-    b.relationship_type AS old__relationship_type,
-    b.notes AS old__notes,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.client_company_id = b.client_company_id
-      OR (
-        n.client_company_id IS NULL AND b.client_company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__client_company_id,
-    CASE
-      WHEN n.dealing_with_company_id = b.dealing_with_company_id
-      OR (
-        n.dealing_with_company_id IS NULL AND b.dealing_with_company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__dealing_with_company_id,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.source = b.source OR (
-        n.source IS NULL AND b.source IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__source,
-    CASE
-      WHEN n.invited_by = b.invited_by
-      OR (
-        n.invited_by IS NULL AND b.invited_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__invited_by,
-    CASE
-      WHEN n.invited_at = b.invited_at
-      OR (
-        n.invited_at IS NULL AND b.invited_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__invited_at,
-    CASE
-      WHEN n.accepted_at = b.accepted_at
-      OR (
-        n.accepted_at IS NULL AND b.accepted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__accepted_at,
-    CASE
-      WHEN n.vendor_code = b.vendor_code
-      OR (
-        n.vendor_code IS NULL AND b.vendor_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__vendor_code,
-    CASE
-      WHEN n.relationship_type = b.relationship_type
-      OR (
-        n.relationship_type IS NULL AND b.relationship_type IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__relationship_type,
-    CASE
-      WHEN n.notes = b.notes OR (
-        n.notes IS NULL AND b.notes IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__notes,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      client_company_id,
-      dealing_with_company_id,
-      status,
-      source,
-      invited_by,
-      invited_at,
-      accepted_at,
-      vendor_code,
-      relationship_type,
-      notes,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, dealing_with_company_id DESC NULLS LAST, status DESC NULLS LAST, source DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, vendor_code DESC NULLS LAST, relationship_type DESC NULLS LAST, notes DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.buyer_seller_company_mappings AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        client_company_id,
+        dealing_with_company_id,
+        status,
+        source,
+        invited_by,
+        invited_at,
+        accepted_at,
+        vendor_code,
+        relationship_type,
+        notes,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, dealing_with_company_id DESC NULLS LAST, status DESC NULLS LAST, source DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, vendor_code DESC NULLS LAST, relationship_type DESC NULLS LAST, notes DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.buyer_seller_company_mappings AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          )
+          OR (
+            s.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(NOT s.client_company_id IS NULL AND NOT s.dealing_with_company_id IS NULL, TRUE)
+          )
         )
-        OR (
-          s.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(NOT s.client_company_id IS NULL AND NOT s.dealing_with_company_id IS NULL, TRUE)
-        )
-      )
-  ) AS n
-  LEFT JOIN public.buyer_seller_company_mappings AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.buyer_seller_company_mappings AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.buyer_seller_company_mappings__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

@@ -5,572 +5,479 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__country_id
+      OR p.chg__name
+      OR p.chg__ascii_name
+      OR p.chg__state_name
+      OR p.chg__state_code
+      OR p.chg__county_name
+      OR p.chg__metro_area
+      OR p.chg__postal_code_prefix
+      OR p.chg__latitude
+      OR p.chg__longitude
+      OR p.chg__elevation_m
+      OR p.chg__population
+      OR p.chg__time_zone
+      OR p.chg__utc_offset_minutes
+      OR p.chg__is_capital
+      OR p.chg__is_state_capital
+      OR p.chg__tier
+      OR p.chg__status
+      OR p.chg__geoname_id
+      OR p.chg__wikidata_id
+      OR p.chg__iata_code
+      OR p.chg__alternate_names
+      OR p.chg__area_km2
+      OR p.chg__is_serviced
+      OR p.chg__slug
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.country_id,
+    p.name,
+    p.ascii_name,
+    p.state_name,
+    p.state_code,
+    p.county_name,
+    p.metro_area,
+    p.postal_code_prefix,
+    p.latitude,
+    p.longitude,
+    p.elevation_m,
+    p.population,
+    p.time_zone,
+    p.utc_offset_minutes,
+    p.is_capital,
+    p.is_state_capital,
+    p.tier,
+    p.status,
+    p.geoname_id,
+    p.wikidata_id,
+    p.iata_code,
+    p.alternate_names,
+    p.area_km2,
+    p.is_serviced,
+    p.slug,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__country_id,
+    p.old__name,
+    p.old__ascii_name,
+    p.old__state_name,
+    p.old__state_code,
+    p.old__county_name,
+    p.old__metro_area,
+    p.old__postal_code_prefix,
+    p.old__latitude,
+    p.old__longitude,
+    p.old__elevation_m,
+    p.old__population,
+    p.old__time_zone,
+    p.old__utc_offset_minutes,
+    p.old__is_capital,
+    p.old__is_state_capital,
+    p.old__tier,
+    p.old__status,
+    p.old__geoname_id,
+    p.old__wikidata_id,
+    p.old__iata_code,
+    p.old__alternate_names,
+    p.old__area_km2,
+    p.old__is_serviced,
+    p.old__slug,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__country_id,
+    p.chg__name,
+    p.chg__ascii_name,
+    p.chg__state_name,
+    p.chg__state_code,
+    p.chg__county_name,
+    p.chg__metro_area,
+    p.chg__postal_code_prefix,
+    p.chg__latitude,
+    p.chg__longitude,
+    p.chg__elevation_m,
+    p.chg__population,
+    p.chg__time_zone,
+    p.chg__utc_offset_minutes,
+    p.chg__is_capital,
+    p.chg__is_state_capital,
+    p.chg__tier,
+    p.chg__status,
+    p.chg__geoname_id,
+    p.chg__wikidata_id,
+    p.chg__iata_code,
+    p.chg__alternate_names,
+    p.chg__area_km2,
+    p.chg__is_serviced,
+    p.chg__slug,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.country_id AS country_id,
+      n.name AS name,
+      n.ascii_name AS ascii_name,
+      n.state_name AS state_name,
+      n.state_code AS state_code,
+      n.county_name AS county_name,
+      n.metro_area AS metro_area,
+      n.postal_code_prefix AS postal_code_prefix,
+      n.latitude AS latitude,
+      n.longitude AS longitude,
+      n.elevation_m AS elevation_m,
+      n.population AS population,
+      n.time_zone AS time_zone,
+      n.utc_offset_minutes AS utc_offset_minutes,
+      n.is_capital AS is_capital,
+      n.is_state_capital AS is_state_capital,
+      n.tier AS tier,
+      n.status AS status,
+      n.geoname_id AS geoname_id,
+      n.wikidata_id AS wikidata_id,
+      n.iata_code AS iata_code,
+      n.alternate_names AS alternate_names,
+      n.area_km2 AS area_km2,
+      n.is_serviced AS is_serviced,
+      n.slug AS slug,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.country_id AS old__country_id,
+      b.name AS old__name,
+      b.ascii_name AS old__ascii_name,
+      b.state_name AS old__state_name,
+      b.state_code AS old__state_code,
+      b.county_name AS old__county_name,
+      b.metro_area AS old__metro_area,
+      b.postal_code_prefix AS old__postal_code_prefix,
+      b.latitude AS old__latitude,
+      b.longitude AS old__longitude,
+      b.elevation_m AS old__elevation_m,
+      b.population AS old__population,
+      b.time_zone AS old__time_zone,
+      b.utc_offset_minutes AS old__utc_offset_minutes,
+      b.is_capital AS old__is_capital,
+      b.is_state_capital AS old__is_state_capital,
+      b.tier AS old__tier,
+      b.status AS old__status,
+      b.geoname_id AS old__geoname_id,
+      b.wikidata_id AS old__wikidata_id,
+      b.iata_code AS old__iata_code,
+      b.alternate_names AS old__alternate_names,
+      b.area_km2 AS old__area_km2,
+      b.is_serviced AS old__is_serviced,
+      b.slug AS old__slug,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.country_id = b.country_id
         OR (
           n.country_id IS NULL AND b.country_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__country_id,
+      CASE
         WHEN n.name = b.name OR (
           n.name IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.ascii_name = b.ascii_name
         OR (
           n.ascii_name IS NULL AND b.ascii_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__ascii_name,
+      CASE
         WHEN n.state_name = b.state_name
         OR (
           n.state_name IS NULL AND b.state_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__state_name,
+      CASE
         WHEN n.state_code = b.state_code
         OR (
           n.state_code IS NULL AND b.state_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__state_code,
+      CASE
         WHEN n.county_name = b.county_name
         OR (
           n.county_name IS NULL AND b.county_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__county_name,
+      CASE
         WHEN n.metro_area = b.metro_area
         OR (
           n.metro_area IS NULL AND b.metro_area IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__metro_area,
+      CASE
         WHEN n.postal_code_prefix = b.postal_code_prefix
         OR (
           n.postal_code_prefix IS NULL AND b.postal_code_prefix IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__postal_code_prefix,
+      CASE
         WHEN n.latitude = b.latitude OR (
           n.latitude IS NULL AND b.latitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__latitude,
+      CASE
         WHEN n.longitude = b.longitude OR (
           n.longitude IS NULL AND b.longitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__longitude,
+      CASE
         WHEN n.elevation_m = b.elevation_m
         OR (
           n.elevation_m IS NULL AND b.elevation_m IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__elevation_m,
+      CASE
         WHEN n.population = b.population
         OR (
           n.population IS NULL AND b.population IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__population,
+      CASE
         WHEN n.time_zone = b.time_zone OR (
           n.time_zone IS NULL AND b.time_zone IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__time_zone,
+      CASE
         WHEN n.utc_offset_minutes = b.utc_offset_minutes
         OR (
           n.utc_offset_minutes IS NULL AND b.utc_offset_minutes IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__utc_offset_minutes,
+      CASE
         WHEN n.is_capital = b.is_capital
         OR (
           n.is_capital IS NULL AND b.is_capital IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_capital,
+      CASE
         WHEN n.is_state_capital = b.is_state_capital
         OR (
           n.is_state_capital IS NULL AND b.is_state_capital IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_state_capital,
+      CASE
         WHEN n.tier = b.tier OR (
           n.tier IS NULL AND b.tier IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tier,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.geoname_id = b.geoname_id
         OR (
           n.geoname_id IS NULL AND b.geoname_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__geoname_id,
+      CASE
         WHEN n.wikidata_id = b.wikidata_id
         OR (
           n.wikidata_id IS NULL AND b.wikidata_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__wikidata_id,
+      CASE
         WHEN n.iata_code = b.iata_code OR (
           n.iata_code IS NULL AND b.iata_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__iata_code,
+      CASE
         WHEN n.alternate_names = b.alternate_names
         OR (
           n.alternate_names IS NULL AND b.alternate_names IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__alternate_names,
+      CASE
         WHEN n.area_km2 = b.area_km2 OR (
           n.area_km2 IS NULL AND b.area_km2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__area_km2,
+      CASE
         WHEN n.is_serviced = b.is_serviced
         OR (
           n.is_serviced IS NULL AND b.is_serviced IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_serviced,
+      CASE
         WHEN n.slug = b.slug OR (
           n.slug IS NULL AND b.slug IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__slug,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.country_id AS country_id,
-    n.name AS name,
-    n.ascii_name AS ascii_name,
-    n.state_name AS state_name,
-    n.state_code AS state_code,
-    n.county_name AS county_name,
-    n.metro_area AS metro_area,
-    n.postal_code_prefix AS postal_code_prefix,
-    n.latitude AS latitude,
-    n.longitude AS longitude,
-    n.elevation_m AS elevation_m,
-    n.population AS population,
-    n.time_zone AS time_zone,
-    n.utc_offset_minutes AS utc_offset_minutes,
-    n.is_capital AS is_capital,
-    n.is_state_capital AS is_state_capital,
-    n.tier AS tier,
-    n.status AS status,
-    n.geoname_id AS geoname_id,
-    n.wikidata_id AS wikidata_id,
-    n.iata_code AS iata_code,
-    n.alternate_names AS alternate_names,
-    n.area_km2 AS area_km2,
-    n.is_serviced AS is_serviced,
-    n.slug AS slug,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.country_id AS old__country_id,
-    b.name AS old__name,
-    b.ascii_name AS old__ascii_name,
-    b.state_name AS old__state_name,
-    b.state_code AS old__state_code,
-    b.county_name AS old__county_name,
-    b.metro_area AS old__metro_area,
-    b.postal_code_prefix AS old__postal_code_prefix,
-    b.latitude AS old__latitude,
-    b.longitude AS old__longitude,
-    b.elevation_m AS old__elevation_m,
-    b.population AS old__population,
-    b.time_zone AS old__time_zone,
-    b.utc_offset_minutes AS old__utc_offset_minutes,
-    b.is_capital AS old__is_capital,
-    b.is_state_capital AS old__is_state_capital,
-    b.tier AS old__tier,
-    b.status AS old__status,
-    b.geoname_id AS old__geoname_id,
-    b.wikidata_id AS old__wikidata_id,
-    b.iata_code AS old__iata_code,
-    b.alternate_names AS old__alternate_names,
-    b.area_km2 AS old__area_km2,
-    b.is_serviced AS old__is_serviced,
-    b.slug AS old__slug,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.country_id = b.country_id
-      OR (
-        n.country_id IS NULL AND b.country_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__country_id,
-    CASE
-      WHEN n.name = b.name OR (
-        n.name IS NULL AND b.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.ascii_name = b.ascii_name
-      OR (
-        n.ascii_name IS NULL AND b.ascii_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__ascii_name,
-    CASE
-      WHEN n.state_name = b.state_name
-      OR (
-        n.state_name IS NULL AND b.state_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__state_name,
-    CASE
-      WHEN n.state_code = b.state_code
-      OR (
-        n.state_code IS NULL AND b.state_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__state_code,
-    CASE
-      WHEN n.county_name = b.county_name
-      OR (
-        n.county_name IS NULL AND b.county_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__county_name,
-    CASE
-      WHEN n.metro_area = b.metro_area
-      OR (
-        n.metro_area IS NULL AND b.metro_area IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__metro_area,
-    CASE
-      WHEN n.postal_code_prefix = b.postal_code_prefix
-      OR (
-        n.postal_code_prefix IS NULL AND b.postal_code_prefix IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__postal_code_prefix,
-    CASE
-      WHEN n.latitude = b.latitude OR (
-        n.latitude IS NULL AND b.latitude IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__latitude,
-    CASE
-      WHEN n.longitude = b.longitude OR (
-        n.longitude IS NULL AND b.longitude IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__longitude,
-    CASE
-      WHEN n.elevation_m = b.elevation_m
-      OR (
-        n.elevation_m IS NULL AND b.elevation_m IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__elevation_m,
-    CASE
-      WHEN n.population = b.population
-      OR (
-        n.population IS NULL AND b.population IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__population,
-    CASE
-      WHEN n.time_zone = b.time_zone OR (
-        n.time_zone IS NULL AND b.time_zone IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__time_zone,
-    CASE
-      WHEN n.utc_offset_minutes = b.utc_offset_minutes
-      OR (
-        n.utc_offset_minutes IS NULL AND b.utc_offset_minutes IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__utc_offset_minutes,
-    CASE
-      WHEN n.is_capital = b.is_capital
-      OR (
-        n.is_capital IS NULL AND b.is_capital IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_capital,
-    CASE
-      WHEN n.is_state_capital = b.is_state_capital
-      OR (
-        n.is_state_capital IS NULL AND b.is_state_capital IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_state_capital,
-    CASE
-      WHEN n.tier = b.tier OR (
-        n.tier IS NULL AND b.tier IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tier,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.geoname_id = b.geoname_id
-      OR (
-        n.geoname_id IS NULL AND b.geoname_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__geoname_id,
-    CASE
-      WHEN n.wikidata_id = b.wikidata_id
-      OR (
-        n.wikidata_id IS NULL AND b.wikidata_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__wikidata_id,
-    CASE
-      WHEN n.iata_code = b.iata_code OR (
-        n.iata_code IS NULL AND b.iata_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__iata_code,
-    CASE
-      WHEN n.alternate_names = b.alternate_names
-      OR (
-        n.alternate_names IS NULL AND b.alternate_names IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__alternate_names,
-    CASE
-      WHEN n.area_km2 = b.area_km2 OR (
-        n.area_km2 IS NULL AND b.area_km2 IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__area_km2,
-    CASE
-      WHEN n.is_serviced = b.is_serviced
-      OR (
-        n.is_serviced IS NULL AND b.is_serviced IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_serviced,
-    CASE
-      WHEN n.slug = b.slug OR (
-        n.slug IS NULL AND b.slug IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__slug,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      country_id,
-      name,
-      ascii_name,
-      state_name,
-      state_code,
-      county_name,
-      metro_area,
-      postal_code_prefix,
-      latitude,
-      longitude,
-      elevation_m,
-      population,
-      time_zone,
-      utc_offset_minutes,
-      is_capital,
-      is_state_capital,
-      tier,
-      status,
-      geoname_id,
-      wikidata_id,
-      iata_code,
-      alternate_names,
-      area_km2,
-      is_serviced,
-      slug,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, country_id DESC NULLS LAST, name DESC NULLS LAST, ascii_name DESC NULLS LAST, state_name DESC NULLS LAST, state_code DESC NULLS LAST, county_name DESC NULLS LAST, metro_area DESC NULLS LAST, postal_code_prefix DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, elevation_m DESC NULLS LAST, population DESC NULLS LAST, time_zone DESC NULLS LAST, utc_offset_minutes DESC NULLS LAST, is_capital DESC NULLS LAST, is_state_capital DESC NULLS LAST, tier DESC NULLS LAST, status DESC NULLS LAST, geoname_id DESC NULLS LAST, wikidata_id DESC NULLS LAST, iata_code DESC NULLS LAST, alternate_names DESC NULLS LAST, area_km2 DESC NULLS LAST, is_serviced DESC NULLS LAST, slug DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.cities AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        country_id,
+        name,
+        ascii_name,
+        state_name,
+        state_code,
+        county_name,
+        metro_area,
+        postal_code_prefix,
+        latitude,
+        longitude,
+        elevation_m,
+        population,
+        time_zone,
+        utc_offset_minutes,
+        is_capital,
+        is_state_capital,
+        tier,
+        status,
+        geoname_id,
+        wikidata_id,
+        iata_code,
+        alternate_names,
+        area_km2,
+        is_serviced,
+        slug,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, country_id DESC NULLS LAST, name DESC NULLS LAST, ascii_name DESC NULLS LAST, state_name DESC NULLS LAST, state_code DESC NULLS LAST, county_name DESC NULLS LAST, metro_area DESC NULLS LAST, postal_code_prefix DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, elevation_m DESC NULLS LAST, population DESC NULLS LAST, time_zone DESC NULLS LAST, utc_offset_minutes DESC NULLS LAST, is_capital DESC NULLS LAST, is_state_capital DESC NULLS LAST, tier DESC NULLS LAST, status DESC NULLS LAST, geoname_id DESC NULLS LAST, wikidata_id DESC NULLS LAST, iata_code DESC NULLS LAST, alternate_names DESC NULLS LAST, area_km2 DESC NULLS LAST, is_serviced DESC NULLS LAST, slug DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.cities AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.cities AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.cities AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.cities__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

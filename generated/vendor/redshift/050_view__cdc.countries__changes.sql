@@ -5,613 +5,518 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.old__id IS NULL AND p.cdc__delete
+      THEN 'N'
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN b.id IS NULL
+      WHEN p.cdc__delete
+      THEN 'D'
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__name
+      OR p.chg__official_name
+      OR p.chg__native_name
+      OR p.chg__iso2
+      OR p.chg__iso3
+      OR p.chg__numeric_code
+      OR p.chg__phone_code
+      OR p.chg__capital
+      OR p.chg__currency_code
+      OR p.chg__currency_name
+      OR p.chg__currency_symbol
+      OR p.chg__region
+      OR p.chg__subregion
+      OR p.chg__continent_code
+      OR p.chg__tld
+      OR p.chg__address_format
+      OR p.chg__postal_code_regex
+      OR p.chg__nationality
+      OR p.chg__latitude
+      OR p.chg__longitude
+      OR p.chg__area_km2
+      OR p.chg__population
+      OR p.chg__gdp_usd
+      OR p.chg__vat_rate
+      OR p.chg__is_eu_member
+      OR p.chg__is_sanctioned
+      OR p.chg__requires_export_license
+      OR p.chg__status
+      OR p.chg__sort_order
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.name,
+    p.official_name,
+    p.native_name,
+    p.iso2,
+    p.iso3,
+    p.numeric_code,
+    p.phone_code,
+    p.capital,
+    p.currency_code,
+    p.currency_name,
+    p.currency_symbol,
+    p.region,
+    p.subregion,
+    p.continent_code,
+    p.tld,
+    p.address_format,
+    p.postal_code_regex,
+    p.nationality,
+    p.latitude,
+    p.longitude,
+    p.area_km2,
+    p.population,
+    p.gdp_usd,
+    p.vat_rate,
+    p.is_eu_member,
+    p.is_sanctioned,
+    p.requires_export_license,
+    p.status,
+    p.sort_order,
+    p.created_at,
+    p.updated_at,
+    p.old__id,
+    p.old__name,
+    p.old__official_name,
+    p.old__native_name,
+    p.old__iso2,
+    p.old__iso3,
+    p.old__numeric_code,
+    p.old__phone_code,
+    p.old__capital,
+    p.old__currency_code,
+    p.old__currency_name,
+    p.old__currency_symbol,
+    p.old__region,
+    p.old__subregion,
+    p.old__continent_code,
+    p.old__tld,
+    p.old__address_format,
+    p.old__postal_code_regex,
+    p.old__nationality,
+    p.old__latitude,
+    p.old__longitude,
+    p.old__area_km2,
+    p.old__population,
+    p.old__gdp_usd,
+    p.old__vat_rate,
+    p.old__is_eu_member,
+    p.old__is_sanctioned,
+    p.old__requires_export_license,
+    p.old__status,
+    p.old__sort_order,
+    p.old__created_at,
+    p.old__updated_at,
+    p.chg__id,
+    p.chg__name,
+    p.chg__official_name,
+    p.chg__native_name,
+    p.chg__iso2,
+    p.chg__iso3,
+    p.chg__numeric_code,
+    p.chg__phone_code,
+    p.chg__capital,
+    p.chg__currency_code,
+    p.chg__currency_name,
+    p.chg__currency_symbol,
+    p.chg__region,
+    p.chg__subregion,
+    p.chg__continent_code,
+    p.chg__tld,
+    p.chg__address_format,
+    p.chg__postal_code_regex,
+    p.chg__nationality,
+    p.chg__latitude,
+    p.chg__longitude,
+    p.chg__area_km2,
+    p.chg__population,
+    p.chg__gdp_usd,
+    p.chg__vat_rate,
+    p.chg__is_eu_member,
+    p.chg__is_sanctioned,
+    p.chg__requires_export_license,
+    p.chg__status,
+    p.chg__sort_order,
+    p.chg__created_at,
+    p.chg__updated_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.name AS name,
+      n.official_name AS official_name,
+      n.native_name AS native_name,
+      n.iso2 AS iso2,
+      n.iso3 AS iso3,
+      n.numeric_code AS numeric_code,
+      n.phone_code AS phone_code,
+      n.capital AS capital,
+      n.currency_code AS currency_code,
+      n.currency_name AS currency_name,
+      n.currency_symbol AS currency_symbol,
+      n.region AS region,
+      n.subregion AS subregion,
+      n.continent_code AS continent_code,
+      n.tld AS tld,
+      n.address_format AS address_format,
+      n.postal_code_regex AS postal_code_regex,
+      n.nationality AS nationality,
+      n.latitude AS latitude,
+      n.longitude AS longitude,
+      n.area_km2 AS area_km2,
+      n.population AS population,
+      n.gdp_usd AS gdp_usd,
+      n.vat_rate AS vat_rate,
+      n.is_eu_member AS is_eu_member,
+      n.is_sanctioned AS is_sanctioned,
+      n.requires_export_license AS requires_export_license,
+      n.status AS status,
+      n.sort_order AS sort_order,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      b.id AS old__id,
+      b.name AS old__name,
+      b.official_name AS old__official_name,
+      b.native_name AS old__native_name,
+      b.iso2 AS old__iso2,
+      b.iso3 AS old__iso3,
+      b.numeric_code AS old__numeric_code,
+      b.phone_code AS old__phone_code,
+      b.capital AS old__capital,
+      b.currency_code AS old__currency_code,
+      b.currency_name AS old__currency_name,
+      b.currency_symbol AS old__currency_symbol,
+      b.region AS old__region,
+      b.subregion AS old__subregion,
+      b.continent_code AS old__continent_code,
+      b.tld AS old__tld,
+      b.address_format AS old__address_format,
+      b.postal_code_regex AS old__postal_code_regex,
+      b.nationality AS old__nationality,
+      b.latitude AS old__latitude,
+      b.longitude AS old__longitude,
+      b.area_km2 AS old__area_km2,
+      b.population AS old__population,
+      b.gdp_usd AS old__gdp_usd,
+      b.vat_rate AS old__vat_rate,
+      b.is_eu_member AS old__is_eu_member,
+      b.is_sanctioned AS old__is_sanctioned,
+      b.requires_export_license AS old__requires_export_license,
+      b.status AS old__status,
+      b.sort_order AS old__sort_order,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.name = b.name OR (
           n.name IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.official_name = b.official_name
         OR (
           n.official_name IS NULL AND b.official_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__official_name,
+      CASE
         WHEN n.native_name = b.native_name
         OR (
           n.native_name IS NULL AND b.native_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__native_name,
+      CASE
         WHEN n.iso2 = b.iso2 OR (
           n.iso2 IS NULL AND b.iso2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__iso2,
+      CASE
         WHEN n.iso3 = b.iso3 OR (
           n.iso3 IS NULL AND b.iso3 IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__iso3,
+      CASE
         WHEN n.numeric_code = b.numeric_code
         OR (
           n.numeric_code IS NULL AND b.numeric_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__numeric_code,
+      CASE
         WHEN n.phone_code = b.phone_code
         OR (
           n.phone_code IS NULL AND b.phone_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__phone_code,
+      CASE
         WHEN n.capital = b.capital OR (
           n.capital IS NULL AND b.capital IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__capital,
+      CASE
         WHEN n.currency_code = b.currency_code
         OR (
           n.currency_code IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__currency_code,
+      CASE
         WHEN n.currency_name = b.currency_name
         OR (
           n.currency_name IS NULL AND b.currency_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__currency_name,
+      CASE
         WHEN n.currency_symbol = b.currency_symbol
         OR (
           n.currency_symbol IS NULL AND b.currency_symbol IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__currency_symbol,
+      CASE
         WHEN n.region = b.region OR (
           n.region IS NULL AND b.region IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__region,
+      CASE
         WHEN n.subregion = b.subregion OR (
           n.subregion IS NULL AND b.subregion IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__subregion,
+      CASE
         WHEN n.continent_code = b.continent_code
         OR (
           n.continent_code IS NULL AND b.continent_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__continent_code,
+      CASE
         WHEN n.tld = b.tld OR (
           n.tld IS NULL AND b.tld IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tld,
+      CASE
         WHEN n.address_format = b.address_format
         OR (
           n.address_format IS NULL AND b.address_format IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__address_format,
+      CASE
         WHEN n.postal_code_regex = b.postal_code_regex
         OR (
           n.postal_code_regex IS NULL AND b.postal_code_regex IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__postal_code_regex,
+      CASE
         WHEN n.nationality = b.nationality
         OR (
           n.nationality IS NULL AND b.nationality IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__nationality,
+      CASE
         WHEN n.latitude = b.latitude OR (
           n.latitude IS NULL AND b.latitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__latitude,
+      CASE
         WHEN n.longitude = b.longitude OR (
           n.longitude IS NULL AND b.longitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__longitude,
+      CASE
         WHEN n.area_km2 = b.area_km2 OR (
           n.area_km2 IS NULL AND b.area_km2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__area_km2,
+      CASE
         WHEN n.population = b.population
         OR (
           n.population IS NULL AND b.population IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__population,
+      CASE
         WHEN n.gdp_usd = b.gdp_usd OR (
           n.gdp_usd IS NULL AND b.gdp_usd IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__gdp_usd,
+      CASE
         WHEN n.vat_rate = b.vat_rate OR (
           n.vat_rate IS NULL AND b.vat_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__vat_rate,
+      CASE
         WHEN n.is_eu_member = b.is_eu_member
         OR (
           n.is_eu_member IS NULL AND b.is_eu_member IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_eu_member,
+      CASE
         WHEN n.is_sanctioned = b.is_sanctioned
         OR (
           n.is_sanctioned IS NULL AND b.is_sanctioned IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_sanctioned,
+      CASE
         WHEN n.requires_export_license = b.requires_export_license
         OR (
           n.requires_export_license IS NULL AND b.requires_export_license IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__requires_export_license,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.sort_order = b.sort_order
         OR (
           n.sort_order IS NULL AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__sort_order,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.name AS name,
-    n.official_name AS official_name,
-    n.native_name AS native_name,
-    n.iso2 AS iso2,
-    n.iso3 AS iso3,
-    n.numeric_code AS numeric_code,
-    n.phone_code AS phone_code,
-    n.capital AS capital,
-    n.currency_code AS currency_code,
-    n.currency_name AS currency_name,
-    n.currency_symbol AS currency_symbol,
-    n.region AS region,
-    n.subregion AS subregion,
-    n.continent_code AS continent_code,
-    n.tld AS tld,
-    n.address_format AS address_format,
-    n.postal_code_regex AS postal_code_regex,
-    n.nationality AS nationality,
-    n.latitude AS latitude,
-    n.longitude AS longitude,
-    n.area_km2 AS area_km2,
-    n.population AS population,
-    n.gdp_usd AS gdp_usd,
-    n.vat_rate AS vat_rate,
-    n.is_eu_member AS is_eu_member,
-    n.is_sanctioned AS is_sanctioned,
-    n.requires_export_license AS requires_export_license,
-    n.status AS status,
-    n.sort_order AS sort_order,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    b.id AS old__id,
-    b.name AS old__name,
-    b.official_name AS old__official_name,
-    b.native_name AS old__native_name,
-    b.iso2 AS old__iso2,
-    b.iso3 AS old__iso3,
-    b.numeric_code AS old__numeric_code,
-    b.phone_code AS old__phone_code,
-    b.capital AS old__capital,
-    b.currency_code AS old__currency_code,
-    b.currency_name AS old__currency_name,
-    b.currency_symbol AS old__currency_symbol,
-    b.region AS old__region,
-    b.subregion AS old__subregion,
-    b.continent_code AS old__continent_code,
-    b.tld AS old__tld,
-    b.address_format AS old__address_format,
-    b.postal_code_regex AS old__postal_code_regex,
-    b.nationality AS old__nationality,
-    b.latitude AS old__latitude,
-    b.longitude AS old__longitude,
-    b.area_km2 AS old__area_km2,
-    b.population AS old__population,
-    b.gdp_usd AS old__gdp_usd,
-    b.vat_rate AS old__vat_rate,
-    b.is_eu_member AS old__is_eu_member,
-    b.is_sanctioned AS old__is_sanctioned,
-    b.requires_export_license AS old__requires_export_license,
-    b.status AS old__status,
-    b.sort_order AS old__sort_order,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.name = b.name OR (
-        n.name IS NULL AND b.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.official_name = b.official_name
-      OR (
-        n.official_name IS NULL AND b.official_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__official_name,
-    CASE
-      WHEN n.native_name = b.native_name
-      OR (
-        n.native_name IS NULL AND b.native_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__native_name,
-    CASE
-      WHEN n.iso2 = b.iso2 OR (
-        n.iso2 IS NULL AND b.iso2 IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__iso2,
-    CASE
-      WHEN n.iso3 = b.iso3 OR (
-        n.iso3 IS NULL AND b.iso3 IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__iso3,
-    CASE
-      WHEN n.numeric_code = b.numeric_code
-      OR (
-        n.numeric_code IS NULL AND b.numeric_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__numeric_code,
-    CASE
-      WHEN n.phone_code = b.phone_code
-      OR (
-        n.phone_code IS NULL AND b.phone_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__phone_code,
-    CASE
-      WHEN n.capital = b.capital OR (
-        n.capital IS NULL AND b.capital IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__capital,
-    CASE
-      WHEN n.currency_code = b.currency_code
-      OR (
-        n.currency_code IS NULL AND b.currency_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__currency_code,
-    CASE
-      WHEN n.currency_name = b.currency_name
-      OR (
-        n.currency_name IS NULL AND b.currency_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__currency_name,
-    CASE
-      WHEN n.currency_symbol = b.currency_symbol
-      OR (
-        n.currency_symbol IS NULL AND b.currency_symbol IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__currency_symbol,
-    CASE
-      WHEN n.region = b.region OR (
-        n.region IS NULL AND b.region IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__region,
-    CASE
-      WHEN n.subregion = b.subregion OR (
-        n.subregion IS NULL AND b.subregion IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__subregion,
-    CASE
-      WHEN n.continent_code = b.continent_code
-      OR (
-        n.continent_code IS NULL AND b.continent_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__continent_code,
-    CASE
-      WHEN n.tld = b.tld OR (
-        n.tld IS NULL AND b.tld IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tld,
-    CASE
-      WHEN n.address_format = b.address_format
-      OR (
-        n.address_format IS NULL AND b.address_format IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__address_format,
-    CASE
-      WHEN n.postal_code_regex = b.postal_code_regex
-      OR (
-        n.postal_code_regex IS NULL AND b.postal_code_regex IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__postal_code_regex,
-    CASE
-      WHEN n.nationality = b.nationality
-      OR (
-        n.nationality IS NULL AND b.nationality IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__nationality,
-    CASE
-      WHEN n.latitude = b.latitude OR (
-        n.latitude IS NULL AND b.latitude IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__latitude,
-    CASE
-      WHEN n.longitude = b.longitude OR (
-        n.longitude IS NULL AND b.longitude IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__longitude,
-    CASE
-      WHEN n.area_km2 = b.area_km2 OR (
-        n.area_km2 IS NULL AND b.area_km2 IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__area_km2,
-    CASE
-      WHEN n.population = b.population
-      OR (
-        n.population IS NULL AND b.population IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__population,
-    CASE
-      WHEN n.gdp_usd = b.gdp_usd OR (
-        n.gdp_usd IS NULL AND b.gdp_usd IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__gdp_usd,
-    CASE
-      WHEN n.vat_rate = b.vat_rate OR (
-        n.vat_rate IS NULL AND b.vat_rate IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__vat_rate,
-    CASE
-      WHEN n.is_eu_member = b.is_eu_member
-      OR (
-        n.is_eu_member IS NULL AND b.is_eu_member IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_eu_member,
-    CASE
-      WHEN n.is_sanctioned = b.is_sanctioned
-      OR (
-        n.is_sanctioned IS NULL AND b.is_sanctioned IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_sanctioned,
-    CASE
-      WHEN n.requires_export_license = b.requires_export_license
-      OR (
-        n.requires_export_license IS NULL AND b.requires_export_license IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__requires_export_license,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.sort_order = b.sort_order
-      OR (
-        n.sort_order IS NULL AND b.sort_order IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__sort_order,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at
-  FROM (
-    SELECT
-      id,
-      name,
-      official_name,
-      native_name,
-      iso2,
-      iso3,
-      numeric_code,
-      phone_code,
-      capital,
-      currency_code,
-      currency_name,
-      currency_symbol,
-      region,
-      subregion,
-      continent_code,
-      tld,
-      address_format,
-      postal_code_regex,
-      nationality,
-      latitude,
-      longitude,
-      area_km2,
-      population,
-      gdp_usd,
-      vat_rate,
-      is_eu_member,
-      is_sanctioned,
-      requires_export_license,
-      status,
-      sort_order,
-      created_at,
-      updated_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, official_name DESC NULLS LAST, native_name DESC NULLS LAST, iso2 DESC NULLS LAST, iso3 DESC NULLS LAST, numeric_code DESC NULLS LAST, phone_code DESC NULLS LAST, capital DESC NULLS LAST, currency_code DESC NULLS LAST, currency_name DESC NULLS LAST, currency_symbol DESC NULLS LAST, region DESC NULLS LAST, subregion DESC NULLS LAST, continent_code DESC NULLS LAST, tld DESC NULLS LAST, address_format DESC NULLS LAST, postal_code_regex DESC NULLS LAST, nationality DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, area_km2 DESC NULLS LAST, population DESC NULLS LAST, gdp_usd DESC NULLS LAST, vat_rate DESC NULLS LAST, is_eu_member DESC NULLS LAST, is_sanctioned DESC NULLS LAST, requires_export_license DESC NULLS LAST, status DESC NULLS LAST, sort_order DESC NULLS LAST, created_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.countries AS s
-    WHERE
-      NOT (
+      END AS chg__updated_at,
+      FALSE AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        name,
+        official_name,
+        native_name,
+        iso2,
+        iso3,
+        numeric_code,
+        phone_code,
+        capital,
+        currency_code,
+        currency_name,
+        currency_symbol,
+        region,
+        subregion,
+        continent_code,
+        tld,
+        address_format,
+        postal_code_regex,
+        nationality,
+        latitude,
+        longitude,
+        area_km2,
+        population,
+        gdp_usd,
+        vat_rate,
+        is_eu_member,
+        is_sanctioned,
+        requires_export_license,
+        status,
+        sort_order,
+        created_at,
+        updated_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, official_name DESC NULLS LAST, native_name DESC NULLS LAST, iso2 DESC NULLS LAST, iso3 DESC NULLS LAST, numeric_code DESC NULLS LAST, phone_code DESC NULLS LAST, capital DESC NULLS LAST, currency_code DESC NULLS LAST, currency_name DESC NULLS LAST, currency_symbol DESC NULLS LAST, region DESC NULLS LAST, subregion DESC NULLS LAST, continent_code DESC NULLS LAST, tld DESC NULLS LAST, address_format DESC NULLS LAST, postal_code_regex DESC NULLS LAST, nationality DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, area_km2 DESC NULLS LAST, population DESC NULLS LAST, gdp_usd DESC NULLS LAST, vat_rate DESC NULLS LAST, is_eu_member DESC NULLS LAST, is_sanctioned DESC NULLS LAST, requires_export_license DESC NULLS LAST, status DESC NULLS LAST, sort_order DESC NULLS LAST, created_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.countries AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.countries AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.countries AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.countries__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
   UNION ALL
   SELECT
     'D' AS cdc__op,

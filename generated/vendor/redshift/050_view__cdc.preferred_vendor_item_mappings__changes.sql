@@ -5,838 +5,689 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__client_company_id
+      OR p.chg__vendor_company_id
+      OR p.chg__product_category_id
+      OR p.chg__item_code
+      OR p.chg__vendor_item_code
+      OR p.chg__item_name
+      OR p.chg__item_description
+      OR p.chg__manufacturer_name
+      OR p.chg__manufacturer_part_number
+      OR p.chg__gtin
+      OR p.chg__weight_kg
+      OR p.chg__country_of_origin
+      OR p.chg__unit_of_measure
+      OR p.chg__pack_size
+      OR p.chg__unit_price
+      OR p.chg__list_price
+      OR p.chg__currency_code
+      OR p.chg__discount_pct
+      OR p.chg__min_order_qty
+      OR p.chg__max_order_qty
+      OR p.chg__lead_time_days
+      OR p.chg__contract_number
+      OR p.chg__contract_start_date
+      OR p.chg__contract_end_date
+      OR p.chg__price_valid_until
+      OR p.chg__priority
+      OR p.chg__status
+      OR p.chg__is_exclusive
+      OR p.chg__is_catalog_item
+      OR p.chg__is_taxable
+      OR p.chg__tax_rate
+      OR p.chg__min_order_value
+      OR p.chg__rebate_pct
+      OR p.chg__last_ordered_at
+      OR p.chg__notes
+      OR p.chg__approved_by
+      OR p.chg__approved_at
+      OR p.chg__created_by
+      OR p.chg__updated_by
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.client_company_id,
+    p.vendor_company_id,
+    p.product_category_id,
+    p.item_code,
+    p.vendor_item_code,
+    p.item_name,
+    p.item_description,
+    p.manufacturer_name,
+    p.manufacturer_part_number,
+    p.gtin,
+    p.weight_kg,
+    p.country_of_origin,
+    p.unit_of_measure,
+    p.pack_size,
+    p.unit_price,
+    p.list_price,
+    p.currency_code,
+    p.discount_pct,
+    p.min_order_qty,
+    p.max_order_qty,
+    p.lead_time_days,
+    p.contract_number,
+    p.contract_start_date,
+    p.contract_end_date,
+    p.price_valid_until,
+    p.priority,
+    p.status,
+    p.is_exclusive,
+    p.is_catalog_item,
+    p.is_taxable,
+    p.tax_rate,
+    p.min_order_value,
+    p.rebate_pct,
+    p.last_ordered_at,
+    p.notes,
+    p.approved_by,
+    p.approved_at,
+    p.created_by,
+    p.updated_by,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__client_company_id,
+    p.old__vendor_company_id,
+    p.old__product_category_id,
+    p.old__item_code,
+    p.old__vendor_item_code,
+    p.old__item_name,
+    p.old__item_description,
+    p.old__manufacturer_name,
+    p.old__manufacturer_part_number,
+    p.old__gtin,
+    p.old__weight_kg,
+    p.old__country_of_origin,
+    p.old__unit_of_measure,
+    p.old__pack_size,
+    p.old__unit_price,
+    p.old__list_price,
+    p.old__currency_code,
+    p.old__discount_pct,
+    p.old__min_order_qty,
+    p.old__max_order_qty,
+    p.old__lead_time_days,
+    p.old__contract_number,
+    p.old__contract_start_date,
+    p.old__contract_end_date,
+    p.old__price_valid_until,
+    p.old__priority,
+    p.old__status,
+    p.old__is_exclusive,
+    p.old__is_catalog_item,
+    p.old__is_taxable,
+    p.old__tax_rate,
+    p.old__min_order_value,
+    p.old__rebate_pct,
+    p.old__last_ordered_at,
+    p.old__notes,
+    p.old__approved_by,
+    p.old__approved_at,
+    p.old__created_by,
+    p.old__updated_by,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__client_company_id,
+    p.chg__vendor_company_id,
+    p.chg__product_category_id,
+    p.chg__item_code,
+    p.chg__vendor_item_code,
+    p.chg__item_name,
+    p.chg__item_description,
+    p.chg__manufacturer_name,
+    p.chg__manufacturer_part_number,
+    p.chg__gtin,
+    p.chg__weight_kg,
+    p.chg__country_of_origin,
+    p.chg__unit_of_measure,
+    p.chg__pack_size,
+    p.chg__unit_price,
+    p.chg__list_price,
+    p.chg__currency_code,
+    p.chg__discount_pct,
+    p.chg__min_order_qty,
+    p.chg__max_order_qty,
+    p.chg__lead_time_days,
+    p.chg__contract_number,
+    p.chg__contract_start_date,
+    p.chg__contract_end_date,
+    p.chg__price_valid_until,
+    p.chg__priority,
+    p.chg__status,
+    p.chg__is_exclusive,
+    p.chg__is_catalog_item,
+    p.chg__is_taxable,
+    p.chg__tax_rate,
+    p.chg__min_order_value,
+    p.chg__rebate_pct,
+    p.chg__last_ordered_at,
+    p.chg__notes,
+    p.chg__approved_by,
+    p.chg__approved_at,
+    p.chg__created_by,
+    p.chg__updated_by,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.client_company_id AS client_company_id,
+      n.vendor_company_id AS vendor_company_id,
+      n.product_category_id AS product_category_id,
+      n.item_code AS item_code,
+      n.vendor_item_code AS vendor_item_code,
+      n.item_name AS item_name,
+      n.item_description AS item_description,
+      n.manufacturer_name AS manufacturer_name,
+      n.manufacturer_part_number AS manufacturer_part_number,
+      n.gtin AS gtin,
+      n.weight_kg AS weight_kg,
+      n.country_of_origin AS country_of_origin,
+      n.unit_of_measure AS unit_of_measure,
+      n.pack_size AS pack_size,
+      n.unit_price AS unit_price,
+      n.list_price AS list_price,
+      n.currency_code AS currency_code,
+      n.discount_pct AS discount_pct,
+      n.min_order_qty AS min_order_qty,
+      n.max_order_qty AS max_order_qty,
+      n.lead_time_days AS lead_time_days,
+      n.contract_number AS contract_number,
+      n.contract_start_date AS contract_start_date,
+      n.contract_end_date AS contract_end_date,
+      n.price_valid_until AS price_valid_until,
+      n.priority AS priority,
+      n.status AS status,
+      n.is_exclusive AS is_exclusive,
+      n.is_catalog_item AS is_catalog_item,
+      n.is_taxable AS is_taxable,
+      n.tax_rate AS tax_rate,
+      n.min_order_value AS min_order_value,
+      n.rebate_pct AS rebate_pct,
+      n.last_ordered_at AS last_ordered_at,
+      n.notes AS notes,
+      n.approved_by AS approved_by,
+      n.approved_at AS approved_at,
+      n.created_by AS created_by,
+      n.updated_by AS updated_by,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.client_company_id AS old__client_company_id,
+      b.vendor_company_id AS old__vendor_company_id,
+      b.product_category_id AS old__product_category_id,
+      b.item_code AS old__item_code,
+      b.vendor_item_code AS old__vendor_item_code,
+      b.item_name AS old__item_name,
+      b.item_description AS old__item_description,
+      b.manufacturer_name AS old__manufacturer_name,
+      b.manufacturer_part_number AS old__manufacturer_part_number,
+      b.gtin AS old__gtin,
+      b.weight_kg AS old__weight_kg,
+      b.country_of_origin AS old__country_of_origin,
+      b.unit_of_measure AS old__unit_of_measure,
+      b.pack_size AS old__pack_size,
+      b.unit_price AS old__unit_price,
+      b.list_price AS old__list_price,
+      b.currency_code AS old__currency_code,
+      b.discount_pct AS old__discount_pct,
+      b.min_order_qty AS old__min_order_qty,
+      b.max_order_qty AS old__max_order_qty,
+      b.lead_time_days AS old__lead_time_days,
+      b.contract_number AS old__contract_number,
+      b.contract_start_date AS old__contract_start_date,
+      b.contract_end_date AS old__contract_end_date,
+      b.price_valid_until AS old__price_valid_until,
+      b.priority AS old__priority,
+      b.status AS old__status,
+      b.is_exclusive AS old__is_exclusive,
+      b.is_catalog_item AS old__is_catalog_item,
+      b.is_taxable AS old__is_taxable,
+      b.tax_rate AS old__tax_rate,
+      b.min_order_value AS old__min_order_value,
+      b.rebate_pct AS old__rebate_pct,
+      b.last_ordered_at AS old__last_ordered_at,
+      b.notes AS old__notes,
+      b.approved_by AS old__approved_by,
+      b.approved_at AS old__approved_at,
+      b.created_by AS old__created_by,
+      b.updated_by AS old__updated_by,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.client_company_id = b.client_company_id
         OR (
           n.client_company_id IS NULL AND b.client_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__client_company_id,
+      CASE
         WHEN n.vendor_company_id = b.vendor_company_id
         OR (
           n.vendor_company_id IS NULL AND b.vendor_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__vendor_company_id,
+      CASE
         WHEN n.product_category_id = b.product_category_id
         OR (
           n.product_category_id IS NULL AND b.product_category_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__product_category_id,
+      CASE
         WHEN n.item_code = b.item_code OR (
           n.item_code IS NULL AND b.item_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__item_code,
+      CASE
         WHEN n.vendor_item_code = b.vendor_item_code
         OR (
           n.vendor_item_code IS NULL AND b.vendor_item_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__vendor_item_code,
+      CASE
         WHEN n.item_name = b.item_name OR (
           n.item_name IS NULL AND b.item_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__item_name,
+      CASE
         WHEN n.item_description = b.item_description
         OR (
           n.item_description IS NULL AND b.item_description IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__item_description,
+      CASE
         WHEN n.manufacturer_name = b.manufacturer_name
         OR (
           n.manufacturer_name IS NULL AND b.manufacturer_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__manufacturer_name,
+      CASE
         WHEN n.manufacturer_part_number = b.manufacturer_part_number
         OR (
           n.manufacturer_part_number IS NULL AND b.manufacturer_part_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__manufacturer_part_number,
+      CASE
         WHEN n.gtin = b.gtin OR (
           n.gtin IS NULL AND b.gtin IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__gtin,
+      CASE
         WHEN n.weight_kg = b.weight_kg OR (
           n.weight_kg IS NULL AND b.weight_kg IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__weight_kg,
+      CASE
         WHEN n.country_of_origin = b.country_of_origin
         OR (
           n.country_of_origin IS NULL AND b.country_of_origin IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__country_of_origin,
+      CASE
         WHEN n.unit_of_measure = b.unit_of_measure
         OR (
           n.unit_of_measure IS NULL AND b.unit_of_measure IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__unit_of_measure,
+      CASE
         WHEN n.pack_size = b.pack_size OR (
           n.pack_size IS NULL AND b.pack_size IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__pack_size,
+      CASE
         WHEN n.unit_price = b.unit_price
         OR (
           n.unit_price IS NULL AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__unit_price,
+      CASE
         WHEN n.list_price = b.list_price
         OR (
           n.list_price IS NULL AND b.list_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__list_price,
+      CASE
         WHEN n.currency_code = b.currency_code
         OR (
           n.currency_code IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__currency_code,
+      CASE
         WHEN n.discount_pct = b.discount_pct
         OR (
           n.discount_pct IS NULL AND b.discount_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__discount_pct,
+      CASE
         WHEN n.min_order_qty = b.min_order_qty
         OR (
           n.min_order_qty IS NULL AND b.min_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__min_order_qty,
+      CASE
         WHEN n.max_order_qty = b.max_order_qty
         OR (
           n.max_order_qty IS NULL AND b.max_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__max_order_qty,
+      CASE
         WHEN n.lead_time_days = b.lead_time_days
         OR (
           n.lead_time_days IS NULL AND b.lead_time_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__lead_time_days,
+      CASE
         WHEN n.contract_number = b.contract_number
         OR (
           n.contract_number IS NULL AND b.contract_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__contract_number,
+      CASE
         WHEN n.contract_start_date = b.contract_start_date
         OR (
           n.contract_start_date IS NULL AND b.contract_start_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__contract_start_date,
+      CASE
         WHEN n.contract_end_date = b.contract_end_date
         OR (
           n.contract_end_date IS NULL AND b.contract_end_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__contract_end_date,
+      CASE
         WHEN n.price_valid_until = b.price_valid_until
         OR (
           n.price_valid_until IS NULL AND b.price_valid_until IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__price_valid_until,
+      CASE
         WHEN n.priority = b.priority OR (
           n.priority IS NULL AND b.priority IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__priority,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.is_exclusive = b.is_exclusive
         OR (
           n.is_exclusive IS NULL AND b.is_exclusive IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_exclusive,
+      CASE
         WHEN n.is_catalog_item = b.is_catalog_item
         OR (
           n.is_catalog_item IS NULL AND b.is_catalog_item IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_catalog_item,
+      CASE
         WHEN n.is_taxable = b.is_taxable
         OR (
           n.is_taxable IS NULL AND b.is_taxable IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_taxable,
+      CASE
         WHEN n.tax_rate = b.tax_rate OR (
           n.tax_rate IS NULL AND b.tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tax_rate,
+      CASE
         WHEN n.min_order_value = b.min_order_value
         OR (
           n.min_order_value IS NULL AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__min_order_value,
+      CASE
         WHEN n.rebate_pct = b.rebate_pct
         OR (
           n.rebate_pct IS NULL AND b.rebate_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__rebate_pct,
+      CASE
         WHEN n.last_ordered_at = b.last_ordered_at
         OR (
           n.last_ordered_at IS NULL AND b.last_ordered_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_ordered_at,
+      CASE
         WHEN n.notes = b.notes OR (
           n.notes IS NULL AND b.notes IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__notes,
+      CASE
         WHEN n.approved_by = b.approved_by
         OR (
           n.approved_by IS NULL AND b.approved_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__approved_by,
+      CASE
         WHEN n.approved_at = b.approved_at
         OR (
           n.approved_at IS NULL AND b.approved_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__approved_at,
+      CASE
         WHEN n.created_by = b.created_by
         OR (
           n.created_by IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_by,
+      CASE
         WHEN n.updated_by = b.updated_by
         OR (
           n.updated_by IS NULL AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_by,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.client_company_id AS client_company_id,
-    n.vendor_company_id AS vendor_company_id,
-    n.product_category_id AS product_category_id,
-    n.item_code AS item_code,
-    n.vendor_item_code AS vendor_item_code,
-    n.item_name AS item_name,
-    n.item_description AS item_description,
-    n.manufacturer_name AS manufacturer_name,
-    n.manufacturer_part_number AS manufacturer_part_number,
-    n.gtin AS gtin,
-    n.weight_kg AS weight_kg,
-    n.country_of_origin AS country_of_origin,
-    n.unit_of_measure AS unit_of_measure,
-    n.pack_size AS pack_size,
-    n.unit_price AS unit_price,
-    n.list_price AS list_price,
-    n.currency_code AS currency_code,
-    n.discount_pct AS discount_pct,
-    n.min_order_qty AS min_order_qty,
-    n.max_order_qty AS max_order_qty,
-    n.lead_time_days AS lead_time_days,
-    n.contract_number AS contract_number,
-    n.contract_start_date AS contract_start_date,
-    n.contract_end_date AS contract_end_date,
-    n.price_valid_until AS price_valid_until,
-    n.priority AS priority,
-    n.status AS status,
-    n.is_exclusive AS is_exclusive,
-    n.is_catalog_item AS is_catalog_item,
-    n.is_taxable AS is_taxable,
-    n.tax_rate AS tax_rate,
-    n.min_order_value AS min_order_value,
-    n.rebate_pct AS rebate_pct,
-    n.last_ordered_at AS last_ordered_at,
-    n.notes AS notes,
-    n.approved_by AS approved_by,
-    n.approved_at AS approved_at,
-    n.created_by AS created_by,
-    n.updated_by AS updated_by,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.client_company_id AS old__client_company_id,
-    b.vendor_company_id AS old__vendor_company_id,
-    b.product_category_id AS old__product_category_id,
-    b.item_code AS old__item_code,
-    b.vendor_item_code AS old__vendor_item_code,
-    b.item_name AS old__item_name,
-    b.item_description AS old__item_description,
-    b.manufacturer_name AS old__manufacturer_name,
-    b.manufacturer_part_number AS old__manufacturer_part_number,
-    b.gtin AS old__gtin,
-    b.weight_kg AS old__weight_kg,
-    b.country_of_origin AS old__country_of_origin,
-    b.unit_of_measure AS old__unit_of_measure,
-    b.pack_size AS old__pack_size,
-    b.unit_price AS old__unit_price,
-    b.list_price AS old__list_price,
-    b.currency_code AS old__currency_code,
-    b.discount_pct AS old__discount_pct,
-    b.min_order_qty AS old__min_order_qty,
-    b.max_order_qty AS old__max_order_qty,
-    b.lead_time_days AS old__lead_time_days,
-    b.contract_number AS old__contract_number,
-    b.contract_start_date AS old__contract_start_date,
-    b.contract_end_date AS old__contract_end_date,
-    b.price_valid_until AS old__price_valid_until,
-    b.priority AS old__priority,
-    b.status AS old__status,
-    b.is_exclusive AS old__is_exclusive,
-    b.is_catalog_item AS old__is_catalog_item,
-    b.is_taxable AS old__is_taxable,
-    b.tax_rate AS old__tax_rate,
-    b.min_order_value AS old__min_order_value,
-    b.rebate_pct AS old__rebate_pct,
-    b.last_ordered_at AS old__last_ordered_at,
-    b.notes AS old__notes,
-    b.approved_by AS old__approved_by,
-    b.approved_at AS old__approved_at,
-    b.created_by AS old__created_by,
-    b.updated_by AS old__updated_by,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.client_company_id = b.client_company_id
-      OR (
-        n.client_company_id IS NULL AND b.client_company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__client_company_id,
-    CASE
-      WHEN n.vendor_company_id = b.vendor_company_id
-      OR (
-        n.vendor_company_id IS NULL AND b.vendor_company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__vendor_company_id,
-    CASE
-      WHEN n.product_category_id = b.product_category_id
-      OR (
-        n.product_category_id IS NULL AND b.product_category_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__product_category_id,
-    CASE
-      WHEN n.item_code = b.item_code OR (
-        n.item_code IS NULL AND b.item_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__item_code,
-    CASE
-      WHEN n.vendor_item_code = b.vendor_item_code
-      OR (
-        n.vendor_item_code IS NULL AND b.vendor_item_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__vendor_item_code,
-    CASE
-      WHEN n.item_name = b.item_name OR (
-        n.item_name IS NULL AND b.item_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__item_name,
-    CASE
-      WHEN n.item_description = b.item_description
-      OR (
-        n.item_description IS NULL AND b.item_description IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__item_description,
-    CASE
-      WHEN n.manufacturer_name = b.manufacturer_name
-      OR (
-        n.manufacturer_name IS NULL AND b.manufacturer_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__manufacturer_name,
-    CASE
-      WHEN n.manufacturer_part_number = b.manufacturer_part_number
-      OR (
-        n.manufacturer_part_number IS NULL AND b.manufacturer_part_number IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__manufacturer_part_number,
-    CASE
-      WHEN n.gtin = b.gtin OR (
-        n.gtin IS NULL AND b.gtin IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__gtin,
-    CASE
-      WHEN n.weight_kg = b.weight_kg OR (
-        n.weight_kg IS NULL AND b.weight_kg IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__weight_kg,
-    CASE
-      WHEN n.country_of_origin = b.country_of_origin
-      OR (
-        n.country_of_origin IS NULL AND b.country_of_origin IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__country_of_origin,
-    CASE
-      WHEN n.unit_of_measure = b.unit_of_measure
-      OR (
-        n.unit_of_measure IS NULL AND b.unit_of_measure IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__unit_of_measure,
-    CASE
-      WHEN n.pack_size = b.pack_size OR (
-        n.pack_size IS NULL AND b.pack_size IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__pack_size,
-    CASE
-      WHEN n.unit_price = b.unit_price
-      OR (
-        n.unit_price IS NULL AND b.unit_price IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__unit_price,
-    CASE
-      WHEN n.list_price = b.list_price
-      OR (
-        n.list_price IS NULL AND b.list_price IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__list_price,
-    CASE
-      WHEN n.currency_code = b.currency_code
-      OR (
-        n.currency_code IS NULL AND b.currency_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__currency_code,
-    CASE
-      WHEN n.discount_pct = b.discount_pct
-      OR (
-        n.discount_pct IS NULL AND b.discount_pct IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__discount_pct,
-    CASE
-      WHEN n.min_order_qty = b.min_order_qty
-      OR (
-        n.min_order_qty IS NULL AND b.min_order_qty IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__min_order_qty,
-    CASE
-      WHEN n.max_order_qty = b.max_order_qty
-      OR (
-        n.max_order_qty IS NULL AND b.max_order_qty IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__max_order_qty,
-    CASE
-      WHEN n.lead_time_days = b.lead_time_days
-      OR (
-        n.lead_time_days IS NULL AND b.lead_time_days IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__lead_time_days,
-    CASE
-      WHEN n.contract_number = b.contract_number
-      OR (
-        n.contract_number IS NULL AND b.contract_number IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__contract_number,
-    CASE
-      WHEN n.contract_start_date = b.contract_start_date
-      OR (
-        n.contract_start_date IS NULL AND b.contract_start_date IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__contract_start_date,
-    CASE
-      WHEN n.contract_end_date = b.contract_end_date
-      OR (
-        n.contract_end_date IS NULL AND b.contract_end_date IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__contract_end_date,
-    CASE
-      WHEN n.price_valid_until = b.price_valid_until
-      OR (
-        n.price_valid_until IS NULL AND b.price_valid_until IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__price_valid_until,
-    CASE
-      WHEN n.priority = b.priority OR (
-        n.priority IS NULL AND b.priority IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__priority,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.is_exclusive = b.is_exclusive
-      OR (
-        n.is_exclusive IS NULL AND b.is_exclusive IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_exclusive,
-    CASE
-      WHEN n.is_catalog_item = b.is_catalog_item
-      OR (
-        n.is_catalog_item IS NULL AND b.is_catalog_item IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_catalog_item,
-    CASE
-      WHEN n.is_taxable = b.is_taxable
-      OR (
-        n.is_taxable IS NULL AND b.is_taxable IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_taxable,
-    CASE
-      WHEN n.tax_rate = b.tax_rate OR (
-        n.tax_rate IS NULL AND b.tax_rate IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tax_rate,
-    CASE
-      WHEN n.min_order_value = b.min_order_value
-      OR (
-        n.min_order_value IS NULL AND b.min_order_value IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__min_order_value,
-    CASE
-      WHEN n.rebate_pct = b.rebate_pct
-      OR (
-        n.rebate_pct IS NULL AND b.rebate_pct IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__rebate_pct,
-    CASE
-      WHEN n.last_ordered_at = b.last_ordered_at
-      OR (
-        n.last_ordered_at IS NULL AND b.last_ordered_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_ordered_at,
-    CASE
-      WHEN n.notes = b.notes OR (
-        n.notes IS NULL AND b.notes IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__notes,
-    CASE
-      WHEN n.approved_by = b.approved_by
-      OR (
-        n.approved_by IS NULL AND b.approved_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__approved_by,
-    CASE
-      WHEN n.approved_at = b.approved_at
-      OR (
-        n.approved_at IS NULL AND b.approved_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__approved_at,
-    CASE
-      WHEN n.created_by = b.created_by
-      OR (
-        n.created_by IS NULL AND b.created_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_by,
-    CASE
-      WHEN n.updated_by = b.updated_by
-      OR (
-        n.updated_by IS NULL AND b.updated_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_by,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      client_company_id,
-      vendor_company_id,
-      product_category_id,
-      item_code,
-      vendor_item_code,
-      item_name,
-      item_description,
-      manufacturer_name,
-      manufacturer_part_number,
-      gtin,
-      weight_kg,
-      country_of_origin,
-      unit_of_measure,
-      pack_size,
-      unit_price,
-      list_price,
-      currency_code,
-      discount_pct,
-      min_order_qty,
-      max_order_qty,
-      lead_time_days,
-      contract_number,
-      contract_start_date,
-      contract_end_date,
-      price_valid_until,
-      priority,
-      status,
-      is_exclusive,
-      is_catalog_item,
-      is_taxable,
-      tax_rate,
-      min_order_value,
-      rebate_pct,
-      last_ordered_at,
-      notes,
-      approved_by,
-      approved_at,
-      created_by,
-      updated_by,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, vendor_company_id DESC NULLS LAST, product_category_id DESC NULLS LAST, item_code DESC NULLS LAST, vendor_item_code DESC NULLS LAST, item_name DESC NULLS LAST, item_description DESC NULLS LAST, manufacturer_name DESC NULLS LAST, manufacturer_part_number DESC NULLS LAST, gtin DESC NULLS LAST, weight_kg DESC NULLS LAST, country_of_origin DESC NULLS LAST, unit_of_measure DESC NULLS LAST, pack_size DESC NULLS LAST, unit_price DESC NULLS LAST, list_price DESC NULLS LAST, currency_code DESC NULLS LAST, discount_pct DESC NULLS LAST, min_order_qty DESC NULLS LAST, max_order_qty DESC NULLS LAST, lead_time_days DESC NULLS LAST, contract_number DESC NULLS LAST, contract_start_date DESC NULLS LAST, contract_end_date DESC NULLS LAST, price_valid_until DESC NULLS LAST, priority DESC NULLS LAST, status DESC NULLS LAST, is_exclusive DESC NULLS LAST, is_catalog_item DESC NULLS LAST, is_taxable DESC NULLS LAST, tax_rate DESC NULLS LAST, min_order_value DESC NULLS LAST, rebate_pct DESC NULLS LAST, last_ordered_at DESC NULLS LAST, notes DESC NULLS LAST, approved_by DESC NULLS LAST, approved_at DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.preferred_vendor_item_mappings AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        client_company_id,
+        vendor_company_id,
+        product_category_id,
+        item_code,
+        vendor_item_code,
+        item_name,
+        item_description,
+        manufacturer_name,
+        manufacturer_part_number,
+        gtin,
+        weight_kg,
+        country_of_origin,
+        unit_of_measure,
+        pack_size,
+        unit_price,
+        list_price,
+        currency_code,
+        discount_pct,
+        min_order_qty,
+        max_order_qty,
+        lead_time_days,
+        contract_number,
+        contract_start_date,
+        contract_end_date,
+        price_valid_until,
+        priority,
+        status,
+        is_exclusive,
+        is_catalog_item,
+        is_taxable,
+        tax_rate,
+        min_order_value,
+        rebate_pct,
+        last_ordered_at,
+        notes,
+        approved_by,
+        approved_at,
+        created_by,
+        updated_by,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, vendor_company_id DESC NULLS LAST, product_category_id DESC NULLS LAST, item_code DESC NULLS LAST, vendor_item_code DESC NULLS LAST, item_name DESC NULLS LAST, item_description DESC NULLS LAST, manufacturer_name DESC NULLS LAST, manufacturer_part_number DESC NULLS LAST, gtin DESC NULLS LAST, weight_kg DESC NULLS LAST, country_of_origin DESC NULLS LAST, unit_of_measure DESC NULLS LAST, pack_size DESC NULLS LAST, unit_price DESC NULLS LAST, list_price DESC NULLS LAST, currency_code DESC NULLS LAST, discount_pct DESC NULLS LAST, min_order_qty DESC NULLS LAST, max_order_qty DESC NULLS LAST, lead_time_days DESC NULLS LAST, contract_number DESC NULLS LAST, contract_start_date DESC NULLS LAST, contract_end_date DESC NULLS LAST, price_valid_until DESC NULLS LAST, priority DESC NULLS LAST, status DESC NULLS LAST, is_exclusive DESC NULLS LAST, is_catalog_item DESC NULLS LAST, is_taxable DESC NULLS LAST, tax_rate DESC NULLS LAST, min_order_value DESC NULLS LAST, rebate_pct DESC NULLS LAST, last_ordered_at DESC NULLS LAST, notes DESC NULLS LAST, approved_by DESC NULLS LAST, approved_at DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.preferred_vendor_item_mappings AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.preferred_vendor_item_mappings AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.preferred_vendor_item_mappings AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.preferred_vendor_item_mappings__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

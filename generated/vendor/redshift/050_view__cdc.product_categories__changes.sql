@@ -5,575 +5,488 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.old__id IS NULL AND p.cdc__delete
+      THEN 'N'
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN b.id IS NULL
+      WHEN p.cdc__delete
+      THEN 'D'
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__parent_id
+      OR p.chg__name
+      OR p.chg__slug
+      OR p.chg__code
+      OR p.chg__description
+      OR p.chg__depth
+      OR p.chg__lft
+      OR p.chg__rgt
+      OR p.chg__path
+      OR p.chg__unspsc_code
+      OR p.chg__hs_code
+      OR p.chg__status
+      OR p.chg__is_leaf
+      OR p.chg__is_restricted
+      OR p.chg__requires_approval
+      OR p.chg__requires_certification
+      OR p.chg__default_tax_rate
+      OR p.chg__default_lead_time_days
+      OR p.chg__tax_code
+      OR p.chg__gl_account
+      OR p.chg__is_service
+      OR p.chg__min_order_value
+      OR p.chg__vendor_count
+      OR p.chg__sort_order
+      OR p.chg__icon_url
+      OR p.chg__created_by
+      OR p.chg__updated_by
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.parent_id,
+    p.name,
+    p.slug,
+    p.code,
+    p.description,
+    p.depth,
+    p.lft,
+    p.rgt,
+    p.path,
+    p.unspsc_code,
+    p.hs_code,
+    p.status,
+    p.is_leaf,
+    p.is_restricted,
+    p.requires_approval,
+    p.requires_certification,
+    p.default_tax_rate,
+    p.default_lead_time_days,
+    p.tax_code,
+    p.gl_account,
+    p.is_service,
+    p.min_order_value,
+    p.vendor_count,
+    p.sort_order,
+    p.icon_url,
+    p.created_by,
+    p.updated_by,
+    p.created_at,
+    p.updated_at,
+    p.old__id,
+    p.old__parent_id,
+    p.old__name,
+    p.old__slug,
+    p.old__code,
+    p.old__description,
+    p.old__depth,
+    p.old__lft,
+    p.old__rgt,
+    p.old__path,
+    p.old__unspsc_code,
+    p.old__hs_code,
+    p.old__status,
+    p.old__is_leaf,
+    p.old__is_restricted,
+    p.old__requires_approval,
+    p.old__requires_certification,
+    p.old__default_tax_rate,
+    p.old__default_lead_time_days,
+    p.old__tax_code,
+    p.old__gl_account,
+    p.old__is_service,
+    p.old__min_order_value,
+    p.old__vendor_count,
+    p.old__sort_order,
+    p.old__icon_url,
+    p.old__created_by,
+    p.old__updated_by,
+    p.old__created_at,
+    p.old__updated_at,
+    p.chg__id,
+    p.chg__parent_id,
+    p.chg__name,
+    p.chg__slug,
+    p.chg__code,
+    p.chg__description,
+    p.chg__depth,
+    p.chg__lft,
+    p.chg__rgt,
+    p.chg__path,
+    p.chg__unspsc_code,
+    p.chg__hs_code,
+    p.chg__status,
+    p.chg__is_leaf,
+    p.chg__is_restricted,
+    p.chg__requires_approval,
+    p.chg__requires_certification,
+    p.chg__default_tax_rate,
+    p.chg__default_lead_time_days,
+    p.chg__tax_code,
+    p.chg__gl_account,
+    p.chg__is_service,
+    p.chg__min_order_value,
+    p.chg__vendor_count,
+    p.chg__sort_order,
+    p.chg__icon_url,
+    p.chg__created_by,
+    p.chg__updated_by,
+    p.chg__created_at,
+    p.chg__updated_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.parent_id AS parent_id,
+      n.name AS name,
+      n.slug AS slug,
+      n.code AS code,
+      n.description AS description,
+      n.depth AS depth,
+      n.lft AS lft,
+      n.rgt AS rgt,
+      n.path AS path,
+      n.unspsc_code AS unspsc_code,
+      n.hs_code AS hs_code,
+      n.status AS status,
+      n.is_leaf AS is_leaf,
+      n.is_restricted AS is_restricted,
+      n.requires_approval AS requires_approval,
+      n.requires_certification AS requires_certification,
+      n.default_tax_rate AS default_tax_rate,
+      n.default_lead_time_days AS default_lead_time_days,
+      n.tax_code AS tax_code,
+      n.gl_account AS gl_account,
+      n.is_service AS is_service,
+      n.min_order_value AS min_order_value,
+      n.vendor_count AS vendor_count,
+      n.sort_order AS sort_order,
+      n.icon_url AS icon_url,
+      n.created_by AS created_by,
+      n.updated_by AS updated_by,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      b.id AS old__id,
+      b.parent_id AS old__parent_id,
+      b.name AS old__name,
+      b.slug AS old__slug,
+      b.code AS old__code,
+      b.description AS old__description,
+      b.depth AS old__depth,
+      b.lft AS old__lft,
+      b.rgt AS old__rgt,
+      b.path AS old__path,
+      b.unspsc_code AS old__unspsc_code,
+      b.hs_code AS old__hs_code,
+      b.status AS old__status,
+      b.is_leaf AS old__is_leaf,
+      b.is_restricted AS old__is_restricted,
+      b.requires_approval AS old__requires_approval,
+      b.requires_certification AS old__requires_certification,
+      b.default_tax_rate AS old__default_tax_rate,
+      b.default_lead_time_days AS old__default_lead_time_days,
+      b.tax_code AS old__tax_code,
+      b.gl_account AS old__gl_account,
+      b.is_service AS old__is_service,
+      b.min_order_value AS old__min_order_value,
+      b.vendor_count AS old__vendor_count,
+      b.sort_order AS old__sort_order,
+      b.icon_url AS old__icon_url,
+      b.created_by AS old__created_by,
+      b.updated_by AS old__updated_by,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.parent_id = b.parent_id OR (
           n.parent_id IS NULL AND b.parent_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__parent_id,
+      CASE
         WHEN n.name = b.name OR (
           n.name IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.slug = b.slug OR (
           n.slug IS NULL AND b.slug IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__slug,
+      CASE
         WHEN n.code = b.code OR (
           n.code IS NULL AND b.code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__code,
+      CASE
         WHEN n.description = b.description
         OR (
           n.description IS NULL AND b.description IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__description,
+      CASE
         WHEN n.depth = b.depth OR (
           n.depth IS NULL AND b.depth IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__depth,
+      CASE
         WHEN n.lft = b.lft OR (
           n.lft IS NULL AND b.lft IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__lft,
+      CASE
         WHEN n.rgt = b.rgt OR (
           n.rgt IS NULL AND b.rgt IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__rgt,
+      CASE
         WHEN n.path = b.path OR (
           n.path IS NULL AND b.path IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__path,
+      CASE
         WHEN n.unspsc_code = b.unspsc_code
         OR (
           n.unspsc_code IS NULL AND b.unspsc_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__unspsc_code,
+      CASE
         WHEN n.hs_code = b.hs_code OR (
           n.hs_code IS NULL AND b.hs_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__hs_code,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.is_leaf = b.is_leaf OR (
           n.is_leaf IS NULL AND b.is_leaf IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_leaf,
+      CASE
         WHEN n.is_restricted = b.is_restricted
         OR (
           n.is_restricted IS NULL AND b.is_restricted IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_restricted,
+      CASE
         WHEN n.requires_approval = b.requires_approval
         OR (
           n.requires_approval IS NULL AND b.requires_approval IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__requires_approval,
+      CASE
         WHEN n.requires_certification = b.requires_certification
         OR (
           n.requires_certification IS NULL AND b.requires_certification IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__requires_certification,
+      CASE
         WHEN n.default_tax_rate = b.default_tax_rate
         OR (
           n.default_tax_rate IS NULL AND b.default_tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__default_tax_rate,
+      CASE
         WHEN n.default_lead_time_days = b.default_lead_time_days
         OR (
           n.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__default_lead_time_days,
+      CASE
         WHEN n.tax_code = b.tax_code OR (
           n.tax_code IS NULL AND b.tax_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__tax_code,
+      CASE
         WHEN n.gl_account = b.gl_account
         OR (
           n.gl_account IS NULL AND b.gl_account IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__gl_account,
+      CASE
         WHEN n.is_service = b.is_service
         OR (
           n.is_service IS NULL AND b.is_service IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_service,
+      CASE
         WHEN n.min_order_value = b.min_order_value
         OR (
           n.min_order_value IS NULL AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__min_order_value,
+      CASE
         WHEN n.vendor_count = b.vendor_count
         OR (
           n.vendor_count IS NULL AND b.vendor_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__vendor_count,
+      CASE
         WHEN n.sort_order = b.sort_order
         OR (
           n.sort_order IS NULL AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__sort_order,
+      CASE
         WHEN n.icon_url = b.icon_url OR (
           n.icon_url IS NULL AND b.icon_url IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__icon_url,
+      CASE
         WHEN n.created_by = b.created_by
         OR (
           n.created_by IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_by,
+      CASE
         WHEN n.updated_by = b.updated_by
         OR (
           n.updated_by IS NULL AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_by,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.parent_id AS parent_id,
-    n.name AS name,
-    n.slug AS slug,
-    n.code AS code,
-    n.description AS description,
-    n.depth AS depth,
-    n.lft AS lft,
-    n.rgt AS rgt,
-    n.path AS path,
-    n.unspsc_code AS unspsc_code,
-    n.hs_code AS hs_code,
-    n.status AS status,
-    n.is_leaf AS is_leaf,
-    n.is_restricted AS is_restricted,
-    n.requires_approval AS requires_approval,
-    n.requires_certification AS requires_certification,
-    n.default_tax_rate AS default_tax_rate,
-    n.default_lead_time_days AS default_lead_time_days,
-    n.tax_code AS tax_code,
-    n.gl_account AS gl_account,
-    n.is_service AS is_service,
-    n.min_order_value AS min_order_value,
-    n.vendor_count AS vendor_count,
-    n.sort_order AS sort_order,
-    n.icon_url AS icon_url,
-    n.created_by AS created_by,
-    n.updated_by AS updated_by,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    b.id AS old__id,
-    b.parent_id AS old__parent_id,
-    b.name AS old__name,
-    b.slug AS old__slug,
-    b.code AS old__code,
-    b.description AS old__description,
-    b.depth AS old__depth,
-    b.lft AS old__lft,
-    b.rgt AS old__rgt,
-    b.path AS old__path,
-    b.unspsc_code AS old__unspsc_code,
-    b.hs_code AS old__hs_code,
-    b.status AS old__status,
-    b.is_leaf AS old__is_leaf,
-    b.is_restricted AS old__is_restricted,
-    b.requires_approval AS old__requires_approval,
-    b.requires_certification AS old__requires_certification,
-    b.default_tax_rate AS old__default_tax_rate,
-    b.default_lead_time_days AS old__default_lead_time_days,
-    b.tax_code AS old__tax_code,
-    b.gl_account AS old__gl_account,
-    b.is_service AS old__is_service,
-    b.min_order_value AS old__min_order_value,
-    b.vendor_count AS old__vendor_count,
-    b.sort_order AS old__sort_order,
-    b.icon_url AS old__icon_url,
-    b.created_by AS old__created_by,
-    b.updated_by AS old__updated_by,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.parent_id = b.parent_id OR (
-        n.parent_id IS NULL AND b.parent_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__parent_id,
-    CASE
-      WHEN n.name = b.name OR (
-        n.name IS NULL AND b.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.slug = b.slug OR (
-        n.slug IS NULL AND b.slug IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__slug,
-    CASE
-      WHEN n.code = b.code OR (
-        n.code IS NULL AND b.code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__code,
-    CASE
-      WHEN n.description = b.description
-      OR (
-        n.description IS NULL AND b.description IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__description,
-    CASE
-      WHEN n.depth = b.depth OR (
-        n.depth IS NULL AND b.depth IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__depth,
-    CASE
-      WHEN n.lft = b.lft OR (
-        n.lft IS NULL AND b.lft IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__lft,
-    CASE
-      WHEN n.rgt = b.rgt OR (
-        n.rgt IS NULL AND b.rgt IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__rgt,
-    CASE
-      WHEN n.path = b.path OR (
-        n.path IS NULL AND b.path IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__path,
-    CASE
-      WHEN n.unspsc_code = b.unspsc_code
-      OR (
-        n.unspsc_code IS NULL AND b.unspsc_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__unspsc_code,
-    CASE
-      WHEN n.hs_code = b.hs_code OR (
-        n.hs_code IS NULL AND b.hs_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__hs_code,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.is_leaf = b.is_leaf OR (
-        n.is_leaf IS NULL AND b.is_leaf IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_leaf,
-    CASE
-      WHEN n.is_restricted = b.is_restricted
-      OR (
-        n.is_restricted IS NULL AND b.is_restricted IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_restricted,
-    CASE
-      WHEN n.requires_approval = b.requires_approval
-      OR (
-        n.requires_approval IS NULL AND b.requires_approval IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__requires_approval,
-    CASE
-      WHEN n.requires_certification = b.requires_certification
-      OR (
-        n.requires_certification IS NULL AND b.requires_certification IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__requires_certification,
-    CASE
-      WHEN n.default_tax_rate = b.default_tax_rate
-      OR (
-        n.default_tax_rate IS NULL AND b.default_tax_rate IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__default_tax_rate,
-    CASE
-      WHEN n.default_lead_time_days = b.default_lead_time_days
-      OR (
-        n.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__default_lead_time_days,
-    CASE
-      WHEN n.tax_code = b.tax_code OR (
-        n.tax_code IS NULL AND b.tax_code IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__tax_code,
-    CASE
-      WHEN n.gl_account = b.gl_account
-      OR (
-        n.gl_account IS NULL AND b.gl_account IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__gl_account,
-    CASE
-      WHEN n.is_service = b.is_service
-      OR (
-        n.is_service IS NULL AND b.is_service IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_service,
-    CASE
-      WHEN n.min_order_value = b.min_order_value
-      OR (
-        n.min_order_value IS NULL AND b.min_order_value IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__min_order_value,
-    CASE
-      WHEN n.vendor_count = b.vendor_count
-      OR (
-        n.vendor_count IS NULL AND b.vendor_count IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__vendor_count,
-    CASE
-      WHEN n.sort_order = b.sort_order
-      OR (
-        n.sort_order IS NULL AND b.sort_order IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__sort_order,
-    CASE
-      WHEN n.icon_url = b.icon_url OR (
-        n.icon_url IS NULL AND b.icon_url IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__icon_url,
-    CASE
-      WHEN n.created_by = b.created_by
-      OR (
-        n.created_by IS NULL AND b.created_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_by,
-    CASE
-      WHEN n.updated_by = b.updated_by
-      OR (
-        n.updated_by IS NULL AND b.updated_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_by,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at
-  FROM (
-    SELECT
-      id,
-      parent_id,
-      name,
-      slug,
-      code,
-      description,
-      depth,
-      lft,
-      rgt,
-      path,
-      unspsc_code,
-      hs_code,
-      status,
-      is_leaf,
-      is_restricted,
-      requires_approval,
-      requires_certification,
-      default_tax_rate,
-      default_lead_time_days,
-      tax_code,
-      gl_account,
-      is_service,
-      min_order_value,
-      vendor_count,
-      sort_order,
-      icon_url,
-      created_by,
-      updated_by,
-      created_at,
-      updated_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, parent_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, code DESC NULLS LAST, description DESC NULLS LAST, depth DESC NULLS LAST, lft DESC NULLS LAST, rgt DESC NULLS LAST, path DESC NULLS LAST, unspsc_code DESC NULLS LAST, hs_code DESC NULLS LAST, status DESC NULLS LAST, is_leaf DESC NULLS LAST, is_restricted DESC NULLS LAST, requires_approval DESC NULLS LAST, requires_certification DESC NULLS LAST, default_tax_rate DESC NULLS LAST, default_lead_time_days DESC NULLS LAST, tax_code DESC NULLS LAST, gl_account DESC NULLS LAST, is_service DESC NULLS LAST, min_order_value DESC NULLS LAST, vendor_count DESC NULLS LAST, sort_order DESC NULLS LAST, icon_url DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.product_categories AS s
-    WHERE
-      NOT (
+      END AS chg__updated_at,
+      FALSE AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        parent_id,
+        name,
+        slug,
+        code,
+        description,
+        depth,
+        lft,
+        rgt,
+        path,
+        unspsc_code,
+        hs_code,
+        status,
+        is_leaf,
+        is_restricted,
+        requires_approval,
+        requires_certification,
+        default_tax_rate,
+        default_lead_time_days,
+        tax_code,
+        gl_account,
+        is_service,
+        min_order_value,
+        vendor_count,
+        sort_order,
+        icon_url,
+        created_by,
+        updated_by,
+        created_at,
+        updated_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, parent_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, code DESC NULLS LAST, description DESC NULLS LAST, depth DESC NULLS LAST, lft DESC NULLS LAST, rgt DESC NULLS LAST, path DESC NULLS LAST, unspsc_code DESC NULLS LAST, hs_code DESC NULLS LAST, status DESC NULLS LAST, is_leaf DESC NULLS LAST, is_restricted DESC NULLS LAST, requires_approval DESC NULLS LAST, requires_certification DESC NULLS LAST, default_tax_rate DESC NULLS LAST, default_lead_time_days DESC NULLS LAST, tax_code DESC NULLS LAST, gl_account DESC NULLS LAST, is_service DESC NULLS LAST, min_order_value DESC NULLS LAST, vendor_count DESC NULLS LAST, sort_order DESC NULLS LAST, icon_url DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.product_categories AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.product_categories AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.product_categories AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.product_categories__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
   UNION ALL
   SELECT
     'D' AS cdc__op,

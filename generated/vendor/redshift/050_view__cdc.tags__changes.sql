@@ -5,422 +5,360 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__company_id
+      OR p.chg__name
+      OR p.chg__slug
+      OR p.chg__description
+      OR p.chg__category
+      OR p.chg__color
+      OR p.chg__taggings_count
+      OR p.chg__is_system
+      OR p.chg__is_visible_to_vendors
+      OR p.chg__status
+      OR p.chg__created_by
+      OR p.chg__merged_into_id
+      OR p.chg__parent_id
+      OR p.chg__icon
+      OR p.chg__sort_order
+      OR p.chg__usage_scope
+      OR p.chg__last_used_at
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.company_id,
+    p.name,
+    p.slug,
+    p.description,
+    p.category,
+    p.color,
+    p.taggings_count,
+    p.is_system,
+    p.is_visible_to_vendors,
+    p.status,
+    p.created_by,
+    p.merged_into_id,
+    p.parent_id,
+    p.icon,
+    p.sort_order,
+    p.usage_scope,
+    p.last_used_at,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__company_id,
+    p.old__name,
+    p.old__slug,
+    p.old__description,
+    p.old__category,
+    p.old__color,
+    p.old__taggings_count,
+    p.old__is_system,
+    p.old__is_visible_to_vendors,
+    p.old__status,
+    p.old__created_by,
+    p.old__merged_into_id,
+    p.old__parent_id,
+    p.old__icon,
+    p.old__sort_order,
+    p.old__usage_scope,
+    p.old__last_used_at,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__company_id,
+    p.chg__name,
+    p.chg__slug,
+    p.chg__description,
+    p.chg__category,
+    p.chg__color,
+    p.chg__taggings_count,
+    p.chg__is_system,
+    p.chg__is_visible_to_vendors,
+    p.chg__status,
+    p.chg__created_by,
+    p.chg__merged_into_id,
+    p.chg__parent_id,
+    p.chg__icon,
+    p.chg__sort_order,
+    p.chg__usage_scope,
+    p.chg__last_used_at,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.company_id AS company_id,
+      n.name AS name,
+      n.slug AS slug,
+      n.description AS description,
+      n.category AS category,
+      n.color AS color,
+      n.taggings_count AS taggings_count,
+      n.is_system AS is_system,
+      n.is_visible_to_vendors AS is_visible_to_vendors,
+      n.status AS status,
+      n.created_by AS created_by,
+      n.merged_into_id AS merged_into_id,
+      n.parent_id AS parent_id,
+      n.icon AS icon,
+      n.sort_order AS sort_order,
+      n.usage_scope AS usage_scope,
+      n.last_used_at AS last_used_at,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.company_id AS old__company_id,
+      b.name AS old__name,
+      b.slug AS old__slug,
+      b.description AS old__description,
+      b.category AS old__category,
+      b.color AS old__color,
+      b.taggings_count AS old__taggings_count,
+      b.is_system AS old__is_system,
+      b.is_visible_to_vendors AS old__is_visible_to_vendors,
+      b.status AS old__status,
+      b.created_by AS old__created_by,
+      b.merged_into_id AS old__merged_into_id,
+      b.parent_id AS old__parent_id,
+      b.icon AS old__icon,
+      b.sort_order AS old__sort_order,
+      b.usage_scope AS old__usage_scope,
+      b.last_used_at AS old__last_used_at,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.company_id = b.company_id
         OR (
           n.company_id IS NULL AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__company_id,
+      CASE
         WHEN n.name = b.name OR (
           n.name IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.slug = b.slug OR (
           n.slug IS NULL AND b.slug IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__slug,
+      CASE
         WHEN n.description = b.description
         OR (
           n.description IS NULL AND b.description IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__description,
+      CASE
         WHEN n.category = b.category OR (
           n.category IS NULL AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__category,
+      CASE
         WHEN n.color = b.color OR (
           n.color IS NULL AND b.color IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__color,
+      CASE
         WHEN n.taggings_count = b.taggings_count
         OR (
           n.taggings_count IS NULL AND b.taggings_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__taggings_count,
+      CASE
         WHEN n.is_system = b.is_system OR (
           n.is_system IS NULL AND b.is_system IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_system,
+      CASE
         WHEN n.is_visible_to_vendors = b.is_visible_to_vendors
         OR (
           n.is_visible_to_vendors IS NULL AND b.is_visible_to_vendors IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_visible_to_vendors,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.created_by = b.created_by
         OR (
           n.created_by IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_by,
+      CASE
         WHEN n.merged_into_id = b.merged_into_id
         OR (
           n.merged_into_id IS NULL AND b.merged_into_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__merged_into_id,
+      CASE
         WHEN n.parent_id = b.parent_id OR (
           n.parent_id IS NULL AND b.parent_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__parent_id,
+      CASE
         WHEN n.icon = b.icon OR (
           n.icon IS NULL AND b.icon IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__icon,
+      CASE
         WHEN n.sort_order = b.sort_order
         OR (
           n.sort_order IS NULL AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__sort_order,
+      CASE
         WHEN n.usage_scope = b.usage_scope
         OR (
           n.usage_scope IS NULL AND b.usage_scope IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__usage_scope,
+      CASE
         WHEN n.last_used_at = b.last_used_at
         OR (
           n.last_used_at IS NULL AND b.last_used_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_used_at,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.company_id AS company_id,
-    n.name AS name,
-    n.slug AS slug,
-    n.description AS description,
-    n.category AS category,
-    n.color AS color,
-    n.taggings_count AS taggings_count,
-    n.is_system AS is_system,
-    n.is_visible_to_vendors AS is_visible_to_vendors,
-    n.status AS status,
-    n.created_by AS created_by,
-    n.merged_into_id AS merged_into_id,
-    n.parent_id AS parent_id,
-    n.icon AS icon,
-    n.sort_order AS sort_order,
-    n.usage_scope AS usage_scope,
-    n.last_used_at AS last_used_at,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.company_id AS old__company_id,
-    b.name AS old__name,
-    b.slug AS old__slug,
-    b.description AS old__description,
-    b.category AS old__category,
-    b.color AS old__color,
-    b.taggings_count AS old__taggings_count,
-    b.is_system AS old__is_system,
-    b.is_visible_to_vendors AS old__is_visible_to_vendors,
-    b.status AS old__status,
-    b.created_by AS old__created_by,
-    b.merged_into_id AS old__merged_into_id,
-    b.parent_id AS old__parent_id,
-    b.icon AS old__icon,
-    b.sort_order AS old__sort_order,
-    b.usage_scope AS old__usage_scope,
-    b.last_used_at AS old__last_used_at,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.company_id = b.company_id
-      OR (
-        n.company_id IS NULL AND b.company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__company_id,
-    CASE
-      WHEN n.name = b.name OR (
-        n.name IS NULL AND b.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.slug = b.slug OR (
-        n.slug IS NULL AND b.slug IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__slug,
-    CASE
-      WHEN n.description = b.description
-      OR (
-        n.description IS NULL AND b.description IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__description,
-    CASE
-      WHEN n.category = b.category OR (
-        n.category IS NULL AND b.category IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__category,
-    CASE
-      WHEN n.color = b.color OR (
-        n.color IS NULL AND b.color IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__color,
-    CASE
-      WHEN n.taggings_count = b.taggings_count
-      OR (
-        n.taggings_count IS NULL AND b.taggings_count IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__taggings_count,
-    CASE
-      WHEN n.is_system = b.is_system OR (
-        n.is_system IS NULL AND b.is_system IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_system,
-    CASE
-      WHEN n.is_visible_to_vendors = b.is_visible_to_vendors
-      OR (
-        n.is_visible_to_vendors IS NULL AND b.is_visible_to_vendors IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_visible_to_vendors,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.created_by = b.created_by
-      OR (
-        n.created_by IS NULL AND b.created_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_by,
-    CASE
-      WHEN n.merged_into_id = b.merged_into_id
-      OR (
-        n.merged_into_id IS NULL AND b.merged_into_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__merged_into_id,
-    CASE
-      WHEN n.parent_id = b.parent_id OR (
-        n.parent_id IS NULL AND b.parent_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__parent_id,
-    CASE
-      WHEN n.icon = b.icon OR (
-        n.icon IS NULL AND b.icon IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__icon,
-    CASE
-      WHEN n.sort_order = b.sort_order
-      OR (
-        n.sort_order IS NULL AND b.sort_order IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__sort_order,
-    CASE
-      WHEN n.usage_scope = b.usage_scope
-      OR (
-        n.usage_scope IS NULL AND b.usage_scope IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__usage_scope,
-    CASE
-      WHEN n.last_used_at = b.last_used_at
-      OR (
-        n.last_used_at IS NULL AND b.last_used_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_used_at,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      company_id,
-      name,
-      slug,
-      description,
-      category,
-      color,
-      taggings_count,
-      is_system,
-      is_visible_to_vendors,
-      status,
-      created_by,
-      merged_into_id,
-      parent_id,
-      icon,
-      sort_order,
-      usage_scope,
-      last_used_at,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, color DESC NULLS LAST, taggings_count DESC NULLS LAST, is_system DESC NULLS LAST, is_visible_to_vendors DESC NULLS LAST, status DESC NULLS LAST, created_by DESC NULLS LAST, merged_into_id DESC NULLS LAST, parent_id DESC NULLS LAST, icon DESC NULLS LAST, sort_order DESC NULLS LAST, usage_scope DESC NULLS LAST, last_used_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.tags AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        company_id,
+        name,
+        slug,
+        description,
+        category,
+        color,
+        taggings_count,
+        is_system,
+        is_visible_to_vendors,
+        status,
+        created_by,
+        merged_into_id,
+        parent_id,
+        icon,
+        sort_order,
+        usage_scope,
+        last_used_at,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, color DESC NULLS LAST, taggings_count DESC NULLS LAST, is_system DESC NULLS LAST, is_visible_to_vendors DESC NULLS LAST, status DESC NULLS LAST, created_by DESC NULLS LAST, merged_into_id DESC NULLS LAST, parent_id DESC NULLS LAST, icon DESC NULLS LAST, sort_order DESC NULLS LAST, usage_scope DESC NULLS LAST, last_used_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.tags AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.tags AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.tags AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.tags__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

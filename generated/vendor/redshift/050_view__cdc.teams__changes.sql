@@ -5,637 +5,528 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__company_id
+      OR p.chg__name
+      OR p.chg__description
+      OR p.chg__category
+      OR p.chg__status
+      OR p.chg__team_type
+      OR p.chg__lead_user_id
+      OR p.chg__parent_team_id
+      OR p.chg__cost_center
+      OR p.chg__budget_amount
+      OR p.chg__budget_currency
+      OR p.chg__spend_limit
+      OR p.chg__member_count
+      OR p.chg__is_default
+      OR p.chg__open
+      OR p.chg__approval_required
+      OR p.chg__approval_threshold
+      OR p.chg__purchasing_enabled
+      OR p.chg__budget_period
+      OR p.chg__budget_reset_on
+      OR p.chg__email_alias
+      OR p.chg__slack_channel
+      OR p.chg__location_city_id
+      OR p.chg__sort_order
+      OR p.chg__external_ref
+      OR p.chg__created_by
+      OR p.chg__updated_by
+      OR p.chg__archived_at
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.company_id,
+    p.name,
+    p.description,
+    p.category,
+    p.status,
+    p.team_type,
+    p.lead_user_id,
+    p.parent_team_id,
+    p.cost_center,
+    p.budget_amount,
+    p.budget_currency,
+    p.spend_limit,
+    p.member_count,
+    p.is_default,
+    p."open",
+    p.approval_required,
+    p.approval_threshold,
+    p.purchasing_enabled,
+    p.budget_period,
+    p.budget_reset_on,
+    p.email_alias,
+    p.slack_channel,
+    p.location_city_id,
+    p.sort_order,
+    p.external_ref,
+    p.created_by,
+    p.updated_by,
+    p.archived_at,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__company_id,
+    p.old__name,
+    p.old__description,
+    p.old__category,
+    p.old__status,
+    p.old__team_type,
+    p.old__lead_user_id,
+    p.old__parent_team_id,
+    p.old__cost_center,
+    p.old__budget_amount,
+    p.old__budget_currency,
+    p.old__spend_limit,
+    p.old__member_count,
+    p.old__is_default,
+    p.old__open,
+    p.old__approval_required,
+    p.old__approval_threshold,
+    p.old__purchasing_enabled,
+    p.old__budget_period,
+    p.old__budget_reset_on,
+    p.old__email_alias,
+    p.old__slack_channel,
+    p.old__location_city_id,
+    p.old__sort_order,
+    p.old__external_ref,
+    p.old__created_by,
+    p.old__updated_by,
+    p.old__archived_at,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__company_id,
+    p.chg__name,
+    p.chg__description,
+    p.chg__category,
+    p.chg__status,
+    p.chg__team_type,
+    p.chg__lead_user_id,
+    p.chg__parent_team_id,
+    p.chg__cost_center,
+    p.chg__budget_amount,
+    p.chg__budget_currency,
+    p.chg__spend_limit,
+    p.chg__member_count,
+    p.chg__is_default,
+    p.chg__open,
+    p.chg__approval_required,
+    p.chg__approval_threshold,
+    p.chg__purchasing_enabled,
+    p.chg__budget_period,
+    p.chg__budget_reset_on,
+    p.chg__email_alias,
+    p.chg__slack_channel,
+    p.chg__location_city_id,
+    p.chg__sort_order,
+    p.chg__external_ref,
+    p.chg__created_by,
+    p.chg__updated_by,
+    p.chg__archived_at,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.company_id AS company_id,
+      n.name AS name,
+      n.description AS description,
+      n.category AS category,
+      n.status AS status,
+      n.team_type AS team_type,
+      n.lead_user_id AS lead_user_id,
+      n.parent_team_id AS parent_team_id,
+      n.cost_center AS cost_center,
+      n.budget_amount AS budget_amount,
+      n.budget_currency AS budget_currency,
+      n.spend_limit AS spend_limit,
+      n.member_count AS member_count,
+      n.is_default AS is_default,
+      n."open" AS "open",
+      n.approval_required AS approval_required,
+      n.approval_threshold AS approval_threshold,
+      n.purchasing_enabled AS purchasing_enabled,
+      n.budget_period AS budget_period,
+      n.budget_reset_on AS budget_reset_on,
+      n.email_alias AS email_alias,
+      n.slack_channel AS slack_channel,
+      n.location_city_id AS location_city_id,
+      n.sort_order AS sort_order,
+      n.external_ref AS external_ref,
+      n.created_by AS created_by,
+      n.updated_by AS updated_by,
+      n.archived_at AS archived_at,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.company_id AS old__company_id,
+      b.name AS old__name,
+      b.description AS old__description,
+      b.category AS old__category,
+      b.status AS old__status,
+      b.team_type AS old__team_type,
+      b.lead_user_id AS old__lead_user_id,
+      b.parent_team_id AS old__parent_team_id,
+      b.cost_center AS old__cost_center,
+      b.budget_amount AS old__budget_amount,
+      b.budget_currency AS old__budget_currency,
+      b.spend_limit AS old__spend_limit,
+      b.member_count AS old__member_count,
+      b.is_default AS old__is_default,
+      b."open" AS old__open,
+      b.approval_required AS old__approval_required,
+      b.approval_threshold AS old__approval_threshold,
+      b.purchasing_enabled AS old__purchasing_enabled,
+      b.budget_period AS old__budget_period,
+      b.budget_reset_on AS old__budget_reset_on,
+      b.email_alias AS old__email_alias,
+      b.slack_channel AS old__slack_channel,
+      b.location_city_id AS old__location_city_id,
+      b.sort_order AS old__sort_order,
+      b.external_ref AS old__external_ref,
+      b.created_by AS old__created_by,
+      b.updated_by AS old__updated_by,
+      b.archived_at AS old__archived_at,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.company_id = b.company_id
         OR (
           n.company_id IS NULL AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__company_id,
+      CASE
         WHEN n.name = b.name OR (
           n.name IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.description = b.description
         OR (
           n.description IS NULL AND b.description IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__description,
+      CASE
         WHEN n.category = b.category OR (
           n.category IS NULL AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__category,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.team_type = b.team_type OR (
           n.team_type IS NULL AND b.team_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__team_type,
+      CASE
         WHEN n.lead_user_id = b.lead_user_id
         OR (
           n.lead_user_id IS NULL AND b.lead_user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__lead_user_id,
+      CASE
         WHEN n.parent_team_id = b.parent_team_id
         OR (
           n.parent_team_id IS NULL AND b.parent_team_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__parent_team_id,
+      CASE
         WHEN n.cost_center = b.cost_center
         OR (
           n.cost_center IS NULL AND b.cost_center IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__cost_center,
+      CASE
         WHEN n.budget_amount = b.budget_amount
         OR (
           n.budget_amount IS NULL AND b.budget_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__budget_amount,
+      CASE
         WHEN n.budget_currency = b.budget_currency
         OR (
           n.budget_currency IS NULL AND b.budget_currency IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__budget_currency,
+      CASE
         WHEN n.spend_limit = b.spend_limit
         OR (
           n.spend_limit IS NULL AND b.spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__spend_limit,
+      CASE
         WHEN n.member_count = b.member_count
         OR (
           n.member_count IS NULL AND b.member_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__member_count,
+      CASE
         WHEN n.is_default = b.is_default
         OR (
           n.is_default IS NULL AND b.is_default IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_default,
+      CASE
         WHEN n."open" = b."open" OR (
           n."open" IS NULL AND b."open" IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__open,
+      CASE
         WHEN n.approval_required = b.approval_required
         OR (
           n.approval_required IS NULL AND b.approval_required IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__approval_required,
+      CASE
         WHEN n.approval_threshold = b.approval_threshold
         OR (
           n.approval_threshold IS NULL AND b.approval_threshold IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__approval_threshold,
+      CASE
         WHEN n.purchasing_enabled = b.purchasing_enabled
         OR (
           n.purchasing_enabled IS NULL AND b.purchasing_enabled IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__purchasing_enabled,
+      CASE
         WHEN n.budget_period = b.budget_period
         OR (
           n.budget_period IS NULL AND b.budget_period IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__budget_period,
+      CASE
         WHEN n.budget_reset_on = b.budget_reset_on
         OR (
           n.budget_reset_on IS NULL AND b.budget_reset_on IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__budget_reset_on,
+      CASE
         WHEN n.email_alias = b.email_alias
         OR (
           n.email_alias IS NULL AND b.email_alias IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__email_alias,
+      CASE
         WHEN n.slack_channel = b.slack_channel
         OR (
           n.slack_channel IS NULL AND b.slack_channel IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__slack_channel,
+      CASE
         WHEN n.location_city_id = b.location_city_id
         OR (
           n.location_city_id IS NULL AND b.location_city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__location_city_id,
+      CASE
         WHEN n.sort_order = b.sort_order
         OR (
           n.sort_order IS NULL AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__sort_order,
+      CASE
         WHEN n.external_ref = b.external_ref
         OR (
           n.external_ref IS NULL AND b.external_ref IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__external_ref,
+      CASE
         WHEN n.created_by = b.created_by
         OR (
           n.created_by IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_by,
+      CASE
         WHEN n.updated_by = b.updated_by
         OR (
           n.updated_by IS NULL AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_by,
+      CASE
         WHEN n.archived_at = b.archived_at
         OR (
           n.archived_at IS NULL AND b.archived_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__archived_at,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.company_id AS company_id,
-    n.name AS name,
-    n.description AS description,
-    n.category AS category,
-    n.status AS status,
-    n.team_type AS team_type,
-    n.lead_user_id AS lead_user_id,
-    n.parent_team_id AS parent_team_id,
-    n.cost_center AS cost_center,
-    n.budget_amount AS budget_amount,
-    n.budget_currency AS budget_currency,
-    n.spend_limit AS spend_limit,
-    n.member_count AS member_count,
-    n.is_default AS is_default,
-    n."open" AS "open",
-    n.approval_required AS approval_required,
-    n.approval_threshold AS approval_threshold,
-    n.purchasing_enabled AS purchasing_enabled,
-    n.budget_period AS budget_period,
-    n.budget_reset_on AS budget_reset_on,
-    n.email_alias AS email_alias,
-    n.slack_channel AS slack_channel,
-    n.location_city_id AS location_city_id,
-    n.sort_order AS sort_order,
-    n.external_ref AS external_ref,
-    n.created_by AS created_by,
-    n.updated_by AS updated_by,
-    n.archived_at AS archived_at,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.company_id AS old__company_id,
-    b.name AS old__name,
-    b.description AS old__description,
-    b.category AS old__category,
-    b.status AS old__status,
-    b.team_type AS old__team_type,
-    b.lead_user_id AS old__lead_user_id,
-    b.parent_team_id AS old__parent_team_id,
-    b.cost_center AS old__cost_center,
-    b.budget_amount AS old__budget_amount,
-    b.budget_currency AS old__budget_currency,
-    b.spend_limit AS old__spend_limit,
-    b.member_count AS old__member_count,
-    b.is_default AS old__is_default,
-    b."open" AS old__open,
-    b.approval_required AS old__approval_required,
-    b.approval_threshold AS old__approval_threshold,
-    b.purchasing_enabled AS old__purchasing_enabled,
-    b.budget_period AS old__budget_period,
-    b.budget_reset_on AS old__budget_reset_on,
-    b.email_alias AS old__email_alias,
-    b.slack_channel AS old__slack_channel,
-    b.location_city_id AS old__location_city_id,
-    b.sort_order AS old__sort_order,
-    b.external_ref AS old__external_ref,
-    b.created_by AS old__created_by,
-    b.updated_by AS old__updated_by,
-    b.archived_at AS old__archived_at,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.company_id = b.company_id
-      OR (
-        n.company_id IS NULL AND b.company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__company_id,
-    CASE
-      WHEN n.name = b.name OR (
-        n.name IS NULL AND b.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.description = b.description
-      OR (
-        n.description IS NULL AND b.description IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__description,
-    CASE
-      WHEN n.category = b.category OR (
-        n.category IS NULL AND b.category IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__category,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.team_type = b.team_type OR (
-        n.team_type IS NULL AND b.team_type IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__team_type,
-    CASE
-      WHEN n.lead_user_id = b.lead_user_id
-      OR (
-        n.lead_user_id IS NULL AND b.lead_user_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__lead_user_id,
-    CASE
-      WHEN n.parent_team_id = b.parent_team_id
-      OR (
-        n.parent_team_id IS NULL AND b.parent_team_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__parent_team_id,
-    CASE
-      WHEN n.cost_center = b.cost_center
-      OR (
-        n.cost_center IS NULL AND b.cost_center IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__cost_center,
-    CASE
-      WHEN n.budget_amount = b.budget_amount
-      OR (
-        n.budget_amount IS NULL AND b.budget_amount IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__budget_amount,
-    CASE
-      WHEN n.budget_currency = b.budget_currency
-      OR (
-        n.budget_currency IS NULL AND b.budget_currency IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__budget_currency,
-    CASE
-      WHEN n.spend_limit = b.spend_limit
-      OR (
-        n.spend_limit IS NULL AND b.spend_limit IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__spend_limit,
-    CASE
-      WHEN n.member_count = b.member_count
-      OR (
-        n.member_count IS NULL AND b.member_count IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__member_count,
-    CASE
-      WHEN n.is_default = b.is_default
-      OR (
-        n.is_default IS NULL AND b.is_default IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_default,
-    CASE
-      WHEN n."open" = b."open" OR (
-        n."open" IS NULL AND b."open" IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__open,
-    CASE
-      WHEN n.approval_required = b.approval_required
-      OR (
-        n.approval_required IS NULL AND b.approval_required IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__approval_required,
-    CASE
-      WHEN n.approval_threshold = b.approval_threshold
-      OR (
-        n.approval_threshold IS NULL AND b.approval_threshold IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__approval_threshold,
-    CASE
-      WHEN n.purchasing_enabled = b.purchasing_enabled
-      OR (
-        n.purchasing_enabled IS NULL AND b.purchasing_enabled IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__purchasing_enabled,
-    CASE
-      WHEN n.budget_period = b.budget_period
-      OR (
-        n.budget_period IS NULL AND b.budget_period IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__budget_period,
-    CASE
-      WHEN n.budget_reset_on = b.budget_reset_on
-      OR (
-        n.budget_reset_on IS NULL AND b.budget_reset_on IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__budget_reset_on,
-    CASE
-      WHEN n.email_alias = b.email_alias
-      OR (
-        n.email_alias IS NULL AND b.email_alias IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__email_alias,
-    CASE
-      WHEN n.slack_channel = b.slack_channel
-      OR (
-        n.slack_channel IS NULL AND b.slack_channel IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__slack_channel,
-    CASE
-      WHEN n.location_city_id = b.location_city_id
-      OR (
-        n.location_city_id IS NULL AND b.location_city_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__location_city_id,
-    CASE
-      WHEN n.sort_order = b.sort_order
-      OR (
-        n.sort_order IS NULL AND b.sort_order IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__sort_order,
-    CASE
-      WHEN n.external_ref = b.external_ref
-      OR (
-        n.external_ref IS NULL AND b.external_ref IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__external_ref,
-    CASE
-      WHEN n.created_by = b.created_by
-      OR (
-        n.created_by IS NULL AND b.created_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_by,
-    CASE
-      WHEN n.updated_by = b.updated_by
-      OR (
-        n.updated_by IS NULL AND b.updated_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_by,
-    CASE
-      WHEN n.archived_at = b.archived_at
-      OR (
-        n.archived_at IS NULL AND b.archived_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__archived_at,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      company_id,
-      name,
-      description,
-      category,
-      status,
-      team_type,
-      lead_user_id,
-      parent_team_id,
-      cost_center,
-      budget_amount,
-      budget_currency,
-      spend_limit,
-      member_count,
-      is_default,
-      "open",
-      approval_required,
-      approval_threshold,
-      purchasing_enabled,
-      budget_period,
-      budget_reset_on,
-      email_alias,
-      slack_channel,
-      location_city_id,
-      sort_order,
-      external_ref,
-      created_by,
-      updated_by,
-      archived_at,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, status DESC NULLS LAST, team_type DESC NULLS LAST, lead_user_id DESC NULLS LAST, parent_team_id DESC NULLS LAST, cost_center DESC NULLS LAST, budget_amount DESC NULLS LAST, budget_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, member_count DESC NULLS LAST, is_default DESC NULLS LAST, "open" DESC NULLS LAST, approval_required DESC NULLS LAST, approval_threshold DESC NULLS LAST, purchasing_enabled DESC NULLS LAST, budget_period DESC NULLS LAST, budget_reset_on DESC NULLS LAST, email_alias DESC NULLS LAST, slack_channel DESC NULLS LAST, location_city_id DESC NULLS LAST, sort_order DESC NULLS LAST, external_ref DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, archived_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.teams AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        company_id,
+        name,
+        description,
+        category,
+        status,
+        team_type,
+        lead_user_id,
+        parent_team_id,
+        cost_center,
+        budget_amount,
+        budget_currency,
+        spend_limit,
+        member_count,
+        is_default,
+        "open",
+        approval_required,
+        approval_threshold,
+        purchasing_enabled,
+        budget_period,
+        budget_reset_on,
+        email_alias,
+        slack_channel,
+        location_city_id,
+        sort_order,
+        external_ref,
+        created_by,
+        updated_by,
+        archived_at,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, status DESC NULLS LAST, team_type DESC NULLS LAST, lead_user_id DESC NULLS LAST, parent_team_id DESC NULLS LAST, cost_center DESC NULLS LAST, budget_amount DESC NULLS LAST, budget_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, member_count DESC NULLS LAST, is_default DESC NULLS LAST, "open" DESC NULLS LAST, approval_required DESC NULLS LAST, approval_threshold DESC NULLS LAST, purchasing_enabled DESC NULLS LAST, budget_period DESC NULLS LAST, budget_reset_on DESC NULLS LAST, email_alias DESC NULLS LAST, slack_channel DESC NULLS LAST, location_city_id DESC NULLS LAST, sort_order DESC NULLS LAST, external_ref DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, archived_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.teams AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.teams AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.teams AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.teams__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

@@ -5,639 +5,529 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__user_id
+      OR p.chg__company_id
+      OR p.chg__role
+      OR p.chg__status
+      OR p.chg__is_primary
+      OR p.chg__is_billing_contact
+      OR p.chg__is_technical_contact
+      OR p.chg__is_signatory
+      OR p.chg__can_approve
+      OR p.chg__can_invite
+      OR p.chg__approval_limit
+      OR p.chg__approval_currency
+      OR p.chg__spend_limit
+      OR p.chg__notification_level
+      OR p.chg__is_default_company
+      OR p.chg__last_invited_at
+      OR p.chg__mapping_source
+      OR p.chg__title
+      OR p.chg__department
+      OR p.chg__cost_center
+      OR p.chg__permissions_mask
+      OR p.chg__invited_by
+      OR p.chg__invited_at
+      OR p.chg__accepted_at
+      OR p.chg__last_active_at
+      OR p.chg__deactivated_at
+      OR p.chg__deactivated_by
+      OR p.chg__external_ref
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.user_id,
+    p.company_id,
+    p.role,
+    p.status,
+    p.is_primary,
+    p.is_billing_contact,
+    p.is_technical_contact,
+    p.is_signatory,
+    p.can_approve,
+    p.can_invite,
+    p.approval_limit,
+    p.approval_currency,
+    p.spend_limit,
+    p.notification_level,
+    p.is_default_company,
+    p.last_invited_at,
+    p.mapping_source,
+    p.title,
+    p.department,
+    p.cost_center,
+    p.permissions_mask,
+    p.invited_by,
+    p.invited_at,
+    p.accepted_at,
+    p.last_active_at,
+    p.deactivated_at,
+    p.deactivated_by,
+    p.external_ref,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__user_id,
+    p.old__company_id,
+    p.old__role,
+    p.old__status,
+    p.old__is_primary,
+    p.old__is_billing_contact,
+    p.old__is_technical_contact,
+    p.old__is_signatory,
+    p.old__can_approve,
+    p.old__can_invite,
+    p.old__approval_limit,
+    p.old__approval_currency,
+    p.old__spend_limit,
+    p.old__notification_level,
+    p.old__is_default_company,
+    p.old__last_invited_at,
+    p.old__mapping_source,
+    p.old__title,
+    p.old__department,
+    p.old__cost_center,
+    p.old__permissions_mask,
+    p.old__invited_by,
+    p.old__invited_at,
+    p.old__accepted_at,
+    p.old__last_active_at,
+    p.old__deactivated_at,
+    p.old__deactivated_by,
+    p.old__external_ref,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__user_id,
+    p.chg__company_id,
+    p.chg__role,
+    p.chg__status,
+    p.chg__is_primary,
+    p.chg__is_billing_contact,
+    p.chg__is_technical_contact,
+    p.chg__is_signatory,
+    p.chg__can_approve,
+    p.chg__can_invite,
+    p.chg__approval_limit,
+    p.chg__approval_currency,
+    p.chg__spend_limit,
+    p.chg__notification_level,
+    p.chg__is_default_company,
+    p.chg__last_invited_at,
+    p.chg__mapping_source,
+    p.chg__title,
+    p.chg__department,
+    p.chg__cost_center,
+    p.chg__permissions_mask,
+    p.chg__invited_by,
+    p.chg__invited_at,
+    p.chg__accepted_at,
+    p.chg__last_active_at,
+    p.chg__deactivated_at,
+    p.chg__deactivated_by,
+    p.chg__external_ref,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.user_id AS user_id,
+      n.company_id AS company_id,
+      n.role AS role,
+      n.status AS status,
+      n.is_primary AS is_primary,
+      n.is_billing_contact AS is_billing_contact,
+      n.is_technical_contact AS is_technical_contact,
+      n.is_signatory AS is_signatory,
+      n.can_approve AS can_approve,
+      n.can_invite AS can_invite,
+      n.approval_limit AS approval_limit,
+      n.approval_currency AS approval_currency,
+      n.spend_limit AS spend_limit,
+      n.notification_level AS notification_level,
+      n.is_default_company AS is_default_company,
+      n.last_invited_at AS last_invited_at,
+      n.mapping_source AS mapping_source,
+      n.title AS title,
+      n.department AS department,
+      n.cost_center AS cost_center,
+      n.permissions_mask AS permissions_mask,
+      n.invited_by AS invited_by,
+      n.invited_at AS invited_at,
+      n.accepted_at AS accepted_at,
+      n.last_active_at AS last_active_at,
+      n.deactivated_at AS deactivated_at,
+      n.deactivated_by AS deactivated_by,
+      n.external_ref AS external_ref,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.user_id AS old__user_id,
+      b.company_id AS old__company_id,
+      b.role AS old__role,
+      b.status AS old__status,
+      b.is_primary AS old__is_primary,
+      b.is_billing_contact AS old__is_billing_contact,
+      b.is_technical_contact AS old__is_technical_contact,
+      b.is_signatory AS old__is_signatory,
+      b.can_approve AS old__can_approve,
+      b.can_invite AS old__can_invite,
+      b.approval_limit AS old__approval_limit,
+      b.approval_currency AS old__approval_currency,
+      b.spend_limit AS old__spend_limit,
+      b.notification_level AS old__notification_level,
+      b.is_default_company AS old__is_default_company,
+      b.last_invited_at AS old__last_invited_at,
+      b.mapping_source AS old__mapping_source,
+      b.title AS old__title,
+      b.department AS old__department,
+      b.cost_center AS old__cost_center,
+      b.permissions_mask AS old__permissions_mask,
+      b.invited_by AS old__invited_by,
+      b.invited_at AS old__invited_at,
+      b.accepted_at AS old__accepted_at,
+      b.last_active_at AS old__last_active_at,
+      b.deactivated_at AS old__deactivated_at,
+      b.deactivated_by AS old__deactivated_by,
+      b.external_ref AS old__external_ref,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.user_id = b.user_id OR (
           n.user_id IS NULL AND b.user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__user_id,
+      CASE
         WHEN n.company_id = b.company_id
         OR (
           n.company_id IS NULL AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__company_id,
+      CASE
         WHEN n.role = b.role OR (
           n.role IS NULL AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__role,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.is_primary = b.is_primary
         OR (
           n.is_primary IS NULL AND b.is_primary IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_primary,
+      CASE
         WHEN n.is_billing_contact = b.is_billing_contact
         OR (
           n.is_billing_contact IS NULL AND b.is_billing_contact IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_billing_contact,
+      CASE
         WHEN n.is_technical_contact = b.is_technical_contact
         OR (
           n.is_technical_contact IS NULL AND b.is_technical_contact IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_technical_contact,
+      CASE
         WHEN n.is_signatory = b.is_signatory
         OR (
           n.is_signatory IS NULL AND b.is_signatory IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_signatory,
+      CASE
         WHEN n.can_approve = b.can_approve
         OR (
           n.can_approve IS NULL AND b.can_approve IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__can_approve,
+      CASE
         WHEN n.can_invite = b.can_invite
         OR (
           n.can_invite IS NULL AND b.can_invite IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__can_invite,
+      CASE
         WHEN n.approval_limit = b.approval_limit
         OR (
           n.approval_limit IS NULL AND b.approval_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__approval_limit,
+      CASE
         WHEN n.approval_currency = b.approval_currency
         OR (
           n.approval_currency IS NULL AND b.approval_currency IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__approval_currency,
+      CASE
         WHEN n.spend_limit = b.spend_limit
         OR (
           n.spend_limit IS NULL AND b.spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__spend_limit,
+      CASE
         WHEN n.notification_level = b.notification_level
         OR (
           n.notification_level IS NULL AND b.notification_level IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__notification_level,
+      CASE
         WHEN n.is_default_company = b.is_default_company
         OR (
           n.is_default_company IS NULL AND b.is_default_company IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_default_company,
+      CASE
         WHEN n.last_invited_at = b.last_invited_at
         OR (
           n.last_invited_at IS NULL AND b.last_invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_invited_at,
+      CASE
         WHEN n.mapping_source = b.mapping_source
         OR (
           n.mapping_source IS NULL AND b.mapping_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__mapping_source,
+      CASE
         WHEN n.title = b.title OR (
           n.title IS NULL AND b.title IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__title,
+      CASE
         WHEN n.department = b.department
         OR (
           n.department IS NULL AND b.department IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__department,
+      CASE
         WHEN n.cost_center = b.cost_center
         OR (
           n.cost_center IS NULL AND b.cost_center IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__cost_center,
+      CASE
         WHEN n.permissions_mask = b.permissions_mask
         OR (
           n.permissions_mask IS NULL AND b.permissions_mask IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__permissions_mask,
+      CASE
         WHEN n.invited_by = b.invited_by
         OR (
           n.invited_by IS NULL AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__invited_by,
+      CASE
         WHEN n.invited_at = b.invited_at
         OR (
           n.invited_at IS NULL AND b.invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__invited_at,
+      CASE
         WHEN n.accepted_at = b.accepted_at
         OR (
           n.accepted_at IS NULL AND b.accepted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__accepted_at,
+      CASE
         WHEN n.last_active_at = b.last_active_at
         OR (
           n.last_active_at IS NULL AND b.last_active_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_active_at,
+      CASE
         WHEN n.deactivated_at = b.deactivated_at
         OR (
           n.deactivated_at IS NULL AND b.deactivated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__deactivated_at,
+      CASE
         WHEN n.deactivated_by = b.deactivated_by
         OR (
           n.deactivated_by IS NULL AND b.deactivated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__deactivated_by,
+      CASE
         WHEN n.external_ref = b.external_ref
         OR (
           n.external_ref IS NULL AND b.external_ref IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__external_ref,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.user_id AS user_id,
-    n.company_id AS company_id,
-    n.role AS role,
-    n.status AS status,
-    n.is_primary AS is_primary,
-    n.is_billing_contact AS is_billing_contact,
-    n.is_technical_contact AS is_technical_contact,
-    n.is_signatory AS is_signatory,
-    n.can_approve AS can_approve,
-    n.can_invite AS can_invite,
-    n.approval_limit AS approval_limit,
-    n.approval_currency AS approval_currency,
-    n.spend_limit AS spend_limit,
-    n.notification_level AS notification_level,
-    n.is_default_company AS is_default_company,
-    n.last_invited_at AS last_invited_at,
-    n.mapping_source AS mapping_source,
-    n.title AS title,
-    n.department AS department,
-    n.cost_center AS cost_center,
-    n.permissions_mask AS permissions_mask,
-    n.invited_by AS invited_by,
-    n.invited_at AS invited_at,
-    n.accepted_at AS accepted_at,
-    n.last_active_at AS last_active_at,
-    n.deactivated_at AS deactivated_at,
-    n.deactivated_by AS deactivated_by,
-    n.external_ref AS external_ref,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.user_id AS old__user_id,
-    b.company_id AS old__company_id,
-    b.role AS old__role,
-    b.status AS old__status,
-    b.is_primary AS old__is_primary,
-    b.is_billing_contact AS old__is_billing_contact,
-    b.is_technical_contact AS old__is_technical_contact,
-    b.is_signatory AS old__is_signatory,
-    b.can_approve AS old__can_approve,
-    b.can_invite AS old__can_invite,
-    b.approval_limit AS old__approval_limit,
-    b.approval_currency AS old__approval_currency,
-    b.spend_limit AS old__spend_limit,
-    b.notification_level AS old__notification_level,
-    b.is_default_company AS old__is_default_company,
-    b.last_invited_at AS old__last_invited_at,
-    b.mapping_source AS old__mapping_source,
-    b.title AS old__title,
-    b.department AS old__department,
-    b.cost_center AS old__cost_center,
-    b.permissions_mask AS old__permissions_mask,
-    b.invited_by AS old__invited_by,
-    b.invited_at AS old__invited_at,
-    b.accepted_at AS old__accepted_at,
-    b.last_active_at AS old__last_active_at,
-    b.deactivated_at AS old__deactivated_at,
-    b.deactivated_by AS old__deactivated_by,
-    b.external_ref AS old__external_ref,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.user_id = b.user_id OR (
-        n.user_id IS NULL AND b.user_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__user_id,
-    CASE
-      WHEN n.company_id = b.company_id
-      OR (
-        n.company_id IS NULL AND b.company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__company_id,
-    CASE
-      WHEN n.role = b.role OR (
-        n.role IS NULL AND b.role IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__role,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.is_primary = b.is_primary
-      OR (
-        n.is_primary IS NULL AND b.is_primary IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_primary,
-    CASE
-      WHEN n.is_billing_contact = b.is_billing_contact
-      OR (
-        n.is_billing_contact IS NULL AND b.is_billing_contact IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_billing_contact,
-    CASE
-      WHEN n.is_technical_contact = b.is_technical_contact
-      OR (
-        n.is_technical_contact IS NULL AND b.is_technical_contact IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_technical_contact,
-    CASE
-      WHEN n.is_signatory = b.is_signatory
-      OR (
-        n.is_signatory IS NULL AND b.is_signatory IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_signatory,
-    CASE
-      WHEN n.can_approve = b.can_approve
-      OR (
-        n.can_approve IS NULL AND b.can_approve IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__can_approve,
-    CASE
-      WHEN n.can_invite = b.can_invite
-      OR (
-        n.can_invite IS NULL AND b.can_invite IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__can_invite,
-    CASE
-      WHEN n.approval_limit = b.approval_limit
-      OR (
-        n.approval_limit IS NULL AND b.approval_limit IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__approval_limit,
-    CASE
-      WHEN n.approval_currency = b.approval_currency
-      OR (
-        n.approval_currency IS NULL AND b.approval_currency IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__approval_currency,
-    CASE
-      WHEN n.spend_limit = b.spend_limit
-      OR (
-        n.spend_limit IS NULL AND b.spend_limit IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__spend_limit,
-    CASE
-      WHEN n.notification_level = b.notification_level
-      OR (
-        n.notification_level IS NULL AND b.notification_level IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__notification_level,
-    CASE
-      WHEN n.is_default_company = b.is_default_company
-      OR (
-        n.is_default_company IS NULL AND b.is_default_company IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_default_company,
-    CASE
-      WHEN n.last_invited_at = b.last_invited_at
-      OR (
-        n.last_invited_at IS NULL AND b.last_invited_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_invited_at,
-    CASE
-      WHEN n.mapping_source = b.mapping_source
-      OR (
-        n.mapping_source IS NULL AND b.mapping_source IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__mapping_source,
-    CASE
-      WHEN n.title = b.title OR (
-        n.title IS NULL AND b.title IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__title,
-    CASE
-      WHEN n.department = b.department
-      OR (
-        n.department IS NULL AND b.department IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__department,
-    CASE
-      WHEN n.cost_center = b.cost_center
-      OR (
-        n.cost_center IS NULL AND b.cost_center IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__cost_center,
-    CASE
-      WHEN n.permissions_mask = b.permissions_mask
-      OR (
-        n.permissions_mask IS NULL AND b.permissions_mask IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__permissions_mask,
-    CASE
-      WHEN n.invited_by = b.invited_by
-      OR (
-        n.invited_by IS NULL AND b.invited_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__invited_by,
-    CASE
-      WHEN n.invited_at = b.invited_at
-      OR (
-        n.invited_at IS NULL AND b.invited_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__invited_at,
-    CASE
-      WHEN n.accepted_at = b.accepted_at
-      OR (
-        n.accepted_at IS NULL AND b.accepted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__accepted_at,
-    CASE
-      WHEN n.last_active_at = b.last_active_at
-      OR (
-        n.last_active_at IS NULL AND b.last_active_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_active_at,
-    CASE
-      WHEN n.deactivated_at = b.deactivated_at
-      OR (
-        n.deactivated_at IS NULL AND b.deactivated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deactivated_at,
-    CASE
-      WHEN n.deactivated_by = b.deactivated_by
-      OR (
-        n.deactivated_by IS NULL AND b.deactivated_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deactivated_by,
-    CASE
-      WHEN n.external_ref = b.external_ref
-      OR (
-        n.external_ref IS NULL AND b.external_ref IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__external_ref,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      user_id,
-      company_id,
-      role,
-      status,
-      is_primary,
-      is_billing_contact,
-      is_technical_contact,
-      is_signatory,
-      can_approve,
-      can_invite,
-      approval_limit,
-      approval_currency,
-      spend_limit,
-      notification_level,
-      is_default_company,
-      last_invited_at,
-      mapping_source,
-      title,
-      department,
-      cost_center,
-      permissions_mask,
-      invited_by,
-      invited_at,
-      accepted_at,
-      last_active_at,
-      deactivated_at,
-      deactivated_by,
-      external_ref,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, user_id DESC NULLS LAST, company_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_primary DESC NULLS LAST, is_billing_contact DESC NULLS LAST, is_technical_contact DESC NULLS LAST, is_signatory DESC NULLS LAST, can_approve DESC NULLS LAST, can_invite DESC NULLS LAST, approval_limit DESC NULLS LAST, approval_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, notification_level DESC NULLS LAST, is_default_company DESC NULLS LAST, last_invited_at DESC NULLS LAST, mapping_source DESC NULLS LAST, title DESC NULLS LAST, department DESC NULLS LAST, cost_center DESC NULLS LAST, permissions_mask DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, last_active_at DESC NULLS LAST, deactivated_at DESC NULLS LAST, deactivated_by DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.user_company_mappings AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        user_id,
+        company_id,
+        role,
+        status,
+        is_primary,
+        is_billing_contact,
+        is_technical_contact,
+        is_signatory,
+        can_approve,
+        can_invite,
+        approval_limit,
+        approval_currency,
+        spend_limit,
+        notification_level,
+        is_default_company,
+        last_invited_at,
+        mapping_source,
+        title,
+        department,
+        cost_center,
+        permissions_mask,
+        invited_by,
+        invited_at,
+        accepted_at,
+        last_active_at,
+        deactivated_at,
+        deactivated_by,
+        external_ref,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, user_id DESC NULLS LAST, company_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_primary DESC NULLS LAST, is_billing_contact DESC NULLS LAST, is_technical_contact DESC NULLS LAST, is_signatory DESC NULLS LAST, can_approve DESC NULLS LAST, can_invite DESC NULLS LAST, approval_limit DESC NULLS LAST, approval_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, notification_level DESC NULLS LAST, is_default_company DESC NULLS LAST, last_invited_at DESC NULLS LAST, mapping_source DESC NULLS LAST, title DESC NULLS LAST, department DESC NULLS LAST, cost_center DESC NULLS LAST, permissions_mask DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, last_active_at DESC NULLS LAST, deactivated_at DESC NULLS LAST, deactivated_by DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.user_company_mappings AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.user_company_mappings AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.user_company_mappings AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.user_company_mappings__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

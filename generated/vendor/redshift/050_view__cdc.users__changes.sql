@@ -5,809 +5,669 @@ SELECT
 FROM (
   SELECT
     CASE
-      WHEN b.id IS NULL AND COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.old__id IS NULL AND p.cdc__delete
       THEN 'N'
-      WHEN NOT b.id IS NULL AND n.updated_at < b.updated_at
+      WHEN p.cdc__stale
       THEN 'S'
-      WHEN COALESCE((
-        NOT n.deleted_at IS NULL
-      ), FALSE)
+      WHEN p.cdc__delete
       THEN 'D'
-      WHEN b.id IS NULL
+      WHEN p.old__id IS NULL
       THEN 'I'
-      WHEN CASE
+      WHEN p.chg__id
+      OR p.chg__company_id
+      OR p.chg__email
+      OR p.chg__first_name
+      OR p.chg__last_name
+      OR p.chg__display_name
+      OR p.chg__phone
+      OR p.chg__mobile_phone
+      OR p.chg__job_title
+      OR p.chg__department
+      OR p.chg__manager_id
+      OR p.chg__role
+      OR p.chg__status
+      OR p.chg__user_type
+      OR p.chg__locale
+      OR p.chg__time_zone
+      OR p.chg__is_admin
+      OR p.chg__is_active
+      OR p.chg__email_verified
+      OR p.chg__mfa_enabled
+      OR p.chg__sign_in_count
+      OR p.chg__current_sign_in_at
+      OR p.chg__last_sign_in_at
+      OR p.chg__current_sign_in_ip
+      OR p.chg__last_sign_in_ip
+      OR p.chg__confirmed_at
+      OR p.chg__confirmation_sent_at
+      OR p.chg__failed_attempts
+      OR p.chg__locked_at
+      OR p.chg__invited_by
+      OR p.chg__invitation_accepted_at
+      OR p.chg__avatar_url
+      OR p.chg__city_id
+      OR p.chg__employee_number
+      OR p.chg__hire_date
+      OR p.chg__marketing_opt_in
+      OR p.chg__notification_frequency
+      OR p.chg__password_changed_at
+      OR p.chg__external_ref
+      OR p.chg__created_at
+      OR p.chg__updated_at
+      OR p.chg__deleted_at
+      THEN 'U'
+      ELSE 'N'
+    END AS cdc__op,
+    p.id,
+    p.company_id,
+    p.email,
+    p.first_name,
+    p.last_name,
+    p.display_name,
+    p.phone,
+    p.mobile_phone,
+    p.job_title,
+    p.department,
+    p.manager_id,
+    p.role,
+    p.status,
+    p.user_type,
+    p.locale,
+    p.time_zone,
+    p.is_admin,
+    p.is_active,
+    p.email_verified,
+    p.mfa_enabled,
+    p.sign_in_count,
+    p.current_sign_in_at,
+    p.last_sign_in_at,
+    p.current_sign_in_ip,
+    p.last_sign_in_ip,
+    p.confirmed_at,
+    p.confirmation_sent_at,
+    p.failed_attempts,
+    p.locked_at,
+    p.invited_by,
+    p.invitation_accepted_at,
+    p.avatar_url,
+    p.city_id,
+    p.employee_number,
+    p.hire_date,
+    p.marketing_opt_in,
+    p.notification_frequency,
+    p.password_changed_at,
+    p.external_ref,
+    p.created_at,
+    p.updated_at,
+    p.deleted_at,
+    p.old__id,
+    p.old__company_id,
+    p.old__email,
+    p.old__first_name,
+    p.old__last_name,
+    p.old__display_name,
+    p.old__phone,
+    p.old__mobile_phone,
+    p.old__job_title,
+    p.old__department,
+    p.old__manager_id,
+    p.old__role,
+    p.old__status,
+    p.old__user_type,
+    p.old__locale,
+    p.old__time_zone,
+    p.old__is_admin,
+    p.old__is_active,
+    p.old__email_verified,
+    p.old__mfa_enabled,
+    p.old__sign_in_count,
+    p.old__current_sign_in_at,
+    p.old__last_sign_in_at,
+    p.old__current_sign_in_ip,
+    p.old__last_sign_in_ip,
+    p.old__confirmed_at,
+    p.old__confirmation_sent_at,
+    p.old__failed_attempts,
+    p.old__locked_at,
+    p.old__invited_by,
+    p.old__invitation_accepted_at,
+    p.old__avatar_url,
+    p.old__city_id,
+    p.old__employee_number,
+    p.old__hire_date,
+    p.old__marketing_opt_in,
+    p.old__notification_frequency,
+    p.old__password_changed_at,
+    p.old__external_ref,
+    p.old__created_at,
+    p.old__updated_at,
+    p.old__deleted_at,
+    p.chg__id,
+    p.chg__company_id,
+    p.chg__email,
+    p.chg__first_name,
+    p.chg__last_name,
+    p.chg__display_name,
+    p.chg__phone,
+    p.chg__mobile_phone,
+    p.chg__job_title,
+    p.chg__department,
+    p.chg__manager_id,
+    p.chg__role,
+    p.chg__status,
+    p.chg__user_type,
+    p.chg__locale,
+    p.chg__time_zone,
+    p.chg__is_admin,
+    p.chg__is_active,
+    p.chg__email_verified,
+    p.chg__mfa_enabled,
+    p.chg__sign_in_count,
+    p.chg__current_sign_in_at,
+    p.chg__last_sign_in_at,
+    p.chg__current_sign_in_ip,
+    p.chg__last_sign_in_ip,
+    p.chg__confirmed_at,
+    p.chg__confirmation_sent_at,
+    p.chg__failed_attempts,
+    p.chg__locked_at,
+    p.chg__invited_by,
+    p.chg__invitation_accepted_at,
+    p.chg__avatar_url,
+    p.chg__city_id,
+    p.chg__employee_number,
+    p.chg__hire_date,
+    p.chg__marketing_opt_in,
+    p.chg__notification_frequency,
+    p.chg__password_changed_at,
+    p.chg__external_ref,
+    p.chg__created_at,
+    p.chg__updated_at,
+    p.chg__deleted_at
+  FROM (
+    SELECT
+      n.id AS id,
+      n.company_id AS company_id,
+      n.email AS email,
+      n.first_name AS first_name,
+      n.last_name AS last_name,
+      n.display_name AS display_name,
+      n.phone AS phone,
+      n.mobile_phone AS mobile_phone,
+      n.job_title AS job_title,
+      n.department AS department,
+      n.manager_id AS manager_id,
+      n.role AS role,
+      n.status AS status,
+      n.user_type AS user_type,
+      n.locale AS locale,
+      n.time_zone AS time_zone,
+      n.is_admin AS is_admin,
+      n.is_active AS is_active,
+      n.email_verified AS email_verified,
+      n.mfa_enabled AS mfa_enabled,
+      n.sign_in_count AS sign_in_count,
+      n.current_sign_in_at AS current_sign_in_at,
+      n.last_sign_in_at AS last_sign_in_at,
+      n.current_sign_in_ip AS current_sign_in_ip,
+      n.last_sign_in_ip AS last_sign_in_ip,
+      n.confirmed_at AS confirmed_at,
+      n.confirmation_sent_at AS confirmation_sent_at,
+      n.failed_attempts AS failed_attempts,
+      n.locked_at AS locked_at,
+      n.invited_by AS invited_by,
+      n.invitation_accepted_at AS invitation_accepted_at,
+      n.avatar_url AS avatar_url,
+      n.city_id AS city_id,
+      n.employee_number AS employee_number,
+      n.hire_date AS hire_date,
+      n.marketing_opt_in AS marketing_opt_in,
+      n.notification_frequency AS notification_frequency,
+      n.password_changed_at AS password_changed_at,
+      n.external_ref AS external_ref,
+      n.created_at AS created_at,
+      n.updated_at AS updated_at,
+      n.deleted_at AS deleted_at,
+      b.id AS old__id,
+      b.company_id AS old__company_id,
+      b.email AS old__email,
+      b.first_name AS old__first_name,
+      b.last_name AS old__last_name,
+      b.display_name AS old__display_name,
+      b.phone AS old__phone,
+      b.mobile_phone AS old__mobile_phone,
+      b.job_title AS old__job_title,
+      b.department AS old__department,
+      b.manager_id AS old__manager_id,
+      b.role AS old__role,
+      b.status AS old__status,
+      b.user_type AS old__user_type,
+      b.locale AS old__locale,
+      b.time_zone AS old__time_zone,
+      b.is_admin AS old__is_admin,
+      b.is_active AS old__is_active,
+      b.email_verified AS old__email_verified,
+      b.mfa_enabled AS old__mfa_enabled,
+      b.sign_in_count AS old__sign_in_count,
+      b.current_sign_in_at AS old__current_sign_in_at,
+      b.last_sign_in_at AS old__last_sign_in_at,
+      b.current_sign_in_ip AS old__current_sign_in_ip,
+      b.last_sign_in_ip AS old__last_sign_in_ip,
+      b.confirmed_at AS old__confirmed_at,
+      b.confirmation_sent_at AS old__confirmation_sent_at,
+      b.failed_attempts AS old__failed_attempts,
+      b.locked_at AS old__locked_at,
+      b.invited_by AS old__invited_by,
+      b.invitation_accepted_at AS old__invitation_accepted_at,
+      b.avatar_url AS old__avatar_url,
+      b.city_id AS old__city_id,
+      b.employee_number AS old__employee_number,
+      b.hire_date AS old__hire_date,
+      b.marketing_opt_in AS old__marketing_opt_in,
+      b.notification_frequency AS old__notification_frequency,
+      b.password_changed_at AS old__password_changed_at,
+      b.external_ref AS old__external_ref,
+      b.created_at AS old__created_at,
+      b.updated_at AS old__updated_at,
+      b.deleted_at AS old__deleted_at,
+      CASE
         WHEN n.id = b.id OR (
           n.id IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__id,
+      CASE
         WHEN n.company_id = b.company_id
         OR (
           n.company_id IS NULL AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__company_id,
+      CASE
         WHEN n.email = b.email OR (
           n.email IS NULL AND b.email IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__email,
+      CASE
         WHEN n.first_name = b.first_name
         OR (
           n.first_name IS NULL AND b.first_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__first_name,
+      CASE
         WHEN n.last_name = b.last_name OR (
           n.last_name IS NULL AND b.last_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_name,
+      CASE
         WHEN n.display_name = b.display_name
         OR (
           n.display_name IS NULL AND b.display_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__display_name,
+      CASE
         WHEN n.phone = b.phone OR (
           n.phone IS NULL AND b.phone IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__phone,
+      CASE
         WHEN n.mobile_phone = b.mobile_phone
         OR (
           n.mobile_phone IS NULL AND b.mobile_phone IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__mobile_phone,
+      CASE
         WHEN n.job_title = b.job_title OR (
           n.job_title IS NULL AND b.job_title IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__job_title,
+      CASE
         WHEN n.department = b.department
         OR (
           n.department IS NULL AND b.department IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__department,
+      CASE
         WHEN n.manager_id = b.manager_id
         OR (
           n.manager_id IS NULL AND b.manager_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__manager_id,
+      CASE
         WHEN n.role = b.role OR (
           n.role IS NULL AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__role,
+      CASE
         WHEN n.status = b.status OR (
           n.status IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__status,
+      CASE
         WHEN n.user_type = b.user_type OR (
           n.user_type IS NULL AND b.user_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__user_type,
+      CASE
         WHEN n.locale = b.locale OR (
           n.locale IS NULL AND b.locale IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__locale,
+      CASE
         WHEN n.time_zone = b.time_zone OR (
           n.time_zone IS NULL AND b.time_zone IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__time_zone,
+      CASE
         WHEN n.is_admin = b.is_admin OR (
           n.is_admin IS NULL AND b.is_admin IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_admin,
+      CASE
         WHEN n.is_active = b.is_active OR (
           n.is_active IS NULL AND b.is_active IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__is_active,
+      CASE
         WHEN n.email_verified = b.email_verified
         OR (
           n.email_verified IS NULL AND b.email_verified IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__email_verified,
+      CASE
         WHEN n.mfa_enabled = b.mfa_enabled
         OR (
           n.mfa_enabled IS NULL AND b.mfa_enabled IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__mfa_enabled,
+      CASE
         WHEN n.sign_in_count = b.sign_in_count
         OR (
           n.sign_in_count IS NULL AND b.sign_in_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__sign_in_count,
+      CASE
         WHEN n.current_sign_in_at = b.current_sign_in_at
         OR (
           n.current_sign_in_at IS NULL AND b.current_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__current_sign_in_at,
+      CASE
         WHEN n.last_sign_in_at = b.last_sign_in_at
         OR (
           n.last_sign_in_at IS NULL AND b.last_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_sign_in_at,
+      CASE
         WHEN n.current_sign_in_ip = b.current_sign_in_ip
         OR (
           n.current_sign_in_ip IS NULL AND b.current_sign_in_ip IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__current_sign_in_ip,
+      CASE
         WHEN n.last_sign_in_ip = b.last_sign_in_ip
         OR (
           n.last_sign_in_ip IS NULL AND b.last_sign_in_ip IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__last_sign_in_ip,
+      CASE
         WHEN n.confirmed_at = b.confirmed_at
         OR (
           n.confirmed_at IS NULL AND b.confirmed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__confirmed_at,
+      CASE
         WHEN n.confirmation_sent_at = b.confirmation_sent_at
         OR (
           n.confirmation_sent_at IS NULL AND b.confirmation_sent_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__confirmation_sent_at,
+      CASE
         WHEN n.failed_attempts = b.failed_attempts
         OR (
           n.failed_attempts IS NULL AND b.failed_attempts IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__failed_attempts,
+      CASE
         WHEN n.locked_at = b.locked_at OR (
           n.locked_at IS NULL AND b.locked_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__locked_at,
+      CASE
         WHEN n.invited_by = b.invited_by
         OR (
           n.invited_by IS NULL AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__invited_by,
+      CASE
         WHEN n.invitation_accepted_at = b.invitation_accepted_at
         OR (
           n.invitation_accepted_at IS NULL AND b.invitation_accepted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__invitation_accepted_at,
+      CASE
         WHEN n.avatar_url = b.avatar_url
         OR (
           n.avatar_url IS NULL AND b.avatar_url IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__avatar_url,
+      CASE
         WHEN n.city_id = b.city_id OR (
           n.city_id IS NULL AND b.city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__city_id,
+      CASE
         WHEN n.employee_number = b.employee_number
         OR (
           n.employee_number IS NULL AND b.employee_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__employee_number,
+      CASE
         WHEN n.hire_date = b.hire_date OR (
           n.hire_date IS NULL AND b.hire_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__hire_date,
+      CASE
         WHEN n.marketing_opt_in = b.marketing_opt_in
         OR (
           n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__marketing_opt_in,
+      CASE
         WHEN n.notification_frequency = b.notification_frequency
         OR (
           n.notification_frequency IS NULL AND b.notification_frequency IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__notification_frequency,
+      CASE
         WHEN n.password_changed_at = b.password_changed_at
         OR (
           n.password_changed_at IS NULL AND b.password_changed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__password_changed_at,
+      CASE
         WHEN n.external_ref = b.external_ref
         OR (
           n.external_ref IS NULL AND b.external_ref IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__external_ref,
+      CASE
         WHEN n.created_at = b.created_at
         OR (
           n.created_at IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__created_at,
+      CASE
         WHEN n.updated_at = b.updated_at
         OR (
           n.updated_at IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__updated_at,
+      CASE
         WHEN n.deleted_at = b.deleted_at
         OR (
           n.deleted_at IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      THEN 'U'
-      ELSE 'N'
-    END AS cdc__op,
-    n.id AS id,
-    n.company_id AS company_id,
-    n.email AS email,
-    n.first_name AS first_name,
-    n.last_name AS last_name,
-    n.display_name AS display_name,
-    n.phone AS phone,
-    n.mobile_phone AS mobile_phone,
-    n.job_title AS job_title,
-    n.department AS department,
-    n.manager_id AS manager_id,
-    n.role AS role,
-    n.status AS status,
-    n.user_type AS user_type,
-    n.locale AS locale,
-    n.time_zone AS time_zone,
-    n.is_admin AS is_admin,
-    n.is_active AS is_active,
-    n.email_verified AS email_verified,
-    n.mfa_enabled AS mfa_enabled,
-    n.sign_in_count AS sign_in_count,
-    n.current_sign_in_at AS current_sign_in_at,
-    n.last_sign_in_at AS last_sign_in_at,
-    n.current_sign_in_ip AS current_sign_in_ip,
-    n.last_sign_in_ip AS last_sign_in_ip,
-    n.confirmed_at AS confirmed_at,
-    n.confirmation_sent_at AS confirmation_sent_at,
-    n.failed_attempts AS failed_attempts,
-    n.locked_at AS locked_at,
-    n.invited_by AS invited_by,
-    n.invitation_accepted_at AS invitation_accepted_at,
-    n.avatar_url AS avatar_url,
-    n.city_id AS city_id,
-    n.employee_number AS employee_number,
-    n.hire_date AS hire_date,
-    n.marketing_opt_in AS marketing_opt_in,
-    n.notification_frequency AS notification_frequency,
-    n.password_changed_at AS password_changed_at,
-    n.external_ref AS external_ref,
-    n.created_at AS created_at,
-    n.updated_at AS updated_at,
-    n.deleted_at AS deleted_at,
-    b.id AS old__id,
-    b.company_id AS old__company_id,
-    b.email AS old__email,
-    b.first_name AS old__first_name,
-    b.last_name AS old__last_name,
-    b.display_name AS old__display_name,
-    b.phone AS old__phone,
-    b.mobile_phone AS old__mobile_phone,
-    b.job_title AS old__job_title,
-    b.department AS old__department,
-    b.manager_id AS old__manager_id,
-    b.role AS old__role,
-    b.status AS old__status,
-    b.user_type AS old__user_type,
-    b.locale AS old__locale,
-    b.time_zone AS old__time_zone,
-    b.is_admin AS old__is_admin,
-    b.is_active AS old__is_active,
-    b.email_verified AS old__email_verified,
-    b.mfa_enabled AS old__mfa_enabled,
-    b.sign_in_count AS old__sign_in_count,
-    b.current_sign_in_at AS old__current_sign_in_at,
-    b.last_sign_in_at AS old__last_sign_in_at,
-    b.current_sign_in_ip AS old__current_sign_in_ip,
-    b.last_sign_in_ip AS old__last_sign_in_ip,
-    b.confirmed_at AS old__confirmed_at,
-    b.confirmation_sent_at AS old__confirmation_sent_at,
-    b.failed_attempts AS old__failed_attempts,
-    b.locked_at AS old__locked_at,
-    b.invited_by AS old__invited_by,
-    b.invitation_accepted_at AS old__invitation_accepted_at,
-    b.avatar_url AS old__avatar_url,
-    b.city_id AS old__city_id,
-    b.employee_number AS old__employee_number,
-    b.hire_date AS old__hire_date,
-    b.marketing_opt_in AS old__marketing_opt_in,
-    b.notification_frequency AS old__notification_frequency,
-    b.password_changed_at AS old__password_changed_at,
-    b.external_ref AS old__external_ref,
-    b.created_at AS old__created_at,
-    b.updated_at AS old__updated_at,
-    b.deleted_at AS old__deleted_at,
-    CASE
-      WHEN n.id = b.id OR (
-        n.id IS NULL AND b.id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__id,
-    CASE
-      WHEN n.company_id = b.company_id
-      OR (
-        n.company_id IS NULL AND b.company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__company_id,
-    CASE
-      WHEN n.email = b.email OR (
-        n.email IS NULL AND b.email IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__email,
-    CASE
-      WHEN n.first_name = b.first_name
-      OR (
-        n.first_name IS NULL AND b.first_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__first_name,
-    CASE
-      WHEN n.last_name = b.last_name OR (
-        n.last_name IS NULL AND b.last_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_name,
-    CASE
-      WHEN n.display_name = b.display_name
-      OR (
-        n.display_name IS NULL AND b.display_name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__display_name,
-    CASE
-      WHEN n.phone = b.phone OR (
-        n.phone IS NULL AND b.phone IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__phone,
-    CASE
-      WHEN n.mobile_phone = b.mobile_phone
-      OR (
-        n.mobile_phone IS NULL AND b.mobile_phone IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__mobile_phone,
-    CASE
-      WHEN n.job_title = b.job_title OR (
-        n.job_title IS NULL AND b.job_title IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__job_title,
-    CASE
-      WHEN n.department = b.department
-      OR (
-        n.department IS NULL AND b.department IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__department,
-    CASE
-      WHEN n.manager_id = b.manager_id
-      OR (
-        n.manager_id IS NULL AND b.manager_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__manager_id,
-    CASE
-      WHEN n.role = b.role OR (
-        n.role IS NULL AND b.role IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__role,
-    CASE
-      WHEN n.status = b.status OR (
-        n.status IS NULL AND b.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.user_type = b.user_type OR (
-        n.user_type IS NULL AND b.user_type IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__user_type,
-    CASE
-      WHEN n.locale = b.locale OR (
-        n.locale IS NULL AND b.locale IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__locale,
-    CASE
-      WHEN n.time_zone = b.time_zone OR (
-        n.time_zone IS NULL AND b.time_zone IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__time_zone,
-    CASE
-      WHEN n.is_admin = b.is_admin OR (
-        n.is_admin IS NULL AND b.is_admin IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_admin,
-    CASE
-      WHEN n.is_active = b.is_active OR (
-        n.is_active IS NULL AND b.is_active IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__is_active,
-    CASE
-      WHEN n.email_verified = b.email_verified
-      OR (
-        n.email_verified IS NULL AND b.email_verified IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__email_verified,
-    CASE
-      WHEN n.mfa_enabled = b.mfa_enabled
-      OR (
-        n.mfa_enabled IS NULL AND b.mfa_enabled IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__mfa_enabled,
-    CASE
-      WHEN n.sign_in_count = b.sign_in_count
-      OR (
-        n.sign_in_count IS NULL AND b.sign_in_count IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__sign_in_count,
-    CASE
-      WHEN n.current_sign_in_at = b.current_sign_in_at
-      OR (
-        n.current_sign_in_at IS NULL AND b.current_sign_in_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__current_sign_in_at,
-    CASE
-      WHEN n.last_sign_in_at = b.last_sign_in_at
-      OR (
-        n.last_sign_in_at IS NULL AND b.last_sign_in_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_sign_in_at,
-    CASE
-      WHEN n.current_sign_in_ip = b.current_sign_in_ip
-      OR (
-        n.current_sign_in_ip IS NULL AND b.current_sign_in_ip IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__current_sign_in_ip,
-    CASE
-      WHEN n.last_sign_in_ip = b.last_sign_in_ip
-      OR (
-        n.last_sign_in_ip IS NULL AND b.last_sign_in_ip IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__last_sign_in_ip,
-    CASE
-      WHEN n.confirmed_at = b.confirmed_at
-      OR (
-        n.confirmed_at IS NULL AND b.confirmed_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__confirmed_at,
-    CASE
-      WHEN n.confirmation_sent_at = b.confirmation_sent_at
-      OR (
-        n.confirmation_sent_at IS NULL AND b.confirmation_sent_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__confirmation_sent_at,
-    CASE
-      WHEN n.failed_attempts = b.failed_attempts
-      OR (
-        n.failed_attempts IS NULL AND b.failed_attempts IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__failed_attempts,
-    CASE
-      WHEN n.locked_at = b.locked_at OR (
-        n.locked_at IS NULL AND b.locked_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__locked_at,
-    CASE
-      WHEN n.invited_by = b.invited_by
-      OR (
-        n.invited_by IS NULL AND b.invited_by IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__invited_by,
-    CASE
-      WHEN n.invitation_accepted_at = b.invitation_accepted_at
-      OR (
-        n.invitation_accepted_at IS NULL AND b.invitation_accepted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__invitation_accepted_at,
-    CASE
-      WHEN n.avatar_url = b.avatar_url
-      OR (
-        n.avatar_url IS NULL AND b.avatar_url IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__avatar_url,
-    CASE
-      WHEN n.city_id = b.city_id OR (
-        n.city_id IS NULL AND b.city_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__city_id,
-    CASE
-      WHEN n.employee_number = b.employee_number
-      OR (
-        n.employee_number IS NULL AND b.employee_number IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__employee_number,
-    CASE
-      WHEN n.hire_date = b.hire_date OR (
-        n.hire_date IS NULL AND b.hire_date IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__hire_date,
-    CASE
-      WHEN n.marketing_opt_in = b.marketing_opt_in
-      OR (
-        n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__marketing_opt_in,
-    CASE
-      WHEN n.notification_frequency = b.notification_frequency
-      OR (
-        n.notification_frequency IS NULL AND b.notification_frequency IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__notification_frequency,
-    CASE
-      WHEN n.password_changed_at = b.password_changed_at
-      OR (
-        n.password_changed_at IS NULL AND b.password_changed_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__password_changed_at,
-    CASE
-      WHEN n.external_ref = b.external_ref
-      OR (
-        n.external_ref IS NULL AND b.external_ref IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__external_ref,
-    CASE
-      WHEN n.created_at = b.created_at
-      OR (
-        n.created_at IS NULL AND b.created_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__created_at,
-    CASE
-      WHEN n.updated_at = b.updated_at
-      OR (
-        n.updated_at IS NULL AND b.updated_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__updated_at,
-    CASE
-      WHEN n.deleted_at = b.deleted_at
-      OR (
-        n.deleted_at IS NULL AND b.deleted_at IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__deleted_at
-  FROM (
-    SELECT
-      id,
-      company_id,
-      email,
-      first_name,
-      last_name,
-      display_name,
-      phone,
-      mobile_phone,
-      job_title,
-      department,
-      manager_id,
-      role,
-      status,
-      user_type,
-      locale,
-      time_zone,
-      is_admin,
-      is_active,
-      email_verified,
-      mfa_enabled,
-      sign_in_count,
-      current_sign_in_at,
-      last_sign_in_at,
-      current_sign_in_ip,
-      last_sign_in_ip,
-      confirmed_at,
-      confirmation_sent_at,
-      failed_attempts,
-      locked_at,
-      invited_by,
-      invitation_accepted_at,
-      avatar_url,
-      city_id,
-      employee_number,
-      hire_date,
-      marketing_opt_in,
-      notification_frequency,
-      password_changed_at,
-      external_ref,
-      created_at,
-      updated_at,
-      deleted_at,
-      ROW_NUMBER() OVER (
-        PARTITION BY id
-        ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, display_name DESC NULLS LAST, phone DESC NULLS LAST, mobile_phone DESC NULLS LAST, job_title DESC NULLS LAST, department DESC NULLS LAST, manager_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, user_type DESC NULLS LAST, locale DESC NULLS LAST, time_zone DESC NULLS LAST, is_admin DESC NULLS LAST, is_active DESC NULLS LAST, email_verified DESC NULLS LAST, mfa_enabled DESC NULLS LAST, sign_in_count DESC NULLS LAST, current_sign_in_at DESC NULLS LAST, last_sign_in_at DESC NULLS LAST, current_sign_in_ip DESC NULLS LAST, last_sign_in_ip DESC NULLS LAST, confirmed_at DESC NULLS LAST, confirmation_sent_at DESC NULLS LAST, failed_attempts DESC NULLS LAST, locked_at DESC NULLS LAST, invited_by DESC NULLS LAST, invitation_accepted_at DESC NULLS LAST, avatar_url DESC NULLS LAST, city_id DESC NULLS LAST, employee_number DESC NULLS LAST, hire_date DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, notification_frequency DESC NULLS LAST, password_changed_at DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-      ) AS cdc__rank
-    FROM staging.users AS s
-    WHERE
-      NOT (
+      END AS chg__deleted_at,
+      COALESCE((
+        NOT n.deleted_at IS NULL
+      ), FALSE) AS cdc__delete,
+      COALESCE(
         (
-          s.id IS NULL
-        ) OR (
-          s.updated_at IS NULL
+          n.updated_at < b.updated_at
+          OR (
+            b.id IS NULL AND n.updated_at <= t.updated_at
+          )
+        ),
+        FALSE
+      ) AS cdc__stale
+    FROM (
+      SELECT
+        id,
+        company_id,
+        email,
+        first_name,
+        last_name,
+        display_name,
+        phone,
+        mobile_phone,
+        job_title,
+        department,
+        manager_id,
+        role,
+        status,
+        user_type,
+        locale,
+        time_zone,
+        is_admin,
+        is_active,
+        email_verified,
+        mfa_enabled,
+        sign_in_count,
+        current_sign_in_at,
+        last_sign_in_at,
+        current_sign_in_ip,
+        last_sign_in_ip,
+        confirmed_at,
+        confirmation_sent_at,
+        failed_attempts,
+        locked_at,
+        invited_by,
+        invitation_accepted_at,
+        avatar_url,
+        city_id,
+        employee_number,
+        hire_date,
+        marketing_opt_in,
+        notification_frequency,
+        password_changed_at,
+        external_ref,
+        created_at,
+        updated_at,
+        deleted_at,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, display_name DESC NULLS LAST, phone DESC NULLS LAST, mobile_phone DESC NULLS LAST, job_title DESC NULLS LAST, department DESC NULLS LAST, manager_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, user_type DESC NULLS LAST, locale DESC NULLS LAST, time_zone DESC NULLS LAST, is_admin DESC NULLS LAST, is_active DESC NULLS LAST, email_verified DESC NULLS LAST, mfa_enabled DESC NULLS LAST, sign_in_count DESC NULLS LAST, current_sign_in_at DESC NULLS LAST, last_sign_in_at DESC NULLS LAST, current_sign_in_ip DESC NULLS LAST, last_sign_in_ip DESC NULLS LAST, confirmed_at DESC NULLS LAST, confirmation_sent_at DESC NULLS LAST, failed_attempts DESC NULLS LAST, locked_at DESC NULLS LAST, invited_by DESC NULLS LAST, invitation_accepted_at DESC NULLS LAST, avatar_url DESC NULLS LAST, city_id DESC NULLS LAST, employee_number DESC NULLS LAST, hire_date DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, notification_frequency DESC NULLS LAST, password_changed_at DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+        ) AS cdc__rank
+      FROM staging.users AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          ) OR (
+            s.updated_at IS NULL
+          )
         )
-      )
-  ) AS n
-  LEFT JOIN public.users AS b
-    ON n.id = b.id
-  WHERE
-    n.cdc__rank = 1
+    ) AS n
+    LEFT JOIN public.users AS b
+      ON n.id = b.id
+    LEFT JOIN cdc.users__deleted AS t
+      ON n.id = t.id
+    WHERE
+      n.cdc__rank = 1
+  ) AS p
 ) AS c
 WHERE
   c.cdc__op <> 'N' WITH NO SCHEMA BINDING;

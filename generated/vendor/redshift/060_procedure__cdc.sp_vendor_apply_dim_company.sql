@@ -10,12 +10,7 @@ BEGIN
       f.company_id
     FROM (
       SELECT
-        companies.id AS company_id,
-        companies.name AS name,
-        companies.category AS segment,
-        companies.email AS email,
-        companies.status AS status,
-        companies.city_id AS city_id
+        companies.id AS company_id
       FROM public.companies AS companies
     ) AS f
     UNION
@@ -61,164 +56,134 @@ BEGIN
   CREATE TEMPORARY TABLE vendor__dim_company__diff AS
   SELECT
     CASE
-      WHEN o.company_id IS NULL
+      WHEN d.old__company_id IS NULL
       THEN 'I'
-      WHEN n.company_id IS NULL
+      WHEN d.company_id IS NULL
       THEN 'X'
-      WHEN o.cdc__deleted = TRUE
+      WHEN d.cdc__was_deleted
       THEN 'H'
       WHEN (
-        CASE
-          WHEN n.name = o.name OR (
-            n.name IS NULL AND o.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END
-        OR CASE
-          WHEN n.segment = o.segment OR (
-            n.segment IS NULL AND o.segment IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END
-        OR CASE
-          WHEN n.status = o.status OR (
-            n.status IS NULL AND o.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END
+        d.chg__name OR d.chg__segment OR d.chg__status
       )
       THEN 'H'
       ELSE 'U'
     END AS cdc__op,
-    n.company_id AS company_id,
-    n.name AS name,
-    n.segment AS segment,
-    n.email AS email,
-    n.status AS status,
-    n.city_id AS city_id,
-    o.company_id AS old__company_id,
-    o.name AS old__name,
-    o.segment AS old__segment,
-    o.email AS old__email,
-    o.status AS old__status,
-    o.city_id AS old__city_id,
-    CASE
-      WHEN n.company_id = o.company_id
-      OR (
-        n.company_id IS NULL AND o.company_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__company_id,
-    CASE
-      WHEN n.name = o.name OR (
-        n.name IS NULL AND o.name IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__name,
-    CASE
-      WHEN n.segment = o.segment OR (
-        n.segment IS NULL AND o.segment IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__segment,
-    CASE
-      WHEN n.email = o.email OR (
-        n.email IS NULL AND o.email IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__email,
-    CASE
-      WHEN n.status = o.status OR (
-        n.status IS NULL AND o.status IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__status,
-    CASE
-      WHEN n.city_id = o.city_id OR (
-        n.city_id IS NULL AND o.city_id IS NULL
-      )
-      THEN FALSE
-      ELSE TRUE
-    END AS chg__city_id,
-    CASE
-      WHEN o.company_id IS NULL
-      THEN n.cdc__source_ts
-      WHEN n.cdc__source_ts > o.valid_from
-      THEN n.cdc__source_ts
-      ELSE SYSDATE
-    END AS cdc__change_ts
-  FROM vendor__dim_company__new AS n
-  FULL JOIN (
+    d.company_id,
+    d.name,
+    d.segment,
+    d.email,
+    d.status,
+    d.city_id,
+    d.old__company_id,
+    d.old__name,
+    d.old__segment,
+    d.old__email,
+    d.old__status,
+    d.old__city_id,
+    d.chg__company_id,
+    d.chg__name,
+    d.chg__segment,
+    d.chg__email,
+    d.chg__status,
+    d.chg__city_id,
+    d.cdc__change_ts
+  FROM (
     SELECT
-      f.company_id,
-      f.name,
-      f.segment,
-      f.email,
-      f.status,
-      f.city_id,
-      f.valid_from,
-      f.is_deleted AS cdc__deleted
-    FROM staging_public.dim_company AS f
-    INNER JOIN vendor__dim_company__keys AS cdc__k
-      ON f.company_id = cdc__k.company_id
-    WHERE
-      f.is_current = TRUE
-  ) AS o
-    ON n.company_id = o.company_id
-  WHERE
-    o.company_id IS NULL
-    OR (
-      n.company_id IS NULL AND TRUE AND NOT o.cdc__deleted = TRUE
-    )
-    OR (
-      NOT n.company_id IS NULL AND o.cdc__deleted = TRUE
-    )
-    OR (
+      n.company_id AS company_id,
+      n.name AS name,
+      n.segment AS segment,
+      n.email AS email,
+      n.status AS status,
+      n.city_id AS city_id,
+      o.company_id AS old__company_id,
+      o.name AS old__name,
+      o.segment AS old__segment,
+      o.email AS old__email,
+      o.status AS old__status,
+      o.city_id AS old__city_id,
+      CASE
+        WHEN n.company_id = o.company_id
+        OR (
+          n.company_id IS NULL AND o.company_id IS NULL
+        )
+        THEN FALSE
+        ELSE TRUE
+      END AS chg__company_id,
       CASE
         WHEN n.name = o.name OR (
           n.name IS NULL AND o.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__name,
+      CASE
         WHEN n.segment = o.segment OR (
           n.segment IS NULL AND o.segment IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
-        WHEN n.status = o.status OR (
-          n.status IS NULL AND o.status IS NULL
-        )
-        THEN FALSE
-        ELSE TRUE
-      END
-    )
-    OR (
+      END AS chg__segment,
       CASE
         WHEN n.email = o.email OR (
           n.email IS NULL AND o.email IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
-      OR CASE
+      END AS chg__email,
+      CASE
+        WHEN n.status = o.status OR (
+          n.status IS NULL AND o.status IS NULL
+        )
+        THEN FALSE
+        ELSE TRUE
+      END AS chg__status,
+      CASE
         WHEN n.city_id = o.city_id OR (
           n.city_id IS NULL AND o.city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
-      END
+      END AS chg__city_id,
+      CASE
+        WHEN o.company_id IS NULL
+        THEN n.cdc__source_ts
+        WHEN n.cdc__source_ts > o.valid_from
+        THEN n.cdc__source_ts
+        ELSE SYSDATE
+      END AS cdc__change_ts,
+      COALESCE(o.cdc__deleted, FALSE) AS cdc__was_deleted
+    FROM vendor__dim_company__new AS n
+    FULL JOIN (
+      SELECT
+        f.company_id,
+        f.name,
+        f.segment,
+        f.email,
+        f.status,
+        f.city_id,
+        f.valid_from,
+        f.is_deleted AS cdc__deleted
+      FROM staging_public.dim_company AS f
+      INNER JOIN vendor__dim_company__keys AS cdc__k
+        ON f.company_id = cdc__k.company_id
+      WHERE
+        f.is_current = TRUE
+    ) AS o
+      ON n.company_id = o.company_id
+  ) AS d
+  WHERE
+    d.old__company_id IS NULL
+    OR (
+      d.company_id IS NULL AND TRUE AND NOT d.cdc__was_deleted
+    )
+    OR (
+      NOT d.company_id IS NULL AND d.cdc__was_deleted
+    )
+    OR (
+      d.chg__name OR d.chg__segment OR d.chg__status
+    )
+    OR (
+      d.chg__email OR d.chg__city_id
     );
   UPDATE staging_public.dim_company SET valid_to = vendor__dim_company__diff.cdc__change_ts, is_current = FALSE
   FROM vendor__dim_company__diff

@@ -198,6 +198,22 @@ BEGIN
     vendor__companies__upsert.updated_at,
     vendor__companies__upsert.deleted_at
   );
+  DELETE FROM cdc.companies__deleted USING   vendor__companies__delta
+  WHERE
+    companies__deleted.id = COALESCE(vendor__companies__delta.id, vendor__companies__delta.old__id)
+    AND vendor__companies__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.companies__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__companies__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -496,6 +512,25 @@ BEGIN
     vendor__buyer_seller_company_mappings__upsert.updated_at,
     vendor__buyer_seller_company_mappings__upsert.deleted_at
   );
+  DELETE FROM cdc.buyer_seller_company_mappings__deleted USING   vendor__buyer_seller_company_mappings__delta
+  WHERE
+    buyer_seller_company_mappings__deleted.id = COALESCE(
+      vendor__buyer_seller_company_mappings__delta.id,
+      vendor__buyer_seller_company_mappings__delta.old__id
+    )
+    AND vendor__buyer_seller_company_mappings__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.buyer_seller_company_mappings__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__buyer_seller_company_mappings__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -781,6 +816,22 @@ BEGIN
     vendor__users__upsert.updated_at,
     vendor__users__upsert.deleted_at
   );
+  DELETE FROM cdc.users__deleted USING   vendor__users__delta
+  WHERE
+    users__deleted.id = COALESCE(vendor__users__delta.id, vendor__users__delta.old__id)
+    AND vendor__users__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.users__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__users__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1138,6 +1189,22 @@ BEGIN
     vendor__teams__upsert.updated_at,
     vendor__teams__upsert.deleted_at
   );
+  DELETE FROM cdc.teams__deleted USING   vendor__teams__delta
+  WHERE
+    teams__deleted.id = COALESCE(vendor__teams__delta.id, vendor__teams__delta.old__id)
+    AND vendor__teams__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.teams__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__teams__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1420,6 +1487,22 @@ BEGIN
     vendor__team_members__upsert.updated_at,
     vendor__team_members__upsert.deleted_at
   );
+  DELETE FROM cdc.team_members__deleted USING   vendor__team_members__delta
+  WHERE
+    team_members__deleted.id = COALESCE(vendor__team_members__delta.id, vendor__team_members__delta.old__id)
+    AND vendor__team_members__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.team_members__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__team_members__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1558,11 +1641,11 @@ BEGIN
   FROM vendor__team_members__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  UPDATE cdc.watermark SET value = (
+  UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
       CAST(MAX(_loaded_at) AS VARCHAR(64))
     FROM vendor__team_members__staged
-  ), updated_at = SYSDATE
+  ), run_id = p_run_id, updated_at = SYSDATE
   WHERE
     (
       pipeline = 'vendor' AND source = 'team_members'
@@ -1576,12 +1659,14 @@ BEGIN
     pipeline,
     source,
     value,
+    run_id,
     updated_at
   )
   SELECT
     'vendor',
     'team_members',
     m.value,
+    p_run_id,
     SYSDATE
   FROM (
     SELECT
@@ -1728,6 +1813,22 @@ BEGIN
     vendor__cities__upsert.updated_at,
     vendor__cities__upsert.deleted_at
   );
+  DELETE FROM cdc.cities__deleted USING   vendor__cities__delta
+  WHERE
+    cities__deleted.id = COALESCE(vendor__cities__delta.id, vendor__cities__delta.old__id)
+    AND vendor__cities__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.cities__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__cities__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -2034,6 +2135,10 @@ BEGIN
     vendor__countries__upsert.created_at,
     vendor__countries__upsert.updated_at
   );
+  DELETE FROM cdc.countries__deleted USING   vendor__countries__delta
+  WHERE
+    countries__deleted.id = COALESCE(vendor__countries__delta.id, vendor__countries__delta.old__id)
+    AND vendor__countries__delta.cdc__op IN ('I', 'D');
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -2344,6 +2449,10 @@ BEGIN
     vendor__product_categories__upsert.created_at,
     vendor__product_categories__upsert.updated_at
   );
+  DELETE FROM cdc.product_categories__deleted USING   vendor__product_categories__delta
+  WHERE
+    product_categories__deleted.id = COALESCE(vendor__product_categories__delta.id, vendor__product_categories__delta.old__id)
+    AND vendor__product_categories__delta.cdc__op IN ('I', 'D');
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -2654,6 +2763,25 @@ BEGIN
     vendor__user_company_mappings__upsert.updated_at,
     vendor__user_company_mappings__upsert.deleted_at
   );
+  DELETE FROM cdc.user_company_mappings__deleted USING   vendor__user_company_mappings__delta
+  WHERE
+    user_company_mappings__deleted.id = COALESCE(
+      vendor__user_company_mappings__delta.id,
+      vendor__user_company_mappings__delta.old__id
+    )
+    AND vendor__user_company_mappings__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.user_company_mappings__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__user_company_mappings__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -2896,6 +3024,22 @@ BEGIN
     vendor__taggings__upsert.created_at,
     vendor__taggings__upsert.updated_at
   );
+  DELETE FROM cdc.taggings__deleted USING   vendor__taggings__delta
+  WHERE
+    taggings__deleted.id = COALESCE(vendor__taggings__delta.id, vendor__taggings__delta.old__id)
+    AND vendor__taggings__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.taggings__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__taggings__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -2994,11 +3138,11 @@ BEGIN
   FROM vendor__taggings__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  UPDATE cdc.watermark SET value = (
+  UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
       CAST(MAX(_loaded_at) AS VARCHAR(64))
     FROM vendor__taggings__staged
-  ), updated_at = SYSDATE
+  ), run_id = p_run_id, updated_at = SYSDATE
   WHERE
     (
       pipeline = 'vendor' AND source = 'taggings'
@@ -3012,12 +3156,14 @@ BEGIN
     pipeline,
     source,
     value,
+    run_id,
     updated_at
   )
   SELECT
     'vendor',
     'taggings',
     m.value,
+    p_run_id,
     SYSDATE
   FROM (
     SELECT
@@ -3132,6 +3278,22 @@ BEGIN
     vendor__tags__upsert.updated_at,
     vendor__tags__upsert.deleted_at
   );
+  DELETE FROM cdc.tags__deleted USING   vendor__tags__delta
+  WHERE
+    tags__deleted.id = COALESCE(vendor__tags__delta.id, vendor__tags__delta.old__id)
+    AND vendor__tags__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.tags__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__tags__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -3450,6 +3612,25 @@ BEGIN
     vendor__preferred_vendor_item_mappings__upsert.updated_at,
     vendor__preferred_vendor_item_mappings__upsert.deleted_at
   );
+  DELETE FROM cdc.preferred_vendor_item_mappings__deleted USING   vendor__preferred_vendor_item_mappings__delta
+  WHERE
+    preferred_vendor_item_mappings__deleted.id = COALESCE(
+      vendor__preferred_vendor_item_mappings__delta.id,
+      vendor__preferred_vendor_item_mappings__delta.old__id
+    )
+    AND vendor__preferred_vendor_item_mappings__delta.cdc__op IN ('I', 'D');
+  INSERT INTO cdc.preferred_vendor_item_mappings__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    old__id,
+    updated_at,
+    p_run_id
+  FROM vendor__preferred_vendor_item_mappings__delta
+  WHERE
+    cdc__op = 'D';
   INSERT INTO cdc.change_log (
     lsn,
     run_id,

@@ -1,0 +1,218 @@
+"""``sp_<p>_rollback(run_id)``: undo the latest successful run from the logs' before-images.
+
+Undo is itself logged: every undone change gets a compensating row (inverse op,
+images swapped) with a new LSN, so the logs stay append-only and replaying
+``change_log`` from empty still reproduces the baseline.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from cdcgen.plan.model import PipelinePlan, SourcePlan, Table, TargetPlan
+from cdcgen.sql import nodes
+from cdcgen.sql.builders import (
+    OP,
+    and_all,
+    case,
+    col,
+    delete_using,
+    eq,
+    insert,
+    is_null,
+    lit,
+    merge_upsert,
+    op_in,
+    table,
+    temp_table,
+    var,
+)
+
+TARGET_RUN = "p_target_run"
+NEW = "new__"
+
+
+def _undo_rows(
+    name: str, log: str, where: exp.Expression, key: tuple[str, ...], columns: list[tuple[str, str]]
+) -> list[exp.Expression]:
+    """A typed temp table of the run's logged changes: op, after-image key, before image.
+
+    Built empty by CTAS and filled by INSERT, so no PL/pgSQL variable sits in a CTAS."""
+    types = dict(columns)
+    l_ = "l"
+    select = exp.select(
+        exp.alias_(col("op", l_), OP),
+        *[exp.alias_(nodes.payload_get(col("after_row", l_), k, types[k]), NEW + k) for k in key],
+        *[exp.alias_(nodes.payload_get(col("before_row", l_), c, t), c) for c, t in columns],
+    ).from_(table(log, l_), copy=False)
+    empty = select.copy().where(lit(False), copy=False)
+    filled = select.where(where, copy=False)
+    names = [OP, *(NEW + k for k in key), *(c for c, _ in columns)]
+    return [*temp_table(name, empty), insert(name, names, filled)]
+
+
+def _restore(
+    p: PipelinePlan, name: str, target: Table, key: tuple[str, ...], columns: list[str]
+) -> list[exp.Expression]:
+    """Delete what the run inserted; put back the before image of what it updated or deleted."""
+    removed = delete_using(
+        target,
+        name,
+        and_all([*(eq(col(k, target.name), col(NEW + k, name)) for k in key), op_in(name, "I")]),
+    )
+    upsert = f"{name}__upsert"
+    before = (
+        exp.select(*[col(c) for c in columns])
+        .from_(table(name), copy=False)
+        .where(op_in(None, "U", "D"), copy=False)
+    )
+    return [removed, *temp_table(upsert, before), merge_upsert(target, upsert, key, columns)]
+
+
+def _inverse_op(alias: str) -> exp.Expression:
+    logged = col("op", alias)
+    return case([(eq(logged, lit("I")), lit("D")), (eq(logged.copy(), lit("D")), lit("I"))], logged.copy())
+
+
+def _compensate_change_log(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+    log = f"{p.cdc_schema}.change_log"
+    l_ = "l"
+    last_lsn = exp.Subquery(
+        this=exp.select(exp.Coalesce(this=exp.Max(this=col("lsn")), expressions=[lit(0)])).from_(
+            table(log), copy=False
+        )
+    )
+    # undo in reverse order of the original changes
+    order = exp.Order(expressions=[exp.Ordered(this=col("lsn", l_), desc=True)])
+    query = (
+        exp.select(
+            exp.Add(this=last_lsn, expression=exp.Window(this=exp.RowNumber(), order=order)),
+            var("p_run_id"),
+            col("pipeline", l_),
+            col("source", l_),
+            _inverse_op(l_),
+            col("key_text", l_),
+            col("changed_columns", l_),
+            col("after_row", l_),
+            col("before_row", l_),
+            col("source_updated_at", l_),
+            nodes.RunTimestamp(),
+        )
+        .from_(table(log, l_), copy=False)
+        .where(_logged_by(p, l_, "source", s.name), copy=False)
+    )
+    columns = [
+        "lsn",
+        "run_id",
+        "pipeline",
+        "source",
+        "op",
+        "key_text",
+        "changed_columns",
+        "before_row",
+        "after_row",
+        "source_updated_at",
+        "captured_at",
+    ]
+    return insert(log, columns, query)
+
+
+def _compensate_fact_log(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    log = f"{p.cdc_schema}.fact_change_log"
+    l_ = "l"
+    query = (
+        exp.select(
+            var("p_run_id"),
+            col("pipeline", l_),
+            col("target", l_),
+            _inverse_op(l_),
+            col("key_text", l_),
+            col("changed_columns", l_),
+            col("after_row", l_),
+            col("before_row", l_),
+            nodes.RunTimestamp(),
+        )
+        .from_(table(log, l_), copy=False)
+        .where(_logged_by(p, l_, "target", t.name), copy=False)
+    )
+    columns = [
+        "run_id",
+        "pipeline",
+        "target",
+        "op",
+        "key_text",
+        "changed_columns",
+        "before_row",
+        "after_row",
+        "changed_at",
+    ]
+    return insert(log, columns, query)
+
+
+def _logged_by(p: PipelinePlan, alias: str, kind: str, name: str) -> exp.Expression:
+    return and_all(
+        [
+            eq(col("run_id", alias), var(TARGET_RUN)),
+            eq(col("pipeline", alias), lit(p.name)),
+            eq(col(kind, alias), lit(name)),
+        ]
+    )
+
+
+def fact_undo(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    name = p.temp(t.name, "undo")
+    columns = [(c.name, c.type) for c in t.columns]
+    where = _logged_by(p, "l", "target", t.name)
+    return [
+        *_undo_rows(name, f"{p.cdc_schema}.fact_change_log", where, t.key, columns),
+        *_restore(p, name, t.table, t.key, t.column_names),
+        _compensate_fact_log(p, t),
+    ]
+
+
+def source_undo(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    name = p.temp(s.name, "undo")
+    columns = [(c.name, c.type) for c in s.columns]
+    where = _logged_by(p, "l", "source", s.name)
+    return [
+        *_undo_rows(name, f"{p.cdc_schema}.change_log", where, s.key, columns),
+        *_restore(p, name, s.baseline, s.key, list(s.column_names)),
+        _compensate_change_log(p, s),
+    ]
+
+
+def state_undo(p: PipelinePlan) -> list[exp.Expression]:
+    mark = f"{p.cdc_schema}.watermark"
+    by_run = and_all([eq(col("pipeline"), lit(p.name)), eq(col("run_id"), var(TARGET_RUN))])
+    restore_mark = exp.Update(
+        this=table(mark),
+        expressions=[eq(col("value"), col("previous_value")), eq(col("run_id"), exp.null())],
+        where=exp.Where(this=and_all([by_run, exp.Not(this=is_null(col("previous_value")))])),
+    )
+    drop_first_mark = exp.Delete(
+        this=table(mark),
+        where=exp.Where(this=and_all([by_run.copy(), is_null(col("previous_value"))])),
+    )
+    # dead letters of the undone run are found again when its rows are re-read
+    forget_dead = exp.Delete(
+        this=table(f"{p.cdc_schema}.dead_letter"),
+        where=exp.Where(
+            this=and_all([eq(col("pipeline"), lit(p.name)), eq(col("run_id"), var(TARGET_RUN))])
+        ),
+    )
+    mark_run = exp.Update(
+        this=table(f"{p.cdc_schema}.run_log"),
+        expressions=[eq(col("status"), lit("rolled_back"))],
+        where=exp.Where(this=eq(col("run_id"), var(TARGET_RUN))),
+    )
+    return [restore_mark, drop_first_mark, forget_dead, mark_run]
+
+
+def undo_statements(p: PipelinePlan) -> list[exp.Expression]:
+    """Facts first, then baselines (reverse of the run's order), then state."""
+    stmts: list[exp.Expression] = []
+    for t in reversed(p.facts):
+        stmts += fact_undo(p, t)
+    for s in reversed(p.sources):
+        stmts += source_undo(p, s)
+    return stmts + state_undo(p)
