@@ -14,7 +14,8 @@ def tests(session: nox.Session) -> None:
     """The CI test suite (same command as the README): unit, golden, execution, property."""
     session.install("-e", ".[test]")
     session.run("cdcgen", "build", "--check", "mappings")
-    session.run("pytest", "-q", *session.posargs)
+    # two workers: the PostgreSQL-backed and sqlfluff-bound tests use both cores
+    session.run("pytest", "-q", "-n", "auto", "--dist", "worksteal", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -49,7 +50,7 @@ def soak(session: nox.Session) -> None:
     """Long property run: thousands of hypothesis examples against the real PostgreSQL."""
     session.install("-e", ".[test]")
     session.run("pytest", "-q", "tests", "-m", "slow", "--hypothesis-profile=soak",
-                "--hypothesis-show-statistics", *session.posargs)
+                "--hypothesis-show-statistics", "-s", *session.posargs)
 
 
 @nox.session(python=PYTHON)

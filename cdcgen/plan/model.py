@@ -193,7 +193,7 @@ class PipelinePlan:
 
 def parse_expression(text: str) -> exp.Expression:
     """Parse one spec expression (Redshift syntax); validation has vetted it already."""
-    return sqlglot.parse_one(text, read="redshift")
+    return sqlglot.parse_one(text, read="redshift")  # type: ignore[return-value]
 
 
 def _aliases_in(expression: exp.Expression) -> tuple[str, ...]:

@@ -99,7 +99,7 @@ class Renderer:
 
     def body(self, stmts: Sequence[exp.Expression], indent: int = 2) -> str:
         pad = " " * indent
-        lines = []
+        lines: list[str] = []
         for s in stmts:
             lines.extend(pad + line if line else line for line in self.statement(s).splitlines())
         return "\n".join(lines)

@@ -7,13 +7,15 @@ that sqlglot would pass through silently but Redshift rejects are never built
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlglot import exp
 from sqlglot.dialects.redshift import Redshift
 
 from cdcgen.sql import nodes
 
 
-def _payload_text(gen: Redshift.Generator, e: nodes.PayloadText) -> str:
+def _payload_text(gen: Any, e: nodes.PayloadText) -> str:
     # r_object_function: OBJECT() rejects date/time values; cast them to text first.
     return f"CAST({gen.sql(e, 'this')} AS VARCHAR(64))"
 
@@ -24,7 +26,7 @@ def _payload_text(gen: Redshift.Generator, e: nodes.PayloadText) -> str:
 _MAX_PAIRS_PER_OBJECT = 50
 
 
-def _payload(gen: Redshift.Generator, e: nodes.RowPayload) -> str:
+def _payload(gen: Any, e: nodes.RowPayload) -> str:
     """OBJECT(k, v, ...) for up to 50 columns; wider rows are built as one OBJECT per
     50 columns, serialised, spliced into one JSON text and parsed back to SUPER.
     (The splice goes through VARCHAR, so such rows are limited to 65,535 bytes.)"""
@@ -46,7 +48,7 @@ def _payload(gen: Redshift.Generator, e: nodes.RowPayload) -> str:
 
 
 class CdcRedshift(Redshift):
-    class Generator(Redshift.Generator):
+    class Generator(Redshift.Generator):  # type: ignore[misc,valid-type]
         # Reserved words (user, order, default, timestamp, open, ...) must be quoted.
         RESERVED_KEYWORDS = Redshift.Generator.RESERVED_KEYWORDS
 

@@ -59,14 +59,14 @@ def and_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
     conds = list(conditions)
     if not conds:
         return exp.true()
-    return exp.and_(*conds) if len(conds) > 1 else conds[0]
+    return exp.and_(*conds) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
 
 
 def or_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
     conds = list(conditions)
     if not conds:
         return exp.false()
-    return exp.or_(*conds) if len(conds) > 1 else conds[0]
+    return exp.or_(*conds) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
 
 
 def paren(e: exp.Expression) -> exp.Paren:
@@ -89,7 +89,8 @@ def keys_equal(
 
 def differs(a: exp.Expression, b: exp.Expression) -> exp.Case:
     """Null-safe inequality, spelled out: Redshift has no IS DISTINCT FROM."""
-    same = exp.or_(eq(a, b), paren(exp.and_(is_null(a.copy()), is_null(b.copy()))))
+    both_null = exp.and_(is_null(a.copy()), is_null(b.copy()))
+    same = exp.or_(eq(a, b), paren(both_null))  # type: ignore[arg-type]
     return exp.Case(ifs=[exp.If(this=same, true=exp.false())], default=exp.true())
 
 

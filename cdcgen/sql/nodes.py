@@ -13,13 +13,13 @@ class RunTimestamp(exp.Expression, exp.Func):
     Redshift ``SYSDATE`` (GETDATE is per statement; CURRENT_TIMESTAMP is
     leader-node only); PostgreSQL ``transaction_timestamp()``."""
 
-    arg_types: dict[str, bool] = {}
+    arg_types = {}  # type: ignore[var-annotated]
 
 
 class WallClock(exp.Expression, exp.Func):
     """The time now, for durations: Redshift ``GETDATE()``, PostgreSQL ``clock_timestamp()``."""
 
-    arg_types: dict[str, bool] = {}
+    arg_types = {}  # type: ignore[var-annotated]
 
 
 class DurationMs(exp.Expression, exp.Func):
@@ -50,7 +50,7 @@ class PayloadType(exp.Expression, exp.Func):
     """The column type holding a payload: Redshift SUPER, PostgreSQL jsonb.
     Only used as a marker inside DDL; rendered by the dialect."""
 
-    arg_types: dict[str, bool] = {}
+    arg_types = {}  # type: ignore[var-annotated]
 
 
 def payload(pairs: list[tuple[str, exp.Expression, str]]) -> RowPayload:

@@ -165,7 +165,7 @@ def fact_undo(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     where = _logged_by(p, "l", "target", t.name)
     return [
         *_undo_rows(name, f"{p.cdc_schema}.fact_change_log", where, t.key, columns),
-        *_restore(p, name, t.table, t.key, t.column_names),
+        *_restore(p, name, t.table, t.key, list(t.column_names)),
         _compensate_fact_log(p, t),
     ]
 
