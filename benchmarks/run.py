@@ -1,0 +1,175 @@
+"""Side-by-side benchmark of the vendor pipeline (not run in CI).
+
+    python benchmarks/run.py [--scale N] [--changes PCT ...] [--repeat R] [--no-dbt]
+
+Starts its own PostgreSQL (pgserver; stopped at the end), generates the supplier
+network at ``--scale`` (1 = 10,000 companies), bootstraps it, then for each change rate
+stages one batch and measures, on identical clones of the same database:
+
+1. cdcgen incremental: ``CALL cdc.sp_vendor_run()``;
+2. full refresh: baseline sync + ``DELETE``/``INSERT … SELECT`` of every fact;
+3. the seeds' Python processor (column-by-column compare, dictionary, UPDATEs);
+4. dbt incremental (if ``benchmarks/.venv-dbt`` has dbt): sync + ``dbt run``.
+
+and counts the fact rows each leaves different from the full definition. Writes
+``benchmarks/results.md`` and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from cdcgen.demo.data import World
+from cdcgen.demo.server import start_server
+
+import dbt_incremental
+from approaches import APPROACHES, Approach, Measurement, measure
+from databases import Cluster
+from datagen import BatchMaker, FastBuilder, generate
+from pipeline import Pipeline
+from prepare import PREP, bootstrap, stage_batch, truth
+from report import RateResult, markdown
+
+RESULTS = Path(__file__).resolve().parent / "results.md"
+STARTED = time.perf_counter()
+
+
+def log(message: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1 = 10,000 companies (default 1)")
+    parser.add_argument(
+        "--changes",
+        type=float,
+        nargs="+",
+        default=[0.1, 1.0, 10.0],
+        metavar="PCT",
+        help="change rates in percent (default 0.1 1 10)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per approach and rate (median; default 3)"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-dbt", action="store_true", help="skip dbt even if installed")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+def approaches(use_dbt: bool) -> list[Approach]:
+    return [a for a in APPROACHES if a.name != "dbt" or use_dbt]
+
+
+def rotated(items: list[Approach], shift: int) -> list[Approach]:
+    """A different order each repeat, so no approach always runs first (cold caches)."""
+    shift %= len(items)
+    return items[shift:] + items[:shift]
+
+
+def bench_rate(
+    cluster: Cluster,
+    pipe: Pipeline,
+    world: World,
+    builder: FastBuilder,
+    rate_pct: float,
+    args: argparse.Namespace,
+    chosen: list[Approach],
+    project: Path | None,
+) -> RateResult:
+    """One change rate: stage the batch, compute the truth, time every approach."""
+    batch_maker = BatchMaker(world, builder, rate_pct / 100, seed=args.seed + int(rate_pct * 1000))
+    batch = batch_maker.make()
+    log(f"{rate_pct:g} %: {batch.total_changed:,} source rows changed {batch.changed}")
+    stage_batch(cluster, pipe, batch)
+    expected = truth(cluster, pipe, batch_maker.world)
+    runs: list[Measurement] = []
+    for repeat in range(args.repeat):
+        for approach in rotated(chosen, repeat):
+            m = measure(cluster, approach, pipe, expected, project)
+            log(
+                f"  {approach.name:6} run {repeat + 1}: {m.seconds:8.3f} s, wrote {m.rows_written:,}, wrong {m.wrong}"
+            )
+            runs.append(m)
+    cluster.drop(PREP)
+    fact_rows = {fact: len(rows) for fact, rows in expected.items()}
+    return RateResult(rate_pct, batch.changed, runs, fact_rows)
+
+
+def revision() -> str:
+    """The cdcgen commit measured (``-dirty`` when the working tree has changes)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        recorded = repo / ".revision"  # an exported tree (git archive) may record it here
+        return recorded.read_text().strip() if recorded.is_file() else "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    use_dbt = not args.no_dbt and dbt_incremental.available()
+    dbt_note = _dbt_note(args.no_dbt, use_dbt)
+    chosen = approaches(use_dbt)
+    with ExitStack() as stack:
+        pipe = Pipeline.load(stack)
+        log(f"generating the world at scale {args.scale:g}")
+        world, builder = generate(pipe.staging_types(), args.scale, args.seed)
+        log(f"world: {world.counts()}")
+        server = start_server()
+        stack.callback(server.stop)
+        cluster = Cluster(server)
+        project = None
+        if use_dbt:
+            project = Path(tempfile.mkdtemp(prefix="cdcgen-bench-dbt-"))
+            stack.callback(dbt_incremental.remove_project, project)
+            dbt_incremental.write_project(project, cluster, pipe)
+        log("deploying, loading staging (COPY) and bootstrapping")
+        bootstrap(cluster, pipe, world, project)
+        results = [
+            bench_rate(cluster, pipe, world, builder, pct, args, chosen, project)
+            for pct in args.changes
+        ]
+        with cluster.admin() as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+    command = "python benchmarks/run.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    text = markdown(
+        results,
+        scale=args.scale,
+        repeat=args.repeat,
+        command=command.strip(),
+        world_rows=world.counts(),
+        server=f"PostgreSQL {version} (pgserver, local unix socket)",
+        revision=revision(),
+        dbt_note=dbt_note,
+        elapsed_s=time.perf_counter() - STARTED,
+    )
+    args.output.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def _dbt_note(skipped: bool, used: bool) -> str:
+    if skipped:
+        return "skipped (--no-dbt)"
+    if not used:
+        return f"skipped: no dbt at {dbt_incremental.DBT} (see benchmarks/README.md)"
+    return "dbt-core + dbt-postgres from benchmarks/.venv-dbt; wall time includes dbt's process start and parse"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
