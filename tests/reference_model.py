@@ -560,14 +560,19 @@ class History:
             self.staging[source].append(full)
             self.p.stage(source, full)
 
-    def cycle(self, figures: Figures, *, clear_window: bool, lost: set[str] = frozenset(),  # type: ignore[assignment]
-              rerun: bool = True) -> None:
+    def stage_snapshots(self, lost: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Full-snapshot sources carry their whole table in every load (``lost``: a failed,
+        empty load)."""
         for source, rows in self.snapshot.items():
             self.p.clear_staging(source)
             self.staging[source] = []
             if source not in lost:
                 for row in rows.values():
                     self.stage(source, row)
+
+    def cycle(self, figures: Figures, *, clear_window: bool, lost: set[str] = frozenset(),  # type: ignore[assignment]
+              rerun: bool = True) -> None:
+        self.stage_snapshots(lost)
         run_and_check(self.p, self.models, self.staging, figures, rerun=rerun)
         if clear_window:
             for source, r in self.rules.items():

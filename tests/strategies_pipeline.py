@@ -55,9 +55,13 @@ def soak() -> bool:
 
 
 def budget(ci: int, soak_examples: int, **extra: Any) -> settings:
-    """Settings for one property test: ``ci`` examples by default, more under soak."""
+    """Settings for one property test: ``ci`` examples by default, more under soak.
+
+    ``CDCGEN_SOAK_FRACTION`` (e.g. 0.2) scales the soak budget for a time-boxed soak."""
     if soak():
-        return settings(settings.get_profile("soak"), max_examples=soak_examples, **extra)
+        fraction = float(os.environ.get("CDCGEN_SOAK_FRACTION", "1"))
+        examples = max(ci, round(soak_examples * fraction))
+        return settings(settings.get_profile("soak"), max_examples=examples, **extra)
     return settings(settings.get_profile("ci"), max_examples=ci, **extra)
 
 

@@ -80,6 +80,9 @@ def _every_step_fails_cleanly(p: Pipeline, *, distinct_only: bool) -> None:
     _world(h)
     h.cycle(FIG, clear_window=True)
     _changes(h)
+    # stage this load's snapshots now, so the traced (and every faulted) run sees them:
+    # a run only writes the sources that changed
+    h.stage_snapshots()
     steps = faults.trace_run(p)
     touched = {s.tbl for s in steps}
     # the run writes every kind of persistent object the brief lists

@@ -133,10 +133,18 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
 
 def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    stmts = r.trees.get(
-        ("sync",), lambda: [s for src in p.sources for s in sync.sync_statements(p, src)]
-    )
-    return _procedure(r, p.proc("sync_baseline"), "p_run_id BIGINT", r.body(stmts))
+    blocks = []
+    for src in p.sources:
+        changes = r.trees.get(("sync", src.name), lambda src=src: sync.changes_statements(p, src))
+        marks = r.trees.get(("watermark", src.name), lambda src=src: sync.watermark_statements(p, src))
+        blocks.append(
+            r.template(
+                "sync_source.sql.j2", source=src.name, delta=detect.delta_name(p, src),
+                changes=r.body(changes, 2), watermark=r.body(marks, 0),
+            ).rstrip()
+        )
+    body = "\n".join("  " + line if line else line for line in "\n".join(blocks).splitlines())
+    return _procedure(r, p.proc("sync_baseline"), "p_run_id BIGINT", body, declare=["v_changes BIGINT"])
 
 
 def apply_proc_name(p: PipelinePlan, t: TargetPlan) -> str:
@@ -160,10 +168,14 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
             r.trees.get(("affected_keys", t.name), lambda: facts.keys_statements(p, t, full=False)),
             2,
         ),
-        apply=r.body(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 0),
+        keys_table=facts.keys_name(p, t),
+        apply=r.body(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 2),
+        no_change=r.body(r.trees.get(("no_change", t.name), lambda: [facts.zero_counts(p, t)]), 2),
     )
     indented = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
-    return _procedure(r, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented)
+    return _procedure(
+        r, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented, declare=["v_keys BIGINT"]
+    )
 
 
 def _guarded(r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body: str) -> SqlObject:

@@ -239,6 +239,16 @@ def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     return insert(f"{p.cdc_schema}.fact_change_log", columns, query)
 
 
+def zero_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
+    """The counts row of a target no change reached (every run reports every target)."""
+    values = exp.select(
+        var("p_run_id"), lit(p.name), lit(t.kind), lit(t.name), lit(0), lit(0), lit(0), lit(0), lit(0)
+    )
+    columns = ["run_id", "pipeline", "object_kind", "object_name", "inserted", "updated",
+               "deleted", "stale", "dead_lettered"]
+    return insert(f"{p.cdc_schema}.run_counts", columns, values)
+
+
 def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     query = exp.select(
         var("p_run_id"),

@@ -205,6 +205,15 @@ def tombstone_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
     return [forget, insert(graves, [*s.key, s.updated_at, "deleted_run_id"], remember)]
 
 
+def changes_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    """Baseline, tombstones and change log: only needed when the source has changes."""
+    return [
+        *baseline_statements(p, s),
+        *tombstone_statements(p, s),
+        change_log_insert(p, s),
+    ]
+
+
 def sync_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     return [
         *baseline_statements(p, s),
