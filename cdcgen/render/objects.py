@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, TypeVar
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
@@ -135,8 +136,8 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     blocks = []
     for src in p.sources:
-        changes = r.trees.get(("sync", src.name), lambda src=src: sync.changes_statements(p, src))
-        marks = r.trees.get(("watermark", src.name), lambda src=src: sync.watermark_statements(p, src))
+        changes = r.trees.get(("sync", src.name), partial(sync.changes_statements, p, src))
+        marks = r.trees.get(("watermark", src.name), partial(sync.watermark_statements, p, src))
         blocks.append(
             r.template(
                 "sync_source.sql.j2", source=src.name, delta=detect.delta_name(p, src),
