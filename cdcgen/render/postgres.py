@@ -28,6 +28,42 @@ def _payload(gen: Any, e: nodes.RowPayload) -> str:
     return " || ".join(calls) if len(calls) == 1 else "(" + " || ".join(calls) + ")"
 
 
+_UNIT_ALIASES = {
+    "YEARS": "YEAR", "Y": "YEAR", "YR": "YEAR", "YRS": "YEAR",
+    "QUARTERS": "QUARTER", "QTR": "QUARTER", "QTRS": "QUARTER",
+    "MONTHS": "MONTH", "MON": "MONTH", "MONS": "MONTH",
+    "WEEKS": "WEEK", "W": "WEEK", "DAYS": "DAY", "D": "DAY",
+    "HOURS": "HOUR", "H": "HOUR", "HR": "HOUR", "HRS": "HOUR",
+    "MINUTES": "MINUTE", "M": "MINUTE", "MIN": "MINUTE", "MINS": "MINUTE",
+    "SECONDS": "SECOND", "S": "SECOND", "SEC": "SECOND", "SECS": "SECOND",
+}
+
+
+def _datediff(gen: Any, e: exp.Expression) -> str:
+    """Redshift's DATEDIFF counts unit *boundaries crossed* (10:59 -> 11:01 is one hour;
+    Dec 31 -> Jan 1 is one year), not elapsed time as sqlglot's PostgreSQL rendering does.
+    Written so both dialects give the same answer (r_DATEDIFF_function)."""
+    unit_node = e.args.get("unit")
+    unit = unit_node.name.upper() if unit_node is not None else "DAY"
+    unit = _UNIT_ALIASES.get(unit, unit)
+    a = f"CAST({gen.sql(e, 'expression')} AS TIMESTAMP)"
+    b = f"CAST({gen.sql(e, 'this')} AS TIMESTAMP)"
+    years = f"(EXTRACT(YEAR FROM {b}) - EXTRACT(YEAR FROM {a}))"
+    formulas = {
+        "YEAR": years,
+        "QUARTER": f"{years} * 4 + EXTRACT(QUARTER FROM {b}) - EXTRACT(QUARTER FROM {a})",
+        "MONTH": f"{years} * 12 + EXTRACT(MONTH FROM {b}) - EXTRACT(MONTH FROM {a})",
+        "WEEK": f"(CAST(DATE_TRUNC('week', {b}) AS DATE) - CAST(DATE_TRUNC('week', {a}) AS DATE)) / 7",
+        "DAY": f"CAST({b} AS DATE) - CAST({a} AS DATE)",
+        "HOUR": f"EXTRACT(EPOCH FROM DATE_TRUNC('hour', {b}) - DATE_TRUNC('hour', {a})) / 3600",
+        "MINUTE": f"EXTRACT(EPOCH FROM DATE_TRUNC('minute', {b}) - DATE_TRUNC('minute', {a})) / 60",
+        "SECOND": f"EXTRACT(EPOCH FROM DATE_TRUNC('second', {b}) - DATE_TRUNC('second', {a}))",
+    }
+    if unit not in formulas:  # sub-second units: elapsed time is what Redshift returns too
+        return Postgres.Generator.TRANSFORMS[exp.TsOrDsDiff](gen, e)  # type: ignore[no-any-return]
+    return f"CAST({formulas[unit]} AS BIGINT)"
+
+
 def _strip_redshift_only(expression: exp.Create) -> exp.Create:
     """DISTKEY/SORTKEY/DISTSTYLE and late binding are Redshift physical design."""
     create = expression.copy()
@@ -59,6 +95,8 @@ class CdcPostgres(Postgres):
 
         TRANSFORMS = {
             **Postgres.Generator.TRANSFORMS,
+            exp.DateDiff: _datediff,
+            exp.TsOrDsDiff: _datediff,
             nodes.RunTimestamp: lambda self, e: "transaction_timestamp()",
             nodes.WallClock: lambda self, e: "clock_timestamp()",
             nodes.DurationMs: lambda self, e: (

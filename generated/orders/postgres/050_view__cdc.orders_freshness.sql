@@ -3,13 +3,13 @@ CREATE OR REPLACE VIEW cdc.orders_freshness AS
 SELECT
   'customers' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 5400
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 5400
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 1800
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 1800
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -18,13 +18,13 @@ UNION ALL
 SELECT
   'addresses' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 5400
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 5400
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 1800
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 1800
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -33,13 +33,13 @@ UNION ALL
 SELECT
   'countries' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 5400
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 5400
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 1800
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 1800
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -48,13 +48,13 @@ UNION ALL
 SELECT
   'products' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 5400
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 5400
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 1800
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 1800
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -63,13 +63,13 @@ UNION ALL
 SELECT
   'orders' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 5400
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 5400
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 1800
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 1800
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -78,13 +78,13 @@ UNION ALL
 SELECT
   'order_items' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 5400
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 5400
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 1800
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 1800
     THEN 'warn'
     ELSE 'ok'
   END AS status

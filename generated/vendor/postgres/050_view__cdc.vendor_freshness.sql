@@ -3,13 +3,13 @@ CREATE OR REPLACE VIEW cdc.vendor_freshness AS
 SELECT
   'companies' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -18,13 +18,13 @@ UNION ALL
 SELECT
   'buyer_seller_company_mappings' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -33,13 +33,13 @@ UNION ALL
 SELECT
   'users' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -48,13 +48,13 @@ UNION ALL
 SELECT
   'teams' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -63,13 +63,13 @@ UNION ALL
 SELECT
   'team_members' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -78,13 +78,13 @@ UNION ALL
 SELECT
   'cities' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -93,13 +93,13 @@ UNION ALL
 SELECT
   'countries' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -108,13 +108,13 @@ UNION ALL
 SELECT
   'product_categories' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -123,13 +123,13 @@ UNION ALL
 SELECT
   'user_company_mappings' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -138,13 +138,13 @@ UNION ALL
 SELECT
   'taggings' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -153,13 +153,13 @@ UNION ALL
 SELECT
   'tags' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
@@ -168,13 +168,13 @@ UNION ALL
 SELECT
   'preferred_vendor_item_mappings' AS source,
   MAX(updated_at) AS last_change_at,
-  CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) AS lag_seconds,
+  CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) AS lag_seconds,
   CASE
     WHEN MAX(updated_at) IS NULL
     THEN 'unknown'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 7200
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 7200
     THEN 'error'
-    WHEN CAST(EXTRACT(epoch FROM CAST(clock_timestamp() AS TIMESTAMP) - CAST(MAX(updated_at) AS TIMESTAMP)) AS BIGINT) > 2700
+    WHEN CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(MAX(updated_at) AS TIMESTAMP))) AS BIGINT) > 2700
     THEN 'warn'
     ELSE 'ok'
   END AS status
