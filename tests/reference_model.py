@@ -83,6 +83,8 @@ class SourceModel:
     rows: dict[Key, Row] = field(default_factory=dict)
     watermark: Any = None
     dead: set[tuple[Any, ...]] = field(default_factory=set)
+    #: deleted keys -> the version that deleted them (a later-arriving older version is stale)
+    tombstones: dict[Key, Any] = field(default_factory=dict)
 
     def key_of(self, row: Row) -> Key:
         return tuple(row.get(k) for k in self.rules.key)
@@ -91,6 +93,8 @@ class SourceModel:
         r = self.rules
         if any(row.get(k) is None for k in r.key) or row.get(r.updated_at) is None:
             return True
+        if r.mode == "append" and r.loaded_at and row.get(r.loaded_at) is None:
+            return True  # no load time: cannot be placed against the watermark
         return any(check(row) is False for _, check in r.checks)
 
     def is_delete(self, row: Row) -> bool:
@@ -117,7 +121,8 @@ class SourceModel:
         rows = [dict(r) for r in staging]
         if wm is None or self.watermark is None:
             return rows
-        return [r for r in rows if r.get(wm) is None or r[wm] > self.watermark]
+        # strictly past the watermark: a NULL is read by the first run only
+        return [r for r in rows if r.get(wm) is not None and r[wm] > self.watermark]
 
     def apply(self, staging: Iterable[Row], *, commit: bool = True) -> RunExpectation:
         """One run over this source's staging table; returns what the run must report."""
@@ -139,6 +144,7 @@ class SourceModel:
             if k not in winners or self._order(row, winners[k]) < 0:
                 winners[k] = row
         new_rows = dict(self.rows)
+        tombstones = dict(self.tombstones)
         for k, n in winners.items():
             b = self.rows.get(k)
             deleting = self.is_delete(n)
@@ -147,13 +153,18 @@ class SourceModel:
             if b is not None and n[r.updated_at] < b[r.updated_at]:
                 out.stale += 1
                 continue
+            if b is None and k in tombstones and n[r.updated_at] <= tombstones[k]:
+                out.stale += 1
+                continue
             if deleting:
                 out.ops[k] = "D"
                 del new_rows[k]
+                tombstones[k] = n[r.updated_at]
                 continue
             image = {c: n.get(c) for c in r.columns}
             if b is None:
                 out.ops[k] = "I"
+                tombstones.pop(k, None)
             elif image != b:
                 out.ops[k] = "U"
             else:
@@ -167,6 +178,7 @@ class SourceModel:
                     new_rows.pop(k, None)
         if commit:
             self.rows = new_rows
+            self.tombstones = tombstones
             wm = r.watermark_column
             if wm is not None:
                 marks = [x[wm] for x in staged if x.get(wm) is not None]

@@ -50,6 +50,9 @@ def bump(name: str, by: int = 1) -> None:
     STATS[name] = STATS.get(name, 0) + by
 
 
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def soak() -> bool:
     return settings.get_current_profile_name() == "soak" or os.environ.get("CDCGEN_SOAK") == "1"
 
@@ -240,7 +243,8 @@ def eval_expr(e: tuple, env: dict[str, dict[str, Any] | None]) -> Any:
         return eval_expr(e[2] if eval_expr(e[1], env) is None else e[3], env)
     if tag == "upper":
         v = eval_expr(e[1], env)
-        return None if v is None else v.upper()
+        # the test databases use C ctype, where PostgreSQL's UPPER maps ASCII letters only
+        return None if v is None else v.translate(_ASCII_UPPER)
     if tag == "gt":
         v = eval_expr(e[1], env)
         return None if v is None else v > e[2]
