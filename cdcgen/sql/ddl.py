@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import Column, PipelinePlan, Table, TargetPlan
 from cdcgen.spec.model import TableHints
-from cdcgen.sql.builders import table
+from cdcgen.sql.builders import insert, table
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,15 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
         TableHints(diststyle="all"),
     ),
 }
+
+
+def state_columns(name: str) -> list[str]:
+    return [c for c, _ in STATE_TABLES[name][0]]
+
+
+def into_state(p: PipelinePlan, name: str, query: exp.Query) -> exp.Insert:
+    """INSERT into a state table; ``query`` yields every column in the table's order."""
+    return insert(f"{p.cdc_schema}.{name}", state_columns(name), query)
 
 
 def state_tables(p: PipelinePlan) -> list[TableDef]:

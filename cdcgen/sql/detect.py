@@ -23,7 +23,6 @@ from cdcgen.sql.builders import (
     count_if,
     differs,
     eq,
-    insert,
     is_null,
     keys_equal,
     lit,
@@ -36,6 +35,7 @@ from cdcgen.sql.builders import (
     temp_table,
     var,
 )
+from cdcgen.sql.ddl import into_state
 
 NULL_MARK = "<null>"
 
@@ -143,8 +143,7 @@ def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
             and_all([paren(rejected(s, alias)), exp.Not(this=exp.Exists(this=already))]), copy=False
         )
     )
-    columns = ["run_id", "pipeline", "source", "reason", "row_hash", "row_data", "dead_lettered_at"]
-    return insert(f"{p.cdc_schema}.dead_letter", columns, query)
+    return into_state(p, "dead_letter", query)
 
 
 def _is_delete(s: SourcePlan, alias: str) -> exp.Expression | None:
@@ -317,15 +316,4 @@ def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
         count_if(op_in(None, "S")),
         exp.Subquery(this=dead),
     ).from_(table(delta_name(p, s)), copy=False)
-    columns = [
-        "run_id",
-        "pipeline",
-        "object_kind",
-        "object_name",
-        "inserted",
-        "updated",
-        "deleted",
-        "stale",
-        "dead_lettered",
-    ]
-    return insert(f"{p.cdc_schema}.run_counts", columns, query)
+    return into_state(p, "run_counts", query)

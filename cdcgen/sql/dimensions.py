@@ -41,6 +41,7 @@ from cdcgen.sql.builders import (
     temp_table,
     var,
 )
+from cdcgen.sql.ddl import into_state
 from cdcgen.sql.facts import KEYS, definition, diff_name, keys_name, new_name
 from cdcgen.sql.sync import changed_columns, image, key_text
 
@@ -238,18 +239,7 @@ def dimension_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     ).from_(table(diff_name(p, t), d), copy=False)
     if t.on_delete == "ignore":
         query = query.where(exp.Not(this=op_in(d, "X")), copy=False)
-    columns = [
-        "run_id",
-        "pipeline",
-        "target",
-        "op",
-        "key_text",
-        "changed_columns",
-        "before_row",
-        "after_row",
-        "changed_at",
-    ]
-    return insert(f"{p.cdc_schema}.fact_change_log", columns, query)
+    return into_state(p, "fact_change_log", query)
 
 
 def dimension_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
@@ -265,18 +255,7 @@ def dimension_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         lit(0),
         lit(0),
     ).from_(table(diff_name(p, t)), copy=False)
-    columns = [
-        "run_id",
-        "pipeline",
-        "object_kind",
-        "object_name",
-        "inserted",
-        "updated",
-        "deleted",
-        "stale",
-        "dead_lettered",
-    ]
-    return insert(f"{p.cdc_schema}.run_counts", columns, query)
+    return into_state(p, "run_counts", query)
 
 
 def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
@@ -328,5 +307,4 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         .from_(table(f"{p.cdc_schema}.{t.name}__full", v), copy=False)
         .join(current, on=on, join_type="full", copy=False)
     )
-    columns = ["verified_at", "pipeline", "target", "missing_rows", "extra_rows", "different_rows"]
-    return insert(f"{p.cdc_schema}.verify_log", columns, query)
+    return into_state(p, "verify_log", query)

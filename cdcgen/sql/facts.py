@@ -24,7 +24,6 @@ from cdcgen.sql.builders import (
     delete_using,
     differs,
     eq,
-    insert,
     is_null,
     lit,
     merge_upsert,
@@ -37,6 +36,7 @@ from cdcgen.sql.builders import (
     temp_table,
     var,
 )
+from cdcgen.sql.ddl import into_state
 from cdcgen.sql.detect import delta_name
 from cdcgen.sql.sync import changed_columns, image, key_text
 
@@ -225,18 +225,7 @@ def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         case([(op_in(d, "D"), exp.null())], image(typed, d)),
         nodes.RunTimestamp(),
     ).from_(table(diff_name(p, t), d), copy=False)
-    columns = [
-        "run_id",
-        "pipeline",
-        "target",
-        "op",
-        "key_text",
-        "changed_columns",
-        "before_row",
-        "after_row",
-        "changed_at",
-    ]
-    return insert(f"{p.cdc_schema}.fact_change_log", columns, query)
+    return into_state(p, "fact_change_log", query)
 
 
 def zero_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
@@ -244,9 +233,7 @@ def zero_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     values = exp.select(
         var("p_run_id"), lit(p.name), lit(t.kind), lit(t.name), lit(0), lit(0), lit(0), lit(0), lit(0)
     )
-    columns = ["run_id", "pipeline", "object_kind", "object_name", "inserted", "updated",
-               "deleted", "stale", "dead_lettered"]
-    return insert(f"{p.cdc_schema}.run_counts", columns, values)
+    return into_state(p, "run_counts", values)
 
 
 def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
@@ -261,18 +248,7 @@ def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         lit(0),
         lit(0),
     ).from_(table(diff_name(p, t)), copy=False)
-    columns = [
-        "run_id",
-        "pipeline",
-        "object_kind",
-        "object_name",
-        "inserted",
-        "updated",
-        "deleted",
-        "stale",
-        "dead_lettered",
-    ]
-    return insert(f"{p.cdc_schema}.run_counts", columns, query)
+    return into_state(p, "run_counts", query)
 
 
 def keys_statements(p: PipelinePlan, t: TargetPlan, *, full: bool) -> list[exp.Expression]:
@@ -331,5 +307,4 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         .from_(table(f"{p.cdc_schema}.{t.name}__full", v), copy=False)
         .join(table(t.table, f), on=on, join_type="full", copy=False)
     )
-    columns = ["verified_at", "pipeline", "target", "missing_rows", "extra_rows", "different_rows"]
-    return insert(f"{p.cdc_schema}.verify_log", columns, query)
+    return into_state(p, "verify_log", query)

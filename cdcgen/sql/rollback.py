@@ -27,6 +27,7 @@ from cdcgen.sql.builders import (
     temp_table,
     var,
 )
+from cdcgen.sql.ddl import into_state
 
 TARGET_RUN = "p_target_run"
 NEW = "new__"
@@ -101,20 +102,7 @@ def _compensate_change_log(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
         .from_(table(log, l_), copy=False)
         .where(_logged_by(p, l_, "source", s.name), copy=False)
     )
-    columns = [
-        "lsn",
-        "run_id",
-        "pipeline",
-        "source",
-        "op",
-        "key_text",
-        "changed_columns",
-        "before_row",
-        "after_row",
-        "source_updated_at",
-        "captured_at",
-    ]
-    return insert(log, columns, query)
+    return into_state(p, "change_log", query)
 
 
 def _compensate_fact_log(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
@@ -135,18 +123,7 @@ def _compensate_fact_log(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         .from_(table(log, l_), copy=False)
         .where(_logged_by(p, l_, "target", t.name), copy=False)
     )
-    columns = [
-        "run_id",
-        "pipeline",
-        "target",
-        "op",
-        "key_text",
-        "changed_columns",
-        "before_row",
-        "after_row",
-        "changed_at",
-    ]
-    return insert(log, columns, query)
+    return into_state(p, "fact_change_log", query)
 
 
 def _logged_by(p: PipelinePlan, alias: str, kind: str, name: str) -> exp.Expression:

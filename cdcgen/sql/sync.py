@@ -28,6 +28,7 @@ from cdcgen.sql.builders import (
     temp_table,
     var,
 )
+from cdcgen.sql.ddl import into_state
 from cdcgen.sql.detect import delta_name, staged_name, tombstones
 
 
@@ -116,20 +117,7 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
         .from_(table(delta_name(p, s), d), copy=False)
         .where(op_in(d, "I", "U", "D"), copy=False)
     )
-    columns = [
-        "lsn",
-        "run_id",
-        "pipeline",
-        "source",
-        "op",
-        "key_text",
-        "changed_columns",
-        "before_row",
-        "after_row",
-        "source_updated_at",
-        "captured_at",
-    ]
-    return insert(log, columns, query)
+    return into_state(p, "change_log", query)
 
 
 def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
