@@ -100,6 +100,21 @@ def case(
     return exp.Case(ifs=[exp.If(this=c, true=v) for c, v in branches], default=default)
 
 
+def next_in_sequence(
+    t: Table | str, column: str, order: Sequence[exp.Ordered]
+) -> exp.Add:
+    """max(column) + ROW_NUMBER(): gapless and ordered because the run holds its lock
+    (Redshift IDENTITY is neither)."""
+    last = exp.Subquery(
+        this=exp.select(exp.Coalesce(this=exp.Max(this=col(column)), expressions=[lit(0)])).from_(
+            table(t), copy=False
+        )
+    )
+    return exp.Add(
+        this=last, expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=list(order)))
+    )
+
+
 def count_if(condition: exp.Expression) -> exp.Expression:
     """COALESCE(SUM(CASE WHEN cond THEN 1 ELSE 0 END), 0): portable and never NULL."""
     summed = exp.Sum(this=case([(condition, lit(1))], lit(0)))

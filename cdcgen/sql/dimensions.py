@@ -33,6 +33,7 @@ from cdcgen.sql.builders import (
     insert,
     is_null,
     lit,
+    next_in_sequence,
     old,
     op_in,
     or_all,
@@ -197,18 +198,10 @@ def _overwrite_in_place(p: PipelinePlan, t: TargetPlan) -> exp.Update | None:
 def _open_versions(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     """New current versions; surrogate keys are max + row number under the run's lock."""
     d = "d"
-    last_sk = exp.Subquery(
-        this=exp.select(
-            exp.Coalesce(this=exp.Max(this=col(surrogate_key(t))), expressions=[lit(0)])
-        ).from_(table(t.table), copy=False)
-    )
     order = [
         exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in t.key
     ]
-    sk = exp.Add(
-        this=last_sk,
-        expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order)),
-    )
+    sk = next_in_sequence(t.table, surrogate_key(t), order)
     deleted = op_in(d, "X")
     # a 'deleted' version repeats the last known values
     values = [case([(deleted, col(old(c), d))], col(c, d)) for c in t.column_names]

@@ -22,6 +22,7 @@ from cdcgen.sql.builders import (
     is_null,
     lit,
     merge_upsert,
+    next_in_sequence,
     op_in,
     table,
     temp_table,
@@ -78,16 +79,11 @@ def _inverse_op(alias: str) -> exp.Expression:
 def _compensate_change_log(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     log = f"{p.cdc_schema}.change_log"
     l_ = "l"
-    last_lsn = exp.Subquery(
-        this=exp.select(exp.Coalesce(this=exp.Max(this=col("lsn")), expressions=[lit(0)])).from_(
-            table(log), copy=False
-        )
-    )
     # undo in reverse order of the original changes
-    order = exp.Order(expressions=[exp.Ordered(this=col("lsn", l_), desc=True)])
+    order = [exp.Ordered(this=col("lsn", l_), desc=True)]
     query = (
         exp.select(
-            exp.Add(this=last_lsn, expression=exp.Window(this=exp.RowNumber(), order=order)),
+            next_in_sequence(log, "lsn", order),
             var("p_run_id"),
             col("pipeline", l_),
             col("source", l_),

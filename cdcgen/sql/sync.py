@@ -22,6 +22,7 @@ from cdcgen.sql.builders import (
     keys_equal,
     lit,
     merge_upsert,
+    next_in_sequence,
     old,
     op_in,
     table,
@@ -87,18 +88,10 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     the run holds the lock (Redshift IDENTITY is neither)."""
     d = "d"
     log = f"{p.cdc_schema}.change_log"
-    last_lsn = exp.Subquery(
-        this=exp.select(exp.Coalesce(this=exp.Max(this=col("lsn")), expressions=[lit(0)])).from_(
-            table(log), copy=False
-        )
-    )
     order = [
         exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in s.key
     ]
-    lsn = exp.Add(
-        this=last_lsn,
-        expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order)),
-    )
+    lsn = next_in_sequence(log, "lsn", order)
     typed = [(c.name, c.type) for c in s.columns]
     query = (
         exp.select(
