@@ -74,7 +74,9 @@ def source_row(draw: st.DrawFn, pdef: PipelineDef, s: SourceDef, h: History) -> 
     if s.deletes == "op_column":
         row["op"] = draw(st.sampled_from(["I", "U", "U", "D"]), label="op")
     if s.loaded_at:
-        row[s.loaded_at] = h.tick()
+        # now and then an ETL loads a row without a load time, at any run, not only the first
+        no_load_time = draw(st.integers(0, 15), label="NULL load time?") == 0
+        row[s.loaded_at] = None if no_load_time else h.tick()
     if draw(st.integers(0, 12)) == 0:
         row["updated_at"] = None  # dead letter
     return row
@@ -183,7 +185,8 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
                 if "deleted_at" in r.staging_columns and data.draw(st.integers(0, 4)) == 0:
                     row["deleted_at"] = h.clock
                 if r.loaded_at:
-                    row[r.loaded_at] = h.tick()
+                    no_load_time = data.draw(st.integers(0, 15), label="NULL load time?") == 0
+                    row[r.loaded_at] = None if no_load_time else h.tick()
                 if r.deletes == "snapshot":
                     if None in key.values():
                         continue

@@ -43,7 +43,7 @@ def test_stale_version_after_a_delete_does_not_resurrect_the_key(orders: Pipelin
     assert customer_ids(orders) == [], f"resurrected by run {run}: {orders.counts(run)}"
 
 
-def test_append_row_with_null_loaded_at_is_taken_once(orders: Pipeline) -> None:
+def test_append_row_with_null_loaded_at_is_dead_lettered_once(orders: Pipeline) -> None:
     item = {"order_id": 1, "line_number": 1, "product_id": 1, "quantity": 1, "created_at": T0}
     orders.stage("order_items", {**item, "updated_at": T1, "_loaded_at": None})
     run = orders.run()
@@ -57,3 +57,26 @@ def test_append_row_with_null_loaded_at_is_taken_once(orders: Pipeline) -> None:
     # nothing new was loaded: a run must change nothing
     run = orders.run()
     assert orders.counts(run) == {}, f"run {run} re-applied the NULL-loaded_at row: {orders.counts(run)}"
+
+
+def test_append_row_with_null_loaded_at_arriving_later_is_dead_lettered(orders: Pipeline) -> None:
+    item = {"order_id": 1, "line_number": 1, "product_id": 1, "quantity": 1, "created_at": T0}
+    orders.stage("order_items", {**item, "updated_at": T1, "_loaded_at": T1})
+    orders.run()
+    orders.run()
+    # the third run meets a row the ETL loaded without a load time: it must not vanish
+    orders.stage("order_items", {**item, "line_number": 2, "updated_at": T2, "_loaded_at": None})
+    run = orders.run()
+    assert [(r["run_id"], r["reason"]) for r in orders.dead_letters()] == [(run, "NULL _loaded_at")]
+    assert dead_lettered(orders, run) == 1
+    # later runs see it again but record it, and count it, only once
+    run = orders.run()
+    assert len(orders.dead_letters()) == 1
+    assert dead_lettered(orders, run) == 0
+
+
+def dead_lettered(p: Pipeline, run_id: int) -> int:
+    row = p.conn.execute(
+        "SELECT COALESCE(SUM(dead_lettered), 0) FROM cdc.run_counts WHERE run_id = %s", [run_id]
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -269,6 +269,12 @@ class VendorMachine(RuleBasedStateMachine):
         self.stage("taggings", {"id": id_, "tag_id": 7, "taggable_id": taggable, "taggable_type": "Company",
                                 "created_at": T0, "updated_at": updated, "op": op, "_loaded_at": loaded})
 
+    @rule(id_=st.integers(1, 3))
+    def tagging_without_load_time(self, id_: int) -> None:
+        """An append-mode row with no load time, at any run: dead-lettered once, never dropped."""
+        self.stage("taggings", {"id": id_, "tag_id": 7, "taggable_id": 1, "taggable_type": "Company",
+                                "created_at": T0, "updated_at": self.tick(), "op": "U", "_loaded_at": None})
+
     @rule(source=st.sampled_from(SNAPSHOTS), id_=st.integers(1, 4), data=st.data())
     def snapshot_upsert(self, source: str, id_: int, data: st.DataObject) -> None:
         fields = data.draw(country_fields if source == "countries" else category_fields)

@@ -67,11 +67,14 @@ def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Select:
         table(s.staging), copy=False
     )
     if s.watermark_column:
-        # First run (no watermark yet): everything. Later: strictly past it, so a row
-        # with a NULL watermark column is read once (and dead-lettered), not every run.
+        # First run (no watermark yet): everything. Later: strictly past it. A row with a
+        # NULL watermark column cannot be placed against the watermark, so every run reads
+        # it (and dead-letters it, once: the dead-letter insert skips rows it already has);
+        # a filter on the watermark alone would drop it without a trace.
         beyond = exp.GT(this=col(s.watermark_column), expression=watermark_value(p, s))
         first_run = is_null(watermark_value(p, s))
-        query = query.where(or_all([first_run, beyond]), copy=False)
+        unplaced = is_null(col(s.watermark_column))
+        query = query.where(or_all([first_run, beyond, unplaced]), copy=False)
     return query
 
 
@@ -300,10 +303,21 @@ def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
 
 
 def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+    # Only rows dead-lettered by this run: window-mode staging re-delivers a bad row every
+    # run, and counting it again each time would report a new problem where there is none.
     dead = (
         exp.select(exp.Count(this=exp.Star()))
-        .from_(table(staged_name(p, s), "n"), copy=False)
-        .where(rejected(s, "n"), copy=False)
+        .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
+        .where(
+            and_all(
+                [
+                    eq(col("run_id", "x"), var("p_run_id")),
+                    eq(col("pipeline", "x"), lit(p.name)),
+                    eq(col("source", "x"), lit(s.name)),
+                ]
+            ),
+            copy=False,
+        )
     )
     query = exp.select(
         var("p_run_id"),

@@ -214,6 +214,7 @@ FROM (
             WHERE
               pipeline = 'orders' AND source = 'order_items'
           )
+          OR _loaded_at IS NULL
       ) AS s
       WHERE
         NOT (

@@ -378,13 +378,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM orders__customers__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'customers'
     )
   FROM orders__customers__delta;
   DROP TABLE IF EXISTS orders__addresses__staged;
@@ -729,13 +725,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM orders__addresses__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'addresses'
     )
   FROM orders__addresses__delta;
   DROP TABLE IF EXISTS orders__countries__staged;
@@ -1027,13 +1019,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM orders__countries__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.code IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'countries'
     )
   FROM orders__countries__delta;
   DROP TABLE IF EXISTS orders__products__staged;
@@ -1385,13 +1373,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM orders__products__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'products'
     )
   FROM orders__products__delta;
   DROP TABLE IF EXISTS orders__orders__staged;
@@ -1800,17 +1784,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM orders__orders__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(n.subtotal >= 0, TRUE)
-        )
+        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'orders'
     )
   FROM orders__orders__delta;
   DROP TABLE IF EXISTS orders__order_items__staged;
@@ -1842,7 +1818,8 @@ BEGIN
       FROM cdc.watermark
       WHERE
         pipeline = 'orders' AND source = 'order_items'
-    );
+    )
+    OR _loaded_at IS NULL;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -2159,20 +2136,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM orders__order_items__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.order_id IS NULL OR n.line_number IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          n._loaded_at IS NULL
-        )
-        OR (
-          NOT COALESCE(n.quantity > 0, TRUE)
-        )
+        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'order_items'
     )
   FROM orders__order_items__delta;
 END;

@@ -258,6 +258,7 @@ FROM (
             WHERE
               pipeline = 'vendor' AND source = 'taggings'
           )
+          OR _loaded_at IS NULL
       ) AS s
       WHERE
         NOT (

@@ -414,6 +414,7 @@ FROM (
             WHERE
               pipeline = 'vendor' AND source = 'team_members'
           )
+          OR _loaded_at IS NULL
       ) AS s
       WHERE
         NOT (

@@ -953,20 +953,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__companies__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-        )
-        OR (
-          NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'companies'
     )
   FROM vendor__companies__delta;
   DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged;
@@ -1361,17 +1350,11 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__buyer_seller_company_mappings__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-        )
+        x.run_id = p_run_id
+        AND x.pipeline = 'vendor'
+        AND x.source = 'buyer_seller_company_mappings'
     )
   FROM vendor__buyer_seller_company_mappings__delta;
   DROP TABLE IF EXISTS vendor__users__staged;
@@ -2246,13 +2229,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__users__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'users'
     )
   FROM vendor__users__delta;
   DROP TABLE IF EXISTS vendor__teams__staged;
@@ -2956,13 +2935,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__teams__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'teams'
     )
   FROM vendor__teams__delta;
   DROP TABLE IF EXISTS vendor__team_members__staged;
@@ -3007,7 +2982,8 @@ BEGIN
       FROM cdc.watermark
       WHERE
         pipeline = 'vendor' AND source = 'team_members'
-    );
+    )
+    OR _loaded_at IS NULL;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -3526,15 +3502,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__team_members__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        ) OR (
-          n._loaded_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'team_members'
     )
   FROM vendor__team_members__delta;
   DROP TABLE IF EXISTS vendor__cities__staged;
@@ -4180,13 +4150,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__cities__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'cities'
     )
   FROM vendor__cities__delta;
   DROP TABLE IF EXISTS vendor__countries__staged;
@@ -4993,13 +4959,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__countries__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'countries'
     )
   FROM vendor__countries__delta;
   DROP TABLE IF EXISTS vendor__product_categories__staged;
@@ -5764,13 +5726,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__product_categories__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'product_categories'
     )
   FROM vendor__product_categories__delta;
   DROP TABLE IF EXISTS vendor__user_company_mappings__staged;
@@ -6475,13 +6433,11 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__user_company_mappings__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id
+        AND x.pipeline = 'vendor'
+        AND x.source = 'user_company_mappings'
     )
   FROM vendor__user_company_mappings__delta;
   DROP TABLE IF EXISTS vendor__taggings__staged;
@@ -6517,7 +6473,8 @@ BEGIN
       FROM cdc.watermark
       WHERE
         pipeline = 'vendor' AND source = 'taggings'
-    );
+    )
+    OR _loaded_at IS NULL;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -6871,15 +6828,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__taggings__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        ) OR (
-          n._loaded_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'taggings'
     )
   FROM vendor__taggings__delta;
   DROP TABLE IF EXISTS vendor__tags__staged;
@@ -7382,13 +7333,9 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__tags__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'tags'
     )
   FROM vendor__tags__delta;
   DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
@@ -8286,13 +8233,11 @@ BEGIN
     (
       SELECT
         COUNT(*)
-      FROM vendor__preferred_vendor_item_mappings__staged AS n
+      FROM cdc.dead_letter AS x
       WHERE
-        (
-          n.id IS NULL
-        ) OR (
-          n.updated_at IS NULL
-        )
+        x.run_id = p_run_id
+        AND x.pipeline = 'vendor'
+        AND x.source = 'preferred_vendor_item_mappings'
     )
   FROM vendor__preferred_vendor_item_mappings__delta;
 END;
