@@ -23,8 +23,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import psycopg
@@ -49,10 +51,45 @@ class SourceRules:
     when: Callable[[Row], bool | None] | None = None
     op_column: str | None = None
     checks: tuple[tuple[str, Callable[[Row], bool | None]], ...] = ()
+    #: baseline column -> declared type; a staged value the type cannot hold is dead-lettered
+    types: dict[str, str] = field(default_factory=dict)
+
+    def misfit(self, row: Row) -> bool:
+        return any(row.get(c) is not None and not fits(row[c], t) for c, t in self.types.items())
 
     @property
     def watermark_column(self) -> str | None:
         return (self.loaded_at or self.updated_at) if self.mode == "append" else None
+
+
+def fits(value: Any, type_: str) -> bool:
+    """Can a column of ``type_`` hold ``value``? PostgreSQL's rules: VARCHAR(n) counts
+    characters; NUMERIC(p,s) rounds half away from zero to s places first."""
+    t = type_.lower().replace(" ", "")
+    if m := re.fullmatch(r"(?:varchar|char|character|charactervarying)\((\d+)\)", t):
+        return len(value) <= int(m.group(1))
+    if t in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[t]
+        return low <= value <= high
+    if m := re.fullmatch(r"(?:numeric|decimal)\((\d+),(\d+)\)", t):
+        p, s = int(m.group(1)), int(m.group(2))
+        rounded = Decimal(value).quantize(Decimal(1).scaleb(-s), rounding=ROUND_HALF_UP)
+        return abs(rounded) < Decimal(10) ** (p - s)
+    return True
+
+
+def stored(value: Any, type_: str | None) -> Any:
+    """A value as a column of ``type_`` holds it: NUMERIC(p,s) rounds half away from zero."""
+    if value is None or type_ is None:
+        return value
+    if m := re.fullmatch(r"(?:numeric|decimal)\((\d+),(\d+)\)", type_.lower().replace(" ", "")):
+        return Decimal(value).quantize(Decimal(1).scaleb(-int(m.group(2))), rounding=ROUND_HALF_UP)
+    return value
+
+
+INTEGER_RANGES = {"smallint": (-32768, 32767), "int2": (-32768, 32767),
+                  "integer": (-2147483648, 2147483647), "int": (-2147483648, 2147483647),
+                  "int4": (-2147483648, 2147483647)}
 
 
 def _desc_nulls_last(a: Any, b: Any) -> int:
@@ -71,6 +108,13 @@ class RunExpectation:
     stale: int = 0
     dead_lettered: int = 0  # rejected staged rows this run
     new_dead_letters: int = 0  # rows written to dead_letter (first time seen)
+    read: int = 0  # staged rows the run read
+    superseded: int = 0  # valid rows beaten by a newer version of their key in the batch
+
+    @property
+    def applied(self) -> int:
+        """Rows that won their key and were not stale: applied, possibly as a no-op."""
+        return self.read - self.dead_lettered - self.superseded - self.stale
 
     def counts(self) -> tuple[int, int, int]:
         vals = list(self.ops.values())
@@ -95,6 +139,8 @@ class SourceModel:
             return True
         if r.mode == "append" and r.loaded_at and row.get(r.loaded_at) is None:
             return True  # no load time: cannot be placed against the watermark
+        if r.misfit(row):
+            return True
         return any(check(row) is False for _, check in r.checks)
 
     def is_delete(self, row: Row) -> bool:
@@ -144,6 +190,8 @@ class SourceModel:
             k = self.key_of(row)
             if k not in winners or self._order(row, winners[k]) < 0:
                 winners[k] = row
+        out.read = len(staged)
+        out.superseded = len(staged) - out.dead_lettered - len(winners)
         new_rows = dict(self.rows)
         tombstones = dict(self.tombstones)
         for k, n in winners.items():
@@ -162,7 +210,7 @@ class SourceModel:
                 del new_rows[k]
                 tombstones[k] = n[r.updated_at]
                 continue
-            image = {c: n.get(c) for c in r.columns}
+            image = {c: stored(n.get(c), r.types.get(c)) for c in r.columns}
             if b is None:
                 out.ops[k] = "I"
                 tombstones.pop(k, None)
@@ -461,13 +509,22 @@ def check_fact_change_log(p: Pipeline, run_id: int, before: dict[str, dict[Key, 
 def check_run_counts(p: Pipeline, run_id: int, expected: dict[str, RunExpectation],
                      fact_changes: dict[str, tuple[int, int, int]] | None = None) -> None:
     rows = p.conn.execute(
-        "SELECT object_kind, object_name, inserted, updated, deleted, stale, dead_lettered "
-        "FROM cdc.run_counts WHERE run_id = %s", [run_id]).fetchall()
-    got = {(k, n): (i, u, d, s, dl) for k, n, i, u, d, s, dl in rows}
+        "SELECT object_kind, object_name, inserted, updated, deleted, stale, dead_lettered, "
+        "read_rows, applied, superseded, rejected FROM cdc.run_counts WHERE run_id = %s",
+        [run_id]).fetchall()
+    got = {(r[0], r[1]): r[2:7] for r in rows}
+    accounting = {r[1]: r[7:] for r in rows if r[0] == "source"}
     for name, e in expected.items():
         i, u, d = e.counts()
         want = (i, u, d, e.stale, e.new_dead_letters)
         assert got.get(("source", name)) == want, f"run_counts {name}: {got.get(('source', name))} != {want}"
+        # every staged row read is accounted for exactly once
+        read, applied, superseded, rejected = accounting[name]
+        assert read == applied + e.stale + superseded + rejected, f"{name}: rows lost in the count"
+        want_rows = (e.read, e.applied, e.superseded, e.dead_lettered)
+        assert (read, applied, superseded, rejected) == want_rows, (
+            f"run_counts {name} (read, applied, superseded, rejected): "
+            f"{(read, applied, superseded, rejected)} != {want_rows}")
     if fact_changes is not None:
         for name, c in fact_changes.items():
             assert got.get(("fact", name), (0, 0, 0, 0, 0))[:3] == c, f"run_counts {name}: {got.get(('fact', name))} != {c}"
@@ -548,6 +605,7 @@ def rules_of(s: Any) -> SourceRules:
         when=(lambda r: r["deleted_at"] is not None) if s.deletes == "when" else None,
         op_column="op" if s.deletes == "op_column" else None,
         checks=(("valid_row", lambda r: None if r["id"] is None else r["id"] > 0),) if s.check else (),
+        types={c: t for c, t in s.columns.items() if c not in meta},
     )
 
 
@@ -611,5 +669,6 @@ def orders_rules(p: Pipeline) -> dict[str, SourceRules]:
             loaded_at="_loaded_at" if s["name"] == "order_items" else None, mode=s["mode"],
             deletes=s["deletes"], when=(lambda r: r["deleted_at"] is not None) if s["deletes"] == "when" else None,
             op_column="op" if s["deletes"] == "op_column" else None, checks=ORDER_CHECKS.get(s["name"], ()),
+            types=dict((c, t) for c, t in base["columns"]),
         )
     return out

@@ -104,6 +104,8 @@ class CdcPostgres(Postgres):
             ),
             nodes.RowPayload: _payload,
             nodes.PayloadText: lambda self, e: self.sql(e, "this"),
+            # VARCHAR(n) holds n characters on PostgreSQL
+            nodes.TextWidth: lambda self, e: f"LENGTH({self.sql(e, 'this')})",
             nodes.PayloadGet: lambda self, e: (
                 f"CAST({self.sql(e, 'this')} ->> {self.sql(e, 'key')} AS {self.sql(e, 'to')})"
             ),

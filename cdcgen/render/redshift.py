@@ -64,6 +64,8 @@ class CdcRedshift(Redshift):
             # r_object_function: row images are SUPER values built with OBJECT(k, v, ...).
             nodes.RowPayload: _payload,
             nodes.PayloadText: _payload_text,
+            # r_OCTET_LENGTH: VARCHAR(n) holds n bytes on Redshift, so widths are bytes.
+            nodes.TextWidth: lambda self, e: f"OCTET_LENGTH({self.sql(e, 'this')})",
             nodes.PayloadGet: lambda self, e: (
                 f"CAST(CAST({self.sql(e, 'this')}.\"{e.args['key'].name}\" AS VARCHAR(65535)) "
                 f"AS {self.sql(e, 'to')})"

@@ -49,6 +49,12 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             ("deleted", "bigint"),
             ("stale", "bigint"),
             ("dead_lettered", "bigint"),
+            # a source's staged-row accounting (NULL for targets): every row read is
+            # applied (possibly as a no-op), stale, superseded in its batch, or rejected
+            ("read_rows", "bigint"),
+            ("applied", "bigint"),
+            ("superseded", "bigint"),
+            ("rejected", "bigint"),
         ),
         ("run_id", "object_kind", "object_name"),
         TableHints(diststyle="all", sortkey=("run_id",)),
@@ -155,8 +161,12 @@ def state_columns(name: str) -> list[str]:
 
 
 def into_state(p: PipelinePlan, name: str, query: exp.Query) -> exp.Insert:
-    """INSERT into a state table; ``query`` yields every column in the table's order."""
-    return insert(f"{p.cdc_schema}.{name}", state_columns(name), query)
+    """INSERT into a state table; ``query`` yields the table's columns in order, or a
+    leading part of them (columns added later for other writers stay NULL)."""
+    columns = state_columns(name)
+    if isinstance(query, exp.Select):
+        columns = columns[: len(query.selects)]
+    return insert(f"{p.cdc_schema}.{name}", columns, query)
 
 
 def state_tables(p: PipelinePlan) -> list[TableDef]:

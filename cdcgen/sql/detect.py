@@ -36,6 +36,7 @@ from cdcgen.sql.builders import (
     var,
 )
 from cdcgen.sql.ddl import into_state
+from cdcgen.sql.fits import misfit
 
 NULL_MARK = "<null>"
 
@@ -83,19 +84,33 @@ def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Express
     return exp.Not(this=exp.Coalesce(this=qualify_all(expression, alias), expressions=[lit(True)]))
 
 
-def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, str]]:
-    """(condition, reason) pairs sending a staged row to the dead-letter table."""
-    reasons = [
+def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expression]]:
+    """(condition, reason) pairs sending a staged row to the dead-letter table; the first
+    that holds names the reason."""
+    reasons: list[tuple[exp.Expression, exp.Expression]] = [
         (
             or_all(is_null(col(k, alias)) for k in s.key),
-            f"NULL key ({', '.join(s.key)})",
+            lit(f"NULL key ({', '.join(s.key)})"),
         ),
-        (is_null(col(s.updated_at, alias)), f"NULL {s.updated_at}"),
+        (is_null(col(s.updated_at, alias)), lit(f"NULL {s.updated_at}")),
     ]
     if s.watermark_column and s.watermark_column != s.updated_at:
-        reasons.append((is_null(col(s.watermark_column, alias)), f"NULL {s.watermark_column}"))
-    reasons += [(_check(s, e, alias), f"check failed: {name}") for name, e in s.checks]
+        reasons.append((is_null(col(s.watermark_column, alias)), lit(f"NULL {s.watermark_column}")))
+    reasons += _misfits(s, alias)
+    reasons += [(_check(s, e, alias), lit(f"check failed: {name}")) for name, e in s.checks]
     return reasons
+
+
+def _misfits(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expression]]:
+    """Values that the baseline column they land in cannot hold (staging may be wider)."""
+    found: list[tuple[exp.Expression, exp.Expression]] = []
+    for c in s.columns:
+        test = misfit(col(c.name, alias), c.type, f"{s.name}.{c.name}")
+        if test is not None:
+            condition, reason = test
+            # a NULL value fits; without COALESCE it would make the whole row "not valid"
+            found.append((exp.Coalesce(this=paren(condition), expressions=[lit(False)]), reason))
+    return found
 
 
 def rejected(s: SourcePlan, alias: str) -> exp.Expression:
@@ -115,7 +130,7 @@ def row_hash(s: SourcePlan, alias: str) -> exp.Expression:
 def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     """Rejected rows go to dead_letter once (window-mode staging re-delivers them every run)."""
     alias = "n"
-    reason = case([(c, lit(r)) for c, r in reject_reasons(s, alias)])
+    reason = case(reject_reasons(s, alias))
     already = (
         exp.select(lit(1))
         .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
@@ -191,6 +206,14 @@ def tombstones(p: PipelinePlan, s: SourcePlan) -> Table:
     return Table(p.cdc_schema, f"{s.name}__deleted")
 
 
+def as_stored(s: SourcePlan, column: str, alias: str) -> exp.Expression:
+    """A staged value as its baseline column will hold it. Staging may be wider than the
+    spec (numeric(30,4) for numeric(12,2)): compared raw, 12.345 would differ from the
+    stored 12.35 on every run and be re-applied forever. Values that do not fit at all
+    were dead-lettered before this point, so the cast only rounds, never fails."""
+    return cast(col(column, alias), s.type_of(column))
+
+
 def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Select:
     """Newest valid staged row per key beside its baseline row, with change flags."""
     n, b, t = "n", "b", "t"
@@ -203,9 +226,9 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
         this=paren(or_all([older_than_baseline, paren(not_after_delete)])), expressions=[lit(False)]
     )
     select = exp.select(
-        *[exp.alias_(col(c, n), c) for c in s.column_names],
+        *[exp.alias_(as_stored(s, c, n), c) for c in s.column_names],
         *[exp.alias_(col(c, b), old(c)) for c in s.column_names],
-        *[exp.alias_(differs(col(c, n), col(c, b)), chg(c)) for c in s.column_names],
+        *[exp.alias_(differs(as_stored(s, c, n), col(c, b)), chg(c)) for c in s.column_names],
         exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete"),
         exp.alias_(stale, "cdc__stale"),
     )
@@ -319,6 +342,8 @@ def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
             copy=False,
         )
     )
+    read, rejects, keys = _staged_row_counts(p, s)
+    stale = count_if(op_in(None, "S"))
     query = exp.select(
         var("p_run_id"),
         lit(p.name),
@@ -327,7 +352,35 @@ def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
         count_if(op_in(None, "I")),
         count_if(op_in(None, "U")),
         count_if(op_in(None, "D")),
-        count_if(op_in(None, "S")),
+        stale,
         exp.Subquery(this=dead),
+        read,
+        exp.Sub(this=keys, expression=stale.copy()),
+        exp.Sub(this=exp.Sub(this=read.copy(), expression=rejects.copy()), expression=keys.copy()),
+        rejects,
     ).from_(table(delta_name(p, s)), copy=False)
     return into_state(p, "run_counts", query)
+
+
+def _staged_row_counts(
+    p: PipelinePlan, s: SourcePlan
+) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+    """Rows read, rows rejected, and keys among the valid rows (one row per key survives
+    de-duplication; the others were superseded in the same batch)."""
+    staged = staged_name(p, s)
+    read = exp.select(exp.Count(this=exp.Star())).from_(table(staged), copy=False)
+    rejects = (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(table(staged, "n"), copy=False)
+        .where(rejected(s, "n"), copy=False)
+    )
+    per_key = (
+        exp.select(*[col(k, "n") for k in s.key])
+        .from_(table(staged, "n"), copy=False)
+        .where(exp.Not(this=paren(rejected(s, "n"))), copy=False)
+        .group_by(*[col(k, "n") for k in s.key], copy=False)
+    )
+    keys = exp.select(exp.Count(this=exp.Star())).from_(
+        exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))), copy=False
+    )
+    return exp.Subquery(this=read), exp.Subquery(this=rejects), exp.Subquery(this=keys)

@@ -81,3 +81,11 @@ def payload_get(payload_column: exp.Expression, key: str, type_: str) -> Payload
         key=exp.Literal.string(key),
         to=exp.DataType.build(type_, dialect="redshift"),
     )
+
+
+class TextWidth(exp.Expression, exp.Func):
+    """The length of a text value in the unit the engine declares VARCHAR widths in:
+    Redshift ``OCTET_LENGTH`` (VARCHAR(n) holds n bytes, r_Character_types), PostgreSQL
+    ``LENGTH`` (VARCHAR(n) holds n characters)."""
+
+    arg_types = {"this": True}

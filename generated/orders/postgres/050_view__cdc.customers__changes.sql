@@ -74,20 +74,20 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.email AS email,
-      n.first_name AS first_name,
-      n.last_name AS last_name,
-      n.phone AS phone,
-      n.segment AS segment,
-      n.plan AS plan,
-      n.default_address_id AS default_address_id,
-      n.marketing_opt_in AS marketing_opt_in,
-      n.lifetime_value AS lifetime_value,
-      n.status AS status,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.email AS VARCHAR(255)) AS email,
+      CAST(n.first_name AS VARCHAR(100)) AS first_name,
+      CAST(n.last_name AS VARCHAR(100)) AS last_name,
+      CAST(n.phone AS VARCHAR(32)) AS phone,
+      CAST(n.segment AS VARCHAR(20)) AS segment,
+      CAST(n.plan AS VARCHAR(20)) AS plan,
+      CAST(n.default_address_id AS BIGINT) AS default_address_id,
+      CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
+      CAST(n.lifetime_value AS DECIMAL(12, 2)) AS lifetime_value,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.email AS old__email,
       b.first_name AS old__first_name,
@@ -103,106 +103,113 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.email = b.email OR (
-          n.email IS NULL AND b.email IS NULL
+        WHEN CAST(n.email AS VARCHAR(255)) = b.email
+        OR (
+          CAST(n.email AS VARCHAR(255)) IS NULL AND b.email IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__email,
       CASE
-        WHEN n.first_name = b.first_name
+        WHEN CAST(n.first_name AS VARCHAR(100)) = b.first_name
         OR (
-          n.first_name IS NULL AND b.first_name IS NULL
+          CAST(n.first_name AS VARCHAR(100)) IS NULL AND b.first_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__first_name,
       CASE
-        WHEN n.last_name = b.last_name OR (
-          n.last_name IS NULL AND b.last_name IS NULL
+        WHEN CAST(n.last_name AS VARCHAR(100)) = b.last_name
+        OR (
+          CAST(n.last_name AS VARCHAR(100)) IS NULL AND b.last_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_name,
       CASE
-        WHEN n.phone = b.phone OR (
-          n.phone IS NULL AND b.phone IS NULL
+        WHEN CAST(n.phone AS VARCHAR(32)) = b.phone
+        OR (
+          CAST(n.phone AS VARCHAR(32)) IS NULL AND b.phone IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__phone,
       CASE
-        WHEN n.segment = b.segment OR (
-          n.segment IS NULL AND b.segment IS NULL
+        WHEN CAST(n.segment AS VARCHAR(20)) = b.segment
+        OR (
+          CAST(n.segment AS VARCHAR(20)) IS NULL AND b.segment IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__segment,
       CASE
-        WHEN n.plan = b.plan OR (
-          n.plan IS NULL AND b.plan IS NULL
+        WHEN CAST(n.plan AS VARCHAR(20)) = b.plan
+        OR (
+          CAST(n.plan AS VARCHAR(20)) IS NULL AND b.plan IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__plan,
       CASE
-        WHEN n.default_address_id = b.default_address_id
+        WHEN CAST(n.default_address_id AS BIGINT) = b.default_address_id
         OR (
-          n.default_address_id IS NULL AND b.default_address_id IS NULL
+          CAST(n.default_address_id AS BIGINT) IS NULL AND b.default_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__default_address_id,
       CASE
-        WHEN n.marketing_opt_in = b.marketing_opt_in
+        WHEN CAST(n.marketing_opt_in AS BOOLEAN) = b.marketing_opt_in
         OR (
-          n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
+          CAST(n.marketing_opt_in AS BOOLEAN) IS NULL AND b.marketing_opt_in IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__marketing_opt_in,
       CASE
-        WHEN n.lifetime_value = b.lifetime_value
+        WHEN CAST(n.lifetime_value AS DECIMAL(12, 2)) = b.lifetime_value
         OR (
-          n.lifetime_value IS NULL AND b.lifetime_value IS NULL
+          CAST(n.lifetime_value AS DECIMAL(12, 2)) IS NULL AND b.lifetime_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lifetime_value,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -244,8 +251,49 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.email) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.first_name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.last_name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.phone) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.segment) > 20
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.plan) > 20
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.lifetime_value) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
           )
         )
     ) AS n

@@ -58,16 +58,16 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.order_id AS order_id,
-      n.line_number AS line_number,
-      n.product_id AS product_id,
-      n.quantity AS quantity,
-      n.unit_price AS unit_price,
-      n.discount_amount AS discount_amount,
-      n.tax_amount AS tax_amount,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.order_id AS BIGINT) AS order_id,
+      CAST(n.line_number AS SMALLINT) AS line_number,
+      CAST(n.product_id AS BIGINT) AS product_id,
+      CAST(n.quantity AS INT) AS quantity,
+      CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
+      CAST(n.discount_amount AS DECIMAL(12, 2)) AS discount_amount,
+      CAST(n.tax_amount AS DECIMAL(12, 2)) AS tax_amount,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.order_id AS old__order_id,
       b.line_number AS old__line_number,
       b.product_id AS old__product_id,
@@ -79,79 +79,81 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.order_id = b.order_id OR (
-          n.order_id IS NULL AND b.order_id IS NULL
+        WHEN CAST(n.order_id AS BIGINT) = b.order_id
+        OR (
+          CAST(n.order_id AS BIGINT) IS NULL AND b.order_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__order_id,
       CASE
-        WHEN n.line_number = b.line_number
+        WHEN CAST(n.line_number AS SMALLINT) = b.line_number
         OR (
-          n.line_number IS NULL AND b.line_number IS NULL
+          CAST(n.line_number AS SMALLINT) IS NULL AND b.line_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__line_number,
       CASE
-        WHEN n.product_id = b.product_id
+        WHEN CAST(n.product_id AS BIGINT) = b.product_id
         OR (
-          n.product_id IS NULL AND b.product_id IS NULL
+          CAST(n.product_id AS BIGINT) IS NULL AND b.product_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__product_id,
       CASE
-        WHEN n.quantity = b.quantity OR (
-          n.quantity IS NULL AND b.quantity IS NULL
+        WHEN CAST(n.quantity AS INT) = b.quantity
+        OR (
+          CAST(n.quantity AS INT) IS NULL AND b.quantity IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__quantity,
       CASE
-        WHEN n.unit_price = b.unit_price
+        WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
         OR (
-          n.unit_price IS NULL AND b.unit_price IS NULL
+          CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN n.discount_amount = b.discount_amount
+        WHEN CAST(n.discount_amount AS DECIMAL(12, 2)) = b.discount_amount
         OR (
-          n.discount_amount IS NULL AND b.discount_amount IS NULL
+          CAST(n.discount_amount AS DECIMAL(12, 2)) IS NULL AND b.discount_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_amount,
       CASE
-        WHEN n.tax_amount = b.tax_amount
+        WHEN CAST(n.tax_amount AS DECIMAL(12, 2)) = b.tax_amount
         OR (
-          n.tax_amount IS NULL AND b.tax_amount IS NULL
+          CAST(n.tax_amount AS DECIMAL(12, 2)) IS NULL AND b.tax_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_amount,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -226,6 +228,31 @@ FROM (
           )
           OR (
             s._loaded_at IS NULL
+          )
+          OR (
+            COALESCE((
+              s.line_number < -32768 OR s.line_number > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.quantity < -2147483648 OR s.quantity > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.unit_price) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.discount_amount) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.tax_amount) >= 9999999999.995
+            ), FALSE)
           )
           OR (
             NOT COALESCE(s.quantity > 0, TRUE)

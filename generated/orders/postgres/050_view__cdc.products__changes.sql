@@ -58,16 +58,16 @@ FROM (
     p.chg__updated_at
   FROM (
     SELECT
-      n.id AS id,
-      n.sku AS sku,
-      n.name AS name,
-      n.category AS category,
-      n.unit_price AS unit_price,
-      n.unit_cost AS unit_cost,
-      n.weight_kg AS weight_kg,
-      n.is_active AS is_active,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.sku AS VARCHAR(64)) AS sku,
+      CAST(n.name AS VARCHAR(255)) AS name,
+      CAST(n.category AS VARCHAR(100)) AS category,
+      CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
+      CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
+      CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
+      CAST(n.is_active AS BOOLEAN) AS is_active,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.sku AS old__sku,
       b.name AS old__name,
@@ -79,74 +79,81 @@ FROM (
       b.created_at AS old__created_at,
       b.updated_at AS old__updated_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.sku = b.sku OR (
-          n.sku IS NULL AND b.sku IS NULL
+        WHEN CAST(n.sku AS VARCHAR(64)) = b.sku
+        OR (
+          CAST(n.sku AS VARCHAR(64)) IS NULL AND b.sku IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sku,
       CASE
-        WHEN n.name = b.name OR (
-          n.name IS NULL AND b.name IS NULL
+        WHEN CAST(n.name AS VARCHAR(255)) = b.name
+        OR (
+          CAST(n.name AS VARCHAR(255)) IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__name,
       CASE
-        WHEN n.category = b.category OR (
-          n.category IS NULL AND b.category IS NULL
+        WHEN CAST(n.category AS VARCHAR(100)) = b.category
+        OR (
+          CAST(n.category AS VARCHAR(100)) IS NULL AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN n.unit_price = b.unit_price
+        WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
         OR (
-          n.unit_price IS NULL AND b.unit_price IS NULL
+          CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN n.unit_cost = b.unit_cost OR (
-          n.unit_cost IS NULL AND b.unit_cost IS NULL
+        WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
+        OR (
+          CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_cost,
       CASE
-        WHEN n.weight_kg = b.weight_kg OR (
-          n.weight_kg IS NULL AND b.weight_kg IS NULL
+        WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
+        OR (
+          CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__weight_kg,
       CASE
-        WHEN n.is_active = b.is_active OR (
-          n.is_active IS NULL AND b.is_active IS NULL
+        WHEN CAST(n.is_active AS BOOLEAN) = b.is_active
+        OR (
+          CAST(n.is_active AS BOOLEAN) IS NULL AND b.is_active IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_active,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -182,8 +189,39 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.sku) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.category) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.unit_price) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.unit_cost) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.weight_kg) >= 99999.9995
+            ), FALSE)
           )
         )
     ) AS n

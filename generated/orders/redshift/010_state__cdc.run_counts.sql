@@ -9,6 +9,10 @@ CREATE TABLE IF NOT EXISTS cdc.run_counts (
   deleted BIGINT,
   stale BIGINT,
   dead_lettered BIGINT,
+  read_rows BIGINT,
+  applied BIGINT,
+  superseded BIGINT,
+  rejected BIGINT,
   PRIMARY KEY (run_id, object_kind, object_name)
 )
 DISTSTYLE ALL

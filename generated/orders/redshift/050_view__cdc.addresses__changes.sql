@@ -66,18 +66,18 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.customer_id AS customer_id,
-      n.line1 AS line1,
-      n.line2 AS line2,
-      n.city AS city,
-      n.region AS region,
-      n.postal_code AS postal_code,
-      n.country_code AS country_code,
-      n.is_default AS is_default,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.customer_id AS BIGINT) AS customer_id,
+      CAST(n.line1 AS VARCHAR(255)) AS line1,
+      CAST(n.line2 AS VARCHAR(255)) AS line2,
+      CAST(n.city AS VARCHAR(100)) AS city,
+      CAST(n.region AS VARCHAR(100)) AS region,
+      CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
+      CAST(n.country_code AS CHAR(2)) AS country_code,
+      CAST(n.is_default AS BOOLEAN) AS is_default,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.customer_id AS old__customer_id,
       b.line1 AS old__line1,
@@ -91,92 +91,97 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.customer_id = b.customer_id
+        WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
         OR (
-          n.customer_id IS NULL AND b.customer_id IS NULL
+          CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__customer_id,
       CASE
-        WHEN n.line1 = b.line1 OR (
-          n.line1 IS NULL AND b.line1 IS NULL
+        WHEN CAST(n.line1 AS VARCHAR(255)) = b.line1
+        OR (
+          CAST(n.line1 AS VARCHAR(255)) IS NULL AND b.line1 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__line1,
       CASE
-        WHEN n.line2 = b.line2 OR (
-          n.line2 IS NULL AND b.line2 IS NULL
+        WHEN CAST(n.line2 AS VARCHAR(255)) = b.line2
+        OR (
+          CAST(n.line2 AS VARCHAR(255)) IS NULL AND b.line2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__line2,
       CASE
-        WHEN n.city = b.city OR (
-          n.city IS NULL AND b.city IS NULL
+        WHEN CAST(n.city AS VARCHAR(100)) = b.city
+        OR (
+          CAST(n.city AS VARCHAR(100)) IS NULL AND b.city IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__city,
       CASE
-        WHEN n.region = b.region OR (
-          n.region IS NULL AND b.region IS NULL
+        WHEN CAST(n.region AS VARCHAR(100)) = b.region
+        OR (
+          CAST(n.region AS VARCHAR(100)) IS NULL AND b.region IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__region,
       CASE
-        WHEN n.postal_code = b.postal_code
+        WHEN CAST(n.postal_code AS VARCHAR(20)) = b.postal_code
         OR (
-          n.postal_code IS NULL AND b.postal_code IS NULL
+          CAST(n.postal_code AS VARCHAR(20)) IS NULL AND b.postal_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__postal_code,
       CASE
-        WHEN n.country_code = b.country_code
+        WHEN CAST(n.country_code AS CHAR(2)) = b.country_code
         OR (
-          n.country_code IS NULL AND b.country_code IS NULL
+          CAST(n.country_code AS CHAR(2)) IS NULL AND b.country_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__country_code,
       CASE
-        WHEN n.is_default = b.is_default
+        WHEN CAST(n.is_default AS BOOLEAN) = b.is_default
         OR (
-          n.is_default IS NULL AND b.is_default IS NULL
+          CAST(n.is_default AS BOOLEAN) IS NULL AND b.is_default IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_default,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -216,8 +221,39 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.line1) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.line2) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.city) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.region) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.postal_code) > 20
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.country_code) > 2
+            ), FALSE)
           )
         )
     ) AS n

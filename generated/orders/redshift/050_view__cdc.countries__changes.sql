@@ -46,13 +46,13 @@ FROM (
     p.chg__updated_at
   FROM (
     SELECT
-      n.code AS code,
-      n.name AS name,
-      n.region AS region,
-      n.currency_code AS currency_code,
-      n.vat_rate AS vat_rate,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
+      CAST(n.code AS CHAR(2)) AS code,
+      CAST(n.name AS VARCHAR(100)) AS name,
+      CAST(n.region AS VARCHAR(64)) AS region,
+      CAST(n.currency_code AS CHAR(3)) AS currency_code,
+      CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.code AS old__code,
       b.name AS old__name,
       b.region AS old__region,
@@ -61,53 +61,57 @@ FROM (
       b.created_at AS old__created_at,
       b.updated_at AS old__updated_at,
       CASE
-        WHEN n.code = b.code OR (
-          n.code IS NULL AND b.code IS NULL
+        WHEN CAST(n.code AS CHAR(2)) = b.code
+        OR (
+          CAST(n.code AS CHAR(2)) IS NULL AND b.code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__code,
       CASE
-        WHEN n.name = b.name OR (
-          n.name IS NULL AND b.name IS NULL
+        WHEN CAST(n.name AS VARCHAR(100)) = b.name
+        OR (
+          CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__name,
       CASE
-        WHEN n.region = b.region OR (
-          n.region IS NULL AND b.region IS NULL
+        WHEN CAST(n.region AS VARCHAR(64)) = b.region
+        OR (
+          CAST(n.region AS VARCHAR(64)) IS NULL AND b.region IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__region,
       CASE
-        WHEN n.currency_code = b.currency_code
+        WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
         OR (
-          n.currency_code IS NULL AND b.currency_code IS NULL
+          CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN n.vat_rate = b.vat_rate OR (
-          n.vat_rate IS NULL AND b.vat_rate IS NULL
+        WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+        OR (
+          CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vat_rate,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -140,8 +144,34 @@ FROM (
         NOT (
           (
             s.code IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.code) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.region) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.vat_rate) >= 999.995
+            ), FALSE)
           )
         )
     ) AS n

@@ -78,21 +78,21 @@ FROM (
     p.chg__updated_at
   FROM (
     SELECT
-      n.id AS id,
-      n.customer_id AS customer_id,
-      n.order_number AS order_number,
-      n.status AS status,
-      n.channel AS channel,
-      n.currency_code AS currency_code,
-      n.subtotal AS subtotal,
-      n.discount_total AS discount_total,
-      n.tax_total AS tax_total,
-      n.shipping_total AS shipping_total,
-      n.shipping_address_id AS shipping_address_id,
-      n.billing_address_id AS billing_address_id,
-      n.placed_at AS placed_at,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.customer_id AS BIGINT) AS customer_id,
+      CAST(n.order_number AS VARCHAR(32)) AS order_number,
+      CAST(n.status AS VARCHAR(20)) AS status,
+      CAST(n.channel AS VARCHAR(20)) AS channel,
+      CAST(n.currency_code AS CHAR(3)) AS currency_code,
+      CAST(n.subtotal AS DECIMAL(12, 2)) AS subtotal,
+      CAST(n.discount_total AS DECIMAL(12, 2)) AS discount_total,
+      CAST(n.tax_total AS DECIMAL(12, 2)) AS tax_total,
+      CAST(n.shipping_total AS DECIMAL(12, 2)) AS shipping_total,
+      CAST(n.shipping_address_id AS BIGINT) AS shipping_address_id,
+      CAST(n.billing_address_id AS BIGINT) AS billing_address_id,
+      CAST(n.placed_at AS TIMESTAMP) AS placed_at,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.customer_id AS old__customer_id,
       b.order_number AS old__order_number,
@@ -109,115 +109,121 @@ FROM (
       b.created_at AS old__created_at,
       b.updated_at AS old__updated_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.customer_id = b.customer_id
+        WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
         OR (
-          n.customer_id IS NULL AND b.customer_id IS NULL
+          CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__customer_id,
       CASE
-        WHEN n.order_number = b.order_number
+        WHEN CAST(n.order_number AS VARCHAR(32)) = b.order_number
         OR (
-          n.order_number IS NULL AND b.order_number IS NULL
+          CAST(n.order_number AS VARCHAR(32)) IS NULL AND b.order_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__order_number,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS VARCHAR(20)) = b.status
+        OR (
+          CAST(n.status AS VARCHAR(20)) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.channel = b.channel OR (
-          n.channel IS NULL AND b.channel IS NULL
+        WHEN CAST(n.channel AS VARCHAR(20)) = b.channel
+        OR (
+          CAST(n.channel AS VARCHAR(20)) IS NULL AND b.channel IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__channel,
       CASE
-        WHEN n.currency_code = b.currency_code
+        WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
         OR (
-          n.currency_code IS NULL AND b.currency_code IS NULL
+          CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN n.subtotal = b.subtotal OR (
-          n.subtotal IS NULL AND b.subtotal IS NULL
+        WHEN CAST(n.subtotal AS DECIMAL(12, 2)) = b.subtotal
+        OR (
+          CAST(n.subtotal AS DECIMAL(12, 2)) IS NULL AND b.subtotal IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__subtotal,
       CASE
-        WHEN n.discount_total = b.discount_total
+        WHEN CAST(n.discount_total AS DECIMAL(12, 2)) = b.discount_total
         OR (
-          n.discount_total IS NULL AND b.discount_total IS NULL
+          CAST(n.discount_total AS DECIMAL(12, 2)) IS NULL AND b.discount_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_total,
       CASE
-        WHEN n.tax_total = b.tax_total OR (
-          n.tax_total IS NULL AND b.tax_total IS NULL
+        WHEN CAST(n.tax_total AS DECIMAL(12, 2)) = b.tax_total
+        OR (
+          CAST(n.tax_total AS DECIMAL(12, 2)) IS NULL AND b.tax_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_total,
       CASE
-        WHEN n.shipping_total = b.shipping_total
+        WHEN CAST(n.shipping_total AS DECIMAL(12, 2)) = b.shipping_total
         OR (
-          n.shipping_total IS NULL AND b.shipping_total IS NULL
+          CAST(n.shipping_total AS DECIMAL(12, 2)) IS NULL AND b.shipping_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__shipping_total,
       CASE
-        WHEN n.shipping_address_id = b.shipping_address_id
+        WHEN CAST(n.shipping_address_id AS BIGINT) = b.shipping_address_id
         OR (
-          n.shipping_address_id IS NULL AND b.shipping_address_id IS NULL
+          CAST(n.shipping_address_id AS BIGINT) IS NULL AND b.shipping_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__shipping_address_id,
       CASE
-        WHEN n.billing_address_id = b.billing_address_id
+        WHEN CAST(n.billing_address_id AS BIGINT) = b.billing_address_id
         OR (
-          n.billing_address_id IS NULL AND b.billing_address_id IS NULL
+          CAST(n.billing_address_id AS BIGINT) IS NULL AND b.billing_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__billing_address_id,
       CASE
-        WHEN n.placed_at = b.placed_at OR (
-          n.placed_at IS NULL AND b.placed_at IS NULL
+        WHEN CAST(n.placed_at AS TIMESTAMP) = b.placed_at
+        OR (
+          CAST(n.placed_at AS TIMESTAMP) IS NULL AND b.placed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__placed_at,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -262,6 +268,46 @@ FROM (
           )
           OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.order_number) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.status) > 20
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.channel) > 20
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.subtotal) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.discount_total) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.tax_total) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.shipping_total) >= 9999999999.995
+            ), FALSE)
           )
           OR (
             NOT COALESCE(s.subtotal >= 0, TRUE)

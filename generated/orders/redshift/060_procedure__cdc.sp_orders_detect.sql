@@ -38,6 +38,38 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.email) > 255
+      ), FALSE)
+      THEN 'value too long for customers.email (' || CAST(OCTET_LENGTH(n.email) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.first_name) > 100
+      ), FALSE)
+      THEN 'value too long for customers.first_name (' || CAST(OCTET_LENGTH(n.first_name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.last_name) > 100
+      ), FALSE)
+      THEN 'value too long for customers.last_name (' || CAST(OCTET_LENGTH(n.last_name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.phone) > 32
+      ), FALSE)
+      THEN 'value too long for customers.phone (' || CAST(OCTET_LENGTH(n.phone) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.segment) > 20
+      ), FALSE)
+      THEN 'value too long for customers.segment (' || CAST(OCTET_LENGTH(n.segment) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.plan) > 20
+      ), FALSE)
+      THEN 'value too long for customers.plan (' || CAST(OCTET_LENGTH(n.plan) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        ABS(n.lifetime_value) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for customers.status (smallint)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
@@ -78,8 +110,49 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.email) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.first_name) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.last_name) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.phone) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.segment) > 20
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.plan) > 20
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.lifetime_value) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -169,20 +242,20 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.email AS email,
-        n.first_name AS first_name,
-        n.last_name AS last_name,
-        n.phone AS phone,
-        n.segment AS segment,
-        n.plan AS plan,
-        n.default_address_id AS default_address_id,
-        n.marketing_opt_in AS marketing_opt_in,
-        n.lifetime_value AS lifetime_value,
-        n.status AS status,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.email AS VARCHAR(255)) AS email,
+        CAST(n.first_name AS VARCHAR(100)) AS first_name,
+        CAST(n.last_name AS VARCHAR(100)) AS last_name,
+        CAST(n.phone AS VARCHAR(32)) AS phone,
+        CAST(n.segment AS VARCHAR(20)) AS segment,
+        CAST(n.plan AS VARCHAR(20)) AS plan,
+        CAST(n.default_address_id AS BIGINT) AS default_address_id,
+        CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
+        CAST(n.lifetime_value AS DECIMAL(12, 2)) AS lifetime_value,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.email AS old__email,
         b.first_name AS old__first_name,
@@ -198,106 +271,113 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.email = b.email OR (
-            n.email IS NULL AND b.email IS NULL
+          WHEN CAST(n.email AS VARCHAR(255)) = b.email
+          OR (
+            CAST(n.email AS VARCHAR(255)) IS NULL AND b.email IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__email,
         CASE
-          WHEN n.first_name = b.first_name
+          WHEN CAST(n.first_name AS VARCHAR(100)) = b.first_name
           OR (
-            n.first_name IS NULL AND b.first_name IS NULL
+            CAST(n.first_name AS VARCHAR(100)) IS NULL AND b.first_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__first_name,
         CASE
-          WHEN n.last_name = b.last_name OR (
-            n.last_name IS NULL AND b.last_name IS NULL
+          WHEN CAST(n.last_name AS VARCHAR(100)) = b.last_name
+          OR (
+            CAST(n.last_name AS VARCHAR(100)) IS NULL AND b.last_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_name,
         CASE
-          WHEN n.phone = b.phone OR (
-            n.phone IS NULL AND b.phone IS NULL
+          WHEN CAST(n.phone AS VARCHAR(32)) = b.phone
+          OR (
+            CAST(n.phone AS VARCHAR(32)) IS NULL AND b.phone IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__phone,
         CASE
-          WHEN n.segment = b.segment OR (
-            n.segment IS NULL AND b.segment IS NULL
+          WHEN CAST(n.segment AS VARCHAR(20)) = b.segment
+          OR (
+            CAST(n.segment AS VARCHAR(20)) IS NULL AND b.segment IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__segment,
         CASE
-          WHEN n.plan = b.plan OR (
-            n.plan IS NULL AND b.plan IS NULL
+          WHEN CAST(n.plan AS VARCHAR(20)) = b.plan
+          OR (
+            CAST(n.plan AS VARCHAR(20)) IS NULL AND b.plan IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__plan,
         CASE
-          WHEN n.default_address_id = b.default_address_id
+          WHEN CAST(n.default_address_id AS BIGINT) = b.default_address_id
           OR (
-            n.default_address_id IS NULL AND b.default_address_id IS NULL
+            CAST(n.default_address_id AS BIGINT) IS NULL AND b.default_address_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__default_address_id,
         CASE
-          WHEN n.marketing_opt_in = b.marketing_opt_in
+          WHEN CAST(n.marketing_opt_in AS BOOLEAN) = b.marketing_opt_in
           OR (
-            n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
+            CAST(n.marketing_opt_in AS BOOLEAN) IS NULL AND b.marketing_opt_in IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__marketing_opt_in,
         CASE
-          WHEN n.lifetime_value = b.lifetime_value
+          WHEN CAST(n.lifetime_value AS DECIMAL(12, 2)) = b.lifetime_value
           OR (
-            n.lifetime_value IS NULL AND b.lifetime_value IS NULL
+            CAST(n.lifetime_value AS DECIMAL(12, 2)) IS NULL AND b.lifetime_value IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__lifetime_value,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -343,6 +423,50 @@ BEGIN
             OR (
               orders__customers__staged.updated_at IS NULL
             )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__customers__staged.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__customers__staged.first_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__customers__staged.last_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__customers__staged.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__customers__staged.segment) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__customers__staged.plan) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__customers__staged.lifetime_value) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  orders__customers__staged.status < -32768
+                  OR orders__customers__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
           )
       ) AS n
       LEFT JOIN public.customers AS b
@@ -364,7 +488,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -381,6 +509,238 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'customers'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__customers__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM orders__customers__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.first_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.last_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.segment) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.plan) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.lifetime_value) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__customers__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM orders__customers__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.email) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.first_name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.last_name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.phone) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.segment) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.plan) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.lifetime_value) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM orders__customers__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.first_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.last_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.segment) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.plan) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.lifetime_value) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__customers__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.email) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.first_name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.last_name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.phone) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.segment) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.plan) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.lifetime_value) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
     )
   FROM orders__customers__delta;
   DROP TABLE IF EXISTS orders__addresses__staged;
@@ -417,6 +777,30 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.line1) > 255
+      ), FALSE)
+      THEN 'value too long for addresses.line1 (' || CAST(OCTET_LENGTH(n.line1) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.line2) > 255
+      ), FALSE)
+      THEN 'value too long for addresses.line2 (' || CAST(OCTET_LENGTH(n.line2) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.city) > 100
+      ), FALSE)
+      THEN 'value too long for addresses.city (' || CAST(OCTET_LENGTH(n.city) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.region) > 100
+      ), FALSE)
+      THEN 'value too long for addresses.region (' || CAST(OCTET_LENGTH(n.region) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.postal_code) > 20
+      ), FALSE)
+      THEN 'value too long for addresses.postal_code (' || CAST(OCTET_LENGTH(n.postal_code) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.country_code) > 2
+      ), FALSE)
+      THEN 'value too long for addresses.country_code (' || CAST(OCTET_LENGTH(n.country_code) AS VARCHAR(20)) || ' > 2)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
@@ -453,8 +837,39 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.line1) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.line2) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.city) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.region) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.postal_code) > 20
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.country_code) > 2
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -536,18 +951,18 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.customer_id AS customer_id,
-        n.line1 AS line1,
-        n.line2 AS line2,
-        n.city AS city,
-        n.region AS region,
-        n.postal_code AS postal_code,
-        n.country_code AS country_code,
-        n.is_default AS is_default,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.customer_id AS BIGINT) AS customer_id,
+        CAST(n.line1 AS VARCHAR(255)) AS line1,
+        CAST(n.line2 AS VARCHAR(255)) AS line2,
+        CAST(n.city AS VARCHAR(100)) AS city,
+        CAST(n.region AS VARCHAR(100)) AS region,
+        CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
+        CAST(n.country_code AS CHAR(2)) AS country_code,
+        CAST(n.is_default AS BOOLEAN) AS is_default,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.customer_id AS old__customer_id,
         b.line1 AS old__line1,
@@ -561,92 +976,97 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.customer_id = b.customer_id
+          WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
           OR (
-            n.customer_id IS NULL AND b.customer_id IS NULL
+            CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__customer_id,
         CASE
-          WHEN n.line1 = b.line1 OR (
-            n.line1 IS NULL AND b.line1 IS NULL
+          WHEN CAST(n.line1 AS VARCHAR(255)) = b.line1
+          OR (
+            CAST(n.line1 AS VARCHAR(255)) IS NULL AND b.line1 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__line1,
         CASE
-          WHEN n.line2 = b.line2 OR (
-            n.line2 IS NULL AND b.line2 IS NULL
+          WHEN CAST(n.line2 AS VARCHAR(255)) = b.line2
+          OR (
+            CAST(n.line2 AS VARCHAR(255)) IS NULL AND b.line2 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__line2,
         CASE
-          WHEN n.city = b.city OR (
-            n.city IS NULL AND b.city IS NULL
+          WHEN CAST(n.city AS VARCHAR(100)) = b.city
+          OR (
+            CAST(n.city AS VARCHAR(100)) IS NULL AND b.city IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__city,
         CASE
-          WHEN n.region = b.region OR (
-            n.region IS NULL AND b.region IS NULL
+          WHEN CAST(n.region AS VARCHAR(100)) = b.region
+          OR (
+            CAST(n.region AS VARCHAR(100)) IS NULL AND b.region IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__region,
         CASE
-          WHEN n.postal_code = b.postal_code
+          WHEN CAST(n.postal_code AS VARCHAR(20)) = b.postal_code
           OR (
-            n.postal_code IS NULL AND b.postal_code IS NULL
+            CAST(n.postal_code AS VARCHAR(20)) IS NULL AND b.postal_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__postal_code,
         CASE
-          WHEN n.country_code = b.country_code
+          WHEN CAST(n.country_code AS CHAR(2)) = b.country_code
           OR (
-            n.country_code IS NULL AND b.country_code IS NULL
+            CAST(n.country_code AS CHAR(2)) IS NULL AND b.country_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__country_code,
         CASE
-          WHEN n.is_default = b.is_default
+          WHEN CAST(n.is_default AS BOOLEAN) = b.is_default
           OR (
-            n.is_default IS NULL AND b.is_default IS NULL
+            CAST(n.is_default AS BOOLEAN) IS NULL AND b.is_default IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_default,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -690,6 +1110,36 @@ BEGIN
             OR (
               orders__addresses__staged.updated_at IS NULL
             )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__addresses__staged.line1) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__addresses__staged.line2) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__addresses__staged.city) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__addresses__staged.region) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__addresses__staged.postal_code) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__addresses__staged.country_code) > 2
+              ), FALSE)
+            )
           )
       ) AS n
       LEFT JOIN public.addresses AS b
@@ -711,7 +1161,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -728,6 +1182,198 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'addresses'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__addresses__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM orders__addresses__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.line1) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.line2) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.city) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.region) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.postal_code) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.country_code) > 2
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__addresses__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM orders__addresses__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.line1) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.line2) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.city) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.region) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.postal_code) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.country_code) > 2
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM orders__addresses__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.line1) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.line2) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.city) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.region) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.postal_code) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.country_code) > 2
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__addresses__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.line1) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.line2) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.city) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.region) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.postal_code) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.country_code) > 2
+          ), FALSE)
+        )
     )
   FROM orders__addresses__delta;
   DROP TABLE IF EXISTS orders__countries__staged;
@@ -759,6 +1405,26 @@ BEGIN
       THEN 'NULL key (code)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.code) > 2
+      ), FALSE)
+      THEN 'value too long for countries.code (' || CAST(OCTET_LENGTH(n.code) AS VARCHAR(20)) || ' > 2)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.name) > 100
+      ), FALSE)
+      THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.region) > 64
+      ), FALSE)
+      THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        ABS(n.vat_rate) >= 999.995
+      ), FALSE)
+      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
     END,
     MD5(
       COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
@@ -785,8 +1451,34 @@ BEGIN
     (
       (
         n.code IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.code) > 2
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.name) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.region) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.currency_code) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.vat_rate) >= 999.995
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -848,13 +1540,13 @@ BEGIN
       p.chg__updated_at
     FROM (
       SELECT
-        n.code AS code,
-        n.name AS name,
-        n.region AS region,
-        n.currency_code AS currency_code,
-        n.vat_rate AS vat_rate,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
+        CAST(n.code AS CHAR(2)) AS code,
+        CAST(n.name AS VARCHAR(100)) AS name,
+        CAST(n.region AS VARCHAR(64)) AS region,
+        CAST(n.currency_code AS CHAR(3)) AS currency_code,
+        CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.code AS old__code,
         b.name AS old__name,
         b.region AS old__region,
@@ -863,53 +1555,57 @@ BEGIN
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
         CASE
-          WHEN n.code = b.code OR (
-            n.code IS NULL AND b.code IS NULL
+          WHEN CAST(n.code AS CHAR(2)) = b.code
+          OR (
+            CAST(n.code AS CHAR(2)) IS NULL AND b.code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__code,
         CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
+          WHEN CAST(n.name AS VARCHAR(100)) = b.name
+          OR (
+            CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__name,
         CASE
-          WHEN n.region = b.region OR (
-            n.region IS NULL AND b.region IS NULL
+          WHEN CAST(n.region AS VARCHAR(64)) = b.region
+          OR (
+            CAST(n.region AS VARCHAR(64)) IS NULL AND b.region IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__region,
         CASE
-          WHEN n.currency_code = b.currency_code
+          WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
           OR (
-            n.currency_code IS NULL AND b.currency_code IS NULL
+            CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__currency_code,
         CASE
-          WHEN n.vat_rate = b.vat_rate OR (
-            n.vat_rate IS NULL AND b.vat_rate IS NULL
+          WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+          OR (
+            CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__vat_rate,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -945,6 +1641,31 @@ BEGIN
             )
             OR (
               orders__countries__staged.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__countries__staged.code) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__countries__staged.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__countries__staged.region) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__countries__staged.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__countries__staged.vat_rate) >= 999.995
+              ), FALSE)
             )
           )
       ) AS n
@@ -1005,7 +1726,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -1022,6 +1747,178 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'countries'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__countries__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.code
+        FROM orders__countries__staged AS n
+        WHERE
+          NOT (
+            (
+              n.code IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.code) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.region) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.vat_rate) >= 999.995
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.code
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__countries__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM orders__countries__staged AS n
+      WHERE
+        (
+          n.code IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.code) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.region) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.vat_rate) >= 999.995
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.code
+        FROM orders__countries__staged AS n
+        WHERE
+          NOT (
+            (
+              n.code IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.code) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.region) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.vat_rate) >= 999.995
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.code
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__countries__staged AS n
+      WHERE
+        (
+          n.code IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.code) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.region) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.vat_rate) >= 999.995
+          ), FALSE)
+        )
     )
   FROM orders__countries__delta;
   DROP TABLE IF EXISTS orders__products__staged;
@@ -1056,6 +1953,30 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.sku) > 64
+      ), FALSE)
+      THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(n.sku) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.name) > 255
+      ), FALSE)
+      THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.category) > 100
+      ), FALSE)
+      THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(n.category) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        ABS(n.unit_price) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+      WHEN COALESCE((
+        ABS(n.unit_cost) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+      WHEN COALESCE((
+        ABS(n.weight_kg) >= 99999.9995
+      ), FALSE)
+      THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_active AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
@@ -1088,8 +2009,39 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.sku) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.name) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.category) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.unit_price) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.unit_cost) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.weight_kg) >= 99999.9995
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -1163,16 +2115,16 @@ BEGIN
       p.chg__updated_at
     FROM (
       SELECT
-        n.id AS id,
-        n.sku AS sku,
-        n.name AS name,
-        n.category AS category,
-        n.unit_price AS unit_price,
-        n.unit_cost AS unit_cost,
-        n.weight_kg AS weight_kg,
-        n.is_active AS is_active,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.sku AS VARCHAR(64)) AS sku,
+        CAST(n.name AS VARCHAR(255)) AS name,
+        CAST(n.category AS VARCHAR(100)) AS category,
+        CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
+        CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
+        CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
+        CAST(n.is_active AS BOOLEAN) AS is_active,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.sku AS old__sku,
         b.name AS old__name,
@@ -1184,74 +2136,81 @@ BEGIN
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.sku = b.sku OR (
-            n.sku IS NULL AND b.sku IS NULL
+          WHEN CAST(n.sku AS VARCHAR(64)) = b.sku
+          OR (
+            CAST(n.sku AS VARCHAR(64)) IS NULL AND b.sku IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__sku,
         CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
+          WHEN CAST(n.name AS VARCHAR(255)) = b.name
+          OR (
+            CAST(n.name AS VARCHAR(255)) IS NULL AND b.name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__name,
         CASE
-          WHEN n.category = b.category OR (
-            n.category IS NULL AND b.category IS NULL
+          WHEN CAST(n.category AS VARCHAR(100)) = b.category
+          OR (
+            CAST(n.category AS VARCHAR(100)) IS NULL AND b.category IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__category,
         CASE
-          WHEN n.unit_price = b.unit_price
+          WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
           OR (
-            n.unit_price IS NULL AND b.unit_price IS NULL
+            CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unit_price,
         CASE
-          WHEN n.unit_cost = b.unit_cost OR (
-            n.unit_cost IS NULL AND b.unit_cost IS NULL
+          WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
+          OR (
+            CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unit_cost,
         CASE
-          WHEN n.weight_kg = b.weight_kg OR (
-            n.weight_kg IS NULL AND b.weight_kg IS NULL
+          WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
+          OR (
+            CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__weight_kg,
         CASE
-          WHEN n.is_active = b.is_active OR (
-            n.is_active IS NULL AND b.is_active IS NULL
+          WHEN CAST(n.is_active AS BOOLEAN) = b.is_active
+          OR (
+            CAST(n.is_active AS BOOLEAN) IS NULL AND b.is_active IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_active,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -1290,6 +2249,36 @@ BEGIN
             )
             OR (
               orders__products__staged.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__products__staged.sku) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__products__staged.name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__products__staged.category) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__products__staged.unit_price) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__products__staged.unit_cost) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__products__staged.weight_kg) >= 99999.9995
+              ), FALSE)
             )
           )
       ) AS n
@@ -1359,7 +2348,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -1376,6 +2369,198 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'products'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__products__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM orders__products__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.sku) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.category) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.unit_price) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.unit_cost) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.weight_kg) >= 99999.9995
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__products__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM orders__products__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.sku) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.category) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_price) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_cost) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.weight_kg) >= 99999.9995
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM orders__products__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.sku) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.category) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.unit_price) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.unit_cost) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.weight_kg) >= 99999.9995
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__products__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.sku) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.category) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_price) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_cost) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.weight_kg) >= 99999.9995
+          ), FALSE)
+        )
     )
   FROM orders__products__delta;
   DROP TABLE IF EXISTS orders__orders__staged;
@@ -1416,6 +2601,38 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.order_number) > 32
+      ), FALSE)
+      THEN 'value too long for orders.order_number (' || CAST(OCTET_LENGTH(n.order_number) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.status) > 20
+      ), FALSE)
+      THEN 'value too long for orders.status (' || CAST(OCTET_LENGTH(n.status) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.channel) > 20
+      ), FALSE)
+      THEN 'value too long for orders.channel (' || CAST(OCTET_LENGTH(n.channel) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        OCTET_LENGTH(n.currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for orders.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        ABS(n.subtotal) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
+      WHEN COALESCE((
+        ABS(n.discount_total) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
+      WHEN COALESCE((
+        ABS(n.tax_total) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
+      WHEN COALESCE((
+        ABS(n.shipping_total) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
       WHEN NOT COALESCE(n.subtotal >= 0, TRUE)
       THEN 'check failed: non_negative_subtotal'
     END,
@@ -1465,6 +2682,46 @@ BEGIN
       )
       OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.order_number) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.status) > 20
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.channel) > 20
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          OCTET_LENGTH(n.currency_code) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.subtotal) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.discount_total) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.tax_total) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.shipping_total) >= 9999999999.995
+        ), FALSE)
       )
       OR (
         NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -1561,21 +2818,21 @@ BEGIN
       p.chg__updated_at
     FROM (
       SELECT
-        n.id AS id,
-        n.customer_id AS customer_id,
-        n.order_number AS order_number,
-        n.status AS status,
-        n.channel AS channel,
-        n.currency_code AS currency_code,
-        n.subtotal AS subtotal,
-        n.discount_total AS discount_total,
-        n.tax_total AS tax_total,
-        n.shipping_total AS shipping_total,
-        n.shipping_address_id AS shipping_address_id,
-        n.billing_address_id AS billing_address_id,
-        n.placed_at AS placed_at,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.customer_id AS BIGINT) AS customer_id,
+        CAST(n.order_number AS VARCHAR(32)) AS order_number,
+        CAST(n.status AS VARCHAR(20)) AS status,
+        CAST(n.channel AS VARCHAR(20)) AS channel,
+        CAST(n.currency_code AS CHAR(3)) AS currency_code,
+        CAST(n.subtotal AS DECIMAL(12, 2)) AS subtotal,
+        CAST(n.discount_total AS DECIMAL(12, 2)) AS discount_total,
+        CAST(n.tax_total AS DECIMAL(12, 2)) AS tax_total,
+        CAST(n.shipping_total AS DECIMAL(12, 2)) AS shipping_total,
+        CAST(n.shipping_address_id AS BIGINT) AS shipping_address_id,
+        CAST(n.billing_address_id AS BIGINT) AS billing_address_id,
+        CAST(n.placed_at AS TIMESTAMP) AS placed_at,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.customer_id AS old__customer_id,
         b.order_number AS old__order_number,
@@ -1592,115 +2849,121 @@ BEGIN
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.customer_id = b.customer_id
+          WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
           OR (
-            n.customer_id IS NULL AND b.customer_id IS NULL
+            CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__customer_id,
         CASE
-          WHEN n.order_number = b.order_number
+          WHEN CAST(n.order_number AS VARCHAR(32)) = b.order_number
           OR (
-            n.order_number IS NULL AND b.order_number IS NULL
+            CAST(n.order_number AS VARCHAR(32)) IS NULL AND b.order_number IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__order_number,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS VARCHAR(20)) = b.status
+          OR (
+            CAST(n.status AS VARCHAR(20)) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.channel = b.channel OR (
-            n.channel IS NULL AND b.channel IS NULL
+          WHEN CAST(n.channel AS VARCHAR(20)) = b.channel
+          OR (
+            CAST(n.channel AS VARCHAR(20)) IS NULL AND b.channel IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__channel,
         CASE
-          WHEN n.currency_code = b.currency_code
+          WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
           OR (
-            n.currency_code IS NULL AND b.currency_code IS NULL
+            CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__currency_code,
         CASE
-          WHEN n.subtotal = b.subtotal OR (
-            n.subtotal IS NULL AND b.subtotal IS NULL
+          WHEN CAST(n.subtotal AS DECIMAL(12, 2)) = b.subtotal
+          OR (
+            CAST(n.subtotal AS DECIMAL(12, 2)) IS NULL AND b.subtotal IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__subtotal,
         CASE
-          WHEN n.discount_total = b.discount_total
+          WHEN CAST(n.discount_total AS DECIMAL(12, 2)) = b.discount_total
           OR (
-            n.discount_total IS NULL AND b.discount_total IS NULL
+            CAST(n.discount_total AS DECIMAL(12, 2)) IS NULL AND b.discount_total IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__discount_total,
         CASE
-          WHEN n.tax_total = b.tax_total OR (
-            n.tax_total IS NULL AND b.tax_total IS NULL
+          WHEN CAST(n.tax_total AS DECIMAL(12, 2)) = b.tax_total
+          OR (
+            CAST(n.tax_total AS DECIMAL(12, 2)) IS NULL AND b.tax_total IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tax_total,
         CASE
-          WHEN n.shipping_total = b.shipping_total
+          WHEN CAST(n.shipping_total AS DECIMAL(12, 2)) = b.shipping_total
           OR (
-            n.shipping_total IS NULL AND b.shipping_total IS NULL
+            CAST(n.shipping_total AS DECIMAL(12, 2)) IS NULL AND b.shipping_total IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__shipping_total,
         CASE
-          WHEN n.shipping_address_id = b.shipping_address_id
+          WHEN CAST(n.shipping_address_id AS BIGINT) = b.shipping_address_id
           OR (
-            n.shipping_address_id IS NULL AND b.shipping_address_id IS NULL
+            CAST(n.shipping_address_id AS BIGINT) IS NULL AND b.shipping_address_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__shipping_address_id,
         CASE
-          WHEN n.billing_address_id = b.billing_address_id
+          WHEN CAST(n.billing_address_id AS BIGINT) = b.billing_address_id
           OR (
-            n.billing_address_id IS NULL AND b.billing_address_id IS NULL
+            CAST(n.billing_address_id AS BIGINT) IS NULL AND b.billing_address_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__billing_address_id,
         CASE
-          WHEN n.placed_at = b.placed_at OR (
-            n.placed_at IS NULL AND b.placed_at IS NULL
+          WHEN CAST(n.placed_at AS TIMESTAMP) = b.placed_at
+          OR (
+            CAST(n.placed_at AS TIMESTAMP) IS NULL AND b.placed_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__placed_at,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -1747,6 +3010,46 @@ BEGIN
               orders__orders__staged.updated_at IS NULL
             )
             OR (
+              COALESCE((
+                OCTET_LENGTH(orders__orders__staged.order_number) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__orders__staged.status) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__orders__staged.channel) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(orders__orders__staged.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__orders__staged.subtotal) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__orders__staged.discount_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__orders__staged.tax_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__orders__staged.shipping_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
               NOT COALESCE(orders__orders__staged.subtotal >= 0, TRUE)
             )
           )
@@ -1770,7 +3073,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -1787,6 +3094,250 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'orders'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__orders__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM orders__orders__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.order_number) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.status) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.channel) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.subtotal) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.discount_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.tax_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.shipping_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              NOT COALESCE(n.subtotal >= 0, TRUE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__orders__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM orders__orders__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.order_number) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.status) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.channel) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.subtotal) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.discount_total) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.tax_total) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.shipping_total) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          NOT COALESCE(n.subtotal >= 0, TRUE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM orders__orders__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.order_number) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.status) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.channel) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.subtotal) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.discount_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.tax_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.shipping_total) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              NOT COALESCE(n.subtotal >= 0, TRUE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__orders__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.order_number) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.status) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.channel) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.subtotal) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.discount_total) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.tax_total) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.shipping_total) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          NOT COALESCE(n.subtotal >= 0, TRUE)
+        )
     )
   FROM orders__orders__delta;
   DROP TABLE IF EXISTS orders__order_items__staged;
@@ -1840,6 +3391,26 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN n._loaded_at IS NULL
       THEN 'NULL _loaded_at'
+      WHEN COALESCE((
+        n.line_number < -32768 OR n.line_number > 32767
+      ), FALSE)
+      THEN 'value out of range for order_items.line_number (smallint)'
+      WHEN COALESCE((
+        n.quantity < -2147483648 OR n.quantity > 2147483647
+      ), FALSE)
+      THEN 'value out of range for order_items.quantity (integer)'
+      WHEN COALESCE((
+        ABS(n.unit_price) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+      WHEN COALESCE((
+        ABS(n.discount_amount) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+      WHEN COALESCE((
+        ABS(n.tax_amount) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
       WHEN NOT COALESCE(n.quantity > 0, TRUE)
       THEN 'check failed: positive_quantity'
     END,
@@ -1882,6 +3453,31 @@ BEGIN
       )
       OR (
         n._loaded_at IS NULL
+      )
+      OR (
+        COALESCE((
+          n.line_number < -32768 OR n.line_number > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.quantity < -2147483648 OR n.quantity > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.unit_price) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.discount_amount) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.tax_amount) >= 9999999999.995
+        ), FALSE)
       )
       OR (
         NOT COALESCE(n.quantity > 0, TRUE)
@@ -1958,16 +3554,16 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.order_id AS order_id,
-        n.line_number AS line_number,
-        n.product_id AS product_id,
-        n.quantity AS quantity,
-        n.unit_price AS unit_price,
-        n.discount_amount AS discount_amount,
-        n.tax_amount AS tax_amount,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.order_id AS BIGINT) AS order_id,
+        CAST(n.line_number AS SMALLINT) AS line_number,
+        CAST(n.product_id AS BIGINT) AS product_id,
+        CAST(n.quantity AS INTEGER) AS quantity,
+        CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
+        CAST(n.discount_amount AS DECIMAL(12, 2)) AS discount_amount,
+        CAST(n.tax_amount AS DECIMAL(12, 2)) AS tax_amount,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.order_id AS old__order_id,
         b.line_number AS old__line_number,
         b.product_id AS old__product_id,
@@ -1979,79 +3575,81 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.order_id = b.order_id OR (
-            n.order_id IS NULL AND b.order_id IS NULL
+          WHEN CAST(n.order_id AS BIGINT) = b.order_id
+          OR (
+            CAST(n.order_id AS BIGINT) IS NULL AND b.order_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__order_id,
         CASE
-          WHEN n.line_number = b.line_number
+          WHEN CAST(n.line_number AS SMALLINT) = b.line_number
           OR (
-            n.line_number IS NULL AND b.line_number IS NULL
+            CAST(n.line_number AS SMALLINT) IS NULL AND b.line_number IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__line_number,
         CASE
-          WHEN n.product_id = b.product_id
+          WHEN CAST(n.product_id AS BIGINT) = b.product_id
           OR (
-            n.product_id IS NULL AND b.product_id IS NULL
+            CAST(n.product_id AS BIGINT) IS NULL AND b.product_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__product_id,
         CASE
-          WHEN n.quantity = b.quantity OR (
-            n.quantity IS NULL AND b.quantity IS NULL
+          WHEN CAST(n.quantity AS INTEGER) = b.quantity
+          OR (
+            CAST(n.quantity AS INTEGER) IS NULL AND b.quantity IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__quantity,
         CASE
-          WHEN n.unit_price = b.unit_price
+          WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
           OR (
-            n.unit_price IS NULL AND b.unit_price IS NULL
+            CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unit_price,
         CASE
-          WHEN n.discount_amount = b.discount_amount
+          WHEN CAST(n.discount_amount AS DECIMAL(12, 2)) = b.discount_amount
           OR (
-            n.discount_amount IS NULL AND b.discount_amount IS NULL
+            CAST(n.discount_amount AS DECIMAL(12, 2)) IS NULL AND b.discount_amount IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__discount_amount,
         CASE
-          WHEN n.tax_amount = b.tax_amount
+          WHEN CAST(n.tax_amount AS DECIMAL(12, 2)) = b.tax_amount
           OR (
-            n.tax_amount IS NULL AND b.tax_amount IS NULL
+            CAST(n.tax_amount AS DECIMAL(12, 2)) IS NULL AND b.tax_amount IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tax_amount,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -2099,6 +3697,39 @@ BEGIN
               orders__order_items__staged._loaded_at IS NULL
             )
             OR (
+              COALESCE(
+                (
+                  orders__order_items__staged.line_number < -32768
+                  OR orders__order_items__staged.line_number > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  orders__order_items__staged.quantity < -2147483648
+                  OR orders__order_items__staged.quantity > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                ABS(orders__order_items__staged.unit_price) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__order_items__staged.discount_amount) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__order_items__staged.tax_amount) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
               NOT COALESCE(orders__order_items__staged.quantity > 0, TRUE)
             )
           )
@@ -2122,7 +3753,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -2139,6 +3774,206 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'order_items'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__order_items__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.order_id,
+          n.line_number
+        FROM orders__order_items__staged AS n
+        WHERE
+          NOT (
+            (
+              n.order_id IS NULL OR n.line_number IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              n._loaded_at IS NULL
+            )
+            OR (
+              COALESCE((
+                n.line_number < -32768 OR n.line_number > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.quantity < -2147483648 OR n.quantity > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.unit_price) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.discount_amount) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.tax_amount) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              NOT COALESCE(n.quantity > 0, TRUE)
+            )
+          )
+        GROUP BY
+          n.order_id,
+          n.line_number
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__order_items__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM orders__order_items__staged AS n
+      WHERE
+        (
+          n.order_id IS NULL OR n.line_number IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          n._loaded_at IS NULL
+        )
+        OR (
+          COALESCE((
+            n.line_number < -32768 OR n.line_number > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.quantity < -2147483648 OR n.quantity > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_price) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.discount_amount) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.tax_amount) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          NOT COALESCE(n.quantity > 0, TRUE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.order_id,
+          n.line_number
+        FROM orders__order_items__staged AS n
+        WHERE
+          NOT (
+            (
+              n.order_id IS NULL OR n.line_number IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              n._loaded_at IS NULL
+            )
+            OR (
+              COALESCE((
+                n.line_number < -32768 OR n.line_number > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.quantity < -2147483648 OR n.quantity > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.unit_price) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.discount_amount) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.tax_amount) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              NOT COALESCE(n.quantity > 0, TRUE)
+            )
+          )
+        GROUP BY
+          n.order_id,
+          n.line_number
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM orders__order_items__staged AS n
+      WHERE
+        (
+          n.order_id IS NULL OR n.line_number IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          n._loaded_at IS NULL
+        )
+        OR (
+          COALESCE((
+            n.line_number < -32768 OR n.line_number > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.quantity < -2147483648 OR n.quantity > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_price) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.discount_amount) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.tax_amount) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          NOT COALESCE(n.quantity > 0, TRUE)
+        )
     )
   FROM orders__order_items__delta;
 END;

@@ -74,20 +74,20 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.client_company_id AS client_company_id,
-      n.dealing_with_company_id AS dealing_with_company_id,
-      n.status AS status,
-      n.source AS source,
-      n.invited_by AS invited_by,
-      n.invited_at AS invited_at,
-      n.accepted_at AS accepted_at,
-      n.vendor_code AS vendor_code,
-      n.relationship_type AS relationship_type,
-      n.notes AS notes,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.client_company_id AS BIGINT) AS client_company_id,
+      CAST(n.dealing_with_company_id AS BIGINT) AS dealing_with_company_id,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.source AS SMALLINT) AS source,
+      CAST(n.invited_by AS BIGINT) AS invited_by,
+      CAST(n.invited_at AS TIMESTAMP) AS invited_at,
+      CAST(n.accepted_at AS TIMESTAMP) AS accepted_at,
+      CAST(n.vendor_code AS VARCHAR(64)) AS vendor_code,
+      CAST(n.relationship_type AS SMALLINT) AS relationship_type,
+      CAST(n.notes AS VARCHAR(1000)) AS notes,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.client_company_id AS old__client_company_id,
       b.dealing_with_company_id AS old__dealing_with_company_id,
@@ -103,109 +103,114 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.client_company_id = b.client_company_id
+        WHEN CAST(n.client_company_id AS BIGINT) = b.client_company_id
         OR (
-          n.client_company_id IS NULL AND b.client_company_id IS NULL
+          CAST(n.client_company_id AS BIGINT) IS NULL AND b.client_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__client_company_id,
       CASE
-        WHEN n.dealing_with_company_id = b.dealing_with_company_id
+        WHEN CAST(n.dealing_with_company_id AS BIGINT) = b.dealing_with_company_id
         OR (
-          n.dealing_with_company_id IS NULL AND b.dealing_with_company_id IS NULL
+          CAST(n.dealing_with_company_id AS BIGINT) IS NULL
+          AND b.dealing_with_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__dealing_with_company_id,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.source = b.source OR (
-          n.source IS NULL AND b.source IS NULL
+        WHEN CAST(n.source AS SMALLINT) = b.source
+        OR (
+          CAST(n.source AS SMALLINT) IS NULL AND b.source IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__source,
       CASE
-        WHEN n.invited_by = b.invited_by
+        WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
         OR (
-          n.invited_by IS NULL AND b.invited_by IS NULL
+          CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_by,
       CASE
-        WHEN n.invited_at = b.invited_at
+        WHEN CAST(n.invited_at AS TIMESTAMP) = b.invited_at
         OR (
-          n.invited_at IS NULL AND b.invited_at IS NULL
+          CAST(n.invited_at AS TIMESTAMP) IS NULL AND b.invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_at,
       CASE
-        WHEN n.accepted_at = b.accepted_at
+        WHEN CAST(n.accepted_at AS TIMESTAMP) = b.accepted_at
         OR (
-          n.accepted_at IS NULL AND b.accepted_at IS NULL
+          CAST(n.accepted_at AS TIMESTAMP) IS NULL AND b.accepted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__accepted_at,
       CASE
-        WHEN n.vendor_code = b.vendor_code
+        WHEN CAST(n.vendor_code AS VARCHAR(64)) = b.vendor_code
         OR (
-          n.vendor_code IS NULL AND b.vendor_code IS NULL
+          CAST(n.vendor_code AS VARCHAR(64)) IS NULL AND b.vendor_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vendor_code,
       CASE
-        WHEN n.relationship_type = b.relationship_type
+        WHEN CAST(n.relationship_type AS SMALLINT) = b.relationship_type
         OR (
-          n.relationship_type IS NULL AND b.relationship_type IS NULL
+          CAST(n.relationship_type AS SMALLINT) IS NULL AND b.relationship_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__relationship_type,
       CASE
-        WHEN n.notes = b.notes OR (
-          n.notes IS NULL AND b.notes IS NULL
+        WHEN CAST(n.notes AS VARCHAR(1000)) = b.notes
+        OR (
+          CAST(n.notes AS VARCHAR(1000)) IS NULL AND b.notes IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__notes,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -250,6 +255,31 @@ FROM (
           )
           OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.source < -32768 OR s.source > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.vendor_code) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.relationship_type < -32768 OR s.relationship_type > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.notes) > 1000
+            ), FALSE)
           )
           OR (
             NOT COALESCE(NOT s.client_company_id IS NULL AND NOT s.dealing_with_company_id IS NULL, TRUE)

@@ -134,35 +134,35 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.country_id AS country_id,
-      n.name AS name,
-      n.ascii_name AS ascii_name,
-      n.state_name AS state_name,
-      n.state_code AS state_code,
-      n.county_name AS county_name,
-      n.metro_area AS metro_area,
-      n.postal_code_prefix AS postal_code_prefix,
-      n.latitude AS latitude,
-      n.longitude AS longitude,
-      n.elevation_m AS elevation_m,
-      n.population AS population,
-      n.time_zone AS time_zone,
-      n.utc_offset_minutes AS utc_offset_minutes,
-      n.is_capital AS is_capital,
-      n.is_state_capital AS is_state_capital,
-      n.tier AS tier,
-      n.status AS status,
-      n.geoname_id AS geoname_id,
-      n.wikidata_id AS wikidata_id,
-      n.iata_code AS iata_code,
-      n.alternate_names AS alternate_names,
-      n.area_km2 AS area_km2,
-      n.is_serviced AS is_serviced,
-      n.slug AS slug,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.country_id AS BIGINT) AS country_id,
+      CAST(n.name AS VARCHAR(150)) AS name,
+      CAST(n.ascii_name AS VARCHAR(150)) AS ascii_name,
+      CAST(n.state_name AS VARCHAR(150)) AS state_name,
+      CAST(n.state_code AS VARCHAR(10)) AS state_code,
+      CAST(n.county_name AS VARCHAR(150)) AS county_name,
+      CAST(n.metro_area AS VARCHAR(150)) AS metro_area,
+      CAST(n.postal_code_prefix AS VARCHAR(10)) AS postal_code_prefix,
+      CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
+      CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
+      CAST(n.elevation_m AS INT) AS elevation_m,
+      CAST(n.population AS INT) AS population,
+      CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
+      CAST(n.utc_offset_minutes AS SMALLINT) AS utc_offset_minutes,
+      CAST(n.is_capital AS BOOLEAN) AS is_capital,
+      CAST(n.is_state_capital AS BOOLEAN) AS is_state_capital,
+      CAST(n.tier AS SMALLINT) AS tier,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.geoname_id AS BIGINT) AS geoname_id,
+      CAST(n.wikidata_id AS VARCHAR(16)) AS wikidata_id,
+      CAST(n.iata_code AS CHAR(3)) AS iata_code,
+      CAST(n.alternate_names AS VARCHAR(2000)) AS alternate_names,
+      CAST(n.area_km2 AS DECIMAL(10, 2)) AS area_km2,
+      CAST(n.is_serviced AS BOOLEAN) AS is_serviced,
+      CAST(n.slug AS VARCHAR(150)) AS slug,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.country_id AS old__country_id,
       b.name AS old__name,
@@ -193,223 +193,234 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.country_id = b.country_id
+        WHEN CAST(n.country_id AS BIGINT) = b.country_id
         OR (
-          n.country_id IS NULL AND b.country_id IS NULL
+          CAST(n.country_id AS BIGINT) IS NULL AND b.country_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__country_id,
       CASE
-        WHEN n.name = b.name OR (
-          n.name IS NULL AND b.name IS NULL
+        WHEN CAST(n.name AS VARCHAR(150)) = b.name
+        OR (
+          CAST(n.name AS VARCHAR(150)) IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__name,
       CASE
-        WHEN n.ascii_name = b.ascii_name
+        WHEN CAST(n.ascii_name AS VARCHAR(150)) = b.ascii_name
         OR (
-          n.ascii_name IS NULL AND b.ascii_name IS NULL
+          CAST(n.ascii_name AS VARCHAR(150)) IS NULL AND b.ascii_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__ascii_name,
       CASE
-        WHEN n.state_name = b.state_name
+        WHEN CAST(n.state_name AS VARCHAR(150)) = b.state_name
         OR (
-          n.state_name IS NULL AND b.state_name IS NULL
+          CAST(n.state_name AS VARCHAR(150)) IS NULL AND b.state_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__state_name,
       CASE
-        WHEN n.state_code = b.state_code
+        WHEN CAST(n.state_code AS VARCHAR(10)) = b.state_code
         OR (
-          n.state_code IS NULL AND b.state_code IS NULL
+          CAST(n.state_code AS VARCHAR(10)) IS NULL AND b.state_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__state_code,
       CASE
-        WHEN n.county_name = b.county_name
+        WHEN CAST(n.county_name AS VARCHAR(150)) = b.county_name
         OR (
-          n.county_name IS NULL AND b.county_name IS NULL
+          CAST(n.county_name AS VARCHAR(150)) IS NULL AND b.county_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__county_name,
       CASE
-        WHEN n.metro_area = b.metro_area
+        WHEN CAST(n.metro_area AS VARCHAR(150)) = b.metro_area
         OR (
-          n.metro_area IS NULL AND b.metro_area IS NULL
+          CAST(n.metro_area AS VARCHAR(150)) IS NULL AND b.metro_area IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__metro_area,
       CASE
-        WHEN n.postal_code_prefix = b.postal_code_prefix
+        WHEN CAST(n.postal_code_prefix AS VARCHAR(10)) = b.postal_code_prefix
         OR (
-          n.postal_code_prefix IS NULL AND b.postal_code_prefix IS NULL
+          CAST(n.postal_code_prefix AS VARCHAR(10)) IS NULL
+          AND b.postal_code_prefix IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__postal_code_prefix,
       CASE
-        WHEN n.latitude = b.latitude OR (
-          n.latitude IS NULL AND b.latitude IS NULL
+        WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+        OR (
+          CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__latitude,
       CASE
-        WHEN n.longitude = b.longitude OR (
-          n.longitude IS NULL AND b.longitude IS NULL
+        WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+        OR (
+          CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__longitude,
       CASE
-        WHEN n.elevation_m = b.elevation_m
+        WHEN CAST(n.elevation_m AS INT) = b.elevation_m
         OR (
-          n.elevation_m IS NULL AND b.elevation_m IS NULL
+          CAST(n.elevation_m AS INT) IS NULL AND b.elevation_m IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__elevation_m,
       CASE
-        WHEN n.population = b.population
+        WHEN CAST(n.population AS INT) = b.population
         OR (
-          n.population IS NULL AND b.population IS NULL
+          CAST(n.population AS INT) IS NULL AND b.population IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__population,
       CASE
-        WHEN n.time_zone = b.time_zone OR (
-          n.time_zone IS NULL AND b.time_zone IS NULL
+        WHEN CAST(n.time_zone AS VARCHAR(64)) = b.time_zone
+        OR (
+          CAST(n.time_zone AS VARCHAR(64)) IS NULL AND b.time_zone IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__time_zone,
       CASE
-        WHEN n.utc_offset_minutes = b.utc_offset_minutes
+        WHEN CAST(n.utc_offset_minutes AS SMALLINT) = b.utc_offset_minutes
         OR (
-          n.utc_offset_minutes IS NULL AND b.utc_offset_minutes IS NULL
+          CAST(n.utc_offset_minutes AS SMALLINT) IS NULL AND b.utc_offset_minutes IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__utc_offset_minutes,
       CASE
-        WHEN n.is_capital = b.is_capital
+        WHEN CAST(n.is_capital AS BOOLEAN) = b.is_capital
         OR (
-          n.is_capital IS NULL AND b.is_capital IS NULL
+          CAST(n.is_capital AS BOOLEAN) IS NULL AND b.is_capital IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_capital,
       CASE
-        WHEN n.is_state_capital = b.is_state_capital
+        WHEN CAST(n.is_state_capital AS BOOLEAN) = b.is_state_capital
         OR (
-          n.is_state_capital IS NULL AND b.is_state_capital IS NULL
+          CAST(n.is_state_capital AS BOOLEAN) IS NULL AND b.is_state_capital IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_state_capital,
       CASE
-        WHEN n.tier = b.tier OR (
-          n.tier IS NULL AND b.tier IS NULL
+        WHEN CAST(n.tier AS SMALLINT) = b.tier
+        OR (
+          CAST(n.tier AS SMALLINT) IS NULL AND b.tier IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tier,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.geoname_id = b.geoname_id
+        WHEN CAST(n.geoname_id AS BIGINT) = b.geoname_id
         OR (
-          n.geoname_id IS NULL AND b.geoname_id IS NULL
+          CAST(n.geoname_id AS BIGINT) IS NULL AND b.geoname_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__geoname_id,
       CASE
-        WHEN n.wikidata_id = b.wikidata_id
+        WHEN CAST(n.wikidata_id AS VARCHAR(16)) = b.wikidata_id
         OR (
-          n.wikidata_id IS NULL AND b.wikidata_id IS NULL
+          CAST(n.wikidata_id AS VARCHAR(16)) IS NULL AND b.wikidata_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__wikidata_id,
       CASE
-        WHEN n.iata_code = b.iata_code OR (
-          n.iata_code IS NULL AND b.iata_code IS NULL
+        WHEN CAST(n.iata_code AS CHAR(3)) = b.iata_code
+        OR (
+          CAST(n.iata_code AS CHAR(3)) IS NULL AND b.iata_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__iata_code,
       CASE
-        WHEN n.alternate_names = b.alternate_names
+        WHEN CAST(n.alternate_names AS VARCHAR(2000)) = b.alternate_names
         OR (
-          n.alternate_names IS NULL AND b.alternate_names IS NULL
+          CAST(n.alternate_names AS VARCHAR(2000)) IS NULL AND b.alternate_names IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__alternate_names,
       CASE
-        WHEN n.area_km2 = b.area_km2 OR (
-          n.area_km2 IS NULL AND b.area_km2 IS NULL
+        WHEN CAST(n.area_km2 AS DECIMAL(10, 2)) = b.area_km2
+        OR (
+          CAST(n.area_km2 AS DECIMAL(10, 2)) IS NULL AND b.area_km2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__area_km2,
       CASE
-        WHEN n.is_serviced = b.is_serviced
+        WHEN CAST(n.is_serviced AS BOOLEAN) = b.is_serviced
         OR (
-          n.is_serviced IS NULL AND b.is_serviced IS NULL
+          CAST(n.is_serviced AS BOOLEAN) IS NULL AND b.is_serviced IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_serviced,
       CASE
-        WHEN n.slug = b.slug OR (
-          n.slug IS NULL AND b.slug IS NULL
+        WHEN CAST(n.slug AS VARCHAR(150)) = b.slug
+        OR (
+          CAST(n.slug AS VARCHAR(150)) IS NULL AND b.slug IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__slug,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -466,8 +477,109 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.ascii_name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.state_name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.state_code) > 10
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.county_name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.metro_area) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.postal_code_prefix) > 10
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.latitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.longitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.elevation_m < -2147483648 OR s.elevation_m > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.population < -2147483648 OR s.population > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.time_zone) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.utc_offset_minutes < -32768 OR s.utc_offset_minutes > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.tier < -32768 OR s.tier > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.wikidata_id) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.iata_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.alternate_names) > 2000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.area_km2) >= 99999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.slug) > 150
+            ), FALSE)
           )
         )
     ) AS n

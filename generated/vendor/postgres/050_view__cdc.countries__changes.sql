@@ -146,38 +146,38 @@ FROM (
     p.chg__updated_at
   FROM (
     SELECT
-      n.id AS id,
-      n.name AS name,
-      n.official_name AS official_name,
-      n.native_name AS native_name,
-      n.iso2 AS iso2,
-      n.iso3 AS iso3,
-      n.numeric_code AS numeric_code,
-      n.phone_code AS phone_code,
-      n.capital AS capital,
-      n.currency_code AS currency_code,
-      n.currency_name AS currency_name,
-      n.currency_symbol AS currency_symbol,
-      n.region AS region,
-      n.subregion AS subregion,
-      n.continent_code AS continent_code,
-      n.tld AS tld,
-      n.address_format AS address_format,
-      n.postal_code_regex AS postal_code_regex,
-      n.nationality AS nationality,
-      n.latitude AS latitude,
-      n.longitude AS longitude,
-      n.area_km2 AS area_km2,
-      n.population AS population,
-      n.gdp_usd AS gdp_usd,
-      n.vat_rate AS vat_rate,
-      n.is_eu_member AS is_eu_member,
-      n.is_sanctioned AS is_sanctioned,
-      n.requires_export_license AS requires_export_license,
-      n.status AS status,
-      n.sort_order AS sort_order,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.name AS VARCHAR(100)) AS name,
+      CAST(n.official_name AS VARCHAR(200)) AS official_name,
+      CAST(n.native_name AS VARCHAR(150)) AS native_name,
+      CAST(n.iso2 AS CHAR(2)) AS iso2,
+      CAST(n.iso3 AS CHAR(3)) AS iso3,
+      CAST(n.numeric_code AS SMALLINT) AS numeric_code,
+      CAST(n.phone_code AS VARCHAR(8)) AS phone_code,
+      CAST(n.capital AS VARCHAR(100)) AS capital,
+      CAST(n.currency_code AS CHAR(3)) AS currency_code,
+      CAST(n.currency_name AS VARCHAR(64)) AS currency_name,
+      CAST(n.currency_symbol AS VARCHAR(8)) AS currency_symbol,
+      CAST(n.region AS VARCHAR(64)) AS region,
+      CAST(n.subregion AS VARCHAR(64)) AS subregion,
+      CAST(n.continent_code AS CHAR(2)) AS continent_code,
+      CAST(n.tld AS VARCHAR(8)) AS tld,
+      CAST(n.address_format AS VARCHAR(500)) AS address_format,
+      CAST(n.postal_code_regex AS VARCHAR(255)) AS postal_code_regex,
+      CAST(n.nationality AS VARCHAR(100)) AS nationality,
+      CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
+      CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
+      CAST(n.area_km2 AS DECIMAL(12, 2)) AS area_km2,
+      CAST(n.population AS BIGINT) AS population,
+      CAST(n.gdp_usd AS DECIMAL(18, 2)) AS gdp_usd,
+      CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
+      CAST(n.is_eu_member AS BOOLEAN) AS is_eu_member,
+      CAST(n.is_sanctioned AS BOOLEAN) AS is_sanctioned,
+      CAST(n.requires_export_license AS BOOLEAN) AS requires_export_license,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.sort_order AS SMALLINT) AS sort_order,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.name AS old__name,
       b.official_name AS old__official_name,
@@ -211,243 +211,258 @@ FROM (
       b.created_at AS old__created_at,
       b.updated_at AS old__updated_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.name = b.name OR (
-          n.name IS NULL AND b.name IS NULL
+        WHEN CAST(n.name AS VARCHAR(100)) = b.name
+        OR (
+          CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__name,
       CASE
-        WHEN n.official_name = b.official_name
+        WHEN CAST(n.official_name AS VARCHAR(200)) = b.official_name
         OR (
-          n.official_name IS NULL AND b.official_name IS NULL
+          CAST(n.official_name AS VARCHAR(200)) IS NULL AND b.official_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__official_name,
       CASE
-        WHEN n.native_name = b.native_name
+        WHEN CAST(n.native_name AS VARCHAR(150)) = b.native_name
         OR (
-          n.native_name IS NULL AND b.native_name IS NULL
+          CAST(n.native_name AS VARCHAR(150)) IS NULL AND b.native_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__native_name,
       CASE
-        WHEN n.iso2 = b.iso2 OR (
-          n.iso2 IS NULL AND b.iso2 IS NULL
+        WHEN CAST(n.iso2 AS CHAR(2)) = b.iso2
+        OR (
+          CAST(n.iso2 AS CHAR(2)) IS NULL AND b.iso2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__iso2,
       CASE
-        WHEN n.iso3 = b.iso3 OR (
-          n.iso3 IS NULL AND b.iso3 IS NULL
+        WHEN CAST(n.iso3 AS CHAR(3)) = b.iso3
+        OR (
+          CAST(n.iso3 AS CHAR(3)) IS NULL AND b.iso3 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__iso3,
       CASE
-        WHEN n.numeric_code = b.numeric_code
+        WHEN CAST(n.numeric_code AS SMALLINT) = b.numeric_code
         OR (
-          n.numeric_code IS NULL AND b.numeric_code IS NULL
+          CAST(n.numeric_code AS SMALLINT) IS NULL AND b.numeric_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__numeric_code,
       CASE
-        WHEN n.phone_code = b.phone_code
+        WHEN CAST(n.phone_code AS VARCHAR(8)) = b.phone_code
         OR (
-          n.phone_code IS NULL AND b.phone_code IS NULL
+          CAST(n.phone_code AS VARCHAR(8)) IS NULL AND b.phone_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__phone_code,
       CASE
-        WHEN n.capital = b.capital OR (
-          n.capital IS NULL AND b.capital IS NULL
+        WHEN CAST(n.capital AS VARCHAR(100)) = b.capital
+        OR (
+          CAST(n.capital AS VARCHAR(100)) IS NULL AND b.capital IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__capital,
       CASE
-        WHEN n.currency_code = b.currency_code
+        WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
         OR (
-          n.currency_code IS NULL AND b.currency_code IS NULL
+          CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN n.currency_name = b.currency_name
+        WHEN CAST(n.currency_name AS VARCHAR(64)) = b.currency_name
         OR (
-          n.currency_name IS NULL AND b.currency_name IS NULL
+          CAST(n.currency_name AS VARCHAR(64)) IS NULL AND b.currency_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__currency_name,
       CASE
-        WHEN n.currency_symbol = b.currency_symbol
+        WHEN CAST(n.currency_symbol AS VARCHAR(8)) = b.currency_symbol
         OR (
-          n.currency_symbol IS NULL AND b.currency_symbol IS NULL
+          CAST(n.currency_symbol AS VARCHAR(8)) IS NULL AND b.currency_symbol IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__currency_symbol,
       CASE
-        WHEN n.region = b.region OR (
-          n.region IS NULL AND b.region IS NULL
+        WHEN CAST(n.region AS VARCHAR(64)) = b.region
+        OR (
+          CAST(n.region AS VARCHAR(64)) IS NULL AND b.region IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__region,
       CASE
-        WHEN n.subregion = b.subregion OR (
-          n.subregion IS NULL AND b.subregion IS NULL
+        WHEN CAST(n.subregion AS VARCHAR(64)) = b.subregion
+        OR (
+          CAST(n.subregion AS VARCHAR(64)) IS NULL AND b.subregion IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__subregion,
       CASE
-        WHEN n.continent_code = b.continent_code
+        WHEN CAST(n.continent_code AS CHAR(2)) = b.continent_code
         OR (
-          n.continent_code IS NULL AND b.continent_code IS NULL
+          CAST(n.continent_code AS CHAR(2)) IS NULL AND b.continent_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__continent_code,
       CASE
-        WHEN n.tld = b.tld OR (
-          n.tld IS NULL AND b.tld IS NULL
+        WHEN CAST(n.tld AS VARCHAR(8)) = b.tld
+        OR (
+          CAST(n.tld AS VARCHAR(8)) IS NULL AND b.tld IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tld,
       CASE
-        WHEN n.address_format = b.address_format
+        WHEN CAST(n.address_format AS VARCHAR(500)) = b.address_format
         OR (
-          n.address_format IS NULL AND b.address_format IS NULL
+          CAST(n.address_format AS VARCHAR(500)) IS NULL AND b.address_format IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__address_format,
       CASE
-        WHEN n.postal_code_regex = b.postal_code_regex
+        WHEN CAST(n.postal_code_regex AS VARCHAR(255)) = b.postal_code_regex
         OR (
-          n.postal_code_regex IS NULL AND b.postal_code_regex IS NULL
+          CAST(n.postal_code_regex AS VARCHAR(255)) IS NULL AND b.postal_code_regex IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__postal_code_regex,
       CASE
-        WHEN n.nationality = b.nationality
+        WHEN CAST(n.nationality AS VARCHAR(100)) = b.nationality
         OR (
-          n.nationality IS NULL AND b.nationality IS NULL
+          CAST(n.nationality AS VARCHAR(100)) IS NULL AND b.nationality IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__nationality,
       CASE
-        WHEN n.latitude = b.latitude OR (
-          n.latitude IS NULL AND b.latitude IS NULL
+        WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+        OR (
+          CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__latitude,
       CASE
-        WHEN n.longitude = b.longitude OR (
-          n.longitude IS NULL AND b.longitude IS NULL
+        WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+        OR (
+          CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__longitude,
       CASE
-        WHEN n.area_km2 = b.area_km2 OR (
-          n.area_km2 IS NULL AND b.area_km2 IS NULL
+        WHEN CAST(n.area_km2 AS DECIMAL(12, 2)) = b.area_km2
+        OR (
+          CAST(n.area_km2 AS DECIMAL(12, 2)) IS NULL AND b.area_km2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__area_km2,
       CASE
-        WHEN n.population = b.population
+        WHEN CAST(n.population AS BIGINT) = b.population
         OR (
-          n.population IS NULL AND b.population IS NULL
+          CAST(n.population AS BIGINT) IS NULL AND b.population IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__population,
       CASE
-        WHEN n.gdp_usd = b.gdp_usd OR (
-          n.gdp_usd IS NULL AND b.gdp_usd IS NULL
+        WHEN CAST(n.gdp_usd AS DECIMAL(18, 2)) = b.gdp_usd
+        OR (
+          CAST(n.gdp_usd AS DECIMAL(18, 2)) IS NULL AND b.gdp_usd IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__gdp_usd,
       CASE
-        WHEN n.vat_rate = b.vat_rate OR (
-          n.vat_rate IS NULL AND b.vat_rate IS NULL
+        WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+        OR (
+          CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vat_rate,
       CASE
-        WHEN n.is_eu_member = b.is_eu_member
+        WHEN CAST(n.is_eu_member AS BOOLEAN) = b.is_eu_member
         OR (
-          n.is_eu_member IS NULL AND b.is_eu_member IS NULL
+          CAST(n.is_eu_member AS BOOLEAN) IS NULL AND b.is_eu_member IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_eu_member,
       CASE
-        WHEN n.is_sanctioned = b.is_sanctioned
+        WHEN CAST(n.is_sanctioned AS BOOLEAN) = b.is_sanctioned
         OR (
-          n.is_sanctioned IS NULL AND b.is_sanctioned IS NULL
+          CAST(n.is_sanctioned AS BOOLEAN) IS NULL AND b.is_sanctioned IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_sanctioned,
       CASE
-        WHEN n.requires_export_license = b.requires_export_license
+        WHEN CAST(n.requires_export_license AS BOOLEAN) = b.requires_export_license
         OR (
-          n.requires_export_license IS NULL AND b.requires_export_license IS NULL
+          CAST(n.requires_export_license AS BOOLEAN) IS NULL
+          AND b.requires_export_license IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__requires_export_license,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.sort_order = b.sort_order
+        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
         OR (
-          n.sort_order IS NULL AND b.sort_order IS NULL
+          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sort_order,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -505,8 +520,134 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.official_name) > 200
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.native_name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.iso2) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.iso3) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.numeric_code < -32768 OR s.numeric_code > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.phone_code) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.capital) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.currency_name) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.currency_symbol) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.region) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.subregion) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.continent_code) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.tld) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.address_format) > 500
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.postal_code_regex) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.nationality) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.latitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.longitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.area_km2) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.gdp_usd) >= 9999999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.vat_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.sort_order < -32768 OR s.sort_order > 32767
+            ), FALSE)
           )
         )
     ) AS n

@@ -190,49 +190,49 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.client_company_id AS client_company_id,
-      n.vendor_company_id AS vendor_company_id,
-      n.product_category_id AS product_category_id,
-      n.item_code AS item_code,
-      n.vendor_item_code AS vendor_item_code,
-      n.item_name AS item_name,
-      n.item_description AS item_description,
-      n.manufacturer_name AS manufacturer_name,
-      n.manufacturer_part_number AS manufacturer_part_number,
-      n.gtin AS gtin,
-      n.weight_kg AS weight_kg,
-      n.country_of_origin AS country_of_origin,
-      n.unit_of_measure AS unit_of_measure,
-      n.pack_size AS pack_size,
-      n.unit_price AS unit_price,
-      n.list_price AS list_price,
-      n.currency_code AS currency_code,
-      n.discount_pct AS discount_pct,
-      n.min_order_qty AS min_order_qty,
-      n.max_order_qty AS max_order_qty,
-      n.lead_time_days AS lead_time_days,
-      n.contract_number AS contract_number,
-      n.contract_start_date AS contract_start_date,
-      n.contract_end_date AS contract_end_date,
-      n.price_valid_until AS price_valid_until,
-      n.priority AS priority,
-      n.status AS status,
-      n.is_exclusive AS is_exclusive,
-      n.is_catalog_item AS is_catalog_item,
-      n.is_taxable AS is_taxable,
-      n.tax_rate AS tax_rate,
-      n.min_order_value AS min_order_value,
-      n.rebate_pct AS rebate_pct,
-      n.last_ordered_at AS last_ordered_at,
-      n.notes AS notes,
-      n.approved_by AS approved_by,
-      n.approved_at AS approved_at,
-      n.created_by AS created_by,
-      n.updated_by AS updated_by,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.client_company_id AS BIGINT) AS client_company_id,
+      CAST(n.vendor_company_id AS BIGINT) AS vendor_company_id,
+      CAST(n.product_category_id AS BIGINT) AS product_category_id,
+      CAST(n.item_code AS VARCHAR(64)) AS item_code,
+      CAST(n.vendor_item_code AS VARCHAR(64)) AS vendor_item_code,
+      CAST(n.item_name AS VARCHAR(255)) AS item_name,
+      CAST(n.item_description AS VARCHAR(2000)) AS item_description,
+      CAST(n.manufacturer_name AS VARCHAR(255)) AS manufacturer_name,
+      CAST(n.manufacturer_part_number AS VARCHAR(64)) AS manufacturer_part_number,
+      CAST(n.gtin AS VARCHAR(14)) AS gtin,
+      CAST(n.weight_kg AS DECIMAL(10, 3)) AS weight_kg,
+      CAST(n.country_of_origin AS CHAR(2)) AS country_of_origin,
+      CAST(n.unit_of_measure AS VARCHAR(16)) AS unit_of_measure,
+      CAST(n.pack_size AS INT) AS pack_size,
+      CAST(n.unit_price AS DECIMAL(14, 4)) AS unit_price,
+      CAST(n.list_price AS DECIMAL(14, 4)) AS list_price,
+      CAST(n.currency_code AS CHAR(3)) AS currency_code,
+      CAST(n.discount_pct AS DECIMAL(5, 2)) AS discount_pct,
+      CAST(n.min_order_qty AS DECIMAL(12, 3)) AS min_order_qty,
+      CAST(n.max_order_qty AS DECIMAL(12, 3)) AS max_order_qty,
+      CAST(n.lead_time_days AS SMALLINT) AS lead_time_days,
+      CAST(n.contract_number AS VARCHAR(64)) AS contract_number,
+      CAST(n.contract_start_date AS DATE) AS contract_start_date,
+      CAST(n.contract_end_date AS DATE) AS contract_end_date,
+      CAST(n.price_valid_until AS DATE) AS price_valid_until,
+      CAST(n.priority AS SMALLINT) AS priority,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.is_exclusive AS BOOLEAN) AS is_exclusive,
+      CAST(n.is_catalog_item AS BOOLEAN) AS is_catalog_item,
+      CAST(n.is_taxable AS BOOLEAN) AS is_taxable,
+      CAST(n.tax_rate AS DECIMAL(5, 2)) AS tax_rate,
+      CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
+      CAST(n.rebate_pct AS DECIMAL(5, 2)) AS rebate_pct,
+      CAST(n.last_ordered_at AS TIMESTAMP) AS last_ordered_at,
+      CAST(n.notes AS VARCHAR(1000)) AS notes,
+      CAST(n.approved_by AS BIGINT) AS approved_by,
+      CAST(n.approved_at AS TIMESTAMP) AS approved_at,
+      CAST(n.created_by AS BIGINT) AS created_by,
+      CAST(n.updated_by AS BIGINT) AS updated_by,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.client_company_id AS old__client_company_id,
       b.vendor_company_id AS old__vendor_company_id,
@@ -277,335 +277,346 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.client_company_id = b.client_company_id
+        WHEN CAST(n.client_company_id AS BIGINT) = b.client_company_id
         OR (
-          n.client_company_id IS NULL AND b.client_company_id IS NULL
+          CAST(n.client_company_id AS BIGINT) IS NULL AND b.client_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__client_company_id,
       CASE
-        WHEN n.vendor_company_id = b.vendor_company_id
+        WHEN CAST(n.vendor_company_id AS BIGINT) = b.vendor_company_id
         OR (
-          n.vendor_company_id IS NULL AND b.vendor_company_id IS NULL
+          CAST(n.vendor_company_id AS BIGINT) IS NULL AND b.vendor_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vendor_company_id,
       CASE
-        WHEN n.product_category_id = b.product_category_id
+        WHEN CAST(n.product_category_id AS BIGINT) = b.product_category_id
         OR (
-          n.product_category_id IS NULL AND b.product_category_id IS NULL
+          CAST(n.product_category_id AS BIGINT) IS NULL AND b.product_category_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__product_category_id,
       CASE
-        WHEN n.item_code = b.item_code OR (
-          n.item_code IS NULL AND b.item_code IS NULL
+        WHEN CAST(n.item_code AS VARCHAR(64)) = b.item_code
+        OR (
+          CAST(n.item_code AS VARCHAR(64)) IS NULL AND b.item_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__item_code,
       CASE
-        WHEN n.vendor_item_code = b.vendor_item_code
+        WHEN CAST(n.vendor_item_code AS VARCHAR(64)) = b.vendor_item_code
         OR (
-          n.vendor_item_code IS NULL AND b.vendor_item_code IS NULL
+          CAST(n.vendor_item_code AS VARCHAR(64)) IS NULL AND b.vendor_item_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vendor_item_code,
       CASE
-        WHEN n.item_name = b.item_name OR (
-          n.item_name IS NULL AND b.item_name IS NULL
+        WHEN CAST(n.item_name AS VARCHAR(255)) = b.item_name
+        OR (
+          CAST(n.item_name AS VARCHAR(255)) IS NULL AND b.item_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__item_name,
       CASE
-        WHEN n.item_description = b.item_description
+        WHEN CAST(n.item_description AS VARCHAR(2000)) = b.item_description
         OR (
-          n.item_description IS NULL AND b.item_description IS NULL
+          CAST(n.item_description AS VARCHAR(2000)) IS NULL AND b.item_description IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__item_description,
       CASE
-        WHEN n.manufacturer_name = b.manufacturer_name
+        WHEN CAST(n.manufacturer_name AS VARCHAR(255)) = b.manufacturer_name
         OR (
-          n.manufacturer_name IS NULL AND b.manufacturer_name IS NULL
+          CAST(n.manufacturer_name AS VARCHAR(255)) IS NULL AND b.manufacturer_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__manufacturer_name,
       CASE
-        WHEN n.manufacturer_part_number = b.manufacturer_part_number
+        WHEN CAST(n.manufacturer_part_number AS VARCHAR(64)) = b.manufacturer_part_number
         OR (
-          n.manufacturer_part_number IS NULL AND b.manufacturer_part_number IS NULL
+          CAST(n.manufacturer_part_number AS VARCHAR(64)) IS NULL
+          AND b.manufacturer_part_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__manufacturer_part_number,
       CASE
-        WHEN n.gtin = b.gtin OR (
-          n.gtin IS NULL AND b.gtin IS NULL
+        WHEN CAST(n.gtin AS VARCHAR(14)) = b.gtin
+        OR (
+          CAST(n.gtin AS VARCHAR(14)) IS NULL AND b.gtin IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__gtin,
       CASE
-        WHEN n.weight_kg = b.weight_kg OR (
-          n.weight_kg IS NULL AND b.weight_kg IS NULL
+        WHEN CAST(n.weight_kg AS DECIMAL(10, 3)) = b.weight_kg
+        OR (
+          CAST(n.weight_kg AS DECIMAL(10, 3)) IS NULL AND b.weight_kg IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__weight_kg,
       CASE
-        WHEN n.country_of_origin = b.country_of_origin
+        WHEN CAST(n.country_of_origin AS CHAR(2)) = b.country_of_origin
         OR (
-          n.country_of_origin IS NULL AND b.country_of_origin IS NULL
+          CAST(n.country_of_origin AS CHAR(2)) IS NULL AND b.country_of_origin IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__country_of_origin,
       CASE
-        WHEN n.unit_of_measure = b.unit_of_measure
+        WHEN CAST(n.unit_of_measure AS VARCHAR(16)) = b.unit_of_measure
         OR (
-          n.unit_of_measure IS NULL AND b.unit_of_measure IS NULL
+          CAST(n.unit_of_measure AS VARCHAR(16)) IS NULL AND b.unit_of_measure IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_of_measure,
       CASE
-        WHEN n.pack_size = b.pack_size OR (
-          n.pack_size IS NULL AND b.pack_size IS NULL
+        WHEN CAST(n.pack_size AS INT) = b.pack_size
+        OR (
+          CAST(n.pack_size AS INT) IS NULL AND b.pack_size IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__pack_size,
       CASE
-        WHEN n.unit_price = b.unit_price
+        WHEN CAST(n.unit_price AS DECIMAL(14, 4)) = b.unit_price
         OR (
-          n.unit_price IS NULL AND b.unit_price IS NULL
+          CAST(n.unit_price AS DECIMAL(14, 4)) IS NULL AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN n.list_price = b.list_price
+        WHEN CAST(n.list_price AS DECIMAL(14, 4)) = b.list_price
         OR (
-          n.list_price IS NULL AND b.list_price IS NULL
+          CAST(n.list_price AS DECIMAL(14, 4)) IS NULL AND b.list_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__list_price,
       CASE
-        WHEN n.currency_code = b.currency_code
+        WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
         OR (
-          n.currency_code IS NULL AND b.currency_code IS NULL
+          CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN n.discount_pct = b.discount_pct
+        WHEN CAST(n.discount_pct AS DECIMAL(5, 2)) = b.discount_pct
         OR (
-          n.discount_pct IS NULL AND b.discount_pct IS NULL
+          CAST(n.discount_pct AS DECIMAL(5, 2)) IS NULL AND b.discount_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_pct,
       CASE
-        WHEN n.min_order_qty = b.min_order_qty
+        WHEN CAST(n.min_order_qty AS DECIMAL(12, 3)) = b.min_order_qty
         OR (
-          n.min_order_qty IS NULL AND b.min_order_qty IS NULL
+          CAST(n.min_order_qty AS DECIMAL(12, 3)) IS NULL AND b.min_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_qty,
       CASE
-        WHEN n.max_order_qty = b.max_order_qty
+        WHEN CAST(n.max_order_qty AS DECIMAL(12, 3)) = b.max_order_qty
         OR (
-          n.max_order_qty IS NULL AND b.max_order_qty IS NULL
+          CAST(n.max_order_qty AS DECIMAL(12, 3)) IS NULL AND b.max_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__max_order_qty,
       CASE
-        WHEN n.lead_time_days = b.lead_time_days
+        WHEN CAST(n.lead_time_days AS SMALLINT) = b.lead_time_days
         OR (
-          n.lead_time_days IS NULL AND b.lead_time_days IS NULL
+          CAST(n.lead_time_days AS SMALLINT) IS NULL AND b.lead_time_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lead_time_days,
       CASE
-        WHEN n.contract_number = b.contract_number
+        WHEN CAST(n.contract_number AS VARCHAR(64)) = b.contract_number
         OR (
-          n.contract_number IS NULL AND b.contract_number IS NULL
+          CAST(n.contract_number AS VARCHAR(64)) IS NULL AND b.contract_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_number,
       CASE
-        WHEN n.contract_start_date = b.contract_start_date
+        WHEN CAST(n.contract_start_date AS DATE) = b.contract_start_date
         OR (
-          n.contract_start_date IS NULL AND b.contract_start_date IS NULL
+          CAST(n.contract_start_date AS DATE) IS NULL AND b.contract_start_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_start_date,
       CASE
-        WHEN n.contract_end_date = b.contract_end_date
+        WHEN CAST(n.contract_end_date AS DATE) = b.contract_end_date
         OR (
-          n.contract_end_date IS NULL AND b.contract_end_date IS NULL
+          CAST(n.contract_end_date AS DATE) IS NULL AND b.contract_end_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_end_date,
       CASE
-        WHEN n.price_valid_until = b.price_valid_until
+        WHEN CAST(n.price_valid_until AS DATE) = b.price_valid_until
         OR (
-          n.price_valid_until IS NULL AND b.price_valid_until IS NULL
+          CAST(n.price_valid_until AS DATE) IS NULL AND b.price_valid_until IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__price_valid_until,
       CASE
-        WHEN n.priority = b.priority OR (
-          n.priority IS NULL AND b.priority IS NULL
+        WHEN CAST(n.priority AS SMALLINT) = b.priority
+        OR (
+          CAST(n.priority AS SMALLINT) IS NULL AND b.priority IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__priority,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.is_exclusive = b.is_exclusive
+        WHEN CAST(n.is_exclusive AS BOOLEAN) = b.is_exclusive
         OR (
-          n.is_exclusive IS NULL AND b.is_exclusive IS NULL
+          CAST(n.is_exclusive AS BOOLEAN) IS NULL AND b.is_exclusive IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_exclusive,
       CASE
-        WHEN n.is_catalog_item = b.is_catalog_item
+        WHEN CAST(n.is_catalog_item AS BOOLEAN) = b.is_catalog_item
         OR (
-          n.is_catalog_item IS NULL AND b.is_catalog_item IS NULL
+          CAST(n.is_catalog_item AS BOOLEAN) IS NULL AND b.is_catalog_item IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_catalog_item,
       CASE
-        WHEN n.is_taxable = b.is_taxable
+        WHEN CAST(n.is_taxable AS BOOLEAN) = b.is_taxable
         OR (
-          n.is_taxable IS NULL AND b.is_taxable IS NULL
+          CAST(n.is_taxable AS BOOLEAN) IS NULL AND b.is_taxable IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_taxable,
       CASE
-        WHEN n.tax_rate = b.tax_rate OR (
-          n.tax_rate IS NULL AND b.tax_rate IS NULL
+        WHEN CAST(n.tax_rate AS DECIMAL(5, 2)) = b.tax_rate
+        OR (
+          CAST(n.tax_rate AS DECIMAL(5, 2)) IS NULL AND b.tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_rate,
       CASE
-        WHEN n.min_order_value = b.min_order_value
+        WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
         OR (
-          n.min_order_value IS NULL AND b.min_order_value IS NULL
+          CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_value,
       CASE
-        WHEN n.rebate_pct = b.rebate_pct
+        WHEN CAST(n.rebate_pct AS DECIMAL(5, 2)) = b.rebate_pct
         OR (
-          n.rebate_pct IS NULL AND b.rebate_pct IS NULL
+          CAST(n.rebate_pct AS DECIMAL(5, 2)) IS NULL AND b.rebate_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__rebate_pct,
       CASE
-        WHEN n.last_ordered_at = b.last_ordered_at
+        WHEN CAST(n.last_ordered_at AS TIMESTAMP) = b.last_ordered_at
         OR (
-          n.last_ordered_at IS NULL AND b.last_ordered_at IS NULL
+          CAST(n.last_ordered_at AS TIMESTAMP) IS NULL AND b.last_ordered_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_ordered_at,
       CASE
-        WHEN n.notes = b.notes OR (
-          n.notes IS NULL AND b.notes IS NULL
+        WHEN CAST(n.notes AS VARCHAR(1000)) = b.notes
+        OR (
+          CAST(n.notes AS VARCHAR(1000)) IS NULL AND b.notes IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__notes,
       CASE
-        WHEN n.approved_by = b.approved_by
+        WHEN CAST(n.approved_by AS BIGINT) = b.approved_by
         OR (
-          n.approved_by IS NULL AND b.approved_by IS NULL
+          CAST(n.approved_by AS BIGINT) IS NULL AND b.approved_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approved_by,
       CASE
-        WHEN n.approved_at = b.approved_at
+        WHEN CAST(n.approved_at AS TIMESTAMP) = b.approved_at
         OR (
-          n.approved_at IS NULL AND b.approved_at IS NULL
+          CAST(n.approved_at AS TIMESTAMP) IS NULL AND b.approved_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approved_at,
       CASE
-        WHEN n.created_by = b.created_by
+        WHEN CAST(n.created_by AS BIGINT) = b.created_by
         OR (
-          n.created_by IS NULL AND b.created_by IS NULL
+          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN n.updated_by = b.updated_by
+        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
         OR (
-          n.updated_by IS NULL AND b.updated_by IS NULL
+          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -676,8 +687,134 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.item_code) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.vendor_item_code) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.item_name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.item_description) > 2000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.manufacturer_name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.manufacturer_part_number) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.gtin) > 14
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.weight_kg) >= 9999999.9995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.country_of_origin) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.unit_of_measure) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.pack_size < -2147483648 OR s.pack_size > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.unit_price) >= 9999999999.99995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.list_price) >= 9999999999.99995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.discount_pct) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.min_order_qty) >= 999999999.9995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.max_order_qty) >= 999999999.9995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.lead_time_days < -32768 OR s.lead_time_days > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.contract_number) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.priority < -32768 OR s.priority > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.tax_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.min_order_value) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.rebate_pct) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.notes) > 1000
+            ), FALSE)
           )
         )
     ) AS n

@@ -70,19 +70,19 @@ FROM (
     p.chg__updated_at
   FROM (
     SELECT
-      n.id AS id,
-      n.tag_id AS tag_id,
-      n.taggable_id AS taggable_id,
-      n.taggable_type AS taggable_type,
-      n.tagger_id AS tagger_id,
-      n.tagger_type AS tagger_type,
-      n.context AS context,
-      n.tenant_company_id AS tenant_company_id,
-      n.confidence AS confidence,
-      n.weight AS weight,
-      n.is_auto AS is_auto,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.tag_id AS BIGINT) AS tag_id,
+      CAST(n.taggable_id AS BIGINT) AS taggable_id,
+      CAST(n.taggable_type AS VARCHAR(64)) AS taggable_type,
+      CAST(n.tagger_id AS BIGINT) AS tagger_id,
+      CAST(n.tagger_type AS VARCHAR(64)) AS tagger_type,
+      CAST(n.context AS VARCHAR(128)) AS context,
+      CAST(n.tenant_company_id AS BIGINT) AS tenant_company_id,
+      CAST(n.confidence AS DECIMAL(4, 3)) AS confidence,
+      CAST(n.weight AS SMALLINT) AS weight,
+      CAST(n.is_auto AS BOOLEAN) AS is_auto,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.tag_id AS old__tag_id,
       b.taggable_id AS old__taggable_id,
@@ -97,99 +97,105 @@ FROM (
       b.created_at AS old__created_at,
       b.updated_at AS old__updated_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.tag_id = b.tag_id OR (
-          n.tag_id IS NULL AND b.tag_id IS NULL
+        WHEN CAST(n.tag_id AS BIGINT) = b.tag_id
+        OR (
+          CAST(n.tag_id AS BIGINT) IS NULL AND b.tag_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tag_id,
       CASE
-        WHEN n.taggable_id = b.taggable_id
+        WHEN CAST(n.taggable_id AS BIGINT) = b.taggable_id
         OR (
-          n.taggable_id IS NULL AND b.taggable_id IS NULL
+          CAST(n.taggable_id AS BIGINT) IS NULL AND b.taggable_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__taggable_id,
       CASE
-        WHEN n.taggable_type = b.taggable_type
+        WHEN CAST(n.taggable_type AS VARCHAR(64)) = b.taggable_type
         OR (
-          n.taggable_type IS NULL AND b.taggable_type IS NULL
+          CAST(n.taggable_type AS VARCHAR(64)) IS NULL AND b.taggable_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__taggable_type,
       CASE
-        WHEN n.tagger_id = b.tagger_id OR (
-          n.tagger_id IS NULL AND b.tagger_id IS NULL
+        WHEN CAST(n.tagger_id AS BIGINT) = b.tagger_id
+        OR (
+          CAST(n.tagger_id AS BIGINT) IS NULL AND b.tagger_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tagger_id,
       CASE
-        WHEN n.tagger_type = b.tagger_type
+        WHEN CAST(n.tagger_type AS VARCHAR(64)) = b.tagger_type
         OR (
-          n.tagger_type IS NULL AND b.tagger_type IS NULL
+          CAST(n.tagger_type AS VARCHAR(64)) IS NULL AND b.tagger_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tagger_type,
       CASE
-        WHEN n.context = b.context OR (
-          n.context IS NULL AND b.context IS NULL
+        WHEN CAST(n.context AS VARCHAR(128)) = b.context
+        OR (
+          CAST(n.context AS VARCHAR(128)) IS NULL AND b.context IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__context,
       CASE
-        WHEN n.tenant_company_id = b.tenant_company_id
+        WHEN CAST(n.tenant_company_id AS BIGINT) = b.tenant_company_id
         OR (
-          n.tenant_company_id IS NULL AND b.tenant_company_id IS NULL
+          CAST(n.tenant_company_id AS BIGINT) IS NULL AND b.tenant_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tenant_company_id,
       CASE
-        WHEN n.confidence = b.confidence
+        WHEN CAST(n.confidence AS DECIMAL(4, 3)) = b.confidence
         OR (
-          n.confidence IS NULL AND b.confidence IS NULL
+          CAST(n.confidence AS DECIMAL(4, 3)) IS NULL AND b.confidence IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confidence,
       CASE
-        WHEN n.weight = b.weight OR (
-          n.weight IS NULL AND b.weight IS NULL
+        WHEN CAST(n.weight AS SMALLINT) = b.weight
+        OR (
+          CAST(n.weight AS SMALLINT) IS NULL AND b.weight IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__weight,
       CASE
-        WHEN n.is_auto = b.is_auto OR (
-          n.is_auto IS NULL AND b.is_auto IS NULL
+        WHEN CAST(n.is_auto AS BOOLEAN) = b.is_auto
+        OR (
+          CAST(n.is_auto AS BOOLEAN) IS NULL AND b.is_auto IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_auto,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -264,10 +270,37 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
-          ) OR (
+          )
+          OR (
             s._loaded_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.taggable_type) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.tagger_type) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.context) > 128
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.confidence) >= 9.9995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.weight < -32768 OR s.weight > 32767
+            ), FALSE)
           )
         )
     ) AS n

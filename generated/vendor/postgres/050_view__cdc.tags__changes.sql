@@ -102,27 +102,27 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.company_id AS company_id,
-      n.name AS name,
-      n.slug AS slug,
-      n.description AS description,
-      n.category AS category,
-      n.color AS color,
-      n.taggings_count AS taggings_count,
-      n.is_system AS is_system,
-      n.is_visible_to_vendors AS is_visible_to_vendors,
-      n.status AS status,
-      n.created_by AS created_by,
-      n.merged_into_id AS merged_into_id,
-      n.parent_id AS parent_id,
-      n.icon AS icon,
-      n.sort_order AS sort_order,
-      n.usage_scope AS usage_scope,
-      n.last_used_at AS last_used_at,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.company_id AS BIGINT) AS company_id,
+      CAST(n.name AS VARCHAR(100)) AS name,
+      CAST(n.slug AS VARCHAR(100)) AS slug,
+      CAST(n.description AS VARCHAR(500)) AS description,
+      CAST(n.category AS SMALLINT) AS category,
+      CAST(n.color AS VARCHAR(7)) AS color,
+      CAST(n.taggings_count AS INT) AS taggings_count,
+      CAST(n.is_system AS BOOLEAN) AS is_system,
+      CAST(n.is_visible_to_vendors AS BOOLEAN) AS is_visible_to_vendors,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.created_by AS BIGINT) AS created_by,
+      CAST(n.merged_into_id AS BIGINT) AS merged_into_id,
+      CAST(n.parent_id AS BIGINT) AS parent_id,
+      CAST(n.icon AS VARCHAR(64)) AS icon,
+      CAST(n.sort_order AS SMALLINT) AS sort_order,
+      CAST(n.usage_scope AS SMALLINT) AS usage_scope,
+      CAST(n.last_used_at AS TIMESTAMP) AS last_used_at,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.name AS old__name,
@@ -145,160 +145,170 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.company_id = b.company_id
+        WHEN CAST(n.company_id AS BIGINT) = b.company_id
         OR (
-          n.company_id IS NULL AND b.company_id IS NULL
+          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__company_id,
       CASE
-        WHEN n.name = b.name OR (
-          n.name IS NULL AND b.name IS NULL
+        WHEN CAST(n.name AS VARCHAR(100)) = b.name
+        OR (
+          CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__name,
       CASE
-        WHEN n.slug = b.slug OR (
-          n.slug IS NULL AND b.slug IS NULL
+        WHEN CAST(n.slug AS VARCHAR(100)) = b.slug
+        OR (
+          CAST(n.slug AS VARCHAR(100)) IS NULL AND b.slug IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__slug,
       CASE
-        WHEN n.description = b.description
+        WHEN CAST(n.description AS VARCHAR(500)) = b.description
         OR (
-          n.description IS NULL AND b.description IS NULL
+          CAST(n.description AS VARCHAR(500)) IS NULL AND b.description IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN n.category = b.category OR (
-          n.category IS NULL AND b.category IS NULL
+        WHEN CAST(n.category AS SMALLINT) = b.category
+        OR (
+          CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN n.color = b.color OR (
-          n.color IS NULL AND b.color IS NULL
+        WHEN CAST(n.color AS VARCHAR(7)) = b.color
+        OR (
+          CAST(n.color AS VARCHAR(7)) IS NULL AND b.color IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__color,
       CASE
-        WHEN n.taggings_count = b.taggings_count
+        WHEN CAST(n.taggings_count AS INT) = b.taggings_count
         OR (
-          n.taggings_count IS NULL AND b.taggings_count IS NULL
+          CAST(n.taggings_count AS INT) IS NULL AND b.taggings_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__taggings_count,
       CASE
-        WHEN n.is_system = b.is_system OR (
-          n.is_system IS NULL AND b.is_system IS NULL
+        WHEN CAST(n.is_system AS BOOLEAN) = b.is_system
+        OR (
+          CAST(n.is_system AS BOOLEAN) IS NULL AND b.is_system IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_system,
       CASE
-        WHEN n.is_visible_to_vendors = b.is_visible_to_vendors
+        WHEN CAST(n.is_visible_to_vendors AS BOOLEAN) = b.is_visible_to_vendors
         OR (
-          n.is_visible_to_vendors IS NULL AND b.is_visible_to_vendors IS NULL
+          CAST(n.is_visible_to_vendors AS BOOLEAN) IS NULL
+          AND b.is_visible_to_vendors IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_visible_to_vendors,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.created_by = b.created_by
+        WHEN CAST(n.created_by AS BIGINT) = b.created_by
         OR (
-          n.created_by IS NULL AND b.created_by IS NULL
+          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN n.merged_into_id = b.merged_into_id
+        WHEN CAST(n.merged_into_id AS BIGINT) = b.merged_into_id
         OR (
-          n.merged_into_id IS NULL AND b.merged_into_id IS NULL
+          CAST(n.merged_into_id AS BIGINT) IS NULL AND b.merged_into_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__merged_into_id,
       CASE
-        WHEN n.parent_id = b.parent_id OR (
-          n.parent_id IS NULL AND b.parent_id IS NULL
+        WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+        OR (
+          CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__parent_id,
       CASE
-        WHEN n.icon = b.icon OR (
-          n.icon IS NULL AND b.icon IS NULL
+        WHEN CAST(n.icon AS VARCHAR(64)) = b.icon
+        OR (
+          CAST(n.icon AS VARCHAR(64)) IS NULL AND b.icon IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__icon,
       CASE
-        WHEN n.sort_order = b.sort_order
+        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
         OR (
-          n.sort_order IS NULL AND b.sort_order IS NULL
+          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sort_order,
       CASE
-        WHEN n.usage_scope = b.usage_scope
+        WHEN CAST(n.usage_scope AS SMALLINT) = b.usage_scope
         OR (
-          n.usage_scope IS NULL AND b.usage_scope IS NULL
+          CAST(n.usage_scope AS SMALLINT) IS NULL AND b.usage_scope IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__usage_scope,
       CASE
-        WHEN n.last_used_at = b.last_used_at
+        WHEN CAST(n.last_used_at AS TIMESTAMP) = b.last_used_at
         OR (
-          n.last_used_at IS NULL AND b.last_used_at IS NULL
+          CAST(n.last_used_at AS TIMESTAMP) IS NULL AND b.last_used_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_used_at,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -347,8 +357,59 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.slug) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.description) > 500
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.category < -32768 OR s.category > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.color) > 7
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.taggings_count < -2147483648 OR s.taggings_count > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.icon) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.sort_order < -32768 OR s.sort_order > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.usage_scope < -32768 OR s.usage_scope > 32767
+            ), FALSE)
           )
         )
     ) AS n

@@ -110,29 +110,29 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.team_id AS team_id,
-      n.user_id AS user_id,
-      n.role AS role,
-      n.status AS status,
-      n.is_lead AS is_lead,
-      n.is_approver AS is_approver,
-      n.approval_limit AS approval_limit,
-      n.title AS title,
-      n.notification_level AS notification_level,
-      n.joined_at AS joined_at,
-      n.can_purchase AS can_purchase,
-      n.monthly_spend_limit AS monthly_spend_limit,
-      n.last_activity_at AS last_activity_at,
-      n.membership_source AS membership_source,
-      n.left_at AS left_at,
-      n.added_by AS added_by,
-      n.removed_by AS removed_by,
-      n.invitation_token AS invitation_token,
-      n.invitation_sent_at AS invitation_sent_at,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.team_id AS BIGINT) AS team_id,
+      CAST(n.user_id AS BIGINT) AS user_id,
+      CAST(n.role AS SMALLINT) AS role,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.is_lead AS BOOLEAN) AS is_lead,
+      CAST(n.is_approver AS BOOLEAN) AS is_approver,
+      CAST(n.approval_limit AS DECIMAL(14, 2)) AS approval_limit,
+      CAST(n.title AS VARCHAR(150)) AS title,
+      CAST(n.notification_level AS SMALLINT) AS notification_level,
+      CAST(n.joined_at AS TIMESTAMP) AS joined_at,
+      CAST(n.can_purchase AS BOOLEAN) AS can_purchase,
+      CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) AS monthly_spend_limit,
+      CAST(n.last_activity_at AS TIMESTAMP) AS last_activity_at,
+      CAST(n.membership_source AS SMALLINT) AS membership_source,
+      CAST(n.left_at AS TIMESTAMP) AS left_at,
+      CAST(n.added_by AS BIGINT) AS added_by,
+      CAST(n.removed_by AS BIGINT) AS removed_by,
+      CAST(n.invitation_token AS VARCHAR(64)) AS invitation_token,
+      CAST(n.invitation_sent_at AS TIMESTAMP) AS invitation_sent_at,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.team_id AS old__team_id,
       b.user_id AS old__user_id,
@@ -157,175 +157,186 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.team_id = b.team_id OR (
-          n.team_id IS NULL AND b.team_id IS NULL
+        WHEN CAST(n.team_id AS BIGINT) = b.team_id
+        OR (
+          CAST(n.team_id AS BIGINT) IS NULL AND b.team_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__team_id,
       CASE
-        WHEN n.user_id = b.user_id OR (
-          n.user_id IS NULL AND b.user_id IS NULL
+        WHEN CAST(n.user_id AS BIGINT) = b.user_id
+        OR (
+          CAST(n.user_id AS BIGINT) IS NULL AND b.user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__user_id,
       CASE
-        WHEN n.role = b.role OR (
-          n.role IS NULL AND b.role IS NULL
+        WHEN CAST(n.role AS SMALLINT) = b.role
+        OR (
+          CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__role,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.is_lead = b.is_lead OR (
-          n.is_lead IS NULL AND b.is_lead IS NULL
+        WHEN CAST(n.is_lead AS BOOLEAN) = b.is_lead
+        OR (
+          CAST(n.is_lead AS BOOLEAN) IS NULL AND b.is_lead IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_lead,
       CASE
-        WHEN n.is_approver = b.is_approver
+        WHEN CAST(n.is_approver AS BOOLEAN) = b.is_approver
         OR (
-          n.is_approver IS NULL AND b.is_approver IS NULL
+          CAST(n.is_approver AS BOOLEAN) IS NULL AND b.is_approver IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_approver,
       CASE
-        WHEN n.approval_limit = b.approval_limit
+        WHEN CAST(n.approval_limit AS DECIMAL(14, 2)) = b.approval_limit
         OR (
-          n.approval_limit IS NULL AND b.approval_limit IS NULL
+          CAST(n.approval_limit AS DECIMAL(14, 2)) IS NULL AND b.approval_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approval_limit,
       CASE
-        WHEN n.title = b.title OR (
-          n.title IS NULL AND b.title IS NULL
+        WHEN CAST(n.title AS VARCHAR(150)) = b.title
+        OR (
+          CAST(n.title AS VARCHAR(150)) IS NULL AND b.title IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__title,
       CASE
-        WHEN n.notification_level = b.notification_level
+        WHEN CAST(n.notification_level AS SMALLINT) = b.notification_level
         OR (
-          n.notification_level IS NULL AND b.notification_level IS NULL
+          CAST(n.notification_level AS SMALLINT) IS NULL AND b.notification_level IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__notification_level,
       CASE
-        WHEN n.joined_at = b.joined_at OR (
-          n.joined_at IS NULL AND b.joined_at IS NULL
+        WHEN CAST(n.joined_at AS TIMESTAMP) = b.joined_at
+        OR (
+          CAST(n.joined_at AS TIMESTAMP) IS NULL AND b.joined_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__joined_at,
       CASE
-        WHEN n.can_purchase = b.can_purchase
+        WHEN CAST(n.can_purchase AS BOOLEAN) = b.can_purchase
         OR (
-          n.can_purchase IS NULL AND b.can_purchase IS NULL
+          CAST(n.can_purchase AS BOOLEAN) IS NULL AND b.can_purchase IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__can_purchase,
       CASE
-        WHEN n.monthly_spend_limit = b.monthly_spend_limit
+        WHEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) = b.monthly_spend_limit
         OR (
-          n.monthly_spend_limit IS NULL AND b.monthly_spend_limit IS NULL
+          CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) IS NULL
+          AND b.monthly_spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__monthly_spend_limit,
       CASE
-        WHEN n.last_activity_at = b.last_activity_at
+        WHEN CAST(n.last_activity_at AS TIMESTAMP) = b.last_activity_at
         OR (
-          n.last_activity_at IS NULL AND b.last_activity_at IS NULL
+          CAST(n.last_activity_at AS TIMESTAMP) IS NULL AND b.last_activity_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_activity_at,
       CASE
-        WHEN n.membership_source = b.membership_source
+        WHEN CAST(n.membership_source AS SMALLINT) = b.membership_source
         OR (
-          n.membership_source IS NULL AND b.membership_source IS NULL
+          CAST(n.membership_source AS SMALLINT) IS NULL AND b.membership_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__membership_source,
       CASE
-        WHEN n.left_at = b.left_at OR (
-          n.left_at IS NULL AND b.left_at IS NULL
+        WHEN CAST(n.left_at AS TIMESTAMP) = b.left_at
+        OR (
+          CAST(n.left_at AS TIMESTAMP) IS NULL AND b.left_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__left_at,
       CASE
-        WHEN n.added_by = b.added_by OR (
-          n.added_by IS NULL AND b.added_by IS NULL
+        WHEN CAST(n.added_by AS BIGINT) = b.added_by
+        OR (
+          CAST(n.added_by AS BIGINT) IS NULL AND b.added_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__added_by,
       CASE
-        WHEN n.removed_by = b.removed_by
+        WHEN CAST(n.removed_by AS BIGINT) = b.removed_by
         OR (
-          n.removed_by IS NULL AND b.removed_by IS NULL
+          CAST(n.removed_by AS BIGINT) IS NULL AND b.removed_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__removed_by,
       CASE
-        WHEN n.invitation_token = b.invitation_token
+        WHEN CAST(n.invitation_token AS VARCHAR(64)) = b.invitation_token
         OR (
-          n.invitation_token IS NULL AND b.invitation_token IS NULL
+          CAST(n.invitation_token AS VARCHAR(64)) IS NULL AND b.invitation_token IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invitation_token,
       CASE
-        WHEN n.invitation_sent_at = b.invitation_sent_at
+        WHEN CAST(n.invitation_sent_at AS TIMESTAMP) = b.invitation_sent_at
         OR (
-          n.invitation_sent_at IS NULL AND b.invitation_sent_at IS NULL
+          CAST(n.invitation_sent_at AS TIMESTAMP) IS NULL AND b.invitation_sent_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invitation_sent_at,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -420,10 +431,52 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
-          ) OR (
+          )
+          OR (
             s._loaded_at IS NULL
+          )
+          OR (
+            COALESCE((
+              s.role < -32768 OR s.role > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.approval_limit) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.title) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.notification_level < -32768 OR s.notification_level > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.monthly_spend_limit) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.membership_source < -32768 OR s.membership_source > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.invitation_token) > 64
+            ), FALSE)
           )
         )
     ) AS n

@@ -186,48 +186,48 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.company_id AS company_id,
-      n.email AS email,
-      n.first_name AS first_name,
-      n.last_name AS last_name,
-      n.display_name AS display_name,
-      n.phone AS phone,
-      n.mobile_phone AS mobile_phone,
-      n.job_title AS job_title,
-      n.department AS department,
-      n.manager_id AS manager_id,
-      n.role AS role,
-      n.status AS status,
-      n.user_type AS user_type,
-      n.locale AS locale,
-      n.time_zone AS time_zone,
-      n.is_admin AS is_admin,
-      n.is_active AS is_active,
-      n.email_verified AS email_verified,
-      n.mfa_enabled AS mfa_enabled,
-      n.sign_in_count AS sign_in_count,
-      n.current_sign_in_at AS current_sign_in_at,
-      n.last_sign_in_at AS last_sign_in_at,
-      n.current_sign_in_ip AS current_sign_in_ip,
-      n.last_sign_in_ip AS last_sign_in_ip,
-      n.confirmed_at AS confirmed_at,
-      n.confirmation_sent_at AS confirmation_sent_at,
-      n.failed_attempts AS failed_attempts,
-      n.locked_at AS locked_at,
-      n.invited_by AS invited_by,
-      n.invitation_accepted_at AS invitation_accepted_at,
-      n.avatar_url AS avatar_url,
-      n.city_id AS city_id,
-      n.employee_number AS employee_number,
-      n.hire_date AS hire_date,
-      n.marketing_opt_in AS marketing_opt_in,
-      n.notification_frequency AS notification_frequency,
-      n.password_changed_at AS password_changed_at,
-      n.external_ref AS external_ref,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.company_id AS BIGINT) AS company_id,
+      CAST(n.email AS VARCHAR(255)) AS email,
+      CAST(n.first_name AS VARCHAR(100)) AS first_name,
+      CAST(n.last_name AS VARCHAR(100)) AS last_name,
+      CAST(n.display_name AS VARCHAR(200)) AS display_name,
+      CAST(n.phone AS VARCHAR(32)) AS phone,
+      CAST(n.mobile_phone AS VARCHAR(32)) AS mobile_phone,
+      CAST(n.job_title AS VARCHAR(150)) AS job_title,
+      CAST(n.department AS VARCHAR(150)) AS department,
+      CAST(n.manager_id AS BIGINT) AS manager_id,
+      CAST(n.role AS SMALLINT) AS role,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.user_type AS SMALLINT) AS user_type,
+      CAST(n.locale AS VARCHAR(10)) AS locale,
+      CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
+      CAST(n.is_admin AS BOOLEAN) AS is_admin,
+      CAST(n.is_active AS BOOLEAN) AS is_active,
+      CAST(n.email_verified AS BOOLEAN) AS email_verified,
+      CAST(n.mfa_enabled AS BOOLEAN) AS mfa_enabled,
+      CAST(n.sign_in_count AS INT) AS sign_in_count,
+      CAST(n.current_sign_in_at AS TIMESTAMP) AS current_sign_in_at,
+      CAST(n.last_sign_in_at AS TIMESTAMP) AS last_sign_in_at,
+      CAST(n.current_sign_in_ip AS VARCHAR(45)) AS current_sign_in_ip,
+      CAST(n.last_sign_in_ip AS VARCHAR(45)) AS last_sign_in_ip,
+      CAST(n.confirmed_at AS TIMESTAMP) AS confirmed_at,
+      CAST(n.confirmation_sent_at AS TIMESTAMP) AS confirmation_sent_at,
+      CAST(n.failed_attempts AS SMALLINT) AS failed_attempts,
+      CAST(n.locked_at AS TIMESTAMP) AS locked_at,
+      CAST(n.invited_by AS BIGINT) AS invited_by,
+      CAST(n.invitation_accepted_at AS TIMESTAMP) AS invitation_accepted_at,
+      CAST(n.avatar_url AS VARCHAR(1024)) AS avatar_url,
+      CAST(n.city_id AS BIGINT) AS city_id,
+      CAST(n.employee_number AS VARCHAR(32)) AS employee_number,
+      CAST(n.hire_date AS DATE) AS hire_date,
+      CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
+      CAST(n.notification_frequency AS SMALLINT) AS notification_frequency,
+      CAST(n.password_changed_at AS TIMESTAMP) AS password_changed_at,
+      CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.email AS old__email,
@@ -271,322 +271,342 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.company_id = b.company_id
+        WHEN CAST(n.company_id AS BIGINT) = b.company_id
         OR (
-          n.company_id IS NULL AND b.company_id IS NULL
+          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__company_id,
       CASE
-        WHEN n.email = b.email OR (
-          n.email IS NULL AND b.email IS NULL
+        WHEN CAST(n.email AS VARCHAR(255)) = b.email
+        OR (
+          CAST(n.email AS VARCHAR(255)) IS NULL AND b.email IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__email,
       CASE
-        WHEN n.first_name = b.first_name
+        WHEN CAST(n.first_name AS VARCHAR(100)) = b.first_name
         OR (
-          n.first_name IS NULL AND b.first_name IS NULL
+          CAST(n.first_name AS VARCHAR(100)) IS NULL AND b.first_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__first_name,
       CASE
-        WHEN n.last_name = b.last_name OR (
-          n.last_name IS NULL AND b.last_name IS NULL
+        WHEN CAST(n.last_name AS VARCHAR(100)) = b.last_name
+        OR (
+          CAST(n.last_name AS VARCHAR(100)) IS NULL AND b.last_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_name,
       CASE
-        WHEN n.display_name = b.display_name
+        WHEN CAST(n.display_name AS VARCHAR(200)) = b.display_name
         OR (
-          n.display_name IS NULL AND b.display_name IS NULL
+          CAST(n.display_name AS VARCHAR(200)) IS NULL AND b.display_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__display_name,
       CASE
-        WHEN n.phone = b.phone OR (
-          n.phone IS NULL AND b.phone IS NULL
+        WHEN CAST(n.phone AS VARCHAR(32)) = b.phone
+        OR (
+          CAST(n.phone AS VARCHAR(32)) IS NULL AND b.phone IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__phone,
       CASE
-        WHEN n.mobile_phone = b.mobile_phone
+        WHEN CAST(n.mobile_phone AS VARCHAR(32)) = b.mobile_phone
         OR (
-          n.mobile_phone IS NULL AND b.mobile_phone IS NULL
+          CAST(n.mobile_phone AS VARCHAR(32)) IS NULL AND b.mobile_phone IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__mobile_phone,
       CASE
-        WHEN n.job_title = b.job_title OR (
-          n.job_title IS NULL AND b.job_title IS NULL
+        WHEN CAST(n.job_title AS VARCHAR(150)) = b.job_title
+        OR (
+          CAST(n.job_title AS VARCHAR(150)) IS NULL AND b.job_title IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__job_title,
       CASE
-        WHEN n.department = b.department
+        WHEN CAST(n.department AS VARCHAR(150)) = b.department
         OR (
-          n.department IS NULL AND b.department IS NULL
+          CAST(n.department AS VARCHAR(150)) IS NULL AND b.department IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__department,
       CASE
-        WHEN n.manager_id = b.manager_id
+        WHEN CAST(n.manager_id AS BIGINT) = b.manager_id
         OR (
-          n.manager_id IS NULL AND b.manager_id IS NULL
+          CAST(n.manager_id AS BIGINT) IS NULL AND b.manager_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__manager_id,
       CASE
-        WHEN n.role = b.role OR (
-          n.role IS NULL AND b.role IS NULL
+        WHEN CAST(n.role AS SMALLINT) = b.role
+        OR (
+          CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__role,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.user_type = b.user_type OR (
-          n.user_type IS NULL AND b.user_type IS NULL
+        WHEN CAST(n.user_type AS SMALLINT) = b.user_type
+        OR (
+          CAST(n.user_type AS SMALLINT) IS NULL AND b.user_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__user_type,
       CASE
-        WHEN n.locale = b.locale OR (
-          n.locale IS NULL AND b.locale IS NULL
+        WHEN CAST(n.locale AS VARCHAR(10)) = b.locale
+        OR (
+          CAST(n.locale AS VARCHAR(10)) IS NULL AND b.locale IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__locale,
       CASE
-        WHEN n.time_zone = b.time_zone OR (
-          n.time_zone IS NULL AND b.time_zone IS NULL
+        WHEN CAST(n.time_zone AS VARCHAR(64)) = b.time_zone
+        OR (
+          CAST(n.time_zone AS VARCHAR(64)) IS NULL AND b.time_zone IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__time_zone,
       CASE
-        WHEN n.is_admin = b.is_admin OR (
-          n.is_admin IS NULL AND b.is_admin IS NULL
+        WHEN CAST(n.is_admin AS BOOLEAN) = b.is_admin
+        OR (
+          CAST(n.is_admin AS BOOLEAN) IS NULL AND b.is_admin IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_admin,
       CASE
-        WHEN n.is_active = b.is_active OR (
-          n.is_active IS NULL AND b.is_active IS NULL
+        WHEN CAST(n.is_active AS BOOLEAN) = b.is_active
+        OR (
+          CAST(n.is_active AS BOOLEAN) IS NULL AND b.is_active IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_active,
       CASE
-        WHEN n.email_verified = b.email_verified
+        WHEN CAST(n.email_verified AS BOOLEAN) = b.email_verified
         OR (
-          n.email_verified IS NULL AND b.email_verified IS NULL
+          CAST(n.email_verified AS BOOLEAN) IS NULL AND b.email_verified IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__email_verified,
       CASE
-        WHEN n.mfa_enabled = b.mfa_enabled
+        WHEN CAST(n.mfa_enabled AS BOOLEAN) = b.mfa_enabled
         OR (
-          n.mfa_enabled IS NULL AND b.mfa_enabled IS NULL
+          CAST(n.mfa_enabled AS BOOLEAN) IS NULL AND b.mfa_enabled IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__mfa_enabled,
       CASE
-        WHEN n.sign_in_count = b.sign_in_count
+        WHEN CAST(n.sign_in_count AS INT) = b.sign_in_count
         OR (
-          n.sign_in_count IS NULL AND b.sign_in_count IS NULL
+          CAST(n.sign_in_count AS INT) IS NULL AND b.sign_in_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sign_in_count,
       CASE
-        WHEN n.current_sign_in_at = b.current_sign_in_at
+        WHEN CAST(n.current_sign_in_at AS TIMESTAMP) = b.current_sign_in_at
         OR (
-          n.current_sign_in_at IS NULL AND b.current_sign_in_at IS NULL
+          CAST(n.current_sign_in_at AS TIMESTAMP) IS NULL AND b.current_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__current_sign_in_at,
       CASE
-        WHEN n.last_sign_in_at = b.last_sign_in_at
+        WHEN CAST(n.last_sign_in_at AS TIMESTAMP) = b.last_sign_in_at
         OR (
-          n.last_sign_in_at IS NULL AND b.last_sign_in_at IS NULL
+          CAST(n.last_sign_in_at AS TIMESTAMP) IS NULL AND b.last_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_sign_in_at,
       CASE
-        WHEN n.current_sign_in_ip = b.current_sign_in_ip
+        WHEN CAST(n.current_sign_in_ip AS VARCHAR(45)) = b.current_sign_in_ip
         OR (
-          n.current_sign_in_ip IS NULL AND b.current_sign_in_ip IS NULL
+          CAST(n.current_sign_in_ip AS VARCHAR(45)) IS NULL
+          AND b.current_sign_in_ip IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__current_sign_in_ip,
       CASE
-        WHEN n.last_sign_in_ip = b.last_sign_in_ip
+        WHEN CAST(n.last_sign_in_ip AS VARCHAR(45)) = b.last_sign_in_ip
         OR (
-          n.last_sign_in_ip IS NULL AND b.last_sign_in_ip IS NULL
+          CAST(n.last_sign_in_ip AS VARCHAR(45)) IS NULL AND b.last_sign_in_ip IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_sign_in_ip,
       CASE
-        WHEN n.confirmed_at = b.confirmed_at
+        WHEN CAST(n.confirmed_at AS TIMESTAMP) = b.confirmed_at
         OR (
-          n.confirmed_at IS NULL AND b.confirmed_at IS NULL
+          CAST(n.confirmed_at AS TIMESTAMP) IS NULL AND b.confirmed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confirmed_at,
       CASE
-        WHEN n.confirmation_sent_at = b.confirmation_sent_at
+        WHEN CAST(n.confirmation_sent_at AS TIMESTAMP) = b.confirmation_sent_at
         OR (
-          n.confirmation_sent_at IS NULL AND b.confirmation_sent_at IS NULL
+          CAST(n.confirmation_sent_at AS TIMESTAMP) IS NULL
+          AND b.confirmation_sent_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confirmation_sent_at,
       CASE
-        WHEN n.failed_attempts = b.failed_attempts
+        WHEN CAST(n.failed_attempts AS SMALLINT) = b.failed_attempts
         OR (
-          n.failed_attempts IS NULL AND b.failed_attempts IS NULL
+          CAST(n.failed_attempts AS SMALLINT) IS NULL AND b.failed_attempts IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__failed_attempts,
       CASE
-        WHEN n.locked_at = b.locked_at OR (
-          n.locked_at IS NULL AND b.locked_at IS NULL
+        WHEN CAST(n.locked_at AS TIMESTAMP) = b.locked_at
+        OR (
+          CAST(n.locked_at AS TIMESTAMP) IS NULL AND b.locked_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__locked_at,
       CASE
-        WHEN n.invited_by = b.invited_by
+        WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
         OR (
-          n.invited_by IS NULL AND b.invited_by IS NULL
+          CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_by,
       CASE
-        WHEN n.invitation_accepted_at = b.invitation_accepted_at
+        WHEN CAST(n.invitation_accepted_at AS TIMESTAMP) = b.invitation_accepted_at
         OR (
-          n.invitation_accepted_at IS NULL AND b.invitation_accepted_at IS NULL
+          CAST(n.invitation_accepted_at AS TIMESTAMP) IS NULL
+          AND b.invitation_accepted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invitation_accepted_at,
       CASE
-        WHEN n.avatar_url = b.avatar_url
+        WHEN CAST(n.avatar_url AS VARCHAR(1024)) = b.avatar_url
         OR (
-          n.avatar_url IS NULL AND b.avatar_url IS NULL
+          CAST(n.avatar_url AS VARCHAR(1024)) IS NULL AND b.avatar_url IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__avatar_url,
       CASE
-        WHEN n.city_id = b.city_id OR (
-          n.city_id IS NULL AND b.city_id IS NULL
+        WHEN CAST(n.city_id AS BIGINT) = b.city_id
+        OR (
+          CAST(n.city_id AS BIGINT) IS NULL AND b.city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__city_id,
       CASE
-        WHEN n.employee_number = b.employee_number
+        WHEN CAST(n.employee_number AS VARCHAR(32)) = b.employee_number
         OR (
-          n.employee_number IS NULL AND b.employee_number IS NULL
+          CAST(n.employee_number AS VARCHAR(32)) IS NULL AND b.employee_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__employee_number,
       CASE
-        WHEN n.hire_date = b.hire_date OR (
-          n.hire_date IS NULL AND b.hire_date IS NULL
+        WHEN CAST(n.hire_date AS DATE) = b.hire_date
+        OR (
+          CAST(n.hire_date AS DATE) IS NULL AND b.hire_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__hire_date,
       CASE
-        WHEN n.marketing_opt_in = b.marketing_opt_in
+        WHEN CAST(n.marketing_opt_in AS BOOLEAN) = b.marketing_opt_in
         OR (
-          n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
+          CAST(n.marketing_opt_in AS BOOLEAN) IS NULL AND b.marketing_opt_in IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__marketing_opt_in,
       CASE
-        WHEN n.notification_frequency = b.notification_frequency
+        WHEN CAST(n.notification_frequency AS SMALLINT) = b.notification_frequency
         OR (
-          n.notification_frequency IS NULL AND b.notification_frequency IS NULL
+          CAST(n.notification_frequency AS SMALLINT) IS NULL
+          AND b.notification_frequency IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__notification_frequency,
       CASE
-        WHEN n.password_changed_at = b.password_changed_at
+        WHEN CAST(n.password_changed_at AS TIMESTAMP) = b.password_changed_at
         OR (
-          n.password_changed_at IS NULL AND b.password_changed_at IS NULL
+          CAST(n.password_changed_at AS TIMESTAMP) IS NULL
+          AND b.password_changed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__password_changed_at,
       CASE
-        WHEN n.external_ref = b.external_ref
+        WHEN CAST(n.external_ref AS VARCHAR(64)) = b.external_ref
         OR (
-          n.external_ref IS NULL AND b.external_ref IS NULL
+          CAST(n.external_ref AS VARCHAR(64)) IS NULL AND b.external_ref IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -656,8 +676,114 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.email) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.first_name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.last_name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.display_name) > 200
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.phone) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.mobile_phone) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.job_title) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.department) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.role < -32768 OR s.role > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.user_type < -32768 OR s.user_type > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.locale) > 10
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.time_zone) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.sign_in_count < -2147483648 OR s.sign_in_count > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.current_sign_in_ip) > 45
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.last_sign_in_ip) > 45
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.failed_attempts < -32768 OR s.failed_attempts > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.avatar_url) > 1024
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.employee_number) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.notification_frequency < -32768 OR s.notification_frequency > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.external_ref) > 64
+            ), FALSE)
           )
         )
     ) AS n

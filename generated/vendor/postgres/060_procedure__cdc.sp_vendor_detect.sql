@@ -69,6 +69,118 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        LENGTH(n.name) > 255
+      ), FALSE)
+      THEN 'value too long for companies.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.legal_name) > 255
+      ), FALSE)
+      THEN 'value too long for companies.legal_name (' || CAST(LENGTH(n.legal_name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.display_name) > 255
+      ), FALSE)
+      THEN 'value too long for companies.display_name (' || CAST(LENGTH(n.display_name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.email) > 255
+      ), FALSE)
+      THEN 'value too long for companies.email (' || CAST(LENGTH(n.email) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.phone) > 32
+      ), FALSE)
+      THEN 'value too long for companies.phone (' || CAST(LENGTH(n.phone) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        LENGTH(n.website) > 512
+      ), FALSE)
+      THEN 'value too long for companies.website (' || CAST(LENGTH(n.website) AS VARCHAR(20)) || ' > 512)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for companies.status (smallint)'
+      WHEN COALESCE((
+        n.category < -32768 OR n.category > 32767
+      ), FALSE)
+      THEN 'value out of range for companies.category (smallint)'
+      WHEN COALESCE((
+        n.company_type < -32768 OR n.company_type > 32767
+      ), FALSE)
+      THEN 'value out of range for companies.company_type (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.tax_id) > 64
+      ), FALSE)
+      THEN 'value too long for companies.tax_id (' || CAST(LENGTH(n.tax_id) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.registration_number) > 64
+      ), FALSE)
+      THEN 'value too long for companies.registration_number (' || CAST(LENGTH(n.registration_number) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.duns_number) > 16
+      ), FALSE)
+      THEN 'value too long for companies.duns_number (' || CAST(LENGTH(n.duns_number) AS VARCHAR(20)) || ' > 16)'
+      WHEN COALESCE((
+        LENGTH(n.address_line1) > 255
+      ), FALSE)
+      THEN 'value too long for companies.address_line1 (' || CAST(LENGTH(n.address_line1) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.address_line2) > 255
+      ), FALSE)
+      THEN 'value too long for companies.address_line2 (' || CAST(LENGTH(n.address_line2) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.postal_code) > 20
+      ), FALSE)
+      THEN 'value too long for companies.postal_code (' || CAST(LENGTH(n.postal_code) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        LENGTH(n.state_code) > 10
+      ), FALSE)
+      THEN 'value too long for companies.state_code (' || CAST(LENGTH(n.state_code) AS VARCHAR(20)) || ' > 10)'
+      WHEN COALESCE((
+        n.employee_count < -2147483648 OR n.employee_count > 2147483647
+      ), FALSE)
+      THEN 'value out of range for companies.employee_count (integer)'
+      WHEN COALESCE((
+        ABS(n.annual_revenue) >= 9999999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for companies.annual_revenue (numeric(18,2))'
+      WHEN COALESCE((
+        LENGTH(n.currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for companies.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        ABS(n.credit_limit) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
+      WHEN COALESCE((
+        n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+      ), FALSE)
+      THEN 'value out of range for companies.payment_terms_days (smallint)'
+      WHEN COALESCE((
+        ABS(n.rating) >= 9.995
+      ), FALSE)
+      THEN 'numeric overflow for companies.rating (numeric(3,2))'
+      WHEN COALESCE((
+        n.onboarding_status < -32768 OR n.onboarding_status > 32767
+      ), FALSE)
+      THEN 'value out of range for companies.onboarding_status (smallint)'
+      WHEN COALESCE((
+        n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
+      ), FALSE)
+      THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.logo_url) > 1024
+      ), FALSE)
+      THEN 'value too long for companies.logo_url (' || CAST(LENGTH(n.logo_url) AS VARCHAR(20)) || ' > 1024)'
+      WHEN COALESCE((
+        LENGTH(n.description) > 4000
+      ), FALSE)
+      THEN 'value too long for companies.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 4000)'
+      WHEN COALESCE((
+        n.signup_source < -32768 OR n.signup_source > 32767
+      ), FALSE)
+      THEN 'value out of range for companies.signup_source (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.external_ref) > 64
+      ), FALSE)
+      THEN 'value too long for companies.external_ref (' || CAST(LENGTH(n.external_ref) AS VARCHAR(20)) || ' > 64)'
       WHEN NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
       THEN 'check failed: valid_status'
       WHEN NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
@@ -178,6 +290,146 @@ BEGIN
       )
       OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.name) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.legal_name) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.display_name) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.email) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.phone) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.website) > 512
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.category < -32768 OR n.category > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.company_type < -32768 OR n.company_type > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.tax_id) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.registration_number) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.duns_number) > 16
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.address_line1) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.address_line2) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.postal_code) > 20
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.state_code) > 10
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.employee_count < -2147483648 OR n.employee_count > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.annual_revenue) >= 9999999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.currency_code) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.credit_limit) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.rating) >= 9.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.onboarding_status < -32768 OR n.onboarding_status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.logo_url) > 1024
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.description) > 4000
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.signup_source < -32768 OR n.signup_source > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.external_ref) > 64
+        ), FALSE)
       )
       OR (
         NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
@@ -397,51 +649,51 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.name AS name,
-        n.legal_name AS legal_name,
-        n.display_name AS display_name,
-        n.email AS email,
-        n.phone AS phone,
-        n.website AS website,
-        n.status AS status,
-        n.category AS category,
-        n.company_type AS company_type,
-        n.tax_id AS tax_id,
-        n.registration_number AS registration_number,
-        n.duns_number AS duns_number,
-        n.address_line1 AS address_line1,
-        n.address_line2 AS address_line2,
-        n.postal_code AS postal_code,
-        n.state_code AS state_code,
-        n.city_id AS city_id,
-        n.primary_category_id AS primary_category_id,
-        n.primary_contact_id AS primary_contact_id,
-        n.created_by AS created_by,
-        n.updated_by AS updated_by,
-        n.parent_company_id AS parent_company_id,
-        n.employee_count AS employee_count,
-        n.annual_revenue AS annual_revenue,
-        n.currency_code AS currency_code,
-        n.credit_limit AS credit_limit,
-        n.payment_terms_days AS payment_terms_days,
-        n.rating AS rating,
-        n.is_verified AS is_verified,
-        n.is_preferred AS is_preferred,
-        n.is_diverse_supplier AS is_diverse_supplier,
-        n.is_minority_owned AS is_minority_owned,
-        n.onboarding_status AS onboarding_status,
-        n.onboarded_at AS onboarded_at,
-        n.verified_at AS verified_at,
-        n.incorporation_date AS incorporation_date,
-        n.fiscal_year_end_month AS fiscal_year_end_month,
-        n.logo_url AS logo_url,
-        n.description AS description,
-        n.signup_source AS signup_source,
-        n.external_ref AS external_ref,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.name AS VARCHAR(255)) AS name,
+        CAST(n.legal_name AS VARCHAR(255)) AS legal_name,
+        CAST(n.display_name AS VARCHAR(255)) AS display_name,
+        CAST(n.email AS VARCHAR(255)) AS email,
+        CAST(n.phone AS VARCHAR(32)) AS phone,
+        CAST(n.website AS VARCHAR(512)) AS website,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.category AS SMALLINT) AS category,
+        CAST(n.company_type AS SMALLINT) AS company_type,
+        CAST(n.tax_id AS VARCHAR(64)) AS tax_id,
+        CAST(n.registration_number AS VARCHAR(64)) AS registration_number,
+        CAST(n.duns_number AS VARCHAR(16)) AS duns_number,
+        CAST(n.address_line1 AS VARCHAR(255)) AS address_line1,
+        CAST(n.address_line2 AS VARCHAR(255)) AS address_line2,
+        CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
+        CAST(n.state_code AS VARCHAR(10)) AS state_code,
+        CAST(n.city_id AS BIGINT) AS city_id,
+        CAST(n.primary_category_id AS BIGINT) AS primary_category_id,
+        CAST(n.primary_contact_id AS BIGINT) AS primary_contact_id,
+        CAST(n.created_by AS BIGINT) AS created_by,
+        CAST(n.updated_by AS BIGINT) AS updated_by,
+        CAST(n.parent_company_id AS BIGINT) AS parent_company_id,
+        CAST(n.employee_count AS INT) AS employee_count,
+        CAST(n.annual_revenue AS DECIMAL(18, 2)) AS annual_revenue,
+        CAST(n.currency_code AS CHAR(3)) AS currency_code,
+        CAST(n.credit_limit AS DECIMAL(14, 2)) AS credit_limit,
+        CAST(n.payment_terms_days AS SMALLINT) AS payment_terms_days,
+        CAST(n.rating AS DECIMAL(3, 2)) AS rating,
+        CAST(n.is_verified AS BOOLEAN) AS is_verified,
+        CAST(n.is_preferred AS BOOLEAN) AS is_preferred,
+        CAST(n.is_diverse_supplier AS BOOLEAN) AS is_diverse_supplier,
+        CAST(n.is_minority_owned AS BOOLEAN) AS is_minority_owned,
+        CAST(n.onboarding_status AS SMALLINT) AS onboarding_status,
+        CAST(n.onboarded_at AS TIMESTAMP) AS onboarded_at,
+        CAST(n.verified_at AS TIMESTAMP) AS verified_at,
+        CAST(n.incorporation_date AS DATE) AS incorporation_date,
+        CAST(n.fiscal_year_end_month AS SMALLINT) AS fiscal_year_end_month,
+        CAST(n.logo_url AS VARCHAR(1024)) AS logo_url,
+        CAST(n.description AS VARCHAR(4000)) AS description,
+        CAST(n.signup_source AS SMALLINT) AS signup_source,
+        CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.name AS old__name,
         b.legal_name AS old__legal_name,
@@ -488,350 +740,363 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
+          WHEN CAST(n.name AS VARCHAR(255)) = b.name
+          OR (
+            CAST(n.name AS VARCHAR(255)) IS NULL AND b.name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__name,
         CASE
-          WHEN n.legal_name = b.legal_name
+          WHEN CAST(n.legal_name AS VARCHAR(255)) = b.legal_name
           OR (
-            n.legal_name IS NULL AND b.legal_name IS NULL
+            CAST(n.legal_name AS VARCHAR(255)) IS NULL AND b.legal_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__legal_name,
         CASE
-          WHEN n.display_name = b.display_name
+          WHEN CAST(n.display_name AS VARCHAR(255)) = b.display_name
           OR (
-            n.display_name IS NULL AND b.display_name IS NULL
+            CAST(n.display_name AS VARCHAR(255)) IS NULL AND b.display_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__display_name,
         CASE
-          WHEN n.email = b.email OR (
-            n.email IS NULL AND b.email IS NULL
+          WHEN CAST(n.email AS VARCHAR(255)) = b.email
+          OR (
+            CAST(n.email AS VARCHAR(255)) IS NULL AND b.email IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__email,
         CASE
-          WHEN n.phone = b.phone OR (
-            n.phone IS NULL AND b.phone IS NULL
+          WHEN CAST(n.phone AS VARCHAR(32)) = b.phone
+          OR (
+            CAST(n.phone AS VARCHAR(32)) IS NULL AND b.phone IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__phone,
         CASE
-          WHEN n.website = b.website OR (
-            n.website IS NULL AND b.website IS NULL
+          WHEN CAST(n.website AS VARCHAR(512)) = b.website
+          OR (
+            CAST(n.website AS VARCHAR(512)) IS NULL AND b.website IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__website,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.category = b.category OR (
-            n.category IS NULL AND b.category IS NULL
+          WHEN CAST(n.category AS SMALLINT) = b.category
+          OR (
+            CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__category,
         CASE
-          WHEN n.company_type = b.company_type
+          WHEN CAST(n.company_type AS SMALLINT) = b.company_type
           OR (
-            n.company_type IS NULL AND b.company_type IS NULL
+            CAST(n.company_type AS SMALLINT) IS NULL AND b.company_type IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__company_type,
         CASE
-          WHEN n.tax_id = b.tax_id OR (
-            n.tax_id IS NULL AND b.tax_id IS NULL
+          WHEN CAST(n.tax_id AS VARCHAR(64)) = b.tax_id
+          OR (
+            CAST(n.tax_id AS VARCHAR(64)) IS NULL AND b.tax_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tax_id,
         CASE
-          WHEN n.registration_number = b.registration_number
+          WHEN CAST(n.registration_number AS VARCHAR(64)) = b.registration_number
           OR (
-            n.registration_number IS NULL AND b.registration_number IS NULL
+            CAST(n.registration_number AS VARCHAR(64)) IS NULL
+            AND b.registration_number IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__registration_number,
         CASE
-          WHEN n.duns_number = b.duns_number
+          WHEN CAST(n.duns_number AS VARCHAR(16)) = b.duns_number
           OR (
-            n.duns_number IS NULL AND b.duns_number IS NULL
+            CAST(n.duns_number AS VARCHAR(16)) IS NULL AND b.duns_number IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__duns_number,
         CASE
-          WHEN n.address_line1 = b.address_line1
+          WHEN CAST(n.address_line1 AS VARCHAR(255)) = b.address_line1
           OR (
-            n.address_line1 IS NULL AND b.address_line1 IS NULL
+            CAST(n.address_line1 AS VARCHAR(255)) IS NULL AND b.address_line1 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__address_line1,
         CASE
-          WHEN n.address_line2 = b.address_line2
+          WHEN CAST(n.address_line2 AS VARCHAR(255)) = b.address_line2
           OR (
-            n.address_line2 IS NULL AND b.address_line2 IS NULL
+            CAST(n.address_line2 AS VARCHAR(255)) IS NULL AND b.address_line2 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__address_line2,
         CASE
-          WHEN n.postal_code = b.postal_code
+          WHEN CAST(n.postal_code AS VARCHAR(20)) = b.postal_code
           OR (
-            n.postal_code IS NULL AND b.postal_code IS NULL
+            CAST(n.postal_code AS VARCHAR(20)) IS NULL AND b.postal_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__postal_code,
         CASE
-          WHEN n.state_code = b.state_code
+          WHEN CAST(n.state_code AS VARCHAR(10)) = b.state_code
           OR (
-            n.state_code IS NULL AND b.state_code IS NULL
+            CAST(n.state_code AS VARCHAR(10)) IS NULL AND b.state_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__state_code,
         CASE
-          WHEN n.city_id = b.city_id OR (
-            n.city_id IS NULL AND b.city_id IS NULL
+          WHEN CAST(n.city_id AS BIGINT) = b.city_id
+          OR (
+            CAST(n.city_id AS BIGINT) IS NULL AND b.city_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__city_id,
         CASE
-          WHEN n.primary_category_id = b.primary_category_id
+          WHEN CAST(n.primary_category_id AS BIGINT) = b.primary_category_id
           OR (
-            n.primary_category_id IS NULL AND b.primary_category_id IS NULL
+            CAST(n.primary_category_id AS BIGINT) IS NULL AND b.primary_category_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__primary_category_id,
         CASE
-          WHEN n.primary_contact_id = b.primary_contact_id
+          WHEN CAST(n.primary_contact_id AS BIGINT) = b.primary_contact_id
           OR (
-            n.primary_contact_id IS NULL AND b.primary_contact_id IS NULL
+            CAST(n.primary_contact_id AS BIGINT) IS NULL AND b.primary_contact_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__primary_contact_id,
         CASE
-          WHEN n.created_by = b.created_by
+          WHEN CAST(n.created_by AS BIGINT) = b.created_by
           OR (
-            n.created_by IS NULL AND b.created_by IS NULL
+            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_by,
         CASE
-          WHEN n.updated_by = b.updated_by
+          WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
           OR (
-            n.updated_by IS NULL AND b.updated_by IS NULL
+            CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_by,
         CASE
-          WHEN n.parent_company_id = b.parent_company_id
+          WHEN CAST(n.parent_company_id AS BIGINT) = b.parent_company_id
           OR (
-            n.parent_company_id IS NULL AND b.parent_company_id IS NULL
+            CAST(n.parent_company_id AS BIGINT) IS NULL AND b.parent_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__parent_company_id,
         CASE
-          WHEN n.employee_count = b.employee_count
+          WHEN CAST(n.employee_count AS INT) = b.employee_count
           OR (
-            n.employee_count IS NULL AND b.employee_count IS NULL
+            CAST(n.employee_count AS INT) IS NULL AND b.employee_count IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__employee_count,
         CASE
-          WHEN n.annual_revenue = b.annual_revenue
+          WHEN CAST(n.annual_revenue AS DECIMAL(18, 2)) = b.annual_revenue
           OR (
-            n.annual_revenue IS NULL AND b.annual_revenue IS NULL
+            CAST(n.annual_revenue AS DECIMAL(18, 2)) IS NULL AND b.annual_revenue IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__annual_revenue,
         CASE
-          WHEN n.currency_code = b.currency_code
+          WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
           OR (
-            n.currency_code IS NULL AND b.currency_code IS NULL
+            CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__currency_code,
         CASE
-          WHEN n.credit_limit = b.credit_limit
+          WHEN CAST(n.credit_limit AS DECIMAL(14, 2)) = b.credit_limit
           OR (
-            n.credit_limit IS NULL AND b.credit_limit IS NULL
+            CAST(n.credit_limit AS DECIMAL(14, 2)) IS NULL AND b.credit_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__credit_limit,
         CASE
-          WHEN n.payment_terms_days = b.payment_terms_days
+          WHEN CAST(n.payment_terms_days AS SMALLINT) = b.payment_terms_days
           OR (
-            n.payment_terms_days IS NULL AND b.payment_terms_days IS NULL
+            CAST(n.payment_terms_days AS SMALLINT) IS NULL AND b.payment_terms_days IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__payment_terms_days,
         CASE
-          WHEN n.rating = b.rating OR (
-            n.rating IS NULL AND b.rating IS NULL
+          WHEN CAST(n.rating AS DECIMAL(3, 2)) = b.rating
+          OR (
+            CAST(n.rating AS DECIMAL(3, 2)) IS NULL AND b.rating IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__rating,
         CASE
-          WHEN n.is_verified = b.is_verified
+          WHEN CAST(n.is_verified AS BOOLEAN) = b.is_verified
           OR (
-            n.is_verified IS NULL AND b.is_verified IS NULL
+            CAST(n.is_verified AS BOOLEAN) IS NULL AND b.is_verified IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_verified,
         CASE
-          WHEN n.is_preferred = b.is_preferred
+          WHEN CAST(n.is_preferred AS BOOLEAN) = b.is_preferred
           OR (
-            n.is_preferred IS NULL AND b.is_preferred IS NULL
+            CAST(n.is_preferred AS BOOLEAN) IS NULL AND b.is_preferred IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_preferred,
         CASE
-          WHEN n.is_diverse_supplier = b.is_diverse_supplier
+          WHEN CAST(n.is_diverse_supplier AS BOOLEAN) = b.is_diverse_supplier
           OR (
-            n.is_diverse_supplier IS NULL AND b.is_diverse_supplier IS NULL
+            CAST(n.is_diverse_supplier AS BOOLEAN) IS NULL AND b.is_diverse_supplier IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_diverse_supplier,
         CASE
-          WHEN n.is_minority_owned = b.is_minority_owned
+          WHEN CAST(n.is_minority_owned AS BOOLEAN) = b.is_minority_owned
           OR (
-            n.is_minority_owned IS NULL AND b.is_minority_owned IS NULL
+            CAST(n.is_minority_owned AS BOOLEAN) IS NULL AND b.is_minority_owned IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_minority_owned,
         CASE
-          WHEN n.onboarding_status = b.onboarding_status
+          WHEN CAST(n.onboarding_status AS SMALLINT) = b.onboarding_status
           OR (
-            n.onboarding_status IS NULL AND b.onboarding_status IS NULL
+            CAST(n.onboarding_status AS SMALLINT) IS NULL AND b.onboarding_status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__onboarding_status,
         CASE
-          WHEN n.onboarded_at = b.onboarded_at
+          WHEN CAST(n.onboarded_at AS TIMESTAMP) = b.onboarded_at
           OR (
-            n.onboarded_at IS NULL AND b.onboarded_at IS NULL
+            CAST(n.onboarded_at AS TIMESTAMP) IS NULL AND b.onboarded_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__onboarded_at,
         CASE
-          WHEN n.verified_at = b.verified_at
+          WHEN CAST(n.verified_at AS TIMESTAMP) = b.verified_at
           OR (
-            n.verified_at IS NULL AND b.verified_at IS NULL
+            CAST(n.verified_at AS TIMESTAMP) IS NULL AND b.verified_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__verified_at,
         CASE
-          WHEN n.incorporation_date = b.incorporation_date
+          WHEN CAST(n.incorporation_date AS DATE) = b.incorporation_date
           OR (
-            n.incorporation_date IS NULL AND b.incorporation_date IS NULL
+            CAST(n.incorporation_date AS DATE) IS NULL AND b.incorporation_date IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__incorporation_date,
         CASE
-          WHEN n.fiscal_year_end_month = b.fiscal_year_end_month
+          WHEN CAST(n.fiscal_year_end_month AS SMALLINT) = b.fiscal_year_end_month
           OR (
-            n.fiscal_year_end_month IS NULL AND b.fiscal_year_end_month IS NULL
+            CAST(n.fiscal_year_end_month AS SMALLINT) IS NULL
+            AND b.fiscal_year_end_month IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__fiscal_year_end_month,
         CASE
-          WHEN n.logo_url = b.logo_url OR (
-            n.logo_url IS NULL AND b.logo_url IS NULL
+          WHEN CAST(n.logo_url AS VARCHAR(1024)) = b.logo_url
+          OR (
+            CAST(n.logo_url AS VARCHAR(1024)) IS NULL AND b.logo_url IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__logo_url,
         CASE
-          WHEN n.description = b.description
+          WHEN CAST(n.description AS VARCHAR(4000)) = b.description
           OR (
-            n.description IS NULL AND b.description IS NULL
+            CAST(n.description AS VARCHAR(4000)) IS NULL AND b.description IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__description,
         CASE
-          WHEN n.signup_source = b.signup_source
+          WHEN CAST(n.signup_source AS SMALLINT) = b.signup_source
           OR (
-            n.signup_source IS NULL AND b.signup_source IS NULL
+            CAST(n.signup_source AS SMALLINT) IS NULL AND b.signup_source IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__signup_source,
         CASE
-          WHEN n.external_ref = b.external_ref
+          WHEN CAST(n.external_ref AS VARCHAR(64)) = b.external_ref
           OR (
-            n.external_ref IS NULL AND b.external_ref IS NULL
+            CAST(n.external_ref AS VARCHAR(64)) IS NULL AND b.external_ref IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__external_ref,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -909,6 +1174,178 @@ BEGIN
               vendor__companies__staged.updated_at IS NULL
             )
             OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.legal_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.display_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.website) > 512
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__companies__staged.status < -32768
+                  OR vendor__companies__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__companies__staged.category < -32768
+                  OR vendor__companies__staged.category > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__companies__staged.company_type < -32768
+                  OR vendor__companies__staged.company_type > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.tax_id) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.registration_number) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.duns_number) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.address_line1) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.address_line2) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.postal_code) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.state_code) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__companies__staged.employee_count < -2147483648
+                  OR vendor__companies__staged.employee_count > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__companies__staged.annual_revenue) >= 9999999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__companies__staged.credit_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__companies__staged.payment_terms_days < -32768
+                  OR vendor__companies__staged.payment_terms_days > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__companies__staged.rating) >= 9.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__companies__staged.onboarding_status < -32768
+                  OR vendor__companies__staged.onboarding_status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__companies__staged.fiscal_year_end_month < -32768
+                  OR vendor__companies__staged.fiscal_year_end_month > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.logo_url) > 1024
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.description) > 4000
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__companies__staged.signup_source < -32768
+                  OR vendor__companies__staged.signup_source > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__companies__staged.external_ref) > 64
+              ), FALSE)
+            )
+            OR (
               NOT COALESCE(vendor__companies__staged.status IN (0, 1, 2, 3), TRUE)
             )
             OR (
@@ -939,7 +1376,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -956,6 +1397,662 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'companies'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__companies__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__companies__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.legal_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.display_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.website) > 512
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.category < -32768 OR n.category > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.company_type < -32768 OR n.company_type > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.tax_id) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.registration_number) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.duns_number) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.address_line1) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.address_line2) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.postal_code) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.state_code) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.employee_count < -2147483648 OR n.employee_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.annual_revenue) >= 9999999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.credit_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.rating) >= 9.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.onboarding_status < -32768 OR n.onboarding_status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.logo_url) > 1024
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.description) > 4000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.signup_source < -32768 OR n.signup_source > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.external_ref) > 64
+              ), FALSE)
+            )
+            OR (
+              NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
+            )
+            OR (
+              NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__companies__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__companies__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.legal_name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.display_name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.email) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.phone) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.website) > 512
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.category < -32768 OR n.category > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.company_type < -32768 OR n.company_type > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.tax_id) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.registration_number) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.duns_number) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.address_line1) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.address_line2) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.postal_code) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.state_code) > 10
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.employee_count < -2147483648 OR n.employee_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.annual_revenue) >= 9999999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.credit_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.rating) >= 9.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.onboarding_status < -32768 OR n.onboarding_status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.logo_url) > 1024
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.description) > 4000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.signup_source < -32768 OR n.signup_source > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.external_ref) > 64
+          ), FALSE)
+        )
+        OR (
+          NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
+        )
+        OR (
+          NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__companies__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.legal_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.display_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.website) > 512
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.category < -32768 OR n.category > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.company_type < -32768 OR n.company_type > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.tax_id) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.registration_number) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.duns_number) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.address_line1) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.address_line2) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.postal_code) > 20
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.state_code) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.employee_count < -2147483648 OR n.employee_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.annual_revenue) >= 9999999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.credit_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.rating) >= 9.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.onboarding_status < -32768 OR n.onboarding_status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.logo_url) > 1024
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.description) > 4000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.signup_source < -32768 OR n.signup_source > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.external_ref) > 64
+              ), FALSE)
+            )
+            OR (
+              NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
+            )
+            OR (
+              NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__companies__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.legal_name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.display_name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.email) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.phone) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.website) > 512
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.category < -32768 OR n.category > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.company_type < -32768 OR n.company_type > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.tax_id) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.registration_number) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.duns_number) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.address_line1) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.address_line2) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.postal_code) > 20
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.state_code) > 10
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.employee_count < -2147483648 OR n.employee_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.annual_revenue) >= 9999999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.credit_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.rating) >= 9.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.onboarding_status < -32768 OR n.onboarding_status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.logo_url) > 1024
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.description) > 4000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.signup_source < -32768 OR n.signup_source > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.external_ref) > 64
+          ), FALSE)
+        )
+        OR (
+          NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
+        )
+        OR (
+          NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
+        )
     )
   FROM vendor__companies__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__buyer_seller_company_mappings__staged;
@@ -994,6 +2091,26 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
+      WHEN COALESCE((
+        n.source < -32768 OR n.source > 32767
+      ), FALSE)
+      THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.vendor_code) > 64
+      ), FALSE)
+      THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(LENGTH(n.vendor_code) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        n.relationship_type < -32768 OR n.relationship_type > 32767
+      ), FALSE)
+      THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.notes) > 1000
+      ), FALSE)
+      THEN 'value too long for buyer_seller_company_mappings.notes (' || CAST(LENGTH(n.notes) AS VARCHAR(20)) || ' > 1000)'
       WHEN NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
       THEN 'check failed: has_both_companies'
     END,
@@ -1039,6 +2156,31 @@ BEGIN
       )
       OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.source < -32768 OR n.source > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.vendor_code) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.relationship_type < -32768 OR n.relationship_type > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.notes) > 1000
+        ), FALSE)
       )
       OR (
         NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
@@ -1131,20 +2273,20 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.client_company_id AS client_company_id,
-        n.dealing_with_company_id AS dealing_with_company_id,
-        n.status AS status,
-        n.source AS source,
-        n.invited_by AS invited_by,
-        n.invited_at AS invited_at,
-        n.accepted_at AS accepted_at,
-        n.vendor_code AS vendor_code,
-        n.relationship_type AS relationship_type,
-        n.notes AS notes,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.client_company_id AS BIGINT) AS client_company_id,
+        CAST(n.dealing_with_company_id AS BIGINT) AS dealing_with_company_id,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.source AS SMALLINT) AS source,
+        CAST(n.invited_by AS BIGINT) AS invited_by,
+        CAST(n.invited_at AS TIMESTAMP) AS invited_at,
+        CAST(n.accepted_at AS TIMESTAMP) AS accepted_at,
+        CAST(n.vendor_code AS VARCHAR(64)) AS vendor_code,
+        CAST(n.relationship_type AS SMALLINT) AS relationship_type,
+        CAST(n.notes AS VARCHAR(1000)) AS notes,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.client_company_id AS old__client_company_id,
         b.dealing_with_company_id AS old__dealing_with_company_id,
@@ -1160,109 +2302,114 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.client_company_id = b.client_company_id
+          WHEN CAST(n.client_company_id AS BIGINT) = b.client_company_id
           OR (
-            n.client_company_id IS NULL AND b.client_company_id IS NULL
+            CAST(n.client_company_id AS BIGINT) IS NULL AND b.client_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__client_company_id,
         CASE
-          WHEN n.dealing_with_company_id = b.dealing_with_company_id
+          WHEN CAST(n.dealing_with_company_id AS BIGINT) = b.dealing_with_company_id
           OR (
-            n.dealing_with_company_id IS NULL AND b.dealing_with_company_id IS NULL
+            CAST(n.dealing_with_company_id AS BIGINT) IS NULL
+            AND b.dealing_with_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__dealing_with_company_id,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.source = b.source OR (
-            n.source IS NULL AND b.source IS NULL
+          WHEN CAST(n.source AS SMALLINT) = b.source
+          OR (
+            CAST(n.source AS SMALLINT) IS NULL AND b.source IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__source,
         CASE
-          WHEN n.invited_by = b.invited_by
+          WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
           OR (
-            n.invited_by IS NULL AND b.invited_by IS NULL
+            CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_by,
         CASE
-          WHEN n.invited_at = b.invited_at
+          WHEN CAST(n.invited_at AS TIMESTAMP) = b.invited_at
           OR (
-            n.invited_at IS NULL AND b.invited_at IS NULL
+            CAST(n.invited_at AS TIMESTAMP) IS NULL AND b.invited_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_at,
         CASE
-          WHEN n.accepted_at = b.accepted_at
+          WHEN CAST(n.accepted_at AS TIMESTAMP) = b.accepted_at
           OR (
-            n.accepted_at IS NULL AND b.accepted_at IS NULL
+            CAST(n.accepted_at AS TIMESTAMP) IS NULL AND b.accepted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__accepted_at,
         CASE
-          WHEN n.vendor_code = b.vendor_code
+          WHEN CAST(n.vendor_code AS VARCHAR(64)) = b.vendor_code
           OR (
-            n.vendor_code IS NULL AND b.vendor_code IS NULL
+            CAST(n.vendor_code AS VARCHAR(64)) IS NULL AND b.vendor_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__vendor_code,
         CASE
-          WHEN n.relationship_type = b.relationship_type
+          WHEN CAST(n.relationship_type AS SMALLINT) = b.relationship_type
           OR (
-            n.relationship_type IS NULL AND b.relationship_type IS NULL
+            CAST(n.relationship_type AS SMALLINT) IS NULL AND b.relationship_type IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__relationship_type,
         CASE
-          WHEN n.notes = b.notes OR (
-            n.notes IS NULL AND b.notes IS NULL
+          WHEN CAST(n.notes AS VARCHAR(1000)) = b.notes
+          OR (
+            CAST(n.notes AS VARCHAR(1000)) IS NULL AND b.notes IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__notes,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -1309,6 +2456,46 @@ BEGIN
               vendor__buyer_seller_company_mappings__staged.updated_at IS NULL
             )
             OR (
+              COALESCE(
+                (
+                  vendor__buyer_seller_company_mappings__staged.status < -32768
+                  OR vendor__buyer_seller_company_mappings__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__buyer_seller_company_mappings__staged.source < -32768
+                  OR vendor__buyer_seller_company_mappings__staged.source > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__buyer_seller_company_mappings__staged.vendor_code) > 64
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__buyer_seller_company_mappings__staged.relationship_type < -32768
+                  OR vendor__buyer_seller_company_mappings__staged.relationship_type > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__buyer_seller_company_mappings__staged.notes) > 1000
+              ), FALSE)
+            )
+            OR (
               NOT COALESCE(
                 NOT vendor__buyer_seller_company_mappings__staged.client_company_id IS NULL
                 AND NOT vendor__buyer_seller_company_mappings__staged.dealing_with_company_id IS NULL,
@@ -1336,7 +2523,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -1355,6 +2546,190 @@ BEGIN
         x.run_id = p_run_id
         AND x.pipeline = 'vendor'
         AND x.source = 'buyer_seller_company_mappings'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__buyer_seller_company_mappings__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__buyer_seller_company_mappings__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.source < -32768 OR n.source > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.vendor_code) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.relationship_type < -32768 OR n.relationship_type > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.notes) > 1000
+              ), FALSE)
+            )
+            OR (
+              NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__buyer_seller_company_mappings__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__buyer_seller_company_mappings__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.source < -32768 OR n.source > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.vendor_code) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.relationship_type < -32768 OR n.relationship_type > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.notes) > 1000
+          ), FALSE)
+        )
+        OR (
+          NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__buyer_seller_company_mappings__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.source < -32768 OR n.source > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.vendor_code) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.relationship_type < -32768 OR n.relationship_type > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.notes) > 1000
+              ), FALSE)
+            )
+            OR (
+              NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__buyer_seller_company_mappings__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.source < -32768 OR n.source > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.vendor_code) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.relationship_type < -32768 OR n.relationship_type > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.notes) > 1000
+          ), FALSE)
+        )
+        OR (
+          NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
+        )
     )
   FROM vendor__buyer_seller_company_mappings__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__users__staged;
@@ -1421,6 +2796,90 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        LENGTH(n.email) > 255
+      ), FALSE)
+      THEN 'value too long for users.email (' || CAST(LENGTH(n.email) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.first_name) > 100
+      ), FALSE)
+      THEN 'value too long for users.first_name (' || CAST(LENGTH(n.first_name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(n.last_name) > 100
+      ), FALSE)
+      THEN 'value too long for users.last_name (' || CAST(LENGTH(n.last_name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(n.display_name) > 200
+      ), FALSE)
+      THEN 'value too long for users.display_name (' || CAST(LENGTH(n.display_name) AS VARCHAR(20)) || ' > 200)'
+      WHEN COALESCE((
+        LENGTH(n.phone) > 32
+      ), FALSE)
+      THEN 'value too long for users.phone (' || CAST(LENGTH(n.phone) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        LENGTH(n.mobile_phone) > 32
+      ), FALSE)
+      THEN 'value too long for users.mobile_phone (' || CAST(LENGTH(n.mobile_phone) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        LENGTH(n.job_title) > 150
+      ), FALSE)
+      THEN 'value too long for users.job_title (' || CAST(LENGTH(n.job_title) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.department) > 150
+      ), FALSE)
+      THEN 'value too long for users.department (' || CAST(LENGTH(n.department) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        n.role < -32768 OR n.role > 32767
+      ), FALSE)
+      THEN 'value out of range for users.role (smallint)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for users.status (smallint)'
+      WHEN COALESCE((
+        n.user_type < -32768 OR n.user_type > 32767
+      ), FALSE)
+      THEN 'value out of range for users.user_type (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.locale) > 10
+      ), FALSE)
+      THEN 'value too long for users.locale (' || CAST(LENGTH(n.locale) AS VARCHAR(20)) || ' > 10)'
+      WHEN COALESCE((
+        LENGTH(n.time_zone) > 64
+      ), FALSE)
+      THEN 'value too long for users.time_zone (' || CAST(LENGTH(n.time_zone) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+      ), FALSE)
+      THEN 'value out of range for users.sign_in_count (integer)'
+      WHEN COALESCE((
+        LENGTH(n.current_sign_in_ip) > 45
+      ), FALSE)
+      THEN 'value too long for users.current_sign_in_ip (' || CAST(LENGTH(n.current_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+      WHEN COALESCE((
+        LENGTH(n.last_sign_in_ip) > 45
+      ), FALSE)
+      THEN 'value too long for users.last_sign_in_ip (' || CAST(LENGTH(n.last_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+      WHEN COALESCE((
+        n.failed_attempts < -32768 OR n.failed_attempts > 32767
+      ), FALSE)
+      THEN 'value out of range for users.failed_attempts (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.avatar_url) > 1024
+      ), FALSE)
+      THEN 'value too long for users.avatar_url (' || CAST(LENGTH(n.avatar_url) AS VARCHAR(20)) || ' > 1024)'
+      WHEN COALESCE((
+        LENGTH(n.employee_number) > 32
+      ), FALSE)
+      THEN 'value too long for users.employee_number (' || CAST(LENGTH(n.employee_number) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        n.notification_frequency < -32768 OR n.notification_frequency > 32767
+      ), FALSE)
+      THEN 'value out of range for users.notification_frequency (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.external_ref) > 64
+      ), FALSE)
+      THEN 'value too long for users.external_ref (' || CAST(LENGTH(n.external_ref) AS VARCHAR(20)) || ' > 64)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mobile_phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.job_title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manager_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locale AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_admin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_active AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mfa_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sign_in_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.failed_attempts AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locked_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.avatar_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hire_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_frequency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.password_changed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
@@ -1517,8 +2976,114 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.email) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.first_name) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.last_name) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.display_name) > 200
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.phone) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.mobile_phone) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.job_title) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.department) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.role < -32768 OR n.role > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.user_type < -32768 OR n.user_type > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.locale) > 10
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.time_zone) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.current_sign_in_ip) > 45
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.last_sign_in_ip) > 45
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.failed_attempts < -32768 OR n.failed_attempts > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.avatar_url) > 1024
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.employee_number) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.notification_frequency < -32768 OR n.notification_frequency > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.external_ref) > 64
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -1720,48 +3285,48 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.company_id AS company_id,
-        n.email AS email,
-        n.first_name AS first_name,
-        n.last_name AS last_name,
-        n.display_name AS display_name,
-        n.phone AS phone,
-        n.mobile_phone AS mobile_phone,
-        n.job_title AS job_title,
-        n.department AS department,
-        n.manager_id AS manager_id,
-        n.role AS role,
-        n.status AS status,
-        n.user_type AS user_type,
-        n.locale AS locale,
-        n.time_zone AS time_zone,
-        n.is_admin AS is_admin,
-        n.is_active AS is_active,
-        n.email_verified AS email_verified,
-        n.mfa_enabled AS mfa_enabled,
-        n.sign_in_count AS sign_in_count,
-        n.current_sign_in_at AS current_sign_in_at,
-        n.last_sign_in_at AS last_sign_in_at,
-        n.current_sign_in_ip AS current_sign_in_ip,
-        n.last_sign_in_ip AS last_sign_in_ip,
-        n.confirmed_at AS confirmed_at,
-        n.confirmation_sent_at AS confirmation_sent_at,
-        n.failed_attempts AS failed_attempts,
-        n.locked_at AS locked_at,
-        n.invited_by AS invited_by,
-        n.invitation_accepted_at AS invitation_accepted_at,
-        n.avatar_url AS avatar_url,
-        n.city_id AS city_id,
-        n.employee_number AS employee_number,
-        n.hire_date AS hire_date,
-        n.marketing_opt_in AS marketing_opt_in,
-        n.notification_frequency AS notification_frequency,
-        n.password_changed_at AS password_changed_at,
-        n.external_ref AS external_ref,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.company_id AS BIGINT) AS company_id,
+        CAST(n.email AS VARCHAR(255)) AS email,
+        CAST(n.first_name AS VARCHAR(100)) AS first_name,
+        CAST(n.last_name AS VARCHAR(100)) AS last_name,
+        CAST(n.display_name AS VARCHAR(200)) AS display_name,
+        CAST(n.phone AS VARCHAR(32)) AS phone,
+        CAST(n.mobile_phone AS VARCHAR(32)) AS mobile_phone,
+        CAST(n.job_title AS VARCHAR(150)) AS job_title,
+        CAST(n.department AS VARCHAR(150)) AS department,
+        CAST(n.manager_id AS BIGINT) AS manager_id,
+        CAST(n.role AS SMALLINT) AS role,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.user_type AS SMALLINT) AS user_type,
+        CAST(n.locale AS VARCHAR(10)) AS locale,
+        CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
+        CAST(n.is_admin AS BOOLEAN) AS is_admin,
+        CAST(n.is_active AS BOOLEAN) AS is_active,
+        CAST(n.email_verified AS BOOLEAN) AS email_verified,
+        CAST(n.mfa_enabled AS BOOLEAN) AS mfa_enabled,
+        CAST(n.sign_in_count AS INT) AS sign_in_count,
+        CAST(n.current_sign_in_at AS TIMESTAMP) AS current_sign_in_at,
+        CAST(n.last_sign_in_at AS TIMESTAMP) AS last_sign_in_at,
+        CAST(n.current_sign_in_ip AS VARCHAR(45)) AS current_sign_in_ip,
+        CAST(n.last_sign_in_ip AS VARCHAR(45)) AS last_sign_in_ip,
+        CAST(n.confirmed_at AS TIMESTAMP) AS confirmed_at,
+        CAST(n.confirmation_sent_at AS TIMESTAMP) AS confirmation_sent_at,
+        CAST(n.failed_attempts AS SMALLINT) AS failed_attempts,
+        CAST(n.locked_at AS TIMESTAMP) AS locked_at,
+        CAST(n.invited_by AS BIGINT) AS invited_by,
+        CAST(n.invitation_accepted_at AS TIMESTAMP) AS invitation_accepted_at,
+        CAST(n.avatar_url AS VARCHAR(1024)) AS avatar_url,
+        CAST(n.city_id AS BIGINT) AS city_id,
+        CAST(n.employee_number AS VARCHAR(32)) AS employee_number,
+        CAST(n.hire_date AS DATE) AS hire_date,
+        CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
+        CAST(n.notification_frequency AS SMALLINT) AS notification_frequency,
+        CAST(n.password_changed_at AS TIMESTAMP) AS password_changed_at,
+        CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.company_id AS old__company_id,
         b.email AS old__email,
@@ -1805,322 +3370,342 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.company_id = b.company_id
+          WHEN CAST(n.company_id AS BIGINT) = b.company_id
           OR (
-            n.company_id IS NULL AND b.company_id IS NULL
+            CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__company_id,
         CASE
-          WHEN n.email = b.email OR (
-            n.email IS NULL AND b.email IS NULL
+          WHEN CAST(n.email AS VARCHAR(255)) = b.email
+          OR (
+            CAST(n.email AS VARCHAR(255)) IS NULL AND b.email IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__email,
         CASE
-          WHEN n.first_name = b.first_name
+          WHEN CAST(n.first_name AS VARCHAR(100)) = b.first_name
           OR (
-            n.first_name IS NULL AND b.first_name IS NULL
+            CAST(n.first_name AS VARCHAR(100)) IS NULL AND b.first_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__first_name,
         CASE
-          WHEN n.last_name = b.last_name OR (
-            n.last_name IS NULL AND b.last_name IS NULL
+          WHEN CAST(n.last_name AS VARCHAR(100)) = b.last_name
+          OR (
+            CAST(n.last_name AS VARCHAR(100)) IS NULL AND b.last_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_name,
         CASE
-          WHEN n.display_name = b.display_name
+          WHEN CAST(n.display_name AS VARCHAR(200)) = b.display_name
           OR (
-            n.display_name IS NULL AND b.display_name IS NULL
+            CAST(n.display_name AS VARCHAR(200)) IS NULL AND b.display_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__display_name,
         CASE
-          WHEN n.phone = b.phone OR (
-            n.phone IS NULL AND b.phone IS NULL
+          WHEN CAST(n.phone AS VARCHAR(32)) = b.phone
+          OR (
+            CAST(n.phone AS VARCHAR(32)) IS NULL AND b.phone IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__phone,
         CASE
-          WHEN n.mobile_phone = b.mobile_phone
+          WHEN CAST(n.mobile_phone AS VARCHAR(32)) = b.mobile_phone
           OR (
-            n.mobile_phone IS NULL AND b.mobile_phone IS NULL
+            CAST(n.mobile_phone AS VARCHAR(32)) IS NULL AND b.mobile_phone IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__mobile_phone,
         CASE
-          WHEN n.job_title = b.job_title OR (
-            n.job_title IS NULL AND b.job_title IS NULL
+          WHEN CAST(n.job_title AS VARCHAR(150)) = b.job_title
+          OR (
+            CAST(n.job_title AS VARCHAR(150)) IS NULL AND b.job_title IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__job_title,
         CASE
-          WHEN n.department = b.department
+          WHEN CAST(n.department AS VARCHAR(150)) = b.department
           OR (
-            n.department IS NULL AND b.department IS NULL
+            CAST(n.department AS VARCHAR(150)) IS NULL AND b.department IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__department,
         CASE
-          WHEN n.manager_id = b.manager_id
+          WHEN CAST(n.manager_id AS BIGINT) = b.manager_id
           OR (
-            n.manager_id IS NULL AND b.manager_id IS NULL
+            CAST(n.manager_id AS BIGINT) IS NULL AND b.manager_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__manager_id,
         CASE
-          WHEN n.role = b.role OR (
-            n.role IS NULL AND b.role IS NULL
+          WHEN CAST(n.role AS SMALLINT) = b.role
+          OR (
+            CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__role,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.user_type = b.user_type OR (
-            n.user_type IS NULL AND b.user_type IS NULL
+          WHEN CAST(n.user_type AS SMALLINT) = b.user_type
+          OR (
+            CAST(n.user_type AS SMALLINT) IS NULL AND b.user_type IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__user_type,
         CASE
-          WHEN n.locale = b.locale OR (
-            n.locale IS NULL AND b.locale IS NULL
+          WHEN CAST(n.locale AS VARCHAR(10)) = b.locale
+          OR (
+            CAST(n.locale AS VARCHAR(10)) IS NULL AND b.locale IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__locale,
         CASE
-          WHEN n.time_zone = b.time_zone OR (
-            n.time_zone IS NULL AND b.time_zone IS NULL
+          WHEN CAST(n.time_zone AS VARCHAR(64)) = b.time_zone
+          OR (
+            CAST(n.time_zone AS VARCHAR(64)) IS NULL AND b.time_zone IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__time_zone,
         CASE
-          WHEN n.is_admin = b.is_admin OR (
-            n.is_admin IS NULL AND b.is_admin IS NULL
+          WHEN CAST(n.is_admin AS BOOLEAN) = b.is_admin
+          OR (
+            CAST(n.is_admin AS BOOLEAN) IS NULL AND b.is_admin IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_admin,
         CASE
-          WHEN n.is_active = b.is_active OR (
-            n.is_active IS NULL AND b.is_active IS NULL
+          WHEN CAST(n.is_active AS BOOLEAN) = b.is_active
+          OR (
+            CAST(n.is_active AS BOOLEAN) IS NULL AND b.is_active IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_active,
         CASE
-          WHEN n.email_verified = b.email_verified
+          WHEN CAST(n.email_verified AS BOOLEAN) = b.email_verified
           OR (
-            n.email_verified IS NULL AND b.email_verified IS NULL
+            CAST(n.email_verified AS BOOLEAN) IS NULL AND b.email_verified IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__email_verified,
         CASE
-          WHEN n.mfa_enabled = b.mfa_enabled
+          WHEN CAST(n.mfa_enabled AS BOOLEAN) = b.mfa_enabled
           OR (
-            n.mfa_enabled IS NULL AND b.mfa_enabled IS NULL
+            CAST(n.mfa_enabled AS BOOLEAN) IS NULL AND b.mfa_enabled IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__mfa_enabled,
         CASE
-          WHEN n.sign_in_count = b.sign_in_count
+          WHEN CAST(n.sign_in_count AS INT) = b.sign_in_count
           OR (
-            n.sign_in_count IS NULL AND b.sign_in_count IS NULL
+            CAST(n.sign_in_count AS INT) IS NULL AND b.sign_in_count IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__sign_in_count,
         CASE
-          WHEN n.current_sign_in_at = b.current_sign_in_at
+          WHEN CAST(n.current_sign_in_at AS TIMESTAMP) = b.current_sign_in_at
           OR (
-            n.current_sign_in_at IS NULL AND b.current_sign_in_at IS NULL
+            CAST(n.current_sign_in_at AS TIMESTAMP) IS NULL AND b.current_sign_in_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__current_sign_in_at,
         CASE
-          WHEN n.last_sign_in_at = b.last_sign_in_at
+          WHEN CAST(n.last_sign_in_at AS TIMESTAMP) = b.last_sign_in_at
           OR (
-            n.last_sign_in_at IS NULL AND b.last_sign_in_at IS NULL
+            CAST(n.last_sign_in_at AS TIMESTAMP) IS NULL AND b.last_sign_in_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_sign_in_at,
         CASE
-          WHEN n.current_sign_in_ip = b.current_sign_in_ip
+          WHEN CAST(n.current_sign_in_ip AS VARCHAR(45)) = b.current_sign_in_ip
           OR (
-            n.current_sign_in_ip IS NULL AND b.current_sign_in_ip IS NULL
+            CAST(n.current_sign_in_ip AS VARCHAR(45)) IS NULL
+            AND b.current_sign_in_ip IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__current_sign_in_ip,
         CASE
-          WHEN n.last_sign_in_ip = b.last_sign_in_ip
+          WHEN CAST(n.last_sign_in_ip AS VARCHAR(45)) = b.last_sign_in_ip
           OR (
-            n.last_sign_in_ip IS NULL AND b.last_sign_in_ip IS NULL
+            CAST(n.last_sign_in_ip AS VARCHAR(45)) IS NULL AND b.last_sign_in_ip IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_sign_in_ip,
         CASE
-          WHEN n.confirmed_at = b.confirmed_at
+          WHEN CAST(n.confirmed_at AS TIMESTAMP) = b.confirmed_at
           OR (
-            n.confirmed_at IS NULL AND b.confirmed_at IS NULL
+            CAST(n.confirmed_at AS TIMESTAMP) IS NULL AND b.confirmed_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__confirmed_at,
         CASE
-          WHEN n.confirmation_sent_at = b.confirmation_sent_at
+          WHEN CAST(n.confirmation_sent_at AS TIMESTAMP) = b.confirmation_sent_at
           OR (
-            n.confirmation_sent_at IS NULL AND b.confirmation_sent_at IS NULL
+            CAST(n.confirmation_sent_at AS TIMESTAMP) IS NULL
+            AND b.confirmation_sent_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__confirmation_sent_at,
         CASE
-          WHEN n.failed_attempts = b.failed_attempts
+          WHEN CAST(n.failed_attempts AS SMALLINT) = b.failed_attempts
           OR (
-            n.failed_attempts IS NULL AND b.failed_attempts IS NULL
+            CAST(n.failed_attempts AS SMALLINT) IS NULL AND b.failed_attempts IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__failed_attempts,
         CASE
-          WHEN n.locked_at = b.locked_at OR (
-            n.locked_at IS NULL AND b.locked_at IS NULL
+          WHEN CAST(n.locked_at AS TIMESTAMP) = b.locked_at
+          OR (
+            CAST(n.locked_at AS TIMESTAMP) IS NULL AND b.locked_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__locked_at,
         CASE
-          WHEN n.invited_by = b.invited_by
+          WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
           OR (
-            n.invited_by IS NULL AND b.invited_by IS NULL
+            CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_by,
         CASE
-          WHEN n.invitation_accepted_at = b.invitation_accepted_at
+          WHEN CAST(n.invitation_accepted_at AS TIMESTAMP) = b.invitation_accepted_at
           OR (
-            n.invitation_accepted_at IS NULL AND b.invitation_accepted_at IS NULL
+            CAST(n.invitation_accepted_at AS TIMESTAMP) IS NULL
+            AND b.invitation_accepted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invitation_accepted_at,
         CASE
-          WHEN n.avatar_url = b.avatar_url
+          WHEN CAST(n.avatar_url AS VARCHAR(1024)) = b.avatar_url
           OR (
-            n.avatar_url IS NULL AND b.avatar_url IS NULL
+            CAST(n.avatar_url AS VARCHAR(1024)) IS NULL AND b.avatar_url IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__avatar_url,
         CASE
-          WHEN n.city_id = b.city_id OR (
-            n.city_id IS NULL AND b.city_id IS NULL
+          WHEN CAST(n.city_id AS BIGINT) = b.city_id
+          OR (
+            CAST(n.city_id AS BIGINT) IS NULL AND b.city_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__city_id,
         CASE
-          WHEN n.employee_number = b.employee_number
+          WHEN CAST(n.employee_number AS VARCHAR(32)) = b.employee_number
           OR (
-            n.employee_number IS NULL AND b.employee_number IS NULL
+            CAST(n.employee_number AS VARCHAR(32)) IS NULL AND b.employee_number IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__employee_number,
         CASE
-          WHEN n.hire_date = b.hire_date OR (
-            n.hire_date IS NULL AND b.hire_date IS NULL
+          WHEN CAST(n.hire_date AS DATE) = b.hire_date
+          OR (
+            CAST(n.hire_date AS DATE) IS NULL AND b.hire_date IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__hire_date,
         CASE
-          WHEN n.marketing_opt_in = b.marketing_opt_in
+          WHEN CAST(n.marketing_opt_in AS BOOLEAN) = b.marketing_opt_in
           OR (
-            n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
+            CAST(n.marketing_opt_in AS BOOLEAN) IS NULL AND b.marketing_opt_in IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__marketing_opt_in,
         CASE
-          WHEN n.notification_frequency = b.notification_frequency
+          WHEN CAST(n.notification_frequency AS SMALLINT) = b.notification_frequency
           OR (
-            n.notification_frequency IS NULL AND b.notification_frequency IS NULL
+            CAST(n.notification_frequency AS SMALLINT) IS NULL
+            AND b.notification_frequency IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__notification_frequency,
         CASE
-          WHEN n.password_changed_at = b.password_changed_at
+          WHEN CAST(n.password_changed_at AS TIMESTAMP) = b.password_changed_at
           OR (
-            n.password_changed_at IS NULL AND b.password_changed_at IS NULL
+            CAST(n.password_changed_at AS TIMESTAMP) IS NULL
+            AND b.password_changed_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__password_changed_at,
         CASE
-          WHEN n.external_ref = b.external_ref
+          WHEN CAST(n.external_ref AS VARCHAR(64)) = b.external_ref
           OR (
-            n.external_ref IS NULL AND b.external_ref IS NULL
+            CAST(n.external_ref AS VARCHAR(64)) IS NULL AND b.external_ref IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__external_ref,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -2194,6 +3779,133 @@ BEGIN
             OR (
               vendor__users__staged.updated_at IS NULL
             )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.first_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.last_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.display_name) > 200
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.mobile_phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.job_title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.department) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__users__staged.role < -32768 OR vendor__users__staged.role > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__users__staged.status < -32768 OR vendor__users__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__users__staged.user_type < -32768
+                  OR vendor__users__staged.user_type > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.locale) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.time_zone) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__users__staged.sign_in_count < -2147483648
+                  OR vendor__users__staged.sign_in_count > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.current_sign_in_ip) > 45
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.last_sign_in_ip) > 45
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__users__staged.failed_attempts < -32768
+                  OR vendor__users__staged.failed_attempts > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.avatar_url) > 1024
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.employee_number) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__users__staged.notification_frequency < -32768
+                  OR vendor__users__staged.notification_frequency > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__users__staged.external_ref) > 64
+              ), FALSE)
+            )
           )
       ) AS n
       LEFT JOIN public.users AS b
@@ -2215,7 +3927,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -2232,6 +3948,498 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'users'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__users__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__users__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.first_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.last_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.display_name) > 200
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.mobile_phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.job_title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.department) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.role < -32768 OR n.role > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.user_type < -32768 OR n.user_type > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.locale) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.time_zone) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.current_sign_in_ip) > 45
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.last_sign_in_ip) > 45
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.failed_attempts < -32768 OR n.failed_attempts > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.avatar_url) > 1024
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.employee_number) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.notification_frequency < -32768 OR n.notification_frequency > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.external_ref) > 64
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__users__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__users__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.email) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.first_name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.last_name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.display_name) > 200
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.phone) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.mobile_phone) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.job_title) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.department) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.role < -32768 OR n.role > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.user_type < -32768 OR n.user_type > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.locale) > 10
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.time_zone) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.current_sign_in_ip) > 45
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.last_sign_in_ip) > 45
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.failed_attempts < -32768 OR n.failed_attempts > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.avatar_url) > 1024
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.employee_number) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.notification_frequency < -32768 OR n.notification_frequency > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.external_ref) > 64
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__users__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.email) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.first_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.last_name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.display_name) > 200
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.mobile_phone) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.job_title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.department) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.role < -32768 OR n.role > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.user_type < -32768 OR n.user_type > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.locale) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.time_zone) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.current_sign_in_ip) > 45
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.last_sign_in_ip) > 45
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.failed_attempts < -32768 OR n.failed_attempts > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.avatar_url) > 1024
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.employee_number) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.notification_frequency < -32768 OR n.notification_frequency > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.external_ref) > 64
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__users__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.email) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.first_name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.last_name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.display_name) > 200
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.phone) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.mobile_phone) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.job_title) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.department) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.role < -32768 OR n.role > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.user_type < -32768 OR n.user_type > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.locale) > 10
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.time_zone) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.current_sign_in_ip) > 45
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.last_sign_in_ip) > 45
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.failed_attempts < -32768 OR n.failed_attempts > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.avatar_url) > 1024
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.employee_number) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.notification_frequency < -32768 OR n.notification_frequency > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.external_ref) > 64
+          ), FALSE)
+        )
     )
   FROM vendor__users__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__teams__staged;
@@ -2288,6 +4496,70 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        LENGTH(n.name) > 150
+      ), FALSE)
+      THEN 'value too long for teams.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.description) > 1000
+      ), FALSE)
+      THEN 'value too long for teams.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
+      WHEN COALESCE((
+        n.category < -32768 OR n.category > 32767
+      ), FALSE)
+      THEN 'value out of range for teams.category (smallint)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for teams.status (smallint)'
+      WHEN COALESCE((
+        n.team_type < -32768 OR n.team_type > 32767
+      ), FALSE)
+      THEN 'value out of range for teams.team_type (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.cost_center) > 32
+      ), FALSE)
+      THEN 'value too long for teams.cost_center (' || CAST(LENGTH(n.cost_center) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        ABS(n.budget_amount) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for teams.budget_amount (numeric(14,2))'
+      WHEN COALESCE((
+        LENGTH(n.budget_currency) > 3
+      ), FALSE)
+      THEN 'value too long for teams.budget_currency (' || CAST(LENGTH(n.budget_currency) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        ABS(n.spend_limit) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for teams.spend_limit (numeric(14,2))'
+      WHEN COALESCE((
+        n.member_count < -2147483648 OR n.member_count > 2147483647
+      ), FALSE)
+      THEN 'value out of range for teams.member_count (integer)'
+      WHEN COALESCE((
+        ABS(n.approval_threshold) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for teams.approval_threshold (numeric(14,2))'
+      WHEN COALESCE((
+        n.budget_period < -32768 OR n.budget_period > 32767
+      ), FALSE)
+      THEN 'value out of range for teams.budget_period (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.email_alias) > 255
+      ), FALSE)
+      THEN 'value too long for teams.email_alias (' || CAST(LENGTH(n.email_alias) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.slack_channel) > 100
+      ), FALSE)
+      THEN 'value too long for teams.slack_channel (' || CAST(LENGTH(n.slack_channel) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        n.sort_order < -32768 OR n.sort_order > 32767
+      ), FALSE)
+      THEN 'value out of range for teams.sort_order (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.external_ref) > 64
+      ), FALSE)
+      THEN 'value too long for teams.external_ref (' || CAST(LENGTH(n.external_ref) AS VARCHAR(20)) || ' > 64)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.member_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n."open" AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_required AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_threshold AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.purchasing_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_period AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_reset_on AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_alias AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slack_channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.location_city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.archived_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
@@ -2364,8 +4636,89 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.name) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.description) > 1000
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.category < -32768 OR n.category > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.team_type < -32768 OR n.team_type > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.cost_center) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.budget_amount) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.budget_currency) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.spend_limit) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.member_count < -2147483648 OR n.member_count > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.approval_threshold) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.budget_period < -32768 OR n.budget_period > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.email_alias) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.slack_channel) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.sort_order < -32768 OR n.sort_order > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.external_ref) > 64
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -2527,38 +4880,38 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.company_id AS company_id,
-        n.name AS name,
-        n.description AS description,
-        n.category AS category,
-        n.status AS status,
-        n.team_type AS team_type,
-        n.lead_user_id AS lead_user_id,
-        n.parent_team_id AS parent_team_id,
-        n.cost_center AS cost_center,
-        n.budget_amount AS budget_amount,
-        n.budget_currency AS budget_currency,
-        n.spend_limit AS spend_limit,
-        n.member_count AS member_count,
-        n.is_default AS is_default,
-        n."open" AS "open",
-        n.approval_required AS approval_required,
-        n.approval_threshold AS approval_threshold,
-        n.purchasing_enabled AS purchasing_enabled,
-        n.budget_period AS budget_period,
-        n.budget_reset_on AS budget_reset_on,
-        n.email_alias AS email_alias,
-        n.slack_channel AS slack_channel,
-        n.location_city_id AS location_city_id,
-        n.sort_order AS sort_order,
-        n.external_ref AS external_ref,
-        n.created_by AS created_by,
-        n.updated_by AS updated_by,
-        n.archived_at AS archived_at,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.company_id AS BIGINT) AS company_id,
+        CAST(n.name AS VARCHAR(150)) AS name,
+        CAST(n.description AS VARCHAR(1000)) AS description,
+        CAST(n.category AS SMALLINT) AS category,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.team_type AS SMALLINT) AS team_type,
+        CAST(n.lead_user_id AS BIGINT) AS lead_user_id,
+        CAST(n.parent_team_id AS BIGINT) AS parent_team_id,
+        CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
+        CAST(n.budget_amount AS DECIMAL(14, 2)) AS budget_amount,
+        CAST(n.budget_currency AS CHAR(3)) AS budget_currency,
+        CAST(n.spend_limit AS DECIMAL(14, 2)) AS spend_limit,
+        CAST(n.member_count AS INT) AS member_count,
+        CAST(n.is_default AS BOOLEAN) AS is_default,
+        CAST(n."open" AS BOOLEAN) AS "open",
+        CAST(n.approval_required AS BOOLEAN) AS approval_required,
+        CAST(n.approval_threshold AS DECIMAL(14, 2)) AS approval_threshold,
+        CAST(n.purchasing_enabled AS BOOLEAN) AS purchasing_enabled,
+        CAST(n.budget_period AS SMALLINT) AS budget_period,
+        CAST(n.budget_reset_on AS DATE) AS budget_reset_on,
+        CAST(n.email_alias AS VARCHAR(255)) AS email_alias,
+        CAST(n.slack_channel AS VARCHAR(100)) AS slack_channel,
+        CAST(n.location_city_id AS BIGINT) AS location_city_id,
+        CAST(n.sort_order AS SMALLINT) AS sort_order,
+        CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
+        CAST(n.created_by AS BIGINT) AS created_by,
+        CAST(n.updated_by AS BIGINT) AS updated_by,
+        CAST(n.archived_at AS TIMESTAMP) AS archived_at,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.company_id AS old__company_id,
         b.name AS old__name,
@@ -2592,251 +4945,258 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.company_id = b.company_id
+          WHEN CAST(n.company_id AS BIGINT) = b.company_id
           OR (
-            n.company_id IS NULL AND b.company_id IS NULL
+            CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__company_id,
         CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
+          WHEN CAST(n.name AS VARCHAR(150)) = b.name
+          OR (
+            CAST(n.name AS VARCHAR(150)) IS NULL AND b.name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__name,
         CASE
-          WHEN n.description = b.description
+          WHEN CAST(n.description AS VARCHAR(1000)) = b.description
           OR (
-            n.description IS NULL AND b.description IS NULL
+            CAST(n.description AS VARCHAR(1000)) IS NULL AND b.description IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__description,
         CASE
-          WHEN n.category = b.category OR (
-            n.category IS NULL AND b.category IS NULL
+          WHEN CAST(n.category AS SMALLINT) = b.category
+          OR (
+            CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__category,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.team_type = b.team_type OR (
-            n.team_type IS NULL AND b.team_type IS NULL
+          WHEN CAST(n.team_type AS SMALLINT) = b.team_type
+          OR (
+            CAST(n.team_type AS SMALLINT) IS NULL AND b.team_type IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__team_type,
         CASE
-          WHEN n.lead_user_id = b.lead_user_id
+          WHEN CAST(n.lead_user_id AS BIGINT) = b.lead_user_id
           OR (
-            n.lead_user_id IS NULL AND b.lead_user_id IS NULL
+            CAST(n.lead_user_id AS BIGINT) IS NULL AND b.lead_user_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__lead_user_id,
         CASE
-          WHEN n.parent_team_id = b.parent_team_id
+          WHEN CAST(n.parent_team_id AS BIGINT) = b.parent_team_id
           OR (
-            n.parent_team_id IS NULL AND b.parent_team_id IS NULL
+            CAST(n.parent_team_id AS BIGINT) IS NULL AND b.parent_team_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__parent_team_id,
         CASE
-          WHEN n.cost_center = b.cost_center
+          WHEN CAST(n.cost_center AS VARCHAR(32)) = b.cost_center
           OR (
-            n.cost_center IS NULL AND b.cost_center IS NULL
+            CAST(n.cost_center AS VARCHAR(32)) IS NULL AND b.cost_center IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__cost_center,
         CASE
-          WHEN n.budget_amount = b.budget_amount
+          WHEN CAST(n.budget_amount AS DECIMAL(14, 2)) = b.budget_amount
           OR (
-            n.budget_amount IS NULL AND b.budget_amount IS NULL
+            CAST(n.budget_amount AS DECIMAL(14, 2)) IS NULL AND b.budget_amount IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__budget_amount,
         CASE
-          WHEN n.budget_currency = b.budget_currency
+          WHEN CAST(n.budget_currency AS CHAR(3)) = b.budget_currency
           OR (
-            n.budget_currency IS NULL AND b.budget_currency IS NULL
+            CAST(n.budget_currency AS CHAR(3)) IS NULL AND b.budget_currency IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__budget_currency,
         CASE
-          WHEN n.spend_limit = b.spend_limit
+          WHEN CAST(n.spend_limit AS DECIMAL(14, 2)) = b.spend_limit
           OR (
-            n.spend_limit IS NULL AND b.spend_limit IS NULL
+            CAST(n.spend_limit AS DECIMAL(14, 2)) IS NULL AND b.spend_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__spend_limit,
         CASE
-          WHEN n.member_count = b.member_count
+          WHEN CAST(n.member_count AS INT) = b.member_count
           OR (
-            n.member_count IS NULL AND b.member_count IS NULL
+            CAST(n.member_count AS INT) IS NULL AND b.member_count IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__member_count,
         CASE
-          WHEN n.is_default = b.is_default
+          WHEN CAST(n.is_default AS BOOLEAN) = b.is_default
           OR (
-            n.is_default IS NULL AND b.is_default IS NULL
+            CAST(n.is_default AS BOOLEAN) IS NULL AND b.is_default IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_default,
         CASE
-          WHEN n."open" = b."open" OR (
-            n."open" IS NULL AND b."open" IS NULL
+          WHEN CAST(n."open" AS BOOLEAN) = b."open"
+          OR (
+            CAST(n."open" AS BOOLEAN) IS NULL AND b."open" IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__open,
         CASE
-          WHEN n.approval_required = b.approval_required
+          WHEN CAST(n.approval_required AS BOOLEAN) = b.approval_required
           OR (
-            n.approval_required IS NULL AND b.approval_required IS NULL
+            CAST(n.approval_required AS BOOLEAN) IS NULL AND b.approval_required IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__approval_required,
         CASE
-          WHEN n.approval_threshold = b.approval_threshold
+          WHEN CAST(n.approval_threshold AS DECIMAL(14, 2)) = b.approval_threshold
           OR (
-            n.approval_threshold IS NULL AND b.approval_threshold IS NULL
+            CAST(n.approval_threshold AS DECIMAL(14, 2)) IS NULL
+            AND b.approval_threshold IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__approval_threshold,
         CASE
-          WHEN n.purchasing_enabled = b.purchasing_enabled
+          WHEN CAST(n.purchasing_enabled AS BOOLEAN) = b.purchasing_enabled
           OR (
-            n.purchasing_enabled IS NULL AND b.purchasing_enabled IS NULL
+            CAST(n.purchasing_enabled AS BOOLEAN) IS NULL AND b.purchasing_enabled IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__purchasing_enabled,
         CASE
-          WHEN n.budget_period = b.budget_period
+          WHEN CAST(n.budget_period AS SMALLINT) = b.budget_period
           OR (
-            n.budget_period IS NULL AND b.budget_period IS NULL
+            CAST(n.budget_period AS SMALLINT) IS NULL AND b.budget_period IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__budget_period,
         CASE
-          WHEN n.budget_reset_on = b.budget_reset_on
+          WHEN CAST(n.budget_reset_on AS DATE) = b.budget_reset_on
           OR (
-            n.budget_reset_on IS NULL AND b.budget_reset_on IS NULL
+            CAST(n.budget_reset_on AS DATE) IS NULL AND b.budget_reset_on IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__budget_reset_on,
         CASE
-          WHEN n.email_alias = b.email_alias
+          WHEN CAST(n.email_alias AS VARCHAR(255)) = b.email_alias
           OR (
-            n.email_alias IS NULL AND b.email_alias IS NULL
+            CAST(n.email_alias AS VARCHAR(255)) IS NULL AND b.email_alias IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__email_alias,
         CASE
-          WHEN n.slack_channel = b.slack_channel
+          WHEN CAST(n.slack_channel AS VARCHAR(100)) = b.slack_channel
           OR (
-            n.slack_channel IS NULL AND b.slack_channel IS NULL
+            CAST(n.slack_channel AS VARCHAR(100)) IS NULL AND b.slack_channel IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__slack_channel,
         CASE
-          WHEN n.location_city_id = b.location_city_id
+          WHEN CAST(n.location_city_id AS BIGINT) = b.location_city_id
           OR (
-            n.location_city_id IS NULL AND b.location_city_id IS NULL
+            CAST(n.location_city_id AS BIGINT) IS NULL AND b.location_city_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__location_city_id,
         CASE
-          WHEN n.sort_order = b.sort_order
+          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
           OR (
-            n.sort_order IS NULL AND b.sort_order IS NULL
+            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__sort_order,
         CASE
-          WHEN n.external_ref = b.external_ref
+          WHEN CAST(n.external_ref AS VARCHAR(64)) = b.external_ref
           OR (
-            n.external_ref IS NULL AND b.external_ref IS NULL
+            CAST(n.external_ref AS VARCHAR(64)) IS NULL AND b.external_ref IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__external_ref,
         CASE
-          WHEN n.created_by = b.created_by
+          WHEN CAST(n.created_by AS BIGINT) = b.created_by
           OR (
-            n.created_by IS NULL AND b.created_by IS NULL
+            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_by,
         CASE
-          WHEN n.updated_by = b.updated_by
+          WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
           OR (
-            n.updated_by IS NULL AND b.updated_by IS NULL
+            CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_by,
         CASE
-          WHEN n.archived_at = b.archived_at
+          WHEN CAST(n.archived_at AS TIMESTAMP) = b.archived_at
           OR (
-            n.archived_at IS NULL AND b.archived_at IS NULL
+            CAST(n.archived_at AS TIMESTAMP) IS NULL AND b.archived_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__archived_at,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -2900,6 +5260,108 @@ BEGIN
             OR (
               vendor__teams__staged.updated_at IS NULL
             )
+            OR (
+              COALESCE((
+                LENGTH(vendor__teams__staged.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__teams__staged.description) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__teams__staged.category < -32768 OR vendor__teams__staged.category > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__teams__staged.status < -32768 OR vendor__teams__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__teams__staged.team_type < -32768
+                  OR vendor__teams__staged.team_type > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__teams__staged.cost_center) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__teams__staged.budget_amount) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__teams__staged.budget_currency) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__teams__staged.spend_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__teams__staged.member_count < -2147483648
+                  OR vendor__teams__staged.member_count > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__teams__staged.approval_threshold) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__teams__staged.budget_period < -32768
+                  OR vendor__teams__staged.budget_period > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__teams__staged.email_alias) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__teams__staged.slack_channel) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__teams__staged.sort_order < -32768
+                  OR vendor__teams__staged.sort_order > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__teams__staged.external_ref) > 64
+              ), FALSE)
+            )
           )
       ) AS n
       LEFT JOIN public.teams AS b
@@ -2921,7 +5383,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -2938,6 +5404,398 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'teams'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__teams__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__teams__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.description) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.category < -32768 OR n.category > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.team_type < -32768 OR n.team_type > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.cost_center) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.budget_amount) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.budget_currency) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.spend_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.member_count < -2147483648 OR n.member_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.approval_threshold) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.budget_period < -32768 OR n.budget_period > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.email_alias) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.slack_channel) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sort_order < -32768 OR n.sort_order > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.external_ref) > 64
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__teams__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__teams__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.description) > 1000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.category < -32768 OR n.category > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.team_type < -32768 OR n.team_type > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.cost_center) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.budget_amount) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.budget_currency) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.spend_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.member_count < -2147483648 OR n.member_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.approval_threshold) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.budget_period < -32768 OR n.budget_period > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.email_alias) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.slack_channel) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order < -32768 OR n.sort_order > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.external_ref) > 64
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__teams__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.description) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.category < -32768 OR n.category > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.team_type < -32768 OR n.team_type > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.cost_center) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.budget_amount) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.budget_currency) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.spend_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.member_count < -2147483648 OR n.member_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.approval_threshold) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.budget_period < -32768 OR n.budget_period > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.email_alias) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.slack_channel) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sort_order < -32768 OR n.sort_order > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.external_ref) > 64
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__teams__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.description) > 1000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.category < -32768 OR n.category > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.team_type < -32768 OR n.team_type > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.cost_center) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.budget_amount) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.budget_currency) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.spend_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.member_count < -2147483648 OR n.member_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.approval_threshold) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.budget_period < -32768 OR n.budget_period > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.email_alias) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.slack_channel) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order < -32768 OR n.sort_order > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.external_ref) > 64
+          ), FALSE)
+        )
     )
   FROM vendor__teams__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__team_members__staged;
@@ -3004,6 +5862,38 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN n._loaded_at IS NULL
       THEN 'NULL _loaded_at'
+      WHEN COALESCE((
+        n.role < -32768 OR n.role > 32767
+      ), FALSE)
+      THEN 'value out of range for team_members.role (smallint)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for team_members.status (smallint)'
+      WHEN COALESCE((
+        ABS(n.approval_limit) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for team_members.approval_limit (numeric(14,2))'
+      WHEN COALESCE((
+        LENGTH(n.title) > 150
+      ), FALSE)
+      THEN 'value too long for team_members.title (' || CAST(LENGTH(n.title) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        n.notification_level < -32768 OR n.notification_level > 32767
+      ), FALSE)
+      THEN 'value out of range for team_members.notification_level (smallint)'
+      WHEN COALESCE((
+        ABS(n.monthly_spend_limit) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
+      WHEN COALESCE((
+        n.membership_source < -32768 OR n.membership_source > 32767
+      ), FALSE)
+      THEN 'value out of range for team_members.membership_source (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.invitation_token) > 64
+      ), FALSE)
+      THEN 'value too long for team_members.invitation_token (' || CAST(LENGTH(n.invitation_token) AS VARCHAR(20)) || ' > 64)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_lead AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_approver AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.joined_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_purchase AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.monthly_spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_activity_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.membership_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.left_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.added_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.removed_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_token AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
@@ -3064,10 +5954,52 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
-      ) OR (
+      )
+      OR (
         n._loaded_at IS NULL
+      )
+      OR (
+        COALESCE((
+          n.role < -32768 OR n.role > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.approval_limit) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.title) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.notification_level < -32768 OR n.notification_level > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.monthly_spend_limit) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.membership_source < -32768 OR n.membership_source > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.invitation_token) > 64
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -3193,29 +6125,29 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.team_id AS team_id,
-        n.user_id AS user_id,
-        n.role AS role,
-        n.status AS status,
-        n.is_lead AS is_lead,
-        n.is_approver AS is_approver,
-        n.approval_limit AS approval_limit,
-        n.title AS title,
-        n.notification_level AS notification_level,
-        n.joined_at AS joined_at,
-        n.can_purchase AS can_purchase,
-        n.monthly_spend_limit AS monthly_spend_limit,
-        n.last_activity_at AS last_activity_at,
-        n.membership_source AS membership_source,
-        n.left_at AS left_at,
-        n.added_by AS added_by,
-        n.removed_by AS removed_by,
-        n.invitation_token AS invitation_token,
-        n.invitation_sent_at AS invitation_sent_at,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.team_id AS BIGINT) AS team_id,
+        CAST(n.user_id AS BIGINT) AS user_id,
+        CAST(n.role AS SMALLINT) AS role,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.is_lead AS BOOLEAN) AS is_lead,
+        CAST(n.is_approver AS BOOLEAN) AS is_approver,
+        CAST(n.approval_limit AS DECIMAL(14, 2)) AS approval_limit,
+        CAST(n.title AS VARCHAR(150)) AS title,
+        CAST(n.notification_level AS SMALLINT) AS notification_level,
+        CAST(n.joined_at AS TIMESTAMP) AS joined_at,
+        CAST(n.can_purchase AS BOOLEAN) AS can_purchase,
+        CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) AS monthly_spend_limit,
+        CAST(n.last_activity_at AS TIMESTAMP) AS last_activity_at,
+        CAST(n.membership_source AS SMALLINT) AS membership_source,
+        CAST(n.left_at AS TIMESTAMP) AS left_at,
+        CAST(n.added_by AS BIGINT) AS added_by,
+        CAST(n.removed_by AS BIGINT) AS removed_by,
+        CAST(n.invitation_token AS VARCHAR(64)) AS invitation_token,
+        CAST(n.invitation_sent_at AS TIMESTAMP) AS invitation_sent_at,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.team_id AS old__team_id,
         b.user_id AS old__user_id,
@@ -3240,175 +6172,186 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.team_id = b.team_id OR (
-            n.team_id IS NULL AND b.team_id IS NULL
+          WHEN CAST(n.team_id AS BIGINT) = b.team_id
+          OR (
+            CAST(n.team_id AS BIGINT) IS NULL AND b.team_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__team_id,
         CASE
-          WHEN n.user_id = b.user_id OR (
-            n.user_id IS NULL AND b.user_id IS NULL
+          WHEN CAST(n.user_id AS BIGINT) = b.user_id
+          OR (
+            CAST(n.user_id AS BIGINT) IS NULL AND b.user_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__user_id,
         CASE
-          WHEN n.role = b.role OR (
-            n.role IS NULL AND b.role IS NULL
+          WHEN CAST(n.role AS SMALLINT) = b.role
+          OR (
+            CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__role,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.is_lead = b.is_lead OR (
-            n.is_lead IS NULL AND b.is_lead IS NULL
+          WHEN CAST(n.is_lead AS BOOLEAN) = b.is_lead
+          OR (
+            CAST(n.is_lead AS BOOLEAN) IS NULL AND b.is_lead IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_lead,
         CASE
-          WHEN n.is_approver = b.is_approver
+          WHEN CAST(n.is_approver AS BOOLEAN) = b.is_approver
           OR (
-            n.is_approver IS NULL AND b.is_approver IS NULL
+            CAST(n.is_approver AS BOOLEAN) IS NULL AND b.is_approver IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_approver,
         CASE
-          WHEN n.approval_limit = b.approval_limit
+          WHEN CAST(n.approval_limit AS DECIMAL(14, 2)) = b.approval_limit
           OR (
-            n.approval_limit IS NULL AND b.approval_limit IS NULL
+            CAST(n.approval_limit AS DECIMAL(14, 2)) IS NULL AND b.approval_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__approval_limit,
         CASE
-          WHEN n.title = b.title OR (
-            n.title IS NULL AND b.title IS NULL
+          WHEN CAST(n.title AS VARCHAR(150)) = b.title
+          OR (
+            CAST(n.title AS VARCHAR(150)) IS NULL AND b.title IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__title,
         CASE
-          WHEN n.notification_level = b.notification_level
+          WHEN CAST(n.notification_level AS SMALLINT) = b.notification_level
           OR (
-            n.notification_level IS NULL AND b.notification_level IS NULL
+            CAST(n.notification_level AS SMALLINT) IS NULL AND b.notification_level IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__notification_level,
         CASE
-          WHEN n.joined_at = b.joined_at OR (
-            n.joined_at IS NULL AND b.joined_at IS NULL
+          WHEN CAST(n.joined_at AS TIMESTAMP) = b.joined_at
+          OR (
+            CAST(n.joined_at AS TIMESTAMP) IS NULL AND b.joined_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__joined_at,
         CASE
-          WHEN n.can_purchase = b.can_purchase
+          WHEN CAST(n.can_purchase AS BOOLEAN) = b.can_purchase
           OR (
-            n.can_purchase IS NULL AND b.can_purchase IS NULL
+            CAST(n.can_purchase AS BOOLEAN) IS NULL AND b.can_purchase IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__can_purchase,
         CASE
-          WHEN n.monthly_spend_limit = b.monthly_spend_limit
+          WHEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) = b.monthly_spend_limit
           OR (
-            n.monthly_spend_limit IS NULL AND b.monthly_spend_limit IS NULL
+            CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) IS NULL
+            AND b.monthly_spend_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__monthly_spend_limit,
         CASE
-          WHEN n.last_activity_at = b.last_activity_at
+          WHEN CAST(n.last_activity_at AS TIMESTAMP) = b.last_activity_at
           OR (
-            n.last_activity_at IS NULL AND b.last_activity_at IS NULL
+            CAST(n.last_activity_at AS TIMESTAMP) IS NULL AND b.last_activity_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_activity_at,
         CASE
-          WHEN n.membership_source = b.membership_source
+          WHEN CAST(n.membership_source AS SMALLINT) = b.membership_source
           OR (
-            n.membership_source IS NULL AND b.membership_source IS NULL
+            CAST(n.membership_source AS SMALLINT) IS NULL AND b.membership_source IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__membership_source,
         CASE
-          WHEN n.left_at = b.left_at OR (
-            n.left_at IS NULL AND b.left_at IS NULL
+          WHEN CAST(n.left_at AS TIMESTAMP) = b.left_at
+          OR (
+            CAST(n.left_at AS TIMESTAMP) IS NULL AND b.left_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__left_at,
         CASE
-          WHEN n.added_by = b.added_by OR (
-            n.added_by IS NULL AND b.added_by IS NULL
+          WHEN CAST(n.added_by AS BIGINT) = b.added_by
+          OR (
+            CAST(n.added_by AS BIGINT) IS NULL AND b.added_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__added_by,
         CASE
-          WHEN n.removed_by = b.removed_by
+          WHEN CAST(n.removed_by AS BIGINT) = b.removed_by
           OR (
-            n.removed_by IS NULL AND b.removed_by IS NULL
+            CAST(n.removed_by AS BIGINT) IS NULL AND b.removed_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__removed_by,
         CASE
-          WHEN n.invitation_token = b.invitation_token
+          WHEN CAST(n.invitation_token AS VARCHAR(64)) = b.invitation_token
           OR (
-            n.invitation_token IS NULL AND b.invitation_token IS NULL
+            CAST(n.invitation_token AS VARCHAR(64)) IS NULL AND b.invitation_token IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invitation_token,
         CASE
-          WHEN n.invitation_sent_at = b.invitation_sent_at
+          WHEN CAST(n.invitation_sent_at AS TIMESTAMP) = b.invitation_sent_at
           OR (
-            n.invitation_sent_at IS NULL AND b.invitation_sent_at IS NULL
+            CAST(n.invitation_sent_at AS TIMESTAMP) IS NULL AND b.invitation_sent_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invitation_sent_at,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -3467,6 +6410,65 @@ BEGIN
             OR (
               vendor__team_members__staged._loaded_at IS NULL
             )
+            OR (
+              COALESCE(
+                (
+                  vendor__team_members__staged.role < -32768
+                  OR vendor__team_members__staged.role > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__team_members__staged.status < -32768
+                  OR vendor__team_members__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__team_members__staged.approval_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__team_members__staged.title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__team_members__staged.notification_level < -32768
+                  OR vendor__team_members__staged.notification_level > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__team_members__staged.monthly_spend_limit) >= 999999999999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__team_members__staged.membership_source < -32768
+                  OR vendor__team_members__staged.membership_source > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__team_members__staged.invitation_token) > 64
+              ), FALSE)
+            )
           )
       ) AS n
       LEFT JOIN public.team_members AS b
@@ -3488,7 +6490,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -3505,6 +6511,250 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'team_members'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__team_members__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__team_members__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              n._loaded_at IS NULL
+            )
+            OR (
+              COALESCE((
+                n.role < -32768 OR n.role > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.approval_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.notification_level < -32768 OR n.notification_level > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.monthly_spend_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.membership_source < -32768 OR n.membership_source > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.invitation_token) > 64
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__team_members__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__team_members__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          n._loaded_at IS NULL
+        )
+        OR (
+          COALESCE((
+            n.role < -32768 OR n.role > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.approval_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.title) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.notification_level < -32768 OR n.notification_level > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.monthly_spend_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.membership_source < -32768 OR n.membership_source > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.invitation_token) > 64
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__team_members__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              n._loaded_at IS NULL
+            )
+            OR (
+              COALESCE((
+                n.role < -32768 OR n.role > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.approval_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.notification_level < -32768 OR n.notification_level > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.monthly_spend_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.membership_source < -32768 OR n.membership_source > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.invitation_token) > 64
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__team_members__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          n._loaded_at IS NULL
+        )
+        OR (
+          COALESCE((
+            n.role < -32768 OR n.role > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.approval_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.title) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.notification_level < -32768 OR n.notification_level > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.monthly_spend_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.membership_source < -32768 OR n.membership_source > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.invitation_token) > 64
+          ), FALSE)
+        )
     )
   FROM vendor__team_members__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__cities__staged;
@@ -3558,6 +6808,86 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        LENGTH(n.name) > 150
+      ), FALSE)
+      THEN 'value too long for cities.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.ascii_name) > 150
+      ), FALSE)
+      THEN 'value too long for cities.ascii_name (' || CAST(LENGTH(n.ascii_name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.state_name) > 150
+      ), FALSE)
+      THEN 'value too long for cities.state_name (' || CAST(LENGTH(n.state_name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.state_code) > 10
+      ), FALSE)
+      THEN 'value too long for cities.state_code (' || CAST(LENGTH(n.state_code) AS VARCHAR(20)) || ' > 10)'
+      WHEN COALESCE((
+        LENGTH(n.county_name) > 150
+      ), FALSE)
+      THEN 'value too long for cities.county_name (' || CAST(LENGTH(n.county_name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.metro_area) > 150
+      ), FALSE)
+      THEN 'value too long for cities.metro_area (' || CAST(LENGTH(n.metro_area) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.postal_code_prefix) > 10
+      ), FALSE)
+      THEN 'value too long for cities.postal_code_prefix (' || CAST(LENGTH(n.postal_code_prefix) AS VARCHAR(20)) || ' > 10)'
+      WHEN COALESCE((
+        ABS(n.latitude) >= 999.9999995
+      ), FALSE)
+      THEN 'numeric overflow for cities.latitude (numeric(9,6))'
+      WHEN COALESCE((
+        ABS(n.longitude) >= 999.9999995
+      ), FALSE)
+      THEN 'numeric overflow for cities.longitude (numeric(9,6))'
+      WHEN COALESCE((
+        n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+      ), FALSE)
+      THEN 'value out of range for cities.elevation_m (integer)'
+      WHEN COALESCE((
+        n.population < -2147483648 OR n.population > 2147483647
+      ), FALSE)
+      THEN 'value out of range for cities.population (integer)'
+      WHEN COALESCE((
+        LENGTH(n.time_zone) > 64
+      ), FALSE)
+      THEN 'value too long for cities.time_zone (' || CAST(LENGTH(n.time_zone) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+      ), FALSE)
+      THEN 'value out of range for cities.utc_offset_minutes (smallint)'
+      WHEN COALESCE((
+        n.tier < -32768 OR n.tier > 32767
+      ), FALSE)
+      THEN 'value out of range for cities.tier (smallint)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for cities.status (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.wikidata_id) > 16
+      ), FALSE)
+      THEN 'value too long for cities.wikidata_id (' || CAST(LENGTH(n.wikidata_id) AS VARCHAR(20)) || ' > 16)'
+      WHEN COALESCE((
+        LENGTH(n.iata_code) > 3
+      ), FALSE)
+      THEN 'value too long for cities.iata_code (' || CAST(LENGTH(n.iata_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        LENGTH(n.alternate_names) > 2000
+      ), FALSE)
+      THEN 'value too long for cities.alternate_names (' || CAST(LENGTH(n.alternate_names) AS VARCHAR(20)) || ' > 2000)'
+      WHEN COALESCE((
+        ABS(n.area_km2) >= 99999999.995
+      ), FALSE)
+      THEN 'numeric overflow for cities.area_km2 (numeric(10,2))'
+      WHEN COALESCE((
+        LENGTH(n.slug) > 150
+      ), FALSE)
+      THEN 'value too long for cities.slug (' || CAST(LENGTH(n.slug) AS VARCHAR(20)) || ' > 150)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.ascii_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.county_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.metro_area AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_prefix AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.elevation_m AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.utc_offset_minutes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_state_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.geoname_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.wikidata_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iata_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.alternate_names AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_serviced AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
@@ -3628,8 +6958,109 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.name) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.ascii_name) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.state_name) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.state_code) > 10
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.county_name) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.metro_area) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.postal_code_prefix) > 10
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.latitude) >= 999.9999995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.longitude) >= 999.9999995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.population < -2147483648 OR n.population > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.time_zone) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.tier < -32768 OR n.tier > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.wikidata_id) > 16
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.iata_code) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.alternate_names) > 2000
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.area_km2) >= 99999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.slug) > 150
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -3779,35 +7210,35 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.country_id AS country_id,
-        n.name AS name,
-        n.ascii_name AS ascii_name,
-        n.state_name AS state_name,
-        n.state_code AS state_code,
-        n.county_name AS county_name,
-        n.metro_area AS metro_area,
-        n.postal_code_prefix AS postal_code_prefix,
-        n.latitude AS latitude,
-        n.longitude AS longitude,
-        n.elevation_m AS elevation_m,
-        n.population AS population,
-        n.time_zone AS time_zone,
-        n.utc_offset_minutes AS utc_offset_minutes,
-        n.is_capital AS is_capital,
-        n.is_state_capital AS is_state_capital,
-        n.tier AS tier,
-        n.status AS status,
-        n.geoname_id AS geoname_id,
-        n.wikidata_id AS wikidata_id,
-        n.iata_code AS iata_code,
-        n.alternate_names AS alternate_names,
-        n.area_km2 AS area_km2,
-        n.is_serviced AS is_serviced,
-        n.slug AS slug,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.country_id AS BIGINT) AS country_id,
+        CAST(n.name AS VARCHAR(150)) AS name,
+        CAST(n.ascii_name AS VARCHAR(150)) AS ascii_name,
+        CAST(n.state_name AS VARCHAR(150)) AS state_name,
+        CAST(n.state_code AS VARCHAR(10)) AS state_code,
+        CAST(n.county_name AS VARCHAR(150)) AS county_name,
+        CAST(n.metro_area AS VARCHAR(150)) AS metro_area,
+        CAST(n.postal_code_prefix AS VARCHAR(10)) AS postal_code_prefix,
+        CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
+        CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
+        CAST(n.elevation_m AS INT) AS elevation_m,
+        CAST(n.population AS INT) AS population,
+        CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
+        CAST(n.utc_offset_minutes AS SMALLINT) AS utc_offset_minutes,
+        CAST(n.is_capital AS BOOLEAN) AS is_capital,
+        CAST(n.is_state_capital AS BOOLEAN) AS is_state_capital,
+        CAST(n.tier AS SMALLINT) AS tier,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.geoname_id AS BIGINT) AS geoname_id,
+        CAST(n.wikidata_id AS VARCHAR(16)) AS wikidata_id,
+        CAST(n.iata_code AS CHAR(3)) AS iata_code,
+        CAST(n.alternate_names AS VARCHAR(2000)) AS alternate_names,
+        CAST(n.area_km2 AS DECIMAL(10, 2)) AS area_km2,
+        CAST(n.is_serviced AS BOOLEAN) AS is_serviced,
+        CAST(n.slug AS VARCHAR(150)) AS slug,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.country_id AS old__country_id,
         b.name AS old__name,
@@ -3838,223 +7269,234 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.country_id = b.country_id
+          WHEN CAST(n.country_id AS BIGINT) = b.country_id
           OR (
-            n.country_id IS NULL AND b.country_id IS NULL
+            CAST(n.country_id AS BIGINT) IS NULL AND b.country_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__country_id,
         CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
+          WHEN CAST(n.name AS VARCHAR(150)) = b.name
+          OR (
+            CAST(n.name AS VARCHAR(150)) IS NULL AND b.name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__name,
         CASE
-          WHEN n.ascii_name = b.ascii_name
+          WHEN CAST(n.ascii_name AS VARCHAR(150)) = b.ascii_name
           OR (
-            n.ascii_name IS NULL AND b.ascii_name IS NULL
+            CAST(n.ascii_name AS VARCHAR(150)) IS NULL AND b.ascii_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__ascii_name,
         CASE
-          WHEN n.state_name = b.state_name
+          WHEN CAST(n.state_name AS VARCHAR(150)) = b.state_name
           OR (
-            n.state_name IS NULL AND b.state_name IS NULL
+            CAST(n.state_name AS VARCHAR(150)) IS NULL AND b.state_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__state_name,
         CASE
-          WHEN n.state_code = b.state_code
+          WHEN CAST(n.state_code AS VARCHAR(10)) = b.state_code
           OR (
-            n.state_code IS NULL AND b.state_code IS NULL
+            CAST(n.state_code AS VARCHAR(10)) IS NULL AND b.state_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__state_code,
         CASE
-          WHEN n.county_name = b.county_name
+          WHEN CAST(n.county_name AS VARCHAR(150)) = b.county_name
           OR (
-            n.county_name IS NULL AND b.county_name IS NULL
+            CAST(n.county_name AS VARCHAR(150)) IS NULL AND b.county_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__county_name,
         CASE
-          WHEN n.metro_area = b.metro_area
+          WHEN CAST(n.metro_area AS VARCHAR(150)) = b.metro_area
           OR (
-            n.metro_area IS NULL AND b.metro_area IS NULL
+            CAST(n.metro_area AS VARCHAR(150)) IS NULL AND b.metro_area IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__metro_area,
         CASE
-          WHEN n.postal_code_prefix = b.postal_code_prefix
+          WHEN CAST(n.postal_code_prefix AS VARCHAR(10)) = b.postal_code_prefix
           OR (
-            n.postal_code_prefix IS NULL AND b.postal_code_prefix IS NULL
+            CAST(n.postal_code_prefix AS VARCHAR(10)) IS NULL
+            AND b.postal_code_prefix IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__postal_code_prefix,
         CASE
-          WHEN n.latitude = b.latitude OR (
-            n.latitude IS NULL AND b.latitude IS NULL
+          WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+          OR (
+            CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__latitude,
         CASE
-          WHEN n.longitude = b.longitude OR (
-            n.longitude IS NULL AND b.longitude IS NULL
+          WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+          OR (
+            CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__longitude,
         CASE
-          WHEN n.elevation_m = b.elevation_m
+          WHEN CAST(n.elevation_m AS INT) = b.elevation_m
           OR (
-            n.elevation_m IS NULL AND b.elevation_m IS NULL
+            CAST(n.elevation_m AS INT) IS NULL AND b.elevation_m IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__elevation_m,
         CASE
-          WHEN n.population = b.population
+          WHEN CAST(n.population AS INT) = b.population
           OR (
-            n.population IS NULL AND b.population IS NULL
+            CAST(n.population AS INT) IS NULL AND b.population IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__population,
         CASE
-          WHEN n.time_zone = b.time_zone OR (
-            n.time_zone IS NULL AND b.time_zone IS NULL
+          WHEN CAST(n.time_zone AS VARCHAR(64)) = b.time_zone
+          OR (
+            CAST(n.time_zone AS VARCHAR(64)) IS NULL AND b.time_zone IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__time_zone,
         CASE
-          WHEN n.utc_offset_minutes = b.utc_offset_minutes
+          WHEN CAST(n.utc_offset_minutes AS SMALLINT) = b.utc_offset_minutes
           OR (
-            n.utc_offset_minutes IS NULL AND b.utc_offset_minutes IS NULL
+            CAST(n.utc_offset_minutes AS SMALLINT) IS NULL AND b.utc_offset_minutes IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__utc_offset_minutes,
         CASE
-          WHEN n.is_capital = b.is_capital
+          WHEN CAST(n.is_capital AS BOOLEAN) = b.is_capital
           OR (
-            n.is_capital IS NULL AND b.is_capital IS NULL
+            CAST(n.is_capital AS BOOLEAN) IS NULL AND b.is_capital IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_capital,
         CASE
-          WHEN n.is_state_capital = b.is_state_capital
+          WHEN CAST(n.is_state_capital AS BOOLEAN) = b.is_state_capital
           OR (
-            n.is_state_capital IS NULL AND b.is_state_capital IS NULL
+            CAST(n.is_state_capital AS BOOLEAN) IS NULL AND b.is_state_capital IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_state_capital,
         CASE
-          WHEN n.tier = b.tier OR (
-            n.tier IS NULL AND b.tier IS NULL
+          WHEN CAST(n.tier AS SMALLINT) = b.tier
+          OR (
+            CAST(n.tier AS SMALLINT) IS NULL AND b.tier IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tier,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.geoname_id = b.geoname_id
+          WHEN CAST(n.geoname_id AS BIGINT) = b.geoname_id
           OR (
-            n.geoname_id IS NULL AND b.geoname_id IS NULL
+            CAST(n.geoname_id AS BIGINT) IS NULL AND b.geoname_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__geoname_id,
         CASE
-          WHEN n.wikidata_id = b.wikidata_id
+          WHEN CAST(n.wikidata_id AS VARCHAR(16)) = b.wikidata_id
           OR (
-            n.wikidata_id IS NULL AND b.wikidata_id IS NULL
+            CAST(n.wikidata_id AS VARCHAR(16)) IS NULL AND b.wikidata_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__wikidata_id,
         CASE
-          WHEN n.iata_code = b.iata_code OR (
-            n.iata_code IS NULL AND b.iata_code IS NULL
+          WHEN CAST(n.iata_code AS CHAR(3)) = b.iata_code
+          OR (
+            CAST(n.iata_code AS CHAR(3)) IS NULL AND b.iata_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__iata_code,
         CASE
-          WHEN n.alternate_names = b.alternate_names
+          WHEN CAST(n.alternate_names AS VARCHAR(2000)) = b.alternate_names
           OR (
-            n.alternate_names IS NULL AND b.alternate_names IS NULL
+            CAST(n.alternate_names AS VARCHAR(2000)) IS NULL AND b.alternate_names IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__alternate_names,
         CASE
-          WHEN n.area_km2 = b.area_km2 OR (
-            n.area_km2 IS NULL AND b.area_km2 IS NULL
+          WHEN CAST(n.area_km2 AS DECIMAL(10, 2)) = b.area_km2
+          OR (
+            CAST(n.area_km2 AS DECIMAL(10, 2)) IS NULL AND b.area_km2 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__area_km2,
         CASE
-          WHEN n.is_serviced = b.is_serviced
+          WHEN CAST(n.is_serviced AS BOOLEAN) = b.is_serviced
           OR (
-            n.is_serviced IS NULL AND b.is_serviced IS NULL
+            CAST(n.is_serviced AS BOOLEAN) IS NULL AND b.is_serviced IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_serviced,
         CASE
-          WHEN n.slug = b.slug OR (
-            n.slug IS NULL AND b.slug IS NULL
+          WHEN CAST(n.slug AS VARCHAR(150)) = b.slug
+          OR (
+            CAST(n.slug AS VARCHAR(150)) IS NULL AND b.slug IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__slug,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -4115,6 +7557,124 @@ BEGIN
             OR (
               vendor__cities__staged.updated_at IS NULL
             )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.ascii_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.state_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.state_code) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.county_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.metro_area) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.postal_code_prefix) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__cities__staged.latitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__cities__staged.longitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__cities__staged.elevation_m < -2147483648
+                  OR vendor__cities__staged.elevation_m > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__cities__staged.population < -2147483648
+                  OR vendor__cities__staged.population > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.time_zone) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__cities__staged.utc_offset_minutes < -32768
+                  OR vendor__cities__staged.utc_offset_minutes > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__cities__staged.tier < -32768 OR vendor__cities__staged.tier > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__cities__staged.status < -32768 OR vendor__cities__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.wikidata_id) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.iata_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.alternate_names) > 2000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__cities__staged.area_km2) >= 99999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__cities__staged.slug) > 150
+              ), FALSE)
+            )
           )
       ) AS n
       LEFT JOIN public.cities AS b
@@ -4136,7 +7696,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -4153,6 +7717,478 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'cities'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__cities__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__cities__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.ascii_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.state_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.state_code) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.county_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.metro_area) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.postal_code_prefix) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.latitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.longitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.population < -2147483648 OR n.population > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.time_zone) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.tier < -32768 OR n.tier > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.wikidata_id) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.iata_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.alternate_names) > 2000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.area_km2) >= 99999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.slug) > 150
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__cities__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__cities__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.ascii_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.state_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.state_code) > 10
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.county_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.metro_area) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.postal_code_prefix) > 10
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.latitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.longitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.population < -2147483648 OR n.population > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.time_zone) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.tier < -32768 OR n.tier > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.wikidata_id) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.iata_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.alternate_names) > 2000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.area_km2) >= 99999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.slug) > 150
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__cities__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.ascii_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.state_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.state_code) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.county_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.metro_area) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.postal_code_prefix) > 10
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.latitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.longitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.population < -2147483648 OR n.population > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.time_zone) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.tier < -32768 OR n.tier > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.wikidata_id) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.iata_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.alternate_names) > 2000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.area_km2) >= 99999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.slug) > 150
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__cities__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.ascii_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.state_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.state_code) > 10
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.county_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.metro_area) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.postal_code_prefix) > 10
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.latitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.longitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.population < -2147483648 OR n.population > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.time_zone) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.tier < -32768 OR n.tier > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.wikidata_id) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.iata_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.alternate_names) > 2000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.area_km2) >= 99999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.slug) > 150
+          ), FALSE)
+        )
     )
   FROM vendor__cities__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__countries__staged;
@@ -4209,6 +8245,106 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        LENGTH(n.name) > 100
+      ), FALSE)
+      THEN 'value too long for countries.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(n.official_name) > 200
+      ), FALSE)
+      THEN 'value too long for countries.official_name (' || CAST(LENGTH(n.official_name) AS VARCHAR(20)) || ' > 200)'
+      WHEN COALESCE((
+        LENGTH(n.native_name) > 150
+      ), FALSE)
+      THEN 'value too long for countries.native_name (' || CAST(LENGTH(n.native_name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.iso2) > 2
+      ), FALSE)
+      THEN 'value too long for countries.iso2 (' || CAST(LENGTH(n.iso2) AS VARCHAR(20)) || ' > 2)'
+      WHEN COALESCE((
+        LENGTH(n.iso3) > 3
+      ), FALSE)
+      THEN 'value too long for countries.iso3 (' || CAST(LENGTH(n.iso3) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        n.numeric_code < -32768 OR n.numeric_code > 32767
+      ), FALSE)
+      THEN 'value out of range for countries.numeric_code (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.phone_code) > 8
+      ), FALSE)
+      THEN 'value too long for countries.phone_code (' || CAST(LENGTH(n.phone_code) AS VARCHAR(20)) || ' > 8)'
+      WHEN COALESCE((
+        LENGTH(n.capital) > 100
+      ), FALSE)
+      THEN 'value too long for countries.capital (' || CAST(LENGTH(n.capital) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(n.currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for countries.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        LENGTH(n.currency_name) > 64
+      ), FALSE)
+      THEN 'value too long for countries.currency_name (' || CAST(LENGTH(n.currency_name) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.currency_symbol) > 8
+      ), FALSE)
+      THEN 'value too long for countries.currency_symbol (' || CAST(LENGTH(n.currency_symbol) AS VARCHAR(20)) || ' > 8)'
+      WHEN COALESCE((
+        LENGTH(n.region) > 64
+      ), FALSE)
+      THEN 'value too long for countries.region (' || CAST(LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.subregion) > 64
+      ), FALSE)
+      THEN 'value too long for countries.subregion (' || CAST(LENGTH(n.subregion) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.continent_code) > 2
+      ), FALSE)
+      THEN 'value too long for countries.continent_code (' || CAST(LENGTH(n.continent_code) AS VARCHAR(20)) || ' > 2)'
+      WHEN COALESCE((
+        LENGTH(n.tld) > 8
+      ), FALSE)
+      THEN 'value too long for countries.tld (' || CAST(LENGTH(n.tld) AS VARCHAR(20)) || ' > 8)'
+      WHEN COALESCE((
+        LENGTH(n.address_format) > 500
+      ), FALSE)
+      THEN 'value too long for countries.address_format (' || CAST(LENGTH(n.address_format) AS VARCHAR(20)) || ' > 500)'
+      WHEN COALESCE((
+        LENGTH(n.postal_code_regex) > 255
+      ), FALSE)
+      THEN 'value too long for countries.postal_code_regex (' || CAST(LENGTH(n.postal_code_regex) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.nationality) > 100
+      ), FALSE)
+      THEN 'value too long for countries.nationality (' || CAST(LENGTH(n.nationality) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        ABS(n.latitude) >= 999.9999995
+      ), FALSE)
+      THEN 'numeric overflow for countries.latitude (numeric(9,6))'
+      WHEN COALESCE((
+        ABS(n.longitude) >= 999.9999995
+      ), FALSE)
+      THEN 'numeric overflow for countries.longitude (numeric(9,6))'
+      WHEN COALESCE((
+        ABS(n.area_km2) >= 9999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
+      WHEN COALESCE((
+        ABS(n.gdp_usd) >= 9999999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
+      WHEN COALESCE((
+        ABS(n.vat_rate) >= 999.995
+      ), FALSE)
+      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for countries.status (smallint)'
+      WHEN COALESCE((
+        n.sort_order < -32768 OR n.sort_order > 32767
+      ), FALSE)
+      THEN 'value out of range for countries.sort_order (smallint)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.official_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.native_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso3 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.numeric_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_symbol AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subregion AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.continent_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tld AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_format AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_regex AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.nationality AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_eu_member AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_sanctioned AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.requires_export_license AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
@@ -4285,8 +8421,134 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.name) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.official_name) > 200
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.native_name) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.iso2) > 2
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.iso3) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.numeric_code < -32768 OR n.numeric_code > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.phone_code) > 8
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.capital) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.currency_code) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.currency_name) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.currency_symbol) > 8
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.region) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.subregion) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.continent_code) > 2
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.tld) > 8
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.address_format) > 500
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.postal_code_regex) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.nationality) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.latitude) >= 999.9999995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.longitude) >= 999.9999995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.area_km2) >= 9999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.gdp_usd) >= 9999999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.vat_rate) >= 999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.sort_order < -32768 OR n.sort_order > 32767
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -4448,38 +8710,38 @@ BEGIN
       p.chg__updated_at
     FROM (
       SELECT
-        n.id AS id,
-        n.name AS name,
-        n.official_name AS official_name,
-        n.native_name AS native_name,
-        n.iso2 AS iso2,
-        n.iso3 AS iso3,
-        n.numeric_code AS numeric_code,
-        n.phone_code AS phone_code,
-        n.capital AS capital,
-        n.currency_code AS currency_code,
-        n.currency_name AS currency_name,
-        n.currency_symbol AS currency_symbol,
-        n.region AS region,
-        n.subregion AS subregion,
-        n.continent_code AS continent_code,
-        n.tld AS tld,
-        n.address_format AS address_format,
-        n.postal_code_regex AS postal_code_regex,
-        n.nationality AS nationality,
-        n.latitude AS latitude,
-        n.longitude AS longitude,
-        n.area_km2 AS area_km2,
-        n.population AS population,
-        n.gdp_usd AS gdp_usd,
-        n.vat_rate AS vat_rate,
-        n.is_eu_member AS is_eu_member,
-        n.is_sanctioned AS is_sanctioned,
-        n.requires_export_license AS requires_export_license,
-        n.status AS status,
-        n.sort_order AS sort_order,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.name AS VARCHAR(100)) AS name,
+        CAST(n.official_name AS VARCHAR(200)) AS official_name,
+        CAST(n.native_name AS VARCHAR(150)) AS native_name,
+        CAST(n.iso2 AS CHAR(2)) AS iso2,
+        CAST(n.iso3 AS CHAR(3)) AS iso3,
+        CAST(n.numeric_code AS SMALLINT) AS numeric_code,
+        CAST(n.phone_code AS VARCHAR(8)) AS phone_code,
+        CAST(n.capital AS VARCHAR(100)) AS capital,
+        CAST(n.currency_code AS CHAR(3)) AS currency_code,
+        CAST(n.currency_name AS VARCHAR(64)) AS currency_name,
+        CAST(n.currency_symbol AS VARCHAR(8)) AS currency_symbol,
+        CAST(n.region AS VARCHAR(64)) AS region,
+        CAST(n.subregion AS VARCHAR(64)) AS subregion,
+        CAST(n.continent_code AS CHAR(2)) AS continent_code,
+        CAST(n.tld AS VARCHAR(8)) AS tld,
+        CAST(n.address_format AS VARCHAR(500)) AS address_format,
+        CAST(n.postal_code_regex AS VARCHAR(255)) AS postal_code_regex,
+        CAST(n.nationality AS VARCHAR(100)) AS nationality,
+        CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
+        CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
+        CAST(n.area_km2 AS DECIMAL(12, 2)) AS area_km2,
+        CAST(n.population AS BIGINT) AS population,
+        CAST(n.gdp_usd AS DECIMAL(18, 2)) AS gdp_usd,
+        CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
+        CAST(n.is_eu_member AS BOOLEAN) AS is_eu_member,
+        CAST(n.is_sanctioned AS BOOLEAN) AS is_sanctioned,
+        CAST(n.requires_export_license AS BOOLEAN) AS requires_export_license,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.sort_order AS SMALLINT) AS sort_order,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.name AS old__name,
         b.official_name AS old__official_name,
@@ -4513,243 +8775,258 @@ BEGIN
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
+          WHEN CAST(n.name AS VARCHAR(100)) = b.name
+          OR (
+            CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__name,
         CASE
-          WHEN n.official_name = b.official_name
+          WHEN CAST(n.official_name AS VARCHAR(200)) = b.official_name
           OR (
-            n.official_name IS NULL AND b.official_name IS NULL
+            CAST(n.official_name AS VARCHAR(200)) IS NULL AND b.official_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__official_name,
         CASE
-          WHEN n.native_name = b.native_name
+          WHEN CAST(n.native_name AS VARCHAR(150)) = b.native_name
           OR (
-            n.native_name IS NULL AND b.native_name IS NULL
+            CAST(n.native_name AS VARCHAR(150)) IS NULL AND b.native_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__native_name,
         CASE
-          WHEN n.iso2 = b.iso2 OR (
-            n.iso2 IS NULL AND b.iso2 IS NULL
+          WHEN CAST(n.iso2 AS CHAR(2)) = b.iso2
+          OR (
+            CAST(n.iso2 AS CHAR(2)) IS NULL AND b.iso2 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__iso2,
         CASE
-          WHEN n.iso3 = b.iso3 OR (
-            n.iso3 IS NULL AND b.iso3 IS NULL
+          WHEN CAST(n.iso3 AS CHAR(3)) = b.iso3
+          OR (
+            CAST(n.iso3 AS CHAR(3)) IS NULL AND b.iso3 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__iso3,
         CASE
-          WHEN n.numeric_code = b.numeric_code
+          WHEN CAST(n.numeric_code AS SMALLINT) = b.numeric_code
           OR (
-            n.numeric_code IS NULL AND b.numeric_code IS NULL
+            CAST(n.numeric_code AS SMALLINT) IS NULL AND b.numeric_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__numeric_code,
         CASE
-          WHEN n.phone_code = b.phone_code
+          WHEN CAST(n.phone_code AS VARCHAR(8)) = b.phone_code
           OR (
-            n.phone_code IS NULL AND b.phone_code IS NULL
+            CAST(n.phone_code AS VARCHAR(8)) IS NULL AND b.phone_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__phone_code,
         CASE
-          WHEN n.capital = b.capital OR (
-            n.capital IS NULL AND b.capital IS NULL
+          WHEN CAST(n.capital AS VARCHAR(100)) = b.capital
+          OR (
+            CAST(n.capital AS VARCHAR(100)) IS NULL AND b.capital IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__capital,
         CASE
-          WHEN n.currency_code = b.currency_code
+          WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
           OR (
-            n.currency_code IS NULL AND b.currency_code IS NULL
+            CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__currency_code,
         CASE
-          WHEN n.currency_name = b.currency_name
+          WHEN CAST(n.currency_name AS VARCHAR(64)) = b.currency_name
           OR (
-            n.currency_name IS NULL AND b.currency_name IS NULL
+            CAST(n.currency_name AS VARCHAR(64)) IS NULL AND b.currency_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__currency_name,
         CASE
-          WHEN n.currency_symbol = b.currency_symbol
+          WHEN CAST(n.currency_symbol AS VARCHAR(8)) = b.currency_symbol
           OR (
-            n.currency_symbol IS NULL AND b.currency_symbol IS NULL
+            CAST(n.currency_symbol AS VARCHAR(8)) IS NULL AND b.currency_symbol IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__currency_symbol,
         CASE
-          WHEN n.region = b.region OR (
-            n.region IS NULL AND b.region IS NULL
+          WHEN CAST(n.region AS VARCHAR(64)) = b.region
+          OR (
+            CAST(n.region AS VARCHAR(64)) IS NULL AND b.region IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__region,
         CASE
-          WHEN n.subregion = b.subregion OR (
-            n.subregion IS NULL AND b.subregion IS NULL
+          WHEN CAST(n.subregion AS VARCHAR(64)) = b.subregion
+          OR (
+            CAST(n.subregion AS VARCHAR(64)) IS NULL AND b.subregion IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__subregion,
         CASE
-          WHEN n.continent_code = b.continent_code
+          WHEN CAST(n.continent_code AS CHAR(2)) = b.continent_code
           OR (
-            n.continent_code IS NULL AND b.continent_code IS NULL
+            CAST(n.continent_code AS CHAR(2)) IS NULL AND b.continent_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__continent_code,
         CASE
-          WHEN n.tld = b.tld OR (
-            n.tld IS NULL AND b.tld IS NULL
+          WHEN CAST(n.tld AS VARCHAR(8)) = b.tld
+          OR (
+            CAST(n.tld AS VARCHAR(8)) IS NULL AND b.tld IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tld,
         CASE
-          WHEN n.address_format = b.address_format
+          WHEN CAST(n.address_format AS VARCHAR(500)) = b.address_format
           OR (
-            n.address_format IS NULL AND b.address_format IS NULL
+            CAST(n.address_format AS VARCHAR(500)) IS NULL AND b.address_format IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__address_format,
         CASE
-          WHEN n.postal_code_regex = b.postal_code_regex
+          WHEN CAST(n.postal_code_regex AS VARCHAR(255)) = b.postal_code_regex
           OR (
-            n.postal_code_regex IS NULL AND b.postal_code_regex IS NULL
+            CAST(n.postal_code_regex AS VARCHAR(255)) IS NULL AND b.postal_code_regex IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__postal_code_regex,
         CASE
-          WHEN n.nationality = b.nationality
+          WHEN CAST(n.nationality AS VARCHAR(100)) = b.nationality
           OR (
-            n.nationality IS NULL AND b.nationality IS NULL
+            CAST(n.nationality AS VARCHAR(100)) IS NULL AND b.nationality IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__nationality,
         CASE
-          WHEN n.latitude = b.latitude OR (
-            n.latitude IS NULL AND b.latitude IS NULL
+          WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+          OR (
+            CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__latitude,
         CASE
-          WHEN n.longitude = b.longitude OR (
-            n.longitude IS NULL AND b.longitude IS NULL
+          WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+          OR (
+            CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__longitude,
         CASE
-          WHEN n.area_km2 = b.area_km2 OR (
-            n.area_km2 IS NULL AND b.area_km2 IS NULL
+          WHEN CAST(n.area_km2 AS DECIMAL(12, 2)) = b.area_km2
+          OR (
+            CAST(n.area_km2 AS DECIMAL(12, 2)) IS NULL AND b.area_km2 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__area_km2,
         CASE
-          WHEN n.population = b.population
+          WHEN CAST(n.population AS BIGINT) = b.population
           OR (
-            n.population IS NULL AND b.population IS NULL
+            CAST(n.population AS BIGINT) IS NULL AND b.population IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__population,
         CASE
-          WHEN n.gdp_usd = b.gdp_usd OR (
-            n.gdp_usd IS NULL AND b.gdp_usd IS NULL
+          WHEN CAST(n.gdp_usd AS DECIMAL(18, 2)) = b.gdp_usd
+          OR (
+            CAST(n.gdp_usd AS DECIMAL(18, 2)) IS NULL AND b.gdp_usd IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__gdp_usd,
         CASE
-          WHEN n.vat_rate = b.vat_rate OR (
-            n.vat_rate IS NULL AND b.vat_rate IS NULL
+          WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+          OR (
+            CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__vat_rate,
         CASE
-          WHEN n.is_eu_member = b.is_eu_member
+          WHEN CAST(n.is_eu_member AS BOOLEAN) = b.is_eu_member
           OR (
-            n.is_eu_member IS NULL AND b.is_eu_member IS NULL
+            CAST(n.is_eu_member AS BOOLEAN) IS NULL AND b.is_eu_member IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_eu_member,
         CASE
-          WHEN n.is_sanctioned = b.is_sanctioned
+          WHEN CAST(n.is_sanctioned AS BOOLEAN) = b.is_sanctioned
           OR (
-            n.is_sanctioned IS NULL AND b.is_sanctioned IS NULL
+            CAST(n.is_sanctioned AS BOOLEAN) IS NULL AND b.is_sanctioned IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_sanctioned,
         CASE
-          WHEN n.requires_export_license = b.requires_export_license
+          WHEN CAST(n.requires_export_license AS BOOLEAN) = b.requires_export_license
           OR (
-            n.requires_export_license IS NULL AND b.requires_export_license IS NULL
+            CAST(n.requires_export_license AS BOOLEAN) IS NULL
+            AND b.requires_export_license IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__requires_export_license,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.sort_order = b.sort_order
+          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
           OR (
-            n.sort_order IS NULL AND b.sort_order IS NULL
+            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__sort_order,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -4810,6 +9087,143 @@ BEGIN
             )
             OR (
               vendor__countries__staged.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.official_name) > 200
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.native_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.iso2) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.iso3) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__countries__staged.numeric_code < -32768
+                  OR vendor__countries__staged.numeric_code > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.phone_code) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.capital) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.currency_name) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.currency_symbol) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.region) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.subregion) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.continent_code) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.tld) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.address_format) > 500
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.postal_code_regex) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__countries__staged.nationality) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.latitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.longitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.area_km2) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.gdp_usd) >= 9999999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.vat_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__countries__staged.status < -32768
+                  OR vendor__countries__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__countries__staged.sort_order < -32768
+                  OR vendor__countries__staged.sort_order > 32767
+                ),
+                FALSE
+              )
             )
           )
       ) AS n
@@ -4945,7 +9359,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -4962,6 +9380,578 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'countries'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__countries__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__countries__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.official_name) > 200
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.native_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.iso2) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.iso3) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.numeric_code < -32768 OR n.numeric_code > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.phone_code) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.capital) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_name) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_symbol) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.region) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.subregion) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.continent_code) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.tld) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.address_format) > 500
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.postal_code_regex) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.nationality) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.latitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.longitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.area_km2) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.gdp_usd) >= 9999999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.vat_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sort_order < -32768 OR n.sort_order > 32767
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__countries__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__countries__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.official_name) > 200
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.native_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.iso2) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.iso3) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.numeric_code < -32768 OR n.numeric_code > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.phone_code) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.capital) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_name) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_symbol) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.region) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.subregion) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.continent_code) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.tld) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.address_format) > 500
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.postal_code_regex) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.nationality) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.latitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.longitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.area_km2) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.gdp_usd) >= 9999999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.vat_rate) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order < -32768 OR n.sort_order > 32767
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__countries__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.official_name) > 200
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.native_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.iso2) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.iso3) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.numeric_code < -32768 OR n.numeric_code > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.phone_code) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.capital) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_name) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_symbol) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.region) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.subregion) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.continent_code) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.tld) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.address_format) > 500
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.postal_code_regex) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.nationality) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.latitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.longitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.area_km2) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.gdp_usd) >= 9999999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.vat_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sort_order < -32768 OR n.sort_order > 32767
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__countries__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.official_name) > 200
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.native_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.iso2) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.iso3) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.numeric_code < -32768 OR n.numeric_code > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.phone_code) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.capital) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_name) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_symbol) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.region) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.subregion) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.continent_code) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.tld) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.address_format) > 500
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.postal_code_regex) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.nationality) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.latitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.longitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.area_km2) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.gdp_usd) >= 9999999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.vat_rate) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order < -32768 OR n.sort_order > 32767
+          ), FALSE)
+        )
     )
   FROM vendor__countries__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__product_categories__staged;
@@ -5016,6 +10006,82 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        LENGTH(n.name) > 150
+      ), FALSE)
+      THEN 'value too long for product_categories.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.slug) > 150
+      ), FALSE)
+      THEN 'value too long for product_categories.slug (' || CAST(LENGTH(n.slug) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.code) > 32
+      ), FALSE)
+      THEN 'value too long for product_categories.code (' || CAST(LENGTH(n.code) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        LENGTH(n.description) > 1000
+      ), FALSE)
+      THEN 'value too long for product_categories.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
+      WHEN COALESCE((
+        n.depth < -32768 OR n.depth > 32767
+      ), FALSE)
+      THEN 'value out of range for product_categories.depth (smallint)'
+      WHEN COALESCE((
+        n.lft < -2147483648 OR n.lft > 2147483647
+      ), FALSE)
+      THEN 'value out of range for product_categories.lft (integer)'
+      WHEN COALESCE((
+        n.rgt < -2147483648 OR n.rgt > 2147483647
+      ), FALSE)
+      THEN 'value out of range for product_categories.rgt (integer)'
+      WHEN COALESCE((
+        LENGTH(n.path) > 1000
+      ), FALSE)
+      THEN 'value too long for product_categories.path (' || CAST(LENGTH(n.path) AS VARCHAR(20)) || ' > 1000)'
+      WHEN COALESCE((
+        LENGTH(n.unspsc_code) > 16
+      ), FALSE)
+      THEN 'value too long for product_categories.unspsc_code (' || CAST(LENGTH(n.unspsc_code) AS VARCHAR(20)) || ' > 16)'
+      WHEN COALESCE((
+        LENGTH(n.hs_code) > 16
+      ), FALSE)
+      THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(n.hs_code) AS VARCHAR(20)) || ' > 16)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for product_categories.status (smallint)'
+      WHEN COALESCE((
+        ABS(n.default_tax_rate) >= 999.995
+      ), FALSE)
+      THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+      WHEN COALESCE((
+        n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
+      ), FALSE)
+      THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.tax_code) > 32
+      ), FALSE)
+      THEN 'value too long for product_categories.tax_code (' || CAST(LENGTH(n.tax_code) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        LENGTH(n.gl_account) > 32
+      ), FALSE)
+      THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(n.gl_account) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        ABS(n.min_order_value) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+      WHEN COALESCE((
+        n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+      ), FALSE)
+      THEN 'value out of range for product_categories.vendor_count (integer)'
+      WHEN COALESCE((
+        n.sort_order < -32768 OR n.sort_order > 32767
+      ), FALSE)
+      THEN 'value out of range for product_categories.sort_order (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.icon_url) > 1024
+      ), FALSE)
+      THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(n.icon_url) AS VARCHAR(20)) || ' > 1024)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.depth AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lft AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rgt AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.path AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unspsc_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hs_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_leaf AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_restricted AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.requires_approval AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.requires_certification AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gl_account AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_service AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
@@ -5088,8 +10154,104 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.name) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.slug) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.code) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.description) > 1000
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.depth < -32768 OR n.depth > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.lft < -2147483648 OR n.lft > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.rgt < -2147483648 OR n.rgt > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.path) > 1000
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.unspsc_code) > 16
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.hs_code) > 16
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.default_tax_rate) >= 999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.tax_code) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.gl_account) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.min_order_value) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.sort_order < -32768 OR n.sort_order > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.icon_url) > 1024
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -5243,36 +10405,36 @@ BEGIN
       p.chg__updated_at
     FROM (
       SELECT
-        n.id AS id,
-        n.parent_id AS parent_id,
-        n.name AS name,
-        n.slug AS slug,
-        n.code AS code,
-        n.description AS description,
-        n.depth AS depth,
-        n.lft AS lft,
-        n.rgt AS rgt,
-        n.path AS path,
-        n.unspsc_code AS unspsc_code,
-        n.hs_code AS hs_code,
-        n.status AS status,
-        n.is_leaf AS is_leaf,
-        n.is_restricted AS is_restricted,
-        n.requires_approval AS requires_approval,
-        n.requires_certification AS requires_certification,
-        n.default_tax_rate AS default_tax_rate,
-        n.default_lead_time_days AS default_lead_time_days,
-        n.tax_code AS tax_code,
-        n.gl_account AS gl_account,
-        n.is_service AS is_service,
-        n.min_order_value AS min_order_value,
-        n.vendor_count AS vendor_count,
-        n.sort_order AS sort_order,
-        n.icon_url AS icon_url,
-        n.created_by AS created_by,
-        n.updated_by AS updated_by,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.parent_id AS BIGINT) AS parent_id,
+        CAST(n.name AS VARCHAR(150)) AS name,
+        CAST(n.slug AS VARCHAR(150)) AS slug,
+        CAST(n.code AS VARCHAR(32)) AS code,
+        CAST(n.description AS VARCHAR(1000)) AS description,
+        CAST(n.depth AS SMALLINT) AS depth,
+        CAST(n.lft AS INT) AS lft,
+        CAST(n.rgt AS INT) AS rgt,
+        CAST(n.path AS VARCHAR(1000)) AS path,
+        CAST(n.unspsc_code AS VARCHAR(16)) AS unspsc_code,
+        CAST(n.hs_code AS VARCHAR(16)) AS hs_code,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.is_leaf AS BOOLEAN) AS is_leaf,
+        CAST(n.is_restricted AS BOOLEAN) AS is_restricted,
+        CAST(n.requires_approval AS BOOLEAN) AS requires_approval,
+        CAST(n.requires_certification AS BOOLEAN) AS requires_certification,
+        CAST(n.default_tax_rate AS DECIMAL(5, 2)) AS default_tax_rate,
+        CAST(n.default_lead_time_days AS SMALLINT) AS default_lead_time_days,
+        CAST(n.tax_code AS VARCHAR(32)) AS tax_code,
+        CAST(n.gl_account AS VARCHAR(32)) AS gl_account,
+        CAST(n.is_service AS BOOLEAN) AS is_service,
+        CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
+        CAST(n.vendor_count AS INT) AS vendor_count,
+        CAST(n.sort_order AS SMALLINT) AS sort_order,
+        CAST(n.icon_url AS VARCHAR(1024)) AS icon_url,
+        CAST(n.created_by AS BIGINT) AS created_by,
+        CAST(n.updated_by AS BIGINT) AS updated_by,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.parent_id AS old__parent_id,
         b.name AS old__name,
@@ -5304,227 +10466,241 @@ BEGIN
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.parent_id = b.parent_id OR (
-            n.parent_id IS NULL AND b.parent_id IS NULL
+          WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+          OR (
+            CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__parent_id,
         CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
+          WHEN CAST(n.name AS VARCHAR(150)) = b.name
+          OR (
+            CAST(n.name AS VARCHAR(150)) IS NULL AND b.name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__name,
         CASE
-          WHEN n.slug = b.slug OR (
-            n.slug IS NULL AND b.slug IS NULL
+          WHEN CAST(n.slug AS VARCHAR(150)) = b.slug
+          OR (
+            CAST(n.slug AS VARCHAR(150)) IS NULL AND b.slug IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__slug,
         CASE
-          WHEN n.code = b.code OR (
-            n.code IS NULL AND b.code IS NULL
+          WHEN CAST(n.code AS VARCHAR(32)) = b.code
+          OR (
+            CAST(n.code AS VARCHAR(32)) IS NULL AND b.code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__code,
         CASE
-          WHEN n.description = b.description
+          WHEN CAST(n.description AS VARCHAR(1000)) = b.description
           OR (
-            n.description IS NULL AND b.description IS NULL
+            CAST(n.description AS VARCHAR(1000)) IS NULL AND b.description IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__description,
         CASE
-          WHEN n.depth = b.depth OR (
-            n.depth IS NULL AND b.depth IS NULL
+          WHEN CAST(n.depth AS SMALLINT) = b.depth
+          OR (
+            CAST(n.depth AS SMALLINT) IS NULL AND b.depth IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__depth,
         CASE
-          WHEN n.lft = b.lft OR (
-            n.lft IS NULL AND b.lft IS NULL
+          WHEN CAST(n.lft AS INT) = b.lft OR (
+            CAST(n.lft AS INT) IS NULL AND b.lft IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__lft,
         CASE
-          WHEN n.rgt = b.rgt OR (
-            n.rgt IS NULL AND b.rgt IS NULL
+          WHEN CAST(n.rgt AS INT) = b.rgt OR (
+            CAST(n.rgt AS INT) IS NULL AND b.rgt IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__rgt,
         CASE
-          WHEN n.path = b.path OR (
-            n.path IS NULL AND b.path IS NULL
+          WHEN CAST(n.path AS VARCHAR(1000)) = b.path
+          OR (
+            CAST(n.path AS VARCHAR(1000)) IS NULL AND b.path IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__path,
         CASE
-          WHEN n.unspsc_code = b.unspsc_code
+          WHEN CAST(n.unspsc_code AS VARCHAR(16)) = b.unspsc_code
           OR (
-            n.unspsc_code IS NULL AND b.unspsc_code IS NULL
+            CAST(n.unspsc_code AS VARCHAR(16)) IS NULL AND b.unspsc_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unspsc_code,
         CASE
-          WHEN n.hs_code = b.hs_code OR (
-            n.hs_code IS NULL AND b.hs_code IS NULL
+          WHEN CAST(n.hs_code AS VARCHAR(16)) = b.hs_code
+          OR (
+            CAST(n.hs_code AS VARCHAR(16)) IS NULL AND b.hs_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__hs_code,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.is_leaf = b.is_leaf OR (
-            n.is_leaf IS NULL AND b.is_leaf IS NULL
+          WHEN CAST(n.is_leaf AS BOOLEAN) = b.is_leaf
+          OR (
+            CAST(n.is_leaf AS BOOLEAN) IS NULL AND b.is_leaf IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_leaf,
         CASE
-          WHEN n.is_restricted = b.is_restricted
+          WHEN CAST(n.is_restricted AS BOOLEAN) = b.is_restricted
           OR (
-            n.is_restricted IS NULL AND b.is_restricted IS NULL
+            CAST(n.is_restricted AS BOOLEAN) IS NULL AND b.is_restricted IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_restricted,
         CASE
-          WHEN n.requires_approval = b.requires_approval
+          WHEN CAST(n.requires_approval AS BOOLEAN) = b.requires_approval
           OR (
-            n.requires_approval IS NULL AND b.requires_approval IS NULL
+            CAST(n.requires_approval AS BOOLEAN) IS NULL AND b.requires_approval IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__requires_approval,
         CASE
-          WHEN n.requires_certification = b.requires_certification
+          WHEN CAST(n.requires_certification AS BOOLEAN) = b.requires_certification
           OR (
-            n.requires_certification IS NULL AND b.requires_certification IS NULL
+            CAST(n.requires_certification AS BOOLEAN) IS NULL
+            AND b.requires_certification IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__requires_certification,
         CASE
-          WHEN n.default_tax_rate = b.default_tax_rate
+          WHEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) = b.default_tax_rate
           OR (
-            n.default_tax_rate IS NULL AND b.default_tax_rate IS NULL
+            CAST(n.default_tax_rate AS DECIMAL(5, 2)) IS NULL AND b.default_tax_rate IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__default_tax_rate,
         CASE
-          WHEN n.default_lead_time_days = b.default_lead_time_days
+          WHEN CAST(n.default_lead_time_days AS SMALLINT) = b.default_lead_time_days
           OR (
-            n.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL
+            CAST(n.default_lead_time_days AS SMALLINT) IS NULL
+            AND b.default_lead_time_days IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__default_lead_time_days,
         CASE
-          WHEN n.tax_code = b.tax_code OR (
-            n.tax_code IS NULL AND b.tax_code IS NULL
+          WHEN CAST(n.tax_code AS VARCHAR(32)) = b.tax_code
+          OR (
+            CAST(n.tax_code AS VARCHAR(32)) IS NULL AND b.tax_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tax_code,
         CASE
-          WHEN n.gl_account = b.gl_account
+          WHEN CAST(n.gl_account AS VARCHAR(32)) = b.gl_account
           OR (
-            n.gl_account IS NULL AND b.gl_account IS NULL
+            CAST(n.gl_account AS VARCHAR(32)) IS NULL AND b.gl_account IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__gl_account,
         CASE
-          WHEN n.is_service = b.is_service
+          WHEN CAST(n.is_service AS BOOLEAN) = b.is_service
           OR (
-            n.is_service IS NULL AND b.is_service IS NULL
+            CAST(n.is_service AS BOOLEAN) IS NULL AND b.is_service IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_service,
         CASE
-          WHEN n.min_order_value = b.min_order_value
+          WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
           OR (
-            n.min_order_value IS NULL AND b.min_order_value IS NULL
+            CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__min_order_value,
         CASE
-          WHEN n.vendor_count = b.vendor_count
+          WHEN CAST(n.vendor_count AS INT) = b.vendor_count
           OR (
-            n.vendor_count IS NULL AND b.vendor_count IS NULL
+            CAST(n.vendor_count AS INT) IS NULL AND b.vendor_count IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__vendor_count,
         CASE
-          WHEN n.sort_order = b.sort_order
+          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
           OR (
-            n.sort_order IS NULL AND b.sort_order IS NULL
+            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__sort_order,
         CASE
-          WHEN n.icon_url = b.icon_url OR (
-            n.icon_url IS NULL AND b.icon_url IS NULL
+          WHEN CAST(n.icon_url AS VARCHAR(1024)) = b.icon_url
+          OR (
+            CAST(n.icon_url AS VARCHAR(1024)) IS NULL AND b.icon_url IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__icon_url,
         CASE
-          WHEN n.created_by = b.created_by
+          WHEN CAST(n.created_by AS BIGINT) = b.created_by
           OR (
-            n.created_by IS NULL AND b.created_by IS NULL
+            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_by,
         CASE
-          WHEN n.updated_by = b.updated_by
+          WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
           OR (
-            n.updated_by IS NULL AND b.updated_by IS NULL
+            CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_by,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -5583,6 +10759,132 @@ BEGIN
             )
             OR (
               vendor__product_categories__staged.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.slug) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.code) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.description) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.depth < -32768
+                  OR vendor__product_categories__staged.depth > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.lft < -2147483648
+                  OR vendor__product_categories__staged.lft > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.rgt < -2147483648
+                  OR vendor__product_categories__staged.rgt > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.path) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.unspsc_code) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.hs_code) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.status < -32768
+                  OR vendor__product_categories__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__product_categories__staged.default_tax_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.default_lead_time_days < -32768
+                  OR vendor__product_categories__staged.default_lead_time_days > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.tax_code) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.gl_account) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__product_categories__staged.min_order_value) >= 999999999999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.vendor_count < -2147483648
+                  OR vendor__product_categories__staged.vendor_count > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.sort_order < -32768
+                  OR vendor__product_categories__staged.sort_order > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__product_categories__staged.icon_url) > 1024
+              ), FALSE)
             )
           )
       ) AS n
@@ -5712,7 +11014,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -5729,6 +11035,458 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'product_categories'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__product_categories__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__product_categories__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.slug) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.code) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.description) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.depth < -32768 OR n.depth > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.lft < -2147483648 OR n.lft > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.rgt < -2147483648 OR n.rgt > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.path) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.unspsc_code) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.hs_code) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.default_tax_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.tax_code) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.gl_account) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.min_order_value) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sort_order < -32768 OR n.sort_order > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.icon_url) > 1024
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__product_categories__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__product_categories__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.slug) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.code) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.description) > 1000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.depth < -32768 OR n.depth > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.lft < -2147483648 OR n.lft > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.rgt < -2147483648 OR n.rgt > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.path) > 1000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.unspsc_code) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.hs_code) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.default_tax_rate) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.tax_code) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.gl_account) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.min_order_value) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order < -32768 OR n.sort_order > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.icon_url) > 1024
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__product_categories__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.slug) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.code) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.description) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.depth < -32768 OR n.depth > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.lft < -2147483648 OR n.lft > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.rgt < -2147483648 OR n.rgt > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.path) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.unspsc_code) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.hs_code) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.default_tax_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.tax_code) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.gl_account) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.min_order_value) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sort_order < -32768 OR n.sort_order > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.icon_url) > 1024
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__product_categories__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.slug) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.code) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.description) > 1000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.depth < -32768 OR n.depth > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.lft < -2147483648 OR n.lft > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.rgt < -2147483648 OR n.rgt > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.path) > 1000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.unspsc_code) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.hs_code) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.default_tax_rate) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.tax_code) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.gl_account) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.min_order_value) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order < -32768 OR n.sort_order > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.icon_url) > 1024
+          ), FALSE)
+        )
     )
   FROM vendor__product_categories__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__staged;
@@ -5785,6 +11543,54 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        n.role < -32768 OR n.role > 32767
+      ), FALSE)
+      THEN 'value out of range for user_company_mappings.role (smallint)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for user_company_mappings.status (smallint)'
+      WHEN COALESCE((
+        ABS(n.approval_limit) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for user_company_mappings.approval_limit (numeric(14,2))'
+      WHEN COALESCE((
+        LENGTH(n.approval_currency) > 3
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.approval_currency (' || CAST(LENGTH(n.approval_currency) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        ABS(n.spend_limit) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
+      WHEN COALESCE((
+        n.notification_level < -32768 OR n.notification_level > 32767
+      ), FALSE)
+      THEN 'value out of range for user_company_mappings.notification_level (smallint)'
+      WHEN COALESCE((
+        n.mapping_source < -32768 OR n.mapping_source > 32767
+      ), FALSE)
+      THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.title) > 150
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.title (' || CAST(LENGTH(n.title) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.department) > 150
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.department (' || CAST(LENGTH(n.department) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        LENGTH(n.cost_center) > 32
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.cost_center (' || CAST(LENGTH(n.cost_center) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
+      ), FALSE)
+      THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
+      WHEN COALESCE((
+        LENGTH(n.external_ref) > 64
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.external_ref (' || CAST(LENGTH(n.external_ref) AS VARCHAR(20)) || ' > 64)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_primary AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_billing_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_technical_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_signatory AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_approve AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_invite AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default_company AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mapping_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.permissions_mask AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_active_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
@@ -5861,8 +11667,69 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          n.role < -32768 OR n.role > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.approval_limit) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.approval_currency) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.spend_limit) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.notification_level < -32768 OR n.notification_level > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.mapping_source < -32768 OR n.mapping_source > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.title) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.department) > 150
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.cost_center) > 32
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.external_ref) > 64
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -6024,38 +11891,38 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.user_id AS user_id,
-        n.company_id AS company_id,
-        n.role AS role,
-        n.status AS status,
-        n.is_primary AS is_primary,
-        n.is_billing_contact AS is_billing_contact,
-        n.is_technical_contact AS is_technical_contact,
-        n.is_signatory AS is_signatory,
-        n.can_approve AS can_approve,
-        n.can_invite AS can_invite,
-        n.approval_limit AS approval_limit,
-        n.approval_currency AS approval_currency,
-        n.spend_limit AS spend_limit,
-        n.notification_level AS notification_level,
-        n.is_default_company AS is_default_company,
-        n.last_invited_at AS last_invited_at,
-        n.mapping_source AS mapping_source,
-        n.title AS title,
-        n.department AS department,
-        n.cost_center AS cost_center,
-        n.permissions_mask AS permissions_mask,
-        n.invited_by AS invited_by,
-        n.invited_at AS invited_at,
-        n.accepted_at AS accepted_at,
-        n.last_active_at AS last_active_at,
-        n.deactivated_at AS deactivated_at,
-        n.deactivated_by AS deactivated_by,
-        n.external_ref AS external_ref,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.user_id AS BIGINT) AS user_id,
+        CAST(n.company_id AS BIGINT) AS company_id,
+        CAST(n.role AS SMALLINT) AS role,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.is_primary AS BOOLEAN) AS is_primary,
+        CAST(n.is_billing_contact AS BOOLEAN) AS is_billing_contact,
+        CAST(n.is_technical_contact AS BOOLEAN) AS is_technical_contact,
+        CAST(n.is_signatory AS BOOLEAN) AS is_signatory,
+        CAST(n.can_approve AS BOOLEAN) AS can_approve,
+        CAST(n.can_invite AS BOOLEAN) AS can_invite,
+        CAST(n.approval_limit AS DECIMAL(14, 2)) AS approval_limit,
+        CAST(n.approval_currency AS CHAR(3)) AS approval_currency,
+        CAST(n.spend_limit AS DECIMAL(14, 2)) AS spend_limit,
+        CAST(n.notification_level AS SMALLINT) AS notification_level,
+        CAST(n.is_default_company AS BOOLEAN) AS is_default_company,
+        CAST(n.last_invited_at AS TIMESTAMP) AS last_invited_at,
+        CAST(n.mapping_source AS SMALLINT) AS mapping_source,
+        CAST(n.title AS VARCHAR(150)) AS title,
+        CAST(n.department AS VARCHAR(150)) AS department,
+        CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
+        CAST(n.permissions_mask AS INT) AS permissions_mask,
+        CAST(n.invited_by AS BIGINT) AS invited_by,
+        CAST(n.invited_at AS TIMESTAMP) AS invited_at,
+        CAST(n.accepted_at AS TIMESTAMP) AS accepted_at,
+        CAST(n.last_active_at AS TIMESTAMP) AS last_active_at,
+        CAST(n.deactivated_at AS TIMESTAMP) AS deactivated_at,
+        CAST(n.deactivated_by AS BIGINT) AS deactivated_by,
+        CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.user_id AS old__user_id,
         b.company_id AS old__company_id,
@@ -6089,252 +11956,258 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.user_id = b.user_id OR (
-            n.user_id IS NULL AND b.user_id IS NULL
+          WHEN CAST(n.user_id AS BIGINT) = b.user_id
+          OR (
+            CAST(n.user_id AS BIGINT) IS NULL AND b.user_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__user_id,
         CASE
-          WHEN n.company_id = b.company_id
+          WHEN CAST(n.company_id AS BIGINT) = b.company_id
           OR (
-            n.company_id IS NULL AND b.company_id IS NULL
+            CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__company_id,
         CASE
-          WHEN n.role = b.role OR (
-            n.role IS NULL AND b.role IS NULL
+          WHEN CAST(n.role AS SMALLINT) = b.role
+          OR (
+            CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__role,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.is_primary = b.is_primary
+          WHEN CAST(n.is_primary AS BOOLEAN) = b.is_primary
           OR (
-            n.is_primary IS NULL AND b.is_primary IS NULL
+            CAST(n.is_primary AS BOOLEAN) IS NULL AND b.is_primary IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_primary,
         CASE
-          WHEN n.is_billing_contact = b.is_billing_contact
+          WHEN CAST(n.is_billing_contact AS BOOLEAN) = b.is_billing_contact
           OR (
-            n.is_billing_contact IS NULL AND b.is_billing_contact IS NULL
+            CAST(n.is_billing_contact AS BOOLEAN) IS NULL AND b.is_billing_contact IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_billing_contact,
         CASE
-          WHEN n.is_technical_contact = b.is_technical_contact
+          WHEN CAST(n.is_technical_contact AS BOOLEAN) = b.is_technical_contact
           OR (
-            n.is_technical_contact IS NULL AND b.is_technical_contact IS NULL
+            CAST(n.is_technical_contact AS BOOLEAN) IS NULL
+            AND b.is_technical_contact IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_technical_contact,
         CASE
-          WHEN n.is_signatory = b.is_signatory
+          WHEN CAST(n.is_signatory AS BOOLEAN) = b.is_signatory
           OR (
-            n.is_signatory IS NULL AND b.is_signatory IS NULL
+            CAST(n.is_signatory AS BOOLEAN) IS NULL AND b.is_signatory IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_signatory,
         CASE
-          WHEN n.can_approve = b.can_approve
+          WHEN CAST(n.can_approve AS BOOLEAN) = b.can_approve
           OR (
-            n.can_approve IS NULL AND b.can_approve IS NULL
+            CAST(n.can_approve AS BOOLEAN) IS NULL AND b.can_approve IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__can_approve,
         CASE
-          WHEN n.can_invite = b.can_invite
+          WHEN CAST(n.can_invite AS BOOLEAN) = b.can_invite
           OR (
-            n.can_invite IS NULL AND b.can_invite IS NULL
+            CAST(n.can_invite AS BOOLEAN) IS NULL AND b.can_invite IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__can_invite,
         CASE
-          WHEN n.approval_limit = b.approval_limit
+          WHEN CAST(n.approval_limit AS DECIMAL(14, 2)) = b.approval_limit
           OR (
-            n.approval_limit IS NULL AND b.approval_limit IS NULL
+            CAST(n.approval_limit AS DECIMAL(14, 2)) IS NULL AND b.approval_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__approval_limit,
         CASE
-          WHEN n.approval_currency = b.approval_currency
+          WHEN CAST(n.approval_currency AS CHAR(3)) = b.approval_currency
           OR (
-            n.approval_currency IS NULL AND b.approval_currency IS NULL
+            CAST(n.approval_currency AS CHAR(3)) IS NULL AND b.approval_currency IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__approval_currency,
         CASE
-          WHEN n.spend_limit = b.spend_limit
+          WHEN CAST(n.spend_limit AS DECIMAL(14, 2)) = b.spend_limit
           OR (
-            n.spend_limit IS NULL AND b.spend_limit IS NULL
+            CAST(n.spend_limit AS DECIMAL(14, 2)) IS NULL AND b.spend_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__spend_limit,
         CASE
-          WHEN n.notification_level = b.notification_level
+          WHEN CAST(n.notification_level AS SMALLINT) = b.notification_level
           OR (
-            n.notification_level IS NULL AND b.notification_level IS NULL
+            CAST(n.notification_level AS SMALLINT) IS NULL AND b.notification_level IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__notification_level,
         CASE
-          WHEN n.is_default_company = b.is_default_company
+          WHEN CAST(n.is_default_company AS BOOLEAN) = b.is_default_company
           OR (
-            n.is_default_company IS NULL AND b.is_default_company IS NULL
+            CAST(n.is_default_company AS BOOLEAN) IS NULL AND b.is_default_company IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_default_company,
         CASE
-          WHEN n.last_invited_at = b.last_invited_at
+          WHEN CAST(n.last_invited_at AS TIMESTAMP) = b.last_invited_at
           OR (
-            n.last_invited_at IS NULL AND b.last_invited_at IS NULL
+            CAST(n.last_invited_at AS TIMESTAMP) IS NULL AND b.last_invited_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_invited_at,
         CASE
-          WHEN n.mapping_source = b.mapping_source
+          WHEN CAST(n.mapping_source AS SMALLINT) = b.mapping_source
           OR (
-            n.mapping_source IS NULL AND b.mapping_source IS NULL
+            CAST(n.mapping_source AS SMALLINT) IS NULL AND b.mapping_source IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__mapping_source,
         CASE
-          WHEN n.title = b.title OR (
-            n.title IS NULL AND b.title IS NULL
+          WHEN CAST(n.title AS VARCHAR(150)) = b.title
+          OR (
+            CAST(n.title AS VARCHAR(150)) IS NULL AND b.title IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__title,
         CASE
-          WHEN n.department = b.department
+          WHEN CAST(n.department AS VARCHAR(150)) = b.department
           OR (
-            n.department IS NULL AND b.department IS NULL
+            CAST(n.department AS VARCHAR(150)) IS NULL AND b.department IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__department,
         CASE
-          WHEN n.cost_center = b.cost_center
+          WHEN CAST(n.cost_center AS VARCHAR(32)) = b.cost_center
           OR (
-            n.cost_center IS NULL AND b.cost_center IS NULL
+            CAST(n.cost_center AS VARCHAR(32)) IS NULL AND b.cost_center IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__cost_center,
         CASE
-          WHEN n.permissions_mask = b.permissions_mask
+          WHEN CAST(n.permissions_mask AS INT) = b.permissions_mask
           OR (
-            n.permissions_mask IS NULL AND b.permissions_mask IS NULL
+            CAST(n.permissions_mask AS INT) IS NULL AND b.permissions_mask IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__permissions_mask,
         CASE
-          WHEN n.invited_by = b.invited_by
+          WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
           OR (
-            n.invited_by IS NULL AND b.invited_by IS NULL
+            CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_by,
         CASE
-          WHEN n.invited_at = b.invited_at
+          WHEN CAST(n.invited_at AS TIMESTAMP) = b.invited_at
           OR (
-            n.invited_at IS NULL AND b.invited_at IS NULL
+            CAST(n.invited_at AS TIMESTAMP) IS NULL AND b.invited_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_at,
         CASE
-          WHEN n.accepted_at = b.accepted_at
+          WHEN CAST(n.accepted_at AS TIMESTAMP) = b.accepted_at
           OR (
-            n.accepted_at IS NULL AND b.accepted_at IS NULL
+            CAST(n.accepted_at AS TIMESTAMP) IS NULL AND b.accepted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__accepted_at,
         CASE
-          WHEN n.last_active_at = b.last_active_at
+          WHEN CAST(n.last_active_at AS TIMESTAMP) = b.last_active_at
           OR (
-            n.last_active_at IS NULL AND b.last_active_at IS NULL
+            CAST(n.last_active_at AS TIMESTAMP) IS NULL AND b.last_active_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_active_at,
         CASE
-          WHEN n.deactivated_at = b.deactivated_at
+          WHEN CAST(n.deactivated_at AS TIMESTAMP) = b.deactivated_at
           OR (
-            n.deactivated_at IS NULL AND b.deactivated_at IS NULL
+            CAST(n.deactivated_at AS TIMESTAMP) IS NULL AND b.deactivated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__deactivated_at,
         CASE
-          WHEN n.deactivated_by = b.deactivated_by
+          WHEN CAST(n.deactivated_by AS BIGINT) = b.deactivated_by
           OR (
-            n.deactivated_by IS NULL AND b.deactivated_by IS NULL
+            CAST(n.deactivated_by AS BIGINT) IS NULL AND b.deactivated_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__deactivated_by,
         CASE
-          WHEN n.external_ref = b.external_ref
+          WHEN CAST(n.external_ref AS VARCHAR(64)) = b.external_ref
           OR (
-            n.external_ref IS NULL AND b.external_ref IS NULL
+            CAST(n.external_ref AS VARCHAR(64)) IS NULL AND b.external_ref IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__external_ref,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -6398,6 +12271,92 @@ BEGIN
             OR (
               vendor__user_company_mappings__staged.updated_at IS NULL
             )
+            OR (
+              COALESCE(
+                (
+                  vendor__user_company_mappings__staged.role < -32768
+                  OR vendor__user_company_mappings__staged.role > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__user_company_mappings__staged.status < -32768
+                  OR vendor__user_company_mappings__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__user_company_mappings__staged.approval_limit) >= 999999999999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__user_company_mappings__staged.approval_currency) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__user_company_mappings__staged.spend_limit) >= 999999999999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__user_company_mappings__staged.notification_level < -32768
+                  OR vendor__user_company_mappings__staged.notification_level > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__user_company_mappings__staged.mapping_source < -32768
+                  OR vendor__user_company_mappings__staged.mapping_source > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__user_company_mappings__staged.title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__user_company_mappings__staged.department) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__user_company_mappings__staged.cost_center) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__user_company_mappings__staged.permissions_mask < -2147483648
+                  OR vendor__user_company_mappings__staged.permissions_mask > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__user_company_mappings__staged.external_ref) > 64
+              ), FALSE)
+            )
           )
       ) AS n
       LEFT JOIN public.user_company_mappings AS b
@@ -6419,7 +12378,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -6438,6 +12401,318 @@ BEGIN
         x.run_id = p_run_id
         AND x.pipeline = 'vendor'
         AND x.source = 'user_company_mappings'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__user_company_mappings__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__user_company_mappings__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                n.role < -32768 OR n.role > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.approval_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.approval_currency) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.spend_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.notification_level < -32768 OR n.notification_level > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.mapping_source < -32768 OR n.mapping_source > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.department) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.cost_center) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.external_ref) > 64
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__user_company_mappings__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__user_company_mappings__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            n.role < -32768 OR n.role > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.approval_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.approval_currency) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.spend_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.notification_level < -32768 OR n.notification_level > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.mapping_source < -32768 OR n.mapping_source > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.title) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.department) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.cost_center) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.external_ref) > 64
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__user_company_mappings__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                n.role < -32768 OR n.role > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.approval_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.approval_currency) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.spend_limit) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.notification_level < -32768 OR n.notification_level > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.mapping_source < -32768 OR n.mapping_source > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.title) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.department) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.cost_center) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.external_ref) > 64
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__user_company_mappings__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            n.role < -32768 OR n.role > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.approval_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.approval_currency) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.spend_limit) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.notification_level < -32768 OR n.notification_level > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.mapping_source < -32768 OR n.mapping_source > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.title) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.department) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.cost_center) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.external_ref) > 64
+          ), FALSE)
+        )
     )
   FROM vendor__user_company_mappings__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__taggings__staged;
@@ -6495,6 +12770,26 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN n._loaded_at IS NULL
       THEN 'NULL _loaded_at'
+      WHEN COALESCE((
+        LENGTH(n.taggable_type) > 64
+      ), FALSE)
+      THEN 'value too long for taggings.taggable_type (' || CAST(LENGTH(n.taggable_type) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.tagger_type) > 64
+      ), FALSE)
+      THEN 'value too long for taggings.tagger_type (' || CAST(LENGTH(n.tagger_type) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.context) > 128
+      ), FALSE)
+      THEN 'value too long for taggings.context (' || CAST(LENGTH(n.context) AS VARCHAR(20)) || ' > 128)'
+      WHEN COALESCE((
+        ABS(n.confidence) >= 9.9995
+      ), FALSE)
+      THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+      WHEN COALESCE((
+        n.weight < -32768 OR n.weight > 32767
+      ), FALSE)
+      THEN 'value out of range for taggings.weight (smallint)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tag_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.context AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tenant_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confidence AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_auto AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
@@ -6537,10 +12832,37 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
-      ) OR (
+      )
+      OR (
         n._loaded_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.taggable_type) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.tagger_type) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.context) > 128
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.confidence) >= 9.9995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.weight < -32768 OR n.weight > 32767
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -6626,19 +12948,19 @@ BEGIN
       p.chg__updated_at
     FROM (
       SELECT
-        n.id AS id,
-        n.tag_id AS tag_id,
-        n.taggable_id AS taggable_id,
-        n.taggable_type AS taggable_type,
-        n.tagger_id AS tagger_id,
-        n.tagger_type AS tagger_type,
-        n.context AS context,
-        n.tenant_company_id AS tenant_company_id,
-        n.confidence AS confidence,
-        n.weight AS weight,
-        n.is_auto AS is_auto,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.tag_id AS BIGINT) AS tag_id,
+        CAST(n.taggable_id AS BIGINT) AS taggable_id,
+        CAST(n.taggable_type AS VARCHAR(64)) AS taggable_type,
+        CAST(n.tagger_id AS BIGINT) AS tagger_id,
+        CAST(n.tagger_type AS VARCHAR(64)) AS tagger_type,
+        CAST(n.context AS VARCHAR(128)) AS context,
+        CAST(n.tenant_company_id AS BIGINT) AS tenant_company_id,
+        CAST(n.confidence AS DECIMAL(4, 3)) AS confidence,
+        CAST(n.weight AS SMALLINT) AS weight,
+        CAST(n.is_auto AS BOOLEAN) AS is_auto,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.tag_id AS old__tag_id,
         b.taggable_id AS old__taggable_id,
@@ -6653,99 +12975,105 @@ BEGIN
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.tag_id = b.tag_id OR (
-            n.tag_id IS NULL AND b.tag_id IS NULL
+          WHEN CAST(n.tag_id AS BIGINT) = b.tag_id
+          OR (
+            CAST(n.tag_id AS BIGINT) IS NULL AND b.tag_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tag_id,
         CASE
-          WHEN n.taggable_id = b.taggable_id
+          WHEN CAST(n.taggable_id AS BIGINT) = b.taggable_id
           OR (
-            n.taggable_id IS NULL AND b.taggable_id IS NULL
+            CAST(n.taggable_id AS BIGINT) IS NULL AND b.taggable_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__taggable_id,
         CASE
-          WHEN n.taggable_type = b.taggable_type
+          WHEN CAST(n.taggable_type AS VARCHAR(64)) = b.taggable_type
           OR (
-            n.taggable_type IS NULL AND b.taggable_type IS NULL
+            CAST(n.taggable_type AS VARCHAR(64)) IS NULL AND b.taggable_type IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__taggable_type,
         CASE
-          WHEN n.tagger_id = b.tagger_id OR (
-            n.tagger_id IS NULL AND b.tagger_id IS NULL
+          WHEN CAST(n.tagger_id AS BIGINT) = b.tagger_id
+          OR (
+            CAST(n.tagger_id AS BIGINT) IS NULL AND b.tagger_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tagger_id,
         CASE
-          WHEN n.tagger_type = b.tagger_type
+          WHEN CAST(n.tagger_type AS VARCHAR(64)) = b.tagger_type
           OR (
-            n.tagger_type IS NULL AND b.tagger_type IS NULL
+            CAST(n.tagger_type AS VARCHAR(64)) IS NULL AND b.tagger_type IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tagger_type,
         CASE
-          WHEN n.context = b.context OR (
-            n.context IS NULL AND b.context IS NULL
+          WHEN CAST(n.context AS VARCHAR(128)) = b.context
+          OR (
+            CAST(n.context AS VARCHAR(128)) IS NULL AND b.context IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__context,
         CASE
-          WHEN n.tenant_company_id = b.tenant_company_id
+          WHEN CAST(n.tenant_company_id AS BIGINT) = b.tenant_company_id
           OR (
-            n.tenant_company_id IS NULL AND b.tenant_company_id IS NULL
+            CAST(n.tenant_company_id AS BIGINT) IS NULL AND b.tenant_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tenant_company_id,
         CASE
-          WHEN n.confidence = b.confidence
+          WHEN CAST(n.confidence AS DECIMAL(4, 3)) = b.confidence
           OR (
-            n.confidence IS NULL AND b.confidence IS NULL
+            CAST(n.confidence AS DECIMAL(4, 3)) IS NULL AND b.confidence IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__confidence,
         CASE
-          WHEN n.weight = b.weight OR (
-            n.weight IS NULL AND b.weight IS NULL
+          WHEN CAST(n.weight AS SMALLINT) = b.weight
+          OR (
+            CAST(n.weight AS SMALLINT) IS NULL AND b.weight IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__weight,
         CASE
-          WHEN n.is_auto = b.is_auto OR (
-            n.is_auto IS NULL AND b.is_auto IS NULL
+          WHEN CAST(n.is_auto AS BOOLEAN) = b.is_auto
+          OR (
+            CAST(n.is_auto AS BOOLEAN) IS NULL AND b.is_auto IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_auto,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -6793,6 +13121,35 @@ BEGIN
             OR (
               vendor__taggings__staged._loaded_at IS NULL
             )
+            OR (
+              COALESCE((
+                LENGTH(vendor__taggings__staged.taggable_type) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__taggings__staged.tagger_type) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__taggings__staged.context) > 128
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__taggings__staged.confidence) >= 9.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__taggings__staged.weight < -32768
+                  OR vendor__taggings__staged.weight > 32767
+                ),
+                FALSE
+              )
+            )
           )
       ) AS n
       LEFT JOIN public.taggings AS b
@@ -6814,7 +13171,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -6831,6 +13192,190 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'taggings'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__taggings__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__taggings__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              n._loaded_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.taggable_type) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.tagger_type) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.context) > 128
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.confidence) >= 9.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.weight < -32768 OR n.weight > 32767
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__taggings__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__taggings__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          n._loaded_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.taggable_type) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.tagger_type) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.context) > 128
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.confidence) >= 9.9995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.weight < -32768 OR n.weight > 32767
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__taggings__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              n._loaded_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.taggable_type) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.tagger_type) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.context) > 128
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.confidence) >= 9.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.weight < -32768 OR n.weight > 32767
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__taggings__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          n._loaded_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.taggable_type) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.tagger_type) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.context) > 128
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.confidence) >= 9.9995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.weight < -32768 OR n.weight > 32767
+          ), FALSE)
+        )
     )
   FROM vendor__taggings__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__tags__staged;
@@ -6876,6 +13421,46 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        LENGTH(n.name) > 100
+      ), FALSE)
+      THEN 'value too long for tags.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(n.slug) > 100
+      ), FALSE)
+      THEN 'value too long for tags.slug (' || CAST(LENGTH(n.slug) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(n.description) > 500
+      ), FALSE)
+      THEN 'value too long for tags.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 500)'
+      WHEN COALESCE((
+        n.category < -32768 OR n.category > 32767
+      ), FALSE)
+      THEN 'value out of range for tags.category (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.color) > 7
+      ), FALSE)
+      THEN 'value too long for tags.color (' || CAST(LENGTH(n.color) AS VARCHAR(20)) || ' > 7)'
+      WHEN COALESCE((
+        n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+      ), FALSE)
+      THEN 'value out of range for tags.taggings_count (integer)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for tags.status (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.icon) > 64
+      ), FALSE)
+      THEN 'value too long for tags.icon (' || CAST(LENGTH(n.icon) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        n.sort_order < -32768 OR n.sort_order > 32767
+      ), FALSE)
+      THEN 'value out of range for tags.sort_order (smallint)'
+      WHEN COALESCE((
+        n.usage_scope < -32768 OR n.usage_scope > 32767
+      ), FALSE)
+      THEN 'value out of range for tags.usage_scope (smallint)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.color AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggings_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_system AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_visible_to_vendors AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.merged_into_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.usage_scope AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_used_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
@@ -6930,8 +13515,59 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.name) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.slug) > 100
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.description) > 500
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.category < -32768 OR n.category > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.color) > 7
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.icon) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.sort_order < -32768 OR n.sort_order > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.usage_scope < -32768 OR n.usage_scope > 32767
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -7049,27 +13685,27 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.company_id AS company_id,
-        n.name AS name,
-        n.slug AS slug,
-        n.description AS description,
-        n.category AS category,
-        n.color AS color,
-        n.taggings_count AS taggings_count,
-        n.is_system AS is_system,
-        n.is_visible_to_vendors AS is_visible_to_vendors,
-        n.status AS status,
-        n.created_by AS created_by,
-        n.merged_into_id AS merged_into_id,
-        n.parent_id AS parent_id,
-        n.icon AS icon,
-        n.sort_order AS sort_order,
-        n.usage_scope AS usage_scope,
-        n.last_used_at AS last_used_at,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.company_id AS BIGINT) AS company_id,
+        CAST(n.name AS VARCHAR(100)) AS name,
+        CAST(n.slug AS VARCHAR(100)) AS slug,
+        CAST(n.description AS VARCHAR(500)) AS description,
+        CAST(n.category AS SMALLINT) AS category,
+        CAST(n.color AS VARCHAR(7)) AS color,
+        CAST(n.taggings_count AS INT) AS taggings_count,
+        CAST(n.is_system AS BOOLEAN) AS is_system,
+        CAST(n.is_visible_to_vendors AS BOOLEAN) AS is_visible_to_vendors,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.created_by AS BIGINT) AS created_by,
+        CAST(n.merged_into_id AS BIGINT) AS merged_into_id,
+        CAST(n.parent_id AS BIGINT) AS parent_id,
+        CAST(n.icon AS VARCHAR(64)) AS icon,
+        CAST(n.sort_order AS SMALLINT) AS sort_order,
+        CAST(n.usage_scope AS SMALLINT) AS usage_scope,
+        CAST(n.last_used_at AS TIMESTAMP) AS last_used_at,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.company_id AS old__company_id,
         b.name AS old__name,
@@ -7092,160 +13728,170 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.company_id = b.company_id
+          WHEN CAST(n.company_id AS BIGINT) = b.company_id
           OR (
-            n.company_id IS NULL AND b.company_id IS NULL
+            CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__company_id,
         CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
+          WHEN CAST(n.name AS VARCHAR(100)) = b.name
+          OR (
+            CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__name,
         CASE
-          WHEN n.slug = b.slug OR (
-            n.slug IS NULL AND b.slug IS NULL
+          WHEN CAST(n.slug AS VARCHAR(100)) = b.slug
+          OR (
+            CAST(n.slug AS VARCHAR(100)) IS NULL AND b.slug IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__slug,
         CASE
-          WHEN n.description = b.description
+          WHEN CAST(n.description AS VARCHAR(500)) = b.description
           OR (
-            n.description IS NULL AND b.description IS NULL
+            CAST(n.description AS VARCHAR(500)) IS NULL AND b.description IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__description,
         CASE
-          WHEN n.category = b.category OR (
-            n.category IS NULL AND b.category IS NULL
+          WHEN CAST(n.category AS SMALLINT) = b.category
+          OR (
+            CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__category,
         CASE
-          WHEN n.color = b.color OR (
-            n.color IS NULL AND b.color IS NULL
+          WHEN CAST(n.color AS VARCHAR(7)) = b.color
+          OR (
+            CAST(n.color AS VARCHAR(7)) IS NULL AND b.color IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__color,
         CASE
-          WHEN n.taggings_count = b.taggings_count
+          WHEN CAST(n.taggings_count AS INT) = b.taggings_count
           OR (
-            n.taggings_count IS NULL AND b.taggings_count IS NULL
+            CAST(n.taggings_count AS INT) IS NULL AND b.taggings_count IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__taggings_count,
         CASE
-          WHEN n.is_system = b.is_system OR (
-            n.is_system IS NULL AND b.is_system IS NULL
+          WHEN CAST(n.is_system AS BOOLEAN) = b.is_system
+          OR (
+            CAST(n.is_system AS BOOLEAN) IS NULL AND b.is_system IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_system,
         CASE
-          WHEN n.is_visible_to_vendors = b.is_visible_to_vendors
+          WHEN CAST(n.is_visible_to_vendors AS BOOLEAN) = b.is_visible_to_vendors
           OR (
-            n.is_visible_to_vendors IS NULL AND b.is_visible_to_vendors IS NULL
+            CAST(n.is_visible_to_vendors AS BOOLEAN) IS NULL
+            AND b.is_visible_to_vendors IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_visible_to_vendors,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.created_by = b.created_by
+          WHEN CAST(n.created_by AS BIGINT) = b.created_by
           OR (
-            n.created_by IS NULL AND b.created_by IS NULL
+            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_by,
         CASE
-          WHEN n.merged_into_id = b.merged_into_id
+          WHEN CAST(n.merged_into_id AS BIGINT) = b.merged_into_id
           OR (
-            n.merged_into_id IS NULL AND b.merged_into_id IS NULL
+            CAST(n.merged_into_id AS BIGINT) IS NULL AND b.merged_into_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__merged_into_id,
         CASE
-          WHEN n.parent_id = b.parent_id OR (
-            n.parent_id IS NULL AND b.parent_id IS NULL
+          WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+          OR (
+            CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__parent_id,
         CASE
-          WHEN n.icon = b.icon OR (
-            n.icon IS NULL AND b.icon IS NULL
+          WHEN CAST(n.icon AS VARCHAR(64)) = b.icon
+          OR (
+            CAST(n.icon AS VARCHAR(64)) IS NULL AND b.icon IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__icon,
         CASE
-          WHEN n.sort_order = b.sort_order
+          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
           OR (
-            n.sort_order IS NULL AND b.sort_order IS NULL
+            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__sort_order,
         CASE
-          WHEN n.usage_scope = b.usage_scope
+          WHEN CAST(n.usage_scope AS SMALLINT) = b.usage_scope
           OR (
-            n.usage_scope IS NULL AND b.usage_scope IS NULL
+            CAST(n.usage_scope AS SMALLINT) IS NULL AND b.usage_scope IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__usage_scope,
         CASE
-          WHEN n.last_used_at = b.last_used_at
+          WHEN CAST(n.last_used_at AS TIMESTAMP) = b.last_used_at
           OR (
-            n.last_used_at IS NULL AND b.last_used_at IS NULL
+            CAST(n.last_used_at AS TIMESTAMP) IS NULL AND b.last_used_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_used_at,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -7298,6 +13944,74 @@ BEGIN
             OR (
               vendor__tags__staged.updated_at IS NULL
             )
+            OR (
+              COALESCE((
+                LENGTH(vendor__tags__staged.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__tags__staged.slug) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__tags__staged.description) > 500
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__tags__staged.category < -32768 OR vendor__tags__staged.category > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__tags__staged.color) > 7
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__tags__staged.taggings_count < -2147483648
+                  OR vendor__tags__staged.taggings_count > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__tags__staged.status < -32768 OR vendor__tags__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__tags__staged.icon) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__tags__staged.sort_order < -32768
+                  OR vendor__tags__staged.sort_order > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__tags__staged.usage_scope < -32768
+                  OR vendor__tags__staged.usage_scope > 32767
+                ),
+                FALSE
+              )
+            )
           )
       ) AS n
       LEFT JOIN public.tags AS b
@@ -7319,7 +14033,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -7336,6 +14054,278 @@ BEGIN
       FROM cdc.dead_letter AS x
       WHERE
         x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'tags'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__tags__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__tags__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.slug) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.description) > 500
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.category < -32768 OR n.category > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.color) > 7
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.icon) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sort_order < -32768 OR n.sort_order > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.usage_scope < -32768 OR n.usage_scope > 32767
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__tags__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__tags__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.slug) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.description) > 500
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.category < -32768 OR n.category > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.color) > 7
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.icon) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order < -32768 OR n.sort_order > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.usage_scope < -32768 OR n.usage_scope > 32767
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__tags__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.slug) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.description) > 500
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.category < -32768 OR n.category > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.color) > 7
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.icon) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.sort_order < -32768 OR n.sort_order > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.usage_scope < -32768 OR n.usage_scope > 32767
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__tags__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.slug) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.description) > 500
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.category < -32768 OR n.category > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.color) > 7
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.icon) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order < -32768 OR n.sort_order > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.usage_scope < -32768 OR n.usage_scope > 32767
+          ), FALSE)
+        )
     )
   FROM vendor__tags__delta;
   DROP TABLE IF EXISTS pg_temp.vendor__preferred_vendor_item_mappings__staged;
@@ -7403,6 +14393,106 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN n.updated_at IS NULL
       THEN 'NULL updated_at'
+      WHEN COALESCE((
+        LENGTH(n.item_code) > 64
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.item_code (' || CAST(LENGTH(n.item_code) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.vendor_item_code) > 64
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.vendor_item_code (' || CAST(LENGTH(n.vendor_item_code) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.item_name) > 255
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.item_name (' || CAST(LENGTH(n.item_name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.item_description) > 2000
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.item_description (' || CAST(LENGTH(n.item_description) AS VARCHAR(20)) || ' > 2000)'
+      WHEN COALESCE((
+        LENGTH(n.manufacturer_name) > 255
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.manufacturer_name (' || CAST(LENGTH(n.manufacturer_name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(n.manufacturer_part_number) > 64
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.manufacturer_part_number (' || CAST(LENGTH(n.manufacturer_part_number) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        LENGTH(n.gtin) > 14
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.gtin (' || CAST(LENGTH(n.gtin) AS VARCHAR(20)) || ' > 14)'
+      WHEN COALESCE((
+        ABS(n.weight_kg) >= 9999999.9995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.weight_kg (numeric(10,3))'
+      WHEN COALESCE((
+        LENGTH(n.country_of_origin) > 2
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.country_of_origin (' || CAST(LENGTH(n.country_of_origin) AS VARCHAR(20)) || ' > 2)'
+      WHEN COALESCE((
+        LENGTH(n.unit_of_measure) > 16
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(LENGTH(n.unit_of_measure) AS VARCHAR(20)) || ' > 16)'
+      WHEN COALESCE((
+        n.pack_size < -2147483648 OR n.pack_size > 2147483647
+      ), FALSE)
+      THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
+      WHEN COALESCE((
+        ABS(n.unit_price) >= 9999999999.99995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.unit_price (numeric(14,4))'
+      WHEN COALESCE((
+        ABS(n.list_price) >= 9999999999.99995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.list_price (numeric(14,4))'
+      WHEN COALESCE((
+        LENGTH(n.currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        ABS(n.discount_pct) >= 999.995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.discount_pct (numeric(5,2))'
+      WHEN COALESCE((
+        ABS(n.min_order_qty) >= 999999999.9995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_qty (numeric(12,3))'
+      WHEN COALESCE((
+        ABS(n.max_order_qty) >= 999999999.9995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
+      WHEN COALESCE((
+        n.lead_time_days < -32768 OR n.lead_time_days > 32767
+      ), FALSE)
+      THEN 'value out of range for preferred_vendor_item_mappings.lead_time_days (smallint)'
+      WHEN COALESCE((
+        LENGTH(n.contract_number) > 64
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.contract_number (' || CAST(LENGTH(n.contract_number) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        n.priority < -32768 OR n.priority > 32767
+      ), FALSE)
+      THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
+      WHEN COALESCE((
+        n.status < -32768 OR n.status > 32767
+      ), FALSE)
+      THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
+      WHEN COALESCE((
+        ABS(n.tax_rate) >= 999.995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.tax_rate (numeric(5,2))'
+      WHEN COALESCE((
+        ABS(n.min_order_value) >= 999999999999.995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_value (numeric(14,2))'
+      WHEN COALESCE((
+        ABS(n.rebate_pct) >= 999.995
+      ), FALSE)
+      THEN 'numeric overflow for preferred_vendor_item_mappings.rebate_pct (numeric(5,2))'
+      WHEN COALESCE((
+        LENGTH(n.notes) > 1000
+      ), FALSE)
+      THEN 'value too long for preferred_vendor_item_mappings.notes (' || CAST(LENGTH(n.notes) AS VARCHAR(20)) || ' > 1000)'
     END,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_part_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gtin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_of_origin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_of_measure AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.pack_size AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.list_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.max_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_start_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_end_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.price_valid_until AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.priority AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_exclusive AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_catalog_item AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_taxable AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_ordered_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
@@ -7501,8 +14591,134 @@ BEGIN
     (
       (
         n.id IS NULL
-      ) OR (
+      )
+      OR (
         n.updated_at IS NULL
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.item_code) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.vendor_item_code) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.item_name) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.item_description) > 2000
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.manufacturer_name) > 255
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.manufacturer_part_number) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.gtin) > 14
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.weight_kg) >= 9999999.9995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.country_of_origin) > 2
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.unit_of_measure) > 16
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.pack_size < -2147483648 OR n.pack_size > 2147483647
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.unit_price) >= 9999999999.99995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.list_price) >= 9999999999.99995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.currency_code) > 3
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.discount_pct) >= 999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.min_order_qty) >= 999999999.9995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.max_order_qty) >= 999999999.9995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.lead_time_days < -32768 OR n.lead_time_days > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.contract_number) > 64
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.priority < -32768 OR n.priority > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          n.status < -32768 OR n.status > 32767
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.tax_rate) >= 999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.min_order_value) >= 999999999999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          ABS(n.rebate_pct) >= 999.995
+        ), FALSE)
+      )
+      OR (
+        COALESCE((
+          LENGTH(n.notes) > 1000
+        ), FALSE)
       )
     )
     AND NOT EXISTS(
@@ -7708,49 +14924,49 @@ BEGIN
       p.chg__deleted_at
     FROM (
       SELECT
-        n.id AS id,
-        n.client_company_id AS client_company_id,
-        n.vendor_company_id AS vendor_company_id,
-        n.product_category_id AS product_category_id,
-        n.item_code AS item_code,
-        n.vendor_item_code AS vendor_item_code,
-        n.item_name AS item_name,
-        n.item_description AS item_description,
-        n.manufacturer_name AS manufacturer_name,
-        n.manufacturer_part_number AS manufacturer_part_number,
-        n.gtin AS gtin,
-        n.weight_kg AS weight_kg,
-        n.country_of_origin AS country_of_origin,
-        n.unit_of_measure AS unit_of_measure,
-        n.pack_size AS pack_size,
-        n.unit_price AS unit_price,
-        n.list_price AS list_price,
-        n.currency_code AS currency_code,
-        n.discount_pct AS discount_pct,
-        n.min_order_qty AS min_order_qty,
-        n.max_order_qty AS max_order_qty,
-        n.lead_time_days AS lead_time_days,
-        n.contract_number AS contract_number,
-        n.contract_start_date AS contract_start_date,
-        n.contract_end_date AS contract_end_date,
-        n.price_valid_until AS price_valid_until,
-        n.priority AS priority,
-        n.status AS status,
-        n.is_exclusive AS is_exclusive,
-        n.is_catalog_item AS is_catalog_item,
-        n.is_taxable AS is_taxable,
-        n.tax_rate AS tax_rate,
-        n.min_order_value AS min_order_value,
-        n.rebate_pct AS rebate_pct,
-        n.last_ordered_at AS last_ordered_at,
-        n.notes AS notes,
-        n.approved_by AS approved_by,
-        n.approved_at AS approved_at,
-        n.created_by AS created_by,
-        n.updated_by AS updated_by,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
+        CAST(n.id AS BIGINT) AS id,
+        CAST(n.client_company_id AS BIGINT) AS client_company_id,
+        CAST(n.vendor_company_id AS BIGINT) AS vendor_company_id,
+        CAST(n.product_category_id AS BIGINT) AS product_category_id,
+        CAST(n.item_code AS VARCHAR(64)) AS item_code,
+        CAST(n.vendor_item_code AS VARCHAR(64)) AS vendor_item_code,
+        CAST(n.item_name AS VARCHAR(255)) AS item_name,
+        CAST(n.item_description AS VARCHAR(2000)) AS item_description,
+        CAST(n.manufacturer_name AS VARCHAR(255)) AS manufacturer_name,
+        CAST(n.manufacturer_part_number AS VARCHAR(64)) AS manufacturer_part_number,
+        CAST(n.gtin AS VARCHAR(14)) AS gtin,
+        CAST(n.weight_kg AS DECIMAL(10, 3)) AS weight_kg,
+        CAST(n.country_of_origin AS CHAR(2)) AS country_of_origin,
+        CAST(n.unit_of_measure AS VARCHAR(16)) AS unit_of_measure,
+        CAST(n.pack_size AS INT) AS pack_size,
+        CAST(n.unit_price AS DECIMAL(14, 4)) AS unit_price,
+        CAST(n.list_price AS DECIMAL(14, 4)) AS list_price,
+        CAST(n.currency_code AS CHAR(3)) AS currency_code,
+        CAST(n.discount_pct AS DECIMAL(5, 2)) AS discount_pct,
+        CAST(n.min_order_qty AS DECIMAL(12, 3)) AS min_order_qty,
+        CAST(n.max_order_qty AS DECIMAL(12, 3)) AS max_order_qty,
+        CAST(n.lead_time_days AS SMALLINT) AS lead_time_days,
+        CAST(n.contract_number AS VARCHAR(64)) AS contract_number,
+        CAST(n.contract_start_date AS DATE) AS contract_start_date,
+        CAST(n.contract_end_date AS DATE) AS contract_end_date,
+        CAST(n.price_valid_until AS DATE) AS price_valid_until,
+        CAST(n.priority AS SMALLINT) AS priority,
+        CAST(n.status AS SMALLINT) AS status,
+        CAST(n.is_exclusive AS BOOLEAN) AS is_exclusive,
+        CAST(n.is_catalog_item AS BOOLEAN) AS is_catalog_item,
+        CAST(n.is_taxable AS BOOLEAN) AS is_taxable,
+        CAST(n.tax_rate AS DECIMAL(5, 2)) AS tax_rate,
+        CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
+        CAST(n.rebate_pct AS DECIMAL(5, 2)) AS rebate_pct,
+        CAST(n.last_ordered_at AS TIMESTAMP) AS last_ordered_at,
+        CAST(n.notes AS VARCHAR(1000)) AS notes,
+        CAST(n.approved_by AS BIGINT) AS approved_by,
+        CAST(n.approved_at AS TIMESTAMP) AS approved_at,
+        CAST(n.created_by AS BIGINT) AS created_by,
+        CAST(n.updated_by AS BIGINT) AS updated_by,
+        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
         b.id AS old__id,
         b.client_company_id AS old__client_company_id,
         b.vendor_company_id AS old__vendor_company_id,
@@ -7795,335 +15011,346 @@ BEGIN
         b.updated_at AS old__updated_at,
         b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
+          WHEN CAST(n.id AS BIGINT) = b.id
+          OR (
+            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN n.client_company_id = b.client_company_id
+          WHEN CAST(n.client_company_id AS BIGINT) = b.client_company_id
           OR (
-            n.client_company_id IS NULL AND b.client_company_id IS NULL
+            CAST(n.client_company_id AS BIGINT) IS NULL AND b.client_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__client_company_id,
         CASE
-          WHEN n.vendor_company_id = b.vendor_company_id
+          WHEN CAST(n.vendor_company_id AS BIGINT) = b.vendor_company_id
           OR (
-            n.vendor_company_id IS NULL AND b.vendor_company_id IS NULL
+            CAST(n.vendor_company_id AS BIGINT) IS NULL AND b.vendor_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__vendor_company_id,
         CASE
-          WHEN n.product_category_id = b.product_category_id
+          WHEN CAST(n.product_category_id AS BIGINT) = b.product_category_id
           OR (
-            n.product_category_id IS NULL AND b.product_category_id IS NULL
+            CAST(n.product_category_id AS BIGINT) IS NULL AND b.product_category_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__product_category_id,
         CASE
-          WHEN n.item_code = b.item_code OR (
-            n.item_code IS NULL AND b.item_code IS NULL
+          WHEN CAST(n.item_code AS VARCHAR(64)) = b.item_code
+          OR (
+            CAST(n.item_code AS VARCHAR(64)) IS NULL AND b.item_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__item_code,
         CASE
-          WHEN n.vendor_item_code = b.vendor_item_code
+          WHEN CAST(n.vendor_item_code AS VARCHAR(64)) = b.vendor_item_code
           OR (
-            n.vendor_item_code IS NULL AND b.vendor_item_code IS NULL
+            CAST(n.vendor_item_code AS VARCHAR(64)) IS NULL AND b.vendor_item_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__vendor_item_code,
         CASE
-          WHEN n.item_name = b.item_name OR (
-            n.item_name IS NULL AND b.item_name IS NULL
+          WHEN CAST(n.item_name AS VARCHAR(255)) = b.item_name
+          OR (
+            CAST(n.item_name AS VARCHAR(255)) IS NULL AND b.item_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__item_name,
         CASE
-          WHEN n.item_description = b.item_description
+          WHEN CAST(n.item_description AS VARCHAR(2000)) = b.item_description
           OR (
-            n.item_description IS NULL AND b.item_description IS NULL
+            CAST(n.item_description AS VARCHAR(2000)) IS NULL AND b.item_description IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__item_description,
         CASE
-          WHEN n.manufacturer_name = b.manufacturer_name
+          WHEN CAST(n.manufacturer_name AS VARCHAR(255)) = b.manufacturer_name
           OR (
-            n.manufacturer_name IS NULL AND b.manufacturer_name IS NULL
+            CAST(n.manufacturer_name AS VARCHAR(255)) IS NULL AND b.manufacturer_name IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__manufacturer_name,
         CASE
-          WHEN n.manufacturer_part_number = b.manufacturer_part_number
+          WHEN CAST(n.manufacturer_part_number AS VARCHAR(64)) = b.manufacturer_part_number
           OR (
-            n.manufacturer_part_number IS NULL AND b.manufacturer_part_number IS NULL
+            CAST(n.manufacturer_part_number AS VARCHAR(64)) IS NULL
+            AND b.manufacturer_part_number IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__manufacturer_part_number,
         CASE
-          WHEN n.gtin = b.gtin OR (
-            n.gtin IS NULL AND b.gtin IS NULL
+          WHEN CAST(n.gtin AS VARCHAR(14)) = b.gtin
+          OR (
+            CAST(n.gtin AS VARCHAR(14)) IS NULL AND b.gtin IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__gtin,
         CASE
-          WHEN n.weight_kg = b.weight_kg OR (
-            n.weight_kg IS NULL AND b.weight_kg IS NULL
+          WHEN CAST(n.weight_kg AS DECIMAL(10, 3)) = b.weight_kg
+          OR (
+            CAST(n.weight_kg AS DECIMAL(10, 3)) IS NULL AND b.weight_kg IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__weight_kg,
         CASE
-          WHEN n.country_of_origin = b.country_of_origin
+          WHEN CAST(n.country_of_origin AS CHAR(2)) = b.country_of_origin
           OR (
-            n.country_of_origin IS NULL AND b.country_of_origin IS NULL
+            CAST(n.country_of_origin AS CHAR(2)) IS NULL AND b.country_of_origin IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__country_of_origin,
         CASE
-          WHEN n.unit_of_measure = b.unit_of_measure
+          WHEN CAST(n.unit_of_measure AS VARCHAR(16)) = b.unit_of_measure
           OR (
-            n.unit_of_measure IS NULL AND b.unit_of_measure IS NULL
+            CAST(n.unit_of_measure AS VARCHAR(16)) IS NULL AND b.unit_of_measure IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unit_of_measure,
         CASE
-          WHEN n.pack_size = b.pack_size OR (
-            n.pack_size IS NULL AND b.pack_size IS NULL
+          WHEN CAST(n.pack_size AS INT) = b.pack_size
+          OR (
+            CAST(n.pack_size AS INT) IS NULL AND b.pack_size IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__pack_size,
         CASE
-          WHEN n.unit_price = b.unit_price
+          WHEN CAST(n.unit_price AS DECIMAL(14, 4)) = b.unit_price
           OR (
-            n.unit_price IS NULL AND b.unit_price IS NULL
+            CAST(n.unit_price AS DECIMAL(14, 4)) IS NULL AND b.unit_price IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unit_price,
         CASE
-          WHEN n.list_price = b.list_price
+          WHEN CAST(n.list_price AS DECIMAL(14, 4)) = b.list_price
           OR (
-            n.list_price IS NULL AND b.list_price IS NULL
+            CAST(n.list_price AS DECIMAL(14, 4)) IS NULL AND b.list_price IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__list_price,
         CASE
-          WHEN n.currency_code = b.currency_code
+          WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
           OR (
-            n.currency_code IS NULL AND b.currency_code IS NULL
+            CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__currency_code,
         CASE
-          WHEN n.discount_pct = b.discount_pct
+          WHEN CAST(n.discount_pct AS DECIMAL(5, 2)) = b.discount_pct
           OR (
-            n.discount_pct IS NULL AND b.discount_pct IS NULL
+            CAST(n.discount_pct AS DECIMAL(5, 2)) IS NULL AND b.discount_pct IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__discount_pct,
         CASE
-          WHEN n.min_order_qty = b.min_order_qty
+          WHEN CAST(n.min_order_qty AS DECIMAL(12, 3)) = b.min_order_qty
           OR (
-            n.min_order_qty IS NULL AND b.min_order_qty IS NULL
+            CAST(n.min_order_qty AS DECIMAL(12, 3)) IS NULL AND b.min_order_qty IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__min_order_qty,
         CASE
-          WHEN n.max_order_qty = b.max_order_qty
+          WHEN CAST(n.max_order_qty AS DECIMAL(12, 3)) = b.max_order_qty
           OR (
-            n.max_order_qty IS NULL AND b.max_order_qty IS NULL
+            CAST(n.max_order_qty AS DECIMAL(12, 3)) IS NULL AND b.max_order_qty IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__max_order_qty,
         CASE
-          WHEN n.lead_time_days = b.lead_time_days
+          WHEN CAST(n.lead_time_days AS SMALLINT) = b.lead_time_days
           OR (
-            n.lead_time_days IS NULL AND b.lead_time_days IS NULL
+            CAST(n.lead_time_days AS SMALLINT) IS NULL AND b.lead_time_days IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__lead_time_days,
         CASE
-          WHEN n.contract_number = b.contract_number
+          WHEN CAST(n.contract_number AS VARCHAR(64)) = b.contract_number
           OR (
-            n.contract_number IS NULL AND b.contract_number IS NULL
+            CAST(n.contract_number AS VARCHAR(64)) IS NULL AND b.contract_number IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__contract_number,
         CASE
-          WHEN n.contract_start_date = b.contract_start_date
+          WHEN CAST(n.contract_start_date AS DATE) = b.contract_start_date
           OR (
-            n.contract_start_date IS NULL AND b.contract_start_date IS NULL
+            CAST(n.contract_start_date AS DATE) IS NULL AND b.contract_start_date IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__contract_start_date,
         CASE
-          WHEN n.contract_end_date = b.contract_end_date
+          WHEN CAST(n.contract_end_date AS DATE) = b.contract_end_date
           OR (
-            n.contract_end_date IS NULL AND b.contract_end_date IS NULL
+            CAST(n.contract_end_date AS DATE) IS NULL AND b.contract_end_date IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__contract_end_date,
         CASE
-          WHEN n.price_valid_until = b.price_valid_until
+          WHEN CAST(n.price_valid_until AS DATE) = b.price_valid_until
           OR (
-            n.price_valid_until IS NULL AND b.price_valid_until IS NULL
+            CAST(n.price_valid_until AS DATE) IS NULL AND b.price_valid_until IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__price_valid_until,
         CASE
-          WHEN n.priority = b.priority OR (
-            n.priority IS NULL AND b.priority IS NULL
+          WHEN CAST(n.priority AS SMALLINT) = b.priority
+          OR (
+            CAST(n.priority AS SMALLINT) IS NULL AND b.priority IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__priority,
         CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
+          WHEN CAST(n.status AS SMALLINT) = b.status
+          OR (
+            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN n.is_exclusive = b.is_exclusive
+          WHEN CAST(n.is_exclusive AS BOOLEAN) = b.is_exclusive
           OR (
-            n.is_exclusive IS NULL AND b.is_exclusive IS NULL
+            CAST(n.is_exclusive AS BOOLEAN) IS NULL AND b.is_exclusive IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_exclusive,
         CASE
-          WHEN n.is_catalog_item = b.is_catalog_item
+          WHEN CAST(n.is_catalog_item AS BOOLEAN) = b.is_catalog_item
           OR (
-            n.is_catalog_item IS NULL AND b.is_catalog_item IS NULL
+            CAST(n.is_catalog_item AS BOOLEAN) IS NULL AND b.is_catalog_item IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_catalog_item,
         CASE
-          WHEN n.is_taxable = b.is_taxable
+          WHEN CAST(n.is_taxable AS BOOLEAN) = b.is_taxable
           OR (
-            n.is_taxable IS NULL AND b.is_taxable IS NULL
+            CAST(n.is_taxable AS BOOLEAN) IS NULL AND b.is_taxable IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__is_taxable,
         CASE
-          WHEN n.tax_rate = b.tax_rate OR (
-            n.tax_rate IS NULL AND b.tax_rate IS NULL
+          WHEN CAST(n.tax_rate AS DECIMAL(5, 2)) = b.tax_rate
+          OR (
+            CAST(n.tax_rate AS DECIMAL(5, 2)) IS NULL AND b.tax_rate IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tax_rate,
         CASE
-          WHEN n.min_order_value = b.min_order_value
+          WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
           OR (
-            n.min_order_value IS NULL AND b.min_order_value IS NULL
+            CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__min_order_value,
         CASE
-          WHEN n.rebate_pct = b.rebate_pct
+          WHEN CAST(n.rebate_pct AS DECIMAL(5, 2)) = b.rebate_pct
           OR (
-            n.rebate_pct IS NULL AND b.rebate_pct IS NULL
+            CAST(n.rebate_pct AS DECIMAL(5, 2)) IS NULL AND b.rebate_pct IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__rebate_pct,
         CASE
-          WHEN n.last_ordered_at = b.last_ordered_at
+          WHEN CAST(n.last_ordered_at AS TIMESTAMP) = b.last_ordered_at
           OR (
-            n.last_ordered_at IS NULL AND b.last_ordered_at IS NULL
+            CAST(n.last_ordered_at AS TIMESTAMP) IS NULL AND b.last_ordered_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_ordered_at,
         CASE
-          WHEN n.notes = b.notes OR (
-            n.notes IS NULL AND b.notes IS NULL
+          WHEN CAST(n.notes AS VARCHAR(1000)) = b.notes
+          OR (
+            CAST(n.notes AS VARCHAR(1000)) IS NULL AND b.notes IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__notes,
         CASE
-          WHEN n.approved_by = b.approved_by
+          WHEN CAST(n.approved_by AS BIGINT) = b.approved_by
           OR (
-            n.approved_by IS NULL AND b.approved_by IS NULL
+            CAST(n.approved_by AS BIGINT) IS NULL AND b.approved_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__approved_by,
         CASE
-          WHEN n.approved_at = b.approved_at
+          WHEN CAST(n.approved_at AS TIMESTAMP) = b.approved_at
           OR (
-            n.approved_at IS NULL AND b.approved_at IS NULL
+            CAST(n.approved_at AS TIMESTAMP) IS NULL AND b.approved_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__approved_at,
         CASE
-          WHEN n.created_by = b.created_by
+          WHEN CAST(n.created_by AS BIGINT) = b.created_by
           OR (
-            n.created_by IS NULL AND b.created_by IS NULL
+            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_by,
         CASE
-          WHEN n.updated_by = b.updated_by
+          WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
           OR (
-            n.updated_by IS NULL AND b.updated_by IS NULL
+            CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_by,
         CASE
-          WHEN n.created_at = b.created_at
+          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
           OR (
-            n.created_at IS NULL AND b.created_at IS NULL
+            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_at,
         CASE
-          WHEN n.updated_at = b.updated_at
+          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
           OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
+            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN n.deleted_at = b.deleted_at
+          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
           OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
+            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -8198,6 +15425,201 @@ BEGIN
             OR (
               vendor__preferred_vendor_item_mappings__staged.updated_at IS NULL
             )
+            OR (
+              COALESCE((
+                LENGTH(vendor__preferred_vendor_item_mappings__staged.item_code) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.vendor_item_code) > 64
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.item_name) > 255
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.item_description) > 2000
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.manufacturer_name) > 255
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.manufacturer_part_number) > 64
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__preferred_vendor_item_mappings__staged.gtin) > 14
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.weight_kg) >= 9999999.9995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.country_of_origin) > 2
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.unit_of_measure) > 16
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__preferred_vendor_item_mappings__staged.pack_size < -2147483648
+                  OR vendor__preferred_vendor_item_mappings__staged.pack_size > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.unit_price) >= 9999999999.99995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.list_price) >= 9999999999.99995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.currency_code) > 3
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.discount_pct) >= 999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.min_order_qty) >= 999999999.9995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.max_order_qty) >= 999999999.9995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__preferred_vendor_item_mappings__staged.lead_time_days < -32768
+                  OR vendor__preferred_vendor_item_mappings__staged.lead_time_days > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  LENGTH(vendor__preferred_vendor_item_mappings__staged.contract_number) > 64
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__preferred_vendor_item_mappings__staged.priority < -32768
+                  OR vendor__preferred_vendor_item_mappings__staged.priority > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__preferred_vendor_item_mappings__staged.status < -32768
+                  OR vendor__preferred_vendor_item_mappings__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.tax_rate) >= 999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.min_order_value) >= 999999999999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__preferred_vendor_item_mappings__staged.rebate_pct) >= 999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                LENGTH(vendor__preferred_vendor_item_mappings__staged.notes) > 1000
+              ), FALSE)
+            )
           )
       ) AS n
       LEFT JOIN public.preferred_vendor_item_mappings AS b
@@ -8219,7 +15641,11 @@ BEGIN
     updated,
     deleted,
     stale,
-    dead_lettered
+    dead_lettered,
+    read_rows,
+    applied,
+    superseded,
+    rejected
   )
   SELECT
     p_run_id,
@@ -8238,6 +15664,578 @@ BEGIN
         x.run_id = p_run_id
         AND x.pipeline = 'vendor'
         AND x.source = 'preferred_vendor_item_mappings'
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__preferred_vendor_item_mappings__staged
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__preferred_vendor_item_mappings__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.item_code) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.vendor_item_code) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.item_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.item_description) > 2000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.manufacturer_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.manufacturer_part_number) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.gtin) > 14
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.weight_kg) >= 9999999.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.country_of_origin) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.unit_of_measure) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.pack_size < -2147483648 OR n.pack_size > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.unit_price) >= 9999999999.99995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.list_price) >= 9999999999.99995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.discount_pct) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.min_order_qty) >= 999999999.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.max_order_qty) >= 999999999.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.lead_time_days < -32768 OR n.lead_time_days > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.contract_number) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.priority < -32768 OR n.priority > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.tax_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.min_order_value) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.rebate_pct) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.notes) > 1000
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__preferred_vendor_item_mappings__staged
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM vendor__preferred_vendor_item_mappings__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.item_code) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.vendor_item_code) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.item_name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.item_description) > 2000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.manufacturer_name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.manufacturer_part_number) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.gtin) > 14
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.weight_kg) >= 9999999.9995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.country_of_origin) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.unit_of_measure) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.pack_size < -2147483648 OR n.pack_size > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_price) >= 9999999999.99995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.list_price) >= 9999999999.99995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.discount_pct) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.min_order_qty) >= 999999999.9995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.max_order_qty) >= 999999999.9995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.lead_time_days < -32768 OR n.lead_time_days > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.contract_number) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.priority < -32768 OR n.priority > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.tax_rate) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.min_order_value) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.rebate_pct) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.notes) > 1000
+          ), FALSE)
+        )
+    ) - (
+      SELECT
+        COUNT(*)
+      FROM (
+        SELECT
+          n.id
+        FROM vendor__preferred_vendor_item_mappings__staged AS n
+        WHERE
+          NOT (
+            (
+              n.id IS NULL
+            )
+            OR (
+              n.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.item_code) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.vendor_item_code) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.item_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.item_description) > 2000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.manufacturer_name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.manufacturer_part_number) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.gtin) > 14
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.weight_kg) >= 9999999.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.country_of_origin) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.unit_of_measure) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.pack_size < -2147483648 OR n.pack_size > 2147483647
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.unit_price) >= 9999999999.99995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.list_price) >= 9999999999.99995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.discount_pct) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.min_order_qty) >= 999999999.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.max_order_qty) >= 999999999.9995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.lead_time_days < -32768 OR n.lead_time_days > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.contract_number) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.priority < -32768 OR n.priority > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                n.status < -32768 OR n.status > 32767
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.tax_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.min_order_value) >= 999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(n.rebate_pct) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(n.notes) > 1000
+              ), FALSE)
+            )
+          )
+        GROUP BY
+          n.id
+      ) AS k
+    ),
+    (
+      SELECT
+        COUNT(*)
+      FROM vendor__preferred_vendor_item_mappings__staged AS n
+      WHERE
+        (
+          n.id IS NULL
+        )
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.item_code) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.vendor_item_code) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.item_name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.item_description) > 2000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.manufacturer_name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.manufacturer_part_number) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.gtin) > 14
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.weight_kg) >= 9999999.9995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.country_of_origin) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.unit_of_measure) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.pack_size < -2147483648 OR n.pack_size > 2147483647
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_price) >= 9999999999.99995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.list_price) >= 9999999999.99995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.discount_pct) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.min_order_qty) >= 999999999.9995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.max_order_qty) >= 999999999.9995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.lead_time_days < -32768 OR n.lead_time_days > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.contract_number) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.priority < -32768 OR n.priority > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status < -32768 OR n.status > 32767
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.tax_rate) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.min_order_value) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.rebate_pct) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.notes) > 1000
+          ), FALSE)
+        )
     )
   FROM vendor__preferred_vendor_item_mappings__delta;
 END;

@@ -198,51 +198,51 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.name AS name,
-      n.legal_name AS legal_name,
-      n.display_name AS display_name,
-      n.email AS email,
-      n.phone AS phone,
-      n.website AS website,
-      n.status AS status,
-      n.category AS category,
-      n.company_type AS company_type,
-      n.tax_id AS tax_id,
-      n.registration_number AS registration_number,
-      n.duns_number AS duns_number,
-      n.address_line1 AS address_line1,
-      n.address_line2 AS address_line2,
-      n.postal_code AS postal_code,
-      n.state_code AS state_code,
-      n.city_id AS city_id,
-      n.primary_category_id AS primary_category_id,
-      n.primary_contact_id AS primary_contact_id,
-      n.created_by AS created_by,
-      n.updated_by AS updated_by,
-      n.parent_company_id AS parent_company_id,
-      n.employee_count AS employee_count,
-      n.annual_revenue AS annual_revenue,
-      n.currency_code AS currency_code,
-      n.credit_limit AS credit_limit,
-      n.payment_terms_days AS payment_terms_days,
-      n.rating AS rating,
-      n.is_verified AS is_verified,
-      n.is_preferred AS is_preferred,
-      n.is_diverse_supplier AS is_diverse_supplier,
-      n.is_minority_owned AS is_minority_owned,
-      n.onboarding_status AS onboarding_status,
-      n.onboarded_at AS onboarded_at,
-      n.verified_at AS verified_at,
-      n.incorporation_date AS incorporation_date,
-      n.fiscal_year_end_month AS fiscal_year_end_month,
-      n.logo_url AS logo_url,
-      n.description AS description,
-      n.signup_source AS signup_source,
-      n.external_ref AS external_ref,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.name AS VARCHAR(255)) AS name,
+      CAST(n.legal_name AS VARCHAR(255)) AS legal_name,
+      CAST(n.display_name AS VARCHAR(255)) AS display_name,
+      CAST(n.email AS VARCHAR(255)) AS email,
+      CAST(n.phone AS VARCHAR(32)) AS phone,
+      CAST(n.website AS VARCHAR(512)) AS website,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.category AS SMALLINT) AS category,
+      CAST(n.company_type AS SMALLINT) AS company_type,
+      CAST(n.tax_id AS VARCHAR(64)) AS tax_id,
+      CAST(n.registration_number AS VARCHAR(64)) AS registration_number,
+      CAST(n.duns_number AS VARCHAR(16)) AS duns_number,
+      CAST(n.address_line1 AS VARCHAR(255)) AS address_line1,
+      CAST(n.address_line2 AS VARCHAR(255)) AS address_line2,
+      CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
+      CAST(n.state_code AS VARCHAR(10)) AS state_code,
+      CAST(n.city_id AS BIGINT) AS city_id,
+      CAST(n.primary_category_id AS BIGINT) AS primary_category_id,
+      CAST(n.primary_contact_id AS BIGINT) AS primary_contact_id,
+      CAST(n.created_by AS BIGINT) AS created_by,
+      CAST(n.updated_by AS BIGINT) AS updated_by,
+      CAST(n.parent_company_id AS BIGINT) AS parent_company_id,
+      CAST(n.employee_count AS INTEGER) AS employee_count,
+      CAST(n.annual_revenue AS DECIMAL(18, 2)) AS annual_revenue,
+      CAST(n.currency_code AS CHAR(3)) AS currency_code,
+      CAST(n.credit_limit AS DECIMAL(14, 2)) AS credit_limit,
+      CAST(n.payment_terms_days AS SMALLINT) AS payment_terms_days,
+      CAST(n.rating AS DECIMAL(3, 2)) AS rating,
+      CAST(n.is_verified AS BOOLEAN) AS is_verified,
+      CAST(n.is_preferred AS BOOLEAN) AS is_preferred,
+      CAST(n.is_diverse_supplier AS BOOLEAN) AS is_diverse_supplier,
+      CAST(n.is_minority_owned AS BOOLEAN) AS is_minority_owned,
+      CAST(n.onboarding_status AS SMALLINT) AS onboarding_status,
+      CAST(n.onboarded_at AS TIMESTAMP) AS onboarded_at,
+      CAST(n.verified_at AS TIMESTAMP) AS verified_at,
+      CAST(n.incorporation_date AS DATE) AS incorporation_date,
+      CAST(n.fiscal_year_end_month AS SMALLINT) AS fiscal_year_end_month,
+      CAST(n.logo_url AS VARCHAR(1024)) AS logo_url,
+      CAST(n.description AS VARCHAR(4000)) AS description,
+      CAST(n.signup_source AS SMALLINT) AS signup_source,
+      CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.name AS old__name,
       b.legal_name AS old__legal_name,
@@ -289,350 +289,363 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.name = b.name OR (
-          n.name IS NULL AND b.name IS NULL
+        WHEN CAST(n.name AS VARCHAR(255)) = b.name
+        OR (
+          CAST(n.name AS VARCHAR(255)) IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__name,
       CASE
-        WHEN n.legal_name = b.legal_name
+        WHEN CAST(n.legal_name AS VARCHAR(255)) = b.legal_name
         OR (
-          n.legal_name IS NULL AND b.legal_name IS NULL
+          CAST(n.legal_name AS VARCHAR(255)) IS NULL AND b.legal_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__legal_name,
       CASE
-        WHEN n.display_name = b.display_name
+        WHEN CAST(n.display_name AS VARCHAR(255)) = b.display_name
         OR (
-          n.display_name IS NULL AND b.display_name IS NULL
+          CAST(n.display_name AS VARCHAR(255)) IS NULL AND b.display_name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__display_name,
       CASE
-        WHEN n.email = b.email OR (
-          n.email IS NULL AND b.email IS NULL
+        WHEN CAST(n.email AS VARCHAR(255)) = b.email
+        OR (
+          CAST(n.email AS VARCHAR(255)) IS NULL AND b.email IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__email,
       CASE
-        WHEN n.phone = b.phone OR (
-          n.phone IS NULL AND b.phone IS NULL
+        WHEN CAST(n.phone AS VARCHAR(32)) = b.phone
+        OR (
+          CAST(n.phone AS VARCHAR(32)) IS NULL AND b.phone IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__phone,
       CASE
-        WHEN n.website = b.website OR (
-          n.website IS NULL AND b.website IS NULL
+        WHEN CAST(n.website AS VARCHAR(512)) = b.website
+        OR (
+          CAST(n.website AS VARCHAR(512)) IS NULL AND b.website IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__website,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.category = b.category OR (
-          n.category IS NULL AND b.category IS NULL
+        WHEN CAST(n.category AS SMALLINT) = b.category
+        OR (
+          CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN n.company_type = b.company_type
+        WHEN CAST(n.company_type AS SMALLINT) = b.company_type
         OR (
-          n.company_type IS NULL AND b.company_type IS NULL
+          CAST(n.company_type AS SMALLINT) IS NULL AND b.company_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__company_type,
       CASE
-        WHEN n.tax_id = b.tax_id OR (
-          n.tax_id IS NULL AND b.tax_id IS NULL
+        WHEN CAST(n.tax_id AS VARCHAR(64)) = b.tax_id
+        OR (
+          CAST(n.tax_id AS VARCHAR(64)) IS NULL AND b.tax_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_id,
       CASE
-        WHEN n.registration_number = b.registration_number
+        WHEN CAST(n.registration_number AS VARCHAR(64)) = b.registration_number
         OR (
-          n.registration_number IS NULL AND b.registration_number IS NULL
+          CAST(n.registration_number AS VARCHAR(64)) IS NULL
+          AND b.registration_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__registration_number,
       CASE
-        WHEN n.duns_number = b.duns_number
+        WHEN CAST(n.duns_number AS VARCHAR(16)) = b.duns_number
         OR (
-          n.duns_number IS NULL AND b.duns_number IS NULL
+          CAST(n.duns_number AS VARCHAR(16)) IS NULL AND b.duns_number IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__duns_number,
       CASE
-        WHEN n.address_line1 = b.address_line1
+        WHEN CAST(n.address_line1 AS VARCHAR(255)) = b.address_line1
         OR (
-          n.address_line1 IS NULL AND b.address_line1 IS NULL
+          CAST(n.address_line1 AS VARCHAR(255)) IS NULL AND b.address_line1 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__address_line1,
       CASE
-        WHEN n.address_line2 = b.address_line2
+        WHEN CAST(n.address_line2 AS VARCHAR(255)) = b.address_line2
         OR (
-          n.address_line2 IS NULL AND b.address_line2 IS NULL
+          CAST(n.address_line2 AS VARCHAR(255)) IS NULL AND b.address_line2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__address_line2,
       CASE
-        WHEN n.postal_code = b.postal_code
+        WHEN CAST(n.postal_code AS VARCHAR(20)) = b.postal_code
         OR (
-          n.postal_code IS NULL AND b.postal_code IS NULL
+          CAST(n.postal_code AS VARCHAR(20)) IS NULL AND b.postal_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__postal_code,
       CASE
-        WHEN n.state_code = b.state_code
+        WHEN CAST(n.state_code AS VARCHAR(10)) = b.state_code
         OR (
-          n.state_code IS NULL AND b.state_code IS NULL
+          CAST(n.state_code AS VARCHAR(10)) IS NULL AND b.state_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__state_code,
       CASE
-        WHEN n.city_id = b.city_id OR (
-          n.city_id IS NULL AND b.city_id IS NULL
+        WHEN CAST(n.city_id AS BIGINT) = b.city_id
+        OR (
+          CAST(n.city_id AS BIGINT) IS NULL AND b.city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__city_id,
       CASE
-        WHEN n.primary_category_id = b.primary_category_id
+        WHEN CAST(n.primary_category_id AS BIGINT) = b.primary_category_id
         OR (
-          n.primary_category_id IS NULL AND b.primary_category_id IS NULL
+          CAST(n.primary_category_id AS BIGINT) IS NULL AND b.primary_category_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__primary_category_id,
       CASE
-        WHEN n.primary_contact_id = b.primary_contact_id
+        WHEN CAST(n.primary_contact_id AS BIGINT) = b.primary_contact_id
         OR (
-          n.primary_contact_id IS NULL AND b.primary_contact_id IS NULL
+          CAST(n.primary_contact_id AS BIGINT) IS NULL AND b.primary_contact_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__primary_contact_id,
       CASE
-        WHEN n.created_by = b.created_by
+        WHEN CAST(n.created_by AS BIGINT) = b.created_by
         OR (
-          n.created_by IS NULL AND b.created_by IS NULL
+          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN n.updated_by = b.updated_by
+        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
         OR (
-          n.updated_by IS NULL AND b.updated_by IS NULL
+          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN n.parent_company_id = b.parent_company_id
+        WHEN CAST(n.parent_company_id AS BIGINT) = b.parent_company_id
         OR (
-          n.parent_company_id IS NULL AND b.parent_company_id IS NULL
+          CAST(n.parent_company_id AS BIGINT) IS NULL AND b.parent_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__parent_company_id,
       CASE
-        WHEN n.employee_count = b.employee_count
+        WHEN CAST(n.employee_count AS INTEGER) = b.employee_count
         OR (
-          n.employee_count IS NULL AND b.employee_count IS NULL
+          CAST(n.employee_count AS INTEGER) IS NULL AND b.employee_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__employee_count,
       CASE
-        WHEN n.annual_revenue = b.annual_revenue
+        WHEN CAST(n.annual_revenue AS DECIMAL(18, 2)) = b.annual_revenue
         OR (
-          n.annual_revenue IS NULL AND b.annual_revenue IS NULL
+          CAST(n.annual_revenue AS DECIMAL(18, 2)) IS NULL AND b.annual_revenue IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__annual_revenue,
       CASE
-        WHEN n.currency_code = b.currency_code
+        WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
         OR (
-          n.currency_code IS NULL AND b.currency_code IS NULL
+          CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN n.credit_limit = b.credit_limit
+        WHEN CAST(n.credit_limit AS DECIMAL(14, 2)) = b.credit_limit
         OR (
-          n.credit_limit IS NULL AND b.credit_limit IS NULL
+          CAST(n.credit_limit AS DECIMAL(14, 2)) IS NULL AND b.credit_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__credit_limit,
       CASE
-        WHEN n.payment_terms_days = b.payment_terms_days
+        WHEN CAST(n.payment_terms_days AS SMALLINT) = b.payment_terms_days
         OR (
-          n.payment_terms_days IS NULL AND b.payment_terms_days IS NULL
+          CAST(n.payment_terms_days AS SMALLINT) IS NULL AND b.payment_terms_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__payment_terms_days,
       CASE
-        WHEN n.rating = b.rating OR (
-          n.rating IS NULL AND b.rating IS NULL
+        WHEN CAST(n.rating AS DECIMAL(3, 2)) = b.rating
+        OR (
+          CAST(n.rating AS DECIMAL(3, 2)) IS NULL AND b.rating IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__rating,
       CASE
-        WHEN n.is_verified = b.is_verified
+        WHEN CAST(n.is_verified AS BOOLEAN) = b.is_verified
         OR (
-          n.is_verified IS NULL AND b.is_verified IS NULL
+          CAST(n.is_verified AS BOOLEAN) IS NULL AND b.is_verified IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_verified,
       CASE
-        WHEN n.is_preferred = b.is_preferred
+        WHEN CAST(n.is_preferred AS BOOLEAN) = b.is_preferred
         OR (
-          n.is_preferred IS NULL AND b.is_preferred IS NULL
+          CAST(n.is_preferred AS BOOLEAN) IS NULL AND b.is_preferred IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_preferred,
       CASE
-        WHEN n.is_diverse_supplier = b.is_diverse_supplier
+        WHEN CAST(n.is_diverse_supplier AS BOOLEAN) = b.is_diverse_supplier
         OR (
-          n.is_diverse_supplier IS NULL AND b.is_diverse_supplier IS NULL
+          CAST(n.is_diverse_supplier AS BOOLEAN) IS NULL AND b.is_diverse_supplier IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_diverse_supplier,
       CASE
-        WHEN n.is_minority_owned = b.is_minority_owned
+        WHEN CAST(n.is_minority_owned AS BOOLEAN) = b.is_minority_owned
         OR (
-          n.is_minority_owned IS NULL AND b.is_minority_owned IS NULL
+          CAST(n.is_minority_owned AS BOOLEAN) IS NULL AND b.is_minority_owned IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_minority_owned,
       CASE
-        WHEN n.onboarding_status = b.onboarding_status
+        WHEN CAST(n.onboarding_status AS SMALLINT) = b.onboarding_status
         OR (
-          n.onboarding_status IS NULL AND b.onboarding_status IS NULL
+          CAST(n.onboarding_status AS SMALLINT) IS NULL AND b.onboarding_status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__onboarding_status,
       CASE
-        WHEN n.onboarded_at = b.onboarded_at
+        WHEN CAST(n.onboarded_at AS TIMESTAMP) = b.onboarded_at
         OR (
-          n.onboarded_at IS NULL AND b.onboarded_at IS NULL
+          CAST(n.onboarded_at AS TIMESTAMP) IS NULL AND b.onboarded_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__onboarded_at,
       CASE
-        WHEN n.verified_at = b.verified_at
+        WHEN CAST(n.verified_at AS TIMESTAMP) = b.verified_at
         OR (
-          n.verified_at IS NULL AND b.verified_at IS NULL
+          CAST(n.verified_at AS TIMESTAMP) IS NULL AND b.verified_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__verified_at,
       CASE
-        WHEN n.incorporation_date = b.incorporation_date
+        WHEN CAST(n.incorporation_date AS DATE) = b.incorporation_date
         OR (
-          n.incorporation_date IS NULL AND b.incorporation_date IS NULL
+          CAST(n.incorporation_date AS DATE) IS NULL AND b.incorporation_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__incorporation_date,
       CASE
-        WHEN n.fiscal_year_end_month = b.fiscal_year_end_month
+        WHEN CAST(n.fiscal_year_end_month AS SMALLINT) = b.fiscal_year_end_month
         OR (
-          n.fiscal_year_end_month IS NULL AND b.fiscal_year_end_month IS NULL
+          CAST(n.fiscal_year_end_month AS SMALLINT) IS NULL
+          AND b.fiscal_year_end_month IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__fiscal_year_end_month,
       CASE
-        WHEN n.logo_url = b.logo_url OR (
-          n.logo_url IS NULL AND b.logo_url IS NULL
+        WHEN CAST(n.logo_url AS VARCHAR(1024)) = b.logo_url
+        OR (
+          CAST(n.logo_url AS VARCHAR(1024)) IS NULL AND b.logo_url IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__logo_url,
       CASE
-        WHEN n.description = b.description
+        WHEN CAST(n.description AS VARCHAR(4000)) = b.description
         OR (
-          n.description IS NULL AND b.description IS NULL
+          CAST(n.description AS VARCHAR(4000)) IS NULL AND b.description IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN n.signup_source = b.signup_source
+        WHEN CAST(n.signup_source AS SMALLINT) = b.signup_source
         OR (
-          n.signup_source IS NULL AND b.signup_source IS NULL
+          CAST(n.signup_source AS SMALLINT) IS NULL AND b.signup_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__signup_source,
       CASE
-        WHEN n.external_ref = b.external_ref
+        WHEN CAST(n.external_ref AS VARCHAR(64)) = b.external_ref
         OR (
-          n.external_ref IS NULL AND b.external_ref IS NULL
+          CAST(n.external_ref AS VARCHAR(64)) IS NULL AND b.external_ref IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -708,6 +721,146 @@ FROM (
           )
           OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.legal_name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.display_name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.email) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.phone) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.website) > 512
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.category < -32768 OR s.category > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.company_type < -32768 OR s.company_type > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.tax_id) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.registration_number) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.duns_number) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.address_line1) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.address_line2) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.postal_code) > 20
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.state_code) > 10
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.employee_count < -2147483648 OR s.employee_count > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.annual_revenue) >= 9999999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.credit_limit) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.payment_terms_days < -32768 OR s.payment_terms_days > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.rating) >= 9.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.onboarding_status < -32768 OR s.onboarding_status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.fiscal_year_end_month < -32768 OR s.fiscal_year_end_month > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.logo_url) > 1024
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.description) > 4000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.signup_source < -32768 OR s.signup_source > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.external_ref) > 64
+            ), FALSE)
           )
           OR (
             NOT COALESCE(s.status IN (0, 1, 2, 3), TRUE)

@@ -138,36 +138,36 @@ FROM (
     p.chg__updated_at
   FROM (
     SELECT
-      n.id AS id,
-      n.parent_id AS parent_id,
-      n.name AS name,
-      n.slug AS slug,
-      n.code AS code,
-      n.description AS description,
-      n.depth AS depth,
-      n.lft AS lft,
-      n.rgt AS rgt,
-      n.path AS path,
-      n.unspsc_code AS unspsc_code,
-      n.hs_code AS hs_code,
-      n.status AS status,
-      n.is_leaf AS is_leaf,
-      n.is_restricted AS is_restricted,
-      n.requires_approval AS requires_approval,
-      n.requires_certification AS requires_certification,
-      n.default_tax_rate AS default_tax_rate,
-      n.default_lead_time_days AS default_lead_time_days,
-      n.tax_code AS tax_code,
-      n.gl_account AS gl_account,
-      n.is_service AS is_service,
-      n.min_order_value AS min_order_value,
-      n.vendor_count AS vendor_count,
-      n.sort_order AS sort_order,
-      n.icon_url AS icon_url,
-      n.created_by AS created_by,
-      n.updated_by AS updated_by,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.parent_id AS BIGINT) AS parent_id,
+      CAST(n.name AS VARCHAR(150)) AS name,
+      CAST(n.slug AS VARCHAR(150)) AS slug,
+      CAST(n.code AS VARCHAR(32)) AS code,
+      CAST(n.description AS VARCHAR(1000)) AS description,
+      CAST(n.depth AS SMALLINT) AS depth,
+      CAST(n.lft AS INTEGER) AS lft,
+      CAST(n.rgt AS INTEGER) AS rgt,
+      CAST(n.path AS VARCHAR(1000)) AS path,
+      CAST(n.unspsc_code AS VARCHAR(16)) AS unspsc_code,
+      CAST(n.hs_code AS VARCHAR(16)) AS hs_code,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.is_leaf AS BOOLEAN) AS is_leaf,
+      CAST(n.is_restricted AS BOOLEAN) AS is_restricted,
+      CAST(n.requires_approval AS BOOLEAN) AS requires_approval,
+      CAST(n.requires_certification AS BOOLEAN) AS requires_certification,
+      CAST(n.default_tax_rate AS DECIMAL(5, 2)) AS default_tax_rate,
+      CAST(n.default_lead_time_days AS SMALLINT) AS default_lead_time_days,
+      CAST(n.tax_code AS VARCHAR(32)) AS tax_code,
+      CAST(n.gl_account AS VARCHAR(32)) AS gl_account,
+      CAST(n.is_service AS BOOLEAN) AS is_service,
+      CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
+      CAST(n.vendor_count AS INTEGER) AS vendor_count,
+      CAST(n.sort_order AS SMALLINT) AS sort_order,
+      CAST(n.icon_url AS VARCHAR(1024)) AS icon_url,
+      CAST(n.created_by AS BIGINT) AS created_by,
+      CAST(n.updated_by AS BIGINT) AS updated_by,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.parent_id AS old__parent_id,
       b.name AS old__name,
@@ -199,227 +199,243 @@ FROM (
       b.created_at AS old__created_at,
       b.updated_at AS old__updated_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.parent_id = b.parent_id OR (
-          n.parent_id IS NULL AND b.parent_id IS NULL
+        WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+        OR (
+          CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__parent_id,
       CASE
-        WHEN n.name = b.name OR (
-          n.name IS NULL AND b.name IS NULL
+        WHEN CAST(n.name AS VARCHAR(150)) = b.name
+        OR (
+          CAST(n.name AS VARCHAR(150)) IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__name,
       CASE
-        WHEN n.slug = b.slug OR (
-          n.slug IS NULL AND b.slug IS NULL
+        WHEN CAST(n.slug AS VARCHAR(150)) = b.slug
+        OR (
+          CAST(n.slug AS VARCHAR(150)) IS NULL AND b.slug IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__slug,
       CASE
-        WHEN n.code = b.code OR (
-          n.code IS NULL AND b.code IS NULL
+        WHEN CAST(n.code AS VARCHAR(32)) = b.code
+        OR (
+          CAST(n.code AS VARCHAR(32)) IS NULL AND b.code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__code,
       CASE
-        WHEN n.description = b.description
+        WHEN CAST(n.description AS VARCHAR(1000)) = b.description
         OR (
-          n.description IS NULL AND b.description IS NULL
+          CAST(n.description AS VARCHAR(1000)) IS NULL AND b.description IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN n.depth = b.depth OR (
-          n.depth IS NULL AND b.depth IS NULL
+        WHEN CAST(n.depth AS SMALLINT) = b.depth
+        OR (
+          CAST(n.depth AS SMALLINT) IS NULL AND b.depth IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__depth,
       CASE
-        WHEN n.lft = b.lft OR (
-          n.lft IS NULL AND b.lft IS NULL
+        WHEN CAST(n.lft AS INTEGER) = b.lft
+        OR (
+          CAST(n.lft AS INTEGER) IS NULL AND b.lft IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lft,
       CASE
-        WHEN n.rgt = b.rgt OR (
-          n.rgt IS NULL AND b.rgt IS NULL
+        WHEN CAST(n.rgt AS INTEGER) = b.rgt
+        OR (
+          CAST(n.rgt AS INTEGER) IS NULL AND b.rgt IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__rgt,
       CASE
-        WHEN n.path = b.path OR (
-          n.path IS NULL AND b.path IS NULL
+        WHEN CAST(n.path AS VARCHAR(1000)) = b.path
+        OR (
+          CAST(n.path AS VARCHAR(1000)) IS NULL AND b.path IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__path,
       CASE
-        WHEN n.unspsc_code = b.unspsc_code
+        WHEN CAST(n.unspsc_code AS VARCHAR(16)) = b.unspsc_code
         OR (
-          n.unspsc_code IS NULL AND b.unspsc_code IS NULL
+          CAST(n.unspsc_code AS VARCHAR(16)) IS NULL AND b.unspsc_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unspsc_code,
       CASE
-        WHEN n.hs_code = b.hs_code OR (
-          n.hs_code IS NULL AND b.hs_code IS NULL
+        WHEN CAST(n.hs_code AS VARCHAR(16)) = b.hs_code
+        OR (
+          CAST(n.hs_code AS VARCHAR(16)) IS NULL AND b.hs_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__hs_code,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.is_leaf = b.is_leaf OR (
-          n.is_leaf IS NULL AND b.is_leaf IS NULL
+        WHEN CAST(n.is_leaf AS BOOLEAN) = b.is_leaf
+        OR (
+          CAST(n.is_leaf AS BOOLEAN) IS NULL AND b.is_leaf IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_leaf,
       CASE
-        WHEN n.is_restricted = b.is_restricted
+        WHEN CAST(n.is_restricted AS BOOLEAN) = b.is_restricted
         OR (
-          n.is_restricted IS NULL AND b.is_restricted IS NULL
+          CAST(n.is_restricted AS BOOLEAN) IS NULL AND b.is_restricted IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_restricted,
       CASE
-        WHEN n.requires_approval = b.requires_approval
+        WHEN CAST(n.requires_approval AS BOOLEAN) = b.requires_approval
         OR (
-          n.requires_approval IS NULL AND b.requires_approval IS NULL
+          CAST(n.requires_approval AS BOOLEAN) IS NULL AND b.requires_approval IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__requires_approval,
       CASE
-        WHEN n.requires_certification = b.requires_certification
+        WHEN CAST(n.requires_certification AS BOOLEAN) = b.requires_certification
         OR (
-          n.requires_certification IS NULL AND b.requires_certification IS NULL
+          CAST(n.requires_certification AS BOOLEAN) IS NULL
+          AND b.requires_certification IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__requires_certification,
       CASE
-        WHEN n.default_tax_rate = b.default_tax_rate
+        WHEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) = b.default_tax_rate
         OR (
-          n.default_tax_rate IS NULL AND b.default_tax_rate IS NULL
+          CAST(n.default_tax_rate AS DECIMAL(5, 2)) IS NULL AND b.default_tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__default_tax_rate,
       CASE
-        WHEN n.default_lead_time_days = b.default_lead_time_days
+        WHEN CAST(n.default_lead_time_days AS SMALLINT) = b.default_lead_time_days
         OR (
-          n.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL
+          CAST(n.default_lead_time_days AS SMALLINT) IS NULL
+          AND b.default_lead_time_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__default_lead_time_days,
       CASE
-        WHEN n.tax_code = b.tax_code OR (
-          n.tax_code IS NULL AND b.tax_code IS NULL
+        WHEN CAST(n.tax_code AS VARCHAR(32)) = b.tax_code
+        OR (
+          CAST(n.tax_code AS VARCHAR(32)) IS NULL AND b.tax_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_code,
       CASE
-        WHEN n.gl_account = b.gl_account
+        WHEN CAST(n.gl_account AS VARCHAR(32)) = b.gl_account
         OR (
-          n.gl_account IS NULL AND b.gl_account IS NULL
+          CAST(n.gl_account AS VARCHAR(32)) IS NULL AND b.gl_account IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__gl_account,
       CASE
-        WHEN n.is_service = b.is_service
+        WHEN CAST(n.is_service AS BOOLEAN) = b.is_service
         OR (
-          n.is_service IS NULL AND b.is_service IS NULL
+          CAST(n.is_service AS BOOLEAN) IS NULL AND b.is_service IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_service,
       CASE
-        WHEN n.min_order_value = b.min_order_value
+        WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
         OR (
-          n.min_order_value IS NULL AND b.min_order_value IS NULL
+          CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_value,
       CASE
-        WHEN n.vendor_count = b.vendor_count
+        WHEN CAST(n.vendor_count AS INTEGER) = b.vendor_count
         OR (
-          n.vendor_count IS NULL AND b.vendor_count IS NULL
+          CAST(n.vendor_count AS INTEGER) IS NULL AND b.vendor_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vendor_count,
       CASE
-        WHEN n.sort_order = b.sort_order
+        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
         OR (
-          n.sort_order IS NULL AND b.sort_order IS NULL
+          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sort_order,
       CASE
-        WHEN n.icon_url = b.icon_url OR (
-          n.icon_url IS NULL AND b.icon_url IS NULL
+        WHEN CAST(n.icon_url AS VARCHAR(1024)) = b.icon_url
+        OR (
+          CAST(n.icon_url AS VARCHAR(1024)) IS NULL AND b.icon_url IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__icon_url,
       CASE
-        WHEN n.created_by = b.created_by
+        WHEN CAST(n.created_by AS BIGINT) = b.created_by
         OR (
-          n.created_by IS NULL AND b.created_by IS NULL
+          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN n.updated_by = b.updated_by
+        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
         OR (
-          n.updated_by IS NULL AND b.updated_by IS NULL
+          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -475,8 +491,104 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.slug) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.code) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.description) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.depth < -32768 OR s.depth > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.lft < -2147483648 OR s.lft > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.rgt < -2147483648 OR s.rgt > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.path) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.unspsc_code) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.hs_code) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.default_tax_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.default_lead_time_days < -32768 OR s.default_lead_time_days > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.tax_code) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.gl_account) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.min_order_value) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.vendor_count < -2147483648 OR s.vendor_count > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.sort_order < -32768 OR s.sort_order > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.icon_url) > 1024
+            ), FALSE)
           )
         )
     ) AS n

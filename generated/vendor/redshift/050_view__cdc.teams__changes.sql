@@ -146,38 +146,38 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.company_id AS company_id,
-      n.name AS name,
-      n.description AS description,
-      n.category AS category,
-      n.status AS status,
-      n.team_type AS team_type,
-      n.lead_user_id AS lead_user_id,
-      n.parent_team_id AS parent_team_id,
-      n.cost_center AS cost_center,
-      n.budget_amount AS budget_amount,
-      n.budget_currency AS budget_currency,
-      n.spend_limit AS spend_limit,
-      n.member_count AS member_count,
-      n.is_default AS is_default,
-      n."open" AS "open",
-      n.approval_required AS approval_required,
-      n.approval_threshold AS approval_threshold,
-      n.purchasing_enabled AS purchasing_enabled,
-      n.budget_period AS budget_period,
-      n.budget_reset_on AS budget_reset_on,
-      n.email_alias AS email_alias,
-      n.slack_channel AS slack_channel,
-      n.location_city_id AS location_city_id,
-      n.sort_order AS sort_order,
-      n.external_ref AS external_ref,
-      n.created_by AS created_by,
-      n.updated_by AS updated_by,
-      n.archived_at AS archived_at,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.company_id AS BIGINT) AS company_id,
+      CAST(n.name AS VARCHAR(150)) AS name,
+      CAST(n.description AS VARCHAR(1000)) AS description,
+      CAST(n.category AS SMALLINT) AS category,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.team_type AS SMALLINT) AS team_type,
+      CAST(n.lead_user_id AS BIGINT) AS lead_user_id,
+      CAST(n.parent_team_id AS BIGINT) AS parent_team_id,
+      CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
+      CAST(n.budget_amount AS DECIMAL(14, 2)) AS budget_amount,
+      CAST(n.budget_currency AS CHAR(3)) AS budget_currency,
+      CAST(n.spend_limit AS DECIMAL(14, 2)) AS spend_limit,
+      CAST(n.member_count AS INTEGER) AS member_count,
+      CAST(n.is_default AS BOOLEAN) AS is_default,
+      CAST(n."open" AS BOOLEAN) AS "open",
+      CAST(n.approval_required AS BOOLEAN) AS approval_required,
+      CAST(n.approval_threshold AS DECIMAL(14, 2)) AS approval_threshold,
+      CAST(n.purchasing_enabled AS BOOLEAN) AS purchasing_enabled,
+      CAST(n.budget_period AS SMALLINT) AS budget_period,
+      CAST(n.budget_reset_on AS DATE) AS budget_reset_on,
+      CAST(n.email_alias AS VARCHAR(255)) AS email_alias,
+      CAST(n.slack_channel AS VARCHAR(100)) AS slack_channel,
+      CAST(n.location_city_id AS BIGINT) AS location_city_id,
+      CAST(n.sort_order AS SMALLINT) AS sort_order,
+      CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
+      CAST(n.created_by AS BIGINT) AS created_by,
+      CAST(n.updated_by AS BIGINT) AS updated_by,
+      CAST(n.archived_at AS TIMESTAMP) AS archived_at,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.name AS old__name,
@@ -211,251 +211,258 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.company_id = b.company_id
+        WHEN CAST(n.company_id AS BIGINT) = b.company_id
         OR (
-          n.company_id IS NULL AND b.company_id IS NULL
+          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__company_id,
       CASE
-        WHEN n.name = b.name OR (
-          n.name IS NULL AND b.name IS NULL
+        WHEN CAST(n.name AS VARCHAR(150)) = b.name
+        OR (
+          CAST(n.name AS VARCHAR(150)) IS NULL AND b.name IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__name,
       CASE
-        WHEN n.description = b.description
+        WHEN CAST(n.description AS VARCHAR(1000)) = b.description
         OR (
-          n.description IS NULL AND b.description IS NULL
+          CAST(n.description AS VARCHAR(1000)) IS NULL AND b.description IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN n.category = b.category OR (
-          n.category IS NULL AND b.category IS NULL
+        WHEN CAST(n.category AS SMALLINT) = b.category
+        OR (
+          CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.team_type = b.team_type OR (
-          n.team_type IS NULL AND b.team_type IS NULL
+        WHEN CAST(n.team_type AS SMALLINT) = b.team_type
+        OR (
+          CAST(n.team_type AS SMALLINT) IS NULL AND b.team_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__team_type,
       CASE
-        WHEN n.lead_user_id = b.lead_user_id
+        WHEN CAST(n.lead_user_id AS BIGINT) = b.lead_user_id
         OR (
-          n.lead_user_id IS NULL AND b.lead_user_id IS NULL
+          CAST(n.lead_user_id AS BIGINT) IS NULL AND b.lead_user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lead_user_id,
       CASE
-        WHEN n.parent_team_id = b.parent_team_id
+        WHEN CAST(n.parent_team_id AS BIGINT) = b.parent_team_id
         OR (
-          n.parent_team_id IS NULL AND b.parent_team_id IS NULL
+          CAST(n.parent_team_id AS BIGINT) IS NULL AND b.parent_team_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__parent_team_id,
       CASE
-        WHEN n.cost_center = b.cost_center
+        WHEN CAST(n.cost_center AS VARCHAR(32)) = b.cost_center
         OR (
-          n.cost_center IS NULL AND b.cost_center IS NULL
+          CAST(n.cost_center AS VARCHAR(32)) IS NULL AND b.cost_center IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__cost_center,
       CASE
-        WHEN n.budget_amount = b.budget_amount
+        WHEN CAST(n.budget_amount AS DECIMAL(14, 2)) = b.budget_amount
         OR (
-          n.budget_amount IS NULL AND b.budget_amount IS NULL
+          CAST(n.budget_amount AS DECIMAL(14, 2)) IS NULL AND b.budget_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__budget_amount,
       CASE
-        WHEN n.budget_currency = b.budget_currency
+        WHEN CAST(n.budget_currency AS CHAR(3)) = b.budget_currency
         OR (
-          n.budget_currency IS NULL AND b.budget_currency IS NULL
+          CAST(n.budget_currency AS CHAR(3)) IS NULL AND b.budget_currency IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__budget_currency,
       CASE
-        WHEN n.spend_limit = b.spend_limit
+        WHEN CAST(n.spend_limit AS DECIMAL(14, 2)) = b.spend_limit
         OR (
-          n.spend_limit IS NULL AND b.spend_limit IS NULL
+          CAST(n.spend_limit AS DECIMAL(14, 2)) IS NULL AND b.spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__spend_limit,
       CASE
-        WHEN n.member_count = b.member_count
+        WHEN CAST(n.member_count AS INTEGER) = b.member_count
         OR (
-          n.member_count IS NULL AND b.member_count IS NULL
+          CAST(n.member_count AS INTEGER) IS NULL AND b.member_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__member_count,
       CASE
-        WHEN n.is_default = b.is_default
+        WHEN CAST(n.is_default AS BOOLEAN) = b.is_default
         OR (
-          n.is_default IS NULL AND b.is_default IS NULL
+          CAST(n.is_default AS BOOLEAN) IS NULL AND b.is_default IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_default,
       CASE
-        WHEN n."open" = b."open" OR (
-          n."open" IS NULL AND b."open" IS NULL
+        WHEN CAST(n."open" AS BOOLEAN) = b."open"
+        OR (
+          CAST(n."open" AS BOOLEAN) IS NULL AND b."open" IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__open,
       CASE
-        WHEN n.approval_required = b.approval_required
+        WHEN CAST(n.approval_required AS BOOLEAN) = b.approval_required
         OR (
-          n.approval_required IS NULL AND b.approval_required IS NULL
+          CAST(n.approval_required AS BOOLEAN) IS NULL AND b.approval_required IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approval_required,
       CASE
-        WHEN n.approval_threshold = b.approval_threshold
+        WHEN CAST(n.approval_threshold AS DECIMAL(14, 2)) = b.approval_threshold
         OR (
-          n.approval_threshold IS NULL AND b.approval_threshold IS NULL
+          CAST(n.approval_threshold AS DECIMAL(14, 2)) IS NULL
+          AND b.approval_threshold IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approval_threshold,
       CASE
-        WHEN n.purchasing_enabled = b.purchasing_enabled
+        WHEN CAST(n.purchasing_enabled AS BOOLEAN) = b.purchasing_enabled
         OR (
-          n.purchasing_enabled IS NULL AND b.purchasing_enabled IS NULL
+          CAST(n.purchasing_enabled AS BOOLEAN) IS NULL AND b.purchasing_enabled IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__purchasing_enabled,
       CASE
-        WHEN n.budget_period = b.budget_period
+        WHEN CAST(n.budget_period AS SMALLINT) = b.budget_period
         OR (
-          n.budget_period IS NULL AND b.budget_period IS NULL
+          CAST(n.budget_period AS SMALLINT) IS NULL AND b.budget_period IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__budget_period,
       CASE
-        WHEN n.budget_reset_on = b.budget_reset_on
+        WHEN CAST(n.budget_reset_on AS DATE) = b.budget_reset_on
         OR (
-          n.budget_reset_on IS NULL AND b.budget_reset_on IS NULL
+          CAST(n.budget_reset_on AS DATE) IS NULL AND b.budget_reset_on IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__budget_reset_on,
       CASE
-        WHEN n.email_alias = b.email_alias
+        WHEN CAST(n.email_alias AS VARCHAR(255)) = b.email_alias
         OR (
-          n.email_alias IS NULL AND b.email_alias IS NULL
+          CAST(n.email_alias AS VARCHAR(255)) IS NULL AND b.email_alias IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__email_alias,
       CASE
-        WHEN n.slack_channel = b.slack_channel
+        WHEN CAST(n.slack_channel AS VARCHAR(100)) = b.slack_channel
         OR (
-          n.slack_channel IS NULL AND b.slack_channel IS NULL
+          CAST(n.slack_channel AS VARCHAR(100)) IS NULL AND b.slack_channel IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__slack_channel,
       CASE
-        WHEN n.location_city_id = b.location_city_id
+        WHEN CAST(n.location_city_id AS BIGINT) = b.location_city_id
         OR (
-          n.location_city_id IS NULL AND b.location_city_id IS NULL
+          CAST(n.location_city_id AS BIGINT) IS NULL AND b.location_city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__location_city_id,
       CASE
-        WHEN n.sort_order = b.sort_order
+        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
         OR (
-          n.sort_order IS NULL AND b.sort_order IS NULL
+          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sort_order,
       CASE
-        WHEN n.external_ref = b.external_ref
+        WHEN CAST(n.external_ref AS VARCHAR(64)) = b.external_ref
         OR (
-          n.external_ref IS NULL AND b.external_ref IS NULL
+          CAST(n.external_ref AS VARCHAR(64)) IS NULL AND b.external_ref IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN n.created_by = b.created_by
+        WHEN CAST(n.created_by AS BIGINT) = b.created_by
         OR (
-          n.created_by IS NULL AND b.created_by IS NULL
+          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN n.updated_by = b.updated_by
+        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
         OR (
-          n.updated_by IS NULL AND b.updated_by IS NULL
+          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN n.archived_at = b.archived_at
+        WHEN CAST(n.archived_at AS TIMESTAMP) = b.archived_at
         OR (
-          n.archived_at IS NULL AND b.archived_at IS NULL
+          CAST(n.archived_at AS TIMESTAMP) IS NULL AND b.archived_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__archived_at,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -515,8 +522,89 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.description) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.category < -32768 OR s.category > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.team_type < -32768 OR s.team_type > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.cost_center) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.budget_amount) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.budget_currency) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.spend_limit) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.member_count < -2147483648 OR s.member_count > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.approval_threshold) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.budget_period < -32768 OR s.budget_period > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.email_alias) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.slack_channel) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.sort_order < -32768 OR s.sort_order > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.external_ref) > 64
+            ), FALSE)
           )
         )
     ) AS n

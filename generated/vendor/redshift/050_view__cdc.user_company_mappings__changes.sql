@@ -146,38 +146,38 @@ FROM (
     p.chg__deleted_at
   FROM (
     SELECT
-      n.id AS id,
-      n.user_id AS user_id,
-      n.company_id AS company_id,
-      n.role AS role,
-      n.status AS status,
-      n.is_primary AS is_primary,
-      n.is_billing_contact AS is_billing_contact,
-      n.is_technical_contact AS is_technical_contact,
-      n.is_signatory AS is_signatory,
-      n.can_approve AS can_approve,
-      n.can_invite AS can_invite,
-      n.approval_limit AS approval_limit,
-      n.approval_currency AS approval_currency,
-      n.spend_limit AS spend_limit,
-      n.notification_level AS notification_level,
-      n.is_default_company AS is_default_company,
-      n.last_invited_at AS last_invited_at,
-      n.mapping_source AS mapping_source,
-      n.title AS title,
-      n.department AS department,
-      n.cost_center AS cost_center,
-      n.permissions_mask AS permissions_mask,
-      n.invited_by AS invited_by,
-      n.invited_at AS invited_at,
-      n.accepted_at AS accepted_at,
-      n.last_active_at AS last_active_at,
-      n.deactivated_at AS deactivated_at,
-      n.deactivated_by AS deactivated_by,
-      n.external_ref AS external_ref,
-      n.created_at AS created_at,
-      n.updated_at AS updated_at,
-      n.deleted_at AS deleted_at,
+      CAST(n.id AS BIGINT) AS id,
+      CAST(n.user_id AS BIGINT) AS user_id,
+      CAST(n.company_id AS BIGINT) AS company_id,
+      CAST(n.role AS SMALLINT) AS role,
+      CAST(n.status AS SMALLINT) AS status,
+      CAST(n.is_primary AS BOOLEAN) AS is_primary,
+      CAST(n.is_billing_contact AS BOOLEAN) AS is_billing_contact,
+      CAST(n.is_technical_contact AS BOOLEAN) AS is_technical_contact,
+      CAST(n.is_signatory AS BOOLEAN) AS is_signatory,
+      CAST(n.can_approve AS BOOLEAN) AS can_approve,
+      CAST(n.can_invite AS BOOLEAN) AS can_invite,
+      CAST(n.approval_limit AS DECIMAL(14, 2)) AS approval_limit,
+      CAST(n.approval_currency AS CHAR(3)) AS approval_currency,
+      CAST(n.spend_limit AS DECIMAL(14, 2)) AS spend_limit,
+      CAST(n.notification_level AS SMALLINT) AS notification_level,
+      CAST(n.is_default_company AS BOOLEAN) AS is_default_company,
+      CAST(n.last_invited_at AS TIMESTAMP) AS last_invited_at,
+      CAST(n.mapping_source AS SMALLINT) AS mapping_source,
+      CAST(n.title AS VARCHAR(150)) AS title,
+      CAST(n.department AS VARCHAR(150)) AS department,
+      CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
+      CAST(n.permissions_mask AS INTEGER) AS permissions_mask,
+      CAST(n.invited_by AS BIGINT) AS invited_by,
+      CAST(n.invited_at AS TIMESTAMP) AS invited_at,
+      CAST(n.accepted_at AS TIMESTAMP) AS accepted_at,
+      CAST(n.last_active_at AS TIMESTAMP) AS last_active_at,
+      CAST(n.deactivated_at AS TIMESTAMP) AS deactivated_at,
+      CAST(n.deactivated_by AS BIGINT) AS deactivated_by,
+      CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
+      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
       b.id AS old__id,
       b.user_id AS old__user_id,
       b.company_id AS old__company_id,
@@ -211,252 +211,258 @@ FROM (
       b.updated_at AS old__updated_at,
       b.deleted_at AS old__deleted_at,
       CASE
-        WHEN n.id = b.id OR (
-          n.id IS NULL AND b.id IS NULL
+        WHEN CAST(n.id AS BIGINT) = b.id
+        OR (
+          CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN n.user_id = b.user_id OR (
-          n.user_id IS NULL AND b.user_id IS NULL
+        WHEN CAST(n.user_id AS BIGINT) = b.user_id
+        OR (
+          CAST(n.user_id AS BIGINT) IS NULL AND b.user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__user_id,
       CASE
-        WHEN n.company_id = b.company_id
+        WHEN CAST(n.company_id AS BIGINT) = b.company_id
         OR (
-          n.company_id IS NULL AND b.company_id IS NULL
+          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__company_id,
       CASE
-        WHEN n.role = b.role OR (
-          n.role IS NULL AND b.role IS NULL
+        WHEN CAST(n.role AS SMALLINT) = b.role
+        OR (
+          CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__role,
       CASE
-        WHEN n.status = b.status OR (
-          n.status IS NULL AND b.status IS NULL
+        WHEN CAST(n.status AS SMALLINT) = b.status
+        OR (
+          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN n.is_primary = b.is_primary
+        WHEN CAST(n.is_primary AS BOOLEAN) = b.is_primary
         OR (
-          n.is_primary IS NULL AND b.is_primary IS NULL
+          CAST(n.is_primary AS BOOLEAN) IS NULL AND b.is_primary IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_primary,
       CASE
-        WHEN n.is_billing_contact = b.is_billing_contact
+        WHEN CAST(n.is_billing_contact AS BOOLEAN) = b.is_billing_contact
         OR (
-          n.is_billing_contact IS NULL AND b.is_billing_contact IS NULL
+          CAST(n.is_billing_contact AS BOOLEAN) IS NULL AND b.is_billing_contact IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_billing_contact,
       CASE
-        WHEN n.is_technical_contact = b.is_technical_contact
+        WHEN CAST(n.is_technical_contact AS BOOLEAN) = b.is_technical_contact
         OR (
-          n.is_technical_contact IS NULL AND b.is_technical_contact IS NULL
+          CAST(n.is_technical_contact AS BOOLEAN) IS NULL
+          AND b.is_technical_contact IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_technical_contact,
       CASE
-        WHEN n.is_signatory = b.is_signatory
+        WHEN CAST(n.is_signatory AS BOOLEAN) = b.is_signatory
         OR (
-          n.is_signatory IS NULL AND b.is_signatory IS NULL
+          CAST(n.is_signatory AS BOOLEAN) IS NULL AND b.is_signatory IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_signatory,
       CASE
-        WHEN n.can_approve = b.can_approve
+        WHEN CAST(n.can_approve AS BOOLEAN) = b.can_approve
         OR (
-          n.can_approve IS NULL AND b.can_approve IS NULL
+          CAST(n.can_approve AS BOOLEAN) IS NULL AND b.can_approve IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__can_approve,
       CASE
-        WHEN n.can_invite = b.can_invite
+        WHEN CAST(n.can_invite AS BOOLEAN) = b.can_invite
         OR (
-          n.can_invite IS NULL AND b.can_invite IS NULL
+          CAST(n.can_invite AS BOOLEAN) IS NULL AND b.can_invite IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__can_invite,
       CASE
-        WHEN n.approval_limit = b.approval_limit
+        WHEN CAST(n.approval_limit AS DECIMAL(14, 2)) = b.approval_limit
         OR (
-          n.approval_limit IS NULL AND b.approval_limit IS NULL
+          CAST(n.approval_limit AS DECIMAL(14, 2)) IS NULL AND b.approval_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approval_limit,
       CASE
-        WHEN n.approval_currency = b.approval_currency
+        WHEN CAST(n.approval_currency AS CHAR(3)) = b.approval_currency
         OR (
-          n.approval_currency IS NULL AND b.approval_currency IS NULL
+          CAST(n.approval_currency AS CHAR(3)) IS NULL AND b.approval_currency IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approval_currency,
       CASE
-        WHEN n.spend_limit = b.spend_limit
+        WHEN CAST(n.spend_limit AS DECIMAL(14, 2)) = b.spend_limit
         OR (
-          n.spend_limit IS NULL AND b.spend_limit IS NULL
+          CAST(n.spend_limit AS DECIMAL(14, 2)) IS NULL AND b.spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__spend_limit,
       CASE
-        WHEN n.notification_level = b.notification_level
+        WHEN CAST(n.notification_level AS SMALLINT) = b.notification_level
         OR (
-          n.notification_level IS NULL AND b.notification_level IS NULL
+          CAST(n.notification_level AS SMALLINT) IS NULL AND b.notification_level IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__notification_level,
       CASE
-        WHEN n.is_default_company = b.is_default_company
+        WHEN CAST(n.is_default_company AS BOOLEAN) = b.is_default_company
         OR (
-          n.is_default_company IS NULL AND b.is_default_company IS NULL
+          CAST(n.is_default_company AS BOOLEAN) IS NULL AND b.is_default_company IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__is_default_company,
       CASE
-        WHEN n.last_invited_at = b.last_invited_at
+        WHEN CAST(n.last_invited_at AS TIMESTAMP) = b.last_invited_at
         OR (
-          n.last_invited_at IS NULL AND b.last_invited_at IS NULL
+          CAST(n.last_invited_at AS TIMESTAMP) IS NULL AND b.last_invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_invited_at,
       CASE
-        WHEN n.mapping_source = b.mapping_source
+        WHEN CAST(n.mapping_source AS SMALLINT) = b.mapping_source
         OR (
-          n.mapping_source IS NULL AND b.mapping_source IS NULL
+          CAST(n.mapping_source AS SMALLINT) IS NULL AND b.mapping_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__mapping_source,
       CASE
-        WHEN n.title = b.title OR (
-          n.title IS NULL AND b.title IS NULL
+        WHEN CAST(n.title AS VARCHAR(150)) = b.title
+        OR (
+          CAST(n.title AS VARCHAR(150)) IS NULL AND b.title IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__title,
       CASE
-        WHEN n.department = b.department
+        WHEN CAST(n.department AS VARCHAR(150)) = b.department
         OR (
-          n.department IS NULL AND b.department IS NULL
+          CAST(n.department AS VARCHAR(150)) IS NULL AND b.department IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__department,
       CASE
-        WHEN n.cost_center = b.cost_center
+        WHEN CAST(n.cost_center AS VARCHAR(32)) = b.cost_center
         OR (
-          n.cost_center IS NULL AND b.cost_center IS NULL
+          CAST(n.cost_center AS VARCHAR(32)) IS NULL AND b.cost_center IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__cost_center,
       CASE
-        WHEN n.permissions_mask = b.permissions_mask
+        WHEN CAST(n.permissions_mask AS INTEGER) = b.permissions_mask
         OR (
-          n.permissions_mask IS NULL AND b.permissions_mask IS NULL
+          CAST(n.permissions_mask AS INTEGER) IS NULL AND b.permissions_mask IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__permissions_mask,
       CASE
-        WHEN n.invited_by = b.invited_by
+        WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
         OR (
-          n.invited_by IS NULL AND b.invited_by IS NULL
+          CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_by,
       CASE
-        WHEN n.invited_at = b.invited_at
+        WHEN CAST(n.invited_at AS TIMESTAMP) = b.invited_at
         OR (
-          n.invited_at IS NULL AND b.invited_at IS NULL
+          CAST(n.invited_at AS TIMESTAMP) IS NULL AND b.invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_at,
       CASE
-        WHEN n.accepted_at = b.accepted_at
+        WHEN CAST(n.accepted_at AS TIMESTAMP) = b.accepted_at
         OR (
-          n.accepted_at IS NULL AND b.accepted_at IS NULL
+          CAST(n.accepted_at AS TIMESTAMP) IS NULL AND b.accepted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__accepted_at,
       CASE
-        WHEN n.last_active_at = b.last_active_at
+        WHEN CAST(n.last_active_at AS TIMESTAMP) = b.last_active_at
         OR (
-          n.last_active_at IS NULL AND b.last_active_at IS NULL
+          CAST(n.last_active_at AS TIMESTAMP) IS NULL AND b.last_active_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_active_at,
       CASE
-        WHEN n.deactivated_at = b.deactivated_at
+        WHEN CAST(n.deactivated_at AS TIMESTAMP) = b.deactivated_at
         OR (
-          n.deactivated_at IS NULL AND b.deactivated_at IS NULL
+          CAST(n.deactivated_at AS TIMESTAMP) IS NULL AND b.deactivated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__deactivated_at,
       CASE
-        WHEN n.deactivated_by = b.deactivated_by
+        WHEN CAST(n.deactivated_by AS BIGINT) = b.deactivated_by
         OR (
-          n.deactivated_by IS NULL AND b.deactivated_by IS NULL
+          CAST(n.deactivated_by AS BIGINT) IS NULL AND b.deactivated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__deactivated_by,
       CASE
-        WHEN n.external_ref = b.external_ref
+        WHEN CAST(n.external_ref AS VARCHAR(64)) = b.external_ref
         OR (
-          n.external_ref IS NULL AND b.external_ref IS NULL
+          CAST(n.external_ref AS VARCHAR(64)) IS NULL AND b.external_ref IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN n.created_at = b.created_at
+        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
         OR (
-          n.created_at IS NULL AND b.created_at IS NULL
+          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_at,
       CASE
-        WHEN n.updated_at = b.updated_at
+        WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
         OR (
-          n.updated_at IS NULL AND b.updated_at IS NULL
+          CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN n.deleted_at = b.deleted_at
+        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
         OR (
-          n.deleted_at IS NULL AND b.deleted_at IS NULL
+          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -516,8 +522,69 @@ FROM (
         NOT (
           (
             s.id IS NULL
-          ) OR (
+          )
+          OR (
             s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              s.role < -32768 OR s.role > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.approval_limit) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.approval_currency) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.spend_limit) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.notification_level < -32768 OR s.notification_level > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.mapping_source < -32768 OR s.mapping_source > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.title) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.department) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.cost_center) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.permissions_mask < -2147483648 OR s.permissions_mask > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.external_ref) > 64
+            ), FALSE)
           )
         )
     ) AS n

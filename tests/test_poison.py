@@ -1,0 +1,80 @@
+"""One bad value never stops the pipeline: a staged value that its baseline column cannot
+hold (the ETL landed staging wider than the spec) is dead-lettered with its column and the
+reason, its key keeps its last good state, and everything else in the run is applied.
+Executed on the real PostgreSQL with the shipped vendor spec."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from tests.pipeline_harness import Pipeline, ts
+from tests.test_scenarios_vendor import company, vendor, vendors
+
+__all__ = ["vendor"]  # the fixture, re-used
+
+
+def widen(p: Pipeline, column: str, type_: str) -> None:
+    """What an ETL may do: land staging wider than the spec declares. (The changes view
+    is late-binding on Redshift; PostgreSQL needs it dropped around the ALTER.)"""
+    view = "cdc.companies__changes"
+    (definition,) = p.conn.execute("SELECT pg_get_viewdef(%s::regclass)", [view]).fetchone()
+    p.conn.execute(f"DROP VIEW {view}")
+    p.conn.execute(f"ALTER TABLE staging.companies ALTER COLUMN {column} TYPE {type_}")
+    p.conn.execute(f"CREATE VIEW {view} AS {definition}")
+
+
+def dead_letters(p: Pipeline) -> list[tuple[str, Any]]:
+    return [(r["reason"], (r["row_data"] or {}).get("id")) for r in p.dead_letters()]
+
+
+def dead_lettered_by(p: Pipeline, run_id: int) -> int:
+    row = p.conn.execute("SELECT COALESCE(SUM(dead_lettered), 0) FROM cdc.run_counts "
+                         "WHERE run_id = %s", [run_id]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_an_over_long_value_is_dead_lettered_and_the_rest_applies(vendor: Pipeline) -> None:
+    widen(vendor, "name", "varchar(1000)")
+    long_name = "N" * 400
+    vendor.stage("companies", company(100, long_name, updated=ts(2)),
+                 company(101, "Beta Renamed", category=2, updated=ts(2)))
+    run = vendor.run()
+    assert vendor.last_run()["status"] == "succeeded"
+    assert dead_letters(vendor) == [("value too long for companies.name (400 > 255)", 100)]
+    assert dead_lettered_by(vendor, run) == 1
+    # the good change went through; the poisoned key kept its last good state
+    assert vendors(vendor, "vendor_name")[101] == ("Beta Renamed",)
+    assert vendors(vendor, "vendor_name")[100] == ("Acme",)
+    assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
+    # window-mode staging re-delivers the bad row: recorded and counted once
+    run = vendor.run()
+    assert len(vendor.dead_letters()) == 1 and dead_lettered_by(vendor, run) == 0
+    assert vendor.counts(run) == {}
+    # fixed upstream: the next run applies it
+    vendor.clear_staging("companies")
+    vendor.stage("companies", company(100, "Acme Fixed", updated=ts(3)))
+    vendor.run()
+    assert vendors(vendor, "vendor_name")[100] == ("Acme Fixed",)
+
+
+def test_integer_and_numeric_overflow_are_dead_lettered(vendor: Pipeline) -> None:
+    widen(vendor, "status", "integer")
+    widen(vendor, "annual_revenue", "numeric(30,4)")
+    vendor.stage("companies", company(100, "Acme", status=70000, updated=ts(2)),
+                 company(101, "Beta", category=2, annual_revenue=Decimal("1e17"), updated=ts(2)),
+                 # rounds to 10^16 at scale 2: one digit too many for numeric(18,2)
+                 company(102, "Gamma", category=4, city=20,
+                         annual_revenue=Decimal("9999999999999999.995"), updated=ts(2)),
+                 company(104, "Epsilon", city=11, annual_revenue=Decimal("9999999999999999.994"),
+                         updated=ts(2)))
+    vendor.run()
+    assert vendor.last_run()["status"] == "succeeded"
+    assert sorted(dead_letters(vendor), key=lambda r: r[1]) == [
+        ("value out of range for companies.status (smallint)", 100),
+        ("numeric overflow for companies.annual_revenue (numeric(18,2))", 101),
+        ("numeric overflow for companies.annual_revenue (numeric(18,2))", 102),
+    ]
+    got = vendor.rows("public.companies", ["id", "annual_revenue"], "id")
+    assert {r["id"]: r["annual_revenue"] for r in got}[104] == Decimal("9999999999999999.99")
+    assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
