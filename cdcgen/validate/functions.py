@@ -265,12 +265,13 @@ def unsupported_message(name: str, *, called: bool = True) -> str:
 def written_calls(tokens: list[object]) -> list[tuple[str, int]]:
     """``(name, offset)`` of every word written directly before ``(``."""
     calls = []
-    for token, following in zip(tokens, tokens[1:], strict=False):
-        text = str(token.text)  # type: ignore[attr-defined]
-        if following.text != "(" or not text or not (text[0].isalpha() or text[0] == "_"):  # type: ignore[attr-defined]
+    texts = [str(token.text) for token in tokens]  # type: ignore[attr-defined]
+    for i, text in enumerate(texts[:-1]):
+        if texts[i + 1] != "(" or not text or not (text[0].isalpha() or text[0] == "_"):
             continue
-        if text.upper() in _SYNTAX_WORDS:
-            continue
+        if text.upper() in _SYNTAX_WORDS or (i and texts[i - 1].upper() in ("AS", "::")):
+            continue  # syntax, or a type such as varchar(40) in a cast
+        token = tokens[i]
         calls.append((text, int(token.start)))  # type: ignore[attr-defined]
     return calls
 
