@@ -83,15 +83,30 @@ FUNCTIONS: tuple[Function, ...] = (
         (exp.Coalesce,),
         synonyms=("NVL",),
     ),
-    Function("NULLIF", "r_NULLIF_function", ("NULLIF(expression1, expression2)",), "widest", (exp.Nullif,)),
+    Function(
+        "NULLIF",
+        "r_NULLIF_function",
+        ("NULLIF(expression1, expression2)",),
+        "widest",
+        (exp.Nullif,),
+    ),
     Function(
         "CASE",
         "r_CASE_function",
-        ("CASE WHEN condition THEN result [...] [ELSE result] END", "CASE expression WHEN value THEN result [...] END"),
+        (
+            "CASE WHEN condition THEN result [...] [ELSE result] END",
+            "CASE expression WHEN value THEN result [...] END",
+        ),
         "widest",
         (exp.Case, exp.If),
     ),
-    Function("CAST", "r_CAST_function", ("CAST(expression AS type)", "expression :: type"), "cast", (exp.Cast,)),
+    Function(
+        "CAST",
+        "r_CAST_function",
+        ("CAST(expression AS type)", "expression :: type"),
+        "cast",
+        (exp.Cast,),
+    ),
     Function("UPPER", "r_UPPER", ("UPPER(string)",), "first", (exp.Upper,), arguments=_TEXT),
     Function("LOWER", "r_LOWER", ("LOWER(string)",), "first", (exp.Lower,), arguments=_TEXT),
     Function(
@@ -102,20 +117,31 @@ FUNCTIONS: tuple[Function, ...] = (
         (exp.Trim,),
         arguments=_TEXT,
     ),
-    Function("BTRIM", "r_BTRIM", ("BTRIM(string [, trim_chars])",), "first", (exp.Trim,), arguments=_TEXT),
-    Function("LTRIM", "r_LTRIM", ("LTRIM(string [, trim_chars])",), "first", (exp.Trim,), arguments=_TEXT),
-    Function("RTRIM", "r_RTRIM", ("RTRIM(string [, trim_chars])",), "first", (exp.Trim,), arguments=_TEXT),
+    Function(
+        "BTRIM", "r_BTRIM", ("BTRIM(string [, trim_chars])",), "first", (exp.Trim,), arguments=_TEXT
+    ),
+    Function(
+        "LTRIM", "r_LTRIM", ("LTRIM(string [, trim_chars])",), "first", (exp.Trim,), arguments=_TEXT
+    ),
+    Function(
+        "RTRIM", "r_RTRIM", ("RTRIM(string [, trim_chars])",), "first", (exp.Trim,), arguments=_TEXT
+    ),
     Function(
         "SUBSTRING",
         "r_SUBSTRING",
-        ("SUBSTRING(string, start_position [, number_characters])", "SUBSTRING(string FROM start_position [FOR number_characters])"),
+        (
+            "SUBSTRING(string, start_position [, number_characters])",
+            "SUBSTRING(string FROM start_position [FOR number_characters])",
+        ),
         "substring",
         (exp.Substring,),
         synonyms=("SUBSTR",),
         arguments=_TEXT,
     ),
     Function("LEFT", "r_LEFT", ("LEFT(string, integer)",), "prefix", (exp.Left,), arguments=_TEXT),
-    Function("RIGHT", "r_LEFT", ("RIGHT(string, integer)",), "prefix", (exp.Right,), arguments=_TEXT),
+    Function(
+        "RIGHT", "r_LEFT", ("RIGHT(string, integer)",), "prefix", (exp.Right,), arguments=_TEXT
+    ),
     Function(
         "LEN",
         "r_LEN",
@@ -125,7 +151,14 @@ FUNCTIONS: tuple[Function, ...] = (
         synonyms=("LENGTH", "CHAR_LENGTH", "CHARACTER_LENGTH", "TEXTLEN"),
         arguments=_TEXT,
     ),
-    Function("OCTET_LENGTH", "r_OCTET_LENGTH", ("OCTET_LENGTH(expression)",), "integer", (exp.Anonymous,), arguments=_TEXT),
+    Function(
+        "OCTET_LENGTH",
+        "r_OCTET_LENGTH",
+        ("OCTET_LENGTH(expression)",),
+        "integer",
+        (exp.Anonymous,),
+        arguments=_TEXT,
+    ),
     Function(
         "REPLACE",
         "r_REPLACE",
@@ -144,7 +177,9 @@ FUNCTIONS: tuple[Function, ...] = (
         # CONCAT is NULL when either side is, like ||.
         postgres="rendered as ||",
     ),
-    Function("ROUND", "r_ROUND", ("ROUND(number [, integer])",), "first", (exp.Round,), arguments=_NUMBER),
+    Function(
+        "ROUND", "r_ROUND", ("ROUND(number [, integer])",), "first", (exp.Round,), arguments=_NUMBER
+    ),
     Function("ABS", "r_ABS", ("ABS(number)",), "first", (exp.Abs,), arguments=_NUMBER),
     Function(
         "CEIL",
@@ -230,9 +265,37 @@ _NODE_TO_FUNCTION[exp.TryCast] = _NODE_TO_FUNCTION[exp.Cast]
 
 #: Words that stand before "(" without calling a function.
 _SYNTAX_WORDS = frozenset(
-    {"IN", "AND", "OR", "NOT", "WHEN", "THEN", "ELSE", "CASE", "BETWEEN", "LIKE", "ILIKE",
-     "IS", "AS", "FROM", "FOR", "ANY", "ALL", "SOME", "EXISTS", "ON", "SIMILAR", "TO",
-     "ESCAPE", "DISTINCT", "END", "NULL", "BOTH", "LEADING", "TRAILING"}
+    {
+        "IN",
+        "AND",
+        "OR",
+        "NOT",
+        "WHEN",
+        "THEN",
+        "ELSE",
+        "CASE",
+        "BETWEEN",
+        "LIKE",
+        "ILIKE",
+        "IS",
+        "AS",
+        "FROM",
+        "FOR",
+        "ANY",
+        "ALL",
+        "SOME",
+        "EXISTS",
+        "ON",
+        "SIMILAR",
+        "TO",
+        "ESCAPE",
+        "DISTINCT",
+        "END",
+        "NULL",
+        "BOTH",
+        "LEADING",
+        "TRAILING",
+    }
 )
 
 
@@ -249,9 +312,7 @@ def function_of(node: exp.Expr) -> Function | None:
 def nearest(name: str) -> str:
     """The supported function whose spelling is closest to ``name`` (difflib)."""
     spellings = sorted(BY_SPELLING)
-    return max(
-        spellings, key=lambda s: difflib.SequenceMatcher(None, name.upper(), s).ratio()
-    )
+    return max(spellings, key=lambda s: difflib.SequenceMatcher(None, name.upper(), s).ratio())
 
 
 def unsupported_message(name: str, *, called: bool = True) -> str:

@@ -313,7 +313,10 @@ def call_problems(tree: exp.Expr, types: ColumnTypes) -> list[tuple[exp.Expr, st
             problem = _argument_problem(node.args.get(arg), kind, types)
             if problem:
                 problems.append(
-                    (node, f"{function.name} expects {problem} [{function.doc}: {function.signatures[0]}]")
+                    (
+                        node,
+                        f"{function.name} expects {problem} [{function.doc}: {function.signatures[0]}]",
+                    )
                 )
     return problems
 

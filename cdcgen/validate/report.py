@@ -73,7 +73,11 @@ def report_non_condition(
 
 
 def report_call_problems(
-    path: PathT, text: str, tree: exp.Expr, column_types: Mapping[str, Mapping[str, str]], report: Report
+    path: PathT,
+    text: str,
+    tree: exp.Expr,
+    column_types: Mapping[str, Mapping[str, str]],
+    report: Report,
 ) -> None:
     """Function arguments of the wrong kind and casts Redshift refuses, located at the call."""
     for node, message in call_problems(tree, column_types):
@@ -83,9 +87,13 @@ def report_call_problems(
 
 def _call_offset(text: str, node: exp.Expr) -> int | None:
     function = function_of(node)
-    words = function.spellings if function is not None and function.name != "CAST" else ("CAST", "::")
+    words = (
+        function.spellings if function is not None and function.name != "CAST" else ("CAST", "::")
+    )
     for word in words:
-        found = re.search(rf"\b{re.escape(word)}\b" if word[0].isalpha() else re.escape(word), text, re.IGNORECASE)
+        found = re.search(
+            rf"\b{re.escape(word)}\b" if word[0].isalpha() else re.escape(word), text, re.IGNORECASE
+        )
         if found:
             return found.start()
     return None

@@ -305,7 +305,9 @@ def _check_columns(
                 report.error((*path, "type"), f"{name}.{column}: {exc}")
                 continue
             if tree is not None and not _reads_unresolved(tree, column_types):
-                _check_storable(expr_path, f"{name}.{column}", tree, types[column], column_types, report)
+                _check_storable(
+                    expr_path, f"{name}.{column}", tree, types[column], column_types, report
+                )
             continue
         if tree is None or _reads_unresolved(tree, column_types):
             continue  # the column's bad type is reported at the column
@@ -321,7 +323,12 @@ def _check_columns(
 
 
 def _check_storable(
-    path: PathT, where: str, tree: exp.Expr, declared: str, column_types: dict[str, Columns], report: Report
+    path: PathT,
+    where: str,
+    tree: exp.Expr,
+    declared: str,
+    column_types: dict[str, Columns],
+    report: Report,
 ) -> None:
     """An explicit type must hold every value the expression can produce."""
     try:

@@ -261,7 +261,9 @@ def storage_problem(value: str, column: str) -> str | None:
                 f"a boolean cannot be stored in {column}: Redshift has no boolean to text "
                 "conversion; write CASE WHEN ... THEN 'true' ELSE 'false' END"
             )
-        return f"a {value} value cannot be stored in {column}; convert it with CAST(... AS {column})"
+        return (
+            f"a {value} value cannot be stored in {column}; convert it with CAST(... AS {column})"
+        )
     width, length = text_width(value), string_length(column)
     if length is not None and (width is None or width > length):
         reach = "has no bounded width" if width is None else f"can reach {width}"
