@@ -65,6 +65,8 @@ class Function:
     arguments: tuple[tuple[str, Kind], ...] = ()
     #: how the PostgreSQL rendering differs from sqlglot's, if it does
     postgres: str = ""
+    #: what to write instead when an argument is refused
+    hint: str = ""
 
     @property
     def spellings(self) -> tuple[str, ...]:
@@ -200,6 +202,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "first",
         (exp.Trunc,),
         arguments=_NUMBER,
+        hint="for the date of a timestamp write CAST(... AS DATE) (r_TRUNC_date)",
     ),
     Function(
         "DATE_TRUNC",

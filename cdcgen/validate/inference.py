@@ -312,12 +312,9 @@ def call_problems(tree: exp.Expr, types: ColumnTypes) -> list[tuple[exp.Expr, st
         for arg, kind in function.arguments:
             problem = _argument_problem(node.args.get(arg), kind, types)
             if problem:
-                problems.append(
-                    (
-                        node,
-                        f"{function.name} expects {problem} [{function.doc}: {function.signatures[0]}]",
-                    )
-                )
+                hint = f"; {function.hint}" if function.hint else ""
+                signature = f"[{function.doc}: {function.signatures[0]}]"
+                problems.append((node, f"{function.name} expects {problem} {signature}{hint}"))
     return problems
 
 

@@ -261,6 +261,10 @@ def storage_problem(value: str, column: str) -> str | None:
                 f"a boolean cannot be stored in {column}: Redshift has no boolean to text "
                 "conversion; write CASE WHEN ... THEN 'true' ELSE 'false' END"
             )
+        if cast_problem(value, column) is not None:
+            return (
+                f"a {value} value cannot be stored in {column}, and Redshift cannot cast it either"
+            )
         return (
             f"a {value} value cannot be stored in {column}; convert it with CAST(... AS {column})"
         )
@@ -291,4 +295,6 @@ def cast_problem(value: str, target: str) -> str | None:
     """Why Redshift rejects ``CAST(<value> AS target)`` at planning time, or ``None``."""
     if UNRESOLVED in (value, target) or (category(value), category(target)) not in _NO_CAST:
         return None
+    if category(value) == "boolean":
+        return f"Redshift cannot cast boolean to {target}; write CASE WHEN ... THEN 'true' ELSE 'false' END"
     return f"Redshift cannot cast {value} to {target}"
