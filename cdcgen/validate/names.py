@@ -25,7 +25,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from cdcgen.spec.loader import PathT
-from cdcgen.spec.model import Dimension, Spec
+from cdcgen.spec.model import Dimension, Fact, Spec
 from cdcgen.validate.report import Report
 
 #: PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes.
@@ -114,7 +114,8 @@ def _source_names(spec: Spec, source_columns: Mapping[str, Mapping[str, str]]) -
 def _join_columns(spec: Spec) -> set[tuple[str, str]]:
     """(source, column) pairs that join conditions read: each gets an index on PostgreSQL."""
     found: set[tuple[str, str]] = set()
-    for target in (*spec.facts.values(), *spec.dimensions.values()):
+    targets: list[Fact | Dimension] = [*spec.facts.values(), *spec.dimensions.values()]
+    for target in targets:
         entries = (*target.join, *getattr(target, "exists", ()))
         sources = {target.from_: target.from_, **{e.alias: e.source for e in entries}}
         for entry in entries:
