@@ -309,6 +309,11 @@ def call_problems(tree: exp.Expr, types: ColumnTypes) -> list[tuple[exp.Expr, st
             if problem:
                 problems.append((node, problem))
             continue
+        if isinstance(node, exp.Concat) and len(node.expressions) != 2:
+            # sqlglot reads CONCAT(a, b, c); Redshift's takes exactly two [r_CONCAT].
+            problems.append(
+                (node, "CONCAT takes exactly two arguments [r_CONCAT]; nest it or use ||")
+            )
         for arg, kind in function.arguments:
             problem = _argument_problem(node.args.get(arg), kind, types)
             if problem:
@@ -333,7 +338,11 @@ def _argument_problem(arg: object, kind: str, types: ColumnTypes) -> str | None:
 
 def _cast_problem(node: exp.Expr, types: ColumnTypes) -> str | None:
     try:
-        value, target = _infer(node.this, types), canonical_datatype(node.args["to"])
-    except (InferenceProblem, TypeProblem):
+        target = canonical_datatype(node.args["to"])
+    except TypeProblem as exc:
+        return f"CAST to {exc}"  # a type Redshift lacks, or a varchar with no length
+    try:
+        value = _infer(node.this, types)
+    except InferenceProblem:
         return None
     return cast_problem(value, target) if value is not None else None

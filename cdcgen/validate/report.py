@@ -78,11 +78,16 @@ def report_call_problems(
     tree: exp.Expr,
     column_types: Mapping[str, Mapping[str, str]],
     report: Report,
-) -> None:
-    """Function arguments of the wrong kind and casts Redshift refuses, located at the call."""
-    for node, message in call_problems(tree, column_types):
+) -> bool:
+    """Function arguments of the wrong kind and casts Redshift refuses, located at the call.
+
+    Returns whether any was found (the caller then infers nothing more from the tree).
+    """
+    problems = call_problems(tree, column_types)
+    for node, message in problems:
         offset = _call_offset(text, node)
         report.error(path, message, inside=(text, offset) if offset is not None else None)
+    return bool(problems)
 
 
 def _call_offset(text: str, node: exp.Expr) -> int | None:

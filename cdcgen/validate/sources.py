@@ -209,7 +209,8 @@ def check_row_expression(
         else:
             continue
         return None
-    report_call_problems(path, text, tree, {source: columns, "": columns}, report)
+    if report_call_problems(path, text, tree, {source: columns, "": columns}, report):
+        return None
     report_non_condition(path, tree, {source: columns, "": columns}, report)
     return tree
 

@@ -201,7 +201,8 @@ def _check_expression(path: PathT, text: str, scope: Scope, report: Report) -> e
     if any(message is not None for _, message in problems):
         return None
     column_types = {a.name: a.columns for a in scope.visible.values()}
-    report_call_problems(path, text, tree, column_types, report)
+    if report_call_problems(path, text, tree, column_types, report):
+        return None  # one message per mistake: no inference from a refused call
     return tree
 
 
