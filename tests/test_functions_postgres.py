@@ -76,6 +76,9 @@ EXAMPLES: dict[str, list[tuple[str, object]]] = {
         ("DATE_TRUNC('week', TIMESTAMP '2020-04-30 04:05:06.789')", datetime(2020, 4, 27)),
         ("DATE_TRUNC('month', TIMESTAMP '2024-05-17 10:00:00')", datetime(2024, 5, 1)),
         ("DATE_TRUNC('hour', TIMESTAMP '2020-04-30 04:05:06.789')", datetime(2020, 4, 30, 4)),
+        # A date argument: PostgreSQL answers a timestamptz at local midnight; stored in the
+        # column's declared type (as generated SQL does) it is Redshift's timestamp.
+        ("CAST(DATE_TRUNC('month', DATE '2024-05-17') AS TIMESTAMP)", datetime(2024, 5, 1)),
     ],
     "DATEDIFF": [
         ("DATEDIFF(week, '2009-01-01', '2009-12-31')", 52),
