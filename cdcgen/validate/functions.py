@@ -243,7 +243,6 @@ FUNCTIONS: tuple[Function, ...] = (
         ("DATE_PART('datepart', date_or_timestamp)",),
         "sqlglot",
         (exp.Extract,),
-        synonyms=("PGDATE_PART",),
         arguments=(("expression", "datetime"),),
     ),
     Function(
@@ -258,8 +257,8 @@ FUNCTIONS: tuple[Function, ...] = (
 
 BY_SPELLING: dict[str, Function] = {s: f for f in FUNCTIONS for s in f.spellings}
 
-#: Node classes an accepted expression may contain that are not calls a user writes
-#: by name: every other ``exp.Func`` must come from an entry above.
+#: The entry of each parsed node: sqlglot normalizes spellings (NVL -> Coalesce, LEN ->
+#: Length), so the written name is checked on tokens and the node decides the rules.
 _NODE_TO_FUNCTION: dict[type[exp.Expr], Function] = {}
 for _f in FUNCTIONS:
     for _node in _f.nodes:
