@@ -70,7 +70,12 @@ def test_the_draft_fails_validation_only_where_it_says_todo(draft: str) -> None:
     # Each one points at a fact column reading a source the TODOs ask to join.
     lines = draft.splitlines()
     lookups = ("cities.", "countries.", "users.", "buyer_seller_company_mappings.")
+    pipeline = next(line for line in lines if line.startswith("pipeline:"))
+    assert "TODO: name the pipeline" in pipeline
     for diagnostic in diagnostics:
+        # The placeholder pipeline name (a TODO) can make derived names too long.
+        if "(with pipeline 'expanded_dictionary')" in diagnostic.message:
+            continue
         assert any(s in lines[diagnostic.line - 1] for s in lookups), str(diagnostic)
 
 

@@ -64,6 +64,40 @@ def _datediff(gen: Any, e: exp.Expression) -> str:
     return f"CAST({formulas[unit]} AS BIGINT)"
 
 
+#: Redshift date parts [r_Dateparts_for_datetime_functions] PostgreSQL's EXTRACT does not spell alike.
+_PART_ALIASES = {
+    **_UNIT_ALIASES,
+    "W": "WEEK", "WK": "WEEK", "WKS": "WEEK",
+    "DW": "DOW", "WEEKDAY": "DOW", "DY": "DOY", "YEARDAY": "DOY",
+    "MS": "MILLISECOND", "MSEC": "MILLISECOND", "MSECS": "MILLISECOND", "MSECOND": "MILLISECOND",
+    "MSECONDS": "MILLISECOND", "MILLISEC": "MILLISECOND", "MILLISECS": "MILLISECOND",
+    "MILLISECON": "MILLISECOND", "MILLISECONDS": "MILLISECOND",
+    "US": "MICROSECOND", "USEC": "MICROSECOND", "USECS": "MICROSECOND", "USECOND": "MICROSECOND",
+    "USECONDS": "MICROSECOND", "MICROSEC": "MICROSECOND", "MICROSECS": "MICROSECOND",
+    "MICROSECONDS": "MICROSECOND",
+}
+
+
+def _extract(gen: Any, e: exp.Expression) -> str:
+    """Redshift's EXTRACT of a timestamp is an INTEGER of the one field asked for: seconds
+    without their fraction, milliseconds and microseconds within the second (12:08:43.101 ->
+    ms 101); PostgreSQL's counts the seconds in as well (43101) [r_EXTRACT_function]."""
+    unit = _PART_ALIASES.get(e.this.name.upper(), e.this.name.upper())
+    source = gen.sql(e, "expression")
+    if unit == "SECOND":
+        return f"CAST(FLOOR(EXTRACT(SECOND FROM {source})) AS INTEGER)"
+    if unit == "MILLISECOND":
+        return f"(CAST(FLOOR(EXTRACT(MILLISECONDS FROM {source})) AS INTEGER) % 1000)"
+    if unit == "MICROSECOND":
+        return f"(CAST(EXTRACT(MICROSECONDS FROM {source}) AS INTEGER) % 1000000)"
+    return f"EXTRACT({unit} FROM {source})"
+
+
+def _concat(gen: Any, e: exp.Expression) -> str:
+    """Redshift's CONCAT is NULL when an argument is (r_CONCAT); PostgreSQL's concat() skips NULLs."""
+    return "(" + " || ".join(gen.sql(part) for part in e.expressions) + ")"
+
+
 def _strip_redshift_only(expression: exp.Create) -> exp.Create:
     """DISTKEY/SORTKEY/DISTSTYLE and late binding are Redshift physical design."""
     create = expression.copy()
@@ -97,6 +131,8 @@ class CdcPostgres(Postgres):
             **Postgres.Generator.TRANSFORMS,
             exp.DateDiff: _datediff,
             exp.TsOrDsDiff: _datediff,
+            exp.Extract: _extract,
+            exp.Concat: _concat,
             nodes.RunTimestamp: lambda self, e: "transaction_timestamp()",
             nodes.WallClock: lambda self, e: "clock_timestamp()",
             nodes.DurationMs: lambda self, e: (

@@ -21,6 +21,7 @@ from pathlib import Path
 from cdcgen.errors import SpecError
 from cdcgen.spec.loader import LoadedSpec, load_spec
 from cdcgen.spec.model import Spec
+from cdcgen.validate.names import check_names
 from cdcgen.validate.pipeline import check_pipeline
 from cdcgen.validate.report import Report
 from cdcgen.validate.sources import check_source, resolve_source_columns
@@ -59,6 +60,7 @@ def validate_loaded(loaded: LoadedSpec) -> ValidatedSpec:
         check_source(name, spec.sources[name], columns, report)
     target_columns = check_targets(spec, source_columns, report)
     check_pipeline(spec, report)
+    check_names(spec, source_columns, report)
     if report.diagnostics:
         raise SpecError(report.diagnostics)
     return ValidatedSpec(loaded, source_columns, target_columns)

@@ -8,6 +8,7 @@ from a reviewer reading a one-line diff), no statement keywords.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -15,6 +16,13 @@ from sqlglot import exp
 from sqlglot.dialects.redshift import Redshift
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
+
+from cdcgen.validate.functions import (
+    BY_SPELLING,
+    unsupported_message,
+    unsupported_node,
+    written_calls,
+)
 
 
 class ExprProblem(ValueError):
@@ -74,6 +82,7 @@ def parse_scalar(text: str, rules: ScalarRules = ROW_SCALAR) -> exp.Expr:
         raise ExprProblem("expected exactly one SQL expression")
     tree = statements[0]
     _reject_non_scalars(tree, rules)
+    _reject_unsupported_functions(text, tokens, tree)
     return tree
 
 
@@ -160,6 +169,19 @@ def _reject_non_scalars(tree: exp.Expr, rules: ScalarRules) -> None:
                     f"aggregate {node.sql('redshift').split('(')[0]}(...) is not allowed: "
                     "a target row is computed from one grain row"
                 )
+
+
+def _reject_unsupported_functions(text: str, tokens: list[object], tree: exp.Expr) -> None:
+    """Only Redshift scalar functions with a matching PostgreSQL rendering (``functions``)."""
+    for name, offset in written_calls(tokens):
+        if name.upper() not in BY_SPELLING:
+            raise ExprProblem(unsupported_message(name), offset)
+    node = unsupported_node(tree)
+    if node is not None:
+        # Written without parentheses (SYSDATE, CURRENT_DATE): find the word itself.
+        word = node.sql("redshift").split("(")[0]
+        found = re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE)
+        raise ExprProblem(unsupported_message(word, called=False), found.start() if found else None)
 
 
 def _statement_message(node: exp.Expr) -> str:

@@ -15,11 +15,15 @@ from decimal import Decimal, InvalidOperation
 from sqlglot import exp
 from sqlglot.optimizer.annotate_types import annotate_types
 
+from cdcgen.validate.functions import function_of
 from cdcgen.validate.types import (
     NUMERIC_MAX_PRECISION,
+    UNRESOLVED,
     VARCHAR_MAX,
     TypeProblem,
     canonical_datatype,
+    cast_problem,
+    category,
     is_integer,
     is_string,
     numeric_precision_scale,
@@ -157,6 +161,8 @@ def _arithmetic(node: exp.Expr, types: ColumnTypes) -> str | None:
     left, right = _infer(node.left, types), _infer(node.right, types)
     if left is None or right is None:
         return _annotated(node, types)
+    if isinstance(node, exp.Sub) and left == right == "date":
+        return "integer"  # date - date is a whole number of days on Redshift and PostgreSQL
     if is_integer(left) and is_integer(right):
         return wider_integer(left, right)
     if {left, right} & {"real", "double precision"}:
@@ -220,6 +226,58 @@ def _annotated(node: exp.Expr, types: ColumnTypes) -> str | None:
         return None
 
 
+def _moment(node: exp.Expr, types: ColumnTypes) -> str | None:
+    """DATE_TRUNC/DATEADD: a timestamp, or a timestamptz from one [r_DATE_TRUNC]."""
+    argument = _infer(node.this, types)
+    return "timestamptz" if argument == "timestamptz" else "timestamp"
+
+
+def _replace(node: exp.Expr, types: ColumnTypes) -> str | None:
+    """REPLACE grows a string by (new - old) per occurrence; at most width / old occurrences."""
+    width = _text_width_of(node.this, types)
+    old, new = node.args.get("expression"), node.args.get("replacement")
+    if width is None or not _is_text_literal(old) or not _is_text_literal(new):
+        return None
+    old_bytes = len(old.this.encode("utf-8"))  # type: ignore[union-attr]
+    new_bytes = len(new.this.encode("utf-8"))  # type: ignore[union-attr]
+    growth = (width // old_bytes) * (new_bytes - old_bytes) if old_bytes else 0
+    return f"varchar({min(max(width + max(growth, 0), 1), VARCHAR_MAX)})"
+
+
+def _text_width_of(node: exp.Expr, types: ColumnTypes) -> int | None:
+    inferred = _infer(node, types)
+    return text_width(inferred) if inferred else None
+
+
+def _is_text_literal(node: object) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string
+
+
+#: How each ``functions.Result`` becomes a type.
+_RESULTS: dict[str, Callable[[exp.Expr, ColumnTypes], str | None]] = {
+    "first": _same_as_first_argument,
+    "widest": _branches,
+    "concat": _concat,
+    "substring": _substring,
+    "prefix": _prefix,
+    "replace": _replace,
+    "moment": _moment,
+    "cast": _cast,
+    "sqlglot": _annotated,
+    "integer": _fixed("integer"),
+    "bigint": _fixed("bigint"),
+    "date": _fixed("date"),
+}
+
+
+def _call(node: exp.Expr, types: ColumnTypes) -> str | None:
+    """A function call: its entry in the table of supported functions says how."""
+    function = function_of(node)
+    if function is None:
+        return _annotated(node, types)
+    return _RESULTS[function.returns](node, types)
+
+
 _RULES: list[
     tuple[
         type[exp.Expr] | tuple[type[exp.Expr], ...],
@@ -232,14 +290,59 @@ _RULES: list[
     (exp.Literal, _literal),
     (exp.Boolean, _boolean),
     ((exp.Cast, exp.TryCast), _cast),
-    ((exp.DPipe, exp.Concat), _concat),
-    ((exp.Coalesce, exp.Case, exp.If, exp.Nullif), _branches),
+    (exp.DPipe, _concat),
     ((exp.Predicate, exp.Connector, exp.Not, exp.Exists), _boolean),
     ((exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod), _arithmetic),
-    ((exp.Upper, exp.Lower, exp.Trim, exp.Initcap), _same_as_first_argument),
-    (exp.Substring, _substring),
-    ((exp.DateTrunc, exp.TimestampTrunc), _fixed("timestamp")),
-    ((exp.Left, exp.Right, exp.Pad), _prefix),
-    ((exp.DateDiff, exp.TsOrDsDiff), _fixed("bigint")),
-    ((exp.Length,), _fixed("integer")),
+    (exp.Func, _call),
 ]
+
+
+def call_problems(tree: exp.Expr, types: ColumnTypes) -> list[tuple[exp.Expr, str]]:
+    """Calls whose arguments do not have the documented kinds, and impossible casts."""
+    problems: list[tuple[exp.Expr, str]] = []
+    for node in tree.walk():
+        function = function_of(node) if isinstance(node, exp.Func) else None
+        if function is None:
+            continue
+        if function.name == "CAST":
+            problem = _cast_problem(node, types)
+            if problem:
+                problems.append((node, problem))
+            continue
+        if isinstance(node, exp.Concat) and len(node.expressions) != 2:
+            # sqlglot reads CONCAT(a, b, c); Redshift's takes exactly two [r_CONCAT].
+            problems.append(
+                (node, "CONCAT takes exactly two arguments [r_CONCAT]; nest it or use ||")
+            )
+        for arg, kind in function.arguments:
+            problem = _argument_problem(node.args.get(arg), kind, types)
+            if problem:
+                hint = f"; {function.hint}" if function.hint else ""
+                signature = f"[{function.doc}: {function.signatures[0]}]"
+                problems.append((node, f"{function.name} expects {problem} {signature}{hint}"))
+    return problems
+
+
+def _argument_problem(arg: object, kind: str, types: ColumnTypes) -> str | None:
+    if not isinstance(arg, exp.Expr) or kind == "any" or isinstance(arg, exp.Null):
+        return None
+    try:
+        inferred = _infer(arg, types)
+    except InferenceProblem:
+        return None
+    if inferred is None or category(inferred) in (kind, UNRESOLVED):
+        return None
+    wanted = {"text": "a string", "number": "a number", "datetime": "a date or timestamp"}[kind]
+    return f"{wanted}, got {inferred} ('{arg.sql('redshift')}')"
+
+
+def _cast_problem(node: exp.Expr, types: ColumnTypes) -> str | None:
+    try:
+        target = canonical_datatype(node.args["to"])
+    except TypeProblem as exc:
+        return f"CAST to {exc}"  # a type Redshift lacks, or a varchar with no length
+    try:
+        value = _infer(node.this, types)
+    except InferenceProblem:
+        return None
+    return cast_problem(value, target) if value is not None else None

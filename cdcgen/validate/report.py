@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -11,7 +12,8 @@ from sqlglot import exp
 from cdcgen.errors import Diagnostic
 from cdcgen.spec.loader import Inside, PathT, Positions
 from cdcgen.validate.expressions import ExprProblem, column_refs
-from cdcgen.validate.inference import InferenceProblem, infer_type
+from cdcgen.validate.functions import function_of
+from cdcgen.validate.inference import InferenceProblem, call_problems, infer_type
 from cdcgen.validate.types import UNRESOLVED
 
 
@@ -68,3 +70,35 @@ def report_non_condition(
             f"expected a condition (true or false), but this is {inferred}; "
             "compare it with something, e.g. ... = 1 or ... IS NOT NULL",
         )
+
+
+def report_call_problems(
+    path: PathT,
+    text: str,
+    tree: exp.Expr,
+    column_types: Mapping[str, Mapping[str, str]],
+    report: Report,
+) -> bool:
+    """Function arguments of the wrong kind and casts Redshift refuses, located at the call.
+
+    Returns whether any was found (the caller then infers nothing more from the tree).
+    """
+    problems = call_problems(tree, column_types)
+    for node, message in problems:
+        offset = _call_offset(text, node)
+        report.error(path, message, inside=(text, offset) if offset is not None else None)
+    return bool(problems)
+
+
+def _call_offset(text: str, node: exp.Expr) -> int | None:
+    function = function_of(node)
+    words = (
+        function.spellings if function is not None and function.name != "CAST" else ("CAST", "::")
+    )
+    for word in words:
+        found = re.search(
+            rf"\b{re.escape(word)}\b" if word[0].isalpha() else re.escape(word), text, re.IGNORECASE
+        )
+        if found:
+            return found.start()
+    return None

@@ -13,7 +13,7 @@ from cdcgen.spec.catalog import LoadedCatalog, load_catalog_located
 from cdcgen.spec.loader import PathT
 from cdcgen.spec.model import IDENT_PATTERN, Source, Spec
 from cdcgen.validate.expressions import ExprProblem, column_refs, parse_scalar
-from cdcgen.validate.report import Report, report_non_condition, suggest
+from cdcgen.validate.report import Report, report_call_problems, report_non_condition, suggest
 from cdcgen.validate.types import (
     UNRESOLVED,
     TypeProblem,
@@ -208,6 +208,8 @@ def check_row_expression(
             )
         else:
             continue
+        return None
+    if report_call_problems(path, text, tree, {source: columns, "": columns}, report):
         return None
     report_non_condition(path, tree, {source: columns, "": columns}, report)
     return tree

@@ -10,9 +10,9 @@ from cdcgen.spec.loader import PathT
 from cdcgen.spec.model import ColumnDef, Dimension, Fact, Spec, column_expr
 from cdcgen.validate.expressions import ExprProblem, column_refs, conjuncts, parse_scalar
 from cdcgen.validate.inference import InferenceProblem, infer_type
-from cdcgen.validate.report import Report, report_non_condition, suggest
+from cdcgen.validate.report import Report, report_call_problems, report_non_condition, suggest
 from cdcgen.validate.sources import Columns, check_hints
-from cdcgen.validate.types import UNRESOLVED, TypeProblem, canonical_type
+from cdcgen.validate.types import UNRESOLVED, TypeProblem, canonical_type, storage_problem
 
 Target = Fact | Dimension
 
@@ -198,7 +198,12 @@ def _check_expression(path: PathT, text: str, scope: Scope, report: Report) -> e
         if message is not None:
             offset = _offset_of(ref)
             report.error(path, message, inside=(text, offset) if offset is not None else None)
-    return tree if all(message is None for _, message in problems) else None
+    if any(message is not None for _, message in problems):
+        return None
+    column_types = {a.name: a.columns for a in scope.visible.values()}
+    if report_call_problems(path, text, tree, column_types, report):
+        return None  # one message per mistake: no inference from a refused call
+    return tree
 
 
 def _check_condition(path: PathT, text: str, scope: Scope, report: Report) -> exp.Expr | None:
@@ -299,6 +304,11 @@ def _check_columns(
                 types[column] = canonical_type(value.type)
             except TypeProblem as exc:
                 report.error((*path, "type"), f"{name}.{column}: {exc}")
+                continue
+            if tree is not None and not _reads_unresolved(tree, column_types):
+                _check_storable(
+                    expr_path, f"{name}.{column}", tree, types[column], column_types, report
+                )
             continue
         if tree is None or _reads_unresolved(tree, column_types):
             continue  # the column's bad type is reported at the column
@@ -311,6 +321,24 @@ def _check_columns(
                 f"write it as {{expr: ..., type: ...}}",
             )
     return types
+
+
+def _check_storable(
+    path: PathT,
+    where: str,
+    tree: exp.Expr,
+    declared: str,
+    column_types: dict[str, Columns],
+    report: Report,
+) -> None:
+    """An explicit type must hold every value the expression can produce."""
+    try:
+        inferred = infer_type(tree, column_types)
+    except InferenceProblem:
+        return  # nothing known to compare; the declared type is the user's word
+    problem = storage_problem(inferred, declared)
+    if problem is not None:
+        report.error(path, f"{where}: {problem}")
 
 
 def _reads_unresolved(tree: exp.Expr, column_types: dict[str, Columns]) -> bool:

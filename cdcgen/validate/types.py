@@ -212,3 +212,89 @@ def text_width(canonical: str) -> int | None:
     if canonical.startswith("numeric(") and numeric is not None:
         return numeric[0] + 2  # sign and decimal point
     return _TEXT_WIDTH.get(canonical)
+
+
+def category(canonical: str) -> str:
+    """The family a type belongs to, for assignment and argument checks."""
+    if is_string(canonical):
+        return "text"
+    if numeric_precision_scale(canonical) is not None or canonical in ("real", "double precision"):
+        return "number"
+    if canonical in ("date", "timestamp", "timestamptz"):
+        return "datetime"
+    if canonical in ("time", "timetz"):
+        return "time"
+    return canonical  # boolean, super
+
+
+#: (value family, column family) pairs Redshift converts implicitly on INSERT/UPDATE
+#: [c_Supported_data_types, "Implicit conversion types"]; text into a number or a
+#: date is left out on purpose: it converts, but fails at run time on the first
+#: value that does not parse, which a spec should say with an explicit CAST.
+_STORABLE = {
+    ("text", "text"),
+    ("number", "number"),
+    ("number", "text"),
+    ("datetime", "datetime"),
+    ("datetime", "text"),
+    ("time", "time"),
+    ("time", "text"),
+    ("boolean", "boolean"),
+    ("super", "super"),
+    ("text", "super"),
+    ("number", "super"),
+    ("boolean", "super"),
+}
+
+
+def storage_problem(value: str, column: str) -> str | None:
+    """Why a value of type ``value`` cannot be stored in a ``column`` column, or ``None``.
+
+    Widths are compared in the engine's declared unit (bytes on Redshift,
+    characters on PostgreSQL): source widths are declared in the same unit.
+    """
+    if UNRESOLVED in (value, column) or value == column:
+        return None
+    if (category(value), category(column)) not in _STORABLE:
+        if category(value) == "boolean" and category(column) == "text":
+            return (
+                f"a boolean cannot be stored in {column}: Redshift has no boolean to text "
+                "conversion; write CASE WHEN ... THEN 'true' ELSE 'false' END"
+            )
+        if cast_problem(value, column) is not None:
+            return (
+                f"a {value} value cannot be stored in {column}, and Redshift cannot cast it either"
+            )
+        return (
+            f"a {value} value cannot be stored in {column}; convert it with CAST(... AS {column})"
+        )
+    width, length = text_width(value), string_length(column)
+    if length is not None and (width is None or width > length):
+        reach = "has no bounded width" if width is None else f"can reach {width}"
+        return (
+            f"the expression {reach} (bytes on Redshift, characters on PostgreSQL) "
+            f"but the column is {column}; declare at least {column.split('(')[0]}({width})"
+            if width is not None and width <= VARCHAR_MAX
+            else f"the expression {reach} but the column is {column}"
+        )
+    return None
+
+
+#: Casts Redshift refuses whatever the values [r_CAST_function, c_Supported_data_types].
+_NO_CAST = {
+    ("boolean", "text"),
+    ("datetime", "number"),
+    ("number", "datetime"),
+    ("boolean", "datetime"),
+    ("datetime", "boolean"),
+    ("time", "number"),
+}
+
+
+def cast_problem(value: str, target: str) -> str | None:
+    """Why Redshift rejects ``CAST(<value> AS target)`` at planning time, or ``None``."""
+    if UNRESOLVED in (value, target) or (category(value), category(target)) not in _NO_CAST:
+        return None
+    if category(value) == "boolean":
+        return f"Redshift cannot cast boolean to {target}; write CASE WHEN ... THEN 'true' ELSE 'false' END"
+    return f"Redshift cannot cast {value} to {target}"

@@ -3,7 +3,7 @@ CREATE TABLE IF NOT EXISTS staging_public.fact_vendor (
   vendor_id BIGINT NOT NULL,
   vendor_name VARCHAR(255),
   vendor_legal_name VARCHAR(255),
-  vendor_label VARCHAR(300),
+  vendor_label VARCHAR(408),
   vendor_email VARCHAR(255),
   vendor_phone VARCHAR(32),
   vendor_website VARCHAR(512),
