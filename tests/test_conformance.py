@@ -1,5 +1,5 @@
 """The statement splitter, the sqlglot and sqlfluff checks, and file/directory conformance
-(cdcgen/render/conformance.py). Rule-by-rule tests live in test_redshift_rules.py."""
+(cdcgen.check.conformance.py). Rule-by-rule tests live in test_redshift_rules.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cdcgen.render.conformance import (
+from cdcgen.check.conformance import (
     ConformanceError,
     SplitError,
     SqlfluffOptions,
