@@ -5,6 +5,9 @@ the SQL inside PL/pgSQL procedure bodies) and run three independent checks on ea
 2. ``check_sqlfluff``: sqlfluff's Redshift grammar parses it with no unparsable section.
 3. ``check_redshift_rules`` (in :mod:`cdcgen.check.redshift_rules`): cdcgen's own rules
    from REDSHIFT.md, for the PostgreSQL habits both parsers let through.
+4. ``check_types`` (in :mod:`cdcgen.check.types`): the typed pass, every expression's type
+   against Redshift's documented conversions and function signatures; it needs the
+   tables of the whole output, so files are checked with their directory's catalog.
 
 No Redshift is reachable from the build machines, so these checks are the only guard.
 
@@ -42,6 +45,7 @@ from cdcgen.check.statements import (
     split_statements,
     tokenize,
 )
+from cdcgen.check.types import Catalog, catalog_from_directory, catalog_from_sql, check_types
 
 __all__ = [
     "ConformanceError",
@@ -210,10 +214,15 @@ class SqlfluffOptions:
 
 
 def check_sql(
-    sql_text: str, file: str = "<string>", *, sqlfluff: SqlfluffOptions = SqlfluffOptions()
+    sql_text: str,
+    file: str = "<string>",
+    *,
+    sqlfluff: SqlfluffOptions = SqlfluffOptions(),
+    catalog: Catalog | None = None,
 ) -> list[Finding]:
-    """All three checks over every statement of one file's text, bodies included; findings
-    sorted by line."""
+    """All four checks over every statement of one file's text, bodies included; findings
+    sorted by line. ``catalog`` gives the typed pass the tables of the whole output
+    (default: the tables created in ``sql_text``)."""
     try:
         statements = split_statements(sql_text, file)
     except SplitError as error:
@@ -227,6 +236,8 @@ def check_sql(
                 stmt, max_chars=sqlfluff.max_chars, cache_dir=sqlfluff.cache_dir
             )
         findings += check_redshift_rules(stmt)
+    types_catalog = catalog if catalog is not None else catalog_from_sql([sql_text])
+    findings += check_types(sql_text, file, types_catalog).findings
     return sorted(findings, key=lambda f: (f.line, f.statement.index, f.rule))
 
 
@@ -234,12 +245,15 @@ def check_file(
     path_or_text: str | Path, *, sqlfluff: SqlfluffOptions = SqlfluffOptions()
 ) -> list[Finding]:
     """Check one ``.sql`` file. A ``Path``, or a ``str`` naming an existing ``.sql`` file
-    on one line, is read from disk; any other ``str`` is SQL text."""
+    on one line, is read from disk and typed against its directory's tables; any other
+    ``str`` is SQL text."""
     if isinstance(path_or_text, Path) or (
         "\n" not in path_or_text and path_or_text.endswith(".sql") and Path(path_or_text).is_file()
     ):
         path = Path(path_or_text)
-        return check_sql(path.read_text(encoding="utf-8"), str(path), sqlfluff=sqlfluff)
+        catalog = _directory_catalog(str(path.parent.resolve()))
+        text = path.read_text(encoding="utf-8")
+        return check_sql(text, str(path), sqlfluff=sqlfluff, catalog=catalog)
     return check_sql(path_or_text, sqlfluff=sqlfluff)
 
 
@@ -251,6 +265,13 @@ def check_directory(
     for path in sorted(Path(directory).rglob("*.sql")):
         findings += check_file(path, sqlfluff=sqlfluff)
     return findings
+
+
+@functools.lru_cache(maxsize=16)
+def _directory_catalog(directory: str) -> Catalog:
+    """The tables and views of one output directory, for the typed pass of its files
+    (cached: the per-file CI test checks each file of a directory separately)."""
+    return catalog_from_directory(directory)
 
 
 def assert_conformant(

@@ -149,7 +149,8 @@ class Signature:
     datepart_at: int | None = None
 
 
-_ANY_DATETIME = DATETIMES | STRINGS  # a string literal converts to a date or timestamp
+# a quoted literal also converts to a date or timestamp (the typed pass exempts literals)
+_ANY_DATETIME = DATETIMES
 
 SIGNATURES: Final[dict[str, Signature]] = {
     s.name: s

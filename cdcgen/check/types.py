@@ -35,7 +35,7 @@ from cdcgen.check.statements import (
 )
 
 Columns = dict[str, exp.DataType]
-Hit = tuple[str, str]  # (message, doc page)
+Hit = tuple[str, str, exp.Expr]  # (message, doc page, the offending expression)
 
 
 # --------------------------------------------------------------------------- catalog
@@ -283,9 +283,8 @@ def cast_conversion(tree: Nodes, ctx: Context) -> Iterator[Hit]:
         source, target = _category(cast.this), _category_of_type(cast.to)
         if source in (None, _LITERAL) or target is None or rt.casts(source, target):
             continue
-        yield f"CAST of {source.upper()} to {target.upper()} is not a Redshift conversion: {_sql(cast)}", (
-            "r_CAST_function" if source != rt.BOOLEAN else _MATRIX
-        )
+        doc = "r_CAST_function" if source != rt.BOOLEAN else _MATRIX
+        yield f"CAST of {source.upper()} to {target.upper()} is not a Redshift conversion: {_sql(cast)}", doc, cast
 
 
 def super_through_varchar(tree: Nodes, ctx: Context) -> Iterator[Hit]:
@@ -300,7 +299,7 @@ def super_through_varchar(tree: Nodes, ctx: Context) -> Iterator[Hit]:
             and _category_of_type(inner.to) in rt.STRINGS
             and _category_of_type(outer.to) not in (*rt.STRINGS, None)
         ):
-            yield f"SUPER read through VARCHAR into {_category_of_type(outer.to).upper()}: {_sql(outer)}", "limitations-super"  # type: ignore[union-attr]
+            yield f"SUPER read through VARCHAR into {_category_of_type(outer.to).upper()}: {_sql(outer)}", "limitations-super", outer  # type: ignore[union-attr]
 
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
@@ -311,12 +310,12 @@ def comparison_types(tree: Nodes, ctx: Context) -> Iterator[Hit]:
     for node in tree.find_all(*_COMPARISONS):
         left, right = _category(node.this), _category(node.expression)
         if not _meet(left, right):
-            yield f"compares {left.upper()} with {right.upper()}: {_sql(node)}", _MATRIX  # type: ignore[union-attr]
+            yield f"compares {left.upper()} with {right.upper()}: {_sql(node)}", _MATRIX, node  # type: ignore[union-attr]
     for node in tree.find_all(exp.In):
         left = _category(node.this)
         for item in node.expressions:
             if not _meet(left, _category(item)):
-                yield f"IN compares {left.upper()} with {_category(item).upper()}: {_sql(node)}", _MATRIX  # type: ignore[union-attr]
+                yield f"IN compares {left.upper()} with {_category(item).upper()}: {_sql(node)}", _MATRIX, node  # type: ignore[union-attr]
 
 
 def case_branches(tree: Nodes, ctx: Context) -> Iterator[Hit]:
@@ -337,7 +336,7 @@ def _one_type(values: list[exp.Expr], what: str, node: exp.Expr) -> Iterator[Hit
     categories = [c for c in map(_category, values) if c not in (None, _LITERAL, rt.NULL)]
     for other in categories[1:]:
         if not rt.comparable(categories[0], other):
-            yield f"{what} mix {categories[0].upper()} and {other.upper()}: {_sql(node)}", _MATRIX
+            yield f"{what} mix {categories[0].upper()} and {other.upper()}: {_sql(node)}", _MATRIX, node
             return
 
 
@@ -350,7 +349,7 @@ def union_columns(tree: Nodes, ctx: Context) -> Iterator[Hit]:
         for i, (a, b) in enumerate(zip(left.selects, right.selects, strict=False), start=1):
             ca, cb = _category(a), _category(b)
             if not _meet(ca, cb):
-                yield f"UNION column {i} mixes {ca.upper()} and {cb.upper()}", _MATRIX  # type: ignore[union-attr]
+                yield f"UNION column {i} mixes {ca.upper()} and {cb.upper()}", _MATRIX, a  # type: ignore[union-attr]
 
 
 def assignment_types(tree: Nodes, ctx: Context) -> Iterator[Hit]:
@@ -364,6 +363,7 @@ def assignment_types(tree: Nodes, ctx: Context) -> Iterator[Hit]:
                 f"{source.upper()} value assigned to {_table_key(table)}.{column} "  # type: ignore[union-attr]
                 f"({target.upper()}): {_sql(value)}",  # type: ignore[union-attr]
                 _MATRIX,
+                value,
             )
 
 
@@ -419,11 +419,11 @@ def function_signatures(tree: Nodes, ctx: Context) -> Iterator[Hit]:
         if name == "DATEDIFF":
             part = node.text("unit").lower()
             if part and part not in rt.DATEPARTS:
-                yield f"DATEDIFF date part {part!r} is not documented", signature.doc
+                yield f"DATEDIFF date part {part!r} is not documented", signature.doc, node
         for arg, accepted in zip(args, signature.args, strict=False):
             category = _category(arg)
             if accepted and not any(_assignable(category, a) for a in accepted):
-                yield f"{name} argument of type {category.upper()} (takes {'/'.join(sorted(a.upper() for a in accepted))}): {_sql(node)}", signature.doc  # type: ignore[union-attr]
+                yield f"{name} argument of type {category.upper()} (takes {'/'.join(sorted(a.upper() for a in accepted))}): {_sql(node)}", signature.doc, node  # type: ignore[union-attr]
 
 
 def _function_name(node: exp.Expr) -> str:
@@ -453,10 +453,10 @@ def object_arguments(tree: Nodes, ctx: Context) -> Iterator[Hit]:
         args = list(node.expressions)
         for key, value in zip(args[::2], args[1::2], strict=False):
             if not (isinstance(key, exp.Literal) and key.is_string):
-                yield f"OBJECT key is not a string literal: {_sql(key)}", rt.OBJECT_DOC
+                yield f"OBJECT key is not a string literal: {_sql(key)}", rt.OBJECT_DOC, key
             category = _category(value)
             if category in rt.OBJECT_REJECTED_VALUES:
-                yield f"OBJECT value of type {category.upper()} (cast date/time values to VARCHAR): {_sql(value)}", rt.OBJECT_DOC  # type: ignore[union-attr]
+                yield f"OBJECT value of type {category.upper()} (cast date/time values to VARCHAR): {_sql(value)}", rt.OBJECT_DOC, value  # type: ignore[union-attr]
 
 
 def json_serialize_as_text(tree: Nodes, ctx: Context) -> Iterator[Hit]:
@@ -473,6 +473,7 @@ def json_serialize_as_text(tree: Nodes, ctx: Context) -> Iterator[Hit]:
                 f"JSON_SERIALIZE result spliced into text (VARCHAR, at most "
                 f"{rt.JSON_SERIALIZE_MAX_BYTES:,} bytes): {_sql(parent, 120)}",
                 "r_JSON_SERIALIZE",
+                node,
             )
 
 
@@ -569,10 +570,19 @@ def _check_statement(stmt: Statement, ctx: Context) -> TypeReport:
     nodes = Nodes(tree)
     _count(nodes, report)
     for rule in TYPE_RULES:
-        for message, doc in rule.check(nodes, ctx):
-            finding = Finding(rule.id, f"{message} [{doc}]", stmt, stmt.line)
+        for message, doc, node in rule.check(nodes, ctx):
+            finding = Finding(rule.id, f"{message} [{doc}]", stmt, _line_of_node(stmt, node))
             report.findings.append(finding)
     return report
+
+
+def _line_of_node(stmt: Statement, node: exp.Expr) -> int:
+    """File line of ``node``: sqlglot keeps the line of each identifier and literal token."""
+    for part in node.walk():
+        line = part.meta.get("line") if part.meta else None
+        if isinstance(line, int):
+            return stmt.line + line - 1
+    return stmt.line
 
 
 _PARAMS = re.compile(r"PROCEDURE\s+[\w.\"]+\s*\((?P<params>[^)]*(?:\([^)]*\)[^)]*)*)\)", re.I)
@@ -613,10 +623,18 @@ def _split_top(text: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+def check_types_files(files: dict[str, str]) -> TypeReport:
+    """The typed pass over one rendered output, ``{file name: SQL}``: the catalog is built
+    from all of its files (in name order, as they are deployed), then each file is typed."""
+    names = sorted(n for n in files if n.endswith(".sql"))
+    catalog = catalog_from_sql(files[n] for n in names)
+    report = TypeReport()
+    for name in names:
+        report.add(check_types(files[name], name, catalog))
+    return report
+
+
 def check_types_directory(directory: str | Path) -> TypeReport:
     """The typed pass over every ``*.sql`` file of one rendered output directory."""
-    catalog = catalog_from_directory(directory)
-    report = TypeReport()
-    for path in sorted(Path(directory).glob("*.sql")):
-        report.add(check_types(path.read_text(encoding="utf-8"), str(path), catalog))
-    return report
+    paths = sorted(Path(directory).glob("*.sql"))
+    return check_types_files({str(p): p.read_text(encoding="utf-8") for p in paths})
