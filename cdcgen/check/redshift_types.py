@@ -87,15 +87,18 @@ IMPLICIT: Final[tuple[Conversion, ...]] = (
     _row(TIMESTAMPTZ, {CHAR, DATE, VARCHAR, TIMESTAMP, TIMETZ}, _MATRIX),
     _row(TIME, {VARCHAR, TIMETZ, INTERVAL}, _MATRIX),
     _row(TIMETZ, {VARCHAR, TIME}, _MATRIX),
-    # Any scalar can be assigned to SUPER; SUPER converts to any scalar on a cast.
-    *(_row(c, {SUPER}, "r_SUPER_type") for c in sorted(NUMERICS | STRINGS | DATETIMES | {BOOLEAN})),
+    # Numbers, strings and booleans become SUPER scalars [r_SUPER_type]; date and time
+    # types do not: "Amazon Redshift doesn't cast date and time types to SUPER"
+    # [limitations-super], hence OBJECT's rule below.
+    *(_row(c, {SUPER}, "r_SUPER_type") for c in sorted(NUMERICS | STRINGS | {BOOLEAN})),
 )
 
 #: Explicit CASTs beyond the implicit ones [r_CAST_function]: character strings convert to
-#: numbers, dates and times (the text must parse), numbers to BOOLEAN only from integers,
-#: and SUPER to any scalar, errors becoming NULL [limitations-super]. BOOLEAN converts to
-#: no character type: only date/time/timestamp and numeric values convert to character
-#: strings [c_Supported_data_types#r_Type_conversion].
+#: numbers, dates and times (the text must parse); to BOOLEAN only from integers
+#: (``5::bool`` is true, ``5::decimal::bool`` fails: "cannot cast type numeric to boolean"
+#: [limitations-super]); SUPER to any scalar, SUPER-related errors becoming NULL
+#: [limitations-super]. BOOLEAN converts to no character type: only date/time/timestamp
+#: and numeric values convert to character strings [c_Supported_data_types#r_Type_conversion].
 EXPLICIT: Final[tuple[Conversion, ...]] = (
     _row(CHAR, NUMERICS | DATETIMES | {BOOLEAN}, "r_CAST_function"),
     _row(VARCHAR, NUMERICS | DATETIMES | {BOOLEAN, CHAR}, "r_CAST_function"),
@@ -160,8 +163,8 @@ SIGNATURES: Final[dict[str, Signature]] = {
             "DATEDIFF", (frozenset(), _ANY_DATETIME, _ANY_DATETIME), BIGINT,
             "r_DATEDIFF_function", datepart_at=0,
         ),
-        Signature("JSON_SERIALIZE", (frozenset({SUPER}),), VARCHAR, "r_JSON_SERIALIZE"),
-        Signature("JSON_PARSE", (STRINGS,), SUPER, "JSON_PARSE"),
+        Signature("JSON_SERIALIZE", (frozenset({SUPER}),), VARCHAR, "JSON_SERIALIZE"),
+        Signature("JSON_PARSE", (STRINGS | {VARBYTE},), SUPER, "JSON_PARSE"),
     )
 }  # fmt: skip
 
@@ -192,6 +195,6 @@ DATEPARTS: Final = frozenset(
 OBJECT_DOC: Final = "r_object_function"
 OBJECT_REJECTED_VALUES: Final = DATETIMES
 
-#: JSON_SERIALIZE returns VARCHAR and fails beyond 65,535 bytes [r_JSON_SERIALIZE]: text
+#: JSON_SERIALIZE returns VARCHAR and fails beyond 65,535 bytes [JSON_SERIALIZE]: text
 #: spliced from serialised objects is capped at 64 KB per row.
 JSON_SERIALIZE_MAX_BYTES: Final = 65_535

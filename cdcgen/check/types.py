@@ -472,7 +472,7 @@ def json_serialize_as_text(tree: Nodes, ctx: Context) -> Iterator[Hit]:
             yield (
                 f"JSON_SERIALIZE result spliced into text (VARCHAR, at most "
                 f"{rt.JSON_SERIALIZE_MAX_BYTES:,} bytes): {_sql(parent, 120)}",
-                "r_JSON_SERIALIZE",
+                "JSON_SERIALIZE",
                 node,
             )
 
@@ -494,7 +494,7 @@ TYPE_RULES: tuple[TypeRule, ...] = (
     TypeRule("type-assignment", assignment_types, _MATRIX),
     TypeRule("type-function", function_signatures, "r_MD5"),
     TypeRule("type-object", object_arguments, rt.OBJECT_DOC),
-    TypeRule("type-json-serialize-text", json_serialize_as_text, "r_JSON_SERIALIZE"),
+    TypeRule("type-json-serialize-text", json_serialize_as_text, "JSON_SERIALIZE"),
 )
 TYPE_RULES_BY_ID = {r.id: r for r in TYPE_RULES}
 
