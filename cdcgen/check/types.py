@@ -61,8 +61,11 @@ def _table_key(table: exp.Table) -> str:
 
 def catalog_from_sql(texts: Iterable[str]) -> Catalog:
     """Tables and views created by the top-level statements of ``texts``, in order (so a
-    view can read the tables and views before it)."""
+    view can read the tables and views before it), then the temporary tables the
+    procedures create: one procedure reads those another created earlier in the same
+    session (``sp_<p>_run`` calls detect, then sync, then apply), so they are shared."""
     catalog = Catalog()
+    procedures: list[Statement] = []
     for text in texts:
         try:
             statements = split_statements(text)
@@ -70,9 +73,24 @@ def catalog_from_sql(texts: Iterable[str]) -> Catalog:
             continue
         for stmt in statements:
             tree = _tree(stmt)
-            if isinstance(tree, exp.Create):
+            if stmt.body:
+                procedures.append(stmt)
+            elif isinstance(tree, exp.Create):
                 _record_created(tree, catalog, Context(catalog))
+    # Twice: a procedure may read a temporary table of one that sorts after it.
+    for _ in range(2):
+        for proc in procedures:
+            _record_temporary_tables(proc, catalog)
     return catalog
+
+
+def _record_temporary_tables(proc: Statement, catalog: Catalog) -> None:
+    ctx = Context(catalog, _procedure_variables(proc))
+    for stmt in proc.body:
+        if stmt.kind == "DECLARE":
+            ctx.variables.update(_declared(stmt.sql))
+        elif stmt.kind == "CREATE" and isinstance(tree := _tree(stmt), exp.Create):
+            _record_created(tree, catalog, ctx)
 
 
 def catalog_from_directory(directory: str | Path) -> Catalog:
@@ -158,10 +176,24 @@ def _type_columns(tree: exp.Expr, ctx: Context) -> None:
     for scope in scopes:
         for column in scope.columns:
             _type_column(column, _scope_tables(scope), ctx)
+    for name, _, table in _assignments(tree):
+        _type_targets(tree, name, table, ctx)
     fallback = _statement_tables(tree)
     for column in tree.find_all(exp.Column):
         if column.type is None:
             _type_column(column, fallback, ctx)
+
+
+def _type_targets(tree: exp.Expr, name: str, table: exp.Table, ctx: Context) -> None:
+    """Type the target column names of SET items and MERGE INSERT lists."""
+    declared = (ctx.catalog.get(table) or {}).get(name.lower())
+    if declared is None:
+        return
+    for item in tree.find_all(exp.EQ, exp.Tuple, exp.Schema):
+        targets = [item.this] if isinstance(item, exp.EQ) else item.expressions
+        for target in targets:
+            if isinstance(target, exp.Column) and not target.table and target.name == name:
+                target.type = declared
 
 
 def _scope_tables(scope: Scope) -> dict[str, exp.Table | None]:
@@ -530,8 +562,10 @@ _VALUE_NODES = (exp.Column, exp.Func, exp.Binary, exp.Unary, exp.Literal, exp.Ca
 
 def _count(tree: Nodes, report: TypeReport) -> None:
     for node in tree.find_all(*_VALUE_NODES):
-        if isinstance(node, (exp.Connector, exp.Star)) or isinstance(node.parent, exp.DataType):
-            continue
+        if isinstance(node, (exp.Connector, exp.Star)) or isinstance(
+            node.parent, (exp.DataType, exp.DataTypeParam)
+        ):
+            continue  # AND/OR chains, *, and the 255 of VARCHAR(255) are not values
         report.total += 1
         report.typed += _is_typed(node)
 
