@@ -115,8 +115,12 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("rule", "bad", "good"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_each_rule_catches_its_violation_and_passes_its_counterpart(rule: str, bad: str, good: str) -> None:
+@pytest.mark.parametrize(
+    ("rule", "bad", "good"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_each_rule_catches_its_violation_and_passes_its_counterpart(
+    rule: str, bad: str, good: str
+) -> None:
     assert rule in TYPE_RULES_BY_ID
     assert rule in rules_hit(bad), bad
     assert rules_hit(good) == [], good

@@ -217,9 +217,7 @@ def _statement_tables(tree: exp.Expr) -> dict[str, exp.Table | None]:
     return tables
 
 
-def _type_column(
-    column: exp.Column, tables: dict[str, exp.Table | None], ctx: Context
-) -> None:
+def _type_column(column: exp.Column, tables: dict[str, exp.Table | None], ctx: Context) -> None:
     qualifier = column.table.lower()
     if column.args.get("db") is not None:
         # alias.super_column."key": navigation into a SUPER value yields SUPER
@@ -286,12 +284,15 @@ def _meet(a: str | None, b: str | None) -> bool:
 def _assignable(value: str | None, column: str | None) -> bool:
     if value is None or column is None or value in (_LITERAL, rt.NULL):
         return True
-    return rt.converts_implicitly(value, column) or (
-        value in rt.NUMERICS and column in rt.NUMERICS
-    )
+    return rt.converts_implicitly(value, column) or (value in rt.NUMERICS and column in rt.NUMERICS)
 
 
 # --------------------------------------------------------------------------- rules
+
+
+def _up(category: str | None) -> str:
+    """A category as messages spell it."""
+    return (category or "unknown").upper()
 
 
 class Nodes:
@@ -316,7 +317,11 @@ def cast_conversion(tree: Nodes, ctx: Context) -> Iterator[Hit]:
         if source in (None, _LITERAL) or target is None or rt.casts(source, target):
             continue
         doc = "r_CAST_function" if source != rt.BOOLEAN else _MATRIX
-        yield f"CAST of {source.upper()} to {target.upper()} is not a Redshift conversion: {_sql(cast)}", doc, cast
+        yield (
+            f"CAST of {_up(source)} to {_up(target)} is not a Redshift conversion: {_sql(cast)}",
+            doc,
+            cast,
+        )
 
 
 def super_through_varchar(tree: Nodes, ctx: Context) -> Iterator[Hit]:
@@ -331,7 +336,11 @@ def super_through_varchar(tree: Nodes, ctx: Context) -> Iterator[Hit]:
             and _category_of_type(inner.to) in rt.STRINGS
             and _category_of_type(outer.to) not in (*rt.STRINGS, None)
         ):
-            yield f"SUPER read through VARCHAR into {_category_of_type(outer.to).upper()}: {_sql(outer)}", "limitations-super", outer  # type: ignore[union-attr]
+            yield (
+                f"SUPER read through VARCHAR into {_up(_category_of_type(outer.to))}: {_sql(outer)}",
+                "limitations-super",
+                outer,
+            )
 
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
@@ -342,12 +351,16 @@ def comparison_types(tree: Nodes, ctx: Context) -> Iterator[Hit]:
     for node in tree.find_all(*_COMPARISONS):
         left, right = _category(node.this), _category(node.expression)
         if not _meet(left, right):
-            yield f"compares {left.upper()} with {right.upper()}: {_sql(node)}", _MATRIX, node  # type: ignore[union-attr]
+            yield f"compares {_up(left)} with {_up(right)}: {_sql(node)}", _MATRIX, node
     for node in tree.find_all(exp.In):
         left = _category(node.this)
         for item in node.expressions:
             if not _meet(left, _category(item)):
-                yield f"IN compares {left.upper()} with {_category(item).upper()}: {_sql(node)}", _MATRIX, node  # type: ignore[union-attr]
+                yield (
+                    f"IN compares {_up(left)} with {_up(_category(item))}: {_sql(node)}",
+                    _MATRIX,
+                    node,
+                )
 
 
 def case_branches(tree: Nodes, ctx: Context) -> Iterator[Hit]:
@@ -368,7 +381,8 @@ def _one_type(values: list[exp.Expr], what: str, node: exp.Expr) -> Iterator[Hit
     categories = [c for c in map(_category, values) if c not in (None, _LITERAL, rt.NULL)]
     for other in categories[1:]:
         if not rt.comparable(categories[0], other):
-            yield f"{what} mix {categories[0].upper()} and {other.upper()}: {_sql(node)}", _MATRIX, node
+            message = f"{what} mix {_up(categories[0])} and {_up(other)}: {_sql(node)}"
+            yield message, _MATRIX, node
             return
 
 
@@ -381,7 +395,7 @@ def union_columns(tree: Nodes, ctx: Context) -> Iterator[Hit]:
         for i, (a, b) in enumerate(zip(left.selects, right.selects, strict=False), start=1):
             ca, cb = _category(a), _category(b)
             if not _meet(ca, cb):
-                yield f"UNION column {i} mixes {ca.upper()} and {cb.upper()}", _MATRIX, a  # type: ignore[union-attr]
+                yield f"UNION column {i} mixes {_up(ca)} and {_up(cb)}", _MATRIX, a
 
 
 def assignment_types(tree: Nodes, ctx: Context) -> Iterator[Hit]:
@@ -392,8 +406,8 @@ def assignment_types(tree: Nodes, ctx: Context) -> Iterator[Hit]:
         target, source = _category_of_type(declared), _category(value)
         if not _assignable(source, target):
             yield (
-                f"{source.upper()} value assigned to {_table_key(table)}.{column} "  # type: ignore[union-attr]
-                f"({target.upper()}): {_sql(value)}",  # type: ignore[union-attr]
+                f"{_up(source)} value assigned to {_table_key(table)}.{column} "
+                f"({_up(target)}): {_sql(value)}",
                 _MATRIX,
                 value,
             )
@@ -419,7 +433,9 @@ def _inserted_rows(source: exp.Expr | None) -> Iterator[list[exp.Expr]]:
         yield list(source.selects)
 
 
-def _set_items(items: list[exp.Expr], table: exp.Table) -> Iterator[tuple[str, exp.Expr, exp.Table]]:
+def _set_items(
+    items: list[exp.Expr], table: exp.Table
+) -> Iterator[tuple[str, exp.Expr, exp.Table]]:
     for item in items:
         if isinstance(item, exp.EQ) and isinstance(item.this, exp.Column):
             yield item.this.name, item.expression, table
@@ -455,7 +471,9 @@ def function_signatures(tree: Nodes, ctx: Context) -> Iterator[Hit]:
         for arg, accepted in zip(args, signature.args, strict=False):
             category = _category(arg)
             if accepted and not any(_assignable(category, a) for a in accepted):
-                yield f"{name} argument of type {category.upper()} (takes {'/'.join(sorted(a.upper() for a in accepted))}): {_sql(node)}", signature.doc, node  # type: ignore[union-attr]
+                takes = "/".join(sorted(_up(a) for a in accepted))
+                message = f"{name} argument of type {_up(category)} (takes {takes}): {_sql(node)}"
+                yield message, signature.doc, node
 
 
 def _function_name(node: exp.Expr) -> str:
@@ -488,7 +506,8 @@ def object_arguments(tree: Nodes, ctx: Context) -> Iterator[Hit]:
                 yield f"OBJECT key is not a string literal: {_sql(key)}", rt.OBJECT_DOC, key
             category = _category(value)
             if category in rt.OBJECT_REJECTED_VALUES:
-                yield f"OBJECT value of type {category.upper()} (cast date/time values to VARCHAR): {_sql(value)}", rt.OBJECT_DOC, value  # type: ignore[union-attr]
+                message = f"OBJECT value of type {_up(category)} (cast date/time to VARCHAR first)"
+                yield f"{message}: {_sql(value)}", rt.OBJECT_DOC, value
 
 
 def json_serialize_as_text(tree: Nodes, ctx: Context) -> Iterator[Hit]:
