@@ -512,20 +512,35 @@ def object_arguments(tree: Nodes, ctx: Context) -> Iterator[Hit]:
 
 def json_serialize_as_text(tree: Nodes, ctx: Context) -> Iterator[Hit]:
     """JSON_SERIALIZE returns VARCHAR and fails beyond 65,535 bytes: spliced into more text
-    (``||``, CONCAT) or stored as text, it caps a whole row image at 64 KB."""
+    (``||``, CONCAT, also through SUBSTRING/LEN) or stored in a column, it caps a whole
+    row image at 64 KB although SUPER holds 16 MB."""
+    cap = f"VARCHAR, at most {rt.JSON_SERIALIZE_MAX_BYTES:,} bytes"
     for node in tree.find_all(exp.Anonymous):
-        if node.name.upper() != "JSON_SERIALIZE":
-            continue
-        parent = node.parent
-        while isinstance(parent, exp.Paren):
-            parent = parent.parent
-        if isinstance(parent, (exp.DPipe, exp.Concat, exp.ConcatWs)):
+        if node.name.upper() == "JSON_SERIALIZE" and (splice := _splice_of(node)) is not None:
             yield (
-                f"JSON_SERIALIZE result spliced into text (VARCHAR, at most "
-                f"{rt.JSON_SERIALIZE_MAX_BYTES:,} bytes): {_sql(parent, 120)}",
+                f"JSON_SERIALIZE result spliced into text ({cap}): {_sql(splice)}",
                 "JSON_SERIALIZE",
                 node,
             )
+    for column, value, table in _assignments(tree.root):
+        inner = _unwrap(value)
+        if isinstance(inner, exp.Anonymous) and inner.name.upper() == "JSON_SERIALIZE":
+            where = f"{_table_key(table)}.{column}"
+            yield (
+                f"JSON_SERIALIZE result stored as text in {where} ({cap})",
+                "JSON_SERIALIZE",
+                value,
+            )
+
+
+def _splice_of(node: exp.Expr) -> exp.Expr | None:
+    """The ``||``/CONCAT that ``node``'s value flows into, within its expression."""
+    ancestor = node.parent
+    while ancestor is not None and not isinstance(ancestor, (exp.Query, exp.Subquery)):
+        if isinstance(ancestor, (exp.DPipe, exp.Concat, exp.ConcatWs)):
+            return ancestor
+        ancestor = ancestor.parent
+    return None
 
 
 @dataclass(frozen=True)
