@@ -176,24 +176,26 @@ def _type_columns(tree: exp.Expr, ctx: Context) -> None:
     for scope in scopes:
         for column in scope.columns:
             _type_column(column, _scope_tables(scope), ctx)
-    for name, _, table in _assignments(tree):
-        _type_targets(tree, name, table, ctx)
+    _type_targets(tree, ctx)
     fallback = _statement_tables(tree)
     for column in tree.find_all(exp.Column):
         if column.type is None:
             _type_column(column, fallback, ctx)
 
 
-def _type_targets(tree: exp.Expr, name: str, table: exp.Table, ctx: Context) -> None:
+def _type_targets(tree: exp.Expr, ctx: Context) -> None:
     """Type the target column names of SET items and MERGE INSERT lists."""
-    declared = (ctx.catalog.get(table) or {}).get(name.lower())
-    if declared is None:
+    declared: Columns = {}
+    for name, _, table in _assignments(tree):
+        if (found := (ctx.catalog.get(table) or {}).get(name.lower())) is not None:
+            declared[name] = found
+    if not declared:
         return
     for item in tree.find_all(exp.EQ, exp.Tuple, exp.Schema):
         targets = [item.this] if isinstance(item, exp.EQ) else item.expressions
         for target in targets:
-            if isinstance(target, exp.Column) and not target.table and target.name == name:
-                target.type = declared
+            if isinstance(target, exp.Column) and not target.table and target.name in declared:
+                target.type = declared[target.name]
 
 
 def _scope_tables(scope: Scope) -> dict[str, exp.Table | None]:
