@@ -200,3 +200,31 @@ def test_valid_specs_render_well_typed_redshift(spec: Path) -> None:
     report = check_types_files(render_pipeline(validate_file(spec))["redshift"])
     assert report.coverage >= COVERAGE_FLOOR, f"typed {report.coverage:.1%} of {report.total}"
     _assert_clean(report, spec.name)
+
+
+@pytest.mark.parametrize("name", ["orders", "vendor"])
+def test_catalog_read_from_the_ddl_is_the_plan(name: str) -> None:
+    """The typed pass reads column types from the rendered DDL; they must be the plan's
+    (sources' staging and baseline tables, targets, state and tombstone tables)."""
+    from sqlglot import exp
+
+    from cdcgen.plan.model import build_plan
+    from cdcgen.render.build import render_pipeline, spec_digest
+    from cdcgen.sql import ddl
+    from cdcgen.validate import validate_file
+
+    vspec = validate_file(REPO / "mappings" / f"{name}.yml")
+    plan = build_plan(vspec, spec_digest(vspec))
+    catalog = catalog_from_sql(
+        text for _, text in sorted(render_pipeline(vspec)["redshift"].items())
+    )
+    definitions = [
+        *ddl.state_tables(plan), *ddl.tombstone_tables(plan), *ddl.staging_tables(plan),
+        *ddl.baseline_tables(plan), *(ddl.target_table(t) for t in plan.targets),
+    ]  # fmt: skip
+    for d in definitions:
+        columns = catalog.tables[f"{d.table.schema}.{d.table.name}".lower()]
+        assert list(columns) == [c.name.lower() for c in d.columns], d.table
+        for c in d.columns:
+            planned = exp.DataType.build(c.type, dialect="redshift")
+            assert columns[c.name.lower()].this == planned.this, (d.table, c.name)

@@ -4,8 +4,11 @@ assignments and function calls against Redshift's documented rules
 (:mod:`cdcgen.check.redshift_types`).
 
 Types come from the DDL in the same output (tables and views, i.e. the plan's source,
-baseline, target and state tables as rendered), the temporary tables a procedure creates
-(in statement order), and the procedure's parameters and declared variables. sqlglot's
+baseline, target and state tables as rendered; ``tests/test_types.py`` checks they equal
+the plan's), the temporary tables the procedures create (in statement order, shared by a
+pipeline's procedures, which run in one session), and each procedure's parameters and
+declared variables. Reading the output rather than the plan keeps the pass usable on any
+``.sql`` directory, hand-written fixtures included. sqlglot's
 ``annotate_types`` types the rest. An expression left untyped is not a finding; the share
 of typed expressions is reported as ``coverage`` so that it cannot silently collapse.
 """
