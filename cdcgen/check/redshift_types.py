@@ -168,6 +168,12 @@ SIGNATURES: Final[dict[str, Signature]] = {
     )
 }  # fmt: skip
 
+#: Return types of the documented functions, OBJECT included [r_object_function: SUPER].
+RETURNS: Final[dict[str, str]] = {
+    **{s.name: s.returns for s in SIGNATURES.values()},
+    "OBJECT": "SUPER",
+}
+
 #: Date parts DATEDIFF accepts [r_Dateparts_for_datetime_functions], abbreviations included.
 DATEPARTS: Final = frozenset(
     {

@@ -165,9 +165,19 @@ def _annotate_sub(annotator: TypeAnnotator, node: exp.Sub) -> exp.Sub:
     return node
 
 
+def _annotate_documented_call(annotator: TypeAnnotator, node: exp.Anonymous) -> exp.Anonymous:
+    """Functions sqlglot does not know (OBJECT, JSON_SERIALIZE) return their documented type."""
+    returns = rt.RETURNS.get(node.name.upper())
+    typed = exp.DataType.build(returns, dialect="redshift") if returns else exp.DType.UNKNOWN
+    annotator._set_type(node, typed)
+    return node
+
+
 _METADATA = {
     **Dialect.get_or_raise("redshift").EXPRESSION_METADATA,
     exp.Sub: {"annotator": _annotate_sub},
+    exp.Anonymous: {"annotator": _annotate_documented_call},
+    exp.TsOrDsDiff: {"returns": exp.DType.BIGINT},  # DATEDIFF [r_DATEDIFF_function]
 }
 
 
