@@ -1,4 +1,4 @@
-"""cdcgen's own Redshift rules (cdcgen/render/redshift_rules.py), as data.
+"""cdcgen's own Redshift rules (cdcgen.check.redshift_rules.py), as data.
 
 Each case is a violating statement that the named rule must reject; each conforming twin
 must pass all three checks (sqlglot, sqlfluff and every own rule), so the twins also guard
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from cdcgen.render.conformance import check_sql, iter_statements, split_statements
-from cdcgen.render.redshift_rules import RULES, RULES_BY_ID, check_redshift_rules
-from cdcgen.render.reserved import AWS_RESERVED_WORDS, RESERVED_WORDS, is_reserved
+from cdcgen.check.conformance import check_sql, iter_statements, split_statements
+from cdcgen.check.redshift_rules import RULES, RULES_BY_ID, check_redshift_rules
+from cdcgen.check.reserved import AWS_RESERVED_WORDS, RESERVED_WORDS, is_reserved
 
 
 def proc(*body: str) -> str:

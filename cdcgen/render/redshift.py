@@ -2,7 +2,7 @@
 
 A subclass of sqlglot's Redshift generator; the rules are tables. Constructs
 that sqlglot would pass through silently but Redshift rejects are never built
-(see ``cdcgen.render.redshift_rules`` for the checks that prove it).
+(see ``cdcgen.check.redshift_rules`` for the checks that prove it).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from sqlglot import exp
 from cdcgen.plan.model import Column, PipelinePlan, Table, TargetPlan
 from cdcgen.spec.model import TableHints
 from cdcgen.sql.builders import insert, table
+from cdcgen.sql.tables import bookkeeping_columns, tombstones
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,6 @@ def state_tables(p: PipelinePlan) -> list[TableDef]:
 
 
 def tombstone_tables(p: PipelinePlan) -> list[TableDef]:
-    from cdcgen.sql.detect import tombstones
-
     return [
         TableDef(
             tombstones(p, s),
@@ -206,8 +205,6 @@ def baseline_tables(p: PipelinePlan) -> list[TableDef]:
 def target_table(t: TargetPlan) -> TableDef:
     mapped = tuple(Column(c.name, c.type) for c in t.columns)
     if t.kind == "dimension":
-        from cdcgen.sql.dimensions import bookkeeping_columns
-
         sk, *validity = bookkeeping_columns(t)
         hints = t.hints or TableHints(sortkey=(*t.key, "valid_from"))
         return TableDef(t.table, (sk, *mapped, *validity), (sk.name,), hints, (sk.name,))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from cdcgen.plan.model import PipelinePlan, SourcePlan, Table
+from cdcgen.plan.model import PipelinePlan, SourcePlan
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
@@ -37,6 +37,7 @@ from cdcgen.sql.builders import (
 )
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.fits import misfit
+from cdcgen.sql.tables import tombstones
 
 NULL_MARK = "<null>"
 
@@ -198,12 +199,6 @@ def _ranked(s: SourcePlan, staged: exp.Expression) -> exp.Select:
 
 def _alias_of(staged: exp.Expression) -> str:
     return staged.alias_or_name
-
-
-def tombstones(p: PipelinePlan, s: SourcePlan) -> Table:
-    """Deleted keys with the version that deleted them: a late, older version of a
-    deleted row is stale too, not a new insert."""
-    return Table(p.cdc_schema, f"{s.name}__deleted")
 
 
 def as_stored(s: SourcePlan, column: str, alias: str) -> exp.Expression:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from cdcgen.plan.model import Column, PipelinePlan, TargetPlan
+from cdcgen.plan.model import PipelinePlan, TargetPlan
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
@@ -45,24 +45,16 @@ from cdcgen.sql.builders import (
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.facts import KEYS, definition, diff_name, keys_name, new_name
 from cdcgen.sql.sync import changed_columns, image, key_text
+from cdcgen.sql.tables import (
+    IS_CURRENT,
+    IS_DELETED,
+    VALID_FROM,
+    VALID_TO,
+    surrogate_key,
+)
 
-VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED = "valid_from", "valid_to", "is_current", "is_deleted"
 #: the grain's version timestamp, carried alongside the recomputed columns
 SOURCE_TS = "cdc__source_ts"
-
-
-def surrogate_key(t: TargetPlan) -> str:
-    return f"{t.name}_sk"
-
-
-def bookkeeping_columns(t: TargetPlan) -> tuple[Column, ...]:
-    return (
-        Column(surrogate_key(t), "bigint"),
-        Column(VALID_FROM, "timestamp"),
-        Column(VALID_TO, "timestamp"),
-        Column(IS_CURRENT, "boolean"),
-        Column(IS_DELETED, "boolean"),
-    )
 
 
 def _source_ts(p: PipelinePlan, t: TargetPlan) -> exp.Expression:

@@ -3,7 +3,7 @@ sqlfluff let through for Redshift.
 
 The module is a table, :data:`RULES`: rule id -> checker, with the AWS page the rule comes
 from (``docs.aws.amazon.com/redshift/latest/dg/<page>.html``). Each checker is a small
-function of one :class:`~cdcgen.render.conformance.Statement` that yields
+function of one :class:`~cdcgen.check.statements.Statement` that yields
 ``(message, offset)`` hits, offset into ``stmt.sql``.
 
 Checks read the statement's code tokens (comments and string literals cannot produce false
@@ -20,8 +20,8 @@ from typing import Final, NamedTuple
 
 from sqlglot import exp
 
-from cdcgen.render.conformance import Finding, Statement, Token, parse_redshift
-from cdcgen.render.reserved import QUOTE_AS_ALIAS, RESERVED_WORDS
+from cdcgen.check.reserved import QUOTE_AS_ALIAS, RESERVED_WORDS
+from cdcgen.check.statements import Finding, Statement, Token, parse_redshift
 
 Hit = tuple[str, int]
 Checker = Callable[[Statement], Iterator[Hit]]

@@ -1,0 +1,29 @@
+"""Names and fixed columns of generated tables that both the DDL (``cdcgen.sql.ddl``) and
+the procedures (``detect``, ``dimensions``) need; kept here, below all of them, so that
+the DDL does not import the procedure modules that import it."""
+
+from __future__ import annotations
+
+from cdcgen.plan.model import Column, PipelinePlan, SourcePlan, Table, TargetPlan
+
+VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED = "valid_from", "valid_to", "is_current", "is_deleted"
+
+
+def tombstones(p: PipelinePlan, s: SourcePlan) -> Table:
+    """Deleted keys with the version that deleted them: a late, older version of a
+    deleted row is stale too, not a new insert."""
+    return Table(p.cdc_schema, f"{s.name}__deleted")
+
+
+def surrogate_key(t: TargetPlan) -> str:
+    return f"{t.name}_sk"
+
+
+def bookkeeping_columns(t: TargetPlan) -> tuple[Column, ...]:
+    return (
+        Column(surrogate_key(t), "bigint"),
+        Column(VALID_FROM, "timestamp"),
+        Column(VALID_TO, "timestamp"),
+        Column(IS_CURRENT, "boolean"),
+        Column(IS_DELETED, "boolean"),
+    )
