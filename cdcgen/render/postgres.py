@@ -13,19 +13,18 @@ from sqlglot.dialects.redshift import Redshift
 
 from cdcgen.sql import nodes
 
-# PostgreSQL caps function calls at 100 arguments (FUNC_MAX_ARGS): 50 key/value pairs.
-_MAX_PAIRS_PER_CALL = 50
-
 _REDSHIFT_ONLY_PROPERTIES = (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty)
 
 
 def _payload(gen: Any, e: nodes.RowPayload) -> str:
-    args = e.expressions
-    chunks = [
-        args[i : i + 2 * _MAX_PAIRS_PER_CALL] for i in range(0, len(args), 2 * _MAX_PAIRS_PER_CALL)
-    ]
-    calls = [gen.func("jsonb_build_object", *chunk) for chunk in chunks] or ["'{}'::jsonb"]
-    return " || ".join(calls) if len(calls) == 1 else "(" + " || ".join(calls) + ")"
+    # One call per (nested) RowPayload: the tree never holds more than 50 pairs.
+    return gen.func("jsonb_build_object", *e.expressions) if e.expressions else "'{}'::jsonb"
+
+
+def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
+    *parts, key = e.expressions
+    path = "".join(f" -> {gen.sql(p)}" for p in parts)
+    return f"CAST({gen.sql(e, 'this')}{path} ->> {gen.sql(key)} AS {gen.sql(e, 'to')})"
 
 
 _UNIT_ALIASES = {
@@ -104,9 +103,7 @@ class CdcPostgres(Postgres):
             ),
             nodes.RowPayload: _payload,
             nodes.PayloadText: lambda self, e: self.sql(e, "this"),
-            nodes.PayloadGet: lambda self, e: (
-                f"CAST({self.sql(e, 'this')} ->> {self.sql(e, 'key')} AS {self.sql(e, 'to')})"
-            ),
+            nodes.PayloadGet: _payload_get,
         }
 
         def create_sql(self, expression: exp.Create) -> str:
