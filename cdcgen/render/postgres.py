@@ -11,6 +11,7 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
 
+from cdcgen.render import dollar
 from cdcgen.sql import nodes
 
 _REDSHIFT_ONLY_PROPERTIES = (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty)
@@ -105,6 +106,10 @@ class CdcPostgres(Postgres):
             nodes.PayloadText: lambda self, e: self.sql(e, "this"),
             nodes.PayloadGet: _payload_get,
         }
+
+        def literal_sql(self, expression: exp.Literal) -> str:
+            # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
+            return dollar.literal_sql(expression, super().literal_sql)
 
         def create_sql(self, expression: exp.Create) -> str:
             return super().create_sql(_strip_redshift_only(expression))

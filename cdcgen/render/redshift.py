@@ -12,6 +12,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.dialects.redshift import Redshift
 
+from cdcgen.render import dollar
 from cdcgen.sql import nodes
 
 
@@ -63,6 +64,10 @@ class CdcRedshift(Redshift):
             nodes.PayloadText: _payload_text,
             nodes.PayloadGet: _payload_get,
         }
+
+        def literal_sql(self, expression: exp.Literal) -> str:
+            # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
+            return dollar.literal_sql(expression, super().literal_sql)
 
 
 DIALECT = CdcRedshift
