@@ -167,3 +167,14 @@ def test_a_failed_run_is_recorded_with_its_own_id_and_start(faulty: Pipeline) ->
     statuses = p.conn.execute("SELECT run_id, status FROM cdc.run_log ORDER BY run_id").fetchall()
     assert statuses == [(1, "succeeded"), (2, "failed"), (3, "succeeded")]
 
+
+def test_the_redshift_failure_handler_reuses_the_runs_id_and_start_under_the_lock() -> None:
+    files = render_pipeline(validate_file(SINGLE))["redshift"]
+    run = next(text for name, text in files.items() if name.endswith("sp_people_run.sql"))
+    handler = run[run.index("EXCEPTION WHEN OTHERS THEN") :]
+    # atomic mode: the handler runs after the rollback, in a new transaction
+    assert "LOCK cdc.run_log;" in handler
+    assert "WHERE run_id = v_run_id" in handler
+    assert "MAX(run_id)" in handler.split("IF v_run_id IS NULL OR v_taken > 0 THEN")[1]
+    assert "'failed', v_started_at, GETDATE()" in handler
+    assert "SYSDATE" not in handler[handler.index("INSERT INTO") :]  # not the handler's time
