@@ -24,8 +24,11 @@ def _payload(gen: Any, e: nodes.RowPayload) -> str:
 
 def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
     *parts, key = e.expressions
-    path = "".join(f" -> {gen.sql(p)}" for p in parts)
-    return f"CAST({gen.sql(e, 'this')}{path} ->> {gen.sql(key)} AS {gen.sql(e, 'to')})"
+    path = gen.sql(e, "this") + "".join(f" -> {gen.sql(p)}" for p in parts)
+    if e.args["to"].is_type(exp.DataType.Type.SUPER):
+        # a super (jsonb) column: the JSON value itself; ->> would unquote a JSON string
+        return f"NULLIF({path} -> {gen.sql(key)}, 'null'::jsonb)"
+    return f"CAST({path} ->> {gen.sql(key)} AS {gen.sql(e, 'to')})"
 
 
 _UNIT_ALIASES = {

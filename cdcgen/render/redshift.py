@@ -41,8 +41,10 @@ def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
     them as VARCHAR text (PayloadText); the same page documents that date and time
     types *can* be cast from SUPER, its example being a SUPER string cast ::date, so
     they too are one direct cast from the stored string to DATE/TIME/TIMESTAMP[TZ]."""
-    path = "".join(f'."{k.name}"' for k in e.expressions)
-    return f"CAST({gen.sql(e, 'this')}{path} AS {gen.sql(e, 'to')})"
+    path = gen.sql(e, "this") + "".join(f'."{k.name}"' for k in e.expressions)
+    if e.args["to"].is_type(exp.DataType.Type.SUPER):
+        return path  # a SUPER column: the navigated value is already SUPER
+    return f"CAST({path} AS {gen.sql(e, 'to')})"
 
 
 class CdcRedshift(Redshift):
