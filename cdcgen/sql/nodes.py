@@ -81,18 +81,17 @@ def payload_parts(names: Sequence[str]) -> list[tuple[str, ...]]:
 
 
 def payload(pairs: list[tuple[str, exp.Expression, str]]) -> RowPayload:
-    """Build a row image from (key, value, source type) triples."""
-    args: list[exp.Expression] = []
-    for key, value, type_ in pairs:
-        args.append(exp.Literal.string(key))
-        args.append(PayloadText(this=value) if is_temporal(type_) else value)
-    if len(pairs) <= MAX_PAIRS:
-        return RowPayload(expressions=args)
+    """Build a row image from (key, value, source type) triples, laid out by
+    :func:`payload_parts` (the one place readers take their paths from too)."""
+    groups: dict[tuple[str, ...], list[exp.Expression]] = {}
+    for (key, value, type_), part in zip(pairs, payload_parts([k for k, _, _ in pairs]), strict=True):
+        groups.setdefault(part, []).append(exp.Literal.string(key))
+        groups[part].append(PayloadText(this=value) if is_temporal(type_) else value)
+    if set(groups) <= {()}:
+        return RowPayload(expressions=groups.get((), []))
     nested: list[exp.Expression] = []
-    step = 2 * MAX_PAIRS
-    for i in range(0, len(args), step):
-        nested.append(exp.Literal.string(f"cdc__{i // step + 1}"))
-        nested.append(RowPayload(expressions=args[i : i + step]))
+    for path, args in groups.items():
+        nested += [exp.Literal.string(path[0]), RowPayload(expressions=args)]
     return RowPayload(expressions=nested)
 
 
