@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from cdcgen.render.build import render_pipeline
+from cdcgen.sql.nodes import flat_image
 from cdcgen.validate import validate_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,7 +129,7 @@ class Pipeline:
 
     def change_log(self, run_id: int | None = None) -> list[dict[str, Any]]:
         q = "SELECT * FROM cdc.change_log" + (" WHERE run_id = %s" if run_id else "") + " ORDER BY lsn"
-        return _as_dict(self.conn.execute(q, [run_id] if run_id else []))
+        return _flat_images(_as_dict(self.conn.execute(q, [run_id] if run_id else [])))
 
     def fact_changes(self, run_id: int, target: str | None = None) -> list[dict[str, Any]]:
         q = "SELECT * FROM cdc.fact_change_log WHERE run_id = %s"
@@ -136,7 +137,7 @@ class Pipeline:
         if target:
             q += " AND target = %s"
             args.append(target)
-        return _as_dict(self.conn.execute(q + " ORDER BY target, key_text", args))
+        return _flat_images(_as_dict(self.conn.execute(q + " ORDER BY target, key_text", args)))
 
     def dead_letters(self) -> list[dict[str, Any]]:
         return _as_dict(self.conn.execute("SELECT * FROM cdc.dead_letter ORDER BY run_id, source"))
@@ -146,6 +147,14 @@ def _adapt(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value)
     return value
+
+
+def _flat_images(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Log rows with their before/after images as flat dicts (wide rows are nested)."""
+    for r in rows:
+        for image in ("before_row", "after_row"):
+            r[image] = flat_image(r[image])
+    return rows
 
 
 def _as_dict(cur: psycopg.Cursor) -> list[dict[str, Any]]:

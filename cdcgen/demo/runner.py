@@ -28,6 +28,7 @@ from cdcgen.deploy.connect import Database
 from cdcgen.deploy.errors import DeployError
 from cdcgen.deploy.manifest import MANIFEST_FILE, Manifest, load_manifest
 from cdcgen.deploy.plan import build_plan, quote_qualified
+from cdcgen.sql.nodes import flat_image
 
 #: The demo's data generator knows these sources (mappings/vendor.yml).
 VENDOR_SOURCES = frozenset(
@@ -326,8 +327,8 @@ def sample_fact_changes(db: Database, manifest: Manifest, run_id: int) -> list[F
 
 
 def _fact_change(row: dict[str, Any]) -> FactChange:
-    before = _json(row["before_row"]) or {}
-    after = _json(row["after_row"]) or {}
+    before = flat_image(_json(row["before_row"])) or {}
+    after = flat_image(_json(row["after_row"])) or {}
     op = str(row["op"]).strip()
     names = [c for c in str(row["changed_columns"] or "").split(",") if c]
     columns = tuple((c, before.get(c), after.get(c)) for c in names)

@@ -15,7 +15,7 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, TargetPlan
-from cdcgen.render import postgres, redshift
+from cdcgen.render import dollar, postgres, redshift
 from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, views
 
 T = TypeVar("T")
@@ -122,6 +122,7 @@ def _table_object(r: Renderer, kind: Kind, d: ddl.TableDef) -> SqlObject:
 def _procedure(
     r: Renderer, name: str, args: str, body: str, declare: Sequence[str] = ()
 ) -> SqlObject:
+    body = dollar.check_body(name, body)
     text = r.template("procedure.sql.j2", name=name, args=args, declare=list(declare), body=body)
     return SqlObject(name, "procedure", text)
 
@@ -185,7 +186,7 @@ def _guarded(r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body
         name=name,
         args=args,
         kind=kind,
-        body=body,
+        body=dollar.check_body(name, body),
         cdc=p.cdc_schema,
         pipeline=p.name,
     )

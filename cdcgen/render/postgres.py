@@ -11,21 +11,24 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
 
+from cdcgen.render import dollar
 from cdcgen.sql import nodes
-
-# PostgreSQL caps function calls at 100 arguments (FUNC_MAX_ARGS): 50 key/value pairs.
-_MAX_PAIRS_PER_CALL = 50
 
 _REDSHIFT_ONLY_PROPERTIES = (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty)
 
 
 def _payload(gen: Any, e: nodes.RowPayload) -> str:
-    args = e.expressions
-    chunks = [
-        args[i : i + 2 * _MAX_PAIRS_PER_CALL] for i in range(0, len(args), 2 * _MAX_PAIRS_PER_CALL)
-    ]
-    calls = [gen.func("jsonb_build_object", *chunk) for chunk in chunks] or ["'{}'::jsonb"]
-    return " || ".join(calls) if len(calls) == 1 else "(" + " || ".join(calls) + ")"
+    # One call per (nested) RowPayload: the tree never holds more than 50 pairs.
+    return gen.func("jsonb_build_object", *e.expressions) if e.expressions else "'{}'::jsonb"
+
+
+def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
+    *parts, key = e.expressions
+    path = gen.sql(e, "this") + "".join(f" -> {gen.sql(p)}" for p in parts)
+    if e.args["to"].is_type(exp.DataType.Type.SUPER):
+        # a super (jsonb) column: the JSON value itself; ->> would unquote a JSON string
+        return f"NULLIF({path} -> {gen.sql(key)}, 'null'::jsonb)"
+    return f"CAST({path} ->> {gen.sql(key)} AS {gen.sql(e, 'to')})"
 
 
 _UNIT_ALIASES = {
@@ -142,10 +145,12 @@ class CdcPostgres(Postgres):
             nodes.PayloadText: lambda self, e: self.sql(e, "this"),
             # VARCHAR(n) holds n characters on PostgreSQL
             nodes.TextWidth: lambda self, e: f"LENGTH({self.sql(e, 'this')})",
-            nodes.PayloadGet: lambda self, e: (
-                f"CAST({self.sql(e, 'this')} ->> {self.sql(e, 'key')} AS {self.sql(e, 'to')})"
-            ),
+            nodes.PayloadGet: _payload_get,
         }
+
+        def literal_sql(self, expression: exp.Literal) -> str:
+            # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
+            return dollar.literal_sql(expression, super().literal_sql)
 
         def create_sql(self, expression: exp.Create) -> str:
             return super().create_sql(_strip_redshift_only(expression))

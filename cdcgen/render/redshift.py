@@ -12,6 +12,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.dialects.redshift import Redshift
 
+from cdcgen.render import dollar
 from cdcgen.sql import nodes
 
 
@@ -20,31 +21,30 @@ def _payload_text(gen: Any, e: nodes.PayloadText) -> str:
     return f"CAST({gen.sql(e, 'this')} AS VARCHAR(64))"
 
 
-# PostgreSQL (Redshift's ancestor) caps a call at 100 arguments and AWS documents no
-# higher cap for OBJECT, so stay at 50 key/value pairs per call (REDSHIFT.md: when a
-# fact is unconfirmed, generate the conservative form).
-_MAX_PAIRS_PER_OBJECT = 50
-
-
 def _payload(gen: Any, e: nodes.RowPayload) -> str:
-    """OBJECT(k, v, ...) for up to 50 columns; wider rows are built as one OBJECT per
-    50 columns, serialised, spliced into one JSON text and parsed back to SUPER.
-    (The splice goes through VARCHAR, so such rows are limited to 65,535 bytes.)"""
-    args = e.expressions
-    step = 2 * _MAX_PAIRS_PER_OBJECT
-    chunks = [args[i : i + step] for i in range(0, len(args), step)]
-    if len(chunks) <= 1:
-        return gen.func("OBJECT", *args)
-    inners = []
-    for chunk in chunks:
-        text = f"JSON_SERIALIZE({gen.func('OBJECT', *chunk)})"
-        # '{"a":1}' -> '"a":1' ('' for an empty object)
-        inners.append(f"SUBSTRING({text}, 2, LEN({text}) - 2)")
-    spliced = inners[0]
-    for inner in inners[1:]:
-        sep = f"CASE WHEN {spliced} <> '' AND {inner} <> '' THEN ',' ELSE '' END"
-        spliced = f"{spliced} || {sep} || {inner}"
-    return f"JSON_PARSE('{{' || {spliced} || '}}')"
+    # One OBJECT per (nested) RowPayload: the tree never holds more than 50 pairs, so a
+    # wide row is nested OBJECTs, a SUPER value from end to end (no VARCHAR splice).
+    return gen.func("OBJECT", *e.expressions)  # type: ignore[no-any-return]
+
+
+def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
+    """Navigate to the SUPER scalar and cast it straight to the column type.
+
+    limitations-super (casting limitations): SUPER values cast to and from other types,
+    except that SUPER-related cast errors become NULL instead of failing. A cast through
+    VARCHAR would turn every boolean and number into NULL that way (a SUPER boolean or
+    number is not a SUPER string), so each value is read back as the type it was
+    written as by OBJECT (r_object_function): boolean -> BOOLEAN, SMALLINT/INTEGER/
+    BIGINT/DECIMAL(p,s)/REAL/DOUBLE PRECISION -> that numeric type (Redshift does not
+    tell integers from scale-0 decimals, so either reads back exactly), CHAR/VARCHAR ->
+    that character type. Dates and times cannot be put in a SUPER value, so OBJECT got
+    them as VARCHAR text (PayloadText); the same page documents that date and time
+    types *can* be cast from SUPER, its example being a SUPER string cast ::date, so
+    they too are one direct cast from the stored string to DATE/TIME/TIMESTAMP[TZ]."""
+    path = gen.sql(e, "this") + "".join(f'."{k.name}"' for k in e.expressions)
+    if e.args["to"].is_type(exp.DataType.Type.SUPER):
+        return path  # a SUPER column: the navigated value is already SUPER
+    return f"CAST({path} AS {gen.sql(e, 'to')})"
 
 
 class CdcRedshift(Redshift):
@@ -66,11 +66,12 @@ class CdcRedshift(Redshift):
             nodes.PayloadText: _payload_text,
             # r_OCTET_LENGTH: VARCHAR(n) holds n bytes on Redshift, so widths are bytes.
             nodes.TextWidth: lambda self, e: f"OCTET_LENGTH({self.sql(e, 'this')})",
-            nodes.PayloadGet: lambda self, e: (
-                f"CAST(CAST({self.sql(e, 'this')}.\"{e.args['key'].name}\" AS VARCHAR(65535)) "
-                f"AS {self.sql(e, 'to')})"
-            ),
+            nodes.PayloadGet: _payload_get,
         }
+
+        def literal_sql(self, expression: exp.Literal) -> str:
+            # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
+            return dollar.literal_sql(expression, super().literal_sql)
 
 
 DIALECT = CdcRedshift

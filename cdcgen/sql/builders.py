@@ -51,6 +51,16 @@ def cast(e: exp.Expression, type_: str) -> exp.Cast:
     return exp.Cast(this=e, to=exp.DataType.build(type_, dialect="redshift"))
 
 
+def as_text(e: exp.Expression, type_: str, length: int) -> exp.Expression:
+    """A value as VARCHAR text. Redshift converts only numeric and date/time values to
+    character strings (c_Supported_data_types, type compatibility and conversion):
+    CAST(boolean AS VARCHAR) fails at planning. Booleans are spelled out as 'true' /
+    'false', which is also what PostgreSQL's cast gives, so both dialects agree."""
+    if type_.lower().startswith("bool"):
+        return case([(e, lit("true")), (exp.Not(this=e.copy()), lit("false"))])
+    return cast(e, f"varchar({length})")
+
+
 def eq(a: exp.Expression, b: exp.Expression) -> exp.EQ:
     return exp.EQ(this=a, expression=b)
 

@@ -15,6 +15,7 @@ from cdcgen.sql.builders import (
     OP,
     RANK,
     and_all,
+    as_text,
     case,
     cast,
     chg,
@@ -123,7 +124,7 @@ def row_hash(s: SourcePlan, alias: str) -> exp.Expression:
     for i, c in enumerate(s.staging_columns):
         if i:
             parts.append(lit("|"))
-        text = cast(col(c.name, alias), "varchar(65535)")
+        text = as_text(col(c.name, alias), c.type, 65535)
         parts.append(exp.Coalesce(this=text, expressions=[lit(NULL_MARK)]))
     return exp.MD5(this=concat(parts))
 

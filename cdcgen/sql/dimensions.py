@@ -216,7 +216,7 @@ def dimension_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         lit(p.name),
         lit(t.name),
         logged_op,
-        key_text(t.key, d, fallback_prefix="old__"),
+        key_text(t.key, d, dict(typed), fallback_prefix="old__"),
         case([(op_in(d, "U", "H"), changed_columns(t.column_names, d))], exp.null()),
         case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
         case([(op_in(d, "X"), exp.null())], image(typed, d)),

@@ -4,6 +4,9 @@ to write them, so no builder ever branches on the dialect."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlglot import exp
 
 
@@ -29,8 +32,9 @@ class DurationMs(exp.Expression, exp.Func):
 
 
 class RowPayload(exp.Expression, exp.Func):
-    """A row image as a JSON object: Redshift ``OBJECT(k, v, ...)`` (SUPER),
-    PostgreSQL ``jsonb_build_object`` (in chunks: PostgreSQL caps functions at 100 arguments).
+    """A JSON object of key/value pairs: Redshift ``OBJECT(k, v, ...)`` (SUPER), PostgreSQL
+    ``jsonb_build_object(k, v, ...)``. Never more than :data:`MAX_PAIRS` pairs, so one call
+    each; a wide row image nests them (see :func:`payload`).
 
     ``expressions`` alternate key literals and values; values that are dates or
     times arrive wrapped in :class:`PayloadText`."""
@@ -53,13 +57,42 @@ class PayloadType(exp.Expression, exp.Func):
     arg_types = {}  # type: ignore[var-annotated]
 
 
+# One OBJECT/jsonb_build_object call per 50 key/value pairs: PostgreSQL caps a call at 100
+# arguments (FUNC_MAX_ARGS) and AWS documents no higher cap for OBJECT (r_object_function),
+# so stay at the conservative bound (REDSHIFT.md: unconfirmed -> conservative form).
+MAX_PAIRS = 50
+
+
+def payload_parts(names: Sequence[str]) -> list[tuple[str, ...]]:
+    """Where each column sits in a row image: () at the top level, or (part,) inside part.
+
+    Up to 50 columns the image is flat: {"id": 1, "name": "a"}. Wider rows are split
+    into nested objects of 50, {"cdc__1": {...}, "cdc__2": {...}}, built with OBJECT
+    alone, so the SUPER value never goes through VARCHAR (JSON_SERIALIZE/JSON_PARSE cap
+    it at 65,535 bytes; a SUPER value holds 16 MB, limitations-super). Both dialects
+    use this one shape, so every reader navigates it the same way. Spec names may not
+    contain a double underscore, so a part key never collides with a column."""
+    if len(names) <= MAX_PAIRS:
+        return [() for _ in names]
+    parts: list[tuple[str, ...]] = [(f"cdc__{i // MAX_PAIRS + 1}",) for i in range(len(names))]
+    # Redshift tables hold at most 1,600 columns: 32 parts, far below 50.
+    assert len(names) <= MAX_PAIRS * MAX_PAIRS, f"{len(names)} columns in one row image"
+    return parts
+
+
 def payload(pairs: list[tuple[str, exp.Expression, str]]) -> RowPayload:
-    """Build a payload from (key, value, source type) triples."""
-    args: list[exp.Expression] = []
-    for key, value, type_ in pairs:
-        args.append(exp.Literal.string(key))
-        args.append(PayloadText(this=value) if is_temporal(type_) else value)
-    return RowPayload(expressions=args)
+    """Build a row image from (key, value, source type) triples, laid out by
+    :func:`payload_parts` (the one place readers take their paths from too)."""
+    groups: dict[tuple[str, ...], list[exp.Expression]] = {}
+    for (key, value, type_), part in zip(pairs, payload_parts([k for k, _, _ in pairs]), strict=True):
+        groups.setdefault(part, []).append(exp.Literal.string(key))
+        groups[part].append(PayloadText(this=value) if is_temporal(type_) else value)
+    if set(groups) <= {()}:
+        return RowPayload(expressions=groups.get((), []))
+    nested: list[exp.Expression] = []
+    for path, args in groups.items():
+        nested += [exp.Literal.string(path[0]), RowPayload(expressions=args)]
+    return RowPayload(expressions=nested)
 
 
 def is_temporal(type_: str) -> bool:
@@ -68,17 +101,23 @@ def is_temporal(type_: str) -> bool:
 
 
 class PayloadGet(exp.Expression, exp.Func):
-    """One typed value out of a stored row image: PostgreSQL ``CAST(p ->> 'k' AS t)``,
-    Redshift ``CAST(CAST(p."k" AS VARCHAR(65535)) AS t)`` (SUPER navigation, then text,
-    because date/time values were stored as text)."""
+    """One typed value out of a stored row image, read straight into its type.
 
-    arg_types = {"this": True, "key": True, "to": True}
+    ``expressions`` is the key path (part, column) as string literals. PostgreSQL:
+    ``CAST(p -> 'part' ->> 'k' AS t)``. Redshift: ``CAST(p."part"."k" AS t)``, a direct
+    cast from the SUPER scalar, never through VARCHAR (see ``cdcgen.render.redshift``)."""
+
+    arg_types = {"this": True, "expressions": True, "to": True}
 
 
-def payload_get(payload_column: exp.Expression, key: str, type_: str) -> PayloadGet:
+def payload_get(
+    payload_column: exp.Expression, key: str, type_: str, names: Sequence[str]
+) -> PayloadGet:
+    """Read column ``key`` of a row image written by :func:`payload` over ``names``."""
+    path = [*payload_parts(names)[list(names).index(key)], key]
     return PayloadGet(
         this=payload_column,
-        key=exp.Literal.string(key),
+        expressions=[exp.Literal.string(k) for k in path],
         to=exp.DataType.build(type_, dialect="redshift"),
     )
 
@@ -89,3 +128,11 @@ class TextWidth(exp.Expression, exp.Func):
     ``LENGTH`` (VARCHAR(n) holds n characters)."""
 
     arg_types = {"this": True}
+def flat_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored row image as one flat {column: value} dict (for Python readers)."""
+    if image is None or not any(k.startswith("cdc__") for k in image):
+        return image
+    flat: dict[str, Any] = {}
+    for part in image.values():
+        flat.update(part)
+    return flat

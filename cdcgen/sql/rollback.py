@@ -41,11 +41,16 @@ def _undo_rows(
 
     Built empty by CTAS and filled by INSERT, so no PL/pgSQL variable sits in a CTAS."""
     types = dict(columns)
+    names = [c for c, _ in columns]  # the order the images were written in (sync.image)
     l_ = "l"
+
+    def read(image: str, c: str) -> exp.Expression:
+        return nodes.payload_get(col(image, l_), c, types[c], names)
+
     select = exp.select(
         exp.alias_(col("op", l_), OP),
-        *[exp.alias_(nodes.payload_get(col("after_row", l_), k, types[k]), NEW + k) for k in key],
-        *[exp.alias_(nodes.payload_get(col("before_row", l_), c, t), c) for c, t in columns],
+        *[exp.alias_(read("after_row", k), NEW + k) for k in key],
+        *[exp.alias_(read("before_row", c), c) for c, _ in columns],
     ).from_(table(log, l_), copy=False)
     empty = select.copy().where(lit(False), copy=False)
     filled = select.where(where, copy=False)

@@ -3,6 +3,8 @@ log them with a gapless LSN, advance the watermark."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan
@@ -10,6 +12,7 @@ from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
     and_all,
+    as_text,
     case,
     cast,
     chg,
@@ -38,9 +41,13 @@ def upsert_name(p: PipelinePlan, s: SourcePlan) -> str:
 
 
 def key_text(
-    keys: tuple[str, ...], alias: str | None, *, fallback_prefix: str | None
+    keys: tuple[str, ...],
+    alias: str | None,
+    types: Mapping[str, str],
+    *,
+    fallback_prefix: str | None,
 ) -> exp.Expression:
-    """The key as text ('12' or '12|7'), for logs a human reads."""
+    """The key as text ('12' or '12|7'), for logs a human reads. ``types``: column types."""
     parts: list[exp.Expression] = []
     for i, k in enumerate(keys):
         value: exp.Expression = col(k, alias)
@@ -48,7 +55,7 @@ def key_text(
             value = exp.Coalesce(this=value, expressions=[col(fallback_prefix + k, alias)])
         if i:
             parts.append(lit("|"))
-        parts.append(cast(value, "varchar(256)"))
+        parts.append(as_text(value, types[k], 256))
     return concat(parts)
 
 
@@ -100,7 +107,7 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
             lit(p.name),
             lit(s.name),
             col(OP, d),
-            key_text(s.key, d, fallback_prefix="old__"),
+            key_text(s.key, d, dict(typed), fallback_prefix="old__"),
             case([(op_in(d, "U"), changed_columns(s.column_names, d))], exp.null()),
             case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
             case([(op_in(d, "D"), exp.null())], image(typed, d)),

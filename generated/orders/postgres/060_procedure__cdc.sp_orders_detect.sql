@@ -72,7 +72,10 @@ BEGIN
       THEN 'value out of range for customers.status (smallint)'
     END,
     MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
+        CASE WHEN n.marketing_opt_in THEN 'true' WHEN NOT n.marketing_opt_in THEN 'false' END,
+        '<null>'
+      ) || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
     ),
     JSONB_BUILD_OBJECT(
       'id',
@@ -163,7 +166,10 @@ BEGIN
         x.pipeline = 'orders'
         AND x.source = 'customers'
         AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
+            CASE WHEN n.marketing_opt_in THEN 'true' WHEN NOT n.marketing_opt_in THEN 'false' END,
+            '<null>'
+          ) || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
   DROP TABLE IF EXISTS pg_temp.orders__customers__delta;
@@ -803,7 +809,10 @@ BEGIN
       THEN 'value too long for addresses.country_code (' || CAST(LENGTH(n.country_code) AS VARCHAR(20)) || ' > 2)'
     END,
     MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
+        CASE WHEN n.is_default THEN 'true' WHEN NOT n.is_default THEN 'false' END,
+        '<null>'
+      ) || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
     ),
     JSONB_BUILD_OBJECT(
       'id',
@@ -880,7 +889,10 @@ BEGIN
         x.pipeline = 'orders'
         AND x.source = 'addresses'
         AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
+            CASE WHEN n.is_default THEN 'true' WHEN NOT n.is_default THEN 'false' END,
+            '<null>'
+          ) || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
   DROP TABLE IF EXISTS pg_temp.orders__addresses__delta;
@@ -1979,7 +1991,7 @@ BEGIN
       THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
     END,
     MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_active AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
     ),
     JSONB_BUILD_OBJECT(
       'id',
@@ -2052,7 +2064,7 @@ BEGIN
         x.pipeline = 'orders'
         AND x.source = 'products'
         AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_active AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
         )
     );
   DROP TABLE IF EXISTS pg_temp.orders__products__delta;

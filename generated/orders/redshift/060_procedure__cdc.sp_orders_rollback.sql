@@ -3,14 +3,19 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_rollback(p_target_run BIGINT)
 AS $$
 DECLARE
   v_run_id BIGINT;
+  v_started_at TIMESTAMP;
+  v_taken BIGINT;
   v_error VARCHAR(65535);
 BEGIN
   -- One run at a time (r_LOCK): held to the end of the transaction. Never TRUNCATE
   -- below: it commits and releases this lock.
   LOCK cdc.run_log;
+  -- The run's id and start, taken under the lock and kept in variables: the failure
+  -- handler below records the failure with them.
   SELECT COALESCE(MAX(run_id), 0) + 1 INTO v_run_id FROM cdc.run_log;
+  v_started_at := SYSDATE;
   INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at)
-  VALUES (v_run_id, 'orders', 'rollback', 'running', SYSDATE);
+  VALUES (v_run_id, 'orders', 'rollback', 'running', v_started_at);
   CALL cdc.sp_orders_undo(v_run_id, p_target_run);
   UPDATE cdc.run_log
   SET status = 'succeeded',
@@ -24,11 +29,23 @@ BEGIN
   WHERE run_id = v_run_id;
 EXCEPTION WHEN OTHERS THEN
   -- stored-procedure-trapping-errors: in atomic mode Redshift has already rolled the
-  -- whole run back when this handler starts; the handler's own transaction commits,
-  -- so this failure row survives, and the error is then raised to the caller.
+  -- whole run back (its lock and 'running' row included) when this handler starts; the
+  -- handler runs in a new transaction that is committed, so this failure row survives,
+  -- and the error is then raised to the caller.
   v_error := SQLERRM;
-  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, finished_at, error)
-  SELECT COALESCE(MAX(run_id), 0) + 1, 'orders', 'rollback', 'failed', SYSDATE, GETDATE(), v_error
-  FROM cdc.run_log;
+  -- Another run may have started between the rollback and here and taken this run's
+  -- id: serialise with runs again and keep the saved id only while it is still free.
+  LOCK cdc.run_log;
+  SELECT COUNT(*) INTO v_taken FROM cdc.run_log WHERE run_id = v_run_id;
+  IF v_run_id IS NULL OR v_taken > 0 THEN
+    SELECT COALESCE(MAX(run_id), 0) + 1 INTO v_run_id FROM cdc.run_log;
+  END IF;
+  -- The run's real start (SYSDATE of the failed transaction), not the handler's.
+  v_started_at := COALESCE(v_started_at, GETDATE());
+  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, finished_at, duration_ms, error)
+  VALUES (
+    v_run_id, 'orders', 'rollback', 'failed', v_started_at, GETDATE(),
+    DATEDIFF(MILLISECOND, v_started_at, GETDATE()), v_error
+  );
 END;
 $$ LANGUAGE plpgsql;

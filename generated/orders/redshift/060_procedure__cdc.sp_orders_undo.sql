@@ -23,22 +23,22 @@ BEGIN
   CREATE TEMPORARY TABLE orders__fact_order_item__undo AS
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS new__order_id,
-    CAST(CAST(l.after_row."line_number" AS VARCHAR(65535)) AS SMALLINT) AS new__line_number,
-    CAST(CAST(l.before_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS order_id,
-    CAST(CAST(l.before_row."line_number" AS VARCHAR(65535)) AS SMALLINT) AS line_number,
-    CAST(CAST(l.before_row."product_id" AS VARCHAR(65535)) AS BIGINT) AS product_id,
-    CAST(CAST(l.before_row."sku" AS VARCHAR(65535)) AS VARCHAR(64)) AS sku,
-    CAST(CAST(l.before_row."product_name" AS VARCHAR(65535)) AS VARCHAR(255)) AS product_name,
-    CAST(CAST(l.before_row."product_category" AS VARCHAR(65535)) AS VARCHAR(100)) AS product_category,
-    CAST(CAST(l.before_row."quantity" AS VARCHAR(65535)) AS INTEGER) AS quantity,
-    CAST(CAST(l.before_row."unit_price" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS unit_price,
-    CAST(CAST(l.before_row."line_total" AS VARCHAR(65535)) AS DECIMAL(14, 2)) AS line_total,
-    CAST(CAST(l.before_row."line_margin" AS VARCHAR(65535)) AS DECIMAL(14, 2)) AS line_margin,
-    CAST(CAST(l.before_row."order_status" AS VARCHAR(65535)) AS VARCHAR(20)) AS order_status,
-    CAST(CAST(l.before_row."customer_id" AS VARCHAR(65535)) AS BIGINT) AS customer_id,
-    CAST(CAST(l.before_row."customer_segment" AS VARCHAR(65535)) AS VARCHAR(20)) AS customer_segment,
-    CAST(CAST(l.before_row."placed_at" AS VARCHAR(65535)) AS TIMESTAMP) AS placed_at
+    CAST(l.after_row."order_id" AS BIGINT) AS new__order_id,
+    CAST(l.after_row."line_number" AS SMALLINT) AS new__line_number,
+    CAST(l.before_row."order_id" AS BIGINT) AS order_id,
+    CAST(l.before_row."line_number" AS SMALLINT) AS line_number,
+    CAST(l.before_row."product_id" AS BIGINT) AS product_id,
+    CAST(l.before_row."sku" AS VARCHAR(64)) AS sku,
+    CAST(l.before_row."product_name" AS VARCHAR(255)) AS product_name,
+    CAST(l.before_row."product_category" AS VARCHAR(100)) AS product_category,
+    CAST(l.before_row."quantity" AS INTEGER) AS quantity,
+    CAST(l.before_row."unit_price" AS DECIMAL(12, 2)) AS unit_price,
+    CAST(l.before_row."line_total" AS DECIMAL(14, 2)) AS line_total,
+    CAST(l.before_row."line_margin" AS DECIMAL(14, 2)) AS line_margin,
+    CAST(l.before_row."order_status" AS VARCHAR(20)) AS order_status,
+    CAST(l.before_row."customer_id" AS BIGINT) AS customer_id,
+    CAST(l.before_row."customer_segment" AS VARCHAR(20)) AS customer_segment,
+    CAST(l.before_row."placed_at" AS TIMESTAMP) AS placed_at
   FROM cdc.fact_change_log AS l
   WHERE
     FALSE;
@@ -63,22 +63,22 @@ BEGIN
   )
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS new__order_id,
-    CAST(CAST(l.after_row."line_number" AS VARCHAR(65535)) AS SMALLINT) AS new__line_number,
-    CAST(CAST(l.before_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS order_id,
-    CAST(CAST(l.before_row."line_number" AS VARCHAR(65535)) AS SMALLINT) AS line_number,
-    CAST(CAST(l.before_row."product_id" AS VARCHAR(65535)) AS BIGINT) AS product_id,
-    CAST(CAST(l.before_row."sku" AS VARCHAR(65535)) AS VARCHAR(64)) AS sku,
-    CAST(CAST(l.before_row."product_name" AS VARCHAR(65535)) AS VARCHAR(255)) AS product_name,
-    CAST(CAST(l.before_row."product_category" AS VARCHAR(65535)) AS VARCHAR(100)) AS product_category,
-    CAST(CAST(l.before_row."quantity" AS VARCHAR(65535)) AS INTEGER) AS quantity,
-    CAST(CAST(l.before_row."unit_price" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS unit_price,
-    CAST(CAST(l.before_row."line_total" AS VARCHAR(65535)) AS DECIMAL(14, 2)) AS line_total,
-    CAST(CAST(l.before_row."line_margin" AS VARCHAR(65535)) AS DECIMAL(14, 2)) AS line_margin,
-    CAST(CAST(l.before_row."order_status" AS VARCHAR(65535)) AS VARCHAR(20)) AS order_status,
-    CAST(CAST(l.before_row."customer_id" AS VARCHAR(65535)) AS BIGINT) AS customer_id,
-    CAST(CAST(l.before_row."customer_segment" AS VARCHAR(65535)) AS VARCHAR(20)) AS customer_segment,
-    CAST(CAST(l.before_row."placed_at" AS VARCHAR(65535)) AS TIMESTAMP) AS placed_at
+    CAST(l.after_row."order_id" AS BIGINT) AS new__order_id,
+    CAST(l.after_row."line_number" AS SMALLINT) AS new__line_number,
+    CAST(l.before_row."order_id" AS BIGINT) AS order_id,
+    CAST(l.before_row."line_number" AS SMALLINT) AS line_number,
+    CAST(l.before_row."product_id" AS BIGINT) AS product_id,
+    CAST(l.before_row."sku" AS VARCHAR(64)) AS sku,
+    CAST(l.before_row."product_name" AS VARCHAR(255)) AS product_name,
+    CAST(l.before_row."product_category" AS VARCHAR(100)) AS product_category,
+    CAST(l.before_row."quantity" AS INTEGER) AS quantity,
+    CAST(l.before_row."unit_price" AS DECIMAL(12, 2)) AS unit_price,
+    CAST(l.before_row."line_total" AS DECIMAL(14, 2)) AS line_total,
+    CAST(l.before_row."line_margin" AS DECIMAL(14, 2)) AS line_margin,
+    CAST(l.before_row."order_status" AS VARCHAR(20)) AS order_status,
+    CAST(l.before_row."customer_id" AS BIGINT) AS customer_id,
+    CAST(l.before_row."customer_segment" AS VARCHAR(20)) AS customer_segment,
+    CAST(l.before_row."placed_at" AS TIMESTAMP) AS placed_at
   FROM cdc.fact_change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.target = 'fact_order_item';
@@ -183,28 +183,28 @@ BEGIN
   CREATE TEMPORARY TABLE orders__fact_order__undo AS
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS new__order_id,
-    CAST(CAST(l.before_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS order_id,
-    CAST(CAST(l.before_row."order_number" AS VARCHAR(65535)) AS VARCHAR(32)) AS order_number,
-    CAST(CAST(l.before_row."order_status" AS VARCHAR(65535)) AS VARCHAR(20)) AS order_status,
-    CAST(CAST(l.before_row."channel" AS VARCHAR(65535)) AS VARCHAR(20)) AS channel,
-    CAST(CAST(l.before_row."customer_id" AS VARCHAR(65535)) AS BIGINT) AS customer_id,
-    CAST(CAST(l.before_row."customer_email" AS VARCHAR(65535)) AS VARCHAR(255)) AS customer_email,
-    CAST(CAST(l.before_row."customer_name" AS VARCHAR(65535)) AS VARCHAR(201)) AS customer_name,
-    CAST(CAST(l.before_row."customer_segment" AS VARCHAR(65535)) AS VARCHAR(20)) AS customer_segment,
-    CAST(CAST(l.before_row."ship_city" AS VARCHAR(65535)) AS VARCHAR(100)) AS ship_city,
-    CAST(CAST(l.before_row."ship_postal_code" AS VARCHAR(65535)) AS VARCHAR(20)) AS ship_postal_code,
-    CAST(CAST(l.before_row."ship_country_code" AS VARCHAR(65535)) AS CHAR(2)) AS ship_country_code,
-    CAST(CAST(l.before_row."ship_country_name" AS VARCHAR(65535)) AS VARCHAR(100)) AS ship_country_name,
-    CAST(CAST(l.before_row."ship_region" AS VARCHAR(65535)) AS VARCHAR(64)) AS ship_region,
-    CAST(CAST(l.before_row."currency_code" AS VARCHAR(65535)) AS CHAR(3)) AS currency_code,
-    CAST(CAST(l.before_row."subtotal" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS subtotal,
-    CAST(CAST(l.before_row."discount_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS discount_total,
-    CAST(CAST(l.before_row."tax_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS tax_total,
-    CAST(CAST(l.before_row."shipping_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS shipping_total,
-    CAST(CAST(l.before_row."order_total" AS VARCHAR(65535)) AS DECIMAL(14, 2)) AS order_total,
-    CAST(CAST(l.before_row."placed_at" AS VARCHAR(65535)) AS TIMESTAMP) AS placed_at,
-    CAST(CAST(l.before_row."placed_date" AS VARCHAR(65535)) AS DATE) AS placed_date
+    CAST(l.after_row."order_id" AS BIGINT) AS new__order_id,
+    CAST(l.before_row."order_id" AS BIGINT) AS order_id,
+    CAST(l.before_row."order_number" AS VARCHAR(32)) AS order_number,
+    CAST(l.before_row."order_status" AS VARCHAR(20)) AS order_status,
+    CAST(l.before_row."channel" AS VARCHAR(20)) AS channel,
+    CAST(l.before_row."customer_id" AS BIGINT) AS customer_id,
+    CAST(l.before_row."customer_email" AS VARCHAR(255)) AS customer_email,
+    CAST(l.before_row."customer_name" AS VARCHAR(201)) AS customer_name,
+    CAST(l.before_row."customer_segment" AS VARCHAR(20)) AS customer_segment,
+    CAST(l.before_row."ship_city" AS VARCHAR(100)) AS ship_city,
+    CAST(l.before_row."ship_postal_code" AS VARCHAR(20)) AS ship_postal_code,
+    CAST(l.before_row."ship_country_code" AS CHAR(2)) AS ship_country_code,
+    CAST(l.before_row."ship_country_name" AS VARCHAR(100)) AS ship_country_name,
+    CAST(l.before_row."ship_region" AS VARCHAR(64)) AS ship_region,
+    CAST(l.before_row."currency_code" AS CHAR(3)) AS currency_code,
+    CAST(l.before_row."subtotal" AS DECIMAL(12, 2)) AS subtotal,
+    CAST(l.before_row."discount_total" AS DECIMAL(12, 2)) AS discount_total,
+    CAST(l.before_row."tax_total" AS DECIMAL(12, 2)) AS tax_total,
+    CAST(l.before_row."shipping_total" AS DECIMAL(12, 2)) AS shipping_total,
+    CAST(l.before_row."order_total" AS DECIMAL(14, 2)) AS order_total,
+    CAST(l.before_row."placed_at" AS TIMESTAMP) AS placed_at,
+    CAST(l.before_row."placed_date" AS DATE) AS placed_date
   FROM cdc.fact_change_log AS l
   WHERE
     FALSE;
@@ -235,28 +235,28 @@ BEGIN
   )
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS new__order_id,
-    CAST(CAST(l.before_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS order_id,
-    CAST(CAST(l.before_row."order_number" AS VARCHAR(65535)) AS VARCHAR(32)) AS order_number,
-    CAST(CAST(l.before_row."order_status" AS VARCHAR(65535)) AS VARCHAR(20)) AS order_status,
-    CAST(CAST(l.before_row."channel" AS VARCHAR(65535)) AS VARCHAR(20)) AS channel,
-    CAST(CAST(l.before_row."customer_id" AS VARCHAR(65535)) AS BIGINT) AS customer_id,
-    CAST(CAST(l.before_row."customer_email" AS VARCHAR(65535)) AS VARCHAR(255)) AS customer_email,
-    CAST(CAST(l.before_row."customer_name" AS VARCHAR(65535)) AS VARCHAR(201)) AS customer_name,
-    CAST(CAST(l.before_row."customer_segment" AS VARCHAR(65535)) AS VARCHAR(20)) AS customer_segment,
-    CAST(CAST(l.before_row."ship_city" AS VARCHAR(65535)) AS VARCHAR(100)) AS ship_city,
-    CAST(CAST(l.before_row."ship_postal_code" AS VARCHAR(65535)) AS VARCHAR(20)) AS ship_postal_code,
-    CAST(CAST(l.before_row."ship_country_code" AS VARCHAR(65535)) AS CHAR(2)) AS ship_country_code,
-    CAST(CAST(l.before_row."ship_country_name" AS VARCHAR(65535)) AS VARCHAR(100)) AS ship_country_name,
-    CAST(CAST(l.before_row."ship_region" AS VARCHAR(65535)) AS VARCHAR(64)) AS ship_region,
-    CAST(CAST(l.before_row."currency_code" AS VARCHAR(65535)) AS CHAR(3)) AS currency_code,
-    CAST(CAST(l.before_row."subtotal" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS subtotal,
-    CAST(CAST(l.before_row."discount_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS discount_total,
-    CAST(CAST(l.before_row."tax_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS tax_total,
-    CAST(CAST(l.before_row."shipping_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS shipping_total,
-    CAST(CAST(l.before_row."order_total" AS VARCHAR(65535)) AS DECIMAL(14, 2)) AS order_total,
-    CAST(CAST(l.before_row."placed_at" AS VARCHAR(65535)) AS TIMESTAMP) AS placed_at,
-    CAST(CAST(l.before_row."placed_date" AS VARCHAR(65535)) AS DATE) AS placed_date
+    CAST(l.after_row."order_id" AS BIGINT) AS new__order_id,
+    CAST(l.before_row."order_id" AS BIGINT) AS order_id,
+    CAST(l.before_row."order_number" AS VARCHAR(32)) AS order_number,
+    CAST(l.before_row."order_status" AS VARCHAR(20)) AS order_status,
+    CAST(l.before_row."channel" AS VARCHAR(20)) AS channel,
+    CAST(l.before_row."customer_id" AS BIGINT) AS customer_id,
+    CAST(l.before_row."customer_email" AS VARCHAR(255)) AS customer_email,
+    CAST(l.before_row."customer_name" AS VARCHAR(201)) AS customer_name,
+    CAST(l.before_row."customer_segment" AS VARCHAR(20)) AS customer_segment,
+    CAST(l.before_row."ship_city" AS VARCHAR(100)) AS ship_city,
+    CAST(l.before_row."ship_postal_code" AS VARCHAR(20)) AS ship_postal_code,
+    CAST(l.before_row."ship_country_code" AS CHAR(2)) AS ship_country_code,
+    CAST(l.before_row."ship_country_name" AS VARCHAR(100)) AS ship_country_name,
+    CAST(l.before_row."ship_region" AS VARCHAR(64)) AS ship_region,
+    CAST(l.before_row."currency_code" AS CHAR(3)) AS currency_code,
+    CAST(l.before_row."subtotal" AS DECIMAL(12, 2)) AS subtotal,
+    CAST(l.before_row."discount_total" AS DECIMAL(12, 2)) AS discount_total,
+    CAST(l.before_row."tax_total" AS DECIMAL(12, 2)) AS tax_total,
+    CAST(l.before_row."shipping_total" AS DECIMAL(12, 2)) AS shipping_total,
+    CAST(l.before_row."order_total" AS DECIMAL(14, 2)) AS order_total,
+    CAST(l.before_row."placed_at" AS TIMESTAMP) AS placed_at,
+    CAST(l.before_row."placed_date" AS DATE) AS placed_date
   FROM cdc.fact_change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.target = 'fact_order';
@@ -388,18 +388,18 @@ BEGIN
   CREATE TEMPORARY TABLE orders__order_items__undo AS
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS new__order_id,
-    CAST(CAST(l.after_row."line_number" AS VARCHAR(65535)) AS SMALLINT) AS new__line_number,
-    CAST(CAST(l.before_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS order_id,
-    CAST(CAST(l.before_row."line_number" AS VARCHAR(65535)) AS SMALLINT) AS line_number,
-    CAST(CAST(l.before_row."product_id" AS VARCHAR(65535)) AS BIGINT) AS product_id,
-    CAST(CAST(l.before_row."quantity" AS VARCHAR(65535)) AS INTEGER) AS quantity,
-    CAST(CAST(l.before_row."unit_price" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS unit_price,
-    CAST(CAST(l.before_row."discount_amount" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS discount_amount,
-    CAST(CAST(l.before_row."tax_amount" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS tax_amount,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at,
-    CAST(CAST(l.before_row."deleted_at" AS VARCHAR(65535)) AS TIMESTAMP) AS deleted_at
+    CAST(l.after_row."order_id" AS BIGINT) AS new__order_id,
+    CAST(l.after_row."line_number" AS SMALLINT) AS new__line_number,
+    CAST(l.before_row."order_id" AS BIGINT) AS order_id,
+    CAST(l.before_row."line_number" AS SMALLINT) AS line_number,
+    CAST(l.before_row."product_id" AS BIGINT) AS product_id,
+    CAST(l.before_row."quantity" AS INTEGER) AS quantity,
+    CAST(l.before_row."unit_price" AS DECIMAL(12, 2)) AS unit_price,
+    CAST(l.before_row."discount_amount" AS DECIMAL(12, 2)) AS discount_amount,
+    CAST(l.before_row."tax_amount" AS DECIMAL(12, 2)) AS tax_amount,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at,
+    CAST(l.before_row."deleted_at" AS TIMESTAMP) AS deleted_at
   FROM cdc.change_log AS l
   WHERE
     FALSE;
@@ -420,18 +420,18 @@ BEGIN
   )
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS new__order_id,
-    CAST(CAST(l.after_row."line_number" AS VARCHAR(65535)) AS SMALLINT) AS new__line_number,
-    CAST(CAST(l.before_row."order_id" AS VARCHAR(65535)) AS BIGINT) AS order_id,
-    CAST(CAST(l.before_row."line_number" AS VARCHAR(65535)) AS SMALLINT) AS line_number,
-    CAST(CAST(l.before_row."product_id" AS VARCHAR(65535)) AS BIGINT) AS product_id,
-    CAST(CAST(l.before_row."quantity" AS VARCHAR(65535)) AS INTEGER) AS quantity,
-    CAST(CAST(l.before_row."unit_price" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS unit_price,
-    CAST(CAST(l.before_row."discount_amount" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS discount_amount,
-    CAST(CAST(l.before_row."tax_amount" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS tax_amount,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at,
-    CAST(CAST(l.before_row."deleted_at" AS VARCHAR(65535)) AS TIMESTAMP) AS deleted_at
+    CAST(l.after_row."order_id" AS BIGINT) AS new__order_id,
+    CAST(l.after_row."line_number" AS SMALLINT) AS new__line_number,
+    CAST(l.before_row."order_id" AS BIGINT) AS order_id,
+    CAST(l.before_row."line_number" AS SMALLINT) AS line_number,
+    CAST(l.before_row."product_id" AS BIGINT) AS product_id,
+    CAST(l.before_row."quantity" AS INTEGER) AS quantity,
+    CAST(l.before_row."unit_price" AS DECIMAL(12, 2)) AS unit_price,
+    CAST(l.before_row."discount_amount" AS DECIMAL(12, 2)) AS discount_amount,
+    CAST(l.before_row."tax_amount" AS DECIMAL(12, 2)) AS tax_amount,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at,
+    CAST(l.before_row."deleted_at" AS TIMESTAMP) AS deleted_at
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'order_items';
@@ -528,22 +528,22 @@ BEGIN
   CREATE TEMPORARY TABLE orders__orders__undo AS
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."id" AS VARCHAR(65535)) AS BIGINT) AS new__id,
-    CAST(CAST(l.before_row."id" AS VARCHAR(65535)) AS BIGINT) AS id,
-    CAST(CAST(l.before_row."customer_id" AS VARCHAR(65535)) AS BIGINT) AS customer_id,
-    CAST(CAST(l.before_row."order_number" AS VARCHAR(65535)) AS VARCHAR(32)) AS order_number,
-    CAST(CAST(l.before_row."status" AS VARCHAR(65535)) AS VARCHAR(20)) AS status,
-    CAST(CAST(l.before_row."channel" AS VARCHAR(65535)) AS VARCHAR(20)) AS channel,
-    CAST(CAST(l.before_row."currency_code" AS VARCHAR(65535)) AS CHAR(3)) AS currency_code,
-    CAST(CAST(l.before_row."subtotal" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS subtotal,
-    CAST(CAST(l.before_row."discount_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS discount_total,
-    CAST(CAST(l.before_row."tax_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS tax_total,
-    CAST(CAST(l.before_row."shipping_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS shipping_total,
-    CAST(CAST(l.before_row."shipping_address_id" AS VARCHAR(65535)) AS BIGINT) AS shipping_address_id,
-    CAST(CAST(l.before_row."billing_address_id" AS VARCHAR(65535)) AS BIGINT) AS billing_address_id,
-    CAST(CAST(l.before_row."placed_at" AS VARCHAR(65535)) AS TIMESTAMP) AS placed_at,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at
+    CAST(l.after_row."id" AS BIGINT) AS new__id,
+    CAST(l.before_row."id" AS BIGINT) AS id,
+    CAST(l.before_row."customer_id" AS BIGINT) AS customer_id,
+    CAST(l.before_row."order_number" AS VARCHAR(32)) AS order_number,
+    CAST(l.before_row."status" AS VARCHAR(20)) AS status,
+    CAST(l.before_row."channel" AS VARCHAR(20)) AS channel,
+    CAST(l.before_row."currency_code" AS CHAR(3)) AS currency_code,
+    CAST(l.before_row."subtotal" AS DECIMAL(12, 2)) AS subtotal,
+    CAST(l.before_row."discount_total" AS DECIMAL(12, 2)) AS discount_total,
+    CAST(l.before_row."tax_total" AS DECIMAL(12, 2)) AS tax_total,
+    CAST(l.before_row."shipping_total" AS DECIMAL(12, 2)) AS shipping_total,
+    CAST(l.before_row."shipping_address_id" AS BIGINT) AS shipping_address_id,
+    CAST(l.before_row."billing_address_id" AS BIGINT) AS billing_address_id,
+    CAST(l.before_row."placed_at" AS TIMESTAMP) AS placed_at,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at
   FROM cdc.change_log AS l
   WHERE
     FALSE;
@@ -568,22 +568,22 @@ BEGIN
   )
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."id" AS VARCHAR(65535)) AS BIGINT) AS new__id,
-    CAST(CAST(l.before_row."id" AS VARCHAR(65535)) AS BIGINT) AS id,
-    CAST(CAST(l.before_row."customer_id" AS VARCHAR(65535)) AS BIGINT) AS customer_id,
-    CAST(CAST(l.before_row."order_number" AS VARCHAR(65535)) AS VARCHAR(32)) AS order_number,
-    CAST(CAST(l.before_row."status" AS VARCHAR(65535)) AS VARCHAR(20)) AS status,
-    CAST(CAST(l.before_row."channel" AS VARCHAR(65535)) AS VARCHAR(20)) AS channel,
-    CAST(CAST(l.before_row."currency_code" AS VARCHAR(65535)) AS CHAR(3)) AS currency_code,
-    CAST(CAST(l.before_row."subtotal" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS subtotal,
-    CAST(CAST(l.before_row."discount_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS discount_total,
-    CAST(CAST(l.before_row."tax_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS tax_total,
-    CAST(CAST(l.before_row."shipping_total" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS shipping_total,
-    CAST(CAST(l.before_row."shipping_address_id" AS VARCHAR(65535)) AS BIGINT) AS shipping_address_id,
-    CAST(CAST(l.before_row."billing_address_id" AS VARCHAR(65535)) AS BIGINT) AS billing_address_id,
-    CAST(CAST(l.before_row."placed_at" AS VARCHAR(65535)) AS TIMESTAMP) AS placed_at,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at
+    CAST(l.after_row."id" AS BIGINT) AS new__id,
+    CAST(l.before_row."id" AS BIGINT) AS id,
+    CAST(l.before_row."customer_id" AS BIGINT) AS customer_id,
+    CAST(l.before_row."order_number" AS VARCHAR(32)) AS order_number,
+    CAST(l.before_row."status" AS VARCHAR(20)) AS status,
+    CAST(l.before_row."channel" AS VARCHAR(20)) AS channel,
+    CAST(l.before_row."currency_code" AS CHAR(3)) AS currency_code,
+    CAST(l.before_row."subtotal" AS DECIMAL(12, 2)) AS subtotal,
+    CAST(l.before_row."discount_total" AS DECIMAL(12, 2)) AS discount_total,
+    CAST(l.before_row."tax_total" AS DECIMAL(12, 2)) AS tax_total,
+    CAST(l.before_row."shipping_total" AS DECIMAL(12, 2)) AS shipping_total,
+    CAST(l.before_row."shipping_address_id" AS BIGINT) AS shipping_address_id,
+    CAST(l.before_row."billing_address_id" AS BIGINT) AS billing_address_id,
+    CAST(l.before_row."placed_at" AS TIMESTAMP) AS placed_at,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'orders';
@@ -698,17 +698,17 @@ BEGIN
   CREATE TEMPORARY TABLE orders__products__undo AS
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."id" AS VARCHAR(65535)) AS BIGINT) AS new__id,
-    CAST(CAST(l.before_row."id" AS VARCHAR(65535)) AS BIGINT) AS id,
-    CAST(CAST(l.before_row."sku" AS VARCHAR(65535)) AS VARCHAR(64)) AS sku,
-    CAST(CAST(l.before_row."name" AS VARCHAR(65535)) AS VARCHAR(255)) AS name,
-    CAST(CAST(l.before_row."category" AS VARCHAR(65535)) AS VARCHAR(100)) AS category,
-    CAST(CAST(l.before_row."unit_price" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS unit_price,
-    CAST(CAST(l.before_row."unit_cost" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS unit_cost,
-    CAST(CAST(l.before_row."weight_kg" AS VARCHAR(65535)) AS DECIMAL(8, 3)) AS weight_kg,
-    CAST(CAST(l.before_row."is_active" AS VARCHAR(65535)) AS BOOLEAN) AS is_active,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at
+    CAST(l.after_row."id" AS BIGINT) AS new__id,
+    CAST(l.before_row."id" AS BIGINT) AS id,
+    CAST(l.before_row."sku" AS VARCHAR(64)) AS sku,
+    CAST(l.before_row."name" AS VARCHAR(255)) AS name,
+    CAST(l.before_row."category" AS VARCHAR(100)) AS category,
+    CAST(l.before_row."unit_price" AS DECIMAL(12, 2)) AS unit_price,
+    CAST(l.before_row."unit_cost" AS DECIMAL(12, 2)) AS unit_cost,
+    CAST(l.before_row."weight_kg" AS DECIMAL(8, 3)) AS weight_kg,
+    CAST(l.before_row."is_active" AS BOOLEAN) AS is_active,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at
   FROM cdc.change_log AS l
   WHERE
     FALSE;
@@ -728,17 +728,17 @@ BEGIN
   )
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."id" AS VARCHAR(65535)) AS BIGINT) AS new__id,
-    CAST(CAST(l.before_row."id" AS VARCHAR(65535)) AS BIGINT) AS id,
-    CAST(CAST(l.before_row."sku" AS VARCHAR(65535)) AS VARCHAR(64)) AS sku,
-    CAST(CAST(l.before_row."name" AS VARCHAR(65535)) AS VARCHAR(255)) AS name,
-    CAST(CAST(l.before_row."category" AS VARCHAR(65535)) AS VARCHAR(100)) AS category,
-    CAST(CAST(l.before_row."unit_price" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS unit_price,
-    CAST(CAST(l.before_row."unit_cost" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS unit_cost,
-    CAST(CAST(l.before_row."weight_kg" AS VARCHAR(65535)) AS DECIMAL(8, 3)) AS weight_kg,
-    CAST(CAST(l.before_row."is_active" AS VARCHAR(65535)) AS BOOLEAN) AS is_active,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at
+    CAST(l.after_row."id" AS BIGINT) AS new__id,
+    CAST(l.before_row."id" AS BIGINT) AS id,
+    CAST(l.before_row."sku" AS VARCHAR(64)) AS sku,
+    CAST(l.before_row."name" AS VARCHAR(255)) AS name,
+    CAST(l.before_row."category" AS VARCHAR(100)) AS category,
+    CAST(l.before_row."unit_price" AS DECIMAL(12, 2)) AS unit_price,
+    CAST(l.before_row."unit_cost" AS DECIMAL(12, 2)) AS unit_cost,
+    CAST(l.before_row."weight_kg" AS DECIMAL(8, 3)) AS weight_kg,
+    CAST(l.before_row."is_active" AS BOOLEAN) AS is_active,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'products';
@@ -834,14 +834,14 @@ BEGIN
   CREATE TEMPORARY TABLE orders__countries__undo AS
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."code" AS VARCHAR(65535)) AS CHAR(2)) AS new__code,
-    CAST(CAST(l.before_row."code" AS VARCHAR(65535)) AS CHAR(2)) AS code,
-    CAST(CAST(l.before_row."name" AS VARCHAR(65535)) AS VARCHAR(100)) AS name,
-    CAST(CAST(l.before_row."region" AS VARCHAR(65535)) AS VARCHAR(64)) AS region,
-    CAST(CAST(l.before_row."currency_code" AS VARCHAR(65535)) AS CHAR(3)) AS currency_code,
-    CAST(CAST(l.before_row."vat_rate" AS VARCHAR(65535)) AS DECIMAL(5, 2)) AS vat_rate,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at
+    CAST(l.after_row."code" AS CHAR(2)) AS new__code,
+    CAST(l.before_row."code" AS CHAR(2)) AS code,
+    CAST(l.before_row."name" AS VARCHAR(100)) AS name,
+    CAST(l.before_row."region" AS VARCHAR(64)) AS region,
+    CAST(l.before_row."currency_code" AS CHAR(3)) AS currency_code,
+    CAST(l.before_row."vat_rate" AS DECIMAL(5, 2)) AS vat_rate,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at
   FROM cdc.change_log AS l
   WHERE
     FALSE;
@@ -858,14 +858,14 @@ BEGIN
   )
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."code" AS VARCHAR(65535)) AS CHAR(2)) AS new__code,
-    CAST(CAST(l.before_row."code" AS VARCHAR(65535)) AS CHAR(2)) AS code,
-    CAST(CAST(l.before_row."name" AS VARCHAR(65535)) AS VARCHAR(100)) AS name,
-    CAST(CAST(l.before_row."region" AS VARCHAR(65535)) AS VARCHAR(64)) AS region,
-    CAST(CAST(l.before_row."currency_code" AS VARCHAR(65535)) AS CHAR(3)) AS currency_code,
-    CAST(CAST(l.before_row."vat_rate" AS VARCHAR(65535)) AS DECIMAL(5, 2)) AS vat_rate,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at
+    CAST(l.after_row."code" AS CHAR(2)) AS new__code,
+    CAST(l.before_row."code" AS CHAR(2)) AS code,
+    CAST(l.before_row."name" AS VARCHAR(100)) AS name,
+    CAST(l.before_row."region" AS VARCHAR(64)) AS region,
+    CAST(l.before_row."currency_code" AS CHAR(3)) AS currency_code,
+    CAST(l.before_row."vat_rate" AS DECIMAL(5, 2)) AS vat_rate,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'countries';
@@ -941,19 +941,19 @@ BEGIN
   CREATE TEMPORARY TABLE orders__addresses__undo AS
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."id" AS VARCHAR(65535)) AS BIGINT) AS new__id,
-    CAST(CAST(l.before_row."id" AS VARCHAR(65535)) AS BIGINT) AS id,
-    CAST(CAST(l.before_row."customer_id" AS VARCHAR(65535)) AS BIGINT) AS customer_id,
-    CAST(CAST(l.before_row."line1" AS VARCHAR(65535)) AS VARCHAR(255)) AS line1,
-    CAST(CAST(l.before_row."line2" AS VARCHAR(65535)) AS VARCHAR(255)) AS line2,
-    CAST(CAST(l.before_row."city" AS VARCHAR(65535)) AS VARCHAR(100)) AS city,
-    CAST(CAST(l.before_row."region" AS VARCHAR(65535)) AS VARCHAR(100)) AS region,
-    CAST(CAST(l.before_row."postal_code" AS VARCHAR(65535)) AS VARCHAR(20)) AS postal_code,
-    CAST(CAST(l.before_row."country_code" AS VARCHAR(65535)) AS CHAR(2)) AS country_code,
-    CAST(CAST(l.before_row."is_default" AS VARCHAR(65535)) AS BOOLEAN) AS is_default,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at,
-    CAST(CAST(l.before_row."deleted_at" AS VARCHAR(65535)) AS TIMESTAMP) AS deleted_at
+    CAST(l.after_row."id" AS BIGINT) AS new__id,
+    CAST(l.before_row."id" AS BIGINT) AS id,
+    CAST(l.before_row."customer_id" AS BIGINT) AS customer_id,
+    CAST(l.before_row."line1" AS VARCHAR(255)) AS line1,
+    CAST(l.before_row."line2" AS VARCHAR(255)) AS line2,
+    CAST(l.before_row."city" AS VARCHAR(100)) AS city,
+    CAST(l.before_row."region" AS VARCHAR(100)) AS region,
+    CAST(l.before_row."postal_code" AS VARCHAR(20)) AS postal_code,
+    CAST(l.before_row."country_code" AS CHAR(2)) AS country_code,
+    CAST(l.before_row."is_default" AS BOOLEAN) AS is_default,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at,
+    CAST(l.before_row."deleted_at" AS TIMESTAMP) AS deleted_at
   FROM cdc.change_log AS l
   WHERE
     FALSE;
@@ -975,19 +975,19 @@ BEGIN
   )
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."id" AS VARCHAR(65535)) AS BIGINT) AS new__id,
-    CAST(CAST(l.before_row."id" AS VARCHAR(65535)) AS BIGINT) AS id,
-    CAST(CAST(l.before_row."customer_id" AS VARCHAR(65535)) AS BIGINT) AS customer_id,
-    CAST(CAST(l.before_row."line1" AS VARCHAR(65535)) AS VARCHAR(255)) AS line1,
-    CAST(CAST(l.before_row."line2" AS VARCHAR(65535)) AS VARCHAR(255)) AS line2,
-    CAST(CAST(l.before_row."city" AS VARCHAR(65535)) AS VARCHAR(100)) AS city,
-    CAST(CAST(l.before_row."region" AS VARCHAR(65535)) AS VARCHAR(100)) AS region,
-    CAST(CAST(l.before_row."postal_code" AS VARCHAR(65535)) AS VARCHAR(20)) AS postal_code,
-    CAST(CAST(l.before_row."country_code" AS VARCHAR(65535)) AS CHAR(2)) AS country_code,
-    CAST(CAST(l.before_row."is_default" AS VARCHAR(65535)) AS BOOLEAN) AS is_default,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at,
-    CAST(CAST(l.before_row."deleted_at" AS VARCHAR(65535)) AS TIMESTAMP) AS deleted_at
+    CAST(l.after_row."id" AS BIGINT) AS new__id,
+    CAST(l.before_row."id" AS BIGINT) AS id,
+    CAST(l.before_row."customer_id" AS BIGINT) AS customer_id,
+    CAST(l.before_row."line1" AS VARCHAR(255)) AS line1,
+    CAST(l.before_row."line2" AS VARCHAR(255)) AS line2,
+    CAST(l.before_row."city" AS VARCHAR(100)) AS city,
+    CAST(l.before_row."region" AS VARCHAR(100)) AS region,
+    CAST(l.before_row."postal_code" AS VARCHAR(20)) AS postal_code,
+    CAST(l.before_row."country_code" AS CHAR(2)) AS country_code,
+    CAST(l.before_row."is_default" AS BOOLEAN) AS is_default,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at,
+    CAST(l.before_row."deleted_at" AS TIMESTAMP) AS deleted_at
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'addresses';
@@ -1091,21 +1091,21 @@ BEGIN
   CREATE TEMPORARY TABLE orders__customers__undo AS
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."id" AS VARCHAR(65535)) AS BIGINT) AS new__id,
-    CAST(CAST(l.before_row."id" AS VARCHAR(65535)) AS BIGINT) AS id,
-    CAST(CAST(l.before_row."email" AS VARCHAR(65535)) AS VARCHAR(255)) AS email,
-    CAST(CAST(l.before_row."first_name" AS VARCHAR(65535)) AS VARCHAR(100)) AS first_name,
-    CAST(CAST(l.before_row."last_name" AS VARCHAR(65535)) AS VARCHAR(100)) AS last_name,
-    CAST(CAST(l.before_row."phone" AS VARCHAR(65535)) AS VARCHAR(32)) AS phone,
-    CAST(CAST(l.before_row."segment" AS VARCHAR(65535)) AS VARCHAR(20)) AS segment,
-    CAST(CAST(l.before_row."plan" AS VARCHAR(65535)) AS VARCHAR(20)) AS plan,
-    CAST(CAST(l.before_row."default_address_id" AS VARCHAR(65535)) AS BIGINT) AS default_address_id,
-    CAST(CAST(l.before_row."marketing_opt_in" AS VARCHAR(65535)) AS BOOLEAN) AS marketing_opt_in,
-    CAST(CAST(l.before_row."lifetime_value" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS lifetime_value,
-    CAST(CAST(l.before_row."status" AS VARCHAR(65535)) AS SMALLINT) AS status,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at,
-    CAST(CAST(l.before_row."deleted_at" AS VARCHAR(65535)) AS TIMESTAMP) AS deleted_at
+    CAST(l.after_row."id" AS BIGINT) AS new__id,
+    CAST(l.before_row."id" AS BIGINT) AS id,
+    CAST(l.before_row."email" AS VARCHAR(255)) AS email,
+    CAST(l.before_row."first_name" AS VARCHAR(100)) AS first_name,
+    CAST(l.before_row."last_name" AS VARCHAR(100)) AS last_name,
+    CAST(l.before_row."phone" AS VARCHAR(32)) AS phone,
+    CAST(l.before_row."segment" AS VARCHAR(20)) AS segment,
+    CAST(l.before_row."plan" AS VARCHAR(20)) AS plan,
+    CAST(l.before_row."default_address_id" AS BIGINT) AS default_address_id,
+    CAST(l.before_row."marketing_opt_in" AS BOOLEAN) AS marketing_opt_in,
+    CAST(l.before_row."lifetime_value" AS DECIMAL(12, 2)) AS lifetime_value,
+    CAST(l.before_row."status" AS SMALLINT) AS status,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at,
+    CAST(l.before_row."deleted_at" AS TIMESTAMP) AS deleted_at
   FROM cdc.change_log AS l
   WHERE
     FALSE;
@@ -1129,21 +1129,21 @@ BEGIN
   )
   SELECT
     l.op AS cdc__op,
-    CAST(CAST(l.after_row."id" AS VARCHAR(65535)) AS BIGINT) AS new__id,
-    CAST(CAST(l.before_row."id" AS VARCHAR(65535)) AS BIGINT) AS id,
-    CAST(CAST(l.before_row."email" AS VARCHAR(65535)) AS VARCHAR(255)) AS email,
-    CAST(CAST(l.before_row."first_name" AS VARCHAR(65535)) AS VARCHAR(100)) AS first_name,
-    CAST(CAST(l.before_row."last_name" AS VARCHAR(65535)) AS VARCHAR(100)) AS last_name,
-    CAST(CAST(l.before_row."phone" AS VARCHAR(65535)) AS VARCHAR(32)) AS phone,
-    CAST(CAST(l.before_row."segment" AS VARCHAR(65535)) AS VARCHAR(20)) AS segment,
-    CAST(CAST(l.before_row."plan" AS VARCHAR(65535)) AS VARCHAR(20)) AS plan,
-    CAST(CAST(l.before_row."default_address_id" AS VARCHAR(65535)) AS BIGINT) AS default_address_id,
-    CAST(CAST(l.before_row."marketing_opt_in" AS VARCHAR(65535)) AS BOOLEAN) AS marketing_opt_in,
-    CAST(CAST(l.before_row."lifetime_value" AS VARCHAR(65535)) AS DECIMAL(12, 2)) AS lifetime_value,
-    CAST(CAST(l.before_row."status" AS VARCHAR(65535)) AS SMALLINT) AS status,
-    CAST(CAST(l.before_row."created_at" AS VARCHAR(65535)) AS TIMESTAMP) AS created_at,
-    CAST(CAST(l.before_row."updated_at" AS VARCHAR(65535)) AS TIMESTAMP) AS updated_at,
-    CAST(CAST(l.before_row."deleted_at" AS VARCHAR(65535)) AS TIMESTAMP) AS deleted_at
+    CAST(l.after_row."id" AS BIGINT) AS new__id,
+    CAST(l.before_row."id" AS BIGINT) AS id,
+    CAST(l.before_row."email" AS VARCHAR(255)) AS email,
+    CAST(l.before_row."first_name" AS VARCHAR(100)) AS first_name,
+    CAST(l.before_row."last_name" AS VARCHAR(100)) AS last_name,
+    CAST(l.before_row."phone" AS VARCHAR(32)) AS phone,
+    CAST(l.before_row."segment" AS VARCHAR(20)) AS segment,
+    CAST(l.before_row."plan" AS VARCHAR(20)) AS plan,
+    CAST(l.before_row."default_address_id" AS BIGINT) AS default_address_id,
+    CAST(l.before_row."marketing_opt_in" AS BOOLEAN) AS marketing_opt_in,
+    CAST(l.before_row."lifetime_value" AS DECIMAL(12, 2)) AS lifetime_value,
+    CAST(l.before_row."status" AS SMALLINT) AS status,
+    CAST(l.before_row."created_at" AS TIMESTAMP) AS created_at,
+    CAST(l.before_row."updated_at" AS TIMESTAMP) AS updated_at,
+    CAST(l.before_row."deleted_at" AS TIMESTAMP) AS deleted_at
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'customers';
