@@ -31,6 +31,12 @@ class CdcgenError(Exception):
     exit_code = 2
 
 
+class InputError(CdcgenError):
+    """The input or the data is wrong (a bad argument, a refusal): exit code 1."""
+
+    exit_code = 1
+
+
 class SpecError(CdcgenError):
     """The spec has problems; ``diagnostics`` lists all of them, sorted by position."""
 
