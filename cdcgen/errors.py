@@ -3,7 +3,40 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+#: How much of a long value a message shows.
+SHOWN_CHARS = 80
+
+
+def shown(value: object) -> str:
+    """A value for a message: quoted, and cut with its length when long.
+
+    >>> shown("vendor")
+    "'vendor'"
+    >>> shown("a" * 100)
+    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…' (100 characters)"
+    """
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return repr(text) if isinstance(value, str) else text
+    return f"'{text[:SHOWN_CHARS]}…' ({len(text):,} characters)"
+
+
+#: A quoted run too long to print whole, as rules that do not use ``shown`` write it.
+#: Messages are short; one this long quotes a long value (cut quoted runs of _LONG+).
+_LONG_MESSAGE = 1000
+_LONG = 3 * SHOWN_CHARS
+_LONG_QUOTED = re.compile(rf"'([^'\n]{{{_LONG},}})'|\"([^\"\n]{{{_LONG},}})\"")
+_LONG_WORD = re.compile(rf"[^\s'\"]{{{_LONG},}}")
+
+
+def cut_long_values(message: str) -> str:
+    """Every quoted value and unbroken run over 240 characters cut the way
+    :func:`shown` cuts it, so no message repeats a 5 MB value."""
+    message = _LONG_QUOTED.sub(lambda m: shown(m.group(1) or m.group(2)), message)
+    return _LONG_WORD.sub(lambda m: shown(m.group()), message)
 
 
 @dataclass(frozen=True, order=True)
@@ -20,6 +53,11 @@ class Diagnostic:
     message: str
     path: tuple[str | int, ...] = field(default=(), compare=False)
     severity: str = field(default="error", compare=False)
+
+    def __post_init__(self) -> None:
+        # A safety net for every rule: a long value never reaches the terminal whole.
+        if len(self.message) > _LONG_MESSAGE:
+            object.__setattr__(self, "message", cut_long_values(self.message))
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
