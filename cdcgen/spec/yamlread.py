@@ -84,7 +84,7 @@ def read_text(path: str | Path, file: str | None = None) -> str:
 
 def parse(text: str, file: str) -> Parsed:
     """Plain data and node positions from YAML text, or SpecError with located problems."""
-    _refuse_control_characters(text, file)
+    refuse_control_characters(text, file)
     builder = _Builder(file)
     try:
         for event in yaml.parse(text, Loader=_LOADER):
@@ -271,7 +271,7 @@ def _short_tag(tag: str) -> str:
     return text if len(text) <= 60 else text[:60] + "…"
 
 
-def _refuse_control_characters(text: str, file: str) -> None:
+def refuse_control_characters(text: str, file: str) -> None:
     bad = _NOT_PRINTABLE.search(text)
     if bad is None:
         return
@@ -280,7 +280,7 @@ def _refuse_control_characters(text: str, file: str) -> None:
     char = bad.group()
     what = "a NUL character" if char == "\x00" else f"the control character U+{ord(char):04X}"
     raise SpecError(
-        [Diagnostic(file, line, col, f"{what} is not allowed in YAML (is this a binary file?)")]
+        [Diagnostic(file, line, col, f"{what} is not allowed here (is this a binary file?)")]
     )
 
 
