@@ -25,7 +25,10 @@ def shown(value: object) -> str:
 
 
 #: A quoted run too long to print whole, as rules that do not use ``shown`` write it.
-#: Messages are short; one this long quotes a long value (cut quoted runs of _LONG+).
+#: A quoted value without spaces (a name, a type) over 80 characters: always cut.
+_LONG_TOKEN = re.compile(rf"'([^'\s]{{{SHOWN_CHARS + 1},}})'")
+#: Messages are short; one this long quotes a long expression: cut its quoted runs and
+#: unbroken runs over _LONG (a lower bound would cut between two short quoted values).
 _LONG_MESSAGE = 1000
 _LONG = 3 * SHOWN_CHARS
 _LONG_QUOTED = re.compile(rf"'([^'\n]{{{_LONG},}})'|\"([^\"\n]{{{_LONG},}})\"")
@@ -33,10 +36,14 @@ _LONG_WORD = re.compile(rf"[^\s'\"]{{{_LONG},}}")
 
 
 def cut_long_values(message: str) -> str:
-    """Every quoted value and unbroken run over 240 characters cut the way
-    :func:`shown` cuts it, so no message repeats a 5 MB value."""
-    message = _LONG_QUOTED.sub(lambda m: shown(m.group(1) or m.group(2)), message)
-    return _LONG_WORD.sub(lambda m: shown(m.group()), message)
+    """Long values in a message cut the way :func:`shown` cuts them, so no message
+    repeats a 5 MB value: names and types over 80 characters, and in a long message
+    any quoted or unbroken run over 240."""
+    message = _LONG_TOKEN.sub(lambda m: shown(m.group(1)), message)
+    if len(message) > _LONG_MESSAGE:
+        message = _LONG_QUOTED.sub(lambda m: shown(m.group(1) or m.group(2)), message)
+        message = _LONG_WORD.sub(lambda m: shown(m.group()), message)
+    return message
 
 
 @dataclass(frozen=True, order=True)
@@ -56,7 +63,7 @@ class Diagnostic:
 
     def __post_init__(self) -> None:
         # A safety net for every rule: a long value never reaches the terminal whole.
-        if len(self.message) > _LONG_MESSAGE:
+        if len(self.message) > SHOWN_CHARS:
             object.__setattr__(self, "message", cut_long_values(self.message))
 
     def __str__(self) -> str:

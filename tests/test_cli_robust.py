@@ -159,3 +159,20 @@ def test_a_5_mb_spec_validates_in_bounded_time() -> None:
     started = time.perf_counter()
     validate_bytes("".join(parts).encode())
     assert time.perf_counter() - started < 60
+
+
+def test_messages_cut_long_values_to_80_characters_and_their_length() -> None:
+    """Whichever rule reports it, a long value shows as 'first 80…' (N characters)."""
+    cases = {
+        "companies.id > 0": "companies." + "n" * 400 + " > 0",  # a column rule
+        "varchar(255)": "varchar(" + "9" * 400 + ")",  # a type rule
+        "vendor_name: companies.name": "v" * 400 + ": companies.name",  # a name rule
+    }
+    for old, new in cases.items():
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "spec.yml"
+            path.write_text(VALID.replace(old, new))
+            result = CliRunner().invoke(app, ["validate", str(path)])
+        assert result.exit_code == 1
+        assert re.search(r"'[^']{80}…' \(\d{3} characters\)", result.stderr), result.stderr
+        assert all(len(line) < 300 for line in result.stderr.splitlines()), result.stderr
