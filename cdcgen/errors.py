@@ -26,13 +26,14 @@ def shown(value: object) -> str:
 
 #: A quoted run too long to print whole, as rules that do not use ``shown`` write it.
 #: A quoted value without spaces (a name, a type) over 80 characters: always cut.
-_LONG_TOKEN = re.compile(rf"'([^'\s]{{{SHOWN_CHARS + 1},}})'")
+#: (``…`` excluded: a value already cut by ``shown`` is not cut again.)
+_LONG_TOKEN = re.compile(rf"'([^'\s…]{{{SHOWN_CHARS + 1},}})'")
 #: Messages are short; one this long quotes a long expression: cut its quoted runs and
 #: unbroken runs over _LONG (a lower bound would cut between two short quoted values).
 _LONG_MESSAGE = 1000
 _LONG = 3 * SHOWN_CHARS
-_LONG_QUOTED = re.compile(rf"'([^'\n]{{{_LONG},}})'|\"([^\"\n]{{{_LONG},}})\"")
-_LONG_WORD = re.compile(rf"[^\s'\"]{{{_LONG},}}")
+_LONG_QUOTED = re.compile(rf"'([^'\n…]{{{_LONG},}})'|\"([^\"\n…]{{{_LONG},}})\"")
+_LONG_WORD = re.compile(rf"[^\s'\"…]{{{_LONG},}}")
 
 
 def cut_long_values(message: str) -> str:
