@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cdcgen.cli import app
-from cdcgen.cli.output import reported, scrub
+from cdcgen.cli.output import TOOL_FAILED, reported, scrub
 from cdcgen.errors import CdcgenError
 
 if TYPE_CHECKING:  # rich, the demo data and boto3 load inside the commands
@@ -85,6 +85,8 @@ def demo(
         result = _run(console, dsn or (server.dsn if server else ""), options)
     except CdcgenError as exc:
         _fail(console, str(exc), exc.exit_code)
+    except Exception as exc:  # the exit-code contract: a crash is the tool's failure
+        _fail(console, f"internal error: {type(exc).__name__}: {exc}", TOOL_FAILED)
     finally:
         if server is not None:
             _stop_or_keep(console, server, keep)
