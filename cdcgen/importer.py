@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cdcgen.errors import Diagnostic, SpecError
+from cdcgen.spec import yamlread
 from cdcgen.spec.model import IDENT_PATTERN
 
 #: ``source -> column -> {fact: [fact columns]}``: the seeds' shape, leaves as lists.
@@ -43,12 +44,18 @@ class DictionaryError(SpecError):
 def read_dictionary(path: str | Path) -> SourceDictionary:
     """Read ``.py`` (a dict literal, optionally assigned to a name) or ``.json``."""
     file = str(path)
-    text = Path(path).read_text(encoding="utf-8")
+    text = yamlread.read_text(path)  # not UTF-8: a located error, not a traceback
+    yamlread.refuse_control_characters(text, file)
     positions: dict[_PathT, tuple[int, int]] = {}
-    if Path(path).suffix.lower() == ".json":
-        data = _read_json(text, file)
-    else:
-        data, positions = _read_python(text, file)
+    try:
+        if Path(path).suffix.lower() == ".json":
+            data = _read_json(text, file)
+        else:
+            data, positions = _read_python(text, file)
+    except (RecursionError, MemoryError):
+        raise DictionaryError(
+            [Diagnostic(file, 1, 1, "nested too deeply to be a dictionary of columns")]
+        ) from None
     return _checked(data, file, positions)
 
 

@@ -64,9 +64,10 @@ _DB_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_$.@+-]{0,127}")
 
 
 class ScheduleError(CdcgenError):
-    """Arguments that cannot make a valid schedule (a malformed ARN, a missing user)."""
+    """Arguments that cannot make a valid schedule (a malformed ARN, a missing user):
+    the input is wrong, hence exit code 1."""
 
-    exit_code = 2
+    exit_code = 1
 
 
 class ScheduleApplyFailed(CdcgenError):

@@ -165,7 +165,8 @@ def test_impact_unknown_column_exits_1(runner: CliRunner, small: Path) -> None:
     assert "unknown column 'companies.nmae'" in result.stderr
     result = runner.invoke(app, ["impact", "vendors.name", "--spec", str(small), "-f", "json"])
     assert result.exit_code == 1
-    assert "unknown source 'vendors'" in result.stderr
+    failure = json.loads(result.stdout)  # with a JSON format, the failure is JSON too
+    assert failure["exit_code"] == 1 and "unknown source 'vendors'" in failure["error"]
 
 
 def test_impact_on_an_invalid_spec_prints_its_errors(runner: CliRunner, broken: Path) -> None:

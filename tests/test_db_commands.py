@@ -96,7 +96,7 @@ def test_bootstrap_run_status_verify_rebuild(cli, pg_dsn, mini_build):
     boot = cli("bootstrap", str(mini_build))
     assert "run 1 succeeded" in boot.output
     assert "rebuilt: fact_item" in boot.output
-    cli("bootstrap", str(mini_build), code=2)  # baselines hold rows now
+    cli("bootstrap", str(mini_build), code=1)  # refused: baselines hold rows now
 
     stage(pg_dsn, (3, "pulley"))
     ran = cli("run", str(mini_build))
@@ -121,7 +121,7 @@ def test_bootstrap_run_status_verify_rebuild(cli, pg_dsn, mini_build):
 
     assert "rebuilt: fact_item" in cli("rebuild", str(mini_build), "fact_item").output
     cli("verify", str(mini_build))
-    unknown = cli("rebuild", str(mini_build), "fact_nope", code=2)
+    unknown = cli("rebuild", str(mini_build), "fact_nope", code=1)
     assert "no target 'fact_nope' (targets: fact_item)" in unknown.output
 
 
@@ -132,7 +132,8 @@ def test_failed_run_exits_1_and_shows_in_status(cli, pg_dsn, mini_build):
     assert "the mini run failed (run 1 logged as failed)" in failed.output
     assert "staging.items holds a row named boom" in failed.output
     assert sql(pg_dsn, "SELECT count(*) FROM public.items") == [(0,)]  # nothing applied
-    shown = cli("status", str(mini_build))
+    shown = cli("status", str(mini_build), code=1)  # never succeeded: a freshness error
+    assert "past its freshness error_after for items" in shown.output
     assert "failures:" in shown.output
     assert "run 1 at" in shown.output and "boom" in shown.output
 
@@ -157,7 +158,7 @@ def test_introspect_writes_a_catalog(cli, pg_dsn, tmp_path):
         "code: char(2)",
     ):
         assert line in text
-    cli("introspect", "--schema", "nothing_here", code=2)
+    cli("introspect", "--schema", "nothing_here", code=1)
 
 
 def test_password_in_the_dsn_never_shows(cli, pg_dsn, secret_password, mini_build):
@@ -176,5 +177,5 @@ def test_dsn_from_the_environment_and_its_absence(cli, pg_dsn, mini_build, monke
 
 
 def test_wrong_rendering_is_refused(cli, mini_build):
-    result = cli("deploy", "--dialect", "redshift", str(mini_build), code=2)
+    result = cli("deploy", "--dialect", "redshift", str(mini_build), code=1)
     assert "is the postgres rendering but the server speaks redshift" in result.output

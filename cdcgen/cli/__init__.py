@@ -3,10 +3,15 @@ function and prints. Commands are grouped by stage in sibling modules:
 
 - ``spec_commands``: validate, impact, graph, schema, import-dictionary
 - ``build_commands``: build
-- ``db_commands``: deploy, bootstrap, run, status, verify, rebuild, introspect, demo, schedule
+- ``db_commands``: deploy, bootstrap, run, status, verify, rebuild, introspect
+- ``demo_commands``: demo, schedule
 
-Exit codes: 0 ok, 1 problems found in the input (spec errors, stale build,
-verify differences), 2 the tool itself failed.
+Exit codes (``cdcgen.cli.output``): 0 ok, 1 the input or the data is wrong,
+2 the tool or the connection failed (uncaught exceptions included).
+
+Start-up stays fast: command modules import the library (sqlglot, pydantic,
+psycopg, redshift_connector, rich, boto3) inside the command functions, so
+``cdcgen --help`` loads none of it (tests/test_cli_startup.py).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import sys
 
 import typer
 
-from cdcgen.errors import CdcgenError
+from cdcgen.cli.output import TOOL_FAILED, scrub
 
 app = typer.Typer(
     name="cdcgen",
@@ -24,6 +29,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain Click help: it wraps option help at any width instead of cutting it with
+    # "…" in narrow rich panels, and it spares --help the import of rich.
+    rich_markup_mode=None,
 )
 
 for _module in ("spec_commands", "build_commands", "db_commands", "demo_commands"):
@@ -35,8 +43,15 @@ for _module in ("spec_commands", "build_commands", "db_commands", "demo_commands
 
 
 def main() -> None:
+    """The console script: a crash that escaped a command still exits 2, not 1."""
     try:
         app()
-    except CdcgenError as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BaseException as exc:
+        typer.secho(
+            scrub(f"error: internal error: {type(exc).__name__}: {exc}"), fg="red", err=True
+        )
+        sys.exit(TOOL_FAILED)

@@ -8,23 +8,46 @@ from typing import Annotated
 import typer
 
 from cdcgen.cli import app
-from cdcgen.render.build import build
+from cdcgen.cli.output import emit_json, fail, reported
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 @app.command("build")
 def build_command(
-    specs: Annotated[list[Path] | None, typer.Argument(help="Spec files or directories (default: mappings/).")] = None,
+    specs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Spec files or directories (default: mappings/).", show_default=False),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("generated"),
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if generated files are stale; write nothing.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if generated files are stale; write nothing.")
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate the Redshift and PostgreSQL SQL for each pipeline spec."""
-    result = build(specs or [Path("mappings")], out, check=check)
-    if check:
-        if result.stale:
-            for path in result.stale:
+    with reported(as_json):
+        from cdcgen.render.build import build  # lazy: sqlglot, jinja2, pydantic
+
+        result = build(specs or [Path("mappings")], out, check=check)
+    if check and result.stale:
+        stale = [str(p) for p in result.stale]
+        if not as_json:
+            for path in stale:
                 typer.echo(f"stale: {path}", err=True)
-            typer.echo("generated SQL is out of date: run `cdcgen build`", err=True)
-            raise typer.Exit(1)
+        fail("generated SQL is out of date: run `cdcgen build`", 1, as_json, stale=stale)
+    if as_json:
+        emit_json(
+            {
+                "pipelines": result.pipelines,
+                "written": [str(p) for p in result.written],
+                "stale": [],
+                "check": check,
+            }
+        )
+    elif check:
         typer.echo(f"up to date: {', '.join(result.pipelines)}")
-        return
-    typer.echo(f"built {', '.join(result.pipelines)}: {len(result.written)} file(s) changed in {out}")
+    else:
+        typer.echo(
+            f"built {', '.join(result.pipelines)}: {len(result.written)} file(s) changed in {out}"
+        )

@@ -2,28 +2,27 @@
 introspect. Each opens a connection, calls one function of ``cdcgen.deploy`` and prints.
 
 The DSN comes from ``--dsn`` or ``CDCGEN_DSN``; passwords from ``CDCGEN_PASSWORD`` /
-``PGPASSWORD`` or IAM, and are scrubbed from every message.
+``PGPASSWORD`` or IAM, and are scrubbed from every message. The deploy modules (and
+with them psycopg, redshift_connector, sqlglot) load inside the commands.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cdcgen.cli import app
-from cdcgen.deploy import ops
-from cdcgen.deploy.apply import apply_plan
-from cdcgen.deploy.connect import Database, connect
-from cdcgen.deploy.errors import BuildNotFound, DeployError
-from cdcgen.deploy.manifest import Manifest, load_manifest, locate_build
-from cdcgen.deploy.plan import build_plan, explain, plan_as_dict
-from cdcgen.errors import CdcgenError
+from cdcgen.cli.output import emit_json, fail, remember_secrets, reported, scrub, warn
+
+if TYPE_CHECKING:
+    from cdcgen.deploy import ops
+    from cdcgen.deploy.connect import Database
+    from cdcgen.deploy.manifest import Manifest
 
 
 class Dialect(StrEnum):
@@ -58,7 +57,12 @@ DialectOption = Annotated[
         help="Which rendering to use; auto asks the server (Redshift or PostgreSQL).",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON for machines (failures too).")
+]
+
+#: Seconds a run may wait for another run's lock before it says so.
+LOCK_NOTICE_AFTER = 2.0
 
 
 # --------------------------------------------------------------------------- commands
@@ -87,16 +91,22 @@ def deploy(
 ) -> None:
     """Apply a build: create what is missing, replace changed views and procedures,
     migrate tables additively, record the deployment. Exit 1 if refused as destructive."""
-    with _errors_exit(), _session(dsn, build, dialect) as (db, manifest):
+    with reported(as_json), _session(dsn, build, dialect, deployed=False) as (db, manifest):
+        from cdcgen.deploy.apply import apply_plan
+        from cdcgen.deploy.plan import build_plan, explain, plan_as_dict
+
         plan = build_plan(
             db, manifest, allow_destructive=allow_destructive, with_staging=with_staging
         )
+        if plan.refused:
+            if as_json:
+                fail("refused: destructive changes", 1, as_json, plan=plan_as_dict(plan))
+            typer.echo(explain(plan, verbose=verbose))
+            raise typer.Exit(1)
         if as_json:
-            typer.echo(json.dumps(plan_as_dict(plan), indent=2))
+            emit_json(plan_as_dict(plan))
         else:
             typer.echo(explain(plan, verbose=verbose))
-        if plan.refused:
-            raise typer.Exit(1)
         if plan_only or plan.is_noop:
             return
         result = apply_plan(db, plan)
@@ -115,10 +125,17 @@ def bootstrap(
     force: Annotated[
         bool, typer.Option("--force", help="Bootstrap even if baselines already hold rows.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """First load onto empty baselines: one run, then a rebuild of every target."""
-    with _errors_exit(), _session(dsn, build, dialect) as (db, manifest):
-        result = ops.bootstrap(db, manifest, force=force)
+    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+        from cdcgen.deploy import ops
+
+        with _lock_notice(db, dsn, manifest.pipeline):
+            result = ops.bootstrap(db, manifest, force=force)
+        if as_json:
+            emit_json({**ops.run_as_dict(result.run), "rebuilt": list(result.rebuilt)})
+            return
         _print_run(result.run)
         for target in result.rebuilt:
             typer.echo(f"rebuilt: {target}")
@@ -128,11 +145,15 @@ def bootstrap(
 def run(
     build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto, as_json: JsonOption = False
 ) -> None:
-    """Run one CDC cycle (CALL the run procedure) and print what it changed."""
-    with _errors_exit(), _session(dsn, build, dialect) as (db, manifest):
-        result = ops.run_cycle(db, manifest)
+    """Run one CDC cycle (CALL the run procedure) and print what it changed. Says so
+    when it waits for another run's lock."""
+    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+        from cdcgen.deploy import ops
+
+        with _lock_notice(db, dsn, manifest.pipeline):
+            result = ops.run_cycle(db, manifest)
         if as_json:
-            typer.echo(json.dumps(ops.run_as_dict(result), indent=2))
+            emit_json(ops.run_as_dict(result))
         else:
             _print_run(result)
 
@@ -145,22 +166,43 @@ def status(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 10,
     as_json: JsonOption = False,
 ) -> None:
-    """Recent runs, failures with their errors, freshness per source."""
-    with _errors_exit(), _connection(dsn) as db:
+    """Recent runs, failures with their errors, freshness per source. Exit 1 when a
+    source is past its freshness error_after."""
+    with reported(as_json), _connection(dsn) as db:
+        from cdcgen.deploy import ops
+
         pipeline, cdc = _pipeline_and_cdc_schema(build, _dialect(db, dialect))
+        ops.require_deployed(db, pipeline, cdc, _where(dsn))
         result = ops.status(db, pipeline, cdc_schema=cdc, limit=limit)
+        stale = [str(r.get("source")) for r in result.freshness if r.get("freshness") == "error"]
         if as_json:
-            typer.echo(json.dumps(ops.status_as_dict(result), indent=2))
-        else:
-            _print_status(result)
+            data = ops.status_as_dict(result)
+            if stale:
+                fail(_freshness_error(pipeline, stale), 1, as_json, status=data)
+            emit_json(data)
+            return
+        _print_status(result)
+        if stale:
+            fail(_freshness_error(pipeline, stale), 1)
 
 
 @app.command()
-def verify(build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto) -> None:
+def verify(
+    build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto, as_json: JsonOption = False
+) -> None:
     """Compare every target with its full definition; exit 1 if any differs."""
-    with _errors_exit(), _session(dsn, build, dialect) as (db, manifest):
+    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+        from cdcgen.deploy import ops
+
         result = ops.verify(db, manifest, raise_on_difference=False)
-        typer.echo(ops.verify_summary(result, manifest.pipeline))
+        summary = ops.verify_summary(result, manifest.pipeline)
+        if as_json:
+            rows = [ops.jsonable(r) for r in result.rows]
+            if not result.ok:
+                fail(summary.splitlines()[-1], 1, as_json, targets=rows)
+            emit_json({"ok": True, "targets": rows})
+            return
+        typer.echo(summary)
         if not result.ok:
             raise typer.Exit(1)
 
@@ -173,11 +215,17 @@ def rebuild(
     ],
     dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
+    as_json: JsonOption = False,
 ) -> None:
     """Recompute one target in full from the baseline."""
-    with _errors_exit(), _session(dsn, build, dialect) as (db, manifest):
+    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+        from cdcgen.deploy import ops
+
         ops.rebuild(db, manifest, target)
-        typer.echo(f"rebuilt: {target}")
+        if as_json:
+            emit_json({"rebuilt": target})
+        else:
+            typer.echo(f"rebuilt: {target}")
 
 
 @app.command()
@@ -189,7 +237,9 @@ def introspect(
     ] = None,
 ) -> None:
     """Write a catalog YAML (column types of a schema) for specs to reference."""
-    with _errors_exit(), _connection(dsn) as db:
+    with reported(), _connection(dsn) as db:
+        from cdcgen.deploy import ops
+
         text = ops.introspect_yaml(db, schema)
     if output is None:
         typer.echo(text, nl=False)
@@ -202,20 +252,21 @@ def introspect(
 
 
 @contextmanager
-def _errors_exit() -> Iterator[None]:
-    """Library errors become one red message on stderr and their exit code."""
-    try:
-        yield
-    except CdcgenError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(exc.exit_code) from None
-
-
-@contextmanager
 def _connection(dsn: str) -> Iterator[Database]:
+    from cdcgen.deploy.connect import connect, dsn_secrets
+    from cdcgen.deploy.errors import DeployError
+
     if not dsn:
         raise DeployError("no database: pass --dsn or set CDCGEN_DSN")
+    secrets = dsn_secrets(dsn)
+    remember_secrets(*secrets)
+    if secrets:
+        warn(
+            "the DSN holds a password, which shell history and process lists keep: "
+            "set CDCGEN_PASSWORD instead (or use IAM for redshift://)"
+        )
     db = connect(dsn)
+    remember_secrets(*db.secrets)
     try:
         yield db
     finally:
@@ -223,17 +274,53 @@ def _connection(dsn: str) -> Iterator[Database]:
 
 
 @contextmanager
-def _session(dsn: str, build: str, dialect: Dialect) -> Iterator[tuple[Database, Manifest]]:
+def _session(
+    dsn: str, build: str, dialect: Dialect, *, deployed: bool = True
+) -> Iterator[tuple[Database, Manifest]]:
+    """A connection and the build for its dialect; with ``deployed``, the pipeline must
+    have been deployed there (else: "run cdcgen deploy first", exit 1)."""
+    from cdcgen.deploy import ops
+    from cdcgen.deploy.manifest import load_manifest, locate_build
+    from cdcgen.errors import InputError
+
     with _connection(dsn) as db:
         chosen = _dialect(db, dialect)
         manifest = load_manifest(locate_build(build, chosen))
         if manifest.dialect != chosen:
-            raise DeployError(
+            raise InputError(
                 f"{manifest.directory} is the {manifest.dialect} rendering but the server speaks "
                 f"{chosen}; pass the {chosen} build (generated/{manifest.pipeline}/{chosen}) "
                 "or --dialect"
             )
+        if deployed:
+            ops.require_deployed(db, manifest.pipeline, manifest.cdc_schema, _where(dsn))
         yield db, manifest
+
+
+@contextmanager
+def _lock_notice(db: Database, dsn: str, pipeline: str) -> Iterator[None]:
+    """Tell the user, on stderr, when the run waits for another run's lock."""
+    from cdcgen.deploy.connect import connect
+    from cdcgen.deploy.waits import notice_when_blocked
+
+    def blocked(holder: str) -> None:
+        warn(
+            f"waiting for another run of {pipeline} to finish: its lock is held by {holder}"
+        )
+
+    with notice_when_blocked(db, lambda: connect(dsn), blocked, after=LOCK_NOTICE_AFTER):
+        yield
+
+
+def _where(dsn: str) -> str:
+    return scrub(dsn)
+
+
+def _freshness_error(pipeline: str, sources: Sequence[str]) -> str:
+    return (
+        f"{pipeline} is past its freshness error_after for {', '.join(sources)}: "
+        f"no successful run recently (see the runs above, or cdcgen run {pipeline})"
+    )
 
 
 def _dialect(db: Database, option: Dialect) -> str:
@@ -242,6 +329,9 @@ def _dialect(db: Database, option: Dialect) -> str:
 
 def _pipeline_and_cdc_schema(build: str, dialect: str) -> tuple[str, str]:
     """Status needs only names: read them from the build when there is one."""
+    from cdcgen.deploy.errors import BuildNotFound
+    from cdcgen.deploy.manifest import load_manifest, locate_build
+
     try:
         manifest = load_manifest(locate_build(build, dialect))
     except BuildNotFound:

@@ -7,24 +7,18 @@ import json
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from cdcgen.cli import app
-from cdcgen.demo import DemoOptions, DemoResult, DemoServer, run_demo, start_server
-from cdcgen.demo.console import RichObserver
-from cdcgen.deploy.connect import connect, redact
+from cdcgen.cli.output import TOOL_FAILED, reported, scrub
 from cdcgen.errors import CdcgenError
-from cdcgen.schedule import (
-    apply_schedule,
-    cli_requests,
-    cloudformation_template,
-    define_schedule,
-    pipeline_schedule,
-    template_yaml,
-)
+
+if TYPE_CHECKING:  # rich, the demo data and boto3 load inside the commands
+    from rich.console import Console
+
+    from cdcgen.demo import DemoOptions, DemoResult, DemoServer
 
 
 @app.command()
@@ -71,6 +65,10 @@ def demo(
 ) -> None:
     """Start an embedded PostgreSQL, deploy the vendor pipeline, load sample data, then run
     cycles of realistic changes and show what each run changed and that it verifies."""
+    from rich.console import Console
+
+    from cdcgen.demo import DemoOptions, start_server
+
     console = Console(highlight=False)
     if dsn and (data_dir or keep):
         _fail(
@@ -87,6 +85,8 @@ def demo(
         result = _run(console, dsn or (server.dsn if server else ""), options)
     except CdcgenError as exc:
         _fail(console, str(exc), exc.exit_code)
+    except Exception as exc:  # the exit-code contract: a crash is the tool's failure
+        _fail(console, f"internal error: {type(exc).__name__}: {exc}", TOOL_FAILED)
     finally:
         if server is not None:
             _stop_or_keep(console, server, keep)
@@ -96,8 +96,13 @@ def demo(
 
 
 def _run(console: Console, dsn: str, options: DemoOptions) -> DemoResult:
+    from cdcgen.demo import run_demo
+    from cdcgen.demo.console import RichObserver
+    from cdcgen.deploy.connect import connect, dsn_secrets, redact
+
     with connect(dsn) as db:
-        console.print(f"[green]✓[/] connected to {redact(dsn, db.secrets)}", soft_wrap=True)
+        shown = redact(dsn, (*db.secrets, *dsn_secrets(dsn)))
+        console.print(f"[green]✓[/] connected to {shown}", soft_wrap=True)
         return run_demo(db, options, RichObserver(console))
 
 
@@ -130,7 +135,12 @@ def _summary(console: Console, result: DemoResult, seconds: float) -> None:
 
 
 def _fail(console: Console, message: str, code: int) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error: {message}[/]")
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[red]error: {escape(scrub(message))}[/]"
+    )
     raise typer.Exit(code)
 
 
@@ -185,7 +195,16 @@ def schedule(
 ) -> None:
     """Emit the EventBridge rule that CALLs the pipeline's run procedure through the
     Redshift Data API on the spec's cron (a Redshift "scheduled query"), or create it."""
-    try:
+    with reported(output_format is not ScheduleFormat.cloudformation):
+        from cdcgen.schedule import (
+            apply_schedule,
+            cli_requests,
+            cloudformation_template,
+            define_schedule,
+            pipeline_schedule,
+            template_yaml,
+        )
+
         definition = define_schedule(
             pipeline_schedule(pipeline_or_spec),
             cluster_arn=cluster_arn,
@@ -213,5 +232,3 @@ def schedule(
             typer.echo(json.dumps(template, indent=2))
         else:
             typer.echo(template_yaml(template), nl=False)
-    except CdcgenError as exc:
-        _fail(Console(), str(exc), exc.exit_code)

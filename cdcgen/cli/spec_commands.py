@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from ruamel.yaml import YAML
 
-from cdcgen import graph, impact, importer, jsonschema
 from cdcgen.cli import app
-from cdcgen.errors import CdcgenError, SpecError
-from cdcgen.spec.model import Spec
-from cdcgen.validate import validate_file
+from cdcgen.cli.output import emit_json, fail_with, reported
+from cdcgen.errors import SpecError
+
+if TYPE_CHECKING:  # the library loads inside the commands, to keep `cdcgen --help` fast
+    from cdcgen import impact
+    from cdcgen.spec.model import Spec
 
 DEFAULT_SPECS = "mappings/*.yml"
 
@@ -58,28 +58,31 @@ def validate(
             exists=True, dir_okay=False, help="Spec files to check.", show_default=False
         ),
     ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Check spec files; print every problem as file:line:col: error: message."""
-    failed = False
-    for file in files:
-        try:
-            checked = _check(file)
-        except CdcgenError as exc:
-            _print_error(exc)
-            failed = True
-            continue
-        spec = checked.spec
-        counts = ", ".join(
-            _count(len(items), noun)
-            for items, noun in (
-                (spec.sources, "source"),
-                (spec.facts, "fact"),
-                (spec.dimensions, "dimension"),
-            )
-        )
-        typer.echo(f"ok: {file} ({counts})")
-    if failed:
-        raise typer.Exit(1)
+    checked: list[dict[str, object]] = []
+    problems: list[SpecError] = []
+    with reported(as_json):
+        for file in files:
+            try:
+                spec = _check(file).spec
+            except SpecError as exc:
+                problems.append(exc)
+                continue
+            counts = {
+                "sources": len(spec.sources),
+                "facts": len(spec.facts),
+                "dimensions": len(spec.dimensions),
+            }
+            checked.append({"file": str(file), **counts})
+            if not as_json:
+                summary = ", ".join(_count(n, noun[:-1]) for noun, n in counts.items())
+                typer.echo(f"ok: {file} ({summary})")
+        if problems:
+            fail_with(SpecError([d for exc in problems for d in exc.diagnostics]), as_json)
+    if as_json:
+        emit_json({"ok": checked})
 
 
 @app.command("impact")
@@ -98,7 +101,9 @@ def impact_command(
     ] = ImpactFormat.text,
 ) -> None:
     """Which fact and dimension columns each source column can change."""
-    with _errors_exit():
+    with reported(output_format is ImpactFormat.json):
+        from cdcgen import impact
+
         checked = _check_all(spec)
         dictionary = impact.merge(
             impact.impact_dictionary(c.spec, c.source_columns) for c in checked
@@ -123,7 +128,9 @@ def impact_command(
 @app.command("graph")
 def graph_command(spec: SpecFiles = None, output: OutputFile = None) -> None:
     """Mermaid flowchart of sources into facts and dimensions."""
-    with _errors_exit():
+    with reported():
+        from cdcgen import graph
+
         checked = _check_all(spec)
         _emit(graph.mermaid(c.spec for c in checked), output)
 
@@ -131,6 +138,8 @@ def graph_command(spec: SpecFiles = None, output: OutputFile = None) -> None:
 @app.command()
 def schema(output: OutputFile = None) -> None:
     """JSON Schema of the spec language, for editor completion (yaml-language-server)."""
+    from cdcgen import jsonschema
+
     _emit(json.dumps(jsonschema.spec_json_schema(), indent=2) + "\n", output)
 
 
@@ -148,7 +157,9 @@ def import_dictionary(
     output: OutputFile = None,
 ) -> None:
     """Draft a spec from a {source: {column: {fact: fact_column}}} dictionary."""
-    with _errors_exit():
+    with reported():
+        from cdcgen import importer
+
         _emit(importer.draft_spec_from_dictionary(file), output)
 
 
@@ -164,6 +175,8 @@ class _Checked:
 
 
 def _check(path: Path) -> _Checked:
+    from cdcgen.validate import validate_file
+
     validated = validate_file(path)
     return _Checked(str(path), validated.spec, validated.source_columns)
 
@@ -185,30 +198,14 @@ def _check_all(files: Sequence[Path] | None) -> list[_Checked]:
     return checked
 
 
-@contextmanager
-def _errors_exit() -> Iterator[None]:
-    """Library errors become a message on stderr and their exit code (1 = bad input)."""
-    try:
-        yield
-    except CdcgenError as exc:
-        _print_error(exc)
-        raise typer.Exit(exc.exit_code) from None
-
-
-def _print_error(exc: CdcgenError) -> None:
-    if isinstance(exc, SpecError):
-        for diagnostic in exc.diagnostics:
-            typer.echo(str(diagnostic), err=True)
-    else:
-        typer.echo(f"error: {exc}", err=True)
-
-
 def _render_impact(
     dictionary: impact.ImpactDictionary,
     output_format: ImpactFormat,
     all_columns: Mapping[str, Sequence[str]],
     origin: str,
 ) -> str:
+    from cdcgen import impact
+
     if output_format is ImpactFormat.json:
         return impact.render_json(dictionary)
     if output_format is ImpactFormat.yaml:
@@ -219,6 +216,8 @@ def _render_impact(
 
 
 def _yaml(data: object) -> str:
+    from ruamel.yaml import YAML
+
     yaml = YAML()  # round-trip mode keeps the spec's key order
     yaml.default_flow_style = False
     buffer = io.StringIO()

@@ -83,12 +83,48 @@ def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
     >>> redact("password=abc host=x", ["abc"])
     'password=*** host=x'
     """
-    text = re.sub(r"(\w+://[^:/?#@\s]*:)[^@/\s]*@", rf"\1{REDACTED}@", text)
+    # Up to the LAST @ of the authority: a password may hold an unencoded @.
+    text = re.sub(r"(\w+://[^:/?#@\s]*:)[^/\s]*@", rf"\1{REDACTED}@", text)
     text = re.sub(r"(?i)(password=)[^&\s]*", rf"\1{REDACTED}", text)
-    for secret in secrets:
+    # Longest first: a secret's piece must not break the match of the whole.
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def dsn_secrets(dsn: str) -> tuple[str, ...]:
+    """Every form in which a password written in ``dsn`` could reach a message.
+
+    Drivers and ``urlsplit`` disagree on DSNs with unencoded ``@``, ``/``, ``:`` or
+    ``#`` in the password, and a driver's error may quote only part of it (libpq
+    reports ``ss@host`` as the host of ``user:pa@ss@host``). So this takes the
+    widest reading (everything between ``user:`` and the last ``@``), its decoded
+    form, and its pieces between such characters that are long enough not to be
+    ordinary words of a message (4 characters or more).
+
+    >>> sorted(dsn_secrets("postgresql://ann:pa@ss/w0rd@db.example.com/dev"))
+    ['pa@ss/w0rd', 'w0rd']
+    """
+    _, sep, rest = dsn.partition("://")
+    at = rest.rfind("@")
+    if not sep or at < 0:
+        return ()
+    _, colon, password = rest[:at].partition(":")
+    if not colon or not password:
+        return ()
+    found = {password, unquote(password)}
+    with suppress(ValueError):
+        found.add(urlsplit(dsn).password or "")
+    for whole in list(found):
+        found.update(re.split(r"[@/:#?]", whole))
+    # Short pieces would scrub ordinary words; the whole password is always kept.
+    found = {s for s in found if len(s) >= 4} | {password}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def dsn_has_password(dsn: str) -> bool:
+    return bool(dsn_secrets(dsn))
 
 
 # --------------------------------------------------------------------------- the wrapper
@@ -236,14 +272,20 @@ def _first_line(sql: str) -> str:
 
 def connect(dsn: str) -> Database:
     """Open ``dsn`` with autocommit on and learn which dialect the server speaks."""
-    scheme = urlsplit(dsn).scheme.lower()
+    try:
+        scheme = urlsplit(dsn).scheme.lower()
+        urlsplit(dsn).port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ConnectionFailed(
+            redact(f"malformed DSN {dsn!r}: {exc}", dsn_secrets(dsn))
+        ) from None
     if scheme in ("postgresql", "postgres"):
         database = _connect_psycopg(dsn)
     elif scheme == "redshift":
         database = _connect_redshift(dsn)
     else:
         raise ConnectionFailed(
-            f"unsupported DSN {redact(dsn)!r}: use postgresql://user@host:5432/db "
+            f"unsupported DSN {redact(dsn, dsn_secrets(dsn))!r}: use postgresql://user@host:5432/db "
             "or redshift://user@host:5439/db"
         )
     database.dialect = server_dialect(database)
@@ -269,7 +311,7 @@ def _connect_psycopg(dsn: str) -> Database:
     url_password = urlsplit(dsn).password
     env_password = os.environ.get("CDCGEN_PASSWORD")  # libpq reads PGPASSWORD by itself
     password = env_password if env_password and not url_password else None
-    secrets = _secrets(url_password, env_password, os.environ.get("PGPASSWORD"))
+    secrets = _secrets(*dsn_secrets(dsn), env_password, os.environ.get("PGPASSWORD"))
     try:
         raw = psycopg.connect(dsn, autocommit=True, password=password)  # None: not passed
     except psycopg.Error as exc:
@@ -289,10 +331,10 @@ def redshift_connect_arguments(dsn: str) -> dict[str, Any]:
     database = unquote(parts.path.lstrip("/"))
     if not parts.hostname and "unix_sock" not in parts.query:
         raise ConnectionFailed(
-            f"DSN {redact(dsn)!r} names no host: write redshift://user@host:5439/database"
+            f"DSN {redact(dsn, dsn_secrets(dsn))!r} names no host: write redshift://user@host:5439/database"
         )
     if not database:
-        raise ConnectionFailed(f"DSN {redact(dsn)!r} names no database: add /database")
+        raise ConnectionFailed(f"DSN {redact(dsn, dsn_secrets(dsn))!r} names no database: add /database")
     args: dict[str, Any] = {
         "host": parts.hostname,
         "port": parts.port or REDSHIFT_DEFAULT_PORT,
@@ -310,7 +352,7 @@ def redshift_connect_arguments(dsn: str) -> dict[str, Any]:
     password = unquote(parts.password) if parts.password else password_from_env()
     if password is None:
         raise ConnectionFailed(
-            f"no password for {redact(dsn)!r}: set CDCGEN_PASSWORD (or PGPASSWORD), "
+            f"no password for {redact(dsn, dsn_secrets(dsn))!r}: set CDCGEN_PASSWORD (or PGPASSWORD), "
             "or use IAM: ?iam=true&cluster_identifier=…&profile=…"
         )
     args["password"] = password
@@ -324,7 +366,7 @@ def _redshift_options(query: str, dsn: str) -> dict[str, Any]:
         if kind is None:
             allowed = ", ".join(sorted(_REDSHIFT_OPTIONS))
             raise ConnectionFailed(
-                f"unknown option {name!r} in DSN {redact(dsn)!r}; allowed: {allowed} "
+                f"unknown option {name!r} in DSN {redact(dsn, dsn_secrets(dsn))!r}; allowed: {allowed} "
                 "(secrets go in the environment or an AWS profile, never in the DSN)"
             )
         options[name] = _convert_option(name, value, kind)
@@ -351,7 +393,9 @@ def _connect_redshift(dsn: str) -> Database:
     import redshift_connector
 
     args = redshift_connect_arguments(dsn)
-    secrets = _secrets(args.get("password"), *(os.environ.get(v) for v in PASSWORD_ENV_VARS))
+    secrets = _secrets(
+        args.get("password"), *dsn_secrets(dsn), *(os.environ.get(v) for v in PASSWORD_ENV_VARS)
+    )
     try:
         raw = redshift_connector.connect(**args)
     except Exception as exc:  # the driver raises many unrelated types while connecting

@@ -25,7 +25,34 @@ class DatabaseError(DeployError):
 
 
 class BuildNotFound(DeployError):
-    """No ``manifest.json`` where the build output was expected."""
+    """No ``manifest.json`` where the build output was expected, or not a valid one: the
+    BUILD argument is wrong, hence exit code 1."""
+
+    exit_code = 1
+
+
+class UnknownTarget(CdcgenError):
+    """A fact or dimension name the build does not have (``cdcgen rebuild``)."""
+
+    exit_code = 1
+
+
+class NotDeployed(CdcgenError):
+    """The pipeline's state tables are not in the database: nothing to run or read."""
+
+    exit_code = 1
+
+    def __init__(self, pipeline: str, where: str):
+        self.pipeline = pipeline
+        super().__init__(
+            f"nothing deployed for pipeline {pipeline} in {where}: run cdcgen deploy first"
+        )
+
+
+class BootstrapRefused(CdcgenError):
+    """Bootstrap onto baselines that already hold rows, without ``--force``."""
+
+    exit_code = 1
 
 
 class DestructiveChangeRefused(CdcgenError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdcgen.deploy.errors import BuildNotFound
+from cdcgen.deploy.errors import BuildNotFound, UnknownTarget
 
 MANIFEST_FILE = "manifest.json"
 TABLE_KINDS = frozenset({"state_table", "staging_table", "baseline_table", "target_table"})
@@ -80,7 +80,7 @@ class Manifest:
             if target.name == name:
                 return target
         known = ", ".join(t.name for t in self.targets) or "none"
-        raise BuildNotFound(f"pipeline {self.pipeline} has no target {name!r} (targets: {known})")
+        raise UnknownTarget(f"pipeline {self.pipeline} has no target {name!r} (targets: {known})")
 
     def target_of_table(self, table: str) -> Target | None:
         return next((t for t in self.targets if t.table == table), None)

@@ -15,9 +15,17 @@ from decimal import Decimal
 from typing import Any
 
 from cdcgen.deploy.connect import Database
-from cdcgen.deploy.errors import DatabaseError, DeployError, RunFailed, VerifyFailed
+from cdcgen.deploy.errors import (
+    BootstrapRefused,
+    DatabaseError,
+    DeployError,
+    NotDeployed,
+    RunFailed,
+    VerifyFailed,
+)
 from cdcgen.deploy.live import information_schema_type, table_exists
 from cdcgen.deploy.manifest import Manifest
+from cdcgen.errors import InputError
 from cdcgen.validate.types import TypeProblem, canonical_type
 
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
@@ -66,6 +74,28 @@ def _differs(row: Row) -> bool:
 def call_literal(value: str) -> str:
     """A string literal for a CALL argument; target names are plain identifiers anyway."""
     return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- deployed?
+
+
+def require_deployed(db: Database, pipeline: str, cdc_schema: str, where: str) -> None:
+    """Raise :class:`NotDeployed` unless ``pipeline`` was deployed here, so commands say
+    "run cdcgen deploy first" instead of ``relation "cdc.run_log" does not exist``.
+
+    ``where`` names the database in the message (a redacted DSN).
+    """
+    if not table_exists(db, f"{cdc_schema}.run_log"):
+        raise NotDeployed(pipeline, where)
+    if not table_exists(db, f"{cdc_schema}.deployments"):
+        return  # state tables applied by other means (tests, hand-run SQL): trust them
+    recorded = db.scalar(
+        f"SELECT count(*) FROM {cdc_schema}.deployments WHERE pipeline = %s",
+        [pipeline],
+        what="look for the pipeline's deployment",
+    )
+    if not recorded:
+        raise NotDeployed(pipeline, where)
 
 
 # --------------------------------------------------------------------------- run
@@ -188,18 +218,18 @@ def _last_deployment(db: Database, cdc: str, pipeline: str) -> Row | None:
 def status_as_dict(result: Status) -> dict[str, Any]:
     return {
         "pipeline": result.pipeline,
-        "last_deployment": _jsonable(result.last_deployment),
-        "runs": [_jsonable(r) for r in result.runs],
-        "failures": [_jsonable(r) for r in result.failures],
-        "freshness": [_jsonable(r) for r in result.freshness],
+        "last_deployment": jsonable(result.last_deployment),
+        "runs": [jsonable(r) for r in result.runs],
+        "failures": [jsonable(r) for r in result.failures],
+        "freshness": [jsonable(r) for r in result.freshness],
     }
 
 
 def run_as_dict(result: RunResult) -> dict[str, Any]:
-    return {"run": _jsonable(result.run), "counts": [_jsonable(c) for c in result.counts]}
+    return {"run": jsonable(result.run), "counts": [jsonable(c) for c in result.counts]}
 
 
-def _jsonable(row: Row | None) -> Row | None:
+def jsonable(row: Row | None) -> Row | None:
     if row is None:
         return None
     return {k: _json_value(v) for k, v in row.items()}
@@ -275,7 +305,7 @@ def bootstrap(db: Database, manifest: Manifest, *, force: bool = False) -> Boots
     if not force:
         loaded = [s.baseline for s in manifest.sources if _has_rows(db, s.baseline)]
         if loaded:
-            raise DeployError(
+            raise BootstrapRefused(
                 f"bootstrap is for empty baselines, but {', '.join(loaded)} already hold rows; "
                 "use `cdcgen run` for the next cycle (or --force to bootstrap anyway)"
             )
@@ -314,7 +344,7 @@ def introspect(db: Database, schema: str) -> dict[str, dict[str, str]]:
         what=f"read the columns of schema {schema}",
     )
     if not rows:
-        raise DeployError(
+        raise InputError(
             f"schema {schema!r} has no tables (or does not exist, or is not readable)"
         )
     tables: dict[str, dict[str, str]] = {}

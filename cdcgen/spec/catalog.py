@@ -24,7 +24,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from cdcgen.errors import SpecError
-from cdcgen.spec.loader import Positions, parse_yaml
+from cdcgen.spec.loader import Positions, read_yaml_file
 
 Catalog = dict[str, dict[str, str]]
 
@@ -44,8 +44,7 @@ def load_catalog(path: str | Path) -> Catalog:
 
 
 def load_catalog_located(path: str | Path) -> LoadedCatalog:
-    text = Path(path).read_text(encoding="utf-8")
-    data, positions = parse_yaml(text, str(path))
+    data, positions = read_yaml_file(path)
     problems = []
     if not isinstance(data, dict) or not isinstance(data.get("tables"), dict):
         raise SpecError(

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
-from cdcgen.errors import Diagnostic, SpecError
+from cdcgen.errors import Diagnostic, SpecError, shown
+from cdcgen.spec import yamlread
 from cdcgen.spec.model import Spec
 
 PathT = tuple[str | int, ...]
@@ -93,50 +91,16 @@ class LoadedSpec:
         return self.positions.file
 
 
-def _walk(
-    node: Any, path: PathT
-) -> Iterator[tuple[PathT, tuple[int, int], tuple[int, int] | None]]:
-    """Yield (path, value position, key position) for every child node."""
-    if isinstance(node, CommentedMap):
-        for k in node:
-            kline, kcol, vline, vcol = node.lc.key(k) + node.lc.value(k)
-            child = (*path, str(k))
-            yield child, (vline + 1, vcol + 1), (kline + 1, kcol + 1)
-            yield from _walk(node[k], child)
-    elif isinstance(node, CommentedSeq):
-        for i, item in enumerate(node):
-            line, col = node.lc.item(i)
-            child = (*path, i)
-            yield child, (line + 1, col + 1), None
-            yield from _walk(item, child)
-
-
-def _to_plain(node: Any) -> Any:
-    if isinstance(node, CommentedMap):
-        return {str(k): _to_plain(v) for k, v in node.items()}
-    if isinstance(node, CommentedSeq):
-        return [_to_plain(v) for v in node]
-    return node
-
-
 def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
-    """Parse YAML text; syntax errors become located diagnostics."""
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    try:
-        root = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError([Diagnostic(file, line, col, f"invalid YAML: {problem}")]) from None
-    values: dict[PathT, tuple[int, int]] = {(): (1, 1)}
-    keys: dict[PathT, tuple[int, int]] = {}
-    for path, vpos, kpos in _walk(root, ()):
-        values[path] = vpos
-        if kpos is not None:
-            keys[path] = kpos
-    return _to_plain(root), Positions(file, values, keys, tuple(text.split("\n")))
+    """Parse YAML text into plain data; every problem (syntax, tags, anchors, depth,
+    size) becomes a located diagnostic (see ``cdcgen.spec.yamlread``)."""
+    parsed = yamlread.parse(text, file)
+    return parsed.data, Positions(file, parsed.values, parsed.keys, parsed.lines)
+
+
+def read_yaml_file(path: str | Path) -> tuple[Any, Positions]:
+    """A YAML file as plain data with positions; unreadable bytes are located errors too."""
+    return parse_yaml(yamlread.read_text(path), str(path))
 
 
 def _describe(value: Any) -> str:
@@ -151,7 +115,7 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return shown(value)
 
 
 def _pydantic_message(err: dict[str, Any]) -> str:
@@ -166,20 +130,20 @@ def _pydantic_message(err: dict[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         pattern = err.get("ctx", {}).get("pattern", "")
         if "smhd" in pattern:
-            return f"'{name}' must be a duration such as 45m, 2h or 1d, got {given!r}"
+            return f"'{name}' must be a duration such as 45m, 2h or 1d, got {shown(given)}"
         if "cron" in pattern:
-            return f"'{name}' must be cron(...) or rate(...), got {given!r}"
+            return f"'{name}' must be cron(...) or rate(...), got {shown(given)}"
         suggestion = _identifier_like(str(given))
         hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
         return (
-            f"'{given}' is not a plain lowercase identifier "
+            f"{shown(given)} is not a plain lowercase identifier "
             f"(letters a-z, digits, underscores; not starting with a digit){hint}"
         )
     if kind == "string_too_long":
-        return f"'{given}' is longer than Redshift's 127-character limit for names"
+        return f"{shown(given)} is longer than Redshift's 127-character limit for names"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"'{name}' must be one of {expected}, got {given!r}"
+        return f"'{name}' must be one of {expected}, got {shown(given)}"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     if kind in ("too_short", "string_too_short"):
@@ -344,5 +308,4 @@ def data_at(data: Any, path: PathT) -> Any:
 
 def load_spec(path: str | Path) -> LoadedSpec:
     """Load a spec file (shape only; see ``cdcgen.validate`` for the full rules)."""
-    p = Path(path)
-    return load_spec_text(p.read_text(encoding="utf-8"), str(path))
+    return load_spec_text(yamlread.read_text(path), str(path))

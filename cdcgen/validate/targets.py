@@ -62,10 +62,15 @@ def check_targets(
         name: SourceShape(columns, spec.sources[name].key)
         for name, columns in source_columns.items()
     }
+    # Declared sources whose columns could not be resolved (a missing catalog, say):
+    # that is reported once where it happened, not again at every use.
+    unresolved = frozenset(spec.sources) - frozenset(source_columns)
     target_columns: dict[str, dict[str, str]] = {}
     for section, targets in (("facts", spec.facts), ("dimensions", spec.dimensions)):
         for name, target in targets.items():
-            target_columns[name] = _check_target(section, name, target, shapes, report)
+            target_columns[name] = _check_target(
+                section, name, target, shapes, report, unresolved
+            )
     return target_columns
 
 
@@ -90,10 +95,15 @@ def _check_target_names(spec: Spec, report: Report) -> None:
 
 
 def _check_target(
-    section: str, name: str, target: Target, shapes: dict[str, SourceShape], report: Report
+    section: str,
+    name: str,
+    target: Target,
+    shapes: dict[str, SourceShape],
+    report: Report,
+    unresolved: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     base: PathT = (section, name)
-    declared = _declare_aliases(base, name, target, shapes, report)
+    declared = _declare_aliases(base, name, target, shapes, report, unresolved)
     from_alias = declared.get(target.from_)
     if from_alias is None or from_alias.kind != "from":
         return {}  # without the grain nothing else can be checked meaningfully
@@ -148,7 +158,12 @@ def _check_target(
 
 
 def _declare_aliases(
-    base: PathT, name: str, target: Target, shapes: dict[str, SourceShape], report: Report
+    base: PathT,
+    name: str,
+    target: Target,
+    shapes: dict[str, SourceShape],
+    report: Report,
+    unresolved: frozenset[str] = frozenset(),
 ) -> dict[str, Alias]:
     declared: dict[str, Alias] = {}
     entries: list[tuple[str, str, str, int, PathT, bool]] = [
@@ -161,6 +176,8 @@ def _declare_aliases(
     for alias, source, kind, index, path, has_as in entries:
         source_path = path if kind == "from" else (*path, "source")
         if source not in shapes:
+            if source in unresolved:
+                continue  # its columns failed (e.g. a missing catalog), reported there once
             known = shapes.keys()
             report.error(
                 source_path, f"unknown source '{source}'{suggest(source, known, what='sources')}"
