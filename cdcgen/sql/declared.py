@@ -20,13 +20,21 @@ the column as changed. So the definition casts, per column, to what storing does
   Redshift's rules, and PostgreSQL's can differ for the same expression (numeric
   division keeps more digits, EXTRACT yields numeric), so only a plain column or a
   CAST to the declared type is known to arrive already as stored on both engines.
-- text (``char``/``varchar``): never cast. An explicit cast to ``varchar(n)`` or
-  ``char(n)`` truncates silently on both engines, where storing an over-long value
-  fails; a value that fits is stored unchanged, and blank padding is insignificant
-  when ``char`` and ``varchar`` compare (Redshift, and PostgreSQL's bpchar rules).
-- anything else (``boolean``, ``super``), a pair across families (a date declared
+- text (``char``/``varchar``): never a cast that could truncate. An explicit cast to
+  ``varchar(n)`` or ``char(n)`` truncates silently on both engines, where storing an
+  over-long value fails (loudly; validation rejects expressions wider than their
+  column). A varchar value that fits is stored unchanged: no cast. Between ``char``
+  and ``varchar`` (or ``char`` of another length) storing pads or strips trailing
+  blanks; the values still compare equal (blanks are insignificant there), but the
+  change log's images would show the unpadded value, so cast - only when the
+  expression's widest value (inferred, in bytes: at least its characters) fits the
+  declared length, so the cast cannot truncate on either engine.
+  An expression whose type cannot be inferred (a function such as DATEADD; the reason
+  the spec declares a type) is cast too: a value storing converts implicitly, CAST
+  converts explicitly.
+- anything else (``boolean``, ``super``), or a pair across families (a date declared
   ``integer``: Redshift rejects that cast, and the inference may be what is wrong:
-  ``date - date`` is an integer), or an expression of unknown type: no cast.
+  ``date - date`` is an integer): no cast.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import TargetColumn
 from cdcgen.sql.builders import cast
-from cdcgen.validate.types import is_integer
+from cdcgen.validate.types import is_integer, string_length, text_width
 
 _FLOATS = ("real", "double precision")
 _TIMES = ("date", "timestamp", "timestamptz")
@@ -55,12 +63,32 @@ def _arrives_as_stored(expr: exp.Expression, declared: str, inferred: str) -> bo
     return inferred == declared and isinstance(expr, exp.Column | exp.Cast)
 
 
+def _pads_without_truncating(declared: str, inferred: str | None) -> bool:
+    """A text cast that only pads or strips blanks: to or from char, and the widest value
+    of the expression fits (so the cast can never cut it)."""
+    length = string_length(declared)
+    if length is None or inferred is None or string_length(inferred) is None:
+        return False
+    if inferred == declared or not (declared.startswith("char(") or inferred.startswith("char(")):
+        return False  # varchar -> varchar: stored unchanged
+    width = text_width(inferred)
+    return width is not None and width <= length
+
+
 def needs_cast(expr: exp.Expression, declared: str, inferred: str | None) -> bool:
     """Whether the definition must cast ``expr`` to ``declared`` to get the stored value."""
-    if inferred is None or _arrives_as_stored(expr, declared, inferred):
-        return False
+    if string_length(declared) is not None:
+        return _pads_without_truncating(declared, inferred)
     family = _family(declared)
-    return family is not None and family == _family(inferred)
+    if family is None:
+        return False  # boolean, super
+    if inferred is None:
+        # a function the inference does not know (why the spec declares a type, e.g.
+        # DATEADD): whatever storing converts implicitly, CAST converts explicitly
+        return True
+    if _arrives_as_stored(expr, declared, inferred):
+        return False
+    return family == _family(inferred)
 
 
 def stored_value(column: TargetColumn) -> exp.Expression:
