@@ -278,7 +278,7 @@ def _typed_pipeline(dsn: str, spec: TypedSpec, data: st.DataObject) -> None:
 
 
 @given(spec=typed_specs(), data=st.data())
-@budget(20, 600)
+@budget(30, 600)
 def test_declared_types_hold_where_values_are_computed(
     typed_dsn: str, spec: TypedSpec, data: st.DataObject
 ) -> None:
@@ -287,7 +287,7 @@ def test_declared_types_hold_where_values_are_computed(
 
 @soak_variant
 @given(spec=typed_specs(), data=st.data())
-@budget(20, 600)
+@budget(30, 600)
 def test_declared_types_soak(typed_dsn: str, spec: TypedSpec, data: st.DataObject) -> None:
     _typed_pipeline(typed_dsn, spec, data)
 

@@ -20,18 +20,18 @@ the column as changed. So the definition casts, per column, to what storing does
   Redshift's rules, and PostgreSQL's can differ for the same expression (numeric
   division keeps more digits, EXTRACT yields numeric), so only a plain column or a
   CAST to the declared type is known to arrive already as stored on both engines.
+  An expression whose type cannot be inferred (a function such as DATEADD; the reason
+  the spec declares a type) is cast too: a value storing converts implicitly, CAST
+  converts explicitly.
 - text (``char``/``varchar``): never a cast that could truncate. An explicit cast to
   ``varchar(n)`` or ``char(n)`` truncates silently on both engines, where storing an
-  over-long value fails (loudly; validation rejects expressions wider than their
+  over-long value fails loudly (validation rejects expressions wider than their
   column). A varchar value that fits is stored unchanged: no cast. Between ``char``
   and ``varchar`` (or ``char`` of another length) storing pads or strips trailing
   blanks; the values still compare equal (blanks are insignificant there), but the
   change log's images would show the unpadded value, so cast - only when the
   expression's widest value (inferred, in bytes: at least its characters) fits the
   declared length, so the cast cannot truncate on either engine.
-  An expression whose type cannot be inferred (a function such as DATEADD; the reason
-  the spec declares a type) is cast too: a value storing converts implicitly, CAST
-  converts explicitly.
 - anything else (``boolean``, ``super``), or a pair across families (a date declared
   ``integer``: Redshift rejects that cast, and the inference may be what is wrong:
   ``date - date`` is an integer): no cast.
