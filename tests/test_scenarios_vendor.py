@@ -13,6 +13,7 @@ World after the first run (all companies are vendors of client 12855 except wher
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -278,6 +279,26 @@ def test_null_to_value_and_value_to_null(vendor: Pipeline) -> None:
     run = vendor.run()
     assert vendors(vendor, "vendor_email")[100] == (None,)
     assert changed(vendor, run, "fact_vendor") == {"100": ("U", "vendor_email")}
+
+
+def test_declared_numeric_type_holds_where_the_value_is_computed(vendor: Pipeline) -> None:
+    """annual_revenue_musd is declared numeric(18,6) but computed as annual_revenue / 1000000
+    (numeric(29,13) on Redshift, unbounded on PostgreSQL): the fact stores the rounded value,
+    so the definition must round it too, or verify and every later run see a difference."""
+    vendor.stage("companies", company(100, "Acme", annual_revenue=Decimal("1234567.89"), updated=ts(2)))
+    run = vendor.run()
+    assert vendors(vendor, "annual_revenue_musd")[100] == (Decimal("1.234568"),)
+    assert changed(vendor, run, "fact_vendor") == {"100": ("U", "annual_revenue,annual_revenue_musd")}
+    assert_consistent(vendor)
+    (log,) = vendor.fact_changes(run, "fact_vendor")
+    assert log["after_row"]["annual_revenue_musd"] == 1.234568
+    # a later change reaching the row logs only what changed, not the revenue again
+    vendor.stage("companies", company(100, "Acme Corp", annual_revenue=Decimal("1234567.89"),
+                                      updated=ts(3)))
+    run = vendor.run()
+    assert changed(vendor, run, "fact_vendor") == {"100": ("U", "vendor_name,vendor_label")}
+    assert vendor.counts(vendor.run()) == {}  # and a rerun writes nothing
+    assert_consistent(vendor)
 
 
 def test_touch_only_updated_at_writes_no_vendor_row(vendor: Pipeline) -> None:

@@ -12,8 +12,9 @@ from typing import Literal
 import sqlglot
 from sqlglot import exp
 
-from cdcgen.spec.model import Fact, Spec, TableHints, column_expr
+from cdcgen.spec.model import ColumnDef, ColumnValue, Fact, Spec, TableHints, column_expr
 from cdcgen.validate import ValidatedSpec
+from cdcgen.validate.inference import ColumnTypes, InferenceProblem, infer_type
 
 DeleteKind = Literal["none", "when", "op_column", "snapshot"]
 RelationKind = Literal["from", "join", "exists"]
@@ -90,7 +91,11 @@ class Relation:
 class TargetColumn:
     name: str
     expr: exp.Expression
+    #: the column's type: declared in the spec, else inferred from ``expr``
     type: str
+    #: the type ``expr`` itself yields (cdcgen.validate.inference); ``None`` when it cannot
+    #: be worked out. Differs from ``type`` only where the spec declares a type.
+    inferred: str | None
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,18 @@ def _grain_key(target: Fact, columns: dict[str, exp.Expression]) -> tuple[str, .
     return tuple(out)
 
 
+def _expression_type(
+    value: ColumnValue, tree: exp.Expression, column_type: str, scope: ColumnTypes
+) -> str | None:
+    """The type ``tree`` yields: already inferred unless the spec declared one."""
+    if not isinstance(value, ColumnDef):
+        return column_type
+    try:
+        return infer_type(tree, scope)
+    except InferenceProblem:
+        return None  # why the spec had to declare the type
+
+
 def _target_plan(spec: Spec, vspec: ValidatedSpec, name: str) -> TargetPlan:
     facts, dims = spec.facts, spec.dimensions
     target = facts.get(name) or dims[name]
@@ -247,6 +264,13 @@ def _target_plan(spec: Spec, vspec: ValidatedSpec, name: str) -> TargetPlan:
     types = vspec.target_columns[name]
     is_fact = name in facts
     exists = target.exists if isinstance(target, Fact) else ()
+    # what a column expression can read: the grain and the lookups
+    aliases = {target.from_: target.from_, **{j.alias: j.source for j in target.join}}
+    scope = {alias: vspec.source_columns[source] for alias, source in aliases.items()}
+    columns = tuple(
+        TargetColumn(c, parsed[c], types[c], _expression_type(v, parsed[c], types[c], scope))
+        for c, v in target.columns.items()
+    )
     return TargetPlan(
         name=name,
         kind="fact" if is_fact else "dimension",
@@ -257,7 +281,7 @@ def _target_plan(spec: Spec, vspec: ValidatedSpec, name: str) -> TargetPlan:
         joins=tuple(_relation(j.alias, j.source, "join", j.on) for j in target.join),
         exists=tuple(_relation(e.alias, e.source, "exists", e.on) for e in exists),
         where=parse_expression(target.where) if target.where else None,
-        columns=tuple(TargetColumn(c, parsed[c], types[c]) for c in target.columns),
+        columns=columns,
         hints=target.redshift,
         history=getattr(target, "history", ()),
         on_delete=getattr(target, "on_delete", "invalidate"),

@@ -37,6 +37,7 @@ from cdcgen.sql.builders import (
     var,
 )
 from cdcgen.sql.ddl import into_state
+from cdcgen.sql.declared import stored_value
 from cdcgen.sql.detect import delta_name
 from cdcgen.sql.sync import changed_columns, image, key_text
 
@@ -76,7 +77,9 @@ def definition(
     (or reduced to its key columns, when only which rows exist matters)."""
     grain = p.source(t.grain.source)
     columns = [c for c in t.columns if c.name in t.key] if only_key else t.columns
-    query = exp.select(*[exp.alias_(c.expr.copy(), c.name) for c in columns]).from_(
+    # each value as the target stores it (its declared type), so that stored and
+    # recomputed rows compare alike in the diff, the __full view and verify
+    query = exp.select(*[exp.alias_(stored_value(c), c.name) for c in columns]).from_(
         table(grain.baseline, t.grain.alias), copy=False
     )
     if keys_table is not None:

@@ -155,10 +155,10 @@ BEGIN
       products.category AS product_category,
       order_items.quantity AS quantity,
       order_items.unit_price AS unit_price,
-      order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS line_total,
-      order_items.quantity * (
+      CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2)) AS line_total,
+      CAST(order_items.quantity * (
         order_items.unit_price - products.unit_cost
-      ) AS line_margin,
+      ) AS DECIMAL(14, 2)) AS line_margin,
       orders.status AS order_status,
       orders.customer_id AS customer_id,
       customers.segment AS customer_segment,

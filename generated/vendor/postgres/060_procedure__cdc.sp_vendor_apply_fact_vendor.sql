@@ -355,7 +355,7 @@ BEGIN
       companies.registration_number AS registration_number,
       companies.duns_number AS duns_number,
       companies.incorporation_date AS incorporation_date,
-      EXTRACT(YEAR FROM companies.incorporation_date) AS incorporation_year,
+      CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT) AS incorporation_year,
       companies.fiscal_year_end_month AS fiscal_year_end_month,
       companies.address_line1 AS address_line1,
       companies.address_line2 AS address_line2,
@@ -404,12 +404,12 @@ BEGIN
         ELSE 'large'
       END AS employee_band,
       companies.annual_revenue AS annual_revenue,
-      companies.annual_revenue / 1000000 AS annual_revenue_musd,
+      CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6)) AS annual_revenue_musd,
       companies.currency_code AS currency_code,
       companies.credit_limit AS credit_limit,
       companies.payment_terms_days AS payment_terms_days,
       companies.rating AS rating,
-      companies.rating * 20 AS rating_pct,
+      CAST(companies.rating * 20 AS DECIMAL(5, 2)) AS rating_pct,
       companies.is_verified AS is_verified,
       companies.is_preferred AS is_preferred,
       companies.is_diverse_supplier AS is_diverse_supplier,
@@ -428,7 +428,7 @@ BEGIN
       END AS onboarding_status_label,
       companies.onboarded_at AS onboarded_at,
       companies.verified_at AS verified_at,
-      CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS days_to_onboard,
+      CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT) AS days_to_onboard,
       companies.created_at AS vendor_created_at,
       companies.display_name AS vendor_display_name
     FROM public.companies AS companies
