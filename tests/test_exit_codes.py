@@ -116,6 +116,7 @@ DB_COMMANDS = {
     "verify": ["verify", "BUILD"],
     "bootstrap": ["bootstrap", "BUILD"],
     "rebuild": ["rebuild", "BUILD", "fact_item"],
+    "dead-letters": ["dead-letters", "BUILD"],
 }
 
 

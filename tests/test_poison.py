@@ -5,10 +5,15 @@ Executed on the real PostgreSQL with the shipped vendor spec."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
-from tests.pipeline_harness import Pipeline, ts
+import psycopg
+from typer.testing import CliRunner
+
+from cdcgen.cli import app
+from tests.pipeline_harness import REPO, Pipeline, ts
 from tests.test_scenarios_vendor import company, vendor, vendors
 
 __all__ = ["vendor"]  # the fixture, re-used
@@ -78,3 +83,47 @@ def test_integer_and_numeric_overflow_are_dead_lettered(vendor: Pipeline) -> Non
     got = vendor.rows("public.companies", ["id", "annual_revenue"], "id")
     assert {r["id"]: r["annual_revenue"] for r in got}[104] == Decimal("9999999999999999.99")
     assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
+
+
+def test_dead_letters_are_listed_and_summarised_by_the_cli(pg_dsn: str, secret_password: str) -> None:
+    """deploy → stage a poisoned row and a NULL-key row → run → `status` shows them by
+    reason and `dead-letters` lists them with their keys, in text and JSON."""
+    build = str(REPO / "generated" / "orders" / "postgres")
+    runner = CliRunner()
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(app, [*args, "--dsn", pg_dsn], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert secret_password not in result.output
+        return result.stdout
+
+    cli("deploy", "--with-staging", build)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        widen_view_source(conn, "customers", "email", "varchar(1000)")
+        conn.execute(
+            "INSERT INTO staging.customers (id, email, created_at, updated_at) VALUES "
+            "(7, %s, now(), now()), (8, 'ok@x.io', now(), now()), (NULL, 'k@x.io', now(), now())",
+            ["x" * 300],
+        )
+    cli("run", build)
+    listed = json.loads(cli("dead-letters", build, "--json"))["dead_letters"]
+    assert sorted((r["reason"], r["key"]["id"]) for r in listed) == [
+        ("NULL key (id)", None),
+        ("value too long for customers.email (300 > 255)", 7),
+    ]
+    shown = cli("dead-letters", build, "--source", "customers")
+    assert "id=7" in shown and "value too long for customers.email (300 > 255)" in shown
+    summary = json.loads(cli("status", build, "--json"))["dead_letters"]
+    assert {(r["source"], r["reason"], r["row_count"]) for r in summary} == {
+        ("customers", "NULL key (id)", 1),
+        ("customers", "value too long for customers.email (300 > 255)", 1),
+    }
+    assert "dead letters" in cli("status", build)
+
+
+def widen_view_source(conn: psycopg.Connection, source: str, column: str, type_: str) -> None:
+    view = f"cdc.{source}__changes"
+    (definition,) = conn.execute("SELECT pg_get_viewdef(%s::regclass)", [view]).fetchone()
+    conn.execute(f"DROP VIEW {view}")
+    conn.execute(f"ALTER TABLE staging.{source} ALTER COLUMN {column} TYPE {type_}")
+    conn.execute(f"CREATE VIEW {view} AS {definition}")

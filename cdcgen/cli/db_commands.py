@@ -186,6 +186,43 @@ def status(
             fail(_freshness_error(pipeline, stale), 1)
 
 
+@app.command("dead-letters")
+def dead_letters(
+    build: Build,
+    dsn: Dsn = "",
+    dialect: DialectOption = Dialect.auto,
+    source: Annotated[str, typer.Option("--source", help="Only this source.")] = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many rows, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Rows held back in cdc.dead_letter: source, key, reason, when (newest first)."""
+    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+        from cdcgen.deploy import ops
+
+        rows = ops.dead_letters(db, manifest, source=source or None, limit=limit)
+        if as_json:
+            emit_json({"pipeline": manifest.pipeline, "dead_letters": [ops.jsonable(r) for r in rows]})
+            return
+        if not rows:
+            typer.echo(f"{manifest.pipeline}: no dead letters")
+            return
+        typer.echo(
+            _table(
+                ["run", "source", "key", "reason", "when"],
+                [
+                    [
+                        r["run_id"],
+                        r["source"],
+                        ", ".join(f"{k}={v}" for k, v in r["key"].items()),
+                        r["reason"],
+                        _when(r["dead_lettered_at"]),
+                    ]
+                    for r in rows
+                ],
+            )
+        )
+
+
 @app.command()
 def verify(
     build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto, as_json: JsonOption = False
@@ -405,6 +442,17 @@ def _print_status(result: ops.Status) -> None:
             typer.echo(
                 f"  run {failure['run_id']} at {_when(failure['started_at'])}: {failure['error']}"
             )
+    if result.dead_letters:
+        typer.echo("\ndead letters (rows held back; `cdcgen dead-letters` lists them):")
+        typer.echo(
+            _table(
+                ["source", "reason", "rows", "latest"],
+                [
+                    [r["source"], r["reason"], r["row_count"], _when(r["latest"])]
+                    for r in result.dead_letters
+                ],
+            )
+        )
     if result.freshness:
         typer.echo("\nfreshness:")
         columns = list(result.freshness[0])

@@ -8,6 +8,7 @@ here computes CDC itself (the warehouse does). Connections are in autocommit mod
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -46,6 +47,7 @@ class Status:
     failures: tuple[Row, ...]  # recent failed runs, with their errors
     freshness: tuple[Row, ...]  # one row per source, from the freshness view
     last_deployment: Row | None = None
+    dead_letters: tuple[Row, ...] = ()  # per source and reason: rows held back, newest
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,55 @@ def status(db: Database, pipeline: str, *, cdc_schema: str = "cdc", limit: int =
         tuple(failures),
         tuple(freshness),
         _last_deployment(db, cdc_schema, pipeline),
+        tuple(dead_letter_summary(db, pipeline, cdc_schema))
+        if table_exists(db, f"{cdc_schema}.dead_letter")
+        else (),
     )
+
+
+def dead_letter_summary(db: Database, pipeline: str, cdc_schema: str) -> list[Row]:
+    """Rows held back, per source and reason (each bad row is recorded once)."""
+    return db.fetch_dicts(
+        f"SELECT source, reason, COUNT(*) AS row_count, MAX(dead_lettered_at) AS latest "
+        f"FROM {cdc_schema}.dead_letter WHERE pipeline = %s GROUP BY source, reason "
+        "ORDER BY source, reason",
+        [pipeline],
+        what="read the dead letters",
+    )
+
+
+def dead_letters(
+    db: Database, manifest: Manifest, *, source: str | None = None, limit: int = 50
+) -> list[Row]:
+    """The newest dead-lettered rows, each with its source key read from the row image.
+
+    >>> # [{'run_id': 3, 'source': 'companies', 'key': {'id': 100},
+    >>> #   'reason': 'value too long for companies.name (400 > 255)', ...}]
+    """
+    if not table_exists(db, f"{manifest.cdc_schema}.dead_letter"):
+        return []
+    keys = {s.name: s.key for s in manifest.sources}
+    where, params = "pipeline = %s", [manifest.pipeline]
+    if source:
+        where, params = where + " AND source = %s", [*params, source]
+    rows = db.fetch_dicts(
+        f"SELECT run_id, source, reason, dead_lettered_at, row_data "
+        f"FROM {manifest.cdc_schema}.dead_letter WHERE {where} "
+        "ORDER BY dead_lettered_at DESC, run_id DESC LIMIT %s",
+        [*params, limit],
+        what="read the dead letters",
+    )
+    return [_with_key(r, keys.get(str(r["source"]), ())) for r in rows]
+
+
+def _with_key(row: Row, key: tuple[str, ...]) -> Row:
+    from cdcgen.sql.nodes import flat_image
+
+    image = row.pop("row_data", None)
+    if isinstance(image, str | bytes):  # SUPER arrives as JSON text from Redshift
+        image = json.loads(image)
+    flat = flat_image(image) if isinstance(image, dict) else {}
+    return {**row, "key": {k: (flat or {}).get(k) for k in key}, "row": flat}
 
 
 def _view_exists(db: Database, qualified: str) -> bool:
@@ -222,6 +272,7 @@ def status_as_dict(result: Status) -> dict[str, Any]:
         "runs": [jsonable(r) for r in result.runs],
         "failures": [jsonable(r) for r in result.failures],
         "freshness": [jsonable(r) for r in result.freshness],
+        "dead_letters": [jsonable(r) for r in result.dead_letters],
     }
 
 
