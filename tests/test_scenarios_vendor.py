@@ -493,3 +493,20 @@ def test_rollback_refuses_runs_that_changed_a_dimension(vendor: Pipeline) -> Non
         rollback(vendor, run)
     assert vendors(vendor, "vendor_name")[100] == ("Acme Corp",)
     assert vendor.last_run()["kind"] == "rollback" and vendor.last_run()["status"] == "failed"
+
+
+def test_dimension_key_that_comes_back_never_overlaps_its_closed_version(vendor: Pipeline) -> None:
+    """on_delete: invalidate closes a deleted key at the run's time; when the key comes back
+    with an (older) source time, its new version opens where the closed one ended, so a
+    point-in-time lookup can never match two versions."""
+    vendor.stage("companies", company(104, "Epsilon", city=11, updated=ts(2), deleted_at=ts(2)))
+    vendor.run()
+    ((*_, closed_at, _, _),) = versions(vendor, 104)
+    vendor.clear_staging("companies")
+    vendor.stage("companies", company(104, "Epsilon Again", city=11, updated=ts(3)))
+    vendor.run()
+    (old, new) = versions(vendor, 104)
+    assert ts(3) < closed_at  # the source time is earlier than the close: the trap
+    assert old[3] == closed_at and not old[4]
+    assert new[0] == "Epsilon Again" and new[2] == closed_at and new[3] is None and new[4]
+    assert_consistent(vendor)

@@ -86,6 +86,20 @@ def current_versions(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
     return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
 
 
+def last_closed(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
+    """Per affected key, when its latest closed version ended."""
+    f = "f"
+    on = and_all(eq(col(k, f), col(k, KEYS)) for k in t.key)
+    query = (
+        exp.select(*[col(k, f) for k in t.key], exp.alias_(exp.Max(this=col(VALID_TO, f)), VALID_TO))
+        .from_(table(t.table, f), copy=False)
+        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner", copy=False)
+        .where(eq(col(IS_CURRENT, f), lit(False)), copy=False)
+        .group_by(*[col(k, f) for k in t.key], copy=False)
+    )
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("c")))
+
+
 def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
     """One row per key whose current version must change.
 
@@ -94,8 +108,16 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
     n, o, d = "n", "o", "d"
     first = t.key[0]
     moved_on = exp.GT(this=col(SOURCE_TS, n), expression=col(VALID_FROM, o))
+    # A key that comes back after its last version was closed (on_delete: invalidate)
+    # opens no earlier than that close: versions of one key never overlap, so a
+    # point-in-time join matches at most one.
+    reopened_early = exp.GT(this=col(VALID_TO, "c"), expression=col(SOURCE_TS, n))
     change_ts = case(
-        [(is_null(col(first, o)), col(SOURCE_TS, n)), (moved_on, col(SOURCE_TS, n))],
+        [
+            (and_all([is_null(col(first, o)), reopened_early]), col(VALID_TO, "c")),
+            (is_null(col(first, o)), col(SOURCE_TS, n)),
+            (moved_on, col(SOURCE_TS, n)),
+        ],
         nodes.RunTimestamp(),
     )
     on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
@@ -112,6 +134,12 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
         )
         .from_(table(new_name(p, t), n), copy=False)
         .join(current_versions(p, t), on=on, join_type="full", copy=False)
+        .join(
+            last_closed(p, t),
+            on=and_all(eq(col(k, n), col(k, "c")) for k in t.key),
+            join_type="left",
+            copy=False,
+        )
     )
     is_new = is_null(col(old(first), d))
     is_gone = is_null(col(first, d))

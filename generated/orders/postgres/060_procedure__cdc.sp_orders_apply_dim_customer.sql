@@ -174,6 +174,8 @@ BEGIN
           ELSE TRUE
         END AS chg__country_code,
         CASE
+          WHEN o.customer_id IS NULL AND c.valid_to > n.cdc__source_ts
+          THEN c.valid_to
           WHEN o.customer_id IS NULL
           THEN n.cdc__source_ts
           WHEN n.cdc__source_ts > o.valid_from
@@ -199,6 +201,19 @@ BEGIN
           f.is_current = TRUE
       ) AS o
         ON n.customer_id = o.customer_id
+      LEFT JOIN (
+        SELECT
+          f.customer_id,
+          MAX(f.valid_to) AS valid_to
+        FROM analytics.dim_customer AS f
+        INNER JOIN orders__dim_customer__keys AS cdc__k
+          ON f.customer_id = cdc__k.customer_id
+        WHERE
+          f.is_current = FALSE
+        GROUP BY
+          f.customer_id
+      ) AS c
+        ON n.customer_id = c.customer_id
     ) AS d
     WHERE
       d.old__customer_id IS NULL

@@ -150,6 +150,8 @@ BEGIN
           ELSE TRUE
         END AS chg__city_id,
         CASE
+          WHEN o.company_id IS NULL AND c.valid_to > n.cdc__source_ts
+          THEN c.valid_to
           WHEN o.company_id IS NULL
           THEN n.cdc__source_ts
           WHEN n.cdc__source_ts > o.valid_from
@@ -175,6 +177,19 @@ BEGIN
           f.is_current = TRUE
       ) AS o
         ON n.company_id = o.company_id
+      LEFT JOIN (
+        SELECT
+          f.company_id,
+          MAX(f.valid_to) AS valid_to
+        FROM staging_public.dim_company AS f
+        INNER JOIN vendor__dim_company__keys AS cdc__k
+          ON f.company_id = cdc__k.company_id
+        WHERE
+          f.is_current = FALSE
+        GROUP BY
+          f.company_id
+      ) AS c
+        ON n.company_id = c.company_id
     ) AS d
     WHERE
       d.old__company_id IS NULL
