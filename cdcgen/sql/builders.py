@@ -59,14 +59,14 @@ def and_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
     conds = list(conditions)
     if not conds:
         return exp.true()
-    return exp.and_(*conds) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
+    return exp.and_(*conds, copy=False) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
 
 
 def or_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
     conds = list(conditions)
     if not conds:
         return exp.false()
-    return exp.or_(*conds) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
+    return exp.or_(*conds, copy=False) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
 
 
 def paren(e: exp.Expression) -> exp.Paren:
@@ -89,8 +89,8 @@ def keys_equal(
 
 def differs(a: exp.Expression, b: exp.Expression) -> exp.Case:
     """Null-safe inequality, spelled out: Redshift has no IS DISTINCT FROM."""
-    both_null = exp.and_(is_null(a.copy()), is_null(b.copy()))
-    same = exp.or_(eq(a, b), paren(both_null))  # type: ignore[arg-type]
+    both_null = exp.and_(is_null(a.copy()), is_null(b.copy()), copy=False)
+    same = exp.or_(eq(a, b), paren(both_null), copy=False)  # type: ignore[arg-type]
     return exp.Case(ifs=[exp.If(this=same, true=exp.false())], default=exp.true())
 
 
@@ -216,6 +216,20 @@ def drop_temp(name: str) -> DropTemp:
     return DropTemp(this=exp.to_identifier(name))
 
 
+class AnalyzeTemp(exp.Expression):
+    """Statistics for a freshly filled temp table, so the next joins are planned for its
+    real size. PostgreSQL: ``ANALYZE`` (a temp table has no statistics until then, and
+    the planner guesses thousands of rows: whole-table joins). Redshift: nothing, as
+    ``CREATE TEMP TABLE AS`` analyzes the table itself (r_ANALYZE, usage notes)."""
+
+    arg_types = {"this": True}
+
+
+def analyze_temp(name: str) -> AnalyzeTemp:
+    return AnalyzeTemp(this=exp.to_identifier(name))
+
+
 def temp_table(name: str, query: exp.Query) -> list[exp.Expression]:
-    """Temp tables outlive a procedure call within a session: drop before creating."""
-    return [drop_temp(name), create_temp_as(name, query)]
+    """Temp tables outlive a procedure call within a session: drop before creating;
+    analyze once filled."""
+    return [drop_temp(name), create_temp_as(name, query), analyze_temp(name)]

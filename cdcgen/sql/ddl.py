@@ -34,6 +34,7 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             ("duration_ms", "bigint"),
             ("rows_changed", "bigint"),
             ("error", "varchar(65535)"),
+            ("statements", "bigint"),
         ),
         ("run_id",),
         TableHints(diststyle="all", sortkey=("run_id",)),
@@ -254,6 +255,7 @@ class IndexDef:
     name: str
     table: Table
     columns: tuple[str, ...]
+    where: exp.Expression | None = None  # a partial index
 
 
 def postgres_indexes(p: PipelinePlan) -> list[IndexDef]:
@@ -274,12 +276,38 @@ def postgres_indexes(p: PipelinePlan) -> list[IndexDef]:
     ]
 
 
+def current_version_indexes(p: PipelinePlan) -> list[IndexDef]:
+    """SCD2 dimensions are read by key for their open version (recompute, close, overwrite):
+    a partial index on the key over current rows only."""
+    return [
+        IndexDef(
+            f"ix_{t.name}__current", t.table, t.key, exp.EQ(this=exp.column("is_current"), expression=exp.true())
+        )
+        for t in p.targets
+        if t.kind == "dimension"
+    ]
+
+
+def staging_indexes(p: PipelinePlan) -> list[IndexDef]:
+    """Append-mode staging accumulates: a run reads only the rows past the watermark,
+    through this index, instead of the whole table. (Staging belongs to the ETL: these
+    are deployed with the staging tables only.)"""
+    return [
+        IndexDef(f"ix_{s.name}__{s.watermark_column}", s.staging, (s.watermark_column,))
+        for s in p.sources
+        if s.watermark_column
+    ]
+
+
 def create_index(ix: IndexDef) -> exp.Create:
     return exp.Create(
         this=exp.Index(
             this=exp.to_identifier(ix.name),
             table=table(ix.table),
-            params=exp.IndexParameters(columns=[exp.to_identifier(c) for c in ix.columns]),
+            params=exp.IndexParameters(
+                columns=[exp.to_identifier(c) for c in ix.columns],
+                where=exp.Where(this=ix.where.copy()) if ix.where is not None else None,
+            ),
         ),
         kind="INDEX",
         exists=True,

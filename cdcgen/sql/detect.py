@@ -61,18 +61,29 @@ def watermark_value(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
     return exp.Subquery(this=stored)
 
 
-def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Select:
+def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Query:
     """The staging rows this run considers: all of them (window) or those past the watermark."""
     query = exp.select(*[col(c.name) for c in s.staging_columns]).from_(
         table(s.staging), copy=False
     )
     if s.watermark_column:
-        # First run (no watermark yet): everything. Later: strictly past it, so a row
-        # with a NULL watermark column is read once (and dead-lettered), not every run.
-        beyond = exp.GT(this=col(s.watermark_column), expression=watermark_value(p, s))
-        first_run = is_null(watermark_value(p, s))
-        query = query.where(or_all([first_run, beyond]), copy=False)
+        return _past_watermark(p, s, query)
     return query
+
+
+def _past_watermark(p: PipelinePlan, s: SourcePlan, query: exp.Select) -> exp.Query:
+    """First run (no watermark yet): everything. Later: strictly past it, so a row with
+    a NULL watermark column is read once (and dead-lettered), not every run.
+
+    Two disjoint branches rather than one OR: the second depends on no row, so it is a
+    one-time filter (no scan at all once a watermark exists), and the first is a range
+    read of the watermark column (an index on PostgreSQL, the sort key on Redshift)."""
+    assert s.watermark_column is not None
+    beyond = query.copy().where(
+        exp.GT(this=col(s.watermark_column), expression=watermark_value(p, s)), copy=False
+    )
+    first_run = query.where(is_null(watermark_value(p, s)), copy=False)
+    return exp.union(beyond, first_run, distinct=False)
 
 
 def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Expression:

@@ -24,6 +24,7 @@ from cdcgen.sql.builders import (
     delete_using,
     differs,
     eq,
+    insert,
     is_null,
     lit,
     merge_upsert,
@@ -257,7 +258,7 @@ def keys_statements(p: PipelinePlan, t: TargetPlan, *, full: bool) -> list[exp.E
 
 
 def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
-    """Everything after the key table: recompute, diff, delete, merge, log, count."""
+    """After the key table: recompute, diff, delete (then load_statements, log_statements)."""
     diff = diff_name(p, t)
     stmts: list[exp.Expression] = []
     stmts += temp_table(new_name(p, t), definition(p, t, keys_name(p, t)))
@@ -271,16 +272,34 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
             ),
         )
     )
-    upserts = (
+    return stmts
+
+
+def _upserts(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    return (
         exp.select(*[col(c) for c in t.column_names])
-        .from_(table(diff), copy=False)
+        .from_(table(diff_name(p, t)), copy=False)
         .where(op_in(None, "I", "U"), copy=False)
     )
-    stmts += temp_table(upsert_name(p, t), upserts)
-    stmts.append(merge_upsert(t.table, upsert_name(p, t), t.key, t.column_names))
-    stmts.append(fact_change_log_insert(p, t))
-    stmts.append(target_counts(p, t))
-    return stmts
+
+
+def merge_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """Inserts and updates into a target that holds rows: MERGE from a plain temp table."""
+    return [
+        *temp_table(upsert_name(p, t), _upserts(p, t)),
+        merge_upsert(t.table, upsert_name(p, t), t.key, t.column_names),
+    ]
+
+
+def insert_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """The same into an empty target (first load, rebuild of an emptied table): every
+    row is an insert, and a plain INSERT … SELECT scales linearly where a MERGE
+    planned against an empty table does not."""
+    return [insert(t.table, t.column_names, _upserts(p, t))]
+
+
+def log_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    return [fact_change_log_insert(p, t), target_counts(p, t)]
 
 
 def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:

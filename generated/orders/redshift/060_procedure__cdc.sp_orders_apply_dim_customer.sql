@@ -3,6 +3,7 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_dim_customer(p_run_id BIGINT, p_
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which dim_customer rows may change: every key (rebuild) or the keys this run's changes reach.
   IF p_full THEN
@@ -21,6 +22,7 @@ BEGIN
     SELECT
       customer_id
     FROM analytics.dim_customer;
+    v_statements := v_statements + 2;
   ELSE
     DROP TABLE IF EXISTS orders__dim_customer__keys;
     CREATE TEMPORARY TABLE orders__dim_customer__keys AS
@@ -61,9 +63,11 @@ BEGIN
       AND (
         d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
       );
+    v_statements := v_statements + 2;
   END IF;
   -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   SELECT COUNT(*) INTO v_keys FROM orders__dim_customer__keys;
+  v_statements := v_statements + 1;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS orders__dim_customer__new;
     CREATE TEMPORARY TABLE orders__dim_customer__new AS
@@ -340,6 +344,7 @@ BEGIN
       0,
       0
     FROM orders__dim_customer__diff;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -362,6 +367,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -3,6 +3,8 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_fact_order(p_run_id BIGINT, p_fu
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order rows may change: every key (rebuild) or the keys this run's changes reach.
   IF p_full THEN
@@ -36,6 +38,7 @@ BEGIN
     SELECT
       order_id
     FROM analytics.fact_order;
+    v_statements := v_statements + 2;
   ELSE
     DROP TABLE IF EXISTS orders__fact_order__keys;
     CREATE TEMPORARY TABLE orders__fact_order__keys AS
@@ -167,9 +170,11 @@ BEGIN
       d.cdc__op IN ('I', 'U', 'D') AND (
         d.cdc__op IN ('I', 'D') OR d.chg__order_id
       );
+    v_statements := v_statements + 2;
   END IF;
   -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   SELECT COUNT(*) INTO v_keys FROM orders__fact_order__keys;
+  v_statements := v_statements + 1;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS orders__fact_order__new;
     CREATE TEMPORARY TABLE orders__fact_order__new AS
@@ -484,102 +489,159 @@ BEGIN
     WHERE
       fact_order.order_id = orders__fact_order__diff.old__order_id
       AND orders__fact_order__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS orders__fact_order__upsert;
-    CREATE TEMPORARY TABLE orders__fact_order__upsert AS
-    SELECT
-      order_id,
-      order_number,
-      order_status,
-      channel,
-      customer_id,
-      customer_email,
-      customer_name,
-      customer_segment,
-      ship_city,
-      ship_postal_code,
-      ship_country_code,
-      ship_country_name,
-      ship_region,
-      currency_code,
-      subtotal,
-      discount_total,
-      tax_total,
-      shipping_total,
-      order_total,
-      placed_at,
-      placed_date
-    FROM orders__fact_order__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO analytics.fact_order
-    USING orders__fact_order__upsert
-    ON fact_order.order_id = orders__fact_order__upsert.order_id
-    WHEN MATCHED THEN UPDATE SET
-      order_number = orders__fact_order__upsert.order_number,
-      order_status = orders__fact_order__upsert.order_status,
-      channel = orders__fact_order__upsert.channel,
-      customer_id = orders__fact_order__upsert.customer_id,
-      customer_email = orders__fact_order__upsert.customer_email,
-      customer_name = orders__fact_order__upsert.customer_name,
-      customer_segment = orders__fact_order__upsert.customer_segment,
-      ship_city = orders__fact_order__upsert.ship_city,
-      ship_postal_code = orders__fact_order__upsert.ship_postal_code,
-      ship_country_code = orders__fact_order__upsert.ship_country_code,
-      ship_country_name = orders__fact_order__upsert.ship_country_name,
-      ship_region = orders__fact_order__upsert.ship_region,
-      currency_code = orders__fact_order__upsert.currency_code,
-      subtotal = orders__fact_order__upsert.subtotal,
-      discount_total = orders__fact_order__upsert.discount_total,
-      tax_total = orders__fact_order__upsert.tax_total,
-      shipping_total = orders__fact_order__upsert.shipping_total,
-      order_total = orders__fact_order__upsert.order_total,
-      placed_at = orders__fact_order__upsert.placed_at,
-      placed_date = orders__fact_order__upsert.placed_date
-    WHEN NOT MATCHED THEN INSERT (
-      order_id,
-      order_number,
-      order_status,
-      channel,
-      customer_id,
-      customer_email,
-      customer_name,
-      customer_segment,
-      ship_city,
-      ship_postal_code,
-      ship_country_code,
-      ship_country_name,
-      ship_region,
-      currency_code,
-      subtotal,
-      discount_total,
-      tax_total,
-      shipping_total,
-      order_total,
-      placed_at,
-      placed_date
-    ) VALUES (
-      orders__fact_order__upsert.order_id,
-      orders__fact_order__upsert.order_number,
-      orders__fact_order__upsert.order_status,
-      orders__fact_order__upsert.channel,
-      orders__fact_order__upsert.customer_id,
-      orders__fact_order__upsert.customer_email,
-      orders__fact_order__upsert.customer_name,
-      orders__fact_order__upsert.customer_segment,
-      orders__fact_order__upsert.ship_city,
-      orders__fact_order__upsert.ship_postal_code,
-      orders__fact_order__upsert.ship_country_code,
-      orders__fact_order__upsert.ship_country_name,
-      orders__fact_order__upsert.ship_region,
-      orders__fact_order__upsert.currency_code,
-      orders__fact_order__upsert.subtotal,
-      orders__fact_order__upsert.discount_total,
-      orders__fact_order__upsert.tax_total,
-      orders__fact_order__upsert.shipping_total,
-      orders__fact_order__upsert.order_total,
-      orders__fact_order__upsert.placed_at,
-      orders__fact_order__upsert.placed_date
-    );
+    v_statements := v_statements + 5;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO analytics.fact_order (
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      )
+      SELECT
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      FROM orders__fact_order__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS orders__fact_order__upsert;
+      CREATE TEMPORARY TABLE orders__fact_order__upsert AS
+      SELECT
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      FROM orders__fact_order__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      MERGE INTO analytics.fact_order
+      USING orders__fact_order__upsert
+      ON fact_order.order_id = orders__fact_order__upsert.order_id
+      WHEN MATCHED THEN UPDATE SET
+        order_number = orders__fact_order__upsert.order_number,
+        order_status = orders__fact_order__upsert.order_status,
+        channel = orders__fact_order__upsert.channel,
+        customer_id = orders__fact_order__upsert.customer_id,
+        customer_email = orders__fact_order__upsert.customer_email,
+        customer_name = orders__fact_order__upsert.customer_name,
+        customer_segment = orders__fact_order__upsert.customer_segment,
+        ship_city = orders__fact_order__upsert.ship_city,
+        ship_postal_code = orders__fact_order__upsert.ship_postal_code,
+        ship_country_code = orders__fact_order__upsert.ship_country_code,
+        ship_country_name = orders__fact_order__upsert.ship_country_name,
+        ship_region = orders__fact_order__upsert.ship_region,
+        currency_code = orders__fact_order__upsert.currency_code,
+        subtotal = orders__fact_order__upsert.subtotal,
+        discount_total = orders__fact_order__upsert.discount_total,
+        tax_total = orders__fact_order__upsert.tax_total,
+        shipping_total = orders__fact_order__upsert.shipping_total,
+        order_total = orders__fact_order__upsert.order_total,
+        placed_at = orders__fact_order__upsert.placed_at,
+        placed_date = orders__fact_order__upsert.placed_date
+      WHEN NOT MATCHED THEN INSERT (
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      ) VALUES (
+        orders__fact_order__upsert.order_id,
+        orders__fact_order__upsert.order_number,
+        orders__fact_order__upsert.order_status,
+        orders__fact_order__upsert.channel,
+        orders__fact_order__upsert.customer_id,
+        orders__fact_order__upsert.customer_email,
+        orders__fact_order__upsert.customer_name,
+        orders__fact_order__upsert.customer_segment,
+        orders__fact_order__upsert.ship_city,
+        orders__fact_order__upsert.ship_postal_code,
+        orders__fact_order__upsert.ship_country_code,
+        orders__fact_order__upsert.ship_country_name,
+        orders__fact_order__upsert.ship_region,
+        orders__fact_order__upsert.currency_code,
+        orders__fact_order__upsert.subtotal,
+        orders__fact_order__upsert.discount_total,
+        orders__fact_order__upsert.tax_total,
+        orders__fact_order__upsert.shipping_total,
+        orders__fact_order__upsert.order_total,
+        orders__fact_order__upsert.placed_at,
+        orders__fact_order__upsert.placed_date
+      );
+      v_statements := v_statements + 3;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -722,6 +784,7 @@ BEGIN
       0,
       0
     FROM orders__fact_order__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -744,6 +807,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -3,6 +3,8 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_fact_order_item(p_run_id BIGINT,
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order_item rows may change: every key (rebuild) or the keys this run's changes reach.
   IF p_full THEN
@@ -28,6 +30,7 @@ BEGIN
       order_id,
       line_number
     FROM analytics.fact_order_item;
+    v_statements := v_statements + 2;
   ELSE
     DROP TABLE IF EXISTS orders__fact_order_item__keys;
     CREATE TEMPORARY TABLE orders__fact_order_item__keys AS
@@ -140,9 +143,11 @@ BEGIN
       AND (
         d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
       );
+    v_statements := v_statements + 2;
   END IF;
   -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   SELECT COUNT(*) INTO v_keys FROM orders__fact_order_item__keys;
+  v_statements := v_statements + 1;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS orders__fact_order_item__new;
     CREATE TEMPORARY TABLE orders__fact_order_item__new AS
@@ -360,74 +365,117 @@ BEGIN
       fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
       AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
       AND orders__fact_order_item__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS orders__fact_order_item__upsert;
-    CREATE TEMPORARY TABLE orders__fact_order_item__upsert AS
-    SELECT
-      order_id,
-      line_number,
-      product_id,
-      sku,
-      product_name,
-      product_category,
-      quantity,
-      unit_price,
-      line_total,
-      line_margin,
-      order_status,
-      customer_id,
-      customer_segment,
-      placed_at
-    FROM orders__fact_order_item__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO analytics.fact_order_item
-    USING orders__fact_order_item__upsert
-    ON fact_order_item.order_id = orders__fact_order_item__upsert.order_id
-    AND fact_order_item.line_number = orders__fact_order_item__upsert.line_number
-    WHEN MATCHED THEN UPDATE SET
-      product_id = orders__fact_order_item__upsert.product_id,
-      sku = orders__fact_order_item__upsert.sku,
-      product_name = orders__fact_order_item__upsert.product_name,
-      product_category = orders__fact_order_item__upsert.product_category,
-      quantity = orders__fact_order_item__upsert.quantity,
-      unit_price = orders__fact_order_item__upsert.unit_price,
-      line_total = orders__fact_order_item__upsert.line_total,
-      line_margin = orders__fact_order_item__upsert.line_margin,
-      order_status = orders__fact_order_item__upsert.order_status,
-      customer_id = orders__fact_order_item__upsert.customer_id,
-      customer_segment = orders__fact_order_item__upsert.customer_segment,
-      placed_at = orders__fact_order_item__upsert.placed_at
-    WHEN NOT MATCHED THEN INSERT (
-      order_id,
-      line_number,
-      product_id,
-      sku,
-      product_name,
-      product_category,
-      quantity,
-      unit_price,
-      line_total,
-      line_margin,
-      order_status,
-      customer_id,
-      customer_segment,
-      placed_at
-    ) VALUES (
-      orders__fact_order_item__upsert.order_id,
-      orders__fact_order_item__upsert.line_number,
-      orders__fact_order_item__upsert.product_id,
-      orders__fact_order_item__upsert.sku,
-      orders__fact_order_item__upsert.product_name,
-      orders__fact_order_item__upsert.product_category,
-      orders__fact_order_item__upsert.quantity,
-      orders__fact_order_item__upsert.unit_price,
-      orders__fact_order_item__upsert.line_total,
-      orders__fact_order_item__upsert.line_margin,
-      orders__fact_order_item__upsert.order_status,
-      orders__fact_order_item__upsert.customer_id,
-      orders__fact_order_item__upsert.customer_segment,
-      orders__fact_order_item__upsert.placed_at
-    );
+    v_statements := v_statements + 5;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order_item LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO analytics.fact_order_item (
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      )
+      SELECT
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      FROM orders__fact_order_item__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS orders__fact_order_item__upsert;
+      CREATE TEMPORARY TABLE orders__fact_order_item__upsert AS
+      SELECT
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      FROM orders__fact_order_item__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      MERGE INTO analytics.fact_order_item
+      USING orders__fact_order_item__upsert
+      ON fact_order_item.order_id = orders__fact_order_item__upsert.order_id
+      AND fact_order_item.line_number = orders__fact_order_item__upsert.line_number
+      WHEN MATCHED THEN UPDATE SET
+        product_id = orders__fact_order_item__upsert.product_id,
+        sku = orders__fact_order_item__upsert.sku,
+        product_name = orders__fact_order_item__upsert.product_name,
+        product_category = orders__fact_order_item__upsert.product_category,
+        quantity = orders__fact_order_item__upsert.quantity,
+        unit_price = orders__fact_order_item__upsert.unit_price,
+        line_total = orders__fact_order_item__upsert.line_total,
+        line_margin = orders__fact_order_item__upsert.line_margin,
+        order_status = orders__fact_order_item__upsert.order_status,
+        customer_id = orders__fact_order_item__upsert.customer_id,
+        customer_segment = orders__fact_order_item__upsert.customer_segment,
+        placed_at = orders__fact_order_item__upsert.placed_at
+      WHEN NOT MATCHED THEN INSERT (
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      ) VALUES (
+        orders__fact_order_item__upsert.order_id,
+        orders__fact_order_item__upsert.line_number,
+        orders__fact_order_item__upsert.product_id,
+        orders__fact_order_item__upsert.sku,
+        orders__fact_order_item__upsert.product_name,
+        orders__fact_order_item__upsert.product_category,
+        orders__fact_order_item__upsert.quantity,
+        orders__fact_order_item__upsert.unit_price,
+        orders__fact_order_item__upsert.line_total,
+        orders__fact_order_item__upsert.line_margin,
+        orders__fact_order_item__upsert.order_status,
+        orders__fact_order_item__upsert.customer_id,
+        orders__fact_order_item__upsert.customer_segment,
+        orders__fact_order_item__upsert.placed_at
+      );
+      v_statements := v_statements + 3;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -542,6 +590,7 @@ BEGIN
       0,
       0
     FROM orders__fact_order_item__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -564,6 +613,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

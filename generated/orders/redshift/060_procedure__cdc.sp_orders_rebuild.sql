@@ -9,8 +9,9 @@ BEGIN
   -- below: it commits and releases this lock.
   LOCK cdc.run_log;
   SELECT COALESCE(MAX(run_id), 0) + 1 INTO v_run_id FROM cdc.run_log;
-  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at)
-  VALUES (v_run_id, 'orders', 'rebuild', 'running', SYSDATE);
+  -- statements: this LOCK, SELECT and INSERT; each step adds its own, the close its UPDATE.
+  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, statements)
+  VALUES (v_run_id, 'orders', 'rebuild', 'running', SYSDATE, 3);
 
   IF p_target = 'fact_order' THEN
     CALL cdc.sp_orders_apply_fact_order(v_run_id, TRUE);
@@ -23,6 +24,7 @@ BEGIN
   END IF;
   UPDATE cdc.run_log
   SET status = 'succeeded',
+      statements = statements + 1,
       finished_at = GETDATE(),
       duration_ms = DATEDIFF(MILLISECOND, started_at, GETDATE()),
       rows_changed = (

@@ -9,8 +9,9 @@ BEGIN
   -- below: it commits and releases this lock.
   LOCK cdc.run_log;
   SELECT COALESCE(MAX(run_id), 0) + 1 INTO v_run_id FROM cdc.run_log;
-  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at)
-  VALUES (v_run_id, 'orders', 'run', 'running', SYSDATE);
+  -- statements: this LOCK, SELECT and INSERT; each step adds its own, the close its UPDATE.
+  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, statements)
+  VALUES (v_run_id, 'orders', 'run', 'running', SYSDATE, 3);
   CALL cdc.sp_orders_detect(v_run_id);
   CALL cdc.sp_orders_sync_baseline(v_run_id);
   CALL cdc.sp_orders_apply_fact_order(v_run_id, FALSE);
@@ -18,6 +19,7 @@ BEGIN
   CALL cdc.sp_orders_apply_dim_customer(v_run_id, FALSE);
   UPDATE cdc.run_log
   SET status = 'succeeded',
+      statements = statements + 1,
       finished_at = GETDATE(),
       duration_ms = DATEDIFF(MILLISECOND, started_at, GETDATE()),
       rows_changed = (

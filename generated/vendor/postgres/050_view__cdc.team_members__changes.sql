@@ -400,6 +400,41 @@ FROM (
           _loaded_at
         FROM staging.team_members
         WHERE
+          _loaded_at > (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'team_members'
+          )
+        UNION ALL
+        SELECT
+          id,
+          team_id,
+          user_id,
+          role,
+          status,
+          is_lead,
+          is_approver,
+          approval_limit,
+          title,
+          notification_level,
+          joined_at,
+          can_purchase,
+          monthly_spend_limit,
+          last_activity_at,
+          membership_source,
+          left_at,
+          added_by,
+          removed_by,
+          invitation_token,
+          invitation_sent_at,
+          created_at,
+          updated_at,
+          deleted_at,
+          _loaded_at
+        FROM staging.team_members
+        WHERE
           (
             SELECT
               CAST(MAX(value) AS TIMESTAMP)
@@ -407,13 +442,6 @@ FROM (
             WHERE
               pipeline = 'vendor' AND source = 'team_members'
           ) IS NULL
-          OR _loaded_at > (
-            SELECT
-              CAST(MAX(value) AS TIMESTAMP)
-            FROM cdc.watermark
-            WHERE
-              pipeline = 'vendor' AND source = 'team_members'
-          )
       ) AS s
       WHERE
         NOT (

@@ -3,6 +3,7 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_dim_company(p_run_id BIGINT, p_f
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which dim_company rows may change: every key (rebuild) or the keys this run's changes reach.
   IF p_full THEN
@@ -19,6 +20,8 @@ BEGIN
     SELECT
       company_id
     FROM staging_public.dim_company;
+    ANALYZE vendor__dim_company__keys;
+    v_statements := v_statements + 3;
   ELSE
     DROP TABLE IF EXISTS pg_temp.vendor__dim_company__keys;
     CREATE TEMPORARY TABLE vendor__dim_company__keys AS
@@ -40,9 +43,12 @@ BEGIN
           OR d.chg__city_id
         )
     ) AS a;
+    ANALYZE vendor__dim_company__keys;
+    v_statements := v_statements + 3;
   END IF;
   -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   SELECT COUNT(*) INTO v_keys FROM vendor__dim_company__keys;
+  v_statements := v_statements + 1;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS pg_temp.vendor__dim_company__new;
     CREATE TEMPORARY TABLE vendor__dim_company__new AS
@@ -57,6 +63,7 @@ BEGIN
     FROM public.companies AS companies
     INNER JOIN vendor__dim_company__keys AS cdc__k
       ON cdc__k.company_id = companies.id;
+    ANALYZE vendor__dim_company__new;
     DROP TABLE IF EXISTS pg_temp.vendor__dim_company__diff;
     CREATE TEMPORARY TABLE vendor__dim_company__diff AS
     SELECT
@@ -190,6 +197,7 @@ BEGIN
       OR (
         d.chg__email OR d.chg__city_id
       );
+    ANALYZE vendor__dim_company__diff;
     UPDATE staging_public.dim_company SET valid_to = vendor__dim_company__diff.cdc__change_ts, is_current = FALSE
     FROM vendor__dim_company__diff
     WHERE
@@ -316,6 +324,7 @@ BEGIN
       0,
       0
     FROM vendor__dim_company__diff;
+    v_statements := v_statements + 11;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -338,6 +347,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

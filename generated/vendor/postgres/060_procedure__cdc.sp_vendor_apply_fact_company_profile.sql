@@ -3,6 +3,8 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_fact_company_profile(p_run_id BI
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_company_profile rows may change: every key (rebuild) or the keys this run's changes reach.
   IF p_full THEN
@@ -29,6 +31,8 @@ BEGIN
     SELECT
       company_id
     FROM staging_public.fact_company_profile;
+    ANALYZE vendor__fact_company_profile__keys;
+    v_statements := v_statements + 3;
   ELSE
     DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
@@ -130,9 +134,12 @@ BEGIN
       AND (
         d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
       );
+    ANALYZE vendor__fact_company_profile__keys;
+    v_statements := v_statements + 3;
   END IF;
   -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
+  v_statements := v_statements + 1;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__new;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS
@@ -174,6 +181,7 @@ BEGIN
       (
         companies.status IN (0, 1, 2)
       );
+    ANALYZE vendor__fact_company_profile__new;
     DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__diff;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
     SELECT
@@ -484,118 +492,183 @@ BEGIN
         OR d.chg__profile_created_at
         OR d.chg__profile_updated_at
       );
+    ANALYZE vendor__fact_company_profile__diff;
     DELETE FROM staging_public.fact_company_profile USING   vendor__fact_company_profile__diff
     WHERE
       fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
       AND vendor__fact_company_profile__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__upsert;
-    CREATE TEMPORARY TABLE vendor__fact_company_profile__upsert AS
-    SELECT
-      company_id,
-      company_name,
-      legal_name,
-      contact_email,
-      contact_phone,
-      website,
-      company_status,
-      company_category,
-      company_type,
-      description,
-      logo_url,
-      employee_count,
-      annual_revenue,
-      currency_code,
-      is_verified,
-      parent_company_id,
-      parent_company_name,
-      group_name,
-      city_name,
-      country_name,
-      country_iso2,
-      company_age_years,
-      profile_created_at,
-      profile_updated_at
-    FROM vendor__fact_company_profile__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO staging_public.fact_company_profile
-    USING vendor__fact_company_profile__upsert
-    ON fact_company_profile.company_id = vendor__fact_company_profile__upsert.company_id
-    WHEN MATCHED THEN UPDATE SET
-      company_name = vendor__fact_company_profile__upsert.company_name,
-      legal_name = vendor__fact_company_profile__upsert.legal_name,
-      contact_email = vendor__fact_company_profile__upsert.contact_email,
-      contact_phone = vendor__fact_company_profile__upsert.contact_phone,
-      website = vendor__fact_company_profile__upsert.website,
-      company_status = vendor__fact_company_profile__upsert.company_status,
-      company_category = vendor__fact_company_profile__upsert.company_category,
-      company_type = vendor__fact_company_profile__upsert.company_type,
-      description = vendor__fact_company_profile__upsert.description,
-      logo_url = vendor__fact_company_profile__upsert.logo_url,
-      employee_count = vendor__fact_company_profile__upsert.employee_count,
-      annual_revenue = vendor__fact_company_profile__upsert.annual_revenue,
-      currency_code = vendor__fact_company_profile__upsert.currency_code,
-      is_verified = vendor__fact_company_profile__upsert.is_verified,
-      parent_company_id = vendor__fact_company_profile__upsert.parent_company_id,
-      parent_company_name = vendor__fact_company_profile__upsert.parent_company_name,
-      group_name = vendor__fact_company_profile__upsert.group_name,
-      city_name = vendor__fact_company_profile__upsert.city_name,
-      country_name = vendor__fact_company_profile__upsert.country_name,
-      country_iso2 = vendor__fact_company_profile__upsert.country_iso2,
-      company_age_years = vendor__fact_company_profile__upsert.company_age_years,
-      profile_created_at = vendor__fact_company_profile__upsert.profile_created_at,
-      profile_updated_at = vendor__fact_company_profile__upsert.profile_updated_at
-    WHEN NOT MATCHED THEN INSERT (
-      company_id,
-      company_name,
-      legal_name,
-      contact_email,
-      contact_phone,
-      website,
-      company_status,
-      company_category,
-      company_type,
-      description,
-      logo_url,
-      employee_count,
-      annual_revenue,
-      currency_code,
-      is_verified,
-      parent_company_id,
-      parent_company_name,
-      group_name,
-      city_name,
-      country_name,
-      country_iso2,
-      company_age_years,
-      profile_created_at,
-      profile_updated_at
-    ) VALUES (
-      vendor__fact_company_profile__upsert.company_id,
-      vendor__fact_company_profile__upsert.company_name,
-      vendor__fact_company_profile__upsert.legal_name,
-      vendor__fact_company_profile__upsert.contact_email,
-      vendor__fact_company_profile__upsert.contact_phone,
-      vendor__fact_company_profile__upsert.website,
-      vendor__fact_company_profile__upsert.company_status,
-      vendor__fact_company_profile__upsert.company_category,
-      vendor__fact_company_profile__upsert.company_type,
-      vendor__fact_company_profile__upsert.description,
-      vendor__fact_company_profile__upsert.logo_url,
-      vendor__fact_company_profile__upsert.employee_count,
-      vendor__fact_company_profile__upsert.annual_revenue,
-      vendor__fact_company_profile__upsert.currency_code,
-      vendor__fact_company_profile__upsert.is_verified,
-      vendor__fact_company_profile__upsert.parent_company_id,
-      vendor__fact_company_profile__upsert.parent_company_name,
-      vendor__fact_company_profile__upsert.group_name,
-      vendor__fact_company_profile__upsert.city_name,
-      vendor__fact_company_profile__upsert.country_name,
-      vendor__fact_company_profile__upsert.country_iso2,
-      vendor__fact_company_profile__upsert.company_age_years,
-      vendor__fact_company_profile__upsert.profile_created_at,
-      vendor__fact_company_profile__upsert.profile_updated_at
-    );
+    v_statements := v_statements + 7;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_company_profile LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO staging_public.fact_company_profile (
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      )
+      SELECT
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      FROM vendor__fact_company_profile__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__upsert;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__upsert AS
+      SELECT
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      FROM vendor__fact_company_profile__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      ANALYZE vendor__fact_company_profile__upsert;
+      MERGE INTO staging_public.fact_company_profile
+      USING vendor__fact_company_profile__upsert
+      ON fact_company_profile.company_id = vendor__fact_company_profile__upsert.company_id
+      WHEN MATCHED THEN UPDATE SET
+        company_name = vendor__fact_company_profile__upsert.company_name,
+        legal_name = vendor__fact_company_profile__upsert.legal_name,
+        contact_email = vendor__fact_company_profile__upsert.contact_email,
+        contact_phone = vendor__fact_company_profile__upsert.contact_phone,
+        website = vendor__fact_company_profile__upsert.website,
+        company_status = vendor__fact_company_profile__upsert.company_status,
+        company_category = vendor__fact_company_profile__upsert.company_category,
+        company_type = vendor__fact_company_profile__upsert.company_type,
+        description = vendor__fact_company_profile__upsert.description,
+        logo_url = vendor__fact_company_profile__upsert.logo_url,
+        employee_count = vendor__fact_company_profile__upsert.employee_count,
+        annual_revenue = vendor__fact_company_profile__upsert.annual_revenue,
+        currency_code = vendor__fact_company_profile__upsert.currency_code,
+        is_verified = vendor__fact_company_profile__upsert.is_verified,
+        parent_company_id = vendor__fact_company_profile__upsert.parent_company_id,
+        parent_company_name = vendor__fact_company_profile__upsert.parent_company_name,
+        group_name = vendor__fact_company_profile__upsert.group_name,
+        city_name = vendor__fact_company_profile__upsert.city_name,
+        country_name = vendor__fact_company_profile__upsert.country_name,
+        country_iso2 = vendor__fact_company_profile__upsert.country_iso2,
+        company_age_years = vendor__fact_company_profile__upsert.company_age_years,
+        profile_created_at = vendor__fact_company_profile__upsert.profile_created_at,
+        profile_updated_at = vendor__fact_company_profile__upsert.profile_updated_at
+      WHEN NOT MATCHED THEN INSERT (
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      ) VALUES (
+        vendor__fact_company_profile__upsert.company_id,
+        vendor__fact_company_profile__upsert.company_name,
+        vendor__fact_company_profile__upsert.legal_name,
+        vendor__fact_company_profile__upsert.contact_email,
+        vendor__fact_company_profile__upsert.contact_phone,
+        vendor__fact_company_profile__upsert.website,
+        vendor__fact_company_profile__upsert.company_status,
+        vendor__fact_company_profile__upsert.company_category,
+        vendor__fact_company_profile__upsert.company_type,
+        vendor__fact_company_profile__upsert.description,
+        vendor__fact_company_profile__upsert.logo_url,
+        vendor__fact_company_profile__upsert.employee_count,
+        vendor__fact_company_profile__upsert.annual_revenue,
+        vendor__fact_company_profile__upsert.currency_code,
+        vendor__fact_company_profile__upsert.is_verified,
+        vendor__fact_company_profile__upsert.parent_company_id,
+        vendor__fact_company_profile__upsert.parent_company_name,
+        vendor__fact_company_profile__upsert.group_name,
+        vendor__fact_company_profile__upsert.city_name,
+        vendor__fact_company_profile__upsert.country_name,
+        vendor__fact_company_profile__upsert.country_iso2,
+        vendor__fact_company_profile__upsert.company_age_years,
+        vendor__fact_company_profile__upsert.profile_created_at,
+        vendor__fact_company_profile__upsert.profile_updated_at
+      );
+      v_statements := v_statements + 4;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -750,6 +823,7 @@ BEGIN
       0,
       0
     FROM vendor__fact_company_profile__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -772,6 +846,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

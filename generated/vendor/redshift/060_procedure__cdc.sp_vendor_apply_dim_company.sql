@@ -3,6 +3,7 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_dim_company(p_run_id BIGINT, p_f
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which dim_company rows may change: every key (rebuild) or the keys this run's changes reach.
   IF p_full THEN
@@ -19,6 +20,7 @@ BEGIN
     SELECT
       company_id
     FROM staging_public.dim_company;
+    v_statements := v_statements + 2;
   ELSE
     DROP TABLE IF EXISTS vendor__dim_company__keys;
     CREATE TEMPORARY TABLE vendor__dim_company__keys AS
@@ -40,9 +42,11 @@ BEGIN
           OR d.chg__city_id
         )
     ) AS a;
+    v_statements := v_statements + 2;
   END IF;
   -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   SELECT COUNT(*) INTO v_keys FROM vendor__dim_company__keys;
+  v_statements := v_statements + 1;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS vendor__dim_company__new;
     CREATE TEMPORARY TABLE vendor__dim_company__new AS
@@ -316,6 +320,7 @@ BEGIN
       0,
       0
     FROM vendor__dim_company__diff;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -338,6 +343,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

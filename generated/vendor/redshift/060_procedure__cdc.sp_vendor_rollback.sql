@@ -9,11 +9,13 @@ BEGIN
   -- below: it commits and releases this lock.
   LOCK cdc.run_log;
   SELECT COALESCE(MAX(run_id), 0) + 1 INTO v_run_id FROM cdc.run_log;
-  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at)
-  VALUES (v_run_id, 'vendor', 'rollback', 'running', SYSDATE);
+  -- statements: this LOCK, SELECT and INSERT; each step adds its own, the close its UPDATE.
+  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, statements)
+  VALUES (v_run_id, 'vendor', 'rollback', 'running', SYSDATE, 3);
   CALL cdc.sp_vendor_undo(v_run_id, p_target_run);
   UPDATE cdc.run_log
   SET status = 'succeeded',
+      statements = statements + 1,
       finished_at = GETDATE(),
       duration_ms = DATEDIFF(MILLISECOND, started_at, GETDATE()),
       rows_changed = (
