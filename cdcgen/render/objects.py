@@ -14,7 +14,7 @@ from typing import Literal, TypeVar
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from sqlglot import exp
 
-from cdcgen.plan.model import PipelinePlan, TargetPlan
+from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.render import postgres, redshift
 from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, views
 
@@ -183,10 +183,33 @@ def _record_statements(p: PipelinePlan) -> exp.Update:
 
 
 def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    stmts = r.trees.get(
-        ("detect",), lambda: [s for src in p.sources for s in detect.detect_statements(p, src)]
+    blocks = [_detect_source(r, p, src) for src in p.sources]
+    return _step_procedure(
+        r, p, p.proc("detect"), "p_run_id BIGINT", "\n".join(blocks), declare=["v_staged BIGINT"]
     )
-    return _step_procedure(r, p, p.proc("detect"), "p_run_id BIGINT", r.counted(stmts))
+
+
+def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan) -> str:
+    """A source's detection, skipped (one check) when nothing was staged for it."""
+    stmts = r.trees.get(("detect", src.name), partial(detect.detect_statements, p, src))
+    if not detect.can_skip(src):
+        return r.counted(stmts)
+    probe = r.trees.get(("probe", src.name), partial(detect.staged_probe, p, src))
+    skipped = r.trees.get(("skipped", src.name), partial(detect.skipped_statements, p, src))
+    block = r.template(
+        "detect_source.sql.j2",
+        source=src.name,
+        probe=_inline(r, probe),
+        detect=r.counted(stmts, 2),
+        skipped=r.counted(skipped, 2),
+    ).rstrip()
+    return "\n".join("  " + line if line else line for line in block.splitlines())
+
+
+def _inline(r: Renderer, e: exp.Expression) -> str:
+    """A query on one line, to sit inside a template's statement."""
+    module = redshift if r.dialect == "redshift" else postgres
+    return module.DIALECT().generate(e, copy=False, pretty=False)
 
 
 def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:

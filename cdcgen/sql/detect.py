@@ -21,7 +21,9 @@ from cdcgen.sql.builders import (
     col,
     concat,
     count_if,
+    create_temp_as,
     differs,
+    drop_temp,
     eq,
     is_null,
     keys_equal,
@@ -308,6 +310,45 @@ def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     stmts += temp_table(delta_name(p, s), changes_query(p, s, staged))
     stmts.append(source_counts(p, s))
     return stmts
+
+
+def can_skip(s: SourcePlan) -> bool:
+    """A run may skip detecting a source with no staged rows, unless its staging is a
+    full snapshot (an empty snapshot deletes every row)."""
+    return s.delete_kind != "snapshot"
+
+
+def staged_probe(p: PipelinePlan, s: SourcePlan) -> exp.Select:
+    """One row if this run has staged rows for ``s``: the run's cheap check."""
+    staged = exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
+    return exp.select(lit(1)).from_(staged, copy=False).limit(1, copy=False)
+
+
+def _nothing_from(query: exp.Query, alias: str) -> exp.Select:
+    """``query``'s columns and no row; planned as a constant-false filter: nothing is read."""
+    wrapped = exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    return exp.select(exp.Star()).from_(wrapped, copy=False).where(lit(False), copy=False)
+
+
+def _changes_view(p: PipelinePlan, s: SourcePlan) -> exp.Select:
+    """The ``<source>__changes`` view: the delta's columns, in order."""
+    return exp.select(exp.Star()).from_(table(f"{p.cdc_schema}.{s.name}__changes"), copy=False)
+
+
+def skipped_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    """No staged rows: empty staged and delta tables (what the later steps read, so
+    they behave exactly as after detecting nothing) without reading any table, and
+    the source's zero counts."""
+    empty_counts = exp.select(
+        var("p_run_id"), lit(p.name), lit("source"), lit(s.name), lit(0), lit(0), lit(0), lit(0), lit(0)
+    )
+    return [
+        drop_temp(staged_name(p, s)),
+        create_temp_as(staged_name(p, s), _nothing_from(staged_query(p, s), "s")),
+        drop_temp(delta_name(p, s)),
+        create_temp_as(delta_name(p, s), _nothing_from(_changes_view(p, s), "c")),
+        into_state(p, "run_counts", empty_counts),
+    ]
 
 
 def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:

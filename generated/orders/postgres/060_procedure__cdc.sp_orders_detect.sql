@@ -2,748 +2,875 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_detect(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_staged BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.orders__customers__staged;
-  CREATE TEMPORARY TABLE orders__customers__staged AS
-  SELECT
-    id,
-    email,
-    first_name,
-    last_name,
-    phone,
-    segment,
-    plan,
-    default_address_id,
-    marketing_opt_in,
-    lifetime_value,
-    status,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.customers;
-  ANALYZE orders__customers__staged;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'customers',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    JSONB_BUILD_OBJECT(
-      'id',
-      n.id,
-      'email',
-      n.email,
-      'first_name',
-      n.first_name,
-      'last_name',
-      n.last_name,
-      'phone',
-      n.phone,
-      'segment',
-      n.segment,
-      'plan',
-      n.plan,
-      'default_address_id',
-      n.default_address_id,
-      'marketing_opt_in',
-      n.marketing_opt_in,
-      'lifetime_value',
-      n.lifetime_value,
-      'status',
-      n.status,
-      'created_at',
-      n.created_at,
-      'updated_at',
-      n.updated_at,
-      'deleted_at',
-      n.deleted_at
-    ),
-    transaction_timestamp()
-  FROM orders__customers__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'orders'
-        AND x.source = 'customers'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS pg_temp.orders__customers__delta;
-  CREATE TEMPORARY TABLE orders__customers__delta AS
-  SELECT
-    *
-  FROM (
+  -- customers: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, email, first_name, last_name, phone, segment, plan, default_address_id, marketing_opt_in, lifetime_value, status, created_at, updated_at, deleted_at FROM staging.customers) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS pg_temp.orders__customers__staged;
+    CREATE TEMPORARY TABLE orders__customers__staged AS
     SELECT
+      id,
+      email,
+      first_name,
+      last_name,
+      phone,
+      segment,
+      plan,
+      default_address_id,
+      marketing_opt_in,
+      lifetime_value,
+      status,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.customers;
+    ANALYZE orders__customers__staged;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'customers',
       CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__email
-        OR p.chg__first_name
-        OR p.chg__last_name
-        OR p.chg__phone
-        OR p.chg__segment
-        OR p.chg__plan
-        OR p.chg__default_address_id
-        OR p.chg__marketing_opt_in
-        OR p.chg__lifetime_value
-        OR p.chg__status
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.email,
-      p.first_name,
-      p.last_name,
-      p.phone,
-      p.segment,
-      p.plan,
-      p.default_address_id,
-      p.marketing_opt_in,
-      p.lifetime_value,
-      p.status,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__email,
-      p.old__first_name,
-      p.old__last_name,
-      p.old__phone,
-      p.old__segment,
-      p.old__plan,
-      p.old__default_address_id,
-      p.old__marketing_opt_in,
-      p.old__lifetime_value,
-      p.old__status,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__email,
-      p.chg__first_name,
-      p.chg__last_name,
-      p.chg__phone,
-      p.chg__segment,
-      p.chg__plan,
-      p.chg__default_address_id,
-      p.chg__marketing_opt_in,
-      p.chg__lifetime_value,
-      p.chg__status,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
-    FROM (
-      SELECT
-        n.id AS id,
-        n.email AS email,
-        n.first_name AS first_name,
-        n.last_name AS last_name,
-        n.phone AS phone,
-        n.segment AS segment,
-        n.plan AS plan,
-        n.default_address_id AS default_address_id,
-        n.marketing_opt_in AS marketing_opt_in,
-        n.lifetime_value AS lifetime_value,
-        n.status AS status,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.email AS old__email,
-        b.first_name AS old__first_name,
-        b.last_name AS old__last_name,
-        b.phone AS old__phone,
-        b.segment AS old__segment,
-        b.plan AS old__plan,
-        b.default_address_id AS old__default_address_id,
-        b.marketing_opt_in AS old__marketing_opt_in,
-        b.lifetime_value AS old__lifetime_value,
-        b.status AS old__status,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
-        CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.email = b.email OR (
-            n.email IS NULL AND b.email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__email,
-        CASE
-          WHEN n.first_name = b.first_name
-          OR (
-            n.first_name IS NULL AND b.first_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__first_name,
-        CASE
-          WHEN n.last_name = b.last_name OR (
-            n.last_name IS NULL AND b.last_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_name,
-        CASE
-          WHEN n.phone = b.phone OR (
-            n.phone IS NULL AND b.phone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__phone,
-        CASE
-          WHEN n.segment = b.segment OR (
-            n.segment IS NULL AND b.segment IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__segment,
-        CASE
-          WHEN n.plan = b.plan OR (
-            n.plan IS NULL AND b.plan IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__plan,
-        CASE
-          WHEN n.default_address_id = b.default_address_id
-          OR (
-            n.default_address_id IS NULL AND b.default_address_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__default_address_id,
-        CASE
-          WHEN n.marketing_opt_in = b.marketing_opt_in
-          OR (
-            n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__marketing_opt_in,
-        CASE
-          WHEN n.lifetime_value = b.lifetime_value
-          OR (
-            n.lifetime_value IS NULL AND b.lifetime_value IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__lifetime_value,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
-      FROM (
-        SELECT
-          id,
-          email,
-          first_name,
-          last_name,
-          phone,
-          segment,
-          plan,
-          default_address_id,
-          marketing_opt_in,
-          lifetime_value,
-          status,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, phone DESC NULLS LAST, segment DESC NULLS LAST, plan DESC NULLS LAST, default_address_id DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, lifetime_value DESC NULLS LAST, status DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM orders__customers__staged
-        WHERE
-          NOT (
-            (
-              orders__customers__staged.id IS NULL
-            )
-            OR (
-              orders__customers__staged.updated_at IS NULL
-            )
-          )
-      ) AS n
-      LEFT JOIN public.customers AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.customers__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  ANALYZE orders__customers__delta;
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'source',
-    'customers',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM orders__customers__staged AS n
-      WHERE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      JSONB_BUILD_OBJECT(
+        'id',
+        n.id,
+        'email',
+        n.email,
+        'first_name',
+        n.first_name,
+        'last_name',
+        n.last_name,
+        'phone',
+        n.phone,
+        'segment',
+        n.segment,
+        'plan',
+        n.plan,
+        'default_address_id',
+        n.default_address_id,
+        'marketing_opt_in',
+        n.marketing_opt_in,
+        'lifetime_value',
+        n.lifetime_value,
+        'status',
+        n.status,
+        'created_at',
+        n.created_at,
+        'updated_at',
+        n.updated_at,
+        'deleted_at',
+        n.deleted_at
+      ),
+      transaction_timestamp()
+    FROM orders__customers__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
           n.updated_at IS NULL
         )
-    )
-  FROM orders__customers__delta;
-  DROP TABLE IF EXISTS pg_temp.orders__addresses__staged;
-  CREATE TEMPORARY TABLE orders__addresses__staged AS
-  SELECT
-    id,
-    customer_id,
-    line1,
-    line2,
-    city,
-    region,
-    postal_code,
-    country_code,
-    is_default,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.addresses;
-  ANALYZE orders__addresses__staged;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'addresses',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    JSONB_BUILD_OBJECT(
-      'id',
-      n.id,
-      'customer_id',
-      n.customer_id,
-      'line1',
-      n.line1,
-      'line2',
-      n.line2,
-      'city',
-      n.city,
-      'region',
-      n.region,
-      'postal_code',
-      n.postal_code,
-      'country_code',
-      n.country_code,
-      'is_default',
-      n.is_default,
-      'created_at',
-      n.created_at,
-      'updated_at',
-      n.updated_at,
-      'deleted_at',
-      n.deleted_at
-    ),
-    transaction_timestamp()
-  FROM orders__addresses__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
       )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'orders'
-        AND x.source = 'addresses'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS pg_temp.orders__addresses__delta;
-  CREATE TEMPORARY TABLE orders__addresses__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders'
+          AND x.source = 'customers'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS pg_temp.orders__customers__delta;
+    CREATE TEMPORARY TABLE orders__customers__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__customer_id
-        OR p.chg__line1
-        OR p.chg__line2
-        OR p.chg__city
-        OR p.chg__region
-        OR p.chg__postal_code
-        OR p.chg__country_code
-        OR p.chg__is_default
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.customer_id,
-      p.line1,
-      p.line2,
-      p.city,
-      p.region,
-      p.postal_code,
-      p.country_code,
-      p.is_default,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__customer_id,
-      p.old__line1,
-      p.old__line2,
-      p.old__city,
-      p.old__region,
-      p.old__postal_code,
-      p.old__country_code,
-      p.old__is_default,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__customer_id,
-      p.chg__line1,
-      p.chg__line2,
-      p.chg__city,
-      p.chg__region,
-      p.chg__postal_code,
-      p.chg__country_code,
-      p.chg__is_default,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.customer_id AS customer_id,
-        n.line1 AS line1,
-        n.line2 AS line2,
-        n.city AS city,
-        n.region AS region,
-        n.postal_code AS postal_code,
-        n.country_code AS country_code,
-        n.is_default AS is_default,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.customer_id AS old__customer_id,
-        b.line1 AS old__line1,
-        b.line2 AS old__line2,
-        b.city AS old__city,
-        b.region AS old__region,
-        b.postal_code AS old__postal_code,
-        b.country_code AS old__country_code,
-        b.is_default AS old__is_default,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.customer_id = b.customer_id
-          OR (
-            n.customer_id IS NULL AND b.customer_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_id,
-        CASE
-          WHEN n.line1 = b.line1 OR (
-            n.line1 IS NULL AND b.line1 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__line1,
-        CASE
-          WHEN n.line2 = b.line2 OR (
-            n.line2 IS NULL AND b.line2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__line2,
-        CASE
-          WHEN n.city = b.city OR (
-            n.city IS NULL AND b.city IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city,
-        CASE
-          WHEN n.region = b.region OR (
-            n.region IS NULL AND b.region IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__region,
-        CASE
-          WHEN n.postal_code = b.postal_code
-          OR (
-            n.postal_code IS NULL AND b.postal_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__postal_code,
-        CASE
-          WHEN n.country_code = b.country_code
-          OR (
-            n.country_code IS NULL AND b.country_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_code,
-        CASE
-          WHEN n.is_default = b.is_default
-          OR (
-            n.is_default IS NULL AND b.is_default IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_default,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__email
+          OR p.chg__first_name
+          OR p.chg__last_name
+          OR p.chg__phone
+          OR p.chg__segment
+          OR p.chg__plan
+          OR p.chg__default_address_id
+          OR p.chg__marketing_opt_in
+          OR p.chg__lifetime_value
+          OR p.chg__status
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.email,
+        p.first_name,
+        p.last_name,
+        p.phone,
+        p.segment,
+        p.plan,
+        p.default_address_id,
+        p.marketing_opt_in,
+        p.lifetime_value,
+        p.status,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__email,
+        p.old__first_name,
+        p.old__last_name,
+        p.old__phone,
+        p.old__segment,
+        p.old__plan,
+        p.old__default_address_id,
+        p.old__marketing_opt_in,
+        p.old__lifetime_value,
+        p.old__status,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__email,
+        p.chg__first_name,
+        p.chg__last_name,
+        p.chg__phone,
+        p.chg__segment,
+        p.chg__plan,
+        p.chg__default_address_id,
+        p.chg__marketing_opt_in,
+        p.chg__lifetime_value,
+        p.chg__status,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
       FROM (
         SELECT
-          id,
-          customer_id,
-          line1,
-          line2,
-          city,
-          region,
-          postal_code,
-          country_code,
-          is_default,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, line1 DESC NULLS LAST, line2 DESC NULLS LAST, city DESC NULLS LAST, region DESC NULLS LAST, postal_code DESC NULLS LAST, country_code DESC NULLS LAST, is_default DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM orders__addresses__staged
-        WHERE
-          NOT (
-            (
-              orders__addresses__staged.id IS NULL
+          n.id AS id,
+          n.email AS email,
+          n.first_name AS first_name,
+          n.last_name AS last_name,
+          n.phone AS phone,
+          n.segment AS segment,
+          n.plan AS plan,
+          n.default_address_id AS default_address_id,
+          n.marketing_opt_in AS marketing_opt_in,
+          n.lifetime_value AS lifetime_value,
+          n.status AS status,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.email AS old__email,
+          b.first_name AS old__first_name,
+          b.last_name AS old__last_name,
+          b.phone AS old__phone,
+          b.segment AS old__segment,
+          b.plan AS old__plan,
+          b.default_address_id AS old__default_address_id,
+          b.marketing_opt_in AS old__marketing_opt_in,
+          b.lifetime_value AS old__lifetime_value,
+          b.status AS old__status,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.email = b.email OR (
+              n.email IS NULL AND b.email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__email,
+          CASE
+            WHEN n.first_name = b.first_name
             OR (
-              orders__addresses__staged.updated_at IS NULL
+              n.first_name IS NULL AND b.first_name IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__first_name,
+          CASE
+            WHEN n.last_name = b.last_name OR (
+              n.last_name IS NULL AND b.last_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_name,
+          CASE
+            WHEN n.phone = b.phone OR (
+              n.phone IS NULL AND b.phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__phone,
+          CASE
+            WHEN n.segment = b.segment OR (
+              n.segment IS NULL AND b.segment IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__segment,
+          CASE
+            WHEN n.plan = b.plan OR (
+              n.plan IS NULL AND b.plan IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__plan,
+          CASE
+            WHEN n.default_address_id = b.default_address_id
+            OR (
+              n.default_address_id IS NULL AND b.default_address_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__default_address_id,
+          CASE
+            WHEN n.marketing_opt_in = b.marketing_opt_in
+            OR (
+              n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__marketing_opt_in,
+          CASE
+            WHEN n.lifetime_value = b.lifetime_value
+            OR (
+              n.lifetime_value IS NULL AND b.lifetime_value IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__lifetime_value,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            email,
+            first_name,
+            last_name,
+            phone,
+            segment,
+            plan,
+            default_address_id,
+            marketing_opt_in,
+            lifetime_value,
+            status,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, phone DESC NULLS LAST, segment DESC NULLS LAST, plan DESC NULLS LAST, default_address_id DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, lifetime_value DESC NULLS LAST, status DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM orders__customers__staged
+          WHERE
+            NOT (
+              (
+                orders__customers__staged.id IS NULL
+              )
+              OR (
+                orders__customers__staged.updated_at IS NULL
+              )
+            )
+        ) AS n
+        LEFT JOIN public.customers AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.customers__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    ANALYZE orders__customers__delta;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'customers',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__customers__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
           )
-      ) AS n
-      LEFT JOIN public.addresses AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.addresses__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  ANALYZE orders__addresses__delta;
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'source',
-    'addresses',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+      )
+    FROM orders__customers__delta;
+    v_statements := v_statements + 8;
+  ELSE
+    DROP TABLE IF EXISTS pg_temp.orders__customers__staged;
+    CREATE TEMPORARY TABLE orders__customers__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM orders__addresses__staged AS n
-      WHERE
+        id,
+        email,
+        first_name,
+        last_name,
+        phone,
+        segment,
+        plan,
+        default_address_id,
+        marketing_opt_in,
+        lifetime_value,
+        status,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.customers
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS pg_temp.orders__customers__delta;
+    CREATE TEMPORARY TABLE orders__customers__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.customers__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'customers',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- addresses: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, customer_id, line1, line2, city, region, postal_code, country_code, is_default, created_at, updated_at, deleted_at FROM staging.addresses) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS pg_temp.orders__addresses__staged;
+    CREATE TEMPORARY TABLE orders__addresses__staged AS
+    SELECT
+      id,
+      customer_id,
+      line1,
+      line2,
+      city,
+      region,
+      postal_code,
+      country_code,
+      is_default,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.addresses;
+    ANALYZE orders__addresses__staged;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'addresses',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      JSONB_BUILD_OBJECT(
+        'id',
+        n.id,
+        'customer_id',
+        n.customer_id,
+        'line1',
+        n.line1,
+        'line2',
+        n.line2,
+        'city',
+        n.city,
+        'region',
+        n.region,
+        'postal_code',
+        n.postal_code,
+        'country_code',
+        n.country_code,
+        'is_default',
+        n.is_default,
+        'created_at',
+        n.created_at,
+        'updated_at',
+        n.updated_at,
+        'deleted_at',
+        n.deleted_at
+      ),
+      transaction_timestamp()
+    FROM orders__addresses__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
           n.updated_at IS NULL
         )
+      )
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders'
+          AND x.source = 'addresses'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS pg_temp.orders__addresses__delta;
+    CREATE TEMPORARY TABLE orders__addresses__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        CASE
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__customer_id
+          OR p.chg__line1
+          OR p.chg__line2
+          OR p.chg__city
+          OR p.chg__region
+          OR p.chg__postal_code
+          OR p.chg__country_code
+          OR p.chg__is_default
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.customer_id,
+        p.line1,
+        p.line2,
+        p.city,
+        p.region,
+        p.postal_code,
+        p.country_code,
+        p.is_default,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__customer_id,
+        p.old__line1,
+        p.old__line2,
+        p.old__city,
+        p.old__region,
+        p.old__postal_code,
+        p.old__country_code,
+        p.old__is_default,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__customer_id,
+        p.chg__line1,
+        p.chg__line2,
+        p.chg__city,
+        p.chg__region,
+        p.chg__postal_code,
+        p.chg__country_code,
+        p.chg__is_default,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
+      FROM (
+        SELECT
+          n.id AS id,
+          n.customer_id AS customer_id,
+          n.line1 AS line1,
+          n.line2 AS line2,
+          n.city AS city,
+          n.region AS region,
+          n.postal_code AS postal_code,
+          n.country_code AS country_code,
+          n.is_default AS is_default,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.customer_id AS old__customer_id,
+          b.line1 AS old__line1,
+          b.line2 AS old__line2,
+          b.city AS old__city,
+          b.region AS old__region,
+          b.postal_code AS old__postal_code,
+          b.country_code AS old__country_code,
+          b.is_default AS old__is_default,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.customer_id = b.customer_id
+            OR (
+              n.customer_id IS NULL AND b.customer_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_id,
+          CASE
+            WHEN n.line1 = b.line1 OR (
+              n.line1 IS NULL AND b.line1 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line1,
+          CASE
+            WHEN n.line2 = b.line2 OR (
+              n.line2 IS NULL AND b.line2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line2,
+          CASE
+            WHEN n.city = b.city OR (
+              n.city IS NULL AND b.city IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city,
+          CASE
+            WHEN n.region = b.region OR (
+              n.region IS NULL AND b.region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__region,
+          CASE
+            WHEN n.postal_code = b.postal_code
+            OR (
+              n.postal_code IS NULL AND b.postal_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__postal_code,
+          CASE
+            WHEN n.country_code = b.country_code
+            OR (
+              n.country_code IS NULL AND b.country_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_code,
+          CASE
+            WHEN n.is_default = b.is_default
+            OR (
+              n.is_default IS NULL AND b.is_default IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_default,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            customer_id,
+            line1,
+            line2,
+            city,
+            region,
+            postal_code,
+            country_code,
+            is_default,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, line1 DESC NULLS LAST, line2 DESC NULLS LAST, city DESC NULLS LAST, region DESC NULLS LAST, postal_code DESC NULLS LAST, country_code DESC NULLS LAST, is_default DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM orders__addresses__staged
+          WHERE
+            NOT (
+              (
+                orders__addresses__staged.id IS NULL
+              )
+              OR (
+                orders__addresses__staged.updated_at IS NULL
+              )
+            )
+        ) AS n
+        LEFT JOIN public.addresses AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.addresses__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    ANALYZE orders__addresses__delta;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
     )
-  FROM orders__addresses__delta;
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'addresses',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__addresses__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
+          )
+      )
+    FROM orders__addresses__delta;
+    v_statements := v_statements + 8;
+  ELSE
+    DROP TABLE IF EXISTS pg_temp.orders__addresses__staged;
+    CREATE TEMPORARY TABLE orders__addresses__staged AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        id,
+        customer_id,
+        line1,
+        line2,
+        city,
+        region,
+        postal_code,
+        country_code,
+        is_default,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.addresses
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS pg_temp.orders__addresses__delta;
+    CREATE TEMPORARY TABLE orders__addresses__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.addresses__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'addresses',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
   DROP TABLE IF EXISTS pg_temp.orders__countries__staged;
   CREATE TEMPORARY TABLE orders__countries__staged AS
   SELECT
@@ -1044,6 +1171,7 @@ BEGIN
         )
     )
   FROM orders__countries__delta;
+  v_statements := v_statements + 8;
   DROP TABLE IF EXISTS pg_temp.orders__products__staged;
   CREATE TEMPORARY TABLE orders__products__staged AS
   SELECT
@@ -1404,416 +1532,94 @@ BEGIN
         )
     )
   FROM orders__products__delta;
-  DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
-  CREATE TEMPORARY TABLE orders__orders__staged AS
-  SELECT
-    id,
-    customer_id,
-    order_number,
-    status,
-    channel,
-    currency_code,
-    subtotal,
-    discount_total,
-    tax_total,
-    shipping_total,
-    shipping_address_id,
-    billing_address_id,
-    placed_at,
-    created_at,
-    updated_at,
-    op
-  FROM staging.orders;
-  ANALYZE orders__orders__staged;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'orders',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(n.subtotal >= 0, TRUE)
-      THEN 'check failed: non_negative_subtotal'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.order_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subtotal AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.billing_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.placed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>')
-    ),
-    JSONB_BUILD_OBJECT(
-      'id',
-      n.id,
-      'customer_id',
-      n.customer_id,
-      'order_number',
-      n.order_number,
-      'status',
-      n.status,
-      'channel',
-      n.channel,
-      'currency_code',
-      n.currency_code,
-      'subtotal',
-      n.subtotal,
-      'discount_total',
-      n.discount_total,
-      'tax_total',
-      n.tax_total,
-      'shipping_total',
-      n.shipping_total,
-      'shipping_address_id',
-      n.shipping_address_id,
-      'billing_address_id',
-      n.billing_address_id,
-      'placed_at',
-      n.placed_at,
-      'created_at',
-      n.created_at,
-      'updated_at',
-      n.updated_at,
-      'op',
-      n.op
-    ),
-    transaction_timestamp()
-  FROM orders__orders__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        NOT COALESCE(n.subtotal >= 0, TRUE)
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'orders'
-        AND x.source = 'orders'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.order_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subtotal AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.billing_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.placed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS pg_temp.orders__orders__delta;
-  CREATE TEMPORARY TABLE orders__orders__delta AS
-  SELECT
-    *
-  FROM (
+  v_statements := v_statements + 8;
+  -- orders: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, customer_id, order_number, status, channel, currency_code, subtotal, discount_total, tax_total, shipping_total, shipping_address_id, billing_address_id, placed_at, created_at, updated_at, op FROM staging.orders) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
+    CREATE TEMPORARY TABLE orders__orders__staged AS
     SELECT
+      id,
+      customer_id,
+      order_number,
+      status,
+      channel,
+      currency_code,
+      subtotal,
+      discount_total,
+      tax_total,
+      shipping_total,
+      shipping_address_id,
+      billing_address_id,
+      placed_at,
+      created_at,
+      updated_at,
+      op
+    FROM staging.orders;
+    ANALYZE orders__orders__staged;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'orders',
       CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__customer_id
-        OR p.chg__order_number
-        OR p.chg__status
-        OR p.chg__channel
-        OR p.chg__currency_code
-        OR p.chg__subtotal
-        OR p.chg__discount_total
-        OR p.chg__tax_total
-        OR p.chg__shipping_total
-        OR p.chg__shipping_address_id
-        OR p.chg__billing_address_id
-        OR p.chg__placed_at
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.customer_id,
-      p.order_number,
-      p.status,
-      p.channel,
-      p.currency_code,
-      p.subtotal,
-      p.discount_total,
-      p.tax_total,
-      p.shipping_total,
-      p.shipping_address_id,
-      p.billing_address_id,
-      p.placed_at,
-      p.created_at,
-      p.updated_at,
-      p.old__id,
-      p.old__customer_id,
-      p.old__order_number,
-      p.old__status,
-      p.old__channel,
-      p.old__currency_code,
-      p.old__subtotal,
-      p.old__discount_total,
-      p.old__tax_total,
-      p.old__shipping_total,
-      p.old__shipping_address_id,
-      p.old__billing_address_id,
-      p.old__placed_at,
-      p.old__created_at,
-      p.old__updated_at,
-      p.chg__id,
-      p.chg__customer_id,
-      p.chg__order_number,
-      p.chg__status,
-      p.chg__channel,
-      p.chg__currency_code,
-      p.chg__subtotal,
-      p.chg__discount_total,
-      p.chg__tax_total,
-      p.chg__shipping_total,
-      p.chg__shipping_address_id,
-      p.chg__billing_address_id,
-      p.chg__placed_at,
-      p.chg__created_at,
-      p.chg__updated_at
-    FROM (
-      SELECT
-        n.id AS id,
-        n.customer_id AS customer_id,
-        n.order_number AS order_number,
-        n.status AS status,
-        n.channel AS channel,
-        n.currency_code AS currency_code,
-        n.subtotal AS subtotal,
-        n.discount_total AS discount_total,
-        n.tax_total AS tax_total,
-        n.shipping_total AS shipping_total,
-        n.shipping_address_id AS shipping_address_id,
-        n.billing_address_id AS billing_address_id,
-        n.placed_at AS placed_at,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        b.id AS old__id,
-        b.customer_id AS old__customer_id,
-        b.order_number AS old__order_number,
-        b.status AS old__status,
-        b.channel AS old__channel,
-        b.currency_code AS old__currency_code,
-        b.subtotal AS old__subtotal,
-        b.discount_total AS old__discount_total,
-        b.tax_total AS old__tax_total,
-        b.shipping_total AS old__shipping_total,
-        b.shipping_address_id AS old__shipping_address_id,
-        b.billing_address_id AS old__billing_address_id,
-        b.placed_at AS old__placed_at,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.customer_id = b.customer_id
-          OR (
-            n.customer_id IS NULL AND b.customer_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_id,
-        CASE
-          WHEN n.order_number = b.order_number
-          OR (
-            n.order_number IS NULL AND b.order_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_number,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.channel = b.channel OR (
-            n.channel IS NULL AND b.channel IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__channel,
-        CASE
-          WHEN n.currency_code = b.currency_code
-          OR (
-            n.currency_code IS NULL AND b.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN n.subtotal = b.subtotal OR (
-            n.subtotal IS NULL AND b.subtotal IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__subtotal,
-        CASE
-          WHEN n.discount_total = b.discount_total
-          OR (
-            n.discount_total IS NULL AND b.discount_total IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__discount_total,
-        CASE
-          WHEN n.tax_total = b.tax_total OR (
-            n.tax_total IS NULL AND b.tax_total IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tax_total,
-        CASE
-          WHEN n.shipping_total = b.shipping_total
-          OR (
-            n.shipping_total IS NULL AND b.shipping_total IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__shipping_total,
-        CASE
-          WHEN n.shipping_address_id = b.shipping_address_id
-          OR (
-            n.shipping_address_id IS NULL AND b.shipping_address_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__shipping_address_id,
-        CASE
-          WHEN n.billing_address_id = b.billing_address_id
-          OR (
-            n.billing_address_id IS NULL AND b.billing_address_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__billing_address_id,
-        CASE
-          WHEN n.placed_at = b.placed_at OR (
-            n.placed_at IS NULL AND b.placed_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__placed_at,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        COALESCE(UPPER(n.op) = 'D', FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
-      FROM (
-        SELECT
-          id,
-          customer_id,
-          order_number,
-          status,
-          channel,
-          currency_code,
-          subtotal,
-          discount_total,
-          tax_total,
-          shipping_total,
-          shipping_address_id,
-          billing_address_id,
-          placed_at,
-          created_at,
-          updated_at,
-          op,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, order_number DESC NULLS LAST, status DESC NULLS LAST, channel DESC NULLS LAST, currency_code DESC NULLS LAST, subtotal DESC NULLS LAST, discount_total DESC NULLS LAST, tax_total DESC NULLS LAST, shipping_total DESC NULLS LAST, shipping_address_id DESC NULLS LAST, billing_address_id DESC NULLS LAST, placed_at DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
-          ) AS cdc__rank
-        FROM orders__orders__staged
-        WHERE
-          NOT (
-            (
-              orders__orders__staged.id IS NULL
-            )
-            OR (
-              orders__orders__staged.updated_at IS NULL
-            )
-            OR (
-              NOT COALESCE(orders__orders__staged.subtotal >= 0, TRUE)
-            )
-          )
-      ) AS n
-      LEFT JOIN public.orders AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.orders__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  ANALYZE orders__orders__delta;
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'source',
-    'orders',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM orders__orders__staged AS n
-      WHERE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(n.subtotal >= 0, TRUE)
+        THEN 'check failed: non_negative_subtotal'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.order_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subtotal AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.billing_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.placed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>')
+      ),
+      JSONB_BUILD_OBJECT(
+        'id',
+        n.id,
+        'customer_id',
+        n.customer_id,
+        'order_number',
+        n.order_number,
+        'status',
+        n.status,
+        'channel',
+        n.channel,
+        'currency_code',
+        n.currency_code,
+        'subtotal',
+        n.subtotal,
+        'discount_total',
+        n.discount_total,
+        'tax_total',
+        n.tax_total,
+        'shipping_total',
+        n.shipping_total,
+        'shipping_address_id',
+        n.shipping_address_id,
+        'billing_address_id',
+        n.billing_address_id,
+        'placed_at',
+        n.placed_at,
+        'created_at',
+        n.created_at,
+        'updated_at',
+        n.updated_at,
+        'op',
+        n.op
+      ),
+      transaction_timestamp()
+    FROM orders__orders__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         )
@@ -1823,373 +1629,501 @@ BEGIN
         OR (
           NOT COALESCE(n.subtotal >= 0, TRUE)
         )
-    )
-  FROM orders__orders__delta;
-  DROP TABLE IF EXISTS pg_temp.orders__order_items__staged;
-  CREATE TEMPORARY TABLE orders__order_items__staged AS
-  SELECT
-    order_id,
-    line_number,
-    product_id,
-    quantity,
-    unit_price,
-    discount_amount,
-    tax_amount,
-    created_at,
-    updated_at,
-    deleted_at,
-    _loaded_at
-  FROM staging.order_items
-  WHERE
-    _loaded_at > (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'orders' AND source = 'order_items'
-    )
-  UNION ALL
-  SELECT
-    order_id,
-    line_number,
-    product_id,
-    quantity,
-    unit_price,
-    discount_amount,
-    tax_amount,
-    created_at,
-    updated_at,
-    deleted_at,
-    _loaded_at
-  FROM staging.order_items
-  WHERE
-    (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'orders' AND source = 'order_items'
-    ) IS NULL;
-  ANALYZE orders__order_items__staged;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'order_items',
-    CASE
-      WHEN n.order_id IS NULL OR n.line_number IS NULL
-      THEN 'NULL key (order_id, line_number)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN n._loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(n.quantity > 0, TRUE)
-      THEN 'check failed: positive_quantity'
-    END,
-    MD5(
-      COALESCE(CAST(n.order_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.quantity AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
-    ),
-    JSONB_BUILD_OBJECT(
-      'order_id',
-      n.order_id,
-      'line_number',
-      n.line_number,
-      'product_id',
-      n.product_id,
-      'quantity',
-      n.quantity,
-      'unit_price',
-      n.unit_price,
-      'discount_amount',
-      n.discount_amount,
-      'tax_amount',
-      n.tax_amount,
-      'created_at',
-      n.created_at,
-      'updated_at',
-      n.updated_at,
-      'deleted_at',
-      n.deleted_at,
-      '_loaded_at',
-      n._loaded_at
-    ),
-    transaction_timestamp()
-  FROM orders__order_items__staged AS n
-  WHERE
-    (
-      (
-        n.order_id IS NULL OR n.line_number IS NULL
       )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        n._loaded_at IS NULL
-      )
-      OR (
-        NOT COALESCE(n.quantity > 0, TRUE)
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'orders'
-        AND x.source = 'order_items'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.order_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.quantity AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS pg_temp.orders__order_items__delta;
-  CREATE TEMPORARY TABLE orders__order_items__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders'
+          AND x.source = 'orders'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.order_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subtotal AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.billing_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.placed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS pg_temp.orders__orders__delta;
+    CREATE TEMPORARY TABLE orders__orders__delta AS
     SELECT
-      CASE
-        WHEN p.old__order_id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__order_id IS NULL
-        THEN 'I'
-        WHEN p.chg__order_id
-        OR p.chg__line_number
-        OR p.chg__product_id
-        OR p.chg__quantity
-        OR p.chg__unit_price
-        OR p.chg__discount_amount
-        OR p.chg__tax_amount
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.order_id,
-      p.line_number,
-      p.product_id,
-      p.quantity,
-      p.unit_price,
-      p.discount_amount,
-      p.tax_amount,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__order_id,
-      p.old__line_number,
-      p.old__product_id,
-      p.old__quantity,
-      p.old__unit_price,
-      p.old__discount_amount,
-      p.old__tax_amount,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__order_id,
-      p.chg__line_number,
-      p.chg__product_id,
-      p.chg__quantity,
-      p.chg__unit_price,
-      p.chg__discount_amount,
-      p.chg__tax_amount,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.order_id AS order_id,
-        n.line_number AS line_number,
-        n.product_id AS product_id,
-        n.quantity AS quantity,
-        n.unit_price AS unit_price,
-        n.discount_amount AS discount_amount,
-        n.tax_amount AS tax_amount,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.order_id AS old__order_id,
-        b.line_number AS old__line_number,
-        b.product_id AS old__product_id,
-        b.quantity AS old__quantity,
-        b.unit_price AS old__unit_price,
-        b.discount_amount AS old__discount_amount,
-        b.tax_amount AS old__tax_amount,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.order_id = b.order_id OR (
-            n.order_id IS NULL AND b.order_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_id,
-        CASE
-          WHEN n.line_number = b.line_number
-          OR (
-            n.line_number IS NULL AND b.line_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__line_number,
-        CASE
-          WHEN n.product_id = b.product_id
-          OR (
-            n.product_id IS NULL AND b.product_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__product_id,
-        CASE
-          WHEN n.quantity = b.quantity OR (
-            n.quantity IS NULL AND b.quantity IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__quantity,
-        CASE
-          WHEN n.unit_price = b.unit_price
-          OR (
-            n.unit_price IS NULL AND b.unit_price IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__unit_price,
-        CASE
-          WHEN n.discount_amount = b.discount_amount
-          OR (
-            n.discount_amount IS NULL AND b.discount_amount IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__discount_amount,
-        CASE
-          WHEN n.tax_amount = b.tax_amount
-          OR (
-            n.tax_amount IS NULL AND b.tax_amount IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tax_amount,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.order_id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__customer_id
+          OR p.chg__order_number
+          OR p.chg__status
+          OR p.chg__channel
+          OR p.chg__currency_code
+          OR p.chg__subtotal
+          OR p.chg__discount_total
+          OR p.chg__tax_total
+          OR p.chg__shipping_total
+          OR p.chg__shipping_address_id
+          OR p.chg__billing_address_id
+          OR p.chg__placed_at
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.customer_id,
+        p.order_number,
+        p.status,
+        p.channel,
+        p.currency_code,
+        p.subtotal,
+        p.discount_total,
+        p.tax_total,
+        p.shipping_total,
+        p.shipping_address_id,
+        p.billing_address_id,
+        p.placed_at,
+        p.created_at,
+        p.updated_at,
+        p.old__id,
+        p.old__customer_id,
+        p.old__order_number,
+        p.old__status,
+        p.old__channel,
+        p.old__currency_code,
+        p.old__subtotal,
+        p.old__discount_total,
+        p.old__tax_total,
+        p.old__shipping_total,
+        p.old__shipping_address_id,
+        p.old__billing_address_id,
+        p.old__placed_at,
+        p.old__created_at,
+        p.old__updated_at,
+        p.chg__id,
+        p.chg__customer_id,
+        p.chg__order_number,
+        p.chg__status,
+        p.chg__channel,
+        p.chg__currency_code,
+        p.chg__subtotal,
+        p.chg__discount_total,
+        p.chg__tax_total,
+        p.chg__shipping_total,
+        p.chg__shipping_address_id,
+        p.chg__billing_address_id,
+        p.chg__placed_at,
+        p.chg__created_at,
+        p.chg__updated_at
       FROM (
         SELECT
-          order_id,
-          line_number,
-          product_id,
-          quantity,
-          unit_price,
-          discount_amount,
-          tax_amount,
-          created_at,
-          updated_at,
-          deleted_at,
-          _loaded_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY order_id, line_number
-            ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, product_id DESC NULLS LAST, quantity DESC NULLS LAST, unit_price DESC NULLS LAST, discount_amount DESC NULLS LAST, tax_amount DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM orders__order_items__staged
-        WHERE
-          NOT (
+          n.id AS id,
+          n.customer_id AS customer_id,
+          n.order_number AS order_number,
+          n.status AS status,
+          n.channel AS channel,
+          n.currency_code AS currency_code,
+          n.subtotal AS subtotal,
+          n.discount_total AS discount_total,
+          n.tax_total AS tax_total,
+          n.shipping_total AS shipping_total,
+          n.shipping_address_id AS shipping_address_id,
+          n.billing_address_id AS billing_address_id,
+          n.placed_at AS placed_at,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          b.id AS old__id,
+          b.customer_id AS old__customer_id,
+          b.order_number AS old__order_number,
+          b.status AS old__status,
+          b.channel AS old__channel,
+          b.currency_code AS old__currency_code,
+          b.subtotal AS old__subtotal,
+          b.discount_total AS old__discount_total,
+          b.tax_total AS old__tax_total,
+          b.shipping_total AS old__shipping_total,
+          b.shipping_address_id AS old__shipping_address_id,
+          b.billing_address_id AS old__billing_address_id,
+          b.placed_at AS old__placed_at,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.customer_id = b.customer_id
+            OR (
+              n.customer_id IS NULL AND b.customer_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_id,
+          CASE
+            WHEN n.order_number = b.order_number
+            OR (
+              n.order_number IS NULL AND b.order_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_number,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.channel = b.channel OR (
+              n.channel IS NULL AND b.channel IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__channel,
+          CASE
+            WHEN n.currency_code = b.currency_code
+            OR (
+              n.currency_code IS NULL AND b.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.subtotal = b.subtotal OR (
+              n.subtotal IS NULL AND b.subtotal IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__subtotal,
+          CASE
+            WHEN n.discount_total = b.discount_total
+            OR (
+              n.discount_total IS NULL AND b.discount_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__discount_total,
+          CASE
+            WHEN n.tax_total = b.tax_total OR (
+              n.tax_total IS NULL AND b.tax_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_total,
+          CASE
+            WHEN n.shipping_total = b.shipping_total
+            OR (
+              n.shipping_total IS NULL AND b.shipping_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__shipping_total,
+          CASE
+            WHEN n.shipping_address_id = b.shipping_address_id
+            OR (
+              n.shipping_address_id IS NULL AND b.shipping_address_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__shipping_address_id,
+          CASE
+            WHEN n.billing_address_id = b.billing_address_id
+            OR (
+              n.billing_address_id IS NULL AND b.billing_address_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__billing_address_id,
+          CASE
+            WHEN n.placed_at = b.placed_at OR (
+              n.placed_at IS NULL AND b.placed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_at,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          COALESCE(UPPER(n.op) = 'D', FALSE) AS cdc__delete,
+          COALESCE(
             (
-              orders__order_items__staged.order_id IS NULL
-              OR orders__order_items__staged.line_number IS NULL
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            customer_id,
+            order_number,
+            status,
+            channel,
+            currency_code,
+            subtotal,
+            discount_total,
+            tax_total,
+            shipping_total,
+            shipping_address_id,
+            billing_address_id,
+            placed_at,
+            created_at,
+            updated_at,
+            op,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, order_number DESC NULLS LAST, status DESC NULLS LAST, channel DESC NULLS LAST, currency_code DESC NULLS LAST, subtotal DESC NULLS LAST, discount_total DESC NULLS LAST, tax_total DESC NULLS LAST, shipping_total DESC NULLS LAST, shipping_address_id DESC NULLS LAST, billing_address_id DESC NULLS LAST, placed_at DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
+            ) AS cdc__rank
+          FROM orders__orders__staged
+          WHERE
+            NOT (
+              (
+                orders__orders__staged.id IS NULL
+              )
+              OR (
+                orders__orders__staged.updated_at IS NULL
+              )
+              OR (
+                NOT COALESCE(orders__orders__staged.subtotal >= 0, TRUE)
+              )
             )
-            OR (
-              orders__order_items__staged.updated_at IS NULL
-            )
-            OR (
-              orders__order_items__staged._loaded_at IS NULL
-            )
-            OR (
-              NOT COALESCE(orders__order_items__staged.quantity > 0, TRUE)
-            )
+        ) AS n
+        LEFT JOIN public.orders AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.orders__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    ANALYZE orders__orders__delta;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'orders',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__orders__staged AS n
+        WHERE
+          (
+            n.id IS NULL
           )
-      ) AS n
-      LEFT JOIN public.order_items AS b
-        ON n.order_id = b.order_id AND n.line_number = b.line_number
-      LEFT JOIN cdc.order_items__deleted AS t
-        ON n.order_id = t.order_id AND n.line_number = t.line_number
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  ANALYZE orders__order_items__delta;
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'source',
-    'order_items',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(n.subtotal >= 0, TRUE)
+          )
+      )
+    FROM orders__orders__delta;
+    v_statements := v_statements + 8;
+  ELSE
+    DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
+    CREATE TEMPORARY TABLE orders__orders__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM orders__order_items__staged AS n
-      WHERE
+        id,
+        customer_id,
+        order_number,
+        status,
+        channel,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        shipping_address_id,
+        billing_address_id,
+        placed_at,
+        created_at,
+        updated_at,
+        op
+      FROM staging.orders
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS pg_temp.orders__orders__delta;
+    CREATE TEMPORARY TABLE orders__orders__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.orders__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'orders',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- order_items: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') UNION ALL SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') IS NULL) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS pg_temp.orders__order_items__staged;
+    CREATE TEMPORARY TABLE orders__order_items__staged AS
+    SELECT
+      order_id,
+      line_number,
+      product_id,
+      quantity,
+      unit_price,
+      discount_amount,
+      tax_amount,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at
+    FROM staging.order_items
+    WHERE
+      _loaded_at > (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
+      )
+    UNION ALL
+    SELECT
+      order_id,
+      line_number,
+      product_id,
+      quantity,
+      unit_price,
+      discount_amount,
+      tax_amount,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at
+    FROM staging.order_items
+    WHERE
+      (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
+      ) IS NULL;
+    ANALYZE orders__order_items__staged;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'order_items',
+      CASE
+        WHEN n.order_id IS NULL OR n.line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN n._loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN NOT COALESCE(n.quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END,
+      MD5(
+        COALESCE(CAST(n.order_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.quantity AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
+      ),
+      JSONB_BUILD_OBJECT(
+        'order_id',
+        n.order_id,
+        'line_number',
+        n.line_number,
+        'product_id',
+        n.product_id,
+        'quantity',
+        n.quantity,
+        'unit_price',
+        n.unit_price,
+        'discount_amount',
+        n.discount_amount,
+        'tax_amount',
+        n.tax_amount,
+        'created_at',
+        n.created_at,
+        'updated_at',
+        n.updated_at,
+        'deleted_at',
+        n.deleted_at,
+        '_loaded_at',
+        n._loaded_at
+      ),
+      transaction_timestamp()
+    FROM orders__order_items__staged AS n
+    WHERE
+      (
         (
           n.order_id IS NULL OR n.line_number IS NULL
         )
@@ -2202,9 +2136,360 @@ BEGIN
         OR (
           NOT COALESCE(n.quantity > 0, TRUE)
         )
+      )
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders'
+          AND x.source = 'order_items'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.order_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.quantity AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS pg_temp.orders__order_items__delta;
+    CREATE TEMPORARY TABLE orders__order_items__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        CASE
+          WHEN p.old__order_id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__order_id IS NULL
+          THEN 'I'
+          WHEN p.chg__order_id
+          OR p.chg__line_number
+          OR p.chg__product_id
+          OR p.chg__quantity
+          OR p.chg__unit_price
+          OR p.chg__discount_amount
+          OR p.chg__tax_amount
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.order_id,
+        p.line_number,
+        p.product_id,
+        p.quantity,
+        p.unit_price,
+        p.discount_amount,
+        p.tax_amount,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__order_id,
+        p.old__line_number,
+        p.old__product_id,
+        p.old__quantity,
+        p.old__unit_price,
+        p.old__discount_amount,
+        p.old__tax_amount,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__order_id,
+        p.chg__line_number,
+        p.chg__product_id,
+        p.chg__quantity,
+        p.chg__unit_price,
+        p.chg__discount_amount,
+        p.chg__tax_amount,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
+      FROM (
+        SELECT
+          n.order_id AS order_id,
+          n.line_number AS line_number,
+          n.product_id AS product_id,
+          n.quantity AS quantity,
+          n.unit_price AS unit_price,
+          n.discount_amount AS discount_amount,
+          n.tax_amount AS tax_amount,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.order_id AS old__order_id,
+          b.line_number AS old__line_number,
+          b.product_id AS old__product_id,
+          b.quantity AS old__quantity,
+          b.unit_price AS old__unit_price,
+          b.discount_amount AS old__discount_amount,
+          b.tax_amount AS old__tax_amount,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.order_id = b.order_id OR (
+              n.order_id IS NULL AND b.order_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_id,
+          CASE
+            WHEN n.line_number = b.line_number
+            OR (
+              n.line_number IS NULL AND b.line_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line_number,
+          CASE
+            WHEN n.product_id = b.product_id
+            OR (
+              n.product_id IS NULL AND b.product_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__product_id,
+          CASE
+            WHEN n.quantity = b.quantity OR (
+              n.quantity IS NULL AND b.quantity IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__quantity,
+          CASE
+            WHEN n.unit_price = b.unit_price
+            OR (
+              n.unit_price IS NULL AND b.unit_price IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__unit_price,
+          CASE
+            WHEN n.discount_amount = b.discount_amount
+            OR (
+              n.discount_amount IS NULL AND b.discount_amount IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__discount_amount,
+          CASE
+            WHEN n.tax_amount = b.tax_amount
+            OR (
+              n.tax_amount IS NULL AND b.tax_amount IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_amount,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.order_id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            order_id,
+            line_number,
+            product_id,
+            quantity,
+            unit_price,
+            discount_amount,
+            tax_amount,
+            created_at,
+            updated_at,
+            deleted_at,
+            _loaded_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY order_id, line_number
+              ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, product_id DESC NULLS LAST, quantity DESC NULLS LAST, unit_price DESC NULLS LAST, discount_amount DESC NULLS LAST, tax_amount DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM orders__order_items__staged
+          WHERE
+            NOT (
+              (
+                orders__order_items__staged.order_id IS NULL
+                OR orders__order_items__staged.line_number IS NULL
+              )
+              OR (
+                orders__order_items__staged.updated_at IS NULL
+              )
+              OR (
+                orders__order_items__staged._loaded_at IS NULL
+              )
+              OR (
+                NOT COALESCE(orders__order_items__staged.quantity > 0, TRUE)
+              )
+            )
+        ) AS n
+        LEFT JOIN public.order_items AS b
+          ON n.order_id = b.order_id AND n.line_number = b.line_number
+        LEFT JOIN cdc.order_items__deleted AS t
+          ON n.order_id = t.order_id AND n.line_number = t.line_number
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    ANALYZE orders__order_items__delta;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
     )
-  FROM orders__order_items__delta;
-  v_statements := v_statements + 48;
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'order_items',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__order_items__staged AS n
+        WHERE
+          (
+            n.order_id IS NULL OR n.line_number IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            n._loaded_at IS NULL
+          )
+          OR (
+            NOT COALESCE(n.quantity > 0, TRUE)
+          )
+      )
+    FROM orders__order_items__delta;
+    v_statements := v_statements + 8;
+  ELSE
+    DROP TABLE IF EXISTS pg_temp.orders__order_items__staged;
+    CREATE TEMPORARY TABLE orders__order_items__staged AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        order_id,
+        line_number,
+        product_id,
+        quantity,
+        unit_price,
+        discount_amount,
+        tax_amount,
+        created_at,
+        updated_at,
+        deleted_at,
+        _loaded_at
+      FROM staging.order_items
+      WHERE
+        _loaded_at > (
+          SELECT
+            CAST(MAX(value) AS TIMESTAMP)
+          FROM cdc.watermark
+          WHERE
+            pipeline = 'orders' AND source = 'order_items'
+        )
+      UNION ALL
+      SELECT
+        order_id,
+        line_number,
+        product_id,
+        quantity,
+        unit_price,
+        discount_amount,
+        tax_amount,
+        created_at,
+        updated_at,
+        deleted_at,
+        _loaded_at
+      FROM staging.order_items
+      WHERE
+        (
+          SELECT
+            CAST(MAX(value) AS TIMESTAMP)
+          FROM cdc.watermark
+          WHERE
+            pipeline = 'orders' AND source = 'order_items'
+        ) IS NULL
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS pg_temp.orders__order_items__delta;
+    CREATE TEMPORARY TABLE orders__order_items__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.order_items__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'order_items',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -2,961 +2,184 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_staged BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS vendor__companies__staged;
-  CREATE TEMPORARY TABLE vendor__companies__staged AS
-  SELECT
-    id,
-    name,
-    legal_name,
-    display_name,
-    email,
-    phone,
-    website,
-    status,
-    category,
-    company_type,
-    tax_id,
-    registration_number,
-    duns_number,
-    address_line1,
-    address_line2,
-    postal_code,
-    state_code,
-    city_id,
-    primary_category_id,
-    primary_contact_id,
-    created_by,
-    updated_by,
-    parent_company_id,
-    employee_count,
-    annual_revenue,
-    currency_code,
-    credit_limit,
-    payment_terms_days,
-    rating,
-    is_verified,
-    is_preferred,
-    is_diverse_supplier,
-    is_minority_owned,
-    onboarding_status,
-    onboarded_at,
-    verified_at,
-    incorporation_date,
-    fiscal_year_end_month,
-    logo_url,
-    description,
-    signup_source,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.companies;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'companies',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-      THEN 'check failed: valid_status'
-      WHEN NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-      THEN 'check failed: non_negative_credit_limit'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.legal_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.website AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.registration_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.duns_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_contact_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.annual_revenue AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.credit_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.payment_terms_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rating AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_preferred AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_diverse_supplier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_minority_owned AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarding_status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarded_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.verified_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.incorporation_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.fiscal_year_end_month AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.logo_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.signup_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'name',
-      n.name,
-      'legal_name',
-      n.legal_name,
-      'display_name',
-      n.display_name,
-      'email',
-      n.email,
-      'phone',
-      n.phone,
-      'website',
-      n.website,
-      'status',
-      n.status,
-      'category',
-      n.category,
-      'company_type',
-      n.company_type,
-      'tax_id',
-      n.tax_id,
-      'registration_number',
-      n.registration_number,
-      'duns_number',
-      n.duns_number,
-      'address_line1',
-      n.address_line1,
-      'address_line2',
-      n.address_line2,
-      'postal_code',
-      n.postal_code,
-      'state_code',
-      n.state_code,
-      'city_id',
-      n.city_id,
-      'primary_category_id',
-      n.primary_category_id,
-      'primary_contact_id',
-      n.primary_contact_id,
-      'created_by',
-      n.created_by,
-      'updated_by',
-      n.updated_by,
-      'parent_company_id',
-      n.parent_company_id,
-      'employee_count',
-      n.employee_count,
-      'annual_revenue',
-      n.annual_revenue,
-      'currency_code',
-      n.currency_code,
-      'credit_limit',
-      n.credit_limit,
-      'payment_terms_days',
-      n.payment_terms_days,
-      'rating',
-      n.rating,
-      'is_verified',
-      n.is_verified,
-      'is_preferred',
-      n.is_preferred,
-      'is_diverse_supplier',
-      n.is_diverse_supplier,
-      'is_minority_owned',
-      n.is_minority_owned,
-      'onboarding_status',
-      n.onboarding_status,
-      'onboarded_at',
-      CAST(n.onboarded_at AS VARCHAR(64)),
-      'verified_at',
-      CAST(n.verified_at AS VARCHAR(64)),
-      'incorporation_date',
-      CAST(n.incorporation_date AS VARCHAR(64)),
-      'fiscal_year_end_month',
-      n.fiscal_year_end_month,
-      'logo_url',
-      n.logo_url,
-      'description',
-      n.description,
-      'signup_source',
-      n.signup_source,
-      'external_ref',
-      n.external_ref,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__companies__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-      )
-      OR (
-        NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'companies'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.legal_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.website AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.registration_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.duns_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_contact_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.annual_revenue AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.credit_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.payment_terms_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rating AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_preferred AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_diverse_supplier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_minority_owned AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarding_status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarded_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.verified_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.incorporation_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.fiscal_year_end_month AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.logo_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.signup_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__companies__delta;
-  CREATE TEMPORARY TABLE vendor__companies__delta AS
-  SELECT
-    *
-  FROM (
+  -- companies: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, name, legal_name, display_name, email, phone, website, status, category, company_type, tax_id, registration_number, duns_number, address_line1, address_line2, postal_code, state_code, city_id, primary_category_id, primary_contact_id, created_by, updated_by, parent_company_id, employee_count, annual_revenue, currency_code, credit_limit, payment_terms_days, rating, is_verified, is_preferred, is_diverse_supplier, is_minority_owned, onboarding_status, onboarded_at, verified_at, incorporation_date, fiscal_year_end_month, logo_url, description, signup_source, external_ref, created_at, updated_at, deleted_at FROM staging.companies) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__companies__staged;
+    CREATE TEMPORARY TABLE vendor__companies__staged AS
     SELECT
+      id,
+      name,
+      legal_name,
+      display_name,
+      email,
+      phone,
+      website,
+      status,
+      category,
+      company_type,
+      tax_id,
+      registration_number,
+      duns_number,
+      address_line1,
+      address_line2,
+      postal_code,
+      state_code,
+      city_id,
+      primary_category_id,
+      primary_contact_id,
+      created_by,
+      updated_by,
+      parent_company_id,
+      employee_count,
+      annual_revenue,
+      currency_code,
+      credit_limit,
+      payment_terms_days,
+      rating,
+      is_verified,
+      is_preferred,
+      is_diverse_supplier,
+      is_minority_owned,
+      onboarding_status,
+      onboarded_at,
+      verified_at,
+      incorporation_date,
+      fiscal_year_end_month,
+      logo_url,
+      description,
+      signup_source,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.companies;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'companies',
       CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__name
-        OR p.chg__legal_name
-        OR p.chg__display_name
-        OR p.chg__email
-        OR p.chg__phone
-        OR p.chg__website
-        OR p.chg__status
-        OR p.chg__category
-        OR p.chg__company_type
-        OR p.chg__tax_id
-        OR p.chg__registration_number
-        OR p.chg__duns_number
-        OR p.chg__address_line1
-        OR p.chg__address_line2
-        OR p.chg__postal_code
-        OR p.chg__state_code
-        OR p.chg__city_id
-        OR p.chg__primary_category_id
-        OR p.chg__primary_contact_id
-        OR p.chg__created_by
-        OR p.chg__updated_by
-        OR p.chg__parent_company_id
-        OR p.chg__employee_count
-        OR p.chg__annual_revenue
-        OR p.chg__currency_code
-        OR p.chg__credit_limit
-        OR p.chg__payment_terms_days
-        OR p.chg__rating
-        OR p.chg__is_verified
-        OR p.chg__is_preferred
-        OR p.chg__is_diverse_supplier
-        OR p.chg__is_minority_owned
-        OR p.chg__onboarding_status
-        OR p.chg__onboarded_at
-        OR p.chg__verified_at
-        OR p.chg__incorporation_date
-        OR p.chg__fiscal_year_end_month
-        OR p.chg__logo_url
-        OR p.chg__description
-        OR p.chg__signup_source
-        OR p.chg__external_ref
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.name,
-      p.legal_name,
-      p.display_name,
-      p.email,
-      p.phone,
-      p.website,
-      p.status,
-      p.category,
-      p.company_type,
-      p.tax_id,
-      p.registration_number,
-      p.duns_number,
-      p.address_line1,
-      p.address_line2,
-      p.postal_code,
-      p.state_code,
-      p.city_id,
-      p.primary_category_id,
-      p.primary_contact_id,
-      p.created_by,
-      p.updated_by,
-      p.parent_company_id,
-      p.employee_count,
-      p.annual_revenue,
-      p.currency_code,
-      p.credit_limit,
-      p.payment_terms_days,
-      p.rating,
-      p.is_verified,
-      p.is_preferred,
-      p.is_diverse_supplier,
-      p.is_minority_owned,
-      p.onboarding_status,
-      p.onboarded_at,
-      p.verified_at,
-      p.incorporation_date,
-      p.fiscal_year_end_month,
-      p.logo_url,
-      p.description,
-      p.signup_source,
-      p.external_ref,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__name,
-      p.old__legal_name,
-      p.old__display_name,
-      p.old__email,
-      p.old__phone,
-      p.old__website,
-      p.old__status,
-      p.old__category,
-      p.old__company_type,
-      p.old__tax_id,
-      p.old__registration_number,
-      p.old__duns_number,
-      p.old__address_line1,
-      p.old__address_line2,
-      p.old__postal_code,
-      p.old__state_code,
-      p.old__city_id,
-      p.old__primary_category_id,
-      p.old__primary_contact_id,
-      p.old__created_by,
-      p.old__updated_by,
-      p.old__parent_company_id,
-      p.old__employee_count,
-      p.old__annual_revenue,
-      p.old__currency_code,
-      p.old__credit_limit,
-      p.old__payment_terms_days,
-      p.old__rating,
-      p.old__is_verified,
-      p.old__is_preferred,
-      p.old__is_diverse_supplier,
-      p.old__is_minority_owned,
-      p.old__onboarding_status,
-      p.old__onboarded_at,
-      p.old__verified_at,
-      p.old__incorporation_date,
-      p.old__fiscal_year_end_month,
-      p.old__logo_url,
-      p.old__description,
-      p.old__signup_source,
-      p.old__external_ref,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__name,
-      p.chg__legal_name,
-      p.chg__display_name,
-      p.chg__email,
-      p.chg__phone,
-      p.chg__website,
-      p.chg__status,
-      p.chg__category,
-      p.chg__company_type,
-      p.chg__tax_id,
-      p.chg__registration_number,
-      p.chg__duns_number,
-      p.chg__address_line1,
-      p.chg__address_line2,
-      p.chg__postal_code,
-      p.chg__state_code,
-      p.chg__city_id,
-      p.chg__primary_category_id,
-      p.chg__primary_contact_id,
-      p.chg__created_by,
-      p.chg__updated_by,
-      p.chg__parent_company_id,
-      p.chg__employee_count,
-      p.chg__annual_revenue,
-      p.chg__currency_code,
-      p.chg__credit_limit,
-      p.chg__payment_terms_days,
-      p.chg__rating,
-      p.chg__is_verified,
-      p.chg__is_preferred,
-      p.chg__is_diverse_supplier,
-      p.chg__is_minority_owned,
-      p.chg__onboarding_status,
-      p.chg__onboarded_at,
-      p.chg__verified_at,
-      p.chg__incorporation_date,
-      p.chg__fiscal_year_end_month,
-      p.chg__logo_url,
-      p.chg__description,
-      p.chg__signup_source,
-      p.chg__external_ref,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
-    FROM (
-      SELECT
-        n.id AS id,
-        n.name AS name,
-        n.legal_name AS legal_name,
-        n.display_name AS display_name,
-        n.email AS email,
-        n.phone AS phone,
-        n.website AS website,
-        n.status AS status,
-        n.category AS category,
-        n.company_type AS company_type,
-        n.tax_id AS tax_id,
-        n.registration_number AS registration_number,
-        n.duns_number AS duns_number,
-        n.address_line1 AS address_line1,
-        n.address_line2 AS address_line2,
-        n.postal_code AS postal_code,
-        n.state_code AS state_code,
-        n.city_id AS city_id,
-        n.primary_category_id AS primary_category_id,
-        n.primary_contact_id AS primary_contact_id,
-        n.created_by AS created_by,
-        n.updated_by AS updated_by,
-        n.parent_company_id AS parent_company_id,
-        n.employee_count AS employee_count,
-        n.annual_revenue AS annual_revenue,
-        n.currency_code AS currency_code,
-        n.credit_limit AS credit_limit,
-        n.payment_terms_days AS payment_terms_days,
-        n.rating AS rating,
-        n.is_verified AS is_verified,
-        n.is_preferred AS is_preferred,
-        n.is_diverse_supplier AS is_diverse_supplier,
-        n.is_minority_owned AS is_minority_owned,
-        n.onboarding_status AS onboarding_status,
-        n.onboarded_at AS onboarded_at,
-        n.verified_at AS verified_at,
-        n.incorporation_date AS incorporation_date,
-        n.fiscal_year_end_month AS fiscal_year_end_month,
-        n.logo_url AS logo_url,
-        n.description AS description,
-        n.signup_source AS signup_source,
-        n.external_ref AS external_ref,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.name AS old__name,
-        b.legal_name AS old__legal_name,
-        b.display_name AS old__display_name,
-        b.email AS old__email,
-        b.phone AS old__phone,
-        b.website AS old__website,
-        b.status AS old__status,
-        b.category AS old__category,
-        b.company_type AS old__company_type,
-        b.tax_id AS old__tax_id,
-        b.registration_number AS old__registration_number,
-        b.duns_number AS old__duns_number,
-        b.address_line1 AS old__address_line1,
-        b.address_line2 AS old__address_line2,
-        b.postal_code AS old__postal_code,
-        b.state_code AS old__state_code,
-        b.city_id AS old__city_id,
-        b.primary_category_id AS old__primary_category_id,
-        b.primary_contact_id AS old__primary_contact_id,
-        b.created_by AS old__created_by,
-        b.updated_by AS old__updated_by,
-        b.parent_company_id AS old__parent_company_id,
-        b.employee_count AS old__employee_count,
-        b.annual_revenue AS old__annual_revenue,
-        b.currency_code AS old__currency_code,
-        b.credit_limit AS old__credit_limit,
-        b.payment_terms_days AS old__payment_terms_days,
-        b.rating AS old__rating,
-        b.is_verified AS old__is_verified,
-        b.is_preferred AS old__is_preferred,
-        b.is_diverse_supplier AS old__is_diverse_supplier,
-        b.is_minority_owned AS old__is_minority_owned,
-        b.onboarding_status AS old__onboarding_status,
-        b.onboarded_at AS old__onboarded_at,
-        b.verified_at AS old__verified_at,
-        b.incorporation_date AS old__incorporation_date,
-        b.fiscal_year_end_month AS old__fiscal_year_end_month,
-        b.logo_url AS old__logo_url,
-        b.description AS old__description,
-        b.signup_source AS old__signup_source,
-        b.external_ref AS old__external_ref,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
-        CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__name,
-        CASE
-          WHEN n.legal_name = b.legal_name
-          OR (
-            n.legal_name IS NULL AND b.legal_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__legal_name,
-        CASE
-          WHEN n.display_name = b.display_name
-          OR (
-            n.display_name IS NULL AND b.display_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__display_name,
-        CASE
-          WHEN n.email = b.email OR (
-            n.email IS NULL AND b.email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__email,
-        CASE
-          WHEN n.phone = b.phone OR (
-            n.phone IS NULL AND b.phone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__phone,
-        CASE
-          WHEN n.website = b.website OR (
-            n.website IS NULL AND b.website IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__website,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.category = b.category OR (
-            n.category IS NULL AND b.category IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__category,
-        CASE
-          WHEN n.company_type = b.company_type
-          OR (
-            n.company_type IS NULL AND b.company_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_type,
-        CASE
-          WHEN n.tax_id = b.tax_id OR (
-            n.tax_id IS NULL AND b.tax_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tax_id,
-        CASE
-          WHEN n.registration_number = b.registration_number
-          OR (
-            n.registration_number IS NULL AND b.registration_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__registration_number,
-        CASE
-          WHEN n.duns_number = b.duns_number
-          OR (
-            n.duns_number IS NULL AND b.duns_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__duns_number,
-        CASE
-          WHEN n.address_line1 = b.address_line1
-          OR (
-            n.address_line1 IS NULL AND b.address_line1 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__address_line1,
-        CASE
-          WHEN n.address_line2 = b.address_line2
-          OR (
-            n.address_line2 IS NULL AND b.address_line2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__address_line2,
-        CASE
-          WHEN n.postal_code = b.postal_code
-          OR (
-            n.postal_code IS NULL AND b.postal_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__postal_code,
-        CASE
-          WHEN n.state_code = b.state_code
-          OR (
-            n.state_code IS NULL AND b.state_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__state_code,
-        CASE
-          WHEN n.city_id = b.city_id OR (
-            n.city_id IS NULL AND b.city_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_id,
-        CASE
-          WHEN n.primary_category_id = b.primary_category_id
-          OR (
-            n.primary_category_id IS NULL AND b.primary_category_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__primary_category_id,
-        CASE
-          WHEN n.primary_contact_id = b.primary_contact_id
-          OR (
-            n.primary_contact_id IS NULL AND b.primary_contact_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__primary_contact_id,
-        CASE
-          WHEN n.created_by = b.created_by
-          OR (
-            n.created_by IS NULL AND b.created_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_by,
-        CASE
-          WHEN n.updated_by = b.updated_by
-          OR (
-            n.updated_by IS NULL AND b.updated_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_by,
-        CASE
-          WHEN n.parent_company_id = b.parent_company_id
-          OR (
-            n.parent_company_id IS NULL AND b.parent_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__parent_company_id,
-        CASE
-          WHEN n.employee_count = b.employee_count
-          OR (
-            n.employee_count IS NULL AND b.employee_count IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__employee_count,
-        CASE
-          WHEN n.annual_revenue = b.annual_revenue
-          OR (
-            n.annual_revenue IS NULL AND b.annual_revenue IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__annual_revenue,
-        CASE
-          WHEN n.currency_code = b.currency_code
-          OR (
-            n.currency_code IS NULL AND b.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN n.credit_limit = b.credit_limit
-          OR (
-            n.credit_limit IS NULL AND b.credit_limit IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__credit_limit,
-        CASE
-          WHEN n.payment_terms_days = b.payment_terms_days
-          OR (
-            n.payment_terms_days IS NULL AND b.payment_terms_days IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__payment_terms_days,
-        CASE
-          WHEN n.rating = b.rating OR (
-            n.rating IS NULL AND b.rating IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__rating,
-        CASE
-          WHEN n.is_verified = b.is_verified
-          OR (
-            n.is_verified IS NULL AND b.is_verified IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_verified,
-        CASE
-          WHEN n.is_preferred = b.is_preferred
-          OR (
-            n.is_preferred IS NULL AND b.is_preferred IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_preferred,
-        CASE
-          WHEN n.is_diverse_supplier = b.is_diverse_supplier
-          OR (
-            n.is_diverse_supplier IS NULL AND b.is_diverse_supplier IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_diverse_supplier,
-        CASE
-          WHEN n.is_minority_owned = b.is_minority_owned
-          OR (
-            n.is_minority_owned IS NULL AND b.is_minority_owned IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_minority_owned,
-        CASE
-          WHEN n.onboarding_status = b.onboarding_status
-          OR (
-            n.onboarding_status IS NULL AND b.onboarding_status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__onboarding_status,
-        CASE
-          WHEN n.onboarded_at = b.onboarded_at
-          OR (
-            n.onboarded_at IS NULL AND b.onboarded_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__onboarded_at,
-        CASE
-          WHEN n.verified_at = b.verified_at
-          OR (
-            n.verified_at IS NULL AND b.verified_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__verified_at,
-        CASE
-          WHEN n.incorporation_date = b.incorporation_date
-          OR (
-            n.incorporation_date IS NULL AND b.incorporation_date IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__incorporation_date,
-        CASE
-          WHEN n.fiscal_year_end_month = b.fiscal_year_end_month
-          OR (
-            n.fiscal_year_end_month IS NULL AND b.fiscal_year_end_month IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__fiscal_year_end_month,
-        CASE
-          WHEN n.logo_url = b.logo_url OR (
-            n.logo_url IS NULL AND b.logo_url IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__logo_url,
-        CASE
-          WHEN n.description = b.description
-          OR (
-            n.description IS NULL AND b.description IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__description,
-        CASE
-          WHEN n.signup_source = b.signup_source
-          OR (
-            n.signup_source IS NULL AND b.signup_source IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__signup_source,
-        CASE
-          WHEN n.external_ref = b.external_ref
-          OR (
-            n.external_ref IS NULL AND b.external_ref IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__external_ref,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
-      FROM (
-        SELECT
-          id,
-          name,
-          legal_name,
-          display_name,
-          email,
-          phone,
-          website,
-          status,
-          category,
-          company_type,
-          tax_id,
-          registration_number,
-          duns_number,
-          address_line1,
-          address_line2,
-          postal_code,
-          state_code,
-          city_id,
-          primary_category_id,
-          primary_contact_id,
-          created_by,
-          updated_by,
-          parent_company_id,
-          employee_count,
-          annual_revenue,
-          currency_code,
-          credit_limit,
-          payment_terms_days,
-          rating,
-          is_verified,
-          is_preferred,
-          is_diverse_supplier,
-          is_minority_owned,
-          onboarding_status,
-          onboarded_at,
-          verified_at,
-          incorporation_date,
-          fiscal_year_end_month,
-          logo_url,
-          description,
-          signup_source,
-          external_ref,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, legal_name DESC NULLS LAST, display_name DESC NULLS LAST, email DESC NULLS LAST, phone DESC NULLS LAST, website DESC NULLS LAST, status DESC NULLS LAST, category DESC NULLS LAST, company_type DESC NULLS LAST, tax_id DESC NULLS LAST, registration_number DESC NULLS LAST, duns_number DESC NULLS LAST, address_line1 DESC NULLS LAST, address_line2 DESC NULLS LAST, postal_code DESC NULLS LAST, state_code DESC NULLS LAST, city_id DESC NULLS LAST, primary_category_id DESC NULLS LAST, primary_contact_id DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, parent_company_id DESC NULLS LAST, employee_count DESC NULLS LAST, annual_revenue DESC NULLS LAST, currency_code DESC NULLS LAST, credit_limit DESC NULLS LAST, payment_terms_days DESC NULLS LAST, rating DESC NULLS LAST, is_verified DESC NULLS LAST, is_preferred DESC NULLS LAST, is_diverse_supplier DESC NULLS LAST, is_minority_owned DESC NULLS LAST, onboarding_status DESC NULLS LAST, onboarded_at DESC NULLS LAST, verified_at DESC NULLS LAST, incorporation_date DESC NULLS LAST, fiscal_year_end_month DESC NULLS LAST, logo_url DESC NULLS LAST, description DESC NULLS LAST, signup_source DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__companies__staged
-        WHERE
-          NOT (
-            (
-              vendor__companies__staged.id IS NULL
-            )
-            OR (
-              vendor__companies__staged.updated_at IS NULL
-            )
-            OR (
-              NOT COALESCE(vendor__companies__staged.status IN (0, 1, 2, 3), TRUE)
-            )
-            OR (
-              NOT COALESCE(
-                vendor__companies__staged.credit_limit IS NULL
-                OR vendor__companies__staged.credit_limit >= 0,
-                TRUE
-              )
-            )
-          )
-      ) AS n
-      LEFT JOIN public.companies AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.companies__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'companies',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__companies__staged AS n
-      WHERE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
+        THEN 'check failed: valid_status'
+        WHEN NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
+        THEN 'check failed: non_negative_credit_limit'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.legal_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.website AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.registration_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.duns_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_contact_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.annual_revenue AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.credit_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.payment_terms_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rating AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_preferred AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_diverse_supplier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_minority_owned AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarding_status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarded_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.verified_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.incorporation_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.fiscal_year_end_month AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.logo_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.signup_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'name',
+        n.name,
+        'legal_name',
+        n.legal_name,
+        'display_name',
+        n.display_name,
+        'email',
+        n.email,
+        'phone',
+        n.phone,
+        'website',
+        n.website,
+        'status',
+        n.status,
+        'category',
+        n.category,
+        'company_type',
+        n.company_type,
+        'tax_id',
+        n.tax_id,
+        'registration_number',
+        n.registration_number,
+        'duns_number',
+        n.duns_number,
+        'address_line1',
+        n.address_line1,
+        'address_line2',
+        n.address_line2,
+        'postal_code',
+        n.postal_code,
+        'state_code',
+        n.state_code,
+        'city_id',
+        n.city_id,
+        'primary_category_id',
+        n.primary_category_id,
+        'primary_contact_id',
+        n.primary_contact_id,
+        'created_by',
+        n.created_by,
+        'updated_by',
+        n.updated_by,
+        'parent_company_id',
+        n.parent_company_id,
+        'employee_count',
+        n.employee_count,
+        'annual_revenue',
+        n.annual_revenue,
+        'currency_code',
+        n.currency_code,
+        'credit_limit',
+        n.credit_limit,
+        'payment_terms_days',
+        n.payment_terms_days,
+        'rating',
+        n.rating,
+        'is_verified',
+        n.is_verified,
+        'is_preferred',
+        n.is_preferred,
+        'is_diverse_supplier',
+        n.is_diverse_supplier,
+        'is_minority_owned',
+        n.is_minority_owned,
+        'onboarding_status',
+        n.onboarding_status,
+        'onboarded_at',
+        CAST(n.onboarded_at AS VARCHAR(64)),
+        'verified_at',
+        CAST(n.verified_at AS VARCHAR(64)),
+        'incorporation_date',
+        CAST(n.incorporation_date AS VARCHAR(64)),
+        'fiscal_year_end_month',
+        n.fiscal_year_end_month,
+        'logo_url',
+        n.logo_url,
+        'description',
+        n.description,
+        'signup_source',
+        n.signup_source,
+        'external_ref',
+        n.external_ref,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__companies__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         )
@@ -969,402 +192,961 @@ BEGIN
         OR (
           NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
         )
-    )
-  FROM vendor__companies__delta;
-  DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged;
-  CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
-  SELECT
-    id,
-    client_company_id,
-    dealing_with_company_id,
-    status,
-    source,
-    invited_by,
-    invited_at,
-    accepted_at,
-    vendor_code,
-    relationship_type,
-    notes,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.buyer_seller_company_mappings;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'buyer_seller_company_mappings',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-      THEN 'check failed: has_both_companies'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.dealing_with_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.relationship_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'client_company_id',
-      n.client_company_id,
-      'dealing_with_company_id',
-      n.dealing_with_company_id,
-      'status',
-      n.status,
-      'source',
-      n.source,
-      'invited_by',
-      n.invited_by,
-      'invited_at',
-      CAST(n.invited_at AS VARCHAR(64)),
-      'accepted_at',
-      CAST(n.accepted_at AS VARCHAR(64)),
-      'vendor_code',
-      n.vendor_code,
-      'relationship_type',
-      n.relationship_type,
-      'notes',
-      n.notes,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__buyer_seller_company_mappings__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
       )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'buyer_seller_company_mappings'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.dealing_with_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.relationship_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__delta;
-  CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'companies'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.legal_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.website AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.registration_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.duns_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_contact_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.annual_revenue AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.credit_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.payment_terms_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rating AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_preferred AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_diverse_supplier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_minority_owned AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarding_status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarded_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.verified_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.incorporation_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.fiscal_year_end_month AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.logo_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.signup_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__companies__delta;
+    CREATE TEMPORARY TABLE vendor__companies__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__client_company_id
-        OR p.chg__dealing_with_company_id
-        OR p.chg__status
-        OR p.chg__source
-        OR p.chg__invited_by
-        OR p.chg__invited_at
-        OR p.chg__accepted_at
-        OR p.chg__vendor_code
-        OR p.chg__relationship_type
-        OR p.chg__notes
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.client_company_id,
-      p.dealing_with_company_id,
-      p.status,
-      p.source,
-      p.invited_by,
-      p.invited_at,
-      p.accepted_at,
-      p.vendor_code,
-      p.relationship_type,
-      p.notes,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__client_company_id,
-      p.old__dealing_with_company_id,
-      p.old__status,
-      p.old__source,
-      p.old__invited_by,
-      p.old__invited_at,
-      p.old__accepted_at,
-      p.old__vendor_code,
-      p.old__relationship_type,
-      p.old__notes,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__client_company_id,
-      p.chg__dealing_with_company_id,
-      p.chg__status,
-      p.chg__source,
-      p.chg__invited_by,
-      p.chg__invited_at,
-      p.chg__accepted_at,
-      p.chg__vendor_code,
-      p.chg__relationship_type,
-      p.chg__notes,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.client_company_id AS client_company_id,
-        n.dealing_with_company_id AS dealing_with_company_id,
-        n.status AS status,
-        n.source AS source,
-        n.invited_by AS invited_by,
-        n.invited_at AS invited_at,
-        n.accepted_at AS accepted_at,
-        n.vendor_code AS vendor_code,
-        n.relationship_type AS relationship_type,
-        n.notes AS notes,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.client_company_id AS old__client_company_id,
-        b.dealing_with_company_id AS old__dealing_with_company_id,
-        b.status AS old__status,
-        b.source AS old__source,
-        b.invited_by AS old__invited_by,
-        b.invited_at AS old__invited_at,
-        b.accepted_at AS old__accepted_at,
-        b.vendor_code AS old__vendor_code,
-        b.relationship_type AS old__relationship_type,
-        b.notes AS old__notes,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.client_company_id = b.client_company_id
-          OR (
-            n.client_company_id IS NULL AND b.client_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__client_company_id,
-        CASE
-          WHEN n.dealing_with_company_id = b.dealing_with_company_id
-          OR (
-            n.dealing_with_company_id IS NULL AND b.dealing_with_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__dealing_with_company_id,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.source = b.source OR (
-            n.source IS NULL AND b.source IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__source,
-        CASE
-          WHEN n.invited_by = b.invited_by
-          OR (
-            n.invited_by IS NULL AND b.invited_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invited_by,
-        CASE
-          WHEN n.invited_at = b.invited_at
-          OR (
-            n.invited_at IS NULL AND b.invited_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invited_at,
-        CASE
-          WHEN n.accepted_at = b.accepted_at
-          OR (
-            n.accepted_at IS NULL AND b.accepted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__accepted_at,
-        CASE
-          WHEN n.vendor_code = b.vendor_code
-          OR (
-            n.vendor_code IS NULL AND b.vendor_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_code,
-        CASE
-          WHEN n.relationship_type = b.relationship_type
-          OR (
-            n.relationship_type IS NULL AND b.relationship_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__relationship_type,
-        CASE
-          WHEN n.notes = b.notes OR (
-            n.notes IS NULL AND b.notes IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__notes,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__name
+          OR p.chg__legal_name
+          OR p.chg__display_name
+          OR p.chg__email
+          OR p.chg__phone
+          OR p.chg__website
+          OR p.chg__status
+          OR p.chg__category
+          OR p.chg__company_type
+          OR p.chg__tax_id
+          OR p.chg__registration_number
+          OR p.chg__duns_number
+          OR p.chg__address_line1
+          OR p.chg__address_line2
+          OR p.chg__postal_code
+          OR p.chg__state_code
+          OR p.chg__city_id
+          OR p.chg__primary_category_id
+          OR p.chg__primary_contact_id
+          OR p.chg__created_by
+          OR p.chg__updated_by
+          OR p.chg__parent_company_id
+          OR p.chg__employee_count
+          OR p.chg__annual_revenue
+          OR p.chg__currency_code
+          OR p.chg__credit_limit
+          OR p.chg__payment_terms_days
+          OR p.chg__rating
+          OR p.chg__is_verified
+          OR p.chg__is_preferred
+          OR p.chg__is_diverse_supplier
+          OR p.chg__is_minority_owned
+          OR p.chg__onboarding_status
+          OR p.chg__onboarded_at
+          OR p.chg__verified_at
+          OR p.chg__incorporation_date
+          OR p.chg__fiscal_year_end_month
+          OR p.chg__logo_url
+          OR p.chg__description
+          OR p.chg__signup_source
+          OR p.chg__external_ref
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.name,
+        p.legal_name,
+        p.display_name,
+        p.email,
+        p.phone,
+        p.website,
+        p.status,
+        p.category,
+        p.company_type,
+        p.tax_id,
+        p.registration_number,
+        p.duns_number,
+        p.address_line1,
+        p.address_line2,
+        p.postal_code,
+        p.state_code,
+        p.city_id,
+        p.primary_category_id,
+        p.primary_contact_id,
+        p.created_by,
+        p.updated_by,
+        p.parent_company_id,
+        p.employee_count,
+        p.annual_revenue,
+        p.currency_code,
+        p.credit_limit,
+        p.payment_terms_days,
+        p.rating,
+        p.is_verified,
+        p.is_preferred,
+        p.is_diverse_supplier,
+        p.is_minority_owned,
+        p.onboarding_status,
+        p.onboarded_at,
+        p.verified_at,
+        p.incorporation_date,
+        p.fiscal_year_end_month,
+        p.logo_url,
+        p.description,
+        p.signup_source,
+        p.external_ref,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__name,
+        p.old__legal_name,
+        p.old__display_name,
+        p.old__email,
+        p.old__phone,
+        p.old__website,
+        p.old__status,
+        p.old__category,
+        p.old__company_type,
+        p.old__tax_id,
+        p.old__registration_number,
+        p.old__duns_number,
+        p.old__address_line1,
+        p.old__address_line2,
+        p.old__postal_code,
+        p.old__state_code,
+        p.old__city_id,
+        p.old__primary_category_id,
+        p.old__primary_contact_id,
+        p.old__created_by,
+        p.old__updated_by,
+        p.old__parent_company_id,
+        p.old__employee_count,
+        p.old__annual_revenue,
+        p.old__currency_code,
+        p.old__credit_limit,
+        p.old__payment_terms_days,
+        p.old__rating,
+        p.old__is_verified,
+        p.old__is_preferred,
+        p.old__is_diverse_supplier,
+        p.old__is_minority_owned,
+        p.old__onboarding_status,
+        p.old__onboarded_at,
+        p.old__verified_at,
+        p.old__incorporation_date,
+        p.old__fiscal_year_end_month,
+        p.old__logo_url,
+        p.old__description,
+        p.old__signup_source,
+        p.old__external_ref,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__name,
+        p.chg__legal_name,
+        p.chg__display_name,
+        p.chg__email,
+        p.chg__phone,
+        p.chg__website,
+        p.chg__status,
+        p.chg__category,
+        p.chg__company_type,
+        p.chg__tax_id,
+        p.chg__registration_number,
+        p.chg__duns_number,
+        p.chg__address_line1,
+        p.chg__address_line2,
+        p.chg__postal_code,
+        p.chg__state_code,
+        p.chg__city_id,
+        p.chg__primary_category_id,
+        p.chg__primary_contact_id,
+        p.chg__created_by,
+        p.chg__updated_by,
+        p.chg__parent_company_id,
+        p.chg__employee_count,
+        p.chg__annual_revenue,
+        p.chg__currency_code,
+        p.chg__credit_limit,
+        p.chg__payment_terms_days,
+        p.chg__rating,
+        p.chg__is_verified,
+        p.chg__is_preferred,
+        p.chg__is_diverse_supplier,
+        p.chg__is_minority_owned,
+        p.chg__onboarding_status,
+        p.chg__onboarded_at,
+        p.chg__verified_at,
+        p.chg__incorporation_date,
+        p.chg__fiscal_year_end_month,
+        p.chg__logo_url,
+        p.chg__description,
+        p.chg__signup_source,
+        p.chg__external_ref,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
       FROM (
         SELECT
-          id,
-          client_company_id,
-          dealing_with_company_id,
-          status,
-          source,
-          invited_by,
-          invited_at,
-          accepted_at,
-          vendor_code,
-          relationship_type,
-          notes,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, dealing_with_company_id DESC NULLS LAST, status DESC NULLS LAST, source DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, vendor_code DESC NULLS LAST, relationship_type DESC NULLS LAST, notes DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__buyer_seller_company_mappings__staged
-        WHERE
-          NOT (
+          n.id AS id,
+          n.name AS name,
+          n.legal_name AS legal_name,
+          n.display_name AS display_name,
+          n.email AS email,
+          n.phone AS phone,
+          n.website AS website,
+          n.status AS status,
+          n.category AS category,
+          n.company_type AS company_type,
+          n.tax_id AS tax_id,
+          n.registration_number AS registration_number,
+          n.duns_number AS duns_number,
+          n.address_line1 AS address_line1,
+          n.address_line2 AS address_line2,
+          n.postal_code AS postal_code,
+          n.state_code AS state_code,
+          n.city_id AS city_id,
+          n.primary_category_id AS primary_category_id,
+          n.primary_contact_id AS primary_contact_id,
+          n.created_by AS created_by,
+          n.updated_by AS updated_by,
+          n.parent_company_id AS parent_company_id,
+          n.employee_count AS employee_count,
+          n.annual_revenue AS annual_revenue,
+          n.currency_code AS currency_code,
+          n.credit_limit AS credit_limit,
+          n.payment_terms_days AS payment_terms_days,
+          n.rating AS rating,
+          n.is_verified AS is_verified,
+          n.is_preferred AS is_preferred,
+          n.is_diverse_supplier AS is_diverse_supplier,
+          n.is_minority_owned AS is_minority_owned,
+          n.onboarding_status AS onboarding_status,
+          n.onboarded_at AS onboarded_at,
+          n.verified_at AS verified_at,
+          n.incorporation_date AS incorporation_date,
+          n.fiscal_year_end_month AS fiscal_year_end_month,
+          n.logo_url AS logo_url,
+          n.description AS description,
+          n.signup_source AS signup_source,
+          n.external_ref AS external_ref,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.name AS old__name,
+          b.legal_name AS old__legal_name,
+          b.display_name AS old__display_name,
+          b.email AS old__email,
+          b.phone AS old__phone,
+          b.website AS old__website,
+          b.status AS old__status,
+          b.category AS old__category,
+          b.company_type AS old__company_type,
+          b.tax_id AS old__tax_id,
+          b.registration_number AS old__registration_number,
+          b.duns_number AS old__duns_number,
+          b.address_line1 AS old__address_line1,
+          b.address_line2 AS old__address_line2,
+          b.postal_code AS old__postal_code,
+          b.state_code AS old__state_code,
+          b.city_id AS old__city_id,
+          b.primary_category_id AS old__primary_category_id,
+          b.primary_contact_id AS old__primary_contact_id,
+          b.created_by AS old__created_by,
+          b.updated_by AS old__updated_by,
+          b.parent_company_id AS old__parent_company_id,
+          b.employee_count AS old__employee_count,
+          b.annual_revenue AS old__annual_revenue,
+          b.currency_code AS old__currency_code,
+          b.credit_limit AS old__credit_limit,
+          b.payment_terms_days AS old__payment_terms_days,
+          b.rating AS old__rating,
+          b.is_verified AS old__is_verified,
+          b.is_preferred AS old__is_preferred,
+          b.is_diverse_supplier AS old__is_diverse_supplier,
+          b.is_minority_owned AS old__is_minority_owned,
+          b.onboarding_status AS old__onboarding_status,
+          b.onboarded_at AS old__onboarded_at,
+          b.verified_at AS old__verified_at,
+          b.incorporation_date AS old__incorporation_date,
+          b.fiscal_year_end_month AS old__fiscal_year_end_month,
+          b.logo_url AS old__logo_url,
+          b.description AS old__description,
+          b.signup_source AS old__signup_source,
+          b.external_ref AS old__external_ref,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.name = b.name OR (
+              n.name IS NULL AND b.name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__name,
+          CASE
+            WHEN n.legal_name = b.legal_name
+            OR (
+              n.legal_name IS NULL AND b.legal_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__legal_name,
+          CASE
+            WHEN n.display_name = b.display_name
+            OR (
+              n.display_name IS NULL AND b.display_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__display_name,
+          CASE
+            WHEN n.email = b.email OR (
+              n.email IS NULL AND b.email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__email,
+          CASE
+            WHEN n.phone = b.phone OR (
+              n.phone IS NULL AND b.phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__phone,
+          CASE
+            WHEN n.website = b.website OR (
+              n.website IS NULL AND b.website IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__website,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.category = b.category OR (
+              n.category IS NULL AND b.category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__category,
+          CASE
+            WHEN n.company_type = b.company_type
+            OR (
+              n.company_type IS NULL AND b.company_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_type,
+          CASE
+            WHEN n.tax_id = b.tax_id OR (
+              n.tax_id IS NULL AND b.tax_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_id,
+          CASE
+            WHEN n.registration_number = b.registration_number
+            OR (
+              n.registration_number IS NULL AND b.registration_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__registration_number,
+          CASE
+            WHEN n.duns_number = b.duns_number
+            OR (
+              n.duns_number IS NULL AND b.duns_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__duns_number,
+          CASE
+            WHEN n.address_line1 = b.address_line1
+            OR (
+              n.address_line1 IS NULL AND b.address_line1 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__address_line1,
+          CASE
+            WHEN n.address_line2 = b.address_line2
+            OR (
+              n.address_line2 IS NULL AND b.address_line2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__address_line2,
+          CASE
+            WHEN n.postal_code = b.postal_code
+            OR (
+              n.postal_code IS NULL AND b.postal_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__postal_code,
+          CASE
+            WHEN n.state_code = b.state_code
+            OR (
+              n.state_code IS NULL AND b.state_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_code,
+          CASE
+            WHEN n.city_id = b.city_id OR (
+              n.city_id IS NULL AND b.city_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_id,
+          CASE
+            WHEN n.primary_category_id = b.primary_category_id
+            OR (
+              n.primary_category_id IS NULL AND b.primary_category_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_id,
+          CASE
+            WHEN n.primary_contact_id = b.primary_contact_id
+            OR (
+              n.primary_contact_id IS NULL AND b.primary_contact_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_contact_id,
+          CASE
+            WHEN n.created_by = b.created_by
+            OR (
+              n.created_by IS NULL AND b.created_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by,
+          CASE
+            WHEN n.updated_by = b.updated_by
+            OR (
+              n.updated_by IS NULL AND b.updated_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_by,
+          CASE
+            WHEN n.parent_company_id = b.parent_company_id
+            OR (
+              n.parent_company_id IS NULL AND b.parent_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_company_id,
+          CASE
+            WHEN n.employee_count = b.employee_count
+            OR (
+              n.employee_count IS NULL AND b.employee_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__employee_count,
+          CASE
+            WHEN n.annual_revenue = b.annual_revenue
+            OR (
+              n.annual_revenue IS NULL AND b.annual_revenue IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__annual_revenue,
+          CASE
+            WHEN n.currency_code = b.currency_code
+            OR (
+              n.currency_code IS NULL AND b.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.credit_limit = b.credit_limit
+            OR (
+              n.credit_limit IS NULL AND b.credit_limit IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__credit_limit,
+          CASE
+            WHEN n.payment_terms_days = b.payment_terms_days
+            OR (
+              n.payment_terms_days IS NULL AND b.payment_terms_days IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__payment_terms_days,
+          CASE
+            WHEN n.rating = b.rating OR (
+              n.rating IS NULL AND b.rating IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__rating,
+          CASE
+            WHEN n.is_verified = b.is_verified
+            OR (
+              n.is_verified IS NULL AND b.is_verified IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_verified,
+          CASE
+            WHEN n.is_preferred = b.is_preferred
+            OR (
+              n.is_preferred IS NULL AND b.is_preferred IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_preferred,
+          CASE
+            WHEN n.is_diverse_supplier = b.is_diverse_supplier
+            OR (
+              n.is_diverse_supplier IS NULL AND b.is_diverse_supplier IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_diverse_supplier,
+          CASE
+            WHEN n.is_minority_owned = b.is_minority_owned
+            OR (
+              n.is_minority_owned IS NULL AND b.is_minority_owned IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_minority_owned,
+          CASE
+            WHEN n.onboarding_status = b.onboarding_status
+            OR (
+              n.onboarding_status IS NULL AND b.onboarding_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__onboarding_status,
+          CASE
+            WHEN n.onboarded_at = b.onboarded_at
+            OR (
+              n.onboarded_at IS NULL AND b.onboarded_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__onboarded_at,
+          CASE
+            WHEN n.verified_at = b.verified_at
+            OR (
+              n.verified_at IS NULL AND b.verified_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__verified_at,
+          CASE
+            WHEN n.incorporation_date = b.incorporation_date
+            OR (
+              n.incorporation_date IS NULL AND b.incorporation_date IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__incorporation_date,
+          CASE
+            WHEN n.fiscal_year_end_month = b.fiscal_year_end_month
+            OR (
+              n.fiscal_year_end_month IS NULL AND b.fiscal_year_end_month IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__fiscal_year_end_month,
+          CASE
+            WHEN n.logo_url = b.logo_url OR (
+              n.logo_url IS NULL AND b.logo_url IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__logo_url,
+          CASE
+            WHEN n.description = b.description
+            OR (
+              n.description IS NULL AND b.description IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__description,
+          CASE
+            WHEN n.signup_source = b.signup_source
+            OR (
+              n.signup_source IS NULL AND b.signup_source IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__signup_source,
+          CASE
+            WHEN n.external_ref = b.external_ref
+            OR (
+              n.external_ref IS NULL AND b.external_ref IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__external_ref,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
             (
-              vendor__buyer_seller_company_mappings__staged.id IS NULL
-            )
-            OR (
-              vendor__buyer_seller_company_mappings__staged.updated_at IS NULL
-            )
-            OR (
-              NOT COALESCE(
-                NOT vendor__buyer_seller_company_mappings__staged.client_company_id IS NULL
-                AND NOT vendor__buyer_seller_company_mappings__staged.dealing_with_company_id IS NULL,
-                TRUE
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            name,
+            legal_name,
+            display_name,
+            email,
+            phone,
+            website,
+            status,
+            category,
+            company_type,
+            tax_id,
+            registration_number,
+            duns_number,
+            address_line1,
+            address_line2,
+            postal_code,
+            state_code,
+            city_id,
+            primary_category_id,
+            primary_contact_id,
+            created_by,
+            updated_by,
+            parent_company_id,
+            employee_count,
+            annual_revenue,
+            currency_code,
+            credit_limit,
+            payment_terms_days,
+            rating,
+            is_verified,
+            is_preferred,
+            is_diverse_supplier,
+            is_minority_owned,
+            onboarding_status,
+            onboarded_at,
+            verified_at,
+            incorporation_date,
+            fiscal_year_end_month,
+            logo_url,
+            description,
+            signup_source,
+            external_ref,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, legal_name DESC NULLS LAST, display_name DESC NULLS LAST, email DESC NULLS LAST, phone DESC NULLS LAST, website DESC NULLS LAST, status DESC NULLS LAST, category DESC NULLS LAST, company_type DESC NULLS LAST, tax_id DESC NULLS LAST, registration_number DESC NULLS LAST, duns_number DESC NULLS LAST, address_line1 DESC NULLS LAST, address_line2 DESC NULLS LAST, postal_code DESC NULLS LAST, state_code DESC NULLS LAST, city_id DESC NULLS LAST, primary_category_id DESC NULLS LAST, primary_contact_id DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, parent_company_id DESC NULLS LAST, employee_count DESC NULLS LAST, annual_revenue DESC NULLS LAST, currency_code DESC NULLS LAST, credit_limit DESC NULLS LAST, payment_terms_days DESC NULLS LAST, rating DESC NULLS LAST, is_verified DESC NULLS LAST, is_preferred DESC NULLS LAST, is_diverse_supplier DESC NULLS LAST, is_minority_owned DESC NULLS LAST, onboarding_status DESC NULLS LAST, onboarded_at DESC NULLS LAST, verified_at DESC NULLS LAST, incorporation_date DESC NULLS LAST, fiscal_year_end_month DESC NULLS LAST, logo_url DESC NULLS LAST, description DESC NULLS LAST, signup_source DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__companies__staged
+          WHERE
+            NOT (
+              (
+                vendor__companies__staged.id IS NULL
+              )
+              OR (
+                vendor__companies__staged.updated_at IS NULL
+              )
+              OR (
+                NOT COALESCE(vendor__companies__staged.status IN (0, 1, 2, 3), TRUE)
+              )
+              OR (
+                NOT COALESCE(
+                  vendor__companies__staged.credit_limit IS NULL
+                  OR vendor__companies__staged.credit_limit >= 0,
+                  TRUE
+                )
               )
             )
+        ) AS n
+        LEFT JOIN public.companies AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.companies__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'companies',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__companies__staged AS n
+        WHERE
+          (
+            n.id IS NULL
           )
-      ) AS n
-      LEFT JOIN public.buyer_seller_company_mappings AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.buyer_seller_company_mappings__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'buyer_seller_company_mappings',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
+          )
+          OR (
+            NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
+          )
+      )
+    FROM vendor__companies__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__companies__staged;
+    CREATE TEMPORARY TABLE vendor__companies__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM vendor__buyer_seller_company_mappings__staged AS n
-      WHERE
+        id,
+        name,
+        legal_name,
+        display_name,
+        email,
+        phone,
+        website,
+        status,
+        category,
+        company_type,
+        tax_id,
+        registration_number,
+        duns_number,
+        address_line1,
+        address_line2,
+        postal_code,
+        state_code,
+        city_id,
+        primary_category_id,
+        primary_contact_id,
+        created_by,
+        updated_by,
+        parent_company_id,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        credit_limit,
+        payment_terms_days,
+        rating,
+        is_verified,
+        is_preferred,
+        is_diverse_supplier,
+        is_minority_owned,
+        onboarding_status,
+        onboarded_at,
+        verified_at,
+        incorporation_date,
+        fiscal_year_end_month,
+        logo_url,
+        description,
+        signup_source,
+        external_ref,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.companies
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__companies__delta;
+    CREATE TEMPORARY TABLE vendor__companies__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.companies__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'companies',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- buyer_seller_company_mappings: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, client_company_id, dealing_with_company_id, status, source, invited_by, invited_at, accepted_at, vendor_code, relationship_type, notes, created_at, updated_at, deleted_at FROM staging.buyer_seller_company_mappings) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
+    SELECT
+      id,
+      client_company_id,
+      dealing_with_company_id,
+      status,
+      source,
+      invited_by,
+      invited_at,
+      accepted_at,
+      vendor_code,
+      relationship_type,
+      notes,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.buyer_seller_company_mappings;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'buyer_seller_company_mappings',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
+        THEN 'check failed: has_both_companies'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.dealing_with_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.relationship_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'client_company_id',
+        n.client_company_id,
+        'dealing_with_company_id',
+        n.dealing_with_company_id,
+        'status',
+        n.status,
+        'source',
+        n.source,
+        'invited_by',
+        n.invited_by,
+        'invited_at',
+        CAST(n.invited_at AS VARCHAR(64)),
+        'accepted_at',
+        CAST(n.accepted_at AS VARCHAR(64)),
+        'vendor_code',
+        n.vendor_code,
+        'relationship_type',
+        n.relationship_type,
+        'notes',
+        n.notes,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__buyer_seller_company_mappings__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         )
@@ -1374,2190 +1156,2304 @@ BEGIN
         OR (
           NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
         )
-    )
-  FROM vendor__buyer_seller_company_mappings__delta;
-  DROP TABLE IF EXISTS vendor__users__staged;
-  CREATE TEMPORARY TABLE vendor__users__staged AS
-  SELECT
-    id,
-    company_id,
-    email,
-    first_name,
-    last_name,
-    display_name,
-    phone,
-    mobile_phone,
-    job_title,
-    department,
-    manager_id,
-    role,
-    status,
-    user_type,
-    locale,
-    time_zone,
-    is_admin,
-    is_active,
-    email_verified,
-    mfa_enabled,
-    sign_in_count,
-    current_sign_in_at,
-    last_sign_in_at,
-    current_sign_in_ip,
-    last_sign_in_ip,
-    confirmed_at,
-    confirmation_sent_at,
-    failed_attempts,
-    locked_at,
-    invited_by,
-    invitation_accepted_at,
-    avatar_url,
-    city_id,
-    employee_number,
-    hire_date,
-    marketing_opt_in,
-    notification_frequency,
-    password_changed_at,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.users;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'users',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mobile_phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.job_title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manager_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locale AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_admin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_active AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mfa_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sign_in_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.failed_attempts AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locked_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.avatar_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hire_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_frequency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.password_changed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'company_id',
-      n.company_id,
-      'email',
-      n.email,
-      'first_name',
-      n.first_name,
-      'last_name',
-      n.last_name,
-      'display_name',
-      n.display_name,
-      'phone',
-      n.phone,
-      'mobile_phone',
-      n.mobile_phone,
-      'job_title',
-      n.job_title,
-      'department',
-      n.department,
-      'manager_id',
-      n.manager_id,
-      'role',
-      n.role,
-      'status',
-      n.status,
-      'user_type',
-      n.user_type,
-      'locale',
-      n.locale,
-      'time_zone',
-      n.time_zone,
-      'is_admin',
-      n.is_admin,
-      'is_active',
-      n.is_active,
-      'email_verified',
-      n.email_verified,
-      'mfa_enabled',
-      n.mfa_enabled,
-      'sign_in_count',
-      n.sign_in_count,
-      'current_sign_in_at',
-      CAST(n.current_sign_in_at AS VARCHAR(64)),
-      'last_sign_in_at',
-      CAST(n.last_sign_in_at AS VARCHAR(64)),
-      'current_sign_in_ip',
-      n.current_sign_in_ip,
-      'last_sign_in_ip',
-      n.last_sign_in_ip,
-      'confirmed_at',
-      CAST(n.confirmed_at AS VARCHAR(64)),
-      'confirmation_sent_at',
-      CAST(n.confirmation_sent_at AS VARCHAR(64)),
-      'failed_attempts',
-      n.failed_attempts,
-      'locked_at',
-      CAST(n.locked_at AS VARCHAR(64)),
-      'invited_by',
-      n.invited_by,
-      'invitation_accepted_at',
-      CAST(n.invitation_accepted_at AS VARCHAR(64)),
-      'avatar_url',
-      n.avatar_url,
-      'city_id',
-      n.city_id,
-      'employee_number',
-      n.employee_number,
-      'hire_date',
-      CAST(n.hire_date AS VARCHAR(64)),
-      'marketing_opt_in',
-      n.marketing_opt_in,
-      'notification_frequency',
-      n.notification_frequency,
-      'password_changed_at',
-      CAST(n.password_changed_at AS VARCHAR(64)),
-      'external_ref',
-      n.external_ref,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__users__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
       )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'users'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mobile_phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.job_title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manager_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locale AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_admin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_active AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mfa_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sign_in_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.failed_attempts AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locked_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.avatar_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hire_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_frequency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.password_changed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__users__delta;
-  CREATE TEMPORARY TABLE vendor__users__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'buyer_seller_company_mappings'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.dealing_with_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.relationship_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__delta;
+    CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__company_id
-        OR p.chg__email
-        OR p.chg__first_name
-        OR p.chg__last_name
-        OR p.chg__display_name
-        OR p.chg__phone
-        OR p.chg__mobile_phone
-        OR p.chg__job_title
-        OR p.chg__department
-        OR p.chg__manager_id
-        OR p.chg__role
-        OR p.chg__status
-        OR p.chg__user_type
-        OR p.chg__locale
-        OR p.chg__time_zone
-        OR p.chg__is_admin
-        OR p.chg__is_active
-        OR p.chg__email_verified
-        OR p.chg__mfa_enabled
-        OR p.chg__sign_in_count
-        OR p.chg__current_sign_in_at
-        OR p.chg__last_sign_in_at
-        OR p.chg__current_sign_in_ip
-        OR p.chg__last_sign_in_ip
-        OR p.chg__confirmed_at
-        OR p.chg__confirmation_sent_at
-        OR p.chg__failed_attempts
-        OR p.chg__locked_at
-        OR p.chg__invited_by
-        OR p.chg__invitation_accepted_at
-        OR p.chg__avatar_url
-        OR p.chg__city_id
-        OR p.chg__employee_number
-        OR p.chg__hire_date
-        OR p.chg__marketing_opt_in
-        OR p.chg__notification_frequency
-        OR p.chg__password_changed_at
-        OR p.chg__external_ref
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.company_id,
-      p.email,
-      p.first_name,
-      p.last_name,
-      p.display_name,
-      p.phone,
-      p.mobile_phone,
-      p.job_title,
-      p.department,
-      p.manager_id,
-      p.role,
-      p.status,
-      p.user_type,
-      p.locale,
-      p.time_zone,
-      p.is_admin,
-      p.is_active,
-      p.email_verified,
-      p.mfa_enabled,
-      p.sign_in_count,
-      p.current_sign_in_at,
-      p.last_sign_in_at,
-      p.current_sign_in_ip,
-      p.last_sign_in_ip,
-      p.confirmed_at,
-      p.confirmation_sent_at,
-      p.failed_attempts,
-      p.locked_at,
-      p.invited_by,
-      p.invitation_accepted_at,
-      p.avatar_url,
-      p.city_id,
-      p.employee_number,
-      p.hire_date,
-      p.marketing_opt_in,
-      p.notification_frequency,
-      p.password_changed_at,
-      p.external_ref,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__company_id,
-      p.old__email,
-      p.old__first_name,
-      p.old__last_name,
-      p.old__display_name,
-      p.old__phone,
-      p.old__mobile_phone,
-      p.old__job_title,
-      p.old__department,
-      p.old__manager_id,
-      p.old__role,
-      p.old__status,
-      p.old__user_type,
-      p.old__locale,
-      p.old__time_zone,
-      p.old__is_admin,
-      p.old__is_active,
-      p.old__email_verified,
-      p.old__mfa_enabled,
-      p.old__sign_in_count,
-      p.old__current_sign_in_at,
-      p.old__last_sign_in_at,
-      p.old__current_sign_in_ip,
-      p.old__last_sign_in_ip,
-      p.old__confirmed_at,
-      p.old__confirmation_sent_at,
-      p.old__failed_attempts,
-      p.old__locked_at,
-      p.old__invited_by,
-      p.old__invitation_accepted_at,
-      p.old__avatar_url,
-      p.old__city_id,
-      p.old__employee_number,
-      p.old__hire_date,
-      p.old__marketing_opt_in,
-      p.old__notification_frequency,
-      p.old__password_changed_at,
-      p.old__external_ref,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__company_id,
-      p.chg__email,
-      p.chg__first_name,
-      p.chg__last_name,
-      p.chg__display_name,
-      p.chg__phone,
-      p.chg__mobile_phone,
-      p.chg__job_title,
-      p.chg__department,
-      p.chg__manager_id,
-      p.chg__role,
-      p.chg__status,
-      p.chg__user_type,
-      p.chg__locale,
-      p.chg__time_zone,
-      p.chg__is_admin,
-      p.chg__is_active,
-      p.chg__email_verified,
-      p.chg__mfa_enabled,
-      p.chg__sign_in_count,
-      p.chg__current_sign_in_at,
-      p.chg__last_sign_in_at,
-      p.chg__current_sign_in_ip,
-      p.chg__last_sign_in_ip,
-      p.chg__confirmed_at,
-      p.chg__confirmation_sent_at,
-      p.chg__failed_attempts,
-      p.chg__locked_at,
-      p.chg__invited_by,
-      p.chg__invitation_accepted_at,
-      p.chg__avatar_url,
-      p.chg__city_id,
-      p.chg__employee_number,
-      p.chg__hire_date,
-      p.chg__marketing_opt_in,
-      p.chg__notification_frequency,
-      p.chg__password_changed_at,
-      p.chg__external_ref,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.company_id AS company_id,
-        n.email AS email,
-        n.first_name AS first_name,
-        n.last_name AS last_name,
-        n.display_name AS display_name,
-        n.phone AS phone,
-        n.mobile_phone AS mobile_phone,
-        n.job_title AS job_title,
-        n.department AS department,
-        n.manager_id AS manager_id,
-        n.role AS role,
-        n.status AS status,
-        n.user_type AS user_type,
-        n.locale AS locale,
-        n.time_zone AS time_zone,
-        n.is_admin AS is_admin,
-        n.is_active AS is_active,
-        n.email_verified AS email_verified,
-        n.mfa_enabled AS mfa_enabled,
-        n.sign_in_count AS sign_in_count,
-        n.current_sign_in_at AS current_sign_in_at,
-        n.last_sign_in_at AS last_sign_in_at,
-        n.current_sign_in_ip AS current_sign_in_ip,
-        n.last_sign_in_ip AS last_sign_in_ip,
-        n.confirmed_at AS confirmed_at,
-        n.confirmation_sent_at AS confirmation_sent_at,
-        n.failed_attempts AS failed_attempts,
-        n.locked_at AS locked_at,
-        n.invited_by AS invited_by,
-        n.invitation_accepted_at AS invitation_accepted_at,
-        n.avatar_url AS avatar_url,
-        n.city_id AS city_id,
-        n.employee_number AS employee_number,
-        n.hire_date AS hire_date,
-        n.marketing_opt_in AS marketing_opt_in,
-        n.notification_frequency AS notification_frequency,
-        n.password_changed_at AS password_changed_at,
-        n.external_ref AS external_ref,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.company_id AS old__company_id,
-        b.email AS old__email,
-        b.first_name AS old__first_name,
-        b.last_name AS old__last_name,
-        b.display_name AS old__display_name,
-        b.phone AS old__phone,
-        b.mobile_phone AS old__mobile_phone,
-        b.job_title AS old__job_title,
-        b.department AS old__department,
-        b.manager_id AS old__manager_id,
-        b.role AS old__role,
-        b.status AS old__status,
-        b.user_type AS old__user_type,
-        b.locale AS old__locale,
-        b.time_zone AS old__time_zone,
-        b.is_admin AS old__is_admin,
-        b.is_active AS old__is_active,
-        b.email_verified AS old__email_verified,
-        b.mfa_enabled AS old__mfa_enabled,
-        b.sign_in_count AS old__sign_in_count,
-        b.current_sign_in_at AS old__current_sign_in_at,
-        b.last_sign_in_at AS old__last_sign_in_at,
-        b.current_sign_in_ip AS old__current_sign_in_ip,
-        b.last_sign_in_ip AS old__last_sign_in_ip,
-        b.confirmed_at AS old__confirmed_at,
-        b.confirmation_sent_at AS old__confirmation_sent_at,
-        b.failed_attempts AS old__failed_attempts,
-        b.locked_at AS old__locked_at,
-        b.invited_by AS old__invited_by,
-        b.invitation_accepted_at AS old__invitation_accepted_at,
-        b.avatar_url AS old__avatar_url,
-        b.city_id AS old__city_id,
-        b.employee_number AS old__employee_number,
-        b.hire_date AS old__hire_date,
-        b.marketing_opt_in AS old__marketing_opt_in,
-        b.notification_frequency AS old__notification_frequency,
-        b.password_changed_at AS old__password_changed_at,
-        b.external_ref AS old__external_ref,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.company_id = b.company_id
-          OR (
-            n.company_id IS NULL AND b.company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_id,
-        CASE
-          WHEN n.email = b.email OR (
-            n.email IS NULL AND b.email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__email,
-        CASE
-          WHEN n.first_name = b.first_name
-          OR (
-            n.first_name IS NULL AND b.first_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__first_name,
-        CASE
-          WHEN n.last_name = b.last_name OR (
-            n.last_name IS NULL AND b.last_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_name,
-        CASE
-          WHEN n.display_name = b.display_name
-          OR (
-            n.display_name IS NULL AND b.display_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__display_name,
-        CASE
-          WHEN n.phone = b.phone OR (
-            n.phone IS NULL AND b.phone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__phone,
-        CASE
-          WHEN n.mobile_phone = b.mobile_phone
-          OR (
-            n.mobile_phone IS NULL AND b.mobile_phone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__mobile_phone,
-        CASE
-          WHEN n.job_title = b.job_title OR (
-            n.job_title IS NULL AND b.job_title IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__job_title,
-        CASE
-          WHEN n.department = b.department
-          OR (
-            n.department IS NULL AND b.department IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__department,
-        CASE
-          WHEN n.manager_id = b.manager_id
-          OR (
-            n.manager_id IS NULL AND b.manager_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__manager_id,
-        CASE
-          WHEN n.role = b.role OR (
-            n.role IS NULL AND b.role IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__role,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.user_type = b.user_type OR (
-            n.user_type IS NULL AND b.user_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__user_type,
-        CASE
-          WHEN n.locale = b.locale OR (
-            n.locale IS NULL AND b.locale IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__locale,
-        CASE
-          WHEN n.time_zone = b.time_zone OR (
-            n.time_zone IS NULL AND b.time_zone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__time_zone,
-        CASE
-          WHEN n.is_admin = b.is_admin OR (
-            n.is_admin IS NULL AND b.is_admin IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_admin,
-        CASE
-          WHEN n.is_active = b.is_active OR (
-            n.is_active IS NULL AND b.is_active IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_active,
-        CASE
-          WHEN n.email_verified = b.email_verified
-          OR (
-            n.email_verified IS NULL AND b.email_verified IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__email_verified,
-        CASE
-          WHEN n.mfa_enabled = b.mfa_enabled
-          OR (
-            n.mfa_enabled IS NULL AND b.mfa_enabled IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__mfa_enabled,
-        CASE
-          WHEN n.sign_in_count = b.sign_in_count
-          OR (
-            n.sign_in_count IS NULL AND b.sign_in_count IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__sign_in_count,
-        CASE
-          WHEN n.current_sign_in_at = b.current_sign_in_at
-          OR (
-            n.current_sign_in_at IS NULL AND b.current_sign_in_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__current_sign_in_at,
-        CASE
-          WHEN n.last_sign_in_at = b.last_sign_in_at
-          OR (
-            n.last_sign_in_at IS NULL AND b.last_sign_in_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_sign_in_at,
-        CASE
-          WHEN n.current_sign_in_ip = b.current_sign_in_ip
-          OR (
-            n.current_sign_in_ip IS NULL AND b.current_sign_in_ip IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__current_sign_in_ip,
-        CASE
-          WHEN n.last_sign_in_ip = b.last_sign_in_ip
-          OR (
-            n.last_sign_in_ip IS NULL AND b.last_sign_in_ip IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_sign_in_ip,
-        CASE
-          WHEN n.confirmed_at = b.confirmed_at
-          OR (
-            n.confirmed_at IS NULL AND b.confirmed_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__confirmed_at,
-        CASE
-          WHEN n.confirmation_sent_at = b.confirmation_sent_at
-          OR (
-            n.confirmation_sent_at IS NULL AND b.confirmation_sent_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__confirmation_sent_at,
-        CASE
-          WHEN n.failed_attempts = b.failed_attempts
-          OR (
-            n.failed_attempts IS NULL AND b.failed_attempts IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__failed_attempts,
-        CASE
-          WHEN n.locked_at = b.locked_at OR (
-            n.locked_at IS NULL AND b.locked_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__locked_at,
-        CASE
-          WHEN n.invited_by = b.invited_by
-          OR (
-            n.invited_by IS NULL AND b.invited_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invited_by,
-        CASE
-          WHEN n.invitation_accepted_at = b.invitation_accepted_at
-          OR (
-            n.invitation_accepted_at IS NULL AND b.invitation_accepted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invitation_accepted_at,
-        CASE
-          WHEN n.avatar_url = b.avatar_url
-          OR (
-            n.avatar_url IS NULL AND b.avatar_url IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__avatar_url,
-        CASE
-          WHEN n.city_id = b.city_id OR (
-            n.city_id IS NULL AND b.city_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_id,
-        CASE
-          WHEN n.employee_number = b.employee_number
-          OR (
-            n.employee_number IS NULL AND b.employee_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__employee_number,
-        CASE
-          WHEN n.hire_date = b.hire_date OR (
-            n.hire_date IS NULL AND b.hire_date IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__hire_date,
-        CASE
-          WHEN n.marketing_opt_in = b.marketing_opt_in
-          OR (
-            n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__marketing_opt_in,
-        CASE
-          WHEN n.notification_frequency = b.notification_frequency
-          OR (
-            n.notification_frequency IS NULL AND b.notification_frequency IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__notification_frequency,
-        CASE
-          WHEN n.password_changed_at = b.password_changed_at
-          OR (
-            n.password_changed_at IS NULL AND b.password_changed_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__password_changed_at,
-        CASE
-          WHEN n.external_ref = b.external_ref
-          OR (
-            n.external_ref IS NULL AND b.external_ref IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__external_ref,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__client_company_id
+          OR p.chg__dealing_with_company_id
+          OR p.chg__status
+          OR p.chg__source
+          OR p.chg__invited_by
+          OR p.chg__invited_at
+          OR p.chg__accepted_at
+          OR p.chg__vendor_code
+          OR p.chg__relationship_type
+          OR p.chg__notes
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.client_company_id,
+        p.dealing_with_company_id,
+        p.status,
+        p.source,
+        p.invited_by,
+        p.invited_at,
+        p.accepted_at,
+        p.vendor_code,
+        p.relationship_type,
+        p.notes,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__client_company_id,
+        p.old__dealing_with_company_id,
+        p.old__status,
+        p.old__source,
+        p.old__invited_by,
+        p.old__invited_at,
+        p.old__accepted_at,
+        p.old__vendor_code,
+        p.old__relationship_type,
+        p.old__notes,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__client_company_id,
+        p.chg__dealing_with_company_id,
+        p.chg__status,
+        p.chg__source,
+        p.chg__invited_by,
+        p.chg__invited_at,
+        p.chg__accepted_at,
+        p.chg__vendor_code,
+        p.chg__relationship_type,
+        p.chg__notes,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
       FROM (
         SELECT
-          id,
-          company_id,
-          email,
-          first_name,
-          last_name,
-          display_name,
-          phone,
-          mobile_phone,
-          job_title,
-          department,
-          manager_id,
-          role,
-          status,
-          user_type,
-          locale,
-          time_zone,
-          is_admin,
-          is_active,
-          email_verified,
-          mfa_enabled,
-          sign_in_count,
-          current_sign_in_at,
-          last_sign_in_at,
-          current_sign_in_ip,
-          last_sign_in_ip,
-          confirmed_at,
-          confirmation_sent_at,
-          failed_attempts,
-          locked_at,
-          invited_by,
-          invitation_accepted_at,
-          avatar_url,
-          city_id,
-          employee_number,
-          hire_date,
-          marketing_opt_in,
-          notification_frequency,
-          password_changed_at,
-          external_ref,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, display_name DESC NULLS LAST, phone DESC NULLS LAST, mobile_phone DESC NULLS LAST, job_title DESC NULLS LAST, department DESC NULLS LAST, manager_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, user_type DESC NULLS LAST, locale DESC NULLS LAST, time_zone DESC NULLS LAST, is_admin DESC NULLS LAST, is_active DESC NULLS LAST, email_verified DESC NULLS LAST, mfa_enabled DESC NULLS LAST, sign_in_count DESC NULLS LAST, current_sign_in_at DESC NULLS LAST, last_sign_in_at DESC NULLS LAST, current_sign_in_ip DESC NULLS LAST, last_sign_in_ip DESC NULLS LAST, confirmed_at DESC NULLS LAST, confirmation_sent_at DESC NULLS LAST, failed_attempts DESC NULLS LAST, locked_at DESC NULLS LAST, invited_by DESC NULLS LAST, invitation_accepted_at DESC NULLS LAST, avatar_url DESC NULLS LAST, city_id DESC NULLS LAST, employee_number DESC NULLS LAST, hire_date DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, notification_frequency DESC NULLS LAST, password_changed_at DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__users__staged
-        WHERE
-          NOT (
-            (
-              vendor__users__staged.id IS NULL
+          n.id AS id,
+          n.client_company_id AS client_company_id,
+          n.dealing_with_company_id AS dealing_with_company_id,
+          n.status AS status,
+          n.source AS source,
+          n.invited_by AS invited_by,
+          n.invited_at AS invited_at,
+          n.accepted_at AS accepted_at,
+          n.vendor_code AS vendor_code,
+          n.relationship_type AS relationship_type,
+          n.notes AS notes,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.client_company_id AS old__client_company_id,
+          b.dealing_with_company_id AS old__dealing_with_company_id,
+          b.status AS old__status,
+          b.source AS old__source,
+          b.invited_by AS old__invited_by,
+          b.invited_at AS old__invited_at,
+          b.accepted_at AS old__accepted_at,
+          b.vendor_code AS old__vendor_code,
+          b.relationship_type AS old__relationship_type,
+          b.notes AS old__notes,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.client_company_id = b.client_company_id
             OR (
-              vendor__users__staged.updated_at IS NULL
+              n.client_company_id IS NULL AND b.client_company_id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__client_company_id,
+          CASE
+            WHEN n.dealing_with_company_id = b.dealing_with_company_id
+            OR (
+              n.dealing_with_company_id IS NULL AND b.dealing_with_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__dealing_with_company_id,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.source = b.source OR (
+              n.source IS NULL AND b.source IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__source,
+          CASE
+            WHEN n.invited_by = b.invited_by
+            OR (
+              n.invited_by IS NULL AND b.invited_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_by,
+          CASE
+            WHEN n.invited_at = b.invited_at
+            OR (
+              n.invited_at IS NULL AND b.invited_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_at,
+          CASE
+            WHEN n.accepted_at = b.accepted_at
+            OR (
+              n.accepted_at IS NULL AND b.accepted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__accepted_at,
+          CASE
+            WHEN n.vendor_code = b.vendor_code
+            OR (
+              n.vendor_code IS NULL AND b.vendor_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_code,
+          CASE
+            WHEN n.relationship_type = b.relationship_type
+            OR (
+              n.relationship_type IS NULL AND b.relationship_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_type,
+          CASE
+            WHEN n.notes = b.notes OR (
+              n.notes IS NULL AND b.notes IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__notes,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            client_company_id,
+            dealing_with_company_id,
+            status,
+            source,
+            invited_by,
+            invited_at,
+            accepted_at,
+            vendor_code,
+            relationship_type,
+            notes,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, dealing_with_company_id DESC NULLS LAST, status DESC NULLS LAST, source DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, vendor_code DESC NULLS LAST, relationship_type DESC NULLS LAST, notes DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__buyer_seller_company_mappings__staged
+          WHERE
+            NOT (
+              (
+                vendor__buyer_seller_company_mappings__staged.id IS NULL
+              )
+              OR (
+                vendor__buyer_seller_company_mappings__staged.updated_at IS NULL
+              )
+              OR (
+                NOT COALESCE(
+                  NOT vendor__buyer_seller_company_mappings__staged.client_company_id IS NULL
+                  AND NOT vendor__buyer_seller_company_mappings__staged.dealing_with_company_id IS NULL,
+                  TRUE
+                )
+              )
+            )
+        ) AS n
+        LEFT JOIN public.buyer_seller_company_mappings AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.buyer_seller_company_mappings__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'buyer_seller_company_mappings',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__buyer_seller_company_mappings__staged AS n
+        WHERE
+          (
+            n.id IS NULL
           )
-      ) AS n
-      LEFT JOIN public.users AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.users__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'users',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
+          )
+      )
+    FROM vendor__buyer_seller_company_mappings__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM vendor__users__staged AS n
-      WHERE
+        id,
+        client_company_id,
+        dealing_with_company_id,
+        status,
+        source,
+        invited_by,
+        invited_at,
+        accepted_at,
+        vendor_code,
+        relationship_type,
+        notes,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.buyer_seller_company_mappings
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__delta;
+    CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.buyer_seller_company_mappings__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'buyer_seller_company_mappings',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- users: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, email, first_name, last_name, display_name, phone, mobile_phone, job_title, department, manager_id, role, status, user_type, locale, time_zone, is_admin, is_active, email_verified, mfa_enabled, sign_in_count, current_sign_in_at, last_sign_in_at, current_sign_in_ip, last_sign_in_ip, confirmed_at, confirmation_sent_at, failed_attempts, locked_at, invited_by, invitation_accepted_at, avatar_url, city_id, employee_number, hire_date, marketing_opt_in, notification_frequency, password_changed_at, external_ref, created_at, updated_at, deleted_at FROM staging.users) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__users__staged;
+    CREATE TEMPORARY TABLE vendor__users__staged AS
+    SELECT
+      id,
+      company_id,
+      email,
+      first_name,
+      last_name,
+      display_name,
+      phone,
+      mobile_phone,
+      job_title,
+      department,
+      manager_id,
+      role,
+      status,
+      user_type,
+      locale,
+      time_zone,
+      is_admin,
+      is_active,
+      email_verified,
+      mfa_enabled,
+      sign_in_count,
+      current_sign_in_at,
+      last_sign_in_at,
+      current_sign_in_ip,
+      last_sign_in_ip,
+      confirmed_at,
+      confirmation_sent_at,
+      failed_attempts,
+      locked_at,
+      invited_by,
+      invitation_accepted_at,
+      avatar_url,
+      city_id,
+      employee_number,
+      hire_date,
+      marketing_opt_in,
+      notification_frequency,
+      password_changed_at,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.users;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'users',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mobile_phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.job_title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manager_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locale AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_admin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_active AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mfa_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sign_in_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.failed_attempts AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locked_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.avatar_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hire_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_frequency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.password_changed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'company_id',
+        n.company_id,
+        'email',
+        n.email,
+        'first_name',
+        n.first_name,
+        'last_name',
+        n.last_name,
+        'display_name',
+        n.display_name,
+        'phone',
+        n.phone,
+        'mobile_phone',
+        n.mobile_phone,
+        'job_title',
+        n.job_title,
+        'department',
+        n.department,
+        'manager_id',
+        n.manager_id,
+        'role',
+        n.role,
+        'status',
+        n.status,
+        'user_type',
+        n.user_type,
+        'locale',
+        n.locale,
+        'time_zone',
+        n.time_zone,
+        'is_admin',
+        n.is_admin,
+        'is_active',
+        n.is_active,
+        'email_verified',
+        n.email_verified,
+        'mfa_enabled',
+        n.mfa_enabled,
+        'sign_in_count',
+        n.sign_in_count,
+        'current_sign_in_at',
+        CAST(n.current_sign_in_at AS VARCHAR(64)),
+        'last_sign_in_at',
+        CAST(n.last_sign_in_at AS VARCHAR(64)),
+        'current_sign_in_ip',
+        n.current_sign_in_ip,
+        'last_sign_in_ip',
+        n.last_sign_in_ip,
+        'confirmed_at',
+        CAST(n.confirmed_at AS VARCHAR(64)),
+        'confirmation_sent_at',
+        CAST(n.confirmation_sent_at AS VARCHAR(64)),
+        'failed_attempts',
+        n.failed_attempts,
+        'locked_at',
+        CAST(n.locked_at AS VARCHAR(64)),
+        'invited_by',
+        n.invited_by,
+        'invitation_accepted_at',
+        CAST(n.invitation_accepted_at AS VARCHAR(64)),
+        'avatar_url',
+        n.avatar_url,
+        'city_id',
+        n.city_id,
+        'employee_number',
+        n.employee_number,
+        'hire_date',
+        CAST(n.hire_date AS VARCHAR(64)),
+        'marketing_opt_in',
+        n.marketing_opt_in,
+        'notification_frequency',
+        n.notification_frequency,
+        'password_changed_at',
+        CAST(n.password_changed_at AS VARCHAR(64)),
+        'external_ref',
+        n.external_ref,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__users__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
           n.updated_at IS NULL
         )
-    )
-  FROM vendor__users__delta;
-  DROP TABLE IF EXISTS vendor__teams__staged;
-  CREATE TEMPORARY TABLE vendor__teams__staged AS
-  SELECT
-    id,
-    company_id,
-    name,
-    description,
-    category,
-    status,
-    team_type,
-    lead_user_id,
-    parent_team_id,
-    cost_center,
-    budget_amount,
-    budget_currency,
-    spend_limit,
-    member_count,
-    is_default,
-    "open",
-    approval_required,
-    approval_threshold,
-    purchasing_enabled,
-    budget_period,
-    budget_reset_on,
-    email_alias,
-    slack_channel,
-    location_city_id,
-    sort_order,
-    external_ref,
-    created_by,
-    updated_by,
-    archived_at,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.teams;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'teams',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.member_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n."open" AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_required AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_threshold AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.purchasing_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_period AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_reset_on AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_alias AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slack_channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.location_city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.archived_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'company_id',
-      n.company_id,
-      'name',
-      n.name,
-      'description',
-      n.description,
-      'category',
-      n.category,
-      'status',
-      n.status,
-      'team_type',
-      n.team_type,
-      'lead_user_id',
-      n.lead_user_id,
-      'parent_team_id',
-      n.parent_team_id,
-      'cost_center',
-      n.cost_center,
-      'budget_amount',
-      n.budget_amount,
-      'budget_currency',
-      n.budget_currency,
-      'spend_limit',
-      n.spend_limit,
-      'member_count',
-      n.member_count,
-      'is_default',
-      n.is_default,
-      'open',
-      n."open",
-      'approval_required',
-      n.approval_required,
-      'approval_threshold',
-      n.approval_threshold,
-      'purchasing_enabled',
-      n.purchasing_enabled,
-      'budget_period',
-      n.budget_period,
-      'budget_reset_on',
-      CAST(n.budget_reset_on AS VARCHAR(64)),
-      'email_alias',
-      n.email_alias,
-      'slack_channel',
-      n.slack_channel,
-      'location_city_id',
-      n.location_city_id,
-      'sort_order',
-      n.sort_order,
-      'external_ref',
-      n.external_ref,
-      'created_by',
-      n.created_by,
-      'updated_by',
-      n.updated_by,
-      'archived_at',
-      CAST(n.archived_at AS VARCHAR(64)),
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__teams__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
       )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'teams'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.member_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n."open" AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_required AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_threshold AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.purchasing_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_period AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_reset_on AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_alias AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slack_channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.location_city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.archived_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__teams__delta;
-  CREATE TEMPORARY TABLE vendor__teams__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'users'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mobile_phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.job_title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manager_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locale AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_admin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_active AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_verified AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mfa_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sign_in_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.current_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_sign_in_ip AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confirmation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.failed_attempts AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.locked_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.avatar_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hire_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.marketing_opt_in AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_frequency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.password_changed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__users__delta;
+    CREATE TEMPORARY TABLE vendor__users__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__company_id
-        OR p.chg__name
-        OR p.chg__description
-        OR p.chg__category
-        OR p.chg__status
-        OR p.chg__team_type
-        OR p.chg__lead_user_id
-        OR p.chg__parent_team_id
-        OR p.chg__cost_center
-        OR p.chg__budget_amount
-        OR p.chg__budget_currency
-        OR p.chg__spend_limit
-        OR p.chg__member_count
-        OR p.chg__is_default
-        OR p.chg__open
-        OR p.chg__approval_required
-        OR p.chg__approval_threshold
-        OR p.chg__purchasing_enabled
-        OR p.chg__budget_period
-        OR p.chg__budget_reset_on
-        OR p.chg__email_alias
-        OR p.chg__slack_channel
-        OR p.chg__location_city_id
-        OR p.chg__sort_order
-        OR p.chg__external_ref
-        OR p.chg__created_by
-        OR p.chg__updated_by
-        OR p.chg__archived_at
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.company_id,
-      p.name,
-      p.description,
-      p.category,
-      p.status,
-      p.team_type,
-      p.lead_user_id,
-      p.parent_team_id,
-      p.cost_center,
-      p.budget_amount,
-      p.budget_currency,
-      p.spend_limit,
-      p.member_count,
-      p.is_default,
-      p."open",
-      p.approval_required,
-      p.approval_threshold,
-      p.purchasing_enabled,
-      p.budget_period,
-      p.budget_reset_on,
-      p.email_alias,
-      p.slack_channel,
-      p.location_city_id,
-      p.sort_order,
-      p.external_ref,
-      p.created_by,
-      p.updated_by,
-      p.archived_at,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__company_id,
-      p.old__name,
-      p.old__description,
-      p.old__category,
-      p.old__status,
-      p.old__team_type,
-      p.old__lead_user_id,
-      p.old__parent_team_id,
-      p.old__cost_center,
-      p.old__budget_amount,
-      p.old__budget_currency,
-      p.old__spend_limit,
-      p.old__member_count,
-      p.old__is_default,
-      p.old__open,
-      p.old__approval_required,
-      p.old__approval_threshold,
-      p.old__purchasing_enabled,
-      p.old__budget_period,
-      p.old__budget_reset_on,
-      p.old__email_alias,
-      p.old__slack_channel,
-      p.old__location_city_id,
-      p.old__sort_order,
-      p.old__external_ref,
-      p.old__created_by,
-      p.old__updated_by,
-      p.old__archived_at,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__company_id,
-      p.chg__name,
-      p.chg__description,
-      p.chg__category,
-      p.chg__status,
-      p.chg__team_type,
-      p.chg__lead_user_id,
-      p.chg__parent_team_id,
-      p.chg__cost_center,
-      p.chg__budget_amount,
-      p.chg__budget_currency,
-      p.chg__spend_limit,
-      p.chg__member_count,
-      p.chg__is_default,
-      p.chg__open,
-      p.chg__approval_required,
-      p.chg__approval_threshold,
-      p.chg__purchasing_enabled,
-      p.chg__budget_period,
-      p.chg__budget_reset_on,
-      p.chg__email_alias,
-      p.chg__slack_channel,
-      p.chg__location_city_id,
-      p.chg__sort_order,
-      p.chg__external_ref,
-      p.chg__created_by,
-      p.chg__updated_by,
-      p.chg__archived_at,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.company_id AS company_id,
-        n.name AS name,
-        n.description AS description,
-        n.category AS category,
-        n.status AS status,
-        n.team_type AS team_type,
-        n.lead_user_id AS lead_user_id,
-        n.parent_team_id AS parent_team_id,
-        n.cost_center AS cost_center,
-        n.budget_amount AS budget_amount,
-        n.budget_currency AS budget_currency,
-        n.spend_limit AS spend_limit,
-        n.member_count AS member_count,
-        n.is_default AS is_default,
-        n."open" AS "open",
-        n.approval_required AS approval_required,
-        n.approval_threshold AS approval_threshold,
-        n.purchasing_enabled AS purchasing_enabled,
-        n.budget_period AS budget_period,
-        n.budget_reset_on AS budget_reset_on,
-        n.email_alias AS email_alias,
-        n.slack_channel AS slack_channel,
-        n.location_city_id AS location_city_id,
-        n.sort_order AS sort_order,
-        n.external_ref AS external_ref,
-        n.created_by AS created_by,
-        n.updated_by AS updated_by,
-        n.archived_at AS archived_at,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.company_id AS old__company_id,
-        b.name AS old__name,
-        b.description AS old__description,
-        b.category AS old__category,
-        b.status AS old__status,
-        b.team_type AS old__team_type,
-        b.lead_user_id AS old__lead_user_id,
-        b.parent_team_id AS old__parent_team_id,
-        b.cost_center AS old__cost_center,
-        b.budget_amount AS old__budget_amount,
-        b.budget_currency AS old__budget_currency,
-        b.spend_limit AS old__spend_limit,
-        b.member_count AS old__member_count,
-        b.is_default AS old__is_default,
-        b."open" AS old__open,
-        b.approval_required AS old__approval_required,
-        b.approval_threshold AS old__approval_threshold,
-        b.purchasing_enabled AS old__purchasing_enabled,
-        b.budget_period AS old__budget_period,
-        b.budget_reset_on AS old__budget_reset_on,
-        b.email_alias AS old__email_alias,
-        b.slack_channel AS old__slack_channel,
-        b.location_city_id AS old__location_city_id,
-        b.sort_order AS old__sort_order,
-        b.external_ref AS old__external_ref,
-        b.created_by AS old__created_by,
-        b.updated_by AS old__updated_by,
-        b.archived_at AS old__archived_at,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.company_id = b.company_id
-          OR (
-            n.company_id IS NULL AND b.company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_id,
-        CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__name,
-        CASE
-          WHEN n.description = b.description
-          OR (
-            n.description IS NULL AND b.description IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__description,
-        CASE
-          WHEN n.category = b.category OR (
-            n.category IS NULL AND b.category IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__category,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.team_type = b.team_type OR (
-            n.team_type IS NULL AND b.team_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__team_type,
-        CASE
-          WHEN n.lead_user_id = b.lead_user_id
-          OR (
-            n.lead_user_id IS NULL AND b.lead_user_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__lead_user_id,
-        CASE
-          WHEN n.parent_team_id = b.parent_team_id
-          OR (
-            n.parent_team_id IS NULL AND b.parent_team_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__parent_team_id,
-        CASE
-          WHEN n.cost_center = b.cost_center
-          OR (
-            n.cost_center IS NULL AND b.cost_center IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__cost_center,
-        CASE
-          WHEN n.budget_amount = b.budget_amount
-          OR (
-            n.budget_amount IS NULL AND b.budget_amount IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__budget_amount,
-        CASE
-          WHEN n.budget_currency = b.budget_currency
-          OR (
-            n.budget_currency IS NULL AND b.budget_currency IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__budget_currency,
-        CASE
-          WHEN n.spend_limit = b.spend_limit
-          OR (
-            n.spend_limit IS NULL AND b.spend_limit IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__spend_limit,
-        CASE
-          WHEN n.member_count = b.member_count
-          OR (
-            n.member_count IS NULL AND b.member_count IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__member_count,
-        CASE
-          WHEN n.is_default = b.is_default
-          OR (
-            n.is_default IS NULL AND b.is_default IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_default,
-        CASE
-          WHEN n."open" = b."open" OR (
-            n."open" IS NULL AND b."open" IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__open,
-        CASE
-          WHEN n.approval_required = b.approval_required
-          OR (
-            n.approval_required IS NULL AND b.approval_required IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__approval_required,
-        CASE
-          WHEN n.approval_threshold = b.approval_threshold
-          OR (
-            n.approval_threshold IS NULL AND b.approval_threshold IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__approval_threshold,
-        CASE
-          WHEN n.purchasing_enabled = b.purchasing_enabled
-          OR (
-            n.purchasing_enabled IS NULL AND b.purchasing_enabled IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__purchasing_enabled,
-        CASE
-          WHEN n.budget_period = b.budget_period
-          OR (
-            n.budget_period IS NULL AND b.budget_period IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__budget_period,
-        CASE
-          WHEN n.budget_reset_on = b.budget_reset_on
-          OR (
-            n.budget_reset_on IS NULL AND b.budget_reset_on IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__budget_reset_on,
-        CASE
-          WHEN n.email_alias = b.email_alias
-          OR (
-            n.email_alias IS NULL AND b.email_alias IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__email_alias,
-        CASE
-          WHEN n.slack_channel = b.slack_channel
-          OR (
-            n.slack_channel IS NULL AND b.slack_channel IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__slack_channel,
-        CASE
-          WHEN n.location_city_id = b.location_city_id
-          OR (
-            n.location_city_id IS NULL AND b.location_city_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__location_city_id,
-        CASE
-          WHEN n.sort_order = b.sort_order
-          OR (
-            n.sort_order IS NULL AND b.sort_order IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__sort_order,
-        CASE
-          WHEN n.external_ref = b.external_ref
-          OR (
-            n.external_ref IS NULL AND b.external_ref IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__external_ref,
-        CASE
-          WHEN n.created_by = b.created_by
-          OR (
-            n.created_by IS NULL AND b.created_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_by,
-        CASE
-          WHEN n.updated_by = b.updated_by
-          OR (
-            n.updated_by IS NULL AND b.updated_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_by,
-        CASE
-          WHEN n.archived_at = b.archived_at
-          OR (
-            n.archived_at IS NULL AND b.archived_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__archived_at,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__company_id
+          OR p.chg__email
+          OR p.chg__first_name
+          OR p.chg__last_name
+          OR p.chg__display_name
+          OR p.chg__phone
+          OR p.chg__mobile_phone
+          OR p.chg__job_title
+          OR p.chg__department
+          OR p.chg__manager_id
+          OR p.chg__role
+          OR p.chg__status
+          OR p.chg__user_type
+          OR p.chg__locale
+          OR p.chg__time_zone
+          OR p.chg__is_admin
+          OR p.chg__is_active
+          OR p.chg__email_verified
+          OR p.chg__mfa_enabled
+          OR p.chg__sign_in_count
+          OR p.chg__current_sign_in_at
+          OR p.chg__last_sign_in_at
+          OR p.chg__current_sign_in_ip
+          OR p.chg__last_sign_in_ip
+          OR p.chg__confirmed_at
+          OR p.chg__confirmation_sent_at
+          OR p.chg__failed_attempts
+          OR p.chg__locked_at
+          OR p.chg__invited_by
+          OR p.chg__invitation_accepted_at
+          OR p.chg__avatar_url
+          OR p.chg__city_id
+          OR p.chg__employee_number
+          OR p.chg__hire_date
+          OR p.chg__marketing_opt_in
+          OR p.chg__notification_frequency
+          OR p.chg__password_changed_at
+          OR p.chg__external_ref
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.company_id,
+        p.email,
+        p.first_name,
+        p.last_name,
+        p.display_name,
+        p.phone,
+        p.mobile_phone,
+        p.job_title,
+        p.department,
+        p.manager_id,
+        p.role,
+        p.status,
+        p.user_type,
+        p.locale,
+        p.time_zone,
+        p.is_admin,
+        p.is_active,
+        p.email_verified,
+        p.mfa_enabled,
+        p.sign_in_count,
+        p.current_sign_in_at,
+        p.last_sign_in_at,
+        p.current_sign_in_ip,
+        p.last_sign_in_ip,
+        p.confirmed_at,
+        p.confirmation_sent_at,
+        p.failed_attempts,
+        p.locked_at,
+        p.invited_by,
+        p.invitation_accepted_at,
+        p.avatar_url,
+        p.city_id,
+        p.employee_number,
+        p.hire_date,
+        p.marketing_opt_in,
+        p.notification_frequency,
+        p.password_changed_at,
+        p.external_ref,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__company_id,
+        p.old__email,
+        p.old__first_name,
+        p.old__last_name,
+        p.old__display_name,
+        p.old__phone,
+        p.old__mobile_phone,
+        p.old__job_title,
+        p.old__department,
+        p.old__manager_id,
+        p.old__role,
+        p.old__status,
+        p.old__user_type,
+        p.old__locale,
+        p.old__time_zone,
+        p.old__is_admin,
+        p.old__is_active,
+        p.old__email_verified,
+        p.old__mfa_enabled,
+        p.old__sign_in_count,
+        p.old__current_sign_in_at,
+        p.old__last_sign_in_at,
+        p.old__current_sign_in_ip,
+        p.old__last_sign_in_ip,
+        p.old__confirmed_at,
+        p.old__confirmation_sent_at,
+        p.old__failed_attempts,
+        p.old__locked_at,
+        p.old__invited_by,
+        p.old__invitation_accepted_at,
+        p.old__avatar_url,
+        p.old__city_id,
+        p.old__employee_number,
+        p.old__hire_date,
+        p.old__marketing_opt_in,
+        p.old__notification_frequency,
+        p.old__password_changed_at,
+        p.old__external_ref,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__company_id,
+        p.chg__email,
+        p.chg__first_name,
+        p.chg__last_name,
+        p.chg__display_name,
+        p.chg__phone,
+        p.chg__mobile_phone,
+        p.chg__job_title,
+        p.chg__department,
+        p.chg__manager_id,
+        p.chg__role,
+        p.chg__status,
+        p.chg__user_type,
+        p.chg__locale,
+        p.chg__time_zone,
+        p.chg__is_admin,
+        p.chg__is_active,
+        p.chg__email_verified,
+        p.chg__mfa_enabled,
+        p.chg__sign_in_count,
+        p.chg__current_sign_in_at,
+        p.chg__last_sign_in_at,
+        p.chg__current_sign_in_ip,
+        p.chg__last_sign_in_ip,
+        p.chg__confirmed_at,
+        p.chg__confirmation_sent_at,
+        p.chg__failed_attempts,
+        p.chg__locked_at,
+        p.chg__invited_by,
+        p.chg__invitation_accepted_at,
+        p.chg__avatar_url,
+        p.chg__city_id,
+        p.chg__employee_number,
+        p.chg__hire_date,
+        p.chg__marketing_opt_in,
+        p.chg__notification_frequency,
+        p.chg__password_changed_at,
+        p.chg__external_ref,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
       FROM (
         SELECT
-          id,
-          company_id,
-          name,
-          description,
-          category,
-          status,
-          team_type,
-          lead_user_id,
-          parent_team_id,
-          cost_center,
-          budget_amount,
-          budget_currency,
-          spend_limit,
-          member_count,
-          is_default,
-          "open",
-          approval_required,
-          approval_threshold,
-          purchasing_enabled,
-          budget_period,
-          budget_reset_on,
-          email_alias,
-          slack_channel,
-          location_city_id,
-          sort_order,
-          external_ref,
-          created_by,
-          updated_by,
-          archived_at,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, status DESC NULLS LAST, team_type DESC NULLS LAST, lead_user_id DESC NULLS LAST, parent_team_id DESC NULLS LAST, cost_center DESC NULLS LAST, budget_amount DESC NULLS LAST, budget_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, member_count DESC NULLS LAST, is_default DESC NULLS LAST, "open" DESC NULLS LAST, approval_required DESC NULLS LAST, approval_threshold DESC NULLS LAST, purchasing_enabled DESC NULLS LAST, budget_period DESC NULLS LAST, budget_reset_on DESC NULLS LAST, email_alias DESC NULLS LAST, slack_channel DESC NULLS LAST, location_city_id DESC NULLS LAST, sort_order DESC NULLS LAST, external_ref DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, archived_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__teams__staged
-        WHERE
-          NOT (
-            (
-              vendor__teams__staged.id IS NULL
+          n.id AS id,
+          n.company_id AS company_id,
+          n.email AS email,
+          n.first_name AS first_name,
+          n.last_name AS last_name,
+          n.display_name AS display_name,
+          n.phone AS phone,
+          n.mobile_phone AS mobile_phone,
+          n.job_title AS job_title,
+          n.department AS department,
+          n.manager_id AS manager_id,
+          n.role AS role,
+          n.status AS status,
+          n.user_type AS user_type,
+          n.locale AS locale,
+          n.time_zone AS time_zone,
+          n.is_admin AS is_admin,
+          n.is_active AS is_active,
+          n.email_verified AS email_verified,
+          n.mfa_enabled AS mfa_enabled,
+          n.sign_in_count AS sign_in_count,
+          n.current_sign_in_at AS current_sign_in_at,
+          n.last_sign_in_at AS last_sign_in_at,
+          n.current_sign_in_ip AS current_sign_in_ip,
+          n.last_sign_in_ip AS last_sign_in_ip,
+          n.confirmed_at AS confirmed_at,
+          n.confirmation_sent_at AS confirmation_sent_at,
+          n.failed_attempts AS failed_attempts,
+          n.locked_at AS locked_at,
+          n.invited_by AS invited_by,
+          n.invitation_accepted_at AS invitation_accepted_at,
+          n.avatar_url AS avatar_url,
+          n.city_id AS city_id,
+          n.employee_number AS employee_number,
+          n.hire_date AS hire_date,
+          n.marketing_opt_in AS marketing_opt_in,
+          n.notification_frequency AS notification_frequency,
+          n.password_changed_at AS password_changed_at,
+          n.external_ref AS external_ref,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.company_id AS old__company_id,
+          b.email AS old__email,
+          b.first_name AS old__first_name,
+          b.last_name AS old__last_name,
+          b.display_name AS old__display_name,
+          b.phone AS old__phone,
+          b.mobile_phone AS old__mobile_phone,
+          b.job_title AS old__job_title,
+          b.department AS old__department,
+          b.manager_id AS old__manager_id,
+          b.role AS old__role,
+          b.status AS old__status,
+          b.user_type AS old__user_type,
+          b.locale AS old__locale,
+          b.time_zone AS old__time_zone,
+          b.is_admin AS old__is_admin,
+          b.is_active AS old__is_active,
+          b.email_verified AS old__email_verified,
+          b.mfa_enabled AS old__mfa_enabled,
+          b.sign_in_count AS old__sign_in_count,
+          b.current_sign_in_at AS old__current_sign_in_at,
+          b.last_sign_in_at AS old__last_sign_in_at,
+          b.current_sign_in_ip AS old__current_sign_in_ip,
+          b.last_sign_in_ip AS old__last_sign_in_ip,
+          b.confirmed_at AS old__confirmed_at,
+          b.confirmation_sent_at AS old__confirmation_sent_at,
+          b.failed_attempts AS old__failed_attempts,
+          b.locked_at AS old__locked_at,
+          b.invited_by AS old__invited_by,
+          b.invitation_accepted_at AS old__invitation_accepted_at,
+          b.avatar_url AS old__avatar_url,
+          b.city_id AS old__city_id,
+          b.employee_number AS old__employee_number,
+          b.hire_date AS old__hire_date,
+          b.marketing_opt_in AS old__marketing_opt_in,
+          b.notification_frequency AS old__notification_frequency,
+          b.password_changed_at AS old__password_changed_at,
+          b.external_ref AS old__external_ref,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.company_id = b.company_id
             OR (
-              vendor__teams__staged.updated_at IS NULL
+              n.company_id IS NULL AND b.company_id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_id,
+          CASE
+            WHEN n.email = b.email OR (
+              n.email IS NULL AND b.email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__email,
+          CASE
+            WHEN n.first_name = b.first_name
+            OR (
+              n.first_name IS NULL AND b.first_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__first_name,
+          CASE
+            WHEN n.last_name = b.last_name OR (
+              n.last_name IS NULL AND b.last_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_name,
+          CASE
+            WHEN n.display_name = b.display_name
+            OR (
+              n.display_name IS NULL AND b.display_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__display_name,
+          CASE
+            WHEN n.phone = b.phone OR (
+              n.phone IS NULL AND b.phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__phone,
+          CASE
+            WHEN n.mobile_phone = b.mobile_phone
+            OR (
+              n.mobile_phone IS NULL AND b.mobile_phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__mobile_phone,
+          CASE
+            WHEN n.job_title = b.job_title OR (
+              n.job_title IS NULL AND b.job_title IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__job_title,
+          CASE
+            WHEN n.department = b.department
+            OR (
+              n.department IS NULL AND b.department IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__department,
+          CASE
+            WHEN n.manager_id = b.manager_id
+            OR (
+              n.manager_id IS NULL AND b.manager_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__manager_id,
+          CASE
+            WHEN n.role = b.role OR (
+              n.role IS NULL AND b.role IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__role,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.user_type = b.user_type OR (
+              n.user_type IS NULL AND b.user_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__user_type,
+          CASE
+            WHEN n.locale = b.locale OR (
+              n.locale IS NULL AND b.locale IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__locale,
+          CASE
+            WHEN n.time_zone = b.time_zone OR (
+              n.time_zone IS NULL AND b.time_zone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__time_zone,
+          CASE
+            WHEN n.is_admin = b.is_admin OR (
+              n.is_admin IS NULL AND b.is_admin IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_admin,
+          CASE
+            WHEN n.is_active = b.is_active OR (
+              n.is_active IS NULL AND b.is_active IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_active,
+          CASE
+            WHEN n.email_verified = b.email_verified
+            OR (
+              n.email_verified IS NULL AND b.email_verified IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__email_verified,
+          CASE
+            WHEN n.mfa_enabled = b.mfa_enabled
+            OR (
+              n.mfa_enabled IS NULL AND b.mfa_enabled IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__mfa_enabled,
+          CASE
+            WHEN n.sign_in_count = b.sign_in_count
+            OR (
+              n.sign_in_count IS NULL AND b.sign_in_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__sign_in_count,
+          CASE
+            WHEN n.current_sign_in_at = b.current_sign_in_at
+            OR (
+              n.current_sign_in_at IS NULL AND b.current_sign_in_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__current_sign_in_at,
+          CASE
+            WHEN n.last_sign_in_at = b.last_sign_in_at
+            OR (
+              n.last_sign_in_at IS NULL AND b.last_sign_in_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_sign_in_at,
+          CASE
+            WHEN n.current_sign_in_ip = b.current_sign_in_ip
+            OR (
+              n.current_sign_in_ip IS NULL AND b.current_sign_in_ip IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__current_sign_in_ip,
+          CASE
+            WHEN n.last_sign_in_ip = b.last_sign_in_ip
+            OR (
+              n.last_sign_in_ip IS NULL AND b.last_sign_in_ip IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_sign_in_ip,
+          CASE
+            WHEN n.confirmed_at = b.confirmed_at
+            OR (
+              n.confirmed_at IS NULL AND b.confirmed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__confirmed_at,
+          CASE
+            WHEN n.confirmation_sent_at = b.confirmation_sent_at
+            OR (
+              n.confirmation_sent_at IS NULL AND b.confirmation_sent_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__confirmation_sent_at,
+          CASE
+            WHEN n.failed_attempts = b.failed_attempts
+            OR (
+              n.failed_attempts IS NULL AND b.failed_attempts IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__failed_attempts,
+          CASE
+            WHEN n.locked_at = b.locked_at OR (
+              n.locked_at IS NULL AND b.locked_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__locked_at,
+          CASE
+            WHEN n.invited_by = b.invited_by
+            OR (
+              n.invited_by IS NULL AND b.invited_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_by,
+          CASE
+            WHEN n.invitation_accepted_at = b.invitation_accepted_at
+            OR (
+              n.invitation_accepted_at IS NULL AND b.invitation_accepted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invitation_accepted_at,
+          CASE
+            WHEN n.avatar_url = b.avatar_url
+            OR (
+              n.avatar_url IS NULL AND b.avatar_url IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__avatar_url,
+          CASE
+            WHEN n.city_id = b.city_id OR (
+              n.city_id IS NULL AND b.city_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_id,
+          CASE
+            WHEN n.employee_number = b.employee_number
+            OR (
+              n.employee_number IS NULL AND b.employee_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__employee_number,
+          CASE
+            WHEN n.hire_date = b.hire_date OR (
+              n.hire_date IS NULL AND b.hire_date IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__hire_date,
+          CASE
+            WHEN n.marketing_opt_in = b.marketing_opt_in
+            OR (
+              n.marketing_opt_in IS NULL AND b.marketing_opt_in IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__marketing_opt_in,
+          CASE
+            WHEN n.notification_frequency = b.notification_frequency
+            OR (
+              n.notification_frequency IS NULL AND b.notification_frequency IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__notification_frequency,
+          CASE
+            WHEN n.password_changed_at = b.password_changed_at
+            OR (
+              n.password_changed_at IS NULL AND b.password_changed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__password_changed_at,
+          CASE
+            WHEN n.external_ref = b.external_ref
+            OR (
+              n.external_ref IS NULL AND b.external_ref IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__external_ref,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            company_id,
+            email,
+            first_name,
+            last_name,
+            display_name,
+            phone,
+            mobile_phone,
+            job_title,
+            department,
+            manager_id,
+            role,
+            status,
+            user_type,
+            locale,
+            time_zone,
+            is_admin,
+            is_active,
+            email_verified,
+            mfa_enabled,
+            sign_in_count,
+            current_sign_in_at,
+            last_sign_in_at,
+            current_sign_in_ip,
+            last_sign_in_ip,
+            confirmed_at,
+            confirmation_sent_at,
+            failed_attempts,
+            locked_at,
+            invited_by,
+            invitation_accepted_at,
+            avatar_url,
+            city_id,
+            employee_number,
+            hire_date,
+            marketing_opt_in,
+            notification_frequency,
+            password_changed_at,
+            external_ref,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, display_name DESC NULLS LAST, phone DESC NULLS LAST, mobile_phone DESC NULLS LAST, job_title DESC NULLS LAST, department DESC NULLS LAST, manager_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, user_type DESC NULLS LAST, locale DESC NULLS LAST, time_zone DESC NULLS LAST, is_admin DESC NULLS LAST, is_active DESC NULLS LAST, email_verified DESC NULLS LAST, mfa_enabled DESC NULLS LAST, sign_in_count DESC NULLS LAST, current_sign_in_at DESC NULLS LAST, last_sign_in_at DESC NULLS LAST, current_sign_in_ip DESC NULLS LAST, last_sign_in_ip DESC NULLS LAST, confirmed_at DESC NULLS LAST, confirmation_sent_at DESC NULLS LAST, failed_attempts DESC NULLS LAST, locked_at DESC NULLS LAST, invited_by DESC NULLS LAST, invitation_accepted_at DESC NULLS LAST, avatar_url DESC NULLS LAST, city_id DESC NULLS LAST, employee_number DESC NULLS LAST, hire_date DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, notification_frequency DESC NULLS LAST, password_changed_at DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__users__staged
+          WHERE
+            NOT (
+              (
+                vendor__users__staged.id IS NULL
+              )
+              OR (
+                vendor__users__staged.updated_at IS NULL
+              )
+            )
+        ) AS n
+        LEFT JOIN public.users AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.users__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'users',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__users__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
           )
-      ) AS n
-      LEFT JOIN public.teams AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.teams__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'teams',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+      )
+    FROM vendor__users__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__users__staged;
+    CREATE TEMPORARY TABLE vendor__users__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM vendor__teams__staged AS n
-      WHERE
+        id,
+        company_id,
+        email,
+        first_name,
+        last_name,
+        display_name,
+        phone,
+        mobile_phone,
+        job_title,
+        department,
+        manager_id,
+        role,
+        status,
+        user_type,
+        locale,
+        time_zone,
+        is_admin,
+        is_active,
+        email_verified,
+        mfa_enabled,
+        sign_in_count,
+        current_sign_in_at,
+        last_sign_in_at,
+        current_sign_in_ip,
+        last_sign_in_ip,
+        confirmed_at,
+        confirmation_sent_at,
+        failed_attempts,
+        locked_at,
+        invited_by,
+        invitation_accepted_at,
+        avatar_url,
+        city_id,
+        employee_number,
+        hire_date,
+        marketing_opt_in,
+        notification_frequency,
+        password_changed_at,
+        external_ref,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.users
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__users__delta;
+    CREATE TEMPORARY TABLE vendor__users__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.users__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'users',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- teams: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, name, description, category, status, team_type, lead_user_id, parent_team_id, cost_center, budget_amount, budget_currency, spend_limit, member_count, is_default, "open", approval_required, approval_threshold, purchasing_enabled, budget_period, budget_reset_on, email_alias, slack_channel, location_city_id, sort_order, external_ref, created_by, updated_by, archived_at, created_at, updated_at, deleted_at FROM staging.teams) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__teams__staged;
+    CREATE TEMPORARY TABLE vendor__teams__staged AS
+    SELECT
+      id,
+      company_id,
+      name,
+      description,
+      category,
+      status,
+      team_type,
+      lead_user_id,
+      parent_team_id,
+      cost_center,
+      budget_amount,
+      budget_currency,
+      spend_limit,
+      member_count,
+      is_default,
+      "open",
+      approval_required,
+      approval_threshold,
+      purchasing_enabled,
+      budget_period,
+      budget_reset_on,
+      email_alias,
+      slack_channel,
+      location_city_id,
+      sort_order,
+      external_ref,
+      created_by,
+      updated_by,
+      archived_at,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.teams;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'teams',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.member_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n."open" AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_required AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_threshold AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.purchasing_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_period AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_reset_on AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_alias AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slack_channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.location_city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.archived_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'company_id',
+        n.company_id,
+        'name',
+        n.name,
+        'description',
+        n.description,
+        'category',
+        n.category,
+        'status',
+        n.status,
+        'team_type',
+        n.team_type,
+        'lead_user_id',
+        n.lead_user_id,
+        'parent_team_id',
+        n.parent_team_id,
+        'cost_center',
+        n.cost_center,
+        'budget_amount',
+        n.budget_amount,
+        'budget_currency',
+        n.budget_currency,
+        'spend_limit',
+        n.spend_limit,
+        'member_count',
+        n.member_count,
+        'is_default',
+        n.is_default,
+        'open',
+        n."open",
+        'approval_required',
+        n.approval_required,
+        'approval_threshold',
+        n.approval_threshold,
+        'purchasing_enabled',
+        n.purchasing_enabled,
+        'budget_period',
+        n.budget_period,
+        'budget_reset_on',
+        CAST(n.budget_reset_on AS VARCHAR(64)),
+        'email_alias',
+        n.email_alias,
+        'slack_channel',
+        n.slack_channel,
+        'location_city_id',
+        n.location_city_id,
+        'sort_order',
+        n.sort_order,
+        'external_ref',
+        n.external_ref,
+        'created_by',
+        n.created_by,
+        'updated_by',
+        n.updated_by,
+        'archived_at',
+        CAST(n.archived_at AS VARCHAR(64)),
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__teams__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
           n.updated_at IS NULL
         )
-    )
-  FROM vendor__teams__delta;
-  DROP TABLE IF EXISTS vendor__team_members__staged;
-  CREATE TEMPORARY TABLE vendor__team_members__staged AS
-  SELECT
-    id,
-    team_id,
-    user_id,
-    role,
-    status,
-    is_lead,
-    is_approver,
-    approval_limit,
-    title,
-    notification_level,
-    joined_at,
-    can_purchase,
-    monthly_spend_limit,
-    last_activity_at,
-    membership_source,
-    left_at,
-    added_by,
-    removed_by,
-    invitation_token,
-    invitation_sent_at,
-    created_at,
-    updated_at,
-    deleted_at,
-    _loaded_at
-  FROM staging.team_members
-  WHERE
-    _loaded_at > (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'vendor' AND source = 'team_members'
-    )
-  UNION ALL
-  SELECT
-    id,
-    team_id,
-    user_id,
-    role,
-    status,
-    is_lead,
-    is_approver,
-    approval_limit,
-    title,
-    notification_level,
-    joined_at,
-    can_purchase,
-    monthly_spend_limit,
-    last_activity_at,
-    membership_source,
-    left_at,
-    added_by,
-    removed_by,
-    invitation_token,
-    invitation_sent_at,
-    created_at,
-    updated_at,
-    deleted_at,
-    _loaded_at
-  FROM staging.team_members
-  WHERE
-    (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'vendor' AND source = 'team_members'
-    ) IS NULL;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'team_members',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN n._loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_lead AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_approver AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.joined_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_purchase AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.monthly_spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_activity_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.membership_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.left_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.added_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.removed_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_token AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'team_id',
-      n.team_id,
-      'user_id',
-      n.user_id,
-      'role',
-      n.role,
-      'status',
-      n.status,
-      'is_lead',
-      n.is_lead,
-      'is_approver',
-      n.is_approver,
-      'approval_limit',
-      n.approval_limit,
-      'title',
-      n.title,
-      'notification_level',
-      n.notification_level,
-      'joined_at',
-      CAST(n.joined_at AS VARCHAR(64)),
-      'can_purchase',
-      n.can_purchase,
-      'monthly_spend_limit',
-      n.monthly_spend_limit,
-      'last_activity_at',
-      CAST(n.last_activity_at AS VARCHAR(64)),
-      'membership_source',
-      n.membership_source,
-      'left_at',
-      CAST(n.left_at AS VARCHAR(64)),
-      'added_by',
-      n.added_by,
-      'removed_by',
-      n.removed_by,
-      'invitation_token',
-      n.invitation_token,
-      'invitation_sent_at',
-      CAST(n.invitation_sent_at AS VARCHAR(64)),
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64)),
-      '_loaded_at',
-      CAST(n._loaded_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__team_members__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
-      ) OR (
-        n._loaded_at IS NULL
       )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'team_members'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_lead AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_approver AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.joined_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_purchase AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.monthly_spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_activity_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.membership_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.left_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.added_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.removed_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_token AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__team_members__delta;
-  CREATE TEMPORARY TABLE vendor__team_members__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'teams'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.member_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n."open" AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_required AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_threshold AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.purchasing_enabled AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_period AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_reset_on AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_alias AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slack_channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.location_city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.archived_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__teams__delta;
+    CREATE TEMPORARY TABLE vendor__teams__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__team_id
-        OR p.chg__user_id
-        OR p.chg__role
-        OR p.chg__status
-        OR p.chg__is_lead
-        OR p.chg__is_approver
-        OR p.chg__approval_limit
-        OR p.chg__title
-        OR p.chg__notification_level
-        OR p.chg__joined_at
-        OR p.chg__can_purchase
-        OR p.chg__monthly_spend_limit
-        OR p.chg__last_activity_at
-        OR p.chg__membership_source
-        OR p.chg__left_at
-        OR p.chg__added_by
-        OR p.chg__removed_by
-        OR p.chg__invitation_token
-        OR p.chg__invitation_sent_at
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.team_id,
-      p.user_id,
-      p.role,
-      p.status,
-      p.is_lead,
-      p.is_approver,
-      p.approval_limit,
-      p.title,
-      p.notification_level,
-      p.joined_at,
-      p.can_purchase,
-      p.monthly_spend_limit,
-      p.last_activity_at,
-      p.membership_source,
-      p.left_at,
-      p.added_by,
-      p.removed_by,
-      p.invitation_token,
-      p.invitation_sent_at,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__team_id,
-      p.old__user_id,
-      p.old__role,
-      p.old__status,
-      p.old__is_lead,
-      p.old__is_approver,
-      p.old__approval_limit,
-      p.old__title,
-      p.old__notification_level,
-      p.old__joined_at,
-      p.old__can_purchase,
-      p.old__monthly_spend_limit,
-      p.old__last_activity_at,
-      p.old__membership_source,
-      p.old__left_at,
-      p.old__added_by,
-      p.old__removed_by,
-      p.old__invitation_token,
-      p.old__invitation_sent_at,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__team_id,
-      p.chg__user_id,
-      p.chg__role,
-      p.chg__status,
-      p.chg__is_lead,
-      p.chg__is_approver,
-      p.chg__approval_limit,
-      p.chg__title,
-      p.chg__notification_level,
-      p.chg__joined_at,
-      p.chg__can_purchase,
-      p.chg__monthly_spend_limit,
-      p.chg__last_activity_at,
-      p.chg__membership_source,
-      p.chg__left_at,
-      p.chg__added_by,
-      p.chg__removed_by,
-      p.chg__invitation_token,
-      p.chg__invitation_sent_at,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.team_id AS team_id,
-        n.user_id AS user_id,
-        n.role AS role,
-        n.status AS status,
-        n.is_lead AS is_lead,
-        n.is_approver AS is_approver,
-        n.approval_limit AS approval_limit,
-        n.title AS title,
-        n.notification_level AS notification_level,
-        n.joined_at AS joined_at,
-        n.can_purchase AS can_purchase,
-        n.monthly_spend_limit AS monthly_spend_limit,
-        n.last_activity_at AS last_activity_at,
-        n.membership_source AS membership_source,
-        n.left_at AS left_at,
-        n.added_by AS added_by,
-        n.removed_by AS removed_by,
-        n.invitation_token AS invitation_token,
-        n.invitation_sent_at AS invitation_sent_at,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.team_id AS old__team_id,
-        b.user_id AS old__user_id,
-        b.role AS old__role,
-        b.status AS old__status,
-        b.is_lead AS old__is_lead,
-        b.is_approver AS old__is_approver,
-        b.approval_limit AS old__approval_limit,
-        b.title AS old__title,
-        b.notification_level AS old__notification_level,
-        b.joined_at AS old__joined_at,
-        b.can_purchase AS old__can_purchase,
-        b.monthly_spend_limit AS old__monthly_spend_limit,
-        b.last_activity_at AS old__last_activity_at,
-        b.membership_source AS old__membership_source,
-        b.left_at AS old__left_at,
-        b.added_by AS old__added_by,
-        b.removed_by AS old__removed_by,
-        b.invitation_token AS old__invitation_token,
-        b.invitation_sent_at AS old__invitation_sent_at,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.team_id = b.team_id OR (
-            n.team_id IS NULL AND b.team_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__team_id,
-        CASE
-          WHEN n.user_id = b.user_id OR (
-            n.user_id IS NULL AND b.user_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__user_id,
-        CASE
-          WHEN n.role = b.role OR (
-            n.role IS NULL AND b.role IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__role,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.is_lead = b.is_lead OR (
-            n.is_lead IS NULL AND b.is_lead IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_lead,
-        CASE
-          WHEN n.is_approver = b.is_approver
-          OR (
-            n.is_approver IS NULL AND b.is_approver IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_approver,
-        CASE
-          WHEN n.approval_limit = b.approval_limit
-          OR (
-            n.approval_limit IS NULL AND b.approval_limit IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__approval_limit,
-        CASE
-          WHEN n.title = b.title OR (
-            n.title IS NULL AND b.title IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__title,
-        CASE
-          WHEN n.notification_level = b.notification_level
-          OR (
-            n.notification_level IS NULL AND b.notification_level IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__notification_level,
-        CASE
-          WHEN n.joined_at = b.joined_at OR (
-            n.joined_at IS NULL AND b.joined_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__joined_at,
-        CASE
-          WHEN n.can_purchase = b.can_purchase
-          OR (
-            n.can_purchase IS NULL AND b.can_purchase IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__can_purchase,
-        CASE
-          WHEN n.monthly_spend_limit = b.monthly_spend_limit
-          OR (
-            n.monthly_spend_limit IS NULL AND b.monthly_spend_limit IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__monthly_spend_limit,
-        CASE
-          WHEN n.last_activity_at = b.last_activity_at
-          OR (
-            n.last_activity_at IS NULL AND b.last_activity_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_activity_at,
-        CASE
-          WHEN n.membership_source = b.membership_source
-          OR (
-            n.membership_source IS NULL AND b.membership_source IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__membership_source,
-        CASE
-          WHEN n.left_at = b.left_at OR (
-            n.left_at IS NULL AND b.left_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__left_at,
-        CASE
-          WHEN n.added_by = b.added_by OR (
-            n.added_by IS NULL AND b.added_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__added_by,
-        CASE
-          WHEN n.removed_by = b.removed_by
-          OR (
-            n.removed_by IS NULL AND b.removed_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__removed_by,
-        CASE
-          WHEN n.invitation_token = b.invitation_token
-          OR (
-            n.invitation_token IS NULL AND b.invitation_token IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invitation_token,
-        CASE
-          WHEN n.invitation_sent_at = b.invitation_sent_at
-          OR (
-            n.invitation_sent_at IS NULL AND b.invitation_sent_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invitation_sent_at,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__company_id
+          OR p.chg__name
+          OR p.chg__description
+          OR p.chg__category
+          OR p.chg__status
+          OR p.chg__team_type
+          OR p.chg__lead_user_id
+          OR p.chg__parent_team_id
+          OR p.chg__cost_center
+          OR p.chg__budget_amount
+          OR p.chg__budget_currency
+          OR p.chg__spend_limit
+          OR p.chg__member_count
+          OR p.chg__is_default
+          OR p.chg__open
+          OR p.chg__approval_required
+          OR p.chg__approval_threshold
+          OR p.chg__purchasing_enabled
+          OR p.chg__budget_period
+          OR p.chg__budget_reset_on
+          OR p.chg__email_alias
+          OR p.chg__slack_channel
+          OR p.chg__location_city_id
+          OR p.chg__sort_order
+          OR p.chg__external_ref
+          OR p.chg__created_by
+          OR p.chg__updated_by
+          OR p.chg__archived_at
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.company_id,
+        p.name,
+        p.description,
+        p.category,
+        p.status,
+        p.team_type,
+        p.lead_user_id,
+        p.parent_team_id,
+        p.cost_center,
+        p.budget_amount,
+        p.budget_currency,
+        p.spend_limit,
+        p.member_count,
+        p.is_default,
+        p."open",
+        p.approval_required,
+        p.approval_threshold,
+        p.purchasing_enabled,
+        p.budget_period,
+        p.budget_reset_on,
+        p.email_alias,
+        p.slack_channel,
+        p.location_city_id,
+        p.sort_order,
+        p.external_ref,
+        p.created_by,
+        p.updated_by,
+        p.archived_at,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__company_id,
+        p.old__name,
+        p.old__description,
+        p.old__category,
+        p.old__status,
+        p.old__team_type,
+        p.old__lead_user_id,
+        p.old__parent_team_id,
+        p.old__cost_center,
+        p.old__budget_amount,
+        p.old__budget_currency,
+        p.old__spend_limit,
+        p.old__member_count,
+        p.old__is_default,
+        p.old__open,
+        p.old__approval_required,
+        p.old__approval_threshold,
+        p.old__purchasing_enabled,
+        p.old__budget_period,
+        p.old__budget_reset_on,
+        p.old__email_alias,
+        p.old__slack_channel,
+        p.old__location_city_id,
+        p.old__sort_order,
+        p.old__external_ref,
+        p.old__created_by,
+        p.old__updated_by,
+        p.old__archived_at,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__company_id,
+        p.chg__name,
+        p.chg__description,
+        p.chg__category,
+        p.chg__status,
+        p.chg__team_type,
+        p.chg__lead_user_id,
+        p.chg__parent_team_id,
+        p.chg__cost_center,
+        p.chg__budget_amount,
+        p.chg__budget_currency,
+        p.chg__spend_limit,
+        p.chg__member_count,
+        p.chg__is_default,
+        p.chg__open,
+        p.chg__approval_required,
+        p.chg__approval_threshold,
+        p.chg__purchasing_enabled,
+        p.chg__budget_period,
+        p.chg__budget_reset_on,
+        p.chg__email_alias,
+        p.chg__slack_channel,
+        p.chg__location_city_id,
+        p.chg__sort_order,
+        p.chg__external_ref,
+        p.chg__created_by,
+        p.chg__updated_by,
+        p.chg__archived_at,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
       FROM (
         SELECT
-          id,
-          team_id,
-          user_id,
-          role,
-          status,
-          is_lead,
-          is_approver,
-          approval_limit,
-          title,
-          notification_level,
-          joined_at,
-          can_purchase,
-          monthly_spend_limit,
-          last_activity_at,
-          membership_source,
-          left_at,
-          added_by,
-          removed_by,
-          invitation_token,
-          invitation_sent_at,
-          created_at,
-          updated_at,
-          deleted_at,
-          _loaded_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, team_id DESC NULLS LAST, user_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_lead DESC NULLS LAST, is_approver DESC NULLS LAST, approval_limit DESC NULLS LAST, title DESC NULLS LAST, notification_level DESC NULLS LAST, joined_at DESC NULLS LAST, can_purchase DESC NULLS LAST, monthly_spend_limit DESC NULLS LAST, last_activity_at DESC NULLS LAST, membership_source DESC NULLS LAST, left_at DESC NULLS LAST, added_by DESC NULLS LAST, removed_by DESC NULLS LAST, invitation_token DESC NULLS LAST, invitation_sent_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__team_members__staged
-        WHERE
-          NOT (
+          n.id AS id,
+          n.company_id AS company_id,
+          n.name AS name,
+          n.description AS description,
+          n.category AS category,
+          n.status AS status,
+          n.team_type AS team_type,
+          n.lead_user_id AS lead_user_id,
+          n.parent_team_id AS parent_team_id,
+          n.cost_center AS cost_center,
+          n.budget_amount AS budget_amount,
+          n.budget_currency AS budget_currency,
+          n.spend_limit AS spend_limit,
+          n.member_count AS member_count,
+          n.is_default AS is_default,
+          n."open" AS "open",
+          n.approval_required AS approval_required,
+          n.approval_threshold AS approval_threshold,
+          n.purchasing_enabled AS purchasing_enabled,
+          n.budget_period AS budget_period,
+          n.budget_reset_on AS budget_reset_on,
+          n.email_alias AS email_alias,
+          n.slack_channel AS slack_channel,
+          n.location_city_id AS location_city_id,
+          n.sort_order AS sort_order,
+          n.external_ref AS external_ref,
+          n.created_by AS created_by,
+          n.updated_by AS updated_by,
+          n.archived_at AS archived_at,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.company_id AS old__company_id,
+          b.name AS old__name,
+          b.description AS old__description,
+          b.category AS old__category,
+          b.status AS old__status,
+          b.team_type AS old__team_type,
+          b.lead_user_id AS old__lead_user_id,
+          b.parent_team_id AS old__parent_team_id,
+          b.cost_center AS old__cost_center,
+          b.budget_amount AS old__budget_amount,
+          b.budget_currency AS old__budget_currency,
+          b.spend_limit AS old__spend_limit,
+          b.member_count AS old__member_count,
+          b.is_default AS old__is_default,
+          b."open" AS old__open,
+          b.approval_required AS old__approval_required,
+          b.approval_threshold AS old__approval_threshold,
+          b.purchasing_enabled AS old__purchasing_enabled,
+          b.budget_period AS old__budget_period,
+          b.budget_reset_on AS old__budget_reset_on,
+          b.email_alias AS old__email_alias,
+          b.slack_channel AS old__slack_channel,
+          b.location_city_id AS old__location_city_id,
+          b.sort_order AS old__sort_order,
+          b.external_ref AS old__external_ref,
+          b.created_by AS old__created_by,
+          b.updated_by AS old__updated_by,
+          b.archived_at AS old__archived_at,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.company_id = b.company_id
+            OR (
+              n.company_id IS NULL AND b.company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_id,
+          CASE
+            WHEN n.name = b.name OR (
+              n.name IS NULL AND b.name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__name,
+          CASE
+            WHEN n.description = b.description
+            OR (
+              n.description IS NULL AND b.description IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__description,
+          CASE
+            WHEN n.category = b.category OR (
+              n.category IS NULL AND b.category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__category,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.team_type = b.team_type OR (
+              n.team_type IS NULL AND b.team_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__team_type,
+          CASE
+            WHEN n.lead_user_id = b.lead_user_id
+            OR (
+              n.lead_user_id IS NULL AND b.lead_user_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__lead_user_id,
+          CASE
+            WHEN n.parent_team_id = b.parent_team_id
+            OR (
+              n.parent_team_id IS NULL AND b.parent_team_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_team_id,
+          CASE
+            WHEN n.cost_center = b.cost_center
+            OR (
+              n.cost_center IS NULL AND b.cost_center IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__cost_center,
+          CASE
+            WHEN n.budget_amount = b.budget_amount
+            OR (
+              n.budget_amount IS NULL AND b.budget_amount IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__budget_amount,
+          CASE
+            WHEN n.budget_currency = b.budget_currency
+            OR (
+              n.budget_currency IS NULL AND b.budget_currency IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__budget_currency,
+          CASE
+            WHEN n.spend_limit = b.spend_limit
+            OR (
+              n.spend_limit IS NULL AND b.spend_limit IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__spend_limit,
+          CASE
+            WHEN n.member_count = b.member_count
+            OR (
+              n.member_count IS NULL AND b.member_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__member_count,
+          CASE
+            WHEN n.is_default = b.is_default
+            OR (
+              n.is_default IS NULL AND b.is_default IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_default,
+          CASE
+            WHEN n."open" = b."open" OR (
+              n."open" IS NULL AND b."open" IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__open,
+          CASE
+            WHEN n.approval_required = b.approval_required
+            OR (
+              n.approval_required IS NULL AND b.approval_required IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__approval_required,
+          CASE
+            WHEN n.approval_threshold = b.approval_threshold
+            OR (
+              n.approval_threshold IS NULL AND b.approval_threshold IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__approval_threshold,
+          CASE
+            WHEN n.purchasing_enabled = b.purchasing_enabled
+            OR (
+              n.purchasing_enabled IS NULL AND b.purchasing_enabled IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__purchasing_enabled,
+          CASE
+            WHEN n.budget_period = b.budget_period
+            OR (
+              n.budget_period IS NULL AND b.budget_period IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__budget_period,
+          CASE
+            WHEN n.budget_reset_on = b.budget_reset_on
+            OR (
+              n.budget_reset_on IS NULL AND b.budget_reset_on IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__budget_reset_on,
+          CASE
+            WHEN n.email_alias = b.email_alias
+            OR (
+              n.email_alias IS NULL AND b.email_alias IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__email_alias,
+          CASE
+            WHEN n.slack_channel = b.slack_channel
+            OR (
+              n.slack_channel IS NULL AND b.slack_channel IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__slack_channel,
+          CASE
+            WHEN n.location_city_id = b.location_city_id
+            OR (
+              n.location_city_id IS NULL AND b.location_city_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__location_city_id,
+          CASE
+            WHEN n.sort_order = b.sort_order
+            OR (
+              n.sort_order IS NULL AND b.sort_order IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__sort_order,
+          CASE
+            WHEN n.external_ref = b.external_ref
+            OR (
+              n.external_ref IS NULL AND b.external_ref IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__external_ref,
+          CASE
+            WHEN n.created_by = b.created_by
+            OR (
+              n.created_by IS NULL AND b.created_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by,
+          CASE
+            WHEN n.updated_by = b.updated_by
+            OR (
+              n.updated_by IS NULL AND b.updated_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_by,
+          CASE
+            WHEN n.archived_at = b.archived_at
+            OR (
+              n.archived_at IS NULL AND b.archived_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__archived_at,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
             (
-              vendor__team_members__staged.id IS NULL
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            company_id,
+            name,
+            description,
+            category,
+            status,
+            team_type,
+            lead_user_id,
+            parent_team_id,
+            cost_center,
+            budget_amount,
+            budget_currency,
+            spend_limit,
+            member_count,
+            is_default,
+            "open",
+            approval_required,
+            approval_threshold,
+            purchasing_enabled,
+            budget_period,
+            budget_reset_on,
+            email_alias,
+            slack_channel,
+            location_city_id,
+            sort_order,
+            external_ref,
+            created_by,
+            updated_by,
+            archived_at,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, status DESC NULLS LAST, team_type DESC NULLS LAST, lead_user_id DESC NULLS LAST, parent_team_id DESC NULLS LAST, cost_center DESC NULLS LAST, budget_amount DESC NULLS LAST, budget_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, member_count DESC NULLS LAST, is_default DESC NULLS LAST, "open" DESC NULLS LAST, approval_required DESC NULLS LAST, approval_threshold DESC NULLS LAST, purchasing_enabled DESC NULLS LAST, budget_period DESC NULLS LAST, budget_reset_on DESC NULLS LAST, email_alias DESC NULLS LAST, slack_channel DESC NULLS LAST, location_city_id DESC NULLS LAST, sort_order DESC NULLS LAST, external_ref DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, archived_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__teams__staged
+          WHERE
+            NOT (
+              (
+                vendor__teams__staged.id IS NULL
+              )
+              OR (
+                vendor__teams__staged.updated_at IS NULL
+              )
             )
-            OR (
-              vendor__team_members__staged.updated_at IS NULL
-            )
-            OR (
-              vendor__team_members__staged._loaded_at IS NULL
-            )
+        ) AS n
+        LEFT JOIN public.teams AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.teams__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'teams',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__teams__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
           )
-      ) AS n
-      LEFT JOIN public.team_members AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.team_members__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'team_members',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+      )
+    FROM vendor__teams__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__teams__staged;
+    CREATE TEMPORARY TABLE vendor__teams__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM vendor__team_members__staged AS n
-      WHERE
+        id,
+        company_id,
+        name,
+        description,
+        category,
+        status,
+        team_type,
+        lead_user_id,
+        parent_team_id,
+        cost_center,
+        budget_amount,
+        budget_currency,
+        spend_limit,
+        member_count,
+        is_default,
+        "open",
+        approval_required,
+        approval_threshold,
+        purchasing_enabled,
+        budget_period,
+        budget_reset_on,
+        email_alias,
+        slack_channel,
+        location_city_id,
+        sort_order,
+        external_ref,
+        created_by,
+        updated_by,
+        archived_at,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.teams
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__teams__delta;
+    CREATE TEMPORARY TABLE vendor__teams__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.teams__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'teams',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- team_members: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') UNION ALL SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') IS NULL) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__team_members__staged;
+    CREATE TEMPORARY TABLE vendor__team_members__staged AS
+    SELECT
+      id,
+      team_id,
+      user_id,
+      role,
+      status,
+      is_lead,
+      is_approver,
+      approval_limit,
+      title,
+      notification_level,
+      joined_at,
+      can_purchase,
+      monthly_spend_limit,
+      last_activity_at,
+      membership_source,
+      left_at,
+      added_by,
+      removed_by,
+      invitation_token,
+      invitation_sent_at,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at
+    FROM staging.team_members
+    WHERE
+      _loaded_at > (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'team_members'
+      )
+    UNION ALL
+    SELECT
+      id,
+      team_id,
+      user_id,
+      role,
+      status,
+      is_lead,
+      is_approver,
+      approval_limit,
+      title,
+      notification_level,
+      joined_at,
+      can_purchase,
+      monthly_spend_limit,
+      last_activity_at,
+      membership_source,
+      left_at,
+      added_by,
+      removed_by,
+      invitation_token,
+      invitation_sent_at,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at
+    FROM staging.team_members
+    WHERE
+      (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'team_members'
+      ) IS NULL;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'team_members',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN n._loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_lead AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_approver AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.joined_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_purchase AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.monthly_spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_activity_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.membership_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.left_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.added_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.removed_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_token AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'team_id',
+        n.team_id,
+        'user_id',
+        n.user_id,
+        'role',
+        n.role,
+        'status',
+        n.status,
+        'is_lead',
+        n.is_lead,
+        'is_approver',
+        n.is_approver,
+        'approval_limit',
+        n.approval_limit,
+        'title',
+        n.title,
+        'notification_level',
+        n.notification_level,
+        'joined_at',
+        CAST(n.joined_at AS VARCHAR(64)),
+        'can_purchase',
+        n.can_purchase,
+        'monthly_spend_limit',
+        n.monthly_spend_limit,
+        'last_activity_at',
+        CAST(n.last_activity_at AS VARCHAR(64)),
+        'membership_source',
+        n.membership_source,
+        'left_at',
+        CAST(n.left_at AS VARCHAR(64)),
+        'added_by',
+        n.added_by,
+        'removed_by',
+        n.removed_by,
+        'invitation_token',
+        n.invitation_token,
+        'invitation_sent_at',
+        CAST(n.invitation_sent_at AS VARCHAR(64)),
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64)),
+        '_loaded_at',
+        CAST(n._loaded_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__team_members__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
@@ -3565,660 +3461,1294 @@ BEGIN
         ) OR (
           n._loaded_at IS NULL
         )
-    )
-  FROM vendor__team_members__delta;
-  DROP TABLE IF EXISTS vendor__cities__staged;
-  CREATE TEMPORARY TABLE vendor__cities__staged AS
-  SELECT
-    id,
-    country_id,
-    name,
-    ascii_name,
-    state_name,
-    state_code,
-    county_name,
-    metro_area,
-    postal_code_prefix,
-    latitude,
-    longitude,
-    elevation_m,
-    population,
-    time_zone,
-    utc_offset_minutes,
-    is_capital,
-    is_state_capital,
-    tier,
-    status,
-    geoname_id,
-    wikidata_id,
-    iata_code,
-    alternate_names,
-    area_km2,
-    is_serviced,
-    slug,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.cities;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'cities',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.ascii_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.county_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.metro_area AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_prefix AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.elevation_m AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.utc_offset_minutes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_state_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.geoname_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.wikidata_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iata_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.alternate_names AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_serviced AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'country_id',
-      n.country_id,
-      'name',
-      n.name,
-      'ascii_name',
-      n.ascii_name,
-      'state_name',
-      n.state_name,
-      'state_code',
-      n.state_code,
-      'county_name',
-      n.county_name,
-      'metro_area',
-      n.metro_area,
-      'postal_code_prefix',
-      n.postal_code_prefix,
-      'latitude',
-      n.latitude,
-      'longitude',
-      n.longitude,
-      'elevation_m',
-      n.elevation_m,
-      'population',
-      n.population,
-      'time_zone',
-      n.time_zone,
-      'utc_offset_minutes',
-      n.utc_offset_minutes,
-      'is_capital',
-      n.is_capital,
-      'is_state_capital',
-      n.is_state_capital,
-      'tier',
-      n.tier,
-      'status',
-      n.status,
-      'geoname_id',
-      n.geoname_id,
-      'wikidata_id',
-      n.wikidata_id,
-      'iata_code',
-      n.iata_code,
-      'alternate_names',
-      n.alternate_names,
-      'area_km2',
-      n.area_km2,
-      'is_serviced',
-      n.is_serviced,
-      'slug',
-      n.slug,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__cities__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
       )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'cities'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.ascii_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.county_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.metro_area AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_prefix AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.elevation_m AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.utc_offset_minutes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_state_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.geoname_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.wikidata_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iata_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.alternate_names AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_serviced AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__cities__delta;
-  CREATE TEMPORARY TABLE vendor__cities__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'team_members'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_lead AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_approver AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.joined_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_purchase AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.monthly_spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_activity_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.membership_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.left_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.added_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.removed_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_token AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__team_members__delta;
+    CREATE TEMPORARY TABLE vendor__team_members__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__country_id
-        OR p.chg__name
-        OR p.chg__ascii_name
-        OR p.chg__state_name
-        OR p.chg__state_code
-        OR p.chg__county_name
-        OR p.chg__metro_area
-        OR p.chg__postal_code_prefix
-        OR p.chg__latitude
-        OR p.chg__longitude
-        OR p.chg__elevation_m
-        OR p.chg__population
-        OR p.chg__time_zone
-        OR p.chg__utc_offset_minutes
-        OR p.chg__is_capital
-        OR p.chg__is_state_capital
-        OR p.chg__tier
-        OR p.chg__status
-        OR p.chg__geoname_id
-        OR p.chg__wikidata_id
-        OR p.chg__iata_code
-        OR p.chg__alternate_names
-        OR p.chg__area_km2
-        OR p.chg__is_serviced
-        OR p.chg__slug
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.country_id,
-      p.name,
-      p.ascii_name,
-      p.state_name,
-      p.state_code,
-      p.county_name,
-      p.metro_area,
-      p.postal_code_prefix,
-      p.latitude,
-      p.longitude,
-      p.elevation_m,
-      p.population,
-      p.time_zone,
-      p.utc_offset_minutes,
-      p.is_capital,
-      p.is_state_capital,
-      p.tier,
-      p.status,
-      p.geoname_id,
-      p.wikidata_id,
-      p.iata_code,
-      p.alternate_names,
-      p.area_km2,
-      p.is_serviced,
-      p.slug,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__country_id,
-      p.old__name,
-      p.old__ascii_name,
-      p.old__state_name,
-      p.old__state_code,
-      p.old__county_name,
-      p.old__metro_area,
-      p.old__postal_code_prefix,
-      p.old__latitude,
-      p.old__longitude,
-      p.old__elevation_m,
-      p.old__population,
-      p.old__time_zone,
-      p.old__utc_offset_minutes,
-      p.old__is_capital,
-      p.old__is_state_capital,
-      p.old__tier,
-      p.old__status,
-      p.old__geoname_id,
-      p.old__wikidata_id,
-      p.old__iata_code,
-      p.old__alternate_names,
-      p.old__area_km2,
-      p.old__is_serviced,
-      p.old__slug,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__country_id,
-      p.chg__name,
-      p.chg__ascii_name,
-      p.chg__state_name,
-      p.chg__state_code,
-      p.chg__county_name,
-      p.chg__metro_area,
-      p.chg__postal_code_prefix,
-      p.chg__latitude,
-      p.chg__longitude,
-      p.chg__elevation_m,
-      p.chg__population,
-      p.chg__time_zone,
-      p.chg__utc_offset_minutes,
-      p.chg__is_capital,
-      p.chg__is_state_capital,
-      p.chg__tier,
-      p.chg__status,
-      p.chg__geoname_id,
-      p.chg__wikidata_id,
-      p.chg__iata_code,
-      p.chg__alternate_names,
-      p.chg__area_km2,
-      p.chg__is_serviced,
-      p.chg__slug,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.country_id AS country_id,
-        n.name AS name,
-        n.ascii_name AS ascii_name,
-        n.state_name AS state_name,
-        n.state_code AS state_code,
-        n.county_name AS county_name,
-        n.metro_area AS metro_area,
-        n.postal_code_prefix AS postal_code_prefix,
-        n.latitude AS latitude,
-        n.longitude AS longitude,
-        n.elevation_m AS elevation_m,
-        n.population AS population,
-        n.time_zone AS time_zone,
-        n.utc_offset_minutes AS utc_offset_minutes,
-        n.is_capital AS is_capital,
-        n.is_state_capital AS is_state_capital,
-        n.tier AS tier,
-        n.status AS status,
-        n.geoname_id AS geoname_id,
-        n.wikidata_id AS wikidata_id,
-        n.iata_code AS iata_code,
-        n.alternate_names AS alternate_names,
-        n.area_km2 AS area_km2,
-        n.is_serviced AS is_serviced,
-        n.slug AS slug,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.country_id AS old__country_id,
-        b.name AS old__name,
-        b.ascii_name AS old__ascii_name,
-        b.state_name AS old__state_name,
-        b.state_code AS old__state_code,
-        b.county_name AS old__county_name,
-        b.metro_area AS old__metro_area,
-        b.postal_code_prefix AS old__postal_code_prefix,
-        b.latitude AS old__latitude,
-        b.longitude AS old__longitude,
-        b.elevation_m AS old__elevation_m,
-        b.population AS old__population,
-        b.time_zone AS old__time_zone,
-        b.utc_offset_minutes AS old__utc_offset_minutes,
-        b.is_capital AS old__is_capital,
-        b.is_state_capital AS old__is_state_capital,
-        b.tier AS old__tier,
-        b.status AS old__status,
-        b.geoname_id AS old__geoname_id,
-        b.wikidata_id AS old__wikidata_id,
-        b.iata_code AS old__iata_code,
-        b.alternate_names AS old__alternate_names,
-        b.area_km2 AS old__area_km2,
-        b.is_serviced AS old__is_serviced,
-        b.slug AS old__slug,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.country_id = b.country_id
-          OR (
-            n.country_id IS NULL AND b.country_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_id,
-        CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__name,
-        CASE
-          WHEN n.ascii_name = b.ascii_name
-          OR (
-            n.ascii_name IS NULL AND b.ascii_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__ascii_name,
-        CASE
-          WHEN n.state_name = b.state_name
-          OR (
-            n.state_name IS NULL AND b.state_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__state_name,
-        CASE
-          WHEN n.state_code = b.state_code
-          OR (
-            n.state_code IS NULL AND b.state_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__state_code,
-        CASE
-          WHEN n.county_name = b.county_name
-          OR (
-            n.county_name IS NULL AND b.county_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__county_name,
-        CASE
-          WHEN n.metro_area = b.metro_area
-          OR (
-            n.metro_area IS NULL AND b.metro_area IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__metro_area,
-        CASE
-          WHEN n.postal_code_prefix = b.postal_code_prefix
-          OR (
-            n.postal_code_prefix IS NULL AND b.postal_code_prefix IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__postal_code_prefix,
-        CASE
-          WHEN n.latitude = b.latitude OR (
-            n.latitude IS NULL AND b.latitude IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__latitude,
-        CASE
-          WHEN n.longitude = b.longitude OR (
-            n.longitude IS NULL AND b.longitude IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__longitude,
-        CASE
-          WHEN n.elevation_m = b.elevation_m
-          OR (
-            n.elevation_m IS NULL AND b.elevation_m IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__elevation_m,
-        CASE
-          WHEN n.population = b.population
-          OR (
-            n.population IS NULL AND b.population IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__population,
-        CASE
-          WHEN n.time_zone = b.time_zone OR (
-            n.time_zone IS NULL AND b.time_zone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__time_zone,
-        CASE
-          WHEN n.utc_offset_minutes = b.utc_offset_minutes
-          OR (
-            n.utc_offset_minutes IS NULL AND b.utc_offset_minutes IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__utc_offset_minutes,
-        CASE
-          WHEN n.is_capital = b.is_capital
-          OR (
-            n.is_capital IS NULL AND b.is_capital IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_capital,
-        CASE
-          WHEN n.is_state_capital = b.is_state_capital
-          OR (
-            n.is_state_capital IS NULL AND b.is_state_capital IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_state_capital,
-        CASE
-          WHEN n.tier = b.tier OR (
-            n.tier IS NULL AND b.tier IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tier,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.geoname_id = b.geoname_id
-          OR (
-            n.geoname_id IS NULL AND b.geoname_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__geoname_id,
-        CASE
-          WHEN n.wikidata_id = b.wikidata_id
-          OR (
-            n.wikidata_id IS NULL AND b.wikidata_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__wikidata_id,
-        CASE
-          WHEN n.iata_code = b.iata_code OR (
-            n.iata_code IS NULL AND b.iata_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__iata_code,
-        CASE
-          WHEN n.alternate_names = b.alternate_names
-          OR (
-            n.alternate_names IS NULL AND b.alternate_names IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__alternate_names,
-        CASE
-          WHEN n.area_km2 = b.area_km2 OR (
-            n.area_km2 IS NULL AND b.area_km2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__area_km2,
-        CASE
-          WHEN n.is_serviced = b.is_serviced
-          OR (
-            n.is_serviced IS NULL AND b.is_serviced IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_serviced,
-        CASE
-          WHEN n.slug = b.slug OR (
-            n.slug IS NULL AND b.slug IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__slug,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__team_id
+          OR p.chg__user_id
+          OR p.chg__role
+          OR p.chg__status
+          OR p.chg__is_lead
+          OR p.chg__is_approver
+          OR p.chg__approval_limit
+          OR p.chg__title
+          OR p.chg__notification_level
+          OR p.chg__joined_at
+          OR p.chg__can_purchase
+          OR p.chg__monthly_spend_limit
+          OR p.chg__last_activity_at
+          OR p.chg__membership_source
+          OR p.chg__left_at
+          OR p.chg__added_by
+          OR p.chg__removed_by
+          OR p.chg__invitation_token
+          OR p.chg__invitation_sent_at
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.team_id,
+        p.user_id,
+        p.role,
+        p.status,
+        p.is_lead,
+        p.is_approver,
+        p.approval_limit,
+        p.title,
+        p.notification_level,
+        p.joined_at,
+        p.can_purchase,
+        p.monthly_spend_limit,
+        p.last_activity_at,
+        p.membership_source,
+        p.left_at,
+        p.added_by,
+        p.removed_by,
+        p.invitation_token,
+        p.invitation_sent_at,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__team_id,
+        p.old__user_id,
+        p.old__role,
+        p.old__status,
+        p.old__is_lead,
+        p.old__is_approver,
+        p.old__approval_limit,
+        p.old__title,
+        p.old__notification_level,
+        p.old__joined_at,
+        p.old__can_purchase,
+        p.old__monthly_spend_limit,
+        p.old__last_activity_at,
+        p.old__membership_source,
+        p.old__left_at,
+        p.old__added_by,
+        p.old__removed_by,
+        p.old__invitation_token,
+        p.old__invitation_sent_at,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__team_id,
+        p.chg__user_id,
+        p.chg__role,
+        p.chg__status,
+        p.chg__is_lead,
+        p.chg__is_approver,
+        p.chg__approval_limit,
+        p.chg__title,
+        p.chg__notification_level,
+        p.chg__joined_at,
+        p.chg__can_purchase,
+        p.chg__monthly_spend_limit,
+        p.chg__last_activity_at,
+        p.chg__membership_source,
+        p.chg__left_at,
+        p.chg__added_by,
+        p.chg__removed_by,
+        p.chg__invitation_token,
+        p.chg__invitation_sent_at,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
       FROM (
         SELECT
-          id,
-          country_id,
-          name,
-          ascii_name,
-          state_name,
-          state_code,
-          county_name,
-          metro_area,
-          postal_code_prefix,
-          latitude,
-          longitude,
-          elevation_m,
-          population,
-          time_zone,
-          utc_offset_minutes,
-          is_capital,
-          is_state_capital,
-          tier,
-          status,
-          geoname_id,
-          wikidata_id,
-          iata_code,
-          alternate_names,
-          area_km2,
-          is_serviced,
-          slug,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, country_id DESC NULLS LAST, name DESC NULLS LAST, ascii_name DESC NULLS LAST, state_name DESC NULLS LAST, state_code DESC NULLS LAST, county_name DESC NULLS LAST, metro_area DESC NULLS LAST, postal_code_prefix DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, elevation_m DESC NULLS LAST, population DESC NULLS LAST, time_zone DESC NULLS LAST, utc_offset_minutes DESC NULLS LAST, is_capital DESC NULLS LAST, is_state_capital DESC NULLS LAST, tier DESC NULLS LAST, status DESC NULLS LAST, geoname_id DESC NULLS LAST, wikidata_id DESC NULLS LAST, iata_code DESC NULLS LAST, alternate_names DESC NULLS LAST, area_km2 DESC NULLS LAST, is_serviced DESC NULLS LAST, slug DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__cities__staged
-        WHERE
-          NOT (
-            (
-              vendor__cities__staged.id IS NULL
+          n.id AS id,
+          n.team_id AS team_id,
+          n.user_id AS user_id,
+          n.role AS role,
+          n.status AS status,
+          n.is_lead AS is_lead,
+          n.is_approver AS is_approver,
+          n.approval_limit AS approval_limit,
+          n.title AS title,
+          n.notification_level AS notification_level,
+          n.joined_at AS joined_at,
+          n.can_purchase AS can_purchase,
+          n.monthly_spend_limit AS monthly_spend_limit,
+          n.last_activity_at AS last_activity_at,
+          n.membership_source AS membership_source,
+          n.left_at AS left_at,
+          n.added_by AS added_by,
+          n.removed_by AS removed_by,
+          n.invitation_token AS invitation_token,
+          n.invitation_sent_at AS invitation_sent_at,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.team_id AS old__team_id,
+          b.user_id AS old__user_id,
+          b.role AS old__role,
+          b.status AS old__status,
+          b.is_lead AS old__is_lead,
+          b.is_approver AS old__is_approver,
+          b.approval_limit AS old__approval_limit,
+          b.title AS old__title,
+          b.notification_level AS old__notification_level,
+          b.joined_at AS old__joined_at,
+          b.can_purchase AS old__can_purchase,
+          b.monthly_spend_limit AS old__monthly_spend_limit,
+          b.last_activity_at AS old__last_activity_at,
+          b.membership_source AS old__membership_source,
+          b.left_at AS old__left_at,
+          b.added_by AS old__added_by,
+          b.removed_by AS old__removed_by,
+          b.invitation_token AS old__invitation_token,
+          b.invitation_sent_at AS old__invitation_sent_at,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.team_id = b.team_id OR (
+              n.team_id IS NULL AND b.team_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__team_id,
+          CASE
+            WHEN n.user_id = b.user_id OR (
+              n.user_id IS NULL AND b.user_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__user_id,
+          CASE
+            WHEN n.role = b.role OR (
+              n.role IS NULL AND b.role IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__role,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.is_lead = b.is_lead OR (
+              n.is_lead IS NULL AND b.is_lead IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_lead,
+          CASE
+            WHEN n.is_approver = b.is_approver
             OR (
-              vendor__cities__staged.updated_at IS NULL
+              n.is_approver IS NULL AND b.is_approver IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_approver,
+          CASE
+            WHEN n.approval_limit = b.approval_limit
+            OR (
+              n.approval_limit IS NULL AND b.approval_limit IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__approval_limit,
+          CASE
+            WHEN n.title = b.title OR (
+              n.title IS NULL AND b.title IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__title,
+          CASE
+            WHEN n.notification_level = b.notification_level
+            OR (
+              n.notification_level IS NULL AND b.notification_level IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__notification_level,
+          CASE
+            WHEN n.joined_at = b.joined_at OR (
+              n.joined_at IS NULL AND b.joined_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__joined_at,
+          CASE
+            WHEN n.can_purchase = b.can_purchase
+            OR (
+              n.can_purchase IS NULL AND b.can_purchase IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__can_purchase,
+          CASE
+            WHEN n.monthly_spend_limit = b.monthly_spend_limit
+            OR (
+              n.monthly_spend_limit IS NULL AND b.monthly_spend_limit IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__monthly_spend_limit,
+          CASE
+            WHEN n.last_activity_at = b.last_activity_at
+            OR (
+              n.last_activity_at IS NULL AND b.last_activity_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_activity_at,
+          CASE
+            WHEN n.membership_source = b.membership_source
+            OR (
+              n.membership_source IS NULL AND b.membership_source IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__membership_source,
+          CASE
+            WHEN n.left_at = b.left_at OR (
+              n.left_at IS NULL AND b.left_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__left_at,
+          CASE
+            WHEN n.added_by = b.added_by OR (
+              n.added_by IS NULL AND b.added_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__added_by,
+          CASE
+            WHEN n.removed_by = b.removed_by
+            OR (
+              n.removed_by IS NULL AND b.removed_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__removed_by,
+          CASE
+            WHEN n.invitation_token = b.invitation_token
+            OR (
+              n.invitation_token IS NULL AND b.invitation_token IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invitation_token,
+          CASE
+            WHEN n.invitation_sent_at = b.invitation_sent_at
+            OR (
+              n.invitation_sent_at IS NULL AND b.invitation_sent_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invitation_sent_at,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            team_id,
+            user_id,
+            role,
+            status,
+            is_lead,
+            is_approver,
+            approval_limit,
+            title,
+            notification_level,
+            joined_at,
+            can_purchase,
+            monthly_spend_limit,
+            last_activity_at,
+            membership_source,
+            left_at,
+            added_by,
+            removed_by,
+            invitation_token,
+            invitation_sent_at,
+            created_at,
+            updated_at,
+            deleted_at,
+            _loaded_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, team_id DESC NULLS LAST, user_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_lead DESC NULLS LAST, is_approver DESC NULLS LAST, approval_limit DESC NULLS LAST, title DESC NULLS LAST, notification_level DESC NULLS LAST, joined_at DESC NULLS LAST, can_purchase DESC NULLS LAST, monthly_spend_limit DESC NULLS LAST, last_activity_at DESC NULLS LAST, membership_source DESC NULLS LAST, left_at DESC NULLS LAST, added_by DESC NULLS LAST, removed_by DESC NULLS LAST, invitation_token DESC NULLS LAST, invitation_sent_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__team_members__staged
+          WHERE
+            NOT (
+              (
+                vendor__team_members__staged.id IS NULL
+              )
+              OR (
+                vendor__team_members__staged.updated_at IS NULL
+              )
+              OR (
+                vendor__team_members__staged._loaded_at IS NULL
+              )
+            )
+        ) AS n
+        LEFT JOIN public.team_members AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.team_members__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'team_members',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__team_members__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
+          ) OR (
+            n._loaded_at IS NULL
           )
-      ) AS n
-      LEFT JOIN public.cities AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.cities__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'cities',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+      )
+    FROM vendor__team_members__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__team_members__staged;
+    CREATE TEMPORARY TABLE vendor__team_members__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM vendor__cities__staged AS n
+        id,
+        team_id,
+        user_id,
+        role,
+        status,
+        is_lead,
+        is_approver,
+        approval_limit,
+        title,
+        notification_level,
+        joined_at,
+        can_purchase,
+        monthly_spend_limit,
+        last_activity_at,
+        membership_source,
+        left_at,
+        added_by,
+        removed_by,
+        invitation_token,
+        invitation_sent_at,
+        created_at,
+        updated_at,
+        deleted_at,
+        _loaded_at
+      FROM staging.team_members
       WHERE
+        _loaded_at > (
+          SELECT
+            CAST(MAX(value) AS TIMESTAMP)
+          FROM cdc.watermark
+          WHERE
+            pipeline = 'vendor' AND source = 'team_members'
+        )
+      UNION ALL
+      SELECT
+        id,
+        team_id,
+        user_id,
+        role,
+        status,
+        is_lead,
+        is_approver,
+        approval_limit,
+        title,
+        notification_level,
+        joined_at,
+        can_purchase,
+        monthly_spend_limit,
+        last_activity_at,
+        membership_source,
+        left_at,
+        added_by,
+        removed_by,
+        invitation_token,
+        invitation_sent_at,
+        created_at,
+        updated_at,
+        deleted_at,
+        _loaded_at
+      FROM staging.team_members
+      WHERE
+        (
+          SELECT
+            CAST(MAX(value) AS TIMESTAMP)
+          FROM cdc.watermark
+          WHERE
+            pipeline = 'vendor' AND source = 'team_members'
+        ) IS NULL
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__team_members__delta;
+    CREATE TEMPORARY TABLE vendor__team_members__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.team_members__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'team_members',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- cities: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, country_id, name, ascii_name, state_name, state_code, county_name, metro_area, postal_code_prefix, latitude, longitude, elevation_m, population, time_zone, utc_offset_minutes, is_capital, is_state_capital, tier, status, geoname_id, wikidata_id, iata_code, alternate_names, area_km2, is_serviced, slug, created_at, updated_at, deleted_at FROM staging.cities) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__cities__staged;
+    CREATE TEMPORARY TABLE vendor__cities__staged AS
+    SELECT
+      id,
+      country_id,
+      name,
+      ascii_name,
+      state_name,
+      state_code,
+      county_name,
+      metro_area,
+      postal_code_prefix,
+      latitude,
+      longitude,
+      elevation_m,
+      population,
+      time_zone,
+      utc_offset_minutes,
+      is_capital,
+      is_state_capital,
+      tier,
+      status,
+      geoname_id,
+      wikidata_id,
+      iata_code,
+      alternate_names,
+      area_km2,
+      is_serviced,
+      slug,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.cities;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'cities',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.ascii_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.county_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.metro_area AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_prefix AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.elevation_m AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.utc_offset_minutes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_state_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.geoname_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.wikidata_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iata_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.alternate_names AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_serviced AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'country_id',
+        n.country_id,
+        'name',
+        n.name,
+        'ascii_name',
+        n.ascii_name,
+        'state_name',
+        n.state_name,
+        'state_code',
+        n.state_code,
+        'county_name',
+        n.county_name,
+        'metro_area',
+        n.metro_area,
+        'postal_code_prefix',
+        n.postal_code_prefix,
+        'latitude',
+        n.latitude,
+        'longitude',
+        n.longitude,
+        'elevation_m',
+        n.elevation_m,
+        'population',
+        n.population,
+        'time_zone',
+        n.time_zone,
+        'utc_offset_minutes',
+        n.utc_offset_minutes,
+        'is_capital',
+        n.is_capital,
+        'is_state_capital',
+        n.is_state_capital,
+        'tier',
+        n.tier,
+        'status',
+        n.status,
+        'geoname_id',
+        n.geoname_id,
+        'wikidata_id',
+        n.wikidata_id,
+        'iata_code',
+        n.iata_code,
+        'alternate_names',
+        n.alternate_names,
+        'area_km2',
+        n.area_km2,
+        'is_serviced',
+        n.is_serviced,
+        'slug',
+        n.slug,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__cities__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
           n.updated_at IS NULL
         )
+      )
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'cities'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.ascii_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.county_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.metro_area AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_prefix AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.elevation_m AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.utc_offset_minutes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_state_capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tier AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.geoname_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.wikidata_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iata_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.alternate_names AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_serviced AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__cities__delta;
+    CREATE TEMPORARY TABLE vendor__cities__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        CASE
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__country_id
+          OR p.chg__name
+          OR p.chg__ascii_name
+          OR p.chg__state_name
+          OR p.chg__state_code
+          OR p.chg__county_name
+          OR p.chg__metro_area
+          OR p.chg__postal_code_prefix
+          OR p.chg__latitude
+          OR p.chg__longitude
+          OR p.chg__elevation_m
+          OR p.chg__population
+          OR p.chg__time_zone
+          OR p.chg__utc_offset_minutes
+          OR p.chg__is_capital
+          OR p.chg__is_state_capital
+          OR p.chg__tier
+          OR p.chg__status
+          OR p.chg__geoname_id
+          OR p.chg__wikidata_id
+          OR p.chg__iata_code
+          OR p.chg__alternate_names
+          OR p.chg__area_km2
+          OR p.chg__is_serviced
+          OR p.chg__slug
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.country_id,
+        p.name,
+        p.ascii_name,
+        p.state_name,
+        p.state_code,
+        p.county_name,
+        p.metro_area,
+        p.postal_code_prefix,
+        p.latitude,
+        p.longitude,
+        p.elevation_m,
+        p.population,
+        p.time_zone,
+        p.utc_offset_minutes,
+        p.is_capital,
+        p.is_state_capital,
+        p.tier,
+        p.status,
+        p.geoname_id,
+        p.wikidata_id,
+        p.iata_code,
+        p.alternate_names,
+        p.area_km2,
+        p.is_serviced,
+        p.slug,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__country_id,
+        p.old__name,
+        p.old__ascii_name,
+        p.old__state_name,
+        p.old__state_code,
+        p.old__county_name,
+        p.old__metro_area,
+        p.old__postal_code_prefix,
+        p.old__latitude,
+        p.old__longitude,
+        p.old__elevation_m,
+        p.old__population,
+        p.old__time_zone,
+        p.old__utc_offset_minutes,
+        p.old__is_capital,
+        p.old__is_state_capital,
+        p.old__tier,
+        p.old__status,
+        p.old__geoname_id,
+        p.old__wikidata_id,
+        p.old__iata_code,
+        p.old__alternate_names,
+        p.old__area_km2,
+        p.old__is_serviced,
+        p.old__slug,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__country_id,
+        p.chg__name,
+        p.chg__ascii_name,
+        p.chg__state_name,
+        p.chg__state_code,
+        p.chg__county_name,
+        p.chg__metro_area,
+        p.chg__postal_code_prefix,
+        p.chg__latitude,
+        p.chg__longitude,
+        p.chg__elevation_m,
+        p.chg__population,
+        p.chg__time_zone,
+        p.chg__utc_offset_minutes,
+        p.chg__is_capital,
+        p.chg__is_state_capital,
+        p.chg__tier,
+        p.chg__status,
+        p.chg__geoname_id,
+        p.chg__wikidata_id,
+        p.chg__iata_code,
+        p.chg__alternate_names,
+        p.chg__area_km2,
+        p.chg__is_serviced,
+        p.chg__slug,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
+      FROM (
+        SELECT
+          n.id AS id,
+          n.country_id AS country_id,
+          n.name AS name,
+          n.ascii_name AS ascii_name,
+          n.state_name AS state_name,
+          n.state_code AS state_code,
+          n.county_name AS county_name,
+          n.metro_area AS metro_area,
+          n.postal_code_prefix AS postal_code_prefix,
+          n.latitude AS latitude,
+          n.longitude AS longitude,
+          n.elevation_m AS elevation_m,
+          n.population AS population,
+          n.time_zone AS time_zone,
+          n.utc_offset_minutes AS utc_offset_minutes,
+          n.is_capital AS is_capital,
+          n.is_state_capital AS is_state_capital,
+          n.tier AS tier,
+          n.status AS status,
+          n.geoname_id AS geoname_id,
+          n.wikidata_id AS wikidata_id,
+          n.iata_code AS iata_code,
+          n.alternate_names AS alternate_names,
+          n.area_km2 AS area_km2,
+          n.is_serviced AS is_serviced,
+          n.slug AS slug,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.country_id AS old__country_id,
+          b.name AS old__name,
+          b.ascii_name AS old__ascii_name,
+          b.state_name AS old__state_name,
+          b.state_code AS old__state_code,
+          b.county_name AS old__county_name,
+          b.metro_area AS old__metro_area,
+          b.postal_code_prefix AS old__postal_code_prefix,
+          b.latitude AS old__latitude,
+          b.longitude AS old__longitude,
+          b.elevation_m AS old__elevation_m,
+          b.population AS old__population,
+          b.time_zone AS old__time_zone,
+          b.utc_offset_minutes AS old__utc_offset_minutes,
+          b.is_capital AS old__is_capital,
+          b.is_state_capital AS old__is_state_capital,
+          b.tier AS old__tier,
+          b.status AS old__status,
+          b.geoname_id AS old__geoname_id,
+          b.wikidata_id AS old__wikidata_id,
+          b.iata_code AS old__iata_code,
+          b.alternate_names AS old__alternate_names,
+          b.area_km2 AS old__area_km2,
+          b.is_serviced AS old__is_serviced,
+          b.slug AS old__slug,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.country_id = b.country_id
+            OR (
+              n.country_id IS NULL AND b.country_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_id,
+          CASE
+            WHEN n.name = b.name OR (
+              n.name IS NULL AND b.name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__name,
+          CASE
+            WHEN n.ascii_name = b.ascii_name
+            OR (
+              n.ascii_name IS NULL AND b.ascii_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ascii_name,
+          CASE
+            WHEN n.state_name = b.state_name
+            OR (
+              n.state_name IS NULL AND b.state_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_name,
+          CASE
+            WHEN n.state_code = b.state_code
+            OR (
+              n.state_code IS NULL AND b.state_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_code,
+          CASE
+            WHEN n.county_name = b.county_name
+            OR (
+              n.county_name IS NULL AND b.county_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__county_name,
+          CASE
+            WHEN n.metro_area = b.metro_area
+            OR (
+              n.metro_area IS NULL AND b.metro_area IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__metro_area,
+          CASE
+            WHEN n.postal_code_prefix = b.postal_code_prefix
+            OR (
+              n.postal_code_prefix IS NULL AND b.postal_code_prefix IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__postal_code_prefix,
+          CASE
+            WHEN n.latitude = b.latitude OR (
+              n.latitude IS NULL AND b.latitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__latitude,
+          CASE
+            WHEN n.longitude = b.longitude OR (
+              n.longitude IS NULL AND b.longitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__longitude,
+          CASE
+            WHEN n.elevation_m = b.elevation_m
+            OR (
+              n.elevation_m IS NULL AND b.elevation_m IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__elevation_m,
+          CASE
+            WHEN n.population = b.population
+            OR (
+              n.population IS NULL AND b.population IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__population,
+          CASE
+            WHEN n.time_zone = b.time_zone OR (
+              n.time_zone IS NULL AND b.time_zone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__time_zone,
+          CASE
+            WHEN n.utc_offset_minutes = b.utc_offset_minutes
+            OR (
+              n.utc_offset_minutes IS NULL AND b.utc_offset_minutes IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__utc_offset_minutes,
+          CASE
+            WHEN n.is_capital = b.is_capital
+            OR (
+              n.is_capital IS NULL AND b.is_capital IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_capital,
+          CASE
+            WHEN n.is_state_capital = b.is_state_capital
+            OR (
+              n.is_state_capital IS NULL AND b.is_state_capital IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_state_capital,
+          CASE
+            WHEN n.tier = b.tier OR (
+              n.tier IS NULL AND b.tier IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tier,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.geoname_id = b.geoname_id
+            OR (
+              n.geoname_id IS NULL AND b.geoname_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__geoname_id,
+          CASE
+            WHEN n.wikidata_id = b.wikidata_id
+            OR (
+              n.wikidata_id IS NULL AND b.wikidata_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__wikidata_id,
+          CASE
+            WHEN n.iata_code = b.iata_code OR (
+              n.iata_code IS NULL AND b.iata_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__iata_code,
+          CASE
+            WHEN n.alternate_names = b.alternate_names
+            OR (
+              n.alternate_names IS NULL AND b.alternate_names IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__alternate_names,
+          CASE
+            WHEN n.area_km2 = b.area_km2 OR (
+              n.area_km2 IS NULL AND b.area_km2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__area_km2,
+          CASE
+            WHEN n.is_serviced = b.is_serviced
+            OR (
+              n.is_serviced IS NULL AND b.is_serviced IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_serviced,
+          CASE
+            WHEN n.slug = b.slug OR (
+              n.slug IS NULL AND b.slug IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__slug,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            country_id,
+            name,
+            ascii_name,
+            state_name,
+            state_code,
+            county_name,
+            metro_area,
+            postal_code_prefix,
+            latitude,
+            longitude,
+            elevation_m,
+            population,
+            time_zone,
+            utc_offset_minutes,
+            is_capital,
+            is_state_capital,
+            tier,
+            status,
+            geoname_id,
+            wikidata_id,
+            iata_code,
+            alternate_names,
+            area_km2,
+            is_serviced,
+            slug,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, country_id DESC NULLS LAST, name DESC NULLS LAST, ascii_name DESC NULLS LAST, state_name DESC NULLS LAST, state_code DESC NULLS LAST, county_name DESC NULLS LAST, metro_area DESC NULLS LAST, postal_code_prefix DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, elevation_m DESC NULLS LAST, population DESC NULLS LAST, time_zone DESC NULLS LAST, utc_offset_minutes DESC NULLS LAST, is_capital DESC NULLS LAST, is_state_capital DESC NULLS LAST, tier DESC NULLS LAST, status DESC NULLS LAST, geoname_id DESC NULLS LAST, wikidata_id DESC NULLS LAST, iata_code DESC NULLS LAST, alternate_names DESC NULLS LAST, area_km2 DESC NULLS LAST, is_serviced DESC NULLS LAST, slug DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__cities__staged
+          WHERE
+            NOT (
+              (
+                vendor__cities__staged.id IS NULL
+              )
+              OR (
+                vendor__cities__staged.updated_at IS NULL
+              )
+            )
+        ) AS n
+        LEFT JOIN public.cities AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.cities__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
     )
-  FROM vendor__cities__delta;
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'cities',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__cities__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
+          )
+      )
+    FROM vendor__cities__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__cities__staged;
+    CREATE TEMPORARY TABLE vendor__cities__staged AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        id,
+        country_id,
+        name,
+        ascii_name,
+        state_name,
+        state_code,
+        county_name,
+        metro_area,
+        postal_code_prefix,
+        latitude,
+        longitude,
+        elevation_m,
+        population,
+        time_zone,
+        utc_offset_minutes,
+        is_capital,
+        is_state_capital,
+        tier,
+        status,
+        geoname_id,
+        wikidata_id,
+        iata_code,
+        alternate_names,
+        area_km2,
+        is_serviced,
+        slug,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.cities
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__cities__delta;
+    CREATE TEMPORARY TABLE vendor__cities__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.cities__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'cities',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
   DROP TABLE IF EXISTS vendor__countries__staged;
   CREATE TEMPORARY TABLE vendor__countries__staged AS
   SELECT
@@ -5032,6 +5562,7 @@ BEGIN
         )
     )
   FROM vendor__countries__delta;
+  v_statements := v_statements + 6;
   DROP TABLE IF EXISTS vendor__product_categories__staged;
   CREATE TEMPORARY TABLE vendor__product_categories__staged AS
   SELECT
@@ -5803,1125 +6334,917 @@ BEGIN
         )
     )
   FROM vendor__product_categories__delta;
-  DROP TABLE IF EXISTS vendor__user_company_mappings__staged;
-  CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
-  SELECT
-    id,
-    user_id,
-    company_id,
-    role,
-    status,
-    is_primary,
-    is_billing_contact,
-    is_technical_contact,
-    is_signatory,
-    can_approve,
-    can_invite,
-    approval_limit,
-    approval_currency,
-    spend_limit,
-    notification_level,
-    is_default_company,
-    last_invited_at,
-    mapping_source,
-    title,
-    department,
-    cost_center,
-    permissions_mask,
-    invited_by,
-    invited_at,
-    accepted_at,
-    last_active_at,
-    deactivated_at,
-    deactivated_by,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.user_company_mappings;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'user_company_mappings',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_primary AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_billing_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_technical_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_signatory AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_approve AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_invite AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default_company AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mapping_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.permissions_mask AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_active_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'user_id',
-      n.user_id,
-      'company_id',
-      n.company_id,
-      'role',
-      n.role,
-      'status',
-      n.status,
-      'is_primary',
-      n.is_primary,
-      'is_billing_contact',
-      n.is_billing_contact,
-      'is_technical_contact',
-      n.is_technical_contact,
-      'is_signatory',
-      n.is_signatory,
-      'can_approve',
-      n.can_approve,
-      'can_invite',
-      n.can_invite,
-      'approval_limit',
-      n.approval_limit,
-      'approval_currency',
-      n.approval_currency,
-      'spend_limit',
-      n.spend_limit,
-      'notification_level',
-      n.notification_level,
-      'is_default_company',
-      n.is_default_company,
-      'last_invited_at',
-      CAST(n.last_invited_at AS VARCHAR(64)),
-      'mapping_source',
-      n.mapping_source,
-      'title',
-      n.title,
-      'department',
-      n.department,
-      'cost_center',
-      n.cost_center,
-      'permissions_mask',
-      n.permissions_mask,
-      'invited_by',
-      n.invited_by,
-      'invited_at',
-      CAST(n.invited_at AS VARCHAR(64)),
-      'accepted_at',
-      CAST(n.accepted_at AS VARCHAR(64)),
-      'last_active_at',
-      CAST(n.last_active_at AS VARCHAR(64)),
-      'deactivated_at',
-      CAST(n.deactivated_at AS VARCHAR(64)),
-      'deactivated_by',
-      n.deactivated_by,
-      'external_ref',
-      n.external_ref,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__user_company_mappings__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'user_company_mappings'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_primary AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_billing_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_technical_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_signatory AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_approve AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_invite AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default_company AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mapping_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.permissions_mask AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_active_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__user_company_mappings__delta;
-  CREATE TEMPORARY TABLE vendor__user_company_mappings__delta AS
-  SELECT
-    *
-  FROM (
+  v_statements := v_statements + 6;
+  -- user_company_mappings: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, user_id, company_id, role, status, is_primary, is_billing_contact, is_technical_contact, is_signatory, can_approve, can_invite, approval_limit, approval_currency, spend_limit, notification_level, is_default_company, last_invited_at, mapping_source, title, department, cost_center, permissions_mask, invited_by, invited_at, accepted_at, last_active_at, deactivated_at, deactivated_by, external_ref, created_at, updated_at, deleted_at FROM staging.user_company_mappings) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__user_company_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
     SELECT
+      id,
+      user_id,
+      company_id,
+      role,
+      status,
+      is_primary,
+      is_billing_contact,
+      is_technical_contact,
+      is_signatory,
+      can_approve,
+      can_invite,
+      approval_limit,
+      approval_currency,
+      spend_limit,
+      notification_level,
+      is_default_company,
+      last_invited_at,
+      mapping_source,
+      title,
+      department,
+      cost_center,
+      permissions_mask,
+      invited_by,
+      invited_at,
+      accepted_at,
+      last_active_at,
+      deactivated_at,
+      deactivated_by,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.user_company_mappings;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'user_company_mappings',
       CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__user_id
-        OR p.chg__company_id
-        OR p.chg__role
-        OR p.chg__status
-        OR p.chg__is_primary
-        OR p.chg__is_billing_contact
-        OR p.chg__is_technical_contact
-        OR p.chg__is_signatory
-        OR p.chg__can_approve
-        OR p.chg__can_invite
-        OR p.chg__approval_limit
-        OR p.chg__approval_currency
-        OR p.chg__spend_limit
-        OR p.chg__notification_level
-        OR p.chg__is_default_company
-        OR p.chg__last_invited_at
-        OR p.chg__mapping_source
-        OR p.chg__title
-        OR p.chg__department
-        OR p.chg__cost_center
-        OR p.chg__permissions_mask
-        OR p.chg__invited_by
-        OR p.chg__invited_at
-        OR p.chg__accepted_at
-        OR p.chg__last_active_at
-        OR p.chg__deactivated_at
-        OR p.chg__deactivated_by
-        OR p.chg__external_ref
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.user_id,
-      p.company_id,
-      p.role,
-      p.status,
-      p.is_primary,
-      p.is_billing_contact,
-      p.is_technical_contact,
-      p.is_signatory,
-      p.can_approve,
-      p.can_invite,
-      p.approval_limit,
-      p.approval_currency,
-      p.spend_limit,
-      p.notification_level,
-      p.is_default_company,
-      p.last_invited_at,
-      p.mapping_source,
-      p.title,
-      p.department,
-      p.cost_center,
-      p.permissions_mask,
-      p.invited_by,
-      p.invited_at,
-      p.accepted_at,
-      p.last_active_at,
-      p.deactivated_at,
-      p.deactivated_by,
-      p.external_ref,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__user_id,
-      p.old__company_id,
-      p.old__role,
-      p.old__status,
-      p.old__is_primary,
-      p.old__is_billing_contact,
-      p.old__is_technical_contact,
-      p.old__is_signatory,
-      p.old__can_approve,
-      p.old__can_invite,
-      p.old__approval_limit,
-      p.old__approval_currency,
-      p.old__spend_limit,
-      p.old__notification_level,
-      p.old__is_default_company,
-      p.old__last_invited_at,
-      p.old__mapping_source,
-      p.old__title,
-      p.old__department,
-      p.old__cost_center,
-      p.old__permissions_mask,
-      p.old__invited_by,
-      p.old__invited_at,
-      p.old__accepted_at,
-      p.old__last_active_at,
-      p.old__deactivated_at,
-      p.old__deactivated_by,
-      p.old__external_ref,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__user_id,
-      p.chg__company_id,
-      p.chg__role,
-      p.chg__status,
-      p.chg__is_primary,
-      p.chg__is_billing_contact,
-      p.chg__is_technical_contact,
-      p.chg__is_signatory,
-      p.chg__can_approve,
-      p.chg__can_invite,
-      p.chg__approval_limit,
-      p.chg__approval_currency,
-      p.chg__spend_limit,
-      p.chg__notification_level,
-      p.chg__is_default_company,
-      p.chg__last_invited_at,
-      p.chg__mapping_source,
-      p.chg__title,
-      p.chg__department,
-      p.chg__cost_center,
-      p.chg__permissions_mask,
-      p.chg__invited_by,
-      p.chg__invited_at,
-      p.chg__accepted_at,
-      p.chg__last_active_at,
-      p.chg__deactivated_at,
-      p.chg__deactivated_by,
-      p.chg__external_ref,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
-    FROM (
-      SELECT
-        n.id AS id,
-        n.user_id AS user_id,
-        n.company_id AS company_id,
-        n.role AS role,
-        n.status AS status,
-        n.is_primary AS is_primary,
-        n.is_billing_contact AS is_billing_contact,
-        n.is_technical_contact AS is_technical_contact,
-        n.is_signatory AS is_signatory,
-        n.can_approve AS can_approve,
-        n.can_invite AS can_invite,
-        n.approval_limit AS approval_limit,
-        n.approval_currency AS approval_currency,
-        n.spend_limit AS spend_limit,
-        n.notification_level AS notification_level,
-        n.is_default_company AS is_default_company,
-        n.last_invited_at AS last_invited_at,
-        n.mapping_source AS mapping_source,
-        n.title AS title,
-        n.department AS department,
-        n.cost_center AS cost_center,
-        n.permissions_mask AS permissions_mask,
-        n.invited_by AS invited_by,
-        n.invited_at AS invited_at,
-        n.accepted_at AS accepted_at,
-        n.last_active_at AS last_active_at,
-        n.deactivated_at AS deactivated_at,
-        n.deactivated_by AS deactivated_by,
-        n.external_ref AS external_ref,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.user_id AS old__user_id,
-        b.company_id AS old__company_id,
-        b.role AS old__role,
-        b.status AS old__status,
-        b.is_primary AS old__is_primary,
-        b.is_billing_contact AS old__is_billing_contact,
-        b.is_technical_contact AS old__is_technical_contact,
-        b.is_signatory AS old__is_signatory,
-        b.can_approve AS old__can_approve,
-        b.can_invite AS old__can_invite,
-        b.approval_limit AS old__approval_limit,
-        b.approval_currency AS old__approval_currency,
-        b.spend_limit AS old__spend_limit,
-        b.notification_level AS old__notification_level,
-        b.is_default_company AS old__is_default_company,
-        b.last_invited_at AS old__last_invited_at,
-        b.mapping_source AS old__mapping_source,
-        b.title AS old__title,
-        b.department AS old__department,
-        b.cost_center AS old__cost_center,
-        b.permissions_mask AS old__permissions_mask,
-        b.invited_by AS old__invited_by,
-        b.invited_at AS old__invited_at,
-        b.accepted_at AS old__accepted_at,
-        b.last_active_at AS old__last_active_at,
-        b.deactivated_at AS old__deactivated_at,
-        b.deactivated_by AS old__deactivated_by,
-        b.external_ref AS old__external_ref,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
-        CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.user_id = b.user_id OR (
-            n.user_id IS NULL AND b.user_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__user_id,
-        CASE
-          WHEN n.company_id = b.company_id
-          OR (
-            n.company_id IS NULL AND b.company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_id,
-        CASE
-          WHEN n.role = b.role OR (
-            n.role IS NULL AND b.role IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__role,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.is_primary = b.is_primary
-          OR (
-            n.is_primary IS NULL AND b.is_primary IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_primary,
-        CASE
-          WHEN n.is_billing_contact = b.is_billing_contact
-          OR (
-            n.is_billing_contact IS NULL AND b.is_billing_contact IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_billing_contact,
-        CASE
-          WHEN n.is_technical_contact = b.is_technical_contact
-          OR (
-            n.is_technical_contact IS NULL AND b.is_technical_contact IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_technical_contact,
-        CASE
-          WHEN n.is_signatory = b.is_signatory
-          OR (
-            n.is_signatory IS NULL AND b.is_signatory IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_signatory,
-        CASE
-          WHEN n.can_approve = b.can_approve
-          OR (
-            n.can_approve IS NULL AND b.can_approve IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__can_approve,
-        CASE
-          WHEN n.can_invite = b.can_invite
-          OR (
-            n.can_invite IS NULL AND b.can_invite IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__can_invite,
-        CASE
-          WHEN n.approval_limit = b.approval_limit
-          OR (
-            n.approval_limit IS NULL AND b.approval_limit IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__approval_limit,
-        CASE
-          WHEN n.approval_currency = b.approval_currency
-          OR (
-            n.approval_currency IS NULL AND b.approval_currency IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__approval_currency,
-        CASE
-          WHEN n.spend_limit = b.spend_limit
-          OR (
-            n.spend_limit IS NULL AND b.spend_limit IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__spend_limit,
-        CASE
-          WHEN n.notification_level = b.notification_level
-          OR (
-            n.notification_level IS NULL AND b.notification_level IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__notification_level,
-        CASE
-          WHEN n.is_default_company = b.is_default_company
-          OR (
-            n.is_default_company IS NULL AND b.is_default_company IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_default_company,
-        CASE
-          WHEN n.last_invited_at = b.last_invited_at
-          OR (
-            n.last_invited_at IS NULL AND b.last_invited_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_invited_at,
-        CASE
-          WHEN n.mapping_source = b.mapping_source
-          OR (
-            n.mapping_source IS NULL AND b.mapping_source IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__mapping_source,
-        CASE
-          WHEN n.title = b.title OR (
-            n.title IS NULL AND b.title IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__title,
-        CASE
-          WHEN n.department = b.department
-          OR (
-            n.department IS NULL AND b.department IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__department,
-        CASE
-          WHEN n.cost_center = b.cost_center
-          OR (
-            n.cost_center IS NULL AND b.cost_center IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__cost_center,
-        CASE
-          WHEN n.permissions_mask = b.permissions_mask
-          OR (
-            n.permissions_mask IS NULL AND b.permissions_mask IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__permissions_mask,
-        CASE
-          WHEN n.invited_by = b.invited_by
-          OR (
-            n.invited_by IS NULL AND b.invited_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invited_by,
-        CASE
-          WHEN n.invited_at = b.invited_at
-          OR (
-            n.invited_at IS NULL AND b.invited_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invited_at,
-        CASE
-          WHEN n.accepted_at = b.accepted_at
-          OR (
-            n.accepted_at IS NULL AND b.accepted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__accepted_at,
-        CASE
-          WHEN n.last_active_at = b.last_active_at
-          OR (
-            n.last_active_at IS NULL AND b.last_active_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_active_at,
-        CASE
-          WHEN n.deactivated_at = b.deactivated_at
-          OR (
-            n.deactivated_at IS NULL AND b.deactivated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deactivated_at,
-        CASE
-          WHEN n.deactivated_by = b.deactivated_by
-          OR (
-            n.deactivated_by IS NULL AND b.deactivated_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deactivated_by,
-        CASE
-          WHEN n.external_ref = b.external_ref
-          OR (
-            n.external_ref IS NULL AND b.external_ref IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__external_ref,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
-      FROM (
-        SELECT
-          id,
-          user_id,
-          company_id,
-          role,
-          status,
-          is_primary,
-          is_billing_contact,
-          is_technical_contact,
-          is_signatory,
-          can_approve,
-          can_invite,
-          approval_limit,
-          approval_currency,
-          spend_limit,
-          notification_level,
-          is_default_company,
-          last_invited_at,
-          mapping_source,
-          title,
-          department,
-          cost_center,
-          permissions_mask,
-          invited_by,
-          invited_at,
-          accepted_at,
-          last_active_at,
-          deactivated_at,
-          deactivated_by,
-          external_ref,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, user_id DESC NULLS LAST, company_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_primary DESC NULLS LAST, is_billing_contact DESC NULLS LAST, is_technical_contact DESC NULLS LAST, is_signatory DESC NULLS LAST, can_approve DESC NULLS LAST, can_invite DESC NULLS LAST, approval_limit DESC NULLS LAST, approval_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, notification_level DESC NULLS LAST, is_default_company DESC NULLS LAST, last_invited_at DESC NULLS LAST, mapping_source DESC NULLS LAST, title DESC NULLS LAST, department DESC NULLS LAST, cost_center DESC NULLS LAST, permissions_mask DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, last_active_at DESC NULLS LAST, deactivated_at DESC NULLS LAST, deactivated_by DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__user_company_mappings__staged
-        WHERE
-          NOT (
-            (
-              vendor__user_company_mappings__staged.id IS NULL
-            )
-            OR (
-              vendor__user_company_mappings__staged.updated_at IS NULL
-            )
-          )
-      ) AS n
-      LEFT JOIN public.user_company_mappings AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.user_company_mappings__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'user_company_mappings',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__user_company_mappings__staged AS n
-      WHERE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_primary AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_billing_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_technical_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_signatory AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_approve AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_invite AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default_company AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mapping_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.permissions_mask AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_active_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'user_id',
+        n.user_id,
+        'company_id',
+        n.company_id,
+        'role',
+        n.role,
+        'status',
+        n.status,
+        'is_primary',
+        n.is_primary,
+        'is_billing_contact',
+        n.is_billing_contact,
+        'is_technical_contact',
+        n.is_technical_contact,
+        'is_signatory',
+        n.is_signatory,
+        'can_approve',
+        n.can_approve,
+        'can_invite',
+        n.can_invite,
+        'approval_limit',
+        n.approval_limit,
+        'approval_currency',
+        n.approval_currency,
+        'spend_limit',
+        n.spend_limit,
+        'notification_level',
+        n.notification_level,
+        'is_default_company',
+        n.is_default_company,
+        'last_invited_at',
+        CAST(n.last_invited_at AS VARCHAR(64)),
+        'mapping_source',
+        n.mapping_source,
+        'title',
+        n.title,
+        'department',
+        n.department,
+        'cost_center',
+        n.cost_center,
+        'permissions_mask',
+        n.permissions_mask,
+        'invited_by',
+        n.invited_by,
+        'invited_at',
+        CAST(n.invited_at AS VARCHAR(64)),
+        'accepted_at',
+        CAST(n.accepted_at AS VARCHAR(64)),
+        'last_active_at',
+        CAST(n.last_active_at AS VARCHAR(64)),
+        'deactivated_at',
+        CAST(n.deactivated_at AS VARCHAR(64)),
+        'deactivated_by',
+        n.deactivated_by,
+        'external_ref',
+        n.external_ref,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__user_company_mappings__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
           n.updated_at IS NULL
         )
-    )
-  FROM vendor__user_company_mappings__delta;
-  DROP TABLE IF EXISTS vendor__taggings__staged;
-  CREATE TEMPORARY TABLE vendor__taggings__staged AS
-  SELECT
-    id,
-    tag_id,
-    taggable_id,
-    taggable_type,
-    tagger_id,
-    tagger_type,
-    context,
-    tenant_company_id,
-    confidence,
-    weight,
-    is_auto,
-    created_at,
-    updated_at,
-    op,
-    _loaded_at
-  FROM staging.taggings
-  WHERE
-    _loaded_at > (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'vendor' AND source = 'taggings'
-    )
-  UNION ALL
-  SELECT
-    id,
-    tag_id,
-    taggable_id,
-    taggable_type,
-    tagger_id,
-    tagger_type,
-    context,
-    tenant_company_id,
-    confidence,
-    weight,
-    is_auto,
-    created_at,
-    updated_at,
-    op,
-    _loaded_at
-  FROM staging.taggings
-  WHERE
-    (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'vendor' AND source = 'taggings'
-    ) IS NULL;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'taggings',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN n._loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tag_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.context AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tenant_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confidence AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_auto AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'tag_id',
-      n.tag_id,
-      'taggable_id',
-      n.taggable_id,
-      'taggable_type',
-      n.taggable_type,
-      'tagger_id',
-      n.tagger_id,
-      'tagger_type',
-      n.tagger_type,
-      'context',
-      n.context,
-      'tenant_company_id',
-      n.tenant_company_id,
-      'confidence',
-      n.confidence,
-      'weight',
-      n.weight,
-      'is_auto',
-      n.is_auto,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'op',
-      n.op,
-      '_loaded_at',
-      CAST(n._loaded_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__taggings__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
-      ) OR (
-        n._loaded_at IS NULL
       )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'taggings'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tag_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.context AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tenant_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confidence AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_auto AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__taggings__delta;
-  CREATE TEMPORARY TABLE vendor__taggings__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'user_company_mappings'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_primary AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_billing_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_technical_contact AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_signatory AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_approve AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.can_invite AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approval_currency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notification_level AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_default_company AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mapping_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.permissions_mask AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_active_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__user_company_mappings__delta;
+    CREATE TEMPORARY TABLE vendor__user_company_mappings__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__tag_id
-        OR p.chg__taggable_id
-        OR p.chg__taggable_type
-        OR p.chg__tagger_id
-        OR p.chg__tagger_type
-        OR p.chg__context
-        OR p.chg__tenant_company_id
-        OR p.chg__confidence
-        OR p.chg__weight
-        OR p.chg__is_auto
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.tag_id,
-      p.taggable_id,
-      p.taggable_type,
-      p.tagger_id,
-      p.tagger_type,
-      p.context,
-      p.tenant_company_id,
-      p.confidence,
-      p.weight,
-      p.is_auto,
-      p.created_at,
-      p.updated_at,
-      p.old__id,
-      p.old__tag_id,
-      p.old__taggable_id,
-      p.old__taggable_type,
-      p.old__tagger_id,
-      p.old__tagger_type,
-      p.old__context,
-      p.old__tenant_company_id,
-      p.old__confidence,
-      p.old__weight,
-      p.old__is_auto,
-      p.old__created_at,
-      p.old__updated_at,
-      p.chg__id,
-      p.chg__tag_id,
-      p.chg__taggable_id,
-      p.chg__taggable_type,
-      p.chg__tagger_id,
-      p.chg__tagger_type,
-      p.chg__context,
-      p.chg__tenant_company_id,
-      p.chg__confidence,
-      p.chg__weight,
-      p.chg__is_auto,
-      p.chg__created_at,
-      p.chg__updated_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.tag_id AS tag_id,
-        n.taggable_id AS taggable_id,
-        n.taggable_type AS taggable_type,
-        n.tagger_id AS tagger_id,
-        n.tagger_type AS tagger_type,
-        n.context AS context,
-        n.tenant_company_id AS tenant_company_id,
-        n.confidence AS confidence,
-        n.weight AS weight,
-        n.is_auto AS is_auto,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        b.id AS old__id,
-        b.tag_id AS old__tag_id,
-        b.taggable_id AS old__taggable_id,
-        b.taggable_type AS old__taggable_type,
-        b.tagger_id AS old__tagger_id,
-        b.tagger_type AS old__tagger_type,
-        b.context AS old__context,
-        b.tenant_company_id AS old__tenant_company_id,
-        b.confidence AS old__confidence,
-        b.weight AS old__weight,
-        b.is_auto AS old__is_auto,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.tag_id = b.tag_id OR (
-            n.tag_id IS NULL AND b.tag_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tag_id,
-        CASE
-          WHEN n.taggable_id = b.taggable_id
-          OR (
-            n.taggable_id IS NULL AND b.taggable_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__taggable_id,
-        CASE
-          WHEN n.taggable_type = b.taggable_type
-          OR (
-            n.taggable_type IS NULL AND b.taggable_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__taggable_type,
-        CASE
-          WHEN n.tagger_id = b.tagger_id OR (
-            n.tagger_id IS NULL AND b.tagger_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tagger_id,
-        CASE
-          WHEN n.tagger_type = b.tagger_type
-          OR (
-            n.tagger_type IS NULL AND b.tagger_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tagger_type,
-        CASE
-          WHEN n.context = b.context OR (
-            n.context IS NULL AND b.context IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__context,
-        CASE
-          WHEN n.tenant_company_id = b.tenant_company_id
-          OR (
-            n.tenant_company_id IS NULL AND b.tenant_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tenant_company_id,
-        CASE
-          WHEN n.confidence = b.confidence
-          OR (
-            n.confidence IS NULL AND b.confidence IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__confidence,
-        CASE
-          WHEN n.weight = b.weight OR (
-            n.weight IS NULL AND b.weight IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__weight,
-        CASE
-          WHEN n.is_auto = b.is_auto OR (
-            n.is_auto IS NULL AND b.is_auto IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_auto,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        COALESCE(UPPER(n.op) = 'D', FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__user_id
+          OR p.chg__company_id
+          OR p.chg__role
+          OR p.chg__status
+          OR p.chg__is_primary
+          OR p.chg__is_billing_contact
+          OR p.chg__is_technical_contact
+          OR p.chg__is_signatory
+          OR p.chg__can_approve
+          OR p.chg__can_invite
+          OR p.chg__approval_limit
+          OR p.chg__approval_currency
+          OR p.chg__spend_limit
+          OR p.chg__notification_level
+          OR p.chg__is_default_company
+          OR p.chg__last_invited_at
+          OR p.chg__mapping_source
+          OR p.chg__title
+          OR p.chg__department
+          OR p.chg__cost_center
+          OR p.chg__permissions_mask
+          OR p.chg__invited_by
+          OR p.chg__invited_at
+          OR p.chg__accepted_at
+          OR p.chg__last_active_at
+          OR p.chg__deactivated_at
+          OR p.chg__deactivated_by
+          OR p.chg__external_ref
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.user_id,
+        p.company_id,
+        p.role,
+        p.status,
+        p.is_primary,
+        p.is_billing_contact,
+        p.is_technical_contact,
+        p.is_signatory,
+        p.can_approve,
+        p.can_invite,
+        p.approval_limit,
+        p.approval_currency,
+        p.spend_limit,
+        p.notification_level,
+        p.is_default_company,
+        p.last_invited_at,
+        p.mapping_source,
+        p.title,
+        p.department,
+        p.cost_center,
+        p.permissions_mask,
+        p.invited_by,
+        p.invited_at,
+        p.accepted_at,
+        p.last_active_at,
+        p.deactivated_at,
+        p.deactivated_by,
+        p.external_ref,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__user_id,
+        p.old__company_id,
+        p.old__role,
+        p.old__status,
+        p.old__is_primary,
+        p.old__is_billing_contact,
+        p.old__is_technical_contact,
+        p.old__is_signatory,
+        p.old__can_approve,
+        p.old__can_invite,
+        p.old__approval_limit,
+        p.old__approval_currency,
+        p.old__spend_limit,
+        p.old__notification_level,
+        p.old__is_default_company,
+        p.old__last_invited_at,
+        p.old__mapping_source,
+        p.old__title,
+        p.old__department,
+        p.old__cost_center,
+        p.old__permissions_mask,
+        p.old__invited_by,
+        p.old__invited_at,
+        p.old__accepted_at,
+        p.old__last_active_at,
+        p.old__deactivated_at,
+        p.old__deactivated_by,
+        p.old__external_ref,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__user_id,
+        p.chg__company_id,
+        p.chg__role,
+        p.chg__status,
+        p.chg__is_primary,
+        p.chg__is_billing_contact,
+        p.chg__is_technical_contact,
+        p.chg__is_signatory,
+        p.chg__can_approve,
+        p.chg__can_invite,
+        p.chg__approval_limit,
+        p.chg__approval_currency,
+        p.chg__spend_limit,
+        p.chg__notification_level,
+        p.chg__is_default_company,
+        p.chg__last_invited_at,
+        p.chg__mapping_source,
+        p.chg__title,
+        p.chg__department,
+        p.chg__cost_center,
+        p.chg__permissions_mask,
+        p.chg__invited_by,
+        p.chg__invited_at,
+        p.chg__accepted_at,
+        p.chg__last_active_at,
+        p.chg__deactivated_at,
+        p.chg__deactivated_by,
+        p.chg__external_ref,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
       FROM (
         SELECT
-          id,
-          tag_id,
-          taggable_id,
-          taggable_type,
-          tagger_id,
-          tagger_type,
-          context,
-          tenant_company_id,
-          confidence,
-          weight,
-          is_auto,
-          created_at,
-          updated_at,
-          op,
-          _loaded_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, tag_id DESC NULLS LAST, taggable_id DESC NULLS LAST, taggable_type DESC NULLS LAST, tagger_id DESC NULLS LAST, tagger_type DESC NULLS LAST, context DESC NULLS LAST, tenant_company_id DESC NULLS LAST, confidence DESC NULLS LAST, weight DESC NULLS LAST, is_auto DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__taggings__staged
-        WHERE
-          NOT (
+          n.id AS id,
+          n.user_id AS user_id,
+          n.company_id AS company_id,
+          n.role AS role,
+          n.status AS status,
+          n.is_primary AS is_primary,
+          n.is_billing_contact AS is_billing_contact,
+          n.is_technical_contact AS is_technical_contact,
+          n.is_signatory AS is_signatory,
+          n.can_approve AS can_approve,
+          n.can_invite AS can_invite,
+          n.approval_limit AS approval_limit,
+          n.approval_currency AS approval_currency,
+          n.spend_limit AS spend_limit,
+          n.notification_level AS notification_level,
+          n.is_default_company AS is_default_company,
+          n.last_invited_at AS last_invited_at,
+          n.mapping_source AS mapping_source,
+          n.title AS title,
+          n.department AS department,
+          n.cost_center AS cost_center,
+          n.permissions_mask AS permissions_mask,
+          n.invited_by AS invited_by,
+          n.invited_at AS invited_at,
+          n.accepted_at AS accepted_at,
+          n.last_active_at AS last_active_at,
+          n.deactivated_at AS deactivated_at,
+          n.deactivated_by AS deactivated_by,
+          n.external_ref AS external_ref,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.user_id AS old__user_id,
+          b.company_id AS old__company_id,
+          b.role AS old__role,
+          b.status AS old__status,
+          b.is_primary AS old__is_primary,
+          b.is_billing_contact AS old__is_billing_contact,
+          b.is_technical_contact AS old__is_technical_contact,
+          b.is_signatory AS old__is_signatory,
+          b.can_approve AS old__can_approve,
+          b.can_invite AS old__can_invite,
+          b.approval_limit AS old__approval_limit,
+          b.approval_currency AS old__approval_currency,
+          b.spend_limit AS old__spend_limit,
+          b.notification_level AS old__notification_level,
+          b.is_default_company AS old__is_default_company,
+          b.last_invited_at AS old__last_invited_at,
+          b.mapping_source AS old__mapping_source,
+          b.title AS old__title,
+          b.department AS old__department,
+          b.cost_center AS old__cost_center,
+          b.permissions_mask AS old__permissions_mask,
+          b.invited_by AS old__invited_by,
+          b.invited_at AS old__invited_at,
+          b.accepted_at AS old__accepted_at,
+          b.last_active_at AS old__last_active_at,
+          b.deactivated_at AS old__deactivated_at,
+          b.deactivated_by AS old__deactivated_by,
+          b.external_ref AS old__external_ref,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.user_id = b.user_id OR (
+              n.user_id IS NULL AND b.user_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__user_id,
+          CASE
+            WHEN n.company_id = b.company_id
+            OR (
+              n.company_id IS NULL AND b.company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_id,
+          CASE
+            WHEN n.role = b.role OR (
+              n.role IS NULL AND b.role IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__role,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.is_primary = b.is_primary
+            OR (
+              n.is_primary IS NULL AND b.is_primary IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_primary,
+          CASE
+            WHEN n.is_billing_contact = b.is_billing_contact
+            OR (
+              n.is_billing_contact IS NULL AND b.is_billing_contact IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_billing_contact,
+          CASE
+            WHEN n.is_technical_contact = b.is_technical_contact
+            OR (
+              n.is_technical_contact IS NULL AND b.is_technical_contact IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_technical_contact,
+          CASE
+            WHEN n.is_signatory = b.is_signatory
+            OR (
+              n.is_signatory IS NULL AND b.is_signatory IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_signatory,
+          CASE
+            WHEN n.can_approve = b.can_approve
+            OR (
+              n.can_approve IS NULL AND b.can_approve IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__can_approve,
+          CASE
+            WHEN n.can_invite = b.can_invite
+            OR (
+              n.can_invite IS NULL AND b.can_invite IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__can_invite,
+          CASE
+            WHEN n.approval_limit = b.approval_limit
+            OR (
+              n.approval_limit IS NULL AND b.approval_limit IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__approval_limit,
+          CASE
+            WHEN n.approval_currency = b.approval_currency
+            OR (
+              n.approval_currency IS NULL AND b.approval_currency IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__approval_currency,
+          CASE
+            WHEN n.spend_limit = b.spend_limit
+            OR (
+              n.spend_limit IS NULL AND b.spend_limit IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__spend_limit,
+          CASE
+            WHEN n.notification_level = b.notification_level
+            OR (
+              n.notification_level IS NULL AND b.notification_level IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__notification_level,
+          CASE
+            WHEN n.is_default_company = b.is_default_company
+            OR (
+              n.is_default_company IS NULL AND b.is_default_company IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_default_company,
+          CASE
+            WHEN n.last_invited_at = b.last_invited_at
+            OR (
+              n.last_invited_at IS NULL AND b.last_invited_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_invited_at,
+          CASE
+            WHEN n.mapping_source = b.mapping_source
+            OR (
+              n.mapping_source IS NULL AND b.mapping_source IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__mapping_source,
+          CASE
+            WHEN n.title = b.title OR (
+              n.title IS NULL AND b.title IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__title,
+          CASE
+            WHEN n.department = b.department
+            OR (
+              n.department IS NULL AND b.department IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__department,
+          CASE
+            WHEN n.cost_center = b.cost_center
+            OR (
+              n.cost_center IS NULL AND b.cost_center IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__cost_center,
+          CASE
+            WHEN n.permissions_mask = b.permissions_mask
+            OR (
+              n.permissions_mask IS NULL AND b.permissions_mask IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__permissions_mask,
+          CASE
+            WHEN n.invited_by = b.invited_by
+            OR (
+              n.invited_by IS NULL AND b.invited_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_by,
+          CASE
+            WHEN n.invited_at = b.invited_at
+            OR (
+              n.invited_at IS NULL AND b.invited_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_at,
+          CASE
+            WHEN n.accepted_at = b.accepted_at
+            OR (
+              n.accepted_at IS NULL AND b.accepted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__accepted_at,
+          CASE
+            WHEN n.last_active_at = b.last_active_at
+            OR (
+              n.last_active_at IS NULL AND b.last_active_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_active_at,
+          CASE
+            WHEN n.deactivated_at = b.deactivated_at
+            OR (
+              n.deactivated_at IS NULL AND b.deactivated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deactivated_at,
+          CASE
+            WHEN n.deactivated_by = b.deactivated_by
+            OR (
+              n.deactivated_by IS NULL AND b.deactivated_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deactivated_by,
+          CASE
+            WHEN n.external_ref = b.external_ref
+            OR (
+              n.external_ref IS NULL AND b.external_ref IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__external_ref,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
             (
-              vendor__taggings__staged.id IS NULL
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            user_id,
+            company_id,
+            role,
+            status,
+            is_primary,
+            is_billing_contact,
+            is_technical_contact,
+            is_signatory,
+            can_approve,
+            can_invite,
+            approval_limit,
+            approval_currency,
+            spend_limit,
+            notification_level,
+            is_default_company,
+            last_invited_at,
+            mapping_source,
+            title,
+            department,
+            cost_center,
+            permissions_mask,
+            invited_by,
+            invited_at,
+            accepted_at,
+            last_active_at,
+            deactivated_at,
+            deactivated_by,
+            external_ref,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, user_id DESC NULLS LAST, company_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_primary DESC NULLS LAST, is_billing_contact DESC NULLS LAST, is_technical_contact DESC NULLS LAST, is_signatory DESC NULLS LAST, can_approve DESC NULLS LAST, can_invite DESC NULLS LAST, approval_limit DESC NULLS LAST, approval_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, notification_level DESC NULLS LAST, is_default_company DESC NULLS LAST, last_invited_at DESC NULLS LAST, mapping_source DESC NULLS LAST, title DESC NULLS LAST, department DESC NULLS LAST, cost_center DESC NULLS LAST, permissions_mask DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, last_active_at DESC NULLS LAST, deactivated_at DESC NULLS LAST, deactivated_by DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__user_company_mappings__staged
+          WHERE
+            NOT (
+              (
+                vendor__user_company_mappings__staged.id IS NULL
+              )
+              OR (
+                vendor__user_company_mappings__staged.updated_at IS NULL
+              )
             )
-            OR (
-              vendor__taggings__staged.updated_at IS NULL
-            )
-            OR (
-              vendor__taggings__staged._loaded_at IS NULL
-            )
+        ) AS n
+        LEFT JOIN public.user_company_mappings AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.user_company_mappings__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'user_company_mappings',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__user_company_mappings__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
           )
-      ) AS n
-      LEFT JOIN public.taggings AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.taggings__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'taggings',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+      )
+    FROM vendor__user_company_mappings__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__user_company_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM vendor__taggings__staged AS n
-      WHERE
+        id,
+        user_id,
+        company_id,
+        role,
+        status,
+        is_primary,
+        is_billing_contact,
+        is_technical_contact,
+        is_signatory,
+        can_approve,
+        can_invite,
+        approval_limit,
+        approval_currency,
+        spend_limit,
+        notification_level,
+        is_default_company,
+        last_invited_at,
+        mapping_source,
+        title,
+        department,
+        cost_center,
+        permissions_mask,
+        invited_by,
+        invited_at,
+        accepted_at,
+        last_active_at,
+        deactivated_at,
+        deactivated_by,
+        external_ref,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.user_company_mappings
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__user_company_mappings__delta;
+    CREATE TEMPORARY TABLE vendor__user_company_mappings__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.user_company_mappings__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'user_company_mappings',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- taggings: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') UNION ALL SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') IS NULL) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__taggings__staged;
+    CREATE TEMPORARY TABLE vendor__taggings__staged AS
+    SELECT
+      id,
+      tag_id,
+      taggable_id,
+      taggable_type,
+      tagger_id,
+      tagger_type,
+      context,
+      tenant_company_id,
+      confidence,
+      weight,
+      is_auto,
+      created_at,
+      updated_at,
+      op,
+      _loaded_at
+    FROM staging.taggings
+    WHERE
+      _loaded_at > (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
+      )
+    UNION ALL
+    SELECT
+      id,
+      tag_id,
+      taggable_id,
+      taggable_type,
+      tagger_id,
+      tagger_type,
+      context,
+      tenant_company_id,
+      confidence,
+      weight,
+      is_auto,
+      created_at,
+      updated_at,
+      op,
+      _loaded_at
+    FROM staging.taggings
+    WHERE
+      (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
+      ) IS NULL;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'taggings',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN n._loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tag_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.context AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tenant_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confidence AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_auto AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'tag_id',
+        n.tag_id,
+        'taggable_id',
+        n.taggable_id,
+        'taggable_type',
+        n.taggable_type,
+        'tagger_id',
+        n.tagger_id,
+        'tagger_type',
+        n.tagger_type,
+        'context',
+        n.context,
+        'tenant_company_id',
+        n.tenant_company_id,
+        'confidence',
+        n.confidence,
+        'weight',
+        n.weight,
+        'is_auto',
+        n.is_auto,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'op',
+        n.op,
+        '_loaded_at',
+        CAST(n._loaded_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__taggings__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
@@ -6929,1422 +7252,1975 @@ BEGIN
         ) OR (
           n._loaded_at IS NULL
         )
-    )
-  FROM vendor__taggings__delta;
-  DROP TABLE IF EXISTS vendor__tags__staged;
-  CREATE TEMPORARY TABLE vendor__tags__staged AS
-  SELECT
-    id,
-    company_id,
-    name,
-    slug,
-    description,
-    category,
-    color,
-    taggings_count,
-    is_system,
-    is_visible_to_vendors,
-    status,
-    created_by,
-    merged_into_id,
-    parent_id,
-    icon,
-    sort_order,
-    usage_scope,
-    last_used_at,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.tags;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'tags',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.color AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggings_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_system AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_visible_to_vendors AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.merged_into_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.usage_scope AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_used_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'company_id',
-      n.company_id,
-      'name',
-      n.name,
-      'slug',
-      n.slug,
-      'description',
-      n.description,
-      'category',
-      n.category,
-      'color',
-      n.color,
-      'taggings_count',
-      n.taggings_count,
-      'is_system',
-      n.is_system,
-      'is_visible_to_vendors',
-      n.is_visible_to_vendors,
-      'status',
-      n.status,
-      'created_by',
-      n.created_by,
-      'merged_into_id',
-      n.merged_into_id,
-      'parent_id',
-      n.parent_id,
-      'icon',
-      n.icon,
-      'sort_order',
-      n.sort_order,
-      'usage_scope',
-      n.usage_scope,
-      'last_used_at',
-      CAST(n.last_used_at AS VARCHAR(64)),
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__tags__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
       )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'tags'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.color AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggings_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_system AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_visible_to_vendors AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.merged_into_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.usage_scope AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_used_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__tags__delta;
-  CREATE TEMPORARY TABLE vendor__tags__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'taggings'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tag_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.context AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tenant_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confidence AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_auto AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__taggings__delta;
+    CREATE TEMPORARY TABLE vendor__taggings__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__company_id
-        OR p.chg__name
-        OR p.chg__slug
-        OR p.chg__description
-        OR p.chg__category
-        OR p.chg__color
-        OR p.chg__taggings_count
-        OR p.chg__is_system
-        OR p.chg__is_visible_to_vendors
-        OR p.chg__status
-        OR p.chg__created_by
-        OR p.chg__merged_into_id
-        OR p.chg__parent_id
-        OR p.chg__icon
-        OR p.chg__sort_order
-        OR p.chg__usage_scope
-        OR p.chg__last_used_at
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.company_id,
-      p.name,
-      p.slug,
-      p.description,
-      p.category,
-      p.color,
-      p.taggings_count,
-      p.is_system,
-      p.is_visible_to_vendors,
-      p.status,
-      p.created_by,
-      p.merged_into_id,
-      p.parent_id,
-      p.icon,
-      p.sort_order,
-      p.usage_scope,
-      p.last_used_at,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__company_id,
-      p.old__name,
-      p.old__slug,
-      p.old__description,
-      p.old__category,
-      p.old__color,
-      p.old__taggings_count,
-      p.old__is_system,
-      p.old__is_visible_to_vendors,
-      p.old__status,
-      p.old__created_by,
-      p.old__merged_into_id,
-      p.old__parent_id,
-      p.old__icon,
-      p.old__sort_order,
-      p.old__usage_scope,
-      p.old__last_used_at,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__company_id,
-      p.chg__name,
-      p.chg__slug,
-      p.chg__description,
-      p.chg__category,
-      p.chg__color,
-      p.chg__taggings_count,
-      p.chg__is_system,
-      p.chg__is_visible_to_vendors,
-      p.chg__status,
-      p.chg__created_by,
-      p.chg__merged_into_id,
-      p.chg__parent_id,
-      p.chg__icon,
-      p.chg__sort_order,
-      p.chg__usage_scope,
-      p.chg__last_used_at,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.company_id AS company_id,
-        n.name AS name,
-        n.slug AS slug,
-        n.description AS description,
-        n.category AS category,
-        n.color AS color,
-        n.taggings_count AS taggings_count,
-        n.is_system AS is_system,
-        n.is_visible_to_vendors AS is_visible_to_vendors,
-        n.status AS status,
-        n.created_by AS created_by,
-        n.merged_into_id AS merged_into_id,
-        n.parent_id AS parent_id,
-        n.icon AS icon,
-        n.sort_order AS sort_order,
-        n.usage_scope AS usage_scope,
-        n.last_used_at AS last_used_at,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.company_id AS old__company_id,
-        b.name AS old__name,
-        b.slug AS old__slug,
-        b.description AS old__description,
-        b.category AS old__category,
-        b.color AS old__color,
-        b.taggings_count AS old__taggings_count,
-        b.is_system AS old__is_system,
-        b.is_visible_to_vendors AS old__is_visible_to_vendors,
-        b.status AS old__status,
-        b.created_by AS old__created_by,
-        b.merged_into_id AS old__merged_into_id,
-        b.parent_id AS old__parent_id,
-        b.icon AS old__icon,
-        b.sort_order AS old__sort_order,
-        b.usage_scope AS old__usage_scope,
-        b.last_used_at AS old__last_used_at,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.company_id = b.company_id
-          OR (
-            n.company_id IS NULL AND b.company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_id,
-        CASE
-          WHEN n.name = b.name OR (
-            n.name IS NULL AND b.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__name,
-        CASE
-          WHEN n.slug = b.slug OR (
-            n.slug IS NULL AND b.slug IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__slug,
-        CASE
-          WHEN n.description = b.description
-          OR (
-            n.description IS NULL AND b.description IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__description,
-        CASE
-          WHEN n.category = b.category OR (
-            n.category IS NULL AND b.category IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__category,
-        CASE
-          WHEN n.color = b.color OR (
-            n.color IS NULL AND b.color IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__color,
-        CASE
-          WHEN n.taggings_count = b.taggings_count
-          OR (
-            n.taggings_count IS NULL AND b.taggings_count IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__taggings_count,
-        CASE
-          WHEN n.is_system = b.is_system OR (
-            n.is_system IS NULL AND b.is_system IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_system,
-        CASE
-          WHEN n.is_visible_to_vendors = b.is_visible_to_vendors
-          OR (
-            n.is_visible_to_vendors IS NULL AND b.is_visible_to_vendors IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_visible_to_vendors,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.created_by = b.created_by
-          OR (
-            n.created_by IS NULL AND b.created_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_by,
-        CASE
-          WHEN n.merged_into_id = b.merged_into_id
-          OR (
-            n.merged_into_id IS NULL AND b.merged_into_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__merged_into_id,
-        CASE
-          WHEN n.parent_id = b.parent_id OR (
-            n.parent_id IS NULL AND b.parent_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__parent_id,
-        CASE
-          WHEN n.icon = b.icon OR (
-            n.icon IS NULL AND b.icon IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__icon,
-        CASE
-          WHEN n.sort_order = b.sort_order
-          OR (
-            n.sort_order IS NULL AND b.sort_order IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__sort_order,
-        CASE
-          WHEN n.usage_scope = b.usage_scope
-          OR (
-            n.usage_scope IS NULL AND b.usage_scope IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__usage_scope,
-        CASE
-          WHEN n.last_used_at = b.last_used_at
-          OR (
-            n.last_used_at IS NULL AND b.last_used_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_used_at,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__tag_id
+          OR p.chg__taggable_id
+          OR p.chg__taggable_type
+          OR p.chg__tagger_id
+          OR p.chg__tagger_type
+          OR p.chg__context
+          OR p.chg__tenant_company_id
+          OR p.chg__confidence
+          OR p.chg__weight
+          OR p.chg__is_auto
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.tag_id,
+        p.taggable_id,
+        p.taggable_type,
+        p.tagger_id,
+        p.tagger_type,
+        p.context,
+        p.tenant_company_id,
+        p.confidence,
+        p.weight,
+        p.is_auto,
+        p.created_at,
+        p.updated_at,
+        p.old__id,
+        p.old__tag_id,
+        p.old__taggable_id,
+        p.old__taggable_type,
+        p.old__tagger_id,
+        p.old__tagger_type,
+        p.old__context,
+        p.old__tenant_company_id,
+        p.old__confidence,
+        p.old__weight,
+        p.old__is_auto,
+        p.old__created_at,
+        p.old__updated_at,
+        p.chg__id,
+        p.chg__tag_id,
+        p.chg__taggable_id,
+        p.chg__taggable_type,
+        p.chg__tagger_id,
+        p.chg__tagger_type,
+        p.chg__context,
+        p.chg__tenant_company_id,
+        p.chg__confidence,
+        p.chg__weight,
+        p.chg__is_auto,
+        p.chg__created_at,
+        p.chg__updated_at
       FROM (
         SELECT
-          id,
-          company_id,
-          name,
-          slug,
-          description,
-          category,
-          color,
-          taggings_count,
-          is_system,
-          is_visible_to_vendors,
-          status,
-          created_by,
-          merged_into_id,
-          parent_id,
-          icon,
-          sort_order,
-          usage_scope,
-          last_used_at,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, color DESC NULLS LAST, taggings_count DESC NULLS LAST, is_system DESC NULLS LAST, is_visible_to_vendors DESC NULLS LAST, status DESC NULLS LAST, created_by DESC NULLS LAST, merged_into_id DESC NULLS LAST, parent_id DESC NULLS LAST, icon DESC NULLS LAST, sort_order DESC NULLS LAST, usage_scope DESC NULLS LAST, last_used_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__tags__staged
-        WHERE
-          NOT (
-            (
-              vendor__tags__staged.id IS NULL
+          n.id AS id,
+          n.tag_id AS tag_id,
+          n.taggable_id AS taggable_id,
+          n.taggable_type AS taggable_type,
+          n.tagger_id AS tagger_id,
+          n.tagger_type AS tagger_type,
+          n.context AS context,
+          n.tenant_company_id AS tenant_company_id,
+          n.confidence AS confidence,
+          n.weight AS weight,
+          n.is_auto AS is_auto,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          b.id AS old__id,
+          b.tag_id AS old__tag_id,
+          b.taggable_id AS old__taggable_id,
+          b.taggable_type AS old__taggable_type,
+          b.tagger_id AS old__tagger_id,
+          b.tagger_type AS old__tagger_type,
+          b.context AS old__context,
+          b.tenant_company_id AS old__tenant_company_id,
+          b.confidence AS old__confidence,
+          b.weight AS old__weight,
+          b.is_auto AS old__is_auto,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.tag_id = b.tag_id OR (
+              n.tag_id IS NULL AND b.tag_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tag_id,
+          CASE
+            WHEN n.taggable_id = b.taggable_id
             OR (
-              vendor__tags__staged.updated_at IS NULL
+              n.taggable_id IS NULL AND b.taggable_id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__taggable_id,
+          CASE
+            WHEN n.taggable_type = b.taggable_type
+            OR (
+              n.taggable_type IS NULL AND b.taggable_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__taggable_type,
+          CASE
+            WHEN n.tagger_id = b.tagger_id OR (
+              n.tagger_id IS NULL AND b.tagger_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tagger_id,
+          CASE
+            WHEN n.tagger_type = b.tagger_type
+            OR (
+              n.tagger_type IS NULL AND b.tagger_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tagger_type,
+          CASE
+            WHEN n.context = b.context OR (
+              n.context IS NULL AND b.context IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__context,
+          CASE
+            WHEN n.tenant_company_id = b.tenant_company_id
+            OR (
+              n.tenant_company_id IS NULL AND b.tenant_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tenant_company_id,
+          CASE
+            WHEN n.confidence = b.confidence
+            OR (
+              n.confidence IS NULL AND b.confidence IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__confidence,
+          CASE
+            WHEN n.weight = b.weight OR (
+              n.weight IS NULL AND b.weight IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__weight,
+          CASE
+            WHEN n.is_auto = b.is_auto OR (
+              n.is_auto IS NULL AND b.is_auto IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_auto,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          COALESCE(UPPER(n.op) = 'D', FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            tag_id,
+            taggable_id,
+            taggable_type,
+            tagger_id,
+            tagger_type,
+            context,
+            tenant_company_id,
+            confidence,
+            weight,
+            is_auto,
+            created_at,
+            updated_at,
+            op,
+            _loaded_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, tag_id DESC NULLS LAST, taggable_id DESC NULLS LAST, taggable_type DESC NULLS LAST, tagger_id DESC NULLS LAST, tagger_type DESC NULLS LAST, context DESC NULLS LAST, tenant_company_id DESC NULLS LAST, confidence DESC NULLS LAST, weight DESC NULLS LAST, is_auto DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__taggings__staged
+          WHERE
+            NOT (
+              (
+                vendor__taggings__staged.id IS NULL
+              )
+              OR (
+                vendor__taggings__staged.updated_at IS NULL
+              )
+              OR (
+                vendor__taggings__staged._loaded_at IS NULL
+              )
+            )
+        ) AS n
+        LEFT JOIN public.taggings AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.taggings__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'taggings',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__taggings__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
+          ) OR (
+            n._loaded_at IS NULL
           )
-      ) AS n
-      LEFT JOIN public.tags AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.tags__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'tags',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+      )
+    FROM vendor__taggings__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__taggings__staged;
+    CREATE TEMPORARY TABLE vendor__taggings__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM vendor__tags__staged AS n
+        id,
+        tag_id,
+        taggable_id,
+        taggable_type,
+        tagger_id,
+        tagger_type,
+        context,
+        tenant_company_id,
+        confidence,
+        weight,
+        is_auto,
+        created_at,
+        updated_at,
+        op,
+        _loaded_at
+      FROM staging.taggings
       WHERE
+        _loaded_at > (
+          SELECT
+            CAST(MAX(value) AS TIMESTAMP)
+          FROM cdc.watermark
+          WHERE
+            pipeline = 'vendor' AND source = 'taggings'
+        )
+      UNION ALL
+      SELECT
+        id,
+        tag_id,
+        taggable_id,
+        taggable_type,
+        tagger_id,
+        tagger_type,
+        context,
+        tenant_company_id,
+        confidence,
+        weight,
+        is_auto,
+        created_at,
+        updated_at,
+        op,
+        _loaded_at
+      FROM staging.taggings
+      WHERE
+        (
+          SELECT
+            CAST(MAX(value) AS TIMESTAMP)
+          FROM cdc.watermark
+          WHERE
+            pipeline = 'vendor' AND source = 'taggings'
+        ) IS NULL
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__taggings__delta;
+    CREATE TEMPORARY TABLE vendor__taggings__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.taggings__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'taggings',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- tags: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, name, slug, description, category, color, taggings_count, is_system, is_visible_to_vendors, status, created_by, merged_into_id, parent_id, icon, sort_order, usage_scope, last_used_at, created_at, updated_at, deleted_at FROM staging.tags) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__tags__staged;
+    CREATE TEMPORARY TABLE vendor__tags__staged AS
+    SELECT
+      id,
+      company_id,
+      name,
+      slug,
+      description,
+      category,
+      color,
+      taggings_count,
+      is_system,
+      is_visible_to_vendors,
+      status,
+      created_by,
+      merged_into_id,
+      parent_id,
+      icon,
+      sort_order,
+      usage_scope,
+      last_used_at,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.tags;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'tags',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.color AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggings_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_system AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_visible_to_vendors AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.merged_into_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.usage_scope AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_used_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'company_id',
+        n.company_id,
+        'name',
+        n.name,
+        'slug',
+        n.slug,
+        'description',
+        n.description,
+        'category',
+        n.category,
+        'color',
+        n.color,
+        'taggings_count',
+        n.taggings_count,
+        'is_system',
+        n.is_system,
+        'is_visible_to_vendors',
+        n.is_visible_to_vendors,
+        'status',
+        n.status,
+        'created_by',
+        n.created_by,
+        'merged_into_id',
+        n.merged_into_id,
+        'parent_id',
+        n.parent_id,
+        'icon',
+        n.icon,
+        'sort_order',
+        n.sort_order,
+        'usage_scope',
+        n.usage_scope,
+        'last_used_at',
+        CAST(n.last_used_at AS VARCHAR(64)),
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__tags__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
           n.updated_at IS NULL
         )
-    )
-  FROM vendor__tags__delta;
-  DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
-  CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
-  SELECT
-    id,
-    client_company_id,
-    vendor_company_id,
-    product_category_id,
-    item_code,
-    vendor_item_code,
-    item_name,
-    item_description,
-    manufacturer_name,
-    manufacturer_part_number,
-    gtin,
-    weight_kg,
-    country_of_origin,
-    unit_of_measure,
-    pack_size,
-    unit_price,
-    list_price,
-    currency_code,
-    discount_pct,
-    min_order_qty,
-    max_order_qty,
-    lead_time_days,
-    contract_number,
-    contract_start_date,
-    contract_end_date,
-    price_valid_until,
-    priority,
-    status,
-    is_exclusive,
-    is_catalog_item,
-    is_taxable,
-    tax_rate,
-    min_order_value,
-    rebate_pct,
-    last_ordered_at,
-    notes,
-    approved_by,
-    approved_at,
-    created_by,
-    updated_by,
-    created_at,
-    updated_at,
-    deleted_at
-  FROM staging.preferred_vendor_item_mappings;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'preferred_vendor_item_mappings',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_part_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gtin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_of_origin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_of_measure AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.pack_size AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.list_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.max_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_start_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_end_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.price_valid_until AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.priority AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_exclusive AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_catalog_item AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_taxable AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_ordered_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'client_company_id',
-      n.client_company_id,
-      'vendor_company_id',
-      n.vendor_company_id,
-      'product_category_id',
-      n.product_category_id,
-      'item_code',
-      n.item_code,
-      'vendor_item_code',
-      n.vendor_item_code,
-      'item_name',
-      n.item_name,
-      'item_description',
-      n.item_description,
-      'manufacturer_name',
-      n.manufacturer_name,
-      'manufacturer_part_number',
-      n.manufacturer_part_number,
-      'gtin',
-      n.gtin,
-      'weight_kg',
-      n.weight_kg,
-      'country_of_origin',
-      n.country_of_origin,
-      'unit_of_measure',
-      n.unit_of_measure,
-      'pack_size',
-      n.pack_size,
-      'unit_price',
-      n.unit_price,
-      'list_price',
-      n.list_price,
-      'currency_code',
-      n.currency_code,
-      'discount_pct',
-      n.discount_pct,
-      'min_order_qty',
-      n.min_order_qty,
-      'max_order_qty',
-      n.max_order_qty,
-      'lead_time_days',
-      n.lead_time_days,
-      'contract_number',
-      n.contract_number,
-      'contract_start_date',
-      CAST(n.contract_start_date AS VARCHAR(64)),
-      'contract_end_date',
-      CAST(n.contract_end_date AS VARCHAR(64)),
-      'price_valid_until',
-      CAST(n.price_valid_until AS VARCHAR(64)),
-      'priority',
-      n.priority,
-      'status',
-      n.status,
-      'is_exclusive',
-      n.is_exclusive,
-      'is_catalog_item',
-      n.is_catalog_item,
-      'is_taxable',
-      n.is_taxable,
-      'tax_rate',
-      n.tax_rate,
-      'min_order_value',
-      n.min_order_value,
-      'rebate_pct',
-      n.rebate_pct,
-      'last_ordered_at',
-      CAST(n.last_ordered_at AS VARCHAR(64)),
-      'notes',
-      n.notes,
-      'approved_by',
-      n.approved_by,
-      'approved_at',
-      CAST(n.approved_at AS VARCHAR(64)),
-      'created_by',
-      n.created_by,
-      'updated_by',
-      n.updated_by,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64)),
-      'deleted_at',
-      CAST(n.deleted_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__preferred_vendor_item_mappings__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      ) OR (
-        n.updated_at IS NULL
       )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'preferred_vendor_item_mappings'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_part_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gtin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_of_origin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_of_measure AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.pack_size AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.list_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.max_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_start_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_end_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.price_valid_until AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.priority AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_exclusive AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_catalog_item AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_taxable AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_ordered_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
-        )
-    );
-  DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__delta;
-  CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__delta AS
-  SELECT
-    *
-  FROM (
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'tags'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.color AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggings_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_system AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_visible_to_vendors AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.merged_into_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.usage_scope AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_used_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__tags__delta;
+    CREATE TEMPORARY TABLE vendor__tags__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__client_company_id
-        OR p.chg__vendor_company_id
-        OR p.chg__product_category_id
-        OR p.chg__item_code
-        OR p.chg__vendor_item_code
-        OR p.chg__item_name
-        OR p.chg__item_description
-        OR p.chg__manufacturer_name
-        OR p.chg__manufacturer_part_number
-        OR p.chg__gtin
-        OR p.chg__weight_kg
-        OR p.chg__country_of_origin
-        OR p.chg__unit_of_measure
-        OR p.chg__pack_size
-        OR p.chg__unit_price
-        OR p.chg__list_price
-        OR p.chg__currency_code
-        OR p.chg__discount_pct
-        OR p.chg__min_order_qty
-        OR p.chg__max_order_qty
-        OR p.chg__lead_time_days
-        OR p.chg__contract_number
-        OR p.chg__contract_start_date
-        OR p.chg__contract_end_date
-        OR p.chg__price_valid_until
-        OR p.chg__priority
-        OR p.chg__status
-        OR p.chg__is_exclusive
-        OR p.chg__is_catalog_item
-        OR p.chg__is_taxable
-        OR p.chg__tax_rate
-        OR p.chg__min_order_value
-        OR p.chg__rebate_pct
-        OR p.chg__last_ordered_at
-        OR p.chg__notes
-        OR p.chg__approved_by
-        OR p.chg__approved_at
-        OR p.chg__created_by
-        OR p.chg__updated_by
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        OR p.chg__deleted_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.client_company_id,
-      p.vendor_company_id,
-      p.product_category_id,
-      p.item_code,
-      p.vendor_item_code,
-      p.item_name,
-      p.item_description,
-      p.manufacturer_name,
-      p.manufacturer_part_number,
-      p.gtin,
-      p.weight_kg,
-      p.country_of_origin,
-      p.unit_of_measure,
-      p.pack_size,
-      p.unit_price,
-      p.list_price,
-      p.currency_code,
-      p.discount_pct,
-      p.min_order_qty,
-      p.max_order_qty,
-      p.lead_time_days,
-      p.contract_number,
-      p.contract_start_date,
-      p.contract_end_date,
-      p.price_valid_until,
-      p.priority,
-      p.status,
-      p.is_exclusive,
-      p.is_catalog_item,
-      p.is_taxable,
-      p.tax_rate,
-      p.min_order_value,
-      p.rebate_pct,
-      p.last_ordered_at,
-      p.notes,
-      p.approved_by,
-      p.approved_at,
-      p.created_by,
-      p.updated_by,
-      p.created_at,
-      p.updated_at,
-      p.deleted_at,
-      p.old__id,
-      p.old__client_company_id,
-      p.old__vendor_company_id,
-      p.old__product_category_id,
-      p.old__item_code,
-      p.old__vendor_item_code,
-      p.old__item_name,
-      p.old__item_description,
-      p.old__manufacturer_name,
-      p.old__manufacturer_part_number,
-      p.old__gtin,
-      p.old__weight_kg,
-      p.old__country_of_origin,
-      p.old__unit_of_measure,
-      p.old__pack_size,
-      p.old__unit_price,
-      p.old__list_price,
-      p.old__currency_code,
-      p.old__discount_pct,
-      p.old__min_order_qty,
-      p.old__max_order_qty,
-      p.old__lead_time_days,
-      p.old__contract_number,
-      p.old__contract_start_date,
-      p.old__contract_end_date,
-      p.old__price_valid_until,
-      p.old__priority,
-      p.old__status,
-      p.old__is_exclusive,
-      p.old__is_catalog_item,
-      p.old__is_taxable,
-      p.old__tax_rate,
-      p.old__min_order_value,
-      p.old__rebate_pct,
-      p.old__last_ordered_at,
-      p.old__notes,
-      p.old__approved_by,
-      p.old__approved_at,
-      p.old__created_by,
-      p.old__updated_by,
-      p.old__created_at,
-      p.old__updated_at,
-      p.old__deleted_at,
-      p.chg__id,
-      p.chg__client_company_id,
-      p.chg__vendor_company_id,
-      p.chg__product_category_id,
-      p.chg__item_code,
-      p.chg__vendor_item_code,
-      p.chg__item_name,
-      p.chg__item_description,
-      p.chg__manufacturer_name,
-      p.chg__manufacturer_part_number,
-      p.chg__gtin,
-      p.chg__weight_kg,
-      p.chg__country_of_origin,
-      p.chg__unit_of_measure,
-      p.chg__pack_size,
-      p.chg__unit_price,
-      p.chg__list_price,
-      p.chg__currency_code,
-      p.chg__discount_pct,
-      p.chg__min_order_qty,
-      p.chg__max_order_qty,
-      p.chg__lead_time_days,
-      p.chg__contract_number,
-      p.chg__contract_start_date,
-      p.chg__contract_end_date,
-      p.chg__price_valid_until,
-      p.chg__priority,
-      p.chg__status,
-      p.chg__is_exclusive,
-      p.chg__is_catalog_item,
-      p.chg__is_taxable,
-      p.chg__tax_rate,
-      p.chg__min_order_value,
-      p.chg__rebate_pct,
-      p.chg__last_ordered_at,
-      p.chg__notes,
-      p.chg__approved_by,
-      p.chg__approved_at,
-      p.chg__created_by,
-      p.chg__updated_by,
-      p.chg__created_at,
-      p.chg__updated_at,
-      p.chg__deleted_at
+      *
     FROM (
       SELECT
-        n.id AS id,
-        n.client_company_id AS client_company_id,
-        n.vendor_company_id AS vendor_company_id,
-        n.product_category_id AS product_category_id,
-        n.item_code AS item_code,
-        n.vendor_item_code AS vendor_item_code,
-        n.item_name AS item_name,
-        n.item_description AS item_description,
-        n.manufacturer_name AS manufacturer_name,
-        n.manufacturer_part_number AS manufacturer_part_number,
-        n.gtin AS gtin,
-        n.weight_kg AS weight_kg,
-        n.country_of_origin AS country_of_origin,
-        n.unit_of_measure AS unit_of_measure,
-        n.pack_size AS pack_size,
-        n.unit_price AS unit_price,
-        n.list_price AS list_price,
-        n.currency_code AS currency_code,
-        n.discount_pct AS discount_pct,
-        n.min_order_qty AS min_order_qty,
-        n.max_order_qty AS max_order_qty,
-        n.lead_time_days AS lead_time_days,
-        n.contract_number AS contract_number,
-        n.contract_start_date AS contract_start_date,
-        n.contract_end_date AS contract_end_date,
-        n.price_valid_until AS price_valid_until,
-        n.priority AS priority,
-        n.status AS status,
-        n.is_exclusive AS is_exclusive,
-        n.is_catalog_item AS is_catalog_item,
-        n.is_taxable AS is_taxable,
-        n.tax_rate AS tax_rate,
-        n.min_order_value AS min_order_value,
-        n.rebate_pct AS rebate_pct,
-        n.last_ordered_at AS last_ordered_at,
-        n.notes AS notes,
-        n.approved_by AS approved_by,
-        n.approved_at AS approved_at,
-        n.created_by AS created_by,
-        n.updated_by AS updated_by,
-        n.created_at AS created_at,
-        n.updated_at AS updated_at,
-        n.deleted_at AS deleted_at,
-        b.id AS old__id,
-        b.client_company_id AS old__client_company_id,
-        b.vendor_company_id AS old__vendor_company_id,
-        b.product_category_id AS old__product_category_id,
-        b.item_code AS old__item_code,
-        b.vendor_item_code AS old__vendor_item_code,
-        b.item_name AS old__item_name,
-        b.item_description AS old__item_description,
-        b.manufacturer_name AS old__manufacturer_name,
-        b.manufacturer_part_number AS old__manufacturer_part_number,
-        b.gtin AS old__gtin,
-        b.weight_kg AS old__weight_kg,
-        b.country_of_origin AS old__country_of_origin,
-        b.unit_of_measure AS old__unit_of_measure,
-        b.pack_size AS old__pack_size,
-        b.unit_price AS old__unit_price,
-        b.list_price AS old__list_price,
-        b.currency_code AS old__currency_code,
-        b.discount_pct AS old__discount_pct,
-        b.min_order_qty AS old__min_order_qty,
-        b.max_order_qty AS old__max_order_qty,
-        b.lead_time_days AS old__lead_time_days,
-        b.contract_number AS old__contract_number,
-        b.contract_start_date AS old__contract_start_date,
-        b.contract_end_date AS old__contract_end_date,
-        b.price_valid_until AS old__price_valid_until,
-        b.priority AS old__priority,
-        b.status AS old__status,
-        b.is_exclusive AS old__is_exclusive,
-        b.is_catalog_item AS old__is_catalog_item,
-        b.is_taxable AS old__is_taxable,
-        b.tax_rate AS old__tax_rate,
-        b.min_order_value AS old__min_order_value,
-        b.rebate_pct AS old__rebate_pct,
-        b.last_ordered_at AS old__last_ordered_at,
-        b.notes AS old__notes,
-        b.approved_by AS old__approved_by,
-        b.approved_at AS old__approved_at,
-        b.created_by AS old__created_by,
-        b.updated_by AS old__updated_by,
-        b.created_at AS old__created_at,
-        b.updated_at AS old__updated_at,
-        b.deleted_at AS old__deleted_at,
         CASE
-          WHEN n.id = b.id OR (
-            n.id IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN n.client_company_id = b.client_company_id
-          OR (
-            n.client_company_id IS NULL AND b.client_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__client_company_id,
-        CASE
-          WHEN n.vendor_company_id = b.vendor_company_id
-          OR (
-            n.vendor_company_id IS NULL AND b.vendor_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_company_id,
-        CASE
-          WHEN n.product_category_id = b.product_category_id
-          OR (
-            n.product_category_id IS NULL AND b.product_category_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__product_category_id,
-        CASE
-          WHEN n.item_code = b.item_code OR (
-            n.item_code IS NULL AND b.item_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__item_code,
-        CASE
-          WHEN n.vendor_item_code = b.vendor_item_code
-          OR (
-            n.vendor_item_code IS NULL AND b.vendor_item_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_item_code,
-        CASE
-          WHEN n.item_name = b.item_name OR (
-            n.item_name IS NULL AND b.item_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__item_name,
-        CASE
-          WHEN n.item_description = b.item_description
-          OR (
-            n.item_description IS NULL AND b.item_description IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__item_description,
-        CASE
-          WHEN n.manufacturer_name = b.manufacturer_name
-          OR (
-            n.manufacturer_name IS NULL AND b.manufacturer_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__manufacturer_name,
-        CASE
-          WHEN n.manufacturer_part_number = b.manufacturer_part_number
-          OR (
-            n.manufacturer_part_number IS NULL AND b.manufacturer_part_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__manufacturer_part_number,
-        CASE
-          WHEN n.gtin = b.gtin OR (
-            n.gtin IS NULL AND b.gtin IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__gtin,
-        CASE
-          WHEN n.weight_kg = b.weight_kg OR (
-            n.weight_kg IS NULL AND b.weight_kg IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__weight_kg,
-        CASE
-          WHEN n.country_of_origin = b.country_of_origin
-          OR (
-            n.country_of_origin IS NULL AND b.country_of_origin IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_of_origin,
-        CASE
-          WHEN n.unit_of_measure = b.unit_of_measure
-          OR (
-            n.unit_of_measure IS NULL AND b.unit_of_measure IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__unit_of_measure,
-        CASE
-          WHEN n.pack_size = b.pack_size OR (
-            n.pack_size IS NULL AND b.pack_size IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__pack_size,
-        CASE
-          WHEN n.unit_price = b.unit_price
-          OR (
-            n.unit_price IS NULL AND b.unit_price IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__unit_price,
-        CASE
-          WHEN n.list_price = b.list_price
-          OR (
-            n.list_price IS NULL AND b.list_price IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__list_price,
-        CASE
-          WHEN n.currency_code = b.currency_code
-          OR (
-            n.currency_code IS NULL AND b.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN n.discount_pct = b.discount_pct
-          OR (
-            n.discount_pct IS NULL AND b.discount_pct IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__discount_pct,
-        CASE
-          WHEN n.min_order_qty = b.min_order_qty
-          OR (
-            n.min_order_qty IS NULL AND b.min_order_qty IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__min_order_qty,
-        CASE
-          WHEN n.max_order_qty = b.max_order_qty
-          OR (
-            n.max_order_qty IS NULL AND b.max_order_qty IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__max_order_qty,
-        CASE
-          WHEN n.lead_time_days = b.lead_time_days
-          OR (
-            n.lead_time_days IS NULL AND b.lead_time_days IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__lead_time_days,
-        CASE
-          WHEN n.contract_number = b.contract_number
-          OR (
-            n.contract_number IS NULL AND b.contract_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__contract_number,
-        CASE
-          WHEN n.contract_start_date = b.contract_start_date
-          OR (
-            n.contract_start_date IS NULL AND b.contract_start_date IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__contract_start_date,
-        CASE
-          WHEN n.contract_end_date = b.contract_end_date
-          OR (
-            n.contract_end_date IS NULL AND b.contract_end_date IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__contract_end_date,
-        CASE
-          WHEN n.price_valid_until = b.price_valid_until
-          OR (
-            n.price_valid_until IS NULL AND b.price_valid_until IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__price_valid_until,
-        CASE
-          WHEN n.priority = b.priority OR (
-            n.priority IS NULL AND b.priority IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__priority,
-        CASE
-          WHEN n.status = b.status OR (
-            n.status IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN n.is_exclusive = b.is_exclusive
-          OR (
-            n.is_exclusive IS NULL AND b.is_exclusive IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_exclusive,
-        CASE
-          WHEN n.is_catalog_item = b.is_catalog_item
-          OR (
-            n.is_catalog_item IS NULL AND b.is_catalog_item IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_catalog_item,
-        CASE
-          WHEN n.is_taxable = b.is_taxable
-          OR (
-            n.is_taxable IS NULL AND b.is_taxable IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_taxable,
-        CASE
-          WHEN n.tax_rate = b.tax_rate OR (
-            n.tax_rate IS NULL AND b.tax_rate IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tax_rate,
-        CASE
-          WHEN n.min_order_value = b.min_order_value
-          OR (
-            n.min_order_value IS NULL AND b.min_order_value IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__min_order_value,
-        CASE
-          WHEN n.rebate_pct = b.rebate_pct
-          OR (
-            n.rebate_pct IS NULL AND b.rebate_pct IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__rebate_pct,
-        CASE
-          WHEN n.last_ordered_at = b.last_ordered_at
-          OR (
-            n.last_ordered_at IS NULL AND b.last_ordered_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__last_ordered_at,
-        CASE
-          WHEN n.notes = b.notes OR (
-            n.notes IS NULL AND b.notes IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__notes,
-        CASE
-          WHEN n.approved_by = b.approved_by
-          OR (
-            n.approved_by IS NULL AND b.approved_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__approved_by,
-        CASE
-          WHEN n.approved_at = b.approved_at
-          OR (
-            n.approved_at IS NULL AND b.approved_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__approved_at,
-        CASE
-          WHEN n.created_by = b.created_by
-          OR (
-            n.created_by IS NULL AND b.created_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_by,
-        CASE
-          WHEN n.updated_by = b.updated_by
-          OR (
-            n.updated_by IS NULL AND b.updated_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_by,
-        CASE
-          WHEN n.created_at = b.created_at
-          OR (
-            n.created_at IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN n.updated_at = b.updated_at
-          OR (
-            n.updated_at IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        CASE
-          WHEN n.deleted_at = b.deleted_at
-          OR (
-            n.deleted_at IS NULL AND b.deleted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__deleted_at,
-        COALESCE((
-          NOT n.deleted_at IS NULL
-        ), FALSE) AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__company_id
+          OR p.chg__name
+          OR p.chg__slug
+          OR p.chg__description
+          OR p.chg__category
+          OR p.chg__color
+          OR p.chg__taggings_count
+          OR p.chg__is_system
+          OR p.chg__is_visible_to_vendors
+          OR p.chg__status
+          OR p.chg__created_by
+          OR p.chg__merged_into_id
+          OR p.chg__parent_id
+          OR p.chg__icon
+          OR p.chg__sort_order
+          OR p.chg__usage_scope
+          OR p.chg__last_used_at
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.company_id,
+        p.name,
+        p.slug,
+        p.description,
+        p.category,
+        p.color,
+        p.taggings_count,
+        p.is_system,
+        p.is_visible_to_vendors,
+        p.status,
+        p.created_by,
+        p.merged_into_id,
+        p.parent_id,
+        p.icon,
+        p.sort_order,
+        p.usage_scope,
+        p.last_used_at,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__company_id,
+        p.old__name,
+        p.old__slug,
+        p.old__description,
+        p.old__category,
+        p.old__color,
+        p.old__taggings_count,
+        p.old__is_system,
+        p.old__is_visible_to_vendors,
+        p.old__status,
+        p.old__created_by,
+        p.old__merged_into_id,
+        p.old__parent_id,
+        p.old__icon,
+        p.old__sort_order,
+        p.old__usage_scope,
+        p.old__last_used_at,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__company_id,
+        p.chg__name,
+        p.chg__slug,
+        p.chg__description,
+        p.chg__category,
+        p.chg__color,
+        p.chg__taggings_count,
+        p.chg__is_system,
+        p.chg__is_visible_to_vendors,
+        p.chg__status,
+        p.chg__created_by,
+        p.chg__merged_into_id,
+        p.chg__parent_id,
+        p.chg__icon,
+        p.chg__sort_order,
+        p.chg__usage_scope,
+        p.chg__last_used_at,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
       FROM (
         SELECT
-          id,
-          client_company_id,
-          vendor_company_id,
-          product_category_id,
-          item_code,
-          vendor_item_code,
-          item_name,
-          item_description,
-          manufacturer_name,
-          manufacturer_part_number,
-          gtin,
-          weight_kg,
-          country_of_origin,
-          unit_of_measure,
-          pack_size,
-          unit_price,
-          list_price,
-          currency_code,
-          discount_pct,
-          min_order_qty,
-          max_order_qty,
-          lead_time_days,
-          contract_number,
-          contract_start_date,
-          contract_end_date,
-          price_valid_until,
-          priority,
-          status,
-          is_exclusive,
-          is_catalog_item,
-          is_taxable,
-          tax_rate,
-          min_order_value,
-          rebate_pct,
-          last_ordered_at,
-          notes,
-          approved_by,
-          approved_at,
-          created_by,
-          updated_by,
-          created_at,
-          updated_at,
-          deleted_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, vendor_company_id DESC NULLS LAST, product_category_id DESC NULLS LAST, item_code DESC NULLS LAST, vendor_item_code DESC NULLS LAST, item_name DESC NULLS LAST, item_description DESC NULLS LAST, manufacturer_name DESC NULLS LAST, manufacturer_part_number DESC NULLS LAST, gtin DESC NULLS LAST, weight_kg DESC NULLS LAST, country_of_origin DESC NULLS LAST, unit_of_measure DESC NULLS LAST, pack_size DESC NULLS LAST, unit_price DESC NULLS LAST, list_price DESC NULLS LAST, currency_code DESC NULLS LAST, discount_pct DESC NULLS LAST, min_order_qty DESC NULLS LAST, max_order_qty DESC NULLS LAST, lead_time_days DESC NULLS LAST, contract_number DESC NULLS LAST, contract_start_date DESC NULLS LAST, contract_end_date DESC NULLS LAST, price_valid_until DESC NULLS LAST, priority DESC NULLS LAST, status DESC NULLS LAST, is_exclusive DESC NULLS LAST, is_catalog_item DESC NULLS LAST, is_taxable DESC NULLS LAST, tax_rate DESC NULLS LAST, min_order_value DESC NULLS LAST, rebate_pct DESC NULLS LAST, last_ordered_at DESC NULLS LAST, notes DESC NULLS LAST, approved_by DESC NULLS LAST, approved_at DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__preferred_vendor_item_mappings__staged
-        WHERE
-          NOT (
-            (
-              vendor__preferred_vendor_item_mappings__staged.id IS NULL
+          n.id AS id,
+          n.company_id AS company_id,
+          n.name AS name,
+          n.slug AS slug,
+          n.description AS description,
+          n.category AS category,
+          n.color AS color,
+          n.taggings_count AS taggings_count,
+          n.is_system AS is_system,
+          n.is_visible_to_vendors AS is_visible_to_vendors,
+          n.status AS status,
+          n.created_by AS created_by,
+          n.merged_into_id AS merged_into_id,
+          n.parent_id AS parent_id,
+          n.icon AS icon,
+          n.sort_order AS sort_order,
+          n.usage_scope AS usage_scope,
+          n.last_used_at AS last_used_at,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.company_id AS old__company_id,
+          b.name AS old__name,
+          b.slug AS old__slug,
+          b.description AS old__description,
+          b.category AS old__category,
+          b.color AS old__color,
+          b.taggings_count AS old__taggings_count,
+          b.is_system AS old__is_system,
+          b.is_visible_to_vendors AS old__is_visible_to_vendors,
+          b.status AS old__status,
+          b.created_by AS old__created_by,
+          b.merged_into_id AS old__merged_into_id,
+          b.parent_id AS old__parent_id,
+          b.icon AS old__icon,
+          b.sort_order AS old__sort_order,
+          b.usage_scope AS old__usage_scope,
+          b.last_used_at AS old__last_used_at,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.company_id = b.company_id
             OR (
-              vendor__preferred_vendor_item_mappings__staged.updated_at IS NULL
+              n.company_id IS NULL AND b.company_id IS NULL
             )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_id,
+          CASE
+            WHEN n.name = b.name OR (
+              n.name IS NULL AND b.name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__name,
+          CASE
+            WHEN n.slug = b.slug OR (
+              n.slug IS NULL AND b.slug IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__slug,
+          CASE
+            WHEN n.description = b.description
+            OR (
+              n.description IS NULL AND b.description IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__description,
+          CASE
+            WHEN n.category = b.category OR (
+              n.category IS NULL AND b.category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__category,
+          CASE
+            WHEN n.color = b.color OR (
+              n.color IS NULL AND b.color IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__color,
+          CASE
+            WHEN n.taggings_count = b.taggings_count
+            OR (
+              n.taggings_count IS NULL AND b.taggings_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__taggings_count,
+          CASE
+            WHEN n.is_system = b.is_system OR (
+              n.is_system IS NULL AND b.is_system IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_system,
+          CASE
+            WHEN n.is_visible_to_vendors = b.is_visible_to_vendors
+            OR (
+              n.is_visible_to_vendors IS NULL AND b.is_visible_to_vendors IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_visible_to_vendors,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.created_by = b.created_by
+            OR (
+              n.created_by IS NULL AND b.created_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by,
+          CASE
+            WHEN n.merged_into_id = b.merged_into_id
+            OR (
+              n.merged_into_id IS NULL AND b.merged_into_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__merged_into_id,
+          CASE
+            WHEN n.parent_id = b.parent_id OR (
+              n.parent_id IS NULL AND b.parent_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_id,
+          CASE
+            WHEN n.icon = b.icon OR (
+              n.icon IS NULL AND b.icon IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__icon,
+          CASE
+            WHEN n.sort_order = b.sort_order
+            OR (
+              n.sort_order IS NULL AND b.sort_order IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__sort_order,
+          CASE
+            WHEN n.usage_scope = b.usage_scope
+            OR (
+              n.usage_scope IS NULL AND b.usage_scope IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__usage_scope,
+          CASE
+            WHEN n.last_used_at = b.last_used_at
+            OR (
+              n.last_used_at IS NULL AND b.last_used_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_used_at,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            company_id,
+            name,
+            slug,
+            description,
+            category,
+            color,
+            taggings_count,
+            is_system,
+            is_visible_to_vendors,
+            status,
+            created_by,
+            merged_into_id,
+            parent_id,
+            icon,
+            sort_order,
+            usage_scope,
+            last_used_at,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, color DESC NULLS LAST, taggings_count DESC NULLS LAST, is_system DESC NULLS LAST, is_visible_to_vendors DESC NULLS LAST, status DESC NULLS LAST, created_by DESC NULLS LAST, merged_into_id DESC NULLS LAST, parent_id DESC NULLS LAST, icon DESC NULLS LAST, sort_order DESC NULLS LAST, usage_scope DESC NULLS LAST, last_used_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__tags__staged
+          WHERE
+            NOT (
+              (
+                vendor__tags__staged.id IS NULL
+              )
+              OR (
+                vendor__tags__staged.updated_at IS NULL
+              )
+            )
+        ) AS n
+        LEFT JOIN public.tags AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.tags__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'tags',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__tags__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
           )
-      ) AS n
-      LEFT JOIN public.preferred_vendor_item_mappings AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.preferred_vendor_item_mappings__deleted AS t
-        ON n.id = t.id
-      WHERE
-        n.cdc__rank = 1
-    ) AS p
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'preferred_vendor_item_mappings',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
+      )
+    FROM vendor__tags__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__tags__staged;
+    CREATE TEMPORARY TABLE vendor__tags__staged AS
+    SELECT
+      *
+    FROM (
       SELECT
-        COUNT(*)
-      FROM vendor__preferred_vendor_item_mappings__staged AS n
-      WHERE
+        id,
+        company_id,
+        name,
+        slug,
+        description,
+        category,
+        color,
+        taggings_count,
+        is_system,
+        is_visible_to_vendors,
+        status,
+        created_by,
+        merged_into_id,
+        parent_id,
+        icon,
+        sort_order,
+        usage_scope,
+        last_used_at,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.tags
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__tags__delta;
+    CREATE TEMPORARY TABLE vendor__tags__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.tags__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'tags',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
+  -- preferred_vendor_item_mappings: detect only if this run staged rows for it; otherwise one cheap check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, client_company_id, vendor_company_id, product_category_id, item_code, vendor_item_code, item_name, item_description, manufacturer_name, manufacturer_part_number, gtin, weight_kg, country_of_origin, unit_of_measure, pack_size, unit_price, list_price, currency_code, discount_pct, min_order_qty, max_order_qty, lead_time_days, contract_number, contract_start_date, contract_end_date, price_valid_until, priority, status, is_exclusive, is_catalog_item, is_taxable, tax_rate, min_order_value, rebate_pct, last_ordered_at, notes, approved_by, approved_at, created_by, updated_by, created_at, updated_at, deleted_at FROM staging.preferred_vendor_item_mappings) AS s LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
+    SELECT
+      id,
+      client_company_id,
+      vendor_company_id,
+      product_category_id,
+      item_code,
+      vendor_item_code,
+      item_name,
+      item_description,
+      manufacturer_name,
+      manufacturer_part_number,
+      gtin,
+      weight_kg,
+      country_of_origin,
+      unit_of_measure,
+      pack_size,
+      unit_price,
+      list_price,
+      currency_code,
+      discount_pct,
+      min_order_qty,
+      max_order_qty,
+      lead_time_days,
+      contract_number,
+      contract_start_date,
+      contract_end_date,
+      price_valid_until,
+      priority,
+      status,
+      is_exclusive,
+      is_catalog_item,
+      is_taxable,
+      tax_rate,
+      min_order_value,
+      rebate_pct,
+      last_ordered_at,
+      notes,
+      approved_by,
+      approved_at,
+      created_by,
+      updated_by,
+      created_at,
+      updated_at,
+      deleted_at
+    FROM staging.preferred_vendor_item_mappings;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'preferred_vendor_item_mappings',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_part_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gtin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_of_origin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_of_measure AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.pack_size AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.list_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.max_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_start_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_end_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.price_valid_until AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.priority AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_exclusive AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_catalog_item AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_taxable AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_ordered_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'client_company_id',
+        n.client_company_id,
+        'vendor_company_id',
+        n.vendor_company_id,
+        'product_category_id',
+        n.product_category_id,
+        'item_code',
+        n.item_code,
+        'vendor_item_code',
+        n.vendor_item_code,
+        'item_name',
+        n.item_name,
+        'item_description',
+        n.item_description,
+        'manufacturer_name',
+        n.manufacturer_name,
+        'manufacturer_part_number',
+        n.manufacturer_part_number,
+        'gtin',
+        n.gtin,
+        'weight_kg',
+        n.weight_kg,
+        'country_of_origin',
+        n.country_of_origin,
+        'unit_of_measure',
+        n.unit_of_measure,
+        'pack_size',
+        n.pack_size,
+        'unit_price',
+        n.unit_price,
+        'list_price',
+        n.list_price,
+        'currency_code',
+        n.currency_code,
+        'discount_pct',
+        n.discount_pct,
+        'min_order_qty',
+        n.min_order_qty,
+        'max_order_qty',
+        n.max_order_qty,
+        'lead_time_days',
+        n.lead_time_days,
+        'contract_number',
+        n.contract_number,
+        'contract_start_date',
+        CAST(n.contract_start_date AS VARCHAR(64)),
+        'contract_end_date',
+        CAST(n.contract_end_date AS VARCHAR(64)),
+        'price_valid_until',
+        CAST(n.price_valid_until AS VARCHAR(64)),
+        'priority',
+        n.priority,
+        'status',
+        n.status,
+        'is_exclusive',
+        n.is_exclusive,
+        'is_catalog_item',
+        n.is_catalog_item,
+        'is_taxable',
+        n.is_taxable,
+        'tax_rate',
+        n.tax_rate,
+        'min_order_value',
+        n.min_order_value,
+        'rebate_pct',
+        n.rebate_pct,
+        'last_ordered_at',
+        CAST(n.last_ordered_at AS VARCHAR(64)),
+        'notes',
+        n.notes,
+        'approved_by',
+        n.approved_by,
+        'approved_at',
+        CAST(n.approved_at AS VARCHAR(64)),
+        'created_by',
+        n.created_by,
+        'updated_by',
+        n.updated_by,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64)),
+        'deleted_at',
+        CAST(n.deleted_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__preferred_vendor_item_mappings__staged AS n
+    WHERE
+      (
         (
           n.id IS NULL
         ) OR (
           n.updated_at IS NULL
         )
+      )
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'preferred_vendor_item_mappings'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_item_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.item_description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.manufacturer_part_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gtin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_of_origin AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_of_measure AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.pack_size AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.list_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.max_order_qty AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_start_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.contract_end_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.price_valid_until AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.priority AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_exclusive AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_catalog_item AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.is_taxable AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_ordered_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__delta;
+    CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        CASE
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__client_company_id
+          OR p.chg__vendor_company_id
+          OR p.chg__product_category_id
+          OR p.chg__item_code
+          OR p.chg__vendor_item_code
+          OR p.chg__item_name
+          OR p.chg__item_description
+          OR p.chg__manufacturer_name
+          OR p.chg__manufacturer_part_number
+          OR p.chg__gtin
+          OR p.chg__weight_kg
+          OR p.chg__country_of_origin
+          OR p.chg__unit_of_measure
+          OR p.chg__pack_size
+          OR p.chg__unit_price
+          OR p.chg__list_price
+          OR p.chg__currency_code
+          OR p.chg__discount_pct
+          OR p.chg__min_order_qty
+          OR p.chg__max_order_qty
+          OR p.chg__lead_time_days
+          OR p.chg__contract_number
+          OR p.chg__contract_start_date
+          OR p.chg__contract_end_date
+          OR p.chg__price_valid_until
+          OR p.chg__priority
+          OR p.chg__status
+          OR p.chg__is_exclusive
+          OR p.chg__is_catalog_item
+          OR p.chg__is_taxable
+          OR p.chg__tax_rate
+          OR p.chg__min_order_value
+          OR p.chg__rebate_pct
+          OR p.chg__last_ordered_at
+          OR p.chg__notes
+          OR p.chg__approved_by
+          OR p.chg__approved_at
+          OR p.chg__created_by
+          OR p.chg__updated_by
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          OR p.chg__deleted_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.client_company_id,
+        p.vendor_company_id,
+        p.product_category_id,
+        p.item_code,
+        p.vendor_item_code,
+        p.item_name,
+        p.item_description,
+        p.manufacturer_name,
+        p.manufacturer_part_number,
+        p.gtin,
+        p.weight_kg,
+        p.country_of_origin,
+        p.unit_of_measure,
+        p.pack_size,
+        p.unit_price,
+        p.list_price,
+        p.currency_code,
+        p.discount_pct,
+        p.min_order_qty,
+        p.max_order_qty,
+        p.lead_time_days,
+        p.contract_number,
+        p.contract_start_date,
+        p.contract_end_date,
+        p.price_valid_until,
+        p.priority,
+        p.status,
+        p.is_exclusive,
+        p.is_catalog_item,
+        p.is_taxable,
+        p.tax_rate,
+        p.min_order_value,
+        p.rebate_pct,
+        p.last_ordered_at,
+        p.notes,
+        p.approved_by,
+        p.approved_at,
+        p.created_by,
+        p.updated_by,
+        p.created_at,
+        p.updated_at,
+        p.deleted_at,
+        p.old__id,
+        p.old__client_company_id,
+        p.old__vendor_company_id,
+        p.old__product_category_id,
+        p.old__item_code,
+        p.old__vendor_item_code,
+        p.old__item_name,
+        p.old__item_description,
+        p.old__manufacturer_name,
+        p.old__manufacturer_part_number,
+        p.old__gtin,
+        p.old__weight_kg,
+        p.old__country_of_origin,
+        p.old__unit_of_measure,
+        p.old__pack_size,
+        p.old__unit_price,
+        p.old__list_price,
+        p.old__currency_code,
+        p.old__discount_pct,
+        p.old__min_order_qty,
+        p.old__max_order_qty,
+        p.old__lead_time_days,
+        p.old__contract_number,
+        p.old__contract_start_date,
+        p.old__contract_end_date,
+        p.old__price_valid_until,
+        p.old__priority,
+        p.old__status,
+        p.old__is_exclusive,
+        p.old__is_catalog_item,
+        p.old__is_taxable,
+        p.old__tax_rate,
+        p.old__min_order_value,
+        p.old__rebate_pct,
+        p.old__last_ordered_at,
+        p.old__notes,
+        p.old__approved_by,
+        p.old__approved_at,
+        p.old__created_by,
+        p.old__updated_by,
+        p.old__created_at,
+        p.old__updated_at,
+        p.old__deleted_at,
+        p.chg__id,
+        p.chg__client_company_id,
+        p.chg__vendor_company_id,
+        p.chg__product_category_id,
+        p.chg__item_code,
+        p.chg__vendor_item_code,
+        p.chg__item_name,
+        p.chg__item_description,
+        p.chg__manufacturer_name,
+        p.chg__manufacturer_part_number,
+        p.chg__gtin,
+        p.chg__weight_kg,
+        p.chg__country_of_origin,
+        p.chg__unit_of_measure,
+        p.chg__pack_size,
+        p.chg__unit_price,
+        p.chg__list_price,
+        p.chg__currency_code,
+        p.chg__discount_pct,
+        p.chg__min_order_qty,
+        p.chg__max_order_qty,
+        p.chg__lead_time_days,
+        p.chg__contract_number,
+        p.chg__contract_start_date,
+        p.chg__contract_end_date,
+        p.chg__price_valid_until,
+        p.chg__priority,
+        p.chg__status,
+        p.chg__is_exclusive,
+        p.chg__is_catalog_item,
+        p.chg__is_taxable,
+        p.chg__tax_rate,
+        p.chg__min_order_value,
+        p.chg__rebate_pct,
+        p.chg__last_ordered_at,
+        p.chg__notes,
+        p.chg__approved_by,
+        p.chg__approved_at,
+        p.chg__created_by,
+        p.chg__updated_by,
+        p.chg__created_at,
+        p.chg__updated_at,
+        p.chg__deleted_at
+      FROM (
+        SELECT
+          n.id AS id,
+          n.client_company_id AS client_company_id,
+          n.vendor_company_id AS vendor_company_id,
+          n.product_category_id AS product_category_id,
+          n.item_code AS item_code,
+          n.vendor_item_code AS vendor_item_code,
+          n.item_name AS item_name,
+          n.item_description AS item_description,
+          n.manufacturer_name AS manufacturer_name,
+          n.manufacturer_part_number AS manufacturer_part_number,
+          n.gtin AS gtin,
+          n.weight_kg AS weight_kg,
+          n.country_of_origin AS country_of_origin,
+          n.unit_of_measure AS unit_of_measure,
+          n.pack_size AS pack_size,
+          n.unit_price AS unit_price,
+          n.list_price AS list_price,
+          n.currency_code AS currency_code,
+          n.discount_pct AS discount_pct,
+          n.min_order_qty AS min_order_qty,
+          n.max_order_qty AS max_order_qty,
+          n.lead_time_days AS lead_time_days,
+          n.contract_number AS contract_number,
+          n.contract_start_date AS contract_start_date,
+          n.contract_end_date AS contract_end_date,
+          n.price_valid_until AS price_valid_until,
+          n.priority AS priority,
+          n.status AS status,
+          n.is_exclusive AS is_exclusive,
+          n.is_catalog_item AS is_catalog_item,
+          n.is_taxable AS is_taxable,
+          n.tax_rate AS tax_rate,
+          n.min_order_value AS min_order_value,
+          n.rebate_pct AS rebate_pct,
+          n.last_ordered_at AS last_ordered_at,
+          n.notes AS notes,
+          n.approved_by AS approved_by,
+          n.approved_at AS approved_at,
+          n.created_by AS created_by,
+          n.updated_by AS updated_by,
+          n.created_at AS created_at,
+          n.updated_at AS updated_at,
+          n.deleted_at AS deleted_at,
+          b.id AS old__id,
+          b.client_company_id AS old__client_company_id,
+          b.vendor_company_id AS old__vendor_company_id,
+          b.product_category_id AS old__product_category_id,
+          b.item_code AS old__item_code,
+          b.vendor_item_code AS old__vendor_item_code,
+          b.item_name AS old__item_name,
+          b.item_description AS old__item_description,
+          b.manufacturer_name AS old__manufacturer_name,
+          b.manufacturer_part_number AS old__manufacturer_part_number,
+          b.gtin AS old__gtin,
+          b.weight_kg AS old__weight_kg,
+          b.country_of_origin AS old__country_of_origin,
+          b.unit_of_measure AS old__unit_of_measure,
+          b.pack_size AS old__pack_size,
+          b.unit_price AS old__unit_price,
+          b.list_price AS old__list_price,
+          b.currency_code AS old__currency_code,
+          b.discount_pct AS old__discount_pct,
+          b.min_order_qty AS old__min_order_qty,
+          b.max_order_qty AS old__max_order_qty,
+          b.lead_time_days AS old__lead_time_days,
+          b.contract_number AS old__contract_number,
+          b.contract_start_date AS old__contract_start_date,
+          b.contract_end_date AS old__contract_end_date,
+          b.price_valid_until AS old__price_valid_until,
+          b.priority AS old__priority,
+          b.status AS old__status,
+          b.is_exclusive AS old__is_exclusive,
+          b.is_catalog_item AS old__is_catalog_item,
+          b.is_taxable AS old__is_taxable,
+          b.tax_rate AS old__tax_rate,
+          b.min_order_value AS old__min_order_value,
+          b.rebate_pct AS old__rebate_pct,
+          b.last_ordered_at AS old__last_ordered_at,
+          b.notes AS old__notes,
+          b.approved_by AS old__approved_by,
+          b.approved_at AS old__approved_at,
+          b.created_by AS old__created_by,
+          b.updated_by AS old__updated_by,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          b.deleted_at AS old__deleted_at,
+          CASE
+            WHEN n.id = b.id OR (
+              n.id IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN n.client_company_id = b.client_company_id
+            OR (
+              n.client_company_id IS NULL AND b.client_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__client_company_id,
+          CASE
+            WHEN n.vendor_company_id = b.vendor_company_id
+            OR (
+              n.vendor_company_id IS NULL AND b.vendor_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_company_id,
+          CASE
+            WHEN n.product_category_id = b.product_category_id
+            OR (
+              n.product_category_id IS NULL AND b.product_category_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__product_category_id,
+          CASE
+            WHEN n.item_code = b.item_code OR (
+              n.item_code IS NULL AND b.item_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__item_code,
+          CASE
+            WHEN n.vendor_item_code = b.vendor_item_code
+            OR (
+              n.vendor_item_code IS NULL AND b.vendor_item_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_item_code,
+          CASE
+            WHEN n.item_name = b.item_name OR (
+              n.item_name IS NULL AND b.item_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__item_name,
+          CASE
+            WHEN n.item_description = b.item_description
+            OR (
+              n.item_description IS NULL AND b.item_description IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__item_description,
+          CASE
+            WHEN n.manufacturer_name = b.manufacturer_name
+            OR (
+              n.manufacturer_name IS NULL AND b.manufacturer_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__manufacturer_name,
+          CASE
+            WHEN n.manufacturer_part_number = b.manufacturer_part_number
+            OR (
+              n.manufacturer_part_number IS NULL AND b.manufacturer_part_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__manufacturer_part_number,
+          CASE
+            WHEN n.gtin = b.gtin OR (
+              n.gtin IS NULL AND b.gtin IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__gtin,
+          CASE
+            WHEN n.weight_kg = b.weight_kg OR (
+              n.weight_kg IS NULL AND b.weight_kg IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__weight_kg,
+          CASE
+            WHEN n.country_of_origin = b.country_of_origin
+            OR (
+              n.country_of_origin IS NULL AND b.country_of_origin IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_of_origin,
+          CASE
+            WHEN n.unit_of_measure = b.unit_of_measure
+            OR (
+              n.unit_of_measure IS NULL AND b.unit_of_measure IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__unit_of_measure,
+          CASE
+            WHEN n.pack_size = b.pack_size OR (
+              n.pack_size IS NULL AND b.pack_size IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__pack_size,
+          CASE
+            WHEN n.unit_price = b.unit_price
+            OR (
+              n.unit_price IS NULL AND b.unit_price IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__unit_price,
+          CASE
+            WHEN n.list_price = b.list_price
+            OR (
+              n.list_price IS NULL AND b.list_price IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__list_price,
+          CASE
+            WHEN n.currency_code = b.currency_code
+            OR (
+              n.currency_code IS NULL AND b.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.discount_pct = b.discount_pct
+            OR (
+              n.discount_pct IS NULL AND b.discount_pct IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__discount_pct,
+          CASE
+            WHEN n.min_order_qty = b.min_order_qty
+            OR (
+              n.min_order_qty IS NULL AND b.min_order_qty IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__min_order_qty,
+          CASE
+            WHEN n.max_order_qty = b.max_order_qty
+            OR (
+              n.max_order_qty IS NULL AND b.max_order_qty IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__max_order_qty,
+          CASE
+            WHEN n.lead_time_days = b.lead_time_days
+            OR (
+              n.lead_time_days IS NULL AND b.lead_time_days IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__lead_time_days,
+          CASE
+            WHEN n.contract_number = b.contract_number
+            OR (
+              n.contract_number IS NULL AND b.contract_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__contract_number,
+          CASE
+            WHEN n.contract_start_date = b.contract_start_date
+            OR (
+              n.contract_start_date IS NULL AND b.contract_start_date IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__contract_start_date,
+          CASE
+            WHEN n.contract_end_date = b.contract_end_date
+            OR (
+              n.contract_end_date IS NULL AND b.contract_end_date IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__contract_end_date,
+          CASE
+            WHEN n.price_valid_until = b.price_valid_until
+            OR (
+              n.price_valid_until IS NULL AND b.price_valid_until IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__price_valid_until,
+          CASE
+            WHEN n.priority = b.priority OR (
+              n.priority IS NULL AND b.priority IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__priority,
+          CASE
+            WHEN n.status = b.status OR (
+              n.status IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN n.is_exclusive = b.is_exclusive
+            OR (
+              n.is_exclusive IS NULL AND b.is_exclusive IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_exclusive,
+          CASE
+            WHEN n.is_catalog_item = b.is_catalog_item
+            OR (
+              n.is_catalog_item IS NULL AND b.is_catalog_item IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_catalog_item,
+          CASE
+            WHEN n.is_taxable = b.is_taxable
+            OR (
+              n.is_taxable IS NULL AND b.is_taxable IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_taxable,
+          CASE
+            WHEN n.tax_rate = b.tax_rate OR (
+              n.tax_rate IS NULL AND b.tax_rate IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_rate,
+          CASE
+            WHEN n.min_order_value = b.min_order_value
+            OR (
+              n.min_order_value IS NULL AND b.min_order_value IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__min_order_value,
+          CASE
+            WHEN n.rebate_pct = b.rebate_pct
+            OR (
+              n.rebate_pct IS NULL AND b.rebate_pct IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__rebate_pct,
+          CASE
+            WHEN n.last_ordered_at = b.last_ordered_at
+            OR (
+              n.last_ordered_at IS NULL AND b.last_ordered_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__last_ordered_at,
+          CASE
+            WHEN n.notes = b.notes OR (
+              n.notes IS NULL AND b.notes IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__notes,
+          CASE
+            WHEN n.approved_by = b.approved_by
+            OR (
+              n.approved_by IS NULL AND b.approved_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__approved_by,
+          CASE
+            WHEN n.approved_at = b.approved_at
+            OR (
+              n.approved_at IS NULL AND b.approved_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__approved_at,
+          CASE
+            WHEN n.created_by = b.created_by
+            OR (
+              n.created_by IS NULL AND b.created_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by,
+          CASE
+            WHEN n.updated_by = b.updated_by
+            OR (
+              n.updated_by IS NULL AND b.updated_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_by,
+          CASE
+            WHEN n.created_at = b.created_at
+            OR (
+              n.created_at IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN n.updated_at = b.updated_at
+            OR (
+              n.updated_at IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          CASE
+            WHEN n.deleted_at = b.deleted_at
+            OR (
+              n.deleted_at IS NULL AND b.deleted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__deleted_at,
+          COALESCE((
+            NOT n.deleted_at IS NULL
+          ), FALSE) AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            client_company_id,
+            vendor_company_id,
+            product_category_id,
+            item_code,
+            vendor_item_code,
+            item_name,
+            item_description,
+            manufacturer_name,
+            manufacturer_part_number,
+            gtin,
+            weight_kg,
+            country_of_origin,
+            unit_of_measure,
+            pack_size,
+            unit_price,
+            list_price,
+            currency_code,
+            discount_pct,
+            min_order_qty,
+            max_order_qty,
+            lead_time_days,
+            contract_number,
+            contract_start_date,
+            contract_end_date,
+            price_valid_until,
+            priority,
+            status,
+            is_exclusive,
+            is_catalog_item,
+            is_taxable,
+            tax_rate,
+            min_order_value,
+            rebate_pct,
+            last_ordered_at,
+            notes,
+            approved_by,
+            approved_at,
+            created_by,
+            updated_by,
+            created_at,
+            updated_at,
+            deleted_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, vendor_company_id DESC NULLS LAST, product_category_id DESC NULLS LAST, item_code DESC NULLS LAST, vendor_item_code DESC NULLS LAST, item_name DESC NULLS LAST, item_description DESC NULLS LAST, manufacturer_name DESC NULLS LAST, manufacturer_part_number DESC NULLS LAST, gtin DESC NULLS LAST, weight_kg DESC NULLS LAST, country_of_origin DESC NULLS LAST, unit_of_measure DESC NULLS LAST, pack_size DESC NULLS LAST, unit_price DESC NULLS LAST, list_price DESC NULLS LAST, currency_code DESC NULLS LAST, discount_pct DESC NULLS LAST, min_order_qty DESC NULLS LAST, max_order_qty DESC NULLS LAST, lead_time_days DESC NULLS LAST, contract_number DESC NULLS LAST, contract_start_date DESC NULLS LAST, contract_end_date DESC NULLS LAST, price_valid_until DESC NULLS LAST, priority DESC NULLS LAST, status DESC NULLS LAST, is_exclusive DESC NULLS LAST, is_catalog_item DESC NULLS LAST, is_taxable DESC NULLS LAST, tax_rate DESC NULLS LAST, min_order_value DESC NULLS LAST, rebate_pct DESC NULLS LAST, last_ordered_at DESC NULLS LAST, notes DESC NULLS LAST, approved_by DESC NULLS LAST, approved_at DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__preferred_vendor_item_mappings__staged
+          WHERE
+            NOT (
+              (
+                vendor__preferred_vendor_item_mappings__staged.id IS NULL
+              )
+              OR (
+                vendor__preferred_vendor_item_mappings__staged.updated_at IS NULL
+              )
+            )
+        ) AS n
+        LEFT JOIN public.preferred_vendor_item_mappings AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.preferred_vendor_item_mappings__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+    ) AS c
+    WHERE
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
     )
-  FROM vendor__preferred_vendor_item_mappings__delta;
-  v_statements := v_statements + 72;
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'preferred_vendor_item_mappings',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__preferred_vendor_item_mappings__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          ) OR (
+            n.updated_at IS NULL
+          )
+      )
+    FROM vendor__preferred_vendor_item_mappings__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        id,
+        client_company_id,
+        vendor_company_id,
+        product_category_id,
+        item_code,
+        vendor_item_code,
+        item_name,
+        item_description,
+        manufacturer_name,
+        manufacturer_part_number,
+        gtin,
+        weight_kg,
+        country_of_origin,
+        unit_of_measure,
+        pack_size,
+        unit_price,
+        list_price,
+        currency_code,
+        discount_pct,
+        min_order_qty,
+        max_order_qty,
+        lead_time_days,
+        contract_number,
+        contract_start_date,
+        contract_end_date,
+        price_valid_until,
+        priority,
+        status,
+        is_exclusive,
+        is_catalog_item,
+        is_taxable,
+        tax_rate,
+        min_order_value,
+        rebate_pct,
+        last_ordered_at,
+        notes,
+        approved_by,
+        approved_at,
+        created_by,
+        updated_by,
+        created_at,
+        updated_at,
+        deleted_at
+      FROM staging.preferred_vendor_item_mappings
+    ) AS s
+    WHERE
+      FALSE;
+    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__delta;
+    CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__delta AS
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM cdc.preferred_vendor_item_mappings__changes
+    ) AS c
+    WHERE
+      FALSE;
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'preferred_vendor_item_mappings',
+      0,
+      0,
+      0,
+      0,
+      0;
+    v_statements := v_statements + 5;
+  END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;
