@@ -108,7 +108,7 @@ class Renderer:
             qualified = f"pg_temp.{name}" if self.dialect == "postgres" else name
             return f"DROP TABLE IF EXISTS {qualified};"
         if isinstance(e, builders.AnalyzeTemp):
-            return self._analyze(e.this.name)
+            return self._analyze(e)
         cached = self._rendered.get(id(e))
         if cached is not None and cached[0] is e:
             return cached[1]
@@ -119,9 +119,14 @@ class Renderer:
         self._rendered[id(e)] = (e, text)
         return text
 
-    def _analyze(self, name: str) -> str:
+    def _analyze(self, e: builders.AnalyzeTemp) -> str:
         """ANALYZE on PostgreSQL; nothing on Redshift (CTAS analyzes; see AnalyzeTemp)."""
-        return f"ANALYZE {name};" if self.dialect == "postgres" else ""
+        if self.dialect != "postgres":
+            return ""
+        gen = postgres.DIALECT()
+        columns = [gen.generate(c, copy=False) for c in e.expressions]
+        listed = f" ({', '.join(columns)})" if columns else ""
+        return f"ANALYZE {e.this.name}{listed};"
 
     def body(self, stmts: Sequence[exp.Expression], indent: int = 2) -> str:
         pad = " " * indent

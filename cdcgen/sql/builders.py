@@ -222,14 +222,20 @@ class AnalyzeTemp(exp.Expression):
     the planner guesses thousands of rows: whole-table joins). Redshift: nothing, as
     ``CREATE TEMP TABLE AS`` analyzes the table itself (r_ANALYZE, usage notes)."""
 
-    arg_types = {"this": True}
+    arg_types = {"this": True, "expressions": False}
 
 
-def analyze_temp(name: str) -> AnalyzeTemp:
-    return AnalyzeTemp(this=exp.to_identifier(name))
+def analyze_temp(name: str, columns: Sequence[str] | None = None) -> AnalyzeTemp:
+    """``columns``: the ones later statements join or filter on (the row count is
+    what matters most; statistics on every column of a wide table cost more than
+    the plans they fix)."""
+    cols = [exp.to_identifier(c) for c in columns] if columns else None
+    return AnalyzeTemp(this=exp.to_identifier(name), expressions=cols)
 
 
-def temp_table(name: str, query: exp.Query) -> list[exp.Expression]:
+def temp_table(
+    name: str, query: exp.Query, analyze: Sequence[str] | None = None
+) -> list[exp.Expression]:
     """Temp tables outlive a procedure call within a session: drop before creating;
-    analyze once filled."""
-    return [drop_temp(name), create_temp_as(name, query), analyze_temp(name)]
+    analyze once filled (``analyze``: which columns; all when not given)."""
+    return [drop_temp(name), create_temp_as(name, query), analyze_temp(name, analyze)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from cdcgen.plan.model import Column, PipelinePlan, Table, TargetPlan
+from cdcgen.plan.model import Column, PipelinePlan, SourcePlan, Table, TargetPlan
 from cdcgen.spec.model import TableHints
 from cdcgen.sql.builders import insert, table
 
@@ -184,8 +184,16 @@ def tombstone_tables(p: PipelinePlan) -> list[TableDef]:
 
 
 def staging_tables(p: PipelinePlan) -> list[TableDef]:
-    # Staging belongs to the ETL and may hold duplicates: no key.
-    return [TableDef(s.staging, s.staging_columns, ()) for s in p.sources]
+    # Staging belongs to the ETL and may hold duplicates: no key. Append-mode staging
+    # is read past its watermark: sorted by it on Redshift (zone maps skip the rest),
+    # indexed on PostgreSQL (staging_indexes).
+    return [
+        TableDef(s.staging, s.staging_columns, (), _staging_hints(s)) for s in p.sources
+    ]
+
+
+def _staging_hints(s: SourcePlan) -> TableHints | None:
+    return TableHints(sortkey=(s.watermark_column,)) if s.watermark_column else None
 
 
 def baseline_tables(p: PipelinePlan) -> list[TableDef]:

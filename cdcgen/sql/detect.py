@@ -305,11 +305,23 @@ def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
 def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     staged = table(staged_name(p, s))
     stmts: list[exp.Expression] = []
-    stmts += temp_table(staged_name(p, s), staged_query(p, s))
+    stmts += temp_table(staged_name(p, s), staged_query(p, s), s.key)
     stmts.append(dead_letter_insert(p, s))
-    stmts += temp_table(delta_name(p, s), changes_query(p, s, staged))
+    stmts += temp_table(delta_name(p, s), changes_query(p, s, staged), delta_join_columns(p, s))
     stmts.append(source_counts(p, s))
     return stmts
+
+
+def delta_join_columns(p: PipelinePlan, s: SourcePlan) -> list[str]:
+    """The delta's columns later steps join on: op, key (both images), and each column a
+    target's join or semi-join condition reads from this source (both images)."""
+    wanted = dict.fromkeys(s.key)
+    for t in p.targets:
+        for r in t.relations:
+            if r.source == s.name and r.on is not None:
+                wanted.update(dict.fromkeys(c.name for c in r.on.find_all(exp.Column) if c.table == r.alias))
+    names = [c for c in wanted if c in s.column_names]
+    return [OP, *names, *(old(c) for c in names)]
 
 
 def can_skip(s: SourcePlan) -> bool:

@@ -261,8 +261,8 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """After the key table: recompute, diff, delete (then load_statements, log_statements)."""
     diff = diff_name(p, t)
     stmts: list[exp.Expression] = []
-    stmts += temp_table(new_name(p, t), definition(p, t, keys_name(p, t)))
-    stmts += temp_table(diff, diff_query(p, t))
+    stmts += temp_table(new_name(p, t), definition(p, t, keys_name(p, t)), t.key)
+    stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)])
     stmts.append(
         delete_using(
             t.table,
@@ -286,7 +286,7 @@ def _upserts(p: PipelinePlan, t: TargetPlan) -> exp.Select:
 def merge_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """Inserts and updates into a target that holds rows: MERGE from a plain temp table."""
     return [
-        *temp_table(upsert_name(p, t), _upserts(p, t)),
+        *temp_table(upsert_name(p, t), _upserts(p, t), t.key),
         merge_upsert(t.table, upsert_name(p, t), t.key, t.column_names),
     ]
 

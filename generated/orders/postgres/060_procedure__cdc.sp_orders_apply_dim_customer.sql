@@ -86,7 +86,7 @@ BEGIN
       ON cdc__k.customer_id = customers.id
     LEFT JOIN public.addresses AS home_address
       ON home_address.id = customers.default_address_id;
-    ANALYZE orders__dim_customer__new;
+    ANALYZE orders__dim_customer__new (customer_id);
     DROP TABLE IF EXISTS pg_temp.orders__dim_customer__diff;
     CREATE TEMPORARY TABLE orders__dim_customer__diff AS
     SELECT
@@ -221,7 +221,7 @@ BEGIN
       OR (
         d.chg__email OR d.chg__full_name OR d.chg__country_code
       );
-    ANALYZE orders__dim_customer__diff;
+    ANALYZE orders__dim_customer__diff (cdc__op, customer_id, old__customer_id);
     UPDATE analytics.dim_customer SET valid_to = orders__dim_customer__diff.cdc__change_ts, is_current = FALSE
     FROM orders__dim_customer__diff
     WHERE

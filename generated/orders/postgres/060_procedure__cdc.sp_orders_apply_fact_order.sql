@@ -222,7 +222,7 @@ BEGIN
         WHERE
           order_items.order_id = orders.id
       );
-    ANALYZE orders__fact_order__new;
+    ANALYZE orders__fact_order__new (order_id);
     DROP TABLE IF EXISTS pg_temp.orders__fact_order__diff;
     CREATE TEMPORARY TABLE orders__fact_order__diff AS
     SELECT
@@ -488,7 +488,7 @@ BEGIN
         OR d.chg__placed_at
         OR d.chg__placed_date
       );
-    ANALYZE orders__fact_order__diff;
+    ANALYZE orders__fact_order__diff (cdc__op, order_id, old__order_id);
     DELETE FROM analytics.fact_order USING   orders__fact_order__diff
     WHERE
       fact_order.order_id = orders__fact_order__diff.old__order_id
@@ -575,7 +575,7 @@ BEGIN
       FROM orders__fact_order__diff
       WHERE
         cdc__op IN ('I', 'U');
-      ANALYZE orders__fact_order__upsert;
+      ANALYZE orders__fact_order__upsert (order_id);
       MERGE INTO analytics.fact_order
       USING orders__fact_order__upsert
       ON fact_order.order_id = orders__fact_order__upsert.order_id

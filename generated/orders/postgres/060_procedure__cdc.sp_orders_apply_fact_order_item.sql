@@ -180,7 +180,7 @@ BEGIN
       ON products.id = order_items.product_id
     LEFT JOIN public.customers AS customers
       ON customers.id = orders.customer_id;
-    ANALYZE orders__fact_order_item__new;
+    ANALYZE orders__fact_order_item__new (order_id, line_number);
     DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__diff;
     CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
     SELECT
@@ -363,7 +363,7 @@ BEGIN
         OR d.chg__customer_segment
         OR d.chg__placed_at
       );
-    ANALYZE orders__fact_order_item__diff;
+    ANALYZE orders__fact_order_item__diff (cdc__op, order_id, line_number, old__order_id, old__line_number);
     DELETE FROM analytics.fact_order_item USING   orders__fact_order_item__diff
     WHERE
       fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
@@ -430,7 +430,7 @@ BEGIN
       FROM orders__fact_order_item__diff
       WHERE
         cdc__op IN ('I', 'U');
-      ANALYZE orders__fact_order_item__upsert;
+      ANALYZE orders__fact_order_item__upsert (order_id, line_number);
       MERGE INTO analytics.fact_order_item
       USING orders__fact_order_item__upsert
       ON fact_order_item.order_id = orders__fact_order_item__upsert.order_id

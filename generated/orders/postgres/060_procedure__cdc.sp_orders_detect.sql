@@ -27,7 +27,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.customers;
-    ANALYZE orders__customers__staged;
+    ANALYZE orders__customers__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -363,7 +363,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE orders__customers__delta;
+    ANALYZE orders__customers__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -476,7 +476,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.addresses;
-    ANALYZE orders__addresses__staged;
+    ANALYZE orders__addresses__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -780,7 +780,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE orders__addresses__delta;
+    ANALYZE orders__addresses__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -882,7 +882,7 @@ BEGIN
     created_at,
     updated_at
   FROM staging.countries;
-  ANALYZE orders__countries__staged;
+  ANALYZE orders__countries__staged (code);
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1138,7 +1138,7 @@ BEGIN
   ) AS c
   WHERE
     c.cdc__op <> 'N';
-  ANALYZE orders__countries__delta;
+  ANALYZE orders__countries__delta (cdc__op, code, old__code);
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -1186,7 +1186,7 @@ BEGIN
     created_at,
     updated_at
   FROM staging.products;
-  ANALYZE orders__products__staged;
+  ANALYZE orders__products__staged (id);
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1499,7 +1499,7 @@ BEGIN
   ) AS c
   WHERE
     c.cdc__op <> 'N';
-  ANALYZE orders__products__delta;
+  ANALYZE orders__products__delta (cdc__op, id, old__id);
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -1557,7 +1557,7 @@ BEGIN
       updated_at,
       op
     FROM staging.orders;
-    ANALYZE orders__orders__staged;
+    ANALYZE orders__orders__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -1921,7 +1921,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE orders__orders__delta;
+    ANALYZE orders__orders__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2069,7 +2069,7 @@ BEGIN
         WHERE
           pipeline = 'orders' AND source = 'order_items'
       ) IS NULL;
-    ANALYZE orders__order_items__staged;
+    ANALYZE orders__order_items__staged (order_id, line_number);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -2363,7 +2363,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE orders__order_items__delta;
+    ANALYZE orders__order_items__delta (cdc__op, order_id, line_number, old__order_id, old__line_number);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,

@@ -33,7 +33,7 @@ BEGIN
     FROM orders__customers__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE orders__customers__upsert;
+    ANALYZE orders__customers__upsert (id);
     MERGE INTO public.customers
     USING orders__customers__upsert
     ON customers.id = orders__customers__upsert.id
@@ -228,7 +228,7 @@ BEGIN
     FROM orders__addresses__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE orders__addresses__upsert;
+    ANALYZE orders__addresses__upsert (id);
     MERGE INTO public.addresses
     USING orders__addresses__upsert
     ON addresses.id = orders__addresses__upsert.id
@@ -404,7 +404,7 @@ BEGIN
     FROM orders__countries__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE orders__countries__upsert;
+    ANALYZE orders__countries__upsert (code);
     MERGE INTO public.countries
     USING orders__countries__upsert
     ON countries.code = orders__countries__upsert.code
@@ -528,7 +528,7 @@ BEGIN
     FROM orders__products__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE orders__products__upsert;
+    ANALYZE orders__products__upsert (id);
     MERGE INTO public.products
     USING orders__products__upsert
     ON products.id = orders__products__upsert.id
@@ -685,7 +685,7 @@ BEGIN
     FROM orders__orders__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE orders__orders__upsert;
+    ANALYZE orders__orders__upsert (id);
     MERGE INTO public.orders
     USING orders__orders__upsert
     ON orders.id = orders__orders__upsert.id
@@ -886,7 +886,7 @@ BEGIN
     FROM orders__order_items__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE orders__order_items__upsert;
+    ANALYZE orders__order_items__upsert (order_id, line_number);
     MERGE INTO public.order_items
     USING orders__order_items__upsert
     ON order_items.order_id = orders__order_items__upsert.order_id

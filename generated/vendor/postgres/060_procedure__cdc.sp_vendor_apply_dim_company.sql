@@ -63,7 +63,7 @@ BEGIN
     FROM public.companies AS companies
     INNER JOIN vendor__dim_company__keys AS cdc__k
       ON cdc__k.company_id = companies.id;
-    ANALYZE vendor__dim_company__new;
+    ANALYZE vendor__dim_company__new (company_id);
     DROP TABLE IF EXISTS pg_temp.vendor__dim_company__diff;
     CREATE TEMPORARY TABLE vendor__dim_company__diff AS
     SELECT
@@ -197,7 +197,7 @@ BEGIN
       OR (
         d.chg__email OR d.chg__city_id
       );
-    ANALYZE vendor__dim_company__diff;
+    ANALYZE vendor__dim_company__diff (cdc__op, company_id, old__company_id);
     UPDATE staging_public.dim_company SET valid_to = vendor__dim_company__diff.cdc__change_ts, is_current = FALSE
     FROM vendor__dim_company__diff
     WHERE

@@ -181,7 +181,7 @@ BEGIN
       (
         companies.status IN (0, 1, 2)
       );
-    ANALYZE vendor__fact_company_profile__new;
+    ANALYZE vendor__fact_company_profile__new (company_id);
     DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__diff;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
     SELECT
@@ -492,7 +492,7 @@ BEGIN
         OR d.chg__profile_created_at
         OR d.chg__profile_updated_at
       );
-    ANALYZE vendor__fact_company_profile__diff;
+    ANALYZE vendor__fact_company_profile__diff (cdc__op, company_id, old__company_id);
     DELETE FROM staging_public.fact_company_profile USING   vendor__fact_company_profile__diff
     WHERE
       fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
@@ -588,7 +588,7 @@ BEGIN
       FROM vendor__fact_company_profile__diff
       WHERE
         cdc__op IN ('I', 'U');
-      ANALYZE vendor__fact_company_profile__upsert;
+      ANALYZE vendor__fact_company_profile__upsert (company_id);
       MERGE INTO staging_public.fact_company_profile
       USING vendor__fact_company_profile__upsert
       ON fact_company_profile.company_id = vendor__fact_company_profile__upsert.company_id

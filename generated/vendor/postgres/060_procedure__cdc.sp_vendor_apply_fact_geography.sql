@@ -124,7 +124,7 @@ BEGIN
       ON cdc__k.city_id = cities.id
     LEFT JOIN public.countries AS countries
       ON countries.id = cities.country_id;
-    ANALYZE vendor__fact_geography__new;
+    ANALYZE vendor__fact_geography__new (city_id);
     DROP TABLE IF EXISTS pg_temp.vendor__fact_geography__diff;
     CREATE TEMPORARY TABLE vendor__fact_geography__diff AS
     SELECT
@@ -388,7 +388,7 @@ BEGIN
         OR d.chg__is_eu_member
         OR d.chg__city_label
       );
-    ANALYZE vendor__fact_geography__diff;
+    ANALYZE vendor__fact_geography__diff (cdc__op, city_id, old__city_id);
     DELETE FROM staging_public.fact_geography USING   vendor__fact_geography__diff
     WHERE
       fact_geography.city_id = vendor__fact_geography__diff.old__city_id
@@ -475,7 +475,7 @@ BEGIN
       FROM vendor__fact_geography__diff
       WHERE
         cdc__op IN ('I', 'U');
-      ANALYZE vendor__fact_geography__upsert;
+      ANALYZE vendor__fact_geography__upsert (city_id);
       MERGE INTO staging_public.fact_geography
       USING vendor__fact_geography__upsert
       ON fact_geography.city_id = vendor__fact_geography__upsert.city_id

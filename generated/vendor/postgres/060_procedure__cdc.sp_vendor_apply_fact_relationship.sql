@@ -153,7 +153,7 @@ BEGIN
       ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
     LEFT JOIN public.users AS inviter
       ON inviter.id = buyer_seller_company_mappings.invited_by;
-    ANALYZE vendor__fact_relationship__new;
+    ANALYZE vendor__fact_relationship__new (relationship_id);
     DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__diff;
     CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
     SELECT
@@ -383,7 +383,7 @@ BEGIN
         OR d.chg__hours_to_accept
         OR d.chg__relationship_created_at
       );
-    ANALYZE vendor__fact_relationship__diff;
+    ANALYZE vendor__fact_relationship__diff (cdc__op, relationship_id, old__relationship_id);
     DELETE FROM staging_public.fact_relationship USING   vendor__fact_relationship__diff
     WHERE
       fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
@@ -458,7 +458,7 @@ BEGIN
       FROM vendor__fact_relationship__diff
       WHERE
         cdc__op IN ('I', 'U');
-      ANALYZE vendor__fact_relationship__upsert;
+      ANALYZE vendor__fact_relationship__upsert (relationship_id);
       MERGE INTO staging_public.fact_relationship
       USING vendor__fact_relationship__upsert
       ON fact_relationship.relationship_id = vendor__fact_relationship__upsert.relationship_id

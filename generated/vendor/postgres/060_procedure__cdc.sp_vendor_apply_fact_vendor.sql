@@ -466,7 +466,7 @@ BEGIN
           AND buyer_seller_company_mappings.source IN (0, 1)
           AND NOT buyer_seller_company_mappings.invited_by IS NULL
       );
-    ANALYZE vendor__fact_vendor__new;
+    ANALYZE vendor__fact_vendor__new (vendor_id);
     DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__diff;
     CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
     SELECT
@@ -1379,7 +1379,7 @@ BEGIN
         OR d.chg__vendor_created_at
         OR d.chg__vendor_display_name
       );
-    ANALYZE vendor__fact_vendor__diff;
+    ANALYZE vendor__fact_vendor__diff (cdc__op, vendor_id, old__vendor_id);
     DELETE FROM staging_public.fact_vendor USING   vendor__fact_vendor__diff
     WHERE
       fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
@@ -1628,7 +1628,7 @@ BEGIN
       FROM vendor__fact_vendor__diff
       WHERE
         cdc__op IN ('I', 'U');
-      ANALYZE vendor__fact_vendor__upsert;
+      ANALYZE vendor__fact_vendor__upsert (vendor_id);
       MERGE INTO staging_public.fact_vendor
       USING vendor__fact_vendor__upsert
       ON fact_vendor.vendor_id = vendor__fact_vendor__upsert.vendor_id

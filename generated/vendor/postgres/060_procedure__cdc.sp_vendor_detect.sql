@@ -58,7 +58,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.companies;
-    ANALYZE vendor__companies__staged;
+    ANALYZE vendor__companies__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -938,7 +938,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__companies__delta;
+    ANALYZE vendor__companies__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1091,7 +1091,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.buyer_seller_company_mappings;
-    ANALYZE vendor__buyer_seller_company_mappings__staged;
+    ANALYZE vendor__buyer_seller_company_mappings__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -1443,7 +1443,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__buyer_seller_company_mappings__delta;
+    ANALYZE vendor__buyer_seller_company_mappings__delta (cdc__op, id, source, invited_by, status, dealing_with_company_id, client_company_id, old__id, old__source, old__invited_by, old__status, old__dealing_with_company_id, old__client_company_id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1590,7 +1590,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.users;
-    ANALYZE vendor__users__staged;
+    ANALYZE vendor__users__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -2394,7 +2394,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__users__delta;
+    ANALYZE vendor__users__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2555,7 +2555,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.teams;
-    ANALYZE vendor__teams__staged;
+    ANALYZE vendor__teams__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -3198,7 +3198,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__teams__delta;
+    ANALYZE vendor__teams__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -3384,7 +3384,7 @@ BEGIN
         WHERE
           pipeline = 'vendor' AND source = 'team_members'
       ) IS NULL;
-    ANALYZE vendor__team_members__staged;
+    ANALYZE vendor__team_members__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -3880,7 +3880,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__team_members__delta;
+    ANALYZE vendor__team_members__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -4065,7 +4065,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.cities;
-    ANALYZE vendor__cities__staged;
+    ANALYZE vendor__cities__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -4653,7 +4653,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__cities__delta;
+    ANALYZE vendor__cities__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -4797,7 +4797,7 @@ BEGIN
     created_at,
     updated_at
   FROM staging.countries;
-  ANALYZE vendor__countries__staged;
+  ANALYZE vendor__countries__staged (id);
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -5543,7 +5543,7 @@ BEGIN
   ) AS c
   WHERE
     c.cdc__op <> 'N';
-  ANALYZE vendor__countries__delta;
+  ANALYZE vendor__countries__delta (cdc__op, id, old__id);
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -5611,7 +5611,7 @@ BEGIN
     created_at,
     updated_at
   FROM staging.product_categories;
-  ANALYZE vendor__product_categories__staged;
+  ANALYZE vendor__product_categories__staged (id);
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -6317,7 +6317,7 @@ BEGIN
   ) AS c
   WHERE
     c.cdc__op <> 'N';
-  ANALYZE vendor__product_categories__delta;
+  ANALYZE vendor__product_categories__delta (cdc__op, id, old__id);
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -6391,7 +6391,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.user_company_mappings;
-    ANALYZE vendor__user_company_mappings__staged;
+    ANALYZE vendor__user_company_mappings__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -7035,7 +7035,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__user_company_mappings__delta;
+    ANALYZE vendor__user_company_mappings__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -7203,7 +7203,7 @@ BEGIN
         WHERE
           pipeline = 'vendor' AND source = 'taggings'
       ) IS NULL;
-    ANALYZE vendor__taggings__staged;
+    ANALYZE vendor__taggings__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -7534,7 +7534,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__taggings__delta;
+    ANALYZE vendor__taggings__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -7693,7 +7693,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.tags;
-    ANALYZE vendor__tags__staged;
+    ANALYZE vendor__tags__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -8146,7 +8146,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__tags__delta;
+    ANALYZE vendor__tags__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -8297,7 +8297,7 @@ BEGIN
       updated_at,
       deleted_at
     FROM staging.preferred_vendor_item_mappings;
-    ANALYZE vendor__preferred_vendor_item_mappings__staged;
+    ANALYZE vendor__preferred_vendor_item_mappings__staged (id);
     INSERT INTO cdc.dead_letter (
       run_id,
       pipeline,
@@ -9123,7 +9123,7 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
-    ANALYZE vendor__preferred_vendor_item_mappings__delta;
+    ANALYZE vendor__preferred_vendor_item_mappings__delta (cdc__op, id, old__id);
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,

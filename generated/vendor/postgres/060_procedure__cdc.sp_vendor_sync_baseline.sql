@@ -64,7 +64,7 @@ BEGIN
     FROM vendor__companies__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__companies__upsert;
+    ANALYZE vendor__companies__upsert (id);
     MERGE INTO public.companies
     USING vendor__companies__upsert
     ON companies.id = vendor__companies__upsert.id
@@ -478,7 +478,7 @@ BEGIN
     FROM vendor__buyer_seller_company_mappings__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__buyer_seller_company_mappings__upsert;
+    ANALYZE vendor__buyer_seller_company_mappings__upsert (id);
     MERGE INTO public.buyer_seller_company_mappings
     USING vendor__buyer_seller_company_mappings__upsert
     ON buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__upsert.id
@@ -705,7 +705,7 @@ BEGIN
     FROM vendor__users__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__users__upsert;
+    ANALYZE vendor__users__upsert (id);
     MERGE INTO public.users
     USING vendor__users__upsert
     ON users.id = vendor__users__upsert.id
@@ -1115,7 +1115,7 @@ BEGIN
     FROM vendor__teams__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__teams__upsert;
+    ANALYZE vendor__teams__upsert (id);
     MERGE INTO public.teams
     USING vendor__teams__upsert
     ON teams.id = vendor__teams__upsert.id
@@ -1447,7 +1447,7 @@ BEGIN
     FROM vendor__team_members__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__team_members__upsert;
+    ANALYZE vendor__team_members__upsert (id);
     MERGE INTO public.team_members
     USING vendor__team_members__upsert
     ON team_members.id = vendor__team_members__upsert.id
@@ -1763,7 +1763,7 @@ BEGIN
     FROM vendor__cities__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__cities__upsert;
+    ANALYZE vendor__cities__upsert (id);
     MERGE INTO public.cities
     USING vendor__cities__upsert
     ON cities.id = vendor__cities__upsert.id
@@ -2083,7 +2083,7 @@ BEGIN
     FROM vendor__countries__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__countries__upsert;
+    ANALYZE vendor__countries__upsert (id);
     MERGE INTO public.countries
     USING vendor__countries__upsert
     ON countries.id = vendor__countries__upsert.id
@@ -2410,7 +2410,7 @@ BEGIN
     FROM vendor__product_categories__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__product_categories__upsert;
+    ANALYZE vendor__product_categories__upsert (id);
     MERGE INTO public.product_categories
     USING vendor__product_categories__upsert
     ON product_categories.id = vendor__product_categories__upsert.id
@@ -2725,7 +2725,7 @@ BEGIN
     FROM vendor__user_company_mappings__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__user_company_mappings__upsert;
+    ANALYZE vendor__user_company_mappings__upsert (id);
     MERGE INTO public.user_company_mappings
     USING vendor__user_company_mappings__upsert
     ON user_company_mappings.id = vendor__user_company_mappings__upsert.id
@@ -3050,7 +3050,7 @@ BEGIN
     FROM vendor__taggings__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__taggings__upsert;
+    ANALYZE vendor__taggings__upsert (id);
     MERGE INTO public.taggings
     USING vendor__taggings__upsert
     ON taggings.id = vendor__taggings__upsert.id
@@ -3288,7 +3288,7 @@ BEGIN
     FROM vendor__tags__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__tags__upsert;
+    ANALYZE vendor__tags__upsert (id);
     MERGE INTO public.tags
     USING vendor__tags__upsert
     ON tags.id = vendor__tags__upsert.id
@@ -3563,7 +3563,7 @@ BEGIN
     FROM vendor__preferred_vendor_item_mappings__delta
     WHERE
       cdc__op IN ('I', 'U');
-    ANALYZE vendor__preferred_vendor_item_mappings__upsert;
+    ANALYZE vendor__preferred_vendor_item_mappings__upsert (id);
     MERGE INTO public.preferred_vendor_item_mappings
     USING vendor__preferred_vendor_item_mappings__upsert
     ON preferred_vendor_item_mappings.id = vendor__preferred_vendor_item_mappings__upsert.id
