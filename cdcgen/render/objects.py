@@ -248,12 +248,13 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     body = r.template(
         "apply_body.sql.j2",
         target=t.name,
+        changed=_inline(r, r.trees.get(("changed", t.name), lambda: facts.source_changes(p, t))),
         full_keys=r.counted(
-            r.trees.get(("full_keys", t.name), lambda: facts.keys_statements(p, t, full=True)), 2
+            r.trees.get(("full_keys", t.name), lambda: facts.keys_statements(p, t, full=True)), 4
         ),
         affected_keys=r.counted(
             r.trees.get(("affected_keys", t.name), lambda: facts.keys_statements(p, t, full=False)),
-            2,
+            4,
         ),
         keys_table=facts.keys_name(p, t),
         apply=r.counted(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 2),
@@ -261,7 +262,9 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         **_load_blocks(r, p, t),
     )
     indented = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
-    declare = ["v_keys BIGINT"] + (["v_target_rows BIGINT"] if t.kind == "fact" else [])
+    declare = ["v_keys BIGINT", "v_changed BIGINT"] + (
+        ["v_target_rows BIGINT"] if t.kind == "fact" else []
+    )
     return _step_procedure(
         r, p, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented, declare=declare
     )

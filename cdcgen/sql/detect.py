@@ -213,11 +213,11 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
         this=paren(or_all([older_than_baseline, paren(not_after_delete)])), expressions=[lit(False)]
     )
     select = exp.select(
-        *[exp.alias_(col(c, n), c) for c in s.column_names],
-        *[exp.alias_(col(c, b), old(c)) for c in s.column_names],
-        *[exp.alias_(differs(col(c, n), col(c, b)), chg(c)) for c in s.column_names],
-        exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete"),
-        exp.alias_(stale, "cdc__stale"),
+        *[exp.alias_(col(c, n), c, copy=False) for c in s.column_names],
+        *[exp.alias_(col(c, b), old(c), copy=False) for c in s.column_names],
+        *[exp.alias_(differs(col(c, n), col(c, b)), chg(c), copy=False) for c in s.column_names],
+        exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete", copy=False),
+        exp.alias_(stale, "cdc__stale", copy=False),
     )
     ranked = exp.Subquery(this=_ranked(s, staged), alias=exp.TableAlias(this=exp.to_identifier(n)))
     return (

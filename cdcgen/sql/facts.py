@@ -77,7 +77,7 @@ def definition(
     (or reduced to its key columns, when only which rows exist matters)."""
     grain = p.source(t.grain.source)
     columns = [c for c in t.columns if c.name in t.key] if only_key else t.columns
-    query = exp.select(*[exp.alias_(c.expr.copy(), c.name) for c in columns]).from_(
+    query = exp.select(*[exp.alias_(c.expr.copy(), c.name, copy=False) for c in columns]).from_(
         table(grain.baseline, t.grain.alias), copy=False
     )
     if keys_table is not None:
@@ -194,10 +194,10 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
     on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
     paired = (
         exp.select(
-            exp.alias_(op, OP),
-            *[exp.alias_(col(c, n), c) for c in t.column_names],
-            *[exp.alias_(col(c, o), old(c)) for c in t.column_names],
-            *[exp.alias_(differs(col(c, n), col(c, o)), chg(c)) for c in t.column_names],
+            exp.alias_(op, OP, copy=False),
+            *[exp.alias_(col(c, n), c, copy=False) for c in t.column_names],
+            *[exp.alias_(col(c, o), old(c), copy=False) for c in t.column_names],
+            *[exp.alias_(differs(col(c, n), col(c, o)), chg(c), copy=False) for c in t.column_names],
         )
         .from_(table(new_name(p, t), n), copy=False)
         .join(_current_rows(p, t), on=on, join_type="full", copy=False)
@@ -250,6 +250,26 @@ def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         lit(0),
     ).from_(table(diff_name(p, t)), copy=False)
     return into_state(p, "run_counts", query)
+
+
+def source_changes(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    """This run's logged counts of the sources ``t`` reads (written by detection for
+    every source, skipped or not): all zero means no affected key."""
+    sources = sorted({r.source for r in t.relations})
+    return (
+        exp.select(col("inserted"), col("updated"), col("deleted"))
+        .from_(table(f"{p.cdc_schema}.run_counts"), copy=False)
+        .where(
+            and_all(
+                [
+                    eq(col("run_id"), var("p_run_id")),
+                    eq(col("object_kind"), lit("source")),
+                    exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]),
+                ]
+            ),
+            copy=False,
+        )
+    )
 
 
 def keys_statements(p: PipelinePlan, t: TargetPlan, *, full: bool) -> list[exp.Expression]:

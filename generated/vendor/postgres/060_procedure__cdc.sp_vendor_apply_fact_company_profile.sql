@@ -3,143 +3,150 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_fact_company_profile(p_run_id BI
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
   v_target_rows BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_company_profile rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
-    CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
-    SELECT
-      f.company_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'companies', 'countries')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
+      SELECT
+        f.company_id
+      FROM (
+        SELECT
+          companies.id AS company_id
+        FROM public.companies AS companies
+        LEFT JOIN public.cities AS cities
+          ON cities.id = companies.city_id
+        LEFT JOIN public.countries AS countries
+          ON countries.id = cities.country_id
+        LEFT JOIN public.companies AS parent_company
+          ON parent_company.id = companies.parent_company_id
+        WHERE
+          (
+            companies.status IN (0, 1, 2)
+          )
+      ) AS f
+      UNION
+      SELECT
+        company_id
+      FROM staging_public.fact_company_profile;
+      ANALYZE vendor__fact_company_profile__keys;
+      v_statements := v_statements + 3;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS company_id
+      FROM vendor__companies__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__name
+          OR d.chg__legal_name
+          OR d.chg__email
+          OR d.chg__phone
+          OR d.chg__website
+          OR d.chg__status
+          OR d.chg__category
+          OR d.chg__company_type
+          OR d.chg__description
+          OR d.chg__logo_url
+          OR d.chg__employee_count
+          OR d.chg__annual_revenue
+          OR d.chg__currency_code
+          OR d.chg__is_verified
+          OR d.chg__parent_company_id
+          OR d.chg__created_at
+          OR d.chg__incorporation_date
+          OR d.chg__updated_at
+          OR d.chg__city_id
+        )
+      UNION
       SELECT
         companies.id AS company_id
       FROM public.companies AS companies
-      LEFT JOIN public.cities AS cities
-        ON cities.id = companies.city_id
-      LEFT JOIN public.countries AS countries
-        ON countries.id = cities.country_id
-      LEFT JOIN public.companies AS parent_company
-        ON parent_company.id = companies.parent_company_id
+      INNER JOIN vendor__cities__delta AS d
+        ON d.id = companies.city_id
       WHERE
-        (
-          companies.status IN (0, 1, 2)
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
         )
-    ) AS f
-    UNION
-    SELECT
-      company_id
-    FROM staging_public.fact_company_profile;
-    ANALYZE vendor__fact_company_profile__keys;
-    v_statements := v_statements + 3;
-  ELSE
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
-    CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS company_id
-    FROM vendor__companies__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__name
-        OR d.chg__legal_name
-        OR d.chg__email
-        OR d.chg__phone
-        OR d.chg__website
-        OR d.chg__status
-        OR d.chg__category
-        OR d.chg__company_type
-        OR d.chg__description
-        OR d.chg__logo_url
-        OR d.chg__employee_count
-        OR d.chg__annual_revenue
-        OR d.chg__currency_code
-        OR d.chg__is_verified
-        OR d.chg__parent_company_id
-        OR d.chg__created_at
-        OR d.chg__incorporation_date
-        OR d.chg__updated_at
-        OR d.chg__city_id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__cities__delta AS d
-      ON d.id = companies.city_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__cities__delta AS d
-      ON d.old__id = companies.city_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN public.cities AS cities
-      ON cities.id = companies.city_id
-    INNER JOIN vendor__countries__delta AS d
-      ON d.id = cities.country_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN public.cities AS cities
-      ON cities.id = companies.city_id
-    INNER JOIN vendor__countries__delta AS d
-      ON d.old__id = cities.country_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__companies__delta AS d
-      ON d.id = companies.parent_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__companies__delta AS d
-      ON d.old__id = companies.parent_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-      );
-    ANALYZE vendor__fact_company_profile__keys;
-    v_statements := v_statements + 3;
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__cities__delta AS d
+        ON d.old__id = companies.city_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
+        )
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      INNER JOIN vendor__countries__delta AS d
+        ON d.id = cities.country_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      INNER JOIN vendor__countries__delta AS d
+        ON d.old__id = cities.country_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__companies__delta AS d
+        ON d.id = companies.parent_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__companies__delta AS d
+        ON d.old__id = companies.parent_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        );
+      ANALYZE vendor__fact_company_profile__keys;
+      v_statements := v_statements + 3;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
-  v_statements := v_statements + 1;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__new;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS

@@ -3,124 +3,131 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_fact_relationship(p_run_id BIGIN
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
   v_target_rows BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_relationship rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS vendor__fact_relationship__keys;
-    CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
-    SELECT
-      f.relationship_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'companies', 'users')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS vendor__fact_relationship__keys;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
+      SELECT
+        f.relationship_id
+      FROM (
+        SELECT
+          buyer_seller_company_mappings.id AS relationship_id
+        FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+        LEFT JOIN public.companies AS client_company
+          ON client_company.id = buyer_seller_company_mappings.client_company_id
+        LEFT JOIN public.companies AS vendor_company
+          ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
+        LEFT JOIN public.users AS inviter
+          ON inviter.id = buyer_seller_company_mappings.invited_by
+      ) AS f
+      UNION
+      SELECT
+        relationship_id
+      FROM staging_public.fact_relationship;
+      v_statements := v_statements + 2;
+    ELSE
+      DROP TABLE IF EXISTS vendor__fact_relationship__keys;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS relationship_id
+      FROM vendor__buyer_seller_company_mappings__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__client_company_id
+          OR d.chg__dealing_with_company_id
+          OR d.chg__vendor_code
+          OR d.chg__status
+          OR d.chg__relationship_type
+          OR d.chg__source
+          OR d.chg__invited_by
+          OR d.chg__invited_at
+          OR d.chg__accepted_at
+          OR d.chg__created_at
+        )
+      UNION
       SELECT
         buyer_seller_company_mappings.id AS relationship_id
       FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-      LEFT JOIN public.companies AS client_company
-        ON client_company.id = buyer_seller_company_mappings.client_company_id
-      LEFT JOIN public.companies AS vendor_company
-        ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
-      LEFT JOIN public.users AS inviter
-        ON inviter.id = buyer_seller_company_mappings.invited_by
-    ) AS f
-    UNION
-    SELECT
-      relationship_id
-    FROM staging_public.fact_relationship;
-    v_statements := v_statements + 2;
-  ELSE
-    DROP TABLE IF EXISTS vendor__fact_relationship__keys;
-    CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS relationship_id
-    FROM vendor__buyer_seller_company_mappings__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__client_company_id
-        OR d.chg__dealing_with_company_id
-        OR d.chg__vendor_code
-        OR d.chg__status
-        OR d.chg__relationship_type
-        OR d.chg__source
-        OR d.chg__invited_by
-        OR d.chg__invited_at
-        OR d.chg__accepted_at
-        OR d.chg__created_at
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__companies__delta AS d
-      ON d.id = buyer_seller_company_mappings.client_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__companies__delta AS d
-      ON d.old__id = buyer_seller_company_mappings.client_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__companies__delta AS d
-      ON d.id = buyer_seller_company_mappings.dealing_with_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__companies__delta AS d
-      ON d.old__id = buyer_seller_company_mappings.dealing_with_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__users__delta AS d
-      ON d.id = buyer_seller_company_mappings.invited_by
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__users__delta AS d
-      ON d.old__id = buyer_seller_company_mappings.invited_by
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
-      );
-    v_statements := v_statements + 2;
+      INNER JOIN vendor__companies__delta AS d
+        ON d.id = buyer_seller_company_mappings.client_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__companies__delta AS d
+        ON d.old__id = buyer_seller_company_mappings.client_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__companies__delta AS d
+        ON d.id = buyer_seller_company_mappings.dealing_with_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__companies__delta AS d
+        ON d.old__id = buyer_seller_company_mappings.dealing_with_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__users__delta AS d
+        ON d.id = buyer_seller_company_mappings.invited_by
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__users__delta AS d
+        ON d.old__id = buyer_seller_company_mappings.invited_by
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
+        );
+      v_statements := v_statements + 2;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM vendor__fact_relationship__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM vendor__fact_relationship__keys;
-  v_statements := v_statements + 1;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS vendor__fact_relationship__new;
     CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
