@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 
 from sqlglot import exp
 
@@ -47,8 +48,18 @@ def table(t: Table | str, alias: str | None = None) -> exp.Table:
     return node
 
 
+@cache
+def _parsed_type(type_: str) -> exp.DataType:
+    return exp.DataType.build(type_, dialect="redshift")
+
+
+def data_type(type_: str) -> exp.DataType:
+    """A spec type (Redshift spelling) as a tree; each type string is parsed once."""
+    return _parsed_type(type_).copy()
+
+
 def cast(e: exp.Expression, type_: str) -> exp.Cast:
-    return exp.Cast(this=e, to=exp.DataType.build(type_, dialect="redshift"))
+    return exp.Cast(this=e, to=data_type(type_))
 
 
 def eq(a: exp.Expression, b: exp.Expression) -> exp.EQ:

@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import Column, PipelinePlan, SourcePlan, Table, TargetPlan
 from cdcgen.spec.model import TableHints
-from cdcgen.sql.builders import insert, table
+from cdcgen.sql.builders import data_type, insert, table
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def create_table(d: TableDef) -> exp.Create:
         columns.append(
             exp.ColumnDef(
                 this=exp.to_identifier(c.name),
-                kind=exp.DataType.build(c.type, dialect="redshift"),
+                kind=data_type(c.type),
                 constraints=constraints,
             )
         )
