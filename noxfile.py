@@ -53,7 +53,26 @@ def soak(session: nox.Session) -> None:
                 "--hypothesis-show-statistics", "-s", *session.posargs)
 
 
+BENCH_SCALES = ("1", "10", "30")
+BENCH_CHANGES = ("0", "0.01", "0.1", "1", "10")
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    """Benchmarks at scales 1, 10 and 30 (hours at 30), then benchmarks/results.md and
+    results.png. ``nox -s bench -- 1`` runs only the scales given."""
+    session.install("-e", ".[test,bench]")
+    scales = session.posargs or BENCH_SCALES
+    out = "benchmarks/out"
+    inputs = []
+    for scale in scales:
+        records = f"{out}/scale-{scale}.json"
+        session.run(
+            "python", "benchmarks/run.py", "--scale", scale, "--changes", *BENCH_CHANGES,
+            "--json", records, "--output", f"{out}/results-scale-{scale}.md", "--no-seed",
+        )
+        inputs.append(records)
+    session.run(
+        "python", "benchmarks/chart.py", *inputs, "--png", "benchmarks/results.png",
+        "--markdown", f"{out}/summary.md",
+    )

@@ -27,6 +27,7 @@ class Measurement:
     rows_written: int
     wrong: dict[str, int]  # fact -> rows differing from the full definition
     extra_seconds: dict[str, float] = field(default_factory=dict)  # other views of the time
+    statements: int | None = None  # statements the run executed (cdcgen: run_log.statements)
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,16 @@ def run_cdcgen(
     conn.execute(f"CALL {procedure}()")
     seconds = time.perf_counter() - started
     cdc = pipe.manifest.cdc_schema
-    status, written = conn.execute(
+    status, written, statements = conn.execute(
         f"SELECT status, (SELECT COALESCE(SUM(inserted + updated + deleted), 0) FROM {cdc}.run_counts c "
-        f"WHERE c.run_id = r.run_id AND object_kind <> 'source') FROM {cdc}.run_log r ORDER BY run_id DESC LIMIT 1"
+        f"WHERE c.run_id = r.run_id AND object_kind <> 'source'), statements "
+        f"FROM {cdc}.run_log r ORDER BY run_id DESC LIMIT 1"
     ).fetchone()
     if status != "succeeded":
         raise RuntimeError(f"the cdcgen run ended {status}")
-    return Measurement("cdcgen", seconds, int(written), _check(conn, pipe, expected))
+    return Measurement(
+        "cdcgen", seconds, int(written), _check(conn, pipe, expected), statements=statements
+    )
 
 
 def run_full_refresh(

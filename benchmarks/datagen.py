@@ -357,6 +357,9 @@ class BatchMaker:
         self.changed.setdefault(table, {})[row["id"]] = new
 
     def count(self, source: str) -> int:
+        """At least one row per source at any positive rate; none at 0 (a no-op cycle)."""
+        if self.rate <= 0:
+            return 0
         return max(1, round(self.rate * len(self.world.table(source))))
 
     def sample(self, source: str, n: int) -> list[Row]:
@@ -423,7 +426,7 @@ class BatchMaker:
 
     def new_vendors(self) -> None:
         """New companies (created_at = updated_at) with a contact and a client mapping."""
-        for _ in range(max(1, self.count("companies") // 10)):
+        for _ in range(max(1 if self.rate > 0 else 0, self.count("companies") // 10)):
             stamp = self.tick()
             company_id = self.world.new_id("companies", FIRST_COMPANY_ID)
             company = self.builder.company(company_id, history=(stamp, stamp))

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -35,7 +37,16 @@ TRUTH = "bench_truth"
 Digests = dict[str, dict[str, str]]  # fact -> key -> md5
 
 
-def bootstrap(cluster: Cluster, pipe: Pipeline, world: World, dbt_project: Path | None) -> None:
+@dataclass(frozen=True)
+class Bootstrapped:
+    seconds: float  # cdcgen's bootstrap: first run + rebuild of every target
+    statements: int  # statements those procedure calls executed (run_log.statements)
+    rows_written: int  # target rows the first run wrote
+
+
+def bootstrap(
+    cluster: Cluster, pipe: Pipeline, world: World, dbt_project: Path | None
+) -> Bootstrapped:
     """Create ``bench_boot``: deploy, load staging, bootstrap, build the dbt model."""
     cluster.create(BOOT)
     with connect(cluster.dsn(BOOT)) as db:
@@ -43,12 +54,20 @@ def bootstrap(cluster: Cluster, pipe: Pipeline, world: World, dbt_project: Path 
         with psycopg.connect(cluster.dsn(BOOT)) as conn:
             for name, _, staging, _ in pipe.sources:
                 copy_rows(conn, staging, pipe.columns(staging), list(world.table(name).values()))
+        started = time.perf_counter()
         ops.bootstrap(db, pipe.manifest)
+        seconds = time.perf_counter() - started
+    cdc = pipe.manifest.cdc_schema
     with cluster.connect(BOOT) as conn:
+        statements, written = conn.execute(
+            f"SELECT COALESCE(SUM(statements), 0), (SELECT COALESCE(SUM(inserted + updated + deleted), 0) "
+            f"FROM {cdc}.run_counts WHERE object_kind <> 'source') FROM {cdc}.run_log"
+        ).fetchone()
         create_watermark(conn, pipe)
         conn.execute("VACUUM ANALYZE")
     if dbt_project is not None:
         dbt_incremental.dbt_run(dbt_project, BOOT)
+    return Bootstrapped(seconds, int(statements), int(written))
 
 
 def stage_batch(cluster: Cluster, pipe: Pipeline, batch: Batch) -> None:

@@ -1,6 +1,6 @@
 """Side-by-side benchmark of the vendor pipeline (not run in CI).
 
-    python benchmarks/run.py [--scale N] [--changes PCT ...] [--repeat R] [--no-dbt]
+    python benchmarks/run.py [--scale N] [--changes PCT ...] [--repeat R] [--no-dbt] [--json OUT]
 
 Starts its own PostgreSQL (pgserver; stopped at the end), generates the supplier
 network at ``--scale`` (1 = 10,000 companies), bootstraps it, then for each change rate
@@ -18,13 +18,16 @@ and counts the fact rows each leaves different from the full definition. Writes
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from cdcgen.demo.data import World
 from cdcgen.demo.server import start_server
@@ -34,7 +37,7 @@ from approaches import APPROACHES, Approach, Measurement, measure
 from databases import Cluster
 from datagen import BatchMaker, FastBuilder, generate
 from pipeline import Pipeline
-from prepare import PREP, bootstrap, stage_batch, truth
+from prepare import PREP, Bootstrapped, bootstrap, stage_batch, truth
 from report import RateResult, markdown
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -54,19 +57,28 @@ def parse(argv: list[str]) -> argparse.Namespace:
         nargs="+",
         default=[0.1, 1.0, 10.0],
         metavar="PCT",
-        help="change rates in percent (default 0.1 1 10)",
+        help="change rates in percent; 0 = a no-op cycle (default 0.1 1 10)",
     )
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per approach and rate (median; default 3)"
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-dbt", action="store_true", help="skip dbt even if installed")
+    parser.add_argument(
+        "--no-seed", action="store_true", help="skip the seed-style Python processor (slow)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="OUT",
+        help="also write the measurements as JSON records (see records())",
+    )
     return parser.parse_args(argv)
 
 
-def approaches(use_dbt: bool) -> list[Approach]:
-    return [a for a in APPROACHES if a.name != "dbt" or use_dbt]
+def approaches(use_dbt: bool, use_seed: bool = True) -> list[Approach]:
+    return [
+        a for a in APPROACHES if (a.name != "dbt" or use_dbt) and (a.name != "seed" or use_seed)
+    ]
 
 
 def rotated(items: list[Approach], shift: int) -> list[Approach]:
@@ -124,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     use_dbt = not args.no_dbt and dbt_incremental.available()
     dbt_note = _dbt_note(args.no_dbt, use_dbt)
-    chosen = approaches(use_dbt)
+    chosen = approaches(use_dbt, not args.no_seed)
     with ExitStack() as stack:
         pipe = Pipeline.load(stack)
         log(f"generating the world at scale {args.scale:g}")
@@ -139,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(dbt_incremental.remove_project, project)
             dbt_incremental.write_project(project, cluster, pipe)
         log("deploying, loading staging (COPY) and bootstrapping")
-        bootstrap(cluster, pipe, world, project)
+        boot = bootstrap(cluster, pipe, world, project)
+        log(f"bootstrap (first run + rebuild): {boot.seconds:.2f} s, {boot.statements} statements")
         results = [
             bench_rate(cluster, pipe, world, builder, pct, args, chosen, project)
             for pct in args.changes
@@ -159,8 +172,52 @@ def main(argv: list[str] | None = None) -> int:
         elapsed_s=time.perf_counter() - STARTED,
     )
     args.output.write_text(text + "\n", encoding="utf-8")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(records(args.scale, boot, results), indent=1) + "\n")
     print(text)
     return 0
+
+
+#: approach names in the JSON records
+JSON_NAMES = {"cdcgen": "cdcgen", "full": "full_refresh", "seed": "seed_processor", "dbt": "dbt"}
+
+
+def records(scale: float, boot: Bootstrapped, results: list[RateResult]) -> list[dict[str, Any]]:
+    """One record per scale, change rate and approach, plus the bootstrap of the scale."""
+    out: list[dict[str, Any]] = [
+        {
+            "scale": scale,
+            "changes_pct": None,
+            "changed_rows": None,
+            "approach": "bootstrap",
+            "median_s": round(boot.seconds, 4),
+            "runs_s": [round(boot.seconds, 4)],
+            "rows_written": boot.rows_written,
+            "wrong_rows": 0,
+            "statements": boot.statements,
+        }
+    ]
+    for result in results:
+        for name, label in JSON_NAMES.items():
+            runs = [m for m in result.measurements if m.approach == name]
+            if not runs:
+                continue
+            statements = [m.statements for m in runs if m.statements is not None]
+            out.append(
+                {
+                    "scale": scale,
+                    "changes_pct": result.rate_pct,
+                    "changed_rows": sum(result.source_rows_changed.values()),
+                    "approach": label,
+                    "median_s": round(statistics.median(m.seconds for m in runs), 4),
+                    "runs_s": [round(m.seconds, 4) for m in runs],
+                    "rows_written": int(statistics.median(m.rows_written for m in runs)),
+                    "wrong_rows": max(sum(m.wrong.values()) for m in runs),
+                    "statements": int(statistics.median(statements)) if statements else None,
+                }
+            )
+    return out
 
 
 def _dbt_note(skipped: bool, used: bool) -> str:

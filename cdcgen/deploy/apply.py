@@ -161,7 +161,7 @@ def _deployed_object_rows(
 
 
 def _fingerprint(obj: BuiltObject, catalog: LiveCatalog, manifest: Manifest) -> str | None:
-    if obj.kind == "index":
+    if obj.kind in ("index", "staging_index"):
         return statement_fingerprint(manifest.sql(obj))
     if obj.is_table:
         return key_fingerprint(obj.key)

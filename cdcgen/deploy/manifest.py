@@ -14,7 +14,7 @@ from cdcgen.deploy.errors import BuildNotFound, UnknownTarget
 MANIFEST_FILE = "manifest.json"
 TABLE_KINDS = frozenset({"state_table", "staging_table", "baseline_table", "target_table"})
 CODE_KINDS = frozenset({"view", "procedure"})
-KINDS = TABLE_KINDS | CODE_KINDS | {"schema", "index"}
+KINDS = TABLE_KINDS | CODE_KINDS | {"schema", "index", "staging_index"}
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,9 @@ def build_plan(
     schemas = {o.schema for o in manifest.objects} | set(manifest.schemas.values())
     catalog = read_catalog(db, schemas)
     previous = latest_deployment(db, manifest.cdc_schema, manifest.pipeline)
-    deployable = [o for o in manifest.objects if with_staging or o.kind != "staging_table"]
+    deployable = [
+        o for o in manifest.objects if with_staging or o.kind not in ("staging_table", "staging_index")
+    ]
     planner = _Planner(manifest, db.dialect, catalog, previous, allow_destructive)
     return DeployPlan(
         manifest=manifest,
@@ -162,7 +164,7 @@ class _Planner:
     def step(self, obj: BuiltObject) -> Step:
         if obj.kind == "schema":
             return self._schema(obj)
-        if obj.kind == "index":
+        if obj.kind in ("index", "staging_index"):
             return self._index(obj)
         if obj.is_table:
             return self._table(obj)

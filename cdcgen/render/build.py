@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdcgen import __version__
-from cdcgen.impact import impact_dictionary
+from cdcgen.impact import ImpactDictionary, impact_dictionary
 from cdcgen.plan.model import PipelinePlan, build_plan
 from cdcgen.render.objects import DIALECTS, Dialect, SqlObject, Trees, render_objects
 from cdcgen.validate import ValidatedSpec, validate_file
@@ -69,6 +69,7 @@ def manifest(
     dialect: Dialect,
     files: dict[str, str],
     objects: list[SqlObject],
+    impact: ImpactDictionary | None = None,
 ) -> dict[str, object]:
     return {
         "pipeline": plan.name,
@@ -118,7 +119,7 @@ def manifest(
             "rollback": plan.proc("rollback"),
         },
         "schedule": plan.schedule,
-        "impact": impact_dictionary(vspec.spec),
+        "impact": impact if impact is not None else impact_dictionary(vspec.spec),
     }
 
 
@@ -128,10 +129,11 @@ def render_pipeline(vspec: ValidatedSpec) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     header = HEADER.format(spec=_spec_label(vspec.file))
     trees = Trees()
+    impact = impact_dictionary(vspec.spec)  # the same for both dialects
     for dialect in DIALECTS:
         objects = render_objects(plan, dialect, trees)
         files = {o.file: header + o.sql for o in objects}
-        body = manifest(plan, vspec, dialect, files, objects)
+        body = manifest(plan, vspec, dialect, files, objects, impact)
         files["manifest.json"] = json.dumps(body, indent=2, sort_keys=False) + "\n"
         out[dialect] = files
     return out

@@ -14,7 +14,7 @@ from typing import Literal, TypeVar
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from sqlglot import exp
 
-from cdcgen.plan.model import PipelinePlan, TargetPlan
+from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.render import dollar, postgres, redshift
 from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, views
 
@@ -29,6 +29,7 @@ Kind = Literal[
     "baseline_table",
     "target_table",
     "index",
+    "staging_index",
     "view",
     "procedure",
 ]
@@ -39,6 +40,7 @@ _ORDER: dict[str, str] = {
     "baseline_table": "030_baseline",
     "target_table": "040_target",
     "index": "045_index",
+    "staging_index": "046_staging_index",
     "view": "050_view",
     "procedure": "060_procedure",
 }
@@ -55,6 +57,11 @@ class SqlObject:
     @property
     def file(self) -> str:
         return f"{_ORDER[self.kind]}__{self.name}.sql"
+
+
+#: executed-statement counter of every procedure a run calls (see Renderer.counted)
+COUNTER = "v_statements"
+COUNTER_DECLARE = f"{COUNTER} BIGINT := 0"
 
 
 class Trees:
@@ -75,6 +82,10 @@ class Renderer:
     dialect: Dialect
     trees: Trees = field(default_factory=Trees, compare=False)
     env: Environment = field(init=False, repr=False, compare=False)
+    #: id(tree) -> (tree, text): a tree is written once per dialect
+    _rendered: dict[int, tuple[exp.Expression, str]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         env = Environment(
@@ -89,14 +100,33 @@ class Renderer:
             autoescape=False,
         )
         object.__setattr__(self, "env", env)
+        object.__setattr__(self, "_rendered", {})
 
     def statement(self, e: exp.Expression) -> str:
         if isinstance(e, builders.DropTemp):
             name = e.this.name
             qualified = f"pg_temp.{name}" if self.dialect == "postgres" else name
             return f"DROP TABLE IF EXISTS {qualified};"
+        if isinstance(e, builders.AnalyzeTemp):
+            return self._analyze(e)
+        cached = self._rendered.get(id(e))
+        if cached is not None and cached[0] is e:
+            return cached[1]
         module = redshift if self.dialect == "redshift" else postgres
-        return module.sql(e) + ";"
+        # copy=False: the generators do not mutate these trees (build --check proves the
+        # output unchanged), and copying every tree before writing it was most of a build.
+        text = module.DIALECT().generate(e, copy=False, pretty=True) + ";"
+        self._rendered[id(e)] = (e, text)
+        return text
+
+    def _analyze(self, e: builders.AnalyzeTemp) -> str:
+        """ANALYZE on PostgreSQL; nothing on Redshift (CTAS analyzes; see AnalyzeTemp)."""
+        if self.dialect != "postgres":
+            return ""
+        gen = postgres.DIALECT()
+        columns = [gen.generate(c, copy=False) for c in e.expressions]
+        listed = f" ({', '.join(columns)})" if columns else ""
+        return f"ANALYZE {e.this.name}{listed};"
 
     def body(self, stmts: Sequence[exp.Expression], indent: int = 2) -> str:
         pad = " " * indent
@@ -104,6 +134,14 @@ class Renderer:
         for s in stmts:
             lines.extend(pad + line if line else line for line in self.statement(s).splitlines())
         return "\n".join(lines)
+
+    def counted(self, stmts: Sequence[exp.Expression], indent: int = 2) -> str:
+        """A block of statements, then the PL/pgSQL counter of executed statements
+        advanced by their number (an assignment, not a statement: Redshift has no
+        GET DIAGNOSTICS for it; the sum lands in run_log.statements)."""
+        text = self.body(stmts, indent)
+        n = sum(1 for s in stmts if self.statement(s))  # rendered once: cached
+        return f"{text}\n{' ' * indent}{COUNTER} := {COUNTER} + {n};" if n else text
 
     def template(self, template_name: str, **context: object) -> str:
         return self.env.get_template(template_name).render(**context).rstrip() + "\n"
@@ -127,11 +165,57 @@ def _procedure(
     return SqlObject(name, "procedure", text)
 
 
-def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    stmts = r.trees.get(
-        ("detect",), lambda: [s for src in p.sources for s in detect.detect_statements(p, src)]
+def _step_procedure(
+    r: Renderer, p: PipelinePlan, name: str, args: str, body: str, declare: Sequence[str] = ()
+) -> SqlObject:
+    """A step of a run: counts the statements it executes and adds them to the run's row."""
+    record = r.trees.get(("record_statements",), lambda: _record_statements(p))
+    return _procedure(
+        r, name, args, body + "\n" + r.body([record]), declare=[*declare, COUNTER_DECLARE]
     )
-    return _procedure(r, p.proc("detect"), "p_run_id BIGINT", r.body(stmts))
+
+
+def _record_statements(p: PipelinePlan) -> exp.Update:
+    """run_log.statements += this step's statements (this UPDATE included)."""
+    total = exp.Add(
+        this=exp.Add(this=builders.col("statements"), expression=builders.var(COUNTER)),
+        expression=builders.lit(1),
+    )
+    return exp.update(
+        builders.table(f"{p.cdc_schema}.run_log"),
+        {"statements": total},
+        where=builders.eq(builders.col("run_id"), builders.var("p_run_id")),
+    )
+
+
+def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    blocks = [_detect_source(r, p, src) for src in p.sources]
+    return _step_procedure(
+        r, p, p.proc("detect"), "p_run_id BIGINT", "\n".join(blocks), declare=["v_staged BIGINT"]
+    )
+
+
+def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan) -> str:
+    """A source's detection, skipped (one check) when nothing was staged for it."""
+    stmts = r.trees.get(("detect", src.name), partial(detect.detect_statements, p, src))
+    if not detect.can_skip(src):
+        return r.counted(stmts)
+    probe = r.trees.get(("probe", src.name), partial(detect.staged_probe, p, src))
+    skipped = r.trees.get(("skipped", src.name), partial(detect.skipped_statements, p, src))
+    block = r.template(
+        "detect_source.sql.j2",
+        source=src.name,
+        probe=_inline(r, probe),
+        detect=r.counted(stmts, 2),
+        skipped=r.counted(skipped, 2),
+    ).rstrip()
+    return "\n".join("  " + line if line else line for line in block.splitlines())
+
+
+def _inline(r: Renderer, e: exp.Expression) -> str:
+    """A query on one line, to sit inside a template's statement."""
+    module = redshift if r.dialect == "redshift" else postgres
+    return module.DIALECT().generate(e, copy=False, pretty=False)
 
 
 def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
@@ -142,11 +226,13 @@ def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         blocks.append(
             r.template(
                 "sync_source.sql.j2", source=src.name, delta=detect.delta_name(p, src),
-                changes=r.body(changes, 2), watermark=r.body(marks, 0),
+                changes=r.counted(changes, 2), watermark=r.counted(marks, 0),
             ).rstrip()
         )
     body = "\n".join("  " + line if line else line for line in "\n".join(blocks).splitlines())
-    return _procedure(r, p.proc("sync_baseline"), "p_run_id BIGINT", body, declare=["v_changes BIGINT"])
+    return _step_procedure(
+        r, p, p.proc("sync_baseline"), "p_run_id BIGINT", body, declare=["v_changes BIGINT"]
+    )
 
 
 def apply_proc_name(p: PipelinePlan, t: TargetPlan) -> str:
@@ -163,21 +249,38 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     body = r.template(
         "apply_body.sql.j2",
         target=t.name,
-        full_keys=r.body(
-            r.trees.get(("full_keys", t.name), lambda: facts.keys_statements(p, t, full=True)), 2
+        changed=_inline(r, r.trees.get(("changed", t.name), lambda: facts.source_changes(p, t))),
+        full_keys=r.counted(
+            r.trees.get(("full_keys", t.name), lambda: facts.keys_statements(p, t, full=True)), 4
         ),
-        affected_keys=r.body(
+        affected_keys=r.counted(
             r.trees.get(("affected_keys", t.name), lambda: facts.keys_statements(p, t, full=False)),
-            2,
+            4,
         ),
         keys_table=facts.keys_name(p, t),
-        apply=r.body(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 2),
-        no_change=r.body(r.trees.get(("no_change", t.name), lambda: [facts.zero_counts(p, t)]), 2),
+        apply=r.counted(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 2),
+        no_change=r.counted(r.trees.get(("no_change", t.name), lambda: [facts.zero_counts(p, t)]), 2),
+        **_load_blocks(r, p, t),
     )
     indented = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
-    return _procedure(
-        r, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented, declare=["v_keys BIGINT"]
+    declare = ["v_keys BIGINT", "v_changed BIGINT"] + (
+        ["v_target_rows BIGINT"] if t.kind == "fact" else []
     )
+    return _step_procedure(
+        r, p, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented, declare=declare
+    )
+
+
+def _load_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, str]:
+    """A fact's load: INSERT into an empty target, else MERGE; then its logs."""
+    if t.kind != "fact":
+        return {"merge": ""}
+    return {
+        "target_table": str(t.table),
+        "insert": r.counted(r.trees.get(("insert", t.name), lambda: facts.insert_statements(p, t)), 4),
+        "merge": r.counted(r.trees.get(("merge", t.name), lambda: facts.merge_statements(p, t)), 4),
+        "log": r.counted(r.trees.get(("log", t.name), lambda: facts.log_statements(p, t)), 2),
+    }
 
 
 def _guarded(r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body: str) -> SqlObject:
@@ -213,9 +316,9 @@ def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name)
     checked = "\n".join("  " + line if line else line for line in checks.rstrip().splitlines())
     stmts = r.trees.get(("undo",), lambda: rollback.undo_statements(p))
-    body = checked + "\n" + r.body(stmts)
-    return _procedure(
-        r, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,
+    body = checked + "\n" + r.counted(stmts)
+    return _step_procedure(
+        r, p, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,
         declare=["v_latest BIGINT", "v_dimension_changes BIGINT"],
     )
 
@@ -262,7 +365,11 @@ def render_objects(
     if dialect == "postgres":
         objects += [
             SqlObject(ix.name, "index", r.statement(ddl.create_index(ix)) + "\n")
-            for ix in ddl.postgres_indexes(p)
+            for ix in [*ddl.postgres_indexes(p), *ddl.current_version_indexes(p)]
+        ]
+        objects += [
+            SqlObject(ix.name, "staging_index", r.statement(ddl.create_index(ix)) + "\n")
+            for ix in ddl.staging_indexes(p)
         ]
     objects += _views(r, p)
     objects += [_detect_procedure(r, p), _sync_procedure(r, p)]

@@ -103,12 +103,18 @@ def _concat(gen: Any, e: exp.Expression) -> str:
 
 def _strip_redshift_only(expression: exp.Create) -> exp.Create:
     """DISTKEY/SORTKEY/DISTSTYLE and late binding are Redshift physical design."""
-    create = expression.copy()
-    create.set("no_schema_binding", False)
-    props = create.args.get("properties")
+    # A shallow copy: the body (a view's whole query) is shared, not copied; only the
+    # top node and its properties are replaced, so the caller's tree is untouched.
+    args = {k: v for k, v in expression.args.items() if k not in ("this", "expression")}
+    props = args.get("properties")
     if props is not None:
-        kept = [p for p in props.expressions if not isinstance(p, _REDSHIFT_ONLY_PROPERTIES)]
-        create.set("properties", exp.Properties(expressions=kept) if kept else None)
+        kept = [p.copy() for p in props.expressions if not isinstance(p, _REDSHIFT_ONLY_PROPERTIES)]
+        args["properties"] = exp.Properties(expressions=kept) if kept else None
+    args["no_schema_binding"] = False
+    create = exp.Create(**{k: (v.copy() if isinstance(v, exp.Expression) else v) for k, v in args.items()})
+    # this/expression are set without re-parenting the shared subtrees
+    create.args["this"] = expression.args.get("this")
+    create.args["expression"] = expression.args.get("expression")
     return create
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 
 from sqlglot import exp
 
@@ -47,8 +48,18 @@ def table(t: Table | str, alias: str | None = None) -> exp.Table:
     return node
 
 
+@cache
+def _parsed_type(type_: str) -> exp.DataType:
+    return exp.DataType.build(type_, dialect="redshift")
+
+
+def data_type(type_: str) -> exp.DataType:
+    """A spec type (Redshift spelling) as a tree; each type string is parsed once."""
+    return _parsed_type(type_).copy()
+
+
 def cast(e: exp.Expression, type_: str) -> exp.Cast:
-    return exp.Cast(this=e, to=exp.DataType.build(type_, dialect="redshift"))
+    return exp.Cast(this=e, to=data_type(type_))
 
 
 def as_text(e: exp.Expression, type_: str, length: int) -> exp.Expression:
@@ -69,14 +80,14 @@ def and_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
     conds = list(conditions)
     if not conds:
         return exp.true()
-    return exp.and_(*conds) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
+    return exp.and_(*conds, copy=False) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
 
 
 def or_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
     conds = list(conditions)
     if not conds:
         return exp.false()
-    return exp.or_(*conds) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
+    return exp.or_(*conds, copy=False) if len(conds) > 1 else conds[0]  # type: ignore[return-value]
 
 
 def paren(e: exp.Expression) -> exp.Paren:
@@ -99,8 +110,8 @@ def keys_equal(
 
 def differs(a: exp.Expression, b: exp.Expression) -> exp.Case:
     """Null-safe inequality, spelled out: Redshift has no IS DISTINCT FROM."""
-    both_null = exp.and_(is_null(a.copy()), is_null(b.copy()))
-    same = exp.or_(eq(a, b), paren(both_null))  # type: ignore[arg-type]
+    both_null = exp.and_(is_null(a.copy()), is_null(b.copy()), copy=False)
+    same = exp.or_(eq(a, b), paren(both_null), copy=False)  # type: ignore[arg-type]
     return exp.Case(ifs=[exp.If(this=same, true=exp.false())], default=exp.true())
 
 
@@ -226,6 +237,26 @@ def drop_temp(name: str) -> DropTemp:
     return DropTemp(this=exp.to_identifier(name))
 
 
-def temp_table(name: str, query: exp.Query) -> list[exp.Expression]:
-    """Temp tables outlive a procedure call within a session: drop before creating."""
-    return [drop_temp(name), create_temp_as(name, query)]
+class AnalyzeTemp(exp.Expression):
+    """Statistics for a freshly filled temp table, so the next joins are planned for its
+    real size. PostgreSQL: ``ANALYZE`` (a temp table has no statistics until then, and
+    the planner guesses thousands of rows: whole-table joins). Redshift: nothing, as
+    ``CREATE TEMP TABLE AS`` analyzes the table itself (r_ANALYZE, usage notes)."""
+
+    arg_types = {"this": True, "expressions": False}
+
+
+def analyze_temp(name: str, columns: Sequence[str] | None = None) -> AnalyzeTemp:
+    """``columns``: the ones later statements join or filter on (the row count is
+    what matters most; statistics on every column of a wide table cost more than
+    the plans they fix)."""
+    cols = [exp.to_identifier(c) for c in columns] if columns else None
+    return AnalyzeTemp(this=exp.to_identifier(name), expressions=cols)
+
+
+def temp_table(
+    name: str, query: exp.Query, analyze: Sequence[str] | None = None
+) -> list[exp.Expression]:
+    """Temp tables outlive a procedure call within a session: drop before creating;
+    analyze once filled (``analyze``: which columns; all when not given)."""
+    return [drop_temp(name), create_temp_as(name, query), analyze_temp(name, analyze)]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from cdcgen.plan.model import Column, PipelinePlan, Table, TargetPlan
+from cdcgen.plan.model import Column, PipelinePlan, SourcePlan, Table, TargetPlan
 from cdcgen.spec.model import TableHints
-from cdcgen.sql.builders import insert, table
+from cdcgen.sql.builders import data_type, insert, table
 from cdcgen.sql.tables import bookkeeping_columns, tombstones
 
 
@@ -35,6 +35,7 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             ("duration_ms", "bigint"),
             ("rows_changed", "bigint"),
             ("error", "varchar(65535)"),
+            ("statements", "bigint"),
         ),
         ("run_id",),
         TableHints(diststyle="all", sortkey=("run_id",)),
@@ -192,8 +193,16 @@ def tombstone_tables(p: PipelinePlan) -> list[TableDef]:
 
 
 def staging_tables(p: PipelinePlan) -> list[TableDef]:
-    # Staging belongs to the ETL and may hold duplicates: no key.
-    return [TableDef(s.staging, s.staging_columns, ()) for s in p.sources]
+    # Staging belongs to the ETL and may hold duplicates: no key. Append-mode staging
+    # is read past its watermark: sorted by it on Redshift (zone maps skip the rest),
+    # indexed on PostgreSQL (staging_indexes).
+    return [
+        TableDef(s.staging, s.staging_columns, (), _staging_hints(s)) for s in p.sources
+    ]
+
+
+def _staging_hints(s: SourcePlan) -> TableHints | None:
+    return TableHints(sortkey=(s.watermark_column,)) if s.watermark_column else None
 
 
 def baseline_tables(p: PipelinePlan) -> list[TableDef]:
@@ -221,7 +230,7 @@ def create_table(d: TableDef) -> exp.Create:
         columns.append(
             exp.ColumnDef(
                 this=exp.to_identifier(c.name),
-                kind=exp.DataType.build(c.type, dialect="redshift"),
+                kind=data_type(c.type),
                 constraints=constraints,
             )
         )
@@ -261,6 +270,7 @@ class IndexDef:
     name: str
     table: Table
     columns: tuple[str, ...]
+    where: exp.Expression | None = None  # a partial index
 
 
 def postgres_indexes(p: PipelinePlan) -> list[IndexDef]:
@@ -281,12 +291,38 @@ def postgres_indexes(p: PipelinePlan) -> list[IndexDef]:
     ]
 
 
+def current_version_indexes(p: PipelinePlan) -> list[IndexDef]:
+    """SCD2 dimensions are read by key for their open version (recompute, close, overwrite):
+    a partial index on the key over current rows only."""
+    return [
+        IndexDef(
+            f"ix_{t.name}__current", t.table, t.key, exp.EQ(this=exp.column("is_current"), expression=exp.true())
+        )
+        for t in p.targets
+        if t.kind == "dimension"
+    ]
+
+
+def staging_indexes(p: PipelinePlan) -> list[IndexDef]:
+    """Append-mode staging accumulates: a run reads only the rows past the watermark,
+    through this index, instead of the whole table. (Staging belongs to the ETL: these
+    are deployed with the staging tables only.)"""
+    return [
+        IndexDef(f"ix_{s.name}__{s.watermark_column}", s.staging, (s.watermark_column,))
+        for s in p.sources
+        if s.watermark_column
+    ]
+
+
 def create_index(ix: IndexDef) -> exp.Create:
     return exp.Create(
         this=exp.Index(
             this=exp.to_identifier(ix.name),
             table=table(ix.table),
-            params=exp.IndexParameters(columns=[exp.to_identifier(c) for c in ix.columns]),
+            params=exp.IndexParameters(
+                columns=[exp.to_identifier(c) for c in ix.columns],
+                where=exp.Where(this=ix.where.copy()) if ix.where is not None else None,
+            ),
         ),
         kind="INDEX",
         exists=True,

@@ -22,11 +22,14 @@ from cdcgen.sql.builders import (
     col,
     concat,
     count_if,
+    create_temp_as,
     differs,
+    drop_temp,
     eq,
     is_null,
     keys_equal,
     lit,
+    not_null,
     old,
     op_in,
     or_all,
@@ -64,21 +67,34 @@ def watermark_value(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
     return exp.Subquery(this=stored)
 
 
-def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Select:
+def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Query:
     """The staging rows this run considers: all of them (window) or those past the watermark."""
     query = exp.select(*[col(c.name) for c in s.staging_columns]).from_(
         table(s.staging), copy=False
     )
     if s.watermark_column:
-        # First run (no watermark yet): everything. Later: strictly past it. A row with a
-        # NULL watermark column cannot be placed against the watermark, so every run reads
-        # it (and dead-letters it, once: the dead-letter insert skips rows it already has);
-        # a filter on the watermark alone would drop it without a trace.
-        beyond = exp.GT(this=col(s.watermark_column), expression=watermark_value(p, s))
-        first_run = is_null(watermark_value(p, s))
-        unplaced = is_null(col(s.watermark_column))
-        query = query.where(or_all([first_run, beyond, unplaced]), copy=False)
+        return _past_watermark(p, s, query)
     return query
+
+
+def _past_watermark(p: PipelinePlan, s: SourcePlan, query: exp.Select) -> exp.Query:
+    """First run (no watermark yet): everything. Later: strictly past it, plus rows with
+    a NULL watermark column: such a row cannot be placed against the watermark, so every
+    run reads it and dead-letters it once (the dead-letter insert skips rows it already
+    holds); a filter on the watermark alone would drop it without a trace.
+
+    Disjoint branches rather than one OR: the first-run branch depends on no row, so it
+    is a one-time filter (no scan at all once a watermark exists); the others are range
+    reads of the watermark column (an index on PostgreSQL, the sort key on Redshift)."""
+    assert s.watermark_column is not None
+    beyond = query.copy().where(
+        exp.GT(this=col(s.watermark_column), expression=watermark_value(p, s)), copy=False
+    )
+    unplaced = query.copy().where(
+        and_all([is_null(col(s.watermark_column)), not_null(watermark_value(p, s))]), copy=False
+    )
+    first_run = query.where(is_null(watermark_value(p, s)), copy=False)
+    return exp.union(exp.union(beyond, unplaced, distinct=False), first_run, distinct=False)
 
 
 def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Expression:
@@ -222,11 +238,11 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
         this=paren(or_all([older_than_baseline, paren(not_after_delete)])), expressions=[lit(False)]
     )
     select = exp.select(
-        *[exp.alias_(as_stored(s, c, n), c) for c in s.column_names],
-        *[exp.alias_(col(c, b), old(c)) for c in s.column_names],
-        *[exp.alias_(differs(as_stored(s, c, n), col(c, b)), chg(c)) for c in s.column_names],
-        exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete"),
-        exp.alias_(stale, "cdc__stale"),
+        *[exp.alias_(as_stored(s, c, n), c, copy=False) for c in s.column_names],
+        *[exp.alias_(col(c, b), old(c), copy=False) for c in s.column_names],
+        *[exp.alias_(differs(as_stored(s, c, n), col(c, b)), chg(c), copy=False) for c in s.column_names],
+        exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete", copy=False),
+        exp.alias_(stale, "cdc__stale", copy=False),
     )
     ranked = exp.Subquery(this=_ranked(s, staged), alias=exp.TableAlias(this=exp.to_identifier(n)))
     return (
@@ -314,11 +330,62 @@ def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
 def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     staged = table(staged_name(p, s))
     stmts: list[exp.Expression] = []
-    stmts += temp_table(staged_name(p, s), staged_query(p, s))
+    stmts += temp_table(staged_name(p, s), staged_query(p, s), s.key)
     stmts.append(dead_letter_insert(p, s))
-    stmts += temp_table(delta_name(p, s), changes_query(p, s, staged))
+    stmts += temp_table(delta_name(p, s), changes_query(p, s, staged), delta_join_columns(p, s))
     stmts.append(source_counts(p, s))
     return stmts
+
+
+def delta_join_columns(p: PipelinePlan, s: SourcePlan) -> list[str]:
+    """The delta's columns later steps join on: op, key (both images), and each column a
+    target's join or semi-join condition reads from this source (both images)."""
+    wanted = dict.fromkeys(s.key)
+    for t in p.targets:
+        for r in t.relations:
+            if r.source == s.name and r.on is not None:
+                wanted.update(dict.fromkeys(c.name for c in r.on.find_all(exp.Column) if c.table == r.alias))
+    names = [c for c in wanted if c in s.column_names]
+    return [OP, *names, *(old(c) for c in names)]
+
+
+def can_skip(s: SourcePlan) -> bool:
+    """A run may skip detecting a source with no staged rows, unless its staging is a
+    full snapshot (an empty snapshot deletes every row)."""
+    return s.delete_kind != "snapshot"
+
+
+def staged_probe(p: PipelinePlan, s: SourcePlan) -> exp.Select:
+    """One row if this run has staged rows for ``s``: the run's cheap check."""
+    staged = exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
+    return exp.select(lit(1)).from_(staged, copy=False).limit(1, copy=False)
+
+
+def _nothing_from(query: exp.Query, alias: str) -> exp.Select:
+    """``query``'s columns and no row; planned as a constant-false filter: nothing is read."""
+    wrapped = exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    return exp.select(exp.Star()).from_(wrapped, copy=False).where(lit(False), copy=False)
+
+
+def _changes_view(p: PipelinePlan, s: SourcePlan) -> exp.Select:
+    """The ``<source>__changes`` view: the delta's columns, in order."""
+    return exp.select(exp.Star()).from_(table(f"{p.cdc_schema}.{s.name}__changes"), copy=False)
+
+
+def skipped_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    """No staged rows: empty staged and delta tables (what the later steps read, so
+    they behave exactly as after detecting nothing) without reading any table, and
+    the source's zero counts."""
+    # inserted, updated, deleted, stale, dead-lettered; read, applied, superseded, rejected
+    zeros = [lit(0) for _ in range(9)]
+    empty_counts = exp.select(var("p_run_id"), lit(p.name), lit("source"), lit(s.name), *zeros)
+    return [
+        drop_temp(staged_name(p, s)),
+        create_temp_as(staged_name(p, s), _nothing_from(staged_query(p, s), "s")),
+        drop_temp(delta_name(p, s)),
+        create_temp_as(delta_name(p, s), _nothing_from(_changes_view(p, s), "c")),
+        into_state(p, "run_counts", empty_counts),
+    ]
 
 
 def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:

@@ -274,8 +274,8 @@ def dimension_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
 def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     closes = ("H", "X") if t.on_delete != "ignore" else ("H",)
     stmts: list[exp.Expression] = []
-    stmts += temp_table(new_name(p, t), new_versions_query(p, t))
-    stmts += temp_table(diff_name(p, t), diff_query(p, t))
+    stmts += temp_table(new_name(p, t), new_versions_query(p, t), t.key)
+    stmts += temp_table(diff_name(p, t), diff_query(p, t), [OP, *t.key, *map(old, t.key)])
     stmts.append(_close_current(p, t, closes))
     in_place = _overwrite_in_place(p, t)
     if in_place is not None:

@@ -24,6 +24,7 @@ from cdcgen.sql.builders import (
     delete_using,
     differs,
     eq,
+    insert,
     is_null,
     lit,
     merge_upsert,
@@ -79,7 +80,7 @@ def definition(
     columns = [c for c in t.columns if c.name in t.key] if only_key else t.columns
     # each value as the target stores it (its declared type), so that stored and
     # recomputed rows compare alike in the diff, the __full view and verify
-    query = exp.select(*[exp.alias_(stored_value(c), c.name) for c in columns]).from_(
+    query = exp.select(*[exp.alias_(stored_value(c), c.name, copy=False) for c in columns]).from_(
         table(grain.baseline, t.grain.alias), copy=False
     )
     if keys_table is not None:
@@ -196,10 +197,10 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
     on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
     paired = (
         exp.select(
-            exp.alias_(op, OP),
-            *[exp.alias_(col(c, n), c) for c in t.column_names],
-            *[exp.alias_(col(c, o), old(c)) for c in t.column_names],
-            *[exp.alias_(differs(col(c, n), col(c, o)), chg(c)) for c in t.column_names],
+            exp.alias_(op, OP, copy=False),
+            *[exp.alias_(col(c, n), c, copy=False) for c in t.column_names],
+            *[exp.alias_(col(c, o), old(c), copy=False) for c in t.column_names],
+            *[exp.alias_(differs(col(c, n), col(c, o)), chg(c), copy=False) for c in t.column_names],
         )
         .from_(table(new_name(p, t), n), copy=False)
         .join(_current_rows(p, t), on=on, join_type="full", copy=False)
@@ -254,17 +255,37 @@ def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     return into_state(p, "run_counts", query)
 
 
+def source_changes(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    """This run's logged counts of the sources ``t`` reads (written by detection for
+    every source, skipped or not): all zero means no affected key."""
+    sources = sorted({r.source for r in t.relations})
+    return (
+        exp.select(col("inserted"), col("updated"), col("deleted"))
+        .from_(table(f"{p.cdc_schema}.run_counts"), copy=False)
+        .where(
+            and_all(
+                [
+                    eq(col("run_id"), var("p_run_id")),
+                    eq(col("object_kind"), lit("source")),
+                    exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]),
+                ]
+            ),
+            copy=False,
+        )
+    )
+
+
 def keys_statements(p: PipelinePlan, t: TargetPlan, *, full: bool) -> list[exp.Expression]:
     query = all_keys_query(p, t) if full else affected_keys_query(p, t)
     return temp_table(keys_name(p, t), query)
 
 
 def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
-    """Everything after the key table: recompute, diff, delete, merge, log, count."""
+    """After the key table: recompute, diff, delete (then load_statements, log_statements)."""
     diff = diff_name(p, t)
     stmts: list[exp.Expression] = []
-    stmts += temp_table(new_name(p, t), definition(p, t, keys_name(p, t)))
-    stmts += temp_table(diff, diff_query(p, t))
+    stmts += temp_table(new_name(p, t), definition(p, t, keys_name(p, t)), t.key)
+    stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)])
     stmts.append(
         delete_using(
             t.table,
@@ -274,16 +295,34 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
             ),
         )
     )
-    upserts = (
+    return stmts
+
+
+def _upserts(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    return (
         exp.select(*[col(c) for c in t.column_names])
-        .from_(table(diff), copy=False)
+        .from_(table(diff_name(p, t)), copy=False)
         .where(op_in(None, "I", "U"), copy=False)
     )
-    stmts += temp_table(upsert_name(p, t), upserts)
-    stmts.append(merge_upsert(t.table, upsert_name(p, t), t.key, t.column_names))
-    stmts.append(fact_change_log_insert(p, t))
-    stmts.append(target_counts(p, t))
-    return stmts
+
+
+def merge_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """Inserts and updates into a target that holds rows: MERGE from a plain temp table."""
+    return [
+        *temp_table(upsert_name(p, t), _upserts(p, t), t.key),
+        merge_upsert(t.table, upsert_name(p, t), t.key, t.column_names),
+    ]
+
+
+def insert_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """The same into an empty target (first load, rebuild of an emptied table): every
+    row is an insert, and a plain INSERT … SELECT scales linearly where a MERGE
+    planned against an empty table does not."""
+    return [insert(t.table, t.column_names, _upserts(p, t))]
+
+
+def log_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    return [fact_change_log_insert(p, t), target_counts(p, t)]
 
 
 def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:

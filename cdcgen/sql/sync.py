@@ -85,7 +85,7 @@ def baseline_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
         .where(op_in(None, "I", "U"), copy=False)
     )
     stmts: list[exp.Expression] = [deletes]
-    stmts += temp_table(upsert_name(p, s), upserts)
+    stmts += temp_table(upsert_name(p, s), upserts, s.key)
     stmts.append(merge_upsert(s.baseline, upsert_name(p, s), s.key, s.column_names))
     return stmts
 

@@ -9,5 +9,6 @@ CREATE TABLE IF NOT EXISTS cdc.run_log (
   duration_ms BIGINT,
   rows_changed BIGINT,
   error VARCHAR(65535),
+  statements BIGINT,
   PRIMARY KEY (run_id)
 );

@@ -3,67 +3,80 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_dim_customer(p_run_id BIGINT, p_
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which dim_customer rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys;
-    CREATE TEMPORARY TABLE orders__dim_customer__keys AS
-    SELECT
-      f.customer_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'customers')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys;
+      CREATE TEMPORARY TABLE orders__dim_customer__keys AS
+      SELECT
+        f.customer_id
+      FROM (
+        SELECT
+          customers.id AS customer_id
+        FROM public.customers AS customers
+        LEFT JOIN public.addresses AS home_address
+          ON home_address.id = customers.default_address_id
+      ) AS f
+      UNION
+      SELECT
+        customer_id
+      FROM analytics.dim_customer;
+      ANALYZE orders__dim_customer__keys;
+      v_statements := v_statements + 3;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys;
+      CREATE TEMPORARY TABLE orders__dim_customer__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS customer_id
+      FROM orders__customers__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__email
+          OR d.chg__last_name
+          OR d.chg__first_name
+          OR d.chg__segment
+          OR d.chg__plan
+          OR d.chg__default_address_id
+        )
+      UNION
       SELECT
         customers.id AS customer_id
       FROM public.customers AS customers
-      LEFT JOIN public.addresses AS home_address
-        ON home_address.id = customers.default_address_id
-    ) AS f
-    UNION
-    SELECT
-      customer_id
-    FROM analytics.dim_customer;
-  ELSE
-    DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys;
-    CREATE TEMPORARY TABLE orders__dim_customer__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS customer_id
-    FROM orders__customers__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__email
-        OR d.chg__last_name
-        OR d.chg__first_name
-        OR d.chg__segment
-        OR d.chg__plan
-        OR d.chg__default_address_id
-      )
-    UNION
-    SELECT
-      customers.id AS customer_id
-    FROM public.customers AS customers
-    INNER JOIN orders__addresses__delta AS d
-      ON d.id = customers.default_address_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
-      )
-    UNION
-    SELECT
-      customers.id AS customer_id
-    FROM public.customers AS customers
-    INNER JOIN orders__addresses__delta AS d
-      ON d.old__id = customers.default_address_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
-      );
+      INNER JOIN orders__addresses__delta AS d
+        ON d.id = customers.default_address_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
+        )
+      UNION
+      SELECT
+        customers.id AS customer_id
+      FROM public.customers AS customers
+      INNER JOIN orders__addresses__delta AS d
+        ON d.old__id = customers.default_address_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
+        );
+      ANALYZE orders__dim_customer__keys;
+      v_statements := v_statements + 3;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM orders__dim_customer__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM orders__dim_customer__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS pg_temp.orders__dim_customer__new;
     CREATE TEMPORARY TABLE orders__dim_customer__new AS
@@ -80,6 +93,7 @@ BEGIN
       ON cdc__k.customer_id = customers.id
     LEFT JOIN public.addresses AS home_address
       ON home_address.id = customers.default_address_id;
+    ANALYZE orders__dim_customer__new (customer_id);
     DROP TABLE IF EXISTS pg_temp.orders__dim_customer__diff;
     CREATE TEMPORARY TABLE orders__dim_customer__diff AS
     SELECT
@@ -229,6 +243,7 @@ BEGIN
       OR (
         d.chg__email OR d.chg__full_name OR d.chg__country_code
       );
+    ANALYZE orders__dim_customer__diff (cdc__op, customer_id, old__customer_id);
     UPDATE analytics.dim_customer SET valid_to = orders__dim_customer__diff.cdc__change_ts, is_current = FALSE
     FROM orders__dim_customer__diff
     WHERE
@@ -355,6 +370,7 @@ BEGIN
       0,
       0
     FROM orders__dim_customer__diff;
+    v_statements := v_statements + 11;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -377,6 +393,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -3,173 +3,187 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_fact_order(p_run_id BIGINT, p_fu
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys;
-    CREATE TEMPORARY TABLE orders__fact_order__keys AS
-    SELECT
-      f.order_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'countries', 'customers', 'order_items', 'orders')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys;
+      CREATE TEMPORARY TABLE orders__fact_order__keys AS
+      SELECT
+        f.order_id
+      FROM (
+        SELECT
+          orders.id AS order_id
+        FROM public.orders AS orders
+        LEFT JOIN public.customers AS customers
+          ON customers.id = orders.customer_id
+        LEFT JOIN public.addresses AS ship_address
+          ON ship_address.id = orders.shipping_address_id
+        LEFT JOIN public.countries AS countries
+          ON countries.code = ship_address.country_code
+        WHERE
+          (
+            orders.status <> 'draft'
+          )
+          AND EXISTS(
+            SELECT
+              1
+            FROM public.order_items AS order_items
+            WHERE
+              order_items.order_id = orders.id
+          )
+      ) AS f
+      UNION
+      SELECT
+        order_id
+      FROM analytics.fact_order;
+      ANALYZE orders__fact_order__keys;
+      v_statements := v_statements + 3;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys;
+      CREATE TEMPORARY TABLE orders__fact_order__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS order_id
+      FROM orders__orders__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__order_number
+          OR d.chg__status
+          OR d.chg__channel
+          OR d.chg__customer_id
+          OR d.chg__currency_code
+          OR d.chg__subtotal
+          OR d.chg__discount_total
+          OR d.chg__tax_total
+          OR d.chg__shipping_total
+          OR d.chg__placed_at
+          OR d.chg__shipping_address_id
+        )
+      UNION
       SELECT
         orders.id AS order_id
       FROM public.orders AS orders
-      LEFT JOIN public.customers AS customers
-        ON customers.id = orders.customer_id
-      LEFT JOIN public.addresses AS ship_address
-        ON ship_address.id = orders.shipping_address_id
-      LEFT JOIN public.countries AS countries
-        ON countries.code = ship_address.country_code
+      INNER JOIN orders__customers__delta AS d
+        ON d.id = orders.customer_id
       WHERE
-        (
-          orders.status <> 'draft'
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__email
+          OR d.chg__last_name
+          OR d.chg__first_name
+          OR d.chg__segment
+          OR d.chg__id
         )
-        AND EXISTS(
-          SELECT
-            1
-          FROM public.order_items AS order_items
-          WHERE
-            order_items.order_id = orders.id
+      UNION
+      SELECT
+        orders.id AS order_id
+      FROM public.orders AS orders
+      INNER JOIN orders__customers__delta AS d
+        ON d.old__id = orders.customer_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__email
+          OR d.chg__last_name
+          OR d.chg__first_name
+          OR d.chg__segment
+          OR d.chg__id
         )
-    ) AS f
-    UNION
-    SELECT
-      order_id
-    FROM analytics.fact_order;
-  ELSE
-    DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys;
-    CREATE TEMPORARY TABLE orders__fact_order__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS order_id
-    FROM orders__orders__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__order_number
-        OR d.chg__status
-        OR d.chg__channel
-        OR d.chg__customer_id
-        OR d.chg__currency_code
-        OR d.chg__subtotal
-        OR d.chg__discount_total
-        OR d.chg__tax_total
-        OR d.chg__shipping_total
-        OR d.chg__placed_at
-        OR d.chg__shipping_address_id
-      )
-    UNION
-    SELECT
-      orders.id AS order_id
-    FROM public.orders AS orders
-    INNER JOIN orders__customers__delta AS d
-      ON d.id = orders.customer_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__email
-        OR d.chg__last_name
-        OR d.chg__first_name
-        OR d.chg__segment
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      orders.id AS order_id
-    FROM public.orders AS orders
-    INNER JOIN orders__customers__delta AS d
-      ON d.old__id = orders.customer_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__email
-        OR d.chg__last_name
-        OR d.chg__first_name
-        OR d.chg__segment
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      orders.id AS order_id
-    FROM public.orders AS orders
-    INNER JOIN orders__addresses__delta AS d
-      ON d.id = orders.shipping_address_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__city
-        OR d.chg__postal_code
-        OR d.chg__country_code
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      orders.id AS order_id
-    FROM public.orders AS orders
-    INNER JOIN orders__addresses__delta AS d
-      ON d.old__id = orders.shipping_address_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__city
-        OR d.chg__postal_code
-        OR d.chg__country_code
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      orders.id AS order_id
-    FROM public.orders AS orders
-    INNER JOIN public.addresses AS ship_address
-      ON ship_address.id = orders.shipping_address_id
-    INNER JOIN orders__countries__delta AS d
-      ON d.code = ship_address.country_code
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__region OR d.chg__code
-      )
-    UNION
-    SELECT
-      orders.id AS order_id
-    FROM public.orders AS orders
-    INNER JOIN public.addresses AS ship_address
-      ON ship_address.id = orders.shipping_address_id
-    INNER JOIN orders__countries__delta AS d
-      ON d.old__code = ship_address.country_code
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__region OR d.chg__code
-      )
-    UNION
-    SELECT
-      orders.id AS order_id
-    FROM public.orders AS orders
-    INNER JOIN orders__order_items__delta AS d
-      ON d.order_id = orders.id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D') AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__order_id
-      )
-    UNION
-    SELECT
-      orders.id AS order_id
-    FROM public.orders AS orders
-    INNER JOIN orders__order_items__delta AS d
-      ON d.old__order_id = orders.id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D') AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__order_id
-      );
+      UNION
+      SELECT
+        orders.id AS order_id
+      FROM public.orders AS orders
+      INNER JOIN orders__addresses__delta AS d
+        ON d.id = orders.shipping_address_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__city
+          OR d.chg__postal_code
+          OR d.chg__country_code
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        orders.id AS order_id
+      FROM public.orders AS orders
+      INNER JOIN orders__addresses__delta AS d
+        ON d.old__id = orders.shipping_address_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__city
+          OR d.chg__postal_code
+          OR d.chg__country_code
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        orders.id AS order_id
+      FROM public.orders AS orders
+      INNER JOIN public.addresses AS ship_address
+        ON ship_address.id = orders.shipping_address_id
+      INNER JOIN orders__countries__delta AS d
+        ON d.code = ship_address.country_code
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__region OR d.chg__code
+        )
+      UNION
+      SELECT
+        orders.id AS order_id
+      FROM public.orders AS orders
+      INNER JOIN public.addresses AS ship_address
+        ON ship_address.id = orders.shipping_address_id
+      INNER JOIN orders__countries__delta AS d
+        ON d.old__code = ship_address.country_code
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__region OR d.chg__code
+        )
+      UNION
+      SELECT
+        orders.id AS order_id
+      FROM public.orders AS orders
+      INNER JOIN orders__order_items__delta AS d
+        ON d.order_id = orders.id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D') AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__order_id
+        )
+      UNION
+      SELECT
+        orders.id AS order_id
+      FROM public.orders AS orders
+      INNER JOIN orders__order_items__delta AS d
+        ON d.old__order_id = orders.id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D') AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__order_id
+        );
+      ANALYZE orders__fact_order__keys;
+      v_statements := v_statements + 3;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM orders__fact_order__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM orders__fact_order__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS pg_temp.orders__fact_order__new;
     CREATE TEMPORARY TABLE orders__fact_order__new AS
@@ -215,6 +229,7 @@ BEGIN
         WHERE
           order_items.order_id = orders.id
       );
+    ANALYZE orders__fact_order__new (order_id);
     DROP TABLE IF EXISTS pg_temp.orders__fact_order__diff;
     CREATE TEMPORARY TABLE orders__fact_order__diff AS
     SELECT
@@ -480,106 +495,165 @@ BEGIN
         OR d.chg__placed_at
         OR d.chg__placed_date
       );
+    ANALYZE orders__fact_order__diff (cdc__op, order_id, old__order_id);
     DELETE FROM analytics.fact_order USING   orders__fact_order__diff
     WHERE
       fact_order.order_id = orders__fact_order__diff.old__order_id
       AND orders__fact_order__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS pg_temp.orders__fact_order__upsert;
-    CREATE TEMPORARY TABLE orders__fact_order__upsert AS
-    SELECT
-      order_id,
-      order_number,
-      order_status,
-      channel,
-      customer_id,
-      customer_email,
-      customer_name,
-      customer_segment,
-      ship_city,
-      ship_postal_code,
-      ship_country_code,
-      ship_country_name,
-      ship_region,
-      currency_code,
-      subtotal,
-      discount_total,
-      tax_total,
-      shipping_total,
-      order_total,
-      placed_at,
-      placed_date
-    FROM orders__fact_order__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO analytics.fact_order
-    USING orders__fact_order__upsert
-    ON fact_order.order_id = orders__fact_order__upsert.order_id
-    WHEN MATCHED THEN UPDATE SET
-      order_number = orders__fact_order__upsert.order_number,
-      order_status = orders__fact_order__upsert.order_status,
-      channel = orders__fact_order__upsert.channel,
-      customer_id = orders__fact_order__upsert.customer_id,
-      customer_email = orders__fact_order__upsert.customer_email,
-      customer_name = orders__fact_order__upsert.customer_name,
-      customer_segment = orders__fact_order__upsert.customer_segment,
-      ship_city = orders__fact_order__upsert.ship_city,
-      ship_postal_code = orders__fact_order__upsert.ship_postal_code,
-      ship_country_code = orders__fact_order__upsert.ship_country_code,
-      ship_country_name = orders__fact_order__upsert.ship_country_name,
-      ship_region = orders__fact_order__upsert.ship_region,
-      currency_code = orders__fact_order__upsert.currency_code,
-      subtotal = orders__fact_order__upsert.subtotal,
-      discount_total = orders__fact_order__upsert.discount_total,
-      tax_total = orders__fact_order__upsert.tax_total,
-      shipping_total = orders__fact_order__upsert.shipping_total,
-      order_total = orders__fact_order__upsert.order_total,
-      placed_at = orders__fact_order__upsert.placed_at,
-      placed_date = orders__fact_order__upsert.placed_date
-    WHEN NOT MATCHED THEN INSERT (
-      order_id,
-      order_number,
-      order_status,
-      channel,
-      customer_id,
-      customer_email,
-      customer_name,
-      customer_segment,
-      ship_city,
-      ship_postal_code,
-      ship_country_code,
-      ship_country_name,
-      ship_region,
-      currency_code,
-      subtotal,
-      discount_total,
-      tax_total,
-      shipping_total,
-      order_total,
-      placed_at,
-      placed_date
-    ) VALUES (
-      orders__fact_order__upsert.order_id,
-      orders__fact_order__upsert.order_number,
-      orders__fact_order__upsert.order_status,
-      orders__fact_order__upsert.channel,
-      orders__fact_order__upsert.customer_id,
-      orders__fact_order__upsert.customer_email,
-      orders__fact_order__upsert.customer_name,
-      orders__fact_order__upsert.customer_segment,
-      orders__fact_order__upsert.ship_city,
-      orders__fact_order__upsert.ship_postal_code,
-      orders__fact_order__upsert.ship_country_code,
-      orders__fact_order__upsert.ship_country_name,
-      orders__fact_order__upsert.ship_region,
-      orders__fact_order__upsert.currency_code,
-      orders__fact_order__upsert.subtotal,
-      orders__fact_order__upsert.discount_total,
-      orders__fact_order__upsert.tax_total,
-      orders__fact_order__upsert.shipping_total,
-      orders__fact_order__upsert.order_total,
-      orders__fact_order__upsert.placed_at,
-      orders__fact_order__upsert.placed_date
-    );
+    v_statements := v_statements + 7;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO analytics.fact_order (
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      )
+      SELECT
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      FROM orders__fact_order__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__upsert;
+      CREATE TEMPORARY TABLE orders__fact_order__upsert AS
+      SELECT
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      FROM orders__fact_order__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      ANALYZE orders__fact_order__upsert (order_id);
+      MERGE INTO analytics.fact_order
+      USING orders__fact_order__upsert
+      ON fact_order.order_id = orders__fact_order__upsert.order_id
+      WHEN MATCHED THEN UPDATE SET
+        order_number = orders__fact_order__upsert.order_number,
+        order_status = orders__fact_order__upsert.order_status,
+        channel = orders__fact_order__upsert.channel,
+        customer_id = orders__fact_order__upsert.customer_id,
+        customer_email = orders__fact_order__upsert.customer_email,
+        customer_name = orders__fact_order__upsert.customer_name,
+        customer_segment = orders__fact_order__upsert.customer_segment,
+        ship_city = orders__fact_order__upsert.ship_city,
+        ship_postal_code = orders__fact_order__upsert.ship_postal_code,
+        ship_country_code = orders__fact_order__upsert.ship_country_code,
+        ship_country_name = orders__fact_order__upsert.ship_country_name,
+        ship_region = orders__fact_order__upsert.ship_region,
+        currency_code = orders__fact_order__upsert.currency_code,
+        subtotal = orders__fact_order__upsert.subtotal,
+        discount_total = orders__fact_order__upsert.discount_total,
+        tax_total = orders__fact_order__upsert.tax_total,
+        shipping_total = orders__fact_order__upsert.shipping_total,
+        order_total = orders__fact_order__upsert.order_total,
+        placed_at = orders__fact_order__upsert.placed_at,
+        placed_date = orders__fact_order__upsert.placed_date
+      WHEN NOT MATCHED THEN INSERT (
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      ) VALUES (
+        orders__fact_order__upsert.order_id,
+        orders__fact_order__upsert.order_number,
+        orders__fact_order__upsert.order_status,
+        orders__fact_order__upsert.channel,
+        orders__fact_order__upsert.customer_id,
+        orders__fact_order__upsert.customer_email,
+        orders__fact_order__upsert.customer_name,
+        orders__fact_order__upsert.customer_segment,
+        orders__fact_order__upsert.ship_city,
+        orders__fact_order__upsert.ship_postal_code,
+        orders__fact_order__upsert.ship_country_code,
+        orders__fact_order__upsert.ship_country_name,
+        orders__fact_order__upsert.ship_region,
+        orders__fact_order__upsert.currency_code,
+        orders__fact_order__upsert.subtotal,
+        orders__fact_order__upsert.discount_total,
+        orders__fact_order__upsert.tax_total,
+        orders__fact_order__upsert.shipping_total,
+        orders__fact_order__upsert.order_total,
+        orders__fact_order__upsert.placed_at,
+        orders__fact_order__upsert.placed_date
+      );
+      v_statements := v_statements + 4;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -722,6 +796,7 @@ BEGIN
       0,
       0
     FROM orders__fact_order__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -744,6 +819,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

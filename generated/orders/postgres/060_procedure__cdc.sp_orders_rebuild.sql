@@ -9,8 +9,9 @@ BEGIN
   -- One run at a time: EXCLUSIVE still lets readers query the log; held until commit.
   LOCK TABLE cdc.run_log IN EXCLUSIVE MODE;
   SELECT COALESCE(MAX(run_id), 0) + 1 INTO v_run_id FROM cdc.run_log;
-  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at)
-  VALUES (v_run_id, 'orders', 'rebuild', 'running', transaction_timestamp());
+  -- statements: this LOCK, SELECT and INSERT; each step adds its own, the close its UPDATE.
+  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, statements)
+  VALUES (v_run_id, 'orders', 'rebuild', 'running', transaction_timestamp(), 3);
   -- The work runs in a subtransaction: on error PostgreSQL rolls back exactly this block.
   BEGIN
 
@@ -25,6 +26,7 @@ BEGIN
     END IF;
     UPDATE cdc.run_log
     SET status = 'succeeded',
+        statements = statements + 1,
         finished_at = clock_timestamp(),
         duration_ms = CAST(EXTRACT(EPOCH FROM (clock_timestamp() - started_at)) * 1000 AS BIGINT),
         rows_changed = (

@@ -3,9 +3,11 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_sync_baseline(p_run_id BIGINT)
 AS $$
 DECLARE
   v_changes BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- customers: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__customers__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.customers USING   orders__customers__delta
     WHERE
@@ -31,6 +33,7 @@ BEGIN
     FROM orders__customers__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE orders__customers__upsert (id);
     MERGE INTO public.customers
     USING orders__customers__upsert
     ON customers.id = orders__customers__upsert.id
@@ -197,9 +200,11 @@ BEGIN
     FROM orders__customers__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- addresses: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__addresses__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.addresses USING   orders__addresses__delta
     WHERE
@@ -223,6 +228,7 @@ BEGIN
     FROM orders__addresses__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE orders__addresses__upsert (id);
     MERGE INTO public.addresses
     USING orders__addresses__upsert
     ON addresses.id = orders__addresses__upsert.id
@@ -375,9 +381,11 @@ BEGIN
     FROM orders__addresses__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- countries: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__countries__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.countries USING   orders__countries__delta
     WHERE
@@ -396,6 +404,7 @@ BEGIN
     FROM orders__countries__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE orders__countries__upsert (code);
     MERGE INTO public.countries
     USING orders__countries__upsert
     ON countries.code = orders__countries__upsert.code
@@ -493,9 +502,11 @@ BEGIN
     FROM orders__countries__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- products: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__products__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.products USING   orders__products__delta
     WHERE
@@ -517,6 +528,7 @@ BEGIN
     FROM orders__products__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE orders__products__upsert (id);
     MERGE INTO public.products
     USING orders__products__upsert
     ON products.id = orders__products__upsert.id
@@ -643,9 +655,11 @@ BEGIN
     FROM orders__products__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- orders: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__orders__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.orders USING   orders__orders__delta
     WHERE
@@ -671,6 +685,7 @@ BEGIN
     FROM orders__orders__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE orders__orders__upsert (id);
     MERGE INTO public.orders
     USING orders__orders__upsert
     ON orders.id = orders__orders__upsert.id
@@ -844,9 +859,11 @@ BEGIN
     FROM orders__orders__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- order_items: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__order_items__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.order_items USING   orders__order_items__delta
     WHERE
@@ -869,6 +886,7 @@ BEGIN
     FROM orders__order_items__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE orders__order_items__upsert (order_id, line_number);
     MERGE INTO public.order_items
     USING orders__order_items__upsert
     ON order_items.order_id = orders__order_items__upsert.order_id
@@ -1015,6 +1033,7 @@ BEGIN
     FROM orders__order_items__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
@@ -1057,5 +1076,9 @@ BEGIN
       WHERE
         pipeline = 'orders' AND source = 'order_items'
     );
+  v_statements := v_statements + 2;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -4,11 +4,13 @@ AS $$
 DECLARE
   v_latest BIGINT;
   v_dimension_changes BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Only the newest successful run or rebuild can be undone: later changes build on it.
   SELECT MAX(run_id) INTO v_latest
   FROM cdc.run_log
   WHERE pipeline = 'orders' AND status = 'succeeded' AND kind IN ('run', 'rebuild');
+  v_statements := v_statements + 1;
   IF v_latest IS NULL OR v_latest <> p_target_run THEN
     RAISE EXCEPTION 'run % is not the latest successful run of pipeline orders (that is %)', p_target_run, v_latest;
   END IF;
@@ -16,6 +18,7 @@ BEGIN
   SELECT COUNT(*) INTO v_dimension_changes
   FROM cdc.run_counts
   WHERE run_id = p_target_run AND object_kind = 'dimension' AND inserted + updated + deleted > 0;
+  v_statements := v_statements + 1;
   IF v_dimension_changes > 0 THEN
     RAISE EXCEPTION 'run % changed SCD2 dimensions; rolling those back is not supported (run a rebuild instead)', p_target_run;
   END IF;
@@ -42,6 +45,7 @@ BEGIN
   FROM cdc.fact_change_log AS l
   WHERE
     FALSE;
+  ANALYZE orders__fact_order_item__undo;
   INSERT INTO orders__fact_order_item__undo (
     cdc__op,
     new__order_id,
@@ -107,6 +111,7 @@ BEGIN
   FROM orders__fact_order_item__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE orders__fact_order_item__undo__upsert;
   MERGE INTO analytics.fact_order_item
   USING orders__fact_order_item__undo__upsert
   ON fact_order_item.order_id = orders__fact_order_item__undo__upsert.order_id
@@ -208,6 +213,7 @@ BEGIN
   FROM cdc.fact_change_log AS l
   WHERE
     FALSE;
+  ANALYZE orders__fact_order__undo;
   INSERT INTO orders__fact_order__undo (
     cdc__op,
     new__order_id,
@@ -291,6 +297,7 @@ BEGIN
   FROM orders__fact_order__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE orders__fact_order__undo__upsert;
   MERGE INTO analytics.fact_order
   USING orders__fact_order__undo__upsert
   ON fact_order.order_id = orders__fact_order__undo__upsert.order_id
@@ -403,6 +410,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE orders__order_items__undo;
   INSERT INTO orders__order_items__undo (
     cdc__op,
     new__order_id,
@@ -456,6 +464,7 @@ BEGIN
   FROM orders__order_items__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE orders__order_items__undo__upsert;
   MERGE INTO public.order_items
   USING orders__order_items__undo__upsert
   ON order_items.order_id = orders__order_items__undo__upsert.order_id
@@ -547,6 +556,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE orders__orders__undo;
   INSERT INTO orders__orders__undo (
     cdc__op,
     new__id,
@@ -611,6 +621,7 @@ BEGIN
   FROM orders__orders__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE orders__orders__undo__upsert;
   MERGE INTO public.orders
   USING orders__orders__undo__upsert
   ON orders.id = orders__orders__undo__upsert.id
@@ -712,6 +723,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE orders__products__undo;
   INSERT INTO orders__products__undo (
     cdc__op,
     new__id,
@@ -762,6 +774,7 @@ BEGIN
   FROM orders__products__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE orders__products__undo__upsert;
   MERGE INTO public.products
   USING orders__products__undo__upsert
   ON products.id = orders__products__undo__upsert.id
@@ -845,6 +858,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE orders__countries__undo;
   INSERT INTO orders__countries__undo (
     cdc__op,
     new__code,
@@ -886,6 +900,7 @@ BEGIN
   FROM orders__countries__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE orders__countries__undo__upsert;
   MERGE INTO public.countries
   USING orders__countries__undo__upsert
   ON countries.code = orders__countries__undo__upsert.code
@@ -957,6 +972,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE orders__addresses__undo;
   INSERT INTO orders__addresses__undo (
     cdc__op,
     new__id,
@@ -1013,6 +1029,7 @@ BEGIN
   FROM orders__addresses__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE orders__addresses__undo__upsert;
   MERGE INTO public.addresses
   USING orders__addresses__undo__upsert
   ON addresses.id = orders__addresses__undo__upsert.id
@@ -1109,6 +1126,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE orders__customers__undo;
   INSERT INTO orders__customers__undo (
     cdc__op,
     new__id,
@@ -1171,6 +1189,7 @@ BEGIN
   FROM orders__customers__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE orders__customers__undo__upsert;
   MERGE INTO public.customers
   USING orders__customers__undo__upsert
   ON customers.id = orders__customers__undo__upsert.id
@@ -1268,5 +1287,9 @@ BEGIN
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
+  v_statements := v_statements + 84;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -11,4 +11,5 @@ CREATE TABLE IF NOT EXISTS staging.order_items (
   updated_at TIMESTAMP,
   deleted_at TIMESTAMP,
   _loaded_at TIMESTAMP
-);
+)
+SORTKEY(_loaded_at);

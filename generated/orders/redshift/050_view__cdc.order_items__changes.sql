@@ -202,6 +202,51 @@ FROM (
           _loaded_at
         FROM staging.order_items
         WHERE
+          _loaded_at > (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'orders' AND source = 'order_items'
+          )
+        UNION ALL
+        SELECT
+          order_id,
+          line_number,
+          product_id,
+          quantity,
+          unit_price,
+          discount_amount,
+          tax_amount,
+          created_at,
+          updated_at,
+          deleted_at,
+          _loaded_at
+        FROM staging.order_items
+        WHERE
+          _loaded_at IS NULL
+          AND NOT (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'orders' AND source = 'order_items'
+          ) IS NULL
+        UNION ALL
+        SELECT
+          order_id,
+          line_number,
+          product_id,
+          quantity,
+          unit_price,
+          discount_amount,
+          tax_amount,
+          created_at,
+          updated_at,
+          deleted_at,
+          _loaded_at
+        FROM staging.order_items
+        WHERE
           (
             SELECT
               CAST(MAX(value) AS TIMESTAMP)
@@ -209,14 +254,6 @@ FROM (
             WHERE
               pipeline = 'orders' AND source = 'order_items'
           ) IS NULL
-          OR _loaded_at > (
-            SELECT
-              CAST(MAX(value) AS TIMESTAMP)
-            FROM cdc.watermark
-            WHERE
-              pipeline = 'orders' AND source = 'order_items'
-          )
-          OR _loaded_at IS NULL
       ) AS s
       WHERE
         NOT (

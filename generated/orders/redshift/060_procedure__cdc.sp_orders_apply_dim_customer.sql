@@ -3,67 +3,78 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_dim_customer(p_run_id BIGINT, p_
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which dim_customer rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS orders__dim_customer__keys;
-    CREATE TEMPORARY TABLE orders__dim_customer__keys AS
-    SELECT
-      f.customer_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'customers')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS orders__dim_customer__keys;
+      CREATE TEMPORARY TABLE orders__dim_customer__keys AS
+      SELECT
+        f.customer_id
+      FROM (
+        SELECT
+          customers.id AS customer_id
+        FROM public.customers AS customers
+        LEFT JOIN public.addresses AS home_address
+          ON home_address.id = customers.default_address_id
+      ) AS f
+      UNION
+      SELECT
+        customer_id
+      FROM analytics.dim_customer;
+      v_statements := v_statements + 2;
+    ELSE
+      DROP TABLE IF EXISTS orders__dim_customer__keys;
+      CREATE TEMPORARY TABLE orders__dim_customer__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS customer_id
+      FROM orders__customers__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__email
+          OR d.chg__last_name
+          OR d.chg__first_name
+          OR d.chg__segment
+          OR d.chg__plan
+          OR d.chg__default_address_id
+        )
+      UNION
       SELECT
         customers.id AS customer_id
       FROM public.customers AS customers
-      LEFT JOIN public.addresses AS home_address
-        ON home_address.id = customers.default_address_id
-    ) AS f
-    UNION
-    SELECT
-      customer_id
-    FROM analytics.dim_customer;
-  ELSE
-    DROP TABLE IF EXISTS orders__dim_customer__keys;
-    CREATE TEMPORARY TABLE orders__dim_customer__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS customer_id
-    FROM orders__customers__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__email
-        OR d.chg__last_name
-        OR d.chg__first_name
-        OR d.chg__segment
-        OR d.chg__plan
-        OR d.chg__default_address_id
-      )
-    UNION
-    SELECT
-      customers.id AS customer_id
-    FROM public.customers AS customers
-    INNER JOIN orders__addresses__delta AS d
-      ON d.id = customers.default_address_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
-      )
-    UNION
-    SELECT
-      customers.id AS customer_id
-    FROM public.customers AS customers
-    INNER JOIN orders__addresses__delta AS d
-      ON d.old__id = customers.default_address_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
-      );
+      INNER JOIN orders__addresses__delta AS d
+        ON d.id = customers.default_address_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
+        )
+      UNION
+      SELECT
+        customers.id AS customer_id
+      FROM public.customers AS customers
+      INNER JOIN orders__addresses__delta AS d
+        ON d.old__id = customers.default_address_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
+        );
+      v_statements := v_statements + 2;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM orders__dim_customer__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM orders__dim_customer__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS orders__dim_customer__new;
     CREATE TEMPORARY TABLE orders__dim_customer__new AS
@@ -355,6 +366,7 @@ BEGIN
       0,
       0
     FROM orders__dim_customer__diff;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -377,6 +389,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

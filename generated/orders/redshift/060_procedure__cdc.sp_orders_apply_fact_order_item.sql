@@ -3,146 +3,158 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_fact_order_item(p_run_id BIGINT,
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order_item rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS orders__fact_order_item__keys;
-    CREATE TEMPORARY TABLE orders__fact_order_item__keys AS
-    SELECT
-      f.order_id,
-      f.line_number
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('customers', 'order_items', 'orders', 'products')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS orders__fact_order_item__keys;
+      CREATE TEMPORARY TABLE orders__fact_order_item__keys AS
+      SELECT
+        f.order_id,
+        f.line_number
+      FROM (
+        SELECT
+          order_items.order_id AS order_id,
+          order_items.line_number AS line_number
+        FROM public.order_items AS order_items
+        LEFT JOIN public.orders AS orders
+          ON orders.id = order_items.order_id
+        LEFT JOIN public.products AS products
+          ON products.id = order_items.product_id
+        LEFT JOIN public.customers AS customers
+          ON customers.id = orders.customer_id
+      ) AS f
+      UNION
+      SELECT
+        order_id,
+        line_number
+      FROM analytics.fact_order_item;
+      v_statements := v_statements + 2;
+    ELSE
+      DROP TABLE IF EXISTS orders__fact_order_item__keys;
+      CREATE TEMPORARY TABLE orders__fact_order_item__keys AS
+      SELECT
+        COALESCE(d.order_id, d.old__order_id) AS order_id,
+        COALESCE(d.line_number, d.old__line_number) AS line_number
+      FROM orders__order_items__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__order_id
+          OR d.chg__line_number
+          OR d.chg__product_id
+          OR d.chg__quantity
+          OR d.chg__unit_price
+          OR d.chg__discount_amount
+        )
+      UNION
       SELECT
         order_items.order_id AS order_id,
         order_items.line_number AS line_number
       FROM public.order_items AS order_items
-      LEFT JOIN public.orders AS orders
+      INNER JOIN orders__orders__delta AS d
+        ON d.id = order_items.order_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__status
+          OR d.chg__customer_id
+          OR d.chg__placed_at
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        order_items.order_id AS order_id,
+        order_items.line_number AS line_number
+      FROM public.order_items AS order_items
+      INNER JOIN orders__orders__delta AS d
+        ON d.old__id = order_items.order_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__status
+          OR d.chg__customer_id
+          OR d.chg__placed_at
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        order_items.order_id AS order_id,
+        order_items.line_number AS line_number
+      FROM public.order_items AS order_items
+      INNER JOIN orders__products__delta AS d
+        ON d.id = order_items.product_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__sku
+          OR d.chg__name
+          OR d.chg__category
+          OR d.chg__unit_cost
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        order_items.order_id AS order_id,
+        order_items.line_number AS line_number
+      FROM public.order_items AS order_items
+      INNER JOIN orders__products__delta AS d
+        ON d.old__id = order_items.product_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__sku
+          OR d.chg__name
+          OR d.chg__category
+          OR d.chg__unit_cost
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        order_items.order_id AS order_id,
+        order_items.line_number AS line_number
+      FROM public.order_items AS order_items
+      INNER JOIN public.orders AS orders
         ON orders.id = order_items.order_id
-      LEFT JOIN public.products AS products
-        ON products.id = order_items.product_id
-      LEFT JOIN public.customers AS customers
-        ON customers.id = orders.customer_id
-    ) AS f
-    UNION
-    SELECT
-      order_id,
-      line_number
-    FROM analytics.fact_order_item;
-  ELSE
-    DROP TABLE IF EXISTS orders__fact_order_item__keys;
-    CREATE TEMPORARY TABLE orders__fact_order_item__keys AS
-    SELECT
-      COALESCE(d.order_id, d.old__order_id) AS order_id,
-      COALESCE(d.line_number, d.old__line_number) AS line_number
-    FROM orders__order_items__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__order_id
-        OR d.chg__line_number
-        OR d.chg__product_id
-        OR d.chg__quantity
-        OR d.chg__unit_price
-        OR d.chg__discount_amount
-      )
-    UNION
-    SELECT
-      order_items.order_id AS order_id,
-      order_items.line_number AS line_number
-    FROM public.order_items AS order_items
-    INNER JOIN orders__orders__delta AS d
-      ON d.id = order_items.order_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__status
-        OR d.chg__customer_id
-        OR d.chg__placed_at
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      order_items.order_id AS order_id,
-      order_items.line_number AS line_number
-    FROM public.order_items AS order_items
-    INNER JOIN orders__orders__delta AS d
-      ON d.old__id = order_items.order_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__status
-        OR d.chg__customer_id
-        OR d.chg__placed_at
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      order_items.order_id AS order_id,
-      order_items.line_number AS line_number
-    FROM public.order_items AS order_items
-    INNER JOIN orders__products__delta AS d
-      ON d.id = order_items.product_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__sku
-        OR d.chg__name
-        OR d.chg__category
-        OR d.chg__unit_cost
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      order_items.order_id AS order_id,
-      order_items.line_number AS line_number
-    FROM public.order_items AS order_items
-    INNER JOIN orders__products__delta AS d
-      ON d.old__id = order_items.product_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__sku
-        OR d.chg__name
-        OR d.chg__category
-        OR d.chg__unit_cost
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      order_items.order_id AS order_id,
-      order_items.line_number AS line_number
-    FROM public.order_items AS order_items
-    INNER JOIN public.orders AS orders
-      ON orders.id = order_items.order_id
-    INNER JOIN orders__customers__delta AS d
-      ON d.id = orders.customer_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
-      )
-    UNION
-    SELECT
-      order_items.order_id AS order_id,
-      order_items.line_number AS line_number
-    FROM public.order_items AS order_items
-    INNER JOIN public.orders AS orders
-      ON orders.id = order_items.order_id
-    INNER JOIN orders__customers__delta AS d
-      ON d.old__id = orders.customer_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
-      );
+      INNER JOIN orders__customers__delta AS d
+        ON d.id = orders.customer_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
+        )
+      UNION
+      SELECT
+        order_items.order_id AS order_id,
+        order_items.line_number AS line_number
+      FROM public.order_items AS order_items
+      INNER JOIN public.orders AS orders
+        ON orders.id = order_items.order_id
+      INNER JOIN orders__customers__delta AS d
+        ON d.old__id = orders.customer_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
+        );
+      v_statements := v_statements + 2;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM orders__fact_order_item__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM orders__fact_order_item__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS orders__fact_order_item__new;
     CREATE TEMPORARY TABLE orders__fact_order_item__new AS
@@ -360,74 +372,117 @@ BEGIN
       fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
       AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
       AND orders__fact_order_item__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS orders__fact_order_item__upsert;
-    CREATE TEMPORARY TABLE orders__fact_order_item__upsert AS
-    SELECT
-      order_id,
-      line_number,
-      product_id,
-      sku,
-      product_name,
-      product_category,
-      quantity,
-      unit_price,
-      line_total,
-      line_margin,
-      order_status,
-      customer_id,
-      customer_segment,
-      placed_at
-    FROM orders__fact_order_item__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO analytics.fact_order_item
-    USING orders__fact_order_item__upsert
-    ON fact_order_item.order_id = orders__fact_order_item__upsert.order_id
-    AND fact_order_item.line_number = orders__fact_order_item__upsert.line_number
-    WHEN MATCHED THEN UPDATE SET
-      product_id = orders__fact_order_item__upsert.product_id,
-      sku = orders__fact_order_item__upsert.sku,
-      product_name = orders__fact_order_item__upsert.product_name,
-      product_category = orders__fact_order_item__upsert.product_category,
-      quantity = orders__fact_order_item__upsert.quantity,
-      unit_price = orders__fact_order_item__upsert.unit_price,
-      line_total = orders__fact_order_item__upsert.line_total,
-      line_margin = orders__fact_order_item__upsert.line_margin,
-      order_status = orders__fact_order_item__upsert.order_status,
-      customer_id = orders__fact_order_item__upsert.customer_id,
-      customer_segment = orders__fact_order_item__upsert.customer_segment,
-      placed_at = orders__fact_order_item__upsert.placed_at
-    WHEN NOT MATCHED THEN INSERT (
-      order_id,
-      line_number,
-      product_id,
-      sku,
-      product_name,
-      product_category,
-      quantity,
-      unit_price,
-      line_total,
-      line_margin,
-      order_status,
-      customer_id,
-      customer_segment,
-      placed_at
-    ) VALUES (
-      orders__fact_order_item__upsert.order_id,
-      orders__fact_order_item__upsert.line_number,
-      orders__fact_order_item__upsert.product_id,
-      orders__fact_order_item__upsert.sku,
-      orders__fact_order_item__upsert.product_name,
-      orders__fact_order_item__upsert.product_category,
-      orders__fact_order_item__upsert.quantity,
-      orders__fact_order_item__upsert.unit_price,
-      orders__fact_order_item__upsert.line_total,
-      orders__fact_order_item__upsert.line_margin,
-      orders__fact_order_item__upsert.order_status,
-      orders__fact_order_item__upsert.customer_id,
-      orders__fact_order_item__upsert.customer_segment,
-      orders__fact_order_item__upsert.placed_at
-    );
+    v_statements := v_statements + 5;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order_item LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO analytics.fact_order_item (
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      )
+      SELECT
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      FROM orders__fact_order_item__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS orders__fact_order_item__upsert;
+      CREATE TEMPORARY TABLE orders__fact_order_item__upsert AS
+      SELECT
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      FROM orders__fact_order_item__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      MERGE INTO analytics.fact_order_item
+      USING orders__fact_order_item__upsert
+      ON fact_order_item.order_id = orders__fact_order_item__upsert.order_id
+      AND fact_order_item.line_number = orders__fact_order_item__upsert.line_number
+      WHEN MATCHED THEN UPDATE SET
+        product_id = orders__fact_order_item__upsert.product_id,
+        sku = orders__fact_order_item__upsert.sku,
+        product_name = orders__fact_order_item__upsert.product_name,
+        product_category = orders__fact_order_item__upsert.product_category,
+        quantity = orders__fact_order_item__upsert.quantity,
+        unit_price = orders__fact_order_item__upsert.unit_price,
+        line_total = orders__fact_order_item__upsert.line_total,
+        line_margin = orders__fact_order_item__upsert.line_margin,
+        order_status = orders__fact_order_item__upsert.order_status,
+        customer_id = orders__fact_order_item__upsert.customer_id,
+        customer_segment = orders__fact_order_item__upsert.customer_segment,
+        placed_at = orders__fact_order_item__upsert.placed_at
+      WHEN NOT MATCHED THEN INSERT (
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      ) VALUES (
+        orders__fact_order_item__upsert.order_id,
+        orders__fact_order_item__upsert.line_number,
+        orders__fact_order_item__upsert.product_id,
+        orders__fact_order_item__upsert.sku,
+        orders__fact_order_item__upsert.product_name,
+        orders__fact_order_item__upsert.product_category,
+        orders__fact_order_item__upsert.quantity,
+        orders__fact_order_item__upsert.unit_price,
+        orders__fact_order_item__upsert.line_total,
+        orders__fact_order_item__upsert.line_margin,
+        orders__fact_order_item__upsert.order_status,
+        orders__fact_order_item__upsert.customer_id,
+        orders__fact_order_item__upsert.customer_segment,
+        orders__fact_order_item__upsert.placed_at
+      );
+      v_statements := v_statements + 3;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -542,6 +597,7 @@ BEGIN
       0,
       0
     FROM orders__fact_order_item__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -564,6 +620,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -3,9 +3,11 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_sync_baseline(p_run_id BIGINT)
 AS $$
 DECLARE
   v_changes BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- customers: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__customers__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.customers USING   orders__customers__delta
     WHERE
@@ -197,9 +199,11 @@ BEGIN
     FROM orders__customers__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- addresses: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__addresses__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.addresses USING   orders__addresses__delta
     WHERE
@@ -375,9 +379,11 @@ BEGIN
     FROM orders__addresses__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- countries: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__countries__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.countries USING   orders__countries__delta
     WHERE
@@ -493,9 +499,11 @@ BEGIN
     FROM orders__countries__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 6;
   END IF;
   -- products: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__products__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.products USING   orders__products__delta
     WHERE
@@ -643,9 +651,11 @@ BEGIN
     FROM orders__products__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 6;
   END IF;
   -- orders: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__orders__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.orders USING   orders__orders__delta
     WHERE
@@ -844,9 +854,11 @@ BEGIN
     FROM orders__orders__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- order_items: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM orders__order_items__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.order_items USING   orders__order_items__delta
     WHERE
@@ -1015,6 +1027,7 @@ BEGIN
     FROM orders__order_items__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
@@ -1057,5 +1070,9 @@ BEGIN
       WHERE
         pipeline = 'orders' AND source = 'order_items'
     );
+  v_statements := v_statements + 2;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

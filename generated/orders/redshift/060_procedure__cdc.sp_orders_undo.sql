@@ -4,11 +4,13 @@ AS $$
 DECLARE
   v_latest BIGINT;
   v_dimension_changes BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Only the newest successful run or rebuild can be undone: later changes build on it.
   SELECT MAX(run_id) INTO v_latest
   FROM cdc.run_log
   WHERE pipeline = 'orders' AND status = 'succeeded' AND kind IN ('run', 'rebuild');
+  v_statements := v_statements + 1;
   IF v_latest IS NULL OR v_latest <> p_target_run THEN
     RAISE EXCEPTION 'run % is not the latest successful run of pipeline orders (that is %)', p_target_run, v_latest;
   END IF;
@@ -16,6 +18,7 @@ BEGIN
   SELECT COUNT(*) INTO v_dimension_changes
   FROM cdc.run_counts
   WHERE run_id = p_target_run AND object_kind = 'dimension' AND inserted + updated + deleted > 0;
+  v_statements := v_statements + 1;
   IF v_dimension_changes > 0 THEN
     RAISE EXCEPTION 'run % changed SCD2 dimensions; rolling those back is not supported (run a rebuild instead)', p_target_run;
   END IF;
@@ -1268,5 +1271,9 @@ BEGIN
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
+  v_statements := v_statements + 68;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

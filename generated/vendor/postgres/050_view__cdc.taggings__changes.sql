@@ -250,6 +250,59 @@ FROM (
           _loaded_at
         FROM staging.taggings
         WHERE
+          _loaded_at > (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'taggings'
+          )
+        UNION ALL
+        SELECT
+          id,
+          tag_id,
+          taggable_id,
+          taggable_type,
+          tagger_id,
+          tagger_type,
+          context,
+          tenant_company_id,
+          confidence,
+          weight,
+          is_auto,
+          created_at,
+          updated_at,
+          op,
+          _loaded_at
+        FROM staging.taggings
+        WHERE
+          _loaded_at IS NULL
+          AND NOT (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'taggings'
+          ) IS NULL
+        UNION ALL
+        SELECT
+          id,
+          tag_id,
+          taggable_id,
+          taggable_type,
+          tagger_id,
+          tagger_type,
+          context,
+          tenant_company_id,
+          confidence,
+          weight,
+          is_auto,
+          created_at,
+          updated_at,
+          op,
+          _loaded_at
+        FROM staging.taggings
+        WHERE
           (
             SELECT
               CAST(MAX(value) AS TIMESTAMP)
@@ -257,14 +310,6 @@ FROM (
             WHERE
               pipeline = 'vendor' AND source = 'taggings'
           ) IS NULL
-          OR _loaded_at > (
-            SELECT
-              CAST(MAX(value) AS TIMESTAMP)
-            FROM cdc.watermark
-            WHERE
-              pipeline = 'vendor' AND source = 'taggings'
-          )
-          OR _loaded_at IS NULL
       ) AS s
       WHERE
         NOT (

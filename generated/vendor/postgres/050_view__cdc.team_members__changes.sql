@@ -411,6 +411,77 @@ FROM (
           _loaded_at
         FROM staging.team_members
         WHERE
+          _loaded_at > (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'team_members'
+          )
+        UNION ALL
+        SELECT
+          id,
+          team_id,
+          user_id,
+          role,
+          status,
+          is_lead,
+          is_approver,
+          approval_limit,
+          title,
+          notification_level,
+          joined_at,
+          can_purchase,
+          monthly_spend_limit,
+          last_activity_at,
+          membership_source,
+          left_at,
+          added_by,
+          removed_by,
+          invitation_token,
+          invitation_sent_at,
+          created_at,
+          updated_at,
+          deleted_at,
+          _loaded_at
+        FROM staging.team_members
+        WHERE
+          _loaded_at IS NULL
+          AND NOT (
+            SELECT
+              CAST(MAX(value) AS TIMESTAMP)
+            FROM cdc.watermark
+            WHERE
+              pipeline = 'vendor' AND source = 'team_members'
+          ) IS NULL
+        UNION ALL
+        SELECT
+          id,
+          team_id,
+          user_id,
+          role,
+          status,
+          is_lead,
+          is_approver,
+          approval_limit,
+          title,
+          notification_level,
+          joined_at,
+          can_purchase,
+          monthly_spend_limit,
+          last_activity_at,
+          membership_source,
+          left_at,
+          added_by,
+          removed_by,
+          invitation_token,
+          invitation_sent_at,
+          created_at,
+          updated_at,
+          deleted_at,
+          _loaded_at
+        FROM staging.team_members
+        WHERE
           (
             SELECT
               CAST(MAX(value) AS TIMESTAMP)
@@ -418,14 +489,6 @@ FROM (
             WHERE
               pipeline = 'vendor' AND source = 'team_members'
           ) IS NULL
-          OR _loaded_at > (
-            SELECT
-              CAST(MAX(value) AS TIMESTAMP)
-            FROM cdc.watermark
-            WHERE
-              pipeline = 'vendor' AND source = 'team_members'
-          )
-          OR _loaded_at IS NULL
       ) AS s
       WHERE
         NOT (

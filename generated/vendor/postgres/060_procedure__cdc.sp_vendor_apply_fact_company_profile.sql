@@ -3,136 +3,150 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_fact_company_profile(p_run_id BI
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_company_profile rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
-    CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
-    SELECT
-      f.company_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'companies', 'countries')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
+      SELECT
+        f.company_id
+      FROM (
+        SELECT
+          companies.id AS company_id
+        FROM public.companies AS companies
+        LEFT JOIN public.cities AS cities
+          ON cities.id = companies.city_id
+        LEFT JOIN public.countries AS countries
+          ON countries.id = cities.country_id
+        LEFT JOIN public.companies AS parent_company
+          ON parent_company.id = companies.parent_company_id
+        WHERE
+          (
+            companies.status IN (0, 1, 2)
+          )
+      ) AS f
+      UNION
+      SELECT
+        company_id
+      FROM staging_public.fact_company_profile;
+      ANALYZE vendor__fact_company_profile__keys;
+      v_statements := v_statements + 3;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS company_id
+      FROM vendor__companies__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__name
+          OR d.chg__legal_name
+          OR d.chg__email
+          OR d.chg__phone
+          OR d.chg__website
+          OR d.chg__status
+          OR d.chg__category
+          OR d.chg__company_type
+          OR d.chg__description
+          OR d.chg__logo_url
+          OR d.chg__employee_count
+          OR d.chg__annual_revenue
+          OR d.chg__currency_code
+          OR d.chg__is_verified
+          OR d.chg__parent_company_id
+          OR d.chg__created_at
+          OR d.chg__incorporation_date
+          OR d.chg__updated_at
+          OR d.chg__city_id
+        )
+      UNION
       SELECT
         companies.id AS company_id
       FROM public.companies AS companies
-      LEFT JOIN public.cities AS cities
-        ON cities.id = companies.city_id
-      LEFT JOIN public.countries AS countries
-        ON countries.id = cities.country_id
-      LEFT JOIN public.companies AS parent_company
-        ON parent_company.id = companies.parent_company_id
+      INNER JOIN vendor__cities__delta AS d
+        ON d.id = companies.city_id
       WHERE
-        (
-          companies.status IN (0, 1, 2)
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
         )
-    ) AS f
-    UNION
-    SELECT
-      company_id
-    FROM staging_public.fact_company_profile;
-  ELSE
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
-    CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS company_id
-    FROM vendor__companies__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__name
-        OR d.chg__legal_name
-        OR d.chg__email
-        OR d.chg__phone
-        OR d.chg__website
-        OR d.chg__status
-        OR d.chg__category
-        OR d.chg__company_type
-        OR d.chg__description
-        OR d.chg__logo_url
-        OR d.chg__employee_count
-        OR d.chg__annual_revenue
-        OR d.chg__currency_code
-        OR d.chg__is_verified
-        OR d.chg__parent_company_id
-        OR d.chg__created_at
-        OR d.chg__incorporation_date
-        OR d.chg__updated_at
-        OR d.chg__city_id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__cities__delta AS d
-      ON d.id = companies.city_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__cities__delta AS d
-      ON d.old__id = companies.city_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN public.cities AS cities
-      ON cities.id = companies.city_id
-    INNER JOIN vendor__countries__delta AS d
-      ON d.id = cities.country_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN public.cities AS cities
-      ON cities.id = companies.city_id
-    INNER JOIN vendor__countries__delta AS d
-      ON d.old__id = cities.country_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__companies__delta AS d
-      ON d.id = companies.parent_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS company_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__companies__delta AS d
-      ON d.old__id = companies.parent_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-      );
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__cities__delta AS d
+        ON d.old__id = companies.city_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
+        )
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      INNER JOIN vendor__countries__delta AS d
+        ON d.id = cities.country_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      INNER JOIN vendor__countries__delta AS d
+        ON d.old__id = cities.country_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__companies__delta AS d
+        ON d.id = companies.parent_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS company_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__companies__delta AS d
+        ON d.old__id = companies.parent_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        );
+      ANALYZE vendor__fact_company_profile__keys;
+      v_statements := v_statements + 3;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__new;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS
@@ -174,6 +188,7 @@ BEGIN
       (
         companies.status IN (0, 1, 2)
       );
+    ANALYZE vendor__fact_company_profile__new (company_id);
     DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__diff;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
     SELECT
@@ -484,118 +499,183 @@ BEGIN
         OR d.chg__profile_created_at
         OR d.chg__profile_updated_at
       );
+    ANALYZE vendor__fact_company_profile__diff (cdc__op, company_id, old__company_id);
     DELETE FROM staging_public.fact_company_profile USING   vendor__fact_company_profile__diff
     WHERE
       fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
       AND vendor__fact_company_profile__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__upsert;
-    CREATE TEMPORARY TABLE vendor__fact_company_profile__upsert AS
-    SELECT
-      company_id,
-      company_name,
-      legal_name,
-      contact_email,
-      contact_phone,
-      website,
-      company_status,
-      company_category,
-      company_type,
-      description,
-      logo_url,
-      employee_count,
-      annual_revenue,
-      currency_code,
-      is_verified,
-      parent_company_id,
-      parent_company_name,
-      group_name,
-      city_name,
-      country_name,
-      country_iso2,
-      company_age_years,
-      profile_created_at,
-      profile_updated_at
-    FROM vendor__fact_company_profile__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO staging_public.fact_company_profile
-    USING vendor__fact_company_profile__upsert
-    ON fact_company_profile.company_id = vendor__fact_company_profile__upsert.company_id
-    WHEN MATCHED THEN UPDATE SET
-      company_name = vendor__fact_company_profile__upsert.company_name,
-      legal_name = vendor__fact_company_profile__upsert.legal_name,
-      contact_email = vendor__fact_company_profile__upsert.contact_email,
-      contact_phone = vendor__fact_company_profile__upsert.contact_phone,
-      website = vendor__fact_company_profile__upsert.website,
-      company_status = vendor__fact_company_profile__upsert.company_status,
-      company_category = vendor__fact_company_profile__upsert.company_category,
-      company_type = vendor__fact_company_profile__upsert.company_type,
-      description = vendor__fact_company_profile__upsert.description,
-      logo_url = vendor__fact_company_profile__upsert.logo_url,
-      employee_count = vendor__fact_company_profile__upsert.employee_count,
-      annual_revenue = vendor__fact_company_profile__upsert.annual_revenue,
-      currency_code = vendor__fact_company_profile__upsert.currency_code,
-      is_verified = vendor__fact_company_profile__upsert.is_verified,
-      parent_company_id = vendor__fact_company_profile__upsert.parent_company_id,
-      parent_company_name = vendor__fact_company_profile__upsert.parent_company_name,
-      group_name = vendor__fact_company_profile__upsert.group_name,
-      city_name = vendor__fact_company_profile__upsert.city_name,
-      country_name = vendor__fact_company_profile__upsert.country_name,
-      country_iso2 = vendor__fact_company_profile__upsert.country_iso2,
-      company_age_years = vendor__fact_company_profile__upsert.company_age_years,
-      profile_created_at = vendor__fact_company_profile__upsert.profile_created_at,
-      profile_updated_at = vendor__fact_company_profile__upsert.profile_updated_at
-    WHEN NOT MATCHED THEN INSERT (
-      company_id,
-      company_name,
-      legal_name,
-      contact_email,
-      contact_phone,
-      website,
-      company_status,
-      company_category,
-      company_type,
-      description,
-      logo_url,
-      employee_count,
-      annual_revenue,
-      currency_code,
-      is_verified,
-      parent_company_id,
-      parent_company_name,
-      group_name,
-      city_name,
-      country_name,
-      country_iso2,
-      company_age_years,
-      profile_created_at,
-      profile_updated_at
-    ) VALUES (
-      vendor__fact_company_profile__upsert.company_id,
-      vendor__fact_company_profile__upsert.company_name,
-      vendor__fact_company_profile__upsert.legal_name,
-      vendor__fact_company_profile__upsert.contact_email,
-      vendor__fact_company_profile__upsert.contact_phone,
-      vendor__fact_company_profile__upsert.website,
-      vendor__fact_company_profile__upsert.company_status,
-      vendor__fact_company_profile__upsert.company_category,
-      vendor__fact_company_profile__upsert.company_type,
-      vendor__fact_company_profile__upsert.description,
-      vendor__fact_company_profile__upsert.logo_url,
-      vendor__fact_company_profile__upsert.employee_count,
-      vendor__fact_company_profile__upsert.annual_revenue,
-      vendor__fact_company_profile__upsert.currency_code,
-      vendor__fact_company_profile__upsert.is_verified,
-      vendor__fact_company_profile__upsert.parent_company_id,
-      vendor__fact_company_profile__upsert.parent_company_name,
-      vendor__fact_company_profile__upsert.group_name,
-      vendor__fact_company_profile__upsert.city_name,
-      vendor__fact_company_profile__upsert.country_name,
-      vendor__fact_company_profile__upsert.country_iso2,
-      vendor__fact_company_profile__upsert.company_age_years,
-      vendor__fact_company_profile__upsert.profile_created_at,
-      vendor__fact_company_profile__upsert.profile_updated_at
-    );
+    v_statements := v_statements + 7;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_company_profile LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO staging_public.fact_company_profile (
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      )
+      SELECT
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      FROM vendor__fact_company_profile__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__upsert;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__upsert AS
+      SELECT
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      FROM vendor__fact_company_profile__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      ANALYZE vendor__fact_company_profile__upsert (company_id);
+      MERGE INTO staging_public.fact_company_profile
+      USING vendor__fact_company_profile__upsert
+      ON fact_company_profile.company_id = vendor__fact_company_profile__upsert.company_id
+      WHEN MATCHED THEN UPDATE SET
+        company_name = vendor__fact_company_profile__upsert.company_name,
+        legal_name = vendor__fact_company_profile__upsert.legal_name,
+        contact_email = vendor__fact_company_profile__upsert.contact_email,
+        contact_phone = vendor__fact_company_profile__upsert.contact_phone,
+        website = vendor__fact_company_profile__upsert.website,
+        company_status = vendor__fact_company_profile__upsert.company_status,
+        company_category = vendor__fact_company_profile__upsert.company_category,
+        company_type = vendor__fact_company_profile__upsert.company_type,
+        description = vendor__fact_company_profile__upsert.description,
+        logo_url = vendor__fact_company_profile__upsert.logo_url,
+        employee_count = vendor__fact_company_profile__upsert.employee_count,
+        annual_revenue = vendor__fact_company_profile__upsert.annual_revenue,
+        currency_code = vendor__fact_company_profile__upsert.currency_code,
+        is_verified = vendor__fact_company_profile__upsert.is_verified,
+        parent_company_id = vendor__fact_company_profile__upsert.parent_company_id,
+        parent_company_name = vendor__fact_company_profile__upsert.parent_company_name,
+        group_name = vendor__fact_company_profile__upsert.group_name,
+        city_name = vendor__fact_company_profile__upsert.city_name,
+        country_name = vendor__fact_company_profile__upsert.country_name,
+        country_iso2 = vendor__fact_company_profile__upsert.country_iso2,
+        company_age_years = vendor__fact_company_profile__upsert.company_age_years,
+        profile_created_at = vendor__fact_company_profile__upsert.profile_created_at,
+        profile_updated_at = vendor__fact_company_profile__upsert.profile_updated_at
+      WHEN NOT MATCHED THEN INSERT (
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      ) VALUES (
+        vendor__fact_company_profile__upsert.company_id,
+        vendor__fact_company_profile__upsert.company_name,
+        vendor__fact_company_profile__upsert.legal_name,
+        vendor__fact_company_profile__upsert.contact_email,
+        vendor__fact_company_profile__upsert.contact_phone,
+        vendor__fact_company_profile__upsert.website,
+        vendor__fact_company_profile__upsert.company_status,
+        vendor__fact_company_profile__upsert.company_category,
+        vendor__fact_company_profile__upsert.company_type,
+        vendor__fact_company_profile__upsert.description,
+        vendor__fact_company_profile__upsert.logo_url,
+        vendor__fact_company_profile__upsert.employee_count,
+        vendor__fact_company_profile__upsert.annual_revenue,
+        vendor__fact_company_profile__upsert.currency_code,
+        vendor__fact_company_profile__upsert.is_verified,
+        vendor__fact_company_profile__upsert.parent_company_id,
+        vendor__fact_company_profile__upsert.parent_company_name,
+        vendor__fact_company_profile__upsert.group_name,
+        vendor__fact_company_profile__upsert.city_name,
+        vendor__fact_company_profile__upsert.country_name,
+        vendor__fact_company_profile__upsert.country_iso2,
+        vendor__fact_company_profile__upsert.company_age_years,
+        vendor__fact_company_profile__upsert.profile_created_at,
+        vendor__fact_company_profile__upsert.profile_updated_at
+      );
+      v_statements := v_statements + 4;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -750,6 +830,7 @@ BEGIN
       0,
       0
     FROM vendor__fact_company_profile__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -772,6 +853,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

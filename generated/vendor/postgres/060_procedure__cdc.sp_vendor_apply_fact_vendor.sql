@@ -3,317 +3,331 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_fact_vendor(p_run_id BIGINT, p_f
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_vendor rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys;
-    CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS
-    SELECT
-      f.vendor_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'cities', 'companies', 'countries', 'product_categories', 'users')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys;
+      CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS
+      SELECT
+        f.vendor_id
+      FROM (
+        SELECT
+          companies.id AS vendor_id
+        FROM public.companies AS companies
+        LEFT JOIN public.cities AS cities
+          ON cities.id = companies.city_id
+        LEFT JOIN public.countries AS countries
+          ON countries.id = cities.country_id
+        LEFT JOIN public.users AS poc_user
+          ON poc_user.id = companies.primary_contact_id
+        LEFT JOIN public.users AS created_by_user
+          ON created_by_user.id = companies.created_by
+        LEFT JOIN public.product_categories AS product_categories
+          ON product_categories.id = companies.primary_category_id
+        WHERE
+          (
+            companies.status = 1 AND companies.category IN (1, 2, 4)
+          )
+          AND EXISTS(
+            SELECT
+              1
+            FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+            WHERE
+              buyer_seller_company_mappings.dealing_with_company_id = companies.id
+              AND buyer_seller_company_mappings.client_company_id = 12855
+              AND buyer_seller_company_mappings.status IN (1, 2, 7)
+              AND buyer_seller_company_mappings.source IN (0, 1)
+              AND NOT buyer_seller_company_mappings.invited_by IS NULL
+          )
+      ) AS f
+      UNION
+      SELECT
+        vendor_id
+      FROM staging_public.fact_vendor;
+      ANALYZE vendor__fact_vendor__keys;
+      v_statements := v_statements + 3;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys;
+      CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS vendor_id
+      FROM vendor__companies__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__name
+          OR d.chg__legal_name
+          OR d.chg__email
+          OR d.chg__phone
+          OR d.chg__website
+          OR d.chg__external_ref
+          OR d.chg__parent_company_id
+          OR d.chg__status
+          OR d.chg__category
+          OR d.chg__company_type
+          OR d.chg__signup_source
+          OR d.chg__tax_id
+          OR d.chg__registration_number
+          OR d.chg__duns_number
+          OR d.chg__incorporation_date
+          OR d.chg__fiscal_year_end_month
+          OR d.chg__address_line1
+          OR d.chg__address_line2
+          OR d.chg__postal_code
+          OR d.chg__state_code
+          OR d.chg__city_id
+          OR d.chg__primary_category_id
+          OR d.chg__primary_contact_id
+          OR d.chg__created_by
+          OR d.chg__employee_count
+          OR d.chg__annual_revenue
+          OR d.chg__currency_code
+          OR d.chg__credit_limit
+          OR d.chg__payment_terms_days
+          OR d.chg__rating
+          OR d.chg__is_verified
+          OR d.chg__is_preferred
+          OR d.chg__is_diverse_supplier
+          OR d.chg__is_minority_owned
+          OR d.chg__onboarding_status
+          OR d.chg__onboarded_at
+          OR d.chg__verified_at
+          OR d.chg__created_at
+          OR d.chg__display_name
+        )
+      UNION
       SELECT
         companies.id AS vendor_id
       FROM public.companies AS companies
-      LEFT JOIN public.cities AS cities
-        ON cities.id = companies.city_id
-      LEFT JOIN public.countries AS countries
-        ON countries.id = cities.country_id
-      LEFT JOIN public.users AS poc_user
-        ON poc_user.id = companies.primary_contact_id
-      LEFT JOIN public.users AS created_by_user
-        ON created_by_user.id = companies.created_by
-      LEFT JOIN public.product_categories AS product_categories
-        ON product_categories.id = companies.primary_category_id
+      INNER JOIN vendor__cities__delta AS d
+        ON d.id = companies.city_id
       WHERE
-        (
-          companies.status = 1 AND companies.category IN (1, 2, 4)
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__name
+          OR d.chg__state_name
+          OR d.chg__latitude
+          OR d.chg__longitude
+          OR d.chg__time_zone
+          OR d.chg__country_id
+          OR d.chg__id
         )
-        AND EXISTS(
-          SELECT
-            1
-          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-          WHERE
-            buyer_seller_company_mappings.dealing_with_company_id = companies.id
-            AND buyer_seller_company_mappings.client_company_id = 12855
-            AND buyer_seller_company_mappings.status IN (1, 2, 7)
-            AND buyer_seller_company_mappings.source IN (0, 1)
-            AND NOT buyer_seller_company_mappings.invited_by IS NULL
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__cities__delta AS d
+        ON d.old__id = companies.city_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__name
+          OR d.chg__state_name
+          OR d.chg__latitude
+          OR d.chg__longitude
+          OR d.chg__time_zone
+          OR d.chg__country_id
+          OR d.chg__id
         )
-    ) AS f
-    UNION
-    SELECT
-      vendor_id
-    FROM staging_public.fact_vendor;
-  ELSE
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys;
-    CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS vendor_id
-    FROM vendor__companies__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__name
-        OR d.chg__legal_name
-        OR d.chg__email
-        OR d.chg__phone
-        OR d.chg__website
-        OR d.chg__external_ref
-        OR d.chg__parent_company_id
-        OR d.chg__status
-        OR d.chg__category
-        OR d.chg__company_type
-        OR d.chg__signup_source
-        OR d.chg__tax_id
-        OR d.chg__registration_number
-        OR d.chg__duns_number
-        OR d.chg__incorporation_date
-        OR d.chg__fiscal_year_end_month
-        OR d.chg__address_line1
-        OR d.chg__address_line2
-        OR d.chg__postal_code
-        OR d.chg__state_code
-        OR d.chg__city_id
-        OR d.chg__primary_category_id
-        OR d.chg__primary_contact_id
-        OR d.chg__created_by
-        OR d.chg__employee_count
-        OR d.chg__annual_revenue
-        OR d.chg__currency_code
-        OR d.chg__credit_limit
-        OR d.chg__payment_terms_days
-        OR d.chg__rating
-        OR d.chg__is_verified
-        OR d.chg__is_preferred
-        OR d.chg__is_diverse_supplier
-        OR d.chg__is_minority_owned
-        OR d.chg__onboarding_status
-        OR d.chg__onboarded_at
-        OR d.chg__verified_at
-        OR d.chg__created_at
-        OR d.chg__display_name
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__cities__delta AS d
-      ON d.id = companies.city_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__name
-        OR d.chg__state_name
-        OR d.chg__latitude
-        OR d.chg__longitude
-        OR d.chg__time_zone
-        OR d.chg__country_id
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__cities__delta AS d
-      ON d.old__id = companies.city_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__name
-        OR d.chg__state_name
-        OR d.chg__latitude
-        OR d.chg__longitude
-        OR d.chg__time_zone
-        OR d.chg__country_id
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN public.cities AS cities
-      ON cities.id = companies.city_id
-    INNER JOIN vendor__countries__delta AS d
-      ON d.id = cities.country_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__iso2
-        OR d.chg__name
-        OR d.chg__region
-        OR d.chg__currency_code
-        OR d.chg__is_eu_member
-        OR d.chg__is_sanctioned
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN public.cities AS cities
-      ON cities.id = companies.city_id
-    INNER JOIN vendor__countries__delta AS d
-      ON d.old__id = cities.country_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__iso2
-        OR d.chg__name
-        OR d.chg__region
-        OR d.chg__currency_code
-        OR d.chg__is_eu_member
-        OR d.chg__is_sanctioned
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__users__delta AS d
-      ON d.id = companies.primary_contact_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__first_name
-        OR d.chg__last_name
-        OR d.chg__email
-        OR d.chg__mobile_phone
-        OR d.chg__phone
-        OR d.chg__job_title
-        OR d.chg__is_active
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__users__delta AS d
-      ON d.old__id = companies.primary_contact_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__first_name
-        OR d.chg__last_name
-        OR d.chg__email
-        OR d.chg__mobile_phone
-        OR d.chg__phone
-        OR d.chg__job_title
-        OR d.chg__is_active
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__users__delta AS d
-      ON d.id = companies.created_by
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__last_name
-        OR d.chg__first_name
-        OR d.chg__email
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__users__delta AS d
-      ON d.old__id = companies.created_by
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__last_name
-        OR d.chg__first_name
-        OR d.chg__email
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__product_categories__delta AS d
-      ON d.id = companies.primary_category_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__name
-        OR d.chg__code
-        OR d.chg__path
-        OR d.chg__requires_approval
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__product_categories__delta AS d
-      ON d.old__id = companies.primary_category_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__name
-        OR d.chg__code
-        OR d.chg__path
-        OR d.chg__requires_approval
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
-      ON d.dealing_with_company_id = companies.id
-      AND d.client_company_id = 12855
-      AND d.status IN (1, 2, 7)
-      AND d.source IN (0, 1)
-      AND NOT d.invited_by IS NULL
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__source
-        OR d.chg__invited_by
-        OR d.chg__status
-        OR d.chg__dealing_with_company_id
-        OR d.chg__client_company_id
-      )
-    UNION
-    SELECT
-      companies.id AS vendor_id
-    FROM public.companies AS companies
-    INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
-      ON d.old__dealing_with_company_id = companies.id
-      AND d.old__client_company_id = 12855
-      AND d.old__status IN (1, 2, 7)
-      AND d.old__source IN (0, 1)
-      AND NOT d.old__invited_by IS NULL
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__source
-        OR d.chg__invited_by
-        OR d.chg__status
-        OR d.chg__dealing_with_company_id
-        OR d.chg__client_company_id
-      );
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      INNER JOIN vendor__countries__delta AS d
+        ON d.id = cities.country_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__iso2
+          OR d.chg__name
+          OR d.chg__region
+          OR d.chg__currency_code
+          OR d.chg__is_eu_member
+          OR d.chg__is_sanctioned
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      INNER JOIN vendor__countries__delta AS d
+        ON d.old__id = cities.country_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__iso2
+          OR d.chg__name
+          OR d.chg__region
+          OR d.chg__currency_code
+          OR d.chg__is_eu_member
+          OR d.chg__is_sanctioned
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__users__delta AS d
+        ON d.id = companies.primary_contact_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__first_name
+          OR d.chg__last_name
+          OR d.chg__email
+          OR d.chg__mobile_phone
+          OR d.chg__phone
+          OR d.chg__job_title
+          OR d.chg__is_active
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__users__delta AS d
+        ON d.old__id = companies.primary_contact_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__first_name
+          OR d.chg__last_name
+          OR d.chg__email
+          OR d.chg__mobile_phone
+          OR d.chg__phone
+          OR d.chg__job_title
+          OR d.chg__is_active
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__users__delta AS d
+        ON d.id = companies.created_by
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__last_name
+          OR d.chg__first_name
+          OR d.chg__email
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__users__delta AS d
+        ON d.old__id = companies.created_by
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__last_name
+          OR d.chg__first_name
+          OR d.chg__email
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__product_categories__delta AS d
+        ON d.id = companies.primary_category_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__name
+          OR d.chg__code
+          OR d.chg__path
+          OR d.chg__requires_approval
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__product_categories__delta AS d
+        ON d.old__id = companies.primary_category_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__name
+          OR d.chg__code
+          OR d.chg__path
+          OR d.chg__requires_approval
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
+        ON d.dealing_with_company_id = companies.id
+        AND d.client_company_id = 12855
+        AND d.status IN (1, 2, 7)
+        AND d.source IN (0, 1)
+        AND NOT d.invited_by IS NULL
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__source
+          OR d.chg__invited_by
+          OR d.chg__status
+          OR d.chg__dealing_with_company_id
+          OR d.chg__client_company_id
+        )
+      UNION
+      SELECT
+        companies.id AS vendor_id
+      FROM public.companies AS companies
+      INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
+        ON d.old__dealing_with_company_id = companies.id
+        AND d.old__client_company_id = 12855
+        AND d.old__status IN (1, 2, 7)
+        AND d.old__source IN (0, 1)
+        AND NOT d.old__invited_by IS NULL
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__source
+          OR d.chg__invited_by
+          OR d.chg__status
+          OR d.chg__dealing_with_company_id
+          OR d.chg__client_company_id
+        );
+      ANALYZE vendor__fact_vendor__keys;
+      v_statements := v_statements + 3;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM vendor__fact_vendor__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM vendor__fact_vendor__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__new;
     CREATE TEMPORARY TABLE vendor__fact_vendor__new AS
@@ -459,6 +473,7 @@ BEGIN
           AND buyer_seller_company_mappings.source IN (0, 1)
           AND NOT buyer_seller_company_mappings.invited_by IS NULL
       );
+    ANALYZE vendor__fact_vendor__new (vendor_id);
     DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__diff;
     CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
     SELECT
@@ -1371,322 +1386,489 @@ BEGIN
         OR d.chg__vendor_created_at
         OR d.chg__vendor_display_name
       );
+    ANALYZE vendor__fact_vendor__diff (cdc__op, vendor_id, old__vendor_id);
     DELETE FROM staging_public.fact_vendor USING   vendor__fact_vendor__diff
     WHERE
       fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
       AND vendor__fact_vendor__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__upsert;
-    CREATE TEMPORARY TABLE vendor__fact_vendor__upsert AS
-    SELECT
-      vendor_id,
-      vendor_name,
-      vendor_legal_name,
-      vendor_label,
-      vendor_email,
-      vendor_phone,
-      vendor_website,
-      external_ref,
-      parent_company_id,
-      vendor_status,
-      vendor_status_label,
-      vendor_category,
-      vendor_category_label,
-      company_type,
-      signup_source,
-      tax_id,
-      registration_number,
-      duns_number,
-      incorporation_date,
-      incorporation_year,
-      fiscal_year_end_month,
-      address_line1,
-      address_line2,
-      postal_code,
-      state_code,
-      full_address,
-      city_id,
-      city_name,
-      city_state_name,
-      city_latitude,
-      city_longitude,
-      city_time_zone,
-      country_id,
-      country_name,
-      country_iso2,
-      country_region,
-      country_currency_code,
-      is_eu_vendor,
-      is_sanctioned_country,
-      primary_category_id,
-      primary_category_name,
-      primary_category_code,
-      primary_category_path,
-      category_requires_approval,
-      poc_user_id,
-      poc_first_name,
-      poc_last_name,
-      poc_full_name,
-      poc_email,
-      poc_phone,
-      poc_job_title,
-      poc_is_active,
-      created_by_user_id,
-      created_by_name,
-      created_by_email,
-      employee_count,
-      employee_band,
-      annual_revenue,
-      annual_revenue_musd,
-      currency_code,
-      credit_limit,
-      payment_terms_days,
-      rating,
-      rating_pct,
-      is_verified,
-      is_preferred,
-      is_diverse_supplier,
-      is_minority_owned,
-      onboarding_status,
-      onboarding_status_label,
-      onboarded_at,
-      verified_at,
-      days_to_onboard,
-      vendor_created_at,
-      vendor_display_name
-    FROM vendor__fact_vendor__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO staging_public.fact_vendor
-    USING vendor__fact_vendor__upsert
-    ON fact_vendor.vendor_id = vendor__fact_vendor__upsert.vendor_id
-    WHEN MATCHED THEN UPDATE SET
-      vendor_name = vendor__fact_vendor__upsert.vendor_name,
-      vendor_legal_name = vendor__fact_vendor__upsert.vendor_legal_name,
-      vendor_label = vendor__fact_vendor__upsert.vendor_label,
-      vendor_email = vendor__fact_vendor__upsert.vendor_email,
-      vendor_phone = vendor__fact_vendor__upsert.vendor_phone,
-      vendor_website = vendor__fact_vendor__upsert.vendor_website,
-      external_ref = vendor__fact_vendor__upsert.external_ref,
-      parent_company_id = vendor__fact_vendor__upsert.parent_company_id,
-      vendor_status = vendor__fact_vendor__upsert.vendor_status,
-      vendor_status_label = vendor__fact_vendor__upsert.vendor_status_label,
-      vendor_category = vendor__fact_vendor__upsert.vendor_category,
-      vendor_category_label = vendor__fact_vendor__upsert.vendor_category_label,
-      company_type = vendor__fact_vendor__upsert.company_type,
-      signup_source = vendor__fact_vendor__upsert.signup_source,
-      tax_id = vendor__fact_vendor__upsert.tax_id,
-      registration_number = vendor__fact_vendor__upsert.registration_number,
-      duns_number = vendor__fact_vendor__upsert.duns_number,
-      incorporation_date = vendor__fact_vendor__upsert.incorporation_date,
-      incorporation_year = vendor__fact_vendor__upsert.incorporation_year,
-      fiscal_year_end_month = vendor__fact_vendor__upsert.fiscal_year_end_month,
-      address_line1 = vendor__fact_vendor__upsert.address_line1,
-      address_line2 = vendor__fact_vendor__upsert.address_line2,
-      postal_code = vendor__fact_vendor__upsert.postal_code,
-      state_code = vendor__fact_vendor__upsert.state_code,
-      full_address = vendor__fact_vendor__upsert.full_address,
-      city_id = vendor__fact_vendor__upsert.city_id,
-      city_name = vendor__fact_vendor__upsert.city_name,
-      city_state_name = vendor__fact_vendor__upsert.city_state_name,
-      city_latitude = vendor__fact_vendor__upsert.city_latitude,
-      city_longitude = vendor__fact_vendor__upsert.city_longitude,
-      city_time_zone = vendor__fact_vendor__upsert.city_time_zone,
-      country_id = vendor__fact_vendor__upsert.country_id,
-      country_name = vendor__fact_vendor__upsert.country_name,
-      country_iso2 = vendor__fact_vendor__upsert.country_iso2,
-      country_region = vendor__fact_vendor__upsert.country_region,
-      country_currency_code = vendor__fact_vendor__upsert.country_currency_code,
-      is_eu_vendor = vendor__fact_vendor__upsert.is_eu_vendor,
-      is_sanctioned_country = vendor__fact_vendor__upsert.is_sanctioned_country,
-      primary_category_id = vendor__fact_vendor__upsert.primary_category_id,
-      primary_category_name = vendor__fact_vendor__upsert.primary_category_name,
-      primary_category_code = vendor__fact_vendor__upsert.primary_category_code,
-      primary_category_path = vendor__fact_vendor__upsert.primary_category_path,
-      category_requires_approval = vendor__fact_vendor__upsert.category_requires_approval,
-      poc_user_id = vendor__fact_vendor__upsert.poc_user_id,
-      poc_first_name = vendor__fact_vendor__upsert.poc_first_name,
-      poc_last_name = vendor__fact_vendor__upsert.poc_last_name,
-      poc_full_name = vendor__fact_vendor__upsert.poc_full_name,
-      poc_email = vendor__fact_vendor__upsert.poc_email,
-      poc_phone = vendor__fact_vendor__upsert.poc_phone,
-      poc_job_title = vendor__fact_vendor__upsert.poc_job_title,
-      poc_is_active = vendor__fact_vendor__upsert.poc_is_active,
-      created_by_user_id = vendor__fact_vendor__upsert.created_by_user_id,
-      created_by_name = vendor__fact_vendor__upsert.created_by_name,
-      created_by_email = vendor__fact_vendor__upsert.created_by_email,
-      employee_count = vendor__fact_vendor__upsert.employee_count,
-      employee_band = vendor__fact_vendor__upsert.employee_band,
-      annual_revenue = vendor__fact_vendor__upsert.annual_revenue,
-      annual_revenue_musd = vendor__fact_vendor__upsert.annual_revenue_musd,
-      currency_code = vendor__fact_vendor__upsert.currency_code,
-      credit_limit = vendor__fact_vendor__upsert.credit_limit,
-      payment_terms_days = vendor__fact_vendor__upsert.payment_terms_days,
-      rating = vendor__fact_vendor__upsert.rating,
-      rating_pct = vendor__fact_vendor__upsert.rating_pct,
-      is_verified = vendor__fact_vendor__upsert.is_verified,
-      is_preferred = vendor__fact_vendor__upsert.is_preferred,
-      is_diverse_supplier = vendor__fact_vendor__upsert.is_diverse_supplier,
-      is_minority_owned = vendor__fact_vendor__upsert.is_minority_owned,
-      onboarding_status = vendor__fact_vendor__upsert.onboarding_status,
-      onboarding_status_label = vendor__fact_vendor__upsert.onboarding_status_label,
-      onboarded_at = vendor__fact_vendor__upsert.onboarded_at,
-      verified_at = vendor__fact_vendor__upsert.verified_at,
-      days_to_onboard = vendor__fact_vendor__upsert.days_to_onboard,
-      vendor_created_at = vendor__fact_vendor__upsert.vendor_created_at,
-      vendor_display_name = vendor__fact_vendor__upsert.vendor_display_name
-    WHEN NOT MATCHED THEN INSERT (
-      vendor_id,
-      vendor_name,
-      vendor_legal_name,
-      vendor_label,
-      vendor_email,
-      vendor_phone,
-      vendor_website,
-      external_ref,
-      parent_company_id,
-      vendor_status,
-      vendor_status_label,
-      vendor_category,
-      vendor_category_label,
-      company_type,
-      signup_source,
-      tax_id,
-      registration_number,
-      duns_number,
-      incorporation_date,
-      incorporation_year,
-      fiscal_year_end_month,
-      address_line1,
-      address_line2,
-      postal_code,
-      state_code,
-      full_address,
-      city_id,
-      city_name,
-      city_state_name,
-      city_latitude,
-      city_longitude,
-      city_time_zone,
-      country_id,
-      country_name,
-      country_iso2,
-      country_region,
-      country_currency_code,
-      is_eu_vendor,
-      is_sanctioned_country,
-      primary_category_id,
-      primary_category_name,
-      primary_category_code,
-      primary_category_path,
-      category_requires_approval,
-      poc_user_id,
-      poc_first_name,
-      poc_last_name,
-      poc_full_name,
-      poc_email,
-      poc_phone,
-      poc_job_title,
-      poc_is_active,
-      created_by_user_id,
-      created_by_name,
-      created_by_email,
-      employee_count,
-      employee_band,
-      annual_revenue,
-      annual_revenue_musd,
-      currency_code,
-      credit_limit,
-      payment_terms_days,
-      rating,
-      rating_pct,
-      is_verified,
-      is_preferred,
-      is_diverse_supplier,
-      is_minority_owned,
-      onboarding_status,
-      onboarding_status_label,
-      onboarded_at,
-      verified_at,
-      days_to_onboard,
-      vendor_created_at,
-      vendor_display_name
-    ) VALUES (
-      vendor__fact_vendor__upsert.vendor_id,
-      vendor__fact_vendor__upsert.vendor_name,
-      vendor__fact_vendor__upsert.vendor_legal_name,
-      vendor__fact_vendor__upsert.vendor_label,
-      vendor__fact_vendor__upsert.vendor_email,
-      vendor__fact_vendor__upsert.vendor_phone,
-      vendor__fact_vendor__upsert.vendor_website,
-      vendor__fact_vendor__upsert.external_ref,
-      vendor__fact_vendor__upsert.parent_company_id,
-      vendor__fact_vendor__upsert.vendor_status,
-      vendor__fact_vendor__upsert.vendor_status_label,
-      vendor__fact_vendor__upsert.vendor_category,
-      vendor__fact_vendor__upsert.vendor_category_label,
-      vendor__fact_vendor__upsert.company_type,
-      vendor__fact_vendor__upsert.signup_source,
-      vendor__fact_vendor__upsert.tax_id,
-      vendor__fact_vendor__upsert.registration_number,
-      vendor__fact_vendor__upsert.duns_number,
-      vendor__fact_vendor__upsert.incorporation_date,
-      vendor__fact_vendor__upsert.incorporation_year,
-      vendor__fact_vendor__upsert.fiscal_year_end_month,
-      vendor__fact_vendor__upsert.address_line1,
-      vendor__fact_vendor__upsert.address_line2,
-      vendor__fact_vendor__upsert.postal_code,
-      vendor__fact_vendor__upsert.state_code,
-      vendor__fact_vendor__upsert.full_address,
-      vendor__fact_vendor__upsert.city_id,
-      vendor__fact_vendor__upsert.city_name,
-      vendor__fact_vendor__upsert.city_state_name,
-      vendor__fact_vendor__upsert.city_latitude,
-      vendor__fact_vendor__upsert.city_longitude,
-      vendor__fact_vendor__upsert.city_time_zone,
-      vendor__fact_vendor__upsert.country_id,
-      vendor__fact_vendor__upsert.country_name,
-      vendor__fact_vendor__upsert.country_iso2,
-      vendor__fact_vendor__upsert.country_region,
-      vendor__fact_vendor__upsert.country_currency_code,
-      vendor__fact_vendor__upsert.is_eu_vendor,
-      vendor__fact_vendor__upsert.is_sanctioned_country,
-      vendor__fact_vendor__upsert.primary_category_id,
-      vendor__fact_vendor__upsert.primary_category_name,
-      vendor__fact_vendor__upsert.primary_category_code,
-      vendor__fact_vendor__upsert.primary_category_path,
-      vendor__fact_vendor__upsert.category_requires_approval,
-      vendor__fact_vendor__upsert.poc_user_id,
-      vendor__fact_vendor__upsert.poc_first_name,
-      vendor__fact_vendor__upsert.poc_last_name,
-      vendor__fact_vendor__upsert.poc_full_name,
-      vendor__fact_vendor__upsert.poc_email,
-      vendor__fact_vendor__upsert.poc_phone,
-      vendor__fact_vendor__upsert.poc_job_title,
-      vendor__fact_vendor__upsert.poc_is_active,
-      vendor__fact_vendor__upsert.created_by_user_id,
-      vendor__fact_vendor__upsert.created_by_name,
-      vendor__fact_vendor__upsert.created_by_email,
-      vendor__fact_vendor__upsert.employee_count,
-      vendor__fact_vendor__upsert.employee_band,
-      vendor__fact_vendor__upsert.annual_revenue,
-      vendor__fact_vendor__upsert.annual_revenue_musd,
-      vendor__fact_vendor__upsert.currency_code,
-      vendor__fact_vendor__upsert.credit_limit,
-      vendor__fact_vendor__upsert.payment_terms_days,
-      vendor__fact_vendor__upsert.rating,
-      vendor__fact_vendor__upsert.rating_pct,
-      vendor__fact_vendor__upsert.is_verified,
-      vendor__fact_vendor__upsert.is_preferred,
-      vendor__fact_vendor__upsert.is_diverse_supplier,
-      vendor__fact_vendor__upsert.is_minority_owned,
-      vendor__fact_vendor__upsert.onboarding_status,
-      vendor__fact_vendor__upsert.onboarding_status_label,
-      vendor__fact_vendor__upsert.onboarded_at,
-      vendor__fact_vendor__upsert.verified_at,
-      vendor__fact_vendor__upsert.days_to_onboard,
-      vendor__fact_vendor__upsert.vendor_created_at,
-      vendor__fact_vendor__upsert.vendor_display_name
-    );
+    v_statements := v_statements + 7;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_vendor LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO staging_public.fact_vendor (
+        vendor_id,
+        vendor_name,
+        vendor_legal_name,
+        vendor_label,
+        vendor_email,
+        vendor_phone,
+        vendor_website,
+        external_ref,
+        parent_company_id,
+        vendor_status,
+        vendor_status_label,
+        vendor_category,
+        vendor_category_label,
+        company_type,
+        signup_source,
+        tax_id,
+        registration_number,
+        duns_number,
+        incorporation_date,
+        incorporation_year,
+        fiscal_year_end_month,
+        address_line1,
+        address_line2,
+        postal_code,
+        state_code,
+        full_address,
+        city_id,
+        city_name,
+        city_state_name,
+        city_latitude,
+        city_longitude,
+        city_time_zone,
+        country_id,
+        country_name,
+        country_iso2,
+        country_region,
+        country_currency_code,
+        is_eu_vendor,
+        is_sanctioned_country,
+        primary_category_id,
+        primary_category_name,
+        primary_category_code,
+        primary_category_path,
+        category_requires_approval,
+        poc_user_id,
+        poc_first_name,
+        poc_last_name,
+        poc_full_name,
+        poc_email,
+        poc_phone,
+        poc_job_title,
+        poc_is_active,
+        created_by_user_id,
+        created_by_name,
+        created_by_email,
+        employee_count,
+        employee_band,
+        annual_revenue,
+        annual_revenue_musd,
+        currency_code,
+        credit_limit,
+        payment_terms_days,
+        rating,
+        rating_pct,
+        is_verified,
+        is_preferred,
+        is_diverse_supplier,
+        is_minority_owned,
+        onboarding_status,
+        onboarding_status_label,
+        onboarded_at,
+        verified_at,
+        days_to_onboard,
+        vendor_created_at,
+        vendor_display_name
+      )
+      SELECT
+        vendor_id,
+        vendor_name,
+        vendor_legal_name,
+        vendor_label,
+        vendor_email,
+        vendor_phone,
+        vendor_website,
+        external_ref,
+        parent_company_id,
+        vendor_status,
+        vendor_status_label,
+        vendor_category,
+        vendor_category_label,
+        company_type,
+        signup_source,
+        tax_id,
+        registration_number,
+        duns_number,
+        incorporation_date,
+        incorporation_year,
+        fiscal_year_end_month,
+        address_line1,
+        address_line2,
+        postal_code,
+        state_code,
+        full_address,
+        city_id,
+        city_name,
+        city_state_name,
+        city_latitude,
+        city_longitude,
+        city_time_zone,
+        country_id,
+        country_name,
+        country_iso2,
+        country_region,
+        country_currency_code,
+        is_eu_vendor,
+        is_sanctioned_country,
+        primary_category_id,
+        primary_category_name,
+        primary_category_code,
+        primary_category_path,
+        category_requires_approval,
+        poc_user_id,
+        poc_first_name,
+        poc_last_name,
+        poc_full_name,
+        poc_email,
+        poc_phone,
+        poc_job_title,
+        poc_is_active,
+        created_by_user_id,
+        created_by_name,
+        created_by_email,
+        employee_count,
+        employee_band,
+        annual_revenue,
+        annual_revenue_musd,
+        currency_code,
+        credit_limit,
+        payment_terms_days,
+        rating,
+        rating_pct,
+        is_verified,
+        is_preferred,
+        is_diverse_supplier,
+        is_minority_owned,
+        onboarding_status,
+        onboarding_status_label,
+        onboarded_at,
+        verified_at,
+        days_to_onboard,
+        vendor_created_at,
+        vendor_display_name
+      FROM vendor__fact_vendor__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__upsert;
+      CREATE TEMPORARY TABLE vendor__fact_vendor__upsert AS
+      SELECT
+        vendor_id,
+        vendor_name,
+        vendor_legal_name,
+        vendor_label,
+        vendor_email,
+        vendor_phone,
+        vendor_website,
+        external_ref,
+        parent_company_id,
+        vendor_status,
+        vendor_status_label,
+        vendor_category,
+        vendor_category_label,
+        company_type,
+        signup_source,
+        tax_id,
+        registration_number,
+        duns_number,
+        incorporation_date,
+        incorporation_year,
+        fiscal_year_end_month,
+        address_line1,
+        address_line2,
+        postal_code,
+        state_code,
+        full_address,
+        city_id,
+        city_name,
+        city_state_name,
+        city_latitude,
+        city_longitude,
+        city_time_zone,
+        country_id,
+        country_name,
+        country_iso2,
+        country_region,
+        country_currency_code,
+        is_eu_vendor,
+        is_sanctioned_country,
+        primary_category_id,
+        primary_category_name,
+        primary_category_code,
+        primary_category_path,
+        category_requires_approval,
+        poc_user_id,
+        poc_first_name,
+        poc_last_name,
+        poc_full_name,
+        poc_email,
+        poc_phone,
+        poc_job_title,
+        poc_is_active,
+        created_by_user_id,
+        created_by_name,
+        created_by_email,
+        employee_count,
+        employee_band,
+        annual_revenue,
+        annual_revenue_musd,
+        currency_code,
+        credit_limit,
+        payment_terms_days,
+        rating,
+        rating_pct,
+        is_verified,
+        is_preferred,
+        is_diverse_supplier,
+        is_minority_owned,
+        onboarding_status,
+        onboarding_status_label,
+        onboarded_at,
+        verified_at,
+        days_to_onboard,
+        vendor_created_at,
+        vendor_display_name
+      FROM vendor__fact_vendor__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      ANALYZE vendor__fact_vendor__upsert (vendor_id);
+      MERGE INTO staging_public.fact_vendor
+      USING vendor__fact_vendor__upsert
+      ON fact_vendor.vendor_id = vendor__fact_vendor__upsert.vendor_id
+      WHEN MATCHED THEN UPDATE SET
+        vendor_name = vendor__fact_vendor__upsert.vendor_name,
+        vendor_legal_name = vendor__fact_vendor__upsert.vendor_legal_name,
+        vendor_label = vendor__fact_vendor__upsert.vendor_label,
+        vendor_email = vendor__fact_vendor__upsert.vendor_email,
+        vendor_phone = vendor__fact_vendor__upsert.vendor_phone,
+        vendor_website = vendor__fact_vendor__upsert.vendor_website,
+        external_ref = vendor__fact_vendor__upsert.external_ref,
+        parent_company_id = vendor__fact_vendor__upsert.parent_company_id,
+        vendor_status = vendor__fact_vendor__upsert.vendor_status,
+        vendor_status_label = vendor__fact_vendor__upsert.vendor_status_label,
+        vendor_category = vendor__fact_vendor__upsert.vendor_category,
+        vendor_category_label = vendor__fact_vendor__upsert.vendor_category_label,
+        company_type = vendor__fact_vendor__upsert.company_type,
+        signup_source = vendor__fact_vendor__upsert.signup_source,
+        tax_id = vendor__fact_vendor__upsert.tax_id,
+        registration_number = vendor__fact_vendor__upsert.registration_number,
+        duns_number = vendor__fact_vendor__upsert.duns_number,
+        incorporation_date = vendor__fact_vendor__upsert.incorporation_date,
+        incorporation_year = vendor__fact_vendor__upsert.incorporation_year,
+        fiscal_year_end_month = vendor__fact_vendor__upsert.fiscal_year_end_month,
+        address_line1 = vendor__fact_vendor__upsert.address_line1,
+        address_line2 = vendor__fact_vendor__upsert.address_line2,
+        postal_code = vendor__fact_vendor__upsert.postal_code,
+        state_code = vendor__fact_vendor__upsert.state_code,
+        full_address = vendor__fact_vendor__upsert.full_address,
+        city_id = vendor__fact_vendor__upsert.city_id,
+        city_name = vendor__fact_vendor__upsert.city_name,
+        city_state_name = vendor__fact_vendor__upsert.city_state_name,
+        city_latitude = vendor__fact_vendor__upsert.city_latitude,
+        city_longitude = vendor__fact_vendor__upsert.city_longitude,
+        city_time_zone = vendor__fact_vendor__upsert.city_time_zone,
+        country_id = vendor__fact_vendor__upsert.country_id,
+        country_name = vendor__fact_vendor__upsert.country_name,
+        country_iso2 = vendor__fact_vendor__upsert.country_iso2,
+        country_region = vendor__fact_vendor__upsert.country_region,
+        country_currency_code = vendor__fact_vendor__upsert.country_currency_code,
+        is_eu_vendor = vendor__fact_vendor__upsert.is_eu_vendor,
+        is_sanctioned_country = vendor__fact_vendor__upsert.is_sanctioned_country,
+        primary_category_id = vendor__fact_vendor__upsert.primary_category_id,
+        primary_category_name = vendor__fact_vendor__upsert.primary_category_name,
+        primary_category_code = vendor__fact_vendor__upsert.primary_category_code,
+        primary_category_path = vendor__fact_vendor__upsert.primary_category_path,
+        category_requires_approval = vendor__fact_vendor__upsert.category_requires_approval,
+        poc_user_id = vendor__fact_vendor__upsert.poc_user_id,
+        poc_first_name = vendor__fact_vendor__upsert.poc_first_name,
+        poc_last_name = vendor__fact_vendor__upsert.poc_last_name,
+        poc_full_name = vendor__fact_vendor__upsert.poc_full_name,
+        poc_email = vendor__fact_vendor__upsert.poc_email,
+        poc_phone = vendor__fact_vendor__upsert.poc_phone,
+        poc_job_title = vendor__fact_vendor__upsert.poc_job_title,
+        poc_is_active = vendor__fact_vendor__upsert.poc_is_active,
+        created_by_user_id = vendor__fact_vendor__upsert.created_by_user_id,
+        created_by_name = vendor__fact_vendor__upsert.created_by_name,
+        created_by_email = vendor__fact_vendor__upsert.created_by_email,
+        employee_count = vendor__fact_vendor__upsert.employee_count,
+        employee_band = vendor__fact_vendor__upsert.employee_band,
+        annual_revenue = vendor__fact_vendor__upsert.annual_revenue,
+        annual_revenue_musd = vendor__fact_vendor__upsert.annual_revenue_musd,
+        currency_code = vendor__fact_vendor__upsert.currency_code,
+        credit_limit = vendor__fact_vendor__upsert.credit_limit,
+        payment_terms_days = vendor__fact_vendor__upsert.payment_terms_days,
+        rating = vendor__fact_vendor__upsert.rating,
+        rating_pct = vendor__fact_vendor__upsert.rating_pct,
+        is_verified = vendor__fact_vendor__upsert.is_verified,
+        is_preferred = vendor__fact_vendor__upsert.is_preferred,
+        is_diverse_supplier = vendor__fact_vendor__upsert.is_diverse_supplier,
+        is_minority_owned = vendor__fact_vendor__upsert.is_minority_owned,
+        onboarding_status = vendor__fact_vendor__upsert.onboarding_status,
+        onboarding_status_label = vendor__fact_vendor__upsert.onboarding_status_label,
+        onboarded_at = vendor__fact_vendor__upsert.onboarded_at,
+        verified_at = vendor__fact_vendor__upsert.verified_at,
+        days_to_onboard = vendor__fact_vendor__upsert.days_to_onboard,
+        vendor_created_at = vendor__fact_vendor__upsert.vendor_created_at,
+        vendor_display_name = vendor__fact_vendor__upsert.vendor_display_name
+      WHEN NOT MATCHED THEN INSERT (
+        vendor_id,
+        vendor_name,
+        vendor_legal_name,
+        vendor_label,
+        vendor_email,
+        vendor_phone,
+        vendor_website,
+        external_ref,
+        parent_company_id,
+        vendor_status,
+        vendor_status_label,
+        vendor_category,
+        vendor_category_label,
+        company_type,
+        signup_source,
+        tax_id,
+        registration_number,
+        duns_number,
+        incorporation_date,
+        incorporation_year,
+        fiscal_year_end_month,
+        address_line1,
+        address_line2,
+        postal_code,
+        state_code,
+        full_address,
+        city_id,
+        city_name,
+        city_state_name,
+        city_latitude,
+        city_longitude,
+        city_time_zone,
+        country_id,
+        country_name,
+        country_iso2,
+        country_region,
+        country_currency_code,
+        is_eu_vendor,
+        is_sanctioned_country,
+        primary_category_id,
+        primary_category_name,
+        primary_category_code,
+        primary_category_path,
+        category_requires_approval,
+        poc_user_id,
+        poc_first_name,
+        poc_last_name,
+        poc_full_name,
+        poc_email,
+        poc_phone,
+        poc_job_title,
+        poc_is_active,
+        created_by_user_id,
+        created_by_name,
+        created_by_email,
+        employee_count,
+        employee_band,
+        annual_revenue,
+        annual_revenue_musd,
+        currency_code,
+        credit_limit,
+        payment_terms_days,
+        rating,
+        rating_pct,
+        is_verified,
+        is_preferred,
+        is_diverse_supplier,
+        is_minority_owned,
+        onboarding_status,
+        onboarding_status_label,
+        onboarded_at,
+        verified_at,
+        days_to_onboard,
+        vendor_created_at,
+        vendor_display_name
+      ) VALUES (
+        vendor__fact_vendor__upsert.vendor_id,
+        vendor__fact_vendor__upsert.vendor_name,
+        vendor__fact_vendor__upsert.vendor_legal_name,
+        vendor__fact_vendor__upsert.vendor_label,
+        vendor__fact_vendor__upsert.vendor_email,
+        vendor__fact_vendor__upsert.vendor_phone,
+        vendor__fact_vendor__upsert.vendor_website,
+        vendor__fact_vendor__upsert.external_ref,
+        vendor__fact_vendor__upsert.parent_company_id,
+        vendor__fact_vendor__upsert.vendor_status,
+        vendor__fact_vendor__upsert.vendor_status_label,
+        vendor__fact_vendor__upsert.vendor_category,
+        vendor__fact_vendor__upsert.vendor_category_label,
+        vendor__fact_vendor__upsert.company_type,
+        vendor__fact_vendor__upsert.signup_source,
+        vendor__fact_vendor__upsert.tax_id,
+        vendor__fact_vendor__upsert.registration_number,
+        vendor__fact_vendor__upsert.duns_number,
+        vendor__fact_vendor__upsert.incorporation_date,
+        vendor__fact_vendor__upsert.incorporation_year,
+        vendor__fact_vendor__upsert.fiscal_year_end_month,
+        vendor__fact_vendor__upsert.address_line1,
+        vendor__fact_vendor__upsert.address_line2,
+        vendor__fact_vendor__upsert.postal_code,
+        vendor__fact_vendor__upsert.state_code,
+        vendor__fact_vendor__upsert.full_address,
+        vendor__fact_vendor__upsert.city_id,
+        vendor__fact_vendor__upsert.city_name,
+        vendor__fact_vendor__upsert.city_state_name,
+        vendor__fact_vendor__upsert.city_latitude,
+        vendor__fact_vendor__upsert.city_longitude,
+        vendor__fact_vendor__upsert.city_time_zone,
+        vendor__fact_vendor__upsert.country_id,
+        vendor__fact_vendor__upsert.country_name,
+        vendor__fact_vendor__upsert.country_iso2,
+        vendor__fact_vendor__upsert.country_region,
+        vendor__fact_vendor__upsert.country_currency_code,
+        vendor__fact_vendor__upsert.is_eu_vendor,
+        vendor__fact_vendor__upsert.is_sanctioned_country,
+        vendor__fact_vendor__upsert.primary_category_id,
+        vendor__fact_vendor__upsert.primary_category_name,
+        vendor__fact_vendor__upsert.primary_category_code,
+        vendor__fact_vendor__upsert.primary_category_path,
+        vendor__fact_vendor__upsert.category_requires_approval,
+        vendor__fact_vendor__upsert.poc_user_id,
+        vendor__fact_vendor__upsert.poc_first_name,
+        vendor__fact_vendor__upsert.poc_last_name,
+        vendor__fact_vendor__upsert.poc_full_name,
+        vendor__fact_vendor__upsert.poc_email,
+        vendor__fact_vendor__upsert.poc_phone,
+        vendor__fact_vendor__upsert.poc_job_title,
+        vendor__fact_vendor__upsert.poc_is_active,
+        vendor__fact_vendor__upsert.created_by_user_id,
+        vendor__fact_vendor__upsert.created_by_name,
+        vendor__fact_vendor__upsert.created_by_email,
+        vendor__fact_vendor__upsert.employee_count,
+        vendor__fact_vendor__upsert.employee_band,
+        vendor__fact_vendor__upsert.annual_revenue,
+        vendor__fact_vendor__upsert.annual_revenue_musd,
+        vendor__fact_vendor__upsert.currency_code,
+        vendor__fact_vendor__upsert.credit_limit,
+        vendor__fact_vendor__upsert.payment_terms_days,
+        vendor__fact_vendor__upsert.rating,
+        vendor__fact_vendor__upsert.rating_pct,
+        vendor__fact_vendor__upsert.is_verified,
+        vendor__fact_vendor__upsert.is_preferred,
+        vendor__fact_vendor__upsert.is_diverse_supplier,
+        vendor__fact_vendor__upsert.is_minority_owned,
+        vendor__fact_vendor__upsert.onboarding_status,
+        vendor__fact_vendor__upsert.onboarding_status_label,
+        vendor__fact_vendor__upsert.onboarded_at,
+        vendor__fact_vendor__upsert.verified_at,
+        vendor__fact_vendor__upsert.days_to_onboard,
+        vendor__fact_vendor__upsert.vendor_created_at,
+        vendor__fact_vendor__upsert.vendor_display_name
+      );
+      v_statements := v_statements + 4;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -2061,6 +2243,7 @@ BEGIN
       0,
       0
     FROM vendor__fact_vendor__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -2083,6 +2266,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

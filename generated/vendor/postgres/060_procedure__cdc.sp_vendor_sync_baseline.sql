@@ -3,9 +3,11 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_sync_baseline(p_run_id BIGINT)
 AS $$
 DECLARE
   v_changes BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- companies: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__companies__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.companies USING   vendor__companies__delta
     WHERE
@@ -62,6 +64,7 @@ BEGIN
     FROM vendor__companies__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__companies__upsert (id);
     MERGE INTO public.companies
     USING vendor__companies__upsert
     ON companies.id = vendor__companies__upsert.id
@@ -445,9 +448,11 @@ BEGIN
     FROM vendor__companies__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- buyer_seller_company_mappings: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__buyer_seller_company_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.buyer_seller_company_mappings USING   vendor__buyer_seller_company_mappings__delta
     WHERE
@@ -473,6 +478,7 @@ BEGIN
     FROM vendor__buyer_seller_company_mappings__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__buyer_seller_company_mappings__upsert (id);
     MERGE INTO public.buyer_seller_company_mappings
     USING vendor__buyer_seller_company_mappings__upsert
     ON buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__upsert.id
@@ -642,9 +648,11 @@ BEGIN
     FROM vendor__buyer_seller_company_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- users: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__users__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.users USING   vendor__users__delta
     WHERE
@@ -697,6 +705,7 @@ BEGIN
     FROM vendor__users__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__users__upsert (id);
     MERGE INTO public.users
     USING vendor__users__upsert
     ON users.id = vendor__users__upsert.id
@@ -1059,9 +1068,11 @@ BEGIN
     FROM vendor__users__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- teams: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__teams__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.teams USING   vendor__teams__delta
     WHERE
@@ -1104,6 +1115,7 @@ BEGIN
     FROM vendor__teams__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__teams__upsert (id);
     MERGE INTO public.teams
     USING vendor__teams__upsert
     ON teams.id = vendor__teams__upsert.id
@@ -1396,9 +1408,11 @@ BEGIN
     FROM vendor__teams__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- team_members: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__team_members__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.team_members USING   vendor__team_members__delta
     WHERE
@@ -1433,6 +1447,7 @@ BEGIN
     FROM vendor__team_members__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__team_members__upsert (id);
     MERGE INTO public.team_members
     USING vendor__team_members__upsert
     ON team_members.id = vendor__team_members__upsert.id
@@ -1662,6 +1677,7 @@ BEGIN
     FROM vendor__team_members__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
@@ -1704,8 +1720,10 @@ BEGIN
       WHERE
         pipeline = 'vendor' AND source = 'team_members'
     );
+  v_statements := v_statements + 2;
   -- cities: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__cities__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.cities USING   vendor__cities__delta
     WHERE
@@ -1745,6 +1763,7 @@ BEGIN
     FROM vendor__cities__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__cities__upsert (id);
     MERGE INTO public.cities
     USING vendor__cities__upsert
     ON cities.id = vendor__cities__upsert.id
@@ -2016,9 +2035,11 @@ BEGIN
     FROM vendor__cities__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- countries: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__countries__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.countries USING   vendor__countries__delta
     WHERE
@@ -2062,6 +2083,7 @@ BEGIN
     FROM vendor__countries__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__countries__upsert (id);
     MERGE INTO public.countries
     USING vendor__countries__upsert
     ON countries.id = vendor__countries__upsert.id
@@ -2342,9 +2364,11 @@ BEGIN
     FROM vendor__countries__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- product_categories: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__product_categories__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.product_categories USING   vendor__product_categories__delta
     WHERE
@@ -2386,6 +2410,7 @@ BEGIN
     FROM vendor__product_categories__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__product_categories__upsert (id);
     MERGE INTO public.product_categories
     USING vendor__product_categories__upsert
     ON product_categories.id = vendor__product_categories__upsert.id
@@ -2652,9 +2677,11 @@ BEGIN
     FROM vendor__product_categories__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- user_company_mappings: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__user_company_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.user_company_mappings USING   vendor__user_company_mappings__delta
     WHERE
@@ -2698,6 +2725,7 @@ BEGIN
     FROM vendor__user_company_mappings__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__user_company_mappings__upsert (id);
     MERGE INTO public.user_company_mappings
     USING vendor__user_company_mappings__upsert
     ON user_company_mappings.id = vendor__user_company_mappings__upsert.id
@@ -2993,9 +3021,11 @@ BEGIN
     FROM vendor__user_company_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- taggings: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__taggings__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.taggings USING   vendor__taggings__delta
     WHERE
@@ -3020,6 +3050,7 @@ BEGIN
     FROM vendor__taggings__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__taggings__upsert (id);
     MERGE INTO public.taggings
     USING vendor__taggings__upsert
     ON taggings.id = vendor__taggings__upsert.id
@@ -3179,6 +3210,7 @@ BEGIN
     FROM vendor__taggings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
@@ -3221,8 +3253,10 @@ BEGIN
       WHERE
         pipeline = 'vendor' AND source = 'taggings'
     );
+  v_statements := v_statements + 2;
   -- tags: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__tags__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.tags USING   vendor__tags__delta
     WHERE
@@ -3254,6 +3288,7 @@ BEGIN
     FROM vendor__tags__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__tags__upsert (id);
     MERGE INTO public.tags
     USING vendor__tags__upsert
     ON tags.id = vendor__tags__upsert.id
@@ -3469,9 +3504,11 @@ BEGIN
     FROM vendor__tags__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
   -- preferred_vendor_item_mappings: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__preferred_vendor_item_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.preferred_vendor_item_mappings USING   vendor__preferred_vendor_item_mappings__delta
     WHERE
@@ -3526,6 +3563,7 @@ BEGIN
     FROM vendor__preferred_vendor_item_mappings__delta
     WHERE
       cdc__op IN ('I', 'U');
+    ANALYZE vendor__preferred_vendor_item_mappings__upsert (id);
     MERGE INTO public.preferred_vendor_item_mappings
     USING vendor__preferred_vendor_item_mappings__upsert
     ON preferred_vendor_item_mappings.id = vendor__preferred_vendor_item_mappings__upsert.id
@@ -3902,6 +3940,10 @@ BEGIN
     FROM vendor__preferred_vendor_item_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 8;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

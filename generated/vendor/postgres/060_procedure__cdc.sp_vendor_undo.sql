@@ -4,11 +4,13 @@ AS $$
 DECLARE
   v_latest BIGINT;
   v_dimension_changes BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Only the newest successful run or rebuild can be undone: later changes build on it.
   SELECT MAX(run_id) INTO v_latest
   FROM cdc.run_log
   WHERE pipeline = 'vendor' AND status = 'succeeded' AND kind IN ('run', 'rebuild');
+  v_statements := v_statements + 1;
   IF v_latest IS NULL OR v_latest <> p_target_run THEN
     RAISE EXCEPTION 'run % is not the latest successful run of pipeline vendor (that is %)', p_target_run, v_latest;
   END IF;
@@ -16,6 +18,7 @@ BEGIN
   SELECT COUNT(*) INTO v_dimension_changes
   FROM cdc.run_counts
   WHERE run_id = p_target_run AND object_kind = 'dimension' AND inserted + updated + deleted > 0;
+  v_statements := v_statements + 1;
   IF v_dimension_changes > 0 THEN
     RAISE EXCEPTION 'run % changed SCD2 dimensions; rolling those back is not supported (run a rebuild instead)', p_target_run;
   END IF;
@@ -44,6 +47,7 @@ BEGIN
   FROM cdc.fact_change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__fact_relationship__undo;
   INSERT INTO vendor__fact_relationship__undo (
     cdc__op,
     new__relationship_id,
@@ -117,6 +121,7 @@ BEGIN
   FROM vendor__fact_relationship__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__fact_relationship__undo__upsert;
   MERGE INTO staging_public.fact_relationship
   USING vendor__fact_relationship__undo__upsert
   ON fact_relationship.relationship_id = vendor__fact_relationship__undo__upsert.relationship_id
@@ -229,6 +234,7 @@ BEGIN
   FROM cdc.fact_change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__fact_geography__undo;
   INSERT INTO vendor__fact_geography__undo (
     cdc__op,
     new__city_id,
@@ -312,6 +318,7 @@ BEGIN
   FROM vendor__fact_geography__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__fact_geography__undo__upsert;
   MERGE INTO staging_public.fact_geography
   USING vendor__fact_geography__undo__upsert
   ON fact_geography.city_id = vendor__fact_geography__undo__upsert.city_id
@@ -437,6 +444,7 @@ BEGIN
   FROM cdc.fact_change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__fact_company_profile__undo;
   INSERT INTO vendor__fact_company_profile__undo (
     cdc__op,
     new__company_id,
@@ -531,6 +539,7 @@ BEGIN
   FROM vendor__fact_company_profile__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__fact_company_profile__undo__upsert;
   MERGE INTO staging_public.fact_company_profile
   USING vendor__fact_company_profile__undo__upsert
   ON fact_company_profile.company_id = vendor__fact_company_profile__undo__upsert.company_id
@@ -718,6 +727,7 @@ BEGIN
   FROM cdc.fact_change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__fact_vendor__undo;
   INSERT INTO vendor__fact_vendor__undo (
     cdc__op,
     new__vendor_id,
@@ -963,6 +973,7 @@ BEGIN
   FROM vendor__fact_vendor__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__fact_vendor__undo__upsert;
   MERGE INTO staging_public.fact_vendor
   USING vendor__fact_vendor__undo__upsert
   ON fact_vendor.vendor_id = vendor__fact_vendor__undo__upsert.vendor_id
@@ -1269,6 +1280,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__preferred_vendor_item_mappings__undo;
   INSERT INTO vendor__preferred_vendor_item_mappings__undo (
     cdc__op,
     new__id,
@@ -1420,6 +1432,7 @@ BEGIN
   FROM vendor__preferred_vendor_item_mappings__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__preferred_vendor_item_mappings__undo__upsert;
   MERGE INTO public.preferred_vendor_item_mappings
   USING vendor__preferred_vendor_item_mappings__undo__upsert
   ON preferred_vendor_item_mappings.id = vendor__preferred_vendor_item_mappings__undo__upsert.id
@@ -1618,6 +1631,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__tags__undo;
   INSERT INTO vendor__tags__undo (
     cdc__op,
     new__id,
@@ -1700,6 +1714,7 @@ BEGIN
   FROM vendor__tags__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__tags__undo__upsert;
   MERGE INTO public.tags
   USING vendor__tags__undo__upsert
   ON tags.id = vendor__tags__undo__upsert.id
@@ -1822,6 +1837,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__taggings__undo;
   INSERT INTO vendor__taggings__undo (
     cdc__op,
     new__id,
@@ -1881,6 +1897,7 @@ BEGIN
   FROM vendor__taggings__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__taggings__undo__upsert;
   MERGE INTO public.taggings
   USING vendor__taggings__undo__upsert
   ON taggings.id = vendor__taggings__undo__upsert.id
@@ -1998,6 +2015,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__user_company_mappings__undo;
   INSERT INTO vendor__user_company_mappings__undo (
     cdc__op,
     new__id,
@@ -2116,6 +2134,7 @@ BEGIN
   FROM vendor__user_company_mappings__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__user_company_mappings__undo__upsert;
   MERGE INTO public.user_company_mappings
   USING vendor__user_company_mappings__undo__upsert
   ON user_company_mappings.id = vendor__user_company_mappings__undo__upsert.id
@@ -2290,6 +2309,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__product_categories__undo;
   INSERT INTO vendor__product_categories__undo (
     cdc__op,
     new__id,
@@ -2402,6 +2422,7 @@ BEGIN
   FROM vendor__product_categories__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__product_categories__undo__upsert;
   MERGE INTO public.product_categories
   USING vendor__product_categories__undo__upsert
   ON product_categories.id = vendor__product_categories__undo__upsert.id
@@ -2572,6 +2593,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__countries__undo;
   INSERT INTO vendor__countries__undo (
     cdc__op,
     new__id,
@@ -2688,6 +2710,7 @@ BEGIN
   FROM vendor__countries__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__countries__undo__upsert;
   MERGE INTO public.countries
   USING vendor__countries__undo__upsert
   ON countries.id = vendor__countries__undo__upsert.id
@@ -2859,6 +2882,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__cities__undo;
   INSERT INTO vendor__cities__undo (
     cdc__op,
     new__id,
@@ -2965,6 +2989,7 @@ BEGIN
   FROM vendor__cities__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__cities__undo__upsert;
   MERGE INTO public.cities
   USING vendor__cities__undo__upsert
   ON cities.id = vendor__cities__undo__upsert.id
@@ -3121,6 +3146,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__team_members__undo;
   INSERT INTO vendor__team_members__undo (
     cdc__op,
     new__id,
@@ -3210,6 +3236,7 @@ BEGIN
   FROM vendor__team_members__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__team_members__undo__upsert;
   MERGE INTO public.team_members
   USING vendor__team_members__undo__upsert
   ON team_members.id = vendor__team_members__undo__upsert.id
@@ -3357,6 +3384,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__teams__undo;
   INSERT INTO vendor__teams__undo (
     cdc__op,
     new__id,
@@ -3472,6 +3500,7 @@ BEGIN
   FROM vendor__teams__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__teams__undo__upsert;
   MERGE INTO public.teams
   USING vendor__teams__undo__upsert
   ON teams.id = vendor__teams__undo__upsert.id
@@ -3656,6 +3685,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__users__undo;
   INSERT INTO vendor__users__undo (
     cdc__op,
     new__id,
@@ -3801,6 +3831,7 @@ BEGIN
   FROM vendor__users__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__users__undo__upsert;
   MERGE INTO public.users
   USING vendor__users__undo__upsert
   ON users.id = vendor__users__undo__upsert.id
@@ -3987,6 +4018,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__buyer_seller_company_mappings__undo;
   INSERT INTO vendor__buyer_seller_company_mappings__undo (
     cdc__op,
     new__id,
@@ -4051,6 +4083,7 @@ BEGIN
   FROM vendor__buyer_seller_company_mappings__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__buyer_seller_company_mappings__undo__upsert;
   MERGE INTO public.buyer_seller_company_mappings
   USING vendor__buyer_seller_company_mappings__undo__upsert
   ON buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__undo__upsert.id
@@ -4186,6 +4219,7 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     FALSE;
+  ANALYZE vendor__companies__undo;
   INSERT INTO vendor__companies__undo (
     cdc__op,
     new__id,
@@ -4341,6 +4375,7 @@ BEGIN
   FROM vendor__companies__undo
   WHERE
     cdc__op IN ('U', 'D');
+  ANALYZE vendor__companies__undo__upsert;
   MERGE INTO public.companies
   USING vendor__companies__undo__upsert
   ON companies.id = vendor__companies__undo__upsert.id
@@ -4531,5 +4566,9 @@ BEGIN
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
+  v_statements := v_statements + 164;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

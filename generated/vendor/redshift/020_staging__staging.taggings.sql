@@ -15,4 +15,5 @@ CREATE TABLE IF NOT EXISTS staging.taggings (
   updated_at TIMESTAMP,
   op CHAR(1),
   _loaded_at TIMESTAMP
-);
+)
+SORTKEY(_loaded_at);

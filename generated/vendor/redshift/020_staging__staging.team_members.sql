@@ -24,4 +24,5 @@ CREATE TABLE IF NOT EXISTS staging.team_members (
   updated_at TIMESTAMP,
   deleted_at TIMESTAMP,
   _loaded_at TIMESTAMP
-);
+)
+SORTKEY(_loaded_at);

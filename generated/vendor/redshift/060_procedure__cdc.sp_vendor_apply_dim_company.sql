@@ -3,46 +3,57 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_dim_company(p_run_id BIGINT, p_f
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which dim_company rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS vendor__dim_company__keys;
-    CREATE TEMPORARY TABLE vendor__dim_company__keys AS
-    SELECT
-      f.company_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('companies')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS vendor__dim_company__keys;
+      CREATE TEMPORARY TABLE vendor__dim_company__keys AS
       SELECT
-        companies.id AS company_id
-      FROM public.companies AS companies
-    ) AS f
-    UNION
-    SELECT
-      company_id
-    FROM staging_public.dim_company;
-  ELSE
-    DROP TABLE IF EXISTS vendor__dim_company__keys;
-    CREATE TEMPORARY TABLE vendor__dim_company__keys AS
-    SELECT DISTINCT
-      company_id
-    FROM (
+        f.company_id
+      FROM (
+        SELECT
+          companies.id AS company_id
+        FROM public.companies AS companies
+      ) AS f
+      UNION
       SELECT
-        COALESCE(d.id, d.old__id) AS company_id
-      FROM vendor__companies__delta AS d
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__id
-          OR d.chg__name
-          OR d.chg__category
-          OR d.chg__email
-          OR d.chg__status
-          OR d.chg__city_id
-        )
-    ) AS a;
+        company_id
+      FROM staging_public.dim_company;
+      v_statements := v_statements + 2;
+    ELSE
+      DROP TABLE IF EXISTS vendor__dim_company__keys;
+      CREATE TEMPORARY TABLE vendor__dim_company__keys AS
+      SELECT DISTINCT
+        company_id
+      FROM (
+        SELECT
+          COALESCE(d.id, d.old__id) AS company_id
+        FROM vendor__companies__delta AS d
+        WHERE
+          d.cdc__op IN ('I', 'U', 'D')
+          AND (
+            d.cdc__op IN ('I', 'D')
+            OR d.chg__id
+            OR d.chg__name
+            OR d.chg__category
+            OR d.chg__email
+            OR d.chg__status
+            OR d.chg__city_id
+          )
+      ) AS a;
+      v_statements := v_statements + 2;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM vendor__dim_company__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM vendor__dim_company__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS vendor__dim_company__new;
     CREATE TEMPORARY TABLE vendor__dim_company__new AS
@@ -331,6 +342,7 @@ BEGIN
       0,
       0
     FROM vendor__dim_company__diff;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -353,6 +365,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

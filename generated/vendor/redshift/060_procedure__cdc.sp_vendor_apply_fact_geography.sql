@@ -3,90 +3,102 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_fact_geography(p_run_id BIGINT, 
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_geography rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS vendor__fact_geography__keys;
-    CREATE TEMPORARY TABLE vendor__fact_geography__keys AS
-    SELECT
-      f.city_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'countries')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS vendor__fact_geography__keys;
+      CREATE TEMPORARY TABLE vendor__fact_geography__keys AS
+      SELECT
+        f.city_id
+      FROM (
+        SELECT
+          cities.id AS city_id
+        FROM public.cities AS cities
+        LEFT JOIN public.countries AS countries
+          ON countries.id = cities.country_id
+      ) AS f
+      UNION
+      SELECT
+        city_id
+      FROM staging_public.fact_geography;
+      v_statements := v_statements + 2;
+    ELSE
+      DROP TABLE IF EXISTS vendor__fact_geography__keys;
+      CREATE TEMPORARY TABLE vendor__fact_geography__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS city_id
+      FROM vendor__cities__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__name
+          OR d.chg__state_name
+          OR d.chg__state_code
+          OR d.chg__metro_area
+          OR d.chg__latitude
+          OR d.chg__longitude
+          OR d.chg__population
+          OR d.chg__time_zone
+          OR d.chg__is_capital
+          OR d.chg__tier
+          OR d.chg__country_id
+        )
+      UNION
       SELECT
         cities.id AS city_id
       FROM public.cities AS cities
-      LEFT JOIN public.countries AS countries
-        ON countries.id = cities.country_id
-    ) AS f
-    UNION
-    SELECT
-      city_id
-    FROM staging_public.fact_geography;
-  ELSE
-    DROP TABLE IF EXISTS vendor__fact_geography__keys;
-    CREATE TEMPORARY TABLE vendor__fact_geography__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS city_id
-    FROM vendor__cities__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__name
-        OR d.chg__state_name
-        OR d.chg__state_code
-        OR d.chg__metro_area
-        OR d.chg__latitude
-        OR d.chg__longitude
-        OR d.chg__population
-        OR d.chg__time_zone
-        OR d.chg__is_capital
-        OR d.chg__tier
-        OR d.chg__country_id
-      )
-    UNION
-    SELECT
-      cities.id AS city_id
-    FROM public.cities AS cities
-    INNER JOIN vendor__countries__delta AS d
-      ON d.id = cities.country_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__name
-        OR d.chg__iso2
-        OR d.chg__iso3
-        OR d.chg__region
-        OR d.chg__subregion
-        OR d.chg__continent_code
-        OR d.chg__currency_code
-        OR d.chg__is_eu_member
-        OR d.chg__id
-      )
-    UNION
-    SELECT
-      cities.id AS city_id
-    FROM public.cities AS cities
-    INNER JOIN vendor__countries__delta AS d
-      ON d.old__id = cities.country_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__name
-        OR d.chg__iso2
-        OR d.chg__iso3
-        OR d.chg__region
-        OR d.chg__subregion
-        OR d.chg__continent_code
-        OR d.chg__currency_code
-        OR d.chg__is_eu_member
-        OR d.chg__id
-      );
+      INNER JOIN vendor__countries__delta AS d
+        ON d.id = cities.country_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__name
+          OR d.chg__iso2
+          OR d.chg__iso3
+          OR d.chg__region
+          OR d.chg__subregion
+          OR d.chg__continent_code
+          OR d.chg__currency_code
+          OR d.chg__is_eu_member
+          OR d.chg__id
+        )
+      UNION
+      SELECT
+        cities.id AS city_id
+      FROM public.cities AS cities
+      INNER JOIN vendor__countries__delta AS d
+        ON d.old__id = cities.country_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__name
+          OR d.chg__iso2
+          OR d.chg__iso3
+          OR d.chg__region
+          OR d.chg__subregion
+          OR d.chg__continent_code
+          OR d.chg__currency_code
+          OR d.chg__is_eu_member
+          OR d.chg__id
+        );
+      v_statements := v_statements + 2;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM vendor__fact_geography__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM vendor__fact_geography__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS vendor__fact_geography__new;
     CREATE TEMPORARY TABLE vendor__fact_geography__new AS
@@ -384,102 +396,159 @@ BEGIN
     WHERE
       fact_geography.city_id = vendor__fact_geography__diff.old__city_id
       AND vendor__fact_geography__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS vendor__fact_geography__upsert;
-    CREATE TEMPORARY TABLE vendor__fact_geography__upsert AS
-    SELECT
-      city_id,
-      city_name,
-      state_name,
-      state_code,
-      metro_area,
-      latitude,
-      longitude,
-      population,
-      time_zone,
-      is_capital,
-      tier,
-      country_id,
-      country_name,
-      country_iso2,
-      country_iso3,
-      region,
-      subregion,
-      continent_code,
-      currency_code,
-      is_eu_member,
-      city_label
-    FROM vendor__fact_geography__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO staging_public.fact_geography
-    USING vendor__fact_geography__upsert
-    ON fact_geography.city_id = vendor__fact_geography__upsert.city_id
-    WHEN MATCHED THEN UPDATE SET
-      city_name = vendor__fact_geography__upsert.city_name,
-      state_name = vendor__fact_geography__upsert.state_name,
-      state_code = vendor__fact_geography__upsert.state_code,
-      metro_area = vendor__fact_geography__upsert.metro_area,
-      latitude = vendor__fact_geography__upsert.latitude,
-      longitude = vendor__fact_geography__upsert.longitude,
-      population = vendor__fact_geography__upsert.population,
-      time_zone = vendor__fact_geography__upsert.time_zone,
-      is_capital = vendor__fact_geography__upsert.is_capital,
-      tier = vendor__fact_geography__upsert.tier,
-      country_id = vendor__fact_geography__upsert.country_id,
-      country_name = vendor__fact_geography__upsert.country_name,
-      country_iso2 = vendor__fact_geography__upsert.country_iso2,
-      country_iso3 = vendor__fact_geography__upsert.country_iso3,
-      region = vendor__fact_geography__upsert.region,
-      subregion = vendor__fact_geography__upsert.subregion,
-      continent_code = vendor__fact_geography__upsert.continent_code,
-      currency_code = vendor__fact_geography__upsert.currency_code,
-      is_eu_member = vendor__fact_geography__upsert.is_eu_member,
-      city_label = vendor__fact_geography__upsert.city_label
-    WHEN NOT MATCHED THEN INSERT (
-      city_id,
-      city_name,
-      state_name,
-      state_code,
-      metro_area,
-      latitude,
-      longitude,
-      population,
-      time_zone,
-      is_capital,
-      tier,
-      country_id,
-      country_name,
-      country_iso2,
-      country_iso3,
-      region,
-      subregion,
-      continent_code,
-      currency_code,
-      is_eu_member,
-      city_label
-    ) VALUES (
-      vendor__fact_geography__upsert.city_id,
-      vendor__fact_geography__upsert.city_name,
-      vendor__fact_geography__upsert.state_name,
-      vendor__fact_geography__upsert.state_code,
-      vendor__fact_geography__upsert.metro_area,
-      vendor__fact_geography__upsert.latitude,
-      vendor__fact_geography__upsert.longitude,
-      vendor__fact_geography__upsert.population,
-      vendor__fact_geography__upsert.time_zone,
-      vendor__fact_geography__upsert.is_capital,
-      vendor__fact_geography__upsert.tier,
-      vendor__fact_geography__upsert.country_id,
-      vendor__fact_geography__upsert.country_name,
-      vendor__fact_geography__upsert.country_iso2,
-      vendor__fact_geography__upsert.country_iso3,
-      vendor__fact_geography__upsert.region,
-      vendor__fact_geography__upsert.subregion,
-      vendor__fact_geography__upsert.continent_code,
-      vendor__fact_geography__upsert.currency_code,
-      vendor__fact_geography__upsert.is_eu_member,
-      vendor__fact_geography__upsert.city_label
-    );
+    v_statements := v_statements + 5;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_geography LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO staging_public.fact_geography (
+        city_id,
+        city_name,
+        state_name,
+        state_code,
+        metro_area,
+        latitude,
+        longitude,
+        population,
+        time_zone,
+        is_capital,
+        tier,
+        country_id,
+        country_name,
+        country_iso2,
+        country_iso3,
+        region,
+        subregion,
+        continent_code,
+        currency_code,
+        is_eu_member,
+        city_label
+      )
+      SELECT
+        city_id,
+        city_name,
+        state_name,
+        state_code,
+        metro_area,
+        latitude,
+        longitude,
+        population,
+        time_zone,
+        is_capital,
+        tier,
+        country_id,
+        country_name,
+        country_iso2,
+        country_iso3,
+        region,
+        subregion,
+        continent_code,
+        currency_code,
+        is_eu_member,
+        city_label
+      FROM vendor__fact_geography__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS vendor__fact_geography__upsert;
+      CREATE TEMPORARY TABLE vendor__fact_geography__upsert AS
+      SELECT
+        city_id,
+        city_name,
+        state_name,
+        state_code,
+        metro_area,
+        latitude,
+        longitude,
+        population,
+        time_zone,
+        is_capital,
+        tier,
+        country_id,
+        country_name,
+        country_iso2,
+        country_iso3,
+        region,
+        subregion,
+        continent_code,
+        currency_code,
+        is_eu_member,
+        city_label
+      FROM vendor__fact_geography__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      MERGE INTO staging_public.fact_geography
+      USING vendor__fact_geography__upsert
+      ON fact_geography.city_id = vendor__fact_geography__upsert.city_id
+      WHEN MATCHED THEN UPDATE SET
+        city_name = vendor__fact_geography__upsert.city_name,
+        state_name = vendor__fact_geography__upsert.state_name,
+        state_code = vendor__fact_geography__upsert.state_code,
+        metro_area = vendor__fact_geography__upsert.metro_area,
+        latitude = vendor__fact_geography__upsert.latitude,
+        longitude = vendor__fact_geography__upsert.longitude,
+        population = vendor__fact_geography__upsert.population,
+        time_zone = vendor__fact_geography__upsert.time_zone,
+        is_capital = vendor__fact_geography__upsert.is_capital,
+        tier = vendor__fact_geography__upsert.tier,
+        country_id = vendor__fact_geography__upsert.country_id,
+        country_name = vendor__fact_geography__upsert.country_name,
+        country_iso2 = vendor__fact_geography__upsert.country_iso2,
+        country_iso3 = vendor__fact_geography__upsert.country_iso3,
+        region = vendor__fact_geography__upsert.region,
+        subregion = vendor__fact_geography__upsert.subregion,
+        continent_code = vendor__fact_geography__upsert.continent_code,
+        currency_code = vendor__fact_geography__upsert.currency_code,
+        is_eu_member = vendor__fact_geography__upsert.is_eu_member,
+        city_label = vendor__fact_geography__upsert.city_label
+      WHEN NOT MATCHED THEN INSERT (
+        city_id,
+        city_name,
+        state_name,
+        state_code,
+        metro_area,
+        latitude,
+        longitude,
+        population,
+        time_zone,
+        is_capital,
+        tier,
+        country_id,
+        country_name,
+        country_iso2,
+        country_iso3,
+        region,
+        subregion,
+        continent_code,
+        currency_code,
+        is_eu_member,
+        city_label
+      ) VALUES (
+        vendor__fact_geography__upsert.city_id,
+        vendor__fact_geography__upsert.city_name,
+        vendor__fact_geography__upsert.state_name,
+        vendor__fact_geography__upsert.state_code,
+        vendor__fact_geography__upsert.metro_area,
+        vendor__fact_geography__upsert.latitude,
+        vendor__fact_geography__upsert.longitude,
+        vendor__fact_geography__upsert.population,
+        vendor__fact_geography__upsert.time_zone,
+        vendor__fact_geography__upsert.is_capital,
+        vendor__fact_geography__upsert.tier,
+        vendor__fact_geography__upsert.country_id,
+        vendor__fact_geography__upsert.country_name,
+        vendor__fact_geography__upsert.country_iso2,
+        vendor__fact_geography__upsert.country_iso3,
+        vendor__fact_geography__upsert.region,
+        vendor__fact_geography__upsert.subregion,
+        vendor__fact_geography__upsert.continent_code,
+        vendor__fact_geography__upsert.currency_code,
+        vendor__fact_geography__upsert.is_eu_member,
+        vendor__fact_geography__upsert.city_label
+      );
+      v_statements := v_statements + 3;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -622,6 +691,7 @@ BEGIN
       0,
       0
     FROM vendor__fact_geography__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -644,6 +714,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

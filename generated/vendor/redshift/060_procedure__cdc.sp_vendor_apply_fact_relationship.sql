@@ -3,119 +3,131 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_fact_relationship(p_run_id BIGIN
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_changed BIGINT;
+  v_target_rows BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- Which fact_relationship rows may change: every key (rebuild) or the keys this run's changes reach.
-  IF p_full THEN
-    DROP TABLE IF EXISTS vendor__fact_relationship__keys;
-    CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
-    SELECT
-      f.relationship_id
-    FROM (
+  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
+  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'companies', 'users')) AS cdc__c;
+  v_statements := v_statements + 1;
+  v_keys := 0;
+  IF p_full OR v_changed > 0 THEN
+    IF p_full THEN
+      DROP TABLE IF EXISTS vendor__fact_relationship__keys;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
+      SELECT
+        f.relationship_id
+      FROM (
+        SELECT
+          buyer_seller_company_mappings.id AS relationship_id
+        FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+        LEFT JOIN public.companies AS client_company
+          ON client_company.id = buyer_seller_company_mappings.client_company_id
+        LEFT JOIN public.companies AS vendor_company
+          ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
+        LEFT JOIN public.users AS inviter
+          ON inviter.id = buyer_seller_company_mappings.invited_by
+      ) AS f
+      UNION
+      SELECT
+        relationship_id
+      FROM staging_public.fact_relationship;
+      v_statements := v_statements + 2;
+    ELSE
+      DROP TABLE IF EXISTS vendor__fact_relationship__keys;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
+      SELECT
+        COALESCE(d.id, d.old__id) AS relationship_id
+      FROM vendor__buyer_seller_company_mappings__delta AS d
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D')
+          OR d.chg__id
+          OR d.chg__client_company_id
+          OR d.chg__dealing_with_company_id
+          OR d.chg__vendor_code
+          OR d.chg__status
+          OR d.chg__relationship_type
+          OR d.chg__source
+          OR d.chg__invited_by
+          OR d.chg__invited_at
+          OR d.chg__accepted_at
+          OR d.chg__created_at
+        )
+      UNION
       SELECT
         buyer_seller_company_mappings.id AS relationship_id
       FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-      LEFT JOIN public.companies AS client_company
-        ON client_company.id = buyer_seller_company_mappings.client_company_id
-      LEFT JOIN public.companies AS vendor_company
-        ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
-      LEFT JOIN public.users AS inviter
-        ON inviter.id = buyer_seller_company_mappings.invited_by
-    ) AS f
-    UNION
-    SELECT
-      relationship_id
-    FROM staging_public.fact_relationship;
-  ELSE
-    DROP TABLE IF EXISTS vendor__fact_relationship__keys;
-    CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
-    SELECT
-      COALESCE(d.id, d.old__id) AS relationship_id
-    FROM vendor__buyer_seller_company_mappings__delta AS d
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D')
-        OR d.chg__id
-        OR d.chg__client_company_id
-        OR d.chg__dealing_with_company_id
-        OR d.chg__vendor_code
-        OR d.chg__status
-        OR d.chg__relationship_type
-        OR d.chg__source
-        OR d.chg__invited_by
-        OR d.chg__invited_at
-        OR d.chg__accepted_at
-        OR d.chg__created_at
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__companies__delta AS d
-      ON d.id = buyer_seller_company_mappings.client_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__companies__delta AS d
-      ON d.old__id = buyer_seller_company_mappings.client_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__companies__delta AS d
-      ON d.id = buyer_seller_company_mappings.dealing_with_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__companies__delta AS d
-      ON d.old__id = buyer_seller_company_mappings.dealing_with_company_id
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__users__delta AS d
-      ON d.id = buyer_seller_company_mappings.invited_by
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
-      )
-    UNION
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__users__delta AS d
-      ON d.old__id = buyer_seller_company_mappings.invited_by
-    WHERE
-      d.cdc__op IN ('I', 'U', 'D')
-      AND (
-        d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
-      );
+      INNER JOIN vendor__companies__delta AS d
+        ON d.id = buyer_seller_company_mappings.client_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__companies__delta AS d
+        ON d.old__id = buyer_seller_company_mappings.client_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__companies__delta AS d
+        ON d.id = buyer_seller_company_mappings.dealing_with_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__companies__delta AS d
+        ON d.old__id = buyer_seller_company_mappings.dealing_with_company_id
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__users__delta AS d
+        ON d.id = buyer_seller_company_mappings.invited_by
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
+        )
+      UNION
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__users__delta AS d
+        ON d.old__id = buyer_seller_company_mappings.invited_by
+      WHERE
+        d.cdc__op IN ('I', 'U', 'D')
+        AND (
+          d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
+        );
+      v_statements := v_statements + 2;
+    END IF;
+    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
+    SELECT COUNT(*) INTO v_keys FROM vendor__fact_relationship__keys;
+    v_statements := v_statements + 1;
   END IF;
-  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-  SELECT COUNT(*) INTO v_keys FROM vendor__fact_relationship__keys;
   IF v_keys > 0 THEN
     DROP TABLE IF EXISTS vendor__fact_relationship__new;
     CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
@@ -383,86 +395,135 @@ BEGIN
     WHERE
       fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
       AND vendor__fact_relationship__diff.cdc__op = 'D';
-    DROP TABLE IF EXISTS vendor__fact_relationship__upsert;
-    CREATE TEMPORARY TABLE vendor__fact_relationship__upsert AS
-    SELECT
-      relationship_id,
-      client_company_id,
-      client_company_name,
-      vendor_company_id,
-      vendor_company_name,
-      vendor_company_status,
-      vendor_code,
-      relationship_status,
-      relationship_type,
-      relationship_source,
-      invited_by,
-      inviter_email,
-      invited_at,
-      accepted_at,
-      is_accepted,
-      hours_to_accept,
-      relationship_created_at
-    FROM vendor__fact_relationship__diff
-    WHERE
-      cdc__op IN ('I', 'U');
-    MERGE INTO staging_public.fact_relationship
-    USING vendor__fact_relationship__upsert
-    ON fact_relationship.relationship_id = vendor__fact_relationship__upsert.relationship_id
-    WHEN MATCHED THEN UPDATE SET
-      client_company_id = vendor__fact_relationship__upsert.client_company_id,
-      client_company_name = vendor__fact_relationship__upsert.client_company_name,
-      vendor_company_id = vendor__fact_relationship__upsert.vendor_company_id,
-      vendor_company_name = vendor__fact_relationship__upsert.vendor_company_name,
-      vendor_company_status = vendor__fact_relationship__upsert.vendor_company_status,
-      vendor_code = vendor__fact_relationship__upsert.vendor_code,
-      relationship_status = vendor__fact_relationship__upsert.relationship_status,
-      relationship_type = vendor__fact_relationship__upsert.relationship_type,
-      relationship_source = vendor__fact_relationship__upsert.relationship_source,
-      invited_by = vendor__fact_relationship__upsert.invited_by,
-      inviter_email = vendor__fact_relationship__upsert.inviter_email,
-      invited_at = vendor__fact_relationship__upsert.invited_at,
-      accepted_at = vendor__fact_relationship__upsert.accepted_at,
-      is_accepted = vendor__fact_relationship__upsert.is_accepted,
-      hours_to_accept = vendor__fact_relationship__upsert.hours_to_accept,
-      relationship_created_at = vendor__fact_relationship__upsert.relationship_created_at
-    WHEN NOT MATCHED THEN INSERT (
-      relationship_id,
-      client_company_id,
-      client_company_name,
-      vendor_company_id,
-      vendor_company_name,
-      vendor_company_status,
-      vendor_code,
-      relationship_status,
-      relationship_type,
-      relationship_source,
-      invited_by,
-      inviter_email,
-      invited_at,
-      accepted_at,
-      is_accepted,
-      hours_to_accept,
-      relationship_created_at
-    ) VALUES (
-      vendor__fact_relationship__upsert.relationship_id,
-      vendor__fact_relationship__upsert.client_company_id,
-      vendor__fact_relationship__upsert.client_company_name,
-      vendor__fact_relationship__upsert.vendor_company_id,
-      vendor__fact_relationship__upsert.vendor_company_name,
-      vendor__fact_relationship__upsert.vendor_company_status,
-      vendor__fact_relationship__upsert.vendor_code,
-      vendor__fact_relationship__upsert.relationship_status,
-      vendor__fact_relationship__upsert.relationship_type,
-      vendor__fact_relationship__upsert.relationship_source,
-      vendor__fact_relationship__upsert.invited_by,
-      vendor__fact_relationship__upsert.inviter_email,
-      vendor__fact_relationship__upsert.invited_at,
-      vendor__fact_relationship__upsert.accepted_at,
-      vendor__fact_relationship__upsert.is_accepted,
-      vendor__fact_relationship__upsert.hours_to_accept,
-      vendor__fact_relationship__upsert.relationship_created_at
-    );
+    v_statements := v_statements + 5;
+    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_relationship LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF v_target_rows = 0 THEN
+      INSERT INTO staging_public.fact_relationship (
+        relationship_id,
+        client_company_id,
+        client_company_name,
+        vendor_company_id,
+        vendor_company_name,
+        vendor_company_status,
+        vendor_code,
+        relationship_status,
+        relationship_type,
+        relationship_source,
+        invited_by,
+        inviter_email,
+        invited_at,
+        accepted_at,
+        is_accepted,
+        hours_to_accept,
+        relationship_created_at
+      )
+      SELECT
+        relationship_id,
+        client_company_id,
+        client_company_name,
+        vendor_company_id,
+        vendor_company_name,
+        vendor_company_status,
+        vendor_code,
+        relationship_status,
+        relationship_type,
+        relationship_source,
+        invited_by,
+        inviter_email,
+        invited_at,
+        accepted_at,
+        is_accepted,
+        hours_to_accept,
+        relationship_created_at
+      FROM vendor__fact_relationship__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      v_statements := v_statements + 1;
+    ELSE
+      DROP TABLE IF EXISTS vendor__fact_relationship__upsert;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__upsert AS
+      SELECT
+        relationship_id,
+        client_company_id,
+        client_company_name,
+        vendor_company_id,
+        vendor_company_name,
+        vendor_company_status,
+        vendor_code,
+        relationship_status,
+        relationship_type,
+        relationship_source,
+        invited_by,
+        inviter_email,
+        invited_at,
+        accepted_at,
+        is_accepted,
+        hours_to_accept,
+        relationship_created_at
+      FROM vendor__fact_relationship__diff
+      WHERE
+        cdc__op IN ('I', 'U');
+      MERGE INTO staging_public.fact_relationship
+      USING vendor__fact_relationship__upsert
+      ON fact_relationship.relationship_id = vendor__fact_relationship__upsert.relationship_id
+      WHEN MATCHED THEN UPDATE SET
+        client_company_id = vendor__fact_relationship__upsert.client_company_id,
+        client_company_name = vendor__fact_relationship__upsert.client_company_name,
+        vendor_company_id = vendor__fact_relationship__upsert.vendor_company_id,
+        vendor_company_name = vendor__fact_relationship__upsert.vendor_company_name,
+        vendor_company_status = vendor__fact_relationship__upsert.vendor_company_status,
+        vendor_code = vendor__fact_relationship__upsert.vendor_code,
+        relationship_status = vendor__fact_relationship__upsert.relationship_status,
+        relationship_type = vendor__fact_relationship__upsert.relationship_type,
+        relationship_source = vendor__fact_relationship__upsert.relationship_source,
+        invited_by = vendor__fact_relationship__upsert.invited_by,
+        inviter_email = vendor__fact_relationship__upsert.inviter_email,
+        invited_at = vendor__fact_relationship__upsert.invited_at,
+        accepted_at = vendor__fact_relationship__upsert.accepted_at,
+        is_accepted = vendor__fact_relationship__upsert.is_accepted,
+        hours_to_accept = vendor__fact_relationship__upsert.hours_to_accept,
+        relationship_created_at = vendor__fact_relationship__upsert.relationship_created_at
+      WHEN NOT MATCHED THEN INSERT (
+        relationship_id,
+        client_company_id,
+        client_company_name,
+        vendor_company_id,
+        vendor_company_name,
+        vendor_company_status,
+        vendor_code,
+        relationship_status,
+        relationship_type,
+        relationship_source,
+        invited_by,
+        inviter_email,
+        invited_at,
+        accepted_at,
+        is_accepted,
+        hours_to_accept,
+        relationship_created_at
+      ) VALUES (
+        vendor__fact_relationship__upsert.relationship_id,
+        vendor__fact_relationship__upsert.client_company_id,
+        vendor__fact_relationship__upsert.client_company_name,
+        vendor__fact_relationship__upsert.vendor_company_id,
+        vendor__fact_relationship__upsert.vendor_company_name,
+        vendor__fact_relationship__upsert.vendor_company_status,
+        vendor__fact_relationship__upsert.vendor_code,
+        vendor__fact_relationship__upsert.relationship_status,
+        vendor__fact_relationship__upsert.relationship_type,
+        vendor__fact_relationship__upsert.relationship_source,
+        vendor__fact_relationship__upsert.invited_by,
+        vendor__fact_relationship__upsert.inviter_email,
+        vendor__fact_relationship__upsert.invited_at,
+        vendor__fact_relationship__upsert.accepted_at,
+        vendor__fact_relationship__upsert.is_accepted,
+        vendor__fact_relationship__upsert.hours_to_accept,
+        vendor__fact_relationship__upsert.relationship_created_at
+      );
+      v_statements := v_statements + 3;
+    END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -589,6 +650,7 @@ BEGIN
       0,
       0
     FROM vendor__fact_relationship__diff;
+    v_statements := v_statements + 2;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -611,6 +673,10 @@ BEGIN
       0,
       0,
       0;
+    v_statements := v_statements + 1;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -12,10 +12,10 @@ BEGIN
   LOCK cdc.run_log;
   -- The run's id and start, taken under the lock and kept in variables: the failure
   -- handler below records the failure with them.
-  SELECT COALESCE(MAX(run_id), 0) + 1 INTO v_run_id FROM cdc.run_log;
-  v_started_at := SYSDATE;
-  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at)
-  VALUES (v_run_id, 'vendor', 'run', 'running', v_started_at);
+  SELECT COALESCE(MAX(run_id), 0) + 1, SYSDATE INTO v_run_id, v_started_at FROM cdc.run_log;
+  -- statements: this LOCK, SELECT and INSERT; each step adds its own, the close its UPDATE.
+  INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, statements)
+  VALUES (v_run_id, 'vendor', 'run', 'running', v_started_at, 3);
   CALL cdc.sp_vendor_detect(v_run_id);
   CALL cdc.sp_vendor_sync_baseline(v_run_id);
   CALL cdc.sp_vendor_apply_fact_vendor(v_run_id, FALSE);
@@ -25,6 +25,7 @@ BEGIN
   CALL cdc.sp_vendor_apply_dim_company(v_run_id, FALSE);
   UPDATE cdc.run_log
   SET status = 'succeeded',
+      statements = statements + 1,
       finished_at = GETDATE(),
       duration_ms = DATEDIFF(MILLISECOND, started_at, GETDATE()),
       rows_changed = (

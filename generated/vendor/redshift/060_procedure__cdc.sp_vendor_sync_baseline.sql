@@ -3,9 +3,11 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_sync_baseline(p_run_id BIGINT)
 AS $$
 DECLARE
   v_changes BIGINT;
+  v_statements BIGINT := 0;
 BEGIN
   -- companies: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__companies__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.companies USING   vendor__companies__delta
     WHERE
@@ -445,9 +447,11 @@ BEGIN
     FROM vendor__companies__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- buyer_seller_company_mappings: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__buyer_seller_company_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.buyer_seller_company_mappings USING   vendor__buyer_seller_company_mappings__delta
     WHERE
@@ -642,9 +646,11 @@ BEGIN
     FROM vendor__buyer_seller_company_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- users: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__users__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.users USING   vendor__users__delta
     WHERE
@@ -1059,9 +1065,11 @@ BEGIN
     FROM vendor__users__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- teams: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__teams__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.teams USING   vendor__teams__delta
     WHERE
@@ -1396,9 +1404,11 @@ BEGIN
     FROM vendor__teams__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- team_members: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__team_members__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.team_members USING   vendor__team_members__delta
     WHERE
@@ -1662,6 +1672,7 @@ BEGIN
     FROM vendor__team_members__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
@@ -1704,8 +1715,10 @@ BEGIN
       WHERE
         pipeline = 'vendor' AND source = 'team_members'
     );
+  v_statements := v_statements + 2;
   -- cities: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__cities__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.cities USING   vendor__cities__delta
     WHERE
@@ -2016,9 +2029,11 @@ BEGIN
     FROM vendor__cities__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- countries: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__countries__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.countries USING   vendor__countries__delta
     WHERE
@@ -2342,9 +2357,11 @@ BEGIN
     FROM vendor__countries__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 6;
   END IF;
   -- product_categories: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__product_categories__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.product_categories USING   vendor__product_categories__delta
     WHERE
@@ -2652,9 +2669,11 @@ BEGIN
     FROM vendor__product_categories__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 6;
   END IF;
   -- user_company_mappings: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__user_company_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.user_company_mappings USING   vendor__user_company_mappings__delta
     WHERE
@@ -2993,9 +3012,11 @@ BEGIN
     FROM vendor__user_company_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- taggings: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__taggings__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.taggings USING   vendor__taggings__delta
     WHERE
@@ -3179,6 +3200,7 @@ BEGIN
     FROM vendor__taggings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   UPDATE cdc.watermark SET previous_value = value, value = (
     SELECT
@@ -3221,8 +3243,10 @@ BEGIN
       WHERE
         pipeline = 'vendor' AND source = 'taggings'
     );
+  v_statements := v_statements + 2;
   -- tags: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__tags__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.tags USING   vendor__tags__delta
     WHERE
@@ -3469,9 +3493,11 @@ BEGIN
     FROM vendor__tags__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
   -- preferred_vendor_item_mappings: apply and log its changes only if it has any.
   SELECT COUNT(*) INTO v_changes FROM vendor__preferred_vendor_item_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
+  v_statements := v_statements + 1;
   IF v_changes > 0 THEN
     DELETE FROM public.preferred_vendor_item_mappings USING   vendor__preferred_vendor_item_mappings__delta
     WHERE
@@ -3902,6 +3928,10 @@ BEGIN
     FROM vendor__preferred_vendor_item_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
+    v_statements := v_statements + 7;
   END IF;
+  UPDATE cdc.run_log SET statements = statements + v_statements + 1
+  WHERE
+    run_id = p_run_id;
 END;
 $$ LANGUAGE plpgsql;
