@@ -219,7 +219,7 @@ class SourceModel:
             else:
                 continue
             new_rows[k] = image
-        if r.deletes == "snapshot" and staged:
+        if r.deletes == "snapshot" and any(not self.rejected(x) for x in staged):
             present = {self.key_of(x) for x in staged}
             for k in self.rows:
                 if k not in present:

@@ -80,3 +80,15 @@ def dead_lettered(p: Pipeline, run_id: int) -> int:
         "SELECT COALESCE(SUM(dead_lettered), 0) FROM cdc.run_counts WHERE run_id = %s", [run_id]
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_snapshot_of_only_rejected_rows_deletes_nothing(orders: Pipeline) -> None:
+    """A full-snapshot load whose every row is dead-lettered is a failed load, like an
+    empty one: it must not delete every key the baseline has."""
+    orders.stage("countries", {"code": "FR", "name": "France", "created_at": T0, "updated_at": T1},
+                 {"code": "NO", "name": "Norge", "created_at": T0, "updated_at": T1})
+    orders.run()
+    orders.clear_staging("countries")
+    orders.stage("countries", {"code": None, "name": "Broken", "created_at": T0, "updated_at": T2})
+    orders.run()
+    assert sorted(r["code"] for r in orders.rows("public.countries", ["code"])) == ["FR", "NO"]

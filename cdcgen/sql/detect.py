@@ -289,7 +289,12 @@ def _snapshot_deletes(s: SourcePlan, staged: exp.Expression) -> exp.Select:
     present = (
         exp.select(lit(1)).from_(staged_x, copy=False).where(keys_equal(s.key, x, b), copy=False)
     )
-    any_rows = exp.select(lit(1)).from_(staged.copy(), copy=False)
+    # a snapshot made only of rejected rows is a failed load too, not "everything went"
+    any_rows = (
+        exp.select(lit(1))
+        .from_(staged.copy(), copy=False)
+        .where(exp.Not(this=paren(rejected(s, _alias_of(staged)))), copy=False)
+    )
     return (
         exp.select(
             exp.alias_(lit("D"), OP),

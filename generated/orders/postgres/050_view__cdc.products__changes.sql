@@ -278,6 +278,45 @@ FROM (
       SELECT
         1
       FROM staging.products AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          )
+          OR (
+            s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.sku) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.category) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.unit_price) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.unit_cost) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.weight_kg) >= 99999.9995
+            ), FALSE)
+          )
+        )
     )
 ) AS c
 WHERE

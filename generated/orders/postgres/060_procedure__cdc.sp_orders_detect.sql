@@ -1875,6 +1875,40 @@ BEGIN
         SELECT
           1
         FROM orders__countries__staged
+        WHERE
+          NOT (
+            (
+              orders__countries__staged.code IS NULL
+            )
+            OR (
+              orders__countries__staged.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(orders__countries__staged.code) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(orders__countries__staged.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(orders__countries__staged.region) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(orders__countries__staged.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__countries__staged.vat_rate) >= 999.995
+              ), FALSE)
+            )
+          )
       )
   ) AS c
   WHERE
@@ -2500,6 +2534,45 @@ BEGIN
         SELECT
           1
         FROM orders__products__staged
+        WHERE
+          NOT (
+            (
+              orders__products__staged.id IS NULL
+            )
+            OR (
+              orders__products__staged.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                LENGTH(orders__products__staged.sku) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(orders__products__staged.name) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                LENGTH(orders__products__staged.category) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__products__staged.unit_price) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__products__staged.unit_cost) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(orders__products__staged.weight_kg) >= 99999.9995
+              ), FALSE)
+            )
+          )
       )
   ) AS c
   WHERE

@@ -219,6 +219,40 @@ FROM (
       SELECT
         1
       FROM staging.countries AS s
+      WHERE
+        NOT (
+          (
+            s.code IS NULL
+          )
+          OR (
+            s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.code) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.region) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.vat_rate) >= 999.995
+            ), FALSE)
+          )
+        )
     )
 ) AS c
 WHERE

@@ -703,6 +703,110 @@ FROM (
       SELECT
         1
       FROM staging.product_categories AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          )
+          OR (
+            s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.slug) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.code) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.description) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.depth < -32768 OR s.depth > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.lft < -2147483648 OR s.lft > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.rgt < -2147483648 OR s.rgt > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.path) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.unspsc_code) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.hs_code) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.default_tax_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.default_lead_time_days < -32768 OR s.default_lead_time_days > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.tax_code) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.gl_account) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.min_order_value) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.vendor_count < -2147483648 OR s.vendor_count > 2147483647
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.sort_order < -32768 OR s.sort_order > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(s.icon_url) > 1024
+            ), FALSE)
+          )
+        )
     )
 ) AS c
 WHERE

@@ -770,6 +770,140 @@ FROM (
       SELECT
         1
       FROM staging.countries AS s
+      WHERE
+        NOT (
+          (
+            s.id IS NULL
+          )
+          OR (
+            s.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.official_name) > 200
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.native_name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.iso2) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.iso3) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.numeric_code < -32768 OR s.numeric_code > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.phone_code) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.capital) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.currency_name) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.currency_symbol) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.region) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.subregion) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.continent_code) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.tld) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.address_format) > 500
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.postal_code_regex) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(s.nationality) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.latitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.longitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.area_km2) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.gdp_usd) >= 9999999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(s.vat_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.status < -32768 OR s.status > 32767
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              s.sort_order < -32768 OR s.sort_order > 32767
+            ), FALSE)
+          )
+        )
     )
 ) AS c
 WHERE

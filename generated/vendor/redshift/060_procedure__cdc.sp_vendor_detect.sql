@@ -10186,6 +10186,152 @@ BEGIN
         SELECT
           1
         FROM vendor__countries__staged
+        WHERE
+          NOT (
+            (
+              vendor__countries__staged.id IS NULL
+            )
+            OR (
+              vendor__countries__staged.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.name) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.official_name) > 200
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.native_name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.iso2) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.iso3) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__countries__staged.numeric_code < -32768
+                  OR vendor__countries__staged.numeric_code > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.phone_code) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.capital) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.currency_code) > 3
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.currency_name) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.currency_symbol) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.region) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.subregion) > 64
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.continent_code) > 2
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.tld) > 8
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.address_format) > 500
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.postal_code_regex) > 255
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__countries__staged.nationality) > 100
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.latitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.longitude) >= 999.9999995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.area_km2) >= 9999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.gdp_usd) >= 9999999999999999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__countries__staged.vat_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__countries__staged.status < -32768
+                  OR vendor__countries__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__countries__staged.sort_order < -32768
+                  OR vendor__countries__staged.sort_order > 32767
+                ),
+                FALSE
+              )
+            )
+          )
       )
   ) AS c
   WHERE
@@ -11888,6 +12034,141 @@ BEGIN
         SELECT
           1
         FROM vendor__product_categories__staged
+        WHERE
+          NOT (
+            (
+              vendor__product_categories__staged.id IS NULL
+            )
+            OR (
+              vendor__product_categories__staged.updated_at IS NULL
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.name) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.slug) > 150
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.code) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.description) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.depth < -32768
+                  OR vendor__product_categories__staged.depth > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.lft < -2147483648
+                  OR vendor__product_categories__staged.lft > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.rgt < -2147483648
+                  OR vendor__product_categories__staged.rgt > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.path) > 1000
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.unspsc_code) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.hs_code) > 16
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.status < -32768
+                  OR vendor__product_categories__staged.status > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                ABS(vendor__product_categories__staged.default_tax_rate) >= 999.995
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.default_lead_time_days < -32768
+                  OR vendor__product_categories__staged.default_lead_time_days > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.tax_code) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.gl_account) > 32
+              ), FALSE)
+            )
+            OR (
+              COALESCE(
+                (
+                  ABS(vendor__product_categories__staged.min_order_value) >= 999999999999.995
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.vendor_count < -2147483648
+                  OR vendor__product_categories__staged.vendor_count > 2147483647
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE(
+                (
+                  vendor__product_categories__staged.sort_order < -32768
+                  OR vendor__product_categories__staged.sort_order > 32767
+                ),
+                FALSE
+              )
+            )
+            OR (
+              COALESCE((
+                OCTET_LENGTH(vendor__product_categories__staged.icon_url) > 1024
+              ), FALSE)
+            )
+          )
       )
   ) AS c
   WHERE
