@@ -100,6 +100,12 @@ def _source_names(spec: Spec, source_columns: Mapping[str, Mapping[str, str]]) -
                 "temp",
                 True,
             )
+        if source.mode == "append":  # PostgreSQL index on the watermark column of staging
+            field = "loaded_at" if source.loaded_at else "updated_at"
+            watermark = source.loaded_at or source.updated_at
+            yield Name(
+                f"ix_{s}__{watermark}", "index", (*path, field), f"{field} '{watermark}' of {s}", "index"
+            )
         for c in source_columns.get(s, {}):
             # Catalog columns have no node in the spec: point at the source.
             column_path: PathT = (*path, "columns", c) if source.columns else path
@@ -164,6 +170,8 @@ def _target_names(spec: Spec) -> Iterator[Name]:
                         )
             if isinstance(target, Dimension):
                 yield Name(f"{t}_sk", "column", path, origin, f"{t}.")
+                # PostgreSQL partial index on the current versions (sql/ddl.py)
+                yield Name(f"ix_{t}__current", "index", path, origin, "index")
             for c in target.columns:
                 for prefix in COLUMN_PREFIXES:
                     yield Name(
