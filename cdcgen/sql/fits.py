@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlglot import exp
 
 from cdcgen.sql import nodes
+from cdcgen.sql.builders import data_type
 
 #: inclusive integer ranges (r_Numeric_types201). BIGINT is left out: a staging column
 #: wider than BIGINT would be a DECIMAL(38) key, which no ETL lands in practice, and the
@@ -50,14 +51,14 @@ def misfit(value: exp.Expression, type_: str, where: str) -> tuple[exp.Expressio
     >>> misfit(exp.column("name", "n"), "varchar(255)", "companies.name")[0].sql()
     'TEXT_WIDTH(n.name) > 255'
     """
-    t = exp.DataType.build(type_, dialect="redshift")
+    t = data_type(type_)
     if t.this in _TEXT and t.expressions:
         (width,) = _params(t)[:1]
         measured = nodes.TextWidth(this=value.copy())
         reason: exp.Expression = exp.DPipe(
             this=exp.DPipe(
                 this=exp.Literal.string(f"value too long for {where} ("),
-                expression=exp.Cast(this=measured.copy(), to=exp.DataType.build("varchar(20)")),
+                expression=exp.Cast(this=measured.copy(), to=data_type("varchar(20)")),
             ),
             expression=exp.Literal.string(f" > {width})"),
         )

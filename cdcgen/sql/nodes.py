@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from cdcgen.sql.builders import data_type
+
 
 class RunTimestamp(exp.Expression, exp.Func):
     """One timestamp for the whole run: the transaction start.
@@ -118,7 +120,7 @@ def payload_get(
     return PayloadGet(
         this=payload_column,
         expressions=[exp.Literal.string(k) for k in path],
-        to=exp.DataType.build(type_, dialect="redshift"),
+        to=data_type(type_),
     )
 
 
