@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,12 +56,16 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _spec_label(path: str) -> str:
-    p = Path(path)
-    try:
-        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return p.name
+def _spec_label(path: str, root: Path | None = None) -> str:
+    """The spec's path as written into headers and the manifest: relative to ``root``, the
+    directory holding the build output (``generated/``'s parent), so the same spec built
+    from any working directory gives byte-identical files.
+
+    >>> _spec_label("/repo/mappings/vendor.yml", Path("/repo"))
+    'mappings/vendor.yml'
+    """
+    anchor = (root or Path.cwd()).resolve()
+    return Path(os.path.relpath(Path(path).resolve(), anchor)).as_posix()
 
 
 def manifest(
@@ -70,12 +75,13 @@ def manifest(
     files: dict[str, str],
     objects: list[SqlObject],
     impact: ImpactDictionary | None = None,
+    spec_label: str | None = None,
 ) -> dict[str, object]:
     return {
         "pipeline": plan.name,
         "dialect": dialect,
         "tool_version": __version__,
-        "spec_file": _spec_label(vspec.file),
+        "spec_file": spec_label if spec_label is not None else _spec_label(vspec.file),
         "spec_sha256": plan.spec_sha256,
         "schemas": {
             "staging": plan.staging_schema,
@@ -123,17 +129,19 @@ def manifest(
     }
 
 
-def render_pipeline(vspec: ValidatedSpec) -> dict[str, dict[str, str]]:
-    """{dialect: {file name: content}} for one validated spec, manifest included."""
+def render_pipeline(vspec: ValidatedSpec, root: Path | None = None) -> dict[str, dict[str, str]]:
+    """{dialect: {file name: content}} for one validated spec, manifest included; the spec
+    is named relative to ``root`` (default: the working directory)."""
     plan = build_plan(vspec, spec_digest(vspec))
     out: dict[str, dict[str, str]] = {}
-    header = HEADER.format(spec=_spec_label(vspec.file))
+    label = _spec_label(vspec.file, root)
+    header = HEADER.format(spec=label)
     trees = Trees()
     impact = impact_dictionary(vspec.spec)  # the same for both dialects
     for dialect in DIALECTS:
         objects = render_objects(plan, dialect, trees)
         files = {o.file: header + o.sql for o in objects}
-        body = manifest(plan, vspec, dialect, files, objects, impact)
+        body = manifest(plan, vspec, dialect, files, objects, impact, label)
         files["manifest.json"] = json.dumps(body, indent=2, sort_keys=False) + "\n"
         out[dialect] = files
     return out
@@ -148,7 +156,7 @@ def build(
     for spec_path in spec_files(paths):
         vspec = validate_file(spec_path)
         result.pipelines.append(vspec.spec.pipeline)
-        for dialect, files in render_pipeline(vspec).items():
+        for dialect, files in render_pipeline(vspec, root.resolve().parent).items():
             target = root / vspec.spec.pipeline / dialect
             _sync_dir(target, files, check, result)
     return result
