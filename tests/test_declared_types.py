@@ -59,6 +59,8 @@ def test_needs_cast(expr: str, declared: str, inferred: str | None, cast: bool) 
 
 def test_vendor_definition_rounds_revenue_and_leaves_text_alone() -> None:
     text = (REPO / "generated/vendor/redshift/050_view__cdc.fact_vendor__full.sql").read_text()
-    assert "CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6)) AS annual_revenue_musd" in text
+    # rounded to the declared type; a value it cannot hold becomes NULL (and is dead-lettered)
+    assert "ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))\n  END AS annual_revenue_musd" in text
+    assert "ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995" in text
     assert "companies.name || ' / ' || COALESCE(cities.name, '?') AS vendor_label" in text
     assert "AS VARCHAR" not in text.split("FROM", 1)[0]

@@ -127,3 +127,45 @@ def widen_view_source(conn: psycopg.Connection, source: str, column: str, type_:
     conn.execute(f"DROP VIEW {view}")
     conn.execute(f"ALTER TABLE staging.{source} ALTER COLUMN {column} TYPE {type_}")
     conn.execute(f"CREATE VIEW {view} AS {definition}")
+
+
+def test_a_computed_value_its_declared_type_cannot_hold_is_dead_lettered(pg_admin_dsn: str) -> None:
+    """fact_order_item.line_total is declared numeric(14,2) and computed as quantity *
+    unit_price: a line whose product reaches 10^12 cannot be stored. The run goes
+    through, the value is NULL, the row is dead-lettered with target, column and key,
+    verify is clean, and the next correct version computes it again."""
+    import datetime as dt
+
+    from tests.strategies_pipeline import deployed_database, postgres_rendering, reset
+
+    spec = REPO / "mappings" / "orders.yml"
+    t0, t1, t2 = (dt.datetime(2024, 1, 1, h) for h in (0, 1, 2))
+    with deployed_database(pg_admin_dsn, postgres_rendering(spec)) as p:
+        reset(p)
+        p.stage("orders", {"id": 1, "order_number": "A-1", "subtotal": Decimal("1.00"),
+                           "created_at": t0, "updated_at": t1, "op": "I"})
+        line = {"order_id": 1, "product_id": 9, "created_at": t0}
+        p.stage("order_items",
+                {**line, "line_number": 1, "quantity": 2_000_000, "unit_price": Decimal("9999999.99"),
+                 "updated_at": t1, "_loaded_at": t1},
+                {**line, "line_number": 2, "quantity": 3, "unit_price": Decimal("2.50"),
+                 "updated_at": t1, "_loaded_at": t1})
+        run = p.run()
+        assert p.last_run()["status"] == "succeeded"
+        totals = {r["line_number"]: r["line_total"]
+                  for r in p.rows("analytics.fact_order_item", ["line_number", "line_total"])}
+        assert totals == {1: None, 2: Decimal("7.50")}
+        (dead,) = p.dead_letters()
+        assert (dead["run_id"], dead["source"], dead["reason"]) == (
+            run, "fact_order_item", "numeric overflow for fact_order_item.line_total (numeric(14,2))")
+        assert dead["row_data"] == {"order_id": 1, "line_number": 1}
+        assert all(v == (0, 0, 0) for v in p.verify().values())
+        p.run()
+        assert len(p.dead_letters()) == 1  # recorded once
+        p.stage("order_items", {**line, "line_number": 1, "quantity": 2, "unit_price": Decimal("9999999.99"),
+                                "updated_at": t2, "_loaded_at": t2})
+        p.run()
+        totals = {r["line_number"]: r["line_total"]
+                  for r in p.rows("analytics.fact_order_item", ["line_number", "line_total"])}
+        assert totals == {1: Decimal("19999999.98"), 2: Decimal("7.50")}
+        assert all(v == (0, 0, 0) for v in p.verify().values())

@@ -43,6 +43,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import TargetColumn
 from cdcgen.sql.builders import cast
+from cdcgen.sql.fits import misfit
 from cdcgen.validate.types import is_integer, string_length, text_width
 
 _FLOATS = ("real", "double precision")
@@ -92,7 +93,29 @@ def needs_cast(expr: exp.Expression, declared: str, inferred: str | None) -> boo
 
 
 def stored_value(column: TargetColumn) -> exp.Expression:
-    """The column's expression as the target stores it (see the module docstring)."""
-    if needs_cast(column.expr, column.type, column.inferred):
-        return cast(column.expr.copy(), column.type)
-    return column.expr.copy()
+    """The column's expression as the target stores it (see the module docstring).
+
+    A computed number the declared type cannot hold (``numeric(10,2)`` from a product
+    that reaches 10^8) would make the cast fail, and with it every run that reaches the
+    row: it becomes NULL instead, and the apply step dead-letters it with the target,
+    column and key (:func:`unstorable`), so the run goes through and ``__full`` still
+    equals what is stored."""
+    if not needs_cast(column.expr, column.type, column.inferred):
+        return column.expr.copy()
+    stored = cast(column.expr.copy(), column.type)
+    test = unstorable(column, column.name)
+    if test is None:
+        return stored
+    return exp.Case(ifs=[exp.If(this=test[0], true=exp.null())], default=stored)
+
+
+def unstorable(column: TargetColumn, where: str) -> tuple[exp.Expression, exp.Expression] | None:
+    """(condition, reason) for a computed number its declared type cannot hold, or None
+    when no value can overflow it (floats, dates, text, a column arriving as stored)."""
+    if not needs_cast(column.expr, column.type, column.inferred) or _family(column.type) != "number":
+        return None
+    test = misfit(column.expr.copy(), column.type, where)
+    if test is None:
+        return None
+    condition, reason = test
+    return exp.Coalesce(this=exp.Paren(this=condition), expressions=[exp.false()]), reason

@@ -43,7 +43,14 @@ from cdcgen.sql.builders import (
     var,
 )
 from cdcgen.sql.ddl import into_state
-from cdcgen.sql.facts import KEYS, definition, diff_name, keys_name, new_name
+from cdcgen.sql.facts import (
+    KEYS,
+    diff_name,
+    keys_name,
+    new_name,
+    recompute_query,
+    unstorable_insert,
+)
 from cdcgen.sql.sync import changed_columns, image, key_text
 from cdcgen.sql.tables import (
     IS_CURRENT,
@@ -67,7 +74,7 @@ def _source_ts(p: PipelinePlan, t: TargetPlan) -> exp.Expression:
 
 
 def new_versions_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
-    query = definition(p, t, keys_name(p, t))
+    query = recompute_query(p, t)
     return query.select(exp.alias_(_source_ts(p, t), SOURCE_TS))
 
 
@@ -275,6 +282,9 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     closes = ("H", "X") if t.on_delete != "ignore" else ("H",)
     stmts: list[exp.Expression] = []
     stmts += temp_table(new_name(p, t), new_versions_query(p, t), t.key)
+    dead = unstorable_insert(p, t)
+    if dead is not None:
+        stmts.append(dead)
     stmts += temp_table(diff_name(p, t), diff_query(p, t), [OP, *t.key, *map(old, t.key)])
     stmts.append(_close_current(p, t, closes))
     in_place = _overwrite_in_place(p, t)

@@ -20,6 +20,7 @@ from cdcgen.sql.builders import (
     case,
     chg,
     col,
+    concat,
     count_if,
     delete_using,
     differs,
@@ -38,7 +39,7 @@ from cdcgen.sql.builders import (
     var,
 )
 from cdcgen.sql.ddl import into_state
-from cdcgen.sql.declared import stored_value
+from cdcgen.sql.declared import stored_value, unstorable
 from cdcgen.sql.detect import delta_name
 from cdcgen.sql.sync import changed_columns, image, key_text
 
@@ -275,6 +276,69 @@ def source_changes(p: PipelinePlan, t: TargetPlan) -> exp.Select:
     )
 
 
+UNSTORABLE = "cdc__unstorable"
+
+
+def _unstorable_reason(t: TargetPlan) -> exp.Expression | None:
+    """Why a recomputed row holds a value its column cannot store (NULL when none)."""
+    tests = [unstorable(c, f"{t.name}.{c.name}") for c in t.columns]
+    found = [x for x in tests if x is not None]
+    return case(found) if found else None
+
+
+def recompute_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    """The definition over the run's keys, with the reason a value could not be stored."""
+    query = definition(p, t, keys_name(p, t))
+    reason = _unstorable_reason(t)
+    if reason is None:
+        return query
+    return query.select(exp.alias_(reason, UNSTORABLE, copy=False), copy=False)
+
+
+def unstorable_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert | None:
+    """Dead-letter each recomputed row with a value its column cannot store (stored as
+    NULL; see :func:`cdcgen.sql.declared.stored_value`), once per key and reason, named
+    by the target (``source`` = the target's name) with the row's key."""
+    if _unstorable_reason(t) is None:
+        return None
+    n = "n"
+    types = {c.name: c.type for c in t.columns}
+    row_hash = exp.MD5(
+        this=concat([col(UNSTORABLE, n), lit("|"), key_text(t.key, n, types, fallback_prefix=None)])
+    )
+    already = (
+        exp.select(lit(1))
+        .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
+        .where(
+            and_all(
+                [
+                    eq(col("pipeline", "x"), lit(p.name)),
+                    eq(col("source", "x"), lit(t.name)),
+                    eq(col("row_hash", "x"), row_hash),
+                ]
+            ),
+            copy=False,
+        )
+    )
+    query = (
+        exp.select(
+            var("p_run_id"),
+            lit(p.name),
+            lit(t.name),
+            col(UNSTORABLE, n),
+            row_hash.copy(),
+            nodes.payload([(k, col(k, n), types[k]) for k in t.key]),
+            nodes.RunTimestamp(),
+        )
+        .from_(table(new_name(p, t), n), copy=False)
+        .where(
+            and_all([exp.Not(this=is_null(col(UNSTORABLE, n))), exp.Not(this=exp.Exists(this=already))]),
+            copy=False,
+        )
+    )
+    return into_state(p, "dead_letter", query)
+
+
 def keys_statements(p: PipelinePlan, t: TargetPlan, *, full: bool) -> list[exp.Expression]:
     query = all_keys_query(p, t) if full else affected_keys_query(p, t)
     return temp_table(keys_name(p, t), query)
@@ -284,7 +348,10 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """After the key table: recompute, diff, delete (then load_statements, log_statements)."""
     diff = diff_name(p, t)
     stmts: list[exp.Expression] = []
-    stmts += temp_table(new_name(p, t), definition(p, t, keys_name(p, t)), t.key)
+    stmts += temp_table(new_name(p, t), recompute_query(p, t), t.key)
+    dead = unstorable_insert(p, t)
+    if dead is not None:
+        stmts.append(dead)
     stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)])
     stmts.append(
         delete_using(

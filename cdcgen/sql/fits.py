@@ -65,8 +65,9 @@ def misfit(value: exp.Expression, type_: str, where: str) -> tuple[exp.Expressio
         return exp.GT(this=measured, expression=exp.Literal.number(width)), reason
     if t.this in _INTEGER_RANGES:
         low, high = _INTEGER_RANGES[t.this]
-        below = exp.LT(this=value.copy(), expression=_number(low))
-        above = exp.GT(this=value.copy(), expression=_number(high))
+        # a fraction rounds half away from zero when stored: x.5 past a limit overflows
+        below = exp.LTE(this=value.copy(), expression=_number(low - Decimal("0.5")))
+        above = exp.GTE(this=value.copy(), expression=_number(high + Decimal("0.5")))
         reason = exp.Literal.string(f"value out of range for {where} ({t.sql('redshift').lower()})")
         outside = exp.Or(this=below, expression=above)
         return outside, reason

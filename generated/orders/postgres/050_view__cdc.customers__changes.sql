@@ -292,7 +292,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
         )

@@ -19,7 +19,18 @@ SELECT
   orders.discount_total AS discount_total,
   orders.tax_total AS tax_total,
   orders.shipping_total AS shipping_total,
-  CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2)) AS order_total,
+  CASE
+    WHEN COALESCE(
+      (
+        ABS(
+          orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+        ) >= 999999999999.995
+      ),
+      FALSE
+    )
+    THEN NULL
+    ELSE CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2))
+  END AS order_total,
   orders.placed_at AS placed_at,
   CAST(orders.placed_at AS DATE) AS placed_date
 FROM public.orders AS orders

@@ -268,12 +268,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.line_number < -32768 OR s.line_number > 32767
+              s.line_number <= -32768.5 OR s.line_number >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.quantity < -2147483648 OR s.quantity > 2147483647
+              s.quantity <= -2147483648.5 OR s.quantity >= 2147483647.5
             ), FALSE)
           )
           OR (

@@ -206,9 +206,31 @@ BEGIN
       orders.discount_total AS discount_total,
       orders.tax_total AS tax_total,
       orders.shipping_total AS shipping_total,
-      CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2)) AS order_total,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(
+              orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2))
+      END AS order_total,
       orders.placed_at AS placed_at,
-      CAST(orders.placed_at AS DATE) AS placed_date
+      CAST(orders.placed_at AS DATE) AS placed_date,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(
+              orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for fact_order.order_total (numeric(14,2))'
+      END AS cdc__unstorable
     FROM public.orders AS orders
     INNER JOIN orders__fact_order__keys AS cdc__k
       ON cdc__k.order_id = orders.id
@@ -230,6 +252,35 @@ BEGIN
           order_items.order_id = orders.id
       );
     ANALYZE orders__fact_order__new (order_id);
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'fact_order',
+      n.cdc__unstorable,
+      MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256))),
+      JSONB_BUILD_OBJECT('order_id', n.order_id),
+      transaction_timestamp()
+    FROM orders__fact_order__new AS n
+    WHERE
+      NOT n.cdc__unstorable IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders'
+          AND x.source = 'fact_order'
+          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)))
+      );
     DROP TABLE IF EXISTS pg_temp.orders__fact_order__diff;
     CREATE TEMPORARY TABLE orders__fact_order__diff AS
     SELECT
@@ -500,7 +551,7 @@ BEGIN
     WHERE
       fact_order.order_id = orders__fact_order__diff.old__order_id
       AND orders__fact_order__diff.cdc__op = 'D';
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
     -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;

@@ -169,14 +169,56 @@ BEGIN
       products.category AS product_category,
       order_items.quantity AS quantity,
       order_items.unit_price AS unit_price,
-      CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2)) AS line_total,
-      CAST(order_items.quantity * (
-        order_items.unit_price - products.unit_cost
-      ) AS DECIMAL(14, 2)) AS line_margin,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(
+              order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2))
+      END AS line_total,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(order_items.quantity * (
+              order_items.unit_price - products.unit_cost
+            )) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(order_items.quantity * (
+          order_items.unit_price - products.unit_cost
+        ) AS DECIMAL(14, 2))
+      END AS line_margin,
       orders.status AS order_status,
       orders.customer_id AS customer_id,
       customers.segment AS customer_segment,
-      orders.placed_at AS placed_at
+      orders.placed_at AS placed_at,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(
+              order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for fact_order_item.line_total (numeric(14,2))'
+        WHEN COALESCE(
+          (
+            ABS(order_items.quantity * (
+              order_items.unit_price - products.unit_cost
+            )) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for fact_order_item.line_margin (numeric(14,2))'
+      END AS cdc__unstorable
     FROM public.order_items AS order_items
     INNER JOIN orders__fact_order_item__keys AS cdc__k
       ON cdc__k.order_id = order_items.order_id
@@ -188,6 +230,39 @@ BEGIN
     LEFT JOIN public.customers AS customers
       ON customers.id = orders.customer_id;
     ANALYZE orders__fact_order_item__new (order_id, line_number);
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'fact_order_item',
+      n.cdc__unstorable,
+      MD5(
+        n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
+      ),
+      JSONB_BUILD_OBJECT('order_id', n.order_id, 'line_number', n.line_number),
+      transaction_timestamp()
+    FROM orders__fact_order_item__new AS n
+    WHERE
+      NOT n.cdc__unstorable IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders'
+          AND x.source = 'fact_order_item'
+          AND x.row_hash = MD5(
+            n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
+          )
+      );
     DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__diff;
     CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
     SELECT
@@ -376,7 +451,7 @@ BEGIN
       fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
       AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
       AND orders__fact_order_item__diff.cdc__op = 'D';
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
     -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order_item LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;

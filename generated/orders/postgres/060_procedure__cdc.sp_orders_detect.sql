@@ -75,7 +75,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for customers.status (smallint)'
       END,
@@ -162,7 +162,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
       )
@@ -475,8 +475,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    orders__customers__staged.status < -32768
-                    OR orders__customers__staged.status > 32767
+                    orders__customers__staged.status <= -32768.5
+                    OR orders__customers__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -582,7 +582,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
             )
@@ -642,7 +642,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
       ) - (
@@ -697,7 +697,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
             )
@@ -753,7 +753,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
       )
@@ -3750,11 +3750,11 @@ BEGIN
         WHEN n._loaded_at IS NULL
         THEN 'NULL _loaded_at'
         WHEN COALESCE((
-          n.line_number < -32768 OR n.line_number > 32767
+          n.line_number <= -32768.5 OR n.line_number >= 32767.5
         ), FALSE)
         THEN 'value out of range for order_items.line_number (smallint)'
         WHEN COALESCE((
-          n.quantity < -2147483648 OR n.quantity > 2147483647
+          n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for order_items.quantity (integer)'
         WHEN COALESCE((
@@ -3814,12 +3814,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.line_number < -32768 OR n.line_number > 32767
+            n.line_number <= -32768.5 OR n.line_number >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.quantity < -2147483648 OR n.quantity > 2147483647
+            n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -4057,8 +4057,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    orders__order_items__staged.line_number < -32768
-                    OR orders__order_items__staged.line_number > 32767
+                    orders__order_items__staged.line_number <= -32768.5
+                    OR orders__order_items__staged.line_number >= 32767.5
                   ),
                   FALSE
                 )
@@ -4066,8 +4066,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    orders__order_items__staged.quantity < -2147483648
-                    OR orders__order_items__staged.quantity > 2147483647
+                    orders__order_items__staged.quantity <= -2147483648.5
+                    OR orders__order_items__staged.quantity >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -4160,12 +4160,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.line_number < -32768 OR n.line_number > 32767
+                  n.line_number <= -32768.5 OR n.line_number >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.quantity < -2147483648 OR n.quantity > 2147483647
+                  n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -4212,12 +4212,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.line_number < -32768 OR n.line_number > 32767
+              n.line_number <= -32768.5 OR n.line_number >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.quantity < -2147483648 OR n.quantity > 2147483647
+              n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -4259,12 +4259,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.line_number < -32768 OR n.line_number > 32767
+                  n.line_number <= -32768.5 OR n.line_number >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.quantity < -2147483648 OR n.quantity > 2147483647
+                  n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -4307,12 +4307,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.line_number < -32768 OR n.line_number > 32767
+              n.line_number <= -32768.5 OR n.line_number >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.quantity < -2147483648 OR n.quantity > 2147483647
+              n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
             ), FALSE)
           )
           OR (

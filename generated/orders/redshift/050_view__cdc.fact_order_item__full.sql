@@ -9,10 +9,32 @@ SELECT
   products.category AS product_category,
   order_items.quantity AS quantity,
   order_items.unit_price AS unit_price,
-  CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2)) AS line_total,
-  CAST(order_items.quantity * (
-    order_items.unit_price - products.unit_cost
-  ) AS DECIMAL(14, 2)) AS line_margin,
+  CASE
+    WHEN COALESCE(
+      (
+        ABS(
+          order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+        ) >= 999999999999.995
+      ),
+      FALSE
+    )
+    THEN NULL
+    ELSE CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2))
+  END AS line_total,
+  CASE
+    WHEN COALESCE(
+      (
+        ABS(order_items.quantity * (
+          order_items.unit_price - products.unit_cost
+        )) >= 999999999999.995
+      ),
+      FALSE
+    )
+    THEN NULL
+    ELSE CAST(order_items.quantity * (
+      order_items.unit_price - products.unit_cost
+    ) AS DECIMAL(14, 2))
+  END AS line_margin,
   orders.status AS order_status,
   orders.customer_id AS customer_id,
   customers.segment AS customer_segment,

@@ -74,7 +74,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for customers.status (smallint)'
       END,
@@ -161,7 +161,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
       )
@@ -474,8 +474,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    orders__customers__staged.status < -32768
-                    OR orders__customers__staged.status > 32767
+                    orders__customers__staged.status <= -32768.5
+                    OR orders__customers__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -580,7 +580,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
             )
@@ -640,7 +640,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
       ) - (
@@ -695,7 +695,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
             )
@@ -751,7 +751,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
       )
@@ -3739,11 +3739,11 @@ BEGIN
         WHEN n._loaded_at IS NULL
         THEN 'NULL _loaded_at'
         WHEN COALESCE((
-          n.line_number < -32768 OR n.line_number > 32767
+          n.line_number <= -32768.5 OR n.line_number >= 32767.5
         ), FALSE)
         THEN 'value out of range for order_items.line_number (smallint)'
         WHEN COALESCE((
-          n.quantity < -2147483648 OR n.quantity > 2147483647
+          n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for order_items.quantity (integer)'
         WHEN COALESCE((
@@ -3803,12 +3803,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.line_number < -32768 OR n.line_number > 32767
+            n.line_number <= -32768.5 OR n.line_number >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.quantity < -2147483648 OR n.quantity > 2147483647
+            n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -4046,8 +4046,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    orders__order_items__staged.line_number < -32768
-                    OR orders__order_items__staged.line_number > 32767
+                    orders__order_items__staged.line_number <= -32768.5
+                    OR orders__order_items__staged.line_number >= 32767.5
                   ),
                   FALSE
                 )
@@ -4055,8 +4055,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    orders__order_items__staged.quantity < -2147483648
-                    OR orders__order_items__staged.quantity > 2147483647
+                    orders__order_items__staged.quantity <= -2147483648.5
+                    OR orders__order_items__staged.quantity >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -4148,12 +4148,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.line_number < -32768 OR n.line_number > 32767
+                  n.line_number <= -32768.5 OR n.line_number >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.quantity < -2147483648 OR n.quantity > 2147483647
+                  n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -4200,12 +4200,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.line_number < -32768 OR n.line_number > 32767
+              n.line_number <= -32768.5 OR n.line_number >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.quantity < -2147483648 OR n.quantity > 2147483647
+              n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -4247,12 +4247,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.line_number < -32768 OR n.line_number > 32767
+                  n.line_number <= -32768.5 OR n.line_number >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.quantity < -2147483648 OR n.quantity > 2147483647
+                  n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -4295,12 +4295,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.line_number < -32768 OR n.line_number > 32767
+              n.line_number <= -32768.5 OR n.line_number >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.quantity < -2147483648 OR n.quantity > 2147483647
+              n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
             ), FALSE)
           )
           OR (

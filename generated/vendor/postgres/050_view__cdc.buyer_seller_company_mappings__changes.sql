@@ -258,12 +258,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.source < -32768 OR s.source > 32767
+              s.source <= -32768.5 OR s.source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -273,7 +273,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.relationship_type < -32768 OR s.relationship_type > 32767
+              s.relationship_type <= -32768.5 OR s.relationship_type >= 32767.5
             ), FALSE)
           )
           OR (

@@ -528,12 +528,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.elevation_m < -2147483648 OR s.elevation_m > 2147483647
+              s.elevation_m <= -2147483648.5 OR s.elevation_m >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.population < -2147483648 OR s.population > 2147483647
+              s.population <= -2147483648.5 OR s.population >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -543,17 +543,17 @@ FROM (
           )
           OR (
             COALESCE((
-              s.utc_offset_minutes < -32768 OR s.utc_offset_minutes > 32767
+              s.utc_offset_minutes <= -32768.5 OR s.utc_offset_minutes >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.tier < -32768 OR s.tier > 32767
+              s.tier <= -32768.5 OR s.tier >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (

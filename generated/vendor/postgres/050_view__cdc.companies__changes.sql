@@ -754,17 +754,17 @@ FROM (
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.category < -32768 OR s.category > 32767
+              s.category <= -32768.5 OR s.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.company_type < -32768 OR s.company_type > 32767
+              s.company_type <= -32768.5 OR s.company_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -804,7 +804,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.employee_count < -2147483648 OR s.employee_count > 2147483647
+              s.employee_count <= -2147483648.5 OR s.employee_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -824,7 +824,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.payment_terms_days < -32768 OR s.payment_terms_days > 32767
+              s.payment_terms_days <= -32768.5 OR s.payment_terms_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -834,13 +834,16 @@ FROM (
           )
           OR (
             COALESCE((
-              s.onboarding_status < -32768 OR s.onboarding_status > 32767
+              s.onboarding_status <= -32768.5 OR s.onboarding_status >= 32767.5
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.fiscal_year_end_month < -32768 OR s.fiscal_year_end_month > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                s.fiscal_year_end_month <= -32768.5 OR s.fiscal_year_end_month >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -854,7 +857,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.signup_source < -32768 OR s.signup_source > 32767
+              s.signup_source <= -32768.5 OR s.signup_source >= 32767.5
             ), FALSE)
           )
           OR (

@@ -551,7 +551,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.numeric_code < -32768 OR s.numeric_code > 32767
+              s.numeric_code <= -32768.5 OR s.numeric_code >= 32767.5
             ), FALSE)
           )
           OR (
@@ -641,12 +641,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.sort_order < -32768 OR s.sort_order > 32767
+              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
             ), FALSE)
           )
         )
@@ -805,7 +805,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.numeric_code < -32768 OR s.numeric_code > 32767
+              s.numeric_code <= -32768.5 OR s.numeric_code >= 32767.5
             ), FALSE)
           )
           OR (
@@ -895,12 +895,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.sort_order < -32768 OR s.sort_order > 32767
+              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
             ), FALSE)
           )
         )

@@ -22,7 +22,17 @@ SELECT
   cities.name AS city_name,
   countries.name AS country_name,
   countries.iso2 AS country_iso2,
-  CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INT) AS company_age_years,
+  CASE
+    WHEN COALESCE(
+      (
+        EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+        OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+      ),
+      FALSE
+    )
+    THEN NULL
+    ELSE CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
+  END AS company_age_years,
   companies.created_at AS profile_created_at,
   companies.updated_at AS profile_updated_at
 FROM public.companies AS companies

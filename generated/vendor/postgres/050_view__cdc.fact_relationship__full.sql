@@ -16,7 +16,17 @@ SELECT
   buyer_seller_company_mappings.invited_at AS invited_at,
   buyer_seller_company_mappings.accepted_at AS accepted_at,
   NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
-  CAST(CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) AS INT) AS hours_to_accept,
+  CASE
+    WHEN COALESCE(
+      (
+        CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) <= -2147483648.5
+        OR CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) >= 2147483647.5
+      ),
+      FALSE
+    )
+    THEN NULL
+    ELSE CAST(CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) AS INT)
+  END AS hours_to_accept,
   buyer_seller_company_mappings.created_at AS relationship_created_at
 FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
 LEFT JOIN public.companies AS client_company

@@ -38,7 +38,17 @@ SELECT
   companies.registration_number AS registration_number,
   companies.duns_number AS duns_number,
   companies.incorporation_date AS incorporation_date,
-  CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT) AS incorporation_year,
+  CASE
+    WHEN COALESCE(
+      (
+        EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+        OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+      ),
+      FALSE
+    )
+    THEN NULL
+    ELSE CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
+  END AS incorporation_year,
   companies.fiscal_year_end_month AS fiscal_year_end_month,
   companies.address_line1 AS address_line1,
   companies.address_line2 AS address_line2,
@@ -87,12 +97,24 @@ SELECT
     ELSE 'large'
   END AS employee_band,
   companies.annual_revenue AS annual_revenue,
-  CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6)) AS annual_revenue_musd,
+  CASE
+    WHEN COALESCE((
+      ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+    ), FALSE)
+    THEN NULL
+    ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))
+  END AS annual_revenue_musd,
   companies.currency_code AS currency_code,
   companies.credit_limit AS credit_limit,
   companies.payment_terms_days AS payment_terms_days,
   companies.rating AS rating,
-  CAST(companies.rating * 20 AS DECIMAL(5, 2)) AS rating_pct,
+  CASE
+    WHEN COALESCE((
+      ABS(companies.rating * 20) >= 999.995
+    ), FALSE)
+    THEN NULL
+    ELSE CAST(companies.rating * 20 AS DECIMAL(5, 2))
+  END AS rating_pct,
   companies.is_verified AS is_verified,
   companies.is_preferred AS is_preferred,
   companies.is_diverse_supplier AS is_diverse_supplier,
@@ -111,7 +133,17 @@ SELECT
   END AS onboarding_status_label,
   companies.onboarded_at AS onboarded_at,
   companies.verified_at AS verified_at,
-  CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT) AS days_to_onboard,
+  CASE
+    WHEN COALESCE(
+      (
+        CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+        OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+      ),
+      FALSE
+    )
+    THEN NULL
+    ELSE CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT)
+  END AS days_to_onboard,
   companies.created_at AS vendor_created_at,
   companies.display_name AS vendor_display_name
 FROM public.companies AS companies

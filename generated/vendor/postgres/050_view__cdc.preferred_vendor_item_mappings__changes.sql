@@ -743,7 +743,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.pack_size < -2147483648 OR s.pack_size > 2147483647
+              s.pack_size <= -2147483648.5 OR s.pack_size >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -778,7 +778,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.lead_time_days < -32768 OR s.lead_time_days > 32767
+              s.lead_time_days <= -32768.5 OR s.lead_time_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -788,12 +788,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.priority < -32768 OR s.priority > 32767
+              s.priority <= -32768.5 OR s.priority >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (

@@ -344,7 +344,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.weight < -32768 OR s.weight > 32767
+              s.weight <= -32768.5 OR s.weight >= 32767.5
             ), FALSE)
           )
         )

@@ -378,7 +378,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.category < -32768 OR s.category > 32767
+              s.category <= -32768.5 OR s.category >= 32767.5
             ), FALSE)
           )
           OR (
@@ -388,12 +388,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.taggings_count < -2147483648 OR s.taggings_count > 2147483647
+              s.taggings_count <= -2147483648.5 OR s.taggings_count >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -403,12 +403,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.sort_order < -32768 OR s.sort_order > 32767
+              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.usage_scope < -32768 OR s.usage_scope > 32767
+              s.usage_scope <= -32768.5 OR s.usage_scope >= 32767.5
             ), FALSE)
           )
         )

@@ -528,12 +528,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.role < -32768 OR s.role > 32767
+              s.role <= -32768.5 OR s.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -553,12 +553,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.notification_level < -32768 OR s.notification_level > 32767
+              s.notification_level <= -32768.5 OR s.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.mapping_source < -32768 OR s.mapping_source > 32767
+              s.mapping_source <= -32768.5 OR s.mapping_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -577,9 +577,12 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.permissions_mask < -2147483648 OR s.permissions_mask > 2147483647
-            ), FALSE)
+            COALESCE(
+              (
+                s.permissions_mask <= -2147483648.5 OR s.permissions_mask >= 2147483647.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((

@@ -722,17 +722,17 @@ FROM (
           )
           OR (
             COALESCE((
-              s.role < -32768 OR s.role > 32767
+              s.role <= -32768.5 OR s.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.user_type < -32768 OR s.user_type > 32767
+              s.user_type <= -32768.5 OR s.user_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -747,7 +747,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.sign_in_count < -2147483648 OR s.sign_in_count > 2147483647
+              s.sign_in_count <= -2147483648.5 OR s.sign_in_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -762,7 +762,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.failed_attempts < -32768 OR s.failed_attempts > 32767
+              s.failed_attempts <= -32768.5 OR s.failed_attempts >= 32767.5
             ), FALSE)
           )
           OR (
@@ -776,9 +776,12 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.notification_frequency < -32768 OR s.notification_frequency > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                s.notification_frequency <= -32768.5 OR s.notification_frequency >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((

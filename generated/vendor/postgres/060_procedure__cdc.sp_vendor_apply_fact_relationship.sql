@@ -149,8 +149,28 @@ BEGIN
       buyer_seller_company_mappings.invited_at AS invited_at,
       buyer_seller_company_mappings.accepted_at AS accepted_at,
       NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
-      CAST(CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) AS INT) AS hours_to_accept,
-      buyer_seller_company_mappings.created_at AS relationship_created_at
+      CASE
+        WHEN COALESCE(
+          (
+            CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) <= -2147483648.5
+            OR CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) AS INT)
+      END AS hours_to_accept,
+      buyer_seller_company_mappings.created_at AS relationship_created_at,
+      CASE
+        WHEN COALESCE(
+          (
+            CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) <= -2147483648.5
+            OR CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_relationship.hours_to_accept (integer)'
+      END AS cdc__unstorable
     FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
     INNER JOIN vendor__fact_relationship__keys AS cdc__k
       ON cdc__k.relationship_id = buyer_seller_company_mappings.id
@@ -161,6 +181,35 @@ BEGIN
     LEFT JOIN public.users AS inviter
       ON inviter.id = buyer_seller_company_mappings.invited_by;
     ANALYZE vendor__fact_relationship__new (relationship_id);
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'fact_relationship',
+      n.cdc__unstorable,
+      MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256))),
+      JSONB_BUILD_OBJECT('relationship_id', n.relationship_id),
+      transaction_timestamp()
+    FROM vendor__fact_relationship__new AS n
+    WHERE
+      NOT n.cdc__unstorable IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'fact_relationship'
+          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256)))
+      );
     DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__diff;
     CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
     SELECT
@@ -395,7 +444,7 @@ BEGIN
     WHERE
       fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
       AND vendor__fact_relationship__diff.cdc__op = 'D';
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
     -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_relationship LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;

@@ -369,7 +369,17 @@ BEGIN
       companies.registration_number AS registration_number,
       companies.duns_number AS duns_number,
       companies.incorporation_date AS incorporation_date,
-      CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT) AS incorporation_year,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
+      END AS incorporation_year,
       companies.fiscal_year_end_month AS fiscal_year_end_month,
       companies.address_line1 AS address_line1,
       companies.address_line2 AS address_line2,
@@ -418,12 +428,24 @@ BEGIN
         ELSE 'large'
       END AS employee_band,
       companies.annual_revenue AS annual_revenue,
-      CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6)) AS annual_revenue_musd,
+      CASE
+        WHEN COALESCE((
+          ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+        ), FALSE)
+        THEN NULL
+        ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))
+      END AS annual_revenue_musd,
       companies.currency_code AS currency_code,
       companies.credit_limit AS credit_limit,
       companies.payment_terms_days AS payment_terms_days,
       companies.rating AS rating,
-      CAST(companies.rating * 20 AS DECIMAL(5, 2)) AS rating_pct,
+      CASE
+        WHEN COALESCE((
+          ABS(companies.rating * 20) >= 999.995
+        ), FALSE)
+        THEN NULL
+        ELSE CAST(companies.rating * 20 AS DECIMAL(5, 2))
+      END AS rating_pct,
       companies.is_verified AS is_verified,
       companies.is_preferred AS is_preferred,
       companies.is_diverse_supplier AS is_diverse_supplier,
@@ -442,9 +464,45 @@ BEGIN
       END AS onboarding_status_label,
       companies.onboarded_at AS onboarded_at,
       companies.verified_at AS verified_at,
-      CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT) AS days_to_onboard,
+      CASE
+        WHEN COALESCE(
+          (
+            CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+            OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT)
+      END AS days_to_onboard,
       companies.created_at AS vendor_created_at,
-      companies.display_name AS vendor_display_name
+      companies.display_name AS vendor_display_name,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_vendor.incorporation_year (integer)'
+        WHEN COALESCE((
+          ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+        ), FALSE)
+        THEN 'numeric overflow for fact_vendor.annual_revenue_musd (numeric(18,6))'
+        WHEN COALESCE((
+          ABS(companies.rating * 20) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for fact_vendor.rating_pct (numeric(5,2))'
+        WHEN COALESCE(
+          (
+            CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+            OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_vendor.days_to_onboard (integer)'
+      END AS cdc__unstorable
     FROM public.companies AS companies
     INNER JOIN vendor__fact_vendor__keys AS cdc__k
       ON cdc__k.vendor_id = companies.id
@@ -474,6 +532,35 @@ BEGIN
           AND NOT buyer_seller_company_mappings.invited_by IS NULL
       );
     ANALYZE vendor__fact_vendor__new (vendor_id);
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'fact_vendor',
+      n.cdc__unstorable,
+      MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256))),
+      JSONB_BUILD_OBJECT('vendor_id', n.vendor_id),
+      transaction_timestamp()
+    FROM vendor__fact_vendor__new AS n
+    WHERE
+      NOT n.cdc__unstorable IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'fact_vendor'
+          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256)))
+      );
     DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__diff;
     CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
     SELECT
@@ -1391,7 +1478,7 @@ BEGIN
     WHERE
       fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
       AND vendor__fact_vendor__diff.cdc__op = 'D';
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
     -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_vendor LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;

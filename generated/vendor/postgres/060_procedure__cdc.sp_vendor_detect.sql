@@ -102,15 +102,15 @@ BEGIN
         ), FALSE)
         THEN 'value too long for companies.website (' || CAST(LENGTH(n.website) AS VARCHAR(20)) || ' > 512)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.status (smallint)'
         WHEN COALESCE((
-          n.category < -32768 OR n.category > 32767
+          n.category <= -32768.5 OR n.category >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.category (smallint)'
         WHEN COALESCE((
-          n.company_type < -32768 OR n.company_type > 32767
+          n.company_type <= -32768.5 OR n.company_type >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.company_type (smallint)'
         WHEN COALESCE((
@@ -142,7 +142,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for companies.state_code (' || CAST(LENGTH(n.state_code) AS VARCHAR(20)) || ' > 10)'
         WHEN COALESCE((
-          n.employee_count < -2147483648 OR n.employee_count > 2147483647
+          n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for companies.employee_count (integer)'
         WHEN COALESCE((
@@ -158,7 +158,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
         WHEN COALESCE((
-          n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+          n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.payment_terms_days (smallint)'
         WHEN COALESCE((
@@ -166,12 +166,15 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for companies.rating (numeric(3,2))'
         WHEN COALESCE((
-          n.onboarding_status < -32768 OR n.onboarding_status > 32767
+          n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.onboarding_status (smallint)'
-        WHEN COALESCE((
-          n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-        ), FALSE)
+        WHEN COALESCE(
+          (
+            n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+          ),
+          FALSE
+        )
         THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
         WHEN COALESCE((
           LENGTH(n.logo_url) > 1024
@@ -182,7 +185,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for companies.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 4000)'
         WHEN COALESCE((
-          n.signup_source < -32768 OR n.signup_source > 32767
+          n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.signup_source (smallint)'
         WHEN COALESCE((
@@ -353,17 +356,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.category < -32768 OR n.category > 32767
+            n.category <= -32768.5 OR n.category >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.company_type < -32768 OR n.company_type > 32767
+            n.company_type <= -32768.5 OR n.company_type >= 32767.5
           ), FALSE)
         )
         OR (
@@ -403,7 +406,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.employee_count < -2147483648 OR n.employee_count > 2147483647
+            n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -423,7 +426,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+            n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
           ), FALSE)
         )
         OR (
@@ -433,13 +436,16 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.onboarding_status < -32768 OR n.onboarding_status > 32767
+            n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-          ), FALSE)
+          COALESCE(
+            (
+              n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -453,7 +459,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.signup_source < -32768 OR n.signup_source > 32767
+            n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
           ), FALSE)
         )
         OR (
@@ -1258,8 +1264,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.status < -32768
-                    OR vendor__companies__staged.status > 32767
+                    vendor__companies__staged.status <= -32768.5
+                    OR vendor__companies__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -1267,8 +1273,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.category < -32768
-                    OR vendor__companies__staged.category > 32767
+                    vendor__companies__staged.category <= -32768.5
+                    OR vendor__companies__staged.category >= 32767.5
                   ),
                   FALSE
                 )
@@ -1276,8 +1282,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.company_type < -32768
-                    OR vendor__companies__staged.company_type > 32767
+                    vendor__companies__staged.company_type <= -32768.5
+                    OR vendor__companies__staged.company_type >= 32767.5
                   ),
                   FALSE
                 )
@@ -1320,8 +1326,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.employee_count < -2147483648
-                    OR vendor__companies__staged.employee_count > 2147483647
+                    vendor__companies__staged.employee_count <= -2147483648.5
+                    OR vendor__companies__staged.employee_count >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -1344,8 +1350,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.payment_terms_days < -32768
-                    OR vendor__companies__staged.payment_terms_days > 32767
+                    vendor__companies__staged.payment_terms_days <= -32768.5
+                    OR vendor__companies__staged.payment_terms_days >= 32767.5
                   ),
                   FALSE
                 )
@@ -1358,8 +1364,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.onboarding_status < -32768
-                    OR vendor__companies__staged.onboarding_status > 32767
+                    vendor__companies__staged.onboarding_status <= -32768.5
+                    OR vendor__companies__staged.onboarding_status >= 32767.5
                   ),
                   FALSE
                 )
@@ -1367,8 +1373,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.fiscal_year_end_month < -32768
-                    OR vendor__companies__staged.fiscal_year_end_month > 32767
+                    vendor__companies__staged.fiscal_year_end_month <= -32768.5
+                    OR vendor__companies__staged.fiscal_year_end_month >= 32767.5
                   ),
                   FALSE
                 )
@@ -1386,8 +1392,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.signup_source < -32768
-                    OR vendor__companies__staged.signup_source > 32767
+                    vendor__companies__staged.signup_source <= -32768.5
+                    OR vendor__companies__staged.signup_source >= 32767.5
                   ),
                   FALSE
                 )
@@ -1503,17 +1509,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.company_type < -32768 OR n.company_type > 32767
+                  n.company_type <= -32768.5 OR n.company_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1553,7 +1559,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.employee_count < -2147483648 OR n.employee_count > 2147483647
+                  n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -1573,7 +1579,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+                  n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1583,13 +1589,16 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.onboarding_status < -32768 OR n.onboarding_status > 32767
+                  n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -1603,7 +1612,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.signup_source < -32768 OR n.signup_source > 32767
+                  n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1669,17 +1678,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.company_type < -32768 OR n.company_type > 32767
+              n.company_type <= -32768.5 OR n.company_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -1719,7 +1728,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.employee_count < -2147483648 OR n.employee_count > 2147483647
+              n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -1739,7 +1748,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+              n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -1749,13 +1758,16 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.onboarding_status < -32768 OR n.onboarding_status > 32767
+              n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -1769,7 +1781,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.signup_source < -32768 OR n.signup_source > 32767
+              n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -1830,17 +1842,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.company_type < -32768 OR n.company_type > 32767
+                  n.company_type <= -32768.5 OR n.company_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1880,7 +1892,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.employee_count < -2147483648 OR n.employee_count > 2147483647
+                  n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -1900,7 +1912,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+                  n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1910,13 +1922,16 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.onboarding_status < -32768 OR n.onboarding_status > 32767
+                  n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -1930,7 +1945,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.signup_source < -32768 OR n.signup_source > 32767
+                  n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1992,17 +2007,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.company_type < -32768 OR n.company_type > 32767
+              n.company_type <= -32768.5 OR n.company_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2042,7 +2057,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.employee_count < -2147483648 OR n.employee_count > 2147483647
+              n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -2062,7 +2077,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+              n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2072,13 +2087,16 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.onboarding_status < -32768 OR n.onboarding_status > 32767
+              n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -2092,7 +2110,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.signup_source < -32768 OR n.signup_source > 32767
+              n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2249,11 +2267,11 @@ BEGIN
         WHEN n.updated_at IS NULL
         THEN 'NULL updated_at'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
         WHEN COALESCE((
-          n.source < -32768 OR n.source > 32767
+          n.source <= -32768.5 OR n.source >= 32767.5
         ), FALSE)
         THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
         WHEN COALESCE((
@@ -2261,7 +2279,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(LENGTH(n.vendor_code) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.relationship_type < -32768 OR n.relationship_type > 32767
+          n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
         ), FALSE)
         THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
         WHEN COALESCE((
@@ -2316,12 +2334,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.source < -32768 OR n.source > 32767
+            n.source <= -32768.5 OR n.source >= 32767.5
           ), FALSE)
         )
         OR (
@@ -2331,7 +2349,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.relationship_type < -32768 OR n.relationship_type > 32767
+            n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
           ), FALSE)
         )
         OR (
@@ -2615,8 +2633,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__buyer_seller_company_mappings__staged.status < -32768
-                    OR vendor__buyer_seller_company_mappings__staged.status > 32767
+                    vendor__buyer_seller_company_mappings__staged.status <= -32768.5
+                    OR vendor__buyer_seller_company_mappings__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -2624,8 +2642,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__buyer_seller_company_mappings__staged.source < -32768
-                    OR vendor__buyer_seller_company_mappings__staged.source > 32767
+                    vendor__buyer_seller_company_mappings__staged.source <= -32768.5
+                    OR vendor__buyer_seller_company_mappings__staged.source >= 32767.5
                   ),
                   FALSE
                 )
@@ -2641,8 +2659,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__buyer_seller_company_mappings__staged.relationship_type < -32768
-                    OR vendor__buyer_seller_company_mappings__staged.relationship_type > 32767
+                    vendor__buyer_seller_company_mappings__staged.relationship_type <= -32768.5
+                    OR vendor__buyer_seller_company_mappings__staged.relationship_type >= 32767.5
                   ),
                   FALSE
                 )
@@ -2727,12 +2745,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.source < -32768 OR n.source > 32767
+                  n.source <= -32768.5 OR n.source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -2742,7 +2760,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.relationship_type < -32768 OR n.relationship_type > 32767
+                  n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -2775,12 +2793,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.source < -32768 OR n.source > 32767
+              n.source <= -32768.5 OR n.source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2790,7 +2808,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.relationship_type < -32768 OR n.relationship_type > 32767
+              n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2818,12 +2836,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.source < -32768 OR n.source > 32767
+                  n.source <= -32768.5 OR n.source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -2833,7 +2851,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.relationship_type < -32768 OR n.relationship_type > 32767
+                  n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -2862,12 +2880,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.source < -32768 OR n.source > 32767
+              n.source <= -32768.5 OR n.source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2877,7 +2895,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.relationship_type < -32768 OR n.relationship_type > 32767
+              n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -3060,15 +3078,15 @@ BEGIN
         ), FALSE)
         THEN 'value too long for users.department (' || CAST(LENGTH(n.department) AS VARCHAR(20)) || ' > 150)'
         WHEN COALESCE((
-          n.role < -32768 OR n.role > 32767
+          n.role <= -32768.5 OR n.role >= 32767.5
         ), FALSE)
         THEN 'value out of range for users.role (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for users.status (smallint)'
         WHEN COALESCE((
-          n.user_type < -32768 OR n.user_type > 32767
+          n.user_type <= -32768.5 OR n.user_type >= 32767.5
         ), FALSE)
         THEN 'value out of range for users.user_type (smallint)'
         WHEN COALESCE((
@@ -3080,7 +3098,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for users.time_zone (' || CAST(LENGTH(n.time_zone) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+          n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for users.sign_in_count (integer)'
         WHEN COALESCE((
@@ -3092,7 +3110,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for users.last_sign_in_ip (' || CAST(LENGTH(n.last_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
         WHEN COALESCE((
-          n.failed_attempts < -32768 OR n.failed_attempts > 32767
+          n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
         ), FALSE)
         THEN 'value out of range for users.failed_attempts (smallint)'
         WHEN COALESCE((
@@ -3103,9 +3121,12 @@ BEGIN
           LENGTH(n.employee_number) > 32
         ), FALSE)
         THEN 'value too long for users.employee_number (' || CAST(LENGTH(n.employee_number) AS VARCHAR(20)) || ' > 32)'
-        WHEN COALESCE((
-          n.notification_frequency < -32768 OR n.notification_frequency > 32767
-        ), FALSE)
+        WHEN COALESCE(
+          (
+            n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+          ),
+          FALSE
+        )
         THEN 'value out of range for users.notification_frequency (smallint)'
         WHEN COALESCE((
           LENGTH(n.external_ref) > 64
@@ -3262,17 +3283,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.role < -32768 OR n.role > 32767
+            n.role <= -32768.5 OR n.role >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.user_type < -32768 OR n.user_type > 32767
+            n.user_type <= -32768.5 OR n.user_type >= 32767.5
           ), FALSE)
         )
         OR (
@@ -3287,7 +3308,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+            n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -3302,7 +3323,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.failed_attempts < -32768 OR n.failed_attempts > 32767
+            n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
           ), FALSE)
         )
         OR (
@@ -3316,9 +3337,12 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.notification_frequency < -32768 OR n.notification_frequency > 32767
-          ), FALSE)
+          COALESCE(
+            (
+              n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -4071,7 +4095,7 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.role < -32768 OR vendor__users__staged.role > 32767
+                    vendor__users__staged.role <= -32768.5 OR vendor__users__staged.role >= 32767.5
                   ),
                   FALSE
                 )
@@ -4079,7 +4103,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.status < -32768 OR vendor__users__staged.status > 32767
+                    vendor__users__staged.status <= -32768.5
+                    OR vendor__users__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -4087,8 +4112,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.user_type < -32768
-                    OR vendor__users__staged.user_type > 32767
+                    vendor__users__staged.user_type <= -32768.5
+                    OR vendor__users__staged.user_type >= 32767.5
                   ),
                   FALSE
                 )
@@ -4106,8 +4131,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.sign_in_count < -2147483648
-                    OR vendor__users__staged.sign_in_count > 2147483647
+                    vendor__users__staged.sign_in_count <= -2147483648.5
+                    OR vendor__users__staged.sign_in_count >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -4125,8 +4150,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.failed_attempts < -32768
-                    OR vendor__users__staged.failed_attempts > 32767
+                    vendor__users__staged.failed_attempts <= -32768.5
+                    OR vendor__users__staged.failed_attempts >= 32767.5
                   ),
                   FALSE
                 )
@@ -4144,8 +4169,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.notification_frequency < -32768
-                    OR vendor__users__staged.notification_frequency > 32767
+                    vendor__users__staged.notification_frequency <= -32768.5
+                    OR vendor__users__staged.notification_frequency >= 32767.5
                   ),
                   FALSE
                 )
@@ -4261,17 +4286,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.user_type < -32768 OR n.user_type > 32767
+                  n.user_type <= -32768.5 OR n.user_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -4286,7 +4311,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+                  n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -4301,7 +4326,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.failed_attempts < -32768 OR n.failed_attempts > 32767
+                  n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -4315,9 +4340,12 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.notification_frequency < -32768 OR n.notification_frequency > 32767
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -4386,17 +4414,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.user_type < -32768 OR n.user_type > 32767
+              n.user_type <= -32768.5 OR n.user_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -4411,7 +4439,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+              n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -4426,7 +4454,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.failed_attempts < -32768 OR n.failed_attempts > 32767
+              n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
             ), FALSE)
           )
           OR (
@@ -4440,9 +4468,12 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.notification_frequency < -32768 OR n.notification_frequency > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -4506,17 +4537,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.user_type < -32768 OR n.user_type > 32767
+                  n.user_type <= -32768.5 OR n.user_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -4531,7 +4562,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+                  n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -4546,7 +4577,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.failed_attempts < -32768 OR n.failed_attempts > 32767
+                  n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -4560,9 +4591,12 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.notification_frequency < -32768 OR n.notification_frequency > 32767
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -4627,17 +4661,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.user_type < -32768 OR n.user_type > 32767
+              n.user_type <= -32768.5 OR n.user_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -4652,7 +4686,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+              n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -4667,7 +4701,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.failed_attempts < -32768 OR n.failed_attempts > 32767
+              n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
             ), FALSE)
           )
           OR (
@@ -4681,9 +4715,12 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.notification_frequency < -32768 OR n.notification_frequency > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -4856,15 +4893,15 @@ BEGIN
         ), FALSE)
         THEN 'value too long for teams.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
         WHEN COALESCE((
-          n.category < -32768 OR n.category > 32767
+          n.category <= -32768.5 OR n.category >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.category (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.status (smallint)'
         WHEN COALESCE((
-          n.team_type < -32768 OR n.team_type > 32767
+          n.team_type <= -32768.5 OR n.team_type >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.team_type (smallint)'
         WHEN COALESCE((
@@ -4884,7 +4921,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for teams.spend_limit (numeric(14,2))'
         WHEN COALESCE((
-          n.member_count < -2147483648 OR n.member_count > 2147483647
+          n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for teams.member_count (integer)'
         WHEN COALESCE((
@@ -4892,7 +4929,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for teams.approval_threshold (numeric(14,2))'
         WHEN COALESCE((
-          n.budget_period < -32768 OR n.budget_period > 32767
+          n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.budget_period (smallint)'
         WHEN COALESCE((
@@ -4904,7 +4941,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for teams.slack_channel (' || CAST(LENGTH(n.slack_channel) AS VARCHAR(20)) || ' > 100)'
         WHEN COALESCE((
-          n.sort_order < -32768 OR n.sort_order > 32767
+          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.sort_order (smallint)'
         WHEN COALESCE((
@@ -5022,17 +5059,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.category < -32768 OR n.category > 32767
+            n.category <= -32768.5 OR n.category >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.team_type < -32768 OR n.team_type > 32767
+            n.team_type <= -32768.5 OR n.team_type >= 32767.5
           ), FALSE)
         )
         OR (
@@ -5057,7 +5094,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.member_count < -2147483648 OR n.member_count > 2147483647
+            n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -5067,7 +5104,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.budget_period < -32768 OR n.budget_period > 32767
+            n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
           ), FALSE)
         )
         OR (
@@ -5082,7 +5119,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
         OR (
@@ -5662,7 +5699,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.category < -32768 OR vendor__teams__staged.category > 32767
+                    vendor__teams__staged.category <= -32768.5
+                    OR vendor__teams__staged.category >= 32767.5
                   ),
                   FALSE
                 )
@@ -5670,7 +5708,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.status < -32768 OR vendor__teams__staged.status > 32767
+                    vendor__teams__staged.status <= -32768.5
+                    OR vendor__teams__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -5678,8 +5717,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.team_type < -32768
-                    OR vendor__teams__staged.team_type > 32767
+                    vendor__teams__staged.team_type <= -32768.5
+                    OR vendor__teams__staged.team_type >= 32767.5
                   ),
                   FALSE
                 )
@@ -5707,8 +5746,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.member_count < -2147483648
-                    OR vendor__teams__staged.member_count > 2147483647
+                    vendor__teams__staged.member_count <= -2147483648.5
+                    OR vendor__teams__staged.member_count >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -5721,8 +5760,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.budget_period < -32768
-                    OR vendor__teams__staged.budget_period > 32767
+                    vendor__teams__staged.budget_period <= -32768.5
+                    OR vendor__teams__staged.budget_period >= 32767.5
                   ),
                   FALSE
                 )
@@ -5740,8 +5779,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.sort_order < -32768
-                    OR vendor__teams__staged.sort_order > 32767
+                    vendor__teams__staged.sort_order <= -32768.5
+                    OR vendor__teams__staged.sort_order >= 32767.5
                   ),
                   FALSE
                 )
@@ -5827,17 +5866,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.team_type < -32768 OR n.team_type > 32767
+                  n.team_type <= -32768.5 OR n.team_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -5862,7 +5901,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.member_count < -2147483648 OR n.member_count > 2147483647
+                  n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -5872,7 +5911,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.budget_period < -32768 OR n.budget_period > 32767
+                  n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -5887,7 +5926,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sort_order < -32768 OR n.sort_order > 32767
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -5927,17 +5966,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.team_type < -32768 OR n.team_type > 32767
+              n.team_type <= -32768.5 OR n.team_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -5962,7 +6001,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.member_count < -2147483648 OR n.member_count > 2147483647
+              n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -5972,7 +6011,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.budget_period < -32768 OR n.budget_period > 32767
+              n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
             ), FALSE)
           )
           OR (
@@ -5987,7 +6026,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sort_order < -32768 OR n.sort_order > 32767
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
@@ -6022,17 +6061,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.team_type < -32768 OR n.team_type > 32767
+                  n.team_type <= -32768.5 OR n.team_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -6057,7 +6096,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.member_count < -2147483648 OR n.member_count > 2147483647
+                  n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -6067,7 +6106,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.budget_period < -32768 OR n.budget_period > 32767
+                  n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -6082,7 +6121,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sort_order < -32768 OR n.sort_order > 32767
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -6118,17 +6157,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.team_type < -32768 OR n.team_type > 32767
+              n.team_type <= -32768.5 OR n.team_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -6153,7 +6192,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.member_count < -2147483648 OR n.member_count > 2147483647
+              n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -6163,7 +6202,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.budget_period < -32768 OR n.budget_period > 32767
+              n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
             ), FALSE)
           )
           OR (
@@ -6178,7 +6217,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sort_order < -32768 OR n.sort_order > 32767
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
@@ -6407,11 +6446,11 @@ BEGIN
         WHEN n._loaded_at IS NULL
         THEN 'NULL _loaded_at'
         WHEN COALESCE((
-          n.role < -32768 OR n.role > 32767
+          n.role <= -32768.5 OR n.role >= 32767.5
         ), FALSE)
         THEN 'value out of range for team_members.role (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for team_members.status (smallint)'
         WHEN COALESCE((
@@ -6423,7 +6462,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for team_members.title (' || CAST(LENGTH(n.title) AS VARCHAR(20)) || ' > 150)'
         WHEN COALESCE((
-          n.notification_level < -32768 OR n.notification_level > 32767
+          n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
         ), FALSE)
         THEN 'value out of range for team_members.notification_level (smallint)'
         WHEN COALESCE((
@@ -6431,7 +6470,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
         WHEN COALESCE((
-          n.membership_source < -32768 OR n.membership_source > 32767
+          n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
         ), FALSE)
         THEN 'value out of range for team_members.membership_source (smallint)'
         WHEN COALESCE((
@@ -6513,12 +6552,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.role < -32768 OR n.role > 32767
+            n.role <= -32768.5 OR n.role >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -6533,7 +6572,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.notification_level < -32768 OR n.notification_level > 32767
+            n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
           ), FALSE)
         )
         OR (
@@ -6543,7 +6582,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.membership_source < -32768 OR n.membership_source > 32767
+            n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
           ), FALSE)
         )
         OR (
@@ -6969,8 +7008,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__team_members__staged.role < -32768
-                    OR vendor__team_members__staged.role > 32767
+                    vendor__team_members__staged.role <= -32768.5
+                    OR vendor__team_members__staged.role >= 32767.5
                   ),
                   FALSE
                 )
@@ -6978,8 +7017,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__team_members__staged.status < -32768
-                    OR vendor__team_members__staged.status > 32767
+                    vendor__team_members__staged.status <= -32768.5
+                    OR vendor__team_members__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -6997,8 +7036,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__team_members__staged.notification_level < -32768
-                    OR vendor__team_members__staged.notification_level > 32767
+                    vendor__team_members__staged.notification_level <= -32768.5
+                    OR vendor__team_members__staged.notification_level >= 32767.5
                   ),
                   FALSE
                 )
@@ -7014,8 +7053,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__team_members__staged.membership_source < -32768
-                    OR vendor__team_members__staged.membership_source > 32767
+                    vendor__team_members__staged.membership_source <= -32768.5
+                    OR vendor__team_members__staged.membership_source >= 32767.5
                   ),
                   FALSE
                 )
@@ -7094,12 +7133,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7114,7 +7153,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.notification_level < -32768 OR n.notification_level > 32767
+                  n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7124,7 +7163,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.membership_source < -32768 OR n.membership_source > 32767
+                  n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7157,12 +7196,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7177,7 +7216,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.notification_level < -32768 OR n.notification_level > 32767
+              n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7187,7 +7226,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.membership_source < -32768 OR n.membership_source > 32767
+              n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7215,12 +7254,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7235,7 +7274,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.notification_level < -32768 OR n.notification_level > 32767
+                  n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7245,7 +7284,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.membership_source < -32768 OR n.membership_source > 32767
+                  n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7274,12 +7313,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7294,7 +7333,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.notification_level < -32768 OR n.notification_level > 32767
+              n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7304,7 +7343,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.membership_source < -32768 OR n.membership_source > 32767
+              n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7564,11 +7603,11 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for cities.longitude (numeric(9,6))'
         WHEN COALESCE((
-          n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+          n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for cities.elevation_m (integer)'
         WHEN COALESCE((
-          n.population < -2147483648 OR n.population > 2147483647
+          n.population <= -2147483648.5 OR n.population >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for cities.population (integer)'
         WHEN COALESCE((
@@ -7576,15 +7615,15 @@ BEGIN
         ), FALSE)
         THEN 'value too long for cities.time_zone (' || CAST(LENGTH(n.time_zone) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+          n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
         ), FALSE)
         THEN 'value out of range for cities.utc_offset_minutes (smallint)'
         WHEN COALESCE((
-          n.tier < -32768 OR n.tier > 32767
+          n.tier <= -32768.5 OR n.tier >= 32767.5
         ), FALSE)
         THEN 'value out of range for cities.tier (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for cities.status (smallint)'
         WHEN COALESCE((
@@ -7737,12 +7776,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+            n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.population < -2147483648 OR n.population > 2147483647
+            n.population <= -2147483648.5 OR n.population >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -7752,17 +7791,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+            n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.tier < -32768 OR n.tier > 32767
+            n.tier <= -32768.5 OR n.tier >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -8342,8 +8381,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.elevation_m < -2147483648
-                    OR vendor__cities__staged.elevation_m > 2147483647
+                    vendor__cities__staged.elevation_m <= -2147483648.5
+                    OR vendor__cities__staged.elevation_m >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -8351,8 +8390,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.population < -2147483648
-                    OR vendor__cities__staged.population > 2147483647
+                    vendor__cities__staged.population <= -2147483648.5
+                    OR vendor__cities__staged.population >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -8365,8 +8404,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.utc_offset_minutes < -32768
-                    OR vendor__cities__staged.utc_offset_minutes > 32767
+                    vendor__cities__staged.utc_offset_minutes <= -32768.5
+                    OR vendor__cities__staged.utc_offset_minutes >= 32767.5
                   ),
                   FALSE
                 )
@@ -8374,7 +8413,7 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.tier < -32768 OR vendor__cities__staged.tier > 32767
+                    vendor__cities__staged.tier <= -32768.5 OR vendor__cities__staged.tier >= 32767.5
                   ),
                   FALSE
                 )
@@ -8382,7 +8421,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.status < -32768 OR vendor__cities__staged.status > 32767
+                    vendor__cities__staged.status <= -32768.5
+                    OR vendor__cities__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -8523,12 +8563,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+                  n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.population < -2147483648 OR n.population > 2147483647
+                  n.population <= -2147483648.5 OR n.population >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -8538,17 +8578,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+                  n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.tier < -32768 OR n.tier > 32767
+                  n.tier <= -32768.5 OR n.tier >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -8643,12 +8683,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+              n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.population < -2147483648 OR n.population > 2147483647
+              n.population <= -2147483648.5 OR n.population >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -8658,17 +8698,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+              n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.tier < -32768 OR n.tier > 32767
+              n.tier <= -32768.5 OR n.tier >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -8758,12 +8798,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+                  n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.population < -2147483648 OR n.population > 2147483647
+                  n.population <= -2147483648.5 OR n.population >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -8773,17 +8813,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+                  n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.tier < -32768 OR n.tier > 32767
+                  n.tier <= -32768.5 OR n.tier >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -8874,12 +8914,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+              n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.population < -2147483648 OR n.population > 2147483647
+              n.population <= -2147483648.5 OR n.population >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -8889,17 +8929,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+              n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.tier < -32768 OR n.tier > 32767
+              n.tier <= -32768.5 OR n.tier >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -9088,7 +9128,7 @@ BEGIN
       ), FALSE)
       THEN 'value too long for countries.iso3 (' || CAST(LENGTH(n.iso3) AS VARCHAR(20)) || ' > 3)'
       WHEN COALESCE((
-        n.numeric_code < -32768 OR n.numeric_code > 32767
+        n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
       ), FALSE)
       THEN 'value out of range for countries.numeric_code (smallint)'
       WHEN COALESCE((
@@ -9160,11 +9200,11 @@ BEGIN
       ), FALSE)
       THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
       WHEN COALESCE((
-        n.status < -32768 OR n.status > 32767
+        n.status <= -32768.5 OR n.status >= 32767.5
       ), FALSE)
       THEN 'value out of range for countries.status (smallint)'
       WHEN COALESCE((
-        n.sort_order < -32768 OR n.sort_order > 32767
+        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
       ), FALSE)
       THEN 'value out of range for countries.sort_order (smallint)'
     END,
@@ -9288,7 +9328,7 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.numeric_code < -32768 OR n.numeric_code > 32767
+          n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
         ), FALSE)
       )
       OR (
@@ -9378,12 +9418,12 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
       )
       OR (
         COALESCE((
-          n.sort_order < -32768 OR n.sort_order > 32767
+          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
       )
     )
@@ -9966,8 +10006,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.numeric_code < -32768
-                  OR vendor__countries__staged.numeric_code > 32767
+                  vendor__countries__staged.numeric_code <= -32768.5
+                  OR vendor__countries__staged.numeric_code >= 32767.5
                 ),
                 FALSE
               )
@@ -10060,8 +10100,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.status < -32768
-                  OR vendor__countries__staged.status > 32767
+                  vendor__countries__staged.status <= -32768.5
+                  OR vendor__countries__staged.status >= 32767.5
                 ),
                 FALSE
               )
@@ -10069,8 +10109,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.sort_order < -32768
-                  OR vendor__countries__staged.sort_order > 32767
+                  vendor__countries__staged.sort_order <= -32768.5
+                  OR vendor__countries__staged.sort_order >= 32767.5
                 ),
                 FALSE
               )
@@ -10232,8 +10272,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.numeric_code < -32768
-                  OR vendor__countries__staged.numeric_code > 32767
+                  vendor__countries__staged.numeric_code <= -32768.5
+                  OR vendor__countries__staged.numeric_code >= 32767.5
                 ),
                 FALSE
               )
@@ -10326,8 +10366,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.status < -32768
-                  OR vendor__countries__staged.status > 32767
+                  vendor__countries__staged.status <= -32768.5
+                  OR vendor__countries__staged.status >= 32767.5
                 ),
                 FALSE
               )
@@ -10335,8 +10375,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.sort_order < -32768
-                  OR vendor__countries__staged.sort_order > 32767
+                  vendor__countries__staged.sort_order <= -32768.5
+                  OR vendor__countries__staged.sort_order >= 32767.5
                 ),
                 FALSE
               )
@@ -10425,7 +10465,7 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.numeric_code < -32768 OR n.numeric_code > 32767
+                n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
               ), FALSE)
             )
             OR (
@@ -10515,12 +10555,12 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.status < -32768 OR n.status > 32767
+                n.status <= -32768.5 OR n.status >= 32767.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.sort_order < -32768 OR n.sort_order > 32767
+                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
               ), FALSE)
             )
           )
@@ -10570,7 +10610,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.numeric_code < -32768 OR n.numeric_code > 32767
+            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
           ), FALSE)
         )
         OR (
@@ -10660,12 +10700,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
     ) - (
@@ -10710,7 +10750,7 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.numeric_code < -32768 OR n.numeric_code > 32767
+                n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
               ), FALSE)
             )
             OR (
@@ -10800,12 +10840,12 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.status < -32768 OR n.status > 32767
+                n.status <= -32768.5 OR n.status >= 32767.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.sort_order < -32768 OR n.sort_order > 32767
+                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
               ), FALSE)
             )
           )
@@ -10851,7 +10891,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.numeric_code < -32768 OR n.numeric_code > 32767
+            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
           ), FALSE)
         )
         OR (
@@ -10941,12 +10981,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
     )
@@ -11022,15 +11062,15 @@ BEGIN
       ), FALSE)
       THEN 'value too long for product_categories.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
       WHEN COALESCE((
-        n.depth < -32768 OR n.depth > 32767
+        n.depth <= -32768.5 OR n.depth >= 32767.5
       ), FALSE)
       THEN 'value out of range for product_categories.depth (smallint)'
       WHEN COALESCE((
-        n.lft < -2147483648 OR n.lft > 2147483647
+        n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
       ), FALSE)
       THEN 'value out of range for product_categories.lft (integer)'
       WHEN COALESCE((
-        n.rgt < -2147483648 OR n.rgt > 2147483647
+        n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
       ), FALSE)
       THEN 'value out of range for product_categories.rgt (integer)'
       WHEN COALESCE((
@@ -11046,16 +11086,19 @@ BEGIN
       ), FALSE)
       THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(n.hs_code) AS VARCHAR(20)) || ' > 16)'
       WHEN COALESCE((
-        n.status < -32768 OR n.status > 32767
+        n.status <= -32768.5 OR n.status >= 32767.5
       ), FALSE)
       THEN 'value out of range for product_categories.status (smallint)'
       WHEN COALESCE((
         ABS(n.default_tax_rate) >= 999.995
       ), FALSE)
       THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
-      WHEN COALESCE((
-        n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-      ), FALSE)
+      WHEN COALESCE(
+        (
+          n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+        ),
+        FALSE
+      )
       THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
       WHEN COALESCE((
         LENGTH(n.tax_code) > 32
@@ -11070,11 +11113,11 @@ BEGIN
       ), FALSE)
       THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
       WHEN COALESCE((
-        n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+        n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
       ), FALSE)
       THEN 'value out of range for product_categories.vendor_count (integer)'
       WHEN COALESCE((
-        n.sort_order < -32768 OR n.sort_order > 32767
+        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
       ), FALSE)
       THEN 'value out of range for product_categories.sort_order (smallint)'
       WHEN COALESCE((
@@ -11201,17 +11244,17 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.depth < -32768 OR n.depth > 32767
+          n.depth <= -32768.5 OR n.depth >= 32767.5
         ), FALSE)
       )
       OR (
         COALESCE((
-          n.lft < -2147483648 OR n.lft > 2147483647
+          n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
         ), FALSE)
       )
       OR (
         COALESCE((
-          n.rgt < -2147483648 OR n.rgt > 2147483647
+          n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
         ), FALSE)
       )
       OR (
@@ -11231,7 +11274,7 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
       )
       OR (
@@ -11240,9 +11283,12 @@ BEGIN
         ), FALSE)
       )
       OR (
-        COALESCE((
-          n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-        ), FALSE)
+        COALESCE(
+          (
+            n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+          ),
+          FALSE
+        )
       )
       OR (
         COALESCE((
@@ -11261,12 +11307,12 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+          n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
         ), FALSE)
       )
       OR (
         COALESCE((
-          n.sort_order < -32768 OR n.sort_order > 32767
+          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
       )
       OR (
@@ -11826,8 +11872,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.depth < -32768
-                  OR vendor__product_categories__staged.depth > 32767
+                  vendor__product_categories__staged.depth <= -32768.5
+                  OR vendor__product_categories__staged.depth >= 32767.5
                 ),
                 FALSE
               )
@@ -11835,8 +11881,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.lft < -2147483648
-                  OR vendor__product_categories__staged.lft > 2147483647
+                  vendor__product_categories__staged.lft <= -2147483648.5
+                  OR vendor__product_categories__staged.lft >= 2147483647.5
                 ),
                 FALSE
               )
@@ -11844,8 +11890,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.rgt < -2147483648
-                  OR vendor__product_categories__staged.rgt > 2147483647
+                  vendor__product_categories__staged.rgt <= -2147483648.5
+                  OR vendor__product_categories__staged.rgt >= 2147483647.5
                 ),
                 FALSE
               )
@@ -11868,8 +11914,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.status < -32768
-                  OR vendor__product_categories__staged.status > 32767
+                  vendor__product_categories__staged.status <= -32768.5
+                  OR vendor__product_categories__staged.status >= 32767.5
                 ),
                 FALSE
               )
@@ -11882,8 +11928,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.default_lead_time_days < -32768
-                  OR vendor__product_categories__staged.default_lead_time_days > 32767
+                  vendor__product_categories__staged.default_lead_time_days <= -32768.5
+                  OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
                 ),
                 FALSE
               )
@@ -11909,8 +11955,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.vendor_count < -2147483648
-                  OR vendor__product_categories__staged.vendor_count > 2147483647
+                  vendor__product_categories__staged.vendor_count <= -2147483648.5
+                  OR vendor__product_categories__staged.vendor_count >= 2147483647.5
                 ),
                 FALSE
               )
@@ -11918,8 +11964,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.sort_order < -32768
-                  OR vendor__product_categories__staged.sort_order > 32767
+                  vendor__product_categories__staged.sort_order <= -32768.5
+                  OR vendor__product_categories__staged.sort_order >= 32767.5
                 ),
                 FALSE
               )
@@ -12075,8 +12121,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.depth < -32768
-                  OR vendor__product_categories__staged.depth > 32767
+                  vendor__product_categories__staged.depth <= -32768.5
+                  OR vendor__product_categories__staged.depth >= 32767.5
                 ),
                 FALSE
               )
@@ -12084,8 +12130,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.lft < -2147483648
-                  OR vendor__product_categories__staged.lft > 2147483647
+                  vendor__product_categories__staged.lft <= -2147483648.5
+                  OR vendor__product_categories__staged.lft >= 2147483647.5
                 ),
                 FALSE
               )
@@ -12093,8 +12139,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.rgt < -2147483648
-                  OR vendor__product_categories__staged.rgt > 2147483647
+                  vendor__product_categories__staged.rgt <= -2147483648.5
+                  OR vendor__product_categories__staged.rgt >= 2147483647.5
                 ),
                 FALSE
               )
@@ -12117,8 +12163,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.status < -32768
-                  OR vendor__product_categories__staged.status > 32767
+                  vendor__product_categories__staged.status <= -32768.5
+                  OR vendor__product_categories__staged.status >= 32767.5
                 ),
                 FALSE
               )
@@ -12131,8 +12177,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.default_lead_time_days < -32768
-                  OR vendor__product_categories__staged.default_lead_time_days > 32767
+                  vendor__product_categories__staged.default_lead_time_days <= -32768.5
+                  OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
                 ),
                 FALSE
               )
@@ -12158,8 +12204,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.vendor_count < -2147483648
-                  OR vendor__product_categories__staged.vendor_count > 2147483647
+                  vendor__product_categories__staged.vendor_count <= -2147483648.5
+                  OR vendor__product_categories__staged.vendor_count >= 2147483647.5
                 ),
                 FALSE
               )
@@ -12167,8 +12213,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.sort_order < -32768
-                  OR vendor__product_categories__staged.sort_order > 32767
+                  vendor__product_categories__staged.sort_order <= -32768.5
+                  OR vendor__product_categories__staged.sort_order >= 32767.5
                 ),
                 FALSE
               )
@@ -12257,17 +12303,17 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.depth < -32768 OR n.depth > 32767
+                n.depth <= -32768.5 OR n.depth >= 32767.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.lft < -2147483648 OR n.lft > 2147483647
+                n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.rgt < -2147483648 OR n.rgt > 2147483647
+                n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
               ), FALSE)
             )
             OR (
@@ -12287,7 +12333,7 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.status < -32768 OR n.status > 32767
+                n.status <= -32768.5 OR n.status >= 32767.5
               ), FALSE)
             )
             OR (
@@ -12296,9 +12342,12 @@ BEGIN
               ), FALSE)
             )
             OR (
-              COALESCE((
-                n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-              ), FALSE)
+              COALESCE(
+                (
+                  n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+                ),
+                FALSE
+              )
             )
             OR (
               COALESCE((
@@ -12317,12 +12366,12 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+                n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.sort_order < -32768 OR n.sort_order > 32767
+                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
               ), FALSE)
             )
             OR (
@@ -12372,17 +12421,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.depth < -32768 OR n.depth > 32767
+            n.depth <= -32768.5 OR n.depth >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.lft < -2147483648 OR n.lft > 2147483647
+            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.rgt < -2147483648 OR n.rgt > 2147483647
+            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -12402,7 +12451,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12411,9 +12460,12 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-          ), FALSE)
+          COALESCE(
+            (
+              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -12432,12 +12484,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12482,17 +12534,17 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.depth < -32768 OR n.depth > 32767
+                n.depth <= -32768.5 OR n.depth >= 32767.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.lft < -2147483648 OR n.lft > 2147483647
+                n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.rgt < -2147483648 OR n.rgt > 2147483647
+                n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
               ), FALSE)
             )
             OR (
@@ -12512,7 +12564,7 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.status < -32768 OR n.status > 32767
+                n.status <= -32768.5 OR n.status >= 32767.5
               ), FALSE)
             )
             OR (
@@ -12521,9 +12573,12 @@ BEGIN
               ), FALSE)
             )
             OR (
-              COALESCE((
-                n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-              ), FALSE)
+              COALESCE(
+                (
+                  n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+                ),
+                FALSE
+              )
             )
             OR (
               COALESCE((
@@ -12542,12 +12597,12 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+                n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.sort_order < -32768 OR n.sort_order > 32767
+                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
               ), FALSE)
             )
             OR (
@@ -12593,17 +12648,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.depth < -32768 OR n.depth > 32767
+            n.depth <= -32768.5 OR n.depth >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.lft < -2147483648 OR n.lft > 2147483647
+            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.rgt < -2147483648 OR n.rgt > 2147483647
+            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -12623,7 +12678,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12632,9 +12687,12 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-          ), FALSE)
+          COALESCE(
+            (
+              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -12653,12 +12711,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12729,11 +12787,11 @@ BEGIN
         WHEN n.updated_at IS NULL
         THEN 'NULL updated_at'
         WHEN COALESCE((
-          n.role < -32768 OR n.role > 32767
+          n.role <= -32768.5 OR n.role >= 32767.5
         ), FALSE)
         THEN 'value out of range for user_company_mappings.role (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for user_company_mappings.status (smallint)'
         WHEN COALESCE((
@@ -12749,11 +12807,11 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
         WHEN COALESCE((
-          n.notification_level < -32768 OR n.notification_level > 32767
+          n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
         ), FALSE)
         THEN 'value out of range for user_company_mappings.notification_level (smallint)'
         WHEN COALESCE((
-          n.mapping_source < -32768 OR n.mapping_source > 32767
+          n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
         ), FALSE)
         THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
         WHEN COALESCE((
@@ -12768,9 +12826,12 @@ BEGIN
           LENGTH(n.cost_center) > 32
         ), FALSE)
         THEN 'value too long for user_company_mappings.cost_center (' || CAST(LENGTH(n.cost_center) AS VARCHAR(20)) || ' > 32)'
-        WHEN COALESCE((
-          n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-        ), FALSE)
+        WHEN COALESCE(
+          (
+            n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+          ),
+          FALSE
+        )
         THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
         WHEN COALESCE((
           LENGTH(n.external_ref) > 64
@@ -12894,12 +12955,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.role < -32768 OR n.role > 32767
+            n.role <= -32768.5 OR n.role >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12919,12 +12980,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.notification_level < -32768 OR n.notification_level > 32767
+            n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.mapping_source < -32768 OR n.mapping_source > 32767
+            n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12943,9 +13004,12 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-          ), FALSE)
+          COALESCE(
+            (
+              n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -13531,8 +13595,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.role < -32768
-                    OR vendor__user_company_mappings__staged.role > 32767
+                    vendor__user_company_mappings__staged.role <= -32768.5
+                    OR vendor__user_company_mappings__staged.role >= 32767.5
                   ),
                   FALSE
                 )
@@ -13540,8 +13604,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.status < -32768
-                    OR vendor__user_company_mappings__staged.status > 32767
+                    vendor__user_company_mappings__staged.status <= -32768.5
+                    OR vendor__user_company_mappings__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -13570,8 +13634,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.notification_level < -32768
-                    OR vendor__user_company_mappings__staged.notification_level > 32767
+                    vendor__user_company_mappings__staged.notification_level <= -32768.5
+                    OR vendor__user_company_mappings__staged.notification_level >= 32767.5
                   ),
                   FALSE
                 )
@@ -13579,8 +13643,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.mapping_source < -32768
-                    OR vendor__user_company_mappings__staged.mapping_source > 32767
+                    vendor__user_company_mappings__staged.mapping_source <= -32768.5
+                    OR vendor__user_company_mappings__staged.mapping_source >= 32767.5
                   ),
                   FALSE
                 )
@@ -13603,8 +13667,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.permissions_mask < -2147483648
-                    OR vendor__user_company_mappings__staged.permissions_mask > 2147483647
+                    vendor__user_company_mappings__staged.permissions_mask <= -2147483648.5
+                    OR vendor__user_company_mappings__staged.permissions_mask >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -13682,12 +13746,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -13707,12 +13771,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.notification_level < -32768 OR n.notification_level > 32767
+                  n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.mapping_source < -32768 OR n.mapping_source > 32767
+                  n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -13731,9 +13795,12 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -13762,12 +13829,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -13787,12 +13854,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.notification_level < -32768 OR n.notification_level > 32767
+              n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.mapping_source < -32768 OR n.mapping_source > 32767
+              n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -13811,9 +13878,12 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-            ), FALSE)
+            COALESCE(
+              (
+                n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -13837,12 +13907,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -13862,12 +13932,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.notification_level < -32768 OR n.notification_level > 32767
+                  n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.mapping_source < -32768 OR n.mapping_source > 32767
+                  n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -13886,9 +13956,12 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -13913,12 +13986,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -13938,12 +14011,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.notification_level < -32768 OR n.notification_level > 32767
+              n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.mapping_source < -32768 OR n.mapping_source > 32767
+              n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -13962,9 +14035,12 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-            ), FALSE)
+            COALESCE(
+              (
+                n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -14181,7 +14257,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
         WHEN COALESCE((
-          n.weight < -32768 OR n.weight > 32767
+          n.weight <= -32768.5 OR n.weight >= 32767.5
         ), FALSE)
         THEN 'value out of range for taggings.weight (smallint)'
       END,
@@ -14255,7 +14331,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.weight < -32768 OR n.weight > 32767
+            n.weight <= -32768.5 OR n.weight >= 32767.5
           ), FALSE)
         )
       )
@@ -14538,8 +14614,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__taggings__staged.weight < -32768
-                    OR vendor__taggings__staged.weight > 32767
+                    vendor__taggings__staged.weight <= -32768.5
+                    OR vendor__taggings__staged.weight >= 32767.5
                   ),
                   FALSE
                 )
@@ -14633,7 +14709,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.weight < -32768 OR n.weight > 32767
+                  n.weight <= -32768.5 OR n.weight >= 32767.5
                 ), FALSE)
               )
             )
@@ -14681,7 +14757,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.weight < -32768 OR n.weight > 32767
+              n.weight <= -32768.5 OR n.weight >= 32767.5
             ), FALSE)
           )
       ) - (
@@ -14724,7 +14800,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.weight < -32768 OR n.weight > 32767
+                  n.weight <= -32768.5 OR n.weight >= 32767.5
                 ), FALSE)
               )
             )
@@ -14768,7 +14844,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.weight < -32768 OR n.weight > 32767
+              n.weight <= -32768.5 OR n.weight >= 32767.5
             ), FALSE)
           )
       )
@@ -14964,7 +15040,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for tags.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 500)'
         WHEN COALESCE((
-          n.category < -32768 OR n.category > 32767
+          n.category <= -32768.5 OR n.category >= 32767.5
         ), FALSE)
         THEN 'value out of range for tags.category (smallint)'
         WHEN COALESCE((
@@ -14972,11 +15048,11 @@ BEGIN
         ), FALSE)
         THEN 'value too long for tags.color (' || CAST(LENGTH(n.color) AS VARCHAR(20)) || ' > 7)'
         WHEN COALESCE((
-          n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+          n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for tags.taggings_count (integer)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for tags.status (smallint)'
         WHEN COALESCE((
@@ -14984,11 +15060,11 @@ BEGIN
         ), FALSE)
         THEN 'value too long for tags.icon (' || CAST(LENGTH(n.icon) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.sort_order < -32768 OR n.sort_order > 32767
+          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
         THEN 'value out of range for tags.sort_order (smallint)'
         WHEN COALESCE((
-          n.usage_scope < -32768 OR n.usage_scope > 32767
+          n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
         ), FALSE)
         THEN 'value out of range for tags.usage_scope (smallint)'
       END,
@@ -15074,7 +15150,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.category < -32768 OR n.category > 32767
+            n.category <= -32768.5 OR n.category >= 32767.5
           ), FALSE)
         )
         OR (
@@ -15084,12 +15160,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+            n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -15099,12 +15175,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.usage_scope < -32768 OR n.usage_scope > 32767
+            n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
           ), FALSE)
         )
       )
@@ -15508,7 +15584,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.category < -32768 OR vendor__tags__staged.category > 32767
+                    vendor__tags__staged.category <= -32768.5
+                    OR vendor__tags__staged.category >= 32767.5
                   ),
                   FALSE
                 )
@@ -15521,8 +15598,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.taggings_count < -2147483648
-                    OR vendor__tags__staged.taggings_count > 2147483647
+                    vendor__tags__staged.taggings_count <= -2147483648.5
+                    OR vendor__tags__staged.taggings_count >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -15530,7 +15607,7 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.status < -32768 OR vendor__tags__staged.status > 32767
+                    vendor__tags__staged.status <= -32768.5 OR vendor__tags__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -15543,8 +15620,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.sort_order < -32768
-                    OR vendor__tags__staged.sort_order > 32767
+                    vendor__tags__staged.sort_order <= -32768.5
+                    OR vendor__tags__staged.sort_order >= 32767.5
                   ),
                   FALSE
                 )
@@ -15552,8 +15629,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.usage_scope < -32768
-                    OR vendor__tags__staged.usage_scope > 32767
+                    vendor__tags__staged.usage_scope <= -32768.5
+                    OR vendor__tags__staged.usage_scope >= 32767.5
                   ),
                   FALSE
                 )
@@ -15639,7 +15716,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -15649,12 +15726,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+                  n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -15664,12 +15741,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sort_order < -32768 OR n.sort_order > 32767
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.usage_scope < -32768 OR n.usage_scope > 32767
+                  n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
                 ), FALSE)
               )
             )
@@ -15709,7 +15786,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
@@ -15719,12 +15796,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+              n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -15734,12 +15811,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sort_order < -32768 OR n.sort_order > 32767
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.usage_scope < -32768 OR n.usage_scope > 32767
+              n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
             ), FALSE)
           )
       ) - (
@@ -15774,7 +15851,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -15784,12 +15861,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+                  n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -15799,12 +15876,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sort_order < -32768 OR n.sort_order > 32767
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.usage_scope < -32768 OR n.usage_scope > 32767
+                  n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
                 ), FALSE)
               )
             )
@@ -15840,7 +15917,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
@@ -15850,12 +15927,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+              n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -15865,12 +15942,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sort_order < -32768 OR n.sort_order > 32767
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.usage_scope < -32768 OR n.usage_scope > 32767
+              n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
             ), FALSE)
           )
       )
@@ -16061,7 +16138,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(LENGTH(n.unit_of_measure) AS VARCHAR(20)) || ' > 16)'
         WHEN COALESCE((
-          n.pack_size < -2147483648 OR n.pack_size > 2147483647
+          n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
         WHEN COALESCE((
@@ -16089,7 +16166,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
         WHEN COALESCE((
-          n.lead_time_days < -32768 OR n.lead_time_days > 32767
+          n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
         ), FALSE)
         THEN 'value out of range for preferred_vendor_item_mappings.lead_time_days (smallint)'
         WHEN COALESCE((
@@ -16097,11 +16174,11 @@ BEGIN
         ), FALSE)
         THEN 'value too long for preferred_vendor_item_mappings.contract_number (' || CAST(LENGTH(n.contract_number) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.priority < -32768 OR n.priority > 32767
+          n.priority <= -32768.5 OR n.priority >= 32767.5
         ), FALSE)
         THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
         WHEN COALESCE((
@@ -16283,7 +16360,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.pack_size < -2147483648 OR n.pack_size > 2147483647
+            n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -16318,7 +16395,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.lead_time_days < -32768 OR n.lead_time_days > 32767
+            n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
           ), FALSE)
         )
         OR (
@@ -16328,12 +16405,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.priority < -32768 OR n.priority > 32767
+            n.priority <= -32768.5 OR n.priority >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -17147,8 +17224,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__preferred_vendor_item_mappings__staged.pack_size < -2147483648
-                    OR vendor__preferred_vendor_item_mappings__staged.pack_size > 2147483647
+                    vendor__preferred_vendor_item_mappings__staged.pack_size <= -2147483648.5
+                    OR vendor__preferred_vendor_item_mappings__staged.pack_size >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -17204,8 +17281,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__preferred_vendor_item_mappings__staged.lead_time_days < -32768
-                    OR vendor__preferred_vendor_item_mappings__staged.lead_time_days > 32767
+                    vendor__preferred_vendor_item_mappings__staged.lead_time_days <= -32768.5
+                    OR vendor__preferred_vendor_item_mappings__staged.lead_time_days >= 32767.5
                   ),
                   FALSE
                 )
@@ -17221,8 +17298,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__preferred_vendor_item_mappings__staged.priority < -32768
-                    OR vendor__preferred_vendor_item_mappings__staged.priority > 32767
+                    vendor__preferred_vendor_item_mappings__staged.priority <= -32768.5
+                    OR vendor__preferred_vendor_item_mappings__staged.priority >= 32767.5
                   ),
                   FALSE
                 )
@@ -17230,8 +17307,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__preferred_vendor_item_mappings__staged.status < -32768
-                    OR vendor__preferred_vendor_item_mappings__staged.status > 32767
+                    vendor__preferred_vendor_item_mappings__staged.status <= -32768.5
+                    OR vendor__preferred_vendor_item_mappings__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -17383,7 +17460,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.pack_size < -2147483648 OR n.pack_size > 2147483647
+                  n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -17418,7 +17495,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.lead_time_days < -32768 OR n.lead_time_days > 32767
+                  n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -17428,12 +17505,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.priority < -32768 OR n.priority > 32767
+                  n.priority <= -32768.5 OR n.priority >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -17528,7 +17605,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.pack_size < -2147483648 OR n.pack_size > 2147483647
+              n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -17563,7 +17640,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.lead_time_days < -32768 OR n.lead_time_days > 32767
+              n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -17573,12 +17650,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.priority < -32768 OR n.priority > 32767
+              n.priority <= -32768.5 OR n.priority >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -17668,7 +17745,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.pack_size < -2147483648 OR n.pack_size > 2147483647
+                  n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -17703,7 +17780,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.lead_time_days < -32768 OR n.lead_time_days > 32767
+                  n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -17713,12 +17790,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.priority < -32768 OR n.priority > 32767
+                  n.priority <= -32768.5 OR n.priority >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -17809,7 +17886,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.pack_size < -2147483648 OR n.pack_size > 2147483647
+              n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -17844,7 +17921,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.lead_time_days < -32768 OR n.lead_time_days > 32767
+              n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -17854,12 +17931,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.priority < -32768 OR n.priority > 32767
+              n.priority <= -32768.5 OR n.priority >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (

@@ -16,11 +16,29 @@ SELECT
   buyer_seller_company_mappings.invited_at AS invited_at,
   buyer_seller_company_mappings.accepted_at AS accepted_at,
   NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
-  CAST(DATEDIFF(
-    HOUR,
-    buyer_seller_company_mappings.invited_at,
-    buyer_seller_company_mappings.accepted_at
-  ) AS INTEGER) AS hours_to_accept,
+  CASE
+    WHEN COALESCE(
+      (
+        DATEDIFF(
+          HOUR,
+          buyer_seller_company_mappings.invited_at,
+          buyer_seller_company_mappings.accepted_at
+        ) <= -2147483648.5
+        OR DATEDIFF(
+          HOUR,
+          buyer_seller_company_mappings.invited_at,
+          buyer_seller_company_mappings.accepted_at
+        ) >= 2147483647.5
+      ),
+      FALSE
+    )
+    THEN NULL
+    ELSE CAST(DATEDIFF(
+      HOUR,
+      buyer_seller_company_mappings.invited_at,
+      buyer_seller_company_mappings.accepted_at
+    ) AS INTEGER)
+  END AS hours_to_accept,
   buyer_seller_company_mappings.created_at AS relationship_created_at
 FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
 LEFT JOIN public.companies AS client_company

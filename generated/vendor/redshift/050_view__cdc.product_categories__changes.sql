@@ -517,17 +517,17 @@ FROM (
           )
           OR (
             COALESCE((
-              s.depth < -32768 OR s.depth > 32767
+              s.depth <= -32768.5 OR s.depth >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.lft < -2147483648 OR s.lft > 2147483647
+              s.lft <= -2147483648.5 OR s.lft >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.rgt < -2147483648 OR s.rgt > 2147483647
+              s.rgt <= -2147483648.5 OR s.rgt >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -547,7 +547,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -556,9 +556,12 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.default_lead_time_days < -32768 OR s.default_lead_time_days > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                s.default_lead_time_days <= -32768.5 OR s.default_lead_time_days >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -577,12 +580,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.vendor_count < -2147483648 OR s.vendor_count > 2147483647
+              s.vendor_count <= -2147483648.5 OR s.vendor_count >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.sort_order < -32768 OR s.sort_order > 32767
+              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
@@ -735,17 +738,17 @@ FROM (
           )
           OR (
             COALESCE((
-              s.depth < -32768 OR s.depth > 32767
+              s.depth <= -32768.5 OR s.depth >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.lft < -2147483648 OR s.lft > 2147483647
+              s.lft <= -2147483648.5 OR s.lft >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.rgt < -2147483648 OR s.rgt > 2147483647
+              s.rgt <= -2147483648.5 OR s.rgt >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -765,7 +768,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -774,9 +777,12 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.default_lead_time_days < -32768 OR s.default_lead_time_days > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                s.default_lead_time_days <= -32768.5 OR s.default_lead_time_days >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -795,12 +801,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.vendor_count < -2147483648 OR s.vendor_count > 2147483647
+              s.vendor_count <= -2147483648.5 OR s.vendor_count >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.sort_order < -32768 OR s.sort_order > 32767
+              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
             ), FALSE)
           )
           OR (

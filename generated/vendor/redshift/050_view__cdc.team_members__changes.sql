@@ -503,12 +503,12 @@ FROM (
           )
           OR (
             COALESCE((
-              s.role < -32768 OR s.role > 32767
+              s.role <= -32768.5 OR s.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -523,7 +523,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.notification_level < -32768 OR s.notification_level > 32767
+              s.notification_level <= -32768.5 OR s.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
@@ -533,7 +533,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.membership_source < -32768 OR s.membership_source > 32767
+              s.membership_source <= -32768.5 OR s.membership_source >= 32767.5
             ), FALSE)
           )
           OR (

@@ -538,17 +538,17 @@ FROM (
           )
           OR (
             COALESCE((
-              s.category < -32768 OR s.category > 32767
+              s.category <= -32768.5 OR s.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.status < -32768 OR s.status > 32767
+              s.status <= -32768.5 OR s.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              s.team_type < -32768 OR s.team_type > 32767
+              s.team_type <= -32768.5 OR s.team_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -573,7 +573,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.member_count < -2147483648 OR s.member_count > 2147483647
+              s.member_count <= -2147483648.5 OR s.member_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -583,7 +583,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.budget_period < -32768 OR s.budget_period > 32767
+              s.budget_period <= -32768.5 OR s.budget_period >= 32767.5
             ), FALSE)
           )
           OR (
@@ -598,7 +598,7 @@ FROM (
           )
           OR (
             COALESCE((
-              s.sort_order < -32768 OR s.sort_order > 32767
+              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
             ), FALSE)
           )
           OR (

@@ -170,9 +170,29 @@ BEGIN
       cities.name AS city_name,
       countries.name AS country_name,
       countries.iso2 AS country_iso2,
-      CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INTEGER) AS company_age_years,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INTEGER)
+      END AS company_age_years,
       companies.created_at AS profile_created_at,
-      companies.updated_at AS profile_updated_at
+      companies.updated_at AS profile_updated_at,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_company_profile.company_age_years (integer)'
+      END AS cdc__unstorable
     FROM public.companies AS companies
     INNER JOIN vendor__fact_company_profile__keys AS cdc__k
       ON cdc__k.company_id = companies.id
@@ -185,6 +205,35 @@ BEGIN
     WHERE
       (
         companies.status IN (0, 1, 2)
+      );
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'fact_company_profile',
+      n.cdc__unstorable,
+      MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256))),
+      OBJECT('company_id', n.company_id),
+      SYSDATE
+    FROM vendor__fact_company_profile__new AS n
+    WHERE
+      NOT n.cdc__unstorable IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'fact_company_profile'
+          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256)))
       );
     DROP TABLE IF EXISTS vendor__fact_company_profile__diff;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
@@ -500,7 +549,7 @@ BEGIN
     WHERE
       fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
       AND vendor__fact_company_profile__diff.cdc__op = 'D';
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 6;
     -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_company_profile LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;

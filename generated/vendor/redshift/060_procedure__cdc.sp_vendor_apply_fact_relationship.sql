@@ -147,12 +147,48 @@ BEGIN
       buyer_seller_company_mappings.invited_at AS invited_at,
       buyer_seller_company_mappings.accepted_at AS accepted_at,
       NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
-      CAST(DATEDIFF(
-        HOUR,
-        buyer_seller_company_mappings.invited_at,
-        buyer_seller_company_mappings.accepted_at
-      ) AS INTEGER) AS hours_to_accept,
-      buyer_seller_company_mappings.created_at AS relationship_created_at
+      CASE
+        WHEN COALESCE(
+          (
+            DATEDIFF(
+              HOUR,
+              buyer_seller_company_mappings.invited_at,
+              buyer_seller_company_mappings.accepted_at
+            ) <= -2147483648.5
+            OR DATEDIFF(
+              HOUR,
+              buyer_seller_company_mappings.invited_at,
+              buyer_seller_company_mappings.accepted_at
+            ) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(DATEDIFF(
+          HOUR,
+          buyer_seller_company_mappings.invited_at,
+          buyer_seller_company_mappings.accepted_at
+        ) AS INTEGER)
+      END AS hours_to_accept,
+      buyer_seller_company_mappings.created_at AS relationship_created_at,
+      CASE
+        WHEN COALESCE(
+          (
+            DATEDIFF(
+              HOUR,
+              buyer_seller_company_mappings.invited_at,
+              buyer_seller_company_mappings.accepted_at
+            ) <= -2147483648.5
+            OR DATEDIFF(
+              HOUR,
+              buyer_seller_company_mappings.invited_at,
+              buyer_seller_company_mappings.accepted_at
+            ) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_relationship.hours_to_accept (integer)'
+      END AS cdc__unstorable
     FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
     INNER JOIN vendor__fact_relationship__keys AS cdc__k
       ON cdc__k.relationship_id = buyer_seller_company_mappings.id
@@ -162,6 +198,35 @@ BEGIN
       ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
     LEFT JOIN public.users AS inviter
       ON inviter.id = buyer_seller_company_mappings.invited_by;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'fact_relationship',
+      n.cdc__unstorable,
+      MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256))),
+      OBJECT('relationship_id', n.relationship_id),
+      SYSDATE
+    FROM vendor__fact_relationship__new AS n
+    WHERE
+      NOT n.cdc__unstorable IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'fact_relationship'
+          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256)))
+      );
     DROP TABLE IF EXISTS vendor__fact_relationship__diff;
     CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
     SELECT
@@ -395,7 +460,7 @@ BEGIN
     WHERE
       fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
       AND vendor__fact_relationship__diff.cdc__op = 'D';
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 6;
     -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_relationship LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;

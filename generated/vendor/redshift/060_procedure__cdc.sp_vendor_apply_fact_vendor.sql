@@ -367,7 +367,17 @@ BEGIN
       companies.registration_number AS registration_number,
       companies.duns_number AS duns_number,
       companies.incorporation_date AS incorporation_date,
-      CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INTEGER) AS incorporation_year,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INTEGER)
+      END AS incorporation_year,
       companies.fiscal_year_end_month AS fiscal_year_end_month,
       companies.address_line1 AS address_line1,
       companies.address_line2 AS address_line2,
@@ -416,12 +426,24 @@ BEGIN
         ELSE 'large'
       END AS employee_band,
       companies.annual_revenue AS annual_revenue,
-      CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6)) AS annual_revenue_musd,
+      CASE
+        WHEN COALESCE((
+          ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+        ), FALSE)
+        THEN NULL
+        ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))
+      END AS annual_revenue_musd,
       companies.currency_code AS currency_code,
       companies.credit_limit AS credit_limit,
       companies.payment_terms_days AS payment_terms_days,
       companies.rating AS rating,
-      CAST(companies.rating * 20 AS DECIMAL(5, 2)) AS rating_pct,
+      CASE
+        WHEN COALESCE((
+          ABS(companies.rating * 20) >= 999.995
+        ), FALSE)
+        THEN NULL
+        ELSE CAST(companies.rating * 20 AS DECIMAL(5, 2))
+      END AS rating_pct,
       companies.is_verified AS is_verified,
       companies.is_preferred AS is_preferred,
       companies.is_diverse_supplier AS is_diverse_supplier,
@@ -440,9 +462,45 @@ BEGIN
       END AS onboarding_status_label,
       companies.onboarded_at AS onboarded_at,
       companies.verified_at AS verified_at,
-      CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INTEGER) AS days_to_onboard,
+      CASE
+        WHEN COALESCE(
+          (
+            CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+            OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INTEGER)
+      END AS days_to_onboard,
       companies.created_at AS vendor_created_at,
-      companies.display_name AS vendor_display_name
+      companies.display_name AS vendor_display_name,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_vendor.incorporation_year (integer)'
+        WHEN COALESCE((
+          ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+        ), FALSE)
+        THEN 'numeric overflow for fact_vendor.annual_revenue_musd (numeric(18,6))'
+        WHEN COALESCE((
+          ABS(companies.rating * 20) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for fact_vendor.rating_pct (numeric(5,2))'
+        WHEN COALESCE(
+          (
+            CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+            OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_vendor.days_to_onboard (integer)'
+      END AS cdc__unstorable
     FROM public.companies AS companies
     INNER JOIN vendor__fact_vendor__keys AS cdc__k
       ON cdc__k.vendor_id = companies.id
@@ -470,6 +528,35 @@ BEGIN
           AND buyer_seller_company_mappings.status IN (1, 2, 7)
           AND buyer_seller_company_mappings.source IN (0, 1)
           AND NOT buyer_seller_company_mappings.invited_by IS NULL
+      );
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'fact_vendor',
+      n.cdc__unstorable,
+      MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256))),
+      OBJECT('vendor_id', n.vendor_id),
+      SYSDATE
+    FROM vendor__fact_vendor__new AS n
+    WHERE
+      NOT n.cdc__unstorable IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'fact_vendor'
+          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256)))
       );
     DROP TABLE IF EXISTS vendor__fact_vendor__diff;
     CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
@@ -1387,7 +1474,7 @@ BEGIN
     WHERE
       fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
       AND vendor__fact_vendor__diff.cdc__op = 'D';
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 6;
     -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_vendor LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;

@@ -101,15 +101,15 @@ BEGIN
         ), FALSE)
         THEN 'value too long for companies.website (' || CAST(OCTET_LENGTH(n.website) AS VARCHAR(20)) || ' > 512)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.status (smallint)'
         WHEN COALESCE((
-          n.category < -32768 OR n.category > 32767
+          n.category <= -32768.5 OR n.category >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.category (smallint)'
         WHEN COALESCE((
-          n.company_type < -32768 OR n.company_type > 32767
+          n.company_type <= -32768.5 OR n.company_type >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.company_type (smallint)'
         WHEN COALESCE((
@@ -141,7 +141,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for companies.state_code (' || CAST(OCTET_LENGTH(n.state_code) AS VARCHAR(20)) || ' > 10)'
         WHEN COALESCE((
-          n.employee_count < -2147483648 OR n.employee_count > 2147483647
+          n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for companies.employee_count (integer)'
         WHEN COALESCE((
@@ -157,7 +157,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
         WHEN COALESCE((
-          n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+          n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.payment_terms_days (smallint)'
         WHEN COALESCE((
@@ -165,12 +165,15 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for companies.rating (numeric(3,2))'
         WHEN COALESCE((
-          n.onboarding_status < -32768 OR n.onboarding_status > 32767
+          n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.onboarding_status (smallint)'
-        WHEN COALESCE((
-          n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-        ), FALSE)
+        WHEN COALESCE(
+          (
+            n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+          ),
+          FALSE
+        )
         THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
         WHEN COALESCE((
           OCTET_LENGTH(n.logo_url) > 1024
@@ -181,7 +184,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for companies.description (' || CAST(OCTET_LENGTH(n.description) AS VARCHAR(20)) || ' > 4000)'
         WHEN COALESCE((
-          n.signup_source < -32768 OR n.signup_source > 32767
+          n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
         ), FALSE)
         THEN 'value out of range for companies.signup_source (smallint)'
         WHEN COALESCE((
@@ -352,17 +355,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.category < -32768 OR n.category > 32767
+            n.category <= -32768.5 OR n.category >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.company_type < -32768 OR n.company_type > 32767
+            n.company_type <= -32768.5 OR n.company_type >= 32767.5
           ), FALSE)
         )
         OR (
@@ -402,7 +405,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.employee_count < -2147483648 OR n.employee_count > 2147483647
+            n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -422,7 +425,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+            n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
           ), FALSE)
         )
         OR (
@@ -432,13 +435,16 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.onboarding_status < -32768 OR n.onboarding_status > 32767
+            n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-          ), FALSE)
+          COALESCE(
+            (
+              n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -452,7 +458,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.signup_source < -32768 OR n.signup_source > 32767
+            n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
           ), FALSE)
         )
         OR (
@@ -1257,8 +1263,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.status < -32768
-                    OR vendor__companies__staged.status > 32767
+                    vendor__companies__staged.status <= -32768.5
+                    OR vendor__companies__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -1266,8 +1272,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.category < -32768
-                    OR vendor__companies__staged.category > 32767
+                    vendor__companies__staged.category <= -32768.5
+                    OR vendor__companies__staged.category >= 32767.5
                   ),
                   FALSE
                 )
@@ -1275,8 +1281,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.company_type < -32768
-                    OR vendor__companies__staged.company_type > 32767
+                    vendor__companies__staged.company_type <= -32768.5
+                    OR vendor__companies__staged.company_type >= 32767.5
                   ),
                   FALSE
                 )
@@ -1319,8 +1325,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.employee_count < -2147483648
-                    OR vendor__companies__staged.employee_count > 2147483647
+                    vendor__companies__staged.employee_count <= -2147483648.5
+                    OR vendor__companies__staged.employee_count >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -1343,8 +1349,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.payment_terms_days < -32768
-                    OR vendor__companies__staged.payment_terms_days > 32767
+                    vendor__companies__staged.payment_terms_days <= -32768.5
+                    OR vendor__companies__staged.payment_terms_days >= 32767.5
                   ),
                   FALSE
                 )
@@ -1357,8 +1363,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.onboarding_status < -32768
-                    OR vendor__companies__staged.onboarding_status > 32767
+                    vendor__companies__staged.onboarding_status <= -32768.5
+                    OR vendor__companies__staged.onboarding_status >= 32767.5
                   ),
                   FALSE
                 )
@@ -1366,8 +1372,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.fiscal_year_end_month < -32768
-                    OR vendor__companies__staged.fiscal_year_end_month > 32767
+                    vendor__companies__staged.fiscal_year_end_month <= -32768.5
+                    OR vendor__companies__staged.fiscal_year_end_month >= 32767.5
                   ),
                   FALSE
                 )
@@ -1385,8 +1391,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__companies__staged.signup_source < -32768
-                    OR vendor__companies__staged.signup_source > 32767
+                    vendor__companies__staged.signup_source <= -32768.5
+                    OR vendor__companies__staged.signup_source >= 32767.5
                   ),
                   FALSE
                 )
@@ -1501,17 +1507,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.company_type < -32768 OR n.company_type > 32767
+                  n.company_type <= -32768.5 OR n.company_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1551,7 +1557,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.employee_count < -2147483648 OR n.employee_count > 2147483647
+                  n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -1571,7 +1577,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+                  n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1581,13 +1587,16 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.onboarding_status < -32768 OR n.onboarding_status > 32767
+                  n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -1601,7 +1610,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.signup_source < -32768 OR n.signup_source > 32767
+                  n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1667,17 +1676,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.company_type < -32768 OR n.company_type > 32767
+              n.company_type <= -32768.5 OR n.company_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -1717,7 +1726,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.employee_count < -2147483648 OR n.employee_count > 2147483647
+              n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -1737,7 +1746,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+              n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -1747,13 +1756,16 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.onboarding_status < -32768 OR n.onboarding_status > 32767
+              n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -1767,7 +1779,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.signup_source < -32768 OR n.signup_source > 32767
+              n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -1828,17 +1840,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.company_type < -32768 OR n.company_type > 32767
+                  n.company_type <= -32768.5 OR n.company_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1878,7 +1890,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.employee_count < -2147483648 OR n.employee_count > 2147483647
+                  n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -1898,7 +1910,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+                  n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1908,13 +1920,16 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.onboarding_status < -32768 OR n.onboarding_status > 32767
+                  n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -1928,7 +1943,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.signup_source < -32768 OR n.signup_source > 32767
+                  n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -1990,17 +2005,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.company_type < -32768 OR n.company_type > 32767
+              n.company_type <= -32768.5 OR n.company_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2040,7 +2055,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.employee_count < -2147483648 OR n.employee_count > 2147483647
+              n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -2060,7 +2075,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.payment_terms_days < -32768 OR n.payment_terms_days > 32767
+              n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2070,13 +2085,16 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.onboarding_status < -32768 OR n.onboarding_status > 32767
+              n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.fiscal_year_end_month < -32768 OR n.fiscal_year_end_month > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -2090,7 +2108,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.signup_source < -32768 OR n.signup_source > 32767
+              n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2246,11 +2264,11 @@ BEGIN
         WHEN n.updated_at IS NULL
         THEN 'NULL updated_at'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
         WHEN COALESCE((
-          n.source < -32768 OR n.source > 32767
+          n.source <= -32768.5 OR n.source >= 32767.5
         ), FALSE)
         THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
         WHEN COALESCE((
@@ -2258,7 +2276,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(OCTET_LENGTH(n.vendor_code) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.relationship_type < -32768 OR n.relationship_type > 32767
+          n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
         ), FALSE)
         THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
         WHEN COALESCE((
@@ -2313,12 +2331,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.source < -32768 OR n.source > 32767
+            n.source <= -32768.5 OR n.source >= 32767.5
           ), FALSE)
         )
         OR (
@@ -2328,7 +2346,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.relationship_type < -32768 OR n.relationship_type > 32767
+            n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
           ), FALSE)
         )
         OR (
@@ -2612,8 +2630,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__buyer_seller_company_mappings__staged.status < -32768
-                    OR vendor__buyer_seller_company_mappings__staged.status > 32767
+                    vendor__buyer_seller_company_mappings__staged.status <= -32768.5
+                    OR vendor__buyer_seller_company_mappings__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -2621,8 +2639,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__buyer_seller_company_mappings__staged.source < -32768
-                    OR vendor__buyer_seller_company_mappings__staged.source > 32767
+                    vendor__buyer_seller_company_mappings__staged.source <= -32768.5
+                    OR vendor__buyer_seller_company_mappings__staged.source >= 32767.5
                   ),
                   FALSE
                 )
@@ -2638,8 +2656,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__buyer_seller_company_mappings__staged.relationship_type < -32768
-                    OR vendor__buyer_seller_company_mappings__staged.relationship_type > 32767
+                    vendor__buyer_seller_company_mappings__staged.relationship_type <= -32768.5
+                    OR vendor__buyer_seller_company_mappings__staged.relationship_type >= 32767.5
                   ),
                   FALSE
                 )
@@ -2726,12 +2744,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.source < -32768 OR n.source > 32767
+                  n.source <= -32768.5 OR n.source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -2741,7 +2759,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.relationship_type < -32768 OR n.relationship_type > 32767
+                  n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -2774,12 +2792,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.source < -32768 OR n.source > 32767
+              n.source <= -32768.5 OR n.source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2789,7 +2807,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.relationship_type < -32768 OR n.relationship_type > 32767
+              n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2817,12 +2835,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.source < -32768 OR n.source > 32767
+                  n.source <= -32768.5 OR n.source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -2832,7 +2850,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.relationship_type < -32768 OR n.relationship_type > 32767
+                  n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -2861,12 +2879,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.source < -32768 OR n.source > 32767
+              n.source <= -32768.5 OR n.source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -2876,7 +2894,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.relationship_type < -32768 OR n.relationship_type > 32767
+              n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -3058,15 +3076,15 @@ BEGIN
         ), FALSE)
         THEN 'value too long for users.department (' || CAST(OCTET_LENGTH(n.department) AS VARCHAR(20)) || ' > 150)'
         WHEN COALESCE((
-          n.role < -32768 OR n.role > 32767
+          n.role <= -32768.5 OR n.role >= 32767.5
         ), FALSE)
         THEN 'value out of range for users.role (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for users.status (smallint)'
         WHEN COALESCE((
-          n.user_type < -32768 OR n.user_type > 32767
+          n.user_type <= -32768.5 OR n.user_type >= 32767.5
         ), FALSE)
         THEN 'value out of range for users.user_type (smallint)'
         WHEN COALESCE((
@@ -3078,7 +3096,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for users.time_zone (' || CAST(OCTET_LENGTH(n.time_zone) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+          n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for users.sign_in_count (integer)'
         WHEN COALESCE((
@@ -3090,7 +3108,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for users.last_sign_in_ip (' || CAST(OCTET_LENGTH(n.last_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
         WHEN COALESCE((
-          n.failed_attempts < -32768 OR n.failed_attempts > 32767
+          n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
         ), FALSE)
         THEN 'value out of range for users.failed_attempts (smallint)'
         WHEN COALESCE((
@@ -3101,9 +3119,12 @@ BEGIN
           OCTET_LENGTH(n.employee_number) > 32
         ), FALSE)
         THEN 'value too long for users.employee_number (' || CAST(OCTET_LENGTH(n.employee_number) AS VARCHAR(20)) || ' > 32)'
-        WHEN COALESCE((
-          n.notification_frequency < -32768 OR n.notification_frequency > 32767
-        ), FALSE)
+        WHEN COALESCE(
+          (
+            n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+          ),
+          FALSE
+        )
         THEN 'value out of range for users.notification_frequency (smallint)'
         WHEN COALESCE((
           OCTET_LENGTH(n.external_ref) > 64
@@ -3260,17 +3281,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.role < -32768 OR n.role > 32767
+            n.role <= -32768.5 OR n.role >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.user_type < -32768 OR n.user_type > 32767
+            n.user_type <= -32768.5 OR n.user_type >= 32767.5
           ), FALSE)
         )
         OR (
@@ -3285,7 +3306,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+            n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -3300,7 +3321,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.failed_attempts < -32768 OR n.failed_attempts > 32767
+            n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
           ), FALSE)
         )
         OR (
@@ -3314,9 +3335,12 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.notification_frequency < -32768 OR n.notification_frequency > 32767
-          ), FALSE)
+          COALESCE(
+            (
+              n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -4069,7 +4093,7 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.role < -32768 OR vendor__users__staged.role > 32767
+                    vendor__users__staged.role <= -32768.5 OR vendor__users__staged.role >= 32767.5
                   ),
                   FALSE
                 )
@@ -4077,7 +4101,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.status < -32768 OR vendor__users__staged.status > 32767
+                    vendor__users__staged.status <= -32768.5
+                    OR vendor__users__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -4085,8 +4110,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.user_type < -32768
-                    OR vendor__users__staged.user_type > 32767
+                    vendor__users__staged.user_type <= -32768.5
+                    OR vendor__users__staged.user_type >= 32767.5
                   ),
                   FALSE
                 )
@@ -4104,8 +4129,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.sign_in_count < -2147483648
-                    OR vendor__users__staged.sign_in_count > 2147483647
+                    vendor__users__staged.sign_in_count <= -2147483648.5
+                    OR vendor__users__staged.sign_in_count >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -4123,8 +4148,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.failed_attempts < -32768
-                    OR vendor__users__staged.failed_attempts > 32767
+                    vendor__users__staged.failed_attempts <= -32768.5
+                    OR vendor__users__staged.failed_attempts >= 32767.5
                   ),
                   FALSE
                 )
@@ -4142,8 +4167,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__users__staged.notification_frequency < -32768
-                    OR vendor__users__staged.notification_frequency > 32767
+                    vendor__users__staged.notification_frequency <= -32768.5
+                    OR vendor__users__staged.notification_frequency >= 32767.5
                   ),
                   FALSE
                 )
@@ -4258,17 +4283,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.user_type < -32768 OR n.user_type > 32767
+                  n.user_type <= -32768.5 OR n.user_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -4283,7 +4308,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+                  n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -4298,7 +4323,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.failed_attempts < -32768 OR n.failed_attempts > 32767
+                  n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -4312,9 +4337,12 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.notification_frequency < -32768 OR n.notification_frequency > 32767
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -4383,17 +4411,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.user_type < -32768 OR n.user_type > 32767
+              n.user_type <= -32768.5 OR n.user_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -4408,7 +4436,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+              n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -4423,7 +4451,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.failed_attempts < -32768 OR n.failed_attempts > 32767
+              n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
             ), FALSE)
           )
           OR (
@@ -4437,9 +4465,12 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.notification_frequency < -32768 OR n.notification_frequency > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -4503,17 +4534,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.user_type < -32768 OR n.user_type > 32767
+                  n.user_type <= -32768.5 OR n.user_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -4528,7 +4559,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+                  n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -4543,7 +4574,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.failed_attempts < -32768 OR n.failed_attempts > 32767
+                  n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -4557,9 +4588,12 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.notification_frequency < -32768 OR n.notification_frequency > 32767
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -4624,17 +4658,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.user_type < -32768 OR n.user_type > 32767
+              n.user_type <= -32768.5 OR n.user_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -4649,7 +4683,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sign_in_count < -2147483648 OR n.sign_in_count > 2147483647
+              n.sign_in_count <= -2147483648.5 OR n.sign_in_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -4664,7 +4698,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.failed_attempts < -32768 OR n.failed_attempts > 32767
+              n.failed_attempts <= -32768.5 OR n.failed_attempts >= 32767.5
             ), FALSE)
           )
           OR (
@@ -4678,9 +4712,12 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.notification_frequency < -32768 OR n.notification_frequency > 32767
-            ), FALSE)
+            COALESCE(
+              (
+                n.notification_frequency <= -32768.5 OR n.notification_frequency >= 32767.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -4852,15 +4889,15 @@ BEGIN
         ), FALSE)
         THEN 'value too long for teams.description (' || CAST(OCTET_LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
         WHEN COALESCE((
-          n.category < -32768 OR n.category > 32767
+          n.category <= -32768.5 OR n.category >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.category (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.status (smallint)'
         WHEN COALESCE((
-          n.team_type < -32768 OR n.team_type > 32767
+          n.team_type <= -32768.5 OR n.team_type >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.team_type (smallint)'
         WHEN COALESCE((
@@ -4880,7 +4917,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for teams.spend_limit (numeric(14,2))'
         WHEN COALESCE((
-          n.member_count < -2147483648 OR n.member_count > 2147483647
+          n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for teams.member_count (integer)'
         WHEN COALESCE((
@@ -4888,7 +4925,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for teams.approval_threshold (numeric(14,2))'
         WHEN COALESCE((
-          n.budget_period < -32768 OR n.budget_period > 32767
+          n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.budget_period (smallint)'
         WHEN COALESCE((
@@ -4900,7 +4937,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for teams.slack_channel (' || CAST(OCTET_LENGTH(n.slack_channel) AS VARCHAR(20)) || ' > 100)'
         WHEN COALESCE((
-          n.sort_order < -32768 OR n.sort_order > 32767
+          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
         THEN 'value out of range for teams.sort_order (smallint)'
         WHEN COALESCE((
@@ -5018,17 +5055,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.category < -32768 OR n.category > 32767
+            n.category <= -32768.5 OR n.category >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.team_type < -32768 OR n.team_type > 32767
+            n.team_type <= -32768.5 OR n.team_type >= 32767.5
           ), FALSE)
         )
         OR (
@@ -5053,7 +5090,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.member_count < -2147483648 OR n.member_count > 2147483647
+            n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -5063,7 +5100,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.budget_period < -32768 OR n.budget_period > 32767
+            n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
           ), FALSE)
         )
         OR (
@@ -5078,7 +5115,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
         OR (
@@ -5658,7 +5695,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.category < -32768 OR vendor__teams__staged.category > 32767
+                    vendor__teams__staged.category <= -32768.5
+                    OR vendor__teams__staged.category >= 32767.5
                   ),
                   FALSE
                 )
@@ -5666,7 +5704,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.status < -32768 OR vendor__teams__staged.status > 32767
+                    vendor__teams__staged.status <= -32768.5
+                    OR vendor__teams__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -5674,8 +5713,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.team_type < -32768
-                    OR vendor__teams__staged.team_type > 32767
+                    vendor__teams__staged.team_type <= -32768.5
+                    OR vendor__teams__staged.team_type >= 32767.5
                   ),
                   FALSE
                 )
@@ -5703,8 +5742,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.member_count < -2147483648
-                    OR vendor__teams__staged.member_count > 2147483647
+                    vendor__teams__staged.member_count <= -2147483648.5
+                    OR vendor__teams__staged.member_count >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -5717,8 +5756,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.budget_period < -32768
-                    OR vendor__teams__staged.budget_period > 32767
+                    vendor__teams__staged.budget_period <= -32768.5
+                    OR vendor__teams__staged.budget_period >= 32767.5
                   ),
                   FALSE
                 )
@@ -5736,8 +5775,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__teams__staged.sort_order < -32768
-                    OR vendor__teams__staged.sort_order > 32767
+                    vendor__teams__staged.sort_order <= -32768.5
+                    OR vendor__teams__staged.sort_order >= 32767.5
                   ),
                   FALSE
                 )
@@ -5822,17 +5861,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.team_type < -32768 OR n.team_type > 32767
+                  n.team_type <= -32768.5 OR n.team_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -5857,7 +5896,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.member_count < -2147483648 OR n.member_count > 2147483647
+                  n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -5867,7 +5906,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.budget_period < -32768 OR n.budget_period > 32767
+                  n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -5882,7 +5921,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sort_order < -32768 OR n.sort_order > 32767
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -5922,17 +5961,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.team_type < -32768 OR n.team_type > 32767
+              n.team_type <= -32768.5 OR n.team_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -5957,7 +5996,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.member_count < -2147483648 OR n.member_count > 2147483647
+              n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -5967,7 +6006,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.budget_period < -32768 OR n.budget_period > 32767
+              n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
             ), FALSE)
           )
           OR (
@@ -5982,7 +6021,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sort_order < -32768 OR n.sort_order > 32767
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
@@ -6017,17 +6056,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.team_type < -32768 OR n.team_type > 32767
+                  n.team_type <= -32768.5 OR n.team_type >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -6052,7 +6091,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.member_count < -2147483648 OR n.member_count > 2147483647
+                  n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -6062,7 +6101,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.budget_period < -32768 OR n.budget_period > 32767
+                  n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -6077,7 +6116,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sort_order < -32768 OR n.sort_order > 32767
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -6113,17 +6152,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.team_type < -32768 OR n.team_type > 32767
+              n.team_type <= -32768.5 OR n.team_type >= 32767.5
             ), FALSE)
           )
           OR (
@@ -6148,7 +6187,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.member_count < -2147483648 OR n.member_count > 2147483647
+              n.member_count <= -2147483648.5 OR n.member_count >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -6158,7 +6197,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.budget_period < -32768 OR n.budget_period > 32767
+              n.budget_period <= -32768.5 OR n.budget_period >= 32767.5
             ), FALSE)
           )
           OR (
@@ -6173,7 +6212,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sort_order < -32768 OR n.sort_order > 32767
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
@@ -6401,11 +6440,11 @@ BEGIN
         WHEN n._loaded_at IS NULL
         THEN 'NULL _loaded_at'
         WHEN COALESCE((
-          n.role < -32768 OR n.role > 32767
+          n.role <= -32768.5 OR n.role >= 32767.5
         ), FALSE)
         THEN 'value out of range for team_members.role (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for team_members.status (smallint)'
         WHEN COALESCE((
@@ -6417,7 +6456,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for team_members.title (' || CAST(OCTET_LENGTH(n.title) AS VARCHAR(20)) || ' > 150)'
         WHEN COALESCE((
-          n.notification_level < -32768 OR n.notification_level > 32767
+          n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
         ), FALSE)
         THEN 'value out of range for team_members.notification_level (smallint)'
         WHEN COALESCE((
@@ -6425,7 +6464,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
         WHEN COALESCE((
-          n.membership_source < -32768 OR n.membership_source > 32767
+          n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
         ), FALSE)
         THEN 'value out of range for team_members.membership_source (smallint)'
         WHEN COALESCE((
@@ -6507,12 +6546,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.role < -32768 OR n.role > 32767
+            n.role <= -32768.5 OR n.role >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -6527,7 +6566,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.notification_level < -32768 OR n.notification_level > 32767
+            n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
           ), FALSE)
         )
         OR (
@@ -6537,7 +6576,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.membership_source < -32768 OR n.membership_source > 32767
+            n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
           ), FALSE)
         )
         OR (
@@ -6963,8 +7002,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__team_members__staged.role < -32768
-                    OR vendor__team_members__staged.role > 32767
+                    vendor__team_members__staged.role <= -32768.5
+                    OR vendor__team_members__staged.role >= 32767.5
                   ),
                   FALSE
                 )
@@ -6972,8 +7011,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__team_members__staged.status < -32768
-                    OR vendor__team_members__staged.status > 32767
+                    vendor__team_members__staged.status <= -32768.5
+                    OR vendor__team_members__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -6991,8 +7030,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__team_members__staged.notification_level < -32768
-                    OR vendor__team_members__staged.notification_level > 32767
+                    vendor__team_members__staged.notification_level <= -32768.5
+                    OR vendor__team_members__staged.notification_level >= 32767.5
                   ),
                   FALSE
                 )
@@ -7008,8 +7047,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__team_members__staged.membership_source < -32768
-                    OR vendor__team_members__staged.membership_source > 32767
+                    vendor__team_members__staged.membership_source <= -32768.5
+                    OR vendor__team_members__staged.membership_source >= 32767.5
                   ),
                   FALSE
                 )
@@ -7087,12 +7126,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7107,7 +7146,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.notification_level < -32768 OR n.notification_level > 32767
+                  n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7117,7 +7156,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.membership_source < -32768 OR n.membership_source > 32767
+                  n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7150,12 +7189,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7170,7 +7209,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.notification_level < -32768 OR n.notification_level > 32767
+              n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7180,7 +7219,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.membership_source < -32768 OR n.membership_source > 32767
+              n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7208,12 +7247,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7228,7 +7267,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.notification_level < -32768 OR n.notification_level > 32767
+                  n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7238,7 +7277,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.membership_source < -32768 OR n.membership_source > 32767
+                  n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -7267,12 +7306,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7287,7 +7326,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.notification_level < -32768 OR n.notification_level > 32767
+              n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7297,7 +7336,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.membership_source < -32768 OR n.membership_source > 32767
+              n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -7556,11 +7595,11 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for cities.longitude (numeric(9,6))'
         WHEN COALESCE((
-          n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+          n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for cities.elevation_m (integer)'
         WHEN COALESCE((
-          n.population < -2147483648 OR n.population > 2147483647
+          n.population <= -2147483648.5 OR n.population >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for cities.population (integer)'
         WHEN COALESCE((
@@ -7568,15 +7607,15 @@ BEGIN
         ), FALSE)
         THEN 'value too long for cities.time_zone (' || CAST(OCTET_LENGTH(n.time_zone) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+          n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
         ), FALSE)
         THEN 'value out of range for cities.utc_offset_minutes (smallint)'
         WHEN COALESCE((
-          n.tier < -32768 OR n.tier > 32767
+          n.tier <= -32768.5 OR n.tier >= 32767.5
         ), FALSE)
         THEN 'value out of range for cities.tier (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for cities.status (smallint)'
         WHEN COALESCE((
@@ -7729,12 +7768,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+            n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.population < -2147483648 OR n.population > 2147483647
+            n.population <= -2147483648.5 OR n.population >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -7744,17 +7783,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+            n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.tier < -32768 OR n.tier > 32767
+            n.tier <= -32768.5 OR n.tier >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -8334,8 +8373,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.elevation_m < -2147483648
-                    OR vendor__cities__staged.elevation_m > 2147483647
+                    vendor__cities__staged.elevation_m <= -2147483648.5
+                    OR vendor__cities__staged.elevation_m >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -8343,8 +8382,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.population < -2147483648
-                    OR vendor__cities__staged.population > 2147483647
+                    vendor__cities__staged.population <= -2147483648.5
+                    OR vendor__cities__staged.population >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -8357,8 +8396,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.utc_offset_minutes < -32768
-                    OR vendor__cities__staged.utc_offset_minutes > 32767
+                    vendor__cities__staged.utc_offset_minutes <= -32768.5
+                    OR vendor__cities__staged.utc_offset_minutes >= 32767.5
                   ),
                   FALSE
                 )
@@ -8366,7 +8405,7 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.tier < -32768 OR vendor__cities__staged.tier > 32767
+                    vendor__cities__staged.tier <= -32768.5 OR vendor__cities__staged.tier >= 32767.5
                   ),
                   FALSE
                 )
@@ -8374,7 +8413,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__cities__staged.status < -32768 OR vendor__cities__staged.status > 32767
+                    vendor__cities__staged.status <= -32768.5
+                    OR vendor__cities__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -8514,12 +8554,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+                  n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.population < -2147483648 OR n.population > 2147483647
+                  n.population <= -2147483648.5 OR n.population >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -8529,17 +8569,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+                  n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.tier < -32768 OR n.tier > 32767
+                  n.tier <= -32768.5 OR n.tier >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -8634,12 +8674,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+              n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.population < -2147483648 OR n.population > 2147483647
+              n.population <= -2147483648.5 OR n.population >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -8649,17 +8689,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+              n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.tier < -32768 OR n.tier > 32767
+              n.tier <= -32768.5 OR n.tier >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -8749,12 +8789,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+                  n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.population < -2147483648 OR n.population > 2147483647
+                  n.population <= -2147483648.5 OR n.population >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -8764,17 +8804,17 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+                  n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.tier < -32768 OR n.tier > 32767
+                  n.tier <= -32768.5 OR n.tier >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -8865,12 +8905,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.elevation_m < -2147483648 OR n.elevation_m > 2147483647
+              n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.population < -2147483648 OR n.population > 2147483647
+              n.population <= -2147483648.5 OR n.population >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -8880,17 +8920,17 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.utc_offset_minutes < -32768 OR n.utc_offset_minutes > 32767
+              n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.tier < -32768 OR n.tier > 32767
+              n.tier <= -32768.5 OR n.tier >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -9078,7 +9118,7 @@ BEGIN
       ), FALSE)
       THEN 'value too long for countries.iso3 (' || CAST(OCTET_LENGTH(n.iso3) AS VARCHAR(20)) || ' > 3)'
       WHEN COALESCE((
-        n.numeric_code < -32768 OR n.numeric_code > 32767
+        n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
       ), FALSE)
       THEN 'value out of range for countries.numeric_code (smallint)'
       WHEN COALESCE((
@@ -9150,11 +9190,11 @@ BEGIN
       ), FALSE)
       THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
       WHEN COALESCE((
-        n.status < -32768 OR n.status > 32767
+        n.status <= -32768.5 OR n.status >= 32767.5
       ), FALSE)
       THEN 'value out of range for countries.status (smallint)'
       WHEN COALESCE((
-        n.sort_order < -32768 OR n.sort_order > 32767
+        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
       ), FALSE)
       THEN 'value out of range for countries.sort_order (smallint)'
     END,
@@ -9278,7 +9318,7 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.numeric_code < -32768 OR n.numeric_code > 32767
+          n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
         ), FALSE)
       )
       OR (
@@ -9368,12 +9408,12 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
       )
       OR (
         COALESCE((
-          n.sort_order < -32768 OR n.sort_order > 32767
+          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
       )
     )
@@ -9956,8 +9996,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.numeric_code < -32768
-                  OR vendor__countries__staged.numeric_code > 32767
+                  vendor__countries__staged.numeric_code <= -32768.5
+                  OR vendor__countries__staged.numeric_code >= 32767.5
                 ),
                 FALSE
               )
@@ -10050,8 +10090,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.status < -32768
-                  OR vendor__countries__staged.status > 32767
+                  vendor__countries__staged.status <= -32768.5
+                  OR vendor__countries__staged.status >= 32767.5
                 ),
                 FALSE
               )
@@ -10059,8 +10099,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.sort_order < -32768
-                  OR vendor__countries__staged.sort_order > 32767
+                  vendor__countries__staged.sort_order <= -32768.5
+                  OR vendor__countries__staged.sort_order >= 32767.5
                 ),
                 FALSE
               )
@@ -10222,8 +10262,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.numeric_code < -32768
-                  OR vendor__countries__staged.numeric_code > 32767
+                  vendor__countries__staged.numeric_code <= -32768.5
+                  OR vendor__countries__staged.numeric_code >= 32767.5
                 ),
                 FALSE
               )
@@ -10316,8 +10356,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.status < -32768
-                  OR vendor__countries__staged.status > 32767
+                  vendor__countries__staged.status <= -32768.5
+                  OR vendor__countries__staged.status >= 32767.5
                 ),
                 FALSE
               )
@@ -10325,8 +10365,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__countries__staged.sort_order < -32768
-                  OR vendor__countries__staged.sort_order > 32767
+                  vendor__countries__staged.sort_order <= -32768.5
+                  OR vendor__countries__staged.sort_order >= 32767.5
                 ),
                 FALSE
               )
@@ -10414,7 +10454,7 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.numeric_code < -32768 OR n.numeric_code > 32767
+                n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
               ), FALSE)
             )
             OR (
@@ -10504,12 +10544,12 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.status < -32768 OR n.status > 32767
+                n.status <= -32768.5 OR n.status >= 32767.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.sort_order < -32768 OR n.sort_order > 32767
+                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
               ), FALSE)
             )
           )
@@ -10559,7 +10599,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.numeric_code < -32768 OR n.numeric_code > 32767
+            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
           ), FALSE)
         )
         OR (
@@ -10649,12 +10689,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
     ) - (
@@ -10699,7 +10739,7 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.numeric_code < -32768 OR n.numeric_code > 32767
+                n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
               ), FALSE)
             )
             OR (
@@ -10789,12 +10829,12 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.status < -32768 OR n.status > 32767
+                n.status <= -32768.5 OR n.status >= 32767.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.sort_order < -32768 OR n.sort_order > 32767
+                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
               ), FALSE)
             )
           )
@@ -10840,7 +10880,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.numeric_code < -32768 OR n.numeric_code > 32767
+            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
           ), FALSE)
         )
         OR (
@@ -10930,12 +10970,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
     )
@@ -11010,15 +11050,15 @@ BEGIN
       ), FALSE)
       THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
       WHEN COALESCE((
-        n.depth < -32768 OR n.depth > 32767
+        n.depth <= -32768.5 OR n.depth >= 32767.5
       ), FALSE)
       THEN 'value out of range for product_categories.depth (smallint)'
       WHEN COALESCE((
-        n.lft < -2147483648 OR n.lft > 2147483647
+        n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
       ), FALSE)
       THEN 'value out of range for product_categories.lft (integer)'
       WHEN COALESCE((
-        n.rgt < -2147483648 OR n.rgt > 2147483647
+        n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
       ), FALSE)
       THEN 'value out of range for product_categories.rgt (integer)'
       WHEN COALESCE((
@@ -11034,16 +11074,19 @@ BEGIN
       ), FALSE)
       THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(n.hs_code) AS VARCHAR(20)) || ' > 16)'
       WHEN COALESCE((
-        n.status < -32768 OR n.status > 32767
+        n.status <= -32768.5 OR n.status >= 32767.5
       ), FALSE)
       THEN 'value out of range for product_categories.status (smallint)'
       WHEN COALESCE((
         ABS(n.default_tax_rate) >= 999.995
       ), FALSE)
       THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
-      WHEN COALESCE((
-        n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-      ), FALSE)
+      WHEN COALESCE(
+        (
+          n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+        ),
+        FALSE
+      )
       THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
       WHEN COALESCE((
         OCTET_LENGTH(n.tax_code) > 32
@@ -11058,11 +11101,11 @@ BEGIN
       ), FALSE)
       THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
       WHEN COALESCE((
-        n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+        n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
       ), FALSE)
       THEN 'value out of range for product_categories.vendor_count (integer)'
       WHEN COALESCE((
-        n.sort_order < -32768 OR n.sort_order > 32767
+        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
       ), FALSE)
       THEN 'value out of range for product_categories.sort_order (smallint)'
       WHEN COALESCE((
@@ -11189,17 +11232,17 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.depth < -32768 OR n.depth > 32767
+          n.depth <= -32768.5 OR n.depth >= 32767.5
         ), FALSE)
       )
       OR (
         COALESCE((
-          n.lft < -2147483648 OR n.lft > 2147483647
+          n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
         ), FALSE)
       )
       OR (
         COALESCE((
-          n.rgt < -2147483648 OR n.rgt > 2147483647
+          n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
         ), FALSE)
       )
       OR (
@@ -11219,7 +11262,7 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
       )
       OR (
@@ -11228,9 +11271,12 @@ BEGIN
         ), FALSE)
       )
       OR (
-        COALESCE((
-          n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-        ), FALSE)
+        COALESCE(
+          (
+            n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+          ),
+          FALSE
+        )
       )
       OR (
         COALESCE((
@@ -11249,12 +11295,12 @@ BEGIN
       )
       OR (
         COALESCE((
-          n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+          n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
         ), FALSE)
       )
       OR (
         COALESCE((
-          n.sort_order < -32768 OR n.sort_order > 32767
+          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
       )
       OR (
@@ -11816,8 +11862,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.depth < -32768
-                  OR vendor__product_categories__staged.depth > 32767
+                  vendor__product_categories__staged.depth <= -32768.5
+                  OR vendor__product_categories__staged.depth >= 32767.5
                 ),
                 FALSE
               )
@@ -11825,8 +11871,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.lft < -2147483648
-                  OR vendor__product_categories__staged.lft > 2147483647
+                  vendor__product_categories__staged.lft <= -2147483648.5
+                  OR vendor__product_categories__staged.lft >= 2147483647.5
                 ),
                 FALSE
               )
@@ -11834,8 +11880,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.rgt < -2147483648
-                  OR vendor__product_categories__staged.rgt > 2147483647
+                  vendor__product_categories__staged.rgt <= -2147483648.5
+                  OR vendor__product_categories__staged.rgt >= 2147483647.5
                 ),
                 FALSE
               )
@@ -11858,8 +11904,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.status < -32768
-                  OR vendor__product_categories__staged.status > 32767
+                  vendor__product_categories__staged.status <= -32768.5
+                  OR vendor__product_categories__staged.status >= 32767.5
                 ),
                 FALSE
               )
@@ -11872,8 +11918,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.default_lead_time_days < -32768
-                  OR vendor__product_categories__staged.default_lead_time_days > 32767
+                  vendor__product_categories__staged.default_lead_time_days <= -32768.5
+                  OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
                 ),
                 FALSE
               )
@@ -11899,8 +11945,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.vendor_count < -2147483648
-                  OR vendor__product_categories__staged.vendor_count > 2147483647
+                  vendor__product_categories__staged.vendor_count <= -2147483648.5
+                  OR vendor__product_categories__staged.vendor_count >= 2147483647.5
                 ),
                 FALSE
               )
@@ -11908,8 +11954,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.sort_order < -32768
-                  OR vendor__product_categories__staged.sort_order > 32767
+                  vendor__product_categories__staged.sort_order <= -32768.5
+                  OR vendor__product_categories__staged.sort_order >= 32767.5
                 ),
                 FALSE
               )
@@ -12065,8 +12111,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.depth < -32768
-                  OR vendor__product_categories__staged.depth > 32767
+                  vendor__product_categories__staged.depth <= -32768.5
+                  OR vendor__product_categories__staged.depth >= 32767.5
                 ),
                 FALSE
               )
@@ -12074,8 +12120,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.lft < -2147483648
-                  OR vendor__product_categories__staged.lft > 2147483647
+                  vendor__product_categories__staged.lft <= -2147483648.5
+                  OR vendor__product_categories__staged.lft >= 2147483647.5
                 ),
                 FALSE
               )
@@ -12083,8 +12129,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.rgt < -2147483648
-                  OR vendor__product_categories__staged.rgt > 2147483647
+                  vendor__product_categories__staged.rgt <= -2147483648.5
+                  OR vendor__product_categories__staged.rgt >= 2147483647.5
                 ),
                 FALSE
               )
@@ -12107,8 +12153,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.status < -32768
-                  OR vendor__product_categories__staged.status > 32767
+                  vendor__product_categories__staged.status <= -32768.5
+                  OR vendor__product_categories__staged.status >= 32767.5
                 ),
                 FALSE
               )
@@ -12121,8 +12167,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.default_lead_time_days < -32768
-                  OR vendor__product_categories__staged.default_lead_time_days > 32767
+                  vendor__product_categories__staged.default_lead_time_days <= -32768.5
+                  OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
                 ),
                 FALSE
               )
@@ -12148,8 +12194,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.vendor_count < -2147483648
-                  OR vendor__product_categories__staged.vendor_count > 2147483647
+                  vendor__product_categories__staged.vendor_count <= -2147483648.5
+                  OR vendor__product_categories__staged.vendor_count >= 2147483647.5
                 ),
                 FALSE
               )
@@ -12157,8 +12203,8 @@ BEGIN
             OR (
               COALESCE(
                 (
-                  vendor__product_categories__staged.sort_order < -32768
-                  OR vendor__product_categories__staged.sort_order > 32767
+                  vendor__product_categories__staged.sort_order <= -32768.5
+                  OR vendor__product_categories__staged.sort_order >= 32767.5
                 ),
                 FALSE
               )
@@ -12246,17 +12292,17 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.depth < -32768 OR n.depth > 32767
+                n.depth <= -32768.5 OR n.depth >= 32767.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.lft < -2147483648 OR n.lft > 2147483647
+                n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.rgt < -2147483648 OR n.rgt > 2147483647
+                n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
               ), FALSE)
             )
             OR (
@@ -12276,7 +12322,7 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.status < -32768 OR n.status > 32767
+                n.status <= -32768.5 OR n.status >= 32767.5
               ), FALSE)
             )
             OR (
@@ -12285,9 +12331,12 @@ BEGIN
               ), FALSE)
             )
             OR (
-              COALESCE((
-                n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-              ), FALSE)
+              COALESCE(
+                (
+                  n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+                ),
+                FALSE
+              )
             )
             OR (
               COALESCE((
@@ -12306,12 +12355,12 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+                n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.sort_order < -32768 OR n.sort_order > 32767
+                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
               ), FALSE)
             )
             OR (
@@ -12361,17 +12410,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.depth < -32768 OR n.depth > 32767
+            n.depth <= -32768.5 OR n.depth >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.lft < -2147483648 OR n.lft > 2147483647
+            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.rgt < -2147483648 OR n.rgt > 2147483647
+            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -12391,7 +12440,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12400,9 +12449,12 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-          ), FALSE)
+          COALESCE(
+            (
+              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -12421,12 +12473,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12471,17 +12523,17 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.depth < -32768 OR n.depth > 32767
+                n.depth <= -32768.5 OR n.depth >= 32767.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.lft < -2147483648 OR n.lft > 2147483647
+                n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.rgt < -2147483648 OR n.rgt > 2147483647
+                n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
               ), FALSE)
             )
             OR (
@@ -12501,7 +12553,7 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.status < -32768 OR n.status > 32767
+                n.status <= -32768.5 OR n.status >= 32767.5
               ), FALSE)
             )
             OR (
@@ -12510,9 +12562,12 @@ BEGIN
               ), FALSE)
             )
             OR (
-              COALESCE((
-                n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-              ), FALSE)
+              COALESCE(
+                (
+                  n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+                ),
+                FALSE
+              )
             )
             OR (
               COALESCE((
@@ -12531,12 +12586,12 @@ BEGIN
             )
             OR (
               COALESCE((
-                n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+                n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
               ), FALSE)
             )
             OR (
               COALESCE((
-                n.sort_order < -32768 OR n.sort_order > 32767
+                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
               ), FALSE)
             )
             OR (
@@ -12582,17 +12637,17 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.depth < -32768 OR n.depth > 32767
+            n.depth <= -32768.5 OR n.depth >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.lft < -2147483648 OR n.lft > 2147483647
+            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.rgt < -2147483648 OR n.rgt > 2147483647
+            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -12612,7 +12667,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12621,9 +12676,12 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.default_lead_time_days < -32768 OR n.default_lead_time_days > 32767
-          ), FALSE)
+          COALESCE(
+            (
+              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -12642,12 +12700,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.vendor_count < -2147483648 OR n.vendor_count > 2147483647
+            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12717,11 +12775,11 @@ BEGIN
         WHEN n.updated_at IS NULL
         THEN 'NULL updated_at'
         WHEN COALESCE((
-          n.role < -32768 OR n.role > 32767
+          n.role <= -32768.5 OR n.role >= 32767.5
         ), FALSE)
         THEN 'value out of range for user_company_mappings.role (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for user_company_mappings.status (smallint)'
         WHEN COALESCE((
@@ -12737,11 +12795,11 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
         WHEN COALESCE((
-          n.notification_level < -32768 OR n.notification_level > 32767
+          n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
         ), FALSE)
         THEN 'value out of range for user_company_mappings.notification_level (smallint)'
         WHEN COALESCE((
-          n.mapping_source < -32768 OR n.mapping_source > 32767
+          n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
         ), FALSE)
         THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
         WHEN COALESCE((
@@ -12756,9 +12814,12 @@ BEGIN
           OCTET_LENGTH(n.cost_center) > 32
         ), FALSE)
         THEN 'value too long for user_company_mappings.cost_center (' || CAST(OCTET_LENGTH(n.cost_center) AS VARCHAR(20)) || ' > 32)'
-        WHEN COALESCE((
-          n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-        ), FALSE)
+        WHEN COALESCE(
+          (
+            n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+          ),
+          FALSE
+        )
         THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
         WHEN COALESCE((
           OCTET_LENGTH(n.external_ref) > 64
@@ -12882,12 +12943,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.role < -32768 OR n.role > 32767
+            n.role <= -32768.5 OR n.role >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12907,12 +12968,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.notification_level < -32768 OR n.notification_level > 32767
+            n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.mapping_source < -32768 OR n.mapping_source > 32767
+            n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
           ), FALSE)
         )
         OR (
@@ -12931,9 +12992,12 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-          ), FALSE)
+          COALESCE(
+            (
+              n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+            ),
+            FALSE
+          )
         )
         OR (
           COALESCE((
@@ -13519,8 +13583,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.role < -32768
-                    OR vendor__user_company_mappings__staged.role > 32767
+                    vendor__user_company_mappings__staged.role <= -32768.5
+                    OR vendor__user_company_mappings__staged.role >= 32767.5
                   ),
                   FALSE
                 )
@@ -13528,8 +13592,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.status < -32768
-                    OR vendor__user_company_mappings__staged.status > 32767
+                    vendor__user_company_mappings__staged.status <= -32768.5
+                    OR vendor__user_company_mappings__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -13561,8 +13625,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.notification_level < -32768
-                    OR vendor__user_company_mappings__staged.notification_level > 32767
+                    vendor__user_company_mappings__staged.notification_level <= -32768.5
+                    OR vendor__user_company_mappings__staged.notification_level >= 32767.5
                   ),
                   FALSE
                 )
@@ -13570,8 +13634,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.mapping_source < -32768
-                    OR vendor__user_company_mappings__staged.mapping_source > 32767
+                    vendor__user_company_mappings__staged.mapping_source <= -32768.5
+                    OR vendor__user_company_mappings__staged.mapping_source >= 32767.5
                   ),
                   FALSE
                 )
@@ -13594,8 +13658,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__user_company_mappings__staged.permissions_mask < -2147483648
-                    OR vendor__user_company_mappings__staged.permissions_mask > 2147483647
+                    vendor__user_company_mappings__staged.permissions_mask <= -2147483648.5
+                    OR vendor__user_company_mappings__staged.permissions_mask >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -13672,12 +13736,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -13697,12 +13761,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.notification_level < -32768 OR n.notification_level > 32767
+                  n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.mapping_source < -32768 OR n.mapping_source > 32767
+                  n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -13721,9 +13785,12 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -13752,12 +13819,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -13777,12 +13844,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.notification_level < -32768 OR n.notification_level > 32767
+              n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.mapping_source < -32768 OR n.mapping_source > 32767
+              n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -13801,9 +13868,12 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-            ), FALSE)
+            COALESCE(
+              (
+                n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -13827,12 +13897,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.role < -32768 OR n.role > 32767
+                  n.role <= -32768.5 OR n.role >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -13852,12 +13922,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.notification_level < -32768 OR n.notification_level > 32767
+                  n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.mapping_source < -32768 OR n.mapping_source > 32767
+                  n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -13876,9 +13946,12 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-                ), FALSE)
+                COALESCE(
+                  (
+                    n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -13903,12 +13976,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.role < -32768 OR n.role > 32767
+              n.role <= -32768.5 OR n.role >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -13928,12 +14001,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.notification_level < -32768 OR n.notification_level > 32767
+              n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.mapping_source < -32768 OR n.mapping_source > 32767
+              n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
             ), FALSE)
           )
           OR (
@@ -13952,9 +14025,12 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.permissions_mask < -2147483648 OR n.permissions_mask > 2147483647
-            ), FALSE)
+            COALESCE(
+              (
+                n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -14170,7 +14246,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
         WHEN COALESCE((
-          n.weight < -32768 OR n.weight > 32767
+          n.weight <= -32768.5 OR n.weight >= 32767.5
         ), FALSE)
         THEN 'value out of range for taggings.weight (smallint)'
       END,
@@ -14244,7 +14320,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.weight < -32768 OR n.weight > 32767
+            n.weight <= -32768.5 OR n.weight >= 32767.5
           ), FALSE)
         )
       )
@@ -14527,8 +14603,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__taggings__staged.weight < -32768
-                    OR vendor__taggings__staged.weight > 32767
+                    vendor__taggings__staged.weight <= -32768.5
+                    OR vendor__taggings__staged.weight >= 32767.5
                   ),
                   FALSE
                 )
@@ -14621,7 +14697,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.weight < -32768 OR n.weight > 32767
+                  n.weight <= -32768.5 OR n.weight >= 32767.5
                 ), FALSE)
               )
             )
@@ -14669,7 +14745,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.weight < -32768 OR n.weight > 32767
+              n.weight <= -32768.5 OR n.weight >= 32767.5
             ), FALSE)
           )
       ) - (
@@ -14712,7 +14788,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.weight < -32768 OR n.weight > 32767
+                  n.weight <= -32768.5 OR n.weight >= 32767.5
                 ), FALSE)
               )
             )
@@ -14756,7 +14832,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.weight < -32768 OR n.weight > 32767
+              n.weight <= -32768.5 OR n.weight >= 32767.5
             ), FALSE)
           )
       )
@@ -14951,7 +15027,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for tags.description (' || CAST(OCTET_LENGTH(n.description) AS VARCHAR(20)) || ' > 500)'
         WHEN COALESCE((
-          n.category < -32768 OR n.category > 32767
+          n.category <= -32768.5 OR n.category >= 32767.5
         ), FALSE)
         THEN 'value out of range for tags.category (smallint)'
         WHEN COALESCE((
@@ -14959,11 +15035,11 @@ BEGIN
         ), FALSE)
         THEN 'value too long for tags.color (' || CAST(OCTET_LENGTH(n.color) AS VARCHAR(20)) || ' > 7)'
         WHEN COALESCE((
-          n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+          n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for tags.taggings_count (integer)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for tags.status (smallint)'
         WHEN COALESCE((
@@ -14971,11 +15047,11 @@ BEGIN
         ), FALSE)
         THEN 'value too long for tags.icon (' || CAST(OCTET_LENGTH(n.icon) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.sort_order < -32768 OR n.sort_order > 32767
+          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
         THEN 'value out of range for tags.sort_order (smallint)'
         WHEN COALESCE((
-          n.usage_scope < -32768 OR n.usage_scope > 32767
+          n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
         ), FALSE)
         THEN 'value out of range for tags.usage_scope (smallint)'
       END,
@@ -15061,7 +15137,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.category < -32768 OR n.category > 32767
+            n.category <= -32768.5 OR n.category >= 32767.5
           ), FALSE)
         )
         OR (
@@ -15071,12 +15147,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+            n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -15086,12 +15162,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.sort_order < -32768 OR n.sort_order > 32767
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.usage_scope < -32768 OR n.usage_scope > 32767
+            n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
           ), FALSE)
         )
       )
@@ -15495,7 +15571,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.category < -32768 OR vendor__tags__staged.category > 32767
+                    vendor__tags__staged.category <= -32768.5
+                    OR vendor__tags__staged.category >= 32767.5
                   ),
                   FALSE
                 )
@@ -15508,8 +15585,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.taggings_count < -2147483648
-                    OR vendor__tags__staged.taggings_count > 2147483647
+                    vendor__tags__staged.taggings_count <= -2147483648.5
+                    OR vendor__tags__staged.taggings_count >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -15517,7 +15594,7 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.status < -32768 OR vendor__tags__staged.status > 32767
+                    vendor__tags__staged.status <= -32768.5 OR vendor__tags__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -15530,8 +15607,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.sort_order < -32768
-                    OR vendor__tags__staged.sort_order > 32767
+                    vendor__tags__staged.sort_order <= -32768.5
+                    OR vendor__tags__staged.sort_order >= 32767.5
                   ),
                   FALSE
                 )
@@ -15539,8 +15616,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__tags__staged.usage_scope < -32768
-                    OR vendor__tags__staged.usage_scope > 32767
+                    vendor__tags__staged.usage_scope <= -32768.5
+                    OR vendor__tags__staged.usage_scope >= 32767.5
                   ),
                   FALSE
                 )
@@ -15625,7 +15702,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -15635,12 +15712,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+                  n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -15650,12 +15727,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sort_order < -32768 OR n.sort_order > 32767
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.usage_scope < -32768 OR n.usage_scope > 32767
+                  n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
                 ), FALSE)
               )
             )
@@ -15695,7 +15772,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
@@ -15705,12 +15782,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+              n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -15720,12 +15797,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sort_order < -32768 OR n.sort_order > 32767
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.usage_scope < -32768 OR n.usage_scope > 32767
+              n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
             ), FALSE)
           )
       ) - (
@@ -15760,7 +15837,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.category < -32768 OR n.category > 32767
+                  n.category <= -32768.5 OR n.category >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -15770,12 +15847,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+                  n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -15785,12 +15862,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.sort_order < -32768 OR n.sort_order > 32767
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.usage_scope < -32768 OR n.usage_scope > 32767
+                  n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
                 ), FALSE)
               )
             )
@@ -15826,7 +15903,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.category < -32768 OR n.category > 32767
+              n.category <= -32768.5 OR n.category >= 32767.5
             ), FALSE)
           )
           OR (
@@ -15836,12 +15913,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.taggings_count < -2147483648 OR n.taggings_count > 2147483647
+              n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -15851,12 +15928,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.sort_order < -32768 OR n.sort_order > 32767
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.usage_scope < -32768 OR n.usage_scope > 32767
+              n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
             ), FALSE)
           )
       )
@@ -16046,7 +16123,7 @@ BEGIN
         ), FALSE)
         THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(OCTET_LENGTH(n.unit_of_measure) AS VARCHAR(20)) || ' > 16)'
         WHEN COALESCE((
-          n.pack_size < -2147483648 OR n.pack_size > 2147483647
+          n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
         ), FALSE)
         THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
         WHEN COALESCE((
@@ -16074,7 +16151,7 @@ BEGIN
         ), FALSE)
         THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
         WHEN COALESCE((
-          n.lead_time_days < -32768 OR n.lead_time_days > 32767
+          n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
         ), FALSE)
         THEN 'value out of range for preferred_vendor_item_mappings.lead_time_days (smallint)'
         WHEN COALESCE((
@@ -16082,11 +16159,11 @@ BEGIN
         ), FALSE)
         THEN 'value too long for preferred_vendor_item_mappings.contract_number (' || CAST(OCTET_LENGTH(n.contract_number) AS VARCHAR(20)) || ' > 64)'
         WHEN COALESCE((
-          n.priority < -32768 OR n.priority > 32767
+          n.priority <= -32768.5 OR n.priority >= 32767.5
         ), FALSE)
         THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
         WHEN COALESCE((
-          n.status < -32768 OR n.status > 32767
+          n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
         THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
         WHEN COALESCE((
@@ -16268,7 +16345,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.pack_size < -2147483648 OR n.pack_size > 2147483647
+            n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
           ), FALSE)
         )
         OR (
@@ -16303,7 +16380,7 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.lead_time_days < -32768 OR n.lead_time_days > 32767
+            n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
           ), FALSE)
         )
         OR (
@@ -16313,12 +16390,12 @@ BEGIN
         )
         OR (
           COALESCE((
-            n.priority < -32768 OR n.priority > 32767
+            n.priority <= -32768.5 OR n.priority >= 32767.5
           ), FALSE)
         )
         OR (
           COALESCE((
-            n.status < -32768 OR n.status > 32767
+            n.status <= -32768.5 OR n.status >= 32767.5
           ), FALSE)
         )
         OR (
@@ -17138,8 +17215,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__preferred_vendor_item_mappings__staged.pack_size < -2147483648
-                    OR vendor__preferred_vendor_item_mappings__staged.pack_size > 2147483647
+                    vendor__preferred_vendor_item_mappings__staged.pack_size <= -2147483648.5
+                    OR vendor__preferred_vendor_item_mappings__staged.pack_size >= 2147483647.5
                   ),
                   FALSE
                 )
@@ -17195,8 +17272,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__preferred_vendor_item_mappings__staged.lead_time_days < -32768
-                    OR vendor__preferred_vendor_item_mappings__staged.lead_time_days > 32767
+                    vendor__preferred_vendor_item_mappings__staged.lead_time_days <= -32768.5
+                    OR vendor__preferred_vendor_item_mappings__staged.lead_time_days >= 32767.5
                   ),
                   FALSE
                 )
@@ -17212,8 +17289,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__preferred_vendor_item_mappings__staged.priority < -32768
-                    OR vendor__preferred_vendor_item_mappings__staged.priority > 32767
+                    vendor__preferred_vendor_item_mappings__staged.priority <= -32768.5
+                    OR vendor__preferred_vendor_item_mappings__staged.priority >= 32767.5
                   ),
                   FALSE
                 )
@@ -17221,8 +17298,8 @@ BEGIN
               OR (
                 COALESCE(
                   (
-                    vendor__preferred_vendor_item_mappings__staged.status < -32768
-                    OR vendor__preferred_vendor_item_mappings__staged.status > 32767
+                    vendor__preferred_vendor_item_mappings__staged.status <= -32768.5
+                    OR vendor__preferred_vendor_item_mappings__staged.status >= 32767.5
                   ),
                   FALSE
                 )
@@ -17376,7 +17453,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.pack_size < -2147483648 OR n.pack_size > 2147483647
+                  n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -17411,7 +17488,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.lead_time_days < -32768 OR n.lead_time_days > 32767
+                  n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -17421,12 +17498,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.priority < -32768 OR n.priority > 32767
+                  n.priority <= -32768.5 OR n.priority >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -17521,7 +17598,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.pack_size < -2147483648 OR n.pack_size > 2147483647
+              n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -17556,7 +17633,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.lead_time_days < -32768 OR n.lead_time_days > 32767
+              n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -17566,12 +17643,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.priority < -32768 OR n.priority > 32767
+              n.priority <= -32768.5 OR n.priority >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
@@ -17661,7 +17738,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.pack_size < -2147483648 OR n.pack_size > 2147483647
+                  n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
                 ), FALSE)
               )
               OR (
@@ -17696,7 +17773,7 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.lead_time_days < -32768 OR n.lead_time_days > 32767
+                  n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -17706,12 +17783,12 @@ BEGIN
               )
               OR (
                 COALESCE((
-                  n.priority < -32768 OR n.priority > 32767
+                  n.priority <= -32768.5 OR n.priority >= 32767.5
                 ), FALSE)
               )
               OR (
                 COALESCE((
-                  n.status < -32768 OR n.status > 32767
+                  n.status <= -32768.5 OR n.status >= 32767.5
                 ), FALSE)
               )
               OR (
@@ -17802,7 +17879,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.pack_size < -2147483648 OR n.pack_size > 2147483647
+              n.pack_size <= -2147483648.5 OR n.pack_size >= 2147483647.5
             ), FALSE)
           )
           OR (
@@ -17837,7 +17914,7 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.lead_time_days < -32768 OR n.lead_time_days > 32767
+              n.lead_time_days <= -32768.5 OR n.lead_time_days >= 32767.5
             ), FALSE)
           )
           OR (
@@ -17847,12 +17924,12 @@ BEGIN
           )
           OR (
             COALESCE((
-              n.priority < -32768 OR n.priority > 32767
+              n.priority <= -32768.5 OR n.priority >= 32767.5
             ), FALSE)
           )
           OR (
             COALESCE((
-              n.status < -32768 OR n.status > 32767
+              n.status <= -32768.5 OR n.status >= 32767.5
             ), FALSE)
           )
           OR (
