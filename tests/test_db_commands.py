@@ -136,6 +136,8 @@ def test_failed_run_exits_1_and_shows_in_status(cli, pg_dsn, mini_build):
     assert "past its freshness error_after for items" in shown.output
     assert "failures:" in shown.output
     assert "run 1 at" in shown.output and "boom" in shown.output
+    checked = cli("status", "--check", str(mini_build), code=1)
+    assert "the last mini run (1) failed" in checked.output
 
 
 def test_introspect_writes_a_catalog(cli, pg_dsn, tmp_path):

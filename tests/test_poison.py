@@ -91,9 +91,9 @@ def test_dead_letters_are_listed_and_summarised_by_the_cli(pg_dsn: str, secret_p
     build = str(REPO / "generated" / "orders" / "postgres")
     runner = CliRunner()
 
-    def cli(*args: str) -> str:
+    def cli(*args: str, code: int = 0) -> str:
         result = runner.invoke(app, [*args, "--dsn", pg_dsn], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == code, result.output
         assert secret_password not in result.output
         return result.stdout
 
@@ -119,6 +119,18 @@ def test_dead_letters_are_listed_and_summarised_by_the_cli(pg_dsn: str, secret_p
         ("customers", "value too long for customers.email (300 > 255)", 1),
     }
     assert "dead letters" in cli("status", build)
+    # for monitors: held-back rows are a warning; --warn-error makes it fail
+    checked = json.loads(cli("status", build, "--check", "--json"))
+    assert checked["warnings"] == ["2 dead-lettered row(s) held back (cdcgen dead-letters orders)"]
+    failed = json.loads(cli("status", build, "--check", "--warn-error", "--json", code=1))
+    assert failed["exit_code"] == 1 and "dead-lettered" in failed["error"]
+    # a source whose newest change is older than error_after: status exits 1
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO staging.products (id, sku, created_at, updated_at) "
+                     "VALUES (1, 'P-1', '2020-01-01', '2020-01-01')")
+    cli("run", build)
+    stale = json.loads(cli("status", build, "--json", code=1))
+    assert "past its freshness error_after for products" in stale["error"]
 
 
 def widen_view_source(conn: psycopg.Connection, source: str, column: str, type_: str) -> None:

@@ -164,26 +164,61 @@ def status(
     dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 10,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="For monitors: exit 1 on a freshness error or a failed last run; "
+            "warnings (freshness warn, dead letters) exit 0.",
+        ),
+    ] = False,
+    warn_error: Annotated[
+        bool, typer.Option("--warn-error", help="With --check: warnings exit 1 too.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Recent runs, failures with their errors, freshness per source. Exit 1 when a
-    source is past its freshness error_after."""
+    """Recent runs, failures with their errors, dead letters, freshness per source. Exit 1
+    when a source is past its freshness error_after (and, with --check, when the last run
+    failed)."""
     with reported(as_json), _connection(dsn) as db:
         from cdcgen.deploy import ops
 
         pipeline, cdc = _pipeline_and_cdc_schema(build, _dialect(db, dialect))
         ops.require_deployed(db, pipeline, cdc, _where(dsn))
         result = ops.status(db, pipeline, cdc_schema=cdc, limit=limit)
-        stale = [str(r.get("source")) for r in result.freshness if r.get("freshness") == "error"]
-        if as_json:
-            data = ops.status_as_dict(result)
-            if stale:
-                fail(_freshness_error(pipeline, stale), 1, as_json, status=data)
+        errors, warnings = _health(result, pipeline, check=check)
+        if warn_error:
+            errors, warnings = errors + warnings, []
+        data = ops.status_as_dict(result) if as_json else None
+        if data is None:
+            _print_status(result)
+            for message in warnings:
+                warn(message)
+        else:
+            data["warnings"] = warnings
+        if errors:
+            fail("; ".join(errors), 1, as_json, **({"status": data} if data is not None else {}))
+        if data is not None:
             emit_json(data)
-            return
-        _print_status(result)
-        if stale:
-            fail(_freshness_error(pipeline, stale), 1)
+
+
+def _health(result: Any, pipeline: str, *, check: bool) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a status: what a monitor acts on."""
+    by_state: dict[str, list[str]] = {}
+    for row in result.freshness:
+        by_state.setdefault(str(row.get("freshness") or row.get("status")), []).append(
+            str(row.get("source"))
+        )
+    errors = [_freshness_error(pipeline, by_state["error"])] if "error" in by_state else []
+    warnings = []
+    if check and result.runs and result.runs[0].get("status") == "failed":
+        errors.append(f"the last {pipeline} run ({result.runs[0]['run_id']}) failed")
+    if "warn" in by_state:
+        warnings.append(f"{pipeline} is past its freshness warn_after for {', '.join(by_state['warn'])}")
+    if result.dead_letters:
+        held = sum(int(r["row_count"]) for r in result.dead_letters)
+        warnings.append(f"{held} dead-lettered row(s) held back (cdcgen dead-letters {pipeline})")
+    return errors, warnings
 
 
 @app.command("dead-letters")
