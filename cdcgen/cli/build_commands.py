@@ -51,3 +51,30 @@ def build_command(
         typer.echo(
             f"built {', '.join(result.pipelines)}: {len(result.written)} file(s) changed in {out}"
         )
+
+
+@app.command("staging-ddl")
+def staging_ddl(
+    spec: Annotated[Path, typer.Argument(help="The pipeline spec.", show_default=False)],
+    dialect: Annotated[
+        str, typer.Option("--dialect", help="redshift (what the ETL lands into) or postgres.")
+    ] = "redshift",
+    as_json: JsonOption = False,
+) -> None:
+    """The staging schema, tables and indexes an ETL must land into, as DDL (for the ETL
+    team: what each source's staging table holds is described in docs/staging.md)."""
+    with reported(as_json):
+        from cdcgen.render.build import render_pipeline, staging_statements
+
+        if dialect not in ("redshift", "postgres"):
+            fail(f"unknown dialect '{dialect}': redshift or postgres", 1, as_json)
+        from cdcgen.validate import validate_file
+
+        vspec = validate_file(spec)
+        statements = staging_statements(render_pipeline(vspec)[dialect])
+    if as_json:
+        emit_json({"pipeline": vspec.spec.pipeline, "dialect": dialect, "statements": statements})
+        return
+    typer.echo(f"-- staging DDL of pipeline {vspec.spec.pipeline} ({dialect}), from cdcgen")
+    for statement in statements:
+        typer.echo(statement.rstrip() + "\n")

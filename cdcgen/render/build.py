@@ -182,3 +182,16 @@ def _sync_dir(target: Path, files: dict[str, str], check: bool, result: BuildRes
         else:
             path.unlink()
             result.written.append(path)
+
+
+def staging_statements(files: dict[str, str]) -> list[str]:
+    """The staging schema, tables and indexes of one rendering, in deploy order, without
+    the generated-file header (what ``cdcgen staging-ddl`` prints)."""
+    body = json.loads(files["manifest.json"])
+    schema = body["schemas"]["staging"]
+    wanted = [
+        o["file"]
+        for o in body["objects"]
+        if o["kind"] in ("staging_table", "staging_index") or (o["kind"] == "schema" and o["name"] == schema)
+    ]
+    return ["".join(files[f].splitlines(keepends=True)[1:]) for f in sorted(wanted)]
