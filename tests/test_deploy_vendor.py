@@ -88,11 +88,14 @@ def test_deploy_bootstrap_run_status_verify_rebuild(cdcgen, pg_dsn, vendor_build
         pg_dsn, "SELECT city_label FROM staging_public.fact_geography WHERE city_id = 11"
     ) == [("Lyon, JP",)]
 
-    status = json.loads(cdcgen("status", "--json", str(vendor_build)))
+    # the staged data is from 2024: far past error_after, so status reports it and exits 1
+    failed = json.loads(cdcgen("status", "--json", str(vendor_build), code=1))
+    assert failed["error"].startswith("vendor is past its freshness error_after for cities, countries")
+    status = failed["status"]
     assert status["last_deployment"]["deployment_id"] == 1
     assert status["runs"][0]["status"] == "succeeded" and status["failures"] == []
     assert {f["source"] for f in status["freshness"]} >= {"cities", "countries", "companies"}
-    assert "recent runs:" in cdcgen("status", str(vendor_build))
+    assert "recent runs:" in cdcgen("status", str(vendor_build), code=1)
 
     assert "fact_geography: ok" in cdcgen("verify", str(vendor_build))
     sql(pg_dsn, "DELETE FROM staging_public.fact_geography WHERE city_id = 20")
