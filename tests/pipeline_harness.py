@@ -142,6 +142,24 @@ class Pipeline:
     def dead_letters(self) -> list[dict[str, Any]]:
         return _as_dict(self.conn.execute("SELECT * FROM cdc.dead_letter ORDER BY run_id, source"))
 
+    def dead_lettered(self, run_id: int) -> int:
+        """Rows this run added to the dead-letter table, as its run_counts report them."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(dead_lettered), 0) FROM cdc.run_counts WHERE run_id = %s", [run_id]
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def widen_staging(conn: psycopg.Connection, source: str, column: str, type_: str) -> None:
+    """What an ETL may do: land a staging column wider than the spec declares. PostgreSQL
+    views are not late-binding (Redshift's are), so the source's changes view is dropped
+    and recreated around the ALTER."""
+    view = f"cdc.{source}__changes"
+    (definition,) = conn.execute("SELECT pg_get_viewdef(%s::regclass)", [view]).fetchone()
+    conn.execute(f"DROP VIEW {view}")
+    conn.execute(f"ALTER TABLE staging.{source} ALTER COLUMN {column} TYPE {type_}")
+    conn.execute(f"CREATE VIEW {view} AS {definition}")
+
 
 def _adapt(value: Any) -> Any:
     if isinstance(value, dict | list):

@@ -13,48 +13,32 @@ import psycopg
 from typer.testing import CliRunner
 
 from cdcgen.cli import app
-from tests.pipeline_harness import REPO, Pipeline, ts
+from tests.pipeline_harness import REPO, Pipeline, ts, widen_staging
 from tests.test_scenarios_vendor import company, vendor, vendors
 
 __all__ = ["vendor"]  # the fixture, re-used
-
-
-def widen(p: Pipeline, column: str, type_: str) -> None:
-    """What an ETL may do: land staging wider than the spec declares. (The changes view
-    is late-binding on Redshift; PostgreSQL needs it dropped around the ALTER.)"""
-    view = "cdc.companies__changes"
-    (definition,) = p.conn.execute("SELECT pg_get_viewdef(%s::regclass)", [view]).fetchone()
-    p.conn.execute(f"DROP VIEW {view}")
-    p.conn.execute(f"ALTER TABLE staging.companies ALTER COLUMN {column} TYPE {type_}")
-    p.conn.execute(f"CREATE VIEW {view} AS {definition}")
 
 
 def dead_letters(p: Pipeline) -> list[tuple[str, Any]]:
     return [(r["reason"], (r["row_data"] or {}).get("id")) for r in p.dead_letters()]
 
 
-def dead_lettered_by(p: Pipeline, run_id: int) -> int:
-    row = p.conn.execute("SELECT COALESCE(SUM(dead_lettered), 0) FROM cdc.run_counts "
-                         "WHERE run_id = %s", [run_id]).fetchone()
-    return int(row[0]) if row else 0
-
-
 def test_an_over_long_value_is_dead_lettered_and_the_rest_applies(vendor: Pipeline) -> None:
-    widen(vendor, "name", "varchar(1000)")
+    widen_staging(vendor.conn, "companies", "name", "varchar(1000)")
     long_name = "N" * 400
     vendor.stage("companies", company(100, long_name, updated=ts(2)),
                  company(101, "Beta Renamed", category=2, updated=ts(2)))
     run = vendor.run()
     assert vendor.last_run()["status"] == "succeeded"
     assert dead_letters(vendor) == [("value too long for companies.name (400 > 255)", 100)]
-    assert dead_lettered_by(vendor, run) == 1
+    assert vendor.dead_lettered(run) == 1
     # the good change went through; the poisoned key kept its last good state
     assert vendors(vendor, "vendor_name")[101] == ("Beta Renamed",)
     assert vendors(vendor, "vendor_name")[100] == ("Acme",)
     assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
     # window-mode staging re-delivers the bad row: recorded and counted once
     run = vendor.run()
-    assert len(vendor.dead_letters()) == 1 and dead_lettered_by(vendor, run) == 0
+    assert len(vendor.dead_letters()) == 1 and vendor.dead_lettered(run) == 0
     assert vendor.counts(run) == {}
     # fixed upstream: the next run applies it
     vendor.clear_staging("companies")
@@ -64,8 +48,8 @@ def test_an_over_long_value_is_dead_lettered_and_the_rest_applies(vendor: Pipeli
 
 
 def test_integer_and_numeric_overflow_are_dead_lettered(vendor: Pipeline) -> None:
-    widen(vendor, "status", "integer")
-    widen(vendor, "annual_revenue", "numeric(30,4)")
+    widen_staging(vendor.conn, "companies", "status", "integer")
+    widen_staging(vendor.conn, "companies", "annual_revenue", "numeric(30,4)")
     vendor.stage("companies", company(100, "Acme", status=70000, updated=ts(2)),
                  company(101, "Beta", category=2, annual_revenue=Decimal("1e17"), updated=ts(2)),
                  # rounds to 10^16 at scale 2: one digit too many for numeric(18,2)
@@ -99,7 +83,7 @@ def test_dead_letters_are_listed_and_summarised_by_the_cli(pg_dsn: str, secret_p
 
     cli("deploy", "--with-staging", build)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        widen_view_source(conn, "customers", "email", "varchar(1000)")
+        widen_staging(conn, "customers", "email", "varchar(1000)")
         conn.execute(
             "INSERT INTO staging.customers (id, email, created_at, updated_at) VALUES "
             "(7, %s, now(), now()), (8, 'ok@x.io', now(), now()), (NULL, 'k@x.io', now(), now())",
@@ -132,13 +116,6 @@ def test_dead_letters_are_listed_and_summarised_by_the_cli(pg_dsn: str, secret_p
     stale = json.loads(cli("status", build, "--json", code=1))
     assert "past its freshness error_after for products" in stale["error"]
 
-
-def widen_view_source(conn: psycopg.Connection, source: str, column: str, type_: str) -> None:
-    view = f"cdc.{source}__changes"
-    (definition,) = conn.execute("SELECT pg_get_viewdef(%s::regclass)", [view]).fetchone()
-    conn.execute(f"DROP VIEW {view}")
-    conn.execute(f"ALTER TABLE staging.{source} ALTER COLUMN {column} TYPE {type_}")
-    conn.execute(f"CREATE VIEW {view} AS {definition}")
 
 
 def test_a_computed_value_its_declared_type_cannot_hold_is_dead_lettered(pg_admin_dsn: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.pipeline_harness import REPO, Pipeline
+from tests.pipeline_harness import REPO, Pipeline, widen_staging
 from tests.reference_model import (
     T0,
     Figures,
@@ -168,16 +168,6 @@ POISON: dict[str, tuple[str, list[Any]]] = {
                             Decimal("-10000000000"), Decimal("12.345")]),
     "order_items": ("quantity", [2147483648, 2147483647, -2147483649]),
 }
-
-
-def widen_staging(conn: psycopg.Connection, source: str, column: str, type_: str) -> None:
-    """ALTER a staging column wider. PostgreSQL views are not late-binding (Redshift's
-    are), so the source's changes view is dropped and recreated around the ALTER."""
-    view = f"cdc.{source}__changes"
-    (definition,) = conn.execute("SELECT pg_get_viewdef(%s::regclass)", [view]).fetchone()
-    conn.execute(f"DROP VIEW {view}")
-    conn.execute(f"ALTER TABLE staging.{source} ALTER COLUMN {column} TYPE {type_}")
-    conn.execute(f"CREATE VIEW {view} AS {definition}")
 
 
 @pytest.fixture(scope="module")

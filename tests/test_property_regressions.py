@@ -68,18 +68,12 @@ def test_append_row_with_null_loaded_at_arriving_later_is_dead_lettered(orders: 
     orders.stage("order_items", {**item, "line_number": 2, "updated_at": T2, "_loaded_at": None})
     run = orders.run()
     assert [(r["run_id"], r["reason"]) for r in orders.dead_letters()] == [(run, "NULL _loaded_at")]
-    assert dead_lettered(orders, run) == 1
+    assert orders.dead_lettered(run) == 1
     # later runs see it again but record it, and count it, only once
     run = orders.run()
     assert len(orders.dead_letters()) == 1
-    assert dead_lettered(orders, run) == 0
+    assert orders.dead_lettered(run) == 0
 
-
-def dead_lettered(p: Pipeline, run_id: int) -> int:
-    row = p.conn.execute(
-        "SELECT COALESCE(SUM(dead_lettered), 0) FROM cdc.run_counts WHERE run_id = %s", [run_id]
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def test_snapshot_of_only_rejected_rows_deletes_nothing(orders: Pipeline) -> None:
