@@ -114,8 +114,4 @@ def unstorable(column: TargetColumn, where: str) -> tuple[exp.Expression, exp.Ex
     when no value can overflow it (floats, dates, text, a column arriving as stored)."""
     if not needs_cast(column.expr, column.type, column.inferred) or _family(column.type) != "number":
         return None
-    test = misfit(column.expr.copy(), column.type, where)
-    if test is None:
-        return None
-    condition, reason = test
-    return exp.Coalesce(this=exp.Paren(this=condition), expressions=[exp.false()]), reason
+    return misfit(column.expr.copy(), column.type, where)

@@ -125,9 +125,7 @@ def _misfits(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expres
     for c in s.columns:
         test = misfit(col(c.name, alias), c.type, f"{s.name}.{c.name}")
         if test is not None:
-            condition, reason = test
-            # a NULL value fits; without COALESCE it would make the whole row "not valid"
-            found.append((exp.Coalesce(this=paren(condition), expressions=[lit(False)]), reason))
+            found.append(test)
     return found
 
 
@@ -145,24 +143,28 @@ def row_hash(s: SourcePlan, alias: str) -> exp.Expression:
     return exp.MD5(this=concat(parts))
 
 
-def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
-    """Rejected rows go to dead_letter once (window-mode staging re-delivers them every run)."""
-    alias = "n"
-    reason = case(reject_reasons(s, alias))
-    already = (
-        exp.select(lit(1))
+def dead_letters_of(
+    p: PipelinePlan, source: str, condition: exp.Expression, selected: exp.Expression
+) -> exp.Select:
+    """``SELECT selected`` over this pipeline's dead letters (alias ``x``) recorded for
+    ``source`` (a source, or a target for unstorable computed values) and ``condition``."""
+    return (
+        exp.select(selected)
         .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
         .where(
             and_all(
-                [
-                    eq(col("pipeline", "x"), lit(p.name)),
-                    eq(col("source", "x"), lit(s.name)),
-                    eq(col("row_hash", "x"), row_hash(s, alias)),
-                ]
+                [eq(col("pipeline", "x"), lit(p.name)), eq(col("source", "x"), lit(source)), condition]
             ),
             copy=False,
         )
     )
+
+
+def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+    """Rejected rows go to dead_letter once (window-mode staging re-delivers them every run)."""
+    alias = "n"
+    reason = case(reject_reasons(s, alias))
+    already = dead_letters_of(p, s.name, eq(col("row_hash", "x"), row_hash(s, alias)), lit(1))
     payload = nodes.payload([(c.name, col(c.name, alias), c.type) for c in s.staging_columns])
     query = (
         exp.select(
@@ -396,19 +398,8 @@ def skipped_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
 def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     # Only rows dead-lettered by this run: window-mode staging re-delivers a bad row every
     # run, and counting it again each time would report a new problem where there is none.
-    dead = (
-        exp.select(exp.Count(this=exp.Star()))
-        .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
-        .where(
-            and_all(
-                [
-                    eq(col("run_id", "x"), var("p_run_id")),
-                    eq(col("pipeline", "x"), lit(p.name)),
-                    eq(col("source", "x"), lit(s.name)),
-                ]
-            ),
-            copy=False,
-        )
+    dead = dead_letters_of(
+        p, s.name, eq(col("run_id", "x"), var("p_run_id")), exp.Count(this=exp.Star())
     )
     read, rejects, keys = _staged_row_counts(p, s)
     stale = count_if(op_in(None, "S"))

@@ -40,7 +40,7 @@ from cdcgen.sql.builders import (
 )
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.declared import stored_value, unstorable
-from cdcgen.sql.detect import delta_name
+from cdcgen.sql.detect import dead_letters_of, delta_name
 from cdcgen.sql.sync import changed_columns, image, key_text
 
 KEYS = "cdc__k"
@@ -306,20 +306,7 @@ def unstorable_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert | None:
     row_hash = exp.MD5(
         this=concat([col(UNSTORABLE, n), lit("|"), key_text(t.key, n, types, fallback_prefix=None)])
     )
-    already = (
-        exp.select(lit(1))
-        .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
-        .where(
-            and_all(
-                [
-                    eq(col("pipeline", "x"), lit(p.name)),
-                    eq(col("source", "x"), lit(t.name)),
-                    eq(col("row_hash", "x"), row_hash),
-                ]
-            ),
-            copy=False,
-        )
-    )
+    already = dead_letters_of(p, t.name, eq(col("row_hash", "x"), row_hash), lit(1))
     query = (
         exp.select(
             var("p_run_id"),

@@ -46,11 +46,21 @@ def _number(value: int | Decimal) -> exp.Expression:
 
 def misfit(value: exp.Expression, type_: str, where: str) -> tuple[exp.Expression, exp.Expression] | None:
     """(condition, reason) for a value that cannot be stored as ``type_``; None when any
-    value of a matching staging column fits (dates, timestamps, booleans, floats).
+    value of a matching staging column fits (dates, timestamps, booleans, floats). The
+    condition is never NULL: a NULL value fits (and a NULL test would make a whole row
+    "not valid" inside NOT (...)).
 
     >>> misfit(exp.column("name", "n"), "varchar(255)", "companies.name")[0].sql()
-    'TEXT_WIDTH(n.name) > 255'
+    'COALESCE((TEXT_WIDTH(n.name) > 255), FALSE)'
     """
+    test = _misfit(value, type_, where)
+    if test is None:
+        return None
+    condition, reason = test
+    return exp.Coalesce(this=exp.Paren(this=condition), expressions=[exp.false()]), reason
+
+
+def _misfit(value: exp.Expression, type_: str, where: str) -> tuple[exp.Expression, exp.Expression] | None:
     t = data_type(type_)
     if t.this in _TEXT and t.expressions:
         (width,) = _params(t)[:1]

@@ -523,7 +523,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'customers'
+          x.pipeline = 'orders' AND x.source = 'customers' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -1276,7 +1276,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'addresses'
+          x.pipeline = 'orders' AND x.source = 'addresses' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -1943,7 +1943,7 @@ BEGIN
         COUNT(*)
       FROM cdc.dead_letter AS x
       WHERE
-        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'countries'
+        x.pipeline = 'orders' AND x.source = 'countries' AND x.run_id = p_run_id
     ),
     (
       SELECT
@@ -2607,7 +2607,7 @@ BEGIN
         COUNT(*)
       FROM cdc.dead_letter AS x
       WHERE
-        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'products'
+        x.pipeline = 'orders' AND x.source = 'products' AND x.run_id = p_run_id
     ),
     (
       SELECT
@@ -3339,7 +3339,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'orders'
+          x.pipeline = 'orders' AND x.source = 'orders' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -4132,7 +4132,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'order_items'
+          x.pipeline = 'orders' AND x.source = 'order_items' AND x.run_id = p_run_id
       ),
       (
         SELECT

@@ -521,7 +521,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'customers'
+          x.pipeline = 'orders' AND x.source = 'customers' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -1272,7 +1272,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'addresses'
+          x.pipeline = 'orders' AND x.source = 'addresses' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -1937,7 +1937,7 @@ BEGIN
         COUNT(*)
       FROM cdc.dead_letter AS x
       WHERE
-        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'countries'
+        x.pipeline = 'orders' AND x.source = 'countries' AND x.run_id = p_run_id
     ),
     (
       SELECT
@@ -2599,7 +2599,7 @@ BEGIN
         COUNT(*)
       FROM cdc.dead_letter AS x
       WHERE
-        x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'products'
+        x.pipeline = 'orders' AND x.source = 'products' AND x.run_id = p_run_id
     ),
     (
       SELECT
@@ -3329,7 +3329,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'orders'
+          x.pipeline = 'orders' AND x.source = 'orders' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -4120,7 +4120,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'orders' AND x.source = 'order_items'
+          x.pipeline = 'orders' AND x.source = 'order_items' AND x.run_id = p_run_id
       ),
       (
         SELECT

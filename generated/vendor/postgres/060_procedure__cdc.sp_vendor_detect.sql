@@ -1455,7 +1455,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'companies'
+          x.pipeline = 'vendor' AND x.source = 'companies' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -2719,9 +2719,9 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id
-          AND x.pipeline = 'vendor'
+          x.pipeline = 'vendor'
           AND x.source = 'buyer_seller_company_mappings'
+          AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -4222,7 +4222,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'users'
+          x.pipeline = 'vendor' AND x.source = 'users' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -5832,7 +5832,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'teams'
+          x.pipeline = 'vendor' AND x.source = 'teams' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -7106,7 +7106,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'team_members'
+          x.pipeline = 'vendor' AND x.source = 'team_members' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -8494,7 +8494,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'cities'
+          x.pipeline = 'vendor' AND x.source = 'cities' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -10416,7 +10416,7 @@ BEGIN
         COUNT(*)
       FROM cdc.dead_letter AS x
       WHERE
-        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'countries'
+        x.pipeline = 'vendor' AND x.source = 'countries' AND x.run_id = p_run_id
     ),
     (
       SELECT
@@ -12259,7 +12259,7 @@ BEGIN
         COUNT(*)
       FROM cdc.dead_letter AS x
       WHERE
-        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'product_categories'
+        x.pipeline = 'vendor' AND x.source = 'product_categories' AND x.run_id = p_run_id
     ),
     (
       SELECT
@@ -13720,9 +13720,9 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id
-          AND x.pipeline = 'vendor'
+          x.pipeline = 'vendor'
           AND x.source = 'user_company_mappings'
+          AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -14662,7 +14662,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'taggings'
+          x.pipeline = 'vendor' AND x.source = 'taggings' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -15677,7 +15677,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'tags'
+          x.pipeline = 'vendor' AND x.source = 'tags' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -17384,9 +17384,9 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id
-          AND x.pipeline = 'vendor'
+          x.pipeline = 'vendor'
           AND x.source = 'preferred_vendor_item_mappings'
+          AND x.run_id = p_run_id
       ),
       (
         SELECT

@@ -1453,7 +1453,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'companies'
+          x.pipeline = 'vendor' AND x.source = 'companies' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -2718,9 +2718,9 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id
-          AND x.pipeline = 'vendor'
+          x.pipeline = 'vendor'
           AND x.source = 'buyer_seller_company_mappings'
+          AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -4219,7 +4219,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'users'
+          x.pipeline = 'vendor' AND x.source = 'users' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -5827,7 +5827,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'teams'
+          x.pipeline = 'vendor' AND x.source = 'teams' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -7099,7 +7099,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'team_members'
+          x.pipeline = 'vendor' AND x.source = 'team_members' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -8485,7 +8485,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'cities'
+          x.pipeline = 'vendor' AND x.source = 'cities' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -10405,7 +10405,7 @@ BEGIN
         COUNT(*)
       FROM cdc.dead_letter AS x
       WHERE
-        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'countries'
+        x.pipeline = 'vendor' AND x.source = 'countries' AND x.run_id = p_run_id
     ),
     (
       SELECT
@@ -12248,7 +12248,7 @@ BEGIN
         COUNT(*)
       FROM cdc.dead_letter AS x
       WHERE
-        x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'product_categories'
+        x.pipeline = 'vendor' AND x.source = 'product_categories' AND x.run_id = p_run_id
     ),
     (
       SELECT
@@ -13710,9 +13710,9 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id
-          AND x.pipeline = 'vendor'
+          x.pipeline = 'vendor'
           AND x.source = 'user_company_mappings'
+          AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -14650,7 +14650,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'taggings'
+          x.pipeline = 'vendor' AND x.source = 'taggings' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -15663,7 +15663,7 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id AND x.pipeline = 'vendor' AND x.source = 'tags'
+          x.pipeline = 'vendor' AND x.source = 'tags' AND x.run_id = p_run_id
       ),
       (
         SELECT
@@ -17377,9 +17377,9 @@ BEGIN
           COUNT(*)
         FROM cdc.dead_letter AS x
         WHERE
-          x.run_id = p_run_id
-          AND x.pipeline = 'vendor'
+          x.pipeline = 'vendor'
           AND x.source = 'preferred_vendor_item_mappings'
+          AND x.run_id = p_run_id
       ),
       (
         SELECT
