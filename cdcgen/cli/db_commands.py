@@ -206,7 +206,7 @@ def _health(result: Any, pipeline: str, *, check: bool) -> tuple[list[str], list
     """(errors, warnings) of a status: what a monitor acts on."""
     by_state: dict[str, list[str]] = {}
     for row in result.freshness:
-        by_state.setdefault(str(row.get("freshness") or row.get("status")), []).append(
+        by_state.setdefault(str(row.get("status")), []).append(
             str(row.get("source"))
         )
     errors = [_freshness_error(pipeline, by_state["error"])] if "error" in by_state else []
