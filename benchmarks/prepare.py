@@ -77,7 +77,9 @@ def stage_batch(cluster: Cluster, pipe: Pipeline, batch: Batch) -> None:
         for name, _, staging, _ in pipe.sources:
             if name in APPEND_SOURCES:
                 continue
-            conn.execute(sql.SQL("DELETE FROM {}").format(identifier(staging)))
+            # TRUNCATE + COPY between runs, as docs/staging.md tells an ETL to reload (a
+            # DELETE would leave the heap full of dead rows every staged read scans)
+            conn.execute(sql.SQL("TRUNCATE {}").format(identifier(staging)))
             copy_rows(conn, staging, pipe.columns(staging), batch.rows.get(name, []))
         conn.commit()
     with cluster.connect(PREP) as conn:
