@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from cdcgen.cli import app
-from cdcgen.cli.output import TOOL_FAILED, fail, reported, scrub
+from cdcgen.cli.output import TOOL_FAILED, fail, fail_with, reported, scrub
 from cdcgen.errors import CdcgenError
 
 if TYPE_CHECKING:  # rich, the demo data and boto3 load inside the commands
@@ -112,6 +112,8 @@ def demo(
     started = time.perf_counter()
     server: DemoServer | None = None
     try:
+        if options.spec is not None:  # a wrong spec is told before any server starts
+            _check_spec(options.spec)
         if not dsn:
             with console.status("starting PostgreSQL"):
                 server = start_server(data_dir, keep=keep)
@@ -121,6 +123,8 @@ def demo(
             )
         result = _run(console, dsn or (server.dsn if server else ""), options, as_json)
     except CdcgenError as exc:
+        if as_json:
+            fail_with(exc, as_json)
         _fail(console, str(exc), exc.exit_code, as_json)
     except Exception as exc:  # the exit-code contract: a crash is the tool's failure
         _fail(console, f"internal error: {type(exc).__name__}: {exc}", TOOL_FAILED, as_json)
@@ -144,6 +148,15 @@ def demo(
         _summary(console, result, seconds)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _check_spec(spec: Path) -> None:
+    from cdcgen.deploy.errors import DeployError
+    from cdcgen.validate import validate_file
+
+    if not spec.is_file():
+        raise DeployError(f"{spec}: no such spec file")
+    validate_file(spec)
 
 
 def _pipeline_name(options: DemoOptions) -> str:
