@@ -134,8 +134,9 @@ def init_project(
         files[mappings / "catalog.yml"] = CATALOG_STUB
     files[directory / SCHEMA_FILE] = json.dumps(jsonschema.spec_json_schema(), indent=2) + "\n"
     clashes = [
-        p for p in files if p.exists() and p.read_text(encoding="utf-8") != files[p]
-        and p.name != SCHEMA_FILE
+        p
+        for p in files
+        if p.exists() and p.read_text(encoding="utf-8") != files[p] and p.name != SCHEMA_FILE
     ]
     if clashes and not force:
         raise InitRefused(

@@ -40,7 +40,7 @@ from cdcgen.errors import CdcgenError
 from cdcgen.validate import validate_file
 from tests.pipeline_harness import REPO
 from tests.strategies import render_yaml, spec_documents
-from tests.strategies_pipeline import bump, budget, create_database, drop_database
+from tests.strategies_pipeline import budget, bump, create_database, drop_database
 
 ORDERS = REPO / "mappings" / "orders.yml"
 VENDOR = REPO / "mappings" / "vendor.yml"

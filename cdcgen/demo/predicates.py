@@ -88,7 +88,12 @@ def literal(node: exp.Expr) -> Any:
     raise Unsupported(node.sql())
 
 
-_FLIP = {exp.GT: exp.LT, exp.LT: exp.GT, exp.GTE: exp.LTE, exp.LTE: exp.GTE}
+_FLIP: dict[type[exp.Expr], type[exp.Expr]] = {
+    exp.GT: exp.LT,
+    exp.LT: exp.GT,
+    exp.GTE: exp.LTE,
+    exp.LTE: exp.GTE,
+}
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
@@ -98,7 +103,7 @@ def _column_and_literal(node: exp.Binary) -> tuple[exp.Column, type[exp.Expr], A
     op: type[exp.Expr] = type(node)
     if not isinstance(left, exp.Column) and isinstance(right, exp.Column):
         left, right = right, left
-        op = _FLIP.get(op, op)  # type: ignore[call-overload]
+        op = _FLIP.get(op, op)
     if not isinstance(left, exp.Column):
         return None
     try:
@@ -256,7 +261,9 @@ def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
     for x, y in ((a, b), (b, a)):
         if isinstance(x, dt.datetime | dt.date) and isinstance(y, str):
             parsed: Any = (
-                dt.datetime.fromisoformat(y) if isinstance(x, dt.datetime) else dt.date.fromisoformat(y[:10])
+                dt.datetime.fromisoformat(y)
+                if isinstance(x, dt.datetime)
+                else dt.date.fromisoformat(y[:10])
             )
             if isinstance(x, dt.datetime) and x.tzinfo and not parsed.tzinfo:
                 parsed = parsed.replace(tzinfo=dt.UTC)
@@ -271,9 +278,7 @@ def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
 def _like(value: str, pattern: str) -> bool:
     import re
 
-    regex = "".join(
-        ".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern
-    )
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
@@ -332,7 +337,7 @@ def _make(node: exp.Expr, want: bool, row: Row, draw: Draw, rng: random.Random) 
         row[name] = rng.choice(options) if want and options else draw(name, tuple(values))
     elif isinstance(node, exp.Between) and isinstance(_unparen(node.this), exp.Column):
         name = _unparen(node.this).name
-        low, high = literal(node.args["low"]), literal(node.args["high"])
+        low = literal(node.args["low"])
         if want:
             row[name] = low
         elif isinstance(low, int | Decimal):

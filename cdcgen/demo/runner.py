@@ -27,8 +27,8 @@ from cdcgen import starter
 from cdcgen.demo import synth
 from cdcgen.demo.data import World, generate_world
 from cdcgen.demo.mutations import Staged, initial_staging, mutate
-from cdcgen.demo.synth import SynthWorld
 from cdcgen.demo.staging import load_staging, staging_types
+from cdcgen.demo.synth import SynthWorld
 from cdcgen.deploy import ops
 from cdcgen.deploy.apply import DeployResult, apply_plan
 from cdcgen.deploy.connect import Database

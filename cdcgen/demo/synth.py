@@ -198,7 +198,9 @@ def _read_targets(vspec: ValidatedSpec, plans: dict[str, SourcePlan]) -> None:
                     plans[source].history.add(column.name)
 
 
-def _mark_read(plans: dict[str, SourcePlan], aliases: dict[str | None, str], column: exp.Column) -> None:
+def _mark_read(
+    plans: dict[str, SourcePlan], aliases: dict[str | None, str], column: exp.Column
+) -> None:
     source = aliases.get(column.table)
     if source in plans and column.name in plans[source].columns:
         plans[source].read.add(column.name)
@@ -212,7 +214,9 @@ def _add_hints(
     plans_of: dict[str, SourcePlan],
 ) -> None:
     for column, values in pred.literal_hints(node):
-        source = aliases.get(column.table or None) if column.table else (plan.name if plan else None)
+        source = (
+            aliases.get(column.table or None) if column.table else (plan.name if plan else None)
+        )
         target = plans_of.get(source or "")
         if target is None or column.name not in target.columns:
             continue
@@ -302,10 +306,10 @@ def coerce(kind: ColumnType, value: Any, *, strict: bool = False) -> Any:
     if base in ("numeric", "decimal"):
         if isinstance(value, bool):
             raise TypeError(value)
-        number = Decimal(str(value)).quantize(Decimal(1).scaleb(-kind.scale))
-        if abs(number) > kind.max_magnitude:
+        fixed = Decimal(str(value)).quantize(Decimal(1).scaleb(-kind.scale))
+        if abs(fixed) > kind.max_magnitude:
             raise ValueError(value)
-        return number
+        return fixed
     if base in ("real", "double precision", "float"):
         if isinstance(value, bool):
             raise TypeError(value)
@@ -532,7 +536,11 @@ class SynthWorld:
         kind = plan.kind(column)
         avoid = set(avoid)
         for _ in range(6):
-            if None not in avoid and self.rng.random() < NULL_SHARE and column not in plan.when_columns:
+            if (
+                None not in avoid
+                and self.rng.random() < NULL_SHARE
+                and column not in plan.when_columns
+            ):
                 value = None
             elif plan.hints.get(column) and self.rng.random() < HINT_SHARE:
                 value = self.rng.choice(plan.hints[column])
@@ -548,20 +556,31 @@ class SynthWorld:
             return value.replace(tzinfo=dt.UTC) if kind.base == "timetz" else value
         if kind.base == "super":
             return json.dumps({"n": self.rng.randint(0, 99)})
-        for candidate in (self.faker.value(column, kind, row), self.faker._by_type(column, kind, row)):
+        for candidate in (
+            self.faker.value(column, kind, row),
+            self.faker._by_type(column, kind, row),
+        ):
             try:
                 value = coerce(kind, candidate)
             except (ValueError, TypeError, InvalidOperation):
                 continue
             if value is not None or kind.base in ("timestamp", "timestamptz"):
                 return value if value is not None else self.clock.past(kind, self.rng)
-        return self.clock.past(kind, self.rng) if kind.base in ("timestamp", "timestamptz", "date") else None
+        return (
+            self.clock.past(kind, self.rng)
+            if kind.base in ("timestamp", "timestamptz", "date")
+            else None
+        )
 
     def draw(self, plan: SourcePlan) -> pred.Draw:
         def draw(column: str, avoid: tuple[Any, ...]) -> Any:
             kind = plan.kind(column)
             if kind.base in ("timestamp", "timestamptz", "date"):
-                return self.clock.stamp(kind) if kind.base != "date" else self.clock.past(kind, self.rng)
+                return (
+                    self.clock.stamp(kind)
+                    if kind.base != "date"
+                    else self.clock.past(kind, self.rng)
+                )
             for _ in range(10):
                 value = self._random(kind, column, {})
                 if value is not None and value not in avoid:
@@ -598,7 +617,9 @@ class SynthWorld:
         if kind.base in ("numeric", "decimal"):
             return coerce(kind, min(kind.max_magnitude, Decimal(30_000 + self.rng.randint(0, 999))))
         if kind.base in _TEXT:
-            return coerce(kind, "~" + "".join(self.rng.choice(string.ascii_lowercase) for _ in range(6)))
+            return coerce(
+                kind, "~" + "".join(self.rng.choice(string.ascii_lowercase) for _ in range(6))
+            )
         return None
 
     def _settle(self, plan: SourcePlan, row: Row) -> None:
@@ -710,7 +731,7 @@ class _Cycle:
             elif change:
                 updated_columns[change] = updated_columns.get(change, 0) + 1
         if updated_columns:
-            listed = ", ".join(f"{c} ×{n}" if n > 1 else c for c, n in updated_columns.items())
+            listed = ", ".join(f"{c} ({n})" if n > 1 else c for c, n in updated_columns.items())
             told.append(f"{sum(updated_columns.values())} updated ({listed})")
         if moved:
             told.append(f"{moved} moved to another parent")
@@ -830,13 +851,17 @@ class _Cycle:
                 column = self.rng.choice(plan.attributes)
                 older[column] = world.attribute(plan, column, avoid=(final.get(column),))
                 world._settle(plan, older)
-                older[plan.updated_at] = _earlier(plan.kind(plan.updated_at), final[plan.updated_at])
+                older[plan.updated_at] = _earlier(
+                    plan.kind(plan.updated_at), final[plan.updated_at]
+                )
                 self.extras.setdefault(plan.name, []).append(older)
                 self.notes.append(f"{plan.name}: two versions of one key in the batch")
                 break
         # a row older than the warehouse's copy: counted stale, not applied
         for plan in reversed(ordered):
-            unchanged = [k for k in world.rows[plan.name] if k not in self.changed.get(plan.name, {})]
+            unchanged = [
+                k for k in world.rows[plan.name] if k not in self.changed.get(plan.name, {})
+            ]
             if unchanged and plan.attributes:
                 row = dict(world.rows[plan.name][self.rng.choice(unchanged)])
                 column = self.rng.choice(plan.attributes)
@@ -902,7 +927,11 @@ def _earlier(kind: ColumnType, value: Any) -> Any:
 
 
 def generate(
-    vspec: ValidatedSpec, *, scale: float = 1.0, rng: random.Random, progress: Progress | None = None
+    vspec: ValidatedSpec,
+    *,
+    scale: float = 1.0,
+    rng: random.Random,
+    progress: Progress | None = None,
 ) -> SynthWorld:
     """The initial operational tables of every source of ``vspec``."""
     world = SynthWorld(vspec, rng=rng, scale=scale)
