@@ -221,7 +221,7 @@ def run_demo(db: Database, options: DemoOptions, observer: Observer | None = Non
         reports = [_bootstrap(db, manifest, data, columns, observer)]
         observer.cycle(reports[0])
         for number in range(1, options.cycles + 1):
-            report = _cycle(db, manifest, data, columns, number, observer)
+            report = _cycle(db, manifest, data, columns, (number, options.cycles), observer)
             reports.append(report)
             observer.cycle(report)
         return DemoResult(manifest, deployment, data.counts(), tuple(reports))
@@ -248,11 +248,13 @@ def _cycle(
     manifest: Manifest,
     data: DemoData,
     columns: dict[str, dict[str, str]],
-    number: int,
+    of: tuple[int, int],
     observer: Observer,
 ) -> CycleReport:
+    number, total = of
     mutations, staged = data.cycle(number)
-    with observer.step(f"cycle {number}: loading staging and running"):
+    with observer.step(f"cycle {number} of {total}: loading staging and running") as progress:
+        progress(number - 1, total)
         load_staging(db, manifest, staged, columns)
         run = ops.run_cycle(db, manifest)
     return _report(db, manifest, number, mutations, staged, run)
