@@ -557,6 +557,7 @@ class SynthWorld:
         if kind.base == "super":
             return json.dumps({"n": self.rng.randint(0, 99)})
         for candidate in (
+            self._amount(kind, column),
             self.faker.value(column, kind, row),
             self.faker._by_type(column, kind, row),
         ):
@@ -571,6 +572,24 @@ class SynthWorld:
             if kind.base in ("timestamp", "timestamptz", "date")
             else None
         )
+
+    def _amount(self, kind: ColumnType, column: str) -> Any:
+        """Numbers of a plausible size by name (a quantity of 3, a price of 24.90), or
+        ``None`` to leave it to the faker."""
+        numeric = kind.base in _INTEGERS or kind.base in ("numeric", "decimal")
+        if not numeric:
+            return None
+        words = set(column.split("_"))
+        rng = self.rng
+        if words & {"quantity", "qty", "count", "line", "position", "rank", "order", "number"}:
+            return rng.randint(1, 12)
+        if words & {"rate", "pct", "percent", "vat", "discount"} and kind.base not in _INTEGERS:
+            return Decimal(rng.randint(0, 2500)) / 100
+        if words & {"price", "amount", "total", "cost", "value", "fee", "subtotal", "tax", "spend"}:
+            return Decimal(rng.randint(100, 50_000)) / 100
+        if words & {"weight", "kg"}:
+            return Decimal(rng.randint(10, 50_000)) / 1000
+        return None
 
     def draw(self, plan: SourcePlan) -> pred.Draw:
         def draw(column: str, avoid: tuple[Any, ...]) -> Any:
