@@ -240,7 +240,7 @@ def _bootstrap(
     with observer.step("bootstrapping: first run, then a rebuild of every target"):
         result = ops.bootstrap(db, manifest)
     mutations = ("every source in full, loaded as inserts; then every target rebuilt",)
-    return _report(db, manifest, 0, mutations, staged, result.run)
+    return _report(db, manifest, 0, mutations, staged, result.run, observer)
 
 
 def _cycle(
@@ -257,7 +257,7 @@ def _cycle(
         progress(number - 1, total)
         load_staging(db, manifest, staged, columns)
         run = ops.run_cycle(db, manifest)
-    return _report(db, manifest, number, mutations, staged, run)
+    return _report(db, manifest, number, mutations, staged, run, observer)
 
 
 def _report(
@@ -267,8 +267,14 @@ def _report(
     mutations: tuple[str, ...],
     staged: Staged,
     run: ops.RunResult,
+    observer: Observer,
 ) -> CycleReport:
     run_id = run.run["run_id"]
+    targets = len(manifest.targets)
+    with observer.step(f"verifying {targets} target{'s' if targets != 1 else ''}") as progress:
+        progress(0, targets)
+        verify = ops.verify(db, manifest, raise_on_difference=False)
+        progress(targets, targets)
     return CycleReport(
         number=number,
         mutations=mutations,
@@ -276,7 +282,7 @@ def _report(
         run=run,
         changes=tuple(sample_fact_changes(db, manifest, run_id)),
         changes_per_target=fact_changes_per_target(db, manifest, run_id),
-        verify=ops.verify(db, manifest, raise_on_difference=False),
+        verify=verify,
         fact_rows=fact_row_counts(db, manifest),
     )
 
