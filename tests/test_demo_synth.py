@@ -355,3 +355,32 @@ def test_random_specs_demo_verifies_clean(pg_admin_dsn: str, doc: dict[str, Any]
         bump("demo.rows_changed", sum(int(c.run.run.get("rows_changed") or 0) for c in result.cycles))
     finally:
         drop_database(pg_admin_dsn, name)
+
+
+def test_column_types_can_come_from_a_catalog(tmp_path: Path) -> None:
+    """A spec whose columns live in catalog.yml (what `cdcgen introspect` writes)."""
+    (tmp_path / "catalog.yml").write_text(
+        "schema: staging\ntables:\n"
+        "  items:\n    id: bigint\n    code: char(3)\n    price: numeric(6,2)\n"
+        "    kind_id: integer\n    updated_at: timestamptz\n"
+        "  kinds:\n    id: integer\n    label: varchar(8)\n    updated_at: date\n",
+        encoding="utf-8",
+    )
+    spec = tmp_path / "p.yml"
+    spec.write_text(
+        "pipeline: p\ncatalog: catalog.yml\nsources:\n"
+        "  items: {key: [id], updated_at: updated_at, checks: {cheap: 'price < 100'}}\n"
+        "  kinds: {key: [id], updated_at: updated_at, deletes: {snapshot: full}}\n"
+        "facts:\n  f:\n    key: [id]\n    from: items\n"
+        "    join: [{source: kinds, on: 'kinds.id = items.kind_id'}]\n"
+        "    columns: {id: items.id, label: kinds.label, price: items.price}\n",
+        encoding="utf-8",
+    )
+    w = world(validate_file(spec), scale=0.5)
+    items = list(w.rows["items"].values())
+    assert all(len(r["code"]) == 3 for r in items if r["code"] is not None)
+    assert all(r["price"] is None or r["price"] < 100 for r in items)
+    assert all(r["updated_at"].tzinfo is not None for r in items)
+    hits = sum((r["kind_id"],) in w.rows["kinds"] for r in items)
+    assert hits / len(items) > 0.8
+    assert all(len(r["label"] or "") <= 8 for r in w.rows["kinds"].values())

@@ -641,15 +641,22 @@ class SynthWorld:
             )
         return None
 
+    def make(self, plan: SourcePlan, node: exp.Expr, want: bool, row: Row) -> bool:
+        """:func:`predicates.make`, but never by changing a key, a version or feed
+        metadata: a predicate over those stays as it is."""
+        kept = {c: row.get(c) for c in plan.roles}
+        pred.make(node, want, row, self.draw(plan), self.rng)
+        row.update(kept)
+        return _truth(node, row) is want
+
     def _settle(self, plan: SourcePlan, row: Row) -> None:
         """A live row: its delete predicate false, its checks passing (where they can)."""
-        draw = self.draw(plan)
         for _ in range(2):
             for _, check in plan.checks:
                 if _truth(check, row) is False:
-                    pred.make(check, True, row, draw, self.rng)
+                    self.make(plan, check, True, row)
             if plan.when is not None and _truth(plan.when, row) is not False:
-                pred.make(plan.when, False, row, draw, self.rng)
+                self.make(plan, plan.when, False, row)
         for column in plan.columns:
             if column in row:
                 row[column] = coerce(plan.kind(column), row[column])
@@ -816,7 +823,7 @@ class _Cycle:
                 row[plan.op_column] = "D"
             else:
                 assert plan.when is not None
-                if not pred.make(plan.when, True, row, self.world.draw(plan), self.rng):
+                if not self.world.make(plan, plan.when, True, row):
                     continue
                 for column in plan.when_columns & set(plan.columns):
                     row[column] = coerce(plan.kind(column), row[column])
@@ -901,7 +908,7 @@ class _Cycle:
             world._version(plan, row, past=False, new=False)
             if plan.op_column:
                 row[plan.op_column] = "U"
-            if pred.make(check, False, row, world.draw(plan), self.rng):
+            if world.make(plan, check, False, row):
                 for column in plan.columns:
                     row[column] = coerce(plan.kind(column), row[column])
                 if _truth(check, row) is False:
