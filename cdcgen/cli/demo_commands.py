@@ -143,6 +143,13 @@ def demo(
                 "psql": server.psql_command,
                 "stop": server.stop_hint,
             }
+        if not result.ok:
+            failed = [c.number for c in result.cycles if not c.verify.ok]
+            summary["error"] = (
+                f"targets differ from their full definition after cycle(s) "
+                f"{', '.join(map(str, failed))} (0 = the bootstrap)"
+            )
+            summary["exit_code"] = 1
         emit_json(summary)
     else:
         _summary(console, result, seconds)

@@ -199,7 +199,7 @@ def run_demo(db: Database, options: DemoOptions, observer: Observer | None = Non
     spec = options.spec or default_spec()
     with ExitStack() as stack:
         with observer.step(f"preparing the PostgreSQL build of {spec.name}"):
-            manifest, vspec = demo_build(spec, stack, curated=not options.synthetic)
+            manifest, vspec = build_and_validate(spec, stack, curated=not options.synthetic)
         if options.reset:
             with observer.step("removing an earlier demo"):
                 reset_demo(db, manifest)
@@ -309,7 +309,14 @@ def default_spec() -> Path:
     return example_spec("vendor")
 
 
-def demo_build(spec: Path, stack: ExitStack, *, curated: bool = True) -> tuple[Manifest, ValidatedSpec]:
+def demo_build(spec: Path | None, stack: ExitStack, *, curated: bool = True) -> Manifest:
+    """The PostgreSQL build of a spec (default: the packaged vendor spec)."""
+    return build_and_validate(spec or default_spec(), stack, curated=curated)[0]
+
+
+def build_and_validate(
+    spec: Path, stack: ExitStack, *, curated: bool = True
+) -> tuple[Manifest, ValidatedSpec]:
     """The PostgreSQL build of a spec, and the validated spec.
 
     A committed ``generated/<pipeline>/postgres`` is used when it was built from this
