@@ -70,10 +70,6 @@ _INTEGERS = {"smallint": 32_767, "integer": 2_147_483_647, "bigint": 9_223_372_0
 _TEXT = ("varchar", "char", "character varying", "character", "bpchar", "text")
 
 
-class SynthError(ValueError):
-    """The spec cannot be given synthetic data (never expected for a valid spec)."""
-
-
 # --------------------------------------------------------------------------- the spec, read
 
 
