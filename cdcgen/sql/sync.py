@@ -111,13 +111,21 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
             case([(op_in(d, "U"), changed_columns(s.column_names, d))], exp.null()),
             case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
             case([(op_in(d, "D"), exp.null())], image(typed, d)),
-            exp.Coalesce(this=col(s.updated_at, d), expressions=[col(old(s.updated_at), d)]),
+            _source_time(s, d),
             nodes.RunTimestamp(),
         )
         .from_(table(delta_name(p, s), d), copy=False)
         .where(op_in(d, "I", "U", "D"), copy=False)
     )
     return into_state(p, "change_log", query)
+
+
+def _source_time(s: SourcePlan, d: str) -> exp.Expression:
+    """``source_updated_at``: the version's time. An integer version (design §2) is no
+    time: NULL there, and the version stays in the row images."""
+    if not nodes.is_temporal(s.type_of(s.updated_at)):
+        return cast(exp.null(), "timestamp")
+    return exp.Coalesce(this=col(s.updated_at, d), expressions=[col(old(s.updated_at), d)])
 
 
 def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
