@@ -347,9 +347,12 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
 
 def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name)
+    lean = [x.name for x in (*p.sources, *p.facts) if x.audit != "full"]
+    checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean)
     checked = "\n".join("  " + line if line else line for line in checks.rstrip().splitlines())
-    stmts = r.trees.get(("undo",), lambda: rollback.undo_statements(p))
+    # Undo restores rows from before-images: with key-only images there is nothing to
+    # restore from, and the procedure only refuses (the checks above).
+    stmts = [] if lean else r.trees.get(("undo",), lambda: rollback.undo_statements(p))
     body = checked + "\n" + r.counted(stmts)
     return _step_procedure(
         r, p, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,

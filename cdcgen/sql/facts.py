@@ -44,7 +44,7 @@ from cdcgen.sql.builders import (
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.declared import stored_value, unstorable
 from cdcgen.sql.detect import dead_letters_of, delta_name
-from cdcgen.sql.sync import changed_columns, image, key_text
+from cdcgen.sql.sync import audited, changed_columns, image, key_text
 
 KEYS = "cdc__k"
 
@@ -254,6 +254,7 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
 def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     d = "d"
     typed = [(c.name, c.type) for c in t.columns]
+    imaged = audited(typed, t.key, t.audit)
     query = exp.select(
         var("p_run_id"),
         lit(p.name),
@@ -261,8 +262,8 @@ def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         col(OP, d),
         key_text(t.key, d, dict(typed), fallback_prefix="old__"),
         case([(op_in(d, "U"), changed_columns(t.column_names, d))], exp.null()),
-        case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
-        case([(op_in(d, "D"), exp.null())], image(typed, d)),
+        case([(op_in(d, "I"), exp.null())], image(imaged, d, "old__")),
+        case([(op_in(d, "D"), exp.null())], image(imaged, d)),
         nodes.RunTimestamp(),
     ).from_(table(diff_name(p, t), d), copy=False)
     return into_state(p, "fact_change_log", query)

@@ -3,7 +3,7 @@ log them with a gapless LSN, advance the watermark."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
@@ -70,6 +70,14 @@ def image(columns: list[tuple[str, str]], alias: str, prefix: str = "") -> nodes
     return nodes.payload([(c, col(prefix + c, alias), t) for c, t in columns])
 
 
+def audited(
+    columns: list[tuple[str, str]], key: Sequence[str], audit: str
+) -> list[tuple[str, str]]:
+    """The columns a row image holds: all of them, or the key only (``audit: keys``:
+    building and writing wide images was most of a large run)."""
+    return columns if audit == "full" else [(c, t) for c, t in columns if c in key]
+
+
 def baseline_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     delta = delta_name(p, s)
     deletes = delete_using(
@@ -100,6 +108,7 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     ]
     lsn = next_in_sequence(log, "lsn", order)
     typed = [(c.name, c.type) for c in s.columns]
+    imaged = audited(typed, s.key, s.audit)
     query = (
         exp.select(
             lsn,
@@ -109,8 +118,8 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
             col(OP, d),
             key_text(s.key, d, dict(typed), fallback_prefix="old__"),
             case([(op_in(d, "U"), changed_columns(s.column_names, d))], exp.null()),
-            case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
-            case([(op_in(d, "D"), exp.null())], image(typed, d)),
+            case([(op_in(d, "I"), exp.null())], image(imaged, d, "old__")),
+            case([(op_in(d, "D"), exp.null())], image(imaged, d)),
             _source_time(s, d),
             nodes.RunTimestamp(),
         )
