@@ -10,9 +10,8 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
-from sqlglot.generator import Generator
 
-from cdcgen.render import dollar
+from cdcgen.render import dollar, shortcuts
 from cdcgen.sql import nodes
 
 _REDSHIFT_ONLY_PROPERTIES = (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty)
@@ -119,23 +118,6 @@ def _strip_redshift_only(expression: exp.Create) -> exp.Create:
     return create
 
 
-#: The types sqlglot's PostgreSQL datatype_sql writes its own way; it asks `is_type(...)`
-#: of each (building a DataType per question), and every other type falls through to
-#: the generic writer.
-_POSTGRES_OWN_TYPES = frozenset(
-    {exp.DType.ARRAY, exp.DType.ENUM, exp.DType.DOUBLE, exp.DType.FLOAT}
-)
-
-
-def datatype_sql(gen: Any, expression: exp.DataType) -> str:
-    """sqlglot's PostgreSQL datatype_sql, without its per-call DataType building (the
-    generators write some 40,000 types in a build). For a type without parameters
-    ``is_type(T)`` means ``this == T``; tests/test_render_types.py holds the two equal."""
-    if expression.this in _POSTGRES_OWN_TYPES:
-        return Postgres.Generator.datatype_sql(gen, expression)  # type: ignore[no-any-return]
-    return Generator.datatype_sql(gen, expression)
-
-
 class CdcPostgres(Postgres):
     class Generator(Postgres.Generator):  # type: ignore[misc,valid-type]
         # Quote the union of both reserved-word lists so one spec works on both.
@@ -180,7 +162,10 @@ class CdcPostgres(Postgres):
             return super().create_sql(_strip_redshift_only(expression))
 
         def datatype_sql(self, expression: exp.DataType) -> str:
-            return datatype_sql(self, expression)
+            return shortcuts.datatype_sql(self, expression)
+
+        def identifier_sql(self, expression: exp.Identifier) -> str:
+            return shortcuts.identifier_sql(self, expression)
 
 
 DIALECT = CdcPostgres

@@ -12,7 +12,7 @@ from typing import Any
 from sqlglot import exp, transforms
 from sqlglot.dialects.redshift import Redshift
 
-from cdcgen.render import dollar, postgres
+from cdcgen.render import dollar, shortcuts
 from cdcgen.sql import nodes
 
 
@@ -87,12 +87,15 @@ class CdcRedshift(Redshift):
             # sqlglot's Redshift rule (TEXT -> VARCHAR(MAX), in place, as it does), minus
             # its `is_type("text")`, which parsed the string "text" on every type written
             # (a tenth of a build). `this == TEXT` is what that test means for a type
-            # without parameters; tests/test_render_types.py holds the two equal.
+            # without parameters; tests/test_render_shortcuts.py holds the two equal.
             if expression.this == exp.DType.TEXT:
                 expression.set("this", exp.DType.VARCHAR)
                 if not expression.args.get("expressions"):
                     expression.append("expressions", exp.var("MAX"))
-            return postgres.datatype_sql(self, expression)
+            return shortcuts.datatype_sql(self, expression)
+
+        def identifier_sql(self, expression: exp.Identifier) -> str:
+            return shortcuts.identifier_sql(self, expression)
 
 
 DIALECT = CdcRedshift

@@ -1,0 +1,46 @@
+"""Shortcuts both dialect generators take through sqlglot's generic generator: the
+same text as sqlglot's own methods, without work that is repeated tens of thousands
+of times a build (tests/test_render_shortcuts.py holds each equal to sqlglot's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.postgres import Postgres
+from sqlglot.generator import Generator
+
+#: The types sqlglot's PostgreSQL datatype_sql writes its own way; it asks `is_type(...)`
+#: of each (building a DataType per question), and every other type falls through to
+#: the generic writer.
+_POSTGRES_OWN_TYPES = frozenset(
+    {exp.DType.ARRAY, exp.DType.ENUM, exp.DType.DOUBLE, exp.DType.FLOAT}
+)
+
+
+def datatype_sql(gen: Any, expression: exp.DataType) -> str:
+    """sqlglot's PostgreSQL datatype_sql, without its per-call DataType building (the
+    generators write some 15,000 types in a vendor build). For a type without
+    parameters ``is_type(T)`` means ``this == T``."""
+    if expression.this in _POSTGRES_OWN_TYPES:
+        return Postgres.Generator.datatype_sql(gen, expression)  # type: ignore[no-any-return]
+    return Generator.datatype_sql(gen, expression)
+
+
+#: (generator class, pretty, name, quoted) -> the identifier as written
+_IDENTIFIERS: dict[tuple[type, bool, str, bool], str] = {}
+
+
+def identifier_sql(gen: Any, expression: exp.Identifier) -> str:
+    """sqlglot's identifier_sql, remembered: without ``identify`` or ``normalize`` the
+    text depends only on the generator's class (its quote characters and reserved
+    words), ``pretty`` (a line break in a quoted name), the name and whether it is
+    quoted, and a vendor build writes 100,000 identifiers of a few hundred names."""
+    name = expression.this
+    if gen.identify or gen.normalize or not isinstance(name, str):
+        return Generator.identifier_sql(gen, expression)
+    key = (type(gen), bool(gen.pretty), name, bool(expression.args.get("quoted")))
+    text = _IDENTIFIERS.get(key)
+    if text is None:
+        text = _IDENTIFIERS[key] = Generator.identifier_sql(gen, expression)
+    return text
