@@ -6,6 +6,8 @@ as those do (Redshift rewrites TEXT to VARCHAR(MAX) in place)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
@@ -75,3 +77,24 @@ def test_identifiers_are_written_as_sqlglot_writes_them(ours: type, theirs: type
                     ident = exp.Identifier(this=name, quoted=quoted)
                     expected = theirs.identifier_sql(reference, ident)
                     assert mine.identifier_sql(ident) == expected, (name, quoted, kwargs)
+
+
+lines = st.lists(st.text(alphabet=" ab\t", max_size=4), min_size=1, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=lines.map("\n".join),
+    level=st.integers(0, 3),
+    pad=st.one_of(st.none(), st.integers(0, 3)),
+    skip_first=st.booleans(),
+    skip_last=st.booleans(),
+    pretty=st.booleans(),
+)
+def test_indent_is_sqlglots(
+    text: str, level: int, pad: int | None, skip_first: bool, skip_last: bool, pretty: bool
+) -> None:
+    for ours, theirs in DIALECTS:
+        gen = ours().generator(pretty=pretty)
+        expected = theirs.indent(gen, text, level, pad, skip_first, skip_last)
+        assert gen.indent(text, level, pad, skip_first, skip_last) == expected

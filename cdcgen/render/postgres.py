@@ -167,6 +167,16 @@ class CdcPostgres(Postgres):
         def identifier_sql(self, expression: exp.Identifier) -> str:
             return shortcuts.identifier_sql(self, expression)
 
+        def indent(
+            self,
+            sql: str,
+            level: int = 0,
+            pad: int | None = None,
+            skip_first: bool = False,
+            skip_last: bool = False,
+        ) -> str:
+            return shortcuts.indent(self, sql, level, pad, skip_first, skip_last)
+
 
 DIALECT = CdcPostgres
 

@@ -97,6 +97,16 @@ class CdcRedshift(Redshift):
         def identifier_sql(self, expression: exp.Identifier) -> str:
             return shortcuts.identifier_sql(self, expression)
 
+        def indent(
+            self,
+            sql: str,
+            level: int = 0,
+            pad: int | None = None,
+            skip_first: bool = False,
+            skip_last: bool = False,
+        ) -> str:
+            return shortcuts.indent(self, sql, level, pad, skip_first, skip_last)
+
 
 DIALECT = CdcRedshift
 
