@@ -148,10 +148,11 @@ class Renderer:
 
 
 def _table_object(r: Renderer, kind: Kind, d: ddl.TableDef) -> SqlObject:
+    create = r.trees.get(("create_table", kind, str(d.table)), partial(ddl.create_table, d))
     return SqlObject(
         str(d.table),
         kind,
-        r.statement(ddl.create_table(d)) + "\n",
+        r.statement(create) + "\n",
         tuple((c.name, c.type) for c in d.columns),
         d.key,
     )
