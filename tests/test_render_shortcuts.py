@@ -98,3 +98,31 @@ def test_indent_is_sqlglots(
         gen = ours().generator(pretty=pretty)
         expected = theirs.indent(gen, text, level, pad, skip_first, skip_last)
         assert gen.indent(text, level, pad, skip_first, skip_last) == expected
+
+
+def _columns() -> list[exp.Column]:
+    made: list[exp.Column] = []
+    for name in ["id", "user", "Mixed", "1st", 'q"t']:
+        for table in [None, "s", "order", "T x"]:
+            made.append(exp.column(name, table))
+            made.append(exp.column(name, table, quoted=True))
+    made.append(exp.column("id", "t", db="d", catalog="c"))
+    made.append(exp.Column(this=exp.Star(), table=exp.to_identifier("t")))
+    made.append(exp.Column(this=exp.to_identifier("id"), join_mark=True))
+    for parts in (("this",), ("table",), ("this", "table")):
+        commented = exp.column("id", "t")
+        for part in parts:
+            commented.args[part].add_comments([f"on {part}"])
+        made.append(commented)
+    return made
+
+
+@pytest.mark.parametrize(("ours", "theirs"), DIALECTS, ids=["postgres", "redshift"])
+def test_columns_are_written_as_sqlglot_writes_them(ours: type, theirs: type) -> None:
+    for pretty in (False, True):
+        for comments in (False, True):
+            mine = ours().generator(pretty=pretty, comments=comments)
+            reference = ours().generator(pretty=pretty, comments=comments)
+            for column in _columns():
+                expected = theirs.column_sql(reference, column)
+                assert mine.column_sql(column) == expected, repr(column)

@@ -167,6 +167,9 @@ class CdcPostgres(Postgres):
         def identifier_sql(self, expression: exp.Identifier) -> str:
             return shortcuts.identifier_sql(self, expression)
 
+        def column_sql(self, expression: exp.Column) -> str:
+            return shortcuts.column_sql(self, expression)
+
         def indent(
             self,
             sql: str,
