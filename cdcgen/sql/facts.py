@@ -156,7 +156,7 @@ def affected_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
         parts.append(_reached_keys(p, t, r, "old__"))
     union = parts[0]
     for part in parts[1:]:
-        union = exp.union(union, part, distinct=True)
+        union = exp.union(union, part, distinct=True, copy=False)
     if len(parts) == 1:
         return (
             exp.select(*[col(k) for k in t.key])
@@ -176,7 +176,7 @@ def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
         copy=False,
     )
     held = exp.select(*[col(k) for k in t.key]).from_(table(t.table), copy=False)
-    return exp.union(defined, held, distinct=True)
+    return exp.union(defined, held, distinct=True, copy=False)
 
 
 def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
