@@ -50,7 +50,7 @@ ONE_SHOT = False
 @contextmanager
 def no_collection_till_exit() -> Iterator[None]:
     """In a one-shot process, no cyclic garbage collection in the block, nor of what it
-    leaves at exit. sqlglot trees are parent cycles, so a build's ~350,000 nodes per
+    leaves at exit. sqlglot trees are parent cycles, so a build's ~350,000 objects per
     vendor-sized spec can only be freed by the collector; freeing them costs as much
     as collecting them along the way did (a fifth of a build), and the process is
     about to hand its memory back anyway (~20 MB more per spec at the peak). The

@@ -20,7 +20,7 @@ _POSTGRES_OWN_TYPES = frozenset(
 
 def datatype_sql(gen: Any, expression: exp.DataType) -> str:
     """sqlglot's PostgreSQL datatype_sql, without its per-call DataType building (the
-    generators write some 15,000 types in a vendor build). For a type without
+    generators write some 10,000 types in a vendor build). For a type without
     parameters ``is_type(T)`` means ``this == T``."""
     if expression.this in _POSTGRES_OWN_TYPES:
         return Postgres.Generator.datatype_sql(gen, expression)  # type: ignore[no-any-return]
