@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Literal, TypeVar
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
@@ -77,6 +77,23 @@ class Trees:
         return self._built[key]  # type: ignore[return-value]
 
 
+@cache
+def _environment(dialect: Dialect) -> Environment:
+    """One Jinja environment per dialect for the process: each compiles a template once,
+    however many renderers (two a spec) and specs use it."""
+    return Environment(
+        loader=ChoiceLoader(
+            [
+                PackageLoader("cdcgen", f"templates/{dialect}"),
+                PackageLoader("cdcgen", "templates/common"),
+            ]
+        ),
+        undefined=StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
 @dataclass(frozen=True)
 class Renderer:
     dialect: Dialect
@@ -88,18 +105,7 @@ class Renderer:
     )
 
     def __post_init__(self) -> None:
-        env = Environment(
-            loader=ChoiceLoader(
-                [
-                    PackageLoader("cdcgen", f"templates/{self.dialect}"),
-                    PackageLoader("cdcgen", "templates/common"),
-                ]
-            ),
-            undefined=StrictUndefined,
-            keep_trailing_newline=False,
-            autoescape=False,
-        )
-        object.__setattr__(self, "env", env)
+        object.__setattr__(self, "env", _environment(self.dialect))
         object.__setattr__(self, "_rendered", {})
 
     def statement(self, e: exp.Expression) -> str:
@@ -149,10 +155,11 @@ class Renderer:
 
 
 def _table_object(r: Renderer, kind: Kind, d: ddl.TableDef) -> SqlObject:
+    create = r.trees.get(("create_table", kind, str(d.table)), partial(ddl.create_table, d))
     return SqlObject(
         str(d.table),
         kind,
-        r.statement(ddl.create_table(d)) + "\n",
+        r.statement(create) + "\n",
         tuple((c.name, c.type) for c in d.columns),
         d.key,
     )

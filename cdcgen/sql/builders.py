@@ -41,8 +41,14 @@ def var(name: str) -> exp.Column:
     return exp.column(name)
 
 
+@cache
+def _parsed_table(name: str) -> exp.Table:
+    return exp.to_table(name)
+
+
 def table(t: Table | str, alias: str | None = None) -> exp.Table:
-    node = exp.to_table(str(t)) if isinstance(t, Table) else exp.to_table(t)
+    """A table reference; each name is parsed once (a build names tables ~1,000 times)."""
+    node = _parsed_table(str(t)).copy()
     if alias:
         node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
     return node

@@ -94,7 +94,9 @@ def _past_watermark(p: PipelinePlan, s: SourcePlan, query: exp.Select) -> exp.Qu
         and_all([is_null(col(s.watermark_column)), not_null(watermark_value(p, s))]), copy=False
     )
     first_run = query.where(is_null(watermark_value(p, s)), copy=False)
-    return exp.union(exp.union(beyond, unplaced, distinct=False), first_run, distinct=False)
+    return exp.union(
+        exp.union(beyond, unplaced, distinct=False, copy=False), first_run, distinct=False, copy=False
+    )
 
 
 def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Expression:
@@ -318,7 +320,7 @@ def changes_query(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp
     run, or staging itself in the ``__changes`` view)."""
     body: exp.Query = _classified(p, s, staged)
     if s.delete_kind == "snapshot":
-        body = exp.union(body, _snapshot_deletes(s, staged), distinct=False)
+        body = exp.union(body, _snapshot_deletes(s, staged), distinct=False, copy=False)
     wrapped = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("c")))
     return (
         exp.select(exp.Star())

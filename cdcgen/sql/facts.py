@@ -183,7 +183,7 @@ def keys_insert(p: PipelinePlan, t: TargetPlan, parts: list[exp.Query]) -> exp.I
     """Add the keys one source's changes reach, each key once across sources."""
     union = parts[0]
     for part in parts[1:]:
-        union = exp.union(union, part, distinct=True)
+        union = exp.union(union, part, distinct=True, copy=False)
     reached = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("a")))
     known = (
         exp.select(lit(1))
@@ -211,7 +211,7 @@ def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
         copy=False,
     )
     held = exp.select(*[col(k) for k in t.key]).from_(table(t.table), copy=False)
-    return exp.union(defined, held, distinct=True)
+    return exp.union(defined, held, distinct=True, copy=False)
 
 
 def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
