@@ -62,6 +62,18 @@ def run_cdcgen(
     )
 
 
+def run_cdcgen_keys(
+    conn: psycopg.Connection, pipe: Pipeline, expected: Digests, project: Path | None
+) -> Measurement:
+    """cdcgen with ``audit: keys``: the same tables, procedures writing key-only images
+    (installed on the clone before the clock starts)."""
+    for procedure in pipe.lean_procedures:
+        conn.execute(procedure)
+    measured = run_cdcgen(conn, pipe, expected, project)
+    measured.approach = "cdcgen_keys"
+    return measured
+
+
 def run_full_refresh(
     conn: psycopg.Connection, pipe: Pipeline, expected: Digests, _: Path | None
 ) -> Measurement:
@@ -103,6 +115,7 @@ def run_dbt(
 
 APPROACHES = (
     Approach("cdcgen", "cdcgen incremental (`CALL cdc.sp_vendor_run()`)", run_cdcgen),
+    Approach("cdcgen_keys", "cdcgen, `audit: keys` (key-only row images)", run_cdcgen_keys),
     Approach("full", "full refresh (baseline sync + rebuild 4 facts)", run_full_refresh),
     Approach("seed", "seed-style Python processor", run_seed),
     Approach("dbt", "dbt incremental (sync + `dbt run`, fact_vendor only)", run_dbt),

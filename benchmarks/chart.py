@@ -20,7 +20,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 Record = dict[str, Any]
-STYLE = {"cdcgen": "o-", "full_refresh": "s--", "dbt": "^:", "seed_processor": "x-."}
+STYLE = {
+    "cdcgen": "o-",
+    "cdcgen_audit_keys": "d-",
+    "full_refresh": "s--",
+    "dbt": "^:",
+    "seed_processor": "x-.",
+}
 
 
 def load(paths: Sequence[Path]) -> list[Record]:

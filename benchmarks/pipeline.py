@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from cdcgen.demo.runner import demo_build
 from cdcgen.deploy.manifest import Manifest
+from cdcgen.render.build import render_pipeline
 from cdcgen.spec.model import Fact, Source, Spec
 from cdcgen.validate import validate_file
 
@@ -20,11 +22,13 @@ SPEC = REPO / "mappings" / "vendor.yml"
 class Pipeline:
     manifest: Manifest
     spec: Spec
+    #: the procedures of the same spec with ``audit: keys`` (same tables, key-only images)
+    lean_procedures: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, stack: ExitStack) -> Pipeline:
         """The vendor spec and its PostgreSQL build (the committed one when current)."""
-        return cls(demo_build(SPEC, stack), validate_file(SPEC).spec)
+        return cls(demo_build(SPEC, stack), validate_file(SPEC).spec, lean_procedures(stack))
 
     def columns(self, table: str) -> list[str]:
         obj = next(o for o in self.manifest.objects if o.name == table)
@@ -60,3 +64,15 @@ class Pipeline:
 
     def staging(self, source: str) -> str:
         return next(s.staging for s in self.manifest.sources if s.name == source)
+
+
+def lean_procedures(stack: ExitStack) -> tuple[str, ...]:
+    """The vendor spec's PostgreSQL procedures with ``audit: keys`` added."""
+    text = SPEC.read_text(encoding="utf-8")
+    lean = text.replace("\npipeline: vendor\n", "\npipeline: vendor\naudit: keys\n", 1)
+    assert lean != text, "mappings/vendor.yml has no 'pipeline: vendor' line"
+    directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    spec = directory / SPEC.name
+    spec.write_text(lean, encoding="utf-8")
+    files = render_pipeline(validate_file(spec))["postgres"]
+    return tuple(files[f] for f in sorted(files) if f.startswith("060_procedure__"))

@@ -180,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: approach names in the JSON records
-JSON_NAMES = {"cdcgen": "cdcgen", "full": "full_refresh", "seed": "seed_processor", "dbt": "dbt"}
+JSON_NAMES = {
+    "cdcgen": "cdcgen",
+    "cdcgen_keys": "cdcgen_audit_keys",
+    "full": "full_refresh",
+    "seed": "seed_processor",
+    "dbt": "dbt",
+}
 
 
 def records(scale: float, boot: Bootstrapped, results: list[RateResult]) -> list[dict[str, Any]]:

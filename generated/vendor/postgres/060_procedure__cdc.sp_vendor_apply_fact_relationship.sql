@@ -17,7 +17,11 @@ BEGIN
   v_changed := v_changed_1 + v_changed_2 + v_changed_3;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
-    IF p_full THEN
+    -- An empty target (first load) takes every key and plain inserts: reaching keys
+    -- from deltas holding every source row costs more than the definition itself.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_relationship LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF p_full OR v_target_rows = 0 THEN
       DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__keys;
       CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
       SELECT
@@ -510,9 +514,7 @@ BEGIN
       fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
       AND vendor__fact_relationship__diff.cdc__op = 'D';
     v_statements := v_statements + 8;
-    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
-    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_relationship LIMIT 1) AS cdc__t;
-    v_statements := v_statements + 1;
+    -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_relationship (
         relationship_id,

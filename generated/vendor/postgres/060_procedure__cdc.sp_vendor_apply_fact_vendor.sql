@@ -20,7 +20,11 @@ BEGIN
   v_changed := v_changed_1 + v_changed_2 + v_changed_3 + v_changed_4 + v_changed_5 + v_changed_6;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
-    IF p_full THEN
+    -- An empty target (first load) takes every key and plain inserts: reaching keys
+    -- from deltas holding every source row costs more than the definition itself.
+    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_vendor LIMIT 1) AS cdc__t;
+    v_statements := v_statements + 1;
+    IF p_full OR v_target_rows = 0 THEN
       DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys;
       CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS
       SELECT
@@ -1601,9 +1605,7 @@ BEGIN
       fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
       AND vendor__fact_vendor__diff.cdc__op = 'D';
     v_statements := v_statements + 8;
-    -- An empty target takes plain inserts (first load): no MERGE planned against nothing.
-    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_vendor LIMIT 1) AS cdc__t;
-    v_statements := v_statements + 1;
+    -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_vendor (
         vendor_id,

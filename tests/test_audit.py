@@ -1,0 +1,122 @@
+"""``audit: keys``: row images hold only the key; targets stay exactly right; rollback
+refuses instead of restoring from images that hold nothing to restore."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from cdcgen.check.conformance import check_file
+from cdcgen.check.statements import format_report
+from cdcgen.cli import app
+from cdcgen.demo import DemoOptions, run_demo
+from cdcgen.deploy.connect import connect
+from cdcgen.plan.model import build_plan
+from cdcgen.render.build import build
+from cdcgen.validate import validate_file
+from tests.pipeline_harness import REPO
+from tests.test_demo_synth import targets_equal_their_definition
+
+ORDERS = REPO / "mappings" / "orders.yml"
+
+
+def with_audit(tmp_path: Path, top: str, extra: dict[str, str] | None = None) -> Path:
+    """mappings/orders.yml with a pipeline-level ``audit`` (and per-object overrides:
+    ``{"sources.customers": "full"}`` inserts ``audit: full`` under that object)."""
+    lines = ORDERS.read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    section = ""
+    for line in lines:
+        out.append(line)
+        if line.startswith("pipeline:"):
+            out.append(f"audit: {top}")
+        if line and not line.startswith(" ") and line.endswith(":"):
+            section = line[:-1]
+        for where, value in (extra or {}).items():
+            group, name = where.split(".")
+            if section == group and line == f"  {name}:":
+                out.append(f"    audit: {value}")
+    path = tmp_path / "orders.yml"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def test_audit_defaults_to_full_and_can_be_set_per_source_and_fact(tmp_path: Path) -> None:
+    spec = with_audit(tmp_path, "keys", {"sources.customers": "full", "facts.fact_order": "full"})
+    plan = build_plan(validate_file(spec), "x")
+    audits = {s.name: s.audit for s in plan.sources}
+    assert audits.pop("customers") == "full" and set(audits.values()) == {"keys"}
+    assert {t.name: t.audit for t in plan.facts}["fact_order"] == "full"
+    assert all(t.audit == "full" for t in plan.targets if t.kind == "dimension")
+    default = build_plan(validate_file(ORDERS), "x")
+    assert {s.audit for s in default.sources} | {t.audit for t in default.targets} == {"full"}
+
+
+def test_an_unknown_audit_value_is_a_located_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["validate", str(with_audit(tmp_path, "some"))])
+    assert result.exit_code == 1
+    assert "orders.yml:13:8: error:" in result.output and "audit" in result.output
+
+
+def test_key_only_images_keep_targets_right_and_rollback_refuses(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    spec = with_audit(tmp_path, "keys")
+    plan = build_plan(validate_file(spec), "x")
+    keys = {s.name: set(s.key) for s in plan.sources}
+    fact_keys = {t.name: set(t.key) for t in plan.facts}
+    options = DemoOptions(spec=spec, synthetic=True, cycles=3, scale=0.1, seed=5)
+    with connect(pg_dsn) as db:
+        result = run_demo(db, options)
+    assert result.ok and all(c.run.run["status"] == "succeeded" for c in result.cycles)
+    assert set(targets_equal_their_definition(pg_dsn, result.manifest).values()) <= {0}
+
+    with psycopg.connect(pg_dsn) as conn:
+        logged = conn.execute(
+            "SELECT source, op, changed_columns, before_row, after_row FROM cdc.change_log"
+        ).fetchall()
+        facts = conn.execute(
+            "SELECT target, before_row, after_row FROM cdc.fact_change_log"
+        ).fetchall()
+        latest = conn.execute(
+            "SELECT MAX(run_id) FROM cdc.run_log WHERE status = 'succeeded'"
+        ).fetchone()[0]
+    assert {op for _, op, *_ in logged} == {"I", "U", "D"}
+    for source, op, changed, before, after in logged:
+        for image in (before, after):
+            assert image is None or set(_flat(image)) == keys[source]
+        assert (changed is not None) == (op == "U")
+    assert {target for target, *_ in facts} >= set(fact_keys)
+    assert all(  # SCD2 dimensions log full images whatever the audit says
+        image is None or set(_flat(image)) == fact_keys[target]
+        for target, before, after in facts
+        if target in fact_keys
+        for image in (before, after)
+    )
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn, pytest.raises(psycopg.Error) as refused:
+        conn.execute("CALL cdc.sp_orders_rollback(%s)", [latest])
+    assert "rollback needs full row images" in str(refused.value)
+
+
+def _flat(image: object) -> dict[str, object]:
+    """A row image as {column: value} (wide images nest their columns in parts)."""
+    data = image if isinstance(image, dict) else json.loads(str(image))
+    if all(isinstance(v, dict) for v in data.values()):
+        return {k: v for part in data.values() for k, v in part.items()}
+    return data
+
+
+@pytest.mark.parametrize(
+    "procedure", ["sp_orders_undo", "sp_orders_sync_baseline", "sp_orders_apply_fact_order"]
+)
+def test_key_only_procedures_are_redshift_conformant(tmp_path: Path, procedure: str) -> None:
+    """The Redshift rendering with key-only images passes every conformance check."""
+    build([with_audit(tmp_path, "keys")], tmp_path / "out")
+    path = tmp_path / "out" / "orders" / "redshift" / f"060_procedure__cdc.{procedure}.sql"
+    findings = check_file(path)
+    assert not findings, format_report(findings, f"{path} breaks Redshift rules")
