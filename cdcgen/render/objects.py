@@ -224,7 +224,9 @@ def _inline(r: Renderer, e: exp.Expression) -> str:
     return module.DIALECT().generate(e, copy=False, pretty=False)
 
 
-def _select_into(r: Renderer, values: Sequence[exp.Expression], targets: Sequence[str], source: exp.Query) -> str:
+def _select_into(
+    r: Renderer, values: Sequence[exp.Expression], targets: Sequence[str], source: exp.Expression
+) -> str:
     """``SELECT values INTO targets FROM (source) AS cdc__c;`` and its counter step: one
     statement that fills several PL/pgSQL variables."""
     listed = ", ".join(_inline(r, v) for v in values)
@@ -354,7 +356,8 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
 
 def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    lean = [x.name for x in (*p.sources, *p.facts) if x.audit != "full"]
+    lean = [s.name for s in p.sources if s.audit != "full"]
+    lean += [t.name for t in p.facts if t.audit != "full"]
     checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean)
     checked = "\n".join("  " + line if line else line for line in checks.rstrip().splitlines())
     # Undo restores rows from before-images: with key-only images there is nothing to

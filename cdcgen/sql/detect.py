@@ -453,7 +453,10 @@ def skipped_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
 def logged_counts(p: PipelinePlan, sources: Sequence[str] | None = None) -> exp.Select:
     """This run's counts rows of its sources (detection writes one for every source,
     skipped or not): what later steps read instead of an unchanged source's tables."""
-    where = [eq(col("run_id"), var("p_run_id")), eq(col("object_kind"), lit("source"))]
+    where: list[exp.Expression] = [
+        eq(col("run_id"), var("p_run_id")),
+        eq(col("object_kind"), lit("source")),
+    ]
     if sources is not None:
         where.append(exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]))
     return (
