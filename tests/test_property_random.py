@@ -19,9 +19,12 @@ from hypothesis import strategies as st
 from tests.pipeline_harness import REPO, Pipeline, widen_staging
 from tests.reference_model import (
     T0,
+    DimensionModel,
     Figures,
     History,
+    check_dimension,
     orders_rules,
+    pipeline_dimension_rows,
     pipeline_fact_rows,
     rules_of,
     table_rows,
@@ -52,8 +55,9 @@ ORDERS = Figures()
 # random pipelines
 
 @st.composite
-def source_row(draw: st.DrawFn, pdef: PipelineDef, s: SourceDef, h: History) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": draw(st.sampled_from([1, 2, 3, 4, 4, 0, None]), label="id")}
+def source_row(draw: st.DrawFn, pdef: PipelineDef, s: SourceDef, h: History,
+               ids: tuple[Any, ...] = (1, 2, 3, 4, 4, 0, None)) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": draw(st.sampled_from(ids), label="id")}
     if "part" in s.key:
         row["part"] = draw(st.sampled_from([1, 2]), label="part")
     for c, t in s.attributes:
@@ -62,12 +66,20 @@ def source_row(draw: st.DrawFn, pdef: PipelineDef, s: SourceDef, h: History) -> 
         ids = draw(st.sampled_from([1, 2, 3, None]), label=f"{later} id")
         for c in fk:
             row[c] = ids if c.endswith("_id") else draw(st.sampled_from([1, 2]))
-    kind = draw(st.sampled_from(["new", "new", "stale", "tie"]), label="version")
+    kind = draw(st.sampled_from(["new", "new", "new", "stale", "tie", "late", "future"]),
+                label="version")
     current = h.models[s.name].rows.get(tuple(row.get(k) for k in s.key))
     if kind == "stale" and current is not None:
         row["updated_at"] = current["updated_at"] - dt.timedelta(seconds=30)
     elif kind == "tie" and current is not None:
         row["updated_at"] = current["updated_at"]
+    elif kind == "late":
+        # out of order: newer than the key's version, older than what other keys applied
+        base = current["updated_at"] if current is not None else T0
+        row["updated_at"] = base + dt.timedelta(seconds=1)
+    elif kind == "future" and draw(st.integers(0, 2), label="future?") == 0:
+        # a source clock ahead of the warehouse: later than any run's own timestamp
+        row["updated_at"] = h.tick().replace(year=2099)
     else:
         row["updated_at"] = h.tick()
     if s.deletes == "when":
@@ -101,7 +113,9 @@ def scratch_dsn(pg_admin_dsn: str):
     drop_database(pg_admin_dsn, name)
 
 
-def _random_pipeline(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
+def _random_pipeline(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject,
+                     cycles: tuple[int, int] = (1, 3), rows: tuple[int, int] = (0, 4),
+                     ids: tuple[Any, ...] = (1, 2, 3, 4, 4, 0, None)) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "prop.yml"
         path.write_text(pdef.yaml(), encoding="utf-8")
@@ -113,26 +127,39 @@ def _random_pipeline(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -
         deploy_files(conn, files)
         p = Pipeline(conn, json.loads(files["manifest.json"]))
         h = History(p, {n: rules_of(s) for n, s in pdef.sources.items()})
+        dims = {d.name: DimensionModel(tuple(d.key), tuple(d.columns), frozenset(d.history), d.on_delete)
+                for d in pdef.dimensions.values()}
         bump("random.examples")
-        cycles = data.draw(st.integers(1, 3), label="cycles")
+        # SCD2 histories need more runs to stop, come back and change through lookups
+        cycles = data.draw(st.integers(*cycles), label="cycles")
         for cycle in range(cycles):
             for name, s in pdef.sources.items():
                 if s.deletes == "snapshot":
                     for _ in range(data.draw(st.integers(0, 3), label=f"{name} snapshot edits")):
-                        row = data.draw(source_row(pdef, s, h))
+                        row = data.draw(source_row(pdef, s, h, ids))
                         key = tuple(row.get(k) for k in s.key)
                         if data.draw(st.integers(0, 3)) == 0:
                             h.snapshot[name].pop(key, None)
                         else:
                             h.snapshot[name][key] = row
                     continue
-                for _ in range(data.draw(st.integers(0, 4), label=f"{name} rows")):
-                    h.stage(name, data.draw(source_row(pdef, s, h)))
+                for _ in range(data.draw(st.integers(*rows), label=f"{name} rows")):
+                    h.stage(name, data.draw(source_row(pdef, s, h, ids)))
             lost = {n for n in h.snapshot if data.draw(st.integers(0, 5), label="lost") == 0}
             # the idempotent second run is checked after the last cycle
             rerun = cycle == cycles - 1
-            h.cycle(RANDOM, clear_window=data.draw(st.booleans(), label="clear"), lost=lost, rerun=rerun)
+            run_id = h.cycle(RANDOM, clear_window=data.draw(st.booleans(), label="clear"), lost=lost,
+                             rerun=rerun)
             _models_facts(pdef, h)
+            for d in pdef.dimensions.values():
+                ops = check_dimension(p, d.name, dims[d.name], pipeline_dimension_rows(pdef, d, h.models),
+                                      run_id)
+                bump(f"random.dim.{d.on_delete}.runs")
+                bump("random.dim.version changes", len(ops))
+        for name, model in dims.items():
+            for path, n in model.paths.items():
+                bump(f"random.dim.{model.on_delete}: {path}", n)
+            bump(f"random.dim.{model.on_delete}.versions", sum(len(v) for v in model.versions.values()))
 
 
 @given(pdef=pipelines(), data=st.data())
@@ -148,8 +175,33 @@ def test_random_pipelines_soak(scratch_dsn: str, pdef: PipelineDef, data: st.Dat
     _random_pipeline(scratch_dsn, pdef, data)
 
 
+#: few keys, a row per source and run at least: keys change, stop and come back
+DIMENSION_HISTORIES: dict[str, Any] = {"cycles": (3, 6), "rows": (1, 4), "ids": (1, 2, 3, 1, 2, 3, None)}
+
+
+@given(pdef=pipelines(dimension=True), data=st.data())
+@budget(30, 800)
+def test_random_dimensions_keep_history(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
+    """SCD2: every version (columns, validity, flags, surrogate key) equals the reference
+    model after every run, under the three on_delete rules; validity never overlaps. Longer
+    histories, so keys stop and start qualifying and change through lookups."""
+    _random_pipeline(scratch_dsn, pdef, data, **DIMENSION_HISTORIES)
+
+
+@soak_variant
+@given(pdef=pipelines(dimension=True), data=st.data())
+@budget(30, 800)
+def test_random_dimensions_soak(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
+    _random_pipeline(scratch_dsn, pdef, data, **DIMENSION_HISTORIES)
+
+
 def test_random_pipelines_report() -> None:
+    from tests.strategies_pipeline import STATS
+
     print(f"\nrandom pipelines: {RANDOM}")
+    for name, n in sorted(STATS.items()):
+        if name.startswith("random.dim"):
+            print(f"  {name}: {n}")
 
 
 # ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.render import dollar, postgres, redshift
-from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, views
+from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, verify, views
 
 T = TypeVar("T")
 Dialect = Literal["redshift", "postgres"]
@@ -333,8 +333,11 @@ def _verify_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     stmts = r.trees.get(
         ("verify",),
         lambda: [
-            dimensions.verify_insert(p, t) if t.kind == "dimension" else facts.verify_insert(p, t)
-            for t in p.targets
+            *[
+                dimensions.verify_insert(p, t) if t.kind == "dimension" else facts.verify_insert(p, t)
+                for t in p.targets
+            ],
+            *verify.log_checks(p),
         ],
     )
     return _procedure(r, p.proc("verify"), "", r.body(stmts))
