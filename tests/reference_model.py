@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -472,6 +473,26 @@ class DimensionModel:
         return (vals.count("I"), vals.count("U") + vals.count("H"), removed)
 
 
+def orders_dim_customer(m: dict[str, SourceModel]) -> dict[Key, tuple[Row, Any]]:
+    """mappings/orders.yml dim_customer from the models: customers LEFT JOIN addresses."""
+    addresses = {k[0]: r for k, r in m["addresses"].rows.items()}
+    out: dict[Key, tuple[Row, Any]] = {}
+    for (cid,), c in m["customers"].rows.items():
+        home = addresses.get(c["default_address_id"]) if c["default_address_id"] is not None else None
+        full_name = ((c["first_name"] or "") + " " + (c["last_name"] or "")).strip(" ")
+        out[(cid,)] = ({"customer_id": cid, "email": c["email"], "full_name": full_name,
+                        "segment": c["segment"], "plan": c["plan"],
+                        "country_code": None if home is None else home["country_code"]},
+                       c["updated_at"])
+    return out
+
+
+def orders_dimension_model() -> DimensionModel:
+    return DimensionModel(("customer_id",), ("customer_id", "email", "full_name", "segment", "plan",
+                                             "country_code"),
+                          frozenset({"segment", "plan"}), "new_version")
+
+
 def dimension_versions(p: Pipeline, table: str, key: Iterable[str], columns: Iterable[str],
                        sk: str) -> dict[Key, list[Version]]:
     """Every version in the database, per key, in surrogate-key order."""
@@ -497,7 +518,7 @@ def check_validity(versions: dict[Key, list[Version]], on_delete: str) -> None:
         assert [v.sk for v in timeline] == sorted(v.sk for v in vs), f"key {k}: validity not monotonic {vs}"
         for v in timeline[:-1]:
             assert not v.is_current and v.valid_to is not None, f"key {k}: an earlier version is open: {vs}"
-        for a, b in zip(timeline, timeline[1:], strict=False):
+        for a, b in itertools.pairwise(timeline):
             assert a.valid_from <= a.valid_to, f"key {k}: version {a.sk} ends before it starts"  # type: ignore[operator]
             assert a.valid_to <= b.valid_from, f"key {k}: versions {a.sk} and {b.sk} overlap"  # type: ignore[operator]
             if on_delete != "invalidate":

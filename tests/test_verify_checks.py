@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from cdcgen.cli import app
 from tests.pipeline_harness import REPO, Pipeline, ts
-from tests.strategies_pipeline import deployed_database, postgres_rendering, with_database
+from tests.strategies_pipeline import deployed_database, postgres_rendering
 
 ORDERS_SPEC = REPO / "mappings" / "orders.yml"
 ORDERS_BUILD = REPO / "generated" / "orders"
@@ -137,7 +137,7 @@ def _versions(p: Pipeline, key: int) -> list[tuple]:
 
 
 def test_overlapping_versions_are_reported(orders: Pipeline) -> None:
-    (old, new) = _versions(orders, 1)
+    (old, _new) = _versions(orders, 1)
     orders.conn.execute("UPDATE analytics.dim_customer SET valid_to = valid_to + interval '1 hour' "
                         "WHERE dim_customer_sk = %s", [old[0]])
     assert orders.checks()[("validity", "dim_customer")] == (1, f"1 sk {old[0]}")

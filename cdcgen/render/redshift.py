@@ -47,7 +47,7 @@ def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
     return f"CAST({path} AS {gen.sql(e, 'to')})"
 
 
-def _payload_kind(gen: Any, e: nodes.PayloadKind) -> str:
+def _payload_kind(gen: Any, e: Any) -> str:
     # r_json_typeof: the dynamic type of a SUPER value, as VARCHAR
     path = gen.sql(e, "this") + "".join(f'."{k.name}"' for k in e.expressions)
     return f"JSON_TYPEOF({path})"

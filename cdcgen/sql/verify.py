@@ -75,8 +75,9 @@ def _report(p: PipelinePlan, target: str, check: str, problems: exp.Select) -> e
 
 
 def _example(*parts: exp.Expression) -> exp.Expression:
-    return exp.alias_(
-        exp.Substring(this=concat(list(parts)), start=lit(1), length=lit(EXAMPLE_WIDTH)), EXAMPLE
+    return exp.Alias(
+        this=exp.Substring(this=concat(list(parts)), start=lit(1), length=lit(EXAMPLE_WIDTH)),
+        alias=exp.to_identifier(EXAMPLE),
     )
 
 
@@ -273,7 +274,7 @@ def validity_check(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         return out
 
     next_from, valid_to, valid_from = col("next_from", v), col(VALID_TO, v), col(VALID_FROM, v)
-    broken = [
+    broken: list[exp.Expression] = [
         exp.GT(this=col("currents", v), expression=lit(1)),
         # is_current and an open valid_to say the same thing
         exp.NEQ(
