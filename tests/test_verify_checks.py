@@ -67,6 +67,19 @@ def test_a_sound_history_has_no_findings(orders: Pipeline) -> None:
     assert orders.conn.execute("SELECT count(*) FROM cdc.dead_letter").fetchone()[0] == 1
 
 
+def test_a_rollback_keeps_the_checks_clean(orders: Pipeline) -> None:
+    """Compensating rows get new LSNs and the rollback's own run id (a run that writes
+    no run_counts): nothing to report."""
+    orders.stage("orders", {"id": 10, "customer_id": 3, "order_number": "A-1", "status": "shipped",
+                            "created_at": ts(1), "updated_at": ts(3), "op": "U"})
+    run_id = orders.run()
+    assert orders.counts(run_id)["orders"] == (0, 1, 0)
+    orders.conn.execute(f"CALL {orders.manifest['procedures']['rollback']}(%s)", [run_id])
+    assert orders.conn.execute("SELECT status FROM cdc.run_log WHERE run_id = %s", [run_id]).fetchone() == (
+        "rolled_back",)
+    assert findings(orders) == {}
+
+
 # --- change_log LSNs -------------------------------------------------------------------
 
 def test_an_lsn_gap_is_reported(orders: Pipeline) -> None:
