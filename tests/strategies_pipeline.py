@@ -401,8 +401,9 @@ def _expr_for(draw: st.DrawFn, alias: str, col: str, type_: str) -> tuple:
 
 
 @st.composite
-def pipelines(draw: st.DrawFn, dimension: bool | None = None) -> PipelineDef:
-    """``dimension``: True always adds an SCD2 dimension, None now and then."""
+def pipelines(draw: st.DrawFn, dimension: bool | None = None, on_delete: str | None = None) -> PipelineDef:
+    """``dimension``: True always adds an SCD2 dimension, None now and then; ``on_delete``
+    fixes its rule (else drawn)."""
     count = draw(st.integers(2, 4))
     sources: dict[str, SourceDef] = {}
     for i in range(count):
@@ -486,12 +487,12 @@ def pipelines(draw: st.DrawFn, dimension: bool | None = None) -> PipelineDef:
                                      where, exists, columns)
     dimensions: dict[str, DimDef] = {}
     if dimension or (dimension is None and draw(st.integers(0, 3)) > 0):
-        dimensions["dim_0"] = draw(dimension_defs(sources))
+        dimensions["dim_0"] = draw(dimension_defs(sources, on_delete))
     return PipelineDef(sources, facts, dimensions)
 
 
 @st.composite
-def dimension_defs(draw: st.DrawFn, sources: dict[str, SourceDef]) -> DimDef:
+def dimension_defs(draw: st.DrawFn, sources: dict[str, SourceDef], on_delete: str | None = None) -> DimDef:
     """An SCD2 dimension over a random grain, usually with lookups whose columns are
     history columns (a history change reached through a lookup) and a ``where`` that
     rows leave and re-enter (keys that stop and start qualifying)."""
@@ -535,7 +536,8 @@ def dimension_defs(draw: st.DrawFn, sources: dict[str, SourceDef]) -> DimDef:
             if alias != grain:  # qualifying through a lookup
                 options.append(("not_null", ("ref", alias, "id")))
         where = draw(st.sampled_from(options), label="dim where")
-    on_delete = draw(st.sampled_from(["ignore", "invalidate", "new_version"]), label="on_delete")
+    if on_delete is None:
+        on_delete = draw(st.sampled_from(["ignore", "invalidate", "new_version"]), label="on_delete")
     return DimDef("dim_0", grain, [f"k_{k}" for k in gs.key], joins, where, None, columns,
                   history, on_delete)
 

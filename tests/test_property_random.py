@@ -185,20 +185,27 @@ def test_random_pipelines_soak(scratch_dsn: str, pdef: PipelineDef, data: st.Dat
 DIMENSION_HISTORIES: dict[str, Any] = {"cycles": (3, 6), "rows": (1, 4), "ids": (1, 2, 3, 1, 2, 3, None)}
 
 
-@given(pdef=pipelines(dimension=True), data=st.data())
-@budget(30, 800)
-def test_random_dimensions_keep_history(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
+def _dimension_histories(on_delete: str, examples: int, soak_examples: int) -> Any:
+    @given(pdef=pipelines(dimension=True, on_delete=on_delete), data=st.data())
+    @budget(examples, soak_examples)
+    def check(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
+        _random_pipeline(scratch_dsn, pdef, data, **DIMENSION_HISTORIES)
+
+    return check
+
+
+@pytest.mark.parametrize("on_delete", ["ignore", "invalidate", "new_version"])
+def test_random_dimensions_keep_history(scratch_dsn: str, on_delete: str) -> None:
     """SCD2: every version (columns, validity, flags, surrogate key) equals the reference
-    model after every run, under the three on_delete rules; validity never overlaps. Longer
+    model after every run, for each on_delete rule; validity never overlaps. Longer
     histories, so keys stop and start qualifying and change through lookups."""
-    _random_pipeline(scratch_dsn, pdef, data, **DIMENSION_HISTORIES)
+    _dimension_histories(on_delete, 10, 270)(scratch_dsn)
 
 
 @soak_variant
-@given(pdef=pipelines(dimension=True), data=st.data())
-@budget(30, 800)
-def test_random_dimensions_soak(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject) -> None:
-    _random_pipeline(scratch_dsn, pdef, data, **DIMENSION_HISTORIES)
+@pytest.mark.parametrize("on_delete", ["ignore", "invalidate", "new_version"])
+def test_random_dimensions_soak(scratch_dsn: str, on_delete: str) -> None:
+    _dimension_histories(on_delete, 10, 270)(scratch_dsn)
 
 
 def _scripted_dimension(on_delete: str) -> PipelineDef:
