@@ -129,7 +129,7 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             # the audit-trail checks (cdcgen.sql.verify); NULL on a target's comparison
             ("check_name", "varchar(32)"),
             ("findings", "bigint"),
-            ("examples", "varchar(1024)"),
+            ("examples", "varchar(2048)"),
         ),
         (),
         TableHints(diststyle="all"),

@@ -36,9 +36,10 @@ from cdcgen.sql.builders import and_all, as_text, case, cast, col, concat, eq, l
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.tables import IS_CURRENT, IS_DELETED, VALID_FROM, VALID_TO, surrogate_key
 
-#: examples per verify_log row, each cut to EXAMPLE_WIDTH characters (examples: VARCHAR(1024))
+#: examples per verify_log row, each cut to EXAMPLE_WIDTH characters. verify_log.examples is
+#: VARCHAR(2048): Redshift counts bytes, and 3 x 150 characters of 4 bytes + 2 separators fit.
 EXAMPLES = 3
-EXAMPLE_WIDTH = 200
+EXAMPLE_WIDTH = 150
 EXAMPLE = "cdc__example"
 
 

@@ -8,6 +8,6 @@ CREATE TABLE IF NOT EXISTS cdc.verify_log (
   different_rows BIGINT,
   check_name VARCHAR(32),
   findings BIGINT,
-  examples VARCHAR(1024)
+  examples VARCHAR(2048)
 )
 DISTSTYLE ALL;

@@ -417,7 +417,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING(CAST(s.prev_lsn AS VARCHAR(20)) || '->' || CAST(s.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING(CAST(s.prev_lsn AS VARCHAR(20)) || '->' || CAST(s.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM (
         SELECT
           lsn,
@@ -458,7 +458,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'orders'
@@ -506,7 +506,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'orders'
@@ -554,7 +554,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'orders'
@@ -602,7 +602,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'orders'
@@ -650,7 +650,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'orders'
@@ -698,7 +698,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'orders'
@@ -752,7 +752,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('run ' || CAST(COALESCE(c.run_id, g.run_id) AS VARCHAR(20)) || ' ' || COALESCE(c.object_name, g.object_name) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('run ' || CAST(COALESCE(c.run_id, g.run_id) AS VARCHAR(20)) || ' ' || COALESCE(c.object_name, g.object_name) FROM 1 FOR 150) AS cdc__example
       FROM (
         SELECT
           run_id,
@@ -842,7 +842,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING(CAST(v.customer_id AS VARCHAR(64)) || ' sk ' || CAST(v.dim_customer_sk AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING(CAST(v.customer_id AS VARCHAR(64)) || ' sk ' || CAST(v.dim_customer_sk AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM (
         SELECT
           customer_id,
@@ -865,7 +865,7 @@ BEGIN
         OR v.valid_to < v.next_from
       UNION ALL
       SELECT
-        SUBSTRING(CAST(f.customer_id AS VARCHAR(64)) || ' live ' || CAST(COALESCE(d.live, 0) AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING(CAST(f.customer_id AS VARCHAR(64)) || ' live ' || CAST(COALESCE(d.live, 0) AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.dim_customer__full AS f
       LEFT JOIN (
         SELECT
@@ -912,7 +912,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING(source || ' run ' || CAST(run_id AS VARCHAR(20)) || ': ' || reason FROM 1 FOR 200) AS cdc__example
+        SUBSTRING(source || ' run ' || CAST(run_id AS VARCHAR(20)) || ': ' || reason FROM 1 FOR 150) AS cdc__example
       FROM cdc.dead_letter
       WHERE
         pipeline = 'orders' AND DATEDIFF(SECOND, dead_lettered_at, GETDATE()) > 5400

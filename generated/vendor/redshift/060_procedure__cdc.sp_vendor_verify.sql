@@ -1276,7 +1276,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING(CAST(s.prev_lsn AS VARCHAR(20)) || '->' || CAST(s.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING(CAST(s.prev_lsn AS VARCHAR(20)) || '->' || CAST(s.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM (
         SELECT
           lsn,
@@ -1317,7 +1317,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1365,7 +1365,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1413,7 +1413,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1461,7 +1461,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1509,7 +1509,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1557,7 +1557,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1605,7 +1605,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1653,7 +1653,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1701,7 +1701,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1749,7 +1749,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1797,7 +1797,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1845,7 +1845,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.change_log AS l
       WHERE
         l.pipeline = 'vendor'
@@ -1893,7 +1893,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING('run ' || CAST(COALESCE(c.run_id, g.run_id) AS VARCHAR(20)) || ' ' || COALESCE(c.object_name, g.object_name) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING('run ' || CAST(COALESCE(c.run_id, g.run_id) AS VARCHAR(20)) || ' ' || COALESCE(c.object_name, g.object_name) FROM 1 FOR 150) AS cdc__example
       FROM (
         SELECT
           run_id,
@@ -1983,7 +1983,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING(CAST(v.company_id AS VARCHAR(64)) || ' sk ' || CAST(v.dim_company_sk AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING(CAST(v.company_id AS VARCHAR(64)) || ' sk ' || CAST(v.dim_company_sk AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM (
         SELECT
           company_id,
@@ -2005,7 +2005,7 @@ BEGIN
         OR v.valid_to > v.next_from
       UNION ALL
       SELECT
-        SUBSTRING(CAST(f.company_id AS VARCHAR(64)) || ' live ' || CAST(COALESCE(d.live, 0) AS VARCHAR(20)) FROM 1 FOR 200) AS cdc__example
+        SUBSTRING(CAST(f.company_id AS VARCHAR(64)) || ' live ' || CAST(COALESCE(d.live, 0) AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
       FROM cdc.dim_company__full AS f
       LEFT JOIN (
         SELECT
@@ -2052,7 +2052,7 @@ BEGIN
       ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
     FROM (
       SELECT
-        SUBSTRING(source || ' run ' || CAST(run_id AS VARCHAR(20)) || ': ' || reason FROM 1 FOR 200) AS cdc__example
+        SUBSTRING(source || ' run ' || CAST(run_id AS VARCHAR(20)) || ': ' || reason FROM 1 FOR 150) AS cdc__example
       FROM cdc.dead_letter
       WHERE
         pipeline = 'vendor' AND DATEDIFF(SECOND, dead_lettered_at, GETDATE()) > 7200
