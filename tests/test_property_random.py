@@ -372,6 +372,8 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
                          rerun=rerun)
         ops = check_dimension(p, "dim_customer", dim, orders_dim_customer(h.models), run_id)
         bump("orders.dim_customer version changes", len(ops))
+    for path, n in dim.paths.items():
+        bump(f"orders.dim_customer: {path}", n)
     found = {k: v for k, v in p.checks().items() if v[0]}
     assert not found, f"verify checks report a sound history: {found}"
 
@@ -390,4 +392,9 @@ def test_orders_histories_soak(orders_pipeline: Pipeline, data: st.DataObject) -
 
 
 def test_orders_report() -> None:
+    from tests.strategies_pipeline import STATS
+
     print(f"\norders histories: {ORDERS}")
+    for name, n in sorted(STATS.items()):
+        if name.startswith("orders.dim"):
+            print(f"  {name}: {n}")
