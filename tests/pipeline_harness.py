@@ -95,9 +95,10 @@ class Pipeline:
         ).fetchall()
         return {t: (m, e, d) for t, m, e, d in rows}
 
-    def checks(self) -> dict[tuple[str, str], tuple[int, str | None]]:
-        """The audit-trail checks of a fresh verification: (check, target) -> (findings, examples)."""
-        self.conn.execute(f"CALL {self.manifest['procedures']['verify']}()")
+    def checks(self, deep: bool = False) -> dict[tuple[str, str], tuple[int, str | None]]:
+        """The audit-trail checks of a fresh verification (``deep``: with the change_log
+        replay): (check, target) -> (findings, examples)."""
+        self.conn.execute(f"CALL {self.manifest['procedures']['verify_deep' if deep else 'verify']}()")
         rows = self.conn.execute(
             "SELECT check_name, target, findings, examples FROM cdc.verify_log "
             "WHERE verified_at = (SELECT MAX(verified_at) FROM cdc.verify_log) AND check_name IS NOT NULL"

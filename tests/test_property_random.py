@@ -160,7 +160,7 @@ def _random_pipeline(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject,
                 bump(f"random.dim.{d.on_delete}.runs")
                 bump("random.dim.version changes", len(ops))
         # the audit-trail checks of sp_verify find nothing in a sound history
-        found = {k: v for k, v in p.checks().items() if v[0]}
+        found = {k: v for k, v in p.checks(deep=True).items() if v[0]}
         assert not found, f"verify checks report a sound history: {found}"
         for model in dims.values():
             for path, n in model.paths.items():
@@ -287,7 +287,7 @@ def test_scripted_dimension_paths(scratch_dsn: str, on_delete: str) -> None:
             assert {"reopened before its close", "requalified"} <= paths
         if on_delete == "new_version":
             assert "requalified after a deleted version" in paths
-        found = {k: v for k, v in p.checks().items() if v[0]}
+        found = {k: v for k, v in p.checks(deep=True).items() if v[0]}
         assert not found, found
 
 
@@ -374,7 +374,7 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
         bump("orders.dim_customer version changes", len(ops))
     for path, n in dim.paths.items():
         bump(f"orders.dim_customer: {path}", n)
-    found = {k: v for k, v in p.checks().items() if v[0]}
+    found = {k: v for k, v in p.checks(deep=True).items() if v[0]}
     assert not found, f"verify checks report a sound history: {found}"
 
 

@@ -203,6 +203,34 @@ def test_a_dead_letter_older_than_error_after_is_reported(orders: Pipeline) -> N
     assert findings(orders) == {}
 
 
+# --- verify --deep: change_log replayed against the baseline ---------------------------
+
+def test_deep_verification_replays_the_log(orders: Pipeline) -> None:
+    deep = orders.checks(deep=True)
+    assert {t for c, t in deep if c == "replay"} == {s["name"] for s in orders.manifest["sources"]}
+    assert all(n == 0 for n, _ in deep.values()), deep
+    assert ("replay", "customers") not in orders.checks()  # only with --deep
+
+
+def test_deep_verification_finds_a_baseline_edited_behind_the_log(orders: Pipeline) -> None:
+    orders.conn.execute("UPDATE public.customers SET email = 'edited@x.io' WHERE id = 3")
+    orders.conn.execute("DELETE FROM public.addresses WHERE id = 2")
+    orders.conn.execute("INSERT INTO public.countries (code, name) VALUES ('ZZ', 'Nowhere')")
+    found = {k: v for k, v in orders.checks(deep=True).items() if v[0]}
+    assert found == {("replay", "customers"): (1, "3 differs"),
+                     ("replay", "addresses"): (1, "2 not in the baseline"),
+                     ("replay", "countries"): (1, "ZZ not replayed")}
+
+
+def test_deep_verification_finds_a_lost_log_row(orders: Pipeline) -> None:
+    """Customer 1's history change is gone from the log: the replay ends at its insert."""
+    orders.conn.execute("DELETE FROM cdc.change_log WHERE source = 'customers' AND op = 'U' "
+                        "AND key_text = '1'")
+    found = {k: v for k, v in orders.checks(deep=True).items() if v[0]}
+    assert found[("replay", "customers")] == (1, "1 differs")
+    assert set(found) == {("replay", "customers"), ("lsn", "change_log"), ("run_counts", "run_counts")}
+
+
 # --- the CLI -------------------------------------------------------------------------------
 
 def test_cdcgen_verify_reports_each_check(pg_dsn: str) -> None:
@@ -220,6 +248,8 @@ def test_cdcgen_verify_reports_each_check(pg_dsn: str) -> None:
         clean = cdcgen("verify", code=0)
         assert "check lsn change_log: ok" in clean and "check validity dim_customer: ok" in clean
         assert json.loads(cdcgen("verify", "--json", code=0))["ok"] is True
+        deep = cdcgen("verify", "--deep", code=0)
+        assert "check replay customers: ok" in deep and "check replay customers" not in clean
 
         conn.execute("DELETE FROM cdc.change_log WHERE lsn = 1")
         text = cdcgen("verify", code=1)
@@ -233,6 +263,8 @@ def test_cdcgen_verify_reports_each_check(pg_dsn: str) -> None:
         assert [(c["check_name"], c["target"], c["findings"], c["examples"]) for c in found] == [
             ("lsn", "change_log", 1, "0->2"), ("run_counts", "run_counts", 1, "run 1 customers")]
         assert all(t["missing_rows"] == 0 for t in failed["targets"])
+        # the replay no longer has customer 1: the deep verification says so too
+        assert "check replay customers: FOUND 1 e.g. 1 not replayed" in cdcgen("verify", "--deep", code=1)
 
 
 def test_payload_check_reads_the_nested_parts_of_wide_images() -> None:

@@ -305,10 +305,13 @@ def _json_value(value: Any) -> Any:
 # --------------------------------------------------------------------------- verify / rebuild
 
 
-def verify(db: Database, manifest: Manifest, *, raise_on_difference: bool = True) -> VerifyResult:
-    """``CALL <verify>()`` and read the rows it logged; raises :class:`VerifyFailed`
-    with a per-target summary when any target differs from its full definition."""
-    procedure = manifest.procedure("verify")
+def verify(
+    db: Database, manifest: Manifest, *, raise_on_difference: bool = True, deep: bool = False
+) -> VerifyResult:
+    """``CALL <verify>()`` (``<verify_deep>()`` with ``deep``: also replays change_log
+    against the baseline) and read the rows it logged; raises :class:`VerifyFailed` with
+    a summary when a target differs from its full definition or a check finds anything."""
+    procedure = manifest.procedure("verify_deep" if deep else "verify")
     db.execute(f"CALL {procedure}()", what=f"CALL {procedure}()")
     cdc = manifest.cdc_schema
     rows = db.fetch_dicts(

@@ -24,6 +24,11 @@ checked), ``findings`` (0 = sound) and up to three ``examples``; the definition 
 - ``dead_letter_age``: no dead letter older than ``freshness.error_after`` is still in
   ``cdc.dead_letter`` (only with a freshness threshold). A dead letter is open while its
   row is there: fix the row upstream and delete it from ``cdc.dead_letter``.
+
+``sp_<p>_verify_deep()`` (``cdcgen verify --deep``) adds ``replay`` per source: the
+change_log replayed from empty — per key its newest row, absent when that is a delete,
+else its after-image read back into the column types — equals the baseline. It reads
+the whole log, hence opt-in.
 """
 
 from __future__ import annotations
@@ -32,7 +37,19 @@ from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.sql import nodes
-from cdcgen.sql.builders import and_all, as_text, case, cast, col, concat, eq, lit, or_all, table
+from cdcgen.sql.builders import (
+    and_all,
+    as_text,
+    case,
+    cast,
+    col,
+    concat,
+    differs,
+    eq,
+    lit,
+    or_all,
+    table,
+)
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.tables import IS_CURRENT, IS_DELETED, VALID_FROM, VALID_TO, surrogate_key
 
@@ -360,3 +377,91 @@ def log_checks(p: PipelinePlan) -> list[exp.Expression]:
     if dead is not None:
         stmts.append(dead)
     return stmts
+
+
+def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+    """The change_log of ``s`` replayed from empty against its baseline."""
+    names = list(s.column_names)
+    l_, r, b = "l", "r", "b"
+
+    def get(image: str, c: str) -> exp.Expression:
+        return nodes.payload_get(col(image, l_), c, s.type_of(c), names)
+
+    key = [exp.Coalesce(this=get("after_row", k), expressions=[get("before_row", k)]) for k in s.key]
+    newest = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=key,
+        order=exp.Order(expressions=[exp.Ordered(this=col("lsn", l_), desc=True)]),
+    )
+    latest = (
+        exp.select(
+            col("op", l_),
+            *[exp.alias_(get("after_row", c), c) for c in names],
+            exp.alias_(newest, "cdc__newest"),
+        )
+        .from_(table(f"{p.cdc_schema}.change_log", l_))
+        .where(and_all([eq(col("pipeline", l_), lit(p.name)), eq(col("source", l_), lit(s.name))]))
+    )
+    replayed = (
+        exp.select(*[col(c, "x") for c in names])
+        .from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=exp.to_identifier("x"))))
+        .where(
+            and_all(
+                [
+                    eq(col("cdc__newest", "x"), lit(1)),
+                    exp.NEQ(
+                        this=exp.Coalesce(this=col("op", "x"), expressions=[lit("?")]),
+                        expression=lit("D"),
+                    ),
+                ]
+            )
+        )
+    )
+    types = {c: s.type_of(c) for c in names}
+
+    def key_text(alias: str) -> list[exp.Expression]:
+        out: list[exp.Expression] = []
+        for i, k in enumerate(s.key):
+            if i:
+                out.append(lit("|"))
+            out.append(as_text(col(k, alias), types[k], 64))
+        return out
+
+    def side(this: str, other: str, label: str, found: exp.Expression) -> exp.Select:
+        """Rows of ``this`` matched (LEFT JOIN on the key) against ``other``."""
+        this_q = replayed if this == r else exp.select(*[col(c) for c in names]).from_(table(s.baseline))
+        other_q = replayed if other == r else exp.select(*[col(c) for c in names]).from_(table(s.baseline))
+        return (
+            exp.select(_example(*key_text(this), lit(label)))
+            .from_(exp.Subquery(this=this_q.copy(), alias=exp.TableAlias(this=exp.to_identifier(this))))
+            .join(
+                exp.Subquery(this=other_q.copy(), alias=exp.TableAlias(this=exp.to_identifier(other))),
+                on=and_all(eq(col(k, this), col(k, other)) for k in s.key),
+                join_type="left",
+            )
+            .where(found)
+        )
+
+    first = s.key[0]
+    missing = side(b, r, " not replayed", exp.Is(this=col(first, r), expression=exp.null()))
+    extra = side(r, b, " not in the baseline", exp.Is(this=col(first, b), expression=exp.null()))
+    non_key = [c for c in names if c not in s.key]
+    problems: exp.Query = exp.union(missing, extra, distinct=False)
+    if non_key:
+        different = side(
+            b,
+            r,
+            " differs",
+            and_all(
+                [
+                    exp.Not(this=exp.Is(this=col(first, r), expression=exp.null())),
+                    exp.Paren(this=or_all(differs(col(c, b), col(c, r)) for c in non_key)),
+                ]
+            ),
+        )
+        problems = exp.union(problems, different, distinct=False)
+    return _report(p, s.name, "replay", problems)  # type: ignore[arg-type]
+
+
+def deep_checks(p: PipelinePlan) -> list[exp.Expression]:
+    return [replay_check(p, s) for s in p.sources]
