@@ -332,9 +332,14 @@ def verify(
         if r.get("check_name") is None
     )
     checks = tuple(
-        {k: r.get(k) for k in ("check_name", "target", "findings", "examples", "verified_at")}
-        for r in rows
-        if r.get("check_name") is not None
+        sorted(
+            (
+                {k: r.get(k) for k in ("check_name", "target", "findings", "examples", "verified_at")}
+                for r in rows
+                if r.get("check_name") is not None
+            ),
+            key=lambda r: (str(r["check_name"]), str(r["target"])),
+        )
     )
     result = VerifyResult(targets, checks)
     if raise_on_difference and not result.ok:
