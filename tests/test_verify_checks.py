@@ -39,6 +39,8 @@ def orders(pg_admin_dsn: str) -> Iterator[Pipeline]:
         p.stage("customers", customer(1, "smb", 1), customer(2, "smb", 1), customer(3, "consumer", 1))
         p.stage("orders", {"id": 10, "customer_id": 1, "order_number": "A-1", "status": "paid",
                            "created_at": ts(1), "updated_at": ts(1), "op": "I"})
+        p.stage("order_items", {"order_id": 10, "line_number": 1, "quantity": 1, "unit_price": 2,
+                                "created_at": ts(1), "updated_at": ts(1), "_loaded_at": ts(1)})
         p.run()
         p.clear_staging()
         p.stage("customers", customer(1, "enterprise", 2), customer(2, "smb", 2, deleted=True))
@@ -77,6 +79,20 @@ def test_a_rollback_keeps_the_checks_clean(orders: Pipeline) -> None:
     orders.conn.execute(f"CALL {orders.manifest['procedures']['rollback']}(%s)", [run_id])
     assert orders.conn.execute("SELECT status FROM cdc.run_log WHERE run_id = %s", [run_id]).fetchone() == (
         "rolled_back",)
+    assert findings(orders) == {}
+
+
+def test_a_rebuild_keeps_the_checks_clean(orders: Pipeline) -> None:
+    """A rebuild logs what it changed and counts it under its own run id."""
+    orders.conn.execute("UPDATE analytics.fact_order SET order_status = 'tampered'")
+    orders.conn.execute("DELETE FROM analytics.dim_customer WHERE customer_id = 3")
+    orders.rebuild("fact_order")
+    orders.rebuild("dim_customer")
+    rebuilt = orders.conn.execute("SELECT run_id FROM cdc.run_log WHERE kind = 'rebuild'").fetchall()
+    assert len(rebuilt) == 2
+    logged = orders.conn.execute("SELECT target, op FROM cdc.fact_change_log WHERE run_id IN (%s, %s) "
+                                 "ORDER BY target", [r for (r,) in rebuilt]).fetchall()
+    assert logged == [("dim_customer", "I"), ("fact_order", "U")]
     assert findings(orders) == {}
 
 
