@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             dbt_incremental.write_project(project, cluster, pipe)
         log("deploying, loading staging (COPY) and bootstrapping")
         boot = bootstrap(cluster, pipe, world, project)
-        log(f"bootstrap (first run + rebuild): {boot.seconds:.2f} s, {boot.statements} statements")
+        log(f"bootstrap: {boot.seconds:.2f} s, {boot.statements} statements")
         results = [
             bench_rate(cluster, pipe, world, builder, pct, args, chosen, project)
             for pct in args.changes

@@ -3,6 +3,9 @@ manifest name the spec relative to the directory holding the output, not the she
 
 from __future__ import annotations
 
+import gc
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,25 @@ def test_two_working_directories_build_identical_files(tmp_path: Path, monkeypat
     assert outputs[0] == outputs[1]
     header = outputs[0][Path("orders/redshift/000_schema__cdc.sql")].decode().splitlines()[0]
     assert "from ../../../" in header and header.split(" from ")[1].startswith("../")
+
+
+def test_console_build_is_fresh() -> None:
+    """The console script builds with the cyclic collector off (cli.output.ONE_SHOT):
+    the same files as in-process builds."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cdcgen", "build", "--check", "mappings/orders.yml", "-o", "generated"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_in_process_build_keeps_the_collector(tmp_path: Path) -> None:
+    """Only a one-shot process may switch the collector off and freeze what is left:
+    a command run in-process (here by CliRunner) leaves both as they were."""
+    frozen = gc.get_freeze_count()
+    result = CliRunner().invoke(app, ["build", str(REPO / "mappings" / "orders.yml"), "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen

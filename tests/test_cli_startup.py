@@ -89,3 +89,24 @@ def test_help_is_readable_at_80_columns() -> None:
         assert text, args
         assert all(len(line) <= 80 for line in text.splitlines()), args
         assert not any(line.rstrip().endswith("…") for line in text.splitlines()), args
+
+
+def test_python_m_cdcgen_help_loads_no_heavy_module() -> None:
+    """``python -m cdcgen --help`` (cdcgen/__main__.py) is as light as the console script."""
+    run = """
+import runpy
+sys.argv = ["cdcgen", "--help"]
+try:
+    runpy.run_module("cdcgen", run_name="__main__")
+except SystemExit:
+    pass
+"""
+    assert _loaded(run) == []
+
+
+def test_one_shot_is_only_the_console_script() -> None:
+    """Importing the CLI (as tests and other programs do) leaves the collector policy of
+    a one-shot process off; cdcgen.cli.main turns it on."""
+    probe = "import cdcgen.cli.output as o; print(o.ONE_SHOT)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

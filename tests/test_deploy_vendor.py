@@ -68,7 +68,7 @@ def test_deploy_bootstrap_run_status_verify_rebuild(cdcgen, pg_dsn, vendor_build
 
     stage_geography(pg_dsn)
     boot = cdcgen("bootstrap", str(vendor_build))
-    assert "run 1 succeeded" in boot and "rebuilt: fact_geography" in boot
+    assert "run 1 succeeded" in boot and "rebuilt:" not in boot  # empty targets: loaded by the run
     assert sql(
         pg_dsn, "SELECT city_id, city_label FROM staging_public.fact_geography ORDER BY 1"
     ) == [

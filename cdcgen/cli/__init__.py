@@ -21,6 +21,7 @@ import sys
 
 import typer
 
+from cdcgen.cli import output
 from cdcgen.cli.output import TOOL_FAILED, scrub
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ for _module in ("spec_commands", "build_commands", "db_commands", "demo_commands
 
 def main() -> None:
     """The console script: a crash that escaped a command still exits 2, not 1."""
+    output.ONE_SHOT = True
     try:
         app()
     except SystemExit:

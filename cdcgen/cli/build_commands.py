@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cdcgen.cli import app
-from cdcgen.cli.output import emit_json, fail, reported
+from cdcgen.cli.output import emit_json, fail, no_collection_till_exit, reported
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
@@ -29,7 +29,8 @@ def build_command(
     with reported(as_json):
         from cdcgen.render.build import build  # lazy: sqlglot, jinja2, pydantic
 
-        result = build(specs or [Path("mappings")], out, check=check)
+        with no_collection_till_exit():
+            result = build(specs or [Path("mappings")], out, check=check)
     if check and result.stale:
         stale = [str(p) for p in result.stale]
         if not as_json:

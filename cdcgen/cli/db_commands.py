@@ -127,7 +127,7 @@ def bootstrap(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """First load onto empty baselines: one run, then a rebuild of every target."""
+    """First load onto empty baselines: one run (with --force, targets that held rows are then rebuilt)."""
     with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 

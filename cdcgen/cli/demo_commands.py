@@ -1,18 +1,19 @@
-"""``cdcgen demo`` (the vendor pipeline end to end on a throwaway PostgreSQL) and
+"""``cdcgen demo [SPEC]`` (a pipeline end to end on a throwaway PostgreSQL) and
 ``cdcgen schedule`` (the EventBridge definition that runs a pipeline in Redshift)."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from cdcgen.cli import app
-from cdcgen.cli.output import TOOL_FAILED, reported, scrub
+from cdcgen.cli.output import TOOL_FAILED, fail, fail_with, reported, scrub
 from cdcgen.errors import CdcgenError
 
 if TYPE_CHECKING:  # rich, the demo data and boto3 load inside the commands
@@ -23,6 +24,15 @@ if TYPE_CHECKING:  # rich, the demo data and boto3 load inside the commands
 
 @app.command()
 def demo(
+    spec: Annotated[
+        Path | None,
+        typer.Argument(
+            dir_okay=False,
+            help="Any spec: its data is generated from the spec itself. Without it, the "
+            "packaged vendor example with its curated supplier network.",
+            show_default=False,
+        ),
+    ] = None,
     dsn: Annotated[
         str,
         typer.Option(
@@ -42,7 +52,11 @@ def demo(
     ] = None,
     scale: Annotated[
         float,
-        typer.Option("--scale", min=0.01, help="Data size: 1 = 300 companies, 10 = 3,000."),
+        typer.Option(
+            "--scale",
+            min=0.01,
+            help="Data size: 1 = 300 vendor companies, or 200 rows per main source of SPEC.",
+        ),
     ] = 1.0,
     cycles: Annotated[
         int, typer.Option("--cycles", min=0, help="CDC cycles to run after the bootstrap.")
@@ -56,68 +70,143 @@ def demo(
         bool,
         typer.Option("--reset", help="First drop what an earlier demo deployed in the database."),
     ] = False,
-    spec: Annotated[
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only a JSON summary (failures too).")
+    ] = False,
+    curated_spec: Annotated[
         Path | None,
         typer.Option(
-            "--spec", dir_okay=False, help="The vendor spec (default mappings/vendor.yml)."
+            "--spec",
+            dir_okay=False,
+            hidden=True,
+            help="A variant of the vendor spec to run with the curated vendor data.",
         ),
     ] = None,
 ) -> None:
-    """Start an embedded PostgreSQL, deploy the vendor pipeline, load sample data, then run
-    cycles of realistic changes and show what each run changed and that it verifies."""
+    """Start an embedded PostgreSQL, deploy a pipeline, load data, then run cycles of
+    realistic changes, show what each run changed and verify every run (exit 1 on any
+    difference)."""
     from rich.console import Console
 
     from cdcgen.demo import DemoOptions, start_server
 
-    console = Console(highlight=False)
+    quiet = io.StringIO()
+    console = Console(file=quiet) if as_json else Console(highlight=False)
     if dsn and (data_dir or keep):
         _fail(
-            console, "--dsn runs on your server: --data-dir and --keep are for the embedded one", 2
+            console,
+            "--dsn runs on your server: --data-dir and --keep are for the embedded one",
+            2,
+            as_json,
         )
-    options = DemoOptions(scale=scale, cycles=cycles, seed=seed, spec=spec, reset=reset)
+    if spec is not None and curated_spec is not None:
+        _fail(console, "give SPEC or --spec, not both", 2, as_json)
+    options = DemoOptions(
+        scale=scale,
+        cycles=cycles,
+        seed=seed,
+        spec=spec or curated_spec,
+        reset=reset,
+        synthetic=spec is not None,
+    )
     started = time.perf_counter()
     server: DemoServer | None = None
     try:
+        if options.spec is not None:  # a wrong spec is told before any server starts
+            _check_spec(options.spec)
         if not dsn:
             with console.status("starting PostgreSQL"):
                 server = start_server(data_dir, keep=keep)
-            console.print(f"[green]✓[/] PostgreSQL started ({server.backend}) in {server.data_dir}")
-        result = _run(console, dsn or (server.dsn if server else ""), options)
+            console.print(
+                f"[green]✓[/] PostgreSQL started ({server.backend}) in {server.data_dir}",
+                soft_wrap=True,
+            )
+        result = _run(console, dsn or (server.dsn if server else ""), options, as_json)
     except CdcgenError as exc:
-        _fail(console, str(exc), exc.exit_code)
+        if as_json:
+            fail_with(exc, as_json)
+        _fail(console, str(exc), exc.exit_code, as_json)
     except Exception as exc:  # the exit-code contract: a crash is the tool's failure
-        _fail(console, f"internal error: {type(exc).__name__}: {exc}", TOOL_FAILED)
+        _fail(console, f"internal error: {type(exc).__name__}: {exc}", TOOL_FAILED, as_json)
     finally:
         if server is not None:
-            _stop_or_keep(console, server, keep)
-    _summary(console, result, time.perf_counter() - started)
+            _stop_or_keep(console, server, keep, _pipeline_name(options))
+    seconds = time.perf_counter() - started
+    if as_json:
+        from cdcgen.cli.output import emit_json
+        from cdcgen.demo.report import demo_json
+
+        summary = demo_json(result, seconds)
+        if server is not None and keep:
+            summary["server"] = {
+                "dsn": server.dsn,
+                "psql": server.psql_command,
+                "stop": server.stop_hint,
+            }
+        if not result.ok:
+            failed = [c.number for c in result.cycles if not c.verify.ok]
+            summary["error"] = (
+                f"targets differ from their full definition after cycle(s) "
+                f"{', '.join(map(str, failed))} (0 = the bootstrap)"
+            )
+            summary["exit_code"] = 1
+        emit_json(summary)
+    else:
+        _summary(console, result, seconds)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def _run(console: Console, dsn: str, options: DemoOptions) -> DemoResult:
-    from cdcgen.demo import run_demo
+def _check_spec(spec: Path) -> None:
+    from cdcgen.deploy.errors import DeployError
+    from cdcgen.validate import validate_file
+
+    if not spec.is_file():
+        raise DeployError(f"{spec}: no such spec file")
+    validate_file(spec)
+
+
+def _pipeline_name(options: DemoOptions) -> str:
+    """The pipeline's name for the hints printed with --keep (the spec's file name when
+    the spec cannot be read: the hint is still right for the examples)."""
+    from cdcgen.demo.runner import default_spec
+
+    spec = options.spec or default_spec()
+    try:
+        from cdcgen.spec.loader import load_spec
+
+        return load_spec(spec).spec.pipeline
+    except Exception:
+        return spec.stem
+
+
+def _run(console: Console, dsn: str, options: DemoOptions, as_json: bool) -> DemoResult:
+    from cdcgen.demo import SilentObserver, run_demo
     from cdcgen.demo.console import RichObserver
     from cdcgen.deploy.connect import connect, dsn_secrets, redact
 
     with connect(dsn) as db:
         shown = redact(dsn, (*db.secrets, *dsn_secrets(dsn)))
         console.print(f"[green]✓[/] connected to {shown}", soft_wrap=True)
-        return run_demo(db, options, RichObserver(console))
+        observer = SilentObserver() if as_json else RichObserver(console)
+        return run_demo(db, options, observer)
 
 
-def _stop_or_keep(console: Console, server: DemoServer, keep: bool) -> None:
+def _stop_or_keep(console: Console, server: DemoServer, keep: bool, pipeline: str) -> None:
     if not keep:
         server.stop()
         console.print("[green]✓[/] PostgreSQL stopped")
         return
-    console.print(
-        "\n[bold]The server keeps running.[/]\n"
-        f"  connect:  {server.psql_command}\n"
-        f"  socket:   {server.socket_dir}\n"
-        f"  try:      cdcgen status vendor --dsn '{server.dsn}'\n"
-        f"  stop it:  {server.stop_hint}"
-    )
+    # One line each, never wrapped: these are pasted into a shell.
+    console.print("\n[bold]The server keeps running.[/]")
+    for label, text in (
+        ("connect:", server.psql_command),
+        ("dsn:", server.dsn),
+        ("socket:", str(server.socket_dir)),
+        ("try:", f"cdcgen status {pipeline} --dsn '{server.dsn}'"),
+        ("stop it:", server.stop_hint),
+    ):
+        console.print(f"  {label:<9} {text}", soft_wrap=True, markup=False, highlight=False)
 
 
 def _summary(console: Console, result: DemoResult, seconds: float) -> None:
@@ -129,15 +218,17 @@ def _summary(console: Console, result: DemoResult, seconds: float) -> None:
     )
     console.rule()
     console.print(
-        f"demo finished in {seconds:.1f}s: bootstrap + {cycles} cycles on "
-        f"{sum(result.world_rows.values()):,} source rows; {verdict}"
+        f"demo of {result.manifest.pipeline} finished in {seconds:.1f}s: bootstrap + {cycles} "
+        f"cycles on {sum(result.world_rows.values()):,} source rows; {verdict}"
     )
 
 
-def _fail(console: Console, message: str, code: int) -> None:
+def _fail(console: Console, message: str, code: int, as_json: bool = False) -> NoReturn:
     from rich.console import Console
     from rich.markup import escape
 
+    if as_json:
+        fail(message, code, as_json=True)
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         f"[red]error: {escape(scrub(message))}[/]"
     )

@@ -1,10 +1,11 @@
 """Commands that read specs and print about them: validate, impact, graph, schema,
-import-dictionary. Each parses its arguments, calls the library and prints."""
+init, import-dictionary. Each parses its arguments, calls the library and prints."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cdcgen.cli import app
-from cdcgen.cli.output import emit_json, fail_with, reported
+from cdcgen.cli.output import emit_json, fail, fail_with, reported
 from cdcgen.errors import SpecError
 
 if TYPE_CHECKING:  # the library loads inside the commands, to keep `cdcgen --help` fast
@@ -141,6 +142,45 @@ def schema(output: OutputFile = None) -> None:
     from cdcgen import jsonschema
 
     _emit(json.dumps(jsonschema.spec_json_schema(), indent=2) + "\n", output)
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path,
+        typer.Argument(file_okay=False, help="Project directory (created if missing).")
+    ] = Path("."),
+    example: Annotated[
+        str | None,
+        typer.Option(
+            "--example",
+            help="Copy a packaged example spec instead (vendor or orders) into DIRECTORY/mappings.",
+            show_default=False,
+        ),
+    ] = None,
+    pipeline: Annotated[
+        str, typer.Option("--pipeline", help="Name of the starter pipeline.")
+    ] = "starter",
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite files that exist with other content.")
+    ] = False,
+) -> None:
+    """Start a project: a starter spec with the editor schema line, a catalog.yml stub,
+    cdcgen.schema.json and a .gitignore entry; or one packaged example (--example)."""
+    with reported():
+        from cdcgen.spec.model import IDENT_PATTERN
+        from cdcgen.starter import init_project
+
+        if not re.match(IDENT_PATTERN, pipeline):
+            fail(f"--pipeline {pipeline!r} is not a plain lowercase identifier", 2)
+        for written in init_project(directory, example=example, pipeline=pipeline, force=force):
+            typer.echo(f"{written.action:>9}  {written.path}")
+        spec = (
+            directory / "mappings" / f"{example}.yml"
+            if example
+            else directory / "mappings" / f"{pipeline}.yml"
+        )
+        typer.echo(f"next: cdcgen demo {spec}")
 
 
 @app.command("import-dictionary")

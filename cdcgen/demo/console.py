@@ -13,8 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from cdcgen.demo.data import World
-from cdcgen.demo.runner import CycleReport, FactChange
+from cdcgen.demo.runner import CycleReport, DemoData, FactChange
 from cdcgen.demo.runner import Progress as ProgressFn
 from cdcgen.deploy.apply import DeployResult
 
@@ -60,9 +59,10 @@ class RichObserver:
             f"{manifest.pipeline} ({len(manifest.sources)} sources; {targets})"
         )
 
-    def generated(self, world: World) -> None:
-        sizes = ", ".join(f"{source} {count:,}" for source, count in world.counts().items())
-        self.console.print(f"  {sum(world.counts().values()):,} rows: {sizes}")
+    def generated(self, data: DemoData) -> None:
+        counts = data.counts()
+        sizes = ", ".join(f"{source} {count:,}" for source, count in counts.items())
+        self.console.print(f"  {sum(counts.values()):,} rows: {sizes}")
 
     def cycle(self, report: CycleReport) -> None:
         title = "bootstrap" if report.number == 0 else f"cycle {report.number}"

@@ -1,6 +1,10 @@
-"""The demo's story: deploy the vendor pipeline with its staging tables, generate a
-supplier network, bootstrap, then run a few cycles of realistic changes and read back
-what each run did — counts, fact changes (before → after) and a verification.
+"""The demo's story: deploy a pipeline with its staging tables, generate its data,
+bootstrap, then run a few cycles of realistic changes and read back what each run
+did — counts, fact changes (before → after) and a verification after every run.
+
+The data is either the vendor spec's curated supplier network (``cdcgen demo``,
+:mod:`cdcgen.demo.data`) or generated from any spec (``cdcgen demo SPEC``,
+:mod:`cdcgen.demo.synth`).
 
 Everything goes through the deploy library (``cdcgen.deploy``) exactly as ``cdcgen
 deploy/bootstrap/run/verify`` would; the demo adds only the ETL's part (loading
@@ -17,11 +21,14 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from cdcgen import starter
+from cdcgen.demo import synth
 from cdcgen.demo.data import World, generate_world
 from cdcgen.demo.mutations import Staged, initial_staging, mutate
 from cdcgen.demo.staging import load_staging, staging_types
+from cdcgen.demo.synth import SynthWorld
 from cdcgen.deploy import ops
 from cdcgen.deploy.apply import DeployResult, apply_plan
 from cdcgen.deploy.connect import Database
@@ -29,6 +36,9 @@ from cdcgen.deploy.errors import DeployError
 from cdcgen.deploy.manifest import MANIFEST_FILE, Manifest, load_manifest
 from cdcgen.deploy.plan import build_plan, quote_qualified
 from cdcgen.sql.nodes import flat_image
+
+if TYPE_CHECKING:
+    from cdcgen.validate import ValidatedSpec
 
 #: The demo's data generator knows these sources (mappings/vendor.yml).
 VENDOR_SOURCES = frozenset(
@@ -57,8 +67,56 @@ class DemoOptions:
     scale: float = 1.0
     cycles: int = 4
     seed: int = 42
-    spec: Path | None = None  # default: mappings/vendor.yml of this checkout
+    spec: Path | None = None  # default: the packaged vendor spec (cdcgen/examples/vendor.yml)
     reset: bool = False  # drop what an earlier demo left in the database first
+    #: Data generated from the spec itself (``cdcgen demo SPEC``); otherwise the vendor
+    #: spec's curated supplier network (``cdcgen demo``).
+    synthetic: bool = False
+
+
+class DemoData(Protocol):
+    """The operational world the ETL copies from, and what each cycle loads."""
+
+    def counts(self) -> dict[str, int]: ...
+
+    def initial_staging(self) -> Staged: ...
+
+    def cycle(self, number: int) -> tuple[tuple[str, ...], Staged]: ...
+
+
+class CuratedVendorData:
+    """The vendor spec's hand-written supplier network (``cdcgen.demo.data``)."""
+
+    def __init__(self, world: World, rng: random.Random):
+        self.world = world
+        self.rng = rng
+
+    def counts(self) -> dict[str, int]:
+        return self.world.counts()
+
+    def initial_staging(self) -> Staged:
+        return initial_staging(self.world)
+
+    def cycle(self, number: int) -> tuple[tuple[str, ...], Staged]:
+        cycle = mutate(self.world, self.rng, number)
+        return tuple(cycle.mutations), cycle.staging()
+
+
+class SyntheticData:
+    """Data generated from any spec (``cdcgen.demo.synth``)."""
+
+    def __init__(self, world: SynthWorld):
+        self.world = world
+
+    def counts(self) -> dict[str, int]:
+        return self.world.counts()
+
+    def initial_staging(self) -> Staged:
+        return self.world.initial_staging()
+
+    def cycle(self, number: int) -> tuple[tuple[str, ...], Staged]:
+        changes = self.world.cycle(number)
+        return changes.mutations, changes.staged
 
 
 @dataclass(frozen=True)
@@ -111,7 +169,7 @@ class Observer(Protocol):
 
     def deployed(self, result: DeployResult) -> None: ...
 
-    def generated(self, world: World) -> None: ...
+    def generated(self, data: DemoData) -> None: ...
 
     def cycle(self, report: CycleReport) -> None: ...
 
@@ -123,7 +181,7 @@ class SilentObserver:
     def deployed(self, result: DeployResult) -> None:
         pass
 
-    def generated(self, world: World) -> None:
+    def generated(self, data: DemoData) -> None:
         pass
 
     def cycle(self, report: CycleReport) -> None:
@@ -138,9 +196,10 @@ def run_demo(db: Database, options: DemoOptions, observer: Observer | None = Non
     if db.dialect != "postgres":
         raise DeployError("the demo runs the PostgreSQL rendering: point --dsn at PostgreSQL")
     rng = random.Random(options.seed)
+    spec = options.spec or default_spec()
     with ExitStack() as stack:
-        with observer.step("preparing the vendor pipeline's PostgreSQL build"):
-            manifest = demo_build(options.spec, stack)
+        with observer.step(f"preparing the PostgreSQL build of {spec.name}"):
+            manifest, vspec = build_and_validate(spec, stack, curated=not options.synthetic)
         if options.reset:
             with observer.step("removing an earlier demo"):
                 reset_demo(db, manifest)
@@ -150,49 +209,55 @@ def run_demo(db: Database, options: DemoOptions, observer: Observer | None = Non
         observer.deployed(deployment)
 
         columns = staging_types(manifest)
-        with observer.step("generating sample data") as progress:
-            world = generate_world(columns, scale=options.scale, rng=rng, progress=progress)
-        observer.generated(world)
-        reports = [_bootstrap(db, manifest, world, columns, observer)]
+        data: DemoData
+        if options.synthetic:
+            with observer.step("generating data from the spec") as progress:
+                data = SyntheticData(synth.generate(vspec, scale=options.scale, rng=rng, progress=progress))
+        else:
+            with observer.step("generating sample data") as progress:
+                world = generate_world(columns, scale=options.scale, rng=rng, progress=progress)
+            data = CuratedVendorData(world, rng)
+        observer.generated(data)
+        reports = [_bootstrap(db, manifest, data, columns, observer)]
         observer.cycle(reports[0])
         for number in range(1, options.cycles + 1):
-            report = _cycle(db, manifest, world, columns, rng, number, observer)
+            report = _cycle(db, manifest, data, columns, (number, options.cycles), observer)
             reports.append(report)
             observer.cycle(report)
-        return DemoResult(manifest, deployment, world.counts(), tuple(reports))
+        return DemoResult(manifest, deployment, data.counts(), tuple(reports))
 
 
 def _bootstrap(
     db: Database,
     manifest: Manifest,
-    world: World,
+    data: DemoData,
     columns: dict[str, dict[str, str]],
     observer: Observer,
 ) -> CycleReport:
-    staged = initial_staging(world)
+    staged = data.initial_staging()
     with observer.step(f"loading {staged.total:,} rows into staging (COPY)") as progress:
         load_staging(db, manifest, staged, columns, progress=progress)
-    with observer.step("bootstrapping: first run, then a rebuild of every fact"):
+    with observer.step("bootstrapping: first run, then a rebuild of every target"):
         result = ops.bootstrap(db, manifest)
     mutations = ("every source in full, loaded as inserts; then every target rebuilt",)
-    return _report(db, manifest, 0, mutations, staged, result.run)
+    return _report(db, manifest, 0, mutations, staged, result.run, observer)
 
 
 def _cycle(
     db: Database,
     manifest: Manifest,
-    world: World,
+    data: DemoData,
     columns: dict[str, dict[str, str]],
-    rng: random.Random,
-    number: int,
+    of: tuple[int, int],
     observer: Observer,
 ) -> CycleReport:
-    cycle = mutate(world, rng, number)
-    staged = cycle.staging()
-    with observer.step(f"cycle {number}: loading staging and running"):
+    number, total = of
+    mutations, staged = data.cycle(number)
+    with observer.step(f"cycle {number} of {total}: loading staging and running") as progress:
+        progress(number - 1, total)
         load_staging(db, manifest, staged, columns)
         run = ops.run_cycle(db, manifest)
-    return _report(db, manifest, number, tuple(cycle.mutations), staged, run)
+    return _report(db, manifest, number, mutations, staged, run, observer)
 
 
 def _report(
@@ -202,8 +267,14 @@ def _report(
     mutations: tuple[str, ...],
     staged: Staged,
     run: ops.RunResult,
+    observer: Observer,
 ) -> CycleReport:
     run_id = run.run["run_id"]
+    targets = len(manifest.targets)
+    with observer.step(f"verifying {targets} target{'s' if targets != 1 else ''}") as progress:
+        progress(0, targets)
+        verify = ops.verify(db, manifest, raise_on_difference=False)
+        progress(targets, targets)
     return CycleReport(
         number=number,
         mutations=mutations,
@@ -211,7 +282,7 @@ def _report(
         run=run,
         changes=tuple(sample_fact_changes(db, manifest, run_id)),
         changes_per_target=fact_changes_per_target(db, manifest, run_id),
-        verify=ops.verify(db, manifest, raise_on_difference=False),
+        verify=verify,
         fact_rows=fact_row_counts(db, manifest),
     )
 
@@ -219,46 +290,82 @@ def _report(
 # --------------------------------------------------------------------------- the build
 
 
+#: The example specs shipped inside the package (kept identical to the repository's
+#: mappings/ by tests/test_examples.py), so the demo works after a plain pip install.
+EXAMPLES = starter.EXAMPLES
+
+
+def example_spec(name: str) -> Path:
+    """A packaged example spec: ``vendor`` or ``orders``."""
+    path = EXAMPLES / f"{name}.yml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in EXAMPLES.glob("*.yml")))
+        raise DeployError(f"no example named {name!r}; the examples are: {known}")
+    return path
+
+
 def default_spec() -> Path:
-    """mappings/vendor.yml of the checkout cdcgen runs from (or of the working directory)."""
-    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        candidate = root / "mappings" / "vendor.yml"
-        if candidate.is_file():
-            return candidate
-    raise DeployError(
-        "mappings/vendor.yml not found next to cdcgen nor in the working directory; pass --spec"
-    )
+    """The packaged vendor spec: the same file as mappings/vendor.yml of the repository."""
+    return example_spec("vendor")
 
 
-def demo_build(spec: Path | None, stack: ExitStack) -> Manifest:
-    """The PostgreSQL build of the vendor spec.
+def demo_build(spec: Path | None, stack: ExitStack, *, curated: bool = True) -> Manifest:
+    """The PostgreSQL build of a spec (default: the packaged vendor spec)."""
+    return build_and_validate(spec or default_spec(), stack, curated=curated)[0]
 
-    The committed ``generated/<pipeline>/postgres`` is used when it was built from this
-    very spec (rendering takes several seconds); otherwise the spec is rendered into a
-    temporary directory that lives as long as ``stack``.
+
+def build_and_validate(
+    spec: Path, stack: ExitStack, *, curated: bool = True
+) -> tuple[Manifest, ValidatedSpec]:
+    """The PostgreSQL build of a spec, and the validated spec.
+
+    A committed ``generated/<pipeline>/postgres`` is used when it was built from this
+    very spec (same bytes; rendering the vendor spec takes several seconds); otherwise
+    the spec is rendered into a temporary directory that lives as long as ``stack``.
     """
-    from cdcgen.render.build import render_pipeline, spec_digest
+    from cdcgen.render.build import spec_digest
     from cdcgen.validate import validate_file
 
-    spec = spec or default_spec()
+    if not spec.is_file():
+        raise DeployError(f"{spec}: no such spec file")
     vspec = validate_file(spec)
-    _check_vendor_sources(vspec.spec.sources, spec)
-    committed = spec.resolve().parent.parent / "generated" / vspec.spec.pipeline / "postgres"
-    if (committed / MANIFEST_FILE).is_file():
-        recorded = json.loads((committed / MANIFEST_FILE).read_text(encoding="utf-8"))
-        if recorded.get("spec_sha256") == spec_digest(vspec):
-            return load_manifest(committed)
+    if curated:
+        _check_vendor_sources(vspec.spec.sources, spec)
+    digest = spec_digest(vspec)
+    for root in dict.fromkeys((spec.resolve().parent.parent, EXAMPLES.parent.parent, Path.cwd())):
+        committed = root / "generated" / vspec.spec.pipeline / "postgres"
+        if (committed / MANIFEST_FILE).is_file():
+            recorded = json.loads((committed / MANIFEST_FILE).read_text(encoding="utf-8"))
+            if recorded.get("spec_sha256") == digest:
+                return load_manifest(committed), vspec
     directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cdcgen-demo-build-")))
-    for name, text in render_pipeline(vspec)["postgres"].items():
+    for name, text in postgres_rendering(vspec, digest).items():
         (directory / name).write_text(text, encoding="utf-8")
-    return load_manifest(directory)
+    return load_manifest(directory), vspec
+
+
+def postgres_rendering(vspec: ValidatedSpec, digest: str) -> dict[str, str]:
+    """What ``cdcgen build`` writes to ``generated/<pipeline>/postgres``, without
+    rendering the Redshift half the demo does not deploy (about half the time)."""
+    from cdcgen.plan.model import build_plan as plan_pipeline
+    from cdcgen.render.build import HEADER, manifest
+    from cdcgen.render.objects import render_objects
+
+    plan = plan_pipeline(vspec, digest)
+    label = Path(vspec.file).name
+    objects = render_objects(plan, "postgres")
+    files = {o.file: HEADER.format(spec=label) + o.sql for o in objects}
+    body = manifest(plan, vspec, "postgres", files, objects, spec_label=label)
+    files["manifest.json"] = json.dumps(body, indent=2, sort_keys=False) + "\n"
+    return files
 
 
 def _check_vendor_sources(sources: Any, spec: Path) -> None:
     missing = sorted(VENDOR_SOURCES - set(sources))
     if missing:
         raise DeployError(
-            f"{spec} lacks the vendor sources the demo generates data for: {', '.join(missing)}"
+            f"{spec} lacks the vendor sources the curated demo data is for: "
+            f"{', '.join(missing)}; run `cdcgen demo {spec}` to generate data from the spec"
         )
 
 

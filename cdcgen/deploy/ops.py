@@ -387,8 +387,10 @@ def rebuild(db: Database, manifest: Manifest, target: str) -> None:
 
 def bootstrap(db: Database, manifest: Manifest, *, force: bool = False) -> BootstrapResult:
     """First load after the first deploy: one run (window-mode staging holding a full
-    snapshot loads everything as inserts), then a rebuild of every target so they
-    start consistent with the baseline."""
+    snapshot loads everything as inserts), then a rebuild of each target that held
+    rows before it, so every target starts consistent with the baseline. A target
+    that was empty needs none: every source row was an insert, so the run reached
+    every key and loaded the full definition (rebuilding it doubled the bootstrap)."""
     if not force:
         loaded = [s.baseline for s in manifest.sources if _has_rows(db, s.baseline)]
         if loaded:
@@ -396,12 +398,11 @@ def bootstrap(db: Database, manifest: Manifest, *, force: bool = False) -> Boots
                 f"bootstrap is for empty baselines, but {', '.join(loaded)} already hold rows; "
                 "use `cdcgen run` for the next cycle (or --force to bootstrap anyway)"
             )
+    held = [t.name for t in manifest.targets if _has_rows(db, t.table)]
     run = run_cycle(db, manifest)
-    rebuilt = []
-    for target in manifest.targets:
-        rebuild(db, manifest, target.name)
-        rebuilt.append(target.name)
-    return BootstrapResult(run, tuple(rebuilt))
+    for target in held:
+        rebuild(db, manifest, target)
+    return BootstrapResult(run, tuple(held))
 
 
 def _has_rows(db: Database, table: str) -> bool:

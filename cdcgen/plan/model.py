@@ -52,6 +52,8 @@ class SourcePlan:
     #: the source's true state: staging columns minus load metadata (op column, loaded_at)
     columns: tuple[Column, ...]
     checks: tuple[tuple[str, exp.Expression], ...]
+    #: change_log images: "full" rows or "keys" only (spec ``audit``)
+    audit: str = "full"
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -114,6 +116,8 @@ class TargetPlan:
     hints: TableHints | None
     history: tuple[str, ...] = ()
     on_delete: str = "invalidate"
+    #: fact_change_log images: "full" rows or "keys" only (spec ``audit``)
+    audit: str = "full"
 
     @property
     def relations(self) -> tuple[Relation, ...]:
@@ -232,6 +236,7 @@ def _source_plan(spec: Spec, name: str, columns: dict[str, str]) -> SourcePlan:
         staging_columns=staging_columns,
         columns=tuple(c for c in staging_columns if c.name not in metadata),
         checks=tuple((n, parse_expression(e)) for n, e in src.checks.items()),
+        audit=src.audit or spec.audit,
     )
 
 
@@ -285,6 +290,7 @@ def _target_plan(spec: Spec, vspec: ValidatedSpec, name: str) -> TargetPlan:
         hints=target.redshift,
         history=getattr(target, "history", ()),
         on_delete=getattr(target, "on_delete", "invalidate"),
+        audit=(getattr(target, "audit", None) or spec.audit) if is_fact else "full",
     )
 
 

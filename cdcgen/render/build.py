@@ -6,10 +6,12 @@ absolute paths, sorted JSON. ``check=True`` compares instead of writing.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,9 +132,33 @@ def manifest(
     }
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while one spec is validated and rendered.
+
+    Every sqlglot node points at its parent, so every tree is a reference cycle, and
+    rendering vendor.yml makes some 300,000 nodes: the collector ran about 660 times
+    over the growing heap (five of them full) for a fifth of the build's time, while
+    the trees it traversed were mostly still in use. It resumes afterwards and frees
+    what is left over; the peak grows by some 20 MB for vendor.yml."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def render_pipeline(vspec: ValidatedSpec, root: Path | None = None) -> dict[str, dict[str, str]]:
     """{dialect: {file name: content}} for one validated spec, manifest included; the spec
     is named relative to ``root`` (default: the working directory)."""
+    with _collector_paused():
+        return _render_pipeline(vspec, root)
+
+
+def _render_pipeline(vspec: ValidatedSpec, root: Path | None) -> dict[str, dict[str, str]]:
     plan = build_plan(vspec, spec_digest(vspec))
     out: dict[str, dict[str, str]] = {}
     label = _spec_label(vspec.file, root)
@@ -155,9 +181,11 @@ def build(
     result = BuildResult()
     root = Path(out_dir)
     for spec_path in spec_files(paths):
-        vspec = validate_file(spec_path)
+        with _collector_paused():
+            vspec = validate_file(spec_path)
+            rendered = render_pipeline(vspec, root.resolve().parent)
         result.pipelines.append(vspec.spec.pipeline)
-        for dialect, files in render_pipeline(vspec, root.resolve().parent).items():
+        for dialect, files in rendered.items():
             target = root / vspec.spec.pipeline / dialect
             _sync_dir(target, files, check, result)
     return result

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Literal, TypeVar
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
@@ -77,6 +77,23 @@ class Trees:
         return self._built[key]  # type: ignore[return-value]
 
 
+@cache
+def _environment(dialect: Dialect) -> Environment:
+    """One Jinja environment per dialect for the process: each compiles a template once,
+    however many renderers (two a spec) and specs use it."""
+    return Environment(
+        loader=ChoiceLoader(
+            [
+                PackageLoader("cdcgen", f"templates/{dialect}"),
+                PackageLoader("cdcgen", "templates/common"),
+            ]
+        ),
+        undefined=StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
 @dataclass(frozen=True)
 class Renderer:
     dialect: Dialect
@@ -88,18 +105,7 @@ class Renderer:
     )
 
     def __post_init__(self) -> None:
-        env = Environment(
-            loader=ChoiceLoader(
-                [
-                    PackageLoader("cdcgen", f"templates/{self.dialect}"),
-                    PackageLoader("cdcgen", "templates/common"),
-                ]
-            ),
-            undefined=StrictUndefined,
-            keep_trailing_newline=False,
-            autoescape=False,
-        )
-        object.__setattr__(self, "env", env)
+        object.__setattr__(self, "env", _environment(self.dialect))
         object.__setattr__(self, "_rendered", {})
 
     def statement(self, e: exp.Expression) -> str:
@@ -120,10 +126,11 @@ class Renderer:
         return text
 
     def _analyze(self, e: builders.AnalyzeTemp) -> str:
-        """ANALYZE on PostgreSQL; nothing on Redshift (CTAS analyzes; see AnalyzeTemp)."""
-        if self.dialect != "postgres":
+        """ANALYZE on PostgreSQL; on Redshift only after INSERTs (CTAS analyzes; see
+        AnalyzeTemp)."""
+        if self.dialect != "postgres" and not e.args.get("filled"):
             return ""
-        gen = postgres.DIALECT()
+        gen = (postgres if self.dialect == "postgres" else redshift).DIALECT()
         columns = [gen.generate(c, copy=False) for c in e.expressions]
         listed = f" ({', '.join(columns)})" if columns else ""
         return f"ANALYZE {e.this.name}{listed};"
@@ -148,10 +155,11 @@ class Renderer:
 
 
 def _table_object(r: Renderer, kind: Kind, d: ddl.TableDef) -> SqlObject:
+    create = r.trees.get(("create_table", kind, str(d.table)), partial(ddl.create_table, d))
     return SqlObject(
         str(d.table),
         kind,
-        r.statement(ddl.create_table(d)) + "\n",
+        r.statement(create) + "\n",
         tuple((c.name, c.type) for c in d.columns),
         d.key,
     )
@@ -198,8 +206,6 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan) -> str:
     """A source's detection, skipped (one check) when nothing was staged for it."""
     stmts = r.trees.get(("detect", src.name), partial(detect.detect_statements, p, src))
-    if not detect.can_skip(src):
-        return r.counted(stmts)
     probe = r.trees.get(("probe", src.name), partial(detect.staged_probe, p, src))
     skipped = r.trees.get(("skipped", src.name), partial(detect.skipped_statements, p, src))
     block = r.template(
@@ -218,20 +224,42 @@ def _inline(r: Renderer, e: exp.Expression) -> str:
     return module.DIALECT().generate(e, copy=False, pretty=False)
 
 
+def _select_into(r: Renderer, values: Sequence[exp.Expression], targets: Sequence[str], source: exp.Query) -> str:
+    """``SELECT values INTO targets FROM (source) AS cdc__c;`` and its counter step: one
+    statement that fills several PL/pgSQL variables."""
+    listed = ", ".join(_inline(r, v) for v in values)
+    return (
+        f"SELECT {listed} INTO {', '.join(targets)} FROM ({_inline(r, source)}) AS cdc__c;\n"
+        f"{COUNTER} := {COUNTER} + 1;"
+    )
+
+
 def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    """Each source's baseline, logs and watermark, guarded by the counts detection
+    logged: an unchanged source's delta is never read (it was never made)."""
+    values: list[exp.Expression] = []
+    targets: list[str] = []
     blocks = []
-    for src in p.sources:
+    for i, src in enumerate(p.sources, 1):
         changes = r.trees.get(("sync", src.name), partial(sync.changes_statements, p, src))
         marks = r.trees.get(("watermark", src.name), partial(sync.watermark_statements, p, src))
+        values.append(detect.logged_changes(src.name))
+        targets.append(f"v_changes_{i}")
+        if marks:
+            values.append(detect.logged_sum(src.name, builders.col("read_rows")))
+            targets.append(f"v_read_{i}")
         blocks.append(
             r.template(
-                "sync_source.sql.j2", source=src.name, delta=detect.delta_name(p, src),
-                changes=r.counted(changes, 2), watermark=r.counted(marks, 0),
+                "sync_source.sql.j2", source=src.name, changes_var=f"v_changes_{i}",
+                read_var=f"v_read_{i}", changes=r.counted(changes, 2), watermark=r.counted(marks, 2),
             ).rstrip()
         )
+    logged = r.trees.get(("logged_counts",), lambda: detect.logged_counts(p))
+    blocks.insert(0, _select_into(r, values, targets, logged))
     body = "\n".join("  " + line if line else line for line in "\n".join(blocks).splitlines())
     return _step_procedure(
-        r, p, p.proc("sync_baseline"), "p_run_id BIGINT", body, declare=["v_changes BIGINT"]
+        r, p, p.proc("sync_baseline"), "p_run_id BIGINT", body,
+        declare=[f"{v} BIGINT" for v in targets],
     )
 
 
@@ -246,16 +274,29 @@ def _apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
 
 
 def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
+    sources = facts.read_sources(t)
+    changed_vars = [f"v_changed_{i}" for i, _ in enumerate(sources, 1)]
+    number = dict(zip(sources, changed_vars, strict=True))
+    parts = r.trees.get(("key_parts", t.name), lambda: facts.affected_key_parts(p, t))
+    inserts = [
+        r.trees.get(("keys_insert", t.name, s), partial(facts.keys_insert, p, t, parts[s]))
+        for s in sorted(parts)
+    ]
+    logged = r.trees.get(("logged", t.name), lambda: detect.logged_counts(p, sources))
     body = r.template(
         "apply_body.sql.j2",
         target=t.name,
-        changed=_inline(r, r.trees.get(("changed", t.name), lambda: facts.source_changes(p, t))),
+        changed=_select_into(r, [detect.logged_changes(s) for s in sources], changed_vars, logged),
+        changed_sum=" + ".join(changed_vars),
         full_keys=r.counted(
-            r.trees.get(("full_keys", t.name), lambda: facts.keys_statements(p, t, full=True)), 4
+            r.trees.get(("full_keys", t.name), lambda: facts.full_keys_statements(p, t)), 4
         ),
-        affected_keys=r.counted(
-            r.trees.get(("affected_keys", t.name), lambda: facts.keys_statements(p, t, full=False)),
-            4,
+        keys_shell=r.counted(r.trees.get(("keys_shell", t.name), lambda: facts.keys_shell(p, t)), 4),
+        key_inserts=[
+            (s, number[s], r.counted([stmt], 6)) for s, stmt in zip(sorted(parts), inserts, strict=True)
+        ],
+        keys_analyze=r.counted(
+            r.trees.get(("keys_analyze", t.name), lambda: [facts.keys_analyze(p, t)]), 4
         ),
         keys_table=facts.keys_name(p, t),
         apply=r.counted(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 2),
@@ -263,7 +304,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         **_load_blocks(r, p, t),
     )
     indented = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
-    declare = ["v_keys BIGINT", "v_changed BIGINT"] + (
+    declare = ["v_keys BIGINT", "v_changed BIGINT", *(f"{v} BIGINT" for v in changed_vars)] + (
         ["v_target_rows BIGINT"] if t.kind == "fact" else []
     )
     return _step_procedure(
@@ -313,9 +354,12 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
 
 def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name)
+    lean = [x.name for x in (*p.sources, *p.facts) if x.audit != "full"]
+    checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean)
     checked = "\n".join("  " + line if line else line for line in checks.rstrip().splitlines())
-    stmts = r.trees.get(("undo",), lambda: rollback.undo_statements(p))
+    # Undo restores rows from before-images: with key-only images there is nothing to
+    # restore from, and the procedure only refuses (the checks above).
+    stmts = [] if lean else r.trees.get(("undo",), lambda: rollback.undo_statements(p))
     body = checked + "\n" + r.counted(stmts)
     return _step_procedure(
         r, p, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,

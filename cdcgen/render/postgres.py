@@ -11,7 +11,7 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
 
-from cdcgen.render import dollar
+from cdcgen.render import dollar, shortcuts
 from cdcgen.sql import nodes
 
 _REDSHIFT_ONLY_PROPERTIES = (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty)
@@ -163,6 +163,25 @@ class CdcPostgres(Postgres):
 
         def create_sql(self, expression: exp.Create) -> str:
             return super().create_sql(_strip_redshift_only(expression))
+
+        def datatype_sql(self, expression: exp.DataType) -> str:
+            return shortcuts.datatype_sql(self, expression)
+
+        def identifier_sql(self, expression: exp.Identifier) -> str:
+            return shortcuts.identifier_sql(self, expression)
+
+        def column_sql(self, expression: exp.Column) -> str:
+            return shortcuts.column_sql(self, expression)
+
+        def indent(
+            self,
+            sql: str,
+            level: int = 0,
+            pad: int | None = None,
+            skip_first: bool = False,
+            skip_last: bool = False,
+        ) -> str:
+            return shortcuts.indent(self, sql, level, pad, skip_first, skip_last)
 
 
 DIALECT = CdcPostgres

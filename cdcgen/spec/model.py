@@ -82,6 +82,12 @@ class TableHints(Strict):
     sortkey: tuple[Ident, ...] = ()
 
 
+#: What a change-log row image holds: the whole row (``full``, the default: what
+#: rollback restores from) or only the key columns (``keys``: much cheaper for wide
+#: rows and large batches; ``changed_columns`` still names what changed).
+Audit = Literal["full", "keys"]
+
+
 class Source(Strict):
     key: tuple[Ident, ...] = Field(min_length=1)
     updated_at: Ident
@@ -92,6 +98,7 @@ class Source(Strict):
     columns: dict[Ident, str] | None = None
     checks: dict[Ident, SqlExpr] = Field(default_factory=dict)
     redshift: TableHints | None = None
+    audit: Audit | None = None  # the pipeline's ``audit`` when not given
 
 
 class Join(Strict):
@@ -140,6 +147,7 @@ class Fact(Strict):
     join: tuple[Join, ...] = ()
     columns: dict[Ident, ColumnValue] = Field(min_length=1)
     redshift: TableHints | None = None
+    audit: Audit | None = None  # the pipeline's ``audit`` when not given
 
 
 class Dimension(Strict):
@@ -175,6 +183,9 @@ class Spec(Strict):
     dimensions: dict[Ident, Dimension] = Field(default_factory=dict)
     schedule: Schedule | None = None
     freshness: Freshness | None = None
+    #: change_log / fact_change_log row images, for every source and fact that does
+    #: not say otherwise (SCD2 dimensions always log full images)
+    audit: Audit = "full"
 
     def targets(self) -> dict[str, Fact | Dimension]:
         return {**self.facts, **self.dimensions}

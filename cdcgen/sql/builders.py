@@ -41,8 +41,14 @@ def var(name: str) -> exp.Column:
     return exp.column(name)
 
 
+@cache
+def _parsed_table(name: str) -> exp.Table:
+    return exp.to_table(name)
+
+
 def table(t: Table | str, alias: str | None = None) -> exp.Table:
-    node = exp.to_table(str(t)) if isinstance(t, Table) else exp.to_table(t)
+    """A table reference; each name is parsed once (a build names tables ~1,000 times)."""
+    node = _parsed_table(str(t)).copy()
     if alias:
         node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
     return node
@@ -241,17 +247,21 @@ class AnalyzeTemp(exp.Expression):
     """Statistics for a freshly filled temp table, so the next joins are planned for its
     real size. PostgreSQL: ``ANALYZE`` (a temp table has no statistics until then, and
     the planner guesses thousands of rows: whole-table joins). Redshift: nothing, as
-    ``CREATE TEMP TABLE AS`` analyzes the table itself (r_ANALYZE, usage notes)."""
+    ``CREATE TEMP TABLE AS`` analyzes the table itself (r_ANALYZE, usage notes), unless
+    the table was filled by INSERTs after it was made (``filled``): then both dialects
+    analyze it."""
 
-    arg_types = {"this": True, "expressions": False}
+    arg_types = {"this": True, "expressions": False, "filled": False}
 
 
-def analyze_temp(name: str, columns: Sequence[str] | None = None) -> AnalyzeTemp:
+def analyze_temp(
+    name: str, columns: Sequence[str] | None = None, *, filled: bool = False
+) -> AnalyzeTemp:
     """``columns``: the ones later statements join or filter on (the row count is
     what matters most; statistics on every column of a wide table cost more than
-    the plans they fix)."""
+    the plans they fix). ``filled``: rows came by INSERT, not by the CREATE AS."""
     cols = [exp.to_identifier(c) for c in columns] if columns else None
-    return AnalyzeTemp(this=exp.to_identifier(name), expressions=cols)
+    return AnalyzeTemp(this=exp.to_identifier(name), expressions=cols, filled=filled or None)
 
 
 def temp_table(

@@ -7,6 +7,8 @@ would otherwise be half-seen (applied but not watermarked, or the reverse).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan
@@ -22,9 +24,7 @@ from cdcgen.sql.builders import (
     col,
     concat,
     count_if,
-    create_temp_as,
     differs,
-    drop_temp,
     eq,
     is_null,
     keys_equal,
@@ -94,7 +94,9 @@ def _past_watermark(p: PipelinePlan, s: SourcePlan, query: exp.Select) -> exp.Qu
         and_all([is_null(col(s.watermark_column)), not_null(watermark_value(p, s))]), copy=False
     )
     first_run = query.where(is_null(watermark_value(p, s)), copy=False)
-    return exp.union(exp.union(beyond, unplaced, distinct=False), first_run, distinct=False)
+    return exp.union(
+        exp.union(beyond, unplaced, distinct=False, copy=False), first_run, distinct=False, copy=False
+    )
 
 
 def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Expression:
@@ -318,7 +320,7 @@ def changes_query(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp
     run, or staging itself in the ``__changes`` view)."""
     body: exp.Query = _classified(p, s, staged)
     if s.delete_kind == "snapshot":
-        body = exp.union(body, _snapshot_deletes(s, staged), distinct=False)
+        body = exp.union(body, _snapshot_deletes(s, staged), distinct=False, copy=False)
     wrapped = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("c")))
     return (
         exp.select(exp.Star())
@@ -356,43 +358,123 @@ def delta_join_columns(p: PipelinePlan, s: SourcePlan) -> list[str]:
     return [OP, *names, *(old(c) for c in names)]
 
 
-def can_skip(s: SourcePlan) -> bool:
-    """A run may skip detecting a source with no staged rows, unless its staging is a
-    full snapshot (an empty snapshot deletes every row)."""
-    return s.delete_kind != "snapshot"
-
-
 def staged_probe(p: PipelinePlan, s: SourcePlan) -> exp.Select:
-    """One row if this run has staged rows for ``s``: the run's cheap check."""
+    """One row if this run has something to detect for ``s``: the run's cheap check.
+    Incremental staging: any row (past the watermark). A full snapshot: any difference
+    from the baseline (see :func:`_snapshot_differs`)."""
+    if s.delete_kind == "snapshot":
+        return _snapshot_differs(s)
     staged = exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
     return exp.select(lit(1)).from_(staged, copy=False).limit(1, copy=False)
 
 
-def _nothing_from(query: exp.Query, alias: str) -> exp.Select:
-    """``query``'s columns and no row; planned as a constant-false filter: nothing is read."""
-    wrapped = exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
-    return exp.select(exp.Star()).from_(wrapped, copy=False).where(lit(False), copy=False)
+def _same_row(s: SourcePlan, left: str, right: str) -> exp.Expression:
+    """Every column equal, NULL equal to NULL. Raw values are compared: staging wider
+    than the baseline can only make an equal row look different (then the source is
+    detected as usual), never the other way round."""
+    return and_all(exp.Not(this=differs(col(c, left), col(c, right))) for c in s.column_names)
 
 
-def _changes_view(p: PipelinePlan, s: SourcePlan) -> exp.Select:
-    """The ``<source>__changes`` view: the delta's columns, in order."""
-    return exp.select(exp.Star()).from_(table(f"{p.cdc_schema}.{s.name}__changes"), copy=False)
+def _snapshot_differs(s: SourcePlan) -> exp.Select:
+    """A row if the snapshot is not exactly the baseline: a staged row without an
+    identical baseline row, or (when anything is staged: an empty snapshot deletes
+    nothing) a baseline row without an identical staged row. Most snapshot runs of a
+    small reference table change nothing; this one read replaces the whole detection."""
+    st, b = "s", "b"
+    unmatched_staged = (
+        exp.select(lit(1))
+        .from_(table(s.staging, st), copy=False)
+        .where(
+            exp.Not(
+                this=exp.Exists(
+                    this=exp.select(lit(1)).from_(table(s.baseline, b)).where(_same_row(s, st, b))
+                )
+            ),
+            copy=False,
+        )
+    )
+    unmatched_baseline = (
+        exp.select(lit(1))
+        .from_(table(s.baseline, b), copy=False)
+        .where(
+            and_all(
+                [
+                    exp.Not(
+                        this=exp.Exists(
+                            this=exp.select(lit(1))
+                            .from_(table(s.staging, st))
+                            .where(_same_row(s, st, b))
+                        )
+                    ),
+                    exp.Exists(this=exp.select(lit(1)).from_(table(s.staging, "a"))),
+                ]
+            ),
+            copy=False,
+        )
+    )
+    either = exp.union(unmatched_staged, unmatched_baseline, distinct=False)
+    return (
+        exp.select(lit(1))
+        .from_(exp.Subquery(this=either, alias=exp.TableAlias(this=exp.to_identifier("u"))), copy=False)
+        .limit(1, copy=False)
+    )
 
 
 def skipped_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
-    """No staged rows: empty staged and delta tables (what the later steps read, so
-    they behave exactly as after detecting nothing) without reading any table, and
-    the source's zero counts."""
-    # inserted, updated, deleted, stale, dead-lettered; read, applied, superseded, rejected
-    zeros = [lit(0) for _ in range(9)]
-    empty_counts = exp.select(var("p_run_id"), lit(p.name), lit("source"), lit(s.name), *zeros)
-    return [
-        drop_temp(staged_name(p, s)),
-        create_temp_as(staged_name(p, s), _nothing_from(staged_query(p, s), "s")),
-        drop_temp(delta_name(p, s)),
-        create_temp_as(delta_name(p, s), _nothing_from(_changes_view(p, s), "c")),
-        into_state(p, "run_counts", empty_counts),
-    ]
+    """Nothing to detect: only the source's counts. No temp table is made: later steps
+    read these counts and never touch the staged or delta table of an unchanged source
+    (creating empty ones cost most of a no-op run: catalog writes per column, and
+    planning each source's changes query). A snapshot identical to the baseline was
+    read whole: its rows count as applied (no-ops), duplicates as superseded."""
+    head = [var("p_run_id"), lit(p.name), lit("source"), lit(s.name)]
+    # inserted, updated, deleted, stale, dead-lettered
+    zeros = [lit(0) for _ in range(5)]
+    if s.delete_kind != "snapshot":
+        # read, applied, superseded, rejected
+        counts = exp.select(*head, *zeros, *[lit(0) for _ in range(4)])
+        return [into_state(p, "run_counts", counts)]
+    read = exp.Subquery(
+        this=exp.select(exp.Count(this=exp.Star())).from_(table(s.staging), copy=False)
+    )
+    per_key = exp.select(*[col(k) for k in s.key]).from_(table(s.staging), copy=False).group_by(
+        *[col(k) for k in s.key], copy=False
+    )
+    keys = exp.Subquery(
+        this=exp.select(exp.Count(this=exp.Star())).from_(
+            exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))),
+            copy=False,
+        )
+    )
+    superseded = exp.Sub(this=read.copy(), expression=keys.copy())
+    counts = exp.select(*head, *zeros, read, keys, superseded, lit(0))
+    return [into_state(p, "run_counts", counts)]
+
+
+def logged_counts(p: PipelinePlan, sources: Sequence[str] | None = None) -> exp.Select:
+    """This run's counts rows of its sources (detection writes one for every source,
+    skipped or not): what later steps read instead of an unchanged source's tables."""
+    where = [eq(col("run_id"), var("p_run_id")), eq(col("object_kind"), lit("source"))]
+    if sources is not None:
+        where.append(exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]))
+    return (
+        exp.select(*[col(c) for c in ("object_name", "inserted", "updated", "deleted", "read_rows")])
+        .from_(table(f"{p.cdc_schema}.run_counts"), copy=False)
+        .where(and_all(where), copy=False)
+    )
+
+
+def logged_sum(source: str, value: exp.Expression) -> exp.Expression:
+    """``value`` summed over ``source``'s row of :func:`logged_counts` (0 if none)."""
+    picked = case([(eq(col("object_name"), lit(source)), value)], lit(0))
+    return exp.Coalesce(this=exp.Sum(this=picked), expressions=[lit(0)])
+
+
+def logged_changes(source: str) -> exp.Expression:
+    """How many inserts, updates and deletes this run detected for ``source``."""
+    changes = exp.Add(
+        this=exp.Add(this=col("inserted"), expression=col("updated")), expression=col("deleted")
+    )
+    return logged_sum(source, changes)
 
 
 def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:

@@ -16,14 +16,17 @@ from cdcgen.plan.model import PipelinePlan, Relation, SourcePlan, TargetPlan
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
+    analyze_temp,
     and_all,
     case,
     chg,
     col,
     concat,
     count_if,
+    create_temp_as,
     delete_using,
     differs,
+    drop_temp,
     eq,
     insert,
     is_null,
@@ -41,7 +44,7 @@ from cdcgen.sql.builders import (
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.declared import stored_value, unstorable
 from cdcgen.sql.detect import dead_letters_of, delta_name
-from cdcgen.sql.sync import changed_columns, image, key_text
+from cdcgen.sql.sync import audited, changed_columns, image, key_text
 
 KEYS = "cdc__k"
 
@@ -148,25 +151,57 @@ def _reached_keys(p: PipelinePlan, t: TargetPlan, r: Relation, image_prefix: str
     return query.where(_relevant_change(s, t.referenced_columns(r.alias), d), copy=False)
 
 
-def affected_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
-    parts: list[exp.Query] = [_grain_keys(p, t)]
+def read_sources(t: TargetPlan) -> list[str]:
+    """The sources ``t`` reads, in the order its procedure numbers them."""
+    return sorted({r.source for r in t.relations})
+
+
+def affected_key_parts(p: PipelinePlan, t: TargetPlan) -> dict[str, list[exp.Query]]:
+    """Per source: the queries yielding the keys its changes reach (grain keys; keys
+    reached through each join or exists relation, by the new and the old image)."""
+    parts: dict[str, list[exp.Query]] = {}
+    parts.setdefault(t.grain.source, []).append(_grain_keys(p, t))
     for r in (*t.joins, *t.exists):
         # Two equality joins instead of one OR join: Redshift can hash-join each.
-        parts.append(_reached_keys(p, t, r, ""))
-        parts.append(_reached_keys(p, t, r, "old__"))
+        parts.setdefault(r.source, []).append(_reached_keys(p, t, r, ""))
+        parts[r.source].append(_reached_keys(p, t, r, "old__"))
+    return parts
+
+
+def keys_shell(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """The empty key table, typed like the target's key (a constant-false read of the
+    target: nothing is scanned). Each changed source then adds the keys it reaches."""
+    empty = (
+        exp.select(*[col(k) for k in t.key])
+        .from_(table(t.table), copy=False)
+        .where(lit(False), copy=False)
+    )
+    return [drop_temp(keys_name(p, t)), create_temp_as(keys_name(p, t), empty)]
+
+
+def keys_insert(p: PipelinePlan, t: TargetPlan, parts: list[exp.Query]) -> exp.Insert:
+    """Add the keys one source's changes reach, each key once across sources."""
     union = parts[0]
     for part in parts[1:]:
-        union = exp.union(union, part, distinct=True)
+        union = exp.union(union, part, distinct=True, copy=False)
+    reached = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("a")))
+    known = (
+        exp.select(lit(1))
+        .from_(table(keys_name(p, t), "x"), copy=False)
+        .where(and_all(eq(col(k, "x"), col(k, "a")) for k in t.key), copy=False)
+    )
+    query = (
+        exp.select(*[col(k, "a") for k in t.key])
+        .from_(reached, copy=False)
+        .where(exp.Not(this=exp.Exists(this=known)), copy=False)
+    )
     if len(parts) == 1:
-        return (
-            exp.select(*[col(k) for k in t.key])
-            .from_(
-                exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("a"))),
-                copy=False,
-            )
-            .distinct(copy=False)
-        )
-    return union
+        query = query.distinct(copy=False)
+    return insert(keys_name(p, t), t.key, query)
+
+
+def keys_analyze(p: PipelinePlan, t: TargetPlan) -> exp.Expression:
+    return analyze_temp(keys_name(p, t), filled=True)
 
 
 def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
@@ -176,7 +211,7 @@ def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
         copy=False,
     )
     held = exp.select(*[col(k) for k in t.key]).from_(table(t.table), copy=False)
-    return exp.union(defined, held, distinct=True)
+    return exp.union(defined, held, distinct=True, copy=False)
 
 
 def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
@@ -219,6 +254,7 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
 def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     d = "d"
     typed = [(c.name, c.type) for c in t.columns]
+    imaged = audited(typed, t.key, t.audit)
     query = exp.select(
         var("p_run_id"),
         lit(p.name),
@@ -226,8 +262,8 @@ def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         col(OP, d),
         key_text(t.key, d, dict(typed), fallback_prefix="old__"),
         case([(op_in(d, "U"), changed_columns(t.column_names, d))], exp.null()),
-        case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
-        case([(op_in(d, "D"), exp.null())], image(typed, d)),
+        case([(op_in(d, "I"), exp.null())], image(imaged, d, "old__")),
+        case([(op_in(d, "D"), exp.null())], image(imaged, d)),
         nodes.RunTimestamp(),
     ).from_(table(diff_name(p, t), d), copy=False)
     return into_state(p, "fact_change_log", query)
@@ -254,26 +290,6 @@ def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         lit(0),
     ).from_(table(diff_name(p, t)), copy=False)
     return into_state(p, "run_counts", query)
-
-
-def source_changes(p: PipelinePlan, t: TargetPlan) -> exp.Select:
-    """This run's logged counts of the sources ``t`` reads (written by detection for
-    every source, skipped or not): all zero means no affected key."""
-    sources = sorted({r.source for r in t.relations})
-    return (
-        exp.select(col("inserted"), col("updated"), col("deleted"))
-        .from_(table(f"{p.cdc_schema}.run_counts"), copy=False)
-        .where(
-            and_all(
-                [
-                    eq(col("run_id"), var("p_run_id")),
-                    eq(col("object_kind"), lit("source")),
-                    exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]),
-                ]
-            ),
-            copy=False,
-        )
-    )
 
 
 UNSTORABLE = "cdc__unstorable"
@@ -326,9 +342,8 @@ def unstorable_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert | None:
     return into_state(p, "dead_letter", query)
 
 
-def keys_statements(p: PipelinePlan, t: TargetPlan, *, full: bool) -> list[exp.Expression]:
-    query = all_keys_query(p, t) if full else affected_keys_query(p, t)
-    return temp_table(keys_name(p, t), query)
+def full_keys_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    return temp_table(keys_name(p, t), all_keys_query(p, t))
 
 
 def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:

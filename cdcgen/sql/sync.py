@@ -3,7 +3,7 @@ log them with a gapless LSN, advance the watermark."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
@@ -70,6 +70,14 @@ def image(columns: list[tuple[str, str]], alias: str, prefix: str = "") -> nodes
     return nodes.payload([(c, col(prefix + c, alias), t) for c, t in columns])
 
 
+def audited(
+    columns: list[tuple[str, str]], key: Sequence[str], audit: str
+) -> list[tuple[str, str]]:
+    """The columns a row image holds: all of them, or the key only (``audit: keys``:
+    building and writing wide images was most of a large run)."""
+    return columns if audit == "full" else [(c, t) for c, t in columns if c in key]
+
+
 def baseline_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     delta = delta_name(p, s)
     deletes = delete_using(
@@ -100,6 +108,7 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     ]
     lsn = next_in_sequence(log, "lsn", order)
     typed = [(c.name, c.type) for c in s.columns]
+    imaged = audited(typed, s.key, s.audit)
     query = (
         exp.select(
             lsn,
@@ -109,15 +118,23 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
             col(OP, d),
             key_text(s.key, d, dict(typed), fallback_prefix="old__"),
             case([(op_in(d, "U"), changed_columns(s.column_names, d))], exp.null()),
-            case([(op_in(d, "I"), exp.null())], image(typed, d, "old__")),
-            case([(op_in(d, "D"), exp.null())], image(typed, d)),
-            exp.Coalesce(this=col(s.updated_at, d), expressions=[col(old(s.updated_at), d)]),
+            case([(op_in(d, "I"), exp.null())], image(imaged, d, "old__")),
+            case([(op_in(d, "D"), exp.null())], image(imaged, d)),
+            _source_time(s, d),
             nodes.RunTimestamp(),
         )
         .from_(table(delta_name(p, s), d), copy=False)
         .where(op_in(d, "I", "U", "D"), copy=False)
     )
     return into_state(p, "change_log", query)
+
+
+def _source_time(s: SourcePlan, d: str) -> exp.Expression:
+    """``source_updated_at``: the version's time. An integer version (design §2) is no
+    time: NULL there, and the version stays in the row images."""
+    if not nodes.is_temporal(s.type_of(s.updated_at)):
+        return cast(exp.null(), "timestamp")
+    return exp.Coalesce(this=col(s.updated_at, d), expressions=[col(old(s.updated_at), d)])
 
 
 def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:

@@ -51,6 +51,7 @@ from cdcgen.sql.builders import (
     table,
 )
 from cdcgen.sql.ddl import into_state
+from cdcgen.sql.sync import audited
 from cdcgen.sql.tables import IS_CURRENT, IS_DELETED, VALID_FROM, VALID_TO, surrogate_key
 
 #: examples per verify_log row, each cut to EXAMPLE_WIDTH characters. verify_log.examples is
@@ -126,8 +127,14 @@ def lsn_check(p: PipelinePlan) -> exp.Insert:
     return _report(p, "change_log", "lsn", problems)
 
 
+def _imaged(s: SourcePlan) -> list[str]:
+    """The columns a change_log image of ``s`` holds (all, or the key under ``audit: keys``),
+    in the order its parts were laid out."""
+    return [c for c, _ in audited([(c.name, c.type) for c in s.columns], s.key, s.audit)]
+
+
 def _holds_key(image: exp.Expression, s: SourcePlan) -> exp.Expression:
-    names = list(s.column_names)
+    names = _imaged(s)
     scalar = [
         exp.Not(
             this=exp.In(
@@ -380,8 +387,9 @@ def log_checks(p: PipelinePlan) -> list[exp.Expression]:
 
 
 def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
-    """The change_log of ``s`` replayed from empty against its baseline."""
-    names = list(s.column_names)
+    """The change_log of ``s`` replayed from empty against its baseline (the keys only
+    when its images hold only the key, ``audit: keys``)."""
+    names = _imaged(s)
     l_, r, b = "l", "r", "b"
 
     def get(image: str, c: str) -> exp.Expression:
@@ -429,8 +437,9 @@ def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
 
     def side(this: str, other: str, label: str, found: exp.Expression) -> exp.Select:
         """Rows of ``this`` matched (LEFT JOIN on the key) against ``other``."""
-        this_q = replayed if this == r else exp.select(*[col(c) for c in names]).from_(table(s.baseline))
-        other_q = replayed if other == r else exp.select(*[col(c) for c in names]).from_(table(s.baseline))
+        baseline = exp.select(*[col(c) for c in names]).from_(table(s.baseline))
+        this_q = replayed if this == r else baseline
+        other_q = replayed if other == r else baseline
         return (
             exp.select(_example(*key_text(this), lit(label)))
             .from_(exp.Subquery(this=this_q.copy(), alias=exp.TableAlias(this=exp.to_identifier(this))))

@@ -64,7 +64,7 @@ def freshness_view(p: PipelinePlan) -> tuple[str, exp.Create]:
     ]
     last_changes: exp.Query = parts[0]
     for part in parts[1:]:
-        last_changes = exp.union(last_changes, part, distinct=False)
+        last_changes = exp.union(last_changes, part, distinct=False, copy=False)
     last = col("last_change_at", "f")
     lag = exp.DateDiff(this=nodes.WallClock(), expression=last.copy(), unit=exp.var("SECOND"))
     status: exp.Expression = lit("unknown")

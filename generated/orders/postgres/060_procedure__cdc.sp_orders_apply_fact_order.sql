@@ -4,13 +4,19 @@ AS $$
 DECLARE
   v_keys BIGINT;
   v_changed BIGINT;
+  v_changed_1 BIGINT;
+  v_changed_2 BIGINT;
+  v_changed_3 BIGINT;
+  v_changed_4 BIGINT;
+  v_changed_5 BIGINT;
   v_target_rows BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order rows may change: every key (rebuild) or the keys this run's changes reach.
-  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
-  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'countries', 'customers', 'order_items', 'orders')) AS cdc__c;
+  -- Each source's changes as detection logged them: an unchanged source is never read.
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'addresses' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'customers' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'orders' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1, v_changed_2, v_changed_3, v_changed_4, v_changed_5 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'countries', 'customers', 'order_items', 'orders')) AS cdc__c;
   v_statements := v_statements + 1;
+  v_changed := v_changed_1 + v_changed_2 + v_changed_3 + v_changed_4 + v_changed_5;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
@@ -50,135 +56,232 @@ BEGIN
       DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys;
       CREATE TEMPORARY TABLE orders__fact_order__keys AS
       SELECT
-        COALESCE(d.id, d.old__id) AS order_id
-      FROM orders__orders__delta AS d
+        order_id
+      FROM analytics.fact_order
       WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__id
-          OR d.chg__order_number
-          OR d.chg__status
-          OR d.chg__channel
-          OR d.chg__customer_id
-          OR d.chg__currency_code
-          OR d.chg__subtotal
-          OR d.chg__discount_total
-          OR d.chg__tax_total
-          OR d.chg__shipping_total
-          OR d.chg__placed_at
-          OR d.chg__shipping_address_id
+        FALSE;
+      v_statements := v_statements + 2;
+      -- keys reached by changes of addresses
+      IF v_changed_1 > 0 THEN
+        INSERT INTO orders__fact_order__keys (
+          order_id
         )
-      UNION
-      SELECT
-        orders.id AS order_id
-      FROM public.orders AS orders
-      INNER JOIN orders__customers__delta AS d
-        ON d.id = orders.customer_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__email
-          OR d.chg__last_name
-          OR d.chg__first_name
-          OR d.chg__segment
-          OR d.chg__id
+        SELECT
+          a.order_id
+        FROM (
+          SELECT
+            orders.id AS order_id
+          FROM public.orders AS orders
+          INNER JOIN orders__addresses__delta AS d
+            ON d.id = orders.shipping_address_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__city
+              OR d.chg__postal_code
+              OR d.chg__country_code
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            orders.id AS order_id
+          FROM public.orders AS orders
+          INNER JOIN orders__addresses__delta AS d
+            ON d.old__id = orders.shipping_address_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__city
+              OR d.chg__postal_code
+              OR d.chg__country_code
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order__keys AS x
+            WHERE
+              x.order_id = a.order_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of countries
+      IF v_changed_2 > 0 THEN
+        INSERT INTO orders__fact_order__keys (
+          order_id
         )
-      UNION
-      SELECT
-        orders.id AS order_id
-      FROM public.orders AS orders
-      INNER JOIN orders__customers__delta AS d
-        ON d.old__id = orders.customer_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__email
-          OR d.chg__last_name
-          OR d.chg__first_name
-          OR d.chg__segment
-          OR d.chg__id
+        SELECT
+          a.order_id
+        FROM (
+          SELECT
+            orders.id AS order_id
+          FROM public.orders AS orders
+          INNER JOIN public.addresses AS ship_address
+            ON ship_address.id = orders.shipping_address_id
+          INNER JOIN orders__countries__delta AS d
+            ON d.code = ship_address.country_code
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__region OR d.chg__code
+            )
+          UNION
+          SELECT
+            orders.id AS order_id
+          FROM public.orders AS orders
+          INNER JOIN public.addresses AS ship_address
+            ON ship_address.id = orders.shipping_address_id
+          INNER JOIN orders__countries__delta AS d
+            ON d.old__code = ship_address.country_code
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__region OR d.chg__code
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order__keys AS x
+            WHERE
+              x.order_id = a.order_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of customers
+      IF v_changed_3 > 0 THEN
+        INSERT INTO orders__fact_order__keys (
+          order_id
         )
-      UNION
-      SELECT
-        orders.id AS order_id
-      FROM public.orders AS orders
-      INNER JOIN orders__addresses__delta AS d
-        ON d.id = orders.shipping_address_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__city
-          OR d.chg__postal_code
-          OR d.chg__country_code
-          OR d.chg__id
+        SELECT
+          a.order_id
+        FROM (
+          SELECT
+            orders.id AS order_id
+          FROM public.orders AS orders
+          INNER JOIN orders__customers__delta AS d
+            ON d.id = orders.customer_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__email
+              OR d.chg__last_name
+              OR d.chg__first_name
+              OR d.chg__segment
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            orders.id AS order_id
+          FROM public.orders AS orders
+          INNER JOIN orders__customers__delta AS d
+            ON d.old__id = orders.customer_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__email
+              OR d.chg__last_name
+              OR d.chg__first_name
+              OR d.chg__segment
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order__keys AS x
+            WHERE
+              x.order_id = a.order_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of order_items
+      IF v_changed_4 > 0 THEN
+        INSERT INTO orders__fact_order__keys (
+          order_id
         )
-      UNION
-      SELECT
-        orders.id AS order_id
-      FROM public.orders AS orders
-      INNER JOIN orders__addresses__delta AS d
-        ON d.old__id = orders.shipping_address_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__city
-          OR d.chg__postal_code
-          OR d.chg__country_code
-          OR d.chg__id
+        SELECT
+          a.order_id
+        FROM (
+          SELECT
+            orders.id AS order_id
+          FROM public.orders AS orders
+          INNER JOIN orders__order_items__delta AS d
+            ON d.order_id = orders.id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D') AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__order_id
+            )
+          UNION
+          SELECT
+            orders.id AS order_id
+          FROM public.orders AS orders
+          INNER JOIN orders__order_items__delta AS d
+            ON d.old__order_id = orders.id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D') AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__order_id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order__keys AS x
+            WHERE
+              x.order_id = a.order_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of orders
+      IF v_changed_5 > 0 THEN
+        INSERT INTO orders__fact_order__keys (
+          order_id
         )
-      UNION
-      SELECT
-        orders.id AS order_id
-      FROM public.orders AS orders
-      INNER JOIN public.addresses AS ship_address
-        ON ship_address.id = orders.shipping_address_id
-      INNER JOIN orders__countries__delta AS d
-        ON d.code = ship_address.country_code
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__region OR d.chg__code
-        )
-      UNION
-      SELECT
-        orders.id AS order_id
-      FROM public.orders AS orders
-      INNER JOIN public.addresses AS ship_address
-        ON ship_address.id = orders.shipping_address_id
-      INNER JOIN orders__countries__delta AS d
-        ON d.old__code = ship_address.country_code
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__region OR d.chg__code
-        )
-      UNION
-      SELECT
-        orders.id AS order_id
-      FROM public.orders AS orders
-      INNER JOIN orders__order_items__delta AS d
-        ON d.order_id = orders.id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D') AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__order_id
-        )
-      UNION
-      SELECT
-        orders.id AS order_id
-      FROM public.orders AS orders
-      INNER JOIN orders__order_items__delta AS d
-        ON d.old__order_id = orders.id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D') AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__order_id
-        );
+        SELECT DISTINCT
+          a.order_id
+        FROM (
+          SELECT
+            COALESCE(d.id, d.old__id) AS order_id
+          FROM orders__orders__delta AS d
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__id
+              OR d.chg__order_number
+              OR d.chg__status
+              OR d.chg__channel
+              OR d.chg__customer_id
+              OR d.chg__currency_code
+              OR d.chg__subtotal
+              OR d.chg__discount_total
+              OR d.chg__tax_total
+              OR d.chg__shipping_total
+              OR d.chg__placed_at
+              OR d.chg__shipping_address_id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order__keys AS x
+            WHERE
+              x.order_id = a.order_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
       ANALYZE orders__fact_order__keys;
-      v_statements := v_statements + 3;
+      v_statements := v_statements + 1;
     END IF;
     -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
     SELECT COUNT(*) INTO v_keys FROM orders__fact_order__keys;

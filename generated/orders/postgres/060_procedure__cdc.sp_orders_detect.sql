@@ -5,7 +5,7 @@ DECLARE
   v_staged BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  -- customers: detect only if this run staged rows for it; otherwise one cheap check.
+  -- customers: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, email, first_name, last_name, phone, segment, plan, default_address_id, marketing_opt_in, lifetime_value, status, created_at, updated_at, deleted_at FROM staging.customers) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -760,41 +760,6 @@ BEGIN
     FROM orders__customers__delta;
     v_statements := v_statements + 8;
   ELSE
-    DROP TABLE IF EXISTS pg_temp.orders__customers__staged;
-    CREATE TEMPORARY TABLE orders__customers__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        email,
-        first_name,
-        last_name,
-        phone,
-        segment,
-        plan,
-        default_address_id,
-        marketing_opt_in,
-        lifetime_value,
-        status,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.customers
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS pg_temp.orders__customers__delta;
-    CREATE TEMPORARY TABLE orders__customers__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.customers__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -824,9 +789,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- addresses: detect only if this run staged rows for it; otherwise one cheap check.
+  -- addresses: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, customer_id, line1, line2, city, region, postal_code, country_code, is_default, created_at, updated_at, deleted_at FROM staging.addresses) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -1473,39 +1438,6 @@ BEGIN
     FROM orders__addresses__delta;
     v_statements := v_statements + 8;
   ELSE
-    DROP TABLE IF EXISTS pg_temp.orders__addresses__staged;
-    CREATE TEMPORARY TABLE orders__addresses__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        customer_id,
-        line1,
-        line2,
-        city,
-        region,
-        postal_code,
-        country_code,
-        is_default,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.addresses
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS pg_temp.orders__addresses__delta;
-    CREATE TEMPORARY TABLE orders__addresses__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.addresses__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1535,180 +1467,323 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  DROP TABLE IF EXISTS pg_temp.orders__countries__staged;
-  CREATE TEMPORARY TABLE orders__countries__staged AS
-  SELECT
-    code,
-    name,
-    region,
-    currency_code,
-    vat_rate,
-    created_at,
-    updated_at
-  FROM staging.countries;
-  ANALYZE orders__countries__staged (code);
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'countries',
-    CASE
-      WHEN n.code IS NULL
-      THEN 'NULL key (code)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        LENGTH(n.code) > 2
-      ), FALSE)
-      THEN 'value too long for countries.code (' || CAST(LENGTH(n.code) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        LENGTH(n.name) > 100
-      ), FALSE)
-      THEN 'value too long for countries.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        LENGTH(n.region) > 64
-      ), FALSE)
-      THEN 'value too long for countries.region (' || CAST(LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        LENGTH(n.currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for countries.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        ABS(n.vat_rate) >= 999.995
-      ), FALSE)
-      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
-    END,
-    MD5(
-      COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
-    ),
-    JSONB_BUILD_OBJECT(
-      'code',
-      n.code,
-      'name',
-      n.name,
-      'region',
-      n.region,
-      'currency_code',
-      n.currency_code,
-      'vat_rate',
-      n.vat_rate,
-      'created_at',
-      n.created_at,
-      'updated_at',
-      n.updated_at
-    ),
-    transaction_timestamp()
-  FROM orders__countries__staged AS n
-  WHERE
-    (
-      (
-        n.code IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
+  -- countries: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT 1 FROM staging.countries AS s WHERE NOT EXISTS(SELECT 1 FROM public.countries AS b WHERE NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.countries AS b WHERE NOT EXISTS(SELECT 1 FROM staging.countries AS s WHERE NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.countries AS a)) AS u LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS pg_temp.orders__countries__staged;
+    CREATE TEMPORARY TABLE orders__countries__staged AS
+    SELECT
+      code,
+      name,
+      region,
+      currency_code,
+      vat_rate,
+      created_at,
+      updated_at
+    FROM staging.countries;
+    ANALYZE orders__countries__staged (code);
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'countries',
+      CASE
+        WHEN n.code IS NULL
+        THEN 'NULL key (code)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
           LENGTH(n.code) > 2
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.code (' || CAST(LENGTH(n.code) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
           LENGTH(n.name) > 100
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
           LENGTH(n.region) > 64
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.region (' || CAST(LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
           LENGTH(n.currency_code) > 3
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
           ABS(n.vat_rate) >= 999.995
         ), FALSE)
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'orders'
-        AND x.source = 'countries'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+        THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+      END,
+      MD5(
+        COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+      ),
+      JSONB_BUILD_OBJECT(
+        'code',
+        n.code,
+        'name',
+        n.name,
+        'region',
+        n.region,
+        'currency_code',
+        n.currency_code,
+        'vat_rate',
+        n.vat_rate,
+        'created_at',
+        n.created_at,
+        'updated_at',
+        n.updated_at
+      ),
+      transaction_timestamp()
+    FROM orders__countries__staged AS n
+    WHERE
+      (
+        (
+          n.code IS NULL
         )
-    );
-  DROP TABLE IF EXISTS pg_temp.orders__countries__delta;
-  CREATE TEMPORARY TABLE orders__countries__delta AS
-  SELECT
-    *
-  FROM (
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.code) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.region) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.vat_rate) >= 999.995
+          ), FALSE)
+        )
+      )
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders'
+          AND x.source = 'countries'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS pg_temp.orders__countries__delta;
+    CREATE TEMPORARY TABLE orders__countries__delta AS
     SELECT
-      CASE
-        WHEN p.old__code IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__code IS NULL
-        THEN 'I'
-        WHEN p.chg__code
-        OR p.chg__name
-        OR p.chg__region
-        OR p.chg__currency_code
-        OR p.chg__vat_rate
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.code,
-      p.name,
-      p.region,
-      p.currency_code,
-      p.vat_rate,
-      p.created_at,
-      p.updated_at,
-      p.old__code,
-      p.old__name,
-      p.old__region,
-      p.old__currency_code,
-      p.old__vat_rate,
-      p.old__created_at,
-      p.old__updated_at,
-      p.chg__code,
-      p.chg__name,
-      p.chg__region,
-      p.chg__currency_code,
-      p.chg__vat_rate,
-      p.chg__created_at,
-      p.chg__updated_at
+      *
     FROM (
       SELECT
-        CAST(n.code AS CHAR(2)) AS code,
-        CAST(n.name AS VARCHAR(100)) AS name,
-        CAST(n.region AS VARCHAR(64)) AS region,
-        CAST(n.currency_code AS CHAR(3)) AS currency_code,
-        CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
-        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CASE
+          WHEN p.old__code IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__code IS NULL
+          THEN 'I'
+          WHEN p.chg__code
+          OR p.chg__name
+          OR p.chg__region
+          OR p.chg__currency_code
+          OR p.chg__vat_rate
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.code,
+        p.name,
+        p.region,
+        p.currency_code,
+        p.vat_rate,
+        p.created_at,
+        p.updated_at,
+        p.old__code,
+        p.old__name,
+        p.old__region,
+        p.old__currency_code,
+        p.old__vat_rate,
+        p.old__created_at,
+        p.old__updated_at,
+        p.chg__code,
+        p.chg__name,
+        p.chg__region,
+        p.chg__currency_code,
+        p.chg__vat_rate,
+        p.chg__created_at,
+        p.chg__updated_at
+      FROM (
+        SELECT
+          CAST(n.code AS CHAR(2)) AS code,
+          CAST(n.name AS VARCHAR(100)) AS name,
+          CAST(n.region AS VARCHAR(64)) AS region,
+          CAST(n.currency_code AS CHAR(3)) AS currency_code,
+          CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
+          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+          b.code AS old__code,
+          b.name AS old__name,
+          b.region AS old__region,
+          b.currency_code AS old__currency_code,
+          b.vat_rate AS old__vat_rate,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          CASE
+            WHEN CAST(n.code AS CHAR(2)) = b.code
+            OR (
+              CAST(n.code AS CHAR(2)) IS NULL AND b.code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__code,
+          CASE
+            WHEN CAST(n.name AS VARCHAR(100)) = b.name
+            OR (
+              CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__name,
+          CASE
+            WHEN CAST(n.region AS VARCHAR(64)) = b.region
+            OR (
+              CAST(n.region AS VARCHAR(64)) IS NULL AND b.region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__region,
+          CASE
+            WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
+            OR (
+              CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+            OR (
+              CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vat_rate,
+          CASE
+            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            OR (
+              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
+            OR (
+              CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          FALSE AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.code IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            code,
+            name,
+            region,
+            currency_code,
+            vat_rate,
+            created_at,
+            updated_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY code
+              ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, region DESC NULLS LAST, currency_code DESC NULLS LAST, vat_rate DESC NULLS LAST, created_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM orders__countries__staged
+          WHERE
+            NOT (
+              (
+                orders__countries__staged.code IS NULL
+              )
+              OR (
+                orders__countries__staged.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__countries__staged.code) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__countries__staged.name) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__countries__staged.region) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__countries__staged.currency_code) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(orders__countries__staged.vat_rate) >= 999.995
+                ), FALSE)
+              )
+            )
+        ) AS n
+        LEFT JOIN public.countries AS b
+          ON n.code = b.code
+        LEFT JOIN cdc.countries__deleted AS t
+          ON n.code = t.code
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+      UNION ALL
+      SELECT
+        'D' AS cdc__op,
+        CAST(NULL AS CHAR(2)) AS code,
+        CAST(NULL AS VARCHAR(100)) AS name,
+        CAST(NULL AS VARCHAR(64)) AS region,
+        CAST(NULL AS CHAR(3)) AS currency_code,
+        CAST(NULL AS DECIMAL(5, 2)) AS vat_rate,
+        CAST(NULL AS TIMESTAMP) AS created_at,
+        CAST(NULL AS TIMESTAMP) AS updated_at,
         b.code AS old__code,
         b.name AS old__name,
         b.region AS old__region,
@@ -1716,614 +1791,716 @@ BEGIN
         b.vat_rate AS old__vat_rate,
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
-        CASE
-          WHEN CAST(n.code AS CHAR(2)) = b.code
-          OR (
-            CAST(n.code AS CHAR(2)) IS NULL AND b.code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__code,
-        CASE
-          WHEN CAST(n.name AS VARCHAR(100)) = b.name
-          OR (
-            CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__name,
-        CASE
-          WHEN CAST(n.region AS VARCHAR(64)) = b.region
-          OR (
-            CAST(n.region AS VARCHAR(64)) IS NULL AND b.region IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__region,
-        CASE
-          WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
-          OR (
-            CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
-          OR (
-            CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vat_rate,
-        CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
-          OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
-          OR (
-            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        FALSE AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.code IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
-      FROM (
-        SELECT
-          code,
-          name,
-          region,
-          currency_code,
-          vat_rate,
-          created_at,
-          updated_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY code
-            ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, region DESC NULLS LAST, currency_code DESC NULLS LAST, vat_rate DESC NULLS LAST, created_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM orders__countries__staged
-        WHERE
-          NOT (
-            (
-              orders__countries__staged.code IS NULL
-            )
-            OR (
-              orders__countries__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__countries__staged.code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__countries__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__countries__staged.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__countries__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__countries__staged.vat_rate) >= 999.995
-              ), FALSE)
-            )
-          )
-      ) AS n
-      LEFT JOIN public.countries AS b
-        ON n.code = b.code
-      LEFT JOIN cdc.countries__deleted AS t
-        ON n.code = t.code
+        TRUE AS chg__code,
+        TRUE AS chg__name,
+        TRUE AS chg__region,
+        TRUE AS chg__currency_code,
+        TRUE AS chg__vat_rate,
+        TRUE AS chg__created_at,
+        TRUE AS chg__updated_at
+      FROM public.countries AS b
       WHERE
-        n.cdc__rank = 1
-    ) AS p
-    UNION ALL
-    SELECT
-      'D' AS cdc__op,
-      CAST(NULL AS CHAR(2)) AS code,
-      CAST(NULL AS VARCHAR(100)) AS name,
-      CAST(NULL AS VARCHAR(64)) AS region,
-      CAST(NULL AS CHAR(3)) AS currency_code,
-      CAST(NULL AS DECIMAL(5, 2)) AS vat_rate,
-      CAST(NULL AS TIMESTAMP) AS created_at,
-      CAST(NULL AS TIMESTAMP) AS updated_at,
-      b.code AS old__code,
-      b.name AS old__name,
-      b.region AS old__region,
-      b.currency_code AS old__currency_code,
-      b.vat_rate AS old__vat_rate,
-      b.created_at AS old__created_at,
-      b.updated_at AS old__updated_at,
-      TRUE AS chg__code,
-      TRUE AS chg__name,
-      TRUE AS chg__region,
-      TRUE AS chg__currency_code,
-      TRUE AS chg__vat_rate,
-      TRUE AS chg__created_at,
-      TRUE AS chg__updated_at
-    FROM public.countries AS b
+        NOT EXISTS(
+          SELECT
+            1
+          FROM orders__countries__staged AS x
+          WHERE
+            x.code = b.code
+        )
+        AND EXISTS(
+          SELECT
+            1
+          FROM orders__countries__staged
+          WHERE
+            NOT (
+              (
+                orders__countries__staged.code IS NULL
+              )
+              OR (
+                orders__countries__staged.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__countries__staged.code) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__countries__staged.name) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__countries__staged.region) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__countries__staged.currency_code) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(orders__countries__staged.vat_rate) >= 999.995
+                ), FALSE)
+              )
+            )
+        )
+    ) AS c
     WHERE
-      NOT EXISTS(
-        SELECT
-          1
-        FROM orders__countries__staged AS x
-        WHERE
-          x.code = b.code
-      )
-      AND EXISTS(
-        SELECT
-          1
-        FROM orders__countries__staged
-        WHERE
-          NOT (
-            (
-              orders__countries__staged.code IS NULL
-            )
-            OR (
-              orders__countries__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__countries__staged.code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__countries__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__countries__staged.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__countries__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__countries__staged.vat_rate) >= 999.995
-              ), FALSE)
-            )
-          )
-      )
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  ANALYZE orders__countries__delta (cdc__op, code, old__code);
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered,
-    read_rows,
-    applied,
-    superseded,
-    rejected
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'source',
-    'countries',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'orders' AND x.source = 'countries' AND x.run_id = p_run_id
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM orders__countries__staged
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.code
-        FROM orders__countries__staged AS n
-        WHERE
-          NOT (
-            (
-              n.code IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.vat_rate) >= 999.995
-              ), FALSE)
-            )
-          )
-        GROUP BY
-          n.code
-      ) AS k
-    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM orders__countries__staged
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM orders__countries__staged AS n
-      WHERE
-        (
-          n.code IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
-        )
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.code
-        FROM orders__countries__staged AS n
-        WHERE
-          NOT (
-            (
-              n.code IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.vat_rate) >= 999.995
-              ), FALSE)
-            )
-          )
-        GROUP BY
-          n.code
-      ) AS k
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM orders__countries__staged AS n
-      WHERE
-        (
-          n.code IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
-        )
+      c.cdc__op <> 'N';
+    ANALYZE orders__countries__delta (cdc__op, code, old__code);
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected
     )
-  FROM orders__countries__delta;
-  v_statements := v_statements + 8;
-  DROP TABLE IF EXISTS pg_temp.orders__products__staged;
-  CREATE TEMPORARY TABLE orders__products__staged AS
-  SELECT
-    id,
-    sku,
-    name,
-    category,
-    unit_price,
-    unit_cost,
-    weight_kg,
-    is_active,
-    created_at,
-    updated_at
-  FROM staging.products;
-  ANALYZE orders__products__staged (id);
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'products',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        LENGTH(n.sku) > 64
-      ), FALSE)
-      THEN 'value too long for products.sku (' || CAST(LENGTH(n.sku) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        LENGTH(n.name) > 255
-      ), FALSE)
-      THEN 'value too long for products.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(n.category) > 100
-      ), FALSE)
-      THEN 'value too long for products.category (' || CAST(LENGTH(n.category) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        ABS(n.unit_price) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for products.unit_price (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.unit_cost) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.weight_kg) >= 99999.9995
-      ), FALSE)
-      THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
-    ),
-    JSONB_BUILD_OBJECT(
-      'id',
-      n.id,
-      'sku',
-      n.sku,
-      'name',
-      n.name,
-      'category',
-      n.category,
-      'unit_price',
-      n.unit_price,
-      'unit_cost',
-      n.unit_cost,
-      'weight_kg',
-      n.weight_kg,
-      'is_active',
-      n.is_active,
-      'created_at',
-      n.created_at,
-      'updated_at',
-      n.updated_at
-    ),
-    transaction_timestamp()
-  FROM orders__products__staged AS n
-  WHERE
-    (
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'countries',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
       (
-        n.id IS NULL
+        SELECT
+          COUNT(*)
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders' AND x.source = 'countries' AND x.run_id = p_run_id
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__countries__staged
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            n.code
+          FROM orders__countries__staged AS n
+          WHERE
+            NOT (
+              (
+                n.code IS NULL
+              )
+              OR (
+                n.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.code) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.name) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.region) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.currency_code) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.vat_rate) >= 999.995
+                ), FALSE)
+              )
+            )
+          GROUP BY
+            n.code
+        ) AS k
+      ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__countries__staged
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM orders__countries__staged AS n
+        WHERE
+          (
+            n.code IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.code) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.region) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.vat_rate) >= 999.995
+            ), FALSE)
+          )
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            n.code
+          FROM orders__countries__staged AS n
+          WHERE
+            NOT (
+              (
+                n.code IS NULL
+              )
+              OR (
+                n.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.code) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.name) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.region) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.currency_code) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.vat_rate) >= 999.995
+                ), FALSE)
+              )
+            )
+          GROUP BY
+            n.code
+        ) AS k
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__countries__staged AS n
+        WHERE
+          (
+            n.code IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.code) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.region) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.vat_rate) >= 999.995
+            ), FALSE)
+          )
       )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
+    FROM orders__countries__delta;
+    v_statements := v_statements + 8;
+  ELSE
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'countries',
+      0,
+      0,
+      0,
+      0,
+      0,
+      (
+        SELECT
+          COUNT(*)
+        FROM staging.countries
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            code
+          FROM staging.countries
+          GROUP BY
+            code
+        ) AS k
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM staging.countries
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            code
+          FROM staging.countries
+          GROUP BY
+            code
+        ) AS k
+      ),
+      0;
+    v_statements := v_statements + 1;
+  END IF;
+  -- products: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT 1 FROM staging.products AS s WHERE NOT EXISTS(SELECT 1 FROM public.products AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sku = b.sku OR (s.sku IS NULL AND b.sku IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.category = b.category OR (s.category IS NULL AND b.category IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_price = b.unit_price OR (s.unit_price IS NULL AND b.unit_price IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_cost = b.unit_cost OR (s.unit_cost IS NULL AND b.unit_cost IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.weight_kg = b.weight_kg OR (s.weight_kg IS NULL AND b.weight_kg IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_active = b.is_active OR (s.is_active IS NULL AND b.is_active IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.products AS b WHERE NOT EXISTS(SELECT 1 FROM staging.products AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sku = b.sku OR (s.sku IS NULL AND b.sku IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.category = b.category OR (s.category IS NULL AND b.category IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_price = b.unit_price OR (s.unit_price IS NULL AND b.unit_price IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_cost = b.unit_cost OR (s.unit_cost IS NULL AND b.unit_cost IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.weight_kg = b.weight_kg OR (s.weight_kg IS NULL AND b.weight_kg IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_active = b.is_active OR (s.is_active IS NULL AND b.is_active IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.products AS a)) AS u LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS pg_temp.orders__products__staged;
+    CREATE TEMPORARY TABLE orders__products__staged AS
+    SELECT
+      id,
+      sku,
+      name,
+      category,
+      unit_price,
+      unit_cost,
+      weight_kg,
+      is_active,
+      created_at,
+      updated_at
+    FROM staging.products;
+    ANALYZE orders__products__staged (id);
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'products',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
           LENGTH(n.sku) > 64
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for products.sku (' || CAST(LENGTH(n.sku) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
           LENGTH(n.name) > 255
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for products.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
           LENGTH(n.category) > 100
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for products.category (' || CAST(LENGTH(n.category) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
           ABS(n.unit_price) >= 9999999999.995
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+        WHEN COALESCE((
           ABS(n.unit_cost) >= 9999999999.995
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+        WHEN COALESCE((
           ABS(n.weight_kg) >= 99999.9995
         ), FALSE)
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'orders'
-        AND x.source = 'products'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+        THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+      ),
+      JSONB_BUILD_OBJECT(
+        'id',
+        n.id,
+        'sku',
+        n.sku,
+        'name',
+        n.name,
+        'category',
+        n.category,
+        'unit_price',
+        n.unit_price,
+        'unit_cost',
+        n.unit_cost,
+        'weight_kg',
+        n.weight_kg,
+        'is_active',
+        n.is_active,
+        'created_at',
+        n.created_at,
+        'updated_at',
+        n.updated_at
+      ),
+      transaction_timestamp()
+    FROM orders__products__staged AS n
+    WHERE
+      (
+        (
+          n.id IS NULL
         )
-    );
-  DROP TABLE IF EXISTS pg_temp.orders__products__delta;
-  CREATE TEMPORARY TABLE orders__products__delta AS
-  SELECT
-    *
-  FROM (
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.sku) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.name) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            LENGTH(n.category) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_price) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.unit_cost) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.weight_kg) >= 99999.9995
+          ), FALSE)
+        )
+      )
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders'
+          AND x.source = 'products'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS pg_temp.orders__products__delta;
+    CREATE TEMPORARY TABLE orders__products__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__sku
-        OR p.chg__name
-        OR p.chg__category
-        OR p.chg__unit_price
-        OR p.chg__unit_cost
-        OR p.chg__weight_kg
-        OR p.chg__is_active
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.sku,
-      p.name,
-      p.category,
-      p.unit_price,
-      p.unit_cost,
-      p.weight_kg,
-      p.is_active,
-      p.created_at,
-      p.updated_at,
-      p.old__id,
-      p.old__sku,
-      p.old__name,
-      p.old__category,
-      p.old__unit_price,
-      p.old__unit_cost,
-      p.old__weight_kg,
-      p.old__is_active,
-      p.old__created_at,
-      p.old__updated_at,
-      p.chg__id,
-      p.chg__sku,
-      p.chg__name,
-      p.chg__category,
-      p.chg__unit_price,
-      p.chg__unit_cost,
-      p.chg__weight_kg,
-      p.chg__is_active,
-      p.chg__created_at,
-      p.chg__updated_at
+      *
     FROM (
       SELECT
-        CAST(n.id AS BIGINT) AS id,
-        CAST(n.sku AS VARCHAR(64)) AS sku,
-        CAST(n.name AS VARCHAR(255)) AS name,
-        CAST(n.category AS VARCHAR(100)) AS category,
-        CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-        CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
-        CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
-        CAST(n.is_active AS BOOLEAN) AS is_active,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
-        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CASE
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__sku
+          OR p.chg__name
+          OR p.chg__category
+          OR p.chg__unit_price
+          OR p.chg__unit_cost
+          OR p.chg__weight_kg
+          OR p.chg__is_active
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.sku,
+        p.name,
+        p.category,
+        p.unit_price,
+        p.unit_cost,
+        p.weight_kg,
+        p.is_active,
+        p.created_at,
+        p.updated_at,
+        p.old__id,
+        p.old__sku,
+        p.old__name,
+        p.old__category,
+        p.old__unit_price,
+        p.old__unit_cost,
+        p.old__weight_kg,
+        p.old__is_active,
+        p.old__created_at,
+        p.old__updated_at,
+        p.chg__id,
+        p.chg__sku,
+        p.chg__name,
+        p.chg__category,
+        p.chg__unit_price,
+        p.chg__unit_cost,
+        p.chg__weight_kg,
+        p.chg__is_active,
+        p.chg__created_at,
+        p.chg__updated_at
+      FROM (
+        SELECT
+          CAST(n.id AS BIGINT) AS id,
+          CAST(n.sku AS VARCHAR(64)) AS sku,
+          CAST(n.name AS VARCHAR(255)) AS name,
+          CAST(n.category AS VARCHAR(100)) AS category,
+          CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
+          CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
+          CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
+          CAST(n.is_active AS BOOLEAN) AS is_active,
+          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+          b.id AS old__id,
+          b.sku AS old__sku,
+          b.name AS old__name,
+          b.category AS old__category,
+          b.unit_price AS old__unit_price,
+          b.unit_cost AS old__unit_cost,
+          b.weight_kg AS old__weight_kg,
+          b.is_active AS old__is_active,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          CASE
+            WHEN CAST(n.id AS BIGINT) = b.id
+            OR (
+              CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN CAST(n.sku AS VARCHAR(64)) = b.sku
+            OR (
+              CAST(n.sku AS VARCHAR(64)) IS NULL AND b.sku IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__sku,
+          CASE
+            WHEN CAST(n.name AS VARCHAR(255)) = b.name
+            OR (
+              CAST(n.name AS VARCHAR(255)) IS NULL AND b.name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__name,
+          CASE
+            WHEN CAST(n.category AS VARCHAR(100)) = b.category
+            OR (
+              CAST(n.category AS VARCHAR(100)) IS NULL AND b.category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__category,
+          CASE
+            WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+            OR (
+              CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__unit_price,
+          CASE
+            WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
+            OR (
+              CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__unit_cost,
+          CASE
+            WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
+            OR (
+              CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__weight_kg,
+          CASE
+            WHEN CAST(n.is_active AS BOOLEAN) = b.is_active
+            OR (
+              CAST(n.is_active AS BOOLEAN) IS NULL AND b.is_active IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_active,
+          CASE
+            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            OR (
+              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
+            OR (
+              CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          FALSE AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            sku,
+            name,
+            category,
+            unit_price,
+            unit_cost,
+            weight_kg,
+            is_active,
+            created_at,
+            updated_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, sku DESC NULLS LAST, name DESC NULLS LAST, category DESC NULLS LAST, unit_price DESC NULLS LAST, unit_cost DESC NULLS LAST, weight_kg DESC NULLS LAST, is_active DESC NULLS LAST, created_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM orders__products__staged
+          WHERE
+            NOT (
+              (
+                orders__products__staged.id IS NULL
+              )
+              OR (
+                orders__products__staged.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__products__staged.sku) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__products__staged.name) > 255
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__products__staged.category) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(orders__products__staged.unit_price) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(orders__products__staged.unit_cost) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(orders__products__staged.weight_kg) >= 99999.9995
+                ), FALSE)
+              )
+            )
+        ) AS n
+        LEFT JOIN public.products AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.products__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+      UNION ALL
+      SELECT
+        'D' AS cdc__op,
+        CAST(NULL AS BIGINT) AS id,
+        CAST(NULL AS VARCHAR(64)) AS sku,
+        CAST(NULL AS VARCHAR(255)) AS name,
+        CAST(NULL AS VARCHAR(100)) AS category,
+        CAST(NULL AS DECIMAL(12, 2)) AS unit_price,
+        CAST(NULL AS DECIMAL(12, 2)) AS unit_cost,
+        CAST(NULL AS DECIMAL(8, 3)) AS weight_kg,
+        CAST(NULL AS BOOLEAN) AS is_active,
+        CAST(NULL AS TIMESTAMP) AS created_at,
+        CAST(NULL AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.sku AS old__sku,
         b.name AS old__name,
@@ -2334,476 +2511,359 @@ BEGIN
         b.is_active AS old__is_active,
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
-        CASE
-          WHEN CAST(n.id AS BIGINT) = b.id
-          OR (
-            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN CAST(n.sku AS VARCHAR(64)) = b.sku
-          OR (
-            CAST(n.sku AS VARCHAR(64)) IS NULL AND b.sku IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__sku,
-        CASE
-          WHEN CAST(n.name AS VARCHAR(255)) = b.name
-          OR (
-            CAST(n.name AS VARCHAR(255)) IS NULL AND b.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__name,
-        CASE
-          WHEN CAST(n.category AS VARCHAR(100)) = b.category
-          OR (
-            CAST(n.category AS VARCHAR(100)) IS NULL AND b.category IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__category,
-        CASE
-          WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
-          OR (
-            CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__unit_price,
-        CASE
-          WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
-          OR (
-            CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__unit_cost,
-        CASE
-          WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
-          OR (
-            CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__weight_kg,
-        CASE
-          WHEN CAST(n.is_active AS BOOLEAN) = b.is_active
-          OR (
-            CAST(n.is_active AS BOOLEAN) IS NULL AND b.is_active IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_active,
-        CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
-          OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
-          OR (
-            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        FALSE AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
-      FROM (
-        SELECT
-          id,
-          sku,
-          name,
-          category,
-          unit_price,
-          unit_cost,
-          weight_kg,
-          is_active,
-          created_at,
-          updated_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, sku DESC NULLS LAST, name DESC NULLS LAST, category DESC NULLS LAST, unit_price DESC NULLS LAST, unit_cost DESC NULLS LAST, weight_kg DESC NULLS LAST, is_active DESC NULLS LAST, created_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM orders__products__staged
-        WHERE
-          NOT (
-            (
-              orders__products__staged.id IS NULL
-            )
-            OR (
-              orders__products__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__products__staged.sku) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__products__staged.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__products__staged.category) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.unit_cost) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.weight_kg) >= 99999.9995
-              ), FALSE)
-            )
-          )
-      ) AS n
-      LEFT JOIN public.products AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.products__deleted AS t
-        ON n.id = t.id
+        TRUE AS chg__id,
+        TRUE AS chg__sku,
+        TRUE AS chg__name,
+        TRUE AS chg__category,
+        TRUE AS chg__unit_price,
+        TRUE AS chg__unit_cost,
+        TRUE AS chg__weight_kg,
+        TRUE AS chg__is_active,
+        TRUE AS chg__created_at,
+        TRUE AS chg__updated_at
+      FROM public.products AS b
       WHERE
-        n.cdc__rank = 1
-    ) AS p
-    UNION ALL
-    SELECT
-      'D' AS cdc__op,
-      CAST(NULL AS BIGINT) AS id,
-      CAST(NULL AS VARCHAR(64)) AS sku,
-      CAST(NULL AS VARCHAR(255)) AS name,
-      CAST(NULL AS VARCHAR(100)) AS category,
-      CAST(NULL AS DECIMAL(12, 2)) AS unit_price,
-      CAST(NULL AS DECIMAL(12, 2)) AS unit_cost,
-      CAST(NULL AS DECIMAL(8, 3)) AS weight_kg,
-      CAST(NULL AS BOOLEAN) AS is_active,
-      CAST(NULL AS TIMESTAMP) AS created_at,
-      CAST(NULL AS TIMESTAMP) AS updated_at,
-      b.id AS old__id,
-      b.sku AS old__sku,
-      b.name AS old__name,
-      b.category AS old__category,
-      b.unit_price AS old__unit_price,
-      b.unit_cost AS old__unit_cost,
-      b.weight_kg AS old__weight_kg,
-      b.is_active AS old__is_active,
-      b.created_at AS old__created_at,
-      b.updated_at AS old__updated_at,
-      TRUE AS chg__id,
-      TRUE AS chg__sku,
-      TRUE AS chg__name,
-      TRUE AS chg__category,
-      TRUE AS chg__unit_price,
-      TRUE AS chg__unit_cost,
-      TRUE AS chg__weight_kg,
-      TRUE AS chg__is_active,
-      TRUE AS chg__created_at,
-      TRUE AS chg__updated_at
-    FROM public.products AS b
+        NOT EXISTS(
+          SELECT
+            1
+          FROM orders__products__staged AS x
+          WHERE
+            x.id = b.id
+        )
+        AND EXISTS(
+          SELECT
+            1
+          FROM orders__products__staged
+          WHERE
+            NOT (
+              (
+                orders__products__staged.id IS NULL
+              )
+              OR (
+                orders__products__staged.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__products__staged.sku) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__products__staged.name) > 255
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(orders__products__staged.category) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(orders__products__staged.unit_price) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(orders__products__staged.unit_cost) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(orders__products__staged.weight_kg) >= 99999.9995
+                ), FALSE)
+              )
+            )
+        )
+    ) AS c
     WHERE
-      NOT EXISTS(
-        SELECT
-          1
-        FROM orders__products__staged AS x
-        WHERE
-          x.id = b.id
-      )
-      AND EXISTS(
-        SELECT
-          1
-        FROM orders__products__staged
-        WHERE
-          NOT (
-            (
-              orders__products__staged.id IS NULL
-            )
-            OR (
-              orders__products__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__products__staged.sku) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__products__staged.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__products__staged.category) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.unit_cost) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.weight_kg) >= 99999.9995
-              ), FALSE)
-            )
-          )
-      )
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  ANALYZE orders__products__delta (cdc__op, id, old__id);
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered,
-    read_rows,
-    applied,
-    superseded,
-    rejected
-  )
-  SELECT
-    p_run_id,
-    'orders',
-    'source',
-    'products',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'orders' AND x.source = 'products' AND x.run_id = p_run_id
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM orders__products__staged
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.id
-        FROM orders__products__staged AS n
-        WHERE
-          NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.sku) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.category) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_cost) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.weight_kg) >= 99999.9995
-              ), FALSE)
-            )
-          )
-        GROUP BY
-          n.id
-      ) AS k
-    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM orders__products__staged
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM orders__products__staged AS n
-      WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.sku) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.category) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_cost) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.weight_kg) >= 99999.9995
-          ), FALSE)
-        )
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.id
-        FROM orders__products__staged AS n
-        WHERE
-          NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.sku) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.category) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_cost) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.weight_kg) >= 99999.9995
-              ), FALSE)
-            )
-          )
-        GROUP BY
-          n.id
-      ) AS k
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM orders__products__staged AS n
-      WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.sku) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.category) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_cost) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.weight_kg) >= 99999.9995
-          ), FALSE)
-        )
+      c.cdc__op <> 'N';
+    ANALYZE orders__products__delta (cdc__op, id, old__id);
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected
     )
-  FROM orders__products__delta;
-  v_statements := v_statements + 8;
-  -- orders: detect only if this run staged rows for it; otherwise one cheap check.
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'products',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'orders' AND x.source = 'products' AND x.run_id = p_run_id
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__products__staged
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            n.id
+          FROM orders__products__staged AS n
+          WHERE
+            NOT (
+              (
+                n.id IS NULL
+              )
+              OR (
+                n.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.sku) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.name) > 255
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.category) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.unit_price) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.unit_cost) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.weight_kg) >= 99999.9995
+                ), FALSE)
+              )
+            )
+          GROUP BY
+            n.id
+        ) AS k
+      ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__products__staged
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM orders__products__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.sku) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.category) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.unit_price) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.unit_cost) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.weight_kg) >= 99999.9995
+            ), FALSE)
+          )
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            n.id
+          FROM orders__products__staged AS n
+          WHERE
+            NOT (
+              (
+                n.id IS NULL
+              )
+              OR (
+                n.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.sku) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.name) > 255
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  LENGTH(n.category) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.unit_price) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.unit_cost) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.weight_kg) >= 99999.9995
+                ), FALSE)
+              )
+            )
+          GROUP BY
+            n.id
+        ) AS k
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM orders__products__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.sku) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.name) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              LENGTH(n.category) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.unit_price) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.unit_cost) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.weight_kg) >= 99999.9995
+            ), FALSE)
+          )
+      )
+    FROM orders__products__delta;
+    v_statements := v_statements + 8;
+  ELSE
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'source',
+      'products',
+      0,
+      0,
+      0,
+      0,
+      0,
+      (
+        SELECT
+          COUNT(*)
+        FROM staging.products
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            id
+          FROM staging.products
+          GROUP BY
+            id
+        ) AS k
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM staging.products
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            id
+          FROM staging.products
+          GROUP BY
+            id
+        ) AS k
+      ),
+      0;
+    v_statements := v_statements + 1;
+  END IF;
+  -- orders: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, customer_id, order_number, status, channel, currency_code, subtotal, discount_total, tax_total, shipping_total, shipping_address_id, billing_address_id, placed_at, created_at, updated_at, op FROM staging.orders) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -3588,43 +3648,6 @@ BEGIN
     FROM orders__orders__delta;
     v_statements := v_statements + 8;
   ELSE
-    DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
-    CREATE TEMPORARY TABLE orders__orders__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        customer_id,
-        order_number,
-        status,
-        channel,
-        currency_code,
-        subtotal,
-        discount_total,
-        tax_total,
-        shipping_total,
-        shipping_address_id,
-        billing_address_id,
-        placed_at,
-        created_at,
-        updated_at,
-        op
-      FROM staging.orders
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS pg_temp.orders__orders__delta;
-    CREATE TEMPORARY TABLE orders__orders__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.orders__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -3654,9 +3677,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- order_items: detect only if this run staged rows for it; otherwise one cheap check.
+  -- order_items: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') UNION ALL SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') IS NULL UNION ALL SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') IS NULL) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -4337,91 +4360,6 @@ BEGIN
     FROM orders__order_items__delta;
     v_statements := v_statements + 8;
   ELSE
-    DROP TABLE IF EXISTS pg_temp.orders__order_items__staged;
-    CREATE TEMPORARY TABLE orders__order_items__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        order_id,
-        line_number,
-        product_id,
-        quantity,
-        unit_price,
-        discount_amount,
-        tax_amount,
-        created_at,
-        updated_at,
-        deleted_at,
-        _loaded_at
-      FROM staging.order_items
-      WHERE
-        _loaded_at > (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'orders' AND source = 'order_items'
-        )
-      UNION ALL
-      SELECT
-        order_id,
-        line_number,
-        product_id,
-        quantity,
-        unit_price,
-        discount_amount,
-        tax_amount,
-        created_at,
-        updated_at,
-        deleted_at,
-        _loaded_at
-      FROM staging.order_items
-      WHERE
-        _loaded_at IS NULL
-        AND NOT (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'orders' AND source = 'order_items'
-        ) IS NULL
-      UNION ALL
-      SELECT
-        order_id,
-        line_number,
-        product_id,
-        quantity,
-        unit_price,
-        discount_amount,
-        tax_amount,
-        created_at,
-        updated_at,
-        deleted_at,
-        _loaded_at
-      FROM staging.order_items
-      WHERE
-        (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'orders' AND source = 'order_items'
-        ) IS NULL
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS pg_temp.orders__order_items__delta;
-    CREATE TEMPORARY TABLE orders__order_items__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.order_items__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -4451,7 +4389,7 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE

@@ -4,12 +4,15 @@ AS $$
 DECLARE
   v_keys BIGINT;
   v_changed BIGINT;
+  v_changed_1 BIGINT;
+  v_changed_2 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which dim_customer rows may change: every key (rebuild) or the keys this run's changes reach.
-  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
-  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'customers')) AS cdc__c;
+  -- Each source's changes as detection logged them: an unchanged source is never read.
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'addresses' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'customers' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1, v_changed_2 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'customers')) AS cdc__c;
   v_statements := v_statements + 1;
+  v_changed := v_changed_1 + v_changed_2;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
@@ -33,43 +36,87 @@ BEGIN
       DROP TABLE IF EXISTS orders__dim_customer__keys;
       CREATE TEMPORARY TABLE orders__dim_customer__keys AS
       SELECT
-        COALESCE(d.id, d.old__id) AS customer_id
-      FROM orders__customers__delta AS d
+        customer_id
+      FROM analytics.dim_customer
       WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__id
-          OR d.chg__email
-          OR d.chg__last_name
-          OR d.chg__first_name
-          OR d.chg__segment
-          OR d.chg__plan
-          OR d.chg__default_address_id
-        )
-      UNION
-      SELECT
-        customers.id AS customer_id
-      FROM public.customers AS customers
-      INNER JOIN orders__addresses__delta AS d
-        ON d.id = customers.default_address_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
-        )
-      UNION
-      SELECT
-        customers.id AS customer_id
-      FROM public.customers AS customers
-      INNER JOIN orders__addresses__delta AS d
-        ON d.old__id = customers.default_address_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
-        );
+        FALSE;
       v_statements := v_statements + 2;
+      -- keys reached by changes of addresses
+      IF v_changed_1 > 0 THEN
+        INSERT INTO orders__dim_customer__keys (
+          customer_id
+        )
+        SELECT
+          a.customer_id
+        FROM (
+          SELECT
+            customers.id AS customer_id
+          FROM public.customers AS customers
+          INNER JOIN orders__addresses__delta AS d
+            ON d.id = customers.default_address_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
+            )
+          UNION
+          SELECT
+            customers.id AS customer_id
+          FROM public.customers AS customers
+          INNER JOIN orders__addresses__delta AS d
+            ON d.old__id = customers.default_address_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__country_code OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__dim_customer__keys AS x
+            WHERE
+              x.customer_id = a.customer_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of customers
+      IF v_changed_2 > 0 THEN
+        INSERT INTO orders__dim_customer__keys (
+          customer_id
+        )
+        SELECT DISTINCT
+          a.customer_id
+        FROM (
+          SELECT
+            COALESCE(d.id, d.old__id) AS customer_id
+          FROM orders__customers__delta AS d
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__id
+              OR d.chg__email
+              OR d.chg__last_name
+              OR d.chg__first_name
+              OR d.chg__segment
+              OR d.chg__plan
+              OR d.chg__default_address_id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__dim_customer__keys AS x
+            WHERE
+              x.customer_id = a.customer_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      ANALYZE orders__dim_customer__keys;
+      v_statements := v_statements + 1;
     END IF;
     -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
     SELECT COUNT(*) INTO v_keys FROM orders__dim_customer__keys;

@@ -4,13 +4,18 @@ AS $$
 DECLARE
   v_keys BIGINT;
   v_changed BIGINT;
+  v_changed_1 BIGINT;
+  v_changed_2 BIGINT;
+  v_changed_3 BIGINT;
+  v_changed_4 BIGINT;
   v_target_rows BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order_item rows may change: every key (rebuild) or the keys this run's changes reach.
-  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
-  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('customers', 'order_items', 'orders', 'products')) AS cdc__c;
+  -- Each source's changes as detection logged them: an unchanged source is never read.
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'customers' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'orders' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'products' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1, v_changed_2, v_changed_3, v_changed_4 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('customers', 'order_items', 'orders', 'products')) AS cdc__c;
   v_statements := v_statements + 1;
+  v_changed := v_changed_1 + v_changed_2 + v_changed_3 + v_changed_4;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
@@ -41,115 +46,204 @@ BEGIN
       DROP TABLE IF EXISTS orders__fact_order_item__keys;
       CREATE TEMPORARY TABLE orders__fact_order_item__keys AS
       SELECT
-        COALESCE(d.order_id, d.old__order_id) AS order_id,
-        COALESCE(d.line_number, d.old__line_number) AS line_number
-      FROM orders__order_items__delta AS d
+        order_id,
+        line_number
+      FROM analytics.fact_order_item
       WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__order_id
-          OR d.chg__line_number
-          OR d.chg__product_id
-          OR d.chg__quantity
-          OR d.chg__unit_price
-          OR d.chg__discount_amount
-        )
-      UNION
-      SELECT
-        order_items.order_id AS order_id,
-        order_items.line_number AS line_number
-      FROM public.order_items AS order_items
-      INNER JOIN orders__orders__delta AS d
-        ON d.id = order_items.order_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__status
-          OR d.chg__customer_id
-          OR d.chg__placed_at
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        order_items.order_id AS order_id,
-        order_items.line_number AS line_number
-      FROM public.order_items AS order_items
-      INNER JOIN orders__orders__delta AS d
-        ON d.old__id = order_items.order_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__status
-          OR d.chg__customer_id
-          OR d.chg__placed_at
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        order_items.order_id AS order_id,
-        order_items.line_number AS line_number
-      FROM public.order_items AS order_items
-      INNER JOIN orders__products__delta AS d
-        ON d.id = order_items.product_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__sku
-          OR d.chg__name
-          OR d.chg__category
-          OR d.chg__unit_cost
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        order_items.order_id AS order_id,
-        order_items.line_number AS line_number
-      FROM public.order_items AS order_items
-      INNER JOIN orders__products__delta AS d
-        ON d.old__id = order_items.product_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__sku
-          OR d.chg__name
-          OR d.chg__category
-          OR d.chg__unit_cost
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        order_items.order_id AS order_id,
-        order_items.line_number AS line_number
-      FROM public.order_items AS order_items
-      INNER JOIN public.orders AS orders
-        ON orders.id = order_items.order_id
-      INNER JOIN orders__customers__delta AS d
-        ON d.id = orders.customer_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
-        )
-      UNION
-      SELECT
-        order_items.order_id AS order_id,
-        order_items.line_number AS line_number
-      FROM public.order_items AS order_items
-      INNER JOIN public.orders AS orders
-        ON orders.id = order_items.order_id
-      INNER JOIN orders__customers__delta AS d
-        ON d.old__id = orders.customer_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
-        );
+        FALSE;
       v_statements := v_statements + 2;
+      -- keys reached by changes of customers
+      IF v_changed_1 > 0 THEN
+        INSERT INTO orders__fact_order_item__keys (
+          order_id,
+          line_number
+        )
+        SELECT
+          a.order_id,
+          a.line_number
+        FROM (
+          SELECT
+            order_items.order_id AS order_id,
+            order_items.line_number AS line_number
+          FROM public.order_items AS order_items
+          INNER JOIN public.orders AS orders
+            ON orders.id = order_items.order_id
+          INNER JOIN orders__customers__delta AS d
+            ON d.id = orders.customer_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
+            )
+          UNION
+          SELECT
+            order_items.order_id AS order_id,
+            order_items.line_number AS line_number
+          FROM public.order_items AS order_items
+          INNER JOIN public.orders AS orders
+            ON orders.id = order_items.order_id
+          INNER JOIN orders__customers__delta AS d
+            ON d.old__id = orders.customer_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__segment OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order_item__keys AS x
+            WHERE
+              x.order_id = a.order_id AND x.line_number = a.line_number
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of order_items
+      IF v_changed_2 > 0 THEN
+        INSERT INTO orders__fact_order_item__keys (
+          order_id,
+          line_number
+        )
+        SELECT DISTINCT
+          a.order_id,
+          a.line_number
+        FROM (
+          SELECT
+            COALESCE(d.order_id, d.old__order_id) AS order_id,
+            COALESCE(d.line_number, d.old__line_number) AS line_number
+          FROM orders__order_items__delta AS d
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__order_id
+              OR d.chg__line_number
+              OR d.chg__product_id
+              OR d.chg__quantity
+              OR d.chg__unit_price
+              OR d.chg__discount_amount
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order_item__keys AS x
+            WHERE
+              x.order_id = a.order_id AND x.line_number = a.line_number
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of orders
+      IF v_changed_3 > 0 THEN
+        INSERT INTO orders__fact_order_item__keys (
+          order_id,
+          line_number
+        )
+        SELECT
+          a.order_id,
+          a.line_number
+        FROM (
+          SELECT
+            order_items.order_id AS order_id,
+            order_items.line_number AS line_number
+          FROM public.order_items AS order_items
+          INNER JOIN orders__orders__delta AS d
+            ON d.id = order_items.order_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__status
+              OR d.chg__customer_id
+              OR d.chg__placed_at
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            order_items.order_id AS order_id,
+            order_items.line_number AS line_number
+          FROM public.order_items AS order_items
+          INNER JOIN orders__orders__delta AS d
+            ON d.old__id = order_items.order_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__status
+              OR d.chg__customer_id
+              OR d.chg__placed_at
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order_item__keys AS x
+            WHERE
+              x.order_id = a.order_id AND x.line_number = a.line_number
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of products
+      IF v_changed_4 > 0 THEN
+        INSERT INTO orders__fact_order_item__keys (
+          order_id,
+          line_number
+        )
+        SELECT
+          a.order_id,
+          a.line_number
+        FROM (
+          SELECT
+            order_items.order_id AS order_id,
+            order_items.line_number AS line_number
+          FROM public.order_items AS order_items
+          INNER JOIN orders__products__delta AS d
+            ON d.id = order_items.product_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__sku
+              OR d.chg__name
+              OR d.chg__category
+              OR d.chg__unit_cost
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            order_items.order_id AS order_id,
+            order_items.line_number AS line_number
+          FROM public.order_items AS order_items
+          INNER JOIN orders__products__delta AS d
+            ON d.old__id = order_items.product_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__sku
+              OR d.chg__name
+              OR d.chg__category
+              OR d.chg__unit_cost
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM orders__fact_order_item__keys AS x
+            WHERE
+              x.order_id = a.order_id AND x.line_number = a.line_number
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      ANALYZE orders__fact_order_item__keys;
+      v_statements := v_statements + 1;
     END IF;
     -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
     SELECT COUNT(*) INTO v_keys FROM orders__fact_order_item__keys;

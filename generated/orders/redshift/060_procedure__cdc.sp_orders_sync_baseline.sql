@@ -2,13 +2,19 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_sync_baseline(p_run_id BIGINT)
 AS $$
 DECLARE
-  v_changes BIGINT;
+  v_changes_1 BIGINT;
+  v_changes_2 BIGINT;
+  v_changes_3 BIGINT;
+  v_changes_4 BIGINT;
+  v_changes_5 BIGINT;
+  v_changes_6 BIGINT;
+  v_read_6 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  -- customers: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM orders__customers__delta WHERE cdc__op IN ('I', 'U', 'D');
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'customers' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'addresses' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'products' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'orders' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN read_rows ELSE 0 END), 0) INTO v_changes_1, v_changes_2, v_changes_3, v_changes_4, v_changes_5, v_changes_6, v_read_6 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source') AS cdc__c;
   v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  -- customers: apply and log its changes only if it has any.
+  IF v_changes_1 > 0 THEN
     DELETE FROM public.customers USING   orders__customers__delta
     WHERE
       customers.id = orders__customers__delta.old__id
@@ -202,9 +208,7 @@ BEGIN
     v_statements := v_statements + 7;
   END IF;
   -- addresses: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM orders__addresses__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_2 > 0 THEN
     DELETE FROM public.addresses USING   orders__addresses__delta
     WHERE
       addresses.id = orders__addresses__delta.old__id
@@ -382,9 +386,7 @@ BEGIN
     v_statements := v_statements + 7;
   END IF;
   -- countries: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM orders__countries__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_3 > 0 THEN
     DELETE FROM public.countries USING   orders__countries__delta
     WHERE
       countries.code = orders__countries__delta.old__code
@@ -502,9 +504,7 @@ BEGIN
     v_statements := v_statements + 6;
   END IF;
   -- products: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM orders__products__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_4 > 0 THEN
     DELETE FROM public.products USING   orders__products__delta
     WHERE
       products.id = orders__products__delta.old__id
@@ -654,9 +654,7 @@ BEGIN
     v_statements := v_statements + 6;
   END IF;
   -- orders: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM orders__orders__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_5 > 0 THEN
     DELETE FROM public.orders USING   orders__orders__delta
     WHERE
       orders.id = orders__orders__delta.old__id AND orders__orders__delta.cdc__op = 'D';
@@ -857,9 +855,7 @@ BEGIN
     v_statements := v_statements + 7;
   END IF;
   -- order_items: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM orders__order_items__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_6 > 0 THEN
     DELETE FROM public.order_items USING   orders__order_items__delta
     WHERE
       order_items.order_id = orders__order_items__delta.old__order_id
@@ -1029,48 +1025,51 @@ BEGIN
       d.cdc__op IN ('I', 'U', 'D');
     v_statements := v_statements + 7;
   END IF;
-  UPDATE cdc.watermark SET previous_value = value, value = (
-    SELECT
-      CAST(MAX(_loaded_at) AS VARCHAR(64))
-    FROM orders__order_items__staged
-  ), run_id = p_run_id, updated_at = SYSDATE
-  WHERE
-    (
-      pipeline = 'orders' AND source = 'order_items'
-    )
-    AND NOT (
+  -- The watermark moves only if this run read staged rows for it.
+  IF v_read_6 > 0 THEN
+    UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
       FROM orders__order_items__staged
-    ) IS NULL;
-  INSERT INTO cdc.watermark (
-    pipeline,
-    source,
-    value,
-    run_id,
-    updated_at
-  )
-  SELECT
-    'orders',
-    'order_items',
-    m.value,
-    p_run_id,
-    SYSDATE
-  FROM (
-    SELECT
-      CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
-    FROM orders__order_items__staged
-  ) AS m
-  WHERE
-    NOT m.value IS NULL
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.watermark
-      WHERE
+    ), run_id = p_run_id, updated_at = SYSDATE
+    WHERE
+      (
         pipeline = 'orders' AND source = 'order_items'
-    );
-  v_statements := v_statements + 2;
+      )
+      AND NOT (
+        SELECT
+          CAST(MAX(_loaded_at) AS VARCHAR(64))
+        FROM orders__order_items__staged
+      ) IS NULL;
+    INSERT INTO cdc.watermark (
+      pipeline,
+      source,
+      value,
+      run_id,
+      updated_at
+    )
+    SELECT
+      'orders',
+      'order_items',
+      m.value,
+      p_run_id,
+      SYSDATE
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM orders__order_items__staged
+    ) AS m
+    WHERE
+      NOT m.value IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
+      );
+    v_statements := v_statements + 2;
+  END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -4,12 +4,14 @@ AS $$
 DECLARE
   v_keys BIGINT;
   v_changed BIGINT;
+  v_changed_1 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which dim_company rows may change: every key (rebuild) or the keys this run's changes reach.
-  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
-  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('companies')) AS cdc__c;
+  -- Each source's changes as detection logged them: an unchanged source is never read.
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('companies')) AS cdc__c;
   v_statements := v_statements + 1;
+  v_changed := v_changed_1;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
@@ -31,26 +33,47 @@ BEGIN
     ELSE
       DROP TABLE IF EXISTS pg_temp.vendor__dim_company__keys;
       CREATE TEMPORARY TABLE vendor__dim_company__keys AS
-      SELECT DISTINCT
+      SELECT
         company_id
-      FROM (
-        SELECT
-          COALESCE(d.id, d.old__id) AS company_id
-        FROM vendor__companies__delta AS d
+      FROM staging_public.dim_company
+      WHERE
+        FALSE;
+      v_statements := v_statements + 2;
+      -- keys reached by changes of companies
+      IF v_changed_1 > 0 THEN
+        INSERT INTO vendor__dim_company__keys (
+          company_id
+        )
+        SELECT DISTINCT
+          a.company_id
+        FROM (
+          SELECT
+            COALESCE(d.id, d.old__id) AS company_id
+          FROM vendor__companies__delta AS d
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__id
+              OR d.chg__name
+              OR d.chg__category
+              OR d.chg__email
+              OR d.chg__status
+              OR d.chg__city_id
+            )
+        ) AS a
         WHERE
-          d.cdc__op IN ('I', 'U', 'D')
-          AND (
-            d.cdc__op IN ('I', 'D')
-            OR d.chg__id
-            OR d.chg__name
-            OR d.chg__category
-            OR d.chg__email
-            OR d.chg__status
-            OR d.chg__city_id
-          )
-      ) AS a;
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__dim_company__keys AS x
+            WHERE
+              x.company_id = a.company_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
       ANALYZE vendor__dim_company__keys;
-      v_statements := v_statements + 3;
+      v_statements := v_statements + 1;
     END IF;
     -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
     SELECT COUNT(*) INTO v_keys FROM vendor__dim_company__keys;

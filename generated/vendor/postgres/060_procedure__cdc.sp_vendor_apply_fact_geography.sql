@@ -4,13 +4,16 @@ AS $$
 DECLARE
   v_keys BIGINT;
   v_changed BIGINT;
+  v_changed_1 BIGINT;
+  v_changed_2 BIGINT;
   v_target_rows BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_geography rows may change: every key (rebuild) or the keys this run's changes reach.
-  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
-  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'countries')) AS cdc__c;
+  -- Each source's changes as detection logged them: an unchanged source is never read.
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1, v_changed_2 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'countries')) AS cdc__c;
   v_statements := v_statements + 1;
+  v_changed := v_changed_1 + v_changed_2;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
@@ -35,67 +38,110 @@ BEGIN
       DROP TABLE IF EXISTS pg_temp.vendor__fact_geography__keys;
       CREATE TEMPORARY TABLE vendor__fact_geography__keys AS
       SELECT
-        COALESCE(d.id, d.old__id) AS city_id
-      FROM vendor__cities__delta AS d
+        city_id
+      FROM staging_public.fact_geography
       WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__id
-          OR d.chg__name
-          OR d.chg__state_name
-          OR d.chg__state_code
-          OR d.chg__metro_area
-          OR d.chg__latitude
-          OR d.chg__longitude
-          OR d.chg__population
-          OR d.chg__time_zone
-          OR d.chg__is_capital
-          OR d.chg__tier
-          OR d.chg__country_id
+        FALSE;
+      v_statements := v_statements + 2;
+      -- keys reached by changes of cities
+      IF v_changed_1 > 0 THEN
+        INSERT INTO vendor__fact_geography__keys (
+          city_id
         )
-      UNION
-      SELECT
-        cities.id AS city_id
-      FROM public.cities AS cities
-      INNER JOIN vendor__countries__delta AS d
-        ON d.id = cities.country_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__name
-          OR d.chg__iso2
-          OR d.chg__iso3
-          OR d.chg__region
-          OR d.chg__subregion
-          OR d.chg__continent_code
-          OR d.chg__currency_code
-          OR d.chg__is_eu_member
-          OR d.chg__id
+        SELECT DISTINCT
+          a.city_id
+        FROM (
+          SELECT
+            COALESCE(d.id, d.old__id) AS city_id
+          FROM vendor__cities__delta AS d
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__id
+              OR d.chg__name
+              OR d.chg__state_name
+              OR d.chg__state_code
+              OR d.chg__metro_area
+              OR d.chg__latitude
+              OR d.chg__longitude
+              OR d.chg__population
+              OR d.chg__time_zone
+              OR d.chg__is_capital
+              OR d.chg__tier
+              OR d.chg__country_id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_geography__keys AS x
+            WHERE
+              x.city_id = a.city_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of countries
+      IF v_changed_2 > 0 THEN
+        INSERT INTO vendor__fact_geography__keys (
+          city_id
         )
-      UNION
-      SELECT
-        cities.id AS city_id
-      FROM public.cities AS cities
-      INNER JOIN vendor__countries__delta AS d
-        ON d.old__id = cities.country_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__name
-          OR d.chg__iso2
-          OR d.chg__iso3
-          OR d.chg__region
-          OR d.chg__subregion
-          OR d.chg__continent_code
-          OR d.chg__currency_code
-          OR d.chg__is_eu_member
-          OR d.chg__id
-        );
+        SELECT
+          a.city_id
+        FROM (
+          SELECT
+            cities.id AS city_id
+          FROM public.cities AS cities
+          INNER JOIN vendor__countries__delta AS d
+            ON d.id = cities.country_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__name
+              OR d.chg__iso2
+              OR d.chg__iso3
+              OR d.chg__region
+              OR d.chg__subregion
+              OR d.chg__continent_code
+              OR d.chg__currency_code
+              OR d.chg__is_eu_member
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            cities.id AS city_id
+          FROM public.cities AS cities
+          INNER JOIN vendor__countries__delta AS d
+            ON d.old__id = cities.country_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__name
+              OR d.chg__iso2
+              OR d.chg__iso3
+              OR d.chg__region
+              OR d.chg__subregion
+              OR d.chg__continent_code
+              OR d.chg__currency_code
+              OR d.chg__is_eu_member
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_geography__keys AS x
+            WHERE
+              x.city_id = a.city_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
       ANALYZE vendor__fact_geography__keys;
-      v_statements := v_statements + 3;
+      v_statements := v_statements + 1;
     END IF;
     -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
     SELECT COUNT(*) INTO v_keys FROM vendor__fact_geography__keys;

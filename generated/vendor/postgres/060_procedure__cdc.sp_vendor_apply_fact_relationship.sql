@@ -4,13 +4,17 @@ AS $$
 DECLARE
   v_keys BIGINT;
   v_changed BIGINT;
+  v_changed_1 BIGINT;
+  v_changed_2 BIGINT;
+  v_changed_3 BIGINT;
   v_target_rows BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_relationship rows may change: every key (rebuild) or the keys this run's changes reach.
-  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
-  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'companies', 'users')) AS cdc__c;
+  -- Each source's changes as detection logged them: an unchanged source is never read.
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'buyer_seller_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'users' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1, v_changed_2, v_changed_3 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'companies', 'users')) AS cdc__c;
   v_statements := v_statements + 1;
+  v_changed := v_changed_1 + v_changed_2 + v_changed_3;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
@@ -39,92 +43,153 @@ BEGIN
       DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__keys;
       CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
       SELECT
-        COALESCE(d.id, d.old__id) AS relationship_id
-      FROM vendor__buyer_seller_company_mappings__delta AS d
+        relationship_id
+      FROM staging_public.fact_relationship
       WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__id
-          OR d.chg__client_company_id
-          OR d.chg__dealing_with_company_id
-          OR d.chg__vendor_code
-          OR d.chg__status
-          OR d.chg__relationship_type
-          OR d.chg__source
-          OR d.chg__invited_by
-          OR d.chg__invited_at
-          OR d.chg__accepted_at
-          OR d.chg__created_at
+        FALSE;
+      v_statements := v_statements + 2;
+      -- keys reached by changes of buyer_seller_company_mappings
+      IF v_changed_1 > 0 THEN
+        INSERT INTO vendor__fact_relationship__keys (
+          relationship_id
         )
-      UNION
-      SELECT
-        buyer_seller_company_mappings.id AS relationship_id
-      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-      INNER JOIN vendor__companies__delta AS d
-        ON d.id = buyer_seller_company_mappings.client_company_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        SELECT DISTINCT
+          a.relationship_id
+        FROM (
+          SELECT
+            COALESCE(d.id, d.old__id) AS relationship_id
+          FROM vendor__buyer_seller_company_mappings__delta AS d
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__id
+              OR d.chg__client_company_id
+              OR d.chg__dealing_with_company_id
+              OR d.chg__vendor_code
+              OR d.chg__status
+              OR d.chg__relationship_type
+              OR d.chg__source
+              OR d.chg__invited_by
+              OR d.chg__invited_at
+              OR d.chg__accepted_at
+              OR d.chg__created_at
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_relationship__keys AS x
+            WHERE
+              x.relationship_id = a.relationship_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of companies
+      IF v_changed_2 > 0 THEN
+        INSERT INTO vendor__fact_relationship__keys (
+          relationship_id
         )
-      UNION
-      SELECT
-        buyer_seller_company_mappings.id AS relationship_id
-      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-      INNER JOIN vendor__companies__delta AS d
-        ON d.old__id = buyer_seller_company_mappings.client_company_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+        SELECT
+          a.relationship_id
+        FROM (
+          SELECT
+            buyer_seller_company_mappings.id AS relationship_id
+          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+          INNER JOIN vendor__companies__delta AS d
+            ON d.id = buyer_seller_company_mappings.client_company_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+            )
+          UNION
+          SELECT
+            buyer_seller_company_mappings.id AS relationship_id
+          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+          INNER JOIN vendor__companies__delta AS d
+            ON d.old__id = buyer_seller_company_mappings.client_company_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+            )
+          UNION
+          SELECT
+            buyer_seller_company_mappings.id AS relationship_id
+          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+          INNER JOIN vendor__companies__delta AS d
+            ON d.id = buyer_seller_company_mappings.dealing_with_company_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
+            )
+          UNION
+          SELECT
+            buyer_seller_company_mappings.id AS relationship_id
+          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+          INNER JOIN vendor__companies__delta AS d
+            ON d.old__id = buyer_seller_company_mappings.dealing_with_company_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_relationship__keys AS x
+            WHERE
+              x.relationship_id = a.relationship_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of users
+      IF v_changed_3 > 0 THEN
+        INSERT INTO vendor__fact_relationship__keys (
+          relationship_id
         )
-      UNION
-      SELECT
-        buyer_seller_company_mappings.id AS relationship_id
-      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-      INNER JOIN vendor__companies__delta AS d
-        ON d.id = buyer_seller_company_mappings.dealing_with_company_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
-        )
-      UNION
-      SELECT
-        buyer_seller_company_mappings.id AS relationship_id
-      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-      INNER JOIN vendor__companies__delta AS d
-        ON d.old__id = buyer_seller_company_mappings.dealing_with_company_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__status OR d.chg__id
-        )
-      UNION
-      SELECT
-        buyer_seller_company_mappings.id AS relationship_id
-      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-      INNER JOIN vendor__users__delta AS d
-        ON d.id = buyer_seller_company_mappings.invited_by
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
-        )
-      UNION
-      SELECT
-        buyer_seller_company_mappings.id AS relationship_id
-      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-      INNER JOIN vendor__users__delta AS d
-        ON d.old__id = buyer_seller_company_mappings.invited_by
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
-        );
+        SELECT
+          a.relationship_id
+        FROM (
+          SELECT
+            buyer_seller_company_mappings.id AS relationship_id
+          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+          INNER JOIN vendor__users__delta AS d
+            ON d.id = buyer_seller_company_mappings.invited_by
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
+            )
+          UNION
+          SELECT
+            buyer_seller_company_mappings.id AS relationship_id
+          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+          INNER JOIN vendor__users__delta AS d
+            ON d.old__id = buyer_seller_company_mappings.invited_by
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__email OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_relationship__keys AS x
+            WHERE
+              x.relationship_id = a.relationship_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
       ANALYZE vendor__fact_relationship__keys;
-      v_statements := v_statements + 3;
+      v_statements := v_statements + 1;
     END IF;
     -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
     SELECT COUNT(*) INTO v_keys FROM vendor__fact_relationship__keys;

@@ -4,13 +4,20 @@ AS $$
 DECLARE
   v_keys BIGINT;
   v_changed BIGINT;
+  v_changed_1 BIGINT;
+  v_changed_2 BIGINT;
+  v_changed_3 BIGINT;
+  v_changed_4 BIGINT;
+  v_changed_5 BIGINT;
+  v_changed_6 BIGINT;
   v_target_rows BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_vendor rows may change: every key (rebuild) or the keys this run's changes reach.
-  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
-  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'cities', 'companies', 'countries', 'product_categories', 'users')) AS cdc__c;
+  -- Each source's changes as detection logged them: an unchanged source is never read.
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'buyer_seller_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'product_categories' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'users' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1, v_changed_2, v_changed_3, v_changed_4, v_changed_5, v_changed_6 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'cities', 'companies', 'countries', 'product_categories', 'users')) AS cdc__c;
   v_statements := v_statements + 1;
+  v_changed := v_changed_1 + v_changed_2 + v_changed_3 + v_changed_4 + v_changed_5 + v_changed_6;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
@@ -58,271 +65,386 @@ BEGIN
       DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys;
       CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS
       SELECT
-        COALESCE(d.id, d.old__id) AS vendor_id
-      FROM vendor__companies__delta AS d
+        vendor_id
+      FROM staging_public.fact_vendor
       WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__id
-          OR d.chg__name
-          OR d.chg__legal_name
-          OR d.chg__email
-          OR d.chg__phone
-          OR d.chg__website
-          OR d.chg__external_ref
-          OR d.chg__parent_company_id
-          OR d.chg__status
-          OR d.chg__category
-          OR d.chg__company_type
-          OR d.chg__signup_source
-          OR d.chg__tax_id
-          OR d.chg__registration_number
-          OR d.chg__duns_number
-          OR d.chg__incorporation_date
-          OR d.chg__fiscal_year_end_month
-          OR d.chg__address_line1
-          OR d.chg__address_line2
-          OR d.chg__postal_code
-          OR d.chg__state_code
-          OR d.chg__city_id
-          OR d.chg__primary_category_id
-          OR d.chg__primary_contact_id
-          OR d.chg__created_by
-          OR d.chg__employee_count
-          OR d.chg__annual_revenue
-          OR d.chg__currency_code
-          OR d.chg__credit_limit
-          OR d.chg__payment_terms_days
-          OR d.chg__rating
-          OR d.chg__is_verified
-          OR d.chg__is_preferred
-          OR d.chg__is_diverse_supplier
-          OR d.chg__is_minority_owned
-          OR d.chg__onboarding_status
-          OR d.chg__onboarded_at
-          OR d.chg__verified_at
-          OR d.chg__created_at
-          OR d.chg__display_name
+        FALSE;
+      v_statements := v_statements + 2;
+      -- keys reached by changes of buyer_seller_company_mappings
+      IF v_changed_1 > 0 THEN
+        INSERT INTO vendor__fact_vendor__keys (
+          vendor_id
         )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__cities__delta AS d
-        ON d.id = companies.city_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__name
-          OR d.chg__state_name
-          OR d.chg__latitude
-          OR d.chg__longitude
-          OR d.chg__time_zone
-          OR d.chg__country_id
-          OR d.chg__id
+        SELECT
+          a.vendor_id
+        FROM (
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
+            ON d.dealing_with_company_id = companies.id
+            AND d.client_company_id = 12855
+            AND d.status IN (1, 2, 7)
+            AND d.source IN (0, 1)
+            AND NOT d.invited_by IS NULL
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__source
+              OR d.chg__invited_by
+              OR d.chg__status
+              OR d.chg__dealing_with_company_id
+              OR d.chg__client_company_id
+            )
+          UNION
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
+            ON d.old__dealing_with_company_id = companies.id
+            AND d.old__client_company_id = 12855
+            AND d.old__status IN (1, 2, 7)
+            AND d.old__source IN (0, 1)
+            AND NOT d.old__invited_by IS NULL
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__source
+              OR d.chg__invited_by
+              OR d.chg__status
+              OR d.chg__dealing_with_company_id
+              OR d.chg__client_company_id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_vendor__keys AS x
+            WHERE
+              x.vendor_id = a.vendor_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of cities
+      IF v_changed_2 > 0 THEN
+        INSERT INTO vendor__fact_vendor__keys (
+          vendor_id
         )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__cities__delta AS d
-        ON d.old__id = companies.city_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__name
-          OR d.chg__state_name
-          OR d.chg__latitude
-          OR d.chg__longitude
-          OR d.chg__time_zone
-          OR d.chg__country_id
-          OR d.chg__id
+        SELECT
+          a.vendor_id
+        FROM (
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__cities__delta AS d
+            ON d.id = companies.city_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__name
+              OR d.chg__state_name
+              OR d.chg__latitude
+              OR d.chg__longitude
+              OR d.chg__time_zone
+              OR d.chg__country_id
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__cities__delta AS d
+            ON d.old__id = companies.city_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__name
+              OR d.chg__state_name
+              OR d.chg__latitude
+              OR d.chg__longitude
+              OR d.chg__time_zone
+              OR d.chg__country_id
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_vendor__keys AS x
+            WHERE
+              x.vendor_id = a.vendor_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of companies
+      IF v_changed_3 > 0 THEN
+        INSERT INTO vendor__fact_vendor__keys (
+          vendor_id
         )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN public.cities AS cities
-        ON cities.id = companies.city_id
-      INNER JOIN vendor__countries__delta AS d
-        ON d.id = cities.country_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__iso2
-          OR d.chg__name
-          OR d.chg__region
-          OR d.chg__currency_code
-          OR d.chg__is_eu_member
-          OR d.chg__is_sanctioned
-          OR d.chg__id
+        SELECT DISTINCT
+          a.vendor_id
+        FROM (
+          SELECT
+            COALESCE(d.id, d.old__id) AS vendor_id
+          FROM vendor__companies__delta AS d
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__id
+              OR d.chg__name
+              OR d.chg__legal_name
+              OR d.chg__email
+              OR d.chg__phone
+              OR d.chg__website
+              OR d.chg__external_ref
+              OR d.chg__parent_company_id
+              OR d.chg__status
+              OR d.chg__category
+              OR d.chg__company_type
+              OR d.chg__signup_source
+              OR d.chg__tax_id
+              OR d.chg__registration_number
+              OR d.chg__duns_number
+              OR d.chg__incorporation_date
+              OR d.chg__fiscal_year_end_month
+              OR d.chg__address_line1
+              OR d.chg__address_line2
+              OR d.chg__postal_code
+              OR d.chg__state_code
+              OR d.chg__city_id
+              OR d.chg__primary_category_id
+              OR d.chg__primary_contact_id
+              OR d.chg__created_by
+              OR d.chg__employee_count
+              OR d.chg__annual_revenue
+              OR d.chg__currency_code
+              OR d.chg__credit_limit
+              OR d.chg__payment_terms_days
+              OR d.chg__rating
+              OR d.chg__is_verified
+              OR d.chg__is_preferred
+              OR d.chg__is_diverse_supplier
+              OR d.chg__is_minority_owned
+              OR d.chg__onboarding_status
+              OR d.chg__onboarded_at
+              OR d.chg__verified_at
+              OR d.chg__created_at
+              OR d.chg__display_name
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_vendor__keys AS x
+            WHERE
+              x.vendor_id = a.vendor_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of countries
+      IF v_changed_4 > 0 THEN
+        INSERT INTO vendor__fact_vendor__keys (
+          vendor_id
         )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN public.cities AS cities
-        ON cities.id = companies.city_id
-      INNER JOIN vendor__countries__delta AS d
-        ON d.old__id = cities.country_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__iso2
-          OR d.chg__name
-          OR d.chg__region
-          OR d.chg__currency_code
-          OR d.chg__is_eu_member
-          OR d.chg__is_sanctioned
-          OR d.chg__id
+        SELECT
+          a.vendor_id
+        FROM (
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN public.cities AS cities
+            ON cities.id = companies.city_id
+          INNER JOIN vendor__countries__delta AS d
+            ON d.id = cities.country_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__iso2
+              OR d.chg__name
+              OR d.chg__region
+              OR d.chg__currency_code
+              OR d.chg__is_eu_member
+              OR d.chg__is_sanctioned
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN public.cities AS cities
+            ON cities.id = companies.city_id
+          INNER JOIN vendor__countries__delta AS d
+            ON d.old__id = cities.country_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__iso2
+              OR d.chg__name
+              OR d.chg__region
+              OR d.chg__currency_code
+              OR d.chg__is_eu_member
+              OR d.chg__is_sanctioned
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_vendor__keys AS x
+            WHERE
+              x.vendor_id = a.vendor_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of product_categories
+      IF v_changed_5 > 0 THEN
+        INSERT INTO vendor__fact_vendor__keys (
+          vendor_id
         )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__users__delta AS d
-        ON d.id = companies.primary_contact_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__first_name
-          OR d.chg__last_name
-          OR d.chg__email
-          OR d.chg__mobile_phone
-          OR d.chg__phone
-          OR d.chg__job_title
-          OR d.chg__is_active
-          OR d.chg__id
+        SELECT
+          a.vendor_id
+        FROM (
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__product_categories__delta AS d
+            ON d.id = companies.primary_category_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__name
+              OR d.chg__code
+              OR d.chg__path
+              OR d.chg__requires_approval
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__product_categories__delta AS d
+            ON d.old__id = companies.primary_category_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__name
+              OR d.chg__code
+              OR d.chg__path
+              OR d.chg__requires_approval
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_vendor__keys AS x
+            WHERE
+              x.vendor_id = a.vendor_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of users
+      IF v_changed_6 > 0 THEN
+        INSERT INTO vendor__fact_vendor__keys (
+          vendor_id
         )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__users__delta AS d
-        ON d.old__id = companies.primary_contact_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__first_name
-          OR d.chg__last_name
-          OR d.chg__email
-          OR d.chg__mobile_phone
-          OR d.chg__phone
-          OR d.chg__job_title
-          OR d.chg__is_active
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__users__delta AS d
-        ON d.id = companies.created_by
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__last_name
-          OR d.chg__first_name
-          OR d.chg__email
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__users__delta AS d
-        ON d.old__id = companies.created_by
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__last_name
-          OR d.chg__first_name
-          OR d.chg__email
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__product_categories__delta AS d
-        ON d.id = companies.primary_category_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__name
-          OR d.chg__code
-          OR d.chg__path
-          OR d.chg__requires_approval
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__product_categories__delta AS d
-        ON d.old__id = companies.primary_category_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__name
-          OR d.chg__code
-          OR d.chg__path
-          OR d.chg__requires_approval
-          OR d.chg__id
-        )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
-        ON d.dealing_with_company_id = companies.id
-        AND d.client_company_id = 12855
-        AND d.status IN (1, 2, 7)
-        AND d.source IN (0, 1)
-        AND NOT d.invited_by IS NULL
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__source
-          OR d.chg__invited_by
-          OR d.chg__status
-          OR d.chg__dealing_with_company_id
-          OR d.chg__client_company_id
-        )
-      UNION
-      SELECT
-        companies.id AS vendor_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
-        ON d.old__dealing_with_company_id = companies.id
-        AND d.old__client_company_id = 12855
-        AND d.old__status IN (1, 2, 7)
-        AND d.old__source IN (0, 1)
-        AND NOT d.old__invited_by IS NULL
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__source
-          OR d.chg__invited_by
-          OR d.chg__status
-          OR d.chg__dealing_with_company_id
-          OR d.chg__client_company_id
-        );
+        SELECT
+          a.vendor_id
+        FROM (
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__users__delta AS d
+            ON d.id = companies.primary_contact_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__first_name
+              OR d.chg__last_name
+              OR d.chg__email
+              OR d.chg__mobile_phone
+              OR d.chg__phone
+              OR d.chg__job_title
+              OR d.chg__is_active
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__users__delta AS d
+            ON d.old__id = companies.primary_contact_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__first_name
+              OR d.chg__last_name
+              OR d.chg__email
+              OR d.chg__mobile_phone
+              OR d.chg__phone
+              OR d.chg__job_title
+              OR d.chg__is_active
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__users__delta AS d
+            ON d.id = companies.created_by
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__last_name
+              OR d.chg__first_name
+              OR d.chg__email
+              OR d.chg__id
+            )
+          UNION
+          SELECT
+            companies.id AS vendor_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__users__delta AS d
+            ON d.old__id = companies.created_by
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__last_name
+              OR d.chg__first_name
+              OR d.chg__email
+              OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_vendor__keys AS x
+            WHERE
+              x.vendor_id = a.vendor_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
       ANALYZE vendor__fact_vendor__keys;
-      v_statements := v_statements + 3;
+      v_statements := v_statements + 1;
     END IF;
     -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
     SELECT COUNT(*) INTO v_keys FROM vendor__fact_vendor__keys;

@@ -2,13 +2,26 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_sync_baseline(p_run_id BIGINT)
 AS $$
 DECLARE
-  v_changes BIGINT;
+  v_changes_1 BIGINT;
+  v_changes_2 BIGINT;
+  v_changes_3 BIGINT;
+  v_changes_4 BIGINT;
+  v_changes_5 BIGINT;
+  v_read_5 BIGINT;
+  v_changes_6 BIGINT;
+  v_changes_7 BIGINT;
+  v_changes_8 BIGINT;
+  v_changes_9 BIGINT;
+  v_changes_10 BIGINT;
+  v_read_10 BIGINT;
+  v_changes_11 BIGINT;
+  v_changes_12 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  -- companies: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__companies__delta WHERE cdc__op IN ('I', 'U', 'D');
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'buyer_seller_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'users' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'teams' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'team_members' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'team_members' THEN read_rows ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'product_categories' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'user_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'taggings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'taggings' THEN read_rows ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'tags' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'preferred_vendor_item_mappings' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changes_1, v_changes_2, v_changes_3, v_changes_4, v_changes_5, v_read_5, v_changes_6, v_changes_7, v_changes_8, v_changes_9, v_changes_10, v_read_10, v_changes_11, v_changes_12 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source') AS cdc__c;
   v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  -- companies: apply and log its changes only if it has any.
+  IF v_changes_1 > 0 THEN
     DELETE FROM public.companies USING   vendor__companies__delta
     WHERE
       companies.id = vendor__companies__delta.old__id
@@ -451,9 +464,7 @@ BEGIN
     v_statements := v_statements + 8;
   END IF;
   -- buyer_seller_company_mappings: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__buyer_seller_company_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_2 > 0 THEN
     DELETE FROM public.buyer_seller_company_mappings USING   vendor__buyer_seller_company_mappings__delta
     WHERE
       buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__delta.old__id
@@ -651,9 +662,7 @@ BEGIN
     v_statements := v_statements + 8;
   END IF;
   -- users: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__users__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_3 > 0 THEN
     DELETE FROM public.users USING   vendor__users__delta
     WHERE
       users.id = vendor__users__delta.old__id AND vendor__users__delta.cdc__op = 'D';
@@ -1071,9 +1080,7 @@ BEGIN
     v_statements := v_statements + 8;
   END IF;
   -- teams: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__teams__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_4 > 0 THEN
     DELETE FROM public.teams USING   vendor__teams__delta
     WHERE
       teams.id = vendor__teams__delta.old__id AND vendor__teams__delta.cdc__op = 'D';
@@ -1411,9 +1418,7 @@ BEGIN
     v_statements := v_statements + 8;
   END IF;
   -- team_members: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__team_members__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_5 > 0 THEN
     DELETE FROM public.team_members USING   vendor__team_members__delta
     WHERE
       team_members.id = vendor__team_members__delta.old__id
@@ -1679,52 +1684,53 @@ BEGIN
       d.cdc__op IN ('I', 'U', 'D');
     v_statements := v_statements + 8;
   END IF;
-  UPDATE cdc.watermark SET previous_value = value, value = (
-    SELECT
-      CAST(MAX(_loaded_at) AS VARCHAR(64))
-    FROM vendor__team_members__staged
-  ), run_id = p_run_id, updated_at = transaction_timestamp()
-  WHERE
-    (
-      pipeline = 'vendor' AND source = 'team_members'
-    )
-    AND NOT (
+  -- The watermark moves only if this run read staged rows for it.
+  IF v_read_5 > 0 THEN
+    UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
       FROM vendor__team_members__staged
-    ) IS NULL;
-  INSERT INTO cdc.watermark (
-    pipeline,
-    source,
-    value,
-    run_id,
-    updated_at
-  )
-  SELECT
-    'vendor',
-    'team_members',
-    m.value,
-    p_run_id,
-    transaction_timestamp()
-  FROM (
-    SELECT
-      CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
-    FROM vendor__team_members__staged
-  ) AS m
-  WHERE
-    NOT m.value IS NULL
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.watermark
-      WHERE
+    ), run_id = p_run_id, updated_at = transaction_timestamp()
+    WHERE
+      (
         pipeline = 'vendor' AND source = 'team_members'
-    );
-  v_statements := v_statements + 2;
+      )
+      AND NOT (
+        SELECT
+          CAST(MAX(_loaded_at) AS VARCHAR(64))
+        FROM vendor__team_members__staged
+      ) IS NULL;
+    INSERT INTO cdc.watermark (
+      pipeline,
+      source,
+      value,
+      run_id,
+      updated_at
+    )
+    SELECT
+      'vendor',
+      'team_members',
+      m.value,
+      p_run_id,
+      transaction_timestamp()
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM vendor__team_members__staged
+    ) AS m
+    WHERE
+      NOT m.value IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'team_members'
+      );
+    v_statements := v_statements + 2;
+  END IF;
   -- cities: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__cities__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_6 > 0 THEN
     DELETE FROM public.cities USING   vendor__cities__delta
     WHERE
       cities.id = vendor__cities__delta.old__id AND vendor__cities__delta.cdc__op = 'D';
@@ -2038,9 +2044,7 @@ BEGIN
     v_statements := v_statements + 8;
   END IF;
   -- countries: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__countries__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_7 > 0 THEN
     DELETE FROM public.countries USING   vendor__countries__delta
     WHERE
       countries.id = vendor__countries__delta.old__id
@@ -2367,9 +2371,7 @@ BEGIN
     v_statements := v_statements + 7;
   END IF;
   -- product_categories: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__product_categories__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_8 > 0 THEN
     DELETE FROM public.product_categories USING   vendor__product_categories__delta
     WHERE
       product_categories.id = vendor__product_categories__delta.old__id
@@ -2680,9 +2682,7 @@ BEGIN
     v_statements := v_statements + 7;
   END IF;
   -- user_company_mappings: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__user_company_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_9 > 0 THEN
     DELETE FROM public.user_company_mappings USING   vendor__user_company_mappings__delta
     WHERE
       user_company_mappings.id = vendor__user_company_mappings__delta.old__id
@@ -3024,9 +3024,7 @@ BEGIN
     v_statements := v_statements + 8;
   END IF;
   -- taggings: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__taggings__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_10 > 0 THEN
     DELETE FROM public.taggings USING   vendor__taggings__delta
     WHERE
       taggings.id = vendor__taggings__delta.old__id
@@ -3212,52 +3210,53 @@ BEGIN
       d.cdc__op IN ('I', 'U', 'D');
     v_statements := v_statements + 8;
   END IF;
-  UPDATE cdc.watermark SET previous_value = value, value = (
-    SELECT
-      CAST(MAX(_loaded_at) AS VARCHAR(64))
-    FROM vendor__taggings__staged
-  ), run_id = p_run_id, updated_at = transaction_timestamp()
-  WHERE
-    (
-      pipeline = 'vendor' AND source = 'taggings'
-    )
-    AND NOT (
+  -- The watermark moves only if this run read staged rows for it.
+  IF v_read_10 > 0 THEN
+    UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
       FROM vendor__taggings__staged
-    ) IS NULL;
-  INSERT INTO cdc.watermark (
-    pipeline,
-    source,
-    value,
-    run_id,
-    updated_at
-  )
-  SELECT
-    'vendor',
-    'taggings',
-    m.value,
-    p_run_id,
-    transaction_timestamp()
-  FROM (
-    SELECT
-      CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
-    FROM vendor__taggings__staged
-  ) AS m
-  WHERE
-    NOT m.value IS NULL
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.watermark
-      WHERE
+    ), run_id = p_run_id, updated_at = transaction_timestamp()
+    WHERE
+      (
         pipeline = 'vendor' AND source = 'taggings'
-    );
-  v_statements := v_statements + 2;
+      )
+      AND NOT (
+        SELECT
+          CAST(MAX(_loaded_at) AS VARCHAR(64))
+        FROM vendor__taggings__staged
+      ) IS NULL;
+    INSERT INTO cdc.watermark (
+      pipeline,
+      source,
+      value,
+      run_id,
+      updated_at
+    )
+    SELECT
+      'vendor',
+      'taggings',
+      m.value,
+      p_run_id,
+      transaction_timestamp()
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM vendor__taggings__staged
+    ) AS m
+    WHERE
+      NOT m.value IS NULL
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
+      );
+    v_statements := v_statements + 2;
+  END IF;
   -- tags: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__tags__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_11 > 0 THEN
     DELETE FROM public.tags USING   vendor__tags__delta
     WHERE
       tags.id = vendor__tags__delta.old__id AND vendor__tags__delta.cdc__op = 'D';
@@ -3507,9 +3506,7 @@ BEGIN
     v_statements := v_statements + 8;
   END IF;
   -- preferred_vendor_item_mappings: apply and log its changes only if it has any.
-  SELECT COUNT(*) INTO v_changes FROM vendor__preferred_vendor_item_mappings__delta WHERE cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 1;
-  IF v_changes > 0 THEN
+  IF v_changes_12 > 0 THEN
     DELETE FROM public.preferred_vendor_item_mappings USING   vendor__preferred_vendor_item_mappings__delta
     WHERE
       preferred_vendor_item_mappings.id = vendor__preferred_vendor_item_mappings__delta.old__id

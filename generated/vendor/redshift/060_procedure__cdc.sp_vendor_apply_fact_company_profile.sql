@@ -4,13 +4,17 @@ AS $$
 DECLARE
   v_keys BIGINT;
   v_changed BIGINT;
+  v_changed_1 BIGINT;
+  v_changed_2 BIGINT;
+  v_changed_3 BIGINT;
   v_target_rows BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_company_profile rows may change: every key (rebuild) or the keys this run's changes reach.
-  -- A run that changed none of the sources it reads (their counts are logged) looks for none.
-  SELECT COALESCE(SUM(inserted + updated + deleted), 0) INTO v_changed FROM (SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'companies', 'countries')) AS cdc__c;
+  -- Each source's changes as detection logged them: an unchanged source is never read.
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1, v_changed_2, v_changed_3 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'companies', 'countries')) AS cdc__c;
   v_statements := v_statements + 1;
+  v_changed := v_changed_1 + v_changed_2 + v_changed_3;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
@@ -42,104 +46,166 @@ BEGIN
       DROP TABLE IF EXISTS vendor__fact_company_profile__keys;
       CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
       SELECT
-        COALESCE(d.id, d.old__id) AS company_id
-      FROM vendor__companies__delta AS d
+        company_id
+      FROM staging_public.fact_company_profile
       WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D')
-          OR d.chg__id
-          OR d.chg__name
-          OR d.chg__legal_name
-          OR d.chg__email
-          OR d.chg__phone
-          OR d.chg__website
-          OR d.chg__status
-          OR d.chg__category
-          OR d.chg__company_type
-          OR d.chg__description
-          OR d.chg__logo_url
-          OR d.chg__employee_count
-          OR d.chg__annual_revenue
-          OR d.chg__currency_code
-          OR d.chg__is_verified
-          OR d.chg__parent_company_id
-          OR d.chg__created_at
-          OR d.chg__incorporation_date
-          OR d.chg__updated_at
-          OR d.chg__city_id
-        )
-      UNION
-      SELECT
-        companies.id AS company_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__cities__delta AS d
-        ON d.id = companies.city_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
-        )
-      UNION
-      SELECT
-        companies.id AS company_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__cities__delta AS d
-        ON d.old__id = companies.city_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
-        )
-      UNION
-      SELECT
-        companies.id AS company_id
-      FROM public.companies AS companies
-      INNER JOIN public.cities AS cities
-        ON cities.id = companies.city_id
-      INNER JOIN vendor__countries__delta AS d
-        ON d.id = cities.country_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
-        )
-      UNION
-      SELECT
-        companies.id AS company_id
-      FROM public.companies AS companies
-      INNER JOIN public.cities AS cities
-        ON cities.id = companies.city_id
-      INNER JOIN vendor__countries__delta AS d
-        ON d.old__id = cities.country_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
-        )
-      UNION
-      SELECT
-        companies.id AS company_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__companies__delta AS d
-        ON d.id = companies.parent_company_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-        )
-      UNION
-      SELECT
-        companies.id AS company_id
-      FROM public.companies AS companies
-      INNER JOIN vendor__companies__delta AS d
-        ON d.old__id = companies.parent_company_id
-      WHERE
-        d.cdc__op IN ('I', 'U', 'D')
-        AND (
-          d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
-        );
+        FALSE;
       v_statements := v_statements + 2;
+      -- keys reached by changes of cities
+      IF v_changed_1 > 0 THEN
+        INSERT INTO vendor__fact_company_profile__keys (
+          company_id
+        )
+        SELECT
+          a.company_id
+        FROM (
+          SELECT
+            companies.id AS company_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__cities__delta AS d
+            ON d.id = companies.city_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
+            )
+          UNION
+          SELECT
+            companies.id AS company_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__cities__delta AS d
+            ON d.old__id = companies.city_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id OR d.chg__country_id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_company_profile__keys AS x
+            WHERE
+              x.company_id = a.company_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of companies
+      IF v_changed_2 > 0 THEN
+        INSERT INTO vendor__fact_company_profile__keys (
+          company_id
+        )
+        SELECT
+          a.company_id
+        FROM (
+          SELECT
+            COALESCE(d.id, d.old__id) AS company_id
+          FROM vendor__companies__delta AS d
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D')
+              OR d.chg__id
+              OR d.chg__name
+              OR d.chg__legal_name
+              OR d.chg__email
+              OR d.chg__phone
+              OR d.chg__website
+              OR d.chg__status
+              OR d.chg__category
+              OR d.chg__company_type
+              OR d.chg__description
+              OR d.chg__logo_url
+              OR d.chg__employee_count
+              OR d.chg__annual_revenue
+              OR d.chg__currency_code
+              OR d.chg__is_verified
+              OR d.chg__parent_company_id
+              OR d.chg__created_at
+              OR d.chg__incorporation_date
+              OR d.chg__updated_at
+              OR d.chg__city_id
+            )
+          UNION
+          SELECT
+            companies.id AS company_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__companies__delta AS d
+            ON d.id = companies.parent_company_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+            )
+          UNION
+          SELECT
+            companies.id AS company_id
+          FROM public.companies AS companies
+          INNER JOIN vendor__companies__delta AS d
+            ON d.old__id = companies.parent_company_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_company_profile__keys AS x
+            WHERE
+              x.company_id = a.company_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      -- keys reached by changes of countries
+      IF v_changed_3 > 0 THEN
+        INSERT INTO vendor__fact_company_profile__keys (
+          company_id
+        )
+        SELECT
+          a.company_id
+        FROM (
+          SELECT
+            companies.id AS company_id
+          FROM public.companies AS companies
+          INNER JOIN public.cities AS cities
+            ON cities.id = companies.city_id
+          INNER JOIN vendor__countries__delta AS d
+            ON d.id = cities.country_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
+            )
+          UNION
+          SELECT
+            companies.id AS company_id
+          FROM public.companies AS companies
+          INNER JOIN public.cities AS cities
+            ON cities.id = companies.city_id
+          INNER JOIN vendor__countries__delta AS d
+            ON d.old__id = cities.country_id
+          WHERE
+            d.cdc__op IN ('I', 'U', 'D')
+            AND (
+              d.cdc__op IN ('I', 'D') OR d.chg__name OR d.chg__iso2 OR d.chg__id
+            )
+        ) AS a
+        WHERE
+          NOT EXISTS(
+            SELECT
+              1
+            FROM vendor__fact_company_profile__keys AS x
+            WHERE
+              x.company_id = a.company_id
+          );
+        v_statements := v_statements + 1;
+      END IF;
+      ANALYZE vendor__fact_company_profile__keys;
+      v_statements := v_statements + 1;
     END IF;
     -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
     SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;

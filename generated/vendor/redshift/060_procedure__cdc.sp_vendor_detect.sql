@@ -5,7 +5,7 @@ DECLARE
   v_staged BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  -- companies: detect only if this run staged rows for it; otherwise one cheap check.
+  -- companies: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, name, legal_name, display_name, email, phone, website, status, category, company_type, tax_id, registration_number, duns_number, address_line1, address_line2, postal_code, state_code, city_id, primary_category_id, primary_contact_id, created_by, updated_by, parent_company_id, employee_count, annual_revenue, currency_code, credit_limit, payment_terms_days, rating, is_verified, is_preferred, is_diverse_supplier, is_minority_owned, onboarding_status, onboarded_at, verified_at, incorporation_date, fiscal_year_end_month, logo_url, description, signup_source, external_ref, created_at, updated_at, deleted_at FROM staging.companies) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -2126,72 +2126,6 @@ BEGIN
     FROM vendor__companies__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__companies__staged;
-    CREATE TEMPORARY TABLE vendor__companies__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        name,
-        legal_name,
-        display_name,
-        email,
-        phone,
-        website,
-        status,
-        category,
-        company_type,
-        tax_id,
-        registration_number,
-        duns_number,
-        address_line1,
-        address_line2,
-        postal_code,
-        state_code,
-        city_id,
-        primary_category_id,
-        primary_contact_id,
-        created_by,
-        updated_by,
-        parent_company_id,
-        employee_count,
-        annual_revenue,
-        currency_code,
-        credit_limit,
-        payment_terms_days,
-        rating,
-        is_verified,
-        is_preferred,
-        is_diverse_supplier,
-        is_minority_owned,
-        onboarding_status,
-        onboarded_at,
-        verified_at,
-        incorporation_date,
-        fiscal_year_end_month,
-        logo_url,
-        description,
-        signup_source,
-        external_ref,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.companies
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__companies__delta;
-    CREATE TEMPORARY TABLE vendor__companies__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.companies__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2221,9 +2155,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- buyer_seller_company_mappings: detect only if this run staged rows for it; otherwise one cheap check.
+  -- buyer_seller_company_mappings: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, client_company_id, dealing_with_company_id, status, source, invited_by, invited_at, accepted_at, vendor_code, relationship_type, notes, created_at, updated_at, deleted_at FROM staging.buyer_seller_company_mappings) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -2909,41 +2843,6 @@ BEGIN
     FROM vendor__buyer_seller_company_mappings__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged;
-    CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        client_company_id,
-        dealing_with_company_id,
-        status,
-        source,
-        invited_by,
-        invited_at,
-        accepted_at,
-        vendor_code,
-        relationship_type,
-        notes,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.buyer_seller_company_mappings
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__delta;
-    CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.buyer_seller_company_mappings__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2973,9 +2872,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- users: detect only if this run staged rows for it; otherwise one cheap check.
+  -- users: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, email, first_name, last_name, display_name, phone, mobile_phone, job_title, department, manager_id, role, status, user_type, locale, time_zone, is_admin, is_active, email_verified, mfa_enabled, sign_in_count, current_sign_in_at, last_sign_in_at, current_sign_in_ip, last_sign_in_ip, confirmed_at, confirmation_sent_at, failed_attempts, locked_at, invited_by, invitation_accepted_at, avatar_url, city_id, employee_number, hire_date, marketing_opt_in, notification_frequency, password_changed_at, external_ref, created_at, updated_at, deleted_at FROM staging.users) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -4728,69 +4627,6 @@ BEGIN
     FROM vendor__users__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__users__staged;
-    CREATE TEMPORARY TABLE vendor__users__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        company_id,
-        email,
-        first_name,
-        last_name,
-        display_name,
-        phone,
-        mobile_phone,
-        job_title,
-        department,
-        manager_id,
-        role,
-        status,
-        user_type,
-        locale,
-        time_zone,
-        is_admin,
-        is_active,
-        email_verified,
-        mfa_enabled,
-        sign_in_count,
-        current_sign_in_at,
-        last_sign_in_at,
-        current_sign_in_ip,
-        last_sign_in_ip,
-        confirmed_at,
-        confirmation_sent_at,
-        failed_attempts,
-        locked_at,
-        invited_by,
-        invitation_accepted_at,
-        avatar_url,
-        city_id,
-        employee_number,
-        hire_date,
-        marketing_opt_in,
-        notification_frequency,
-        password_changed_at,
-        external_ref,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.users
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__users__delta;
-    CREATE TEMPORARY TABLE vendor__users__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.users__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -4820,9 +4656,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- teams: detect only if this run staged rows for it; otherwise one cheap check.
+  -- teams: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, name, description, category, status, team_type, lead_user_id, parent_team_id, cost_center, budget_amount, budget_currency, spend_limit, member_count, is_default, "open", approval_required, approval_threshold, purchasing_enabled, budget_period, budget_reset_on, email_alias, slack_channel, location_city_id, sort_order, external_ref, created_by, updated_by, archived_at, created_at, updated_at, deleted_at FROM staging.teams) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -6224,59 +6060,6 @@ BEGIN
     FROM vendor__teams__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__teams__staged;
-    CREATE TEMPORARY TABLE vendor__teams__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        company_id,
-        name,
-        description,
-        category,
-        status,
-        team_type,
-        lead_user_id,
-        parent_team_id,
-        cost_center,
-        budget_amount,
-        budget_currency,
-        spend_limit,
-        member_count,
-        is_default,
-        "open",
-        approval_required,
-        approval_threshold,
-        purchasing_enabled,
-        budget_period,
-        budget_reset_on,
-        email_alias,
-        slack_channel,
-        location_city_id,
-        sort_order,
-        external_ref,
-        created_by,
-        updated_by,
-        archived_at,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.teams
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__teams__delta;
-    CREATE TEMPORARY TABLE vendor__teams__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.teams__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -6306,9 +6089,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- team_members: detect only if this run staged rows for it; otherwise one cheap check.
+  -- team_members: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') UNION ALL SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') IS NULL UNION ALL SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') IS NULL) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -7348,130 +7131,6 @@ BEGIN
     FROM vendor__team_members__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__team_members__staged;
-    CREATE TEMPORARY TABLE vendor__team_members__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        team_id,
-        user_id,
-        role,
-        status,
-        is_lead,
-        is_approver,
-        approval_limit,
-        title,
-        notification_level,
-        joined_at,
-        can_purchase,
-        monthly_spend_limit,
-        last_activity_at,
-        membership_source,
-        left_at,
-        added_by,
-        removed_by,
-        invitation_token,
-        invitation_sent_at,
-        created_at,
-        updated_at,
-        deleted_at,
-        _loaded_at
-      FROM staging.team_members
-      WHERE
-        _loaded_at > (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'vendor' AND source = 'team_members'
-        )
-      UNION ALL
-      SELECT
-        id,
-        team_id,
-        user_id,
-        role,
-        status,
-        is_lead,
-        is_approver,
-        approval_limit,
-        title,
-        notification_level,
-        joined_at,
-        can_purchase,
-        monthly_spend_limit,
-        last_activity_at,
-        membership_source,
-        left_at,
-        added_by,
-        removed_by,
-        invitation_token,
-        invitation_sent_at,
-        created_at,
-        updated_at,
-        deleted_at,
-        _loaded_at
-      FROM staging.team_members
-      WHERE
-        _loaded_at IS NULL
-        AND NOT (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'vendor' AND source = 'team_members'
-        ) IS NULL
-      UNION ALL
-      SELECT
-        id,
-        team_id,
-        user_id,
-        role,
-        status,
-        is_lead,
-        is_approver,
-        approval_limit,
-        title,
-        notification_level,
-        joined_at,
-        can_purchase,
-        monthly_spend_limit,
-        last_activity_at,
-        membership_source,
-        left_at,
-        added_by,
-        removed_by,
-        invitation_token,
-        invitation_sent_at,
-        created_at,
-        updated_at,
-        deleted_at,
-        _loaded_at
-      FROM staging.team_members
-      WHERE
-        (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'vendor' AND source = 'team_members'
-        ) IS NULL
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__team_members__delta;
-    CREATE TEMPORARY TABLE vendor__team_members__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.team_members__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -7501,9 +7160,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- cities: detect only if this run staged rows for it; otherwise one cheap check.
+  -- cities: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, country_id, name, ascii_name, state_name, state_code, county_name, metro_area, postal_code_prefix, latitude, longitude, elevation_m, population, time_zone, utc_offset_minutes, is_capital, is_state_capital, tier, status, geoname_id, wikidata_id, iata_code, alternate_names, area_km2, is_serviced, slug, created_at, updated_at, deleted_at FROM staging.cities) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -8962,56 +8621,6 @@ BEGIN
     FROM vendor__cities__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__cities__staged;
-    CREATE TEMPORARY TABLE vendor__cities__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        country_id,
-        name,
-        ascii_name,
-        state_name,
-        state_code,
-        county_name,
-        metro_area,
-        postal_code_prefix,
-        latitude,
-        longitude,
-        elevation_m,
-        population,
-        time_zone,
-        utc_offset_minutes,
-        is_capital,
-        is_state_capital,
-        tier,
-        status,
-        geoname_id,
-        wikidata_id,
-        iata_code,
-        alternate_names,
-        area_km2,
-        is_serviced,
-        slug,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.cities
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__cities__delta;
-    CREATE TEMPORARY TABLE vendor__cities__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.cities__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -9041,587 +8650,1118 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  DROP TABLE IF EXISTS vendor__countries__staged;
-  CREATE TEMPORARY TABLE vendor__countries__staged AS
-  SELECT
-    id,
-    name,
-    official_name,
-    native_name,
-    iso2,
-    iso3,
-    numeric_code,
-    phone_code,
-    capital,
-    currency_code,
-    currency_name,
-    currency_symbol,
-    region,
-    subregion,
-    continent_code,
-    tld,
-    address_format,
-    postal_code_regex,
-    nationality,
-    latitude,
-    longitude,
-    area_km2,
-    population,
-    gdp_usd,
-    vat_rate,
-    is_eu_member,
-    is_sanctioned,
-    requires_export_license,
-    status,
-    sort_order,
-    created_at,
-    updated_at
-  FROM staging.countries;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'countries',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.name) > 100
-      ), FALSE)
-      THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.official_name) > 200
-      ), FALSE)
-      THEN 'value too long for countries.official_name (' || CAST(OCTET_LENGTH(n.official_name) AS VARCHAR(20)) || ' > 200)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.native_name) > 150
-      ), FALSE)
-      THEN 'value too long for countries.native_name (' || CAST(OCTET_LENGTH(n.native_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.iso2) > 2
-      ), FALSE)
-      THEN 'value too long for countries.iso2 (' || CAST(OCTET_LENGTH(n.iso2) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.iso3) > 3
-      ), FALSE)
-      THEN 'value too long for countries.iso3 (' || CAST(OCTET_LENGTH(n.iso3) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for countries.numeric_code (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.phone_code) > 8
-      ), FALSE)
-      THEN 'value too long for countries.phone_code (' || CAST(OCTET_LENGTH(n.phone_code) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.capital) > 100
-      ), FALSE)
-      THEN 'value too long for countries.capital (' || CAST(OCTET_LENGTH(n.capital) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.currency_name) > 64
-      ), FALSE)
-      THEN 'value too long for countries.currency_name (' || CAST(OCTET_LENGTH(n.currency_name) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.currency_symbol) > 8
-      ), FALSE)
-      THEN 'value too long for countries.currency_symbol (' || CAST(OCTET_LENGTH(n.currency_symbol) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.region) > 64
-      ), FALSE)
-      THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.subregion) > 64
-      ), FALSE)
-      THEN 'value too long for countries.subregion (' || CAST(OCTET_LENGTH(n.subregion) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.continent_code) > 2
-      ), FALSE)
-      THEN 'value too long for countries.continent_code (' || CAST(OCTET_LENGTH(n.continent_code) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.tld) > 8
-      ), FALSE)
-      THEN 'value too long for countries.tld (' || CAST(OCTET_LENGTH(n.tld) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.address_format) > 500
-      ), FALSE)
-      THEN 'value too long for countries.address_format (' || CAST(OCTET_LENGTH(n.address_format) AS VARCHAR(20)) || ' > 500)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.postal_code_regex) > 255
-      ), FALSE)
-      THEN 'value too long for countries.postal_code_regex (' || CAST(OCTET_LENGTH(n.postal_code_regex) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.nationality) > 100
-      ), FALSE)
-      THEN 'value too long for countries.nationality (' || CAST(OCTET_LENGTH(n.nationality) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        ABS(n.latitude) >= 999.9999995
-      ), FALSE)
-      THEN 'numeric overflow for countries.latitude (numeric(9,6))'
-      WHEN COALESCE((
-        ABS(n.longitude) >= 999.9999995
-      ), FALSE)
-      THEN 'numeric overflow for countries.longitude (numeric(9,6))'
-      WHEN COALESCE((
-        ABS(n.area_km2) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.gdp_usd) >= 9999999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
-      WHEN COALESCE((
-        ABS(n.vat_rate) >= 999.995
-      ), FALSE)
-      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for countries.status (smallint)'
-      WHEN COALESCE((
-        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for countries.sort_order (smallint)'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.official_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.native_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso3 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.numeric_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_symbol AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subregion AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.continent_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tld AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_format AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_regex AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.nationality AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
-        CASE WHEN n.is_eu_member THEN 'true' WHEN NOT n.is_eu_member THEN 'false' END,
-        '<null>'
-      ) || '|' || COALESCE(
-        CASE WHEN n.is_sanctioned THEN 'true' WHEN NOT n.is_sanctioned THEN 'false' END,
-        '<null>'
-      ) || '|' || COALESCE(
-        CASE
-          WHEN n.requires_export_license
-          THEN 'true'
-          WHEN NOT n.requires_export_license
-          THEN 'false'
-        END,
-        '<null>'
-      ) || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'name',
-      n.name,
-      'official_name',
-      n.official_name,
-      'native_name',
-      n.native_name,
-      'iso2',
-      n.iso2,
-      'iso3',
-      n.iso3,
-      'numeric_code',
-      n.numeric_code,
-      'phone_code',
-      n.phone_code,
-      'capital',
-      n.capital,
-      'currency_code',
-      n.currency_code,
-      'currency_name',
-      n.currency_name,
-      'currency_symbol',
-      n.currency_symbol,
-      'region',
-      n.region,
-      'subregion',
-      n.subregion,
-      'continent_code',
-      n.continent_code,
-      'tld',
-      n.tld,
-      'address_format',
-      n.address_format,
-      'postal_code_regex',
-      n.postal_code_regex,
-      'nationality',
-      n.nationality,
-      'latitude',
-      n.latitude,
-      'longitude',
-      n.longitude,
-      'area_km2',
-      n.area_km2,
-      'population',
-      n.population,
-      'gdp_usd',
-      n.gdp_usd,
-      'vat_rate',
-      n.vat_rate,
-      'is_eu_member',
-      n.is_eu_member,
-      'is_sanctioned',
-      n.is_sanctioned,
-      'requires_export_license',
-      n.requires_export_license,
-      'status',
-      n.status,
-      'sort_order',
-      n.sort_order,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__countries__staged AS n
-  WHERE
-    (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
+  -- countries: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT 1 FROM staging.countries AS s WHERE NOT EXISTS(SELECT 1 FROM public.countries AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.official_name = b.official_name OR (s.official_name IS NULL AND b.official_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.native_name = b.native_name OR (s.native_name IS NULL AND b.native_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso2 = b.iso2 OR (s.iso2 IS NULL AND b.iso2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso3 = b.iso3 OR (s.iso3 IS NULL AND b.iso3 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.numeric_code = b.numeric_code OR (s.numeric_code IS NULL AND b.numeric_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.phone_code = b.phone_code OR (s.phone_code IS NULL AND b.phone_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.capital = b.capital OR (s.capital IS NULL AND b.capital IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_name = b.currency_name OR (s.currency_name IS NULL AND b.currency_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_symbol = b.currency_symbol OR (s.currency_symbol IS NULL AND b.currency_symbol IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.subregion = b.subregion OR (s.subregion IS NULL AND b.subregion IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.continent_code = b.continent_code OR (s.continent_code IS NULL AND b.continent_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tld = b.tld OR (s.tld IS NULL AND b.tld IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.address_format = b.address_format OR (s.address_format IS NULL AND b.address_format IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.postal_code_regex = b.postal_code_regex OR (s.postal_code_regex IS NULL AND b.postal_code_regex IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.nationality = b.nationality OR (s.nationality IS NULL AND b.nationality IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.latitude = b.latitude OR (s.latitude IS NULL AND b.latitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.longitude = b.longitude OR (s.longitude IS NULL AND b.longitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.area_km2 = b.area_km2 OR (s.area_km2 IS NULL AND b.area_km2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.population = b.population OR (s.population IS NULL AND b.population IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gdp_usd = b.gdp_usd OR (s.gdp_usd IS NULL AND b.gdp_usd IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_eu_member = b.is_eu_member OR (s.is_eu_member IS NULL AND b.is_eu_member IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_sanctioned = b.is_sanctioned OR (s.is_sanctioned IS NULL AND b.is_sanctioned IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_export_license = b.requires_export_license OR (s.requires_export_license IS NULL AND b.requires_export_license IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.countries AS b WHERE NOT EXISTS(SELECT 1 FROM staging.countries AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.official_name = b.official_name OR (s.official_name IS NULL AND b.official_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.native_name = b.native_name OR (s.native_name IS NULL AND b.native_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso2 = b.iso2 OR (s.iso2 IS NULL AND b.iso2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso3 = b.iso3 OR (s.iso3 IS NULL AND b.iso3 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.numeric_code = b.numeric_code OR (s.numeric_code IS NULL AND b.numeric_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.phone_code = b.phone_code OR (s.phone_code IS NULL AND b.phone_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.capital = b.capital OR (s.capital IS NULL AND b.capital IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_name = b.currency_name OR (s.currency_name IS NULL AND b.currency_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_symbol = b.currency_symbol OR (s.currency_symbol IS NULL AND b.currency_symbol IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.subregion = b.subregion OR (s.subregion IS NULL AND b.subregion IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.continent_code = b.continent_code OR (s.continent_code IS NULL AND b.continent_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tld = b.tld OR (s.tld IS NULL AND b.tld IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.address_format = b.address_format OR (s.address_format IS NULL AND b.address_format IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.postal_code_regex = b.postal_code_regex OR (s.postal_code_regex IS NULL AND b.postal_code_regex IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.nationality = b.nationality OR (s.nationality IS NULL AND b.nationality IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.latitude = b.latitude OR (s.latitude IS NULL AND b.latitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.longitude = b.longitude OR (s.longitude IS NULL AND b.longitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.area_km2 = b.area_km2 OR (s.area_km2 IS NULL AND b.area_km2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.population = b.population OR (s.population IS NULL AND b.population IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gdp_usd = b.gdp_usd OR (s.gdp_usd IS NULL AND b.gdp_usd IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_eu_member = b.is_eu_member OR (s.is_eu_member IS NULL AND b.is_eu_member IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_sanctioned = b.is_sanctioned OR (s.is_sanctioned IS NULL AND b.is_sanctioned IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_export_license = b.requires_export_license OR (s.requires_export_license IS NULL AND b.requires_export_license IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.countries AS a)) AS u LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__countries__staged;
+    CREATE TEMPORARY TABLE vendor__countries__staged AS
+    SELECT
+      id,
+      name,
+      official_name,
+      native_name,
+      iso2,
+      iso3,
+      numeric_code,
+      phone_code,
+      capital,
+      currency_code,
+      currency_name,
+      currency_symbol,
+      region,
+      subregion,
+      continent_code,
+      tld,
+      address_format,
+      postal_code_regex,
+      nationality,
+      latitude,
+      longitude,
+      area_km2,
+      population,
+      gdp_usd,
+      vat_rate,
+      is_eu_member,
+      is_sanctioned,
+      requires_export_license,
+      status,
+      sort_order,
+      created_at,
+      updated_at
+    FROM staging.countries;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'countries',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
           OCTET_LENGTH(n.name) > 100
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.official_name) > 200
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.official_name (' || CAST(OCTET_LENGTH(n.official_name) AS VARCHAR(20)) || ' > 200)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.native_name) > 150
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.native_name (' || CAST(OCTET_LENGTH(n.native_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.iso2) > 2
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.iso2 (' || CAST(OCTET_LENGTH(n.iso2) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.iso3) > 3
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.iso3 (' || CAST(OCTET_LENGTH(n.iso3) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
           n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for countries.numeric_code (smallint)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.phone_code) > 8
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.phone_code (' || CAST(OCTET_LENGTH(n.phone_code) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.capital) > 100
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.capital (' || CAST(OCTET_LENGTH(n.capital) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.currency_code) > 3
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.currency_name) > 64
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.currency_name (' || CAST(OCTET_LENGTH(n.currency_name) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.currency_symbol) > 8
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.currency_symbol (' || CAST(OCTET_LENGTH(n.currency_symbol) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.region) > 64
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.subregion) > 64
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.subregion (' || CAST(OCTET_LENGTH(n.subregion) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.continent_code) > 2
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.continent_code (' || CAST(OCTET_LENGTH(n.continent_code) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.tld) > 8
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.tld (' || CAST(OCTET_LENGTH(n.tld) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.address_format) > 500
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.address_format (' || CAST(OCTET_LENGTH(n.address_format) AS VARCHAR(20)) || ' > 500)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.postal_code_regex) > 255
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.postal_code_regex (' || CAST(OCTET_LENGTH(n.postal_code_regex) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.nationality) > 100
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for countries.nationality (' || CAST(OCTET_LENGTH(n.nationality) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
           ABS(n.latitude) >= 999.9999995
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'numeric overflow for countries.latitude (numeric(9,6))'
+        WHEN COALESCE((
           ABS(n.longitude) >= 999.9999995
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'numeric overflow for countries.longitude (numeric(9,6))'
+        WHEN COALESCE((
           ABS(n.area_km2) >= 9999999999.995
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
+        WHEN COALESCE((
           ABS(n.gdp_usd) >= 9999999999999999.995
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
+        WHEN COALESCE((
           ABS(n.vat_rate) >= 999.995
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+        WHEN COALESCE((
           n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for countries.status (smallint)'
+        WHEN COALESCE((
           n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'countries'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.official_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.native_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso3 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.numeric_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_symbol AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subregion AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.continent_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tld AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_format AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_regex AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.nationality AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
-            CASE WHEN n.is_eu_member THEN 'true' WHEN NOT n.is_eu_member THEN 'false' END,
-            '<null>'
-          ) || '|' || COALESCE(
-            CASE WHEN n.is_sanctioned THEN 'true' WHEN NOT n.is_sanctioned THEN 'false' END,
-            '<null>'
-          ) || '|' || COALESCE(
-            CASE
-              WHEN n.requires_export_license
-              THEN 'true'
-              WHEN NOT n.requires_export_license
-              THEN 'false'
-            END,
-            '<null>'
-          ) || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+        THEN 'value out of range for countries.sort_order (smallint)'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.official_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.native_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso3 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.numeric_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_symbol AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subregion AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.continent_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tld AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_format AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_regex AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.nationality AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
+          CASE WHEN n.is_eu_member THEN 'true' WHEN NOT n.is_eu_member THEN 'false' END,
+          '<null>'
+        ) || '|' || COALESCE(
+          CASE WHEN n.is_sanctioned THEN 'true' WHEN NOT n.is_sanctioned THEN 'false' END,
+          '<null>'
+        ) || '|' || COALESCE(
+          CASE
+            WHEN n.requires_export_license
+            THEN 'true'
+            WHEN NOT n.requires_export_license
+            THEN 'false'
+          END,
+          '<null>'
+        ) || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'name',
+        n.name,
+        'official_name',
+        n.official_name,
+        'native_name',
+        n.native_name,
+        'iso2',
+        n.iso2,
+        'iso3',
+        n.iso3,
+        'numeric_code',
+        n.numeric_code,
+        'phone_code',
+        n.phone_code,
+        'capital',
+        n.capital,
+        'currency_code',
+        n.currency_code,
+        'currency_name',
+        n.currency_name,
+        'currency_symbol',
+        n.currency_symbol,
+        'region',
+        n.region,
+        'subregion',
+        n.subregion,
+        'continent_code',
+        n.continent_code,
+        'tld',
+        n.tld,
+        'address_format',
+        n.address_format,
+        'postal_code_regex',
+        n.postal_code_regex,
+        'nationality',
+        n.nationality,
+        'latitude',
+        n.latitude,
+        'longitude',
+        n.longitude,
+        'area_km2',
+        n.area_km2,
+        'population',
+        n.population,
+        'gdp_usd',
+        n.gdp_usd,
+        'vat_rate',
+        n.vat_rate,
+        'is_eu_member',
+        n.is_eu_member,
+        'is_sanctioned',
+        n.is_sanctioned,
+        'requires_export_license',
+        n.requires_export_license,
+        'status',
+        n.status,
+        'sort_order',
+        n.sort_order,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__countries__staged AS n
+    WHERE
+      (
+        (
+          n.id IS NULL
         )
-    );
-  DROP TABLE IF EXISTS vendor__countries__delta;
-  CREATE TEMPORARY TABLE vendor__countries__delta AS
-  SELECT
-    *
-  FROM (
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.name) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.official_name) > 200
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.native_name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.iso2) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.iso3) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.phone_code) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.capital) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.currency_code) > 3
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.currency_name) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.currency_symbol) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.region) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.subregion) > 64
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.continent_code) > 2
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.tld) > 8
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.address_format) > 500
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.postal_code_regex) > 255
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.nationality) > 100
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.latitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.longitude) >= 999.9999995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.area_km2) >= 9999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.gdp_usd) >= 9999999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.vat_rate) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status <= -32768.5 OR n.status >= 32767.5
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+          ), FALSE)
+        )
+      )
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'countries'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.official_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.native_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso3 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.numeric_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_symbol AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subregion AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.continent_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tld AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_format AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_regex AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.nationality AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
+              CASE WHEN n.is_eu_member THEN 'true' WHEN NOT n.is_eu_member THEN 'false' END,
+              '<null>'
+            ) || '|' || COALESCE(
+              CASE WHEN n.is_sanctioned THEN 'true' WHEN NOT n.is_sanctioned THEN 'false' END,
+              '<null>'
+            ) || '|' || COALESCE(
+              CASE
+                WHEN n.requires_export_license
+                THEN 'true'
+                WHEN NOT n.requires_export_license
+                THEN 'false'
+              END,
+              '<null>'
+            ) || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__countries__delta;
+    CREATE TEMPORARY TABLE vendor__countries__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__name
-        OR p.chg__official_name
-        OR p.chg__native_name
-        OR p.chg__iso2
-        OR p.chg__iso3
-        OR p.chg__numeric_code
-        OR p.chg__phone_code
-        OR p.chg__capital
-        OR p.chg__currency_code
-        OR p.chg__currency_name
-        OR p.chg__currency_symbol
-        OR p.chg__region
-        OR p.chg__subregion
-        OR p.chg__continent_code
-        OR p.chg__tld
-        OR p.chg__address_format
-        OR p.chg__postal_code_regex
-        OR p.chg__nationality
-        OR p.chg__latitude
-        OR p.chg__longitude
-        OR p.chg__area_km2
-        OR p.chg__population
-        OR p.chg__gdp_usd
-        OR p.chg__vat_rate
-        OR p.chg__is_eu_member
-        OR p.chg__is_sanctioned
-        OR p.chg__requires_export_license
-        OR p.chg__status
-        OR p.chg__sort_order
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.name,
-      p.official_name,
-      p.native_name,
-      p.iso2,
-      p.iso3,
-      p.numeric_code,
-      p.phone_code,
-      p.capital,
-      p.currency_code,
-      p.currency_name,
-      p.currency_symbol,
-      p.region,
-      p.subregion,
-      p.continent_code,
-      p.tld,
-      p.address_format,
-      p.postal_code_regex,
-      p.nationality,
-      p.latitude,
-      p.longitude,
-      p.area_km2,
-      p.population,
-      p.gdp_usd,
-      p.vat_rate,
-      p.is_eu_member,
-      p.is_sanctioned,
-      p.requires_export_license,
-      p.status,
-      p.sort_order,
-      p.created_at,
-      p.updated_at,
-      p.old__id,
-      p.old__name,
-      p.old__official_name,
-      p.old__native_name,
-      p.old__iso2,
-      p.old__iso3,
-      p.old__numeric_code,
-      p.old__phone_code,
-      p.old__capital,
-      p.old__currency_code,
-      p.old__currency_name,
-      p.old__currency_symbol,
-      p.old__region,
-      p.old__subregion,
-      p.old__continent_code,
-      p.old__tld,
-      p.old__address_format,
-      p.old__postal_code_regex,
-      p.old__nationality,
-      p.old__latitude,
-      p.old__longitude,
-      p.old__area_km2,
-      p.old__population,
-      p.old__gdp_usd,
-      p.old__vat_rate,
-      p.old__is_eu_member,
-      p.old__is_sanctioned,
-      p.old__requires_export_license,
-      p.old__status,
-      p.old__sort_order,
-      p.old__created_at,
-      p.old__updated_at,
-      p.chg__id,
-      p.chg__name,
-      p.chg__official_name,
-      p.chg__native_name,
-      p.chg__iso2,
-      p.chg__iso3,
-      p.chg__numeric_code,
-      p.chg__phone_code,
-      p.chg__capital,
-      p.chg__currency_code,
-      p.chg__currency_name,
-      p.chg__currency_symbol,
-      p.chg__region,
-      p.chg__subregion,
-      p.chg__continent_code,
-      p.chg__tld,
-      p.chg__address_format,
-      p.chg__postal_code_regex,
-      p.chg__nationality,
-      p.chg__latitude,
-      p.chg__longitude,
-      p.chg__area_km2,
-      p.chg__population,
-      p.chg__gdp_usd,
-      p.chg__vat_rate,
-      p.chg__is_eu_member,
-      p.chg__is_sanctioned,
-      p.chg__requires_export_license,
-      p.chg__status,
-      p.chg__sort_order,
-      p.chg__created_at,
-      p.chg__updated_at
+      *
     FROM (
       SELECT
-        CAST(n.id AS BIGINT) AS id,
-        CAST(n.name AS VARCHAR(100)) AS name,
-        CAST(n.official_name AS VARCHAR(200)) AS official_name,
-        CAST(n.native_name AS VARCHAR(150)) AS native_name,
-        CAST(n.iso2 AS CHAR(2)) AS iso2,
-        CAST(n.iso3 AS CHAR(3)) AS iso3,
-        CAST(n.numeric_code AS SMALLINT) AS numeric_code,
-        CAST(n.phone_code AS VARCHAR(8)) AS phone_code,
-        CAST(n.capital AS VARCHAR(100)) AS capital,
-        CAST(n.currency_code AS CHAR(3)) AS currency_code,
-        CAST(n.currency_name AS VARCHAR(64)) AS currency_name,
-        CAST(n.currency_symbol AS VARCHAR(8)) AS currency_symbol,
-        CAST(n.region AS VARCHAR(64)) AS region,
-        CAST(n.subregion AS VARCHAR(64)) AS subregion,
-        CAST(n.continent_code AS CHAR(2)) AS continent_code,
-        CAST(n.tld AS VARCHAR(8)) AS tld,
-        CAST(n.address_format AS VARCHAR(500)) AS address_format,
-        CAST(n.postal_code_regex AS VARCHAR(255)) AS postal_code_regex,
-        CAST(n.nationality AS VARCHAR(100)) AS nationality,
-        CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
-        CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
-        CAST(n.area_km2 AS DECIMAL(12, 2)) AS area_km2,
-        CAST(n.population AS BIGINT) AS population,
-        CAST(n.gdp_usd AS DECIMAL(18, 2)) AS gdp_usd,
-        CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
-        CAST(n.is_eu_member AS BOOLEAN) AS is_eu_member,
-        CAST(n.is_sanctioned AS BOOLEAN) AS is_sanctioned,
-        CAST(n.requires_export_license AS BOOLEAN) AS requires_export_license,
-        CAST(n.status AS SMALLINT) AS status,
-        CAST(n.sort_order AS SMALLINT) AS sort_order,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
-        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CASE
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__name
+          OR p.chg__official_name
+          OR p.chg__native_name
+          OR p.chg__iso2
+          OR p.chg__iso3
+          OR p.chg__numeric_code
+          OR p.chg__phone_code
+          OR p.chg__capital
+          OR p.chg__currency_code
+          OR p.chg__currency_name
+          OR p.chg__currency_symbol
+          OR p.chg__region
+          OR p.chg__subregion
+          OR p.chg__continent_code
+          OR p.chg__tld
+          OR p.chg__address_format
+          OR p.chg__postal_code_regex
+          OR p.chg__nationality
+          OR p.chg__latitude
+          OR p.chg__longitude
+          OR p.chg__area_km2
+          OR p.chg__population
+          OR p.chg__gdp_usd
+          OR p.chg__vat_rate
+          OR p.chg__is_eu_member
+          OR p.chg__is_sanctioned
+          OR p.chg__requires_export_license
+          OR p.chg__status
+          OR p.chg__sort_order
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.name,
+        p.official_name,
+        p.native_name,
+        p.iso2,
+        p.iso3,
+        p.numeric_code,
+        p.phone_code,
+        p.capital,
+        p.currency_code,
+        p.currency_name,
+        p.currency_symbol,
+        p.region,
+        p.subregion,
+        p.continent_code,
+        p.tld,
+        p.address_format,
+        p.postal_code_regex,
+        p.nationality,
+        p.latitude,
+        p.longitude,
+        p.area_km2,
+        p.population,
+        p.gdp_usd,
+        p.vat_rate,
+        p.is_eu_member,
+        p.is_sanctioned,
+        p.requires_export_license,
+        p.status,
+        p.sort_order,
+        p.created_at,
+        p.updated_at,
+        p.old__id,
+        p.old__name,
+        p.old__official_name,
+        p.old__native_name,
+        p.old__iso2,
+        p.old__iso3,
+        p.old__numeric_code,
+        p.old__phone_code,
+        p.old__capital,
+        p.old__currency_code,
+        p.old__currency_name,
+        p.old__currency_symbol,
+        p.old__region,
+        p.old__subregion,
+        p.old__continent_code,
+        p.old__tld,
+        p.old__address_format,
+        p.old__postal_code_regex,
+        p.old__nationality,
+        p.old__latitude,
+        p.old__longitude,
+        p.old__area_km2,
+        p.old__population,
+        p.old__gdp_usd,
+        p.old__vat_rate,
+        p.old__is_eu_member,
+        p.old__is_sanctioned,
+        p.old__requires_export_license,
+        p.old__status,
+        p.old__sort_order,
+        p.old__created_at,
+        p.old__updated_at,
+        p.chg__id,
+        p.chg__name,
+        p.chg__official_name,
+        p.chg__native_name,
+        p.chg__iso2,
+        p.chg__iso3,
+        p.chg__numeric_code,
+        p.chg__phone_code,
+        p.chg__capital,
+        p.chg__currency_code,
+        p.chg__currency_name,
+        p.chg__currency_symbol,
+        p.chg__region,
+        p.chg__subregion,
+        p.chg__continent_code,
+        p.chg__tld,
+        p.chg__address_format,
+        p.chg__postal_code_regex,
+        p.chg__nationality,
+        p.chg__latitude,
+        p.chg__longitude,
+        p.chg__area_km2,
+        p.chg__population,
+        p.chg__gdp_usd,
+        p.chg__vat_rate,
+        p.chg__is_eu_member,
+        p.chg__is_sanctioned,
+        p.chg__requires_export_license,
+        p.chg__status,
+        p.chg__sort_order,
+        p.chg__created_at,
+        p.chg__updated_at
+      FROM (
+        SELECT
+          CAST(n.id AS BIGINT) AS id,
+          CAST(n.name AS VARCHAR(100)) AS name,
+          CAST(n.official_name AS VARCHAR(200)) AS official_name,
+          CAST(n.native_name AS VARCHAR(150)) AS native_name,
+          CAST(n.iso2 AS CHAR(2)) AS iso2,
+          CAST(n.iso3 AS CHAR(3)) AS iso3,
+          CAST(n.numeric_code AS SMALLINT) AS numeric_code,
+          CAST(n.phone_code AS VARCHAR(8)) AS phone_code,
+          CAST(n.capital AS VARCHAR(100)) AS capital,
+          CAST(n.currency_code AS CHAR(3)) AS currency_code,
+          CAST(n.currency_name AS VARCHAR(64)) AS currency_name,
+          CAST(n.currency_symbol AS VARCHAR(8)) AS currency_symbol,
+          CAST(n.region AS VARCHAR(64)) AS region,
+          CAST(n.subregion AS VARCHAR(64)) AS subregion,
+          CAST(n.continent_code AS CHAR(2)) AS continent_code,
+          CAST(n.tld AS VARCHAR(8)) AS tld,
+          CAST(n.address_format AS VARCHAR(500)) AS address_format,
+          CAST(n.postal_code_regex AS VARCHAR(255)) AS postal_code_regex,
+          CAST(n.nationality AS VARCHAR(100)) AS nationality,
+          CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
+          CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
+          CAST(n.area_km2 AS DECIMAL(12, 2)) AS area_km2,
+          CAST(n.population AS BIGINT) AS population,
+          CAST(n.gdp_usd AS DECIMAL(18, 2)) AS gdp_usd,
+          CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
+          CAST(n.is_eu_member AS BOOLEAN) AS is_eu_member,
+          CAST(n.is_sanctioned AS BOOLEAN) AS is_sanctioned,
+          CAST(n.requires_export_license AS BOOLEAN) AS requires_export_license,
+          CAST(n.status AS SMALLINT) AS status,
+          CAST(n.sort_order AS SMALLINT) AS sort_order,
+          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+          b.id AS old__id,
+          b.name AS old__name,
+          b.official_name AS old__official_name,
+          b.native_name AS old__native_name,
+          b.iso2 AS old__iso2,
+          b.iso3 AS old__iso3,
+          b.numeric_code AS old__numeric_code,
+          b.phone_code AS old__phone_code,
+          b.capital AS old__capital,
+          b.currency_code AS old__currency_code,
+          b.currency_name AS old__currency_name,
+          b.currency_symbol AS old__currency_symbol,
+          b.region AS old__region,
+          b.subregion AS old__subregion,
+          b.continent_code AS old__continent_code,
+          b.tld AS old__tld,
+          b.address_format AS old__address_format,
+          b.postal_code_regex AS old__postal_code_regex,
+          b.nationality AS old__nationality,
+          b.latitude AS old__latitude,
+          b.longitude AS old__longitude,
+          b.area_km2 AS old__area_km2,
+          b.population AS old__population,
+          b.gdp_usd AS old__gdp_usd,
+          b.vat_rate AS old__vat_rate,
+          b.is_eu_member AS old__is_eu_member,
+          b.is_sanctioned AS old__is_sanctioned,
+          b.requires_export_license AS old__requires_export_license,
+          b.status AS old__status,
+          b.sort_order AS old__sort_order,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          CASE
+            WHEN CAST(n.id AS BIGINT) = b.id
+            OR (
+              CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN CAST(n.name AS VARCHAR(100)) = b.name
+            OR (
+              CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__name,
+          CASE
+            WHEN CAST(n.official_name AS VARCHAR(200)) = b.official_name
+            OR (
+              CAST(n.official_name AS VARCHAR(200)) IS NULL AND b.official_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__official_name,
+          CASE
+            WHEN CAST(n.native_name AS VARCHAR(150)) = b.native_name
+            OR (
+              CAST(n.native_name AS VARCHAR(150)) IS NULL AND b.native_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__native_name,
+          CASE
+            WHEN CAST(n.iso2 AS CHAR(2)) = b.iso2
+            OR (
+              CAST(n.iso2 AS CHAR(2)) IS NULL AND b.iso2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__iso2,
+          CASE
+            WHEN CAST(n.iso3 AS CHAR(3)) = b.iso3
+            OR (
+              CAST(n.iso3 AS CHAR(3)) IS NULL AND b.iso3 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__iso3,
+          CASE
+            WHEN CAST(n.numeric_code AS SMALLINT) = b.numeric_code
+            OR (
+              CAST(n.numeric_code AS SMALLINT) IS NULL AND b.numeric_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__numeric_code,
+          CASE
+            WHEN CAST(n.phone_code AS VARCHAR(8)) = b.phone_code
+            OR (
+              CAST(n.phone_code AS VARCHAR(8)) IS NULL AND b.phone_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__phone_code,
+          CASE
+            WHEN CAST(n.capital AS VARCHAR(100)) = b.capital
+            OR (
+              CAST(n.capital AS VARCHAR(100)) IS NULL AND b.capital IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__capital,
+          CASE
+            WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
+            OR (
+              CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN CAST(n.currency_name AS VARCHAR(64)) = b.currency_name
+            OR (
+              CAST(n.currency_name AS VARCHAR(64)) IS NULL AND b.currency_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_name,
+          CASE
+            WHEN CAST(n.currency_symbol AS VARCHAR(8)) = b.currency_symbol
+            OR (
+              CAST(n.currency_symbol AS VARCHAR(8)) IS NULL AND b.currency_symbol IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_symbol,
+          CASE
+            WHEN CAST(n.region AS VARCHAR(64)) = b.region
+            OR (
+              CAST(n.region AS VARCHAR(64)) IS NULL AND b.region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__region,
+          CASE
+            WHEN CAST(n.subregion AS VARCHAR(64)) = b.subregion
+            OR (
+              CAST(n.subregion AS VARCHAR(64)) IS NULL AND b.subregion IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__subregion,
+          CASE
+            WHEN CAST(n.continent_code AS CHAR(2)) = b.continent_code
+            OR (
+              CAST(n.continent_code AS CHAR(2)) IS NULL AND b.continent_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__continent_code,
+          CASE
+            WHEN CAST(n.tld AS VARCHAR(8)) = b.tld
+            OR (
+              CAST(n.tld AS VARCHAR(8)) IS NULL AND b.tld IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tld,
+          CASE
+            WHEN CAST(n.address_format AS VARCHAR(500)) = b.address_format
+            OR (
+              CAST(n.address_format AS VARCHAR(500)) IS NULL AND b.address_format IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__address_format,
+          CASE
+            WHEN CAST(n.postal_code_regex AS VARCHAR(255)) = b.postal_code_regex
+            OR (
+              CAST(n.postal_code_regex AS VARCHAR(255)) IS NULL AND b.postal_code_regex IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__postal_code_regex,
+          CASE
+            WHEN CAST(n.nationality AS VARCHAR(100)) = b.nationality
+            OR (
+              CAST(n.nationality AS VARCHAR(100)) IS NULL AND b.nationality IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__nationality,
+          CASE
+            WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+            OR (
+              CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__latitude,
+          CASE
+            WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+            OR (
+              CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__longitude,
+          CASE
+            WHEN CAST(n.area_km2 AS DECIMAL(12, 2)) = b.area_km2
+            OR (
+              CAST(n.area_km2 AS DECIMAL(12, 2)) IS NULL AND b.area_km2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__area_km2,
+          CASE
+            WHEN CAST(n.population AS BIGINT) = b.population
+            OR (
+              CAST(n.population AS BIGINT) IS NULL AND b.population IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__population,
+          CASE
+            WHEN CAST(n.gdp_usd AS DECIMAL(18, 2)) = b.gdp_usd
+            OR (
+              CAST(n.gdp_usd AS DECIMAL(18, 2)) IS NULL AND b.gdp_usd IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__gdp_usd,
+          CASE
+            WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+            OR (
+              CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vat_rate,
+          CASE
+            WHEN CAST(n.is_eu_member AS BOOLEAN) = b.is_eu_member
+            OR (
+              CAST(n.is_eu_member AS BOOLEAN) IS NULL AND b.is_eu_member IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_eu_member,
+          CASE
+            WHEN CAST(n.is_sanctioned AS BOOLEAN) = b.is_sanctioned
+            OR (
+              CAST(n.is_sanctioned AS BOOLEAN) IS NULL AND b.is_sanctioned IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_sanctioned,
+          CASE
+            WHEN CAST(n.requires_export_license AS BOOLEAN) = b.requires_export_license
+            OR (
+              CAST(n.requires_export_license AS BOOLEAN) IS NULL
+              AND b.requires_export_license IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__requires_export_license,
+          CASE
+            WHEN CAST(n.status AS SMALLINT) = b.status
+            OR (
+              CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+            OR (
+              CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__sort_order,
+          CASE
+            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            OR (
+              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
+            OR (
+              CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          FALSE AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            name,
+            official_name,
+            native_name,
+            iso2,
+            iso3,
+            numeric_code,
+            phone_code,
+            capital,
+            currency_code,
+            currency_name,
+            currency_symbol,
+            region,
+            subregion,
+            continent_code,
+            tld,
+            address_format,
+            postal_code_regex,
+            nationality,
+            latitude,
+            longitude,
+            area_km2,
+            population,
+            gdp_usd,
+            vat_rate,
+            is_eu_member,
+            is_sanctioned,
+            requires_export_license,
+            status,
+            sort_order,
+            created_at,
+            updated_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, official_name DESC NULLS LAST, native_name DESC NULLS LAST, iso2 DESC NULLS LAST, iso3 DESC NULLS LAST, numeric_code DESC NULLS LAST, phone_code DESC NULLS LAST, capital DESC NULLS LAST, currency_code DESC NULLS LAST, currency_name DESC NULLS LAST, currency_symbol DESC NULLS LAST, region DESC NULLS LAST, subregion DESC NULLS LAST, continent_code DESC NULLS LAST, tld DESC NULLS LAST, address_format DESC NULLS LAST, postal_code_regex DESC NULLS LAST, nationality DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, area_km2 DESC NULLS LAST, population DESC NULLS LAST, gdp_usd DESC NULLS LAST, vat_rate DESC NULLS LAST, is_eu_member DESC NULLS LAST, is_sanctioned DESC NULLS LAST, requires_export_license DESC NULLS LAST, status DESC NULLS LAST, sort_order DESC NULLS LAST, created_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__countries__staged
+          WHERE
+            NOT (
+              (
+                vendor__countries__staged.id IS NULL
+              )
+              OR (
+                vendor__countries__staged.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.name) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.official_name) > 200
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.native_name) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.iso2) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.iso3) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__countries__staged.numeric_code <= -32768.5
+                    OR vendor__countries__staged.numeric_code >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.phone_code) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.capital) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.currency_code) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.currency_name) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.currency_symbol) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.region) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.subregion) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.continent_code) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.tld) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.address_format) > 500
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.postal_code_regex) > 255
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.nationality) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.latitude) >= 999.9999995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.longitude) >= 999.9999995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.area_km2) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.gdp_usd) >= 9999999999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.vat_rate) >= 999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__countries__staged.status <= -32768.5
+                    OR vendor__countries__staged.status >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__countries__staged.sort_order <= -32768.5
+                    OR vendor__countries__staged.sort_order >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+            )
+        ) AS n
+        LEFT JOIN public.countries AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.countries__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+      UNION ALL
+      SELECT
+        'D' AS cdc__op,
+        CAST(NULL AS BIGINT) AS id,
+        CAST(NULL AS VARCHAR(100)) AS name,
+        CAST(NULL AS VARCHAR(200)) AS official_name,
+        CAST(NULL AS VARCHAR(150)) AS native_name,
+        CAST(NULL AS CHAR(2)) AS iso2,
+        CAST(NULL AS CHAR(3)) AS iso3,
+        CAST(NULL AS SMALLINT) AS numeric_code,
+        CAST(NULL AS VARCHAR(8)) AS phone_code,
+        CAST(NULL AS VARCHAR(100)) AS capital,
+        CAST(NULL AS CHAR(3)) AS currency_code,
+        CAST(NULL AS VARCHAR(64)) AS currency_name,
+        CAST(NULL AS VARCHAR(8)) AS currency_symbol,
+        CAST(NULL AS VARCHAR(64)) AS region,
+        CAST(NULL AS VARCHAR(64)) AS subregion,
+        CAST(NULL AS CHAR(2)) AS continent_code,
+        CAST(NULL AS VARCHAR(8)) AS tld,
+        CAST(NULL AS VARCHAR(500)) AS address_format,
+        CAST(NULL AS VARCHAR(255)) AS postal_code_regex,
+        CAST(NULL AS VARCHAR(100)) AS nationality,
+        CAST(NULL AS DECIMAL(9, 6)) AS latitude,
+        CAST(NULL AS DECIMAL(9, 6)) AS longitude,
+        CAST(NULL AS DECIMAL(12, 2)) AS area_km2,
+        CAST(NULL AS BIGINT) AS population,
+        CAST(NULL AS DECIMAL(18, 2)) AS gdp_usd,
+        CAST(NULL AS DECIMAL(5, 2)) AS vat_rate,
+        CAST(NULL AS BOOLEAN) AS is_eu_member,
+        CAST(NULL AS BOOLEAN) AS is_sanctioned,
+        CAST(NULL AS BOOLEAN) AS requires_export_license,
+        CAST(NULL AS SMALLINT) AS status,
+        CAST(NULL AS SMALLINT) AS sort_order,
+        CAST(NULL AS TIMESTAMP) AS created_at,
+        CAST(NULL AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.name AS old__name,
         b.official_name AS old__official_name,
@@ -9654,1864 +9794,1896 @@ BEGIN
         b.sort_order AS old__sort_order,
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
-        CASE
-          WHEN CAST(n.id AS BIGINT) = b.id
-          OR (
-            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN CAST(n.name AS VARCHAR(100)) = b.name
-          OR (
-            CAST(n.name AS VARCHAR(100)) IS NULL AND b.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__name,
-        CASE
-          WHEN CAST(n.official_name AS VARCHAR(200)) = b.official_name
-          OR (
-            CAST(n.official_name AS VARCHAR(200)) IS NULL AND b.official_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__official_name,
-        CASE
-          WHEN CAST(n.native_name AS VARCHAR(150)) = b.native_name
-          OR (
-            CAST(n.native_name AS VARCHAR(150)) IS NULL AND b.native_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__native_name,
-        CASE
-          WHEN CAST(n.iso2 AS CHAR(2)) = b.iso2
-          OR (
-            CAST(n.iso2 AS CHAR(2)) IS NULL AND b.iso2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__iso2,
-        CASE
-          WHEN CAST(n.iso3 AS CHAR(3)) = b.iso3
-          OR (
-            CAST(n.iso3 AS CHAR(3)) IS NULL AND b.iso3 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__iso3,
-        CASE
-          WHEN CAST(n.numeric_code AS SMALLINT) = b.numeric_code
-          OR (
-            CAST(n.numeric_code AS SMALLINT) IS NULL AND b.numeric_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__numeric_code,
-        CASE
-          WHEN CAST(n.phone_code AS VARCHAR(8)) = b.phone_code
-          OR (
-            CAST(n.phone_code AS VARCHAR(8)) IS NULL AND b.phone_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__phone_code,
-        CASE
-          WHEN CAST(n.capital AS VARCHAR(100)) = b.capital
-          OR (
-            CAST(n.capital AS VARCHAR(100)) IS NULL AND b.capital IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__capital,
-        CASE
-          WHEN CAST(n.currency_code AS CHAR(3)) = b.currency_code
-          OR (
-            CAST(n.currency_code AS CHAR(3)) IS NULL AND b.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN CAST(n.currency_name AS VARCHAR(64)) = b.currency_name
-          OR (
-            CAST(n.currency_name AS VARCHAR(64)) IS NULL AND b.currency_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_name,
-        CASE
-          WHEN CAST(n.currency_symbol AS VARCHAR(8)) = b.currency_symbol
-          OR (
-            CAST(n.currency_symbol AS VARCHAR(8)) IS NULL AND b.currency_symbol IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_symbol,
-        CASE
-          WHEN CAST(n.region AS VARCHAR(64)) = b.region
-          OR (
-            CAST(n.region AS VARCHAR(64)) IS NULL AND b.region IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__region,
-        CASE
-          WHEN CAST(n.subregion AS VARCHAR(64)) = b.subregion
-          OR (
-            CAST(n.subregion AS VARCHAR(64)) IS NULL AND b.subregion IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__subregion,
-        CASE
-          WHEN CAST(n.continent_code AS CHAR(2)) = b.continent_code
-          OR (
-            CAST(n.continent_code AS CHAR(2)) IS NULL AND b.continent_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__continent_code,
-        CASE
-          WHEN CAST(n.tld AS VARCHAR(8)) = b.tld
-          OR (
-            CAST(n.tld AS VARCHAR(8)) IS NULL AND b.tld IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tld,
-        CASE
-          WHEN CAST(n.address_format AS VARCHAR(500)) = b.address_format
-          OR (
-            CAST(n.address_format AS VARCHAR(500)) IS NULL AND b.address_format IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__address_format,
-        CASE
-          WHEN CAST(n.postal_code_regex AS VARCHAR(255)) = b.postal_code_regex
-          OR (
-            CAST(n.postal_code_regex AS VARCHAR(255)) IS NULL AND b.postal_code_regex IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__postal_code_regex,
-        CASE
-          WHEN CAST(n.nationality AS VARCHAR(100)) = b.nationality
-          OR (
-            CAST(n.nationality AS VARCHAR(100)) IS NULL AND b.nationality IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__nationality,
-        CASE
-          WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
-          OR (
-            CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__latitude,
-        CASE
-          WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
-          OR (
-            CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__longitude,
-        CASE
-          WHEN CAST(n.area_km2 AS DECIMAL(12, 2)) = b.area_km2
-          OR (
-            CAST(n.area_km2 AS DECIMAL(12, 2)) IS NULL AND b.area_km2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__area_km2,
-        CASE
-          WHEN CAST(n.population AS BIGINT) = b.population
-          OR (
-            CAST(n.population AS BIGINT) IS NULL AND b.population IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__population,
-        CASE
-          WHEN CAST(n.gdp_usd AS DECIMAL(18, 2)) = b.gdp_usd
-          OR (
-            CAST(n.gdp_usd AS DECIMAL(18, 2)) IS NULL AND b.gdp_usd IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__gdp_usd,
-        CASE
-          WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
-          OR (
-            CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vat_rate,
-        CASE
-          WHEN CAST(n.is_eu_member AS BOOLEAN) = b.is_eu_member
-          OR (
-            CAST(n.is_eu_member AS BOOLEAN) IS NULL AND b.is_eu_member IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_eu_member,
-        CASE
-          WHEN CAST(n.is_sanctioned AS BOOLEAN) = b.is_sanctioned
-          OR (
-            CAST(n.is_sanctioned AS BOOLEAN) IS NULL AND b.is_sanctioned IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_sanctioned,
-        CASE
-          WHEN CAST(n.requires_export_license AS BOOLEAN) = b.requires_export_license
-          OR (
-            CAST(n.requires_export_license AS BOOLEAN) IS NULL
-            AND b.requires_export_license IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__requires_export_license,
-        CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
-          OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
-          OR (
-            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__sort_order,
-        CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
-          OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
-          OR (
-            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        FALSE AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
-      FROM (
-        SELECT
-          id,
-          name,
-          official_name,
-          native_name,
-          iso2,
-          iso3,
-          numeric_code,
-          phone_code,
-          capital,
-          currency_code,
-          currency_name,
-          currency_symbol,
-          region,
-          subregion,
-          continent_code,
-          tld,
-          address_format,
-          postal_code_regex,
-          nationality,
-          latitude,
-          longitude,
-          area_km2,
-          population,
-          gdp_usd,
-          vat_rate,
-          is_eu_member,
-          is_sanctioned,
-          requires_export_license,
-          status,
-          sort_order,
-          created_at,
-          updated_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, official_name DESC NULLS LAST, native_name DESC NULLS LAST, iso2 DESC NULLS LAST, iso3 DESC NULLS LAST, numeric_code DESC NULLS LAST, phone_code DESC NULLS LAST, capital DESC NULLS LAST, currency_code DESC NULLS LAST, currency_name DESC NULLS LAST, currency_symbol DESC NULLS LAST, region DESC NULLS LAST, subregion DESC NULLS LAST, continent_code DESC NULLS LAST, tld DESC NULLS LAST, address_format DESC NULLS LAST, postal_code_regex DESC NULLS LAST, nationality DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, area_km2 DESC NULLS LAST, population DESC NULLS LAST, gdp_usd DESC NULLS LAST, vat_rate DESC NULLS LAST, is_eu_member DESC NULLS LAST, is_sanctioned DESC NULLS LAST, requires_export_license DESC NULLS LAST, status DESC NULLS LAST, sort_order DESC NULLS LAST, created_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__countries__staged
-        WHERE
-          NOT (
-            (
-              vendor__countries__staged.id IS NULL
-            )
-            OR (
-              vendor__countries__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.official_name) > 200
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.native_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.iso2) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.iso3) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.numeric_code <= -32768.5
-                  OR vendor__countries__staged.numeric_code >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.phone_code) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.capital) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_name) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_symbol) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.subregion) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.continent_code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.tld) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.address_format) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.postal_code_regex) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.nationality) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.area_km2) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.gdp_usd) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.vat_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.status <= -32768.5
-                  OR vendor__countries__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.sort_order <= -32768.5
-                  OR vendor__countries__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
-          )
-      ) AS n
-      LEFT JOIN public.countries AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.countries__deleted AS t
-        ON n.id = t.id
+        TRUE AS chg__id,
+        TRUE AS chg__name,
+        TRUE AS chg__official_name,
+        TRUE AS chg__native_name,
+        TRUE AS chg__iso2,
+        TRUE AS chg__iso3,
+        TRUE AS chg__numeric_code,
+        TRUE AS chg__phone_code,
+        TRUE AS chg__capital,
+        TRUE AS chg__currency_code,
+        TRUE AS chg__currency_name,
+        TRUE AS chg__currency_symbol,
+        TRUE AS chg__region,
+        TRUE AS chg__subregion,
+        TRUE AS chg__continent_code,
+        TRUE AS chg__tld,
+        TRUE AS chg__address_format,
+        TRUE AS chg__postal_code_regex,
+        TRUE AS chg__nationality,
+        TRUE AS chg__latitude,
+        TRUE AS chg__longitude,
+        TRUE AS chg__area_km2,
+        TRUE AS chg__population,
+        TRUE AS chg__gdp_usd,
+        TRUE AS chg__vat_rate,
+        TRUE AS chg__is_eu_member,
+        TRUE AS chg__is_sanctioned,
+        TRUE AS chg__requires_export_license,
+        TRUE AS chg__status,
+        TRUE AS chg__sort_order,
+        TRUE AS chg__created_at,
+        TRUE AS chg__updated_at
+      FROM public.countries AS b
       WHERE
-        n.cdc__rank = 1
-    ) AS p
-    UNION ALL
-    SELECT
-      'D' AS cdc__op,
-      CAST(NULL AS BIGINT) AS id,
-      CAST(NULL AS VARCHAR(100)) AS name,
-      CAST(NULL AS VARCHAR(200)) AS official_name,
-      CAST(NULL AS VARCHAR(150)) AS native_name,
-      CAST(NULL AS CHAR(2)) AS iso2,
-      CAST(NULL AS CHAR(3)) AS iso3,
-      CAST(NULL AS SMALLINT) AS numeric_code,
-      CAST(NULL AS VARCHAR(8)) AS phone_code,
-      CAST(NULL AS VARCHAR(100)) AS capital,
-      CAST(NULL AS CHAR(3)) AS currency_code,
-      CAST(NULL AS VARCHAR(64)) AS currency_name,
-      CAST(NULL AS VARCHAR(8)) AS currency_symbol,
-      CAST(NULL AS VARCHAR(64)) AS region,
-      CAST(NULL AS VARCHAR(64)) AS subregion,
-      CAST(NULL AS CHAR(2)) AS continent_code,
-      CAST(NULL AS VARCHAR(8)) AS tld,
-      CAST(NULL AS VARCHAR(500)) AS address_format,
-      CAST(NULL AS VARCHAR(255)) AS postal_code_regex,
-      CAST(NULL AS VARCHAR(100)) AS nationality,
-      CAST(NULL AS DECIMAL(9, 6)) AS latitude,
-      CAST(NULL AS DECIMAL(9, 6)) AS longitude,
-      CAST(NULL AS DECIMAL(12, 2)) AS area_km2,
-      CAST(NULL AS BIGINT) AS population,
-      CAST(NULL AS DECIMAL(18, 2)) AS gdp_usd,
-      CAST(NULL AS DECIMAL(5, 2)) AS vat_rate,
-      CAST(NULL AS BOOLEAN) AS is_eu_member,
-      CAST(NULL AS BOOLEAN) AS is_sanctioned,
-      CAST(NULL AS BOOLEAN) AS requires_export_license,
-      CAST(NULL AS SMALLINT) AS status,
-      CAST(NULL AS SMALLINT) AS sort_order,
-      CAST(NULL AS TIMESTAMP) AS created_at,
-      CAST(NULL AS TIMESTAMP) AS updated_at,
-      b.id AS old__id,
-      b.name AS old__name,
-      b.official_name AS old__official_name,
-      b.native_name AS old__native_name,
-      b.iso2 AS old__iso2,
-      b.iso3 AS old__iso3,
-      b.numeric_code AS old__numeric_code,
-      b.phone_code AS old__phone_code,
-      b.capital AS old__capital,
-      b.currency_code AS old__currency_code,
-      b.currency_name AS old__currency_name,
-      b.currency_symbol AS old__currency_symbol,
-      b.region AS old__region,
-      b.subregion AS old__subregion,
-      b.continent_code AS old__continent_code,
-      b.tld AS old__tld,
-      b.address_format AS old__address_format,
-      b.postal_code_regex AS old__postal_code_regex,
-      b.nationality AS old__nationality,
-      b.latitude AS old__latitude,
-      b.longitude AS old__longitude,
-      b.area_km2 AS old__area_km2,
-      b.population AS old__population,
-      b.gdp_usd AS old__gdp_usd,
-      b.vat_rate AS old__vat_rate,
-      b.is_eu_member AS old__is_eu_member,
-      b.is_sanctioned AS old__is_sanctioned,
-      b.requires_export_license AS old__requires_export_license,
-      b.status AS old__status,
-      b.sort_order AS old__sort_order,
-      b.created_at AS old__created_at,
-      b.updated_at AS old__updated_at,
-      TRUE AS chg__id,
-      TRUE AS chg__name,
-      TRUE AS chg__official_name,
-      TRUE AS chg__native_name,
-      TRUE AS chg__iso2,
-      TRUE AS chg__iso3,
-      TRUE AS chg__numeric_code,
-      TRUE AS chg__phone_code,
-      TRUE AS chg__capital,
-      TRUE AS chg__currency_code,
-      TRUE AS chg__currency_name,
-      TRUE AS chg__currency_symbol,
-      TRUE AS chg__region,
-      TRUE AS chg__subregion,
-      TRUE AS chg__continent_code,
-      TRUE AS chg__tld,
-      TRUE AS chg__address_format,
-      TRUE AS chg__postal_code_regex,
-      TRUE AS chg__nationality,
-      TRUE AS chg__latitude,
-      TRUE AS chg__longitude,
-      TRUE AS chg__area_km2,
-      TRUE AS chg__population,
-      TRUE AS chg__gdp_usd,
-      TRUE AS chg__vat_rate,
-      TRUE AS chg__is_eu_member,
-      TRUE AS chg__is_sanctioned,
-      TRUE AS chg__requires_export_license,
-      TRUE AS chg__status,
-      TRUE AS chg__sort_order,
-      TRUE AS chg__created_at,
-      TRUE AS chg__updated_at
-    FROM public.countries AS b
+        NOT EXISTS(
+          SELECT
+            1
+          FROM vendor__countries__staged AS x
+          WHERE
+            x.id = b.id
+        )
+        AND EXISTS(
+          SELECT
+            1
+          FROM vendor__countries__staged
+          WHERE
+            NOT (
+              (
+                vendor__countries__staged.id IS NULL
+              )
+              OR (
+                vendor__countries__staged.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.name) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.official_name) > 200
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.native_name) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.iso2) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.iso3) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__countries__staged.numeric_code <= -32768.5
+                    OR vendor__countries__staged.numeric_code >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.phone_code) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.capital) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.currency_code) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.currency_name) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.currency_symbol) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.region) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.subregion) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.continent_code) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.tld) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.address_format) > 500
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.postal_code_regex) > 255
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__countries__staged.nationality) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.latitude) >= 999.9999995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.longitude) >= 999.9999995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.area_km2) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.gdp_usd) >= 9999999999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__countries__staged.vat_rate) >= 999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__countries__staged.status <= -32768.5
+                    OR vendor__countries__staged.status >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__countries__staged.sort_order <= -32768.5
+                    OR vendor__countries__staged.sort_order >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+            )
+        )
+    ) AS c
     WHERE
-      NOT EXISTS(
-        SELECT
-          1
-        FROM vendor__countries__staged AS x
-        WHERE
-          x.id = b.id
-      )
-      AND EXISTS(
-        SELECT
-          1
-        FROM vendor__countries__staged
-        WHERE
-          NOT (
-            (
-              vendor__countries__staged.id IS NULL
-            )
-            OR (
-              vendor__countries__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.official_name) > 200
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.native_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.iso2) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.iso3) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.numeric_code <= -32768.5
-                  OR vendor__countries__staged.numeric_code >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.phone_code) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.capital) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_name) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_symbol) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.subregion) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.continent_code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.tld) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.address_format) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.postal_code_regex) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.nationality) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.area_km2) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.gdp_usd) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.vat_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.status <= -32768.5
-                  OR vendor__countries__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.sort_order <= -32768.5
-                  OR vendor__countries__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
-          )
-      )
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered,
-    read_rows,
-    applied,
-    superseded,
-    rejected
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'countries',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor' AND x.source = 'countries' AND x.run_id = p_run_id
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__countries__staged
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.id
-        FROM vendor__countries__staged AS n
-        WHERE
-          NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.official_name) > 200
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.native_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iso2) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iso3) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.phone_code) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.capital) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_name) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_symbol) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.subregion) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.continent_code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tld) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.address_format) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.postal_code_regex) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.nationality) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.area_km2) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.gdp_usd) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.vat_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
-          )
-        GROUP BY
-          n.id
-      ) AS k
-    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__countries__staged
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM vendor__countries__staged AS n
-      WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.official_name) > 200
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.native_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iso2) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iso3) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.phone_code) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.capital) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_name) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_symbol) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.subregion) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.continent_code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tld) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.address_format) > 500
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.postal_code_regex) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.nationality) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.latitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.longitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.area_km2) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.gdp_usd) >= 9999999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.id
-        FROM vendor__countries__staged AS n
-        WHERE
-          NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.official_name) > 200
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.native_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iso2) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iso3) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.phone_code) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.capital) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_name) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_symbol) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.subregion) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.continent_code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tld) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.address_format) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.postal_code_regex) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.nationality) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.area_km2) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.gdp_usd) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.vat_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
-          )
-        GROUP BY
-          n.id
-      ) AS k
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__countries__staged AS n
-      WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.official_name) > 200
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.native_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iso2) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iso3) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.phone_code) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.capital) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_name) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_symbol) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.subregion) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.continent_code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tld) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.address_format) > 500
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.postal_code_regex) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.nationality) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.latitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.longitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.area_km2) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.gdp_usd) >= 9999999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected
     )
-  FROM vendor__countries__delta;
-  v_statements := v_statements + 6;
-  DROP TABLE IF EXISTS vendor__product_categories__staged;
-  CREATE TEMPORARY TABLE vendor__product_categories__staged AS
-  SELECT
-    id,
-    parent_id,
-    name,
-    slug,
-    code,
-    description,
-    depth,
-    lft,
-    rgt,
-    path,
-    unspsc_code,
-    hs_code,
-    status,
-    is_leaf,
-    is_restricted,
-    requires_approval,
-    requires_certification,
-    default_tax_rate,
-    default_lead_time_days,
-    tax_code,
-    gl_account,
-    is_service,
-    min_order_value,
-    vendor_count,
-    sort_order,
-    icon_url,
-    created_by,
-    updated_by,
-    created_at,
-    updated_at
-  FROM staging.product_categories;
-  INSERT INTO cdc.dead_letter (
-    run_id,
-    pipeline,
-    source,
-    reason,
-    row_hash,
-    row_data,
-    dead_lettered_at
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'product_categories',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.name) > 150
-      ), FALSE)
-      THEN 'value too long for product_categories.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.slug) > 150
-      ), FALSE)
-      THEN 'value too long for product_categories.slug (' || CAST(OCTET_LENGTH(n.slug) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.code) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.code (' || CAST(OCTET_LENGTH(n.code) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.description) > 1000
-      ), FALSE)
-      THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
-      WHEN COALESCE((
-        n.depth <= -32768.5 OR n.depth >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.depth (smallint)'
-      WHEN COALESCE((
-        n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.lft (integer)'
-      WHEN COALESCE((
-        n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.rgt (integer)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.path) > 1000
-      ), FALSE)
-      THEN 'value too long for product_categories.path (' || CAST(OCTET_LENGTH(n.path) AS VARCHAR(20)) || ' > 1000)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.unspsc_code) > 16
-      ), FALSE)
-      THEN 'value too long for product_categories.unspsc_code (' || CAST(OCTET_LENGTH(n.unspsc_code) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.hs_code) > 16
-      ), FALSE)
-      THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(n.hs_code) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.status (smallint)'
-      WHEN COALESCE((
-        ABS(n.default_tax_rate) >= 999.995
-      ), FALSE)
-      THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
-      WHEN COALESCE(
-        (
-          n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-        ),
-        FALSE
-      )
-      THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.tax_code) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.tax_code (' || CAST(OCTET_LENGTH(n.tax_code) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.gl_account) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.gl_account (' || CAST(OCTET_LENGTH(n.gl_account) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        ABS(n.min_order_value) >= 999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
-      WHEN COALESCE((
-        n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.vendor_count (integer)'
-      WHEN COALESCE((
-        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.sort_order (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.icon_url) > 1024
-      ), FALSE)
-      THEN 'value too long for product_categories.icon_url (' || CAST(OCTET_LENGTH(n.icon_url) AS VARCHAR(20)) || ' > 1024)'
-    END,
-    MD5(
-      COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.depth AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lft AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rgt AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.path AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unspsc_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hs_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_leaf THEN 'true' WHEN NOT n.is_leaf THEN 'false' END, '<null>') || '|' || COALESCE(
-        CASE WHEN n.is_restricted THEN 'true' WHEN NOT n.is_restricted THEN 'false' END,
-        '<null>'
-      ) || '|' || COALESCE(
-        CASE
-          WHEN n.requires_approval
-          THEN 'true'
-          WHEN NOT n.requires_approval
-          THEN 'false'
-        END,
-        '<null>'
-      ) || '|' || COALESCE(
-        CASE
-          WHEN n.requires_certification
-          THEN 'true'
-          WHEN NOT n.requires_certification
-          THEN 'false'
-        END,
-        '<null>'
-      ) || '|' || COALESCE(CAST(n.default_tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gl_account AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
-        CASE WHEN n.is_service THEN 'true' WHEN NOT n.is_service THEN 'false' END,
-        '<null>'
-      ) || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
-    ),
-    OBJECT(
-      'id',
-      n.id,
-      'parent_id',
-      n.parent_id,
-      'name',
-      n.name,
-      'slug',
-      n.slug,
-      'code',
-      n.code,
-      'description',
-      n.description,
-      'depth',
-      n.depth,
-      'lft',
-      n.lft,
-      'rgt',
-      n.rgt,
-      'path',
-      n.path,
-      'unspsc_code',
-      n.unspsc_code,
-      'hs_code',
-      n.hs_code,
-      'status',
-      n.status,
-      'is_leaf',
-      n.is_leaf,
-      'is_restricted',
-      n.is_restricted,
-      'requires_approval',
-      n.requires_approval,
-      'requires_certification',
-      n.requires_certification,
-      'default_tax_rate',
-      n.default_tax_rate,
-      'default_lead_time_days',
-      n.default_lead_time_days,
-      'tax_code',
-      n.tax_code,
-      'gl_account',
-      n.gl_account,
-      'is_service',
-      n.is_service,
-      'min_order_value',
-      n.min_order_value,
-      'vendor_count',
-      n.vendor_count,
-      'sort_order',
-      n.sort_order,
-      'icon_url',
-      n.icon_url,
-      'created_by',
-      n.created_by,
-      'updated_by',
-      n.updated_by,
-      'created_at',
-      CAST(n.created_at AS VARCHAR(64)),
-      'updated_at',
-      CAST(n.updated_at AS VARCHAR(64))
-    ),
-    SYSDATE
-  FROM vendor__product_categories__staged AS n
-  WHERE
-    (
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'countries',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
       (
-        n.id IS NULL
+        SELECT
+          COUNT(*)
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor' AND x.source = 'countries' AND x.run_id = p_run_id
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__countries__staged
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            n.id
+          FROM vendor__countries__staged AS n
+          WHERE
+            NOT (
+              (
+                n.id IS NULL
+              )
+              OR (
+                n.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.name) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.official_name) > 200
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.native_name) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.iso2) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.iso3) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.phone_code) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.capital) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.currency_code) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.currency_name) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.currency_symbol) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.region) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.subregion) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.continent_code) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.tld) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.address_format) > 500
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.postal_code_regex) > 255
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.nationality) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.latitude) >= 999.9999995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.longitude) >= 999.9999995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.area_km2) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.gdp_usd) >= 9999999999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.vat_rate) >= 999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.status <= -32768.5 OR n.status >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+                ), FALSE)
+              )
+            )
+          GROUP BY
+            n.id
+        ) AS k
+      ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__countries__staged
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM vendor__countries__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.official_name) > 200
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.native_name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.iso2) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.iso3) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.phone_code) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.capital) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.currency_name) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.currency_symbol) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.region) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.subregion) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.continent_code) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.tld) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.address_format) > 500
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.postal_code_regex) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.nationality) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.latitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.longitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.area_km2) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.gdp_usd) >= 9999999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.vat_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.status <= -32768.5 OR n.status >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+            ), FALSE)
+          )
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            n.id
+          FROM vendor__countries__staged AS n
+          WHERE
+            NOT (
+              (
+                n.id IS NULL
+              )
+              OR (
+                n.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.name) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.official_name) > 200
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.native_name) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.iso2) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.iso3) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.phone_code) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.capital) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.currency_code) > 3
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.currency_name) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.currency_symbol) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.region) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.subregion) > 64
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.continent_code) > 2
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.tld) > 8
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.address_format) > 500
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.postal_code_regex) > 255
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.nationality) > 100
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.latitude) >= 999.9999995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.longitude) >= 999.9999995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.area_km2) >= 9999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.gdp_usd) >= 9999999999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.vat_rate) >= 999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.status <= -32768.5 OR n.status >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+                ), FALSE)
+              )
+            )
+          GROUP BY
+            n.id
+        ) AS k
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__countries__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.name) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.official_name) > 200
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.native_name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.iso2) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.iso3) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.phone_code) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.capital) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.currency_code) > 3
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.currency_name) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.currency_symbol) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.region) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.subregion) > 64
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.continent_code) > 2
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.tld) > 8
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.address_format) > 500
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.postal_code_regex) > 255
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.nationality) > 100
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.latitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.longitude) >= 999.9999995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.area_km2) >= 9999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.gdp_usd) >= 9999999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.vat_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.status <= -32768.5 OR n.status >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+            ), FALSE)
+          )
       )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
+    FROM vendor__countries__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'countries',
+      0,
+      0,
+      0,
+      0,
+      0,
+      (
+        SELECT
+          COUNT(*)
+        FROM staging.countries
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            id
+          FROM staging.countries
+          GROUP BY
+            id
+        ) AS k
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM staging.countries
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            id
+          FROM staging.countries
+          GROUP BY
+            id
+        ) AS k
+      ),
+      0;
+    v_statements := v_statements + 1;
+  END IF;
+  -- product_categories: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
+  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT 1 FROM staging.product_categories AS s WHERE NOT EXISTS(SELECT 1 FROM public.product_categories AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.parent_id = b.parent_id OR (s.parent_id IS NULL AND b.parent_id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.slug = b.slug OR (s.slug IS NULL AND b.slug IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.description = b.description OR (s.description IS NULL AND b.description IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.depth = b.depth OR (s.depth IS NULL AND b.depth IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.lft = b.lft OR (s.lft IS NULL AND b.lft IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.rgt = b.rgt OR (s.rgt IS NULL AND b.rgt IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.path = b.path OR (s.path IS NULL AND b.path IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unspsc_code = b.unspsc_code OR (s.unspsc_code IS NULL AND b.unspsc_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.hs_code = b.hs_code OR (s.hs_code IS NULL AND b.hs_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_leaf = b.is_leaf OR (s.is_leaf IS NULL AND b.is_leaf IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_restricted = b.is_restricted OR (s.is_restricted IS NULL AND b.is_restricted IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_approval = b.requires_approval OR (s.requires_approval IS NULL AND b.requires_approval IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_certification = b.requires_certification OR (s.requires_certification IS NULL AND b.requires_certification IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_tax_rate = b.default_tax_rate OR (s.default_tax_rate IS NULL AND b.default_tax_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_lead_time_days = b.default_lead_time_days OR (s.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tax_code = b.tax_code OR (s.tax_code IS NULL AND b.tax_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gl_account = b.gl_account OR (s.gl_account IS NULL AND b.gl_account IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_service = b.is_service OR (s.is_service IS NULL AND b.is_service IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.min_order_value = b.min_order_value OR (s.min_order_value IS NULL AND b.min_order_value IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vendor_count = b.vendor_count OR (s.vendor_count IS NULL AND b.vendor_count IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.icon_url = b.icon_url OR (s.icon_url IS NULL AND b.icon_url IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_by = b.created_by OR (s.created_by IS NULL AND b.created_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_by = b.updated_by OR (s.updated_by IS NULL AND b.updated_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.product_categories AS b WHERE NOT EXISTS(SELECT 1 FROM staging.product_categories AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.parent_id = b.parent_id OR (s.parent_id IS NULL AND b.parent_id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.slug = b.slug OR (s.slug IS NULL AND b.slug IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.description = b.description OR (s.description IS NULL AND b.description IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.depth = b.depth OR (s.depth IS NULL AND b.depth IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.lft = b.lft OR (s.lft IS NULL AND b.lft IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.rgt = b.rgt OR (s.rgt IS NULL AND b.rgt IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.path = b.path OR (s.path IS NULL AND b.path IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unspsc_code = b.unspsc_code OR (s.unspsc_code IS NULL AND b.unspsc_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.hs_code = b.hs_code OR (s.hs_code IS NULL AND b.hs_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_leaf = b.is_leaf OR (s.is_leaf IS NULL AND b.is_leaf IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_restricted = b.is_restricted OR (s.is_restricted IS NULL AND b.is_restricted IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_approval = b.requires_approval OR (s.requires_approval IS NULL AND b.requires_approval IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_certification = b.requires_certification OR (s.requires_certification IS NULL AND b.requires_certification IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_tax_rate = b.default_tax_rate OR (s.default_tax_rate IS NULL AND b.default_tax_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_lead_time_days = b.default_lead_time_days OR (s.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tax_code = b.tax_code OR (s.tax_code IS NULL AND b.tax_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gl_account = b.gl_account OR (s.gl_account IS NULL AND b.gl_account IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_service = b.is_service OR (s.is_service IS NULL AND b.is_service IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.min_order_value = b.min_order_value OR (s.min_order_value IS NULL AND b.min_order_value IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vendor_count = b.vendor_count OR (s.vendor_count IS NULL AND b.vendor_count IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.icon_url = b.icon_url OR (s.icon_url IS NULL AND b.icon_url IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_by = b.created_by OR (s.created_by IS NULL AND b.created_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_by = b.updated_by OR (s.updated_by IS NULL AND b.updated_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.product_categories AS a)) AS u LIMIT 1) AS cdc__probe;
+  v_statements := v_statements + 1;
+  IF v_staged > 0 THEN
+    DROP TABLE IF EXISTS vendor__product_categories__staged;
+    CREATE TEMPORARY TABLE vendor__product_categories__staged AS
+    SELECT
+      id,
+      parent_id,
+      name,
+      slug,
+      code,
+      description,
+      depth,
+      lft,
+      rgt,
+      path,
+      unspsc_code,
+      hs_code,
+      status,
+      is_leaf,
+      is_restricted,
+      requires_approval,
+      requires_certification,
+      default_tax_rate,
+      default_lead_time_days,
+      tax_code,
+      gl_account,
+      is_service,
+      min_order_value,
+      vendor_count,
+      sort_order,
+      icon_url,
+      created_by,
+      updated_by,
+      created_at,
+      updated_at
+    FROM staging.product_categories;
+    INSERT INTO cdc.dead_letter (
+      run_id,
+      pipeline,
+      source,
+      reason,
+      row_hash,
+      row_data,
+      dead_lettered_at
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'product_categories',
+      CASE
+        WHEN n.id IS NULL
+        THEN 'NULL key (id)'
+        WHEN n.updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
           OCTET_LENGTH(n.name) > 150
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.slug) > 150
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.slug (' || CAST(OCTET_LENGTH(n.slug) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.code) > 32
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.code (' || CAST(OCTET_LENGTH(n.code) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.description) > 1000
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
+        WHEN COALESCE((
           n.depth <= -32768.5 OR n.depth >= 32767.5
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for product_categories.depth (smallint)'
+        WHEN COALESCE((
           n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for product_categories.lft (integer)'
+        WHEN COALESCE((
           n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for product_categories.rgt (integer)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.path) > 1000
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.path (' || CAST(OCTET_LENGTH(n.path) AS VARCHAR(20)) || ' > 1000)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.unspsc_code) > 16
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.unspsc_code (' || CAST(OCTET_LENGTH(n.unspsc_code) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.hs_code) > 16
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(n.hs_code) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
           n.status <= -32768.5 OR n.status >= 32767.5
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for product_categories.status (smallint)'
+        WHEN COALESCE((
           ABS(n.default_tax_rate) >= 999.995
         ), FALSE)
-      )
-      OR (
-        COALESCE(
+        THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+        WHEN COALESCE(
           (
             n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
           ),
           FALSE
         )
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.tax_code) > 32
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.tax_code (' || CAST(OCTET_LENGTH(n.tax_code) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.gl_account) > 32
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value too long for product_categories.gl_account (' || CAST(OCTET_LENGTH(n.gl_account) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
           ABS(n.min_order_value) >= 999999999999.995
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+        WHEN COALESCE((
           n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for product_categories.vendor_count (integer)'
+        WHEN COALESCE((
           n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
         ), FALSE)
-      )
-      OR (
-        COALESCE((
+        THEN 'value out of range for product_categories.sort_order (smallint)'
+        WHEN COALESCE((
           OCTET_LENGTH(n.icon_url) > 1024
         ), FALSE)
-      )
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor'
-        AND x.source = 'product_categories'
-        AND x.row_hash = MD5(
-          COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.depth AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lft AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rgt AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.path AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unspsc_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hs_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_leaf THEN 'true' WHEN NOT n.is_leaf THEN 'false' END, '<null>') || '|' || COALESCE(
-            CASE WHEN n.is_restricted THEN 'true' WHEN NOT n.is_restricted THEN 'false' END,
-            '<null>'
-          ) || '|' || COALESCE(
-            CASE
-              WHEN n.requires_approval
-              THEN 'true'
-              WHEN NOT n.requires_approval
-              THEN 'false'
-            END,
-            '<null>'
-          ) || '|' || COALESCE(
-            CASE
-              WHEN n.requires_certification
-              THEN 'true'
-              WHEN NOT n.requires_certification
-              THEN 'false'
-            END,
-            '<null>'
-          ) || '|' || COALESCE(CAST(n.default_tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gl_account AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
-            CASE WHEN n.is_service THEN 'true' WHEN NOT n.is_service THEN 'false' END,
-            '<null>'
-          ) || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+        THEN 'value too long for product_categories.icon_url (' || CAST(OCTET_LENGTH(n.icon_url) AS VARCHAR(20)) || ' > 1024)'
+      END,
+      MD5(
+        COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.depth AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lft AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rgt AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.path AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unspsc_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hs_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_leaf THEN 'true' WHEN NOT n.is_leaf THEN 'false' END, '<null>') || '|' || COALESCE(
+          CASE WHEN n.is_restricted THEN 'true' WHEN NOT n.is_restricted THEN 'false' END,
+          '<null>'
+        ) || '|' || COALESCE(
+          CASE
+            WHEN n.requires_approval
+            THEN 'true'
+            WHEN NOT n.requires_approval
+            THEN 'false'
+          END,
+          '<null>'
+        ) || '|' || COALESCE(
+          CASE
+            WHEN n.requires_certification
+            THEN 'true'
+            WHEN NOT n.requires_certification
+            THEN 'false'
+          END,
+          '<null>'
+        ) || '|' || COALESCE(CAST(n.default_tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gl_account AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
+          CASE WHEN n.is_service THEN 'true' WHEN NOT n.is_service THEN 'false' END,
+          '<null>'
+        ) || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+      ),
+      OBJECT(
+        'id',
+        n.id,
+        'parent_id',
+        n.parent_id,
+        'name',
+        n.name,
+        'slug',
+        n.slug,
+        'code',
+        n.code,
+        'description',
+        n.description,
+        'depth',
+        n.depth,
+        'lft',
+        n.lft,
+        'rgt',
+        n.rgt,
+        'path',
+        n.path,
+        'unspsc_code',
+        n.unspsc_code,
+        'hs_code',
+        n.hs_code,
+        'status',
+        n.status,
+        'is_leaf',
+        n.is_leaf,
+        'is_restricted',
+        n.is_restricted,
+        'requires_approval',
+        n.requires_approval,
+        'requires_certification',
+        n.requires_certification,
+        'default_tax_rate',
+        n.default_tax_rate,
+        'default_lead_time_days',
+        n.default_lead_time_days,
+        'tax_code',
+        n.tax_code,
+        'gl_account',
+        n.gl_account,
+        'is_service',
+        n.is_service,
+        'min_order_value',
+        n.min_order_value,
+        'vendor_count',
+        n.vendor_count,
+        'sort_order',
+        n.sort_order,
+        'icon_url',
+        n.icon_url,
+        'created_by',
+        n.created_by,
+        'updated_by',
+        n.updated_by,
+        'created_at',
+        CAST(n.created_at AS VARCHAR(64)),
+        'updated_at',
+        CAST(n.updated_at AS VARCHAR(64))
+      ),
+      SYSDATE
+    FROM vendor__product_categories__staged AS n
+    WHERE
+      (
+        (
+          n.id IS NULL
         )
-    );
-  DROP TABLE IF EXISTS vendor__product_categories__delta;
-  CREATE TEMPORARY TABLE vendor__product_categories__delta AS
-  SELECT
-    *
-  FROM (
+        OR (
+          n.updated_at IS NULL
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.name) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.slug) > 150
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.code) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.description) > 1000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.depth <= -32768.5 OR n.depth >= 32767.5
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.path) > 1000
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.unspsc_code) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.hs_code) > 16
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.status <= -32768.5 OR n.status >= 32767.5
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.default_tax_rate) >= 999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE(
+            (
+              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+            ),
+            FALSE
+          )
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.tax_code) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.gl_account) > 32
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            ABS(n.min_order_value) >= 999999999999.995
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+          ), FALSE)
+        )
+        OR (
+          COALESCE((
+            OCTET_LENGTH(n.icon_url) > 1024
+          ), FALSE)
+        )
+      )
+      AND NOT EXISTS(
+        SELECT
+          1
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor'
+          AND x.source = 'product_categories'
+          AND x.row_hash = MD5(
+            COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.depth AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lft AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rgt AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.path AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unspsc_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hs_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_leaf THEN 'true' WHEN NOT n.is_leaf THEN 'false' END, '<null>') || '|' || COALESCE(
+              CASE WHEN n.is_restricted THEN 'true' WHEN NOT n.is_restricted THEN 'false' END,
+              '<null>'
+            ) || '|' || COALESCE(
+              CASE
+                WHEN n.requires_approval
+                THEN 'true'
+                WHEN NOT n.requires_approval
+                THEN 'false'
+              END,
+              '<null>'
+            ) || '|' || COALESCE(
+              CASE
+                WHEN n.requires_certification
+                THEN 'true'
+                WHEN NOT n.requires_certification
+                THEN 'false'
+              END,
+              '<null>'
+            ) || '|' || COALESCE(CAST(n.default_tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_lead_time_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gl_account AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
+              CASE WHEN n.is_service THEN 'true' WHEN NOT n.is_service THEN 'false' END,
+              '<null>'
+            ) || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
+          )
+      );
+    DROP TABLE IF EXISTS vendor__product_categories__delta;
+    CREATE TEMPORARY TABLE vendor__product_categories__delta AS
     SELECT
-      CASE
-        WHEN p.old__id IS NULL AND p.cdc__delete
-        THEN 'N'
-        WHEN p.cdc__stale
-        THEN 'S'
-        WHEN p.cdc__delete
-        THEN 'D'
-        WHEN p.old__id IS NULL
-        THEN 'I'
-        WHEN p.chg__id
-        OR p.chg__parent_id
-        OR p.chg__name
-        OR p.chg__slug
-        OR p.chg__code
-        OR p.chg__description
-        OR p.chg__depth
-        OR p.chg__lft
-        OR p.chg__rgt
-        OR p.chg__path
-        OR p.chg__unspsc_code
-        OR p.chg__hs_code
-        OR p.chg__status
-        OR p.chg__is_leaf
-        OR p.chg__is_restricted
-        OR p.chg__requires_approval
-        OR p.chg__requires_certification
-        OR p.chg__default_tax_rate
-        OR p.chg__default_lead_time_days
-        OR p.chg__tax_code
-        OR p.chg__gl_account
-        OR p.chg__is_service
-        OR p.chg__min_order_value
-        OR p.chg__vendor_count
-        OR p.chg__sort_order
-        OR p.chg__icon_url
-        OR p.chg__created_by
-        OR p.chg__updated_by
-        OR p.chg__created_at
-        OR p.chg__updated_at
-        THEN 'U'
-        ELSE 'N'
-      END AS cdc__op,
-      p.id,
-      p.parent_id,
-      p.name,
-      p.slug,
-      p.code,
-      p.description,
-      p.depth,
-      p.lft,
-      p.rgt,
-      p.path,
-      p.unspsc_code,
-      p.hs_code,
-      p.status,
-      p.is_leaf,
-      p.is_restricted,
-      p.requires_approval,
-      p.requires_certification,
-      p.default_tax_rate,
-      p.default_lead_time_days,
-      p.tax_code,
-      p.gl_account,
-      p.is_service,
-      p.min_order_value,
-      p.vendor_count,
-      p.sort_order,
-      p.icon_url,
-      p.created_by,
-      p.updated_by,
-      p.created_at,
-      p.updated_at,
-      p.old__id,
-      p.old__parent_id,
-      p.old__name,
-      p.old__slug,
-      p.old__code,
-      p.old__description,
-      p.old__depth,
-      p.old__lft,
-      p.old__rgt,
-      p.old__path,
-      p.old__unspsc_code,
-      p.old__hs_code,
-      p.old__status,
-      p.old__is_leaf,
-      p.old__is_restricted,
-      p.old__requires_approval,
-      p.old__requires_certification,
-      p.old__default_tax_rate,
-      p.old__default_lead_time_days,
-      p.old__tax_code,
-      p.old__gl_account,
-      p.old__is_service,
-      p.old__min_order_value,
-      p.old__vendor_count,
-      p.old__sort_order,
-      p.old__icon_url,
-      p.old__created_by,
-      p.old__updated_by,
-      p.old__created_at,
-      p.old__updated_at,
-      p.chg__id,
-      p.chg__parent_id,
-      p.chg__name,
-      p.chg__slug,
-      p.chg__code,
-      p.chg__description,
-      p.chg__depth,
-      p.chg__lft,
-      p.chg__rgt,
-      p.chg__path,
-      p.chg__unspsc_code,
-      p.chg__hs_code,
-      p.chg__status,
-      p.chg__is_leaf,
-      p.chg__is_restricted,
-      p.chg__requires_approval,
-      p.chg__requires_certification,
-      p.chg__default_tax_rate,
-      p.chg__default_lead_time_days,
-      p.chg__tax_code,
-      p.chg__gl_account,
-      p.chg__is_service,
-      p.chg__min_order_value,
-      p.chg__vendor_count,
-      p.chg__sort_order,
-      p.chg__icon_url,
-      p.chg__created_by,
-      p.chg__updated_by,
-      p.chg__created_at,
-      p.chg__updated_at
+      *
     FROM (
       SELECT
-        CAST(n.id AS BIGINT) AS id,
-        CAST(n.parent_id AS BIGINT) AS parent_id,
-        CAST(n.name AS VARCHAR(150)) AS name,
-        CAST(n.slug AS VARCHAR(150)) AS slug,
-        CAST(n.code AS VARCHAR(32)) AS code,
-        CAST(n.description AS VARCHAR(1000)) AS description,
-        CAST(n.depth AS SMALLINT) AS depth,
-        CAST(n.lft AS INTEGER) AS lft,
-        CAST(n.rgt AS INTEGER) AS rgt,
-        CAST(n.path AS VARCHAR(1000)) AS path,
-        CAST(n.unspsc_code AS VARCHAR(16)) AS unspsc_code,
-        CAST(n.hs_code AS VARCHAR(16)) AS hs_code,
-        CAST(n.status AS SMALLINT) AS status,
-        CAST(n.is_leaf AS BOOLEAN) AS is_leaf,
-        CAST(n.is_restricted AS BOOLEAN) AS is_restricted,
-        CAST(n.requires_approval AS BOOLEAN) AS requires_approval,
-        CAST(n.requires_certification AS BOOLEAN) AS requires_certification,
-        CAST(n.default_tax_rate AS DECIMAL(5, 2)) AS default_tax_rate,
-        CAST(n.default_lead_time_days AS SMALLINT) AS default_lead_time_days,
-        CAST(n.tax_code AS VARCHAR(32)) AS tax_code,
-        CAST(n.gl_account AS VARCHAR(32)) AS gl_account,
-        CAST(n.is_service AS BOOLEAN) AS is_service,
-        CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
-        CAST(n.vendor_count AS INTEGER) AS vendor_count,
-        CAST(n.sort_order AS SMALLINT) AS sort_order,
-        CAST(n.icon_url AS VARCHAR(1024)) AS icon_url,
-        CAST(n.created_by AS BIGINT) AS created_by,
-        CAST(n.updated_by AS BIGINT) AS updated_by,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
-        CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+        CASE
+          WHEN p.old__id IS NULL AND p.cdc__delete
+          THEN 'N'
+          WHEN p.cdc__stale
+          THEN 'S'
+          WHEN p.cdc__delete
+          THEN 'D'
+          WHEN p.old__id IS NULL
+          THEN 'I'
+          WHEN p.chg__id
+          OR p.chg__parent_id
+          OR p.chg__name
+          OR p.chg__slug
+          OR p.chg__code
+          OR p.chg__description
+          OR p.chg__depth
+          OR p.chg__lft
+          OR p.chg__rgt
+          OR p.chg__path
+          OR p.chg__unspsc_code
+          OR p.chg__hs_code
+          OR p.chg__status
+          OR p.chg__is_leaf
+          OR p.chg__is_restricted
+          OR p.chg__requires_approval
+          OR p.chg__requires_certification
+          OR p.chg__default_tax_rate
+          OR p.chg__default_lead_time_days
+          OR p.chg__tax_code
+          OR p.chg__gl_account
+          OR p.chg__is_service
+          OR p.chg__min_order_value
+          OR p.chg__vendor_count
+          OR p.chg__sort_order
+          OR p.chg__icon_url
+          OR p.chg__created_by
+          OR p.chg__updated_by
+          OR p.chg__created_at
+          OR p.chg__updated_at
+          THEN 'U'
+          ELSE 'N'
+        END AS cdc__op,
+        p.id,
+        p.parent_id,
+        p.name,
+        p.slug,
+        p.code,
+        p.description,
+        p.depth,
+        p.lft,
+        p.rgt,
+        p.path,
+        p.unspsc_code,
+        p.hs_code,
+        p.status,
+        p.is_leaf,
+        p.is_restricted,
+        p.requires_approval,
+        p.requires_certification,
+        p.default_tax_rate,
+        p.default_lead_time_days,
+        p.tax_code,
+        p.gl_account,
+        p.is_service,
+        p.min_order_value,
+        p.vendor_count,
+        p.sort_order,
+        p.icon_url,
+        p.created_by,
+        p.updated_by,
+        p.created_at,
+        p.updated_at,
+        p.old__id,
+        p.old__parent_id,
+        p.old__name,
+        p.old__slug,
+        p.old__code,
+        p.old__description,
+        p.old__depth,
+        p.old__lft,
+        p.old__rgt,
+        p.old__path,
+        p.old__unspsc_code,
+        p.old__hs_code,
+        p.old__status,
+        p.old__is_leaf,
+        p.old__is_restricted,
+        p.old__requires_approval,
+        p.old__requires_certification,
+        p.old__default_tax_rate,
+        p.old__default_lead_time_days,
+        p.old__tax_code,
+        p.old__gl_account,
+        p.old__is_service,
+        p.old__min_order_value,
+        p.old__vendor_count,
+        p.old__sort_order,
+        p.old__icon_url,
+        p.old__created_by,
+        p.old__updated_by,
+        p.old__created_at,
+        p.old__updated_at,
+        p.chg__id,
+        p.chg__parent_id,
+        p.chg__name,
+        p.chg__slug,
+        p.chg__code,
+        p.chg__description,
+        p.chg__depth,
+        p.chg__lft,
+        p.chg__rgt,
+        p.chg__path,
+        p.chg__unspsc_code,
+        p.chg__hs_code,
+        p.chg__status,
+        p.chg__is_leaf,
+        p.chg__is_restricted,
+        p.chg__requires_approval,
+        p.chg__requires_certification,
+        p.chg__default_tax_rate,
+        p.chg__default_lead_time_days,
+        p.chg__tax_code,
+        p.chg__gl_account,
+        p.chg__is_service,
+        p.chg__min_order_value,
+        p.chg__vendor_count,
+        p.chg__sort_order,
+        p.chg__icon_url,
+        p.chg__created_by,
+        p.chg__updated_by,
+        p.chg__created_at,
+        p.chg__updated_at
+      FROM (
+        SELECT
+          CAST(n.id AS BIGINT) AS id,
+          CAST(n.parent_id AS BIGINT) AS parent_id,
+          CAST(n.name AS VARCHAR(150)) AS name,
+          CAST(n.slug AS VARCHAR(150)) AS slug,
+          CAST(n.code AS VARCHAR(32)) AS code,
+          CAST(n.description AS VARCHAR(1000)) AS description,
+          CAST(n.depth AS SMALLINT) AS depth,
+          CAST(n.lft AS INTEGER) AS lft,
+          CAST(n.rgt AS INTEGER) AS rgt,
+          CAST(n.path AS VARCHAR(1000)) AS path,
+          CAST(n.unspsc_code AS VARCHAR(16)) AS unspsc_code,
+          CAST(n.hs_code AS VARCHAR(16)) AS hs_code,
+          CAST(n.status AS SMALLINT) AS status,
+          CAST(n.is_leaf AS BOOLEAN) AS is_leaf,
+          CAST(n.is_restricted AS BOOLEAN) AS is_restricted,
+          CAST(n.requires_approval AS BOOLEAN) AS requires_approval,
+          CAST(n.requires_certification AS BOOLEAN) AS requires_certification,
+          CAST(n.default_tax_rate AS DECIMAL(5, 2)) AS default_tax_rate,
+          CAST(n.default_lead_time_days AS SMALLINT) AS default_lead_time_days,
+          CAST(n.tax_code AS VARCHAR(32)) AS tax_code,
+          CAST(n.gl_account AS VARCHAR(32)) AS gl_account,
+          CAST(n.is_service AS BOOLEAN) AS is_service,
+          CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
+          CAST(n.vendor_count AS INTEGER) AS vendor_count,
+          CAST(n.sort_order AS SMALLINT) AS sort_order,
+          CAST(n.icon_url AS VARCHAR(1024)) AS icon_url,
+          CAST(n.created_by AS BIGINT) AS created_by,
+          CAST(n.updated_by AS BIGINT) AS updated_by,
+          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CAST(n.updated_at AS TIMESTAMP) AS updated_at,
+          b.id AS old__id,
+          b.parent_id AS old__parent_id,
+          b.name AS old__name,
+          b.slug AS old__slug,
+          b.code AS old__code,
+          b.description AS old__description,
+          b.depth AS old__depth,
+          b.lft AS old__lft,
+          b.rgt AS old__rgt,
+          b.path AS old__path,
+          b.unspsc_code AS old__unspsc_code,
+          b.hs_code AS old__hs_code,
+          b.status AS old__status,
+          b.is_leaf AS old__is_leaf,
+          b.is_restricted AS old__is_restricted,
+          b.requires_approval AS old__requires_approval,
+          b.requires_certification AS old__requires_certification,
+          b.default_tax_rate AS old__default_tax_rate,
+          b.default_lead_time_days AS old__default_lead_time_days,
+          b.tax_code AS old__tax_code,
+          b.gl_account AS old__gl_account,
+          b.is_service AS old__is_service,
+          b.min_order_value AS old__min_order_value,
+          b.vendor_count AS old__vendor_count,
+          b.sort_order AS old__sort_order,
+          b.icon_url AS old__icon_url,
+          b.created_by AS old__created_by,
+          b.updated_by AS old__updated_by,
+          b.created_at AS old__created_at,
+          b.updated_at AS old__updated_at,
+          CASE
+            WHEN CAST(n.id AS BIGINT) = b.id
+            OR (
+              CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__id,
+          CASE
+            WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+            OR (
+              CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_id,
+          CASE
+            WHEN CAST(n.name AS VARCHAR(150)) = b.name
+            OR (
+              CAST(n.name AS VARCHAR(150)) IS NULL AND b.name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__name,
+          CASE
+            WHEN CAST(n.slug AS VARCHAR(150)) = b.slug
+            OR (
+              CAST(n.slug AS VARCHAR(150)) IS NULL AND b.slug IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__slug,
+          CASE
+            WHEN CAST(n.code AS VARCHAR(32)) = b.code
+            OR (
+              CAST(n.code AS VARCHAR(32)) IS NULL AND b.code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__code,
+          CASE
+            WHEN CAST(n.description AS VARCHAR(1000)) = b.description
+            OR (
+              CAST(n.description AS VARCHAR(1000)) IS NULL AND b.description IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__description,
+          CASE
+            WHEN CAST(n.depth AS SMALLINT) = b.depth
+            OR (
+              CAST(n.depth AS SMALLINT) IS NULL AND b.depth IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__depth,
+          CASE
+            WHEN CAST(n.lft AS INTEGER) = b.lft
+            OR (
+              CAST(n.lft AS INTEGER) IS NULL AND b.lft IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__lft,
+          CASE
+            WHEN CAST(n.rgt AS INTEGER) = b.rgt
+            OR (
+              CAST(n.rgt AS INTEGER) IS NULL AND b.rgt IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__rgt,
+          CASE
+            WHEN CAST(n.path AS VARCHAR(1000)) = b.path
+            OR (
+              CAST(n.path AS VARCHAR(1000)) IS NULL AND b.path IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__path,
+          CASE
+            WHEN CAST(n.unspsc_code AS VARCHAR(16)) = b.unspsc_code
+            OR (
+              CAST(n.unspsc_code AS VARCHAR(16)) IS NULL AND b.unspsc_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__unspsc_code,
+          CASE
+            WHEN CAST(n.hs_code AS VARCHAR(16)) = b.hs_code
+            OR (
+              CAST(n.hs_code AS VARCHAR(16)) IS NULL AND b.hs_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__hs_code,
+          CASE
+            WHEN CAST(n.status AS SMALLINT) = b.status
+            OR (
+              CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__status,
+          CASE
+            WHEN CAST(n.is_leaf AS BOOLEAN) = b.is_leaf
+            OR (
+              CAST(n.is_leaf AS BOOLEAN) IS NULL AND b.is_leaf IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_leaf,
+          CASE
+            WHEN CAST(n.is_restricted AS BOOLEAN) = b.is_restricted
+            OR (
+              CAST(n.is_restricted AS BOOLEAN) IS NULL AND b.is_restricted IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_restricted,
+          CASE
+            WHEN CAST(n.requires_approval AS BOOLEAN) = b.requires_approval
+            OR (
+              CAST(n.requires_approval AS BOOLEAN) IS NULL AND b.requires_approval IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__requires_approval,
+          CASE
+            WHEN CAST(n.requires_certification AS BOOLEAN) = b.requires_certification
+            OR (
+              CAST(n.requires_certification AS BOOLEAN) IS NULL
+              AND b.requires_certification IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__requires_certification,
+          CASE
+            WHEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) = b.default_tax_rate
+            OR (
+              CAST(n.default_tax_rate AS DECIMAL(5, 2)) IS NULL AND b.default_tax_rate IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__default_tax_rate,
+          CASE
+            WHEN CAST(n.default_lead_time_days AS SMALLINT) = b.default_lead_time_days
+            OR (
+              CAST(n.default_lead_time_days AS SMALLINT) IS NULL
+              AND b.default_lead_time_days IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__default_lead_time_days,
+          CASE
+            WHEN CAST(n.tax_code AS VARCHAR(32)) = b.tax_code
+            OR (
+              CAST(n.tax_code AS VARCHAR(32)) IS NULL AND b.tax_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_code,
+          CASE
+            WHEN CAST(n.gl_account AS VARCHAR(32)) = b.gl_account
+            OR (
+              CAST(n.gl_account AS VARCHAR(32)) IS NULL AND b.gl_account IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__gl_account,
+          CASE
+            WHEN CAST(n.is_service AS BOOLEAN) = b.is_service
+            OR (
+              CAST(n.is_service AS BOOLEAN) IS NULL AND b.is_service IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_service,
+          CASE
+            WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
+            OR (
+              CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__min_order_value,
+          CASE
+            WHEN CAST(n.vendor_count AS INTEGER) = b.vendor_count
+            OR (
+              CAST(n.vendor_count AS INTEGER) IS NULL AND b.vendor_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_count,
+          CASE
+            WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+            OR (
+              CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__sort_order,
+          CASE
+            WHEN CAST(n.icon_url AS VARCHAR(1024)) = b.icon_url
+            OR (
+              CAST(n.icon_url AS VARCHAR(1024)) IS NULL AND b.icon_url IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__icon_url,
+          CASE
+            WHEN CAST(n.created_by AS BIGINT) = b.created_by
+            OR (
+              CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by,
+          CASE
+            WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+            OR (
+              CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_by,
+          CASE
+            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            OR (
+              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_at,
+          CASE
+            WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
+            OR (
+              CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__updated_at,
+          FALSE AS cdc__delete,
+          COALESCE(
+            (
+              n.updated_at < b.updated_at
+              OR (
+                b.id IS NULL AND n.updated_at <= t.updated_at
+              )
+            ),
+            FALSE
+          ) AS cdc__stale
+        FROM (
+          SELECT
+            id,
+            parent_id,
+            name,
+            slug,
+            code,
+            description,
+            depth,
+            lft,
+            rgt,
+            path,
+            unspsc_code,
+            hs_code,
+            status,
+            is_leaf,
+            is_restricted,
+            requires_approval,
+            requires_certification,
+            default_tax_rate,
+            default_lead_time_days,
+            tax_code,
+            gl_account,
+            is_service,
+            min_order_value,
+            vendor_count,
+            sort_order,
+            icon_url,
+            created_by,
+            updated_by,
+            created_at,
+            updated_at,
+            ROW_NUMBER() OVER (
+              PARTITION BY id
+              ORDER BY updated_at DESC NULLS LAST, parent_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, code DESC NULLS LAST, description DESC NULLS LAST, depth DESC NULLS LAST, lft DESC NULLS LAST, rgt DESC NULLS LAST, path DESC NULLS LAST, unspsc_code DESC NULLS LAST, hs_code DESC NULLS LAST, status DESC NULLS LAST, is_leaf DESC NULLS LAST, is_restricted DESC NULLS LAST, requires_approval DESC NULLS LAST, requires_certification DESC NULLS LAST, default_tax_rate DESC NULLS LAST, default_lead_time_days DESC NULLS LAST, tax_code DESC NULLS LAST, gl_account DESC NULLS LAST, is_service DESC NULLS LAST, min_order_value DESC NULLS LAST, vendor_count DESC NULLS LAST, sort_order DESC NULLS LAST, icon_url DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST
+            ) AS cdc__rank
+          FROM vendor__product_categories__staged
+          WHERE
+            NOT (
+              (
+                vendor__product_categories__staged.id IS NULL
+              )
+              OR (
+                vendor__product_categories__staged.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.name) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.slug) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.code) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.description) > 1000
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.depth <= -32768.5
+                    OR vendor__product_categories__staged.depth >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.lft <= -2147483648.5
+                    OR vendor__product_categories__staged.lft >= 2147483647.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.rgt <= -2147483648.5
+                    OR vendor__product_categories__staged.rgt >= 2147483647.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.path) > 1000
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.unspsc_code) > 16
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.hs_code) > 16
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.status <= -32768.5
+                    OR vendor__product_categories__staged.status >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__product_categories__staged.default_tax_rate) >= 999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.default_lead_time_days <= -32768.5
+                    OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.tax_code) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.gl_account) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(vendor__product_categories__staged.min_order_value) >= 999999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.vendor_count <= -2147483648.5
+                    OR vendor__product_categories__staged.vendor_count >= 2147483647.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.sort_order <= -32768.5
+                    OR vendor__product_categories__staged.sort_order >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.icon_url) > 1024
+                ), FALSE)
+              )
+            )
+        ) AS n
+        LEFT JOIN public.product_categories AS b
+          ON n.id = b.id
+        LEFT JOIN cdc.product_categories__deleted AS t
+          ON n.id = t.id
+        WHERE
+          n.cdc__rank = 1
+      ) AS p
+      UNION ALL
+      SELECT
+        'D' AS cdc__op,
+        CAST(NULL AS BIGINT) AS id,
+        CAST(NULL AS BIGINT) AS parent_id,
+        CAST(NULL AS VARCHAR(150)) AS name,
+        CAST(NULL AS VARCHAR(150)) AS slug,
+        CAST(NULL AS VARCHAR(32)) AS code,
+        CAST(NULL AS VARCHAR(1000)) AS description,
+        CAST(NULL AS SMALLINT) AS depth,
+        CAST(NULL AS INTEGER) AS lft,
+        CAST(NULL AS INTEGER) AS rgt,
+        CAST(NULL AS VARCHAR(1000)) AS path,
+        CAST(NULL AS VARCHAR(16)) AS unspsc_code,
+        CAST(NULL AS VARCHAR(16)) AS hs_code,
+        CAST(NULL AS SMALLINT) AS status,
+        CAST(NULL AS BOOLEAN) AS is_leaf,
+        CAST(NULL AS BOOLEAN) AS is_restricted,
+        CAST(NULL AS BOOLEAN) AS requires_approval,
+        CAST(NULL AS BOOLEAN) AS requires_certification,
+        CAST(NULL AS DECIMAL(5, 2)) AS default_tax_rate,
+        CAST(NULL AS SMALLINT) AS default_lead_time_days,
+        CAST(NULL AS VARCHAR(32)) AS tax_code,
+        CAST(NULL AS VARCHAR(32)) AS gl_account,
+        CAST(NULL AS BOOLEAN) AS is_service,
+        CAST(NULL AS DECIMAL(14, 2)) AS min_order_value,
+        CAST(NULL AS INTEGER) AS vendor_count,
+        CAST(NULL AS SMALLINT) AS sort_order,
+        CAST(NULL AS VARCHAR(1024)) AS icon_url,
+        CAST(NULL AS BIGINT) AS created_by,
+        CAST(NULL AS BIGINT) AS updated_by,
+        CAST(NULL AS TIMESTAMP) AS created_at,
+        CAST(NULL AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.parent_id AS old__parent_id,
         b.name AS old__name,
@@ -11542,1181 +11714,746 @@ BEGIN
         b.updated_by AS old__updated_by,
         b.created_at AS old__created_at,
         b.updated_at AS old__updated_at,
-        CASE
-          WHEN CAST(n.id AS BIGINT) = b.id
-          OR (
-            CAST(n.id AS BIGINT) IS NULL AND b.id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__id,
-        CASE
-          WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
-          OR (
-            CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__parent_id,
-        CASE
-          WHEN CAST(n.name AS VARCHAR(150)) = b.name
-          OR (
-            CAST(n.name AS VARCHAR(150)) IS NULL AND b.name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__name,
-        CASE
-          WHEN CAST(n.slug AS VARCHAR(150)) = b.slug
-          OR (
-            CAST(n.slug AS VARCHAR(150)) IS NULL AND b.slug IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__slug,
-        CASE
-          WHEN CAST(n.code AS VARCHAR(32)) = b.code
-          OR (
-            CAST(n.code AS VARCHAR(32)) IS NULL AND b.code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__code,
-        CASE
-          WHEN CAST(n.description AS VARCHAR(1000)) = b.description
-          OR (
-            CAST(n.description AS VARCHAR(1000)) IS NULL AND b.description IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__description,
-        CASE
-          WHEN CAST(n.depth AS SMALLINT) = b.depth
-          OR (
-            CAST(n.depth AS SMALLINT) IS NULL AND b.depth IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__depth,
-        CASE
-          WHEN CAST(n.lft AS INTEGER) = b.lft
-          OR (
-            CAST(n.lft AS INTEGER) IS NULL AND b.lft IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__lft,
-        CASE
-          WHEN CAST(n.rgt AS INTEGER) = b.rgt
-          OR (
-            CAST(n.rgt AS INTEGER) IS NULL AND b.rgt IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__rgt,
-        CASE
-          WHEN CAST(n.path AS VARCHAR(1000)) = b.path
-          OR (
-            CAST(n.path AS VARCHAR(1000)) IS NULL AND b.path IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__path,
-        CASE
-          WHEN CAST(n.unspsc_code AS VARCHAR(16)) = b.unspsc_code
-          OR (
-            CAST(n.unspsc_code AS VARCHAR(16)) IS NULL AND b.unspsc_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__unspsc_code,
-        CASE
-          WHEN CAST(n.hs_code AS VARCHAR(16)) = b.hs_code
-          OR (
-            CAST(n.hs_code AS VARCHAR(16)) IS NULL AND b.hs_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__hs_code,
-        CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
-          OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__status,
-        CASE
-          WHEN CAST(n.is_leaf AS BOOLEAN) = b.is_leaf
-          OR (
-            CAST(n.is_leaf AS BOOLEAN) IS NULL AND b.is_leaf IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_leaf,
-        CASE
-          WHEN CAST(n.is_restricted AS BOOLEAN) = b.is_restricted
-          OR (
-            CAST(n.is_restricted AS BOOLEAN) IS NULL AND b.is_restricted IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_restricted,
-        CASE
-          WHEN CAST(n.requires_approval AS BOOLEAN) = b.requires_approval
-          OR (
-            CAST(n.requires_approval AS BOOLEAN) IS NULL AND b.requires_approval IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__requires_approval,
-        CASE
-          WHEN CAST(n.requires_certification AS BOOLEAN) = b.requires_certification
-          OR (
-            CAST(n.requires_certification AS BOOLEAN) IS NULL
-            AND b.requires_certification IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__requires_certification,
-        CASE
-          WHEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) = b.default_tax_rate
-          OR (
-            CAST(n.default_tax_rate AS DECIMAL(5, 2)) IS NULL AND b.default_tax_rate IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__default_tax_rate,
-        CASE
-          WHEN CAST(n.default_lead_time_days AS SMALLINT) = b.default_lead_time_days
-          OR (
-            CAST(n.default_lead_time_days AS SMALLINT) IS NULL
-            AND b.default_lead_time_days IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__default_lead_time_days,
-        CASE
-          WHEN CAST(n.tax_code AS VARCHAR(32)) = b.tax_code
-          OR (
-            CAST(n.tax_code AS VARCHAR(32)) IS NULL AND b.tax_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tax_code,
-        CASE
-          WHEN CAST(n.gl_account AS VARCHAR(32)) = b.gl_account
-          OR (
-            CAST(n.gl_account AS VARCHAR(32)) IS NULL AND b.gl_account IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__gl_account,
-        CASE
-          WHEN CAST(n.is_service AS BOOLEAN) = b.is_service
-          OR (
-            CAST(n.is_service AS BOOLEAN) IS NULL AND b.is_service IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_service,
-        CASE
-          WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
-          OR (
-            CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__min_order_value,
-        CASE
-          WHEN CAST(n.vendor_count AS INTEGER) = b.vendor_count
-          OR (
-            CAST(n.vendor_count AS INTEGER) IS NULL AND b.vendor_count IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_count,
-        CASE
-          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
-          OR (
-            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__sort_order,
-        CASE
-          WHEN CAST(n.icon_url AS VARCHAR(1024)) = b.icon_url
-          OR (
-            CAST(n.icon_url AS VARCHAR(1024)) IS NULL AND b.icon_url IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__icon_url,
-        CASE
-          WHEN CAST(n.created_by AS BIGINT) = b.created_by
-          OR (
-            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_by,
-        CASE
-          WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
-          OR (
-            CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_by,
-        CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
-          OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_at,
-        CASE
-          WHEN CAST(n.updated_at AS TIMESTAMP) = b.updated_at
-          OR (
-            CAST(n.updated_at AS TIMESTAMP) IS NULL AND b.updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__updated_at,
-        FALSE AS cdc__delete,
-        COALESCE(
-          (
-            n.updated_at < b.updated_at
-            OR (
-              b.id IS NULL AND n.updated_at <= t.updated_at
-            )
-          ),
-          FALSE
-        ) AS cdc__stale
-      FROM (
-        SELECT
-          id,
-          parent_id,
-          name,
-          slug,
-          code,
-          description,
-          depth,
-          lft,
-          rgt,
-          path,
-          unspsc_code,
-          hs_code,
-          status,
-          is_leaf,
-          is_restricted,
-          requires_approval,
-          requires_certification,
-          default_tax_rate,
-          default_lead_time_days,
-          tax_code,
-          gl_account,
-          is_service,
-          min_order_value,
-          vendor_count,
-          sort_order,
-          icon_url,
-          created_by,
-          updated_by,
-          created_at,
-          updated_at,
-          ROW_NUMBER() OVER (
-            PARTITION BY id
-            ORDER BY updated_at DESC NULLS LAST, parent_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, code DESC NULLS LAST, description DESC NULLS LAST, depth DESC NULLS LAST, lft DESC NULLS LAST, rgt DESC NULLS LAST, path DESC NULLS LAST, unspsc_code DESC NULLS LAST, hs_code DESC NULLS LAST, status DESC NULLS LAST, is_leaf DESC NULLS LAST, is_restricted DESC NULLS LAST, requires_approval DESC NULLS LAST, requires_certification DESC NULLS LAST, default_tax_rate DESC NULLS LAST, default_lead_time_days DESC NULLS LAST, tax_code DESC NULLS LAST, gl_account DESC NULLS LAST, is_service DESC NULLS LAST, min_order_value DESC NULLS LAST, vendor_count DESC NULLS LAST, sort_order DESC NULLS LAST, icon_url DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST
-          ) AS cdc__rank
-        FROM vendor__product_categories__staged
-        WHERE
-          NOT (
-            (
-              vendor__product_categories__staged.id IS NULL
-            )
-            OR (
-              vendor__product_categories__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.slug) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.description) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.depth <= -32768.5
-                  OR vendor__product_categories__staged.depth >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.lft <= -2147483648.5
-                  OR vendor__product_categories__staged.lft >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.rgt <= -2147483648.5
-                  OR vendor__product_categories__staged.rgt >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.path) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.unspsc_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.hs_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.status <= -32768.5
-                  OR vendor__product_categories__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__product_categories__staged.default_tax_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.default_lead_time_days <= -32768.5
-                  OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.tax_code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.gl_account) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  ABS(vendor__product_categories__staged.min_order_value) >= 999999999999.995
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.vendor_count <= -2147483648.5
-                  OR vendor__product_categories__staged.vendor_count >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.sort_order <= -32768.5
-                  OR vendor__product_categories__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.icon_url) > 1024
-              ), FALSE)
-            )
-          )
-      ) AS n
-      LEFT JOIN public.product_categories AS b
-        ON n.id = b.id
-      LEFT JOIN cdc.product_categories__deleted AS t
-        ON n.id = t.id
+        TRUE AS chg__id,
+        TRUE AS chg__parent_id,
+        TRUE AS chg__name,
+        TRUE AS chg__slug,
+        TRUE AS chg__code,
+        TRUE AS chg__description,
+        TRUE AS chg__depth,
+        TRUE AS chg__lft,
+        TRUE AS chg__rgt,
+        TRUE AS chg__path,
+        TRUE AS chg__unspsc_code,
+        TRUE AS chg__hs_code,
+        TRUE AS chg__status,
+        TRUE AS chg__is_leaf,
+        TRUE AS chg__is_restricted,
+        TRUE AS chg__requires_approval,
+        TRUE AS chg__requires_certification,
+        TRUE AS chg__default_tax_rate,
+        TRUE AS chg__default_lead_time_days,
+        TRUE AS chg__tax_code,
+        TRUE AS chg__gl_account,
+        TRUE AS chg__is_service,
+        TRUE AS chg__min_order_value,
+        TRUE AS chg__vendor_count,
+        TRUE AS chg__sort_order,
+        TRUE AS chg__icon_url,
+        TRUE AS chg__created_by,
+        TRUE AS chg__updated_by,
+        TRUE AS chg__created_at,
+        TRUE AS chg__updated_at
+      FROM public.product_categories AS b
       WHERE
-        n.cdc__rank = 1
-    ) AS p
-    UNION ALL
-    SELECT
-      'D' AS cdc__op,
-      CAST(NULL AS BIGINT) AS id,
-      CAST(NULL AS BIGINT) AS parent_id,
-      CAST(NULL AS VARCHAR(150)) AS name,
-      CAST(NULL AS VARCHAR(150)) AS slug,
-      CAST(NULL AS VARCHAR(32)) AS code,
-      CAST(NULL AS VARCHAR(1000)) AS description,
-      CAST(NULL AS SMALLINT) AS depth,
-      CAST(NULL AS INTEGER) AS lft,
-      CAST(NULL AS INTEGER) AS rgt,
-      CAST(NULL AS VARCHAR(1000)) AS path,
-      CAST(NULL AS VARCHAR(16)) AS unspsc_code,
-      CAST(NULL AS VARCHAR(16)) AS hs_code,
-      CAST(NULL AS SMALLINT) AS status,
-      CAST(NULL AS BOOLEAN) AS is_leaf,
-      CAST(NULL AS BOOLEAN) AS is_restricted,
-      CAST(NULL AS BOOLEAN) AS requires_approval,
-      CAST(NULL AS BOOLEAN) AS requires_certification,
-      CAST(NULL AS DECIMAL(5, 2)) AS default_tax_rate,
-      CAST(NULL AS SMALLINT) AS default_lead_time_days,
-      CAST(NULL AS VARCHAR(32)) AS tax_code,
-      CAST(NULL AS VARCHAR(32)) AS gl_account,
-      CAST(NULL AS BOOLEAN) AS is_service,
-      CAST(NULL AS DECIMAL(14, 2)) AS min_order_value,
-      CAST(NULL AS INTEGER) AS vendor_count,
-      CAST(NULL AS SMALLINT) AS sort_order,
-      CAST(NULL AS VARCHAR(1024)) AS icon_url,
-      CAST(NULL AS BIGINT) AS created_by,
-      CAST(NULL AS BIGINT) AS updated_by,
-      CAST(NULL AS TIMESTAMP) AS created_at,
-      CAST(NULL AS TIMESTAMP) AS updated_at,
-      b.id AS old__id,
-      b.parent_id AS old__parent_id,
-      b.name AS old__name,
-      b.slug AS old__slug,
-      b.code AS old__code,
-      b.description AS old__description,
-      b.depth AS old__depth,
-      b.lft AS old__lft,
-      b.rgt AS old__rgt,
-      b.path AS old__path,
-      b.unspsc_code AS old__unspsc_code,
-      b.hs_code AS old__hs_code,
-      b.status AS old__status,
-      b.is_leaf AS old__is_leaf,
-      b.is_restricted AS old__is_restricted,
-      b.requires_approval AS old__requires_approval,
-      b.requires_certification AS old__requires_certification,
-      b.default_tax_rate AS old__default_tax_rate,
-      b.default_lead_time_days AS old__default_lead_time_days,
-      b.tax_code AS old__tax_code,
-      b.gl_account AS old__gl_account,
-      b.is_service AS old__is_service,
-      b.min_order_value AS old__min_order_value,
-      b.vendor_count AS old__vendor_count,
-      b.sort_order AS old__sort_order,
-      b.icon_url AS old__icon_url,
-      b.created_by AS old__created_by,
-      b.updated_by AS old__updated_by,
-      b.created_at AS old__created_at,
-      b.updated_at AS old__updated_at,
-      TRUE AS chg__id,
-      TRUE AS chg__parent_id,
-      TRUE AS chg__name,
-      TRUE AS chg__slug,
-      TRUE AS chg__code,
-      TRUE AS chg__description,
-      TRUE AS chg__depth,
-      TRUE AS chg__lft,
-      TRUE AS chg__rgt,
-      TRUE AS chg__path,
-      TRUE AS chg__unspsc_code,
-      TRUE AS chg__hs_code,
-      TRUE AS chg__status,
-      TRUE AS chg__is_leaf,
-      TRUE AS chg__is_restricted,
-      TRUE AS chg__requires_approval,
-      TRUE AS chg__requires_certification,
-      TRUE AS chg__default_tax_rate,
-      TRUE AS chg__default_lead_time_days,
-      TRUE AS chg__tax_code,
-      TRUE AS chg__gl_account,
-      TRUE AS chg__is_service,
-      TRUE AS chg__min_order_value,
-      TRUE AS chg__vendor_count,
-      TRUE AS chg__sort_order,
-      TRUE AS chg__icon_url,
-      TRUE AS chg__created_by,
-      TRUE AS chg__updated_by,
-      TRUE AS chg__created_at,
-      TRUE AS chg__updated_at
-    FROM public.product_categories AS b
+        NOT EXISTS(
+          SELECT
+            1
+          FROM vendor__product_categories__staged AS x
+          WHERE
+            x.id = b.id
+        )
+        AND EXISTS(
+          SELECT
+            1
+          FROM vendor__product_categories__staged
+          WHERE
+            NOT (
+              (
+                vendor__product_categories__staged.id IS NULL
+              )
+              OR (
+                vendor__product_categories__staged.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.name) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.slug) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.code) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.description) > 1000
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.depth <= -32768.5
+                    OR vendor__product_categories__staged.depth >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.lft <= -2147483648.5
+                    OR vendor__product_categories__staged.lft >= 2147483647.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.rgt <= -2147483648.5
+                    OR vendor__product_categories__staged.rgt >= 2147483647.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.path) > 1000
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.unspsc_code) > 16
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.hs_code) > 16
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.status <= -32768.5
+                    OR vendor__product_categories__staged.status >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  ABS(vendor__product_categories__staged.default_tax_rate) >= 999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.default_lead_time_days <= -32768.5
+                    OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.tax_code) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.gl_account) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(vendor__product_categories__staged.min_order_value) >= 999999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.vendor_count <= -2147483648.5
+                    OR vendor__product_categories__staged.vendor_count >= 2147483647.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    vendor__product_categories__staged.sort_order <= -32768.5
+                    OR vendor__product_categories__staged.sort_order >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(vendor__product_categories__staged.icon_url) > 1024
+                ), FALSE)
+              )
+            )
+        )
+    ) AS c
     WHERE
-      NOT EXISTS(
-        SELECT
-          1
-        FROM vendor__product_categories__staged AS x
-        WHERE
-          x.id = b.id
-      )
-      AND EXISTS(
-        SELECT
-          1
-        FROM vendor__product_categories__staged
-        WHERE
-          NOT (
-            (
-              vendor__product_categories__staged.id IS NULL
-            )
-            OR (
-              vendor__product_categories__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.slug) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.description) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.depth <= -32768.5
-                  OR vendor__product_categories__staged.depth >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.lft <= -2147483648.5
-                  OR vendor__product_categories__staged.lft >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.rgt <= -2147483648.5
-                  OR vendor__product_categories__staged.rgt >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.path) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.unspsc_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.hs_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.status <= -32768.5
-                  OR vendor__product_categories__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__product_categories__staged.default_tax_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.default_lead_time_days <= -32768.5
-                  OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.tax_code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.gl_account) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  ABS(vendor__product_categories__staged.min_order_value) >= 999999999999.995
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.vendor_count <= -2147483648.5
-                  OR vendor__product_categories__staged.vendor_count >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.sort_order <= -32768.5
-                  OR vendor__product_categories__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.icon_url) > 1024
-              ), FALSE)
-            )
-          )
-      )
-  ) AS c
-  WHERE
-    c.cdc__op <> 'N';
-  INSERT INTO cdc.run_counts (
-    run_id,
-    pipeline,
-    object_kind,
-    object_name,
-    inserted,
-    updated,
-    deleted,
-    stale,
-    dead_lettered,
-    read_rows,
-    applied,
-    superseded,
-    rejected
-  )
-  SELECT
-    p_run_id,
-    'vendor',
-    'source',
-    'product_categories',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM cdc.dead_letter AS x
-      WHERE
-        x.pipeline = 'vendor' AND x.source = 'product_categories' AND x.run_id = p_run_id
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__product_categories__staged
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.id
-        FROM vendor__product_categories__staged AS n
-        WHERE
-          NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.slug) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.description) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.depth <= -32768.5 OR n.depth >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.path) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.unspsc_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.hs_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.default_tax_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tax_code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.gl_account) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.min_order_value) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.icon_url) > 1024
-              ), FALSE)
-            )
-          )
-        GROUP BY
-          n.id
-      ) AS k
-    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__product_categories__staged
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM vendor__product_categories__staged AS n
-      WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.slug) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.code) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.description) > 1000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.depth <= -32768.5 OR n.depth >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.path) > 1000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.unspsc_code) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.hs_code) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.default_tax_rate) >= 999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE(
-            (
-              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tax_code) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.gl_account) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.min_order_value) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.icon_url) > 1024
-          ), FALSE)
-        )
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.id
-        FROM vendor__product_categories__staged AS n
-        WHERE
-          NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.slug) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.description) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.depth <= -32768.5 OR n.depth >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.path) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.unspsc_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.hs_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.default_tax_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tax_code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.gl_account) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.min_order_value) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.icon_url) > 1024
-              ), FALSE)
-            )
-          )
-        GROUP BY
-          n.id
-      ) AS k
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__product_categories__staged AS n
-      WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.slug) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.code) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.description) > 1000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.depth <= -32768.5 OR n.depth >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.path) > 1000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.unspsc_code) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.hs_code) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.default_tax_rate) >= 999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE(
-            (
-              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tax_code) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.gl_account) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.min_order_value) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.icon_url) > 1024
-          ), FALSE)
-        )
+      c.cdc__op <> 'N';
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected
     )
-  FROM vendor__product_categories__delta;
-  v_statements := v_statements + 6;
-  -- user_company_mappings: detect only if this run staged rows for it; otherwise one cheap check.
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'product_categories',
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM cdc.dead_letter AS x
+        WHERE
+          x.pipeline = 'vendor' AND x.source = 'product_categories' AND x.run_id = p_run_id
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__product_categories__staged
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            n.id
+          FROM vendor__product_categories__staged AS n
+          WHERE
+            NOT (
+              (
+                n.id IS NULL
+              )
+              OR (
+                n.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.name) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.slug) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.code) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.description) > 1000
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.depth <= -32768.5 OR n.depth >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.path) > 1000
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.unspsc_code) > 16
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.hs_code) > 16
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.status <= -32768.5 OR n.status >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.default_tax_rate) >= 999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.tax_code) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.gl_account) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.min_order_value) >= 999999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.icon_url) > 1024
+                ), FALSE)
+              )
+            )
+          GROUP BY
+            n.id
+        ) AS k
+      ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__product_categories__staged
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM vendor__product_categories__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.slug) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.code) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.description) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.depth <= -32768.5 OR n.depth >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.path) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.unspsc_code) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.hs_code) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.status <= -32768.5 OR n.status >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.default_tax_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE(
+              (
+                n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+              ),
+              FALSE
+            )
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.tax_code) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.gl_account) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.min_order_value) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.icon_url) > 1024
+            ), FALSE)
+          )
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            n.id
+          FROM vendor__product_categories__staged AS n
+          WHERE
+            NOT (
+              (
+                n.id IS NULL
+              )
+              OR (
+                n.updated_at IS NULL
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.name) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.slug) > 150
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.code) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.description) > 1000
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.depth <= -32768.5 OR n.depth >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.path) > 1000
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.unspsc_code) > 16
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.hs_code) > 16
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.status <= -32768.5 OR n.status >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.default_tax_rate) >= 999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.tax_code) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.gl_account) > 32
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  ABS(n.min_order_value) >= 999999999999.995
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+                ), FALSE)
+              )
+              OR (
+                COALESCE((
+                  OCTET_LENGTH(n.icon_url) > 1024
+                ), FALSE)
+              )
+            )
+          GROUP BY
+            n.id
+        ) AS k
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM vendor__product_categories__staged AS n
+        WHERE
+          (
+            n.id IS NULL
+          )
+          OR (
+            n.updated_at IS NULL
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.name) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.slug) > 150
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.code) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.description) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.depth <= -32768.5 OR n.depth >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.path) > 1000
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.unspsc_code) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.hs_code) > 16
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.status <= -32768.5 OR n.status >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.default_tax_rate) >= 999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE(
+              (
+                n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
+              ),
+              FALSE
+            )
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.tax_code) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.gl_account) > 32
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              ABS(n.min_order_value) >= 999999999999.995
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
+            ), FALSE)
+          )
+          OR (
+            COALESCE((
+              OCTET_LENGTH(n.icon_url) > 1024
+            ), FALSE)
+          )
+      )
+    FROM vendor__product_categories__delta;
+    v_statements := v_statements + 6;
+  ELSE
+    INSERT INTO cdc.run_counts (
+      run_id,
+      pipeline,
+      object_kind,
+      object_name,
+      inserted,
+      updated,
+      deleted,
+      stale,
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'source',
+      'product_categories',
+      0,
+      0,
+      0,
+      0,
+      0,
+      (
+        SELECT
+          COUNT(*)
+        FROM staging.product_categories
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            id
+          FROM staging.product_categories
+          GROUP BY
+            id
+        ) AS k
+      ),
+      (
+        SELECT
+          COUNT(*)
+        FROM staging.product_categories
+      ) - (
+        SELECT
+          COUNT(*)
+        FROM (
+          SELECT
+            id
+          FROM staging.product_categories
+          GROUP BY
+            id
+        ) AS k
+      ),
+      0;
+    v_statements := v_statements + 1;
+  END IF;
+  -- user_company_mappings: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, user_id, company_id, role, status, is_primary, is_billing_contact, is_technical_contact, is_signatory, can_approve, can_invite, approval_limit, approval_currency, spend_limit, notification_level, is_default_company, last_invited_at, mapping_source, title, department, cost_center, permissions_mask, invited_by, invited_at, accepted_at, last_active_at, deactivated_at, deactivated_by, external_ref, created_at, updated_at, deleted_at FROM staging.user_company_mappings) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -14041,59 +13778,6 @@ BEGIN
     FROM vendor__user_company_mappings__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__user_company_mappings__staged;
-    CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        user_id,
-        company_id,
-        role,
-        status,
-        is_primary,
-        is_billing_contact,
-        is_technical_contact,
-        is_signatory,
-        can_approve,
-        can_invite,
-        approval_limit,
-        approval_currency,
-        spend_limit,
-        notification_level,
-        is_default_company,
-        last_invited_at,
-        mapping_source,
-        title,
-        department,
-        cost_center,
-        permissions_mask,
-        invited_by,
-        invited_at,
-        accepted_at,
-        last_active_at,
-        deactivated_at,
-        deactivated_by,
-        external_ref,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.user_company_mappings
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__user_company_mappings__delta;
-    CREATE TEMPORARY TABLE vendor__user_company_mappings__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.user_company_mappings__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -14123,9 +13807,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- taggings: detect only if this run staged rows for it; otherwise one cheap check.
+  -- taggings: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') UNION ALL SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') IS NULL UNION ALL SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') IS NULL) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -14839,103 +14523,6 @@ BEGIN
     FROM vendor__taggings__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__taggings__staged;
-    CREATE TEMPORARY TABLE vendor__taggings__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        tag_id,
-        taggable_id,
-        taggable_type,
-        tagger_id,
-        tagger_type,
-        context,
-        tenant_company_id,
-        confidence,
-        weight,
-        is_auto,
-        created_at,
-        updated_at,
-        op,
-        _loaded_at
-      FROM staging.taggings
-      WHERE
-        _loaded_at > (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'vendor' AND source = 'taggings'
-        )
-      UNION ALL
-      SELECT
-        id,
-        tag_id,
-        taggable_id,
-        taggable_type,
-        tagger_id,
-        tagger_type,
-        context,
-        tenant_company_id,
-        confidence,
-        weight,
-        is_auto,
-        created_at,
-        updated_at,
-        op,
-        _loaded_at
-      FROM staging.taggings
-      WHERE
-        _loaded_at IS NULL
-        AND NOT (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'vendor' AND source = 'taggings'
-        ) IS NULL
-      UNION ALL
-      SELECT
-        id,
-        tag_id,
-        taggable_id,
-        taggable_type,
-        tagger_id,
-        tagger_type,
-        context,
-        tenant_company_id,
-        confidence,
-        weight,
-        is_auto,
-        created_at,
-        updated_at,
-        op,
-        _loaded_at
-      FROM staging.taggings
-      WHERE
-        (
-          SELECT
-            CAST(MAX(value) AS TIMESTAMP)
-          FROM cdc.watermark
-          WHERE
-            pipeline = 'vendor' AND source = 'taggings'
-        ) IS NULL
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__taggings__delta;
-    CREATE TEMPORARY TABLE vendor__taggings__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.taggings__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -14965,9 +14552,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- tags: detect only if this run staged rows for it; otherwise one cheap check.
+  -- tags: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, name, slug, description, category, color, taggings_count, is_system, is_visible_to_vendors, status, created_by, merged_into_id, parent_id, icon, sort_order, usage_scope, last_used_at, created_at, updated_at, deleted_at FROM staging.tags) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -15940,48 +15527,6 @@ BEGIN
     FROM vendor__tags__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__tags__staged;
-    CREATE TEMPORARY TABLE vendor__tags__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        company_id,
-        name,
-        slug,
-        description,
-        category,
-        color,
-        taggings_count,
-        is_system,
-        is_visible_to_vendors,
-        status,
-        created_by,
-        merged_into_id,
-        parent_id,
-        icon,
-        sort_order,
-        usage_scope,
-        last_used_at,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.tags
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__tags__delta;
-    CREATE TEMPORARY TABLE vendor__tags__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.tags__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -16011,9 +15556,9 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
-  -- preferred_vendor_item_mappings: detect only if this run staged rows for it; otherwise one cheap check.
+  -- preferred_vendor_item_mappings: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
   SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, client_company_id, vendor_company_id, product_category_id, item_code, vendor_item_code, item_name, item_description, manufacturer_name, manufacturer_part_number, gtin, weight_kg, country_of_origin, unit_of_measure, pack_size, unit_price, list_price, currency_code, discount_pct, min_order_qty, max_order_qty, lead_time_days, contract_number, contract_start_date, contract_end_date, price_valid_until, priority, status, is_exclusive, is_catalog_item, is_taxable, tax_rate, min_order_value, rebate_pct, last_ordered_at, notes, approved_by, approved_at, created_by, updated_by, created_at, updated_at, deleted_at FROM staging.preferred_vendor_item_mappings) AS s LIMIT 1) AS cdc__probe;
   v_statements := v_statements + 1;
   IF v_staged > 0 THEN
@@ -17956,70 +17501,6 @@ BEGIN
     FROM vendor__preferred_vendor_item_mappings__delta;
     v_statements := v_statements + 6;
   ELSE
-    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
-    CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        id,
-        client_company_id,
-        vendor_company_id,
-        product_category_id,
-        item_code,
-        vendor_item_code,
-        item_name,
-        item_description,
-        manufacturer_name,
-        manufacturer_part_number,
-        gtin,
-        weight_kg,
-        country_of_origin,
-        unit_of_measure,
-        pack_size,
-        unit_price,
-        list_price,
-        currency_code,
-        discount_pct,
-        min_order_qty,
-        max_order_qty,
-        lead_time_days,
-        contract_number,
-        contract_start_date,
-        contract_end_date,
-        price_valid_until,
-        priority,
-        status,
-        is_exclusive,
-        is_catalog_item,
-        is_taxable,
-        tax_rate,
-        min_order_value,
-        rebate_pct,
-        last_ordered_at,
-        notes,
-        approved_by,
-        approved_at,
-        created_by,
-        updated_by,
-        created_at,
-        updated_at,
-        deleted_at
-      FROM staging.preferred_vendor_item_mappings
-    ) AS s
-    WHERE
-      FALSE;
-    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__delta;
-    CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__delta AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        *
-      FROM cdc.preferred_vendor_item_mappings__changes
-    ) AS c
-    WHERE
-      FALSE;
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -18049,7 +17530,7 @@ BEGIN
       0,
       0,
       0;
-    v_statements := v_statements + 5;
+    v_statements := v_statements + 1;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
