@@ -91,9 +91,19 @@ class Pipeline:
         self.conn.execute(f"CALL {self.manifest['procedures']['verify']}()")
         rows = self.conn.execute(
             "SELECT target, missing_rows, extra_rows, different_rows FROM cdc.verify_log "
-            "WHERE verified_at = (SELECT MAX(verified_at) FROM cdc.verify_log)"
+            "WHERE verified_at = (SELECT MAX(verified_at) FROM cdc.verify_log) AND check_name IS NULL"
         ).fetchall()
         return {t: (m, e, d) for t, m, e, d in rows}
+
+    def checks(self, deep: bool = False) -> dict[tuple[str, str], tuple[int, str | None]]:
+        """The audit-trail checks of a fresh verification (``deep``: with the change_log
+        replay): (check, target) -> (findings, examples)."""
+        self.conn.execute(f"CALL {self.manifest['procedures']['verify_deep' if deep else 'verify']}()")
+        rows = self.conn.execute(
+            "SELECT check_name, target, findings, examples FROM cdc.verify_log "
+            "WHERE verified_at = (SELECT MAX(verified_at) FROM cdc.verify_log) AND check_name IS NOT NULL"
+        ).fetchall()
+        return {(c, t): (n, e) for c, t, n, e in rows}
 
     # -- reading -------------------------------------------------------------
     def last_run(self) -> dict[str, Any]:

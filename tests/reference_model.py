@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -325,29 +326,233 @@ def vendor_fact_rows(m: dict[str, SourceModel]) -> dict[int, Row]:
     return out
 
 
-def pipeline_fact_rows(pdef: Any, fact: Any, m: dict[str, SourceModel]) -> dict[Key, Row]:
-    """Any random pipeline's fact (tests/strategies_pipeline.py) evaluated from the models."""
+def _pipeline_rows(pdef: Any, target: Any, m: dict[str, SourceModel]) -> Iterable[tuple[Row, Row]]:
+    """(grain row, target row) for every grain row that qualifies for ``target``."""
     from tests.strategies_pipeline import eval_expr
 
-    out: dict[Key, Row] = {}
-    for grain_row in m[fact.grain].rows.values():
-        env: dict[str, Row | None] = {fact.grain: grain_row}
-        for target, via in fact.joins:
+    for grain_row in m[target.grain].rows.values():
+        env: dict[str, Row | None] = {target.grain: grain_row}
+        for joined, via in target.joins:
             via_row = env.get(via)
-            fk = [None if via_row is None else via_row.get(c) for c in pdef.sources[via].fks[target]]
-            env[target] = None if None in fk else m[target].rows.get(tuple(fk))
-        if fact.where is not None and eval_expr(fact.where, env) is not True:
+            fk = [None if via_row is None else via_row.get(c) for c in pdef.sources[via].fks[joined]]
+            env[joined] = None if None in fk else m[joined].rows.get(tuple(fk))
+        if target.where is not None and eval_expr(target.where, env) is not True:
             continue
-        if fact.exists is not None:
-            other, pred = fact.exists
-            fk_cols = pdef.sources[fact.grain].fks[other]
+        if target.exists is not None:
+            other, pred = target.exists
+            fk_cols = pdef.sources[target.grain].fks[other]
             fk = tuple(grain_row.get(c) for c in fk_cols)
             hit = m[other].rows.get(fk) if None not in fk else None
             if hit is None or eval_expr(pred, {other: hit}) is not True:
                 continue
-        row = {c: eval_expr(e, env) for c, e in fact.columns.items()}
-        out[tuple(row[k] for k in fact.key)] = row
+        yield grain_row, {c: eval_expr(e, env) for c, e in target.columns.items()}
+
+
+def pipeline_fact_rows(pdef: Any, fact: Any, m: dict[str, SourceModel]) -> dict[Key, Row]:
+    """Any random pipeline's fact (tests/strategies_pipeline.py) evaluated from the models."""
+    return {tuple(row[k] for k in fact.key): row for _, row in _pipeline_rows(pdef, fact, m)}
+
+
+def pipeline_dimension_rows(pdef: Any, dim: Any, m: dict[str, SourceModel]) -> dict[Key, tuple[Row, Any]]:
+    """A random pipeline's dimension: per qualifying key, its columns and the grain's
+    version timestamp (``updated_at``)."""
+    return {tuple(row[k] for k in dim.key): (row, grain_row["updated_at"])
+            for grain_row, row in _pipeline_rows(pdef, dim, m)}
+
+
+# ---------------------------------------------------------------------------
+# SCD Type 2 dimensions (DESIGN §3.4, "dimensions" in §3 step 5)
+
+@dataclass
+class Version:
+    sk: int
+    row: Row
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+    is_current: bool
+    is_deleted: bool
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.sk, self.row, self.valid_from, self.valid_to, self.is_current, self.is_deleted)
+
+
+@dataclass
+class DimensionModel:
+    """Every version of an SCD2 dimension, written from the contract:
+
+    - a key that qualifies and has no current version opens one (I) at its grain's
+      ``updated_at`` — but never before the ``valid_to`` of its last closed version, so a
+      key that comes back after ``on_delete: invalidate`` cannot overlap its past;
+    - a change to a ``history`` column, or a key coming back after a ``deleted`` version,
+      closes the current version and opens a new one (H) at the change time: the grain's
+      ``updated_at`` when it moved past the current ``valid_from``, else the run's
+      timestamp (a change reached through a lookup, or a late timestamp) — and never
+      before the current ``valid_from``, so validity stays monotonic;
+    - a change to any other column overwrites the current version (U);
+    - a key that stops qualifying (X): ``ignore`` keeps the version open, ``invalidate``
+      closes it, ``new_version`` closes it and opens a version flagged ``is_deleted``
+      with the last known values — at the run's timestamp (never before ``valid_from``).
+
+    Surrogate keys are max + 1, 2, … over the opened versions in key order."""
+
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    history: frozenset[str]
+    on_delete: str
+    versions: dict[Key, list[Version]] = field(default_factory=dict)
+    #: how often each path was taken, over the model's life (the histories must reach them)
+    paths: dict[str, int] = field(default_factory=dict)
+
+    def _bump(self, path: str) -> None:
+        self.paths[path] = self.paths.get(path, 0) + 1
+
+    def current(self, k: Key) -> Version | None:
+        vs = self.versions.get(k, [])
+        return vs[-1] if vs and vs[-1].is_current else None
+
+    def apply(self, rows: dict[Key, tuple[Row, Any]], run_ts: dt.datetime) -> dict[Key, str]:
+        """One run: ``rows`` are the keys that qualify now (columns, grain timestamp).
+        Returns the op per changed key (I, H, U, X)."""
+        ops: dict[Key, str] = {}
+        opened: list[tuple[Key, Row, dt.datetime, bool]] = []
+        for k in sorted(set(rows) | {k for k in self.versions if self.current(k)}):
+            cur = self.current(k)
+            new = rows.get(k)
+            if cur is None:
+                if new is None:
+                    continue
+                row, src = new
+                closed = [v.valid_to for v in self.versions.get(k, []) if v.valid_to is not None]
+                start = src
+                if closed and max(closed) > src:
+                    start = max(closed)
+                    self._bump("reopened before its close")
+                if closed:
+                    self._bump("requalified")
+                ops[k] = "I"
+                opened.append((k, row, start, False))
+                continue
+            if new is None:
+                if cur.is_deleted or self.on_delete == "ignore":
+                    if not cur.is_deleted:
+                        self._bump("stopped, kept open (ignore)")
+                    continue
+                self._bump(f"stopped ({self.on_delete})")
+                ops[k] = "X"
+                end = max(run_ts, cur.valid_from)
+                cur.valid_to, cur.is_current = end, False
+                if self.on_delete == "new_version":
+                    opened.append((k, dict(cur.row), end, True))
+                continue
+            row, src = new
+            history = cur.is_deleted or any(row[c] != cur.row[c] for c in self.history)
+            if cur.is_deleted:
+                self._bump("requalified after a deleted version")
+            if not history:
+                if row != cur.row:
+                    ops[k] = "U"
+                    cur.row = dict(row)
+                continue
+            if src > cur.valid_from:
+                ts = src
+            else:
+                ts = max(run_ts, cur.valid_from)
+                self._bump("history change at the run's time")
+            ops[k] = "H"
+            cur.valid_to, cur.is_current = ts, False
+            opened.append((k, row, ts, False))
+        sk = max((v.sk for vs in self.versions.values() for v in vs), default=0)
+        for k, row, start, deleted in opened:
+            sk += 1
+            self.versions.setdefault(k, []).append(Version(sk, dict(row), start, None, True, deleted))
+        return ops
+
+    def counts(self, ops: dict[Key, str]) -> tuple[int, int, int]:
+        vals = list(ops.values())
+        removed = vals.count("X") if self.on_delete != "ignore" else 0
+        return (vals.count("I"), vals.count("U") + vals.count("H"), removed)
+
+
+def orders_dim_customer(m: dict[str, SourceModel]) -> dict[Key, tuple[Row, Any]]:
+    """mappings/orders.yml dim_customer from the models: customers LEFT JOIN addresses."""
+    addresses = {k[0]: r for k, r in m["addresses"].rows.items()}
+    out: dict[Key, tuple[Row, Any]] = {}
+    for (cid,), c in m["customers"].rows.items():
+        home = addresses.get(c["default_address_id"]) if c["default_address_id"] is not None else None
+        full_name = ((c["first_name"] or "") + " " + (c["last_name"] or "")).strip(" ")
+        out[(cid,)] = ({"customer_id": cid, "email": c["email"], "full_name": full_name,
+                        "segment": c["segment"], "plan": c["plan"],
+                        "country_code": None if home is None else home["country_code"]},
+                       c["updated_at"])
     return out
+
+
+def orders_dimension_model() -> DimensionModel:
+    return DimensionModel(("customer_id",), ("customer_id", "email", "full_name", "segment", "plan",
+                                             "country_code"),
+                          frozenset({"segment", "plan"}), "new_version")
+
+
+def dimension_versions(p: Pipeline, table: str, key: Iterable[str], columns: Iterable[str],
+                       sk: str) -> dict[Key, list[Version]]:
+    """Every version in the database, per key, in surrogate-key order."""
+    keys, cols = list(key), list(columns)
+    q = sql.SQL("SELECT {sk}, {cols}, valid_from, valid_to, is_current, is_deleted FROM {t} "
+                "ORDER BY {sk}").format(
+        sk=sql.Identifier(sk), cols=sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+        t=sql.Identifier(*table.split(".")))
+    out: dict[Key, list[Version]] = {}
+    n = len(cols)
+    for r in p.conn.execute(q).fetchall():
+        row = dict(zip(cols, r[1:1 + n], strict=True))
+        out.setdefault(tuple(row[c] for c in keys), []).append(Version(r[0], row, *r[1 + n:]))
+    return out
+
+
+def check_validity(versions: dict[Key, list[Version]], on_delete: str) -> None:
+    """Independent of the model: per key, versions in time order never overlap, each closed
+    version ends no earlier than it starts, exactly the last one is open and current, and —
+    unless ``invalidate`` (a key that is gone has no version) — they leave no gap."""
+    for k, vs in versions.items():
+        timeline = sorted(vs, key=lambda v: (v.valid_from, v.sk))
+        assert [v.sk for v in timeline] == sorted(v.sk for v in vs), f"key {k}: validity not monotonic {vs}"
+        for v in timeline[:-1]:
+            assert not v.is_current and v.valid_to is not None, f"key {k}: an earlier version is open: {vs}"
+        for a, b in itertools.pairwise(timeline):
+            assert a.valid_from <= a.valid_to, f"key {k}: version {a.sk} ends before it starts"  # type: ignore[operator]
+            assert a.valid_to <= b.valid_from, f"key {k}: versions {a.sk} and {b.sk} overlap"  # type: ignore[operator]
+            if on_delete != "invalidate":
+                assert a.valid_to == b.valid_from, f"key {k}: gap between versions {a.sk} and {b.sk}"
+        last = timeline[-1]
+        assert last.is_current == (last.valid_to is None), f"key {k}: is_current disagrees with valid_to"
+        if last.valid_to is not None:
+            assert last.valid_from <= last.valid_to, f"key {k}: version {last.sk} ends before it starts"
+
+
+def check_dimension(p: Pipeline, name: str, model: DimensionModel,
+                    rows: dict[Key, tuple[Row, Any]], run_id: int) -> dict[Key, str]:
+    """Apply one run to the model and compare every version with the database: columns,
+    valid_from, valid_to, is_current, is_deleted and surrogate key. Then the validity rules,
+    one current version per live key, and the dimension's run_counts."""
+    run_ts = p.conn.execute("SELECT started_at FROM cdc.run_log WHERE run_id = %s", [run_id]).fetchone()[0]
+    ops = model.apply(rows, run_ts)
+    t = next(t for t in p.manifest["targets"] if t["name"] == name)
+    got = dimension_versions(p, t["table"], model.key, model.columns, f"{name}_sk")
+    want = {k: vs for k, vs in model.versions.items() if vs}
+    if got != want:
+        diff = {k: ([v.as_tuple() for v in got.get(k, [])], [v.as_tuple() for v in want.get(k, [])])
+                for k in set(got) | set(want) if got.get(k) != want.get(k)}
+        raise AssertionError(f"{name} versions != model (db, model), run {run_id} at {run_ts}: {diff}")
+    check_validity(got, model.on_delete)
+    for k in rows:
+        live = [v for v in got[k] if v.is_current and not v.is_deleted]
+        assert len(live) == 1, f"{name} key {k}: {len(live)} current versions"
+    counts = p.conn.execute(
+        "SELECT inserted, updated, deleted FROM cdc.run_counts WHERE run_id = %s AND object_name = %s",
+        [run_id, name]).fetchone()
+    assert counts is None or tuple(counts) == model.counts(ops), (
+        f"run_counts {name}: {counts} != {model.counts(ops)}")
+    return ops
 
 
 # ---------------------------------------------------------------------------
@@ -652,14 +857,16 @@ class History:
                     self.stage(source, row)
 
     def cycle(self, figures: Figures, *, clear_window: bool, lost: set[str] = frozenset(),  # type: ignore[assignment]
-              rerun: bool = True) -> None:
+              rerun: bool = True) -> int:
+        """One run (and its idempotent rerun) checked against the models; returns the run id."""
         self.stage_snapshots(lost)
-        run_and_check(self.p, self.models, self.staging, figures, rerun=rerun)
+        run_id = run_and_check(self.p, self.models, self.staging, figures, rerun=rerun)
         if clear_window:
             for source, r in self.rules.items():
                 if r.mode == "window" and r.deletes != "snapshot":
                     self.p.clear_staging(source)
                     self.staging[source] = []
+        return run_id
 
 
 ORDER_CHECKS = {

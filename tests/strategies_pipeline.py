@@ -301,9 +301,18 @@ class FactDef:
 
 
 @dataclass
+class DimDef(FactDef):
+    """An SCD2 dimension: a fact-like definition plus ``history`` and ``on_delete``."""
+
+    history: list[str] = field(default_factory=list)
+    on_delete: str = "invalidate"
+
+
+@dataclass
 class PipelineDef:
     sources: dict[str, SourceDef]
     facts: dict[str, FactDef]
+    dimensions: dict[str, DimDef] = field(default_factory=dict)
 
     def join_on(self, target: str, via: str) -> str:
         return " AND ".join(f"{target}.{k} = {via}.{target}_{k}" for k in self.sources[target].key)
@@ -322,12 +331,26 @@ class PipelineDef:
                 body["join"] = [{"source": t, "on": self.join_on(t, via)} for t, via in f.joins]
             body["columns"] = {c: sql_of(e) for c, e in f.columns.items()}
             facts[f.name] = body
-        return {
+        out = {
             "pipeline": "prop",
             "schemas": {"staging": "staging", "baseline": "public", "target": "mart", "cdc": "cdc"},
             "sources": {n: s.spec() for n, s in self.sources.items()},
             "facts": facts,
         }
+        dims: dict[str, Any] = {}
+        for d in self.dimensions.values():
+            body = {"key": d.key, "from": d.grain}
+            if d.where is not None:
+                body["where"] = sql_of(d.where)
+            if d.joins:
+                body["join"] = [{"source": t, "on": self.join_on(t, via)} for t, via in d.joins]
+            body["columns"] = {c: sql_of(e) for c, e in d.columns.items()}
+            body["history"] = list(d.history)
+            body["on_delete"] = d.on_delete
+            dims[d.name] = body
+        if dims:
+            out["dimensions"] = dims
+        return out
 
     def yaml(self) -> str:
         from tests.strategies import render_yaml
@@ -378,7 +401,9 @@ def _expr_for(draw: st.DrawFn, alias: str, col: str, type_: str) -> tuple:
 
 
 @st.composite
-def pipelines(draw: st.DrawFn) -> PipelineDef:
+def pipelines(draw: st.DrawFn, dimension: bool | None = None, on_delete: str | None = None) -> PipelineDef:
+    """``dimension``: True always adds an SCD2 dimension, None now and then; ``on_delete``
+    fixes its rule (else drawn)."""
     count = draw(st.integers(2, 4))
     sources: dict[str, SourceDef] = {}
     for i in range(count):
@@ -460,7 +485,61 @@ def pipelines(draw: st.DrawFn) -> PipelineDef:
             exists = (other, draw(st.sampled_from(preds)))
         facts[f"fact_{n}"] = FactDef(f"fact_{n}", grain, [f"k_{k}" for k in gs.key], joins,
                                      where, exists, columns)
-    return PipelineDef(sources, facts)
+    dimensions: dict[str, DimDef] = {}
+    if dimension or (dimension is None and draw(st.integers(0, 3)) > 0):
+        dimensions["dim_0"] = draw(dimension_defs(sources, on_delete))
+    return PipelineDef(sources, facts, dimensions)
+
+
+@st.composite
+def dimension_defs(draw: st.DrawFn, sources: dict[str, SourceDef], on_delete: str | None = None) -> DimDef:
+    """An SCD2 dimension over a random grain, usually with lookups whose columns are
+    history columns (a history change reached through a lookup) and a ``where`` that
+    rows leave and re-enter (keys that stop and start qualifying)."""
+    names = list(sources)
+    grain = draw(st.sampled_from(names[:-1]), label="dim grain")
+    later = names[names.index(grain) + 1:]
+    joined = sorted(draw(st.lists(st.sampled_from(later), unique=True, min_size=1,
+                                  max_size=len(later)), label="dim joins"), key=names.index)
+    aliases = [grain]
+    joins = []
+    for t in joined:
+        joins.append((t, draw(st.sampled_from(aliases))))
+        aliases.append(t)
+    gs = sources[grain]
+    columns: dict[str, tuple] = {f"k_{k}": ("ref", grain, k) for k in gs.key}
+    for alias in aliases:
+        for c, t in sources[alias].attributes:
+            pick = draw(st.sampled_from(["ref", "ref", "expr", "skip"]))
+            if pick == "ref":
+                columns[f"{alias}_{c}"] = ("ref", alias, c)
+            elif pick == "expr" and (t in TEXT_TYPES or t in NUM_TYPES):
+                columns[f"{alias}_{c}_x"] = _expr_for(draw, alias, c, t)
+        if alias != grain:
+            columns[f"{alias}_found"] = ("case_null", ("ref", alias, "id"), ("lit", "no"),
+                                         ("lit", "yes"))
+    if len(columns) == len(gs.key):
+        c, _ = gs.attributes[0]
+        columns[f"{grain}_{c}"] = ("ref", grain, c)
+    non_key = [c for c in columns if not c.startswith("k_")]
+    history = draw(st.lists(st.sampled_from(non_key), unique=True, min_size=1,
+                            max_size=len(non_key)), label="history")
+    where = None
+    if draw(st.integers(0, 3)) > 0:
+        options: list[tuple] = [("gt", ("ref", grain, "id"), 1)]
+        for alias in aliases:
+            for c, t in sources[alias].attributes:
+                if t in NUM_TYPES:
+                    options.append(("gt", ("ref", alias, c), 0))
+                elif t in TEXT_TYPES:
+                    options.append(("not_null", ("ref", alias, c)))
+            if alias != grain:  # qualifying through a lookup
+                options.append(("not_null", ("ref", alias, "id")))
+        where = draw(st.sampled_from(options), label="dim where")
+    if on_delete is None:
+        on_delete = draw(st.sampled_from(["ignore", "invalidate", "new_version"]), label="on_delete")
+    return DimDef("dim_0", grain, [f"k_{k}" for k in gs.key], joins, where, None, columns,
+                  history, on_delete)
 
 
 def soak_variant(test: Any) -> Any:

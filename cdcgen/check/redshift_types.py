@@ -165,6 +165,7 @@ SIGNATURES: Final[dict[str, Signature]] = {
         ),
         Signature("JSON_SERIALIZE", (frozenset({SUPER}),), VARCHAR, "JSON_SERIALIZE"),
         Signature("JSON_PARSE", (STRINGS | {VARBYTE},), SUPER, "JSON_PARSE"),
+        Signature("JSON_TYPEOF", (frozenset({SUPER}),), VARCHAR, "r_json_typeof"),
     )
 }  # fmt: skip
 

@@ -260,19 +260,30 @@ def dead_letters(
 
 @app.command()
 def verify(
-    build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto, as_json: JsonOption = False
+    build: Build,
+    dsn: Dsn = "",
+    dialect: DialectOption = Dialect.auto,
+    as_json: JsonOption = False,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep", help="Also replay change_log from empty and compare it with the baseline."
+        ),
+    ] = False,
 ) -> None:
-    """Compare every target with its full definition; exit 1 if any differs."""
+    """Compare every target with its full definition and check the audit trail (LSNs,
+    payloads, run counts, SCD2 validity, old dead letters); exit 1 on any finding."""
     with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
-        result = ops.verify(db, manifest, raise_on_difference=False)
+        result = ops.verify(db, manifest, raise_on_difference=False, deep=deep)
         summary = ops.verify_summary(result, manifest.pipeline)
         if as_json:
             rows = [ops.jsonable(r) for r in result.rows]
+            checks = [ops.jsonable(r) for r in result.checks]
             if not result.ok:
-                fail(summary.splitlines()[-1], 1, as_json, targets=rows)
-            emit_json({"ok": True, "targets": rows})
+                fail(summary.splitlines()[-1], 1, as_json, targets=rows, checks=checks)
+            emit_json({"ok": True, "targets": rows, "checks": checks})
             return
         typer.echo(summary)
         if not result.ok:

@@ -52,15 +52,21 @@ class Status:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    rows: tuple[Row, ...]  # the verify_log rows of this verification
+    rows: tuple[Row, ...]  # per target: its comparison with its full definition
+    #: the audit-trail checks (check_name, target, findings, examples; cdcgen.sql.verify)
+    checks: tuple[Row, ...] = ()
 
     @property
     def differing(self) -> tuple[Row, ...]:
         return tuple(r for r in self.rows if _differs(r))
 
     @property
+    def findings(self) -> tuple[Row, ...]:
+        return tuple(r for r in self.checks if r.get("findings"))
+
+    @property
     def ok(self) -> bool:
-        return not self.differing
+        return not self.differing and not self.findings
 
 
 @dataclass(frozen=True)
@@ -299,15 +305,18 @@ def _json_value(value: Any) -> Any:
 # --------------------------------------------------------------------------- verify / rebuild
 
 
-def verify(db: Database, manifest: Manifest, *, raise_on_difference: bool = True) -> VerifyResult:
-    """``CALL <verify>()`` and read the rows it logged; raises :class:`VerifyFailed`
-    with a per-target summary when any target differs from its full definition."""
-    procedure = manifest.procedure("verify")
+def verify(
+    db: Database, manifest: Manifest, *, raise_on_difference: bool = True, deep: bool = False
+) -> VerifyResult:
+    """``CALL <verify>()`` (``<verify_deep>()`` with ``deep``: also replays change_log
+    against the baseline) and read the rows it logged; raises :class:`VerifyFailed` with
+    a summary when a target differs from its full definition or a check finds anything."""
+    procedure = manifest.procedure("verify_deep" if deep else "verify")
     db.execute(f"CALL {procedure}()", what=f"CALL {procedure}()")
     cdc = manifest.cdc_schema
     rows = db.fetch_dicts(
         f"""
-        SELECT target, missing_rows, extra_rows, different_rows, verified_at
+        SELECT *
         FROM {cdc}.verify_log
         WHERE pipeline = %s
           AND verified_at = (SELECT MAX(verified_at) FROM {cdc}.verify_log WHERE pipeline = %s)
@@ -316,7 +325,23 @@ def verify(db: Database, manifest: Manifest, *, raise_on_difference: bool = True
         [manifest.pipeline, manifest.pipeline],
         what="read the verification",
     )
-    result = VerifyResult(tuple(rows))
+    # SELECT *: a verify_log from before the audit-trail checks has no check columns
+    targets = tuple(
+        {k: r.get(k) for k in ("target", "missing_rows", "extra_rows", "different_rows", "verified_at")}
+        for r in rows
+        if r.get("check_name") is None
+    )
+    checks = tuple(
+        sorted(
+            (
+                {k: r.get(k) for k in ("check_name", "target", "findings", "examples", "verified_at")}
+                for r in rows
+                if r.get("check_name") is not None
+            ),
+            key=lambda r: (str(r["check_name"]), str(r["target"])),
+        )
+    )
+    result = VerifyResult(targets, checks)
     if raise_on_difference and not result.ok:
         raise VerifyFailed(verify_summary(result, manifest.pipeline))
     return result
@@ -330,12 +355,23 @@ def verify_summary(result: VerifyResult, pipeline: str) -> str:
             f"{row['target']}: {state} (missing {row['missing_rows'] or 0}, "
             f"extra {row['extra_rows'] or 0}, different {row['different_rows'] or 0})"
         )
-    if not result.ok:
+    for row in result.checks:
+        found = row.get("findings") or 0
+        state = f"FOUND {found}" if found else "ok"
+        example = f" e.g. {row['examples']}" if found and row.get("examples") else ""
+        lines.append(f"check {row['check_name']} {row['target']}: {state}{example}")
+    problems = []
+    if result.differing:
         names = " ".join(str(r["target"]) for r in result.differing)
-        lines.append(
+        problems.append(
             f"{len(result.differing)} target(s) differ from their full definition. "
             f"Recompute each with: cdcgen rebuild {pipeline} <target>  (targets: {names})"
         )
+    if result.findings:
+        names = " ".join(f"{r['check_name']}:{r['target']}" for r in result.findings)
+        problems.append(f"{len(result.findings)} audit-trail check(s) found problems ({names})")
+    if problems:
+        lines.append(" ".join(problems))
     return "\n".join(lines)
 
 

@@ -124,6 +124,7 @@ def manifest(
             "run": plan.proc("run"),
             "rebuild": plan.proc("rebuild"),
             "verify": plan.proc("verify"),
+            "verify_deep": plan.proc("verify_deep"),
             "rollback": plan.proc("rollback"),
         },
         "schedule": plan.schedule,

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.render import dollar, postgres, redshift
-from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, views
+from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, verify, views
 
 T = TypeVar("T")
 Dialect = Literal["redshift", "postgres"]
@@ -380,11 +380,23 @@ def _verify_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     stmts = r.trees.get(
         ("verify",),
         lambda: [
-            dimensions.verify_insert(p, t) if t.kind == "dimension" else facts.verify_insert(p, t)
-            for t in p.targets
+            *[
+                dimensions.verify_insert(p, t) if t.kind == "dimension" else facts.verify_insert(p, t)
+                for t in p.targets
+            ],
+            *verify.log_checks(p),
         ],
     )
     return _procedure(r, p.proc("verify"), "", r.body(stmts))
+
+
+def _verify_deep_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    """verify, then the change_log replayed against the baseline, in one transaction (so
+    every row shares verified_at)."""
+    pad = "    " if r.dialect == "postgres" else "  "
+    stmts = r.trees.get(("verify_deep",), lambda: verify.deep_checks(p))
+    body = f"{pad}CALL {p.proc('verify')}();\n" + r.body(stmts)
+    return _procedure(r, p.proc("verify_deep"), "", body)
 
 
 def _views(r: Renderer, p: PipelinePlan) -> list[SqlObject]:
@@ -421,6 +433,9 @@ def render_objects(
     objects += _views(r, p)
     objects += [_detect_procedure(r, p), _sync_procedure(r, p)]
     objects += [_apply_procedure(r, p, t) for t in p.targets]
-    objects += [_run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p)]
+    objects += [
+        _run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p),
+        _verify_deep_procedure(r, p),
+    ]
     objects += [_undo_procedure(r, p), _rollback_procedure(r, p)]
     return objects

@@ -152,6 +152,9 @@ class CdcPostgres(Postgres):
             # VARCHAR(n) holds n characters on PostgreSQL
             nodes.TextWidth: lambda self, e: f"LENGTH({self.sql(e, 'this')})",
             nodes.PayloadGet: _payload_get,
+            nodes.PayloadKind: lambda self, e: "JSONB_TYPEOF({})".format(
+                self.sql(e, "this") + "".join(f" -> {self.sql(k)}" for k in e.expressions)
+            ),
         }
 
         def literal_sql(self, expression: exp.Literal) -> str:

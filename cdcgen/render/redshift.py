@@ -47,6 +47,12 @@ def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
     return f"CAST({path} AS {gen.sql(e, 'to')})"
 
 
+def _payload_kind(gen: Any, e: Any) -> str:
+    # r_json_typeof: the dynamic type of a SUPER value, as VARCHAR
+    path = gen.sql(e, "this") + "".join(f'."{k.name}"' for k in e.expressions)
+    return f"JSON_TYPEOF({path})"
+
+
 class CdcRedshift(Redshift):
     class Generator(Redshift.Generator):  # type: ignore[misc,valid-type]
         # Reserved words (user, order, default, timestamp, open, ...) must be quoted.
@@ -77,6 +83,7 @@ class CdcRedshift(Redshift):
             # r_OCTET_LENGTH: VARCHAR(n) holds n bytes on Redshift, so widths are bytes.
             nodes.TextWidth: lambda self, e: f"OCTET_LENGTH({self.sql(e, 'this')})",
             nodes.PayloadGet: _payload_get,
+            nodes.PayloadKind: _payload_kind,
         }
 
         def literal_sql(self, expression: exp.Literal) -> str:

@@ -126,6 +126,10 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             ("missing_rows", "bigint"),
             ("extra_rows", "bigint"),
             ("different_rows", "bigint"),
+            # the audit-trail checks (cdcgen.sql.verify); NULL on a target's comparison
+            ("check_name", "varchar(32)"),
+            ("findings", "bigint"),
+            ("examples", "varchar(2048)"),
         ),
         (),
         TableHints(diststyle="all"),

@@ -11,7 +11,11 @@ differs is how a difference is applied to the table:
   ``new_version`` closes it and opens a version flagged ``is_deleted``.
 
 Validity comes from the grain's ``updated_at`` when it moved forward, else from the
-run's timestamp (a change reached through a lookup has no newer grain timestamp).
+run's timestamp (a change reached through a lookup has no newer grain timestamp), and
+per key it never goes back: a version opens no earlier than the current one began (a
+source clock ahead of the run's) nor than the last closed one ended (a key that comes
+back after ``invalidate``). So one key's versions never overlap and, except for the
+time a key was gone under ``invalidate``, leave no gap.
 """
 
 from __future__ import annotations
@@ -119,13 +123,16 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
     # opens no earlier than that close: versions of one key never overlap, so a
     # point-in-time join matches at most one.
     reopened_early = exp.GT(this=col(VALID_TO, "c"), expression=col(SOURCE_TS, n))
+    # Otherwise the run's time, but never before the current version began: a source clock
+    # ahead of the warehouse's can leave valid_from later than the run, and closing there
+    # would end a version before it starts and open the next one inside it.
     change_ts = case(
         [
             (and_all([is_null(col(first, o)), reopened_early]), col(VALID_TO, "c")),
             (is_null(col(first, o)), col(SOURCE_TS, n)),
             (moved_on, col(SOURCE_TS, n)),
         ],
-        nodes.RunTimestamp(),
+        exp.Greatest(this=nodes.RunTimestamp(), expressions=[col(VALID_FROM, o)]),
     )
     on = and_all(eq(col(k, n), col(k, o)) for k in t.key)
     paired = (
@@ -166,13 +173,18 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
         lit("U"),
     )
     removal = lit(t.on_delete != "ignore")
+    # A key that is gone is handled by on_delete alone: its columns "changed" to NULL, but
+    # a key already closed by a 'deleted' version must not get another one.
     keep = or_all(
         [
             is_new.copy(),
             and_all([is_gone.copy(), removal, exp.Not(this=was_deleted.copy())]),
-            and_all([exp.Not(this=is_gone.copy()), was_deleted.copy()]),
-            paren(history_changed.copy()),
-            paren(type1_changed),
+            and_all(
+                [
+                    exp.Not(this=is_gone.copy()),
+                    paren(or_all([was_deleted.copy(), history_changed.copy(), type1_changed])),
+                ]
+            ),
         ]
     )
     return (

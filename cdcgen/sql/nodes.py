@@ -124,6 +124,26 @@ def payload_get(
     )
 
 
+class PayloadKind(exp.Expression, exp.Func):
+    """The JSON type of a stored row image, or of the value at a key path inside it
+    ('object', 'string', 'number', 'boolean', 'array', 'null'; SQL NULL where the path
+    does not exist): Redshift ``JSON_TYPEOF(p."part"."k")`` (r_json_typeof; navigating to
+    a missing member is NULL in the default lax mode), PostgreSQL
+    ``jsonb_typeof(p -> 'part' -> 'k')``. Never casts, so a malformed image cannot fail
+    the query that inspects it."""
+
+    arg_types = {"this": True, "expressions": False}
+
+
+def payload_kind(
+    payload_column: exp.Expression, key: str | None = None, names: Sequence[str] = ()
+) -> PayloadKind:
+    """The JSON type of column ``key`` of a row image written by :func:`payload` over
+    ``names`` (of the whole image when ``key`` is None)."""
+    path = [] if key is None else [*payload_parts(names)[list(names).index(key)], key]
+    return PayloadKind(this=payload_column, expressions=[exp.Literal.string(k) for k in path])
+
+
 class TextWidth(exp.Expression, exp.Func):
     """The length of a text value in the unit the engine declares VARCHAR widths in:
     Redshift ``OCTET_LENGTH`` (VARCHAR(n) holds n bytes, r_Character_types), PostgreSQL

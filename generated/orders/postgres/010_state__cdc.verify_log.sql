@@ -5,5 +5,8 @@ CREATE TABLE IF NOT EXISTS cdc.verify_log (
   target VARCHAR(127),
   missing_rows BIGINT,
   extra_rows BIGINT,
-  different_rows BIGINT
+  different_rows BIGINT,
+  check_name VARCHAR(32),
+  findings BIGINT,
+  examples VARCHAR(2048)
 );

@@ -240,7 +240,7 @@ BEGIN
           THEN n.cdc__source_ts
           WHEN n.cdc__source_ts > o.valid_from
           THEN n.cdc__source_ts
-          ELSE transaction_timestamp()
+          ELSE GREATEST(transaction_timestamp(), o.valid_from)
         END AS cdc__change_ts,
         COALESCE(o.cdc__deleted, FALSE) AS cdc__was_deleted
       FROM orders__dim_customer__new AS n
@@ -281,13 +281,16 @@ BEGIN
         d.customer_id IS NULL AND TRUE AND NOT d.cdc__was_deleted
       )
       OR (
-        NOT d.customer_id IS NULL AND d.cdc__was_deleted
-      )
-      OR (
-        d.chg__segment OR d.chg__plan
-      )
-      OR (
-        d.chg__email OR d.chg__full_name OR d.chg__country_code
+        NOT d.customer_id IS NULL
+        AND (
+          d.cdc__was_deleted
+          OR (
+            d.chg__segment OR d.chg__plan
+          )
+          OR (
+            d.chg__email OR d.chg__full_name OR d.chg__country_code
+          )
+        )
       );
     ANALYZE orders__dim_customer__diff (cdc__op, customer_id, old__customer_id);
     UPDATE analytics.dim_customer SET valid_to = orders__dim_customer__diff.cdc__change_ts, is_current = FALSE

@@ -387,5 +387,537 @@ BEGIN
       is_current = TRUE AND is_deleted = FALSE
   ) AS f
     ON v.customer_id = f.customer_id;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'change_log',
+    NULL,
+    NULL,
+    NULL,
+    'lsn',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING(CAST(s.prev_lsn AS VARCHAR(20)) || '->' || CAST(s.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM (
+        SELECT
+          lsn,
+          COALESCE(LAG(lsn) OVER (ORDER BY lsn), 0) AS prev_lsn
+        FROM cdc.change_log
+      ) AS s
+      WHERE
+        s.lsn <> s.prev_lsn + 1
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'customers',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'orders'
+        AND l.source = 'customers'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSONB_TYPEOF(l.after_row -> 'id'), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSONB_TYPEOF(l.before_row -> 'id'), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'addresses',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'orders'
+        AND l.source = 'addresses'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSONB_TYPEOF(l.after_row -> 'id'), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSONB_TYPEOF(l.before_row -> 'id'), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'countries',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'orders'
+        AND l.source = 'countries'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSONB_TYPEOF(l.after_row -> 'code'), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSONB_TYPEOF(l.before_row -> 'code'), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'products',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'orders'
+        AND l.source = 'products'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSONB_TYPEOF(l.after_row -> 'id'), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSONB_TYPEOF(l.before_row -> 'id'), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'orders',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'orders'
+        AND l.source = 'orders'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSONB_TYPEOF(l.after_row -> 'id'), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSONB_TYPEOF(l.before_row -> 'id'), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'order_items',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'orders'
+        AND l.source = 'order_items'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR (
+              NOT COALESCE(JSONB_TYPEOF(l.after_row -> 'order_id'), 'null') IN ('null', 'object', 'array')
+              AND NOT COALESCE(JSONB_TYPEOF(l.after_row -> 'line_number'), 'null') IN ('null', 'object', 'array')
+            )
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR (
+              NOT COALESCE(JSONB_TYPEOF(l.before_row -> 'order_id'), 'null') IN ('null', 'object', 'array')
+              AND NOT COALESCE(JSONB_TYPEOF(l.before_row -> 'line_number'), 'null') IN ('null', 'object', 'array')
+            )
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'run_counts',
+    NULL,
+    NULL,
+    NULL,
+    'run_counts',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('run ' || CAST(COALESCE(c.run_id, g.run_id) AS VARCHAR(20)) || ' ' || COALESCE(c.object_name, g.object_name) FROM 1 FOR 150) AS cdc__example
+      FROM (
+        SELECT
+          run_id,
+          object_kind,
+          object_name,
+          inserted,
+          updated,
+          deleted
+        FROM cdc.run_counts
+        WHERE
+          pipeline = 'orders'
+      ) AS c
+      FULL JOIN (
+        SELECT
+          run_id,
+          'source' AS object_kind,
+          source AS object_name,
+          SUM(CASE WHEN op = 'I' THEN 1 ELSE 0 END) AS inserted,
+          SUM(CASE WHEN op = 'U' THEN 1 ELSE 0 END) AS updated,
+          SUM(CASE WHEN op = 'D' THEN 1 ELSE 0 END) AS deleted
+        FROM cdc.change_log
+        WHERE
+          pipeline = 'orders'
+        GROUP BY
+          run_id,
+          source
+        UNION ALL
+        SELECT
+          run_id,
+          CASE WHEN target IN ('dim_customer') THEN 'dimension' ELSE 'fact' END AS object_kind,
+          target AS object_name,
+          SUM(CASE WHEN op = 'I' THEN 1 ELSE 0 END) AS inserted,
+          SUM(CASE WHEN op = 'U' THEN 1 ELSE 0 END) AS updated,
+          SUM(CASE WHEN op = 'D' THEN 1 ELSE 0 END) AS deleted
+        FROM cdc.fact_change_log
+        WHERE
+          pipeline = 'orders'
+        GROUP BY
+          run_id,
+          target
+      ) AS g
+        ON c.run_id = g.run_id
+        AND c.object_kind = g.object_kind
+        AND c.object_name = g.object_name
+      WHERE
+        COALESCE(c.run_id, g.run_id) IN (
+          SELECT
+            run_id
+          FROM cdc.run_log
+          WHERE
+            pipeline = 'orders' AND kind IN ('run', 'rebuild')
+        )
+        AND (
+          COALESCE(c.inserted, 0) <> COALESCE(g.inserted, 0)
+          OR COALESCE(c.updated, 0) <> COALESCE(g.updated, 0)
+          OR COALESCE(c.deleted, 0) <> COALESCE(g.deleted, 0)
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'dim_customer',
+    NULL,
+    NULL,
+    NULL,
+    'validity',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING(CAST(v.customer_id AS VARCHAR(64)) || ' sk ' || CAST(v.dim_customer_sk AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM (
+        SELECT
+          customer_id,
+          dim_customer_sk,
+          valid_from,
+          valid_to,
+          is_current,
+          LEAD(valid_from) OVER (PARTITION BY customer_id ORDER BY valid_from, dim_customer_sk) AS next_from,
+          COUNT(CASE WHEN is_current THEN 1 ELSE NULL END) OVER (PARTITION BY customer_id) AS currents
+        FROM analytics.dim_customer
+      ) AS v
+      WHERE
+        v.currents > 1
+        OR CASE WHEN v.is_current THEN 1 ELSE 0 END <> CASE WHEN v.valid_to IS NULL THEN 1 ELSE 0 END
+        OR v.valid_to < v.valid_from
+        OR (
+          NOT v.next_from IS NULL AND v.valid_to IS NULL
+        )
+        OR v.valid_to > v.next_from
+        OR v.valid_to < v.next_from
+      UNION ALL
+      SELECT
+        SUBSTRING(CAST(f.customer_id AS VARCHAR(64)) || ' live ' || CAST(COALESCE(d.live, 0) AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.dim_customer__full AS f
+      LEFT JOIN (
+        SELECT
+          customer_id,
+          COUNT(*) AS live
+        FROM analytics.dim_customer
+        WHERE
+          is_current = TRUE AND is_deleted = FALSE
+        GROUP BY
+          customer_id
+      ) AS d
+        ON f.customer_id = d.customer_id
+      WHERE
+        d.customer_id IS NULL OR d.live > 1
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'dead_letter',
+    NULL,
+    NULL,
+    NULL,
+    'dead_letter_age',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING(source || ' run ' || CAST(run_id AS VARCHAR(20)) || ': ' || reason FROM 1 FOR 150) AS cdc__example
+      FROM cdc.dead_letter
+      WHERE
+        pipeline = 'orders'
+        AND CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(dead_lettered_at AS TIMESTAMP))) AS BIGINT) > 5400
+    ) AS q
+  ) AS r;
 END;
 $$ LANGUAGE plpgsql;

@@ -238,7 +238,7 @@ BEGIN
           THEN n.cdc__source_ts
           WHEN n.cdc__source_ts > o.valid_from
           THEN n.cdc__source_ts
-          ELSE SYSDATE
+          ELSE GREATEST(SYSDATE, o.valid_from)
         END AS cdc__change_ts,
         COALESCE(o.cdc__deleted, FALSE) AS cdc__was_deleted
       FROM orders__dim_customer__new AS n
@@ -279,13 +279,16 @@ BEGIN
         d.customer_id IS NULL AND TRUE AND NOT d.cdc__was_deleted
       )
       OR (
-        NOT d.customer_id IS NULL AND d.cdc__was_deleted
-      )
-      OR (
-        d.chg__segment OR d.chg__plan
-      )
-      OR (
-        d.chg__email OR d.chg__full_name OR d.chg__country_code
+        NOT d.customer_id IS NULL
+        AND (
+          d.cdc__was_deleted
+          OR (
+            d.chg__segment OR d.chg__plan
+          )
+          OR (
+            d.chg__email OR d.chg__full_name OR d.chg__country_code
+          )
+        )
       );
     UPDATE analytics.dim_customer SET valid_to = orders__dim_customer__diff.cdc__change_ts, is_current = FALSE
     FROM orders__dim_customer__diff

@@ -193,7 +193,7 @@ BEGIN
           THEN n.cdc__source_ts
           WHEN n.cdc__source_ts > o.valid_from
           THEN n.cdc__source_ts
-          ELSE transaction_timestamp()
+          ELSE GREATEST(transaction_timestamp(), o.valid_from)
         END AS cdc__change_ts,
         COALESCE(o.cdc__deleted, FALSE) AS cdc__was_deleted
       FROM vendor__dim_company__new AS n
@@ -234,13 +234,16 @@ BEGIN
         d.company_id IS NULL AND TRUE AND NOT d.cdc__was_deleted
       )
       OR (
-        NOT d.company_id IS NULL AND d.cdc__was_deleted
-      )
-      OR (
-        d.chg__name OR d.chg__segment OR d.chg__status
-      )
-      OR (
-        d.chg__email OR d.chg__city_id
+        NOT d.company_id IS NULL
+        AND (
+          d.cdc__was_deleted
+          OR (
+            d.chg__name OR d.chg__segment OR d.chg__status
+          )
+          OR (
+            d.chg__email OR d.chg__city_id
+          )
+        )
       );
     ANALYZE vendor__dim_company__diff (cdc__op, company_id, old__company_id);
     UPDATE staging_public.dim_company SET valid_to = vendor__dim_company__diff.cdc__change_ts, is_current = FALSE

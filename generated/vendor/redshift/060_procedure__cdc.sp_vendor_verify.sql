@@ -1246,5 +1246,817 @@ BEGIN
       is_current = TRUE AND is_deleted = FALSE
   ) AS f
     ON v.company_id = f.company_id;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'change_log',
+    NULL,
+    NULL,
+    NULL,
+    'lsn',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING(CAST(s.prev_lsn AS VARCHAR(20)) || '->' || CAST(s.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM (
+        SELECT
+          lsn,
+          COALESCE(LAG(lsn) OVER (ORDER BY lsn), 0) AS prev_lsn
+        FROM cdc.change_log
+      ) AS s
+      WHERE
+        s.lsn <> s.prev_lsn + 1
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'companies',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'companies'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'buyer_seller_company_mappings',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'buyer_seller_company_mappings'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'users',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'users'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'teams',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'teams'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'team_members',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'team_members'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'cities',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'cities'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'countries',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'countries'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'product_categories',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'product_categories'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'user_company_mappings',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'user_company_mappings'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'taggings',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'taggings'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'tags',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'tags'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'preferred_vendor_item_mappings',
+    NULL,
+    NULL,
+    NULL,
+    'payload',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('lsn ' || CAST(l.lsn AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.change_log AS l
+      WHERE
+        l.pipeline = 'vendor'
+        AND l.source = 'preferred_vendor_item_mappings'
+        AND NOT (
+          COALESCE(l.op, '?') IN ('I', 'U', 'D')
+          AND (
+            COALESCE(l.op, '?') = 'D'
+            OR NOT COALESCE(JSON_TYPEOF(l.after_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+          AND (
+            COALESCE(l.op, '?') = 'I'
+            OR NOT COALESCE(JSON_TYPEOF(l.before_row."id"), 'null') IN ('null', 'object', 'array')
+          )
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'run_counts',
+    NULL,
+    NULL,
+    NULL,
+    'run_counts',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING('run ' || CAST(COALESCE(c.run_id, g.run_id) AS VARCHAR(20)) || ' ' || COALESCE(c.object_name, g.object_name) FROM 1 FOR 150) AS cdc__example
+      FROM (
+        SELECT
+          run_id,
+          object_kind,
+          object_name,
+          inserted,
+          updated,
+          deleted
+        FROM cdc.run_counts
+        WHERE
+          pipeline = 'vendor'
+      ) AS c
+      FULL JOIN (
+        SELECT
+          run_id,
+          'source' AS object_kind,
+          source AS object_name,
+          SUM(CASE WHEN op = 'I' THEN 1 ELSE 0 END) AS inserted,
+          SUM(CASE WHEN op = 'U' THEN 1 ELSE 0 END) AS updated,
+          SUM(CASE WHEN op = 'D' THEN 1 ELSE 0 END) AS deleted
+        FROM cdc.change_log
+        WHERE
+          pipeline = 'vendor'
+        GROUP BY
+          run_id,
+          source
+        UNION ALL
+        SELECT
+          run_id,
+          CASE WHEN target IN ('dim_company') THEN 'dimension' ELSE 'fact' END AS object_kind,
+          target AS object_name,
+          SUM(CASE WHEN op = 'I' THEN 1 ELSE 0 END) AS inserted,
+          SUM(CASE WHEN op = 'U' THEN 1 ELSE 0 END) AS updated,
+          SUM(CASE WHEN op = 'D' THEN 1 ELSE 0 END) AS deleted
+        FROM cdc.fact_change_log
+        WHERE
+          pipeline = 'vendor'
+        GROUP BY
+          run_id,
+          target
+      ) AS g
+        ON c.run_id = g.run_id
+        AND c.object_kind = g.object_kind
+        AND c.object_name = g.object_name
+      WHERE
+        COALESCE(c.run_id, g.run_id) IN (
+          SELECT
+            run_id
+          FROM cdc.run_log
+          WHERE
+            pipeline = 'vendor' AND kind IN ('run', 'rebuild')
+        )
+        AND (
+          COALESCE(c.inserted, 0) <> COALESCE(g.inserted, 0)
+          OR COALESCE(c.updated, 0) <> COALESCE(g.updated, 0)
+          OR COALESCE(c.deleted, 0) <> COALESCE(g.deleted, 0)
+        )
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'dim_company',
+    NULL,
+    NULL,
+    NULL,
+    'validity',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING(CAST(v.company_id AS VARCHAR(64)) || ' sk ' || CAST(v.dim_company_sk AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM (
+        SELECT
+          company_id,
+          dim_company_sk,
+          valid_from,
+          valid_to,
+          is_current,
+          LEAD(valid_from) OVER (PARTITION BY company_id ORDER BY valid_from, dim_company_sk) AS next_from,
+          COUNT(CASE WHEN is_current THEN 1 ELSE NULL END) OVER (PARTITION BY company_id) AS currents
+        FROM staging_public.dim_company
+      ) AS v
+      WHERE
+        v.currents > 1
+        OR CASE WHEN v.is_current THEN 1 ELSE 0 END <> CASE WHEN v.valid_to IS NULL THEN 1 ELSE 0 END
+        OR v.valid_to < v.valid_from
+        OR (
+          NOT v.next_from IS NULL AND v.valid_to IS NULL
+        )
+        OR v.valid_to > v.next_from
+      UNION ALL
+      SELECT
+        SUBSTRING(CAST(f.company_id AS VARCHAR(64)) || ' live ' || CAST(COALESCE(d.live, 0) AS VARCHAR(20)) FROM 1 FOR 150) AS cdc__example
+      FROM cdc.dim_company__full AS f
+      LEFT JOIN (
+        SELECT
+          company_id,
+          COUNT(*) AS live
+        FROM staging_public.dim_company
+        WHERE
+          is_current = TRUE AND is_deleted = FALSE
+        GROUP BY
+          company_id
+      ) AS d
+        ON f.company_id = d.company_id
+      WHERE
+        d.company_id IS NULL OR d.live > 1
+    ) AS q
+  ) AS r;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
+    different_rows,
+    check_name,
+    findings,
+    examples
+  )
+  SELECT
+    SYSDATE,
+    'vendor',
+    'dead_letter',
+    NULL,
+    NULL,
+    NULL,
+    'dead_letter_age',
+    COUNT(*),
+    NULLIF(
+      COALESCE(MAX(CASE WHEN r.cdc__rn = 1 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 2 THEN r.cdc__example ELSE NULL END), '') || COALESCE(', ' || MAX(CASE WHEN r.cdc__rn = 3 THEN r.cdc__example ELSE NULL END), ''),
+      ''
+    )
+  FROM (
+    SELECT
+      q.cdc__example,
+      ROW_NUMBER() OVER (ORDER BY q.cdc__example) AS cdc__rn
+    FROM (
+      SELECT
+        SUBSTRING(source || ' run ' || CAST(run_id AS VARCHAR(20)) || ': ' || reason FROM 1 FOR 150) AS cdc__example
+      FROM cdc.dead_letter
+      WHERE
+        pipeline = 'vendor' AND DATEDIFF(SECOND, dead_lettered_at, GETDATE()) > 7200
+    ) AS q
+  ) AS r;
 END;
 $$ LANGUAGE plpgsql;
