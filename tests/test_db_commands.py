@@ -103,6 +103,7 @@ def test_bootstrap_run_status_verify_rebuild(cli, pg_dsn, mini_build):
     ran = cli("run", str(mini_build))
     assert "run 2 succeeded" in ran.output
     assert "source  items" in ran.output and "fact    fact_item" in ran.output
+    assert "unchanged" not in ran.output  # both count rows changed something
 
     ran_json = json.loads(cli("run", "--json", str(mini_build)).stdout)
     assert ran_json["run"]["status"] == "succeeded" and len(ran_json["counts"]) == 2
@@ -113,6 +114,16 @@ def test_bootstrap_run_status_verify_rebuild(cli, pg_dsn, mini_build):
     status = json.loads(cli("status", "--json", "mini").stdout)  # by name: no build needed
     assert [r["run_id"] for r in status["runs"]] == [3, 2, 1]
     assert status["freshness"][0]["source"] == "items"
+    assert isinstance(status["freshness"][0]["lag_seconds"], int)  # JSON keeps seconds
+    assert "lag_seconds" not in shown.output and " s " in shown.output  # text: human lag
+
+    # nothing staged since: no count row changed anything, so only how many had none
+    quiet = cli("run", str(mini_build))
+    assert "run 4 succeeded" in quiet.output and "0 row(s) changed" in quiet.output
+    assert "inserted" not in quiet.output and "fact_item" not in quiet.output
+    assert quiet.output.rstrip().endswith("2 unchanged")
+    quiet_json = json.loads(cli("run", "--json", str(mini_build)).stdout)
+    assert len(quiet_json["counts"]) == 2  # --json keeps every row
 
     assert "fact_item: ok" in cli("verify", str(mini_build)).output
     sql(pg_dsn, "UPDATE mart.fact_item SET item_name = 'wrong' WHERE item_id = 1")
@@ -140,6 +151,7 @@ def test_failed_run_exits_1_and_shows_in_status(cli, pg_dsn, mini_build):
     shown = cli("status", str(mini_build), code=1)  # never succeeded: a freshness error
     assert "past its freshness error_after for items" in shown.output
     assert "failures:" in shown.output
+    assert shown.output.index("failures:") < shown.output.index("recent runs:")  # first
     assert "run 1 at" in shown.output and "boom" in shown.output
     checked = cli("status", "--check", str(mini_build), code=1)
     assert "the last mini run (1) failed" in checked.output
