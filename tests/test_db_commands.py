@@ -198,3 +198,36 @@ def test_dsn_from_the_environment_and_its_absence(cli, pg_dsn, mini_build, monke
 def test_wrong_rendering_is_refused(cli, mini_build):
     result = cli("deploy", "--dialect", "redshift", str(mini_build), code=1)
     assert "is the postgres rendering but the server speaks redshift" in result.output
+
+
+def test_run_and_bootstrap_show_a_spinner_on_a_terminal_only(
+    cli, pg_dsn, mini_build, monkeypatch
+):
+    """On a terminal a spinner with the elapsed time is drawn on stderr while the
+    procedure runs, then erased: stdout is what it is in a pipe. Never with --json."""
+    import io
+
+    from rich.console import Console
+
+    from cdcgen import progress
+
+    drawn = io.StringIO()
+    monkeypatch.setattr(progress, "shown", lambda as_json=False: not as_json)
+    monkeypatch.setattr(
+        progress, "stderr_console", lambda: Console(file=drawn, force_terminal=True, width=80)
+    )
+    cli("deploy", "--with-staging", str(mini_build))
+    stage(pg_dsn, (1, "anvil"))
+    boot = cli("bootstrap", str(mini_build))
+    assert "bootstrap mini" in drawn.getvalue() and "0:00:0" in drawn.getvalue()
+    assert boot.stdout.startswith("run 1 succeeded") and boot.stderr == ""
+
+    drawn.truncate(0)
+    drawn.seek(0)
+    assert cli("run", str(mini_build)).stdout.startswith("run 2 succeeded")
+    assert "run mini" in drawn.getvalue()
+
+    drawn.truncate(0)
+    drawn.seek(0)
+    json.loads(cli("run", "--json", str(mini_build)).stdout)
+    assert drawn.getvalue() == ""
