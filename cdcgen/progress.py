@@ -41,7 +41,12 @@ def stderr_console() -> Console:
 
 @contextmanager
 def step(
-    console: Console, label: str, *, bar: bool = True, done_line: bool = True
+    console: Console,
+    label: str,
+    *,
+    bar: bool = True,
+    done_line: bool = True,
+    total: int | None = None,
 ) -> Iterator[Advance]:
     """A transient spinner with the elapsed time (and a bar with a count once the total
     is known) while the block runs; with ``done_line``, ``✓ label (1.2s)`` after it."""
@@ -60,7 +65,7 @@ def step(
         columns += [BarColumn(), MofNCompleteColumn()]
     columns.append(TimeElapsedColumn())
     progress = Progress(*columns, console=console, transient=True)
-    task = progress.add_task(label, total=None)
+    task = progress.add_task(label, total=total)
 
     def advance(done: int, total: int | None = None, description: str | None = None) -> None:
         if description is None:
@@ -80,11 +85,13 @@ def _ignore(done: int, total: int | None = None, description: str | None = None)
 
 
 @contextmanager
-def on_terminal(label: str, enabled: bool, *, bar: bool = False) -> Iterator[Advance]:
+def on_terminal(
+    label: str, enabled: bool, *, bar: bool = False, total: int | None = None
+) -> Iterator[Advance]:
     """:func:`step` on stderr when ``enabled`` (see :func:`shown`), with no line left
     behind; otherwise nothing at all."""
     if not enabled:
         yield _ignore
         return
-    with step(stderr_console(), label, bar=bar, done_line=False) as advance:
+    with step(stderr_console(), label, bar=bar, done_line=False, total=total) as advance:
         yield advance

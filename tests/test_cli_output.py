@@ -64,9 +64,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     return drawn
 
 
-def test_build_shows_progress_per_spec_on_a_terminal(
-    terminal: io.StringIO, tmp_path: Path
-) -> None:
+def test_build_shows_progress_per_spec_on_a_terminal(terminal: io.StringIO, tmp_path: Path) -> None:
     specs = [REPO / "mappings" / "orders.yml", REPO / "mappings" / "vendor.yml"]
     result = CliRunner().invoke(app, ["build", "-o", str(tmp_path), *map(str, specs)])
     assert result.exit_code == 0, result.output

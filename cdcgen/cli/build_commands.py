@@ -33,7 +33,10 @@ def build_command(
         paths = spec_files(specs or [Path("mappings")])
         result = BuildResult()
         # one spec at a time, so a terminal shows which spec builds and how many are left
-        with no_collection_till_exit(), on_terminal("build", shown(as_json), bar=True) as step:
+        with (
+            no_collection_till_exit(),
+            on_terminal("build", shown(as_json), bar=True, total=len(paths)) as step,
+        ):
             for done, spec_path in enumerate(paths):
                 step(done, len(paths), f"build {spec_path.name}")
                 part = build([spec_path], out, check=check)
