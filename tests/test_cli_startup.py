@@ -79,7 +79,8 @@ def test_command_help_loads_only_what_typer_needs() -> None:
 def test_help_is_readable_at_80_columns() -> None:
     """Plain Click help wraps option help instead of cutting it with '…' in a panel."""
     env = {**os.environ, "COLUMNS": "80"}
-    for args in (["--help"], ["deploy", "--help"], ["schedule", "--help"], ["demo", "--help"]):
+    commands = ("deploy", "schedule", "demo", "build", "bootstrap", "run", "rebuild", "status")
+    for args in (["--help"], *([c, "--help"] for c in commands)):
         text = subprocess.run(
             [sys.executable, "-c", "from cdcgen.cli import main; main()", *args],
             capture_output=True,

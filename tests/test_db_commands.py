@@ -103,6 +103,7 @@ def test_bootstrap_run_status_verify_rebuild(cli, pg_dsn, mini_build):
     ran = cli("run", str(mini_build))
     assert "run 2 succeeded" in ran.output
     assert "source  items" in ran.output and "fact    fact_item" in ran.output
+    assert "unchanged" not in ran.output  # both count rows changed something
 
     ran_json = json.loads(cli("run", "--json", str(mini_build)).stdout)
     assert ran_json["run"]["status"] == "succeeded" and len(ran_json["counts"]) == 2
@@ -113,6 +114,16 @@ def test_bootstrap_run_status_verify_rebuild(cli, pg_dsn, mini_build):
     status = json.loads(cli("status", "--json", "mini").stdout)  # by name: no build needed
     assert [r["run_id"] for r in status["runs"]] == [3, 2, 1]
     assert status["freshness"][0]["source"] == "items"
+    assert isinstance(status["freshness"][0]["lag_seconds"], int)  # JSON keeps seconds
+    assert "lag_seconds" not in shown.output and " s " in shown.output  # text: human lag
+
+    # nothing staged since: no count row changed anything, so only how many had none
+    quiet = cli("run", str(mini_build))
+    assert "run 4 succeeded" in quiet.output and "0 row(s) changed" in quiet.output
+    assert "inserted" not in quiet.output and "fact_item" not in quiet.output
+    assert quiet.output.rstrip().endswith("2 unchanged")
+    quiet_json = json.loads(cli("run", "--json", str(mini_build)).stdout)
+    assert len(quiet_json["counts"]) == 2  # --json keeps every row
 
     assert "fact_item: ok" in cli("verify", str(mini_build)).output
     sql(pg_dsn, "UPDATE mart.fact_item SET item_name = 'wrong' WHERE item_id = 1")
@@ -140,6 +151,7 @@ def test_failed_run_exits_1_and_shows_in_status(cli, pg_dsn, mini_build):
     shown = cli("status", str(mini_build), code=1)  # never succeeded: a freshness error
     assert "past its freshness error_after for items" in shown.output
     assert "failures:" in shown.output
+    assert shown.output.index("failures:") < shown.output.index("recent runs:")  # first
     assert "run 1 at" in shown.output and "boom" in shown.output
     checked = cli("status", "--check", str(mini_build), code=1)
     assert "the last mini run (1) failed" in checked.output
@@ -186,3 +198,36 @@ def test_dsn_from_the_environment_and_its_absence(cli, pg_dsn, mini_build, monke
 def test_wrong_rendering_is_refused(cli, mini_build):
     result = cli("deploy", "--dialect", "redshift", str(mini_build), code=1)
     assert "is the postgres rendering but the server speaks redshift" in result.output
+
+
+def test_run_and_bootstrap_show_a_spinner_on_a_terminal_only(
+    cli, pg_dsn, mini_build, monkeypatch
+):
+    """On a terminal a spinner with the elapsed time is drawn on stderr while the
+    procedure runs, then erased: stdout is what it is in a pipe. Never with --json."""
+    import io
+
+    from rich.console import Console
+
+    from cdcgen import progress
+
+    drawn = io.StringIO()
+    monkeypatch.setattr(progress, "shown", lambda as_json=False: not as_json)
+    monkeypatch.setattr(
+        progress, "stderr_console", lambda: Console(file=drawn, force_terminal=True, width=80)
+    )
+    cli("deploy", "--with-staging", str(mini_build))
+    stage(pg_dsn, (1, "anvil"))
+    boot = cli("bootstrap", str(mini_build))
+    assert "bootstrap mini" in drawn.getvalue() and "0:00:0" in drawn.getvalue()
+    assert boot.stdout.startswith("run 1 succeeded") and boot.stderr == ""
+
+    drawn.truncate(0)
+    drawn.seek(0)
+    assert cli("run", str(mini_build)).stdout.startswith("run 2 succeeded")
+    assert "run mini" in drawn.getvalue()
+
+    drawn.truncate(0)
+    drawn.seek(0)
+    json.loads(cli("run", "--json", str(mini_build)).stdout)
+    assert drawn.getvalue() == ""

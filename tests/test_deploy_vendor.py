@@ -4,6 +4,7 @@ mappings/vendor.yml``, postgres rendering) on a real PostgreSQL, through the CLI
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -95,12 +96,30 @@ def test_deploy_bootstrap_run_status_verify_rebuild(cdcgen, pg_dsn, vendor_build
     assert status["last_deployment"]["deployment_id"] == 1
     assert status["runs"][0]["status"] == "succeeded" and status["failures"] == []
     assert {f["source"] for f in status["freshness"]} >= {"cities", "countries", "companies"}
-    assert "recent runs:" in cdcgen("status", str(vendor_build), code=1)
+    shown = cdcgen("status", str(vendor_build), code=1)
+    assert "recent runs:" in shown and "statements" in shown  # statements per run
+    assert re.search(r"cities +\S+ \S+ +\d+ d( \d+ h)? +error", shown), shown  # human lag
+    cities = next(f for f in status["freshness"] if f["source"] == "cities")
+    assert isinstance(cities["lag_seconds"], int) and cities["lag_seconds"] > 86400  # seconds
+
+    # text: only the count rows that changed something, then how many had none
+    sql(pg_dsn, "UPDATE staging.cities SET name = 'Lyon 2', updated_at = '2024-03-01' WHERE id = 11")
+    ran_text = cdcgen("run", str(vendor_build))
+    assert re.search(r"source +cities +0 +1 +0 +0 +0", ran_text), ran_text
+    assert re.search(r"fact +fact_geography +0 +1 ", ran_text), ran_text
+    assert "companies" not in ran_text and "fact_vendor" not in ran_text
+    assert re.search(r"\n  \d+ unchanged\n$", ran_text), ran_text
 
     assert "fact_geography: ok" in cdcgen("verify", str(vendor_build))
     sql(pg_dsn, "DELETE FROM staging_public.fact_geography WHERE city_id = 20")
     assert "fact_geography: DIFFERS (missing 1" in cdcgen("verify", str(vendor_build), code=1)
-    cdcgen("rebuild", str(vendor_build), "fact_geography")
+    rebuilt = cdcgen("rebuild", str(vendor_build), "fact_geography")
+    assert rebuilt.startswith("rebuilt: fact_geography\nrebuild ") and " succeeded in " in rebuilt
+    assert re.search(r"fact +fact_geography +1 +0 +0 ", rebuilt), rebuilt  # the row put back
+    rebuilt_json = json.loads(cdcgen("rebuild", "--json", str(vendor_build), "fact_geography"))
+    assert rebuilt_json["rebuilt"] == "fact_geography"
+    assert rebuilt_json["run"]["kind"] == "rebuild" and rebuilt_json["run"]["status"] == "succeeded"
+    assert [c["object_name"] for c in rebuilt_json["counts"]] == ["fact_geography"]
     assert "fact_geography: ok" in cdcgen("verify", str(vendor_build))
 
 

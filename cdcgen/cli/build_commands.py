@@ -27,10 +27,22 @@ def build_command(
 ) -> None:
     """Generate the Redshift and PostgreSQL SQL for each pipeline spec."""
     with reported(as_json):
-        from cdcgen.render.build import build  # lazy: sqlglot, jinja2, pydantic
+        from cdcgen.progress import on_terminal, shown
+        from cdcgen.render.build import BuildResult, build, spec_files  # lazy: sqlglot, …
 
-        with no_collection_till_exit():
-            result = build(specs or [Path("mappings")], out, check=check)
+        paths = spec_files(specs or [Path("mappings")])
+        result = BuildResult()
+        # one spec at a time, so a terminal shows which spec builds and how many are left
+        with (
+            no_collection_till_exit(),
+            on_terminal("build", shown(as_json), bar=True, total=len(paths)) as step,
+        ):
+            for done, spec_path in enumerate(paths):
+                step(done, len(paths), f"build {spec_path.name}")
+                part = build([spec_path], out, check=check)
+                result.pipelines += part.pipelines
+                result.written += part.written
+                result.stale += part.stale
     if check and result.stale:
         stale = [str(p) for p in result.stale]
         if not as_json:

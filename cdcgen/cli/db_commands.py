@@ -131,7 +131,9 @@ def bootstrap(
     with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
-        with _lock_notice(db, dsn, manifest.pipeline):
+        with _lock_notice(db, dsn, manifest.pipeline), _spinner(
+            f"bootstrap {manifest.pipeline}", as_json
+        ):
             result = ops.bootstrap(db, manifest, force=force)
         if as_json:
             emit_json({**ops.run_as_dict(result.run), "rebuilt": list(result.rebuilt)})
@@ -145,12 +147,15 @@ def bootstrap(
 def run(
     build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto, as_json: JsonOption = False
 ) -> None:
-    """Run one CDC cycle (CALL the run procedure) and print what it changed. Says so
-    when it waits for another run's lock."""
+    """Run one CDC cycle (CALL the run procedure) and print what it changed: the
+    sources and targets with changes, and how many had none (--json: every count row).
+    Says so when it waits for another run's lock."""
     with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
-        with _lock_notice(db, dsn, manifest.pipeline):
+        with _lock_notice(db, dsn, manifest.pipeline), _spinner(
+            f"run {manifest.pipeline}", as_json
+        ):
             result = ops.run_cycle(db, manifest)
         if as_json:
             emit_json(ops.run_as_dict(result))
@@ -300,15 +305,18 @@ def rebuild(
     dialect: DialectOption = Dialect.auto,
     as_json: JsonOption = False,
 ) -> None:
-    """Recompute one target in full from the baseline."""
+    """Recompute one target in full from the baseline and print the rebuild's counts."""
     with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
-        ops.rebuild(db, manifest, target)
+        with _spinner(f"rebuild {target}", as_json):
+            result = ops.rebuild(db, manifest, target)
         if as_json:
-            emit_json({"rebuilt": target})
-        else:
-            typer.echo(f"rebuilt: {target}")
+            emit_json({"rebuilt": target, **(ops.run_as_dict(result) if result else {})})
+            return
+        typer.echo(f"rebuilt: {target}")
+        if result is not None:
+            _print_run(result)
 
 
 @app.command()
@@ -395,6 +403,15 @@ def _lock_notice(db: Database, dsn: str, pipeline: str) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _spinner(label: str, as_json: bool) -> Iterator[None]:
+    """A spinner with the elapsed time on a terminal while the procedure runs."""
+    from cdcgen.progress import on_terminal, shown
+
+    with on_terminal(label, shown(as_json)):
+        yield
+
+
 def _where(dsn: str) -> str:
     return scrub(dsn)
 
@@ -427,33 +444,33 @@ def _pipeline_and_cdc_schema(build: str, dialect: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- printing
 
 
+_COUNTS = ("inserted", "updated", "deleted", "stale", "dead_lettered")
+
+
 def _print_run(result: ops.RunResult) -> None:
+    """The run line, then only the count rows that changed something, then how many
+    objects had no change (``--json`` keeps every row)."""
     run = result.run
     typer.echo(
-        f"run {run['run_id']} {run['status']} in {_duration(run.get('duration_ms'))}, "
+        f"{str(run.get('kind') or 'run').strip()} {run['run_id']} {run['status']} in {_duration(run.get('duration_ms'))}, "
         f"{run.get('rows_changed') or 0} row(s) changed"
     )
-    rows = [
-        [
-            c["object_kind"],
-            c["object_name"],
-            c["inserted"],
-            c["updated"],
-            c["deleted"],
-            c["stale"],
-            c["dead_lettered"],
-        ]
-        for c in result.counts
-    ]
-    if rows:
+    changed = [c for c in result.counts if any(c.get(k) for k in _COUNTS)]
+    if changed:
         typer.echo(
             _table(
-                ["kind", "name", "inserted", "updated", "deleted", "stale", "dead-lettered"], rows
+                ["kind", "name", "inserted", "updated", "deleted", "stale", "dead-lettered"],
+                [[c["object_kind"], c["object_name"], *(c[k] for k in _COUNTS)] for c in changed],
             )
         )
+    unchanged = len(result.counts) - len(changed)
+    if unchanged:
+        typer.echo(f"  {unchanged} unchanged")
 
 
 def _print_status(result: ops.Status) -> None:
+    """Deployment, failures first (in red on a terminal), recent runs (failed ones in
+    red), dead letters held back, freshness with a human lag (``--json`` keeps seconds)."""
     deployment = result.last_deployment
     if deployment:
         typer.echo(
@@ -462,32 +479,38 @@ def _print_status(result: ops.Status) -> None:
         )
     else:
         typer.echo(f"{result.pipeline}: no deployment recorded")
+    if result.failures:
+        typer.secho("\nfailures:", fg=typer.colors.RED, bold=True)
+        for failure in result.failures:
+            typer.secho(
+                f"  run {failure['run_id']} at {_when(failure['started_at'])}: {failure['error']}",
+                fg=typer.colors.RED,
+            )
     if result.runs:
         typer.echo("\nrecent runs:")
-        typer.echo(
-            _table(
-                ["run", "kind", "status", "started", "duration", "rows"],
+        with_statements = any("statements" in r for r in result.runs)
+        header = ["run", "kind", "status", "started", "duration", "rows"]
+        lines = _table(
+            header + (["statements"] if with_statements else []),
+            [
                 [
-                    [
-                        r["run_id"],
-                        r["kind"],
-                        r["status"],
-                        _when(r["started_at"]),
-                        _duration(r["duration_ms"]),
-                        r["rows_changed"],
-                    ]
-                    for r in result.runs
-                ],
-            )
-        )
+                    r["run_id"],
+                    r["kind"],
+                    r["status"],
+                    _when(r["started_at"]),
+                    _duration(r["duration_ms"]),
+                    r["rows_changed"],
+                    *([r.get("statements")] if with_statements else []),
+                ]
+                for r in result.runs
+            ],
+        ).splitlines()
+        typer.echo(lines[0])
+        for run, line in zip(result.runs, lines[1:], strict=True):
+            failed = str(run["status"]).strip() == "failed"
+            typer.secho(line, fg=typer.colors.RED if failed else None)
     else:
         typer.echo("no runs yet")
-    if result.failures:
-        typer.echo("\nfailures:")
-        for failure in result.failures:
-            typer.echo(
-                f"  run {failure['run_id']} at {_when(failure['started_at'])}: {failure['error']}"
-            )
     if result.dead_letters:
         typer.echo("\ndead letters (rows held back; `cdcgen dead-letters` lists them):")
         typer.echo(
@@ -502,7 +525,15 @@ def _print_status(result: ops.Status) -> None:
     if result.freshness:
         typer.echo("\nfreshness:")
         columns = list(result.freshness[0])
-        typer.echo(_table(columns, [[_when(row[c]) for c in columns] for row in result.freshness]))
+        typer.echo(
+            _table(
+                ["lag" if c == "lag_seconds" else c for c in columns],
+                [
+                    [lag(row[c]) if c == "lag_seconds" else _when(row[c]) for c in columns]
+                    for row in result.freshness
+                ],
+            )
+        )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -521,6 +552,24 @@ def _duration(ms: Any) -> str:
         return "?"
     seconds = int(ms) / 1000
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
+
+
+def lag(seconds: Any) -> str:
+    """Seconds as people read them, in the two largest units: ``45 s``, ``12 min 5 s``,
+    ``3 h 12 min``, ``2 d 4 h`` (``""`` when unknown)."""
+    if seconds is None:
+        return ""
+    left = int(seconds)
+    if left < 0:
+        return f"{left} s"  # a clock ahead of the server: shown as is
+    units = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
+    for i, (size, name) in enumerate(units[:-1]):
+        if left >= size:
+            big, rest = divmod(left, size)
+            small, small_name = units[i + 1]
+            part = rest // small
+            return f"{big} {name}" + (f" {part} {small_name}" if part else "")
+    return f"{left} s"
 
 
 def _when(value: Any) -> str:

@@ -3,19 +3,18 @@ upstream, the run's counts, a few fact changes (before → after) and the verifi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from cdcgen.demo.runner import CycleReport, DemoData, FactChange
 from cdcgen.demo.runner import Progress as ProgressFn
 from cdcgen.deploy.apply import DeployResult
+from cdcgen.progress import step
 
 _COUNT_COLUMNS = ("inserted", "updated", "deleted", "stale", "dead_lettered")
 #: Short headers so the table fits 80 columns next to the longest source name.
@@ -30,23 +29,8 @@ class RichObserver:
 
     @contextmanager
     def step(self, label: str) -> Iterator[ProgressFn]:
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=self.console,
-            transient=True,
-        )
-        task = progress.add_task(label, total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        started = time.perf_counter()
-        with progress:
+        with step(self.console, label) as advance:
             yield advance
-        self.console.print(f"[green]✓[/] {label} [dim]({time.perf_counter() - started:.1f}s)[/]")
 
     def deployed(self, result: DeployResult) -> None:
         manifest = result.plan.manifest

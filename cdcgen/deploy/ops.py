@@ -131,16 +131,20 @@ def run_cycle(db: Database, manifest: Manifest) -> RunResult:
     run = _latest_run(db, cdc, manifest.pipeline, after=before)
     if run is None:
         raise DeployError(f"CALL {procedure}() returned but wrote no run_log row in {cdc}.run_log")
+    return RunResult(run, _run_counts(db, cdc, manifest.pipeline, run["run_id"]))
+
+
+def _run_counts(db: Database, cdc: str, pipeline: str, run_id: Any) -> tuple[Row, ...]:
     counts = db.fetch_dicts(
         f"""
         SELECT object_kind, object_name, inserted, updated, deleted, stale, dead_lettered
         FROM {cdc}.run_counts WHERE run_id = %s AND pipeline = %s
         ORDER BY CASE object_kind WHEN 'source' THEN 0 WHEN 'fact' THEN 1 ELSE 2 END, object_name
         """,
-        [run["run_id"], manifest.pipeline],
+        [run_id, pipeline],
         what="read the run's counts",
     )
-    return RunResult(run, tuple(counts))
+    return tuple(counts)
 
 
 _RUN_COLUMNS = "run_id, kind, status, started_at, finished_at, duration_ms, rows_changed, error"
@@ -155,14 +159,16 @@ def _latest_run_id(db: Database, cdc: str, pipeline: str) -> int:
     return int(value or 0)
 
 
-def _latest_run(db: Database, cdc: str, pipeline: str, *, after: int) -> Row | None:
+def _latest_run(
+    db: Database, cdc: str, pipeline: str, *, after: int, kind: str = "run"
+) -> Row | None:
     rows = db.fetch_dicts(
         f"""
         SELECT {_RUN_COLUMNS} FROM {cdc}.run_log
-        WHERE pipeline = %s AND run_id > %s AND kind = 'run'
+        WHERE pipeline = %s AND run_id > %s AND kind = %s
         ORDER BY run_id DESC LIMIT 1
         """,
-        [pipeline, after],
+        [pipeline, after, kind],
         what="read the run log",
     )
     return rows[0] if rows else None
@@ -172,9 +178,11 @@ def _latest_run(db: Database, cdc: str, pipeline: str, *, after: int) -> Row | N
 
 
 def status(db: Database, pipeline: str, *, cdc_schema: str = "cdc", limit: int = 10) -> Status:
-    """Recent runs, recent failures with their errors, and freshness per source."""
+    """Recent runs (with the statements each executed, when the run log records them),
+    recent failures with their errors, and freshness per source."""
+    columns = _RUN_COLUMNS + (", statements" if _logs_statements(db, cdc_schema) else "")
     runs = db.fetch_dicts(
-        f"SELECT {_RUN_COLUMNS} FROM {cdc_schema}.run_log WHERE pipeline = %s "
+        f"SELECT {columns} FROM {cdc_schema}.run_log WHERE pipeline = %s "
         "ORDER BY run_id DESC LIMIT %s",
         [pipeline, limit],
         what="read the run log",
@@ -200,6 +208,18 @@ def status(db: Database, pipeline: str, *, cdc_schema: str = "cdc", limit: int =
         tuple(dead_letter_summary(db, pipeline, cdc_schema))
         if table_exists(db, f"{cdc_schema}.dead_letter")
         else (),
+    )
+
+
+def _logs_statements(db: Database, cdc_schema: str) -> bool:
+    """Run logs deployed before cdcgen counted statements have no such column."""
+    return bool(
+        db.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = 'run_log' AND column_name = 'statements'",
+            [cdc_schema],
+            what="look for run_log.statements",
+        )
     )
 
 
@@ -375,11 +395,18 @@ def verify_summary(result: VerifyResult, pipeline: str) -> str:
     return "\n".join(lines)
 
 
-def rebuild(db: Database, manifest: Manifest, target: str) -> None:
-    """Full recompute of one target from its full definition over the baseline."""
+def rebuild(db: Database, manifest: Manifest, target: str) -> RunResult | None:
+    """Full recompute of one target from its full definition over the baseline; returns
+    the rebuild's run_log row and counts (None when the procedure logs no run)."""
     manifest.target(target)  # a clear error for an unknown name, before any SQL
     procedure = manifest.procedure("rebuild")
+    cdc = manifest.cdc_schema
+    before = _latest_run_id(db, cdc, manifest.pipeline)
     db.execute(f"CALL {procedure}({call_literal(target)})", what=f"rebuild {target}")
+    run = _latest_run(db, cdc, manifest.pipeline, after=before, kind="rebuild")
+    if run is None:
+        return None
+    return RunResult(run, _run_counts(db, cdc, manifest.pipeline, run["run_id"]))
 
 
 # --------------------------------------------------------------------------- bootstrap
