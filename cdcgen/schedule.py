@@ -141,7 +141,7 @@ _KIND_NAMES = {
     "workgroup": "Redshift Serverless workgroup",
     "role": "IAM role",
     "secret": "Secrets Manager secret",
-    "topic": "SNS topic",
+    "topic": "Amazon SNS topic",
 }
 
 
