@@ -47,10 +47,16 @@ def test_check_freshness_raises_past_error_after_and_not_before(pg_dsn, vendor_b
         assert result.exit_code == 0, result.output
     # Nothing staged yet: every source's status is 'unknown', which is no error.
     sql(pg_dsn, f"CALL {PROC}()")
-    sql(pg_dsn, "INSERT INTO staging.countries (id, name, iso2, updated_at) "
-                "VALUES (1, 'France', 'FR', LOCALTIMESTAMP)")
-    sql(pg_dsn, "INSERT INTO staging.cities (id, country_id, name, created_at, updated_at) "
-                "VALUES (10, 1, 'Paris', LOCALTIMESTAMP, LOCALTIMESTAMP)")
+    sql(
+        pg_dsn,
+        "INSERT INTO staging.countries (id, name, iso2, updated_at) "
+        "VALUES (1, 'France', 'FR', LOCALTIMESTAMP)",
+    )
+    sql(
+        pg_dsn,
+        "INSERT INTO staging.cities (id, country_id, name, created_at, updated_at) "
+        "VALUES (10, 1, 'Paris', LOCALTIMESTAMP, LOCALTIMESTAMP)",
+    )
     result = runner.invoke(app, ["run", str(vendor_build), "--dsn", pg_dsn])
     assert result.exit_code == 0, result.output
 
@@ -73,9 +79,9 @@ def test_without_freshness_the_procedure_does_nothing(tmp_path, pg_conn) -> None
     text = VENDOR.read_text()
     assert "\nfreshness:" in text
     spec = tmp_path / "vendor.yml"
-    spec.write_text("\n".join(
-        line for line in text.splitlines() if not line.startswith("freshness:")
-    ) + "\n")
+    spec.write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("freshness:")) + "\n"
+    )
     plan = build_plan(validate_file(spec), "x")
     (proc,) = [o for o in render_objects(plan, "redshift") if o.name == PROC]
     assert "RAISE INFO" in proc.sql and "RAISE EXCEPTION" not in proc.sql
