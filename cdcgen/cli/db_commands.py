@@ -104,7 +104,7 @@ def deploy(
     migrate tables additively, record the deployment. Exit 1 if refused as destructive."""
     with reported(as_json), _session(dsn, build, build_dir, dialect, deployed=False) as (db, manifest):
         from cdcgen.deploy.apply import apply_plan
-        from cdcgen.deploy.plan import build_plan, explain, plan_as_dict
+        from cdcgen.deploy.plan import build_plan, explain, plan_as_dict, staging_ddl
 
         plan = build_plan(
             db, manifest, allow_destructive=allow_destructive, with_staging=with_staging
@@ -114,18 +114,39 @@ def deploy(
                 fail("refused: destructive changes", 1, as_json, plan=plan_as_dict(plan))
             typer.echo(explain(plan, verbose=verbose))
             raise typer.Exit(1)
-        if as_json:
-            emit_json(plan_as_dict(plan))
-        else:
+        staging = staging_ddl(plan) if with_staging else []
+        data = {**plan_as_dict(plan), "staging_ddl": staging} if as_json else None
+        if data is None:
             typer.echo(explain(plan, verbose=verbose))
         if plan_only or plan.is_noop:
+            if data is not None:
+                emit_json(data)
+            elif with_staging:
+                _print_staging(staging, "would create" if plan_only else "created")
             return
         result = apply_plan(db, plan)
+        if data is not None:
+            data["deployment_id"] = result.deployment_id
+            data["backfilled"] = list(result.backfilled)
+            emit_json(data)
         typer.echo(
             f"deployed: deployment {result.deployment_id} of {manifest.pipeline}", err=as_json
         )
         for target in result.backfilled:
             typer.echo(f"backfilled: {target}", err=as_json)
+        if data is None and with_staging:
+            _print_staging(staging, "created")
+
+
+def _print_staging(statements: Sequence[str], done: str) -> None:
+    """The staging DDL as it runs, one statement after another, never wrapped: it can be
+    pasted into psql or handed to the ETL team."""
+    if not statements:
+        typer.echo("staging: nothing to create (the staging tables exist)")
+        return
+    typer.echo(f"\nstaging DDL {done}:")
+    for statement in statements:
+        typer.echo(statement.rstrip() + "\n")
 
 
 @app.command()
