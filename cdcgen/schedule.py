@@ -11,7 +11,21 @@ Three outputs from one :class:`ScheduleDefinition`:
 - :func:`apply_schedule`, which sends those two requests with boto3.
 
 The rule name and the Data API ``StatementName`` are the same ``QS2-<pipeline>-cdc``:
-the ``QS2-`` prefix is what lists the rule among the console's scheduled queries.
+the ``QS2-`` prefix is what lists the rule among the console's scheduled queries. When the
+pipeline has ``sp_<pipeline>_check_freshness`` (every build since it exists), a second
+scheduled query ``QS2-<pipeline>-freshness`` CALLs it on the same expression; it raises
+past ``freshness.error_after``.
+
+With an alert topic (``--alert-topic``), a third rule ``cdcgen-<pipeline>-alerts`` matches
+the Data API's "Redshift Data Statement Status Change" events (source
+``aws.redshift-data``, sent because the targets set ``WithEvent``) whose ``state`` is
+FAILED or ABORTED and whose ``statementName`` is one of the two scheduled queries, and
+sends pipeline, statement, state and statement id to the SNS topic. The event carries no
+error text: ``aws redshift-data describe-statement --id <statement id>`` gives it (for 24
+hours), and the run's error is in ``cdc.run_log`` too. The topic policy that lets
+EventBridge publish is part of the template (and merged into the topic's policy by
+``--apply``).
+
 Everything but :func:`apply_schedule` is pure, so the payloads are tested exactly.
 """
 
@@ -27,6 +41,13 @@ from cdcgen.errors import CdcgenError
 
 RULE_PREFIX = "QS2-"
 RULE_SUFFIX = "-cdc"
+FRESHNESS_SUFFIX = "-freshness"
+ALERT_PREFIX = "cdcgen-"
+ALERT_SUFFIX = "-alerts"
+ALERT_STATES = ("FAILED", "ABORTED")
+DATA_API_SOURCE = "aws.redshift-data"
+DATA_API_DETAIL_TYPE = "Redshift Data Statement Status Change"
+ALERT_POLICY_SID = "cdcgen-{pipeline}-alerts-publish"
 RULE_NAME_MAX = 64  # EventBridge rule names: 1-64 of [.-_A-Za-z0-9]
 TARGET_ID_MAX = 64
 POLICY_VERSION = "2012-10-17"
@@ -51,6 +72,10 @@ ARN_PATTERNS = {
         rf"arn:(?P<partition>{_PARTITION}):secretsmanager:(?P<region>{_REGION}):(?P<account>{_ACCOUNT})"
         r":secret:(?P<name>[\w/+=.@-]{1,512})"
     ),
+    "topic": re.compile(
+        rf"arn:(?P<partition>{_PARTITION}):sns:(?P<region>{_REGION}):(?P<account>{_ACCOUNT})"
+        r":(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)"
+    ),
 }
 ARN_EXAMPLES = {
     "cluster": "arn:aws:redshift:eu-west-1:123456789012:cluster:analytics",
@@ -58,6 +83,7 @@ ARN_EXAMPLES = {
     "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
     "role": "arn:aws:iam::123456789012:role/cdcgen-scheduler",
     "secret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift/etl-AbCdEf",
+    "topic": "arn:aws:sns:eu-west-1:123456789012:cdc-alerts",
 }
 _DB_NAME = re.compile(r"[a-z_][a-z0-9_$]{0,126}")
 _DB_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_$.@+-]{0,127}")
@@ -115,6 +141,7 @@ _KIND_NAMES = {
     "workgroup": "Redshift Serverless workgroup",
     "role": "IAM role",
     "secret": "Secrets Manager secret",
+    "topic": "Amazon SNS topic",
 }
 
 
@@ -128,6 +155,7 @@ class PipelineSchedule:
     pipeline: str
     expression: str
     procedure: str  # schema-qualified, e.g. cdc.sp_vendor_run
+    freshness_procedure: str | None = None  # cdc.sp_vendor_check_freshness; None: older build
 
 
 @dataclass(frozen=True)
@@ -138,10 +166,31 @@ class ScheduleDefinition:
     db_user: str | None = None  # provisioned clusters: temporary credentials for this user
     secret: Arn | None = None  # or a Secrets Manager secret (both kinds of target)
     role: Arn | None = None  # an existing role; None: the template creates one
+    alert_topic: Arn | None = None  # SNS topic for FAILED/ABORTED statements
 
     @property
     def rule_name(self) -> str:
         return rule_name(self.pipeline.pipeline)
+
+    @property
+    def freshness_rule_name(self) -> str | None:
+        if self.pipeline.freshness_procedure is None:
+            return None
+        return f"{RULE_PREFIX}{self.pipeline.pipeline}{FRESHNESS_SUFFIX}"
+
+    @property
+    def freshness_sql(self) -> str | None:
+        procedure = self.pipeline.freshness_procedure
+        return f"CALL {procedure}();" if procedure else None
+
+    @property
+    def statement_names(self) -> list[str]:
+        """The Data API statement names this schedule runs (= its rule names)."""
+        return [n for n in (self.rule_name, self.freshness_rule_name) if n]
+
+    @property
+    def alert_rule_name(self) -> str:
+        return f"{ALERT_PREFIX}{self.pipeline.pipeline}{ALERT_SUFFIX}"
 
     @property
     def sql(self) -> str:
@@ -177,6 +226,7 @@ def define_schedule(
     db_user: str | None = None,
     secret_arn: str | None = None,
     role_arn: str | None = None,
+    alert_topic_arn: str | None = None,
 ) -> ScheduleDefinition:
     """Check every argument and combine them; every problem is a :class:`ScheduleError`."""
     if bool(cluster_arn) == bool(workgroup_arn):
@@ -195,12 +245,21 @@ def define_schedule(
         raise ScheduleError(f"--db-user {db_user!r} is not a Redshift user name")
     secret = parse_arn(secret_arn, "secret", "--secret-arn") if secret_arn else None
     role = parse_arn(role_arn, "role", "--role-arn") if role_arn else None
-    if len(rule_name(pipeline.pipeline)) > RULE_NAME_MAX:
+    topic = parse_arn(alert_topic_arn, "topic", "--alert-topic") if alert_topic_arn else None
+    if topic is not None and topic.region != target.region:
         raise ScheduleError(
-            f"rule name {rule_name(pipeline.pipeline)!r} exceeds EventBridge's {RULE_NAME_MAX} "
-            "characters: shorten the pipeline name"
+            f"--alert-topic is in {topic.region} but the warehouse in {target.region}: the "
+            "Data API's events arrive in the warehouse's region, so use a topic there"
         )
-    return ScheduleDefinition(pipeline, target, database, db_user, secret, role)
+    definition = ScheduleDefinition(pipeline, target, database, db_user, secret, role, topic)
+    names = [*definition.statement_names, *([definition.alert_rule_name] if topic else [])]
+    for name in names:
+        if len(name) > RULE_NAME_MAX:
+            raise ScheduleError(
+                f"rule name {name!r} exceeds EventBridge's {RULE_NAME_MAX} "
+                "characters: shorten the pipeline name"
+            )
+    return definition
 
 
 def _check_credentials(target: Arn, db_user: str | None, secret_arn: str | None) -> None:
@@ -240,8 +299,9 @@ def _from_spec(path: Path) -> PipelineSchedule:
         raise ScheduleError(
             f'{path} has no schedule: add schedule: {{cron: "cron(0/30 * * * ? *)"}}'
         )
+    prefix = f"{spec.schemas.cdc}.sp_{spec.pipeline}"
     return PipelineSchedule(
-        spec.pipeline, spec.schedule.cron, f"{spec.schemas.cdc}.sp_{spec.pipeline}_run"
+        spec.pipeline, spec.schedule.cron, f"{prefix}_run", f"{prefix}_check_freshness"
     )
 
 
@@ -260,64 +320,202 @@ def _from_build(
     procedure = (data.get("procedures") or {}).get("run")
     if not procedure:
         raise ScheduleError(f"{directory / MANIFEST_FILE} names no run procedure; rebuild it")
-    return PipelineSchedule(str(data["pipeline"]), str(expression), str(procedure))
+    freshness = (data.get("procedures") or {}).get("check_freshness")
+    return PipelineSchedule(
+        str(data["pipeline"]),
+        str(expression),
+        str(procedure),
+        str(freshness) if freshness else None,
+    )
 
 
 # --------------------------------------------------------------------------- payloads
 
 
-def put_rule_request(definition: ScheduleDefinition) -> dict[str, Any]:
-    """``events.put_rule`` keyword arguments (= ``aws events put-rule --cli-input-json``)."""
+@dataclass(frozen=True)
+class ScheduledQuery:
+    """One rule that CALLs one procedure: the run, or the freshness check."""
+
+    rule: str  # = the Data API StatementName
+    sql: str
+    target_id: str
+    description: str
+
+
+def scheduled_queries(definition: ScheduleDefinition) -> list[ScheduledQuery]:
+    """The run, then (when the pipeline has one) the freshness check."""
+    queries = [
+        ScheduledQuery(
+            definition.rule_name, definition.sql, definition.target_id, definition.description
+        )
+    ]
+    if definition.freshness_rule_name and definition.freshness_sql:
+        p = definition.pipeline.pipeline
+        queries.append(
+            ScheduledQuery(
+                definition.freshness_rule_name,
+                definition.freshness_sql,
+                f"{p}-cdc-freshness"[:TARGET_ID_MAX],
+                f"cdcgen: check the freshness of the {p} CDC pipeline ({definition.freshness_sql})",
+            )
+        )
+    return queries
+
+
+def put_rule_request(
+    definition: ScheduleDefinition, query: ScheduledQuery | None = None
+) -> dict[str, Any]:
+    """``events.put_rule`` keyword arguments (= ``aws events put-rule --cli-input-json``);
+    the run's rule unless ``query`` names another."""
+    query = query or scheduled_queries(definition)[0]
     return {
-        "Name": definition.rule_name,
+        "Name": query.rule,
         "ScheduleExpression": definition.pipeline.expression,
         "State": "ENABLED",
-        "Description": definition.description,
+        "Description": query.description,
     }
 
 
-def put_targets_request(definition: ScheduleDefinition) -> dict[str, Any]:
+def put_targets_request(
+    definition: ScheduleDefinition, query: ScheduledQuery | None = None
+) -> dict[str, Any]:
     """``events.put_targets`` keyword arguments; needs an existing role."""
     if definition.role is None:
         raise ScheduleError(
             "--role-arn is needed for the put-targets request (the CloudFormation template "
             "creates the role itself)"
         )
+    query = query or scheduled_queries(definition)[0]
     return {
-        "Rule": definition.rule_name,
+        "Rule": query.rule,
         "Targets": [
             {
-                "Id": definition.target_id,
+                "Id": query.target_id,
                 "Arn": definition.target.text,
                 "RoleArn": definition.role.text,
-                "RedshiftDataParameters": redshift_data_parameters(definition),
+                "RedshiftDataParameters": redshift_data_parameters(definition, query=query),
             }
         ],
     }
 
 
 def redshift_data_parameters(
-    definition: ScheduleDefinition, *, database: Any = None, credentials: Any = None
+    definition: ScheduleDefinition,
+    *,
+    database: Any = None,
+    credentials: Any = None,
+    query: ScheduledQuery | None = None,
 ) -> dict[str, Any]:
     """The Data API call: ``database``/``credentials`` override the literal values (the
     template passes parameter references there)."""
+    query = query or scheduled_queries(definition)[0]
     parameters: dict[str, Any] = {"Database": database or definition.database}
     if definition.db_user:
         parameters["DbUser"] = credentials or definition.db_user
     elif definition.secret:
         parameters["SecretManagerArn"] = credentials or definition.secret.text
-    parameters.update(
-        {"Sql": definition.sql, "StatementName": definition.rule_name, "WithEvent": True}
-    )
+    parameters.update({"Sql": query.sql, "StatementName": query.rule, "WithEvent": True})
     return parameters
 
 
-def cli_requests(definition: ScheduleDefinition) -> dict[str, Any]:
-    """Both requests, keyed by the AWS CLI command that takes each."""
+# --------------------------------------------------------------------------- alerts
+
+
+def alert_event_pattern(definition: ScheduleDefinition) -> dict[str, Any]:
+    """The Data API's statement-status events of this pipeline's scheduled queries that
+    did not finish: ``detail.statementName`` is the StatementName the targets set."""
     return {
-        "put-rule": put_rule_request(definition),
-        "put-targets": put_targets_request(definition),
+        "source": [DATA_API_SOURCE],
+        "detail-type": [DATA_API_DETAIL_TYPE],
+        "detail": {
+            "state": list(ALERT_STATES),
+            "statementName": definition.statement_names,
+        },
     }
+
+
+def alert_input_transformer(definition: ScheduleDefinition) -> dict[str, Any]:
+    """The SNS message: a JSON object with the pipeline, statement, state and statement id.
+    The event holds no error text, so the message says where to read it."""
+    pipeline = definition.pipeline.pipeline
+    template = (
+        "{"
+        f'"pipeline": "{pipeline}", '
+        '"statement": <statement>, '
+        '"state": <state>, '
+        '"statement_id": <statementId>, '
+        '"time": <time>, '
+        '"error": "aws redshift-data describe-statement --id <statementId> gives the error '
+        f'(kept 24 hours); cdcgen status {pipeline} shows failed runs"'
+        "}"
+    )
+    return {
+        "InputPathsMap": {
+            "statement": "$.detail.statementName",
+            "state": "$.detail.state",
+            "statementId": "$.detail.statementId",
+            "time": "$.time",
+        },
+        "InputTemplate": template,
+    }
+
+
+def alert_topic_policy_statement(
+    definition: ScheduleDefinition, *, topic: Any = None, rule_arn: Any = None
+) -> dict[str, Any]:
+    """Lets EventBridge publish to the topic, for this pipeline's alert rule only."""
+    if definition.alert_topic is None:
+        raise ScheduleError("no --alert-topic given")
+    statement: dict[str, Any] = {
+        "Sid": ALERT_POLICY_SID.format(pipeline=definition.pipeline.pipeline),
+        "Effect": "Allow",
+        "Principal": {"Service": EVENTS_PRINCIPAL},
+        "Action": "sns:Publish",
+        "Resource": topic or definition.alert_topic.text,
+    }
+    if rule_arn is not None:
+        statement["Condition"] = {"ArnEquals": {"aws:SourceArn": rule_arn}}
+    return statement
+
+
+def alert_put_rule_request(definition: ScheduleDefinition) -> dict[str, Any]:
+    return {
+        "Name": definition.alert_rule_name,
+        "EventPattern": json.dumps(alert_event_pattern(definition)),
+        "State": "ENABLED",
+        "Description": f"cdcgen: alert when a {definition.pipeline.pipeline} scheduled query "
+        "fails or is aborted",
+    }
+
+
+def alert_put_targets_request(definition: ScheduleDefinition) -> dict[str, Any]:
+    if definition.alert_topic is None:
+        raise ScheduleError("no --alert-topic given")
+    return {
+        "Rule": definition.alert_rule_name,
+        "Targets": [
+            {
+                "Id": f"{definition.pipeline.pipeline}-alert-topic"[:TARGET_ID_MAX],
+                "Arn": definition.alert_topic.text,
+                "InputTransformer": alert_input_transformer(definition),
+            }
+        ],
+    }
+
+
+def cli_requests(definition: ScheduleDefinition) -> dict[str, Any]:
+    """Every request, keyed by the AWS CLI command that takes each (a suffix tells the
+    freshness check's and the alerts' apart); ``sns-policy-statement`` is the statement to
+    add to the topic's policy (``aws sns set-topic-attributes --attribute-name Policy``)."""
+    requests: dict[str, Any] = {}
+    for query, suffix in zip(scheduled_queries(definition), ("", "-freshness"), strict=False):
+        requests[f"put-rule{suffix}"] = put_rule_request(definition, query)
+        requests[f"put-targets{suffix}"] = put_targets_request(definition, query)
+    if definition.alert_topic is not None:
+        requests["put-rule-alerts"] = alert_put_rule_request(definition)
+        requests["put-targets-alerts"] = alert_put_targets_request(definition)
+        requests["sns-policy-statement"] = alert_topic_policy_statement(definition)
+    return requests
 
 
 # --------------------------------------------------------------------------- IAM
@@ -423,36 +621,91 @@ def cloudformation_template(definition: ScheduleDefinition) -> dict[str, Any]:
     else:
         parameters["RoleArn"] = {"Type": "String", "Default": definition.role.text}
         role_arn = {"Ref": "RoleArn"}
-    resources["CdcRunRule"] = {
-        "Type": "AWS::Events::Rule",
-        "Properties": {
-            "Name": definition.rule_name,
-            "Description": definition.description,
-            "ScheduleExpression": definition.pipeline.expression,
-            "State": "ENABLED",
-            "Targets": [
-                {
-                    "Id": definition.target_id,
-                    "Arn": {"Ref": target_parameter},
-                    "RoleArn": role_arn,
-                    "RedshiftDataParameters": redshift_data_parameters(
-                        definition, database={"Ref": "Database"}, credentials=credentials
-                    ),
-                }
-            ],
-        },
-    }
+    outputs: dict[str, Any] = {}
+    for query, logical in zip(
+        scheduled_queries(definition), ("CdcRunRule", "CdcFreshnessRule"), strict=False
+    ):
+        resources[logical] = {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": query.rule,
+                "Description": query.description,
+                "ScheduleExpression": definition.pipeline.expression,
+                "State": "ENABLED",
+                "Targets": [
+                    {
+                        "Id": query.target_id,
+                        "Arn": {"Ref": target_parameter},
+                        "RoleArn": role_arn,
+                        "RedshiftDataParameters": redshift_data_parameters(
+                            definition,
+                            database={"Ref": "Database"},
+                            credentials=credentials,
+                            query=query,
+                        ),
+                    }
+                ],
+            },
+        }
+        outputs["RuleArn" if logical == "CdcRunRule" else "FreshnessRuleArn"] = {
+            "Value": {"Fn::GetAtt": [logical, "Arn"]}
+        }
+    outputs["RoleArn"] = {"Value": role_arn}
+    if definition.alert_topic is not None:
+        _alert_resources(definition, parameters, resources, outputs)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Scheduled run of the {definition.pipeline.pipeline} CDC pipeline "
         "(generated by cdcgen schedule)",
         "Parameters": parameters,
         "Resources": resources,
-        "Outputs": {
-            "RuleArn": {"Value": {"Fn::GetAtt": ["CdcRunRule", "Arn"]}},
-            "RoleArn": {"Value": role_arn},
+        "Outputs": outputs,
+    }
+
+
+def _alert_resources(
+    definition: ScheduleDefinition,
+    parameters: dict[str, Any],
+    resources: dict[str, Any],
+    outputs: dict[str, Any],
+) -> None:
+    """The alert rule, its SNS target and the topic policy (a topic has one policy:
+    AWS::SNS::TopicPolicy replaces whatever the topic had)."""
+    assert definition.alert_topic is not None
+    parameters["AlertTopicArn"] = {
+        "Type": "String",
+        "Default": definition.alert_topic.text,
+        "Description": "SNS topic that receives failed or aborted runs and freshness checks",
+        "AllowedPattern": cloudformation_pattern("topic"),
+    }
+    topic = {"Ref": "AlertTopicArn"}
+    request = alert_put_targets_request(definition)
+    (target,) = request["Targets"]
+    resources["CdcAlertRule"] = {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Name": definition.alert_rule_name,
+            "Description": alert_put_rule_request(definition)["Description"],
+            "EventPattern": alert_event_pattern(definition),
+            "State": "ENABLED",
+            "Targets": [{**target, "Arn": topic}],
         },
     }
+    resources["CdcAlertTopicPolicy"] = {
+        "Type": "AWS::SNS::TopicPolicy",
+        "Properties": {
+            "Topics": [topic],
+            "PolicyDocument": {
+                "Version": POLICY_VERSION,
+                "Statement": [
+                    alert_topic_policy_statement(
+                        definition, topic=topic, rule_arn={"Fn::GetAtt": ["CdcAlertRule", "Arn"]}
+                    )
+                ],
+            },
+        },
+    }
+    outputs["AlertRuleArn"] = {"Value": {"Fn::GetAtt": ["CdcAlertRule", "Arn"]}}
 
 
 def cloudformation_pattern(kind: str) -> str:
@@ -517,15 +770,41 @@ def template_yaml(template: dict[str, Any]) -> str:
 
 
 def apply_schedule(definition: ScheduleDefinition, client: Any = None) -> str:
-    """Create or update the rule and its target with boto3; returns the rule ARN.
+    """Create or update the rules and targets with boto3; returns the run rule's ARN
+    (:func:`apply_schedule_rules` returns every rule's)."""
+    return apply_schedule_rules(definition, client)[definition.rule_name]
 
-    ``put_rule`` and ``put_targets`` are both idempotent upserts, so re-running after a
-    change of cron or SQL updates the schedule in place.
+
+def apply_schedule_rules(
+    definition: ScheduleDefinition, client: Any = None, sns_client: Any = None
+) -> dict[str, str]:
+    """Create or update every rule and its target with boto3 (the run, the freshness
+    check, the alerts), and add the publish statement to the alert topic's policy;
+    returns rule name → ARN.
+
+    ``put_rule``, ``put_targets`` and the policy merge are idempotent upserts, so
+    re-running after a change of cron or SQL updates the schedule in place.
     """
-    rule_request = put_rule_request(definition)
-    targets_request = put_targets_request(definition)
+    pairs = [
+        (put_rule_request(definition, q), put_targets_request(definition, q))
+        for q in scheduled_queries(definition)
+    ]
+    if definition.alert_topic is not None:
+        pairs.append((alert_put_rule_request(definition), alert_put_targets_request(definition)))
     if client is None:
         client = _events_client(definition.region)
+    arns: dict[str, str] = {}
+    for rule_request, targets_request in pairs:
+        arns[rule_request["Name"]] = _put(client, rule_request, targets_request)
+    if definition.alert_topic is not None:
+        if sns_client is None:
+            sns_client = _client("sns", definition.region)
+        _allow_publish(definition, sns_client, arns[definition.alert_rule_name])
+    return arns
+
+
+def _put(client: Any, rule_request: dict[str, Any], targets_request: dict[str, Any]) -> str:
+    name = rule_request["Name"]
     try:
         rule_arn = str(client.put_rule(**rule_request)["RuleArn"])
         response = client.put_targets(**targets_request)
@@ -538,15 +817,38 @@ def apply_schedule(definition: ScheduleDefinition, client: Any = None) -> str:
         reasons = "; ".join(
             f"{f.get('TargetId')}: {f.get('ErrorCode')} {f.get('ErrorMessage')}" for f in failed
         )
-        raise ScheduleApplyFailed(
-            f"rule {definition.rule_name} exists but its target failed: {reasons}"
-        )
+        raise ScheduleApplyFailed(f"rule {name} exists but its target failed: {reasons}")
     return rule_arn
 
 
+def _allow_publish(definition: ScheduleDefinition, sns_client: Any, rule_arn: str) -> None:
+    """Merge this pipeline's publish statement into the topic's policy (replacing its own
+    earlier statement, keeping everyone else's)."""
+    assert definition.alert_topic is not None
+    topic = definition.alert_topic.text
+    statement = alert_topic_policy_statement(definition, rule_arn=rule_arn)
+    try:
+        attributes = sns_client.get_topic_attributes(TopicArn=topic)["Attributes"]
+        policy = json.loads(attributes.get("Policy") or "{}") or {"Version": POLICY_VERSION}
+        kept = [s for s in policy.get("Statement", []) if s.get("Sid") != statement["Sid"]]
+        policy["Statement"] = [*kept, statement]
+        sns_client.set_topic_attributes(
+            TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(policy)
+        )
+    except Exception as exc:  # ClientError (NotFound, AuthorizationError), no credentials…
+        raise ScheduleApplyFailed(
+            f"rule {definition.alert_rule_name} exists but the policy of {topic} could not be "
+            f"updated: {exc}"
+        ) from None
+
+
 def _events_client(region: str) -> Any:
+    return _client("events", region)
+
+
+def _client(service: str, region: str) -> Any:
     try:
         import boto3
     except ImportError:
         raise ScheduleApplyFailed("--apply needs boto3: pip install boto3") from None
-    return boto3.client("events", region_name=region)
+    return boto3.client(service, region_name=region)

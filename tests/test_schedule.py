@@ -20,7 +20,9 @@ CLUSTER = "arn:aws:redshift:eu-west-1:123456789012:cluster:analytics"
 WORKGROUP = "arn:aws:redshift-serverless:eu-west-1:123456789012:workgroup/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 ROLE = "arn:aws:iam::123456789012:role/cdcgen-scheduler"
 SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift/etl-AbCdEf"
-VENDOR_RUN = sched.PipelineSchedule("vendor", "cron(0/30 * * * ? *)", "cdc.sp_vendor_run")
+VENDOR_RUN = sched.PipelineSchedule(
+    "vendor", "cron(0/30 * * * ? *)", "cdc.sp_vendor_run", "cdc.sp_vendor_check_freshness"
+)
 
 
 def definition(**kwargs: Any) -> sched.ScheduleDefinition:
@@ -31,7 +33,7 @@ def definition(**kwargs: Any) -> sched.ScheduleDefinition:
 
 def rule_and_role(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     resources = template["Resources"]
-    (rule,) = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    rule = resources["CdcRunRule"]
     roles = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
     return rule["Properties"], (roles[0]["Properties"] if roles else None)
 
@@ -221,11 +223,14 @@ def events_client(monkeypatch):
 
 
 RULE_ARN = "arn:aws:events:eu-west-1:123456789012:rule/QS2-vendor-cdc"
+FRESHNESS_ARN = "arn:aws:events:eu-west-1:123456789012:rule/QS2-vendor-freshness"
 
 
 def test_apply_sends_exactly_the_two_requests(events_client) -> None:
+    """A build from before sp_<p>_check_freshness: the run's rule and target only."""
     client, stubber = events_client
-    d = definition(role_arn=ROLE)
+    run_only = sched.PipelineSchedule("vendor", "cron(0/30 * * * ? *)", "cdc.sp_vendor_run")
+    d = sched.define_schedule(run_only, cluster_arn=CLUSTER, db_user="etl", role_arn=ROLE)
     stubber.add_response("put_rule", {"RuleArn": RULE_ARN}, sched.put_rule_request(d))
     stubber.add_response(
         "put_targets", {"FailedEntryCount": 0, "FailedEntries": []}, sched.put_targets_request(d)
@@ -307,11 +312,20 @@ def test_cli_apply_goes_through_boto3(monkeypatch, events_client) -> None:
     stubber.add_response(
         "put_targets", {"FailedEntryCount": 0, "FailedEntries": []}, sched.put_targets_request(d)
     )
+    (_, freshness) = sched.scheduled_queries(d)
+    stubber.add_response(
+        "put_rule", {"RuleArn": FRESHNESS_ARN}, sched.put_rule_request(d, freshness)
+    )
+    stubber.add_response(
+        "put_targets",
+        {"FailedEntryCount": 0, "FailedEntries": []},
+        sched.put_targets_request(d, freshness),
+    )
     monkeypatch.setattr(sched, "_events_client", lambda region: client)
     output = cli(
         str(VENDOR), "--cluster-arn", CLUSTER, "--db-user", "etl", "--role-arn", ROLE, "--apply"
     )
-    assert RULE_ARN in output
+    assert RULE_ARN in output and FRESHNESS_ARN in output
 
 
 @pytest.mark.parametrize(

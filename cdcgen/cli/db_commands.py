@@ -550,6 +550,12 @@ def _print_status(result: ops.Status) -> None:
         for run, line in zip(result.runs, lines[1:], strict=True):
             failed = str(run["status"]).strip() == "failed"
             typer.secho(line, fg=typer.colors.RED if failed else None)
+        if result.timed_runs:
+            typer.echo(
+                f"  duration p50 {_duration(result.duration_p50_ms)}, p95 "
+                f"{_duration(result.duration_p95_ms)} over the last "
+                f"{len(result.timed_runs)} succeeded run(s)"
+            )
     else:
         typer.echo("no runs yet")
     if result.dead_letters:

@@ -286,6 +286,15 @@ def schedule(
             "CloudFormation template creates one when omitted).",
         ),
     ] = None,
+    alert_topic: Annotated[
+        str | None,
+        typer.Option(
+            "--alert-topic",
+            metavar="SNS_ARN",
+            help="Also send failed or aborted runs and freshness checks to this SNS topic "
+            "(an EventBridge rule on the Data API's statement events, and the topic policy).",
+        ),
+    ] = None,
     output_format: Annotated[
         ScheduleFormat, typer.Option("--format", help="What to print.")
     ] = ScheduleFormat.cloudformation,
@@ -294,11 +303,12 @@ def schedule(
         typer.Option("--apply", help="Create or update the rule and target now, with boto3."),
     ] = False,
 ) -> None:
-    """Emit the EventBridge rule that CALLs the pipeline's run procedure through the
-    Redshift Data API on the spec's cron (a Redshift "scheduled query"), or create it."""
+    """Emit the EventBridge rules that CALL the pipeline's run procedure and its freshness
+    check through the Redshift Data API on the spec's cron (Redshift "scheduled queries"),
+    with --alert-topic the rule that sends their failures to SNS; or create them."""
     with reported(output_format is not ScheduleFormat.cloudformation):
         from cdcgen.schedule import (
-            apply_schedule,
+            apply_schedule_rules,
             cli_requests,
             cloudformation_template,
             define_schedule,
@@ -314,10 +324,23 @@ def schedule(
             db_user=db_user,
             secret_arn=secret_arn,
             role_arn=role_arn,
+            alert_topic_arn=alert_topic,
         )
         if apply:
-            rule_arn = apply_schedule(definition)
-            typer.echo(f"scheduled {definition.sql} as {definition.rule_name}: {rule_arn}")
+            arns = apply_schedule_rules(definition)
+            typer.echo(
+                f"scheduled {definition.sql} as {definition.rule_name}: {arns.pop(definition.rule_name)}"
+            )
+            if definition.freshness_rule_name:
+                typer.echo(
+                    f"scheduled {definition.freshness_sql} as {definition.freshness_rule_name}: "
+                    f"{arns.pop(definition.freshness_rule_name)}"
+                )
+            if definition.alert_topic is not None:
+                typer.echo(
+                    f"alerts: {definition.alert_rule_name} ({arns.pop(definition.alert_rule_name)}) "
+                    f"sends FAILED/ABORTED statements to {definition.alert_topic.text}"
+                )
             return
         if output_format is ScheduleFormat.cli_json:
             requests = cli_requests(definition)

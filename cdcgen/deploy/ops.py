@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -49,6 +50,34 @@ class Status:
     freshness: tuple[Row, ...]  # one row per source, from the freshness view
     last_deployment: Row | None = None
     dead_letters: tuple[Row, ...] = ()  # per source and reason: rows held back, newest
+
+    @property
+    def timed_runs(self) -> list[int]:
+        """Durations (ms) of the succeeded runs among :attr:`runs` (kind ``run`` only:
+        rebuilds and rollbacks are not what a schedule waits for)."""
+        return [
+            int(r["duration_ms"])
+            for r in self.runs
+            if r.get("kind") == "run"
+            and str(r.get("status")).strip() == "succeeded"
+            and r.get("duration_ms") is not None
+        ]
+
+    @property
+    def duration_p50_ms(self) -> int | None:
+        return percentile(self.timed_runs, 50)
+
+    @property
+    def duration_p95_ms(self) -> int | None:
+        return percentile(self.timed_runs, 95)
+
+
+def percentile(values: Sequence[int], q: int) -> int | None:
+    """The nearest-rank percentile (a value that occurred; None without values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, -(-q * len(ordered) // 100) - 1)]
 
 
 @dataclass(frozen=True)
@@ -300,6 +329,9 @@ def status_as_dict(result: Status) -> dict[str, Any]:
         "failures": [jsonable(r) for r in result.failures],
         "freshness": [jsonable(r) for r in result.freshness],
         "dead_letters": [jsonable(r) for r in result.dead_letters],
+        "duration_p50_ms": result.duration_p50_ms,
+        "duration_p95_ms": result.duration_p95_ms,
+        "duration_runs": len(result.timed_runs),
     }
 
 

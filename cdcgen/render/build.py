@@ -126,6 +126,7 @@ def manifest(
             "verify": plan.proc("verify"),
             "verify_deep": plan.proc("verify_deep"),
             "rollback": plan.proc("rollback"),
+            "check_freshness": plan.proc("check_freshness"),
         },
         "schedule": plan.schedule,
         "impact": impact if impact is not None else impact_dictionary(vspec.spec),

@@ -421,6 +421,27 @@ def _verify_deep_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     return _procedure(r, p.proc("verify_deep"), "", body)
 
 
+def _check_freshness_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    """Raise when a source is past ``freshness.error_after`` (the freshness view's
+    ``status = 'error'``), so a scheduled CALL fails and its Data API event alerts; without
+    freshness thresholds it only says so. Sources only: targets are derived from them."""
+    if p.freshness_warn_seconds is None or p.freshness_error_seconds is None:
+        body = f"  RAISE INFO 'pipeline {p.name} has no freshness thresholds: nothing to check';"
+        return _procedure(r, p.proc("check_freshness"), "", body)
+    view = f"{p.cdc_schema}.{p.name}_freshness"
+    body = r.template(
+        "check_freshness.sql.j2",
+        view=view,
+        pipeline=p.name,
+        error_after=p.freshness_error_seconds,
+    )
+    body = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
+    return _procedure(
+        r, p.proc("check_freshness"), "", body,
+        declare=["v_late BIGINT", "v_source VARCHAR(127)", "v_lag BIGINT"],
+    )
+
+
 def _views(r: Renderer, p: PipelinePlan) -> list[SqlObject]:
     def build() -> list[tuple[str, exp.Create]]:
         made = [views.changes_view(p, s) for s in p.sources]
@@ -457,7 +478,7 @@ def render_objects(
     objects += [_apply_procedure(r, p, t) for t in p.targets]
     objects += [
         _run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p),
-        _verify_deep_procedure(r, p),
+        _verify_deep_procedure(r, p), _check_freshness_procedure(r, p),
     ]
     objects += [_undo_procedure(r, p), _rollback_procedure(r, p)]
     return objects

@@ -34,7 +34,17 @@ POSTGRES_MAX = 63
 REDSHIFT_MAX = 127
 
 #: The procedures of one pipeline: ``PipelinePlan.proc(step)`` (render/objects.py).
-PROCEDURE_STEPS = ("run", "detect", "sync_baseline", "rebuild", "verify", "rollback", "undo")
+PROCEDURE_STEPS = (
+    "run",
+    "detect",
+    "sync_baseline",
+    "rebuild",
+    "verify",
+    "verify_deep",
+    "check_freshness",
+    "rollback",
+    "undo",
+)
 #: Session temp tables per source / per target: ``PipelinePlan.temp(name, part)``
 #: (sql/detect.py, sync.py, facts.py, rollback.py; ``undo__upsert`` is rollback's restore).
 SOURCE_TEMPS = ("staged", "delta", "upsert", "undo", "undo__upsert")
