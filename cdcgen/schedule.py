@@ -279,13 +279,16 @@ def _check_credentials(target: Arn, db_user: str | None, secret_arn: str | None)
 # --------------------------------------------------------------------------- the pipeline side
 
 
-def pipeline_schedule(where: str | Path, *, root: Path | None = None) -> PipelineSchedule:
+def pipeline_schedule(
+    where: str | Path, *, root: Path | None = None, build_dir: str | Path | None = None
+) -> PipelineSchedule:
     """Read name, expression and run procedure from a spec file (``*.yml``) or a build
-    (pipeline name, ``generated/<pipeline>`` or a directory holding manifest.json)."""
+    (pipeline name under ``build_dir``, default ``generated/``; ``DIR/<pipeline>``; or
+    ``DIR/<pipeline>/redshift``): see :func:`cdcgen.deploy.manifest.locate_build`."""
     path = Path(where)
     if path.suffix in (".yml", ".yaml"):
         return _from_spec(path)
-    return _from_build(where, root)
+    return _from_build(where, root, build_dir)
 
 
 def _from_spec(path: Path) -> PipelineSchedule:
@@ -302,10 +305,12 @@ def _from_spec(path: Path) -> PipelineSchedule:
     )
 
 
-def _from_build(where: str | Path, root: Path | None) -> PipelineSchedule:
+def _from_build(
+    where: str | Path, root: Path | None, build_dir: str | Path | None
+) -> PipelineSchedule:
     from cdcgen.deploy.manifest import MANIFEST_FILE, locate_build
 
-    directory = locate_build(where, "redshift", root=root)
+    directory = locate_build(where, "redshift", root=root, build_dir=build_dir)
     data = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
     expression = data.get("schedule")
     if not expression:

@@ -19,7 +19,17 @@ def build_command(
         list[Path] | None,
         typer.Argument(help="Spec files or directories (default: mappings/).", show_default=False),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("generated"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            envvar="CDCGEN_BUILD_DIR",
+            show_envvar=True,
+            help="Build root: writes OUT/<pipeline>/<dialect>/ (deploy, run, … find a pipeline "
+            "name there with --build-dir OUT).",
+        ),
+    ] = Path("generated"),
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 if generated files are stale; write nothing.")
     ] = False,

@@ -45,8 +45,18 @@ Dsn = Annotated[
 Build = Annotated[
     str,
     typer.Argument(
-        help="Pipeline name (generated/<pipeline>/<dialect>/), generated/<pipeline>, "
-        "or a build directory holding manifest.json.",
+        help="Pipeline name (looked up as <build-dir>/<pipeline>/<dialect>), or a "
+        "directory: DIR/<pipeline> or DIR/<pipeline>/<dialect> (what build -o DIR wrote).",
+        show_default=False,
+    ),
+]
+BuildDir = Annotated[
+    str,
+    typer.Option(
+        "--build-dir",
+        envvar="CDCGEN_BUILD_DIR",
+        show_envvar=True,
+        help="Where a pipeline name is looked up: the DIR of build -o DIR [default: generated].",
         show_default=False,
     ),
 ]
@@ -71,6 +81,7 @@ LOCK_NOTICE_AFTER = 2.0
 @app.command()
 def deploy(
     build: Build,
+    build_dir: BuildDir = "",
     dsn: Dsn = "",
     plan_only: Annotated[
         bool, typer.Option("--plan", help="Print what would change (and drift); change nothing.")
@@ -91,9 +102,9 @@ def deploy(
 ) -> None:
     """Apply a build: create what is missing, replace changed views and procedures,
     migrate tables additively, record the deployment. Exit 1 if refused as destructive."""
-    with reported(as_json), _session(dsn, build, dialect, deployed=False) as (db, manifest):
+    with reported(as_json), _session(dsn, build, build_dir, dialect, deployed=False) as (db, manifest):
         from cdcgen.deploy.apply import apply_plan
-        from cdcgen.deploy.plan import build_plan, explain, plan_as_dict
+        from cdcgen.deploy.plan import build_plan, explain, plan_as_dict, staging_ddl
 
         plan = build_plan(
             db, manifest, allow_destructive=allow_destructive, with_staging=with_staging
@@ -103,23 +114,45 @@ def deploy(
                 fail("refused: destructive changes", 1, as_json, plan=plan_as_dict(plan))
             typer.echo(explain(plan, verbose=verbose))
             raise typer.Exit(1)
-        if as_json:
-            emit_json(plan_as_dict(plan))
-        else:
+        staging = staging_ddl(plan) if with_staging else []
+        data = {**plan_as_dict(plan), "staging_ddl": staging} if as_json else None
+        if data is None:
             typer.echo(explain(plan, verbose=verbose))
         if plan_only or plan.is_noop:
+            if data is not None:
+                emit_json(data)
+            elif with_staging:
+                _print_staging(staging, "would create" if plan_only else "created")
             return
         result = apply_plan(db, plan)
+        if data is not None:
+            data["deployment_id"] = result.deployment_id
+            data["backfilled"] = list(result.backfilled)
+            emit_json(data)
         typer.echo(
             f"deployed: deployment {result.deployment_id} of {manifest.pipeline}", err=as_json
         )
         for target in result.backfilled:
             typer.echo(f"backfilled: {target}", err=as_json)
+        if data is None and with_staging:
+            _print_staging(staging, "created")
+
+
+def _print_staging(statements: Sequence[str], done: str) -> None:
+    """The staging DDL as it runs, one statement after another, never wrapped: it can be
+    pasted into psql or handed to the ETL team."""
+    if not statements:
+        typer.echo("staging: nothing to create (the staging tables exist)")
+        return
+    typer.echo(f"\nstaging DDL {done}:")
+    for statement in statements:
+        typer.echo(statement.rstrip() + "\n")
 
 
 @app.command()
 def bootstrap(
     build: Build,
+    build_dir: BuildDir = "",
     dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
     force: Annotated[
@@ -128,7 +161,7 @@ def bootstrap(
     as_json: JsonOption = False,
 ) -> None:
     """First load onto empty baselines: one run (with --force, targets that held rows are then rebuilt)."""
-    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+    with reported(as_json), _session(dsn, build, build_dir, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
         with _lock_notice(db, dsn, manifest.pipeline), _spinner(
@@ -145,12 +178,16 @@ def bootstrap(
 
 @app.command()
 def run(
-    build: Build, dsn: Dsn = "", dialect: DialectOption = Dialect.auto, as_json: JsonOption = False
+    build: Build,
+    build_dir: BuildDir = "",
+    dsn: Dsn = "",
+    dialect: DialectOption = Dialect.auto,
+    as_json: JsonOption = False,
 ) -> None:
     """Run one CDC cycle (CALL the run procedure) and print what it changed: the
     sources and targets with changes, and how many had none (--json: every count row).
     Says so when it waits for another run's lock."""
-    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+    with reported(as_json), _session(dsn, build, build_dir, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
         with _lock_notice(db, dsn, manifest.pipeline), _spinner(
@@ -166,6 +203,7 @@ def run(
 @app.command()
 def status(
     build: Build,
+    build_dir: BuildDir = "",
     dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 10,
@@ -188,7 +226,7 @@ def status(
     with reported(as_json), _connection(dsn) as db:
         from cdcgen.deploy import ops
 
-        pipeline, cdc = _pipeline_and_cdc_schema(build, _dialect(db, dialect))
+        pipeline, cdc = _pipeline_and_cdc_schema(build, build_dir, _dialect(db, dialect))
         ops.require_deployed(db, pipeline, cdc, _where(dsn))
         result = ops.status(db, pipeline, cdc_schema=cdc, limit=limit)
         errors, warnings = _health(result, pipeline, check=check)
@@ -229,6 +267,7 @@ def _health(result: Any, pipeline: str, *, check: bool) -> tuple[list[str], list
 @app.command("dead-letters")
 def dead_letters(
     build: Build,
+    build_dir: BuildDir = "",
     dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
     source: Annotated[str, typer.Option("--source", help="Only this source.")] = "",
@@ -236,7 +275,7 @@ def dead_letters(
     as_json: JsonOption = False,
 ) -> None:
     """Rows held back in cdc.dead_letter: source, key, reason, when (newest first)."""
-    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+    with reported(as_json), _session(dsn, build, build_dir, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
         rows = ops.dead_letters(db, manifest, source=source or None, limit=limit)
@@ -266,6 +305,7 @@ def dead_letters(
 @app.command()
 def verify(
     build: Build,
+    build_dir: BuildDir = "",
     dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
     as_json: JsonOption = False,
@@ -278,7 +318,7 @@ def verify(
 ) -> None:
     """Compare every target with its full definition and check the audit trail (LSNs,
     payloads, run counts, SCD2 validity, old dead letters); exit 1 on any finding."""
-    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+    with reported(as_json), _session(dsn, build, build_dir, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
         result = ops.verify(db, manifest, raise_on_difference=False, deep=deep)
@@ -301,12 +341,13 @@ def rebuild(
     target: Annotated[
         str, typer.Argument(help="Fact or dimension to recompute.", show_default=False)
     ],
+    build_dir: BuildDir = "",
     dsn: Dsn = "",
     dialect: DialectOption = Dialect.auto,
     as_json: JsonOption = False,
 ) -> None:
     """Recompute one target in full from the baseline and print the rebuild's counts."""
-    with reported(as_json), _session(dsn, build, dialect) as (db, manifest):
+    with reported(as_json), _session(dsn, build, build_dir, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
         with _spinner(f"rebuild {target}", as_json):
@@ -366,7 +407,7 @@ def _connection(dsn: str) -> Iterator[Database]:
 
 @contextmanager
 def _session(
-    dsn: str, build: str, dialect: Dialect, *, deployed: bool = True
+    dsn: str, build: str, build_dir: str, dialect: Dialect, *, deployed: bool = True
 ) -> Iterator[tuple[Database, Manifest]]:
     """A connection and the build for its dialect; with ``deployed``, the pipeline must
     have been deployed there (else: "run cdcgen deploy first", exit 1)."""
@@ -376,11 +417,11 @@ def _session(
 
     with _connection(dsn) as db:
         chosen = _dialect(db, dialect)
-        manifest = load_manifest(locate_build(build, chosen))
+        manifest = load_manifest(locate_build(build, chosen, build_dir=build_dir or None))
         if manifest.dialect != chosen:
             raise InputError(
                 f"{manifest.directory} is the {manifest.dialect} rendering but the server speaks "
-                f"{chosen}; pass the {chosen} build (generated/{manifest.pipeline}/{chosen}) "
+                f"{chosen}; pass the {chosen} build ({manifest.directory.parent / chosen}) "
                 "or --dialect"
             )
         if deployed:
@@ -427,13 +468,13 @@ def _dialect(db: Database, option: Dialect) -> str:
     return db.dialect if option is Dialect.auto else option.value
 
 
-def _pipeline_and_cdc_schema(build: str, dialect: str) -> tuple[str, str]:
+def _pipeline_and_cdc_schema(build: str, build_dir: str, dialect: str) -> tuple[str, str]:
     """Status needs only names: read them from the build when there is one."""
     from cdcgen.deploy.errors import BuildNotFound
     from cdcgen.deploy.manifest import load_manifest, locate_build
 
     try:
-        manifest = load_manifest(locate_build(build, dialect))
+        manifest = load_manifest(locate_build(build, dialect, build_dir=build_dir or None))
     except BuildNotFound:
         if "/" in build or Path(build).exists():
             raise

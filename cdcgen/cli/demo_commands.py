@@ -249,11 +249,21 @@ def schedule(
     pipeline_or_spec: Annotated[
         str,
         typer.Argument(
-            help="A spec (mappings/vendor.yml) or a build: pipeline name, generated/<pipeline>, "
-            "or a directory holding manifest.json.",
+            help="A spec (mappings/vendor.yml) or a build: pipeline name (under --build-dir), "
+            "DIR/<pipeline> or DIR/<pipeline>/redshift.",
             show_default=False,
         ),
     ],
+    build_dir: Annotated[
+        str,
+        typer.Option(
+            "--build-dir",
+            envvar="CDCGEN_BUILD_DIR",
+            show_envvar=True,
+            help="Where a pipeline name is looked up: the DIR of build -o DIR [default: generated].",
+            show_default=False,
+        ),
+    ] = "",
     cluster_arn: Annotated[
         str | None, typer.Option("--cluster-arn", help="Provisioned cluster to run on.")
     ] = None,
@@ -307,7 +317,7 @@ def schedule(
         )
 
         definition = define_schedule(
-            pipeline_schedule(pipeline_or_spec),
+            pipeline_schedule(pipeline_or_spec, build_dir=build_dir or None),
             cluster_arn=cluster_arn,
             workgroup_arn=workgroup_arn,
             database=database,

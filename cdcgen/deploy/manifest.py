@@ -12,6 +12,10 @@ from typing import Any
 from cdcgen.deploy.errors import BuildNotFound, UnknownTarget
 
 MANIFEST_FILE = "manifest.json"
+#: Where ``cdcgen build`` writes and a pipeline name is looked up, unless told otherwise.
+DEFAULT_BUILD_DIR = "generated"
+#: The environment variable naming that build root (``--build-dir`` on the command line).
+BUILD_DIR_ENV = "CDCGEN_BUILD_DIR"
 TABLE_KINDS = frozenset({"state_table", "staging_table", "baseline_table", "target_table"})
 CODE_KINDS = frozenset({"view", "procedure"})
 KINDS = TABLE_KINDS | CODE_KINDS | {"schema", "index", "staging_index"}
@@ -168,23 +172,67 @@ def _check_files(manifest: Manifest) -> None:
             )
 
 
-def locate_build(where: str | Path, dialect: str, *, root: Path | None = None) -> Path:
-    """The build directory for ``where``: a directory holding ``manifest.json``, a
-    ``generated/<pipeline>`` directory (its ``<dialect>`` subdirectory is used), or a
-    pipeline name (``<root>/generated/<pipeline>/<dialect>``)."""
+def locate_build(
+    where: str | Path,
+    dialect: str,
+    *,
+    build_dir: str | Path | None = None,
+    root: Path | None = None,
+) -> Path:
+    """The build directory for ``where``, by one rule whatever ``build -o`` wrote to:
+
+    - an existing directory is a path: ``DIR/<pipeline>/<dialect>`` (it holds
+      ``manifest.json``) or ``DIR/<pipeline>`` (its ``<dialect>`` subdirectory is used);
+    - anything else is a pipeline name, looked up under the build root:
+      ``<build_dir>/<pipeline>/<dialect>``, where ``build_dir`` defaults to ``generated``
+      (the CLI fills it from ``--build-dir`` / ``CDCGEN_BUILD_DIR``, as ``build -o`` does).
+
+    Relative paths are taken from ``root`` (default: the working directory). The error
+    lists every place that was tried."""
+    base = root or Path.cwd()
     path = Path(where)
-    for candidate in (path, path / dialect):
-        if (candidate / MANIFEST_FILE).is_file():
-            return candidate
+    if not path.is_absolute():
+        path = base / path
+    tried = [path / MANIFEST_FILE, path / dialect / MANIFEST_FILE]
     if path.is_dir():
+        for candidate in (path, path / dialect):
+            if (candidate / MANIFEST_FILE).is_file():
+                return candidate
+        hint = _pipelines_under(path, dialect)
         raise BuildNotFound(
-            f"{path} holds no {MANIFEST_FILE} (nor {path / dialect / MANIFEST_FILE}); "
-            "run `cdcgen build` first"
+            f"{where} holds no build: tried {_listed(tried)}"
+            + (
+                f"; it is a build root holding {', '.join(hint)}: pass {Path(where) / hint[0]}"
+                if hint
+                else "; run `cdcgen build` first"
+            )
         )
-    by_name = (root or Path.cwd()) / "generated" / str(where) / dialect
+    name = str(where)
+    build_root = Path(build_dir) if build_dir else Path(DEFAULT_BUILD_DIR)
+    if not build_root.is_absolute():
+        build_root = base / build_root
+    by_name = build_root / name / dialect
     if (by_name / MANIFEST_FILE).is_file():
         return by_name
+    if "/" not in name and "\\" not in name:
+        tried = [by_name / MANIFEST_FILE]
+    else:
+        tried.append(by_name / MANIFEST_FILE)
     raise BuildNotFound(
-        f"no build for pipeline {str(where)!r}: expected {by_name / MANIFEST_FILE}; "
-        f"run `cdcgen build mappings/{where}.yml` first, or pass the build directory"
+        f"no build for {name!r}: tried {_listed(tried)}; run `cdcgen build` first, pass the "
+        f"build directory (DIR/<pipeline> or DIR/<pipeline>/<dialect>), or name the build root "
+        f"with --build-dir / {BUILD_DIR_ENV} (default {DEFAULT_BUILD_DIR}/)"
     )
+
+
+def _pipelines_under(directory: Path, dialect: str) -> list[str]:
+    """The pipelines a build root holds (``<directory>/<pipeline>/<dialect>/manifest.json``)."""
+    try:
+        children = sorted(directory.iterdir())
+    except OSError:
+        return []
+    return [c.name for c in children if (c / dialect / MANIFEST_FILE).is_file()]
+
+
+def _listed(paths: list[Path]) -> str:
+    return ", ".join(str(p) for p in paths)

@@ -23,6 +23,7 @@ from cdcgen.deploy.errors import (
     DeployError,
     NotDeployed,
     RunFailed,
+    UnknownTarget,
     VerifyFailed,
 )
 from cdcgen.deploy.live import information_schema_type, table_exists
@@ -393,10 +394,85 @@ def verify(
             key=lambda r: (str(r["check_name"]), str(r["target"])),
         )
     )
+    targets = tuple(
+        {**row, "examples": _difference_examples(db, manifest, row)} for row in targets
+    )
     result = VerifyResult(targets, checks)
     if raise_on_difference and not result.ok:
         raise VerifyFailed(verify_summary(result, manifest.pipeline))
     return result
+
+
+#: Example keys per kind of difference that verify shows for a target.
+EXAMPLE_KEYS = 10
+#: verify_log count column -> kind of difference, as ``--json`` names it.
+_DIFFERENCE_KINDS = {"missing_rows": "missing", "extra_rows": "extra", "different_rows": "different"}
+#: The columns that mark the current, live version of an SCD2 dimension row.
+_CURRENT_VERSION = "is_current = TRUE AND is_deleted = FALSE"
+
+
+def _difference_examples(
+    db: Database, manifest: Manifest, row: Row
+) -> dict[str, list[dict[str, Any]]]:
+    """Up to :data:`EXAMPLE_KEYS` keys per kind of difference the verify procedure
+    counted for one target, read with bounded queries (EXCEPT both ways, key columns
+    only) against the target and its ``<cdc>.<target>__full`` view, the same pair the
+    procedure compares (a dimension: its current, live versions). Kinds counted as 0
+    run no query, so a clean verify costs nothing more."""
+    examples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in _DIFFERENCE_KINDS.values()}
+    if not _differs(row):
+        return examples
+    try:
+        target = manifest.target(str(row["target"]))
+    except UnknownTarget:
+        return examples
+    cdc = manifest.cdc_schema
+    full = f"{cdc}.{target.name}__full"
+    key = ", ".join(_quoted(k) for k in target.key)
+    view_columns = db.fetchall(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        [cdc, f"{target.name}__full"],
+        what=f"read the columns of {full}",
+    )
+    columns = ", ".join(_quoted(str(r[0])) for r in view_columns) or key
+    where = f" WHERE {_CURRENT_VERSION}" if target.kind == "dimension" else ""
+    stored = f"{_quoted_name(target.table)}{where}"
+    view = _quoted_name(full)
+    queries = {
+        "missing": f"SELECT {key} FROM {view} EXCEPT SELECT {key} FROM {stored}",
+        "extra": f"SELECT {key} FROM {stored} EXCEPT SELECT {key} FROM {view}",
+        "different": (
+            f"SELECT {key} FROM (SELECT {columns} FROM {view} EXCEPT "
+            f"SELECT {columns} FROM {stored}) AS d "
+            f"INTERSECT SELECT {key} FROM {stored}"
+        ),
+    }
+    order = ", ".join(str(i) for i in range(1, len(target.key) + 1))
+    for count_column, kind in _DIFFERENCE_KINDS.items():
+        if not row.get(count_column):
+            continue
+        found = db.fetchall(
+            f"SELECT * FROM ({queries[kind]}) AS e ORDER BY {order} LIMIT {EXAMPLE_KEYS}",
+            what=f"example keys of the {kind} rows of {target.name}",
+        )
+        examples[kind] = [
+            {k: _json_value(v) for k, v in zip(target.key, r, strict=True)} for r in found
+        ]
+    return examples
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quoted_name(name: str) -> str:
+    return ".".join(_quoted(part) for part in name.split("."))
+
+
+def _shown_key(key: dict[str, Any]) -> str:
+    parts = [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in key.items()]
+    return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
 
 def verify_summary(result: VerifyResult, pipeline: str) -> str:
@@ -407,6 +483,14 @@ def verify_summary(result: VerifyResult, pipeline: str) -> str:
             f"{row['target']}: {state} (missing {row['missing_rows'] or 0}, "
             f"extra {row['extra_rows'] or 0}, different {row['different_rows'] or 0})"
         )
+        for count_column, kind in _DIFFERENCE_KINDS.items():
+            keys = (row.get("examples") or {}).get(kind) or []
+            if keys:
+                more = int(row.get(count_column) or 0) - len(keys)
+                lines.append(
+                    f"  {kind:<9} {', '.join(_shown_key(k) for k in keys)}"
+                    + (f" (+{more} more)" if more > 0 else "")
+                )
     for row in result.checks:
         found = row.get("findings") or 0
         state = f"FOUND {found}" if found else "ok"

@@ -118,7 +118,7 @@ def build_plan(
     catalog = read_catalog(db, schemas)
     previous = latest_deployment(db, manifest.cdc_schema, manifest.pipeline)
     deployable = [
-        o for o in manifest.objects if with_staging or o.kind not in ("staging_table", "staging_index")
+        o for o in manifest.objects if with_staging or o.kind not in STAGING_KINDS
     ]
     planner = _Planner(manifest, db.dialect, catalog, previous, allow_destructive)
     return DeployPlan(
@@ -466,6 +466,32 @@ def _summary(plan: DeployPlan) -> str:
     if plan.backfills:
         parts.append(f"{len(plan.backfills)} backfill(s)")
     return "Plan: " + ", ".join(parts) + "."
+
+
+STAGING_KINDS = ("staging_table", "staging_index")
+
+
+def staging_ddl(plan: DeployPlan) -> list[str]:
+    """The statements a ``--with-staging`` deploy runs for staging: the schemas holding
+    staging tables, the tables and their indexes that are missing (and any column added to
+    them), in deploy order and without the generated-file header: the same text as
+    ``cdcgen staging-ddl`` for what was created."""
+    staging_schemas = {o.schema for o in plan.manifest.objects if o.kind in STAGING_KINDS}
+    staging_schemas.add(plan.manifest.schemas.get("staging", "staging"))
+    return [
+        _without_header(statement.sql)
+        for step in plan.changes
+        if step.obj.kind in STAGING_KINDS
+        or (step.obj.kind == "schema" and step.obj.name in staging_schemas)
+        for statement in step.statements
+    ]
+
+
+def _without_header(sql: str) -> str:
+    lines = sql.splitlines(keepends=True)
+    while lines and lines[0].startswith("--"):
+        lines.pop(0)
+    return "".join(lines).strip() + "\n"
 
 
 def plan_as_dict(plan: DeployPlan) -> dict[str, object]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
+from pathlib import Path
 from typing import Literal, TypeVar
 
-from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
@@ -77,17 +78,38 @@ class Trees:
         return self._built[key]  # type: ignore[return-value]
 
 
+#: A file every templates folder holds: how a candidate folder is recognised.
+_TEMPLATE_MARK = Path("common") / "procedure.sql.j2"
+
+
+@cache
+def templates_directory() -> Path:
+    """The Jinja procedure templates: ``common/``, ``redshift/``, ``postgres/``.
+
+    They live in the repository's top-level ``templates/`` folder, which a wheel installs
+    as the package data ``cdcgen/templates`` (setup.py maps it). An installed package
+    finds them inside itself; a source checkout or an editable install finds them next
+    to the package, at ``<checkout>/templates``."""
+    package = Path(__file__).resolve().parent.parent
+    candidates = (package / "templates", package.parent / "templates")
+    for candidate in candidates:
+        if (candidate / _TEMPLATE_MARK).is_file():
+            return candidate
+    raise FileNotFoundError(
+        "cdcgen's procedure templates are missing: looked for "
+        + " and ".join(str(c / _TEMPLATE_MARK) for c in candidates)
+        + "; reinstall cdcgen"
+    )
+
+
 @cache
 def _environment(dialect: Dialect) -> Environment:
     """One Jinja environment per dialect for the process: each compiles a template once,
-    however many renderers (two a spec) and specs use it."""
+    however many renderers (two a spec) and specs use it. The dialect's folder comes
+    first, then ``common/``."""
+    root = templates_directory()
     return Environment(
-        loader=ChoiceLoader(
-            [
-                PackageLoader("cdcgen", f"templates/{dialect}"),
-                PackageLoader("cdcgen", "templates/common"),
-            ]
-        ),
+        loader=FileSystemLoader([root / dialect, root / "common"], encoding="utf-8"),
         undefined=StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,
