@@ -59,3 +59,13 @@ def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
 def pg_conn(pg_dsn: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(autouse=True)
+def _forget_cli_secrets() -> Iterator[None]:
+    """The CLI remembers passwords to redact for the life of its process; in-process
+    tests (CliRunner) must not leak one test's password into another's output."""
+    yield
+    from cdcgen.cli import output
+
+    output._SECRETS.clear()
