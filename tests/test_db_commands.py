@@ -217,6 +217,7 @@ def test_run_and_bootstrap_show_a_spinner_on_a_terminal_only(
         progress, "stderr_console", lambda: Console(file=drawn, force_terminal=True, width=80)
     )
     cli("deploy", "--with-staging", str(mini_build))
+    assert "deploy mini" in drawn.getvalue()
     stage(pg_dsn, (1, "anvil"))
     boot = cli("bootstrap", str(mini_build))
     assert "bootstrap mini" in drawn.getvalue() and "0:00:0" in drawn.getvalue()
@@ -231,3 +232,6 @@ def test_run_and_bootstrap_show_a_spinner_on_a_terminal_only(
     drawn.seek(0)
     json.loads(cli("run", "--json", str(mini_build)).stdout)
     assert drawn.getvalue() == ""
+
+    assert cli("verify", str(mini_build)).stdout.startswith("fact_item: ok")
+    assert "verify mini" in drawn.getvalue()

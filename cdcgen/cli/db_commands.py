@@ -124,7 +124,8 @@ def deploy(
             elif with_staging:
                 _print_staging(staging, "would create" if plan_only else "created")
             return
-        result = apply_plan(db, plan)
+        with _spinner(f"deploy {manifest.pipeline}", as_json):
+            result = apply_plan(db, plan)
         if data is not None:
             data["deployment_id"] = result.deployment_id
             data["backfilled"] = list(result.backfilled)
@@ -321,7 +322,8 @@ def verify(
     with reported(as_json), _session(dsn, build, build_dir, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
-        result = ops.verify(db, manifest, raise_on_difference=False, deep=deep)
+        with _spinner(f"verify {manifest.pipeline}", as_json):
+            result = ops.verify(db, manifest, raise_on_difference=False, deep=deep)
         summary = ops.verify_summary(result, manifest.pipeline)
         if as_json:
             rows = [ops.jsonable(r) for r in result.rows]
