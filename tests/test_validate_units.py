@@ -190,3 +190,8 @@ def test_malformed_catalog_is_located(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_catalog(path)
     assert [(d.line, d.col) for d in info.value.diagnostics] == [(4, 9)]
+
+
+def test_catalog_header_names_the_schema_it_describes() -> None:
+    text = dump_catalog("landing", {"t": {"id": "bigint"}})
+    assert text.splitlines()[0] == "# Written by cdcgen introspect: column types of schema landing."

@@ -84,6 +84,6 @@ def dump_catalog(schema: str, tables: Mapping[str, Mapping[str, str]]) -> str:
     yaml.default_flow_style = False
     yaml.width = 4096  # one column per line, never wrapped
     out = io.StringIO()
-    out.write("# Written by cdcgen introspect: column types of the staging schema.\n")
+    out.write(f"# Written by cdcgen introspect: column types of schema {schema}.\n")
     yaml.dump({"schema": schema, "tables": {t: dict(cols) for t, cols in tables.items()}}, out)
     return out.getvalue()
