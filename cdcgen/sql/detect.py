@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from cdcgen.plan.model import PipelinePlan, SourcePlan
+from cdcgen.plan.model import PipelinePlan, SourcePlan, Table
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
@@ -433,18 +433,7 @@ def skipped_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
         # read, applied, superseded, rejected
         counts = exp.select(*head, *zeros, *[lit(0) for _ in range(4)])
         return [into_state(p, "run_counts", counts)]
-    read = exp.Subquery(
-        this=exp.select(exp.Count(this=exp.Star())).from_(table(s.staging), copy=False)
-    )
-    per_key = exp.select(*[col(k) for k in s.key]).from_(table(s.staging), copy=False).group_by(
-        *[col(k) for k in s.key], copy=False
-    )
-    keys = exp.Subquery(
-        this=exp.select(exp.Count(this=exp.Star())).from_(
-            exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))),
-            copy=False,
-        )
-    )
+    read, keys = _row_count(s.staging), _key_count(s, s.staging)
     superseded = exp.Sub(this=read.copy(), expression=keys.copy())
     counts = exp.select(*head, *zeros, read, keys, superseded, lit(0))
     return [into_state(p, "run_counts", counts)]
@@ -512,19 +501,31 @@ def _staged_row_counts(
     """Rows read, rows rejected, and keys among the valid rows (one row per key survives
     de-duplication; the others were superseded in the same batch)."""
     staged = staged_name(p, s)
-    read = exp.select(exp.Count(this=exp.Star())).from_(table(staged), copy=False)
-    rejects = (
-        exp.select(exp.Count(this=exp.Star()))
-        .from_(table(staged, "n"), copy=False)
-        .where(rejected(s, "n"), copy=False)
+    valid = exp.Not(this=paren(rejected(s, "n")))
+    return (
+        _row_count(staged),
+        _row_count(staged, rejected(s, "n")),
+        _key_count(s, staged, valid),
     )
-    per_key = (
-        exp.select(*[col(k, "n") for k in s.key])
-        .from_(table(staged, "n"), copy=False)
-        .where(exp.Not(this=paren(rejected(s, "n"))), copy=False)
-        .group_by(*[col(k, "n") for k in s.key], copy=False)
+
+
+def _row_count(relation: Table | str, where: exp.Expression | None = None) -> exp.Subquery:
+    """``(SELECT COUNT(*) FROM relation [AS n WHERE where])``."""
+    query = exp.select(exp.Count(this=exp.Star()))
+    if where is None:
+        return exp.Subquery(this=query.from_(table(relation), copy=False))
+    return exp.Subquery(this=query.from_(table(relation, "n"), copy=False).where(where, copy=False))
+
+
+def _key_count(s: SourcePlan, relation: Table | str, where: exp.Expression | None = None) -> exp.Subquery:
+    """How many distinct keys ``relation`` holds (among the rows ``where`` keeps)."""
+    alias = "n" if where is not None else None
+    per_key = exp.select(*[col(k, alias) for k in s.key]).from_(table(relation, alias), copy=False)
+    if where is not None:
+        per_key = per_key.where(where, copy=False)
+    per_key = per_key.group_by(*[col(k, alias) for k in s.key], copy=False)
+    return exp.Subquery(
+        this=exp.select(exp.Count(this=exp.Star())).from_(
+            exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))), copy=False
+        )
     )
-    keys = exp.select(exp.Count(this=exp.Star())).from_(
-        exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))), copy=False
-    )
-    return exp.Subquery(this=read), exp.Subquery(this=rejects), exp.Subquery(this=keys)
