@@ -176,6 +176,11 @@ class Renderer:
         return self.env.get_template(template_name).render(**context).rstrip() + "\n"
 
 
+def _indented(text: str, pad: str = "  ") -> str:
+    """``text`` with every non-empty line indented by ``pad`` (a block nested in a body)."""
+    return "\n".join(pad + line if line else line for line in text.splitlines())
+
+
 def _table_object(r: Renderer, kind: Kind, d: ddl.TableDef) -> SqlObject:
     create = r.trees.get(("create_table", kind, str(d.table)), partial(ddl.create_table, d))
     return SqlObject(
@@ -237,7 +242,7 @@ def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan) -> str:
         detect=r.counted(stmts, 2),
         skipped=r.counted(skipped, 2),
     ).rstrip()
-    return "\n".join("  " + line if line else line for line in block.splitlines())
+    return _indented(block)
 
 
 def _inline(r: Renderer, e: exp.Expression) -> str:
@@ -280,7 +285,7 @@ def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         )
     logged = r.trees.get(("logged_counts",), lambda: detect.logged_counts(p))
     blocks.insert(0, _select_into(r, values, targets, logged))
-    body = "\n".join("  " + line if line else line for line in "\n".join(blocks).splitlines())
+    body = _indented("\n".join(blocks))
     return _step_procedure(
         r, p, p.proc("sync_baseline"), "p_run_id BIGINT", body,
         declare=[f"{v} BIGINT" for v in targets],
@@ -327,7 +332,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         no_change=r.counted(r.trees.get(("no_change", t.name), lambda: [facts.zero_counts(p, t)]), 2),
         **_load_blocks(r, p, t),
     )
-    indented = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
+    indented = _indented(body.rstrip())
     declare = ["v_keys BIGINT", "v_changed BIGINT", *(f"{v} BIGINT" for v in changed_vars)] + (
         ["v_target_rows BIGINT"] if t.kind == "fact" else []
     )
@@ -373,7 +378,7 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     dispatch = r.template(
         "rebuild_body.sql.j2", targets=[(t.name, apply_proc_name(p, t)) for t in p.targets]
     )
-    body = "\n".join(pad + line if line else line for line in dispatch.rstrip().splitlines())
+    body = _indented(dispatch.rstrip(), pad)
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", body)
 
 
@@ -381,7 +386,7 @@ def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     lean = [s.name for s in p.sources if s.audit != "full"]
     lean += [t.name for t in p.facts if t.audit != "full"]
     checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean)
-    checked = "\n".join("  " + line if line else line for line in checks.rstrip().splitlines())
+    checked = _indented(checks.rstrip())
     # Undo restores rows from before-images: with key-only images there is nothing to
     # restore from, and the procedure only refuses (the checks above).
     stmts = [] if lean else r.trees.get(("undo",), lambda: rollback.undo_statements(p))
@@ -435,7 +440,7 @@ def _check_freshness_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         pipeline=p.name,
         error_after=p.freshness_error_seconds,
     )
-    body = "\n".join("  " + line if line else line for line in body.rstrip().splitlines())
+    body = _indented(body.rstrip())
     return _procedure(
         r, p.proc("check_freshness"), "", body,
         declare=["v_late BIGINT", "v_source VARCHAR(127)", "v_lag BIGINT"],
