@@ -45,6 +45,8 @@ PROCEDURE_STEPS = (
     "rollback",
     "undo",
 )
+#: Per-source procedures of a run (``sp_<pipeline>_<step>__<source>``, render/objects.py).
+SOURCE_STEPS = ("detect", "sync")
 #: Session temp tables per source / per target: ``PipelinePlan.temp(name, part)``
 #: (sql/detect.py, sync.py, facts.py, rollback.py; ``undo__upsert`` is rollback's restore).
 SOURCE_TEMPS = ("staged", "delta", "upsert", "undo", "undo__upsert")
@@ -101,6 +103,10 @@ def _source_names(spec: Spec, source_columns: Mapping[str, Mapping[str, str]]) -
         yield Name(s, "table", path, origin, "sources")
         yield Name(f"{s}__changes", "view", path, origin, "cdc")
         yield Name(f"{s}__deleted", "table", path, origin, "cdc")
+        for step in SOURCE_STEPS:
+            yield Name(
+                f"sp_{p}_{step}__{s}", "procedure", path, f"{origin} (with pipeline '{p}')", "cdc", True
+            )
         for part in SOURCE_TEMPS:
             yield Name(
                 f"{p}__{s}__{part}",
