@@ -5,6 +5,7 @@ SELECT
   orders.customer_id AS customer_id,
   orders.placed_at AS placed_at,
   customer_then.dim_customer_sk AS customer_sk,
+  customer_then.email AS customer_email,
   customer_then.segment AS customer_segment,
   customer_then.plan AS customer_plan,
   customer_then.is_deleted AS customer_deleted

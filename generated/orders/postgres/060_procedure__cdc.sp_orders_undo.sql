@@ -31,6 +31,7 @@ BEGIN
     CAST(l.before_row ->> 'customer_id' AS BIGINT) AS customer_id,
     CAST(l.before_row ->> 'placed_at' AS TIMESTAMP) AS placed_at,
     CAST(l.before_row ->> 'customer_sk' AS BIGINT) AS customer_sk,
+    CAST(l.before_row ->> 'customer_email' AS VARCHAR(255)) AS customer_email,
     CAST(l.before_row ->> 'customer_segment' AS VARCHAR(20)) AS customer_segment,
     CAST(l.before_row ->> 'customer_plan' AS VARCHAR(20)) AS customer_plan,
     CAST(l.before_row ->> 'customer_deleted' AS BOOLEAN) AS customer_deleted
@@ -45,6 +46,7 @@ BEGIN
     customer_id,
     placed_at,
     customer_sk,
+    customer_email,
     customer_segment,
     customer_plan,
     customer_deleted
@@ -56,6 +58,7 @@ BEGIN
     CAST(l.before_row ->> 'customer_id' AS BIGINT) AS customer_id,
     CAST(l.before_row ->> 'placed_at' AS TIMESTAMP) AS placed_at,
     CAST(l.before_row ->> 'customer_sk' AS BIGINT) AS customer_sk,
+    CAST(l.before_row ->> 'customer_email' AS VARCHAR(255)) AS customer_email,
     CAST(l.before_row ->> 'customer_segment' AS VARCHAR(20)) AS customer_segment,
     CAST(l.before_row ->> 'customer_plan' AS VARCHAR(20)) AS customer_plan,
     CAST(l.before_row ->> 'customer_deleted' AS BOOLEAN) AS customer_deleted
@@ -75,6 +78,7 @@ BEGIN
     customer_id,
     placed_at,
     customer_sk,
+    customer_email,
     customer_segment,
     customer_plan,
     customer_deleted
@@ -89,6 +93,7 @@ BEGIN
     customer_id = orders__fact_order_customer__undo__upsert.customer_id,
     placed_at = orders__fact_order_customer__undo__upsert.placed_at,
     customer_sk = orders__fact_order_customer__undo__upsert.customer_sk,
+    customer_email = orders__fact_order_customer__undo__upsert.customer_email,
     customer_segment = orders__fact_order_customer__undo__upsert.customer_segment,
     customer_plan = orders__fact_order_customer__undo__upsert.customer_plan,
     customer_deleted = orders__fact_order_customer__undo__upsert.customer_deleted
@@ -97,6 +102,7 @@ BEGIN
     customer_id,
     placed_at,
     customer_sk,
+    customer_email,
     customer_segment,
     customer_plan,
     customer_deleted
@@ -105,6 +111,7 @@ BEGIN
     orders__fact_order_customer__undo__upsert.customer_id,
     orders__fact_order_customer__undo__upsert.placed_at,
     orders__fact_order_customer__undo__upsert.customer_sk,
+    orders__fact_order_customer__undo__upsert.customer_email,
     orders__fact_order_customer__undo__upsert.customer_segment,
     orders__fact_order_customer__undo__upsert.customer_plan,
     orders__fact_order_customer__undo__upsert.customer_deleted

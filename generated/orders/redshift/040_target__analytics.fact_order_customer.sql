@@ -4,6 +4,7 @@ CREATE TABLE IF NOT EXISTS analytics.fact_order_customer (
   customer_id BIGINT,
   placed_at TIMESTAMP,
   customer_sk BIGINT,
+  customer_email VARCHAR(255),
   customer_segment VARCHAR(20),
   customer_plan VARCHAR(20),
   customer_deleted BOOLEAN,

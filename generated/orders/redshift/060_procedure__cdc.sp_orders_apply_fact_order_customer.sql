@@ -126,6 +126,7 @@ BEGIN
       orders.customer_id AS customer_id,
       orders.placed_at AS placed_at,
       customer_then.dim_customer_sk AS customer_sk,
+      customer_then.email AS customer_email,
       customer_then.segment AS customer_segment,
       customer_then.plan AS customer_plan,
       customer_then.is_deleted AS customer_deleted
@@ -149,6 +150,7 @@ BEGIN
         n.customer_id AS customer_id,
         n.placed_at AS placed_at,
         n.customer_sk AS customer_sk,
+        n.customer_email AS customer_email,
         n.customer_segment AS customer_segment,
         n.customer_plan AS customer_plan,
         n.customer_deleted AS customer_deleted,
@@ -156,6 +158,7 @@ BEGIN
         o.customer_id AS old__customer_id,
         o.placed_at AS old__placed_at,
         o.customer_sk AS old__customer_sk,
+        o.customer_email AS old__customer_email,
         o.customer_segment AS old__customer_segment,
         o.customer_plan AS old__customer_plan,
         o.customer_deleted AS old__customer_deleted,
@@ -190,6 +193,14 @@ BEGIN
           ELSE TRUE
         END AS chg__customer_sk,
         CASE
+          WHEN n.customer_email = o.customer_email
+          OR (
+            n.customer_email IS NULL AND o.customer_email IS NULL
+          )
+          THEN FALSE
+          ELSE TRUE
+        END AS chg__customer_email,
+        CASE
           WHEN n.customer_segment = o.customer_segment
           OR (
             n.customer_segment IS NULL AND o.customer_segment IS NULL
@@ -220,6 +231,7 @@ BEGIN
           f.customer_id,
           f.placed_at,
           f.customer_sk,
+          f.customer_email,
           f.customer_segment,
           f.customer_plan,
           f.customer_deleted
@@ -235,6 +247,7 @@ BEGIN
         d.chg__customer_id
         OR d.chg__placed_at
         OR d.chg__customer_sk
+        OR d.chg__customer_email
         OR d.chg__customer_segment
         OR d.chg__customer_plan
         OR d.chg__customer_deleted
@@ -251,6 +264,7 @@ BEGIN
         customer_id,
         placed_at,
         customer_sk,
+        customer_email,
         customer_segment,
         customer_plan,
         customer_deleted
@@ -260,6 +274,7 @@ BEGIN
         customer_id,
         placed_at,
         customer_sk,
+        customer_email,
         customer_segment,
         customer_plan,
         customer_deleted
@@ -275,6 +290,7 @@ BEGIN
         customer_id,
         placed_at,
         customer_sk,
+        customer_email,
         customer_segment,
         customer_plan,
         customer_deleted
@@ -288,6 +304,7 @@ BEGIN
         customer_id = orders__fact_order_customer__upsert.customer_id,
         placed_at = orders__fact_order_customer__upsert.placed_at,
         customer_sk = orders__fact_order_customer__upsert.customer_sk,
+        customer_email = orders__fact_order_customer__upsert.customer_email,
         customer_segment = orders__fact_order_customer__upsert.customer_segment,
         customer_plan = orders__fact_order_customer__upsert.customer_plan,
         customer_deleted = orders__fact_order_customer__upsert.customer_deleted
@@ -296,6 +313,7 @@ BEGIN
         customer_id,
         placed_at,
         customer_sk,
+        customer_email,
         customer_segment,
         customer_plan,
         customer_deleted
@@ -304,6 +322,7 @@ BEGIN
         orders__fact_order_customer__upsert.customer_id,
         orders__fact_order_customer__upsert.placed_at,
         orders__fact_order_customer__upsert.customer_sk,
+        orders__fact_order_customer__upsert.customer_email,
         orders__fact_order_customer__upsert.customer_segment,
         orders__fact_order_customer__upsert.customer_plan,
         orders__fact_order_customer__upsert.customer_deleted
@@ -329,7 +348,7 @@ BEGIN
       CAST(COALESCE(d.order_id, d.old__order_id) AS VARCHAR(256)),
       CASE
         WHEN d.cdc__op = 'U'
-        THEN SUBSTRING(CASE WHEN d.chg__order_id THEN ',order_id' ELSE '' END || CASE WHEN d.chg__customer_id THEN ',customer_id' ELSE '' END || CASE WHEN d.chg__placed_at THEN ',placed_at' ELSE '' END || CASE WHEN d.chg__customer_sk THEN ',customer_sk' ELSE '' END || CASE WHEN d.chg__customer_segment THEN ',customer_segment' ELSE '' END || CASE WHEN d.chg__customer_plan THEN ',customer_plan' ELSE '' END || CASE WHEN d.chg__customer_deleted THEN ',customer_deleted' ELSE '' END FROM 2 FOR 65535)
+        THEN SUBSTRING(CASE WHEN d.chg__order_id THEN ',order_id' ELSE '' END || CASE WHEN d.chg__customer_id THEN ',customer_id' ELSE '' END || CASE WHEN d.chg__placed_at THEN ',placed_at' ELSE '' END || CASE WHEN d.chg__customer_sk THEN ',customer_sk' ELSE '' END || CASE WHEN d.chg__customer_email THEN ',customer_email' ELSE '' END || CASE WHEN d.chg__customer_segment THEN ',customer_segment' ELSE '' END || CASE WHEN d.chg__customer_plan THEN ',customer_plan' ELSE '' END || CASE WHEN d.chg__customer_deleted THEN ',customer_deleted' ELSE '' END FROM 2 FOR 65535)
         ELSE NULL
       END,
       CASE
@@ -344,6 +363,8 @@ BEGIN
           CAST(d.old__placed_at AS VARCHAR(64)),
           'customer_sk',
           d.old__customer_sk,
+          'customer_email',
+          d.old__customer_email,
           'customer_segment',
           d.old__customer_segment,
           'customer_plan',
@@ -364,6 +385,8 @@ BEGIN
           CAST(d.placed_at AS VARCHAR(64)),
           'customer_sk',
           d.customer_sk,
+          'customer_email',
+          d.customer_email,
           'customer_segment',
           d.customer_segment,
           'customer_plan',

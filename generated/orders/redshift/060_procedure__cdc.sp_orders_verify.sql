@@ -431,6 +431,14 @@ BEGIN
               ELSE TRUE
             END
             OR CASE
+              WHEN v.customer_email = f.customer_email
+              OR (
+                v.customer_email IS NULL AND f.customer_email IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
               WHEN v.customer_segment = f.customer_segment
               OR (
                 v.customer_segment IS NULL AND f.customer_segment IS NULL
