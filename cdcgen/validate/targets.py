@@ -284,7 +284,20 @@ def _check_as_of_on(path: PathT, own: Alias, on: exp.Expr, report: Report) -> No
                 f"values ({own.name}.<key> = <grain value>), got '{part.sql(dialect='redshift')}'",
             )
             return
-    _check_join_covers_key(path, own, on, report)
+    pinned = {
+        side.name
+        for part in conjuncts(on)
+        for side in (part.left, part.right)
+        if isinstance(side, exp.Column) and side.table == own.name
+    }
+    missing = [k for k in own.key if k not in pinned]
+    if missing:
+        report.error(
+            path,
+            f"as_of 'on' does not equate the whole key of {own.describe()} "
+            f"({', '.join(own.key)}); add "
+            + " AND ".join(f"{own.name}.{k} = <grain value>" for k in missing),
+        )
 
 
 def _declare_aliases(
@@ -383,6 +396,12 @@ def _reference_problem(ref: exp.Column, scope: Scope) -> str | None:
     alias = scope.visible.get(ref.table)
     if alias is None:
         return _invisible_alias(ref.table, scope)
+    if alias.kind == "as_of" and ref.name in ("valid_to", "is_current"):
+        return (
+            f"{alias.describe()} is a point-in-time lookup: '{ref.name}' is not available, "
+            "it changes when a later version opens (use valid_from, is_deleted, the surrogate "
+            "key or the dimension's columns)"
+        )
     if ref.name not in alias.columns:
         return f"{alias.describe()} has no column '{ref.name}'{suggest(ref.name, alias.columns, what='columns')}"
     return None
