@@ -23,28 +23,63 @@ from tests.strategies_pipeline import deployed_database, postgres_rendering, ren
 
 ORDERS_SPEC = REPO / "mappings" / "orders.yml"
 FACT = "analytics.fact_order_customer"
-COLUMNS = ("order_id", "customer_id", "placed_at", "customer_sk", "customer_email",
-           "customer_segment", "customer_plan", "customer_deleted")
+COLUMNS = (
+    "order_id",
+    "customer_id",
+    "placed_at",
+    "customer_sk",
+    "customer_email",
+    "customer_segment",
+    "customer_plan",
+    "customer_deleted",
+)
 FUTURE = dt.datetime(2099, 1, 1)  # after any run's timestamp
 
 
-def customer(id_: int, segment: str, updated: dt.datetime, *, email: str | None = None,
-             deleted: bool = False) -> dict[str, Any]:
-    return {"id": id_, "email": email or f"c{id_}@x.io", "segment": segment, "plan": "free",
-            "created_at": ts(1), "updated_at": updated, "deleted_at": updated if deleted else None}
+def customer(
+    id_: int, segment: str, updated: dt.datetime, *, email: str | None = None, deleted: bool = False
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "email": email or f"c{id_}@x.io",
+        "segment": segment,
+        "plan": "free",
+        "created_at": ts(1),
+        "updated_at": updated,
+        "deleted_at": updated if deleted else None,
+    }
 
 
-def order(id_: int, customer_id: int | None, placed: dt.datetime | None, updated: dt.datetime,
-          op: str = "I") -> dict[str, Any]:
-    return {"id": id_, "customer_id": customer_id, "order_number": f"A-{id_}", "status": "paid",
-            "placed_at": placed, "created_at": ts(1), "updated_at": updated, "op": op}
+def order(
+    id_: int,
+    customer_id: int | None,
+    placed: dt.datetime | None,
+    updated: dt.datetime,
+    op: str = "I",
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "customer_id": customer_id,
+        "order_number": f"A-{id_}",
+        "status": "paid",
+        "placed_at": placed,
+        "created_at": ts(1),
+        "updated_at": updated,
+        "op": op,
+    }
 
 
 def fact(p: Pipeline) -> dict[int, tuple[Any, ...]]:
     """order_id -> (customer_sk, email, segment, deleted)."""
-    return {r["order_id"]: (r["customer_sk"], r["customer_email"], r["customer_segment"],
-                            r["customer_deleted"])
-            for r in p.rows(FACT, COLUMNS, order_by="order_id")}
+    return {
+        r["order_id"]: (
+            r["customer_sk"],
+            r["customer_email"],
+            r["customer_segment"],
+            r["customer_deleted"],
+        )
+        for r in p.rows(FACT, COLUMNS, order_by="order_id")
+    }
 
 
 def logged(p: Pipeline, run_id: int) -> set[int]:
@@ -52,10 +87,14 @@ def logged(p: Pipeline, run_id: int) -> set[int]:
 
 
 def versions(p: Pipeline) -> list[tuple[Any, ...]]:
-    return [tuple(r.values()) for r in p.rows(
-        "analytics.dim_customer",
-        ["dim_customer_sk", "customer_id", "segment", "valid_from", "valid_to", "is_deleted"],
-        order_by="dim_customer_sk")]
+    return [
+        tuple(r.values())
+        for r in p.rows(
+            "analytics.dim_customer",
+            ["dim_customer_sk", "customer_id", "segment", "valid_from", "valid_to", "is_deleted"],
+            order_by="dim_customer_sk",
+        )
+    ]
 
 
 def assert_clean(p: Pipeline) -> None:
@@ -92,18 +131,25 @@ def orders(pg_admin_dsn: str) -> Iterator[Pipeline]:
 
 def test_versions_before_inside_and_after_an_orders_time(orders: Pipeline) -> None:
     p = orders
-    first = cycle(p, customers=[customer(1, "smb", ts(1, 12))], orders=[
-        order(10, 1, ts(5), ts(2)),         # inside version 1
-        order(12, 1, ts(1, 6), ts(2)),      # before the customer's first version
-        order(13, 1, ts(1, 12), ts(2)),     # exactly at valid_from: inclusive
-        order(14, 1, ts(8), ts(2)),         # after the coming change
-        order(15, 1, ts(7), ts(2)),         # exactly at the coming change
-        order(16, 2, ts(5), ts(2)),         # a customer with no version at all
-    ])
+    first = cycle(
+        p,
+        customers=[customer(1, "smb", ts(1, 12))],
+        orders=[
+            order(10, 1, ts(5), ts(2)),  # inside version 1
+            order(12, 1, ts(1, 6), ts(2)),  # before the customer's first version
+            order(13, 1, ts(1, 12), ts(2)),  # exactly at valid_from: inclusive
+            order(14, 1, ts(8), ts(2)),  # after the coming change
+            order(15, 1, ts(7), ts(2)),  # exactly at the coming change
+            order(16, 2, ts(5), ts(2)),  # a customer with no version at all
+        ],
+    )
     assert fact(p) == {
-        10: (1, "c1@x.io", "smb", False), 12: (None, None, None, None),
-        13: (1, "c1@x.io", "smb", False), 14: (1, "c1@x.io", "smb", False),
-        15: (1, "c1@x.io", "smb", False), 16: (None, None, None, None),
+        10: (1, "c1@x.io", "smb", False),
+        12: (None, None, None, None),
+        13: (1, "c1@x.io", "smb", False),
+        14: (1, "c1@x.io", "smb", False),
+        15: (1, "c1@x.io", "smb", False),
+        16: (None, None, None, None),
     }
     assert logged(p, first) == {10, 12, 13, 14, 15, 16}
 
@@ -112,9 +158,12 @@ def test_versions_before_inside_and_after_an_orders_time(orders: Pipeline) -> No
     moved = cycle(p, customers=[customer(1, "enterprise", ts(7))])
     assert versions(p)[-1][:4] == (2, 1, "enterprise", ts(7))
     assert fact(p) == {
-        10: (1, "c1@x.io", "smb", False), 12: (None, None, None, None),
-        13: (1, "c1@x.io", "smb", False), 14: (2, "c1@x.io", "enterprise", False),
-        15: (2, "c1@x.io", "enterprise", False), 16: (None, None, None, None),
+        10: (1, "c1@x.io", "smb", False),
+        12: (None, None, None, None),
+        13: (1, "c1@x.io", "smb", False),
+        14: (2, "c1@x.io", "enterprise", False),
+        15: (2, "c1@x.io", "enterprise", False),
+        16: (None, None, None, None),
     }
     assert logged(p, moved) == {14, 15}
 
@@ -164,10 +213,19 @@ def test_late_arriving_order_takes_the_version_of_its_time(orders: Pipeline) -> 
     cycle(p, customers=[customer(1, "enterprise", ts(7))])
     cycle(p, customers=[customer(1, "consumer", ts(9))])
     # orders placed long ago arrive only now: each takes the version of its own time
-    late = cycle(p, orders=[order(20, 1, ts(5), ts(10)), order(21, 1, ts(8), ts(10)),
-                            order(22, 1, ts(9, 1), ts(10))])
-    assert fact(p) == {20: (1, "c1@x.io", "smb", False), 21: (2, "c1@x.io", "enterprise", False),
-                       22: (3, "c1@x.io", "consumer", False)}
+    late = cycle(
+        p,
+        orders=[
+            order(20, 1, ts(5), ts(10)),
+            order(21, 1, ts(8), ts(10)),
+            order(22, 1, ts(9, 1), ts(10)),
+        ],
+    )
+    assert fact(p) == {
+        20: (1, "c1@x.io", "smb", False),
+        21: (2, "c1@x.io", "enterprise", False),
+        22: (3, "c1@x.io", "consumer", False),
+    }
     assert logged(p, late) == {20, 21, 22}
     # a late (stale) customer row does not rewrite history
     stale = cycle(p, customers=[customer(1, "smb", ts(2))])
@@ -175,11 +233,15 @@ def test_late_arriving_order_takes_the_version_of_its_time(orders: Pipeline) -> 
 
 
 @pytest.mark.parametrize("rule", ["new_version", "invalidate", "ignore"])
-def test_deleted_customer_under_each_on_delete_rule(rule: str, pg_admin_dsn: str,
-                                                    tmp_path: Path) -> None:
+def test_deleted_customer_under_each_on_delete_rule(
+    rule: str, pg_admin_dsn: str, tmp_path: Path
+) -> None:
     with deployed_database(pg_admin_dsn, variant(rule, tmp_path)) as p:
-        cycle(p, customers=[customer(1, "smb", ts(1))],
-              orders=[order(30, 1, ts(5), ts(2)), order(31, 1, FUTURE, ts(2))])
+        cycle(
+            p,
+            customers=[customer(1, "smb", ts(1))],
+            orders=[order(30, 1, ts(5), ts(2)), order(31, 1, FUTURE, ts(2))],
+        )
         before = {30: (1, "c1@x.io", "smb", False), 31: (1, "c1@x.io", "smb", False)}
         assert fact(p) == before
         deleted = cycle(p, customers=[customer(1, "smb", ts(6), deleted=True)])

@@ -23,6 +23,7 @@ from tests.reference_model import (
     Figures,
     History,
     check_dimension,
+    check_point_in_time,
     orders_dim_customer,
     orders_dimension_model,
     orders_rules,
@@ -372,6 +373,8 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
                          rerun=rerun)
         ops = check_dimension(p, "dim_customer", dim, orders_dim_customer(h.models), run_id)
         bump("orders.dim_customer version changes", len(ops))
+        for path, n in check_point_in_time(p, h.models, dim).items():
+            bump(f"orders.fact_order_customer: {path}", n)
     for path, n in dim.paths.items():
         bump(f"orders.dim_customer: {path}", n)
     found = {k: v for k, v in p.checks(deep=True).items() if v[0]}
@@ -396,5 +399,5 @@ def test_orders_report() -> None:
 
     print(f"\norders histories: {ORDERS}")
     for name, n in sorted(STATS.items()):
-        if name.startswith("orders.dim"):
+        if name.startswith(("orders.dim", "orders.fact_order_customer")):
             print(f"  {name}: {n}")

@@ -287,6 +287,7 @@ def _check_as_of_on(path: PathT, own: Alias, on: exp.Expr, report: Report) -> No
     pinned = {
         side.name
         for part in conjuncts(on)
+        if isinstance(part, exp.EQ)
         for side in (part.left, part.right)
         if isinstance(side, exp.Column) and side.table == own.name
     }
