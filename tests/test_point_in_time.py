@@ -280,3 +280,23 @@ def test_rebuilding_the_dimension_rebuilds_the_fact(orders: Pipeline) -> None:
     p.rebuild("dim_customer")
     assert fact(p) == {40: (1, "c1@x.io", "smb", False)}
     assert_clean(p)
+
+
+def test_impact_follows_point_in_time_lookups() -> None:
+    from cdcgen.impact import impact_for
+    from cdcgen.spec.loader import load_spec
+
+    spec = load_spec(ORDERS_SPEC).spec
+    every = list(spec.facts["fact_order_customer"].columns)
+    # the as-of time and key pick the version: every column
+    assert impact_for(spec, "orders.placed_at")["fact_order_customer"] == every
+    assert impact_for(spec, "orders.customer_id")["fact_order_customer"] == every
+    # a history column of the dimension: its column and the version's bookkeeping
+    assert impact_for(spec, "customers.segment")["fact_order_customer"] == [
+        "customer_sk",
+        "customer_segment",
+        "customer_deleted",
+    ]
+    # a type-1 column: only what reads it
+    assert impact_for(spec, "customers.email")["fact_order_customer"] == ["customer_email"]
+    assert "fact_order_customer" not in impact_for(spec, "customers.first_name")
