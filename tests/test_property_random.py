@@ -349,6 +349,15 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
                 stale = current is not None and data.draw(st.integers(0, 5)) == 0
                 row = {**key, **values, "created_at": T0,
                        "updated_at": current["updated_at"] - dt.timedelta(seconds=1) if stale else h.tick()}
+                if source == "orders":
+                    # fact_order_customer looks dim_customer up as of placed_at: times around
+                    # the versions this history opens (customers are staged first in a cycle,
+                    # the clock ticks a minute a row), and one after every run's time (a run
+                    # closes a deleted customer's version at its own time)
+                    row["customer_id"] = data.draw(st.sampled_from([1, 2, 3, None]), label="customer")
+                    row["placed_at"] = data.draw(st.sampled_from(
+                        [None, h.clock - dt.timedelta(minutes=12), h.clock - dt.timedelta(minutes=4),
+                         h.clock, dt.datetime(2099, 1, 1)]), label="placed_at")
                 if "deleted_at" in r.staging_columns and data.draw(st.integers(0, 4)) == 0:
                     row["deleted_at"] = h.clock
                 if r.loaded_at:
