@@ -300,3 +300,41 @@ def test_impact_follows_point_in_time_lookups() -> None:
     # a type-1 column: only what reads it
     assert impact_for(spec, "customers.email")["fact_order_customer"] == ["customer_email"]
     assert "fact_order_customer" not in impact_for(spec, "customers.first_name")
+
+
+def test_a_date_as_of_column_is_its_midnight(pg_admin_dsn: str) -> None:
+    """tests/specs/valid/as_of_date.yml: invoices.issued_on (DATE) on a composite key."""
+    spec = REPO / "tests" / "specs" / "valid" / "as_of_date.yml"
+    with deployed_database(pg_admin_dsn, render_postgres_only(spec)) as p:
+
+        def account(tier: str, updated: dt.datetime) -> dict[str, Any]:
+            return {"tenant_id": 7, "id": 1, "tier": tier, "updated_at": updated}
+
+        def invoice(id_: int, day: int) -> dict[str, Any]:
+            return {
+                "id": id_,
+                "tenant_id": 7,
+                "account_id": 1,
+                "issued_on": dt.date(2024, 1, day),
+                "amount": 1,
+                "updated_at": ts(1),
+            }
+
+        p.stage("accounts", account("basic", ts(1)))
+        p.stage("invoices", invoice(1, 2), invoice(2, 3), invoice(3, 4))
+        p.run()
+        p.clear_staging()
+        p.stage("accounts", account("gold", ts(3, 12)))  # mid-day: the 3rd began as basic
+        run_id = p.run()
+        rows = p.rows(
+            "analytics.fact_invoice",
+            ["invoice_id", "account_sk", "tier_then", "tier_since"],
+            order_by="invoice_id",
+        )
+        assert [tuple(r.values()) for r in rows] == [
+            (1, 1, "basic", ts(1)),
+            (2, 1, "basic", ts(1)),
+            (3, 2, "gold", ts(3, 12)),
+        ]
+        assert {int(r["key_text"]) for r in p.fact_changes(run_id, "fact_invoice")} == {3}
+        assert set(p.verify().values()) == {(0, 0, 0)}
