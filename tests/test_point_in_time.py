@@ -86,6 +86,12 @@ def logged(p: Pipeline, run_id: int) -> set[int]:
     return {int(r["key_text"]) for r in p.fact_changes(run_id, "fact_order_customer")}
 
 
+def affected(p: Pipeline) -> set[int]:
+    """The keys the last run recomputed (its session temp table outlives the call)."""
+    rows = p.conn.execute("SELECT order_id FROM orders__fact_order_customer__keys").fetchall()
+    return {r[0] for r in rows}
+
+
 def versions(p: Pipeline) -> list[tuple[Any, ...]]:
     return [
         tuple(r.values())
@@ -166,6 +172,7 @@ def test_versions_before_inside_and_after_an_orders_time(orders: Pipeline) -> No
         16: (None, None, None, None),
     }
     assert logged(p, moved) == {14, 15}
+    assert affected(p) == {14, 15}  # exactly the orders at or after the change
 
     # A type-1 correction (email) overwrites the current version in place: the orders inside
     # its validity see it, the orders of the closed version keep the old email.
@@ -173,12 +180,14 @@ def test_versions_before_inside_and_after_an_orders_time(orders: Pipeline) -> No
     assert fact(p)[14] == (2, "new@x.io", "enterprise", False)
     assert fact(p)[10] == (1, "c1@x.io", "smb", False)
     assert logged(p, corrected) == {14, 15}
+    assert affected(p) == {14, 15}  # the current version, from its valid_from
 
     # Customer 2 arrives: its first version starts at its updated_at (ts(3)), so order 16
     # (ts(5)) now matches; nothing else is touched.
     arrived = cycle(p, customers=[customer(2, "consumer", ts(3))])
     assert fact(p)[16] == (3, "c2@x.io", "consumer", False)
     assert logged(p, arrived) == {16}
+    assert affected(p) == {16}
 
     # A rerun over the same staging changes nothing.
     again = p.run()
