@@ -46,6 +46,10 @@ def _edges(name: str, target: Fact | Dimension) -> list[str]:
     for exists in getattr(target, "exists", ()):
         label = _label("exists", exists.source, exists.alias)
         edges.append(f"  {_source_id(exists.source)} -.->|{label}| {into}")
+    for lookup in getattr(target, "as_of", ()):
+        # a point-in-time lookup reads another target: the dimension's versions
+        at = lookup.at.rsplit(".", 1)[-1]
+        edges.append(f"  {_target_id(lookup.dimension)} -->|as of {at}| {into}")
     return edges
 
 

@@ -141,6 +141,32 @@ def _target_reach(spec: Spec, name: str, target: Fact | Dimension) -> dict[Colum
     for ref in _row_shaping_references(spec, name, target, scope, known):
         affected.setdefault(ref, set()).update(all_columns)
 
+    # Point-in-time lookups: the grain columns of ``on`` and ``at`` pick the version (every
+    # column); a source column reaches a fact column through the dimension column it
+    # reads, and the version's bookkeeping (surrogate key, valid_from, is_deleted) through
+    # the dimension's history columns.
+    for a in getattr(target, "as_of", ()):
+        for part, sql in (("on", a.on), ("at", a.at)):
+            where = f"{name}.as_of[{a.alias}].{part}"
+            for ref in _references(sql, scope, target.from_, known, where):
+                affected.setdefault(ref, set()).update(all_columns)
+        dimension = spec.dimensions.get(a.dimension)
+        if dimension is None:
+            continue
+        bookkeeping = {f"{a.dimension}_sk", "valid_from", "is_deleted"}
+        reads: dict[str, set[str]] = {}  # dimension column -> fact columns reading it
+        for column, value in target.columns.items():
+            for node in sqlglot.parse_one(column_expr(value), read="redshift").find_all(exp.Column):
+                if node.table.lower() == a.alias:
+                    reads.setdefault(node.name.lower(), set()).add(column)
+        bookkept = set().union(*(reads.get(c, set()) for c in bookkeeping))
+        for ref, dim_columns in _target_reach(spec, a.dimension, dimension).items():
+            reached = set().union(*(reads.get(c, set()) for c in dim_columns))
+            if any(c in dimension.history for c in dim_columns):
+                reached |= bookkept
+            if reached:
+                affected.setdefault(ref, set()).update(reached)
+
     # Target columns in spec order, not set order: the output must be byte-stable.
     return {ref: [c for c in all_columns if c in cols] for ref, cols in affected.items()}
 

@@ -62,6 +62,17 @@ _DESCRIPTIONS: dict[tuple[str, str], str] = {
         "Fact",
         "join",
     ): "Many-to-one lookups (LEFT JOIN); `on` must equate the joined source's whole key.",
+    (
+        "Fact",
+        "as_of",
+    ): "Point-in-time lookups: the SCD2 dimension version valid at a grain date/timestamp.",
+    ("AsOf", "dimension"): "An SCD2 dimension of this spec (one with history columns).",
+    ("AsOf", "as"): "Alias of the dimension in this fact's columns.",
+    ("AsOf", "on"): "Equates the dimension's whole key with grain columns.",
+    (
+        "AsOf",
+        "at",
+    ): "Grain date/timestamp column: valid_from <= at < valid_to; NULL matches nothing.",
     ("Fact", "columns"): "Fact column -> SQL expression over the grain and joined sources.",
     ("Dimension", "from"): "The grain: one current dimension row per row of this source.",
     (

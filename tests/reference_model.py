@@ -493,6 +493,61 @@ def orders_dimension_model() -> DimensionModel:
                           frozenset({"segment", "plan"}), "new_version")
 
 
+def as_of_version(dim: DimensionModel, key: Key, at: dt.datetime | None) -> Version | None:
+    """The version valid at ``at``: valid_from <= at < valid_to (an open version has no
+    end); none for a NULL time, a NULL key, or a time outside every version."""
+    if at is None or None in key:
+        return None
+    found = [v for v in dim.versions.get(key, [])
+             if v.valid_from <= at and (v.valid_to is None or at < v.valid_to)]
+    assert len(found) <= 1, f"key {key}: {len(found)} versions valid at {at}"
+    return found[0] if found else None
+
+
+def orders_fact_order_customer(m: dict[str, SourceModel], dim: DimensionModel) -> dict[Key, Row]:
+    """mappings/orders.yml fact_order_customer from the models: every order, with the
+    dim_customer version (from the dimension model) valid at its placed_at."""
+    out: dict[Key, Row] = {}
+    for (oid,), o in m["orders"].rows.items():
+        v = as_of_version(dim, (o["customer_id"],), o["placed_at"])
+        out[(oid,)] = {
+            "order_id": oid, "customer_id": o["customer_id"], "placed_at": o["placed_at"],
+            "customer_sk": None if v is None else v.sk,
+            "customer_email": None if v is None else v.row["email"],
+            "customer_segment": None if v is None else v.row["segment"],
+            "customer_plan": None if v is None else v.row["plan"],
+            "customer_deleted": None if v is None else v.is_deleted,
+        }
+    return out
+
+
+def check_point_in_time(p: Pipeline, m: dict[str, SourceModel], dim: DimensionModel) -> dict[str, int]:
+    """fact_order_customer in the database equals its independent evaluation (after
+    ``check_dimension`` has applied the run to ``dim``). Returns path figures."""
+    want = orders_fact_order_customer(m, dim)
+    got = table_rows(p.conn, "analytics.fact_order_customer", ORDER_CUSTOMER_COLUMNS, ["order_id"])
+    if got != want:
+        diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
+        raise AssertionError(f"fact_order_customer != model (db, model): {diff}")
+    figures = {"matched": 0, "no time": 0, "no version": 0, "closed version": 0, "deleted version": 0}
+    for (oid,), row in want.items():
+        o = m["orders"].rows[(oid,)]
+        if row["customer_sk"] is not None:
+            figures["matched"] += 1
+            v = as_of_version(dim, (o["customer_id"],), o["placed_at"])
+            figures["closed version"] += v is not None and v.valid_to is not None
+            figures["deleted version"] += bool(row["customer_deleted"])
+        elif o["placed_at"] is None:
+            figures["no time"] += 1
+        else:
+            figures["no version"] += 1
+    return figures
+
+
+ORDER_CUSTOMER_COLUMNS = ("order_id", "customer_id", "placed_at", "customer_sk", "customer_email",
+                          "customer_segment", "customer_plan", "customer_deleted")
+
+
 def dimension_versions(p: Pipeline, table: str, key: Iterable[str], columns: Iterable[str],
                        sk: str) -> dict[Key, list[Version]]:
     """Every version in the database, per key, in surrogate-key order."""

@@ -162,9 +162,17 @@ def test_target_expressions_use_qualified_known_columns(path: Path) -> None:
         exprs += [e.on for e in getattr(target, "exists", ())]
         if target.where:
             exprs.append(target.where)
+        # point-in-time lookups: the dimension's columns and bookkeeping, as of a time
+        looked_up = {a.alias: a.dimension for a in getattr(target, "as_of", ())}
+        exprs += [e for a in getattr(target, "as_of", ()) for e in (a.on, a.at)]
         for sql in exprs:
             for col in _parse(sql).find_all(exp.Column):
                 assert col.table, f"{name}: unqualified column {col.sql()} in {sql!r}"
+                if col.table in looked_up:
+                    dim = looked_up[col.table]
+                    known = {*spec.dimensions[dim].columns, f"{dim}_sk", "valid_from", "is_deleted"}
+                    assert col.name in known, f"{name}: {col.table}.{col.name} not a column"
+                    continue
                 assert col.table in aliases, f"{name}: unknown alias {col.table!r}"
                 columns = spec.sources[aliases[col.table]].columns or {}
                 assert col.name in columns, f"{name}: {col.table}.{col.name} not a column"

@@ -23,6 +23,7 @@ from tests.reference_model import (
     Figures,
     History,
     check_dimension,
+    check_point_in_time,
     orders_dim_customer,
     orders_dimension_model,
     orders_rules,
@@ -348,6 +349,15 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
                 stale = current is not None and data.draw(st.integers(0, 5)) == 0
                 row = {**key, **values, "created_at": T0,
                        "updated_at": current["updated_at"] - dt.timedelta(seconds=1) if stale else h.tick()}
+                if source == "orders":
+                    # fact_order_customer looks dim_customer up as of placed_at: times around
+                    # the versions this history opens (customers are staged first in a cycle,
+                    # the clock ticks a minute a row), and one after every run's time (a run
+                    # closes a deleted customer's version at its own time)
+                    row["customer_id"] = data.draw(st.sampled_from([1, 2, 3, None]), label="customer")
+                    row["placed_at"] = data.draw(st.sampled_from(
+                        [None, h.clock - dt.timedelta(minutes=12), h.clock - dt.timedelta(minutes=4),
+                         h.clock, dt.datetime(2099, 1, 1)]), label="placed_at")
                 if "deleted_at" in r.staging_columns and data.draw(st.integers(0, 4)) == 0:
                     row["deleted_at"] = h.clock
                 if r.loaded_at:
@@ -372,6 +382,8 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
                          rerun=rerun)
         ops = check_dimension(p, "dim_customer", dim, orders_dim_customer(h.models), run_id)
         bump("orders.dim_customer version changes", len(ops))
+        for path, n in check_point_in_time(p, h.models, dim).items():
+            bump(f"orders.fact_order_customer: {path}", n)
     for path, n in dim.paths.items():
         bump(f"orders.dim_customer: {path}", n)
     found = {k: v for k, v in p.checks(deep=True).items() if v[0]}
@@ -396,5 +408,5 @@ def test_orders_report() -> None:
 
     print(f"\norders histories: {ORDERS}")
     for name, n in sorted(STATS.items()):
-        if name.startswith("orders.dim"):
+        if name.startswith(("orders.dim", "orders.fact_order_customer")):
             print(f"  {name}: {n}")

@@ -12,9 +12,10 @@ from typing import Literal
 import sqlglot
 from sqlglot import exp
 
-from cdcgen.spec.model import ColumnDef, ColumnValue, Fact, Spec, TableHints, column_expr
+from cdcgen.spec.model import AsOf, ColumnDef, ColumnValue, Fact, Spec, TableHints, column_expr
 from cdcgen.validate import ValidatedSpec
 from cdcgen.validate.inference import ColumnTypes, InferenceProblem, infer_type
+from cdcgen.validate.targets import as_of_columns
 
 DeleteKind = Literal["none", "when", "op_column", "snapshot"]
 RelationKind = Literal["from", "join", "exists"]
@@ -90,6 +91,20 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class AsOfPlan:
+    """A point-in-time lookup: the version of SCD2 ``dimension`` valid at ``at`` (a grain
+    column), matched on ``on`` (the dimension's whole key equated with grain values)."""
+
+    alias: str
+    dimension: str
+    table: Table
+    on: exp.Expression
+    at: exp.Column
+    #: the grain column's type: ``date`` or a ``timestamp``
+    at_type: str
+
+
+@dataclass(frozen=True)
 class TargetColumn:
     name: str
     expr: exp.Expression
@@ -118,6 +133,8 @@ class TargetPlan:
     on_delete: str = "invalidate"
     #: fact_change_log images: "full" rows or "keys" only (spec ``audit``)
     audit: str = "full"
+    #: point-in-time lookups of SCD2 dimensions (facts only)
+    as_of: tuple[AsOfPlan, ...] = ()
 
     @property
     def relations(self) -> tuple[Relation, ...]:
@@ -153,6 +170,7 @@ class TargetPlan:
         """Columns of ``alias`` that this target reads anywhere: a change elsewhere can't matter."""
         exprs = [c.expr for c in self.columns]
         exprs += [r.on for r in self.relations if r.on is not None]
+        exprs += [e for a in self.as_of for e in (a.on, a.at)]
         if self.where is not None:
             exprs.append(self.where)
         found: dict[str, None] = {}
@@ -182,6 +200,12 @@ class PipelinePlan:
         for s in self.sources:
             if s.name == name:
                 return s
+        raise KeyError(name)
+
+    def target(self, name: str) -> TargetPlan:
+        for t in self.targets:
+            if t.name == name:
+                return t
         raise KeyError(name)
 
     @property
@@ -272,6 +296,9 @@ def _target_plan(spec: Spec, vspec: ValidatedSpec, name: str) -> TargetPlan:
     # what a column expression can read: the grain and the lookups
     aliases = {target.from_: target.from_, **{j.alias: j.source for j in target.join}}
     scope = {alias: vspec.source_columns[source] for alias, source in aliases.items()}
+    lookups = target.as_of if isinstance(target, Fact) else ()
+    for a in lookups:
+        scope[a.alias] = as_of_columns(a.dimension, dict(vspec.target_columns[a.dimension]))
     columns = tuple(
         TargetColumn(c, parsed[c], types[c], _expression_type(v, parsed[c], types[c], scope))
         for c, v in target.columns.items()
@@ -291,7 +318,30 @@ def _target_plan(spec: Spec, vspec: ValidatedSpec, name: str) -> TargetPlan:
         history=getattr(target, "history", ()),
         on_delete=getattr(target, "on_delete", "invalidate"),
         audit=(getattr(target, "audit", None) or spec.audit) if is_fact else "full",
+        as_of=tuple(_as_of_plan(spec, vspec, target.from_, a) for a in lookups),
     )
+
+
+def _as_of_plan(spec: Spec, vspec: ValidatedSpec, grain: str, a: AsOf) -> AsOfPlan:
+    at = parse_expression(a.at)
+    assert isinstance(at, exp.Column), "validation: as_of 'at' is a grain column"
+    return AsOfPlan(
+        alias=a.alias,
+        dimension=a.dimension,
+        table=Table(spec.schemas.target, a.dimension),
+        on=parse_expression(a.on),
+        at=at,
+        at_type=vspec.source_columns[grain][at.name],
+    )
+
+
+def _run_order(spec: Spec) -> tuple[str, ...]:
+    """Targets in the order a run applies them: a fact that looks up dimensions as of a
+    time comes after every dimension, so that it reads the versions this run opened and
+    closed (and the dimension's diff, to reach the fact rows they change)."""
+    plain = [n for n, f in spec.facts.items() if not f.as_of]
+    looking_up = [n for n, f in spec.facts.items() if f.as_of]
+    return (*plain, *spec.dimensions, *looking_up)
 
 
 def build_plan(vspec: ValidatedSpec, spec_sha256: str) -> PipelinePlan:
@@ -310,7 +360,7 @@ def build_plan(vspec: ValidatedSpec, spec_sha256: str) -> PipelinePlan:
         sources=tuple(
             _source_plan(spec, n, dict(vspec.source_columns[n])) for n in spec.sources
         ),
-        targets=tuple(_target_plan(spec, vspec, n) for n in (*spec.facts, *spec.dimensions)),
+        targets=tuple(_target_plan(spec, vspec, n) for n in _run_order(spec)),
         freshness_warn_seconds=duration_seconds(fresh.warn_after) if fresh else None,
         freshness_error_seconds=duration_seconds(fresh.error_after) if fresh else None,
         schedule=spec.schedule.cron if spec.schedule else None,

@@ -334,18 +334,37 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         for s in sorted(parts)
     ]
     logged = r.trees.get(("logged", t.name), lambda: detect.logged_counts(p, sources))
+    changed = _select_into(r, [detect.logged_changes(s) for s in sources], changed_vars, logged)
+    key_inserts = [
+        (s, number[s], r.counted([stmt], 6)) for s, stmt in zip(sorted(parts), inserts, strict=True)
+    ]
+    # Point-in-time lookups: the dimensions' changes in this run (applied before this fact)
+    # reach the fact rows whose as-of time falls in a changed validity range.
+    looked_up = sorted({a.dimension for a in t.as_of})
+    if looked_up:
+        dim_vars = [f"v_changed_dim_{i}" for i, _ in enumerate(looked_up, 1)]
+        dim_parts = r.trees.get(("as_of_parts", t.name), lambda: facts.as_of_key_parts(p, t))
+        dim_logged = r.trees.get(
+            ("dim_logged", t.name), lambda: facts.logged_dimension_counts(p, looked_up)
+        )
+        values = [detect.logged_changes(d) for d in looked_up]
+        changed += "\n" + _select_into(r, values, dim_vars, dim_logged)
+        changed_vars += dim_vars
+        for d, var in zip(looked_up, dim_vars, strict=True):
+            stmt = r.trees.get(
+                ("as_of_insert", t.name, d), partial(facts.keys_insert, p, t, dim_parts[d])
+            )
+            key_inserts.append((f"dimension {d}", var, r.counted([stmt], 6)))
     body = r.template(
         "apply_body.sql.j2",
         target=t.name,
-        changed=_select_into(r, [detect.logged_changes(s) for s in sources], changed_vars, logged),
+        changed=changed,
         changed_sum=" + ".join(changed_vars),
         full_keys=r.counted(
             r.trees.get(("full_keys", t.name), lambda: facts.full_keys_statements(p, t)), 4
         ),
         keys_shell=r.counted(r.trees.get(("keys_shell", t.name), lambda: facts.keys_shell(p, t)), 4),
-        key_inserts=[
-            (s, number[s], r.counted([stmt], 6)) for s, stmt in zip(sorted(parts), inserts, strict=True)
-        ],
+        key_inserts=key_inserts,
         keys_analyze=r.counted(
             r.trees.get(("keys_analyze", t.name), lambda: [facts.keys_analyze(p, t)]), 4
         ),
@@ -397,9 +416,13 @@ def _run_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
 def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     pad = "    " if r.dialect == "postgres" else "  "
-    dispatch = r.template(
-        "rebuild_body.sql.j2", targets=[(t.name, apply_proc_name(p, t)) for t in p.targets]
-    )
+    # A rebuilt dimension may open and close versions: the facts that look it up as of a
+    # time are rebuilt after it (their rows follow the versions).
+    def procs(t: TargetPlan) -> list[str]:
+        dependents = [f for f in p.facts if any(a.dimension == t.name for a in f.as_of)]
+        return [apply_proc_name(p, x) for x in (t, *dependents)]
+
+    dispatch = r.template("rebuild_body.sql.j2", targets=[(t.name, procs(t)) for t in p.targets])
     body = _indented(dispatch.rstrip(), pad)
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", body)
 

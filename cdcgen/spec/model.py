@@ -125,6 +125,22 @@ class Exists(Strict):
         return self.as_ or self.source
 
 
+class AsOf(Strict):
+    """A point-in-time lookup of an SCD2 dimension of the same spec: the version that
+    was valid at ``at``, a date or timestamp column of the grain
+    (``valid_from <= at < valid_to``; no match when ``at`` is NULL or falls outside
+    every version). ``on`` equates the dimension's whole key with grain values."""
+
+    dimension: Ident
+    as_: Ident | None = Field(default=None, alias="as")
+    on: SqlExpr
+    at: SqlExpr
+
+    @property
+    def alias(self) -> str:
+        return self.as_ or self.dimension
+
+
 class ColumnDef(Strict):
     """A target column given with an explicit type, when inference is not enough."""
 
@@ -145,6 +161,8 @@ class Fact(Strict):
     where: SqlExpr | None = None
     exists: tuple[Exists, ...] = ()
     join: tuple[Join, ...] = ()
+    #: point-in-time lookups of SCD2 dimensions (their columns, as of a grain column)
+    as_of: tuple[AsOf, ...] = ()
     columns: dict[Ident, ColumnValue] = Field(min_length=1)
     redshift: TableHints | None = None
     audit: Audit | None = None  # the pipeline's ``audit`` when not given

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from cdcgen.plan.model import PipelinePlan, Relation, SourcePlan, TargetPlan
+from cdcgen.plan.model import AsOfPlan, PipelinePlan, Relation, SourcePlan, TargetPlan
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
     analyze_temp,
     and_all,
     case,
+    cast,
     chg,
     col,
     concat,
@@ -45,6 +46,7 @@ from cdcgen.sql.ddl import into_state
 from cdcgen.sql.declared import stored_value, unstorable
 from cdcgen.sql.detect import dead_letters_of, delta_name
 from cdcgen.sql.sync import audited, changed_columns, image, key_text
+from cdcgen.sql.tables import IS_CURRENT, VALID_FROM, VALID_TO
 
 KEYS = "cdc__k"
 
@@ -101,6 +103,8 @@ def definition(
             join_type="left",
             copy=False,
         )
+    for a in t.as_of:
+        query = query.join(table(a.table, a.alias), on=_as_of_on(a), join_type="left", copy=False)
     filters: list[exp.Expression] = []
     if t.where is not None:
         filters.append(paren(t.where.copy()))
@@ -108,6 +112,103 @@ def definition(
     if filters:
         query = query.where(and_all(filters), copy=False)
     return query
+
+
+def _as_of_time(a: AsOfPlan) -> exp.Expression:
+    """The grain's as-of value, compared with the dimension's timestamps (a date is its
+    midnight: the version valid when that day began)."""
+    return cast(a.at.copy(), "timestamp") if a.at_type == "date" else a.at.copy()
+
+
+def _as_of_on(a: AsOfPlan) -> exp.Expression:
+    """The version of the key valid at the as-of time: ``valid_from <= at < valid_to``
+    (an open version has no end). A NULL as-of time matches no version."""
+    at = _as_of_time(a)
+    return and_all(
+        [
+            a.on.copy(),
+            exp.LTE(this=col(VALID_FROM, a.alias), expression=at),
+            paren(
+                or_all(
+                    [
+                        is_null(col(VALID_TO, a.alias)),
+                        exp.LT(this=at.copy(), expression=col(VALID_TO, a.alias)),
+                    ]
+                )
+            ),
+        ]
+    )
+
+
+def _as_of_keys(p: PipelinePlan, t: TargetPlan, a: AsOfPlan) -> exp.Select:
+    """Fact keys whose as-of time falls where this run changed the dimension's versions.
+
+    Per changed dimension key (the dimension's diff, applied earlier in the run), the
+    versions from ``cdc__from`` on are new or different: an opened version (I, H, X under
+    new_version) and the time after a closed one start at the change time, and a version
+    overwritten in place (U) is the current one, from its ``valid_from``. Versions before
+    that time kept their columns, so fact rows as of an earlier time are not reached."""
+    dim = p.target(a.dimension)
+    d, cur, v = "d", "cur", "v"
+    keyed = {k: exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)]) for k in dim.key}
+    current = and_all(
+        [*(eq(col(k, cur), keyed[k].copy()) for k in dim.key), eq(col(IS_CURRENT, cur), lit(True))]
+    )
+    start = case([(op_in(d, "U"), col(VALID_FROM, cur))], col("cdc__change_ts", d))
+    changed = (
+        exp.select(*[exp.alias_(e, k) for k, e in keyed.items()], exp.alias_(start, "cdc__from"))
+        .from_(table(diff_name(p, dim), d), copy=False)
+        .join(table(dim.table, cur), on=current, join_type="left", copy=False)
+    )
+    grain = p.source(t.grain.source)
+    reached = and_all(
+        [
+            rebind(a.on, {a.alias: (v, "")}),
+            exp.GTE(this=_as_of_time(a), expression=col("cdc__from", v)),
+        ]
+    )
+    return (
+        exp.select(
+            *[
+                exp.alias_(col(gk, t.grain.alias), tk)
+                for tk, gk in zip(t.key, t.grain_key, strict=True)
+            ]
+        )
+        .from_(table(grain.baseline, t.grain.alias), copy=False)
+        .join(
+            exp.Subquery(this=changed, alias=exp.TableAlias(this=exp.to_identifier(v))),
+            on=reached,
+            join_type="inner",
+            copy=False,
+        )
+    )
+
+
+def as_of_key_parts(p: PipelinePlan, t: TargetPlan) -> dict[str, list[exp.Query]]:
+    """Per dimension looked up as of a time: the fact keys its changes in this run reach."""
+    parts: dict[str, list[exp.Query]] = {}
+    for a in t.as_of:
+        parts.setdefault(a.dimension, []).append(_as_of_keys(p, t, a))
+    return parts
+
+
+def logged_dimension_counts(p: PipelinePlan, dimensions: list[str]) -> exp.Select:
+    """This run's counts rows of the dimensions a fact looks up (every run writes one per
+    dimension, zero when nothing changed): a dimension without changes is never read."""
+    return (
+        exp.select(*[col(c) for c in ("object_name", "inserted", "updated", "deleted")])
+        .from_(table(f"{p.cdc_schema}.run_counts"), copy=False)
+        .where(
+            and_all(
+                [
+                    eq(col("run_id"), var("p_run_id")),
+                    eq(col("object_kind"), lit("dimension")),
+                    exp.In(this=col("object_name"), expressions=[lit(n) for n in dimensions]),
+                ]
+            ),
+            copy=False,
+        )
+    )
 
 
 def _relevant_change(s: SourcePlan, columns: tuple[str, ...], alias: str) -> exp.Expression:

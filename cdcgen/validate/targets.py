@@ -25,7 +25,7 @@ class Alias:
     source: str
     columns: Columns
     key: tuple[str, ...]
-    kind: str  # "from", "join" or "exists"
+    kind: str  # "from", "join", "exists" or "as_of"
     index: int  # position in join/exists; 0 for from
 
     def describe(self) -> str:
@@ -65,13 +65,34 @@ def check_targets(
     # Declared sources whose columns could not be resolved (a missing catalog, say):
     # that is reported once where it happened, not again at every use.
     unresolved = frozenset(spec.sources) - frozenset(source_columns)
+    # Dimensions first: a fact's as_of lookups read their columns.
+    dimension_columns = {
+        name: _check_target("dimensions", name, target, shapes, report, unresolved)
+        for name, target in spec.dimensions.items()
+    }
+    lookups = AsOfTargets(spec, dimension_columns)
     target_columns: dict[str, dict[str, str]] = {}
-    for section, targets in (("facts", spec.facts), ("dimensions", spec.dimensions)):
-        for name, target in targets.items():
-            target_columns[name] = _check_target(
-                section, name, target, shapes, report, unresolved
-            )
+    for name, fact in spec.facts.items():
+        target_columns[name] = _check_target(
+            "facts", name, fact, shapes, report, unresolved, lookups
+        )
+    target_columns.update(dimension_columns)
     return target_columns
+
+
+@dataclass(frozen=True)
+class AsOfTargets:
+    """What a fact's ``as_of`` lookups may name: the spec's dimensions and their columns."""
+
+    spec: Spec
+    columns: dict[str, dict[str, str]]
+
+
+def as_of_columns(name: str, columns: dict[str, str]) -> dict[str, str]:
+    """What an as_of alias exposes: the dimension's columns, its surrogate key, the
+    version's start and its deleted flag. Not ``valid_to`` nor ``is_current``: they change
+    when a later version opens, which is not the dimension "as it was" at that time."""
+    return {**columns, f"{name}_sk": "bigint", "valid_from": "timestamp", "is_deleted": "boolean"}
 
 
 def _check_target_names(spec: Spec, report: Report) -> None:
@@ -101,6 +122,7 @@ def _check_target(
     shapes: dict[str, SourceShape],
     report: Report,
     unresolved: frozenset[str] = frozenset(),
+    lookups: AsOfTargets | None = None,
 ) -> dict[str, str]:
     base: PathT = (section, name)
     declared = _declare_aliases(base, name, target, shapes, report, unresolved)
@@ -117,6 +139,11 @@ def _check_target(
         return Scope(visible, declared, name, frozenset(shapes), broken)
 
     grain_and_joins = {a.name: a for a in declared.values() if a.kind in ("from", "join")}
+    looked_up: dict[str, Alias] = {}
+    unknown: frozenset[str] = frozenset()
+    if isinstance(target, Fact) and target.as_of and lookups is not None:
+        looked_up, unknown = _check_as_of(base, name, target, from_alias, declared, lookups, report)
+        declared.update(looked_up)
 
     for i, join in enumerate(target.join):
         visible = {
@@ -141,7 +168,12 @@ def _check_target(
     if target.where is not None:
         _check_condition((*base, "where"), target.where, row_scope, report)
 
-    types = _check_columns(base, name, target, row_scope, report)
+    column_scope = row_scope
+    if looked_up or unknown:
+        column_scope = Scope(
+            {**grain_and_joins, **looked_up}, declared, name, frozenset(shapes), broken | unknown
+        )
+    types = _check_columns(base, name, target, column_scope, report)
     _check_key(base, name, target, from_alias, report)
     if isinstance(target, Dimension):
         _check_history(base, target, report)
@@ -155,6 +187,118 @@ def _check_target(
             report,
         )
     return types
+
+
+def _check_as_of(
+    base: PathT,
+    name: str,
+    target: Fact,
+    grain: Alias,
+    declared: dict[str, Alias],
+    lookups: AsOfTargets,
+    report: Report,
+) -> tuple[dict[str, Alias], frozenset[str]]:
+    """Point-in-time lookups: an SCD2 dimension of this spec, its whole key equated with
+    grain values, as of a date or timestamp column of the grain. Returns the aliases the
+    columns may read, and those whose dimension is unknown (already reported)."""
+    looked_up: dict[str, Alias] = {}
+    unknown: set[str] = set()
+    dimensions = lookups.spec.dimensions
+    for i, entry in enumerate(target.as_of):
+        path: PathT = (*base, "as_of", i)
+        dimension = dimensions.get(entry.dimension)
+        if dimension is None:
+            if entry.dimension in lookups.spec.facts:
+                message = (
+                    f"'{entry.dimension}' is a fact; as_of looks up an SCD2 dimension of "
+                    "this spec (under 'dimensions')"
+                )
+            else:
+                message = f"unknown dimension '{entry.dimension}'" + suggest(
+                    entry.dimension, dimensions, what="dimensions"
+                )
+            report.error((*path, "dimension"), message)
+            unknown.add(entry.alias)
+            continue
+        if not dimension.history:
+            report.error(
+                (*path, "dimension"),
+                f"dimension '{entry.dimension}' is not SCD2 (it has no history columns): it "
+                "keeps one version per key, so there is nothing to look up as of a time; "
+                "give it history columns, or join its source under 'join'",
+            )
+        if entry.alias in declared or entry.alias in looked_up:
+            first = declared.get(entry.alias) or looked_up[entry.alias]
+            where = "the from source" if first.kind == "from" else f"{first.kind} {first.index}"
+            report.error(
+                (*path, "as") if entry.as_ is not None else (*path, "dimension"),
+                f"alias '{entry.alias}' is already used in {name} by {where}; "
+                "give this as_of a distinct 'as'",
+            )
+            continue
+        columns = as_of_columns(entry.dimension, lookups.columns.get(entry.dimension, {}))
+        own = Alias(entry.alias, entry.dimension, columns, dimension.key, "as_of", i)
+        looked_up[entry.alias] = own
+        grain_only = Scope({grain.name: grain}, declared, name)
+        _check_as_of_time((*path, "at"), entry.at, grain, grain_only, report)
+        on_scope = Scope({grain.name: grain, own.name: own}, {**declared, own.name: own}, name)
+        tree = _check_condition((*path, "on"), entry.on, on_scope, report)
+        if tree is not None:
+            _check_as_of_on((*path, "on"), own, tree, report)
+    return looked_up, frozenset(unknown)
+
+
+def _check_as_of_time(path: PathT, text: str, grain: Alias, scope: Scope, report: Report) -> None:
+    tree = _check_expression(path, text, scope, report)
+    if tree is None:
+        return
+    if not isinstance(tree, exp.Column) or tree.table != grain.name:
+        report.error(
+            path,
+            f"as_of 'at' must be a column of the grain {grain.describe()} "
+            f"(write {grain.name}.<column>), got '{text}'",
+        )
+        return
+    type_ = grain.columns.get(tree.name, UNRESOLVED)
+    if type_ != UNRESOLVED and not (type_ == "date" or type_.startswith("timestamp")):
+        report.error(
+            path,
+            f"as_of 'at' {grain.name}.{tree.name} is {type_}: it must be a date or timestamp",
+        )
+
+
+def _check_as_of_on(path: PathT, own: Alias, on: exp.Expr, report: Report) -> None:
+    """Only ``alias.key = <grain value>`` conjuncts, covering the dimension's whole key."""
+    for part in conjuncts(on):
+        pins = isinstance(part, exp.EQ) and any(
+            isinstance(side, exp.Column)
+            and side.table == own.name
+            and side.name in own.key
+            and all(c.table != own.name for c in column_refs(other))
+            for side, other in ((part.left, part.right), (part.right, part.left))
+        )
+        if not pins:
+            report.error(
+                path,
+                f"as_of 'on' may only equate key columns of {own.describe()} with grain "
+                f"values ({own.name}.<key> = <grain value>), got '{part.sql(dialect='redshift')}'",
+            )
+            return
+    pinned = {
+        side.name
+        for part in conjuncts(on)
+        if isinstance(part, exp.EQ)
+        for side in (part.left, part.right)
+        if isinstance(side, exp.Column) and side.table == own.name
+    }
+    missing = [k for k in own.key if k not in pinned]
+    if missing:
+        report.error(
+            path,
+            f"as_of 'on' does not equate the whole key of {own.describe()} "
+            f"({', '.join(own.key)}); add "
+            + " AND ".join(f"{own.name}.{k} = <grain value>" for k in missing),
+        )
 
 
 def _declare_aliases(
@@ -253,6 +397,12 @@ def _reference_problem(ref: exp.Column, scope: Scope) -> str | None:
     alias = scope.visible.get(ref.table)
     if alias is None:
         return _invisible_alias(ref.table, scope)
+    if alias.kind == "as_of" and ref.name in ("valid_to", "is_current"):
+        return (
+            f"{alias.describe()} is a point-in-time lookup: '{ref.name}' is not available, "
+            "it changes when a later version opens (use valid_from, is_deleted, the surrogate "
+            "key or the dimension's columns)"
+        )
     if ref.name not in alias.columns:
         return f"{alias.describe()} has no column '{ref.name}'{suggest(ref.name, alias.columns, what='columns')}"
     return None
@@ -267,6 +417,11 @@ def _invisible_alias(name: str, scope: Scope) -> str:
                 "(on its whole key) to use its columns"
             )
         return f"unknown alias '{name}'{suggest(name, scope.visible, what='aliases here')}"
+    if declared.kind == "as_of":
+        return (
+            f"'{name}' is an as_of alias: only the fact's columns can read it "
+            "(a point-in-time lookup provides columns, it does not filter or join)"
+        )
     if declared.kind == "exists":
         return (
             f"'{name}' is an exists alias: it can only be used inside its own exists.on "

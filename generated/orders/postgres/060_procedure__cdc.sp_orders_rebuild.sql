@@ -21,8 +21,11 @@ BEGIN
       CALL cdc.sp_orders_apply_fact_order_item(v_run_id, TRUE);
     ELSIF p_target = 'dim_customer' THEN
       CALL cdc.sp_orders_apply_dim_customer(v_run_id, TRUE);
+      CALL cdc.sp_orders_apply_fact_order_customer(v_run_id, TRUE);
+    ELSIF p_target = 'fact_order_customer' THEN
+      CALL cdc.sp_orders_apply_fact_order_customer(v_run_id, TRUE);
     ELSE
-      RAISE EXCEPTION 'unknown target %: expected one of fact_order, fact_order_item, dim_customer', p_target;
+      RAISE EXCEPTION 'unknown target %: expected one of fact_order, fact_order_item, dim_customer, fact_order_customer', p_target;
     END IF;
     UPDATE cdc.run_log
     SET status = 'succeeded',

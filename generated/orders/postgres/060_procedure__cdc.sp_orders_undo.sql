@@ -22,6 +22,126 @@ BEGIN
   IF v_dimension_changes > 0 THEN
     RAISE EXCEPTION 'run % changed SCD2 dimensions; rolling those back is not supported (run a rebuild instead)', p_target_run;
   END IF;
+  DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__undo;
+  CREATE TEMPORARY TABLE orders__fact_order_customer__undo AS
+  SELECT
+    l.op AS cdc__op,
+    CAST(l.after_row ->> 'order_id' AS BIGINT) AS new__order_id,
+    CAST(l.before_row ->> 'order_id' AS BIGINT) AS order_id,
+    CAST(l.before_row ->> 'customer_id' AS BIGINT) AS customer_id,
+    CAST(l.before_row ->> 'placed_at' AS TIMESTAMP) AS placed_at,
+    CAST(l.before_row ->> 'customer_sk' AS BIGINT) AS customer_sk,
+    CAST(l.before_row ->> 'customer_email' AS VARCHAR(255)) AS customer_email,
+    CAST(l.before_row ->> 'customer_segment' AS VARCHAR(20)) AS customer_segment,
+    CAST(l.before_row ->> 'customer_plan' AS VARCHAR(20)) AS customer_plan,
+    CAST(l.before_row ->> 'customer_deleted' AS BOOLEAN) AS customer_deleted
+  FROM cdc.fact_change_log AS l
+  WHERE
+    FALSE;
+  ANALYZE orders__fact_order_customer__undo;
+  INSERT INTO orders__fact_order_customer__undo (
+    cdc__op,
+    new__order_id,
+    order_id,
+    customer_id,
+    placed_at,
+    customer_sk,
+    customer_email,
+    customer_segment,
+    customer_plan,
+    customer_deleted
+  )
+  SELECT
+    l.op AS cdc__op,
+    CAST(l.after_row ->> 'order_id' AS BIGINT) AS new__order_id,
+    CAST(l.before_row ->> 'order_id' AS BIGINT) AS order_id,
+    CAST(l.before_row ->> 'customer_id' AS BIGINT) AS customer_id,
+    CAST(l.before_row ->> 'placed_at' AS TIMESTAMP) AS placed_at,
+    CAST(l.before_row ->> 'customer_sk' AS BIGINT) AS customer_sk,
+    CAST(l.before_row ->> 'customer_email' AS VARCHAR(255)) AS customer_email,
+    CAST(l.before_row ->> 'customer_segment' AS VARCHAR(20)) AS customer_segment,
+    CAST(l.before_row ->> 'customer_plan' AS VARCHAR(20)) AS customer_plan,
+    CAST(l.before_row ->> 'customer_deleted' AS BOOLEAN) AS customer_deleted
+  FROM cdc.fact_change_log AS l
+  WHERE
+    l.run_id = p_target_run
+    AND l.pipeline = 'orders'
+    AND l.target = 'fact_order_customer';
+  DELETE FROM analytics.fact_order_customer USING   orders__fact_order_customer__undo
+  WHERE
+    fact_order_customer.order_id = orders__fact_order_customer__undo.new__order_id
+    AND orders__fact_order_customer__undo.cdc__op = 'I';
+  DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__undo__upsert;
+  CREATE TEMPORARY TABLE orders__fact_order_customer__undo__upsert AS
+  SELECT
+    order_id,
+    customer_id,
+    placed_at,
+    customer_sk,
+    customer_email,
+    customer_segment,
+    customer_plan,
+    customer_deleted
+  FROM orders__fact_order_customer__undo
+  WHERE
+    cdc__op IN ('U', 'D');
+  ANALYZE orders__fact_order_customer__undo__upsert;
+  MERGE INTO analytics.fact_order_customer
+  USING orders__fact_order_customer__undo__upsert
+  ON fact_order_customer.order_id = orders__fact_order_customer__undo__upsert.order_id
+  WHEN MATCHED THEN UPDATE SET
+    customer_id = orders__fact_order_customer__undo__upsert.customer_id,
+    placed_at = orders__fact_order_customer__undo__upsert.placed_at,
+    customer_sk = orders__fact_order_customer__undo__upsert.customer_sk,
+    customer_email = orders__fact_order_customer__undo__upsert.customer_email,
+    customer_segment = orders__fact_order_customer__undo__upsert.customer_segment,
+    customer_plan = orders__fact_order_customer__undo__upsert.customer_plan,
+    customer_deleted = orders__fact_order_customer__undo__upsert.customer_deleted
+  WHEN NOT MATCHED THEN INSERT (
+    order_id,
+    customer_id,
+    placed_at,
+    customer_sk,
+    customer_email,
+    customer_segment,
+    customer_plan,
+    customer_deleted
+  ) VALUES (
+    orders__fact_order_customer__undo__upsert.order_id,
+    orders__fact_order_customer__undo__upsert.customer_id,
+    orders__fact_order_customer__undo__upsert.placed_at,
+    orders__fact_order_customer__undo__upsert.customer_sk,
+    orders__fact_order_customer__undo__upsert.customer_email,
+    orders__fact_order_customer__undo__upsert.customer_segment,
+    orders__fact_order_customer__undo__upsert.customer_plan,
+    orders__fact_order_customer__undo__upsert.customer_deleted
+  );
+  INSERT INTO cdc.fact_change_log (
+    run_id,
+    pipeline,
+    target,
+    op,
+    key_text,
+    changed_columns,
+    before_row,
+    after_row,
+    changed_at
+  )
+  SELECT
+    p_run_id,
+    l.pipeline,
+    l.target,
+    CASE WHEN l.op = 'I' THEN 'D' WHEN l.op = 'D' THEN 'I' ELSE l.op END,
+    l.key_text,
+    l.changed_columns,
+    l.after_row,
+    l.before_row,
+    transaction_timestamp()
+  FROM cdc.fact_change_log AS l
+  WHERE
+    l.run_id = p_target_run
+    AND l.pipeline = 'orders'
+    AND l.target = 'fact_order_customer';
   DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__undo;
   CREATE TEMPORARY TABLE orders__fact_order_item__undo AS
   SELECT
@@ -1287,7 +1407,7 @@ BEGIN
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
-  v_statements := v_statements + 84;
+  v_statements := v_statements + 94;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

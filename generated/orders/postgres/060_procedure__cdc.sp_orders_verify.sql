@@ -393,6 +393,91 @@ BEGIN
     target,
     missing_rows,
     extra_rows,
+    different_rows
+  )
+  SELECT
+    transaction_timestamp(),
+    'orders',
+    'fact_order_customer',
+    COALESCE(SUM(CASE WHEN f.order_id IS NULL THEN 1 ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN v.order_id IS NULL THEN 1 ELSE 0 END), 0),
+    COALESCE(
+      SUM(
+        CASE
+          WHEN NOT v.order_id IS NULL
+          AND NOT f.order_id IS NULL
+          AND (
+            CASE
+              WHEN v.customer_id = f.customer_id
+              OR (
+                v.customer_id IS NULL AND f.customer_id IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.placed_at = f.placed_at OR (
+                v.placed_at IS NULL AND f.placed_at IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.customer_sk = f.customer_sk
+              OR (
+                v.customer_sk IS NULL AND f.customer_sk IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.customer_email = f.customer_email
+              OR (
+                v.customer_email IS NULL AND f.customer_email IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.customer_segment = f.customer_segment
+              OR (
+                v.customer_segment IS NULL AND f.customer_segment IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.customer_plan = f.customer_plan
+              OR (
+                v.customer_plan IS NULL AND f.customer_plan IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+            OR CASE
+              WHEN v.customer_deleted = f.customer_deleted
+              OR (
+                v.customer_deleted IS NULL AND f.customer_deleted IS NULL
+              )
+              THEN FALSE
+              ELSE TRUE
+            END
+          )
+          THEN 1
+          ELSE 0
+        END
+      ),
+      0
+    )
+  FROM cdc.fact_order_customer__full AS v
+  FULL JOIN analytics.fact_order_customer AS f
+    ON v.order_id = f.order_id;
+  INSERT INTO cdc.verify_log (
+    verified_at,
+    pipeline,
+    target,
+    missing_rows,
+    extra_rows,
     different_rows,
     check_name,
     findings,

@@ -21,6 +21,7 @@ BEGIN
   CALL cdc.sp_orders_apply_fact_order(v_run_id, FALSE);
   CALL cdc.sp_orders_apply_fact_order_item(v_run_id, FALSE);
   CALL cdc.sp_orders_apply_dim_customer(v_run_id, FALSE);
+  CALL cdc.sp_orders_apply_fact_order_customer(v_run_id, FALSE);
   UPDATE cdc.run_log
   SET status = 'succeeded',
       statements = statements + 1,
