@@ -88,6 +88,20 @@ BEGIN
       orders__customers__upsert.updated_at,
       orders__customers__upsert.deleted_at
     );
+    INSERT INTO cdc.customers__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.customers__deleted AS g
+    INNER JOIN orders__customers__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.customers__deleted USING   orders__customers__delta
     WHERE
       customers__deleted.id = COALESCE(orders__customers__delta.id, orders__customers__delta.old__id)
@@ -206,7 +220,7 @@ BEGIN
     FROM orders__customers__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   END IF;
   -- addresses: apply and log its changes only if it has any.
   IF v_changes_2 > 0 THEN
@@ -275,6 +289,20 @@ BEGIN
       orders__addresses__upsert.updated_at,
       orders__addresses__upsert.deleted_at
     );
+    INSERT INTO cdc.addresses__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.addresses__deleted AS g
+    INNER JOIN orders__addresses__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.addresses__deleted USING   orders__addresses__delta
     WHERE
       addresses__deleted.id = COALESCE(orders__addresses__delta.id, orders__addresses__delta.old__id)
@@ -385,7 +413,7 @@ BEGIN
     FROM orders__addresses__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   END IF;
   -- countries: apply and log its changes only if it has any.
   IF v_changes_3 > 0 THEN
@@ -426,6 +454,20 @@ BEGIN
       orders__countries__upsert.created_at,
       orders__countries__upsert.updated_at
     );
+    INSERT INTO cdc.countries__deleted_log (
+      code,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.code,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.countries__deleted AS g
+    INNER JOIN orders__countries__delta AS d
+      ON g.code = COALESCE(d.code, d.old__code) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.countries__deleted USING   orders__countries__delta
     WHERE
       countries__deleted.code = COALESCE(orders__countries__delta.code, orders__countries__delta.old__code)
@@ -504,7 +546,7 @@ BEGIN
     FROM orders__countries__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- products: apply and log its changes only if it has any.
   IF v_changes_4 > 0 THEN
@@ -565,6 +607,20 @@ BEGIN
       orders__products__upsert.created_at,
       orders__products__upsert.updated_at
     );
+    INSERT INTO cdc.products__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.products__deleted AS g
+    INNER JOIN orders__products__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.products__deleted USING   orders__products__delta
     WHERE
       products__deleted.id = COALESCE(orders__products__delta.id, orders__products__delta.old__id)
@@ -655,7 +711,7 @@ BEGIN
     FROM orders__products__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- orders: apply and log its changes only if it has any.
   IF v_changes_5 > 0 THEN
@@ -735,6 +791,20 @@ BEGIN
       orders__orders__upsert.created_at,
       orders__orders__upsert.updated_at
     );
+    INSERT INTO cdc.orders__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.orders__deleted AS g
+    INNER JOIN orders__orders__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.orders__deleted USING   orders__orders__delta
     WHERE
       orders__deleted.id = COALESCE(orders__orders__delta.id, orders__orders__delta.old__id)
@@ -857,7 +927,7 @@ BEGIN
     FROM orders__orders__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   END IF;
   -- order_items: apply and log its changes only if it has any.
   IF v_changes_6 > 0 THEN
@@ -919,6 +989,24 @@ BEGIN
       orders__order_items__upsert.updated_at,
       orders__order_items__upsert.deleted_at
     );
+    INSERT INTO cdc.order_items__deleted_log (
+      order_id,
+      line_number,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.order_id,
+      g.line_number,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.order_items__deleted AS g
+    INNER JOIN orders__order_items__delta AS d
+      ON g.order_id = COALESCE(d.order_id, d.old__order_id)
+      AND g.line_number = COALESCE(d.line_number, d.old__line_number)
+      AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.order_items__deleted USING   orders__order_items__delta
     WHERE
       order_items__deleted.order_id = COALESCE(orders__order_items__delta.order_id, orders__order_items__delta.old__order_id)
@@ -1029,10 +1117,36 @@ BEGIN
     FROM orders__order_items__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_6 > 0 THEN
+    INSERT INTO cdc.watermark_log (
+      run_id,
+      pipeline,
+      source,
+      value,
+      updated_at,
+      previous_value,
+      previous_run_id
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'order_items',
+      w.value,
+      w.updated_at,
+      w.previous_value,
+      w.run_id
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM orders__order_items__staged
+    ) AS m
+    LEFT JOIN cdc.watermark AS w
+      ON w.pipeline = 'orders' AND w.source = 'order_items'
+    WHERE
+      NOT m.value IS NULL;
     UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
@@ -1074,7 +1188,7 @@ BEGIN
         WHERE
           pipeline = 'orders' AND source = 'order_items'
       );
-    v_statements := v_statements + 2;
+    v_statements := v_statements + 3;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE

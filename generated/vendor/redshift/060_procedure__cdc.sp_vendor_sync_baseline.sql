@@ -218,6 +218,20 @@ BEGIN
       vendor__companies__upsert.updated_at,
       vendor__companies__upsert.deleted_at
     );
+    INSERT INTO cdc.companies__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.companies__deleted AS g
+    INNER JOIN vendor__companies__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.companies__deleted USING   vendor__companies__delta
     WHERE
       companies__deleted.id = COALESCE(vendor__companies__delta.id, vendor__companies__delta.old__id)
@@ -460,7 +474,7 @@ BEGIN
     FROM vendor__companies__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- buyer_seller_company_mappings: apply and log its changes only if it has any.
   IF v_changes_2 > 0 THEN
@@ -536,6 +550,20 @@ BEGIN
       vendor__buyer_seller_company_mappings__upsert.updated_at,
       vendor__buyer_seller_company_mappings__upsert.deleted_at
     );
+    INSERT INTO cdc.buyer_seller_company_mappings__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.buyer_seller_company_mappings__deleted AS g
+    INNER JOIN vendor__buyer_seller_company_mappings__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.buyer_seller_company_mappings__deleted USING   vendor__buyer_seller_company_mappings__delta
     WHERE
       buyer_seller_company_mappings__deleted.id = COALESCE(
@@ -657,7 +685,7 @@ BEGIN
     FROM vendor__buyer_seller_company_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- users: apply and log its changes only if it has any.
   IF v_changes_3 > 0 THEN
@@ -844,6 +872,20 @@ BEGIN
       vendor__users__upsert.updated_at,
       vendor__users__upsert.deleted_at
     );
+    INSERT INTO cdc.users__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.users__deleted AS g
+    INNER JOIN vendor__users__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.users__deleted USING   vendor__users__delta
     WHERE
       users__deleted.id = COALESCE(vendor__users__delta.id, vendor__users__delta.old__id)
@@ -1074,7 +1116,7 @@ BEGIN
     FROM vendor__users__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- teams: apply and log its changes only if it has any.
   IF v_changes_4 > 0 THEN
@@ -1221,6 +1263,20 @@ BEGIN
       vendor__teams__upsert.updated_at,
       vendor__teams__upsert.deleted_at
     );
+    INSERT INTO cdc.teams__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.teams__deleted AS g
+    INNER JOIN vendor__teams__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.teams__deleted USING   vendor__teams__delta
     WHERE
       teams__deleted.id = COALESCE(vendor__teams__delta.id, vendor__teams__delta.old__id)
@@ -1411,7 +1467,7 @@ BEGIN
     FROM vendor__teams__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- team_members: apply and log its changes only if it has any.
   IF v_changes_5 > 0 THEN
@@ -1523,6 +1579,20 @@ BEGIN
       vendor__team_members__upsert.updated_at,
       vendor__team_members__upsert.deleted_at
     );
+    INSERT INTO cdc.team_members__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.team_members__deleted AS g
+    INNER JOIN vendor__team_members__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.team_members__deleted USING   vendor__team_members__delta
     WHERE
       team_members__deleted.id = COALESCE(vendor__team_members__delta.id, vendor__team_members__delta.old__id)
@@ -1677,10 +1747,36 @@ BEGIN
     FROM vendor__team_members__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_5 > 0 THEN
+    INSERT INTO cdc.watermark_log (
+      run_id,
+      pipeline,
+      source,
+      value,
+      updated_at,
+      previous_value,
+      previous_run_id
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'team_members',
+      w.value,
+      w.updated_at,
+      w.previous_value,
+      w.run_id
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM vendor__team_members__staged
+    ) AS m
+    LEFT JOIN cdc.watermark AS w
+      ON w.pipeline = 'vendor' AND w.source = 'team_members'
+    WHERE
+      NOT m.value IS NULL;
     UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
@@ -1722,7 +1818,7 @@ BEGIN
         WHERE
           pipeline = 'vendor' AND source = 'team_members'
       );
-    v_statements := v_statements + 2;
+    v_statements := v_statements + 3;
   END IF;
   -- cities: apply and log its changes only if it has any.
   IF v_changes_6 > 0 THEN
@@ -1857,6 +1953,20 @@ BEGIN
       vendor__cities__upsert.updated_at,
       vendor__cities__upsert.deleted_at
     );
+    INSERT INTO cdc.cities__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.cities__deleted AS g
+    INNER JOIN vendor__cities__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.cities__deleted USING   vendor__cities__delta
     WHERE
       cities__deleted.id = COALESCE(vendor__cities__delta.id, vendor__cities__delta.old__id)
@@ -2035,7 +2145,7 @@ BEGIN
     FROM vendor__cities__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- countries: apply and log its changes only if it has any.
   IF v_changes_7 > 0 THEN
@@ -2183,6 +2293,20 @@ BEGIN
       vendor__countries__upsert.created_at,
       vendor__countries__upsert.updated_at
     );
+    INSERT INTO cdc.countries__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.countries__deleted AS g
+    INNER JOIN vendor__countries__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.countries__deleted USING   vendor__countries__delta
     WHERE
       countries__deleted.id = COALESCE(vendor__countries__delta.id, vendor__countries__delta.old__id)
@@ -2361,7 +2485,7 @@ BEGIN
     FROM vendor__countries__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   END IF;
   -- product_categories: apply and log its changes only if it has any.
   IF v_changes_8 > 0 THEN
@@ -2501,6 +2625,20 @@ BEGIN
       vendor__product_categories__upsert.created_at,
       vendor__product_categories__upsert.updated_at
     );
+    INSERT INTO cdc.product_categories__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.product_categories__deleted AS g
+    INNER JOIN vendor__product_categories__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.product_categories__deleted USING   vendor__product_categories__delta
     WHERE
       product_categories__deleted.id = COALESCE(vendor__product_categories__delta.id, vendor__product_categories__delta.old__id)
@@ -2671,7 +2809,7 @@ BEGIN
     FROM vendor__product_categories__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   END IF;
   -- user_company_mappings: apply and log its changes only if it has any.
   IF v_changes_9 > 0 THEN
@@ -2819,6 +2957,20 @@ BEGIN
       vendor__user_company_mappings__upsert.updated_at,
       vendor__user_company_mappings__upsert.deleted_at
     );
+    INSERT INTO cdc.user_company_mappings__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.user_company_mappings__deleted AS g
+    INNER JOIN vendor__user_company_mappings__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.user_company_mappings__deleted USING   vendor__user_company_mappings__delta
     WHERE
       user_company_mappings__deleted.id = COALESCE(
@@ -3012,7 +3164,7 @@ BEGIN
     FROM vendor__user_company_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- taggings: apply and log its changes only if it has any.
   IF v_changes_10 > 0 THEN
@@ -3084,6 +3236,20 @@ BEGIN
       vendor__taggings__upsert.created_at,
       vendor__taggings__upsert.updated_at
     );
+    INSERT INTO cdc.taggings__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.taggings__deleted AS g
+    INNER JOIN vendor__taggings__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.taggings__deleted USING   vendor__taggings__delta
     WHERE
       taggings__deleted.id = COALESCE(vendor__taggings__delta.id, vendor__taggings__delta.old__id)
@@ -3198,10 +3364,36 @@ BEGIN
     FROM vendor__taggings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_10 > 0 THEN
+    INSERT INTO cdc.watermark_log (
+      run_id,
+      pipeline,
+      source,
+      value,
+      updated_at,
+      previous_value,
+      previous_run_id
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'taggings',
+      w.value,
+      w.updated_at,
+      w.previous_value,
+      w.run_id
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM vendor__taggings__staged
+    ) AS m
+    LEFT JOIN cdc.watermark AS w
+      ON w.pipeline = 'vendor' AND w.source = 'taggings'
+    WHERE
+      NOT m.value IS NULL;
     UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
@@ -3243,7 +3435,7 @@ BEGIN
         WHERE
           pipeline = 'vendor' AND source = 'taggings'
       );
-    v_statements := v_statements + 2;
+    v_statements := v_statements + 3;
   END IF;
   -- tags: apply and log its changes only if it has any.
   IF v_changes_11 > 0 THEN
@@ -3346,6 +3538,20 @@ BEGIN
       vendor__tags__upsert.updated_at,
       vendor__tags__upsert.deleted_at
     );
+    INSERT INTO cdc.tags__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.tags__deleted AS g
+    INNER JOIN vendor__tags__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.tags__deleted USING   vendor__tags__delta
     WHERE
       tags__deleted.id = COALESCE(vendor__tags__delta.id, vendor__tags__delta.old__id)
@@ -3492,7 +3698,7 @@ BEGIN
     FROM vendor__tags__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   -- preferred_vendor_item_mappings: apply and log its changes only if it has any.
   IF v_changes_12 > 0 THEN
@@ -3684,6 +3890,20 @@ BEGIN
       vendor__preferred_vendor_item_mappings__upsert.updated_at,
       vendor__preferred_vendor_item_mappings__upsert.deleted_at
     );
+    INSERT INTO cdc.preferred_vendor_item_mappings__deleted_log (
+      id,
+      updated_at,
+      deleted_run_id,
+      removed_run_id
+    )
+    SELECT
+      g.id,
+      g.updated_at,
+      g.deleted_run_id,
+      p_run_id
+    FROM cdc.preferred_vendor_item_mappings__deleted AS g
+    INNER JOIN vendor__preferred_vendor_item_mappings__delta AS d
+      ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
     DELETE FROM cdc.preferred_vendor_item_mappings__deleted USING   vendor__preferred_vendor_item_mappings__delta
     WHERE
       preferred_vendor_item_mappings__deleted.id = COALESCE(
@@ -3925,7 +4145,7 @@ BEGIN
     FROM vendor__preferred_vendor_item_mappings__delta AS d
     WHERE
       d.cdc__op IN ('I', 'U', 'D');
-    v_statements := v_statements + 7;
+    v_statements := v_statements + 8;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
