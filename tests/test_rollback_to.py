@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cdcgen.cli import app
-
 from tests.pipeline_harness import REPO, Pipeline, ts
 from tests.strategies_pipeline import budget, bump, deployed_database, postgres_rendering, reset
 from tests.test_scenarios_vendor import city, company, mapping, restage_snapshots
@@ -42,13 +41,32 @@ def seed(p: Pipeline) -> int:
     reset(p)
     restage_snapshots(p)
     p.stage("cities", city(10, "Paris", 1), city(11, "Lyon", 1), city(20, "Berlin", 2))
-    p.stage("users", {"id": 500, "first_name": "Alice", "last_name": "Smith", "email": "alice@x.io",
-                      "created_at": ts(1), "updated_at": ts(1)})
-    p.stage("companies", company(100, "Acme"), company(101, "Beta", category=2),
-            company(102, "Gamma", category=4, city=20), company(103, "Delta", status=0, city=11),
-            company(104, "Epsilon", city=11))
-    p.stage("buyer_seller_company_mappings", mapping(1000, 100), mapping(1001, 101),
-            mapping(1002, 102), mapping(1003, 103))
+    p.stage(
+        "users",
+        {
+            "id": 500,
+            "first_name": "Alice",
+            "last_name": "Smith",
+            "email": "alice@x.io",
+            "created_at": ts(1),
+            "updated_at": ts(1),
+        },
+    )
+    p.stage(
+        "companies",
+        company(100, "Acme"),
+        company(101, "Beta", category=2),
+        company(102, "Gamma", category=4, city=20),
+        company(103, "Delta", status=0, city=11),
+        company(104, "Epsilon", city=11),
+    )
+    p.stage(
+        "buyer_seller_company_mappings",
+        mapping(1000, 100),
+        mapping(1001, 101),
+        mapping(1002, 102),
+        mapping(1003, 103),
+    )
     return p.run()
 
 
@@ -62,7 +80,9 @@ def state_tables(p: Pipeline) -> list[str]:
     """Everything a rollback must put back: baselines, targets, tombstones, watermarks and
     dead letters (the logs only grow, and are checked separately)."""
     cdc = p.schemas["cdc"]
-    names = [o["name"] for o in p.manifest["objects"] if o["kind"] in ("baseline_table", "target_table")]
+    names = [
+        o["name"] for o in p.manifest["objects"] if o["kind"] in ("baseline_table", "target_table")
+    ]
     names += [f"{cdc}.{s['name']}__deleted" for s in p.manifest["sources"]]
     return [*names, f"{cdc}.watermark", f"{cdc}.dead_letter"]
 
@@ -77,9 +97,12 @@ def snapshot(p: Pipeline) -> Snapshot:
 
 def assert_same(actual: Snapshot, expected: Snapshot, what: str) -> None:
     differ = {
-        t: {"extra": [r for r in actual[t] if r not in expected[t]],
-            "missing": [r for r in expected[t] if r not in actual[t]]}
-        for t in expected if actual[t] != expected[t]
+        t: {
+            "extra": [r for r in actual[t] if r not in expected[t]],
+            "missing": [r for r in expected[t] if r not in actual[t]],
+        }
+        for t in expected
+        if actual[t] != expected[t]
     }
     assert not differ, f"{what}: {differ}"
 
@@ -97,8 +120,16 @@ def statuses(p: Pipeline) -> dict[int, tuple[str, str]]:
 
 
 def tagging(id_: int, op: str, loaded: dt.datetime, taggable: int = 100) -> dict[str, Any]:
-    return {"id": id_, "tag_id": 7, "taggable_id": taggable, "taggable_type": "Company",
-            "created_at": ts(1), "updated_at": loaded, "op": op, "_loaded_at": loaded}
+    return {
+        "id": id_,
+        "tag_id": 7,
+        "taggable_id": taggable,
+        "taggable_type": "Company",
+        "created_at": ts(1),
+        "updated_at": loaded,
+        "op": op,
+        "_loaded_at": loaded,
+    }
 
 
 def run(p: Pipeline, snaps: dict[int, Snapshot]) -> None:
@@ -115,16 +146,22 @@ def history(p: Pipeline) -> dict[int, Snapshot]:
     snaps = {p.last_run()["run_id"]: snapshot(p)}
     p.clear_staging()
     restage_snapshots(p)
-    p.stage("companies", company(100, "Acme Corp", updated=ts(2)),
-            company(102, "Gamma", category=4, city=20, email="g@x.io", updated=ts(2)))
+    p.stage(
+        "companies",
+        company(100, "Acme Corp", updated=ts(2)),
+        company(102, "Gamma", category=4, city=20, email="g@x.io", updated=ts(2)),
+    )
     p.stage("cities", city(10, "Paris-Centre", 1, updated=ts(2)))
     p.stage("taggings", tagging(1, "I", ts(2)))
     run(p, snaps)
     p.stage("companies", company(101, "Beta", category=2, updated=ts(3), deleted_at=ts(3)))
     p.stage("taggings", tagging(2, "I", ts(3)), tagging(1, "D", ts(3, 1)))
     run(p, snaps)
-    p.stage("companies", company(101, "Beta Again", category=3, updated=ts(4)),
-            company(100, "Acme Industries", status=2, updated=ts(4)))
+    p.stage(
+        "companies",
+        company(101, "Beta Again", category=3, updated=ts(4)),
+        company(100, "Acme Industries", status=2, updated=ts(4)),
+    )
     p.stage("taggings", tagging(1, "I", ts(4)), tagging(3, "I", ts(4, 1)))
     run(p, snaps)
     p.stage("buyer_seller_company_mappings", mapping(1004, 104, updated=ts(5)))
@@ -152,7 +189,9 @@ def test_rollback_to_restores_the_state_after_that_run(vendor: Pipeline, back: i
     runs = sorted(snaps)
     target = runs[-1 - back]
     logged = len(vendor.change_log())
-    sks = vendor.conn.execute("SELECT MAX(dim_company_sk) FROM staging_public.dim_company").fetchone()[0]
+    sks = vendor.conn.execute(
+        "SELECT MAX(dim_company_sk) FROM staging_public.dim_company"
+    ).fetchone()[0]
 
     rollback = rollback_to(vendor, target)
     assert_same(snapshot(vendor), snaps[target], f"after rollback to {target}")
@@ -188,7 +227,7 @@ def test_rollback_to_restores_the_state_after_that_run(vendor: Pipeline, back: i
     assert all(r[0] > sks for r in again[dim] if r[0] not in kept)
 
     def current(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        return sorted((r[1:7] + (r[10],) for r in rows if r[9]), key=repr)
+        return sorted(((*r[1:7], r[10]) for r in rows if r[9]), key=repr)
 
     assert current(again[dim]) == current(last[dim])
 
@@ -235,8 +274,10 @@ def test_cli_rollback_to(pg_dsn: str, secret_password: str, tmp_path) -> None:
             return cursor.fetchall() if cursor.description else []
 
     cdcgen("deploy", "--with-staging", str(build))
-    sql("INSERT INTO staging.cities (id, country_id, name, created_at, updated_at) VALUES "
-        "(10, 1, 'Paris', '2024-01-01', '2024-01-01')")
+    sql(
+        "INSERT INTO staging.cities (id, country_id, name, created_at, updated_at) VALUES "
+        "(10, 1, 'Paris', '2024-01-01', '2024-01-01')"
+    )
     cdcgen("run", str(build))
     sql("UPDATE staging.cities SET name = 'Paris 2', updated_at = '2024-02-01'")
     cdcgen("run", str(build))
@@ -248,7 +289,11 @@ def test_cli_rollback_to(pg_dsn: str, secret_password: str, tmp_path) -> None:
     assert shown == "rollback 4 succeeded: back to run 1; rolled back: 3, 2\n"
     assert sql("SELECT name FROM public.cities") == [("Paris",)]
     assert sql("SELECT run_id, status FROM cdc.run_log ORDER BY 1") == [
-        (1, "succeeded"), (2, "rolled_back"), (3, "rolled_back"), (4, "succeeded")]
+        (1, "succeeded"),
+        (2, "rolled_back"),
+        (3, "rolled_back"),
+        (4, "succeeded"),
+    ]
     again = json.loads(cdcgen("rollback", "--json", str(build), "--to", "1"))
     assert again["rolled_back"] == [] and again["run"]["status"] == "succeeded"
     refused = cdcgen("rollback", str(build), "--to", "2", code=1)
@@ -261,24 +306,38 @@ def test_cli_rollback_to(pg_dsn: str, secret_password: str, tmp_path) -> None:
 # --------------------------------------------------------------------------- property
 
 
-company_change = st.fixed_dictionaries({
-    "id": st.sampled_from([100, 101, 102, 103, 104, 105]),
-    "name": st.sampled_from(["Acme", "Beta", "Gamma", "Delta"]),
-    "status": st.sampled_from([0, 1, 1, 2]),
-    "category": st.sampled_from([1, 2, 4]),
-    "city": st.sampled_from([10, 11, 20]),
-    "email": st.sampled_from([None, "a@x.io", "b@y.io"]),
-    "deleted": st.booleans(),
-})
-batch = st.fixed_dictionaries({
-    "companies": st.lists(company_change, max_size=3),
-    "cities": st.lists(st.tuples(st.sampled_from([10, 11, 20]), st.sampled_from(["Paris", "Lyon", "Nice"])),
-                       max_size=1),
-    "mappings": st.lists(st.tuples(st.sampled_from([1000, 1001, 1004, 1005]),
-                                   st.sampled_from([100, 101, 104, 105]), st.booleans()), max_size=2),
-    "taggings": st.lists(st.tuples(st.integers(1, 3), st.sampled_from(["I", "U", "D"])), max_size=2),
-    "clear": st.booleans(),
-})
+company_change = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from([100, 101, 102, 103, 104, 105]),
+        "name": st.sampled_from(["Acme", "Beta", "Gamma", "Delta"]),
+        "status": st.sampled_from([0, 1, 1, 2]),
+        "category": st.sampled_from([1, 2, 4]),
+        "city": st.sampled_from([10, 11, 20]),
+        "email": st.sampled_from([None, "a@x.io", "b@y.io"]),
+        "deleted": st.booleans(),
+    }
+)
+batch = st.fixed_dictionaries(
+    {
+        "companies": st.lists(company_change, max_size=3),
+        "cities": st.lists(
+            st.tuples(st.sampled_from([10, 11, 20]), st.sampled_from(["Paris", "Lyon", "Nice"])),
+            max_size=1,
+        ),
+        "mappings": st.lists(
+            st.tuples(
+                st.sampled_from([1000, 1001, 1004, 1005]),
+                st.sampled_from([100, 101, 104, 105]),
+                st.booleans(),
+            ),
+            max_size=2,
+        ),
+        "taggings": st.lists(
+            st.tuples(st.integers(1, 3), st.sampled_from(["I", "U", "D"])), max_size=2
+        ),
+        "clear": st.booleans(),
+    }
+)
 
 
 def stage_batch(p: Pipeline, b: dict[str, Any], day: int) -> None:
@@ -287,21 +346,35 @@ def stage_batch(p: Pipeline, b: dict[str, Any], day: int) -> None:
     restage_snapshots(p)
     for i, c in enumerate(b["companies"]):
         extra = {"deleted_at": ts(day, i)} if c["deleted"] else {}
-        p.stage("companies", company(c["id"], c["name"], status=c["status"], category=c["category"],
-                                     city=c["city"], email=c["email"], updated=ts(day, i), **extra))
+        p.stage(
+            "companies",
+            company(
+                c["id"],
+                c["name"],
+                status=c["status"],
+                category=c["category"],
+                city=c["city"],
+                email=c["email"],
+                updated=ts(day, i),
+                **extra,
+            ),
+        )
     for id_, name in b["cities"]:
         p.stage("cities", city(id_, name, 1, updated=ts(day)))
     for i, (id_, vendor_id, deleted) in enumerate(b["mappings"]):
         extra = {"deleted_at": ts(day, i)} if deleted else {}
-        p.stage("buyer_seller_company_mappings", mapping(id_, vendor_id, updated=ts(day, i), **extra))
+        p.stage(
+            "buyer_seller_company_mappings", mapping(id_, vendor_id, updated=ts(day, i), **extra)
+        )
     for i, (id_, op) in enumerate(b["taggings"]):
         p.stage("taggings", tagging(id_, op, ts(day, i, 30)))
 
 
 @given(batches=st.lists(batch, min_size=1, max_size=3), data=st.data())
 @budget(15, 300)
-def test_rollback_to_any_run_of_a_random_history(deployed: Pipeline, batches: list[dict[str, Any]],
-                                                  data: st.DataObject) -> None:
+def test_rollback_to_any_run_of_a_random_history(
+    deployed: Pipeline, batches: list[dict[str, Any]], data: st.DataObject
+) -> None:
     p = deployed
     first = seed(p)
     snaps = {first: snapshot(p)}
