@@ -252,6 +252,20 @@ def test_rollback_to_refuses_a_run_not_in_effect(vendor: Pipeline) -> None:
     assert_same(snapshot(vendor), before, "a refused rollback changes nothing")
 
 
+def test_a_dimension_change_without_its_version_log_is_refused(vendor: Pipeline) -> None:
+    """A run from before the version log existed (simulated: its log rows removed) changed
+    dim_company: the undo cannot restore it, so the rollback refuses and changes nothing."""
+    snaps = history(vendor)
+    runs = sorted(snaps)
+    vendor.conn.execute(
+        "DELETE FROM cdc.dim_company__version_log WHERE cdc__run_id = %s", [runs[-2]]
+    )
+    with pytest.raises(psycopg.Error, match="before its version log existed"):
+        rollback_to(vendor, runs[-3])
+    assert_same(snapshot(vendor), snaps[runs[-1]], "a refused rollback changes nothing")
+    assert statuses(vendor)[runs[-1]] == ("run", "succeeded")
+
+
 # --------------------------------------------------------------------------- CLI
 
 

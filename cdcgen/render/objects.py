@@ -17,7 +17,18 @@ from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.render import dollar, postgres, redshift
-from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, verify, views
+from cdcgen.sql import (
+    builders,
+    ddl,
+    detect,
+    dimensions,
+    facts,
+    rollback,
+    sync,
+    tables,
+    verify,
+    views,
+)
 
 T = TypeVar("T")
 Dialect = Literal["redshift", "postgres"]
@@ -389,7 +400,10 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     lean = [s.name for s in p.sources if s.audit != "full"]
     lean += [t.name for t in p.facts if t.audit != "full"]
-    checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean)
+    dims = [(t.name, str(tables.version_log(p, t))) for t in p.dimensions]
+    checks = r.template(
+        "undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean, dimensions=dims
+    )
     checked = _indented(checks.rstrip())
     # Undo restores rows from before-images: with key-only images there is nothing to
     # restore from, and the procedure only refuses (the checks above).
@@ -397,7 +411,8 @@ def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     body = checked + "\n" + r.counted(stmts)
     return _step_procedure(
         r, p, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,
-        declare=["v_latest BIGINT"],
+        declare=["v_latest BIGINT"]
+        + (["v_dimension_changes BIGINT", "v_logged BIGINT"] if dims else []),
     )
 
 

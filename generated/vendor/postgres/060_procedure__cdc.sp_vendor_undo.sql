@@ -3,6 +3,8 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_undo(p_run_id BIGINT, p_target_run BIG
 AS $$
 DECLARE
   v_latest BIGINT;
+  v_dimension_changes BIGINT;
+  v_logged BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Only the newest successful run or rebuild can be undone: later changes build on it.
@@ -12,6 +14,15 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_latest IS NULL OR v_latest <> p_target_run THEN
     RAISE EXCEPTION 'run % is not the latest successful run of pipeline vendor (that is %)', p_target_run, v_latest;
+  END IF;
+  -- dim_company: a run from before its version log existed cannot be undone there: refuse.
+  SELECT COUNT(*) INTO v_dimension_changes
+  FROM cdc.run_counts
+  WHERE run_id = p_target_run AND object_kind = 'dimension' AND object_name = 'dim_company' AND inserted + updated + deleted > 0;
+  SELECT COUNT(*) INTO v_logged FROM cdc.dim_company__version_log WHERE cdc__run_id = p_target_run;
+  v_statements := v_statements + 2;
+  IF v_dimension_changes > 0 AND v_logged = 0 THEN
+    RAISE EXCEPTION 'run % changed SCD2 dimension dim_company before its version log existed; rolling it back is not supported (run a rebuild instead)', p_target_run;
   END IF;
   DELETE FROM staging_public.dim_company USING   cdc.dim_company__version_log
   WHERE
