@@ -1,4 +1,9 @@
-"""``sp_<p>_rollback(run_id)``: undo the latest successful run from the logs' before-images.
+"""``sp_<p>_undo(rollback_run, run)``: undo the latest successful run from the logs.
+
+``sp_<p>_rollback(run_id)`` calls it once; ``sp_<p>_rollback_to(run_id)`` calls it for
+every later run, newest first, in one transaction. Facts and baselines come back from
+the logs' before-images, SCD2 versions from ``<dimension>__version_log``, tombstones
+from ``<source>__deleted_log`` and watermarks from ``watermark_log``.
 
 Undo is itself logged: every undone change gets a compensating row (inverse op,
 images swapped) with a new LSN, so the logs stay append-only and replaying
