@@ -486,13 +486,26 @@ def test_rollback_refuses_anything_but_the_latest_run(vendor: Pipeline) -> None:
     assert vendors(vendor, "city_name")[100] == ("Paris-Centre",)
 
 
-def test_rollback_refuses_runs_that_changed_a_dimension(vendor: Pipeline) -> None:
+def test_rollback_restores_a_dimension_and_never_reuses_its_surrogate_keys(vendor: Pipeline) -> None:
+    """A run that changed an SCD2 dimension is undone from its version log: the closed
+    version is open again, the opened one is gone, and its surrogate key is not given again."""
+    before = versions(vendor, 100)
     vendor.stage("companies", company(100, "Acme Corp", updated=ts(2)))
     run = vendor.run()
-    with pytest.raises(Exception, match="SCD2"):
-        rollback(vendor, run)
-    assert vendors(vendor, "vendor_name")[100] == ("Acme Corp",)
-    assert vendor.last_run()["kind"] == "rollback" and vendor.last_run()["status"] == "failed"
+    assert len(versions(vendor, 100)) == 2
+    (opened,) = vendor.conn.execute(
+        "SELECT MAX(dim_company_sk) FROM staging_public.dim_company").fetchone()
+    rollback(vendor, run)
+    assert versions(vendor, 100) == before
+    assert vendors(vendor, "vendor_name")[100] == ("Acme",)
+    assert vendor.last_run()["kind"] == "rollback" and vendor.last_run()["status"] == "succeeded"
+    vendor.run()  # staging still holds the change: it is applied again, with a new key
+    assert [v[0] for v in versions(vendor, 100)] == ["Acme", "Acme Corp"]
+    (reopened,) = vendor.conn.execute(
+        "SELECT dim_company_sk FROM staging_public.dim_company WHERE company_id = 100 AND is_current"
+    ).fetchone()
+    assert reopened > opened
+    assert_consistent(vendor)
 
 
 def test_dimension_key_that_comes_back_never_overlaps_its_closed_version(vendor: Pipeline) -> None:

@@ -363,6 +363,45 @@ def rebuild(
 
 
 @app.command()
+def rollback(
+    build: Build,
+    to: Annotated[
+        int,
+        typer.Option(
+            "--to",
+            help="Run to roll back to: every later successful run is undone, newest first.",
+            show_default=False,
+        ),
+    ],
+    build_dir: BuildDir = "",
+    dsn: Dsn = "",
+    dialect: DialectOption = Dialect.auto,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo every successful run after run TO in one transaction (CALL the rollback_to
+    procedure): targets, SCD2 versions, baselines, tombstones and watermarks end as they
+    were after run TO. The logs keep the runs and their undo; a later run re-applies what
+    staging still holds."""
+    with reported(as_json), _session(dsn, build, build_dir, dialect) as (db, manifest):
+        from cdcgen.deploy import ops
+
+        with _lock_notice(db, dsn, manifest.pipeline), _spinner(
+            f"rollback {manifest.pipeline} to run {to}", as_json
+        ):
+            result = ops.rollback_to(db, manifest, to)
+        if as_json:
+            emit_json(
+                {"run": ops.jsonable(result.run), "to": to, "rolled_back": list(result.undone)}
+            )
+            return
+        undone = ", ".join(map(str, result.undone)) or "none (it is the latest)"
+        typer.echo(
+            f"rollback {result.run['run_id']} {result.run['status']}: back to run {to}; "
+            f"rolled back: {undone}"
+        )
+
+
+@app.command()
 def introspect(
     dsn: Dsn = "",
     schema: Annotated[str, typer.Option("--schema", help="Schema to read.")] = "staging",

@@ -525,6 +525,43 @@ def rebuild(db: Database, manifest: Manifest, target: str) -> RunResult | None:
     return RunResult(run, _run_counts(db, cdc, manifest.pipeline, run["run_id"]))
 
 
+@dataclass(frozen=True)
+class RollbackResult:
+    run: Row  # the rollback's run_log row
+    undone: tuple[int, ...]  # the runs it rolled back, newest first
+
+
+def rollback_to(db: Database, manifest: Manifest, run_id: int) -> RollbackResult:
+    """``CALL sp_<p>_rollback_to(run_id)``: undo every later successful run or rebuild,
+    newest first, in one transaction. On failure nothing was undone and the procedure
+    logged a ``failed`` rollback row, which :class:`RunFailed` reports."""
+    procedure = manifest.procedure("rollback_to")
+    cdc = manifest.cdc_schema
+    before = _latest_run_id(db, cdc, manifest.pipeline)
+    later = db.fetch_dicts(
+        f"""
+        SELECT run_id FROM {cdc}.run_log
+        WHERE pipeline = %s AND run_id > %s AND status = 'succeeded' AND kind IN ('run', 'rebuild')
+        ORDER BY run_id DESC
+        """,
+        [manifest.pipeline, run_id],
+        what="read the runs to roll back",
+    )
+    try:
+        db.execute(f"CALL {procedure}({int(run_id)})", what=f"CALL {procedure}({int(run_id)})")
+    except DatabaseError as exc:
+        failed = _latest_run(db, cdc, manifest.pipeline, after=before, kind="rollback")
+        logged = f" (logged as run {failed['run_id']}, {failed['status']})" if failed else ""
+        raise RunFailed(
+            f"the rollback of {manifest.pipeline} to run {run_id} failed{logged}: {exc}\n"
+            f"Nothing was rolled back. History: cdcgen status {manifest.pipeline}"
+        ) from None
+    run = _latest_run(db, cdc, manifest.pipeline, after=before, kind="rollback")
+    if run is None:
+        raise DeployError(f"CALL {procedure} returned but wrote no run_log row in {cdc}.run_log")
+    return RollbackResult(run, tuple(int(r["run_id"]) for r in later))
+
+
 # --------------------------------------------------------------------------- bootstrap
 
 

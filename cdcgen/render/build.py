@@ -126,6 +126,7 @@ def manifest(
             "verify": plan.proc("verify"),
             "verify_deep": plan.proc("verify_deep"),
             "rollback": plan.proc("rollback"),
+            "rollback_to": plan.proc("rollback_to"),
             "check_freshness": plan.proc("check_freshness"),
         },
         "schedule": plan.schedule,

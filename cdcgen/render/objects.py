@@ -17,7 +17,18 @@ from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.render import dollar, postgres, redshift
-from cdcgen.sql import builders, ddl, detect, dimensions, facts, rollback, sync, verify, views
+from cdcgen.sql import (
+    builders,
+    ddl,
+    detect,
+    dimensions,
+    facts,
+    rollback,
+    sync,
+    tables,
+    verify,
+    views,
+)
 
 T = TypeVar("T")
 Dialect = Literal["redshift", "postgres"]
@@ -394,7 +405,10 @@ def _load_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, str]:
     }
 
 
-def _guarded(r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body: str) -> SqlObject:
+def _guarded(
+    r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body: str,
+    declare: Sequence[str] = (),
+) -> SqlObject:
     text = r.template(
         "guarded.sql.j2",
         name=name,
@@ -403,6 +417,7 @@ def _guarded(r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body
         body=dollar.check_body(name, body),
         cdc=p.cdc_schema,
         pipeline=p.name,
+        declare=list(declare),
     )
     return SqlObject(name, "procedure", text)
 
@@ -430,7 +445,10 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     lean = [s.name for s in p.sources if s.audit != "full"]
     lean += [t.name for t in p.facts if t.audit != "full"]
-    checks = r.template("undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean)
+    dims = [(t.name, str(tables.version_log(p, t))) for t in p.dimensions]
+    checks = r.template(
+        "undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean, dimensions=dims
+    )
     checked = _indented(checks.rstrip())
     # Undo restores rows from before-images: with key-only images there is nothing to
     # restore from, and the procedure only refuses (the checks above).
@@ -438,7 +456,8 @@ def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     body = checked + "\n" + r.counted(stmts)
     return _step_procedure(
         r, p, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,
-        declare=["v_latest BIGINT", "v_dimension_changes BIGINT"],
+        declare=["v_latest BIGINT"]
+        + (["v_dimension_changes BIGINT", "v_logged BIGINT"] if dims else []),
     )
 
 
@@ -446,6 +465,19 @@ def _rollback_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     pad = "    " if r.dialect == "postgres" else "  "
     call = f"{pad}CALL {p.proc('undo')}(v_run_id, p_target_run);"
     return _guarded(r, p, p.proc("rollback"), "p_target_run BIGINT", "rollback", call)
+
+
+def _rollback_to_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    """Undo every later successful run, newest first, in the one transaction (and under the
+    run lock) of a guarded rollback: the per-run undo, called in a loop."""
+    pad = "    " if r.dialect == "postgres" else "  "
+    body = r.template(
+        "rollback_to_body.sql.j2", cdc=p.cdc_schema, pipeline=p.name, undo=p.proc("undo")
+    )
+    return _guarded(
+        r, p, p.proc("rollback_to"), "p_target_run BIGINT", "rollback",
+        _indented(body.rstrip(), pad), declare=["v_found BIGINT", "v_undo BIGINT"],
+    )
 
 
 def _verify_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
@@ -511,6 +543,10 @@ def render_objects(
     objects = [SqlObject(s, "schema", r.statement(ddl.create_schema(s)) + "\n") for s in schemas]
     objects += [_table_object(r, "state_table", d) for d in ddl.state_tables(p)]
     objects += [_table_object(r, "state_table", d) for d in ddl.tombstone_tables(p)]
+    objects += [
+        _table_object(r, "state_table", d)
+        for d in [*ddl.tombstone_log_tables(p), *ddl.version_log_tables(p)]
+    ]
     objects += [_table_object(r, "staging_table", d) for d in ddl.staging_tables(p)]
     objects += [_table_object(r, "baseline_table", d) for d in ddl.baseline_tables(p)]
     objects += [_table_object(r, "target_table", ddl.target_table(t)) for t in p.targets]
@@ -532,5 +568,5 @@ def render_objects(
         _run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p),
         _verify_deep_procedure(r, p), _check_freshness_procedure(r, p),
     ]
-    objects += [_undo_procedure(r, p), _rollback_procedure(r, p)]
+    objects += [_undo_procedure(r, p), _rollback_procedure(r, p), _rollback_to_procedure(r, p)]
     return objects

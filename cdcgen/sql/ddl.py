@@ -10,7 +10,15 @@ from sqlglot import exp
 from cdcgen.plan.model import Column, PipelinePlan, SourcePlan, Table, TargetPlan
 from cdcgen.spec.model import TableHints
 from cdcgen.sql.builders import data_type, insert, table
-from cdcgen.sql.tables import bookkeeping_columns, tombstones
+from cdcgen.sql.tables import (
+    REMOVED_RUN_ID,
+    RUN_ID,
+    VERSION_ACTION,
+    bookkeeping_columns,
+    tombstone_log,
+    tombstones,
+    version_log,
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,21 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
         ("pipeline", "source"),
         TableHints(diststyle="all"),
     ),
+    # The watermark row as it was before a run moved it (``value`` NULL: there was
+    # none), so a rollback to any earlier run can put every watermark back.
+    "watermark_log": (
+        (
+            ("run_id", "bigint"),
+            ("pipeline", "varchar(127)"),
+            ("source", "varchar(127)"),
+            ("value", "varchar(64)"),
+            ("updated_at", "timestamp"),
+            ("previous_value", "varchar(64)"),
+            ("previous_run_id", "bigint"),
+        ),
+        (),
+        TableHints(diststyle="all", sortkey=("run_id",)),
+    ),
     "verify_log": (
         (
             ("verified_at", "timestamp"),
@@ -194,6 +217,40 @@ def tombstone_tables(p: PipelinePlan) -> list[TableDef]:
         )
         for s in p.sources
     ]
+
+
+def tombstone_log_tables(p: PipelinePlan) -> list[TableDef]:
+    """Per source, the tombstones a run removed (``removed_run_id``): a rollback puts
+    them back. (The ones a run added carry its ``deleted_run_id``.)"""
+    return [
+        TableDef(
+            tombstone_log(p, s),
+            (*(Column(k, s.type_of(k)) for k in s.key), Column(s.updated_at, s.type_of(s.updated_at)),
+             Column("deleted_run_id", "bigint"), Column(REMOVED_RUN_ID, "bigint")),
+            (),
+            TableHints(sortkey=(REMOVED_RUN_ID,)),
+        )
+        for s in p.sources
+    ]
+
+
+def version_log_tables(p: PipelinePlan) -> list[TableDef]:
+    """Per SCD2 dimension, the versions a run touched: ``B`` the before image of a version
+    it closed or overwrote, ``O`` a version it opened. A rollback deletes the opened ones
+    and writes the before images back; the logged surrogate keys stay the high-water
+    mark, so an undone version's key is never used again."""
+    defs = []
+    for t in p.dimensions:
+        target = target_table(t)
+        defs.append(
+            TableDef(
+                version_log(p, t),
+                (Column(RUN_ID, "bigint"), Column(VERSION_ACTION, "char(1)"), *target.columns),
+                (),
+                TableHints(sortkey=(RUN_ID,)),
+            )
+        )
+    return defs
 
 
 def staging_tables(p: PipelinePlan) -> list[TableDef]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, TargetPlan
-from cdcgen.sql import nodes
+from cdcgen.sql import ddl, nodes
 from cdcgen.sql.builders import (
     OP,
     and_all,
@@ -37,7 +37,6 @@ from cdcgen.sql.builders import (
     insert,
     is_null,
     lit,
-    next_in_sequence,
     old,
     op_in,
     or_all,
@@ -59,9 +58,12 @@ from cdcgen.sql.sync import changed_columns, image, key_text
 from cdcgen.sql.tables import (
     IS_CURRENT,
     IS_DELETED,
+    RUN_ID,
     VALID_FROM,
     VALID_TO,
+    VERSION_ACTION,
     surrogate_key,
+    version_log,
 )
 
 #: the grain's version timestamp, carried alongside the recomputed columns
@@ -234,17 +236,25 @@ def _overwrite_in_place(p: PipelinePlan, t: TargetPlan) -> exp.Update | None:
     )
 
 
+def _opens(t: TargetPlan) -> tuple[str, ...]:
+    """Diff ops that open a version."""
+    return ("I", "H", "X") if t.on_delete == "new_version" else ("I", "H")
+
+
 def _open_versions(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     """New current versions; surrogate keys are max + row number under the run's lock."""
     d = "d"
     order = [
         exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in t.key
     ]
-    sk = next_in_sequence(t.table, surrogate_key(t), order)
+    sk = exp.Add(
+        this=_surrogate_high_water(p, t),
+        expression=exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order)),
+    )
     deleted = op_in(d, "X")
     # a 'deleted' version repeats the last known values
     values = [case([(deleted, col(old(c), d))], col(c, d)) for c in t.column_names]
-    opens = ["I", "H"] + (["X"] if t.on_delete == "new_version" else [])
+    opens = _opens(t)
     query = (
         exp.select(sk, *values, col("cdc__change_ts", d), exp.null(), lit(True), deleted.copy())
         .from_(table(diff_name(p, t), d), copy=False)
@@ -252,6 +262,45 @@ def _open_versions(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     )
     columns = [surrogate_key(t), *t.column_names, VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED]
     return insert(t.table, columns, query)
+
+
+def _surrogate_high_water(p: PipelinePlan, t: TargetPlan) -> exp.Expression:
+    """The highest surrogate key ever given: in the table, or in the version log (a version
+    a rollback removed keeps its key there), so a key is never reused."""
+    sk = surrogate_key(t)
+
+    def highest(source: exp.Expression) -> exp.Subquery:
+        top = exp.Coalesce(this=exp.Max(this=col(sk)), expressions=[lit(0)])
+        return exp.Subquery(this=exp.select(top).from_(source, copy=False))
+
+    return exp.Greatest(
+        this=highest(table(t.table)), expressions=[highest(table(version_log(p, t)))]
+    )
+
+
+def _log_versions(p: PipelinePlan, t: TargetPlan, action: str, ops: tuple[str, ...]) -> exp.Insert:
+    """Into the version log, the current version of each key with one of ``ops``: before
+    the change (``B``, matched on the old key) or the version just opened (``O``)."""
+    f, d = "f", "d"
+    target = ddl.target_table(t)
+    names = [c.name for c in target.columns]
+    if action == "B":
+        match = [eq(col(k, f), col(old(k), d)) for k in t.key]
+    else:
+        match = [
+            eq(col(k, f), exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in t.key
+        ]
+    query = (
+        exp.select(var("p_run_id"), lit(action), *[col(c, f) for c in names])
+        .from_(table(t.table, f), copy=False)
+        .join(
+            table(diff_name(p, t), d),
+            on=and_all([*match, eq(col(IS_CURRENT, f), lit(True)), op_in(d, *ops)]),
+            join_type="inner",
+            copy=False,
+        )
+    )
+    return insert(version_log(p, t), [RUN_ID, VERSION_ACTION, *names], query)
 
 
 def dimension_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
@@ -298,11 +347,14 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     if dead is not None:
         stmts.append(dead)
     stmts += temp_table(diff_name(p, t), diff_query(p, t), [OP, *t.key, *map(old, t.key)])
+    # the versions about to be closed or overwritten, for a rollback to write back
+    stmts.append(_log_versions(p, t, "B", (*closes, "U")))
     stmts.append(_close_current(p, t, closes))
     in_place = _overwrite_in_place(p, t)
     if in_place is not None:
         stmts.append(in_place)
     stmts.append(_open_versions(p, t))
+    stmts.append(_log_versions(p, t, "O", _opens(t)))
     stmts.append(dimension_change_log_insert(p, t))
     stmts.append(dimension_counts(p, t))
     return stmts

@@ -1,4 +1,9 @@
-"""``sp_<p>_rollback(run_id)``: undo the latest successful run from the logs' before-images.
+"""``sp_<p>_undo(rollback_run, run)``: undo the latest successful run from the logs.
+
+``sp_<p>_rollback(run_id)`` calls it once; ``sp_<p>_rollback_to(run_id)`` calls it for
+every later run, newest first, in one transaction. Facts and baselines come back from
+the logs' before-images, SCD2 versions from ``<dimension>__version_log``, tombstones
+from ``<source>__deleted_log`` and watermarks from ``watermark_log``.
 
 Undo is itself logged: every undone change gets a compensating row (inverse op,
 images swapped) with a new LSN, so the logs stay append-only and replaying
@@ -10,7 +15,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan, Table, TargetPlan
-from cdcgen.sql import nodes
+from cdcgen.sql import ddl, nodes
 from cdcgen.sql.builders import (
     OP,
     and_all,
@@ -29,6 +34,15 @@ from cdcgen.sql.builders import (
     var,
 )
 from cdcgen.sql.ddl import into_state
+from cdcgen.sql.tables import (
+    REMOVED_RUN_ID,
+    RUN_ID,
+    VERSION_ACTION,
+    surrogate_key,
+    tombstone_log,
+    tombstones,
+    version_log,
+)
 
 TARGET_RUN = "p_target_run"
 NEW = "new__"
@@ -159,6 +173,77 @@ def source_undo(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     ]
 
 
+def dimension_undo(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """Remove the versions the run opened and write back the ones it closed or
+    overwrote, from the version log; the log keeps the removed surrogate keys, so the
+    high-water mark stays and no key is given twice."""
+    log = version_log(p, t)
+    by_run = [eq(col(RUN_ID, log.name), var(TARGET_RUN))]
+    sk = surrogate_key(t)
+    same = eq(col(sk, t.table.name), col(sk, log.name))
+    opened = delete_using(
+        t.table, str(log), and_all([same, *by_run, eq(col(VERSION_ACTION, log.name), lit("O"))])
+    )
+    columns = [c.name for c in ddl.target_table(t).columns if c.name != sk]
+    closed = exp.Update(
+        this=table(t.table),
+        expressions=[eq(col(c), col(c, log.name)) for c in columns],
+        from_=exp.From(this=table(log)),
+        where=exp.Where(
+            this=and_all(
+                [same.copy(), *(b.copy() for b in by_run), eq(col(VERSION_ACTION, log.name), lit("B"))]
+            )
+        ),
+    )
+    return [opened, closed, _compensate_fact_log(p, t)]
+
+
+def tombstone_undo(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    """Forget the tombstones the run added; put back the ones it removed."""
+    graves = tombstones(p, s)
+    added = exp.Delete(
+        this=table(graves), where=exp.Where(this=eq(col("deleted_run_id"), var(TARGET_RUN)))
+    )
+    columns = [*s.key, s.updated_at, "deleted_run_id"]
+    removed = (
+        exp.select(*[col(c) for c in columns])
+        .from_(table(tombstone_log(p, s)), copy=False)
+        .where(eq(col(REMOVED_RUN_ID), var(TARGET_RUN)), copy=False)
+    )
+    return [added, insert(graves, columns, removed)]
+
+
+def watermark_undo(p: PipelinePlan) -> list[exp.Expression]:
+    """Every watermark the run moved, back to its row before the run (watermark_log)."""
+    mark = Table(p.cdc_schema, "watermark")
+    log = Table(p.cdc_schema, "watermark_log")
+    match = [
+        eq(col("run_id", log.name), var(TARGET_RUN)),
+        eq(col("pipeline", log.name), lit(p.name)),
+        eq(col("pipeline", mark.name), col("pipeline", log.name)),
+        eq(col("source", mark.name), col("source", log.name)),
+    ]
+    restore = exp.Update(
+        this=table(mark),
+        expressions=[
+            eq(col("value"), col("value", log.name)),
+            eq(col("updated_at"), col("updated_at", log.name)),
+            eq(col("previous_value"), col("previous_value", log.name)),
+            eq(col("run_id"), col("previous_run_id", log.name)),
+        ],
+        from_=exp.From(this=table(log)),
+        where=exp.Where(
+            this=and_all([*match, exp.Not(this=is_null(col("value", log.name)))])
+        ),
+    )
+    drop_new = delete_using(
+        mark,
+        str(log),
+        and_all([*(m.copy() for m in match), is_null(col("value", log.name))]),
+    )
+    return [restore, drop_new]
+
+
 def state_undo(p: PipelinePlan) -> list[exp.Expression]:
     mark = f"{p.cdc_schema}.watermark"
     by_run = and_all([eq(col("pipeline"), lit(p.name)), eq(col("run_id"), var(TARGET_RUN))])
@@ -183,14 +268,17 @@ def state_undo(p: PipelinePlan) -> list[exp.Expression]:
         expressions=[eq(col("status"), lit("rolled_back"))],
         where=exp.Where(this=eq(col("run_id"), var(TARGET_RUN))),
     )
-    return [restore_mark, drop_first_mark, forget_dead, mark_run]
+    # restore_mark and drop_first_mark serve runs from before watermark_log existed;
+    # where the log has the run, watermark_undo then puts back the exact row
+    return [restore_mark, drop_first_mark, *watermark_undo(p), forget_dead, mark_run]
 
 
 def undo_statements(p: PipelinePlan) -> list[exp.Expression]:
-    """Facts first, then baselines (reverse of the run's order), then state."""
+    """Targets first, then baselines and tombstones (reverse of the run's order), then
+    state."""
     stmts: list[exp.Expression] = []
-    for t in reversed(p.facts):
-        stmts += fact_undo(p, t)
+    for t in reversed(p.targets):
+        stmts += fact_undo(p, t) if t.kind == "fact" else dimension_undo(p, t)
     for s in reversed(p.sources):
-        stmts += source_undo(p, s)
+        stmts += source_undo(p, s) + tombstone_undo(p, s)
     return stmts + state_undo(p)

@@ -34,6 +34,7 @@ from cdcgen.sql.builders import (
 )
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.detect import delta_name, staged_name, tombstones
+from cdcgen.sql.tables import REMOVED_RUN_ID, tombstone_log
 
 
 def upsert_name(p: PipelinePlan, s: SourcePlan) -> str:
@@ -185,7 +186,41 @@ def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
             copy=False,
         )
     )
-    return [update, insert(mark, ["pipeline", "source", "value", "run_id", "updated_at"], first)]
+    return [
+        _watermark_log_insert(p, s, newest),
+        update,
+        insert(mark, ["pipeline", "source", "value", "run_id", "updated_at"], first),
+    ]
+
+
+def _watermark_log_insert(p: PipelinePlan, s: SourcePlan, newest: exp.Subquery) -> exp.Insert:
+    """Before the watermark moves: its row as it is (all NULL when there is none yet),
+    so a rollback to any earlier run restores it exactly (``cdc.watermark_log``)."""
+    w = "w"
+    on = and_all([eq(col("pipeline", w), lit(p.name)), eq(col("source", w), lit(s.name))])
+    query = (
+        exp.select(
+            var("p_run_id"),
+            lit(p.name),
+            lit(s.name),
+            col("value", w),
+            col("updated_at", w),
+            col("previous_value", w),
+            col("run_id", w),
+        )
+        .from_(
+            exp.Subquery(
+                this=newest.this.copy().select(
+                    exp.alias_(newest.this.expressions[0].copy(), "value"), append=False
+                ),
+                alias=exp.TableAlias(this=exp.to_identifier("m")),
+            ),
+            copy=False,
+        )
+        .join(table(f"{p.cdc_schema}.watermark", w), on=on, join_type="left", copy=False)
+        .where(exp.Not(this=is_null(col("value", "m"))), copy=False)
+    )
+    return into_state(p, "watermark_log", query)
 
 
 def tombstone_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
@@ -202,12 +237,32 @@ def tombstone_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
             ]
         ),
     )
+    # what the forget removes, kept for a rollback to put back
+    g = "g"
+    removed = (
+        exp.select(*[col(c, g) for c in (*s.key, s.updated_at, "deleted_run_id")], var("p_run_id"))
+        .from_(table(graves, g), copy=False)
+        .join(
+            table(delta, "d"),
+            on=and_all(
+                [
+                    *(eq(col(k, g), exp.Coalesce(this=col(k, "d"), expressions=[col(old(k), "d")])) for k in s.key),
+                    op_in("d", "I", "D"),
+                ]
+            ),
+            join_type="inner",
+            copy=False,
+        )
+    )
+    keep = insert(
+        tombstone_log(p, s), [*s.key, s.updated_at, "deleted_run_id", REMOVED_RUN_ID], removed
+    )
     if s.delete_kind in ("none", "snapshot"):
-        return [forget]
+        return [keep, forget]
     remember = exp.select(
         *[col(old(k)) for k in s.key], col(s.updated_at), var("p_run_id")
     ).from_(table(delta), copy=False).where(op_in(None, "D"), copy=False)
-    return [forget, insert(graves, [*s.key, s.updated_at, "deleted_run_id"], remember)]
+    return [keep, forget, insert(graves, [*s.key, s.updated_at, "deleted_run_id"], remember)]
 
 
 def changes_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:

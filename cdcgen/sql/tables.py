@@ -15,6 +15,20 @@ def tombstones(p: PipelinePlan, s: SourcePlan) -> Table:
     return Table(p.cdc_schema, f"{s.name}__deleted")
 
 
+#: columns of the rollback logs (``tombstone_log``, ``version_log``)
+REMOVED_RUN_ID, RUN_ID, VERSION_ACTION = "removed_run_id", "cdc__run_id", "cdc__action"
+
+
+def tombstone_log(p: PipelinePlan, s: SourcePlan) -> Table:
+    """Tombstones a run removed, with that run: what a rollback puts back."""
+    return Table(p.cdc_schema, f"{s.name}__deleted_log")
+
+
+def version_log(p: PipelinePlan, t: TargetPlan) -> Table:
+    """SCD2 versions a run closed or overwrote (before image) or opened."""
+    return Table(p.cdc_schema, f"{t.name}__version_log")
+
+
 def surrogate_key(t: TargetPlan) -> str:
     return f"{t.name}_sk"
 

@@ -43,6 +43,7 @@ PROCEDURE_STEPS = (
     "verify_deep",
     "check_freshness",
     "rollback",
+    "rollback_to",
     "undo",
 )
 #: Per-source procedures of a run (``sp_<pipeline>_<step>__<source>``, render/objects.py).
@@ -103,6 +104,7 @@ def _source_names(spec: Spec, source_columns: Mapping[str, Mapping[str, str]]) -
         yield Name(s, "table", path, origin, "sources")
         yield Name(f"{s}__changes", "view", path, origin, "cdc")
         yield Name(f"{s}__deleted", "table", path, origin, "cdc")
+        yield Name(f"{s}__deleted_log", "table", path, origin, "cdc")
         for step in SOURCE_STEPS:
             yield Name(
                 f"sp_{p}_{step}__{s}", "procedure", path, f"{origin} (with pipeline '{p}')", "cdc", True
@@ -186,6 +188,7 @@ def _target_names(spec: Spec) -> Iterator[Name]:
                         )
             if isinstance(target, Dimension):
                 yield Name(f"{t}_sk", "column", path, origin, f"{t}.")
+                yield Name(f"{t}__version_log", "table", path, origin, "cdc")
                 # PostgreSQL partial index on the current versions (sql/ddl.py)
                 yield Name(f"ix_{t}__current", "index", path, origin, "index")
             for c in target.columns:

@@ -69,6 +69,20 @@ BEGIN
     orders__addresses__upsert.updated_at,
     orders__addresses__upsert.deleted_at
   );
+  INSERT INTO cdc.addresses__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.addresses__deleted AS g
+  INNER JOIN orders__addresses__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.addresses__deleted USING   orders__addresses__delta
   WHERE
     addresses__deleted.id = COALESCE(orders__addresses__delta.id, orders__addresses__delta.old__id)
@@ -179,7 +193,7 @@ BEGIN
   FROM orders__addresses__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -77,6 +77,20 @@ BEGIN
     orders__customers__upsert.updated_at,
     orders__customers__upsert.deleted_at
   );
+  INSERT INTO cdc.customers__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.customers__deleted AS g
+  INNER JOIN orders__customers__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.customers__deleted USING   orders__customers__delta
   WHERE
     customers__deleted.id = COALESCE(orders__customers__delta.id, orders__customers__delta.old__id)
@@ -195,7 +209,7 @@ BEGIN
   FROM orders__customers__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -290,6 +290,40 @@ BEGIN
           )
         )
       );
+    INSERT INTO cdc.dim_customer__version_log (
+      cdc__run_id,
+      cdc__action,
+      dim_customer_sk,
+      customer_id,
+      email,
+      full_name,
+      segment,
+      plan,
+      country_code,
+      valid_from,
+      valid_to,
+      is_current,
+      is_deleted
+    )
+    SELECT
+      p_run_id,
+      'B',
+      f.dim_customer_sk,
+      f.customer_id,
+      f.email,
+      f.full_name,
+      f.segment,
+      f.plan,
+      f.country_code,
+      f.valid_from,
+      f.valid_to,
+      f.is_current,
+      f.is_deleted
+    FROM analytics.dim_customer AS f
+    INNER JOIN orders__dim_customer__diff AS d
+      ON f.customer_id = d.old__customer_id
+      AND f.is_current = TRUE
+      AND d.cdc__op IN ('H', 'X', 'U');
     UPDATE analytics.dim_customer SET valid_to = orders__dim_customer__diff.cdc__change_ts, is_current = FALSE
     FROM orders__dim_customer__diff
     WHERE
@@ -316,10 +350,17 @@ BEGIN
       is_deleted
     )
     SELECT
-      (
-        SELECT
-          COALESCE(MAX(dim_customer_sk), 0)
-        FROM analytics.dim_customer
+      GREATEST(
+        (
+          SELECT
+            COALESCE(MAX(dim_customer_sk), 0)
+          FROM analytics.dim_customer
+        ),
+        (
+          SELECT
+            COALESCE(MAX(dim_customer_sk), 0)
+          FROM cdc.dim_customer__version_log
+        )
       ) + ROW_NUMBER() OVER (ORDER BY COALESCE(d.customer_id, d.old__customer_id)),
       CASE WHEN d.cdc__op = 'X' THEN d.old__customer_id ELSE d.customer_id END,
       CASE WHEN d.cdc__op = 'X' THEN d.old__email ELSE d.email END,
@@ -334,6 +375,40 @@ BEGIN
     FROM orders__dim_customer__diff AS d
     WHERE
       d.cdc__op IN ('I', 'H', 'X');
+    INSERT INTO cdc.dim_customer__version_log (
+      cdc__run_id,
+      cdc__action,
+      dim_customer_sk,
+      customer_id,
+      email,
+      full_name,
+      segment,
+      plan,
+      country_code,
+      valid_from,
+      valid_to,
+      is_current,
+      is_deleted
+    )
+    SELECT
+      p_run_id,
+      'O',
+      f.dim_customer_sk,
+      f.customer_id,
+      f.email,
+      f.full_name,
+      f.segment,
+      f.plan,
+      f.country_code,
+      f.valid_from,
+      f.valid_to,
+      f.is_current,
+      f.is_deleted
+    FROM analytics.dim_customer AS f
+    INNER JOIN orders__dim_customer__diff AS d
+      ON f.customer_id = COALESCE(d.customer_id, d.old__customer_id)
+      AND f.is_current = TRUE
+      AND d.cdc__op IN ('I', 'H', 'X');
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -416,7 +491,7 @@ BEGIN
       0,
       0
     FROM orders__dim_customer__diff;
-    v_statements := v_statements + 9;
+    v_statements := v_statements + 11;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

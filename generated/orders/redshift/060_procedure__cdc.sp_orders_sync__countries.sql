@@ -40,6 +40,20 @@ BEGIN
     orders__countries__upsert.created_at,
     orders__countries__upsert.updated_at
   );
+  INSERT INTO cdc.countries__deleted_log (
+    code,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.code,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.countries__deleted AS g
+  INNER JOIN orders__countries__delta AS d
+    ON g.code = COALESCE(d.code, d.old__code) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.countries__deleted USING   orders__countries__delta
   WHERE
     countries__deleted.code = COALESCE(orders__countries__delta.code, orders__countries__delta.old__code)
@@ -118,7 +132,7 @@ BEGIN
   FROM orders__countries__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -61,6 +61,24 @@ BEGIN
     orders__order_items__upsert.updated_at,
     orders__order_items__upsert.deleted_at
   );
+  INSERT INTO cdc.order_items__deleted_log (
+    order_id,
+    line_number,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.order_id,
+    g.line_number,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.order_items__deleted AS g
+  INNER JOIN orders__order_items__delta AS d
+    ON g.order_id = COALESCE(d.order_id, d.old__order_id)
+    AND g.line_number = COALESCE(d.line_number, d.old__line_number)
+    AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.order_items__deleted USING   orders__order_items__delta
   WHERE
     order_items__deleted.order_id = COALESCE(orders__order_items__delta.order_id, orders__order_items__delta.old__order_id)
@@ -171,7 +189,7 @@ BEGIN
   FROM orders__order_items__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -79,6 +79,20 @@ BEGIN
     orders__orders__upsert.created_at,
     orders__orders__upsert.updated_at
   );
+  INSERT INTO cdc.orders__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.orders__deleted AS g
+  INNER JOIN orders__orders__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.orders__deleted USING   orders__orders__delta
   WHERE
     orders__deleted.id = COALESCE(orders__orders__delta.id, orders__orders__delta.old__id)
@@ -201,7 +215,7 @@ BEGIN
   FROM orders__orders__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -60,6 +60,20 @@ BEGIN
     orders__products__upsert.created_at,
     orders__products__upsert.updated_at
   );
+  INSERT INTO cdc.products__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.products__deleted AS g
+  INNER JOIN orders__products__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.products__deleted USING   orders__products__delta
   WHERE
     products__deleted.id = COALESCE(orders__products__delta.id, orders__products__delta.old__id)
@@ -150,7 +164,7 @@ BEGIN
   FROM orders__products__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

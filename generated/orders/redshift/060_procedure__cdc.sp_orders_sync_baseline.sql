@@ -39,6 +39,32 @@ BEGIN
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_6 > 0 THEN
+    INSERT INTO cdc.watermark_log (
+      run_id,
+      pipeline,
+      source,
+      value,
+      updated_at,
+      previous_value,
+      previous_run_id
+    )
+    SELECT
+      p_run_id,
+      'orders',
+      'order_items',
+      w.value,
+      w.updated_at,
+      w.previous_value,
+      w.run_id
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM orders__order_items__staged
+    ) AS m
+    LEFT JOIN cdc.watermark AS w
+      ON w.pipeline = 'orders' AND w.source = 'order_items'
+    WHERE
+      NOT m.value IS NULL;
     UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
@@ -80,7 +106,7 @@ BEGIN
         WHERE
           pipeline = 'orders' AND source = 'order_items'
       );
-    v_statements := v_statements + 2;
+    v_statements := v_statements + 3;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE

@@ -4,6 +4,7 @@ AS $$
 DECLARE
   v_latest BIGINT;
   v_dimension_changes BIGINT;
+  v_logged BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Only the newest successful run or rebuild can be undone: later changes build on it.
@@ -14,13 +15,14 @@ BEGIN
   IF v_latest IS NULL OR v_latest <> p_target_run THEN
     RAISE EXCEPTION 'run % is not the latest successful run of pipeline orders (that is %)', p_target_run, v_latest;
   END IF;
-  -- SCD2 history is not rebuilt from row images: refuse rather than guess.
+  -- dim_customer: a run from before its version log existed cannot be undone there: refuse.
   SELECT COUNT(*) INTO v_dimension_changes
   FROM cdc.run_counts
-  WHERE run_id = p_target_run AND object_kind = 'dimension' AND inserted + updated + deleted > 0;
-  v_statements := v_statements + 1;
-  IF v_dimension_changes > 0 THEN
-    RAISE EXCEPTION 'run % changed SCD2 dimensions; rolling those back is not supported (run a rebuild instead)', p_target_run;
+  WHERE run_id = p_target_run AND object_kind = 'dimension' AND object_name = 'dim_customer' AND inserted + updated + deleted > 0;
+  SELECT COUNT(*) INTO v_logged FROM cdc.dim_customer__version_log WHERE cdc__run_id = p_target_run;
+  v_statements := v_statements + 2;
+  IF v_dimension_changes > 0 AND v_logged = 0 THEN
+    RAISE EXCEPTION 'run % changed SCD2 dimension dim_customer before its version log existed; rolling it back is not supported (run a rebuild instead)', p_target_run;
   END IF;
   DROP TABLE IF EXISTS orders__fact_order_customer__undo;
   CREATE TEMPORARY TABLE orders__fact_order_customer__undo AS
@@ -140,6 +142,41 @@ BEGIN
     l.run_id = p_target_run
     AND l.pipeline = 'orders'
     AND l.target = 'fact_order_customer';
+  DELETE FROM analytics.dim_customer USING   cdc.dim_customer__version_log
+  WHERE
+    dim_customer.dim_customer_sk = dim_customer__version_log.dim_customer_sk
+    AND dim_customer__version_log.cdc__run_id = p_target_run
+    AND dim_customer__version_log.cdc__action = 'O';
+  UPDATE analytics.dim_customer SET customer_id = dim_customer__version_log.customer_id, email = dim_customer__version_log.email, full_name = dim_customer__version_log.full_name, segment = dim_customer__version_log.segment, plan = dim_customer__version_log.plan, country_code = dim_customer__version_log.country_code, valid_from = dim_customer__version_log.valid_from, valid_to = dim_customer__version_log.valid_to, is_current = dim_customer__version_log.is_current, is_deleted = dim_customer__version_log.is_deleted
+  FROM cdc.dim_customer__version_log
+  WHERE
+    dim_customer.dim_customer_sk = dim_customer__version_log.dim_customer_sk
+    AND dim_customer__version_log.cdc__run_id = p_target_run
+    AND dim_customer__version_log.cdc__action = 'B';
+  INSERT INTO cdc.fact_change_log (
+    run_id,
+    pipeline,
+    target,
+    op,
+    key_text,
+    changed_columns,
+    before_row,
+    after_row,
+    changed_at
+  )
+  SELECT
+    p_run_id,
+    l.pipeline,
+    l.target,
+    CASE WHEN l.op = 'I' THEN 'D' WHEN l.op = 'D' THEN 'I' ELSE l.op END,
+    l.key_text,
+    l.changed_columns,
+    l.after_row,
+    l.before_row,
+    SYSDATE
+  FROM cdc.fact_change_log AS l
+  WHERE
+    l.run_id = p_target_run AND l.pipeline = 'orders' AND l.target = 'dim_customer';
   DROP TABLE IF EXISTS orders__fact_order_item__undo;
   CREATE TEMPORARY TABLE orders__fact_order_item__undo AS
   SELECT
@@ -645,6 +682,23 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'order_items';
+  DELETE FROM cdc.order_items__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.order_items__deleted (
+    order_id,
+    line_number,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    order_id,
+    line_number,
+    updated_at,
+    deleted_run_id
+  FROM cdc.order_items__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS orders__orders__undo;
   CREATE TEMPORARY TABLE orders__orders__undo AS
   SELECT
@@ -815,6 +869,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'orders';
+  DELETE FROM cdc.orders__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.orders__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.orders__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS orders__products__undo;
   CREATE TEMPORARY TABLE orders__products__undo AS
   SELECT
@@ -951,6 +1020,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'products';
+  DELETE FROM cdc.products__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.products__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.products__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS orders__countries__undo;
   CREATE TEMPORARY TABLE orders__countries__undo AS
   SELECT
@@ -1058,6 +1142,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'countries';
+  DELETE FROM cdc.countries__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.countries__deleted (
+    code,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    code,
+    updated_at,
+    deleted_run_id
+  FROM cdc.countries__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS orders__addresses__undo;
   CREATE TEMPORARY TABLE orders__addresses__undo AS
   SELECT
@@ -1208,6 +1307,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'addresses';
+  DELETE FROM cdc.addresses__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.addresses__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.addresses__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS orders__customers__undo;
   CREATE TEMPORARY TABLE orders__customers__undo AS
   SELECT
@@ -1372,6 +1486,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'orders' AND l.source = 'customers';
+  DELETE FROM cdc.customers__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.customers__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.customers__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   UPDATE cdc.watermark SET value = previous_value, run_id = NULL
   WHERE
     (
@@ -1383,13 +1512,28 @@ BEGIN
     (
       pipeline = 'orders' AND run_id = p_target_run
     ) AND previous_value IS NULL;
+  UPDATE cdc.watermark SET value = watermark_log.value, updated_at = watermark_log.updated_at, previous_value = watermark_log.previous_value, run_id = watermark_log.previous_run_id
+  FROM cdc.watermark_log
+  WHERE
+    watermark_log.run_id = p_target_run
+    AND watermark_log.pipeline = 'orders'
+    AND watermark.pipeline = watermark_log.pipeline
+    AND watermark.source = watermark_log.source
+    AND NOT watermark_log.value IS NULL;
+  DELETE FROM cdc.watermark USING   cdc.watermark_log
+  WHERE
+    watermark_log.run_id = p_target_run
+    AND watermark_log.pipeline = 'orders'
+    AND watermark.pipeline = watermark_log.pipeline
+    AND watermark.source = watermark_log.source
+    AND watermark_log.value IS NULL;
   DELETE FROM cdc.dead_letter
   WHERE
     pipeline = 'orders' AND run_id = p_target_run;
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
-  v_statements := v_statements + 76;
+  v_statements := v_statements + 93;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -136,6 +136,20 @@ BEGIN
     vendor__cities__upsert.updated_at,
     vendor__cities__upsert.deleted_at
   );
+  INSERT INTO cdc.cities__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.cities__deleted AS g
+  INNER JOIN vendor__cities__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.cities__deleted USING   vendor__cities__delta
   WHERE
     cities__deleted.id = COALESCE(vendor__cities__delta.id, vendor__cities__delta.old__id)
@@ -314,7 +328,7 @@ BEGIN
   FROM vendor__cities__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -113,6 +113,20 @@ BEGIN
     vendor__team_members__upsert.updated_at,
     vendor__team_members__upsert.deleted_at
   );
+  INSERT INTO cdc.team_members__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.team_members__deleted AS g
+  INNER JOIN vendor__team_members__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.team_members__deleted USING   vendor__team_members__delta
   WHERE
     team_members__deleted.id = COALESCE(vendor__team_members__delta.id, vendor__team_members__delta.old__id)
@@ -267,7 +281,7 @@ BEGIN
   FROM vendor__team_members__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

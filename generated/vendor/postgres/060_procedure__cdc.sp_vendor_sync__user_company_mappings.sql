@@ -149,6 +149,20 @@ BEGIN
     vendor__user_company_mappings__upsert.updated_at,
     vendor__user_company_mappings__upsert.deleted_at
   );
+  INSERT INTO cdc.user_company_mappings__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.user_company_mappings__deleted AS g
+  INNER JOIN vendor__user_company_mappings__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.user_company_mappings__deleted USING   vendor__user_company_mappings__delta
   WHERE
     user_company_mappings__deleted.id = COALESCE(
@@ -342,7 +356,7 @@ BEGIN
   FROM vendor__user_company_mappings__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

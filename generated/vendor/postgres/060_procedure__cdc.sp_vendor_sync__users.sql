@@ -188,6 +188,20 @@ BEGIN
     vendor__users__upsert.updated_at,
     vendor__users__upsert.deleted_at
   );
+  INSERT INTO cdc.users__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.users__deleted AS g
+  INNER JOIN vendor__users__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.users__deleted USING   vendor__users__delta
   WHERE
     users__deleted.id = COALESCE(vendor__users__delta.id, vendor__users__delta.old__id)
@@ -418,7 +432,7 @@ BEGIN
   FROM vendor__users__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

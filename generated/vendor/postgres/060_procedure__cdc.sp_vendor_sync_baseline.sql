@@ -42,6 +42,32 @@ BEGIN
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_5 > 0 THEN
+    INSERT INTO cdc.watermark_log (
+      run_id,
+      pipeline,
+      source,
+      value,
+      updated_at,
+      previous_value,
+      previous_run_id
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'team_members',
+      w.value,
+      w.updated_at,
+      w.previous_value,
+      w.run_id
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM vendor__team_members__staged
+    ) AS m
+    LEFT JOIN cdc.watermark AS w
+      ON w.pipeline = 'vendor' AND w.source = 'team_members'
+    WHERE
+      NOT m.value IS NULL;
     UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
@@ -83,7 +109,7 @@ BEGIN
         WHERE
           pipeline = 'vendor' AND source = 'team_members'
       );
-    v_statements := v_statements + 2;
+    v_statements := v_statements + 3;
   END IF;
   -- cities: apply and log its changes only if it has any.
   IF v_changes_6 > 0 THEN
@@ -107,6 +133,32 @@ BEGIN
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_10 > 0 THEN
+    INSERT INTO cdc.watermark_log (
+      run_id,
+      pipeline,
+      source,
+      value,
+      updated_at,
+      previous_value,
+      previous_run_id
+    )
+    SELECT
+      p_run_id,
+      'vendor',
+      'taggings',
+      w.value,
+      w.updated_at,
+      w.previous_value,
+      w.run_id
+    FROM (
+      SELECT
+        CAST(MAX(_loaded_at) AS VARCHAR(64)) AS value
+      FROM vendor__taggings__staged
+    ) AS m
+    LEFT JOIN cdc.watermark AS w
+      ON w.pipeline = 'vendor' AND w.source = 'taggings'
+    WHERE
+      NOT m.value IS NULL;
     UPDATE cdc.watermark SET previous_value = value, value = (
       SELECT
         CAST(MAX(_loaded_at) AS VARCHAR(64))
@@ -148,7 +200,7 @@ BEGIN
         WHERE
           pipeline = 'vendor' AND source = 'taggings'
       );
-    v_statements := v_statements + 2;
+    v_statements := v_statements + 3;
   END IF;
   -- tags: apply and log its changes only if it has any.
   IF v_changes_11 > 0 THEN

@@ -243,6 +243,40 @@ BEGIN
           )
         )
       );
+    INSERT INTO cdc.dim_company__version_log (
+      cdc__run_id,
+      cdc__action,
+      dim_company_sk,
+      company_id,
+      name,
+      segment,
+      email,
+      status,
+      city_id,
+      valid_from,
+      valid_to,
+      is_current,
+      is_deleted
+    )
+    SELECT
+      p_run_id,
+      'B',
+      f.dim_company_sk,
+      f.company_id,
+      f.name,
+      f.segment,
+      f.email,
+      f.status,
+      f.city_id,
+      f.valid_from,
+      f.valid_to,
+      f.is_current,
+      f.is_deleted
+    FROM staging_public.dim_company AS f
+    INNER JOIN vendor__dim_company__diff AS d
+      ON f.company_id = d.old__company_id
+      AND f.is_current = TRUE
+      AND d.cdc__op IN ('H', 'X', 'U');
     UPDATE staging_public.dim_company SET valid_to = vendor__dim_company__diff.cdc__change_ts, is_current = FALSE
     FROM vendor__dim_company__diff
     WHERE
@@ -269,10 +303,17 @@ BEGIN
       is_deleted
     )
     SELECT
-      (
-        SELECT
-          COALESCE(MAX(dim_company_sk), 0)
-        FROM staging_public.dim_company
+      GREATEST(
+        (
+          SELECT
+            COALESCE(MAX(dim_company_sk), 0)
+          FROM staging_public.dim_company
+        ),
+        (
+          SELECT
+            COALESCE(MAX(dim_company_sk), 0)
+          FROM cdc.dim_company__version_log
+        )
       ) + ROW_NUMBER() OVER (ORDER BY COALESCE(d.company_id, d.old__company_id)),
       CASE WHEN d.cdc__op = 'X' THEN d.old__company_id ELSE d.company_id END,
       CASE WHEN d.cdc__op = 'X' THEN d.old__name ELSE d.name END,
@@ -287,6 +328,40 @@ BEGIN
     FROM vendor__dim_company__diff AS d
     WHERE
       d.cdc__op IN ('I', 'H');
+    INSERT INTO cdc.dim_company__version_log (
+      cdc__run_id,
+      cdc__action,
+      dim_company_sk,
+      company_id,
+      name,
+      segment,
+      email,
+      status,
+      city_id,
+      valid_from,
+      valid_to,
+      is_current,
+      is_deleted
+    )
+    SELECT
+      p_run_id,
+      'O',
+      f.dim_company_sk,
+      f.company_id,
+      f.name,
+      f.segment,
+      f.email,
+      f.status,
+      f.city_id,
+      f.valid_from,
+      f.valid_to,
+      f.is_current,
+      f.is_deleted
+    FROM staging_public.dim_company AS f
+    INNER JOIN vendor__dim_company__diff AS d
+      ON f.company_id = COALESCE(d.company_id, d.old__company_id)
+      AND f.is_current = TRUE
+      AND d.cdc__op IN ('I', 'H');
     INSERT INTO cdc.fact_change_log (
       run_id,
       pipeline,
@@ -369,7 +444,7 @@ BEGIN
       0,
       0
     FROM vendor__dim_company__diff;
-    v_statements := v_statements + 9;
+    v_statements := v_statements + 11;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

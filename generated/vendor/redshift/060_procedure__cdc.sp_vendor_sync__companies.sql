@@ -200,6 +200,20 @@ BEGIN
     vendor__companies__upsert.updated_at,
     vendor__companies__upsert.deleted_at
   );
+  INSERT INTO cdc.companies__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.companies__deleted AS g
+  INNER JOIN vendor__companies__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.companies__deleted USING   vendor__companies__delta
   WHERE
     companies__deleted.id = COALESCE(vendor__companies__delta.id, vendor__companies__delta.old__id)
@@ -442,7 +456,7 @@ BEGIN
   FROM vendor__companies__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -148,6 +148,20 @@ BEGIN
     vendor__countries__upsert.created_at,
     vendor__countries__upsert.updated_at
   );
+  INSERT INTO cdc.countries__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.countries__deleted AS g
+  INNER JOIN vendor__countries__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.countries__deleted USING   vendor__countries__delta
   WHERE
     countries__deleted.id = COALESCE(vendor__countries__delta.id, vendor__countries__delta.old__id)
@@ -326,7 +340,7 @@ BEGIN
   FROM vendor__countries__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

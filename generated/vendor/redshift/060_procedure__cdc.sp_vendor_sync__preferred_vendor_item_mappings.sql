@@ -192,6 +192,20 @@ BEGIN
     vendor__preferred_vendor_item_mappings__upsert.updated_at,
     vendor__preferred_vendor_item_mappings__upsert.deleted_at
   );
+  INSERT INTO cdc.preferred_vendor_item_mappings__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.preferred_vendor_item_mappings__deleted AS g
+  INNER JOIN vendor__preferred_vendor_item_mappings__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.preferred_vendor_item_mappings__deleted USING   vendor__preferred_vendor_item_mappings__delta
   WHERE
     preferred_vendor_item_mappings__deleted.id = COALESCE(
@@ -433,7 +447,7 @@ BEGIN
   FROM vendor__preferred_vendor_item_mappings__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -140,6 +140,20 @@ BEGIN
     vendor__product_categories__upsert.created_at,
     vendor__product_categories__upsert.updated_at
   );
+  INSERT INTO cdc.product_categories__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.product_categories__deleted AS g
+  INNER JOIN vendor__product_categories__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.product_categories__deleted USING   vendor__product_categories__delta
   WHERE
     product_categories__deleted.id = COALESCE(vendor__product_categories__delta.id, vendor__product_categories__delta.old__id)
@@ -310,7 +324,7 @@ BEGIN
   FROM vendor__product_categories__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -72,6 +72,20 @@ BEGIN
     vendor__taggings__upsert.created_at,
     vendor__taggings__upsert.updated_at
   );
+  INSERT INTO cdc.taggings__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.taggings__deleted AS g
+  INNER JOIN vendor__taggings__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.taggings__deleted USING   vendor__taggings__delta
   WHERE
     taggings__deleted.id = COALESCE(vendor__taggings__delta.id, vendor__taggings__delta.old__id)
@@ -186,7 +200,7 @@ BEGIN
   FROM vendor__taggings__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -103,6 +103,20 @@ BEGIN
     vendor__tags__upsert.updated_at,
     vendor__tags__upsert.deleted_at
   );
+  INSERT INTO cdc.tags__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.tags__deleted AS g
+  INNER JOIN vendor__tags__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.tags__deleted USING   vendor__tags__delta
   WHERE
     tags__deleted.id = COALESCE(vendor__tags__delta.id, vendor__tags__delta.old__id)
@@ -249,7 +263,7 @@ BEGIN
   FROM vendor__tags__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

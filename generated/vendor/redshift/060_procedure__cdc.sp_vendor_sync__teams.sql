@@ -147,6 +147,20 @@ BEGIN
     vendor__teams__upsert.updated_at,
     vendor__teams__upsert.deleted_at
   );
+  INSERT INTO cdc.teams__deleted_log (
+    id,
+    updated_at,
+    deleted_run_id,
+    removed_run_id
+  )
+  SELECT
+    g.id,
+    g.updated_at,
+    g.deleted_run_id,
+    p_run_id
+  FROM cdc.teams__deleted AS g
+  INNER JOIN vendor__teams__delta AS d
+    ON g.id = COALESCE(d.id, d.old__id) AND d.cdc__op IN ('I', 'D');
   DELETE FROM cdc.teams__deleted USING   vendor__teams__delta
   WHERE
     teams__deleted.id = COALESCE(vendor__teams__delta.id, vendor__teams__delta.old__id)
@@ -337,7 +351,7 @@ BEGIN
   FROM vendor__teams__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

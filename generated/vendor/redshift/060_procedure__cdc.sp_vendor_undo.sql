@@ -4,6 +4,7 @@ AS $$
 DECLARE
   v_latest BIGINT;
   v_dimension_changes BIGINT;
+  v_logged BIGINT;
   v_statements BIGINT := 0;
 BEGIN
   -- Only the newest successful run or rebuild can be undone: later changes build on it.
@@ -14,14 +15,50 @@ BEGIN
   IF v_latest IS NULL OR v_latest <> p_target_run THEN
     RAISE EXCEPTION 'run % is not the latest successful run of pipeline vendor (that is %)', p_target_run, v_latest;
   END IF;
-  -- SCD2 history is not rebuilt from row images: refuse rather than guess.
+  -- dim_company: a run from before its version log existed cannot be undone there: refuse.
   SELECT COUNT(*) INTO v_dimension_changes
   FROM cdc.run_counts
-  WHERE run_id = p_target_run AND object_kind = 'dimension' AND inserted + updated + deleted > 0;
-  v_statements := v_statements + 1;
-  IF v_dimension_changes > 0 THEN
-    RAISE EXCEPTION 'run % changed SCD2 dimensions; rolling those back is not supported (run a rebuild instead)', p_target_run;
+  WHERE run_id = p_target_run AND object_kind = 'dimension' AND object_name = 'dim_company' AND inserted + updated + deleted > 0;
+  SELECT COUNT(*) INTO v_logged FROM cdc.dim_company__version_log WHERE cdc__run_id = p_target_run;
+  v_statements := v_statements + 2;
+  IF v_dimension_changes > 0 AND v_logged = 0 THEN
+    RAISE EXCEPTION 'run % changed SCD2 dimension dim_company before its version log existed; rolling it back is not supported (run a rebuild instead)', p_target_run;
   END IF;
+  DELETE FROM staging_public.dim_company USING   cdc.dim_company__version_log
+  WHERE
+    dim_company.dim_company_sk = dim_company__version_log.dim_company_sk
+    AND dim_company__version_log.cdc__run_id = p_target_run
+    AND dim_company__version_log.cdc__action = 'O';
+  UPDATE staging_public.dim_company SET company_id = dim_company__version_log.company_id, name = dim_company__version_log.name, segment = dim_company__version_log.segment, email = dim_company__version_log.email, status = dim_company__version_log.status, city_id = dim_company__version_log.city_id, valid_from = dim_company__version_log.valid_from, valid_to = dim_company__version_log.valid_to, is_current = dim_company__version_log.is_current, is_deleted = dim_company__version_log.is_deleted
+  FROM cdc.dim_company__version_log
+  WHERE
+    dim_company.dim_company_sk = dim_company__version_log.dim_company_sk
+    AND dim_company__version_log.cdc__run_id = p_target_run
+    AND dim_company__version_log.cdc__action = 'B';
+  INSERT INTO cdc.fact_change_log (
+    run_id,
+    pipeline,
+    target,
+    op,
+    key_text,
+    changed_columns,
+    before_row,
+    after_row,
+    changed_at
+  )
+  SELECT
+    p_run_id,
+    l.pipeline,
+    l.target,
+    CASE WHEN l.op = 'I' THEN 'D' WHEN l.op = 'D' THEN 'I' ELSE l.op END,
+    l.key_text,
+    l.changed_columns,
+    l.after_row,
+    l.before_row,
+    SYSDATE
+  FROM cdc.fact_change_log AS l
+  WHERE
+    l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.target = 'dim_company';
   DROP TABLE IF EXISTS vendor__fact_relationship__undo;
   CREATE TEMPORARY TABLE vendor__fact_relationship__undo AS
   SELECT
@@ -1592,6 +1629,21 @@ BEGIN
     l.run_id = p_target_run
     AND l.pipeline = 'vendor'
     AND l.source = 'preferred_vendor_item_mappings';
+  DELETE FROM cdc.preferred_vendor_item_mappings__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.preferred_vendor_item_mappings__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.preferred_vendor_item_mappings__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__tags__undo;
   CREATE TEMPORARY TABLE vendor__tags__undo AS
   SELECT
@@ -1804,6 +1856,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.source = 'tags';
+  DELETE FROM cdc.tags__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.tags__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.tags__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__taggings__undo;
   CREATE TEMPORARY TABLE vendor__taggings__undo AS
   SELECT
@@ -1961,6 +2028,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.source = 'taggings';
+  DELETE FROM cdc.taggings__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.taggings__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.taggings__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__user_company_mappings__undo;
   CREATE TEMPORARY TABLE vendor__user_company_mappings__undo AS
   SELECT
@@ -2255,6 +2337,21 @@ BEGIN
     l.run_id = p_target_run
     AND l.pipeline = 'vendor'
     AND l.source = 'user_company_mappings';
+  DELETE FROM cdc.user_company_mappings__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.user_company_mappings__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.user_company_mappings__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__product_categories__undo;
   CREATE TEMPORARY TABLE vendor__product_categories__undo AS
   SELECT
@@ -2535,6 +2632,21 @@ BEGIN
     l.run_id = p_target_run
     AND l.pipeline = 'vendor'
     AND l.source = 'product_categories';
+  DELETE FROM cdc.product_categories__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.product_categories__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.product_categories__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__countries__undo;
   CREATE TEMPORARY TABLE vendor__countries__undo AS
   SELECT
@@ -2825,6 +2937,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.source = 'countries';
+  DELETE FROM cdc.countries__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.countries__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.countries__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__cities__undo;
   CREATE TEMPORARY TABLE vendor__cities__undo AS
   SELECT
@@ -3093,6 +3220,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.source = 'cities';
+  DELETE FROM cdc.cities__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.cities__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.cities__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__team_members__undo;
   CREATE TEMPORARY TABLE vendor__team_members__undo AS
   SELECT
@@ -3320,6 +3462,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.source = 'team_members';
+  DELETE FROM cdc.team_members__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.team_members__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.team_members__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__teams__undo;
   CREATE TEMPORARY TABLE vendor__teams__undo AS
   SELECT
@@ -3609,6 +3766,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.source = 'teams';
+  DELETE FROM cdc.teams__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.teams__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.teams__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__users__undo;
   CREATE TEMPORARY TABLE vendor__users__undo AS
   SELECT
@@ -3968,6 +4140,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.source = 'users';
+  DELETE FROM cdc.users__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.users__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.users__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__undo;
   CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__undo AS
   SELECT
@@ -4136,6 +4323,21 @@ BEGIN
     l.run_id = p_target_run
     AND l.pipeline = 'vendor'
     AND l.source = 'buyer_seller_company_mappings';
+  DELETE FROM cdc.buyer_seller_company_mappings__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.buyer_seller_company_mappings__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.buyer_seller_company_mappings__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   DROP TABLE IF EXISTS vendor__companies__undo;
   CREATE TEMPORARY TABLE vendor__companies__undo AS
   SELECT
@@ -4517,6 +4719,21 @@ BEGIN
   FROM cdc.change_log AS l
   WHERE
     l.run_id = p_target_run AND l.pipeline = 'vendor' AND l.source = 'companies';
+  DELETE FROM cdc.companies__deleted
+  WHERE
+    deleted_run_id = p_target_run;
+  INSERT INTO cdc.companies__deleted (
+    id,
+    updated_at,
+    deleted_run_id
+  )
+  SELECT
+    id,
+    updated_at,
+    deleted_run_id
+  FROM cdc.companies__deleted_log
+  WHERE
+    removed_run_id = p_target_run;
   UPDATE cdc.watermark SET value = previous_value, run_id = NULL
   WHERE
     (
@@ -4528,13 +4745,28 @@ BEGIN
     (
       pipeline = 'vendor' AND run_id = p_target_run
     ) AND previous_value IS NULL;
+  UPDATE cdc.watermark SET value = watermark_log.value, updated_at = watermark_log.updated_at, previous_value = watermark_log.previous_value, run_id = watermark_log.previous_run_id
+  FROM cdc.watermark_log
+  WHERE
+    watermark_log.run_id = p_target_run
+    AND watermark_log.pipeline = 'vendor'
+    AND watermark.pipeline = watermark_log.pipeline
+    AND watermark.source = watermark_log.source
+    AND NOT watermark_log.value IS NULL;
+  DELETE FROM cdc.watermark USING   cdc.watermark_log
+  WHERE
+    watermark_log.run_id = p_target_run
+    AND watermark_log.pipeline = 'vendor'
+    AND watermark.pipeline = watermark_log.pipeline
+    AND watermark.source = watermark_log.source
+    AND watermark_log.value IS NULL;
   DELETE FROM cdc.dead_letter
   WHERE
     pipeline = 'vendor' AND run_id = p_target_run;
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
-  v_statements := v_statements + 132;
+  v_statements := v_statements + 161;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;
