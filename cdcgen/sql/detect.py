@@ -40,7 +40,7 @@ from cdcgen.sql.builders import (
     var,
 )
 from cdcgen.sql.ddl import into_state
-from cdcgen.sql.fits import misfit
+from cdcgen.sql.fits import checks_castability, misfit, not_castable, stored, typed_misfit
 from cdcgen.sql.tables import tombstones
 
 NULL_MARK = "<null>"
@@ -95,7 +95,10 @@ def _past_watermark(p: PipelinePlan, s: SourcePlan, query: exp.Select) -> exp.Qu
     )
     first_run = query.where(is_null(watermark_value(p, s)), copy=False)
     return exp.union(
-        exp.union(beyond, unplaced, distinct=False, copy=False), first_run, distinct=False, copy=False
+        exp.union(beyond, unplaced, distinct=False, copy=False),
+        first_run,
+        distinct=False,
+        copy=False,
     )
 
 
@@ -121,11 +124,27 @@ def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.
     return reasons
 
 
+def cast_checked(s: SourcePlan, column: str) -> bool:
+    """Is this staged column checked for castability (staging may hold it as text)? Not
+    the key, updated_at or the watermark column: runs compare and join those raw, so
+    staging must hold them in the baseline's type (docs/staging.md)."""
+    if column in s.key or column in (s.updated_at, s.watermark_column):
+        return False
+    return checks_castability(s.type_of(column))
+
+
 def _misfits(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expression]]:
-    """Values that the baseline column they land in cannot hold (staging may be wider)."""
+    """Values that the baseline column they land in cannot hold (staging may be wider,
+    or text): first whether the value casts at all, then whether it fits."""
     found: list[tuple[exp.Expression, exp.Expression]] = []
     for c in s.columns:
-        test = misfit(col(c.name, alias), c.type, f"{s.name}.{c.name}")
+        where = f"{s.name}.{c.name}"
+        value = col(c.name, alias)
+        if cast_checked(s, c.name):
+            found.append(not_castable(value, c.type, where))
+            test = typed_misfit(value, c.type, where)
+        else:
+            test = misfit(value, c.type, where)
         if test is not None:
             found.append(test)
     return found
@@ -155,7 +174,11 @@ def dead_letters_of(
         .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
         .where(
             and_all(
-                [eq(col("pipeline", "x"), lit(p.name)), eq(col("source", "x"), lit(source)), condition]
+                [
+                    eq(col("pipeline", "x"), lit(p.name)),
+                    eq(col("source", "x"), lit(source)),
+                    condition,
+                ]
             ),
             copy=False,
         )
@@ -226,7 +249,10 @@ def as_stored(s: SourcePlan, column: str, alias: str) -> exp.Expression:
     """A staged value as its baseline column will hold it. Staging may be wider than the
     spec (numeric(30,4) for numeric(12,2)): compared raw, 12.345 would differ from the
     stored 12.35 on every run and be re-applied forever. Values that do not fit at all
-    were dead-lettered before this point, so the cast only rounds, never fails."""
+    were dead-lettered before this point, so the cast only rounds, never fails; a value
+    staged as text is cast only when castable (:func:`cdcgen.sql.fits.stored`)."""
+    if cast_checked(s, column):
+        return stored(col(column, alias), s.type_of(column))
     return cast(col(column, alias), s.type_of(column))
 
 
@@ -236,7 +262,10 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
     deleting = _is_delete(s, n)
     older_than_baseline = exp.LT(this=col(s.updated_at, n), expression=col(s.updated_at, b))
     not_after_delete = and_all(
-        [is_null(col(s.key[0], b)), exp.LTE(this=col(s.updated_at, n), expression=col(s.updated_at, t))]
+        [
+            is_null(col(s.key[0], b)),
+            exp.LTE(this=col(s.updated_at, n), expression=col(s.updated_at, t)),
+        ]
     )
     stale = exp.Coalesce(
         this=paren(or_all([older_than_baseline, paren(not_after_delete)])), expressions=[lit(False)]
@@ -244,7 +273,10 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
     select = exp.select(
         *[exp.alias_(as_stored(s, c, n), c, copy=False) for c in s.column_names],
         *[exp.alias_(col(c, b), old(c), copy=False) for c in s.column_names],
-        *[exp.alias_(differs(as_stored(s, c, n), col(c, b)), chg(c), copy=False) for c in s.column_names],
+        *[
+            exp.alias_(differs(as_stored(s, c, n), col(c, b)), chg(c), copy=False)
+            for c in s.column_names
+        ],
         exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete", copy=False),
         exp.alias_(stale, "cdc__stale", copy=False),
     )
@@ -353,7 +385,9 @@ def delta_join_columns(p: PipelinePlan, s: SourcePlan) -> list[str]:
     for t in p.targets:
         for r in t.relations:
             if r.source == s.name and r.on is not None:
-                wanted.update(dict.fromkeys(c.name for c in r.on.find_all(exp.Column) if c.table == r.alias))
+                wanted.update(
+                    dict.fromkeys(c.name for c in r.on.find_all(exp.Column) if c.table == r.alias)
+                )
     names = [c for c in wanted if c in s.column_names]
     return [OP, *names, *(old(c) for c in names)]
 
@@ -364,7 +398,9 @@ def staged_probe(p: PipelinePlan, s: SourcePlan) -> exp.Select:
     from the baseline (see :func:`_snapshot_differs`)."""
     if s.delete_kind == "snapshot":
         return _snapshot_differs(s)
-    staged = exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
+    staged = exp.Subquery(
+        this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s"))
+    )
     return exp.select(lit(1)).from_(staged, copy=False).limit(1, copy=False)
 
 
@@ -415,7 +451,9 @@ def _snapshot_differs(s: SourcePlan) -> exp.Select:
     either = exp.union(unmatched_staged, unmatched_baseline, distinct=False)
     return (
         exp.select(lit(1))
-        .from_(exp.Subquery(this=either, alias=exp.TableAlias(this=exp.to_identifier("u"))), copy=False)
+        .from_(
+            exp.Subquery(this=either, alias=exp.TableAlias(this=exp.to_identifier("u"))), copy=False
+        )
         .limit(1, copy=False)
     )
 
@@ -449,7 +487,9 @@ def logged_counts(p: PipelinePlan, sources: Sequence[str] | None = None) -> exp.
     if sources is not None:
         where.append(exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]))
     return (
-        exp.select(*[col(c) for c in ("object_name", "inserted", "updated", "deleted", "read_rows")])
+        exp.select(
+            *[col(c) for c in ("object_name", "inserted", "updated", "deleted", "read_rows")]
+        )
         .from_(table(f"{p.cdc_schema}.run_counts"), copy=False)
         .where(and_all(where), copy=False)
     )
@@ -517,7 +557,9 @@ def _row_count(relation: Table | str, where: exp.Expression | None = None) -> ex
     return exp.Subquery(this=query.from_(table(relation, "n"), copy=False).where(where, copy=False))
 
 
-def _key_count(s: SourcePlan, relation: Table | str, where: exp.Expression | None = None) -> exp.Subquery:
+def _key_count(
+    s: SourcePlan, relation: Table | str, where: exp.Expression | None = None
+) -> exp.Subquery:
     """How many distinct keys ``relation`` holds (among the rows ``where`` keeps)."""
     alias = "n" if where is not None else None
     per_key = exp.select(*[col(k, alias) for k in s.key]).from_(table(relation, alias), copy=False)
@@ -526,6 +568,7 @@ def _key_count(s: SourcePlan, relation: Table | str, where: exp.Expression | Non
     per_key = per_key.group_by(*[col(k, alias) for k in s.key], copy=False)
     return exp.Subquery(
         this=exp.select(exp.Count(this=exp.Star())).from_(
-            exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))), copy=False
+            exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))),
+            copy=False,
         )
     )

@@ -60,14 +60,44 @@ FROM (
     SELECT
       CAST(n.order_id AS BIGINT) AS order_id,
       CAST(n.line_number AS SMALLINT) AS line_number,
-      CAST(n.product_id AS BIGINT) AS product_id,
-      CAST(n.quantity AS INT) AS quantity,
-      CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-      CAST(n.discount_amount AS DECIMAL(12, 2)) AS discount_amount,
-      CAST(n.tax_amount AS DECIMAL(12, 2)) AS tax_amount,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS product_id,
+      CASE
+        WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+      END AS quantity,
+      CASE
+        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.unit_price AS DECIMAL(12, 2))
+      END AS unit_price,
+      CASE
+        WHEN COALESCE(
+          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+      END AS discount_amount,
+      CASE
+        WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+      END AS tax_amount,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.order_id AS old__order_id,
       b.line_number AS old__line_number,
       b.product_id AS old__product_id,
@@ -95,49 +125,103 @@ FROM (
         ELSE TRUE
       END AS chg__line_number,
       CASE
-        WHEN CAST(n.product_id AS BIGINT) = b.product_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.product_id
         OR (
-          CAST(n.product_id AS BIGINT) IS NULL AND b.product_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.product_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__product_id,
       CASE
-        WHEN CAST(n.quantity AS INT) = b.quantity
+        WHEN CASE
+          WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+        END = b.quantity
         OR (
-          CAST(n.quantity AS INT) IS NULL AND b.quantity IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.quantity IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__quantity,
       CASE
-        WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+        WHEN CASE
+          WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.unit_price AS DECIMAL(12, 2))
+        END = b.unit_price
         OR (
-          CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_price AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN CAST(n.discount_amount AS DECIMAL(12, 2)) = b.discount_amount
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+        END = b.discount_amount
         OR (
-          CAST(n.discount_amount AS DECIMAL(12, 2)) IS NULL AND b.discount_amount IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.discount_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_amount,
       CASE
-        WHEN CAST(n.tax_amount AS DECIMAL(12, 2)) = b.tax_amount
+        WHEN CASE
+          WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+        END = b.tax_amount
         OR (
-          CAST(n.tax_amount AS DECIMAL(12, 2)) IS NULL AND b.tax_amount IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.tax_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_amount,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -151,9 +235,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -272,24 +369,98 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.quantity <= -2147483648.5 OR s.quantity >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.unit_price) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.product_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.discount_amount) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.tax_amount) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.quantity AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.discount_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.tax_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(s.quantity > 0, TRUE)

@@ -62,11 +62,26 @@ FROM (
       CAST(n.sku AS VARCHAR(64)) AS sku,
       CAST(n.name AS VARCHAR(255)) AS name,
       CAST(n.category AS VARCHAR(100)) AS category,
-      CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-      CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
-      CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
+      CASE
+        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.unit_price AS DECIMAL(12, 2))
+      END AS unit_price,
+      CASE
+        WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+      END AS unit_cost,
+      CASE
+        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+      END AS weight_kg,
       CAST(n.is_active AS BOOLEAN) AS is_active,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.sku AS old__sku,
@@ -111,25 +126,46 @@ FROM (
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+        WHEN CASE
+          WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.unit_price AS DECIMAL(12, 2))
+        END = b.unit_price
         OR (
-          CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_price AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
+        WHEN CASE
+          WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+        END = b.unit_cost
         OR (
-          CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.unit_cost IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_cost,
       CASE
-        WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
+        WHEN CASE
+          WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+        END = b.weight_kg
         OR (
-          CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+          END IS NULL
+          AND b.weight_kg IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -143,9 +179,22 @@ FROM (
         ELSE TRUE
       END AS chg__is_active,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -209,19 +258,58 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.unit_price) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.unit_cost) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.weight_kg) >= 99999.9995
-            ), FALSE)
+            NOT COALESCE(CAST(s.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n
@@ -302,19 +390,58 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.unit_price) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.unit_cost) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.weight_kg) >= 99999.9995
-            ), FALSE)
+            NOT COALESCE(CAST(s.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     )

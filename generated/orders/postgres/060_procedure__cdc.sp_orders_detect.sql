@@ -70,14 +70,66 @@ BEGIN
           LENGTH(n.plan) > 20
         ), FALSE)
         THEN 'value too long for customers.plan (' || CAST(LENGTH(n.plan) AS VARCHAR(20)) || ' > 20)'
-        WHEN COALESCE((
-          ABS(n.lifetime_value) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(
+          CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for customers.default_address_id ("' || SUBSTRING(CAST(n.default_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for customers.default_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for customers.lifetime_value ("' || SUBSTRING(CAST(n.lifetime_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
-        WHEN COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to smallint for customers.status ("' || SUBSTRING(CAST(n.status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
         THEN 'value out of range for customers.status (smallint)'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for customers.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for customers.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       END,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
@@ -156,14 +208,72 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            ABS(n.lifetime_value) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(
+            CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
         )
         OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
       )
       AND NOT EXISTS(
@@ -263,13 +373,40 @@ BEGIN
           CAST(n.phone AS VARCHAR(32)) AS phone,
           CAST(n.segment AS VARCHAR(20)) AS segment,
           CAST(n.plan AS VARCHAR(20)) AS plan,
-          CAST(n.default_address_id AS BIGINT) AS default_address_id,
+          CASE
+            WHEN COALESCE(
+              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS default_address_id,
           CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
-          CAST(n.lifetime_value AS DECIMAL(12, 2)) AS lifetime_value,
-          CAST(n.status AS SMALLINT) AS status,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+          END AS lifetime_value,
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END AS status,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END AS deleted_at,
           b.id AS old__id,
           b.email AS old__email,
           b.first_name AS old__first_name,
@@ -341,9 +478,22 @@ BEGIN
             ELSE TRUE
           END AS chg__plan,
           CASE
-            WHEN CAST(n.default_address_id AS BIGINT) = b.default_address_id
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.default_address_id
             OR (
-              CAST(n.default_address_id AS BIGINT) IS NULL AND b.default_address_id IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.default_address_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -357,25 +507,58 @@ BEGIN
             ELSE TRUE
           END AS chg__marketing_opt_in,
           CASE
-            WHEN CAST(n.lifetime_value AS DECIMAL(12, 2)) = b.lifetime_value
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+            END = b.lifetime_value
             OR (
-              CAST(n.lifetime_value AS DECIMAL(12, 2)) IS NULL AND b.lifetime_value IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.lifetime_value IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__lifetime_value,
           CASE
-            WHEN CAST(n.status AS SMALLINT) = b.status
+            WHEN CASE
+              WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END = b.status
             OR (
-              CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+              END IS NULL
+              AND b.status IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__status,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -389,9 +572,22 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.deleted_at AS TIMESTAMP)
+            END = b.deleted_at
             OR (
-              CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.deleted_at AS TIMESTAMP)
+              END IS NULL
+              AND b.deleted_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -468,17 +664,77 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__customers__staged.lifetime_value) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__customers__staged.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__customers__staged.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__customers__staged.default_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__customers__staged.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
                 COALESCE(
                   (
-                    orders__customers__staged.status <= -32768.5
-                    OR orders__customers__staged.status >= 32767.5
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__customers__staged.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__customers__staged.lifetime_value AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
                   ),
                   FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__customers__staged.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__customers__staged.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__customers__staged.status AS DECIMAL(38, 0))
+                    END BETWEEN -32768 AND 32767
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__customers__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__customers__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
                 )
               )
             )
@@ -576,14 +832,72 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.lifetime_value) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  n.status <= -32768.5 OR n.status >= 32767.5
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.status AS DECIMAL(38, 0))
+                    END BETWEEN -32768 AND 32767
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -636,14 +950,72 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.lifetime_value) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              n.status <= -32768.5 OR n.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       ) - (
         SELECT
@@ -691,14 +1063,72 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.lifetime_value) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  n.status <= -32768.5 OR n.status >= 32767.5
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.status AS DECIMAL(38, 0))
+                    END BETWEEN -32768 AND 32767
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -747,14 +1177,72 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.lifetime_value) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              n.status <= -32768.5 OR n.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       )
     FROM orders__customers__delta;
@@ -830,6 +1318,18 @@ BEGIN
         THEN 'NULL key (id)'
         WHEN n.updated_at IS NULL
         THEN 'NULL updated_at'
+        WHEN NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for addresses.customer_id ("' || SUBSTRING(CAST(n.customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.customer_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for addresses.customer_id (bigint)'
         WHEN COALESCE((
           LENGTH(n.line1) > 255
         ), FALSE)
@@ -854,6 +1354,16 @@ BEGIN
           LENGTH(n.country_code) > 2
         ), FALSE)
         THEN 'value too long for addresses.country_code (' || CAST(LENGTH(n.country_code) AS VARCHAR(20)) || ' > 2)'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for addresses.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for addresses.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       END,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
@@ -898,6 +1408,20 @@ BEGIN
           n.updated_at IS NULL
         )
         OR (
+          NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.customer_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
           COALESCE((
             LENGTH(n.line1) > 255
           ), FALSE)
@@ -926,6 +1450,18 @@ BEGIN
           COALESCE((
             LENGTH(n.country_code) > 2
           ), FALSE)
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
       )
       AND NOT EXISTS(
@@ -1011,7 +1547,10 @@ BEGIN
       FROM (
         SELECT
           CAST(n.id AS BIGINT) AS id,
-          CAST(n.customer_id AS BIGINT) AS customer_id,
+          CASE
+            WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS customer_id,
           CAST(n.line1 AS VARCHAR(255)) AS line1,
           CAST(n.line2 AS VARCHAR(255)) AS line2,
           CAST(n.city AS VARCHAR(100)) AS city,
@@ -1019,9 +1558,21 @@ BEGIN
           CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
           CAST(n.country_code AS CHAR(2)) AS country_code,
           CAST(n.is_default AS BOOLEAN) AS is_default,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END AS deleted_at,
           b.id AS old__id,
           b.customer_id AS old__customer_id,
           b.line1 AS old__line1,
@@ -1043,9 +1594,16 @@ BEGIN
             ELSE TRUE
           END AS chg__id,
           CASE
-            WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
+            WHEN CASE
+              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.customer_id
             OR (
-              CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.customer_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -1107,9 +1665,22 @@ BEGIN
             ELSE TRUE
           END AS chg__is_default,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -1123,9 +1694,22 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.deleted_at AS TIMESTAMP)
+            END = b.deleted_at
             OR (
-              CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.deleted_at AS TIMESTAMP)
+              END IS NULL
+              AND b.deleted_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -1170,6 +1754,26 @@ BEGIN
                 orders__addresses__staged.updated_at IS NULL
               )
               OR (
+                NOT COALESCE(
+                  CAST(orders__addresses__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__addresses__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__addresses__staged.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
                 COALESCE((
                   LENGTH(orders__addresses__staged.line1) > 255
                 ), FALSE)
@@ -1198,6 +1802,18 @@ BEGIN
                 COALESCE((
                   LENGTH(orders__addresses__staged.country_code) > 2
                 ), FALSE)
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__addresses__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__addresses__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         ) AS n
@@ -1264,6 +1880,20 @@ BEGIN
                 n.updated_at IS NULL
               )
               OR (
+                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
                 COALESCE((
                   LENGTH(n.line1) > 255
                 ), FALSE)
@@ -1292,6 +1922,18 @@ BEGIN
                 COALESCE((
                   LENGTH(n.country_code) > 2
                 ), FALSE)
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -1314,6 +1956,20 @@ BEGIN
             n.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               LENGTH(n.line1) > 255
             ), FALSE)
@@ -1343,6 +1999,18 @@ BEGIN
               LENGTH(n.country_code) > 2
             ), FALSE)
           )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
       ) - (
         SELECT
           COUNT(*)
@@ -1357,6 +2025,20 @@ BEGIN
               )
               OR (
                 n.updated_at IS NULL
+              )
+              OR (
+                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -1388,6 +2070,18 @@ BEGIN
                   LENGTH(n.country_code) > 2
                 ), FALSE)
               )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
             )
           GROUP BY
             n.id
@@ -1403,6 +2097,20 @@ BEGIN
           )
           OR (
             n.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -1433,6 +2141,18 @@ BEGIN
             COALESCE((
               LENGTH(n.country_code) > 2
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       )
     FROM orders__addresses__delta;
@@ -1519,10 +2239,25 @@ BEGIN
           LENGTH(n.currency_code) > 3
         ), FALSE)
         THEN 'value too long for countries.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-        WHEN COALESCE((
-          ABS(n.vat_rate) >= 999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(n.vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+              END
+            ) >= 999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       END,
       MD5(
         COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
@@ -1574,9 +2309,26 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
+          NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                END
+              ) >= 999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
       )
       AND NOT EXISTS(
@@ -1642,8 +2394,17 @@ BEGIN
           CAST(n.name AS VARCHAR(100)) AS name,
           CAST(n.region AS VARCHAR(64)) AS region,
           CAST(n.currency_code AS CHAR(3)) AS currency_code,
-          CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+          END AS vat_rate,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.code AS old__code,
           b.name AS old__name,
@@ -1685,17 +2446,37 @@ BEGIN
             ELSE TRUE
           END AS chg__currency_code,
           CASE
-            WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+            WHEN CASE
+              WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+            END = b.vat_rate
             OR (
-              CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+              END IS NULL
+              AND b.vat_rate IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__vat_rate,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -1761,9 +2542,32 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__countries__staged.vat_rate) >= 999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__countries__staged.vat_rate AS DECIMAL(38, 2))
+                      END
+                    ) >= 999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__countries__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         ) AS n
@@ -1840,9 +2644,32 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__countries__staged.vat_rate) >= 999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__countries__staged.vat_rate AS DECIMAL(38, 2))
+                      END
+                    ) >= 999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__countries__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         )
@@ -1922,9 +2749,26 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.vat_rate) >= 999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                      END
+                    ) >= 999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -1967,9 +2811,26 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.vat_rate) >= 999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       ) - (
         SELECT
@@ -2007,9 +2868,26 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.vat_rate) >= 999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                      END
+                    ) >= 999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -2048,9 +2926,26 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.vat_rate) >= 999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       )
     FROM orders__countries__delta;
@@ -2164,18 +3059,53 @@ BEGIN
           LENGTH(n.category) > 100
         ), FALSE)
         THEN 'value too long for products.category (' || CAST(LENGTH(n.category) AS VARCHAR(20)) || ' > 100)'
-        WHEN COALESCE((
-          ABS(n.unit_price) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(n.unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for products.unit_price (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.unit_cost) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(n.unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.weight_kg) >= 99999.9995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(n.weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+              END
+            ) >= 99999.9995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       END,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
@@ -2228,19 +3158,58 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
         )
         OR (
-          COALESCE((
-            ABS(n.unit_cost) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
         )
         OR (
-          COALESCE((
-            ABS(n.weight_kg) >= 99999.9995
-          ), FALSE)
+          NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                END
+              ) >= 99999.9995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
       )
       AND NOT EXISTS(
@@ -2318,11 +3287,26 @@ BEGIN
           CAST(n.sku AS VARCHAR(64)) AS sku,
           CAST(n.name AS VARCHAR(255)) AS name,
           CAST(n.category AS VARCHAR(100)) AS category,
-          CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-          CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
-          CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
+          CASE
+            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_price AS DECIMAL(12, 2))
+          END AS unit_price,
+          CASE
+            WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+          END AS unit_cost,
+          CASE
+            WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+          END AS weight_kg,
           CAST(n.is_active AS BOOLEAN) AS is_active,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.id AS old__id,
           b.sku AS old__sku,
@@ -2367,25 +3351,46 @@ BEGIN
             ELSE TRUE
           END AS chg__category,
           CASE
-            WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+            WHEN CASE
+              WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.unit_price AS DECIMAL(12, 2))
+            END = b.unit_price
             OR (
-              CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_price AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.unit_price IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_price,
           CASE
-            WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
+            WHEN CASE
+              WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+            END = b.unit_cost
             OR (
-              CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.unit_cost IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_cost,
           CASE
-            WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
+            WHEN CASE
+              WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+            END = b.weight_kg
             OR (
-              CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+              END IS NULL
+              AND b.weight_kg IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -2399,9 +3404,22 @@ BEGIN
             ELSE TRUE
           END AS chg__is_active,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -2465,19 +3483,76 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.unit_cost) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.weight_kg) >= 99999.9995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.unit_cost AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.weight_kg AS DECIMAL(38, 3))
+                      END
+                    ) >= 99999.9995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__products__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         ) AS n
@@ -2558,19 +3633,76 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.unit_cost) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.weight_kg) >= 99999.9995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.unit_cost AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.weight_kg AS DECIMAL(38, 3))
+                      END
+                    ) >= 99999.9995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__products__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         )
@@ -2645,19 +3777,58 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_cost) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.weight_kg) >= 99999.9995
-                ), FALSE)
+                NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                      END
+                    ) >= 99999.9995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -2695,19 +3866,58 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_price) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_cost) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.weight_kg) >= 99999.9995
-            ), FALSE)
+            NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       ) - (
         SELECT
@@ -2740,19 +3950,58 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_cost) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.weight_kg) >= 99999.9995
-                ), FALSE)
+                NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                      END
+                    ) >= 99999.9995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -2786,19 +4035,58 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_price) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_cost) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.weight_kg) >= 99999.9995
-            ), FALSE)
+            NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       )
     FROM orders__products__delta;
@@ -2906,6 +4194,18 @@ BEGIN
         THEN 'NULL key (id)'
         WHEN n.updated_at IS NULL
         THEN 'NULL updated_at'
+        WHEN NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(n.customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.customer_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.customer_id (bigint)'
         WHEN COALESCE((
           LENGTH(n.order_number) > 32
         ), FALSE)
@@ -2922,22 +4222,120 @@ BEGIN
           LENGTH(n.currency_code) > 3
         ), FALSE)
         THEN 'value too long for orders.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-        WHEN COALESCE((
-          ABS(n.subtotal) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(n.subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.subtotal AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.discount_total) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(
+          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(n.discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.discount_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.tax_total) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(n.tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.tax_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.shipping_total) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(
+          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(n.shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(n.shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.shipping_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(n.billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.billing_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for orders.placed_at ("' || SUBSTRING(CAST(n.placed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for orders.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
         WHEN NOT COALESCE(n.subtotal >= 0, TRUE)
         THEN 'check failed: non_negative_subtotal'
       END,
@@ -2989,6 +4387,20 @@ BEGIN
           n.updated_at IS NULL
         )
         OR (
+          NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.customer_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
           COALESCE((
             LENGTH(n.order_number) > 32
           ), FALSE)
@@ -3009,24 +4421,132 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            ABS(n.subtotal) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
         )
         OR (
-          COALESCE((
-            ABS(n.discount_total) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
         )
         OR (
-          COALESCE((
-            ABS(n.tax_total) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(
+            CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
         )
         OR (
-          COALESCE((
-            ABS(n.shipping_total) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
         OR (
           NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3124,19 +4644,64 @@ BEGIN
       FROM (
         SELECT
           CAST(n.id AS BIGINT) AS id,
-          CAST(n.customer_id AS BIGINT) AS customer_id,
+          CASE
+            WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS customer_id,
           CAST(n.order_number AS VARCHAR(32)) AS order_number,
           CAST(n.status AS VARCHAR(20)) AS status,
           CAST(n.channel AS VARCHAR(20)) AS channel,
           CAST(n.currency_code AS CHAR(3)) AS currency_code,
-          CAST(n.subtotal AS DECIMAL(12, 2)) AS subtotal,
-          CAST(n.discount_total AS DECIMAL(12, 2)) AS discount_total,
-          CAST(n.tax_total AS DECIMAL(12, 2)) AS tax_total,
-          CAST(n.shipping_total AS DECIMAL(12, 2)) AS shipping_total,
-          CAST(n.shipping_address_id AS BIGINT) AS shipping_address_id,
-          CAST(n.billing_address_id AS BIGINT) AS billing_address_id,
-          CAST(n.placed_at AS TIMESTAMP) AS placed_at,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.subtotal AS DECIMAL(12, 2))
+          END AS subtotal,
+          CASE
+            WHEN COALESCE(
+              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.discount_total AS DECIMAL(12, 2))
+          END AS discount_total,
+          CASE
+            WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.tax_total AS DECIMAL(12, 2))
+          END AS tax_total,
+          CASE
+            WHEN COALESCE(
+              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+          END AS shipping_total,
+          CASE
+            WHEN COALESCE(
+              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS shipping_address_id,
+          CASE
+            WHEN COALESCE(
+              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS billing_address_id,
+          CASE
+            WHEN COALESCE(
+              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.placed_at AS TIMESTAMP)
+          END AS placed_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.id AS old__id,
           b.customer_id AS old__customer_id,
@@ -3162,9 +4727,16 @@ BEGIN
             ELSE TRUE
           END AS chg__id,
           CASE
-            WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
+            WHEN CASE
+              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.customer_id
             OR (
-              CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.customer_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -3202,65 +4774,157 @@ BEGIN
             ELSE TRUE
           END AS chg__currency_code,
           CASE
-            WHEN CAST(n.subtotal AS DECIMAL(12, 2)) = b.subtotal
+            WHEN CASE
+              WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.subtotal AS DECIMAL(12, 2))
+            END = b.subtotal
             OR (
-              CAST(n.subtotal AS DECIMAL(12, 2)) IS NULL AND b.subtotal IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.subtotal AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.subtotal IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__subtotal,
           CASE
-            WHEN CAST(n.discount_total AS DECIMAL(12, 2)) = b.discount_total
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.discount_total AS DECIMAL(12, 2))
+            END = b.discount_total
             OR (
-              CAST(n.discount_total AS DECIMAL(12, 2)) IS NULL AND b.discount_total IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.discount_total AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.discount_total IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__discount_total,
           CASE
-            WHEN CAST(n.tax_total AS DECIMAL(12, 2)) = b.tax_total
+            WHEN CASE
+              WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.tax_total AS DECIMAL(12, 2))
+            END = b.tax_total
             OR (
-              CAST(n.tax_total AS DECIMAL(12, 2)) IS NULL AND b.tax_total IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.tax_total AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.tax_total IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__tax_total,
           CASE
-            WHEN CAST(n.shipping_total AS DECIMAL(12, 2)) = b.shipping_total
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+            END = b.shipping_total
             OR (
-              CAST(n.shipping_total AS DECIMAL(12, 2)) IS NULL AND b.shipping_total IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.shipping_total IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__shipping_total,
           CASE
-            WHEN CAST(n.shipping_address_id AS BIGINT) = b.shipping_address_id
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.shipping_address_id
             OR (
-              CAST(n.shipping_address_id AS BIGINT) IS NULL AND b.shipping_address_id IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.shipping_address_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__shipping_address_id,
           CASE
-            WHEN CAST(n.billing_address_id AS BIGINT) = b.billing_address_id
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.billing_address_id
             OR (
-              CAST(n.billing_address_id AS BIGINT) IS NULL AND b.billing_address_id IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.billing_address_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__billing_address_id,
           CASE
-            WHEN CAST(n.placed_at AS TIMESTAMP) = b.placed_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.placed_at AS TIMESTAMP)
+            END = b.placed_at
             OR (
-              CAST(n.placed_at AS TIMESTAMP) IS NULL AND b.placed_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.placed_at AS TIMESTAMP)
+              END IS NULL
+              AND b.placed_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__placed_at,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -3315,6 +4979,26 @@ BEGIN
                 orders__orders__staged.updated_at IS NULL
               )
               OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__orders__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__orders__staged.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
                 COALESCE((
                   LENGTH(orders__orders__staged.order_number) > 32
                 ), FALSE)
@@ -3335,24 +5019,144 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__orders__staged.subtotal) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__orders__staged.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__orders__staged.discount_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__orders__staged.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__orders__staged.subtotal AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__orders__staged.tax_total) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__orders__staged.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__orders__staged.shipping_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__orders__staged.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__orders__staged.discount_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__orders__staged.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__orders__staged.tax_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__orders__staged.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__orders__staged.shipping_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__orders__staged.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__orders__staged.shipping_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__orders__staged.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__orders__staged.billing_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(orders__orders__staged.subtotal >= 0, TRUE)
@@ -3422,6 +5226,20 @@ BEGIN
                 n.updated_at IS NULL
               )
               OR (
+                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
                 COALESCE((
                   LENGTH(n.order_number) > 32
                 ), FALSE)
@@ -3442,24 +5260,132 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.subtotal) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.discount_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.tax_total) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.shipping_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3485,6 +5411,20 @@ BEGIN
             n.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               LENGTH(n.order_number) > 32
             ), FALSE)
@@ -3505,24 +5445,132 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.subtotal) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.discount_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.tax_total) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.shipping_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3541,6 +5589,20 @@ BEGIN
               )
               OR (
                 n.updated_at IS NULL
+              )
+              OR (
+                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -3563,24 +5625,132 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.subtotal) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.discount_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.tax_total) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.shipping_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3600,6 +5770,20 @@ BEGIN
           )
           OR (
             n.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -3622,24 +5806,132 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.subtotal) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.discount_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.tax_total) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.shipping_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3776,22 +6068,88 @@ BEGIN
           n.line_number <= -32768.5 OR n.line_number >= 32767.5
         ), FALSE)
         THEN 'value out of range for order_items.line_number (smallint)'
-        WHEN COALESCE((
-          n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(n.product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.product_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for order_items.product_id (bigint)'
+        WHEN NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(n.quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.quantity AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
         THEN 'value out of range for order_items.quantity (integer)'
-        WHEN COALESCE((
-          ABS(n.unit_price) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(n.unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.discount_amount) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(
+          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(n.discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.tax_amount) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(n.tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
         WHEN NOT COALESCE(n.quantity > 0, TRUE)
         THEN 'check failed: positive_quantity'
       END,
@@ -3841,24 +6199,98 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-          ), FALSE)
+          NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
         )
         OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.product_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
         )
         OR (
-          COALESCE((
-            ABS(n.discount_amount) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
         )
         OR (
-          COALESCE((
-            ABS(n.tax_amount) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.quantity AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
         OR (
           NOT COALESCE(n.quantity > 0, TRUE)
@@ -3937,14 +6369,44 @@ BEGIN
         SELECT
           CAST(n.order_id AS BIGINT) AS order_id,
           CAST(n.line_number AS SMALLINT) AS line_number,
-          CAST(n.product_id AS BIGINT) AS product_id,
-          CAST(n.quantity AS INT) AS quantity,
-          CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-          CAST(n.discount_amount AS DECIMAL(12, 2)) AS discount_amount,
-          CAST(n.tax_amount AS DECIMAL(12, 2)) AS tax_amount,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS product_id,
+          CASE
+            WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+          END AS quantity,
+          CASE
+            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_price AS DECIMAL(12, 2))
+          END AS unit_price,
+          CASE
+            WHEN COALESCE(
+              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+          END AS discount_amount,
+          CASE
+            WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+          END AS tax_amount,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END AS deleted_at,
           b.order_id AS old__order_id,
           b.line_number AS old__line_number,
           b.product_id AS old__product_id,
@@ -3972,49 +6434,103 @@ BEGIN
             ELSE TRUE
           END AS chg__line_number,
           CASE
-            WHEN CAST(n.product_id AS BIGINT) = b.product_id
+            WHEN CASE
+              WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.product_id
             OR (
-              CAST(n.product_id AS BIGINT) IS NULL AND b.product_id IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.product_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__product_id,
           CASE
-            WHEN CAST(n.quantity AS INT) = b.quantity
+            WHEN CASE
+              WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+            END = b.quantity
             OR (
-              CAST(n.quantity AS INT) IS NULL AND b.quantity IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+              END IS NULL
+              AND b.quantity IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__quantity,
           CASE
-            WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+            WHEN CASE
+              WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.unit_price AS DECIMAL(12, 2))
+            END = b.unit_price
             OR (
-              CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_price AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.unit_price IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_price,
           CASE
-            WHEN CAST(n.discount_amount AS DECIMAL(12, 2)) = b.discount_amount
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+            END = b.discount_amount
             OR (
-              CAST(n.discount_amount AS DECIMAL(12, 2)) IS NULL AND b.discount_amount IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.discount_amount IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__discount_amount,
           CASE
-            WHEN CAST(n.tax_amount AS DECIMAL(12, 2)) = b.tax_amount
+            WHEN CASE
+              WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+            END = b.tax_amount
             OR (
-              CAST(n.tax_amount AS DECIMAL(12, 2)) IS NULL AND b.tax_amount IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.tax_amount IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__tax_amount,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -4028,9 +6544,22 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.deleted_at AS TIMESTAMP)
+            END = b.deleted_at
             OR (
-              CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.deleted_at AS TIMESTAMP)
+              END IS NULL
+              AND b.deleted_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -4087,28 +6616,122 @@ BEGIN
                 )
               )
               OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
                 COALESCE(
-                  (
-                    orders__order_items__staged.quantity <= -2147483648.5
-                    OR orders__order_items__staged.quantity >= 2147483647.5
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__order_items__staged.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__order_items__staged.product_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
                   ),
                   FALSE
                 )
               )
               OR (
-                COALESCE((
-                  ABS(orders__order_items__staged.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__order_items__staged.discount_amount) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__order_items__staged.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__order_items__staged.quantity AS DECIMAL(38, 0))
+                    END BETWEEN -2147483648 AND 2147483647
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__order_items__staged.tax_amount) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__order_items__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__order_items__staged.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__order_items__staged.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__order_items__staged.discount_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__order_items__staged.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__order_items__staged.tax_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(orders__order_items__staged.quantity > 0, TRUE)
@@ -4187,24 +6810,98 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-                ), FALSE)
+                NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_price) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.product_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.discount_amount) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.tax_amount) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.quantity AS DECIMAL(38, 0))
+                    END BETWEEN -2147483648 AND 2147483647
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(n.quantity > 0, TRUE)
@@ -4239,24 +6936,98 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_price) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.product_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.discount_amount) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.tax_amount) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.quantity AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(n.quantity > 0, TRUE)
@@ -4286,24 +7057,98 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-                ), FALSE)
+                NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_price) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.product_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.discount_amount) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.tax_amount) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.quantity AS DECIMAL(38, 0))
+                    END BETWEEN -2147483648 AND 2147483647
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(n.quantity > 0, TRUE)
@@ -4334,24 +7179,98 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_price) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.product_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.discount_amount) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.tax_amount) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.quantity AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(n.quantity > 0, TRUE)

@@ -81,13 +81,40 @@ FROM (
       CAST(n.phone AS VARCHAR(32)) AS phone,
       CAST(n.segment AS VARCHAR(20)) AS segment,
       CAST(n.plan AS VARCHAR(20)) AS plan,
-      CAST(n.default_address_id AS BIGINT) AS default_address_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS default_address_id,
       CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
-      CAST(n.lifetime_value AS DECIMAL(12, 2)) AS lifetime_value,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+      END AS lifetime_value,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.id AS old__id,
       b.email AS old__email,
       b.first_name AS old__first_name,
@@ -159,9 +186,22 @@ FROM (
         ELSE TRUE
       END AS chg__plan,
       CASE
-        WHEN CAST(n.default_address_id AS BIGINT) = b.default_address_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.default_address_id
         OR (
-          CAST(n.default_address_id AS BIGINT) IS NULL AND b.default_address_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.default_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -175,25 +215,58 @@ FROM (
         ELSE TRUE
       END AS chg__marketing_opt_in,
       CASE
-        WHEN CAST(n.lifetime_value AS DECIMAL(12, 2)) = b.lifetime_value
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+        END = b.lifetime_value
         OR (
-          CAST(n.lifetime_value AS DECIMAL(12, 2)) IS NULL AND b.lifetime_value IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.lifetime_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lifetime_value,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -207,9 +280,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -286,14 +372,72 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.lifetime_value) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.default_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.lifetime_value AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n

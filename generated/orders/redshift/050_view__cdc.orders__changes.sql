@@ -79,19 +79,64 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.customer_id AS BIGINT) AS customer_id,
+      CASE
+        WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS customer_id,
       CAST(n.order_number AS VARCHAR(32)) AS order_number,
       CAST(n.status AS VARCHAR(20)) AS status,
       CAST(n.channel AS VARCHAR(20)) AS channel,
       CAST(n.currency_code AS CHAR(3)) AS currency_code,
-      CAST(n.subtotal AS DECIMAL(12, 2)) AS subtotal,
-      CAST(n.discount_total AS DECIMAL(12, 2)) AS discount_total,
-      CAST(n.tax_total AS DECIMAL(12, 2)) AS tax_total,
-      CAST(n.shipping_total AS DECIMAL(12, 2)) AS shipping_total,
-      CAST(n.shipping_address_id AS BIGINT) AS shipping_address_id,
-      CAST(n.billing_address_id AS BIGINT) AS billing_address_id,
-      CAST(n.placed_at AS TIMESTAMP) AS placed_at,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.subtotal AS DECIMAL(12, 2))
+      END AS subtotal,
+      CASE
+        WHEN COALESCE(
+          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.discount_total AS DECIMAL(12, 2))
+      END AS discount_total,
+      CASE
+        WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.tax_total AS DECIMAL(12, 2))
+      END AS tax_total,
+      CASE
+        WHEN COALESCE(
+          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+      END AS shipping_total,
+      CASE
+        WHEN COALESCE(
+          CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS shipping_address_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS billing_address_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.placed_at AS TIMESTAMP)
+      END AS placed_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.customer_id AS old__customer_id,
@@ -117,9 +162,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.customer_id
         OR (
-          CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.customer_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -157,65 +209,157 @@ FROM (
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN CAST(n.subtotal AS DECIMAL(12, 2)) = b.subtotal
+        WHEN CASE
+          WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.subtotal AS DECIMAL(12, 2))
+        END = b.subtotal
         OR (
-          CAST(n.subtotal AS DECIMAL(12, 2)) IS NULL AND b.subtotal IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.subtotal AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.subtotal IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__subtotal,
       CASE
-        WHEN CAST(n.discount_total AS DECIMAL(12, 2)) = b.discount_total
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.discount_total AS DECIMAL(12, 2))
+        END = b.discount_total
         OR (
-          CAST(n.discount_total AS DECIMAL(12, 2)) IS NULL AND b.discount_total IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.discount_total AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.discount_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_total,
       CASE
-        WHEN CAST(n.tax_total AS DECIMAL(12, 2)) = b.tax_total
+        WHEN CASE
+          WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.tax_total AS DECIMAL(12, 2))
+        END = b.tax_total
         OR (
-          CAST(n.tax_total AS DECIMAL(12, 2)) IS NULL AND b.tax_total IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.tax_total AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.tax_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_total,
       CASE
-        WHEN CAST(n.shipping_total AS DECIMAL(12, 2)) = b.shipping_total
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+        END = b.shipping_total
         OR (
-          CAST(n.shipping_total AS DECIMAL(12, 2)) IS NULL AND b.shipping_total IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.shipping_total IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__shipping_total,
       CASE
-        WHEN CAST(n.shipping_address_id AS BIGINT) = b.shipping_address_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.shipping_address_id
         OR (
-          CAST(n.shipping_address_id AS BIGINT) IS NULL AND b.shipping_address_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.shipping_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__shipping_address_id,
       CASE
-        WHEN CAST(n.billing_address_id AS BIGINT) = b.billing_address_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.billing_address_id
         OR (
-          CAST(n.billing_address_id AS BIGINT) IS NULL AND b.billing_address_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.billing_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__billing_address_id,
       CASE
-        WHEN CAST(n.placed_at AS TIMESTAMP) = b.placed_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.placed_at AS TIMESTAMP)
+        END = b.placed_at
         OR (
-          CAST(n.placed_at AS TIMESTAMP) IS NULL AND b.placed_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.placed_at AS TIMESTAMP)
+          END IS NULL
+          AND b.placed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__placed_at,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -270,6 +414,20 @@ FROM (
             s.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(s.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               OCTET_LENGTH(s.order_number) > 32
             ), FALSE)
@@ -290,24 +448,132 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.subtotal) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.discount_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.subtotal AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.tax_total) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.shipping_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.discount_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.tax_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.shipping_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.shipping_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.billing_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(s.subtotal >= 0, TRUE)

@@ -69,14 +69,66 @@ BEGIN
           OCTET_LENGTH(n.plan) > 20
         ), FALSE)
         THEN 'value too long for customers.plan (' || CAST(OCTET_LENGTH(n.plan) AS VARCHAR(20)) || ' > 20)'
-        WHEN COALESCE((
-          ABS(n.lifetime_value) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(
+          CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for customers.default_address_id ("' || SUBSTRING(CAST(n.default_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for customers.default_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for customers.lifetime_value ("' || SUBSTRING(CAST(n.lifetime_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
-        WHEN COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to smallint for customers.status ("' || SUBSTRING(CAST(n.status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
         THEN 'value out of range for customers.status (smallint)'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for customers.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for customers.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       END,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
@@ -155,14 +207,72 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            ABS(n.lifetime_value) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(
+            CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
         )
         OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
       )
       AND NOT EXISTS(
@@ -262,13 +372,40 @@ BEGIN
           CAST(n.phone AS VARCHAR(32)) AS phone,
           CAST(n.segment AS VARCHAR(20)) AS segment,
           CAST(n.plan AS VARCHAR(20)) AS plan,
-          CAST(n.default_address_id AS BIGINT) AS default_address_id,
+          CASE
+            WHEN COALESCE(
+              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS default_address_id,
           CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
-          CAST(n.lifetime_value AS DECIMAL(12, 2)) AS lifetime_value,
-          CAST(n.status AS SMALLINT) AS status,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+          END AS lifetime_value,
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END AS status,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END AS deleted_at,
           b.id AS old__id,
           b.email AS old__email,
           b.first_name AS old__first_name,
@@ -340,9 +477,22 @@ BEGIN
             ELSE TRUE
           END AS chg__plan,
           CASE
-            WHEN CAST(n.default_address_id AS BIGINT) = b.default_address_id
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.default_address_id
             OR (
-              CAST(n.default_address_id AS BIGINT) IS NULL AND b.default_address_id IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.default_address_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -356,25 +506,58 @@ BEGIN
             ELSE TRUE
           END AS chg__marketing_opt_in,
           CASE
-            WHEN CAST(n.lifetime_value AS DECIMAL(12, 2)) = b.lifetime_value
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+            END = b.lifetime_value
             OR (
-              CAST(n.lifetime_value AS DECIMAL(12, 2)) IS NULL AND b.lifetime_value IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.lifetime_value IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__lifetime_value,
           CASE
-            WHEN CAST(n.status AS SMALLINT) = b.status
+            WHEN CASE
+              WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END = b.status
             OR (
-              CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+              END IS NULL
+              AND b.status IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__status,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -388,9 +571,22 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.deleted_at AS TIMESTAMP)
+            END = b.deleted_at
             OR (
-              CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.deleted_at AS TIMESTAMP)
+              END IS NULL
+              AND b.deleted_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -467,17 +663,77 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__customers__staged.lifetime_value) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__customers__staged.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__customers__staged.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__customers__staged.default_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__customers__staged.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
                 COALESCE(
                   (
-                    orders__customers__staged.status <= -32768.5
-                    OR orders__customers__staged.status >= 32767.5
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__customers__staged.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__customers__staged.lifetime_value AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
                   ),
                   FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__customers__staged.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__customers__staged.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__customers__staged.status AS DECIMAL(38, 0))
+                    END BETWEEN -32768 AND 32767
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__customers__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__customers__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
                 )
               )
             )
@@ -574,14 +830,72 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.lifetime_value) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  n.status <= -32768.5 OR n.status >= 32767.5
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.status AS DECIMAL(38, 0))
+                    END BETWEEN -32768 AND 32767
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -634,14 +948,72 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.lifetime_value) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              n.status <= -32768.5 OR n.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       ) - (
         SELECT
@@ -689,14 +1061,72 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.lifetime_value) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  n.status <= -32768.5 OR n.status >= 32767.5
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.status AS DECIMAL(38, 0))
+                    END BETWEEN -32768 AND 32767
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -745,14 +1175,72 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.lifetime_value) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              n.status <= -32768.5 OR n.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.default_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       )
     FROM orders__customers__delta;
@@ -827,6 +1315,18 @@ BEGIN
         THEN 'NULL key (id)'
         WHEN n.updated_at IS NULL
         THEN 'NULL updated_at'
+        WHEN NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for addresses.customer_id ("' || SUBSTRING(CAST(n.customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.customer_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for addresses.customer_id (bigint)'
         WHEN COALESCE((
           OCTET_LENGTH(n.line1) > 255
         ), FALSE)
@@ -851,6 +1351,16 @@ BEGIN
           OCTET_LENGTH(n.country_code) > 2
         ), FALSE)
         THEN 'value too long for addresses.country_code (' || CAST(OCTET_LENGTH(n.country_code) AS VARCHAR(20)) || ' > 2)'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for addresses.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for addresses.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       END,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
@@ -895,6 +1405,20 @@ BEGIN
           n.updated_at IS NULL
         )
         OR (
+          NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.customer_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
           COALESCE((
             OCTET_LENGTH(n.line1) > 255
           ), FALSE)
@@ -923,6 +1447,18 @@ BEGIN
           COALESCE((
             OCTET_LENGTH(n.country_code) > 2
           ), FALSE)
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
       )
       AND NOT EXISTS(
@@ -1008,7 +1544,10 @@ BEGIN
       FROM (
         SELECT
           CAST(n.id AS BIGINT) AS id,
-          CAST(n.customer_id AS BIGINT) AS customer_id,
+          CASE
+            WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS customer_id,
           CAST(n.line1 AS VARCHAR(255)) AS line1,
           CAST(n.line2 AS VARCHAR(255)) AS line2,
           CAST(n.city AS VARCHAR(100)) AS city,
@@ -1016,9 +1555,21 @@ BEGIN
           CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
           CAST(n.country_code AS CHAR(2)) AS country_code,
           CAST(n.is_default AS BOOLEAN) AS is_default,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END AS deleted_at,
           b.id AS old__id,
           b.customer_id AS old__customer_id,
           b.line1 AS old__line1,
@@ -1040,9 +1591,16 @@ BEGIN
             ELSE TRUE
           END AS chg__id,
           CASE
-            WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
+            WHEN CASE
+              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.customer_id
             OR (
-              CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.customer_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -1104,9 +1662,22 @@ BEGIN
             ELSE TRUE
           END AS chg__is_default,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -1120,9 +1691,22 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.deleted_at AS TIMESTAMP)
+            END = b.deleted_at
             OR (
-              CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.deleted_at AS TIMESTAMP)
+              END IS NULL
+              AND b.deleted_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -1167,6 +1751,26 @@ BEGIN
                 orders__addresses__staged.updated_at IS NULL
               )
               OR (
+                NOT COALESCE(
+                  CAST(orders__addresses__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__addresses__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__addresses__staged.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
                 COALESCE((
                   OCTET_LENGTH(orders__addresses__staged.line1) > 255
                 ), FALSE)
@@ -1195,6 +1799,18 @@ BEGIN
                 COALESCE((
                   OCTET_LENGTH(orders__addresses__staged.country_code) > 2
                 ), FALSE)
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__addresses__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__addresses__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         ) AS n
@@ -1260,6 +1876,20 @@ BEGIN
                 n.updated_at IS NULL
               )
               OR (
+                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
                 COALESCE((
                   OCTET_LENGTH(n.line1) > 255
                 ), FALSE)
@@ -1288,6 +1918,18 @@ BEGIN
                 COALESCE((
                   OCTET_LENGTH(n.country_code) > 2
                 ), FALSE)
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -1310,6 +1952,20 @@ BEGIN
             n.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               OCTET_LENGTH(n.line1) > 255
             ), FALSE)
@@ -1339,6 +1995,18 @@ BEGIN
               OCTET_LENGTH(n.country_code) > 2
             ), FALSE)
           )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
       ) - (
         SELECT
           COUNT(*)
@@ -1353,6 +2021,20 @@ BEGIN
               )
               OR (
                 n.updated_at IS NULL
+              )
+              OR (
+                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -1384,6 +2066,18 @@ BEGIN
                   OCTET_LENGTH(n.country_code) > 2
                 ), FALSE)
               )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
             )
           GROUP BY
             n.id
@@ -1399,6 +2093,20 @@ BEGIN
           )
           OR (
             n.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -1429,6 +2137,18 @@ BEGIN
             COALESCE((
               OCTET_LENGTH(n.country_code) > 2
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       )
     FROM orders__addresses__delta;
@@ -1514,10 +2234,25 @@ BEGIN
           OCTET_LENGTH(n.currency_code) > 3
         ), FALSE)
         THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-        WHEN COALESCE((
-          ABS(n.vat_rate) >= 999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(n.vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+              END
+            ) >= 999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       END,
       MD5(
         COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
@@ -1569,9 +2304,26 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
+          NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                END
+              ) >= 999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
       )
       AND NOT EXISTS(
@@ -1637,8 +2389,17 @@ BEGIN
           CAST(n.name AS VARCHAR(100)) AS name,
           CAST(n.region AS VARCHAR(64)) AS region,
           CAST(n.currency_code AS CHAR(3)) AS currency_code,
-          CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+          END AS vat_rate,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.code AS old__code,
           b.name AS old__name,
@@ -1680,17 +2441,37 @@ BEGIN
             ELSE TRUE
           END AS chg__currency_code,
           CASE
-            WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+            WHEN CASE
+              WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+            END = b.vat_rate
             OR (
-              CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+              END IS NULL
+              AND b.vat_rate IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__vat_rate,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -1756,9 +2537,32 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__countries__staged.vat_rate) >= 999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__countries__staged.vat_rate AS DECIMAL(38, 2))
+                      END
+                    ) >= 999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__countries__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         ) AS n
@@ -1835,9 +2639,32 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__countries__staged.vat_rate) >= 999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__countries__staged.vat_rate AS DECIMAL(38, 2))
+                      END
+                    ) >= 999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__countries__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         )
@@ -1916,9 +2743,26 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.vat_rate) >= 999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                      END
+                    ) >= 999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -1961,9 +2805,26 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.vat_rate) >= 999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       ) - (
         SELECT
@@ -2001,9 +2862,26 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.vat_rate) >= 999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                      END
+                    ) >= 999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -2042,9 +2920,26 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.vat_rate) >= 999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.vat_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       )
     FROM orders__countries__delta;
@@ -2157,18 +3052,53 @@ BEGIN
           OCTET_LENGTH(n.category) > 100
         ), FALSE)
         THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(n.category) AS VARCHAR(20)) || ' > 100)'
-        WHEN COALESCE((
-          ABS(n.unit_price) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(n.unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for products.unit_price (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.unit_cost) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(n.unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.weight_kg) >= 99999.9995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(n.weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+              END
+            ) >= 99999.9995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       END,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
@@ -2221,19 +3151,58 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
         )
         OR (
-          COALESCE((
-            ABS(n.unit_cost) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
         )
         OR (
-          COALESCE((
-            ABS(n.weight_kg) >= 99999.9995
-          ), FALSE)
+          NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                END
+              ) >= 99999.9995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
       )
       AND NOT EXISTS(
@@ -2311,11 +3280,26 @@ BEGIN
           CAST(n.sku AS VARCHAR(64)) AS sku,
           CAST(n.name AS VARCHAR(255)) AS name,
           CAST(n.category AS VARCHAR(100)) AS category,
-          CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-          CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
-          CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
+          CASE
+            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_price AS DECIMAL(12, 2))
+          END AS unit_price,
+          CASE
+            WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+          END AS unit_cost,
+          CASE
+            WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+          END AS weight_kg,
           CAST(n.is_active AS BOOLEAN) AS is_active,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.id AS old__id,
           b.sku AS old__sku,
@@ -2360,25 +3344,46 @@ BEGIN
             ELSE TRUE
           END AS chg__category,
           CASE
-            WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+            WHEN CASE
+              WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.unit_price AS DECIMAL(12, 2))
+            END = b.unit_price
             OR (
-              CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_price AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.unit_price IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_price,
           CASE
-            WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
+            WHEN CASE
+              WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+            END = b.unit_cost
             OR (
-              CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_cost AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.unit_cost IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_cost,
           CASE
-            WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
+            WHEN CASE
+              WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+            END = b.weight_kg
             OR (
-              CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.weight_kg AS DECIMAL(8, 3))
+              END IS NULL
+              AND b.weight_kg IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -2392,9 +3397,22 @@ BEGIN
             ELSE TRUE
           END AS chg__is_active,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -2458,19 +3476,76 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.unit_cost) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.weight_kg) >= 99999.9995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.unit_cost AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.weight_kg AS DECIMAL(38, 3))
+                      END
+                    ) >= 99999.9995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__products__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         ) AS n
@@ -2551,19 +3626,76 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.unit_cost) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__products__staged.weight_kg) >= 99999.9995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.unit_cost AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__products__staged.weight_kg AS DECIMAL(38, 3))
+                      END
+                    ) >= 99999.9995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__products__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
         )
@@ -2637,19 +3769,58 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_cost) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.weight_kg) >= 99999.9995
-                ), FALSE)
+                NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                      END
+                    ) >= 99999.9995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -2687,19 +3858,58 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_price) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_cost) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.weight_kg) >= 99999.9995
-            ), FALSE)
+            NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       ) - (
         SELECT
@@ -2732,19 +3942,58 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_cost) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.weight_kg) >= 99999.9995
-                ), FALSE)
+                NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                      END
+                    ) >= 99999.9995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
             )
           GROUP BY
@@ -2778,19 +4027,58 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_price) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_cost) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.weight_kg) >= 99999.9995
-            ), FALSE)
+            NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
       )
     FROM orders__products__delta;
@@ -2897,6 +4185,18 @@ BEGIN
         THEN 'NULL key (id)'
         WHEN n.updated_at IS NULL
         THEN 'NULL updated_at'
+        WHEN NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(n.customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.customer_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.customer_id (bigint)'
         WHEN COALESCE((
           OCTET_LENGTH(n.order_number) > 32
         ), FALSE)
@@ -2913,22 +4213,120 @@ BEGIN
           OCTET_LENGTH(n.currency_code) > 3
         ), FALSE)
         THEN 'value too long for orders.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-        WHEN COALESCE((
-          ABS(n.subtotal) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(n.subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.subtotal AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.discount_total) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(
+          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(n.discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.discount_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.tax_total) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(n.tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.tax_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.shipping_total) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(
+          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(n.shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(n.shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.shipping_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(n.billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.billing_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for orders.placed_at ("' || SUBSTRING(CAST(n.placed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for orders.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
         WHEN NOT COALESCE(n.subtotal >= 0, TRUE)
         THEN 'check failed: non_negative_subtotal'
       END,
@@ -2980,6 +4378,20 @@ BEGIN
           n.updated_at IS NULL
         )
         OR (
+          NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.customer_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
           COALESCE((
             OCTET_LENGTH(n.order_number) > 32
           ), FALSE)
@@ -3000,24 +4412,132 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            ABS(n.subtotal) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
         )
         OR (
-          COALESCE((
-            ABS(n.discount_total) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
         )
         OR (
-          COALESCE((
-            ABS(n.tax_total) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(
+            CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
         )
         OR (
-          COALESCE((
-            ABS(n.shipping_total) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
         OR (
           NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3115,19 +4635,64 @@ BEGIN
       FROM (
         SELECT
           CAST(n.id AS BIGINT) AS id,
-          CAST(n.customer_id AS BIGINT) AS customer_id,
+          CASE
+            WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS customer_id,
           CAST(n.order_number AS VARCHAR(32)) AS order_number,
           CAST(n.status AS VARCHAR(20)) AS status,
           CAST(n.channel AS VARCHAR(20)) AS channel,
           CAST(n.currency_code AS CHAR(3)) AS currency_code,
-          CAST(n.subtotal AS DECIMAL(12, 2)) AS subtotal,
-          CAST(n.discount_total AS DECIMAL(12, 2)) AS discount_total,
-          CAST(n.tax_total AS DECIMAL(12, 2)) AS tax_total,
-          CAST(n.shipping_total AS DECIMAL(12, 2)) AS shipping_total,
-          CAST(n.shipping_address_id AS BIGINT) AS shipping_address_id,
-          CAST(n.billing_address_id AS BIGINT) AS billing_address_id,
-          CAST(n.placed_at AS TIMESTAMP) AS placed_at,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.subtotal AS DECIMAL(12, 2))
+          END AS subtotal,
+          CASE
+            WHEN COALESCE(
+              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.discount_total AS DECIMAL(12, 2))
+          END AS discount_total,
+          CASE
+            WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.tax_total AS DECIMAL(12, 2))
+          END AS tax_total,
+          CASE
+            WHEN COALESCE(
+              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+          END AS shipping_total,
+          CASE
+            WHEN COALESCE(
+              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS shipping_address_id,
+          CASE
+            WHEN COALESCE(
+              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS billing_address_id,
+          CASE
+            WHEN COALESCE(
+              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.placed_at AS TIMESTAMP)
+          END AS placed_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.id AS old__id,
           b.customer_id AS old__customer_id,
@@ -3153,9 +4718,16 @@ BEGIN
             ELSE TRUE
           END AS chg__id,
           CASE
-            WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
+            WHEN CASE
+              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.customer_id
             OR (
-              CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.customer_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -3193,65 +4765,157 @@ BEGIN
             ELSE TRUE
           END AS chg__currency_code,
           CASE
-            WHEN CAST(n.subtotal AS DECIMAL(12, 2)) = b.subtotal
+            WHEN CASE
+              WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.subtotal AS DECIMAL(12, 2))
+            END = b.subtotal
             OR (
-              CAST(n.subtotal AS DECIMAL(12, 2)) IS NULL AND b.subtotal IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.subtotal AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.subtotal IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__subtotal,
           CASE
-            WHEN CAST(n.discount_total AS DECIMAL(12, 2)) = b.discount_total
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.discount_total AS DECIMAL(12, 2))
+            END = b.discount_total
             OR (
-              CAST(n.discount_total AS DECIMAL(12, 2)) IS NULL AND b.discount_total IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.discount_total AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.discount_total IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__discount_total,
           CASE
-            WHEN CAST(n.tax_total AS DECIMAL(12, 2)) = b.tax_total
+            WHEN CASE
+              WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.tax_total AS DECIMAL(12, 2))
+            END = b.tax_total
             OR (
-              CAST(n.tax_total AS DECIMAL(12, 2)) IS NULL AND b.tax_total IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.tax_total AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.tax_total IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__tax_total,
           CASE
-            WHEN CAST(n.shipping_total AS DECIMAL(12, 2)) = b.shipping_total
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+            END = b.shipping_total
             OR (
-              CAST(n.shipping_total AS DECIMAL(12, 2)) IS NULL AND b.shipping_total IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.shipping_total AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.shipping_total IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__shipping_total,
           CASE
-            WHEN CAST(n.shipping_address_id AS BIGINT) = b.shipping_address_id
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.shipping_address_id
             OR (
-              CAST(n.shipping_address_id AS BIGINT) IS NULL AND b.shipping_address_id IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.shipping_address_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__shipping_address_id,
           CASE
-            WHEN CAST(n.billing_address_id AS BIGINT) = b.billing_address_id
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.billing_address_id
             OR (
-              CAST(n.billing_address_id AS BIGINT) IS NULL AND b.billing_address_id IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.billing_address_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__billing_address_id,
           CASE
-            WHEN CAST(n.placed_at AS TIMESTAMP) = b.placed_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.placed_at AS TIMESTAMP)
+            END = b.placed_at
             OR (
-              CAST(n.placed_at AS TIMESTAMP) IS NULL AND b.placed_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.placed_at AS TIMESTAMP)
+              END IS NULL
+              AND b.placed_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__placed_at,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -3306,6 +4970,26 @@ BEGIN
                 orders__orders__staged.updated_at IS NULL
               )
               OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__orders__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__orders__staged.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
                 COALESCE((
                   OCTET_LENGTH(orders__orders__staged.order_number) > 32
                 ), FALSE)
@@ -3326,24 +5010,144 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(orders__orders__staged.subtotal) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__orders__staged.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__orders__staged.discount_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__orders__staged.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__orders__staged.subtotal AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__orders__staged.tax_total) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__orders__staged.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__orders__staged.shipping_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__orders__staged.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__orders__staged.discount_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__orders__staged.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__orders__staged.tax_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__orders__staged.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__orders__staged.shipping_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__orders__staged.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__orders__staged.shipping_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__orders__staged.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__orders__staged.billing_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__orders__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(orders__orders__staged.subtotal >= 0, TRUE)
@@ -3412,6 +5216,20 @@ BEGIN
                 n.updated_at IS NULL
               )
               OR (
+                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
                 COALESCE((
                   OCTET_LENGTH(n.order_number) > 32
                 ), FALSE)
@@ -3432,24 +5250,132 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.subtotal) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.discount_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.tax_total) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.shipping_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3475,6 +5401,20 @@ BEGIN
             n.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               OCTET_LENGTH(n.order_number) > 32
             ), FALSE)
@@ -3495,24 +5435,132 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.subtotal) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.discount_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.tax_total) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.shipping_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3531,6 +5579,20 @@ BEGIN
               )
               OR (
                 n.updated_at IS NULL
+              )
+              OR (
+                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
               )
               OR (
                 COALESCE((
@@ -3553,24 +5615,132 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  ABS(n.subtotal) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.discount_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.tax_total) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.shipping_total) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3590,6 +5760,20 @@ BEGIN
           )
           OR (
             n.updated_at IS NULL
+          )
+          OR (
+            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -3612,24 +5796,132 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(n.subtotal) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.discount_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.subtotal AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.tax_total) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.shipping_total) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.discount_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.tax_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.shipping_total AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(n.subtotal >= 0, TRUE)
@@ -3765,22 +6057,88 @@ BEGIN
           n.line_number <= -32768.5 OR n.line_number >= 32767.5
         ), FALSE)
         THEN 'value out of range for order_items.line_number (smallint)'
-        WHEN COALESCE((
-          n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(n.product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.product_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for order_items.product_id (bigint)'
+        WHEN NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(n.quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.quantity AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
         THEN 'value out of range for order_items.quantity (integer)'
-        WHEN COALESCE((
-          ABS(n.unit_price) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(n.unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.discount_amount) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(
+          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(n.discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-        WHEN COALESCE((
-          ABS(n.tax_amount) >= 9999999999.995
-        ), FALSE)
+        WHEN NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(n.tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
         THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
         WHEN NOT COALESCE(n.quantity > 0, TRUE)
         THEN 'check failed: positive_quantity'
       END,
@@ -3830,24 +6188,98 @@ BEGIN
           ), FALSE)
         )
         OR (
-          COALESCE((
-            n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-          ), FALSE)
+          NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
         )
         OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.product_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
         )
         OR (
-          COALESCE((
-            ABS(n.discount_amount) >= 9999999999.995
-          ), FALSE)
+          NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
         )
         OR (
-          COALESCE((
-            ABS(n.tax_amount) >= 9999999999.995
-          ), FALSE)
+          COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.quantity AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        )
+        OR (
+          COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+        )
+        OR (
+          NOT COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
         )
         OR (
           NOT COALESCE(n.quantity > 0, TRUE)
@@ -3926,14 +6358,44 @@ BEGIN
         SELECT
           CAST(n.order_id AS BIGINT) AS order_id,
           CAST(n.line_number AS SMALLINT) AS line_number,
-          CAST(n.product_id AS BIGINT) AS product_id,
-          CAST(n.quantity AS INTEGER) AS quantity,
-          CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-          CAST(n.discount_amount AS DECIMAL(12, 2)) AS discount_amount,
-          CAST(n.tax_amount AS DECIMAL(12, 2)) AS tax_amount,
-          CAST(n.created_at AS TIMESTAMP) AS created_at,
+          CASE
+            WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+          END AS product_id,
+          CASE
+            WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INTEGER)
+          END AS quantity,
+          CASE
+            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_price AS DECIMAL(12, 2))
+          END AS unit_price,
+          CASE
+            WHEN COALESCE(
+              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+          END AS discount_amount,
+          CASE
+            WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+          END AS tax_amount,
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END AS deleted_at,
           b.order_id AS old__order_id,
           b.line_number AS old__line_number,
           b.product_id AS old__product_id,
@@ -3961,49 +6423,103 @@ BEGIN
             ELSE TRUE
           END AS chg__line_number,
           CASE
-            WHEN CAST(n.product_id AS BIGINT) = b.product_id
+            WHEN CASE
+              WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+            END = b.product_id
             OR (
-              CAST(n.product_id AS BIGINT) IS NULL AND b.product_id IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+              END IS NULL
+              AND b.product_id IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__product_id,
           CASE
-            WHEN CAST(n.quantity AS INTEGER) = b.quantity
+            WHEN CASE
+              WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INTEGER)
+            END = b.quantity
             OR (
-              CAST(n.quantity AS INTEGER) IS NULL AND b.quantity IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INTEGER)
+              END IS NULL
+              AND b.quantity IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__quantity,
           CASE
-            WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+            WHEN CASE
+              WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.unit_price AS DECIMAL(12, 2))
+            END = b.unit_price
             OR (
-              CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.unit_price AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.unit_price IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_price,
           CASE
-            WHEN CAST(n.discount_amount AS DECIMAL(12, 2)) = b.discount_amount
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+            END = b.discount_amount
             OR (
-              CAST(n.discount_amount AS DECIMAL(12, 2)) IS NULL AND b.discount_amount IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(n.discount_amount AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.discount_amount IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__discount_amount,
           CASE
-            WHEN CAST(n.tax_amount AS DECIMAL(12, 2)) = b.tax_amount
+            WHEN CASE
+              WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+            END = b.tax_amount
             OR (
-              CAST(n.tax_amount AS DECIMAL(12, 2)) IS NULL AND b.tax_amount IS NULL
+              CASE
+                WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(n.tax_amount AS DECIMAL(12, 2))
+              END IS NULL
+              AND b.tax_amount IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__tax_amount,
           CASE
-            WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.created_at AS TIMESTAMP)
+            END = b.created_at
             OR (
-              CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.created_at AS TIMESTAMP)
+              END IS NULL
+              AND b.created_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -4017,9 +6533,22 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+            WHEN CASE
+              WHEN COALESCE(
+                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                TRUE
+              )
+              THEN CAST(n.deleted_at AS TIMESTAMP)
+            END = b.deleted_at
             OR (
-              CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+              CASE
+                WHEN COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+                THEN CAST(n.deleted_at AS TIMESTAMP)
+              END IS NULL
+              AND b.deleted_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
@@ -4076,28 +6605,122 @@ BEGIN
                 )
               )
               OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
                 COALESCE(
-                  (
-                    orders__order_items__staged.quantity <= -2147483648.5
-                    OR orders__order_items__staged.quantity >= 2147483647.5
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__order_items__staged.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__order_items__staged.product_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
                   ),
                   FALSE
                 )
               )
               OR (
-                COALESCE((
-                  ABS(orders__order_items__staged.unit_price) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                  TRUE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__order_items__staged.discount_amount) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(
+                        CAST(orders__order_items__staged.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                        TRUE
+                      )
+                      THEN CAST(orders__order_items__staged.quantity AS DECIMAL(38, 0))
+                    END BETWEEN -2147483648 AND 2147483647
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(orders__order_items__staged.tax_amount) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__order_items__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__order_items__staged.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__order_items__staged.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__order_items__staged.discount_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(orders__order_items__staged.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(orders__order_items__staged.tax_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(orders__order_items__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(orders__order_items__staged.quantity > 0, TRUE)
@@ -4175,24 +6798,98 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-                ), FALSE)
+                NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_price) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.product_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.discount_amount) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.tax_amount) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.quantity AS DECIMAL(38, 0))
+                    END BETWEEN -2147483648 AND 2147483647
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(n.quantity > 0, TRUE)
@@ -4227,24 +6924,98 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_price) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.product_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.discount_amount) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.tax_amount) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.quantity AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(n.quantity > 0, TRUE)
@@ -4274,24 +7045,98 @@ BEGIN
                 ), FALSE)
               )
               OR (
-                COALESCE((
-                  n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-                ), FALSE)
+                NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.unit_price) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.product_id AS DECIMAL(38, 0))
+                    END BETWEEN -9223372036854775808 AND 9223372036854775807
+                  ),
+                  FALSE
+                )
               )
               OR (
-                COALESCE((
-                  ABS(n.discount_amount) >= 9999999999.995
-                ), FALSE)
+                NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
               )
               OR (
-                COALESCE((
-                  ABS(n.tax_amount) >= 9999999999.995
-                ), FALSE)
+                COALESCE(
+                  NOT (
+                    CASE
+                      WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                      THEN CAST(n.quantity AS DECIMAL(38, 0))
+                    END BETWEEN -2147483648 AND 2147483647
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(
+                          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                          TRUE
+                        )
+                        THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              )
+              OR (
+                COALESCE(
+                  (
+                    ABS(
+                      CASE
+                        WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                        THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                      END
+                    ) >= 9999999999.995
+                  ),
+                  FALSE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
+              )
+              OR (
+                NOT COALESCE(
+                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+                  TRUE
+                )
               )
               OR (
                 NOT COALESCE(n.quantity > 0, TRUE)
@@ -4322,24 +7167,98 @@ BEGIN
             ), FALSE)
           )
           OR (
-            COALESCE((
-              n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.unit_price) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.product_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(n.discount_amount) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(n.tax_amount) >= 9999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(n.quantity AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(n.discount_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(n.tax_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(n.quantity > 0, TRUE)

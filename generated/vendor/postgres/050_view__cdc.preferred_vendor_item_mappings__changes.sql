@@ -191,9 +191,27 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.client_company_id AS BIGINT) AS client_company_id,
-      CAST(n.vendor_company_id AS BIGINT) AS vendor_company_id,
-      CAST(n.product_category_id AS BIGINT) AS product_category_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS client_company_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS vendor_company_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS product_category_id,
       CAST(n.item_code AS VARCHAR(64)) AS item_code,
       CAST(n.vendor_item_code AS VARCHAR(64)) AS vendor_item_code,
       CAST(n.item_name AS VARCHAR(255)) AS item_name,
@@ -201,38 +219,143 @@ FROM (
       CAST(n.manufacturer_name AS VARCHAR(255)) AS manufacturer_name,
       CAST(n.manufacturer_part_number AS VARCHAR(64)) AS manufacturer_part_number,
       CAST(n.gtin AS VARCHAR(14)) AS gtin,
-      CAST(n.weight_kg AS DECIMAL(10, 3)) AS weight_kg,
+      CASE
+        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.weight_kg AS DECIMAL(10, 3))
+      END AS weight_kg,
       CAST(n.country_of_origin AS CHAR(2)) AS country_of_origin,
       CAST(n.unit_of_measure AS VARCHAR(16)) AS unit_of_measure,
-      CAST(n.pack_size AS INT) AS pack_size,
-      CAST(n.unit_price AS DECIMAL(14, 4)) AS unit_price,
-      CAST(n.list_price AS DECIMAL(14, 4)) AS list_price,
+      CASE
+        WHEN COALESCE(CAST(n.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INT)
+      END AS pack_size,
+      CASE
+        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.unit_price AS DECIMAL(14, 4))
+      END AS unit_price,
+      CASE
+        WHEN COALESCE(CAST(n.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.list_price AS DECIMAL(14, 4))
+      END AS list_price,
       CAST(n.currency_code AS CHAR(3)) AS currency_code,
-      CAST(n.discount_pct AS DECIMAL(5, 2)) AS discount_pct,
-      CAST(n.min_order_qty AS DECIMAL(12, 3)) AS min_order_qty,
-      CAST(n.max_order_qty AS DECIMAL(12, 3)) AS max_order_qty,
-      CAST(n.lead_time_days AS SMALLINT) AS lead_time_days,
+      CASE
+        WHEN COALESCE(
+          CAST(n.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.discount_pct AS DECIMAL(5, 2))
+      END AS discount_pct,
+      CASE
+        WHEN COALESCE(
+          CAST(n.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.min_order_qty AS DECIMAL(12, 3))
+      END AS min_order_qty,
+      CASE
+        WHEN COALESCE(
+          CAST(n.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.max_order_qty AS DECIMAL(12, 3))
+      END AS max_order_qty,
+      CASE
+        WHEN COALESCE(
+          CAST(n.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS lead_time_days,
       CAST(n.contract_number AS VARCHAR(64)) AS contract_number,
-      CAST(n.contract_start_date AS DATE) AS contract_start_date,
-      CAST(n.contract_end_date AS DATE) AS contract_end_date,
-      CAST(n.price_valid_until AS DATE) AS price_valid_until,
-      CAST(n.priority AS SMALLINT) AS priority,
-      CAST(n.status AS SMALLINT) AS status,
+      CASE
+        WHEN COALESCE(
+          CAST(n.contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.contract_start_date AS DATE)
+      END AS contract_start_date,
+      CASE
+        WHEN COALESCE(
+          CAST(n.contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.contract_end_date AS DATE)
+      END AS contract_end_date,
+      CASE
+        WHEN COALESCE(
+          CAST(n.price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.price_valid_until AS DATE)
+      END AS price_valid_until,
+      CASE
+        WHEN COALESCE(CAST(n.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS priority,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
       CAST(n.is_exclusive AS BOOLEAN) AS is_exclusive,
       CAST(n.is_catalog_item AS BOOLEAN) AS is_catalog_item,
       CAST(n.is_taxable AS BOOLEAN) AS is_taxable,
-      CAST(n.tax_rate AS DECIMAL(5, 2)) AS tax_rate,
-      CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
-      CAST(n.rebate_pct AS DECIMAL(5, 2)) AS rebate_pct,
-      CAST(n.last_ordered_at AS TIMESTAMP) AS last_ordered_at,
+      CASE
+        WHEN COALESCE(CAST(n.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.tax_rate AS DECIMAL(5, 2))
+      END AS tax_rate,
+      CASE
+        WHEN COALESCE(
+          CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.min_order_value AS DECIMAL(14, 2))
+      END AS min_order_value,
+      CASE
+        WHEN COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.rebate_pct AS DECIMAL(5, 2))
+      END AS rebate_pct,
+      CASE
+        WHEN COALESCE(
+          CAST(n.last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.last_ordered_at AS TIMESTAMP)
+      END AS last_ordered_at,
       CAST(n.notes AS VARCHAR(1000)) AS notes,
-      CAST(n.approved_by AS BIGINT) AS approved_by,
-      CAST(n.approved_at AS TIMESTAMP) AS approved_at,
-      CAST(n.created_by AS BIGINT) AS created_by,
-      CAST(n.updated_by AS BIGINT) AS updated_by,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(CAST(n.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS approved_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.approved_at AS TIMESTAMP)
+      END AS approved_at,
+      CASE
+        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS created_by,
+      CASE
+        WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS updated_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.id AS old__id,
       b.client_company_id AS old__client_company_id,
       b.vendor_company_id AS old__vendor_company_id,
@@ -285,25 +408,64 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.client_company_id AS BIGINT) = b.client_company_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.client_company_id
         OR (
-          CAST(n.client_company_id AS BIGINT) IS NULL AND b.client_company_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.client_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__client_company_id,
       CASE
-        WHEN CAST(n.vendor_company_id AS BIGINT) = b.vendor_company_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.vendor_company_id
         OR (
-          CAST(n.vendor_company_id AS BIGINT) IS NULL AND b.vendor_company_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.vendor_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vendor_company_id,
       CASE
-        WHEN CAST(n.product_category_id AS BIGINT) = b.product_category_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.product_category_id
         OR (
-          CAST(n.product_category_id AS BIGINT) IS NULL AND b.product_category_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.product_category_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -366,9 +528,16 @@ FROM (
         ELSE TRUE
       END AS chg__gtin,
       CASE
-        WHEN CAST(n.weight_kg AS DECIMAL(10, 3)) = b.weight_kg
+        WHEN CASE
+          WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.weight_kg AS DECIMAL(10, 3))
+        END = b.weight_kg
         OR (
-          CAST(n.weight_kg AS DECIMAL(10, 3)) IS NULL AND b.weight_kg IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.weight_kg AS DECIMAL(10, 3))
+          END IS NULL
+          AND b.weight_kg IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -390,25 +559,46 @@ FROM (
         ELSE TRUE
       END AS chg__unit_of_measure,
       CASE
-        WHEN CAST(n.pack_size AS INT) = b.pack_size
+        WHEN CASE
+          WHEN COALESCE(CAST(n.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INT)
+        END = b.pack_size
         OR (
-          CAST(n.pack_size AS INT) IS NULL AND b.pack_size IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.pack_size IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__pack_size,
       CASE
-        WHEN CAST(n.unit_price AS DECIMAL(14, 4)) = b.unit_price
+        WHEN CASE
+          WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.unit_price AS DECIMAL(14, 4))
+        END = b.unit_price
         OR (
-          CAST(n.unit_price AS DECIMAL(14, 4)) IS NULL AND b.unit_price IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.unit_price AS DECIMAL(14, 4))
+          END IS NULL
+          AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN CAST(n.list_price AS DECIMAL(14, 4)) = b.list_price
+        WHEN CASE
+          WHEN COALESCE(CAST(n.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.list_price AS DECIMAL(14, 4))
+        END = b.list_price
         OR (
-          CAST(n.list_price AS DECIMAL(14, 4)) IS NULL AND b.list_price IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.list_price AS DECIMAL(14, 4))
+          END IS NULL
+          AND b.list_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -422,33 +612,85 @@ FROM (
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN CAST(n.discount_pct AS DECIMAL(5, 2)) = b.discount_pct
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.discount_pct AS DECIMAL(5, 2))
+        END = b.discount_pct
         OR (
-          CAST(n.discount_pct AS DECIMAL(5, 2)) IS NULL AND b.discount_pct IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.discount_pct AS DECIMAL(5, 2))
+          END IS NULL
+          AND b.discount_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_pct,
       CASE
-        WHEN CAST(n.min_order_qty AS DECIMAL(12, 3)) = b.min_order_qty
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.min_order_qty AS DECIMAL(12, 3))
+        END = b.min_order_qty
         OR (
-          CAST(n.min_order_qty AS DECIMAL(12, 3)) IS NULL AND b.min_order_qty IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.min_order_qty AS DECIMAL(12, 3))
+          END IS NULL
+          AND b.min_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_qty,
       CASE
-        WHEN CAST(n.max_order_qty AS DECIMAL(12, 3)) = b.max_order_qty
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.max_order_qty AS DECIMAL(12, 3))
+        END = b.max_order_qty
         OR (
-          CAST(n.max_order_qty AS DECIMAL(12, 3)) IS NULL AND b.max_order_qty IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.max_order_qty AS DECIMAL(12, 3))
+          END IS NULL
+          AND b.max_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__max_order_qty,
       CASE
-        WHEN CAST(n.lead_time_days AS SMALLINT) = b.lead_time_days
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.lead_time_days
         OR (
-          CAST(n.lead_time_days AS SMALLINT) IS NULL AND b.lead_time_days IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.lead_time_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -462,41 +704,94 @@ FROM (
         ELSE TRUE
       END AS chg__contract_number,
       CASE
-        WHEN CAST(n.contract_start_date AS DATE) = b.contract_start_date
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.contract_start_date AS DATE)
+        END = b.contract_start_date
         OR (
-          CAST(n.contract_start_date AS DATE) IS NULL AND b.contract_start_date IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.contract_start_date AS DATE)
+          END IS NULL
+          AND b.contract_start_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_start_date,
       CASE
-        WHEN CAST(n.contract_end_date AS DATE) = b.contract_end_date
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.contract_end_date AS DATE)
+        END = b.contract_end_date
         OR (
-          CAST(n.contract_end_date AS DATE) IS NULL AND b.contract_end_date IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.contract_end_date AS DATE)
+          END IS NULL
+          AND b.contract_end_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_end_date,
       CASE
-        WHEN CAST(n.price_valid_until AS DATE) = b.price_valid_until
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.price_valid_until AS DATE)
+        END = b.price_valid_until
         OR (
-          CAST(n.price_valid_until AS DATE) IS NULL AND b.price_valid_until IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.price_valid_until AS DATE)
+          END IS NULL
+          AND b.price_valid_until IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__price_valid_until,
       CASE
-        WHEN CAST(n.priority AS SMALLINT) = b.priority
+        WHEN CASE
+          WHEN COALESCE(CAST(n.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.priority
         OR (
-          CAST(n.priority AS SMALLINT) IS NULL AND b.priority IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.priority IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__priority,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -526,33 +821,73 @@ FROM (
         ELSE TRUE
       END AS chg__is_taxable,
       CASE
-        WHEN CAST(n.tax_rate AS DECIMAL(5, 2)) = b.tax_rate
+        WHEN CASE
+          WHEN COALESCE(CAST(n.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.tax_rate AS DECIMAL(5, 2))
+        END = b.tax_rate
         OR (
-          CAST(n.tax_rate AS DECIMAL(5, 2)) IS NULL AND b.tax_rate IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.tax_rate AS DECIMAL(5, 2))
+          END IS NULL
+          AND b.tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_rate,
       CASE
-        WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.min_order_value AS DECIMAL(14, 2))
+        END = b.min_order_value
         OR (
-          CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.min_order_value AS DECIMAL(14, 2))
+          END IS NULL
+          AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_value,
       CASE
-        WHEN CAST(n.rebate_pct AS DECIMAL(5, 2)) = b.rebate_pct
+        WHEN CASE
+          WHEN COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.rebate_pct AS DECIMAL(5, 2))
+        END = b.rebate_pct
         OR (
-          CAST(n.rebate_pct AS DECIMAL(5, 2)) IS NULL AND b.rebate_pct IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.rebate_pct AS DECIMAL(5, 2))
+          END IS NULL
+          AND b.rebate_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__rebate_pct,
       CASE
-        WHEN CAST(n.last_ordered_at AS TIMESTAMP) = b.last_ordered_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.last_ordered_at AS TIMESTAMP)
+        END = b.last_ordered_at
         OR (
-          CAST(n.last_ordered_at AS TIMESTAMP) IS NULL AND b.last_ordered_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.last_ordered_at AS TIMESTAMP)
+          END IS NULL
+          AND b.last_ordered_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -566,41 +901,88 @@ FROM (
         ELSE TRUE
       END AS chg__notes,
       CASE
-        WHEN CAST(n.approved_by AS BIGINT) = b.approved_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.approved_by
         OR (
-          CAST(n.approved_by AS BIGINT) IS NULL AND b.approved_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.approved_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approved_by,
       CASE
-        WHEN CAST(n.approved_at AS TIMESTAMP) = b.approved_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.approved_at AS TIMESTAMP)
+        END = b.approved_at
         OR (
-          CAST(n.approved_at AS TIMESTAMP) IS NULL AND b.approved_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.approved_at AS TIMESTAMP)
+          END IS NULL
+          AND b.approved_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approved_at,
       CASE
-        WHEN CAST(n.created_by AS BIGINT) = b.created_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.created_by
         OR (
-          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.updated_by
         OR (
-          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -614,9 +996,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -692,6 +1087,66 @@ FROM (
             s.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(
+              CAST(s.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.client_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.vendor_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.product_category_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               LENGTH(s.item_code) > 64
             ), FALSE)
@@ -727,9 +1182,20 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.weight_kg) >= 9999999.9995
-            ), FALSE)
+            NOT COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 9999999.9995
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -742,19 +1208,50 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.pack_size <= -2147483648.5 OR s.pack_size >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.unit_price) >= 9999999999.99995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.pack_size AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.list_price) >= 9999999999.99995
-            ), FALSE)
+            NOT COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.unit_price AS DECIMAL(38, 4))
+                  END
+                ) >= 9999999999.99995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.list_price AS DECIMAL(38, 4))
+                  END
+                ) >= 9999999999.99995
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -762,24 +1259,90 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.discount_pct) >= 999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.min_order_qty) >= 999999999.9995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.discount_pct AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.max_order_qty) >= 999999999.9995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              s.lead_time_days <= -32768.5 OR s.lead_time_days >= 32767.5
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.min_order_qty AS DECIMAL(38, 3))
+                  END
+                ) >= 999999999.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.max_order_qty AS DECIMAL(38, 3))
+                  END
+                ) >= 999999999.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.lead_time_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -787,34 +1350,175 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.priority <= -32768.5 OR s.priority >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.tax_rate) >= 999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.min_order_value) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.rebate_pct) >= 999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.priority AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.tax_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.min_order_value AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.rebate_pct AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             COALESCE((
               LENGTH(s.notes) > 1000
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(CAST(s.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.approved_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n

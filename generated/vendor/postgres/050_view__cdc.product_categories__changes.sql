@@ -139,34 +139,88 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.parent_id AS BIGINT) AS parent_id,
+      CASE
+        WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS parent_id,
       CAST(n.name AS VARCHAR(150)) AS name,
       CAST(n.slug AS VARCHAR(150)) AS slug,
       CAST(n.code AS VARCHAR(32)) AS code,
       CAST(n.description AS VARCHAR(1000)) AS description,
-      CAST(n.depth AS SMALLINT) AS depth,
-      CAST(n.lft AS INT) AS lft,
-      CAST(n.rgt AS INT) AS rgt,
+      CASE
+        WHEN COALESCE(CAST(n.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS depth,
+      CASE
+        WHEN COALESCE(CAST(n.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT)
+      END AS lft,
+      CASE
+        WHEN COALESCE(CAST(n.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT)
+      END AS rgt,
       CAST(n.path AS VARCHAR(1000)) AS path,
       CAST(n.unspsc_code AS VARCHAR(16)) AS unspsc_code,
       CAST(n.hs_code AS VARCHAR(16)) AS hs_code,
-      CAST(n.status AS SMALLINT) AS status,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
       CAST(n.is_leaf AS BOOLEAN) AS is_leaf,
       CAST(n.is_restricted AS BOOLEAN) AS is_restricted,
       CAST(n.requires_approval AS BOOLEAN) AS requires_approval,
       CAST(n.requires_certification AS BOOLEAN) AS requires_certification,
-      CAST(n.default_tax_rate AS DECIMAL(5, 2)) AS default_tax_rate,
-      CAST(n.default_lead_time_days AS SMALLINT) AS default_lead_time_days,
+      CASE
+        WHEN COALESCE(
+          CAST(n.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.default_tax_rate AS DECIMAL(5, 2))
+      END AS default_tax_rate,
+      CASE
+        WHEN COALESCE(
+          CAST(n.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS default_lead_time_days,
       CAST(n.tax_code AS VARCHAR(32)) AS tax_code,
       CAST(n.gl_account AS VARCHAR(32)) AS gl_account,
       CAST(n.is_service AS BOOLEAN) AS is_service,
-      CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
-      CAST(n.vendor_count AS INT) AS vendor_count,
-      CAST(n.sort_order AS SMALLINT) AS sort_order,
+      CASE
+        WHEN COALESCE(
+          CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.min_order_value AS DECIMAL(14, 2))
+      END AS min_order_value,
+      CASE
+        WHEN COALESCE(
+          CAST(n.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
+      END AS vendor_count,
+      CASE
+        WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS sort_order,
       CAST(n.icon_url AS VARCHAR(1024)) AS icon_url,
-      CAST(n.created_by AS BIGINT) AS created_by,
-      CAST(n.updated_by AS BIGINT) AS updated_by,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS created_by,
+      CASE
+        WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS updated_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.parent_id AS old__parent_id,
@@ -207,9 +261,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.parent_id
         OR (
-          CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.parent_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -247,23 +308,46 @@ FROM (
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN CAST(n.depth AS SMALLINT) = b.depth
+        WHEN CASE
+          WHEN COALESCE(CAST(n.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.depth
         OR (
-          CAST(n.depth AS SMALLINT) IS NULL AND b.depth IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.depth IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__depth,
       CASE
-        WHEN CAST(n.lft AS INT) = b.lft OR (
-          CAST(n.lft AS INT) IS NULL AND b.lft IS NULL
+        WHEN CASE
+          WHEN COALESCE(CAST(n.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT)
+        END = b.lft
+        OR (
+          CASE
+            WHEN COALESCE(CAST(n.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.lft IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lft,
       CASE
-        WHEN CAST(n.rgt AS INT) = b.rgt OR (
-          CAST(n.rgt AS INT) IS NULL AND b.rgt IS NULL
+        WHEN CASE
+          WHEN COALESCE(CAST(n.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT)
+        END = b.rgt
+        OR (
+          CASE
+            WHEN COALESCE(CAST(n.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.rgt IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -293,9 +377,16 @@ FROM (
         ELSE TRUE
       END AS chg__hs_code,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -334,17 +425,42 @@ FROM (
         ELSE TRUE
       END AS chg__requires_certification,
       CASE
-        WHEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) = b.default_tax_rate
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.default_tax_rate AS DECIMAL(5, 2))
+        END = b.default_tax_rate
         OR (
-          CAST(n.default_tax_rate AS DECIMAL(5, 2)) IS NULL AND b.default_tax_rate IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.default_tax_rate AS DECIMAL(5, 2))
+          END IS NULL
+          AND b.default_tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__default_tax_rate,
       CASE
-        WHEN CAST(n.default_lead_time_days AS SMALLINT) = b.default_lead_time_days
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.default_lead_time_days
         OR (
-          CAST(n.default_lead_time_days AS SMALLINT) IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
           AND b.default_lead_time_days IS NULL
         )
         THEN FALSE
@@ -375,25 +491,58 @@ FROM (
         ELSE TRUE
       END AS chg__is_service,
       CASE
-        WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.min_order_value AS DECIMAL(14, 2))
+        END = b.min_order_value
         OR (
-          CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.min_order_value AS DECIMAL(14, 2))
+          END IS NULL
+          AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_value,
       CASE
-        WHEN CAST(n.vendor_count AS INT) = b.vendor_count
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
+        END = b.vendor_count
         OR (
-          CAST(n.vendor_count AS INT) IS NULL AND b.vendor_count IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.vendor_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vendor_count,
       CASE
-        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+        WHEN CASE
+          WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.sort_order
         OR (
-          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -407,25 +556,52 @@ FROM (
         ELSE TRUE
       END AS chg__icon_url,
       CASE
-        WHEN CAST(n.created_by AS BIGINT) = b.created_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.created_by
         OR (
-          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.updated_by
         OR (
-          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -494,6 +670,20 @@ FROM (
             s.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.parent_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               LENGTH(s.name) > 150
             ), FALSE)
@@ -514,19 +704,46 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.depth <= -32768.5 OR s.depth >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.lft <= -2147483648.5 OR s.lft >= 2147483647.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.depth AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.rgt <= -2147483648.5 OR s.rgt >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.lft AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.rgt AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -544,19 +761,57 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.default_tax_rate) >= 999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
             COALESCE(
               (
-                s.default_lead_time_days <= -32768.5 OR s.default_lead_time_days >= 32767.5
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.default_tax_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.default_lead_time_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
@@ -572,24 +827,99 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.min_order_value) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              s.vendor_count <= -2147483648.5 OR s.vendor_count >= 2147483647.5
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.min_order_value AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.vendor_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
               LENGTH(s.icon_url) > 1024
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n
@@ -715,6 +1045,20 @@ FROM (
             s.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.parent_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               LENGTH(s.name) > 150
             ), FALSE)
@@ -735,19 +1079,46 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.depth <= -32768.5 OR s.depth >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.lft <= -2147483648.5 OR s.lft >= 2147483647.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.depth AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.rgt <= -2147483648.5 OR s.rgt >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.lft AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.rgt AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -765,19 +1136,57 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.default_tax_rate) >= 999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
             COALESCE(
               (
-                s.default_lead_time_days <= -32768.5 OR s.default_lead_time_days >= 32767.5
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.default_tax_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.default_lead_time_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
@@ -793,24 +1202,99 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.min_order_value) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              s.vendor_count <= -2147483648.5 OR s.vendor_count >= 2147483647.5
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.min_order_value AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.vendor_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
               LENGTH(s.icon_url) > 1024
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     )

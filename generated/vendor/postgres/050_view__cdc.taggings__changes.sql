@@ -71,17 +71,44 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.tag_id AS BIGINT) AS tag_id,
-      CAST(n.taggable_id AS BIGINT) AS taggable_id,
+      CASE
+        WHEN COALESCE(CAST(n.tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.tag_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS tag_id,
+      CASE
+        WHEN COALESCE(CAST(n.taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.taggable_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS taggable_id,
       CAST(n.taggable_type AS VARCHAR(64)) AS taggable_type,
-      CAST(n.tagger_id AS BIGINT) AS tagger_id,
+      CASE
+        WHEN COALESCE(CAST(n.tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.tagger_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS tagger_id,
       CAST(n.tagger_type AS VARCHAR(64)) AS tagger_type,
       CAST(n.context AS VARCHAR(128)) AS context,
-      CAST(n.tenant_company_id AS BIGINT) AS tenant_company_id,
-      CAST(n.confidence AS DECIMAL(4, 3)) AS confidence,
-      CAST(n.weight AS SMALLINT) AS weight,
+      CASE
+        WHEN COALESCE(
+          CAST(n.tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.tenant_company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS tenant_company_id,
+      CASE
+        WHEN COALESCE(CAST(n.confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.confidence AS DECIMAL(4, 3))
+      END AS confidence,
+      CASE
+        WHEN COALESCE(CAST(n.weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.weight AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS weight,
       CAST(n.is_auto AS BOOLEAN) AS is_auto,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.tag_id AS old__tag_id,
@@ -105,17 +132,31 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.tag_id AS BIGINT) = b.tag_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.tag_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.tag_id
         OR (
-          CAST(n.tag_id AS BIGINT) IS NULL AND b.tag_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.tag_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.tag_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tag_id,
       CASE
-        WHEN CAST(n.taggable_id AS BIGINT) = b.taggable_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.taggable_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.taggable_id
         OR (
-          CAST(n.taggable_id AS BIGINT) IS NULL AND b.taggable_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.taggable_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.taggable_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -129,9 +170,16 @@ FROM (
         ELSE TRUE
       END AS chg__taggable_type,
       CASE
-        WHEN CAST(n.tagger_id AS BIGINT) = b.tagger_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.tagger_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.tagger_id
         OR (
-          CAST(n.tagger_id AS BIGINT) IS NULL AND b.tagger_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.tagger_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.tagger_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -153,25 +201,52 @@ FROM (
         ELSE TRUE
       END AS chg__context,
       CASE
-        WHEN CAST(n.tenant_company_id AS BIGINT) = b.tenant_company_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.tenant_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.tenant_company_id
         OR (
-          CAST(n.tenant_company_id AS BIGINT) IS NULL AND b.tenant_company_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.tenant_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.tenant_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tenant_company_id,
       CASE
-        WHEN CAST(n.confidence AS DECIMAL(4, 3)) = b.confidence
+        WHEN CASE
+          WHEN COALESCE(CAST(n.confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.confidence AS DECIMAL(4, 3))
+        END = b.confidence
         OR (
-          CAST(n.confidence AS DECIMAL(4, 3)) IS NULL AND b.confidence IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.confidence AS DECIMAL(4, 3))
+          END IS NULL
+          AND b.confidence IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confidence,
       CASE
-        WHEN CAST(n.weight AS SMALLINT) = b.weight
+        WHEN CASE
+          WHEN COALESCE(CAST(n.weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.weight AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.weight
         OR (
-          CAST(n.weight AS SMALLINT) IS NULL AND b.weight IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.weight AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.weight IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -185,9 +260,22 @@ FROM (
         ELSE TRUE
       END AS chg__is_auto,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -323,9 +411,51 @@ FROM (
             s._loaded_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(s.tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.tag_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.taggable_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               LENGTH(s.taggable_type) > 64
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(CAST(s.tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.tagger_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -338,14 +468,60 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.confidence) >= 9.9995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              s.weight <= -32768.5 OR s.weight >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.tenant_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.confidence AS DECIMAL(38, 3))
+                  END
+                ) >= 9.9995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.weight AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n

@@ -111,28 +111,106 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.team_id AS BIGINT) AS team_id,
-      CAST(n.user_id AS BIGINT) AS user_id,
-      CAST(n.role AS SMALLINT) AS role,
-      CAST(n.status AS SMALLINT) AS status,
+      CASE
+        WHEN COALESCE(CAST(n.team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.team_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS team_id,
+      CASE
+        WHEN COALESCE(CAST(n.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS user_id,
+      CASE
+        WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS role,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
       CAST(n.is_lead AS BOOLEAN) AS is_lead,
       CAST(n.is_approver AS BOOLEAN) AS is_approver,
-      CAST(n.approval_limit AS DECIMAL(14, 2)) AS approval_limit,
+      CASE
+        WHEN COALESCE(
+          CAST(n.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.approval_limit AS DECIMAL(14, 2))
+      END AS approval_limit,
       CAST(n.title AS VARCHAR(150)) AS title,
-      CAST(n.notification_level AS SMALLINT) AS notification_level,
-      CAST(n.joined_at AS TIMESTAMP) AS joined_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS notification_level,
+      CASE
+        WHEN COALESCE(
+          CAST(n.joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.joined_at AS TIMESTAMP)
+      END AS joined_at,
       CAST(n.can_purchase AS BOOLEAN) AS can_purchase,
-      CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) AS monthly_spend_limit,
-      CAST(n.last_activity_at AS TIMESTAMP) AS last_activity_at,
-      CAST(n.membership_source AS SMALLINT) AS membership_source,
-      CAST(n.left_at AS TIMESTAMP) AS left_at,
-      CAST(n.added_by AS BIGINT) AS added_by,
-      CAST(n.removed_by AS BIGINT) AS removed_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2))
+      END AS monthly_spend_limit,
+      CASE
+        WHEN COALESCE(
+          CAST(n.last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.last_activity_at AS TIMESTAMP)
+      END AS last_activity_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.membership_source AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS membership_source,
+      CASE
+        WHEN COALESCE(
+          CAST(n.left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.left_at AS TIMESTAMP)
+      END AS left_at,
+      CASE
+        WHEN COALESCE(CAST(n.added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.added_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS added_by,
+      CASE
+        WHEN COALESCE(CAST(n.removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.removed_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS removed_by,
       CAST(n.invitation_token AS VARCHAR(64)) AS invitation_token,
-      CAST(n.invitation_sent_at AS TIMESTAMP) AS invitation_sent_at,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.invitation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.invitation_sent_at AS TIMESTAMP)
+      END AS invitation_sent_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.id AS old__id,
       b.team_id AS old__team_id,
       b.user_id AS old__user_id,
@@ -165,33 +243,61 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.team_id AS BIGINT) = b.team_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.team_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.team_id
         OR (
-          CAST(n.team_id AS BIGINT) IS NULL AND b.team_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.team_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.team_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__team_id,
       CASE
-        WHEN CAST(n.user_id AS BIGINT) = b.user_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.user_id
         OR (
-          CAST(n.user_id AS BIGINT) IS NULL AND b.user_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__user_id,
       CASE
-        WHEN CAST(n.role AS SMALLINT) = b.role
+        WHEN CASE
+          WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.role
         OR (
-          CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__role,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -213,9 +319,22 @@ FROM (
         ELSE TRUE
       END AS chg__is_approver,
       CASE
-        WHEN CAST(n.approval_limit AS DECIMAL(14, 2)) = b.approval_limit
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.approval_limit AS DECIMAL(14, 2))
+        END = b.approval_limit
         OR (
-          CAST(n.approval_limit AS DECIMAL(14, 2)) IS NULL AND b.approval_limit IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.approval_limit AS DECIMAL(14, 2))
+          END IS NULL
+          AND b.approval_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -229,17 +348,43 @@ FROM (
         ELSE TRUE
       END AS chg__title,
       CASE
-        WHEN CAST(n.notification_level AS SMALLINT) = b.notification_level
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.notification_level
         OR (
-          CAST(n.notification_level AS SMALLINT) IS NULL AND b.notification_level IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.notification_level IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__notification_level,
       CASE
-        WHEN CAST(n.joined_at AS TIMESTAMP) = b.joined_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.joined_at AS TIMESTAMP)
+        END = b.joined_at
         OR (
-          CAST(n.joined_at AS TIMESTAMP) IS NULL AND b.joined_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.joined_at AS TIMESTAMP)
+          END IS NULL
+          AND b.joined_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -253,50 +398,115 @@ FROM (
         ELSE TRUE
       END AS chg__can_purchase,
       CASE
-        WHEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) = b.monthly_spend_limit
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2))
+        END = b.monthly_spend_limit
         OR (
-          CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2))
+          END IS NULL
           AND b.monthly_spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__monthly_spend_limit,
       CASE
-        WHEN CAST(n.last_activity_at AS TIMESTAMP) = b.last_activity_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.last_activity_at AS TIMESTAMP)
+        END = b.last_activity_at
         OR (
-          CAST(n.last_activity_at AS TIMESTAMP) IS NULL AND b.last_activity_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.last_activity_at AS TIMESTAMP)
+          END IS NULL
+          AND b.last_activity_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_activity_at,
       CASE
-        WHEN CAST(n.membership_source AS SMALLINT) = b.membership_source
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.membership_source AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.membership_source
         OR (
-          CAST(n.membership_source AS SMALLINT) IS NULL AND b.membership_source IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.membership_source AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.membership_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__membership_source,
       CASE
-        WHEN CAST(n.left_at AS TIMESTAMP) = b.left_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.left_at AS TIMESTAMP)
+        END = b.left_at
         OR (
-          CAST(n.left_at AS TIMESTAMP) IS NULL AND b.left_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.left_at AS TIMESTAMP)
+          END IS NULL
+          AND b.left_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__left_at,
       CASE
-        WHEN CAST(n.added_by AS BIGINT) = b.added_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.added_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.added_by
         OR (
-          CAST(n.added_by AS BIGINT) IS NULL AND b.added_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.added_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.added_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__added_by,
       CASE
-        WHEN CAST(n.removed_by AS BIGINT) = b.removed_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.removed_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.removed_by
         OR (
-          CAST(n.removed_by AS BIGINT) IS NULL AND b.removed_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.removed_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.removed_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -310,17 +520,43 @@ FROM (
         ELSE TRUE
       END AS chg__invitation_token,
       CASE
-        WHEN CAST(n.invitation_sent_at AS TIMESTAMP) = b.invitation_sent_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.invitation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.invitation_sent_at AS TIMESTAMP)
+        END = b.invitation_sent_at
         OR (
-          CAST(n.invitation_sent_at AS TIMESTAMP) IS NULL AND b.invitation_sent_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.invitation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.invitation_sent_at AS TIMESTAMP)
+          END IS NULL
+          AND b.invitation_sent_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invitation_sent_at,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -334,9 +570,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -502,19 +751,82 @@ FROM (
             s._loaded_at IS NULL
           )
           OR (
-            COALESCE((
-              s.role <= -32768.5 OR s.role >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.team_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.approval_limit) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.user_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.role AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.approval_limit AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -522,24 +834,135 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.notification_level <= -32768.5 OR s.notification_level >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.monthly_spend_limit) >= 999999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.notification_level AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.membership_source <= -32768.5 OR s.membership_source >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.monthly_spend_limit AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.membership_source AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.added_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.removed_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
               LENGTH(s.invitation_token) > 64
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.invitation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n

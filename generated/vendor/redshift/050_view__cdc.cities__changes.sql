@@ -135,7 +135,10 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.country_id AS BIGINT) AS country_id,
+      CASE
+        WHEN COALESCE(CAST(n.country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS country_id,
       CAST(n.name AS VARCHAR(150)) AS name,
       CAST(n.ascii_name AS VARCHAR(150)) AS ascii_name,
       CAST(n.state_name AS VARCHAR(150)) AS state_name,
@@ -143,26 +146,68 @@ FROM (
       CAST(n.county_name AS VARCHAR(150)) AS county_name,
       CAST(n.metro_area AS VARCHAR(150)) AS metro_area,
       CAST(n.postal_code_prefix AS VARCHAR(10)) AS postal_code_prefix,
-      CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
-      CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
-      CAST(n.elevation_m AS INTEGER) AS elevation_m,
-      CAST(n.population AS INTEGER) AS population,
+      CASE
+        WHEN COALESCE(CAST(n.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.latitude AS DECIMAL(9, 6))
+      END AS latitude,
+      CASE
+        WHEN COALESCE(CAST(n.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.longitude AS DECIMAL(9, 6))
+      END AS longitude,
+      CASE
+        WHEN COALESCE(CAST(n.elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INTEGER)
+      END AS elevation_m,
+      CASE
+        WHEN COALESCE(CAST(n.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INTEGER)
+      END AS population,
       CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
-      CAST(n.utc_offset_minutes AS SMALLINT) AS utc_offset_minutes,
+      CASE
+        WHEN COALESCE(
+          CAST(n.utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS utc_offset_minutes,
       CAST(n.is_capital AS BOOLEAN) AS is_capital,
       CAST(n.is_state_capital AS BOOLEAN) AS is_state_capital,
-      CAST(n.tier AS SMALLINT) AS tier,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.geoname_id AS BIGINT) AS geoname_id,
+      CASE
+        WHEN COALESCE(CAST(n.tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS tier,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN COALESCE(CAST(n.geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS geoname_id,
       CAST(n.wikidata_id AS VARCHAR(16)) AS wikidata_id,
       CAST(n.iata_code AS CHAR(3)) AS iata_code,
       CAST(n.alternate_names AS VARCHAR(2000)) AS alternate_names,
-      CAST(n.area_km2 AS DECIMAL(10, 2)) AS area_km2,
+      CASE
+        WHEN COALESCE(CAST(n.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.area_km2 AS DECIMAL(10, 2))
+      END AS area_km2,
       CAST(n.is_serviced AS BOOLEAN) AS is_serviced,
       CAST(n.slug AS VARCHAR(150)) AS slug,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.id AS old__id,
       b.country_id AS old__country_id,
       b.name AS old__name,
@@ -201,9 +246,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.country_id AS BIGINT) = b.country_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.country_id
         OR (
-          CAST(n.country_id AS BIGINT) IS NULL AND b.country_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.country_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -266,33 +318,61 @@ FROM (
         ELSE TRUE
       END AS chg__postal_code_prefix,
       CASE
-        WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+        WHEN CASE
+          WHEN COALESCE(CAST(n.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.latitude AS DECIMAL(9, 6))
+        END = b.latitude
         OR (
-          CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.latitude AS DECIMAL(9, 6))
+          END IS NULL
+          AND b.latitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__latitude,
       CASE
-        WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+        WHEN CASE
+          WHEN COALESCE(CAST(n.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.longitude AS DECIMAL(9, 6))
+        END = b.longitude
         OR (
-          CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.longitude AS DECIMAL(9, 6))
+          END IS NULL
+          AND b.longitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__longitude,
       CASE
-        WHEN CAST(n.elevation_m AS INTEGER) = b.elevation_m
+        WHEN CASE
+          WHEN COALESCE(CAST(n.elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.elevation_m
         OR (
-          CAST(n.elevation_m AS INTEGER) IS NULL AND b.elevation_m IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.elevation_m IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__elevation_m,
       CASE
-        WHEN CAST(n.population AS INTEGER) = b.population
+        WHEN CASE
+          WHEN COALESCE(CAST(n.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.population
         OR (
-          CAST(n.population AS INTEGER) IS NULL AND b.population IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.population IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -306,9 +386,22 @@ FROM (
         ELSE TRUE
       END AS chg__time_zone,
       CASE
-        WHEN CAST(n.utc_offset_minutes AS SMALLINT) = b.utc_offset_minutes
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.utc_offset_minutes
         OR (
-          CAST(n.utc_offset_minutes AS SMALLINT) IS NULL AND b.utc_offset_minutes IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.utc_offset_minutes IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -330,25 +423,46 @@ FROM (
         ELSE TRUE
       END AS chg__is_state_capital,
       CASE
-        WHEN CAST(n.tier AS SMALLINT) = b.tier
+        WHEN CASE
+          WHEN COALESCE(CAST(n.tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.tier
         OR (
-          CAST(n.tier AS SMALLINT) IS NULL AND b.tier IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.tier IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tier,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.geoname_id AS BIGINT) = b.geoname_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.geoname_id
         OR (
-          CAST(n.geoname_id AS BIGINT) IS NULL AND b.geoname_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.geoname_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -378,9 +492,16 @@ FROM (
         ELSE TRUE
       END AS chg__alternate_names,
       CASE
-        WHEN CAST(n.area_km2 AS DECIMAL(10, 2)) = b.area_km2
+        WHEN CASE
+          WHEN COALESCE(CAST(n.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.area_km2 AS DECIMAL(10, 2))
+        END = b.area_km2
         OR (
-          CAST(n.area_km2 AS DECIMAL(10, 2)) IS NULL AND b.area_km2 IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.area_km2 AS DECIMAL(10, 2))
+          END IS NULL
+          AND b.area_km2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -402,9 +523,22 @@ FROM (
         ELSE TRUE
       END AS chg__slug,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -418,9 +552,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -482,6 +629,20 @@ FROM (
             s.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(s.country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.country_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               OCTET_LENGTH(s.name) > 150
             ), FALSE)
@@ -517,24 +678,64 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.latitude) >= 999.9999995
-            ), FALSE)
+            NOT COALESCE(CAST(s.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.longitude) >= 999.9999995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.latitude AS DECIMAL(38, 6))
+                  END
+                ) >= 999.9999995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.elevation_m <= -2147483648.5 OR s.elevation_m >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.population <= -2147483648.5 OR s.population >= 2147483647.5
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.longitude AS DECIMAL(38, 6))
+                  END
+                ) >= 999.9999995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.elevation_m AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.population AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -542,19 +743,66 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.utc_offset_minutes <= -32768.5 OR s.utc_offset_minutes >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              s.tier <= -32768.5 OR s.tier >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.utc_offset_minutes AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.tier AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.geoname_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -572,14 +820,37 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.area_km2) >= 99999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.area_km2 AS DECIMAL(38, 2))
+                  END
+                ) >= 99999999.995
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
               OCTET_LENGTH(s.slug) > 150
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n

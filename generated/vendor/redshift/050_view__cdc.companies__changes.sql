@@ -205,9 +205,21 @@ FROM (
       CAST(n.email AS VARCHAR(255)) AS email,
       CAST(n.phone AS VARCHAR(32)) AS phone,
       CAST(n.website AS VARCHAR(512)) AS website,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.category AS SMALLINT) AS category,
-      CAST(n.company_type AS SMALLINT) AS company_type,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS category,
+      CASE
+        WHEN COALESCE(
+          CAST(n.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS company_type,
       CAST(n.tax_id AS VARCHAR(64)) AS tax_id,
       CAST(n.registration_number AS VARCHAR(64)) AS registration_number,
       CAST(n.duns_number AS VARCHAR(16)) AS duns_number,
@@ -215,34 +227,136 @@ FROM (
       CAST(n.address_line2 AS VARCHAR(255)) AS address_line2,
       CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
       CAST(n.state_code AS VARCHAR(10)) AS state_code,
-      CAST(n.city_id AS BIGINT) AS city_id,
-      CAST(n.primary_category_id AS BIGINT) AS primary_category_id,
-      CAST(n.primary_contact_id AS BIGINT) AS primary_contact_id,
-      CAST(n.created_by AS BIGINT) AS created_by,
-      CAST(n.updated_by AS BIGINT) AS updated_by,
-      CAST(n.parent_company_id AS BIGINT) AS parent_company_id,
-      CAST(n.employee_count AS INTEGER) AS employee_count,
-      CAST(n.annual_revenue AS DECIMAL(18, 2)) AS annual_revenue,
+      CASE
+        WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS city_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS primary_category_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS primary_contact_id,
+      CASE
+        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS created_by,
+      CASE
+        WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS updated_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS parent_company_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
+      END AS employee_count,
+      CASE
+        WHEN COALESCE(
+          CAST(n.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.annual_revenue AS DECIMAL(18, 2))
+      END AS annual_revenue,
       CAST(n.currency_code AS CHAR(3)) AS currency_code,
-      CAST(n.credit_limit AS DECIMAL(14, 2)) AS credit_limit,
-      CAST(n.payment_terms_days AS SMALLINT) AS payment_terms_days,
-      CAST(n.rating AS DECIMAL(3, 2)) AS rating,
+      CASE
+        WHEN COALESCE(
+          CAST(n.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.credit_limit AS DECIMAL(14, 2))
+      END AS credit_limit,
+      CASE
+        WHEN COALESCE(
+          CAST(n.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS payment_terms_days,
+      CASE
+        WHEN COALESCE(CAST(n.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.rating AS DECIMAL(3, 2))
+      END AS rating,
       CAST(n.is_verified AS BOOLEAN) AS is_verified,
       CAST(n.is_preferred AS BOOLEAN) AS is_preferred,
       CAST(n.is_diverse_supplier AS BOOLEAN) AS is_diverse_supplier,
       CAST(n.is_minority_owned AS BOOLEAN) AS is_minority_owned,
-      CAST(n.onboarding_status AS SMALLINT) AS onboarding_status,
-      CAST(n.onboarded_at AS TIMESTAMP) AS onboarded_at,
-      CAST(n.verified_at AS TIMESTAMP) AS verified_at,
-      CAST(n.incorporation_date AS DATE) AS incorporation_date,
-      CAST(n.fiscal_year_end_month AS SMALLINT) AS fiscal_year_end_month,
+      CASE
+        WHEN COALESCE(
+          CAST(n.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS onboarding_status,
+      CASE
+        WHEN COALESCE(
+          CAST(n.onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.onboarded_at AS TIMESTAMP)
+      END AS onboarded_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.verified_at AS TIMESTAMP)
+      END AS verified_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.incorporation_date AS DATE)
+      END AS incorporation_date,
+      CASE
+        WHEN COALESCE(
+          CAST(n.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS fiscal_year_end_month,
       CAST(n.logo_url AS VARCHAR(1024)) AS logo_url,
       CAST(n.description AS VARCHAR(4000)) AS description,
-      CAST(n.signup_source AS SMALLINT) AS signup_source,
+      CASE
+        WHEN COALESCE(
+          CAST(n.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS signup_source,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.id AS old__id,
       b.name AS old__name,
       b.legal_name AS old__legal_name,
@@ -345,25 +459,52 @@ FROM (
         ELSE TRUE
       END AS chg__website,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.category AS SMALLINT) = b.category
+        WHEN CASE
+          WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.category
         OR (
-          CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN CAST(n.company_type AS SMALLINT) = b.company_type
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.company_type
         OR (
-          CAST(n.company_type AS SMALLINT) IS NULL AND b.company_type IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.company_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -426,65 +567,151 @@ FROM (
         ELSE TRUE
       END AS chg__state_code,
       CASE
-        WHEN CAST(n.city_id AS BIGINT) = b.city_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.city_id
         OR (
-          CAST(n.city_id AS BIGINT) IS NULL AND b.city_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__city_id,
       CASE
-        WHEN CAST(n.primary_category_id AS BIGINT) = b.primary_category_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.primary_category_id
         OR (
-          CAST(n.primary_category_id AS BIGINT) IS NULL AND b.primary_category_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.primary_category_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__primary_category_id,
       CASE
-        WHEN CAST(n.primary_contact_id AS BIGINT) = b.primary_contact_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.primary_contact_id
         OR (
-          CAST(n.primary_contact_id AS BIGINT) IS NULL AND b.primary_contact_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.primary_contact_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__primary_contact_id,
       CASE
-        WHEN CAST(n.created_by AS BIGINT) = b.created_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.created_by
         OR (
-          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.updated_by
         OR (
-          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CAST(n.parent_company_id AS BIGINT) = b.parent_company_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.parent_company_id
         OR (
-          CAST(n.parent_company_id AS BIGINT) IS NULL AND b.parent_company_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.parent_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__parent_company_id,
       CASE
-        WHEN CAST(n.employee_count AS INTEGER) = b.employee_count
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.employee_count
         OR (
-          CAST(n.employee_count AS INTEGER) IS NULL AND b.employee_count IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.employee_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__employee_count,
       CASE
-        WHEN CAST(n.annual_revenue AS DECIMAL(18, 2)) = b.annual_revenue
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.annual_revenue AS DECIMAL(18, 2))
+        END = b.annual_revenue
         OR (
-          CAST(n.annual_revenue AS DECIMAL(18, 2)) IS NULL AND b.annual_revenue IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.annual_revenue AS DECIMAL(18, 2))
+          END IS NULL
+          AND b.annual_revenue IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -498,25 +725,58 @@ FROM (
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN CAST(n.credit_limit AS DECIMAL(14, 2)) = b.credit_limit
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.credit_limit AS DECIMAL(14, 2))
+        END = b.credit_limit
         OR (
-          CAST(n.credit_limit AS DECIMAL(14, 2)) IS NULL AND b.credit_limit IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.credit_limit AS DECIMAL(14, 2))
+          END IS NULL
+          AND b.credit_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__credit_limit,
       CASE
-        WHEN CAST(n.payment_terms_days AS SMALLINT) = b.payment_terms_days
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.payment_terms_days
         OR (
-          CAST(n.payment_terms_days AS SMALLINT) IS NULL AND b.payment_terms_days IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.payment_terms_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__payment_terms_days,
       CASE
-        WHEN CAST(n.rating AS DECIMAL(3, 2)) = b.rating
+        WHEN CASE
+          WHEN COALESCE(CAST(n.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.rating AS DECIMAL(3, 2))
+        END = b.rating
         OR (
-          CAST(n.rating AS DECIMAL(3, 2)) IS NULL AND b.rating IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.rating AS DECIMAL(3, 2))
+          END IS NULL
+          AND b.rating IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -554,41 +814,105 @@ FROM (
         ELSE TRUE
       END AS chg__is_minority_owned,
       CASE
-        WHEN CAST(n.onboarding_status AS SMALLINT) = b.onboarding_status
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.onboarding_status
         OR (
-          CAST(n.onboarding_status AS SMALLINT) IS NULL AND b.onboarding_status IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.onboarding_status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__onboarding_status,
       CASE
-        WHEN CAST(n.onboarded_at AS TIMESTAMP) = b.onboarded_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.onboarded_at AS TIMESTAMP)
+        END = b.onboarded_at
         OR (
-          CAST(n.onboarded_at AS TIMESTAMP) IS NULL AND b.onboarded_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.onboarded_at AS TIMESTAMP)
+          END IS NULL
+          AND b.onboarded_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__onboarded_at,
       CASE
-        WHEN CAST(n.verified_at AS TIMESTAMP) = b.verified_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.verified_at AS TIMESTAMP)
+        END = b.verified_at
         OR (
-          CAST(n.verified_at AS TIMESTAMP) IS NULL AND b.verified_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.verified_at AS TIMESTAMP)
+          END IS NULL
+          AND b.verified_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__verified_at,
       CASE
-        WHEN CAST(n.incorporation_date AS DATE) = b.incorporation_date
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.incorporation_date AS DATE)
+        END = b.incorporation_date
         OR (
-          CAST(n.incorporation_date AS DATE) IS NULL AND b.incorporation_date IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.incorporation_date AS DATE)
+          END IS NULL
+          AND b.incorporation_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__incorporation_date,
       CASE
-        WHEN CAST(n.fiscal_year_end_month AS SMALLINT) = b.fiscal_year_end_month
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.fiscal_year_end_month
         OR (
-          CAST(n.fiscal_year_end_month AS SMALLINT) IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
           AND b.fiscal_year_end_month IS NULL
         )
         THEN FALSE
@@ -611,9 +935,22 @@ FROM (
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN CAST(n.signup_source AS SMALLINT) = b.signup_source
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.signup_source
         OR (
-          CAST(n.signup_source AS SMALLINT) IS NULL AND b.signup_source IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.signup_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -627,9 +964,22 @@ FROM (
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -643,9 +993,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -753,19 +1116,52 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.category <= -32768.5 OR s.category >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.company_type <= -32768.5 OR s.company_type >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.category AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.company_type AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -803,14 +1199,148 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.employee_count <= -2147483648.5 OR s.employee_count >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.annual_revenue) >= 9999999999999999.995
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.city_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.primary_category_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.primary_contact_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.parent_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.employee_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.annual_revenue AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -818,29 +1348,117 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.credit_limit) >= 999999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.payment_terms_days <= -32768.5 OR s.payment_terms_days >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.rating) >= 9.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.onboarding_status <= -32768.5 OR s.onboarding_status >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
             COALESCE(
               (
-                s.fiscal_year_end_month <= -32768.5 OR s.fiscal_year_end_month >= 32767.5
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.credit_limit AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.payment_terms_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.rating AS DECIMAL(38, 2))
+                  END
+                ) >= 9.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.onboarding_status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.fiscal_year_end_month AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
@@ -856,14 +1474,41 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.signup_source <= -32768.5 OR s.signup_source >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.signup_source AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
               OCTET_LENGTH(s.external_ref) > 64
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             NOT COALESCE(s.status IN (0, 1, 2, 3), TRUE)

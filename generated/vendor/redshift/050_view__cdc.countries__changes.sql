@@ -152,7 +152,13 @@ FROM (
       CAST(n.native_name AS VARCHAR(150)) AS native_name,
       CAST(n.iso2 AS CHAR(2)) AS iso2,
       CAST(n.iso3 AS CHAR(3)) AS iso3,
-      CAST(n.numeric_code AS SMALLINT) AS numeric_code,
+      CASE
+        WHEN COALESCE(
+          CAST(n.numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.numeric_code AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS numeric_code,
       CAST(n.phone_code AS VARCHAR(8)) AS phone_code,
       CAST(n.capital AS VARCHAR(100)) AS capital,
       CAST(n.currency_code AS CHAR(3)) AS currency_code,
@@ -165,18 +171,48 @@ FROM (
       CAST(n.address_format AS VARCHAR(500)) AS address_format,
       CAST(n.postal_code_regex AS VARCHAR(255)) AS postal_code_regex,
       CAST(n.nationality AS VARCHAR(100)) AS nationality,
-      CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
-      CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
-      CAST(n.area_km2 AS DECIMAL(12, 2)) AS area_km2,
-      CAST(n.population AS BIGINT) AS population,
-      CAST(n.gdp_usd AS DECIMAL(18, 2)) AS gdp_usd,
-      CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
+      CASE
+        WHEN COALESCE(CAST(n.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.latitude AS DECIMAL(9, 6))
+      END AS latitude,
+      CASE
+        WHEN COALESCE(CAST(n.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.longitude AS DECIMAL(9, 6))
+      END AS longitude,
+      CASE
+        WHEN COALESCE(CAST(n.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.area_km2 AS DECIMAL(12, 2))
+      END AS area_km2,
+      CASE
+        WHEN COALESCE(CAST(n.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS BIGINT)
+      END AS population,
+      CASE
+        WHEN COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.gdp_usd AS DECIMAL(18, 2))
+      END AS gdp_usd,
+      CASE
+        WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+      END AS vat_rate,
       CAST(n.is_eu_member AS BOOLEAN) AS is_eu_member,
       CAST(n.is_sanctioned AS BOOLEAN) AS is_sanctioned,
       CAST(n.requires_export_license AS BOOLEAN) AS requires_export_license,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.sort_order AS SMALLINT) AS sort_order,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS sort_order,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.name AS old__name,
@@ -259,9 +295,22 @@ FROM (
         ELSE TRUE
       END AS chg__iso3,
       CASE
-        WHEN CAST(n.numeric_code AS SMALLINT) = b.numeric_code
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.numeric_code AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.numeric_code
         OR (
-          CAST(n.numeric_code AS SMALLINT) IS NULL AND b.numeric_code IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.numeric_code AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.numeric_code IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -363,49 +412,91 @@ FROM (
         ELSE TRUE
       END AS chg__nationality,
       CASE
-        WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+        WHEN CASE
+          WHEN COALESCE(CAST(n.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.latitude AS DECIMAL(9, 6))
+        END = b.latitude
         OR (
-          CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.latitude AS DECIMAL(9, 6))
+          END IS NULL
+          AND b.latitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__latitude,
       CASE
-        WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+        WHEN CASE
+          WHEN COALESCE(CAST(n.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.longitude AS DECIMAL(9, 6))
+        END = b.longitude
         OR (
-          CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.longitude AS DECIMAL(9, 6))
+          END IS NULL
+          AND b.longitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__longitude,
       CASE
-        WHEN CAST(n.area_km2 AS DECIMAL(12, 2)) = b.area_km2
+        WHEN CASE
+          WHEN COALESCE(CAST(n.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.area_km2 AS DECIMAL(12, 2))
+        END = b.area_km2
         OR (
-          CAST(n.area_km2 AS DECIMAL(12, 2)) IS NULL AND b.area_km2 IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.area_km2 AS DECIMAL(12, 2))
+          END IS NULL
+          AND b.area_km2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__area_km2,
       CASE
-        WHEN CAST(n.population AS BIGINT) = b.population
+        WHEN CASE
+          WHEN COALESCE(CAST(n.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.population
         OR (
-          CAST(n.population AS BIGINT) IS NULL AND b.population IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.population IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__population,
       CASE
-        WHEN CAST(n.gdp_usd AS DECIMAL(18, 2)) = b.gdp_usd
+        WHEN CASE
+          WHEN COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.gdp_usd AS DECIMAL(18, 2))
+        END = b.gdp_usd
         OR (
-          CAST(n.gdp_usd AS DECIMAL(18, 2)) IS NULL AND b.gdp_usd IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.gdp_usd AS DECIMAL(18, 2))
+          END IS NULL
+          AND b.gdp_usd IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__gdp_usd,
       CASE
-        WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+        WHEN CASE
+          WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+        END = b.vat_rate
         OR (
-          CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.vat_rate AS DECIMAL(5, 2))
+          END IS NULL
+          AND b.vat_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -436,25 +527,52 @@ FROM (
         ELSE TRUE
       END AS chg__requires_export_license,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+        WHEN CASE
+          WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.sort_order
         OR (
-          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sort_order,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -550,9 +668,24 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.numeric_code <= -32768.5 OR s.numeric_code >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.numeric_code AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -615,39 +748,132 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.latitude) >= 999.9999995
-            ), FALSE)
+            NOT COALESCE(CAST(s.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.longitude) >= 999.9999995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.latitude AS DECIMAL(38, 6))
+                  END
+                ) >= 999.9999995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.area_km2) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.gdp_usd) >= 9999999999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.longitude AS DECIMAL(38, 6))
+                  END
+                ) >= 999.9999995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.vat_rate) >= 999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.area_km2 AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.population AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.gdp_usd AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.vat_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n
@@ -804,9 +1030,24 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.numeric_code <= -32768.5 OR s.numeric_code >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.numeric_code AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -869,39 +1110,132 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.latitude) >= 999.9999995
-            ), FALSE)
+            NOT COALESCE(CAST(s.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.longitude) >= 999.9999995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.latitude AS DECIMAL(38, 6))
+                  END
+                ) >= 999.9999995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.area_km2) >= 9999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              ABS(s.gdp_usd) >= 9999999999999999.995
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.longitude AS DECIMAL(38, 6))
+                  END
+                ) >= 999.9999995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.vat_rate) >= 999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.area_km2 AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.population AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.gdp_usd AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.vat_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     )

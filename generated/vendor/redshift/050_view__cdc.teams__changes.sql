@@ -147,37 +147,127 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.company_id AS BIGINT) AS company_id,
+      CASE
+        WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS company_id,
       CAST(n.name AS VARCHAR(150)) AS name,
       CAST(n.description AS VARCHAR(1000)) AS description,
-      CAST(n.category AS SMALLINT) AS category,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.team_type AS SMALLINT) AS team_type,
-      CAST(n.lead_user_id AS BIGINT) AS lead_user_id,
-      CAST(n.parent_team_id AS BIGINT) AS parent_team_id,
+      CASE
+        WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS category,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN COALESCE(CAST(n.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS team_type,
+      CASE
+        WHEN COALESCE(
+          CAST(n.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS lead_user_id,
+      CASE
+        WHEN COALESCE(
+          CAST(n.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS parent_team_id,
       CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
-      CAST(n.budget_amount AS DECIMAL(14, 2)) AS budget_amount,
+      CASE
+        WHEN COALESCE(
+          CAST(n.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.budget_amount AS DECIMAL(14, 2))
+      END AS budget_amount,
       CAST(n.budget_currency AS CHAR(3)) AS budget_currency,
-      CAST(n.spend_limit AS DECIMAL(14, 2)) AS spend_limit,
-      CAST(n.member_count AS INTEGER) AS member_count,
+      CASE
+        WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.spend_limit AS DECIMAL(14, 2))
+      END AS spend_limit,
+      CASE
+        WHEN COALESCE(
+          CAST(n.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INTEGER)
+      END AS member_count,
       CAST(n.is_default AS BOOLEAN) AS is_default,
       CAST(n."open" AS BOOLEAN) AS "open",
       CAST(n.approval_required AS BOOLEAN) AS approval_required,
-      CAST(n.approval_threshold AS DECIMAL(14, 2)) AS approval_threshold,
+      CASE
+        WHEN COALESCE(
+          CAST(n.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
+      END AS approval_threshold,
       CAST(n.purchasing_enabled AS BOOLEAN) AS purchasing_enabled,
-      CAST(n.budget_period AS SMALLINT) AS budget_period,
-      CAST(n.budget_reset_on AS DATE) AS budget_reset_on,
+      CASE
+        WHEN COALESCE(
+          CAST(n.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS budget_period,
+      CASE
+        WHEN COALESCE(
+          CAST(n.budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.budget_reset_on AS DATE)
+      END AS budget_reset_on,
       CAST(n.email_alias AS VARCHAR(255)) AS email_alias,
       CAST(n.slack_channel AS VARCHAR(100)) AS slack_channel,
-      CAST(n.location_city_id AS BIGINT) AS location_city_id,
-      CAST(n.sort_order AS SMALLINT) AS sort_order,
+      CASE
+        WHEN COALESCE(
+          CAST(n.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS location_city_id,
+      CASE
+        WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS sort_order,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-      CAST(n.created_by AS BIGINT) AS created_by,
-      CAST(n.updated_by AS BIGINT) AS updated_by,
-      CAST(n.archived_at AS TIMESTAMP) AS archived_at,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS created_by,
+      CASE
+        WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS updated_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.archived_at AS TIMESTAMP)
+      END AS archived_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.name AS old__name,
@@ -219,9 +309,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.company_id AS BIGINT) = b.company_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.company_id
         OR (
-          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -243,41 +340,88 @@ FROM (
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN CAST(n.category AS SMALLINT) = b.category
+        WHEN CASE
+          WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.category
         OR (
-          CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.team_type AS SMALLINT) = b.team_type
+        WHEN CASE
+          WHEN COALESCE(CAST(n.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.team_type
         OR (
-          CAST(n.team_type AS SMALLINT) IS NULL AND b.team_type IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.team_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__team_type,
       CASE
-        WHEN CAST(n.lead_user_id AS BIGINT) = b.lead_user_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.lead_user_id
         OR (
-          CAST(n.lead_user_id AS BIGINT) IS NULL AND b.lead_user_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.lead_user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lead_user_id,
       CASE
-        WHEN CAST(n.parent_team_id AS BIGINT) = b.parent_team_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.parent_team_id
         OR (
-          CAST(n.parent_team_id AS BIGINT) IS NULL AND b.parent_team_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.parent_team_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -291,9 +435,22 @@ FROM (
         ELSE TRUE
       END AS chg__cost_center,
       CASE
-        WHEN CAST(n.budget_amount AS DECIMAL(14, 2)) = b.budget_amount
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.budget_amount AS DECIMAL(14, 2))
+        END = b.budget_amount
         OR (
-          CAST(n.budget_amount AS DECIMAL(14, 2)) IS NULL AND b.budget_amount IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.budget_amount AS DECIMAL(14, 2))
+          END IS NULL
+          AND b.budget_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -307,17 +464,37 @@ FROM (
         ELSE TRUE
       END AS chg__budget_currency,
       CASE
-        WHEN CAST(n.spend_limit AS DECIMAL(14, 2)) = b.spend_limit
+        WHEN CASE
+          WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.spend_limit AS DECIMAL(14, 2))
+        END = b.spend_limit
         OR (
-          CAST(n.spend_limit AS DECIMAL(14, 2)) IS NULL AND b.spend_limit IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.spend_limit AS DECIMAL(14, 2))
+          END IS NULL
+          AND b.spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__spend_limit,
       CASE
-        WHEN CAST(n.member_count AS INTEGER) = b.member_count
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.member_count
         OR (
-          CAST(n.member_count AS INTEGER) IS NULL AND b.member_count IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.member_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -347,9 +524,21 @@ FROM (
         ELSE TRUE
       END AS chg__approval_required,
       CASE
-        WHEN CAST(n.approval_threshold AS DECIMAL(14, 2)) = b.approval_threshold
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
+        END = b.approval_threshold
         OR (
-          CAST(n.approval_threshold AS DECIMAL(14, 2)) IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
+          END IS NULL
           AND b.approval_threshold IS NULL
         )
         THEN FALSE
@@ -364,17 +553,43 @@ FROM (
         ELSE TRUE
       END AS chg__purchasing_enabled,
       CASE
-        WHEN CAST(n.budget_period AS SMALLINT) = b.budget_period
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.budget_period
         OR (
-          CAST(n.budget_period AS SMALLINT) IS NULL AND b.budget_period IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.budget_period IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__budget_period,
       CASE
-        WHEN CAST(n.budget_reset_on AS DATE) = b.budget_reset_on
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.budget_reset_on AS DATE)
+        END = b.budget_reset_on
         OR (
-          CAST(n.budget_reset_on AS DATE) IS NULL AND b.budget_reset_on IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.budget_reset_on AS DATE)
+          END IS NULL
+          AND b.budget_reset_on IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -396,17 +611,37 @@ FROM (
         ELSE TRUE
       END AS chg__slack_channel,
       CASE
-        WHEN CAST(n.location_city_id AS BIGINT) = b.location_city_id
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.location_city_id
         OR (
-          CAST(n.location_city_id AS BIGINT) IS NULL AND b.location_city_id IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.location_city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__location_city_id,
       CASE
-        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+        WHEN CASE
+          WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.sort_order
         OR (
-          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -420,33 +655,73 @@ FROM (
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN CAST(n.created_by AS BIGINT) = b.created_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.created_by
         OR (
-          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.updated_by
         OR (
-          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CAST(n.archived_at AS TIMESTAMP) = b.archived_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.archived_at AS TIMESTAMP)
+        END = b.archived_at
         OR (
-          CAST(n.archived_at AS TIMESTAMP) IS NULL AND b.archived_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.archived_at AS TIMESTAMP)
+          END IS NULL
+          AND b.archived_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__archived_at,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -460,9 +735,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -527,6 +815,20 @@ FROM (
             s.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               OCTET_LENGTH(s.name) > 150
             ), FALSE)
@@ -537,19 +839,86 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.category <= -32768.5 OR s.category >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.category AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.team_type <= -32768.5 OR s.team_type >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.team_type AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.lead_user_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.parent_team_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -557,9 +926,26 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.budget_amount) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.budget_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -567,24 +953,88 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.spend_limit) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.member_count <= -2147483648.5 OR s.member_count >= 2147483647.5
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.spend_limit AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.approval_threshold) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
           )
           OR (
-            COALESCE((
-              s.budget_period <= -32768.5 OR s.budget_period >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.member_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.approval_threshold AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.budget_period AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             COALESCE((
@@ -597,14 +1047,89 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.location_city_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
               OCTET_LENGTH(s.external_ref) > 64
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n

@@ -147,37 +147,127 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.user_id AS BIGINT) AS user_id,
-      CAST(n.company_id AS BIGINT) AS company_id,
-      CAST(n.role AS SMALLINT) AS role,
-      CAST(n.status AS SMALLINT) AS status,
+      CASE
+        WHEN COALESCE(CAST(n.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS user_id,
+      CASE
+        WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS company_id,
+      CASE
+        WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS role,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
       CAST(n.is_primary AS BOOLEAN) AS is_primary,
       CAST(n.is_billing_contact AS BOOLEAN) AS is_billing_contact,
       CAST(n.is_technical_contact AS BOOLEAN) AS is_technical_contact,
       CAST(n.is_signatory AS BOOLEAN) AS is_signatory,
       CAST(n.can_approve AS BOOLEAN) AS can_approve,
       CAST(n.can_invite AS BOOLEAN) AS can_invite,
-      CAST(n.approval_limit AS DECIMAL(14, 2)) AS approval_limit,
+      CASE
+        WHEN COALESCE(
+          CAST(n.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(n.approval_limit AS DECIMAL(14, 2))
+      END AS approval_limit,
       CAST(n.approval_currency AS CHAR(3)) AS approval_currency,
-      CAST(n.spend_limit AS DECIMAL(14, 2)) AS spend_limit,
-      CAST(n.notification_level AS SMALLINT) AS notification_level,
+      CASE
+        WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(n.spend_limit AS DECIMAL(14, 2))
+      END AS spend_limit,
+      CASE
+        WHEN COALESCE(
+          CAST(n.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS notification_level,
       CAST(n.is_default_company AS BOOLEAN) AS is_default_company,
-      CAST(n.last_invited_at AS TIMESTAMP) AS last_invited_at,
-      CAST(n.mapping_source AS SMALLINT) AS mapping_source,
+      CASE
+        WHEN COALESCE(
+          CAST(n.last_invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.last_invited_at AS TIMESTAMP)
+      END AS last_invited_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.mapping_source AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS mapping_source,
       CAST(n.title AS VARCHAR(150)) AS title,
       CAST(n.department AS VARCHAR(150)) AS department,
       CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
-      CAST(n.permissions_mask AS INTEGER) AS permissions_mask,
-      CAST(n.invited_by AS BIGINT) AS invited_by,
-      CAST(n.invited_at AS TIMESTAMP) AS invited_at,
-      CAST(n.accepted_at AS TIMESTAMP) AS accepted_at,
-      CAST(n.last_active_at AS TIMESTAMP) AS last_active_at,
-      CAST(n.deactivated_at AS TIMESTAMP) AS deactivated_at,
-      CAST(n.deactivated_by AS BIGINT) AS deactivated_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.permissions_mask AS DECIMAL(38, 0)) AS INTEGER)
+      END AS permissions_mask,
+      CASE
+        WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS invited_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.invited_at AS TIMESTAMP)
+      END AS invited_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.accepted_at AS TIMESTAMP)
+      END AS accepted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.last_active_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.last_active_at AS TIMESTAMP)
+      END AS last_active_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deactivated_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deactivated_at AS TIMESTAMP)
+      END AS deactivated_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.deactivated_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS deactivated_by,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.id AS old__id,
       b.user_id AS old__user_id,
       b.company_id AS old__company_id,
@@ -219,33 +309,61 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.user_id AS BIGINT) = b.user_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.user_id
         OR (
-          CAST(n.user_id AS BIGINT) IS NULL AND b.user_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__user_id,
       CASE
-        WHEN CAST(n.company_id AS BIGINT) = b.company_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.company_id
         OR (
-          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__company_id,
       CASE
-        WHEN CAST(n.role AS SMALLINT) = b.role
+        WHEN CASE
+          WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.role
         OR (
-          CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__role,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -300,9 +418,22 @@ FROM (
         ELSE TRUE
       END AS chg__can_invite,
       CASE
-        WHEN CAST(n.approval_limit AS DECIMAL(14, 2)) = b.approval_limit
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(n.approval_limit AS DECIMAL(14, 2))
+        END = b.approval_limit
         OR (
-          CAST(n.approval_limit AS DECIMAL(14, 2)) IS NULL AND b.approval_limit IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(n.approval_limit AS DECIMAL(14, 2))
+          END IS NULL
+          AND b.approval_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -316,17 +447,37 @@ FROM (
         ELSE TRUE
       END AS chg__approval_currency,
       CASE
-        WHEN CAST(n.spend_limit AS DECIMAL(14, 2)) = b.spend_limit
+        WHEN CASE
+          WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(n.spend_limit AS DECIMAL(14, 2))
+        END = b.spend_limit
         OR (
-          CAST(n.spend_limit AS DECIMAL(14, 2)) IS NULL AND b.spend_limit IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(n.spend_limit AS DECIMAL(14, 2))
+          END IS NULL
+          AND b.spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__spend_limit,
       CASE
-        WHEN CAST(n.notification_level AS SMALLINT) = b.notification_level
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.notification_level
         OR (
-          CAST(n.notification_level AS SMALLINT) IS NULL AND b.notification_level IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.notification_level IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -340,17 +491,43 @@ FROM (
         ELSE TRUE
       END AS chg__is_default_company,
       CASE
-        WHEN CAST(n.last_invited_at AS TIMESTAMP) = b.last_invited_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.last_invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.last_invited_at AS TIMESTAMP)
+        END = b.last_invited_at
         OR (
-          CAST(n.last_invited_at AS TIMESTAMP) IS NULL AND b.last_invited_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.last_invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.last_invited_at AS TIMESTAMP)
+          END IS NULL
+          AND b.last_invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_invited_at,
       CASE
-        WHEN CAST(n.mapping_source AS SMALLINT) = b.mapping_source
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.mapping_source AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.mapping_source
         OR (
-          CAST(n.mapping_source AS SMALLINT) IS NULL AND b.mapping_source IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.mapping_source AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.mapping_source IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -380,57 +557,142 @@ FROM (
         ELSE TRUE
       END AS chg__cost_center,
       CASE
-        WHEN CAST(n.permissions_mask AS INTEGER) = b.permissions_mask
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.permissions_mask AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.permissions_mask
         OR (
-          CAST(n.permissions_mask AS INTEGER) IS NULL AND b.permissions_mask IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.permissions_mask AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.permissions_mask IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__permissions_mask,
       CASE
-        WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.invited_by
         OR (
-          CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_by,
       CASE
-        WHEN CAST(n.invited_at AS TIMESTAMP) = b.invited_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.invited_at AS TIMESTAMP)
+        END = b.invited_at
         OR (
-          CAST(n.invited_at AS TIMESTAMP) IS NULL AND b.invited_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.invited_at AS TIMESTAMP)
+          END IS NULL
+          AND b.invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_at,
       CASE
-        WHEN CAST(n.accepted_at AS TIMESTAMP) = b.accepted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.accepted_at AS TIMESTAMP)
+        END = b.accepted_at
         OR (
-          CAST(n.accepted_at AS TIMESTAMP) IS NULL AND b.accepted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.accepted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.accepted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__accepted_at,
       CASE
-        WHEN CAST(n.last_active_at AS TIMESTAMP) = b.last_active_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.last_active_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.last_active_at AS TIMESTAMP)
+        END = b.last_active_at
         OR (
-          CAST(n.last_active_at AS TIMESTAMP) IS NULL AND b.last_active_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.last_active_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.last_active_at AS TIMESTAMP)
+          END IS NULL
+          AND b.last_active_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_active_at,
       CASE
-        WHEN CAST(n.deactivated_at AS TIMESTAMP) = b.deactivated_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deactivated_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deactivated_at AS TIMESTAMP)
+        END = b.deactivated_at
         OR (
-          CAST(n.deactivated_at AS TIMESTAMP) IS NULL AND b.deactivated_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deactivated_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deactivated_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deactivated_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__deactivated_at,
       CASE
-        WHEN CAST(n.deactivated_by AS BIGINT) = b.deactivated_by
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.deactivated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.deactivated_by
         OR (
-          CAST(n.deactivated_by AS BIGINT) IS NULL AND b.deactivated_by IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.deactivated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.deactivated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -444,9 +706,22 @@ FROM (
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -460,9 +735,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -527,19 +815,82 @@ FROM (
             s.updated_at IS NULL
           )
           OR (
-            COALESCE((
-              s.role <= -32768.5 OR s.role >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.user_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              ABS(s.approval_limit) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.role AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(s.approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(s.approval_limit AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -547,19 +898,66 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              ABS(s.spend_limit) >= 999999999999.995
-            ), FALSE)
+            NOT COALESCE(CAST(s.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.notification_level <= -32768.5 OR s.notification_level >= 32767.5
-            ), FALSE)
+            COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(s.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(s.spend_limit AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.mapping_source <= -32768.5 OR s.mapping_source >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.notification_level AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.last_invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.mapping_source AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -577,9 +975,79 @@ FROM (
             ), FALSE)
           )
           OR (
+            NOT COALESCE(
+              CAST(s.permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
             COALESCE(
-              (
-                s.permissions_mask <= -2147483648.5 OR s.permissions_mask >= 2147483647.5
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.permissions_mask AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.invited_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.last_active_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deactivated_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.deactivated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
@@ -588,6 +1056,18 @@ FROM (
             COALESCE((
               OCTET_LENGTH(s.external_ref) > 64
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n

@@ -187,7 +187,10 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.company_id AS BIGINT) AS company_id,
+      CASE
+        WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS company_id,
       CAST(n.email AS VARCHAR(255)) AS email,
       CAST(n.first_name AS VARCHAR(100)) AS first_name,
       CAST(n.last_name AS VARCHAR(100)) AS last_name,
@@ -196,38 +199,134 @@ FROM (
       CAST(n.mobile_phone AS VARCHAR(32)) AS mobile_phone,
       CAST(n.job_title AS VARCHAR(150)) AS job_title,
       CAST(n.department AS VARCHAR(150)) AS department,
-      CAST(n.manager_id AS BIGINT) AS manager_id,
-      CAST(n.role AS SMALLINT) AS role,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.user_type AS SMALLINT) AS user_type,
+      CASE
+        WHEN COALESCE(CAST(n.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS manager_id,
+      CASE
+        WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS role,
+      CASE
+        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN COALESCE(CAST(n.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS user_type,
       CAST(n.locale AS VARCHAR(10)) AS locale,
       CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
       CAST(n.is_admin AS BOOLEAN) AS is_admin,
       CAST(n.is_active AS BOOLEAN) AS is_active,
       CAST(n.email_verified AS BOOLEAN) AS email_verified,
       CAST(n.mfa_enabled AS BOOLEAN) AS mfa_enabled,
-      CAST(n.sign_in_count AS INTEGER) AS sign_in_count,
-      CAST(n.current_sign_in_at AS TIMESTAMP) AS current_sign_in_at,
-      CAST(n.last_sign_in_at AS TIMESTAMP) AS last_sign_in_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INTEGER)
+      END AS sign_in_count,
+      CASE
+        WHEN COALESCE(
+          CAST(n.current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.current_sign_in_at AS TIMESTAMP)
+      END AS current_sign_in_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.last_sign_in_at AS TIMESTAMP)
+      END AS last_sign_in_at,
       CAST(n.current_sign_in_ip AS VARCHAR(45)) AS current_sign_in_ip,
       CAST(n.last_sign_in_ip AS VARCHAR(45)) AS last_sign_in_ip,
-      CAST(n.confirmed_at AS TIMESTAMP) AS confirmed_at,
-      CAST(n.confirmation_sent_at AS TIMESTAMP) AS confirmation_sent_at,
-      CAST(n.failed_attempts AS SMALLINT) AS failed_attempts,
-      CAST(n.locked_at AS TIMESTAMP) AS locked_at,
-      CAST(n.invited_by AS BIGINT) AS invited_by,
-      CAST(n.invitation_accepted_at AS TIMESTAMP) AS invitation_accepted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.confirmed_at AS TIMESTAMP)
+      END AS confirmed_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.confirmation_sent_at AS TIMESTAMP)
+      END AS confirmation_sent_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS failed_attempts,
+      CASE
+        WHEN COALESCE(
+          CAST(n.locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.locked_at AS TIMESTAMP)
+      END AS locked_at,
+      CASE
+        WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS invited_by,
+      CASE
+        WHEN COALESCE(
+          CAST(n.invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
+      END AS invitation_accepted_at,
       CAST(n.avatar_url AS VARCHAR(1024)) AS avatar_url,
-      CAST(n.city_id AS BIGINT) AS city_id,
+      CASE
+        WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS city_id,
       CAST(n.employee_number AS VARCHAR(32)) AS employee_number,
-      CAST(n.hire_date AS DATE) AS hire_date,
+      CASE
+        WHEN COALESCE(
+          CAST(n.hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.hire_date AS DATE)
+      END AS hire_date,
       CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
-      CAST(n.notification_frequency AS SMALLINT) AS notification_frequency,
-      CAST(n.password_changed_at AS TIMESTAMP) AS password_changed_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS notification_frequency,
+      CASE
+        WHEN COALESCE(
+          CAST(n.password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.password_changed_at AS TIMESTAMP)
+      END AS password_changed_at,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.created_at AS TIMESTAMP)
+      END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE
+        WHEN COALESCE(
+          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN CAST(n.deleted_at AS TIMESTAMP)
+      END AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.email AS old__email,
@@ -279,9 +378,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.company_id AS BIGINT) = b.company_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.company_id
         OR (
-          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -351,33 +457,61 @@ FROM (
         ELSE TRUE
       END AS chg__department,
       CASE
-        WHEN CAST(n.manager_id AS BIGINT) = b.manager_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.manager_id
         OR (
-          CAST(n.manager_id AS BIGINT) IS NULL AND b.manager_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.manager_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__manager_id,
       CASE
-        WHEN CAST(n.role AS SMALLINT) = b.role
+        WHEN CASE
+          WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.role
         OR (
-          CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__role,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.user_type AS SMALLINT) = b.user_type
+        WHEN CASE
+          WHEN COALESCE(CAST(n.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.user_type
         OR (
-          CAST(n.user_type AS SMALLINT) IS NULL AND b.user_type IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.user_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -431,25 +565,64 @@ FROM (
         ELSE TRUE
       END AS chg__mfa_enabled,
       CASE
-        WHEN CAST(n.sign_in_count AS INTEGER) = b.sign_in_count
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.sign_in_count
         OR (
-          CAST(n.sign_in_count AS INTEGER) IS NULL AND b.sign_in_count IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.sign_in_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sign_in_count,
       CASE
-        WHEN CAST(n.current_sign_in_at AS TIMESTAMP) = b.current_sign_in_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.current_sign_in_at AS TIMESTAMP)
+        END = b.current_sign_in_at
         OR (
-          CAST(n.current_sign_in_at AS TIMESTAMP) IS NULL AND b.current_sign_in_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.current_sign_in_at AS TIMESTAMP)
+          END IS NULL
+          AND b.current_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__current_sign_in_at,
       CASE
-        WHEN CAST(n.last_sign_in_at AS TIMESTAMP) = b.last_sign_in_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.last_sign_in_at AS TIMESTAMP)
+        END = b.last_sign_in_at
         OR (
-          CAST(n.last_sign_in_at AS TIMESTAMP) IS NULL AND b.last_sign_in_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.last_sign_in_at AS TIMESTAMP)
+          END IS NULL
+          AND b.last_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -472,50 +645,120 @@ FROM (
         ELSE TRUE
       END AS chg__last_sign_in_ip,
       CASE
-        WHEN CAST(n.confirmed_at AS TIMESTAMP) = b.confirmed_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.confirmed_at AS TIMESTAMP)
+        END = b.confirmed_at
         OR (
-          CAST(n.confirmed_at AS TIMESTAMP) IS NULL AND b.confirmed_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.confirmed_at AS TIMESTAMP)
+          END IS NULL
+          AND b.confirmed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confirmed_at,
       CASE
-        WHEN CAST(n.confirmation_sent_at AS TIMESTAMP) = b.confirmation_sent_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.confirmation_sent_at AS TIMESTAMP)
+        END = b.confirmation_sent_at
         OR (
-          CAST(n.confirmation_sent_at AS TIMESTAMP) IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.confirmation_sent_at AS TIMESTAMP)
+          END IS NULL
           AND b.confirmation_sent_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confirmation_sent_at,
       CASE
-        WHEN CAST(n.failed_attempts AS SMALLINT) = b.failed_attempts
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.failed_attempts
         OR (
-          CAST(n.failed_attempts AS SMALLINT) IS NULL AND b.failed_attempts IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.failed_attempts IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__failed_attempts,
       CASE
-        WHEN CAST(n.locked_at AS TIMESTAMP) = b.locked_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.locked_at AS TIMESTAMP)
+        END = b.locked_at
         OR (
-          CAST(n.locked_at AS TIMESTAMP) IS NULL AND b.locked_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.locked_at AS TIMESTAMP)
+          END IS NULL
+          AND b.locked_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__locked_at,
       CASE
-        WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
+        WHEN CASE
+          WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.invited_by
         OR (
-          CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_by,
       CASE
-        WHEN CAST(n.invitation_accepted_at AS TIMESTAMP) = b.invitation_accepted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
+        END = b.invitation_accepted_at
         OR (
-          CAST(n.invitation_accepted_at AS TIMESTAMP) IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
+          END IS NULL
           AND b.invitation_accepted_at IS NULL
         )
         THEN FALSE
@@ -530,9 +773,16 @@ FROM (
         ELSE TRUE
       END AS chg__avatar_url,
       CASE
-        WHEN CAST(n.city_id AS BIGINT) = b.city_id
+        WHEN CASE
+          WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.city_id
         OR (
-          CAST(n.city_id AS BIGINT) IS NULL AND b.city_id IS NULL
+          CASE
+            WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -546,9 +796,22 @@ FROM (
         ELSE TRUE
       END AS chg__employee_number,
       CASE
-        WHEN CAST(n.hire_date AS DATE) = b.hire_date
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.hire_date AS DATE)
+        END = b.hire_date
         OR (
-          CAST(n.hire_date AS DATE) IS NULL AND b.hire_date IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.hire_date AS DATE)
+          END IS NULL
+          AND b.hire_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -562,18 +825,42 @@ FROM (
         ELSE TRUE
       END AS chg__marketing_opt_in,
       CASE
-        WHEN CAST(n.notification_frequency AS SMALLINT) = b.notification_frequency
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            TRUE
+          )
+          THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.notification_frequency
         OR (
-          CAST(n.notification_frequency AS SMALLINT) IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
           AND b.notification_frequency IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__notification_frequency,
       CASE
-        WHEN CAST(n.password_changed_at AS TIMESTAMP) = b.password_changed_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.password_changed_at AS TIMESTAMP)
+        END = b.password_changed_at
         OR (
-          CAST(n.password_changed_at AS TIMESTAMP) IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.password_changed_at AS TIMESTAMP)
+          END IS NULL
           AND b.password_changed_at IS NULL
         )
         THEN FALSE
@@ -588,9 +875,22 @@ FROM (
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.created_at AS TIMESTAMP)
+        END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.created_at AS TIMESTAMP)
+          END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -604,9 +904,22 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE
+          WHEN COALESCE(
+            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            TRUE
+          )
+          THEN CAST(n.deleted_at AS TIMESTAMP)
+        END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE
+            WHEN COALESCE(
+              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN CAST(n.deleted_at AS TIMESTAMP)
+          END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -681,6 +994,20 @@ FROM (
             s.updated_at IS NULL
           )
           OR (
+            NOT COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
             COALESCE((
               OCTET_LENGTH(s.email) > 255
             ), FALSE)
@@ -721,19 +1048,60 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.role <= -32768.5 OR s.role >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.manager_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
           )
           OR (
-            COALESCE((
-              s.user_type <= -32768.5 OR s.user_type >= 32767.5
-            ), FALSE)
+            NOT COALESCE(CAST(s.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.role AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.user_type AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
           )
           OR (
             COALESCE((
@@ -746,9 +1114,36 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.sign_in_count <= -2147483648.5 OR s.sign_in_count >= 2147483647.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.sign_in_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             COALESCE((
@@ -761,9 +1156,62 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              s.failed_attempts <= -32768.5 OR s.failed_attempts >= 32767.5
-            ), FALSE)
+            NOT COALESCE(
+              CAST(s.confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.failed_attempts AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(CAST(s.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.invited_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
           OR (
             COALESCE((
@@ -771,22 +1219,72 @@ FROM (
             ), FALSE)
           )
           OR (
-            COALESCE((
-              OCTET_LENGTH(s.employee_number) > 32
-            ), FALSE)
+            NOT COALESCE(CAST(s.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
           )
           OR (
             COALESCE(
-              (
-                s.notification_frequency <= -32768.5 OR s.notification_frequency >= 32767.5
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(s.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(s.city_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
           )
           OR (
             COALESCE((
+              OCTET_LENGTH(s.employee_number) > 32
+            ), FALSE)
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(s.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(s.notification_frequency AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            COALESCE((
               OCTET_LENGTH(s.external_ref) > 64
             ), FALSE)
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+          )
+          OR (
+            NOT COALESCE(
+              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
           )
         )
     ) AS n
