@@ -44,6 +44,8 @@ from cdcgen.sql.fits import checks_castability, misfit, not_castable, stored, ty
 from cdcgen.sql.tables import tombstones
 
 NULL_MARK = "<null>"
+#: a staged row's dead-letter reason (NULL: valid), computed once per row when staged
+REJECT = "cdc__reject"
 
 
 def staged_name(p: PipelinePlan, s: SourcePlan) -> str:
@@ -67,11 +69,16 @@ def watermark_value(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
     return exp.Subquery(this=stored)
 
 
-def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Query:
-    """The staging rows this run considers: all of them (window) or those past the watermark."""
-    query = exp.select(*[col(c.name) for c in s.staging_columns]).from_(
-        table(s.staging), copy=False
-    )
+def staged_query(p: PipelinePlan, s: SourcePlan, *, reason: bool = True) -> exp.Query:
+    """The staging rows this run considers: all of them (window) or those past the
+    watermark; with each row's dead-letter reason (``cdc__reject``, NULL when valid)
+    unless ``reason`` is False. The reason is computed here, once per staged row: every
+    later statement reads the column instead of testing the row again (the castability
+    patterns are the costliest tests a run makes, and the longest text it holds)."""
+    columns: list[exp.Expression] = [col(c.name) for c in s.staging_columns]
+    if reason:
+        columns.append(exp.alias_(case(reject_reasons(s, None)), REJECT, copy=False))
+    query = exp.select(*columns).from_(table(s.staging), copy=False)
     if s.watermark_column:
         return _past_watermark(p, s, query)
     return query
@@ -102,12 +109,12 @@ def _past_watermark(p: PipelinePlan, s: SourcePlan, query: exp.Select) -> exp.Qu
     )
 
 
-def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Expression:
+def _check(s: SourcePlan, expression: exp.Expression, alias: str | None) -> exp.Expression:
     # A check that evaluates to NULL passes, as a SQL CHECK constraint would.
     return exp.Not(this=exp.Coalesce(this=qualify_all(expression, alias), expressions=[lit(True)]))
 
 
-def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expression]]:
+def reject_reasons(s: SourcePlan, alias: str | None) -> list[tuple[exp.Expression, exp.Expression]]:
     """(condition, reason) pairs sending a staged row to the dead-letter table; the first
     that holds names the reason."""
     reasons: list[tuple[exp.Expression, exp.Expression]] = [
@@ -133,7 +140,7 @@ def cast_checked(s: SourcePlan, column: str) -> bool:
     return checks_castability(s.type_of(column))
 
 
-def _misfits(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expression]]:
+def _misfits(s: SourcePlan, alias: str | None) -> list[tuple[exp.Expression, exp.Expression]]:
     """Values that the baseline column they land in cannot hold (staging may be wider,
     or text): first whether the value casts at all, then whether it fits."""
     found: list[tuple[exp.Expression, exp.Expression]] = []
@@ -151,7 +158,8 @@ def _misfits(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expres
 
 
 def rejected(s: SourcePlan, alias: str) -> exp.Expression:
-    return or_all(paren(c) for c, _ in reject_reasons(s, alias))
+    """Is a staged row (of :func:`staged_query`) to be dead-lettered?"""
+    return not_null(col(REJECT, alias))
 
 
 def row_hash(s: SourcePlan, alias: str) -> exp.Expression:
@@ -188,7 +196,7 @@ def dead_letters_of(
 def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     """Rejected rows go to dead_letter once (window-mode staging re-delivers them every run)."""
     alias = "n"
-    reason = case(reject_reasons(s, alias))
+    reason = col(REJECT, alias)
     already = dead_letters_of(p, s.name, eq(col("row_hash", "x"), row_hash(s, alias)), lit(1))
     payload = nodes.payload([(c.name, col(c.name, alias), c.type) for c in s.staging_columns])
     query = (
@@ -235,7 +243,7 @@ def _ranked(s: SourcePlan, staged: exp.Expression) -> exp.Select:
         order=exp.Order(expressions=order),
     )
     return (
-        exp.select(*[col(c.name) for c in s.staging_columns], exp.alias_(window, RANK))
+        exp.select(*[col(c.name) for c in s.staging_columns], col(REJECT), exp.alias_(window, RANK))
         .from_(staged.copy(), copy=False)
         .where(exp.Not(this=paren(rejected(s, _alias_of(staged)))), copy=False)
     )
@@ -249,10 +257,13 @@ def as_stored(s: SourcePlan, column: str, alias: str) -> exp.Expression:
     """A staged value as its baseline column will hold it. Staging may be wider than the
     spec (numeric(30,4) for numeric(12,2)): compared raw, 12.345 would differ from the
     stored 12.35 on every run and be re-applied forever. Values that do not fit at all
-    were dead-lettered before this point, so the cast only rounds, never fails; a value
-    staged as text is cast only when castable (:func:`cdcgen.sql.fits.stored`)."""
+    were dead-lettered before this point, so the cast only rounds, never fails. A value
+    that staging may hold as text is cast only in a row that passed every test
+    (``CASE WHEN cdc__reject IS NULL THEN CAST(...) END``, :func:`cdcgen.sql.fits.stored`):
+    a rejected row never reaches a cast that would fail, whatever order the engine
+    evaluates the query in."""
     if cast_checked(s, column):
-        return stored(col(column, alias), s.type_of(column))
+        return stored(col(column, alias), s.type_of(column), is_null(col(REJECT, alias)))
     return cast(col(column, alias), s.type_of(column))
 
 
@@ -362,9 +373,8 @@ def changes_query(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp
 
 
 def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
-    """Staging as the view sees it: append-mode sources are cut at the watermark."""
-    if s.watermark_column is None:
-        return table(s.staging, "s")
+    """Staging as the view sees it, with each row's dead-letter reason: append-mode
+    sources are cut at the watermark."""
     return exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
 
 
@@ -399,7 +409,7 @@ def staged_probe(p: PipelinePlan, s: SourcePlan) -> exp.Select:
     if s.delete_kind == "snapshot":
         return _snapshot_differs(s)
     staged = exp.Subquery(
-        this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s"))
+        this=staged_query(p, s, reason=False), alias=exp.TableAlias(this=exp.to_identifier("s"))
     )
     return exp.select(lit(1)).from_(staged, copy=False).limit(1, copy=False)
 

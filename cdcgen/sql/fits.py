@@ -228,10 +228,10 @@ def typed_misfit(
     return exp.Coalesce(this=outside, expressions=[exp.false()]), reason
 
 
-def stored(value: exp.Expression, type_: str) -> exp.Expression:
+def stored(value: exp.Expression, type_: str, ok: exp.Expression | None = None) -> exp.Expression:
     """The value as its baseline column holds it. A castability-checked type is cast only
-    when the value is castable, ``CASE WHEN castable THEN CAST(...) END``, so no row
-    reaches a cast that fails (rejected rows are also filtered out before it). An integer
+    when ``ok`` holds (default: the value is castable), ``CASE WHEN ok THEN CAST(...)
+    END``, so no row reaches a cast that fails. An integer
     is read through DECIMAL(38,0): CAST('12.5' AS INT) fails on both engines, a DECIMAL
     rounds half away from zero, as CAST(12.5 AS INT) does."""
     target = exp.Cast(this=value.copy(), to=data_type(type_))
@@ -241,4 +241,5 @@ def stored(value: exp.Expression, type_: str) -> exp.Expression:
         target = exp.Cast(
             this=exp.Cast(this=value.copy(), to=data_type("decimal(38,0)")), to=data_type(type_)
         )
-    return exp.Case(ifs=[exp.If(this=castable(value, type_), true=target)])
+    guard = castable(value, type_) if ok is None else ok
+    return exp.Case(ifs=[exp.If(this=guard, true=target)])

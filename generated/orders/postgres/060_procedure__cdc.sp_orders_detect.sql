@@ -25,7 +25,97 @@ BEGIN
       status,
       created_at,
       updated_at,
-      deleted_at
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          LENGTH(email) > 255
+        ), FALSE)
+        THEN 'value too long for customers.email (' || CAST(LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(first_name) > 100
+        ), FALSE)
+        THEN 'value too long for customers.first_name (' || CAST(LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(last_name) > 100
+        ), FALSE)
+        THEN 'value too long for customers.last_name (' || CAST(LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(phone) > 32
+        ), FALSE)
+        THEN 'value too long for customers.phone (' || CAST(LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          LENGTH(segment) > 20
+        ), FALSE)
+        THEN 'value too long for customers.segment (' || CAST(LENGTH(segment) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(plan) > 20
+        ), FALSE)
+        THEN 'value too long for customers.plan (' || CAST(LENGTH(plan) AS VARCHAR(20)) || ' > 20)'
+        WHEN NOT COALESCE(
+          CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for customers.default_address_id ("' || SUBSTRING(CAST(default_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(default_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for customers.default_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for customers.lifetime_value ("' || SUBSTRING(CAST(lifetime_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(lifetime_value AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
+        WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to smallint for customers.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+        THEN 'value out of range for customers.status (smallint)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for customers.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for customers.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
     FROM staging.customers;
     ANALYZE orders__customers__staged (id);
     INSERT INTO cdc.dead_letter (
@@ -41,96 +131,7 @@ BEGIN
       p_run_id,
       'orders',
       'customers',
-      CASE
-        WHEN n.id IS NULL
-        THEN 'NULL key (id)'
-        WHEN n.updated_at IS NULL
-        THEN 'NULL updated_at'
-        WHEN COALESCE((
-          LENGTH(n.email) > 255
-        ), FALSE)
-        THEN 'value too long for customers.email (' || CAST(LENGTH(n.email) AS VARCHAR(20)) || ' > 255)'
-        WHEN COALESCE((
-          LENGTH(n.first_name) > 100
-        ), FALSE)
-        THEN 'value too long for customers.first_name (' || CAST(LENGTH(n.first_name) AS VARCHAR(20)) || ' > 100)'
-        WHEN COALESCE((
-          LENGTH(n.last_name) > 100
-        ), FALSE)
-        THEN 'value too long for customers.last_name (' || CAST(LENGTH(n.last_name) AS VARCHAR(20)) || ' > 100)'
-        WHEN COALESCE((
-          LENGTH(n.phone) > 32
-        ), FALSE)
-        THEN 'value too long for customers.phone (' || CAST(LENGTH(n.phone) AS VARCHAR(20)) || ' > 32)'
-        WHEN COALESCE((
-          LENGTH(n.segment) > 20
-        ), FALSE)
-        THEN 'value too long for customers.segment (' || CAST(LENGTH(n.segment) AS VARCHAR(20)) || ' > 20)'
-        WHEN COALESCE((
-          LENGTH(n.plan) > 20
-        ), FALSE)
-        THEN 'value too long for customers.plan (' || CAST(LENGTH(n.plan) AS VARCHAR(20)) || ' > 20)'
-        WHEN NOT COALESCE(
-          CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN 'value not castable to bigint for customers.default_address_id ("' || SUBSTRING(CAST(n.default_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                TRUE
-              )
-              THEN CAST(n.default_address_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-        THEN 'value out of range for customers.default_address_id (bigint)'
-        WHEN NOT COALESCE(
-          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN 'value not castable to numeric(12,2) for customers.lifetime_value ("' || SUBSTRING(CAST(n.lifetime_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
-        WHEN NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to smallint for customers.status ("' || SUBSTRING(CAST(n.status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-        THEN 'value out of range for customers.status (smallint)'
-        WHEN NOT COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for customers.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN NOT COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for customers.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      END,
+      n.cdc__reject,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.first_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.segment AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.plan AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.default_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
           CASE WHEN n.marketing_opt_in THEN 'true' WHEN NOT n.marketing_opt_in THEN 'false' END,
@@ -171,110 +172,7 @@ BEGIN
     FROM orders__customers__staged AS n
     WHERE
       (
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.email) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.first_name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.last_name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.phone) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.segment) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.plan) > 20
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
-        )
-        OR (
-          COALESCE(
-            NOT (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.default_address_id AS DECIMAL(38, 0))
-              END BETWEEN -9223372036854775808 AND 9223372036854775807
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            NOT (
-              CASE
-                WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.status AS DECIMAL(38, 0))
-              END BETWEEN -32768 AND 32767
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
+        NOT n.cdc__reject IS NULL
       )
       AND NOT EXISTS(
         SELECT
@@ -374,39 +272,18 @@ BEGIN
           CAST(n.segment AS VARCHAR(20)) AS segment,
           CAST(n.plan AS VARCHAR(20)) AS plan,
           CASE
-            WHEN COALESCE(
-              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
           END AS default_address_id,
           CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.lifetime_value AS DECIMAL(12, 2)) END AS lifetime_value,
           CASE
-            WHEN COALESCE(
-              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
-          END AS lifetime_value,
-          CASE
-            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
           END AS status,
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END AS created_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END AS deleted_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
           b.id AS old__id,
           b.email AS old__email,
           b.first_name AS old__first_name,
@@ -479,18 +356,12 @@ BEGIN
           END AS chg__plan,
           CASE
             WHEN CASE
-              WHEN COALESCE(
-                CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                TRUE
-              )
+              WHEN n.cdc__reject IS NULL
               THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
             END = b.default_address_id
             OR (
               CASE
-                WHEN COALESCE(
-                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
+                WHEN n.cdc__reject IS NULL
                 THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
               END IS NULL
               AND b.default_address_id IS NULL
@@ -507,21 +378,9 @@ BEGIN
             ELSE TRUE
           END AS chg__marketing_opt_in,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                TRUE
-              )
-              THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
-            END = b.lifetime_value
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.lifetime_value AS DECIMAL(12, 2)) END = b.lifetime_value
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.lifetime_value AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.lifetime_value AS DECIMAL(12, 2)) END IS NULL
               AND b.lifetime_value IS NULL
             )
             THEN FALSE
@@ -529,12 +388,12 @@ BEGIN
           END AS chg__lifetime_value,
           CASE
             WHEN CASE
-              WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              WHEN n.cdc__reject IS NULL
               THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
             END = b.status
             OR (
               CASE
-                WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                WHEN n.cdc__reject IS NULL
                 THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
               END IS NULL
               AND b.status IS NULL
@@ -543,21 +402,9 @@ BEGIN
             ELSE TRUE
           END AS chg__status,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.created_at AS TIMESTAMP)
-            END = b.created_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.created_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
               AND b.created_at IS NULL
             )
             THEN FALSE
@@ -572,21 +419,9 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.deleted_at AS TIMESTAMP)
-            END = b.deleted_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.deleted_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
               AND b.deleted_at IS NULL
             )
             THEN FALSE
@@ -620,6 +455,7 @@ BEGIN
             created_at,
             updated_at,
             deleted_at,
+            cdc__reject,
             ROW_NUMBER() OVER (
               PARTITION BY id
               ORDER BY updated_at DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, phone DESC NULLS LAST, segment DESC NULLS LAST, plan DESC NULLS LAST, default_address_id DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, lifetime_value DESC NULLS LAST, status DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -627,116 +463,7 @@ BEGIN
           FROM orders__customers__staged
           WHERE
             NOT (
-              (
-                orders__customers__staged.id IS NULL
-              )
-              OR (
-                orders__customers__staged.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__customers__staged.email) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__customers__staged.first_name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__customers__staged.last_name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__customers__staged.phone) > 32
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__customers__staged.segment) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__customers__staged.plan) > 20
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__customers__staged.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(orders__customers__staged.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(orders__customers__staged.default_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__customers__staged.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__customers__staged.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__customers__staged.lifetime_value AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__customers__staged.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(orders__customers__staged.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(orders__customers__staged.status AS DECIMAL(38, 0))
-                    END BETWEEN -32768 AND 32767
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__customers__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__customers__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT orders__customers__staged.cdc__reject IS NULL
             )
         ) AS n
         LEFT JOIN public.customers AS b
@@ -795,110 +522,7 @@ BEGIN
           FROM orders__customers__staged AS n
           WHERE
             NOT (
-              (
-                n.id IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.email) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.first_name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.last_name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.phone) > 32
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.segment) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.plan) > 20
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(n.default_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.status AS DECIMAL(38, 0))
-                    END BETWEEN -32768 AND 32767
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.id
@@ -913,110 +537,7 @@ BEGIN
           COUNT(*)
         FROM orders__customers__staged AS n
         WHERE
-          (
-            n.id IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.email) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.first_name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.last_name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.phone) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.segment) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.plan) > 20
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.default_address_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
+          NOT n.cdc__reject IS NULL
       ) - (
         SELECT
           COUNT(*)
@@ -1026,110 +547,7 @@ BEGIN
           FROM orders__customers__staged AS n
           WHERE
             NOT (
-              (
-                n.id IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.email) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.first_name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.last_name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.phone) > 32
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.segment) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.plan) > 20
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(n.default_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.status AS DECIMAL(38, 0))
-                    END BETWEEN -32768 AND 32767
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.id
@@ -1140,110 +558,7 @@ BEGIN
           COUNT(*)
         FROM orders__customers__staged AS n
         WHERE
-          (
-            n.id IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.email) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.first_name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.last_name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.phone) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.segment) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.plan) > 20
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.default_address_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CAST(n.lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(n.lifetime_value AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
+          NOT n.cdc__reject IS NULL
       )
     FROM orders__customers__delta;
     v_statements := v_statements + 8;
@@ -1297,7 +612,59 @@ BEGIN
       is_default,
       created_at,
       updated_at,
-      deleted_at
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for addresses.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(customer_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for addresses.customer_id (bigint)'
+        WHEN COALESCE((
+          LENGTH(line1) > 255
+        ), FALSE)
+        THEN 'value too long for addresses.line1 (' || CAST(LENGTH(line1) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(line2) > 255
+        ), FALSE)
+        THEN 'value too long for addresses.line2 (' || CAST(LENGTH(line2) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(city) > 100
+        ), FALSE)
+        THEN 'value too long for addresses.city (' || CAST(LENGTH(city) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(region) > 100
+        ), FALSE)
+        THEN 'value too long for addresses.region (' || CAST(LENGTH(region) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(postal_code) > 20
+        ), FALSE)
+        THEN 'value too long for addresses.postal_code (' || CAST(LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(country_code) > 2
+        ), FALSE)
+        THEN 'value too long for addresses.country_code (' || CAST(LENGTH(country_code) AS VARCHAR(20)) || ' > 2)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for addresses.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for addresses.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
     FROM staging.addresses;
     ANALYZE orders__addresses__staged (id);
     INSERT INTO cdc.dead_letter (
@@ -1313,58 +680,7 @@ BEGIN
       p_run_id,
       'orders',
       'addresses',
-      CASE
-        WHEN n.id IS NULL
-        THEN 'NULL key (id)'
-        WHEN n.updated_at IS NULL
-        THEN 'NULL updated_at'
-        WHEN NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to bigint for addresses.customer_id ("' || SUBSTRING(CAST(n.customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.customer_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-        THEN 'value out of range for addresses.customer_id (bigint)'
-        WHEN COALESCE((
-          LENGTH(n.line1) > 255
-        ), FALSE)
-        THEN 'value too long for addresses.line1 (' || CAST(LENGTH(n.line1) AS VARCHAR(20)) || ' > 255)'
-        WHEN COALESCE((
-          LENGTH(n.line2) > 255
-        ), FALSE)
-        THEN 'value too long for addresses.line2 (' || CAST(LENGTH(n.line2) AS VARCHAR(20)) || ' > 255)'
-        WHEN COALESCE((
-          LENGTH(n.city) > 100
-        ), FALSE)
-        THEN 'value too long for addresses.city (' || CAST(LENGTH(n.city) AS VARCHAR(20)) || ' > 100)'
-        WHEN COALESCE((
-          LENGTH(n.region) > 100
-        ), FALSE)
-        THEN 'value too long for addresses.region (' || CAST(LENGTH(n.region) AS VARCHAR(20)) || ' > 100)'
-        WHEN COALESCE((
-          LENGTH(n.postal_code) > 20
-        ), FALSE)
-        THEN 'value too long for addresses.postal_code (' || CAST(LENGTH(n.postal_code) AS VARCHAR(20)) || ' > 20)'
-        WHEN COALESCE((
-          LENGTH(n.country_code) > 2
-        ), FALSE)
-        THEN 'value too long for addresses.country_code (' || CAST(LENGTH(n.country_code) AS VARCHAR(20)) || ' > 2)'
-        WHEN NOT COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for addresses.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN NOT COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for addresses.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      END,
+      n.cdc__reject,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
           CASE WHEN n.is_default THEN 'true' WHEN NOT n.is_default THEN 'false' END,
@@ -1401,68 +717,7 @@ BEGIN
     FROM orders__addresses__staged AS n
     WHERE
       (
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            NOT (
-              CASE
-                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.customer_id AS DECIMAL(38, 0))
-              END BETWEEN -9223372036854775808 AND 9223372036854775807
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.line1) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.line2) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.city) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.region) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.postal_code) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.country_code) > 2
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
+        NOT n.cdc__reject IS NULL
       )
       AND NOT EXISTS(
         SELECT
@@ -1548,7 +803,7 @@ BEGIN
         SELECT
           CAST(n.id AS BIGINT) AS id,
           CASE
-            WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
           END AS customer_id,
           CAST(n.line1 AS VARCHAR(255)) AS line1,
@@ -1558,21 +813,9 @@ BEGIN
           CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
           CAST(n.country_code AS CHAR(2)) AS country_code,
           CAST(n.is_default AS BOOLEAN) AS is_default,
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END AS created_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END AS deleted_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
           b.id AS old__id,
           b.customer_id AS old__customer_id,
           b.line1 AS old__line1,
@@ -1595,12 +838,12 @@ BEGIN
           END AS chg__id,
           CASE
             WHEN CASE
-              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              WHEN n.cdc__reject IS NULL
               THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
             END = b.customer_id
             OR (
               CASE
-                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                WHEN n.cdc__reject IS NULL
                 THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
               END IS NULL
               AND b.customer_id IS NULL
@@ -1665,21 +908,9 @@ BEGIN
             ELSE TRUE
           END AS chg__is_default,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.created_at AS TIMESTAMP)
-            END = b.created_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.created_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
               AND b.created_at IS NULL
             )
             THEN FALSE
@@ -1694,21 +925,9 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.deleted_at AS TIMESTAMP)
-            END = b.deleted_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.deleted_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
               AND b.deleted_at IS NULL
             )
             THEN FALSE
@@ -1740,6 +959,7 @@ BEGIN
             created_at,
             updated_at,
             deleted_at,
+            cdc__reject,
             ROW_NUMBER() OVER (
               PARTITION BY id
               ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, line1 DESC NULLS LAST, line2 DESC NULLS LAST, city DESC NULLS LAST, region DESC NULLS LAST, postal_code DESC NULLS LAST, country_code DESC NULLS LAST, is_default DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -1747,74 +967,7 @@ BEGIN
           FROM orders__addresses__staged
           WHERE
             NOT (
-              (
-                orders__addresses__staged.id IS NULL
-              )
-              OR (
-                orders__addresses__staged.updated_at IS NULL
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__addresses__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(orders__addresses__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(orders__addresses__staged.customer_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__addresses__staged.line1) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__addresses__staged.line2) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__addresses__staged.city) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__addresses__staged.region) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__addresses__staged.postal_code) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__addresses__staged.country_code) > 2
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__addresses__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__addresses__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT orders__addresses__staged.cdc__reject IS NULL
             )
         ) AS n
         LEFT JOIN public.addresses AS b
@@ -1873,68 +1026,7 @@ BEGIN
           FROM orders__addresses__staged AS n
           WHERE
             NOT (
-              (
-                n.id IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.line1) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.line2) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.city) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.region) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.postal_code) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.country_code) > 2
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.id
@@ -1949,68 +1041,7 @@ BEGIN
           COUNT(*)
         FROM orders__addresses__staged AS n
         WHERE
-          (
-            n.id IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.line1) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.line2) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.city) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.region) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.postal_code) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.country_code) > 2
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
+          NOT n.cdc__reject IS NULL
       ) - (
         SELECT
           COUNT(*)
@@ -2020,68 +1051,7 @@ BEGIN
           FROM orders__addresses__staged AS n
           WHERE
             NOT (
-              (
-                n.id IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.line1) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.line2) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.city) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.region) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.postal_code) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.country_code) > 2
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.id
@@ -2092,68 +1062,7 @@ BEGIN
           COUNT(*)
         FROM orders__addresses__staged AS n
         WHERE
-          (
-            n.id IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.line1) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.line2) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.city) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.region) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.postal_code) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.country_code) > 2
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
+          NOT n.cdc__reject IS NULL
       )
     FROM orders__addresses__delta;
     v_statements := v_statements + 8;
@@ -2202,7 +1111,48 @@ BEGIN
       currency_code,
       vat_rate,
       created_at,
-      updated_at
+      updated_at,
+      CASE
+        WHEN code IS NULL
+        THEN 'NULL key (code)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          LENGTH(code) > 2
+        ), FALSE)
+        THEN 'value too long for countries.code (' || CAST(LENGTH(code) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          LENGTH(name) > 100
+        ), FALSE)
+        THEN 'value too long for countries.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(region) > 64
+        ), FALSE)
+        THEN 'value too long for countries.region (' || CAST(LENGTH(region) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for countries.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN NOT COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(vat_rate AS DECIMAL(38, 2))
+              END
+            ) >= 999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
     FROM staging.countries;
     ANALYZE orders__countries__staged (code);
     INSERT INTO cdc.dead_letter (
@@ -2218,47 +1168,7 @@ BEGIN
       p_run_id,
       'orders',
       'countries',
-      CASE
-        WHEN n.code IS NULL
-        THEN 'NULL key (code)'
-        WHEN n.updated_at IS NULL
-        THEN 'NULL updated_at'
-        WHEN COALESCE((
-          LENGTH(n.code) > 2
-        ), FALSE)
-        THEN 'value too long for countries.code (' || CAST(LENGTH(n.code) AS VARCHAR(20)) || ' > 2)'
-        WHEN COALESCE((
-          LENGTH(n.name) > 100
-        ), FALSE)
-        THEN 'value too long for countries.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
-        WHEN COALESCE((
-          LENGTH(n.region) > 64
-        ), FALSE)
-        THEN 'value too long for countries.region (' || CAST(LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
-        WHEN COALESCE((
-          LENGTH(n.currency_code) > 3
-        ), FALSE)
-        THEN 'value too long for countries.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-        WHEN NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(n.vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.vat_rate AS DECIMAL(38, 2))
-              END
-            ) >= 999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
-        WHEN NOT COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      END,
+      n.cdc__reject,
       MD5(
         COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
       ),
@@ -2282,54 +1192,7 @@ BEGIN
     FROM orders__countries__staged AS n
     WHERE
       (
-        (
-          n.code IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.vat_rate AS DECIMAL(38, 2))
-                END
-              ) >= 999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
+        NOT n.cdc__reject IS NULL
       )
       AND NOT EXISTS(
         SELECT
@@ -2394,17 +1257,8 @@ BEGIN
           CAST(n.name AS VARCHAR(100)) AS name,
           CAST(n.region AS VARCHAR(64)) AS region,
           CAST(n.currency_code AS CHAR(3)) AS currency_code,
-          CASE
-            WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.vat_rate AS DECIMAL(5, 2))
-          END AS vat_rate,
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END AS created_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END AS vat_rate,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.code AS old__code,
           b.name AS old__name,
@@ -2446,36 +1300,18 @@ BEGIN
             ELSE TRUE
           END AS chg__currency_code,
           CASE
-            WHEN CASE
-              WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.vat_rate AS DECIMAL(5, 2))
-            END = b.vat_rate
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END = b.vat_rate
             OR (
-              CASE
-                WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.vat_rate AS DECIMAL(5, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END IS NULL
               AND b.vat_rate IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__vat_rate,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.created_at AS TIMESTAMP)
-            END = b.created_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.created_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
               AND b.created_at IS NULL
             )
             THEN FALSE
@@ -2508,6 +1344,7 @@ BEGIN
             vat_rate,
             created_at,
             updated_at,
+            cdc__reject,
             ROW_NUMBER() OVER (
               PARTITION BY code
               ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, region DESC NULLS LAST, currency_code DESC NULLS LAST, vat_rate DESC NULLS LAST, created_at DESC NULLS LAST
@@ -2515,60 +1352,7 @@ BEGIN
           FROM orders__countries__staged
           WHERE
             NOT (
-              (
-                orders__countries__staged.code IS NULL
-              )
-              OR (
-                orders__countries__staged.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__countries__staged.code) > 2
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__countries__staged.name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__countries__staged.region) > 64
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__countries__staged.currency_code) > 3
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__countries__staged.vat_rate AS DECIMAL(38, 2))
-                      END
-                    ) >= 999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__countries__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT orders__countries__staged.cdc__reject IS NULL
             )
         ) AS n
         LEFT JOIN public.countries AS b
@@ -2617,60 +1401,7 @@ BEGIN
           FROM orders__countries__staged
           WHERE
             NOT (
-              (
-                orders__countries__staged.code IS NULL
-              )
-              OR (
-                orders__countries__staged.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__countries__staged.code) > 2
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__countries__staged.name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__countries__staged.region) > 64
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__countries__staged.currency_code) > 3
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__countries__staged.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__countries__staged.vat_rate AS DECIMAL(38, 2))
-                      END
-                    ) >= 999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__countries__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT orders__countries__staged.cdc__reject IS NULL
             )
         )
     ) AS c
@@ -2722,54 +1453,7 @@ BEGIN
           FROM orders__countries__staged AS n
           WHERE
             NOT (
-              (
-                n.code IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.code) > 2
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.region) > 64
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.currency_code) > 3
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.vat_rate AS DECIMAL(38, 2))
-                      END
-                    ) >= 999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.code
@@ -2784,54 +1468,7 @@ BEGIN
           COUNT(*)
         FROM orders__countries__staged AS n
         WHERE
-          (
-            n.code IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.code) > 2
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.region) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.currency_code) > 3
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.vat_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
+          NOT n.cdc__reject IS NULL
       ) - (
         SELECT
           COUNT(*)
@@ -2841,54 +1478,7 @@ BEGIN
           FROM orders__countries__staged AS n
           WHERE
             NOT (
-              (
-                n.code IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.code) > 2
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.name) > 100
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.region) > 64
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.currency_code) > 3
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.vat_rate AS DECIMAL(38, 2))
-                      END
-                    ) >= 999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.code
@@ -2899,54 +1489,7 @@ BEGIN
           COUNT(*)
         FROM orders__countries__staged AS n
         WHERE
-          (
-            n.code IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.code) > 2
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.region) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.currency_code) > 3
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.vat_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
+          NOT n.cdc__reject IS NULL
       )
     FROM orders__countries__delta;
     v_statements := v_statements + 8;
@@ -3026,7 +1569,72 @@ BEGIN
       weight_kg,
       is_active,
       created_at,
-      updated_at
+      updated_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          LENGTH(sku) > 64
+        ), FALSE)
+        THEN 'value too long for products.sku (' || CAST(LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          LENGTH(name) > 255
+        ), FALSE)
+        THEN 'value too long for products.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(category) > 100
+        ), FALSE)
+        THEN 'value too long for products.category (' || CAST(LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+        WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+        WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(unit_cost AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+        WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(weight_kg AS DECIMAL(38, 3))
+              END
+            ) >= 99999.9995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
     FROM staging.products;
     ANALYZE orders__products__staged (id);
     INSERT INTO cdc.dead_letter (
@@ -3042,71 +1650,7 @@ BEGIN
       p_run_id,
       'orders',
       'products',
-      CASE
-        WHEN n.id IS NULL
-        THEN 'NULL key (id)'
-        WHEN n.updated_at IS NULL
-        THEN 'NULL updated_at'
-        WHEN COALESCE((
-          LENGTH(n.sku) > 64
-        ), FALSE)
-        THEN 'value too long for products.sku (' || CAST(LENGTH(n.sku) AS VARCHAR(20)) || ' > 64)'
-        WHEN COALESCE((
-          LENGTH(n.name) > 255
-        ), FALSE)
-        THEN 'value too long for products.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 255)'
-        WHEN COALESCE((
-          LENGTH(n.category) > 100
-        ), FALSE)
-        THEN 'value too long for products.category (' || CAST(LENGTH(n.category) AS VARCHAR(20)) || ' > 100)'
-        WHEN NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(n.unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.unit_price AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for products.unit_price (numeric(12,2))'
-        WHEN NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(n.unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.unit_cost AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
-        WHEN NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(n.weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.weight_kg AS DECIMAL(38, 3))
-              END
-            ) >= 99999.9995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
-        WHEN NOT COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      END,
+      n.cdc__reject,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
       ),
@@ -3136,81 +1680,7 @@ BEGIN
     FROM orders__products__staged AS n
     WHERE
       (
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.sku) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.category) > 100
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.unit_cost AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.weight_kg AS DECIMAL(38, 3))
-                END
-              ) >= 99999.9995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
+        NOT n.cdc__reject IS NULL
       )
       AND NOT EXISTS(
         SELECT
@@ -3287,26 +1757,11 @@ BEGIN
           CAST(n.sku AS VARCHAR(64)) AS sku,
           CAST(n.name AS VARCHAR(255)) AS name,
           CAST(n.category AS VARCHAR(100)) AS category,
-          CASE
-            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.unit_price AS DECIMAL(12, 2))
-          END AS unit_price,
-          CASE
-            WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.unit_cost AS DECIMAL(12, 2))
-          END AS unit_cost,
-          CASE
-            WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.weight_kg AS DECIMAL(8, 3))
-          END AS weight_kg,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END AS unit_price,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END AS unit_cost,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END AS weight_kg,
           CAST(n.is_active AS BOOLEAN) AS is_active,
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END AS created_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.id AS old__id,
           b.sku AS old__sku,
@@ -3351,45 +1806,27 @@ BEGIN
             ELSE TRUE
           END AS chg__category,
           CASE
-            WHEN CASE
-              WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.unit_price AS DECIMAL(12, 2))
-            END = b.unit_price
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END = b.unit_price
             OR (
-              CASE
-                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.unit_price AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END IS NULL
               AND b.unit_price IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_price,
           CASE
-            WHEN CASE
-              WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.unit_cost AS DECIMAL(12, 2))
-            END = b.unit_cost
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END = b.unit_cost
             OR (
-              CASE
-                WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.unit_cost AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END IS NULL
               AND b.unit_cost IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_cost,
           CASE
-            WHEN CASE
-              WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.weight_kg AS DECIMAL(8, 3))
-            END = b.weight_kg
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END = b.weight_kg
             OR (
-              CASE
-                WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.weight_kg AS DECIMAL(8, 3))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END IS NULL
               AND b.weight_kg IS NULL
             )
             THEN FALSE
@@ -3404,21 +1841,9 @@ BEGIN
             ELSE TRUE
           END AS chg__is_active,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.created_at AS TIMESTAMP)
-            END = b.created_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.created_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
               AND b.created_at IS NULL
             )
             THEN FALSE
@@ -3454,6 +1879,7 @@ BEGIN
             is_active,
             created_at,
             updated_at,
+            cdc__reject,
             ROW_NUMBER() OVER (
               PARTITION BY id
               ORDER BY updated_at DESC NULLS LAST, sku DESC NULLS LAST, name DESC NULLS LAST, category DESC NULLS LAST, unit_price DESC NULLS LAST, unit_cost DESC NULLS LAST, weight_kg DESC NULLS LAST, is_active DESC NULLS LAST, created_at DESC NULLS LAST
@@ -3461,99 +1887,7 @@ BEGIN
           FROM orders__products__staged
           WHERE
             NOT (
-              (
-                orders__products__staged.id IS NULL
-              )
-              OR (
-                orders__products__staged.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__products__staged.sku) > 64
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__products__staged.name) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__products__staged.category) > 100
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__products__staged.unit_price AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__products__staged.unit_cost AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__products__staged.weight_kg AS DECIMAL(38, 3))
-                      END
-                    ) >= 99999.9995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__products__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT orders__products__staged.cdc__reject IS NULL
             )
         ) AS n
         LEFT JOIN public.products AS b
@@ -3611,99 +1945,7 @@ BEGIN
           FROM orders__products__staged
           WHERE
             NOT (
-              (
-                orders__products__staged.id IS NULL
-              )
-              OR (
-                orders__products__staged.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__products__staged.sku) > 64
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__products__staged.name) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__products__staged.category) > 100
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__products__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__products__staged.unit_price AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__products__staged.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__products__staged.unit_cost AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__products__staged.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__products__staged.weight_kg AS DECIMAL(38, 3))
-                      END
-                    ) >= 99999.9995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__products__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT orders__products__staged.cdc__reject IS NULL
             )
         )
     ) AS c
@@ -3755,81 +1997,7 @@ BEGIN
           FROM orders__products__staged AS n
           WHERE
             NOT (
-              (
-                n.id IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.sku) > 64
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.name) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.category) > 100
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.unit_cost AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.weight_kg AS DECIMAL(38, 3))
-                      END
-                    ) >= 99999.9995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.id
@@ -3844,81 +2012,7 @@ BEGIN
           COUNT(*)
         FROM orders__products__staged AS n
         WHERE
-          (
-            n.id IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.sku) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.name) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.category) > 100
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.unit_cost AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.weight_kg AS DECIMAL(38, 3))
-                  END
-                ) >= 99999.9995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
+          NOT n.cdc__reject IS NULL
       ) - (
         SELECT
           COUNT(*)
@@ -3928,81 +2022,7 @@ BEGIN
           FROM orders__products__staged AS n
           WHERE
             NOT (
-              (
-                n.id IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.sku) > 64
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.name) > 255
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.category) > 100
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.unit_cost AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.weight_kg AS DECIMAL(38, 3))
-                      END
-                    ) >= 99999.9995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.id
@@ -4013,81 +2033,7 @@ BEGIN
           COUNT(*)
         FROM orders__products__staged AS n
         WHERE
-          (
-            n.id IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.sku) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.name) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.category) > 100
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.unit_cost AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.weight_kg AS DECIMAL(38, 3))
-                  END
-                ) >= 99999.9995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
+          NOT n.cdc__reject IS NULL
       )
     FROM orders__products__delta;
     v_statements := v_statements + 8;
@@ -4173,7 +2119,157 @@ BEGIN
       placed_at,
       created_at,
       updated_at,
-      op
+      op,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(customer_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.customer_id (bigint)'
+        WHEN COALESCE((
+          LENGTH(order_number) > 32
+        ), FALSE)
+        THEN 'value too long for orders.order_number (' || CAST(LENGTH(order_number) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          LENGTH(status) > 20
+        ), FALSE)
+        THEN 'value too long for orders.status (' || CAST(LENGTH(status) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(channel) > 20
+        ), FALSE)
+        THEN 'value too long for orders.channel (' || CAST(LENGTH(channel) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for orders.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN NOT COALESCE(CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(subtotal AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(discount_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
+        WHEN NOT COALESCE(CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(tax_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(shipping_total AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(shipping_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.shipping_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(billing_address_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for orders.billing_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for orders.placed_at ("' || SUBSTRING(CAST(placed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for orders.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(subtotal >= 0, TRUE)
+        THEN 'check failed: non_negative_subtotal'
+      END AS cdc__reject
     FROM staging.orders;
     ANALYZE orders__orders__staged (id);
     INSERT INTO cdc.dead_letter (
@@ -4189,156 +2285,7 @@ BEGIN
       p_run_id,
       'orders',
       'orders',
-      CASE
-        WHEN n.id IS NULL
-        THEN 'NULL key (id)'
-        WHEN n.updated_at IS NULL
-        THEN 'NULL updated_at'
-        WHEN NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(n.customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.customer_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-        THEN 'value out of range for orders.customer_id (bigint)'
-        WHEN COALESCE((
-          LENGTH(n.order_number) > 32
-        ), FALSE)
-        THEN 'value too long for orders.order_number (' || CAST(LENGTH(n.order_number) AS VARCHAR(20)) || ' > 32)'
-        WHEN COALESCE((
-          LENGTH(n.status) > 20
-        ), FALSE)
-        THEN 'value too long for orders.status (' || CAST(LENGTH(n.status) AS VARCHAR(20)) || ' > 20)'
-        WHEN COALESCE((
-          LENGTH(n.channel) > 20
-        ), FALSE)
-        THEN 'value too long for orders.channel (' || CAST(LENGTH(n.channel) AS VARCHAR(20)) || ' > 20)'
-        WHEN COALESCE((
-          LENGTH(n.currency_code) > 3
-        ), FALSE)
-        THEN 'value too long for orders.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-        WHEN NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(n.subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.subtotal AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
-        WHEN NOT COALESCE(
-          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(n.discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.discount_total AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
-        WHEN NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(n.tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.tax_total AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
-        WHEN NOT COALESCE(
-          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(n.shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.shipping_total AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
-        WHEN NOT COALESCE(
-          CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(n.shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                TRUE
-              )
-              THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-        THEN 'value out of range for orders.shipping_address_id (bigint)'
-        WHEN NOT COALESCE(
-          CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(n.billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                TRUE
-              )
-              THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-        THEN 'value out of range for orders.billing_address_id (bigint)'
-        WHEN NOT COALESCE(
-          CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for orders.placed_at ("' || SUBSTRING(CAST(n.placed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN NOT COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for orders.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN NOT COALESCE(n.subtotal >= 0, TRUE)
-        THEN 'check failed: non_negative_subtotal'
-      END,
+      n.cdc__reject,
       MD5(
         COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.order_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subtotal AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.billing_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.placed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>')
       ),
@@ -4380,177 +2327,7 @@ BEGIN
     FROM orders__orders__staged AS n
     WHERE
       (
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            NOT (
-              CASE
-                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.customer_id AS DECIMAL(38, 0))
-              END BETWEEN -9223372036854775808 AND 9223372036854775807
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.order_number) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.status) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.channel) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.subtotal AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.discount_total AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.tax_total AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.shipping_total AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
-        )
-        OR (
-          COALESCE(
-            NOT (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
-              END BETWEEN -9223372036854775808 AND 9223372036854775807
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
-        )
-        OR (
-          COALESCE(
-            NOT (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
-              END BETWEEN -9223372036854775808 AND 9223372036854775807
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
-        OR (
-          NOT COALESCE(n.subtotal >= 0, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
       )
       AND NOT EXISTS(
         SELECT
@@ -4645,63 +2422,27 @@ BEGIN
         SELECT
           CAST(n.id AS BIGINT) AS id,
           CASE
-            WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
           END AS customer_id,
           CAST(n.order_number AS VARCHAR(32)) AS order_number,
           CAST(n.status AS VARCHAR(20)) AS status,
           CAST(n.channel AS VARCHAR(20)) AS channel,
           CAST(n.currency_code AS CHAR(3)) AS currency_code,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.subtotal AS DECIMAL(12, 2)) END AS subtotal,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_total AS DECIMAL(12, 2)) END AS discount_total,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_total AS DECIMAL(12, 2)) END AS tax_total,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.shipping_total AS DECIMAL(12, 2)) END AS shipping_total,
           CASE
-            WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.subtotal AS DECIMAL(12, 2))
-          END AS subtotal,
-          CASE
-            WHEN COALESCE(
-              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.discount_total AS DECIMAL(12, 2))
-          END AS discount_total,
-          CASE
-            WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.tax_total AS DECIMAL(12, 2))
-          END AS tax_total,
-          CASE
-            WHEN COALESCE(
-              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.shipping_total AS DECIMAL(12, 2))
-          END AS shipping_total,
-          CASE
-            WHEN COALESCE(
-              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
           END AS shipping_address_id,
           CASE
-            WHEN COALESCE(
-              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
           END AS billing_address_id,
-          CASE
-            WHEN COALESCE(
-              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.placed_at AS TIMESTAMP)
-          END AS placed_at,
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END AS created_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.placed_at AS TIMESTAMP) END AS placed_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
           b.id AS old__id,
           b.customer_id AS old__customer_id,
@@ -4728,12 +2469,12 @@ BEGIN
           END AS chg__id,
           CASE
             WHEN CASE
-              WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              WHEN n.cdc__reject IS NULL
               THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
             END = b.customer_id
             OR (
               CASE
-                WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                WHEN n.cdc__reject IS NULL
                 THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
               END IS NULL
               AND b.customer_id IS NULL
@@ -4774,72 +2515,36 @@ BEGIN
             ELSE TRUE
           END AS chg__currency_code,
           CASE
-            WHEN CASE
-              WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.subtotal AS DECIMAL(12, 2))
-            END = b.subtotal
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.subtotal AS DECIMAL(12, 2)) END = b.subtotal
             OR (
-              CASE
-                WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.subtotal AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.subtotal AS DECIMAL(12, 2)) END IS NULL
               AND b.subtotal IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__subtotal,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                TRUE
-              )
-              THEN CAST(n.discount_total AS DECIMAL(12, 2))
-            END = b.discount_total
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_total AS DECIMAL(12, 2)) END = b.discount_total
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.discount_total AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_total AS DECIMAL(12, 2)) END IS NULL
               AND b.discount_total IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__discount_total,
           CASE
-            WHEN CASE
-              WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.tax_total AS DECIMAL(12, 2))
-            END = b.tax_total
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_total AS DECIMAL(12, 2)) END = b.tax_total
             OR (
-              CASE
-                WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.tax_total AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_total AS DECIMAL(12, 2)) END IS NULL
               AND b.tax_total IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__tax_total,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                TRUE
-              )
-              THEN CAST(n.shipping_total AS DECIMAL(12, 2))
-            END = b.shipping_total
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.shipping_total AS DECIMAL(12, 2)) END = b.shipping_total
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.shipping_total AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.shipping_total AS DECIMAL(12, 2)) END IS NULL
               AND b.shipping_total IS NULL
             )
             THEN FALSE
@@ -4847,18 +2552,12 @@ BEGIN
           END AS chg__shipping_total,
           CASE
             WHEN CASE
-              WHEN COALESCE(
-                CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                TRUE
-              )
+              WHEN n.cdc__reject IS NULL
               THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
             END = b.shipping_address_id
             OR (
               CASE
-                WHEN COALESCE(
-                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
+                WHEN n.cdc__reject IS NULL
                 THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
               END IS NULL
               AND b.shipping_address_id IS NULL
@@ -4868,18 +2567,12 @@ BEGIN
           END AS chg__shipping_address_id,
           CASE
             WHEN CASE
-              WHEN COALESCE(
-                CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                TRUE
-              )
+              WHEN n.cdc__reject IS NULL
               THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
             END = b.billing_address_id
             OR (
               CASE
-                WHEN COALESCE(
-                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
+                WHEN n.cdc__reject IS NULL
                 THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
               END IS NULL
               AND b.billing_address_id IS NULL
@@ -4888,42 +2581,18 @@ BEGIN
             ELSE TRUE
           END AS chg__billing_address_id,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.placed_at AS TIMESTAMP)
-            END = b.placed_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.placed_at AS TIMESTAMP) END = b.placed_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.placed_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.placed_at AS TIMESTAMP) END IS NULL
               AND b.placed_at IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__placed_at,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.created_at AS TIMESTAMP)
-            END = b.created_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.created_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
               AND b.created_at IS NULL
             )
             THEN FALSE
@@ -4965,6 +2634,7 @@ BEGIN
             created_at,
             updated_at,
             op,
+            cdc__reject,
             ROW_NUMBER() OVER (
               PARTITION BY id
               ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, order_number DESC NULLS LAST, status DESC NULLS LAST, channel DESC NULLS LAST, currency_code DESC NULLS LAST, subtotal DESC NULLS LAST, discount_total DESC NULLS LAST, tax_total DESC NULLS LAST, shipping_total DESC NULLS LAST, shipping_address_id DESC NULLS LAST, billing_address_id DESC NULLS LAST, placed_at DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
@@ -4972,195 +2642,7 @@ BEGIN
           FROM orders__orders__staged
           WHERE
             NOT (
-              (
-                orders__orders__staged.id IS NULL
-              )
-              OR (
-                orders__orders__staged.updated_at IS NULL
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(orders__orders__staged.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(orders__orders__staged.customer_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__orders__staged.order_number) > 32
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__orders__staged.status) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__orders__staged.channel) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(orders__orders__staged.currency_code) > 3
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__orders__staged.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__orders__staged.subtotal AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__orders__staged.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__orders__staged.discount_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__orders__staged.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__orders__staged.tax_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__orders__staged.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__orders__staged.shipping_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(orders__orders__staged.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(orders__orders__staged.shipping_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(orders__orders__staged.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(orders__orders__staged.billing_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__orders__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(orders__orders__staged.subtotal >= 0, TRUE)
-              )
+              NOT orders__orders__staged.cdc__reject IS NULL
             )
         ) AS n
         LEFT JOIN public.orders AS b
@@ -5219,177 +2701,7 @@ BEGIN
           FROM orders__orders__staged AS n
           WHERE
             NOT (
-              (
-                n.id IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.order_number) > 32
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.status) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.channel) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.currency_code) > 3
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.subtotal AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(n.discount_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.tax_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(n.shipping_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(n.subtotal >= 0, TRUE)
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.id
@@ -5404,177 +2716,7 @@ BEGIN
           COUNT(*)
         FROM orders__orders__staged AS n
         WHERE
-          (
-            n.id IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.order_number) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.status) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.channel) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.currency_code) > 3
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.subtotal AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(n.discount_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.tax_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(n.shipping_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(n.subtotal >= 0, TRUE)
-          )
+          NOT n.cdc__reject IS NULL
       ) - (
         SELECT
           COUNT(*)
@@ -5584,177 +2726,7 @@ BEGIN
           FROM orders__orders__staged AS n
           WHERE
             NOT (
-              (
-                n.id IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.customer_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.order_number) > 32
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.status) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.channel) > 20
-                ), FALSE)
-              )
-              OR (
-                COALESCE((
-                  LENGTH(n.currency_code) > 3
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.subtotal AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(n.discount_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.tax_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(n.shipping_total AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(n.subtotal >= 0, TRUE)
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.id
@@ -5765,177 +2737,7 @@ BEGIN
           COUNT(*)
         FROM orders__orders__staged AS n
         WHERE
-          (
-            n.id IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.customer_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.order_number) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.status) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.channel) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(n.currency_code) > 3
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.subtotal AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CAST(n.discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(n.discount_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.tax_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CAST(n.shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(n.shipping_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.shipping_address_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.billing_address_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(n.subtotal >= 0, TRUE)
-          )
+          NOT n.cdc__reject IS NULL
       )
     FROM orders__orders__delta;
     v_statements := v_statements + 8;
@@ -5988,7 +2790,103 @@ BEGIN
       created_at,
       updated_at,
       deleted_at,
-      _loaded_at
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(product_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for order_items.product_id (bigint)'
+        WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(quantity AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(discount_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(tax_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
     FROM staging.order_items
     WHERE
       _loaded_at > (
@@ -6010,7 +2908,103 @@ BEGIN
       created_at,
       updated_at,
       deleted_at,
-      _loaded_at
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(product_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for order_items.product_id (bigint)'
+        WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(quantity AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(discount_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(tax_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
     FROM staging.order_items
     WHERE
       _loaded_at IS NULL
@@ -6033,7 +3027,103 @@ BEGIN
       created_at,
       updated_at,
       deleted_at,
-      _loaded_at
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(product_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+        THEN 'value out of range for order_items.product_id (bigint)'
+        WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(quantity AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                  TRUE
+                )
+                THEN CAST(discount_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                THEN CAST(tax_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
     FROM staging.order_items
     WHERE
       (
@@ -6057,102 +3147,7 @@ BEGIN
       p_run_id,
       'orders',
       'order_items',
-      CASE
-        WHEN n.order_id IS NULL OR n.line_number IS NULL
-        THEN 'NULL key (order_id, line_number)'
-        WHEN n.updated_at IS NULL
-        THEN 'NULL updated_at'
-        WHEN n._loaded_at IS NULL
-        THEN 'NULL _loaded_at'
-        WHEN COALESCE((
-          n.line_number <= -32768.5 OR n.line_number >= 32767.5
-        ), FALSE)
-        THEN 'value out of range for order_items.line_number (smallint)'
-        WHEN NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(n.product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.product_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-        THEN 'value out of range for order_items.product_id (bigint)'
-        WHEN NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(n.quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.quantity AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
-        )
-        THEN 'value out of range for order_items.quantity (integer)'
-        WHEN NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(n.unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.unit_price AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
-        WHEN NOT COALESCE(
-          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(n.discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.discount_amount AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-        WHEN NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(n.tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.tax_amount AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
-        WHEN NOT COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(n.created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN NOT COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(n.deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-        WHEN NOT COALESCE(n.quantity > 0, TRUE)
-        THEN 'check failed: positive_quantity'
-      END,
+      n.cdc__reject,
       MD5(
         COALESCE(CAST(n.order_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.quantity AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
       ),
@@ -6184,117 +3179,7 @@ BEGIN
     FROM orders__order_items__staged AS n
     WHERE
       (
-        (
-          n.order_id IS NULL OR n.line_number IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          n._loaded_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.line_number <= -32768.5 OR n.line_number >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            NOT (
-              CASE
-                WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.product_id AS DECIMAL(38, 0))
-              END BETWEEN -9223372036854775808 AND 9223372036854775807
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            NOT (
-              CASE
-                WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.quantity AS DECIMAL(38, 0))
-              END BETWEEN -2147483648 AND 2147483647
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(
-                    CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(n.discount_amount AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        )
-        OR (
-          COALESCE(
-            (
-              ABS(
-                CASE
-                  WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.tax_amount AS DECIMAL(38, 2))
-                END
-              ) >= 9999999999.995
-            ),
-            FALSE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
-        OR (
-          NOT COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-        )
-        OR (
-          NOT COALESCE(n.quantity > 0, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
       )
       AND NOT EXISTS(
         SELECT
@@ -6370,43 +3255,19 @@ BEGIN
           CAST(n.order_id AS BIGINT) AS order_id,
           CAST(n.line_number AS SMALLINT) AS line_number,
           CASE
-            WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
           END AS product_id,
           CASE
-            WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
           END AS quantity,
-          CASE
-            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.unit_price AS DECIMAL(12, 2))
-          END AS unit_price,
-          CASE
-            WHEN COALESCE(
-              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.discount_amount AS DECIMAL(12, 2))
-          END AS discount_amount,
-          CASE
-            WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.tax_amount AS DECIMAL(12, 2))
-          END AS tax_amount,
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END AS created_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END AS unit_price,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END AS discount_amount,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END AS tax_amount,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
           CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END AS deleted_at,
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
           b.order_id AS old__order_id,
           b.line_number AS old__line_number,
           b.product_id AS old__product_id,
@@ -6435,12 +3296,12 @@ BEGIN
           END AS chg__line_number,
           CASE
             WHEN CASE
-              WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              WHEN n.cdc__reject IS NULL
               THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
             END = b.product_id
             OR (
               CASE
-                WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                WHEN n.cdc__reject IS NULL
                 THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
               END IS NULL
               AND b.product_id IS NULL
@@ -6450,12 +3311,12 @@ BEGIN
           END AS chg__product_id,
           CASE
             WHEN CASE
-              WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+              WHEN n.cdc__reject IS NULL
               THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
             END = b.quantity
             OR (
               CASE
-                WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                WHEN n.cdc__reject IS NULL
                 THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
               END IS NULL
               AND b.quantity IS NULL
@@ -6464,72 +3325,36 @@ BEGIN
             ELSE TRUE
           END AS chg__quantity,
           CASE
-            WHEN CASE
-              WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.unit_price AS DECIMAL(12, 2))
-            END = b.unit_price
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END = b.unit_price
             OR (
-              CASE
-                WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.unit_price AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END IS NULL
               AND b.unit_price IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__unit_price,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                TRUE
-              )
-              THEN CAST(n.discount_amount AS DECIMAL(12, 2))
-            END = b.discount_amount
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END = b.discount_amount
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-                THEN CAST(n.discount_amount AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END IS NULL
               AND b.discount_amount IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__discount_amount,
           CASE
-            WHEN CASE
-              WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              THEN CAST(n.tax_amount AS DECIMAL(12, 2))
-            END = b.tax_amount
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END = b.tax_amount
             OR (
-              CASE
-                WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                THEN CAST(n.tax_amount AS DECIMAL(12, 2))
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END IS NULL
               AND b.tax_amount IS NULL
             )
             THEN FALSE
             ELSE TRUE
           END AS chg__tax_amount,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.created_at AS TIMESTAMP)
-            END = b.created_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.created_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
               AND b.created_at IS NULL
             )
             THEN FALSE
@@ -6544,21 +3369,9 @@ BEGIN
             ELSE TRUE
           END AS chg__updated_at,
           CASE
-            WHEN CASE
-              WHEN COALESCE(
-                CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                TRUE
-              )
-              THEN CAST(n.deleted_at AS TIMESTAMP)
-            END = b.deleted_at
+            WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
             OR (
-              CASE
-                WHEN COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-                THEN CAST(n.deleted_at AS TIMESTAMP)
-              END IS NULL
+              CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
               AND b.deleted_at IS NULL
             )
             THEN FALSE
@@ -6589,6 +3402,7 @@ BEGIN
             updated_at,
             deleted_at,
             _loaded_at,
+            cdc__reject,
             ROW_NUMBER() OVER (
               PARTITION BY order_id, line_number
               ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, product_id DESC NULLS LAST, quantity DESC NULLS LAST, unit_price DESC NULLS LAST, discount_amount DESC NULLS LAST, tax_amount DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -6596,146 +3410,7 @@ BEGIN
           FROM orders__order_items__staged
           WHERE
             NOT (
-              (
-                orders__order_items__staged.order_id IS NULL
-                OR orders__order_items__staged.line_number IS NULL
-              )
-              OR (
-                orders__order_items__staged.updated_at IS NULL
-              )
-              OR (
-                orders__order_items__staged._loaded_at IS NULL
-              )
-              OR (
-                COALESCE(
-                  (
-                    orders__order_items__staged.line_number <= -32768.5
-                    OR orders__order_items__staged.line_number >= 32767.5
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__order_items__staged.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(orders__order_items__staged.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(orders__order_items__staged.product_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__order_items__staged.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(
-                        CAST(orders__order_items__staged.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                        TRUE
-                      )
-                      THEN CAST(orders__order_items__staged.quantity AS DECIMAL(38, 0))
-                    END BETWEEN -2147483648 AND 2147483647
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__order_items__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__order_items__staged.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__order_items__staged.unit_price AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__order_items__staged.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__order_items__staged.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__order_items__staged.discount_amount AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__order_items__staged.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(orders__order_items__staged.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(orders__order_items__staged.tax_amount AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__order_items__staged.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(orders__order_items__staged.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(orders__order_items__staged.quantity > 0, TRUE)
-              )
+              NOT orders__order_items__staged.cdc__reject IS NULL
             )
         ) AS n
         LEFT JOIN public.order_items AS b
@@ -6795,117 +3470,7 @@ BEGIN
           FROM orders__order_items__staged AS n
           WHERE
             NOT (
-              (
-                n.order_id IS NULL OR n.line_number IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                n._loaded_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  n.line_number <= -32768.5 OR n.line_number >= 32767.5
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.product_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.quantity AS DECIMAL(38, 0))
-                    END BETWEEN -2147483648 AND 2147483647
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(n.discount_amount AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.tax_amount AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(n.quantity > 0, TRUE)
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.order_id,
@@ -6921,117 +3486,7 @@ BEGIN
           COUNT(*)
         FROM orders__order_items__staged AS n
         WHERE
-          (
-            n.order_id IS NULL OR n.line_number IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            n._loaded_at IS NULL
-          )
-          OR (
-            COALESCE((
-              n.line_number <= -32768.5 OR n.line_number >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.product_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.quantity AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(n.discount_amount AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.tax_amount AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(n.quantity > 0, TRUE)
-          )
+          NOT n.cdc__reject IS NULL
       ) - (
         SELECT
           COUNT(*)
@@ -7042,117 +3497,7 @@ BEGIN
           FROM orders__order_items__staged AS n
           WHERE
             NOT (
-              (
-                n.order_id IS NULL OR n.line_number IS NULL
-              )
-              OR (
-                n.updated_at IS NULL
-              )
-              OR (
-                n._loaded_at IS NULL
-              )
-              OR (
-                COALESCE((
-                  n.line_number <= -32768.5 OR n.line_number >= 32767.5
-                ), FALSE)
-              )
-              OR (
-                NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.product_id AS DECIMAL(38, 0))
-                    END BETWEEN -9223372036854775808 AND 9223372036854775807
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  NOT (
-                    CASE
-                      WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                      THEN CAST(n.quantity AS DECIMAL(38, 0))
-                    END BETWEEN -2147483648 AND 2147483647
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                  TRUE
-                )
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(
-                          CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                          TRUE
-                        )
-                        THEN CAST(n.discount_amount AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-              )
-              OR (
-                COALESCE(
-                  (
-                    ABS(
-                      CASE
-                        WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                        THEN CAST(n.tax_amount AS DECIMAL(38, 2))
-                      END
-                    ) >= 9999999999.995
-                  ),
-                  FALSE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(
-                  CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-                  TRUE
-                )
-              )
-              OR (
-                NOT COALESCE(n.quantity > 0, TRUE)
-              )
+              NOT n.cdc__reject IS NULL
             )
           GROUP BY
             n.order_id,
@@ -7164,117 +3509,7 @@ BEGIN
           COUNT(*)
         FROM orders__order_items__staged AS n
         WHERE
-          (
-            n.order_id IS NULL OR n.line_number IS NULL
-          )
-          OR (
-            n.updated_at IS NULL
-          )
-          OR (
-            n._loaded_at IS NULL
-          )
-          OR (
-            COALESCE((
-              n.line_number <= -32768.5 OR n.line_number >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.product_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(n.quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(n.quantity AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.unit_price AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CAST(n.discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(n.discount_amount AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(CAST(n.tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(n.tax_amount AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(n.quantity > 0, TRUE)
-          )
+          NOT n.cdc__reject IS NULL
       )
     FROM orders__order_items__delta;
     v_statements := v_statements + 8;

@@ -62,26 +62,11 @@ FROM (
       CAST(n.sku AS VARCHAR(64)) AS sku,
       CAST(n.name AS VARCHAR(255)) AS name,
       CAST(n.category AS VARCHAR(100)) AS category,
-      CASE
-        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.unit_price AS DECIMAL(12, 2))
-      END AS unit_price,
-      CASE
-        WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.unit_cost AS DECIMAL(12, 2))
-      END AS unit_cost,
-      CASE
-        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.weight_kg AS DECIMAL(8, 3))
-      END AS weight_kg,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END AS unit_price,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END AS unit_cost,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END AS weight_kg,
       CAST(n.is_active AS BOOLEAN) AS is_active,
-      CASE
-        WHEN COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.created_at AS TIMESTAMP)
-      END AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.sku AS old__sku,
@@ -126,45 +111,27 @@ FROM (
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.unit_price AS DECIMAL(12, 2))
-        END = b.unit_price
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END = b.unit_price
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.unit_price AS DECIMAL(12, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END IS NULL
           AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.unit_cost AS DECIMAL(12, 2))
-        END = b.unit_cost
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END = b.unit_cost
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.unit_cost AS DECIMAL(12, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END IS NULL
           AND b.unit_cost IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_cost,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.weight_kg AS DECIMAL(8, 3))
-        END = b.weight_kg
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END = b.weight_kg
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.weight_kg AS DECIMAL(8, 3))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END IS NULL
           AND b.weight_kg IS NULL
         )
         THEN FALSE
@@ -179,21 +146,9 @@ FROM (
         ELSE TRUE
       END AS chg__is_active,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.created_at AS TIMESTAMP)
-        END = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
           AND b.created_at IS NULL
         )
         THEN FALSE
@@ -229,88 +184,93 @@ FROM (
         is_active,
         created_at,
         updated_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, sku DESC NULLS LAST, name DESC NULLS LAST, category DESC NULLS LAST, unit_price DESC NULLS LAST, unit_cost DESC NULLS LAST, weight_kg DESC NULLS LAST, is_active DESC NULLS LAST, created_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.products AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.sku) > 64
+      FROM (
+        SELECT
+          id,
+          sku,
+          name,
+          category,
+          unit_price,
+          unit_cost,
+          weight_kg,
+          is_active,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN COALESCE((
+              OCTET_LENGTH(sku) > 64
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.name) > 255
+            THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(name) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.category) > 100
+            THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(category) > 100
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.unit_price AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
                   END
                 ) >= 9999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.unit_cost AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_cost AS DECIMAL(38, 2))
                   END
                 ) >= 9999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.weight_kg AS DECIMAL(38, 3))
+                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(weight_kg AS DECIMAL(38, 3))
                   END
                 ) >= 99999.9995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
+            THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.products
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.products AS b
@@ -358,91 +318,173 @@ FROM (
     NOT EXISTS(
       SELECT
         1
-      FROM staging.products AS x
+      FROM (
+        SELECT
+          id,
+          sku,
+          name,
+          category,
+          unit_price,
+          unit_cost,
+          weight_kg,
+          is_active,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN COALESCE((
+              OCTET_LENGTH(sku) > 64
+            ), FALSE)
+            THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(name) > 255
+            ), FALSE)
+            THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(category) > 100
+            ), FALSE)
+            THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.products
+      ) AS x
       WHERE
         x.id = b.id
     )
     AND EXISTS(
       SELECT
         1
-      FROM staging.products AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.sku) > 64
+      FROM (
+        SELECT
+          id,
+          sku,
+          name,
+          category,
+          unit_price,
+          unit_cost,
+          weight_kg,
+          is_active,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN COALESCE((
+              OCTET_LENGTH(sku) > 64
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.name) > 255
+            THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(name) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.category) > 100
+            THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(category) > 100
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.unit_price AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
                   END
                 ) >= 9999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.unit_cost AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_cost AS DECIMAL(38, 2))
                   END
                 ) >= 9999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.weight_kg AS DECIMAL(38, 3))
+                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(weight_kg AS DECIMAL(38, 3))
                   END
                 ) >= 99999.9995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
+            THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.products
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     )
 ) AS c

@@ -76,69 +76,36 @@ FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
       CASE
-        WHEN COALESCE(
-          CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS client_company_id,
       CASE
-        WHEN COALESCE(
-          CAST(n.dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.dealing_with_company_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS dealing_with_company_id,
       CASE
-        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
       END AS status,
       CASE
-        WHEN COALESCE(CAST(n.source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.source AS DECIMAL(38, 0)) AS SMALLINT)
       END AS source,
       CASE
-        WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS invited_by,
-      CASE
-        WHEN COALESCE(
-          CAST(n.invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.invited_at AS TIMESTAMP)
-      END AS invited_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.accepted_at AS TIMESTAMP)
-      END AS accepted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END AS invited_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END AS accepted_at,
       CAST(n.vendor_code AS VARCHAR(64)) AS vendor_code,
       CASE
-        WHEN COALESCE(
-          CAST(n.relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.relationship_type AS DECIMAL(38, 0)) AS SMALLINT)
       END AS relationship_type,
       CAST(n.notes AS VARCHAR(1000)) AS notes,
-      CASE
-        WHEN COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.created_at AS TIMESTAMP)
-      END AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.deleted_at AS TIMESTAMP)
-      END AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.client_company_id AS old__client_company_id,
       b.dealing_with_company_id AS old__dealing_with_company_id,
@@ -163,18 +130,12 @@ FROM (
       END AS chg__id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.client_company_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.client_company_id IS NULL
@@ -184,18 +145,12 @@ FROM (
       END AS chg__client_company_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.dealing_with_company_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.dealing_with_company_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.dealing_with_company_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.dealing_with_company_id IS NULL
@@ -205,12 +160,12 @@ FROM (
       END AS chg__dealing_with_company_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.status
         OR (
           CASE
-            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.status IS NULL
@@ -220,12 +175,12 @@ FROM (
       END AS chg__status,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.source AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.source
         OR (
           CASE
-            WHEN COALESCE(CAST(n.source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.source AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.source IS NULL
@@ -235,12 +190,12 @@ FROM (
       END AS chg__source,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.invited_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.invited_by IS NULL
@@ -249,42 +204,18 @@ FROM (
         ELSE TRUE
       END AS chg__invited_by,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.invited_at AS TIMESTAMP)
-        END = b.invited_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END = b.invited_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.invited_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END IS NULL
           AND b.invited_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.accepted_at AS TIMESTAMP)
-        END = b.accepted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END = b.accepted_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.accepted_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END IS NULL
           AND b.accepted_at IS NULL
         )
         THEN FALSE
@@ -300,18 +231,12 @@ FROM (
       END AS chg__vendor_code,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.relationship_type AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.relationship_type
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.relationship_type AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.relationship_type IS NULL
@@ -328,21 +253,9 @@ FROM (
         ELSE TRUE
       END AS chg__notes,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.created_at AS TIMESTAMP)
-        END = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
           AND b.created_at IS NULL
         )
         THEN FALSE
@@ -357,21 +270,9 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.deleted_at AS TIMESTAMP)
-        END = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
           AND b.deleted_at IS NULL
         )
         THEN FALSE
@@ -405,158 +306,158 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, dealing_with_company_id DESC NULLS LAST, status DESC NULLS LAST, source DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, vendor_code DESC NULLS LAST, relationship_type DESC NULLS LAST, notes DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.buyer_seller_company_mappings AS s
+      FROM (
+        SELECT
+          id,
+          client_company_id,
+          dealing_with_company_id,
+          status,
+          source,
+          invited_by,
+          invited_at,
+          accepted_at,
+          vendor_code,
+          relationship_type,
+          notes,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(
+              CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for buyer_seller_company_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(client_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for buyer_seller_company_mappings.client_company_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for buyer_seller_company_mappings.dealing_with_company_id ("' || SUBSTRING(CAST(dealing_with_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(dealing_with_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for buyer_seller_company_mappings.dealing_with_company_id (bigint)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for buyer_seller_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
+            WHEN NOT COALESCE(CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for buyer_seller_company_mappings.source ("' || SUBSTRING(CAST(source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(source AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
+            WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for buyer_seller_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(invited_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for buyer_seller_company_mappings.invited_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for buyer_seller_company_mappings.invited_at ("' || SUBSTRING(CAST(invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for buyer_seller_company_mappings.accepted_at ("' || SUBSTRING(CAST(accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(vendor_code) > 64
+            ), FALSE)
+            THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(LENGTH(vendor_code) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(
+              CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for buyer_seller_company_mappings.relationship_type ("' || SUBSTRING(CAST(relationship_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(relationship_type AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
+            WHEN COALESCE((
+              LENGTH(notes) > 1000
+            ), FALSE)
+            THEN 'value too long for buyer_seller_company_mappings.notes (' || CAST(LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for buyer_seller_company_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for buyer_seller_company_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(NOT client_company_id IS NULL AND NOT dealing_with_company_id IS NULL, TRUE)
+            THEN 'check failed: has_both_companies'
+          END AS cdc__reject
+        FROM staging.buyer_seller_company_mappings
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(s.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.client_company_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(s.dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.dealing_with_company_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(s.source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(s.source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.source AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(CAST(s.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(CAST(s.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.invited_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.vendor_code) > 64
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(s.relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.relationship_type AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.notes) > 1000
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-          )
-          OR (
-            NOT COALESCE(NOT s.client_company_id IS NULL AND NOT s.dealing_with_company_id IS NULL, TRUE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.buyer_seller_company_mappings AS b

@@ -140,7 +140,7 @@ FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
       CASE
-        WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS parent_id,
       CAST(n.name AS VARCHAR(150)) AS name,
@@ -148,79 +148,49 @@ FROM (
       CAST(n.code AS VARCHAR(32)) AS code,
       CAST(n.description AS VARCHAR(1000)) AS description,
       CASE
-        WHEN COALESCE(CAST(n.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
       END AS depth,
-      CASE
-        WHEN COALESCE(CAST(n.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT)
-      END AS lft,
-      CASE
-        WHEN COALESCE(CAST(n.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT)
-      END AS rgt,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT) END AS lft,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT) END AS rgt,
       CAST(n.path AS VARCHAR(1000)) AS path,
       CAST(n.unspsc_code AS VARCHAR(16)) AS unspsc_code,
       CAST(n.hs_code AS VARCHAR(16)) AS hs_code,
       CASE
-        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
       END AS status,
       CAST(n.is_leaf AS BOOLEAN) AS is_leaf,
       CAST(n.is_restricted AS BOOLEAN) AS is_restricted,
       CAST(n.requires_approval AS BOOLEAN) AS requires_approval,
       CAST(n.requires_certification AS BOOLEAN) AS requires_certification,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END AS default_tax_rate,
       CASE
-        WHEN COALESCE(
-          CAST(n.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.default_tax_rate AS DECIMAL(5, 2))
-      END AS default_tax_rate,
-      CASE
-        WHEN COALESCE(
-          CAST(n.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
       END AS default_lead_time_days,
       CAST(n.tax_code AS VARCHAR(32)) AS tax_code,
       CAST(n.gl_account AS VARCHAR(32)) AS gl_account,
       CAST(n.is_service AS BOOLEAN) AS is_service,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END AS min_order_value,
       CASE
-        WHEN COALESCE(
-          CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.min_order_value AS DECIMAL(14, 2))
-      END AS min_order_value,
-      CASE
-        WHEN COALESCE(
-          CAST(n.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
       END AS vendor_count,
       CASE
-        WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
       END AS sort_order,
       CAST(n.icon_url AS VARCHAR(1024)) AS icon_url,
       CASE
-        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS created_by,
       CASE
-        WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS updated_by,
-      CASE
-        WHEN COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.created_at AS TIMESTAMP)
-      END AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.parent_id AS old__parent_id,
@@ -262,12 +232,12 @@ FROM (
       END AS chg__id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.parent_id
         OR (
           CASE
-            WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.parent_id IS NULL
@@ -309,12 +279,12 @@ FROM (
       END AS chg__description,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.depth
         OR (
           CASE
-            WHEN COALESCE(CAST(n.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.depth IS NULL
@@ -323,30 +293,18 @@ FROM (
         ELSE TRUE
       END AS chg__depth,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT)
-        END = b.lft
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT) END = b.lft
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT) END IS NULL
           AND b.lft IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lft,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT)
-        END = b.rgt
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT) END = b.rgt
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT) END IS NULL
           AND b.rgt IS NULL
         )
         THEN FALSE
@@ -378,12 +336,12 @@ FROM (
       END AS chg__hs_code,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.status
         OR (
           CASE
-            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.status IS NULL
@@ -425,21 +383,9 @@ FROM (
         ELSE TRUE
       END AS chg__requires_certification,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.default_tax_rate AS DECIMAL(5, 2))
-        END = b.default_tax_rate
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END = b.default_tax_rate
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.default_tax_rate AS DECIMAL(5, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END IS NULL
           AND b.default_tax_rate IS NULL
         )
         THEN FALSE
@@ -447,18 +393,12 @@ FROM (
       END AS chg__default_tax_rate,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.default_lead_time_days
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.default_lead_time_days IS NULL
@@ -491,21 +431,9 @@ FROM (
         ELSE TRUE
       END AS chg__is_service,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.min_order_value AS DECIMAL(14, 2))
-        END = b.min_order_value
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END = b.min_order_value
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.min_order_value AS DECIMAL(14, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END IS NULL
           AND b.min_order_value IS NULL
         )
         THEN FALSE
@@ -513,18 +441,12 @@ FROM (
       END AS chg__min_order_value,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
         END = b.vendor_count
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
           END IS NULL
           AND b.vendor_count IS NULL
@@ -534,12 +456,12 @@ FROM (
       END AS chg__vendor_count,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.sort_order
         OR (
           CASE
-            WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.sort_order IS NULL
@@ -557,12 +479,12 @@ FROM (
       END AS chg__icon_url,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.created_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.created_by IS NULL
@@ -572,12 +494,12 @@ FROM (
       END AS chg__created_by,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.updated_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.updated_by IS NULL
@@ -586,21 +508,9 @@ FROM (
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.created_at AS TIMESTAMP)
-        END = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
           AND b.created_at IS NULL
         )
         THEN FALSE
@@ -656,271 +566,265 @@ FROM (
         updated_by,
         created_at,
         updated_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, parent_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, code DESC NULLS LAST, description DESC NULLS LAST, depth DESC NULLS LAST, lft DESC NULLS LAST, rgt DESC NULLS LAST, path DESC NULLS LAST, unspsc_code DESC NULLS LAST, hs_code DESC NULLS LAST, status DESC NULLS LAST, is_leaf DESC NULLS LAST, is_restricted DESC NULLS LAST, requires_approval DESC NULLS LAST, requires_certification DESC NULLS LAST, default_tax_rate DESC NULLS LAST, default_lead_time_days DESC NULLS LAST, tax_code DESC NULLS LAST, gl_account DESC NULLS LAST, is_service DESC NULLS LAST, min_order_value DESC NULLS LAST, vendor_count DESC NULLS LAST, sort_order DESC NULLS LAST, icon_url DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.product_categories AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+      FROM (
+        SELECT
+          id,
+          parent_id,
+          name,
+          slug,
+          code,
+          description,
+          depth,
+          lft,
+          rgt,
+          path,
+          unspsc_code,
+          hs_code,
+          status,
+          is_leaf,
+          is_restricted,
+          requires_approval,
+          requires_certification,
+          default_tax_rate,
+          default_lead_time_days,
+          tax_code,
+          gl_account,
+          is_service,
+          min_order_value,
+          vendor_count,
+          sort_order,
+          icon_url,
+          created_by,
+          updated_by,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.parent_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(parent_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 150
+            THEN 'value out of range for product_categories.parent_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.slug) > 150
+            THEN 'value too long for product_categories.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(slug) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.code) > 32
+            THEN 'value too long for product_categories.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(code) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.description) > 1000
+            THEN 'value too long for product_categories.code (' || CAST(LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(description) > 1000
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.depth AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(depth AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for product_categories.depth (smallint)'
+            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.lft AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(lft AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for product_categories.lft (integer)'
+            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.rgt AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(rgt AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.path) > 1000
+            THEN 'value out of range for product_categories.rgt (integer)'
+            WHEN COALESCE((
+              LENGTH(path) > 1000
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.unspsc_code) > 16
+            THEN 'value too long for product_categories.path (' || CAST(LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+            WHEN COALESCE((
+              LENGTH(unspsc_code) > 16
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.hs_code) > 16
+            THEN 'value too long for product_categories.unspsc_code (' || CAST(LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN COALESCE((
+              LENGTH(hs_code) > 16
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.status AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            THEN 'value out of range for product_categories.status (smallint)'
+            WHEN NOT COALESCE(
+              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(s.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
                       TRUE
                     )
-                    THEN CAST(s.default_tax_rate AS DECIMAL(38, 2))
+                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.default_lead_time_days AS DECIMAL(38, 0))
+                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.tax_code) > 32
+            THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+            WHEN COALESCE((
+              LENGTH(tax_code) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.gl_account) > 32
+            THEN 'value too long for product_categories.tax_code (' || CAST(LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(gl_account) > 32
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(
+              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
                       TRUE
                     )
-                    THEN CAST(s.min_order_value AS DECIMAL(38, 2))
+                    THEN CAST(min_order_value AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(
-                    CAST(s.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.vendor_count AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(vendor_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for product_categories.vendor_count (integer)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.icon_url) > 1024
+            THEN 'value out of range for product_categories.sort_order (smallint)'
+            WHEN COALESCE((
+              LENGTH(icon_url) > 1024
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for product_categories.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for product_categories.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
+            THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.product_categories
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.product_categories AS b
@@ -1028,274 +932,517 @@ FROM (
     NOT EXISTS(
       SELECT
         1
-      FROM staging.product_categories AS x
+      FROM (
+        SELECT
+          id,
+          parent_id,
+          name,
+          slug,
+          code,
+          description,
+          depth,
+          lft,
+          rgt,
+          path,
+          unspsc_code,
+          hs_code,
+          status,
+          is_leaf,
+          is_restricted,
+          requires_approval,
+          requires_certification,
+          default_tax_rate,
+          default_lead_time_days,
+          tax_code,
+          gl_account,
+          is_service,
+          min_order_value,
+          vendor_count,
+          sort_order,
+          icon_url,
+          created_by,
+          updated_by,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(parent_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.parent_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
+            ), FALSE)
+            THEN 'value too long for product_categories.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(slug) > 150
+            ), FALSE)
+            THEN 'value too long for product_categories.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(code) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.code (' || CAST(LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(description) > 1000
+            ), FALSE)
+            THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(depth AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.depth (smallint)'
+            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(lft AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.lft (integer)'
+            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(rgt AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.rgt (integer)'
+            WHEN COALESCE((
+              LENGTH(path) > 1000
+            ), FALSE)
+            THEN 'value too long for product_categories.path (' || CAST(LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+            WHEN COALESCE((
+              LENGTH(unspsc_code) > 16
+            ), FALSE)
+            THEN 'value too long for product_categories.unspsc_code (' || CAST(LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN COALESCE((
+              LENGTH(hs_code) > 16
+            ), FALSE)
+            THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.status (smallint)'
+            WHEN NOT COALESCE(
+              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+            WHEN COALESCE((
+              LENGTH(tax_code) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.tax_code (' || CAST(LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(gl_account) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(
+              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(min_order_value AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(vendor_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.vendor_count (integer)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.sort_order (smallint)'
+            WHEN COALESCE((
+              LENGTH(icon_url) > 1024
+            ), FALSE)
+            THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.product_categories
+      ) AS x
       WHERE
         x.id = b.id
     )
     AND EXISTS(
       SELECT
         1
-      FROM staging.product_categories AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+      FROM (
+        SELECT
+          id,
+          parent_id,
+          name,
+          slug,
+          code,
+          description,
+          depth,
+          lft,
+          rgt,
+          path,
+          unspsc_code,
+          hs_code,
+          status,
+          is_leaf,
+          is_restricted,
+          requires_approval,
+          requires_certification,
+          default_tax_rate,
+          default_lead_time_days,
+          tax_code,
+          gl_account,
+          is_service,
+          min_order_value,
+          vendor_count,
+          sort_order,
+          icon_url,
+          created_by,
+          updated_by,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.parent_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(parent_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 150
+            THEN 'value out of range for product_categories.parent_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.slug) > 150
+            THEN 'value too long for product_categories.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(slug) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.code) > 32
+            THEN 'value too long for product_categories.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(code) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.description) > 1000
+            THEN 'value too long for product_categories.code (' || CAST(LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(description) > 1000
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.depth AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(depth AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for product_categories.depth (smallint)'
+            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.lft AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(lft AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for product_categories.lft (integer)'
+            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.rgt AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(rgt AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.path) > 1000
+            THEN 'value out of range for product_categories.rgt (integer)'
+            WHEN COALESCE((
+              LENGTH(path) > 1000
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.unspsc_code) > 16
+            THEN 'value too long for product_categories.path (' || CAST(LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+            WHEN COALESCE((
+              LENGTH(unspsc_code) > 16
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.hs_code) > 16
+            THEN 'value too long for product_categories.unspsc_code (' || CAST(LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN COALESCE((
+              LENGTH(hs_code) > 16
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.status AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            THEN 'value out of range for product_categories.status (smallint)'
+            WHEN NOT COALESCE(
+              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(s.default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
                       TRUE
                     )
-                    THEN CAST(s.default_tax_rate AS DECIMAL(38, 2))
+                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.default_lead_time_days AS DECIMAL(38, 0))
+                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.tax_code) > 32
+            THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+            WHEN COALESCE((
+              LENGTH(tax_code) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.gl_account) > 32
+            THEN 'value too long for product_categories.tax_code (' || CAST(LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(gl_account) > 32
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(
+              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
                       TRUE
                     )
-                    THEN CAST(s.min_order_value AS DECIMAL(38, 2))
+                    THEN CAST(min_order_value AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(
-                    CAST(s.vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.vendor_count AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(vendor_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for product_categories.vendor_count (integer)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.icon_url) > 1024
+            THEN 'value out of range for product_categories.sort_order (smallint)'
+            WHEN COALESCE((
+              LENGTH(icon_url) > 1024
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for product_categories.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for product_categories.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
+            THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.product_categories
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     )
 ) AS c

@@ -104,76 +104,52 @@ FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
       CASE
-        WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS company_id,
       CAST(n.name AS VARCHAR(100)) AS name,
       CAST(n.slug AS VARCHAR(100)) AS slug,
       CAST(n.description AS VARCHAR(500)) AS description,
       CASE
-        WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
       END AS category,
       CAST(n.color AS VARCHAR(7)) AS color,
       CASE
-        WHEN COALESCE(
-          CAST(n.taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INT)
       END AS taggings_count,
       CAST(n.is_system AS BOOLEAN) AS is_system,
       CAST(n.is_visible_to_vendors AS BOOLEAN) AS is_visible_to_vendors,
       CASE
-        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
       END AS status,
       CASE
-        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS created_by,
       CASE
-        WHEN COALESCE(
-          CAST(n.merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS merged_into_id,
       CASE
-        WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS parent_id,
       CAST(n.icon AS VARCHAR(64)) AS icon,
       CASE
-        WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
       END AS sort_order,
       CASE
-        WHEN COALESCE(CAST(n.usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
       END AS usage_scope,
-      CASE
-        WHEN COALESCE(
-          CAST(n.last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.last_used_at AS TIMESTAMP)
-      END AS last_used_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.created_at AS TIMESTAMP)
-      END AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END AS last_used_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.deleted_at AS TIMESTAMP)
-      END AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.name AS old__name,
@@ -205,12 +181,12 @@ FROM (
       END AS chg__id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.company_id
         OR (
           CASE
-            WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.company_id IS NULL
@@ -244,12 +220,12 @@ FROM (
       END AS chg__description,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.category
         OR (
           CASE
-            WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.category IS NULL
@@ -267,18 +243,12 @@ FROM (
       END AS chg__color,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INT)
         END = b.taggings_count
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INT)
           END IS NULL
           AND b.taggings_count IS NULL
@@ -305,12 +275,12 @@ FROM (
       END AS chg__is_visible_to_vendors,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.status
         OR (
           CASE
-            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.status IS NULL
@@ -320,12 +290,12 @@ FROM (
       END AS chg__status,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.created_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.created_by IS NULL
@@ -335,18 +305,12 @@ FROM (
       END AS chg__created_by,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.merged_into_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.merged_into_id IS NULL
@@ -356,12 +320,12 @@ FROM (
       END AS chg__merged_into_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.parent_id
         OR (
           CASE
-            WHEN COALESCE(CAST(n.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.parent_id IS NULL
@@ -379,12 +343,12 @@ FROM (
       END AS chg__icon,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.sort_order
         OR (
           CASE
-            WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.sort_order IS NULL
@@ -394,12 +358,12 @@ FROM (
       END AS chg__sort_order,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.usage_scope
         OR (
           CASE
-            WHEN COALESCE(CAST(n.usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.usage_scope IS NULL
@@ -408,42 +372,18 @@ FROM (
         ELSE TRUE
       END AS chg__usage_scope,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.last_used_at AS TIMESTAMP)
-        END = b.last_used_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END = b.last_used_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.last_used_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END IS NULL
           AND b.last_used_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_used_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.created_at AS TIMESTAMP)
-        END = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
           AND b.created_at IS NULL
         )
         THEN FALSE
@@ -458,21 +398,9 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.deleted_at AS TIMESTAMP)
-        END = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
           AND b.deleted_at IS NULL
         )
         THEN FALSE
@@ -513,200 +441,200 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, color DESC NULLS LAST, taggings_count DESC NULLS LAST, is_system DESC NULLS LAST, is_visible_to_vendors DESC NULLS LAST, status DESC NULLS LAST, created_by DESC NULLS LAST, merged_into_id DESC NULLS LAST, parent_id DESC NULLS LAST, icon DESC NULLS LAST, sort_order DESC NULLS LAST, usage_scope DESC NULLS LAST, last_used_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.tags AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+      FROM (
+        SELECT
+          id,
+          company_id,
+          name,
+          slug,
+          description,
+          category,
+          color,
+          taggings_count,
+          is_system,
+          is_visible_to_vendors,
+          status,
+          created_by,
+          merged_into_id,
+          parent_id,
+          icon,
+          sort_order,
+          usage_scope,
+          last_used_at,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for tags.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.company_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 100
+            THEN 'value out of range for tags.company_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 100
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.slug) > 100
+            THEN 'value too long for tags.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              LENGTH(slug) > 100
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.description) > 500
+            THEN 'value too long for tags.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              LENGTH(description) > 500
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for tags.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 500)'
+            WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for tags.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.category AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(category AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.color) > 7
+            THEN 'value out of range for tags.category (smallint)'
+            WHEN COALESCE((
+              LENGTH(color) > 7
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value too long for tags.color (' || CAST(LENGTH(color) AS VARCHAR(20)) || ' > 7)'
+            WHEN NOT COALESCE(
+              CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to integer for tags.taggings_count ("' || SUBSTRING(CAST(taggings_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.taggings_count AS DECIMAL(38, 0))
+                  THEN CAST(taggings_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for tags.taggings_count (integer)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for tags.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.status AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for tags.status (smallint)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for tags.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value out of range for tags.created_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for tags.merged_into_id ("' || SUBSTRING(CAST(merged_into_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.merged_into_id AS DECIMAL(38, 0))
+                  THEN CAST(merged_into_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for tags.merged_into_id (bigint)'
+            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for tags.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.parent_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(parent_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.icon) > 64
+            THEN 'value out of range for tags.parent_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(icon) > 64
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for tags.icon (' || CAST(LENGTH(icon) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for tags.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for tags.sort_order (smallint)'
+            WHEN NOT COALESCE(CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for tags.usage_scope ("' || SUBSTRING(CAST(usage_scope AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.usage_scope AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(usage_scope AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for tags.usage_scope (smallint)'
+            WHEN NOT COALESCE(
+              CAST(last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for tags.last_used_at ("' || SUBSTRING(CAST(last_used_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for tags.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
+            THEN 'value not castable to timestamp for tags.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.tags
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.tags AS b

@@ -148,126 +148,75 @@ FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
       CASE
-        WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS company_id,
       CAST(n.name AS VARCHAR(150)) AS name,
       CAST(n.description AS VARCHAR(1000)) AS description,
       CASE
-        WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
       END AS category,
       CASE
-        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
       END AS status,
       CASE
-        WHEN COALESCE(CAST(n.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
       END AS team_type,
       CASE
-        WHEN COALESCE(
-          CAST(n.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS lead_user_id,
       CASE
-        WHEN COALESCE(
-          CAST(n.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS parent_team_id,
       CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
-      CASE
-        WHEN COALESCE(
-          CAST(n.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.budget_amount AS DECIMAL(14, 2))
-      END AS budget_amount,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_amount AS DECIMAL(14, 2)) END AS budget_amount,
       CAST(n.budget_currency AS CHAR(3)) AS budget_currency,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END AS spend_limit,
       CASE
-        WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.spend_limit AS DECIMAL(14, 2))
-      END AS spend_limit,
-      CASE
-        WHEN COALESCE(
-          CAST(n.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INT)
       END AS member_count,
       CAST(n.is_default AS BOOLEAN) AS is_default,
       CAST(n."open" AS BOOLEAN) AS "open",
       CAST(n.approval_required AS BOOLEAN) AS approval_required,
       CASE
-        WHEN COALESCE(
-          CAST(n.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
       END AS approval_threshold,
       CAST(n.purchasing_enabled AS BOOLEAN) AS purchasing_enabled,
       CASE
-        WHEN COALESCE(
-          CAST(n.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
       END AS budget_period,
-      CASE
-        WHEN COALESCE(
-          CAST(n.budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.budget_reset_on AS DATE)
-      END AS budget_reset_on,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_reset_on AS DATE) END AS budget_reset_on,
       CAST(n.email_alias AS VARCHAR(255)) AS email_alias,
       CAST(n.slack_channel AS VARCHAR(100)) AS slack_channel,
       CASE
-        WHEN COALESCE(
-          CAST(n.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS location_city_id,
       CASE
-        WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
       END AS sort_order,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
       CASE
-        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS created_by,
       CASE
-        WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS updated_by,
-      CASE
-        WHEN COALESCE(
-          CAST(n.archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.archived_at AS TIMESTAMP)
-      END AS archived_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.created_at AS TIMESTAMP)
-      END AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.archived_at AS TIMESTAMP) END AS archived_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.deleted_at AS TIMESTAMP)
-      END AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.name AS old__name,
@@ -310,12 +259,12 @@ FROM (
       END AS chg__id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.company_id
         OR (
           CASE
-            WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.company_id IS NULL
@@ -341,12 +290,12 @@ FROM (
       END AS chg__description,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.category
         OR (
           CASE
-            WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.category IS NULL
@@ -356,12 +305,12 @@ FROM (
       END AS chg__category,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.status
         OR (
           CASE
-            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.status IS NULL
@@ -371,12 +320,12 @@ FROM (
       END AS chg__status,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.team_type
         OR (
           CASE
-            WHEN COALESCE(CAST(n.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.team_type IS NULL
@@ -386,18 +335,12 @@ FROM (
       END AS chg__team_type,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.lead_user_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.lead_user_id IS NULL
@@ -407,18 +350,12 @@ FROM (
       END AS chg__lead_user_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.parent_team_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.parent_team_id IS NULL
@@ -435,21 +372,9 @@ FROM (
         ELSE TRUE
       END AS chg__cost_center,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.budget_amount AS DECIMAL(14, 2))
-        END = b.budget_amount
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_amount AS DECIMAL(14, 2)) END = b.budget_amount
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.budget_amount AS DECIMAL(14, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_amount AS DECIMAL(14, 2)) END IS NULL
           AND b.budget_amount IS NULL
         )
         THEN FALSE
@@ -464,15 +389,9 @@ FROM (
         ELSE TRUE
       END AS chg__budget_currency,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.spend_limit AS DECIMAL(14, 2))
-        END = b.spend_limit
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END = b.spend_limit
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.spend_limit AS DECIMAL(14, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END IS NULL
           AND b.spend_limit IS NULL
         )
         THEN FALSE
@@ -480,18 +399,12 @@ FROM (
       END AS chg__spend_limit,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INT)
         END = b.member_count
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INT)
           END IS NULL
           AND b.member_count IS NULL
@@ -525,18 +438,12 @@ FROM (
       END AS chg__approval_required,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
         END = b.approval_threshold
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
           END IS NULL
           AND b.approval_threshold IS NULL
@@ -554,18 +461,12 @@ FROM (
       END AS chg__purchasing_enabled,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.budget_period
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.budget_period IS NULL
@@ -574,21 +475,9 @@ FROM (
         ELSE TRUE
       END AS chg__budget_period,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.budget_reset_on AS DATE)
-        END = b.budget_reset_on
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_reset_on AS DATE) END = b.budget_reset_on
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.budget_reset_on AS DATE)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_reset_on AS DATE) END IS NULL
           AND b.budget_reset_on IS NULL
         )
         THEN FALSE
@@ -612,18 +501,12 @@ FROM (
       END AS chg__slack_channel,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.location_city_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.location_city_id IS NULL
@@ -633,12 +516,12 @@ FROM (
       END AS chg__location_city_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.sort_order
         OR (
           CASE
-            WHEN COALESCE(CAST(n.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.sort_order IS NULL
@@ -656,12 +539,12 @@ FROM (
       END AS chg__external_ref,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.created_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.created_by IS NULL
@@ -671,12 +554,12 @@ FROM (
       END AS chg__created_by,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.updated_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.updated_by IS NULL
@@ -685,42 +568,18 @@ FROM (
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.archived_at AS TIMESTAMP)
-        END = b.archived_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.archived_at AS TIMESTAMP) END = b.archived_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.archived_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.archived_at AS TIMESTAMP) END IS NULL
           AND b.archived_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__archived_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.created_at AS TIMESTAMP)
-        END = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
           AND b.created_at IS NULL
         )
         THEN FALSE
@@ -735,21 +594,9 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.deleted_at AS TIMESTAMP)
-        END = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
           AND b.deleted_at IS NULL
         )
         THEN FALSE
@@ -801,336 +648,308 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, status DESC NULLS LAST, team_type DESC NULLS LAST, lead_user_id DESC NULLS LAST, parent_team_id DESC NULLS LAST, cost_center DESC NULLS LAST, budget_amount DESC NULLS LAST, budget_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, member_count DESC NULLS LAST, is_default DESC NULLS LAST, "open" DESC NULLS LAST, approval_required DESC NULLS LAST, approval_threshold DESC NULLS LAST, purchasing_enabled DESC NULLS LAST, budget_period DESC NULLS LAST, budget_reset_on DESC NULLS LAST, email_alias DESC NULLS LAST, slack_channel DESC NULLS LAST, location_city_id DESC NULLS LAST, sort_order DESC NULLS LAST, external_ref DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, archived_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.teams AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+      FROM (
+        SELECT
+          id,
+          company_id,
+          name,
+          description,
+          category,
+          status,
+          team_type,
+          lead_user_id,
+          parent_team_id,
+          cost_center,
+          budget_amount,
+          budget_currency,
+          spend_limit,
+          member_count,
+          is_default,
+          "open",
+          approval_required,
+          approval_threshold,
+          purchasing_enabled,
+          budget_period,
+          budget_reset_on,
+          email_alias,
+          slack_channel,
+          location_city_id,
+          sort_order,
+          external_ref,
+          created_by,
+          updated_by,
+          archived_at,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for teams.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.company_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 150
+            THEN 'value out of range for teams.company_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.description) > 1000
+            THEN 'value too long for teams.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(description) > 1000
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for teams.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.category AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(category AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for teams.category (smallint)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.status AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for teams.status (smallint)'
+            WHEN NOT COALESCE(CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.team_type ("' || SUBSTRING(CAST(team_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.team_type AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(team_type AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value out of range for teams.team_type (smallint)'
+            WHEN NOT COALESCE(CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for teams.lead_user_id ("' || SUBSTRING(CAST(lead_user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(lead_user_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.lead_user_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for teams.parent_team_id ("' || SUBSTRING(CAST(parent_team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.lead_user_id AS DECIMAL(38, 0))
+                  THEN CAST(parent_team_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CAST(s.parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.parent_team_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.cost_center) > 32
+            THEN 'value out of range for teams.parent_team_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(cost_center) > 32
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for teams.cost_center (' || CAST(LENGTH(cost_center) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,2) for teams.budget_amount ("' || SUBSTRING(CAST(budget_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(
-                      CAST(s.budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(s.budget_amount AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(budget_amount AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.budget_currency) > 3
+            THEN 'numeric overflow for teams.budget_amount (numeric(14,2))'
+            WHEN COALESCE((
+              LENGTH(budget_currency) > 3
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for teams.budget_currency (' || CAST(LENGTH(budget_currency) AS VARCHAR(20)) || ' > 3)'
+            WHEN NOT COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,2) for teams.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.spend_limit AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(spend_limit AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for teams.spend_limit (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for teams.member_count ("' || SUBSTRING(CAST(member_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(
-                    CAST(s.member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.member_count AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(member_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            THEN 'value out of range for teams.member_count (integer)'
+            WHEN NOT COALESCE(
+              CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to numeric(14,2) for teams.approval_threshold ("' || SUBSTRING(CAST(approval_threshold AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(s.approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
                       TRUE
                     )
-                    THEN CAST(s.approval_threshold AS DECIMAL(38, 2))
+                    THEN CAST(approval_threshold AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for teams.approval_threshold (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.budget_period ("' || SUBSTRING(CAST(budget_period AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(
-                    CAST(s.budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.budget_period AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(budget_period AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for teams.budget_period (smallint)'
+            WHEN NOT COALESCE(
+              CAST(budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.email_alias) > 255
+            THEN 'value not castable to date for teams.budget_reset_on ("' || SUBSTRING(CAST(budget_reset_on AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(email_alias) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.slack_channel) > 100
+            THEN 'value too long for teams.email_alias (' || CAST(LENGTH(email_alias) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              LENGTH(slack_channel) > 100
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value too long for teams.slack_channel (' || CAST(LENGTH(slack_channel) AS VARCHAR(20)) || ' > 100)'
+            WHEN NOT COALESCE(
+              CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for teams.location_city_id ("' || SUBSTRING(CAST(location_city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.location_city_id AS DECIMAL(38, 0))
+                  THEN CAST(location_city_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for teams.location_city_id (bigint)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.sort_order AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.external_ref) > 64
+            THEN 'value out of range for teams.sort_order (smallint)'
+            WHEN COALESCE((
+              LENGTH(external_ref) > 64
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for teams.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for teams.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for teams.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for teams.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for teams.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for teams.archived_at ("' || SUBSTRING(CAST(archived_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for teams.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
+            THEN 'value not castable to timestamp for teams.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.teams
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.teams AS b

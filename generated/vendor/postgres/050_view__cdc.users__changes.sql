@@ -188,7 +188,7 @@ FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
       CASE
-        WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS company_id,
       CAST(n.email AS VARCHAR(255)) AS email,
@@ -200,19 +200,19 @@ FROM (
       CAST(n.job_title AS VARCHAR(150)) AS job_title,
       CAST(n.department AS VARCHAR(150)) AS department,
       CASE
-        WHEN COALESCE(CAST(n.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS manager_id,
       CASE
-        WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
       END AS role,
       CASE
-        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
       END AS status,
       CASE
-        WHEN COALESCE(CAST(n.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
       END AS user_type,
       CAST(n.locale AS VARCHAR(10)) AS locale,
@@ -222,111 +222,45 @@ FROM (
       CAST(n.email_verified AS BOOLEAN) AS email_verified,
       CAST(n.mfa_enabled AS BOOLEAN) AS mfa_enabled,
       CASE
-        WHEN COALESCE(
-          CAST(n.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INT)
       END AS sign_in_count,
-      CASE
-        WHEN COALESCE(
-          CAST(n.current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.current_sign_in_at AS TIMESTAMP)
-      END AS current_sign_in_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.last_sign_in_at AS TIMESTAMP)
-      END AS last_sign_in_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.current_sign_in_at AS TIMESTAMP) END AS current_sign_in_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_sign_in_at AS TIMESTAMP) END AS last_sign_in_at,
       CAST(n.current_sign_in_ip AS VARCHAR(45)) AS current_sign_in_ip,
       CAST(n.last_sign_in_ip AS VARCHAR(45)) AS last_sign_in_ip,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmed_at AS TIMESTAMP) END AS confirmed_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmation_sent_at AS TIMESTAMP) END AS confirmation_sent_at,
       CASE
-        WHEN COALESCE(
-          CAST(n.confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.confirmed_at AS TIMESTAMP)
-      END AS confirmed_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.confirmation_sent_at AS TIMESTAMP)
-      END AS confirmation_sent_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
       END AS failed_attempts,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.locked_at AS TIMESTAMP) END AS locked_at,
       CASE
-        WHEN COALESCE(
-          CAST(n.locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.locked_at AS TIMESTAMP)
-      END AS locked_at,
-      CASE
-        WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS invited_by,
       CASE
-        WHEN COALESCE(
-          CAST(n.invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
       END AS invitation_accepted_at,
       CAST(n.avatar_url AS VARCHAR(1024)) AS avatar_url,
       CASE
-        WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS city_id,
       CAST(n.employee_number AS VARCHAR(32)) AS employee_number,
-      CASE
-        WHEN COALESCE(
-          CAST(n.hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.hire_date AS DATE)
-      END AS hire_date,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.hire_date AS DATE) END AS hire_date,
       CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
       CASE
-        WHEN COALESCE(
-          CAST(n.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
       END AS notification_frequency,
-      CASE
-        WHEN COALESCE(
-          CAST(n.password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.password_changed_at AS TIMESTAMP)
-      END AS password_changed_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.password_changed_at AS TIMESTAMP) END AS password_changed_at,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-      CASE
-        WHEN COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.created_at AS TIMESTAMP)
-      END AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.deleted_at AS TIMESTAMP)
-      END AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.email AS old__email,
@@ -379,12 +313,12 @@ FROM (
       END AS chg__id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.company_id
         OR (
           CASE
-            WHEN COALESCE(CAST(n.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.company_id IS NULL
@@ -458,12 +392,12 @@ FROM (
       END AS chg__department,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.manager_id
         OR (
           CASE
-            WHEN COALESCE(CAST(n.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.manager_id IS NULL
@@ -473,12 +407,12 @@ FROM (
       END AS chg__manager_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.role
         OR (
           CASE
-            WHEN COALESCE(CAST(n.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.role IS NULL
@@ -488,12 +422,12 @@ FROM (
       END AS chg__role,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.status
         OR (
           CASE
-            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.status IS NULL
@@ -503,12 +437,12 @@ FROM (
       END AS chg__status,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.user_type
         OR (
           CASE
-            WHEN COALESCE(CAST(n.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.user_type IS NULL
@@ -566,18 +500,12 @@ FROM (
       END AS chg__mfa_enabled,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INT)
         END = b.sign_in_count
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INT)
           END IS NULL
           AND b.sign_in_count IS NULL
@@ -586,42 +514,18 @@ FROM (
         ELSE TRUE
       END AS chg__sign_in_count,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.current_sign_in_at AS TIMESTAMP)
-        END = b.current_sign_in_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.current_sign_in_at AS TIMESTAMP) END = b.current_sign_in_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.current_sign_in_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.current_sign_in_at AS TIMESTAMP) END IS NULL
           AND b.current_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__current_sign_in_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.last_sign_in_at AS TIMESTAMP)
-        END = b.last_sign_in_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_sign_in_at AS TIMESTAMP) END = b.last_sign_in_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.last_sign_in_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_sign_in_at AS TIMESTAMP) END IS NULL
           AND b.last_sign_in_at IS NULL
         )
         THEN FALSE
@@ -645,42 +549,18 @@ FROM (
         ELSE TRUE
       END AS chg__last_sign_in_ip,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.confirmed_at AS TIMESTAMP)
-        END = b.confirmed_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmed_at AS TIMESTAMP) END = b.confirmed_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.confirmed_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmed_at AS TIMESTAMP) END IS NULL
           AND b.confirmed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confirmed_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.confirmation_sent_at AS TIMESTAMP)
-        END = b.confirmation_sent_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmation_sent_at AS TIMESTAMP) END = b.confirmation_sent_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.confirmation_sent_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmation_sent_at AS TIMESTAMP) END IS NULL
           AND b.confirmation_sent_at IS NULL
         )
         THEN FALSE
@@ -688,18 +568,12 @@ FROM (
       END AS chg__confirmation_sent_at,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.failed_attempts
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.failed_attempts IS NULL
@@ -708,21 +582,9 @@ FROM (
         ELSE TRUE
       END AS chg__failed_attempts,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.locked_at AS TIMESTAMP)
-        END = b.locked_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.locked_at AS TIMESTAMP) END = b.locked_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.locked_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.locked_at AS TIMESTAMP) END IS NULL
           AND b.locked_at IS NULL
         )
         THEN FALSE
@@ -730,12 +592,12 @@ FROM (
       END AS chg__locked_at,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.invited_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.invited_by IS NULL
@@ -745,18 +607,12 @@ FROM (
       END AS chg__invited_by,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
         END = b.invitation_accepted_at
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
           END IS NULL
           AND b.invitation_accepted_at IS NULL
@@ -774,12 +630,12 @@ FROM (
       END AS chg__avatar_url,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.city_id
         OR (
           CASE
-            WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.city_id IS NULL
@@ -796,21 +652,9 @@ FROM (
         ELSE TRUE
       END AS chg__employee_number,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.hire_date AS DATE)
-        END = b.hire_date
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.hire_date AS DATE) END = b.hire_date
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.hire_date AS DATE)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.hire_date AS DATE) END IS NULL
           AND b.hire_date IS NULL
         )
         THEN FALSE
@@ -826,18 +670,12 @@ FROM (
       END AS chg__marketing_opt_in,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.notification_frequency
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.notification_frequency IS NULL
@@ -846,21 +684,9 @@ FROM (
         ELSE TRUE
       END AS chg__notification_frequency,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.password_changed_at AS TIMESTAMP)
-        END = b.password_changed_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.password_changed_at AS TIMESTAMP) END = b.password_changed_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.password_changed_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.password_changed_at AS TIMESTAMP) END IS NULL
           AND b.password_changed_at IS NULL
         )
         THEN FALSE
@@ -875,21 +701,9 @@ FROM (
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.created_at AS TIMESTAMP)
-        END = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
           AND b.created_at IS NULL
         )
         THEN FALSE
@@ -904,21 +718,9 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.deleted_at AS TIMESTAMP)
-        END = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
           AND b.deleted_at IS NULL
         )
         THEN FALSE
@@ -980,312 +782,308 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, display_name DESC NULLS LAST, phone DESC NULLS LAST, mobile_phone DESC NULLS LAST, job_title DESC NULLS LAST, department DESC NULLS LAST, manager_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, user_type DESC NULLS LAST, locale DESC NULLS LAST, time_zone DESC NULLS LAST, is_admin DESC NULLS LAST, is_active DESC NULLS LAST, email_verified DESC NULLS LAST, mfa_enabled DESC NULLS LAST, sign_in_count DESC NULLS LAST, current_sign_in_at DESC NULLS LAST, last_sign_in_at DESC NULLS LAST, current_sign_in_ip DESC NULLS LAST, last_sign_in_ip DESC NULLS LAST, confirmed_at DESC NULLS LAST, confirmation_sent_at DESC NULLS LAST, failed_attempts DESC NULLS LAST, locked_at DESC NULLS LAST, invited_by DESC NULLS LAST, invitation_accepted_at DESC NULLS LAST, avatar_url DESC NULLS LAST, city_id DESC NULLS LAST, employee_number DESC NULLS LAST, hire_date DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, notification_frequency DESC NULLS LAST, password_changed_at DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.users AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+      FROM (
+        SELECT
+          id,
+          company_id,
+          email,
+          first_name,
+          last_name,
+          display_name,
+          phone,
+          mobile_phone,
+          job_title,
+          department,
+          manager_id,
+          role,
+          status,
+          user_type,
+          locale,
+          time_zone,
+          is_admin,
+          is_active,
+          email_verified,
+          mfa_enabled,
+          sign_in_count,
+          current_sign_in_at,
+          last_sign_in_at,
+          current_sign_in_ip,
+          last_sign_in_ip,
+          confirmed_at,
+          confirmation_sent_at,
+          failed_attempts,
+          locked_at,
+          invited_by,
+          invitation_accepted_at,
+          avatar_url,
+          city_id,
+          employee_number,
+          hire_date,
+          marketing_opt_in,
+          notification_frequency,
+          password_changed_at,
+          external_ref,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for users.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.company_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.email) > 255
+            THEN 'value out of range for users.company_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(email) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.first_name) > 100
+            THEN 'value too long for users.email (' || CAST(LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              LENGTH(first_name) > 100
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.last_name) > 100
+            THEN 'value too long for users.first_name (' || CAST(LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              LENGTH(last_name) > 100
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.display_name) > 200
+            THEN 'value too long for users.last_name (' || CAST(LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              LENGTH(display_name) > 200
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.phone) > 32
+            THEN 'value too long for users.display_name (' || CAST(LENGTH(display_name) AS VARCHAR(20)) || ' > 200)'
+            WHEN COALESCE((
+              LENGTH(phone) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.mobile_phone) > 32
+            THEN 'value too long for users.phone (' || CAST(LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(mobile_phone) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.job_title) > 150
+            THEN 'value too long for users.mobile_phone (' || CAST(LENGTH(mobile_phone) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(job_title) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.department) > 150
+            THEN 'value too long for users.job_title (' || CAST(LENGTH(job_title) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(department) > 150
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for users.department (' || CAST(LENGTH(department) AS VARCHAR(20)) || ' > 150)'
+            WHEN NOT COALESCE(CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for users.manager_id ("' || SUBSTRING(CAST(manager_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.manager_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(manager_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for users.manager_id (bigint)'
+            WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for users.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.role AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(role AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for users.role (smallint)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for users.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.status AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for users.status (smallint)'
+            WHEN NOT COALESCE(CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for users.user_type ("' || SUBSTRING(CAST(user_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.user_type AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(user_type AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.locale) > 10
+            THEN 'value out of range for users.user_type (smallint)'
+            WHEN COALESCE((
+              LENGTH(locale) > 10
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.time_zone) > 64
+            THEN 'value too long for users.locale (' || CAST(LENGTH(locale) AS VARCHAR(20)) || ' > 10)'
+            WHEN COALESCE((
+              LENGTH(time_zone) > 64
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for users.time_zone (' || CAST(LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for users.sign_in_count ("' || SUBSTRING(CAST(sign_in_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(
-                    CAST(s.sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.sign_in_count AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sign_in_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for users.sign_in_count (integer)'
+            WHEN NOT COALESCE(
+              CAST(current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for users.current_sign_in_at ("' || SUBSTRING(CAST(current_sign_in_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.current_sign_in_ip) > 45
+            THEN 'value not castable to timestamp for users.last_sign_in_at ("' || SUBSTRING(CAST(last_sign_in_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(current_sign_in_ip) > 45
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.last_sign_in_ip) > 45
+            THEN 'value too long for users.current_sign_in_ip (' || CAST(LENGTH(current_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+            WHEN COALESCE((
+              LENGTH(last_sign_in_ip) > 45
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value too long for users.last_sign_in_ip (' || CAST(LENGTH(last_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+            WHEN NOT COALESCE(
+              CAST(confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for users.confirmed_at ("' || SUBSTRING(CAST(confirmed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value not castable to timestamp for users.confirmation_sent_at ("' || SUBSTRING(CAST(confirmation_sent_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to smallint for users.failed_attempts ("' || SUBSTRING(CAST(failed_attempts AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.failed_attempts AS DECIMAL(38, 0))
+                  THEN CAST(failed_attempts AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for users.failed_attempts (smallint)'
+            WHEN NOT COALESCE(
+              CAST(locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to timestamp for users.locked_at ("' || SUBSTRING(CAST(locked_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for users.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.invited_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(invited_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for users.invited_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.avatar_url) > 1024
+            THEN 'value not castable to timestamp for users.invitation_accepted_at ("' || SUBSTRING(CAST(invitation_accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(avatar_url) > 1024
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for users.avatar_url (' || CAST(LENGTH(avatar_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN NOT COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for users.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.city_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(city_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.employee_number) > 32
+            THEN 'value out of range for users.city_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(employee_number) > 32
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value too long for users.employee_number (' || CAST(LENGTH(employee_number) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(
+              CAST(hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value not castable to date for users.hire_date ("' || SUBSTRING(CAST(hire_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to smallint for users.notification_frequency ("' || SUBSTRING(CAST(notification_frequency AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.notification_frequency AS DECIMAL(38, 0))
+                  THEN CAST(notification_frequency AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for users.notification_frequency (smallint)'
+            WHEN NOT COALESCE(
+              CAST(password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.external_ref) > 64
+            THEN 'value not castable to timestamp for users.password_changed_at ("' || SUBSTRING(CAST(password_changed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(external_ref) > 64
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value too long for users.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for users.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
+            THEN 'value not castable to timestamp for users.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.users
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.users AS b

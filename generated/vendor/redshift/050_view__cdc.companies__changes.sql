@@ -206,18 +206,15 @@ FROM (
       CAST(n.phone AS VARCHAR(32)) AS phone,
       CAST(n.website AS VARCHAR(512)) AS website,
       CASE
-        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
       END AS status,
       CASE
-        WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
       END AS category,
       CASE
-        WHEN COALESCE(
-          CAST(n.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
       END AS company_type,
       CAST(n.tax_id AS VARCHAR(64)) AS tax_id,
@@ -228,135 +225,66 @@ FROM (
       CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
       CAST(n.state_code AS VARCHAR(10)) AS state_code,
       CASE
-        WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS city_id,
       CASE
-        WHEN COALESCE(
-          CAST(n.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS primary_category_id,
       CASE
-        WHEN COALESCE(
-          CAST(n.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS primary_contact_id,
       CASE
-        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS created_by,
       CASE
-        WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS updated_by,
       CASE
-        WHEN COALESCE(
-          CAST(n.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS parent_company_id,
       CASE
-        WHEN COALESCE(
-          CAST(n.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
       END AS employee_count,
-      CASE
-        WHEN COALESCE(
-          CAST(n.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.annual_revenue AS DECIMAL(18, 2))
-      END AS annual_revenue,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.annual_revenue AS DECIMAL(18, 2)) END AS annual_revenue,
       CAST(n.currency_code AS CHAR(3)) AS currency_code,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.credit_limit AS DECIMAL(14, 2)) END AS credit_limit,
       CASE
-        WHEN COALESCE(
-          CAST(n.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.credit_limit AS DECIMAL(14, 2))
-      END AS credit_limit,
-      CASE
-        WHEN COALESCE(
-          CAST(n.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
       END AS payment_terms_days,
-      CASE
-        WHEN COALESCE(CAST(n.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.rating AS DECIMAL(3, 2))
-      END AS rating,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rating AS DECIMAL(3, 2)) END AS rating,
       CAST(n.is_verified AS BOOLEAN) AS is_verified,
       CAST(n.is_preferred AS BOOLEAN) AS is_preferred,
       CAST(n.is_diverse_supplier AS BOOLEAN) AS is_diverse_supplier,
       CAST(n.is_minority_owned AS BOOLEAN) AS is_minority_owned,
       CASE
-        WHEN COALESCE(
-          CAST(n.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
       END AS onboarding_status,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.onboarded_at AS TIMESTAMP) END AS onboarded_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.verified_at AS TIMESTAMP) END AS verified_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.incorporation_date AS DATE) END AS incorporation_date,
       CASE
-        WHEN COALESCE(
-          CAST(n.onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.onboarded_at AS TIMESTAMP)
-      END AS onboarded_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.verified_at AS TIMESTAMP)
-      END AS verified_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.incorporation_date AS DATE)
-      END AS incorporation_date,
-      CASE
-        WHEN COALESCE(
-          CAST(n.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
       END AS fiscal_year_end_month,
       CAST(n.logo_url AS VARCHAR(1024)) AS logo_url,
       CAST(n.description AS VARCHAR(4000)) AS description,
       CASE
-        WHEN COALESCE(
-          CAST(n.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
       END AS signup_source,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-      CASE
-        WHEN COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.created_at AS TIMESTAMP)
-      END AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.deleted_at AS TIMESTAMP)
-      END AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.name AS old__name,
       b.legal_name AS old__legal_name,
@@ -460,12 +388,12 @@ FROM (
       END AS chg__website,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.status
         OR (
           CASE
-            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.status IS NULL
@@ -475,12 +403,12 @@ FROM (
       END AS chg__status,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.category
         OR (
           CASE
-            WHEN COALESCE(CAST(n.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.category IS NULL
@@ -490,18 +418,12 @@ FROM (
       END AS chg__category,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.company_type
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.company_type IS NULL
@@ -568,12 +490,12 @@ FROM (
       END AS chg__state_code,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.city_id
         OR (
           CASE
-            WHEN COALESCE(CAST(n.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.city_id IS NULL
@@ -583,18 +505,12 @@ FROM (
       END AS chg__city_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.primary_category_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.primary_category_id IS NULL
@@ -604,18 +520,12 @@ FROM (
       END AS chg__primary_category_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.primary_contact_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.primary_contact_id IS NULL
@@ -625,12 +535,12 @@ FROM (
       END AS chg__primary_contact_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.created_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.created_by IS NULL
@@ -640,12 +550,12 @@ FROM (
       END AS chg__created_by,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.updated_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.updated_by IS NULL
@@ -655,18 +565,12 @@ FROM (
       END AS chg__updated_by,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.parent_company_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.parent_company_id IS NULL
@@ -676,18 +580,12 @@ FROM (
       END AS chg__parent_company_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
         END = b.employee_count
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
           END IS NULL
           AND b.employee_count IS NULL
@@ -696,21 +594,9 @@ FROM (
         ELSE TRUE
       END AS chg__employee_count,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.annual_revenue AS DECIMAL(18, 2))
-        END = b.annual_revenue
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.annual_revenue AS DECIMAL(18, 2)) END = b.annual_revenue
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.annual_revenue AS DECIMAL(18, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.annual_revenue AS DECIMAL(18, 2)) END IS NULL
           AND b.annual_revenue IS NULL
         )
         THEN FALSE
@@ -725,21 +611,9 @@ FROM (
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.credit_limit AS DECIMAL(14, 2))
-        END = b.credit_limit
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.credit_limit AS DECIMAL(14, 2)) END = b.credit_limit
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.credit_limit AS DECIMAL(14, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.credit_limit AS DECIMAL(14, 2)) END IS NULL
           AND b.credit_limit IS NULL
         )
         THEN FALSE
@@ -747,18 +621,12 @@ FROM (
       END AS chg__credit_limit,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.payment_terms_days
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.payment_terms_days IS NULL
@@ -767,15 +635,9 @@ FROM (
         ELSE TRUE
       END AS chg__payment_terms_days,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.rating AS DECIMAL(3, 2))
-        END = b.rating
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rating AS DECIMAL(3, 2)) END = b.rating
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.rating AS DECIMAL(3, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rating AS DECIMAL(3, 2)) END IS NULL
           AND b.rating IS NULL
         )
         THEN FALSE
@@ -815,18 +677,12 @@ FROM (
       END AS chg__is_minority_owned,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.onboarding_status
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.onboarding_status IS NULL
@@ -835,63 +691,27 @@ FROM (
         ELSE TRUE
       END AS chg__onboarding_status,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.onboarded_at AS TIMESTAMP)
-        END = b.onboarded_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.onboarded_at AS TIMESTAMP) END = b.onboarded_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.onboarded_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.onboarded_at AS TIMESTAMP) END IS NULL
           AND b.onboarded_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__onboarded_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.verified_at AS TIMESTAMP)
-        END = b.verified_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.verified_at AS TIMESTAMP) END = b.verified_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.verified_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.verified_at AS TIMESTAMP) END IS NULL
           AND b.verified_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__verified_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.incorporation_date AS DATE)
-        END = b.incorporation_date
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.incorporation_date AS DATE) END = b.incorporation_date
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.incorporation_date AS DATE)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.incorporation_date AS DATE) END IS NULL
           AND b.incorporation_date IS NULL
         )
         THEN FALSE
@@ -899,18 +719,12 @@ FROM (
       END AS chg__incorporation_date,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.fiscal_year_end_month
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.fiscal_year_end_month IS NULL
@@ -936,18 +750,12 @@ FROM (
       END AS chg__description,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.signup_source
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.signup_source IS NULL
@@ -964,21 +772,9 @@ FROM (
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.created_at AS TIMESTAMP)
-        END = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
           AND b.created_at IS NULL
         )
         THEN FALSE
@@ -993,21 +789,9 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.deleted_at AS TIMESTAMP)
-        END = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
           AND b.deleted_at IS NULL
         )
         THEN FALSE
@@ -1072,450 +856,424 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, legal_name DESC NULLS LAST, display_name DESC NULLS LAST, email DESC NULLS LAST, phone DESC NULLS LAST, website DESC NULLS LAST, status DESC NULLS LAST, category DESC NULLS LAST, company_type DESC NULLS LAST, tax_id DESC NULLS LAST, registration_number DESC NULLS LAST, duns_number DESC NULLS LAST, address_line1 DESC NULLS LAST, address_line2 DESC NULLS LAST, postal_code DESC NULLS LAST, state_code DESC NULLS LAST, city_id DESC NULLS LAST, primary_category_id DESC NULLS LAST, primary_contact_id DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, parent_company_id DESC NULLS LAST, employee_count DESC NULLS LAST, annual_revenue DESC NULLS LAST, currency_code DESC NULLS LAST, credit_limit DESC NULLS LAST, payment_terms_days DESC NULLS LAST, rating DESC NULLS LAST, is_verified DESC NULLS LAST, is_preferred DESC NULLS LAST, is_diverse_supplier DESC NULLS LAST, is_minority_owned DESC NULLS LAST, onboarding_status DESC NULLS LAST, onboarded_at DESC NULLS LAST, verified_at DESC NULLS LAST, incorporation_date DESC NULLS LAST, fiscal_year_end_month DESC NULLS LAST, logo_url DESC NULLS LAST, description DESC NULLS LAST, signup_source DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.companies AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.name) > 255
+      FROM (
+        SELECT
+          id,
+          name,
+          legal_name,
+          display_name,
+          email,
+          phone,
+          website,
+          status,
+          category,
+          company_type,
+          tax_id,
+          registration_number,
+          duns_number,
+          address_line1,
+          address_line2,
+          postal_code,
+          state_code,
+          city_id,
+          primary_category_id,
+          primary_contact_id,
+          created_by,
+          updated_by,
+          parent_company_id,
+          employee_count,
+          annual_revenue,
+          currency_code,
+          credit_limit,
+          payment_terms_days,
+          rating,
+          is_verified,
+          is_preferred,
+          is_diverse_supplier,
+          is_minority_owned,
+          onboarding_status,
+          onboarded_at,
+          verified_at,
+          incorporation_date,
+          fiscal_year_end_month,
+          logo_url,
+          description,
+          signup_source,
+          external_ref,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN COALESCE((
+              OCTET_LENGTH(name) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.legal_name) > 255
+            THEN 'value too long for companies.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(legal_name) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.display_name) > 255
+            THEN 'value too long for companies.legal_name (' || CAST(OCTET_LENGTH(legal_name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(display_name) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.email) > 255
+            THEN 'value too long for companies.display_name (' || CAST(OCTET_LENGTH(display_name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(email) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.phone) > 32
+            THEN 'value too long for companies.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(phone) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.website) > 512
+            THEN 'value too long for companies.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              OCTET_LENGTH(website) > 512
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for companies.website (' || CAST(OCTET_LENGTH(website) AS VARCHAR(20)) || ' > 512)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for companies.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.status AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for companies.status (smallint)'
+            WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for companies.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.category AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(category AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for companies.category (smallint)'
+            WHEN NOT COALESCE(CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for companies.company_type ("' || SUBSTRING(CAST(company_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(
-                    CAST(s.company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.company_type AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(company_type AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.tax_id) > 64
+            THEN 'value out of range for companies.company_type (smallint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(tax_id) > 64
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.registration_number) > 64
+            THEN 'value too long for companies.tax_id (' || CAST(OCTET_LENGTH(tax_id) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(registration_number) > 64
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.duns_number) > 16
+            THEN 'value too long for companies.registration_number (' || CAST(OCTET_LENGTH(registration_number) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(duns_number) > 16
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.address_line1) > 255
+            THEN 'value too long for companies.duns_number (' || CAST(OCTET_LENGTH(duns_number) AS VARCHAR(20)) || ' > 16)'
+            WHEN COALESCE((
+              OCTET_LENGTH(address_line1) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.address_line2) > 255
+            THEN 'value too long for companies.address_line1 (' || CAST(OCTET_LENGTH(address_line1) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(address_line2) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.postal_code) > 20
+            THEN 'value too long for companies.address_line2 (' || CAST(OCTET_LENGTH(address_line2) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(postal_code) > 20
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.state_code) > 10
+            THEN 'value too long for companies.postal_code (' || CAST(OCTET_LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+            WHEN COALESCE((
+              OCTET_LENGTH(state_code) > 10
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for companies.state_code (' || CAST(OCTET_LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
+            WHEN NOT COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for companies.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.city_id AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(city_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value out of range for companies.city_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for companies.primary_category_id ("' || SUBSTRING(CAST(primary_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.primary_category_id AS DECIMAL(38, 0))
+                  THEN CAST(primary_category_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value out of range for companies.primary_category_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for companies.primary_contact_id ("' || SUBSTRING(CAST(primary_contact_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.primary_contact_id AS DECIMAL(38, 0))
+                  THEN CAST(primary_contact_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for companies.primary_contact_id (bigint)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for companies.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for companies.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for companies.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value out of range for companies.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for companies.parent_company_id ("' || SUBSTRING(CAST(parent_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.parent_company_id AS DECIMAL(38, 0))
+                  THEN CAST(parent_company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value out of range for companies.parent_company_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to integer for companies.employee_count ("' || SUBSTRING(CAST(employee_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.employee_count AS DECIMAL(38, 0))
+                  THEN CAST(employee_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            THEN 'value out of range for companies.employee_count (integer)'
+            WHEN NOT COALESCE(
+              CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to numeric(18,2) for companies.annual_revenue ("' || SUBSTRING(CAST(annual_revenue AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(s.annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
                       TRUE
                     )
-                    THEN CAST(s.annual_revenue AS DECIMAL(38, 2))
+                    THEN CAST(annual_revenue AS DECIMAL(38, 2))
                   END
                 ) >= 9999999999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.currency_code) > 3
+            THEN 'numeric overflow for companies.annual_revenue (numeric(18,2))'
+            WHEN COALESCE((
+              OCTET_LENGTH(currency_code) > 3
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for companies.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+            WHEN NOT COALESCE(CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,2) for companies.credit_limit ("' || SUBSTRING(CAST(credit_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(
-                      CAST(s.credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(s.credit_limit AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(credit_limit AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
+            WHEN NOT COALESCE(
+              CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to smallint for companies.payment_terms_days ("' || SUBSTRING(CAST(payment_terms_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.payment_terms_days AS DECIMAL(38, 0))
+                  THEN CAST(payment_terms_days AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for companies.payment_terms_days (smallint)'
+            WHEN NOT COALESCE(CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(3,2) for companies.rating ("' || SUBSTRING(CAST(rating AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.rating AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(rating AS DECIMAL(38, 2))
                   END
                 ) >= 9.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'numeric overflow for companies.rating (numeric(3,2))'
+            WHEN NOT COALESCE(
+              CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to smallint for companies.onboarding_status ("' || SUBSTRING(CAST(onboarding_status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.onboarding_status AS DECIMAL(38, 0))
+                  THEN CAST(onboarding_status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for companies.onboarding_status (smallint)'
+            WHEN NOT COALESCE(
+              CAST(onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for companies.onboarded_at ("' || SUBSTRING(CAST(onboarded_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for companies.verified_at ("' || SUBSTRING(CAST(verified_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value not castable to date for companies.incorporation_date ("' || SUBSTRING(CAST(incorporation_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to smallint for companies.fiscal_year_end_month ("' || SUBSTRING(CAST(fiscal_year_end_month AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.fiscal_year_end_month AS DECIMAL(38, 0))
+                  THEN CAST(fiscal_year_end_month AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.logo_url) > 1024
+            THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(logo_url) > 1024
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.description) > 4000
+            THEN 'value too long for companies.logo_url (' || CAST(OCTET_LENGTH(logo_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN COALESCE((
+              OCTET_LENGTH(description) > 4000
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for companies.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 4000)'
+            WHEN NOT COALESCE(CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for companies.signup_source ("' || SUBSTRING(CAST(signup_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(
-                    CAST(s.signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-                    TRUE
-                  )
-                  THEN CAST(s.signup_source AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(signup_source AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.external_ref) > 64
+            THEN 'value out of range for companies.signup_source (smallint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(external_ref) > 64
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value too long for companies.external_ref (' || CAST(OCTET_LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for companies.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(s.status IN (0, 1, 2, 3), TRUE)
-          )
-          OR (
-            NOT COALESCE(s.credit_limit IS NULL OR s.credit_limit >= 0, TRUE)
-          )
+            THEN 'value not castable to timestamp for companies.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(status IN (0, 1, 2, 3), TRUE)
+            THEN 'check failed: valid_status'
+            WHEN NOT COALESCE(credit_limit IS NULL OR credit_limit >= 0, TRUE)
+            THEN 'check failed: non_negative_credit_limit'
+          END AS cdc__reject
+        FROM staging.companies
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.companies AS b

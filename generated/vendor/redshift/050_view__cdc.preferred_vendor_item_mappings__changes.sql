@@ -192,24 +192,15 @@ FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
       CASE
-        WHEN COALESCE(
-          CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS client_company_id,
       CASE
-        WHEN COALESCE(
-          CAST(n.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS vendor_company_id,
       CASE
-        WHEN COALESCE(
-          CAST(n.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
       END AS product_category_id,
       CAST(n.item_code AS VARCHAR(64)) AS item_code,
@@ -219,143 +210,59 @@ FROM (
       CAST(n.manufacturer_name AS VARCHAR(255)) AS manufacturer_name,
       CAST(n.manufacturer_part_number AS VARCHAR(64)) AS manufacturer_part_number,
       CAST(n.gtin AS VARCHAR(14)) AS gtin,
-      CASE
-        WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.weight_kg AS DECIMAL(10, 3))
-      END AS weight_kg,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(10, 3)) END AS weight_kg,
       CAST(n.country_of_origin AS CHAR(2)) AS country_of_origin,
       CAST(n.unit_of_measure AS VARCHAR(16)) AS unit_of_measure,
       CASE
-        WHEN COALESCE(CAST(n.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INTEGER)
       END AS pack_size,
-      CASE
-        WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.unit_price AS DECIMAL(14, 4))
-      END AS unit_price,
-      CASE
-        WHEN COALESCE(CAST(n.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.list_price AS DECIMAL(14, 4))
-      END AS list_price,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(14, 4)) END AS unit_price,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.list_price AS DECIMAL(14, 4)) END AS list_price,
       CAST(n.currency_code AS CHAR(3)) AS currency_code,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_pct AS DECIMAL(5, 2)) END AS discount_pct,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_qty AS DECIMAL(12, 3)) END AS min_order_qty,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.max_order_qty AS DECIMAL(12, 3)) END AS max_order_qty,
       CASE
-        WHEN COALESCE(
-          CAST(n.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.discount_pct AS DECIMAL(5, 2))
-      END AS discount_pct,
-      CASE
-        WHEN COALESCE(
-          CAST(n.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.min_order_qty AS DECIMAL(12, 3))
-      END AS min_order_qty,
-      CASE
-        WHEN COALESCE(
-          CAST(n.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.max_order_qty AS DECIMAL(12, 3))
-      END AS max_order_qty,
-      CASE
-        WHEN COALESCE(
-          CAST(n.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-          TRUE
-        )
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
       END AS lead_time_days,
       CAST(n.contract_number AS VARCHAR(64)) AS contract_number,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_start_date AS DATE) END AS contract_start_date,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_end_date AS DATE) END AS contract_end_date,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.price_valid_until AS DATE) END AS price_valid_until,
       CASE
-        WHEN COALESCE(
-          CAST(n.contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.contract_start_date AS DATE)
-      END AS contract_start_date,
-      CASE
-        WHEN COALESCE(
-          CAST(n.contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.contract_end_date AS DATE)
-      END AS contract_end_date,
-      CASE
-        WHEN COALESCE(
-          CAST(n.price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.price_valid_until AS DATE)
-      END AS price_valid_until,
-      CASE
-        WHEN COALESCE(CAST(n.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
       END AS priority,
       CASE
-        WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
       END AS status,
       CAST(n.is_exclusive AS BOOLEAN) AS is_exclusive,
       CAST(n.is_catalog_item AS BOOLEAN) AS is_catalog_item,
       CAST(n.is_taxable AS BOOLEAN) AS is_taxable,
-      CASE
-        WHEN COALESCE(CAST(n.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.tax_rate AS DECIMAL(5, 2))
-      END AS tax_rate,
-      CASE
-        WHEN COALESCE(
-          CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-          TRUE
-        )
-        THEN CAST(n.min_order_value AS DECIMAL(14, 2))
-      END AS min_order_value,
-      CASE
-        WHEN COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-        THEN CAST(n.rebate_pct AS DECIMAL(5, 2))
-      END AS rebate_pct,
-      CASE
-        WHEN COALESCE(
-          CAST(n.last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.last_ordered_at AS TIMESTAMP)
-      END AS last_ordered_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_rate AS DECIMAL(5, 2)) END AS tax_rate,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END AS min_order_value,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rebate_pct AS DECIMAL(5, 2)) END AS rebate_pct,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_ordered_at AS TIMESTAMP) END AS last_ordered_at,
       CAST(n.notes AS VARCHAR(1000)) AS notes,
       CASE
-        WHEN COALESCE(CAST(n.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS approved_by,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approved_at AS TIMESTAMP) END AS approved_at,
       CASE
-        WHEN COALESCE(
-          CAST(n.approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.approved_at AS TIMESTAMP)
-      END AS approved_at,
-      CASE
-        WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS created_by,
       CASE
-        WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+        WHEN n.cdc__reject IS NULL
         THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
       END AS updated_by,
-      CASE
-        WHEN COALESCE(
-          CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.created_at AS TIMESTAMP)
-      END AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CASE
-        WHEN COALESCE(
-          CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-          TRUE
-        )
-        THEN CAST(n.deleted_at AS TIMESTAMP)
-      END AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.client_company_id AS old__client_company_id,
       b.vendor_company_id AS old__vendor_company_id,
@@ -409,18 +316,12 @@ FROM (
       END AS chg__id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.client_company_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.client_company_id IS NULL
@@ -430,18 +331,12 @@ FROM (
       END AS chg__client_company_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.vendor_company_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.vendor_company_id IS NULL
@@ -451,18 +346,12 @@ FROM (
       END AS chg__vendor_company_id,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
         END = b.product_category_id
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.product_category_id IS NULL
@@ -528,15 +417,9 @@ FROM (
         ELSE TRUE
       END AS chg__gtin,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.weight_kg AS DECIMAL(10, 3))
-        END = b.weight_kg
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(10, 3)) END = b.weight_kg
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.weight_kg AS DECIMAL(10, 3))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(10, 3)) END IS NULL
           AND b.weight_kg IS NULL
         )
         THEN FALSE
@@ -560,12 +443,12 @@ FROM (
       END AS chg__unit_of_measure,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INTEGER)
         END = b.pack_size
         OR (
           CASE
-            WHEN COALESCE(CAST(n.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INTEGER)
           END IS NULL
           AND b.pack_size IS NULL
@@ -574,30 +457,18 @@ FROM (
         ELSE TRUE
       END AS chg__pack_size,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.unit_price AS DECIMAL(14, 4))
-        END = b.unit_price
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(14, 4)) END = b.unit_price
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.unit_price AS DECIMAL(14, 4))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(14, 4)) END IS NULL
           AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.list_price AS DECIMAL(14, 4))
-        END = b.list_price
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.list_price AS DECIMAL(14, 4)) END = b.list_price
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.list_price AS DECIMAL(14, 4))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.list_price AS DECIMAL(14, 4)) END IS NULL
           AND b.list_price IS NULL
         )
         THEN FALSE
@@ -612,63 +483,27 @@ FROM (
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.discount_pct AS DECIMAL(5, 2))
-        END = b.discount_pct
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_pct AS DECIMAL(5, 2)) END = b.discount_pct
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.discount_pct AS DECIMAL(5, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_pct AS DECIMAL(5, 2)) END IS NULL
           AND b.discount_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_pct,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.min_order_qty AS DECIMAL(12, 3))
-        END = b.min_order_qty
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_qty AS DECIMAL(12, 3)) END = b.min_order_qty
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.min_order_qty AS DECIMAL(12, 3))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_qty AS DECIMAL(12, 3)) END IS NULL
           AND b.min_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_qty,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.max_order_qty AS DECIMAL(12, 3))
-        END = b.max_order_qty
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.max_order_qty AS DECIMAL(12, 3)) END = b.max_order_qty
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.max_order_qty AS DECIMAL(12, 3))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.max_order_qty AS DECIMAL(12, 3)) END IS NULL
           AND b.max_order_qty IS NULL
         )
         THEN FALSE
@@ -676,18 +511,12 @@ FROM (
       END AS chg__max_order_qty,
       CASE
         WHEN CASE
-          WHEN COALESCE(
-            CAST(n.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-            TRUE
-          )
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.lead_time_days
         OR (
           CASE
-            WHEN COALESCE(
-              CAST(n.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
-              TRUE
-            )
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.lead_time_days IS NULL
@@ -704,63 +533,27 @@ FROM (
         ELSE TRUE
       END AS chg__contract_number,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.contract_start_date AS DATE)
-        END = b.contract_start_date
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_start_date AS DATE) END = b.contract_start_date
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.contract_start_date AS DATE)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_start_date AS DATE) END IS NULL
           AND b.contract_start_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_start_date,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.contract_end_date AS DATE)
-        END = b.contract_end_date
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_end_date AS DATE) END = b.contract_end_date
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.contract_end_date AS DATE)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_end_date AS DATE) END IS NULL
           AND b.contract_end_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_end_date,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.price_valid_until AS DATE)
-        END = b.price_valid_until
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.price_valid_until AS DATE) END = b.price_valid_until
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.price_valid_until AS DATE)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.price_valid_until AS DATE) END IS NULL
           AND b.price_valid_until IS NULL
         )
         THEN FALSE
@@ -768,12 +561,12 @@ FROM (
       END AS chg__price_valid_until,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.priority
         OR (
           CASE
-            WHEN COALESCE(CAST(n.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.priority IS NULL
@@ -783,12 +576,12 @@ FROM (
       END AS chg__priority,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
         END = b.status
         OR (
           CASE
-            WHEN COALESCE(CAST(n.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
           END IS NULL
           AND b.status IS NULL
@@ -821,72 +614,36 @@ FROM (
         ELSE TRUE
       END AS chg__is_taxable,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.tax_rate AS DECIMAL(5, 2))
-        END = b.tax_rate
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_rate AS DECIMAL(5, 2)) END = b.tax_rate
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.tax_rate AS DECIMAL(5, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_rate AS DECIMAL(5, 2)) END IS NULL
           AND b.tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_rate,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-            TRUE
-          )
-          THEN CAST(n.min_order_value AS DECIMAL(14, 2))
-        END = b.min_order_value
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END = b.min_order_value
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-            THEN CAST(n.min_order_value AS DECIMAL(14, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END IS NULL
           AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_value,
       CASE
-        WHEN CASE
-          WHEN COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          THEN CAST(n.rebate_pct AS DECIMAL(5, 2))
-        END = b.rebate_pct
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rebate_pct AS DECIMAL(5, 2)) END = b.rebate_pct
         OR (
-          CASE
-            WHEN COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-            THEN CAST(n.rebate_pct AS DECIMAL(5, 2))
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rebate_pct AS DECIMAL(5, 2)) END IS NULL
           AND b.rebate_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__rebate_pct,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.last_ordered_at AS TIMESTAMP)
-        END = b.last_ordered_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_ordered_at AS TIMESTAMP) END = b.last_ordered_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.last_ordered_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_ordered_at AS TIMESTAMP) END IS NULL
           AND b.last_ordered_at IS NULL
         )
         THEN FALSE
@@ -902,12 +659,12 @@ FROM (
       END AS chg__notes,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.approved_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.approved_by IS NULL
@@ -916,21 +673,9 @@ FROM (
         ELSE TRUE
       END AS chg__approved_by,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.approved_at AS TIMESTAMP)
-        END = b.approved_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approved_at AS TIMESTAMP) END = b.approved_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.approved_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approved_at AS TIMESTAMP) END IS NULL
           AND b.approved_at IS NULL
         )
         THEN FALSE
@@ -938,12 +683,12 @@ FROM (
       END AS chg__approved_at,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.created_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.created_by IS NULL
@@ -953,12 +698,12 @@ FROM (
       END AS chg__created_by,
       CASE
         WHEN CASE
-          WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+          WHEN n.cdc__reject IS NULL
           THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
         END = b.updated_by
         OR (
           CASE
-            WHEN COALESCE(CAST(n.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN n.cdc__reject IS NULL
             THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
           END IS NULL
           AND b.updated_by IS NULL
@@ -967,21 +712,9 @@ FROM (
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.created_at AS TIMESTAMP)
-        END = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.created_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
           AND b.created_at IS NULL
         )
         THEN FALSE
@@ -996,21 +729,9 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CASE
-          WHEN COALESCE(
-            CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-            TRUE
-          )
-          THEN CAST(n.deleted_at AS TIMESTAMP)
-        END = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CASE
-            WHEN COALESCE(
-              CAST(n.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-              TRUE
-            )
-            THEN CAST(n.deleted_at AS TIMESTAMP)
-          END IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
           AND b.deleted_at IS NULL
         )
         THEN FALSE
@@ -1073,453 +794,426 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, vendor_company_id DESC NULLS LAST, product_category_id DESC NULLS LAST, item_code DESC NULLS LAST, vendor_item_code DESC NULLS LAST, item_name DESC NULLS LAST, item_description DESC NULLS LAST, manufacturer_name DESC NULLS LAST, manufacturer_part_number DESC NULLS LAST, gtin DESC NULLS LAST, weight_kg DESC NULLS LAST, country_of_origin DESC NULLS LAST, unit_of_measure DESC NULLS LAST, pack_size DESC NULLS LAST, unit_price DESC NULLS LAST, list_price DESC NULLS LAST, currency_code DESC NULLS LAST, discount_pct DESC NULLS LAST, min_order_qty DESC NULLS LAST, max_order_qty DESC NULLS LAST, lead_time_days DESC NULLS LAST, contract_number DESC NULLS LAST, contract_start_date DESC NULLS LAST, contract_end_date DESC NULLS LAST, price_valid_until DESC NULLS LAST, priority DESC NULLS LAST, status DESC NULLS LAST, is_exclusive DESC NULLS LAST, is_catalog_item DESC NULLS LAST, is_taxable DESC NULLS LAST, tax_rate DESC NULLS LAST, min_order_value DESC NULLS LAST, rebate_pct DESC NULLS LAST, last_ordered_at DESC NULLS LAST, notes DESC NULLS LAST, approved_by DESC NULLS LAST, approved_at DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.preferred_vendor_item_mappings AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+      FROM (
+        SELECT
+          id,
+          client_company_id,
+          vendor_company_id,
+          product_category_id,
+          item_code,
+          vendor_item_code,
+          item_name,
+          item_description,
+          manufacturer_name,
+          manufacturer_part_number,
+          gtin,
+          weight_kg,
+          country_of_origin,
+          unit_of_measure,
+          pack_size,
+          unit_price,
+          list_price,
+          currency_code,
+          discount_pct,
+          min_order_qty,
+          max_order_qty,
+          lead_time_days,
+          contract_number,
+          contract_start_date,
+          contract_end_date,
+          price_valid_until,
+          priority,
+          status,
+          is_exclusive,
+          is_catalog_item,
+          is_taxable,
+          tax_rate,
+          min_order_value,
+          rebate_pct,
+          last_ordered_at,
+          notes,
+          approved_by,
+          approved_at,
+          created_by,
+          updated_by,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(
+              CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.client_company_id AS DECIMAL(38, 0))
+                  THEN CAST(client_company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value out of range for preferred_vendor_item_mappings.client_company_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.vendor_company_id ("' || SUBSTRING(CAST(vendor_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.vendor_company_id AS DECIMAL(38, 0))
+                  THEN CAST(vendor_company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'value out of range for preferred_vendor_item_mappings.vendor_company_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.product_category_id ("' || SUBSTRING(CAST(product_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.product_category_id AS DECIMAL(38, 0))
+                  THEN CAST(product_category_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.item_code) > 64
+            THEN 'value out of range for preferred_vendor_item_mappings.product_category_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(item_code) > 64
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.vendor_item_code) > 64
+            THEN 'value too long for preferred_vendor_item_mappings.item_code (' || CAST(OCTET_LENGTH(item_code) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(vendor_item_code) > 64
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.item_name) > 255
+            THEN 'value too long for preferred_vendor_item_mappings.vendor_item_code (' || CAST(OCTET_LENGTH(vendor_item_code) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(item_name) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.item_description) > 2000
+            THEN 'value too long for preferred_vendor_item_mappings.item_name (' || CAST(OCTET_LENGTH(item_name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(item_description) > 2000
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.manufacturer_name) > 255
+            THEN 'value too long for preferred_vendor_item_mappings.item_description (' || CAST(OCTET_LENGTH(item_description) AS VARCHAR(20)) || ' > 2000)'
+            WHEN COALESCE((
+              OCTET_LENGTH(manufacturer_name) > 255
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.manufacturer_part_number) > 64
+            THEN 'value too long for preferred_vendor_item_mappings.manufacturer_name (' || CAST(OCTET_LENGTH(manufacturer_name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(manufacturer_part_number) > 64
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.gtin) > 14
+            THEN 'value too long for preferred_vendor_item_mappings.manufacturer_part_number (' || CAST(OCTET_LENGTH(manufacturer_part_number) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(gtin) > 14
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for preferred_vendor_item_mappings.gtin (' || CAST(OCTET_LENGTH(gtin) AS VARCHAR(20)) || ' > 14)'
+            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(10,3) for preferred_vendor_item_mappings.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.weight_kg AS DECIMAL(38, 3))
+                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(weight_kg AS DECIMAL(38, 3))
                   END
                 ) >= 9999999.9995
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.country_of_origin) > 2
+            THEN 'numeric overflow for preferred_vendor_item_mappings.weight_kg (numeric(10,3))'
+            WHEN COALESCE((
+              OCTET_LENGTH(country_of_origin) > 2
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.unit_of_measure) > 16
+            THEN 'value too long for preferred_vendor_item_mappings.country_of_origin (' || CAST(OCTET_LENGTH(country_of_origin) AS VARCHAR(20)) || ' > 2)'
+            WHEN COALESCE((
+              OCTET_LENGTH(unit_of_measure) > 16
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(OCTET_LENGTH(unit_of_measure) AS VARCHAR(20)) || ' > 16)'
+            WHEN NOT COALESCE(CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for preferred_vendor_item_mappings.pack_size ("' || SUBSTRING(CAST(pack_size AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.pack_size AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(pack_size AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.unit_price AS DECIMAL(38, 4))
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 4))
                   END
                 ) >= 9999999999.99995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for preferred_vendor_item_mappings.unit_price (numeric(14,4))'
+            WHEN NOT COALESCE(CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.list_price ("' || SUBSTRING(CAST(list_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.list_price AS DECIMAL(38, 4))
+                    WHEN COALESCE(CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(list_price AS DECIMAL(38, 4))
                   END
                 ) >= 9999999999.99995
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.currency_code) > 3
+            THEN 'numeric overflow for preferred_vendor_item_mappings.list_price (numeric(14,4))'
+            WHEN COALESCE((
+              OCTET_LENGTH(currency_code) > 3
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for preferred_vendor_item_mappings.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+            WHEN NOT COALESCE(CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.discount_pct ("' || SUBSTRING(CAST(discount_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(
-                      CAST(s.discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(s.discount_pct AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(discount_pct AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for preferred_vendor_item_mappings.discount_pct (numeric(5,2))'
+            WHEN NOT COALESCE(CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.min_order_qty ("' || SUBSTRING(CAST(min_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(
-                      CAST(s.min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(s.min_order_qty AS DECIMAL(38, 3))
+                    WHEN COALESCE(CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(min_order_qty AS DECIMAL(38, 3))
                   END
                 ) >= 999999999.9995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-              TRUE
-            )
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_qty (numeric(12,3))'
+            WHEN NOT COALESCE(CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.max_order_qty ("' || SUBSTRING(CAST(max_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(
-                      CAST(s.max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$',
-                      TRUE
-                    )
-                    THEN CAST(s.max_order_qty AS DECIMAL(38, 3))
+                    WHEN COALESCE(CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(max_order_qty AS DECIMAL(38, 3))
                   END
                 ) >= 999999999.9995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+            THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
+            WHEN NOT COALESCE(
+              CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to smallint for preferred_vendor_item_mappings.lead_time_days ("' || SUBSTRING(CAST(lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(s.lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
                     TRUE
                   )
-                  THEN CAST(s.lead_time_days AS DECIMAL(38, 0))
+                  THEN CAST(lead_time_days AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.contract_number) > 64
+            THEN 'value out of range for preferred_vendor_item_mappings.lead_time_days (smallint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(contract_number) > 64
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value too long for preferred_vendor_item_mappings.contract_number (' || CAST(OCTET_LENGTH(contract_number) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(
+              CAST(contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to date for preferred_vendor_item_mappings.contract_start_date ("' || SUBSTRING(CAST(contract_start_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to date for preferred_vendor_item_mappings.contract_end_date ("' || SUBSTRING(CAST(contract_end_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to date for preferred_vendor_item_mappings.price_valid_until ("' || SUBSTRING(CAST(price_valid_until AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for preferred_vendor_item_mappings.priority ("' || SUBSTRING(CAST(priority AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.priority AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(priority AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for preferred_vendor_item_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.status AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
+            WHEN NOT COALESCE(CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.tax_rate ("' || SUBSTRING(CAST(tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.tax_rate AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(tax_rate AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+            THEN 'numeric overflow for preferred_vendor_item_mappings.tax_rate (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to numeric(14,2) for preferred_vendor_item_mappings.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(s.min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
                       TRUE
                     )
-                    THEN CAST(s.min_order_value AS DECIMAL(38, 2))
+                    THEN CAST(min_order_value AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_value (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.rebate_pct ("' || SUBSTRING(CAST(rebate_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(s.rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
-                    THEN CAST(s.rebate_pct AS DECIMAL(38, 2))
+                    WHEN COALESCE(CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(rebate_pct AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'numeric overflow for preferred_vendor_item_mappings.rebate_pct (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.notes) > 1000
+            THEN 'value not castable to timestamp for preferred_vendor_item_mappings.last_ordered_at ("' || SUBSTRING(CAST(last_ordered_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              OCTET_LENGTH(notes) > 1000
             ), FALSE)
-          )
-          OR (
-            NOT COALESCE(CAST(s.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value too long for preferred_vendor_item_mappings.notes (' || CAST(OCTET_LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.approved_by ("' || SUBSTRING(CAST(approved_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.approved_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(approved_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for preferred_vendor_item_mappings.approved_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value not castable to timestamp for preferred_vendor_item_mappings.approved_at ("' || SUBSTRING(CAST(approved_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.created_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-          )
-          OR (
-            COALESCE(
+            THEN 'value out of range for preferred_vendor_item_mappings.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(s.updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
-                  THEN CAST(s.updated_by AS DECIMAL(38, 0))
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value out of range for preferred_vendor_item_mappings.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
-          OR (
-            NOT COALESCE(
-              CAST(s.deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+            THEN 'value not castable to timestamp for preferred_vendor_item_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
               TRUE
             )
-          )
+            THEN 'value not castable to timestamp for preferred_vendor_item_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.preferred_vendor_item_mappings
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.preferred_vendor_item_mappings AS b
