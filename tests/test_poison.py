@@ -43,8 +43,11 @@ def test_an_over_long_value_is_dead_lettered_and_the_rest_applies(vendor: Pipeli
     # fixed upstream: the next run applies it
     vendor.clear_staging("companies")
     vendor.stage("companies", company(100, "Acme Fixed", updated=ts(3)))
-    vendor.run()
+    fixed = vendor.run()
     assert vendors(vendor, "vendor_name")[100] == ("Acme Fixed",)
+    # its dead letter is resolved by that run
+    (letter,) = [r for r in vendor.dead_letters() if r["row_data"]["id"] == 100]
+    assert letter["resolved_run_id"] == fixed
 
 
 def test_integer_and_numeric_overflow_are_dead_lettered(vendor: Pipeline) -> None:
@@ -108,6 +111,22 @@ def test_dead_letters_are_listed_and_summarised_by_the_cli(pg_dsn: str, secret_p
     assert checked["warnings"] == ["2 dead-lettered row(s) held back (cdcgen dead-letters orders)"]
     failed = json.loads(cli("status", build, "--check", "--warn-error", "--json", code=1))
     assert failed["exit_code"] == 1 and "dead-lettered" in failed["error"]
+    # key 7 fixed upstream: its dead letter is resolved; status, its check and the
+    # listing count open dead letters only, `dead-letters --all` shows both
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO staging.customers (id, email, created_at, updated_at) VALUES "
+                     "(7, 'fixed@x.io', now(), now() + interval '1 second')")
+    cli("run", build)
+    listed = json.loads(cli("dead-letters", build, "--json"))["dead_letters"]
+    assert [(r["reason"], r["key"]["id"]) for r in listed] == [("NULL key (id)", None)]
+    everything = json.loads(cli("dead-letters", build, "--all", "--json"))["dead_letters"]
+    resolved = {r["key"]["id"]: r["resolved_run_id"] for r in everything}
+    assert set(resolved) == {None, 7} and resolved[None] is None and resolved[7] is not None
+    assert "resolved by run" in cli("dead-letters", build, "--all")
+    summary = json.loads(cli("status", build, "--json"))["dead_letters"]
+    assert {(r["reason"], r["row_count"]) for r in summary} == {("NULL key (id)", 1)}
+    checked = json.loads(cli("status", build, "--check", "--json"))
+    assert checked["warnings"] == ["1 dead-lettered row(s) held back (cdcgen dead-letters orders)"]
     # a source whose newest change is older than error_after: status exits 1
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO staging.products (id, sku, created_at, updated_at) "
@@ -151,9 +170,12 @@ def test_a_computed_value_its_declared_type_cannot_hold_is_dead_lettered(pg_admi
         assert all(v == (0, 0, 0) for v in p.verify().values())
         p.run()
         assert len(p.dead_letters()) == 1  # recorded once
+        assert p.dead_letters()[0]["resolved_run_id"] is None  # still held back
         p.stage("order_items", {**line, "line_number": 1, "quantity": 2, "unit_price": Decimal("9999999.99"),
                                 "updated_at": t2, "_loaded_at": t2})
-        p.run()
+        fixed = p.run()
+        # the line is stored now: its dead letter is resolved by that run
+        assert p.dead_letters()[0]["resolved_run_id"] == fixed
         totals = {r["line_number"]: r["line_total"]
                   for r in p.rows("analytics.fact_order_item", ["line_number", "line_total"])}
         assert totals == {1: Decimal("19999999.98"), 2: Decimal("7.50")}
@@ -200,9 +222,11 @@ def test_values_staged_as_text_that_do_not_cast_are_dead_lettered(vendor: Pipeli
     # fixed upstream: the next run applies it
     vendor.clear_staging("companies")
     vendor.stage("companies", company(100, "Acme Fixed", onboarded_at="2024-12-31 10:00", updated=ts(3)))
-    run = vendor.run()
-    assert vendor.dead_lettered(run) == 0
+    fixed = vendor.run()
+    assert vendor.dead_lettered(fixed) == 0
     assert str(got_row(vendor, 100)["onboarded_at"]) == "2024-12-31 10:00:00"
+    resolved = {r["row_data"]["id"]: r["resolved_run_id"] for r in vendor.dead_letters()}
+    assert resolved == {100: fixed, 101: None, 102: None, 103: None}
     assert vendors(vendor, "vendor_name")[100] == ("Acme Fixed",)
     assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
 

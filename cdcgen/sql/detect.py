@@ -77,7 +77,7 @@ def staged_query(p: PipelinePlan, s: SourcePlan, *, reason: bool = True) -> exp.
     patterns are the costliest tests a run makes, and the longest text it holds)."""
     columns: list[exp.Expression] = [col(c.name) for c in s.staging_columns]
     if reason:
-        columns.append(exp.alias_(case(reject_reasons(s, None)), REJECT, copy=False))
+        columns.append(exp.Alias(this=case(reject_reasons(s, None)), alias=exp.to_identifier(REJECT)))
     query = exp.select(*columns).from_(table(s.staging), copy=False)
     if s.watermark_column:
         return _past_watermark(p, s, query)
@@ -191,6 +191,65 @@ def dead_letters_of(
             copy=False,
         )
     )
+
+
+#: how a resolving UPDATE names the dead-letter table's columns
+_LETTER = "dead_letter"
+
+
+def resolve_letters(
+    p: PipelinePlan, source: str, relation: exp.Expression, matched: exp.Expression
+) -> exp.Update:
+    """Close ``source``'s open dead letters of earlier runs that ``matched`` pairs with a
+    row of ``relation`` (columns of the letter: ``dead_letter.<column>``). A letter of
+    this run stays open: the run held its row back."""
+    letter = _LETTER
+    return exp.Update(
+        this=table(f"{p.cdc_schema}.dead_letter"),
+        expressions=[eq(col("resolved_run_id"), var("p_run_id")), eq(col("resolved_at"), nodes.RunTimestamp())],
+        from_=exp.From(this=relation),
+        where=exp.Where(
+            this=and_all(
+                [
+                    eq(col("pipeline", letter), lit(p.name)),
+                    eq(col("source", letter), lit(source)),
+                    is_null(col("resolved_run_id", letter)),
+                    exp.LT(this=col("run_id", letter), expression=var("p_run_id")),
+                    matched,
+                ]
+            )
+        ),
+    )
+
+
+def letter_value(column: str, type_: str, names: Sequence[str]) -> exp.Expression:
+    """A column of a dead letter's row image, typed."""
+    return nodes.payload_get(col("row_data", _LETTER), column, type_, names)
+
+
+def resolve_dead_letters(p: PipelinePlan, s: SourcePlan) -> exp.Update:
+    """A dead letter is resolved when a later run applies a valid version of its key at
+    least as new as the held-back row (an insert or update), or deletes the key. Its row
+    was never applied: the key holds the newer version now, so nothing is held back."""
+    r = "r"
+    names = [c.name for c in s.staging_columns]
+    same_key = [
+        eq(
+            exp.Coalesce(this=col(k, r), expressions=[col(old(k), r)]),
+            letter_value(k, s.type_of(k), names),
+        )
+        for k in s.key
+    ]
+    held = letter_value(s.updated_at, s.type_of(s.updated_at), names)
+    newer = or_all(
+        [
+            op_in(r, "D"),
+            is_null(held),
+            exp.GTE(this=col(s.updated_at, r), expression=held.copy()),
+        ]
+    )
+    matched = and_all([op_in(r, "I", "U", "D"), *same_key, paren(newer)])
+    return resolve_letters(p, s.name, table(delta_name(p, s), r), matched)
 
 
 def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
@@ -384,6 +443,7 @@ def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     stmts += temp_table(staged_name(p, s), staged_query(p, s), s.key)
     stmts.append(dead_letter_insert(p, s))
     stmts += temp_table(delta_name(p, s), changes_query(p, s, staged), delta_join_columns(p, s))
+    stmts.append(resolve_dead_letters(p, s))
     stmts.append(source_counts(p, s))
     return stmts
 

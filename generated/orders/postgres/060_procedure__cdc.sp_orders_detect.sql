@@ -477,6 +477,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE orders__customers__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM orders__customers__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'customers'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -561,7 +577,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__customers__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -981,6 +997,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE orders__addresses__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM orders__addresses__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'addresses'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1065,7 +1097,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__addresses__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -1408,6 +1440,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE orders__countries__delta (cdc__op, code, old__code);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM orders__countries__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'countries'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.code, r.old__code) = CAST(dead_letter.row_data ->> 'code' AS CHAR(2))
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1492,7 +1540,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__countries__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -1952,6 +2000,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE orders__products__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM orders__products__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'products'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2036,7 +2100,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__products__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -2656,6 +2720,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE orders__orders__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM orders__orders__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'orders'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2740,7 +2820,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__orders__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -3424,6 +3504,23 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE orders__order_items__delta (cdc__op, order_id, line_number, old__order_id, old__line_number);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM orders__order_items__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'order_items'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.order_id, r.old__order_id) = CAST(dead_letter.row_data ->> 'order_id' AS BIGINT)
+        AND COALESCE(r.line_number, r.old__line_number) = CAST(dead_letter.row_data ->> 'line_number' AS SMALLINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -3512,7 +3609,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__order_items__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

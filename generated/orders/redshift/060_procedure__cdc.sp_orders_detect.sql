@@ -475,6 +475,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM orders__customers__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'customers'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -559,7 +575,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__customers__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -977,6 +993,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM orders__addresses__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'addresses'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1061,7 +1093,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__addresses__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -1402,6 +1434,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM orders__countries__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'countries'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.code, r.old__code) = CAST(dead_letter.row_data."code" AS CHAR(2))
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1486,7 +1534,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__countries__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -1944,6 +1992,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM orders__products__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'products'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2028,7 +2092,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__products__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -2646,6 +2710,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM orders__orders__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'orders'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2730,7 +2810,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__orders__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -3412,6 +3492,23 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM orders__order_items__delta AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'order_items'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.order_id, r.old__order_id) = CAST(dead_letter.row_data."order_id" AS BIGINT)
+        AND COALESCE(r.line_number, r.old__line_number) = CAST(dead_letter.row_data."line_number" AS SMALLINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -3500,7 +3597,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM orders__order_items__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

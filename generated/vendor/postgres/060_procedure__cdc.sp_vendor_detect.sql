@@ -1470,6 +1470,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__companies__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__companies__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'companies'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1554,7 +1570,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__companies__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -2130,6 +2146,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__buyer_seller_company_mappings__delta (cdc__op, id, source, invited_by, status, dealing_with_company_id, client_company_id, old__id, old__source, old__invited_by, old__status, old__dealing_with_company_id, old__client_company_id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__buyer_seller_company_mappings__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'buyer_seller_company_mappings'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2216,7 +2248,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__buyer_seller_company_mappings__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -3492,6 +3524,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__users__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__users__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'users'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -3576,7 +3624,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__users__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -4718,6 +4766,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__teams__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__teams__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'teams'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -4802,7 +4866,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__teams__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -6124,6 +6188,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__team_members__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__team_members__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'team_members'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -6208,7 +6288,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__team_members__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -7154,6 +7234,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__cities__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__cities__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'cities'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -7238,7 +7334,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__cities__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -8335,6 +8431,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__countries__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__countries__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'countries'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -8419,7 +8531,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__countries__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -9577,6 +9689,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__product_categories__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__product_categories__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'product_categories'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -9661,7 +9789,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__product_categories__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -10798,6 +10926,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__user_company_mappings__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__user_company_mappings__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'user_company_mappings'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -10884,7 +11028,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__user_company_mappings__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -11686,6 +11830,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__taggings__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__taggings__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'taggings'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -11770,7 +11930,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__taggings__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -12553,6 +12713,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__tags__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__tags__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'tags'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -12637,7 +12813,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__tags__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -14045,6 +14221,22 @@ BEGIN
     WHERE
       c.cdc__op <> 'N';
     ANALYZE vendor__preferred_vendor_item_mappings__delta (cdc__op, id, old__id);
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM vendor__preferred_vendor_item_mappings__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'preferred_vendor_item_mappings'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -14131,7 +14323,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__preferred_vendor_item_mappings__delta;
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

@@ -1468,6 +1468,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__companies__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'companies'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -1552,7 +1568,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__companies__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -2126,6 +2142,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__buyer_seller_company_mappings__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'buyer_seller_company_mappings'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -2212,7 +2244,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__buyer_seller_company_mappings__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -3486,6 +3518,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__users__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'users'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -3570,7 +3618,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__users__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -4710,6 +4758,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__teams__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'teams'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -4794,7 +4858,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__teams__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -6114,6 +6178,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__team_members__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'team_members'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -6198,7 +6278,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__team_members__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -7142,6 +7222,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__cities__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'cities'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -7226,7 +7322,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__cities__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -8321,6 +8417,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__countries__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'countries'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -8405,7 +8517,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__countries__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -9579,6 +9691,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__product_categories__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'product_categories'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -9663,7 +9791,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__product_categories__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -10798,6 +10926,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__user_company_mappings__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'user_company_mappings'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -10884,7 +11028,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__user_company_mappings__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -11684,6 +11828,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__taggings__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'taggings'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -11768,7 +11928,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__taggings__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -12549,6 +12709,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__tags__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'tags'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -12633,7 +12809,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__tags__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
@@ -14039,6 +14215,22 @@ BEGIN
     ) AS c
     WHERE
       c.cdc__op <> 'N';
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM vendor__preferred_vendor_item_mappings__delta AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'preferred_vendor_item_mappings'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.cdc__op IN ('I', 'U', 'D')
+        AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+        AND (
+          r.cdc__op = 'D'
+          OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+          OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+        )
+      );
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -14125,7 +14317,7 @@ BEGIN
           NOT n.cdc__reject IS NULL
       )
     FROM vendor__preferred_vendor_item_mappings__delta;
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,
