@@ -161,12 +161,13 @@ class Pipeline:
 
 
 def widen_staging(conn: psycopg.Connection, source: str, column: str, type_: str,
-                  spec: str | Path | None = None) -> None:
+                  spec: str | Path | Mapping[str, str] | None = None) -> None:
     """What an ETL may do: land a staging column wider than the spec declares, or as
     text. PostgreSQL views are not late-binding (Redshift's are), so the source's changes
     view is dropped and recreated around the ALTER: from the generated file of ``spec``
-    when given (needed when the type changes family: PostgreSQL's stored definition
-    drops casts that were no-ops for the old type), else from its stored definition."""
+    (a spec path, or its PostgreSQL files) when given (needed when the type changes
+    family: PostgreSQL's stored definition drops casts that were no-ops for the old
+    type), else from its stored definition."""
     view = f"cdc.{source}__changes"
     (definition,) = conn.execute("SELECT pg_get_viewdef(%s::regclass)", [view]).fetchone()
     conn.execute(f"DROP VIEW {view}")
@@ -174,7 +175,7 @@ def widen_staging(conn: psycopg.Connection, source: str, column: str, type_: str
     if spec is None:
         conn.execute(f"CREATE VIEW {view} AS {definition}")
         return
-    files = postgres_files(spec)
+    files = postgres_files(spec) if isinstance(spec, str | Path) else spec
     manifest = json.loads(files["manifest.json"])
     (obj,) = [o for o in manifest["objects"] if o["name"] == view]
     conn.execute(files[obj["file"]])
