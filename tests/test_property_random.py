@@ -380,8 +380,12 @@ def _orders_history(p: Pipeline, data: st.DataObject) -> None:
                 if r.loaded_at:
                     no_load_time = data.draw(st.integers(0, 15), label="NULL load time?") == 0
                     row[r.loaded_at] = None if no_load_time else h.tick()
-                if source in POISON and data.draw(st.integers(0, 7), label="poison?") == 0:
-                    column, values = data.draw(st.sampled_from(POISON[source]), label="poisoned")
+                # each poisonable column independently (one in 8 rows; one in 10 per column
+                # where a source has several), so every column is poisoned often enough
+                odds = 7 if len(POISON.get(source, [])) == 1 else 9
+                for column, values in POISON.get(source, []):
+                    if data.draw(st.integers(0, odds), label=f"poison {column}?") != 0:
+                        continue
                     row[column] = data.draw(st.sampled_from(values), label=f"{source}.{column}")
                     if (source, column) in AS_TEXT:
                         castable = fits(row[column], r.types[column])
