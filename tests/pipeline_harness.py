@@ -160,15 +160,25 @@ class Pipeline:
         return int(row[0]) if row else 0
 
 
-def widen_staging(conn: psycopg.Connection, source: str, column: str, type_: str) -> None:
-    """What an ETL may do: land a staging column wider than the spec declares. PostgreSQL
-    views are not late-binding (Redshift's are), so the source's changes view is dropped
-    and recreated around the ALTER."""
+def widen_staging(conn: psycopg.Connection, source: str, column: str, type_: str,
+                  spec: str | Path | Mapping[str, str] | None = None) -> None:
+    """What an ETL may do: land a staging column wider than the spec declares, or as
+    text. PostgreSQL views are not late-binding (Redshift's are), so the source's changes
+    view is dropped and recreated around the ALTER: from the generated file of ``spec``
+    (a spec path, or its PostgreSQL files) when given (needed when the type changes
+    family: PostgreSQL's stored definition drops casts that were no-ops for the old
+    type), else from its stored definition."""
     view = f"cdc.{source}__changes"
     (definition,) = conn.execute("SELECT pg_get_viewdef(%s::regclass)", [view]).fetchone()
     conn.execute(f"DROP VIEW {view}")
     conn.execute(f"ALTER TABLE staging.{source} ALTER COLUMN {column} TYPE {type_}")
-    conn.execute(f"CREATE VIEW {view} AS {definition}")
+    if spec is None:
+        conn.execute(f"CREATE VIEW {view} AS {definition}")
+        return
+    files = postgres_files(spec) if isinstance(spec, str | Path) else spec
+    manifest = json.loads(files["manifest.json"])
+    (obj,) = [o for o in manifest["objects"] if o["name"] == view]
+    conn.execute(files[obj["file"]])
 
 
 def _adapt(value: Any) -> Any:

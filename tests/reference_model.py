@@ -63,12 +63,42 @@ class SourceRules:
         return (self.loaded_at or self.updated_at) if self.mode == "append" else None
 
 
+#: what the docs (staging.md, castability) say a text value of a date/time column may be
+_DATETIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?")
+_NUMBER_TEXT = re.compile(r"-?\d+(\.\d+)?")
+
+
+def from_text(value: str, type_: str) -> Any:
+    """A value staged as text for a typed column, read as that type; None when it is not
+    castable by the documented rules (DESIGN: the row is dead-lettered)."""
+    t = type_.lower().replace(" ", "")
+    if t in ("timestamp", "date"):
+        if not _DATETIME_TEXT.fullmatch(value):
+            return None
+        try:  # a real calendar day and time of day (no Feb 30, no 24:00)
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed.date() if t == "date" else parsed
+    if _NUMBER_TEXT.fullmatch(value):
+        return Decimal(value)
+    return None
+
+
 def fits(value: Any, type_: str) -> bool:
     """Can a column of ``type_`` hold ``value``? PostgreSQL's rules: VARCHAR(n) counts
-    characters; NUMERIC(p,s) rounds half away from zero to s places first."""
+    characters; NUMERIC(p,s) rounds half away from zero to s places first. Text staged
+    for a date/time or number column must first be castable (:func:`from_text`)."""
     t = type_.lower().replace(" ", "")
     if m := re.fullmatch(r"(?:varchar|char|character|charactervarying)\((\d+)\)", t):
         return len(value) <= int(m.group(1))
+    if isinstance(value, str):
+        typed = from_text(value, type_)
+        if typed is None:
+            return False
+        if t in INTEGER_RANGES:  # a fraction rounds half away from zero when stored
+            typed = typed.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        return fits(typed, type_)
     if t in INTEGER_RANGES:
         low, high = INTEGER_RANGES[t]
         return low <= value <= high
@@ -83,6 +113,11 @@ def stored(value: Any, type_: str | None) -> Any:
     """A value as a column of ``type_`` holds it: NUMERIC(p,s) rounds half away from zero."""
     if value is None or type_ is None:
         return value
+    t = type_.lower().replace(" ", "")
+    if isinstance(value, str) and not re.match(r"(?:varchar|char|character)", t):
+        value = from_text(value, type_)
+        if t in INTEGER_RANGES:
+            return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     if m := re.fullmatch(r"(?:numeric|decimal)\((\d+),(\d+)\)", type_.lower().replace(" ", "")):
         return Decimal(value).quantize(Decimal(1).scaleb(-int(m.group(2))), rounding=ROUND_HALF_UP)
     return value

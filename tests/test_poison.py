@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cdcgen.cli import app
 from tests.pipeline_harness import REPO, Pipeline, ts, widen_staging
-from tests.test_scenarios_vendor import company, vendor, vendors
+from tests.test_scenarios_vendor import SPEC, company, vendor, vendors
 
 __all__ = ["vendor"]  # the fixture, re-used
 
@@ -43,8 +43,11 @@ def test_an_over_long_value_is_dead_lettered_and_the_rest_applies(vendor: Pipeli
     # fixed upstream: the next run applies it
     vendor.clear_staging("companies")
     vendor.stage("companies", company(100, "Acme Fixed", updated=ts(3)))
-    vendor.run()
+    fixed = vendor.run()
     assert vendors(vendor, "vendor_name")[100] == ("Acme Fixed",)
+    # its dead letter is resolved by that run
+    (letter,) = [r for r in vendor.dead_letters() if r["row_data"]["id"] == 100]
+    assert letter["resolved_run_id"] == fixed
 
 
 def test_integer_and_numeric_overflow_are_dead_lettered(vendor: Pipeline) -> None:
@@ -108,6 +111,22 @@ def test_dead_letters_are_listed_and_summarised_by_the_cli(pg_dsn: str, secret_p
     assert checked["warnings"] == ["2 dead-lettered row(s) held back (cdcgen dead-letters orders)"]
     failed = json.loads(cli("status", build, "--check", "--warn-error", "--json", code=1))
     assert failed["exit_code"] == 1 and "dead-lettered" in failed["error"]
+    # key 7 fixed upstream: its dead letter is resolved; status, its check and the
+    # listing count open dead letters only, `dead-letters --all` shows both
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO staging.customers (id, email, created_at, updated_at) VALUES "
+                     "(7, 'fixed@x.io', now(), now() + interval '1 second')")
+    cli("run", build)
+    listed = json.loads(cli("dead-letters", build, "--json"))["dead_letters"]
+    assert [(r["reason"], r["key"]["id"]) for r in listed] == [("NULL key (id)", None)]
+    everything = json.loads(cli("dead-letters", build, "--all", "--json"))["dead_letters"]
+    resolved = {r["key"]["id"]: r["resolved_run_id"] for r in everything}
+    assert set(resolved) == {None, 7} and resolved[None] is None and resolved[7] is not None
+    assert "resolved by run" in cli("dead-letters", build, "--all")
+    summary = json.loads(cli("status", build, "--json"))["dead_letters"]
+    assert {(r["reason"], r["row_count"]) for r in summary} == {("NULL key (id)", 1)}
+    checked = json.loads(cli("status", build, "--check", "--json"))
+    assert checked["warnings"] == ["1 dead-lettered row(s) held back (cdcgen dead-letters orders)"]
     # a source whose newest change is older than error_after: status exits 1
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO staging.products (id, sku, created_at, updated_at) "
@@ -151,10 +170,66 @@ def test_a_computed_value_its_declared_type_cannot_hold_is_dead_lettered(pg_admi
         assert all(v == (0, 0, 0) for v in p.verify().values())
         p.run()
         assert len(p.dead_letters()) == 1  # recorded once
+        assert p.dead_letters()[0]["resolved_run_id"] is None  # still held back
         p.stage("order_items", {**line, "line_number": 1, "quantity": 2, "unit_price": Decimal("9999999.99"),
                                 "updated_at": t2, "_loaded_at": t2})
-        p.run()
+        fixed = p.run()
+        # the line is stored now: its dead letter is resolved by that run
+        assert p.dead_letters()[0]["resolved_run_id"] == fixed
         totals = {r["line_number"]: r["line_total"]
                   for r in p.rows("analytics.fact_order_item", ["line_number", "line_total"])}
         assert totals == {1: Decimal("19999999.98"), 2: Decimal("7.50")}
         assert all(v == (0, 0, 0) for v in p.verify().values())
+
+
+def test_values_staged_as_text_that_do_not_cast_are_dead_lettered(vendor: Pipeline) -> None:
+    """Done-when of castability: the ETL lands timestamp, date and number columns as
+    text. A value that cannot be cast is dead-lettered with its key, column, value and
+    reason; the run exits normally, every other change applies, verify is clean, and the
+    fixed row applies on the next run (its dead letter is then resolved)."""
+    for column in ("onboarded_at", "incorporation_date", "employee_count", "annual_revenue"):
+        widen_staging(vendor.conn, "companies", column, "varchar(100)", SPEC)
+    vendor.stage(
+        "companies",
+        company(100, "Acme Bad Month", onboarded_at="2024-13-45", updated=ts(2)),
+        company(101, "Beta Feb 30", category=2, incorporation_date="2023-02-30", updated=ts(2)),
+        company(102, "Gamma Text", category=4, city=20, employee_count="12 people", updated=ts(2)),
+        company(103, "Delta Huge", status=0, city=11, annual_revenue="1e5", updated=ts(2)),
+        # good text values: a real leap day, a fraction rounded into an integer, a
+        # decimal rounded to the column's scale, a timestamp with microseconds
+        company(104, "Epsilon Good", city=11, onboarded_at="2024-02-29 23:59:59.123456",
+                incorporation_date="2000-02-29", employee_count="41.5",
+                annual_revenue="-0012.345", updated=ts(2)),
+    )
+    run = vendor.run()
+    assert vendor.last_run()["status"] == "succeeded"
+    assert sorted(dead_letters(vendor), key=lambda r: r[1]) == [
+        ('value not castable to timestamp for companies.onboarded_at ("2024-13-45")', 100),
+        ('value not castable to date for companies.incorporation_date ("2023-02-30")', 101),
+        ('value not castable to integer for companies.employee_count ("12 people")', 102),
+        ('value not castable to numeric(18,2) for companies.annual_revenue ("1e5")', 103),
+    ]
+    assert vendor.dead_lettered(run) == 4
+    got = {r["id"]: r for r in vendor.rows("public.companies", None, "id")}
+    # poisoned keys keep their previous state; the good row applied, cast as stored
+    assert [got[k]["name"] for k in (100, 101, 102, 103)] == ["Acme", "Beta", "Gamma", "Delta"]
+    good = got[104]
+    assert (good["name"], good["employee_count"], good["annual_revenue"]) == (
+        "Epsilon Good", 42, Decimal("-12.35"))
+    assert str(good["onboarded_at"]) == "2024-02-29 23:59:59.123456"
+    assert str(good["incorporation_date"]) == "2000-02-29"
+    assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
+    # fixed upstream: the next run applies it
+    vendor.clear_staging("companies")
+    vendor.stage("companies", company(100, "Acme Fixed", onboarded_at="2024-12-31 10:00", updated=ts(3)))
+    fixed = vendor.run()
+    assert vendor.dead_lettered(fixed) == 0
+    assert str(got_row(vendor, 100)["onboarded_at"]) == "2024-12-31 10:00:00"
+    resolved = {r["row_data"]["id"]: r["resolved_run_id"] for r in vendor.dead_letters()}
+    assert resolved == {100: fixed, 101: None, 102: None, 103: None}
+    assert vendors(vendor, "vendor_name")[100] == ("Acme Fixed",)
+    assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
+
+
+def got_row(p: Pipeline, key: int) -> dict[str, Any]:
+    return next(r for r in p.rows("public.companies", None, "id") if r["id"] == key)

@@ -219,6 +219,31 @@ def test_a_dead_letter_older_than_error_after_is_reported(orders: Pipeline) -> N
     assert findings(orders) == {}
 
 
+def test_a_resolved_dead_letter_is_not_reported(orders: Pipeline) -> None:
+    """An order failing its check is dead-lettered; once its fixed version is applied the
+    dead letter is resolved, and however old, dead_letter_age no longer counts it."""
+    orders.clear_staging()
+    bad = {"id": 10, "customer_id": 1, "order_number": "A-1", "status": "paid", "subtotal": -1,
+           "created_at": ts(1), "updated_at": ts(5), "op": "U"}
+    orders.stage("orders", bad)
+    orders.run()
+    aged = "UPDATE cdc.dead_letter SET dead_lettered_at = dead_lettered_at - interval '1 day' WHERE source = 'orders'"
+    orders.conn.execute(aged)
+    n, examples = orders.checks()[("dead_letter_age", "dead_letter")]
+    assert n == 1 and "orders run" in examples and "check failed: non_negative_subtotal" in examples
+    orders.clear_staging()
+    orders.stage("orders", {**bad, "subtotal": 1, "updated_at": ts(6)})
+    fixed = orders.run()
+    (letter,) = [r for r in orders.dead_letters() if r["source"] == "orders"]
+    assert letter["resolved_run_id"] == fixed and letter["resolved_at"] is not None
+    assert orders.checks()[("dead_letter_age", "dead_letter")][0] == 0
+    # undoing the run that resolved it opens it again
+    orders.conn.execute(f"CALL {orders.manifest['procedures']['rollback']}(%s)", [fixed])
+    (letter,) = [r for r in orders.dead_letters() if r["source"] == "orders"]
+    assert letter["resolved_run_id"] is None
+    assert orders.checks()[("dead_letter_age", "dead_letter")][0] == 1
+
+
 # --- verify --deep: change_log replayed against the baseline ---------------------------
 
 def test_deep_verification_replays_the_log(orders: Pipeline) -> None:

@@ -273,22 +273,30 @@ def dead_letters(
     dialect: DialectOption = Dialect.auto,
     source: Annotated[str, typer.Option("--source", help="Only this source.")] = "",
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many rows, newest first.")] = 50,
+    include_resolved: Annotated[
+        bool, typer.Option("--all", help="Resolved dead letters too (a later run applied the key).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Rows held back in cdc.dead_letter: source, key, reason, when (newest first)."""
+    """Open dead letters, rows still held back in cdc.dead_letter: source, key, reason,
+    when (newest first). A dead letter is resolved when a later run applies a newer
+    version of its key (or deletes it); --all lists those too."""
     with reported(as_json), _session(dsn, build, build_dir, dialect) as (db, manifest):
         from cdcgen.deploy import ops
 
-        rows = ops.dead_letters(db, manifest, source=source or None, limit=limit)
+        rows = ops.dead_letters(
+            db, manifest, source=source or None, limit=limit, include_resolved=include_resolved
+        )
         if as_json:
             emit_json({"pipeline": manifest.pipeline, "dead_letters": [ops.jsonable(r) for r in rows]})
             return
         if not rows:
-            typer.echo(f"{manifest.pipeline}: no dead letters")
+            typer.echo(f"{manifest.pipeline}: no {'' if include_resolved else 'open '}dead letters")
             return
+        headers = ["run", "source", "key", "reason", "when"]
         typer.echo(
             _table(
-                ["run", "source", "key", "reason", "when"],
+                [*headers, "resolved by run"] if include_resolved else headers,
                 [
                     [
                         r["run_id"],
@@ -296,6 +304,7 @@ def dead_letters(
                         ", ".join(f"{k}={v}" for k, v in r["key"].items()),
                         r["reason"],
                         _when(r["dead_lettered_at"]),
+                        *([r["resolved_run_id"] or "open"] if include_resolved else []),
                     ]
                     for r in rows
                 ],
@@ -600,7 +609,7 @@ def _print_status(result: ops.Status) -> None:
     else:
         typer.echo("no runs yet")
     if result.dead_letters:
-        typer.echo("\ndead letters (rows held back; `cdcgen dead-letters` lists them):")
+        typer.echo("\nopen dead letters (rows held back; `cdcgen dead-letters` lists them):")
         typer.echo(
             _table(
                 ["source", "reason", "rows", "latest"],

@@ -253,21 +253,40 @@ def _logs_statements(db: Database, cdc_schema: str) -> bool:
     )
 
 
+def _open_only(db: Database, cdc_schema: str) -> str:
+    """The filter keeping open dead letters (not yet resolved by a later run). A table
+    deployed before dead letters were resolved has no such column: all are open."""
+    has_column = db.scalar(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
+        "AND table_name = 'dead_letter' AND column_name = 'resolved_run_id'",
+        [cdc_schema],
+        what="look for dead_letter.resolved_run_id",
+    )
+    return " AND resolved_run_id IS NULL" if has_column else ""
+
+
 def dead_letter_summary(db: Database, pipeline: str, cdc_schema: str) -> list[Row]:
-    """Rows held back, per source and reason (each bad row is recorded once)."""
+    """Open dead letters (rows still held back), per source and reason; each bad row is
+    recorded once, and resolved when a later run applies a newer version of its key."""
     return db.fetch_dicts(
         f"SELECT source, reason, COUNT(*) AS row_count, MAX(dead_lettered_at) AS latest "
-        f"FROM {cdc_schema}.dead_letter WHERE pipeline = %s GROUP BY source, reason "
-        "ORDER BY source, reason",
+        f"FROM {cdc_schema}.dead_letter WHERE pipeline = %s{_open_only(db, cdc_schema)} "
+        "GROUP BY source, reason ORDER BY source, reason",
         [pipeline],
         what="read the dead letters",
     )
 
 
 def dead_letters(
-    db: Database, manifest: Manifest, *, source: str | None = None, limit: int = 50
+    db: Database,
+    manifest: Manifest,
+    *,
+    source: str | None = None,
+    limit: int = 50,
+    include_resolved: bool = False,
 ) -> list[Row]:
-    """The newest dead-lettered rows, each with its source key read from the row image.
+    """The newest open dead letters (all with ``include_resolved``), each with its source
+    key read from the row image and, once resolved, the run that resolved it.
 
     >>> # [{'run_id': 3, 'source': 'companies', 'key': {'id': 100},
     >>> #   'reason': 'value too long for companies.name (400 > 255)', ...}]
@@ -278,8 +297,12 @@ def dead_letters(
     where, params = "pipeline = %s", [manifest.pipeline]
     if source:
         where, params = where + " AND source = %s", [*params, source]
+    open_only = _open_only(db, manifest.cdc_schema)
+    resolved = "resolved_run_id, resolved_at" if open_only else "NULL AS resolved_run_id, NULL AS resolved_at"
+    if not include_resolved:
+        where += open_only
     rows = db.fetch_dicts(
-        f"SELECT run_id, source, reason, dead_lettered_at, row_data "
+        f"SELECT run_id, source, reason, dead_lettered_at, {resolved}, row_data "
         f"FROM {manifest.cdc_schema}.dead_letter WHERE {where} "
         "ORDER BY dead_lettered_at DESC, run_id DESC LIMIT %s",
         [*params, limit],

@@ -173,7 +173,7 @@ def rebind(
     return expression.copy().transform(visit)
 
 
-def qualify_all(expression: exp.Expression, alias: str, prefix: str = "") -> exp.Expression:
+def qualify_all(expression: exp.Expression, alias: str | None, prefix: str = "") -> exp.Expression:
     """Make every column reference ``alias.<prefix><name>`` (source-level expressions)."""
 
     def visit(node: exp.Expression) -> exp.Expression:

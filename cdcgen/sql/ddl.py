@@ -110,6 +110,10 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             ("row_hash", "char(32)"),
             ("row_data", "super"),
             ("dead_lettered_at", "timestamp"),
+            # closed by the first later run that applies a newer valid version of the
+            # row's key, or deletes it (open while NULL; detect.resolve_dead_letters)
+            ("resolved_run_id", "bigint"),
+            ("resolved_at", "timestamp"),
         ),
         (),
         TableHints(diststyle="even", sortkey=("run_id",)),

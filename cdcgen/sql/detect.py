@@ -40,10 +40,12 @@ from cdcgen.sql.builders import (
     var,
 )
 from cdcgen.sql.ddl import into_state
-from cdcgen.sql.fits import misfit
+from cdcgen.sql.fits import checks_castability, misfit, not_castable, stored, typed_misfit
 from cdcgen.sql.tables import tombstones
 
 NULL_MARK = "<null>"
+#: a staged row's dead-letter reason (NULL: valid), computed once per row when staged
+REJECT = "cdc__reject"
 
 
 def staged_name(p: PipelinePlan, s: SourcePlan) -> str:
@@ -67,11 +69,16 @@ def watermark_value(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
     return exp.Subquery(this=stored)
 
 
-def staged_query(p: PipelinePlan, s: SourcePlan) -> exp.Query:
-    """The staging rows this run considers: all of them (window) or those past the watermark."""
-    query = exp.select(*[col(c.name) for c in s.staging_columns]).from_(
-        table(s.staging), copy=False
-    )
+def staged_query(p: PipelinePlan, s: SourcePlan, *, reason: bool = True) -> exp.Query:
+    """The staging rows this run considers: all of them (window) or those past the
+    watermark; with each row's dead-letter reason (``cdc__reject``, NULL when valid)
+    unless ``reason`` is False. The reason is computed here, once per staged row: every
+    later statement reads the column instead of testing the row again (the castability
+    patterns are the costliest tests a run makes, and the longest text it holds)."""
+    columns: list[exp.Expression] = [col(c.name) for c in s.staging_columns]
+    if reason:
+        columns.append(exp.Alias(this=case(reject_reasons(s, None)), alias=exp.to_identifier(REJECT)))
+    query = exp.select(*columns).from_(table(s.staging), copy=False)
     if s.watermark_column:
         return _past_watermark(p, s, query)
     return query
@@ -95,16 +102,19 @@ def _past_watermark(p: PipelinePlan, s: SourcePlan, query: exp.Select) -> exp.Qu
     )
     first_run = query.where(is_null(watermark_value(p, s)), copy=False)
     return exp.union(
-        exp.union(beyond, unplaced, distinct=False, copy=False), first_run, distinct=False, copy=False
+        exp.union(beyond, unplaced, distinct=False, copy=False),
+        first_run,
+        distinct=False,
+        copy=False,
     )
 
 
-def _check(s: SourcePlan, expression: exp.Expression, alias: str) -> exp.Expression:
+def _check(s: SourcePlan, expression: exp.Expression, alias: str | None) -> exp.Expression:
     # A check that evaluates to NULL passes, as a SQL CHECK constraint would.
     return exp.Not(this=exp.Coalesce(this=qualify_all(expression, alias), expressions=[lit(True)]))
 
 
-def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expression]]:
+def reject_reasons(s: SourcePlan, alias: str | None) -> list[tuple[exp.Expression, exp.Expression]]:
     """(condition, reason) pairs sending a staged row to the dead-letter table; the first
     that holds names the reason."""
     reasons: list[tuple[exp.Expression, exp.Expression]] = [
@@ -121,18 +131,35 @@ def reject_reasons(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.
     return reasons
 
 
-def _misfits(s: SourcePlan, alias: str) -> list[tuple[exp.Expression, exp.Expression]]:
-    """Values that the baseline column they land in cannot hold (staging may be wider)."""
+def cast_checked(s: SourcePlan, column: str) -> bool:
+    """Is this staged column checked for castability (staging may hold it as text)? Not
+    the key, updated_at or the watermark column: runs compare and join those raw, so
+    staging must hold them in the baseline's type (docs/staging.md)."""
+    if column in s.key or column in (s.updated_at, s.watermark_column):
+        return False
+    return checks_castability(s.type_of(column))
+
+
+def _misfits(s: SourcePlan, alias: str | None) -> list[tuple[exp.Expression, exp.Expression]]:
+    """Values that the baseline column they land in cannot hold (staging may be wider,
+    or text): first whether the value casts at all, then whether it fits."""
     found: list[tuple[exp.Expression, exp.Expression]] = []
     for c in s.columns:
-        test = misfit(col(c.name, alias), c.type, f"{s.name}.{c.name}")
+        where = f"{s.name}.{c.name}"
+        value = col(c.name, alias)
+        if cast_checked(s, c.name):
+            found.append(not_castable(value, c.type, where))
+            test = typed_misfit(value, c.type, where)
+        else:
+            test = misfit(value, c.type, where)
         if test is not None:
             found.append(test)
     return found
 
 
 def rejected(s: SourcePlan, alias: str) -> exp.Expression:
-    return or_all(paren(c) for c, _ in reject_reasons(s, alias))
+    """Is a staged row (of :func:`staged_query`) to be dead-lettered?"""
+    return not_null(col(REJECT, alias))
 
 
 def row_hash(s: SourcePlan, alias: str) -> exp.Expression:
@@ -155,17 +182,80 @@ def dead_letters_of(
         .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
         .where(
             and_all(
-                [eq(col("pipeline", "x"), lit(p.name)), eq(col("source", "x"), lit(source)), condition]
+                [
+                    eq(col("pipeline", "x"), lit(p.name)),
+                    eq(col("source", "x"), lit(source)),
+                    condition,
+                ]
             ),
             copy=False,
         )
     )
 
 
+#: how a resolving UPDATE names the dead-letter table's columns
+_LETTER = "dead_letter"
+
+
+def resolve_letters(
+    p: PipelinePlan, source: str, relation: exp.Expression, matched: exp.Expression
+) -> exp.Update:
+    """Close ``source``'s open dead letters of earlier runs that ``matched`` pairs with a
+    row of ``relation`` (columns of the letter: ``dead_letter.<column>``). A letter of
+    this run stays open: the run held its row back."""
+    letter = _LETTER
+    return exp.Update(
+        this=table(f"{p.cdc_schema}.dead_letter"),
+        expressions=[eq(col("resolved_run_id"), var("p_run_id")), eq(col("resolved_at"), nodes.RunTimestamp())],
+        from_=exp.From(this=relation),
+        where=exp.Where(
+            this=and_all(
+                [
+                    eq(col("pipeline", letter), lit(p.name)),
+                    eq(col("source", letter), lit(source)),
+                    is_null(col("resolved_run_id", letter)),
+                    exp.LT(this=col("run_id", letter), expression=var("p_run_id")),
+                    matched,
+                ]
+            )
+        ),
+    )
+
+
+def letter_value(column: str, type_: str, names: Sequence[str]) -> exp.Expression:
+    """A column of a dead letter's row image, typed."""
+    return nodes.payload_get(col("row_data", _LETTER), column, type_, names)
+
+
+def resolve_dead_letters(p: PipelinePlan, s: SourcePlan) -> exp.Update:
+    """A dead letter is resolved when a later run applies a valid version of its key at
+    least as new as the held-back row (an insert or update), or deletes the key. Its row
+    was never applied: the key holds the newer version now, so nothing is held back."""
+    r = "r"
+    names = [c.name for c in s.staging_columns]
+    same_key = [
+        eq(
+            exp.Coalesce(this=col(k, r), expressions=[col(old(k), r)]),
+            letter_value(k, s.type_of(k), names),
+        )
+        for k in s.key
+    ]
+    held = letter_value(s.updated_at, s.type_of(s.updated_at), names)
+    newer = or_all(
+        [
+            op_in(r, "D"),
+            is_null(held),
+            exp.GTE(this=col(s.updated_at, r), expression=held.copy()),
+        ]
+    )
+    matched = and_all([op_in(r, "I", "U", "D"), *same_key, paren(newer)])
+    return resolve_letters(p, s.name, table(delta_name(p, s), r), matched)
+
+
 def dead_letter_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     """Rejected rows go to dead_letter once (window-mode staging re-delivers them every run)."""
     alias = "n"
-    reason = case(reject_reasons(s, alias))
+    reason = col(REJECT, alias)
     already = dead_letters_of(p, s.name, eq(col("row_hash", "x"), row_hash(s, alias)), lit(1))
     payload = nodes.payload([(c.name, col(c.name, alias), c.type) for c in s.staging_columns])
     query = (
@@ -212,7 +302,7 @@ def _ranked(s: SourcePlan, staged: exp.Expression) -> exp.Select:
         order=exp.Order(expressions=order),
     )
     return (
-        exp.select(*[col(c.name) for c in s.staging_columns], exp.alias_(window, RANK))
+        exp.select(*[col(c.name) for c in s.staging_columns], col(REJECT), exp.alias_(window, RANK))
         .from_(staged.copy(), copy=False)
         .where(exp.Not(this=paren(rejected(s, _alias_of(staged)))), copy=False)
     )
@@ -226,7 +316,13 @@ def as_stored(s: SourcePlan, column: str, alias: str) -> exp.Expression:
     """A staged value as its baseline column will hold it. Staging may be wider than the
     spec (numeric(30,4) for numeric(12,2)): compared raw, 12.345 would differ from the
     stored 12.35 on every run and be re-applied forever. Values that do not fit at all
-    were dead-lettered before this point, so the cast only rounds, never fails."""
+    were dead-lettered before this point, so the cast only rounds, never fails. A value
+    that staging may hold as text is cast only in a row that passed every test
+    (``CASE WHEN cdc__reject IS NULL THEN CAST(...) END``, :func:`cdcgen.sql.fits.stored`):
+    a rejected row never reaches a cast that would fail, whatever order the engine
+    evaluates the query in."""
+    if cast_checked(s, column):
+        return stored(col(column, alias), s.type_of(column), is_null(col(REJECT, alias)))
     return cast(col(column, alias), s.type_of(column))
 
 
@@ -236,7 +332,10 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
     deleting = _is_delete(s, n)
     older_than_baseline = exp.LT(this=col(s.updated_at, n), expression=col(s.updated_at, b))
     not_after_delete = and_all(
-        [is_null(col(s.key[0], b)), exp.LTE(this=col(s.updated_at, n), expression=col(s.updated_at, t))]
+        [
+            is_null(col(s.key[0], b)),
+            exp.LTE(this=col(s.updated_at, n), expression=col(s.updated_at, t)),
+        ]
     )
     stale = exp.Coalesce(
         this=paren(or_all([older_than_baseline, paren(not_after_delete)])), expressions=[lit(False)]
@@ -244,7 +343,10 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
     select = exp.select(
         *[exp.alias_(as_stored(s, c, n), c, copy=False) for c in s.column_names],
         *[exp.alias_(col(c, b), old(c), copy=False) for c in s.column_names],
-        *[exp.alias_(differs(as_stored(s, c, n), col(c, b)), chg(c), copy=False) for c in s.column_names],
+        *[
+            exp.alias_(differs(as_stored(s, c, n), col(c, b)), chg(c), copy=False)
+            for c in s.column_names
+        ],
         exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete", copy=False),
         exp.alias_(stale, "cdc__stale", copy=False),
     )
@@ -330,9 +432,8 @@ def changes_query(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp
 
 
 def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
-    """Staging as the view sees it: append-mode sources are cut at the watermark."""
-    if s.watermark_column is None:
-        return table(s.staging, "s")
+    """Staging as the view sees it, with each row's dead-letter reason: append-mode
+    sources are cut at the watermark."""
     return exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
 
 
@@ -342,6 +443,7 @@ def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     stmts += temp_table(staged_name(p, s), staged_query(p, s), s.key)
     stmts.append(dead_letter_insert(p, s))
     stmts += temp_table(delta_name(p, s), changes_query(p, s, staged), delta_join_columns(p, s))
+    stmts.append(resolve_dead_letters(p, s))
     stmts.append(source_counts(p, s))
     return stmts
 
@@ -353,7 +455,9 @@ def delta_join_columns(p: PipelinePlan, s: SourcePlan) -> list[str]:
     for t in p.targets:
         for r in t.relations:
             if r.source == s.name and r.on is not None:
-                wanted.update(dict.fromkeys(c.name for c in r.on.find_all(exp.Column) if c.table == r.alias))
+                wanted.update(
+                    dict.fromkeys(c.name for c in r.on.find_all(exp.Column) if c.table == r.alias)
+                )
     names = [c for c in wanted if c in s.column_names]
     return [OP, *names, *(old(c) for c in names)]
 
@@ -364,7 +468,9 @@ def staged_probe(p: PipelinePlan, s: SourcePlan) -> exp.Select:
     from the baseline (see :func:`_snapshot_differs`)."""
     if s.delete_kind == "snapshot":
         return _snapshot_differs(s)
-    staged = exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
+    staged = exp.Subquery(
+        this=staged_query(p, s, reason=False), alias=exp.TableAlias(this=exp.to_identifier("s"))
+    )
     return exp.select(lit(1)).from_(staged, copy=False).limit(1, copy=False)
 
 
@@ -415,7 +521,9 @@ def _snapshot_differs(s: SourcePlan) -> exp.Select:
     either = exp.union(unmatched_staged, unmatched_baseline, distinct=False)
     return (
         exp.select(lit(1))
-        .from_(exp.Subquery(this=either, alias=exp.TableAlias(this=exp.to_identifier("u"))), copy=False)
+        .from_(
+            exp.Subquery(this=either, alias=exp.TableAlias(this=exp.to_identifier("u"))), copy=False
+        )
         .limit(1, copy=False)
     )
 
@@ -449,7 +557,9 @@ def logged_counts(p: PipelinePlan, sources: Sequence[str] | None = None) -> exp.
     if sources is not None:
         where.append(exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]))
     return (
-        exp.select(*[col(c) for c in ("object_name", "inserted", "updated", "deleted", "read_rows")])
+        exp.select(
+            *[col(c) for c in ("object_name", "inserted", "updated", "deleted", "read_rows")]
+        )
         .from_(table(f"{p.cdc_schema}.run_counts"), copy=False)
         .where(and_all(where), copy=False)
     )
@@ -517,7 +627,9 @@ def _row_count(relation: Table | str, where: exp.Expression | None = None) -> ex
     return exp.Subquery(this=query.from_(table(relation, "n"), copy=False).where(where, copy=False))
 
 
-def _key_count(s: SourcePlan, relation: Table | str, where: exp.Expression | None = None) -> exp.Subquery:
+def _key_count(
+    s: SourcePlan, relation: Table | str, where: exp.Expression | None = None
+) -> exp.Subquery:
     """How many distinct keys ``relation`` holds (among the rows ``where`` keeps)."""
     alias = "n" if where is not None else None
     per_key = exp.select(*[col(k, alias) for k in s.key]).from_(table(relation, alias), copy=False)
@@ -526,6 +638,7 @@ def _key_count(s: SourcePlan, relation: Table | str, where: exp.Expression | Non
     per_key = per_key.group_by(*[col(k, alias) for k in s.key], copy=False)
     return exp.Subquery(
         this=exp.select(exp.Count(this=exp.Star())).from_(
-            exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))), copy=False
+            exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))),
+            copy=False,
         )
     )

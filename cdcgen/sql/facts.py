@@ -44,7 +44,7 @@ from cdcgen.sql.builders import (
 )
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.declared import stored_value, unstorable
-from cdcgen.sql.detect import dead_letters_of, delta_name
+from cdcgen.sql.detect import dead_letters_of, delta_name, letter_value, resolve_letters
 from cdcgen.sql.sync import audited, changed_columns, image, key_text
 from cdcgen.sql.tables import IS_CURRENT, VALID_FROM, VALID_TO
 
@@ -443,6 +443,33 @@ def unstorable_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert | None:
     return into_state(p, "dead_letter", query)
 
 
+def unstorable_resolve(p: PipelinePlan, t: TargetPlan) -> exp.Update | None:
+    """Close the target's open dead letters of earlier runs whose key this run
+    recomputed and which its row no longer has a reason for (stored now, another
+    reason, or the row is gone)."""
+    if _unstorable_reason(t) is None:
+        return None
+    k, n = "k", "n"
+    types = {c.name: c.type for c in t.columns}
+    recomputed = (
+        exp.select(*[col(key, k) for key in t.key], exp.alias_(col(UNSTORABLE, n), UNSTORABLE))
+        .from_(table(keys_name(p, t), k), copy=False)
+        .join(
+            table(new_name(p, t), n),
+            on=and_all(eq(col(key, k), col(key, n)) for key in t.key),
+            join_type="left",
+            copy=False,
+        )
+    )
+    r = "r"
+    relation = exp.Subquery(this=recomputed, alias=exp.TableAlias(this=exp.to_identifier(r)))
+    same_key = [eq(col(key, r), letter_value(key, types[key], t.key)) for key in t.key]
+    gone = or_all(
+        [is_null(col(UNSTORABLE, r)), exp.NEQ(this=col(UNSTORABLE, r), expression=col("reason", "dead_letter"))]
+    )
+    return resolve_letters(p, t.name, relation, and_all([*same_key, paren(gone)]))
+
+
 def full_keys_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     return temp_table(keys_name(p, t), all_keys_query(p, t))
 
@@ -454,7 +481,7 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     stmts += temp_table(new_name(p, t), recompute_query(p, t), t.key)
     dead = unstorable_insert(p, t)
     if dead is not None:
-        stmts.append(dead)
+        stmts += [dead, unstorable_resolve(p, t)]  # type: ignore[list-item]
     stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)])
     stmts.append(
         delete_using(

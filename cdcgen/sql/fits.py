@@ -29,14 +29,19 @@ _INTEGER_RANGES = {
 }
 #: DECIMAL's maximum precision on Redshift: nothing staged can be wider
 _MAX_PRECISION = 38
-_TEXT = {exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.NVARCHAR,
-         exp.DataType.Type.NCHAR}
+_TEXT = {
+    exp.DataType.Type.VARCHAR,
+    exp.DataType.Type.CHAR,
+    exp.DataType.Type.NVARCHAR,
+    exp.DataType.Type.NCHAR,
+}
 _DECIMAL = {exp.DataType.Type.DECIMAL}
 
 
 def _params(t: exp.DataType) -> list[int]:
-    return [int(p.this.name) if isinstance(p.this, exp.Literal) else int(p.name)
-            for p in t.expressions]
+    return [
+        int(p.this.name) if isinstance(p.this, exp.Literal) else int(p.name) for p in t.expressions
+    ]
 
 
 def _number(value: int | Decimal) -> exp.Expression:
@@ -44,7 +49,9 @@ def _number(value: int | Decimal) -> exp.Expression:
     return exp.Neg(this=literal) if value < 0 else literal
 
 
-def misfit(value: exp.Expression, type_: str, where: str) -> tuple[exp.Expression, exp.Expression] | None:
+def misfit(
+    value: exp.Expression, type_: str, where: str
+) -> tuple[exp.Expression, exp.Expression] | None:
     """(condition, reason) for a value that cannot be stored as ``type_``; None when any
     value of a matching staging column fits (dates, timestamps, booleans, floats). The
     condition is never NULL: a NULL value fits (and a NULL test would make a whole row
@@ -60,7 +67,9 @@ def misfit(value: exp.Expression, type_: str, where: str) -> tuple[exp.Expressio
     return exp.Coalesce(this=exp.Paren(this=condition), expressions=[exp.false()]), reason
 
 
-def _misfit(value: exp.Expression, type_: str, where: str) -> tuple[exp.Expression, exp.Expression] | None:
+def _misfit(
+    value: exp.Expression, type_: str, where: str
+) -> tuple[exp.Expression, exp.Expression] | None:
     t = data_type(type_)
     if t.this in _TEXT and t.expressions:
         (width,) = _params(t)[:1]
@@ -91,3 +100,146 @@ def _misfit(value: exp.Expression, type_: str, where: str) -> tuple[exp.Expressi
         reason = exp.Literal.string(f"numeric overflow for {where} (numeric({precision},{scale}))")
         return too_big, reason
     return None
+
+
+# ---------------------------------------------------------------------------
+# Castability: staging typed as text (or any type) for a typed baseline column.
+#
+# An ETL may land a timestamp or number column as VARCHAR. CAST('2024-13-45' AS
+# TIMESTAMP) fails the whole statement on both engines, and Redshift procedures have
+# no handler that could continue after it. Redshift's TRY_CAST is no way out: it is
+# not in PostgreSQL, and its documented source/target pairs leave out DECIMAL to
+# DECIMAL and TIMESTAMP to TIMESTAMP (r_TRY_CAST), while the build does not know
+# whether staging holds text or the real type. So the value's text form,
+# CAST(value AS VARCHAR), is matched against a pattern both engines' casts accept
+# (POSIX ``~``, pattern-matching-conditions-posix), whatever type staging has; every
+# cast of the value is guarded (CASE WHEN ok THEN CAST(...) END), so a rejected row
+# never reaches a cast that would fail. docs/staging.md lists what is accepted.
+#
+# Patterns use no backslash (``[.]`` for a dot, ``[0-9]`` for a digit): a Redshift
+# string literal would need it doubled, a PostgreSQL one not.
+
+_YEAR = "([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP_YEAR = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)"
+_MONTH_DAY = "((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)"
+_TIME = "( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?"
+#: YYYY-MM-DD[ HH:MI[:SS[.ffffff]]], a real calendar day (Feb 29 in leap years only)
+DATETIME_PATTERN = f"^({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
+_DATETIME = {exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP}
+_WHOLE = {exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT}
+_BIGINT = (-9223372036854775808, 9223372036854775807)
+_TEXT_WIDTH = "varchar(65535)"
+#: how much of a rejected value its reason quotes
+QUOTED = 80
+
+
+def checks_castability(type_: str) -> bool:
+    """Is a value cast to ``type_`` checked for castability first? Dates, timestamps,
+    integers and decimals. Not BOOLEAN: Redshift casts neither VARCHAR to BOOLEAN nor
+    BOOLEAN to VARCHAR, so a boolean column must be staged as BOOLEAN; not REAL/DOUBLE
+    PRECISION, TIMESTAMPTZ, SUPER or text types (docs/staging.md)."""
+    t = data_type(type_)
+    return t.this in _DATETIME or t.this in _WHOLE or t.this in _DECIMAL
+
+
+def number_pattern(type_: str) -> str:
+    """Plain decimal notation (an optional minus, digits, an optional fraction) that
+    DECIMAL(38, s) holds once rounded to the column's scale s: at most 37 - s integer
+    digits besides leading zeros (a carry from rounding still fits), at most 38 fraction
+    digits. Whether the column's own precision holds it is :func:`misfit`'s test (its
+    reason names the overflow)."""
+    t = data_type(type_)
+    scale = ([*_params(t), 0][1] if t.expressions else 0) if t.this in _DECIMAL else 0
+    whole = 37 - scale
+    integer = f"0*[0-9]{{1,{whole}}}" if whole > 0 else "0+"
+    return f"^-?{integer}([.][0-9]{{1,38}})?$"
+
+
+def _shape(type_: str) -> str:
+    return DATETIME_PATTERN if data_type(type_).this in _DATETIME else number_pattern(type_)
+
+
+def as_text(value: exp.Expression) -> exp.Expression:
+    """The value's text form (never a boolean here: see :func:`checks_castability`)."""
+    return exp.Cast(this=value.copy(), to=data_type(_TEXT_WIDTH))
+
+
+def castable(value: exp.Expression, type_: str) -> exp.Expression:
+    """Does the value's text form have a shape CAST(... AS ``type_``) accepts on both
+    engines? TRUE for NULL (COALESCE): a NULL casts to NULL."""
+    matches = exp.RegexpLike(this=as_text(value), expression=exp.Literal.string(_shape(type_)))
+    return exp.Coalesce(this=matches, expressions=[exp.true()])
+
+
+def _wide_type(type_: str) -> str:
+    t = data_type(type_)
+    if t.this in _DECIMAL:
+        precision_scale = [*_params(t), 18, 0][:2] if not t.expressions else [*_params(t), 0][:2]
+        return f"decimal(38,{precision_scale[1]})"
+    return "decimal(38,0)"
+
+
+def readable(value: exp.Expression, type_: str) -> exp.Expression:
+    """The value as a number or date/time that holds any castable value, NULL when it is
+    not castable: ``CASE WHEN castable THEN CAST(value AS wide) END``. Integers and
+    decimals read as DECIMAL(38, scale), rounded half away from zero as storing does."""
+    wide = _wide_type(type_) if data_type(type_).this not in _DATETIME else type_
+    return exp.Case(
+        ifs=[
+            exp.If(
+                this=castable(value, type_), true=exp.Cast(this=value.copy(), to=data_type(wide))
+            )
+        ]
+    )
+
+
+def not_castable(
+    value: exp.Expression, type_: str, where: str
+) -> tuple[exp.Expression, exp.Expression]:
+    """(condition, reason) for a value whose text cannot be cast to ``type_``; the reason
+    quotes the first :data:`QUOTED` characters of the value."""
+    quoted = exp.Substring(
+        this=as_text(value), start=exp.Literal.number(1), length=exp.Literal.number(QUOTED)
+    )
+    # double quotes: a single quote in a literal is written \' by sqlglot for Redshift
+    reason = exp.DPipe(
+        this=exp.DPipe(
+            this=exp.Literal.string(f'value not castable to {type_} for {where} ("'),
+            expression=quoted,
+        ),
+        expression=exp.Literal.string('")'),
+    )
+    return exp.Not(this=castable(value, type_)), reason
+
+
+def typed_misfit(
+    value: exp.Expression, type_: str, where: str
+) -> tuple[exp.Expression, exp.Expression] | None:
+    """:func:`misfit` for a castability-checked column, tested on :func:`readable` (so on
+    text too). Integers (BIGINT too: text can exceed it) are tested once rounded, with
+    one BETWEEN: the castability test inside :func:`readable` runs once per value."""
+    t = data_type(type_)
+    if t.this not in _WHOLE:
+        return misfit(readable(value, type_), type_, where)
+    low, high = _INTEGER_RANGES.get(t.this, _BIGINT)
+    inside = exp.Between(this=readable(value, type_), low=_number(low), high=_number(high))
+    reason = exp.Literal.string(f"value out of range for {where} ({t.sql('redshift').lower()})")
+    outside = exp.Not(this=exp.Paren(this=inside))
+    return exp.Coalesce(this=outside, expressions=[exp.false()]), reason
+
+
+def stored(value: exp.Expression, type_: str, ok: exp.Expression | None = None) -> exp.Expression:
+    """The value as its baseline column holds it. A castability-checked type is cast only
+    when ``ok`` holds (default: the value is castable), ``CASE WHEN ok THEN CAST(...)
+    END``, so no row reaches a cast that fails. An integer
+    is read through DECIMAL(38,0): CAST('12.5' AS INT) fails on both engines, a DECIMAL
+    rounds half away from zero, as CAST(12.5 AS INT) does."""
+    target = exp.Cast(this=value.copy(), to=data_type(type_))
+    if not checks_castability(type_):
+        return target
+    if data_type(type_).this in _WHOLE:
+        target = exp.Cast(
+            this=exp.Cast(this=value.copy(), to=data_type("decimal(38,0)")), to=data_type(type_)
+        )
+    guard = castable(value, type_) if ok is None else ok
+    return exp.Case(ifs=[exp.If(this=guard, true=target)])

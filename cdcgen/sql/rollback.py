@@ -263,6 +263,16 @@ def state_undo(p: PipelinePlan) -> list[exp.Expression]:
             this=and_all([eq(col("pipeline"), lit(p.name)), eq(col("run_id"), var(TARGET_RUN))])
         ),
     )
+    # dead letters the undone run resolved are open again: the row it applied is undone
+    reopen_dead = exp.Update(
+        this=table(f"{p.cdc_schema}.dead_letter"),
+        expressions=[eq(col("resolved_run_id"), exp.null()), eq(col("resolved_at"), exp.null())],
+        where=exp.Where(
+            this=and_all(
+                [eq(col("pipeline"), lit(p.name)), eq(col("resolved_run_id"), var(TARGET_RUN))]
+            )
+        ),
+    )
     mark_run = exp.Update(
         this=table(f"{p.cdc_schema}.run_log"),
         expressions=[eq(col("status"), lit("rolled_back"))],
@@ -270,7 +280,7 @@ def state_undo(p: PipelinePlan) -> list[exp.Expression]:
     )
     # restore_mark and drop_first_mark serve runs from before watermark_log existed;
     # where the log has the run, watermark_undo then puts back the exact row
-    return [restore_mark, drop_first_mark, *watermark_undo(p), forget_dead, mark_run]
+    return [restore_mark, drop_first_mark, *watermark_undo(p), forget_dead, reopen_dead, mark_run]
 
 
 def undo_statements(p: PipelinePlan) -> list[exp.Expression]:

@@ -21,9 +21,9 @@ checked), ``findings`` (0 = sound) and up to three ``examples``; the definition 
   with an open ``valid_to``; in ``valid_from`` order no version ends before it starts,
   overlaps the next, or — unless ``on_delete: invalidate``, where a key that is gone
   has no version — leaves a gap before it;
-- ``dead_letter_age``: no dead letter older than ``freshness.error_after`` is still in
-  ``cdc.dead_letter`` (only with a freshness threshold). A dead letter is open while its
-  row is there: fix the row upstream and delete it from ``cdc.dead_letter``.
+- ``dead_letter_age``: no open dead letter older than ``freshness.error_after`` (only
+  with a freshness threshold). A dead letter is open until a later run applies a newer
+  valid version of its key or deletes it (``resolved_run_id``): fix the row upstream.
 
 ``sp_<p>_verify_deep()`` (``cdcgen verify --deep``) adds ``replay`` per source: the
 change_log replayed from empty — per key its newest row, absent when that is a delete,
@@ -46,6 +46,7 @@ from cdcgen.sql.builders import (
     concat,
     differs,
     eq,
+    is_null,
     lit,
     or_all,
     table,
@@ -366,6 +367,7 @@ def dead_letter_check(p: PipelinePlan) -> exp.Insert | None:
             and_all(
                 [
                     eq(col("pipeline"), lit(p.name)),
+                    is_null(col("resolved_run_id")),
                     exp.GT(this=age, expression=lit(p.freshness_error_seconds)),
                 ]
             )

@@ -6,5 +6,7 @@ CREATE TABLE IF NOT EXISTS cdc.dead_letter (
   reason VARCHAR(1024),
   row_hash CHAR(32),
   row_data JSONB,
-  dead_lettered_at TIMESTAMP
+  dead_lettered_at TIMESTAMP,
+  resolved_run_id BIGINT,
+  resolved_at TIMESTAMP
 );

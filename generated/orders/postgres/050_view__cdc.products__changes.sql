@@ -62,11 +62,11 @@ FROM (
       CAST(n.sku AS VARCHAR(64)) AS sku,
       CAST(n.name AS VARCHAR(255)) AS name,
       CAST(n.category AS VARCHAR(100)) AS category,
-      CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-      CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
-      CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END AS unit_price,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END AS unit_cost,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END AS weight_kg,
       CAST(n.is_active AS BOOLEAN) AS is_active,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.sku AS old__sku,
@@ -111,25 +111,28 @@ FROM (
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END = b.unit_price
         OR (
-          CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END IS NULL
+          AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END = b.unit_cost
         OR (
-          CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END IS NULL
+          AND b.unit_cost IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_cost,
       CASE
-        WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END = b.weight_kg
         OR (
-          CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END IS NULL
+          AND b.weight_kg IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -143,9 +146,10 @@ FROM (
         ELSE TRUE
       END AS chg__is_active,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -180,49 +184,93 @@ FROM (
         is_active,
         created_at,
         updated_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, sku DESC NULLS LAST, name DESC NULLS LAST, category DESC NULLS LAST, unit_price DESC NULLS LAST, unit_cost DESC NULLS LAST, weight_kg DESC NULLS LAST, is_active DESC NULLS LAST, created_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.products AS s
+      FROM (
+        SELECT
+          id,
+          sku,
+          name,
+          category,
+          unit_price,
+          unit_cost,
+          weight_kg,
+          is_active,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN COALESCE((
+              LENGTH(sku) > 64
+            ), FALSE)
+            THEN 'value too long for products.sku (' || CAST(LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              LENGTH(name) > 255
+            ), FALSE)
+            THEN 'value too long for products.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              LENGTH(category) > 100
+            ), FALSE)
+            THEN 'value too long for products.category (' || CAST(LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.products
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.sku) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.category) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.unit_price) >= 9999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.unit_cost) >= 9999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.weight_kg) >= 99999.9995
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.products AS b
@@ -270,52 +318,173 @@ FROM (
     NOT EXISTS(
       SELECT
         1
-      FROM staging.products AS x
+      FROM (
+        SELECT
+          id,
+          sku,
+          name,
+          category,
+          unit_price,
+          unit_cost,
+          weight_kg,
+          is_active,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN COALESCE((
+              LENGTH(sku) > 64
+            ), FALSE)
+            THEN 'value too long for products.sku (' || CAST(LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              LENGTH(name) > 255
+            ), FALSE)
+            THEN 'value too long for products.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              LENGTH(category) > 100
+            ), FALSE)
+            THEN 'value too long for products.category (' || CAST(LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.products
+      ) AS x
       WHERE
         x.id = b.id
     )
     AND EXISTS(
       SELECT
         1
-      FROM staging.products AS s
+      FROM (
+        SELECT
+          id,
+          sku,
+          name,
+          category,
+          unit_price,
+          unit_cost,
+          weight_kg,
+          is_active,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN COALESCE((
+              LENGTH(sku) > 64
+            ), FALSE)
+            THEN 'value too long for products.sku (' || CAST(LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              LENGTH(name) > 255
+            ), FALSE)
+            THEN 'value too long for products.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              LENGTH(category) > 100
+            ), FALSE)
+            THEN 'value too long for products.category (' || CAST(LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_cost AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 99999.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.products
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.sku) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.category) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.unit_price) >= 9999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.unit_cost) >= 9999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.weight_kg) >= 99999.9995
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     )
 ) AS c

@@ -360,6 +360,28 @@ BEGIN
             n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
           )
       );
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM (
+      SELECT
+        k.order_id,
+        k.line_number,
+        n.cdc__unstorable AS cdc__unstorable
+      FROM orders__fact_order_item__keys AS k
+      LEFT JOIN orders__fact_order_item__new AS n
+        ON k.order_id = n.order_id AND k.line_number = n.line_number
+    ) AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'fact_order_item'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.order_id = CAST(dead_letter.row_data ->> 'order_id' AS BIGINT)
+        AND r.line_number = CAST(dead_letter.row_data ->> 'line_number' AS SMALLINT)
+        AND (
+          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+        )
+      );
     DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__diff;
     CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
     SELECT
@@ -548,7 +570,7 @@ BEGIN
       fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
       AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
       AND orders__fact_order_item__diff.cdc__op = 'D';
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO analytics.fact_order_item (

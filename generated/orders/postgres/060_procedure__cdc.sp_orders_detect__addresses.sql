@@ -18,7 +18,59 @@ BEGIN
     is_default,
     created_at,
     updated_at,
-    deleted_at
+    deleted_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN NOT COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for addresses.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(customer_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for addresses.customer_id (bigint)'
+      WHEN COALESCE((
+        LENGTH(line1) > 255
+      ), FALSE)
+      THEN 'value too long for addresses.line1 (' || CAST(LENGTH(line1) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(line2) > 255
+      ), FALSE)
+      THEN 'value too long for addresses.line2 (' || CAST(LENGTH(line2) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        LENGTH(city) > 100
+      ), FALSE)
+      THEN 'value too long for addresses.city (' || CAST(LENGTH(city) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(region) > 100
+      ), FALSE)
+      THEN 'value too long for addresses.region (' || CAST(LENGTH(region) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(postal_code) > 20
+      ), FALSE)
+      THEN 'value too long for addresses.postal_code (' || CAST(LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        LENGTH(country_code) > 2
+      ), FALSE)
+      THEN 'value too long for addresses.country_code (' || CAST(LENGTH(country_code) AS VARCHAR(20)) || ' > 2)'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for addresses.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for addresses.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.addresses;
   ANALYZE orders__addresses__staged (id);
   INSERT INTO cdc.dead_letter (
@@ -34,36 +86,7 @@ BEGIN
     p_run_id,
     'orders',
     'addresses',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        LENGTH(n.line1) > 255
-      ), FALSE)
-      THEN 'value too long for addresses.line1 (' || CAST(LENGTH(n.line1) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(n.line2) > 255
-      ), FALSE)
-      THEN 'value too long for addresses.line2 (' || CAST(LENGTH(n.line2) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(n.city) > 100
-      ), FALSE)
-      THEN 'value too long for addresses.city (' || CAST(LENGTH(n.city) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        LENGTH(n.region) > 100
-      ), FALSE)
-      THEN 'value too long for addresses.region (' || CAST(LENGTH(n.region) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        LENGTH(n.postal_code) > 20
-      ), FALSE)
-      THEN 'value too long for addresses.postal_code (' || CAST(LENGTH(n.postal_code) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        LENGTH(n.country_code) > 2
-      ), FALSE)
-      THEN 'value too long for addresses.country_code (' || CAST(LENGTH(n.country_code) AS VARCHAR(20)) || ' > 2)'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
         CASE WHEN n.is_default THEN 'true' WHEN NOT n.is_default THEN 'false' END,
@@ -100,42 +123,7 @@ BEGIN
   FROM orders__addresses__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.line1) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.line2) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.city) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.region) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.postal_code) > 20
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.country_code) > 2
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -220,7 +208,10 @@ BEGIN
     FROM (
       SELECT
         CAST(n.id AS BIGINT) AS id,
-        CAST(n.customer_id AS BIGINT) AS customer_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS customer_id,
         CAST(n.line1 AS VARCHAR(255)) AS line1,
         CAST(n.line2 AS VARCHAR(255)) AS line2,
         CAST(n.city AS VARCHAR(100)) AS city,
@@ -228,9 +219,9 @@ BEGIN
         CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
         CAST(n.country_code AS CHAR(2)) AS country_code,
         CAST(n.is_default AS BOOLEAN) AS is_default,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
         b.id AS old__id,
         b.customer_id AS old__customer_id,
         b.line1 AS old__line1,
@@ -252,9 +243,16 @@ BEGIN
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.customer_id
           OR (
-            CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.customer_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -316,9 +314,10 @@ BEGIN
           ELSE TRUE
         END AS chg__is_default,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -332,9 +331,10 @@ BEGIN
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
           OR (
-            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+            AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -365,6 +365,7 @@ BEGIN
           created_at,
           updated_at,
           deleted_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, line1 DESC NULLS LAST, line2 DESC NULLS LAST, city DESC NULLS LAST, region DESC NULLS LAST, postal_code DESC NULLS LAST, country_code DESC NULLS LAST, is_default DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -372,42 +373,7 @@ BEGIN
         FROM orders__addresses__staged
         WHERE
           NOT (
-            (
-              orders__addresses__staged.id IS NULL
-            )
-            OR (
-              orders__addresses__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__addresses__staged.line1) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__addresses__staged.line2) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__addresses__staged.city) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__addresses__staged.region) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__addresses__staged.postal_code) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__addresses__staged.country_code) > 2
-              ), FALSE)
-            )
+            NOT orders__addresses__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.addresses AS b
@@ -421,6 +387,22 @@ BEGIN
   WHERE
     c.cdc__op <> 'N';
   ANALYZE orders__addresses__delta (cdc__op, id, old__id);
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+  FROM orders__addresses__delta AS r
+  WHERE
+    dead_letter.pipeline = 'orders'
+    AND dead_letter.source = 'addresses'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -466,42 +448,7 @@ BEGIN
         FROM orders__addresses__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.line1) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.line2) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.city) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.region) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.postal_code) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.country_code) > 2
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -516,42 +463,7 @@ BEGIN
         COUNT(*)
       FROM orders__addresses__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.line1) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.line2) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.city) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.region) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.postal_code) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.country_code) > 2
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -561,42 +473,7 @@ BEGIN
         FROM orders__addresses__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.line1) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.line2) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.city) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.region) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.postal_code) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.country_code) > 2
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -607,45 +484,10 @@ BEGIN
         COUNT(*)
       FROM orders__addresses__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.line1) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.line2) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.city) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.region) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.postal_code) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.country_code) > 2
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM orders__addresses__delta;
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

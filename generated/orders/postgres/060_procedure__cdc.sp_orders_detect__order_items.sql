@@ -17,7 +17,103 @@ BEGIN
     created_at,
     updated_at,
     deleted_at,
-    _loaded_at
+    _loaded_at,
+    CASE
+      WHEN order_id IS NULL OR line_number IS NULL
+      THEN 'NULL key (order_id, line_number)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN _loaded_at IS NULL
+      THEN 'NULL _loaded_at'
+      WHEN COALESCE((
+        line_number <= -32768.5 OR line_number >= 32767.5
+      ), FALSE)
+      THEN 'value out of range for order_items.line_number (smallint)'
+      WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(product_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for order_items.product_id (bigint)'
+      WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(quantity AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for order_items.quantity (integer)'
+      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(unit_price AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(discount_amount AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+      WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(tax_amount AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(quantity > 0, TRUE)
+      THEN 'check failed: positive_quantity'
+    END AS cdc__reject
   FROM staging.order_items
   WHERE
     _loaded_at > (
@@ -39,7 +135,103 @@ BEGIN
     created_at,
     updated_at,
     deleted_at,
-    _loaded_at
+    _loaded_at,
+    CASE
+      WHEN order_id IS NULL OR line_number IS NULL
+      THEN 'NULL key (order_id, line_number)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN _loaded_at IS NULL
+      THEN 'NULL _loaded_at'
+      WHEN COALESCE((
+        line_number <= -32768.5 OR line_number >= 32767.5
+      ), FALSE)
+      THEN 'value out of range for order_items.line_number (smallint)'
+      WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(product_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for order_items.product_id (bigint)'
+      WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(quantity AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for order_items.quantity (integer)'
+      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(unit_price AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(discount_amount AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+      WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(tax_amount AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(quantity > 0, TRUE)
+      THEN 'check failed: positive_quantity'
+    END AS cdc__reject
   FROM staging.order_items
   WHERE
     _loaded_at IS NULL
@@ -62,7 +254,103 @@ BEGIN
     created_at,
     updated_at,
     deleted_at,
-    _loaded_at
+    _loaded_at,
+    CASE
+      WHEN order_id IS NULL OR line_number IS NULL
+      THEN 'NULL key (order_id, line_number)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN _loaded_at IS NULL
+      THEN 'NULL _loaded_at'
+      WHEN COALESCE((
+        line_number <= -32768.5 OR line_number >= 32767.5
+      ), FALSE)
+      THEN 'value out of range for order_items.line_number (smallint)'
+      WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(product_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for order_items.product_id (bigint)'
+      WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(quantity AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for order_items.quantity (integer)'
+      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(unit_price AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(discount_amount AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+      WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(tax_amount AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(quantity > 0, TRUE)
+      THEN 'check failed: positive_quantity'
+    END AS cdc__reject
   FROM staging.order_items
   WHERE
     (
@@ -86,36 +374,7 @@ BEGIN
     p_run_id,
     'orders',
     'order_items',
-    CASE
-      WHEN n.order_id IS NULL OR n.line_number IS NULL
-      THEN 'NULL key (order_id, line_number)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN n._loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN COALESCE((
-        n.line_number <= -32768.5 OR n.line_number >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for order_items.line_number (smallint)'
-      WHEN COALESCE((
-        n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for order_items.quantity (integer)'
-      WHEN COALESCE((
-        ABS(n.unit_price) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.discount_amount) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.tax_amount) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
-      WHEN NOT COALESCE(n.quantity > 0, TRUE)
-      THEN 'check failed: positive_quantity'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.order_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.quantity AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
     ),
@@ -147,43 +406,7 @@ BEGIN
   FROM orders__order_items__staged AS n
   WHERE
     (
-      (
-        n.order_id IS NULL OR n.line_number IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        n._loaded_at IS NULL
-      )
-      OR (
-        COALESCE((
-          n.line_number <= -32768.5 OR n.line_number >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.unit_price) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.discount_amount) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.tax_amount) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        NOT COALESCE(n.quantity > 0, TRUE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -258,14 +481,20 @@ BEGIN
       SELECT
         CAST(n.order_id AS BIGINT) AS order_id,
         CAST(n.line_number AS SMALLINT) AS line_number,
-        CAST(n.product_id AS BIGINT) AS product_id,
-        CAST(n.quantity AS INT) AS quantity,
-        CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-        CAST(n.discount_amount AS DECIMAL(12, 2)) AS discount_amount,
-        CAST(n.tax_amount AS DECIMAL(12, 2)) AS tax_amount,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS product_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+        END AS quantity,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END AS unit_price,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END AS discount_amount,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END AS tax_amount,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
         b.order_id AS old__order_id,
         b.line_number AS old__line_number,
         b.product_id AS old__product_id,
@@ -293,49 +522,67 @@ BEGIN
           ELSE TRUE
         END AS chg__line_number,
         CASE
-          WHEN CAST(n.product_id AS BIGINT) = b.product_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.product_id
           OR (
-            CAST(n.product_id AS BIGINT) IS NULL AND b.product_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.product_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__product_id,
         CASE
-          WHEN CAST(n.quantity AS INT) = b.quantity
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+          END = b.quantity
           OR (
-            CAST(n.quantity AS INT) IS NULL AND b.quantity IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INT)
+            END IS NULL
+            AND b.quantity IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__quantity,
         CASE
-          WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END = b.unit_price
           OR (
-            CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END IS NULL
+            AND b.unit_price IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unit_price,
         CASE
-          WHEN CAST(n.discount_amount AS DECIMAL(12, 2)) = b.discount_amount
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END = b.discount_amount
           OR (
-            CAST(n.discount_amount AS DECIMAL(12, 2)) IS NULL AND b.discount_amount IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END IS NULL
+            AND b.discount_amount IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__discount_amount,
         CASE
-          WHEN CAST(n.tax_amount AS DECIMAL(12, 2)) = b.tax_amount
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END = b.tax_amount
           OR (
-            CAST(n.tax_amount AS DECIMAL(12, 2)) IS NULL AND b.tax_amount IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END IS NULL
+            AND b.tax_amount IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tax_amount,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -349,9 +596,10 @@ BEGIN
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
           OR (
-            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+            AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -381,6 +629,7 @@ BEGIN
           updated_at,
           deleted_at,
           _loaded_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY order_id, line_number
             ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, product_id DESC NULLS LAST, quantity DESC NULLS LAST, unit_price DESC NULLS LAST, discount_amount DESC NULLS LAST, tax_amount DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -388,52 +637,7 @@ BEGIN
         FROM orders__order_items__staged
         WHERE
           NOT (
-            (
-              orders__order_items__staged.order_id IS NULL
-              OR orders__order_items__staged.line_number IS NULL
-            )
-            OR (
-              orders__order_items__staged.updated_at IS NULL
-            )
-            OR (
-              orders__order_items__staged._loaded_at IS NULL
-            )
-            OR (
-              COALESCE(
-                (
-                  orders__order_items__staged.line_number <= -32768.5
-                  OR orders__order_items__staged.line_number >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  orders__order_items__staged.quantity <= -2147483648.5
-                  OR orders__order_items__staged.quantity >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                ABS(orders__order_items__staged.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__order_items__staged.discount_amount) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__order_items__staged.tax_amount) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(orders__order_items__staged.quantity > 0, TRUE)
-            )
+            NOT orders__order_items__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.order_items AS b
@@ -447,6 +651,23 @@ BEGIN
   WHERE
     c.cdc__op <> 'N';
   ANALYZE orders__order_items__delta (cdc__op, order_id, line_number, old__order_id, old__line_number);
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+  FROM orders__order_items__delta AS r
+  WHERE
+    dead_letter.pipeline = 'orders'
+    AND dead_letter.source = 'order_items'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.order_id, r.old__order_id) = CAST(dead_letter.row_data ->> 'order_id' AS BIGINT)
+      AND COALESCE(r.line_number, r.old__line_number) = CAST(dead_letter.row_data ->> 'line_number' AS SMALLINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -493,43 +714,7 @@ BEGIN
         FROM orders__order_items__staged AS n
         WHERE
           NOT (
-            (
-              n.order_id IS NULL OR n.line_number IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              n._loaded_at IS NULL
-            )
-            OR (
-              COALESCE((
-                n.line_number <= -32768.5 OR n.line_number >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.discount_amount) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.tax_amount) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(n.quantity > 0, TRUE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.order_id,
@@ -545,43 +730,7 @@ BEGIN
         COUNT(*)
       FROM orders__order_items__staged AS n
       WHERE
-        (
-          n.order_id IS NULL OR n.line_number IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          n._loaded_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.line_number <= -32768.5 OR n.line_number >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.discount_amount) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.tax_amount) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(n.quantity > 0, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -592,43 +741,7 @@ BEGIN
         FROM orders__order_items__staged AS n
         WHERE
           NOT (
-            (
-              n.order_id IS NULL OR n.line_number IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              n._loaded_at IS NULL
-            )
-            OR (
-              COALESCE((
-                n.line_number <= -32768.5 OR n.line_number >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.discount_amount) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.tax_amount) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(n.quantity > 0, TRUE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.order_id,
@@ -640,46 +753,10 @@ BEGIN
         COUNT(*)
       FROM orders__order_items__staged AS n
       WHERE
-        (
-          n.order_id IS NULL OR n.line_number IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          n._loaded_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.line_number <= -32768.5 OR n.line_number >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.quantity <= -2147483648.5 OR n.quantity >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.discount_amount) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.tax_amount) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(n.quantity > 0, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM orders__order_items__delta;
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -22,7 +22,157 @@ BEGIN
     placed_at,
     created_at,
     updated_at,
-    op
+    op,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN NOT COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(customer_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for orders.customer_id (bigint)'
+      WHEN COALESCE((
+        LENGTH(order_number) > 32
+      ), FALSE)
+      THEN 'value too long for orders.order_number (' || CAST(LENGTH(order_number) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        LENGTH(status) > 20
+      ), FALSE)
+      THEN 'value too long for orders.status (' || CAST(LENGTH(status) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        LENGTH(channel) > 20
+      ), FALSE)
+      THEN 'value too long for orders.channel (' || CAST(LENGTH(channel) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        LENGTH(currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for orders.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN NOT COALESCE(CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(subtotal AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(discount_total AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
+      WHEN NOT COALESCE(CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(tax_total AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(shipping_total AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
+      WHEN NOT COALESCE(
+        CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(shipping_address_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for orders.shipping_address_id (bigint)'
+      WHEN NOT COALESCE(
+        CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(billing_address_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for orders.billing_address_id (bigint)'
+      WHEN NOT COALESCE(
+        CAST(placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for orders.placed_at ("' || SUBSTRING(CAST(placed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for orders.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(subtotal >= 0, TRUE)
+      THEN 'check failed: non_negative_subtotal'
+    END AS cdc__reject
   FROM staging.orders;
   ANALYZE orders__orders__staged (id);
   INSERT INTO cdc.dead_letter (
@@ -38,46 +188,7 @@ BEGIN
     p_run_id,
     'orders',
     'orders',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        LENGTH(n.order_number) > 32
-      ), FALSE)
-      THEN 'value too long for orders.order_number (' || CAST(LENGTH(n.order_number) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        LENGTH(n.status) > 20
-      ), FALSE)
-      THEN 'value too long for orders.status (' || CAST(LENGTH(n.status) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        LENGTH(n.channel) > 20
-      ), FALSE)
-      THEN 'value too long for orders.channel (' || CAST(LENGTH(n.channel) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        LENGTH(n.currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for orders.currency_code (' || CAST(LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        ABS(n.subtotal) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.discount_total) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.tax_total) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.shipping_total) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
-      WHEN NOT COALESCE(n.subtotal >= 0, TRUE)
-      THEN 'check failed: non_negative_subtotal'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.order_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subtotal AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.billing_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.placed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>')
     ),
@@ -119,55 +230,7 @@ BEGIN
   FROM orders__orders__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.order_number) > 32
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.status) > 20
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.channel) > 20
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.currency_code) > 3
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.subtotal) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.discount_total) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.tax_total) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.shipping_total) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        NOT COALESCE(n.subtotal >= 0, TRUE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -261,19 +324,28 @@ BEGIN
     FROM (
       SELECT
         CAST(n.id AS BIGINT) AS id,
-        CAST(n.customer_id AS BIGINT) AS customer_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS customer_id,
         CAST(n.order_number AS VARCHAR(32)) AS order_number,
         CAST(n.status AS VARCHAR(20)) AS status,
         CAST(n.channel AS VARCHAR(20)) AS channel,
         CAST(n.currency_code AS CHAR(3)) AS currency_code,
-        CAST(n.subtotal AS DECIMAL(12, 2)) AS subtotal,
-        CAST(n.discount_total AS DECIMAL(12, 2)) AS discount_total,
-        CAST(n.tax_total AS DECIMAL(12, 2)) AS tax_total,
-        CAST(n.shipping_total AS DECIMAL(12, 2)) AS shipping_total,
-        CAST(n.shipping_address_id AS BIGINT) AS shipping_address_id,
-        CAST(n.billing_address_id AS BIGINT) AS billing_address_id,
-        CAST(n.placed_at AS TIMESTAMP) AS placed_at,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.subtotal AS DECIMAL(12, 2)) END AS subtotal,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_total AS DECIMAL(12, 2)) END AS discount_total,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_total AS DECIMAL(12, 2)) END AS tax_total,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.shipping_total AS DECIMAL(12, 2)) END AS shipping_total,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS shipping_address_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS billing_address_id,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.placed_at AS TIMESTAMP) END AS placed_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.customer_id AS old__customer_id,
@@ -299,9 +371,16 @@ BEGIN
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.customer_id
           OR (
-            CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.customer_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -339,65 +418,85 @@ BEGIN
           ELSE TRUE
         END AS chg__currency_code,
         CASE
-          WHEN CAST(n.subtotal AS DECIMAL(12, 2)) = b.subtotal
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.subtotal AS DECIMAL(12, 2)) END = b.subtotal
           OR (
-            CAST(n.subtotal AS DECIMAL(12, 2)) IS NULL AND b.subtotal IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.subtotal AS DECIMAL(12, 2)) END IS NULL
+            AND b.subtotal IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__subtotal,
         CASE
-          WHEN CAST(n.discount_total AS DECIMAL(12, 2)) = b.discount_total
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_total AS DECIMAL(12, 2)) END = b.discount_total
           OR (
-            CAST(n.discount_total AS DECIMAL(12, 2)) IS NULL AND b.discount_total IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_total AS DECIMAL(12, 2)) END IS NULL
+            AND b.discount_total IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__discount_total,
         CASE
-          WHEN CAST(n.tax_total AS DECIMAL(12, 2)) = b.tax_total
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_total AS DECIMAL(12, 2)) END = b.tax_total
           OR (
-            CAST(n.tax_total AS DECIMAL(12, 2)) IS NULL AND b.tax_total IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_total AS DECIMAL(12, 2)) END IS NULL
+            AND b.tax_total IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tax_total,
         CASE
-          WHEN CAST(n.shipping_total AS DECIMAL(12, 2)) = b.shipping_total
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.shipping_total AS DECIMAL(12, 2)) END = b.shipping_total
           OR (
-            CAST(n.shipping_total AS DECIMAL(12, 2)) IS NULL AND b.shipping_total IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.shipping_total AS DECIMAL(12, 2)) END IS NULL
+            AND b.shipping_total IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__shipping_total,
         CASE
-          WHEN CAST(n.shipping_address_id AS BIGINT) = b.shipping_address_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.shipping_address_id
           OR (
-            CAST(n.shipping_address_id AS BIGINT) IS NULL AND b.shipping_address_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.shipping_address_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.shipping_address_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__shipping_address_id,
         CASE
-          WHEN CAST(n.billing_address_id AS BIGINT) = b.billing_address_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.billing_address_id
           OR (
-            CAST(n.billing_address_id AS BIGINT) IS NULL AND b.billing_address_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.billing_address_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.billing_address_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__billing_address_id,
         CASE
-          WHEN CAST(n.placed_at AS TIMESTAMP) = b.placed_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.placed_at AS TIMESTAMP) END = b.placed_at
           OR (
-            CAST(n.placed_at AS TIMESTAMP) IS NULL AND b.placed_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.placed_at AS TIMESTAMP) END IS NULL
+            AND b.placed_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__placed_at,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -438,6 +537,7 @@ BEGIN
           created_at,
           updated_at,
           op,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, order_number DESC NULLS LAST, status DESC NULLS LAST, channel DESC NULLS LAST, currency_code DESC NULLS LAST, subtotal DESC NULLS LAST, discount_total DESC NULLS LAST, tax_total DESC NULLS LAST, shipping_total DESC NULLS LAST, shipping_address_id DESC NULLS LAST, billing_address_id DESC NULLS LAST, placed_at DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
@@ -445,55 +545,7 @@ BEGIN
         FROM orders__orders__staged
         WHERE
           NOT (
-            (
-              orders__orders__staged.id IS NULL
-            )
-            OR (
-              orders__orders__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__orders__staged.order_number) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__orders__staged.status) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__orders__staged.channel) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(orders__orders__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__orders__staged.subtotal) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__orders__staged.discount_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__orders__staged.tax_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__orders__staged.shipping_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(orders__orders__staged.subtotal >= 0, TRUE)
-            )
+            NOT orders__orders__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.orders AS b
@@ -507,6 +559,22 @@ BEGIN
   WHERE
     c.cdc__op <> 'N';
   ANALYZE orders__orders__delta (cdc__op, id, old__id);
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+  FROM orders__orders__delta AS r
+  WHERE
+    dead_letter.pipeline = 'orders'
+    AND dead_letter.source = 'orders'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -552,55 +620,7 @@ BEGIN
         FROM orders__orders__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.order_number) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.status) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.channel) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.subtotal) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.discount_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.tax_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.shipping_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(n.subtotal >= 0, TRUE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -615,55 +635,7 @@ BEGIN
         COUNT(*)
       FROM orders__orders__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.order_number) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.status) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.channel) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.subtotal) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.discount_total) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.tax_total) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.shipping_total) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(n.subtotal >= 0, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -673,55 +645,7 @@ BEGIN
         FROM orders__orders__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.order_number) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.status) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.channel) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.subtotal) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.discount_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.tax_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.shipping_total) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(n.subtotal >= 0, TRUE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -732,58 +656,10 @@ BEGIN
         COUNT(*)
       FROM orders__orders__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.order_number) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.status) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.channel) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.subtotal) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.discount_total) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.tax_total) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.shipping_total) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(n.subtotal >= 0, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM orders__orders__delta;
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

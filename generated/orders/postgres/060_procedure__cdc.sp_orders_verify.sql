@@ -1001,6 +1001,7 @@ BEGIN
       FROM cdc.dead_letter
       WHERE
         pipeline = 'orders'
+        AND resolved_run_id IS NULL
         AND CAST(EXTRACT(EPOCH FROM DATE_TRUNC('second', CAST(clock_timestamp() AS TIMESTAMP)) - DATE_TRUNC('second', CAST(dead_lettered_at AS TIMESTAMP))) AS BIGINT) > 5400
     ) AS q
   ) AS r;

@@ -67,7 +67,10 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.customer_id AS BIGINT) AS customer_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS customer_id,
       CAST(n.line1 AS VARCHAR(255)) AS line1,
       CAST(n.line2 AS VARCHAR(255)) AS line2,
       CAST(n.city AS VARCHAR(100)) AS city,
@@ -75,9 +78,9 @@ FROM (
       CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
       CAST(n.country_code AS CHAR(2)) AS country_code,
       CAST(n.is_default AS BOOLEAN) AS is_default,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.customer_id AS old__customer_id,
       b.line1 AS old__line1,
@@ -99,9 +102,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.customer_id AS BIGINT) = b.customer_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.customer_id
         OR (
-          CAST(n.customer_id AS BIGINT) IS NULL AND b.customer_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.customer_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.customer_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -163,9 +173,10 @@ FROM (
         ELSE TRUE
       END AS chg__is_default,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -179,9 +190,10 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -212,49 +224,82 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, customer_id DESC NULLS LAST, line1 DESC NULLS LAST, line2 DESC NULLS LAST, city DESC NULLS LAST, region DESC NULLS LAST, postal_code DESC NULLS LAST, country_code DESC NULLS LAST, is_default DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.addresses AS s
+      FROM (
+        SELECT
+          id,
+          customer_id,
+          line1,
+          line2,
+          city,
+          region,
+          postal_code,
+          country_code,
+          is_default,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for addresses.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(customer_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for addresses.customer_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(line1) > 255
+            ), FALSE)
+            THEN 'value too long for addresses.line1 (' || CAST(OCTET_LENGTH(line1) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(line2) > 255
+            ), FALSE)
+            THEN 'value too long for addresses.line2 (' || CAST(OCTET_LENGTH(line2) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(city) > 100
+            ), FALSE)
+            THEN 'value too long for addresses.city (' || CAST(OCTET_LENGTH(city) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              OCTET_LENGTH(region) > 100
+            ), FALSE)
+            THEN 'value too long for addresses.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              OCTET_LENGTH(postal_code) > 20
+            ), FALSE)
+            THEN 'value too long for addresses.postal_code (' || CAST(OCTET_LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+            WHEN COALESCE((
+              OCTET_LENGTH(country_code) > 2
+            ), FALSE)
+            THEN 'value too long for addresses.country_code (' || CAST(OCTET_LENGTH(country_code) AS VARCHAR(20)) || ' > 2)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for addresses.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for addresses.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.addresses
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.line1) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.line2) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.city) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.region) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.postal_code) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.country_code) > 2
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.addresses AS b

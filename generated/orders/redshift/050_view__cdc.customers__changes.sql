@@ -81,13 +81,19 @@ FROM (
       CAST(n.phone AS VARCHAR(32)) AS phone,
       CAST(n.segment AS VARCHAR(20)) AS segment,
       CAST(n.plan AS VARCHAR(20)) AS plan,
-      CAST(n.default_address_id AS BIGINT) AS default_address_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS default_address_id,
       CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
-      CAST(n.lifetime_value AS DECIMAL(12, 2)) AS lifetime_value,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.lifetime_value AS DECIMAL(12, 2)) END AS lifetime_value,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.email AS old__email,
       b.first_name AS old__first_name,
@@ -159,9 +165,16 @@ FROM (
         ELSE TRUE
       END AS chg__plan,
       CASE
-        WHEN CAST(n.default_address_id AS BIGINT) = b.default_address_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.default_address_id
         OR (
-          CAST(n.default_address_id AS BIGINT) IS NULL AND b.default_address_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.default_address_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.default_address_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -175,25 +188,34 @@ FROM (
         ELSE TRUE
       END AS chg__marketing_opt_in,
       CASE
-        WHEN CAST(n.lifetime_value AS DECIMAL(12, 2)) = b.lifetime_value
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.lifetime_value AS DECIMAL(12, 2)) END = b.lifetime_value
         OR (
-          CAST(n.lifetime_value AS DECIMAL(12, 2)) IS NULL AND b.lifetime_value IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.lifetime_value AS DECIMAL(12, 2)) END IS NULL
+          AND b.lifetime_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lifetime_value,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -207,9 +229,10 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -242,59 +265,122 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, phone DESC NULLS LAST, segment DESC NULLS LAST, plan DESC NULLS LAST, default_address_id DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, lifetime_value DESC NULLS LAST, status DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.customers AS s
+      FROM (
+        SELECT
+          id,
+          email,
+          first_name,
+          last_name,
+          phone,
+          segment,
+          plan,
+          default_address_id,
+          marketing_opt_in,
+          lifetime_value,
+          status,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN COALESCE((
+              OCTET_LENGTH(email) > 255
+            ), FALSE)
+            THEN 'value too long for customers.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(first_name) > 100
+            ), FALSE)
+            THEN 'value too long for customers.first_name (' || CAST(OCTET_LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              OCTET_LENGTH(last_name) > 100
+            ), FALSE)
+            THEN 'value too long for customers.last_name (' || CAST(OCTET_LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              OCTET_LENGTH(phone) > 32
+            ), FALSE)
+            THEN 'value too long for customers.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              OCTET_LENGTH(segment) > 20
+            ), FALSE)
+            THEN 'value too long for customers.segment (' || CAST(OCTET_LENGTH(segment) AS VARCHAR(20)) || ' > 20)'
+            WHEN COALESCE((
+              OCTET_LENGTH(plan) > 20
+            ), FALSE)
+            THEN 'value too long for customers.plan (' || CAST(OCTET_LENGTH(plan) AS VARCHAR(20)) || ' > 20)'
+            WHEN NOT COALESCE(
+              CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for customers.default_address_id ("' || SUBSTRING(CAST(default_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(default_address_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for customers.default_address_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(12,2) for customers.lifetime_value ("' || SUBSTRING(CAST(lifetime_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(lifetime_value AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for customers.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for customers.status (smallint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for customers.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for customers.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.customers
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.email) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.first_name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.last_name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.phone) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.segment) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.plan) > 20
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.lifetime_value) >= 9999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.customers AS b

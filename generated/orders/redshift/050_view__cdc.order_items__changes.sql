@@ -60,14 +60,20 @@ FROM (
     SELECT
       CAST(n.order_id AS BIGINT) AS order_id,
       CAST(n.line_number AS SMALLINT) AS line_number,
-      CAST(n.product_id AS BIGINT) AS product_id,
-      CAST(n.quantity AS INTEGER) AS quantity,
-      CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-      CAST(n.discount_amount AS DECIMAL(12, 2)) AS discount_amount,
-      CAST(n.tax_amount AS DECIMAL(12, 2)) AS tax_amount,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS product_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INTEGER)
+      END AS quantity,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END AS unit_price,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END AS discount_amount,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END AS tax_amount,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.order_id AS old__order_id,
       b.line_number AS old__line_number,
       b.product_id AS old__product_id,
@@ -95,49 +101,67 @@ FROM (
         ELSE TRUE
       END AS chg__line_number,
       CASE
-        WHEN CAST(n.product_id AS BIGINT) = b.product_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.product_id
         OR (
-          CAST(n.product_id AS BIGINT) IS NULL AND b.product_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.product_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.product_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__product_id,
       CASE
-        WHEN CAST(n.quantity AS INTEGER) = b.quantity
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.quantity
         OR (
-          CAST(n.quantity AS INTEGER) IS NULL AND b.quantity IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.quantity AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.quantity IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__quantity,
       CASE
-        WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END = b.unit_price
         OR (
-          CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END IS NULL
+          AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN CAST(n.discount_amount AS DECIMAL(12, 2)) = b.discount_amount
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END = b.discount_amount
         OR (
-          CAST(n.discount_amount AS DECIMAL(12, 2)) IS NULL AND b.discount_amount IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_amount AS DECIMAL(12, 2)) END IS NULL
+          AND b.discount_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_amount,
       CASE
-        WHEN CAST(n.tax_amount AS DECIMAL(12, 2)) = b.tax_amount
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END = b.tax_amount
         OR (
-          CAST(n.tax_amount AS DECIMAL(12, 2)) IS NULL AND b.tax_amount IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_amount AS DECIMAL(12, 2)) END IS NULL
+          AND b.tax_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_amount,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -151,9 +175,10 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -183,6 +208,7 @@ FROM (
         updated_at,
         deleted_at,
         _loaded_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY order_id, line_number
           ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, product_id DESC NULLS LAST, quantity DESC NULLS LAST, unit_price DESC NULLS LAST, discount_amount DESC NULLS LAST, tax_amount DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -199,7 +225,103 @@ FROM (
           created_at,
           updated_at,
           deleted_at,
-          _loaded_at
+          _loaded_at,
+          CASE
+            WHEN order_id IS NULL OR line_number IS NULL
+            THEN 'NULL key (order_id, line_number)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN _loaded_at IS NULL
+            THEN 'NULL _loaded_at'
+            WHEN COALESCE((
+              line_number <= -32768.5 OR line_number >= 32767.5
+            ), FALSE)
+            THEN 'value out of range for order_items.line_number (smallint)'
+            WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(product_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for order_items.product_id (bigint)'
+            WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(quantity AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for order_items.quantity (integer)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(
+              CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(discount_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(tax_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(quantity > 0, TRUE)
+            THEN 'check failed: positive_quantity'
+          END AS cdc__reject
         FROM staging.order_items
         WHERE
           _loaded_at > (
@@ -221,7 +343,103 @@ FROM (
           created_at,
           updated_at,
           deleted_at,
-          _loaded_at
+          _loaded_at,
+          CASE
+            WHEN order_id IS NULL OR line_number IS NULL
+            THEN 'NULL key (order_id, line_number)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN _loaded_at IS NULL
+            THEN 'NULL _loaded_at'
+            WHEN COALESCE((
+              line_number <= -32768.5 OR line_number >= 32767.5
+            ), FALSE)
+            THEN 'value out of range for order_items.line_number (smallint)'
+            WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(product_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for order_items.product_id (bigint)'
+            WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(quantity AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for order_items.quantity (integer)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(
+              CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(discount_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(tax_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(quantity > 0, TRUE)
+            THEN 'check failed: positive_quantity'
+          END AS cdc__reject
         FROM staging.order_items
         WHERE
           _loaded_at IS NULL
@@ -244,7 +462,103 @@ FROM (
           created_at,
           updated_at,
           deleted_at,
-          _loaded_at
+          _loaded_at,
+          CASE
+            WHEN order_id IS NULL OR line_number IS NULL
+            THEN 'NULL key (order_id, line_number)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN _loaded_at IS NULL
+            THEN 'NULL _loaded_at'
+            WHEN COALESCE((
+              line_number <= -32768.5 OR line_number >= 32767.5
+            ), FALSE)
+            THEN 'value out of range for order_items.line_number (smallint)'
+            WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(product_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for order_items.product_id (bigint)'
+            WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(quantity AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for order_items.quantity (integer)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+            WHEN NOT COALESCE(
+              CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(discount_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+            WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(tax_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 9999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(quantity > 0, TRUE)
+            THEN 'check failed: positive_quantity'
+          END AS cdc__reject
         FROM staging.order_items
         WHERE
           (
@@ -257,43 +571,7 @@ FROM (
       ) AS s
       WHERE
         NOT (
-          (
-            s.order_id IS NULL OR s.line_number IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            s._loaded_at IS NULL
-          )
-          OR (
-            COALESCE((
-              s.line_number <= -32768.5 OR s.line_number >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.quantity <= -2147483648.5 OR s.quantity >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.unit_price) >= 9999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.discount_amount) >= 9999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.tax_amount) >= 9999999999.995
-            ), FALSE)
-          )
-          OR (
-            NOT COALESCE(s.quantity > 0, TRUE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.order_items AS b

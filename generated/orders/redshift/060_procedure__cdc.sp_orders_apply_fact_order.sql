@@ -386,6 +386,26 @@ BEGIN
           AND x.source = 'fact_order'
           AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)))
       );
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM (
+      SELECT
+        k.order_id,
+        n.cdc__unstorable AS cdc__unstorable
+      FROM orders__fact_order__keys AS k
+      LEFT JOIN orders__fact_order__new AS n
+        ON k.order_id = n.order_id
+    ) AS r
+    WHERE
+      dead_letter.pipeline = 'orders'
+      AND dead_letter.source = 'fact_order'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.order_id = CAST(dead_letter.row_data."order_id" AS BIGINT)
+        AND (
+          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+        )
+      );
     DROP TABLE IF EXISTS orders__fact_order__diff;
     CREATE TEMPORARY TABLE orders__fact_order__diff AS
     SELECT
@@ -655,7 +675,7 @@ BEGIN
     WHERE
       fact_order.order_id = orders__fact_order__diff.old__order_id
       AND orders__fact_order__diff.cdc__op = 'D';
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO analytics.fact_order (

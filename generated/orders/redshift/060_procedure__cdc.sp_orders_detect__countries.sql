@@ -13,7 +13,48 @@ BEGIN
     currency_code,
     vat_rate,
     created_at,
-    updated_at
+    updated_at,
+    CASE
+      WHEN code IS NULL
+      THEN 'NULL key (code)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(code) > 2
+      ), FALSE)
+      THEN 'value too long for countries.code (' || CAST(OCTET_LENGTH(code) AS VARCHAR(20)) || ' > 2)'
+      WHEN COALESCE((
+        OCTET_LENGTH(name) > 100
+      ), FALSE)
+      THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        OCTET_LENGTH(region) > 64
+      ), FALSE)
+      THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN NOT COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(vat_rate AS DECIMAL(38, 2))
+            END
+          ) >= 999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.countries;
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -28,32 +69,7 @@ BEGIN
     p_run_id,
     'orders',
     'countries',
-    CASE
-      WHEN n.code IS NULL
-      THEN 'NULL key (code)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.code) > 2
-      ), FALSE)
-      THEN 'value too long for countries.code (' || CAST(OCTET_LENGTH(n.code) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.name) > 100
-      ), FALSE)
-      THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.region) > 64
-      ), FALSE)
-      THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        ABS(n.vat_rate) >= 999.995
-      ), FALSE)
-      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
     ),
@@ -77,37 +93,7 @@ BEGIN
   FROM orders__countries__staged AS n
   WHERE
     (
-      (
-        n.code IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.code) > 2
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.name) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.region) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.currency_code) > 3
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.vat_rate) >= 999.995
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -172,8 +158,8 @@ BEGIN
         CAST(n.name AS VARCHAR(100)) AS name,
         CAST(n.region AS VARCHAR(64)) AS region,
         CAST(n.currency_code AS CHAR(3)) AS currency_code,
-        CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END AS vat_rate,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.code AS old__code,
         b.name AS old__name,
@@ -215,17 +201,19 @@ BEGIN
           ELSE TRUE
         END AS chg__currency_code,
         CASE
-          WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END = b.vat_rate
           OR (
-            CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END IS NULL
+            AND b.vat_rate IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__vat_rate,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -257,6 +245,7 @@ BEGIN
           vat_rate,
           created_at,
           updated_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY code
             ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, region DESC NULLS LAST, currency_code DESC NULLS LAST, vat_rate DESC NULLS LAST, created_at DESC NULLS LAST
@@ -264,37 +253,7 @@ BEGIN
         FROM orders__countries__staged
         WHERE
           NOT (
-            (
-              orders__countries__staged.code IS NULL
-            )
-            OR (
-              orders__countries__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__countries__staged.code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__countries__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__countries__staged.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__countries__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__countries__staged.vat_rate) >= 999.995
-              ), FALSE)
-            )
+            NOT orders__countries__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.countries AS b
@@ -343,42 +302,28 @@ BEGIN
         FROM orders__countries__staged
         WHERE
           NOT (
-            (
-              orders__countries__staged.code IS NULL
-            )
-            OR (
-              orders__countries__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__countries__staged.code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__countries__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__countries__staged.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__countries__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__countries__staged.vat_rate) >= 999.995
-              ), FALSE)
-            )
+            NOT orders__countries__staged.cdc__reject IS NULL
           )
       )
   ) AS c
   WHERE
     c.cdc__op <> 'N';
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+  FROM orders__countries__delta AS r
+  WHERE
+    dead_letter.pipeline = 'orders'
+    AND dead_letter.source = 'countries'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.code, r.old__code) = CAST(dead_letter.row_data."code" AS CHAR(2))
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -424,37 +369,7 @@ BEGIN
         FROM orders__countries__staged AS n
         WHERE
           NOT (
-            (
-              n.code IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.vat_rate) >= 999.995
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.code
@@ -469,37 +384,7 @@ BEGIN
         COUNT(*)
       FROM orders__countries__staged AS n
       WHERE
-        (
-          n.code IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -509,37 +394,7 @@ BEGIN
         FROM orders__countries__staged AS n
         WHERE
           NOT (
-            (
-              n.code IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.vat_rate) >= 999.995
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.code
@@ -550,40 +405,10 @@ BEGIN
         COUNT(*)
       FROM orders__countries__staged AS n
       WHERE
-        (
-          n.code IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM orders__countries__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

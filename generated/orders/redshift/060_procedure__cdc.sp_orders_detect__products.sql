@@ -16,7 +16,72 @@ BEGIN
     weight_kg,
     is_active,
     created_at,
-    updated_at
+    updated_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(sku) > 64
+      ), FALSE)
+      THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(name) > 255
+      ), FALSE)
+      THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(category) > 100
+      ), FALSE)
+      THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(unit_price AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+      WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(unit_cost AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+      WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(weight_kg AS DECIMAL(38, 3))
+            END
+          ) >= 99999.9995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.products;
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -31,36 +96,7 @@ BEGIN
     p_run_id,
     'orders',
     'products',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.sku) > 64
-      ), FALSE)
-      THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(n.sku) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.name) > 255
-      ), FALSE)
-      THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.category) > 100
-      ), FALSE)
-      THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(n.category) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        ABS(n.unit_price) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for products.unit_price (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.unit_cost) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.weight_kg) >= 99999.9995
-      ), FALSE)
-      THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
     ),
@@ -90,42 +126,7 @@ BEGIN
   FROM orders__products__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.sku) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.name) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.category) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.unit_price) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.unit_cost) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.weight_kg) >= 99999.9995
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -202,11 +203,11 @@ BEGIN
         CAST(n.sku AS VARCHAR(64)) AS sku,
         CAST(n.name AS VARCHAR(255)) AS name,
         CAST(n.category AS VARCHAR(100)) AS category,
-        CAST(n.unit_price AS DECIMAL(12, 2)) AS unit_price,
-        CAST(n.unit_cost AS DECIMAL(12, 2)) AS unit_cost,
-        CAST(n.weight_kg AS DECIMAL(8, 3)) AS weight_kg,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END AS unit_price,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END AS unit_cost,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END AS weight_kg,
         CAST(n.is_active AS BOOLEAN) AS is_active,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.sku AS old__sku,
@@ -251,25 +252,28 @@ BEGIN
           ELSE TRUE
         END AS chg__category,
         CASE
-          WHEN CAST(n.unit_price AS DECIMAL(12, 2)) = b.unit_price
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END = b.unit_price
           OR (
-            CAST(n.unit_price AS DECIMAL(12, 2)) IS NULL AND b.unit_price IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(12, 2)) END IS NULL
+            AND b.unit_price IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unit_price,
         CASE
-          WHEN CAST(n.unit_cost AS DECIMAL(12, 2)) = b.unit_cost
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END = b.unit_cost
           OR (
-            CAST(n.unit_cost AS DECIMAL(12, 2)) IS NULL AND b.unit_cost IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_cost AS DECIMAL(12, 2)) END IS NULL
+            AND b.unit_cost IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__unit_cost,
         CASE
-          WHEN CAST(n.weight_kg AS DECIMAL(8, 3)) = b.weight_kg
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END = b.weight_kg
           OR (
-            CAST(n.weight_kg AS DECIMAL(8, 3)) IS NULL AND b.weight_kg IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(8, 3)) END IS NULL
+            AND b.weight_kg IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -283,9 +287,10 @@ BEGIN
           ELSE TRUE
         END AS chg__is_active,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -320,6 +325,7 @@ BEGIN
           is_active,
           created_at,
           updated_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, sku DESC NULLS LAST, name DESC NULLS LAST, category DESC NULLS LAST, unit_price DESC NULLS LAST, unit_cost DESC NULLS LAST, weight_kg DESC NULLS LAST, is_active DESC NULLS LAST, created_at DESC NULLS LAST
@@ -327,42 +333,7 @@ BEGIN
         FROM orders__products__staged
         WHERE
           NOT (
-            (
-              orders__products__staged.id IS NULL
-            )
-            OR (
-              orders__products__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__products__staged.sku) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__products__staged.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__products__staged.category) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.unit_cost) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.weight_kg) >= 99999.9995
-              ), FALSE)
-            )
+            NOT orders__products__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.products AS b
@@ -420,47 +391,28 @@ BEGIN
         FROM orders__products__staged
         WHERE
           NOT (
-            (
-              orders__products__staged.id IS NULL
-            )
-            OR (
-              orders__products__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__products__staged.sku) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__products__staged.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(orders__products__staged.category) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.unit_cost) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(orders__products__staged.weight_kg) >= 99999.9995
-              ), FALSE)
-            )
+            NOT orders__products__staged.cdc__reject IS NULL
           )
       )
   ) AS c
   WHERE
     c.cdc__op <> 'N';
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+  FROM orders__products__delta AS r
+  WHERE
+    dead_letter.pipeline = 'orders'
+    AND dead_letter.source = 'products'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -506,42 +458,7 @@ BEGIN
         FROM orders__products__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.sku) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.category) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_cost) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.weight_kg) >= 99999.9995
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -556,42 +473,7 @@ BEGIN
         COUNT(*)
       FROM orders__products__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.sku) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.category) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_cost) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.weight_kg) >= 99999.9995
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -601,42 +483,7 @@ BEGIN
         FROM orders__products__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.sku) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.category) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_price) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.unit_cost) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.weight_kg) >= 99999.9995
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -647,45 +494,10 @@ BEGIN
         COUNT(*)
       FROM orders__products__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.sku) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.category) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_price) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.unit_cost) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.weight_kg) >= 99999.9995
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM orders__products__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -1530,10 +1530,13 @@ BEGIN
   DELETE FROM cdc.dead_letter
   WHERE
     pipeline = 'orders' AND run_id = p_target_run;
+  UPDATE cdc.dead_letter SET resolved_run_id = NULL, resolved_at = NULL
+  WHERE
+    pipeline = 'orders' AND resolved_run_id = p_target_run;
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
-  v_statements := v_statements + 93;
+  v_statements := v_statements + 94;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

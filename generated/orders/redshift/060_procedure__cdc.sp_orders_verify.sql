@@ -1000,7 +1000,9 @@ BEGIN
         SUBSTRING(source || ' run ' || CAST(run_id AS VARCHAR(20)) || ': ' || reason FROM 1 FOR 150) AS cdc__example
       FROM cdc.dead_letter
       WHERE
-        pipeline = 'orders' AND DATEDIFF(SECOND, dead_lettered_at, GETDATE()) > 5400
+        pipeline = 'orders'
+        AND resolved_run_id IS NULL
+        AND DATEDIFF(SECOND, dead_lettered_at, GETDATE()) > 5400
     ) AS q
   ) AS r;
 END;

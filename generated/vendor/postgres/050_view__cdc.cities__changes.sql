@@ -135,7 +135,10 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.country_id AS BIGINT) AS country_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS country_id,
       CAST(n.name AS VARCHAR(150)) AS name,
       CAST(n.ascii_name AS VARCHAR(150)) AS ascii_name,
       CAST(n.state_name AS VARCHAR(150)) AS state_name,
@@ -143,26 +146,44 @@ FROM (
       CAST(n.county_name AS VARCHAR(150)) AS county_name,
       CAST(n.metro_area AS VARCHAR(150)) AS metro_area,
       CAST(n.postal_code_prefix AS VARCHAR(10)) AS postal_code_prefix,
-      CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
-      CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
-      CAST(n.elevation_m AS INT) AS elevation_m,
-      CAST(n.population AS INT) AS population,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END AS latitude,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END AS longitude,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INT)
+      END AS elevation_m,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INT)
+      END AS population,
       CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
-      CAST(n.utc_offset_minutes AS SMALLINT) AS utc_offset_minutes,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS utc_offset_minutes,
       CAST(n.is_capital AS BOOLEAN) AS is_capital,
       CAST(n.is_state_capital AS BOOLEAN) AS is_state_capital,
-      CAST(n.tier AS SMALLINT) AS tier,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.geoname_id AS BIGINT) AS geoname_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS tier,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS geoname_id,
       CAST(n.wikidata_id AS VARCHAR(16)) AS wikidata_id,
       CAST(n.iata_code AS CHAR(3)) AS iata_code,
       CAST(n.alternate_names AS VARCHAR(2000)) AS alternate_names,
-      CAST(n.area_km2 AS DECIMAL(10, 2)) AS area_km2,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(10, 2)) END AS area_km2,
       CAST(n.is_serviced AS BOOLEAN) AS is_serviced,
       CAST(n.slug AS VARCHAR(150)) AS slug,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.country_id AS old__country_id,
       b.name AS old__name,
@@ -201,9 +222,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.country_id AS BIGINT) = b.country_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.country_id
         OR (
-          CAST(n.country_id AS BIGINT) IS NULL AND b.country_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.country_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -266,33 +294,49 @@ FROM (
         ELSE TRUE
       END AS chg__postal_code_prefix,
       CASE
-        WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END = b.latitude
         OR (
-          CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END IS NULL
+          AND b.latitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__latitude,
       CASE
-        WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END = b.longitude
         OR (
-          CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END IS NULL
+          AND b.longitude IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__longitude,
       CASE
-        WHEN CAST(n.elevation_m AS INT) = b.elevation_m
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INT)
+        END = b.elevation_m
         OR (
-          CAST(n.elevation_m AS INT) IS NULL AND b.elevation_m IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.elevation_m IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__elevation_m,
       CASE
-        WHEN CAST(n.population AS INT) = b.population
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INT)
+        END = b.population
         OR (
-          CAST(n.population AS INT) IS NULL AND b.population IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.population IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -306,9 +350,16 @@ FROM (
         ELSE TRUE
       END AS chg__time_zone,
       CASE
-        WHEN CAST(n.utc_offset_minutes AS SMALLINT) = b.utc_offset_minutes
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.utc_offset_minutes
         OR (
-          CAST(n.utc_offset_minutes AS SMALLINT) IS NULL AND b.utc_offset_minutes IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.utc_offset_minutes IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -330,25 +381,46 @@ FROM (
         ELSE TRUE
       END AS chg__is_state_capital,
       CASE
-        WHEN CAST(n.tier AS SMALLINT) = b.tier
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.tier
         OR (
-          CAST(n.tier AS SMALLINT) IS NULL AND b.tier IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.tier IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tier,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.geoname_id AS BIGINT) = b.geoname_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.geoname_id
         OR (
-          CAST(n.geoname_id AS BIGINT) IS NULL AND b.geoname_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.geoname_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -378,9 +450,10 @@ FROM (
         ELSE TRUE
       END AS chg__alternate_names,
       CASE
-        WHEN CAST(n.area_km2 AS DECIMAL(10, 2)) = b.area_km2
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(10, 2)) END = b.area_km2
         OR (
-          CAST(n.area_km2 AS DECIMAL(10, 2)) IS NULL AND b.area_km2 IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(10, 2)) END IS NULL
+          AND b.area_km2 IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -402,9 +475,10 @@ FROM (
         ELSE TRUE
       END AS chg__slug,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -418,9 +492,10 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -468,119 +543,243 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, country_id DESC NULLS LAST, name DESC NULLS LAST, ascii_name DESC NULLS LAST, state_name DESC NULLS LAST, state_code DESC NULLS LAST, county_name DESC NULLS LAST, metro_area DESC NULLS LAST, postal_code_prefix DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, elevation_m DESC NULLS LAST, population DESC NULLS LAST, time_zone DESC NULLS LAST, utc_offset_minutes DESC NULLS LAST, is_capital DESC NULLS LAST, is_state_capital DESC NULLS LAST, tier DESC NULLS LAST, status DESC NULLS LAST, geoname_id DESC NULLS LAST, wikidata_id DESC NULLS LAST, iata_code DESC NULLS LAST, alternate_names DESC NULLS LAST, area_km2 DESC NULLS LAST, is_serviced DESC NULLS LAST, slug DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.cities AS s
+      FROM (
+        SELECT
+          id,
+          country_id,
+          name,
+          ascii_name,
+          state_name,
+          state_code,
+          county_name,
+          metro_area,
+          postal_code_prefix,
+          latitude,
+          longitude,
+          elevation_m,
+          population,
+          time_zone,
+          utc_offset_minutes,
+          is_capital,
+          is_state_capital,
+          tier,
+          status,
+          geoname_id,
+          wikidata_id,
+          iata_code,
+          alternate_names,
+          area_km2,
+          is_serviced,
+          slug,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for cities.country_id ("' || SUBSTRING(CAST(country_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(country_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for cities.country_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
+            ), FALSE)
+            THEN 'value too long for cities.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(ascii_name) > 150
+            ), FALSE)
+            THEN 'value too long for cities.ascii_name (' || CAST(LENGTH(ascii_name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(state_name) > 150
+            ), FALSE)
+            THEN 'value too long for cities.state_name (' || CAST(LENGTH(state_name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(state_code) > 10
+            ), FALSE)
+            THEN 'value too long for cities.state_code (' || CAST(LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
+            WHEN COALESCE((
+              LENGTH(county_name) > 150
+            ), FALSE)
+            THEN 'value too long for cities.county_name (' || CAST(LENGTH(county_name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(metro_area) > 150
+            ), FALSE)
+            THEN 'value too long for cities.metro_area (' || CAST(LENGTH(metro_area) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(postal_code_prefix) > 10
+            ), FALSE)
+            THEN 'value too long for cities.postal_code_prefix (' || CAST(LENGTH(postal_code_prefix) AS VARCHAR(20)) || ' > 10)'
+            WHEN NOT COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(9,6) for cities.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(latitude AS DECIMAL(38, 6))
+                  END
+                ) >= 999.9999995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for cities.latitude (numeric(9,6))'
+            WHEN NOT COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(9,6) for cities.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(longitude AS DECIMAL(38, 6))
+                  END
+                ) >= 999.9999995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for cities.longitude (numeric(9,6))'
+            WHEN NOT COALESCE(CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for cities.elevation_m ("' || SUBSTRING(CAST(elevation_m AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(elevation_m AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for cities.elevation_m (integer)'
+            WHEN NOT COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for cities.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(population AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for cities.population (integer)'
+            WHEN COALESCE((
+              LENGTH(time_zone) > 64
+            ), FALSE)
+            THEN 'value too long for cities.time_zone (' || CAST(LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(
+              CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for cities.utc_offset_minutes ("' || SUBSTRING(CAST(utc_offset_minutes AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(utc_offset_minutes AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for cities.utc_offset_minutes (smallint)'
+            WHEN NOT COALESCE(CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for cities.tier ("' || SUBSTRING(CAST(tier AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(tier AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for cities.tier (smallint)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for cities.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for cities.status (smallint)'
+            WHEN NOT COALESCE(CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for cities.geoname_id ("' || SUBSTRING(CAST(geoname_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(geoname_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for cities.geoname_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(wikidata_id) > 16
+            ), FALSE)
+            THEN 'value too long for cities.wikidata_id (' || CAST(LENGTH(wikidata_id) AS VARCHAR(20)) || ' > 16)'
+            WHEN COALESCE((
+              LENGTH(iata_code) > 3
+            ), FALSE)
+            THEN 'value too long for cities.iata_code (' || CAST(LENGTH(iata_code) AS VARCHAR(20)) || ' > 3)'
+            WHEN COALESCE((
+              LENGTH(alternate_names) > 2000
+            ), FALSE)
+            THEN 'value too long for cities.alternate_names (' || CAST(LENGTH(alternate_names) AS VARCHAR(20)) || ' > 2000)'
+            WHEN NOT COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(10,2) for cities.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(area_km2 AS DECIMAL(38, 2))
+                  END
+                ) >= 99999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for cities.area_km2 (numeric(10,2))'
+            WHEN COALESCE((
+              LENGTH(slug) > 150
+            ), FALSE)
+            THEN 'value too long for cities.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for cities.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for cities.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.cities
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.ascii_name) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.state_name) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.state_code) > 10
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.county_name) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.metro_area) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.postal_code_prefix) > 10
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.latitude) >= 999.9999995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.longitude) >= 999.9999995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.elevation_m <= -2147483648.5 OR s.elevation_m >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.population <= -2147483648.5 OR s.population >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.time_zone) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.utc_offset_minutes <= -32768.5 OR s.utc_offset_minutes >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.tier <= -32768.5 OR s.tier >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.wikidata_id) > 16
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.iata_code) > 3
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.alternate_names) > 2000
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.area_km2) >= 99999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.slug) > 150
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.cities AS b

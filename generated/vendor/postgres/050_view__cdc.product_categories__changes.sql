@@ -139,34 +139,58 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.parent_id AS BIGINT) AS parent_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS parent_id,
       CAST(n.name AS VARCHAR(150)) AS name,
       CAST(n.slug AS VARCHAR(150)) AS slug,
       CAST(n.code AS VARCHAR(32)) AS code,
       CAST(n.description AS VARCHAR(1000)) AS description,
-      CAST(n.depth AS SMALLINT) AS depth,
-      CAST(n.lft AS INT) AS lft,
-      CAST(n.rgt AS INT) AS rgt,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS depth,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT) END AS lft,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT) END AS rgt,
       CAST(n.path AS VARCHAR(1000)) AS path,
       CAST(n.unspsc_code AS VARCHAR(16)) AS unspsc_code,
       CAST(n.hs_code AS VARCHAR(16)) AS hs_code,
-      CAST(n.status AS SMALLINT) AS status,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
       CAST(n.is_leaf AS BOOLEAN) AS is_leaf,
       CAST(n.is_restricted AS BOOLEAN) AS is_restricted,
       CAST(n.requires_approval AS BOOLEAN) AS requires_approval,
       CAST(n.requires_certification AS BOOLEAN) AS requires_certification,
-      CAST(n.default_tax_rate AS DECIMAL(5, 2)) AS default_tax_rate,
-      CAST(n.default_lead_time_days AS SMALLINT) AS default_lead_time_days,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END AS default_tax_rate,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS default_lead_time_days,
       CAST(n.tax_code AS VARCHAR(32)) AS tax_code,
       CAST(n.gl_account AS VARCHAR(32)) AS gl_account,
       CAST(n.is_service AS BOOLEAN) AS is_service,
-      CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
-      CAST(n.vendor_count AS INT) AS vendor_count,
-      CAST(n.sort_order AS SMALLINT) AS sort_order,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END AS min_order_value,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
+      END AS vendor_count,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS sort_order,
       CAST(n.icon_url AS VARCHAR(1024)) AS icon_url,
-      CAST(n.created_by AS BIGINT) AS created_by,
-      CAST(n.updated_by AS BIGINT) AS updated_by,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS created_by,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS updated_by,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.parent_id AS old__parent_id,
@@ -207,9 +231,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.parent_id
         OR (
-          CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.parent_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -247,23 +278,34 @@ FROM (
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN CAST(n.depth AS SMALLINT) = b.depth
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.depth
         OR (
-          CAST(n.depth AS SMALLINT) IS NULL AND b.depth IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.depth IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__depth,
       CASE
-        WHEN CAST(n.lft AS INT) = b.lft OR (
-          CAST(n.lft AS INT) IS NULL AND b.lft IS NULL
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT) END = b.lft
+        OR (
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INT) END IS NULL
+          AND b.lft IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lft,
       CASE
-        WHEN CAST(n.rgt AS INT) = b.rgt OR (
-          CAST(n.rgt AS INT) IS NULL AND b.rgt IS NULL
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT) END = b.rgt
+        OR (
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INT) END IS NULL
+          AND b.rgt IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -293,9 +335,16 @@ FROM (
         ELSE TRUE
       END AS chg__hs_code,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -334,17 +383,24 @@ FROM (
         ELSE TRUE
       END AS chg__requires_certification,
       CASE
-        WHEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) = b.default_tax_rate
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END = b.default_tax_rate
         OR (
-          CAST(n.default_tax_rate AS DECIMAL(5, 2)) IS NULL AND b.default_tax_rate IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END IS NULL
+          AND b.default_tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__default_tax_rate,
       CASE
-        WHEN CAST(n.default_lead_time_days AS SMALLINT) = b.default_lead_time_days
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.default_lead_time_days
         OR (
-          CAST(n.default_lead_time_days AS SMALLINT) IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
           AND b.default_lead_time_days IS NULL
         )
         THEN FALSE
@@ -375,25 +431,40 @@ FROM (
         ELSE TRUE
       END AS chg__is_service,
       CASE
-        WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END = b.min_order_value
         OR (
-          CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END IS NULL
+          AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_value,
       CASE
-        WHEN CAST(n.vendor_count AS INT) = b.vendor_count
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
+        END = b.vendor_count
         OR (
-          CAST(n.vendor_count AS INT) IS NULL AND b.vendor_count IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.vendor_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vendor_count,
       CASE
-        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.sort_order
         OR (
-          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -407,25 +478,40 @@ FROM (
         ELSE TRUE
       END AS chg__icon_url,
       CASE
-        WHEN CAST(n.created_by AS BIGINT) = b.created_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.created_by
         OR (
-          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.updated_by
         OR (
-          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -480,117 +566,265 @@ FROM (
         updated_by,
         created_at,
         updated_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, parent_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, code DESC NULLS LAST, description DESC NULLS LAST, depth DESC NULLS LAST, lft DESC NULLS LAST, rgt DESC NULLS LAST, path DESC NULLS LAST, unspsc_code DESC NULLS LAST, hs_code DESC NULLS LAST, status DESC NULLS LAST, is_leaf DESC NULLS LAST, is_restricted DESC NULLS LAST, requires_approval DESC NULLS LAST, requires_certification DESC NULLS LAST, default_tax_rate DESC NULLS LAST, default_lead_time_days DESC NULLS LAST, tax_code DESC NULLS LAST, gl_account DESC NULLS LAST, is_service DESC NULLS LAST, min_order_value DESC NULLS LAST, vendor_count DESC NULLS LAST, sort_order DESC NULLS LAST, icon_url DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.product_categories AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.slug) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.code) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.description) > 1000
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.depth <= -32768.5 OR s.depth >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.lft <= -2147483648.5 OR s.lft >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.rgt <= -2147483648.5 OR s.rgt >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.path) > 1000
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.unspsc_code) > 16
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.hs_code) > 16
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.default_tax_rate) >= 999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE(
-              (
-                s.default_lead_time_days <= -32768.5 OR s.default_lead_time_days >= 32767.5
+      FROM (
+        SELECT
+          id,
+          parent_id,
+          name,
+          slug,
+          code,
+          description,
+          depth,
+          lft,
+          rgt,
+          path,
+          unspsc_code,
+          hs_code,
+          status,
+          is_leaf,
+          is_restricted,
+          requires_approval,
+          requires_certification,
+          default_tax_rate,
+          default_lead_time_days,
+          tax_code,
+          gl_account,
+          is_service,
+          min_order_value,
+          vendor_count,
+          sort_order,
+          icon_url,
+          created_by,
+          updated_by,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(parent_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.tax_code) > 32
+            THEN 'value out of range for product_categories.parent_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.gl_account) > 32
+            THEN 'value too long for product_categories.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(slug) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.min_order_value) >= 999999999999.995
+            THEN 'value too long for product_categories.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(code) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.vendor_count <= -2147483648.5 OR s.vendor_count >= 2147483647.5
+            THEN 'value too long for product_categories.code (' || CAST(LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(description) > 1000
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
+            THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(depth AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.depth (smallint)'
+            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(lft AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.lft (integer)'
+            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(rgt AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.rgt (integer)'
+            WHEN COALESCE((
+              LENGTH(path) > 1000
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.icon_url) > 1024
+            THEN 'value too long for product_categories.path (' || CAST(LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+            WHEN COALESCE((
+              LENGTH(unspsc_code) > 16
             ), FALSE)
-          )
+            THEN 'value too long for product_categories.unspsc_code (' || CAST(LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN COALESCE((
+              LENGTH(hs_code) > 16
+            ), FALSE)
+            THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.status (smallint)'
+            WHEN NOT COALESCE(
+              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+            WHEN COALESCE((
+              LENGTH(tax_code) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.tax_code (' || CAST(LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(gl_account) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(
+              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(min_order_value AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(vendor_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.vendor_count (integer)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.sort_order (smallint)'
+            WHEN COALESCE((
+              LENGTH(icon_url) > 1024
+            ), FALSE)
+            THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.product_categories
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.product_categories AS b
@@ -698,120 +932,517 @@ FROM (
     NOT EXISTS(
       SELECT
         1
-      FROM staging.product_categories AS x
+      FROM (
+        SELECT
+          id,
+          parent_id,
+          name,
+          slug,
+          code,
+          description,
+          depth,
+          lft,
+          rgt,
+          path,
+          unspsc_code,
+          hs_code,
+          status,
+          is_leaf,
+          is_restricted,
+          requires_approval,
+          requires_certification,
+          default_tax_rate,
+          default_lead_time_days,
+          tax_code,
+          gl_account,
+          is_service,
+          min_order_value,
+          vendor_count,
+          sort_order,
+          icon_url,
+          created_by,
+          updated_by,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(parent_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.parent_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
+            ), FALSE)
+            THEN 'value too long for product_categories.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(slug) > 150
+            ), FALSE)
+            THEN 'value too long for product_categories.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(code) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.code (' || CAST(LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(description) > 1000
+            ), FALSE)
+            THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(depth AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.depth (smallint)'
+            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(lft AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.lft (integer)'
+            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(rgt AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.rgt (integer)'
+            WHEN COALESCE((
+              LENGTH(path) > 1000
+            ), FALSE)
+            THEN 'value too long for product_categories.path (' || CAST(LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+            WHEN COALESCE((
+              LENGTH(unspsc_code) > 16
+            ), FALSE)
+            THEN 'value too long for product_categories.unspsc_code (' || CAST(LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN COALESCE((
+              LENGTH(hs_code) > 16
+            ), FALSE)
+            THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.status (smallint)'
+            WHEN NOT COALESCE(
+              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+            WHEN COALESCE((
+              LENGTH(tax_code) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.tax_code (' || CAST(LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(gl_account) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(
+              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(min_order_value AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(vendor_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.vendor_count (integer)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.sort_order (smallint)'
+            WHEN COALESCE((
+              LENGTH(icon_url) > 1024
+            ), FALSE)
+            THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.product_categories
+      ) AS x
       WHERE
         x.id = b.id
     )
     AND EXISTS(
       SELECT
         1
-      FROM staging.product_categories AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.slug) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.code) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.description) > 1000
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.depth <= -32768.5 OR s.depth >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.lft <= -2147483648.5 OR s.lft >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.rgt <= -2147483648.5 OR s.rgt >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.path) > 1000
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.unspsc_code) > 16
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.hs_code) > 16
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.default_tax_rate) >= 999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE(
-              (
-                s.default_lead_time_days <= -32768.5 OR s.default_lead_time_days >= 32767.5
+      FROM (
+        SELECT
+          id,
+          parent_id,
+          name,
+          slug,
+          code,
+          description,
+          depth,
+          lft,
+          rgt,
+          path,
+          unspsc_code,
+          hs_code,
+          status,
+          is_leaf,
+          is_restricted,
+          requires_approval,
+          requires_certification,
+          default_tax_rate,
+          default_lead_time_days,
+          tax_code,
+          gl_account,
+          is_service,
+          min_order_value,
+          vendor_count,
+          sort_order,
+          icon_url,
+          created_by,
+          updated_by,
+          created_at,
+          updated_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(parent_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.tax_code) > 32
+            THEN 'value out of range for product_categories.parent_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.gl_account) > 32
+            THEN 'value too long for product_categories.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(slug) > 150
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.min_order_value) >= 999999999999.995
+            THEN 'value too long for product_categories.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(code) > 32
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.vendor_count <= -2147483648.5 OR s.vendor_count >= 2147483647.5
+            THEN 'value too long for product_categories.code (' || CAST(LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(description) > 1000
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
+            THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(depth AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.depth (smallint)'
+            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(lft AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.lft (integer)'
+            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(rgt AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.rgt (integer)'
+            WHEN COALESCE((
+              LENGTH(path) > 1000
             ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.icon_url) > 1024
+            THEN 'value too long for product_categories.path (' || CAST(LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+            WHEN COALESCE((
+              LENGTH(unspsc_code) > 16
             ), FALSE)
-          )
+            THEN 'value too long for product_categories.unspsc_code (' || CAST(LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN COALESCE((
+              LENGTH(hs_code) > 16
+            ), FALSE)
+            THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.status (smallint)'
+            WHEN NOT COALESCE(
+              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+            WHEN COALESCE((
+              LENGTH(tax_code) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.tax_code (' || CAST(LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(gl_account) > 32
+            ), FALSE)
+            THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(
+              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(min_order_value AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(vendor_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.vendor_count (integer)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.sort_order (smallint)'
+            WHEN COALESCE((
+              LENGTH(icon_url) > 1024
+            ), FALSE)
+            THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for product_categories.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.product_categories
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     )
 ) AS c

@@ -147,37 +147,76 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.company_id AS BIGINT) AS company_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS company_id,
       CAST(n.name AS VARCHAR(150)) AS name,
       CAST(n.description AS VARCHAR(1000)) AS description,
-      CAST(n.category AS SMALLINT) AS category,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.team_type AS SMALLINT) AS team_type,
-      CAST(n.lead_user_id AS BIGINT) AS lead_user_id,
-      CAST(n.parent_team_id AS BIGINT) AS parent_team_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS category,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS team_type,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS lead_user_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS parent_team_id,
       CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
-      CAST(n.budget_amount AS DECIMAL(14, 2)) AS budget_amount,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_amount AS DECIMAL(14, 2)) END AS budget_amount,
       CAST(n.budget_currency AS CHAR(3)) AS budget_currency,
-      CAST(n.spend_limit AS DECIMAL(14, 2)) AS spend_limit,
-      CAST(n.member_count AS INT) AS member_count,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END AS spend_limit,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INT)
+      END AS member_count,
       CAST(n.is_default AS BOOLEAN) AS is_default,
       CAST(n."open" AS BOOLEAN) AS "open",
       CAST(n.approval_required AS BOOLEAN) AS approval_required,
-      CAST(n.approval_threshold AS DECIMAL(14, 2)) AS approval_threshold,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
+      END AS approval_threshold,
       CAST(n.purchasing_enabled AS BOOLEAN) AS purchasing_enabled,
-      CAST(n.budget_period AS SMALLINT) AS budget_period,
-      CAST(n.budget_reset_on AS DATE) AS budget_reset_on,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS budget_period,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_reset_on AS DATE) END AS budget_reset_on,
       CAST(n.email_alias AS VARCHAR(255)) AS email_alias,
       CAST(n.slack_channel AS VARCHAR(100)) AS slack_channel,
-      CAST(n.location_city_id AS BIGINT) AS location_city_id,
-      CAST(n.sort_order AS SMALLINT) AS sort_order,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS location_city_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS sort_order,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-      CAST(n.created_by AS BIGINT) AS created_by,
-      CAST(n.updated_by AS BIGINT) AS updated_by,
-      CAST(n.archived_at AS TIMESTAMP) AS archived_at,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS created_by,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS updated_by,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.archived_at AS TIMESTAMP) END AS archived_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.name AS old__name,
@@ -219,9 +258,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.company_id AS BIGINT) = b.company_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.company_id
         OR (
-          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -243,41 +289,76 @@ FROM (
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN CAST(n.category AS SMALLINT) = b.category
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.category
         OR (
-          CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__category,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.team_type AS SMALLINT) = b.team_type
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.team_type
         OR (
-          CAST(n.team_type AS SMALLINT) IS NULL AND b.team_type IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.team_type AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.team_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__team_type,
       CASE
-        WHEN CAST(n.lead_user_id AS BIGINT) = b.lead_user_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.lead_user_id
         OR (
-          CAST(n.lead_user_id AS BIGINT) IS NULL AND b.lead_user_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.lead_user_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.lead_user_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__lead_user_id,
       CASE
-        WHEN CAST(n.parent_team_id AS BIGINT) = b.parent_team_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.parent_team_id
         OR (
-          CAST(n.parent_team_id AS BIGINT) IS NULL AND b.parent_team_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.parent_team_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.parent_team_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -291,9 +372,10 @@ FROM (
         ELSE TRUE
       END AS chg__cost_center,
       CASE
-        WHEN CAST(n.budget_amount AS DECIMAL(14, 2)) = b.budget_amount
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_amount AS DECIMAL(14, 2)) END = b.budget_amount
         OR (
-          CAST(n.budget_amount AS DECIMAL(14, 2)) IS NULL AND b.budget_amount IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_amount AS DECIMAL(14, 2)) END IS NULL
+          AND b.budget_amount IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -307,17 +389,25 @@ FROM (
         ELSE TRUE
       END AS chg__budget_currency,
       CASE
-        WHEN CAST(n.spend_limit AS DECIMAL(14, 2)) = b.spend_limit
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END = b.spend_limit
         OR (
-          CAST(n.spend_limit AS DECIMAL(14, 2)) IS NULL AND b.spend_limit IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END IS NULL
+          AND b.spend_limit IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__spend_limit,
       CASE
-        WHEN CAST(n.member_count AS INT) = b.member_count
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INT)
+        END = b.member_count
         OR (
-          CAST(n.member_count AS INT) IS NULL AND b.member_count IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.member_count AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.member_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -347,9 +437,15 @@ FROM (
         ELSE TRUE
       END AS chg__approval_required,
       CASE
-        WHEN CAST(n.approval_threshold AS DECIMAL(14, 2)) = b.approval_threshold
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
+        END = b.approval_threshold
         OR (
-          CAST(n.approval_threshold AS DECIMAL(14, 2)) IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(n.approval_threshold AS DECIMAL(14, 2))
+          END IS NULL
           AND b.approval_threshold IS NULL
         )
         THEN FALSE
@@ -364,17 +460,25 @@ FROM (
         ELSE TRUE
       END AS chg__purchasing_enabled,
       CASE
-        WHEN CAST(n.budget_period AS SMALLINT) = b.budget_period
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.budget_period
         OR (
-          CAST(n.budget_period AS SMALLINT) IS NULL AND b.budget_period IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.budget_period AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.budget_period IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__budget_period,
       CASE
-        WHEN CAST(n.budget_reset_on AS DATE) = b.budget_reset_on
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_reset_on AS DATE) END = b.budget_reset_on
         OR (
-          CAST(n.budget_reset_on AS DATE) IS NULL AND b.budget_reset_on IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.budget_reset_on AS DATE) END IS NULL
+          AND b.budget_reset_on IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -396,17 +500,31 @@ FROM (
         ELSE TRUE
       END AS chg__slack_channel,
       CASE
-        WHEN CAST(n.location_city_id AS BIGINT) = b.location_city_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.location_city_id
         OR (
-          CAST(n.location_city_id AS BIGINT) IS NULL AND b.location_city_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.location_city_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.location_city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__location_city_id,
       CASE
-        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.sort_order
         OR (
-          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -420,33 +538,49 @@ FROM (
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN CAST(n.created_by AS BIGINT) = b.created_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.created_by
         OR (
-          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.updated_by
         OR (
-          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CAST(n.archived_at AS TIMESTAMP) = b.archived_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.archived_at AS TIMESTAMP) END = b.archived_at
         OR (
-          CAST(n.archived_at AS TIMESTAMP) IS NULL AND b.archived_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.archived_at AS TIMESTAMP) END IS NULL
+          AND b.archived_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__archived_at,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -460,9 +594,10 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -513,99 +648,308 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, status DESC NULLS LAST, team_type DESC NULLS LAST, lead_user_id DESC NULLS LAST, parent_team_id DESC NULLS LAST, cost_center DESC NULLS LAST, budget_amount DESC NULLS LAST, budget_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, member_count DESC NULLS LAST, is_default DESC NULLS LAST, "open" DESC NULLS LAST, approval_required DESC NULLS LAST, approval_threshold DESC NULLS LAST, purchasing_enabled DESC NULLS LAST, budget_period DESC NULLS LAST, budget_reset_on DESC NULLS LAST, email_alias DESC NULLS LAST, slack_channel DESC NULLS LAST, location_city_id DESC NULLS LAST, sort_order DESC NULLS LAST, external_ref DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, archived_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.teams AS s
+      FROM (
+        SELECT
+          id,
+          company_id,
+          name,
+          description,
+          category,
+          status,
+          team_type,
+          lead_user_id,
+          parent_team_id,
+          cost_center,
+          budget_amount,
+          budget_currency,
+          spend_limit,
+          member_count,
+          is_default,
+          "open",
+          approval_required,
+          approval_threshold,
+          purchasing_enabled,
+          budget_period,
+          budget_reset_on,
+          email_alias,
+          slack_channel,
+          location_city_id,
+          sort_order,
+          external_ref,
+          created_by,
+          updated_by,
+          archived_at,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for teams.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.company_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(name) > 150
+            ), FALSE)
+            THEN 'value too long for teams.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(description) > 1000
+            ), FALSE)
+            THEN 'value too long for teams.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(category AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.category (smallint)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.status (smallint)'
+            WHEN NOT COALESCE(CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.team_type ("' || SUBSTRING(CAST(team_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(team_type AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.team_type (smallint)'
+            WHEN NOT COALESCE(CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for teams.lead_user_id ("' || SUBSTRING(CAST(lead_user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(lead_user_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.lead_user_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for teams.parent_team_id ("' || SUBSTRING(CAST(parent_team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(parent_team_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.parent_team_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(cost_center) > 32
+            ), FALSE)
+            THEN 'value too long for teams.cost_center (' || CAST(LENGTH(cost_center) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,2) for teams.budget_amount ("' || SUBSTRING(CAST(budget_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(budget_amount AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for teams.budget_amount (numeric(14,2))'
+            WHEN COALESCE((
+              LENGTH(budget_currency) > 3
+            ), FALSE)
+            THEN 'value too long for teams.budget_currency (' || CAST(LENGTH(budget_currency) AS VARCHAR(20)) || ' > 3)'
+            WHEN NOT COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,2) for teams.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(spend_limit AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for teams.spend_limit (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for teams.member_count ("' || SUBSTRING(CAST(member_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(member_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.member_count (integer)'
+            WHEN NOT COALESCE(
+              CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(14,2) for teams.approval_threshold ("' || SUBSTRING(CAST(approval_threshold AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(approval_threshold AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for teams.approval_threshold (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.budget_period ("' || SUBSTRING(CAST(budget_period AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(budget_period AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.budget_period (smallint)'
+            WHEN NOT COALESCE(
+              CAST(budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to date for teams.budget_reset_on ("' || SUBSTRING(CAST(budget_reset_on AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(email_alias) > 255
+            ), FALSE)
+            THEN 'value too long for teams.email_alias (' || CAST(LENGTH(email_alias) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              LENGTH(slack_channel) > 100
+            ), FALSE)
+            THEN 'value too long for teams.slack_channel (' || CAST(LENGTH(slack_channel) AS VARCHAR(20)) || ' > 100)'
+            WHEN NOT COALESCE(
+              CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for teams.location_city_id ("' || SUBSTRING(CAST(location_city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(location_city_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.location_city_id (bigint)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for teams.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.sort_order (smallint)'
+            WHEN COALESCE((
+              LENGTH(external_ref) > 64
+            ), FALSE)
+            THEN 'value too long for teams.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for teams.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for teams.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for teams.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for teams.archived_at ("' || SUBSTRING(CAST(archived_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for teams.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for teams.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.teams
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.name) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.description) > 1000
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.category <= -32768.5 OR s.category >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.team_type <= -32768.5 OR s.team_type >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.cost_center) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.budget_amount) >= 999999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.budget_currency) > 3
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.spend_limit) >= 999999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.member_count <= -2147483648.5 OR s.member_count >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.approval_threshold) >= 999999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.budget_period <= -32768.5 OR s.budget_period >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.email_alias) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.slack_channel) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.external_ref) > 64
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.teams AS b

@@ -187,7 +187,10 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.company_id AS BIGINT) AS company_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS company_id,
       CAST(n.email AS VARCHAR(255)) AS email,
       CAST(n.first_name AS VARCHAR(100)) AS first_name,
       CAST(n.last_name AS VARCHAR(100)) AS last_name,
@@ -196,38 +199,68 @@ FROM (
       CAST(n.mobile_phone AS VARCHAR(32)) AS mobile_phone,
       CAST(n.job_title AS VARCHAR(150)) AS job_title,
       CAST(n.department AS VARCHAR(150)) AS department,
-      CAST(n.manager_id AS BIGINT) AS manager_id,
-      CAST(n.role AS SMALLINT) AS role,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.user_type AS SMALLINT) AS user_type,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS manager_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS role,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS user_type,
       CAST(n.locale AS VARCHAR(10)) AS locale,
       CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
       CAST(n.is_admin AS BOOLEAN) AS is_admin,
       CAST(n.is_active AS BOOLEAN) AS is_active,
       CAST(n.email_verified AS BOOLEAN) AS email_verified,
       CAST(n.mfa_enabled AS BOOLEAN) AS mfa_enabled,
-      CAST(n.sign_in_count AS INT) AS sign_in_count,
-      CAST(n.current_sign_in_at AS TIMESTAMP) AS current_sign_in_at,
-      CAST(n.last_sign_in_at AS TIMESTAMP) AS last_sign_in_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INT)
+      END AS sign_in_count,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.current_sign_in_at AS TIMESTAMP) END AS current_sign_in_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_sign_in_at AS TIMESTAMP) END AS last_sign_in_at,
       CAST(n.current_sign_in_ip AS VARCHAR(45)) AS current_sign_in_ip,
       CAST(n.last_sign_in_ip AS VARCHAR(45)) AS last_sign_in_ip,
-      CAST(n.confirmed_at AS TIMESTAMP) AS confirmed_at,
-      CAST(n.confirmation_sent_at AS TIMESTAMP) AS confirmation_sent_at,
-      CAST(n.failed_attempts AS SMALLINT) AS failed_attempts,
-      CAST(n.locked_at AS TIMESTAMP) AS locked_at,
-      CAST(n.invited_by AS BIGINT) AS invited_by,
-      CAST(n.invitation_accepted_at AS TIMESTAMP) AS invitation_accepted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmed_at AS TIMESTAMP) END AS confirmed_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmation_sent_at AS TIMESTAMP) END AS confirmation_sent_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS failed_attempts,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.locked_at AS TIMESTAMP) END AS locked_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS invited_by,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
+      END AS invitation_accepted_at,
       CAST(n.avatar_url AS VARCHAR(1024)) AS avatar_url,
-      CAST(n.city_id AS BIGINT) AS city_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS city_id,
       CAST(n.employee_number AS VARCHAR(32)) AS employee_number,
-      CAST(n.hire_date AS DATE) AS hire_date,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.hire_date AS DATE) END AS hire_date,
       CAST(n.marketing_opt_in AS BOOLEAN) AS marketing_opt_in,
-      CAST(n.notification_frequency AS SMALLINT) AS notification_frequency,
-      CAST(n.password_changed_at AS TIMESTAMP) AS password_changed_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS notification_frequency,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.password_changed_at AS TIMESTAMP) END AS password_changed_at,
       CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.email AS old__email,
@@ -279,9 +312,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.company_id AS BIGINT) = b.company_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.company_id
         OR (
-          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -351,33 +391,61 @@ FROM (
         ELSE TRUE
       END AS chg__department,
       CASE
-        WHEN CAST(n.manager_id AS BIGINT) = b.manager_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.manager_id
         OR (
-          CAST(n.manager_id AS BIGINT) IS NULL AND b.manager_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.manager_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.manager_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__manager_id,
       CASE
-        WHEN CAST(n.role AS SMALLINT) = b.role
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.role
         OR (
-          CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.role IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__role,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.user_type AS SMALLINT) = b.user_type
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.user_type
         OR (
-          CAST(n.user_type AS SMALLINT) IS NULL AND b.user_type IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.user_type AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.user_type IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -431,25 +499,34 @@ FROM (
         ELSE TRUE
       END AS chg__mfa_enabled,
       CASE
-        WHEN CAST(n.sign_in_count AS INT) = b.sign_in_count
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INT)
+        END = b.sign_in_count
         OR (
-          CAST(n.sign_in_count AS INT) IS NULL AND b.sign_in_count IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.sign_in_count AS DECIMAL(38, 0)) AS INT)
+          END IS NULL
+          AND b.sign_in_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sign_in_count,
       CASE
-        WHEN CAST(n.current_sign_in_at AS TIMESTAMP) = b.current_sign_in_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.current_sign_in_at AS TIMESTAMP) END = b.current_sign_in_at
         OR (
-          CAST(n.current_sign_in_at AS TIMESTAMP) IS NULL AND b.current_sign_in_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.current_sign_in_at AS TIMESTAMP) END IS NULL
+          AND b.current_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__current_sign_in_at,
       CASE
-        WHEN CAST(n.last_sign_in_at AS TIMESTAMP) = b.last_sign_in_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_sign_in_at AS TIMESTAMP) END = b.last_sign_in_at
         OR (
-          CAST(n.last_sign_in_at AS TIMESTAMP) IS NULL AND b.last_sign_in_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_sign_in_at AS TIMESTAMP) END IS NULL
+          AND b.last_sign_in_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -472,50 +549,72 @@ FROM (
         ELSE TRUE
       END AS chg__last_sign_in_ip,
       CASE
-        WHEN CAST(n.confirmed_at AS TIMESTAMP) = b.confirmed_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmed_at AS TIMESTAMP) END = b.confirmed_at
         OR (
-          CAST(n.confirmed_at AS TIMESTAMP) IS NULL AND b.confirmed_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmed_at AS TIMESTAMP) END IS NULL
+          AND b.confirmed_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confirmed_at,
       CASE
-        WHEN CAST(n.confirmation_sent_at AS TIMESTAMP) = b.confirmation_sent_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmation_sent_at AS TIMESTAMP) END = b.confirmation_sent_at
         OR (
-          CAST(n.confirmation_sent_at AS TIMESTAMP) IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confirmation_sent_at AS TIMESTAMP) END IS NULL
           AND b.confirmation_sent_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confirmation_sent_at,
       CASE
-        WHEN CAST(n.failed_attempts AS SMALLINT) = b.failed_attempts
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.failed_attempts
         OR (
-          CAST(n.failed_attempts AS SMALLINT) IS NULL AND b.failed_attempts IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.failed_attempts AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.failed_attempts IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__failed_attempts,
       CASE
-        WHEN CAST(n.locked_at AS TIMESTAMP) = b.locked_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.locked_at AS TIMESTAMP) END = b.locked_at
         OR (
-          CAST(n.locked_at AS TIMESTAMP) IS NULL AND b.locked_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.locked_at AS TIMESTAMP) END IS NULL
+          AND b.locked_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__locked_at,
       CASE
-        WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.invited_by
         OR (
-          CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.invited_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__invited_by,
       CASE
-        WHEN CAST(n.invitation_accepted_at AS TIMESTAMP) = b.invitation_accepted_at
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
+        END = b.invitation_accepted_at
         OR (
-          CAST(n.invitation_accepted_at AS TIMESTAMP) IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(n.invitation_accepted_at AS TIMESTAMP)
+          END IS NULL
           AND b.invitation_accepted_at IS NULL
         )
         THEN FALSE
@@ -530,9 +629,16 @@ FROM (
         ELSE TRUE
       END AS chg__avatar_url,
       CASE
-        WHEN CAST(n.city_id AS BIGINT) = b.city_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.city_id
         OR (
-          CAST(n.city_id AS BIGINT) IS NULL AND b.city_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.city_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -546,9 +652,10 @@ FROM (
         ELSE TRUE
       END AS chg__employee_number,
       CASE
-        WHEN CAST(n.hire_date AS DATE) = b.hire_date
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.hire_date AS DATE) END = b.hire_date
         OR (
-          CAST(n.hire_date AS DATE) IS NULL AND b.hire_date IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.hire_date AS DATE) END IS NULL
+          AND b.hire_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -562,18 +669,24 @@ FROM (
         ELSE TRUE
       END AS chg__marketing_opt_in,
       CASE
-        WHEN CAST(n.notification_frequency AS SMALLINT) = b.notification_frequency
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.notification_frequency
         OR (
-          CAST(n.notification_frequency AS SMALLINT) IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.notification_frequency AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
           AND b.notification_frequency IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__notification_frequency,
       CASE
-        WHEN CAST(n.password_changed_at AS TIMESTAMP) = b.password_changed_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.password_changed_at AS TIMESTAMP) END = b.password_changed_at
         OR (
-          CAST(n.password_changed_at AS TIMESTAMP) IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.password_changed_at AS TIMESTAMP) END IS NULL
           AND b.password_changed_at IS NULL
         )
         THEN FALSE
@@ -588,9 +701,10 @@ FROM (
         ELSE TRUE
       END AS chg__external_ref,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -604,9 +718,10 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -667,127 +782,308 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, email DESC NULLS LAST, first_name DESC NULLS LAST, last_name DESC NULLS LAST, display_name DESC NULLS LAST, phone DESC NULLS LAST, mobile_phone DESC NULLS LAST, job_title DESC NULLS LAST, department DESC NULLS LAST, manager_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, user_type DESC NULLS LAST, locale DESC NULLS LAST, time_zone DESC NULLS LAST, is_admin DESC NULLS LAST, is_active DESC NULLS LAST, email_verified DESC NULLS LAST, mfa_enabled DESC NULLS LAST, sign_in_count DESC NULLS LAST, current_sign_in_at DESC NULLS LAST, last_sign_in_at DESC NULLS LAST, current_sign_in_ip DESC NULLS LAST, last_sign_in_ip DESC NULLS LAST, confirmed_at DESC NULLS LAST, confirmation_sent_at DESC NULLS LAST, failed_attempts DESC NULLS LAST, locked_at DESC NULLS LAST, invited_by DESC NULLS LAST, invitation_accepted_at DESC NULLS LAST, avatar_url DESC NULLS LAST, city_id DESC NULLS LAST, employee_number DESC NULLS LAST, hire_date DESC NULLS LAST, marketing_opt_in DESC NULLS LAST, notification_frequency DESC NULLS LAST, password_changed_at DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.users AS s
-      WHERE
-        NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.email) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.first_name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.last_name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.display_name) > 200
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.phone) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.mobile_phone) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.job_title) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.department) > 150
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.role <= -32768.5 OR s.role >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.user_type <= -32768.5 OR s.user_type >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.locale) > 10
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.time_zone) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.sign_in_count <= -2147483648.5 OR s.sign_in_count >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.current_sign_in_ip) > 45
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.last_sign_in_ip) > 45
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.failed_attempts <= -32768.5 OR s.failed_attempts >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.avatar_url) > 1024
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.employee_number) > 32
-            ), FALSE)
-          )
-          OR (
-            COALESCE(
-              (
-                s.notification_frequency <= -32768.5 OR s.notification_frequency >= 32767.5
+      FROM (
+        SELECT
+          id,
+          company_id,
+          email,
+          first_name,
+          last_name,
+          display_name,
+          phone,
+          mobile_phone,
+          job_title,
+          department,
+          manager_id,
+          role,
+          status,
+          user_type,
+          locale,
+          time_zone,
+          is_admin,
+          is_active,
+          email_verified,
+          mfa_enabled,
+          sign_in_count,
+          current_sign_in_at,
+          last_sign_in_at,
+          current_sign_in_ip,
+          last_sign_in_ip,
+          confirmed_at,
+          confirmation_sent_at,
+          failed_attempts,
+          locked_at,
+          invited_by,
+          invitation_accepted_at,
+          avatar_url,
+          city_id,
+          employee_number,
+          hire_date,
+          marketing_opt_in,
+          notification_frequency,
+          password_changed_at,
+          external_ref,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for users.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
-          )
-          OR (
-            COALESCE((
-              LENGTH(s.external_ref) > 64
+            THEN 'value out of range for users.company_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(email) > 255
             ), FALSE)
-          )
+            THEN 'value too long for users.email (' || CAST(LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              LENGTH(first_name) > 100
+            ), FALSE)
+            THEN 'value too long for users.first_name (' || CAST(LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              LENGTH(last_name) > 100
+            ), FALSE)
+            THEN 'value too long for users.last_name (' || CAST(LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              LENGTH(display_name) > 200
+            ), FALSE)
+            THEN 'value too long for users.display_name (' || CAST(LENGTH(display_name) AS VARCHAR(20)) || ' > 200)'
+            WHEN COALESCE((
+              LENGTH(phone) > 32
+            ), FALSE)
+            THEN 'value too long for users.phone (' || CAST(LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(mobile_phone) > 32
+            ), FALSE)
+            THEN 'value too long for users.mobile_phone (' || CAST(LENGTH(mobile_phone) AS VARCHAR(20)) || ' > 32)'
+            WHEN COALESCE((
+              LENGTH(job_title) > 150
+            ), FALSE)
+            THEN 'value too long for users.job_title (' || CAST(LENGTH(job_title) AS VARCHAR(20)) || ' > 150)'
+            WHEN COALESCE((
+              LENGTH(department) > 150
+            ), FALSE)
+            THEN 'value too long for users.department (' || CAST(LENGTH(department) AS VARCHAR(20)) || ' > 150)'
+            WHEN NOT COALESCE(CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for users.manager_id ("' || SUBSTRING(CAST(manager_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(manager_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.manager_id (bigint)'
+            WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for users.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(role AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.role (smallint)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for users.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.status (smallint)'
+            WHEN NOT COALESCE(CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for users.user_type ("' || SUBSTRING(CAST(user_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(user_type AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.user_type (smallint)'
+            WHEN COALESCE((
+              LENGTH(locale) > 10
+            ), FALSE)
+            THEN 'value too long for users.locale (' || CAST(LENGTH(locale) AS VARCHAR(20)) || ' > 10)'
+            WHEN COALESCE((
+              LENGTH(time_zone) > 64
+            ), FALSE)
+            THEN 'value too long for users.time_zone (' || CAST(LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for users.sign_in_count ("' || SUBSTRING(CAST(sign_in_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sign_in_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.sign_in_count (integer)'
+            WHEN NOT COALESCE(
+              CAST(current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.current_sign_in_at ("' || SUBSTRING(CAST(current_sign_in_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.last_sign_in_at ("' || SUBSTRING(CAST(last_sign_in_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(current_sign_in_ip) > 45
+            ), FALSE)
+            THEN 'value too long for users.current_sign_in_ip (' || CAST(LENGTH(current_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+            WHEN COALESCE((
+              LENGTH(last_sign_in_ip) > 45
+            ), FALSE)
+            THEN 'value too long for users.last_sign_in_ip (' || CAST(LENGTH(last_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+            WHEN NOT COALESCE(
+              CAST(confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.confirmed_at ("' || SUBSTRING(CAST(confirmed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.confirmation_sent_at ("' || SUBSTRING(CAST(confirmation_sent_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for users.failed_attempts ("' || SUBSTRING(CAST(failed_attempts AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(failed_attempts AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.failed_attempts (smallint)'
+            WHEN NOT COALESCE(
+              CAST(locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.locked_at ("' || SUBSTRING(CAST(locked_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for users.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(invited_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.invited_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.invitation_accepted_at ("' || SUBSTRING(CAST(invitation_accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(avatar_url) > 1024
+            ), FALSE)
+            THEN 'value too long for users.avatar_url (' || CAST(LENGTH(avatar_url) AS VARCHAR(20)) || ' > 1024)'
+            WHEN NOT COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for users.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(city_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.city_id (bigint)'
+            WHEN COALESCE((
+              LENGTH(employee_number) > 32
+            ), FALSE)
+            THEN 'value too long for users.employee_number (' || CAST(LENGTH(employee_number) AS VARCHAR(20)) || ' > 32)'
+            WHEN NOT COALESCE(
+              CAST(hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to date for users.hire_date ("' || SUBSTRING(CAST(hire_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for users.notification_frequency ("' || SUBSTRING(CAST(notification_frequency AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(notification_frequency AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for users.notification_frequency (smallint)'
+            WHEN NOT COALESCE(
+              CAST(password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.password_changed_at ("' || SUBSTRING(CAST(password_changed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              LENGTH(external_ref) > 64
+            ), FALSE)
+            THEN 'value too long for users.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for users.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.users
+      ) AS s
+      WHERE
+        NOT (
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.users AS b

@@ -307,6 +307,26 @@ BEGIN
           AND x.source = 'fact_company_profile'
           AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256)))
       );
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM (
+      SELECT
+        k.company_id,
+        n.cdc__unstorable AS cdc__unstorable
+      FROM vendor__fact_company_profile__keys AS k
+      LEFT JOIN vendor__fact_company_profile__new AS n
+        ON k.company_id = n.company_id
+    ) AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'fact_company_profile'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.company_id = CAST(dead_letter.row_data ->> 'company_id' AS BIGINT)
+        AND (
+          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+        )
+      );
     DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__diff;
     CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
     SELECT
@@ -622,7 +642,7 @@ BEGIN
     WHERE
       fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
       AND vendor__fact_company_profile__diff.cdc__op = 'D';
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_company_profile (

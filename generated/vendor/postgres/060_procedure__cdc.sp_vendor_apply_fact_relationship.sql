@@ -279,6 +279,26 @@ BEGIN
           AND x.source = 'fact_relationship'
           AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256)))
       );
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+    FROM (
+      SELECT
+        k.relationship_id,
+        n.cdc__unstorable AS cdc__unstorable
+      FROM vendor__fact_relationship__keys AS k
+      LEFT JOIN vendor__fact_relationship__new AS n
+        ON k.relationship_id = n.relationship_id
+    ) AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'fact_relationship'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.relationship_id = CAST(dead_letter.row_data ->> 'relationship_id' AS BIGINT)
+        AND (
+          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+        )
+      );
     DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__diff;
     CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
     SELECT
@@ -513,7 +533,7 @@ BEGIN
     WHERE
       fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
       AND vendor__fact_relationship__diff.cdc__op = 'D';
-    v_statements := v_statements + 8;
+    v_statements := v_statements + 9;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_relationship (

@@ -27,7 +27,168 @@ BEGIN
     last_used_at,
     created_at,
     updated_at,
-    deleted_at
+    deleted_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for tags.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(company_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.company_id (bigint)'
+      WHEN COALESCE((
+        LENGTH(name) > 100
+      ), FALSE)
+      THEN 'value too long for tags.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(slug) > 100
+      ), FALSE)
+      THEN 'value too long for tags.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        LENGTH(description) > 500
+      ), FALSE)
+      THEN 'value too long for tags.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 500)'
+      WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for tags.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(category AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.category (smallint)'
+      WHEN COALESCE((
+        LENGTH(color) > 7
+      ), FALSE)
+      THEN 'value too long for tags.color (' || CAST(LENGTH(color) AS VARCHAR(20)) || ' > 7)'
+      WHEN NOT COALESCE(
+        CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to integer for tags.taggings_count ("' || SUBSTRING(CAST(taggings_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(taggings_count AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.taggings_count (integer)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for tags.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.status (smallint)'
+      WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for tags.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(created_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.created_by (bigint)'
+      WHEN NOT COALESCE(
+        CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for tags.merged_into_id ("' || SUBSTRING(CAST(merged_into_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(merged_into_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.merged_into_id (bigint)'
+      WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for tags.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(parent_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.parent_id (bigint)'
+      WHEN COALESCE((
+        LENGTH(icon) > 64
+      ), FALSE)
+      THEN 'value too long for tags.icon (' || CAST(LENGTH(icon) AS VARCHAR(20)) || ' > 64)'
+      WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for tags.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(sort_order AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.sort_order (smallint)'
+      WHEN NOT COALESCE(CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for tags.usage_scope ("' || SUBSTRING(CAST(usage_scope AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(usage_scope AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for tags.usage_scope (smallint)'
+      WHEN NOT COALESCE(
+        CAST(last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for tags.last_used_at ("' || SUBSTRING(CAST(last_used_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for tags.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for tags.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.tags;
   ANALYZE vendor__tags__staged (id);
   INSERT INTO cdc.dead_letter (
@@ -43,52 +204,7 @@ BEGIN
     p_run_id,
     'vendor',
     'tags',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        LENGTH(n.name) > 100
-      ), FALSE)
-      THEN 'value too long for tags.name (' || CAST(LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        LENGTH(n.slug) > 100
-      ), FALSE)
-      THEN 'value too long for tags.slug (' || CAST(LENGTH(n.slug) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        LENGTH(n.description) > 500
-      ), FALSE)
-      THEN 'value too long for tags.description (' || CAST(LENGTH(n.description) AS VARCHAR(20)) || ' > 500)'
-      WHEN COALESCE((
-        n.category <= -32768.5 OR n.category >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for tags.category (smallint)'
-      WHEN COALESCE((
-        LENGTH(n.color) > 7
-      ), FALSE)
-      THEN 'value too long for tags.color (' || CAST(LENGTH(n.color) AS VARCHAR(20)) || ' > 7)'
-      WHEN COALESCE((
-        n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for tags.taggings_count (integer)'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for tags.status (smallint)'
-      WHEN COALESCE((
-        LENGTH(n.icon) > 64
-      ), FALSE)
-      THEN 'value too long for tags.icon (' || CAST(LENGTH(n.icon) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for tags.sort_order (smallint)'
-      WHEN COALESCE((
-        n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for tags.usage_scope (smallint)'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.color AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggings_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_system THEN 'true' WHEN NOT n.is_system THEN 'false' END, '<null>') || '|' || COALESCE(
         CASE
@@ -148,62 +264,7 @@ BEGIN
   FROM vendor__tags__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.name) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.slug) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.description) > 500
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.category <= -32768.5 OR n.category >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.color) > 7
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.icon) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -329,26 +390,53 @@ BEGIN
     FROM (
       SELECT
         CAST(n.id AS BIGINT) AS id,
-        CAST(n.company_id AS BIGINT) AS company_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS company_id,
         CAST(n.name AS VARCHAR(100)) AS name,
         CAST(n.slug AS VARCHAR(100)) AS slug,
         CAST(n.description AS VARCHAR(500)) AS description,
-        CAST(n.category AS SMALLINT) AS category,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS category,
         CAST(n.color AS VARCHAR(7)) AS color,
-        CAST(n.taggings_count AS INT) AS taggings_count,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INT)
+        END AS taggings_count,
         CAST(n.is_system AS BOOLEAN) AS is_system,
         CAST(n.is_visible_to_vendors AS BOOLEAN) AS is_visible_to_vendors,
-        CAST(n.status AS SMALLINT) AS status,
-        CAST(n.created_by AS BIGINT) AS created_by,
-        CAST(n.merged_into_id AS BIGINT) AS merged_into_id,
-        CAST(n.parent_id AS BIGINT) AS parent_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS status,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS created_by,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS merged_into_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS parent_id,
         CAST(n.icon AS VARCHAR(64)) AS icon,
-        CAST(n.sort_order AS SMALLINT) AS sort_order,
-        CAST(n.usage_scope AS SMALLINT) AS usage_scope,
-        CAST(n.last_used_at AS TIMESTAMP) AS last_used_at,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS sort_order,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS usage_scope,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END AS last_used_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
         b.id AS old__id,
         b.company_id AS old__company_id,
         b.name AS old__name,
@@ -379,9 +467,16 @@ BEGIN
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN CAST(n.company_id AS BIGINT) = b.company_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.company_id
           OR (
-            CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -411,9 +506,16 @@ BEGIN
           ELSE TRUE
         END AS chg__description,
         CASE
-          WHEN CAST(n.category AS SMALLINT) = b.category
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.category
           OR (
-            CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.category IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -427,9 +529,16 @@ BEGIN
           ELSE TRUE
         END AS chg__color,
         CASE
-          WHEN CAST(n.taggings_count AS INT) = b.taggings_count
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INT)
+          END = b.taggings_count
           OR (
-            CAST(n.taggings_count AS INT) IS NULL AND b.taggings_count IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INT)
+            END IS NULL
+            AND b.taggings_count IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -452,33 +561,61 @@ BEGIN
           ELSE TRUE
         END AS chg__is_visible_to_vendors,
         CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.status
           OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN CAST(n.created_by AS BIGINT) = b.created_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.created_by
           OR (
-            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.created_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_by,
         CASE
-          WHEN CAST(n.merged_into_id AS BIGINT) = b.merged_into_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.merged_into_id
           OR (
-            CAST(n.merged_into_id AS BIGINT) IS NULL AND b.merged_into_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.merged_into_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__merged_into_id,
         CASE
-          WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.parent_id
           OR (
-            CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.parent_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -492,33 +629,49 @@ BEGIN
           ELSE TRUE
         END AS chg__icon,
         CASE
-          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.sort_order
           OR (
-            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.sort_order IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__sort_order,
         CASE
-          WHEN CAST(n.usage_scope AS SMALLINT) = b.usage_scope
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.usage_scope
           OR (
-            CAST(n.usage_scope AS SMALLINT) IS NULL AND b.usage_scope IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.usage_scope IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__usage_scope,
         CASE
-          WHEN CAST(n.last_used_at AS TIMESTAMP) = b.last_used_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END = b.last_used_at
           OR (
-            CAST(n.last_used_at AS TIMESTAMP) IS NULL AND b.last_used_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END IS NULL
+            AND b.last_used_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_used_at,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -532,9 +685,10 @@ BEGIN
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
           OR (
-            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+            AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -574,6 +728,7 @@ BEGIN
           created_at,
           updated_at,
           deleted_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, color DESC NULLS LAST, taggings_count DESC NULLS LAST, is_system DESC NULLS LAST, is_visible_to_vendors DESC NULLS LAST, status DESC NULLS LAST, created_by DESC NULLS LAST, merged_into_id DESC NULLS LAST, parent_id DESC NULLS LAST, icon DESC NULLS LAST, sort_order DESC NULLS LAST, usage_scope DESC NULLS LAST, last_used_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -581,81 +736,7 @@ BEGIN
         FROM vendor__tags__staged
         WHERE
           NOT (
-            (
-              vendor__tags__staged.id IS NULL
-            )
-            OR (
-              vendor__tags__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(vendor__tags__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(vendor__tags__staged.slug) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(vendor__tags__staged.description) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__tags__staged.category <= -32768.5
-                  OR vendor__tags__staged.category >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                LENGTH(vendor__tags__staged.color) > 7
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__tags__staged.taggings_count <= -2147483648.5
-                  OR vendor__tags__staged.taggings_count >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__tags__staged.status <= -32768.5 OR vendor__tags__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                LENGTH(vendor__tags__staged.icon) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__tags__staged.sort_order <= -32768.5
-                  OR vendor__tags__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__tags__staged.usage_scope <= -32768.5
-                  OR vendor__tags__staged.usage_scope >= 32767.5
-                ),
-                FALSE
-              )
-            )
+            NOT vendor__tags__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.tags AS b
@@ -669,6 +750,22 @@ BEGIN
   WHERE
     c.cdc__op <> 'N';
   ANALYZE vendor__tags__delta (cdc__op, id, old__id);
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+  FROM vendor__tags__delta AS r
+  WHERE
+    dead_letter.pipeline = 'vendor'
+    AND dead_letter.source = 'tags'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -714,62 +811,7 @@ BEGIN
         FROM vendor__tags__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.slug) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.description) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.category <= -32768.5 OR n.category >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.color) > 7
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.icon) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -784,62 +826,7 @@ BEGIN
         COUNT(*)
       FROM vendor__tags__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.slug) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.description) > 500
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.category <= -32768.5 OR n.category >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.color) > 7
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.icon) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -849,62 +836,7 @@ BEGIN
         FROM vendor__tags__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.slug) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.description) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.category <= -32768.5 OR n.category >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.color) > 7
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.icon) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -915,65 +847,10 @@ BEGIN
         COUNT(*)
       FROM vendor__tags__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.slug) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.description) > 500
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.category <= -32768.5 OR n.category >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.color) > 7
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.taggings_count <= -2147483648.5 OR n.taggings_count >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.icon) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.usage_scope <= -32768.5 OR n.usage_scope >= 32767.5
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM vendor__tags__delta;
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

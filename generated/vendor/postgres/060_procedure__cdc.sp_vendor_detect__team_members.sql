@@ -30,7 +30,201 @@ BEGIN
     created_at,
     updated_at,
     deleted_at,
-    _loaded_at
+    _loaded_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN _loaded_at IS NULL
+      THEN 'NULL _loaded_at'
+      WHEN NOT COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(team_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.team_id (bigint)'
+      WHEN NOT COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(user_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.user_id (bigint)'
+      WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(role AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.role (smallint)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.status (smallint)'
+      WHEN NOT COALESCE(
+        CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(approval_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for team_members.approval_limit (numeric(14,2))'
+      WHEN COALESCE((
+        LENGTH(title) > 150
+      ), FALSE)
+      THEN 'value too long for team_members.title (' || CAST(LENGTH(title) AS VARCHAR(20)) || ' > 150)'
+      WHEN NOT COALESCE(
+        CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(notification_level AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.notification_level (smallint)'
+      WHEN NOT COALESCE(
+        CAST(joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.joined_at ("' || SUBSTRING(CAST(joined_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
+      WHEN NOT COALESCE(
+        CAST(last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.last_activity_at ("' || SUBSTRING(CAST(last_activity_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(membership_source AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.membership_source (smallint)'
+      WHEN NOT COALESCE(
+        CAST(left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.left_at ("' || SUBSTRING(CAST(left_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(added_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.added_by (bigint)'
+      WHEN NOT COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(removed_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.removed_by (bigint)'
+      WHEN COALESCE((
+        LENGTH(invitation_token) > 64
+      ), FALSE)
+      THEN 'value too long for team_members.invitation_token (' || CAST(LENGTH(invitation_token) AS VARCHAR(20)) || ' > 64)'
+      WHEN NOT COALESCE(
+        CAST(invitation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.invitation_sent_at ("' || SUBSTRING(CAST(invitation_sent_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.team_members
   WHERE
     _loaded_at > (
@@ -65,7 +259,201 @@ BEGIN
     created_at,
     updated_at,
     deleted_at,
-    _loaded_at
+    _loaded_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN _loaded_at IS NULL
+      THEN 'NULL _loaded_at'
+      WHEN NOT COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(team_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.team_id (bigint)'
+      WHEN NOT COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(user_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.user_id (bigint)'
+      WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(role AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.role (smallint)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.status (smallint)'
+      WHEN NOT COALESCE(
+        CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(approval_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for team_members.approval_limit (numeric(14,2))'
+      WHEN COALESCE((
+        LENGTH(title) > 150
+      ), FALSE)
+      THEN 'value too long for team_members.title (' || CAST(LENGTH(title) AS VARCHAR(20)) || ' > 150)'
+      WHEN NOT COALESCE(
+        CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(notification_level AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.notification_level (smallint)'
+      WHEN NOT COALESCE(
+        CAST(joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.joined_at ("' || SUBSTRING(CAST(joined_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
+      WHEN NOT COALESCE(
+        CAST(last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.last_activity_at ("' || SUBSTRING(CAST(last_activity_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(membership_source AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.membership_source (smallint)'
+      WHEN NOT COALESCE(
+        CAST(left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.left_at ("' || SUBSTRING(CAST(left_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(added_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.added_by (bigint)'
+      WHEN NOT COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(removed_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.removed_by (bigint)'
+      WHEN COALESCE((
+        LENGTH(invitation_token) > 64
+      ), FALSE)
+      THEN 'value too long for team_members.invitation_token (' || CAST(LENGTH(invitation_token) AS VARCHAR(20)) || ' > 64)'
+      WHEN NOT COALESCE(
+        CAST(invitation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.invitation_sent_at ("' || SUBSTRING(CAST(invitation_sent_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.team_members
   WHERE
     _loaded_at IS NULL
@@ -101,7 +489,201 @@ BEGIN
     created_at,
     updated_at,
     deleted_at,
-    _loaded_at
+    _loaded_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN _loaded_at IS NULL
+      THEN 'NULL _loaded_at'
+      WHEN NOT COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(team_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.team_id (bigint)'
+      WHEN NOT COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(user_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.user_id (bigint)'
+      WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(role AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.role (smallint)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.status (smallint)'
+      WHEN NOT COALESCE(
+        CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(approval_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for team_members.approval_limit (numeric(14,2))'
+      WHEN COALESCE((
+        LENGTH(title) > 150
+      ), FALSE)
+      THEN 'value too long for team_members.title (' || CAST(LENGTH(title) AS VARCHAR(20)) || ' > 150)'
+      WHEN NOT COALESCE(
+        CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(notification_level AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.notification_level (smallint)'
+      WHEN NOT COALESCE(
+        CAST(joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.joined_at ("' || SUBSTRING(CAST(joined_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
+      WHEN NOT COALESCE(
+        CAST(last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.last_activity_at ("' || SUBSTRING(CAST(last_activity_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(membership_source AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.membership_source (smallint)'
+      WHEN NOT COALESCE(
+        CAST(left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.left_at ("' || SUBSTRING(CAST(left_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(added_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.added_by (bigint)'
+      WHEN NOT COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(removed_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for team_members.removed_by (bigint)'
+      WHEN COALESCE((
+        LENGTH(invitation_token) > 64
+      ), FALSE)
+      THEN 'value too long for team_members.invitation_token (' || CAST(LENGTH(invitation_token) AS VARCHAR(20)) || ' > 64)'
+      WHEN NOT COALESCE(
+        CAST(invitation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.invitation_sent_at ("' || SUBSTRING(CAST(invitation_sent_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for team_members.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.team_members
   WHERE
     (
@@ -125,46 +707,7 @@ BEGIN
     p_run_id,
     'vendor',
     'team_members',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN n._loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN COALESCE((
-        n.role <= -32768.5 OR n.role >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for team_members.role (smallint)'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for team_members.status (smallint)'
-      WHEN COALESCE((
-        ABS(n.approval_limit) >= 999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for team_members.approval_limit (numeric(14,2))'
-      WHEN COALESCE((
-        LENGTH(n.title) > 150
-      ), FALSE)
-      THEN 'value too long for team_members.title (' || CAST(LENGTH(n.title) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for team_members.notification_level (smallint)'
-      WHEN COALESCE((
-        ABS(n.monthly_spend_limit) >= 999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
-      WHEN COALESCE((
-        n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for team_members.membership_source (smallint)'
-      WHEN COALESCE((
-        LENGTH(n.invitation_token) > 64
-      ), FALSE)
-      THEN 'value too long for team_members.invitation_token (' || CAST(LENGTH(n.invitation_token) AS VARCHAR(20)) || ' > 64)'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.team_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_lead THEN 'true' WHEN NOT n.is_lead THEN 'false' END, '<null>') || '|' || COALESCE(
         CASE WHEN n.is_approver THEN 'true' WHEN NOT n.is_approver THEN 'false' END,
@@ -228,55 +771,7 @@ BEGIN
   FROM vendor__team_members__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        n._loaded_at IS NULL
-      )
-      OR (
-        COALESCE((
-          n.role <= -32768.5 OR n.role >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.approval_limit) >= 999999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.title) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.monthly_spend_limit) >= 999999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          LENGTH(n.invitation_token) > 64
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -408,28 +903,55 @@ BEGIN
     FROM (
       SELECT
         CAST(n.id AS BIGINT) AS id,
-        CAST(n.team_id AS BIGINT) AS team_id,
-        CAST(n.user_id AS BIGINT) AS user_id,
-        CAST(n.role AS SMALLINT) AS role,
-        CAST(n.status AS SMALLINT) AS status,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.team_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS team_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS user_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS role,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS status,
         CAST(n.is_lead AS BOOLEAN) AS is_lead,
         CAST(n.is_approver AS BOOLEAN) AS is_approver,
-        CAST(n.approval_limit AS DECIMAL(14, 2)) AS approval_limit,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approval_limit AS DECIMAL(14, 2)) END AS approval_limit,
         CAST(n.title AS VARCHAR(150)) AS title,
-        CAST(n.notification_level AS SMALLINT) AS notification_level,
-        CAST(n.joined_at AS TIMESTAMP) AS joined_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS notification_level,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.joined_at AS TIMESTAMP) END AS joined_at,
         CAST(n.can_purchase AS BOOLEAN) AS can_purchase,
-        CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) AS monthly_spend_limit,
-        CAST(n.last_activity_at AS TIMESTAMP) AS last_activity_at,
-        CAST(n.membership_source AS SMALLINT) AS membership_source,
-        CAST(n.left_at AS TIMESTAMP) AS left_at,
-        CAST(n.added_by AS BIGINT) AS added_by,
-        CAST(n.removed_by AS BIGINT) AS removed_by,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2))
+        END AS monthly_spend_limit,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_activity_at AS TIMESTAMP) END AS last_activity_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.membership_source AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS membership_source,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.left_at AS TIMESTAMP) END AS left_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.added_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS added_by,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.removed_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS removed_by,
         CAST(n.invitation_token AS VARCHAR(64)) AS invitation_token,
-        CAST(n.invitation_sent_at AS TIMESTAMP) AS invitation_sent_at,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invitation_sent_at AS TIMESTAMP) END AS invitation_sent_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
         b.id AS old__id,
         b.team_id AS old__team_id,
         b.user_id AS old__user_id,
@@ -462,33 +984,61 @@ BEGIN
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN CAST(n.team_id AS BIGINT) = b.team_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.team_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.team_id
           OR (
-            CAST(n.team_id AS BIGINT) IS NULL AND b.team_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.team_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.team_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__team_id,
         CASE
-          WHEN CAST(n.user_id AS BIGINT) = b.user_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.user_id
           OR (
-            CAST(n.user_id AS BIGINT) IS NULL AND b.user_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.user_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__user_id,
         CASE
-          WHEN CAST(n.role AS SMALLINT) = b.role
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.role
           OR (
-            CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.role IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__role,
         CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.status
           OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -510,9 +1060,10 @@ BEGIN
           ELSE TRUE
         END AS chg__is_approver,
         CASE
-          WHEN CAST(n.approval_limit AS DECIMAL(14, 2)) = b.approval_limit
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approval_limit AS DECIMAL(14, 2)) END = b.approval_limit
           OR (
-            CAST(n.approval_limit AS DECIMAL(14, 2)) IS NULL AND b.approval_limit IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approval_limit AS DECIMAL(14, 2)) END IS NULL
+            AND b.approval_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -526,17 +1077,25 @@ BEGIN
           ELSE TRUE
         END AS chg__title,
         CASE
-          WHEN CAST(n.notification_level AS SMALLINT) = b.notification_level
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.notification_level
           OR (
-            CAST(n.notification_level AS SMALLINT) IS NULL AND b.notification_level IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.notification_level IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__notification_level,
         CASE
-          WHEN CAST(n.joined_at AS TIMESTAMP) = b.joined_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.joined_at AS TIMESTAMP) END = b.joined_at
           OR (
-            CAST(n.joined_at AS TIMESTAMP) IS NULL AND b.joined_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.joined_at AS TIMESTAMP) END IS NULL
+            AND b.joined_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -550,50 +1109,79 @@ BEGIN
           ELSE TRUE
         END AS chg__can_purchase,
         CASE
-          WHEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) = b.monthly_spend_limit
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2))
+          END = b.monthly_spend_limit
           OR (
-            CAST(n.monthly_spend_limit AS DECIMAL(14, 2)) IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(n.monthly_spend_limit AS DECIMAL(14, 2))
+            END IS NULL
             AND b.monthly_spend_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__monthly_spend_limit,
         CASE
-          WHEN CAST(n.last_activity_at AS TIMESTAMP) = b.last_activity_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_activity_at AS TIMESTAMP) END = b.last_activity_at
           OR (
-            CAST(n.last_activity_at AS TIMESTAMP) IS NULL AND b.last_activity_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_activity_at AS TIMESTAMP) END IS NULL
+            AND b.last_activity_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_activity_at,
         CASE
-          WHEN CAST(n.membership_source AS SMALLINT) = b.membership_source
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.membership_source AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.membership_source
           OR (
-            CAST(n.membership_source AS SMALLINT) IS NULL AND b.membership_source IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.membership_source AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.membership_source IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__membership_source,
         CASE
-          WHEN CAST(n.left_at AS TIMESTAMP) = b.left_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.left_at AS TIMESTAMP) END = b.left_at
           OR (
-            CAST(n.left_at AS TIMESTAMP) IS NULL AND b.left_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.left_at AS TIMESTAMP) END IS NULL
+            AND b.left_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__left_at,
         CASE
-          WHEN CAST(n.added_by AS BIGINT) = b.added_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.added_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.added_by
           OR (
-            CAST(n.added_by AS BIGINT) IS NULL AND b.added_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.added_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.added_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__added_by,
         CASE
-          WHEN CAST(n.removed_by AS BIGINT) = b.removed_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.removed_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.removed_by
           OR (
-            CAST(n.removed_by AS BIGINT) IS NULL AND b.removed_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.removed_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.removed_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -607,17 +1195,19 @@ BEGIN
           ELSE TRUE
         END AS chg__invitation_token,
         CASE
-          WHEN CAST(n.invitation_sent_at AS TIMESTAMP) = b.invitation_sent_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invitation_sent_at AS TIMESTAMP) END = b.invitation_sent_at
           OR (
-            CAST(n.invitation_sent_at AS TIMESTAMP) IS NULL AND b.invitation_sent_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invitation_sent_at AS TIMESTAMP) END IS NULL
+            AND b.invitation_sent_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invitation_sent_at,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -631,9 +1221,10 @@ BEGIN
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
           OR (
-            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+            AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -676,6 +1267,7 @@ BEGIN
           updated_at,
           deleted_at,
           _loaded_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, team_id DESC NULLS LAST, user_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_lead DESC NULLS LAST, is_approver DESC NULLS LAST, approval_limit DESC NULLS LAST, title DESC NULLS LAST, notification_level DESC NULLS LAST, joined_at DESC NULLS LAST, can_purchase DESC NULLS LAST, monthly_spend_limit DESC NULLS LAST, last_activity_at DESC NULLS LAST, membership_source DESC NULLS LAST, left_at DESC NULLS LAST, added_by DESC NULLS LAST, removed_by DESC NULLS LAST, invitation_token DESC NULLS LAST, invitation_sent_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -683,74 +1275,7 @@ BEGIN
         FROM vendor__team_members__staged
         WHERE
           NOT (
-            (
-              vendor__team_members__staged.id IS NULL
-            )
-            OR (
-              vendor__team_members__staged.updated_at IS NULL
-            )
-            OR (
-              vendor__team_members__staged._loaded_at IS NULL
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__team_members__staged.role <= -32768.5
-                  OR vendor__team_members__staged.role >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__team_members__staged.status <= -32768.5
-                  OR vendor__team_members__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__team_members__staged.approval_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(vendor__team_members__staged.title) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__team_members__staged.notification_level <= -32768.5
-                  OR vendor__team_members__staged.notification_level >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  ABS(vendor__team_members__staged.monthly_spend_limit) >= 999999999999.995
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__team_members__staged.membership_source <= -32768.5
-                  OR vendor__team_members__staged.membership_source >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                LENGTH(vendor__team_members__staged.invitation_token) > 64
-              ), FALSE)
-            )
+            NOT vendor__team_members__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.team_members AS b
@@ -764,6 +1289,22 @@ BEGIN
   WHERE
     c.cdc__op <> 'N';
   ANALYZE vendor__team_members__delta (cdc__op, id, old__id);
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+  FROM vendor__team_members__delta AS r
+  WHERE
+    dead_letter.pipeline = 'vendor'
+    AND dead_letter.source = 'team_members'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data ->> 'id' AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data ->> 'updated_at' AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -809,55 +1350,7 @@ BEGIN
         FROM vendor__team_members__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              n._loaded_at IS NULL
-            )
-            OR (
-              COALESCE((
-                n.role <= -32768.5 OR n.role >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.approval_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.title) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.monthly_spend_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.invitation_token) > 64
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -872,55 +1365,7 @@ BEGIN
         COUNT(*)
       FROM vendor__team_members__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          n._loaded_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.role <= -32768.5 OR n.role >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.approval_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.title) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.monthly_spend_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.invitation_token) > 64
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -930,55 +1375,7 @@ BEGIN
         FROM vendor__team_members__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              n._loaded_at IS NULL
-            )
-            OR (
-              COALESCE((
-                n.role <= -32768.5 OR n.role >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.approval_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.title) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.monthly_spend_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                LENGTH(n.invitation_token) > 64
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -989,58 +1386,10 @@ BEGIN
         COUNT(*)
       FROM vendor__team_members__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          n._loaded_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.role <= -32768.5 OR n.role >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.approval_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.title) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.monthly_spend_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.membership_source <= -32768.5 OR n.membership_source >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            LENGTH(n.invitation_token) > 64
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM vendor__team_members__delta;
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 9;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

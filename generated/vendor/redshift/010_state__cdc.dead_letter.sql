@@ -6,7 +6,9 @@ CREATE TABLE IF NOT EXISTS cdc.dead_letter (
   reason VARCHAR(1024),
   row_hash CHAR(32),
   row_data SUPER,
-  dead_lettered_at TIMESTAMP
+  dead_lettered_at TIMESTAMP,
+  resolved_run_id BIGINT,
+  resolved_at TIMESTAMP
 )
 DISTSTYLE EVEN
 SORTKEY(run_id);

@@ -191,9 +191,18 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.client_company_id AS BIGINT) AS client_company_id,
-      CAST(n.vendor_company_id AS BIGINT) AS vendor_company_id,
-      CAST(n.product_category_id AS BIGINT) AS product_category_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS client_company_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS vendor_company_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS product_category_id,
       CAST(n.item_code AS VARCHAR(64)) AS item_code,
       CAST(n.vendor_item_code AS VARCHAR(64)) AS vendor_item_code,
       CAST(n.item_name AS VARCHAR(255)) AS item_name,
@@ -201,38 +210,59 @@ FROM (
       CAST(n.manufacturer_name AS VARCHAR(255)) AS manufacturer_name,
       CAST(n.manufacturer_part_number AS VARCHAR(64)) AS manufacturer_part_number,
       CAST(n.gtin AS VARCHAR(14)) AS gtin,
-      CAST(n.weight_kg AS DECIMAL(10, 3)) AS weight_kg,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(10, 3)) END AS weight_kg,
       CAST(n.country_of_origin AS CHAR(2)) AS country_of_origin,
       CAST(n.unit_of_measure AS VARCHAR(16)) AS unit_of_measure,
-      CAST(n.pack_size AS INTEGER) AS pack_size,
-      CAST(n.unit_price AS DECIMAL(14, 4)) AS unit_price,
-      CAST(n.list_price AS DECIMAL(14, 4)) AS list_price,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INTEGER)
+      END AS pack_size,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(14, 4)) END AS unit_price,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.list_price AS DECIMAL(14, 4)) END AS list_price,
       CAST(n.currency_code AS CHAR(3)) AS currency_code,
-      CAST(n.discount_pct AS DECIMAL(5, 2)) AS discount_pct,
-      CAST(n.min_order_qty AS DECIMAL(12, 3)) AS min_order_qty,
-      CAST(n.max_order_qty AS DECIMAL(12, 3)) AS max_order_qty,
-      CAST(n.lead_time_days AS SMALLINT) AS lead_time_days,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_pct AS DECIMAL(5, 2)) END AS discount_pct,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_qty AS DECIMAL(12, 3)) END AS min_order_qty,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.max_order_qty AS DECIMAL(12, 3)) END AS max_order_qty,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS lead_time_days,
       CAST(n.contract_number AS VARCHAR(64)) AS contract_number,
-      CAST(n.contract_start_date AS DATE) AS contract_start_date,
-      CAST(n.contract_end_date AS DATE) AS contract_end_date,
-      CAST(n.price_valid_until AS DATE) AS price_valid_until,
-      CAST(n.priority AS SMALLINT) AS priority,
-      CAST(n.status AS SMALLINT) AS status,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_start_date AS DATE) END AS contract_start_date,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_end_date AS DATE) END AS contract_end_date,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.price_valid_until AS DATE) END AS price_valid_until,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS priority,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
       CAST(n.is_exclusive AS BOOLEAN) AS is_exclusive,
       CAST(n.is_catalog_item AS BOOLEAN) AS is_catalog_item,
       CAST(n.is_taxable AS BOOLEAN) AS is_taxable,
-      CAST(n.tax_rate AS DECIMAL(5, 2)) AS tax_rate,
-      CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
-      CAST(n.rebate_pct AS DECIMAL(5, 2)) AS rebate_pct,
-      CAST(n.last_ordered_at AS TIMESTAMP) AS last_ordered_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_rate AS DECIMAL(5, 2)) END AS tax_rate,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END AS min_order_value,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rebate_pct AS DECIMAL(5, 2)) END AS rebate_pct,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_ordered_at AS TIMESTAMP) END AS last_ordered_at,
       CAST(n.notes AS VARCHAR(1000)) AS notes,
-      CAST(n.approved_by AS BIGINT) AS approved_by,
-      CAST(n.approved_at AS TIMESTAMP) AS approved_at,
-      CAST(n.created_by AS BIGINT) AS created_by,
-      CAST(n.updated_by AS BIGINT) AS updated_by,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS approved_by,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approved_at AS TIMESTAMP) END AS approved_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS created_by,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS updated_by,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.client_company_id AS old__client_company_id,
       b.vendor_company_id AS old__vendor_company_id,
@@ -285,25 +315,46 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.client_company_id AS BIGINT) = b.client_company_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.client_company_id
         OR (
-          CAST(n.client_company_id AS BIGINT) IS NULL AND b.client_company_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.client_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__client_company_id,
       CASE
-        WHEN CAST(n.vendor_company_id AS BIGINT) = b.vendor_company_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.vendor_company_id
         OR (
-          CAST(n.vendor_company_id AS BIGINT) IS NULL AND b.vendor_company_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.vendor_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.vendor_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__vendor_company_id,
       CASE
-        WHEN CAST(n.product_category_id AS BIGINT) = b.product_category_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.product_category_id
         OR (
-          CAST(n.product_category_id AS BIGINT) IS NULL AND b.product_category_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.product_category_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.product_category_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -366,9 +417,10 @@ FROM (
         ELSE TRUE
       END AS chg__gtin,
       CASE
-        WHEN CAST(n.weight_kg AS DECIMAL(10, 3)) = b.weight_kg
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(10, 3)) END = b.weight_kg
         OR (
-          CAST(n.weight_kg AS DECIMAL(10, 3)) IS NULL AND b.weight_kg IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.weight_kg AS DECIMAL(10, 3)) END IS NULL
+          AND b.weight_kg IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -390,25 +442,34 @@ FROM (
         ELSE TRUE
       END AS chg__unit_of_measure,
       CASE
-        WHEN CAST(n.pack_size AS INTEGER) = b.pack_size
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.pack_size
         OR (
-          CAST(n.pack_size AS INTEGER) IS NULL AND b.pack_size IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.pack_size AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.pack_size IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__pack_size,
       CASE
-        WHEN CAST(n.unit_price AS DECIMAL(14, 4)) = b.unit_price
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(14, 4)) END = b.unit_price
         OR (
-          CAST(n.unit_price AS DECIMAL(14, 4)) IS NULL AND b.unit_price IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.unit_price AS DECIMAL(14, 4)) END IS NULL
+          AND b.unit_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__unit_price,
       CASE
-        WHEN CAST(n.list_price AS DECIMAL(14, 4)) = b.list_price
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.list_price AS DECIMAL(14, 4)) END = b.list_price
         OR (
-          CAST(n.list_price AS DECIMAL(14, 4)) IS NULL AND b.list_price IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.list_price AS DECIMAL(14, 4)) END IS NULL
+          AND b.list_price IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -422,33 +483,43 @@ FROM (
         ELSE TRUE
       END AS chg__currency_code,
       CASE
-        WHEN CAST(n.discount_pct AS DECIMAL(5, 2)) = b.discount_pct
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_pct AS DECIMAL(5, 2)) END = b.discount_pct
         OR (
-          CAST(n.discount_pct AS DECIMAL(5, 2)) IS NULL AND b.discount_pct IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.discount_pct AS DECIMAL(5, 2)) END IS NULL
+          AND b.discount_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__discount_pct,
       CASE
-        WHEN CAST(n.min_order_qty AS DECIMAL(12, 3)) = b.min_order_qty
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_qty AS DECIMAL(12, 3)) END = b.min_order_qty
         OR (
-          CAST(n.min_order_qty AS DECIMAL(12, 3)) IS NULL AND b.min_order_qty IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_qty AS DECIMAL(12, 3)) END IS NULL
+          AND b.min_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_qty,
       CASE
-        WHEN CAST(n.max_order_qty AS DECIMAL(12, 3)) = b.max_order_qty
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.max_order_qty AS DECIMAL(12, 3)) END = b.max_order_qty
         OR (
-          CAST(n.max_order_qty AS DECIMAL(12, 3)) IS NULL AND b.max_order_qty IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.max_order_qty AS DECIMAL(12, 3)) END IS NULL
+          AND b.max_order_qty IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__max_order_qty,
       CASE
-        WHEN CAST(n.lead_time_days AS SMALLINT) = b.lead_time_days
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.lead_time_days
         OR (
-          CAST(n.lead_time_days AS SMALLINT) IS NULL AND b.lead_time_days IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.lead_time_days IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -462,41 +533,58 @@ FROM (
         ELSE TRUE
       END AS chg__contract_number,
       CASE
-        WHEN CAST(n.contract_start_date AS DATE) = b.contract_start_date
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_start_date AS DATE) END = b.contract_start_date
         OR (
-          CAST(n.contract_start_date AS DATE) IS NULL AND b.contract_start_date IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_start_date AS DATE) END IS NULL
+          AND b.contract_start_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_start_date,
       CASE
-        WHEN CAST(n.contract_end_date AS DATE) = b.contract_end_date
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_end_date AS DATE) END = b.contract_end_date
         OR (
-          CAST(n.contract_end_date AS DATE) IS NULL AND b.contract_end_date IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.contract_end_date AS DATE) END IS NULL
+          AND b.contract_end_date IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__contract_end_date,
       CASE
-        WHEN CAST(n.price_valid_until AS DATE) = b.price_valid_until
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.price_valid_until AS DATE) END = b.price_valid_until
         OR (
-          CAST(n.price_valid_until AS DATE) IS NULL AND b.price_valid_until IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.price_valid_until AS DATE) END IS NULL
+          AND b.price_valid_until IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__price_valid_until,
       CASE
-        WHEN CAST(n.priority AS SMALLINT) = b.priority
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.priority
         OR (
-          CAST(n.priority AS SMALLINT) IS NULL AND b.priority IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.priority AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.priority IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__priority,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -526,33 +614,37 @@ FROM (
         ELSE TRUE
       END AS chg__is_taxable,
       CASE
-        WHEN CAST(n.tax_rate AS DECIMAL(5, 2)) = b.tax_rate
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_rate AS DECIMAL(5, 2)) END = b.tax_rate
         OR (
-          CAST(n.tax_rate AS DECIMAL(5, 2)) IS NULL AND b.tax_rate IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.tax_rate AS DECIMAL(5, 2)) END IS NULL
+          AND b.tax_rate IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tax_rate,
       CASE
-        WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END = b.min_order_value
         OR (
-          CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END IS NULL
+          AND b.min_order_value IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__min_order_value,
       CASE
-        WHEN CAST(n.rebate_pct AS DECIMAL(5, 2)) = b.rebate_pct
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rebate_pct AS DECIMAL(5, 2)) END = b.rebate_pct
         OR (
-          CAST(n.rebate_pct AS DECIMAL(5, 2)) IS NULL AND b.rebate_pct IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rebate_pct AS DECIMAL(5, 2)) END IS NULL
+          AND b.rebate_pct IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__rebate_pct,
       CASE
-        WHEN CAST(n.last_ordered_at AS TIMESTAMP) = b.last_ordered_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_ordered_at AS TIMESTAMP) END = b.last_ordered_at
         OR (
-          CAST(n.last_ordered_at AS TIMESTAMP) IS NULL AND b.last_ordered_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_ordered_at AS TIMESTAMP) END IS NULL
+          AND b.last_ordered_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -566,41 +658,64 @@ FROM (
         ELSE TRUE
       END AS chg__notes,
       CASE
-        WHEN CAST(n.approved_by AS BIGINT) = b.approved_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.approved_by
         OR (
-          CAST(n.approved_by AS BIGINT) IS NULL AND b.approved_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.approved_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.approved_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approved_by,
       CASE
-        WHEN CAST(n.approved_at AS TIMESTAMP) = b.approved_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approved_at AS TIMESTAMP) END = b.approved_at
         OR (
-          CAST(n.approved_at AS TIMESTAMP) IS NULL AND b.approved_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approved_at AS TIMESTAMP) END IS NULL
+          AND b.approved_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__approved_at,
       CASE
-        WHEN CAST(n.created_by AS BIGINT) = b.created_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.created_by
         OR (
-          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.updated_by
         OR (
-          CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.updated_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__updated_by,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -614,9 +729,10 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -678,144 +794,426 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, vendor_company_id DESC NULLS LAST, product_category_id DESC NULLS LAST, item_code DESC NULLS LAST, vendor_item_code DESC NULLS LAST, item_name DESC NULLS LAST, item_description DESC NULLS LAST, manufacturer_name DESC NULLS LAST, manufacturer_part_number DESC NULLS LAST, gtin DESC NULLS LAST, weight_kg DESC NULLS LAST, country_of_origin DESC NULLS LAST, unit_of_measure DESC NULLS LAST, pack_size DESC NULLS LAST, unit_price DESC NULLS LAST, list_price DESC NULLS LAST, currency_code DESC NULLS LAST, discount_pct DESC NULLS LAST, min_order_qty DESC NULLS LAST, max_order_qty DESC NULLS LAST, lead_time_days DESC NULLS LAST, contract_number DESC NULLS LAST, contract_start_date DESC NULLS LAST, contract_end_date DESC NULLS LAST, price_valid_until DESC NULLS LAST, priority DESC NULLS LAST, status DESC NULLS LAST, is_exclusive DESC NULLS LAST, is_catalog_item DESC NULLS LAST, is_taxable DESC NULLS LAST, tax_rate DESC NULLS LAST, min_order_value DESC NULLS LAST, rebate_pct DESC NULLS LAST, last_ordered_at DESC NULLS LAST, notes DESC NULLS LAST, approved_by DESC NULLS LAST, approved_at DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.preferred_vendor_item_mappings AS s
+      FROM (
+        SELECT
+          id,
+          client_company_id,
+          vendor_company_id,
+          product_category_id,
+          item_code,
+          vendor_item_code,
+          item_name,
+          item_description,
+          manufacturer_name,
+          manufacturer_part_number,
+          gtin,
+          weight_kg,
+          country_of_origin,
+          unit_of_measure,
+          pack_size,
+          unit_price,
+          list_price,
+          currency_code,
+          discount_pct,
+          min_order_qty,
+          max_order_qty,
+          lead_time_days,
+          contract_number,
+          contract_start_date,
+          contract_end_date,
+          price_valid_until,
+          priority,
+          status,
+          is_exclusive,
+          is_catalog_item,
+          is_taxable,
+          tax_rate,
+          min_order_value,
+          rebate_pct,
+          last_ordered_at,
+          notes,
+          approved_by,
+          approved_at,
+          created_by,
+          updated_by,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(
+              CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(client_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.client_company_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.vendor_company_id ("' || SUBSTRING(CAST(vendor_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(vendor_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.vendor_company_id (bigint)'
+            WHEN NOT COALESCE(
+              CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.product_category_id ("' || SUBSTRING(CAST(product_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(product_category_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.product_category_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(item_code) > 64
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.item_code (' || CAST(OCTET_LENGTH(item_code) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(vendor_item_code) > 64
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.vendor_item_code (' || CAST(OCTET_LENGTH(vendor_item_code) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(item_name) > 255
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.item_name (' || CAST(OCTET_LENGTH(item_name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(item_description) > 2000
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.item_description (' || CAST(OCTET_LENGTH(item_description) AS VARCHAR(20)) || ' > 2000)'
+            WHEN COALESCE((
+              OCTET_LENGTH(manufacturer_name) > 255
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.manufacturer_name (' || CAST(OCTET_LENGTH(manufacturer_name) AS VARCHAR(20)) || ' > 255)'
+            WHEN COALESCE((
+              OCTET_LENGTH(manufacturer_part_number) > 64
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.manufacturer_part_number (' || CAST(OCTET_LENGTH(manufacturer_part_number) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(gtin) > 14
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.gtin (' || CAST(OCTET_LENGTH(gtin) AS VARCHAR(20)) || ' > 14)'
+            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(10,3) for preferred_vendor_item_mappings.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(weight_kg AS DECIMAL(38, 3))
+                  END
+                ) >= 9999999.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.weight_kg (numeric(10,3))'
+            WHEN COALESCE((
+              OCTET_LENGTH(country_of_origin) > 2
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.country_of_origin (' || CAST(OCTET_LENGTH(country_of_origin) AS VARCHAR(20)) || ' > 2)'
+            WHEN COALESCE((
+              OCTET_LENGTH(unit_of_measure) > 16
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(OCTET_LENGTH(unit_of_measure) AS VARCHAR(20)) || ' > 16)'
+            WHEN NOT COALESCE(CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to integer for preferred_vendor_item_mappings.pack_size ("' || SUBSTRING(CAST(pack_size AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(pack_size AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
+            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(unit_price AS DECIMAL(38, 4))
+                  END
+                ) >= 9999999999.99995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.unit_price (numeric(14,4))'
+            WHEN NOT COALESCE(CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.list_price ("' || SUBSTRING(CAST(list_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(list_price AS DECIMAL(38, 4))
+                  END
+                ) >= 9999999999.99995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.list_price (numeric(14,4))'
+            WHEN COALESCE((
+              OCTET_LENGTH(currency_code) > 3
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+            WHEN NOT COALESCE(CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.discount_pct ("' || SUBSTRING(CAST(discount_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(discount_pct AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.discount_pct (numeric(5,2))'
+            WHEN NOT COALESCE(CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.min_order_qty ("' || SUBSTRING(CAST(min_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(min_order_qty AS DECIMAL(38, 3))
+                  END
+                ) >= 999999999.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_qty (numeric(12,3))'
+            WHEN NOT COALESCE(CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.max_order_qty ("' || SUBSTRING(CAST(max_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(max_order_qty AS DECIMAL(38, 3))
+                  END
+                ) >= 999999999.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
+            WHEN NOT COALESCE(
+              CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to smallint for preferred_vendor_item_mappings.lead_time_days ("' || SUBSTRING(CAST(lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(lead_time_days AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.lead_time_days (smallint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(contract_number) > 64
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.contract_number (' || CAST(OCTET_LENGTH(contract_number) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(
+              CAST(contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to date for preferred_vendor_item_mappings.contract_start_date ("' || SUBSTRING(CAST(contract_start_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to date for preferred_vendor_item_mappings.contract_end_date ("' || SUBSTRING(CAST(contract_end_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to date for preferred_vendor_item_mappings.price_valid_until ("' || SUBSTRING(CAST(price_valid_until AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for preferred_vendor_item_mappings.priority ("' || SUBSTRING(CAST(priority AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(priority AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for preferred_vendor_item_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
+            WHEN NOT COALESCE(CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.tax_rate ("' || SUBSTRING(CAST(tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(tax_rate AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.tax_rate (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to numeric(14,2) for preferred_vendor_item_mappings.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(
+                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      TRUE
+                    )
+                    THEN CAST(min_order_value AS DECIMAL(38, 2))
+                  END
+                ) >= 999999999999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_value (numeric(14,2))'
+            WHEN NOT COALESCE(CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.rebate_pct ("' || SUBSTRING(CAST(rebate_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(rebate_pct AS DECIMAL(38, 2))
+                  END
+                ) >= 999.995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for preferred_vendor_item_mappings.rebate_pct (numeric(5,2))'
+            WHEN NOT COALESCE(
+              CAST(last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for preferred_vendor_item_mappings.last_ordered_at ("' || SUBSTRING(CAST(last_ordered_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE((
+              OCTET_LENGTH(notes) > 1000
+            ), FALSE)
+            THEN 'value too long for preferred_vendor_item_mappings.notes (' || CAST(OCTET_LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
+            WHEN NOT COALESCE(CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.approved_by ("' || SUBSTRING(CAST(approved_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(approved_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.approved_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for preferred_vendor_item_mappings.approved_at ("' || SUBSTRING(CAST(approved_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.created_by (bigint)'
+            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for preferred_vendor_item_mappings.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(updated_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for preferred_vendor_item_mappings.updated_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for preferred_vendor_item_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for preferred_vendor_item_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.preferred_vendor_item_mappings
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.item_code) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.vendor_item_code) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.item_name) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.item_description) > 2000
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.manufacturer_name) > 255
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.manufacturer_part_number) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.gtin) > 14
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.weight_kg) >= 9999999.9995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.country_of_origin) > 2
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.unit_of_measure) > 16
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.pack_size <= -2147483648.5 OR s.pack_size >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.unit_price) >= 9999999999.99995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.list_price) >= 9999999999.99995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.currency_code) > 3
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.discount_pct) >= 999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.min_order_qty) >= 999999999.9995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.max_order_qty) >= 999999999.9995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.lead_time_days <= -32768.5 OR s.lead_time_days >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.contract_number) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.priority <= -32768.5 OR s.priority >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.tax_rate) >= 999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.min_order_value) >= 999999999999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.rebate_pct) >= 999.995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.notes) > 1000
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.preferred_vendor_item_mappings AS b

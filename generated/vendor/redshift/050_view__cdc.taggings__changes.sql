@@ -71,17 +71,32 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.tag_id AS BIGINT) AS tag_id,
-      CAST(n.taggable_id AS BIGINT) AS taggable_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.tag_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS tag_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.taggable_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS taggable_id,
       CAST(n.taggable_type AS VARCHAR(64)) AS taggable_type,
-      CAST(n.tagger_id AS BIGINT) AS tagger_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.tagger_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS tagger_id,
       CAST(n.tagger_type AS VARCHAR(64)) AS tagger_type,
       CAST(n.context AS VARCHAR(128)) AS context,
-      CAST(n.tenant_company_id AS BIGINT) AS tenant_company_id,
-      CAST(n.confidence AS DECIMAL(4, 3)) AS confidence,
-      CAST(n.weight AS SMALLINT) AS weight,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.tenant_company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS tenant_company_id,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confidence AS DECIMAL(4, 3)) END AS confidence,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.weight AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS weight,
       CAST(n.is_auto AS BOOLEAN) AS is_auto,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
       b.id AS old__id,
       b.tag_id AS old__tag_id,
@@ -105,17 +120,31 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.tag_id AS BIGINT) = b.tag_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.tag_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.tag_id
         OR (
-          CAST(n.tag_id AS BIGINT) IS NULL AND b.tag_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.tag_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.tag_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tag_id,
       CASE
-        WHEN CAST(n.taggable_id AS BIGINT) = b.taggable_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.taggable_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.taggable_id
         OR (
-          CAST(n.taggable_id AS BIGINT) IS NULL AND b.taggable_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.taggable_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.taggable_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -129,9 +158,16 @@ FROM (
         ELSE TRUE
       END AS chg__taggable_type,
       CASE
-        WHEN CAST(n.tagger_id AS BIGINT) = b.tagger_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.tagger_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.tagger_id
         OR (
-          CAST(n.tagger_id AS BIGINT) IS NULL AND b.tagger_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.tagger_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.tagger_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -153,25 +189,40 @@ FROM (
         ELSE TRUE
       END AS chg__context,
       CASE
-        WHEN CAST(n.tenant_company_id AS BIGINT) = b.tenant_company_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.tenant_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.tenant_company_id
         OR (
-          CAST(n.tenant_company_id AS BIGINT) IS NULL AND b.tenant_company_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.tenant_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.tenant_company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__tenant_company_id,
       CASE
-        WHEN CAST(n.confidence AS DECIMAL(4, 3)) = b.confidence
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confidence AS DECIMAL(4, 3)) END = b.confidence
         OR (
-          CAST(n.confidence AS DECIMAL(4, 3)) IS NULL AND b.confidence IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.confidence AS DECIMAL(4, 3)) END IS NULL
+          AND b.confidence IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__confidence,
       CASE
-        WHEN CAST(n.weight AS SMALLINT) = b.weight
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.weight AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.weight
         OR (
-          CAST(n.weight AS SMALLINT) IS NULL AND b.weight IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.weight AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.weight IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -185,9 +236,10 @@ FROM (
         ELSE TRUE
       END AS chg__is_auto,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -227,6 +279,7 @@ FROM (
         updated_at,
         op,
         _loaded_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC NULLS LAST, tag_id DESC NULLS LAST, taggable_id DESC NULLS LAST, taggable_type DESC NULLS LAST, tagger_id DESC NULLS LAST, tagger_type DESC NULLS LAST, context DESC NULLS LAST, tenant_company_id DESC NULLS LAST, confidence DESC NULLS LAST, weight DESC NULLS LAST, is_auto DESC NULLS LAST, created_at DESC NULLS LAST, op DESC NULLS LAST
@@ -247,7 +300,112 @@ FROM (
           created_at,
           updated_at,
           op,
-          _loaded_at
+          _loaded_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN _loaded_at IS NULL
+            THEN 'NULL _loaded_at'
+            WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(tag_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tag_id (bigint)'
+            WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(taggable_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.taggable_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(taggable_type) > 64
+            ), FALSE)
+            THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(tagger_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tagger_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(tagger_type) > 64
+            ), FALSE)
+            THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(context) > 128
+            ), FALSE)
+            THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+            WHEN NOT COALESCE(
+              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(tenant_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tenant_company_id (bigint)'
+            WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(confidence AS DECIMAL(38, 3))
+                  END
+                ) >= 9.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+            WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(weight AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.weight (smallint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
         FROM staging.taggings
         WHERE
           _loaded_at > (
@@ -273,7 +431,112 @@ FROM (
           created_at,
           updated_at,
           op,
-          _loaded_at
+          _loaded_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN _loaded_at IS NULL
+            THEN 'NULL _loaded_at'
+            WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(tag_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tag_id (bigint)'
+            WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(taggable_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.taggable_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(taggable_type) > 64
+            ), FALSE)
+            THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(tagger_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tagger_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(tagger_type) > 64
+            ), FALSE)
+            THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(context) > 128
+            ), FALSE)
+            THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+            WHEN NOT COALESCE(
+              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(tenant_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tenant_company_id (bigint)'
+            WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(confidence AS DECIMAL(38, 3))
+                  END
+                ) >= 9.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+            WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(weight AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.weight (smallint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
         FROM staging.taggings
         WHERE
           _loaded_at IS NULL
@@ -300,7 +563,112 @@ FROM (
           created_at,
           updated_at,
           op,
-          _loaded_at
+          _loaded_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN _loaded_at IS NULL
+            THEN 'NULL _loaded_at'
+            WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(tag_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tag_id (bigint)'
+            WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(taggable_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.taggable_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(taggable_type) > 64
+            ), FALSE)
+            THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(tagger_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tagger_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(tagger_type) > 64
+            ), FALSE)
+            THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+            WHEN COALESCE((
+              OCTET_LENGTH(context) > 128
+            ), FALSE)
+            THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+            WHEN NOT COALESCE(
+              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(tenant_company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.tenant_company_id (bigint)'
+            WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              (
+                ABS(
+                  CASE
+                    WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    THEN CAST(confidence AS DECIMAL(38, 3))
+                  END
+                ) >= 9.9995
+              ),
+              FALSE
+            )
+            THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+            WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(weight AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for taggings.weight (smallint)'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
         FROM staging.taggings
         WHERE
           (
@@ -313,40 +681,7 @@ FROM (
       ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            s._loaded_at IS NULL
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.taggable_type) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.tagger_type) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.context) > 128
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              ABS(s.confidence) >= 9.9995
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.weight <= -32768.5 OR s.weight >= 32767.5
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.taggings AS b

@@ -103,26 +103,53 @@ FROM (
   FROM (
     SELECT
       CAST(n.id AS BIGINT) AS id,
-      CAST(n.company_id AS BIGINT) AS company_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS company_id,
       CAST(n.name AS VARCHAR(100)) AS name,
       CAST(n.slug AS VARCHAR(100)) AS slug,
       CAST(n.description AS VARCHAR(500)) AS description,
-      CAST(n.category AS SMALLINT) AS category,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS category,
       CAST(n.color AS VARCHAR(7)) AS color,
-      CAST(n.taggings_count AS INTEGER) AS taggings_count,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INTEGER)
+      END AS taggings_count,
       CAST(n.is_system AS BOOLEAN) AS is_system,
       CAST(n.is_visible_to_vendors AS BOOLEAN) AS is_visible_to_vendors,
-      CAST(n.status AS SMALLINT) AS status,
-      CAST(n.created_by AS BIGINT) AS created_by,
-      CAST(n.merged_into_id AS BIGINT) AS merged_into_id,
-      CAST(n.parent_id AS BIGINT) AS parent_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS status,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+      END AS created_by,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS merged_into_id,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+      END AS parent_id,
       CAST(n.icon AS VARCHAR(64)) AS icon,
-      CAST(n.sort_order AS SMALLINT) AS sort_order,
-      CAST(n.usage_scope AS SMALLINT) AS usage_scope,
-      CAST(n.last_used_at AS TIMESTAMP) AS last_used_at,
-      CAST(n.created_at AS TIMESTAMP) AS created_at,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS sort_order,
+      CASE
+        WHEN n.cdc__reject IS NULL
+        THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
+      END AS usage_scope,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END AS last_used_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
       CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-      CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+      CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
       b.id AS old__id,
       b.company_id AS old__company_id,
       b.name AS old__name,
@@ -153,9 +180,16 @@ FROM (
         ELSE TRUE
       END AS chg__id,
       CASE
-        WHEN CAST(n.company_id AS BIGINT) = b.company_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.company_id
         OR (
-          CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.company_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -185,9 +219,16 @@ FROM (
         ELSE TRUE
       END AS chg__description,
       CASE
-        WHEN CAST(n.category AS SMALLINT) = b.category
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.category
         OR (
-          CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.category IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -201,9 +242,16 @@ FROM (
         ELSE TRUE
       END AS chg__color,
       CASE
-        WHEN CAST(n.taggings_count AS INTEGER) = b.taggings_count
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INTEGER)
+        END = b.taggings_count
         OR (
-          CAST(n.taggings_count AS INTEGER) IS NULL AND b.taggings_count IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.taggings_count AS DECIMAL(38, 0)) AS INTEGER)
+          END IS NULL
+          AND b.taggings_count IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -226,33 +274,61 @@ FROM (
         ELSE TRUE
       END AS chg__is_visible_to_vendors,
       CASE
-        WHEN CAST(n.status AS SMALLINT) = b.status
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.status
         OR (
-          CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.status IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__status,
       CASE
-        WHEN CAST(n.created_by AS BIGINT) = b.created_by
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.created_by
         OR (
-          CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.created_by IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__created_by,
       CASE
-        WHEN CAST(n.merged_into_id AS BIGINT) = b.merged_into_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.merged_into_id
         OR (
-          CAST(n.merged_into_id AS BIGINT) IS NULL AND b.merged_into_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.merged_into_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.merged_into_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__merged_into_id,
       CASE
-        WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+        END = b.parent_id
         OR (
-          CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+          END IS NULL
+          AND b.parent_id IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -266,33 +342,49 @@ FROM (
         ELSE TRUE
       END AS chg__icon,
       CASE
-        WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.sort_order
         OR (
-          CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.sort_order IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__sort_order,
       CASE
-        WHEN CAST(n.usage_scope AS SMALLINT) = b.usage_scope
+        WHEN CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
+        END = b.usage_scope
         OR (
-          CAST(n.usage_scope AS SMALLINT) IS NULL AND b.usage_scope IS NULL
+          CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.usage_scope AS DECIMAL(38, 0)) AS SMALLINT)
+          END IS NULL
+          AND b.usage_scope IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__usage_scope,
       CASE
-        WHEN CAST(n.last_used_at AS TIMESTAMP) = b.last_used_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END = b.last_used_at
         OR (
-          CAST(n.last_used_at AS TIMESTAMP) IS NULL AND b.last_used_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_used_at AS TIMESTAMP) END IS NULL
+          AND b.last_used_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
       END AS chg__last_used_at,
       CASE
-        WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
         OR (
-          CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+          AND b.created_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -306,9 +398,10 @@ FROM (
         ELSE TRUE
       END AS chg__updated_at,
       CASE
-        WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+        WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
         OR (
-          CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+          CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+          AND b.deleted_at IS NULL
         )
         THEN FALSE
         ELSE TRUE
@@ -348,69 +441,200 @@ FROM (
         created_at,
         updated_at,
         deleted_at,
+        cdc__reject,
         ROW_NUMBER() OVER (
           PARTITION BY id
           ORDER BY updated_at DESC NULLS LAST, company_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, description DESC NULLS LAST, category DESC NULLS LAST, color DESC NULLS LAST, taggings_count DESC NULLS LAST, is_system DESC NULLS LAST, is_visible_to_vendors DESC NULLS LAST, status DESC NULLS LAST, created_by DESC NULLS LAST, merged_into_id DESC NULLS LAST, parent_id DESC NULLS LAST, icon DESC NULLS LAST, sort_order DESC NULLS LAST, usage_scope DESC NULLS LAST, last_used_at DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
         ) AS cdc__rank
-      FROM staging.tags AS s
+      FROM (
+        SELECT
+          id,
+          company_id,
+          name,
+          slug,
+          description,
+          category,
+          color,
+          taggings_count,
+          is_system,
+          is_visible_to_vendors,
+          status,
+          created_by,
+          merged_into_id,
+          parent_id,
+          icon,
+          sort_order,
+          usage_scope,
+          last_used_at,
+          created_at,
+          updated_at,
+          deleted_at,
+          CASE
+            WHEN id IS NULL
+            THEN 'NULL key (id)'
+            WHEN updated_at IS NULL
+            THEN 'NULL updated_at'
+            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for tags.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(company_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.company_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(name) > 100
+            ), FALSE)
+            THEN 'value too long for tags.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              OCTET_LENGTH(slug) > 100
+            ), FALSE)
+            THEN 'value too long for tags.slug (' || CAST(OCTET_LENGTH(slug) AS VARCHAR(20)) || ' > 100)'
+            WHEN COALESCE((
+              OCTET_LENGTH(description) > 500
+            ), FALSE)
+            THEN 'value too long for tags.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 500)'
+            WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for tags.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(category AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.category (smallint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(color) > 7
+            ), FALSE)
+            THEN 'value too long for tags.color (' || CAST(OCTET_LENGTH(color) AS VARCHAR(20)) || ' > 7)'
+            WHEN NOT COALESCE(
+              CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to integer for tags.taggings_count ("' || SUBSTRING(CAST(taggings_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(taggings_count AS DECIMAL(38, 0))
+                END BETWEEN -2147483648 AND 2147483647
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.taggings_count (integer)'
+            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for tags.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(status AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.status (smallint)'
+            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for tags.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(created_by AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.created_by (bigint)'
+            WHEN NOT COALESCE(
+              CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN 'value not castable to bigint for tags.merged_into_id ("' || SUBSTRING(CAST(merged_into_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(
+                    CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    TRUE
+                  )
+                  THEN CAST(merged_into_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.merged_into_id (bigint)'
+            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to bigint for tags.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(parent_id AS DECIMAL(38, 0))
+                END BETWEEN -9223372036854775808 AND 9223372036854775807
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.parent_id (bigint)'
+            WHEN COALESCE((
+              OCTET_LENGTH(icon) > 64
+            ), FALSE)
+            THEN 'value too long for tags.icon (' || CAST(OCTET_LENGTH(icon) AS VARCHAR(20)) || ' > 64)'
+            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for tags.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(sort_order AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.sort_order (smallint)'
+            WHEN NOT COALESCE(CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN 'value not castable to smallint for tags.usage_scope ("' || SUBSTRING(CAST(usage_scope AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN COALESCE(
+              NOT (
+                CASE
+                  WHEN COALESCE(CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  THEN CAST(usage_scope AS DECIMAL(38, 0))
+                END BETWEEN -32768 AND 32767
+              ),
+              FALSE
+            )
+            THEN 'value out of range for tags.usage_scope (smallint)'
+            WHEN NOT COALESCE(
+              CAST(last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for tags.last_used_at ("' || SUBSTRING(CAST(last_used_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for tags.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+            WHEN NOT COALESCE(
+              CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+              TRUE
+            )
+            THEN 'value not castable to timestamp for tags.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+          END AS cdc__reject
+        FROM staging.tags
+      ) AS s
       WHERE
         NOT (
-          (
-            s.id IS NULL
-          )
-          OR (
-            s.updated_at IS NULL
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.name) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.slug) > 100
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.description) > 500
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.category <= -32768.5 OR s.category >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.color) > 7
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.taggings_count <= -2147483648.5 OR s.taggings_count >= 2147483647.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.status <= -32768.5 OR s.status >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              OCTET_LENGTH(s.icon) > 64
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.sort_order <= -32768.5 OR s.sort_order >= 32767.5
-            ), FALSE)
-          )
-          OR (
-            COALESCE((
-              s.usage_scope <= -32768.5 OR s.usage_scope >= 32767.5
-            ), FALSE)
-          )
+          NOT s.cdc__reject IS NULL
         )
     ) AS n
     LEFT JOIN public.tags AS b

@@ -685,6 +685,26 @@ BEGIN
           AND x.source = 'fact_vendor'
           AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256)))
       );
+    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+    FROM (
+      SELECT
+        k.vendor_id,
+        n.cdc__unstorable AS cdc__unstorable
+      FROM vendor__fact_vendor__keys AS k
+      LEFT JOIN vendor__fact_vendor__new AS n
+        ON k.vendor_id = n.vendor_id
+    ) AS r
+    WHERE
+      dead_letter.pipeline = 'vendor'
+      AND dead_letter.source = 'fact_vendor'
+      AND dead_letter.resolved_run_id IS NULL
+      AND dead_letter.run_id < p_run_id
+      AND (
+        r.vendor_id = CAST(dead_letter.row_data."vendor_id" AS BIGINT)
+        AND (
+          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+        )
+      );
     DROP TABLE IF EXISTS vendor__fact_vendor__diff;
     CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
     SELECT
@@ -1601,7 +1621,7 @@ BEGIN
     WHERE
       fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
       AND vendor__fact_vendor__diff.cdc__op = 'D';
-    v_statements := v_statements + 6;
+    v_statements := v_statements + 7;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_vendor (

@@ -20,7 +20,133 @@ BEGIN
     notes,
     created_at,
     updated_at,
-    deleted_at
+    deleted_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN NOT COALESCE(
+        CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for buyer_seller_company_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(client_company_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for buyer_seller_company_mappings.client_company_id (bigint)'
+      WHEN NOT COALESCE(
+        CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for buyer_seller_company_mappings.dealing_with_company_id ("' || SUBSTRING(CAST(dealing_with_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(dealing_with_company_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for buyer_seller_company_mappings.dealing_with_company_id (bigint)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for buyer_seller_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
+      WHEN NOT COALESCE(CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for buyer_seller_company_mappings.source ("' || SUBSTRING(CAST(source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(source AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
+      WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for buyer_seller_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(invited_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for buyer_seller_company_mappings.invited_by (bigint)'
+      WHEN NOT COALESCE(
+        CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for buyer_seller_company_mappings.invited_at ("' || SUBSTRING(CAST(invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for buyer_seller_company_mappings.accepted_at ("' || SUBSTRING(CAST(accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE((
+        OCTET_LENGTH(vendor_code) > 64
+      ), FALSE)
+      THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(OCTET_LENGTH(vendor_code) AS VARCHAR(20)) || ' > 64)'
+      WHEN NOT COALESCE(
+        CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for buyer_seller_company_mappings.relationship_type ("' || SUBSTRING(CAST(relationship_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(relationship_type AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(notes) > 1000
+      ), FALSE)
+      THEN 'value too long for buyer_seller_company_mappings.notes (' || CAST(OCTET_LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for buyer_seller_company_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for buyer_seller_company_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(NOT client_company_id IS NULL AND NOT dealing_with_company_id IS NULL, TRUE)
+      THEN 'check failed: has_both_companies'
+    END AS cdc__reject
   FROM staging.buyer_seller_company_mappings;
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -35,34 +161,7 @@ BEGIN
     p_run_id,
     'vendor',
     'buyer_seller_company_mappings',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
-      WHEN COALESCE((
-        n.source <= -32768.5 OR n.source >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.vendor_code) > 64
-      ), FALSE)
-      THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(OCTET_LENGTH(n.vendor_code) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.notes) > 1000
-      ), FALSE)
-      THEN 'value too long for buyer_seller_company_mappings.notes (' || CAST(OCTET_LENGTH(n.notes) AS VARCHAR(20)) || ' > 1000)'
-      WHEN NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-      THEN 'check failed: has_both_companies'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.dealing_with_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.relationship_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
     ),
@@ -100,40 +199,7 @@ BEGIN
   FROM vendor__buyer_seller_company_mappings__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.source <= -32768.5 OR n.source >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.vendor_code) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.notes) > 1000
-        ), FALSE)
-      )
-      OR (
-        NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -223,19 +289,37 @@ BEGIN
     FROM (
       SELECT
         CAST(n.id AS BIGINT) AS id,
-        CAST(n.client_company_id AS BIGINT) AS client_company_id,
-        CAST(n.dealing_with_company_id AS BIGINT) AS dealing_with_company_id,
-        CAST(n.status AS SMALLINT) AS status,
-        CAST(n.source AS SMALLINT) AS source,
-        CAST(n.invited_by AS BIGINT) AS invited_by,
-        CAST(n.invited_at AS TIMESTAMP) AS invited_at,
-        CAST(n.accepted_at AS TIMESTAMP) AS accepted_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS client_company_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.dealing_with_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS dealing_with_company_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS status,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.source AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS source,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS invited_by,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END AS invited_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END AS accepted_at,
         CAST(n.vendor_code AS VARCHAR(64)) AS vendor_code,
-        CAST(n.relationship_type AS SMALLINT) AS relationship_type,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.relationship_type AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS relationship_type,
         CAST(n.notes AS VARCHAR(1000)) AS notes,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
         b.id AS old__id,
         b.client_company_id AS old__client_company_id,
         b.dealing_with_company_id AS old__dealing_with_company_id,
@@ -259,58 +343,94 @@ BEGIN
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN CAST(n.client_company_id AS BIGINT) = b.client_company_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.client_company_id
           OR (
-            CAST(n.client_company_id AS BIGINT) IS NULL AND b.client_company_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.client_company_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.client_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__client_company_id,
         CASE
-          WHEN CAST(n.dealing_with_company_id AS BIGINT) = b.dealing_with_company_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.dealing_with_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.dealing_with_company_id
           OR (
-            CAST(n.dealing_with_company_id AS BIGINT) IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.dealing_with_company_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
             AND b.dealing_with_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__dealing_with_company_id,
         CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.status
           OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN CAST(n.source AS SMALLINT) = b.source
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.source AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.source
           OR (
-            CAST(n.source AS SMALLINT) IS NULL AND b.source IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.source AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.source IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__source,
         CASE
-          WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.invited_by
           OR (
-            CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.invited_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_by,
         CASE
-          WHEN CAST(n.invited_at AS TIMESTAMP) = b.invited_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END = b.invited_at
           OR (
-            CAST(n.invited_at AS TIMESTAMP) IS NULL AND b.invited_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END IS NULL
+            AND b.invited_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_at,
         CASE
-          WHEN CAST(n.accepted_at AS TIMESTAMP) = b.accepted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END = b.accepted_at
           OR (
-            CAST(n.accepted_at AS TIMESTAMP) IS NULL AND b.accepted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END IS NULL
+            AND b.accepted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -324,9 +444,16 @@ BEGIN
           ELSE TRUE
         END AS chg__vendor_code,
         CASE
-          WHEN CAST(n.relationship_type AS SMALLINT) = b.relationship_type
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.relationship_type AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.relationship_type
           OR (
-            CAST(n.relationship_type AS SMALLINT) IS NULL AND b.relationship_type IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.relationship_type AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.relationship_type IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -340,9 +467,10 @@ BEGIN
           ELSE TRUE
         END AS chg__notes,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -356,9 +484,10 @@ BEGIN
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
           OR (
-            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+            AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -391,6 +520,7 @@ BEGIN
           created_at,
           updated_at,
           deleted_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, client_company_id DESC NULLS LAST, dealing_with_company_id DESC NULLS LAST, status DESC NULLS LAST, source DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, vendor_code DESC NULLS LAST, relationship_type DESC NULLS LAST, notes DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -398,62 +528,7 @@ BEGIN
         FROM vendor__buyer_seller_company_mappings__staged
         WHERE
           NOT (
-            (
-              vendor__buyer_seller_company_mappings__staged.id IS NULL
-            )
-            OR (
-              vendor__buyer_seller_company_mappings__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__buyer_seller_company_mappings__staged.status <= -32768.5
-                  OR vendor__buyer_seller_company_mappings__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__buyer_seller_company_mappings__staged.source <= -32768.5
-                  OR vendor__buyer_seller_company_mappings__staged.source >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  OCTET_LENGTH(vendor__buyer_seller_company_mappings__staged.vendor_code) > 64
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__buyer_seller_company_mappings__staged.relationship_type <= -32768.5
-                  OR vendor__buyer_seller_company_mappings__staged.relationship_type >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  OCTET_LENGTH(vendor__buyer_seller_company_mappings__staged.notes) > 1000
-                ),
-                FALSE
-              )
-            )
-            OR (
-              NOT COALESCE(
-                NOT vendor__buyer_seller_company_mappings__staged.client_company_id IS NULL
-                AND NOT vendor__buyer_seller_company_mappings__staged.dealing_with_company_id IS NULL,
-                TRUE
-              )
-            )
+            NOT vendor__buyer_seller_company_mappings__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.buyer_seller_company_mappings AS b
@@ -466,6 +541,22 @@ BEGIN
   ) AS c
   WHERE
     c.cdc__op <> 'N';
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+  FROM vendor__buyer_seller_company_mappings__delta AS r
+  WHERE
+    dead_letter.pipeline = 'vendor'
+    AND dead_letter.source = 'buyer_seller_company_mappings'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -513,40 +604,7 @@ BEGIN
         FROM vendor__buyer_seller_company_mappings__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.source <= -32768.5 OR n.source >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.vendor_code) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.notes) > 1000
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -561,40 +619,7 @@ BEGIN
         COUNT(*)
       FROM vendor__buyer_seller_company_mappings__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.source <= -32768.5 OR n.source >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.vendor_code) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.notes) > 1000
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -604,40 +629,7 @@ BEGIN
         FROM vendor__buyer_seller_company_mappings__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.source <= -32768.5 OR n.source >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.vendor_code) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.notes) > 1000
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -648,43 +640,10 @@ BEGIN
         COUNT(*)
       FROM vendor__buyer_seller_company_mappings__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.source <= -32768.5 OR n.source >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.vendor_code) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.relationship_type <= -32768.5 OR n.relationship_type >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.notes) > 1000
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(NOT n.client_company_id IS NULL AND NOT n.dealing_with_company_id IS NULL, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM vendor__buyer_seller_company_mappings__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -35,7 +35,203 @@ BEGIN
     slug,
     created_at,
     updated_at,
-    deleted_at
+    deleted_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN NOT COALESCE(CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for cities.country_id ("' || SUBSTRING(CAST(country_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(country_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for cities.country_id (bigint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(name) > 150
+      ), FALSE)
+      THEN 'value too long for cities.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(ascii_name) > 150
+      ), FALSE)
+      THEN 'value too long for cities.ascii_name (' || CAST(OCTET_LENGTH(ascii_name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(state_name) > 150
+      ), FALSE)
+      THEN 'value too long for cities.state_name (' || CAST(OCTET_LENGTH(state_name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(state_code) > 10
+      ), FALSE)
+      THEN 'value too long for cities.state_code (' || CAST(OCTET_LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
+      WHEN COALESCE((
+        OCTET_LENGTH(county_name) > 150
+      ), FALSE)
+      THEN 'value too long for cities.county_name (' || CAST(OCTET_LENGTH(county_name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(metro_area) > 150
+      ), FALSE)
+      THEN 'value too long for cities.metro_area (' || CAST(OCTET_LENGTH(metro_area) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(postal_code_prefix) > 10
+      ), FALSE)
+      THEN 'value too long for cities.postal_code_prefix (' || CAST(OCTET_LENGTH(postal_code_prefix) AS VARCHAR(20)) || ' > 10)'
+      WHEN NOT COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(9,6) for cities.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(latitude AS DECIMAL(38, 6))
+            END
+          ) >= 999.9999995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for cities.latitude (numeric(9,6))'
+      WHEN NOT COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(9,6) for cities.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(longitude AS DECIMAL(38, 6))
+            END
+          ) >= 999.9999995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for cities.longitude (numeric(9,6))'
+      WHEN NOT COALESCE(CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to integer for cities.elevation_m ("' || SUBSTRING(CAST(elevation_m AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(elevation_m AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for cities.elevation_m (integer)'
+      WHEN NOT COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to integer for cities.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(population AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for cities.population (integer)'
+      WHEN COALESCE((
+        OCTET_LENGTH(time_zone) > 64
+      ), FALSE)
+      THEN 'value too long for cities.time_zone (' || CAST(OCTET_LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
+      WHEN NOT COALESCE(
+        CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for cities.utc_offset_minutes ("' || SUBSTRING(CAST(utc_offset_minutes AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(utc_offset_minutes AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for cities.utc_offset_minutes (smallint)'
+      WHEN NOT COALESCE(CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for cities.tier ("' || SUBSTRING(CAST(tier AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(tier AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for cities.tier (smallint)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for cities.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for cities.status (smallint)'
+      WHEN NOT COALESCE(CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for cities.geoname_id ("' || SUBSTRING(CAST(geoname_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(geoname_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for cities.geoname_id (bigint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(wikidata_id) > 16
+      ), FALSE)
+      THEN 'value too long for cities.wikidata_id (' || CAST(OCTET_LENGTH(wikidata_id) AS VARCHAR(20)) || ' > 16)'
+      WHEN COALESCE((
+        OCTET_LENGTH(iata_code) > 3
+      ), FALSE)
+      THEN 'value too long for cities.iata_code (' || CAST(OCTET_LENGTH(iata_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        OCTET_LENGTH(alternate_names) > 2000
+      ), FALSE)
+      THEN 'value too long for cities.alternate_names (' || CAST(OCTET_LENGTH(alternate_names) AS VARCHAR(20)) || ' > 2000)'
+      WHEN NOT COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(10,2) for cities.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(area_km2 AS DECIMAL(38, 2))
+            END
+          ) >= 99999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for cities.area_km2 (numeric(10,2))'
+      WHEN COALESCE((
+        OCTET_LENGTH(slug) > 150
+      ), FALSE)
+      THEN 'value too long for cities.slug (' || CAST(OCTET_LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for cities.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for cities.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.cities;
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -50,92 +246,7 @@ BEGIN
     p_run_id,
     'vendor',
     'cities',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.name) > 150
-      ), FALSE)
-      THEN 'value too long for cities.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.ascii_name) > 150
-      ), FALSE)
-      THEN 'value too long for cities.ascii_name (' || CAST(OCTET_LENGTH(n.ascii_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.state_name) > 150
-      ), FALSE)
-      THEN 'value too long for cities.state_name (' || CAST(OCTET_LENGTH(n.state_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.state_code) > 10
-      ), FALSE)
-      THEN 'value too long for cities.state_code (' || CAST(OCTET_LENGTH(n.state_code) AS VARCHAR(20)) || ' > 10)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.county_name) > 150
-      ), FALSE)
-      THEN 'value too long for cities.county_name (' || CAST(OCTET_LENGTH(n.county_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.metro_area) > 150
-      ), FALSE)
-      THEN 'value too long for cities.metro_area (' || CAST(OCTET_LENGTH(n.metro_area) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.postal_code_prefix) > 10
-      ), FALSE)
-      THEN 'value too long for cities.postal_code_prefix (' || CAST(OCTET_LENGTH(n.postal_code_prefix) AS VARCHAR(20)) || ' > 10)'
-      WHEN COALESCE((
-        ABS(n.latitude) >= 999.9999995
-      ), FALSE)
-      THEN 'numeric overflow for cities.latitude (numeric(9,6))'
-      WHEN COALESCE((
-        ABS(n.longitude) >= 999.9999995
-      ), FALSE)
-      THEN 'numeric overflow for cities.longitude (numeric(9,6))'
-      WHEN COALESCE((
-        n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for cities.elevation_m (integer)'
-      WHEN COALESCE((
-        n.population <= -2147483648.5 OR n.population >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for cities.population (integer)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.time_zone) > 64
-      ), FALSE)
-      THEN 'value too long for cities.time_zone (' || CAST(OCTET_LENGTH(n.time_zone) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for cities.utc_offset_minutes (smallint)'
-      WHEN COALESCE((
-        n.tier <= -32768.5 OR n.tier >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for cities.tier (smallint)'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for cities.status (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.wikidata_id) > 16
-      ), FALSE)
-      THEN 'value too long for cities.wikidata_id (' || CAST(OCTET_LENGTH(n.wikidata_id) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.iata_code) > 3
-      ), FALSE)
-      THEN 'value too long for cities.iata_code (' || CAST(OCTET_LENGTH(n.iata_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.alternate_names) > 2000
-      ), FALSE)
-      THEN 'value too long for cities.alternate_names (' || CAST(OCTET_LENGTH(n.alternate_names) AS VARCHAR(20)) || ' > 2000)'
-      WHEN COALESCE((
-        ABS(n.area_km2) >= 99999999.995
-      ), FALSE)
-      THEN 'numeric overflow for cities.area_km2 (numeric(10,2))'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.slug) > 150
-      ), FALSE)
-      THEN 'value too long for cities.slug (' || CAST(OCTET_LENGTH(n.slug) AS VARCHAR(20)) || ' > 150)'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.country_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.ascii_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.county_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.metro_area AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_prefix AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.elevation_m AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.time_zone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.utc_offset_minutes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
         CASE WHEN n.is_capital THEN 'true' WHEN NOT n.is_capital THEN 'false' END,
@@ -212,112 +323,7 @@ BEGIN
   FROM vendor__cities__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.name) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.ascii_name) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.state_name) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.state_code) > 10
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.county_name) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.metro_area) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.postal_code_prefix) > 10
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.latitude) >= 999.9999995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.longitude) >= 999.9999995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.population <= -2147483648.5 OR n.population >= 2147483647.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.time_zone) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.tier <= -32768.5 OR n.tier >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.wikidata_id) > 16
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.iata_code) > 3
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.alternate_names) > 2000
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.area_km2) >= 99999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.slug) > 150
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -476,7 +482,10 @@ BEGIN
     FROM (
       SELECT
         CAST(n.id AS BIGINT) AS id,
-        CAST(n.country_id AS BIGINT) AS country_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS country_id,
         CAST(n.name AS VARCHAR(150)) AS name,
         CAST(n.ascii_name AS VARCHAR(150)) AS ascii_name,
         CAST(n.state_name AS VARCHAR(150)) AS state_name,
@@ -484,26 +493,44 @@ BEGIN
         CAST(n.county_name AS VARCHAR(150)) AS county_name,
         CAST(n.metro_area AS VARCHAR(150)) AS metro_area,
         CAST(n.postal_code_prefix AS VARCHAR(10)) AS postal_code_prefix,
-        CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
-        CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
-        CAST(n.elevation_m AS INTEGER) AS elevation_m,
-        CAST(n.population AS INTEGER) AS population,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END AS latitude,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END AS longitude,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INTEGER)
+        END AS elevation_m,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INTEGER)
+        END AS population,
         CAST(n.time_zone AS VARCHAR(64)) AS time_zone,
-        CAST(n.utc_offset_minutes AS SMALLINT) AS utc_offset_minutes,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS utc_offset_minutes,
         CAST(n.is_capital AS BOOLEAN) AS is_capital,
         CAST(n.is_state_capital AS BOOLEAN) AS is_state_capital,
-        CAST(n.tier AS SMALLINT) AS tier,
-        CAST(n.status AS SMALLINT) AS status,
-        CAST(n.geoname_id AS BIGINT) AS geoname_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS tier,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS status,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS geoname_id,
         CAST(n.wikidata_id AS VARCHAR(16)) AS wikidata_id,
         CAST(n.iata_code AS CHAR(3)) AS iata_code,
         CAST(n.alternate_names AS VARCHAR(2000)) AS alternate_names,
-        CAST(n.area_km2 AS DECIMAL(10, 2)) AS area_km2,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(10, 2)) END AS area_km2,
         CAST(n.is_serviced AS BOOLEAN) AS is_serviced,
         CAST(n.slug AS VARCHAR(150)) AS slug,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
         b.id AS old__id,
         b.country_id AS old__country_id,
         b.name AS old__name,
@@ -542,9 +569,16 @@ BEGIN
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN CAST(n.country_id AS BIGINT) = b.country_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.country_id
           OR (
-            CAST(n.country_id AS BIGINT) IS NULL AND b.country_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.country_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.country_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -607,33 +641,49 @@ BEGIN
           ELSE TRUE
         END AS chg__postal_code_prefix,
         CASE
-          WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END = b.latitude
           OR (
-            CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END IS NULL
+            AND b.latitude IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__latitude,
         CASE
-          WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END = b.longitude
           OR (
-            CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END IS NULL
+            AND b.longitude IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__longitude,
         CASE
-          WHEN CAST(n.elevation_m AS INTEGER) = b.elevation_m
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INTEGER)
+          END = b.elevation_m
           OR (
-            CAST(n.elevation_m AS INTEGER) IS NULL AND b.elevation_m IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.elevation_m AS DECIMAL(38, 0)) AS INTEGER)
+            END IS NULL
+            AND b.elevation_m IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__elevation_m,
         CASE
-          WHEN CAST(n.population AS INTEGER) = b.population
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INTEGER)
+          END = b.population
           OR (
-            CAST(n.population AS INTEGER) IS NULL AND b.population IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS INTEGER)
+            END IS NULL
+            AND b.population IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -647,9 +697,16 @@ BEGIN
           ELSE TRUE
         END AS chg__time_zone,
         CASE
-          WHEN CAST(n.utc_offset_minutes AS SMALLINT) = b.utc_offset_minutes
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.utc_offset_minutes
           OR (
-            CAST(n.utc_offset_minutes AS SMALLINT) IS NULL AND b.utc_offset_minutes IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.utc_offset_minutes AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.utc_offset_minutes IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -671,25 +728,46 @@ BEGIN
           ELSE TRUE
         END AS chg__is_state_capital,
         CASE
-          WHEN CAST(n.tier AS SMALLINT) = b.tier
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.tier
           OR (
-            CAST(n.tier AS SMALLINT) IS NULL AND b.tier IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.tier AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.tier IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__tier,
         CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.status
           OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN CAST(n.geoname_id AS BIGINT) = b.geoname_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.geoname_id
           OR (
-            CAST(n.geoname_id AS BIGINT) IS NULL AND b.geoname_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.geoname_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.geoname_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -719,9 +797,10 @@ BEGIN
           ELSE TRUE
         END AS chg__alternate_names,
         CASE
-          WHEN CAST(n.area_km2 AS DECIMAL(10, 2)) = b.area_km2
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(10, 2)) END = b.area_km2
           OR (
-            CAST(n.area_km2 AS DECIMAL(10, 2)) IS NULL AND b.area_km2 IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(10, 2)) END IS NULL
+            AND b.area_km2 IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -743,9 +822,10 @@ BEGIN
           ELSE TRUE
         END AS chg__slug,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -759,9 +839,10 @@ BEGIN
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
           OR (
-            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+            AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -809,6 +890,7 @@ BEGIN
           created_at,
           updated_at,
           deleted_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, country_id DESC NULLS LAST, name DESC NULLS LAST, ascii_name DESC NULLS LAST, state_name DESC NULLS LAST, state_code DESC NULLS LAST, county_name DESC NULLS LAST, metro_area DESC NULLS LAST, postal_code_prefix DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, elevation_m DESC NULLS LAST, population DESC NULLS LAST, time_zone DESC NULLS LAST, utc_offset_minutes DESC NULLS LAST, is_capital DESC NULLS LAST, is_state_capital DESC NULLS LAST, tier DESC NULLS LAST, status DESC NULLS LAST, geoname_id DESC NULLS LAST, wikidata_id DESC NULLS LAST, iata_code DESC NULLS LAST, alternate_names DESC NULLS LAST, area_km2 DESC NULLS LAST, is_serviced DESC NULLS LAST, slug DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -816,131 +898,7 @@ BEGIN
         FROM vendor__cities__staged
         WHERE
           NOT (
-            (
-              vendor__cities__staged.id IS NULL
-            )
-            OR (
-              vendor__cities__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.ascii_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.state_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.state_code) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.county_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.metro_area) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.postal_code_prefix) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__cities__staged.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__cities__staged.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__cities__staged.elevation_m <= -2147483648.5
-                  OR vendor__cities__staged.elevation_m >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__cities__staged.population <= -2147483648.5
-                  OR vendor__cities__staged.population >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.time_zone) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__cities__staged.utc_offset_minutes <= -32768.5
-                  OR vendor__cities__staged.utc_offset_minutes >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__cities__staged.tier <= -32768.5 OR vendor__cities__staged.tier >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__cities__staged.status <= -32768.5
-                  OR vendor__cities__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.wikidata_id) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.iata_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.alternate_names) > 2000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__cities__staged.area_km2) >= 99999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__cities__staged.slug) > 150
-              ), FALSE)
-            )
+            NOT vendor__cities__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.cities AS b
@@ -953,6 +911,22 @@ BEGIN
   ) AS c
   WHERE
     c.cdc__op <> 'N';
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+  FROM vendor__cities__delta AS r
+  WHERE
+    dead_letter.pipeline = 'vendor'
+    AND dead_letter.source = 'cities'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -998,112 +972,7 @@ BEGIN
         FROM vendor__cities__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.ascii_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.state_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.state_code) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.county_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.metro_area) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.postal_code_prefix) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.population <= -2147483648.5 OR n.population >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.time_zone) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.tier <= -32768.5 OR n.tier >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.wikidata_id) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iata_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.alternate_names) > 2000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.area_km2) >= 99999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.slug) > 150
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1118,112 +987,7 @@ BEGIN
         COUNT(*)
       FROM vendor__cities__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.ascii_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.state_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.state_code) > 10
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.county_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.metro_area) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.postal_code_prefix) > 10
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.latitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.longitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.population <= -2147483648.5 OR n.population >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.time_zone) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.tier <= -32768.5 OR n.tier >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.wikidata_id) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iata_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.alternate_names) > 2000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.area_km2) >= 99999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.slug) > 150
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -1233,112 +997,7 @@ BEGIN
         FROM vendor__cities__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.ascii_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.state_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.state_code) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.county_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.metro_area) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.postal_code_prefix) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.population <= -2147483648.5 OR n.population >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.time_zone) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.tier <= -32768.5 OR n.tier >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.wikidata_id) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iata_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.alternate_names) > 2000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.area_km2) >= 99999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.slug) > 150
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1349,115 +1008,10 @@ BEGIN
         COUNT(*)
       FROM vendor__cities__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.ascii_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.state_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.state_code) > 10
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.county_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.metro_area) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.postal_code_prefix) > 10
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.latitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.longitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.elevation_m <= -2147483648.5 OR n.elevation_m >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.population <= -2147483648.5 OR n.population >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.time_zone) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.utc_offset_minutes <= -32768.5 OR n.utc_offset_minutes >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.tier <= -32768.5 OR n.tier >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.wikidata_id) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iata_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.alternate_names) > 2000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.area_km2) >= 99999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.slug) > 150
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM vendor__cities__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

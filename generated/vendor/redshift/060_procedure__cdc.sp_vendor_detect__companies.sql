@@ -51,7 +51,368 @@ BEGIN
     external_ref,
     created_at,
     updated_at,
-    deleted_at
+    deleted_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(name) > 255
+      ), FALSE)
+      THEN 'value too long for companies.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(legal_name) > 255
+      ), FALSE)
+      THEN 'value too long for companies.legal_name (' || CAST(OCTET_LENGTH(legal_name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(display_name) > 255
+      ), FALSE)
+      THEN 'value too long for companies.display_name (' || CAST(OCTET_LENGTH(display_name) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(email) > 255
+      ), FALSE)
+      THEN 'value too long for companies.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(phone) > 32
+      ), FALSE)
+      THEN 'value too long for companies.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        OCTET_LENGTH(website) > 512
+      ), FALSE)
+      THEN 'value too long for companies.website (' || CAST(OCTET_LENGTH(website) AS VARCHAR(20)) || ' > 512)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for companies.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.status (smallint)'
+      WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for companies.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(category AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.category (smallint)'
+      WHEN NOT COALESCE(CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for companies.company_type ("' || SUBSTRING(CAST(company_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(company_type AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.company_type (smallint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(tax_id) > 64
+      ), FALSE)
+      THEN 'value too long for companies.tax_id (' || CAST(OCTET_LENGTH(tax_id) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(registration_number) > 64
+      ), FALSE)
+      THEN 'value too long for companies.registration_number (' || CAST(OCTET_LENGTH(registration_number) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(duns_number) > 16
+      ), FALSE)
+      THEN 'value too long for companies.duns_number (' || CAST(OCTET_LENGTH(duns_number) AS VARCHAR(20)) || ' > 16)'
+      WHEN COALESCE((
+        OCTET_LENGTH(address_line1) > 255
+      ), FALSE)
+      THEN 'value too long for companies.address_line1 (' || CAST(OCTET_LENGTH(address_line1) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(address_line2) > 255
+      ), FALSE)
+      THEN 'value too long for companies.address_line2 (' || CAST(OCTET_LENGTH(address_line2) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(postal_code) > 20
+      ), FALSE)
+      THEN 'value too long for companies.postal_code (' || CAST(OCTET_LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+      WHEN COALESCE((
+        OCTET_LENGTH(state_code) > 10
+      ), FALSE)
+      THEN 'value too long for companies.state_code (' || CAST(OCTET_LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
+      WHEN NOT COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for companies.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(city_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.city_id (bigint)'
+      WHEN NOT COALESCE(
+        CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for companies.primary_category_id ("' || SUBSTRING(CAST(primary_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(primary_category_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.primary_category_id (bigint)'
+      WHEN NOT COALESCE(
+        CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for companies.primary_contact_id ("' || SUBSTRING(CAST(primary_contact_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(primary_contact_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.primary_contact_id (bigint)'
+      WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for companies.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(created_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.created_by (bigint)'
+      WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for companies.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(updated_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.updated_by (bigint)'
+      WHEN NOT COALESCE(
+        CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for companies.parent_company_id ("' || SUBSTRING(CAST(parent_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(parent_company_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.parent_company_id (bigint)'
+      WHEN NOT COALESCE(
+        CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to integer for companies.employee_count ("' || SUBSTRING(CAST(employee_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(employee_count AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.employee_count (integer)'
+      WHEN NOT COALESCE(
+        CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(18,2) for companies.annual_revenue ("' || SUBSTRING(CAST(annual_revenue AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(annual_revenue AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for companies.annual_revenue (numeric(18,2))'
+      WHEN COALESCE((
+        OCTET_LENGTH(currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for companies.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN NOT COALESCE(CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(14,2) for companies.credit_limit ("' || SUBSTRING(CAST(credit_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(credit_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
+      WHEN NOT COALESCE(
+        CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for companies.payment_terms_days ("' || SUBSTRING(CAST(payment_terms_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(payment_terms_days AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.payment_terms_days (smallint)'
+      WHEN NOT COALESCE(CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(3,2) for companies.rating ("' || SUBSTRING(CAST(rating AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(rating AS DECIMAL(38, 2))
+            END
+          ) >= 9.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for companies.rating (numeric(3,2))'
+      WHEN NOT COALESCE(
+        CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for companies.onboarding_status ("' || SUBSTRING(CAST(onboarding_status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(onboarding_status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.onboarding_status (smallint)'
+      WHEN NOT COALESCE(
+        CAST(onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for companies.onboarded_at ("' || SUBSTRING(CAST(onboarded_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for companies.verified_at ("' || SUBSTRING(CAST(verified_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to date for companies.incorporation_date ("' || SUBSTRING(CAST(incorporation_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for companies.fiscal_year_end_month ("' || SUBSTRING(CAST(fiscal_year_end_month AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(fiscal_year_end_month AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(logo_url) > 1024
+      ), FALSE)
+      THEN 'value too long for companies.logo_url (' || CAST(OCTET_LENGTH(logo_url) AS VARCHAR(20)) || ' > 1024)'
+      WHEN COALESCE((
+        OCTET_LENGTH(description) > 4000
+      ), FALSE)
+      THEN 'value too long for companies.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 4000)'
+      WHEN NOT COALESCE(CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for companies.signup_source ("' || SUBSTRING(CAST(signup_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(signup_source AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for companies.signup_source (smallint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(external_ref) > 64
+      ), FALSE)
+      THEN 'value too long for companies.external_ref (' || CAST(OCTET_LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for companies.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for companies.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(status IN (0, 1, 2, 3), TRUE)
+      THEN 'check failed: valid_status'
+      WHEN NOT COALESCE(credit_limit IS NULL OR credit_limit >= 0, TRUE)
+      THEN 'check failed: non_negative_credit_limit'
+    END AS cdc__reject
   FROM staging.companies;
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -66,131 +427,7 @@ BEGIN
     p_run_id,
     'vendor',
     'companies',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.name) > 255
-      ), FALSE)
-      THEN 'value too long for companies.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.legal_name) > 255
-      ), FALSE)
-      THEN 'value too long for companies.legal_name (' || CAST(OCTET_LENGTH(n.legal_name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.display_name) > 255
-      ), FALSE)
-      THEN 'value too long for companies.display_name (' || CAST(OCTET_LENGTH(n.display_name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.email) > 255
-      ), FALSE)
-      THEN 'value too long for companies.email (' || CAST(OCTET_LENGTH(n.email) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.phone) > 32
-      ), FALSE)
-      THEN 'value too long for companies.phone (' || CAST(OCTET_LENGTH(n.phone) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.website) > 512
-      ), FALSE)
-      THEN 'value too long for companies.website (' || CAST(OCTET_LENGTH(n.website) AS VARCHAR(20)) || ' > 512)'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for companies.status (smallint)'
-      WHEN COALESCE((
-        n.category <= -32768.5 OR n.category >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for companies.category (smallint)'
-      WHEN COALESCE((
-        n.company_type <= -32768.5 OR n.company_type >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for companies.company_type (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.tax_id) > 64
-      ), FALSE)
-      THEN 'value too long for companies.tax_id (' || CAST(OCTET_LENGTH(n.tax_id) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.registration_number) > 64
-      ), FALSE)
-      THEN 'value too long for companies.registration_number (' || CAST(OCTET_LENGTH(n.registration_number) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.duns_number) > 16
-      ), FALSE)
-      THEN 'value too long for companies.duns_number (' || CAST(OCTET_LENGTH(n.duns_number) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.address_line1) > 255
-      ), FALSE)
-      THEN 'value too long for companies.address_line1 (' || CAST(OCTET_LENGTH(n.address_line1) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.address_line2) > 255
-      ), FALSE)
-      THEN 'value too long for companies.address_line2 (' || CAST(OCTET_LENGTH(n.address_line2) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.postal_code) > 20
-      ), FALSE)
-      THEN 'value too long for companies.postal_code (' || CAST(OCTET_LENGTH(n.postal_code) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.state_code) > 10
-      ), FALSE)
-      THEN 'value too long for companies.state_code (' || CAST(OCTET_LENGTH(n.state_code) AS VARCHAR(20)) || ' > 10)'
-      WHEN COALESCE((
-        n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for companies.employee_count (integer)'
-      WHEN COALESCE((
-        ABS(n.annual_revenue) >= 9999999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for companies.annual_revenue (numeric(18,2))'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for companies.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        ABS(n.credit_limit) >= 999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
-      WHEN COALESCE((
-        n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for companies.payment_terms_days (smallint)'
-      WHEN COALESCE((
-        ABS(n.rating) >= 9.995
-      ), FALSE)
-      THEN 'numeric overflow for companies.rating (numeric(3,2))'
-      WHEN COALESCE((
-        n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for companies.onboarding_status (smallint)'
-      WHEN COALESCE(
-        (
-          n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
-        ),
-        FALSE
-      )
-      THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.logo_url) > 1024
-      ), FALSE)
-      THEN 'value too long for companies.logo_url (' || CAST(OCTET_LENGTH(n.logo_url) AS VARCHAR(20)) || ' > 1024)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.description) > 4000
-      ), FALSE)
-      THEN 'value too long for companies.description (' || CAST(OCTET_LENGTH(n.description) AS VARCHAR(20)) || ' > 4000)'
-      WHEN COALESCE((
-        n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for companies.signup_source (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.external_ref) > 64
-      ), FALSE)
-      THEN 'value too long for companies.external_ref (' || CAST(OCTET_LENGTH(n.external_ref) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-      THEN 'check failed: valid_status'
-      WHEN NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-      THEN 'check failed: non_negative_credit_limit'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.legal_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.display_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.website AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.registration_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.duns_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line1 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_line2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.state_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_category_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.primary_contact_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.employee_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.annual_revenue AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.credit_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.payment_terms_days AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rating AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
         CASE WHEN n.is_verified THEN 'true' WHEN NOT n.is_verified THEN 'false' END,
@@ -312,161 +549,7 @@ BEGIN
   FROM vendor__companies__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.name) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.legal_name) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.display_name) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.email) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.phone) > 32
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.website) > 512
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.category <= -32768.5 OR n.category >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.company_type <= -32768.5 OR n.company_type >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.tax_id) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.registration_number) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.duns_number) > 16
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.address_line1) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.address_line2) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.postal_code) > 20
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.state_code) > 10
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.annual_revenue) >= 9999999999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.currency_code) > 3
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.credit_limit) >= 999999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.rating) >= 9.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE(
-          (
-            n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
-          ),
-          FALSE
-        )
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.logo_url) > 1024
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.description) > 4000
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.external_ref) > 64
-        ), FALSE)
-      )
-      OR (
-        NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-      )
-      OR (
-        NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -708,9 +791,18 @@ BEGIN
         CAST(n.email AS VARCHAR(255)) AS email,
         CAST(n.phone AS VARCHAR(32)) AS phone,
         CAST(n.website AS VARCHAR(512)) AS website,
-        CAST(n.status AS SMALLINT) AS status,
-        CAST(n.category AS SMALLINT) AS category,
-        CAST(n.company_type AS SMALLINT) AS company_type,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS status,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS category,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS company_type,
         CAST(n.tax_id AS VARCHAR(64)) AS tax_id,
         CAST(n.registration_number AS VARCHAR(64)) AS registration_number,
         CAST(n.duns_number AS VARCHAR(16)) AS duns_number,
@@ -718,34 +810,67 @@ BEGIN
         CAST(n.address_line2 AS VARCHAR(255)) AS address_line2,
         CAST(n.postal_code AS VARCHAR(20)) AS postal_code,
         CAST(n.state_code AS VARCHAR(10)) AS state_code,
-        CAST(n.city_id AS BIGINT) AS city_id,
-        CAST(n.primary_category_id AS BIGINT) AS primary_category_id,
-        CAST(n.primary_contact_id AS BIGINT) AS primary_contact_id,
-        CAST(n.created_by AS BIGINT) AS created_by,
-        CAST(n.updated_by AS BIGINT) AS updated_by,
-        CAST(n.parent_company_id AS BIGINT) AS parent_company_id,
-        CAST(n.employee_count AS INTEGER) AS employee_count,
-        CAST(n.annual_revenue AS DECIMAL(18, 2)) AS annual_revenue,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS city_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS primary_category_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS primary_contact_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS created_by,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS updated_by,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS parent_company_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
+        END AS employee_count,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.annual_revenue AS DECIMAL(18, 2)) END AS annual_revenue,
         CAST(n.currency_code AS CHAR(3)) AS currency_code,
-        CAST(n.credit_limit AS DECIMAL(14, 2)) AS credit_limit,
-        CAST(n.payment_terms_days AS SMALLINT) AS payment_terms_days,
-        CAST(n.rating AS DECIMAL(3, 2)) AS rating,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.credit_limit AS DECIMAL(14, 2)) END AS credit_limit,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS payment_terms_days,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rating AS DECIMAL(3, 2)) END AS rating,
         CAST(n.is_verified AS BOOLEAN) AS is_verified,
         CAST(n.is_preferred AS BOOLEAN) AS is_preferred,
         CAST(n.is_diverse_supplier AS BOOLEAN) AS is_diverse_supplier,
         CAST(n.is_minority_owned AS BOOLEAN) AS is_minority_owned,
-        CAST(n.onboarding_status AS SMALLINT) AS onboarding_status,
-        CAST(n.onboarded_at AS TIMESTAMP) AS onboarded_at,
-        CAST(n.verified_at AS TIMESTAMP) AS verified_at,
-        CAST(n.incorporation_date AS DATE) AS incorporation_date,
-        CAST(n.fiscal_year_end_month AS SMALLINT) AS fiscal_year_end_month,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS onboarding_status,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.onboarded_at AS TIMESTAMP) END AS onboarded_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.verified_at AS TIMESTAMP) END AS verified_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.incorporation_date AS DATE) END AS incorporation_date,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS fiscal_year_end_month,
         CAST(n.logo_url AS VARCHAR(1024)) AS logo_url,
         CAST(n.description AS VARCHAR(4000)) AS description,
-        CAST(n.signup_source AS SMALLINT) AS signup_source,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS signup_source,
         CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
         b.id AS old__id,
         b.name AS old__name,
         b.legal_name AS old__legal_name,
@@ -848,25 +973,46 @@ BEGIN
           ELSE TRUE
         END AS chg__website,
         CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.status
           OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN CAST(n.category AS SMALLINT) = b.category
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.category
           OR (
-            CAST(n.category AS SMALLINT) IS NULL AND b.category IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.category AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.category IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__category,
         CASE
-          WHEN CAST(n.company_type AS SMALLINT) = b.company_type
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.company_type
           OR (
-            CAST(n.company_type AS SMALLINT) IS NULL AND b.company_type IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.company_type AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.company_type IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -929,65 +1075,115 @@ BEGIN
           ELSE TRUE
         END AS chg__state_code,
         CASE
-          WHEN CAST(n.city_id AS BIGINT) = b.city_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.city_id
           OR (
-            CAST(n.city_id AS BIGINT) IS NULL AND b.city_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.city_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.city_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__city_id,
         CASE
-          WHEN CAST(n.primary_category_id AS BIGINT) = b.primary_category_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.primary_category_id
           OR (
-            CAST(n.primary_category_id AS BIGINT) IS NULL AND b.primary_category_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.primary_category_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.primary_category_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__primary_category_id,
         CASE
-          WHEN CAST(n.primary_contact_id AS BIGINT) = b.primary_contact_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.primary_contact_id
           OR (
-            CAST(n.primary_contact_id AS BIGINT) IS NULL AND b.primary_contact_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.primary_contact_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.primary_contact_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__primary_contact_id,
         CASE
-          WHEN CAST(n.created_by AS BIGINT) = b.created_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.created_by
           OR (
-            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.created_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_by,
         CASE
-          WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.updated_by
           OR (
-            CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.updated_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_by,
         CASE
-          WHEN CAST(n.parent_company_id AS BIGINT) = b.parent_company_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.parent_company_id
           OR (
-            CAST(n.parent_company_id AS BIGINT) IS NULL AND b.parent_company_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.parent_company_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.parent_company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__parent_company_id,
         CASE
-          WHEN CAST(n.employee_count AS INTEGER) = b.employee_count
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
+          END = b.employee_count
           OR (
-            CAST(n.employee_count AS INTEGER) IS NULL AND b.employee_count IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.employee_count AS DECIMAL(38, 0)) AS INTEGER)
+            END IS NULL
+            AND b.employee_count IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__employee_count,
         CASE
-          WHEN CAST(n.annual_revenue AS DECIMAL(18, 2)) = b.annual_revenue
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.annual_revenue AS DECIMAL(18, 2)) END = b.annual_revenue
           OR (
-            CAST(n.annual_revenue AS DECIMAL(18, 2)) IS NULL AND b.annual_revenue IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.annual_revenue AS DECIMAL(18, 2)) END IS NULL
+            AND b.annual_revenue IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -1001,25 +1197,34 @@ BEGIN
           ELSE TRUE
         END AS chg__currency_code,
         CASE
-          WHEN CAST(n.credit_limit AS DECIMAL(14, 2)) = b.credit_limit
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.credit_limit AS DECIMAL(14, 2)) END = b.credit_limit
           OR (
-            CAST(n.credit_limit AS DECIMAL(14, 2)) IS NULL AND b.credit_limit IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.credit_limit AS DECIMAL(14, 2)) END IS NULL
+            AND b.credit_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__credit_limit,
         CASE
-          WHEN CAST(n.payment_terms_days AS SMALLINT) = b.payment_terms_days
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.payment_terms_days
           OR (
-            CAST(n.payment_terms_days AS SMALLINT) IS NULL AND b.payment_terms_days IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.payment_terms_days AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.payment_terms_days IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__payment_terms_days,
         CASE
-          WHEN CAST(n.rating AS DECIMAL(3, 2)) = b.rating
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rating AS DECIMAL(3, 2)) END = b.rating
           OR (
-            CAST(n.rating AS DECIMAL(3, 2)) IS NULL AND b.rating IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.rating AS DECIMAL(3, 2)) END IS NULL
+            AND b.rating IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -1057,41 +1262,57 @@ BEGIN
           ELSE TRUE
         END AS chg__is_minority_owned,
         CASE
-          WHEN CAST(n.onboarding_status AS SMALLINT) = b.onboarding_status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.onboarding_status
           OR (
-            CAST(n.onboarding_status AS SMALLINT) IS NULL AND b.onboarding_status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.onboarding_status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.onboarding_status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__onboarding_status,
         CASE
-          WHEN CAST(n.onboarded_at AS TIMESTAMP) = b.onboarded_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.onboarded_at AS TIMESTAMP) END = b.onboarded_at
           OR (
-            CAST(n.onboarded_at AS TIMESTAMP) IS NULL AND b.onboarded_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.onboarded_at AS TIMESTAMP) END IS NULL
+            AND b.onboarded_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__onboarded_at,
         CASE
-          WHEN CAST(n.verified_at AS TIMESTAMP) = b.verified_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.verified_at AS TIMESTAMP) END = b.verified_at
           OR (
-            CAST(n.verified_at AS TIMESTAMP) IS NULL AND b.verified_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.verified_at AS TIMESTAMP) END IS NULL
+            AND b.verified_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__verified_at,
         CASE
-          WHEN CAST(n.incorporation_date AS DATE) = b.incorporation_date
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.incorporation_date AS DATE) END = b.incorporation_date
           OR (
-            CAST(n.incorporation_date AS DATE) IS NULL AND b.incorporation_date IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.incorporation_date AS DATE) END IS NULL
+            AND b.incorporation_date IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__incorporation_date,
         CASE
-          WHEN CAST(n.fiscal_year_end_month AS SMALLINT) = b.fiscal_year_end_month
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.fiscal_year_end_month
           OR (
-            CAST(n.fiscal_year_end_month AS SMALLINT) IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.fiscal_year_end_month AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
             AND b.fiscal_year_end_month IS NULL
           )
           THEN FALSE
@@ -1114,9 +1335,16 @@ BEGIN
           ELSE TRUE
         END AS chg__description,
         CASE
-          WHEN CAST(n.signup_source AS SMALLINT) = b.signup_source
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.signup_source
           OR (
-            CAST(n.signup_source AS SMALLINT) IS NULL AND b.signup_source IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.signup_source AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.signup_source IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -1130,9 +1358,10 @@ BEGIN
           ELSE TRUE
         END AS chg__external_ref,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -1146,9 +1375,10 @@ BEGIN
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
           OR (
-            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+            AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -1212,6 +1442,7 @@ BEGIN
           created_at,
           updated_at,
           deleted_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, legal_name DESC NULLS LAST, display_name DESC NULLS LAST, email DESC NULLS LAST, phone DESC NULLS LAST, website DESC NULLS LAST, status DESC NULLS LAST, category DESC NULLS LAST, company_type DESC NULLS LAST, tax_id DESC NULLS LAST, registration_number DESC NULLS LAST, duns_number DESC NULLS LAST, address_line1 DESC NULLS LAST, address_line2 DESC NULLS LAST, postal_code DESC NULLS LAST, state_code DESC NULLS LAST, city_id DESC NULLS LAST, primary_category_id DESC NULLS LAST, primary_contact_id DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, parent_company_id DESC NULLS LAST, employee_count DESC NULLS LAST, annual_revenue DESC NULLS LAST, currency_code DESC NULLS LAST, credit_limit DESC NULLS LAST, payment_terms_days DESC NULLS LAST, rating DESC NULLS LAST, is_verified DESC NULLS LAST, is_preferred DESC NULLS LAST, is_diverse_supplier DESC NULLS LAST, is_minority_owned DESC NULLS LAST, onboarding_status DESC NULLS LAST, onboarded_at DESC NULLS LAST, verified_at DESC NULLS LAST, incorporation_date DESC NULLS LAST, fiscal_year_end_month DESC NULLS LAST, logo_url DESC NULLS LAST, description DESC NULLS LAST, signup_source DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -1219,194 +1450,7 @@ BEGIN
         FROM vendor__companies__staged
         WHERE
           NOT (
-            (
-              vendor__companies__staged.id IS NULL
-            )
-            OR (
-              vendor__companies__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.legal_name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.display_name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.email) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.phone) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.website) > 512
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__companies__staged.status <= -32768.5
-                  OR vendor__companies__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__companies__staged.category <= -32768.5
-                  OR vendor__companies__staged.category >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__companies__staged.company_type <= -32768.5
-                  OR vendor__companies__staged.company_type >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.tax_id) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.registration_number) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.duns_number) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.address_line1) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.address_line2) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.postal_code) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.state_code) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__companies__staged.employee_count <= -2147483648.5
-                  OR vendor__companies__staged.employee_count >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__companies__staged.annual_revenue) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__companies__staged.credit_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__companies__staged.payment_terms_days <= -32768.5
-                  OR vendor__companies__staged.payment_terms_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__companies__staged.rating) >= 9.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__companies__staged.onboarding_status <= -32768.5
-                  OR vendor__companies__staged.onboarding_status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__companies__staged.fiscal_year_end_month <= -32768.5
-                  OR vendor__companies__staged.fiscal_year_end_month >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.logo_url) > 1024
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.description) > 4000
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__companies__staged.signup_source <= -32768.5
-                  OR vendor__companies__staged.signup_source >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__companies__staged.external_ref) > 64
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(vendor__companies__staged.status IN (0, 1, 2, 3), TRUE)
-            )
-            OR (
-              NOT COALESCE(
-                vendor__companies__staged.credit_limit IS NULL
-                OR vendor__companies__staged.credit_limit >= 0,
-                TRUE
-              )
-            )
+            NOT vendor__companies__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.companies AS b
@@ -1419,6 +1463,22 @@ BEGIN
   ) AS c
   WHERE
     c.cdc__op <> 'N';
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+  FROM vendor__companies__delta AS r
+  WHERE
+    dead_letter.pipeline = 'vendor'
+    AND dead_letter.source = 'companies'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -1464,161 +1524,7 @@ BEGIN
         FROM vendor__companies__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.legal_name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.display_name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.email) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.phone) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.website) > 512
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.category <= -32768.5 OR n.category >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.company_type <= -32768.5 OR n.company_type >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tax_id) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.registration_number) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.duns_number) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.address_line1) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.address_line2) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.postal_code) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.state_code) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.annual_revenue) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.credit_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.rating) >= 9.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.logo_url) > 1024
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.description) > 4000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.external_ref) > 64
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-            )
-            OR (
-              NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1633,161 +1539,7 @@ BEGIN
         COUNT(*)
       FROM vendor__companies__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.legal_name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.display_name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.email) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.phone) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.website) > 512
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.category <= -32768.5 OR n.category >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.company_type <= -32768.5 OR n.company_type >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tax_id) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.registration_number) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.duns_number) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.address_line1) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.address_line2) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.postal_code) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.state_code) > 10
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.annual_revenue) >= 9999999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.credit_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.rating) >= 9.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE(
-            (
-              n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.logo_url) > 1024
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.description) > 4000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.external_ref) > 64
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-        )
-        OR (
-          NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -1797,161 +1549,7 @@ BEGIN
         FROM vendor__companies__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.legal_name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.display_name) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.email) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.phone) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.website) > 512
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.category <= -32768.5 OR n.category >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.company_type <= -32768.5 OR n.company_type >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tax_id) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.registration_number) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.duns_number) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.address_line1) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.address_line2) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.postal_code) > 20
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.state_code) > 10
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.annual_revenue) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.credit_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.rating) >= 9.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.logo_url) > 1024
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.description) > 4000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.external_ref) > 64
-              ), FALSE)
-            )
-            OR (
-              NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-            )
-            OR (
-              NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1962,164 +1560,10 @@ BEGIN
         COUNT(*)
       FROM vendor__companies__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.legal_name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.display_name) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.email) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.phone) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.website) > 512
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.category <= -32768.5 OR n.category >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.company_type <= -32768.5 OR n.company_type >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tax_id) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.registration_number) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.duns_number) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.address_line1) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.address_line2) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.postal_code) > 20
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.state_code) > 10
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.employee_count <= -2147483648.5 OR n.employee_count >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.annual_revenue) >= 9999999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.credit_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.payment_terms_days <= -32768.5 OR n.payment_terms_days >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.rating) >= 9.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.onboarding_status <= -32768.5 OR n.onboarding_status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE(
-            (
-              n.fiscal_year_end_month <= -32768.5 OR n.fiscal_year_end_month >= 32767.5
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.logo_url) > 1024
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.description) > 4000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.signup_source <= -32768.5 OR n.signup_source >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.external_ref) > 64
-          ), FALSE)
-        )
-        OR (
-          NOT COALESCE(n.status IN (0, 1, 2, 3), TRUE)
-        )
-        OR (
-          NOT COALESCE(n.credit_limit IS NULL OR n.credit_limit >= 0, TRUE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM vendor__companies__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

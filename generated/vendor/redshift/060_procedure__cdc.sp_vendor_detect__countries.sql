@@ -38,7 +38,204 @@ BEGIN
     status,
     sort_order,
     created_at,
-    updated_at
+    updated_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN COALESCE((
+        OCTET_LENGTH(name) > 100
+      ), FALSE)
+      THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        OCTET_LENGTH(official_name) > 200
+      ), FALSE)
+      THEN 'value too long for countries.official_name (' || CAST(OCTET_LENGTH(official_name) AS VARCHAR(20)) || ' > 200)'
+      WHEN COALESCE((
+        OCTET_LENGTH(native_name) > 150
+      ), FALSE)
+      THEN 'value too long for countries.native_name (' || CAST(OCTET_LENGTH(native_name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(iso2) > 2
+      ), FALSE)
+      THEN 'value too long for countries.iso2 (' || CAST(OCTET_LENGTH(iso2) AS VARCHAR(20)) || ' > 2)'
+      WHEN COALESCE((
+        OCTET_LENGTH(iso3) > 3
+      ), FALSE)
+      THEN 'value too long for countries.iso3 (' || CAST(OCTET_LENGTH(iso3) AS VARCHAR(20)) || ' > 3)'
+      WHEN NOT COALESCE(CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for countries.numeric_code ("' || SUBSTRING(CAST(numeric_code AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(numeric_code AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for countries.numeric_code (smallint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(phone_code) > 8
+      ), FALSE)
+      THEN 'value too long for countries.phone_code (' || CAST(OCTET_LENGTH(phone_code) AS VARCHAR(20)) || ' > 8)'
+      WHEN COALESCE((
+        OCTET_LENGTH(capital) > 100
+      ), FALSE)
+      THEN 'value too long for countries.capital (' || CAST(OCTET_LENGTH(capital) AS VARCHAR(20)) || ' > 100)'
+      WHEN COALESCE((
+        OCTET_LENGTH(currency_code) > 3
+      ), FALSE)
+      THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+      WHEN COALESCE((
+        OCTET_LENGTH(currency_name) > 64
+      ), FALSE)
+      THEN 'value too long for countries.currency_name (' || CAST(OCTET_LENGTH(currency_name) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(currency_symbol) > 8
+      ), FALSE)
+      THEN 'value too long for countries.currency_symbol (' || CAST(OCTET_LENGTH(currency_symbol) AS VARCHAR(20)) || ' > 8)'
+      WHEN COALESCE((
+        OCTET_LENGTH(region) > 64
+      ), FALSE)
+      THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(subregion) > 64
+      ), FALSE)
+      THEN 'value too long for countries.subregion (' || CAST(OCTET_LENGTH(subregion) AS VARCHAR(20)) || ' > 64)'
+      WHEN COALESCE((
+        OCTET_LENGTH(continent_code) > 2
+      ), FALSE)
+      THEN 'value too long for countries.continent_code (' || CAST(OCTET_LENGTH(continent_code) AS VARCHAR(20)) || ' > 2)'
+      WHEN COALESCE((
+        OCTET_LENGTH(tld) > 8
+      ), FALSE)
+      THEN 'value too long for countries.tld (' || CAST(OCTET_LENGTH(tld) AS VARCHAR(20)) || ' > 8)'
+      WHEN COALESCE((
+        OCTET_LENGTH(address_format) > 500
+      ), FALSE)
+      THEN 'value too long for countries.address_format (' || CAST(OCTET_LENGTH(address_format) AS VARCHAR(20)) || ' > 500)'
+      WHEN COALESCE((
+        OCTET_LENGTH(postal_code_regex) > 255
+      ), FALSE)
+      THEN 'value too long for countries.postal_code_regex (' || CAST(OCTET_LENGTH(postal_code_regex) AS VARCHAR(20)) || ' > 255)'
+      WHEN COALESCE((
+        OCTET_LENGTH(nationality) > 100
+      ), FALSE)
+      THEN 'value too long for countries.nationality (' || CAST(OCTET_LENGTH(nationality) AS VARCHAR(20)) || ' > 100)'
+      WHEN NOT COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(9,6) for countries.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(latitude AS DECIMAL(38, 6))
+            END
+          ) >= 999.9999995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for countries.latitude (numeric(9,6))'
+      WHEN NOT COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(9,6) for countries.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(longitude AS DECIMAL(38, 6))
+            END
+          ) >= 999.9999995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for countries.longitude (numeric(9,6))'
+      WHEN NOT COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(12,2) for countries.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(area_km2 AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
+      WHEN NOT COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for countries.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(population AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for countries.population (bigint)'
+      WHEN NOT COALESCE(CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(18,2) for countries.gdp_usd ("' || SUBSTRING(CAST(gdp_usd AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(gdp_usd AS DECIMAL(38, 2))
+            END
+          ) >= 9999999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
+      WHEN NOT COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(vat_rate AS DECIMAL(38, 2))
+            END
+          ) >= 999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for countries.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for countries.status (smallint)'
+      WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for countries.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(sort_order AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for countries.sort_order (smallint)'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.countries;
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -53,112 +250,7 @@ BEGIN
     p_run_id,
     'vendor',
     'countries',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.name) > 100
-      ), FALSE)
-      THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.official_name) > 200
-      ), FALSE)
-      THEN 'value too long for countries.official_name (' || CAST(OCTET_LENGTH(n.official_name) AS VARCHAR(20)) || ' > 200)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.native_name) > 150
-      ), FALSE)
-      THEN 'value too long for countries.native_name (' || CAST(OCTET_LENGTH(n.native_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.iso2) > 2
-      ), FALSE)
-      THEN 'value too long for countries.iso2 (' || CAST(OCTET_LENGTH(n.iso2) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.iso3) > 3
-      ), FALSE)
-      THEN 'value too long for countries.iso3 (' || CAST(OCTET_LENGTH(n.iso3) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for countries.numeric_code (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.phone_code) > 8
-      ), FALSE)
-      THEN 'value too long for countries.phone_code (' || CAST(OCTET_LENGTH(n.phone_code) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.capital) > 100
-      ), FALSE)
-      THEN 'value too long for countries.capital (' || CAST(OCTET_LENGTH(n.capital) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(n.currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.currency_name) > 64
-      ), FALSE)
-      THEN 'value too long for countries.currency_name (' || CAST(OCTET_LENGTH(n.currency_name) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.currency_symbol) > 8
-      ), FALSE)
-      THEN 'value too long for countries.currency_symbol (' || CAST(OCTET_LENGTH(n.currency_symbol) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.region) > 64
-      ), FALSE)
-      THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(n.region) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.subregion) > 64
-      ), FALSE)
-      THEN 'value too long for countries.subregion (' || CAST(OCTET_LENGTH(n.subregion) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.continent_code) > 2
-      ), FALSE)
-      THEN 'value too long for countries.continent_code (' || CAST(OCTET_LENGTH(n.continent_code) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.tld) > 8
-      ), FALSE)
-      THEN 'value too long for countries.tld (' || CAST(OCTET_LENGTH(n.tld) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.address_format) > 500
-      ), FALSE)
-      THEN 'value too long for countries.address_format (' || CAST(OCTET_LENGTH(n.address_format) AS VARCHAR(20)) || ' > 500)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.postal_code_regex) > 255
-      ), FALSE)
-      THEN 'value too long for countries.postal_code_regex (' || CAST(OCTET_LENGTH(n.postal_code_regex) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.nationality) > 100
-      ), FALSE)
-      THEN 'value too long for countries.nationality (' || CAST(OCTET_LENGTH(n.nationality) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        ABS(n.latitude) >= 999.9999995
-      ), FALSE)
-      THEN 'numeric overflow for countries.latitude (numeric(9,6))'
-      WHEN COALESCE((
-        ABS(n.longitude) >= 999.9999995
-      ), FALSE)
-      THEN 'numeric overflow for countries.longitude (numeric(9,6))'
-      WHEN COALESCE((
-        ABS(n.area_km2) >= 9999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
-      WHEN COALESCE((
-        ABS(n.gdp_usd) >= 9999999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
-      WHEN COALESCE((
-        ABS(n.vat_rate) >= 999.995
-      ), FALSE)
-      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for countries.status (smallint)'
-      WHEN COALESCE((
-        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for countries.sort_order (smallint)'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.official_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.native_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.iso3 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.numeric_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.phone_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.capital AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_symbol AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subregion AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.continent_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tld AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.address_format AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.postal_code_regex AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.nationality AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.latitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.longitude AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.area_km2 AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.population AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.gdp_usd AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
         CASE WHEN n.is_eu_member THEN 'true' WHEN NOT n.is_eu_member THEN 'false' END,
@@ -246,137 +338,7 @@ BEGIN
   FROM vendor__countries__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.name) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.official_name) > 200
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.native_name) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.iso2) > 2
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.iso3) > 3
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.phone_code) > 8
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.capital) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.currency_code) > 3
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.currency_name) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.currency_symbol) > 8
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.region) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.subregion) > 64
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.continent_code) > 2
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.tld) > 8
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.address_format) > 500
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.postal_code_regex) > 255
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.nationality) > 100
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.latitude) >= 999.9999995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.longitude) >= 999.9999995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.area_km2) >= 9999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.gdp_usd) >= 9999999999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.vat_rate) >= 999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -557,7 +519,10 @@ BEGIN
         CAST(n.native_name AS VARCHAR(150)) AS native_name,
         CAST(n.iso2 AS CHAR(2)) AS iso2,
         CAST(n.iso3 AS CHAR(3)) AS iso3,
-        CAST(n.numeric_code AS SMALLINT) AS numeric_code,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.numeric_code AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS numeric_code,
         CAST(n.phone_code AS VARCHAR(8)) AS phone_code,
         CAST(n.capital AS VARCHAR(100)) AS capital,
         CAST(n.currency_code AS CHAR(3)) AS currency_code,
@@ -570,18 +535,27 @@ BEGIN
         CAST(n.address_format AS VARCHAR(500)) AS address_format,
         CAST(n.postal_code_regex AS VARCHAR(255)) AS postal_code_regex,
         CAST(n.nationality AS VARCHAR(100)) AS nationality,
-        CAST(n.latitude AS DECIMAL(9, 6)) AS latitude,
-        CAST(n.longitude AS DECIMAL(9, 6)) AS longitude,
-        CAST(n.area_km2 AS DECIMAL(12, 2)) AS area_km2,
-        CAST(n.population AS BIGINT) AS population,
-        CAST(n.gdp_usd AS DECIMAL(18, 2)) AS gdp_usd,
-        CAST(n.vat_rate AS DECIMAL(5, 2)) AS vat_rate,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END AS latitude,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END AS longitude,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(12, 2)) END AS area_km2,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS BIGINT)
+        END AS population,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.gdp_usd AS DECIMAL(18, 2)) END AS gdp_usd,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END AS vat_rate,
         CAST(n.is_eu_member AS BOOLEAN) AS is_eu_member,
         CAST(n.is_sanctioned AS BOOLEAN) AS is_sanctioned,
         CAST(n.requires_export_license AS BOOLEAN) AS requires_export_license,
-        CAST(n.status AS SMALLINT) AS status,
-        CAST(n.sort_order AS SMALLINT) AS sort_order,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS status,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS sort_order,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.name AS old__name,
@@ -664,9 +638,16 @@ BEGIN
           ELSE TRUE
         END AS chg__iso3,
         CASE
-          WHEN CAST(n.numeric_code AS SMALLINT) = b.numeric_code
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.numeric_code AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.numeric_code
           OR (
-            CAST(n.numeric_code AS SMALLINT) IS NULL AND b.numeric_code IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.numeric_code AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.numeric_code IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -768,49 +749,61 @@ BEGIN
           ELSE TRUE
         END AS chg__nationality,
         CASE
-          WHEN CAST(n.latitude AS DECIMAL(9, 6)) = b.latitude
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END = b.latitude
           OR (
-            CAST(n.latitude AS DECIMAL(9, 6)) IS NULL AND b.latitude IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.latitude AS DECIMAL(9, 6)) END IS NULL
+            AND b.latitude IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__latitude,
         CASE
-          WHEN CAST(n.longitude AS DECIMAL(9, 6)) = b.longitude
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END = b.longitude
           OR (
-            CAST(n.longitude AS DECIMAL(9, 6)) IS NULL AND b.longitude IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.longitude AS DECIMAL(9, 6)) END IS NULL
+            AND b.longitude IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__longitude,
         CASE
-          WHEN CAST(n.area_km2 AS DECIMAL(12, 2)) = b.area_km2
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(12, 2)) END = b.area_km2
           OR (
-            CAST(n.area_km2 AS DECIMAL(12, 2)) IS NULL AND b.area_km2 IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.area_km2 AS DECIMAL(12, 2)) END IS NULL
+            AND b.area_km2 IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__area_km2,
         CASE
-          WHEN CAST(n.population AS BIGINT) = b.population
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.population
           OR (
-            CAST(n.population AS BIGINT) IS NULL AND b.population IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.population AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.population IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__population,
         CASE
-          WHEN CAST(n.gdp_usd AS DECIMAL(18, 2)) = b.gdp_usd
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.gdp_usd AS DECIMAL(18, 2)) END = b.gdp_usd
           OR (
-            CAST(n.gdp_usd AS DECIMAL(18, 2)) IS NULL AND b.gdp_usd IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.gdp_usd AS DECIMAL(18, 2)) END IS NULL
+            AND b.gdp_usd IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__gdp_usd,
         CASE
-          WHEN CAST(n.vat_rate AS DECIMAL(5, 2)) = b.vat_rate
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END = b.vat_rate
           OR (
-            CAST(n.vat_rate AS DECIMAL(5, 2)) IS NULL AND b.vat_rate IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.vat_rate AS DECIMAL(5, 2)) END IS NULL
+            AND b.vat_rate IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -841,25 +834,40 @@ BEGIN
           ELSE TRUE
         END AS chg__requires_export_license,
         CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.status
           OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__status,
         CASE
-          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.sort_order
           OR (
-            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.sort_order IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__sort_order,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -916,6 +924,7 @@ BEGIN
           sort_order,
           created_at,
           updated_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, name DESC NULLS LAST, official_name DESC NULLS LAST, native_name DESC NULLS LAST, iso2 DESC NULLS LAST, iso3 DESC NULLS LAST, numeric_code DESC NULLS LAST, phone_code DESC NULLS LAST, capital DESC NULLS LAST, currency_code DESC NULLS LAST, currency_name DESC NULLS LAST, currency_symbol DESC NULLS LAST, region DESC NULLS LAST, subregion DESC NULLS LAST, continent_code DESC NULLS LAST, tld DESC NULLS LAST, address_format DESC NULLS LAST, postal_code_regex DESC NULLS LAST, nationality DESC NULLS LAST, latitude DESC NULLS LAST, longitude DESC NULLS LAST, area_km2 DESC NULLS LAST, population DESC NULLS LAST, gdp_usd DESC NULLS LAST, vat_rate DESC NULLS LAST, is_eu_member DESC NULLS LAST, is_sanctioned DESC NULLS LAST, requires_export_license DESC NULLS LAST, status DESC NULLS LAST, sort_order DESC NULLS LAST, created_at DESC NULLS LAST
@@ -923,149 +932,7 @@ BEGIN
         FROM vendor__countries__staged
         WHERE
           NOT (
-            (
-              vendor__countries__staged.id IS NULL
-            )
-            OR (
-              vendor__countries__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.official_name) > 200
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.native_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.iso2) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.iso3) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.numeric_code <= -32768.5
-                  OR vendor__countries__staged.numeric_code >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.phone_code) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.capital) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_name) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_symbol) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.subregion) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.continent_code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.tld) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.address_format) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.postal_code_regex) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.nationality) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.area_km2) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.gdp_usd) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.vat_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.status <= -32768.5
-                  OR vendor__countries__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.sort_order <= -32768.5
-                  OR vendor__countries__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
+            NOT vendor__countries__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.countries AS b
@@ -1189,154 +1056,28 @@ BEGIN
         FROM vendor__countries__staged
         WHERE
           NOT (
-            (
-              vendor__countries__staged.id IS NULL
-            )
-            OR (
-              vendor__countries__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.official_name) > 200
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.native_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.iso2) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.iso3) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.numeric_code <= -32768.5
-                  OR vendor__countries__staged.numeric_code >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.phone_code) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.capital) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_name) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.currency_symbol) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.subregion) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.continent_code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.tld) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.address_format) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.postal_code_regex) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__countries__staged.nationality) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.area_km2) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.gdp_usd) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__countries__staged.vat_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.status <= -32768.5
-                  OR vendor__countries__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__countries__staged.sort_order <= -32768.5
-                  OR vendor__countries__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
+            NOT vendor__countries__staged.cdc__reject IS NULL
           )
       )
   ) AS c
   WHERE
     c.cdc__op <> 'N';
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+  FROM vendor__countries__delta AS r
+  WHERE
+    dead_letter.pipeline = 'vendor'
+    AND dead_letter.source = 'countries'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -1382,137 +1123,7 @@ BEGIN
         FROM vendor__countries__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.official_name) > 200
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.native_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iso2) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iso3) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.phone_code) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.capital) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_name) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_symbol) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.subregion) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.continent_code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tld) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.address_format) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.postal_code_regex) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.nationality) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.area_km2) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.gdp_usd) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.vat_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1527,137 +1138,7 @@ BEGIN
         COUNT(*)
       FROM vendor__countries__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.official_name) > 200
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.native_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iso2) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iso3) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.phone_code) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.capital) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_name) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_symbol) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.subregion) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.continent_code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tld) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.address_format) > 500
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.postal_code_regex) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.nationality) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.latitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.longitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.area_km2) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.gdp_usd) >= 9999999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -1667,137 +1148,7 @@ BEGIN
         FROM vendor__countries__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.official_name) > 200
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.native_name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iso2) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.iso3) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.phone_code) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.capital) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_code) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_name) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.currency_symbol) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.region) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.subregion) > 64
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.continent_code) > 2
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tld) > 8
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.address_format) > 500
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.postal_code_regex) > 255
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.nationality) > 100
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.latitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.longitude) >= 999.9999995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.area_km2) >= 9999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.gdp_usd) >= 9999999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.vat_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1808,140 +1159,10 @@ BEGIN
         COUNT(*)
       FROM vendor__countries__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.official_name) > 200
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.native_name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iso2) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.iso3) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.numeric_code <= -32768.5 OR n.numeric_code >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.phone_code) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.capital) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_code) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_name) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.currency_symbol) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.region) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.subregion) > 64
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.continent_code) > 2
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tld) > 8
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.address_format) > 500
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.postal_code_regex) > 255
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.nationality) > 100
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.latitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.longitude) >= 999.9999995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.area_km2) >= 9999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.gdp_usd) >= 9999999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.vat_rate) >= 999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM vendor__countries__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -36,7 +36,224 @@ BEGIN
     created_by,
     updated_by,
     created_at,
-    updated_at
+    updated_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(parent_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.parent_id (bigint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(name) > 150
+      ), FALSE)
+      THEN 'value too long for product_categories.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(slug) > 150
+      ), FALSE)
+      THEN 'value too long for product_categories.slug (' || CAST(OCTET_LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(code) > 32
+      ), FALSE)
+      THEN 'value too long for product_categories.code (' || CAST(OCTET_LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        OCTET_LENGTH(description) > 1000
+      ), FALSE)
+      THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+      WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(depth AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.depth (smallint)'
+      WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(lft AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.lft (integer)'
+      WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(rgt AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.rgt (integer)'
+      WHEN COALESCE((
+        OCTET_LENGTH(path) > 1000
+      ), FALSE)
+      THEN 'value too long for product_categories.path (' || CAST(OCTET_LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+      WHEN COALESCE((
+        OCTET_LENGTH(unspsc_code) > 16
+      ), FALSE)
+      THEN 'value too long for product_categories.unspsc_code (' || CAST(OCTET_LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+      WHEN COALESCE((
+        OCTET_LENGTH(hs_code) > 16
+      ), FALSE)
+      THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.status (smallint)'
+      WHEN NOT COALESCE(
+        CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+            END
+          ) >= 999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+      WHEN NOT COALESCE(
+        CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(tax_code) > 32
+      ), FALSE)
+      THEN 'value too long for product_categories.tax_code (' || CAST(OCTET_LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+      WHEN COALESCE((
+        OCTET_LENGTH(gl_account) > 32
+      ), FALSE)
+      THEN 'value too long for product_categories.gl_account (' || CAST(OCTET_LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+      WHEN NOT COALESCE(
+        CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(min_order_value AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+      WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(vendor_count AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.vendor_count (integer)'
+      WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(sort_order AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.sort_order (smallint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(icon_url) > 1024
+      ), FALSE)
+      THEN 'value too long for product_categories.icon_url (' || CAST(OCTET_LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+      WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(created_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.created_by (bigint)'
+      WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(updated_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for product_categories.updated_by (bigint)'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.product_categories;
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -51,91 +268,7 @@ BEGIN
     p_run_id,
     'vendor',
     'product_categories',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.name) > 150
-      ), FALSE)
-      THEN 'value too long for product_categories.name (' || CAST(OCTET_LENGTH(n.name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.slug) > 150
-      ), FALSE)
-      THEN 'value too long for product_categories.slug (' || CAST(OCTET_LENGTH(n.slug) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.code) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.code (' || CAST(OCTET_LENGTH(n.code) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.description) > 1000
-      ), FALSE)
-      THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(n.description) AS VARCHAR(20)) || ' > 1000)'
-      WHEN COALESCE((
-        n.depth <= -32768.5 OR n.depth >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.depth (smallint)'
-      WHEN COALESCE((
-        n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.lft (integer)'
-      WHEN COALESCE((
-        n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.rgt (integer)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.path) > 1000
-      ), FALSE)
-      THEN 'value too long for product_categories.path (' || CAST(OCTET_LENGTH(n.path) AS VARCHAR(20)) || ' > 1000)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.unspsc_code) > 16
-      ), FALSE)
-      THEN 'value too long for product_categories.unspsc_code (' || CAST(OCTET_LENGTH(n.unspsc_code) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.hs_code) > 16
-      ), FALSE)
-      THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(n.hs_code) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.status (smallint)'
-      WHEN COALESCE((
-        ABS(n.default_tax_rate) >= 999.995
-      ), FALSE)
-      THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
-      WHEN COALESCE(
-        (
-          n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-        ),
-        FALSE
-      )
-      THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.tax_code) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.tax_code (' || CAST(OCTET_LENGTH(n.tax_code) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.gl_account) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.gl_account (' || CAST(OCTET_LENGTH(n.gl_account) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        ABS(n.min_order_value) >= 999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
-      WHEN COALESCE((
-        n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.vendor_count (integer)'
-      WHEN COALESCE((
-        n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for product_categories.sort_order (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.icon_url) > 1024
-      ), FALSE)
-      THEN 'value too long for product_categories.icon_url (' || CAST(OCTET_LENGTH(n.icon_url) AS VARCHAR(20)) || ' > 1024)'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.depth AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.lft AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rgt AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.path AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unspsc_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.hs_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_leaf THEN 'true' WHEN NOT n.is_leaf THEN 'false' END, '<null>') || '|' || COALESCE(
         CASE WHEN n.is_restricted THEN 'true' WHEN NOT n.is_restricted THEN 'false' END,
@@ -227,110 +360,7 @@ BEGIN
   FROM vendor__product_categories__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.name) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.slug) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.code) > 32
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.description) > 1000
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.depth <= -32768.5 OR n.depth >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.path) > 1000
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.unspsc_code) > 16
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.hs_code) > 16
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.default_tax_rate) >= 999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE(
-          (
-            n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-          ),
-          FALSE
-        )
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.tax_code) > 32
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.gl_account) > 32
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.min_order_value) >= 999999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.icon_url) > 1024
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -506,34 +536,64 @@ BEGIN
     FROM (
       SELECT
         CAST(n.id AS BIGINT) AS id,
-        CAST(n.parent_id AS BIGINT) AS parent_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS parent_id,
         CAST(n.name AS VARCHAR(150)) AS name,
         CAST(n.slug AS VARCHAR(150)) AS slug,
         CAST(n.code AS VARCHAR(32)) AS code,
         CAST(n.description AS VARCHAR(1000)) AS description,
-        CAST(n.depth AS SMALLINT) AS depth,
-        CAST(n.lft AS INTEGER) AS lft,
-        CAST(n.rgt AS INTEGER) AS rgt,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS depth,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INTEGER)
+        END AS lft,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INTEGER)
+        END AS rgt,
         CAST(n.path AS VARCHAR(1000)) AS path,
         CAST(n.unspsc_code AS VARCHAR(16)) AS unspsc_code,
         CAST(n.hs_code AS VARCHAR(16)) AS hs_code,
-        CAST(n.status AS SMALLINT) AS status,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS status,
         CAST(n.is_leaf AS BOOLEAN) AS is_leaf,
         CAST(n.is_restricted AS BOOLEAN) AS is_restricted,
         CAST(n.requires_approval AS BOOLEAN) AS requires_approval,
         CAST(n.requires_certification AS BOOLEAN) AS requires_certification,
-        CAST(n.default_tax_rate AS DECIMAL(5, 2)) AS default_tax_rate,
-        CAST(n.default_lead_time_days AS SMALLINT) AS default_lead_time_days,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END AS default_tax_rate,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS default_lead_time_days,
         CAST(n.tax_code AS VARCHAR(32)) AS tax_code,
         CAST(n.gl_account AS VARCHAR(32)) AS gl_account,
         CAST(n.is_service AS BOOLEAN) AS is_service,
-        CAST(n.min_order_value AS DECIMAL(14, 2)) AS min_order_value,
-        CAST(n.vendor_count AS INTEGER) AS vendor_count,
-        CAST(n.sort_order AS SMALLINT) AS sort_order,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END AS min_order_value,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INTEGER)
+        END AS vendor_count,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS sort_order,
         CAST(n.icon_url AS VARCHAR(1024)) AS icon_url,
-        CAST(n.created_by AS BIGINT) AS created_by,
-        CAST(n.updated_by AS BIGINT) AS updated_by,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS created_by,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS updated_by,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
         b.id AS old__id,
         b.parent_id AS old__parent_id,
@@ -574,9 +634,16 @@ BEGIN
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN CAST(n.parent_id AS BIGINT) = b.parent_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.parent_id
           OR (
-            CAST(n.parent_id AS BIGINT) IS NULL AND b.parent_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.parent_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.parent_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -614,25 +681,46 @@ BEGIN
           ELSE TRUE
         END AS chg__description,
         CASE
-          WHEN CAST(n.depth AS SMALLINT) = b.depth
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.depth
           OR (
-            CAST(n.depth AS SMALLINT) IS NULL AND b.depth IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.depth AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.depth IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__depth,
         CASE
-          WHEN CAST(n.lft AS INTEGER) = b.lft
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INTEGER)
+          END = b.lft
           OR (
-            CAST(n.lft AS INTEGER) IS NULL AND b.lft IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.lft AS DECIMAL(38, 0)) AS INTEGER)
+            END IS NULL
+            AND b.lft IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__lft,
         CASE
-          WHEN CAST(n.rgt AS INTEGER) = b.rgt
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INTEGER)
+          END = b.rgt
           OR (
-            CAST(n.rgt AS INTEGER) IS NULL AND b.rgt IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.rgt AS DECIMAL(38, 0)) AS INTEGER)
+            END IS NULL
+            AND b.rgt IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -662,9 +750,16 @@ BEGIN
           ELSE TRUE
         END AS chg__hs_code,
         CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.status
           OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -703,17 +798,24 @@ BEGIN
           ELSE TRUE
         END AS chg__requires_certification,
         CASE
-          WHEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) = b.default_tax_rate
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END = b.default_tax_rate
           OR (
-            CAST(n.default_tax_rate AS DECIMAL(5, 2)) IS NULL AND b.default_tax_rate IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.default_tax_rate AS DECIMAL(5, 2)) END IS NULL
+            AND b.default_tax_rate IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__default_tax_rate,
         CASE
-          WHEN CAST(n.default_lead_time_days AS SMALLINT) = b.default_lead_time_days
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.default_lead_time_days
           OR (
-            CAST(n.default_lead_time_days AS SMALLINT) IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.default_lead_time_days AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
             AND b.default_lead_time_days IS NULL
           )
           THEN FALSE
@@ -744,25 +846,40 @@ BEGIN
           ELSE TRUE
         END AS chg__is_service,
         CASE
-          WHEN CAST(n.min_order_value AS DECIMAL(14, 2)) = b.min_order_value
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END = b.min_order_value
           OR (
-            CAST(n.min_order_value AS DECIMAL(14, 2)) IS NULL AND b.min_order_value IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.min_order_value AS DECIMAL(14, 2)) END IS NULL
+            AND b.min_order_value IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__min_order_value,
         CASE
-          WHEN CAST(n.vendor_count AS INTEGER) = b.vendor_count
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INTEGER)
+          END = b.vendor_count
           OR (
-            CAST(n.vendor_count AS INTEGER) IS NULL AND b.vendor_count IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.vendor_count AS DECIMAL(38, 0)) AS INTEGER)
+            END IS NULL
+            AND b.vendor_count IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__vendor_count,
         CASE
-          WHEN CAST(n.sort_order AS SMALLINT) = b.sort_order
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.sort_order
           OR (
-            CAST(n.sort_order AS SMALLINT) IS NULL AND b.sort_order IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.sort_order AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.sort_order IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -776,25 +893,40 @@ BEGIN
           ELSE TRUE
         END AS chg__icon_url,
         CASE
-          WHEN CAST(n.created_by AS BIGINT) = b.created_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.created_by
           OR (
-            CAST(n.created_by AS BIGINT) IS NULL AND b.created_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.created_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.created_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__created_by,
         CASE
-          WHEN CAST(n.updated_by AS BIGINT) = b.updated_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.updated_by
           OR (
-            CAST(n.updated_by AS BIGINT) IS NULL AND b.updated_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.updated_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.updated_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__updated_by,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -849,6 +981,7 @@ BEGIN
           updated_by,
           created_at,
           updated_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, parent_id DESC NULLS LAST, name DESC NULLS LAST, slug DESC NULLS LAST, code DESC NULLS LAST, description DESC NULLS LAST, depth DESC NULLS LAST, lft DESC NULLS LAST, rgt DESC NULLS LAST, path DESC NULLS LAST, unspsc_code DESC NULLS LAST, hs_code DESC NULLS LAST, status DESC NULLS LAST, is_leaf DESC NULLS LAST, is_restricted DESC NULLS LAST, requires_approval DESC NULLS LAST, requires_certification DESC NULLS LAST, default_tax_rate DESC NULLS LAST, default_lead_time_days DESC NULLS LAST, tax_code DESC NULLS LAST, gl_account DESC NULLS LAST, is_service DESC NULLS LAST, min_order_value DESC NULLS LAST, vendor_count DESC NULLS LAST, sort_order DESC NULLS LAST, icon_url DESC NULLS LAST, created_by DESC NULLS LAST, updated_by DESC NULLS LAST, created_at DESC NULLS LAST
@@ -856,138 +989,7 @@ BEGIN
         FROM vendor__product_categories__staged
         WHERE
           NOT (
-            (
-              vendor__product_categories__staged.id IS NULL
-            )
-            OR (
-              vendor__product_categories__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.slug) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.description) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.depth <= -32768.5
-                  OR vendor__product_categories__staged.depth >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.lft <= -2147483648.5
-                  OR vendor__product_categories__staged.lft >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.rgt <= -2147483648.5
-                  OR vendor__product_categories__staged.rgt >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.path) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.unspsc_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.hs_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.status <= -32768.5
-                  OR vendor__product_categories__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__product_categories__staged.default_tax_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.default_lead_time_days <= -32768.5
-                  OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.tax_code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.gl_account) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  ABS(vendor__product_categories__staged.min_order_value) >= 999999999999.995
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.vendor_count <= -2147483648.5
-                  OR vendor__product_categories__staged.vendor_count >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.sort_order <= -32768.5
-                  OR vendor__product_categories__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.icon_url) > 1024
-              ), FALSE)
-            )
+            NOT vendor__product_categories__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.product_categories AS b
@@ -1105,143 +1107,28 @@ BEGIN
         FROM vendor__product_categories__staged
         WHERE
           NOT (
-            (
-              vendor__product_categories__staged.id IS NULL
-            )
-            OR (
-              vendor__product_categories__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.slug) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.description) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.depth <= -32768.5
-                  OR vendor__product_categories__staged.depth >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.lft <= -2147483648.5
-                  OR vendor__product_categories__staged.lft >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.rgt <= -2147483648.5
-                  OR vendor__product_categories__staged.rgt >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.path) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.unspsc_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.hs_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.status <= -32768.5
-                  OR vendor__product_categories__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                ABS(vendor__product_categories__staged.default_tax_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.default_lead_time_days <= -32768.5
-                  OR vendor__product_categories__staged.default_lead_time_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.tax_code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.gl_account) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  ABS(vendor__product_categories__staged.min_order_value) >= 999999999999.995
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.vendor_count <= -2147483648.5
-                  OR vendor__product_categories__staged.vendor_count >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__product_categories__staged.sort_order <= -32768.5
-                  OR vendor__product_categories__staged.sort_order >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__product_categories__staged.icon_url) > 1024
-              ), FALSE)
-            )
+            NOT vendor__product_categories__staged.cdc__reject IS NULL
           )
       )
   ) AS c
   WHERE
     c.cdc__op <> 'N';
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+  FROM vendor__product_categories__delta AS r
+  WHERE
+    dead_letter.pipeline = 'vendor'
+    AND dead_letter.source = 'product_categories'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -1287,110 +1174,7 @@ BEGIN
         FROM vendor__product_categories__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.slug) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.description) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.depth <= -32768.5 OR n.depth >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.path) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.unspsc_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.hs_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.default_tax_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tax_code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.gl_account) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.min_order_value) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.icon_url) > 1024
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1405,110 +1189,7 @@ BEGIN
         COUNT(*)
       FROM vendor__product_categories__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.slug) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.code) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.description) > 1000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.depth <= -32768.5 OR n.depth >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.path) > 1000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.unspsc_code) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.hs_code) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.default_tax_rate) >= 999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE(
-            (
-              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tax_code) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.gl_account) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.min_order_value) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.icon_url) > 1024
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -1518,110 +1199,7 @@ BEGIN
         FROM vendor__product_categories__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.name) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.slug) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.description) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.depth <= -32768.5 OR n.depth >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.path) > 1000
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.unspsc_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.hs_code) > 16
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.default_tax_rate) >= 999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.tax_code) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.gl_account) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.min_order_value) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.icon_url) > 1024
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1632,113 +1210,10 @@ BEGIN
         COUNT(*)
       FROM vendor__product_categories__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.name) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.slug) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.code) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.description) > 1000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.depth <= -32768.5 OR n.depth >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.lft <= -2147483648.5 OR n.lft >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.rgt <= -2147483648.5 OR n.rgt >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.path) > 1000
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.unspsc_code) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.hs_code) > 16
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.default_tax_rate) >= 999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE(
-            (
-              n.default_lead_time_days <= -32768.5 OR n.default_lead_time_days >= 32767.5
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.tax_code) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.gl_account) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.min_order_value) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.vendor_count <= -2147483648.5 OR n.vendor_count >= 2147483647.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.sort_order <= -32768.5 OR n.sort_order >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.icon_url) > 1024
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM vendor__product_categories__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

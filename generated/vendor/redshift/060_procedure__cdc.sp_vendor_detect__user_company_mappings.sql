@@ -38,7 +38,234 @@ BEGIN
     external_ref,
     created_at,
     updated_at,
-    deleted_at
+    deleted_at,
+    CASE
+      WHEN id IS NULL
+      THEN 'NULL key (id)'
+      WHEN updated_at IS NULL
+      THEN 'NULL updated_at'
+      WHEN NOT COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for user_company_mappings.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(user_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.user_id (bigint)'
+      WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for user_company_mappings.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(company_id AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.company_id (bigint)'
+      WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for user_company_mappings.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(role AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.role (smallint)'
+      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to smallint for user_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(status AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.status (smallint)'
+      WHEN NOT COALESCE(
+        CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to numeric(14,2) for user_company_mappings.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(
+                CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                TRUE
+              )
+              THEN CAST(approval_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for user_company_mappings.approval_limit (numeric(14,2))'
+      WHEN COALESCE((
+        OCTET_LENGTH(approval_currency) > 3
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.approval_currency (' || CAST(OCTET_LENGTH(approval_currency) AS VARCHAR(20)) || ' > 3)'
+      WHEN NOT COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to numeric(14,2) for user_company_mappings.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        (
+          ABS(
+            CASE
+              WHEN COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              THEN CAST(spend_limit AS DECIMAL(38, 2))
+            END
+          ) >= 999999999999.995
+        ),
+        FALSE
+      )
+      THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
+      WHEN NOT COALESCE(
+        CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for user_company_mappings.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(notification_level AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.notification_level (smallint)'
+      WHEN NOT COALESCE(
+        CAST(last_invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for user_company_mappings.last_invited_at ("' || SUBSTRING(CAST(last_invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to smallint for user_company_mappings.mapping_source ("' || SUBSTRING(CAST(mapping_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(mapping_source AS DECIMAL(38, 0))
+          END BETWEEN -32768 AND 32767
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(title) > 150
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.title (' || CAST(OCTET_LENGTH(title) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(department) > 150
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.department (' || CAST(OCTET_LENGTH(department) AS VARCHAR(20)) || ' > 150)'
+      WHEN COALESCE((
+        OCTET_LENGTH(cost_center) > 32
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.cost_center (' || CAST(OCTET_LENGTH(cost_center) AS VARCHAR(20)) || ' > 32)'
+      WHEN NOT COALESCE(
+        CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to integer for user_company_mappings.permissions_mask ("' || SUBSTRING(CAST(permissions_mask AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(permissions_mask AS DECIMAL(38, 0))
+          END BETWEEN -2147483648 AND 2147483647
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
+      WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      THEN 'value not castable to bigint for user_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            THEN CAST(invited_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.invited_by (bigint)'
+      WHEN NOT COALESCE(
+        CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for user_company_mappings.invited_at ("' || SUBSTRING(CAST(invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for user_company_mappings.accepted_at ("' || SUBSTRING(CAST(accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(last_active_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for user_company_mappings.last_active_at ("' || SUBSTRING(CAST(last_active_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deactivated_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for user_company_mappings.deactivated_at ("' || SUBSTRING(CAST(deactivated_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        TRUE
+      )
+      THEN 'value not castable to bigint for user_company_mappings.deactivated_by ("' || SUBSTRING(CAST(deactivated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN COALESCE(
+        NOT (
+          CASE
+            WHEN COALESCE(
+              CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              TRUE
+            )
+            THEN CAST(deactivated_by AS DECIMAL(38, 0))
+          END BETWEEN -9223372036854775808 AND 9223372036854775807
+        ),
+        FALSE
+      )
+      THEN 'value out of range for user_company_mappings.deactivated_by (bigint)'
+      WHEN COALESCE((
+        OCTET_LENGTH(external_ref) > 64
+      ), FALSE)
+      THEN 'value too long for user_company_mappings.external_ref (' || CAST(OCTET_LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+      WHEN NOT COALESCE(
+        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for user_company_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      WHEN NOT COALESCE(
+        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+        TRUE
+      )
+      THEN 'value not castable to timestamp for user_company_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+    END AS cdc__reject
   FROM staging.user_company_mappings;
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -53,63 +280,7 @@ BEGIN
     p_run_id,
     'vendor',
     'user_company_mappings',
-    CASE
-      WHEN n.id IS NULL
-      THEN 'NULL key (id)'
-      WHEN n.updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        n.role <= -32768.5 OR n.role >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for user_company_mappings.role (smallint)'
-      WHEN COALESCE((
-        n.status <= -32768.5 OR n.status >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for user_company_mappings.status (smallint)'
-      WHEN COALESCE((
-        ABS(n.approval_limit) >= 999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for user_company_mappings.approval_limit (numeric(14,2))'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.approval_currency) > 3
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.approval_currency (' || CAST(OCTET_LENGTH(n.approval_currency) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        ABS(n.spend_limit) >= 999999999999.995
-      ), FALSE)
-      THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
-      WHEN COALESCE((
-        n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for user_company_mappings.notification_level (smallint)'
-      WHEN COALESCE((
-        n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.title) > 150
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.title (' || CAST(OCTET_LENGTH(n.title) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.department) > 150
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.department (' || CAST(OCTET_LENGTH(n.department) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.cost_center) > 32
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.cost_center (' || CAST(OCTET_LENGTH(n.cost_center) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE(
-        (
-          n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
-        ),
-        FALSE
-      )
-      THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
-      WHEN COALESCE((
-        OCTET_LENGTH(n.external_ref) > 64
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.external_ref (' || CAST(OCTET_LENGTH(n.external_ref) AS VARCHAR(20)) || ' > 64)'
-    END,
+    n.cdc__reject,
     MD5(
       COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.user_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.role AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(
         CASE WHEN n.is_primary THEN 'true' WHEN NOT n.is_primary THEN 'false' END,
@@ -219,75 +390,7 @@ BEGIN
   FROM vendor__user_company_mappings__staged AS n
   WHERE
     (
-      (
-        n.id IS NULL
-      )
-      OR (
-        n.updated_at IS NULL
-      )
-      OR (
-        COALESCE((
-          n.role <= -32768.5 OR n.role >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.status <= -32768.5 OR n.status >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.approval_limit) >= 999999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.approval_currency) > 3
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          ABS(n.spend_limit) >= 999999999999.995
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.title) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.department) > 150
-        ), FALSE)
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.cost_center) > 32
-        ), FALSE)
-      )
-      OR (
-        COALESCE(
-          (
-            n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
-          ),
-          FALSE
-        )
-      )
-      OR (
-        COALESCE((
-          OCTET_LENGTH(n.external_ref) > 64
-        ), FALSE)
-      )
+      NOT n.cdc__reject IS NULL
     )
     AND NOT EXISTS(
       SELECT
@@ -485,37 +588,64 @@ BEGIN
     FROM (
       SELECT
         CAST(n.id AS BIGINT) AS id,
-        CAST(n.user_id AS BIGINT) AS user_id,
-        CAST(n.company_id AS BIGINT) AS company_id,
-        CAST(n.role AS SMALLINT) AS role,
-        CAST(n.status AS SMALLINT) AS status,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS user_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+        END AS company_id,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS role,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS status,
         CAST(n.is_primary AS BOOLEAN) AS is_primary,
         CAST(n.is_billing_contact AS BOOLEAN) AS is_billing_contact,
         CAST(n.is_technical_contact AS BOOLEAN) AS is_technical_contact,
         CAST(n.is_signatory AS BOOLEAN) AS is_signatory,
         CAST(n.can_approve AS BOOLEAN) AS can_approve,
         CAST(n.can_invite AS BOOLEAN) AS can_invite,
-        CAST(n.approval_limit AS DECIMAL(14, 2)) AS approval_limit,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approval_limit AS DECIMAL(14, 2)) END AS approval_limit,
         CAST(n.approval_currency AS CHAR(3)) AS approval_currency,
-        CAST(n.spend_limit AS DECIMAL(14, 2)) AS spend_limit,
-        CAST(n.notification_level AS SMALLINT) AS notification_level,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END AS spend_limit,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS notification_level,
         CAST(n.is_default_company AS BOOLEAN) AS is_default_company,
-        CAST(n.last_invited_at AS TIMESTAMP) AS last_invited_at,
-        CAST(n.mapping_source AS SMALLINT) AS mapping_source,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_invited_at AS TIMESTAMP) END AS last_invited_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.mapping_source AS DECIMAL(38, 0)) AS SMALLINT)
+        END AS mapping_source,
         CAST(n.title AS VARCHAR(150)) AS title,
         CAST(n.department AS VARCHAR(150)) AS department,
         CAST(n.cost_center AS VARCHAR(32)) AS cost_center,
-        CAST(n.permissions_mask AS INTEGER) AS permissions_mask,
-        CAST(n.invited_by AS BIGINT) AS invited_by,
-        CAST(n.invited_at AS TIMESTAMP) AS invited_at,
-        CAST(n.accepted_at AS TIMESTAMP) AS accepted_at,
-        CAST(n.last_active_at AS TIMESTAMP) AS last_active_at,
-        CAST(n.deactivated_at AS TIMESTAMP) AS deactivated_at,
-        CAST(n.deactivated_by AS BIGINT) AS deactivated_by,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.permissions_mask AS DECIMAL(38, 0)) AS INTEGER)
+        END AS permissions_mask,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS invited_by,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END AS invited_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END AS accepted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_active_at AS TIMESTAMP) END AS last_active_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deactivated_at AS TIMESTAMP) END AS deactivated_at,
+        CASE
+          WHEN n.cdc__reject IS NULL
+          THEN CAST(CAST(n.deactivated_by AS DECIMAL(38, 0)) AS BIGINT)
+        END AS deactivated_by,
         CAST(n.external_ref AS VARCHAR(64)) AS external_ref,
-        CAST(n.created_at AS TIMESTAMP) AS created_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END AS created_at,
         CAST(n.updated_at AS TIMESTAMP) AS updated_at,
-        CAST(n.deleted_at AS TIMESTAMP) AS deleted_at,
+        CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END AS deleted_at,
         b.id AS old__id,
         b.user_id AS old__user_id,
         b.company_id AS old__company_id,
@@ -557,33 +687,61 @@ BEGIN
           ELSE TRUE
         END AS chg__id,
         CASE
-          WHEN CAST(n.user_id AS BIGINT) = b.user_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.user_id
           OR (
-            CAST(n.user_id AS BIGINT) IS NULL AND b.user_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.user_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.user_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__user_id,
         CASE
-          WHEN CAST(n.company_id AS BIGINT) = b.company_id
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.company_id
           OR (
-            CAST(n.company_id AS BIGINT) IS NULL AND b.company_id IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.company_id AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.company_id IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__company_id,
         CASE
-          WHEN CAST(n.role AS SMALLINT) = b.role
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.role
           OR (
-            CAST(n.role AS SMALLINT) IS NULL AND b.role IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.role AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.role IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__role,
         CASE
-          WHEN CAST(n.status AS SMALLINT) = b.status
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.status
           OR (
-            CAST(n.status AS SMALLINT) IS NULL AND b.status IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.status AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.status IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -638,9 +796,10 @@ BEGIN
           ELSE TRUE
         END AS chg__can_invite,
         CASE
-          WHEN CAST(n.approval_limit AS DECIMAL(14, 2)) = b.approval_limit
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approval_limit AS DECIMAL(14, 2)) END = b.approval_limit
           OR (
-            CAST(n.approval_limit AS DECIMAL(14, 2)) IS NULL AND b.approval_limit IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.approval_limit AS DECIMAL(14, 2)) END IS NULL
+            AND b.approval_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -654,17 +813,25 @@ BEGIN
           ELSE TRUE
         END AS chg__approval_currency,
         CASE
-          WHEN CAST(n.spend_limit AS DECIMAL(14, 2)) = b.spend_limit
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END = b.spend_limit
           OR (
-            CAST(n.spend_limit AS DECIMAL(14, 2)) IS NULL AND b.spend_limit IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.spend_limit AS DECIMAL(14, 2)) END IS NULL
+            AND b.spend_limit IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__spend_limit,
         CASE
-          WHEN CAST(n.notification_level AS SMALLINT) = b.notification_level
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.notification_level
           OR (
-            CAST(n.notification_level AS SMALLINT) IS NULL AND b.notification_level IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.notification_level AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.notification_level IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -678,17 +845,25 @@ BEGIN
           ELSE TRUE
         END AS chg__is_default_company,
         CASE
-          WHEN CAST(n.last_invited_at AS TIMESTAMP) = b.last_invited_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_invited_at AS TIMESTAMP) END = b.last_invited_at
           OR (
-            CAST(n.last_invited_at AS TIMESTAMP) IS NULL AND b.last_invited_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_invited_at AS TIMESTAMP) END IS NULL
+            AND b.last_invited_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_invited_at,
         CASE
-          WHEN CAST(n.mapping_source AS SMALLINT) = b.mapping_source
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.mapping_source AS DECIMAL(38, 0)) AS SMALLINT)
+          END = b.mapping_source
           OR (
-            CAST(n.mapping_source AS SMALLINT) IS NULL AND b.mapping_source IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.mapping_source AS DECIMAL(38, 0)) AS SMALLINT)
+            END IS NULL
+            AND b.mapping_source IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -718,57 +893,82 @@ BEGIN
           ELSE TRUE
         END AS chg__cost_center,
         CASE
-          WHEN CAST(n.permissions_mask AS INTEGER) = b.permissions_mask
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.permissions_mask AS DECIMAL(38, 0)) AS INTEGER)
+          END = b.permissions_mask
           OR (
-            CAST(n.permissions_mask AS INTEGER) IS NULL AND b.permissions_mask IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.permissions_mask AS DECIMAL(38, 0)) AS INTEGER)
+            END IS NULL
+            AND b.permissions_mask IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__permissions_mask,
         CASE
-          WHEN CAST(n.invited_by AS BIGINT) = b.invited_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.invited_by
           OR (
-            CAST(n.invited_by AS BIGINT) IS NULL AND b.invited_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.invited_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.invited_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_by,
         CASE
-          WHEN CAST(n.invited_at AS TIMESTAMP) = b.invited_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END = b.invited_at
           OR (
-            CAST(n.invited_at AS TIMESTAMP) IS NULL AND b.invited_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.invited_at AS TIMESTAMP) END IS NULL
+            AND b.invited_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__invited_at,
         CASE
-          WHEN CAST(n.accepted_at AS TIMESTAMP) = b.accepted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END = b.accepted_at
           OR (
-            CAST(n.accepted_at AS TIMESTAMP) IS NULL AND b.accepted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.accepted_at AS TIMESTAMP) END IS NULL
+            AND b.accepted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__accepted_at,
         CASE
-          WHEN CAST(n.last_active_at AS TIMESTAMP) = b.last_active_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_active_at AS TIMESTAMP) END = b.last_active_at
           OR (
-            CAST(n.last_active_at AS TIMESTAMP) IS NULL AND b.last_active_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.last_active_at AS TIMESTAMP) END IS NULL
+            AND b.last_active_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__last_active_at,
         CASE
-          WHEN CAST(n.deactivated_at AS TIMESTAMP) = b.deactivated_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deactivated_at AS TIMESTAMP) END = b.deactivated_at
           OR (
-            CAST(n.deactivated_at AS TIMESTAMP) IS NULL AND b.deactivated_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deactivated_at AS TIMESTAMP) END IS NULL
+            AND b.deactivated_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
         END AS chg__deactivated_at,
         CASE
-          WHEN CAST(n.deactivated_by AS BIGINT) = b.deactivated_by
+          WHEN CASE
+            WHEN n.cdc__reject IS NULL
+            THEN CAST(CAST(n.deactivated_by AS DECIMAL(38, 0)) AS BIGINT)
+          END = b.deactivated_by
           OR (
-            CAST(n.deactivated_by AS BIGINT) IS NULL AND b.deactivated_by IS NULL
+            CASE
+              WHEN n.cdc__reject IS NULL
+              THEN CAST(CAST(n.deactivated_by AS DECIMAL(38, 0)) AS BIGINT)
+            END IS NULL
+            AND b.deactivated_by IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -782,9 +982,10 @@ BEGIN
           ELSE TRUE
         END AS chg__external_ref,
         CASE
-          WHEN CAST(n.created_at AS TIMESTAMP) = b.created_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END = b.created_at
           OR (
-            CAST(n.created_at AS TIMESTAMP) IS NULL AND b.created_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.created_at AS TIMESTAMP) END IS NULL
+            AND b.created_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -798,9 +999,10 @@ BEGIN
           ELSE TRUE
         END AS chg__updated_at,
         CASE
-          WHEN CAST(n.deleted_at AS TIMESTAMP) = b.deleted_at
+          WHEN CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END = b.deleted_at
           OR (
-            CAST(n.deleted_at AS TIMESTAMP) IS NULL AND b.deleted_at IS NULL
+            CASE WHEN n.cdc__reject IS NULL THEN CAST(n.deleted_at AS TIMESTAMP) END IS NULL
+            AND b.deleted_at IS NULL
           )
           THEN FALSE
           ELSE TRUE
@@ -851,6 +1053,7 @@ BEGIN
           created_at,
           updated_at,
           deleted_at,
+          cdc__reject,
           ROW_NUMBER() OVER (
             PARTITION BY id
             ORDER BY updated_at DESC NULLS LAST, user_id DESC NULLS LAST, company_id DESC NULLS LAST, role DESC NULLS LAST, status DESC NULLS LAST, is_primary DESC NULLS LAST, is_billing_contact DESC NULLS LAST, is_technical_contact DESC NULLS LAST, is_signatory DESC NULLS LAST, can_approve DESC NULLS LAST, can_invite DESC NULLS LAST, approval_limit DESC NULLS LAST, approval_currency DESC NULLS LAST, spend_limit DESC NULLS LAST, notification_level DESC NULLS LAST, is_default_company DESC NULLS LAST, last_invited_at DESC NULLS LAST, mapping_source DESC NULLS LAST, title DESC NULLS LAST, department DESC NULLS LAST, cost_center DESC NULLS LAST, permissions_mask DESC NULLS LAST, invited_by DESC NULLS LAST, invited_at DESC NULLS LAST, accepted_at DESC NULLS LAST, last_active_at DESC NULLS LAST, deactivated_at DESC NULLS LAST, deactivated_by DESC NULLS LAST, external_ref DESC NULLS LAST, created_at DESC NULLS LAST, deleted_at DESC NULLS LAST
@@ -858,101 +1061,7 @@ BEGIN
         FROM vendor__user_company_mappings__staged
         WHERE
           NOT (
-            (
-              vendor__user_company_mappings__staged.id IS NULL
-            )
-            OR (
-              vendor__user_company_mappings__staged.updated_at IS NULL
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__user_company_mappings__staged.role <= -32768.5
-                  OR vendor__user_company_mappings__staged.role >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__user_company_mappings__staged.status <= -32768.5
-                  OR vendor__user_company_mappings__staged.status >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  ABS(vendor__user_company_mappings__staged.approval_limit) >= 999999999999.995
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  OCTET_LENGTH(vendor__user_company_mappings__staged.approval_currency) > 3
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  ABS(vendor__user_company_mappings__staged.spend_limit) >= 999999999999.995
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__user_company_mappings__staged.notification_level <= -32768.5
-                  OR vendor__user_company_mappings__staged.notification_level >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__user_company_mappings__staged.mapping_source <= -32768.5
-                  OR vendor__user_company_mappings__staged.mapping_source >= 32767.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__user_company_mappings__staged.title) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__user_company_mappings__staged.department) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__user_company_mappings__staged.cost_center) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  vendor__user_company_mappings__staged.permissions_mask <= -2147483648.5
-                  OR vendor__user_company_mappings__staged.permissions_mask >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(vendor__user_company_mappings__staged.external_ref) > 64
-              ), FALSE)
-            )
+            NOT vendor__user_company_mappings__staged.cdc__reject IS NULL
           )
       ) AS n
       LEFT JOIN public.user_company_mappings AS b
@@ -965,6 +1074,22 @@ BEGIN
   ) AS c
   WHERE
     c.cdc__op <> 'N';
+  UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+  FROM vendor__user_company_mappings__delta AS r
+  WHERE
+    dead_letter.pipeline = 'vendor'
+    AND dead_letter.source = 'user_company_mappings'
+    AND dead_letter.resolved_run_id IS NULL
+    AND dead_letter.run_id < p_run_id
+    AND (
+      r.cdc__op IN ('I', 'U', 'D')
+      AND COALESCE(r.id, r.old__id) = CAST(dead_letter.row_data."id" AS BIGINT)
+      AND (
+        r.cdc__op = 'D'
+        OR CAST(dead_letter.row_data."updated_at" AS TIMESTAMP) IS NULL
+        OR r.updated_at >= CAST(dead_letter.row_data."updated_at" AS TIMESTAMP)
+      )
+    );
   INSERT INTO cdc.run_counts (
     run_id,
     pipeline,
@@ -1012,75 +1137,7 @@ BEGIN
         FROM vendor__user_company_mappings__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                n.role <= -32768.5 OR n.role >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.approval_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.approval_currency) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.spend_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.title) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.department) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.cost_center) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.external_ref) > 64
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1095,75 +1152,7 @@ BEGIN
         COUNT(*)
       FROM vendor__user_company_mappings__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.role <= -32768.5 OR n.role >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.approval_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.approval_currency) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.spend_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.title) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.department) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.cost_center) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE(
-            (
-              n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.external_ref) > 64
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     ) - (
       SELECT
         COUNT(*)
@@ -1173,75 +1162,7 @@ BEGIN
         FROM vendor__user_company_mappings__staged AS n
         WHERE
           NOT (
-            (
-              n.id IS NULL
-            )
-            OR (
-              n.updated_at IS NULL
-            )
-            OR (
-              COALESCE((
-                n.role <= -32768.5 OR n.role >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.status <= -32768.5 OR n.status >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.approval_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.approval_currency) > 3
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                ABS(n.spend_limit) >= 999999999999.995
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.title) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.department) > 150
-              ), FALSE)
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.cost_center) > 32
-              ), FALSE)
-            )
-            OR (
-              COALESCE(
-                (
-                  n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
-                ),
-                FALSE
-              )
-            )
-            OR (
-              COALESCE((
-                OCTET_LENGTH(n.external_ref) > 64
-              ), FALSE)
-            )
+            NOT n.cdc__reject IS NULL
           )
         GROUP BY
           n.id
@@ -1252,78 +1173,10 @@ BEGIN
         COUNT(*)
       FROM vendor__user_company_mappings__staged AS n
       WHERE
-        (
-          n.id IS NULL
-        )
-        OR (
-          n.updated_at IS NULL
-        )
-        OR (
-          COALESCE((
-            n.role <= -32768.5 OR n.role >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.status <= -32768.5 OR n.status >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.approval_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.approval_currency) > 3
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            ABS(n.spend_limit) >= 999999999999.995
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.notification_level <= -32768.5 OR n.notification_level >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            n.mapping_source <= -32768.5 OR n.mapping_source >= 32767.5
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.title) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.department) > 150
-          ), FALSE)
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.cost_center) > 32
-          ), FALSE)
-        )
-        OR (
-          COALESCE(
-            (
-              n.permissions_mask <= -2147483648.5 OR n.permissions_mask >= 2147483647.5
-            ),
-            FALSE
-          )
-        )
-        OR (
-          COALESCE((
-            OCTET_LENGTH(n.external_ref) > 64
-          ), FALSE)
-        )
+        NOT n.cdc__reject IS NULL
     )
   FROM vendor__user_company_mappings__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 7;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

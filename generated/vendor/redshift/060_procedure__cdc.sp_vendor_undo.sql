@@ -4763,10 +4763,13 @@ BEGIN
   DELETE FROM cdc.dead_letter
   WHERE
     pipeline = 'vendor' AND run_id = p_target_run;
+  UPDATE cdc.dead_letter SET resolved_run_id = NULL, resolved_at = NULL
+  WHERE
+    pipeline = 'vendor' AND resolved_run_id = p_target_run;
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
-  v_statements := v_statements + 161;
+  v_statements := v_statements + 162;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -2055,7 +2055,9 @@ BEGIN
         SUBSTRING(source || ' run ' || CAST(run_id AS VARCHAR(20)) || ': ' || reason FROM 1 FOR 150) AS cdc__example
       FROM cdc.dead_letter
       WHERE
-        pipeline = 'vendor' AND DATEDIFF(SECOND, dead_lettered_at, GETDATE()) > 7200
+        pipeline = 'vendor'
+        AND resolved_run_id IS NULL
+        AND DATEDIFF(SECOND, dead_lettered_at, GETDATE()) > 7200
     ) AS q
   ) AS r;
 END;
