@@ -15,7 +15,7 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("cdcgen", "build", "--check", "mappings")
     # two workers: the PostgreSQL-backed and sqlfluff-bound tests use both cores
-    session.run("pytest", "-q", "-n", "auto", "--dist", "worksteal", *session.posargs)
+    session.run("pytest", "-q", "-n", "auto", "--dist", "worksteal", "--durations=15", *session.posargs)
 
 
 @nox.session(python=PYTHON)

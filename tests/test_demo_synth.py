@@ -258,7 +258,7 @@ def test_orders_demo_json(pg_dsn: str) -> None:
     assert [c["cycle"] for c in data["cycles"]] == [0, 1, 2]
     assert all(c["differences"] == 0 and c["status"] == "succeeded" for c in data["cycles"])
     assert data["cycles"][1]["counts"]["orders"]["updated"] > 0
-    assert set(data["cycles"][0]["verify"]) == {"fact_order", "fact_order_item", "dim_customer"}
+    assert set(data["cycles"][0]["verify"]) == {"fact_order", "fact_order_item", "fact_order_customer", "dim_customer"}
 
 
 def test_demo_failures_are_json_too(tmp_path: Path) -> None:
