@@ -409,6 +409,9 @@ def _guarded(
     r: Renderer, p: PipelinePlan, name: str, args: str, kind: str, body: str,
     declare: Sequence[str] = (),
 ) -> SqlObject:
+    # PostgreSQL's guard runs the body in an inner BEGIN … EXCEPTION block: one level deeper
+    pad = "    " if r.dialect == "postgres" else "  "
+    body = _indented(body.rstrip(), pad)
     text = r.template(
         "guarded.sql.j2",
         name=name,
@@ -423,14 +426,12 @@ def _guarded(
 
 
 def _run_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    pad = "    " if r.dialect == "postgres" else "  "
     calls = [f"CALL {p.proc('detect')}(v_run_id);", f"CALL {p.proc('sync_baseline')}(v_run_id);"]
     calls += [f"CALL {apply_proc_name(p, t)}(v_run_id, FALSE);" for t in p.targets]
-    return _guarded(r, p, p.proc("run"), "", "run", "\n".join(pad + c for c in calls))
+    return _guarded(r, p, p.proc("run"), "", "run", "\n".join(calls))
 
 
 def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    pad = "    " if r.dialect == "postgres" else "  "
     # A rebuilt dimension may open and close versions: the facts that look it up as of a
     # time are rebuilt after it (their rows follow the versions).
     def procs(t: TargetPlan) -> list[str]:
@@ -438,8 +439,7 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         return [apply_proc_name(p, x) for x in (t, *dependents)]
 
     dispatch = r.template("rebuild_body.sql.j2", targets=[(t.name, procs(t)) for t in p.targets])
-    body = _indented(dispatch.rstrip(), pad)
-    return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", body)
+    return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", dispatch)
 
 
 def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
@@ -462,21 +462,19 @@ def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
 
 def _rollback_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    pad = "    " if r.dialect == "postgres" else "  "
-    call = f"{pad}CALL {p.proc('undo')}(v_run_id, p_target_run);"
+    call = f"CALL {p.proc('undo')}(v_run_id, p_target_run);"
     return _guarded(r, p, p.proc("rollback"), "p_target_run BIGINT", "rollback", call)
 
 
 def _rollback_to_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     """Undo every later successful run, newest first, in the one transaction (and under the
     run lock) of a guarded rollback: the per-run undo, called in a loop."""
-    pad = "    " if r.dialect == "postgres" else "  "
     body = r.template(
         "rollback_to_body.sql.j2", cdc=p.cdc_schema, pipeline=p.name, undo=p.proc("undo")
     )
     return _guarded(
         r, p, p.proc("rollback_to"), "p_target_run BIGINT", "rollback",
-        _indented(body.rstrip(), pad), declare=["v_found BIGINT", "v_undo BIGINT"],
+        body, declare=["v_found BIGINT", "v_undo BIGINT"],
     )
 
 
