@@ -52,8 +52,7 @@ from cdcgen.sql.facts import (
     keys_name,
     new_name,
     recompute_query,
-    unstorable_insert,
-    unstorable_resolve,
+    unstorable_statements,
 )
 from cdcgen.sql.sync import changed_columns, image, key_text
 from cdcgen.sql.tables import (
@@ -344,9 +343,7 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     closes = ("H", "X") if t.on_delete != "ignore" else ("H",)
     stmts: list[exp.Expression] = []
     stmts += temp_table(new_name(p, t), new_versions_query(p, t), t.key)
-    dead = unstorable_insert(p, t)
-    if dead is not None:
-        stmts += [dead, unstorable_resolve(p, t)]  # type: ignore[list-item]
+    stmts += unstorable_statements(p, t)
     stmts += temp_table(diff_name(p, t), diff_query(p, t), [OP, *t.key, *map(old, t.key)])
     # the versions about to be closed or overwritten, for a rollback to write back
     stmts.append(_log_versions(p, t, "B", (*closes, "U")))

@@ -470,6 +470,14 @@ def unstorable_resolve(p: PipelinePlan, t: TargetPlan) -> exp.Update | None:
     return resolve_letters(p, t.name, relation, and_all([*same_key, paren(gone)]))
 
 
+def unstorable_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """After the recompute: dead-letter the values the target cannot store, and close the
+    letters the recompute cleared (nothing when no column can overflow)."""
+    dead = unstorable_insert(p, t)
+    resolve = unstorable_resolve(p, t)
+    return [] if dead is None or resolve is None else [dead, resolve]
+
+
 def full_keys_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     return temp_table(keys_name(p, t), all_keys_query(p, t))
 
@@ -479,9 +487,7 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     diff = diff_name(p, t)
     stmts: list[exp.Expression] = []
     stmts += temp_table(new_name(p, t), recompute_query(p, t), t.key)
-    dead = unstorable_insert(p, t)
-    if dead is not None:
-        stmts += [dead, unstorable_resolve(p, t)]  # type: ignore[list-item]
+    stmts += unstorable_statements(p, t)
     stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)])
     stmts.append(
         delete_using(
