@@ -380,17 +380,32 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
             r.trees.get(("keys_analyze", t.name), lambda: [facts.keys_analyze(p, t)]), 4
         ),
         keys_table=facts.keys_name(p, t),
-        apply=r.counted(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 2),
+        apply=r.counted(
+            r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)),
+            4 if t.kind == "fact" else 2,
+        ),
+        **_whole_blocks(r, p, t),
         no_change=r.counted(r.trees.get(("no_change", t.name), lambda: [facts.zero_counts(p, t)]), 2),
         **_load_blocks(r, p, t),
     )
     indented = _indented(body.rstrip())
     declare = ["v_keys BIGINT", "v_changed BIGINT", *(f"{v} BIGINT" for v in changed_vars)] + (
-        ["v_target_rows BIGINT"] if t.kind == "fact" else []
+        ["v_target_rows BIGINT", "v_target_count BIGINT", f"{facts.PATH_VAR} VARCHAR(8)"]
+        if t.kind == "fact"
+        else []
     )
     return _step_procedure(
         r, p, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented, declare=declare
     )
+
+
+def _whole_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, object]:
+    """A fact's path by cost: the whole recompute, taken when the affected keys are a
+    large share of it (dimensions keep the keyed path: their history is per key)."""
+    if t.kind != "fact":
+        return {"whole_apply": ""}
+    whole = r.trees.get(("whole_apply", t.name), lambda: facts.whole_apply_statements(p, t))
+    return {"whole_apply": r.counted(whole, 4), "whole_pct": facts.WHOLE_PATH_PCT}
 
 
 def _load_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, str]:

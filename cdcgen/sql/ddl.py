@@ -65,6 +65,9 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             ("applied", "bigint"),
             ("superseded", "bigint"),
             ("rejected", "bigint"),
+            # how a fact was recomputed: 'keys' (the keys its changes reach) or 'full'
+            # (a large share of it: the whole definition, set-based; facts.WHOLE_PATH_PCT)
+            ("path", "varchar(8)"),
         ),
         ("run_id", "object_kind", "object_name"),
         TableHints(diststyle="all", sortkey=("run_id",)),

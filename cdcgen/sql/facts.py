@@ -326,8 +326,9 @@ def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
     return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
 
 
-def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
-    """Recomputed rows beside current rows; keeps inserts, deletes and real changes."""
+def diff_query(p: PipelinePlan, t: TargetPlan, current: exp.Subquery | None = None) -> exp.Select:
+    """Recomputed rows beside current rows (``current``: default the affected keys'); keeps
+    inserts, deletes and real changes."""
     n, o, d = "n", "o", "d"
     first = t.key[0]
     op = case([(is_null(col(first, o)), lit("I")), (is_null(col(first, n)), lit("D"))], lit("U"))
@@ -340,7 +341,7 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
             *[exp.alias_(differs(col(c, n), col(c, o)), chg(c), copy=False) for c in t.column_names],
         )
         .from_(table(new_name(p, t), n), copy=False)
-        .join(_current_rows(p, t), on=on, join_type="full", copy=False)
+        .join(_current_rows(p, t) if current is None else current, on=on, join_type="full", copy=False)
     )
     changed = or_all(col(chg(c.name), d) for c in t.non_key_columns)
     return (
@@ -389,6 +390,7 @@ def target_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         count_if(op_in(None, "D")),
         lit(0),
         lit(0),
+        *path_columns(),
     ).from_(table(diff_name(p, t)), copy=False)
     return into_state(p, "run_counts", query)
 
@@ -553,3 +555,63 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         .join(table(t.table, f), on=on, join_type="full", copy=False)
     )
     return into_state(p, "verify_log", query)
+
+
+# --------------------------------------------------------------------------- path by cost
+# When the affected keys are a large share of a fact, the keyed recompute (definition
+# joined to the key table, target joined to the key table) is replaced by the whole
+# definition beside the whole target: the same diff, so the same rows written, the
+# same fact_change_log and run_counts (docs/performance.md, "Choosing the path by cost").
+
+#: Affected keys, in percent of the fact's rows, from which the run recomputes the whole
+#: fact set-based instead of by key. Measured in docs/performance.md. The apply
+#: procedures render it as ``v_keys * 100 >= <pct> * v_target_count``.
+WHOLE_PATH_PCT = 10
+
+#: the PL/pgSQL variable naming the path taken (``run_counts.path``)
+PATH_VAR = "v_path"
+
+
+def path_columns() -> list[exp.Expression]:
+    """A fact's counts row ends with the path: read_rows … rejected (a source's) NULL."""
+    return [exp.null(), exp.null(), exp.null(), exp.null(), var(PATH_VAR)]
+
+
+def whole_recompute_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    """The whole definition (no key table), with the reason a value could not be stored."""
+    query = definition(p, t)
+    reason = _unstorable_reason(t)
+    if reason is None:
+        return query
+    return query.select(exp.alias_(reason, UNSTORABLE, copy=False), copy=False)
+
+
+def _whole_current_rows(t: TargetPlan) -> exp.Subquery:
+    query = exp.select(*[col(c, "f") for c in t.column_names]).from_(table(t.table, "f"), copy=False)
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
+
+
+def whole_diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    """:func:`diff_query` over the whole target: rows outside the affected keys equal
+    their definition (the invariant), so only the same inserts, deletes and changes remain."""
+    return diff_query(p, t, _whole_current_rows(t))
+
+
+def whole_apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    """:func:`apply_statements` with the whole definition and the whole target. The dead
+    letters are still closed by the affected keys (the key table), as on the keyed path."""
+    diff = diff_name(p, t)
+    stmts: list[exp.Expression] = []
+    stmts += temp_table(new_name(p, t), whole_recompute_query(p, t), t.key)
+    stmts += unstorable_statements(p, t)
+    stmts += temp_table(diff, whole_diff_query(p, t), [OP, *t.key, *map(old, t.key)])
+    stmts.append(
+        delete_using(
+            t.table,
+            diff,
+            and_all(
+                [*(eq(col(k, t.table.name), col(old(k), diff)) for k in t.key), op_in(diff, "D")]
+            ),
+        )
+    )
+    return stmts

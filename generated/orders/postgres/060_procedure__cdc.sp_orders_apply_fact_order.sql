@@ -10,6 +10,8 @@ DECLARE
   v_changed_4 BIGINT;
   v_changed_5 BIGINT;
   v_target_rows BIGINT;
+  v_target_count BIGINT;
+  v_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order rows may change: every key (rebuild) or the keys this run's changes reach.
@@ -292,393 +294,790 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS pg_temp.orders__fact_order__new;
-    CREATE TEMPORARY TABLE orders__fact_order__new AS
-    SELECT
-      orders.id AS order_id,
-      orders.order_number AS order_number,
-      orders.status AS order_status,
-      orders.channel AS channel,
-      orders.customer_id AS customer_id,
-      customers.email AS customer_email,
-      TRIM(COALESCE(customers.first_name, '') || ' ' || COALESCE(customers.last_name, '')) AS customer_name,
-      customers.segment AS customer_segment,
-      ship_address.city AS ship_city,
-      ship_address.postal_code AS ship_postal_code,
-      ship_address.country_code AS ship_country_code,
-      countries.name AS ship_country_name,
-      countries.region AS ship_region,
-      orders.currency_code AS currency_code,
-      orders.subtotal AS subtotal,
-      orders.discount_total AS discount_total,
-      orders.tax_total AS tax_total,
-      orders.shipping_total AS shipping_total,
-      CASE
-        WHEN COALESCE(
-          (
-            ABS(
-              orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
-            ) >= 999999999999.995
-          ),
-          FALSE
+    -- The path by cost: when the affected keys are 10 % of the target or more, the
+    -- whole definition beside the whole target (set-based) costs less than reaching each
+    -- key; the diff, and so every write and log row, is the same (docs/performance.md).
+    v_path := 'keys';
+    IF NOT p_full AND v_target_rows > 0 THEN
+      SELECT COUNT(*) INTO v_target_count FROM analytics.fact_order;
+      v_statements := v_statements + 1;
+      IF v_keys * 100 >= 10 * v_target_count THEN
+        v_path := 'full';
+      END IF;
+    END IF;
+    IF v_path = 'full' THEN
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__new;
+      CREATE TEMPORARY TABLE orders__fact_order__new AS
+      SELECT
+        orders.id AS order_id,
+        orders.order_number AS order_number,
+        orders.status AS order_status,
+        orders.channel AS channel,
+        orders.customer_id AS customer_id,
+        customers.email AS customer_email,
+        TRIM(COALESCE(customers.first_name, '') || ' ' || COALESCE(customers.last_name, '')) AS customer_name,
+        customers.segment AS customer_segment,
+        ship_address.city AS ship_city,
+        ship_address.postal_code AS ship_postal_code,
+        ship_address.country_code AS ship_country_code,
+        countries.name AS ship_country_name,
+        countries.region AS ship_region,
+        orders.currency_code AS currency_code,
+        orders.subtotal AS subtotal,
+        orders.discount_total AS discount_total,
+        orders.tax_total AS tax_total,
+        orders.shipping_total AS shipping_total,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(
+                orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2))
+        END AS order_total,
+        orders.placed_at AS placed_at,
+        CAST(orders.placed_at AS DATE) AS placed_date,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(
+                orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN 'numeric overflow for fact_order.order_total (numeric(14,2))'
+        END AS cdc__unstorable
+      FROM public.orders AS orders
+      LEFT JOIN public.customers AS customers
+        ON customers.id = orders.customer_id
+      LEFT JOIN public.addresses AS ship_address
+        ON ship_address.id = orders.shipping_address_id
+      LEFT JOIN public.countries AS countries
+        ON countries.code = ship_address.country_code
+      WHERE
+        (
+          orders.status <> 'draft'
         )
-        THEN NULL
-        ELSE CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2))
-      END AS order_total,
-      orders.placed_at AS placed_at,
-      CAST(orders.placed_at AS DATE) AS placed_date,
-      CASE
-        WHEN COALESCE(
-          (
-            ABS(
-              orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
-            ) >= 999999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for fact_order.order_total (numeric(14,2))'
-      END AS cdc__unstorable
-    FROM public.orders AS orders
-    INNER JOIN orders__fact_order__keys AS cdc__k
-      ON cdc__k.order_id = orders.id
-    LEFT JOIN public.customers AS customers
-      ON customers.id = orders.customer_id
-    LEFT JOIN public.addresses AS ship_address
-      ON ship_address.id = orders.shipping_address_id
-    LEFT JOIN public.countries AS countries
-      ON countries.code = ship_address.country_code
-    WHERE
-      (
-        orders.status <> 'draft'
+        AND EXISTS(
+          SELECT
+            1
+          FROM public.order_items AS order_items
+          WHERE
+            order_items.order_id = orders.id
+        );
+      ANALYZE orders__fact_order__new (order_id);
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
       )
-      AND EXISTS(
-        SELECT
-          1
-        FROM public.order_items AS order_items
-        WHERE
-          order_items.order_id = orders.id
-      );
-    ANALYZE orders__fact_order__new (order_id);
-    INSERT INTO cdc.dead_letter (
-      run_id,
-      pipeline,
-      source,
-      reason,
-      row_hash,
-      row_data,
-      dead_lettered_at
-    )
-    SELECT
-      p_run_id,
-      'orders',
-      'fact_order',
-      n.cdc__unstorable,
-      MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256))),
-      JSONB_BUILD_OBJECT('order_id', n.order_id),
-      transaction_timestamp()
-    FROM orders__fact_order__new AS n
-    WHERE
-      NOT n.cdc__unstorable IS NULL
-      AND NOT EXISTS(
-        SELECT
-          1
-        FROM cdc.dead_letter AS x
-        WHERE
-          x.pipeline = 'orders'
-          AND x.source = 'fact_order'
-          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)))
-      );
-    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
-    FROM (
       SELECT
-        k.order_id,
-        n.cdc__unstorable AS cdc__unstorable
-      FROM orders__fact_order__keys AS k
-      LEFT JOIN orders__fact_order__new AS n
-        ON k.order_id = n.order_id
-    ) AS r
-    WHERE
-      dead_letter.pipeline = 'orders'
-      AND dead_letter.source = 'fact_order'
-      AND dead_letter.resolved_run_id IS NULL
-      AND dead_letter.run_id < p_run_id
-      AND (
-        r.order_id = CAST(dead_letter.row_data ->> 'order_id' AS BIGINT)
-        AND (
-          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
-        )
-      );
-    DROP TABLE IF EXISTS pg_temp.orders__fact_order__diff;
-    CREATE TEMPORARY TABLE orders__fact_order__diff AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
-        n.order_id AS order_id,
-        n.order_number AS order_number,
-        n.order_status AS order_status,
-        n.channel AS channel,
-        n.customer_id AS customer_id,
-        n.customer_email AS customer_email,
-        n.customer_name AS customer_name,
-        n.customer_segment AS customer_segment,
-        n.ship_city AS ship_city,
-        n.ship_postal_code AS ship_postal_code,
-        n.ship_country_code AS ship_country_code,
-        n.ship_country_name AS ship_country_name,
-        n.ship_region AS ship_region,
-        n.currency_code AS currency_code,
-        n.subtotal AS subtotal,
-        n.discount_total AS discount_total,
-        n.tax_total AS tax_total,
-        n.shipping_total AS shipping_total,
-        n.order_total AS order_total,
-        n.placed_at AS placed_at,
-        n.placed_date AS placed_date,
-        o.order_id AS old__order_id,
-        o.order_number AS old__order_number,
-        o.order_status AS old__order_status,
-        o.channel AS old__channel,
-        o.customer_id AS old__customer_id,
-        o.customer_email AS old__customer_email,
-        o.customer_name AS old__customer_name,
-        o.customer_segment AS old__customer_segment,
-        o.ship_city AS old__ship_city,
-        o.ship_postal_code AS old__ship_postal_code,
-        o.ship_country_code AS old__ship_country_code,
-        o.ship_country_name AS old__ship_country_name,
-        o.ship_region AS old__ship_region,
-        o.currency_code AS old__currency_code,
-        o.subtotal AS old__subtotal,
-        o.discount_total AS old__discount_total,
-        o.tax_total AS old__tax_total,
-        o.shipping_total AS old__shipping_total,
-        o.order_total AS old__order_total,
-        o.placed_at AS old__placed_at,
-        o.placed_date AS old__placed_date,
-        CASE
-          WHEN n.order_id = o.order_id OR (
-            n.order_id IS NULL AND o.order_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_id,
-        CASE
-          WHEN n.order_number = o.order_number
-          OR (
-            n.order_number IS NULL AND o.order_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_number,
-        CASE
-          WHEN n.order_status = o.order_status
-          OR (
-            n.order_status IS NULL AND o.order_status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_status,
-        CASE
-          WHEN n.channel = o.channel OR (
-            n.channel IS NULL AND o.channel IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__channel,
-        CASE
-          WHEN n.customer_id = o.customer_id
-          OR (
-            n.customer_id IS NULL AND o.customer_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_id,
-        CASE
-          WHEN n.customer_email = o.customer_email
-          OR (
-            n.customer_email IS NULL AND o.customer_email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_email,
-        CASE
-          WHEN n.customer_name = o.customer_name
-          OR (
-            n.customer_name IS NULL AND o.customer_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_name,
-        CASE
-          WHEN n.customer_segment = o.customer_segment
-          OR (
-            n.customer_segment IS NULL AND o.customer_segment IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_segment,
-        CASE
-          WHEN n.ship_city = o.ship_city OR (
-            n.ship_city IS NULL AND o.ship_city IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__ship_city,
-        CASE
-          WHEN n.ship_postal_code = o.ship_postal_code
-          OR (
-            n.ship_postal_code IS NULL AND o.ship_postal_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__ship_postal_code,
-        CASE
-          WHEN n.ship_country_code = o.ship_country_code
-          OR (
-            n.ship_country_code IS NULL AND o.ship_country_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__ship_country_code,
-        CASE
-          WHEN n.ship_country_name = o.ship_country_name
-          OR (
-            n.ship_country_name IS NULL AND o.ship_country_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__ship_country_name,
-        CASE
-          WHEN n.ship_region = o.ship_region
-          OR (
-            n.ship_region IS NULL AND o.ship_region IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__ship_region,
-        CASE
-          WHEN n.currency_code = o.currency_code
-          OR (
-            n.currency_code IS NULL AND o.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN n.subtotal = o.subtotal OR (
-            n.subtotal IS NULL AND o.subtotal IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__subtotal,
-        CASE
-          WHEN n.discount_total = o.discount_total
-          OR (
-            n.discount_total IS NULL AND o.discount_total IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__discount_total,
-        CASE
-          WHEN n.tax_total = o.tax_total OR (
-            n.tax_total IS NULL AND o.tax_total IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tax_total,
-        CASE
-          WHEN n.shipping_total = o.shipping_total
-          OR (
-            n.shipping_total IS NULL AND o.shipping_total IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__shipping_total,
-        CASE
-          WHEN n.order_total = o.order_total
-          OR (
-            n.order_total IS NULL AND o.order_total IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_total,
-        CASE
-          WHEN n.placed_at = o.placed_at OR (
-            n.placed_at IS NULL AND o.placed_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__placed_at,
-        CASE
-          WHEN n.placed_date = o.placed_date
-          OR (
-            n.placed_date IS NULL AND o.placed_date IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__placed_date
+        p_run_id,
+        'orders',
+        'fact_order',
+        n.cdc__unstorable,
+        MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256))),
+        JSONB_BUILD_OBJECT('order_id', n.order_id),
+        transaction_timestamp()
       FROM orders__fact_order__new AS n
-      FULL JOIN (
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'orders'
+            AND x.source = 'fact_order'
+            AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)))
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+      FROM (
         SELECT
-          f.order_id,
-          f.order_number,
-          f.order_status,
-          f.channel,
-          f.customer_id,
-          f.customer_email,
-          f.customer_name,
-          f.customer_segment,
-          f.ship_city,
-          f.ship_postal_code,
-          f.ship_country_code,
-          f.ship_country_name,
-          f.ship_region,
-          f.currency_code,
-          f.subtotal,
-          f.discount_total,
-          f.tax_total,
-          f.shipping_total,
-          f.order_total,
-          f.placed_at,
-          f.placed_date
-        FROM analytics.fact_order AS f
-        INNER JOIN orders__fact_order__keys AS cdc__k
-          ON f.order_id = cdc__k.order_id
-      ) AS o
-        ON n.order_id = o.order_id
-    ) AS d
-    WHERE
-      d.cdc__op <> 'U'
-      OR (
-        d.chg__order_number
-        OR d.chg__order_status
-        OR d.chg__channel
-        OR d.chg__customer_id
-        OR d.chg__customer_email
-        OR d.chg__customer_name
-        OR d.chg__customer_segment
-        OR d.chg__ship_city
-        OR d.chg__ship_postal_code
-        OR d.chg__ship_country_code
-        OR d.chg__ship_country_name
-        OR d.chg__ship_region
-        OR d.chg__currency_code
-        OR d.chg__subtotal
-        OR d.chg__discount_total
-        OR d.chg__tax_total
-        OR d.chg__shipping_total
-        OR d.chg__order_total
-        OR d.chg__placed_at
-        OR d.chg__placed_date
-      );
-    ANALYZE orders__fact_order__diff (cdc__op, order_id, old__order_id);
-    DELETE FROM analytics.fact_order USING   orders__fact_order__diff
-    WHERE
-      fact_order.order_id = orders__fact_order__diff.old__order_id
-      AND orders__fact_order__diff.cdc__op = 'D';
-    v_statements := v_statements + 9;
+          k.order_id,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM orders__fact_order__keys AS k
+        LEFT JOIN orders__fact_order__new AS n
+          ON k.order_id = n.order_id
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'orders'
+        AND dead_letter.source = 'fact_order'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.order_id = CAST(dead_letter.row_data ->> 'order_id' AS BIGINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__diff;
+      CREATE TEMPORARY TABLE orders__fact_order__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.order_id AS order_id,
+          n.order_number AS order_number,
+          n.order_status AS order_status,
+          n.channel AS channel,
+          n.customer_id AS customer_id,
+          n.customer_email AS customer_email,
+          n.customer_name AS customer_name,
+          n.customer_segment AS customer_segment,
+          n.ship_city AS ship_city,
+          n.ship_postal_code AS ship_postal_code,
+          n.ship_country_code AS ship_country_code,
+          n.ship_country_name AS ship_country_name,
+          n.ship_region AS ship_region,
+          n.currency_code AS currency_code,
+          n.subtotal AS subtotal,
+          n.discount_total AS discount_total,
+          n.tax_total AS tax_total,
+          n.shipping_total AS shipping_total,
+          n.order_total AS order_total,
+          n.placed_at AS placed_at,
+          n.placed_date AS placed_date,
+          o.order_id AS old__order_id,
+          o.order_number AS old__order_number,
+          o.order_status AS old__order_status,
+          o.channel AS old__channel,
+          o.customer_id AS old__customer_id,
+          o.customer_email AS old__customer_email,
+          o.customer_name AS old__customer_name,
+          o.customer_segment AS old__customer_segment,
+          o.ship_city AS old__ship_city,
+          o.ship_postal_code AS old__ship_postal_code,
+          o.ship_country_code AS old__ship_country_code,
+          o.ship_country_name AS old__ship_country_name,
+          o.ship_region AS old__ship_region,
+          o.currency_code AS old__currency_code,
+          o.subtotal AS old__subtotal,
+          o.discount_total AS old__discount_total,
+          o.tax_total AS old__tax_total,
+          o.shipping_total AS old__shipping_total,
+          o.order_total AS old__order_total,
+          o.placed_at AS old__placed_at,
+          o.placed_date AS old__placed_date,
+          CASE
+            WHEN n.order_id = o.order_id OR (
+              n.order_id IS NULL AND o.order_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_id,
+          CASE
+            WHEN n.order_number = o.order_number
+            OR (
+              n.order_number IS NULL AND o.order_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_number,
+          CASE
+            WHEN n.order_status = o.order_status
+            OR (
+              n.order_status IS NULL AND o.order_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_status,
+          CASE
+            WHEN n.channel = o.channel OR (
+              n.channel IS NULL AND o.channel IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__channel,
+          CASE
+            WHEN n.customer_id = o.customer_id
+            OR (
+              n.customer_id IS NULL AND o.customer_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_id,
+          CASE
+            WHEN n.customer_email = o.customer_email
+            OR (
+              n.customer_email IS NULL AND o.customer_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_email,
+          CASE
+            WHEN n.customer_name = o.customer_name
+            OR (
+              n.customer_name IS NULL AND o.customer_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_name,
+          CASE
+            WHEN n.customer_segment = o.customer_segment
+            OR (
+              n.customer_segment IS NULL AND o.customer_segment IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_segment,
+          CASE
+            WHEN n.ship_city = o.ship_city OR (
+              n.ship_city IS NULL AND o.ship_city IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_city,
+          CASE
+            WHEN n.ship_postal_code = o.ship_postal_code
+            OR (
+              n.ship_postal_code IS NULL AND o.ship_postal_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_postal_code,
+          CASE
+            WHEN n.ship_country_code = o.ship_country_code
+            OR (
+              n.ship_country_code IS NULL AND o.ship_country_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_country_code,
+          CASE
+            WHEN n.ship_country_name = o.ship_country_name
+            OR (
+              n.ship_country_name IS NULL AND o.ship_country_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_country_name,
+          CASE
+            WHEN n.ship_region = o.ship_region
+            OR (
+              n.ship_region IS NULL AND o.ship_region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_region,
+          CASE
+            WHEN n.currency_code = o.currency_code
+            OR (
+              n.currency_code IS NULL AND o.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.subtotal = o.subtotal OR (
+              n.subtotal IS NULL AND o.subtotal IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__subtotal,
+          CASE
+            WHEN n.discount_total = o.discount_total
+            OR (
+              n.discount_total IS NULL AND o.discount_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__discount_total,
+          CASE
+            WHEN n.tax_total = o.tax_total OR (
+              n.tax_total IS NULL AND o.tax_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_total,
+          CASE
+            WHEN n.shipping_total = o.shipping_total
+            OR (
+              n.shipping_total IS NULL AND o.shipping_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__shipping_total,
+          CASE
+            WHEN n.order_total = o.order_total
+            OR (
+              n.order_total IS NULL AND o.order_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_total,
+          CASE
+            WHEN n.placed_at = o.placed_at OR (
+              n.placed_at IS NULL AND o.placed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_at,
+          CASE
+            WHEN n.placed_date = o.placed_date
+            OR (
+              n.placed_date IS NULL AND o.placed_date IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_date
+        FROM orders__fact_order__new AS n
+        FULL JOIN (
+          SELECT
+            f.order_id,
+            f.order_number,
+            f.order_status,
+            f.channel,
+            f.customer_id,
+            f.customer_email,
+            f.customer_name,
+            f.customer_segment,
+            f.ship_city,
+            f.ship_postal_code,
+            f.ship_country_code,
+            f.ship_country_name,
+            f.ship_region,
+            f.currency_code,
+            f.subtotal,
+            f.discount_total,
+            f.tax_total,
+            f.shipping_total,
+            f.order_total,
+            f.placed_at,
+            f.placed_date
+          FROM analytics.fact_order AS f
+        ) AS o
+          ON n.order_id = o.order_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__order_number
+          OR d.chg__order_status
+          OR d.chg__channel
+          OR d.chg__customer_id
+          OR d.chg__customer_email
+          OR d.chg__customer_name
+          OR d.chg__customer_segment
+          OR d.chg__ship_city
+          OR d.chg__ship_postal_code
+          OR d.chg__ship_country_code
+          OR d.chg__ship_country_name
+          OR d.chg__ship_region
+          OR d.chg__currency_code
+          OR d.chg__subtotal
+          OR d.chg__discount_total
+          OR d.chg__tax_total
+          OR d.chg__shipping_total
+          OR d.chg__order_total
+          OR d.chg__placed_at
+          OR d.chg__placed_date
+        );
+      ANALYZE orders__fact_order__diff (cdc__op, order_id, old__order_id);
+      DELETE FROM analytics.fact_order USING   orders__fact_order__diff
+      WHERE
+        fact_order.order_id = orders__fact_order__diff.old__order_id
+        AND orders__fact_order__diff.cdc__op = 'D';
+      v_statements := v_statements + 9;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__new;
+      CREATE TEMPORARY TABLE orders__fact_order__new AS
+      SELECT
+        orders.id AS order_id,
+        orders.order_number AS order_number,
+        orders.status AS order_status,
+        orders.channel AS channel,
+        orders.customer_id AS customer_id,
+        customers.email AS customer_email,
+        TRIM(COALESCE(customers.first_name, '') || ' ' || COALESCE(customers.last_name, '')) AS customer_name,
+        customers.segment AS customer_segment,
+        ship_address.city AS ship_city,
+        ship_address.postal_code AS ship_postal_code,
+        ship_address.country_code AS ship_country_code,
+        countries.name AS ship_country_name,
+        countries.region AS ship_region,
+        orders.currency_code AS currency_code,
+        orders.subtotal AS subtotal,
+        orders.discount_total AS discount_total,
+        orders.tax_total AS tax_total,
+        orders.shipping_total AS shipping_total,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(
+                orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2))
+        END AS order_total,
+        orders.placed_at AS placed_at,
+        CAST(orders.placed_at AS DATE) AS placed_date,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(
+                orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN 'numeric overflow for fact_order.order_total (numeric(14,2))'
+        END AS cdc__unstorable
+      FROM public.orders AS orders
+      INNER JOIN orders__fact_order__keys AS cdc__k
+        ON cdc__k.order_id = orders.id
+      LEFT JOIN public.customers AS customers
+        ON customers.id = orders.customer_id
+      LEFT JOIN public.addresses AS ship_address
+        ON ship_address.id = orders.shipping_address_id
+      LEFT JOIN public.countries AS countries
+        ON countries.code = ship_address.country_code
+      WHERE
+        (
+          orders.status <> 'draft'
+        )
+        AND EXISTS(
+          SELECT
+            1
+          FROM public.order_items AS order_items
+          WHERE
+            order_items.order_id = orders.id
+        );
+      ANALYZE orders__fact_order__new (order_id);
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
+      )
+      SELECT
+        p_run_id,
+        'orders',
+        'fact_order',
+        n.cdc__unstorable,
+        MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256))),
+        JSONB_BUILD_OBJECT('order_id', n.order_id),
+        transaction_timestamp()
+      FROM orders__fact_order__new AS n
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'orders'
+            AND x.source = 'fact_order'
+            AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)))
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+      FROM (
+        SELECT
+          k.order_id,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM orders__fact_order__keys AS k
+        LEFT JOIN orders__fact_order__new AS n
+          ON k.order_id = n.order_id
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'orders'
+        AND dead_letter.source = 'fact_order'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.order_id = CAST(dead_letter.row_data ->> 'order_id' AS BIGINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__diff;
+      CREATE TEMPORARY TABLE orders__fact_order__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.order_id AS order_id,
+          n.order_number AS order_number,
+          n.order_status AS order_status,
+          n.channel AS channel,
+          n.customer_id AS customer_id,
+          n.customer_email AS customer_email,
+          n.customer_name AS customer_name,
+          n.customer_segment AS customer_segment,
+          n.ship_city AS ship_city,
+          n.ship_postal_code AS ship_postal_code,
+          n.ship_country_code AS ship_country_code,
+          n.ship_country_name AS ship_country_name,
+          n.ship_region AS ship_region,
+          n.currency_code AS currency_code,
+          n.subtotal AS subtotal,
+          n.discount_total AS discount_total,
+          n.tax_total AS tax_total,
+          n.shipping_total AS shipping_total,
+          n.order_total AS order_total,
+          n.placed_at AS placed_at,
+          n.placed_date AS placed_date,
+          o.order_id AS old__order_id,
+          o.order_number AS old__order_number,
+          o.order_status AS old__order_status,
+          o.channel AS old__channel,
+          o.customer_id AS old__customer_id,
+          o.customer_email AS old__customer_email,
+          o.customer_name AS old__customer_name,
+          o.customer_segment AS old__customer_segment,
+          o.ship_city AS old__ship_city,
+          o.ship_postal_code AS old__ship_postal_code,
+          o.ship_country_code AS old__ship_country_code,
+          o.ship_country_name AS old__ship_country_name,
+          o.ship_region AS old__ship_region,
+          o.currency_code AS old__currency_code,
+          o.subtotal AS old__subtotal,
+          o.discount_total AS old__discount_total,
+          o.tax_total AS old__tax_total,
+          o.shipping_total AS old__shipping_total,
+          o.order_total AS old__order_total,
+          o.placed_at AS old__placed_at,
+          o.placed_date AS old__placed_date,
+          CASE
+            WHEN n.order_id = o.order_id OR (
+              n.order_id IS NULL AND o.order_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_id,
+          CASE
+            WHEN n.order_number = o.order_number
+            OR (
+              n.order_number IS NULL AND o.order_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_number,
+          CASE
+            WHEN n.order_status = o.order_status
+            OR (
+              n.order_status IS NULL AND o.order_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_status,
+          CASE
+            WHEN n.channel = o.channel OR (
+              n.channel IS NULL AND o.channel IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__channel,
+          CASE
+            WHEN n.customer_id = o.customer_id
+            OR (
+              n.customer_id IS NULL AND o.customer_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_id,
+          CASE
+            WHEN n.customer_email = o.customer_email
+            OR (
+              n.customer_email IS NULL AND o.customer_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_email,
+          CASE
+            WHEN n.customer_name = o.customer_name
+            OR (
+              n.customer_name IS NULL AND o.customer_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_name,
+          CASE
+            WHEN n.customer_segment = o.customer_segment
+            OR (
+              n.customer_segment IS NULL AND o.customer_segment IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_segment,
+          CASE
+            WHEN n.ship_city = o.ship_city OR (
+              n.ship_city IS NULL AND o.ship_city IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_city,
+          CASE
+            WHEN n.ship_postal_code = o.ship_postal_code
+            OR (
+              n.ship_postal_code IS NULL AND o.ship_postal_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_postal_code,
+          CASE
+            WHEN n.ship_country_code = o.ship_country_code
+            OR (
+              n.ship_country_code IS NULL AND o.ship_country_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_country_code,
+          CASE
+            WHEN n.ship_country_name = o.ship_country_name
+            OR (
+              n.ship_country_name IS NULL AND o.ship_country_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_country_name,
+          CASE
+            WHEN n.ship_region = o.ship_region
+            OR (
+              n.ship_region IS NULL AND o.ship_region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__ship_region,
+          CASE
+            WHEN n.currency_code = o.currency_code
+            OR (
+              n.currency_code IS NULL AND o.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.subtotal = o.subtotal OR (
+              n.subtotal IS NULL AND o.subtotal IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__subtotal,
+          CASE
+            WHEN n.discount_total = o.discount_total
+            OR (
+              n.discount_total IS NULL AND o.discount_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__discount_total,
+          CASE
+            WHEN n.tax_total = o.tax_total OR (
+              n.tax_total IS NULL AND o.tax_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_total,
+          CASE
+            WHEN n.shipping_total = o.shipping_total
+            OR (
+              n.shipping_total IS NULL AND o.shipping_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__shipping_total,
+          CASE
+            WHEN n.order_total = o.order_total
+            OR (
+              n.order_total IS NULL AND o.order_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_total,
+          CASE
+            WHEN n.placed_at = o.placed_at OR (
+              n.placed_at IS NULL AND o.placed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_at,
+          CASE
+            WHEN n.placed_date = o.placed_date
+            OR (
+              n.placed_date IS NULL AND o.placed_date IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_date
+        FROM orders__fact_order__new AS n
+        FULL JOIN (
+          SELECT
+            f.order_id,
+            f.order_number,
+            f.order_status,
+            f.channel,
+            f.customer_id,
+            f.customer_email,
+            f.customer_name,
+            f.customer_segment,
+            f.ship_city,
+            f.ship_postal_code,
+            f.ship_country_code,
+            f.ship_country_name,
+            f.ship_region,
+            f.currency_code,
+            f.subtotal,
+            f.discount_total,
+            f.tax_total,
+            f.shipping_total,
+            f.order_total,
+            f.placed_at,
+            f.placed_date
+          FROM analytics.fact_order AS f
+          INNER JOIN orders__fact_order__keys AS cdc__k
+            ON f.order_id = cdc__k.order_id
+        ) AS o
+          ON n.order_id = o.order_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__order_number
+          OR d.chg__order_status
+          OR d.chg__channel
+          OR d.chg__customer_id
+          OR d.chg__customer_email
+          OR d.chg__customer_name
+          OR d.chg__customer_segment
+          OR d.chg__ship_city
+          OR d.chg__ship_postal_code
+          OR d.chg__ship_country_code
+          OR d.chg__ship_country_name
+          OR d.chg__ship_region
+          OR d.chg__currency_code
+          OR d.chg__subtotal
+          OR d.chg__discount_total
+          OR d.chg__tax_total
+          OR d.chg__shipping_total
+          OR d.chg__order_total
+          OR d.chg__placed_at
+          OR d.chg__placed_date
+        );
+      ANALYZE orders__fact_order__diff (cdc__op, order_id, old__order_id);
+      DELETE FROM analytics.fact_order USING   orders__fact_order__diff
+      WHERE
+        fact_order.order_id = orders__fact_order__diff.old__order_id
+        AND orders__fact_order__diff.cdc__op = 'D';
+      v_statements := v_statements + 9;
+    END IF;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO analytics.fact_order (
@@ -959,7 +1358,12 @@ BEGIN
       updated,
       deleted,
       stale,
-      dead_lettered
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected,
+      path
     )
     SELECT
       p_run_id,
@@ -970,7 +1374,12 @@ BEGIN
       COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
       COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
       0,
-      0
+      0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      v_path
     FROM orders__fact_order__diff;
     v_statements := v_statements + 2;
   ELSE

@@ -7,6 +7,8 @@ DECLARE
   v_changed_1 BIGINT;
   v_changed_dim_1 BIGINT;
   v_target_rows BIGINT;
+  v_target_count BIGINT;
+  v_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order_customer rows may change: every key (rebuild) or the keys this run's changes reach.
@@ -120,146 +122,296 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__new;
-    CREATE TEMPORARY TABLE orders__fact_order_customer__new AS
-    SELECT
-      orders.id AS order_id,
-      orders.customer_id AS customer_id,
-      orders.placed_at AS placed_at,
-      customer_then.dim_customer_sk AS customer_sk,
-      customer_then.email AS customer_email,
-      customer_then.segment AS customer_segment,
-      customer_then.plan AS customer_plan,
-      customer_then.is_deleted AS customer_deleted
-    FROM public.orders AS orders
-    INNER JOIN orders__fact_order_customer__keys AS cdc__k
-      ON cdc__k.order_id = orders.id
-    LEFT JOIN analytics.dim_customer AS customer_then
-      ON customer_then.customer_id = orders.customer_id
-      AND customer_then.valid_from <= orders.placed_at
-      AND (
-        customer_then.valid_to IS NULL OR orders.placed_at < customer_then.valid_to
-      );
-    ANALYZE orders__fact_order_customer__new (order_id);
-    DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__diff;
-    CREATE TEMPORARY TABLE orders__fact_order_customer__diff AS
-    SELECT
-      *
-    FROM (
+    -- The path by cost: when the affected keys are 10 % of the target or more, the
+    -- whole definition beside the whole target (set-based) costs less than reaching each
+    -- key; the diff, and so every write and log row, is the same (docs/performance.md).
+    v_path := 'keys';
+    IF NOT p_full AND v_target_rows > 0 THEN
+      SELECT COUNT(*) INTO v_target_count FROM analytics.fact_order_customer;
+      v_statements := v_statements + 1;
+      IF v_keys * 100 >= 10 * v_target_count THEN
+        v_path := 'full';
+      END IF;
+    END IF;
+    IF v_path = 'full' THEN
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__new;
+      CREATE TEMPORARY TABLE orders__fact_order_customer__new AS
       SELECT
-        CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
-        n.order_id AS order_id,
-        n.customer_id AS customer_id,
-        n.placed_at AS placed_at,
-        n.customer_sk AS customer_sk,
-        n.customer_email AS customer_email,
-        n.customer_segment AS customer_segment,
-        n.customer_plan AS customer_plan,
-        n.customer_deleted AS customer_deleted,
-        o.order_id AS old__order_id,
-        o.customer_id AS old__customer_id,
-        o.placed_at AS old__placed_at,
-        o.customer_sk AS old__customer_sk,
-        o.customer_email AS old__customer_email,
-        o.customer_segment AS old__customer_segment,
-        o.customer_plan AS old__customer_plan,
-        o.customer_deleted AS old__customer_deleted,
-        CASE
-          WHEN n.order_id = o.order_id OR (
-            n.order_id IS NULL AND o.order_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_id,
-        CASE
-          WHEN n.customer_id = o.customer_id
-          OR (
-            n.customer_id IS NULL AND o.customer_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_id,
-        CASE
-          WHEN n.placed_at = o.placed_at OR (
-            n.placed_at IS NULL AND o.placed_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__placed_at,
-        CASE
-          WHEN n.customer_sk = o.customer_sk
-          OR (
-            n.customer_sk IS NULL AND o.customer_sk IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_sk,
-        CASE
-          WHEN n.customer_email = o.customer_email
-          OR (
-            n.customer_email IS NULL AND o.customer_email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_email,
-        CASE
-          WHEN n.customer_segment = o.customer_segment
-          OR (
-            n.customer_segment IS NULL AND o.customer_segment IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_segment,
-        CASE
-          WHEN n.customer_plan = o.customer_plan
-          OR (
-            n.customer_plan IS NULL AND o.customer_plan IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_plan,
-        CASE
-          WHEN n.customer_deleted = o.customer_deleted
-          OR (
-            n.customer_deleted IS NULL AND o.customer_deleted IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_deleted
-      FROM orders__fact_order_customer__new AS n
-      FULL JOIN (
+        orders.id AS order_id,
+        orders.customer_id AS customer_id,
+        orders.placed_at AS placed_at,
+        customer_then.dim_customer_sk AS customer_sk,
+        customer_then.email AS customer_email,
+        customer_then.segment AS customer_segment,
+        customer_then.plan AS customer_plan,
+        customer_then.is_deleted AS customer_deleted
+      FROM public.orders AS orders
+      LEFT JOIN analytics.dim_customer AS customer_then
+        ON customer_then.customer_id = orders.customer_id
+        AND customer_then.valid_from <= orders.placed_at
+        AND (
+          customer_then.valid_to IS NULL OR orders.placed_at < customer_then.valid_to
+        );
+      ANALYZE orders__fact_order_customer__new (order_id);
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__diff;
+      CREATE TEMPORARY TABLE orders__fact_order_customer__diff AS
+      SELECT
+        *
+      FROM (
         SELECT
-          f.order_id,
-          f.customer_id,
-          f.placed_at,
-          f.customer_sk,
-          f.customer_email,
-          f.customer_segment,
-          f.customer_plan,
-          f.customer_deleted
-        FROM analytics.fact_order_customer AS f
-        INNER JOIN orders__fact_order_customer__keys AS cdc__k
-          ON f.order_id = cdc__k.order_id
-      ) AS o
-        ON n.order_id = o.order_id
-    ) AS d
-    WHERE
-      d.cdc__op <> 'U'
-      OR (
-        d.chg__customer_id
-        OR d.chg__placed_at
-        OR d.chg__customer_sk
-        OR d.chg__customer_email
-        OR d.chg__customer_segment
-        OR d.chg__customer_plan
-        OR d.chg__customer_deleted
-      );
-    ANALYZE orders__fact_order_customer__diff (cdc__op, order_id, old__order_id);
-    DELETE FROM analytics.fact_order_customer USING   orders__fact_order_customer__diff
-    WHERE
-      fact_order_customer.order_id = orders__fact_order_customer__diff.old__order_id
-      AND orders__fact_order_customer__diff.cdc__op = 'D';
-    v_statements := v_statements + 7;
+          CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.order_id AS order_id,
+          n.customer_id AS customer_id,
+          n.placed_at AS placed_at,
+          n.customer_sk AS customer_sk,
+          n.customer_email AS customer_email,
+          n.customer_segment AS customer_segment,
+          n.customer_plan AS customer_plan,
+          n.customer_deleted AS customer_deleted,
+          o.order_id AS old__order_id,
+          o.customer_id AS old__customer_id,
+          o.placed_at AS old__placed_at,
+          o.customer_sk AS old__customer_sk,
+          o.customer_email AS old__customer_email,
+          o.customer_segment AS old__customer_segment,
+          o.customer_plan AS old__customer_plan,
+          o.customer_deleted AS old__customer_deleted,
+          CASE
+            WHEN n.order_id = o.order_id OR (
+              n.order_id IS NULL AND o.order_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_id,
+          CASE
+            WHEN n.customer_id = o.customer_id
+            OR (
+              n.customer_id IS NULL AND o.customer_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_id,
+          CASE
+            WHEN n.placed_at = o.placed_at OR (
+              n.placed_at IS NULL AND o.placed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_at,
+          CASE
+            WHEN n.customer_sk = o.customer_sk
+            OR (
+              n.customer_sk IS NULL AND o.customer_sk IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_sk,
+          CASE
+            WHEN n.customer_email = o.customer_email
+            OR (
+              n.customer_email IS NULL AND o.customer_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_email,
+          CASE
+            WHEN n.customer_segment = o.customer_segment
+            OR (
+              n.customer_segment IS NULL AND o.customer_segment IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_segment,
+          CASE
+            WHEN n.customer_plan = o.customer_plan
+            OR (
+              n.customer_plan IS NULL AND o.customer_plan IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_plan,
+          CASE
+            WHEN n.customer_deleted = o.customer_deleted
+            OR (
+              n.customer_deleted IS NULL AND o.customer_deleted IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_deleted
+        FROM orders__fact_order_customer__new AS n
+        FULL JOIN (
+          SELECT
+            f.order_id,
+            f.customer_id,
+            f.placed_at,
+            f.customer_sk,
+            f.customer_email,
+            f.customer_segment,
+            f.customer_plan,
+            f.customer_deleted
+          FROM analytics.fact_order_customer AS f
+        ) AS o
+          ON n.order_id = o.order_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__customer_id
+          OR d.chg__placed_at
+          OR d.chg__customer_sk
+          OR d.chg__customer_email
+          OR d.chg__customer_segment
+          OR d.chg__customer_plan
+          OR d.chg__customer_deleted
+        );
+      ANALYZE orders__fact_order_customer__diff (cdc__op, order_id, old__order_id);
+      DELETE FROM analytics.fact_order_customer USING   orders__fact_order_customer__diff
+      WHERE
+        fact_order_customer.order_id = orders__fact_order_customer__diff.old__order_id
+        AND orders__fact_order_customer__diff.cdc__op = 'D';
+      v_statements := v_statements + 7;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__new;
+      CREATE TEMPORARY TABLE orders__fact_order_customer__new AS
+      SELECT
+        orders.id AS order_id,
+        orders.customer_id AS customer_id,
+        orders.placed_at AS placed_at,
+        customer_then.dim_customer_sk AS customer_sk,
+        customer_then.email AS customer_email,
+        customer_then.segment AS customer_segment,
+        customer_then.plan AS customer_plan,
+        customer_then.is_deleted AS customer_deleted
+      FROM public.orders AS orders
+      INNER JOIN orders__fact_order_customer__keys AS cdc__k
+        ON cdc__k.order_id = orders.id
+      LEFT JOIN analytics.dim_customer AS customer_then
+        ON customer_then.customer_id = orders.customer_id
+        AND customer_then.valid_from <= orders.placed_at
+        AND (
+          customer_then.valid_to IS NULL OR orders.placed_at < customer_then.valid_to
+        );
+      ANALYZE orders__fact_order_customer__new (order_id);
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__diff;
+      CREATE TEMPORARY TABLE orders__fact_order_customer__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.order_id AS order_id,
+          n.customer_id AS customer_id,
+          n.placed_at AS placed_at,
+          n.customer_sk AS customer_sk,
+          n.customer_email AS customer_email,
+          n.customer_segment AS customer_segment,
+          n.customer_plan AS customer_plan,
+          n.customer_deleted AS customer_deleted,
+          o.order_id AS old__order_id,
+          o.customer_id AS old__customer_id,
+          o.placed_at AS old__placed_at,
+          o.customer_sk AS old__customer_sk,
+          o.customer_email AS old__customer_email,
+          o.customer_segment AS old__customer_segment,
+          o.customer_plan AS old__customer_plan,
+          o.customer_deleted AS old__customer_deleted,
+          CASE
+            WHEN n.order_id = o.order_id OR (
+              n.order_id IS NULL AND o.order_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_id,
+          CASE
+            WHEN n.customer_id = o.customer_id
+            OR (
+              n.customer_id IS NULL AND o.customer_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_id,
+          CASE
+            WHEN n.placed_at = o.placed_at OR (
+              n.placed_at IS NULL AND o.placed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_at,
+          CASE
+            WHEN n.customer_sk = o.customer_sk
+            OR (
+              n.customer_sk IS NULL AND o.customer_sk IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_sk,
+          CASE
+            WHEN n.customer_email = o.customer_email
+            OR (
+              n.customer_email IS NULL AND o.customer_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_email,
+          CASE
+            WHEN n.customer_segment = o.customer_segment
+            OR (
+              n.customer_segment IS NULL AND o.customer_segment IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_segment,
+          CASE
+            WHEN n.customer_plan = o.customer_plan
+            OR (
+              n.customer_plan IS NULL AND o.customer_plan IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_plan,
+          CASE
+            WHEN n.customer_deleted = o.customer_deleted
+            OR (
+              n.customer_deleted IS NULL AND o.customer_deleted IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_deleted
+        FROM orders__fact_order_customer__new AS n
+        FULL JOIN (
+          SELECT
+            f.order_id,
+            f.customer_id,
+            f.placed_at,
+            f.customer_sk,
+            f.customer_email,
+            f.customer_segment,
+            f.customer_plan,
+            f.customer_deleted
+          FROM analytics.fact_order_customer AS f
+          INNER JOIN orders__fact_order_customer__keys AS cdc__k
+            ON f.order_id = cdc__k.order_id
+        ) AS o
+          ON n.order_id = o.order_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__customer_id
+          OR d.chg__placed_at
+          OR d.chg__customer_sk
+          OR d.chg__customer_email
+          OR d.chg__customer_segment
+          OR d.chg__customer_plan
+          OR d.chg__customer_deleted
+        );
+      ANALYZE orders__fact_order_customer__diff (cdc__op, order_id, old__order_id);
+      DELETE FROM analytics.fact_order_customer USING   orders__fact_order_customer__diff
+      WHERE
+        fact_order_customer.order_id = orders__fact_order_customer__diff.old__order_id
+        AND orders__fact_order_customer__diff.cdc__op = 'D';
+      v_statements := v_statements + 7;
+    END IF;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO analytics.fact_order_customer (
@@ -410,7 +562,12 @@ BEGIN
       updated,
       deleted,
       stale,
-      dead_lettered
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected,
+      path
     )
     SELECT
       p_run_id,
@@ -421,7 +578,12 @@ BEGIN
       COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
       COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
       0,
-      0
+      0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      v_path
     FROM orders__fact_order_customer__diff;
     v_statements := v_statements + 2;
   ELSE

@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS cdc.run_counts (
   applied BIGINT,
   superseded BIGINT,
   rejected BIGINT,
+  path VARCHAR(8),
   PRIMARY KEY (run_id, object_kind, object_name)
 )
 DISTSTYLE ALL

@@ -9,6 +9,8 @@ DECLARE
   v_changed_3 BIGINT;
   v_changed_4 BIGINT;
   v_target_rows BIGINT;
+  v_target_count BIGINT;
+  v_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_order_item rows may change: every key (rebuild) or the keys this run's changes reach.
@@ -254,320 +256,643 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS orders__fact_order_item__new;
-    CREATE TEMPORARY TABLE orders__fact_order_item__new AS
-    SELECT
-      order_items.order_id AS order_id,
-      order_items.line_number AS line_number,
-      order_items.product_id AS product_id,
-      products.sku AS sku,
-      products.name AS product_name,
-      products.category AS product_category,
-      order_items.quantity AS quantity,
-      order_items.unit_price AS unit_price,
-      CASE
-        WHEN COALESCE(
-          (
-            ABS(
-              order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
-            ) >= 999999999999.995
-          ),
-          FALSE
-        )
-        THEN NULL
-        ELSE CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2))
-      END AS line_total,
-      CASE
-        WHEN COALESCE(
-          (
-            ABS(order_items.quantity * (
-              order_items.unit_price - products.unit_cost
-            )) >= 999999999999.995
-          ),
-          FALSE
-        )
-        THEN NULL
-        ELSE CAST(order_items.quantity * (
-          order_items.unit_price - products.unit_cost
-        ) AS DECIMAL(14, 2))
-      END AS line_margin,
-      orders.status AS order_status,
-      orders.customer_id AS customer_id,
-      customers.segment AS customer_segment,
-      orders.placed_at AS placed_at,
-      CASE
-        WHEN COALESCE(
-          (
-            ABS(
-              order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
-            ) >= 999999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for fact_order_item.line_total (numeric(14,2))'
-        WHEN COALESCE(
-          (
-            ABS(order_items.quantity * (
-              order_items.unit_price - products.unit_cost
-            )) >= 999999999999.995
-          ),
-          FALSE
-        )
-        THEN 'numeric overflow for fact_order_item.line_margin (numeric(14,2))'
-      END AS cdc__unstorable
-    FROM public.order_items AS order_items
-    INNER JOIN orders__fact_order_item__keys AS cdc__k
-      ON cdc__k.order_id = order_items.order_id
-      AND cdc__k.line_number = order_items.line_number
-    LEFT JOIN public.orders AS orders
-      ON orders.id = order_items.order_id
-    LEFT JOIN public.products AS products
-      ON products.id = order_items.product_id
-    LEFT JOIN public.customers AS customers
-      ON customers.id = orders.customer_id;
-    INSERT INTO cdc.dead_letter (
-      run_id,
-      pipeline,
-      source,
-      reason,
-      row_hash,
-      row_data,
-      dead_lettered_at
-    )
-    SELECT
-      p_run_id,
-      'orders',
-      'fact_order_item',
-      n.cdc__unstorable,
-      MD5(
-        n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
-      ),
-      OBJECT('order_id', n.order_id, 'line_number', n.line_number),
-      SYSDATE
-    FROM orders__fact_order_item__new AS n
-    WHERE
-      NOT n.cdc__unstorable IS NULL
-      AND NOT EXISTS(
-        SELECT
-          1
-        FROM cdc.dead_letter AS x
-        WHERE
-          x.pipeline = 'orders'
-          AND x.source = 'fact_order_item'
-          AND x.row_hash = MD5(
-            n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
-          )
-      );
-    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
-    FROM (
+    -- The path by cost: when the affected keys are 10 % of the target or more, the
+    -- whole definition beside the whole target (set-based) costs less than reaching each
+    -- key; the diff, and so every write and log row, is the same (docs/performance.md).
+    v_path := 'keys';
+    IF NOT p_full AND v_target_rows > 0 THEN
+      SELECT COUNT(*) INTO v_target_count FROM analytics.fact_order_item;
+      v_statements := v_statements + 1;
+      IF v_keys * 100 >= 10 * v_target_count THEN
+        v_path := 'full';
+      END IF;
+    END IF;
+    IF v_path = 'full' THEN
+      DROP TABLE IF EXISTS orders__fact_order_item__new;
+      CREATE TEMPORARY TABLE orders__fact_order_item__new AS
       SELECT
-        k.order_id,
-        k.line_number,
-        n.cdc__unstorable AS cdc__unstorable
-      FROM orders__fact_order_item__keys AS k
-      LEFT JOIN orders__fact_order_item__new AS n
-        ON k.order_id = n.order_id AND k.line_number = n.line_number
-    ) AS r
-    WHERE
-      dead_letter.pipeline = 'orders'
-      AND dead_letter.source = 'fact_order_item'
-      AND dead_letter.resolved_run_id IS NULL
-      AND dead_letter.run_id < p_run_id
-      AND (
-        r.order_id = CAST(dead_letter.row_data."order_id" AS BIGINT)
-        AND r.line_number = CAST(dead_letter.row_data."line_number" AS SMALLINT)
-        AND (
-          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
-        )
-      );
-    DROP TABLE IF EXISTS orders__fact_order_item__diff;
-    CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
-    SELECT
-      *
-    FROM (
+        order_items.order_id AS order_id,
+        order_items.line_number AS line_number,
+        order_items.product_id AS product_id,
+        products.sku AS sku,
+        products.name AS product_name,
+        products.category AS product_category,
+        order_items.quantity AS quantity,
+        order_items.unit_price AS unit_price,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(
+                order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2))
+        END AS line_total,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(order_items.quantity * (
+                order_items.unit_price - products.unit_cost
+              )) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(order_items.quantity * (
+            order_items.unit_price - products.unit_cost
+          ) AS DECIMAL(14, 2))
+        END AS line_margin,
+        orders.status AS order_status,
+        orders.customer_id AS customer_id,
+        customers.segment AS customer_segment,
+        orders.placed_at AS placed_at,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(
+                order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN 'numeric overflow for fact_order_item.line_total (numeric(14,2))'
+          WHEN COALESCE(
+            (
+              ABS(order_items.quantity * (
+                order_items.unit_price - products.unit_cost
+              )) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN 'numeric overflow for fact_order_item.line_margin (numeric(14,2))'
+        END AS cdc__unstorable
+      FROM public.order_items AS order_items
+      LEFT JOIN public.orders AS orders
+        ON orders.id = order_items.order_id
+      LEFT JOIN public.products AS products
+        ON products.id = order_items.product_id
+      LEFT JOIN public.customers AS customers
+        ON customers.id = orders.customer_id;
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
+      )
       SELECT
-        CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
-        n.order_id AS order_id,
-        n.line_number AS line_number,
-        n.product_id AS product_id,
-        n.sku AS sku,
-        n.product_name AS product_name,
-        n.product_category AS product_category,
-        n.quantity AS quantity,
-        n.unit_price AS unit_price,
-        n.line_total AS line_total,
-        n.line_margin AS line_margin,
-        n.order_status AS order_status,
-        n.customer_id AS customer_id,
-        n.customer_segment AS customer_segment,
-        n.placed_at AS placed_at,
-        o.order_id AS old__order_id,
-        o.line_number AS old__line_number,
-        o.product_id AS old__product_id,
-        o.sku AS old__sku,
-        o.product_name AS old__product_name,
-        o.product_category AS old__product_category,
-        o.quantity AS old__quantity,
-        o.unit_price AS old__unit_price,
-        o.line_total AS old__line_total,
-        o.line_margin AS old__line_margin,
-        o.order_status AS old__order_status,
-        o.customer_id AS old__customer_id,
-        o.customer_segment AS old__customer_segment,
-        o.placed_at AS old__placed_at,
-        CASE
-          WHEN n.order_id = o.order_id OR (
-            n.order_id IS NULL AND o.order_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_id,
-        CASE
-          WHEN n.line_number = o.line_number
-          OR (
-            n.line_number IS NULL AND o.line_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__line_number,
-        CASE
-          WHEN n.product_id = o.product_id
-          OR (
-            n.product_id IS NULL AND o.product_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__product_id,
-        CASE
-          WHEN n.sku = o.sku OR (
-            n.sku IS NULL AND o.sku IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__sku,
-        CASE
-          WHEN n.product_name = o.product_name
-          OR (
-            n.product_name IS NULL AND o.product_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__product_name,
-        CASE
-          WHEN n.product_category = o.product_category
-          OR (
-            n.product_category IS NULL AND o.product_category IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__product_category,
-        CASE
-          WHEN n.quantity = o.quantity OR (
-            n.quantity IS NULL AND o.quantity IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__quantity,
-        CASE
-          WHEN n.unit_price = o.unit_price
-          OR (
-            n.unit_price IS NULL AND o.unit_price IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__unit_price,
-        CASE
-          WHEN n.line_total = o.line_total
-          OR (
-            n.line_total IS NULL AND o.line_total IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__line_total,
-        CASE
-          WHEN n.line_margin = o.line_margin
-          OR (
-            n.line_margin IS NULL AND o.line_margin IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__line_margin,
-        CASE
-          WHEN n.order_status = o.order_status
-          OR (
-            n.order_status IS NULL AND o.order_status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__order_status,
-        CASE
-          WHEN n.customer_id = o.customer_id
-          OR (
-            n.customer_id IS NULL AND o.customer_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_id,
-        CASE
-          WHEN n.customer_segment = o.customer_segment
-          OR (
-            n.customer_segment IS NULL AND o.customer_segment IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__customer_segment,
-        CASE
-          WHEN n.placed_at = o.placed_at OR (
-            n.placed_at IS NULL AND o.placed_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__placed_at
+        p_run_id,
+        'orders',
+        'fact_order_item',
+        n.cdc__unstorable,
+        MD5(
+          n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
+        ),
+        OBJECT('order_id', n.order_id, 'line_number', n.line_number),
+        SYSDATE
       FROM orders__fact_order_item__new AS n
-      FULL JOIN (
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'orders'
+            AND x.source = 'fact_order_item'
+            AND x.row_hash = MD5(
+              n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
+            )
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+      FROM (
         SELECT
-          f.order_id,
-          f.line_number,
-          f.product_id,
-          f.sku,
-          f.product_name,
-          f.product_category,
-          f.quantity,
-          f.unit_price,
-          f.line_total,
-          f.line_margin,
-          f.order_status,
-          f.customer_id,
-          f.customer_segment,
-          f.placed_at
-        FROM analytics.fact_order_item AS f
-        INNER JOIN orders__fact_order_item__keys AS cdc__k
-          ON f.order_id = cdc__k.order_id AND f.line_number = cdc__k.line_number
-      ) AS o
-        ON n.order_id = o.order_id AND n.line_number = o.line_number
-    ) AS d
-    WHERE
-      d.cdc__op <> 'U'
-      OR (
-        d.chg__product_id
-        OR d.chg__sku
-        OR d.chg__product_name
-        OR d.chg__product_category
-        OR d.chg__quantity
-        OR d.chg__unit_price
-        OR d.chg__line_total
-        OR d.chg__line_margin
-        OR d.chg__order_status
-        OR d.chg__customer_id
-        OR d.chg__customer_segment
-        OR d.chg__placed_at
-      );
-    DELETE FROM analytics.fact_order_item USING   orders__fact_order_item__diff
-    WHERE
-      fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
-      AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
-      AND orders__fact_order_item__diff.cdc__op = 'D';
-    v_statements := v_statements + 7;
+          k.order_id,
+          k.line_number,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM orders__fact_order_item__keys AS k
+        LEFT JOIN orders__fact_order_item__new AS n
+          ON k.order_id = n.order_id AND k.line_number = n.line_number
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'orders'
+        AND dead_letter.source = 'fact_order_item'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.order_id = CAST(dead_letter.row_data."order_id" AS BIGINT)
+          AND r.line_number = CAST(dead_letter.row_data."line_number" AS SMALLINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS orders__fact_order_item__diff;
+      CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.order_id AS order_id,
+          n.line_number AS line_number,
+          n.product_id AS product_id,
+          n.sku AS sku,
+          n.product_name AS product_name,
+          n.product_category AS product_category,
+          n.quantity AS quantity,
+          n.unit_price AS unit_price,
+          n.line_total AS line_total,
+          n.line_margin AS line_margin,
+          n.order_status AS order_status,
+          n.customer_id AS customer_id,
+          n.customer_segment AS customer_segment,
+          n.placed_at AS placed_at,
+          o.order_id AS old__order_id,
+          o.line_number AS old__line_number,
+          o.product_id AS old__product_id,
+          o.sku AS old__sku,
+          o.product_name AS old__product_name,
+          o.product_category AS old__product_category,
+          o.quantity AS old__quantity,
+          o.unit_price AS old__unit_price,
+          o.line_total AS old__line_total,
+          o.line_margin AS old__line_margin,
+          o.order_status AS old__order_status,
+          o.customer_id AS old__customer_id,
+          o.customer_segment AS old__customer_segment,
+          o.placed_at AS old__placed_at,
+          CASE
+            WHEN n.order_id = o.order_id OR (
+              n.order_id IS NULL AND o.order_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_id,
+          CASE
+            WHEN n.line_number = o.line_number
+            OR (
+              n.line_number IS NULL AND o.line_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line_number,
+          CASE
+            WHEN n.product_id = o.product_id
+            OR (
+              n.product_id IS NULL AND o.product_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__product_id,
+          CASE
+            WHEN n.sku = o.sku OR (
+              n.sku IS NULL AND o.sku IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__sku,
+          CASE
+            WHEN n.product_name = o.product_name
+            OR (
+              n.product_name IS NULL AND o.product_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__product_name,
+          CASE
+            WHEN n.product_category = o.product_category
+            OR (
+              n.product_category IS NULL AND o.product_category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__product_category,
+          CASE
+            WHEN n.quantity = o.quantity OR (
+              n.quantity IS NULL AND o.quantity IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__quantity,
+          CASE
+            WHEN n.unit_price = o.unit_price
+            OR (
+              n.unit_price IS NULL AND o.unit_price IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__unit_price,
+          CASE
+            WHEN n.line_total = o.line_total
+            OR (
+              n.line_total IS NULL AND o.line_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line_total,
+          CASE
+            WHEN n.line_margin = o.line_margin
+            OR (
+              n.line_margin IS NULL AND o.line_margin IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line_margin,
+          CASE
+            WHEN n.order_status = o.order_status
+            OR (
+              n.order_status IS NULL AND o.order_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_status,
+          CASE
+            WHEN n.customer_id = o.customer_id
+            OR (
+              n.customer_id IS NULL AND o.customer_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_id,
+          CASE
+            WHEN n.customer_segment = o.customer_segment
+            OR (
+              n.customer_segment IS NULL AND o.customer_segment IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_segment,
+          CASE
+            WHEN n.placed_at = o.placed_at OR (
+              n.placed_at IS NULL AND o.placed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_at
+        FROM orders__fact_order_item__new AS n
+        FULL JOIN (
+          SELECT
+            f.order_id,
+            f.line_number,
+            f.product_id,
+            f.sku,
+            f.product_name,
+            f.product_category,
+            f.quantity,
+            f.unit_price,
+            f.line_total,
+            f.line_margin,
+            f.order_status,
+            f.customer_id,
+            f.customer_segment,
+            f.placed_at
+          FROM analytics.fact_order_item AS f
+        ) AS o
+          ON n.order_id = o.order_id AND n.line_number = o.line_number
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__product_id
+          OR d.chg__sku
+          OR d.chg__product_name
+          OR d.chg__product_category
+          OR d.chg__quantity
+          OR d.chg__unit_price
+          OR d.chg__line_total
+          OR d.chg__line_margin
+          OR d.chg__order_status
+          OR d.chg__customer_id
+          OR d.chg__customer_segment
+          OR d.chg__placed_at
+        );
+      DELETE FROM analytics.fact_order_item USING   orders__fact_order_item__diff
+      WHERE
+        fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
+        AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
+        AND orders__fact_order_item__diff.cdc__op = 'D';
+      v_statements := v_statements + 7;
+    ELSE
+      DROP TABLE IF EXISTS orders__fact_order_item__new;
+      CREATE TEMPORARY TABLE orders__fact_order_item__new AS
+      SELECT
+        order_items.order_id AS order_id,
+        order_items.line_number AS line_number,
+        order_items.product_id AS product_id,
+        products.sku AS sku,
+        products.name AS product_name,
+        products.category AS product_category,
+        order_items.quantity AS quantity,
+        order_items.unit_price AS unit_price,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(
+                order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2))
+        END AS line_total,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(order_items.quantity * (
+                order_items.unit_price - products.unit_cost
+              )) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(order_items.quantity * (
+            order_items.unit_price - products.unit_cost
+          ) AS DECIMAL(14, 2))
+        END AS line_margin,
+        orders.status AS order_status,
+        orders.customer_id AS customer_id,
+        customers.segment AS customer_segment,
+        orders.placed_at AS placed_at,
+        CASE
+          WHEN COALESCE(
+            (
+              ABS(
+                order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN 'numeric overflow for fact_order_item.line_total (numeric(14,2))'
+          WHEN COALESCE(
+            (
+              ABS(order_items.quantity * (
+                order_items.unit_price - products.unit_cost
+              )) >= 999999999999.995
+            ),
+            FALSE
+          )
+          THEN 'numeric overflow for fact_order_item.line_margin (numeric(14,2))'
+        END AS cdc__unstorable
+      FROM public.order_items AS order_items
+      INNER JOIN orders__fact_order_item__keys AS cdc__k
+        ON cdc__k.order_id = order_items.order_id
+        AND cdc__k.line_number = order_items.line_number
+      LEFT JOIN public.orders AS orders
+        ON orders.id = order_items.order_id
+      LEFT JOIN public.products AS products
+        ON products.id = order_items.product_id
+      LEFT JOIN public.customers AS customers
+        ON customers.id = orders.customer_id;
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
+      )
+      SELECT
+        p_run_id,
+        'orders',
+        'fact_order_item',
+        n.cdc__unstorable,
+        MD5(
+          n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
+        ),
+        OBJECT('order_id', n.order_id, 'line_number', n.line_number),
+        SYSDATE
+      FROM orders__fact_order_item__new AS n
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'orders'
+            AND x.source = 'fact_order_item'
+            AND x.row_hash = MD5(
+              n.cdc__unstorable || '|' || CAST(n.order_id AS VARCHAR(256)) || '|' || CAST(n.line_number AS VARCHAR(256))
+            )
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+      FROM (
+        SELECT
+          k.order_id,
+          k.line_number,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM orders__fact_order_item__keys AS k
+        LEFT JOIN orders__fact_order_item__new AS n
+          ON k.order_id = n.order_id AND k.line_number = n.line_number
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'orders'
+        AND dead_letter.source = 'fact_order_item'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.order_id = CAST(dead_letter.row_data."order_id" AS BIGINT)
+          AND r.line_number = CAST(dead_letter.row_data."line_number" AS SMALLINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS orders__fact_order_item__diff;
+      CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE WHEN o.order_id IS NULL THEN 'I' WHEN n.order_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.order_id AS order_id,
+          n.line_number AS line_number,
+          n.product_id AS product_id,
+          n.sku AS sku,
+          n.product_name AS product_name,
+          n.product_category AS product_category,
+          n.quantity AS quantity,
+          n.unit_price AS unit_price,
+          n.line_total AS line_total,
+          n.line_margin AS line_margin,
+          n.order_status AS order_status,
+          n.customer_id AS customer_id,
+          n.customer_segment AS customer_segment,
+          n.placed_at AS placed_at,
+          o.order_id AS old__order_id,
+          o.line_number AS old__line_number,
+          o.product_id AS old__product_id,
+          o.sku AS old__sku,
+          o.product_name AS old__product_name,
+          o.product_category AS old__product_category,
+          o.quantity AS old__quantity,
+          o.unit_price AS old__unit_price,
+          o.line_total AS old__line_total,
+          o.line_margin AS old__line_margin,
+          o.order_status AS old__order_status,
+          o.customer_id AS old__customer_id,
+          o.customer_segment AS old__customer_segment,
+          o.placed_at AS old__placed_at,
+          CASE
+            WHEN n.order_id = o.order_id OR (
+              n.order_id IS NULL AND o.order_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_id,
+          CASE
+            WHEN n.line_number = o.line_number
+            OR (
+              n.line_number IS NULL AND o.line_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line_number,
+          CASE
+            WHEN n.product_id = o.product_id
+            OR (
+              n.product_id IS NULL AND o.product_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__product_id,
+          CASE
+            WHEN n.sku = o.sku OR (
+              n.sku IS NULL AND o.sku IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__sku,
+          CASE
+            WHEN n.product_name = o.product_name
+            OR (
+              n.product_name IS NULL AND o.product_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__product_name,
+          CASE
+            WHEN n.product_category = o.product_category
+            OR (
+              n.product_category IS NULL AND o.product_category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__product_category,
+          CASE
+            WHEN n.quantity = o.quantity OR (
+              n.quantity IS NULL AND o.quantity IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__quantity,
+          CASE
+            WHEN n.unit_price = o.unit_price
+            OR (
+              n.unit_price IS NULL AND o.unit_price IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__unit_price,
+          CASE
+            WHEN n.line_total = o.line_total
+            OR (
+              n.line_total IS NULL AND o.line_total IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line_total,
+          CASE
+            WHEN n.line_margin = o.line_margin
+            OR (
+              n.line_margin IS NULL AND o.line_margin IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__line_margin,
+          CASE
+            WHEN n.order_status = o.order_status
+            OR (
+              n.order_status IS NULL AND o.order_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__order_status,
+          CASE
+            WHEN n.customer_id = o.customer_id
+            OR (
+              n.customer_id IS NULL AND o.customer_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_id,
+          CASE
+            WHEN n.customer_segment = o.customer_segment
+            OR (
+              n.customer_segment IS NULL AND o.customer_segment IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__customer_segment,
+          CASE
+            WHEN n.placed_at = o.placed_at OR (
+              n.placed_at IS NULL AND o.placed_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__placed_at
+        FROM orders__fact_order_item__new AS n
+        FULL JOIN (
+          SELECT
+            f.order_id,
+            f.line_number,
+            f.product_id,
+            f.sku,
+            f.product_name,
+            f.product_category,
+            f.quantity,
+            f.unit_price,
+            f.line_total,
+            f.line_margin,
+            f.order_status,
+            f.customer_id,
+            f.customer_segment,
+            f.placed_at
+          FROM analytics.fact_order_item AS f
+          INNER JOIN orders__fact_order_item__keys AS cdc__k
+            ON f.order_id = cdc__k.order_id AND f.line_number = cdc__k.line_number
+        ) AS o
+          ON n.order_id = o.order_id AND n.line_number = o.line_number
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__product_id
+          OR d.chg__sku
+          OR d.chg__product_name
+          OR d.chg__product_category
+          OR d.chg__quantity
+          OR d.chg__unit_price
+          OR d.chg__line_total
+          OR d.chg__line_margin
+          OR d.chg__order_status
+          OR d.chg__customer_id
+          OR d.chg__customer_segment
+          OR d.chg__placed_at
+        );
+      DELETE FROM analytics.fact_order_item USING   orders__fact_order_item__diff
+      WHERE
+        fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
+        AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
+        AND orders__fact_order_item__diff.cdc__op = 'D';
+      v_statements := v_statements + 7;
+    END IF;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO analytics.fact_order_item (
@@ -777,7 +1102,12 @@ BEGIN
       updated,
       deleted,
       stale,
-      dead_lettered
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected,
+      path
     )
     SELECT
       p_run_id,
@@ -788,7 +1118,12 @@ BEGIN
       COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
       COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
       0,
-      0
+      0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      v_path
     FROM orders__fact_order_item__diff;
     v_statements := v_statements + 2;
   ELSE

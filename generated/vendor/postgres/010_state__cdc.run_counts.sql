@@ -13,5 +13,6 @@ CREATE TABLE IF NOT EXISTS cdc.run_counts (
   applied BIGINT,
   superseded BIGINT,
   rejected BIGINT,
+  path VARCHAR(8),
   PRIMARY KEY (run_id, object_kind, object_name)
 );

@@ -11,6 +11,8 @@ DECLARE
   v_changed_5 BIGINT;
   v_changed_6 BIGINT;
   v_target_rows BIGINT;
+  v_target_count BIGINT;
+  v_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_vendor rows may change: every key (rebuild) or the keys this run's changes reach.
@@ -455,1176 +457,2356 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__new;
-    CREATE TEMPORARY TABLE vendor__fact_vendor__new AS
-    SELECT
-      companies.id AS vendor_id,
-      companies.name AS vendor_name,
-      companies.legal_name AS vendor_legal_name,
-      companies.name || ' / ' || COALESCE(cities.name, '?') AS vendor_label,
-      companies.email AS vendor_email,
-      companies.phone AS vendor_phone,
-      companies.website AS vendor_website,
-      companies.external_ref AS external_ref,
-      companies.parent_company_id AS parent_company_id,
-      companies.status AS vendor_status,
-      CASE companies.status
-        WHEN 0
-        THEN 'pending'
-        WHEN 1
-        THEN 'active'
-        WHEN 2
-        THEN 'suspended'
-        WHEN 3
-        THEN 'inactive'
-        ELSE 'unknown'
-      END AS vendor_status_label,
-      companies.category AS vendor_category,
-      CASE companies.category
-        WHEN 1
-        THEN 'manufacturer'
-        WHEN 2
-        THEN 'distributor'
-        WHEN 4
-        THEN 'service provider'
-        ELSE 'other'
-      END AS vendor_category_label,
-      companies.company_type AS company_type,
-      companies.signup_source AS signup_source,
-      companies.tax_id AS tax_id,
-      companies.registration_number AS registration_number,
-      companies.duns_number AS duns_number,
-      companies.incorporation_date AS incorporation_date,
-      CASE
-        WHEN COALESCE(
-          (
-            EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
-            OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
-          ),
-          FALSE
+    -- The path by cost: when the affected keys are 10 % of the target or more, the
+    -- whole definition beside the whole target (set-based) costs less than reaching each
+    -- key; the diff, and so every write and log row, is the same (docs/performance.md).
+    v_path := 'keys';
+    IF NOT p_full AND v_target_rows > 0 THEN
+      SELECT COUNT(*) INTO v_target_count FROM staging_public.fact_vendor;
+      v_statements := v_statements + 1;
+      IF v_keys * 100 >= 10 * v_target_count THEN
+        v_path := 'full';
+      END IF;
+    END IF;
+    IF v_path = 'full' THEN
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__new;
+      CREATE TEMPORARY TABLE vendor__fact_vendor__new AS
+      SELECT
+        companies.id AS vendor_id,
+        companies.name AS vendor_name,
+        companies.legal_name AS vendor_legal_name,
+        companies.name || ' / ' || COALESCE(cities.name, '?') AS vendor_label,
+        companies.email AS vendor_email,
+        companies.phone AS vendor_phone,
+        companies.website AS vendor_website,
+        companies.external_ref AS external_ref,
+        companies.parent_company_id AS parent_company_id,
+        companies.status AS vendor_status,
+        CASE companies.status
+          WHEN 0
+          THEN 'pending'
+          WHEN 1
+          THEN 'active'
+          WHEN 2
+          THEN 'suspended'
+          WHEN 3
+          THEN 'inactive'
+          ELSE 'unknown'
+        END AS vendor_status_label,
+        companies.category AS vendor_category,
+        CASE companies.category
+          WHEN 1
+          THEN 'manufacturer'
+          WHEN 2
+          THEN 'distributor'
+          WHEN 4
+          THEN 'service provider'
+          ELSE 'other'
+        END AS vendor_category_label,
+        companies.company_type AS company_type,
+        companies.signup_source AS signup_source,
+        companies.tax_id AS tax_id,
+        companies.registration_number AS registration_number,
+        companies.duns_number AS duns_number,
+        companies.incorporation_date AS incorporation_date,
+        CASE
+          WHEN COALESCE(
+            (
+              EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+              OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
+        END AS incorporation_year,
+        companies.fiscal_year_end_month AS fiscal_year_end_month,
+        companies.address_line1 AS address_line1,
+        companies.address_line2 AS address_line2,
+        companies.postal_code AS postal_code,
+        companies.state_code AS state_code,
+        COALESCE(companies.address_line1, '') || ', ' || COALESCE(cities.name, '') || ' ' || COALESCE(companies.postal_code, '') || ', ' || COALESCE(countries.iso2, '') AS full_address,
+        companies.city_id AS city_id,
+        cities.name AS city_name,
+        cities.state_name AS city_state_name,
+        cities.latitude AS city_latitude,
+        cities.longitude AS city_longitude,
+        cities.time_zone AS city_time_zone,
+        cities.country_id AS country_id,
+        countries.name AS country_name,
+        countries.iso2 AS country_iso2,
+        countries.region AS country_region,
+        countries.currency_code AS country_currency_code,
+        COALESCE(countries.is_eu_member, FALSE) AS is_eu_vendor,
+        COALESCE(countries.is_sanctioned, FALSE) AS is_sanctioned_country,
+        companies.primary_category_id AS primary_category_id,
+        product_categories.name AS primary_category_name,
+        product_categories.code AS primary_category_code,
+        product_categories.path AS primary_category_path,
+        product_categories.requires_approval AS category_requires_approval,
+        companies.primary_contact_id AS poc_user_id,
+        poc_user.first_name AS poc_first_name,
+        poc_user.last_name AS poc_last_name,
+        TRIM(COALESCE(poc_user.first_name, '') || ' ' || COALESCE(poc_user.last_name, '')) AS poc_full_name,
+        poc_user.email AS poc_email,
+        COALESCE(poc_user.mobile_phone, poc_user.phone) AS poc_phone,
+        poc_user.job_title AS poc_job_title,
+        poc_user.is_active AS poc_is_active,
+        companies.created_by AS created_by_user_id,
+        TRIM(
+          COALESCE(created_by_user.first_name, '') || ' ' || COALESCE(created_by_user.last_name, '')
+        ) AS created_by_name,
+        created_by_user.email AS created_by_email,
+        companies.employee_count AS employee_count,
+        CASE
+          WHEN companies.employee_count IS NULL
+          THEN 'unknown'
+          WHEN companies.employee_count < 50
+          THEN 'small'
+          WHEN companies.employee_count < 1000
+          THEN 'medium'
+          ELSE 'large'
+        END AS employee_band,
+        companies.annual_revenue AS annual_revenue,
+        CASE
+          WHEN COALESCE((
+            ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+          ), FALSE)
+          THEN NULL
+          ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))
+        END AS annual_revenue_musd,
+        companies.currency_code AS currency_code,
+        companies.credit_limit AS credit_limit,
+        companies.payment_terms_days AS payment_terms_days,
+        companies.rating AS rating,
+        CASE
+          WHEN COALESCE((
+            ABS(companies.rating * 20) >= 999.995
+          ), FALSE)
+          THEN NULL
+          ELSE CAST(companies.rating * 20 AS DECIMAL(5, 2))
+        END AS rating_pct,
+        companies.is_verified AS is_verified,
+        companies.is_preferred AS is_preferred,
+        companies.is_diverse_supplier AS is_diverse_supplier,
+        companies.is_minority_owned AS is_minority_owned,
+        companies.onboarding_status AS onboarding_status,
+        CASE companies.onboarding_status
+          WHEN 0
+          THEN 'not started'
+          WHEN 1
+          THEN 'invited'
+          WHEN 2
+          THEN 'in progress'
+          WHEN 3
+          THEN 'completed'
+          ELSE 'unknown'
+        END AS onboarding_status_label,
+        companies.onboarded_at AS onboarded_at,
+        companies.verified_at AS verified_at,
+        CASE
+          WHEN COALESCE(
+            (
+              CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+              OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT)
+        END AS days_to_onboard,
+        companies.created_at AS vendor_created_at,
+        companies.display_name AS vendor_display_name,
+        CASE
+          WHEN COALESCE(
+            (
+              EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+              OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN 'value out of range for fact_vendor.incorporation_year (integer)'
+          WHEN COALESCE((
+            ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+          ), FALSE)
+          THEN 'numeric overflow for fact_vendor.annual_revenue_musd (numeric(18,6))'
+          WHEN COALESCE((
+            ABS(companies.rating * 20) >= 999.995
+          ), FALSE)
+          THEN 'numeric overflow for fact_vendor.rating_pct (numeric(5,2))'
+          WHEN COALESCE(
+            (
+              CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+              OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN 'value out of range for fact_vendor.days_to_onboard (integer)'
+        END AS cdc__unstorable
+      FROM public.companies AS companies
+      LEFT JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      LEFT JOIN public.countries AS countries
+        ON countries.id = cities.country_id
+      LEFT JOIN public.users AS poc_user
+        ON poc_user.id = companies.primary_contact_id
+      LEFT JOIN public.users AS created_by_user
+        ON created_by_user.id = companies.created_by
+      LEFT JOIN public.product_categories AS product_categories
+        ON product_categories.id = companies.primary_category_id
+      WHERE
+        (
+          companies.status = 1 AND companies.category IN (1, 2, 4)
         )
-        THEN NULL
-        ELSE CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
-      END AS incorporation_year,
-      companies.fiscal_year_end_month AS fiscal_year_end_month,
-      companies.address_line1 AS address_line1,
-      companies.address_line2 AS address_line2,
-      companies.postal_code AS postal_code,
-      companies.state_code AS state_code,
-      COALESCE(companies.address_line1, '') || ', ' || COALESCE(cities.name, '') || ' ' || COALESCE(companies.postal_code, '') || ', ' || COALESCE(countries.iso2, '') AS full_address,
-      companies.city_id AS city_id,
-      cities.name AS city_name,
-      cities.state_name AS city_state_name,
-      cities.latitude AS city_latitude,
-      cities.longitude AS city_longitude,
-      cities.time_zone AS city_time_zone,
-      cities.country_id AS country_id,
-      countries.name AS country_name,
-      countries.iso2 AS country_iso2,
-      countries.region AS country_region,
-      countries.currency_code AS country_currency_code,
-      COALESCE(countries.is_eu_member, FALSE) AS is_eu_vendor,
-      COALESCE(countries.is_sanctioned, FALSE) AS is_sanctioned_country,
-      companies.primary_category_id AS primary_category_id,
-      product_categories.name AS primary_category_name,
-      product_categories.code AS primary_category_code,
-      product_categories.path AS primary_category_path,
-      product_categories.requires_approval AS category_requires_approval,
-      companies.primary_contact_id AS poc_user_id,
-      poc_user.first_name AS poc_first_name,
-      poc_user.last_name AS poc_last_name,
-      TRIM(COALESCE(poc_user.first_name, '') || ' ' || COALESCE(poc_user.last_name, '')) AS poc_full_name,
-      poc_user.email AS poc_email,
-      COALESCE(poc_user.mobile_phone, poc_user.phone) AS poc_phone,
-      poc_user.job_title AS poc_job_title,
-      poc_user.is_active AS poc_is_active,
-      companies.created_by AS created_by_user_id,
-      TRIM(
-        COALESCE(created_by_user.first_name, '') || ' ' || COALESCE(created_by_user.last_name, '')
-      ) AS created_by_name,
-      created_by_user.email AS created_by_email,
-      companies.employee_count AS employee_count,
-      CASE
-        WHEN companies.employee_count IS NULL
-        THEN 'unknown'
-        WHEN companies.employee_count < 50
-        THEN 'small'
-        WHEN companies.employee_count < 1000
-        THEN 'medium'
-        ELSE 'large'
-      END AS employee_band,
-      companies.annual_revenue AS annual_revenue,
-      CASE
-        WHEN COALESCE((
-          ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
-        ), FALSE)
-        THEN NULL
-        ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))
-      END AS annual_revenue_musd,
-      companies.currency_code AS currency_code,
-      companies.credit_limit AS credit_limit,
-      companies.payment_terms_days AS payment_terms_days,
-      companies.rating AS rating,
-      CASE
-        WHEN COALESCE((
-          ABS(companies.rating * 20) >= 999.995
-        ), FALSE)
-        THEN NULL
-        ELSE CAST(companies.rating * 20 AS DECIMAL(5, 2))
-      END AS rating_pct,
-      companies.is_verified AS is_verified,
-      companies.is_preferred AS is_preferred,
-      companies.is_diverse_supplier AS is_diverse_supplier,
-      companies.is_minority_owned AS is_minority_owned,
-      companies.onboarding_status AS onboarding_status,
-      CASE companies.onboarding_status
-        WHEN 0
-        THEN 'not started'
-        WHEN 1
-        THEN 'invited'
-        WHEN 2
-        THEN 'in progress'
-        WHEN 3
-        THEN 'completed'
-        ELSE 'unknown'
-      END AS onboarding_status_label,
-      companies.onboarded_at AS onboarded_at,
-      companies.verified_at AS verified_at,
-      CASE
-        WHEN COALESCE(
-          (
-            CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
-            OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
-          ),
-          FALSE
-        )
-        THEN NULL
-        ELSE CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT)
-      END AS days_to_onboard,
-      companies.created_at AS vendor_created_at,
-      companies.display_name AS vendor_display_name,
-      CASE
-        WHEN COALESCE(
-          (
-            EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
-            OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
-          ),
-          FALSE
-        )
-        THEN 'value out of range for fact_vendor.incorporation_year (integer)'
-        WHEN COALESCE((
-          ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
-        ), FALSE)
-        THEN 'numeric overflow for fact_vendor.annual_revenue_musd (numeric(18,6))'
-        WHEN COALESCE((
-          ABS(companies.rating * 20) >= 999.995
-        ), FALSE)
-        THEN 'numeric overflow for fact_vendor.rating_pct (numeric(5,2))'
-        WHEN COALESCE(
-          (
-            CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
-            OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
-          ),
-          FALSE
-        )
-        THEN 'value out of range for fact_vendor.days_to_onboard (integer)'
-      END AS cdc__unstorable
-    FROM public.companies AS companies
-    INNER JOIN vendor__fact_vendor__keys AS cdc__k
-      ON cdc__k.vendor_id = companies.id
-    LEFT JOIN public.cities AS cities
-      ON cities.id = companies.city_id
-    LEFT JOIN public.countries AS countries
-      ON countries.id = cities.country_id
-    LEFT JOIN public.users AS poc_user
-      ON poc_user.id = companies.primary_contact_id
-    LEFT JOIN public.users AS created_by_user
-      ON created_by_user.id = companies.created_by
-    LEFT JOIN public.product_categories AS product_categories
-      ON product_categories.id = companies.primary_category_id
-    WHERE
-      (
-        companies.status = 1 AND companies.category IN (1, 2, 4)
+        AND EXISTS(
+          SELECT
+            1
+          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+          WHERE
+            buyer_seller_company_mappings.dealing_with_company_id = companies.id
+            AND buyer_seller_company_mappings.client_company_id = 12855
+            AND buyer_seller_company_mappings.status IN (1, 2, 7)
+            AND buyer_seller_company_mappings.source IN (0, 1)
+            AND NOT buyer_seller_company_mappings.invited_by IS NULL
+        );
+      ANALYZE vendor__fact_vendor__new (vendor_id);
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
       )
-      AND EXISTS(
-        SELECT
-          1
-        FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-        WHERE
-          buyer_seller_company_mappings.dealing_with_company_id = companies.id
-          AND buyer_seller_company_mappings.client_company_id = 12855
-          AND buyer_seller_company_mappings.status IN (1, 2, 7)
-          AND buyer_seller_company_mappings.source IN (0, 1)
-          AND NOT buyer_seller_company_mappings.invited_by IS NULL
-      );
-    ANALYZE vendor__fact_vendor__new (vendor_id);
-    INSERT INTO cdc.dead_letter (
-      run_id,
-      pipeline,
-      source,
-      reason,
-      row_hash,
-      row_data,
-      dead_lettered_at
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'fact_vendor',
-      n.cdc__unstorable,
-      MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256))),
-      JSONB_BUILD_OBJECT('vendor_id', n.vendor_id),
-      transaction_timestamp()
-    FROM vendor__fact_vendor__new AS n
-    WHERE
-      NOT n.cdc__unstorable IS NULL
-      AND NOT EXISTS(
-        SELECT
-          1
-        FROM cdc.dead_letter AS x
-        WHERE
-          x.pipeline = 'vendor'
-          AND x.source = 'fact_vendor'
-          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256)))
-      );
-    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
-    FROM (
       SELECT
-        k.vendor_id,
-        n.cdc__unstorable AS cdc__unstorable
-      FROM vendor__fact_vendor__keys AS k
-      LEFT JOIN vendor__fact_vendor__new AS n
-        ON k.vendor_id = n.vendor_id
-    ) AS r
-    WHERE
-      dead_letter.pipeline = 'vendor'
-      AND dead_letter.source = 'fact_vendor'
-      AND dead_letter.resolved_run_id IS NULL
-      AND dead_letter.run_id < p_run_id
-      AND (
-        r.vendor_id = CAST(dead_letter.row_data ->> 'vendor_id' AS BIGINT)
-        AND (
-          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
-        )
-      );
-    DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__diff;
-    CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
-    SELECT
-      *
-    FROM (
-      SELECT
-        CASE WHEN o.vendor_id IS NULL THEN 'I' WHEN n.vendor_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
-        n.vendor_id AS vendor_id,
-        n.vendor_name AS vendor_name,
-        n.vendor_legal_name AS vendor_legal_name,
-        n.vendor_label AS vendor_label,
-        n.vendor_email AS vendor_email,
-        n.vendor_phone AS vendor_phone,
-        n.vendor_website AS vendor_website,
-        n.external_ref AS external_ref,
-        n.parent_company_id AS parent_company_id,
-        n.vendor_status AS vendor_status,
-        n.vendor_status_label AS vendor_status_label,
-        n.vendor_category AS vendor_category,
-        n.vendor_category_label AS vendor_category_label,
-        n.company_type AS company_type,
-        n.signup_source AS signup_source,
-        n.tax_id AS tax_id,
-        n.registration_number AS registration_number,
-        n.duns_number AS duns_number,
-        n.incorporation_date AS incorporation_date,
-        n.incorporation_year AS incorporation_year,
-        n.fiscal_year_end_month AS fiscal_year_end_month,
-        n.address_line1 AS address_line1,
-        n.address_line2 AS address_line2,
-        n.postal_code AS postal_code,
-        n.state_code AS state_code,
-        n.full_address AS full_address,
-        n.city_id AS city_id,
-        n.city_name AS city_name,
-        n.city_state_name AS city_state_name,
-        n.city_latitude AS city_latitude,
-        n.city_longitude AS city_longitude,
-        n.city_time_zone AS city_time_zone,
-        n.country_id AS country_id,
-        n.country_name AS country_name,
-        n.country_iso2 AS country_iso2,
-        n.country_region AS country_region,
-        n.country_currency_code AS country_currency_code,
-        n.is_eu_vendor AS is_eu_vendor,
-        n.is_sanctioned_country AS is_sanctioned_country,
-        n.primary_category_id AS primary_category_id,
-        n.primary_category_name AS primary_category_name,
-        n.primary_category_code AS primary_category_code,
-        n.primary_category_path AS primary_category_path,
-        n.category_requires_approval AS category_requires_approval,
-        n.poc_user_id AS poc_user_id,
-        n.poc_first_name AS poc_first_name,
-        n.poc_last_name AS poc_last_name,
-        n.poc_full_name AS poc_full_name,
-        n.poc_email AS poc_email,
-        n.poc_phone AS poc_phone,
-        n.poc_job_title AS poc_job_title,
-        n.poc_is_active AS poc_is_active,
-        n.created_by_user_id AS created_by_user_id,
-        n.created_by_name AS created_by_name,
-        n.created_by_email AS created_by_email,
-        n.employee_count AS employee_count,
-        n.employee_band AS employee_band,
-        n.annual_revenue AS annual_revenue,
-        n.annual_revenue_musd AS annual_revenue_musd,
-        n.currency_code AS currency_code,
-        n.credit_limit AS credit_limit,
-        n.payment_terms_days AS payment_terms_days,
-        n.rating AS rating,
-        n.rating_pct AS rating_pct,
-        n.is_verified AS is_verified,
-        n.is_preferred AS is_preferred,
-        n.is_diverse_supplier AS is_diverse_supplier,
-        n.is_minority_owned AS is_minority_owned,
-        n.onboarding_status AS onboarding_status,
-        n.onboarding_status_label AS onboarding_status_label,
-        n.onboarded_at AS onboarded_at,
-        n.verified_at AS verified_at,
-        n.days_to_onboard AS days_to_onboard,
-        n.vendor_created_at AS vendor_created_at,
-        n.vendor_display_name AS vendor_display_name,
-        o.vendor_id AS old__vendor_id,
-        o.vendor_name AS old__vendor_name,
-        o.vendor_legal_name AS old__vendor_legal_name,
-        o.vendor_label AS old__vendor_label,
-        o.vendor_email AS old__vendor_email,
-        o.vendor_phone AS old__vendor_phone,
-        o.vendor_website AS old__vendor_website,
-        o.external_ref AS old__external_ref,
-        o.parent_company_id AS old__parent_company_id,
-        o.vendor_status AS old__vendor_status,
-        o.vendor_status_label AS old__vendor_status_label,
-        o.vendor_category AS old__vendor_category,
-        o.vendor_category_label AS old__vendor_category_label,
-        o.company_type AS old__company_type,
-        o.signup_source AS old__signup_source,
-        o.tax_id AS old__tax_id,
-        o.registration_number AS old__registration_number,
-        o.duns_number AS old__duns_number,
-        o.incorporation_date AS old__incorporation_date,
-        o.incorporation_year AS old__incorporation_year,
-        o.fiscal_year_end_month AS old__fiscal_year_end_month,
-        o.address_line1 AS old__address_line1,
-        o.address_line2 AS old__address_line2,
-        o.postal_code AS old__postal_code,
-        o.state_code AS old__state_code,
-        o.full_address AS old__full_address,
-        o.city_id AS old__city_id,
-        o.city_name AS old__city_name,
-        o.city_state_name AS old__city_state_name,
-        o.city_latitude AS old__city_latitude,
-        o.city_longitude AS old__city_longitude,
-        o.city_time_zone AS old__city_time_zone,
-        o.country_id AS old__country_id,
-        o.country_name AS old__country_name,
-        o.country_iso2 AS old__country_iso2,
-        o.country_region AS old__country_region,
-        o.country_currency_code AS old__country_currency_code,
-        o.is_eu_vendor AS old__is_eu_vendor,
-        o.is_sanctioned_country AS old__is_sanctioned_country,
-        o.primary_category_id AS old__primary_category_id,
-        o.primary_category_name AS old__primary_category_name,
-        o.primary_category_code AS old__primary_category_code,
-        o.primary_category_path AS old__primary_category_path,
-        o.category_requires_approval AS old__category_requires_approval,
-        o.poc_user_id AS old__poc_user_id,
-        o.poc_first_name AS old__poc_first_name,
-        o.poc_last_name AS old__poc_last_name,
-        o.poc_full_name AS old__poc_full_name,
-        o.poc_email AS old__poc_email,
-        o.poc_phone AS old__poc_phone,
-        o.poc_job_title AS old__poc_job_title,
-        o.poc_is_active AS old__poc_is_active,
-        o.created_by_user_id AS old__created_by_user_id,
-        o.created_by_name AS old__created_by_name,
-        o.created_by_email AS old__created_by_email,
-        o.employee_count AS old__employee_count,
-        o.employee_band AS old__employee_band,
-        o.annual_revenue AS old__annual_revenue,
-        o.annual_revenue_musd AS old__annual_revenue_musd,
-        o.currency_code AS old__currency_code,
-        o.credit_limit AS old__credit_limit,
-        o.payment_terms_days AS old__payment_terms_days,
-        o.rating AS old__rating,
-        o.rating_pct AS old__rating_pct,
-        o.is_verified AS old__is_verified,
-        o.is_preferred AS old__is_preferred,
-        o.is_diverse_supplier AS old__is_diverse_supplier,
-        o.is_minority_owned AS old__is_minority_owned,
-        o.onboarding_status AS old__onboarding_status,
-        o.onboarding_status_label AS old__onboarding_status_label,
-        o.onboarded_at AS old__onboarded_at,
-        o.verified_at AS old__verified_at,
-        o.days_to_onboard AS old__days_to_onboard,
-        o.vendor_created_at AS old__vendor_created_at,
-        o.vendor_display_name AS old__vendor_display_name,
-        CASE
-          WHEN n.vendor_id = o.vendor_id OR (
-            n.vendor_id IS NULL AND o.vendor_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_id,
-        CASE
-          WHEN n.vendor_name = o.vendor_name
-          OR (
-            n.vendor_name IS NULL AND o.vendor_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_name,
-        CASE
-          WHEN n.vendor_legal_name = o.vendor_legal_name
-          OR (
-            n.vendor_legal_name IS NULL AND o.vendor_legal_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_legal_name,
-        CASE
-          WHEN n.vendor_label = o.vendor_label
-          OR (
-            n.vendor_label IS NULL AND o.vendor_label IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_label,
-        CASE
-          WHEN n.vendor_email = o.vendor_email
-          OR (
-            n.vendor_email IS NULL AND o.vendor_email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_email,
-        CASE
-          WHEN n.vendor_phone = o.vendor_phone
-          OR (
-            n.vendor_phone IS NULL AND o.vendor_phone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_phone,
-        CASE
-          WHEN n.vendor_website = o.vendor_website
-          OR (
-            n.vendor_website IS NULL AND o.vendor_website IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_website,
-        CASE
-          WHEN n.external_ref = o.external_ref
-          OR (
-            n.external_ref IS NULL AND o.external_ref IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__external_ref,
-        CASE
-          WHEN n.parent_company_id = o.parent_company_id
-          OR (
-            n.parent_company_id IS NULL AND o.parent_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__parent_company_id,
-        CASE
-          WHEN n.vendor_status = o.vendor_status
-          OR (
-            n.vendor_status IS NULL AND o.vendor_status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_status,
-        CASE
-          WHEN n.vendor_status_label = o.vendor_status_label
-          OR (
-            n.vendor_status_label IS NULL AND o.vendor_status_label IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_status_label,
-        CASE
-          WHEN n.vendor_category = o.vendor_category
-          OR (
-            n.vendor_category IS NULL AND o.vendor_category IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_category,
-        CASE
-          WHEN n.vendor_category_label = o.vendor_category_label
-          OR (
-            n.vendor_category_label IS NULL AND o.vendor_category_label IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_category_label,
-        CASE
-          WHEN n.company_type = o.company_type
-          OR (
-            n.company_type IS NULL AND o.company_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_type,
-        CASE
-          WHEN n.signup_source = o.signup_source
-          OR (
-            n.signup_source IS NULL AND o.signup_source IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__signup_source,
-        CASE
-          WHEN n.tax_id = o.tax_id OR (
-            n.tax_id IS NULL AND o.tax_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tax_id,
-        CASE
-          WHEN n.registration_number = o.registration_number
-          OR (
-            n.registration_number IS NULL AND o.registration_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__registration_number,
-        CASE
-          WHEN n.duns_number = o.duns_number
-          OR (
-            n.duns_number IS NULL AND o.duns_number IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__duns_number,
-        CASE
-          WHEN n.incorporation_date = o.incorporation_date
-          OR (
-            n.incorporation_date IS NULL AND o.incorporation_date IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__incorporation_date,
-        CASE
-          WHEN n.incorporation_year = o.incorporation_year
-          OR (
-            n.incorporation_year IS NULL AND o.incorporation_year IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__incorporation_year,
-        CASE
-          WHEN n.fiscal_year_end_month = o.fiscal_year_end_month
-          OR (
-            n.fiscal_year_end_month IS NULL AND o.fiscal_year_end_month IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__fiscal_year_end_month,
-        CASE
-          WHEN n.address_line1 = o.address_line1
-          OR (
-            n.address_line1 IS NULL AND o.address_line1 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__address_line1,
-        CASE
-          WHEN n.address_line2 = o.address_line2
-          OR (
-            n.address_line2 IS NULL AND o.address_line2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__address_line2,
-        CASE
-          WHEN n.postal_code = o.postal_code
-          OR (
-            n.postal_code IS NULL AND o.postal_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__postal_code,
-        CASE
-          WHEN n.state_code = o.state_code
-          OR (
-            n.state_code IS NULL AND o.state_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__state_code,
-        CASE
-          WHEN n.full_address = o.full_address
-          OR (
-            n.full_address IS NULL AND o.full_address IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__full_address,
-        CASE
-          WHEN n.city_id = o.city_id OR (
-            n.city_id IS NULL AND o.city_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_id,
-        CASE
-          WHEN n.city_name = o.city_name OR (
-            n.city_name IS NULL AND o.city_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_name,
-        CASE
-          WHEN n.city_state_name = o.city_state_name
-          OR (
-            n.city_state_name IS NULL AND o.city_state_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_state_name,
-        CASE
-          WHEN n.city_latitude = o.city_latitude
-          OR (
-            n.city_latitude IS NULL AND o.city_latitude IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_latitude,
-        CASE
-          WHEN n.city_longitude = o.city_longitude
-          OR (
-            n.city_longitude IS NULL AND o.city_longitude IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_longitude,
-        CASE
-          WHEN n.city_time_zone = o.city_time_zone
-          OR (
-            n.city_time_zone IS NULL AND o.city_time_zone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_time_zone,
-        CASE
-          WHEN n.country_id = o.country_id
-          OR (
-            n.country_id IS NULL AND o.country_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_id,
-        CASE
-          WHEN n.country_name = o.country_name
-          OR (
-            n.country_name IS NULL AND o.country_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_name,
-        CASE
-          WHEN n.country_iso2 = o.country_iso2
-          OR (
-            n.country_iso2 IS NULL AND o.country_iso2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_iso2,
-        CASE
-          WHEN n.country_region = o.country_region
-          OR (
-            n.country_region IS NULL AND o.country_region IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_region,
-        CASE
-          WHEN n.country_currency_code = o.country_currency_code
-          OR (
-            n.country_currency_code IS NULL AND o.country_currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_currency_code,
-        CASE
-          WHEN n.is_eu_vendor = o.is_eu_vendor
-          OR (
-            n.is_eu_vendor IS NULL AND o.is_eu_vendor IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_eu_vendor,
-        CASE
-          WHEN n.is_sanctioned_country = o.is_sanctioned_country
-          OR (
-            n.is_sanctioned_country IS NULL AND o.is_sanctioned_country IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_sanctioned_country,
-        CASE
-          WHEN n.primary_category_id = o.primary_category_id
-          OR (
-            n.primary_category_id IS NULL AND o.primary_category_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__primary_category_id,
-        CASE
-          WHEN n.primary_category_name = o.primary_category_name
-          OR (
-            n.primary_category_name IS NULL AND o.primary_category_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__primary_category_name,
-        CASE
-          WHEN n.primary_category_code = o.primary_category_code
-          OR (
-            n.primary_category_code IS NULL AND o.primary_category_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__primary_category_code,
-        CASE
-          WHEN n.primary_category_path = o.primary_category_path
-          OR (
-            n.primary_category_path IS NULL AND o.primary_category_path IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__primary_category_path,
-        CASE
-          WHEN n.category_requires_approval = o.category_requires_approval
-          OR (
-            n.category_requires_approval IS NULL AND o.category_requires_approval IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__category_requires_approval,
-        CASE
-          WHEN n.poc_user_id = o.poc_user_id
-          OR (
-            n.poc_user_id IS NULL AND o.poc_user_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__poc_user_id,
-        CASE
-          WHEN n.poc_first_name = o.poc_first_name
-          OR (
-            n.poc_first_name IS NULL AND o.poc_first_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__poc_first_name,
-        CASE
-          WHEN n.poc_last_name = o.poc_last_name
-          OR (
-            n.poc_last_name IS NULL AND o.poc_last_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__poc_last_name,
-        CASE
-          WHEN n.poc_full_name = o.poc_full_name
-          OR (
-            n.poc_full_name IS NULL AND o.poc_full_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__poc_full_name,
-        CASE
-          WHEN n.poc_email = o.poc_email OR (
-            n.poc_email IS NULL AND o.poc_email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__poc_email,
-        CASE
-          WHEN n.poc_phone = o.poc_phone OR (
-            n.poc_phone IS NULL AND o.poc_phone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__poc_phone,
-        CASE
-          WHEN n.poc_job_title = o.poc_job_title
-          OR (
-            n.poc_job_title IS NULL AND o.poc_job_title IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__poc_job_title,
-        CASE
-          WHEN n.poc_is_active = o.poc_is_active
-          OR (
-            n.poc_is_active IS NULL AND o.poc_is_active IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__poc_is_active,
-        CASE
-          WHEN n.created_by_user_id = o.created_by_user_id
-          OR (
-            n.created_by_user_id IS NULL AND o.created_by_user_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_by_user_id,
-        CASE
-          WHEN n.created_by_name = o.created_by_name
-          OR (
-            n.created_by_name IS NULL AND o.created_by_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_by_name,
-        CASE
-          WHEN n.created_by_email = o.created_by_email
-          OR (
-            n.created_by_email IS NULL AND o.created_by_email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__created_by_email,
-        CASE
-          WHEN n.employee_count = o.employee_count
-          OR (
-            n.employee_count IS NULL AND o.employee_count IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__employee_count,
-        CASE
-          WHEN n.employee_band = o.employee_band
-          OR (
-            n.employee_band IS NULL AND o.employee_band IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__employee_band,
-        CASE
-          WHEN n.annual_revenue = o.annual_revenue
-          OR (
-            n.annual_revenue IS NULL AND o.annual_revenue IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__annual_revenue,
-        CASE
-          WHEN n.annual_revenue_musd = o.annual_revenue_musd
-          OR (
-            n.annual_revenue_musd IS NULL AND o.annual_revenue_musd IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__annual_revenue_musd,
-        CASE
-          WHEN n.currency_code = o.currency_code
-          OR (
-            n.currency_code IS NULL AND o.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN n.credit_limit = o.credit_limit
-          OR (
-            n.credit_limit IS NULL AND o.credit_limit IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__credit_limit,
-        CASE
-          WHEN n.payment_terms_days = o.payment_terms_days
-          OR (
-            n.payment_terms_days IS NULL AND o.payment_terms_days IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__payment_terms_days,
-        CASE
-          WHEN n.rating = o.rating OR (
-            n.rating IS NULL AND o.rating IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__rating,
-        CASE
-          WHEN n.rating_pct = o.rating_pct
-          OR (
-            n.rating_pct IS NULL AND o.rating_pct IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__rating_pct,
-        CASE
-          WHEN n.is_verified = o.is_verified
-          OR (
-            n.is_verified IS NULL AND o.is_verified IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_verified,
-        CASE
-          WHEN n.is_preferred = o.is_preferred
-          OR (
-            n.is_preferred IS NULL AND o.is_preferred IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_preferred,
-        CASE
-          WHEN n.is_diverse_supplier = o.is_diverse_supplier
-          OR (
-            n.is_diverse_supplier IS NULL AND o.is_diverse_supplier IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_diverse_supplier,
-        CASE
-          WHEN n.is_minority_owned = o.is_minority_owned
-          OR (
-            n.is_minority_owned IS NULL AND o.is_minority_owned IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_minority_owned,
-        CASE
-          WHEN n.onboarding_status = o.onboarding_status
-          OR (
-            n.onboarding_status IS NULL AND o.onboarding_status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__onboarding_status,
-        CASE
-          WHEN n.onboarding_status_label = o.onboarding_status_label
-          OR (
-            n.onboarding_status_label IS NULL AND o.onboarding_status_label IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__onboarding_status_label,
-        CASE
-          WHEN n.onboarded_at = o.onboarded_at
-          OR (
-            n.onboarded_at IS NULL AND o.onboarded_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__onboarded_at,
-        CASE
-          WHEN n.verified_at = o.verified_at
-          OR (
-            n.verified_at IS NULL AND o.verified_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__verified_at,
-        CASE
-          WHEN n.days_to_onboard = o.days_to_onboard
-          OR (
-            n.days_to_onboard IS NULL AND o.days_to_onboard IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__days_to_onboard,
-        CASE
-          WHEN n.vendor_created_at = o.vendor_created_at
-          OR (
-            n.vendor_created_at IS NULL AND o.vendor_created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_created_at,
-        CASE
-          WHEN n.vendor_display_name = o.vendor_display_name
-          OR (
-            n.vendor_display_name IS NULL AND o.vendor_display_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_display_name
+        p_run_id,
+        'vendor',
+        'fact_vendor',
+        n.cdc__unstorable,
+        MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256))),
+        JSONB_BUILD_OBJECT('vendor_id', n.vendor_id),
+        transaction_timestamp()
       FROM vendor__fact_vendor__new AS n
-      FULL JOIN (
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'vendor'
+            AND x.source = 'fact_vendor'
+            AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256)))
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+      FROM (
         SELECT
-          f.vendor_id,
-          f.vendor_name,
-          f.vendor_legal_name,
-          f.vendor_label,
-          f.vendor_email,
-          f.vendor_phone,
-          f.vendor_website,
-          f.external_ref,
-          f.parent_company_id,
-          f.vendor_status,
-          f.vendor_status_label,
-          f.vendor_category,
-          f.vendor_category_label,
-          f.company_type,
-          f.signup_source,
-          f.tax_id,
-          f.registration_number,
-          f.duns_number,
-          f.incorporation_date,
-          f.incorporation_year,
-          f.fiscal_year_end_month,
-          f.address_line1,
-          f.address_line2,
-          f.postal_code,
-          f.state_code,
-          f.full_address,
-          f.city_id,
-          f.city_name,
-          f.city_state_name,
-          f.city_latitude,
-          f.city_longitude,
-          f.city_time_zone,
-          f.country_id,
-          f.country_name,
-          f.country_iso2,
-          f.country_region,
-          f.country_currency_code,
-          f.is_eu_vendor,
-          f.is_sanctioned_country,
-          f.primary_category_id,
-          f.primary_category_name,
-          f.primary_category_code,
-          f.primary_category_path,
-          f.category_requires_approval,
-          f.poc_user_id,
-          f.poc_first_name,
-          f.poc_last_name,
-          f.poc_full_name,
-          f.poc_email,
-          f.poc_phone,
-          f.poc_job_title,
-          f.poc_is_active,
-          f.created_by_user_id,
-          f.created_by_name,
-          f.created_by_email,
-          f.employee_count,
-          f.employee_band,
-          f.annual_revenue,
-          f.annual_revenue_musd,
-          f.currency_code,
-          f.credit_limit,
-          f.payment_terms_days,
-          f.rating,
-          f.rating_pct,
-          f.is_verified,
-          f.is_preferred,
-          f.is_diverse_supplier,
-          f.is_minority_owned,
-          f.onboarding_status,
-          f.onboarding_status_label,
-          f.onboarded_at,
-          f.verified_at,
-          f.days_to_onboard,
-          f.vendor_created_at,
-          f.vendor_display_name
-        FROM staging_public.fact_vendor AS f
-        INNER JOIN vendor__fact_vendor__keys AS cdc__k
-          ON f.vendor_id = cdc__k.vendor_id
-      ) AS o
-        ON n.vendor_id = o.vendor_id
-    ) AS d
-    WHERE
-      d.cdc__op <> 'U'
-      OR (
-        d.chg__vendor_name
-        OR d.chg__vendor_legal_name
-        OR d.chg__vendor_label
-        OR d.chg__vendor_email
-        OR d.chg__vendor_phone
-        OR d.chg__vendor_website
-        OR d.chg__external_ref
-        OR d.chg__parent_company_id
-        OR d.chg__vendor_status
-        OR d.chg__vendor_status_label
-        OR d.chg__vendor_category
-        OR d.chg__vendor_category_label
-        OR d.chg__company_type
-        OR d.chg__signup_source
-        OR d.chg__tax_id
-        OR d.chg__registration_number
-        OR d.chg__duns_number
-        OR d.chg__incorporation_date
-        OR d.chg__incorporation_year
-        OR d.chg__fiscal_year_end_month
-        OR d.chg__address_line1
-        OR d.chg__address_line2
-        OR d.chg__postal_code
-        OR d.chg__state_code
-        OR d.chg__full_address
-        OR d.chg__city_id
-        OR d.chg__city_name
-        OR d.chg__city_state_name
-        OR d.chg__city_latitude
-        OR d.chg__city_longitude
-        OR d.chg__city_time_zone
-        OR d.chg__country_id
-        OR d.chg__country_name
-        OR d.chg__country_iso2
-        OR d.chg__country_region
-        OR d.chg__country_currency_code
-        OR d.chg__is_eu_vendor
-        OR d.chg__is_sanctioned_country
-        OR d.chg__primary_category_id
-        OR d.chg__primary_category_name
-        OR d.chg__primary_category_code
-        OR d.chg__primary_category_path
-        OR d.chg__category_requires_approval
-        OR d.chg__poc_user_id
-        OR d.chg__poc_first_name
-        OR d.chg__poc_last_name
-        OR d.chg__poc_full_name
-        OR d.chg__poc_email
-        OR d.chg__poc_phone
-        OR d.chg__poc_job_title
-        OR d.chg__poc_is_active
-        OR d.chg__created_by_user_id
-        OR d.chg__created_by_name
-        OR d.chg__created_by_email
-        OR d.chg__employee_count
-        OR d.chg__employee_band
-        OR d.chg__annual_revenue
-        OR d.chg__annual_revenue_musd
-        OR d.chg__currency_code
-        OR d.chg__credit_limit
-        OR d.chg__payment_terms_days
-        OR d.chg__rating
-        OR d.chg__rating_pct
-        OR d.chg__is_verified
-        OR d.chg__is_preferred
-        OR d.chg__is_diverse_supplier
-        OR d.chg__is_minority_owned
-        OR d.chg__onboarding_status
-        OR d.chg__onboarding_status_label
-        OR d.chg__onboarded_at
-        OR d.chg__verified_at
-        OR d.chg__days_to_onboard
-        OR d.chg__vendor_created_at
-        OR d.chg__vendor_display_name
-      );
-    ANALYZE vendor__fact_vendor__diff (cdc__op, vendor_id, old__vendor_id);
-    DELETE FROM staging_public.fact_vendor USING   vendor__fact_vendor__diff
-    WHERE
-      fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
-      AND vendor__fact_vendor__diff.cdc__op = 'D';
-    v_statements := v_statements + 9;
+          k.vendor_id,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM vendor__fact_vendor__keys AS k
+        LEFT JOIN vendor__fact_vendor__new AS n
+          ON k.vendor_id = n.vendor_id
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'vendor'
+        AND dead_letter.source = 'fact_vendor'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.vendor_id = CAST(dead_letter.row_data ->> 'vendor_id' AS BIGINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__diff;
+      CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE WHEN o.vendor_id IS NULL THEN 'I' WHEN n.vendor_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.vendor_id AS vendor_id,
+          n.vendor_name AS vendor_name,
+          n.vendor_legal_name AS vendor_legal_name,
+          n.vendor_label AS vendor_label,
+          n.vendor_email AS vendor_email,
+          n.vendor_phone AS vendor_phone,
+          n.vendor_website AS vendor_website,
+          n.external_ref AS external_ref,
+          n.parent_company_id AS parent_company_id,
+          n.vendor_status AS vendor_status,
+          n.vendor_status_label AS vendor_status_label,
+          n.vendor_category AS vendor_category,
+          n.vendor_category_label AS vendor_category_label,
+          n.company_type AS company_type,
+          n.signup_source AS signup_source,
+          n.tax_id AS tax_id,
+          n.registration_number AS registration_number,
+          n.duns_number AS duns_number,
+          n.incorporation_date AS incorporation_date,
+          n.incorporation_year AS incorporation_year,
+          n.fiscal_year_end_month AS fiscal_year_end_month,
+          n.address_line1 AS address_line1,
+          n.address_line2 AS address_line2,
+          n.postal_code AS postal_code,
+          n.state_code AS state_code,
+          n.full_address AS full_address,
+          n.city_id AS city_id,
+          n.city_name AS city_name,
+          n.city_state_name AS city_state_name,
+          n.city_latitude AS city_latitude,
+          n.city_longitude AS city_longitude,
+          n.city_time_zone AS city_time_zone,
+          n.country_id AS country_id,
+          n.country_name AS country_name,
+          n.country_iso2 AS country_iso2,
+          n.country_region AS country_region,
+          n.country_currency_code AS country_currency_code,
+          n.is_eu_vendor AS is_eu_vendor,
+          n.is_sanctioned_country AS is_sanctioned_country,
+          n.primary_category_id AS primary_category_id,
+          n.primary_category_name AS primary_category_name,
+          n.primary_category_code AS primary_category_code,
+          n.primary_category_path AS primary_category_path,
+          n.category_requires_approval AS category_requires_approval,
+          n.poc_user_id AS poc_user_id,
+          n.poc_first_name AS poc_first_name,
+          n.poc_last_name AS poc_last_name,
+          n.poc_full_name AS poc_full_name,
+          n.poc_email AS poc_email,
+          n.poc_phone AS poc_phone,
+          n.poc_job_title AS poc_job_title,
+          n.poc_is_active AS poc_is_active,
+          n.created_by_user_id AS created_by_user_id,
+          n.created_by_name AS created_by_name,
+          n.created_by_email AS created_by_email,
+          n.employee_count AS employee_count,
+          n.employee_band AS employee_band,
+          n.annual_revenue AS annual_revenue,
+          n.annual_revenue_musd AS annual_revenue_musd,
+          n.currency_code AS currency_code,
+          n.credit_limit AS credit_limit,
+          n.payment_terms_days AS payment_terms_days,
+          n.rating AS rating,
+          n.rating_pct AS rating_pct,
+          n.is_verified AS is_verified,
+          n.is_preferred AS is_preferred,
+          n.is_diverse_supplier AS is_diverse_supplier,
+          n.is_minority_owned AS is_minority_owned,
+          n.onboarding_status AS onboarding_status,
+          n.onboarding_status_label AS onboarding_status_label,
+          n.onboarded_at AS onboarded_at,
+          n.verified_at AS verified_at,
+          n.days_to_onboard AS days_to_onboard,
+          n.vendor_created_at AS vendor_created_at,
+          n.vendor_display_name AS vendor_display_name,
+          o.vendor_id AS old__vendor_id,
+          o.vendor_name AS old__vendor_name,
+          o.vendor_legal_name AS old__vendor_legal_name,
+          o.vendor_label AS old__vendor_label,
+          o.vendor_email AS old__vendor_email,
+          o.vendor_phone AS old__vendor_phone,
+          o.vendor_website AS old__vendor_website,
+          o.external_ref AS old__external_ref,
+          o.parent_company_id AS old__parent_company_id,
+          o.vendor_status AS old__vendor_status,
+          o.vendor_status_label AS old__vendor_status_label,
+          o.vendor_category AS old__vendor_category,
+          o.vendor_category_label AS old__vendor_category_label,
+          o.company_type AS old__company_type,
+          o.signup_source AS old__signup_source,
+          o.tax_id AS old__tax_id,
+          o.registration_number AS old__registration_number,
+          o.duns_number AS old__duns_number,
+          o.incorporation_date AS old__incorporation_date,
+          o.incorporation_year AS old__incorporation_year,
+          o.fiscal_year_end_month AS old__fiscal_year_end_month,
+          o.address_line1 AS old__address_line1,
+          o.address_line2 AS old__address_line2,
+          o.postal_code AS old__postal_code,
+          o.state_code AS old__state_code,
+          o.full_address AS old__full_address,
+          o.city_id AS old__city_id,
+          o.city_name AS old__city_name,
+          o.city_state_name AS old__city_state_name,
+          o.city_latitude AS old__city_latitude,
+          o.city_longitude AS old__city_longitude,
+          o.city_time_zone AS old__city_time_zone,
+          o.country_id AS old__country_id,
+          o.country_name AS old__country_name,
+          o.country_iso2 AS old__country_iso2,
+          o.country_region AS old__country_region,
+          o.country_currency_code AS old__country_currency_code,
+          o.is_eu_vendor AS old__is_eu_vendor,
+          o.is_sanctioned_country AS old__is_sanctioned_country,
+          o.primary_category_id AS old__primary_category_id,
+          o.primary_category_name AS old__primary_category_name,
+          o.primary_category_code AS old__primary_category_code,
+          o.primary_category_path AS old__primary_category_path,
+          o.category_requires_approval AS old__category_requires_approval,
+          o.poc_user_id AS old__poc_user_id,
+          o.poc_first_name AS old__poc_first_name,
+          o.poc_last_name AS old__poc_last_name,
+          o.poc_full_name AS old__poc_full_name,
+          o.poc_email AS old__poc_email,
+          o.poc_phone AS old__poc_phone,
+          o.poc_job_title AS old__poc_job_title,
+          o.poc_is_active AS old__poc_is_active,
+          o.created_by_user_id AS old__created_by_user_id,
+          o.created_by_name AS old__created_by_name,
+          o.created_by_email AS old__created_by_email,
+          o.employee_count AS old__employee_count,
+          o.employee_band AS old__employee_band,
+          o.annual_revenue AS old__annual_revenue,
+          o.annual_revenue_musd AS old__annual_revenue_musd,
+          o.currency_code AS old__currency_code,
+          o.credit_limit AS old__credit_limit,
+          o.payment_terms_days AS old__payment_terms_days,
+          o.rating AS old__rating,
+          o.rating_pct AS old__rating_pct,
+          o.is_verified AS old__is_verified,
+          o.is_preferred AS old__is_preferred,
+          o.is_diverse_supplier AS old__is_diverse_supplier,
+          o.is_minority_owned AS old__is_minority_owned,
+          o.onboarding_status AS old__onboarding_status,
+          o.onboarding_status_label AS old__onboarding_status_label,
+          o.onboarded_at AS old__onboarded_at,
+          o.verified_at AS old__verified_at,
+          o.days_to_onboard AS old__days_to_onboard,
+          o.vendor_created_at AS old__vendor_created_at,
+          o.vendor_display_name AS old__vendor_display_name,
+          CASE
+            WHEN n.vendor_id = o.vendor_id OR (
+              n.vendor_id IS NULL AND o.vendor_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_id,
+          CASE
+            WHEN n.vendor_name = o.vendor_name
+            OR (
+              n.vendor_name IS NULL AND o.vendor_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_name,
+          CASE
+            WHEN n.vendor_legal_name = o.vendor_legal_name
+            OR (
+              n.vendor_legal_name IS NULL AND o.vendor_legal_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_legal_name,
+          CASE
+            WHEN n.vendor_label = o.vendor_label
+            OR (
+              n.vendor_label IS NULL AND o.vendor_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_label,
+          CASE
+            WHEN n.vendor_email = o.vendor_email
+            OR (
+              n.vendor_email IS NULL AND o.vendor_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_email,
+          CASE
+            WHEN n.vendor_phone = o.vendor_phone
+            OR (
+              n.vendor_phone IS NULL AND o.vendor_phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_phone,
+          CASE
+            WHEN n.vendor_website = o.vendor_website
+            OR (
+              n.vendor_website IS NULL AND o.vendor_website IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_website,
+          CASE
+            WHEN n.external_ref = o.external_ref
+            OR (
+              n.external_ref IS NULL AND o.external_ref IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__external_ref,
+          CASE
+            WHEN n.parent_company_id = o.parent_company_id
+            OR (
+              n.parent_company_id IS NULL AND o.parent_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_company_id,
+          CASE
+            WHEN n.vendor_status = o.vendor_status
+            OR (
+              n.vendor_status IS NULL AND o.vendor_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_status,
+          CASE
+            WHEN n.vendor_status_label = o.vendor_status_label
+            OR (
+              n.vendor_status_label IS NULL AND o.vendor_status_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_status_label,
+          CASE
+            WHEN n.vendor_category = o.vendor_category
+            OR (
+              n.vendor_category IS NULL AND o.vendor_category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_category,
+          CASE
+            WHEN n.vendor_category_label = o.vendor_category_label
+            OR (
+              n.vendor_category_label IS NULL AND o.vendor_category_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_category_label,
+          CASE
+            WHEN n.company_type = o.company_type
+            OR (
+              n.company_type IS NULL AND o.company_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_type,
+          CASE
+            WHEN n.signup_source = o.signup_source
+            OR (
+              n.signup_source IS NULL AND o.signup_source IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__signup_source,
+          CASE
+            WHEN n.tax_id = o.tax_id OR (
+              n.tax_id IS NULL AND o.tax_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_id,
+          CASE
+            WHEN n.registration_number = o.registration_number
+            OR (
+              n.registration_number IS NULL AND o.registration_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__registration_number,
+          CASE
+            WHEN n.duns_number = o.duns_number
+            OR (
+              n.duns_number IS NULL AND o.duns_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__duns_number,
+          CASE
+            WHEN n.incorporation_date = o.incorporation_date
+            OR (
+              n.incorporation_date IS NULL AND o.incorporation_date IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__incorporation_date,
+          CASE
+            WHEN n.incorporation_year = o.incorporation_year
+            OR (
+              n.incorporation_year IS NULL AND o.incorporation_year IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__incorporation_year,
+          CASE
+            WHEN n.fiscal_year_end_month = o.fiscal_year_end_month
+            OR (
+              n.fiscal_year_end_month IS NULL AND o.fiscal_year_end_month IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__fiscal_year_end_month,
+          CASE
+            WHEN n.address_line1 = o.address_line1
+            OR (
+              n.address_line1 IS NULL AND o.address_line1 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__address_line1,
+          CASE
+            WHEN n.address_line2 = o.address_line2
+            OR (
+              n.address_line2 IS NULL AND o.address_line2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__address_line2,
+          CASE
+            WHEN n.postal_code = o.postal_code
+            OR (
+              n.postal_code IS NULL AND o.postal_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__postal_code,
+          CASE
+            WHEN n.state_code = o.state_code
+            OR (
+              n.state_code IS NULL AND o.state_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_code,
+          CASE
+            WHEN n.full_address = o.full_address
+            OR (
+              n.full_address IS NULL AND o.full_address IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__full_address,
+          CASE
+            WHEN n.city_id = o.city_id OR (
+              n.city_id IS NULL AND o.city_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_id,
+          CASE
+            WHEN n.city_name = o.city_name OR (
+              n.city_name IS NULL AND o.city_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_name,
+          CASE
+            WHEN n.city_state_name = o.city_state_name
+            OR (
+              n.city_state_name IS NULL AND o.city_state_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_state_name,
+          CASE
+            WHEN n.city_latitude = o.city_latitude
+            OR (
+              n.city_latitude IS NULL AND o.city_latitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_latitude,
+          CASE
+            WHEN n.city_longitude = o.city_longitude
+            OR (
+              n.city_longitude IS NULL AND o.city_longitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_longitude,
+          CASE
+            WHEN n.city_time_zone = o.city_time_zone
+            OR (
+              n.city_time_zone IS NULL AND o.city_time_zone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_time_zone,
+          CASE
+            WHEN n.country_id = o.country_id
+            OR (
+              n.country_id IS NULL AND o.country_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_id,
+          CASE
+            WHEN n.country_name = o.country_name
+            OR (
+              n.country_name IS NULL AND o.country_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_name,
+          CASE
+            WHEN n.country_iso2 = o.country_iso2
+            OR (
+              n.country_iso2 IS NULL AND o.country_iso2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_iso2,
+          CASE
+            WHEN n.country_region = o.country_region
+            OR (
+              n.country_region IS NULL AND o.country_region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_region,
+          CASE
+            WHEN n.country_currency_code = o.country_currency_code
+            OR (
+              n.country_currency_code IS NULL AND o.country_currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_currency_code,
+          CASE
+            WHEN n.is_eu_vendor = o.is_eu_vendor
+            OR (
+              n.is_eu_vendor IS NULL AND o.is_eu_vendor IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_eu_vendor,
+          CASE
+            WHEN n.is_sanctioned_country = o.is_sanctioned_country
+            OR (
+              n.is_sanctioned_country IS NULL AND o.is_sanctioned_country IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_sanctioned_country,
+          CASE
+            WHEN n.primary_category_id = o.primary_category_id
+            OR (
+              n.primary_category_id IS NULL AND o.primary_category_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_id,
+          CASE
+            WHEN n.primary_category_name = o.primary_category_name
+            OR (
+              n.primary_category_name IS NULL AND o.primary_category_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_name,
+          CASE
+            WHEN n.primary_category_code = o.primary_category_code
+            OR (
+              n.primary_category_code IS NULL AND o.primary_category_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_code,
+          CASE
+            WHEN n.primary_category_path = o.primary_category_path
+            OR (
+              n.primary_category_path IS NULL AND o.primary_category_path IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_path,
+          CASE
+            WHEN n.category_requires_approval = o.category_requires_approval
+            OR (
+              n.category_requires_approval IS NULL AND o.category_requires_approval IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__category_requires_approval,
+          CASE
+            WHEN n.poc_user_id = o.poc_user_id
+            OR (
+              n.poc_user_id IS NULL AND o.poc_user_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_user_id,
+          CASE
+            WHEN n.poc_first_name = o.poc_first_name
+            OR (
+              n.poc_first_name IS NULL AND o.poc_first_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_first_name,
+          CASE
+            WHEN n.poc_last_name = o.poc_last_name
+            OR (
+              n.poc_last_name IS NULL AND o.poc_last_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_last_name,
+          CASE
+            WHEN n.poc_full_name = o.poc_full_name
+            OR (
+              n.poc_full_name IS NULL AND o.poc_full_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_full_name,
+          CASE
+            WHEN n.poc_email = o.poc_email OR (
+              n.poc_email IS NULL AND o.poc_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_email,
+          CASE
+            WHEN n.poc_phone = o.poc_phone OR (
+              n.poc_phone IS NULL AND o.poc_phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_phone,
+          CASE
+            WHEN n.poc_job_title = o.poc_job_title
+            OR (
+              n.poc_job_title IS NULL AND o.poc_job_title IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_job_title,
+          CASE
+            WHEN n.poc_is_active = o.poc_is_active
+            OR (
+              n.poc_is_active IS NULL AND o.poc_is_active IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_is_active,
+          CASE
+            WHEN n.created_by_user_id = o.created_by_user_id
+            OR (
+              n.created_by_user_id IS NULL AND o.created_by_user_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by_user_id,
+          CASE
+            WHEN n.created_by_name = o.created_by_name
+            OR (
+              n.created_by_name IS NULL AND o.created_by_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by_name,
+          CASE
+            WHEN n.created_by_email = o.created_by_email
+            OR (
+              n.created_by_email IS NULL AND o.created_by_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by_email,
+          CASE
+            WHEN n.employee_count = o.employee_count
+            OR (
+              n.employee_count IS NULL AND o.employee_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__employee_count,
+          CASE
+            WHEN n.employee_band = o.employee_band
+            OR (
+              n.employee_band IS NULL AND o.employee_band IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__employee_band,
+          CASE
+            WHEN n.annual_revenue = o.annual_revenue
+            OR (
+              n.annual_revenue IS NULL AND o.annual_revenue IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__annual_revenue,
+          CASE
+            WHEN n.annual_revenue_musd = o.annual_revenue_musd
+            OR (
+              n.annual_revenue_musd IS NULL AND o.annual_revenue_musd IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__annual_revenue_musd,
+          CASE
+            WHEN n.currency_code = o.currency_code
+            OR (
+              n.currency_code IS NULL AND o.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.credit_limit = o.credit_limit
+            OR (
+              n.credit_limit IS NULL AND o.credit_limit IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__credit_limit,
+          CASE
+            WHEN n.payment_terms_days = o.payment_terms_days
+            OR (
+              n.payment_terms_days IS NULL AND o.payment_terms_days IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__payment_terms_days,
+          CASE
+            WHEN n.rating = o.rating OR (
+              n.rating IS NULL AND o.rating IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__rating,
+          CASE
+            WHEN n.rating_pct = o.rating_pct
+            OR (
+              n.rating_pct IS NULL AND o.rating_pct IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__rating_pct,
+          CASE
+            WHEN n.is_verified = o.is_verified
+            OR (
+              n.is_verified IS NULL AND o.is_verified IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_verified,
+          CASE
+            WHEN n.is_preferred = o.is_preferred
+            OR (
+              n.is_preferred IS NULL AND o.is_preferred IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_preferred,
+          CASE
+            WHEN n.is_diverse_supplier = o.is_diverse_supplier
+            OR (
+              n.is_diverse_supplier IS NULL AND o.is_diverse_supplier IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_diverse_supplier,
+          CASE
+            WHEN n.is_minority_owned = o.is_minority_owned
+            OR (
+              n.is_minority_owned IS NULL AND o.is_minority_owned IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_minority_owned,
+          CASE
+            WHEN n.onboarding_status = o.onboarding_status
+            OR (
+              n.onboarding_status IS NULL AND o.onboarding_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__onboarding_status,
+          CASE
+            WHEN n.onboarding_status_label = o.onboarding_status_label
+            OR (
+              n.onboarding_status_label IS NULL AND o.onboarding_status_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__onboarding_status_label,
+          CASE
+            WHEN n.onboarded_at = o.onboarded_at
+            OR (
+              n.onboarded_at IS NULL AND o.onboarded_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__onboarded_at,
+          CASE
+            WHEN n.verified_at = o.verified_at
+            OR (
+              n.verified_at IS NULL AND o.verified_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__verified_at,
+          CASE
+            WHEN n.days_to_onboard = o.days_to_onboard
+            OR (
+              n.days_to_onboard IS NULL AND o.days_to_onboard IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__days_to_onboard,
+          CASE
+            WHEN n.vendor_created_at = o.vendor_created_at
+            OR (
+              n.vendor_created_at IS NULL AND o.vendor_created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_created_at,
+          CASE
+            WHEN n.vendor_display_name = o.vendor_display_name
+            OR (
+              n.vendor_display_name IS NULL AND o.vendor_display_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_display_name
+        FROM vendor__fact_vendor__new AS n
+        FULL JOIN (
+          SELECT
+            f.vendor_id,
+            f.vendor_name,
+            f.vendor_legal_name,
+            f.vendor_label,
+            f.vendor_email,
+            f.vendor_phone,
+            f.vendor_website,
+            f.external_ref,
+            f.parent_company_id,
+            f.vendor_status,
+            f.vendor_status_label,
+            f.vendor_category,
+            f.vendor_category_label,
+            f.company_type,
+            f.signup_source,
+            f.tax_id,
+            f.registration_number,
+            f.duns_number,
+            f.incorporation_date,
+            f.incorporation_year,
+            f.fiscal_year_end_month,
+            f.address_line1,
+            f.address_line2,
+            f.postal_code,
+            f.state_code,
+            f.full_address,
+            f.city_id,
+            f.city_name,
+            f.city_state_name,
+            f.city_latitude,
+            f.city_longitude,
+            f.city_time_zone,
+            f.country_id,
+            f.country_name,
+            f.country_iso2,
+            f.country_region,
+            f.country_currency_code,
+            f.is_eu_vendor,
+            f.is_sanctioned_country,
+            f.primary_category_id,
+            f.primary_category_name,
+            f.primary_category_code,
+            f.primary_category_path,
+            f.category_requires_approval,
+            f.poc_user_id,
+            f.poc_first_name,
+            f.poc_last_name,
+            f.poc_full_name,
+            f.poc_email,
+            f.poc_phone,
+            f.poc_job_title,
+            f.poc_is_active,
+            f.created_by_user_id,
+            f.created_by_name,
+            f.created_by_email,
+            f.employee_count,
+            f.employee_band,
+            f.annual_revenue,
+            f.annual_revenue_musd,
+            f.currency_code,
+            f.credit_limit,
+            f.payment_terms_days,
+            f.rating,
+            f.rating_pct,
+            f.is_verified,
+            f.is_preferred,
+            f.is_diverse_supplier,
+            f.is_minority_owned,
+            f.onboarding_status,
+            f.onboarding_status_label,
+            f.onboarded_at,
+            f.verified_at,
+            f.days_to_onboard,
+            f.vendor_created_at,
+            f.vendor_display_name
+          FROM staging_public.fact_vendor AS f
+        ) AS o
+          ON n.vendor_id = o.vendor_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__vendor_name
+          OR d.chg__vendor_legal_name
+          OR d.chg__vendor_label
+          OR d.chg__vendor_email
+          OR d.chg__vendor_phone
+          OR d.chg__vendor_website
+          OR d.chg__external_ref
+          OR d.chg__parent_company_id
+          OR d.chg__vendor_status
+          OR d.chg__vendor_status_label
+          OR d.chg__vendor_category
+          OR d.chg__vendor_category_label
+          OR d.chg__company_type
+          OR d.chg__signup_source
+          OR d.chg__tax_id
+          OR d.chg__registration_number
+          OR d.chg__duns_number
+          OR d.chg__incorporation_date
+          OR d.chg__incorporation_year
+          OR d.chg__fiscal_year_end_month
+          OR d.chg__address_line1
+          OR d.chg__address_line2
+          OR d.chg__postal_code
+          OR d.chg__state_code
+          OR d.chg__full_address
+          OR d.chg__city_id
+          OR d.chg__city_name
+          OR d.chg__city_state_name
+          OR d.chg__city_latitude
+          OR d.chg__city_longitude
+          OR d.chg__city_time_zone
+          OR d.chg__country_id
+          OR d.chg__country_name
+          OR d.chg__country_iso2
+          OR d.chg__country_region
+          OR d.chg__country_currency_code
+          OR d.chg__is_eu_vendor
+          OR d.chg__is_sanctioned_country
+          OR d.chg__primary_category_id
+          OR d.chg__primary_category_name
+          OR d.chg__primary_category_code
+          OR d.chg__primary_category_path
+          OR d.chg__category_requires_approval
+          OR d.chg__poc_user_id
+          OR d.chg__poc_first_name
+          OR d.chg__poc_last_name
+          OR d.chg__poc_full_name
+          OR d.chg__poc_email
+          OR d.chg__poc_phone
+          OR d.chg__poc_job_title
+          OR d.chg__poc_is_active
+          OR d.chg__created_by_user_id
+          OR d.chg__created_by_name
+          OR d.chg__created_by_email
+          OR d.chg__employee_count
+          OR d.chg__employee_band
+          OR d.chg__annual_revenue
+          OR d.chg__annual_revenue_musd
+          OR d.chg__currency_code
+          OR d.chg__credit_limit
+          OR d.chg__payment_terms_days
+          OR d.chg__rating
+          OR d.chg__rating_pct
+          OR d.chg__is_verified
+          OR d.chg__is_preferred
+          OR d.chg__is_diverse_supplier
+          OR d.chg__is_minority_owned
+          OR d.chg__onboarding_status
+          OR d.chg__onboarding_status_label
+          OR d.chg__onboarded_at
+          OR d.chg__verified_at
+          OR d.chg__days_to_onboard
+          OR d.chg__vendor_created_at
+          OR d.chg__vendor_display_name
+        );
+      ANALYZE vendor__fact_vendor__diff (cdc__op, vendor_id, old__vendor_id);
+      DELETE FROM staging_public.fact_vendor USING   vendor__fact_vendor__diff
+      WHERE
+        fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
+        AND vendor__fact_vendor__diff.cdc__op = 'D';
+      v_statements := v_statements + 9;
+    ELSE
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__new;
+      CREATE TEMPORARY TABLE vendor__fact_vendor__new AS
+      SELECT
+        companies.id AS vendor_id,
+        companies.name AS vendor_name,
+        companies.legal_name AS vendor_legal_name,
+        companies.name || ' / ' || COALESCE(cities.name, '?') AS vendor_label,
+        companies.email AS vendor_email,
+        companies.phone AS vendor_phone,
+        companies.website AS vendor_website,
+        companies.external_ref AS external_ref,
+        companies.parent_company_id AS parent_company_id,
+        companies.status AS vendor_status,
+        CASE companies.status
+          WHEN 0
+          THEN 'pending'
+          WHEN 1
+          THEN 'active'
+          WHEN 2
+          THEN 'suspended'
+          WHEN 3
+          THEN 'inactive'
+          ELSE 'unknown'
+        END AS vendor_status_label,
+        companies.category AS vendor_category,
+        CASE companies.category
+          WHEN 1
+          THEN 'manufacturer'
+          WHEN 2
+          THEN 'distributor'
+          WHEN 4
+          THEN 'service provider'
+          ELSE 'other'
+        END AS vendor_category_label,
+        companies.company_type AS company_type,
+        companies.signup_source AS signup_source,
+        companies.tax_id AS tax_id,
+        companies.registration_number AS registration_number,
+        companies.duns_number AS duns_number,
+        companies.incorporation_date AS incorporation_date,
+        CASE
+          WHEN COALESCE(
+            (
+              EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+              OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
+        END AS incorporation_year,
+        companies.fiscal_year_end_month AS fiscal_year_end_month,
+        companies.address_line1 AS address_line1,
+        companies.address_line2 AS address_line2,
+        companies.postal_code AS postal_code,
+        companies.state_code AS state_code,
+        COALESCE(companies.address_line1, '') || ', ' || COALESCE(cities.name, '') || ' ' || COALESCE(companies.postal_code, '') || ', ' || COALESCE(countries.iso2, '') AS full_address,
+        companies.city_id AS city_id,
+        cities.name AS city_name,
+        cities.state_name AS city_state_name,
+        cities.latitude AS city_latitude,
+        cities.longitude AS city_longitude,
+        cities.time_zone AS city_time_zone,
+        cities.country_id AS country_id,
+        countries.name AS country_name,
+        countries.iso2 AS country_iso2,
+        countries.region AS country_region,
+        countries.currency_code AS country_currency_code,
+        COALESCE(countries.is_eu_member, FALSE) AS is_eu_vendor,
+        COALESCE(countries.is_sanctioned, FALSE) AS is_sanctioned_country,
+        companies.primary_category_id AS primary_category_id,
+        product_categories.name AS primary_category_name,
+        product_categories.code AS primary_category_code,
+        product_categories.path AS primary_category_path,
+        product_categories.requires_approval AS category_requires_approval,
+        companies.primary_contact_id AS poc_user_id,
+        poc_user.first_name AS poc_first_name,
+        poc_user.last_name AS poc_last_name,
+        TRIM(COALESCE(poc_user.first_name, '') || ' ' || COALESCE(poc_user.last_name, '')) AS poc_full_name,
+        poc_user.email AS poc_email,
+        COALESCE(poc_user.mobile_phone, poc_user.phone) AS poc_phone,
+        poc_user.job_title AS poc_job_title,
+        poc_user.is_active AS poc_is_active,
+        companies.created_by AS created_by_user_id,
+        TRIM(
+          COALESCE(created_by_user.first_name, '') || ' ' || COALESCE(created_by_user.last_name, '')
+        ) AS created_by_name,
+        created_by_user.email AS created_by_email,
+        companies.employee_count AS employee_count,
+        CASE
+          WHEN companies.employee_count IS NULL
+          THEN 'unknown'
+          WHEN companies.employee_count < 50
+          THEN 'small'
+          WHEN companies.employee_count < 1000
+          THEN 'medium'
+          ELSE 'large'
+        END AS employee_band,
+        companies.annual_revenue AS annual_revenue,
+        CASE
+          WHEN COALESCE((
+            ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+          ), FALSE)
+          THEN NULL
+          ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))
+        END AS annual_revenue_musd,
+        companies.currency_code AS currency_code,
+        companies.credit_limit AS credit_limit,
+        companies.payment_terms_days AS payment_terms_days,
+        companies.rating AS rating,
+        CASE
+          WHEN COALESCE((
+            ABS(companies.rating * 20) >= 999.995
+          ), FALSE)
+          THEN NULL
+          ELSE CAST(companies.rating * 20 AS DECIMAL(5, 2))
+        END AS rating_pct,
+        companies.is_verified AS is_verified,
+        companies.is_preferred AS is_preferred,
+        companies.is_diverse_supplier AS is_diverse_supplier,
+        companies.is_minority_owned AS is_minority_owned,
+        companies.onboarding_status AS onboarding_status,
+        CASE companies.onboarding_status
+          WHEN 0
+          THEN 'not started'
+          WHEN 1
+          THEN 'invited'
+          WHEN 2
+          THEN 'in progress'
+          WHEN 3
+          THEN 'completed'
+          ELSE 'unknown'
+        END AS onboarding_status_label,
+        companies.onboarded_at AS onboarded_at,
+        companies.verified_at AS verified_at,
+        CASE
+          WHEN COALESCE(
+            (
+              CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+              OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT)
+        END AS days_to_onboard,
+        companies.created_at AS vendor_created_at,
+        companies.display_name AS vendor_display_name,
+        CASE
+          WHEN COALESCE(
+            (
+              EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+              OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN 'value out of range for fact_vendor.incorporation_year (integer)'
+          WHEN COALESCE((
+            ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+          ), FALSE)
+          THEN 'numeric overflow for fact_vendor.annual_revenue_musd (numeric(18,6))'
+          WHEN COALESCE((
+            ABS(companies.rating * 20) >= 999.995
+          ), FALSE)
+          THEN 'numeric overflow for fact_vendor.rating_pct (numeric(5,2))'
+          WHEN COALESCE(
+            (
+              CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+              OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN 'value out of range for fact_vendor.days_to_onboard (integer)'
+        END AS cdc__unstorable
+      FROM public.companies AS companies
+      INNER JOIN vendor__fact_vendor__keys AS cdc__k
+        ON cdc__k.vendor_id = companies.id
+      LEFT JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      LEFT JOIN public.countries AS countries
+        ON countries.id = cities.country_id
+      LEFT JOIN public.users AS poc_user
+        ON poc_user.id = companies.primary_contact_id
+      LEFT JOIN public.users AS created_by_user
+        ON created_by_user.id = companies.created_by
+      LEFT JOIN public.product_categories AS product_categories
+        ON product_categories.id = companies.primary_category_id
+      WHERE
+        (
+          companies.status = 1 AND companies.category IN (1, 2, 4)
+        )
+        AND EXISTS(
+          SELECT
+            1
+          FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+          WHERE
+            buyer_seller_company_mappings.dealing_with_company_id = companies.id
+            AND buyer_seller_company_mappings.client_company_id = 12855
+            AND buyer_seller_company_mappings.status IN (1, 2, 7)
+            AND buyer_seller_company_mappings.source IN (0, 1)
+            AND NOT buyer_seller_company_mappings.invited_by IS NULL
+        );
+      ANALYZE vendor__fact_vendor__new (vendor_id);
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
+      )
+      SELECT
+        p_run_id,
+        'vendor',
+        'fact_vendor',
+        n.cdc__unstorable,
+        MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256))),
+        JSONB_BUILD_OBJECT('vendor_id', n.vendor_id),
+        transaction_timestamp()
+      FROM vendor__fact_vendor__new AS n
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'vendor'
+            AND x.source = 'fact_vendor'
+            AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.vendor_id AS VARCHAR(256)))
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = transaction_timestamp()
+      FROM (
+        SELECT
+          k.vendor_id,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM vendor__fact_vendor__keys AS k
+        LEFT JOIN vendor__fact_vendor__new AS n
+          ON k.vendor_id = n.vendor_id
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'vendor'
+        AND dead_letter.source = 'fact_vendor'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.vendor_id = CAST(dead_letter.row_data ->> 'vendor_id' AS BIGINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__diff;
+      CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE WHEN o.vendor_id IS NULL THEN 'I' WHEN n.vendor_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.vendor_id AS vendor_id,
+          n.vendor_name AS vendor_name,
+          n.vendor_legal_name AS vendor_legal_name,
+          n.vendor_label AS vendor_label,
+          n.vendor_email AS vendor_email,
+          n.vendor_phone AS vendor_phone,
+          n.vendor_website AS vendor_website,
+          n.external_ref AS external_ref,
+          n.parent_company_id AS parent_company_id,
+          n.vendor_status AS vendor_status,
+          n.vendor_status_label AS vendor_status_label,
+          n.vendor_category AS vendor_category,
+          n.vendor_category_label AS vendor_category_label,
+          n.company_type AS company_type,
+          n.signup_source AS signup_source,
+          n.tax_id AS tax_id,
+          n.registration_number AS registration_number,
+          n.duns_number AS duns_number,
+          n.incorporation_date AS incorporation_date,
+          n.incorporation_year AS incorporation_year,
+          n.fiscal_year_end_month AS fiscal_year_end_month,
+          n.address_line1 AS address_line1,
+          n.address_line2 AS address_line2,
+          n.postal_code AS postal_code,
+          n.state_code AS state_code,
+          n.full_address AS full_address,
+          n.city_id AS city_id,
+          n.city_name AS city_name,
+          n.city_state_name AS city_state_name,
+          n.city_latitude AS city_latitude,
+          n.city_longitude AS city_longitude,
+          n.city_time_zone AS city_time_zone,
+          n.country_id AS country_id,
+          n.country_name AS country_name,
+          n.country_iso2 AS country_iso2,
+          n.country_region AS country_region,
+          n.country_currency_code AS country_currency_code,
+          n.is_eu_vendor AS is_eu_vendor,
+          n.is_sanctioned_country AS is_sanctioned_country,
+          n.primary_category_id AS primary_category_id,
+          n.primary_category_name AS primary_category_name,
+          n.primary_category_code AS primary_category_code,
+          n.primary_category_path AS primary_category_path,
+          n.category_requires_approval AS category_requires_approval,
+          n.poc_user_id AS poc_user_id,
+          n.poc_first_name AS poc_first_name,
+          n.poc_last_name AS poc_last_name,
+          n.poc_full_name AS poc_full_name,
+          n.poc_email AS poc_email,
+          n.poc_phone AS poc_phone,
+          n.poc_job_title AS poc_job_title,
+          n.poc_is_active AS poc_is_active,
+          n.created_by_user_id AS created_by_user_id,
+          n.created_by_name AS created_by_name,
+          n.created_by_email AS created_by_email,
+          n.employee_count AS employee_count,
+          n.employee_band AS employee_band,
+          n.annual_revenue AS annual_revenue,
+          n.annual_revenue_musd AS annual_revenue_musd,
+          n.currency_code AS currency_code,
+          n.credit_limit AS credit_limit,
+          n.payment_terms_days AS payment_terms_days,
+          n.rating AS rating,
+          n.rating_pct AS rating_pct,
+          n.is_verified AS is_verified,
+          n.is_preferred AS is_preferred,
+          n.is_diverse_supplier AS is_diverse_supplier,
+          n.is_minority_owned AS is_minority_owned,
+          n.onboarding_status AS onboarding_status,
+          n.onboarding_status_label AS onboarding_status_label,
+          n.onboarded_at AS onboarded_at,
+          n.verified_at AS verified_at,
+          n.days_to_onboard AS days_to_onboard,
+          n.vendor_created_at AS vendor_created_at,
+          n.vendor_display_name AS vendor_display_name,
+          o.vendor_id AS old__vendor_id,
+          o.vendor_name AS old__vendor_name,
+          o.vendor_legal_name AS old__vendor_legal_name,
+          o.vendor_label AS old__vendor_label,
+          o.vendor_email AS old__vendor_email,
+          o.vendor_phone AS old__vendor_phone,
+          o.vendor_website AS old__vendor_website,
+          o.external_ref AS old__external_ref,
+          o.parent_company_id AS old__parent_company_id,
+          o.vendor_status AS old__vendor_status,
+          o.vendor_status_label AS old__vendor_status_label,
+          o.vendor_category AS old__vendor_category,
+          o.vendor_category_label AS old__vendor_category_label,
+          o.company_type AS old__company_type,
+          o.signup_source AS old__signup_source,
+          o.tax_id AS old__tax_id,
+          o.registration_number AS old__registration_number,
+          o.duns_number AS old__duns_number,
+          o.incorporation_date AS old__incorporation_date,
+          o.incorporation_year AS old__incorporation_year,
+          o.fiscal_year_end_month AS old__fiscal_year_end_month,
+          o.address_line1 AS old__address_line1,
+          o.address_line2 AS old__address_line2,
+          o.postal_code AS old__postal_code,
+          o.state_code AS old__state_code,
+          o.full_address AS old__full_address,
+          o.city_id AS old__city_id,
+          o.city_name AS old__city_name,
+          o.city_state_name AS old__city_state_name,
+          o.city_latitude AS old__city_latitude,
+          o.city_longitude AS old__city_longitude,
+          o.city_time_zone AS old__city_time_zone,
+          o.country_id AS old__country_id,
+          o.country_name AS old__country_name,
+          o.country_iso2 AS old__country_iso2,
+          o.country_region AS old__country_region,
+          o.country_currency_code AS old__country_currency_code,
+          o.is_eu_vendor AS old__is_eu_vendor,
+          o.is_sanctioned_country AS old__is_sanctioned_country,
+          o.primary_category_id AS old__primary_category_id,
+          o.primary_category_name AS old__primary_category_name,
+          o.primary_category_code AS old__primary_category_code,
+          o.primary_category_path AS old__primary_category_path,
+          o.category_requires_approval AS old__category_requires_approval,
+          o.poc_user_id AS old__poc_user_id,
+          o.poc_first_name AS old__poc_first_name,
+          o.poc_last_name AS old__poc_last_name,
+          o.poc_full_name AS old__poc_full_name,
+          o.poc_email AS old__poc_email,
+          o.poc_phone AS old__poc_phone,
+          o.poc_job_title AS old__poc_job_title,
+          o.poc_is_active AS old__poc_is_active,
+          o.created_by_user_id AS old__created_by_user_id,
+          o.created_by_name AS old__created_by_name,
+          o.created_by_email AS old__created_by_email,
+          o.employee_count AS old__employee_count,
+          o.employee_band AS old__employee_band,
+          o.annual_revenue AS old__annual_revenue,
+          o.annual_revenue_musd AS old__annual_revenue_musd,
+          o.currency_code AS old__currency_code,
+          o.credit_limit AS old__credit_limit,
+          o.payment_terms_days AS old__payment_terms_days,
+          o.rating AS old__rating,
+          o.rating_pct AS old__rating_pct,
+          o.is_verified AS old__is_verified,
+          o.is_preferred AS old__is_preferred,
+          o.is_diverse_supplier AS old__is_diverse_supplier,
+          o.is_minority_owned AS old__is_minority_owned,
+          o.onboarding_status AS old__onboarding_status,
+          o.onboarding_status_label AS old__onboarding_status_label,
+          o.onboarded_at AS old__onboarded_at,
+          o.verified_at AS old__verified_at,
+          o.days_to_onboard AS old__days_to_onboard,
+          o.vendor_created_at AS old__vendor_created_at,
+          o.vendor_display_name AS old__vendor_display_name,
+          CASE
+            WHEN n.vendor_id = o.vendor_id OR (
+              n.vendor_id IS NULL AND o.vendor_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_id,
+          CASE
+            WHEN n.vendor_name = o.vendor_name
+            OR (
+              n.vendor_name IS NULL AND o.vendor_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_name,
+          CASE
+            WHEN n.vendor_legal_name = o.vendor_legal_name
+            OR (
+              n.vendor_legal_name IS NULL AND o.vendor_legal_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_legal_name,
+          CASE
+            WHEN n.vendor_label = o.vendor_label
+            OR (
+              n.vendor_label IS NULL AND o.vendor_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_label,
+          CASE
+            WHEN n.vendor_email = o.vendor_email
+            OR (
+              n.vendor_email IS NULL AND o.vendor_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_email,
+          CASE
+            WHEN n.vendor_phone = o.vendor_phone
+            OR (
+              n.vendor_phone IS NULL AND o.vendor_phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_phone,
+          CASE
+            WHEN n.vendor_website = o.vendor_website
+            OR (
+              n.vendor_website IS NULL AND o.vendor_website IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_website,
+          CASE
+            WHEN n.external_ref = o.external_ref
+            OR (
+              n.external_ref IS NULL AND o.external_ref IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__external_ref,
+          CASE
+            WHEN n.parent_company_id = o.parent_company_id
+            OR (
+              n.parent_company_id IS NULL AND o.parent_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_company_id,
+          CASE
+            WHEN n.vendor_status = o.vendor_status
+            OR (
+              n.vendor_status IS NULL AND o.vendor_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_status,
+          CASE
+            WHEN n.vendor_status_label = o.vendor_status_label
+            OR (
+              n.vendor_status_label IS NULL AND o.vendor_status_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_status_label,
+          CASE
+            WHEN n.vendor_category = o.vendor_category
+            OR (
+              n.vendor_category IS NULL AND o.vendor_category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_category,
+          CASE
+            WHEN n.vendor_category_label = o.vendor_category_label
+            OR (
+              n.vendor_category_label IS NULL AND o.vendor_category_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_category_label,
+          CASE
+            WHEN n.company_type = o.company_type
+            OR (
+              n.company_type IS NULL AND o.company_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_type,
+          CASE
+            WHEN n.signup_source = o.signup_source
+            OR (
+              n.signup_source IS NULL AND o.signup_source IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__signup_source,
+          CASE
+            WHEN n.tax_id = o.tax_id OR (
+              n.tax_id IS NULL AND o.tax_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tax_id,
+          CASE
+            WHEN n.registration_number = o.registration_number
+            OR (
+              n.registration_number IS NULL AND o.registration_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__registration_number,
+          CASE
+            WHEN n.duns_number = o.duns_number
+            OR (
+              n.duns_number IS NULL AND o.duns_number IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__duns_number,
+          CASE
+            WHEN n.incorporation_date = o.incorporation_date
+            OR (
+              n.incorporation_date IS NULL AND o.incorporation_date IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__incorporation_date,
+          CASE
+            WHEN n.incorporation_year = o.incorporation_year
+            OR (
+              n.incorporation_year IS NULL AND o.incorporation_year IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__incorporation_year,
+          CASE
+            WHEN n.fiscal_year_end_month = o.fiscal_year_end_month
+            OR (
+              n.fiscal_year_end_month IS NULL AND o.fiscal_year_end_month IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__fiscal_year_end_month,
+          CASE
+            WHEN n.address_line1 = o.address_line1
+            OR (
+              n.address_line1 IS NULL AND o.address_line1 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__address_line1,
+          CASE
+            WHEN n.address_line2 = o.address_line2
+            OR (
+              n.address_line2 IS NULL AND o.address_line2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__address_line2,
+          CASE
+            WHEN n.postal_code = o.postal_code
+            OR (
+              n.postal_code IS NULL AND o.postal_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__postal_code,
+          CASE
+            WHEN n.state_code = o.state_code
+            OR (
+              n.state_code IS NULL AND o.state_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_code,
+          CASE
+            WHEN n.full_address = o.full_address
+            OR (
+              n.full_address IS NULL AND o.full_address IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__full_address,
+          CASE
+            WHEN n.city_id = o.city_id OR (
+              n.city_id IS NULL AND o.city_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_id,
+          CASE
+            WHEN n.city_name = o.city_name OR (
+              n.city_name IS NULL AND o.city_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_name,
+          CASE
+            WHEN n.city_state_name = o.city_state_name
+            OR (
+              n.city_state_name IS NULL AND o.city_state_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_state_name,
+          CASE
+            WHEN n.city_latitude = o.city_latitude
+            OR (
+              n.city_latitude IS NULL AND o.city_latitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_latitude,
+          CASE
+            WHEN n.city_longitude = o.city_longitude
+            OR (
+              n.city_longitude IS NULL AND o.city_longitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_longitude,
+          CASE
+            WHEN n.city_time_zone = o.city_time_zone
+            OR (
+              n.city_time_zone IS NULL AND o.city_time_zone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_time_zone,
+          CASE
+            WHEN n.country_id = o.country_id
+            OR (
+              n.country_id IS NULL AND o.country_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_id,
+          CASE
+            WHEN n.country_name = o.country_name
+            OR (
+              n.country_name IS NULL AND o.country_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_name,
+          CASE
+            WHEN n.country_iso2 = o.country_iso2
+            OR (
+              n.country_iso2 IS NULL AND o.country_iso2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_iso2,
+          CASE
+            WHEN n.country_region = o.country_region
+            OR (
+              n.country_region IS NULL AND o.country_region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_region,
+          CASE
+            WHEN n.country_currency_code = o.country_currency_code
+            OR (
+              n.country_currency_code IS NULL AND o.country_currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_currency_code,
+          CASE
+            WHEN n.is_eu_vendor = o.is_eu_vendor
+            OR (
+              n.is_eu_vendor IS NULL AND o.is_eu_vendor IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_eu_vendor,
+          CASE
+            WHEN n.is_sanctioned_country = o.is_sanctioned_country
+            OR (
+              n.is_sanctioned_country IS NULL AND o.is_sanctioned_country IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_sanctioned_country,
+          CASE
+            WHEN n.primary_category_id = o.primary_category_id
+            OR (
+              n.primary_category_id IS NULL AND o.primary_category_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_id,
+          CASE
+            WHEN n.primary_category_name = o.primary_category_name
+            OR (
+              n.primary_category_name IS NULL AND o.primary_category_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_name,
+          CASE
+            WHEN n.primary_category_code = o.primary_category_code
+            OR (
+              n.primary_category_code IS NULL AND o.primary_category_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_code,
+          CASE
+            WHEN n.primary_category_path = o.primary_category_path
+            OR (
+              n.primary_category_path IS NULL AND o.primary_category_path IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__primary_category_path,
+          CASE
+            WHEN n.category_requires_approval = o.category_requires_approval
+            OR (
+              n.category_requires_approval IS NULL AND o.category_requires_approval IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__category_requires_approval,
+          CASE
+            WHEN n.poc_user_id = o.poc_user_id
+            OR (
+              n.poc_user_id IS NULL AND o.poc_user_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_user_id,
+          CASE
+            WHEN n.poc_first_name = o.poc_first_name
+            OR (
+              n.poc_first_name IS NULL AND o.poc_first_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_first_name,
+          CASE
+            WHEN n.poc_last_name = o.poc_last_name
+            OR (
+              n.poc_last_name IS NULL AND o.poc_last_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_last_name,
+          CASE
+            WHEN n.poc_full_name = o.poc_full_name
+            OR (
+              n.poc_full_name IS NULL AND o.poc_full_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_full_name,
+          CASE
+            WHEN n.poc_email = o.poc_email OR (
+              n.poc_email IS NULL AND o.poc_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_email,
+          CASE
+            WHEN n.poc_phone = o.poc_phone OR (
+              n.poc_phone IS NULL AND o.poc_phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_phone,
+          CASE
+            WHEN n.poc_job_title = o.poc_job_title
+            OR (
+              n.poc_job_title IS NULL AND o.poc_job_title IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_job_title,
+          CASE
+            WHEN n.poc_is_active = o.poc_is_active
+            OR (
+              n.poc_is_active IS NULL AND o.poc_is_active IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__poc_is_active,
+          CASE
+            WHEN n.created_by_user_id = o.created_by_user_id
+            OR (
+              n.created_by_user_id IS NULL AND o.created_by_user_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by_user_id,
+          CASE
+            WHEN n.created_by_name = o.created_by_name
+            OR (
+              n.created_by_name IS NULL AND o.created_by_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by_name,
+          CASE
+            WHEN n.created_by_email = o.created_by_email
+            OR (
+              n.created_by_email IS NULL AND o.created_by_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__created_by_email,
+          CASE
+            WHEN n.employee_count = o.employee_count
+            OR (
+              n.employee_count IS NULL AND o.employee_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__employee_count,
+          CASE
+            WHEN n.employee_band = o.employee_band
+            OR (
+              n.employee_band IS NULL AND o.employee_band IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__employee_band,
+          CASE
+            WHEN n.annual_revenue = o.annual_revenue
+            OR (
+              n.annual_revenue IS NULL AND o.annual_revenue IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__annual_revenue,
+          CASE
+            WHEN n.annual_revenue_musd = o.annual_revenue_musd
+            OR (
+              n.annual_revenue_musd IS NULL AND o.annual_revenue_musd IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__annual_revenue_musd,
+          CASE
+            WHEN n.currency_code = o.currency_code
+            OR (
+              n.currency_code IS NULL AND o.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.credit_limit = o.credit_limit
+            OR (
+              n.credit_limit IS NULL AND o.credit_limit IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__credit_limit,
+          CASE
+            WHEN n.payment_terms_days = o.payment_terms_days
+            OR (
+              n.payment_terms_days IS NULL AND o.payment_terms_days IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__payment_terms_days,
+          CASE
+            WHEN n.rating = o.rating OR (
+              n.rating IS NULL AND o.rating IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__rating,
+          CASE
+            WHEN n.rating_pct = o.rating_pct
+            OR (
+              n.rating_pct IS NULL AND o.rating_pct IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__rating_pct,
+          CASE
+            WHEN n.is_verified = o.is_verified
+            OR (
+              n.is_verified IS NULL AND o.is_verified IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_verified,
+          CASE
+            WHEN n.is_preferred = o.is_preferred
+            OR (
+              n.is_preferred IS NULL AND o.is_preferred IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_preferred,
+          CASE
+            WHEN n.is_diverse_supplier = o.is_diverse_supplier
+            OR (
+              n.is_diverse_supplier IS NULL AND o.is_diverse_supplier IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_diverse_supplier,
+          CASE
+            WHEN n.is_minority_owned = o.is_minority_owned
+            OR (
+              n.is_minority_owned IS NULL AND o.is_minority_owned IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_minority_owned,
+          CASE
+            WHEN n.onboarding_status = o.onboarding_status
+            OR (
+              n.onboarding_status IS NULL AND o.onboarding_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__onboarding_status,
+          CASE
+            WHEN n.onboarding_status_label = o.onboarding_status_label
+            OR (
+              n.onboarding_status_label IS NULL AND o.onboarding_status_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__onboarding_status_label,
+          CASE
+            WHEN n.onboarded_at = o.onboarded_at
+            OR (
+              n.onboarded_at IS NULL AND o.onboarded_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__onboarded_at,
+          CASE
+            WHEN n.verified_at = o.verified_at
+            OR (
+              n.verified_at IS NULL AND o.verified_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__verified_at,
+          CASE
+            WHEN n.days_to_onboard = o.days_to_onboard
+            OR (
+              n.days_to_onboard IS NULL AND o.days_to_onboard IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__days_to_onboard,
+          CASE
+            WHEN n.vendor_created_at = o.vendor_created_at
+            OR (
+              n.vendor_created_at IS NULL AND o.vendor_created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_created_at,
+          CASE
+            WHEN n.vendor_display_name = o.vendor_display_name
+            OR (
+              n.vendor_display_name IS NULL AND o.vendor_display_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_display_name
+        FROM vendor__fact_vendor__new AS n
+        FULL JOIN (
+          SELECT
+            f.vendor_id,
+            f.vendor_name,
+            f.vendor_legal_name,
+            f.vendor_label,
+            f.vendor_email,
+            f.vendor_phone,
+            f.vendor_website,
+            f.external_ref,
+            f.parent_company_id,
+            f.vendor_status,
+            f.vendor_status_label,
+            f.vendor_category,
+            f.vendor_category_label,
+            f.company_type,
+            f.signup_source,
+            f.tax_id,
+            f.registration_number,
+            f.duns_number,
+            f.incorporation_date,
+            f.incorporation_year,
+            f.fiscal_year_end_month,
+            f.address_line1,
+            f.address_line2,
+            f.postal_code,
+            f.state_code,
+            f.full_address,
+            f.city_id,
+            f.city_name,
+            f.city_state_name,
+            f.city_latitude,
+            f.city_longitude,
+            f.city_time_zone,
+            f.country_id,
+            f.country_name,
+            f.country_iso2,
+            f.country_region,
+            f.country_currency_code,
+            f.is_eu_vendor,
+            f.is_sanctioned_country,
+            f.primary_category_id,
+            f.primary_category_name,
+            f.primary_category_code,
+            f.primary_category_path,
+            f.category_requires_approval,
+            f.poc_user_id,
+            f.poc_first_name,
+            f.poc_last_name,
+            f.poc_full_name,
+            f.poc_email,
+            f.poc_phone,
+            f.poc_job_title,
+            f.poc_is_active,
+            f.created_by_user_id,
+            f.created_by_name,
+            f.created_by_email,
+            f.employee_count,
+            f.employee_band,
+            f.annual_revenue,
+            f.annual_revenue_musd,
+            f.currency_code,
+            f.credit_limit,
+            f.payment_terms_days,
+            f.rating,
+            f.rating_pct,
+            f.is_verified,
+            f.is_preferred,
+            f.is_diverse_supplier,
+            f.is_minority_owned,
+            f.onboarding_status,
+            f.onboarding_status_label,
+            f.onboarded_at,
+            f.verified_at,
+            f.days_to_onboard,
+            f.vendor_created_at,
+            f.vendor_display_name
+          FROM staging_public.fact_vendor AS f
+          INNER JOIN vendor__fact_vendor__keys AS cdc__k
+            ON f.vendor_id = cdc__k.vendor_id
+        ) AS o
+          ON n.vendor_id = o.vendor_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__vendor_name
+          OR d.chg__vendor_legal_name
+          OR d.chg__vendor_label
+          OR d.chg__vendor_email
+          OR d.chg__vendor_phone
+          OR d.chg__vendor_website
+          OR d.chg__external_ref
+          OR d.chg__parent_company_id
+          OR d.chg__vendor_status
+          OR d.chg__vendor_status_label
+          OR d.chg__vendor_category
+          OR d.chg__vendor_category_label
+          OR d.chg__company_type
+          OR d.chg__signup_source
+          OR d.chg__tax_id
+          OR d.chg__registration_number
+          OR d.chg__duns_number
+          OR d.chg__incorporation_date
+          OR d.chg__incorporation_year
+          OR d.chg__fiscal_year_end_month
+          OR d.chg__address_line1
+          OR d.chg__address_line2
+          OR d.chg__postal_code
+          OR d.chg__state_code
+          OR d.chg__full_address
+          OR d.chg__city_id
+          OR d.chg__city_name
+          OR d.chg__city_state_name
+          OR d.chg__city_latitude
+          OR d.chg__city_longitude
+          OR d.chg__city_time_zone
+          OR d.chg__country_id
+          OR d.chg__country_name
+          OR d.chg__country_iso2
+          OR d.chg__country_region
+          OR d.chg__country_currency_code
+          OR d.chg__is_eu_vendor
+          OR d.chg__is_sanctioned_country
+          OR d.chg__primary_category_id
+          OR d.chg__primary_category_name
+          OR d.chg__primary_category_code
+          OR d.chg__primary_category_path
+          OR d.chg__category_requires_approval
+          OR d.chg__poc_user_id
+          OR d.chg__poc_first_name
+          OR d.chg__poc_last_name
+          OR d.chg__poc_full_name
+          OR d.chg__poc_email
+          OR d.chg__poc_phone
+          OR d.chg__poc_job_title
+          OR d.chg__poc_is_active
+          OR d.chg__created_by_user_id
+          OR d.chg__created_by_name
+          OR d.chg__created_by_email
+          OR d.chg__employee_count
+          OR d.chg__employee_band
+          OR d.chg__annual_revenue
+          OR d.chg__annual_revenue_musd
+          OR d.chg__currency_code
+          OR d.chg__credit_limit
+          OR d.chg__payment_terms_days
+          OR d.chg__rating
+          OR d.chg__rating_pct
+          OR d.chg__is_verified
+          OR d.chg__is_preferred
+          OR d.chg__is_diverse_supplier
+          OR d.chg__is_minority_owned
+          OR d.chg__onboarding_status
+          OR d.chg__onboarding_status_label
+          OR d.chg__onboarded_at
+          OR d.chg__verified_at
+          OR d.chg__days_to_onboard
+          OR d.chg__vendor_created_at
+          OR d.chg__vendor_display_name
+        );
+      ANALYZE vendor__fact_vendor__diff (cdc__op, vendor_id, old__vendor_id);
+      DELETE FROM staging_public.fact_vendor USING   vendor__fact_vendor__diff
+      WHERE
+        fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
+        AND vendor__fact_vendor__diff.cdc__op = 'D';
+      v_statements := v_statements + 9;
+    END IF;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_vendor (
@@ -2461,7 +3643,12 @@ BEGIN
       updated,
       deleted,
       stale,
-      dead_lettered
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected,
+      path
     )
     SELECT
       p_run_id,
@@ -2472,7 +3659,12 @@ BEGIN
       COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
       COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
       0,
-      0
+      0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      v_path
     FROM vendor__fact_vendor__diff;
     v_statements := v_statements + 2;
   ELSE

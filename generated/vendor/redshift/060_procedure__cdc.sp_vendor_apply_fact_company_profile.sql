@@ -8,6 +8,8 @@ DECLARE
   v_changed_2 BIGINT;
   v_changed_3 BIGINT;
   v_target_rows BIGINT;
+  v_target_count BIGINT;
+  v_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_company_profile rows may change: every key (rebuild) or the keys this run's changes reach.
@@ -216,430 +218,864 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS vendor__fact_company_profile__new;
-    CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS
-    SELECT
-      companies.id AS company_id,
-      companies.name AS company_name,
-      companies.legal_name AS legal_name,
-      companies.email AS contact_email,
-      companies.phone AS contact_phone,
-      companies.website AS website,
-      companies.status AS company_status,
-      companies.category AS company_category,
-      companies.company_type AS company_type,
-      companies.description AS description,
-      companies.logo_url AS logo_url,
-      companies.employee_count AS employee_count,
-      companies.annual_revenue AS annual_revenue,
-      companies.currency_code AS currency_code,
-      companies.is_verified AS is_verified,
-      companies.parent_company_id AS parent_company_id,
-      parent_company.name AS parent_company_name,
-      COALESCE(parent_company.name, companies.name) AS group_name,
-      cities.name AS city_name,
-      countries.name AS country_name,
-      countries.iso2 AS country_iso2,
-      CASE
-        WHEN COALESCE(
-          (
-            EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
-            OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
-          ),
-          FALSE
-        )
-        THEN NULL
-        ELSE CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INTEGER)
-      END AS company_age_years,
-      companies.created_at AS profile_created_at,
-      companies.updated_at AS profile_updated_at,
-      CASE
-        WHEN COALESCE(
-          (
-            EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
-            OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
-          ),
-          FALSE
-        )
-        THEN 'value out of range for fact_company_profile.company_age_years (integer)'
-      END AS cdc__unstorable
-    FROM public.companies AS companies
-    INNER JOIN vendor__fact_company_profile__keys AS cdc__k
-      ON cdc__k.company_id = companies.id
-    LEFT JOIN public.cities AS cities
-      ON cities.id = companies.city_id
-    LEFT JOIN public.countries AS countries
-      ON countries.id = cities.country_id
-    LEFT JOIN public.companies AS parent_company
-      ON parent_company.id = companies.parent_company_id
-    WHERE
-      (
-        companies.status IN (0, 1, 2)
-      );
-    INSERT INTO cdc.dead_letter (
-      run_id,
-      pipeline,
-      source,
-      reason,
-      row_hash,
-      row_data,
-      dead_lettered_at
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'fact_company_profile',
-      n.cdc__unstorable,
-      MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256))),
-      OBJECT('company_id', n.company_id),
-      SYSDATE
-    FROM vendor__fact_company_profile__new AS n
-    WHERE
-      NOT n.cdc__unstorable IS NULL
-      AND NOT EXISTS(
-        SELECT
-          1
-        FROM cdc.dead_letter AS x
-        WHERE
-          x.pipeline = 'vendor'
-          AND x.source = 'fact_company_profile'
-          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256)))
-      );
-    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
-    FROM (
+    -- The path by cost: when the affected keys are 10 % of the target or more, the
+    -- whole definition beside the whole target (set-based) costs less than reaching each
+    -- key; the diff, and so every write and log row, is the same (docs/performance.md).
+    v_path := 'keys';
+    IF NOT p_full AND v_target_rows > 0 THEN
+      SELECT COUNT(*) INTO v_target_count FROM staging_public.fact_company_profile;
+      v_statements := v_statements + 1;
+      IF v_keys * 100 >= 10 * v_target_count THEN
+        v_path := 'full';
+      END IF;
+    END IF;
+    IF v_path = 'full' THEN
+      DROP TABLE IF EXISTS vendor__fact_company_profile__new;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS
       SELECT
-        k.company_id,
-        n.cdc__unstorable AS cdc__unstorable
-      FROM vendor__fact_company_profile__keys AS k
-      LEFT JOIN vendor__fact_company_profile__new AS n
-        ON k.company_id = n.company_id
-    ) AS r
-    WHERE
-      dead_letter.pipeline = 'vendor'
-      AND dead_letter.source = 'fact_company_profile'
-      AND dead_letter.resolved_run_id IS NULL
-      AND dead_letter.run_id < p_run_id
-      AND (
-        r.company_id = CAST(dead_letter.row_data."company_id" AS BIGINT)
-        AND (
-          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
-        )
-      );
-    DROP TABLE IF EXISTS vendor__fact_company_profile__diff;
-    CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
-    SELECT
-      *
-    FROM (
+        companies.id AS company_id,
+        companies.name AS company_name,
+        companies.legal_name AS legal_name,
+        companies.email AS contact_email,
+        companies.phone AS contact_phone,
+        companies.website AS website,
+        companies.status AS company_status,
+        companies.category AS company_category,
+        companies.company_type AS company_type,
+        companies.description AS description,
+        companies.logo_url AS logo_url,
+        companies.employee_count AS employee_count,
+        companies.annual_revenue AS annual_revenue,
+        companies.currency_code AS currency_code,
+        companies.is_verified AS is_verified,
+        companies.parent_company_id AS parent_company_id,
+        parent_company.name AS parent_company_name,
+        COALESCE(parent_company.name, companies.name) AS group_name,
+        cities.name AS city_name,
+        countries.name AS country_name,
+        countries.iso2 AS country_iso2,
+        CASE
+          WHEN COALESCE(
+            (
+              EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+              OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INTEGER)
+        END AS company_age_years,
+        companies.created_at AS profile_created_at,
+        companies.updated_at AS profile_updated_at,
+        CASE
+          WHEN COALESCE(
+            (
+              EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+              OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN 'value out of range for fact_company_profile.company_age_years (integer)'
+        END AS cdc__unstorable
+      FROM public.companies AS companies
+      LEFT JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      LEFT JOIN public.countries AS countries
+        ON countries.id = cities.country_id
+      LEFT JOIN public.companies AS parent_company
+        ON parent_company.id = companies.parent_company_id
+      WHERE
+        (
+          companies.status IN (0, 1, 2)
+        );
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
+      )
       SELECT
-        CASE
-          WHEN o.company_id IS NULL
-          THEN 'I'
-          WHEN n.company_id IS NULL
-          THEN 'D'
-          ELSE 'U'
-        END AS cdc__op,
-        n.company_id AS company_id,
-        n.company_name AS company_name,
-        n.legal_name AS legal_name,
-        n.contact_email AS contact_email,
-        n.contact_phone AS contact_phone,
-        n.website AS website,
-        n.company_status AS company_status,
-        n.company_category AS company_category,
-        n.company_type AS company_type,
-        n.description AS description,
-        n.logo_url AS logo_url,
-        n.employee_count AS employee_count,
-        n.annual_revenue AS annual_revenue,
-        n.currency_code AS currency_code,
-        n.is_verified AS is_verified,
-        n.parent_company_id AS parent_company_id,
-        n.parent_company_name AS parent_company_name,
-        n.group_name AS group_name,
-        n.city_name AS city_name,
-        n.country_name AS country_name,
-        n.country_iso2 AS country_iso2,
-        n.company_age_years AS company_age_years,
-        n.profile_created_at AS profile_created_at,
-        n.profile_updated_at AS profile_updated_at,
-        o.company_id AS old__company_id,
-        o.company_name AS old__company_name,
-        o.legal_name AS old__legal_name,
-        o.contact_email AS old__contact_email,
-        o.contact_phone AS old__contact_phone,
-        o.website AS old__website,
-        o.company_status AS old__company_status,
-        o.company_category AS old__company_category,
-        o.company_type AS old__company_type,
-        o.description AS old__description,
-        o.logo_url AS old__logo_url,
-        o.employee_count AS old__employee_count,
-        o.annual_revenue AS old__annual_revenue,
-        o.currency_code AS old__currency_code,
-        o.is_verified AS old__is_verified,
-        o.parent_company_id AS old__parent_company_id,
-        o.parent_company_name AS old__parent_company_name,
-        o.group_name AS old__group_name,
-        o.city_name AS old__city_name,
-        o.country_name AS old__country_name,
-        o.country_iso2 AS old__country_iso2,
-        o.company_age_years AS old__company_age_years,
-        o.profile_created_at AS old__profile_created_at,
-        o.profile_updated_at AS old__profile_updated_at,
-        CASE
-          WHEN n.company_id = o.company_id
-          OR (
-            n.company_id IS NULL AND o.company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_id,
-        CASE
-          WHEN n.company_name = o.company_name
-          OR (
-            n.company_name IS NULL AND o.company_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_name,
-        CASE
-          WHEN n.legal_name = o.legal_name
-          OR (
-            n.legal_name IS NULL AND o.legal_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__legal_name,
-        CASE
-          WHEN n.contact_email = o.contact_email
-          OR (
-            n.contact_email IS NULL AND o.contact_email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__contact_email,
-        CASE
-          WHEN n.contact_phone = o.contact_phone
-          OR (
-            n.contact_phone IS NULL AND o.contact_phone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__contact_phone,
-        CASE
-          WHEN n.website = o.website OR (
-            n.website IS NULL AND o.website IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__website,
-        CASE
-          WHEN n.company_status = o.company_status
-          OR (
-            n.company_status IS NULL AND o.company_status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_status,
-        CASE
-          WHEN n.company_category = o.company_category
-          OR (
-            n.company_category IS NULL AND o.company_category IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_category,
-        CASE
-          WHEN n.company_type = o.company_type
-          OR (
-            n.company_type IS NULL AND o.company_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_type,
-        CASE
-          WHEN n.description = o.description
-          OR (
-            n.description IS NULL AND o.description IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__description,
-        CASE
-          WHEN n.logo_url = o.logo_url OR (
-            n.logo_url IS NULL AND o.logo_url IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__logo_url,
-        CASE
-          WHEN n.employee_count = o.employee_count
-          OR (
-            n.employee_count IS NULL AND o.employee_count IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__employee_count,
-        CASE
-          WHEN n.annual_revenue = o.annual_revenue
-          OR (
-            n.annual_revenue IS NULL AND o.annual_revenue IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__annual_revenue,
-        CASE
-          WHEN n.currency_code = o.currency_code
-          OR (
-            n.currency_code IS NULL AND o.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN n.is_verified = o.is_verified
-          OR (
-            n.is_verified IS NULL AND o.is_verified IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_verified,
-        CASE
-          WHEN n.parent_company_id = o.parent_company_id
-          OR (
-            n.parent_company_id IS NULL AND o.parent_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__parent_company_id,
-        CASE
-          WHEN n.parent_company_name = o.parent_company_name
-          OR (
-            n.parent_company_name IS NULL AND o.parent_company_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__parent_company_name,
-        CASE
-          WHEN n.group_name = o.group_name
-          OR (
-            n.group_name IS NULL AND o.group_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__group_name,
-        CASE
-          WHEN n.city_name = o.city_name OR (
-            n.city_name IS NULL AND o.city_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_name,
-        CASE
-          WHEN n.country_name = o.country_name
-          OR (
-            n.country_name IS NULL AND o.country_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_name,
-        CASE
-          WHEN n.country_iso2 = o.country_iso2
-          OR (
-            n.country_iso2 IS NULL AND o.country_iso2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_iso2,
-        CASE
-          WHEN n.company_age_years = o.company_age_years
-          OR (
-            n.company_age_years IS NULL AND o.company_age_years IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__company_age_years,
-        CASE
-          WHEN n.profile_created_at = o.profile_created_at
-          OR (
-            n.profile_created_at IS NULL AND o.profile_created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__profile_created_at,
-        CASE
-          WHEN n.profile_updated_at = o.profile_updated_at
-          OR (
-            n.profile_updated_at IS NULL AND o.profile_updated_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__profile_updated_at
+        p_run_id,
+        'vendor',
+        'fact_company_profile',
+        n.cdc__unstorable,
+        MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256))),
+        OBJECT('company_id', n.company_id),
+        SYSDATE
       FROM vendor__fact_company_profile__new AS n
-      FULL JOIN (
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'vendor'
+            AND x.source = 'fact_company_profile'
+            AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256)))
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+      FROM (
         SELECT
-          f.company_id,
-          f.company_name,
-          f.legal_name,
-          f.contact_email,
-          f.contact_phone,
-          f.website,
-          f.company_status,
-          f.company_category,
-          f.company_type,
-          f.description,
-          f.logo_url,
-          f.employee_count,
-          f.annual_revenue,
-          f.currency_code,
-          f.is_verified,
-          f.parent_company_id,
-          f.parent_company_name,
-          f.group_name,
-          f.city_name,
-          f.country_name,
-          f.country_iso2,
-          f.company_age_years,
-          f.profile_created_at,
-          f.profile_updated_at
-        FROM staging_public.fact_company_profile AS f
-        INNER JOIN vendor__fact_company_profile__keys AS cdc__k
-          ON f.company_id = cdc__k.company_id
-      ) AS o
-        ON n.company_id = o.company_id
-    ) AS d
-    WHERE
-      d.cdc__op <> 'U'
-      OR (
-        d.chg__company_name
-        OR d.chg__legal_name
-        OR d.chg__contact_email
-        OR d.chg__contact_phone
-        OR d.chg__website
-        OR d.chg__company_status
-        OR d.chg__company_category
-        OR d.chg__company_type
-        OR d.chg__description
-        OR d.chg__logo_url
-        OR d.chg__employee_count
-        OR d.chg__annual_revenue
-        OR d.chg__currency_code
-        OR d.chg__is_verified
-        OR d.chg__parent_company_id
-        OR d.chg__parent_company_name
-        OR d.chg__group_name
-        OR d.chg__city_name
-        OR d.chg__country_name
-        OR d.chg__country_iso2
-        OR d.chg__company_age_years
-        OR d.chg__profile_created_at
-        OR d.chg__profile_updated_at
-      );
-    DELETE FROM staging_public.fact_company_profile USING   vendor__fact_company_profile__diff
-    WHERE
-      fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
-      AND vendor__fact_company_profile__diff.cdc__op = 'D';
-    v_statements := v_statements + 7;
+          k.company_id,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM vendor__fact_company_profile__keys AS k
+        LEFT JOIN vendor__fact_company_profile__new AS n
+          ON k.company_id = n.company_id
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'vendor'
+        AND dead_letter.source = 'fact_company_profile'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.company_id = CAST(dead_letter.row_data."company_id" AS BIGINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS vendor__fact_company_profile__diff;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE
+            WHEN o.company_id IS NULL
+            THEN 'I'
+            WHEN n.company_id IS NULL
+            THEN 'D'
+            ELSE 'U'
+          END AS cdc__op,
+          n.company_id AS company_id,
+          n.company_name AS company_name,
+          n.legal_name AS legal_name,
+          n.contact_email AS contact_email,
+          n.contact_phone AS contact_phone,
+          n.website AS website,
+          n.company_status AS company_status,
+          n.company_category AS company_category,
+          n.company_type AS company_type,
+          n.description AS description,
+          n.logo_url AS logo_url,
+          n.employee_count AS employee_count,
+          n.annual_revenue AS annual_revenue,
+          n.currency_code AS currency_code,
+          n.is_verified AS is_verified,
+          n.parent_company_id AS parent_company_id,
+          n.parent_company_name AS parent_company_name,
+          n.group_name AS group_name,
+          n.city_name AS city_name,
+          n.country_name AS country_name,
+          n.country_iso2 AS country_iso2,
+          n.company_age_years AS company_age_years,
+          n.profile_created_at AS profile_created_at,
+          n.profile_updated_at AS profile_updated_at,
+          o.company_id AS old__company_id,
+          o.company_name AS old__company_name,
+          o.legal_name AS old__legal_name,
+          o.contact_email AS old__contact_email,
+          o.contact_phone AS old__contact_phone,
+          o.website AS old__website,
+          o.company_status AS old__company_status,
+          o.company_category AS old__company_category,
+          o.company_type AS old__company_type,
+          o.description AS old__description,
+          o.logo_url AS old__logo_url,
+          o.employee_count AS old__employee_count,
+          o.annual_revenue AS old__annual_revenue,
+          o.currency_code AS old__currency_code,
+          o.is_verified AS old__is_verified,
+          o.parent_company_id AS old__parent_company_id,
+          o.parent_company_name AS old__parent_company_name,
+          o.group_name AS old__group_name,
+          o.city_name AS old__city_name,
+          o.country_name AS old__country_name,
+          o.country_iso2 AS old__country_iso2,
+          o.company_age_years AS old__company_age_years,
+          o.profile_created_at AS old__profile_created_at,
+          o.profile_updated_at AS old__profile_updated_at,
+          CASE
+            WHEN n.company_id = o.company_id
+            OR (
+              n.company_id IS NULL AND o.company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_id,
+          CASE
+            WHEN n.company_name = o.company_name
+            OR (
+              n.company_name IS NULL AND o.company_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_name,
+          CASE
+            WHEN n.legal_name = o.legal_name
+            OR (
+              n.legal_name IS NULL AND o.legal_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__legal_name,
+          CASE
+            WHEN n.contact_email = o.contact_email
+            OR (
+              n.contact_email IS NULL AND o.contact_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__contact_email,
+          CASE
+            WHEN n.contact_phone = o.contact_phone
+            OR (
+              n.contact_phone IS NULL AND o.contact_phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__contact_phone,
+          CASE
+            WHEN n.website = o.website OR (
+              n.website IS NULL AND o.website IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__website,
+          CASE
+            WHEN n.company_status = o.company_status
+            OR (
+              n.company_status IS NULL AND o.company_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_status,
+          CASE
+            WHEN n.company_category = o.company_category
+            OR (
+              n.company_category IS NULL AND o.company_category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_category,
+          CASE
+            WHEN n.company_type = o.company_type
+            OR (
+              n.company_type IS NULL AND o.company_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_type,
+          CASE
+            WHEN n.description = o.description
+            OR (
+              n.description IS NULL AND o.description IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__description,
+          CASE
+            WHEN n.logo_url = o.logo_url OR (
+              n.logo_url IS NULL AND o.logo_url IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__logo_url,
+          CASE
+            WHEN n.employee_count = o.employee_count
+            OR (
+              n.employee_count IS NULL AND o.employee_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__employee_count,
+          CASE
+            WHEN n.annual_revenue = o.annual_revenue
+            OR (
+              n.annual_revenue IS NULL AND o.annual_revenue IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__annual_revenue,
+          CASE
+            WHEN n.currency_code = o.currency_code
+            OR (
+              n.currency_code IS NULL AND o.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.is_verified = o.is_verified
+            OR (
+              n.is_verified IS NULL AND o.is_verified IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_verified,
+          CASE
+            WHEN n.parent_company_id = o.parent_company_id
+            OR (
+              n.parent_company_id IS NULL AND o.parent_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_company_id,
+          CASE
+            WHEN n.parent_company_name = o.parent_company_name
+            OR (
+              n.parent_company_name IS NULL AND o.parent_company_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_company_name,
+          CASE
+            WHEN n.group_name = o.group_name
+            OR (
+              n.group_name IS NULL AND o.group_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__group_name,
+          CASE
+            WHEN n.city_name = o.city_name OR (
+              n.city_name IS NULL AND o.city_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_name,
+          CASE
+            WHEN n.country_name = o.country_name
+            OR (
+              n.country_name IS NULL AND o.country_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_name,
+          CASE
+            WHEN n.country_iso2 = o.country_iso2
+            OR (
+              n.country_iso2 IS NULL AND o.country_iso2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_iso2,
+          CASE
+            WHEN n.company_age_years = o.company_age_years
+            OR (
+              n.company_age_years IS NULL AND o.company_age_years IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_age_years,
+          CASE
+            WHEN n.profile_created_at = o.profile_created_at
+            OR (
+              n.profile_created_at IS NULL AND o.profile_created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__profile_created_at,
+          CASE
+            WHEN n.profile_updated_at = o.profile_updated_at
+            OR (
+              n.profile_updated_at IS NULL AND o.profile_updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__profile_updated_at
+        FROM vendor__fact_company_profile__new AS n
+        FULL JOIN (
+          SELECT
+            f.company_id,
+            f.company_name,
+            f.legal_name,
+            f.contact_email,
+            f.contact_phone,
+            f.website,
+            f.company_status,
+            f.company_category,
+            f.company_type,
+            f.description,
+            f.logo_url,
+            f.employee_count,
+            f.annual_revenue,
+            f.currency_code,
+            f.is_verified,
+            f.parent_company_id,
+            f.parent_company_name,
+            f.group_name,
+            f.city_name,
+            f.country_name,
+            f.country_iso2,
+            f.company_age_years,
+            f.profile_created_at,
+            f.profile_updated_at
+          FROM staging_public.fact_company_profile AS f
+        ) AS o
+          ON n.company_id = o.company_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__company_name
+          OR d.chg__legal_name
+          OR d.chg__contact_email
+          OR d.chg__contact_phone
+          OR d.chg__website
+          OR d.chg__company_status
+          OR d.chg__company_category
+          OR d.chg__company_type
+          OR d.chg__description
+          OR d.chg__logo_url
+          OR d.chg__employee_count
+          OR d.chg__annual_revenue
+          OR d.chg__currency_code
+          OR d.chg__is_verified
+          OR d.chg__parent_company_id
+          OR d.chg__parent_company_name
+          OR d.chg__group_name
+          OR d.chg__city_name
+          OR d.chg__country_name
+          OR d.chg__country_iso2
+          OR d.chg__company_age_years
+          OR d.chg__profile_created_at
+          OR d.chg__profile_updated_at
+        );
+      DELETE FROM staging_public.fact_company_profile USING   vendor__fact_company_profile__diff
+      WHERE
+        fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
+        AND vendor__fact_company_profile__diff.cdc__op = 'D';
+      v_statements := v_statements + 7;
+    ELSE
+      DROP TABLE IF EXISTS vendor__fact_company_profile__new;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS
+      SELECT
+        companies.id AS company_id,
+        companies.name AS company_name,
+        companies.legal_name AS legal_name,
+        companies.email AS contact_email,
+        companies.phone AS contact_phone,
+        companies.website AS website,
+        companies.status AS company_status,
+        companies.category AS company_category,
+        companies.company_type AS company_type,
+        companies.description AS description,
+        companies.logo_url AS logo_url,
+        companies.employee_count AS employee_count,
+        companies.annual_revenue AS annual_revenue,
+        companies.currency_code AS currency_code,
+        companies.is_verified AS is_verified,
+        companies.parent_company_id AS parent_company_id,
+        parent_company.name AS parent_company_name,
+        COALESCE(parent_company.name, companies.name) AS group_name,
+        cities.name AS city_name,
+        countries.name AS country_name,
+        countries.iso2 AS country_iso2,
+        CASE
+          WHEN COALESCE(
+            (
+              EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+              OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INTEGER)
+        END AS company_age_years,
+        companies.created_at AS profile_created_at,
+        companies.updated_at AS profile_updated_at,
+        CASE
+          WHEN COALESCE(
+            (
+              EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+              OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN 'value out of range for fact_company_profile.company_age_years (integer)'
+        END AS cdc__unstorable
+      FROM public.companies AS companies
+      INNER JOIN vendor__fact_company_profile__keys AS cdc__k
+        ON cdc__k.company_id = companies.id
+      LEFT JOIN public.cities AS cities
+        ON cities.id = companies.city_id
+      LEFT JOIN public.countries AS countries
+        ON countries.id = cities.country_id
+      LEFT JOIN public.companies AS parent_company
+        ON parent_company.id = companies.parent_company_id
+      WHERE
+        (
+          companies.status IN (0, 1, 2)
+        );
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
+      )
+      SELECT
+        p_run_id,
+        'vendor',
+        'fact_company_profile',
+        n.cdc__unstorable,
+        MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256))),
+        OBJECT('company_id', n.company_id),
+        SYSDATE
+      FROM vendor__fact_company_profile__new AS n
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'vendor'
+            AND x.source = 'fact_company_profile'
+            AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.company_id AS VARCHAR(256)))
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+      FROM (
+        SELECT
+          k.company_id,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM vendor__fact_company_profile__keys AS k
+        LEFT JOIN vendor__fact_company_profile__new AS n
+          ON k.company_id = n.company_id
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'vendor'
+        AND dead_letter.source = 'fact_company_profile'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.company_id = CAST(dead_letter.row_data."company_id" AS BIGINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS vendor__fact_company_profile__diff;
+      CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE
+            WHEN o.company_id IS NULL
+            THEN 'I'
+            WHEN n.company_id IS NULL
+            THEN 'D'
+            ELSE 'U'
+          END AS cdc__op,
+          n.company_id AS company_id,
+          n.company_name AS company_name,
+          n.legal_name AS legal_name,
+          n.contact_email AS contact_email,
+          n.contact_phone AS contact_phone,
+          n.website AS website,
+          n.company_status AS company_status,
+          n.company_category AS company_category,
+          n.company_type AS company_type,
+          n.description AS description,
+          n.logo_url AS logo_url,
+          n.employee_count AS employee_count,
+          n.annual_revenue AS annual_revenue,
+          n.currency_code AS currency_code,
+          n.is_verified AS is_verified,
+          n.parent_company_id AS parent_company_id,
+          n.parent_company_name AS parent_company_name,
+          n.group_name AS group_name,
+          n.city_name AS city_name,
+          n.country_name AS country_name,
+          n.country_iso2 AS country_iso2,
+          n.company_age_years AS company_age_years,
+          n.profile_created_at AS profile_created_at,
+          n.profile_updated_at AS profile_updated_at,
+          o.company_id AS old__company_id,
+          o.company_name AS old__company_name,
+          o.legal_name AS old__legal_name,
+          o.contact_email AS old__contact_email,
+          o.contact_phone AS old__contact_phone,
+          o.website AS old__website,
+          o.company_status AS old__company_status,
+          o.company_category AS old__company_category,
+          o.company_type AS old__company_type,
+          o.description AS old__description,
+          o.logo_url AS old__logo_url,
+          o.employee_count AS old__employee_count,
+          o.annual_revenue AS old__annual_revenue,
+          o.currency_code AS old__currency_code,
+          o.is_verified AS old__is_verified,
+          o.parent_company_id AS old__parent_company_id,
+          o.parent_company_name AS old__parent_company_name,
+          o.group_name AS old__group_name,
+          o.city_name AS old__city_name,
+          o.country_name AS old__country_name,
+          o.country_iso2 AS old__country_iso2,
+          o.company_age_years AS old__company_age_years,
+          o.profile_created_at AS old__profile_created_at,
+          o.profile_updated_at AS old__profile_updated_at,
+          CASE
+            WHEN n.company_id = o.company_id
+            OR (
+              n.company_id IS NULL AND o.company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_id,
+          CASE
+            WHEN n.company_name = o.company_name
+            OR (
+              n.company_name IS NULL AND o.company_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_name,
+          CASE
+            WHEN n.legal_name = o.legal_name
+            OR (
+              n.legal_name IS NULL AND o.legal_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__legal_name,
+          CASE
+            WHEN n.contact_email = o.contact_email
+            OR (
+              n.contact_email IS NULL AND o.contact_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__contact_email,
+          CASE
+            WHEN n.contact_phone = o.contact_phone
+            OR (
+              n.contact_phone IS NULL AND o.contact_phone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__contact_phone,
+          CASE
+            WHEN n.website = o.website OR (
+              n.website IS NULL AND o.website IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__website,
+          CASE
+            WHEN n.company_status = o.company_status
+            OR (
+              n.company_status IS NULL AND o.company_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_status,
+          CASE
+            WHEN n.company_category = o.company_category
+            OR (
+              n.company_category IS NULL AND o.company_category IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_category,
+          CASE
+            WHEN n.company_type = o.company_type
+            OR (
+              n.company_type IS NULL AND o.company_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_type,
+          CASE
+            WHEN n.description = o.description
+            OR (
+              n.description IS NULL AND o.description IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__description,
+          CASE
+            WHEN n.logo_url = o.logo_url OR (
+              n.logo_url IS NULL AND o.logo_url IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__logo_url,
+          CASE
+            WHEN n.employee_count = o.employee_count
+            OR (
+              n.employee_count IS NULL AND o.employee_count IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__employee_count,
+          CASE
+            WHEN n.annual_revenue = o.annual_revenue
+            OR (
+              n.annual_revenue IS NULL AND o.annual_revenue IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__annual_revenue,
+          CASE
+            WHEN n.currency_code = o.currency_code
+            OR (
+              n.currency_code IS NULL AND o.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.is_verified = o.is_verified
+            OR (
+              n.is_verified IS NULL AND o.is_verified IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_verified,
+          CASE
+            WHEN n.parent_company_id = o.parent_company_id
+            OR (
+              n.parent_company_id IS NULL AND o.parent_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_company_id,
+          CASE
+            WHEN n.parent_company_name = o.parent_company_name
+            OR (
+              n.parent_company_name IS NULL AND o.parent_company_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__parent_company_name,
+          CASE
+            WHEN n.group_name = o.group_name
+            OR (
+              n.group_name IS NULL AND o.group_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__group_name,
+          CASE
+            WHEN n.city_name = o.city_name OR (
+              n.city_name IS NULL AND o.city_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_name,
+          CASE
+            WHEN n.country_name = o.country_name
+            OR (
+              n.country_name IS NULL AND o.country_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_name,
+          CASE
+            WHEN n.country_iso2 = o.country_iso2
+            OR (
+              n.country_iso2 IS NULL AND o.country_iso2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_iso2,
+          CASE
+            WHEN n.company_age_years = o.company_age_years
+            OR (
+              n.company_age_years IS NULL AND o.company_age_years IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__company_age_years,
+          CASE
+            WHEN n.profile_created_at = o.profile_created_at
+            OR (
+              n.profile_created_at IS NULL AND o.profile_created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__profile_created_at,
+          CASE
+            WHEN n.profile_updated_at = o.profile_updated_at
+            OR (
+              n.profile_updated_at IS NULL AND o.profile_updated_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__profile_updated_at
+        FROM vendor__fact_company_profile__new AS n
+        FULL JOIN (
+          SELECT
+            f.company_id,
+            f.company_name,
+            f.legal_name,
+            f.contact_email,
+            f.contact_phone,
+            f.website,
+            f.company_status,
+            f.company_category,
+            f.company_type,
+            f.description,
+            f.logo_url,
+            f.employee_count,
+            f.annual_revenue,
+            f.currency_code,
+            f.is_verified,
+            f.parent_company_id,
+            f.parent_company_name,
+            f.group_name,
+            f.city_name,
+            f.country_name,
+            f.country_iso2,
+            f.company_age_years,
+            f.profile_created_at,
+            f.profile_updated_at
+          FROM staging_public.fact_company_profile AS f
+          INNER JOIN vendor__fact_company_profile__keys AS cdc__k
+            ON f.company_id = cdc__k.company_id
+        ) AS o
+          ON n.company_id = o.company_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__company_name
+          OR d.chg__legal_name
+          OR d.chg__contact_email
+          OR d.chg__contact_phone
+          OR d.chg__website
+          OR d.chg__company_status
+          OR d.chg__company_category
+          OR d.chg__company_type
+          OR d.chg__description
+          OR d.chg__logo_url
+          OR d.chg__employee_count
+          OR d.chg__annual_revenue
+          OR d.chg__currency_code
+          OR d.chg__is_verified
+          OR d.chg__parent_company_id
+          OR d.chg__parent_company_name
+          OR d.chg__group_name
+          OR d.chg__city_name
+          OR d.chg__country_name
+          OR d.chg__country_iso2
+          OR d.chg__company_age_years
+          OR d.chg__profile_created_at
+          OR d.chg__profile_updated_at
+        );
+      DELETE FROM staging_public.fact_company_profile USING   vendor__fact_company_profile__diff
+      WHERE
+        fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
+        AND vendor__fact_company_profile__diff.cdc__op = 'D';
+      v_statements := v_statements + 7;
+    END IF;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_company_profile (
@@ -949,7 +1385,12 @@ BEGIN
       updated,
       deleted,
       stale,
-      dead_lettered
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected,
+      path
     )
     SELECT
       p_run_id,
@@ -960,7 +1401,12 @@ BEGIN
       COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
       COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
       0,
-      0
+      0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      v_path
     FROM vendor__fact_company_profile__diff;
     v_statements := v_statements + 2;
   ELSE

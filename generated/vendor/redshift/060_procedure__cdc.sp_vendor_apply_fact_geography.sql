@@ -7,6 +7,8 @@ DECLARE
   v_changed_1 BIGINT;
   v_changed_2 BIGINT;
   v_target_rows BIGINT;
+  v_target_count BIGINT;
+  v_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_geography rows may change: every key (rebuild) or the keys this run's changes reach.
@@ -151,303 +153,610 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS vendor__fact_geography__new;
-    CREATE TEMPORARY TABLE vendor__fact_geography__new AS
-    SELECT
-      cities.id AS city_id,
-      cities.name AS city_name,
-      cities.state_name AS state_name,
-      cities.state_code AS state_code,
-      cities.metro_area AS metro_area,
-      cities.latitude AS latitude,
-      cities.longitude AS longitude,
-      cities.population AS population,
-      cities.time_zone AS time_zone,
-      cities.is_capital AS is_capital,
-      cities.tier AS tier,
-      cities.country_id AS country_id,
-      countries.name AS country_name,
-      countries.iso2 AS country_iso2,
-      countries.iso3 AS country_iso3,
-      countries.region AS region,
-      countries.subregion AS subregion,
-      countries.continent_code AS continent_code,
-      countries.currency_code AS currency_code,
-      countries.is_eu_member AS is_eu_member,
-      cities.name || ', ' || COALESCE(countries.iso2, '??') AS city_label
-    FROM public.cities AS cities
-    INNER JOIN vendor__fact_geography__keys AS cdc__k
-      ON cdc__k.city_id = cities.id
-    LEFT JOIN public.countries AS countries
-      ON countries.id = cities.country_id;
-    DROP TABLE IF EXISTS vendor__fact_geography__diff;
-    CREATE TEMPORARY TABLE vendor__fact_geography__diff AS
-    SELECT
-      *
-    FROM (
+    -- The path by cost: when the affected keys are 10 % of the target or more, the
+    -- whole definition beside the whole target (set-based) costs less than reaching each
+    -- key; the diff, and so every write and log row, is the same (docs/performance.md).
+    v_path := 'keys';
+    IF NOT p_full AND v_target_rows > 0 THEN
+      SELECT COUNT(*) INTO v_target_count FROM staging_public.fact_geography;
+      v_statements := v_statements + 1;
+      IF v_keys * 100 >= 10 * v_target_count THEN
+        v_path := 'full';
+      END IF;
+    END IF;
+    IF v_path = 'full' THEN
+      DROP TABLE IF EXISTS vendor__fact_geography__new;
+      CREATE TEMPORARY TABLE vendor__fact_geography__new AS
       SELECT
-        CASE WHEN o.city_id IS NULL THEN 'I' WHEN n.city_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
-        n.city_id AS city_id,
-        n.city_name AS city_name,
-        n.state_name AS state_name,
-        n.state_code AS state_code,
-        n.metro_area AS metro_area,
-        n.latitude AS latitude,
-        n.longitude AS longitude,
-        n.population AS population,
-        n.time_zone AS time_zone,
-        n.is_capital AS is_capital,
-        n.tier AS tier,
-        n.country_id AS country_id,
-        n.country_name AS country_name,
-        n.country_iso2 AS country_iso2,
-        n.country_iso3 AS country_iso3,
-        n.region AS region,
-        n.subregion AS subregion,
-        n.continent_code AS continent_code,
-        n.currency_code AS currency_code,
-        n.is_eu_member AS is_eu_member,
-        n.city_label AS city_label,
-        o.city_id AS old__city_id,
-        o.city_name AS old__city_name,
-        o.state_name AS old__state_name,
-        o.state_code AS old__state_code,
-        o.metro_area AS old__metro_area,
-        o.latitude AS old__latitude,
-        o.longitude AS old__longitude,
-        o.population AS old__population,
-        o.time_zone AS old__time_zone,
-        o.is_capital AS old__is_capital,
-        o.tier AS old__tier,
-        o.country_id AS old__country_id,
-        o.country_name AS old__country_name,
-        o.country_iso2 AS old__country_iso2,
-        o.country_iso3 AS old__country_iso3,
-        o.region AS old__region,
-        o.subregion AS old__subregion,
-        o.continent_code AS old__continent_code,
-        o.currency_code AS old__currency_code,
-        o.is_eu_member AS old__is_eu_member,
-        o.city_label AS old__city_label,
-        CASE
-          WHEN n.city_id = o.city_id OR (
-            n.city_id IS NULL AND o.city_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_id,
-        CASE
-          WHEN n.city_name = o.city_name OR (
-            n.city_name IS NULL AND o.city_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_name,
-        CASE
-          WHEN n.state_name = o.state_name
-          OR (
-            n.state_name IS NULL AND o.state_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__state_name,
-        CASE
-          WHEN n.state_code = o.state_code
-          OR (
-            n.state_code IS NULL AND o.state_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__state_code,
-        CASE
-          WHEN n.metro_area = o.metro_area
-          OR (
-            n.metro_area IS NULL AND o.metro_area IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__metro_area,
-        CASE
-          WHEN n.latitude = o.latitude OR (
-            n.latitude IS NULL AND o.latitude IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__latitude,
-        CASE
-          WHEN n.longitude = o.longitude OR (
-            n.longitude IS NULL AND o.longitude IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__longitude,
-        CASE
-          WHEN n.population = o.population
-          OR (
-            n.population IS NULL AND o.population IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__population,
-        CASE
-          WHEN n.time_zone = o.time_zone OR (
-            n.time_zone IS NULL AND o.time_zone IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__time_zone,
-        CASE
-          WHEN n.is_capital = o.is_capital
-          OR (
-            n.is_capital IS NULL AND o.is_capital IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_capital,
-        CASE
-          WHEN n.tier = o.tier OR (
-            n.tier IS NULL AND o.tier IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__tier,
-        CASE
-          WHEN n.country_id = o.country_id
-          OR (
-            n.country_id IS NULL AND o.country_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_id,
-        CASE
-          WHEN n.country_name = o.country_name
-          OR (
-            n.country_name IS NULL AND o.country_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_name,
-        CASE
-          WHEN n.country_iso2 = o.country_iso2
-          OR (
-            n.country_iso2 IS NULL AND o.country_iso2 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_iso2,
-        CASE
-          WHEN n.country_iso3 = o.country_iso3
-          OR (
-            n.country_iso3 IS NULL AND o.country_iso3 IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__country_iso3,
-        CASE
-          WHEN n.region = o.region OR (
-            n.region IS NULL AND o.region IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__region,
-        CASE
-          WHEN n.subregion = o.subregion OR (
-            n.subregion IS NULL AND o.subregion IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__subregion,
-        CASE
-          WHEN n.continent_code = o.continent_code
-          OR (
-            n.continent_code IS NULL AND o.continent_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__continent_code,
-        CASE
-          WHEN n.currency_code = o.currency_code
-          OR (
-            n.currency_code IS NULL AND o.currency_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__currency_code,
-        CASE
-          WHEN n.is_eu_member = o.is_eu_member
-          OR (
-            n.is_eu_member IS NULL AND o.is_eu_member IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_eu_member,
-        CASE
-          WHEN n.city_label = o.city_label
-          OR (
-            n.city_label IS NULL AND o.city_label IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__city_label
-      FROM vendor__fact_geography__new AS n
-      FULL JOIN (
+        cities.id AS city_id,
+        cities.name AS city_name,
+        cities.state_name AS state_name,
+        cities.state_code AS state_code,
+        cities.metro_area AS metro_area,
+        cities.latitude AS latitude,
+        cities.longitude AS longitude,
+        cities.population AS population,
+        cities.time_zone AS time_zone,
+        cities.is_capital AS is_capital,
+        cities.tier AS tier,
+        cities.country_id AS country_id,
+        countries.name AS country_name,
+        countries.iso2 AS country_iso2,
+        countries.iso3 AS country_iso3,
+        countries.region AS region,
+        countries.subregion AS subregion,
+        countries.continent_code AS continent_code,
+        countries.currency_code AS currency_code,
+        countries.is_eu_member AS is_eu_member,
+        cities.name || ', ' || COALESCE(countries.iso2, '??') AS city_label
+      FROM public.cities AS cities
+      LEFT JOIN public.countries AS countries
+        ON countries.id = cities.country_id;
+      DROP TABLE IF EXISTS vendor__fact_geography__diff;
+      CREATE TEMPORARY TABLE vendor__fact_geography__diff AS
+      SELECT
+        *
+      FROM (
         SELECT
-          f.city_id,
-          f.city_name,
-          f.state_name,
-          f.state_code,
-          f.metro_area,
-          f.latitude,
-          f.longitude,
-          f.population,
-          f.time_zone,
-          f.is_capital,
-          f.tier,
-          f.country_id,
-          f.country_name,
-          f.country_iso2,
-          f.country_iso3,
-          f.region,
-          f.subregion,
-          f.continent_code,
-          f.currency_code,
-          f.is_eu_member,
-          f.city_label
-        FROM staging_public.fact_geography AS f
-        INNER JOIN vendor__fact_geography__keys AS cdc__k
-          ON f.city_id = cdc__k.city_id
-      ) AS o
-        ON n.city_id = o.city_id
-    ) AS d
-    WHERE
-      d.cdc__op <> 'U'
-      OR (
-        d.chg__city_name
-        OR d.chg__state_name
-        OR d.chg__state_code
-        OR d.chg__metro_area
-        OR d.chg__latitude
-        OR d.chg__longitude
-        OR d.chg__population
-        OR d.chg__time_zone
-        OR d.chg__is_capital
-        OR d.chg__tier
-        OR d.chg__country_id
-        OR d.chg__country_name
-        OR d.chg__country_iso2
-        OR d.chg__country_iso3
-        OR d.chg__region
-        OR d.chg__subregion
-        OR d.chg__continent_code
-        OR d.chg__currency_code
-        OR d.chg__is_eu_member
-        OR d.chg__city_label
-      );
-    DELETE FROM staging_public.fact_geography USING   vendor__fact_geography__diff
-    WHERE
-      fact_geography.city_id = vendor__fact_geography__diff.old__city_id
-      AND vendor__fact_geography__diff.cdc__op = 'D';
-    v_statements := v_statements + 5;
+          CASE WHEN o.city_id IS NULL THEN 'I' WHEN n.city_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.city_id AS city_id,
+          n.city_name AS city_name,
+          n.state_name AS state_name,
+          n.state_code AS state_code,
+          n.metro_area AS metro_area,
+          n.latitude AS latitude,
+          n.longitude AS longitude,
+          n.population AS population,
+          n.time_zone AS time_zone,
+          n.is_capital AS is_capital,
+          n.tier AS tier,
+          n.country_id AS country_id,
+          n.country_name AS country_name,
+          n.country_iso2 AS country_iso2,
+          n.country_iso3 AS country_iso3,
+          n.region AS region,
+          n.subregion AS subregion,
+          n.continent_code AS continent_code,
+          n.currency_code AS currency_code,
+          n.is_eu_member AS is_eu_member,
+          n.city_label AS city_label,
+          o.city_id AS old__city_id,
+          o.city_name AS old__city_name,
+          o.state_name AS old__state_name,
+          o.state_code AS old__state_code,
+          o.metro_area AS old__metro_area,
+          o.latitude AS old__latitude,
+          o.longitude AS old__longitude,
+          o.population AS old__population,
+          o.time_zone AS old__time_zone,
+          o.is_capital AS old__is_capital,
+          o.tier AS old__tier,
+          o.country_id AS old__country_id,
+          o.country_name AS old__country_name,
+          o.country_iso2 AS old__country_iso2,
+          o.country_iso3 AS old__country_iso3,
+          o.region AS old__region,
+          o.subregion AS old__subregion,
+          o.continent_code AS old__continent_code,
+          o.currency_code AS old__currency_code,
+          o.is_eu_member AS old__is_eu_member,
+          o.city_label AS old__city_label,
+          CASE
+            WHEN n.city_id = o.city_id OR (
+              n.city_id IS NULL AND o.city_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_id,
+          CASE
+            WHEN n.city_name = o.city_name OR (
+              n.city_name IS NULL AND o.city_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_name,
+          CASE
+            WHEN n.state_name = o.state_name
+            OR (
+              n.state_name IS NULL AND o.state_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_name,
+          CASE
+            WHEN n.state_code = o.state_code
+            OR (
+              n.state_code IS NULL AND o.state_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_code,
+          CASE
+            WHEN n.metro_area = o.metro_area
+            OR (
+              n.metro_area IS NULL AND o.metro_area IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__metro_area,
+          CASE
+            WHEN n.latitude = o.latitude OR (
+              n.latitude IS NULL AND o.latitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__latitude,
+          CASE
+            WHEN n.longitude = o.longitude OR (
+              n.longitude IS NULL AND o.longitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__longitude,
+          CASE
+            WHEN n.population = o.population
+            OR (
+              n.population IS NULL AND o.population IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__population,
+          CASE
+            WHEN n.time_zone = o.time_zone OR (
+              n.time_zone IS NULL AND o.time_zone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__time_zone,
+          CASE
+            WHEN n.is_capital = o.is_capital
+            OR (
+              n.is_capital IS NULL AND o.is_capital IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_capital,
+          CASE
+            WHEN n.tier = o.tier OR (
+              n.tier IS NULL AND o.tier IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tier,
+          CASE
+            WHEN n.country_id = o.country_id
+            OR (
+              n.country_id IS NULL AND o.country_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_id,
+          CASE
+            WHEN n.country_name = o.country_name
+            OR (
+              n.country_name IS NULL AND o.country_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_name,
+          CASE
+            WHEN n.country_iso2 = o.country_iso2
+            OR (
+              n.country_iso2 IS NULL AND o.country_iso2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_iso2,
+          CASE
+            WHEN n.country_iso3 = o.country_iso3
+            OR (
+              n.country_iso3 IS NULL AND o.country_iso3 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_iso3,
+          CASE
+            WHEN n.region = o.region OR (
+              n.region IS NULL AND o.region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__region,
+          CASE
+            WHEN n.subregion = o.subregion OR (
+              n.subregion IS NULL AND o.subregion IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__subregion,
+          CASE
+            WHEN n.continent_code = o.continent_code
+            OR (
+              n.continent_code IS NULL AND o.continent_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__continent_code,
+          CASE
+            WHEN n.currency_code = o.currency_code
+            OR (
+              n.currency_code IS NULL AND o.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.is_eu_member = o.is_eu_member
+            OR (
+              n.is_eu_member IS NULL AND o.is_eu_member IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_eu_member,
+          CASE
+            WHEN n.city_label = o.city_label
+            OR (
+              n.city_label IS NULL AND o.city_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_label
+        FROM vendor__fact_geography__new AS n
+        FULL JOIN (
+          SELECT
+            f.city_id,
+            f.city_name,
+            f.state_name,
+            f.state_code,
+            f.metro_area,
+            f.latitude,
+            f.longitude,
+            f.population,
+            f.time_zone,
+            f.is_capital,
+            f.tier,
+            f.country_id,
+            f.country_name,
+            f.country_iso2,
+            f.country_iso3,
+            f.region,
+            f.subregion,
+            f.continent_code,
+            f.currency_code,
+            f.is_eu_member,
+            f.city_label
+          FROM staging_public.fact_geography AS f
+        ) AS o
+          ON n.city_id = o.city_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__city_name
+          OR d.chg__state_name
+          OR d.chg__state_code
+          OR d.chg__metro_area
+          OR d.chg__latitude
+          OR d.chg__longitude
+          OR d.chg__population
+          OR d.chg__time_zone
+          OR d.chg__is_capital
+          OR d.chg__tier
+          OR d.chg__country_id
+          OR d.chg__country_name
+          OR d.chg__country_iso2
+          OR d.chg__country_iso3
+          OR d.chg__region
+          OR d.chg__subregion
+          OR d.chg__continent_code
+          OR d.chg__currency_code
+          OR d.chg__is_eu_member
+          OR d.chg__city_label
+        );
+      DELETE FROM staging_public.fact_geography USING   vendor__fact_geography__diff
+      WHERE
+        fact_geography.city_id = vendor__fact_geography__diff.old__city_id
+        AND vendor__fact_geography__diff.cdc__op = 'D';
+      v_statements := v_statements + 5;
+    ELSE
+      DROP TABLE IF EXISTS vendor__fact_geography__new;
+      CREATE TEMPORARY TABLE vendor__fact_geography__new AS
+      SELECT
+        cities.id AS city_id,
+        cities.name AS city_name,
+        cities.state_name AS state_name,
+        cities.state_code AS state_code,
+        cities.metro_area AS metro_area,
+        cities.latitude AS latitude,
+        cities.longitude AS longitude,
+        cities.population AS population,
+        cities.time_zone AS time_zone,
+        cities.is_capital AS is_capital,
+        cities.tier AS tier,
+        cities.country_id AS country_id,
+        countries.name AS country_name,
+        countries.iso2 AS country_iso2,
+        countries.iso3 AS country_iso3,
+        countries.region AS region,
+        countries.subregion AS subregion,
+        countries.continent_code AS continent_code,
+        countries.currency_code AS currency_code,
+        countries.is_eu_member AS is_eu_member,
+        cities.name || ', ' || COALESCE(countries.iso2, '??') AS city_label
+      FROM public.cities AS cities
+      INNER JOIN vendor__fact_geography__keys AS cdc__k
+        ON cdc__k.city_id = cities.id
+      LEFT JOIN public.countries AS countries
+        ON countries.id = cities.country_id;
+      DROP TABLE IF EXISTS vendor__fact_geography__diff;
+      CREATE TEMPORARY TABLE vendor__fact_geography__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE WHEN o.city_id IS NULL THEN 'I' WHEN n.city_id IS NULL THEN 'D' ELSE 'U' END AS cdc__op,
+          n.city_id AS city_id,
+          n.city_name AS city_name,
+          n.state_name AS state_name,
+          n.state_code AS state_code,
+          n.metro_area AS metro_area,
+          n.latitude AS latitude,
+          n.longitude AS longitude,
+          n.population AS population,
+          n.time_zone AS time_zone,
+          n.is_capital AS is_capital,
+          n.tier AS tier,
+          n.country_id AS country_id,
+          n.country_name AS country_name,
+          n.country_iso2 AS country_iso2,
+          n.country_iso3 AS country_iso3,
+          n.region AS region,
+          n.subregion AS subregion,
+          n.continent_code AS continent_code,
+          n.currency_code AS currency_code,
+          n.is_eu_member AS is_eu_member,
+          n.city_label AS city_label,
+          o.city_id AS old__city_id,
+          o.city_name AS old__city_name,
+          o.state_name AS old__state_name,
+          o.state_code AS old__state_code,
+          o.metro_area AS old__metro_area,
+          o.latitude AS old__latitude,
+          o.longitude AS old__longitude,
+          o.population AS old__population,
+          o.time_zone AS old__time_zone,
+          o.is_capital AS old__is_capital,
+          o.tier AS old__tier,
+          o.country_id AS old__country_id,
+          o.country_name AS old__country_name,
+          o.country_iso2 AS old__country_iso2,
+          o.country_iso3 AS old__country_iso3,
+          o.region AS old__region,
+          o.subregion AS old__subregion,
+          o.continent_code AS old__continent_code,
+          o.currency_code AS old__currency_code,
+          o.is_eu_member AS old__is_eu_member,
+          o.city_label AS old__city_label,
+          CASE
+            WHEN n.city_id = o.city_id OR (
+              n.city_id IS NULL AND o.city_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_id,
+          CASE
+            WHEN n.city_name = o.city_name OR (
+              n.city_name IS NULL AND o.city_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_name,
+          CASE
+            WHEN n.state_name = o.state_name
+            OR (
+              n.state_name IS NULL AND o.state_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_name,
+          CASE
+            WHEN n.state_code = o.state_code
+            OR (
+              n.state_code IS NULL AND o.state_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__state_code,
+          CASE
+            WHEN n.metro_area = o.metro_area
+            OR (
+              n.metro_area IS NULL AND o.metro_area IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__metro_area,
+          CASE
+            WHEN n.latitude = o.latitude OR (
+              n.latitude IS NULL AND o.latitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__latitude,
+          CASE
+            WHEN n.longitude = o.longitude OR (
+              n.longitude IS NULL AND o.longitude IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__longitude,
+          CASE
+            WHEN n.population = o.population
+            OR (
+              n.population IS NULL AND o.population IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__population,
+          CASE
+            WHEN n.time_zone = o.time_zone OR (
+              n.time_zone IS NULL AND o.time_zone IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__time_zone,
+          CASE
+            WHEN n.is_capital = o.is_capital
+            OR (
+              n.is_capital IS NULL AND o.is_capital IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_capital,
+          CASE
+            WHEN n.tier = o.tier OR (
+              n.tier IS NULL AND o.tier IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__tier,
+          CASE
+            WHEN n.country_id = o.country_id
+            OR (
+              n.country_id IS NULL AND o.country_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_id,
+          CASE
+            WHEN n.country_name = o.country_name
+            OR (
+              n.country_name IS NULL AND o.country_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_name,
+          CASE
+            WHEN n.country_iso2 = o.country_iso2
+            OR (
+              n.country_iso2 IS NULL AND o.country_iso2 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_iso2,
+          CASE
+            WHEN n.country_iso3 = o.country_iso3
+            OR (
+              n.country_iso3 IS NULL AND o.country_iso3 IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__country_iso3,
+          CASE
+            WHEN n.region = o.region OR (
+              n.region IS NULL AND o.region IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__region,
+          CASE
+            WHEN n.subregion = o.subregion OR (
+              n.subregion IS NULL AND o.subregion IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__subregion,
+          CASE
+            WHEN n.continent_code = o.continent_code
+            OR (
+              n.continent_code IS NULL AND o.continent_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__continent_code,
+          CASE
+            WHEN n.currency_code = o.currency_code
+            OR (
+              n.currency_code IS NULL AND o.currency_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__currency_code,
+          CASE
+            WHEN n.is_eu_member = o.is_eu_member
+            OR (
+              n.is_eu_member IS NULL AND o.is_eu_member IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_eu_member,
+          CASE
+            WHEN n.city_label = o.city_label
+            OR (
+              n.city_label IS NULL AND o.city_label IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__city_label
+        FROM vendor__fact_geography__new AS n
+        FULL JOIN (
+          SELECT
+            f.city_id,
+            f.city_name,
+            f.state_name,
+            f.state_code,
+            f.metro_area,
+            f.latitude,
+            f.longitude,
+            f.population,
+            f.time_zone,
+            f.is_capital,
+            f.tier,
+            f.country_id,
+            f.country_name,
+            f.country_iso2,
+            f.country_iso3,
+            f.region,
+            f.subregion,
+            f.continent_code,
+            f.currency_code,
+            f.is_eu_member,
+            f.city_label
+          FROM staging_public.fact_geography AS f
+          INNER JOIN vendor__fact_geography__keys AS cdc__k
+            ON f.city_id = cdc__k.city_id
+        ) AS o
+          ON n.city_id = o.city_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__city_name
+          OR d.chg__state_name
+          OR d.chg__state_code
+          OR d.chg__metro_area
+          OR d.chg__latitude
+          OR d.chg__longitude
+          OR d.chg__population
+          OR d.chg__time_zone
+          OR d.chg__is_capital
+          OR d.chg__tier
+          OR d.chg__country_id
+          OR d.chg__country_name
+          OR d.chg__country_iso2
+          OR d.chg__country_iso3
+          OR d.chg__region
+          OR d.chg__subregion
+          OR d.chg__continent_code
+          OR d.chg__currency_code
+          OR d.chg__is_eu_member
+          OR d.chg__city_label
+        );
+      DELETE FROM staging_public.fact_geography USING   vendor__fact_geography__diff
+      WHERE
+        fact_geography.city_id = vendor__fact_geography__diff.old__city_id
+        AND vendor__fact_geography__diff.cdc__op = 'D';
+      v_statements := v_statements + 5;
+    END IF;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_geography (
@@ -727,7 +1036,12 @@ BEGIN
       updated,
       deleted,
       stale,
-      dead_lettered
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected,
+      path
     )
     SELECT
       p_run_id,
@@ -738,7 +1052,12 @@ BEGIN
       COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
       COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
       0,
-      0
+      0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      v_path
     FROM vendor__fact_geography__diff;
     v_statements := v_statements + 2;
   ELSE

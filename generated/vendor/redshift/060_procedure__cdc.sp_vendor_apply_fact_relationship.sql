@@ -8,6 +8,8 @@ DECLARE
   v_changed_2 BIGINT;
   v_changed_3 BIGINT;
   v_target_rows BIGINT;
+  v_target_count BIGINT;
+  v_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
   -- Which fact_relationship rows may change: every key (rebuild) or the keys this run's changes reach.
@@ -199,358 +201,720 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS vendor__fact_relationship__new;
-    CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
-    SELECT
-      buyer_seller_company_mappings.id AS relationship_id,
-      buyer_seller_company_mappings.client_company_id AS client_company_id,
-      client_company.name AS client_company_name,
-      buyer_seller_company_mappings.dealing_with_company_id AS vendor_company_id,
-      vendor_company.name AS vendor_company_name,
-      vendor_company.status AS vendor_company_status,
-      buyer_seller_company_mappings.vendor_code AS vendor_code,
-      buyer_seller_company_mappings.status AS relationship_status,
-      buyer_seller_company_mappings.relationship_type AS relationship_type,
-      buyer_seller_company_mappings.source AS relationship_source,
-      buyer_seller_company_mappings.invited_by AS invited_by,
-      inviter.email AS inviter_email,
-      buyer_seller_company_mappings.invited_at AS invited_at,
-      buyer_seller_company_mappings.accepted_at AS accepted_at,
-      NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
-      CASE
-        WHEN COALESCE(
-          (
-            DATEDIFF(
-              HOUR,
-              buyer_seller_company_mappings.invited_at,
-              buyer_seller_company_mappings.accepted_at
-            ) <= -2147483648.5
-            OR DATEDIFF(
-              HOUR,
-              buyer_seller_company_mappings.invited_at,
-              buyer_seller_company_mappings.accepted_at
-            ) >= 2147483647.5
-          ),
-          FALSE
-        )
-        THEN NULL
-        ELSE CAST(DATEDIFF(
-          HOUR,
-          buyer_seller_company_mappings.invited_at,
-          buyer_seller_company_mappings.accepted_at
-        ) AS INTEGER)
-      END AS hours_to_accept,
-      buyer_seller_company_mappings.created_at AS relationship_created_at,
-      CASE
-        WHEN COALESCE(
-          (
-            DATEDIFF(
-              HOUR,
-              buyer_seller_company_mappings.invited_at,
-              buyer_seller_company_mappings.accepted_at
-            ) <= -2147483648.5
-            OR DATEDIFF(
-              HOUR,
-              buyer_seller_company_mappings.invited_at,
-              buyer_seller_company_mappings.accepted_at
-            ) >= 2147483647.5
-          ),
-          FALSE
-        )
-        THEN 'value out of range for fact_relationship.hours_to_accept (integer)'
-      END AS cdc__unstorable
-    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-    INNER JOIN vendor__fact_relationship__keys AS cdc__k
-      ON cdc__k.relationship_id = buyer_seller_company_mappings.id
-    LEFT JOIN public.companies AS client_company
-      ON client_company.id = buyer_seller_company_mappings.client_company_id
-    LEFT JOIN public.companies AS vendor_company
-      ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
-    LEFT JOIN public.users AS inviter
-      ON inviter.id = buyer_seller_company_mappings.invited_by;
-    INSERT INTO cdc.dead_letter (
-      run_id,
-      pipeline,
-      source,
-      reason,
-      row_hash,
-      row_data,
-      dead_lettered_at
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'fact_relationship',
-      n.cdc__unstorable,
-      MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256))),
-      OBJECT('relationship_id', n.relationship_id),
-      SYSDATE
-    FROM vendor__fact_relationship__new AS n
-    WHERE
-      NOT n.cdc__unstorable IS NULL
-      AND NOT EXISTS(
-        SELECT
-          1
-        FROM cdc.dead_letter AS x
-        WHERE
-          x.pipeline = 'vendor'
-          AND x.source = 'fact_relationship'
-          AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256)))
-      );
-    UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
-    FROM (
+    -- The path by cost: when the affected keys are 10 % of the target or more, the
+    -- whole definition beside the whole target (set-based) costs less than reaching each
+    -- key; the diff, and so every write and log row, is the same (docs/performance.md).
+    v_path := 'keys';
+    IF NOT p_full AND v_target_rows > 0 THEN
+      SELECT COUNT(*) INTO v_target_count FROM staging_public.fact_relationship;
+      v_statements := v_statements + 1;
+      IF v_keys * 100 >= 10 * v_target_count THEN
+        v_path := 'full';
+      END IF;
+    END IF;
+    IF v_path = 'full' THEN
+      DROP TABLE IF EXISTS vendor__fact_relationship__new;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
       SELECT
-        k.relationship_id,
-        n.cdc__unstorable AS cdc__unstorable
-      FROM vendor__fact_relationship__keys AS k
-      LEFT JOIN vendor__fact_relationship__new AS n
-        ON k.relationship_id = n.relationship_id
-    ) AS r
-    WHERE
-      dead_letter.pipeline = 'vendor'
-      AND dead_letter.source = 'fact_relationship'
-      AND dead_letter.resolved_run_id IS NULL
-      AND dead_letter.run_id < p_run_id
-      AND (
-        r.relationship_id = CAST(dead_letter.row_data."relationship_id" AS BIGINT)
-        AND (
-          r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
-        )
-      );
-    DROP TABLE IF EXISTS vendor__fact_relationship__diff;
-    CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
-    SELECT
-      *
-    FROM (
+        buyer_seller_company_mappings.id AS relationship_id,
+        buyer_seller_company_mappings.client_company_id AS client_company_id,
+        client_company.name AS client_company_name,
+        buyer_seller_company_mappings.dealing_with_company_id AS vendor_company_id,
+        vendor_company.name AS vendor_company_name,
+        vendor_company.status AS vendor_company_status,
+        buyer_seller_company_mappings.vendor_code AS vendor_code,
+        buyer_seller_company_mappings.status AS relationship_status,
+        buyer_seller_company_mappings.relationship_type AS relationship_type,
+        buyer_seller_company_mappings.source AS relationship_source,
+        buyer_seller_company_mappings.invited_by AS invited_by,
+        inviter.email AS inviter_email,
+        buyer_seller_company_mappings.invited_at AS invited_at,
+        buyer_seller_company_mappings.accepted_at AS accepted_at,
+        NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
+        CASE
+          WHEN COALESCE(
+            (
+              DATEDIFF(
+                HOUR,
+                buyer_seller_company_mappings.invited_at,
+                buyer_seller_company_mappings.accepted_at
+              ) <= -2147483648.5
+              OR DATEDIFF(
+                HOUR,
+                buyer_seller_company_mappings.invited_at,
+                buyer_seller_company_mappings.accepted_at
+              ) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(DATEDIFF(
+            HOUR,
+            buyer_seller_company_mappings.invited_at,
+            buyer_seller_company_mappings.accepted_at
+          ) AS INTEGER)
+        END AS hours_to_accept,
+        buyer_seller_company_mappings.created_at AS relationship_created_at,
+        CASE
+          WHEN COALESCE(
+            (
+              DATEDIFF(
+                HOUR,
+                buyer_seller_company_mappings.invited_at,
+                buyer_seller_company_mappings.accepted_at
+              ) <= -2147483648.5
+              OR DATEDIFF(
+                HOUR,
+                buyer_seller_company_mappings.invited_at,
+                buyer_seller_company_mappings.accepted_at
+              ) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN 'value out of range for fact_relationship.hours_to_accept (integer)'
+        END AS cdc__unstorable
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      LEFT JOIN public.companies AS client_company
+        ON client_company.id = buyer_seller_company_mappings.client_company_id
+      LEFT JOIN public.companies AS vendor_company
+        ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
+      LEFT JOIN public.users AS inviter
+        ON inviter.id = buyer_seller_company_mappings.invited_by;
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
+      )
       SELECT
-        CASE
-          WHEN o.relationship_id IS NULL
-          THEN 'I'
-          WHEN n.relationship_id IS NULL
-          THEN 'D'
-          ELSE 'U'
-        END AS cdc__op,
-        n.relationship_id AS relationship_id,
-        n.client_company_id AS client_company_id,
-        n.client_company_name AS client_company_name,
-        n.vendor_company_id AS vendor_company_id,
-        n.vendor_company_name AS vendor_company_name,
-        n.vendor_company_status AS vendor_company_status,
-        n.vendor_code AS vendor_code,
-        n.relationship_status AS relationship_status,
-        n.relationship_type AS relationship_type,
-        n.relationship_source AS relationship_source,
-        n.invited_by AS invited_by,
-        n.inviter_email AS inviter_email,
-        n.invited_at AS invited_at,
-        n.accepted_at AS accepted_at,
-        n.is_accepted AS is_accepted,
-        n.hours_to_accept AS hours_to_accept,
-        n.relationship_created_at AS relationship_created_at,
-        o.relationship_id AS old__relationship_id,
-        o.client_company_id AS old__client_company_id,
-        o.client_company_name AS old__client_company_name,
-        o.vendor_company_id AS old__vendor_company_id,
-        o.vendor_company_name AS old__vendor_company_name,
-        o.vendor_company_status AS old__vendor_company_status,
-        o.vendor_code AS old__vendor_code,
-        o.relationship_status AS old__relationship_status,
-        o.relationship_type AS old__relationship_type,
-        o.relationship_source AS old__relationship_source,
-        o.invited_by AS old__invited_by,
-        o.inviter_email AS old__inviter_email,
-        o.invited_at AS old__invited_at,
-        o.accepted_at AS old__accepted_at,
-        o.is_accepted AS old__is_accepted,
-        o.hours_to_accept AS old__hours_to_accept,
-        o.relationship_created_at AS old__relationship_created_at,
-        CASE
-          WHEN n.relationship_id = o.relationship_id
-          OR (
-            n.relationship_id IS NULL AND o.relationship_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__relationship_id,
-        CASE
-          WHEN n.client_company_id = o.client_company_id
-          OR (
-            n.client_company_id IS NULL AND o.client_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__client_company_id,
-        CASE
-          WHEN n.client_company_name = o.client_company_name
-          OR (
-            n.client_company_name IS NULL AND o.client_company_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__client_company_name,
-        CASE
-          WHEN n.vendor_company_id = o.vendor_company_id
-          OR (
-            n.vendor_company_id IS NULL AND o.vendor_company_id IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_company_id,
-        CASE
-          WHEN n.vendor_company_name = o.vendor_company_name
-          OR (
-            n.vendor_company_name IS NULL AND o.vendor_company_name IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_company_name,
-        CASE
-          WHEN n.vendor_company_status = o.vendor_company_status
-          OR (
-            n.vendor_company_status IS NULL AND o.vendor_company_status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_company_status,
-        CASE
-          WHEN n.vendor_code = o.vendor_code
-          OR (
-            n.vendor_code IS NULL AND o.vendor_code IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__vendor_code,
-        CASE
-          WHEN n.relationship_status = o.relationship_status
-          OR (
-            n.relationship_status IS NULL AND o.relationship_status IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__relationship_status,
-        CASE
-          WHEN n.relationship_type = o.relationship_type
-          OR (
-            n.relationship_type IS NULL AND o.relationship_type IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__relationship_type,
-        CASE
-          WHEN n.relationship_source = o.relationship_source
-          OR (
-            n.relationship_source IS NULL AND o.relationship_source IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__relationship_source,
-        CASE
-          WHEN n.invited_by = o.invited_by
-          OR (
-            n.invited_by IS NULL AND o.invited_by IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invited_by,
-        CASE
-          WHEN n.inviter_email = o.inviter_email
-          OR (
-            n.inviter_email IS NULL AND o.inviter_email IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__inviter_email,
-        CASE
-          WHEN n.invited_at = o.invited_at
-          OR (
-            n.invited_at IS NULL AND o.invited_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__invited_at,
-        CASE
-          WHEN n.accepted_at = o.accepted_at
-          OR (
-            n.accepted_at IS NULL AND o.accepted_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__accepted_at,
-        CASE
-          WHEN n.is_accepted = o.is_accepted
-          OR (
-            n.is_accepted IS NULL AND o.is_accepted IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__is_accepted,
-        CASE
-          WHEN n.hours_to_accept = o.hours_to_accept
-          OR (
-            n.hours_to_accept IS NULL AND o.hours_to_accept IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__hours_to_accept,
-        CASE
-          WHEN n.relationship_created_at = o.relationship_created_at
-          OR (
-            n.relationship_created_at IS NULL AND o.relationship_created_at IS NULL
-          )
-          THEN FALSE
-          ELSE TRUE
-        END AS chg__relationship_created_at
+        p_run_id,
+        'vendor',
+        'fact_relationship',
+        n.cdc__unstorable,
+        MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256))),
+        OBJECT('relationship_id', n.relationship_id),
+        SYSDATE
       FROM vendor__fact_relationship__new AS n
-      FULL JOIN (
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'vendor'
+            AND x.source = 'fact_relationship'
+            AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256)))
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+      FROM (
         SELECT
-          f.relationship_id,
-          f.client_company_id,
-          f.client_company_name,
-          f.vendor_company_id,
-          f.vendor_company_name,
-          f.vendor_company_status,
-          f.vendor_code,
-          f.relationship_status,
-          f.relationship_type,
-          f.relationship_source,
-          f.invited_by,
-          f.inviter_email,
-          f.invited_at,
-          f.accepted_at,
-          f.is_accepted,
-          f.hours_to_accept,
-          f.relationship_created_at
-        FROM staging_public.fact_relationship AS f
-        INNER JOIN vendor__fact_relationship__keys AS cdc__k
-          ON f.relationship_id = cdc__k.relationship_id
-      ) AS o
-        ON n.relationship_id = o.relationship_id
-    ) AS d
-    WHERE
-      d.cdc__op <> 'U'
-      OR (
-        d.chg__client_company_id
-        OR d.chg__client_company_name
-        OR d.chg__vendor_company_id
-        OR d.chg__vendor_company_name
-        OR d.chg__vendor_company_status
-        OR d.chg__vendor_code
-        OR d.chg__relationship_status
-        OR d.chg__relationship_type
-        OR d.chg__relationship_source
-        OR d.chg__invited_by
-        OR d.chg__inviter_email
-        OR d.chg__invited_at
-        OR d.chg__accepted_at
-        OR d.chg__is_accepted
-        OR d.chg__hours_to_accept
-        OR d.chg__relationship_created_at
-      );
-    DELETE FROM staging_public.fact_relationship USING   vendor__fact_relationship__diff
-    WHERE
-      fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
-      AND vendor__fact_relationship__diff.cdc__op = 'D';
-    v_statements := v_statements + 7;
+          k.relationship_id,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM vendor__fact_relationship__keys AS k
+        LEFT JOIN vendor__fact_relationship__new AS n
+          ON k.relationship_id = n.relationship_id
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'vendor'
+        AND dead_letter.source = 'fact_relationship'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.relationship_id = CAST(dead_letter.row_data."relationship_id" AS BIGINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS vendor__fact_relationship__diff;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE
+            WHEN o.relationship_id IS NULL
+            THEN 'I'
+            WHEN n.relationship_id IS NULL
+            THEN 'D'
+            ELSE 'U'
+          END AS cdc__op,
+          n.relationship_id AS relationship_id,
+          n.client_company_id AS client_company_id,
+          n.client_company_name AS client_company_name,
+          n.vendor_company_id AS vendor_company_id,
+          n.vendor_company_name AS vendor_company_name,
+          n.vendor_company_status AS vendor_company_status,
+          n.vendor_code AS vendor_code,
+          n.relationship_status AS relationship_status,
+          n.relationship_type AS relationship_type,
+          n.relationship_source AS relationship_source,
+          n.invited_by AS invited_by,
+          n.inviter_email AS inviter_email,
+          n.invited_at AS invited_at,
+          n.accepted_at AS accepted_at,
+          n.is_accepted AS is_accepted,
+          n.hours_to_accept AS hours_to_accept,
+          n.relationship_created_at AS relationship_created_at,
+          o.relationship_id AS old__relationship_id,
+          o.client_company_id AS old__client_company_id,
+          o.client_company_name AS old__client_company_name,
+          o.vendor_company_id AS old__vendor_company_id,
+          o.vendor_company_name AS old__vendor_company_name,
+          o.vendor_company_status AS old__vendor_company_status,
+          o.vendor_code AS old__vendor_code,
+          o.relationship_status AS old__relationship_status,
+          o.relationship_type AS old__relationship_type,
+          o.relationship_source AS old__relationship_source,
+          o.invited_by AS old__invited_by,
+          o.inviter_email AS old__inviter_email,
+          o.invited_at AS old__invited_at,
+          o.accepted_at AS old__accepted_at,
+          o.is_accepted AS old__is_accepted,
+          o.hours_to_accept AS old__hours_to_accept,
+          o.relationship_created_at AS old__relationship_created_at,
+          CASE
+            WHEN n.relationship_id = o.relationship_id
+            OR (
+              n.relationship_id IS NULL AND o.relationship_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_id,
+          CASE
+            WHEN n.client_company_id = o.client_company_id
+            OR (
+              n.client_company_id IS NULL AND o.client_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__client_company_id,
+          CASE
+            WHEN n.client_company_name = o.client_company_name
+            OR (
+              n.client_company_name IS NULL AND o.client_company_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__client_company_name,
+          CASE
+            WHEN n.vendor_company_id = o.vendor_company_id
+            OR (
+              n.vendor_company_id IS NULL AND o.vendor_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_company_id,
+          CASE
+            WHEN n.vendor_company_name = o.vendor_company_name
+            OR (
+              n.vendor_company_name IS NULL AND o.vendor_company_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_company_name,
+          CASE
+            WHEN n.vendor_company_status = o.vendor_company_status
+            OR (
+              n.vendor_company_status IS NULL AND o.vendor_company_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_company_status,
+          CASE
+            WHEN n.vendor_code = o.vendor_code
+            OR (
+              n.vendor_code IS NULL AND o.vendor_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_code,
+          CASE
+            WHEN n.relationship_status = o.relationship_status
+            OR (
+              n.relationship_status IS NULL AND o.relationship_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_status,
+          CASE
+            WHEN n.relationship_type = o.relationship_type
+            OR (
+              n.relationship_type IS NULL AND o.relationship_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_type,
+          CASE
+            WHEN n.relationship_source = o.relationship_source
+            OR (
+              n.relationship_source IS NULL AND o.relationship_source IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_source,
+          CASE
+            WHEN n.invited_by = o.invited_by
+            OR (
+              n.invited_by IS NULL AND o.invited_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_by,
+          CASE
+            WHEN n.inviter_email = o.inviter_email
+            OR (
+              n.inviter_email IS NULL AND o.inviter_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__inviter_email,
+          CASE
+            WHEN n.invited_at = o.invited_at
+            OR (
+              n.invited_at IS NULL AND o.invited_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_at,
+          CASE
+            WHEN n.accepted_at = o.accepted_at
+            OR (
+              n.accepted_at IS NULL AND o.accepted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__accepted_at,
+          CASE
+            WHEN n.is_accepted = o.is_accepted
+            OR (
+              n.is_accepted IS NULL AND o.is_accepted IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_accepted,
+          CASE
+            WHEN n.hours_to_accept = o.hours_to_accept
+            OR (
+              n.hours_to_accept IS NULL AND o.hours_to_accept IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__hours_to_accept,
+          CASE
+            WHEN n.relationship_created_at = o.relationship_created_at
+            OR (
+              n.relationship_created_at IS NULL AND o.relationship_created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_created_at
+        FROM vendor__fact_relationship__new AS n
+        FULL JOIN (
+          SELECT
+            f.relationship_id,
+            f.client_company_id,
+            f.client_company_name,
+            f.vendor_company_id,
+            f.vendor_company_name,
+            f.vendor_company_status,
+            f.vendor_code,
+            f.relationship_status,
+            f.relationship_type,
+            f.relationship_source,
+            f.invited_by,
+            f.inviter_email,
+            f.invited_at,
+            f.accepted_at,
+            f.is_accepted,
+            f.hours_to_accept,
+            f.relationship_created_at
+          FROM staging_public.fact_relationship AS f
+        ) AS o
+          ON n.relationship_id = o.relationship_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__client_company_id
+          OR d.chg__client_company_name
+          OR d.chg__vendor_company_id
+          OR d.chg__vendor_company_name
+          OR d.chg__vendor_company_status
+          OR d.chg__vendor_code
+          OR d.chg__relationship_status
+          OR d.chg__relationship_type
+          OR d.chg__relationship_source
+          OR d.chg__invited_by
+          OR d.chg__inviter_email
+          OR d.chg__invited_at
+          OR d.chg__accepted_at
+          OR d.chg__is_accepted
+          OR d.chg__hours_to_accept
+          OR d.chg__relationship_created_at
+        );
+      DELETE FROM staging_public.fact_relationship USING   vendor__fact_relationship__diff
+      WHERE
+        fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
+        AND vendor__fact_relationship__diff.cdc__op = 'D';
+      v_statements := v_statements + 7;
+    ELSE
+      DROP TABLE IF EXISTS vendor__fact_relationship__new;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
+      SELECT
+        buyer_seller_company_mappings.id AS relationship_id,
+        buyer_seller_company_mappings.client_company_id AS client_company_id,
+        client_company.name AS client_company_name,
+        buyer_seller_company_mappings.dealing_with_company_id AS vendor_company_id,
+        vendor_company.name AS vendor_company_name,
+        vendor_company.status AS vendor_company_status,
+        buyer_seller_company_mappings.vendor_code AS vendor_code,
+        buyer_seller_company_mappings.status AS relationship_status,
+        buyer_seller_company_mappings.relationship_type AS relationship_type,
+        buyer_seller_company_mappings.source AS relationship_source,
+        buyer_seller_company_mappings.invited_by AS invited_by,
+        inviter.email AS inviter_email,
+        buyer_seller_company_mappings.invited_at AS invited_at,
+        buyer_seller_company_mappings.accepted_at AS accepted_at,
+        NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
+        CASE
+          WHEN COALESCE(
+            (
+              DATEDIFF(
+                HOUR,
+                buyer_seller_company_mappings.invited_at,
+                buyer_seller_company_mappings.accepted_at
+              ) <= -2147483648.5
+              OR DATEDIFF(
+                HOUR,
+                buyer_seller_company_mappings.invited_at,
+                buyer_seller_company_mappings.accepted_at
+              ) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN NULL
+          ELSE CAST(DATEDIFF(
+            HOUR,
+            buyer_seller_company_mappings.invited_at,
+            buyer_seller_company_mappings.accepted_at
+          ) AS INTEGER)
+        END AS hours_to_accept,
+        buyer_seller_company_mappings.created_at AS relationship_created_at,
+        CASE
+          WHEN COALESCE(
+            (
+              DATEDIFF(
+                HOUR,
+                buyer_seller_company_mappings.invited_at,
+                buyer_seller_company_mappings.accepted_at
+              ) <= -2147483648.5
+              OR DATEDIFF(
+                HOUR,
+                buyer_seller_company_mappings.invited_at,
+                buyer_seller_company_mappings.accepted_at
+              ) >= 2147483647.5
+            ),
+            FALSE
+          )
+          THEN 'value out of range for fact_relationship.hours_to_accept (integer)'
+        END AS cdc__unstorable
+      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      INNER JOIN vendor__fact_relationship__keys AS cdc__k
+        ON cdc__k.relationship_id = buyer_seller_company_mappings.id
+      LEFT JOIN public.companies AS client_company
+        ON client_company.id = buyer_seller_company_mappings.client_company_id
+      LEFT JOIN public.companies AS vendor_company
+        ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
+      LEFT JOIN public.users AS inviter
+        ON inviter.id = buyer_seller_company_mappings.invited_by;
+      INSERT INTO cdc.dead_letter (
+        run_id,
+        pipeline,
+        source,
+        reason,
+        row_hash,
+        row_data,
+        dead_lettered_at
+      )
+      SELECT
+        p_run_id,
+        'vendor',
+        'fact_relationship',
+        n.cdc__unstorable,
+        MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256))),
+        OBJECT('relationship_id', n.relationship_id),
+        SYSDATE
+      FROM vendor__fact_relationship__new AS n
+      WHERE
+        NOT n.cdc__unstorable IS NULL
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM cdc.dead_letter AS x
+          WHERE
+            x.pipeline = 'vendor'
+            AND x.source = 'fact_relationship'
+            AND x.row_hash = MD5(n.cdc__unstorable || '|' || CAST(n.relationship_id AS VARCHAR(256)))
+        );
+      UPDATE cdc.dead_letter SET resolved_run_id = p_run_id, resolved_at = SYSDATE
+      FROM (
+        SELECT
+          k.relationship_id,
+          n.cdc__unstorable AS cdc__unstorable
+        FROM vendor__fact_relationship__keys AS k
+        LEFT JOIN vendor__fact_relationship__new AS n
+          ON k.relationship_id = n.relationship_id
+      ) AS r
+      WHERE
+        dead_letter.pipeline = 'vendor'
+        AND dead_letter.source = 'fact_relationship'
+        AND dead_letter.resolved_run_id IS NULL
+        AND dead_letter.run_id < p_run_id
+        AND (
+          r.relationship_id = CAST(dead_letter.row_data."relationship_id" AS BIGINT)
+          AND (
+            r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
+          )
+        );
+      DROP TABLE IF EXISTS vendor__fact_relationship__diff;
+      CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
+      SELECT
+        *
+      FROM (
+        SELECT
+          CASE
+            WHEN o.relationship_id IS NULL
+            THEN 'I'
+            WHEN n.relationship_id IS NULL
+            THEN 'D'
+            ELSE 'U'
+          END AS cdc__op,
+          n.relationship_id AS relationship_id,
+          n.client_company_id AS client_company_id,
+          n.client_company_name AS client_company_name,
+          n.vendor_company_id AS vendor_company_id,
+          n.vendor_company_name AS vendor_company_name,
+          n.vendor_company_status AS vendor_company_status,
+          n.vendor_code AS vendor_code,
+          n.relationship_status AS relationship_status,
+          n.relationship_type AS relationship_type,
+          n.relationship_source AS relationship_source,
+          n.invited_by AS invited_by,
+          n.inviter_email AS inviter_email,
+          n.invited_at AS invited_at,
+          n.accepted_at AS accepted_at,
+          n.is_accepted AS is_accepted,
+          n.hours_to_accept AS hours_to_accept,
+          n.relationship_created_at AS relationship_created_at,
+          o.relationship_id AS old__relationship_id,
+          o.client_company_id AS old__client_company_id,
+          o.client_company_name AS old__client_company_name,
+          o.vendor_company_id AS old__vendor_company_id,
+          o.vendor_company_name AS old__vendor_company_name,
+          o.vendor_company_status AS old__vendor_company_status,
+          o.vendor_code AS old__vendor_code,
+          o.relationship_status AS old__relationship_status,
+          o.relationship_type AS old__relationship_type,
+          o.relationship_source AS old__relationship_source,
+          o.invited_by AS old__invited_by,
+          o.inviter_email AS old__inviter_email,
+          o.invited_at AS old__invited_at,
+          o.accepted_at AS old__accepted_at,
+          o.is_accepted AS old__is_accepted,
+          o.hours_to_accept AS old__hours_to_accept,
+          o.relationship_created_at AS old__relationship_created_at,
+          CASE
+            WHEN n.relationship_id = o.relationship_id
+            OR (
+              n.relationship_id IS NULL AND o.relationship_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_id,
+          CASE
+            WHEN n.client_company_id = o.client_company_id
+            OR (
+              n.client_company_id IS NULL AND o.client_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__client_company_id,
+          CASE
+            WHEN n.client_company_name = o.client_company_name
+            OR (
+              n.client_company_name IS NULL AND o.client_company_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__client_company_name,
+          CASE
+            WHEN n.vendor_company_id = o.vendor_company_id
+            OR (
+              n.vendor_company_id IS NULL AND o.vendor_company_id IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_company_id,
+          CASE
+            WHEN n.vendor_company_name = o.vendor_company_name
+            OR (
+              n.vendor_company_name IS NULL AND o.vendor_company_name IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_company_name,
+          CASE
+            WHEN n.vendor_company_status = o.vendor_company_status
+            OR (
+              n.vendor_company_status IS NULL AND o.vendor_company_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_company_status,
+          CASE
+            WHEN n.vendor_code = o.vendor_code
+            OR (
+              n.vendor_code IS NULL AND o.vendor_code IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__vendor_code,
+          CASE
+            WHEN n.relationship_status = o.relationship_status
+            OR (
+              n.relationship_status IS NULL AND o.relationship_status IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_status,
+          CASE
+            WHEN n.relationship_type = o.relationship_type
+            OR (
+              n.relationship_type IS NULL AND o.relationship_type IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_type,
+          CASE
+            WHEN n.relationship_source = o.relationship_source
+            OR (
+              n.relationship_source IS NULL AND o.relationship_source IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_source,
+          CASE
+            WHEN n.invited_by = o.invited_by
+            OR (
+              n.invited_by IS NULL AND o.invited_by IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_by,
+          CASE
+            WHEN n.inviter_email = o.inviter_email
+            OR (
+              n.inviter_email IS NULL AND o.inviter_email IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__inviter_email,
+          CASE
+            WHEN n.invited_at = o.invited_at
+            OR (
+              n.invited_at IS NULL AND o.invited_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__invited_at,
+          CASE
+            WHEN n.accepted_at = o.accepted_at
+            OR (
+              n.accepted_at IS NULL AND o.accepted_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__accepted_at,
+          CASE
+            WHEN n.is_accepted = o.is_accepted
+            OR (
+              n.is_accepted IS NULL AND o.is_accepted IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__is_accepted,
+          CASE
+            WHEN n.hours_to_accept = o.hours_to_accept
+            OR (
+              n.hours_to_accept IS NULL AND o.hours_to_accept IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__hours_to_accept,
+          CASE
+            WHEN n.relationship_created_at = o.relationship_created_at
+            OR (
+              n.relationship_created_at IS NULL AND o.relationship_created_at IS NULL
+            )
+            THEN FALSE
+            ELSE TRUE
+          END AS chg__relationship_created_at
+        FROM vendor__fact_relationship__new AS n
+        FULL JOIN (
+          SELECT
+            f.relationship_id,
+            f.client_company_id,
+            f.client_company_name,
+            f.vendor_company_id,
+            f.vendor_company_name,
+            f.vendor_company_status,
+            f.vendor_code,
+            f.relationship_status,
+            f.relationship_type,
+            f.relationship_source,
+            f.invited_by,
+            f.inviter_email,
+            f.invited_at,
+            f.accepted_at,
+            f.is_accepted,
+            f.hours_to_accept,
+            f.relationship_created_at
+          FROM staging_public.fact_relationship AS f
+          INNER JOIN vendor__fact_relationship__keys AS cdc__k
+            ON f.relationship_id = cdc__k.relationship_id
+        ) AS o
+          ON n.relationship_id = o.relationship_id
+      ) AS d
+      WHERE
+        d.cdc__op <> 'U'
+        OR (
+          d.chg__client_company_id
+          OR d.chg__client_company_name
+          OR d.chg__vendor_company_id
+          OR d.chg__vendor_company_name
+          OR d.chg__vendor_company_status
+          OR d.chg__vendor_code
+          OR d.chg__relationship_status
+          OR d.chg__relationship_type
+          OR d.chg__relationship_source
+          OR d.chg__invited_by
+          OR d.chg__inviter_email
+          OR d.chg__invited_at
+          OR d.chg__accepted_at
+          OR d.chg__is_accepted
+          OR d.chg__hours_to_accept
+          OR d.chg__relationship_created_at
+        );
+      DELETE FROM staging_public.fact_relationship USING   vendor__fact_relationship__diff
+      WHERE
+        fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
+        AND vendor__fact_relationship__diff.cdc__op = 'D';
+      v_statements := v_statements + 7;
+    END IF;
     -- An empty target takes plain inserts: no MERGE planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_relationship (
@@ -790,7 +1154,12 @@ BEGIN
       updated,
       deleted,
       stale,
-      dead_lettered
+      dead_lettered,
+      read_rows,
+      applied,
+      superseded,
+      rejected,
+      path
     )
     SELECT
       p_run_id,
@@ -801,7 +1170,12 @@ BEGIN
       COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
       COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
       0,
-      0
+      0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      v_path
     FROM vendor__fact_relationship__diff;
     v_statements := v_statements + 2;
   ELSE
