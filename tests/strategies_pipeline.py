@@ -578,3 +578,24 @@ ORDER_FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         "sku": maybe(st.just("SKU")), "name": maybe(st.sampled_from(["Pen", "Ink"])),
         "unit_cost": maybe(st.just(Decimal("1.25")))}),
 }
+
+
+#: how the apply procedures render the path-by-cost threshold (cdcgen.sql.facts.WHOLE_PATH_PCT)
+_WHOLE_PATH_TEST = "IF v_keys * 100 >= {} * v_target_count THEN"
+
+
+def with_whole_path_pct(files: dict[str, str], pct: int) -> dict[str, str]:
+    """The rendering with another path-by-cost threshold in every fact's apply procedure:
+    0 takes the whole path whenever a key is affected (the property tests run it both
+    ways), a huge value never takes it."""
+    from cdcgen.sql.facts import WHOLE_PATH_PCT
+
+    shipped = _WHOLE_PATH_TEST.format(WHOLE_PATH_PCT)
+    out = dict(files)
+    changed = 0
+    for name, text in files.items():
+        if "_apply_" in name and shipped in text:
+            out[name] = text.replace(shipped, _WHOLE_PATH_TEST.format(pct))
+            changed += 1
+    assert changed, "no apply procedure renders the path-by-cost threshold"
+    return out
