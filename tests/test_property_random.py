@@ -50,6 +50,7 @@ from tests.strategies_pipeline import (
     reset,
     soak_variant,
     value_strategy,
+    with_whole_path_pct,
 )
 
 RANDOM = Figures()
@@ -125,6 +126,10 @@ def _random_pipeline(scratch_dsn: str, pdef: PipelineDef, data: st.DataObject,
         path = Path(tmp) / "prop.yml"
         path.write_text(pdef.yaml(), encoding="utf-8")
         files = render_postgres_only(path)
+    # half the examples take the whole path (path by cost) whenever a fact key is affected
+    if data.draw(st.booleans(), label="whole path"):
+        files = with_whole_path_pct(files, 0, required=False)
+        bump("random.whole path")
     with psycopg.connect(scratch_dsn, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS staging, public, mart, cdc CASCADE")
         import json
@@ -345,9 +350,12 @@ def as_staged_text(source: str, row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(scope="module")
-def orders_pipeline(pg_admin_dsn: str):
+@pytest.fixture(scope="module", params=["shipped", "whole_path"])
+def orders_pipeline(pg_admin_dsn: str, request: pytest.FixtureRequest):
+    """As shipped, and built to take the whole path (path by cost) whenever a key is affected."""
     files = postgres_rendering(ORDERS_SPEC)
+    if request.param == "whole_path":
+        files = with_whole_path_pct(files, 0)
     with deployed_database(pg_admin_dsn, files) as p:
         for (source, column), type_ in WIDENED.items():
             widen_staging(p.conn, source, column, type_, files)

@@ -37,6 +37,7 @@ from tests.strategies_pipeline import (
     postgres_rendering,
     reset,
     soak_variant,
+    with_whole_path_pct,
 )
 
 SPEC = REPO / "mappings" / "vendor.yml"
@@ -320,9 +321,13 @@ class VendorMachine(RuleBasedStateMachine):
         assert not found, f"verify's audit-trail checks report a sound history: {found}"
 
 
-@pytest.fixture(scope="module")
-def vendor_pipeline(pg_admin_dsn: str):
-    with deployed_database(pg_admin_dsn, postgres_rendering(SPEC)) as p:
+@pytest.fixture(scope="module", params=["shipped", "whole_path"])
+def vendor_pipeline(pg_admin_dsn: str, request: pytest.FixtureRequest):
+    """As shipped, and built to take the whole path (path by cost) whenever a key is affected."""
+    files = postgres_rendering(SPEC)
+    if request.param == "whole_path":
+        files = with_whole_path_pct(files, 0)
+    with deployed_database(pg_admin_dsn, files) as p:
         yield p
 
 

@@ -564,9 +564,11 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
 # same fact_change_log and run_counts (docs/performance.md, "Choosing the path by cost").
 
 #: Affected keys, in percent of the fact's rows, from which the run recomputes the whole
-#: fact set-based instead of by key. Measured in docs/performance.md. The apply
-#: procedures render it as ``v_keys * 100 >= <pct> * v_target_count``.
-WHOLE_PATH_PCT = 10
+#: fact set-based instead of by key. Measured in docs/performance.md ("Choosing the path
+#: by cost"): on PostgreSQL the keyed path, its key tables analyzed, already hash-joins
+#: at large shares, and the whole path was 1.5 to 5 times slower below about 30 %. The
+#: apply procedures render it as ``v_keys * 100 >= <pct> * v_target_count``.
+WHOLE_PATH_PCT = 50
 
 #: the PL/pgSQL variable naming the path taken (``run_counts.path``)
 PATH_VAR = "v_path"

@@ -293,14 +293,14 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    -- The path by cost: when the affected keys are 10 % of the target or more, the
+    -- The path by cost: when the affected keys are 50 % of the target or more, the
     -- whole definition beside the whole target (set-based) costs less than reaching each
     -- key; the diff, and so every write and log row, is the same (docs/performance.md).
     v_path := 'keys';
     IF NOT p_full AND v_target_rows > 0 THEN
       SELECT COUNT(*) INTO v_target_count FROM analytics.fact_order;
       v_statements := v_statements + 1;
-      IF v_keys * 100 >= 10 * v_target_count THEN
+      IF v_keys * 100 >= 50 * v_target_count THEN
         v_path := 'full';
       END IF;
     END IF;
