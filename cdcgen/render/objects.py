@@ -381,7 +381,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         ),
         keys_table=facts.keys_name(p, t),
         apply=r.counted(r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)), 2),
-        no_change=r.counted(r.trees.get(("no_change", t.name), lambda: [facts.zero_counts(p, t)]), 2),
+        no_change=r.counted(r.trees.get(("no_change", t.name), partial(_zero_counts, p, t)), 2),
         **_load_blocks(r, p, t),
     )
     indented = _indented(body.rstrip())
@@ -426,9 +426,50 @@ def _guarded(
 
 
 def _run_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    calls = [f"CALL {p.proc('detect')}(v_run_id);", f"CALL {p.proc('sync_baseline')}(v_run_id);"]
-    calls += [f"CALL {apply_proc_name(p, t)}(v_run_id, FALSE);" for t in p.targets]
+    calls = [f"CALL {p.proc(step)}(v_run_id);" for step in ("detect", "sync_baseline", "apply")]
     return _guarded(r, p, p.proc("run"), "", "run", "\n".join(calls))
+
+
+def _reaching_sources(p: PipelinePlan, t: TargetPlan) -> list[str]:
+    """The sources whose changes can reach ``t``: those it reads, and those of the
+    dimensions it looks up as of a time (their new versions move its rows)."""
+    by_name = {d.name: d for d in p.dimensions}
+    looked_up = [by_name[a.dimension] for a in t.as_of]
+    return sorted({s for x in (t, *looked_up) for s in facts.read_sources(x)})
+
+
+def _zero_counts(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
+    return [facts.zero_counts(p, t)]
+
+
+def _apply_dispatch_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    """Calls a target's apply only when a source that reaches it changed; otherwise
+    writes its zero counts here. The reason is the same as for detection: PL/pgSQL
+    parses a procedure's whole body on its first call in a session, and a fact's
+    apply is tens of kilobytes a no-op run would parse for nothing."""
+    reaching = [_reaching_sources(p, t) for t in p.targets]
+    changed_vars = [f"v_changed_{i}" for i, _ in enumerate(p.targets, 1)]
+    every = sorted({s for sources in reaching for s in sources})
+    logged = r.trees.get(("logged", "apply"), lambda: detect.logged_counts(p, every))
+    values = [detect.logged_changes_of(sources) for sources in reaching]
+    blocks = [
+        r.template(
+            "apply_target.sql.j2",
+            target=t.name,
+            sources=", ".join(sources),
+            changed_var=var,
+            call=f"  CALL {apply_proc_name(p, t)}(p_run_id, FALSE);",
+            no_change=r.counted(
+                r.trees.get(("no_change", t.name), partial(_zero_counts, p, t)), 2
+            ),
+        ).rstrip()
+        for t, sources, var in zip(p.targets, reaching, changed_vars, strict=True)
+    ]
+    body = "\n".join([_select_into(r, values, changed_vars, logged), *blocks])
+    return _step_procedure(
+        r, p, p.proc("apply"), "p_run_id BIGINT", _indented(body),
+        declare=[f"{v} BIGINT" for v in changed_vars],
+    )
 
 
 def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
@@ -562,6 +603,7 @@ def render_objects(
     objects += [_sync_source_procedure(r, p, src) for src in p.sources]
     objects += [_detect_procedure(r, p), _sync_procedure(r, p)]
     objects += [_apply_procedure(r, p, t) for t in p.targets]
+    objects += [_apply_dispatch_procedure(r, p)]
     objects += [
         _run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p),
         _verify_deep_procedure(r, p), _check_freshness_procedure(r, p),
