@@ -13,88 +13,21 @@ BEGIN
   -- fact_order: recomputed only if a source that reaches it changed (addresses, countries, customers, order_items, orders).
   IF v_changed_1 > 0 THEN
     CALL cdc.sp_orders_apply_fact_order(p_run_id, FALSE);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered
-    )
-    SELECT
-      p_run_id,
-      'orders',
-      'fact',
-      'fact_order',
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
   -- fact_order_item: recomputed only if a source that reaches it changed (customers, order_items, orders, products).
   IF v_changed_2 > 0 THEN
     CALL cdc.sp_orders_apply_fact_order_item(p_run_id, FALSE);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered
-    )
-    SELECT
-      p_run_id,
-      'orders',
-      'fact',
-      'fact_order_item',
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
   -- dim_customer: recomputed only if a source that reaches it changed (addresses, customers).
   IF v_changed_3 > 0 THEN
     CALL cdc.sp_orders_apply_dim_customer(p_run_id, FALSE);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered
-    )
-    SELECT
-      p_run_id,
-      'orders',
-      'dimension',
-      'dim_customer',
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
   -- fact_order_customer: recomputed only if a source that reaches it changed (addresses, customers, orders).
   IF v_changed_4 > 0 THEN
     CALL cdc.sp_orders_apply_fact_order_customer(p_run_id, FALSE);
-  ELSE
+  END IF;
+  -- Everything left alone above reports zero counts, all in this one statement.
+  IF v_changed_1 = 0 OR v_changed_2 = 0 OR v_changed_3 = 0 OR v_changed_4 = 0 THEN
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -109,13 +42,36 @@ BEGIN
     SELECT
       p_run_id,
       'orders',
-      'fact',
-      'fact_order_customer',
+      object_kind,
+      object_name,
       0,
       0,
       0,
       0,
-      0;
+      0
+    FROM (
+      SELECT
+        'fact' AS object_kind,
+        'fact_order' AS object_name,
+        v_changed_1 AS changes
+      UNION ALL
+      SELECT
+        'fact' AS object_kind,
+        'fact_order_item' AS object_name,
+        v_changed_2 AS changes
+      UNION ALL
+      SELECT
+        'dimension' AS object_kind,
+        'dim_customer' AS object_name,
+        v_changed_3 AS changes
+      UNION ALL
+      SELECT
+        'fact' AS object_kind,
+        'fact_order_customer' AS object_name,
+        v_changed_4 AS changes
+    ) AS cdc__idle
+    WHERE
+      changes = 0;
     v_statements := v_statements + 1;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1

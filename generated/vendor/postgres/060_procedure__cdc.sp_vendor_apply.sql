@@ -14,115 +14,25 @@ BEGIN
   -- fact_vendor: recomputed only if a source that reaches it changed (buyer_seller_company_mappings, cities, companies, countries, product_categories, users).
   IF v_changed_1 > 0 THEN
     CALL cdc.sp_vendor_apply_fact_vendor(p_run_id, FALSE);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'fact',
-      'fact_vendor',
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
   -- fact_company_profile: recomputed only if a source that reaches it changed (cities, companies, countries).
   IF v_changed_2 > 0 THEN
     CALL cdc.sp_vendor_apply_fact_company_profile(p_run_id, FALSE);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'fact',
-      'fact_company_profile',
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
   -- fact_geography: recomputed only if a source that reaches it changed (cities, countries).
   IF v_changed_3 > 0 THEN
     CALL cdc.sp_vendor_apply_fact_geography(p_run_id, FALSE);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'fact',
-      'fact_geography',
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
   -- fact_relationship: recomputed only if a source that reaches it changed (buyer_seller_company_mappings, companies, users).
   IF v_changed_4 > 0 THEN
     CALL cdc.sp_vendor_apply_fact_relationship(p_run_id, FALSE);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'fact',
-      'fact_relationship',
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
   -- dim_company: recomputed only if a source that reaches it changed (companies).
   IF v_changed_5 > 0 THEN
     CALL cdc.sp_vendor_apply_dim_company(p_run_id, FALSE);
-  ELSE
+  END IF;
+  -- Everything left alone above reports zero counts, all in this one statement.
+  IF v_changed_1 = 0 OR v_changed_2 = 0 OR v_changed_3 = 0 OR v_changed_4 = 0 OR v_changed_5 = 0 THEN
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -137,13 +47,41 @@ BEGIN
     SELECT
       p_run_id,
       'vendor',
-      'dimension',
-      'dim_company',
+      object_kind,
+      object_name,
       0,
       0,
       0,
       0,
-      0;
+      0
+    FROM (
+      SELECT
+        'fact' AS object_kind,
+        'fact_vendor' AS object_name,
+        v_changed_1 AS changes
+      UNION ALL
+      SELECT
+        'fact' AS object_kind,
+        'fact_company_profile' AS object_name,
+        v_changed_2 AS changes
+      UNION ALL
+      SELECT
+        'fact' AS object_kind,
+        'fact_geography' AS object_name,
+        v_changed_3 AS changes
+      UNION ALL
+      SELECT
+        'fact' AS object_kind,
+        'fact_relationship' AS object_name,
+        v_changed_4 AS changes
+      UNION ALL
+      SELECT
+        'dimension' AS object_kind,
+        'dim_company' AS object_name,
+        v_changed_5 AS changes
+    ) AS cdc__idle
+    WHERE
+      changes = 0;
     v_statements := v_statements + 1;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
