@@ -22,6 +22,7 @@ from cdcgen.sql import (
     ddl,
     detect,
     dimensions,
+    dispatch,
     facts,
     rollback,
     sync,
@@ -243,14 +244,36 @@ def sync_source_proc(p: PipelinePlan, src: SourcePlan) -> str:
 
 
 def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    """One cheap check per source; a source with something to detect calls its own
-    procedure. PL/pgSQL parses a procedure's whole body on its first call in a session
-    (and a scheduled run is always a new session): one body holding every source's
-    detection cost a no-op run more than all its statements together."""
-    blocks = [_detect_source(r, p, src) for src in p.sources]
+    """One cheap check per source, all in one statement; a source with something to
+    detect calls its own procedure. PL/pgSQL parses a procedure's whole body on its
+    first call in a session (and a scheduled run is always a new session): one body
+    holding every source's detection cost a no-op run more than all its statements."""
+    staged_vars = [f"v_staged_{i}" for i, _ in enumerate(p.sources, 1)]
+    probes = r.trees.get(("probes",), lambda: dispatch.probes(p, p.sources))
+    values = [builders.col(dispatch.probe_column(i)) for i, _ in enumerate(p.sources, 1)]
+    blocks = [_select_into(r, values, staged_vars, probes)]
+    blocks += [_detect_source(r, p, src, v) for src, v in zip(p.sources, staged_vars, strict=True)]
+    idle = [("source", s.name, v) for s, v in zip(p.sources, staged_vars, strict=True)]
+    blocks.append(_idle_block(r, p, [x for x, s in zip(idle, p.sources, strict=True) if s.delete_kind != "snapshot"], dispatch.SOURCE_ZEROS))
+    body = _indented("\n".join(b for b in blocks if b))
     return _step_procedure(
-        r, p, p.proc("detect"), "p_run_id BIGINT", "\n".join(blocks), declare=["v_staged BIGINT"]
+        r, p, p.proc("detect"), "p_run_id BIGINT", body, declare=[f"{v} BIGINT" for v in staged_vars]
     )
+
+
+def _idle_block(
+    r: Renderer, p: PipelinePlan, idle: Sequence[tuple[str, str, str]], zeros: int
+) -> str:
+    """The zero counts of every object its dispatcher left alone, in one statement."""
+    if not idle:
+        return ""
+    names = tuple(name for _, name, _ in idle)
+    stmt = r.trees.get(("idle", *names), lambda: dispatch.idle_counts(p, idle, zeros))
+    return r.template(
+        "idle_counts.sql.j2",
+        any_idle=" OR ".join(f"{v} = 0" for _, _, v in idle),
+        zeros=r.counted([stmt], 2),
+    ).rstrip()
 
 
 def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> SqlObject:
@@ -258,18 +281,20 @@ def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> S
     return _step_procedure(r, p, detect_source_proc(p, src), "p_run_id BIGINT", r.counted(stmts, 2))
 
 
-def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan) -> str:
-    """A source's detection, skipped (one check) when nothing was staged for it."""
-    probe = r.trees.get(("probe", src.name), partial(detect.staged_probe, p, src))
-    skipped = r.trees.get(("skipped", src.name), partial(detect.skipped_statements, p, src))
-    block = r.template(
+def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan, staged_var: str) -> str:
+    """A source's detection, called only when its probe found something. A full
+    snapshot identical to its baseline still reports what it read (its own counts)."""
+    skipped = ""
+    if src.delete_kind == "snapshot":
+        stmts = r.trees.get(("skipped", src.name), partial(detect.skipped_statements, p, src))
+        skipped = r.counted(stmts, 2)
+    return r.template(
         "detect_source.sql.j2",
         source=src.name,
-        probe=_inline(r, probe),
+        staged_var=staged_var,
         detect=f"  CALL {detect_source_proc(p, src)}(p_run_id);",
-        skipped=r.counted(skipped, 2),
+        skipped=skipped,
     ).rstrip()
-    return _indented(block)
 
 
 def _inline(r: Renderer, e: exp.Expression) -> str:
@@ -441,9 +466,45 @@ def _guarded(
 
 
 def _run_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    calls = [f"CALL {p.proc('detect')}(v_run_id);", f"CALL {p.proc('sync_baseline')}(v_run_id);"]
-    calls += [f"CALL {apply_proc_name(p, t)}(v_run_id, FALSE);" for t in p.targets]
+    calls = [f"CALL {p.proc(step)}(v_run_id);" for step in ("detect", "sync_baseline", "apply")]
     return _guarded(r, p, p.proc("run"), "", "run", "\n".join(calls))
+
+
+def _reaching_sources(p: PipelinePlan, t: TargetPlan) -> list[str]:
+    """The sources whose changes can reach ``t``: those it reads, and those of the
+    dimensions it looks up as of a time (their new versions move its rows)."""
+    by_name = {d.name: d for d in p.dimensions}
+    looked_up = [by_name[a.dimension] for a in t.as_of]
+    return sorted({s for x in (t, *looked_up) for s in facts.read_sources(x)})
+
+
+def _apply_dispatch_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
+    """Calls a target's apply only when a source that reaches it changed; otherwise
+    writes its zero counts here. The reason is the same as for detection: PL/pgSQL
+    parses a procedure's whole body on its first call in a session, and a fact's
+    apply is tens of kilobytes a no-op run would parse for nothing."""
+    reaching = [_reaching_sources(p, t) for t in p.targets]
+    changed_vars = [f"v_changed_{i}" for i, _ in enumerate(p.targets, 1)]
+    every = sorted({s for sources in reaching for s in sources})
+    logged = r.trees.get(("logged", "apply"), lambda: detect.logged_counts(p, every))
+    values = [detect.logged_changes_of(sources) for sources in reaching]
+    blocks = [
+        r.template(
+            "apply_target.sql.j2",
+            target=t.name,
+            sources=", ".join(sources),
+            changed_var=var,
+            call=f"  CALL {apply_proc_name(p, t)}(p_run_id, FALSE);",
+        ).rstrip()
+        for t, sources, var in zip(p.targets, reaching, changed_vars, strict=True)
+    ]
+    idle = [(t.kind, t.name, v) for t, v in zip(p.targets, changed_vars, strict=True)]
+    blocks.append(_idle_block(r, p, idle, dispatch.TARGET_ZEROS))
+    body = "\n".join([_select_into(r, values, changed_vars, logged), *blocks])
+    return _step_procedure(
+        r, p, p.proc("apply"), "p_run_id BIGINT", _indented(body),
+        declare=[f"{v} BIGINT" for v in changed_vars],
+    )
 
 
 def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
@@ -577,6 +638,7 @@ def render_objects(
     objects += [_sync_source_procedure(r, p, src) for src in p.sources]
     objects += [_detect_procedure(r, p), _sync_procedure(r, p)]
     objects += [_apply_procedure(r, p, t) for t in p.targets]
+    objects += [_apply_dispatch_procedure(r, p)]
     objects += [
         _run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p),
         _verify_deep_procedure(r, p), _check_freshness_procedure(r, p),

@@ -571,6 +571,17 @@ def logged_sum(source: str, value: exp.Expression) -> exp.Expression:
     return exp.Coalesce(this=exp.Sum(this=picked), expressions=[lit(0)])
 
 
+def logged_changes_of(sources: Sequence[str]) -> exp.Expression:
+    """How many inserts, updates and deletes this run detected over all of ``sources``."""
+    changes = exp.Add(
+        this=exp.Add(this=col("inserted"), expression=col("updated")), expression=col("deleted")
+    )
+    picked = case(
+        [(exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]), changes)], lit(0)
+    )
+    return exp.Coalesce(this=exp.Sum(this=picked), expressions=[lit(0)])
+
+
 def logged_changes(source: str) -> exp.Expression:
     """How many inserts, updates and deletes this run detected for ``source``."""
     changes = exp.Add(

@@ -38,6 +38,7 @@ PROCEDURE_STEPS = (
     "run",
     "detect",
     "sync_baseline",
+    "apply",
     "rebuild",
     "verify",
     "verify_deep",

@@ -16,10 +16,7 @@ BEGIN
   BEGIN
     CALL cdc.sp_orders_detect(v_run_id);
     CALL cdc.sp_orders_sync_baseline(v_run_id);
-    CALL cdc.sp_orders_apply_fact_order(v_run_id, FALSE);
-    CALL cdc.sp_orders_apply_fact_order_item(v_run_id, FALSE);
-    CALL cdc.sp_orders_apply_dim_customer(v_run_id, FALSE);
-    CALL cdc.sp_orders_apply_fact_order_customer(v_run_id, FALSE);
+    CALL cdc.sp_orders_apply(v_run_id);
     UPDATE cdc.run_log
     SET status = 'succeeded',
         statements = statements + 1,

@@ -2,87 +2,26 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_detect(p_run_id BIGINT)
 AS $$
 DECLARE
-  v_staged BIGINT;
+  v_staged_1 BIGINT;
+  v_staged_2 BIGINT;
+  v_staged_3 BIGINT;
+  v_staged_4 BIGINT;
+  v_staged_5 BIGINT;
+  v_staged_6 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  -- customers: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, email, first_name, last_name, phone, segment, plan, default_address_id, marketing_opt_in, lifetime_value, status, created_at, updated_at, deleted_at FROM staging.customers) AS s LIMIT 1) AS cdc__probe;
+  SELECT staged_1, staged_2, staged_3, staged_4, staged_5, staged_6 INTO v_staged_1, v_staged_2, v_staged_3, v_staged_4, v_staged_5, v_staged_6 FROM (SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, email, first_name, last_name, phone, segment, plan, default_address_id, marketing_opt_in, lifetime_value, status, created_at, updated_at, deleted_at FROM staging.customers) AS s LIMIT 1) AS cdc__probe) AS staged_1, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, customer_id, line1, line2, city, region, postal_code, country_code, is_default, created_at, updated_at, deleted_at FROM staging.addresses) AS s LIMIT 1) AS cdc__probe) AS staged_2, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT 1 FROM staging.countries AS s WHERE NOT EXISTS(SELECT 1 FROM public.countries AS b WHERE NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.countries AS b WHERE NOT EXISTS(SELECT 1 FROM staging.countries AS s WHERE NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.countries AS a)) AS u LIMIT 1) AS cdc__probe) AS staged_3, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT 1 FROM staging.products AS s WHERE NOT EXISTS(SELECT 1 FROM public.products AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sku = b.sku OR (s.sku IS NULL AND b.sku IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.category = b.category OR (s.category IS NULL AND b.category IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_price = b.unit_price OR (s.unit_price IS NULL AND b.unit_price IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_cost = b.unit_cost OR (s.unit_cost IS NULL AND b.unit_cost IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.weight_kg = b.weight_kg OR (s.weight_kg IS NULL AND b.weight_kg IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_active = b.is_active OR (s.is_active IS NULL AND b.is_active IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.products AS b WHERE NOT EXISTS(SELECT 1 FROM staging.products AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sku = b.sku OR (s.sku IS NULL AND b.sku IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.category = b.category OR (s.category IS NULL AND b.category IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_price = b.unit_price OR (s.unit_price IS NULL AND b.unit_price IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_cost = b.unit_cost OR (s.unit_cost IS NULL AND b.unit_cost IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.weight_kg = b.weight_kg OR (s.weight_kg IS NULL AND b.weight_kg IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_active = b.is_active OR (s.is_active IS NULL AND b.is_active IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.products AS a)) AS u LIMIT 1) AS cdc__probe) AS staged_4, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, customer_id, order_number, status, channel, currency_code, subtotal, discount_total, tax_total, shipping_total, shipping_address_id, billing_address_id, placed_at, created_at, updated_at, op FROM staging.orders) AS s LIMIT 1) AS cdc__probe) AS staged_5, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') UNION ALL SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') IS NULL UNION ALL SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') IS NULL) AS s LIMIT 1) AS cdc__probe) AS staged_6) AS cdc__c;
   v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- customers: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_1 > 0 THEN
     CALL cdc.sp_orders_detect__customers(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'orders',
-      'source',
-      'customers',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- addresses: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, customer_id, line1, line2, city, region, postal_code, country_code, is_default, created_at, updated_at, deleted_at FROM staging.addresses) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- addresses: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_2 > 0 THEN
     CALL cdc.sp_orders_detect__addresses(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'orders',
-      'source',
-      'addresses',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- countries: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT 1 FROM staging.countries AS s WHERE NOT EXISTS(SELECT 1 FROM public.countries AS b WHERE NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.countries AS b WHERE NOT EXISTS(SELECT 1 FROM staging.countries AS s WHERE NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.countries AS a)) AS u LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- countries: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_3 > 0 THEN
     CALL cdc.sp_orders_detect__countries(p_run_id);
   ELSE
     INSERT INTO cdc.run_counts (
@@ -144,10 +83,8 @@ BEGIN
       0;
     v_statements := v_statements + 1;
   END IF;
-  -- products: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT 1 FROM staging.products AS s WHERE NOT EXISTS(SELECT 1 FROM public.products AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sku = b.sku OR (s.sku IS NULL AND b.sku IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.category = b.category OR (s.category IS NULL AND b.category IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_price = b.unit_price OR (s.unit_price IS NULL AND b.unit_price IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_cost = b.unit_cost OR (s.unit_cost IS NULL AND b.unit_cost IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.weight_kg = b.weight_kg OR (s.weight_kg IS NULL AND b.weight_kg IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_active = b.is_active OR (s.is_active IS NULL AND b.is_active IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.products AS b WHERE NOT EXISTS(SELECT 1 FROM staging.products AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sku = b.sku OR (s.sku IS NULL AND b.sku IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.category = b.category OR (s.category IS NULL AND b.category IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_price = b.unit_price OR (s.unit_price IS NULL AND b.unit_price IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unit_cost = b.unit_cost OR (s.unit_cost IS NULL AND b.unit_cost IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.weight_kg = b.weight_kg OR (s.weight_kg IS NULL AND b.weight_kg IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_active = b.is_active OR (s.is_active IS NULL AND b.is_active IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.products AS a)) AS u LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- products: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_4 > 0 THEN
     CALL cdc.sp_orders_detect__products(p_run_id);
   ELSE
     INSERT INTO cdc.run_counts (
@@ -209,49 +146,16 @@ BEGIN
       0;
     v_statements := v_statements + 1;
   END IF;
-  -- orders: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, customer_id, order_number, status, channel, currency_code, subtotal, discount_total, tax_total, shipping_total, shipping_address_id, billing_address_id, placed_at, created_at, updated_at, op FROM staging.orders) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- orders: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_5 > 0 THEN
     CALL cdc.sp_orders_detect__orders(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'orders',
-      'source',
-      'orders',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- order_items: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') UNION ALL SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') IS NULL UNION ALL SELECT order_id, line_number, product_id, quantity, unit_price, discount_amount, tax_amount, created_at, updated_at, deleted_at, _loaded_at FROM staging.order_items WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'orders' AND source = 'order_items') IS NULL) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- order_items: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_6 > 0 THEN
     CALL cdc.sp_orders_detect__order_items(p_run_id);
-  ELSE
+  END IF;
+  -- Everything left alone above reports zero counts, all in this one statement.
+  IF v_staged_1 = 0 OR v_staged_2 = 0 OR v_staged_5 = 0 OR v_staged_6 = 0 THEN
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -270,8 +174,8 @@ BEGIN
     SELECT
       p_run_id,
       'orders',
-      'source',
-      'order_items',
+      object_kind,
+      object_name,
       0,
       0,
       0,
@@ -280,7 +184,30 @@ BEGIN
       0,
       0,
       0,
-      0;
+      0
+    FROM (
+      SELECT
+        'source' AS object_kind,
+        'customers' AS object_name,
+        v_staged_1 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'addresses' AS object_name,
+        v_staged_2 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'orders' AS object_name,
+        v_staged_5 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'order_items' AS object_name,
+        v_staged_6 AS changes
+    ) AS cdc__idle
+    WHERE
+      changes = 0;
     v_statements := v_statements + 1;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1

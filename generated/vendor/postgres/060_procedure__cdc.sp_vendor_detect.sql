@@ -2,235 +2,48 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect(p_run_id BIGINT)
 AS $$
 DECLARE
-  v_staged BIGINT;
+  v_staged_1 BIGINT;
+  v_staged_2 BIGINT;
+  v_staged_3 BIGINT;
+  v_staged_4 BIGINT;
+  v_staged_5 BIGINT;
+  v_staged_6 BIGINT;
+  v_staged_7 BIGINT;
+  v_staged_8 BIGINT;
+  v_staged_9 BIGINT;
+  v_staged_10 BIGINT;
+  v_staged_11 BIGINT;
+  v_staged_12 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  -- companies: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, name, legal_name, display_name, email, phone, website, status, category, company_type, tax_id, registration_number, duns_number, address_line1, address_line2, postal_code, state_code, city_id, primary_category_id, primary_contact_id, created_by, updated_by, parent_company_id, employee_count, annual_revenue, currency_code, credit_limit, payment_terms_days, rating, is_verified, is_preferred, is_diverse_supplier, is_minority_owned, onboarding_status, onboarded_at, verified_at, incorporation_date, fiscal_year_end_month, logo_url, description, signup_source, external_ref, created_at, updated_at, deleted_at FROM staging.companies) AS s LIMIT 1) AS cdc__probe;
+  SELECT staged_1, staged_2, staged_3, staged_4, staged_5, staged_6, staged_7, staged_8, staged_9, staged_10, staged_11, staged_12 INTO v_staged_1, v_staged_2, v_staged_3, v_staged_4, v_staged_5, v_staged_6, v_staged_7, v_staged_8, v_staged_9, v_staged_10, v_staged_11, v_staged_12 FROM (SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, name, legal_name, display_name, email, phone, website, status, category, company_type, tax_id, registration_number, duns_number, address_line1, address_line2, postal_code, state_code, city_id, primary_category_id, primary_contact_id, created_by, updated_by, parent_company_id, employee_count, annual_revenue, currency_code, credit_limit, payment_terms_days, rating, is_verified, is_preferred, is_diverse_supplier, is_minority_owned, onboarding_status, onboarded_at, verified_at, incorporation_date, fiscal_year_end_month, logo_url, description, signup_source, external_ref, created_at, updated_at, deleted_at FROM staging.companies) AS s LIMIT 1) AS cdc__probe) AS staged_1, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, client_company_id, dealing_with_company_id, status, source, invited_by, invited_at, accepted_at, vendor_code, relationship_type, notes, created_at, updated_at, deleted_at FROM staging.buyer_seller_company_mappings) AS s LIMIT 1) AS cdc__probe) AS staged_2, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, company_id, email, first_name, last_name, display_name, phone, mobile_phone, job_title, department, manager_id, role, status, user_type, locale, time_zone, is_admin, is_active, email_verified, mfa_enabled, sign_in_count, current_sign_in_at, last_sign_in_at, current_sign_in_ip, last_sign_in_ip, confirmed_at, confirmation_sent_at, failed_attempts, locked_at, invited_by, invitation_accepted_at, avatar_url, city_id, employee_number, hire_date, marketing_opt_in, notification_frequency, password_changed_at, external_ref, created_at, updated_at, deleted_at FROM staging.users) AS s LIMIT 1) AS cdc__probe) AS staged_3, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, company_id, name, description, category, status, team_type, lead_user_id, parent_team_id, cost_center, budget_amount, budget_currency, spend_limit, member_count, is_default, "open", approval_required, approval_threshold, purchasing_enabled, budget_period, budget_reset_on, email_alias, slack_channel, location_city_id, sort_order, external_ref, created_by, updated_by, archived_at, created_at, updated_at, deleted_at FROM staging.teams) AS s LIMIT 1) AS cdc__probe) AS staged_4, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') UNION ALL SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') IS NULL UNION ALL SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') IS NULL) AS s LIMIT 1) AS cdc__probe) AS staged_5, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, country_id, name, ascii_name, state_name, state_code, county_name, metro_area, postal_code_prefix, latitude, longitude, elevation_m, population, time_zone, utc_offset_minutes, is_capital, is_state_capital, tier, status, geoname_id, wikidata_id, iata_code, alternate_names, area_km2, is_serviced, slug, created_at, updated_at, deleted_at FROM staging.cities) AS s LIMIT 1) AS cdc__probe) AS staged_6, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT 1 FROM staging.countries AS s WHERE NOT EXISTS(SELECT 1 FROM public.countries AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.official_name = b.official_name OR (s.official_name IS NULL AND b.official_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.native_name = b.native_name OR (s.native_name IS NULL AND b.native_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso2 = b.iso2 OR (s.iso2 IS NULL AND b.iso2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso3 = b.iso3 OR (s.iso3 IS NULL AND b.iso3 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.numeric_code = b.numeric_code OR (s.numeric_code IS NULL AND b.numeric_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.phone_code = b.phone_code OR (s.phone_code IS NULL AND b.phone_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.capital = b.capital OR (s.capital IS NULL AND b.capital IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_name = b.currency_name OR (s.currency_name IS NULL AND b.currency_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_symbol = b.currency_symbol OR (s.currency_symbol IS NULL AND b.currency_symbol IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.subregion = b.subregion OR (s.subregion IS NULL AND b.subregion IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.continent_code = b.continent_code OR (s.continent_code IS NULL AND b.continent_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tld = b.tld OR (s.tld IS NULL AND b.tld IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.address_format = b.address_format OR (s.address_format IS NULL AND b.address_format IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.postal_code_regex = b.postal_code_regex OR (s.postal_code_regex IS NULL AND b.postal_code_regex IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.nationality = b.nationality OR (s.nationality IS NULL AND b.nationality IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.latitude = b.latitude OR (s.latitude IS NULL AND b.latitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.longitude = b.longitude OR (s.longitude IS NULL AND b.longitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.area_km2 = b.area_km2 OR (s.area_km2 IS NULL AND b.area_km2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.population = b.population OR (s.population IS NULL AND b.population IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gdp_usd = b.gdp_usd OR (s.gdp_usd IS NULL AND b.gdp_usd IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_eu_member = b.is_eu_member OR (s.is_eu_member IS NULL AND b.is_eu_member IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_sanctioned = b.is_sanctioned OR (s.is_sanctioned IS NULL AND b.is_sanctioned IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_export_license = b.requires_export_license OR (s.requires_export_license IS NULL AND b.requires_export_license IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.countries AS b WHERE NOT EXISTS(SELECT 1 FROM staging.countries AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.official_name = b.official_name OR (s.official_name IS NULL AND b.official_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.native_name = b.native_name OR (s.native_name IS NULL AND b.native_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso2 = b.iso2 OR (s.iso2 IS NULL AND b.iso2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso3 = b.iso3 OR (s.iso3 IS NULL AND b.iso3 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.numeric_code = b.numeric_code OR (s.numeric_code IS NULL AND b.numeric_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.phone_code = b.phone_code OR (s.phone_code IS NULL AND b.phone_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.capital = b.capital OR (s.capital IS NULL AND b.capital IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_name = b.currency_name OR (s.currency_name IS NULL AND b.currency_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_symbol = b.currency_symbol OR (s.currency_symbol IS NULL AND b.currency_symbol IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.subregion = b.subregion OR (s.subregion IS NULL AND b.subregion IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.continent_code = b.continent_code OR (s.continent_code IS NULL AND b.continent_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tld = b.tld OR (s.tld IS NULL AND b.tld IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.address_format = b.address_format OR (s.address_format IS NULL AND b.address_format IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.postal_code_regex = b.postal_code_regex OR (s.postal_code_regex IS NULL AND b.postal_code_regex IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.nationality = b.nationality OR (s.nationality IS NULL AND b.nationality IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.latitude = b.latitude OR (s.latitude IS NULL AND b.latitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.longitude = b.longitude OR (s.longitude IS NULL AND b.longitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.area_km2 = b.area_km2 OR (s.area_km2 IS NULL AND b.area_km2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.population = b.population OR (s.population IS NULL AND b.population IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gdp_usd = b.gdp_usd OR (s.gdp_usd IS NULL AND b.gdp_usd IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_eu_member = b.is_eu_member OR (s.is_eu_member IS NULL AND b.is_eu_member IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_sanctioned = b.is_sanctioned OR (s.is_sanctioned IS NULL AND b.is_sanctioned IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_export_license = b.requires_export_license OR (s.requires_export_license IS NULL AND b.requires_export_license IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.countries AS a)) AS u LIMIT 1) AS cdc__probe) AS staged_7, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT 1 FROM staging.product_categories AS s WHERE NOT EXISTS(SELECT 1 FROM public.product_categories AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.parent_id = b.parent_id OR (s.parent_id IS NULL AND b.parent_id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.slug = b.slug OR (s.slug IS NULL AND b.slug IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.description = b.description OR (s.description IS NULL AND b.description IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.depth = b.depth OR (s.depth IS NULL AND b.depth IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.lft = b.lft OR (s.lft IS NULL AND b.lft IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.rgt = b.rgt OR (s.rgt IS NULL AND b.rgt IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.path = b.path OR (s.path IS NULL AND b.path IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unspsc_code = b.unspsc_code OR (s.unspsc_code IS NULL AND b.unspsc_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.hs_code = b.hs_code OR (s.hs_code IS NULL AND b.hs_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_leaf = b.is_leaf OR (s.is_leaf IS NULL AND b.is_leaf IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_restricted = b.is_restricted OR (s.is_restricted IS NULL AND b.is_restricted IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_approval = b.requires_approval OR (s.requires_approval IS NULL AND b.requires_approval IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_certification = b.requires_certification OR (s.requires_certification IS NULL AND b.requires_certification IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_tax_rate = b.default_tax_rate OR (s.default_tax_rate IS NULL AND b.default_tax_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_lead_time_days = b.default_lead_time_days OR (s.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tax_code = b.tax_code OR (s.tax_code IS NULL AND b.tax_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gl_account = b.gl_account OR (s.gl_account IS NULL AND b.gl_account IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_service = b.is_service OR (s.is_service IS NULL AND b.is_service IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.min_order_value = b.min_order_value OR (s.min_order_value IS NULL AND b.min_order_value IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vendor_count = b.vendor_count OR (s.vendor_count IS NULL AND b.vendor_count IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.icon_url = b.icon_url OR (s.icon_url IS NULL AND b.icon_url IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_by = b.created_by OR (s.created_by IS NULL AND b.created_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_by = b.updated_by OR (s.updated_by IS NULL AND b.updated_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.product_categories AS b WHERE NOT EXISTS(SELECT 1 FROM staging.product_categories AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.parent_id = b.parent_id OR (s.parent_id IS NULL AND b.parent_id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.slug = b.slug OR (s.slug IS NULL AND b.slug IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.description = b.description OR (s.description IS NULL AND b.description IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.depth = b.depth OR (s.depth IS NULL AND b.depth IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.lft = b.lft OR (s.lft IS NULL AND b.lft IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.rgt = b.rgt OR (s.rgt IS NULL AND b.rgt IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.path = b.path OR (s.path IS NULL AND b.path IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unspsc_code = b.unspsc_code OR (s.unspsc_code IS NULL AND b.unspsc_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.hs_code = b.hs_code OR (s.hs_code IS NULL AND b.hs_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_leaf = b.is_leaf OR (s.is_leaf IS NULL AND b.is_leaf IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_restricted = b.is_restricted OR (s.is_restricted IS NULL AND b.is_restricted IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_approval = b.requires_approval OR (s.requires_approval IS NULL AND b.requires_approval IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_certification = b.requires_certification OR (s.requires_certification IS NULL AND b.requires_certification IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_tax_rate = b.default_tax_rate OR (s.default_tax_rate IS NULL AND b.default_tax_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_lead_time_days = b.default_lead_time_days OR (s.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tax_code = b.tax_code OR (s.tax_code IS NULL AND b.tax_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gl_account = b.gl_account OR (s.gl_account IS NULL AND b.gl_account IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_service = b.is_service OR (s.is_service IS NULL AND b.is_service IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.min_order_value = b.min_order_value OR (s.min_order_value IS NULL AND b.min_order_value IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vendor_count = b.vendor_count OR (s.vendor_count IS NULL AND b.vendor_count IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.icon_url = b.icon_url OR (s.icon_url IS NULL AND b.icon_url IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_by = b.created_by OR (s.created_by IS NULL AND b.created_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_by = b.updated_by OR (s.updated_by IS NULL AND b.updated_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.product_categories AS a)) AS u LIMIT 1) AS cdc__probe) AS staged_8, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, user_id, company_id, role, status, is_primary, is_billing_contact, is_technical_contact, is_signatory, can_approve, can_invite, approval_limit, approval_currency, spend_limit, notification_level, is_default_company, last_invited_at, mapping_source, title, department, cost_center, permissions_mask, invited_by, invited_at, accepted_at, last_active_at, deactivated_at, deactivated_by, external_ref, created_at, updated_at, deleted_at FROM staging.user_company_mappings) AS s LIMIT 1) AS cdc__probe) AS staged_9, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') UNION ALL SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') IS NULL UNION ALL SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') IS NULL) AS s LIMIT 1) AS cdc__probe) AS staged_10, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, company_id, name, slug, description, category, color, taggings_count, is_system, is_visible_to_vendors, status, created_by, merged_into_id, parent_id, icon, sort_order, usage_scope, last_used_at, created_at, updated_at, deleted_at FROM staging.tags) AS s LIMIT 1) AS cdc__probe) AS staged_11, (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT id, client_company_id, vendor_company_id, product_category_id, item_code, vendor_item_code, item_name, item_description, manufacturer_name, manufacturer_part_number, gtin, weight_kg, country_of_origin, unit_of_measure, pack_size, unit_price, list_price, currency_code, discount_pct, min_order_qty, max_order_qty, lead_time_days, contract_number, contract_start_date, contract_end_date, price_valid_until, priority, status, is_exclusive, is_catalog_item, is_taxable, tax_rate, min_order_value, rebate_pct, last_ordered_at, notes, approved_by, approved_at, created_by, updated_by, created_at, updated_at, deleted_at FROM staging.preferred_vendor_item_mappings) AS s LIMIT 1) AS cdc__probe) AS staged_12) AS cdc__c;
   v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- companies: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_1 > 0 THEN
     CALL cdc.sp_vendor_detect__companies(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'companies',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- buyer_seller_company_mappings: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, client_company_id, dealing_with_company_id, status, source, invited_by, invited_at, accepted_at, vendor_code, relationship_type, notes, created_at, updated_at, deleted_at FROM staging.buyer_seller_company_mappings) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- buyer_seller_company_mappings: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_2 > 0 THEN
     CALL cdc.sp_vendor_detect__buyer_seller_company_mappings(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'buyer_seller_company_mappings',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- users: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, email, first_name, last_name, display_name, phone, mobile_phone, job_title, department, manager_id, role, status, user_type, locale, time_zone, is_admin, is_active, email_verified, mfa_enabled, sign_in_count, current_sign_in_at, last_sign_in_at, current_sign_in_ip, last_sign_in_ip, confirmed_at, confirmation_sent_at, failed_attempts, locked_at, invited_by, invitation_accepted_at, avatar_url, city_id, employee_number, hire_date, marketing_opt_in, notification_frequency, password_changed_at, external_ref, created_at, updated_at, deleted_at FROM staging.users) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- users: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_3 > 0 THEN
     CALL cdc.sp_vendor_detect__users(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'users',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- teams: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, name, description, category, status, team_type, lead_user_id, parent_team_id, cost_center, budget_amount, budget_currency, spend_limit, member_count, is_default, "open", approval_required, approval_threshold, purchasing_enabled, budget_period, budget_reset_on, email_alias, slack_channel, location_city_id, sort_order, external_ref, created_by, updated_by, archived_at, created_at, updated_at, deleted_at FROM staging.teams) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- teams: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_4 > 0 THEN
     CALL cdc.sp_vendor_detect__teams(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'teams',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- team_members: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') UNION ALL SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') IS NULL UNION ALL SELECT id, team_id, user_id, role, status, is_lead, is_approver, approval_limit, title, notification_level, joined_at, can_purchase, monthly_spend_limit, last_activity_at, membership_source, left_at, added_by, removed_by, invitation_token, invitation_sent_at, created_at, updated_at, deleted_at, _loaded_at FROM staging.team_members WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'team_members') IS NULL) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- team_members: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_5 > 0 THEN
     CALL cdc.sp_vendor_detect__team_members(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'team_members',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- cities: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, country_id, name, ascii_name, state_name, state_code, county_name, metro_area, postal_code_prefix, latitude, longitude, elevation_m, population, time_zone, utc_offset_minutes, is_capital, is_state_capital, tier, status, geoname_id, wikidata_id, iata_code, alternate_names, area_km2, is_serviced, slug, created_at, updated_at, deleted_at FROM staging.cities) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- cities: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_6 > 0 THEN
     CALL cdc.sp_vendor_detect__cities(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'cities',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- countries: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT 1 FROM staging.countries AS s WHERE NOT EXISTS(SELECT 1 FROM public.countries AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.official_name = b.official_name OR (s.official_name IS NULL AND b.official_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.native_name = b.native_name OR (s.native_name IS NULL AND b.native_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso2 = b.iso2 OR (s.iso2 IS NULL AND b.iso2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso3 = b.iso3 OR (s.iso3 IS NULL AND b.iso3 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.numeric_code = b.numeric_code OR (s.numeric_code IS NULL AND b.numeric_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.phone_code = b.phone_code OR (s.phone_code IS NULL AND b.phone_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.capital = b.capital OR (s.capital IS NULL AND b.capital IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_name = b.currency_name OR (s.currency_name IS NULL AND b.currency_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_symbol = b.currency_symbol OR (s.currency_symbol IS NULL AND b.currency_symbol IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.subregion = b.subregion OR (s.subregion IS NULL AND b.subregion IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.continent_code = b.continent_code OR (s.continent_code IS NULL AND b.continent_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tld = b.tld OR (s.tld IS NULL AND b.tld IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.address_format = b.address_format OR (s.address_format IS NULL AND b.address_format IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.postal_code_regex = b.postal_code_regex OR (s.postal_code_regex IS NULL AND b.postal_code_regex IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.nationality = b.nationality OR (s.nationality IS NULL AND b.nationality IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.latitude = b.latitude OR (s.latitude IS NULL AND b.latitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.longitude = b.longitude OR (s.longitude IS NULL AND b.longitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.area_km2 = b.area_km2 OR (s.area_km2 IS NULL AND b.area_km2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.population = b.population OR (s.population IS NULL AND b.population IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gdp_usd = b.gdp_usd OR (s.gdp_usd IS NULL AND b.gdp_usd IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_eu_member = b.is_eu_member OR (s.is_eu_member IS NULL AND b.is_eu_member IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_sanctioned = b.is_sanctioned OR (s.is_sanctioned IS NULL AND b.is_sanctioned IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_export_license = b.requires_export_license OR (s.requires_export_license IS NULL AND b.requires_export_license IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.countries AS b WHERE NOT EXISTS(SELECT 1 FROM staging.countries AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.official_name = b.official_name OR (s.official_name IS NULL AND b.official_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.native_name = b.native_name OR (s.native_name IS NULL AND b.native_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso2 = b.iso2 OR (s.iso2 IS NULL AND b.iso2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.iso3 = b.iso3 OR (s.iso3 IS NULL AND b.iso3 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.numeric_code = b.numeric_code OR (s.numeric_code IS NULL AND b.numeric_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.phone_code = b.phone_code OR (s.phone_code IS NULL AND b.phone_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.capital = b.capital OR (s.capital IS NULL AND b.capital IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_code = b.currency_code OR (s.currency_code IS NULL AND b.currency_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_name = b.currency_name OR (s.currency_name IS NULL AND b.currency_name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.currency_symbol = b.currency_symbol OR (s.currency_symbol IS NULL AND b.currency_symbol IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.region = b.region OR (s.region IS NULL AND b.region IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.subregion = b.subregion OR (s.subregion IS NULL AND b.subregion IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.continent_code = b.continent_code OR (s.continent_code IS NULL AND b.continent_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tld = b.tld OR (s.tld IS NULL AND b.tld IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.address_format = b.address_format OR (s.address_format IS NULL AND b.address_format IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.postal_code_regex = b.postal_code_regex OR (s.postal_code_regex IS NULL AND b.postal_code_regex IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.nationality = b.nationality OR (s.nationality IS NULL AND b.nationality IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.latitude = b.latitude OR (s.latitude IS NULL AND b.latitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.longitude = b.longitude OR (s.longitude IS NULL AND b.longitude IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.area_km2 = b.area_km2 OR (s.area_km2 IS NULL AND b.area_km2 IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.population = b.population OR (s.population IS NULL AND b.population IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gdp_usd = b.gdp_usd OR (s.gdp_usd IS NULL AND b.gdp_usd IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vat_rate = b.vat_rate OR (s.vat_rate IS NULL AND b.vat_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_eu_member = b.is_eu_member OR (s.is_eu_member IS NULL AND b.is_eu_member IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_sanctioned = b.is_sanctioned OR (s.is_sanctioned IS NULL AND b.is_sanctioned IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_export_license = b.requires_export_license OR (s.requires_export_license IS NULL AND b.requires_export_license IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.countries AS a)) AS u LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- countries: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_7 > 0 THEN
     CALL cdc.sp_vendor_detect__countries(p_run_id);
   ELSE
     INSERT INTO cdc.run_counts (
@@ -292,10 +105,8 @@ BEGIN
       0;
     v_statements := v_statements + 1;
   END IF;
-  -- product_categories: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT 1 FROM staging.product_categories AS s WHERE NOT EXISTS(SELECT 1 FROM public.product_categories AS b WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.parent_id = b.parent_id OR (s.parent_id IS NULL AND b.parent_id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.slug = b.slug OR (s.slug IS NULL AND b.slug IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.description = b.description OR (s.description IS NULL AND b.description IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.depth = b.depth OR (s.depth IS NULL AND b.depth IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.lft = b.lft OR (s.lft IS NULL AND b.lft IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.rgt = b.rgt OR (s.rgt IS NULL AND b.rgt IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.path = b.path OR (s.path IS NULL AND b.path IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unspsc_code = b.unspsc_code OR (s.unspsc_code IS NULL AND b.unspsc_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.hs_code = b.hs_code OR (s.hs_code IS NULL AND b.hs_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_leaf = b.is_leaf OR (s.is_leaf IS NULL AND b.is_leaf IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_restricted = b.is_restricted OR (s.is_restricted IS NULL AND b.is_restricted IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_approval = b.requires_approval OR (s.requires_approval IS NULL AND b.requires_approval IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_certification = b.requires_certification OR (s.requires_certification IS NULL AND b.requires_certification IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_tax_rate = b.default_tax_rate OR (s.default_tax_rate IS NULL AND b.default_tax_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_lead_time_days = b.default_lead_time_days OR (s.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tax_code = b.tax_code OR (s.tax_code IS NULL AND b.tax_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gl_account = b.gl_account OR (s.gl_account IS NULL AND b.gl_account IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_service = b.is_service OR (s.is_service IS NULL AND b.is_service IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.min_order_value = b.min_order_value OR (s.min_order_value IS NULL AND b.min_order_value IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vendor_count = b.vendor_count OR (s.vendor_count IS NULL AND b.vendor_count IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.icon_url = b.icon_url OR (s.icon_url IS NULL AND b.icon_url IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_by = b.created_by OR (s.created_by IS NULL AND b.created_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_by = b.updated_by OR (s.updated_by IS NULL AND b.updated_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) UNION ALL SELECT 1 FROM public.product_categories AS b WHERE NOT EXISTS(SELECT 1 FROM staging.product_categories AS s WHERE NOT CASE WHEN s.id = b.id OR (s.id IS NULL AND b.id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.parent_id = b.parent_id OR (s.parent_id IS NULL AND b.parent_id IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.name = b.name OR (s.name IS NULL AND b.name IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.slug = b.slug OR (s.slug IS NULL AND b.slug IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.code = b.code OR (s.code IS NULL AND b.code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.description = b.description OR (s.description IS NULL AND b.description IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.depth = b.depth OR (s.depth IS NULL AND b.depth IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.lft = b.lft OR (s.lft IS NULL AND b.lft IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.rgt = b.rgt OR (s.rgt IS NULL AND b.rgt IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.path = b.path OR (s.path IS NULL AND b.path IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.unspsc_code = b.unspsc_code OR (s.unspsc_code IS NULL AND b.unspsc_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.hs_code = b.hs_code OR (s.hs_code IS NULL AND b.hs_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.status = b.status OR (s.status IS NULL AND b.status IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_leaf = b.is_leaf OR (s.is_leaf IS NULL AND b.is_leaf IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_restricted = b.is_restricted OR (s.is_restricted IS NULL AND b.is_restricted IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_approval = b.requires_approval OR (s.requires_approval IS NULL AND b.requires_approval IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.requires_certification = b.requires_certification OR (s.requires_certification IS NULL AND b.requires_certification IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_tax_rate = b.default_tax_rate OR (s.default_tax_rate IS NULL AND b.default_tax_rate IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.default_lead_time_days = b.default_lead_time_days OR (s.default_lead_time_days IS NULL AND b.default_lead_time_days IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.tax_code = b.tax_code OR (s.tax_code IS NULL AND b.tax_code IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.gl_account = b.gl_account OR (s.gl_account IS NULL AND b.gl_account IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.is_service = b.is_service OR (s.is_service IS NULL AND b.is_service IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.min_order_value = b.min_order_value OR (s.min_order_value IS NULL AND b.min_order_value IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.vendor_count = b.vendor_count OR (s.vendor_count IS NULL AND b.vendor_count IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.sort_order = b.sort_order OR (s.sort_order IS NULL AND b.sort_order IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.icon_url = b.icon_url OR (s.icon_url IS NULL AND b.icon_url IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_by = b.created_by OR (s.created_by IS NULL AND b.created_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_by = b.updated_by OR (s.updated_by IS NULL AND b.updated_by IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.created_at = b.created_at OR (s.created_at IS NULL AND b.created_at IS NULL) THEN FALSE ELSE TRUE END AND NOT CASE WHEN s.updated_at = b.updated_at OR (s.updated_at IS NULL AND b.updated_at IS NULL) THEN FALSE ELSE TRUE END) AND EXISTS(SELECT 1 FROM staging.product_categories AS a)) AS u LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- product_categories: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_8 > 0 THEN
     CALL cdc.sp_vendor_detect__product_categories(p_run_id);
   ELSE
     INSERT INTO cdc.run_counts (
@@ -357,123 +168,24 @@ BEGIN
       0;
     v_statements := v_statements + 1;
   END IF;
-  -- user_company_mappings: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, user_id, company_id, role, status, is_primary, is_billing_contact, is_technical_contact, is_signatory, can_approve, can_invite, approval_limit, approval_currency, spend_limit, notification_level, is_default_company, last_invited_at, mapping_source, title, department, cost_center, permissions_mask, invited_by, invited_at, accepted_at, last_active_at, deactivated_at, deactivated_by, external_ref, created_at, updated_at, deleted_at FROM staging.user_company_mappings) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- user_company_mappings: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_9 > 0 THEN
     CALL cdc.sp_vendor_detect__user_company_mappings(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'user_company_mappings',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- taggings: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE _loaded_at > (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') UNION ALL SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE _loaded_at IS NULL AND NOT (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') IS NULL UNION ALL SELECT id, tag_id, taggable_id, taggable_type, tagger_id, tagger_type, context, tenant_company_id, confidence, weight, is_auto, created_at, updated_at, op, _loaded_at FROM staging.taggings WHERE (SELECT CAST(MAX(value) AS TIMESTAMP) FROM cdc.watermark WHERE pipeline = 'vendor' AND source = 'taggings') IS NULL) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- taggings: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_10 > 0 THEN
     CALL cdc.sp_vendor_detect__taggings(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'taggings',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- tags: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, company_id, name, slug, description, category, color, taggings_count, is_system, is_visible_to_vendors, status, created_by, merged_into_id, parent_id, icon, sort_order, usage_scope, last_used_at, created_at, updated_at, deleted_at FROM staging.tags) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- tags: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_11 > 0 THEN
     CALL cdc.sp_vendor_detect__tags(p_run_id);
-  ELSE
-    INSERT INTO cdc.run_counts (
-      run_id,
-      pipeline,
-      object_kind,
-      object_name,
-      inserted,
-      updated,
-      deleted,
-      stale,
-      dead_lettered,
-      read_rows,
-      applied,
-      superseded,
-      rejected
-    )
-    SELECT
-      p_run_id,
-      'vendor',
-      'source',
-      'tags',
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0;
-    v_statements := v_statements + 1;
   END IF;
-  -- preferred_vendor_item_mappings: detect only if there is something to detect (staged rows; for a full snapshot, any difference from the baseline); otherwise this one check.
-  SELECT COUNT(*) INTO v_staged FROM (SELECT 1 FROM (SELECT id, client_company_id, vendor_company_id, product_category_id, item_code, vendor_item_code, item_name, item_description, manufacturer_name, manufacturer_part_number, gtin, weight_kg, country_of_origin, unit_of_measure, pack_size, unit_price, list_price, currency_code, discount_pct, min_order_qty, max_order_qty, lead_time_days, contract_number, contract_start_date, contract_end_date, price_valid_until, priority, status, is_exclusive, is_catalog_item, is_taxable, tax_rate, min_order_value, rebate_pct, last_ordered_at, notes, approved_by, approved_at, created_by, updated_by, created_at, updated_at, deleted_at FROM staging.preferred_vendor_item_mappings) AS s LIMIT 1) AS cdc__probe;
-  v_statements := v_statements + 1;
-  IF v_staged > 0 THEN
+  -- preferred_vendor_item_mappings: detected only if its probe found something (staged rows; for a full snapshot, any difference from the baseline).
+  IF v_staged_12 > 0 THEN
     CALL cdc.sp_vendor_detect__preferred_vendor_item_mappings(p_run_id);
-  ELSE
+  END IF;
+  -- Everything left alone above reports zero counts, all in this one statement.
+  IF v_staged_1 = 0 OR v_staged_2 = 0 OR v_staged_3 = 0 OR v_staged_4 = 0 OR v_staged_5 = 0 OR v_staged_6 = 0 OR v_staged_9 = 0 OR v_staged_10 = 0 OR v_staged_11 = 0 OR v_staged_12 = 0 THEN
     INSERT INTO cdc.run_counts (
       run_id,
       pipeline,
@@ -492,8 +204,8 @@ BEGIN
     SELECT
       p_run_id,
       'vendor',
-      'source',
-      'preferred_vendor_item_mappings',
+      object_kind,
+      object_name,
       0,
       0,
       0,
@@ -502,7 +214,60 @@ BEGIN
       0,
       0,
       0,
-      0;
+      0
+    FROM (
+      SELECT
+        'source' AS object_kind,
+        'companies' AS object_name,
+        v_staged_1 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'buyer_seller_company_mappings' AS object_name,
+        v_staged_2 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'users' AS object_name,
+        v_staged_3 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'teams' AS object_name,
+        v_staged_4 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'team_members' AS object_name,
+        v_staged_5 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'cities' AS object_name,
+        v_staged_6 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'user_company_mappings' AS object_name,
+        v_staged_9 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'taggings' AS object_name,
+        v_staged_10 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'tags' AS object_name,
+        v_staged_11 AS changes
+      UNION ALL
+      SELECT
+        'source' AS object_kind,
+        'preferred_vendor_item_mappings' AS object_name,
+        v_staged_12 AS changes
+    ) AS cdc__idle
+    WHERE
+      changes = 0;
     v_statements := v_statements + 1;
   END IF;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1

@@ -16,11 +16,7 @@ BEGIN
   BEGIN
     CALL cdc.sp_vendor_detect(v_run_id);
     CALL cdc.sp_vendor_sync_baseline(v_run_id);
-    CALL cdc.sp_vendor_apply_fact_vendor(v_run_id, FALSE);
-    CALL cdc.sp_vendor_apply_fact_company_profile(v_run_id, FALSE);
-    CALL cdc.sp_vendor_apply_fact_geography(v_run_id, FALSE);
-    CALL cdc.sp_vendor_apply_fact_relationship(v_run_id, FALSE);
-    CALL cdc.sp_vendor_apply_dim_company(v_run_id, FALSE);
+    CALL cdc.sp_vendor_apply(v_run_id);
     UPDATE cdc.run_log
     SET status = 'succeeded',
         statements = statements + 1,

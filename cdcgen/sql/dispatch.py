@@ -1,0 +1,86 @@
+"""The run's dispatch: which sources and targets have work, in as few statements as
+possible.
+
+A run that changes little is mostly dispatch, and on Redshift every statement is
+compiled and queued on its own: twelve probes and twelve zero-count inserts cost more
+than the two statements they fold into here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from cdcgen.plan.model import PipelinePlan, SourcePlan
+from cdcgen.sql.builders import col, eq, lit, var
+from cdcgen.sql.ddl import into_state
+from cdcgen.sql.detect import staged_probe
+
+#: run_counts columns after the name that an idle object reports as 0: inserted, updated,
+#: deleted, stale, dead-lettered; sources also read, applied, superseded, rejected.
+TARGET_ZEROS = 5
+SOURCE_ZEROS = 9
+
+
+def probe_column(i: int) -> str:
+    return f"staged_{i}"
+
+
+def probes(p: PipelinePlan, sources: Sequence[SourcePlan]) -> exp.Select:
+    """One row: per source, 1 if its probe found something to detect, else 0.
+
+    Example: ``SELECT (SELECT COUNT(*) FROM (probe of companies) AS cdc__probe) AS
+    staged_1, …`` — every probe in one statement."""
+    counts = [
+        exp.alias_(
+            exp.Subquery(
+                this=exp.select(exp.Count(this=exp.Star())).from_(
+                    exp.Subquery(
+                        this=staged_probe(p, s),
+                        alias=exp.TableAlias(this=exp.to_identifier("cdc__probe")),
+                    ),
+                    copy=False,
+                )
+            ),
+            probe_column(i),
+            copy=False,
+        )
+        for i, s in enumerate(sources, 1)
+    ]
+    return exp.select(*counts)
+
+
+def _union_all(a: exp.Query, b: exp.Query) -> exp.Query:
+    return exp.union(a, b, distinct=False)
+
+
+def idle_counts(p: PipelinePlan, objects: Sequence[tuple[str, str, str]], zeros: int) -> exp.Insert:
+    """The zero counts rows of every ``(kind, name, variable)`` whose variable is 0, in
+    one INSERT. Redshift has no ``VALUES`` list in ``FROM``: the rows are a ``UNION
+    ALL`` of one-row selects."""
+    rows: list[exp.Query] = [
+        exp.select(
+            exp.alias_(lit(kind), "object_kind", copy=False),
+            exp.alias_(lit(name), "object_name", copy=False),
+            exp.alias_(var(variable), "changes", copy=False),
+        )
+        for kind, name, variable in objects
+    ]
+    listed = functools.reduce(_union_all, rows)
+    query = (
+        exp.select(
+            var("p_run_id"),
+            lit(p.name),
+            col("object_kind"),
+            col("object_name"),
+            *[lit(0) for _ in range(zeros)],
+        )
+        .from_(
+            exp.Subquery(this=listed, alias=exp.TableAlias(this=exp.to_identifier("cdc__idle"))),
+            copy=False,
+        )
+        .where(eq(col("changes"), lit(0)), copy=False)
+    )
+    return into_state(p, "run_counts", query)
