@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import cache
+from typing import TypeVar
 
 from sqlglot import exp
 
@@ -12,6 +13,8 @@ from cdcgen.plan.model import Table
 # Generated columns carry a double underscore, which spec names may not use.
 OP = "cdc__op"
 RANK = "cdc__rank"
+
+E = TypeVar("E", bound=exp.Expression)
 
 
 def old(name: str) -> str:
@@ -41,9 +44,18 @@ def var(name: str) -> exp.Column:
     return exp.column(name)
 
 
+def _unplaced(tree: E) -> E:
+    """``tree`` without the parser's source positions (``meta``: line, column, offsets).
+    Rendering never reads them, and a node holding them is copied with a deep copy of
+    that dict: a tenth of a build went to copying the positions of cached types."""
+    for node in tree.walk():
+        node._meta = None
+    return tree
+
+
 @cache
 def _parsed_table(name: str) -> exp.Table:
-    return exp.to_table(name)
+    return _unplaced(exp.to_table(name))
 
 
 def table(t: Table | str, alias: str | None = None) -> exp.Table:
@@ -56,7 +68,7 @@ def table(t: Table | str, alias: str | None = None) -> exp.Table:
 
 @cache
 def _parsed_type(type_: str) -> exp.DataType:
-    return exp.DataType.build(type_, dialect="redshift")
+    return _unplaced(exp.DataType.build(type_, dialect="redshift"))
 
 
 def data_type(type_: str) -> exp.DataType:
