@@ -5,6 +5,8 @@ as those do (Redshift rewrites TEXT to VARCHAR(MAX) in place)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +14,7 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
 
-from cdcgen.render import postgres, redshift
+from cdcgen.render import dollar, postgres, redshift, shortcuts
 
 DIALECTS = [
     (postgres.CdcPostgres, Postgres.Generator),
@@ -51,13 +53,47 @@ def _types() -> list[exp.DataType]:
 
 @pytest.mark.parametrize(("ours", "theirs"), DIALECTS, ids=["postgres", "redshift"])
 def test_types_are_written_as_sqlglot_writes_them(ours: type, theirs: type) -> None:
+    for _ in range(2):  # the second round is answered from the shortcut's memory
+        for pretty in (False, True):
+            mine, reference = ours().generator(pretty=pretty), ours().generator(pretty=pretty)
+            for dtype in _types():
+                a, b = dtype.copy(), dtype.copy()
+                assert mine.datatype_sql(a) == theirs.datatype_sql(reference, b), repr(dtype)
+                assert a == b, repr(dtype)  # the same in-place rewrite, or none
+                assert mine.unsupported_messages == reference.unsupported_messages
+
+
+def test_plain_type_questions_are_answered_as_is_type_answers_them() -> None:
+    for dtype in _types():
+        for asked in (exp.DType.SUPER, exp.DType.JSON, exp.DType.TEXT, exp.DType.VARCHAR):
+            assert shortcuts.is_plain_type(dtype, asked) == dtype.is_type(asked), (dtype, asked)
+
+
+def test_redshift_casts_are_written_as_sqlglot_writes_them() -> None:
     for pretty in (False, True):
-        mine, reference = ours().generator(pretty=pretty), ours().generator(pretty=pretty)
-        for dtype in _types():
-            a, b = dtype.copy(), dtype.copy()
-            assert mine.datatype_sql(a) == theirs.datatype_sql(reference, b), repr(dtype)
-            assert a == b, repr(dtype)  # the same in-place rewrite, or none
-            assert mine.unsupported_messages == reference.unsupported_messages
+        mine = redshift.CdcRedshift().generator(pretty=pretty)
+        reference = redshift.CdcRedshift().generator(pretty=pretty)
+        for dtype in [*_types(), exp.DataType.build("json")]:
+            cast = exp.Cast(this=exp.column("x"), to=dtype)
+            expected = Redshift.Generator.cast_sql(reference, cast.copy())
+            assert mine.cast_sql(cast) == expected, repr(dtype)
+
+
+LITERALS = [
+    exp.Literal.string(s) for s in ["", "a", "it's", "a$$b", "$$", "a\nb", "line\nbreak", "\\"]
+] + [exp.Literal.number(n) for n in ["0", "1", "-2", "3.25", "1e5"]]
+
+
+@pytest.mark.parametrize(("ours", "theirs"), DIALECTS, ids=["postgres", "redshift"])
+def test_literals_are_written_as_sqlglot_writes_them(ours: type, theirs: type) -> None:
+    """The literal shortcut remembers what sqlglot's writer (behind render.dollar's $$
+    rule) wrote for each text."""
+    for _ in range(2):  # the second round is answered from the shortcut's memory
+        for pretty in (False, True):
+            mine, reference = ours().generator(pretty=pretty), ours().generator(pretty=pretty)
+            for literal in LITERALS:
+                expected = dollar.literal_sql(literal, partial(theirs.literal_sql, reference))
+                assert mine.literal_sql(literal) == expected, (repr(literal), pretty)
 
 
 NAMES = ["vendor_id", "VendorId", "user", "order", "timestamp", "open", "1st", 'a"b', "a\nb", ""]
