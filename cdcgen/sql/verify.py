@@ -47,6 +47,7 @@ from cdcgen.sql.builders import (
     differs,
     eq,
     is_null,
+    joined,
     lit,
     or_all,
     table,
@@ -259,9 +260,8 @@ def run_counts_check(p: PipelinePlan) -> exp.Insert:
         )
         .from_(exp.Subquery(this=counted, alias=exp.TableAlias(this=exp.to_identifier(c))), copy=False)
         .join(
-            exp.Subquery(this=_logged(p), alias=exp.TableAlias(this=exp.to_identifier(g))),
+            joined(exp.Subquery(this=_logged(p), alias=exp.TableAlias(this=exp.to_identifier(g))), "full"),
             on=on,
-            join_type="full",
             copy=False,
         )
         .where(
@@ -345,9 +345,8 @@ def validity_check(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
             this=col("live", d), expressions=[lit(0)]))))
         .from_(table(f"{p.cdc_schema}.{t.name}__full", f))
         .join(
-            exp.Subquery(this=live, alias=exp.TableAlias(this=exp.to_identifier(d))),
+            joined(exp.Subquery(this=live, alias=exp.TableAlias(this=exp.to_identifier(d))), "left"),
             on=and_all(eq(col(k, f), col(k, d)) for k in t.key),
-            join_type="left",
         )
         .where(
             or_all(
@@ -456,9 +455,8 @@ def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
             exp.select(_example(*key_text(this), lit(label)))
             .from_(exp.Subquery(this=this_q, alias=exp.TableAlias(this=exp.to_identifier(this))), copy=False)
             .join(
-                exp.Subquery(this=other_q, alias=exp.TableAlias(this=exp.to_identifier(other))),
+                joined(exp.Subquery(this=other_q, alias=exp.TableAlias(this=exp.to_identifier(other))), "left"),
                 on=and_all(eq(col(k, this), col(k, other)) for k in s.key),
-                join_type="left",
                 copy=False,
             )
             .where(found, copy=False)
