@@ -15,6 +15,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
 
 from cdcgen.render import dollar, postgres, redshift, shortcuts
+from cdcgen.sql import builders
 
 DIALECTS = [
     (postgres.CdcPostgres, Postgres.Generator),
@@ -162,3 +163,32 @@ def test_columns_are_written_as_sqlglot_writes_them(ours: type, theirs: type) ->
             for column in _columns():
                 expected = theirs.column_sql(reference, column)
                 assert mine.column_sql(column) == expected, repr(column)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=6), table=st.one_of(st.none(), st.text(max_size=6)))
+def test_columns_are_built_as_sqlglot_builds_them(name: str, table: str | None) -> None:
+    """builders.col decides each name's quoting once; the node is exp.column's."""
+    ours, theirs = builders.col(name, table), exp.column(name, table)
+    assert repr(ours) == repr(theirs)
+    assert ours.args.keys() == theirs.args.keys()
+
+
+@pytest.mark.parametrize("how", ["left", "full", "inner", "cross"])
+def test_joins_are_built_as_sqlglot_builds_them(how: str) -> None:
+    """builders.joined makes the Join node Select.join(join_type=...) parses."""
+    on = None if how == "cross" else exp.condition("a.x = b.x")
+
+    def query() -> exp.Select:
+        return exp.select("*").from_("a")
+
+    ours = query().join(
+        builders.joined(exp.to_table("b"), how), on=on and on.copy(), copy=False
+    )
+    theirs = query().join(exp.to_table("b"), on=on and on.copy(), join_type=how, copy=False)
+    mine, reference = ours.args["joins"][0], theirs.args["joins"][0]
+    assert {k: v for k, v in mine.args.items() if v is not None} == {
+        k: v for k, v in reference.args.items() if v is not None
+    }
+    for dialect in (postgres.CdcPostgres, redshift.CdcRedshift):
+        assert ours.sql(dialect=dialect) == theirs.sql(dialect=dialect)
