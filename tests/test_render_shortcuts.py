@@ -10,9 +10,10 @@ from functools import partial
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlglot import exp
+from sqlglot import exp, parse_one
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
+from sqlglot.generator import Generator
 
 from cdcgen.render import dollar, postgres, redshift, shortcuts
 from cdcgen.sql import builders
@@ -192,3 +193,29 @@ def test_joins_are_built_as_sqlglot_builds_them(how: str) -> None:
     }
     for dialect in (postgres.CdcPostgres, redshift.CdcRedshift):
         assert ours.sql(dialect=dialect) == theirs.sql(dialect=dialect)
+
+
+STATEMENTS = [
+    "SELECT a /* first */, b AS c -- trailing\nFROM s.t AS x /* table */ WHERE x.a = 1 AND NOT b IS NULL",
+    "SELECT CASE WHEN a > 1 THEN 'x' ELSE NULL END, CAST(b AS DECIMAL(12, 2)), COALESCE(c, 0) FROM t",
+    "INSERT INTO t (a, b) SELECT a, MAX(b) FROM u LEFT JOIN v ON u.a = v.a GROUP BY a",
+    "CREATE TABLE s.t (a BIGINT NOT NULL, b VARCHAR(10)) DISTKEY(a) SORTKEY(a)",
+    "UPDATE t SET a = a + 1 /* bump */ WHERE b IN (1, 2, 3)",
+    "SELECT ROW_NUMBER() OVER (PARTITION BY a ORDER BY b DESC) FROM t UNION ALL SELECT 1 FROM u",
+]
+
+
+@pytest.mark.parametrize(("ours", "theirs"), DIALECTS, ids=["postgres", "redshift"])
+def test_statements_are_written_as_sqlglots_sql_writes_them(ours: type, theirs: type) -> None:
+    """The sql() shortcut (every node goes through it) writes what sqlglot's does."""
+
+    class Reference(ours.Generator):  # type: ignore[name-defined,misc]
+        sql = Generator.sql
+
+    for text in STATEMENTS:
+        tree = parse_one(text, read="redshift")
+        for pretty in (False, True):
+            for comments in (False, True):
+                options = {"pretty": pretty, "comments": comments}
+                expected = Reference(dialect=ours(), **options).generate(tree.copy())
+                assert ours().generator(**options).generate(tree.copy()) == expected, text

@@ -167,6 +167,9 @@ class CdcPostgres(Postgres):
         def datatype_sql(self, expression: exp.DataType) -> str:
             return shortcuts.datatype_sql(self, expression)
 
+        # every node is written through sql(): the shortcut is the method itself
+        sql = shortcuts.sql
+
         def identifier_sql(self, expression: exp.Identifier) -> str:
             return shortcuts.identifier_sql(self, expression)
 

@@ -108,6 +108,9 @@ class CdcRedshift(Redshift):
                 return self.sql(expression, "this")
             return super(Redshift.Generator, self).cast_sql(expression, safe_prefix=safe_prefix)  # type: ignore[misc,no-any-return]
 
+        # every node is written through sql(): the shortcut is the method itself
+        sql = shortcuts.sql
+
         def identifier_sql(self, expression: exp.Identifier) -> str:
             return shortcuts.identifier_sql(self, expression)
 
