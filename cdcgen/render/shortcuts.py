@@ -52,8 +52,8 @@ _TYPES: dict[tuple[object, ...], str] = {}
 
 
 def _type_key(gen: Any, expression: exp.DataType) -> tuple[object, ...] | None:
-    """What a plain type's text depends on: the generator's class, the type and its
-    literal parameters (``varchar(64)``, ``decimal(12, 2)``, ``bigint``): the shape every
+    """What a plain type's text depends on: the generator's class, ``pretty`` (a line
+    break in a string parameter), the type and its literal parameters (``varchar(64)``, ``decimal(12, 2)``, ``bigint``): the shape every
     spec type has. None for anything else (nested types, comments, other arguments),
     and for types whose writing may report a problem (sqlglot's parameter bounds,
     unsupported types): those are written every time, as sqlglot writes them."""
@@ -74,14 +74,14 @@ def _type_key(gen: Any, expression: exp.DataType) -> tuple[object, ...] | None:
         value = param.args.get("this") if type(param) is exp.DataTypeParam else None
         if (
             param.comments
-            or len(param.args) != 1
+            or any(v is not None for k, v in param.args.items() if k != "this")
             or type(value) is not exp.Literal
             or value.comments
             or not isinstance(value.this, str)
         ):
             return None
         params.append((value.this, bool(value.args.get("is_string"))))
-    return (type(gen), this, tuple(params))
+    return (type(gen), bool(gen.pretty), this, tuple(params))
 
 
 _PLAIN_TYPE_ARGS = frozenset({"this", "expressions", "nested"})
