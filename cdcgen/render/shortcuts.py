@@ -53,8 +53,8 @@ _TYPES: dict[tuple[object, ...], str] = {}
 
 def _type_key(gen: Any, expression: exp.DataType) -> tuple[object, ...] | None:
     """What a plain type's text depends on: the generator's class, ``pretty`` (a line
-    break in a string parameter), the type and its literal parameters (``varchar(64)``, ``decimal(12, 2)``, ``bigint``): the shape every
-    spec type has. None for anything else (nested types, comments, other arguments),
+    break in a string parameter), the type and its literal parameters (``varchar(64)``,
+    ``decimal(12, 2)``, ``bigint``): the shape every spec type has. None for anything else (nested types, comments, other arguments),
     and for types whose writing may report a problem (sqlglot's parameter bounds,
     unsupported types): those are written every time, as sqlglot writes them."""
     args = expression.args
