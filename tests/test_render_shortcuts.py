@@ -157,13 +157,14 @@ def _columns() -> list[exp.Column]:
 
 @pytest.mark.parametrize(("ours", "theirs"), DIALECTS, ids=["postgres", "redshift"])
 def test_columns_are_written_as_sqlglot_writes_them(ours: type, theirs: type) -> None:
-    for pretty in (False, True):
-        for comments in (False, True):
-            mine = ours().generator(pretty=pretty, comments=comments)
-            reference = ours().generator(pretty=pretty, comments=comments)
-            for column in _columns():
-                expected = theirs.column_sql(reference, column)
-                assert mine.column_sql(column) == expected, repr(column)
+    for _ in range(2):  # the second round is answered from the shortcut's memory
+        for pretty in (False, True):
+            for comments in (False, True):
+                mine = ours().generator(pretty=pretty, comments=comments)
+                reference = ours().generator(pretty=pretty, comments=comments)
+                for column in _columns():
+                    expected = theirs.column_sql(reference, column)
+                    assert mine.column_sql(column) == expected, repr(column)
 
 
 @settings(max_examples=200, deadline=None)

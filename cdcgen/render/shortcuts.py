@@ -173,9 +173,29 @@ def column_sql(gen: Any, expression: exp.Column) -> str:
         and not args.get("join_mark")
         and not args.get("shadow")
     ):
-        name = identifier_sql(gen, this)
-        return f"{identifier_sql(gen, table)}.{name}" if table is not None else name
+        if gen.identify or gen.normalize:
+            name = identifier_sql(gen, this)
+            return f"{identifier_sql(gen, table)}.{name}" if table is not None else name
+        key = (
+            type(gen),
+            bool(gen.pretty),
+            this.this,
+            bool(this.args.get("quoted")),
+            None if table is None else table.this,
+            table is not None and bool(table.args.get("quoted")),
+        )
+        text = _COLUMNS.get(key)
+        if text is None:
+            name = identifier_sql(gen, this)
+            text = f"{identifier_sql(gen, table)}.{name}" if table is not None else name
+            _COLUMNS[key] = text
+        return text
     return Generator.column_sql(gen, expression)
+
+
+#: (generator class, pretty, name, quoted, table name, quoted) -> the column as written
+#: (without ``identify`` or ``normalize``: see identifier_sql)
+_COLUMNS: dict[tuple[object, ...], str] = {}
 
 
 #: sqlglot's generators dispatch through a per-class table of writers (``_dispatch``);
