@@ -55,14 +55,30 @@ def soak(session: nox.Session) -> None:
 
 BENCH_SCALES = ("1", "10", "30")
 BENCH_CHANGES = ("0", "0.01", "0.1", "1", "10")
+#: the scale sweep at a fixed number of changed rows (benchmarks/sweep.py)
+SWEEP_SCALES = ("1", "3", "10", "30")
+SWEEP_ROWS = "48"
+
+
+def _bench_scales(posargs: list[str]) -> tuple[list[str], list[str]]:
+    """``[SCALE ...] [--sweep SCALE ...]``: the change-rate runs' scales, then the
+    sweep's; no posargs = the defaults, posargs without ``--sweep`` = no sweep."""
+    if not posargs:
+        return list(BENCH_SCALES), list(SWEEP_SCALES)
+    if "--sweep" not in posargs:
+        return list(posargs), []
+    at = posargs.index("--sweep")
+    return list(posargs[:at]), list(posargs[at + 1 :])
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks at scales 1, 10 and 30 (hours at 30), then benchmarks/results.md and
-    results.png. ``nox -s bench -- 1`` runs only the scales given."""
+    """Benchmarks at scales 1, 10 and 30 (hours at 30), then the scale sweep at 48
+    changed rows (scales 1, 3, 10, 30), then benchmarks/results.md, results.png and
+    sweep.png. ``nox -s bench -- 1`` runs only the scales given (no sweep);
+    ``nox -s bench -- 1 --sweep 1 3`` also sweeps those; ``-- --sweep 1 3`` only sweeps."""
     session.install("-e", ".[test,bench]")
-    scales = session.posargs or BENCH_SCALES
+    scales, swept = _bench_scales(session.posargs)
     out = "benchmarks/out"
     inputs = []
     for scale in scales:
@@ -72,7 +88,16 @@ def bench(session: nox.Session) -> None:
             "--json", records, "--output", f"{out}/results-scale-{scale}.md", "--no-seed",
         )
         inputs.append(records)
+    if swept:
+        records = f"{out}/sweep.json"
+        session.run(
+            "python", "benchmarks/sweep.py", *swept, "--rows", SWEEP_ROWS,
+            "--json", records, "--output", f"{out}/sweep.md",
+        )
+        inputs.append(records)
+    if not inputs:
+        session.error("nothing to run: give scales, --sweep scales, or no arguments")
     session.run(
         "python", "benchmarks/chart.py", *inputs, "--png", "benchmarks/results.png",
-        "--markdown", f"{out}/summary.md",
+        "--sweep-png", "benchmarks/sweep.png", "--markdown", f"{out}/summary.md",
     )

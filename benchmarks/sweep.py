@@ -132,6 +132,8 @@ def sweep_point(
             )
             runs.append(m)
     phases["runs"] = time.perf_counter() - lap
+    timed = sum(m.seconds for m in runs)
+    log(f"scale {scale:g}: runs {phases['runs']:.1f} s, of which timed {timed:.1f} s (the rest: clones, checks)")
     cluster.drop(PREP)
     cluster.drop(BOOT)
     fact_rows = {fact: len(rows) for fact, rows in expected.items()}
