@@ -73,10 +73,12 @@ def _bench_scales(posargs: list[str]) -> tuple[list[str], list[str]]:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks at scales 1, 10 and 30 (hours at 30), then the scale sweep at 48
-    changed rows (scales 1, 3, 10, 30), then benchmarks/results.md, results.png and
-    sweep.png. ``nox -s bench -- 1`` runs only the scales given (no sweep);
-    ``nox -s bench -- 1 --sweep 1 3`` also sweeps those; ``-- --sweep 1 3`` only sweeps."""
+    """Benchmarks at scales 1, 10 and 30 (hours at 30), then the scale sweep at 48 changed
+    rows over scales 1, 3, 10 and 30, then benchmarks/out/summary.md, results.png and
+    sweep.png. A swept scale that also has a run gets its sweep point from that run
+    (``run.py --rows``: no second bootstrap); sweep.py does the others (3).
+    ``nox -s bench -- 1`` runs only the scales given, no sweep; ``-- 1 --sweep 1 3``
+    also sweeps 1 and 3; ``-- --sweep 1 3`` only sweeps."""
     session.install("-e", ".[test,bench]")
     scales, swept = _bench_scales(session.posargs)
     out = "benchmarks/out"
@@ -86,8 +88,11 @@ def bench(session: nox.Session) -> None:
         session.run(
             "python", "benchmarks/run.py", "--scale", scale, "--changes", *BENCH_CHANGES,
             "--json", records, "--output", f"{out}/results-scale-{scale}.md", "--no-seed",
+            # a swept scale's sweep point, measured on the world this run bootstrapped
+            *(("--rows", SWEEP_ROWS) if scale in swept else ()),
         )
         inputs.append(records)
+    swept = [s for s in swept if s not in scales]  # the others came with their run
     if swept:
         records = f"{out}/sweep.json"
         session.run(

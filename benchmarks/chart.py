@@ -201,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     everything = load(args.inputs)
     records = [r for r in everything if not r.get("sweep")]
     swept = [r for r in everything if r.get("sweep")]
+    # run.py --rows writes its sweep point without a second bootstrap record: use its own
+    booted = {r["scale"] for r in swept if r["approach"] == "bootstrap"}
+    swept += [
+        r for r in records
+        if r["approach"] == "bootstrap" and r["scale"] in {s["scale"] for s in swept} - booted
+    ]
     lines: list[str] = []
     if records:
         chart(records, args.png)

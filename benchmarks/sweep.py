@@ -43,7 +43,7 @@ from datagen import BatchMaker, generate
 from pipeline import Pipeline
 from prepare import BOOT, PREP, Bootstrapped, bootstrap, stage_batch, truth
 from report import RateResult, machine
-from run import STARTED, _dbt_note, log, records, revision, rotated
+from run import STARTED, _dbt_note, log, records, revision, rotated, sweep_seed
 
 HERE = Path(__file__).resolve().parent
 SCALES = (1.0, 3.0, 10.0, 30.0)
@@ -110,7 +110,7 @@ def sweep_point(
     )
     lap = time.perf_counter()
     rate = BatchMaker.rate_for(world, args.rows)
-    maker = BatchMaker(world, builder, rate, seed=args.seed + args.rows)
+    maker = BatchMaker(world, builder, rate, seed=sweep_seed(args.seed, args.rows))
     batch = maker.make()
     phases["batch"] = time.perf_counter() - lap
     log(f"scale {scale:g}: rate {rate * 100:.4g} %, {batch.total_changed} rows changed {batch.changed}")
