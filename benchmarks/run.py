@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         dbt_note=dbt_note,
         elapsed_s=time.perf_counter() - STARTED,
     )
+    args.output.parent.mkdir(parents=True, exist_ok=True)  # benchmarks/out/ is not in git
     args.output.write_text(text + "\n", encoding="utf-8")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
