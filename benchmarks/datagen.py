@@ -362,6 +362,42 @@ class BatchMaker:
             return 0
         return max(1, round(self.rate * len(self.world.table(source))))
 
+    @staticmethod
+    def planned(world: World, rate: float) -> int:
+        """The source rows :meth:`make` changes at ``rate`` on ``world`` (before it runs;
+        exact unless a source runs out of rows to change)."""
+        if rate <= 0:
+            return 0
+
+        def count(source: str, extra: int = 0) -> int:
+            return max(1, round(rate * (len(world.table(source)) + extra)))
+
+        companies = count("companies")
+        new = max(1, companies // 10)  # new vendors: a company, a user and a mapping each
+        return (
+            companies
+            + 3 * new
+            + count("cities")
+            + round(rate * len(world.table("countries")))
+            + count("users", new)
+            + count("buyer_seller_company_mappings", new)
+        )
+
+    @classmethod
+    def rate_for(cls, world: World, rows: int) -> float:
+        """The smallest rate whose batch changes at least ``rows`` source rows (the same
+        mix of changes as a rate-based batch, so scales compare like for like)."""
+        if rows <= 0:
+            return 0.0
+        low, high = 0.0, 1.0
+        for _ in range(60):
+            middle = (low + high) / 2
+            if cls.planned(world, middle) >= rows:
+                high = middle
+            else:
+                low = middle
+        return high
+
     def sample(self, source: str, n: int) -> list[Row]:
         alive = [r for r in self.world.alive(source) if r["id"] not in self.changed.get(source, {})]
         return self.rng.sample(alive, min(n, len(alive)))

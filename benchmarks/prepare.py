@@ -45,18 +45,28 @@ class Bootstrapped:
 
 
 def bootstrap(
-    cluster: Cluster, pipe: Pipeline, world: World, dbt_project: Path | None
+    cluster: Cluster,
+    pipe: Pipeline,
+    world: World,
+    dbt_project: Path | None,
+    phases: dict[str, float] | None = None,
 ) -> Bootstrapped:
-    """Create ``bench_boot``: deploy, load staging, bootstrap, build the dbt model."""
+    """Create ``bench_boot``: deploy, load staging, bootstrap, build the dbt model.
+    ``phases``, if given, receives the seconds each step took (deploy, copy,
+    bootstrap, analyze, dbt)."""
+    clock = _Clock(phases)
     cluster.create(BOOT)
     with connect(cluster.dsn(BOOT)) as db:
         apply_plan(db, build_plan(db, pipe.manifest, with_staging=True))
+        clock.lap("deploy")
         with psycopg.connect(cluster.dsn(BOOT)) as conn:
             for name, _, staging, _ in pipe.sources:
                 copy_rows(conn, staging, pipe.columns(staging), list(world.table(name).values()))
+        clock.lap("copy")
         started = time.perf_counter()
         ops.bootstrap(db, pipe.manifest)
         seconds = time.perf_counter() - started
+        clock.lap("bootstrap")
     cdc = pipe.manifest.cdc_schema
     with cluster.connect(BOOT) as conn:
         statements, written = conn.execute(
@@ -65,9 +75,25 @@ def bootstrap(
         ).fetchone()
         create_watermark(conn, pipe)
         conn.execute("VACUUM ANALYZE")
+    clock.lap("analyze")
     if dbt_project is not None:
         dbt_incremental.dbt_run(dbt_project, BOOT)
+        clock.lap("dbt")
     return Bootstrapped(seconds, int(statements), int(written))
+
+
+class _Clock:
+    """Seconds since the last lap, recorded by name (nothing when ``into`` is None)."""
+
+    def __init__(self, into: dict[str, float] | None):
+        self.into = into
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.into is not None:
+            self.into[name] = now - self.last
+        self.last = now
 
 
 def stage_batch(cluster: Cluster, pipe: Pipeline, batch: Batch) -> None:

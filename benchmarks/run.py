@@ -1,6 +1,6 @@
 """Side-by-side benchmark of the vendor pipeline (not run in CI).
 
-    python benchmarks/run.py [--scale N] [--changes PCT ...] [--repeat R] [--no-dbt] [--json OUT]
+    python benchmarks/run.py [--scale N] [--changes PCT ...] [--rows N] [--repeat R] [--no-dbt] [--json OUT]
 
 Starts its own PostgreSQL (pgserver; stopped at the end), generates the supplier
 network at ``--scale`` (1 = 10,000 companies), bootstraps it, then for each change rate
@@ -12,7 +12,9 @@ stages one batch and measures, on identical clones of the same database:
 4. dbt incremental (if ``benchmarks/.venv-dbt`` has dbt): sync + ``dbt run``.
 
 and counts the fact rows each leaves different from the full definition. Writes
-``benchmarks/results.md`` and prints it.
+``benchmarks/results.md`` and prints it. ``--rows N`` adds one batch of about N changed
+source rows: the scale sweep's point at this scale (``sweep.py``), measured on the world
+this run already bootstrapped; its JSON records carry ``"sweep": true``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="change rates in percent; 0 = a no-op cycle (default 0.1 1 10)",
     )
     parser.add_argument(
+        "--rows", type=int, default=None, metavar="N",
+        help="also a batch of about N changed source rows, the scale sweep's point "
+        "(JSON records marked sweep: true)",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=3, help="runs per approach and rate (median; default 3)"
     )
     parser.add_argument("--seed", type=int, default=7)
@@ -96,9 +103,11 @@ def bench_rate(
     args: argparse.Namespace,
     chosen: list[Approach],
     project: Path | None,
+    seed: int | None = None,
 ) -> RateResult:
     """One change rate: stage the batch, compute the truth, time every approach."""
-    batch_maker = BatchMaker(world, builder, rate_pct / 100, seed=args.seed + int(rate_pct * 1000))
+    seed = args.seed + int(rate_pct * 1000) if seed is None else seed
+    batch_maker = BatchMaker(world, builder, rate_pct / 100, seed=seed)
     batch = batch_maker.make()
     log(f"{rate_pct:g} %: {batch.total_changed:,} source rows changed {batch.changed}")
     stage_batch(cluster, pipe, batch)
@@ -157,11 +166,19 @@ def main(argv: list[str] | None = None) -> int:
             bench_rate(cluster, pipe, world, builder, pct, args, chosen, project)
             for pct in args.changes
         ]
+        swept = None
+        if args.rows is not None:
+            rate = BatchMaker.rate_for(world, args.rows)
+            # the seed sweep.py uses: the same world and rate give the same batch
+            swept = bench_rate(
+                cluster, pipe, world, builder, rate * 100, args, chosen, project,
+                seed=sweep_seed(args.seed, args.rows),
+            )
         with cluster.admin() as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
     command = "python benchmarks/run.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = markdown(
-        results,
+        results + ([swept] if swept else []),
         scale=args.scale,
         repeat=args.repeat,
         command=command.strip(),
@@ -171,12 +188,25 @@ def main(argv: list[str] | None = None) -> int:
         dbt_note=dbt_note,
         elapsed_s=time.perf_counter() - STARTED,
     )
+    args.output.parent.mkdir(parents=True, exist_ok=True)  # benchmarks/out/ is not in git
     args.output.write_text(text + "\n", encoding="utf-8")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(records(args.scale, boot, results), indent=1) + "\n")
+        out = records(args.scale, boot, results)
+        if swept is not None:
+            out += [
+                {**r, "changes_pct": round(r["changes_pct"], 6), "sweep": True}
+                for r in records(args.scale, boot, [swept])
+                if r["approach"] != "bootstrap"
+            ]
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
     print(text)
     return 0
+
+
+def sweep_seed(seed: int, rows: int) -> int:
+    """The batch seed of a sweep point (run.py --rows and sweep.py agree on it)."""
+    return seed + rows
 
 
 #: approach names in the JSON records

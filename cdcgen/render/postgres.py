@@ -25,7 +25,7 @@ def _payload(gen: Any, e: nodes.RowPayload) -> str:
 def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
     *parts, key = e.expressions
     path = gen.sql(e, "this") + "".join(f" -> {gen.sql(p)}" for p in parts)
-    if e.args["to"].is_type(exp.DataType.Type.SUPER):
+    if shortcuts.is_plain_type(e.args["to"], exp.DType.SUPER):
         # a super (jsonb) column: the JSON value itself; ->> would unquote a JSON string
         return f"NULLIF({path} -> {gen.sql(key)}, 'null'::jsonb)"
     return f"CAST({path} ->> {gen.sql(key)} AS {gen.sql(e, 'to')})"
@@ -158,14 +158,17 @@ class CdcPostgres(Postgres):
         }
 
         def literal_sql(self, expression: exp.Literal) -> str:
-            # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
-            return dollar.literal_sql(expression, super().literal_sql)
+            # remembered per text (render.shortcuts); see _write_literal
+            return shortcuts.literal_sql(self, expression, _write_literal)
 
         def create_sql(self, expression: exp.Create) -> str:
             return super().create_sql(_strip_redshift_only(expression))
 
         def datatype_sql(self, expression: exp.DataType) -> str:
             return shortcuts.datatype_sql(self, expression)
+
+        # every node is written through sql(): the shortcut is the method itself
+        sql = shortcuts.sql
 
         def identifier_sql(self, expression: exp.Identifier) -> str:
             return shortcuts.identifier_sql(self, expression)
@@ -182,6 +185,11 @@ class CdcPostgres(Postgres):
             skip_last: bool = False,
         ) -> str:
             return shortcuts.indent(self, sql, level, pad, skip_first, skip_last)
+
+
+def _write_literal(gen: Any, expression: exp.Literal) -> str:
+    # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
+    return dollar.literal_sql(expression, super(CdcPostgres.Generator, gen).literal_sql)
 
 
 DIALECT = CdcPostgres

@@ -42,7 +42,7 @@ def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
     types *can* be cast from SUPER, its example being a SUPER string cast ::date, so
     they too are one direct cast from the stored string to DATE/TIME/TIMESTAMP[TZ]."""
     path = gen.sql(e, "this") + "".join(f'."{k.name}"' for k in e.expressions)
-    if e.args["to"].is_type(exp.DataType.Type.SUPER):
+    if shortcuts.is_plain_type(e.args["to"], exp.DType.SUPER):
         return path  # a SUPER column: the navigated value is already SUPER
     return f"CAST({path} AS {gen.sql(e, 'to')})"
 
@@ -87,8 +87,8 @@ class CdcRedshift(Redshift):
         }
 
         def literal_sql(self, expression: exp.Literal) -> str:
-            # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
-            return dollar.literal_sql(expression, super().literal_sql)
+            # remembered per text (render.shortcuts); see _write_literal
+            return shortcuts.literal_sql(self, expression, _write_literal)
 
         def datatype_sql(self, expression: exp.DataType) -> str:
             # sqlglot's Redshift rule (TEXT -> VARCHAR(MAX), in place, as it does), minus
@@ -100,6 +100,16 @@ class CdcRedshift(Redshift):
                 if not expression.args.get("expressions"):
                     expression.append("expressions", exp.var("MAX"))
             return shortcuts.datatype_sql(self, expression)
+
+        def cast_sql(self, expression: exp.Cast, safe_prefix: str | None = None) -> str:
+            # sqlglot's Redshift rule (a cast to JSON is dropped), minus its is_type, which
+            # built a DataType for every cast written (see shortcuts.is_plain_type)
+            if shortcuts.is_plain_type(expression.to, exp.DType.JSON):
+                return self.sql(expression, "this")
+            return super(Redshift.Generator, self).cast_sql(expression, safe_prefix=safe_prefix)  # type: ignore[misc,no-any-return]
+
+        # every node is written through sql(): the shortcut is the method itself
+        sql = shortcuts.sql
 
         def identifier_sql(self, expression: exp.Identifier) -> str:
             return shortcuts.identifier_sql(self, expression)
@@ -116,6 +126,11 @@ class CdcRedshift(Redshift):
             skip_last: bool = False,
         ) -> str:
             return shortcuts.indent(self, sql, level, pad, skip_first, skip_last)
+
+
+def _write_literal(gen: Any, expression: exp.Literal) -> str:
+    # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
+    return dollar.literal_sql(expression, super(CdcRedshift.Generator, gen).literal_sql)
 
 
 DIALECT = CdcRedshift

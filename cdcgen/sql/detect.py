@@ -27,6 +27,7 @@ from cdcgen.sql.builders import (
     differs,
     eq,
     is_null,
+    joined,
     keys_equal,
     lit,
     not_null,
@@ -353,8 +354,8 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
     ranked = exp.Subquery(this=_ranked(s, staged), alias=exp.TableAlias(this=exp.to_identifier(n)))
     return (
         select.from_(ranked, copy=False)
-        .join(table(s.baseline, b), on=keys_equal(s.key, n, b), join_type="left", copy=False)
-        .join(table(tombstones(p, s), t), on=keys_equal(s.key, n, t), join_type="left", copy=False)
+        .join(joined(table(s.baseline, b), "left"), on=keys_equal(s.key, n, b), copy=False)
+        .join(joined(table(tombstones(p, s), t), "left"), on=keys_equal(s.key, n, t), copy=False)
         .where(eq(col(RANK, n), lit(1)), copy=False)
     )
 

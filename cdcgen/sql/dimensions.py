@@ -36,6 +36,7 @@ from cdcgen.sql.builders import (
     eq,
     insert,
     is_null,
+    joined,
     lit,
     old,
     op_in,
@@ -93,7 +94,7 @@ def current_versions(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
             exp.alias_(col(IS_DELETED, o), "cdc__deleted"),
         )
         .from_(table(t.table, o), copy=False)
-        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner", copy=False)
+        .join(joined(table(keys_name(p, t), KEYS), "inner"), on=on, copy=False)
         .where(eq(col(IS_CURRENT, o), lit(True)), copy=False)
     )
     return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
@@ -106,7 +107,7 @@ def last_closed(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
     query = (
         exp.select(*[col(k, f) for k in t.key], exp.alias_(exp.Max(this=col(VALID_TO, f)), VALID_TO))
         .from_(table(t.table, f), copy=False)
-        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner", copy=False)
+        .join(joined(table(keys_name(p, t), KEYS), "inner"), on=on, copy=False)
         .where(eq(col(IS_CURRENT, f), lit(False)), copy=False)
         .group_by(*[col(k, f) for k in t.key], copy=False)
     )
@@ -149,11 +150,10 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
             ),
         )
         .from_(table(new_name(p, t), n), copy=False)
-        .join(current_versions(p, t), on=on, join_type="full", copy=False)
+        .join(joined(current_versions(p, t), "full"), on=on, copy=False)
         .join(
-            last_closed(p, t),
+            joined(last_closed(p, t), "left"),
             on=and_all(eq(col(k, n), col(k, "c")) for k in t.key),
-            join_type="left",
             copy=False,
         )
     )
@@ -294,9 +294,8 @@ def _log_versions(p: PipelinePlan, t: TargetPlan, action: str, ops: tuple[str, .
         exp.select(var("p_run_id"), lit(action), *[col(c, f) for c in names])
         .from_(table(t.table, f), copy=False)
         .join(
-            table(diff_name(p, t), d),
+            joined(table(diff_name(p, t), d), "inner"),
             on=and_all([*match, eq(col(IS_CURRENT, f), lit(True)), op_in(d, *ops)]),
-            join_type="inner",
             copy=False,
         )
     )
@@ -390,6 +389,6 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
             count_if(different),
         )
         .from_(table(f"{p.cdc_schema}.{t.name}__full", v), copy=False)
-        .join(current, on=on, join_type="full", copy=False)
+        .join(joined(current, "full"), on=on, copy=False)
     )
     return into_state(p, "verify_log", query)

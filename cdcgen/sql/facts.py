@@ -31,6 +31,7 @@ from cdcgen.sql.builders import (
     eq,
     insert,
     is_null,
+    joined,
     lit,
     merge_upsert,
     old,
@@ -94,17 +95,16 @@ def definition(
             eq(col(tk, KEYS), col(gk, t.grain.alias))
             for tk, gk in zip(t.key, t.grain_key, strict=True)
         )
-        query = query.join(table(keys_table, KEYS), on=on, join_type="inner", copy=False)
+        query = query.join(joined(table(keys_table, KEYS), "inner"), on=on, copy=False)
     for j in t.joins:
         assert j.on is not None
         query = query.join(
-            table(p.source(j.source).baseline, j.alias),
+            joined(table(p.source(j.source).baseline, j.alias), "left"),
             on=j.on.copy(),
-            join_type="left",
             copy=False,
         )
     for a in t.as_of:
-        query = query.join(table(a.table, a.alias), on=_as_of_on(a), join_type="left", copy=False)
+        query = query.join(joined(table(a.table, a.alias), "left"), on=_as_of_on(a), copy=False)
     filters: list[exp.Expression] = []
     if t.where is not None:
         filters.append(paren(t.where.copy()))
@@ -158,7 +158,7 @@ def _as_of_keys(p: PipelinePlan, t: TargetPlan, a: AsOfPlan) -> exp.Select:
     changed = (
         exp.select(*[exp.alias_(e, k) for k, e in keyed.items()], exp.alias_(start, "cdc__from"))
         .from_(table(diff_name(p, dim), d), copy=False)
-        .join(table(dim.table, cur), on=current, join_type="left", copy=False)
+        .join(joined(table(dim.table, cur), "left"), on=current, copy=False)
     )
     grain = p.source(t.grain.source)
     reached = and_all(
@@ -176,9 +176,8 @@ def _as_of_keys(p: PipelinePlan, t: TargetPlan, a: AsOfPlan) -> exp.Select:
         )
         .from_(table(grain.baseline, t.grain.alias), copy=False)
         .join(
-            exp.Subquery(this=changed, alias=exp.TableAlias(this=exp.to_identifier(v))),
+            joined(exp.Subquery(this=changed, alias=exp.TableAlias(this=exp.to_identifier(v))), "inner"),
             on=reached,
-            join_type="inner",
             copy=False,
         )
     )
@@ -242,13 +241,12 @@ def _reached_keys(p: PipelinePlan, t: TargetPlan, r: Relation, image_prefix: str
     for j in t.path_to(r):
         assert j.on is not None
         query = query.join(
-            table(p.source(j.source).baseline, j.alias),
+            joined(table(p.source(j.source).baseline, j.alias), "inner"),
             on=j.on.copy(),
-            join_type="inner",
             copy=False,
         )
     matched = rebind(r.on, {r.alias: (d, image_prefix)})
-    query = query.join(table(delta_name(p, s), d), on=matched, join_type="inner", copy=False)
+    query = query.join(joined(table(delta_name(p, s), d), "inner"), on=matched, copy=False)
     return query.where(_relevant_change(s, t.referenced_columns(r.alias), d), copy=False)
 
 
@@ -321,7 +319,7 @@ def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
     query = (
         exp.select(*[col(c, o) for c in t.column_names])
         .from_(table(t.table, o), copy=False)
-        .join(table(keys_name(p, t), KEYS), on=on, join_type="inner", copy=False)
+        .join(joined(table(keys_name(p, t), KEYS), "inner"), on=on, copy=False)
     )
     return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
 
@@ -341,7 +339,7 @@ def diff_query(p: PipelinePlan, t: TargetPlan, current: exp.Subquery | None = No
             *[exp.alias_(differs(col(c, n), col(c, o)), chg(c), copy=False) for c in t.column_names],
         )
         .from_(table(new_name(p, t), n), copy=False)
-        .join(_current_rows(p, t) if current is None else current, on=on, join_type="full", copy=False)
+        .join(joined(_current_rows(p, t) if current is None else current, "full"), on=on, copy=False)
     )
     changed = or_all(col(chg(c.name), d) for c in t.non_key_columns)
     return (
@@ -457,9 +455,8 @@ def unstorable_resolve(p: PipelinePlan, t: TargetPlan) -> exp.Update | None:
         exp.select(*[col(key, k) for key in t.key], exp.alias_(col(UNSTORABLE, n), UNSTORABLE))
         .from_(table(keys_name(p, t), k), copy=False)
         .join(
-            table(new_name(p, t), n),
+            joined(table(new_name(p, t), n), "left"),
             on=and_all(eq(col(key, k), col(key, n)) for key in t.key),
-            join_type="left",
             copy=False,
         )
     )
@@ -552,7 +549,7 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
             count_if(different),
         )
         .from_(table(f"{p.cdc_schema}.{t.name}__full", v), copy=False)
-        .join(table(t.table, f), on=on, join_type="full", copy=False)
+        .join(joined(table(t.table, f), "full"), on=on, copy=False)
     )
     return into_state(p, "verify_log", query)
 

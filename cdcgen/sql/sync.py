@@ -22,6 +22,7 @@ from cdcgen.sql.builders import (
     eq,
     insert,
     is_null,
+    joined,
     keys_equal,
     lit,
     merge_upsert,
@@ -217,7 +218,7 @@ def _watermark_log_insert(p: PipelinePlan, s: SourcePlan, newest: exp.Subquery) 
             ),
             copy=False,
         )
-        .join(table(f"{p.cdc_schema}.watermark", w), on=on, join_type="left", copy=False)
+        .join(joined(table(f"{p.cdc_schema}.watermark", w), "left"), on=on, copy=False)
         .where(exp.Not(this=is_null(col("value", "m"))), copy=False)
     )
     return into_state(p, "watermark_log", query)
@@ -243,14 +244,13 @@ def tombstone_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
         exp.select(*[col(c, g) for c in (*s.key, s.updated_at, "deleted_run_id")], var("p_run_id"))
         .from_(table(graves, g), copy=False)
         .join(
-            table(delta, "d"),
+            joined(table(delta, "d"), "inner"),
             on=and_all(
                 [
                     *(eq(col(k, g), exp.Coalesce(this=col(k, "d"), expressions=[col(old(k), "d")])) for k in s.key),
                     op_in("d", "I", "D"),
                 ]
             ),
-            join_type="inner",
             copy=False,
         )
     )

@@ -47,6 +47,7 @@ from cdcgen.sql.builders import (
     differs,
     eq,
     is_null,
+    joined,
     lit,
     or_all,
     table,
@@ -69,9 +70,10 @@ def _report(p: PipelinePlan, target: str, check: str, problems: exp.Select) -> e
     ranked = exp.select(
         col(EXAMPLE, "q"),
         exp.alias_(
-            exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[col(EXAMPLE, "q")])), rn
+            exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[col(EXAMPLE, "q")])), rn,
+            copy=False,
         ),
-    ).from_(exp.Subquery(this=problems, alias=exp.TableAlias(this=exp.to_identifier("q"))))
+    ).from_(exp.Subquery(this=problems, alias=exp.TableAlias(this=exp.to_identifier("q"))), copy=False)
 
     def nth(i: int) -> exp.Expression:
         return exp.Max(this=case([(eq(col(rn, "r"), lit(i)), col(EXAMPLE, "r"))], exp.null()))
@@ -90,7 +92,7 @@ def _report(p: PipelinePlan, target: str, check: str, problems: exp.Select) -> e
         lit(check),
         exp.Count(this=exp.Star()),
         examples,
-    ).from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("r"))))
+    ).from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("r"))), copy=False)
     return into_state(p, "verify_log", query)
 
 
@@ -117,12 +119,13 @@ def lsn_check(p: PipelinePlan) -> exp.Insert:
     seq = exp.select(col("lsn"), exp.alias_(prev, "prev_lsn")).from_(table(log))
     problems = (
         exp.select(_example(_num(col("prev_lsn", "s")), lit("->"), _num(col("lsn", "s"))))
-        .from_(exp.Subquery(this=seq, alias=exp.TableAlias(this=exp.to_identifier("s"))))
+        .from_(exp.Subquery(this=seq, alias=exp.TableAlias(this=exp.to_identifier("s"))), copy=False)
         .where(
             exp.NEQ(
                 this=col("lsn", "s"),
                 expression=exp.Add(this=col("prev_lsn", "s"), expression=lit(1)),
-            )
+            ),
+            copy=False,
         )
     )
     return _report(p, "change_log", "lsn", problems)
@@ -166,7 +169,7 @@ def payload_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     )
     problems = (
         exp.select(_example(lit("lsn "), _num(col("lsn", l_))))
-        .from_(table(f"{p.cdc_schema}.change_log", l_))
+        .from_(table(f"{p.cdc_schema}.change_log", l_), copy=False)
         .where(
             and_all(
                 [
@@ -174,7 +177,8 @@ def payload_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
                     eq(col("source", l_), lit(s.name)),
                     exp.Not(this=exp.Paren(this=sound)),
                 ]
-            )
+            ),
+            copy=False,
         )
     )
     return _report(p, s.name, "payload", problems)
@@ -196,9 +200,9 @@ def _logged(p: PipelinePlan) -> exp.Query:
                 exp.alias_(n("U"), "updated"),
                 exp.alias_(n("D"), "deleted"),
             )
-            .from_(table(f"{p.cdc_schema}.{log}"))
-            .where(eq(col("pipeline"), lit(p.name)))
-            .group_by(col("run_id"), col(name))
+            .from_(table(f"{p.cdc_schema}.{log}"), copy=False)
+            .where(eq(col("pipeline"), lit(p.name)), copy=False)
+            .group_by(col("run_id"), col(name), copy=False)
         )
 
     dims = [t.name for t in p.targets if t.kind == "dimension"]
@@ -212,6 +216,7 @@ def _logged(p: PipelinePlan) -> exp.Query:
         counts("change_log", lit("source"), "source"),
         counts("fact_change_log", target_kind, "target"),
         distinct=False,
+        copy=False,
     )
 
 
@@ -219,20 +224,21 @@ def run_counts_check(p: PipelinePlan) -> exp.Insert:
     c, g = "c", "g"
     counted = (
         exp.select("run_id", "object_kind", "object_name", "inserted", "updated", "deleted")
-        .from_(table(f"{p.cdc_schema}.run_counts"))
-        .where(eq(col("pipeline"), lit(p.name)))
+        .from_(table(f"{p.cdc_schema}.run_counts"), copy=False)
+        .where(eq(col("pipeline"), lit(p.name)), copy=False)
     )
     on = and_all(eq(col(k, c), col(k, g)) for k in ("run_id", "object_kind", "object_name"))
     runs = (
         exp.select(col("run_id"))
-        .from_(table(f"{p.cdc_schema}.run_log"))
+        .from_(table(f"{p.cdc_schema}.run_log"), copy=False)
         .where(
             and_all(
                 [
                     eq(col("pipeline"), lit(p.name)),
                     exp.In(this=col("kind"), expressions=[lit("run"), lit("rebuild")]),
                 ]
-            )
+            ),
+            copy=False,
         )
     )
     run_id = exp.Coalesce(this=col("run_id", c), expressions=[col("run_id", g)])
@@ -252,16 +258,17 @@ def run_counts_check(p: PipelinePlan) -> exp.Insert:
                 exp.Coalesce(this=col("object_name", c), expressions=[col("object_name", g)]),
             )
         )
-        .from_(exp.Subquery(this=counted, alias=exp.TableAlias(this=exp.to_identifier(c))))
+        .from_(exp.Subquery(this=counted, alias=exp.TableAlias(this=exp.to_identifier(c))), copy=False)
         .join(
-            exp.Subquery(this=_logged(p), alias=exp.TableAlias(this=exp.to_identifier(g))),
+            joined(exp.Subquery(this=_logged(p), alias=exp.TableAlias(this=exp.to_identifier(g))), "full"),
             on=on,
-            join_type="full",
+            copy=False,
         )
         .where(
             and_all(
                 [exp.In(this=run_id.copy(), query=exp.Subquery(this=runs)), exp.Paren(this=disagree)]
-            )
+            ),
+            copy=False,
         )
     )
     return _report(p, "run_counts", "run_counts", problems)
@@ -338,9 +345,8 @@ def validity_check(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
             this=col("live", d), expressions=[lit(0)]))))
         .from_(table(f"{p.cdc_schema}.{t.name}__full", f))
         .join(
-            exp.Subquery(this=live, alias=exp.TableAlias(this=exp.to_identifier(d))),
+            joined(exp.Subquery(this=live, alias=exp.TableAlias(this=exp.to_identifier(d))), "left"),
             on=and_all(eq(col(k, f), col(k, d)) for k in t.key),
-            join_type="left",
         )
         .where(
             or_all(
@@ -362,7 +368,7 @@ def dead_letter_check(p: PipelinePlan) -> exp.Insert | None:
     )
     problems = (
         exp.select(_example(col("source"), lit(" run "), _num(col("run_id")), lit(": "), col("reason")))
-        .from_(table(f"{p.cdc_schema}.dead_letter"))
+        .from_(table(f"{p.cdc_schema}.dead_letter"), copy=False)
         .where(
             and_all(
                 [
@@ -370,7 +376,8 @@ def dead_letter_check(p: PipelinePlan) -> exp.Insert | None:
                     is_null(col("resolved_run_id")),
                     exp.GT(this=age, expression=lit(p.freshness_error_seconds)),
                 ]
-            )
+            ),
+            copy=False,
         )
     )
     return _report(p, "dead_letter", "dead_letter_age", problems)
@@ -406,15 +413,15 @@ def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     latest = (
         exp.select(
             col("op", l_),
-            *[exp.alias_(get("after_row", c), c) for c in names],
-            exp.alias_(newest, "cdc__newest"),
+            *[exp.alias_(get("after_row", c), c, copy=False) for c in names],
+            exp.alias_(newest, "cdc__newest", copy=False),
         )
-        .from_(table(f"{p.cdc_schema}.change_log", l_))
-        .where(and_all([eq(col("pipeline", l_), lit(p.name)), eq(col("source", l_), lit(s.name))]))
+        .from_(table(f"{p.cdc_schema}.change_log", l_), copy=False)
+        .where(and_all([eq(col("pipeline", l_), lit(p.name)), eq(col("source", l_), lit(s.name))]), copy=False)
     )
     replayed = (
         exp.select(*[col(c, "x") for c in names])
-        .from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=exp.to_identifier("x"))))
+        .from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=exp.to_identifier("x"))), copy=False)
         .where(
             and_all(
                 [
@@ -424,7 +431,8 @@ def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
                         expression=lit("D"),
                     ),
                 ]
-            )
+            ),
+            copy=False,
         )
     )
     types = {c: s.type_of(c) for c in names}
@@ -439,25 +447,26 @@ def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
 
     def side(this: str, other: str, label: str, found: exp.Expression) -> exp.Select:
         """Rows of ``this`` matched (LEFT JOIN on the key) against ``other``."""
-        baseline = exp.select(*[col(c) for c in names]).from_(table(s.baseline))
-        this_q = replayed if this == r else baseline
-        other_q = replayed if other == r else baseline
+        baseline = exp.select(*[col(c) for c in names]).from_(table(s.baseline), copy=False)
+        # one side is the baseline (made here, used once), the other a copy of replayed
+        this_q = replayed.copy() if this == r else baseline
+        other_q = replayed.copy() if other == r else baseline
         return (
             exp.select(_example(*key_text(this), lit(label)))
-            .from_(exp.Subquery(this=this_q.copy(), alias=exp.TableAlias(this=exp.to_identifier(this))))
+            .from_(exp.Subquery(this=this_q, alias=exp.TableAlias(this=exp.to_identifier(this))), copy=False)
             .join(
-                exp.Subquery(this=other_q.copy(), alias=exp.TableAlias(this=exp.to_identifier(other))),
+                joined(exp.Subquery(this=other_q, alias=exp.TableAlias(this=exp.to_identifier(other))), "left"),
                 on=and_all(eq(col(k, this), col(k, other)) for k in s.key),
-                join_type="left",
+                copy=False,
             )
-            .where(found)
+            .where(found, copy=False)
         )
 
     first = s.key[0]
     missing = side(b, r, " not replayed", exp.Is(this=col(first, r), expression=exp.null()))
     extra = side(r, b, " not in the baseline", exp.Is(this=col(first, b), expression=exp.null()))
     non_key = [c for c in names if c not in s.key]
-    problems: exp.Query = exp.union(missing, extra, distinct=False)
+    problems: exp.Query = exp.union(missing, extra, distinct=False, copy=False)
     if non_key:
         different = side(
             b,
@@ -470,7 +479,7 @@ def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
                 ]
             ),
         )
-        problems = exp.union(problems, different, distinct=False)
+        problems = exp.union(problems, different, distinct=False, copy=False)
     return _report(p, s.name, "replay", problems)  # type: ignore[arg-type]
 
 
