@@ -424,13 +424,23 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     )
 
 
+def whole_apply_proc(p: PipelinePlan, t: TargetPlan) -> str:
+    return p.proc(f"apply_{t.name}__whole")
+
+
 def _whole_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, object]:
     """A fact's path by cost: the whole recompute, taken when the affected keys are a
-    large share of it (dimensions keep the keyed path: their history is per key)."""
+    large share of it (dimensions keep the keyed path: their history is per key). It is
+    its own procedure, so the usual keyed run never parses it (see _detect_procedure)."""
     if t.kind != "fact":
         return {"whole_apply": ""}
+    return {"whole_apply": f"    CALL {whole_apply_proc(p, t)}(p_run_id);", "whole_pct": facts.WHOLE_PATH_PCT}
+
+
+def _whole_apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
+    """The whole recompute's diff table (its caller merges and logs it)."""
     whole = r.trees.get(("whole_apply", t.name), lambda: facts.whole_apply_statements(p, t))
-    return {"whole_apply": r.counted(whole, 4), "whole_pct": facts.WHOLE_PATH_PCT}
+    return _step_procedure(r, p, whole_apply_proc(p, t), "p_run_id BIGINT", r.counted(whole, 2))
 
 
 def _load_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, str]:
@@ -637,6 +647,7 @@ def render_objects(
     objects += [_detect_source_procedure(r, p, src) for src in p.sources]
     objects += [_sync_source_procedure(r, p, src) for src in p.sources]
     objects += [_detect_procedure(r, p), _sync_procedure(r, p)]
+    objects += [_whole_apply_procedure(r, p, t) for t in p.facts]
     objects += [_apply_procedure(r, p, t) for t in p.targets]
     objects += [_apply_dispatch_procedure(r, p)]
     objects += [

@@ -163,14 +163,9 @@ def _target_names(spec: Spec) -> Iterator[Name]:
             origin = f"target name '{t}'"
             yield Name(t, "table", path, origin, "targets")
             yield Name(f"{t}__full", "view", path, origin, "cdc")
-            yield Name(
-                f"sp_{p}_apply_{t}",
-                "procedure",
-                path,
-                f"{origin} (with pipeline '{p}')",
-                "cdc",
-                True,
-            )
+            applies = [f"sp_{p}_apply_{t}"] + ([f"sp_{p}_apply_{t}__whole"] if section == "facts" else [])
+            for proc in applies:
+                yield Name(proc, "procedure", path, f"{origin} (with pipeline '{p}')", "cdc", True)
             for part in TARGET_TEMPS:
                 yield Name(
                     f"{p}__{t}__{part}",
