@@ -523,3 +523,22 @@ def test_dimension_key_that_comes_back_never_overlaps_its_closed_version(vendor:
     assert old[3] == closed_at and not old[4]
     assert new[0] == "Epsilon Again" and new[2] == closed_at and new[3] is None and new[4]
     assert_consistent(vendor)
+
+
+def test_a_rebuild_analyzes_the_target_it_merges_into(vendor: Pipeline) -> None:
+    """The first load wrote fact_vendor by one INSERT (no statistics of those rows); a
+    rebuild joins the target with every key, so it takes statistics first (issue 9)."""
+
+    def estimated(table: str) -> float:
+        return vendor.conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table]
+        ).fetchone()[0]
+
+    rows = vendor.conn.execute("SELECT count(*) FROM staging_public.fact_vendor").fetchone()[0]
+    assert rows > 0 and estimated("staging_public.fact_vendor") != rows
+    vendor.rebuild("fact_vendor")
+    assert estimated("staging_public.fact_vendor") == rows
+    vendor.rebuild("dim_company")
+    dims = vendor.conn.execute("SELECT count(*) FROM staging_public.dim_company").fetchone()[0]
+    assert estimated("staging_public.dim_company") == dims
+    assert_consistent(vendor)

@@ -405,6 +405,10 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
             r.trees.get(("keys_analyze", t.name), lambda: [facts.keys_analyze(p, t)]), 4
         ),
         keys_table=facts.keys_name(p, t),
+        analyze_target=r.counted(
+            r.trees.get(("analyze_target", t.name), lambda: [facts.analyze_target(t)]),
+            6 if t.kind == "fact" else 4,
+        ),
         apply=r.counted(
             r.trees.get(("apply", t.name), lambda: _apply_statements(p, t)),
             4 if t.kind == "fact" else 2,

@@ -303,6 +303,14 @@ def keys_analyze(p: PipelinePlan, t: TargetPlan) -> exp.Expression:
     return analyze_temp(keys_name(p, t), filled=True)
 
 
+def analyze_target(t: TargetPlan) -> exp.Expression:
+    """A rebuild's statistics of the target itself, on both dialects: the diff (and a
+    fact's MERGE) join it with every key, and statistics taken before a bulk load (the
+    first load writes every row by one INSERT) plan that join as a nested loop over a
+    table believed empty."""
+    return analyze_temp(str(t.table), filled=True)
+
+
 def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
     """Rebuild: every key the definition yields or the target holds."""
     defined = exp.select(*[col(k, "f") for k in t.key]).from_(

@@ -148,11 +148,21 @@ def number_pattern(type_: str) -> str:
     digits besides leading zeros (a carry from rounding still fits), at most 38 fraction
     digits. Whether the column's own precision holds it is :func:`misfit`'s test (its
     reason names the overflow)."""
-    t = data_type(type_)
-    scale = ([*_params(t), 0][1] if t.expressions else 0) if t.this in _DECIMAL else 0
-    whole = 37 - scale
+    whole = _whole_digits(type_)
     integer = f"0*[0-9]{{1,{whole}}}" if whole > 0 else "0+"
     return f"^-?{integer}([.][0-9]{{1,38}})?$"
+
+
+#: any plain decimal notation: what :func:`number_pattern` accepts, without its digit
+#: counts (bounded repetitions make a pattern several times costlier to match)
+PLAIN_NUMBER_PATTERN = "^-?[0-9]+([.][0-9]+)?$"
+
+
+def _whole_digits(type_: str) -> int:
+    """How many integer digits (besides leading zeros) :func:`number_pattern` allows."""
+    t = data_type(type_)
+    scale = ([*_params(t), 0][1] if t.expressions else 0) if t.this in _DECIMAL else 0
+    return 37 - scale
 
 
 def _shape(type_: str) -> str:
@@ -164,10 +174,29 @@ def as_text(value: exp.Expression) -> exp.Expression:
     return exp.Cast(this=value.copy(), to=data_type(_TEXT_WIDTH))
 
 
+def _matches(text: exp.Expression, pattern: str) -> exp.Expression:
+    return exp.RegexpLike(this=text, expression=exp.Literal.string(pattern))
+
+
 def castable(value: exp.Expression, type_: str) -> exp.Expression:
     """Does the value's text form have a shape CAST(... AS ``type_``) accepts on both
-    engines? TRUE for NULL (COALESCE): a NULL casts to NULL."""
-    matches = exp.RegexpLike(this=as_text(value), expression=exp.Literal.string(_shape(type_)))
+    engines? TRUE for NULL (COALESCE): a NULL casts to NULL.
+
+    A number's text of at most W characters (W: the integer digits the column's pattern
+    allows) is matched against :data:`PLAIN_NUMBER_PATTERN`, which accepts exactly the
+    same such texts: it cannot hold more than W integer or fraction digits. Only a longer
+    text meets the bounded pattern itself. Staged numbers are short, and the bounded
+    pattern cost most of the staged copy of a first load (every row of every source)."""
+    text = as_text(value)
+    if data_type(type_).this in _DATETIME or _whole_digits(type_) <= 0:
+        return exp.Coalesce(this=_matches(text, _shape(type_)), expressions=[exp.true()])
+    short = exp.LTE(
+        this=exp.Length(this=text.copy()), expression=exp.Literal.number(_whole_digits(type_))
+    )
+    matches = exp.Case(
+        ifs=[exp.If(this=short, true=_matches(text.copy(), PLAIN_NUMBER_PATTERN))],
+        default=_matches(text, number_pattern(type_)),
+    )
     return exp.Coalesce(this=matches, expressions=[exp.true()])
 
 

@@ -172,13 +172,27 @@ FROM (
               LENGTH(currency_code) > 3
             ), FALSE)
             THEN 'value too long for countries.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-            WHEN NOT COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(vat_rate AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
@@ -265,13 +279,27 @@ FROM (
               LENGTH(currency_code) > 3
             ), FALSE)
             THEN 'value too long for countries.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-            WHEN NOT COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(vat_rate AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
@@ -323,13 +351,27 @@ FROM (
               LENGTH(currency_code) > 3
             ), FALSE)
             THEN 'value too long for countries.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-            WHEN NOT COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(vat_rate AS DECIMAL(38, 2))
                   END
                 ) >= 999.995

@@ -33,6 +33,9 @@ BEGIN
       FROM analytics.dim_customer;
       ANALYZE orders__dim_customer__keys;
       v_statements := v_statements + 3;
+      -- A rebuild joins the target with every key: plan it on current statistics.
+      ANALYZE analytics.dim_customer;
+      v_statements := v_statements + 1;
     ELSE
       DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys;
       CREATE TEMPORARY TABLE orders__dim_customer__keys AS

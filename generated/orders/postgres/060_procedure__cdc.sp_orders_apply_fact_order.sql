@@ -58,6 +58,12 @@ BEGIN
       FROM analytics.fact_order;
       ANALYZE orders__fact_order__keys;
       v_statements := v_statements + 3;
+      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- key, planned on its statistics, which may predate a bulk load (the first load).
+      IF v_target_rows > 0 THEN
+        ANALYZE analytics.fact_order;
+        v_statements := v_statements + 1;
+      END IF;
     ELSE
       DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys;
       CREATE TEMPORARY TABLE orders__fact_order__keys AS

@@ -49,6 +49,12 @@ BEGIN
       FROM analytics.fact_order_item;
       ANALYZE orders__fact_order_item__keys;
       v_statements := v_statements + 3;
+      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- key, planned on its statistics, which may predate a bulk load (the first load).
+      IF v_target_rows > 0 THEN
+        ANALYZE analytics.fact_order_item;
+        v_statements := v_statements + 1;
+      END IF;
     ELSE
       DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__keys;
       CREATE TEMPORARY TABLE orders__fact_order_item__keys AS

@@ -34,13 +34,27 @@ BEGIN
         LENGTH(category) > 100
       ), FALSE)
       THEN 'value too long for products.category (' || CAST(LENGTH(category) AS VARCHAR(20)) || ' > 100)'
-      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(unit_price AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995
@@ -48,13 +62,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for products.unit_price (numeric(12,2))'
-      WHEN NOT COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 35
+          THEN CAST(unit_cost AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 35
+                  THEN CAST(unit_cost AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(unit_cost AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995
@@ -62,13 +90,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
-      WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+          THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+                  THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(weight_kg AS DECIMAL(38, 3))
             END
           ) >= 99999.9995

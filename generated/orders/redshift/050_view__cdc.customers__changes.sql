@@ -316,7 +316,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for customers.plan (' || CAST(OCTET_LENGTH(plan) AS VARCHAR(20)) || ' > 20)'
             WHEN NOT COALESCE(
-              CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(default_address_id AS VARCHAR(65535))) <= 37
+                THEN CAST(default_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for customers.default_address_id ("' || SUBSTRING(CAST(default_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -324,7 +328,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(default_address_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(default_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(default_address_id AS DECIMAL(38, 0))
@@ -334,7 +342,11 @@ FROM (
             )
             THEN 'value out of range for customers.default_address_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(lifetime_value AS VARCHAR(65535))) <= 35
+                THEN CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for customers.lifetime_value ("' || SUBSTRING(CAST(lifetime_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -343,7 +355,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(lifetime_value AS VARCHAR(65535))) <= 35
+                        THEN CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(lifetime_value AS DECIMAL(38, 2))
@@ -353,12 +369,26 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for customers.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),

@@ -320,12 +320,26 @@ FROM (
             THEN 'NULL key (id)'
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
-            WHEN NOT COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
+                THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(customer_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -348,13 +362,27 @@ FROM (
               OCTET_LENGTH(currency_code) > 3
             ), FALSE)
             THEN 'value too long for orders.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-            WHEN NOT COALESCE(CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 35
+                THEN CAST(subtotal AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 35
+                        THEN CAST(subtotal AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(subtotal AS DECIMAL(38, 2))
                   END
                 ) >= 9999999999.995
@@ -363,7 +391,11 @@ FROM (
             )
             THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
             WHEN NOT COALESCE(
-              CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 35
+                THEN CAST(discount_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -372,7 +404,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 35
+                        THEN CAST(discount_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(discount_total AS DECIMAL(38, 2))
@@ -382,13 +418,27 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
-            WHEN NOT COALESCE(CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 35
+                THEN CAST(tax_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 35
+                        THEN CAST(tax_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(tax_total AS DECIMAL(38, 2))
                   END
                 ) >= 9999999999.995
@@ -397,7 +447,11 @@ FROM (
             )
             THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
             WHEN NOT COALESCE(
-              CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 35
+                THEN CAST(shipping_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -406,7 +460,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 35
+                        THEN CAST(shipping_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(shipping_total AS DECIMAL(38, 2))
@@ -417,7 +475,11 @@ FROM (
             )
             THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
             WHEN NOT COALESCE(
-              CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 37
+                THEN CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -425,7 +487,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(shipping_address_id AS DECIMAL(38, 0))
@@ -435,7 +501,11 @@ FROM (
             )
             THEN 'value out of range for orders.shipping_address_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 37
+                THEN CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -443,7 +513,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(billing_address_id AS DECIMAL(38, 0))

@@ -45,6 +45,12 @@ BEGIN
         order_id
       FROM analytics.fact_order_customer;
       v_statements := v_statements + 2;
+      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- key, planned on its statistics, which may predate a bulk load (the first load).
+      IF v_target_rows > 0 THEN
+        ANALYZE analytics.fact_order_customer;
+        v_statements := v_statements + 1;
+      END IF;
     ELSE
       DROP TABLE IF EXISTS orders__fact_order_customer__keys;
       CREATE TEMPORARY TABLE orders__fact_order_customer__keys AS

@@ -29,37 +29,79 @@ BEGIN
         line_number <= -32768.5 OR line_number >= 32767.5
       ), FALSE)
       THEN 'value out of range for order_items.line_number (smallint)'
-      WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+          THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(product_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for order_items.product_id (bigint)'
-      WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+          THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(quantity AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
         FALSE
       )
       THEN 'value out of range for order_items.quantity (integer)'
-      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(unit_price AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995
@@ -68,7 +110,11 @@ BEGIN
       )
       THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
       WHEN NOT COALESCE(
-        CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+          THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -77,7 +123,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                  THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(discount_amount AS DECIMAL(38, 2))
@@ -87,13 +137,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-      WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+          THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                  THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(tax_amount AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995
@@ -147,37 +211,79 @@ BEGIN
         line_number <= -32768.5 OR line_number >= 32767.5
       ), FALSE)
       THEN 'value out of range for order_items.line_number (smallint)'
-      WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+          THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(product_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for order_items.product_id (bigint)'
-      WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+          THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(quantity AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
         FALSE
       )
       THEN 'value out of range for order_items.quantity (integer)'
-      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(unit_price AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995
@@ -186,7 +292,11 @@ BEGIN
       )
       THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
       WHEN NOT COALESCE(
-        CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+          THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -195,7 +305,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                  THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(discount_amount AS DECIMAL(38, 2))
@@ -205,13 +319,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-      WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+          THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                  THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(tax_amount AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995
@@ -266,37 +394,79 @@ BEGIN
         line_number <= -32768.5 OR line_number >= 32767.5
       ), FALSE)
       THEN 'value out of range for order_items.line_number (smallint)'
-      WHEN NOT COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+          THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(product_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for order_items.product_id (bigint)'
-      WHEN NOT COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+          THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(quantity AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
         FALSE
       )
       THEN 'value out of range for order_items.quantity (integer)'
-      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(unit_price AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995
@@ -305,7 +475,11 @@ BEGIN
       )
       THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
       WHEN NOT COALESCE(
-        CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+          THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -314,7 +488,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                  THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(discount_amount AS DECIMAL(38, 2))
@@ -324,13 +502,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-      WHEN NOT COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+          THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                  THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(tax_amount AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995

@@ -937,36 +937,78 @@ FROM (
               LENGTH(website) > 512
             ), FALSE)
             THEN 'value too long for companies.website (' || CAST(LENGTH(website) AS VARCHAR(20)) || ' > 512)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for companies.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for companies.status (smallint)'
-            WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+                THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for companies.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+                      THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(category AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for companies.category (smallint)'
-            WHEN NOT COALESCE(CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 37
+                THEN CAST(company_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for companies.company_type ("' || SUBSTRING(CAST(company_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 37
+                      THEN CAST(company_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(company_type AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -1001,12 +1043,26 @@ FROM (
               LENGTH(state_code) > 10
             ), FALSE)
             THEN 'value too long for companies.state_code (' || CAST(LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
-            WHEN NOT COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+                THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for companies.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(city_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -1014,7 +1070,11 @@ FROM (
             )
             THEN 'value out of range for companies.city_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 37
+                THEN CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for companies.primary_category_id ("' || SUBSTRING(CAST(primary_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1022,7 +1082,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(primary_category_id AS DECIMAL(38, 0))
@@ -1032,7 +1096,11 @@ FROM (
             )
             THEN 'value out of range for companies.primary_category_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 37
+                THEN CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for companies.primary_contact_id ("' || SUBSTRING(CAST(primary_contact_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1040,7 +1108,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(primary_contact_id AS DECIMAL(38, 0))
@@ -1049,24 +1121,52 @@ FROM (
               FALSE
             )
             THEN 'value out of range for companies.primary_contact_id (bigint)'
-            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for companies.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for companies.created_by (bigint)'
-            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for companies.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -1074,7 +1174,11 @@ FROM (
             )
             THEN 'value out of range for companies.updated_by (bigint)'
             WHEN NOT COALESCE(
-              CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for companies.parent_company_id ("' || SUBSTRING(CAST(parent_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1082,7 +1186,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(parent_company_id AS DECIMAL(38, 0))
@@ -1092,7 +1200,11 @@ FROM (
             )
             THEN 'value out of range for companies.parent_company_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 37
+                THEN CAST(employee_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to integer for companies.employee_count ("' || SUBSTRING(CAST(employee_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1100,7 +1212,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 37
+                      THEN CAST(employee_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(employee_count AS DECIMAL(38, 0))
@@ -1110,7 +1226,11 @@ FROM (
             )
             THEN 'value out of range for companies.employee_count (integer)'
             WHEN NOT COALESCE(
-              CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 35
+                THEN CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(18,2) for companies.annual_revenue ("' || SUBSTRING(CAST(annual_revenue AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1119,7 +1239,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 35
+                        THEN CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(annual_revenue AS DECIMAL(38, 2))
@@ -1133,13 +1257,27 @@ FROM (
               LENGTH(currency_code) > 3
             ), FALSE)
             THEN 'value too long for companies.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-            WHEN NOT COALESCE(CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 35
+                THEN CAST(credit_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(14,2) for companies.credit_limit ("' || SUBSTRING(CAST(credit_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 35
+                        THEN CAST(credit_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(credit_limit AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
@@ -1148,7 +1286,11 @@ FROM (
             )
             THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
             WHEN NOT COALESCE(
-              CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 37
+                THEN CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for companies.payment_terms_days ("' || SUBSTRING(CAST(payment_terms_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1156,7 +1298,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 37
+                      THEN CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(payment_terms_days AS DECIMAL(38, 0))
@@ -1165,13 +1311,27 @@ FROM (
               FALSE
             )
             THEN 'value out of range for companies.payment_terms_days (smallint)'
-            WHEN NOT COALESCE(CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 35
+                THEN CAST(rating AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(3,2) for companies.rating ("' || SUBSTRING(CAST(rating AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 35
+                        THEN CAST(rating AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(rating AS DECIMAL(38, 2))
                   END
                 ) >= 9.995
@@ -1180,7 +1340,11 @@ FROM (
             )
             THEN 'numeric overflow for companies.rating (numeric(3,2))'
             WHEN NOT COALESCE(
-              CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 37
+                THEN CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for companies.onboarding_status ("' || SUBSTRING(CAST(onboarding_status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1188,7 +1352,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 37
+                      THEN CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(onboarding_status AS DECIMAL(38, 0))
@@ -1213,7 +1381,11 @@ FROM (
             )
             THEN 'value not castable to date for companies.incorporation_date ("' || SUBSTRING(CAST(incorporation_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN NOT COALESCE(
-              CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 37
+                THEN CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for companies.fiscal_year_end_month ("' || SUBSTRING(CAST(fiscal_year_end_month AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1221,7 +1393,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 37
+                      THEN CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(fiscal_year_end_month AS DECIMAL(38, 0))
@@ -1238,12 +1414,26 @@ FROM (
               LENGTH(description) > 4000
             ), FALSE)
             THEN 'value too long for companies.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 4000)'
-            WHEN NOT COALESCE(CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 37
+                THEN CAST(signup_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for companies.signup_source ("' || SUBSTRING(CAST(signup_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 37
+                      THEN CAST(signup_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(signup_source AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),

@@ -608,12 +608,26 @@ FROM (
             THEN 'NULL key (id)'
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
-            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(parent_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -636,36 +650,78 @@ FROM (
               LENGTH(description) > 1000
             ), FALSE)
             THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
-            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                      THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(depth AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.depth (smallint)'
-            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                      THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(lft AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.lft (integer)'
-            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                      THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(rgt AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
@@ -684,12 +740,26 @@ FROM (
               LENGTH(hs_code) > 16
             ), FALSE)
             THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -697,7 +767,11 @@ FROM (
             )
             THEN 'value out of range for product_categories.status (smallint)'
             WHEN NOT COALESCE(
-              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -706,7 +780,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                        THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(default_tax_rate AS DECIMAL(38, 2))
@@ -717,7 +795,11 @@ FROM (
             )
             THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
             WHEN NOT COALESCE(
-              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -725,7 +807,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                      THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
@@ -743,7 +829,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
             WHEN NOT COALESCE(
-              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -752,7 +842,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                        THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(min_order_value AS DECIMAL(38, 2))
@@ -762,24 +856,52 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
-            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                      THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(vendor_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.vendor_count (integer)'
-            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(sort_order AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -790,24 +912,52 @@ FROM (
               LENGTH(icon_url) > 1024
             ), FALSE)
             THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
-            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.created_by (bigint)'
-            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -969,12 +1119,26 @@ FROM (
             THEN 'NULL key (id)'
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
-            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(parent_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -997,36 +1161,78 @@ FROM (
               LENGTH(description) > 1000
             ), FALSE)
             THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
-            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                      THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(depth AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.depth (smallint)'
-            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                      THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(lft AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.lft (integer)'
-            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                      THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(rgt AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
@@ -1045,12 +1251,26 @@ FROM (
               LENGTH(hs_code) > 16
             ), FALSE)
             THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -1058,7 +1278,11 @@ FROM (
             )
             THEN 'value out of range for product_categories.status (smallint)'
             WHEN NOT COALESCE(
-              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1067,7 +1291,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                        THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(default_tax_rate AS DECIMAL(38, 2))
@@ -1078,7 +1306,11 @@ FROM (
             )
             THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
             WHEN NOT COALESCE(
-              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1086,7 +1318,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                      THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
@@ -1104,7 +1340,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
             WHEN NOT COALESCE(
-              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1113,7 +1353,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                        THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(min_order_value AS DECIMAL(38, 2))
@@ -1123,24 +1367,52 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
-            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                      THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(vendor_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.vendor_count (integer)'
-            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(sort_order AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -1151,24 +1423,52 @@ FROM (
               LENGTH(icon_url) > 1024
             ), FALSE)
             THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
-            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.created_by (bigint)'
-            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -1226,12 +1526,26 @@ FROM (
             THEN 'NULL key (id)'
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
-            WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(parent_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -1254,36 +1568,78 @@ FROM (
               LENGTH(description) > 1000
             ), FALSE)
             THEN 'value too long for product_categories.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
-            WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                      THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(depth AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.depth (smallint)'
-            WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                      THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(lft AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.lft (integer)'
-            WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                      THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(rgt AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
@@ -1302,12 +1658,26 @@ FROM (
               LENGTH(hs_code) > 16
             ), FALSE)
             THEN 'value too long for product_categories.hs_code (' || CAST(LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -1315,7 +1685,11 @@ FROM (
             )
             THEN 'value out of range for product_categories.status (smallint)'
             WHEN NOT COALESCE(
-              CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1324,7 +1698,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                        THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(default_tax_rate AS DECIMAL(38, 2))
@@ -1335,7 +1713,11 @@ FROM (
             )
             THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
             WHEN NOT COALESCE(
-              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1343,7 +1725,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                      THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
@@ -1361,7 +1747,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for product_categories.gl_account (' || CAST(LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
             WHEN NOT COALESCE(
-              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1370,7 +1760,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                        THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(min_order_value AS DECIMAL(38, 2))
@@ -1380,24 +1774,52 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
-            WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                      THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(vendor_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.vendor_count (integer)'
-            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(sort_order AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -1408,24 +1830,52 @@ FROM (
               LENGTH(icon_url) > 1024
             ), FALSE)
             THEN 'value too long for product_categories.icon_url (' || CAST(LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
-            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for product_categories.created_by (bigint)'
-            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),

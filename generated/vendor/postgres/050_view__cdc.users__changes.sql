@@ -836,12 +836,26 @@ FROM (
             THEN 'NULL key (id)'
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
-            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for users.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -880,48 +894,104 @@ FROM (
               LENGTH(department) > 150
             ), FALSE)
             THEN 'value too long for users.department (' || CAST(LENGTH(department) AS VARCHAR(20)) || ' > 150)'
-            WHEN NOT COALESCE(CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 37
+                THEN CAST(manager_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for users.manager_id ("' || SUBSTRING(CAST(manager_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(manager_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(manager_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for users.manager_id (bigint)'
-            WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for users.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                      THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(role AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for users.role (smallint)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for users.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for users.status (smallint)'
-            WHEN NOT COALESCE(CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 37
+                THEN CAST(user_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for users.user_type ("' || SUBSTRING(CAST(user_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 37
+                      THEN CAST(user_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(user_type AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -936,12 +1006,26 @@ FROM (
               LENGTH(time_zone) > 64
             ), FALSE)
             THEN 'value too long for users.time_zone (' || CAST(LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
-            WHEN NOT COALESCE(CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 37
+                THEN CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for users.sign_in_count ("' || SUBSTRING(CAST(sign_in_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 37
+                      THEN CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(sign_in_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
@@ -977,7 +1061,11 @@ FROM (
             )
             THEN 'value not castable to timestamp for users.confirmation_sent_at ("' || SUBSTRING(CAST(confirmation_sent_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN NOT COALESCE(
-              CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 37
+                THEN CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for users.failed_attempts ("' || SUBSTRING(CAST(failed_attempts AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -985,7 +1073,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 37
+                      THEN CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(failed_attempts AS DECIMAL(38, 0))
@@ -999,12 +1091,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to timestamp for users.locked_at ("' || SUBSTRING(CAST(locked_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for users.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(invited_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -1020,12 +1126,26 @@ FROM (
               LENGTH(avatar_url) > 1024
             ), FALSE)
             THEN 'value too long for users.avatar_url (' || CAST(LENGTH(avatar_url) AS VARCHAR(20)) || ' > 1024)'
-            WHEN NOT COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+                THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for users.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(city_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -1042,7 +1162,11 @@ FROM (
             )
             THEN 'value not castable to date for users.hire_date ("' || SUBSTRING(CAST(hire_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN NOT COALESCE(
-              CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 37
+                THEN CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for users.notification_frequency ("' || SUBSTRING(CAST(notification_frequency AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1050,7 +1174,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 37
+                      THEN CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(notification_frequency AS DECIMAL(38, 0))

@@ -30,6 +30,9 @@ BEGIN
       FROM staging_public.dim_company;
       ANALYZE vendor__dim_company__keys;
       v_statements := v_statements + 3;
+      -- A rebuild joins the target with every key: plan it on current statistics.
+      ANALYZE staging_public.dim_company;
+      v_statements := v_statements + 1;
     ELSE
       DROP TABLE IF EXISTS pg_temp.vendor__dim_company__keys;
       CREATE TEMPORARY TABLE vendor__dim_company__keys AS

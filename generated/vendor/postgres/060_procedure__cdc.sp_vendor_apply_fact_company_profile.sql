@@ -49,6 +49,12 @@ BEGIN
       FROM staging_public.fact_company_profile;
       ANALYZE vendor__fact_company_profile__keys;
       v_statements := v_statements + 3;
+      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- key, planned on its statistics, which may predate a bulk load (the first load).
+      IF v_target_rows > 0 THEN
+        ANALYZE staging_public.fact_company_profile;
+        v_statements := v_statements + 1;
+      END IF;
     ELSE
       DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__keys;
       CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS

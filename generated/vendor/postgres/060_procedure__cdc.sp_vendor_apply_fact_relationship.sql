@@ -45,6 +45,12 @@ BEGIN
       FROM staging_public.fact_relationship;
       ANALYZE vendor__fact_relationship__keys;
       v_statements := v_statements + 3;
+      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- key, planned on its statistics, which may predate a bulk load (the first load).
+      IF v_target_rows > 0 THEN
+        ANALYZE staging_public.fact_relationship;
+        v_statements := v_statements + 1;
+      END IF;
     ELSE
       DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__keys;
       CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS

@@ -41,12 +41,26 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN updated_at IS NULL
       THEN 'NULL updated_at'
-      WHEN NOT COALESCE(CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 37
+          THEN CAST(country_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for cities.country_id ("' || SUBSTRING(CAST(country_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 37
+                THEN CAST(country_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(country_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -81,13 +95,27 @@ BEGIN
         LENGTH(postal_code_prefix) > 10
       ), FALSE)
       THEN 'value too long for cities.postal_code_prefix (' || CAST(LENGTH(postal_code_prefix) AS VARCHAR(20)) || ' > 10)'
-      WHEN NOT COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+          THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(9,6) for cities.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+                  THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(latitude AS DECIMAL(38, 6))
             END
           ) >= 999.9999995
@@ -95,13 +123,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for cities.latitude (numeric(9,6))'
-      WHEN NOT COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+          THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(9,6) for cities.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+                  THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(longitude AS DECIMAL(38, 6))
             END
           ) >= 999.9999995
@@ -109,24 +151,52 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for cities.longitude (numeric(9,6))'
-      WHEN NOT COALESCE(CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 37
+          THEN CAST(elevation_m AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for cities.elevation_m ("' || SUBSTRING(CAST(elevation_m AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 37
+                THEN CAST(elevation_m AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(elevation_m AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
         FALSE
       )
       THEN 'value out of range for cities.elevation_m (integer)'
-      WHEN NOT COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+          THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for cities.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+                THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(population AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
@@ -138,7 +208,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for cities.time_zone (' || CAST(LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
       WHEN NOT COALESCE(
-        CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 37
+          THEN CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for cities.utc_offset_minutes ("' || SUBSTRING(CAST(utc_offset_minutes AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -146,7 +220,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 37
+                THEN CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(utc_offset_minutes AS DECIMAL(38, 0))
@@ -155,36 +233,78 @@ BEGIN
         FALSE
       )
       THEN 'value out of range for cities.utc_offset_minutes (smallint)'
-      WHEN NOT COALESCE(CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 37
+          THEN CAST(tier AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for cities.tier ("' || SUBSTRING(CAST(tier AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 37
+                THEN CAST(tier AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(tier AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for cities.tier (smallint)'
-      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for cities.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(status AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for cities.status (smallint)'
-      WHEN NOT COALESCE(CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 37
+          THEN CAST(geoname_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for cities.geoname_id ("' || SUBSTRING(CAST(geoname_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 37
+                THEN CAST(geoname_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(geoname_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -203,13 +323,27 @@ BEGIN
         LENGTH(alternate_names) > 2000
       ), FALSE)
       THEN 'value too long for cities.alternate_names (' || CAST(LENGTH(alternate_names) AS VARCHAR(20)) || ' > 2000)'
-      WHEN NOT COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+          THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(10,2) for cities.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+                  THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(area_km2 AS DECIMAL(38, 2))
             END
           ) >= 99999999.995

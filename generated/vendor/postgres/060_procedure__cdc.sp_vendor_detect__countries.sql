@@ -64,12 +64,26 @@ BEGIN
         LENGTH(iso3) > 3
       ), FALSE)
       THEN 'value too long for countries.iso3 (' || CAST(LENGTH(iso3) AS VARCHAR(20)) || ' > 3)'
-      WHEN NOT COALESCE(CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
+          THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for countries.numeric_code ("' || SUBSTRING(CAST(numeric_code AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
+                THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(numeric_code AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
@@ -124,13 +138,27 @@ BEGIN
         LENGTH(nationality) > 100
       ), FALSE)
       THEN 'value too long for countries.nationality (' || CAST(LENGTH(nationality) AS VARCHAR(20)) || ' > 100)'
-      WHEN NOT COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+          THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(9,6) for countries.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+                  THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(latitude AS DECIMAL(38, 6))
             END
           ) >= 999.9999995
@@ -138,13 +166,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for countries.latitude (numeric(9,6))'
-      WHEN NOT COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+          THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(9,6) for countries.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+                  THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(longitude AS DECIMAL(38, 6))
             END
           ) >= 999.9999995
@@ -152,13 +194,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for countries.longitude (numeric(9,6))'
-      WHEN NOT COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+          THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,2) for countries.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+                  THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(area_km2 AS DECIMAL(38, 2))
             END
           ) >= 9999999999.995
@@ -166,25 +222,53 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
-      WHEN NOT COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+          THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for countries.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+                THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(population AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for countries.population (bigint)'
-      WHEN NOT COALESCE(CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
+          THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(18,2) for countries.gdp_usd ("' || SUBSTRING(CAST(gdp_usd AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
+                  THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(gdp_usd AS DECIMAL(38, 2))
             END
           ) >= 9999999999999999.995
@@ -192,13 +276,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
-      WHEN NOT COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                  THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(vat_rate AS DECIMAL(38, 2))
             END
           ) >= 999.995
@@ -206,24 +304,52 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
-      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for countries.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(status AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for countries.status (smallint)'
-      WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+          THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for countries.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(sort_order AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),

@@ -29,24 +29,52 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN _loaded_at IS NULL
       THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(tag_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for taggings.tag_id (bigint)'
-      WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+          THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(taggable_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -57,12 +85,26 @@ BEGIN
         LENGTH(taggable_type) > 64
       ), FALSE)
       THEN 'value too long for taggings.taggable_type (' || CAST(LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(tagger_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -78,7 +120,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for taggings.context (' || CAST(LENGTH(context) AS VARCHAR(20)) || ' > 128)'
       WHEN NOT COALESCE(
-        CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -86,7 +132,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(tenant_company_id AS DECIMAL(38, 0))
@@ -95,13 +145,27 @@ BEGIN
         FALSE
       )
       THEN 'value out of range for taggings.tenant_company_id (bigint)'
-      WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+          THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                  THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(confidence AS DECIMAL(38, 3))
             END
           ) >= 9.9995
@@ -109,12 +173,26 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-      WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+          THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(weight AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
@@ -160,24 +238,52 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN _loaded_at IS NULL
       THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(tag_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for taggings.tag_id (bigint)'
-      WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+          THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(taggable_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -188,12 +294,26 @@ BEGIN
         LENGTH(taggable_type) > 64
       ), FALSE)
       THEN 'value too long for taggings.taggable_type (' || CAST(LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(tagger_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -209,7 +329,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for taggings.context (' || CAST(LENGTH(context) AS VARCHAR(20)) || ' > 128)'
       WHEN NOT COALESCE(
-        CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -217,7 +341,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(tenant_company_id AS DECIMAL(38, 0))
@@ -226,13 +354,27 @@ BEGIN
         FALSE
       )
       THEN 'value out of range for taggings.tenant_company_id (bigint)'
-      WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+          THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                  THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(confidence AS DECIMAL(38, 3))
             END
           ) >= 9.9995
@@ -240,12 +382,26 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-      WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+          THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(weight AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
@@ -292,24 +448,52 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN _loaded_at IS NULL
       THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(tag_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for taggings.tag_id (bigint)'
-      WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+          THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(taggable_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -320,12 +504,26 @@ BEGIN
         LENGTH(taggable_type) > 64
       ), FALSE)
       THEN 'value too long for taggings.taggable_type (' || CAST(LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(tagger_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -341,7 +539,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for taggings.context (' || CAST(LENGTH(context) AS VARCHAR(20)) || ' > 128)'
       WHEN NOT COALESCE(
-        CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+          THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -349,7 +551,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(tenant_company_id AS DECIMAL(38, 0))
@@ -358,13 +564,27 @@ BEGIN
         FALSE
       )
       THEN 'value out of range for taggings.tenant_company_id (bigint)'
-      WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+          THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                  THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(confidence AS DECIMAL(38, 3))
             END
           ) >= 9.9995
@@ -372,12 +592,26 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-      WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+          THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(weight AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),

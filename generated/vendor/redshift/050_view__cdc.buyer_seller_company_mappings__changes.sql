@@ -333,7 +333,11 @@ FROM (
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
             WHEN NOT COALESCE(
-              CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for buyer_seller_company_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -341,7 +345,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(client_company_id AS DECIMAL(38, 0))
@@ -351,7 +359,11 @@ FROM (
             )
             THEN 'value out of range for buyer_seller_company_mappings.client_company_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for buyer_seller_company_mappings.dealing_with_company_id ("' || SUBSTRING(CAST(dealing_with_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -359,7 +371,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(dealing_with_company_id AS DECIMAL(38, 0))
@@ -368,36 +384,78 @@ FROM (
               FALSE
             )
             THEN 'value out of range for buyer_seller_company_mappings.dealing_with_company_id (bigint)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for buyer_seller_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
-            WHEN NOT COALESCE(CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
+                THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for buyer_seller_company_mappings.source ("' || SUBSTRING(CAST(source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
+                      THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(source AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
-            WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for buyer_seller_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(invited_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -419,7 +477,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(OCTET_LENGTH(vendor_code) AS VARCHAR(20)) || ' > 64)'
             WHEN NOT COALESCE(
-              CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
+                THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for buyer_seller_company_mappings.relationship_type ("' || SUBSTRING(CAST(relationship_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -427,7 +489,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
+                      THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(relationship_type AS DECIMAL(38, 0))

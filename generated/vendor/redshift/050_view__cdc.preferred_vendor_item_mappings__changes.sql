@@ -850,7 +850,11 @@ FROM (
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
             WHEN NOT COALESCE(
-              CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for preferred_vendor_item_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -858,7 +862,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(client_company_id AS DECIMAL(38, 0))
@@ -868,7 +876,11 @@ FROM (
             )
             THEN 'value out of range for preferred_vendor_item_mappings.client_company_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for preferred_vendor_item_mappings.vendor_company_id ("' || SUBSTRING(CAST(vendor_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -876,7 +888,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(vendor_company_id AS DECIMAL(38, 0))
@@ -886,7 +902,11 @@ FROM (
             )
             THEN 'value out of range for preferred_vendor_item_mappings.vendor_company_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 37
+                THEN CAST(product_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for preferred_vendor_item_mappings.product_category_id ("' || SUBSTRING(CAST(product_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -894,7 +914,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(product_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(product_category_id AS DECIMAL(38, 0))
@@ -931,13 +955,27 @@ FROM (
               OCTET_LENGTH(gtin) > 14
             ), FALSE)
             THEN 'value too long for preferred_vendor_item_mappings.gtin (' || CAST(OCTET_LENGTH(gtin) AS VARCHAR(20)) || ' > 14)'
-            WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+                THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(10,3) for preferred_vendor_item_mappings.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+                        THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(weight_kg AS DECIMAL(38, 3))
                   END
                 ) >= 9999999.9995
@@ -953,25 +991,53 @@ FROM (
               OCTET_LENGTH(unit_of_measure) > 16
             ), FALSE)
             THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(OCTET_LENGTH(unit_of_measure) AS VARCHAR(20)) || ' > 16)'
-            WHEN NOT COALESCE(CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 37
+                THEN CAST(pack_size AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for preferred_vendor_item_mappings.pack_size ("' || SUBSTRING(CAST(pack_size AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 37
+                      THEN CAST(pack_size AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(pack_size AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
               FALSE
             )
             THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
-            WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 33
+                THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 33
+                        THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(unit_price AS DECIMAL(38, 4))
                   END
                 ) >= 9999999999.99995
@@ -979,13 +1045,27 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for preferred_vendor_item_mappings.unit_price (numeric(14,4))'
-            WHEN NOT COALESCE(CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 33
+                THEN CAST(list_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.list_price ("' || SUBSTRING(CAST(list_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 33
+                        THEN CAST(list_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(list_price AS DECIMAL(38, 4))
                   END
                 ) >= 9999999999.99995
@@ -997,13 +1077,27 @@ FROM (
               OCTET_LENGTH(currency_code) > 3
             ), FALSE)
             THEN 'value too long for preferred_vendor_item_mappings.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-            WHEN NOT COALESCE(CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 35
+                THEN CAST(discount_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.discount_pct ("' || SUBSTRING(CAST(discount_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 35
+                        THEN CAST(discount_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(discount_pct AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
@@ -1011,13 +1105,27 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for preferred_vendor_item_mappings.discount_pct (numeric(5,2))'
-            WHEN NOT COALESCE(CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 34
+                THEN CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.min_order_qty ("' || SUBSTRING(CAST(min_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 34
+                        THEN CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(min_order_qty AS DECIMAL(38, 3))
                   END
                 ) >= 999999999.9995
@@ -1025,13 +1133,27 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_qty (numeric(12,3))'
-            WHEN NOT COALESCE(CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 34
+                THEN CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.max_order_qty ("' || SUBSTRING(CAST(max_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 34
+                        THEN CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(max_order_qty AS DECIMAL(38, 3))
                   END
                 ) >= 999999999.9995
@@ -1040,7 +1162,11 @@ FROM (
             )
             THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
             WHEN NOT COALESCE(
-              CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 37
+                THEN CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for preferred_vendor_item_mappings.lead_time_days ("' || SUBSTRING(CAST(lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1048,7 +1174,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 37
+                      THEN CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(lead_time_days AS DECIMAL(38, 0))
@@ -1076,37 +1206,79 @@ FROM (
               TRUE
             )
             THEN 'value not castable to date for preferred_vendor_item_mappings.price_valid_until ("' || SUBSTRING(CAST(price_valid_until AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN NOT COALESCE(CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 37
+                THEN CAST(priority AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for preferred_vendor_item_mappings.priority ("' || SUBSTRING(CAST(priority AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 37
+                      THEN CAST(priority AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(priority AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for preferred_vendor_item_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
-            WHEN NOT COALESCE(CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 35
+                THEN CAST(tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.tax_rate ("' || SUBSTRING(CAST(tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 35
+                        THEN CAST(tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(tax_rate AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
@@ -1115,7 +1287,11 @@ FROM (
             )
             THEN 'numeric overflow for preferred_vendor_item_mappings.tax_rate (numeric(5,2))'
             WHEN NOT COALESCE(
-              CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for preferred_vendor_item_mappings.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -1124,7 +1300,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                        THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(min_order_value AS DECIMAL(38, 2))
@@ -1134,13 +1314,27 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_value (numeric(14,2))'
-            WHEN NOT COALESCE(CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 35
+                THEN CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.rebate_pct ("' || SUBSTRING(CAST(rebate_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 35
+                        THEN CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(rebate_pct AS DECIMAL(38, 2))
                   END
                 ) >= 999.995
@@ -1157,12 +1351,26 @@ FROM (
               OCTET_LENGTH(notes) > 1000
             ), FALSE)
             THEN 'value too long for preferred_vendor_item_mappings.notes (' || CAST(OCTET_LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
-            WHEN NOT COALESCE(CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 37
+                THEN CAST(approved_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for preferred_vendor_item_mappings.approved_by ("' || SUBSTRING(CAST(approved_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(approved_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(approved_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -1174,24 +1382,52 @@ FROM (
               TRUE
             )
             THEN 'value not castable to timestamp for preferred_vendor_item_mappings.approved_at ("' || SUBSTRING(CAST(approved_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for preferred_vendor_item_mappings.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for preferred_vendor_item_mappings.created_by (bigint)'
-            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for preferred_vendor_item_mappings.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),

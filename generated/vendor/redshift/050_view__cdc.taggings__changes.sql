@@ -308,24 +308,52 @@ FROM (
             THEN 'NULL updated_at'
             WHEN _loaded_at IS NULL
             THEN 'NULL _loaded_at'
-            WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(tag_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for taggings.tag_id (bigint)'
-            WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(taggable_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -336,12 +364,26 @@ FROM (
               OCTET_LENGTH(taggable_type) > 64
             ), FALSE)
             THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-            WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(tagger_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -357,7 +399,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
             WHEN NOT COALESCE(
-              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -365,7 +411,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(tenant_company_id AS DECIMAL(38, 0))
@@ -374,13 +424,27 @@ FROM (
               FALSE
             )
             THEN 'value out of range for taggings.tenant_company_id (bigint)'
-            WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                        THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(confidence AS DECIMAL(38, 3))
                   END
                 ) >= 9.9995
@@ -388,12 +452,26 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-            WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                      THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(weight AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -439,24 +517,52 @@ FROM (
             THEN 'NULL updated_at'
             WHEN _loaded_at IS NULL
             THEN 'NULL _loaded_at'
-            WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(tag_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for taggings.tag_id (bigint)'
-            WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(taggable_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -467,12 +573,26 @@ FROM (
               OCTET_LENGTH(taggable_type) > 64
             ), FALSE)
             THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-            WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(tagger_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -488,7 +608,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
             WHEN NOT COALESCE(
-              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -496,7 +620,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(tenant_company_id AS DECIMAL(38, 0))
@@ -505,13 +633,27 @@ FROM (
               FALSE
             )
             THEN 'value out of range for taggings.tenant_company_id (bigint)'
-            WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                        THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(confidence AS DECIMAL(38, 3))
                   END
                 ) >= 9.9995
@@ -519,12 +661,26 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-            WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                      THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(weight AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -571,24 +727,52 @@ FROM (
             THEN 'NULL updated_at'
             WHEN _loaded_at IS NULL
             THEN 'NULL _loaded_at'
-            WHEN NOT COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(tag_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for taggings.tag_id (bigint)'
-            WHEN NOT COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(taggable_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -599,12 +783,26 @@ FROM (
               OCTET_LENGTH(taggable_type) > 64
             ), FALSE)
             THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-            WHEN NOT COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(tagger_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -620,7 +818,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
             WHEN NOT COALESCE(
-              CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -628,7 +830,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(tenant_company_id AS DECIMAL(38, 0))
@@ -637,13 +843,27 @@ FROM (
               FALSE
             )
             THEN 'value out of range for taggings.tenant_company_id (bigint)'
-            WHEN NOT COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                        THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(confidence AS DECIMAL(38, 3))
                   END
                 ) >= 9.9995
@@ -651,12 +871,26 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-            WHEN NOT COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                      THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(weight AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),

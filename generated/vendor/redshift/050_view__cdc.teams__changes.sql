@@ -692,12 +692,26 @@ FROM (
             THEN 'NULL key (id)'
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
-            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for teams.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -712,48 +726,104 @@ FROM (
               OCTET_LENGTH(description) > 1000
             ), FALSE)
             THEN 'value too long for teams.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
-            WHEN NOT COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+                THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for teams.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+                      THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(category AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for teams.category (smallint)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for teams.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for teams.status (smallint)'
-            WHEN NOT COALESCE(CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(team_type AS VARCHAR(65535))) <= 37
+                THEN CAST(team_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for teams.team_type ("' || SUBSTRING(CAST(team_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(team_type AS VARCHAR(65535))) <= 37
+                      THEN CAST(team_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(team_type AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for teams.team_type (smallint)'
-            WHEN NOT COALESCE(CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(lead_user_id AS VARCHAR(65535))) <= 37
+                THEN CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for teams.lead_user_id ("' || SUBSTRING(CAST(lead_user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(lead_user_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(lead_user_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -761,7 +831,11 @@ FROM (
             )
             THEN 'value out of range for teams.lead_user_id (bigint)'
             WHEN NOT COALESCE(
-              CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(parent_team_id AS VARCHAR(65535))) <= 37
+                THEN CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for teams.parent_team_id ("' || SUBSTRING(CAST(parent_team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -769,7 +843,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(parent_team_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(parent_team_id AS DECIMAL(38, 0))
@@ -782,13 +860,27 @@ FROM (
               OCTET_LENGTH(cost_center) > 32
             ), FALSE)
             THEN 'value too long for teams.cost_center (' || CAST(OCTET_LENGTH(cost_center) AS VARCHAR(20)) || ' > 32)'
-            WHEN NOT COALESCE(CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(budget_amount AS VARCHAR(65535))) <= 35
+                THEN CAST(budget_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(14,2) for teams.budget_amount ("' || SUBSTRING(CAST(budget_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(budget_amount AS VARCHAR(65535))) <= 35
+                        THEN CAST(budget_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(budget_amount AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
@@ -800,13 +892,27 @@ FROM (
               OCTET_LENGTH(budget_currency) > 3
             ), FALSE)
             THEN 'value too long for teams.budget_currency (' || CAST(OCTET_LENGTH(budget_currency) AS VARCHAR(20)) || ' > 3)'
-            WHEN NOT COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
+                THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(14,2) for teams.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
+                        THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(spend_limit AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
@@ -814,12 +920,26 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for teams.spend_limit (numeric(14,2))'
-            WHEN NOT COALESCE(CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(member_count AS VARCHAR(65535))) <= 37
+                THEN CAST(member_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to integer for teams.member_count ("' || SUBSTRING(CAST(member_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(member_count AS VARCHAR(65535))) <= 37
+                      THEN CAST(member_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(member_count AS DECIMAL(38, 0))
                 END BETWEEN -2147483648 AND 2147483647
               ),
@@ -827,7 +947,11 @@ FROM (
             )
             THEN 'value out of range for teams.member_count (integer)'
             WHEN NOT COALESCE(
-              CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(approval_threshold AS VARCHAR(65535))) <= 35
+                THEN CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for teams.approval_threshold ("' || SUBSTRING(CAST(approval_threshold AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -836,7 +960,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(approval_threshold AS VARCHAR(65535))) <= 35
+                        THEN CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(approval_threshold AS DECIMAL(38, 2))
@@ -846,12 +974,26 @@ FROM (
               FALSE
             )
             THEN 'numeric overflow for teams.approval_threshold (numeric(14,2))'
-            WHEN NOT COALESCE(CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(budget_period AS VARCHAR(65535))) <= 37
+                THEN CAST(budget_period AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for teams.budget_period ("' || SUBSTRING(CAST(budget_period AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(budget_period AS VARCHAR(65535))) <= 37
+                      THEN CAST(budget_period AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(budget_period AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -872,7 +1014,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for teams.slack_channel (' || CAST(OCTET_LENGTH(slack_channel) AS VARCHAR(20)) || ' > 100)'
             WHEN NOT COALESCE(
-              CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(location_city_id AS VARCHAR(65535))) <= 37
+                THEN CAST(location_city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for teams.location_city_id ("' || SUBSTRING(CAST(location_city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -880,7 +1026,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(location_city_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(location_city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(location_city_id AS DECIMAL(38, 0))
@@ -889,12 +1039,26 @@ FROM (
               FALSE
             )
             THEN 'value out of range for teams.location_city_id (bigint)'
-            WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for teams.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(sort_order AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -905,24 +1069,52 @@ FROM (
               OCTET_LENGTH(external_ref) > 64
             ), FALSE)
             THEN 'value too long for teams.external_ref (' || CAST(OCTET_LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
-            WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for teams.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(created_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for teams.created_by (bigint)'
-            WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for teams.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(updated_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),

@@ -656,48 +656,104 @@ FROM (
             THEN 'NULL key (id)'
             WHEN updated_at IS NULL
             THEN 'NULL updated_at'
-            WHEN NOT COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for user_company_mappings.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(user_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for user_company_mappings.user_id (bigint)'
-            WHEN NOT COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for user_company_mappings.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                      THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(company_id AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
               FALSE
             )
             THEN 'value out of range for user_company_mappings.company_id (bigint)'
-            WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for user_company_mappings.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                      THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(role AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
               FALSE
             )
             THEN 'value out of range for user_company_mappings.role (smallint)'
-            WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to smallint for user_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(status AS DECIMAL(38, 0))
                 END BETWEEN -32768 AND 32767
               ),
@@ -705,7 +761,11 @@ FROM (
             )
             THEN 'value out of range for user_company_mappings.status (smallint)'
             WHEN NOT COALESCE(
-              CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for user_company_mappings.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -714,7 +774,11 @@ FROM (
                 ABS(
                   CASE
                     WHEN COALESCE(
-                      CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                      CASE
+                        WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                        THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
                       TRUE
                     )
                     THEN CAST(approval_limit AS DECIMAL(38, 2))
@@ -728,13 +792,27 @@ FROM (
               OCTET_LENGTH(approval_currency) > 3
             ), FALSE)
             THEN 'value too long for user_company_mappings.approval_currency (' || CAST(OCTET_LENGTH(approval_currency) AS VARCHAR(20)) || ' > 3)'
-            WHEN NOT COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
+                THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to numeric(14,2) for user_company_mappings.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               (
                 ABS(
                   CASE
-                    WHEN COALESCE(CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
+                        THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
                     THEN CAST(spend_limit AS DECIMAL(38, 2))
                   END
                 ) >= 999999999999.995
@@ -743,7 +821,11 @@ FROM (
             )
             THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
             WHEN NOT COALESCE(
-              CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for user_company_mappings.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -751,7 +833,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                      THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(notification_level AS DECIMAL(38, 0))
@@ -766,7 +852,11 @@ FROM (
             )
             THEN 'value not castable to timestamp for user_company_mappings.last_invited_at ("' || SUBSTRING(CAST(last_invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN NOT COALESCE(
-              CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 37
+                THEN CAST(mapping_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to smallint for user_company_mappings.mapping_source ("' || SUBSTRING(CAST(mapping_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -774,7 +864,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 37
+                      THEN CAST(mapping_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(mapping_source AS DECIMAL(38, 0))
@@ -796,7 +890,11 @@ FROM (
             ), FALSE)
             THEN 'value too long for user_company_mappings.cost_center (' || CAST(OCTET_LENGTH(cost_center) AS VARCHAR(20)) || ' > 32)'
             WHEN NOT COALESCE(
-              CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 37
+                THEN CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to integer for user_company_mappings.permissions_mask ("' || SUBSTRING(CAST(permissions_mask AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -804,7 +902,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 37
+                      THEN CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(permissions_mask AS DECIMAL(38, 0))
@@ -813,12 +915,26 @@ FROM (
               FALSE
             )
             THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
-            WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN NOT COALESCE(
+              CASE
+                WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN 'value not castable to bigint for user_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN COALESCE(
               NOT (
                 CASE
-                  WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
                   THEN CAST(invited_by AS DECIMAL(38, 0))
                 END BETWEEN -9223372036854775808 AND 9223372036854775807
               ),
@@ -846,7 +962,11 @@ FROM (
             )
             THEN 'value not castable to timestamp for user_company_mappings.deactivated_at ("' || SUBSTRING(CAST(deactivated_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
             WHEN NOT COALESCE(
-              CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN 'value not castable to bigint for user_company_mappings.deactivated_by ("' || SUBSTRING(CAST(deactivated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -854,7 +974,11 @@ FROM (
               NOT (
                 CASE
                   WHEN COALESCE(
-                    CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+                    CASE
+                      WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 37
+                      THEN CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                    END,
                     TRUE
                   )
                   THEN CAST(deactivated_by AS DECIMAL(38, 0))

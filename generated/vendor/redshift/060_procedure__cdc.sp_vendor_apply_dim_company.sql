@@ -29,6 +29,9 @@ BEGIN
         company_id
       FROM staging_public.dim_company;
       v_statements := v_statements + 2;
+      -- A rebuild joins the target with every key: plan it on current statistics.
+      ANALYZE staging_public.dim_company;
+      v_statements := v_statements + 1;
     ELSE
       DROP TABLE IF EXISTS vendor__dim_company__keys;
       CREATE TEMPORARY TABLE vendor__dim_company__keys AS

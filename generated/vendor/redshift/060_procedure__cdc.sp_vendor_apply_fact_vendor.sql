@@ -66,6 +66,12 @@ BEGIN
         vendor_id
       FROM staging_public.fact_vendor;
       v_statements := v_statements + 2;
+      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- key, planned on its statistics, which may predate a bulk load (the first load).
+      IF v_target_rows > 0 THEN
+        ANALYZE staging_public.fact_vendor;
+        v_statements := v_statements + 1;
+      END IF;
     ELSE
       DROP TABLE IF EXISTS vendor__fact_vendor__keys;
       CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS

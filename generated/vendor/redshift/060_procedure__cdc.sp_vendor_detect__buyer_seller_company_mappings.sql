@@ -27,7 +27,11 @@ BEGIN
       WHEN updated_at IS NULL
       THEN 'NULL updated_at'
       WHEN NOT COALESCE(
-        CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+          THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to bigint for buyer_seller_company_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -35,7 +39,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(client_company_id AS DECIMAL(38, 0))
@@ -45,7 +53,11 @@ BEGIN
       )
       THEN 'value out of range for buyer_seller_company_mappings.client_company_id (bigint)'
       WHEN NOT COALESCE(
-        CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
+          THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to bigint for buyer_seller_company_mappings.dealing_with_company_id ("' || SUBSTRING(CAST(dealing_with_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -53,7 +65,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(dealing_with_company_id AS DECIMAL(38, 0))
@@ -62,36 +78,78 @@ BEGIN
         FALSE
       )
       THEN 'value out of range for buyer_seller_company_mappings.dealing_with_company_id (bigint)'
-      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for buyer_seller_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(status AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
-      WHEN NOT COALESCE(CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
+          THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for buyer_seller_company_mappings.source ("' || SUBSTRING(CAST(source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
+                THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(source AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
-      WHEN NOT COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+          THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for buyer_seller_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(invited_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -113,7 +171,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(OCTET_LENGTH(vendor_code) AS VARCHAR(20)) || ' > 64)'
       WHEN NOT COALESCE(
-        CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
+          THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for buyer_seller_company_mappings.relationship_type ("' || SUBSTRING(CAST(relationship_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -121,7 +183,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
+                THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(relationship_type AS DECIMAL(38, 0))

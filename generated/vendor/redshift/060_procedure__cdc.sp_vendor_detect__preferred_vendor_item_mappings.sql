@@ -56,7 +56,11 @@ BEGIN
       WHEN updated_at IS NULL
       THEN 'NULL updated_at'
       WHEN NOT COALESCE(
-        CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+          THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to bigint for preferred_vendor_item_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -64,7 +68,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(client_company_id AS DECIMAL(38, 0))
@@ -74,7 +82,11 @@ BEGIN
       )
       THEN 'value out of range for preferred_vendor_item_mappings.client_company_id (bigint)'
       WHEN NOT COALESCE(
-        CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 37
+          THEN CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to bigint for preferred_vendor_item_mappings.vendor_company_id ("' || SUBSTRING(CAST(vendor_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -82,7 +94,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 37
+                THEN CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(vendor_company_id AS DECIMAL(38, 0))
@@ -92,7 +108,11 @@ BEGIN
       )
       THEN 'value out of range for preferred_vendor_item_mappings.vendor_company_id (bigint)'
       WHEN NOT COALESCE(
-        CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 37
+          THEN CAST(product_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to bigint for preferred_vendor_item_mappings.product_category_id ("' || SUBSTRING(CAST(product_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -100,7 +120,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 37
+                THEN CAST(product_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(product_category_id AS DECIMAL(38, 0))
@@ -137,13 +161,27 @@ BEGIN
         OCTET_LENGTH(gtin) > 14
       ), FALSE)
       THEN 'value too long for preferred_vendor_item_mappings.gtin (' || CAST(OCTET_LENGTH(gtin) AS VARCHAR(20)) || ' > 14)'
-      WHEN NOT COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+          THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(10,3) for preferred_vendor_item_mappings.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+                  THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(weight_kg AS DECIMAL(38, 3))
             END
           ) >= 9999999.9995
@@ -159,25 +197,53 @@ BEGIN
         OCTET_LENGTH(unit_of_measure) > 16
       ), FALSE)
       THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(OCTET_LENGTH(unit_of_measure) AS VARCHAR(20)) || ' > 16)'
-      WHEN NOT COALESCE(CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 37
+          THEN CAST(pack_size AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for preferred_vendor_item_mappings.pack_size ("' || SUBSTRING(CAST(pack_size AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 37
+                THEN CAST(pack_size AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(pack_size AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
         FALSE
       )
       THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
-      WHEN NOT COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 33
+          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 33
+                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(unit_price AS DECIMAL(38, 4))
             END
           ) >= 9999999999.99995
@@ -185,13 +251,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for preferred_vendor_item_mappings.unit_price (numeric(14,4))'
-      WHEN NOT COALESCE(CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 33
+          THEN CAST(list_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.list_price ("' || SUBSTRING(CAST(list_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 33
+                  THEN CAST(list_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(list_price AS DECIMAL(38, 4))
             END
           ) >= 9999999999.99995
@@ -203,13 +283,27 @@ BEGIN
         OCTET_LENGTH(currency_code) > 3
       ), FALSE)
       THEN 'value too long for preferred_vendor_item_mappings.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN NOT COALESCE(CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 35
+          THEN CAST(discount_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.discount_pct ("' || SUBSTRING(CAST(discount_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 35
+                  THEN CAST(discount_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(discount_pct AS DECIMAL(38, 2))
             END
           ) >= 999.995
@@ -217,13 +311,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for preferred_vendor_item_mappings.discount_pct (numeric(5,2))'
-      WHEN NOT COALESCE(CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 34
+          THEN CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.min_order_qty ("' || SUBSTRING(CAST(min_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 34
+                  THEN CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(min_order_qty AS DECIMAL(38, 3))
             END
           ) >= 999999999.9995
@@ -231,13 +339,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_qty (numeric(12,3))'
-      WHEN NOT COALESCE(CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 34
+          THEN CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.max_order_qty ("' || SUBSTRING(CAST(max_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 34
+                  THEN CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(max_order_qty AS DECIMAL(38, 3))
             END
           ) >= 999999999.9995
@@ -246,7 +368,11 @@ BEGIN
       )
       THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
       WHEN NOT COALESCE(
-        CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 37
+          THEN CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for preferred_vendor_item_mappings.lead_time_days ("' || SUBSTRING(CAST(lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -254,7 +380,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 37
+                THEN CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(lead_time_days AS DECIMAL(38, 0))
@@ -282,37 +412,79 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to date for preferred_vendor_item_mappings.price_valid_until ("' || SUBSTRING(CAST(price_valid_until AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 37
+          THEN CAST(priority AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for preferred_vendor_item_mappings.priority ("' || SUBSTRING(CAST(priority AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 37
+                THEN CAST(priority AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(priority AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
-      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for preferred_vendor_item_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(status AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
-      WHEN NOT COALESCE(CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 35
+          THEN CAST(tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.tax_rate ("' || SUBSTRING(CAST(tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 35
+                  THEN CAST(tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(tax_rate AS DECIMAL(38, 2))
             END
           ) >= 999.995
@@ -321,7 +493,11 @@ BEGIN
       )
       THEN 'numeric overflow for preferred_vendor_item_mappings.tax_rate (numeric(5,2))'
       WHEN NOT COALESCE(
-        CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+          THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for preferred_vendor_item_mappings.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -330,7 +506,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                  THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(min_order_value AS DECIMAL(38, 2))
@@ -340,13 +520,27 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_value (numeric(14,2))'
-      WHEN NOT COALESCE(CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 35
+          THEN CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.rebate_pct ("' || SUBSTRING(CAST(rebate_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         (
           ABS(
             CASE
-              WHEN COALESCE(CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$', TRUE)
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 35
+                  THEN CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
               THEN CAST(rebate_pct AS DECIMAL(38, 2))
             END
           ) >= 999.995
@@ -363,12 +557,26 @@ BEGIN
         OCTET_LENGTH(notes) > 1000
       ), FALSE)
       THEN 'value too long for preferred_vendor_item_mappings.notes (' || CAST(OCTET_LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
-      WHEN NOT COALESCE(CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 37
+          THEN CAST(approved_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for preferred_vendor_item_mappings.approved_by ("' || SUBSTRING(CAST(approved_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 37
+                THEN CAST(approved_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(approved_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -380,24 +588,52 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to timestamp for preferred_vendor_item_mappings.approved_at ("' || SUBSTRING(CAST(approved_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+          THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for preferred_vendor_item_mappings.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(created_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for preferred_vendor_item_mappings.created_by (bigint)'
-      WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+          THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for preferred_vendor_item_mappings.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(updated_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),

@@ -42,12 +42,26 @@ BEGIN
       THEN 'NULL key (id)'
       WHEN updated_at IS NULL
       THEN 'NULL updated_at'
-      WHEN NOT COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+          THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(parent_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -70,36 +84,78 @@ BEGIN
         OCTET_LENGTH(description) > 1000
       ), FALSE)
       THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
-      WHEN NOT COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+          THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(depth AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for product_categories.depth (smallint)'
-      WHEN NOT COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+          THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(lft AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
         FALSE
       )
       THEN 'value out of range for product_categories.lft (integer)'
-      WHEN NOT COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+          THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(rgt AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
@@ -118,12 +174,26 @@ BEGIN
         OCTET_LENGTH(hs_code) > 16
       ), FALSE)
       THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
-      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(status AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
@@ -131,7 +201,11 @@ BEGIN
       )
       THEN 'value out of range for product_categories.status (smallint)'
       WHEN NOT COALESCE(
-        CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+          THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -140,7 +214,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                  THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(default_tax_rate AS DECIMAL(38, 2))
@@ -151,7 +229,11 @@ BEGIN
       )
       THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
       WHEN NOT COALESCE(
-        CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+          THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -159,7 +241,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
@@ -177,7 +263,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for product_categories.gl_account (' || CAST(OCTET_LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
       WHEN NOT COALESCE(
-        CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+          THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -186,7 +276,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                  THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(min_order_value AS DECIMAL(38, 2))
@@ -196,24 +290,52 @@ BEGIN
         FALSE
       )
       THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
-      WHEN NOT COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+          THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(vendor_count AS DECIMAL(38, 0))
           END BETWEEN -2147483648 AND 2147483647
         ),
         FALSE
       )
       THEN 'value out of range for product_categories.vendor_count (integer)'
-      WHEN NOT COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+          THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(sort_order AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
@@ -224,24 +346,52 @@ BEGIN
         OCTET_LENGTH(icon_url) > 1024
       ), FALSE)
       THEN 'value too long for product_categories.icon_url (' || CAST(OCTET_LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
-      WHEN NOT COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+          THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(created_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for product_categories.created_by (bigint)'
-      WHEN NOT COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+          THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(updated_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),

@@ -38,48 +38,104 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN _loaded_at IS NULL
       THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+          THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+                THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(team_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.team_id (bigint)'
-      WHEN NOT COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+          THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(user_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.user_id (bigint)'
-      WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+          THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(role AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for team_members.role (smallint)'
-      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(status AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
@@ -87,7 +143,11 @@ BEGIN
       )
       THEN 'value out of range for team_members.status (smallint)'
       WHEN NOT COALESCE(
-        CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+          THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -96,7 +156,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                  THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(approval_limit AS DECIMAL(38, 2))
@@ -111,7 +175,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for team_members.title (' || CAST(OCTET_LENGTH(title) AS VARCHAR(20)) || ' > 150)'
       WHEN NOT COALESCE(
-        CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+          THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -119,7 +187,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(notification_level AS DECIMAL(38, 0))
@@ -134,7 +206,11 @@ BEGIN
       )
       THEN 'value not castable to timestamp for team_members.joined_at ("' || SUBSTRING(CAST(joined_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN NOT COALESCE(
-        CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+          THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -143,7 +219,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+                  THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
@@ -159,7 +239,11 @@ BEGIN
       )
       THEN 'value not castable to timestamp for team_members.last_activity_at ("' || SUBSTRING(CAST(last_activity_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN NOT COALESCE(
-        CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+          THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -167,7 +251,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+                THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(membership_source AS DECIMAL(38, 0))
@@ -181,24 +269,52 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to timestamp for team_members.left_at ("' || SUBSTRING(CAST(left_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+          THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+                THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(added_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.added_by (bigint)'
-      WHEN NOT COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+          THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+                THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(removed_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -267,48 +383,104 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN _loaded_at IS NULL
       THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+          THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+                THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(team_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.team_id (bigint)'
-      WHEN NOT COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+          THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(user_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.user_id (bigint)'
-      WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+          THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(role AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for team_members.role (smallint)'
-      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(status AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
@@ -316,7 +488,11 @@ BEGIN
       )
       THEN 'value out of range for team_members.status (smallint)'
       WHEN NOT COALESCE(
-        CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+          THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -325,7 +501,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                  THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(approval_limit AS DECIMAL(38, 2))
@@ -340,7 +520,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for team_members.title (' || CAST(OCTET_LENGTH(title) AS VARCHAR(20)) || ' > 150)'
       WHEN NOT COALESCE(
-        CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+          THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -348,7 +532,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(notification_level AS DECIMAL(38, 0))
@@ -363,7 +551,11 @@ BEGIN
       )
       THEN 'value not castable to timestamp for team_members.joined_at ("' || SUBSTRING(CAST(joined_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN NOT COALESCE(
-        CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+          THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -372,7 +564,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+                  THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
@@ -388,7 +584,11 @@ BEGIN
       )
       THEN 'value not castable to timestamp for team_members.last_activity_at ("' || SUBSTRING(CAST(last_activity_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN NOT COALESCE(
-        CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+          THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -396,7 +596,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+                THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(membership_source AS DECIMAL(38, 0))
@@ -410,24 +614,52 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to timestamp for team_members.left_at ("' || SUBSTRING(CAST(left_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+          THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+                THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(added_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.added_by (bigint)'
-      WHEN NOT COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+          THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+                THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(removed_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
@@ -497,48 +729,104 @@ BEGIN
       THEN 'NULL updated_at'
       WHEN _loaded_at IS NULL
       THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+          THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+                THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(team_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.team_id (bigint)'
-      WHEN NOT COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+          THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(user_id AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.user_id (bigint)'
-      WHEN NOT COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+          THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(role AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
         FALSE
       )
       THEN 'value out of range for team_members.role (smallint)'
-      WHEN NOT COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(status AS DECIMAL(38, 0))
           END BETWEEN -32768 AND 32767
         ),
@@ -546,7 +834,11 @@ BEGIN
       )
       THEN 'value out of range for team_members.status (smallint)'
       WHEN NOT COALESCE(
-        CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+          THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -555,7 +847,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                  THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(approval_limit AS DECIMAL(38, 2))
@@ -570,7 +866,11 @@ BEGIN
       ), FALSE)
       THEN 'value too long for team_members.title (' || CAST(OCTET_LENGTH(title) AS VARCHAR(20)) || ' > 150)'
       WHEN NOT COALESCE(
-        CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+          THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -578,7 +878,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(notification_level AS DECIMAL(38, 0))
@@ -593,7 +897,11 @@ BEGIN
       )
       THEN 'value not castable to timestamp for team_members.joined_at ("' || SUBSTRING(CAST(joined_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN NOT COALESCE(
-        CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+          THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -602,7 +910,11 @@ BEGIN
           ABS(
             CASE
               WHEN COALESCE(
-                CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$',
+                CASE
+                  WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+                  THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                END,
                 TRUE
               )
               THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
@@ -618,7 +930,11 @@ BEGIN
       )
       THEN 'value not castable to timestamp for team_members.last_activity_at ("' || SUBSTRING(CAST(last_activity_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN NOT COALESCE(
-        CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+        CASE
+          WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+          THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
         TRUE
       )
       THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
@@ -626,7 +942,11 @@ BEGIN
         NOT (
           CASE
             WHEN COALESCE(
-              CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$',
+              CASE
+                WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+                THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
               TRUE
             )
             THEN CAST(membership_source AS DECIMAL(38, 0))
@@ -640,24 +960,52 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to timestamp for team_members.left_at ("' || SUBSTRING(CAST(left_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+          THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+                THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(added_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
         FALSE
       )
       THEN 'value out of range for team_members.added_by (bigint)'
-      WHEN NOT COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+      WHEN NOT COALESCE(
+        CASE
+          WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+          THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+          ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+        END,
+        TRUE
+      )
       THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
       WHEN COALESCE(
         NOT (
           CASE
-            WHEN COALESCE(CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$', TRUE)
+            WHEN COALESCE(
+              CASE
+                WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+                THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+              END,
+              TRUE
+            )
             THEN CAST(removed_by AS DECIMAL(38, 0))
           END BETWEEN -9223372036854775808 AND 9223372036854775807
         ),
