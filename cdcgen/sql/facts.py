@@ -584,24 +584,47 @@ def path_columns() -> list[exp.Expression]:
     return [exp.null(), exp.null(), exp.null(), exp.null(), var(PATH_VAR)]
 
 
+def _among_affected(p: PipelinePlan, t: TargetPlan, alias: str) -> exp.Exists:
+    """The row under ``alias`` has an affected key (a semi-join with the key table)."""
+    inner = (
+        exp.select(lit(1))
+        .from_(table(keys_name(p, t), KEYS), copy=False)
+        .where(and_all(eq(col(k, KEYS), col(k, alias)) for k in t.key), copy=False)
+    )
+    return exp.Exists(this=inner)
+
+
 def whole_recompute_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
-    """The whole definition (no key table), with the reason a value could not be stored."""
+    """The whole definition computed set-based (no key table driving its joins), then
+    kept to the affected keys, with the reason a value could not be stored. Keeping it
+    to those keys makes the path's writes and logs the keyed path's even when the
+    target drifted from its definition behind the pipeline's back (verify reports
+    that; a run must not silently repair it on one path and not the other)."""
     query = definition(p, t)
     reason = _unstorable_reason(t)
-    if reason is None:
-        return query
-    return query.select(exp.alias_(reason, UNSTORABLE, copy=False), copy=False)
+    if reason is not None:
+        query = query.select(exp.alias_(reason, UNSTORABLE, copy=False), copy=False)
+    w = "w"
+    return (
+        exp.select(exp.Star())
+        .from_(exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(w))), copy=False)
+        .where(_among_affected(p, t, w), copy=False)
+    )
 
 
-def _whole_current_rows(t: TargetPlan) -> exp.Subquery:
-    query = exp.select(*[col(c, "f") for c in t.column_names]).from_(table(t.table, "f"), copy=False)
+def _whole_current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
+    query = (
+        exp.select(*[col(c, "f") for c in t.column_names])
+        .from_(table(t.table, "f"), copy=False)
+        .where(_among_affected(p, t, "f"), copy=False)
+    )
     return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
 
 
 def whole_diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
-    """:func:`diff_query` over the whole target: rows outside the affected keys equal
-    their definition (the invariant), so only the same inserts, deletes and changes remain."""
-    return diff_query(p, t, _whole_current_rows(t))
+    """:func:`diff_query` over the target's rows of the affected keys, read by a
+    semi-join instead of a join driven by the key table."""
+    return diff_query(p, t, _whole_current_rows(p, t))
 
 
 def whole_apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:

@@ -7,66 +7,78 @@ BEGIN
   DROP TABLE IF EXISTS pg_temp.orders__fact_order__new;
   CREATE TEMPORARY TABLE orders__fact_order__new AS
   SELECT
-    orders.id AS order_id,
-    orders.order_number AS order_number,
-    orders.status AS order_status,
-    orders.channel AS channel,
-    orders.customer_id AS customer_id,
-    customers.email AS customer_email,
-    TRIM(COALESCE(customers.first_name, '') || ' ' || COALESCE(customers.last_name, '')) AS customer_name,
-    customers.segment AS customer_segment,
-    ship_address.city AS ship_city,
-    ship_address.postal_code AS ship_postal_code,
-    ship_address.country_code AS ship_country_code,
-    countries.name AS ship_country_name,
-    countries.region AS ship_region,
-    orders.currency_code AS currency_code,
-    orders.subtotal AS subtotal,
-    orders.discount_total AS discount_total,
-    orders.tax_total AS tax_total,
-    orders.shipping_total AS shipping_total,
-    CASE
-      WHEN COALESCE(
-        (
-          ABS(
-            orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
-          ) >= 999999999999.995
-        ),
-        FALSE
+    *
+  FROM (
+    SELECT
+      orders.id AS order_id,
+      orders.order_number AS order_number,
+      orders.status AS order_status,
+      orders.channel AS channel,
+      orders.customer_id AS customer_id,
+      customers.email AS customer_email,
+      TRIM(COALESCE(customers.first_name, '') || ' ' || COALESCE(customers.last_name, '')) AS customer_name,
+      customers.segment AS customer_segment,
+      ship_address.city AS ship_city,
+      ship_address.postal_code AS ship_postal_code,
+      ship_address.country_code AS ship_country_code,
+      countries.name AS ship_country_name,
+      countries.region AS ship_region,
+      orders.currency_code AS currency_code,
+      orders.subtotal AS subtotal,
+      orders.discount_total AS discount_total,
+      orders.tax_total AS tax_total,
+      orders.shipping_total AS shipping_total,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(
+              orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2))
+      END AS order_total,
+      orders.placed_at AS placed_at,
+      CAST(orders.placed_at AS DATE) AS placed_date,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(
+              orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for fact_order.order_total (numeric(14,2))'
+      END AS cdc__unstorable
+    FROM public.orders AS orders
+    LEFT JOIN public.customers AS customers
+      ON customers.id = orders.customer_id
+    LEFT JOIN public.addresses AS ship_address
+      ON ship_address.id = orders.shipping_address_id
+    LEFT JOIN public.countries AS countries
+      ON countries.code = ship_address.country_code
+    WHERE
+      (
+        orders.status <> 'draft'
       )
-      THEN NULL
-      ELSE CAST(orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0) AS DECIMAL(14, 2))
-    END AS order_total,
-    orders.placed_at AS placed_at,
-    CAST(orders.placed_at AS DATE) AS placed_date,
-    CASE
-      WHEN COALESCE(
-        (
-          ABS(
-            orders.subtotal - COALESCE(orders.discount_total, 0) + COALESCE(orders.tax_total, 0) + COALESCE(orders.shipping_total, 0)
-          ) >= 999999999999.995
-        ),
-        FALSE
+      AND EXISTS(
+        SELECT
+          1
+        FROM public.order_items AS order_items
+        WHERE
+          order_items.order_id = orders.id
       )
-      THEN 'numeric overflow for fact_order.order_total (numeric(14,2))'
-    END AS cdc__unstorable
-  FROM public.orders AS orders
-  LEFT JOIN public.customers AS customers
-    ON customers.id = orders.customer_id
-  LEFT JOIN public.addresses AS ship_address
-    ON ship_address.id = orders.shipping_address_id
-  LEFT JOIN public.countries AS countries
-    ON countries.code = ship_address.country_code
+  ) AS w
   WHERE
-    (
-      orders.status <> 'draft'
-    )
-    AND EXISTS(
+    EXISTS(
       SELECT
         1
-      FROM public.order_items AS order_items
+      FROM orders__fact_order__keys AS cdc__k
       WHERE
-        order_items.order_id = orders.id
+        cdc__k.order_id = w.order_id
     );
   ANALYZE orders__fact_order__new (order_id);
   INSERT INTO cdc.dead_letter (
@@ -354,6 +366,14 @@ BEGIN
         f.placed_at,
         f.placed_date
       FROM analytics.fact_order AS f
+      WHERE
+        EXISTS(
+          SELECT
+            1
+          FROM orders__fact_order__keys AS cdc__k
+          WHERE
+            cdc__k.order_id = f.order_id
+        )
     ) AS o
       ON n.order_id = o.order_id
   ) AS d

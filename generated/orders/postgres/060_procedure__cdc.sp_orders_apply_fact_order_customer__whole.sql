@@ -7,20 +7,32 @@ BEGIN
   DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__new;
   CREATE TEMPORARY TABLE orders__fact_order_customer__new AS
   SELECT
-    orders.id AS order_id,
-    orders.customer_id AS customer_id,
-    orders.placed_at AS placed_at,
-    customer_then.dim_customer_sk AS customer_sk,
-    customer_then.email AS customer_email,
-    customer_then.segment AS customer_segment,
-    customer_then.plan AS customer_plan,
-    customer_then.is_deleted AS customer_deleted
-  FROM public.orders AS orders
-  LEFT JOIN analytics.dim_customer AS customer_then
-    ON customer_then.customer_id = orders.customer_id
-    AND customer_then.valid_from <= orders.placed_at
-    AND (
-      customer_then.valid_to IS NULL OR orders.placed_at < customer_then.valid_to
+    *
+  FROM (
+    SELECT
+      orders.id AS order_id,
+      orders.customer_id AS customer_id,
+      orders.placed_at AS placed_at,
+      customer_then.dim_customer_sk AS customer_sk,
+      customer_then.email AS customer_email,
+      customer_then.segment AS customer_segment,
+      customer_then.plan AS customer_plan,
+      customer_then.is_deleted AS customer_deleted
+    FROM public.orders AS orders
+    LEFT JOIN analytics.dim_customer AS customer_then
+      ON customer_then.customer_id = orders.customer_id
+      AND customer_then.valid_from <= orders.placed_at
+      AND (
+        customer_then.valid_to IS NULL OR orders.placed_at < customer_then.valid_to
+      )
+  ) AS w
+  WHERE
+    EXISTS(
+      SELECT
+        1
+      FROM orders__fact_order_customer__keys AS cdc__k
+      WHERE
+        cdc__k.order_id = w.order_id
     );
   ANALYZE orders__fact_order_customer__new (order_id);
   DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__diff;
@@ -120,6 +132,14 @@ BEGIN
         f.customer_plan,
         f.customer_deleted
       FROM analytics.fact_order_customer AS f
+      WHERE
+        EXISTS(
+          SELECT
+            1
+          FROM orders__fact_order_customer__keys AS cdc__k
+          WHERE
+            cdc__k.order_id = f.order_id
+        )
     ) AS o
       ON n.order_id = o.order_id
   ) AS d

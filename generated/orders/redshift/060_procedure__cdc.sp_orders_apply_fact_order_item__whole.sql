@@ -7,71 +7,83 @@ BEGIN
   DROP TABLE IF EXISTS orders__fact_order_item__new;
   CREATE TEMPORARY TABLE orders__fact_order_item__new AS
   SELECT
-    order_items.order_id AS order_id,
-    order_items.line_number AS line_number,
-    order_items.product_id AS product_id,
-    products.sku AS sku,
-    products.name AS product_name,
-    products.category AS product_category,
-    order_items.quantity AS quantity,
-    order_items.unit_price AS unit_price,
-    CASE
-      WHEN COALESCE(
-        (
-          ABS(
-            order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
-      THEN NULL
-      ELSE CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2))
-    END AS line_total,
-    CASE
-      WHEN COALESCE(
-        (
-          ABS(order_items.quantity * (
-            order_items.unit_price - products.unit_cost
-          )) >= 999999999999.995
-        ),
-        FALSE
-      )
-      THEN NULL
-      ELSE CAST(order_items.quantity * (
-        order_items.unit_price - products.unit_cost
-      ) AS DECIMAL(14, 2))
-    END AS line_margin,
-    orders.status AS order_status,
-    orders.customer_id AS customer_id,
-    customers.segment AS customer_segment,
-    orders.placed_at AS placed_at,
-    CASE
-      WHEN COALESCE(
-        (
-          ABS(
-            order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
-      THEN 'numeric overflow for fact_order_item.line_total (numeric(14,2))'
-      WHEN COALESCE(
-        (
-          ABS(order_items.quantity * (
-            order_items.unit_price - products.unit_cost
-          )) >= 999999999999.995
-        ),
-        FALSE
-      )
-      THEN 'numeric overflow for fact_order_item.line_margin (numeric(14,2))'
-    END AS cdc__unstorable
-  FROM public.order_items AS order_items
-  LEFT JOIN public.orders AS orders
-    ON orders.id = order_items.order_id
-  LEFT JOIN public.products AS products
-    ON products.id = order_items.product_id
-  LEFT JOIN public.customers AS customers
-    ON customers.id = orders.customer_id;
+    *
+  FROM (
+    SELECT
+      order_items.order_id AS order_id,
+      order_items.line_number AS line_number,
+      order_items.product_id AS product_id,
+      products.sku AS sku,
+      products.name AS product_name,
+      products.category AS product_category,
+      order_items.quantity AS quantity,
+      order_items.unit_price AS unit_price,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(
+              order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0) AS DECIMAL(14, 2))
+      END AS line_total,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(order_items.quantity * (
+              order_items.unit_price - products.unit_cost
+            )) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(order_items.quantity * (
+          order_items.unit_price - products.unit_cost
+        ) AS DECIMAL(14, 2))
+      END AS line_margin,
+      orders.status AS order_status,
+      orders.customer_id AS customer_id,
+      customers.segment AS customer_segment,
+      orders.placed_at AS placed_at,
+      CASE
+        WHEN COALESCE(
+          (
+            ABS(
+              order_items.quantity * order_items.unit_price - COALESCE(order_items.discount_amount, 0)
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for fact_order_item.line_total (numeric(14,2))'
+        WHEN COALESCE(
+          (
+            ABS(order_items.quantity * (
+              order_items.unit_price - products.unit_cost
+            )) >= 999999999999.995
+          ),
+          FALSE
+        )
+        THEN 'numeric overflow for fact_order_item.line_margin (numeric(14,2))'
+      END AS cdc__unstorable
+    FROM public.order_items AS order_items
+    LEFT JOIN public.orders AS orders
+      ON orders.id = order_items.order_id
+    LEFT JOIN public.products AS products
+      ON products.id = order_items.product_id
+    LEFT JOIN public.customers AS customers
+      ON customers.id = orders.customer_id
+  ) AS w
+  WHERE
+    EXISTS(
+      SELECT
+        1
+      FROM orders__fact_order_item__keys AS cdc__k
+      WHERE
+        cdc__k.order_id = w.order_id AND cdc__k.line_number = w.line_number
+    );
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -288,6 +300,14 @@ BEGIN
         f.customer_segment,
         f.placed_at
       FROM analytics.fact_order_item AS f
+      WHERE
+        EXISTS(
+          SELECT
+            1
+          FROM orders__fact_order_item__keys AS cdc__k
+          WHERE
+            cdc__k.order_id = f.order_id AND cdc__k.line_number = f.line_number
+        )
     ) AS o
       ON n.order_id = o.order_id AND n.line_number = o.line_number
   ) AS d

@@ -7,60 +7,72 @@ BEGIN
   DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__new;
   CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS
   SELECT
-    companies.id AS company_id,
-    companies.name AS company_name,
-    companies.legal_name AS legal_name,
-    companies.email AS contact_email,
-    companies.phone AS contact_phone,
-    companies.website AS website,
-    companies.status AS company_status,
-    companies.category AS company_category,
-    companies.company_type AS company_type,
-    companies.description AS description,
-    companies.logo_url AS logo_url,
-    companies.employee_count AS employee_count,
-    companies.annual_revenue AS annual_revenue,
-    companies.currency_code AS currency_code,
-    companies.is_verified AS is_verified,
-    companies.parent_company_id AS parent_company_id,
-    parent_company.name AS parent_company_name,
-    COALESCE(parent_company.name, companies.name) AS group_name,
-    cities.name AS city_name,
-    countries.name AS country_name,
-    countries.iso2 AS country_iso2,
-    CASE
-      WHEN COALESCE(
-        (
-          EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
-          OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
-        ),
-        FALSE
+    *
+  FROM (
+    SELECT
+      companies.id AS company_id,
+      companies.name AS company_name,
+      companies.legal_name AS legal_name,
+      companies.email AS contact_email,
+      companies.phone AS contact_phone,
+      companies.website AS website,
+      companies.status AS company_status,
+      companies.category AS company_category,
+      companies.company_type AS company_type,
+      companies.description AS description,
+      companies.logo_url AS logo_url,
+      companies.employee_count AS employee_count,
+      companies.annual_revenue AS annual_revenue,
+      companies.currency_code AS currency_code,
+      companies.is_verified AS is_verified,
+      companies.parent_company_id AS parent_company_id,
+      parent_company.name AS parent_company_name,
+      COALESCE(parent_company.name, companies.name) AS group_name,
+      cities.name AS city_name,
+      countries.name AS country_name,
+      countries.iso2 AS country_iso2,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
+      END AS company_age_years,
+      companies.created_at AS profile_created_at,
+      companies.updated_at AS profile_updated_at,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_company_profile.company_age_years (integer)'
+      END AS cdc__unstorable
+    FROM public.companies AS companies
+    LEFT JOIN public.cities AS cities
+      ON cities.id = companies.city_id
+    LEFT JOIN public.countries AS countries
+      ON countries.id = cities.country_id
+    LEFT JOIN public.companies AS parent_company
+      ON parent_company.id = companies.parent_company_id
+    WHERE
+      (
+        companies.status IN (0, 1, 2)
       )
-      THEN NULL
-      ELSE CAST(EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
-    END AS company_age_years,
-    companies.created_at AS profile_created_at,
-    companies.updated_at AS profile_updated_at,
-    CASE
-      WHEN COALESCE(
-        (
-          EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
-          OR EXTRACT(YEAR FROM companies.created_at) - EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
-        ),
-        FALSE
-      )
-      THEN 'value out of range for fact_company_profile.company_age_years (integer)'
-    END AS cdc__unstorable
-  FROM public.companies AS companies
-  LEFT JOIN public.cities AS cities
-    ON cities.id = companies.city_id
-  LEFT JOIN public.countries AS countries
-    ON countries.id = cities.country_id
-  LEFT JOIN public.companies AS parent_company
-    ON parent_company.id = companies.parent_company_id
+  ) AS w
   WHERE
-    (
-      companies.status IN (0, 1, 2)
+    EXISTS(
+      SELECT
+        1
+      FROM vendor__fact_company_profile__keys AS cdc__k
+      WHERE
+        cdc__k.company_id = w.company_id
     );
   ANALYZE vendor__fact_company_profile__new (company_id);
   INSERT INTO cdc.dead_letter (
@@ -390,6 +402,14 @@ BEGIN
         f.profile_created_at,
         f.profile_updated_at
       FROM staging_public.fact_company_profile AS f
+      WHERE
+        EXISTS(
+          SELECT
+            1
+          FROM vendor__fact_company_profile__keys AS cdc__k
+          WHERE
+            cdc__k.company_id = f.company_id
+        )
     ) AS o
       ON n.company_id = o.company_id
   ) AS d

@@ -7,50 +7,62 @@ BEGIN
   DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__new;
   CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
   SELECT
-    buyer_seller_company_mappings.id AS relationship_id,
-    buyer_seller_company_mappings.client_company_id AS client_company_id,
-    client_company.name AS client_company_name,
-    buyer_seller_company_mappings.dealing_with_company_id AS vendor_company_id,
-    vendor_company.name AS vendor_company_name,
-    vendor_company.status AS vendor_company_status,
-    buyer_seller_company_mappings.vendor_code AS vendor_code,
-    buyer_seller_company_mappings.status AS relationship_status,
-    buyer_seller_company_mappings.relationship_type AS relationship_type,
-    buyer_seller_company_mappings.source AS relationship_source,
-    buyer_seller_company_mappings.invited_by AS invited_by,
-    inviter.email AS inviter_email,
-    buyer_seller_company_mappings.invited_at AS invited_at,
-    buyer_seller_company_mappings.accepted_at AS accepted_at,
-    NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
-    CASE
-      WHEN COALESCE(
-        (
-          CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) <= -2147483648.5
-          OR CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) >= 2147483647.5
-        ),
-        FALSE
-      )
-      THEN NULL
-      ELSE CAST(CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) AS INT)
-    END AS hours_to_accept,
-    buyer_seller_company_mappings.created_at AS relationship_created_at,
-    CASE
-      WHEN COALESCE(
-        (
-          CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) <= -2147483648.5
-          OR CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) >= 2147483647.5
-        ),
-        FALSE
-      )
-      THEN 'value out of range for fact_relationship.hours_to_accept (integer)'
-    END AS cdc__unstorable
-  FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
-  LEFT JOIN public.companies AS client_company
-    ON client_company.id = buyer_seller_company_mappings.client_company_id
-  LEFT JOIN public.companies AS vendor_company
-    ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
-  LEFT JOIN public.users AS inviter
-    ON inviter.id = buyer_seller_company_mappings.invited_by;
+    *
+  FROM (
+    SELECT
+      buyer_seller_company_mappings.id AS relationship_id,
+      buyer_seller_company_mappings.client_company_id AS client_company_id,
+      client_company.name AS client_company_name,
+      buyer_seller_company_mappings.dealing_with_company_id AS vendor_company_id,
+      vendor_company.name AS vendor_company_name,
+      vendor_company.status AS vendor_company_status,
+      buyer_seller_company_mappings.vendor_code AS vendor_code,
+      buyer_seller_company_mappings.status AS relationship_status,
+      buyer_seller_company_mappings.relationship_type AS relationship_type,
+      buyer_seller_company_mappings.source AS relationship_source,
+      buyer_seller_company_mappings.invited_by AS invited_by,
+      inviter.email AS inviter_email,
+      buyer_seller_company_mappings.invited_at AS invited_at,
+      buyer_seller_company_mappings.accepted_at AS accepted_at,
+      NOT buyer_seller_company_mappings.accepted_at IS NULL AS is_accepted,
+      CASE
+        WHEN COALESCE(
+          (
+            CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) <= -2147483648.5
+            OR CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) AS INT)
+      END AS hours_to_accept,
+      buyer_seller_company_mappings.created_at AS relationship_created_at,
+      CASE
+        WHEN COALESCE(
+          (
+            CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) <= -2147483648.5
+            OR CAST(EXTRACT(EPOCH FROM DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.accepted_at AS TIMESTAMP)) - DATE_TRUNC('hour', CAST(buyer_seller_company_mappings.invited_at AS TIMESTAMP))) / 3600 AS BIGINT) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_relationship.hours_to_accept (integer)'
+      END AS cdc__unstorable
+    FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+    LEFT JOIN public.companies AS client_company
+      ON client_company.id = buyer_seller_company_mappings.client_company_id
+    LEFT JOIN public.companies AS vendor_company
+      ON vendor_company.id = buyer_seller_company_mappings.dealing_with_company_id
+    LEFT JOIN public.users AS inviter
+      ON inviter.id = buyer_seller_company_mappings.invited_by
+  ) AS w
+  WHERE
+    EXISTS(
+      SELECT
+        1
+      FROM vendor__fact_relationship__keys AS cdc__k
+      WHERE
+        cdc__k.relationship_id = w.relationship_id
+    );
   ANALYZE vendor__fact_relationship__new (relationship_id);
   INSERT INTO cdc.dead_letter (
     run_id,
@@ -305,6 +317,14 @@ BEGIN
         f.hours_to_accept,
         f.relationship_created_at
       FROM staging_public.fact_relationship AS f
+      WHERE
+        EXISTS(
+          SELECT
+            1
+          FROM vendor__fact_relationship__keys AS cdc__k
+          WHERE
+            cdc__k.relationship_id = f.relationship_id
+        )
     ) AS o
       ON n.relationship_id = o.relationship_id
   ) AS d

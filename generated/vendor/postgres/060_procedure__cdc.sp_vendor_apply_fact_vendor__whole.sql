@@ -7,202 +7,214 @@ BEGIN
   DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__new;
   CREATE TEMPORARY TABLE vendor__fact_vendor__new AS
   SELECT
-    companies.id AS vendor_id,
-    companies.name AS vendor_name,
-    companies.legal_name AS vendor_legal_name,
-    companies.name || ' / ' || COALESCE(cities.name, '?') AS vendor_label,
-    companies.email AS vendor_email,
-    companies.phone AS vendor_phone,
-    companies.website AS vendor_website,
-    companies.external_ref AS external_ref,
-    companies.parent_company_id AS parent_company_id,
-    companies.status AS vendor_status,
-    CASE companies.status
-      WHEN 0
-      THEN 'pending'
-      WHEN 1
-      THEN 'active'
-      WHEN 2
-      THEN 'suspended'
-      WHEN 3
-      THEN 'inactive'
-      ELSE 'unknown'
-    END AS vendor_status_label,
-    companies.category AS vendor_category,
-    CASE companies.category
-      WHEN 1
-      THEN 'manufacturer'
-      WHEN 2
-      THEN 'distributor'
-      WHEN 4
-      THEN 'service provider'
-      ELSE 'other'
-    END AS vendor_category_label,
-    companies.company_type AS company_type,
-    companies.signup_source AS signup_source,
-    companies.tax_id AS tax_id,
-    companies.registration_number AS registration_number,
-    companies.duns_number AS duns_number,
-    companies.incorporation_date AS incorporation_date,
-    CASE
-      WHEN COALESCE(
-        (
-          EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
-          OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
-        ),
-        FALSE
+    *
+  FROM (
+    SELECT
+      companies.id AS vendor_id,
+      companies.name AS vendor_name,
+      companies.legal_name AS vendor_legal_name,
+      companies.name || ' / ' || COALESCE(cities.name, '?') AS vendor_label,
+      companies.email AS vendor_email,
+      companies.phone AS vendor_phone,
+      companies.website AS vendor_website,
+      companies.external_ref AS external_ref,
+      companies.parent_company_id AS parent_company_id,
+      companies.status AS vendor_status,
+      CASE companies.status
+        WHEN 0
+        THEN 'pending'
+        WHEN 1
+        THEN 'active'
+        WHEN 2
+        THEN 'suspended'
+        WHEN 3
+        THEN 'inactive'
+        ELSE 'unknown'
+      END AS vendor_status_label,
+      companies.category AS vendor_category,
+      CASE companies.category
+        WHEN 1
+        THEN 'manufacturer'
+        WHEN 2
+        THEN 'distributor'
+        WHEN 4
+        THEN 'service provider'
+        ELSE 'other'
+      END AS vendor_category_label,
+      companies.company_type AS company_type,
+      companies.signup_source AS signup_source,
+      companies.tax_id AS tax_id,
+      companies.registration_number AS registration_number,
+      companies.duns_number AS duns_number,
+      companies.incorporation_date AS incorporation_date,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
+      END AS incorporation_year,
+      companies.fiscal_year_end_month AS fiscal_year_end_month,
+      companies.address_line1 AS address_line1,
+      companies.address_line2 AS address_line2,
+      companies.postal_code AS postal_code,
+      companies.state_code AS state_code,
+      COALESCE(companies.address_line1, '') || ', ' || COALESCE(cities.name, '') || ' ' || COALESCE(companies.postal_code, '') || ', ' || COALESCE(countries.iso2, '') AS full_address,
+      companies.city_id AS city_id,
+      cities.name AS city_name,
+      cities.state_name AS city_state_name,
+      cities.latitude AS city_latitude,
+      cities.longitude AS city_longitude,
+      cities.time_zone AS city_time_zone,
+      cities.country_id AS country_id,
+      countries.name AS country_name,
+      countries.iso2 AS country_iso2,
+      countries.region AS country_region,
+      countries.currency_code AS country_currency_code,
+      COALESCE(countries.is_eu_member, FALSE) AS is_eu_vendor,
+      COALESCE(countries.is_sanctioned, FALSE) AS is_sanctioned_country,
+      companies.primary_category_id AS primary_category_id,
+      product_categories.name AS primary_category_name,
+      product_categories.code AS primary_category_code,
+      product_categories.path AS primary_category_path,
+      product_categories.requires_approval AS category_requires_approval,
+      companies.primary_contact_id AS poc_user_id,
+      poc_user.first_name AS poc_first_name,
+      poc_user.last_name AS poc_last_name,
+      TRIM(COALESCE(poc_user.first_name, '') || ' ' || COALESCE(poc_user.last_name, '')) AS poc_full_name,
+      poc_user.email AS poc_email,
+      COALESCE(poc_user.mobile_phone, poc_user.phone) AS poc_phone,
+      poc_user.job_title AS poc_job_title,
+      poc_user.is_active AS poc_is_active,
+      companies.created_by AS created_by_user_id,
+      TRIM(
+        COALESCE(created_by_user.first_name, '') || ' ' || COALESCE(created_by_user.last_name, '')
+      ) AS created_by_name,
+      created_by_user.email AS created_by_email,
+      companies.employee_count AS employee_count,
+      CASE
+        WHEN companies.employee_count IS NULL
+        THEN 'unknown'
+        WHEN companies.employee_count < 50
+        THEN 'small'
+        WHEN companies.employee_count < 1000
+        THEN 'medium'
+        ELSE 'large'
+      END AS employee_band,
+      companies.annual_revenue AS annual_revenue,
+      CASE
+        WHEN COALESCE((
+          ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+        ), FALSE)
+        THEN NULL
+        ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))
+      END AS annual_revenue_musd,
+      companies.currency_code AS currency_code,
+      companies.credit_limit AS credit_limit,
+      companies.payment_terms_days AS payment_terms_days,
+      companies.rating AS rating,
+      CASE
+        WHEN COALESCE((
+          ABS(companies.rating * 20) >= 999.995
+        ), FALSE)
+        THEN NULL
+        ELSE CAST(companies.rating * 20 AS DECIMAL(5, 2))
+      END AS rating_pct,
+      companies.is_verified AS is_verified,
+      companies.is_preferred AS is_preferred,
+      companies.is_diverse_supplier AS is_diverse_supplier,
+      companies.is_minority_owned AS is_minority_owned,
+      companies.onboarding_status AS onboarding_status,
+      CASE companies.onboarding_status
+        WHEN 0
+        THEN 'not started'
+        WHEN 1
+        THEN 'invited'
+        WHEN 2
+        THEN 'in progress'
+        WHEN 3
+        THEN 'completed'
+        ELSE 'unknown'
+      END AS onboarding_status_label,
+      companies.onboarded_at AS onboarded_at,
+      companies.verified_at AS verified_at,
+      CASE
+        WHEN COALESCE(
+          (
+            CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+            OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN NULL
+        ELSE CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT)
+      END AS days_to_onboard,
+      companies.created_at AS vendor_created_at,
+      companies.display_name AS vendor_display_name,
+      CASE
+        WHEN COALESCE(
+          (
+            EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
+            OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_vendor.incorporation_year (integer)'
+        WHEN COALESCE((
+          ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
+        ), FALSE)
+        THEN 'numeric overflow for fact_vendor.annual_revenue_musd (numeric(18,6))'
+        WHEN COALESCE((
+          ABS(companies.rating * 20) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for fact_vendor.rating_pct (numeric(5,2))'
+        WHEN COALESCE(
+          (
+            CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
+            OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for fact_vendor.days_to_onboard (integer)'
+      END AS cdc__unstorable
+    FROM public.companies AS companies
+    LEFT JOIN public.cities AS cities
+      ON cities.id = companies.city_id
+    LEFT JOIN public.countries AS countries
+      ON countries.id = cities.country_id
+    LEFT JOIN public.users AS poc_user
+      ON poc_user.id = companies.primary_contact_id
+    LEFT JOIN public.users AS created_by_user
+      ON created_by_user.id = companies.created_by
+    LEFT JOIN public.product_categories AS product_categories
+      ON product_categories.id = companies.primary_category_id
+    WHERE
+      (
+        companies.status = 1 AND companies.category IN (1, 2, 4)
       )
-      THEN NULL
-      ELSE CAST(EXTRACT(YEAR FROM companies.incorporation_date) AS INT)
-    END AS incorporation_year,
-    companies.fiscal_year_end_month AS fiscal_year_end_month,
-    companies.address_line1 AS address_line1,
-    companies.address_line2 AS address_line2,
-    companies.postal_code AS postal_code,
-    companies.state_code AS state_code,
-    COALESCE(companies.address_line1, '') || ', ' || COALESCE(cities.name, '') || ' ' || COALESCE(companies.postal_code, '') || ', ' || COALESCE(countries.iso2, '') AS full_address,
-    companies.city_id AS city_id,
-    cities.name AS city_name,
-    cities.state_name AS city_state_name,
-    cities.latitude AS city_latitude,
-    cities.longitude AS city_longitude,
-    cities.time_zone AS city_time_zone,
-    cities.country_id AS country_id,
-    countries.name AS country_name,
-    countries.iso2 AS country_iso2,
-    countries.region AS country_region,
-    countries.currency_code AS country_currency_code,
-    COALESCE(countries.is_eu_member, FALSE) AS is_eu_vendor,
-    COALESCE(countries.is_sanctioned, FALSE) AS is_sanctioned_country,
-    companies.primary_category_id AS primary_category_id,
-    product_categories.name AS primary_category_name,
-    product_categories.code AS primary_category_code,
-    product_categories.path AS primary_category_path,
-    product_categories.requires_approval AS category_requires_approval,
-    companies.primary_contact_id AS poc_user_id,
-    poc_user.first_name AS poc_first_name,
-    poc_user.last_name AS poc_last_name,
-    TRIM(COALESCE(poc_user.first_name, '') || ' ' || COALESCE(poc_user.last_name, '')) AS poc_full_name,
-    poc_user.email AS poc_email,
-    COALESCE(poc_user.mobile_phone, poc_user.phone) AS poc_phone,
-    poc_user.job_title AS poc_job_title,
-    poc_user.is_active AS poc_is_active,
-    companies.created_by AS created_by_user_id,
-    TRIM(
-      COALESCE(created_by_user.first_name, '') || ' ' || COALESCE(created_by_user.last_name, '')
-    ) AS created_by_name,
-    created_by_user.email AS created_by_email,
-    companies.employee_count AS employee_count,
-    CASE
-      WHEN companies.employee_count IS NULL
-      THEN 'unknown'
-      WHEN companies.employee_count < 50
-      THEN 'small'
-      WHEN companies.employee_count < 1000
-      THEN 'medium'
-      ELSE 'large'
-    END AS employee_band,
-    companies.annual_revenue AS annual_revenue,
-    CASE
-      WHEN COALESCE((
-        ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
-      ), FALSE)
-      THEN NULL
-      ELSE CAST(companies.annual_revenue / 1000000 AS DECIMAL(18, 6))
-    END AS annual_revenue_musd,
-    companies.currency_code AS currency_code,
-    companies.credit_limit AS credit_limit,
-    companies.payment_terms_days AS payment_terms_days,
-    companies.rating AS rating,
-    CASE
-      WHEN COALESCE((
-        ABS(companies.rating * 20) >= 999.995
-      ), FALSE)
-      THEN NULL
-      ELSE CAST(companies.rating * 20 AS DECIMAL(5, 2))
-    END AS rating_pct,
-    companies.is_verified AS is_verified,
-    companies.is_preferred AS is_preferred,
-    companies.is_diverse_supplier AS is_diverse_supplier,
-    companies.is_minority_owned AS is_minority_owned,
-    companies.onboarding_status AS onboarding_status,
-    CASE companies.onboarding_status
-      WHEN 0
-      THEN 'not started'
-      WHEN 1
-      THEN 'invited'
-      WHEN 2
-      THEN 'in progress'
-      WHEN 3
-      THEN 'completed'
-      ELSE 'unknown'
-    END AS onboarding_status_label,
-    companies.onboarded_at AS onboarded_at,
-    companies.verified_at AS verified_at,
-    CASE
-      WHEN COALESCE(
-        (
-          CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
-          OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
-        ),
-        FALSE
+      AND EXISTS(
+        SELECT
+          1
+        FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+        WHERE
+          buyer_seller_company_mappings.dealing_with_company_id = companies.id
+          AND buyer_seller_company_mappings.client_company_id = 12855
+          AND buyer_seller_company_mappings.status IN (1, 2, 7)
+          AND buyer_seller_company_mappings.source IN (0, 1)
+          AND NOT buyer_seller_company_mappings.invited_by IS NULL
       )
-      THEN NULL
-      ELSE CAST(CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) AS INT)
-    END AS days_to_onboard,
-    companies.created_at AS vendor_created_at,
-    companies.display_name AS vendor_display_name,
-    CASE
-      WHEN COALESCE(
-        (
-          EXTRACT(YEAR FROM companies.incorporation_date) <= -2147483648.5
-          OR EXTRACT(YEAR FROM companies.incorporation_date) >= 2147483647.5
-        ),
-        FALSE
-      )
-      THEN 'value out of range for fact_vendor.incorporation_year (integer)'
-      WHEN COALESCE((
-        ABS(companies.annual_revenue / 1000000) >= 999999999999.9999995
-      ), FALSE)
-      THEN 'numeric overflow for fact_vendor.annual_revenue_musd (numeric(18,6))'
-      WHEN COALESCE((
-        ABS(companies.rating * 20) >= 999.995
-      ), FALSE)
-      THEN 'numeric overflow for fact_vendor.rating_pct (numeric(5,2))'
-      WHEN COALESCE(
-        (
-          CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) <= -2147483648.5
-          OR CAST(companies.onboarded_at AS DATE) - CAST(companies.created_at AS DATE) >= 2147483647.5
-        ),
-        FALSE
-      )
-      THEN 'value out of range for fact_vendor.days_to_onboard (integer)'
-    END AS cdc__unstorable
-  FROM public.companies AS companies
-  LEFT JOIN public.cities AS cities
-    ON cities.id = companies.city_id
-  LEFT JOIN public.countries AS countries
-    ON countries.id = cities.country_id
-  LEFT JOIN public.users AS poc_user
-    ON poc_user.id = companies.primary_contact_id
-  LEFT JOIN public.users AS created_by_user
-    ON created_by_user.id = companies.created_by
-  LEFT JOIN public.product_categories AS product_categories
-    ON product_categories.id = companies.primary_category_id
+  ) AS w
   WHERE
-    (
-      companies.status = 1 AND companies.category IN (1, 2, 4)
-    )
-    AND EXISTS(
+    EXISTS(
       SELECT
         1
-      FROM public.buyer_seller_company_mappings AS buyer_seller_company_mappings
+      FROM vendor__fact_vendor__keys AS cdc__k
       WHERE
-        buyer_seller_company_mappings.dealing_with_company_id = companies.id
-        AND buyer_seller_company_mappings.client_company_id = 12855
-        AND buyer_seller_company_mappings.status IN (1, 2, 7)
-        AND buyer_seller_company_mappings.source IN (0, 1)
-        AND NOT buyer_seller_company_mappings.invited_by IS NULL
+        cdc__k.vendor_id = w.vendor_id
     );
   ANALYZE vendor__fact_vendor__new (vendor_id);
   INSERT INTO cdc.dead_letter (
@@ -1083,6 +1095,14 @@ BEGIN
         f.vendor_created_at,
         f.vendor_display_name
       FROM staging_public.fact_vendor AS f
+      WHERE
+        EXISTS(
+          SELECT
+            1
+          FROM vendor__fact_vendor__keys AS cdc__k
+          WHERE
+            cdc__k.vendor_id = f.vendor_id
+        )
     ) AS o
       ON n.vendor_id = o.vendor_id
   ) AS d

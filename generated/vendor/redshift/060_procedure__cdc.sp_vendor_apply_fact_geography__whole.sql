@@ -7,30 +7,42 @@ BEGIN
   DROP TABLE IF EXISTS vendor__fact_geography__new;
   CREATE TEMPORARY TABLE vendor__fact_geography__new AS
   SELECT
-    cities.id AS city_id,
-    cities.name AS city_name,
-    cities.state_name AS state_name,
-    cities.state_code AS state_code,
-    cities.metro_area AS metro_area,
-    cities.latitude AS latitude,
-    cities.longitude AS longitude,
-    cities.population AS population,
-    cities.time_zone AS time_zone,
-    cities.is_capital AS is_capital,
-    cities.tier AS tier,
-    cities.country_id AS country_id,
-    countries.name AS country_name,
-    countries.iso2 AS country_iso2,
-    countries.iso3 AS country_iso3,
-    countries.region AS region,
-    countries.subregion AS subregion,
-    countries.continent_code AS continent_code,
-    countries.currency_code AS currency_code,
-    countries.is_eu_member AS is_eu_member,
-    cities.name || ', ' || COALESCE(countries.iso2, '??') AS city_label
-  FROM public.cities AS cities
-  LEFT JOIN public.countries AS countries
-    ON countries.id = cities.country_id;
+    *
+  FROM (
+    SELECT
+      cities.id AS city_id,
+      cities.name AS city_name,
+      cities.state_name AS state_name,
+      cities.state_code AS state_code,
+      cities.metro_area AS metro_area,
+      cities.latitude AS latitude,
+      cities.longitude AS longitude,
+      cities.population AS population,
+      cities.time_zone AS time_zone,
+      cities.is_capital AS is_capital,
+      cities.tier AS tier,
+      cities.country_id AS country_id,
+      countries.name AS country_name,
+      countries.iso2 AS country_iso2,
+      countries.iso3 AS country_iso3,
+      countries.region AS region,
+      countries.subregion AS subregion,
+      countries.continent_code AS continent_code,
+      countries.currency_code AS currency_code,
+      countries.is_eu_member AS is_eu_member,
+      cities.name || ', ' || COALESCE(countries.iso2, '??') AS city_label
+    FROM public.cities AS cities
+    LEFT JOIN public.countries AS countries
+      ON countries.id = cities.country_id
+  ) AS w
+  WHERE
+    EXISTS(
+      SELECT
+        1
+      FROM vendor__fact_geography__keys AS cdc__k
+      WHERE
+        cdc__k.city_id = w.city_id
+    );
   DROP TABLE IF EXISTS vendor__fact_geography__diff;
   CREATE TEMPORARY TABLE vendor__fact_geography__diff AS
   SELECT
@@ -265,6 +277,14 @@ BEGIN
         f.is_eu_member,
         f.city_label
       FROM staging_public.fact_geography AS f
+      WHERE
+        EXISTS(
+          SELECT
+            1
+          FROM vendor__fact_geography__keys AS cdc__k
+          WHERE
+            cdc__k.city_id = f.city_id
+        )
     ) AS o
       ON n.city_id = o.city_id
   ) AS d
