@@ -566,29 +566,31 @@ def logged_counts(p: PipelinePlan, sources: Sequence[str] | None = None) -> exp.
     )
 
 
+def _summed_where(picked: exp.Expression, value: exp.Expression) -> exp.Expression:
+    """``value`` summed over the rows of :func:`logged_counts` where ``picked`` (0 if none)."""
+    return exp.Coalesce(this=exp.Sum(this=case([(picked, value)], lit(0))), expressions=[lit(0)])
+
+
+def _detected_changes() -> exp.Expression:
+    return exp.Add(
+        this=exp.Add(this=col("inserted"), expression=col("updated")), expression=col("deleted")
+    )
+
+
 def logged_sum(source: str, value: exp.Expression) -> exp.Expression:
     """``value`` summed over ``source``'s row of :func:`logged_counts` (0 if none)."""
-    picked = case([(eq(col("object_name"), lit(source)), value)], lit(0))
-    return exp.Coalesce(this=exp.Sum(this=picked), expressions=[lit(0)])
+    return _summed_where(eq(col("object_name"), lit(source)), value)
 
 
 def logged_changes_of(sources: Sequence[str]) -> exp.Expression:
     """How many inserts, updates and deletes this run detected over all of ``sources``."""
-    changes = exp.Add(
-        this=exp.Add(this=col("inserted"), expression=col("updated")), expression=col("deleted")
-    )
-    picked = case(
-        [(exp.In(this=col("object_name"), expressions=[lit(s) for s in sources]), changes)], lit(0)
-    )
-    return exp.Coalesce(this=exp.Sum(this=picked), expressions=[lit(0)])
+    named = exp.In(this=col("object_name"), expressions=[lit(s) for s in sources])
+    return _summed_where(named, _detected_changes())
 
 
 def logged_changes(source: str) -> exp.Expression:
     """How many inserts, updates and deletes this run detected for ``source``."""
-    changes = exp.Add(
-        this=exp.Add(this=col("inserted"), expression=col("updated")), expression=col("deleted")
-    )
-    return logged_sum(source, changes)
+    return logged_sum(source, _detected_changes())
 
 
 def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:

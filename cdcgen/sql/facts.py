@@ -411,13 +411,17 @@ def _unstorable_reason(t: TargetPlan) -> exp.Expression | None:
     return case(found) if found else None
 
 
-def recompute_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
-    """The definition over the run's keys, with the reason a value could not be stored."""
-    query = definition(p, t, keys_name(p, t))
+def _with_unstorable_reason(t: TargetPlan, query: exp.Select) -> exp.Select:
+    """``query`` plus the reason a value could not be stored (when a column can overflow)."""
     reason = _unstorable_reason(t)
     if reason is None:
         return query
     return query.select(exp.alias_(reason, UNSTORABLE, copy=False), copy=False)
+
+
+def recompute_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+    """The definition over the run's keys, with the reason a value could not be stored."""
+    return _with_unstorable_reason(t, definition(p, t, keys_name(p, t)))
 
 
 def unstorable_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert | None:
@@ -600,10 +604,7 @@ def whole_recompute_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
     to those keys makes the path's writes and logs the keyed path's even when the
     target drifted from its definition behind the pipeline's back (verify reports
     that; a run must not silently repair it on one path and not the other)."""
-    query = definition(p, t)
-    reason = _unstorable_reason(t)
-    if reason is not None:
-        query = query.select(exp.alias_(reason, UNSTORABLE, copy=False), copy=False)
+    query = _with_unstorable_reason(t, definition(p, t))
     w = "w"
     return (
         exp.select(exp.Star())
