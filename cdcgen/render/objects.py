@@ -253,8 +253,13 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     values = [builders.col(dispatch.probe_column(i)) for i, _ in enumerate(p.sources, 1)]
     blocks = [_select_into(r, values, staged_vars, probes)]
     blocks += [_detect_source(r, p, src, v) for src, v in zip(p.sources, staged_vars, strict=True)]
-    idle = [("source", s.name, v) for s, v in zip(p.sources, staged_vars, strict=True)]
-    blocks.append(_idle_block(r, p, [x for x, s in zip(idle, p.sources, strict=True) if s.delete_kind != "snapshot"], dispatch.SOURCE_ZEROS))
+    # a full snapshot left alone reports what it read, in its own block above
+    idle = [
+        ("source", s.name, v)
+        for s, v in zip(p.sources, staged_vars, strict=True)
+        if s.delete_kind != "snapshot"
+    ]
+    blocks.append(_idle_block(r, p, idle, dispatch.SOURCE_ZEROS))
     body = _indented("\n".join(b for b in blocks if b))
     return _step_procedure(
         r, p, p.proc("detect"), "p_run_id BIGINT", body, declare=[f"{v} BIGINT" for v in staged_vars]
