@@ -582,19 +582,24 @@ ORDER_FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
 
 #: how the apply procedures render the path-by-cost threshold (cdcgen.sql.facts.WHOLE_PATH_PCT)
 _WHOLE_PATH_TEST = "IF v_keys * 100 >= {} * v_target_count THEN"
+_WHOLE_PATH_GATE = "AND v_keys >= {} THEN"
 
 
 def with_whole_path_pct(files: dict[str, str], pct: int, *, required: bool = True) -> dict[str, str]:
     """The rendering with another path-by-cost threshold in every fact's apply procedure:
     0 takes the whole path whenever a key is affected (the property tests run it both
     ways), a huge value never takes it."""
-    from cdcgen.sql.facts import WHOLE_PATH_PCT
+    from cdcgen.sql.facts import WHOLE_PATH_MIN_KEYS, WHOLE_PATH_PCT
 
     shipped = _WHOLE_PATH_TEST.format(WHOLE_PATH_PCT)
+    # any number of keys may take the whole path (the shipped build needs 1,000 to count)
+    gate = _WHOLE_PATH_GATE.format(WHOLE_PATH_MIN_KEYS)
     out = dict(files)
     changed = 0
     for name, text in files.items():
         if "_apply_" in name and shipped in text:
+            assert gate in text, f"{name}: no minimum of keys to count the target"
+            text = text.replace(gate, _WHOLE_PATH_GATE.format(1))
             out[name] = text.replace(shipped, _WHOLE_PATH_TEST.format(pct))
             changed += 1
     assert changed or not required, "no apply procedure renders the path-by-cost threshold"

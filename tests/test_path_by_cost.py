@@ -5,7 +5,9 @@ beside the whole target) instead of by key. The path is a cost choice only: the 
 path writes for the same batch.
 
 On a real PostgreSQL: the same history of batches runs on two databases of
-mappings/orders.yml, one built as shipped (``WHOLE_PATH_PCT``) and one that never takes the whole path;
+mappings/orders.yml, one built with the shipped threshold (``WHOLE_PATH_PCT``; counting the
+target from the first key, where the shipped build waits for ``WHOLE_PATH_MIN_KEYS`` keys,
+more than these histories reach) and one that never takes the whole path;
 after every run both hold the same rows, and ``run_counts.path`` says which path ran."""
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cdcgen.sql.facts import WHOLE_PATH_PCT
+from cdcgen.sql.facts import WHOLE_PATH_MIN_KEYS, WHOLE_PATH_PCT
 from tests.pipeline_harness import REPO, Pipeline, ts
 from tests.strategies_pipeline import deployed_database, postgres_rendering, with_whole_path_pct
 
@@ -79,14 +81,17 @@ def paths(p: Pipeline, run_id: int) -> dict[str, str | None]:
 @pytest.fixture
 def pair(pg_admin_dsn: str) -> Iterator[tuple[Pipeline, Pipeline]]:
     shipped = postgres_rendering(ORDERS_SPEC)
+    threshold = with_whole_path_pct(shipped, WHOLE_PATH_PCT)  # the shipped share, any key count
     keyed = with_whole_path_pct(shipped, 1_000_000)  # never the whole path
-    with deployed_database(pg_admin_dsn, shipped) as a, deployed_database(pg_admin_dsn, keyed) as b:
+    with deployed_database(pg_admin_dsn, threshold) as a, deployed_database(pg_admin_dsn, keyed) as b:
         yield a, b
 
 
 def test_the_apply_procedures_render_the_shipped_threshold() -> None:
     text = postgres_rendering(ORDERS_SPEC)["060_procedure__cdc.sp_orders_apply_fact_order.sql"]
     assert f"IF v_keys * 100 >= {WHOLE_PATH_PCT} * v_target_count THEN" in text
+    # a run of a few keys never counts the target (a read of all of it)
+    assert f"IF NOT p_full AND v_target_rows > 0 AND v_keys >= {WHOLE_PATH_MIN_KEYS} THEN" in text
 
 
 def test_a_large_change_takes_the_whole_path_and_writes_what_the_keyed_path_writes(

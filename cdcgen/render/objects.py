@@ -443,7 +443,11 @@ def _whole_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, obje
     its own procedure, so the usual keyed run never parses it (see _detect_procedure)."""
     if t.kind != "fact":
         return {"whole_apply": ""}
-    return {"whole_apply": f"    CALL {whole_apply_proc(p, t)}(p_run_id);", "whole_pct": facts.WHOLE_PATH_PCT}
+    return {
+        "whole_apply": f"    CALL {whole_apply_proc(p, t)}(p_run_id);",
+        "whole_pct": facts.WHOLE_PATH_PCT,
+        "whole_min_keys": facts.WHOLE_PATH_MIN_KEYS,
+    }
 
 
 def _whole_apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:

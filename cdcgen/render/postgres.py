@@ -101,6 +101,13 @@ def _concat(gen: Any, e: exp.Expression) -> str:
     return "(" + " || ".join(gen.sql(part) for part in e.expressions) + ")"
 
 
+def _probed_delta(gen: Any, e: nodes.ProbedDelta) -> str:
+    delta: exp.Table = e.this
+    alias = exp.TableAlias(this=exp.to_identifier(delta.alias))
+    kept = exp.select(exp.Star()).from_(delta.copy(), copy=False).where(e.args["probe"].copy(), copy=False)
+    return gen.sql(exp.Subquery(this=kept, alias=alias))
+
+
 def _strip_redshift_only(expression: exp.Create) -> exp.Create:
     """DISTKEY/SORTKEY/DISTSTYLE and late binding are Redshift physical design."""
     # A shallow copy: the body (a view's whole query) is shared, not copied; only the
@@ -148,6 +155,7 @@ class CdcPostgres(Postgres):
                 f"CAST(EXTRACT(EPOCH FROM (clock_timestamp() - {self.sql(e, 'this')})) * 1000 AS BIGINT)"
             ),
             nodes.RowPayload: _payload,
+            nodes.ProbedDelta: _probed_delta,
             nodes.PayloadText: lambda self, e: self.sql(e, "this"),
             # VARCHAR(n) holds n characters on PostgreSQL
             nodes.TextWidth: lambda self, e: f"LENGTH({self.sql(e, 'this')})",

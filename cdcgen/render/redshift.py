@@ -79,6 +79,7 @@ class CdcRedshift(Redshift):
             ),
             # r_object_function: row images are SUPER values built with OBJECT(k, v, ...).
             nodes.RowPayload: _payload,
+            nodes.ProbedDelta: lambda self, e: self.sql(e, "this"),
             nodes.PayloadText: _payload_text,
             # r_OCTET_LENGTH: VARCHAR(n) holds n bytes on Redshift, so widths are bytes.
             nodes.TextWidth: lambda self, e: f"OCTET_LENGTH({self.sql(e, 'this')})",

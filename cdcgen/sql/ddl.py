@@ -15,6 +15,7 @@ from cdcgen.sql.tables import (
     RUN_ID,
     VERSION_ACTION,
     bookkeeping_columns,
+    surrogate_key,
     tombstone_log,
     tombstones,
     version_log,
@@ -361,14 +362,23 @@ def postgres_indexes(p: PipelinePlan) -> list[IndexDef]:
 
 def current_version_indexes(p: PipelinePlan) -> list[IndexDef]:
     """SCD2 dimensions are read by key for their open version (recompute, close, overwrite):
-    a partial index on the key over current rows only."""
-    return [
-        IndexDef(
-            f"ix_{t.name}__current", t.table, t.key, exp.EQ(this=exp.column("is_current"), expression=exp.true())
-        )
-        for t in p.targets
-        if t.kind == "dimension"
-    ]
+    a partial index on the key over current rows only; by key for their closed versions
+    (when a key returns, its last validity end): a partial index over those; and for
+    the highest surrogate key in the version log (new keys never reuse a rolled-back
+    one): an index on it, so each run reads one index entry, not the whole log."""
+    out: list[IndexDef] = []
+    for t in p.targets:
+        if t.kind != "dimension":
+            continue
+        current = exp.column("is_current")
+        out += [
+            IndexDef(f"ix_{t.name}__current", t.table, t.key, exp.EQ(this=current, expression=exp.true())),
+            IndexDef(
+                f"ix_{t.name}__closed", t.table, t.key, exp.EQ(this=current.copy(), expression=exp.false())
+            ),
+            IndexDef(f"ix_{t.name}__version_log", version_log(p, t), (surrogate_key(t),)),
+        ]
+    return out
 
 
 def staging_indexes(p: PipelinePlan) -> list[IndexDef]:

@@ -150,6 +150,21 @@ class TextWidth(exp.Expression, exp.Func):
     ``LENGTH`` (VARCHAR(n) holds n characters)."""
 
     arg_types = {"this": True}
+class ProbedDelta(exp.Expression):
+    """A delta table joined into a large table, kept to the rows that find a partner there.
+
+    ``this`` is the delta (a table with its alias), ``probe`` an ``EXISTS`` over the
+    partner table with the join condition. PostgreSQL: ``(SELECT * FROM delta AS d WHERE
+    probe) AS d``; the probe is an index lookup per delta row, and a hash join whose
+    hashed side comes out empty never scans the large side. That matters for
+    low-cardinality join columns (``companies.created_by``, a handful of creators):
+    the planner, estimating thousands of partners per delta row, hashes the whole
+    table although most changed rows have none. Redshift: the delta alone (no
+    indexes to probe; the hash join reads the columns it needs either way)."""
+
+    arg_types = {"this": True, "probe": True}
+
+
 def flat_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
     """A stored row image as one flat {column: value} dict (for Python readers)."""
     if image is None or not any(k.startswith("cdc__") for k in image):

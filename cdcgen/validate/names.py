@@ -187,6 +187,8 @@ def _target_names(spec: Spec) -> Iterator[Name]:
                 yield Name(f"{t}__version_log", "table", path, origin, "cdc")
                 # PostgreSQL partial index on the current versions (sql/ddl.py)
                 yield Name(f"ix_{t}__current", "index", path, origin, "index")
+                yield Name(f"ix_{t}__closed", "index", path, origin, "index")
+                yield Name(f"ix_{t}__version_log", "index", path, origin, "index")
             for c in target.columns:
                 for prefix in COLUMN_PREFIXES:
                     yield Name(

@@ -56,7 +56,19 @@ BEGIN
           SELECT
             customers.id AS customer_id
           FROM public.customers AS customers
-          INNER JOIN orders__addresses__delta AS d
+          INNER JOIN (
+            SELECT
+              *
+            FROM orders__addresses__delta AS d
+            WHERE
+              EXISTS(
+                SELECT
+                  1
+                FROM public.customers AS customers
+                WHERE
+                  d.id = customers.default_address_id
+              )
+          ) AS d
             ON d.id = customers.default_address_id
           WHERE
             d.cdc__op IN ('I', 'U', 'D')
@@ -67,7 +79,19 @@ BEGIN
           SELECT
             customers.id AS customer_id
           FROM public.customers AS customers
-          INNER JOIN orders__addresses__delta AS d
+          INNER JOIN (
+            SELECT
+              *
+            FROM orders__addresses__delta AS d
+            WHERE
+              EXISTS(
+                SELECT
+                  1
+                FROM public.customers AS customers
+                WHERE
+                  d.old__id = customers.default_address_id
+              )
+          ) AS d
             ON d.old__id = customers.default_address_id
           WHERE
             d.cdc__op IN ('I', 'U', 'D')
