@@ -262,7 +262,7 @@ def _probed(
         return delta
     (alias,) = r.depends_on
     partner = p.source(t.relation(alias).source)
-    if set(partner.key) <= {c.name for c in r.on.find_all(exp.Column) if c.table == alias}:
+    if set(partner.key) <= {c.name for c in matched.find_all(exp.Column) if c.table == alias}:
         return delta
     probe = exp.Exists(
         this=exp.select(lit(1))
