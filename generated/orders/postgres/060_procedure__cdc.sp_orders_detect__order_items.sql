@@ -38,22 +38,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-                THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(product_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(product_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for order_items.product_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -64,22 +68,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-                THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(quantity AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                  THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(quantity AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for order_items.quantity (integer)'
       WHEN NOT COALESCE(
         CASE
@@ -90,24 +98,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(unit_price AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
       WHEN NOT COALESCE(
         CASE
@@ -118,24 +130,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-                  THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(discount_amount AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                    THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(discount_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
       WHEN NOT COALESCE(
         CASE
@@ -146,24 +162,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-                  THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tax_amount AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                    THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tax_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
       WHEN NOT COALESCE(
         CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -220,22 +240,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-                THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(product_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(product_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for order_items.product_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -246,22 +270,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-                THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(quantity AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                  THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(quantity AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for order_items.quantity (integer)'
       WHEN NOT COALESCE(
         CASE
@@ -272,24 +300,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(unit_price AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
       WHEN NOT COALESCE(
         CASE
@@ -300,24 +332,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-                  THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(discount_amount AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                    THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(discount_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
       WHEN NOT COALESCE(
         CASE
@@ -328,24 +364,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-                  THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tax_amount AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                    THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tax_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
       WHEN NOT COALESCE(
         CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -403,22 +443,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-                THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(product_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(product_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for order_items.product_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -429,22 +473,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-                THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(quantity AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                  THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(quantity AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for order_items.quantity (integer)'
       WHEN NOT COALESCE(
         CASE
@@ -455,24 +503,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(unit_price AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
       WHEN NOT COALESCE(
         CASE
@@ -483,24 +535,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-                  THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(discount_amount AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                    THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(discount_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
       WHEN NOT COALESCE(
         CASE
@@ -511,24 +567,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-                  THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tax_amount AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                    THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tax_amount AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
       WHEN NOT COALESCE(
         CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

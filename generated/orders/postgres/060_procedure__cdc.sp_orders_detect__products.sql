@@ -43,24 +43,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-                  THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(unit_price AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(unit_price AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for products.unit_price (numeric(12,2))'
       WHEN NOT COALESCE(
         CASE
@@ -71,24 +75,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 35
-                  THEN CAST(unit_cost AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(unit_cost AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 10
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 35
+                    THEN CAST(unit_cost AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(unit_cost AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
       WHEN NOT COALESCE(
         CASE
@@ -99,24 +107,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
-                  THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(weight_kg AS DECIMAL(38, 3))
-            END
-          ) >= 99999.9995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 5
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+                    THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(weight_kg AS DECIMAL(38, 3))
+              END
+            ) >= 99999.9995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
       WHEN NOT COALESCE(
         CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

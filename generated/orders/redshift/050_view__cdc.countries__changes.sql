@@ -181,24 +181,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(vat_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(vat_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -288,24 +292,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(vat_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(vat_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -360,24 +368,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(vat_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(vat_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

@@ -329,22 +329,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(customer_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(customer_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for orders.customer_id (bigint)'
             WHEN COALESCE((
               OCTET_LENGTH(order_number) > 32
@@ -371,24 +375,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 35
-                        THEN CAST(subtotal AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(subtotal AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 10
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 35
+                          THEN CAST(subtotal AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(subtotal AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
             WHEN NOT COALESCE(
               CASE
@@ -399,24 +407,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 35
-                        THEN CAST(discount_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(discount_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 10
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 35
+                          THEN CAST(discount_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(discount_total AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
             WHEN NOT COALESCE(
               CASE
@@ -427,24 +439,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 35
-                        THEN CAST(tax_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(tax_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 10
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 35
+                          THEN CAST(tax_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(tax_total AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
             WHEN NOT COALESCE(
               CASE
@@ -455,24 +471,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 35
-                        THEN CAST(shipping_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(shipping_total AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 10
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 35
+                          THEN CAST(shipping_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(shipping_total AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
             WHEN NOT COALESCE(
               CASE
@@ -483,22 +503,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(shipping_address_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(shipping_address_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for orders.shipping_address_id (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -509,22 +533,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(billing_address_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(billing_address_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for orders.billing_address_id (bigint)'
             WHEN NOT COALESCE(
               CAST(placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

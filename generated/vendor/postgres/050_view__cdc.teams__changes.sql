@@ -701,22 +701,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for teams.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(company_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(company_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.company_id (bigint)'
             WHEN COALESCE((
               LENGTH(name) > 150
@@ -735,22 +739,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for teams.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
-                      THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(category AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+                        THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(category AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.category (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -761,22 +769,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for teams.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -787,22 +799,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for teams.team_type ("' || SUBSTRING(CAST(team_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(team_type AS VARCHAR(65535))) <= 37
-                      THEN CAST(team_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(team_type AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(team_type AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(team_type AS VARCHAR(65535))) <= 37
+                        THEN CAST(team_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(team_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(team_type AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.team_type (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -813,22 +829,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for teams.lead_user_id ("' || SUBSTRING(CAST(lead_user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(lead_user_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(lead_user_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(lead_user_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(lead_user_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(lead_user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(lead_user_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.lead_user_id (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -839,22 +859,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for teams.parent_team_id ("' || SUBSTRING(CAST(parent_team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(parent_team_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(parent_team_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(parent_team_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(parent_team_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(parent_team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(parent_team_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.parent_team_id (bigint)'
             WHEN COALESCE((
               LENGTH(cost_center) > 32
@@ -869,24 +893,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for teams.budget_amount ("' || SUBSTRING(CAST(budget_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(budget_amount AS VARCHAR(65535))) <= 35
-                        THEN CAST(budget_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(budget_amount AS DECIMAL(38, 2))
-                  END
-                ) >= 999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(budget_amount AS VARCHAR(65535))) <= 12
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(budget_amount AS VARCHAR(65535))) <= 35
+                          THEN CAST(budget_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(budget_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(budget_amount AS DECIMAL(38, 2))
+                    END
+                  ) >= 999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for teams.budget_amount (numeric(14,2))'
             WHEN COALESCE((
               LENGTH(budget_currency) > 3
@@ -901,24 +929,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for teams.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
-                        THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(spend_limit AS DECIMAL(38, 2))
-                  END
-                ) >= 999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 12
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
+                          THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(spend_limit AS DECIMAL(38, 2))
+                    END
+                  ) >= 999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for teams.spend_limit (numeric(14,2))'
             WHEN NOT COALESCE(
               CASE
@@ -929,22 +961,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for teams.member_count ("' || SUBSTRING(CAST(member_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(member_count AS VARCHAR(65535))) <= 37
-                      THEN CAST(member_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(member_count AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(member_count AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(member_count AS VARCHAR(65535))) <= 37
+                        THEN CAST(member_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(member_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(member_count AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.member_count (integer)'
             WHEN NOT COALESCE(
               CASE
@@ -955,24 +991,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for teams.approval_threshold ("' || SUBSTRING(CAST(approval_threshold AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(approval_threshold AS VARCHAR(65535))) <= 35
-                        THEN CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(approval_threshold AS DECIMAL(38, 2))
-                  END
-                ) >= 999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(approval_threshold AS VARCHAR(65535))) <= 12
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(approval_threshold AS VARCHAR(65535))) <= 35
+                          THEN CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(approval_threshold AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(approval_threshold AS DECIMAL(38, 2))
+                    END
+                  ) >= 999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for teams.approval_threshold (numeric(14,2))'
             WHEN NOT COALESCE(
               CASE
@@ -983,22 +1023,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for teams.budget_period ("' || SUBSTRING(CAST(budget_period AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(budget_period AS VARCHAR(65535))) <= 37
-                      THEN CAST(budget_period AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(budget_period AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(budget_period AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(budget_period AS VARCHAR(65535))) <= 37
+                        THEN CAST(budget_period AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(budget_period AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(budget_period AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.budget_period (smallint)'
             WHEN NOT COALESCE(
               CAST(budget_reset_on AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -1022,22 +1066,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for teams.location_city_id ("' || SUBSTRING(CAST(location_city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(location_city_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(location_city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(location_city_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(location_city_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(location_city_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(location_city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(location_city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(location_city_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.location_city_id (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -1048,22 +1096,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for teams.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(sort_order AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                        THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(sort_order AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.sort_order (smallint)'
             WHEN COALESCE((
               LENGTH(external_ref) > 64
@@ -1078,22 +1130,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for teams.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(created_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(created_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.created_by (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -1104,22 +1160,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for teams.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(updated_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(updated_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for teams.updated_by (bigint)'
             WHEN NOT COALESCE(
               CAST(archived_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

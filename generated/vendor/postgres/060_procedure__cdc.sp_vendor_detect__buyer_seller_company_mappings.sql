@@ -35,22 +35,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for buyer_seller_company_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
-                THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(client_company_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(client_company_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for buyer_seller_company_mappings.client_company_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -61,22 +65,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for buyer_seller_company_mappings.dealing_with_company_id ("' || SUBSTRING(CAST(dealing_with_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
-                THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(dealing_with_company_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(dealing_with_company_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for buyer_seller_company_mappings.dealing_with_company_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -87,22 +95,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for buyer_seller_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(status AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -113,22 +125,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for buyer_seller_company_mappings.source ("' || SUBSTRING(CAST(source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
-                THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(source AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
+                  THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(source AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -139,22 +155,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for buyer_seller_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-                THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(invited_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(invited_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for buyer_seller_company_mappings.invited_by (bigint)'
       WHEN NOT COALESCE(
         CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -179,22 +199,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for buyer_seller_company_mappings.relationship_type ("' || SUBSTRING(CAST(relationship_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
-                THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(relationship_type AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
+                  THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(relationship_type AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
       WHEN COALESCE((
         LENGTH(notes) > 1000

@@ -51,22 +51,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
-                THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(parent_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(parent_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.parent_id (bigint)'
       WHEN COALESCE((
         LENGTH(name) > 150
@@ -93,22 +97,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
-                THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(depth AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                  THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(depth AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.depth (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -119,22 +127,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
-                THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(lft AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                  THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(lft AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.lft (integer)'
       WHEN NOT COALESCE(
         CASE
@@ -145,22 +157,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
-                THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(rgt AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                  THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(rgt AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.rgt (integer)'
       WHEN COALESCE((
         LENGTH(path) > 1000
@@ -183,22 +199,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(status AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.status (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -209,24 +229,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
-                  THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(default_tax_rate AS DECIMAL(38, 2))
-            END
-          ) >= 999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 3
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                    THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+              END
+            ) >= 999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
       WHEN NOT COALESCE(
         CASE
@@ -237,22 +261,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
-                THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                  THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
       WHEN COALESCE((
         LENGTH(tax_code) > 32
@@ -271,24 +299,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
-                  THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(min_order_value AS DECIMAL(38, 2))
-            END
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 12
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                    THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(min_order_value AS DECIMAL(38, 2))
+              END
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
       WHEN NOT COALESCE(
         CASE
@@ -299,22 +331,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
-                THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(vendor_count AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                  THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(vendor_count AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.vendor_count (integer)'
       WHEN NOT COALESCE(
         CASE
@@ -325,22 +361,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(sort_order AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                  THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(sort_order AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.sort_order (smallint)'
       WHEN COALESCE((
         LENGTH(icon_url) > 1024
@@ -355,22 +395,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(created_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(created_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.created_by (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -381,22 +425,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(updated_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(updated_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for product_categories.updated_by (bigint)'
       WHEN NOT COALESCE(
         CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

@@ -47,22 +47,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
-                THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(team_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(team_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.team_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -73,22 +77,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
-                THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(user_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(user_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.user_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -99,22 +107,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-                THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(role AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                  THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(role AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.role (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -125,22 +137,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(status AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.status (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -151,24 +167,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
-                  THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(approval_limit AS DECIMAL(38, 2))
-            END
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 12
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                    THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(approval_limit AS DECIMAL(38, 2))
+              END
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for team_members.approval_limit (numeric(14,2))'
       WHEN COALESCE((
         LENGTH(title) > 150
@@ -183,22 +203,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
-                THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(notification_level AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                  THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(notification_level AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.notification_level (smallint)'
       WHEN NOT COALESCE(
         CAST(joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -214,24 +238,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
-                  THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
-            END
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 12
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+                    THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
+              END
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
       WHEN NOT COALESCE(
         CAST(last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -247,22 +275,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
-                THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(membership_source AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+                  THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(membership_source AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.membership_source (smallint)'
       WHEN NOT COALESCE(
         CAST(left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -278,22 +310,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
-                THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(added_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(added_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.added_by (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -304,22 +340,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
-                THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(removed_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(removed_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.removed_by (bigint)'
       WHEN COALESCE((
         LENGTH(invitation_token) > 64
@@ -392,22 +432,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
-                THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(team_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(team_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.team_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -418,22 +462,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
-                THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(user_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(user_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.user_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -444,22 +492,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-                THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(role AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                  THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(role AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.role (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -470,22 +522,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(status AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.status (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -496,24 +552,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
-                  THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(approval_limit AS DECIMAL(38, 2))
-            END
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 12
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                    THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(approval_limit AS DECIMAL(38, 2))
+              END
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for team_members.approval_limit (numeric(14,2))'
       WHEN COALESCE((
         LENGTH(title) > 150
@@ -528,22 +588,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
-                THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(notification_level AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                  THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(notification_level AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.notification_level (smallint)'
       WHEN NOT COALESCE(
         CAST(joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -559,24 +623,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
-                  THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
-            END
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 12
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+                    THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
+              END
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
       WHEN NOT COALESCE(
         CAST(last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -592,22 +660,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
-                THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(membership_source AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+                  THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(membership_source AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.membership_source (smallint)'
       WHEN NOT COALESCE(
         CAST(left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -623,22 +695,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
-                THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(added_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(added_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.added_by (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -649,22 +725,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
-                THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(removed_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(removed_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.removed_by (bigint)'
       WHEN COALESCE((
         LENGTH(invitation_token) > 64
@@ -738,22 +818,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.team_id ("' || SUBSTRING(CAST(team_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
-                THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(team_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(team_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(team_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(team_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(team_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.team_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -764,22 +848,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
-                THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(user_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(user_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.user_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -790,22 +878,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-                THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(role AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                  THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(role AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.role (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -816,22 +908,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(status AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.status (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -842,24 +938,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
-                  THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(approval_limit AS DECIMAL(38, 2))
-            END
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 12
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                    THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(approval_limit AS DECIMAL(38, 2))
+              END
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for team_members.approval_limit (numeric(14,2))'
       WHEN COALESCE((
         LENGTH(title) > 150
@@ -874,22 +974,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
-                THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(notification_level AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                  THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(notification_level AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.notification_level (smallint)'
       WHEN NOT COALESCE(
         CAST(joined_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -905,24 +1009,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for team_members.monthly_spend_limit ("' || SUBSTRING(CAST(monthly_spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
-                  THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
-            END
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 12
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(monthly_spend_limit AS VARCHAR(65535))) <= 35
+                    THEN CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(monthly_spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(monthly_spend_limit AS DECIMAL(38, 2))
+              END
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for team_members.monthly_spend_limit (numeric(14,2))'
       WHEN NOT COALESCE(
         CAST(last_activity_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -938,22 +1046,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for team_members.membership_source ("' || SUBSTRING(CAST(membership_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
-                THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(membership_source AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(membership_source AS VARCHAR(65535))) <= 37
+                  THEN CAST(membership_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(membership_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(membership_source AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.membership_source (smallint)'
       WHEN NOT COALESCE(
         CAST(left_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -969,22 +1081,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.added_by ("' || SUBSTRING(CAST(added_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
-                THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(added_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(added_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(added_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(added_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(added_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.added_by (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -995,22 +1111,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for team_members.removed_by ("' || SUBSTRING(CAST(removed_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
-                THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(removed_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(removed_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(removed_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(removed_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(removed_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for team_members.removed_by (bigint)'
       WHEN COALESCE((
         LENGTH(invitation_token) > 64

@@ -630,22 +630,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.numeric_code ("' || SUBSTRING(CAST(numeric_code AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
-                      THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(numeric_code AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
+                        THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(numeric_code AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.numeric_code (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(phone_code) > 8
@@ -704,24 +708,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(9,6) for countries.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
-                        THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(latitude AS DECIMAL(38, 6))
-                  END
-                ) >= 999.9999995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+                          THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(latitude AS DECIMAL(38, 6))
+                    END
+                  ) >= 999.9999995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.latitude (numeric(9,6))'
             WHEN NOT COALESCE(
               CASE
@@ -732,24 +740,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(9,6) for countries.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
-                        THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(longitude AS DECIMAL(38, 6))
-                  END
-                ) >= 999.9999995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+                          THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(longitude AS DECIMAL(38, 6))
+                    END
+                  ) >= 999.9999995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.longitude (numeric(9,6))'
             WHEN NOT COALESCE(
               CASE
@@ -760,24 +772,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for countries.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
-                        THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(area_km2 AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 10
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+                          THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(area_km2 AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
             WHEN NOT COALESCE(
               CASE
@@ -788,22 +804,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for countries.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
-                      THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(population AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+                        THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(population AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.population (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -814,24 +834,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(18,2) for countries.gdp_usd ("' || SUBSTRING(CAST(gdp_usd AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
-                        THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(gdp_usd AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 16
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
+                          THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(gdp_usd AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
             WHEN NOT COALESCE(
               CASE
@@ -842,24 +866,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(vat_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(vat_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CASE
@@ -870,22 +898,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -896,22 +928,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(sort_order AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                        THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(sort_order AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.sort_order (smallint)'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -1105,22 +1141,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.numeric_code ("' || SUBSTRING(CAST(numeric_code AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
-                      THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(numeric_code AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
+                        THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(numeric_code AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.numeric_code (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(phone_code) > 8
@@ -1179,24 +1219,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(9,6) for countries.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
-                        THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(latitude AS DECIMAL(38, 6))
-                  END
-                ) >= 999.9999995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+                          THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(latitude AS DECIMAL(38, 6))
+                    END
+                  ) >= 999.9999995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.latitude (numeric(9,6))'
             WHEN NOT COALESCE(
               CASE
@@ -1207,24 +1251,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(9,6) for countries.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
-                        THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(longitude AS DECIMAL(38, 6))
-                  END
-                ) >= 999.9999995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+                          THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(longitude AS DECIMAL(38, 6))
+                    END
+                  ) >= 999.9999995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.longitude (numeric(9,6))'
             WHEN NOT COALESCE(
               CASE
@@ -1235,24 +1283,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for countries.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
-                        THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(area_km2 AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 10
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+                          THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(area_km2 AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1263,22 +1315,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for countries.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
-                      THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(population AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+                        THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(population AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.population (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -1289,24 +1345,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(18,2) for countries.gdp_usd ("' || SUBSTRING(CAST(gdp_usd AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
-                        THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(gdp_usd AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 16
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
+                          THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(gdp_usd AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1317,24 +1377,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(vat_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(vat_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1345,22 +1409,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -1371,22 +1439,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(sort_order AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                        THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(sort_order AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.sort_order (smallint)'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -1470,22 +1542,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.numeric_code ("' || SUBSTRING(CAST(numeric_code AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
-                      THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(numeric_code AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
+                        THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(numeric_code AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.numeric_code (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(phone_code) > 8
@@ -1544,24 +1620,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(9,6) for countries.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
-                        THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(latitude AS DECIMAL(38, 6))
-                  END
-                ) >= 999.9999995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+                          THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(latitude AS DECIMAL(38, 6))
+                    END
+                  ) >= 999.9999995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.latitude (numeric(9,6))'
             WHEN NOT COALESCE(
               CASE
@@ -1572,24 +1652,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(9,6) for countries.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
-                        THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(longitude AS DECIMAL(38, 6))
-                  END
-                ) >= 999.9999995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+                          THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(longitude AS DECIMAL(38, 6))
+                    END
+                  ) >= 999.9999995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.longitude (numeric(9,6))'
             WHEN NOT COALESCE(
               CASE
@@ -1600,24 +1684,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(12,2) for countries.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
-                        THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(area_km2 AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 10
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+                          THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(area_km2 AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1628,22 +1716,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for countries.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
-                      THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(population AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+                        THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(population AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.population (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -1654,24 +1746,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(18,2) for countries.gdp_usd ("' || SUBSTRING(CAST(gdp_usd AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
-                        THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(gdp_usd AS DECIMAL(38, 2))
-                  END
-                ) >= 9999999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 16
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
+                          THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(gdp_usd AS DECIMAL(38, 2))
+                    END
+                  ) >= 9999999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1682,24 +1778,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(vat_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(vat_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1710,22 +1810,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -1736,22 +1840,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for countries.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(sort_order AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                        THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(sort_order AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for countries.sort_order (smallint)'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

@@ -635,22 +635,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(parent_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(parent_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.parent_id (bigint)'
             WHEN COALESCE((
               OCTET_LENGTH(name) > 150
@@ -677,22 +681,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
-                      THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(depth AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                        THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(depth AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.depth (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -703,22 +711,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
-                      THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(lft AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                        THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(lft AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.lft (integer)'
             WHEN NOT COALESCE(
               CASE
@@ -729,22 +741,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
-                      THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(rgt AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                        THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(rgt AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.rgt (integer)'
             WHEN COALESCE((
               OCTET_LENGTH(path) > 1000
@@ -767,22 +783,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -793,24 +813,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CASE
@@ -821,22 +845,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
-                      THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                        THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(tax_code) > 32
@@ -855,24 +883,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
-                        THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(min_order_value AS DECIMAL(38, 2))
-                  END
-                ) >= 999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 12
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                          THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(min_order_value AS DECIMAL(38, 2))
+                    END
+                  ) >= 999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
             WHEN NOT COALESCE(
               CASE
@@ -883,22 +915,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
-                      THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(vendor_count AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                        THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(vendor_count AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.vendor_count (integer)'
             WHEN NOT COALESCE(
               CASE
@@ -909,22 +945,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(sort_order AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                        THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(sort_order AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.sort_order (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(icon_url) > 1024
@@ -939,22 +979,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(created_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(created_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.created_by (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -965,22 +1009,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(updated_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(updated_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.updated_by (bigint)'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -1146,22 +1194,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(parent_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(parent_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.parent_id (bigint)'
             WHEN COALESCE((
               OCTET_LENGTH(name) > 150
@@ -1188,22 +1240,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
-                      THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(depth AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                        THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(depth AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.depth (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -1214,22 +1270,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
-                      THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(lft AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                        THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(lft AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.lft (integer)'
             WHEN NOT COALESCE(
               CASE
@@ -1240,22 +1300,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
-                      THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(rgt AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                        THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(rgt AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.rgt (integer)'
             WHEN COALESCE((
               OCTET_LENGTH(path) > 1000
@@ -1278,22 +1342,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -1304,24 +1372,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1332,22 +1404,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
-                      THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                        THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(tax_code) > 32
@@ -1366,24 +1442,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
-                        THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(min_order_value AS DECIMAL(38, 2))
-                  END
-                ) >= 999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 12
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                          THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(min_order_value AS DECIMAL(38, 2))
+                    END
+                  ) >= 999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1394,22 +1474,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
-                      THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(vendor_count AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                        THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(vendor_count AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.vendor_count (integer)'
             WHEN NOT COALESCE(
               CASE
@@ -1420,22 +1504,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(sort_order AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                        THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(sort_order AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.sort_order (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(icon_url) > 1024
@@ -1450,22 +1538,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(created_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(created_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.created_by (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -1476,22 +1568,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(updated_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(updated_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.updated_by (bigint)'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -1553,22 +1649,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(parent_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(parent_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.parent_id (bigint)'
             WHEN COALESCE((
               OCTET_LENGTH(name) > 150
@@ -1595,22 +1695,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
-                      THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(depth AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                        THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(depth AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.depth (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -1621,22 +1725,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
-                      THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(lft AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                        THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(lft AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.lft (integer)'
             WHEN NOT COALESCE(
               CASE
@@ -1647,22 +1755,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
-                      THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(rgt AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                        THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(rgt AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.rgt (integer)'
             WHEN COALESCE((
               OCTET_LENGTH(path) > 1000
@@ -1685,22 +1797,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -1711,24 +1827,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
-                        THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(default_tax_rate AS DECIMAL(38, 2))
-                  END
-                ) >= 999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 3
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                          THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+                    END
+                  ) >= 999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1739,22 +1859,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
-                      THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                        THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(tax_code) > 32
@@ -1773,24 +1897,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
-                        THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(min_order_value AS DECIMAL(38, 2))
-                  END
-                ) >= 999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 12
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                          THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(min_order_value AS DECIMAL(38, 2))
+                    END
+                  ) >= 999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
             WHEN NOT COALESCE(
               CASE
@@ -1801,22 +1929,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
-                      THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(vendor_count AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                        THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(vendor_count AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.vendor_count (integer)'
             WHEN NOT COALESCE(
               CASE
@@ -1827,22 +1959,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                      THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(sort_order AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                        THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(sort_order AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.sort_order (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(icon_url) > 1024
@@ -1857,22 +1993,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(created_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(created_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.created_by (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -1883,22 +2023,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(updated_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(updated_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for product_categories.updated_by (bigint)'
             WHEN NOT COALESCE(
               CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

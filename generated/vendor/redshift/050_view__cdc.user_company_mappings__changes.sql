@@ -665,22 +665,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for user_company_mappings.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(user_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(user_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.user_id (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -691,22 +695,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for user_company_mappings.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(company_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(company_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.company_id (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -717,22 +725,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for user_company_mappings.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-                      THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(role AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                        THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(role AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.role (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -743,22 +755,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for user_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -769,24 +785,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for user_company_mappings.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
-                        THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(approval_limit AS DECIMAL(38, 2))
-                  END
-                ) >= 999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 12
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                          THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(approval_limit AS DECIMAL(38, 2))
+                    END
+                  ) >= 999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for user_company_mappings.approval_limit (numeric(14,2))'
             WHEN COALESCE((
               OCTET_LENGTH(approval_currency) > 3
@@ -801,24 +821,28 @@ FROM (
               TRUE
             )
             THEN 'value not castable to numeric(14,2) for user_company_mappings.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              (
-                ABS(
-                  CASE
-                    WHEN COALESCE(
-                      CASE
-                        WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
-                        THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                        ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                      END,
-                      TRUE
-                    )
-                    THEN CAST(spend_limit AS DECIMAL(38, 2))
-                  END
-                ) >= 999999999999.995
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 12
+              THEN FALSE
+              ELSE COALESCE(
+                (
+                  ABS(
+                    CASE
+                      WHEN COALESCE(
+                        CASE
+                          WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
+                          THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                          ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                        END,
+                        TRUE
+                      )
+                      THEN CAST(spend_limit AS DECIMAL(38, 2))
+                    END
+                  ) >= 999999999999.995
+                ),
+                FALSE
+              )
+            END
             THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
             WHEN NOT COALESCE(
               CASE
@@ -829,22 +853,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for user_company_mappings.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
-                      THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(notification_level AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                        THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(notification_level AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.notification_level (smallint)'
             WHEN NOT COALESCE(
               CAST(last_invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -860,22 +888,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for user_company_mappings.mapping_source ("' || SUBSTRING(CAST(mapping_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 37
-                      THEN CAST(mapping_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(mapping_source AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 37
+                        THEN CAST(mapping_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(mapping_source AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(title) > 150
@@ -898,22 +930,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for user_company_mappings.permissions_mask ("' || SUBSTRING(CAST(permissions_mask AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 37
-                      THEN CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(permissions_mask AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 37
+                        THEN CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(permissions_mask AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
             WHEN NOT COALESCE(
               CASE
@@ -924,22 +960,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for user_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(invited_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(invited_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.invited_by (bigint)'
             WHEN NOT COALESCE(
               CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -970,22 +1010,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for user_company_mappings.deactivated_by ("' || SUBSTRING(CAST(deactivated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(deactivated_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(deactivated_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for user_company_mappings.deactivated_by (bigint)'
             WHEN COALESCE((
               OCTET_LENGTH(external_ref) > 64

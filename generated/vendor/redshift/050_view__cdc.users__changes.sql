@@ -845,22 +845,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for users.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(company_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(company_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.company_id (bigint)'
             WHEN COALESCE((
               OCTET_LENGTH(email) > 255
@@ -903,22 +907,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for users.manager_id ("' || SUBSTRING(CAST(manager_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(manager_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(manager_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(manager_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(manager_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.manager_id (bigint)'
             WHEN NOT COALESCE(
               CASE
@@ -929,22 +937,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for users.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-                      THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(role AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                        THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(role AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.role (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -955,22 +967,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for users.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                      THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(status AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                        THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(status AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.status (smallint)'
             WHEN NOT COALESCE(
               CASE
@@ -981,22 +997,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for users.user_type ("' || SUBSTRING(CAST(user_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 37
-                      THEN CAST(user_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(user_type AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 37
+                        THEN CAST(user_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(user_type AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.user_type (smallint)'
             WHEN COALESCE((
               OCTET_LENGTH(locale) > 10
@@ -1015,22 +1035,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to integer for users.sign_in_count ("' || SUBSTRING(CAST(sign_in_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 37
-                      THEN CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(sign_in_count AS DECIMAL(38, 0))
-                END BETWEEN -2147483648 AND 2147483647
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 9
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 37
+                        THEN CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(sign_in_count AS DECIMAL(38, 0))
+                  END BETWEEN -2147483648 AND 2147483647
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.sign_in_count (integer)'
             WHEN NOT COALESCE(
               CAST(current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -1069,22 +1093,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for users.failed_attempts ("' || SUBSTRING(CAST(failed_attempts AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 37
-                      THEN CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(failed_attempts AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 37
+                        THEN CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(failed_attempts AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.failed_attempts (smallint)'
             WHEN NOT COALESCE(
               CAST(locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -1100,22 +1128,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for users.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-                      THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(invited_by AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                        THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(invited_by AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.invited_by (bigint)'
             WHEN NOT COALESCE(
               CAST(invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -1135,22 +1167,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to bigint for users.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
-                      THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(city_id AS DECIMAL(38, 0))
-                END BETWEEN -9223372036854775808 AND 9223372036854775807
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 18
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+                        THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(city_id AS DECIMAL(38, 0))
+                  END BETWEEN -9223372036854775808 AND 9223372036854775807
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.city_id (bigint)'
             WHEN COALESCE((
               OCTET_LENGTH(employee_number) > 32
@@ -1170,22 +1206,26 @@ FROM (
               TRUE
             )
             THEN 'value not castable to smallint for users.notification_frequency ("' || SUBSTRING(CAST(notification_frequency AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-            WHEN COALESCE(
-              NOT (
-                CASE
-                  WHEN COALESCE(
-                    CASE
-                      WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 37
-                      THEN CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                      ELSE CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                    END,
-                    TRUE
-                  )
-                  THEN CAST(notification_frequency AS DECIMAL(38, 0))
-                END BETWEEN -32768 AND 32767
-              ),
-              FALSE
-            )
+            WHEN CASE
+              WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 4
+              THEN FALSE
+              ELSE COALESCE(
+                NOT (
+                  CASE
+                    WHEN COALESCE(
+                      CASE
+                        WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 37
+                        THEN CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                        ELSE CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                      END,
+                      TRUE
+                    )
+                    THEN CAST(notification_frequency AS DECIMAL(38, 0))
+                  END BETWEEN -32768 AND 32767
+                ),
+                FALSE
+              )
+            END
             THEN 'value out of range for users.notification_frequency (smallint)'
             WHEN NOT COALESCE(
               CAST(password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',

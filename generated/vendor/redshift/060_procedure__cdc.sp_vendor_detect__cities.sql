@@ -50,22 +50,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for cities.country_id ("' || SUBSTRING(CAST(country_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 37
-                THEN CAST(country_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(country_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(country_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(country_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for cities.country_id (bigint)'
       WHEN COALESCE((
         OCTET_LENGTH(name) > 150
@@ -104,24 +108,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(9,6) for cities.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
-                  THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(latitude AS DECIMAL(38, 6))
-            END
-          ) >= 999.9999995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 3
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+                    THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(latitude AS DECIMAL(38, 6))
+              END
+            ) >= 999.9999995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for cities.latitude (numeric(9,6))'
       WHEN NOT COALESCE(
         CASE
@@ -132,24 +140,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(9,6) for cities.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
-                  THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(longitude AS DECIMAL(38, 6))
-            END
-          ) >= 999.9999995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 3
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+                    THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(longitude AS DECIMAL(38, 6))
+              END
+            ) >= 999.9999995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for cities.longitude (numeric(9,6))'
       WHEN NOT COALESCE(
         CASE
@@ -160,22 +172,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for cities.elevation_m ("' || SUBSTRING(CAST(elevation_m AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 37
-                THEN CAST(elevation_m AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(elevation_m AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 37
+                  THEN CAST(elevation_m AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(elevation_m AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for cities.elevation_m (integer)'
       WHEN NOT COALESCE(
         CASE
@@ -186,22 +202,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for cities.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
-                THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(population AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+                  THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(population AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for cities.population (integer)'
       WHEN COALESCE((
         OCTET_LENGTH(time_zone) > 64
@@ -216,22 +236,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for cities.utc_offset_minutes ("' || SUBSTRING(CAST(utc_offset_minutes AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 37
-                THEN CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(utc_offset_minutes AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 37
+                  THEN CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(utc_offset_minutes AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for cities.utc_offset_minutes (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -242,22 +266,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for cities.tier ("' || SUBSTRING(CAST(tier AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 37
-                THEN CAST(tier AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(tier AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 37
+                  THEN CAST(tier AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(tier AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for cities.tier (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -268,22 +296,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for cities.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(status AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for cities.status (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -294,22 +326,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for cities.geoname_id ("' || SUBSTRING(CAST(geoname_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 37
-                THEN CAST(geoname_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(geoname_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(geoname_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(geoname_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for cities.geoname_id (bigint)'
       WHEN COALESCE((
         OCTET_LENGTH(wikidata_id) > 16
@@ -332,24 +368,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(10,2) for cities.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
-                  THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(area_km2 AS DECIMAL(38, 2))
-            END
-          ) >= 99999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 8
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+                    THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(area_km2 AS DECIMAL(38, 2))
+              END
+            ) >= 99999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for cities.area_km2 (numeric(10,2))'
       WHEN COALESCE((
         OCTET_LENGTH(slug) > 150

@@ -90,22 +90,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for companies.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(status AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.status (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -116,22 +120,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for companies.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
-                THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(category AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+                  THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(category AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.category (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -142,22 +150,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for companies.company_type ("' || SUBSTRING(CAST(company_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 37
-                THEN CAST(company_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(company_type AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 37
+                  THEN CAST(company_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(company_type AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.company_type (smallint)'
       WHEN COALESCE((
         OCTET_LENGTH(tax_id) > 64
@@ -196,22 +208,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for companies.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
-                THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(city_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(city_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.city_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -222,22 +238,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for companies.primary_category_id ("' || SUBSTRING(CAST(primary_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 37
-                THEN CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(primary_category_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(primary_category_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.primary_category_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -248,22 +268,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for companies.primary_contact_id ("' || SUBSTRING(CAST(primary_contact_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 37
-                THEN CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(primary_contact_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(primary_contact_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.primary_contact_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -274,22 +298,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for companies.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(created_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(created_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.created_by (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -300,22 +328,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for companies.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(updated_by AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                  THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(updated_by AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.updated_by (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -326,22 +358,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to bigint for companies.parent_company_id ("' || SUBSTRING(CAST(parent_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 37
-                THEN CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(parent_company_id AS DECIMAL(38, 0))
-          END BETWEEN -9223372036854775808 AND 9223372036854775807
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 18
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 37
+                  THEN CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(parent_company_id AS DECIMAL(38, 0))
+            END BETWEEN -9223372036854775808 AND 9223372036854775807
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.parent_company_id (bigint)'
       WHEN NOT COALESCE(
         CASE
@@ -352,22 +388,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to integer for companies.employee_count ("' || SUBSTRING(CAST(employee_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 37
-                THEN CAST(employee_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(employee_count AS DECIMAL(38, 0))
-          END BETWEEN -2147483648 AND 2147483647
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 9
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 37
+                  THEN CAST(employee_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(employee_count AS DECIMAL(38, 0))
+            END BETWEEN -2147483648 AND 2147483647
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.employee_count (integer)'
       WHEN NOT COALESCE(
         CASE
@@ -378,24 +418,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(18,2) for companies.annual_revenue ("' || SUBSTRING(CAST(annual_revenue AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 35
-                  THEN CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(annual_revenue AS DECIMAL(38, 2))
-            END
-          ) >= 9999999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 16
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 35
+                    THEN CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(annual_revenue AS DECIMAL(38, 2))
+              END
+            ) >= 9999999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for companies.annual_revenue (numeric(18,2))'
       WHEN COALESCE((
         OCTET_LENGTH(currency_code) > 3
@@ -410,24 +454,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(14,2) for companies.credit_limit ("' || SUBSTRING(CAST(credit_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 35
-                  THEN CAST(credit_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(credit_limit AS DECIMAL(38, 2))
-            END
-          ) >= 999999999999.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 12
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 35
+                    THEN CAST(credit_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(credit_limit AS DECIMAL(38, 2))
+              END
+            ) >= 999999999999.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
       WHEN NOT COALESCE(
         CASE
@@ -438,22 +486,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for companies.payment_terms_days ("' || SUBSTRING(CAST(payment_terms_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 37
-                THEN CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(payment_terms_days AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 37
+                  THEN CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(payment_terms_days AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.payment_terms_days (smallint)'
       WHEN NOT COALESCE(
         CASE
@@ -464,24 +516,28 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to numeric(3,2) for companies.rating ("' || SUBSTRING(CAST(rating AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        (
-          ABS(
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 35
-                  THEN CAST(rating AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(rating AS DECIMAL(38, 2))
-            END
-          ) >= 9.995
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 1
+        THEN FALSE
+        ELSE COALESCE(
+          (
+            ABS(
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 35
+                    THEN CAST(rating AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(rating AS DECIMAL(38, 2))
+              END
+            ) >= 9.995
+          ),
+          FALSE
+        )
+      END
       THEN 'numeric overflow for companies.rating (numeric(3,2))'
       WHEN NOT COALESCE(
         CASE
@@ -492,22 +548,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for companies.onboarding_status ("' || SUBSTRING(CAST(onboarding_status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 37
-                THEN CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(onboarding_status AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 37
+                  THEN CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(onboarding_status AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.onboarding_status (smallint)'
       WHEN NOT COALESCE(
         CAST(onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
@@ -533,22 +593,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for companies.fiscal_year_end_month ("' || SUBSTRING(CAST(fiscal_year_end_month AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 37
-                THEN CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(fiscal_year_end_month AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 37
+                  THEN CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(fiscal_year_end_month AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
       WHEN COALESCE((
         OCTET_LENGTH(logo_url) > 1024
@@ -567,22 +631,26 @@ BEGIN
         TRUE
       )
       THEN 'value not castable to smallint for companies.signup_source ("' || SUBSTRING(CAST(signup_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE(
-        NOT (
-          CASE
-            WHEN COALESCE(
-              CASE
-                WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 37
-                THEN CAST(signup_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                ELSE CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-              END,
-              TRUE
-            )
-            THEN CAST(signup_source AS DECIMAL(38, 0))
-          END BETWEEN -32768 AND 32767
-        ),
-        FALSE
-      )
+      WHEN CASE
+        WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 4
+        THEN FALSE
+        ELSE COALESCE(
+          NOT (
+            CASE
+              WHEN COALESCE(
+                CASE
+                  WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 37
+                  THEN CAST(signup_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                  ELSE CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                END,
+                TRUE
+              )
+              THEN CAST(signup_source AS DECIMAL(38, 0))
+            END BETWEEN -32768 AND 32767
+          ),
+          FALSE
+        )
+      END
       THEN 'value out of range for companies.signup_source (smallint)'
       WHEN COALESCE((
         OCTET_LENGTH(external_ref) > 64
