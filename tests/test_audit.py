@@ -120,3 +120,28 @@ def test_key_only_procedures_are_redshift_conformant(tmp_path: Path, procedure: 
     path = tmp_path / "out" / "orders" / "redshift" / f"060_procedure__cdc.{procedure}.sql"
     findings = check_file(path)
     assert not findings, format_report(findings, f"{path} breaks Redshift rules")
+
+
+def test_full_images_are_stored_uncompressed_on_postgresql(pg_dsn: str) -> None:
+    """The change logs' row images skip pglz (a third of writing them): the columns are
+    STORAGE EXTERNAL, and no stored image is compressed, yet every one reads back whole."""
+    options = DemoOptions(spec=ORDERS, synthetic=True, cycles=2, scale=0.1, seed=3)
+    with connect(pg_dsn) as db:
+        result = run_demo(db, options)
+    assert result.ok
+    with psycopg.connect(pg_dsn) as conn:
+        storage = conn.execute(
+            "SELECT c.relname, a.attname, a.attstorage FROM pg_attribute AS a"
+            " JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'cdc' AND c.relname IN ('change_log', 'fact_change_log')"
+            " AND a.attname IN ('before_row', 'after_row')"
+        ).fetchall()
+        compressed, images, keyed = conn.execute(
+            "SELECT COUNT(pg_column_compression(after_row)), COUNT(after_row),"
+            " COUNT(*) FILTER (WHERE after_row ? 'id') FROM cdc.change_log"
+            " WHERE source = 'customers'"
+        ).fetchone()
+    assert sorted(storage) == [
+        (t, c, "e") for t in ("change_log", "fact_change_log") for c in ("after_row", "before_row")
+    ]
+    assert images > 0 and compressed == 0 and keyed == images

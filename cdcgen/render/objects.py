@@ -193,12 +193,15 @@ def _indented(text: str, pad: str = "  ") -> str:
     return "\n".join(pad + line if line else line for line in text.splitlines())
 
 
-def _table_object(r: Renderer, kind: Kind, d: ddl.TableDef) -> SqlObject:
+def _table_object(
+    r: Renderer, kind: Kind, d: ddl.TableDef, storage: exp.Expression | None = None
+) -> SqlObject:
     create = r.trees.get(("create_table", kind, str(d.table)), partial(ddl.create_table, d))
+    extra = r.statement(storage) + "\n" if storage is not None and r.dialect == "postgres" else ""
     return SqlObject(
         str(d.table),
         kind,
-        r.statement(create) + "\n",
+        r.statement(create) + "\n" + extra,
         tuple((c.name, c.type) for c in d.columns),
         d.key,
     )
@@ -638,7 +641,9 @@ def render_objects(
     r = Renderer(dialect, trees or Trees())
     schemas = dict.fromkeys([p.cdc_schema, p.staging_schema, p.baseline_schema, p.target_schema])
     objects = [SqlObject(s, "schema", r.statement(ddl.create_schema(s)) + "\n") for s in schemas]
-    objects += [_table_object(r, "state_table", d) for d in ddl.state_tables(p)]
+    objects += [
+        _table_object(r, "state_table", d, ddl.uncompressed_columns(p, d)) for d in ddl.state_tables(p)
+    ]
     objects += [_table_object(r, "state_table", d) for d in ddl.tombstone_tables(p)]
     objects += [
         _table_object(r, "state_table", d)

@@ -101,6 +101,11 @@ def _concat(gen: Any, e: exp.Expression) -> str:
     return "(" + " || ".join(gen.sql(part) for part in e.expressions) + ")"
 
 
+def _uncompressed_columns(gen: Any, e: nodes.UncompressedColumns) -> str:
+    columns = ", ".join(f"ALTER COLUMN {gen.sql(c)} SET STORAGE EXTERNAL" for c in e.expressions)
+    return f"ALTER TABLE {gen.sql(e, 'this')} {columns}"
+
+
 def _probed_delta(gen: Any, e: nodes.ProbedDelta) -> str:
     # A plain EXISTS, deliberately: the planner chooses an index probe per delta row, or a
     # pass over the partner column's index for many rows. Tried and measured worse (scale
@@ -161,6 +166,7 @@ class CdcPostgres(Postgres):
             ),
             nodes.RowPayload: _payload,
             nodes.ProbedDelta: _probed_delta,
+            nodes.UncompressedColumns: _uncompressed_columns,
             nodes.PayloadText: lambda self, e: self.sql(e, "this"),
             # VARCHAR(n) holds n characters on PostgreSQL
             nodes.TextWidth: lambda self, e: f"LENGTH({self.sql(e, 'this')})",

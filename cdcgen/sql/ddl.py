@@ -9,6 +9,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import Column, PipelinePlan, SourcePlan, Table, TargetPlan
 from cdcgen.spec.model import TableHints
+from cdcgen.sql import nodes
 from cdcgen.sql.builders import data_type, insert, table
 from cdcgen.sql.tables import (
     REMOVED_RUN_ID,
@@ -204,6 +205,24 @@ def into_state(p: PipelinePlan, name: str, query: exp.Query) -> exp.Insert:
     if isinstance(query, exp.Select):
         columns = columns[: len(query.selects)]
     return insert(f"{p.cdc_schema}.{name}", columns, query)
+
+
+#: PostgreSQL: the row-image columns of the change logs, stored uncompressed
+#: (nodes.UncompressedColumns)
+UNCOMPRESSED_IMAGES: dict[str, tuple[str, ...]] = {
+    "change_log": ("before_row", "after_row"),
+    "fact_change_log": ("before_row", "after_row"),
+}
+
+
+def uncompressed_columns(p: PipelinePlan, d: TableDef) -> nodes.UncompressedColumns | None:
+    """``ALTER TABLE … SET STORAGE EXTERNAL`` for a change log's images (PostgreSQL only)."""
+    columns = UNCOMPRESSED_IMAGES.get(d.table.name) if d.table.schema == p.cdc_schema else None
+    if not columns:
+        return None
+    return nodes.UncompressedColumns(
+        this=table(d.table), expressions=[exp.to_identifier(c) for c in columns]
+    )
 
 
 def state_tables(p: PipelinePlan) -> list[TableDef]:

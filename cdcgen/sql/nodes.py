@@ -150,6 +150,16 @@ class TextWidth(exp.Expression, exp.Func):
     ``LENGTH`` (VARCHAR(n) holds n characters)."""
 
     arg_types = {"this": True}
+class UncompressedColumns(exp.Expression):
+    """PostgreSQL only: store ``expressions`` (columns of table ``this``) out of line and
+    uncompressed, ``ALTER TABLE t ALTER COLUMN c SET STORAGE EXTERNAL``. The change logs'
+    row images are written once per change and seldom read: a 75-column image is some
+    2 KB, past the TOAST threshold, and compressing it with pglz was about a third of
+    writing it (docs/performance.md, *Audit images*). Redshift stores SUPER its own way."""
+
+    arg_types = {"this": True, "expressions": True}
+
+
 class ProbedDelta(exp.Expression):
     """A delta table joined into a large table, kept to the rows that find a partner there.
 

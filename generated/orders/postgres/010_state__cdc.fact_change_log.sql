@@ -10,3 +10,4 @@ CREATE TABLE IF NOT EXISTS cdc.fact_change_log (
   after_row JSONB,
   changed_at TIMESTAMP
 );
+ALTER TABLE cdc.fact_change_log ALTER COLUMN before_row SET STORAGE EXTERNAL, ALTER COLUMN after_row SET STORAGE EXTERNAL;

@@ -13,3 +13,4 @@ CREATE TABLE IF NOT EXISTS cdc.change_log (
   captured_at TIMESTAMP,
   PRIMARY KEY (lsn)
 );
+ALTER TABLE cdc.change_log ALTER COLUMN before_row SET STORAGE EXTERNAL, ALTER COLUMN after_row SET STORAGE EXTERNAL;
