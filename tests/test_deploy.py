@@ -193,6 +193,37 @@ def test_state_tables_are_never_changed_destructively(db, mini_build, edit_build
     assert any("never changed destructively" in r for r in step.reasons)
 
 
+def test_a_kept_table_takes_the_storage_its_build_gained(db, mini_build, edit_build):
+    """A deployment from before the change logs' images were stored uncompressed gets
+    the build's ``SET STORAGE`` on its next deploy (the table and its rows are kept)."""
+    deploy(db, mini_build)
+    db.execute("INSERT INTO cdc.verify_log VALUES (LOCALTIMESTAMP, 'mini', 'fact_item', 0, 0, 0)")
+    edit_build(
+        mini_build,
+        "cdc.verify_log",
+        replace=(
+            ");\n",
+            ");\nALTER TABLE cdc.verify_log ALTER COLUMN target SET STORAGE EXTERNAL;\n",
+        ),
+    )
+
+    plan = plan_for(db, mini_build)
+    step = next(s for s in plan.steps if s.obj.name == "cdc.verify_log")
+    assert step.action is Action.MIGRATE and step.backfill is None
+    assert [s.sql for s in step.statements] == [
+        "ALTER TABLE cdc.verify_log ALTER COLUMN target SET STORAGE EXTERNAL"
+    ]
+    apply_plan(db, plan)
+
+    storage = db.scalar(
+        "SELECT attstorage FROM pg_attribute"
+        " WHERE attrelid = 'cdc.verify_log'::regclass AND attname = 'target'"
+    )
+    assert storage == "e"
+    assert db.scalar("SELECT count(*) FROM cdc.verify_log") == 1
+    assert plan_for(db, mini_build).is_noop
+
+
 def test_key_change_of_a_target_is_refused_then_backfilled(db, mini_build, edit_build):
     deploy(db, mini_build)
     edit_build(mini_build, "mart.fact_item", key=["item_id", "item_name"])

@@ -10,7 +10,8 @@ of the pipeline recorded (``cdc.deployed_objects``):
   recorded at deployment); deploy puts the built version back.
 - **migrate**: a table exists and the build adds columns (one ``ALTER TABLE … ADD
   COLUMN`` each, the only form Redshift takes); a target table is then backfilled by
-  its rebuild procedure.
+  its rebuild procedure. A kept table whose build file gained ``ALTER TABLE … SET
+  STORAGE`` (PostgreSQL) takes those statements too.
 - **refused**: a column dropped or retyped, or a key changed. Refused unless
   ``--allow-destructive``; state tables (the audit trail) are never changed
   destructively, and baseline columns are never retyped (the baseline is the only
@@ -117,9 +118,7 @@ def build_plan(
     schemas = {o.schema for o in manifest.objects} | set(manifest.schemas.values())
     catalog = read_catalog(db, schemas)
     previous = latest_deployment(db, manifest.cdc_schema, manifest.pipeline)
-    deployable = [
-        o for o in manifest.objects if with_staging or o.kind not in STAGING_KINDS
-    ]
+    deployable = [o for o in manifest.objects if with_staging or o.kind not in STAGING_KINDS]
     planner = _Planner(manifest, db.dialect, catalog, previous, allow_destructive)
     return DeployPlan(
         manifest=manifest,
@@ -289,10 +288,21 @@ class _Planner:
             refusal = self._refusal(obj, diff)
             if refusal:
                 return Step(obj, Action.REFUSED, (*destructive, refusal, *notes))
-        statements = [*self._destructive_statements(obj, diff), *_add_columns(obj, diff.added)]
+        text_changed = recorded is not None and recorded[0] != obj.sha256
+        storage = _storage_statements(obj, self.manifest.sql(obj)) if text_changed else []
+        statements = [
+            *self._destructive_statements(obj, diff),
+            *_add_columns(obj, diff.added),
+            *storage,
+        ]
         if not statements and not destructive:
             return Step(obj, Action.UNCHANGED, tuple(notes))
-        reasons = [*destructive, *(f"add column {c} {t}" for c, t in diff.added), *notes]
+        reasons = [
+            *destructive,
+            *(f"add column {c} {t}" for c, t in diff.added),
+            *(s.what for s in storage),
+            *notes,
+        ]
         # New or retyped columns are empty and a new key changes the rows: recompute.
         # A dropped column leaves every other value right.
         needs_backfill = bool(diff.added or diff.retyped or key_changed)
@@ -348,6 +358,20 @@ def _add_columns(obj: BuiltObject, columns: Iterable[tuple[str, str]]) -> list[S
             f"add column {obj.name}.{column}",
         )
         for column, type_text in columns
+    ]
+
+
+def _storage_statements(obj: BuiltObject, text: str) -> list[Statement]:
+    """The ``ALTER TABLE … SET STORAGE`` lines of a table's build file (PostgreSQL; the
+    change logs' row images, nodes.UncompressedColumns). They change only how values
+    written later are stored, so a kept table takes them: without this, a deployment
+    made before them would keep compressing its images."""
+    return [
+        Statement(
+            line.strip().removesuffix(";"), f"store columns of {obj.name} as built (SET STORAGE)"
+        )
+        for line in text.splitlines()
+        if line.startswith("ALTER TABLE ") and " SET STORAGE " in line
     ]
 
 
