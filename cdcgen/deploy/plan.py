@@ -278,8 +278,9 @@ class _Planner:
             if key_changed
             else []
         )
+        text_changed = recorded is not None and recorded[0] != obj.sha256
         notes = diff.notes(obj)
-        if recorded is not None and recorded[0] != obj.sha256 and not (diff.added or destructive):
+        if text_changed and not (diff.added or destructive):
             notes.append(
                 "DDL text changed but columns and key match: the table is kept "
                 "(DISTKEY/SORTKEY changes need a deep copy by hand)"
@@ -288,7 +289,6 @@ class _Planner:
             refusal = self._refusal(obj, diff)
             if refusal:
                 return Step(obj, Action.REFUSED, (*destructive, refusal, *notes))
-        text_changed = recorded is not None and recorded[0] != obj.sha256
         storage = _storage_statements(obj, self.manifest.sql(obj)) if text_changed else []
         statements = [
             *self._destructive_statements(obj, diff),
