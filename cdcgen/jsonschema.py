@@ -52,6 +52,14 @@ _DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("Source", "columns"): "Column name -> Redshift type (e.g. bigint, varchar(255)).",
     (
         "Source",
+        "staging_types",
+    ): "any: dates/numbers may arrive as text (cast-checked); declared: staging holds the types.",
+    (
+        "Spec",
+        "staging_types",
+    ): "Default for every source: any (text cast-checked) or declared (staging holds the types).",
+    (
+        "Source",
         "checks",
     ): "Name -> predicate; rows failing one go to dead_letter instead of being applied.",
     ("Fact", "key"): "Fact key columns, derived from the grain source's key.",

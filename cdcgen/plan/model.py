@@ -55,6 +55,9 @@ class SourcePlan:
     checks: tuple[tuple[str, exp.Expression], ...]
     #: change_log images: "full" rows or "keys" only (spec ``audit``)
     audit: str = "full"
+    #: "any": staging may hold text where the spec says date/time/number (cast-checked);
+    #: "declared": staging holds the declared types (spec ``staging_types``)
+    staging_types: str = "any"
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -261,6 +264,7 @@ def _source_plan(spec: Spec, name: str, columns: dict[str, str]) -> SourcePlan:
         columns=tuple(c for c in staging_columns if c.name not in metadata),
         checks=tuple((n, parse_expression(e)) for n, e in src.checks.items()),
         audit=src.audit or spec.audit,
+        staging_types=src.staging_types or spec.staging_types,
     )
 
 

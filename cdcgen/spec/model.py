@@ -87,6 +87,11 @@ class TableHints(Strict):
 #: rows and large batches; ``changed_columns`` still names what changed).
 Audit = Literal["full", "keys"]
 
+#: What staging holds in a date, time or number column: text or that type (``any``, the
+#: default: every value is cast-checked, docs/staging.md) or always the declared type
+#: (``declared``: the castability patterns are skipped; widths and ranges still checked).
+StagingTypes = Literal["any", "declared"]
+
 
 class Source(Strict):
     key: tuple[Ident, ...] = Field(min_length=1)
@@ -99,6 +104,7 @@ class Source(Strict):
     checks: dict[Ident, SqlExpr] = Field(default_factory=dict)
     redshift: TableHints | None = None
     audit: Audit | None = None  # the pipeline's ``audit`` when not given
+    staging_types: StagingTypes | None = None  # the pipeline's ``staging_types`` when not given
 
 
 class Join(Strict):
@@ -204,6 +210,9 @@ class Spec(Strict):
     #: change_log / fact_change_log row images, for every source and fact that does
     #: not say otherwise (SCD2 dimensions always log full images)
     audit: Audit = "full"
+    #: what every source's staging holds in its date, time and number columns, unless
+    #: the source says otherwise
+    staging_types: StagingTypes = "any"
 
     def targets(self) -> dict[str, Fact | Dimension]:
         return {**self.facts, **self.dimensions}
