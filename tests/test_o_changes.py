@@ -7,10 +7,14 @@ that a whole-table read is a planner choice, not a necessity (20,000 companies, 
 a mapping; a few users creating all of them, as `companies.created_by` does in real feeds:
 a low-cardinality join column, the case the delta probe exists for).
 
-Known gap, not asserted: ``buyer_seller_company_mappings`` is still read whole (twice)
-when a company changes. Its ``client_company_id`` holds one value; PostgreSQL answers the
-delta probe by collecting that column's distinct values, a pass over the table, instead
-of one index lookup per changed company (docs/performance.md, "Planner-proof lookups").
+``buyer_seller_company_mappings`` has a client column of four values: with merge joins
+the planner walked lookup columns' indexes from their start for a few changed companies;
+the apply procedures turn merge joins off on PostgreSQL (``render.postgres.APPLY_SETTINGS``)
+and the second test holds them to it.
+
+Known gap, not asserted: a column of one value (every mapping of one client) is probed
+by a sequential scan "until the first match", the whole table for a company that is
+no client, because the planner expects every row to match (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -60,7 +64,11 @@ def _bulk_world(p: Pipeline) -> None:
     q(
         "INSERT INTO staging.buyer_seller_company_mappings (id, client_company_id, "
         "dealing_with_company_id, status, source, invited_by, created_at, updated_at) "
-        "SELECT g, 12855, g, 1, 0, %(inviter)s, %(t)s, %(t)s FROM generate_series(1, %(n)s) AS g",
+        "SELECT g, 12855, g, 1, 0, %(inviter)s, %(t)s, %(t)s FROM generate_series(1, %(n)s) AS g "
+        # three more clients, each dealing with a third of the companies: the column
+        # holds 4 values, as a real client column does
+        "UNION ALL SELECT %(n)s + g, 12856 + g %% 3, g, 1, 0, %(inviter)s, %(t)s, %(t)s "
+        "FROM generate_series(1, %(n)s) AS g",
         {"t": ts(1), "n": COMPANIES, "inviter": CREATORS[0]},
     )
 
@@ -129,3 +137,58 @@ def test_a_few_changed_users_read_no_large_table_whole(big_vendor: Pipeline) -> 
     assert p.counts(run)["fact_vendor"] == (0, 6, 0)  # five contacts' companies, and 42
     scanned = {t: after[t] - before[t] for t in LARGE}
     assert all(rows < 100 for rows in scanned.values()), f"rows read by sequential scans: {scanned}"
+
+
+def _index_rows_read(p: Pipeline, table: str) -> dict[str, int]:
+    """Index entries read so far (``pg_stat_user_indexes.idx_tup_read``), per index of a
+    baseline table."""
+    p.conn.execute("SELECT pg_stat_force_next_flush()")
+    p.conn.commit()
+    rows = p.conn.execute(
+        "SELECT indexrelname, idx_tup_read FROM pg_stat_user_indexes "
+        "WHERE schemaname = 'public' AND relname = %s",
+        [table],
+    ).fetchall()
+    return dict(rows)
+
+
+#: companies renamed by the lookup-column test: a few dozen, as in a small batch
+RENAMED = range(1000, 1040)
+
+
+def test_changed_companies_read_no_whole_lookup_column(big_vendor: Pipeline) -> None:
+    """Forty companies are renamed; two mappings each name them as the company dealt
+    with, none as the client (four clients for 40,000 mappings). The affected
+    relationships are found by index lookups: no lookup column's index is walked (as a
+    merge join with the sorted delta did), and the table is not read whole."""
+    p = big_vendor
+    p.conn.execute(
+        "INSERT INTO staging.countries (id, name, iso2, created_at, updated_at) "
+        "VALUES (1, 'France', 'FR', %(t)s, %(t)s)",
+        {"t": ts(1)},
+    )
+    p.conn.execute(
+        "INSERT INTO staging.product_categories (id, name, code, created_at, updated_at) "
+        "VALUES (7, 'Steel', 'STL', %(t)s, %(t)s)",
+        {"t": ts(1)},
+    )
+    for company in RENAMED:
+        p.stage("companies", {"id": company, "name": "Renamed", "status": 1, "category": 1,
+                              "city_id": 43, "primary_contact_id": company,
+                              "primary_category_id": 7, "created_by": CREATORS[0],
+                              "created_at": ts(1), "updated_at": ts(2)})
+    p.conn.commit()
+    table = "buyer_seller_company_mappings"
+    scans, index = _rows_scanned(p), _index_rows_read(p, table)
+    run = p.run()
+    scans_after, index_after = _rows_scanned(p), _index_rows_read(p, table)
+
+    assert p.last_run()["status"] == "succeeded"
+    # each renamed company is dealt with by two clients
+    assert p.counts(run)["fact_relationship"] == (0, 2 * len(RENAMED), 0)
+    read = scans_after[f"public.{table}"] - scans[f"public.{table}"]
+    assert read < 100, f"{table} read by sequential scans: {read} rows"
+    # an index lookup per renamed company and branch reads a few entries; a merge join
+    # walks the column's index from its start (4,370 entries without APPLY_SETTINGS)
+    walked = {i: index_after[i] - index[i] for i in index}
+    assert all(n < 10 * len(RENAMED) for n in walked.values()), f"index entries read: {walked}"

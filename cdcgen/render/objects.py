@@ -208,20 +208,45 @@ def _table_object(
 
 
 def _procedure(
-    r: Renderer, name: str, args: str, body: str, declare: Sequence[str] = ()
+    r: Renderer,
+    name: str,
+    args: str,
+    body: str,
+    declare: Sequence[str] = (),
+    settings: Sequence[str] = (),
 ) -> SqlObject:
+    """``settings``: ``SET name = value`` clauses of the procedure (PostgreSQL: in force
+    while it runs, restored when it returns; such a procedure cannot COMMIT)."""
     body = dollar.check_body(name, body)
-    text = r.template("procedure.sql.j2", name=name, args=args, declare=list(declare), body=body)
+    text = r.template(
+        "procedure.sql.j2",
+        name=name,
+        args=args,
+        declare=list(declare),
+        body=body,
+        settings=list(settings),
+    )
     return SqlObject(name, "procedure", text)
 
 
 def _step_procedure(
-    r: Renderer, p: PipelinePlan, name: str, args: str, body: str, declare: Sequence[str] = ()
+    r: Renderer,
+    p: PipelinePlan,
+    name: str,
+    args: str,
+    body: str,
+    declare: Sequence[str] = (),
+    settings: Sequence[str] = (),
 ) -> SqlObject:
     """A step of a run: counts the statements it executes and adds them to the run's row."""
     record = r.trees.get(("record_statements",), lambda: _record_statements(p))
     return _procedure(
-        r, name, args, body + "\n" + r.body([record]), declare=[*declare, COUNTER_DECLARE]
+        r,
+        name,
+        args,
+        body + "\n" + r.body([record]),
+        declare=[*declare, COUNTER_DECLARE],
+        settings=settings,
     )
 
 
@@ -431,8 +456,15 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         if t.kind == "fact"
         else []
     )
+    settings = postgres.APPLY_SETTINGS if r.dialect == "postgres" else ()
     return _step_procedure(
-        r, p, apply_proc_name(p, t), "p_run_id BIGINT, p_full BOOLEAN", indented, declare=declare
+        r,
+        p,
+        apply_proc_name(p, t),
+        "p_run_id BIGINT, p_full BOOLEAN",
+        indented,
+        declare=declare,
+        settings=settings,
     )
 
 
