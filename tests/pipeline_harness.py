@@ -22,6 +22,29 @@ REPO = Path(__file__).resolve().parent.parent
 _RENDER_CACHE: dict[str, dict[str, str]] = {}
 
 
+def spec_with(
+    spec: Path, out: Path, key: str, top: str, extra: Mapping[str, str] | None = None
+) -> Path:
+    """``spec`` copied into folder ``out`` with a pipeline-level ``key: top``, and
+    per-object overrides: ``{"sources.customers": "full"}`` inserts ``key: full`` under
+    that object. Example: ``spec_with(ORDERS, tmp_path, "audit", "keys")``."""
+    lines: list[str] = []
+    section = ""
+    for line in spec.read_text(encoding="utf-8").splitlines():
+        lines.append(line)
+        if line.startswith("pipeline:"):
+            lines.append(f"{key}: {top}")
+        if line and not line.startswith(" ") and line.endswith(":"):
+            section = line[:-1]
+        for where, value in (extra or {}).items():
+            group, name = where.split(".")
+            if section == group and line == f"  {name}:":
+                lines.append(f"    {key}: {value}")
+    path = out / spec.name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def postgres_files(spec_path: str | Path) -> dict[str, str]:
     """The PostgreSQL rendering of a spec, rendered once per test session."""
     key = str(Path(spec_path).resolve())

@@ -18,7 +18,7 @@ from cdcgen.deploy.connect import connect
 from cdcgen.plan.model import build_plan
 from cdcgen.render.build import build
 from cdcgen.validate import validate_file
-from tests.pipeline_harness import REPO
+from tests.pipeline_harness import REPO, spec_with
 from tests.test_demo_synth import targets_equal_their_definition
 
 ORDERS = REPO / "mappings" / "orders.yml"
@@ -27,22 +27,7 @@ ORDERS = REPO / "mappings" / "orders.yml"
 def with_audit(tmp_path: Path, top: str, extra: dict[str, str] | None = None) -> Path:
     """mappings/orders.yml with a pipeline-level ``audit`` (and per-object overrides:
     ``{"sources.customers": "full"}`` inserts ``audit: full`` under that object)."""
-    lines = ORDERS.read_text(encoding="utf-8").splitlines()
-    out: list[str] = []
-    section = ""
-    for line in lines:
-        out.append(line)
-        if line.startswith("pipeline:"):
-            out.append(f"audit: {top}")
-        if line and not line.startswith(" ") and line.endswith(":"):
-            section = line[:-1]
-        for where, value in (extra or {}).items():
-            group, name = where.split(".")
-            if section == group and line == f"  {name}:":
-                out.append(f"    audit: {value}")
-    path = tmp_path / "orders.yml"
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return path
+    return spec_with(ORDERS, tmp_path, "audit", top, extra)
 
 
 def test_audit_defaults_to_full_and_can_be_set_per_source_and_fact(tmp_path: Path) -> None:

@@ -85,6 +85,21 @@ def _rows_scanned(p: Pipeline) -> dict[str, int]:
     return dict(rows)
 
 
+def _restage_snapshots(p: Pipeline) -> None:
+    """Snapshot sources are restaged in full every load, as a real ETL does (they are
+    small by nature)."""
+    p.conn.execute(
+        "INSERT INTO staging.countries (id, name, iso2, created_at, updated_at) "
+        "VALUES (1, 'France', 'FR', %(t)s, %(t)s)",
+        {"t": ts(1)},
+    )
+    p.conn.execute(
+        "INSERT INTO staging.product_categories (id, name, code, created_at, updated_at) "
+        "VALUES (7, 'Steel', 'STL', %(t)s, %(t)s)",
+        {"t": ts(1)},
+    )
+
+
 @pytest.fixture
 def big_vendor(pg_conn) -> Pipeline:
     p = deploy(pg_conn, SPEC)
@@ -109,17 +124,7 @@ LARGE = (
 
 def test_a_few_changed_users_read_no_large_table_whole(big_vendor: Pipeline) -> None:
     p = big_vendor
-    # snapshot sources are restaged in full every load (they are small by nature)
-    p.conn.execute(
-        "INSERT INTO staging.countries (id, name, iso2, created_at, updated_at) "
-        "VALUES (1, 'France', 'FR', %(t)s, %(t)s)",
-        {"t": ts(1)},
-    )
-    p.conn.execute(
-        "INSERT INTO staging.product_categories (id, name, code, created_at, updated_at) "
-        "VALUES (7, 'Steel', 'STL', %(t)s, %(t)s)",
-        {"t": ts(1)},
-    )
+    _restage_snapshots(p)
     # five primary contacts renamed (none of them created a company) and one company renamed
     for user in (11, 12, 13, 14, 15):
         p.stage("users", {"id": user, "company_id": user, "first_name": f"New{user}",
@@ -162,16 +167,7 @@ def test_changed_companies_read_no_whole_lookup_column(big_vendor: Pipeline) -> 
     relationships are found by index lookups: no lookup column's index is walked (as a
     merge join with the sorted delta did), and the table is not read whole."""
     p = big_vendor
-    p.conn.execute(
-        "INSERT INTO staging.countries (id, name, iso2, created_at, updated_at) "
-        "VALUES (1, 'France', 'FR', %(t)s, %(t)s)",
-        {"t": ts(1)},
-    )
-    p.conn.execute(
-        "INSERT INTO staging.product_categories (id, name, code, created_at, updated_at) "
-        "VALUES (7, 'Steel', 'STL', %(t)s, %(t)s)",
-        {"t": ts(1)},
-    )
+    _restage_snapshots(p)
     for company in RENAMED:
         p.stage("companies", {"id": company, "name": "Renamed", "status": 1, "category": 1,
                               "city_id": 43, "primary_contact_id": company,

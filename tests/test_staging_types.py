@@ -20,7 +20,8 @@ from cdcgen.deploy.connect import connect
 from cdcgen.plan.model import build_plan
 from cdcgen.render.build import build, render_pipeline
 from cdcgen.validate import validate_file
-from tests.pipeline_harness import REPO
+from tests.conftest import _with_database
+from tests.pipeline_harness import REPO, spec_with
 from tests.test_demo_synth import targets_equal_their_definition
 
 ORDERS = REPO / "mappings" / "orders.yml"
@@ -29,25 +30,12 @@ DETECT = "060_procedure__cdc.sp_orders_detect__{}.sql"
 
 def with_staging_types(tmp_path: Path, top: str, extra: dict[str, str] | None = None) -> Path:
     """mappings/orders.yml with a pipeline-level ``staging_types`` (and per-source
-    overrides: ``{"customers": "any"}`` inserts ``staging_types: any`` under it)."""
-    out: list[str] = []
-    section = ""
-    for line in ORDERS.read_text(encoding="utf-8").splitlines():
-        out.append(line)
-        if line.startswith("pipeline:"):
-            out.append(f"staging_types: {top}")
-        if line and not line.startswith(" ") and line.endswith(":"):
-            section = line[:-1]
-        for name, value in (extra or {}).items():
-            if section == "sources" and line == f"  {name}:":
-                out.append(f"    staging_types: {value}")
-    path = tmp_path / "orders.yml"
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return path
+    overrides: ``{"sources.customers": "any"}`` inserts ``staging_types: any`` under it)."""
+    return spec_with(ORDERS, tmp_path, "staging_types", top, extra)
 
 
 def test_staging_types_default_to_any_and_can_be_set_per_source(tmp_path: Path) -> None:
-    spec = with_staging_types(tmp_path, "declared", {"customers": "any"})
+    spec = with_staging_types(tmp_path, "declared", {"sources.customers": "any"})
     kinds = {s.name: s.staging_types for s in build_plan(validate_file(spec), "x").sources}
     assert kinds.pop("customers") == "any" and set(kinds.values()) == {"declared"}
     default = build_plan(validate_file(ORDERS), "x")
@@ -88,9 +76,8 @@ def second_dsn(pg_admin_dsn: str, pg_dsn: str) -> Iterator[str]:
     name = pg_dsn.rsplit("/", 1)[1].split("?")[0] + "_b"
     with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = pg_dsn.partition("?")
     try:
-        yield base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+        yield _with_database(pg_admin_dsn, name)
     finally:
         with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
