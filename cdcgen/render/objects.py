@@ -310,8 +310,33 @@ def _idle_block(
 
 
 def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> SqlObject:
-    stmts = r.trees.get(("detect", src.name), partial(detect.detect_statements, p, src))
-    return _step_procedure(r, p, detect_source_proc(p, src), "p_run_id BIGINT", r.counted(stmts, 2))
+    steps = r.trees.get(("detect", src.name), partial(detect.detect_steps, p, src))
+    rest = r.counted(steps.rest, 2)
+    if steps.typed_probe is None:
+        body = r.counted(steps.staged, 2) + "\n" + rest
+        return _step_procedure(r, p, detect_source_proc(p, src), "p_run_id BIGINT", body)
+    counted = steps.typed_probe.selects[0].as_("n")
+    probe = _select_into(
+        r, [builders.col("n")], [detect.TYPED_VAR], steps.typed_probe.select(counted, append=False)
+    )
+    staged = r.template(
+        "typed_staging.sql.j2",
+        probe=probe,
+        typed_var=detect.TYPED_VAR,
+        path_var=detect.STAGED_PATH_VAR,
+        columns=steps.typed_columns,
+        typed=r.counted(steps.typed_staged, 2),
+        checked=r.counted(steps.staged, 2),
+    ).rstrip()
+    staged = _indented(staged)
+    return _step_procedure(
+        r,
+        p,
+        detect_source_proc(p, src),
+        "p_run_id BIGINT",
+        staged + "\n" + rest,
+        declare=[f"{detect.TYPED_VAR} BIGINT", f"{detect.STAGED_PATH_VAR} VARCHAR(8)"],
+    )
 
 
 def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan, staged_var: str) -> str:

@@ -173,6 +173,7 @@ class CdcPostgres(Postgres):
             exp.Extract: _extract,
             exp.Concat: _concat,
             nodes.RunTimestamp: lambda self, e: "transaction_timestamp()",
+            nodes.ColumnCatalog: lambda self, e: "information_schema.columns",
             nodes.WallClock: lambda self, e: "clock_timestamp()",
             nodes.DurationMs: lambda self, e: (
                 f"CAST(EXTRACT(EPOCH FROM (clock_timestamp() - {self.sql(e, 'this')})) * 1000 AS BIGINT)"

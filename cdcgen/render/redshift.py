@@ -73,6 +73,7 @@ class CdcRedshift(Redshift):
             # r_SYSDATE: start of the transaction = one timestamp for the whole run.
             nodes.RunTimestamp: lambda self, e: "SYSDATE",
             # r_GETDATE: start of the current statement, good enough for durations.
+            nodes.ColumnCatalog: lambda self, e: "svv_columns",
             nodes.WallClock: lambda self, e: "GETDATE()",
             nodes.DurationMs: lambda self, e: (
                 f"DATEDIFF(MILLISECOND, {self.sql(e, 'this')}, GETDATE())"

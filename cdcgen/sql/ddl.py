@@ -68,7 +68,9 @@ STATE_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...], Tabl
             ("superseded", "bigint"),
             ("rejected", "bigint"),
             # how a fact was recomputed: 'keys' (the keys its changes reach) or 'full'
-            # (a large share of it: the whole definition, set-based; facts.WHOLE_PATH_PCT)
+            # (a large share of it: the whole definition, set-based; facts.WHOLE_PATH_PCT);
+            # how a changed source's staging was copied: 'typed' (no castability
+            # patterns) or 'checked' (sql/typed_staging.py)
             ("path", "varchar(8)"),
         ),
         ("run_id", "object_kind", "object_name"),

@@ -8,6 +8,7 @@ would otherwise be half-seen (applied but not watermarked, or the reverse).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
@@ -43,6 +44,7 @@ from cdcgen.sql.builders import (
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.fits import checks_castability, misfit, not_castable, stored, typed_misfit
 from cdcgen.sql.tables import tombstones
+from cdcgen.sql.typed_staging import typed_columns_query
 
 NULL_MARK = "<null>"
 #: a staged row's dead-letter reason (NULL: valid), computed once per row when staged
@@ -442,14 +444,52 @@ def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
     return exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
 
 
-def detect_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+#: PL/pgSQL variables of a source's detection: how many cast-checked staging columns
+#: the catalog shows typed, and which staged copy was made ('typed' or 'checked')
+TYPED_VAR = "v_typed"
+STAGED_PATH_VAR = "v_staged_path"
+
+
+@dataclass(frozen=True)
+class DetectSteps:
+    """A source's detection. With cast-checked columns, ``typed_probe`` counts those the
+    catalog shows typed (:mod:`cdcgen.sql.typed_staging`): all ``typed_columns`` of
+    them, and the run makes ``typed_staged`` instead of ``staged`` (the same temp table,
+    without the castability patterns). ``rest`` follows either."""
+
+    staged: list[exp.Expression]
+    rest: list[exp.Expression]
+    typed_probe: exp.Select | None = None
+    typed_columns: int = 0
+    typed_staged: list[exp.Expression] = field(default_factory=list)
+
+
+def detect_steps(p: PipelinePlan, s: SourcePlan) -> DetectSteps:
+    staged = temp_table(staged_name(p, s), staged_query(p, s), s.key)
+    checked = [c.name for c in s.columns if cast_checked(s, c.name)]
+    rest = detect_statements(p, s, counts_path=bool(checked))
+    if not checked:
+        return DetectSteps(staged, rest)
+    typed = replace(s, staging_types="declared")
+    return DetectSteps(
+        staged,
+        rest,
+        typed_columns_query(s, checked),
+        len(checked),
+        temp_table(staged_name(p, s), staged_query(p, typed), s.key),
+    )
+
+
+def detect_statements(
+    p: PipelinePlan, s: SourcePlan, *, counts_path: bool = False
+) -> list[exp.Expression]:
+    """Everything after the staged copy (:func:`detect_steps`)."""
     staged = table(staged_name(p, s))
     stmts: list[exp.Expression] = []
-    stmts += temp_table(staged_name(p, s), staged_query(p, s), s.key)
     stmts.append(dead_letter_insert(p, s))
     stmts += temp_table(delta_name(p, s), changes_query(p, s, staged), delta_join_columns(p, s))
     stmts.append(resolve_dead_letters(p, s))
-    stmts.append(source_counts(p, s))
+    stmts.append(source_counts(p, s, counts_path))
     return stmts
 
 
@@ -597,7 +637,9 @@ def logged_changes(source: str) -> exp.Expression:
     return logged_sum(source, _detected_changes())
 
 
-def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+def source_counts(p: PipelinePlan, s: SourcePlan, with_path: bool = False) -> exp.Insert:
+    """The source's ``run_counts`` row; ``with_path``: its ``path`` says which staged
+    copy the run made (:data:`STAGED_PATH_VAR`)."""
     # Only rows dead-lettered by this run: window-mode staging re-delivers a bad row every
     # run, and counting it again each time would report a new problem where there is none.
     dead = dead_letters_of(
@@ -620,6 +662,8 @@ def source_counts(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
         exp.Sub(this=exp.Sub(this=read.copy(), expression=rejects.copy()), expression=keys.copy()),
         rejects,
     ).from_(table(delta_name(p, s)), copy=False)
+    if with_path:
+        query = query.select(var(STAGED_PATH_VAR), copy=False)
     return into_state(p, "run_counts", query)
 
 

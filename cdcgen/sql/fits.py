@@ -148,7 +148,7 @@ def number_pattern(type_: str) -> str:
     digits besides leading zeros (a carry from rounding still fits), at most 38 fraction
     digits. Whether the column's own precision holds it is :func:`misfit`'s test (its
     reason names the overflow)."""
-    whole = _whole_digits(type_)
+    whole = whole_digits(type_)
     integer = f"0*[0-9]{{1,{whole}}}" if whole > 0 else "0+"
     return f"^-?{integer}([.][0-9]{{1,38}})?$"
 
@@ -158,7 +158,7 @@ def number_pattern(type_: str) -> str:
 PLAIN_NUMBER_PATTERN = "^-?[0-9]+([.][0-9]+)?$"
 
 
-def _whole_digits(type_: str) -> int:
+def whole_digits(type_: str) -> int:
     """How many integer digits (besides leading zeros) :func:`number_pattern` allows."""
     t = data_type(type_)
     scale = ([*_params(t), 0][1] if t.expressions else 0) if t.this in _DECIMAL else 0
@@ -188,10 +188,10 @@ def castable(value: exp.Expression, type_: str) -> exp.Expression:
     text meets the bounded pattern itself. Staged numbers are short, and the bounded
     pattern cost most of the staged copy of a first load (every row of every source)."""
     text = as_text(value)
-    if data_type(type_).this in _DATETIME or _whole_digits(type_) <= 0:
+    if data_type(type_).this in _DATETIME or whole_digits(type_) <= 0:
         return exp.Coalesce(this=_matches(text, _shape(type_)), expressions=[exp.true()])
     short = exp.LTE(
-        this=exp.Length(this=text.copy()), expression=exp.Literal.number(_whole_digits(type_))
+        this=exp.Length(this=text.copy()), expression=exp.Literal.number(whole_digits(type_))
     )
     matches = exp.Case(
         ifs=[exp.If(this=short, true=_matches(text.copy(), PLAIN_NUMBER_PATTERN))],

@@ -150,6 +150,16 @@ class TextWidth(exp.Expression, exp.Func):
     ``LENGTH`` (VARCHAR(n) holds n characters)."""
 
     arg_types = {"this": True}
+class ColumnCatalog(exp.Expression):
+    """The catalog view of table columns, as a relation with ``table_schema``,
+    ``table_name``, ``column_name``, ``data_type``, ``numeric_precision`` and
+    ``numeric_scale``: Redshift ``SVV_COLUMNS`` (r_SVV_COLUMNS), PostgreSQL
+    ``information_schema.columns``. Both name types alike ('bigint', 'numeric',
+    'timestamp without time zone')."""
+
+    arg_types = {}  # type: ignore[var-annotated]
+
+
 class UncompressedColumns(exp.Expression):
     """PostgreSQL only: store ``expressions`` (columns of table ``this``) out of line and
     uncompressed, ``ALTER TABLE t ALTER COLUMN c SET STORAGE EXTERNAL``. The change logs'

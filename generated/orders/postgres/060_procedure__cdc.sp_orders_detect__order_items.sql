@@ -2,617 +2,788 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_detect__order_items(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.orders__order_items__staged;
-  CREATE TEMPORARY TABLE orders__order_items__staged AS
-  SELECT
-    order_id,
-    line_number,
-    product_id,
-    quantity,
-    unit_price,
-    discount_amount,
-    tax_amount,
-    created_at,
-    updated_at,
-    deleted_at,
-    _loaded_at,
-    CASE
-      WHEN order_id IS NULL OR line_number IS NULL
-      THEN 'NULL key (order_id, line_number)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN _loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN COALESCE((
-        line_number <= -32768.5 OR line_number >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for order_items.line_number (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-          THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = 'order_items' AND ((column_name = 'product_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'quantity' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'unit_price' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'discount_amount' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'tax_amount' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 7 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS pg_temp.orders__order_items__staged;
+    CREATE TEMPORARY TABLE orders__order_items__staged AS
+    SELECT
+      order_id,
+      line_number,
+      product_id,
+      quantity,
+      unit_price,
+      discount_amount,
+      tax_amount,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN COALESCE((
+          quantity <= -2147483648.5 OR quantity >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN COALESCE((
+          ABS(unit_price) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(discount_amount) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(tax_amount) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
+    FROM staging.order_items
+    WHERE
+      _loaded_at > (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
       )
-      THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+    UNION ALL
+    SELECT
+      order_id,
+      line_number,
+      product_id,
+      quantity,
+      unit_price,
+      discount_amount,
+      tax_amount,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN COALESCE((
+          quantity <= -2147483648.5 OR quantity >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN COALESCE((
+          ABS(unit_price) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(discount_amount) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(tax_amount) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
+    FROM staging.order_items
+    WHERE
+      _loaded_at IS NULL
+      AND NOT (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
+      ) IS NULL
+    UNION ALL
+    SELECT
+      order_id,
+      line_number,
+      product_id,
+      quantity,
+      unit_price,
+      discount_amount,
+      tax_amount,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN COALESCE((
+          quantity <= -2147483648.5 OR quantity >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN COALESCE((
+          ABS(unit_price) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(discount_amount) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(tax_amount) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
+    FROM staging.order_items
+    WHERE
+      (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
+      ) IS NULL;
+    ANALYZE orders__order_items__staged (order_id, line_number);
+    v_statements := v_statements + 3;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS pg_temp.orders__order_items__staged;
+    CREATE TEMPORARY TABLE orders__order_items__staged AS
+    SELECT
+      order_id,
+      line_number,
+      product_id,
+      quantity,
+      unit_price,
+      discount_amount,
+      tax_amount,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+            THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(product_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for order_items.product_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+            THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                    THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(quantity AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+            THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(product_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                      THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(unit_price AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+            THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for order_items.product_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-          THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-                  THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(quantity AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                      THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(discount_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+            THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for order_items.quantity (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(unit_price AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-          THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-                    THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(discount_amount AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-          THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-                    THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(tax_amount AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(quantity > 0, TRUE)
-      THEN 'check failed: positive_quantity'
-    END AS cdc__reject
-  FROM staging.order_items
-  WHERE
-    _loaded_at > (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'orders' AND source = 'order_items'
-    )
-  UNION ALL
-  SELECT
-    order_id,
-    line_number,
-    product_id,
-    quantity,
-    unit_price,
-    discount_amount,
-    tax_amount,
-    created_at,
-    updated_at,
-    deleted_at,
-    _loaded_at,
-    CASE
-      WHEN order_id IS NULL OR line_number IS NULL
-      THEN 'NULL key (order_id, line_number)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN _loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN COALESCE((
-        line_number <= -32768.5 OR line_number >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for order_items.line_number (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-          THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(product_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                      THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(tax_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for order_items.product_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-          THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
+        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
+    FROM staging.order_items
+    WHERE
+      _loaded_at > (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
       )
-      THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+    UNION ALL
+    SELECT
+      order_id,
+      line_number,
+      product_id,
+      quantity,
+      unit_price,
+      discount_amount,
+      tax_amount,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+            THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(product_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for order_items.product_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+            THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                    THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(quantity AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+            THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-                  THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(quantity AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                      THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(unit_price AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+            THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for order_items.quantity (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(unit_price AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-          THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-                    THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(discount_amount AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-          THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-                    THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(tax_amount AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(quantity > 0, TRUE)
-      THEN 'check failed: positive_quantity'
-    END AS cdc__reject
-  FROM staging.order_items
-  WHERE
-    _loaded_at IS NULL
-    AND NOT (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'orders' AND source = 'order_items'
-    ) IS NULL
-  UNION ALL
-  SELECT
-    order_id,
-    line_number,
-    product_id,
-    quantity,
-    unit_price,
-    discount_amount,
-    tax_amount,
-    created_at,
-    updated_at,
-    deleted_at,
-    _loaded_at,
-    CASE
-      WHEN order_id IS NULL OR line_number IS NULL
-      THEN 'NULL key (order_id, line_number)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN _loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN COALESCE((
-        line_number <= -32768.5 OR line_number >= 32767.5
-      ), FALSE)
-      THEN 'value out of range for order_items.line_number (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-          THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(product_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                      THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(discount_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+            THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for order_items.product_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-          THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
-                  THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(quantity AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                      THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(tax_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for order_items.quantity (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
+    FROM staging.order_items
+    WHERE
+      _loaded_at IS NULL
+      AND NOT (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
+      ) IS NULL
+    UNION ALL
+    SELECT
+      order_id,
+      line_number,
+      product_id,
+      quantity,
+      unit_price,
+      discount_amount,
+      tax_amount,
+      created_at,
+      updated_at,
+      deleted_at,
+      _loaded_at,
+      CASE
+        WHEN order_id IS NULL OR line_number IS NULL
+        THEN 'NULL key (order_id, line_number)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          line_number <= -32768.5 OR line_number >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for order_items.line_number (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+            THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for order_items.product_id ("' || SUBSTRING(CAST(product_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(product_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(product_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(product_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(unit_price AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
+                THEN CAST(product_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for order_items.product_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+            THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-          THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to integer for order_items.quantity ("' || SUBSTRING(CAST(quantity AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
-                    THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(quantity AS VARCHAR(65535))) <= 37
+                    THEN CAST(quantity AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(quantity AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(discount_amount AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
+                THEN CAST(quantity AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for order_items.quantity (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+            THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-          THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
-                    THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(tax_amount AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
+        THEN 'value not castable to numeric(12,2) for order_items.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                      THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(unit_price AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.unit_price (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+            THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(quantity > 0, TRUE)
-      THEN 'check failed: positive_quantity'
-    END AS cdc__reject
-  FROM staging.order_items
-  WHERE
-    (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'orders' AND source = 'order_items'
-    ) IS NULL;
-  ANALYZE orders__order_items__staged (order_id, line_number);
+        THEN 'value not castable to numeric(12,2) for order_items.discount_amount ("' || SUBSTRING(CAST(discount_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(discount_amount AS VARCHAR(65535))) <= 35
+                      THEN CAST(discount_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(discount_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(discount_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.discount_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+            THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for order_items.tax_amount ("' || SUBSTRING(CAST(tax_amount AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tax_amount AS VARCHAR(65535))) <= 35
+                      THEN CAST(tax_amount AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tax_amount AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(tax_amount AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for order_items.tax_amount (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for order_items.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(quantity > 0, TRUE)
+        THEN 'check failed: positive_quantity'
+      END AS cdc__reject
+    FROM staging.order_items
+    WHERE
+      (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'orders' AND source = 'order_items'
+      ) IS NULL;
+    ANALYZE orders__order_items__staged (order_id, line_number);
+    v_statements := v_statements + 3;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -933,7 +1104,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1006,9 +1178,10 @@ BEGIN
       FROM orders__order_items__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM orders__order_items__delta;
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -2,281 +2,354 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_detect__orders(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
-  CREATE TEMPORARY TABLE orders__orders__staged AS
-  SELECT
-    id,
-    customer_id,
-    order_number,
-    status,
-    channel,
-    currency_code,
-    subtotal,
-    discount_total,
-    tax_total,
-    shipping_total,
-    shipping_address_id,
-    billing_address_id,
-    placed_at,
-    created_at,
-    updated_at,
-    op,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
-          THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = 'orders' AND ((column_name = 'customer_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'subtotal' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'discount_total' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'tax_total' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'shipping_total' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'shipping_address_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'billing_address_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'placed_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 9 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
+    CREATE TEMPORARY TABLE orders__orders__staged AS
+    SELECT
+      id,
+      customer_id,
+      order_number,
+      status,
+      channel,
+      currency_code,
+      subtotal,
+      discount_total,
+      tax_total,
+      shipping_total,
+      shipping_address_id,
+      billing_address_id,
+      placed_at,
+      created_at,
+      updated_at,
+      op,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          LENGTH(order_number) > 32
+        ), FALSE)
+        THEN 'value too long for orders.order_number (' || CAST(LENGTH(order_number) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          LENGTH(status) > 20
+        ), FALSE)
+        THEN 'value too long for orders.status (' || CAST(LENGTH(status) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(channel) > 20
+        ), FALSE)
+        THEN 'value too long for orders.channel (' || CAST(LENGTH(channel) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for orders.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          ABS(subtotal) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(discount_total) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(tax_total) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(shipping_total) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
+        WHEN NOT COALESCE(subtotal >= 0, TRUE)
+        THEN 'check failed: non_negative_subtotal'
+      END AS cdc__reject
+    FROM staging.orders;
+    ANALYZE orders__orders__staged (id);
+    v_statements := v_statements + 3;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
+    CREATE TEMPORARY TABLE orders__orders__staged AS
+    SELECT
+      id,
+      customer_id,
+      order_number,
+      status,
+      channel,
+      currency_code,
+      subtotal,
+      discount_total,
+      tax_total,
+      shipping_total,
+      shipping_address_id,
+      billing_address_id,
+      placed_at,
+      created_at,
+      updated_at,
+      op,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
+            THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(customer_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for orders.customer_id (bigint)'
+        WHEN COALESCE((
+          LENGTH(order_number) > 32
+        ), FALSE)
+        THEN 'value too long for orders.order_number (' || CAST(LENGTH(order_number) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          LENGTH(status) > 20
+        ), FALSE)
+        THEN 'value too long for orders.status (' || CAST(LENGTH(status) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(channel) > 20
+        ), FALSE)
+        THEN 'value too long for orders.channel (' || CAST(LENGTH(channel) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for orders.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 35
+            THEN CAST(subtotal AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(customer_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 35
+                      THEN CAST(subtotal AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(subtotal AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 35
+            THEN CAST(discount_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for orders.customer_id (bigint)'
-      WHEN COALESCE((
-        LENGTH(order_number) > 32
-      ), FALSE)
-      THEN 'value too long for orders.order_number (' || CAST(LENGTH(order_number) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        LENGTH(status) > 20
-      ), FALSE)
-      THEN 'value too long for orders.status (' || CAST(LENGTH(status) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        LENGTH(channel) > 20
-      ), FALSE)
-      THEN 'value too long for orders.channel (' || CAST(LENGTH(channel) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        LENGTH(currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for orders.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 35
-          THEN CAST(subtotal AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for orders.subtotal ("' || SUBSTRING(CAST(subtotal AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(subtotal AS VARCHAR(65535))) <= 35
-                    THEN CAST(subtotal AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(subtotal AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(subtotal AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for orders.subtotal (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 35
-          THEN CAST(discount_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 35
-                    THEN CAST(discount_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(discount_total AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 35
-          THEN CAST(tax_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 35
-                    THEN CAST(tax_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(tax_total AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 35
-          THEN CAST(shipping_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 35
-                    THEN CAST(shipping_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(shipping_total AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 37
-          THEN CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(12,2) for orders.discount_total ("' || SUBSTRING(CAST(discount_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(shipping_address_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(discount_total AS VARCHAR(65535))) <= 35
+                      THEN CAST(discount_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(discount_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(discount_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for orders.discount_total (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 35
+            THEN CAST(tax_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for orders.shipping_address_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 37
-          THEN CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(12,2) for orders.tax_total ("' || SUBSTRING(CAST(tax_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(billing_address_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tax_total AS VARCHAR(65535))) <= 35
+                      THEN CAST(tax_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tax_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(tax_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for orders.tax_total (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 35
+            THEN CAST(shipping_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for orders.billing_address_id (bigint)'
-      WHEN NOT COALESCE(
-        CAST(placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for orders.placed_at ("' || SUBSTRING(CAST(placed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for orders.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(subtotal >= 0, TRUE)
-      THEN 'check failed: non_negative_subtotal'
-    END AS cdc__reject
-  FROM staging.orders;
-  ANALYZE orders__orders__staged (id);
+        THEN 'value not castable to numeric(12,2) for orders.shipping_total ("' || SUBSTRING(CAST(shipping_total AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(shipping_total AS VARCHAR(65535))) <= 35
+                      THEN CAST(shipping_total AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(shipping_total AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(shipping_total AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for orders.shipping_total (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 37
+            THEN CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.shipping_address_id ("' || SUBSTRING(CAST(shipping_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(shipping_address_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(shipping_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(shipping_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for orders.shipping_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 37
+            THEN CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for orders.billing_address_id ("' || SUBSTRING(CAST(billing_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(billing_address_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(billing_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(billing_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for orders.billing_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CAST(placed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for orders.placed_at ("' || SUBSTRING(CAST(placed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for orders.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(subtotal >= 0, TRUE)
+        THEN 'check failed: non_negative_subtotal'
+      END AS cdc__reject
+    FROM staging.orders;
+    ANALYZE orders__orders__staged (id);
+    v_statements := v_statements + 3;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -690,7 +763,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -759,9 +833,10 @@ BEGIN
       FROM orders__orders__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM orders__orders__delta;
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -2,94 +2,152 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_detect__addresses(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS orders__addresses__staged;
-  CREATE TEMPORARY TABLE orders__addresses__staged AS
-  SELECT
-    id,
-    customer_id,
-    line1,
-    line2,
-    city,
-    region,
-    postal_code,
-    country_code,
-    is_default,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
-          THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for addresses.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(customer_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'addresses' AND ((column_name = 'customer_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 3 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS orders__addresses__staged;
+    CREATE TEMPORARY TABLE orders__addresses__staged AS
+    SELECT
+      id,
+      customer_id,
+      line1,
+      line2,
+      city,
+      region,
+      postal_code,
+      country_code,
+      is_default,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(line1) > 255
+        ), FALSE)
+        THEN 'value too long for addresses.line1 (' || CAST(OCTET_LENGTH(line1) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(line2) > 255
+        ), FALSE)
+        THEN 'value too long for addresses.line2 (' || CAST(OCTET_LENGTH(line2) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(city) > 100
+        ), FALSE)
+        THEN 'value too long for addresses.city (' || CAST(OCTET_LENGTH(city) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(region) > 100
+        ), FALSE)
+        THEN 'value too long for addresses.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(postal_code) > 20
+        ), FALSE)
+        THEN 'value too long for addresses.postal_code (' || CAST(OCTET_LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          OCTET_LENGTH(country_code) > 2
+        ), FALSE)
+        THEN 'value too long for addresses.country_code (' || CAST(OCTET_LENGTH(country_code) AS VARCHAR(20)) || ' > 2)'
+      END AS cdc__reject
+    FROM staging.addresses;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS orders__addresses__staged;
+    CREATE TEMPORARY TABLE orders__addresses__staged AS
+    SELECT
+      id,
+      customer_id,
+      line1,
+      line2,
+      city,
+      region,
+      postal_code,
+      country_code,
+      is_default,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
+            THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for addresses.customer_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(line1) > 255
-      ), FALSE)
-      THEN 'value too long for addresses.line1 (' || CAST(OCTET_LENGTH(line1) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(line2) > 255
-      ), FALSE)
-      THEN 'value too long for addresses.line2 (' || CAST(OCTET_LENGTH(line2) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(city) > 100
-      ), FALSE)
-      THEN 'value too long for addresses.city (' || CAST(OCTET_LENGTH(city) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(region) > 100
-      ), FALSE)
-      THEN 'value too long for addresses.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(postal_code) > 20
-      ), FALSE)
-      THEN 'value too long for addresses.postal_code (' || CAST(OCTET_LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        OCTET_LENGTH(country_code) > 2
-      ), FALSE)
-      THEN 'value too long for addresses.country_code (' || CAST(OCTET_LENGTH(country_code) AS VARCHAR(20)) || ' > 2)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for addresses.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for addresses.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.addresses;
+        THEN 'value not castable to bigint for addresses.customer_id ("' || SUBSTRING(CAST(customer_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(customer_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(customer_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(customer_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(customer_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for addresses.customer_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(line1) > 255
+        ), FALSE)
+        THEN 'value too long for addresses.line1 (' || CAST(OCTET_LENGTH(line1) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(line2) > 255
+        ), FALSE)
+        THEN 'value too long for addresses.line2 (' || CAST(OCTET_LENGTH(line2) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(city) > 100
+        ), FALSE)
+        THEN 'value too long for addresses.city (' || CAST(OCTET_LENGTH(city) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(region) > 100
+        ), FALSE)
+        THEN 'value too long for addresses.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(postal_code) > 20
+        ), FALSE)
+        THEN 'value too long for addresses.postal_code (' || CAST(OCTET_LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          OCTET_LENGTH(country_code) > 2
+        ), FALSE)
+        THEN 'value too long for addresses.country_code (' || CAST(OCTET_LENGTH(country_code) AS VARCHAR(20)) || ' > 2)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for addresses.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for addresses.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.addresses;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -432,7 +490,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -501,9 +560,10 @@ BEGIN
       FROM orders__addresses__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM orders__addresses__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

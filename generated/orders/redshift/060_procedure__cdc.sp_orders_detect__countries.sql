@@ -2,78 +2,127 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_detect__countries(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS orders__countries__staged;
-  CREATE TEMPORARY TABLE orders__countries__staged AS
-  SELECT
-    code,
-    name,
-    region,
-    currency_code,
-    vat_rate,
-    created_at,
-    updated_at,
-    CASE
-      WHEN code IS NULL
-      THEN 'NULL key (code)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(code) > 2
-      ), FALSE)
-      THEN 'value too long for countries.code (' || CAST(OCTET_LENGTH(code) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(name) > 100
-      ), FALSE)
-      THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(region) > 64
-      ), FALSE)
-      THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-                    THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(vat_rate AS DECIMAL(38, 2))
-              END
-            ) >= 999.995
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'countries' AND ((column_name = 'vat_rate' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 2 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS orders__countries__staged;
+    CREATE TEMPORARY TABLE orders__countries__staged AS
+    SELECT
+      code,
+      name,
+      region,
+      currency_code,
+      vat_rate,
+      created_at,
+      updated_at,
+      CASE
+        WHEN code IS NULL
+        THEN 'NULL key (code)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(code) > 2
+        ), FALSE)
+        THEN 'value too long for countries.code (' || CAST(OCTET_LENGTH(code) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          OCTET_LENGTH(name) > 100
+        ), FALSE)
+        THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(region) > 64
+        ), FALSE)
+        THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          ABS(vat_rate) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+      END AS cdc__reject
+    FROM staging.countries;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS orders__countries__staged;
+    CREATE TEMPORARY TABLE orders__countries__staged AS
+    SELECT
+      code,
+      name,
+      region,
+      currency_code,
+      vat_rate,
+      created_at,
+      updated_at,
+      CASE
+        WHEN code IS NULL
+        THEN 'NULL key (code)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(code) > 2
+        ), FALSE)
+        THEN 'value too long for countries.code (' || CAST(OCTET_LENGTH(code) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          OCTET_LENGTH(name) > 100
+        ), FALSE)
+        THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(region) > 64
+        ), FALSE)
+        THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+            THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.countries;
+        THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                      THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(vat_rate AS DECIMAL(38, 2))
+                END
+              ) >= 999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.countries;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -355,7 +404,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -424,9 +474,10 @@ BEGIN
       FROM orders__countries__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM orders__countries__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

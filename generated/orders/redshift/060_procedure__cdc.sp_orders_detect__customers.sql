@@ -2,158 +2,226 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_detect__customers(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS orders__customers__staged;
-  CREATE TEMPORARY TABLE orders__customers__staged AS
-  SELECT
-    id,
-    email,
-    first_name,
-    last_name,
-    phone,
-    segment,
-    plan,
-    default_address_id,
-    marketing_opt_in,
-    lifetime_value,
-    status,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(email) > 255
-      ), FALSE)
-      THEN 'value too long for customers.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(first_name) > 100
-      ), FALSE)
-      THEN 'value too long for customers.first_name (' || CAST(OCTET_LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(last_name) > 100
-      ), FALSE)
-      THEN 'value too long for customers.last_name (' || CAST(OCTET_LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(phone) > 32
-      ), FALSE)
-      THEN 'value too long for customers.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(segment) > 20
-      ), FALSE)
-      THEN 'value too long for customers.segment (' || CAST(OCTET_LENGTH(segment) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        OCTET_LENGTH(plan) > 20
-      ), FALSE)
-      THEN 'value too long for customers.plan (' || CAST(OCTET_LENGTH(plan) AS VARCHAR(20)) || ' > 20)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(default_address_id AS VARCHAR(65535))) <= 37
-          THEN CAST(default_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for customers.default_address_id ("' || SUBSTRING(CAST(default_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(default_address_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(default_address_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(default_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(default_address_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'customers' AND ((column_name = 'default_address_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'lifetime_value' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 5 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS orders__customers__staged;
+    CREATE TEMPORARY TABLE orders__customers__staged AS
+    SELECT
+      id,
+      email,
+      first_name,
+      last_name,
+      phone,
+      segment,
+      plan,
+      default_address_id,
+      marketing_opt_in,
+      lifetime_value,
+      status,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(email) > 255
+        ), FALSE)
+        THEN 'value too long for customers.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(first_name) > 100
+        ), FALSE)
+        THEN 'value too long for customers.first_name (' || CAST(OCTET_LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(last_name) > 100
+        ), FALSE)
+        THEN 'value too long for customers.last_name (' || CAST(OCTET_LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(phone) > 32
+        ), FALSE)
+        THEN 'value too long for customers.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(segment) > 20
+        ), FALSE)
+        THEN 'value too long for customers.segment (' || CAST(OCTET_LENGTH(segment) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          OCTET_LENGTH(plan) > 20
+        ), FALSE)
+        THEN 'value too long for customers.plan (' || CAST(OCTET_LENGTH(plan) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          ABS(lifetime_value) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for customers.status (smallint)'
+      END AS cdc__reject
+    FROM staging.customers;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS orders__customers__staged;
+    CREATE TEMPORARY TABLE orders__customers__staged AS
+    SELECT
+      id,
+      email,
+      first_name,
+      last_name,
+      phone,
+      segment,
+      plan,
+      default_address_id,
+      marketing_opt_in,
+      lifetime_value,
+      status,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(email) > 255
+        ), FALSE)
+        THEN 'value too long for customers.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(first_name) > 100
+        ), FALSE)
+        THEN 'value too long for customers.first_name (' || CAST(OCTET_LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(last_name) > 100
+        ), FALSE)
+        THEN 'value too long for customers.last_name (' || CAST(OCTET_LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(phone) > 32
+        ), FALSE)
+        THEN 'value too long for customers.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(segment) > 20
+        ), FALSE)
+        THEN 'value too long for customers.segment (' || CAST(OCTET_LENGTH(segment) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          OCTET_LENGTH(plan) > 20
+        ), FALSE)
+        THEN 'value too long for customers.plan (' || CAST(OCTET_LENGTH(plan) AS VARCHAR(20)) || ' > 20)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(default_address_id AS VARCHAR(65535))) <= 37
+            THEN CAST(default_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for customers.default_address_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(lifetime_value AS VARCHAR(65535))) <= 35
-          THEN CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for customers.lifetime_value ("' || SUBSTRING(CAST(lifetime_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(lifetime_value AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to bigint for customers.default_address_id ("' || SUBSTRING(CAST(default_address_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(default_address_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(lifetime_value AS VARCHAR(65535))) <= 35
-                    THEN CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(default_address_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(default_address_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(default_address_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(lifetime_value AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
+                THEN CAST(default_address_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for customers.default_address_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(lifetime_value AS VARCHAR(65535))) <= 35
+            THEN CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for customers.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(12,2) for customers.lifetime_value ("' || SUBSTRING(CAST(lifetime_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(lifetime_value AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(lifetime_value AS VARCHAR(65535))) <= 35
+                      THEN CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(lifetime_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(lifetime_value AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for customers.lifetime_value (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for customers.status (smallint)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for customers.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for customers.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.customers;
+        THEN 'value not castable to smallint for customers.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for customers.status (smallint)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for customers.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for customers.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.customers;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -541,7 +609,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -610,9 +679,10 @@ BEGIN
       FROM orders__customers__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM orders__customers__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

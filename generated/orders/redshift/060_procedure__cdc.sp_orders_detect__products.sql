@@ -2,141 +2,197 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_orders_detect__products(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS orders__products__staged;
-  CREATE TEMPORARY TABLE orders__products__staged AS
-  SELECT
-    id,
-    sku,
-    name,
-    category,
-    unit_price,
-    unit_cost,
-    weight_kg,
-    is_active,
-    created_at,
-    updated_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(sku) > 64
-      ), FALSE)
-      THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(name) > 255
-      ), FALSE)
-      THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(category) > 100
-      ), FALSE)
-      THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(category) AS VARCHAR(20)) || ' > 100)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
-                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(unit_price AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'products' AND ((column_name = 'unit_price' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'unit_cost' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'weight_kg' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 34 AND numeric_scale <= 38))) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 4 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS orders__products__staged;
+    CREATE TEMPORARY TABLE orders__products__staged AS
+    SELECT
+      id,
+      sku,
+      name,
+      category,
+      unit_price,
+      unit_cost,
+      weight_kg,
+      is_active,
+      created_at,
+      updated_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(sku) > 64
+        ), FALSE)
+        THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(name) > 255
+        ), FALSE)
+        THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(category) > 100
+        ), FALSE)
+        THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          ABS(unit_price) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(unit_cost) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(weight_kg) >= 99999.9995
+        ), FALSE)
+        THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+      END AS cdc__reject
+    FROM staging.products;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS orders__products__staged;
+    CREATE TEMPORARY TABLE orders__products__staged AS
+    SELECT
+      id,
+      sku,
+      name,
+      category,
+      unit_price,
+      unit_cost,
+      weight_kg,
+      is_active,
+      created_at,
+      updated_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(sku) > 64
+        ), FALSE)
+        THEN 'value too long for products.sku (' || CAST(OCTET_LENGTH(sku) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(name) > 255
+        ), FALSE)
+        THEN 'value too long for products.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(category) > 100
+        ), FALSE)
+        THEN 'value too long for products.category (' || CAST(OCTET_LENGTH(category) AS VARCHAR(20)) || ' > 100)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+            THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for products.unit_price (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 35
-          THEN CAST(unit_cost AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 35
-                    THEN CAST(unit_cost AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(unit_cost AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
+        THEN 'value not castable to numeric(12,2) for products.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 35
+                      THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(unit_price AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for products.unit_price (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 35
+            THEN CAST(unit_cost AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
-          THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 5
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
-                    THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(weight_kg AS DECIMAL(38, 3))
-              END
-            ) >= 99999.9995
-          ),
-          FALSE
+        THEN 'value not castable to numeric(12,2) for products.unit_cost ("' || SUBSTRING(CAST(unit_cost AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(unit_cost AS VARCHAR(65535))) <= 35
+                      THEN CAST(unit_cost AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(unit_cost AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(unit_cost AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for products.unit_cost (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+            THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.products;
+        THEN 'value not castable to numeric(8,3) for products.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 5
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+                      THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(weight_kg AS DECIMAL(38, 3))
+                END
+              ) >= 99999.9995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for products.weight_kg (numeric(8,3))'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for products.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.products;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -480,7 +536,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -549,9 +606,10 @@ BEGIN
       FROM orders__products__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM orders__products__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

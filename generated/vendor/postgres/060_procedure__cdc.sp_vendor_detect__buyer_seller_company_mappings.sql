@@ -2,243 +2,302 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__buyer_seller_company_mappings(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__buyer_seller_company_mappings__staged;
-  CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
-  SELECT
-    id,
-    client_company_id,
-    dealing_with_company_id,
-    status,
-    source,
-    invited_by,
-    invited_at,
-    accepted_at,
-    vendor_code,
-    relationship_type,
-    notes,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for buyer_seller_company_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(client_company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = 'buyer_seller_company_mappings' AND ((column_name = 'client_company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'dealing_with_company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'source' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'invited_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'invited_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'accepted_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'relationship_type' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 10 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS pg_temp.vendor__buyer_seller_company_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
+    SELECT
+      id,
+      client_company_id,
+      dealing_with_company_id,
+      status,
+      source,
+      invited_by,
+      invited_at,
+      accepted_at,
+      vendor_code,
+      relationship_type,
+      notes,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
+        WHEN COALESCE((
+          source <= -32768.5 OR source >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
+        WHEN COALESCE((
+          LENGTH(vendor_code) > 64
+        ), FALSE)
+        THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(LENGTH(vendor_code) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          relationship_type <= -32768.5 OR relationship_type >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
+        WHEN COALESCE((
+          LENGTH(notes) > 1000
+        ), FALSE)
+        THEN 'value too long for buyer_seller_company_mappings.notes (' || CAST(LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
+        WHEN NOT COALESCE(NOT client_company_id IS NULL AND NOT dealing_with_company_id IS NULL, TRUE)
+        THEN 'check failed: has_both_companies'
+      END AS cdc__reject
+    FROM staging.buyer_seller_company_mappings;
+    ANALYZE vendor__buyer_seller_company_mappings__staged (id);
+    v_statements := v_statements + 3;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS pg_temp.vendor__buyer_seller_company_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
+    SELECT
+      id,
+      client_company_id,
+      dealing_with_company_id,
+      status,
+      source,
+      invited_by,
+      invited_at,
+      accepted_at,
+      vendor_code,
+      relationship_type,
+      notes,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for buyer_seller_company_mappings.client_company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for buyer_seller_company_mappings.dealing_with_company_id ("' || SUBSTRING(CAST(dealing_with_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(dealing_with_company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to bigint for buyer_seller_company_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(client_company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for buyer_seller_company_mappings.client_company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for buyer_seller_company_mappings.dealing_with_company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for buyer_seller_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to bigint for buyer_seller_company_mappings.dealing_with_company_id ("' || SUBSTRING(CAST(dealing_with_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(dealing_with_company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(dealing_with_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(dealing_with_company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for buyer_seller_company_mappings.dealing_with_company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
-          THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for buyer_seller_company_mappings.source ("' || SUBSTRING(CAST(source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
-                  THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(source AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to smallint for buyer_seller_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for buyer_seller_company_mappings.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
+            THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-          THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for buyer_seller_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(invited_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to smallint for buyer_seller_company_mappings.source ("' || SUBSTRING(CAST(source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(source AS VARCHAR(65535))) <= 37
+                    THEN CAST(source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(source AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for buyer_seller_company_mappings.source (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+            THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for buyer_seller_company_mappings.invited_by (bigint)'
-      WHEN NOT COALESCE(
-        CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for buyer_seller_company_mappings.invited_at ("' || SUBSTRING(CAST(invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for buyer_seller_company_mappings.accepted_at ("' || SUBSTRING(CAST(accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE((
-        LENGTH(vendor_code) > 64
-      ), FALSE)
-      THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(LENGTH(vendor_code) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
-          THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for buyer_seller_company_mappings.relationship_type ("' || SUBSTRING(CAST(relationship_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
-                  THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(relationship_type AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to bigint for buyer_seller_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(invited_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for buyer_seller_company_mappings.invited_by (bigint)'
+        WHEN NOT COALESCE(
+          CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
-      WHEN COALESCE((
-        LENGTH(notes) > 1000
-      ), FALSE)
-      THEN 'value too long for buyer_seller_company_mappings.notes (' || CAST(LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for buyer_seller_company_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for buyer_seller_company_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(NOT client_company_id IS NULL AND NOT dealing_with_company_id IS NULL, TRUE)
-      THEN 'check failed: has_both_companies'
-    END AS cdc__reject
-  FROM staging.buyer_seller_company_mappings;
-  ANALYZE vendor__buyer_seller_company_mappings__staged (id);
+        THEN 'value not castable to timestamp for buyer_seller_company_mappings.invited_at ("' || SUBSTRING(CAST(invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for buyer_seller_company_mappings.accepted_at ("' || SUBSTRING(CAST(accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE((
+          LENGTH(vendor_code) > 64
+        ), FALSE)
+        THEN 'value too long for buyer_seller_company_mappings.vendor_code (' || CAST(LENGTH(vendor_code) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
+            THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for buyer_seller_company_mappings.relationship_type ("' || SUBSTRING(CAST(relationship_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(relationship_type AS VARCHAR(65535))) <= 37
+                    THEN CAST(relationship_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(relationship_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(relationship_type AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for buyer_seller_company_mappings.relationship_type (smallint)'
+        WHEN COALESCE((
+          LENGTH(notes) > 1000
+        ), FALSE)
+        THEN 'value too long for buyer_seller_company_mappings.notes (' || CAST(LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for buyer_seller_company_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for buyer_seller_company_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(NOT client_company_id IS NULL AND NOT dealing_with_company_id IS NULL, TRUE)
+        THEN 'check failed: has_both_companies'
+      END AS cdc__reject
+    FROM staging.buyer_seller_company_mappings;
+    ANALYZE vendor__buyer_seller_company_mappings__staged (id);
+    v_statements := v_statements + 3;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -662,7 +721,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -733,9 +793,10 @@ BEGIN
       FROM vendor__buyer_seller_company_mappings__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__buyer_seller_company_mappings__delta;
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -2,412 +2,544 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__cities(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__cities__staged;
-  CREATE TEMPORARY TABLE vendor__cities__staged AS
-  SELECT
-    id,
-    country_id,
-    name,
-    ascii_name,
-    state_name,
-    state_code,
-    county_name,
-    metro_area,
-    postal_code_prefix,
-    latitude,
-    longitude,
-    elevation_m,
-    population,
-    time_zone,
-    utc_offset_minutes,
-    is_capital,
-    is_state_capital,
-    tier,
-    status,
-    geoname_id,
-    wikidata_id,
-    iata_code,
-    alternate_names,
-    area_km2,
-    is_serviced,
-    slug,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 37
-          THEN CAST(country_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for cities.country_id ("' || SUBSTRING(CAST(country_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(country_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(country_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = 'cities' AND ((column_name = 'country_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'latitude' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 31 AND numeric_scale <= 38))) OR (column_name = 'longitude' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 31 AND numeric_scale <= 38))) OR (column_name = 'elevation_m' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'population' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'utc_offset_minutes' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'tier' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'geoname_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'area_km2' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 12 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS pg_temp.vendor__cities__staged;
+    CREATE TEMPORARY TABLE vendor__cities__staged AS
+    SELECT
+      id,
+      country_id,
+      name,
+      ascii_name,
+      state_name,
+      state_code,
+      county_name,
+      metro_area,
+      postal_code_prefix,
+      latitude,
+      longitude,
+      elevation_m,
+      population,
+      time_zone,
+      utc_offset_minutes,
+      is_capital,
+      is_state_capital,
+      tier,
+      status,
+      geoname_id,
+      wikidata_id,
+      iata_code,
+      alternate_names,
+      area_km2,
+      is_serviced,
+      slug,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          LENGTH(name) > 150
+        ), FALSE)
+        THEN 'value too long for cities.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(ascii_name) > 150
+        ), FALSE)
+        THEN 'value too long for cities.ascii_name (' || CAST(LENGTH(ascii_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(state_name) > 150
+        ), FALSE)
+        THEN 'value too long for cities.state_name (' || CAST(LENGTH(state_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(state_code) > 10
+        ), FALSE)
+        THEN 'value too long for cities.state_code (' || CAST(LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
+        WHEN COALESCE((
+          LENGTH(county_name) > 150
+        ), FALSE)
+        THEN 'value too long for cities.county_name (' || CAST(LENGTH(county_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(metro_area) > 150
+        ), FALSE)
+        THEN 'value too long for cities.metro_area (' || CAST(LENGTH(metro_area) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(postal_code_prefix) > 10
+        ), FALSE)
+        THEN 'value too long for cities.postal_code_prefix (' || CAST(LENGTH(postal_code_prefix) AS VARCHAR(20)) || ' > 10)'
+        WHEN COALESCE((
+          ABS(latitude) >= 999.9999995
+        ), FALSE)
+        THEN 'numeric overflow for cities.latitude (numeric(9,6))'
+        WHEN COALESCE((
+          ABS(longitude) >= 999.9999995
+        ), FALSE)
+        THEN 'numeric overflow for cities.longitude (numeric(9,6))'
+        WHEN COALESCE((
+          elevation_m <= -2147483648.5 OR elevation_m >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for cities.elevation_m (integer)'
+        WHEN COALESCE((
+          population <= -2147483648.5 OR population >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for cities.population (integer)'
+        WHEN COALESCE((
+          LENGTH(time_zone) > 64
+        ), FALSE)
+        THEN 'value too long for cities.time_zone (' || CAST(LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          utc_offset_minutes <= -32768.5 OR utc_offset_minutes >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for cities.utc_offset_minutes (smallint)'
+        WHEN COALESCE((
+          tier <= -32768.5 OR tier >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for cities.tier (smallint)'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for cities.status (smallint)'
+        WHEN COALESCE((
+          LENGTH(wikidata_id) > 16
+        ), FALSE)
+        THEN 'value too long for cities.wikidata_id (' || CAST(LENGTH(wikidata_id) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
+          LENGTH(iata_code) > 3
+        ), FALSE)
+        THEN 'value too long for cities.iata_code (' || CAST(LENGTH(iata_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          LENGTH(alternate_names) > 2000
+        ), FALSE)
+        THEN 'value too long for cities.alternate_names (' || CAST(LENGTH(alternate_names) AS VARCHAR(20)) || ' > 2000)'
+        WHEN COALESCE((
+          ABS(area_km2) >= 99999999.995
+        ), FALSE)
+        THEN 'numeric overflow for cities.area_km2 (numeric(10,2))'
+        WHEN COALESCE((
+          LENGTH(slug) > 150
+        ), FALSE)
+        THEN 'value too long for cities.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+      END AS cdc__reject
+    FROM staging.cities;
+    ANALYZE vendor__cities__staged (id);
+    v_statements := v_statements + 3;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS pg_temp.vendor__cities__staged;
+    CREATE TEMPORARY TABLE vendor__cities__staged AS
+    SELECT
+      id,
+      country_id,
+      name,
+      ascii_name,
+      state_name,
+      state_code,
+      county_name,
+      metro_area,
+      postal_code_prefix,
+      latitude,
+      longitude,
+      elevation_m,
+      population,
+      time_zone,
+      utc_offset_minutes,
+      is_capital,
+      is_state_capital,
+      tier,
+      status,
+      geoname_id,
+      wikidata_id,
+      iata_code,
+      alternate_names,
+      area_km2,
+      is_serviced,
+      slug,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 37
+            THEN CAST(country_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for cities.country_id (bigint)'
-      WHEN COALESCE((
-        LENGTH(name) > 150
-      ), FALSE)
-      THEN 'value too long for cities.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        LENGTH(ascii_name) > 150
-      ), FALSE)
-      THEN 'value too long for cities.ascii_name (' || CAST(LENGTH(ascii_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        LENGTH(state_name) > 150
-      ), FALSE)
-      THEN 'value too long for cities.state_name (' || CAST(LENGTH(state_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        LENGTH(state_code) > 10
-      ), FALSE)
-      THEN 'value too long for cities.state_code (' || CAST(LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
-      WHEN COALESCE((
-        LENGTH(county_name) > 150
-      ), FALSE)
-      THEN 'value too long for cities.county_name (' || CAST(LENGTH(county_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        LENGTH(metro_area) > 150
-      ), FALSE)
-      THEN 'value too long for cities.metro_area (' || CAST(LENGTH(metro_area) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        LENGTH(postal_code_prefix) > 10
-      ), FALSE)
-      THEN 'value too long for cities.postal_code_prefix (' || CAST(LENGTH(postal_code_prefix) AS VARCHAR(20)) || ' > 10)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
-          THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(9,6) for cities.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to bigint for cities.country_id ("' || SUBSTRING(CAST(country_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
-                    THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(country_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(country_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(country_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(latitude AS DECIMAL(38, 6))
-              END
-            ) >= 999.9999995
-          ),
-          FALSE
+                THEN CAST(country_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for cities.country_id (bigint)'
+        WHEN COALESCE((
+          LENGTH(name) > 150
+        ), FALSE)
+        THEN 'value too long for cities.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(ascii_name) > 150
+        ), FALSE)
+        THEN 'value too long for cities.ascii_name (' || CAST(LENGTH(ascii_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(state_name) > 150
+        ), FALSE)
+        THEN 'value too long for cities.state_name (' || CAST(LENGTH(state_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(state_code) > 10
+        ), FALSE)
+        THEN 'value too long for cities.state_code (' || CAST(LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
+        WHEN COALESCE((
+          LENGTH(county_name) > 150
+        ), FALSE)
+        THEN 'value too long for cities.county_name (' || CAST(LENGTH(county_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(metro_area) > 150
+        ), FALSE)
+        THEN 'value too long for cities.metro_area (' || CAST(LENGTH(metro_area) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(postal_code_prefix) > 10
+        ), FALSE)
+        THEN 'value too long for cities.postal_code_prefix (' || CAST(LENGTH(postal_code_prefix) AS VARCHAR(20)) || ' > 10)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+            THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for cities.latitude (numeric(9,6))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
-          THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(9,6) for cities.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to numeric(9,6) for cities.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+                      THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(latitude AS DECIMAL(38, 6))
+                END
+              ) >= 999.9999995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for cities.latitude (numeric(9,6))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+            THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(9,6) for cities.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+                      THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(longitude AS DECIMAL(38, 6))
+                END
+              ) >= 999.9999995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for cities.longitude (numeric(9,6))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 37
+            THEN CAST(elevation_m AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to integer for cities.elevation_m ("' || SUBSTRING(CAST(elevation_m AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
-                    THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 37
+                    THEN CAST(elevation_m AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(longitude AS DECIMAL(38, 6))
-              END
-            ) >= 999.9999995
-          ),
-          FALSE
+                THEN CAST(elevation_m AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for cities.elevation_m (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+            THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for cities.longitude (numeric(9,6))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 37
-          THEN CAST(elevation_m AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for cities.elevation_m ("' || SUBSTRING(CAST(elevation_m AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(elevation_m AS VARCHAR(65535))) <= 37
-                  THEN CAST(elevation_m AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(elevation_m AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(elevation_m AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for cities.elevation_m (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
-          THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for cities.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
-                  THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(population AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for cities.population (integer)'
-      WHEN COALESCE((
-        LENGTH(time_zone) > 64
-      ), FALSE)
-      THEN 'value too long for cities.time_zone (' || CAST(LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 37
-          THEN CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for cities.utc_offset_minutes ("' || SUBSTRING(CAST(utc_offset_minutes AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 37
-                  THEN CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(utc_offset_minutes AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for cities.utc_offset_minutes (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 37
-          THEN CAST(tier AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for cities.tier ("' || SUBSTRING(CAST(tier AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 37
-                  THEN CAST(tier AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tier AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for cities.tier (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for cities.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for cities.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 37
-          THEN CAST(geoname_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for cities.geoname_id ("' || SUBSTRING(CAST(geoname_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(geoname_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(geoname_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for cities.geoname_id (bigint)'
-      WHEN COALESCE((
-        LENGTH(wikidata_id) > 16
-      ), FALSE)
-      THEN 'value too long for cities.wikidata_id (' || CAST(LENGTH(wikidata_id) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        LENGTH(iata_code) > 3
-      ), FALSE)
-      THEN 'value too long for cities.iata_code (' || CAST(LENGTH(iata_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        LENGTH(alternate_names) > 2000
-      ), FALSE)
-      THEN 'value too long for cities.alternate_names (' || CAST(LENGTH(alternate_names) AS VARCHAR(20)) || ' > 2000)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
-          THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(10,2) for cities.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 8
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to integer for cities.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
-                    THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+                    THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(area_km2 AS DECIMAL(38, 2))
-              END
-            ) >= 99999999.995
-          ),
-          FALSE
+                THEN CAST(population AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for cities.population (integer)'
+        WHEN COALESCE((
+          LENGTH(time_zone) > 64
+        ), FALSE)
+        THEN 'value too long for cities.time_zone (' || CAST(LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 37
+            THEN CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for cities.area_km2 (numeric(10,2))'
-      WHEN COALESCE((
-        LENGTH(slug) > 150
-      ), FALSE)
-      THEN 'value too long for cities.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for cities.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for cities.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.cities;
-  ANALYZE vendor__cities__staged (id);
+        THEN 'value not castable to smallint for cities.utc_offset_minutes ("' || SUBSTRING(CAST(utc_offset_minutes AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(utc_offset_minutes AS VARCHAR(65535))) <= 37
+                    THEN CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(utc_offset_minutes AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(utc_offset_minutes AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for cities.utc_offset_minutes (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 37
+            THEN CAST(tier AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for cities.tier ("' || SUBSTRING(CAST(tier AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tier AS VARCHAR(65535))) <= 37
+                    THEN CAST(tier AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tier AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tier AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for cities.tier (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for cities.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for cities.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 37
+            THEN CAST(geoname_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for cities.geoname_id ("' || SUBSTRING(CAST(geoname_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(geoname_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(geoname_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(geoname_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(geoname_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for cities.geoname_id (bigint)'
+        WHEN COALESCE((
+          LENGTH(wikidata_id) > 16
+        ), FALSE)
+        THEN 'value too long for cities.wikidata_id (' || CAST(LENGTH(wikidata_id) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
+          LENGTH(iata_code) > 3
+        ), FALSE)
+        THEN 'value too long for cities.iata_code (' || CAST(LENGTH(iata_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          LENGTH(alternate_names) > 2000
+        ), FALSE)
+        THEN 'value too long for cities.alternate_names (' || CAST(LENGTH(alternate_names) AS VARCHAR(20)) || ' > 2000)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+            THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(10,2) for cities.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 8
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+                      THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(area_km2 AS DECIMAL(38, 2))
+                END
+              ) >= 99999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for cities.area_km2 (numeric(10,2))'
+        WHEN COALESCE((
+          LENGTH(slug) > 150
+        ), FALSE)
+        THEN 'value too long for cities.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for cities.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for cities.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.cities;
+    ANALYZE vendor__cities__staged (id);
+    v_statements := v_statements + 3;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1116,7 +1248,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1185,9 +1318,10 @@ BEGIN
       FROM vendor__cities__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__cities__delta;
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -2,677 +2,861 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__companies(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__companies__staged;
-  CREATE TEMPORARY TABLE vendor__companies__staged AS
-  SELECT
-    id,
-    name,
-    legal_name,
-    display_name,
-    email,
-    phone,
-    website,
-    status,
-    category,
-    company_type,
-    tax_id,
-    registration_number,
-    duns_number,
-    address_line1,
-    address_line2,
-    postal_code,
-    state_code,
-    city_id,
-    primary_category_id,
-    primary_contact_id,
-    created_by,
-    updated_by,
-    parent_company_id,
-    employee_count,
-    annual_revenue,
-    currency_code,
-    credit_limit,
-    payment_terms_days,
-    rating,
-    is_verified,
-    is_preferred,
-    is_diverse_supplier,
-    is_minority_owned,
-    onboarding_status,
-    onboarded_at,
-    verified_at,
-    incorporation_date,
-    fiscal_year_end_month,
-    logo_url,
-    description,
-    signup_source,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        LENGTH(name) > 255
-      ), FALSE)
-      THEN 'value too long for companies.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(legal_name) > 255
-      ), FALSE)
-      THEN 'value too long for companies.legal_name (' || CAST(LENGTH(legal_name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(display_name) > 255
-      ), FALSE)
-      THEN 'value too long for companies.display_name (' || CAST(LENGTH(display_name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(email) > 255
-      ), FALSE)
-      THEN 'value too long for companies.email (' || CAST(LENGTH(email) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(phone) > 32
-      ), FALSE)
-      THEN 'value too long for companies.phone (' || CAST(LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        LENGTH(website) > 512
-      ), FALSE)
-      THEN 'value too long for companies.website (' || CAST(LENGTH(website) AS VARCHAR(20)) || ' > 512)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for companies.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = 'companies' AND ((column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'category' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'company_type' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'city_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'primary_category_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'primary_contact_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'updated_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'parent_company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'employee_count' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'annual_revenue' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'credit_limit' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'payment_terms_days' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'rating' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'onboarding_status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'onboarded_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'verified_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'incorporation_date' AND data_type IN ('date')) OR (column_name = 'fiscal_year_end_month' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'signup_source' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 22 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS pg_temp.vendor__companies__staged;
+    CREATE TEMPORARY TABLE vendor__companies__staged AS
+    SELECT
+      id,
+      name,
+      legal_name,
+      display_name,
+      email,
+      phone,
+      website,
+      status,
+      category,
+      company_type,
+      tax_id,
+      registration_number,
+      duns_number,
+      address_line1,
+      address_line2,
+      postal_code,
+      state_code,
+      city_id,
+      primary_category_id,
+      primary_contact_id,
+      created_by,
+      updated_by,
+      parent_company_id,
+      employee_count,
+      annual_revenue,
+      currency_code,
+      credit_limit,
+      payment_terms_days,
+      rating,
+      is_verified,
+      is_preferred,
+      is_diverse_supplier,
+      is_minority_owned,
+      onboarding_status,
+      onboarded_at,
+      verified_at,
+      incorporation_date,
+      fiscal_year_end_month,
+      logo_url,
+      description,
+      signup_source,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          LENGTH(name) > 255
+        ), FALSE)
+        THEN 'value too long for companies.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(legal_name) > 255
+        ), FALSE)
+        THEN 'value too long for companies.legal_name (' || CAST(LENGTH(legal_name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(display_name) > 255
+        ), FALSE)
+        THEN 'value too long for companies.display_name (' || CAST(LENGTH(display_name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(email) > 255
+        ), FALSE)
+        THEN 'value too long for companies.email (' || CAST(LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(phone) > 32
+        ), FALSE)
+        THEN 'value too long for companies.phone (' || CAST(LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          LENGTH(website) > 512
+        ), FALSE)
+        THEN 'value too long for companies.website (' || CAST(LENGTH(website) AS VARCHAR(20)) || ' > 512)'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for companies.status (smallint)'
+        WHEN COALESCE((
+          category <= -32768.5 OR category >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for companies.category (smallint)'
+        WHEN COALESCE((
+          company_type <= -32768.5 OR company_type >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for companies.company_type (smallint)'
+        WHEN COALESCE((
+          LENGTH(tax_id) > 64
+        ), FALSE)
+        THEN 'value too long for companies.tax_id (' || CAST(LENGTH(tax_id) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          LENGTH(registration_number) > 64
+        ), FALSE)
+        THEN 'value too long for companies.registration_number (' || CAST(LENGTH(registration_number) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          LENGTH(duns_number) > 16
+        ), FALSE)
+        THEN 'value too long for companies.duns_number (' || CAST(LENGTH(duns_number) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
+          LENGTH(address_line1) > 255
+        ), FALSE)
+        THEN 'value too long for companies.address_line1 (' || CAST(LENGTH(address_line1) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(address_line2) > 255
+        ), FALSE)
+        THEN 'value too long for companies.address_line2 (' || CAST(LENGTH(address_line2) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(postal_code) > 20
+        ), FALSE)
+        THEN 'value too long for companies.postal_code (' || CAST(LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(state_code) > 10
+        ), FALSE)
+        THEN 'value too long for companies.state_code (' || CAST(LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
+        WHEN COALESCE((
+          employee_count <= -2147483648.5 OR employee_count >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for companies.employee_count (integer)'
+        WHEN COALESCE((
+          ABS(annual_revenue) >= 9999999999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for companies.annual_revenue (numeric(18,2))'
+        WHEN COALESCE((
+          LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for companies.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          ABS(credit_limit) >= 999999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
+        WHEN COALESCE((
+          payment_terms_days <= -32768.5 OR payment_terms_days >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for companies.payment_terms_days (smallint)'
+        WHEN COALESCE((
+          ABS(rating) >= 9.995
+        ), FALSE)
+        THEN 'numeric overflow for companies.rating (numeric(3,2))'
+        WHEN COALESCE((
+          onboarding_status <= -32768.5 OR onboarding_status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for companies.onboarding_status (smallint)'
+        WHEN COALESCE((
+          fiscal_year_end_month <= -32768.5 OR fiscal_year_end_month >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
+        WHEN COALESCE((
+          LENGTH(logo_url) > 1024
+        ), FALSE)
+        THEN 'value too long for companies.logo_url (' || CAST(LENGTH(logo_url) AS VARCHAR(20)) || ' > 1024)'
+        WHEN COALESCE((
+          LENGTH(description) > 4000
+        ), FALSE)
+        THEN 'value too long for companies.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 4000)'
+        WHEN COALESCE((
+          signup_source <= -32768.5 OR signup_source >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for companies.signup_source (smallint)'
+        WHEN COALESCE((
+          LENGTH(external_ref) > 64
+        ), FALSE)
+        THEN 'value too long for companies.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(status IN (0, 1, 2, 3), TRUE)
+        THEN 'check failed: valid_status'
+        WHEN NOT COALESCE(credit_limit IS NULL OR credit_limit >= 0, TRUE)
+        THEN 'check failed: non_negative_credit_limit'
+      END AS cdc__reject
+    FROM staging.companies;
+    ANALYZE vendor__companies__staged (id);
+    v_statements := v_statements + 3;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS pg_temp.vendor__companies__staged;
+    CREATE TEMPORARY TABLE vendor__companies__staged AS
+    SELECT
+      id,
+      name,
+      legal_name,
+      display_name,
+      email,
+      phone,
+      website,
+      status,
+      category,
+      company_type,
+      tax_id,
+      registration_number,
+      duns_number,
+      address_line1,
+      address_line2,
+      postal_code,
+      state_code,
+      city_id,
+      primary_category_id,
+      primary_contact_id,
+      created_by,
+      updated_by,
+      parent_company_id,
+      employee_count,
+      annual_revenue,
+      currency_code,
+      credit_limit,
+      payment_terms_days,
+      rating,
+      is_verified,
+      is_preferred,
+      is_diverse_supplier,
+      is_minority_owned,
+      onboarding_status,
+      onboarded_at,
+      verified_at,
+      incorporation_date,
+      fiscal_year_end_month,
+      logo_url,
+      description,
+      signup_source,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          LENGTH(name) > 255
+        ), FALSE)
+        THEN 'value too long for companies.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(legal_name) > 255
+        ), FALSE)
+        THEN 'value too long for companies.legal_name (' || CAST(LENGTH(legal_name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(display_name) > 255
+        ), FALSE)
+        THEN 'value too long for companies.display_name (' || CAST(LENGTH(display_name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(email) > 255
+        ), FALSE)
+        THEN 'value too long for companies.email (' || CAST(LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(phone) > 32
+        ), FALSE)
+        THEN 'value too long for companies.phone (' || CAST(LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          LENGTH(website) > 512
+        ), FALSE)
+        THEN 'value too long for companies.website (' || CAST(LENGTH(website) AS VARCHAR(20)) || ' > 512)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for companies.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
-          THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for companies.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
-                  THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(category AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.category (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 37
-          THEN CAST(company_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for companies.company_type ("' || SUBSTRING(CAST(company_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 37
-                  THEN CAST(company_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(company_type AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.company_type (smallint)'
-      WHEN COALESCE((
-        LENGTH(tax_id) > 64
-      ), FALSE)
-      THEN 'value too long for companies.tax_id (' || CAST(LENGTH(tax_id) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        LENGTH(registration_number) > 64
-      ), FALSE)
-      THEN 'value too long for companies.registration_number (' || CAST(LENGTH(registration_number) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        LENGTH(duns_number) > 16
-      ), FALSE)
-      THEN 'value too long for companies.duns_number (' || CAST(LENGTH(duns_number) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        LENGTH(address_line1) > 255
-      ), FALSE)
-      THEN 'value too long for companies.address_line1 (' || CAST(LENGTH(address_line1) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(address_line2) > 255
-      ), FALSE)
-      THEN 'value too long for companies.address_line2 (' || CAST(LENGTH(address_line2) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        LENGTH(postal_code) > 20
-      ), FALSE)
-      THEN 'value too long for companies.postal_code (' || CAST(LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
-      WHEN COALESCE((
-        LENGTH(state_code) > 10
-      ), FALSE)
-      THEN 'value too long for companies.state_code (' || CAST(LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
-          THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for companies.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(city_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.city_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 37
-          THEN CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for companies.primary_category_id ("' || SUBSTRING(CAST(primary_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(primary_category_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.primary_category_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 37
-          THEN CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for companies.primary_contact_id ("' || SUBSTRING(CAST(primary_contact_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(primary_contact_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.primary_contact_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-          THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for companies.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(created_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.created_by (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-          THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for companies.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(updated_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.updated_by (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for companies.parent_company_id ("' || SUBSTRING(CAST(parent_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(parent_company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.parent_company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 37
-          THEN CAST(employee_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for companies.employee_count ("' || SUBSTRING(CAST(employee_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 37
-                  THEN CAST(employee_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(employee_count AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.employee_count (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 35
-          THEN CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(18,2) for companies.annual_revenue ("' || SUBSTRING(CAST(annual_revenue AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 16
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to smallint for companies.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 35
-                    THEN CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(annual_revenue AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999999999.995
-          ),
-          FALSE
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+            THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for companies.annual_revenue (numeric(18,2))'
-      WHEN COALESCE((
-        LENGTH(currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for companies.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 35
-          THEN CAST(credit_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(14,2) for companies.credit_limit ("' || SUBSTRING(CAST(credit_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 12
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to smallint for companies.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 35
-                    THEN CAST(credit_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+                    THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(credit_limit AS DECIMAL(38, 2))
-              END
-            ) >= 999999999999.995
-          ),
-          FALSE
+                THEN CAST(category AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.category (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 37
+            THEN CAST(company_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 37
-          THEN CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for companies.payment_terms_days ("' || SUBSTRING(CAST(payment_terms_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 37
-                  THEN CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(payment_terms_days AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for companies.payment_terms_days (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 35
-          THEN CAST(rating AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(3,2) for companies.rating ("' || SUBSTRING(CAST(rating AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 1
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to smallint for companies.company_type ("' || SUBSTRING(CAST(company_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 35
-                    THEN CAST(rating AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(company_type AS VARCHAR(65535))) <= 37
+                    THEN CAST(company_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(company_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(rating AS DECIMAL(38, 2))
-              END
-            ) >= 9.995
-          ),
-          FALSE
+                THEN CAST(company_type AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.company_type (smallint)'
+        WHEN COALESCE((
+          LENGTH(tax_id) > 64
+        ), FALSE)
+        THEN 'value too long for companies.tax_id (' || CAST(LENGTH(tax_id) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          LENGTH(registration_number) > 64
+        ), FALSE)
+        THEN 'value too long for companies.registration_number (' || CAST(LENGTH(registration_number) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          LENGTH(duns_number) > 16
+        ), FALSE)
+        THEN 'value too long for companies.duns_number (' || CAST(LENGTH(duns_number) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
+          LENGTH(address_line1) > 255
+        ), FALSE)
+        THEN 'value too long for companies.address_line1 (' || CAST(LENGTH(address_line1) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(address_line2) > 255
+        ), FALSE)
+        THEN 'value too long for companies.address_line2 (' || CAST(LENGTH(address_line2) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          LENGTH(postal_code) > 20
+        ), FALSE)
+        THEN 'value too long for companies.postal_code (' || CAST(LENGTH(postal_code) AS VARCHAR(20)) || ' > 20)'
+        WHEN COALESCE((
+          LENGTH(state_code) > 10
+        ), FALSE)
+        THEN 'value too long for companies.state_code (' || CAST(LENGTH(state_code) AS VARCHAR(20)) || ' > 10)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+            THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for companies.rating (numeric(3,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 37
-          THEN CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for companies.onboarding_status ("' || SUBSTRING(CAST(onboarding_status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to bigint for companies.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(city_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.city_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 37
+            THEN CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for companies.primary_category_id ("' || SUBSTRING(CAST(primary_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(primary_category_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(primary_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(primary_category_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.primary_category_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 37
+            THEN CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for companies.primary_contact_id ("' || SUBSTRING(CAST(primary_contact_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(primary_contact_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(primary_contact_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(primary_contact_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.primary_contact_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+            THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for companies.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(created_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.created_by (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+            THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for companies.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(updated_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.updated_by (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for companies.parent_company_id ("' || SUBSTRING(CAST(parent_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(parent_company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(parent_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(parent_company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.parent_company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 37
+            THEN CAST(employee_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to integer for companies.employee_count ("' || SUBSTRING(CAST(employee_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(employee_count AS VARCHAR(65535))) <= 37
+                    THEN CAST(employee_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(employee_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(employee_count AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.employee_count (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 35
+            THEN CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(18,2) for companies.annual_revenue ("' || SUBSTRING(CAST(annual_revenue AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 16
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 37
-                  THEN CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(onboarding_status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(annual_revenue AS VARCHAR(65535))) <= 35
+                      THEN CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(annual_revenue AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(annual_revenue AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for companies.annual_revenue (numeric(18,2))'
+        WHEN COALESCE((
+          LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for companies.currency_code (' || CAST(LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 35
+            THEN CAST(credit_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for companies.onboarding_status (smallint)'
-      WHEN NOT COALESCE(
-        CAST(onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for companies.onboarded_at ("' || SUBSTRING(CAST(onboarded_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for companies.verified_at ("' || SUBSTRING(CAST(verified_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to date for companies.incorporation_date ("' || SUBSTRING(CAST(incorporation_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 37
-          THEN CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for companies.fiscal_year_end_month ("' || SUBSTRING(CAST(fiscal_year_end_month AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(14,2) for companies.credit_limit ("' || SUBSTRING(CAST(credit_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 12
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 37
-                  THEN CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(fiscal_year_end_month AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(credit_limit AS VARCHAR(65535))) <= 35
+                      THEN CAST(credit_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(credit_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(credit_limit AS DECIMAL(38, 2))
+                END
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for companies.credit_limit (numeric(14,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 37
+            THEN CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
-      WHEN COALESCE((
-        LENGTH(logo_url) > 1024
-      ), FALSE)
-      THEN 'value too long for companies.logo_url (' || CAST(LENGTH(logo_url) AS VARCHAR(20)) || ' > 1024)'
-      WHEN COALESCE((
-        LENGTH(description) > 4000
-      ), FALSE)
-      THEN 'value too long for companies.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 4000)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 37
-          THEN CAST(signup_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for companies.signup_source ("' || SUBSTRING(CAST(signup_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to smallint for companies.payment_terms_days ("' || SUBSTRING(CAST(payment_terms_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(payment_terms_days AS VARCHAR(65535))) <= 37
+                    THEN CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(payment_terms_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(payment_terms_days AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.payment_terms_days (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 35
+            THEN CAST(rating AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(3,2) for companies.rating ("' || SUBSTRING(CAST(rating AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 1
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 37
-                  THEN CAST(signup_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(signup_source AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(rating AS VARCHAR(65535))) <= 35
+                      THEN CAST(rating AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(rating AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(rating AS DECIMAL(38, 2))
+                END
+              ) >= 9.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for companies.rating (numeric(3,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 37
+            THEN CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for companies.signup_source (smallint)'
-      WHEN COALESCE((
-        LENGTH(external_ref) > 64
-      ), FALSE)
-      THEN 'value too long for companies.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for companies.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for companies.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(status IN (0, 1, 2, 3), TRUE)
-      THEN 'check failed: valid_status'
-      WHEN NOT COALESCE(credit_limit IS NULL OR credit_limit >= 0, TRUE)
-      THEN 'check failed: non_negative_credit_limit'
-    END AS cdc__reject
-  FROM staging.companies;
-  ANALYZE vendor__companies__staged (id);
+        THEN 'value not castable to smallint for companies.onboarding_status ("' || SUBSTRING(CAST(onboarding_status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(onboarding_status AS VARCHAR(65535))) <= 37
+                    THEN CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(onboarding_status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(onboarding_status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.onboarding_status (smallint)'
+        WHEN NOT COALESCE(
+          CAST(onboarded_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for companies.onboarded_at ("' || SUBSTRING(CAST(onboarded_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(verified_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for companies.verified_at ("' || SUBSTRING(CAST(verified_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(incorporation_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to date for companies.incorporation_date ("' || SUBSTRING(CAST(incorporation_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 37
+            THEN CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for companies.fiscal_year_end_month ("' || SUBSTRING(CAST(fiscal_year_end_month AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(fiscal_year_end_month AS VARCHAR(65535))) <= 37
+                    THEN CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(fiscal_year_end_month AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(fiscal_year_end_month AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.fiscal_year_end_month (smallint)'
+        WHEN COALESCE((
+          LENGTH(logo_url) > 1024
+        ), FALSE)
+        THEN 'value too long for companies.logo_url (' || CAST(LENGTH(logo_url) AS VARCHAR(20)) || ' > 1024)'
+        WHEN COALESCE((
+          LENGTH(description) > 4000
+        ), FALSE)
+        THEN 'value too long for companies.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 4000)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 37
+            THEN CAST(signup_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for companies.signup_source ("' || SUBSTRING(CAST(signup_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(signup_source AS VARCHAR(65535))) <= 37
+                    THEN CAST(signup_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(signup_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(signup_source AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for companies.signup_source (smallint)'
+        WHEN COALESCE((
+          LENGTH(external_ref) > 64
+        ), FALSE)
+        THEN 'value too long for companies.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for companies.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for companies.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(status IN (0, 1, 2, 3), TRUE)
+        THEN 'check failed: valid_status'
+        WHEN NOT COALESCE(credit_limit IS NULL OR credit_limit >= 0, TRUE)
+        THEN 'check failed: non_negative_credit_limit'
+      END AS cdc__reject
+    FROM staging.companies;
+    ANALYZE vendor__companies__staged (id);
+    v_statements := v_statements + 3;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1752,7 +1936,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1821,9 +2006,10 @@ BEGIN
       FROM vendor__companies__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__companies__delta;
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -2,345 +2,429 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__tags(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__tags__staged;
-  CREATE TEMPORARY TABLE vendor__tags__staged AS
-  SELECT
-    id,
-    company_id,
-    name,
-    slug,
-    description,
-    category,
-    color,
-    taggings_count,
-    is_system,
-    is_visible_to_vendors,
-    status,
-    created_by,
-    merged_into_id,
-    parent_id,
-    icon,
-    sort_order,
-    usage_scope,
-    last_used_at,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for tags.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = 'tags' AND ((column_name = 'company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'category' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'taggings_count' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'merged_into_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'parent_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'sort_order' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'usage_scope' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'last_used_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 12 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS pg_temp.vendor__tags__staged;
+    CREATE TEMPORARY TABLE vendor__tags__staged AS
+    SELECT
+      id,
+      company_id,
+      name,
+      slug,
+      description,
+      category,
+      color,
+      taggings_count,
+      is_system,
+      is_visible_to_vendors,
+      status,
+      created_by,
+      merged_into_id,
+      parent_id,
+      icon,
+      sort_order,
+      usage_scope,
+      last_used_at,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          LENGTH(name) > 100
+        ), FALSE)
+        THEN 'value too long for tags.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(slug) > 100
+        ), FALSE)
+        THEN 'value too long for tags.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(description) > 500
+        ), FALSE)
+        THEN 'value too long for tags.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 500)'
+        WHEN COALESCE((
+          category <= -32768.5 OR category >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for tags.category (smallint)'
+        WHEN COALESCE((
+          LENGTH(color) > 7
+        ), FALSE)
+        THEN 'value too long for tags.color (' || CAST(LENGTH(color) AS VARCHAR(20)) || ' > 7)'
+        WHEN COALESCE((
+          taggings_count <= -2147483648.5 OR taggings_count >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for tags.taggings_count (integer)'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for tags.status (smallint)'
+        WHEN COALESCE((
+          LENGTH(icon) > 64
+        ), FALSE)
+        THEN 'value too long for tags.icon (' || CAST(LENGTH(icon) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          sort_order <= -32768.5 OR sort_order >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for tags.sort_order (smallint)'
+        WHEN COALESCE((
+          usage_scope <= -32768.5 OR usage_scope >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for tags.usage_scope (smallint)'
+      END AS cdc__reject
+    FROM staging.tags;
+    ANALYZE vendor__tags__staged (id);
+    v_statements := v_statements + 3;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS pg_temp.vendor__tags__staged;
+    CREATE TEMPORARY TABLE vendor__tags__staged AS
+    SELECT
+      id,
+      company_id,
+      name,
+      slug,
+      description,
+      category,
+      color,
+      taggings_count,
+      is_system,
+      is_visible_to_vendors,
+      status,
+      created_by,
+      merged_into_id,
+      parent_id,
+      icon,
+      sort_order,
+      usage_scope,
+      last_used_at,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.company_id (bigint)'
-      WHEN COALESCE((
-        LENGTH(name) > 100
-      ), FALSE)
-      THEN 'value too long for tags.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        LENGTH(slug) > 100
-      ), FALSE)
-      THEN 'value too long for tags.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        LENGTH(description) > 500
-      ), FALSE)
-      THEN 'value too long for tags.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 500)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
-          THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for tags.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
-                  THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(category AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to bigint for tags.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.company_id (bigint)'
+        WHEN COALESCE((
+          LENGTH(name) > 100
+        ), FALSE)
+        THEN 'value too long for tags.name (' || CAST(LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(slug) > 100
+        ), FALSE)
+        THEN 'value too long for tags.slug (' || CAST(LENGTH(slug) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          LENGTH(description) > 500
+        ), FALSE)
+        THEN 'value too long for tags.description (' || CAST(LENGTH(description) AS VARCHAR(20)) || ' > 500)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+            THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.category (smallint)'
-      WHEN COALESCE((
-        LENGTH(color) > 7
-      ), FALSE)
-      THEN 'value too long for tags.color (' || CAST(LENGTH(color) AS VARCHAR(20)) || ' > 7)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(taggings_count AS VARCHAR(65535))) <= 37
-          THEN CAST(taggings_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for tags.taggings_count ("' || SUBSTRING(CAST(taggings_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(taggings_count AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(taggings_count AS VARCHAR(65535))) <= 37
-                  THEN CAST(taggings_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(taggings_count AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
+        THEN 'value not castable to smallint for tags.category ("' || SUBSTRING(CAST(category AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(category AS VARCHAR(65535))) <= 37
+                    THEN CAST(category AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(category AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(category AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.category (smallint)'
+        WHEN COALESCE((
+          LENGTH(color) > 7
+        ), FALSE)
+        THEN 'value too long for tags.color (' || CAST(LENGTH(color) AS VARCHAR(20)) || ' > 7)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(taggings_count AS VARCHAR(65535))) <= 37
+            THEN CAST(taggings_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.taggings_count (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for tags.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to integer for tags.taggings_count ("' || SUBSTRING(CAST(taggings_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(taggings_count AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(taggings_count AS VARCHAR(65535))) <= 37
+                    THEN CAST(taggings_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(taggings_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(taggings_count AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.taggings_count (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-          THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for tags.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(created_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to smallint for tags.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+            THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.created_by (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(merged_into_id AS VARCHAR(65535))) <= 37
-          THEN CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for tags.merged_into_id ("' || SUBSTRING(CAST(merged_into_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(merged_into_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(merged_into_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(merged_into_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to bigint for tags.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(created_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.created_by (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(merged_into_id AS VARCHAR(65535))) <= 37
+            THEN CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.merged_into_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
-          THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for tags.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(parent_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to bigint for tags.merged_into_id ("' || SUBSTRING(CAST(merged_into_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(merged_into_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(merged_into_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(merged_into_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(merged_into_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.merged_into_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+            THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.parent_id (bigint)'
-      WHEN COALESCE((
-        LENGTH(icon) > 64
-      ), FALSE)
-      THEN 'value too long for tags.icon (' || CAST(LENGTH(icon) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-          THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for tags.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                  THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(sort_order AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to bigint for tags.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(parent_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.parent_id (bigint)'
+        WHEN COALESCE((
+          LENGTH(icon) > 64
+        ), FALSE)
+        THEN 'value too long for tags.icon (' || CAST(LENGTH(icon) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+            THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.sort_order (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(usage_scope AS VARCHAR(65535))) <= 37
-          THEN CAST(usage_scope AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for tags.usage_scope ("' || SUBSTRING(CAST(usage_scope AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(usage_scope AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(usage_scope AS VARCHAR(65535))) <= 37
-                  THEN CAST(usage_scope AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(usage_scope AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to smallint for tags.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                    THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(sort_order AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.sort_order (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(usage_scope AS VARCHAR(65535))) <= 37
+            THEN CAST(usage_scope AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for tags.usage_scope (smallint)'
-      WHEN NOT COALESCE(
-        CAST(last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for tags.last_used_at ("' || SUBSTRING(CAST(last_used_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for tags.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for tags.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.tags;
-  ANALYZE vendor__tags__staged (id);
+        THEN 'value not castable to smallint for tags.usage_scope ("' || SUBSTRING(CAST(usage_scope AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(usage_scope AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(usage_scope AS VARCHAR(65535))) <= 37
+                    THEN CAST(usage_scope AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(usage_scope AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(usage_scope AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for tags.usage_scope (smallint)'
+        WHEN NOT COALESCE(
+          CAST(last_used_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for tags.last_used_at ("' || SUBSTRING(CAST(last_used_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for tags.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for tags.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.tags;
+    ANALYZE vendor__tags__staged (id);
+    v_statements := v_statements + 3;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -929,7 +1013,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -998,9 +1083,10 @@ BEGIN
       FROM vendor__tags__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__tags__delta;
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

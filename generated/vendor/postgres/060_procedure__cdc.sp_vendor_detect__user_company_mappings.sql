@@ -2,440 +2,543 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__user_company_mappings(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__staged;
-  CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
-  SELECT
-    id,
-    user_id,
-    company_id,
-    role,
-    status,
-    is_primary,
-    is_billing_contact,
-    is_technical_contact,
-    is_signatory,
-    can_approve,
-    can_invite,
-    approval_limit,
-    approval_currency,
-    spend_limit,
-    notification_level,
-    is_default_company,
-    last_invited_at,
-    mapping_source,
-    title,
-    department,
-    cost_center,
-    permissions_mask,
-    invited_by,
-    invited_at,
-    accepted_at,
-    last_active_at,
-    deactivated_at,
-    deactivated_by,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
-          THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for user_company_mappings.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(user_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = 'user_company_mappings' AND ((column_name = 'user_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'role' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'approval_limit' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'spend_limit' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'notification_level' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'last_invited_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'mapping_source' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'permissions_mask' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'invited_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'invited_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'accepted_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'last_active_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deactivated_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deactivated_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 18 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
+    SELECT
+      id,
+      user_id,
+      company_id,
+      role,
+      status,
+      is_primary,
+      is_billing_contact,
+      is_technical_contact,
+      is_signatory,
+      can_approve,
+      can_invite,
+      approval_limit,
+      approval_currency,
+      spend_limit,
+      notification_level,
+      is_default_company,
+      last_invited_at,
+      mapping_source,
+      title,
+      department,
+      cost_center,
+      permissions_mask,
+      invited_by,
+      invited_at,
+      accepted_at,
+      last_active_at,
+      deactivated_at,
+      deactivated_by,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          role <= -32768.5 OR role >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for user_company_mappings.role (smallint)'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for user_company_mappings.status (smallint)'
+        WHEN COALESCE((
+          ABS(approval_limit) >= 999999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for user_company_mappings.approval_limit (numeric(14,2))'
+        WHEN COALESCE((
+          LENGTH(approval_currency) > 3
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.approval_currency (' || CAST(LENGTH(approval_currency) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          ABS(spend_limit) >= 999999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
+        WHEN COALESCE((
+          notification_level <= -32768.5 OR notification_level >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for user_company_mappings.notification_level (smallint)'
+        WHEN COALESCE((
+          mapping_source <= -32768.5 OR mapping_source >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
+        WHEN COALESCE((
+          LENGTH(title) > 150
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.title (' || CAST(LENGTH(title) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(department) > 150
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.department (' || CAST(LENGTH(department) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(cost_center) > 32
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.cost_center (' || CAST(LENGTH(cost_center) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          permissions_mask <= -2147483648.5 OR permissions_mask >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
+        WHEN COALESCE((
+          LENGTH(external_ref) > 64
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+      END AS cdc__reject
+    FROM staging.user_company_mappings;
+    ANALYZE vendor__user_company_mappings__staged (id);
+    v_statements := v_statements + 3;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
+    SELECT
+      id,
+      user_id,
+      company_id,
+      role,
+      status,
+      is_primary,
+      is_billing_contact,
+      is_technical_contact,
+      is_signatory,
+      can_approve,
+      can_invite,
+      approval_limit,
+      approval_currency,
+      spend_limit,
+      notification_level,
+      is_default_company,
+      last_invited_at,
+      mapping_source,
+      title,
+      department,
+      cost_center,
+      permissions_mask,
+      invited_by,
+      invited_at,
+      accepted_at,
+      last_active_at,
+      deactivated_at,
+      deactivated_by,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+            THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for user_company_mappings.user_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for user_company_mappings.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for user_company_mappings.company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-          THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for user_company_mappings.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-                  THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(role AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for user_company_mappings.role (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for user_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for user_company_mappings.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
-          THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(14,2) for user_company_mappings.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 12
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to bigint for user_company_mappings.user_id ("' || SUBSTRING(CAST(user_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
-                    THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(user_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(user_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(user_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(approval_limit AS DECIMAL(38, 2))
-              END
-            ) >= 999999999999.995
-          ),
-          FALSE
+                THEN CAST(user_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.user_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for user_company_mappings.approval_limit (numeric(14,2))'
-      WHEN COALESCE((
-        LENGTH(approval_currency) > 3
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.approval_currency (' || CAST(LENGTH(approval_currency) AS VARCHAR(20)) || ' > 3)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
-          THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(14,2) for user_company_mappings.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 12
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to bigint for user_company_mappings.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
-                    THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(spend_limit AS DECIMAL(38, 2))
-              END
-            ) >= 999999999999.995
-          ),
-          FALSE
+                THEN CAST(company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+            THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
-          THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for user_company_mappings.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to smallint for user_company_mappings.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                    THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(role AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.role (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for user_company_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+            THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(14,2) for user_company_mappings.approval_limit ("' || SUBSTRING(CAST(approval_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 12
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
-                  THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(notification_level AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(approval_limit AS VARCHAR(65535))) <= 35
+                      THEN CAST(approval_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(approval_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(approval_limit AS DECIMAL(38, 2))
+                END
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for user_company_mappings.approval_limit (numeric(14,2))'
+        WHEN COALESCE((
+          LENGTH(approval_currency) > 3
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.approval_currency (' || CAST(LENGTH(approval_currency) AS VARCHAR(20)) || ' > 3)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
+            THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for user_company_mappings.notification_level (smallint)'
-      WHEN NOT COALESCE(
-        CAST(last_invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for user_company_mappings.last_invited_at ("' || SUBSTRING(CAST(last_invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 37
-          THEN CAST(mapping_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for user_company_mappings.mapping_source ("' || SUBSTRING(CAST(mapping_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(14,2) for user_company_mappings.spend_limit ("' || SUBSTRING(CAST(spend_limit AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 12
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 37
-                  THEN CAST(mapping_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(mapping_source AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(spend_limit AS VARCHAR(65535))) <= 35
+                      THEN CAST(spend_limit AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(spend_limit AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(spend_limit AS DECIMAL(38, 2))
+                END
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for user_company_mappings.spend_limit (numeric(14,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+            THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
-      WHEN COALESCE((
-        LENGTH(title) > 150
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.title (' || CAST(LENGTH(title) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        LENGTH(department) > 150
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.department (' || CAST(LENGTH(department) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        LENGTH(cost_center) > 32
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.cost_center (' || CAST(LENGTH(cost_center) AS VARCHAR(20)) || ' > 32)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 37
-          THEN CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for user_company_mappings.permissions_mask ("' || SUBSTRING(CAST(permissions_mask AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 37
-                  THEN CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(permissions_mask AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
+        THEN 'value not castable to smallint for user_company_mappings.notification_level ("' || SUBSTRING(CAST(notification_level AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(notification_level AS VARCHAR(65535))) <= 37
+                    THEN CAST(notification_level AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(notification_level AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(notification_level AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.notification_level (smallint)'
+        WHEN NOT COALESCE(
+          CAST(last_invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-          THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for user_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(invited_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to timestamp for user_company_mappings.last_invited_at ("' || SUBSTRING(CAST(last_invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 37
+            THEN CAST(mapping_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for user_company_mappings.invited_by (bigint)'
-      WHEN NOT COALESCE(
-        CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for user_company_mappings.invited_at ("' || SUBSTRING(CAST(invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for user_company_mappings.accepted_at ("' || SUBSTRING(CAST(accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(last_active_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for user_company_mappings.last_active_at ("' || SUBSTRING(CAST(last_active_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deactivated_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for user_company_mappings.deactivated_at ("' || SUBSTRING(CAST(deactivated_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 37
-          THEN CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for user_company_mappings.deactivated_by ("' || SUBSTRING(CAST(deactivated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(deactivated_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to smallint for user_company_mappings.mapping_source ("' || SUBSTRING(CAST(mapping_source AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(mapping_source AS VARCHAR(65535))) <= 37
+                    THEN CAST(mapping_source AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(mapping_source AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(mapping_source AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.mapping_source (smallint)'
+        WHEN COALESCE((
+          LENGTH(title) > 150
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.title (' || CAST(LENGTH(title) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(department) > 150
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.department (' || CAST(LENGTH(department) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          LENGTH(cost_center) > 32
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.cost_center (' || CAST(LENGTH(cost_center) AS VARCHAR(20)) || ' > 32)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 37
+            THEN CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for user_company_mappings.deactivated_by (bigint)'
-      WHEN COALESCE((
-        LENGTH(external_ref) > 64
-      ), FALSE)
-      THEN 'value too long for user_company_mappings.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for user_company_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for user_company_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.user_company_mappings;
-  ANALYZE vendor__user_company_mappings__staged (id);
+        THEN 'value not castable to integer for user_company_mappings.permissions_mask ("' || SUBSTRING(CAST(permissions_mask AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(permissions_mask AS VARCHAR(65535))) <= 37
+                    THEN CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(permissions_mask AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(permissions_mask AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.permissions_mask (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+            THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for user_company_mappings.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(invited_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.invited_by (bigint)'
+        WHEN NOT COALESCE(
+          CAST(invited_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for user_company_mappings.invited_at ("' || SUBSTRING(CAST(invited_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for user_company_mappings.accepted_at ("' || SUBSTRING(CAST(accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(last_active_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for user_company_mappings.last_active_at ("' || SUBSTRING(CAST(last_active_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deactivated_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for user_company_mappings.deactivated_at ("' || SUBSTRING(CAST(deactivated_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 37
+            THEN CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for user_company_mappings.deactivated_by ("' || SUBSTRING(CAST(deactivated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(deactivated_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(deactivated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(deactivated_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for user_company_mappings.deactivated_by (bigint)'
+        WHEN COALESCE((
+          LENGTH(external_ref) > 64
+        ), FALSE)
+        THEN 'value too long for user_company_mappings.external_ref (' || CAST(LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for user_company_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for user_company_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.user_company_mappings;
+    ANALYZE vendor__user_company_mappings__staged (id);
+    v_statements := v_statements + 3;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1273,7 +1376,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1344,9 +1448,10 @@ BEGIN
       FROM vendor__user_company_mappings__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__user_company_mappings__delta;
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

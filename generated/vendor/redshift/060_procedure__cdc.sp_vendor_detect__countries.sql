@@ -2,403 +2,557 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__countries(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS vendor__countries__staged;
-  CREATE TEMPORARY TABLE vendor__countries__staged AS
-  SELECT
-    id,
-    name,
-    official_name,
-    native_name,
-    iso2,
-    iso3,
-    numeric_code,
-    phone_code,
-    capital,
-    currency_code,
-    currency_name,
-    currency_symbol,
-    region,
-    subregion,
-    continent_code,
-    tld,
-    address_format,
-    postal_code_regex,
-    nationality,
-    latitude,
-    longitude,
-    area_km2,
-    population,
-    gdp_usd,
-    vat_rate,
-    is_eu_member,
-    is_sanctioned,
-    requires_export_license,
-    status,
-    sort_order,
-    created_at,
-    updated_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN COALESCE((
-        OCTET_LENGTH(name) > 100
-      ), FALSE)
-      THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(official_name) > 200
-      ), FALSE)
-      THEN 'value too long for countries.official_name (' || CAST(OCTET_LENGTH(official_name) AS VARCHAR(20)) || ' > 200)'
-      WHEN COALESCE((
-        OCTET_LENGTH(native_name) > 150
-      ), FALSE)
-      THEN 'value too long for countries.native_name (' || CAST(OCTET_LENGTH(native_name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(iso2) > 2
-      ), FALSE)
-      THEN 'value too long for countries.iso2 (' || CAST(OCTET_LENGTH(iso2) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(iso3) > 3
-      ), FALSE)
-      THEN 'value too long for countries.iso3 (' || CAST(OCTET_LENGTH(iso3) AS VARCHAR(20)) || ' > 3)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
-          THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for countries.numeric_code ("' || SUBSTRING(CAST(numeric_code AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'countries' AND ((column_name = 'numeric_code' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'latitude' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 31 AND numeric_scale <= 38))) OR (column_name = 'longitude' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 31 AND numeric_scale <= 38))) OR (column_name = 'area_km2' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'population' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'gdp_usd' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'vat_rate' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'sort_order' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 10 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS vendor__countries__staged;
+    CREATE TEMPORARY TABLE vendor__countries__staged AS
+    SELECT
+      id,
+      name,
+      official_name,
+      native_name,
+      iso2,
+      iso3,
+      numeric_code,
+      phone_code,
+      capital,
+      currency_code,
+      currency_name,
+      currency_symbol,
+      region,
+      subregion,
+      continent_code,
+      tld,
+      address_format,
+      postal_code_regex,
+      nationality,
+      latitude,
+      longitude,
+      area_km2,
+      population,
+      gdp_usd,
+      vat_rate,
+      is_eu_member,
+      is_sanctioned,
+      requires_export_license,
+      status,
+      sort_order,
+      created_at,
+      updated_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(name) > 100
+        ), FALSE)
+        THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(official_name) > 200
+        ), FALSE)
+        THEN 'value too long for countries.official_name (' || CAST(OCTET_LENGTH(official_name) AS VARCHAR(20)) || ' > 200)'
+        WHEN COALESCE((
+          OCTET_LENGTH(native_name) > 150
+        ), FALSE)
+        THEN 'value too long for countries.native_name (' || CAST(OCTET_LENGTH(native_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          OCTET_LENGTH(iso2) > 2
+        ), FALSE)
+        THEN 'value too long for countries.iso2 (' || CAST(OCTET_LENGTH(iso2) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          OCTET_LENGTH(iso3) > 3
+        ), FALSE)
+        THEN 'value too long for countries.iso3 (' || CAST(OCTET_LENGTH(iso3) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          numeric_code <= -32768.5 OR numeric_code >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for countries.numeric_code (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(phone_code) > 8
+        ), FALSE)
+        THEN 'value too long for countries.phone_code (' || CAST(OCTET_LENGTH(phone_code) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
+          OCTET_LENGTH(capital) > 100
+        ), FALSE)
+        THEN 'value too long for countries.capital (' || CAST(OCTET_LENGTH(capital) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_name) > 64
+        ), FALSE)
+        THEN 'value too long for countries.currency_name (' || CAST(OCTET_LENGTH(currency_name) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_symbol) > 8
+        ), FALSE)
+        THEN 'value too long for countries.currency_symbol (' || CAST(OCTET_LENGTH(currency_symbol) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
+          OCTET_LENGTH(region) > 64
+        ), FALSE)
+        THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(subregion) > 64
+        ), FALSE)
+        THEN 'value too long for countries.subregion (' || CAST(OCTET_LENGTH(subregion) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(continent_code) > 2
+        ), FALSE)
+        THEN 'value too long for countries.continent_code (' || CAST(OCTET_LENGTH(continent_code) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tld) > 8
+        ), FALSE)
+        THEN 'value too long for countries.tld (' || CAST(OCTET_LENGTH(tld) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
+          OCTET_LENGTH(address_format) > 500
+        ), FALSE)
+        THEN 'value too long for countries.address_format (' || CAST(OCTET_LENGTH(address_format) AS VARCHAR(20)) || ' > 500)'
+        WHEN COALESCE((
+          OCTET_LENGTH(postal_code_regex) > 255
+        ), FALSE)
+        THEN 'value too long for countries.postal_code_regex (' || CAST(OCTET_LENGTH(postal_code_regex) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(nationality) > 100
+        ), FALSE)
+        THEN 'value too long for countries.nationality (' || CAST(OCTET_LENGTH(nationality) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          ABS(latitude) >= 999.9999995
+        ), FALSE)
+        THEN 'numeric overflow for countries.latitude (numeric(9,6))'
+        WHEN COALESCE((
+          ABS(longitude) >= 999.9999995
+        ), FALSE)
+        THEN 'numeric overflow for countries.longitude (numeric(9,6))'
+        WHEN COALESCE((
+          ABS(area_km2) >= 9999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
+        WHEN COALESCE((
+          ABS(gdp_usd) >= 9999999999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
+        WHEN COALESCE((
+          ABS(vat_rate) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for countries.status (smallint)'
+        WHEN COALESCE((
+          sort_order <= -32768.5 OR sort_order >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for countries.sort_order (smallint)'
+      END AS cdc__reject
+    FROM staging.countries;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS vendor__countries__staged;
+    CREATE TEMPORARY TABLE vendor__countries__staged AS
+    SELECT
+      id,
+      name,
+      official_name,
+      native_name,
+      iso2,
+      iso3,
+      numeric_code,
+      phone_code,
+      capital,
+      currency_code,
+      currency_name,
+      currency_symbol,
+      region,
+      subregion,
+      continent_code,
+      tld,
+      address_format,
+      postal_code_regex,
+      nationality,
+      latitude,
+      longitude,
+      area_km2,
+      population,
+      gdp_usd,
+      vat_rate,
+      is_eu_member,
+      is_sanctioned,
+      requires_export_license,
+      status,
+      sort_order,
+      created_at,
+      updated_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(name) > 100
+        ), FALSE)
+        THEN 'value too long for countries.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(official_name) > 200
+        ), FALSE)
+        THEN 'value too long for countries.official_name (' || CAST(OCTET_LENGTH(official_name) AS VARCHAR(20)) || ' > 200)'
+        WHEN COALESCE((
+          OCTET_LENGTH(native_name) > 150
+        ), FALSE)
+        THEN 'value too long for countries.native_name (' || CAST(OCTET_LENGTH(native_name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          OCTET_LENGTH(iso2) > 2
+        ), FALSE)
+        THEN 'value too long for countries.iso2 (' || CAST(OCTET_LENGTH(iso2) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          OCTET_LENGTH(iso3) > 3
+        ), FALSE)
+        THEN 'value too long for countries.iso3 (' || CAST(OCTET_LENGTH(iso3) AS VARCHAR(20)) || ' > 3)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
+            THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for countries.numeric_code ("' || SUBSTRING(CAST(numeric_code AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
+                    THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(numeric_code AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for countries.numeric_code (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(phone_code) > 8
+        ), FALSE)
+        THEN 'value too long for countries.phone_code (' || CAST(OCTET_LENGTH(phone_code) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
+          OCTET_LENGTH(capital) > 100
+        ), FALSE)
+        THEN 'value too long for countries.capital (' || CAST(OCTET_LENGTH(capital) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_name) > 64
+        ), FALSE)
+        THEN 'value too long for countries.currency_name (' || CAST(OCTET_LENGTH(currency_name) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_symbol) > 8
+        ), FALSE)
+        THEN 'value too long for countries.currency_symbol (' || CAST(OCTET_LENGTH(currency_symbol) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
+          OCTET_LENGTH(region) > 64
+        ), FALSE)
+        THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(subregion) > 64
+        ), FALSE)
+        THEN 'value too long for countries.subregion (' || CAST(OCTET_LENGTH(subregion) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(continent_code) > 2
+        ), FALSE)
+        THEN 'value too long for countries.continent_code (' || CAST(OCTET_LENGTH(continent_code) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tld) > 8
+        ), FALSE)
+        THEN 'value too long for countries.tld (' || CAST(OCTET_LENGTH(tld) AS VARCHAR(20)) || ' > 8)'
+        WHEN COALESCE((
+          OCTET_LENGTH(address_format) > 500
+        ), FALSE)
+        THEN 'value too long for countries.address_format (' || CAST(OCTET_LENGTH(address_format) AS VARCHAR(20)) || ' > 500)'
+        WHEN COALESCE((
+          OCTET_LENGTH(postal_code_regex) > 255
+        ), FALSE)
+        THEN 'value too long for countries.postal_code_regex (' || CAST(OCTET_LENGTH(postal_code_regex) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(nationality) > 100
+        ), FALSE)
+        THEN 'value too long for countries.nationality (' || CAST(OCTET_LENGTH(nationality) AS VARCHAR(20)) || ' > 100)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+            THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(9,6) for countries.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(numeric_code AS VARCHAR(65535))) <= 37
-                  THEN CAST(numeric_code AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(numeric_code AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(numeric_code AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
+                      THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(latitude AS DECIMAL(38, 6))
+                END
+              ) >= 999.9999995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for countries.latitude (numeric(9,6))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+            THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for countries.numeric_code (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(phone_code) > 8
-      ), FALSE)
-      THEN 'value too long for countries.phone_code (' || CAST(OCTET_LENGTH(phone_code) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(capital) > 100
-      ), FALSE)
-      THEN 'value too long for countries.capital (' || CAST(OCTET_LENGTH(capital) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for countries.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN COALESCE((
-        OCTET_LENGTH(currency_name) > 64
-      ), FALSE)
-      THEN 'value too long for countries.currency_name (' || CAST(OCTET_LENGTH(currency_name) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(currency_symbol) > 8
-      ), FALSE)
-      THEN 'value too long for countries.currency_symbol (' || CAST(OCTET_LENGTH(currency_symbol) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(region) > 64
-      ), FALSE)
-      THEN 'value too long for countries.region (' || CAST(OCTET_LENGTH(region) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(subregion) > 64
-      ), FALSE)
-      THEN 'value too long for countries.subregion (' || CAST(OCTET_LENGTH(subregion) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(continent_code) > 2
-      ), FALSE)
-      THEN 'value too long for countries.continent_code (' || CAST(OCTET_LENGTH(continent_code) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(tld) > 8
-      ), FALSE)
-      THEN 'value too long for countries.tld (' || CAST(OCTET_LENGTH(tld) AS VARCHAR(20)) || ' > 8)'
-      WHEN COALESCE((
-        OCTET_LENGTH(address_format) > 500
-      ), FALSE)
-      THEN 'value too long for countries.address_format (' || CAST(OCTET_LENGTH(address_format) AS VARCHAR(20)) || ' > 500)'
-      WHEN COALESCE((
-        OCTET_LENGTH(postal_code_regex) > 255
-      ), FALSE)
-      THEN 'value too long for countries.postal_code_regex (' || CAST(OCTET_LENGTH(postal_code_regex) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(nationality) > 100
-      ), FALSE)
-      THEN 'value too long for countries.nationality (' || CAST(OCTET_LENGTH(nationality) AS VARCHAR(20)) || ' > 100)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
-          THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(9,6) for countries.latitude ("' || SUBSTRING(CAST(latitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(latitude AS VARCHAR(65535))) <= 31
-                    THEN CAST(latitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(latitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(latitude AS DECIMAL(38, 6))
-              END
-            ) >= 999.9999995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for countries.latitude (numeric(9,6))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
-          THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(9,6) for countries.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
-                    THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(longitude AS DECIMAL(38, 6))
-              END
-            ) >= 999.9999995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for countries.longitude (numeric(9,6))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
-          THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,2) for countries.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
-                    THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(area_km2 AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
-          THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for countries.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(9,6) for countries.longitude ("' || SUBSTRING(CAST(longitude AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
-                  THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(population AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(longitude AS VARCHAR(65535))) <= 31
+                      THEN CAST(longitude AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(longitude AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,31}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(longitude AS DECIMAL(38, 6))
+                END
+              ) >= 999.9999995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for countries.longitude (numeric(9,6))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+            THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for countries.population (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
-          THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(18,2) for countries.gdp_usd ("' || SUBSTRING(CAST(gdp_usd AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 16
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to numeric(12,2) for countries.area_km2 ("' || SUBSTRING(CAST(area_km2 AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(area_km2 AS VARCHAR(65535))) <= 35
+                      THEN CAST(area_km2 AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(area_km2 AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(area_km2 AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for countries.area_km2 (numeric(12,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+            THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for countries.population ("' || SUBSTRING(CAST(population AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
-                    THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(population AS VARCHAR(65535))) <= 37
+                    THEN CAST(population AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(population AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(gdp_usd AS DECIMAL(38, 2))
-              END
-            ) >= 9999999999999999.995
-          ),
-          FALSE
+                THEN CAST(population AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for countries.population (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
+            THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-          THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to numeric(18,2) for countries.gdp_usd ("' || SUBSTRING(CAST(gdp_usd AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 16
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(gdp_usd AS VARCHAR(65535))) <= 35
+                      THEN CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(gdp_usd AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(gdp_usd AS DECIMAL(38, 2))
+                END
+              ) >= 9999999999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for countries.gdp_usd (numeric(18,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+            THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(5,2) for countries.vat_rate ("' || SUBSTRING(CAST(vat_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
+                      THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(vat_rate AS DECIMAL(38, 2))
+                END
+              ) >= 999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for countries.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(vat_rate AS VARCHAR(65535))) <= 35
-                    THEN CAST(vat_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(vat_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(vat_rate AS DECIMAL(38, 2))
-              END
-            ) >= 999.995
-          ),
-          FALSE
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for countries.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+            THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for countries.vat_rate (numeric(5,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for countries.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to smallint for countries.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                    THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(sort_order AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for countries.sort_order (smallint)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for countries.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-          THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for countries.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                  THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(sort_order AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for countries.sort_order (smallint)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.countries;
+        THEN 'value not castable to timestamp for countries.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.countries;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1253,7 +1407,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1322,9 +1477,10 @@ BEGIN
       FROM vendor__countries__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__countries__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

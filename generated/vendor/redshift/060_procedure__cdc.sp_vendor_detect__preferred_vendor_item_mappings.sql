@@ -2,732 +2,897 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__preferred_vendor_item_mappings(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
-  CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
-  SELECT
-    id,
-    client_company_id,
-    vendor_company_id,
-    product_category_id,
-    item_code,
-    vendor_item_code,
-    item_name,
-    item_description,
-    manufacturer_name,
-    manufacturer_part_number,
-    gtin,
-    weight_kg,
-    country_of_origin,
-    unit_of_measure,
-    pack_size,
-    unit_price,
-    list_price,
-    currency_code,
-    discount_pct,
-    min_order_qty,
-    max_order_qty,
-    lead_time_days,
-    contract_number,
-    contract_start_date,
-    contract_end_date,
-    price_valid_until,
-    priority,
-    status,
-    is_exclusive,
-    is_catalog_item,
-    is_taxable,
-    tax_rate,
-    min_order_value,
-    rebate_pct,
-    last_ordered_at,
-    notes,
-    approved_by,
-    approved_at,
-    created_by,
-    updated_by,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for preferred_vendor_item_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(client_company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'preferred_vendor_item_mappings' AND ((column_name = 'client_company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'vendor_company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'product_category_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'weight_kg' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 34 AND numeric_scale <= 38))) OR (column_name = 'pack_size' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'unit_price' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 33 AND numeric_scale <= 38))) OR (column_name = 'list_price' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 33 AND numeric_scale <= 38))) OR (column_name = 'discount_pct' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'min_order_qty' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 34 AND numeric_scale <= 38))) OR (column_name = 'max_order_qty' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 34 AND numeric_scale <= 38))) OR (column_name = 'lead_time_days' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'contract_start_date' AND data_type IN ('date')) OR (column_name = 'contract_end_date' AND data_type IN ('date')) OR (column_name = 'price_valid_until' AND data_type IN ('date')) OR (column_name = 'priority' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'tax_rate' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'min_order_value' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'rebate_pct' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'last_ordered_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'approved_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'approved_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'created_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'updated_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 26 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
+    SELECT
+      id,
+      client_company_id,
+      vendor_company_id,
+      product_category_id,
+      item_code,
+      vendor_item_code,
+      item_name,
+      item_description,
+      manufacturer_name,
+      manufacturer_part_number,
+      gtin,
+      weight_kg,
+      country_of_origin,
+      unit_of_measure,
+      pack_size,
+      unit_price,
+      list_price,
+      currency_code,
+      discount_pct,
+      min_order_qty,
+      max_order_qty,
+      lead_time_days,
+      contract_number,
+      contract_start_date,
+      contract_end_date,
+      price_valid_until,
+      priority,
+      status,
+      is_exclusive,
+      is_catalog_item,
+      is_taxable,
+      tax_rate,
+      min_order_value,
+      rebate_pct,
+      last_ordered_at,
+      notes,
+      approved_by,
+      approved_at,
+      created_by,
+      updated_by,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(item_code) > 64
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.item_code (' || CAST(OCTET_LENGTH(item_code) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(vendor_item_code) > 64
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.vendor_item_code (' || CAST(OCTET_LENGTH(vendor_item_code) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(item_name) > 255
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.item_name (' || CAST(OCTET_LENGTH(item_name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(item_description) > 2000
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.item_description (' || CAST(OCTET_LENGTH(item_description) AS VARCHAR(20)) || ' > 2000)'
+        WHEN COALESCE((
+          OCTET_LENGTH(manufacturer_name) > 255
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.manufacturer_name (' || CAST(OCTET_LENGTH(manufacturer_name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(manufacturer_part_number) > 64
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.manufacturer_part_number (' || CAST(OCTET_LENGTH(manufacturer_part_number) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(gtin) > 14
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.gtin (' || CAST(OCTET_LENGTH(gtin) AS VARCHAR(20)) || ' > 14)'
+        WHEN COALESCE((
+          ABS(weight_kg) >= 9999999.9995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.weight_kg (numeric(10,3))'
+        WHEN COALESCE((
+          OCTET_LENGTH(country_of_origin) > 2
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.country_of_origin (' || CAST(OCTET_LENGTH(country_of_origin) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          OCTET_LENGTH(unit_of_measure) > 16
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(OCTET_LENGTH(unit_of_measure) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
+          pack_size <= -2147483648.5 OR pack_size >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
+        WHEN COALESCE((
+          ABS(unit_price) >= 9999999999.99995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.unit_price (numeric(14,4))'
+        WHEN COALESCE((
+          ABS(list_price) >= 9999999999.99995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.list_price (numeric(14,4))'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN COALESCE((
+          ABS(discount_pct) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.discount_pct (numeric(5,2))'
+        WHEN COALESCE((
+          ABS(min_order_qty) >= 999999999.9995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_qty (numeric(12,3))'
+        WHEN COALESCE((
+          ABS(max_order_qty) >= 999999999.9995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
+        WHEN COALESCE((
+          lead_time_days <= -32768.5 OR lead_time_days >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for preferred_vendor_item_mappings.lead_time_days (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(contract_number) > 64
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.contract_number (' || CAST(OCTET_LENGTH(contract_number) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          priority <= -32768.5 OR priority >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
+        WHEN COALESCE((
+          ABS(tax_rate) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.tax_rate (numeric(5,2))'
+        WHEN COALESCE((
+          ABS(min_order_value) >= 999999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_value (numeric(14,2))'
+        WHEN COALESCE((
+          ABS(rebate_pct) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for preferred_vendor_item_mappings.rebate_pct (numeric(5,2))'
+        WHEN COALESCE((
+          OCTET_LENGTH(notes) > 1000
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.notes (' || CAST(OCTET_LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
+      END AS cdc__reject
+    FROM staging.preferred_vendor_item_mappings;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
+    CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
+    SELECT
+      id,
+      client_company_id,
+      vendor_company_id,
+      product_category_id,
+      item_code,
+      vendor_item_code,
+      item_name,
+      item_description,
+      manufacturer_name,
+      manufacturer_part_number,
+      gtin,
+      weight_kg,
+      country_of_origin,
+      unit_of_measure,
+      pack_size,
+      unit_price,
+      list_price,
+      currency_code,
+      discount_pct,
+      min_order_qty,
+      max_order_qty,
+      lead_time_days,
+      contract_number,
+      contract_start_date,
+      contract_end_date,
+      price_valid_until,
+      priority,
+      status,
+      is_exclusive,
+      is_catalog_item,
+      is_taxable,
+      tax_rate,
+      min_order_value,
+      rebate_pct,
+      last_ordered_at,
+      notes,
+      approved_by,
+      approved_at,
+      created_by,
+      updated_by,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.client_company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for preferred_vendor_item_mappings.vendor_company_id ("' || SUBSTRING(CAST(vendor_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(vendor_company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.vendor_company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 37
-          THEN CAST(product_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for preferred_vendor_item_mappings.product_category_id ("' || SUBSTRING(CAST(product_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(product_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(product_category_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.product_category_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(item_code) > 64
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.item_code (' || CAST(OCTET_LENGTH(item_code) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(vendor_item_code) > 64
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.vendor_item_code (' || CAST(OCTET_LENGTH(vendor_item_code) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(item_name) > 255
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.item_name (' || CAST(OCTET_LENGTH(item_name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(item_description) > 2000
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.item_description (' || CAST(OCTET_LENGTH(item_description) AS VARCHAR(20)) || ' > 2000)'
-      WHEN COALESCE((
-        OCTET_LENGTH(manufacturer_name) > 255
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.manufacturer_name (' || CAST(OCTET_LENGTH(manufacturer_name) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(manufacturer_part_number) > 64
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.manufacturer_part_number (' || CAST(OCTET_LENGTH(manufacturer_part_number) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(gtin) > 14
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.gtin (' || CAST(OCTET_LENGTH(gtin) AS VARCHAR(20)) || ' > 14)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
-          THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(10,3) for preferred_vendor_item_mappings.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 7
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to bigint for preferred_vendor_item_mappings.client_company_id ("' || SUBSTRING(CAST(client_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
-                    THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(client_company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(client_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(client_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(weight_kg AS DECIMAL(38, 3))
-              END
-            ) >= 9999999.9995
-          ),
-          FALSE
+                THEN CAST(client_company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.client_company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.weight_kg (numeric(10,3))'
-      WHEN COALESCE((
-        OCTET_LENGTH(country_of_origin) > 2
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.country_of_origin (' || CAST(OCTET_LENGTH(country_of_origin) AS VARCHAR(20)) || ' > 2)'
-      WHEN COALESCE((
-        OCTET_LENGTH(unit_of_measure) > 16
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(OCTET_LENGTH(unit_of_measure) AS VARCHAR(20)) || ' > 16)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 37
-          THEN CAST(pack_size AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for preferred_vendor_item_mappings.pack_size ("' || SUBSTRING(CAST(pack_size AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to bigint for preferred_vendor_item_mappings.vendor_company_id ("' || SUBSTRING(CAST(vendor_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(vendor_company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(vendor_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(vendor_company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.vendor_company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 37
+            THEN CAST(product_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for preferred_vendor_item_mappings.product_category_id ("' || SUBSTRING(CAST(product_category_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(product_category_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(product_category_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(product_category_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(product_category_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.product_category_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(item_code) > 64
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.item_code (' || CAST(OCTET_LENGTH(item_code) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(vendor_item_code) > 64
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.vendor_item_code (' || CAST(OCTET_LENGTH(vendor_item_code) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(item_name) > 255
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.item_name (' || CAST(OCTET_LENGTH(item_name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(item_description) > 2000
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.item_description (' || CAST(OCTET_LENGTH(item_description) AS VARCHAR(20)) || ' > 2000)'
+        WHEN COALESCE((
+          OCTET_LENGTH(manufacturer_name) > 255
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.manufacturer_name (' || CAST(OCTET_LENGTH(manufacturer_name) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(manufacturer_part_number) > 64
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.manufacturer_part_number (' || CAST(OCTET_LENGTH(manufacturer_part_number) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(gtin) > 14
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.gtin (' || CAST(OCTET_LENGTH(gtin) AS VARCHAR(20)) || ' > 14)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+            THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(10,3) for preferred_vendor_item_mappings.weight_kg ("' || SUBSTRING(CAST(weight_kg AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 7
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 37
-                  THEN CAST(pack_size AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(pack_size AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(weight_kg AS VARCHAR(65535))) <= 34
+                      THEN CAST(weight_kg AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(weight_kg AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(weight_kg AS DECIMAL(38, 3))
+                END
+              ) >= 9999999.9995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.weight_kg (numeric(10,3))'
+        WHEN COALESCE((
+          OCTET_LENGTH(country_of_origin) > 2
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.country_of_origin (' || CAST(OCTET_LENGTH(country_of_origin) AS VARCHAR(20)) || ' > 2)'
+        WHEN COALESCE((
+          OCTET_LENGTH(unit_of_measure) > 16
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.unit_of_measure (' || CAST(OCTET_LENGTH(unit_of_measure) AS VARCHAR(20)) || ' > 16)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 37
+            THEN CAST(pack_size AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 33
-          THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to integer for preferred_vendor_item_mappings.pack_size ("' || SUBSTRING(CAST(pack_size AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 33
-                    THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(pack_size AS VARCHAR(65535))) <= 37
+                    THEN CAST(pack_size AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(pack_size AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(unit_price AS DECIMAL(38, 4))
-              END
-            ) >= 9999999999.99995
-          ),
-          FALSE
+                THEN CAST(pack_size AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.pack_size (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 33
+            THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.unit_price (numeric(14,4))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 33
-          THEN CAST(list_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.list_price ("' || SUBSTRING(CAST(list_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 10
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 33
-                    THEN CAST(list_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(list_price AS DECIMAL(38, 4))
-              END
-            ) >= 9999999999.99995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.list_price (numeric(14,4))'
-      WHEN COALESCE((
-        OCTET_LENGTH(currency_code) > 3
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 35
-          THEN CAST(discount_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.discount_pct ("' || SUBSTRING(CAST(discount_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 35
-                    THEN CAST(discount_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(discount_pct AS DECIMAL(38, 2))
-              END
-            ) >= 999.995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.discount_pct (numeric(5,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 34
-          THEN CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.min_order_qty ("' || SUBSTRING(CAST(min_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 34
-                    THEN CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(min_order_qty AS DECIMAL(38, 3))
-              END
-            ) >= 999999999.9995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_qty (numeric(12,3))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 34
-          THEN CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.max_order_qty ("' || SUBSTRING(CAST(max_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
-              CASE
-                WHEN COALESCE(
-                  CASE
-                    WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 34
-                    THEN CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-                  END,
-                  TRUE
-                )
-                THEN CAST(max_order_qty AS DECIMAL(38, 3))
-              END
-            ) >= 999999999.9995
-          ),
-          FALSE
-        )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 37
-          THEN CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for preferred_vendor_item_mappings.lead_time_days ("' || SUBSTRING(CAST(lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.unit_price ("' || SUBSTRING(CAST(unit_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 37
-                  THEN CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(lead_time_days AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(unit_price AS VARCHAR(65535))) <= 33
+                      THEN CAST(unit_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(unit_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(unit_price AS DECIMAL(38, 4))
+                END
+              ) >= 9999999999.99995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.unit_price (numeric(14,4))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 33
+            THEN CAST(list_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.lead_time_days (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(contract_number) > 64
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.contract_number (' || CAST(OCTET_LENGTH(contract_number) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CAST(contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to date for preferred_vendor_item_mappings.contract_start_date ("' || SUBSTRING(CAST(contract_start_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to date for preferred_vendor_item_mappings.contract_end_date ("' || SUBSTRING(CAST(contract_end_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to date for preferred_vendor_item_mappings.price_valid_until ("' || SUBSTRING(CAST(price_valid_until AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 37
-          THEN CAST(priority AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for preferred_vendor_item_mappings.priority ("' || SUBSTRING(CAST(priority AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(14,4) for preferred_vendor_item_mappings.list_price ("' || SUBSTRING(CAST(list_price AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 10
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 37
-                  THEN CAST(priority AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(priority AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(list_price AS VARCHAR(65535))) <= 33
+                      THEN CAST(list_price AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(list_price AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,33}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(list_price AS DECIMAL(38, 4))
+                END
+              ) >= 9999999999.99995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.list_price (numeric(14,4))'
+        WHEN COALESCE((
+          OCTET_LENGTH(currency_code) > 3
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.currency_code (' || CAST(OCTET_LENGTH(currency_code) AS VARCHAR(20)) || ' > 3)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 35
+            THEN CAST(discount_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for preferred_vendor_item_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.discount_pct ("' || SUBSTRING(CAST(discount_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(discount_pct AS VARCHAR(65535))) <= 35
+                      THEN CAST(discount_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(discount_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(discount_pct AS DECIMAL(38, 2))
+                END
+              ) >= 999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.discount_pct (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 34
+            THEN CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 35
-          THEN CAST(tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.tax_rate ("' || SUBSTRING(CAST(tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.min_order_qty ("' || SUBSTRING(CAST(min_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(min_order_qty AS VARCHAR(65535))) <= 34
+                      THEN CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(min_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(min_order_qty AS DECIMAL(38, 3))
+                END
+              ) >= 999999999.9995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_qty (numeric(12,3))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 34
+            THEN CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(12,3) for preferred_vendor_item_mappings.max_order_qty ("' || SUBSTRING(CAST(max_order_qty AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(max_order_qty AS VARCHAR(65535))) <= 34
+                      THEN CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(max_order_qty AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(max_order_qty AS DECIMAL(38, 3))
+                END
+              ) >= 999999999.9995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.max_order_qty (numeric(12,3))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 37
+            THEN CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for preferred_vendor_item_mappings.lead_time_days ("' || SUBSTRING(CAST(lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 35
-                    THEN CAST(tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(lead_time_days AS VARCHAR(65535))) <= 37
+                    THEN CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(tax_rate AS DECIMAL(38, 2))
-              END
-            ) >= 999.995
-          ),
-          FALSE
+                THEN CAST(lead_time_days AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.lead_time_days (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(contract_number) > 64
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.contract_number (' || CAST(OCTET_LENGTH(contract_number) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CAST(contract_start_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.tax_rate (numeric(5,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
-          THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(14,2) for preferred_vendor_item_mappings.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 12
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to date for preferred_vendor_item_mappings.contract_start_date ("' || SUBSTRING(CAST(contract_start_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(contract_end_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to date for preferred_vendor_item_mappings.contract_end_date ("' || SUBSTRING(CAST(contract_end_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(price_valid_until AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to date for preferred_vendor_item_mappings.price_valid_until ("' || SUBSTRING(CAST(price_valid_until AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 37
+            THEN CAST(priority AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for preferred_vendor_item_mappings.priority ("' || SUBSTRING(CAST(priority AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
-                    THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(priority AS VARCHAR(65535))) <= 37
+                    THEN CAST(priority AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(priority AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(min_order_value AS DECIMAL(38, 2))
-              END
-            ) >= 999999999999.995
-          ),
-          FALSE
+                THEN CAST(priority AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.priority (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_value (numeric(14,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 35
-          THEN CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.rebate_pct ("' || SUBSTRING(CAST(rebate_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to smallint for preferred_vendor_item_mappings.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 35
-                    THEN CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(rebate_pct AS DECIMAL(38, 2))
-              END
-            ) >= 999.995
-          ),
-          FALSE
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 35
+            THEN CAST(tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for preferred_vendor_item_mappings.rebate_pct (numeric(5,2))'
-      WHEN NOT COALESCE(
-        CAST(last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for preferred_vendor_item_mappings.last_ordered_at ("' || SUBSTRING(CAST(last_ordered_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE((
-        OCTET_LENGTH(notes) > 1000
-      ), FALSE)
-      THEN 'value too long for preferred_vendor_item_mappings.notes (' || CAST(OCTET_LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 37
-          THEN CAST(approved_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for preferred_vendor_item_mappings.approved_by ("' || SUBSTRING(CAST(approved_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.tax_rate ("' || SUBSTRING(CAST(tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(approved_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(approved_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(tax_rate AS VARCHAR(65535))) <= 35
+                      THEN CAST(tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(tax_rate AS DECIMAL(38, 2))
+                END
+              ) >= 999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.tax_rate (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+            THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.approved_by (bigint)'
-      WHEN NOT COALESCE(
-        CAST(approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for preferred_vendor_item_mappings.approved_at ("' || SUBSTRING(CAST(approved_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-          THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for preferred_vendor_item_mappings.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(14,2) for preferred_vendor_item_mappings.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 12
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(created_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                      THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(min_order_value AS DECIMAL(38, 2))
+                END
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.min_order_value (numeric(14,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 35
+            THEN CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.created_by (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-          THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for preferred_vendor_item_mappings.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to numeric(5,2) for preferred_vendor_item_mappings.rebate_pct ("' || SUBSTRING(CAST(rebate_pct AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(updated_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(rebate_pct AS VARCHAR(65535))) <= 35
+                      THEN CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(rebate_pct AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(rebate_pct AS DECIMAL(38, 2))
+                END
+              ) >= 999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for preferred_vendor_item_mappings.rebate_pct (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CAST(last_ordered_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for preferred_vendor_item_mappings.updated_by (bigint)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for preferred_vendor_item_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for preferred_vendor_item_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.preferred_vendor_item_mappings;
+        THEN 'value not castable to timestamp for preferred_vendor_item_mappings.last_ordered_at ("' || SUBSTRING(CAST(last_ordered_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE((
+          OCTET_LENGTH(notes) > 1000
+        ), FALSE)
+        THEN 'value too long for preferred_vendor_item_mappings.notes (' || CAST(OCTET_LENGTH(notes) AS VARCHAR(20)) || ' > 1000)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 37
+            THEN CAST(approved_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for preferred_vendor_item_mappings.approved_by ("' || SUBSTRING(CAST(approved_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(approved_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(approved_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(approved_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(approved_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.approved_by (bigint)'
+        WHEN NOT COALESCE(
+          CAST(approved_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for preferred_vendor_item_mappings.approved_at ("' || SUBSTRING(CAST(approved_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+            THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for preferred_vendor_item_mappings.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(created_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.created_by (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+            THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for preferred_vendor_item_mappings.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(updated_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for preferred_vendor_item_mappings.updated_by (bigint)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for preferred_vendor_item_mappings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for preferred_vendor_item_mappings.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.preferred_vendor_item_mappings;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1714,7 +1879,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1785,9 +1951,10 @@ BEGIN
       FROM vendor__preferred_vendor_item_mappings__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__preferred_vendor_item_mappings__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

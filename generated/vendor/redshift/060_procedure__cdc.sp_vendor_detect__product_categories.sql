@@ -2,457 +2,588 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__product_categories(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS vendor__product_categories__staged;
-  CREATE TEMPORARY TABLE vendor__product_categories__staged AS
-  SELECT
-    id,
-    parent_id,
-    name,
-    slug,
-    code,
-    description,
-    depth,
-    lft,
-    rgt,
-    path,
-    unspsc_code,
-    hs_code,
-    status,
-    is_leaf,
-    is_restricted,
-    requires_approval,
-    requires_certification,
-    default_tax_rate,
-    default_lead_time_days,
-    tax_code,
-    gl_account,
-    is_service,
-    min_order_value,
-    vendor_count,
-    sort_order,
-    icon_url,
-    created_by,
-    updated_by,
-    created_at,
-    updated_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
-          THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(parent_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for product_categories.parent_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(name) > 150
-      ), FALSE)
-      THEN 'value too long for product_categories.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(slug) > 150
-      ), FALSE)
-      THEN 'value too long for product_categories.slug (' || CAST(OCTET_LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(code) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.code (' || CAST(OCTET_LENGTH(code) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(description) > 1000
-      ), FALSE)
-      THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
-          THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
-                  THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(depth AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for product_categories.depth (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
-          THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
-                  THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(lft AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for product_categories.lft (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
-          THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
-                  THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(rgt AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for product_categories.rgt (integer)'
-      WHEN COALESCE((
-        OCTET_LENGTH(path) > 1000
-      ), FALSE)
-      THEN 'value too long for product_categories.path (' || CAST(OCTET_LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
-      WHEN COALESCE((
-        OCTET_LENGTH(unspsc_code) > 16
-      ), FALSE)
-      THEN 'value too long for product_categories.unspsc_code (' || CAST(OCTET_LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
-      WHEN COALESCE((
-        OCTET_LENGTH(hs_code) > 16
-      ), FALSE)
-      THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for product_categories.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
-          THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 3
-        THEN FALSE
-        ELSE COALESCE(
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'product_categories' AND ((column_name = 'parent_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'depth' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'lft' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'rgt' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'default_tax_rate' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'default_lead_time_days' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'min_order_value' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'vendor_count' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'sort_order' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'updated_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 13 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS vendor__product_categories__staged;
+    CREATE TEMPORARY TABLE vendor__product_categories__staged AS
+    SELECT
+      id,
+      parent_id,
+      name,
+      slug,
+      code,
+      description,
+      depth,
+      lft,
+      rgt,
+      path,
+      unspsc_code,
+      hs_code,
+      status,
+      is_leaf,
+      is_restricted,
+      requires_approval,
+      requires_certification,
+      default_tax_rate,
+      default_lead_time_days,
+      tax_code,
+      gl_account,
+      is_service,
+      min_order_value,
+      vendor_count,
+      sort_order,
+      icon_url,
+      created_by,
+      updated_by,
+      created_at,
+      updated_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(name) > 150
+        ), FALSE)
+        THEN 'value too long for product_categories.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          OCTET_LENGTH(slug) > 150
+        ), FALSE)
+        THEN 'value too long for product_categories.slug (' || CAST(OCTET_LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          OCTET_LENGTH(code) > 32
+        ), FALSE)
+        THEN 'value too long for product_categories.code (' || CAST(OCTET_LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(description) > 1000
+        ), FALSE)
+        THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+        WHEN COALESCE((
+          depth <= -32768.5 OR depth >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for product_categories.depth (smallint)'
+        WHEN COALESCE((
+          lft <= -2147483648.5 OR lft >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for product_categories.lft (integer)'
+        WHEN COALESCE((
+          rgt <= -2147483648.5 OR rgt >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for product_categories.rgt (integer)'
+        WHEN COALESCE((
+          OCTET_LENGTH(path) > 1000
+        ), FALSE)
+        THEN 'value too long for product_categories.path (' || CAST(OCTET_LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+        WHEN COALESCE((
+          OCTET_LENGTH(unspsc_code) > 16
+        ), FALSE)
+        THEN 'value too long for product_categories.unspsc_code (' || CAST(OCTET_LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
+          OCTET_LENGTH(hs_code) > 16
+        ), FALSE)
+        THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for product_categories.status (smallint)'
+        WHEN COALESCE((
+          ABS(default_tax_rate) >= 999.995
+        ), FALSE)
+        THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+        WHEN COALESCE(
           (
-            ABS(
+            default_lead_time_days <= -32768.5 OR default_lead_time_days >= 32767.5
+          ),
+          FALSE
+        )
+        THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tax_code) > 32
+        ), FALSE)
+        THEN 'value too long for product_categories.tax_code (' || CAST(OCTET_LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(gl_account) > 32
+        ), FALSE)
+        THEN 'value too long for product_categories.gl_account (' || CAST(OCTET_LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          ABS(min_order_value) >= 999999999999.995
+        ), FALSE)
+        THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+        WHEN COALESCE((
+          vendor_count <= -2147483648.5 OR vendor_count >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for product_categories.vendor_count (integer)'
+        WHEN COALESCE((
+          sort_order <= -32768.5 OR sort_order >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for product_categories.sort_order (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(icon_url) > 1024
+        ), FALSE)
+        THEN 'value too long for product_categories.icon_url (' || CAST(OCTET_LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+      END AS cdc__reject
+    FROM staging.product_categories;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS vendor__product_categories__staged;
+    CREATE TEMPORARY TABLE vendor__product_categories__staged AS
+    SELECT
+      id,
+      parent_id,
+      name,
+      slug,
+      code,
+      description,
+      depth,
+      lft,
+      rgt,
+      path,
+      unspsc_code,
+      hs_code,
+      status,
+      is_leaf,
+      is_restricted,
+      requires_approval,
+      requires_certification,
+      default_tax_rate,
+      default_lead_time_days,
+      tax_code,
+      gl_account,
+      is_service,
+      min_order_value,
+      vendor_count,
+      sort_order,
+      icon_url,
+      created_by,
+      updated_by,
+      created_at,
+      updated_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+            THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for product_categories.parent_id ("' || SUBSTRING(CAST(parent_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
-                    THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(parent_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(parent_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(parent_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(default_tax_rate AS DECIMAL(38, 2))
-              END
-            ) >= 999.995
-          ),
-          FALSE
+                THEN CAST(parent_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.parent_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(name) > 150
+        ), FALSE)
+        THEN 'value too long for product_categories.name (' || CAST(OCTET_LENGTH(name) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          OCTET_LENGTH(slug) > 150
+        ), FALSE)
+        THEN 'value too long for product_categories.slug (' || CAST(OCTET_LENGTH(slug) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          OCTET_LENGTH(code) > 32
+        ), FALSE)
+        THEN 'value too long for product_categories.code (' || CAST(OCTET_LENGTH(code) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(description) > 1000
+        ), FALSE)
+        THEN 'value too long for product_categories.description (' || CAST(OCTET_LENGTH(description) AS VARCHAR(20)) || ' > 1000)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+            THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
-          THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
-                  THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(tax_code) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.tax_code (' || CAST(OCTET_LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(gl_account) > 32
-      ), FALSE)
-      THEN 'value too long for product_categories.gl_account (' || CAST(OCTET_LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
-          THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 12
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to smallint for product_categories.depth ("' || SUBSTRING(CAST(depth AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
-                    THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(depth AS VARCHAR(65535))) <= 37
+                    THEN CAST(depth AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(depth AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(min_order_value AS DECIMAL(38, 2))
-              END
-            ) >= 999999999999.995
-          ),
-          FALSE
+                THEN CAST(depth AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.depth (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+            THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
-          THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to integer for product_categories.lft ("' || SUBSTRING(CAST(lft AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(lft AS VARCHAR(65535))) <= 37
+                    THEN CAST(lft AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(lft AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(lft AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.lft (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+            THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to integer for product_categories.rgt ("' || SUBSTRING(CAST(rgt AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(rgt AS VARCHAR(65535))) <= 37
+                    THEN CAST(rgt AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(rgt AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(rgt AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.rgt (integer)'
+        WHEN COALESCE((
+          OCTET_LENGTH(path) > 1000
+        ), FALSE)
+        THEN 'value too long for product_categories.path (' || CAST(OCTET_LENGTH(path) AS VARCHAR(20)) || ' > 1000)'
+        WHEN COALESCE((
+          OCTET_LENGTH(unspsc_code) > 16
+        ), FALSE)
+        THEN 'value too long for product_categories.unspsc_code (' || CAST(OCTET_LENGTH(unspsc_code) AS VARCHAR(20)) || ' > 16)'
+        WHEN COALESCE((
+          OCTET_LENGTH(hs_code) > 16
+        ), FALSE)
+        THEN 'value too long for product_categories.hs_code (' || CAST(OCTET_LENGTH(hs_code) AS VARCHAR(20)) || ' > 16)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for product_categories.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+            THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(5,2) for product_categories.default_tax_rate ("' || SUBSTRING(CAST(default_tax_rate AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 3
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
-                  THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(vendor_count AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(default_tax_rate AS VARCHAR(65535))) <= 35
+                      THEN CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(default_tax_rate AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(default_tax_rate AS DECIMAL(38, 2))
+                END
+              ) >= 999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for product_categories.default_tax_rate (numeric(5,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+            THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for product_categories.vendor_count (integer)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-          THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to smallint for product_categories.default_lead_time_days ("' || SUBSTRING(CAST(default_lead_time_days AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(default_lead_time_days AS VARCHAR(65535))) <= 37
+                    THEN CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(default_lead_time_days AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(default_lead_time_days AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.default_lead_time_days (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tax_code) > 32
+        ), FALSE)
+        THEN 'value too long for product_categories.tax_code (' || CAST(OCTET_LENGTH(tax_code) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(gl_account) > 32
+        ), FALSE)
+        THEN 'value too long for product_categories.gl_account (' || CAST(OCTET_LENGTH(gl_account) AS VARCHAR(20)) || ' > 32)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+            THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(14,2) for product_categories.min_order_value ("' || SUBSTRING(CAST(min_order_value AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 12
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
-                  THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(sort_order AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(min_order_value AS VARCHAR(65535))) <= 35
+                      THEN CAST(min_order_value AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(min_order_value AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,35}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(min_order_value AS DECIMAL(38, 2))
+                END
+              ) >= 999999999999.995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for product_categories.min_order_value (numeric(14,2))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+            THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for product_categories.sort_order (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(icon_url) > 1024
-      ), FALSE)
-      THEN 'value too long for product_categories.icon_url (' || CAST(OCTET_LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-          THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(created_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to integer for product_categories.vendor_count ("' || SUBSTRING(CAST(vendor_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(vendor_count AS VARCHAR(65535))) <= 37
+                    THEN CAST(vendor_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(vendor_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(vendor_count AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.vendor_count (integer)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+            THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for product_categories.created_by (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-          THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(updated_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to smallint for product_categories.sort_order ("' || SUBSTRING(CAST(sort_order AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(sort_order AS VARCHAR(65535))) <= 37
+                    THEN CAST(sort_order AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(sort_order AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(sort_order AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.sort_order (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(icon_url) > 1024
+        ), FALSE)
+        THEN 'value too long for product_categories.icon_url (' || CAST(OCTET_LENGTH(icon_url) AS VARCHAR(20)) || ' > 1024)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+            THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for product_categories.updated_by (bigint)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.product_categories;
+        THEN 'value not castable to bigint for product_categories.created_by ("' || SUBSTRING(CAST(created_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(created_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(created_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(created_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(created_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.created_by (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+            THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for product_categories.updated_by ("' || SUBSTRING(CAST(updated_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(updated_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(updated_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(updated_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(updated_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for product_categories.updated_by (bigint)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for product_categories.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.product_categories;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1340,7 +1471,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1409,9 +1541,10 @@ BEGIN
       FROM vendor__product_categories__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__product_categories__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -2,709 +2,885 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__taggings(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS vendor__taggings__staged;
-  CREATE TEMPORARY TABLE vendor__taggings__staged AS
-  SELECT
-    id,
-    tag_id,
-    taggable_id,
-    taggable_type,
-    tagger_id,
-    tagger_type,
-    context,
-    tenant_company_id,
-    confidence,
-    weight,
-    is_auto,
-    created_at,
-    updated_at,
-    op,
-    _loaded_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN _loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'taggings' AND ((column_name = 'tag_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'taggable_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'tagger_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'tenant_company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'confidence' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 34 AND numeric_scale <= 38))) OR (column_name = 'weight' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 7 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS vendor__taggings__staged;
+    CREATE TEMPORARY TABLE vendor__taggings__staged AS
+    SELECT
+      id,
+      tag_id,
+      taggable_id,
+      taggable_type,
+      tagger_id,
+      tagger_type,
+      context,
+      tenant_company_id,
+      confidence,
+      weight,
+      is_auto,
+      created_at,
+      updated_at,
+      op,
+      _loaded_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(taggable_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tagger_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(context) > 128
+        ), FALSE)
+        THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+        WHEN COALESCE((
+          ABS(confidence) >= 9.9995
+        ), FALSE)
+        THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+        WHEN COALESCE((
+          weight <= -32768.5 OR weight >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for taggings.weight (smallint)'
+      END AS cdc__reject
+    FROM staging.taggings
+    WHERE
+      _loaded_at > (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
       )
-      THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tag_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+    UNION ALL
+    SELECT
+      id,
+      tag_id,
+      taggable_id,
+      taggable_type,
+      tagger_id,
+      tagger_type,
+      context,
+      tenant_company_id,
+      confidence,
+      weight,
+      is_auto,
+      created_at,
+      updated_at,
+      op,
+      _loaded_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(taggable_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tagger_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(context) > 128
+        ), FALSE)
+        THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+        WHEN COALESCE((
+          ABS(confidence) >= 9.9995
+        ), FALSE)
+        THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+        WHEN COALESCE((
+          weight <= -32768.5 OR weight >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for taggings.weight (smallint)'
+      END AS cdc__reject
+    FROM staging.taggings
+    WHERE
+      _loaded_at IS NULL
+      AND NOT (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
+      ) IS NULL
+    UNION ALL
+    SELECT
+      id,
+      tag_id,
+      taggable_id,
+      taggable_type,
+      tagger_id,
+      tagger_type,
+      context,
+      tenant_company_id,
+      confidence,
+      weight,
+      is_auto,
+      created_at,
+      updated_at,
+      op,
+      _loaded_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(taggable_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tagger_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(context) > 128
+        ), FALSE)
+        THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+        WHEN COALESCE((
+          ABS(confidence) >= 9.9995
+        ), FALSE)
+        THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+        WHEN COALESCE((
+          weight <= -32768.5 OR weight >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for taggings.weight (smallint)'
+      END AS cdc__reject
+    FROM staging.taggings
+    WHERE
+      (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
+      ) IS NULL;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS vendor__taggings__staged;
+    CREATE TEMPORARY TABLE vendor__taggings__staged AS
+    SELECT
+      id,
+      tag_id,
+      taggable_id,
+      taggable_type,
+      tagger_id,
+      tagger_type,
+      context,
+      tenant_company_id,
+      confidence,
+      weight,
+      is_auto,
+      created_at,
+      updated_at,
+      op,
+      _loaded_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for taggings.tag_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
-          THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(taggable_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.taggable_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(taggable_type) > 64
-      ), FALSE)
-      THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tagger_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.tagger_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(tagger_type) > 64
-      ), FALSE)
-      THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(context) > 128
-      ), FALSE)
-      THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tenant_company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.tenant_company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
-          THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 1
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
-                    THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(confidence AS DECIMAL(38, 3))
-              END
-            ) >= 9.9995
-          ),
-          FALSE
+                THEN CAST(tag_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tag_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+            THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
-          THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
-                  THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(weight AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.weight (smallint)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.taggings
-  WHERE
-    _loaded_at > (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'vendor' AND source = 'taggings'
-    )
-  UNION ALL
-  SELECT
-    id,
-    tag_id,
-    taggable_id,
-    taggable_type,
-    tagger_id,
-    tagger_type,
-    context,
-    tenant_company_id,
-    confidence,
-    weight,
-    is_auto,
-    created_at,
-    updated_at,
-    op,
-    _loaded_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN _loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tag_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.tag_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
-          THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(taggable_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.taggable_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(taggable_type) > 64
-      ), FALSE)
-      THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tagger_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.tagger_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(tagger_type) > 64
-      ), FALSE)
-      THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(context) > 128
-      ), FALSE)
-      THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tenant_company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.tenant_company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
-          THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 1
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
-                    THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(confidence AS DECIMAL(38, 3))
-              END
-            ) >= 9.9995
-          ),
-          FALSE
+                THEN CAST(taggable_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.taggable_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(taggable_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
-          THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
-                  THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(weight AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.weight (smallint)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.taggings
-  WHERE
-    _loaded_at IS NULL
-    AND NOT (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'vendor' AND source = 'taggings'
-    ) IS NULL
-  UNION ALL
-  SELECT
-    id,
-    tag_id,
-    taggable_id,
-    taggable_type,
-    tagger_id,
-    tagger_type,
-    context,
-    tenant_company_id,
-    confidence,
-    weight,
-    is_auto,
-    created_at,
-    updated_at,
-    op,
-    _loaded_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN _loaded_at IS NULL
-      THEN 'NULL _loaded_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tag_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.tag_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
-          THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(taggable_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.taggable_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(taggable_type) > 64
-      ), FALSE)
-      THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tagger_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.tagger_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(tagger_type) > 64
-      ), FALSE)
-      THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
-      WHEN COALESCE((
-        OCTET_LENGTH(context) > 128
-      ), FALSE)
-      THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(tenant_company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
-        )
-      END
-      THEN 'value out of range for taggings.tenant_company_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
-          THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 1
-        THEN FALSE
-        ELSE COALESCE(
-          (
-            ABS(
+        THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
               CASE
                 WHEN COALESCE(
                   CASE
-                    WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
-                    THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                    ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
                   END,
                   TRUE
                 )
-                THEN CAST(confidence AS DECIMAL(38, 3))
-              END
-            ) >= 9.9995
-          ),
-          FALSE
+                THEN CAST(tagger_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tagger_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tagger_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(context) > 128
+        ), FALSE)
+        THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
-          THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
+        THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tenant_company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tenant_company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+            THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 1
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
                 CASE
-                  WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
-                  THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(weight AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                      THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(confidence AS DECIMAL(38, 3))
+                END
+              ) >= 9.9995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+            THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for taggings.weight (smallint)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
+        THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                    THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(weight AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.weight (smallint)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.taggings
+    WHERE
+      _loaded_at > (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
       )
-      THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.taggings
-  WHERE
-    (
-      SELECT
-        CAST(MAX(value) AS TIMESTAMP)
-      FROM cdc.watermark
-      WHERE
-        pipeline = 'vendor' AND source = 'taggings'
-    ) IS NULL;
+    UNION ALL
+    SELECT
+      id,
+      tag_id,
+      taggable_id,
+      taggable_type,
+      tagger_id,
+      tagger_type,
+      context,
+      tenant_company_id,
+      confidence,
+      weight,
+      is_auto,
+      created_at,
+      updated_at,
+      op,
+      _loaded_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tag_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tag_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+            THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(taggable_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.taggable_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(taggable_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tagger_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tagger_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tagger_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(context) > 128
+        ), FALSE)
+        THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tenant_company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tenant_company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+            THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 1
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                      THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(confidence AS DECIMAL(38, 3))
+                END
+              ) >= 9.9995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+            THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                    THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(weight AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.weight (smallint)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.taggings
+    WHERE
+      _loaded_at IS NULL
+      AND NOT (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
+      ) IS NULL
+    UNION ALL
+    SELECT
+      id,
+      tag_id,
+      taggable_id,
+      taggable_type,
+      tagger_id,
+      tagger_type,
+      context,
+      tenant_company_id,
+      confidence,
+      weight,
+      is_auto,
+      created_at,
+      updated_at,
+      op,
+      _loaded_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN _loaded_at IS NULL
+        THEN 'NULL _loaded_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for taggings.tag_id ("' || SUBSTRING(CAST(tag_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tag_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tag_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tag_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tag_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tag_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+            THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for taggings.taggable_id ("' || SUBSTRING(CAST(taggable_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(taggable_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(taggable_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(taggable_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(taggable_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.taggable_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(taggable_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.taggable_type (' || CAST(OCTET_LENGTH(taggable_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for taggings.tagger_id ("' || SUBSTRING(CAST(tagger_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tagger_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tagger_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tagger_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tagger_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tagger_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(tagger_type) > 64
+        ), FALSE)
+        THEN 'value too long for taggings.tagger_type (' || CAST(OCTET_LENGTH(tagger_type) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          OCTET_LENGTH(context) > 128
+        ), FALSE)
+        THEN 'value too long for taggings.context (' || CAST(OCTET_LENGTH(context) AS VARCHAR(20)) || ' > 128)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for taggings.tenant_company_id ("' || SUBSTRING(CAST(tenant_company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(tenant_company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(tenant_company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(tenant_company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.tenant_company_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+            THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to numeric(4,3) for taggings.confidence ("' || SUBSTRING(CAST(confidence AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 1
+          THEN FALSE
+          ELSE COALESCE(
+            (
+              ABS(
+                CASE
+                  WHEN COALESCE(
+                    CASE
+                      WHEN LENGTH(CAST(confidence AS VARCHAR(65535))) <= 34
+                      THEN CAST(confidence AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                      ELSE CAST(confidence AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,34}([.][0-9]{1,38})?$'
+                    END,
+                    TRUE
+                  )
+                  THEN CAST(confidence AS DECIMAL(38, 3))
+                END
+              ) >= 9.9995
+            ),
+            FALSE
+          )
+        END
+        THEN 'numeric overflow for taggings.confidence (numeric(4,3))'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+            THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for taggings.weight ("' || SUBSTRING(CAST(weight AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(weight AS VARCHAR(65535))) <= 37
+                    THEN CAST(weight AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(weight AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(weight AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for taggings.weight (smallint)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for taggings.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.taggings
+    WHERE
+      (
+        SELECT
+          CAST(MAX(value) AS TIMESTAMP)
+        FROM cdc.watermark
+        WHERE
+          pipeline = 'vendor' AND source = 'taggings'
+      ) IS NULL;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1102,7 +1278,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1171,9 +1348,10 @@ BEGIN
       FROM vendor__taggings__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__taggings__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

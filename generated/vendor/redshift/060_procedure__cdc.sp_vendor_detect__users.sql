@@ -2,470 +2,621 @@
 CREATE OR REPLACE PROCEDURE cdc.sp_vendor_detect__users(p_run_id BIGINT)
 AS $$
 DECLARE
+  v_typed BIGINT;
+  v_staged_path VARCHAR(8);
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS vendor__users__staged;
-  CREATE TEMPORARY TABLE vendor__users__staged AS
-  SELECT
-    id,
-    company_id,
-    email,
-    first_name,
-    last_name,
-    display_name,
-    phone,
-    mobile_phone,
-    job_title,
-    department,
-    manager_id,
-    role,
-    status,
-    user_type,
-    locale,
-    time_zone,
-    is_admin,
-    is_active,
-    email_verified,
-    mfa_enabled,
-    sign_in_count,
-    current_sign_in_at,
-    last_sign_in_at,
-    current_sign_in_ip,
-    last_sign_in_ip,
-    confirmed_at,
-    confirmation_sent_at,
-    failed_attempts,
-    locked_at,
-    invited_by,
-    invitation_accepted_at,
-    avatar_url,
-    city_id,
-    employee_number,
-    hire_date,
-    marketing_opt_in,
-    notification_frequency,
-    password_changed_at,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at,
-    CASE
-      WHEN id IS NULL
-      THEN 'NULL key (id)'
-      WHEN updated_at IS NULL
-      THEN 'NULL updated_at'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-          THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for users.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(company_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
+  -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM svv_columns WHERE table_schema = 'staging' AND table_name = 'users' AND ((column_name = 'company_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'manager_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'role' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'status' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'user_type' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'sign_in_count' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'current_sign_in_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'last_sign_in_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'confirmed_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'confirmation_sent_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'failed_attempts' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'locked_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'invited_by' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'invitation_accepted_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'city_id' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'hire_date' AND data_type IN ('date')) OR (column_name = 'notification_frequency' AND data_type IN ('smallint', 'integer', 'bigint')) OR (column_name = 'password_changed_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')) OR (column_name = 'deleted_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  v_statements := v_statements + 1;
+  IF v_typed = 20 THEN
+    v_staged_path := 'typed';
+    DROP TABLE IF EXISTS vendor__users__staged;
+    CREATE TEMPORARY TABLE vendor__users__staged AS
+    SELECT
+      id,
+      company_id,
+      email,
+      first_name,
+      last_name,
+      display_name,
+      phone,
+      mobile_phone,
+      job_title,
+      department,
+      manager_id,
+      role,
+      status,
+      user_type,
+      locale,
+      time_zone,
+      is_admin,
+      is_active,
+      email_verified,
+      mfa_enabled,
+      sign_in_count,
+      current_sign_in_at,
+      last_sign_in_at,
+      current_sign_in_ip,
+      last_sign_in_ip,
+      confirmed_at,
+      confirmation_sent_at,
+      failed_attempts,
+      locked_at,
+      invited_by,
+      invitation_accepted_at,
+      avatar_url,
+      city_id,
+      employee_number,
+      hire_date,
+      marketing_opt_in,
+      notification_frequency,
+      password_changed_at,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN COALESCE((
+          OCTET_LENGTH(email) > 255
+        ), FALSE)
+        THEN 'value too long for users.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(first_name) > 100
+        ), FALSE)
+        THEN 'value too long for users.first_name (' || CAST(OCTET_LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(last_name) > 100
+        ), FALSE)
+        THEN 'value too long for users.last_name (' || CAST(OCTET_LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(display_name) > 200
+        ), FALSE)
+        THEN 'value too long for users.display_name (' || CAST(OCTET_LENGTH(display_name) AS VARCHAR(20)) || ' > 200)'
+        WHEN COALESCE((
+          OCTET_LENGTH(phone) > 32
+        ), FALSE)
+        THEN 'value too long for users.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(mobile_phone) > 32
+        ), FALSE)
+        THEN 'value too long for users.mobile_phone (' || CAST(OCTET_LENGTH(mobile_phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(job_title) > 150
+        ), FALSE)
+        THEN 'value too long for users.job_title (' || CAST(OCTET_LENGTH(job_title) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          OCTET_LENGTH(department) > 150
+        ), FALSE)
+        THEN 'value too long for users.department (' || CAST(OCTET_LENGTH(department) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          role <= -32768.5 OR role >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for users.role (smallint)'
+        WHEN COALESCE((
+          status <= -32768.5 OR status >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for users.status (smallint)'
+        WHEN COALESCE((
+          user_type <= -32768.5 OR user_type >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for users.user_type (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(locale) > 10
+        ), FALSE)
+        THEN 'value too long for users.locale (' || CAST(OCTET_LENGTH(locale) AS VARCHAR(20)) || ' > 10)'
+        WHEN COALESCE((
+          OCTET_LENGTH(time_zone) > 64
+        ), FALSE)
+        THEN 'value too long for users.time_zone (' || CAST(OCTET_LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
+        WHEN COALESCE((
+          sign_in_count <= -2147483648.5 OR sign_in_count >= 2147483647.5
+        ), FALSE)
+        THEN 'value out of range for users.sign_in_count (integer)'
+        WHEN COALESCE((
+          OCTET_LENGTH(current_sign_in_ip) > 45
+        ), FALSE)
+        THEN 'value too long for users.current_sign_in_ip (' || CAST(OCTET_LENGTH(current_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+        WHEN COALESCE((
+          OCTET_LENGTH(last_sign_in_ip) > 45
+        ), FALSE)
+        THEN 'value too long for users.last_sign_in_ip (' || CAST(OCTET_LENGTH(last_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+        WHEN COALESCE((
+          failed_attempts <= -32768.5 OR failed_attempts >= 32767.5
+        ), FALSE)
+        THEN 'value out of range for users.failed_attempts (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(avatar_url) > 1024
+        ), FALSE)
+        THEN 'value too long for users.avatar_url (' || CAST(OCTET_LENGTH(avatar_url) AS VARCHAR(20)) || ' > 1024)'
+        WHEN COALESCE((
+          OCTET_LENGTH(employee_number) > 32
+        ), FALSE)
+        THEN 'value too long for users.employee_number (' || CAST(OCTET_LENGTH(employee_number) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE(
+          (
+            notification_frequency <= -32768.5 OR notification_frequency >= 32767.5
           ),
           FALSE
         )
-      END
-      THEN 'value out of range for users.company_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(email) > 255
-      ), FALSE)
-      THEN 'value too long for users.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
-      WHEN COALESCE((
-        OCTET_LENGTH(first_name) > 100
-      ), FALSE)
-      THEN 'value too long for users.first_name (' || CAST(OCTET_LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(last_name) > 100
-      ), FALSE)
-      THEN 'value too long for users.last_name (' || CAST(OCTET_LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
-      WHEN COALESCE((
-        OCTET_LENGTH(display_name) > 200
-      ), FALSE)
-      THEN 'value too long for users.display_name (' || CAST(OCTET_LENGTH(display_name) AS VARCHAR(20)) || ' > 200)'
-      WHEN COALESCE((
-        OCTET_LENGTH(phone) > 32
-      ), FALSE)
-      THEN 'value too long for users.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(mobile_phone) > 32
-      ), FALSE)
-      THEN 'value too long for users.mobile_phone (' || CAST(OCTET_LENGTH(mobile_phone) AS VARCHAR(20)) || ' > 32)'
-      WHEN COALESCE((
-        OCTET_LENGTH(job_title) > 150
-      ), FALSE)
-      THEN 'value too long for users.job_title (' || CAST(OCTET_LENGTH(job_title) AS VARCHAR(20)) || ' > 150)'
-      WHEN COALESCE((
-        OCTET_LENGTH(department) > 150
-      ), FALSE)
-      THEN 'value too long for users.department (' || CAST(OCTET_LENGTH(department) AS VARCHAR(20)) || ' > 150)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 37
-          THEN CAST(manager_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for users.manager_id ("' || SUBSTRING(CAST(manager_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(manager_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(manager_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value out of range for users.notification_frequency (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(external_ref) > 64
+        ), FALSE)
+        THEN 'value too long for users.external_ref (' || CAST(OCTET_LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+      END AS cdc__reject
+    FROM staging.users;
+    v_statements := v_statements + 2;
+  ELSE
+    v_staged_path := 'checked';
+    DROP TABLE IF EXISTS vendor__users__staged;
+    CREATE TEMPORARY TABLE vendor__users__staged AS
+    SELECT
+      id,
+      company_id,
+      email,
+      first_name,
+      last_name,
+      display_name,
+      phone,
+      mobile_phone,
+      job_title,
+      department,
+      manager_id,
+      role,
+      status,
+      user_type,
+      locale,
+      time_zone,
+      is_admin,
+      is_active,
+      email_verified,
+      mfa_enabled,
+      sign_in_count,
+      current_sign_in_at,
+      last_sign_in_at,
+      current_sign_in_ip,
+      last_sign_in_ip,
+      confirmed_at,
+      confirmation_sent_at,
+      failed_attempts,
+      locked_at,
+      invited_by,
+      invitation_accepted_at,
+      avatar_url,
+      city_id,
+      employee_number,
+      hire_date,
+      marketing_opt_in,
+      notification_frequency,
+      password_changed_at,
+      external_ref,
+      created_at,
+      updated_at,
+      deleted_at,
+      CASE
+        WHEN id IS NULL
+        THEN 'NULL key (id)'
+        WHEN updated_at IS NULL
+        THEN 'NULL updated_at'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+            THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for users.manager_id (bigint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-          THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for users.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
-                  THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(role AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to bigint for users.company_id ("' || SUBSTRING(CAST(company_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(company_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(company_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(company_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(company_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.company_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(email) > 255
+        ), FALSE)
+        THEN 'value too long for users.email (' || CAST(OCTET_LENGTH(email) AS VARCHAR(20)) || ' > 255)'
+        WHEN COALESCE((
+          OCTET_LENGTH(first_name) > 100
+        ), FALSE)
+        THEN 'value too long for users.first_name (' || CAST(OCTET_LENGTH(first_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(last_name) > 100
+        ), FALSE)
+        THEN 'value too long for users.last_name (' || CAST(OCTET_LENGTH(last_name) AS VARCHAR(20)) || ' > 100)'
+        WHEN COALESCE((
+          OCTET_LENGTH(display_name) > 200
+        ), FALSE)
+        THEN 'value too long for users.display_name (' || CAST(OCTET_LENGTH(display_name) AS VARCHAR(20)) || ' > 200)'
+        WHEN COALESCE((
+          OCTET_LENGTH(phone) > 32
+        ), FALSE)
+        THEN 'value too long for users.phone (' || CAST(OCTET_LENGTH(phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(mobile_phone) > 32
+        ), FALSE)
+        THEN 'value too long for users.mobile_phone (' || CAST(OCTET_LENGTH(mobile_phone) AS VARCHAR(20)) || ' > 32)'
+        WHEN COALESCE((
+          OCTET_LENGTH(job_title) > 150
+        ), FALSE)
+        THEN 'value too long for users.job_title (' || CAST(OCTET_LENGTH(job_title) AS VARCHAR(20)) || ' > 150)'
+        WHEN COALESCE((
+          OCTET_LENGTH(department) > 150
+        ), FALSE)
+        THEN 'value too long for users.department (' || CAST(OCTET_LENGTH(department) AS VARCHAR(20)) || ' > 150)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 37
+            THEN CAST(manager_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for users.role (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-          THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for users.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
-                  THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(status AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to bigint for users.manager_id ("' || SUBSTRING(CAST(manager_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(manager_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(manager_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(manager_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(manager_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.manager_id (bigint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+            THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for users.status (smallint)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 37
-          THEN CAST(user_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for users.user_type ("' || SUBSTRING(CAST(user_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 37
-                  THEN CAST(user_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(user_type AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to smallint for users.role ("' || SUBSTRING(CAST(role AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(role AS VARCHAR(65535))) <= 37
+                    THEN CAST(role AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(role AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(role AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.role (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+            THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for users.user_type (smallint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(locale) > 10
-      ), FALSE)
-      THEN 'value too long for users.locale (' || CAST(OCTET_LENGTH(locale) AS VARCHAR(20)) || ' > 10)'
-      WHEN COALESCE((
-        OCTET_LENGTH(time_zone) > 64
-      ), FALSE)
-      THEN 'value too long for users.time_zone (' || CAST(OCTET_LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 37
-          THEN CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to integer for users.sign_in_count ("' || SUBSTRING(CAST(sign_in_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 9
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 37
-                  THEN CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(sign_in_count AS DECIMAL(38, 0))
-            END BETWEEN -2147483648 AND 2147483647
-          ),
-          FALSE
+        THEN 'value not castable to smallint for users.status ("' || SUBSTRING(CAST(status AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(status AS VARCHAR(65535))) <= 37
+                    THEN CAST(status AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(status AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(status AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.status (smallint)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 37
+            THEN CAST(user_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for users.sign_in_count (integer)'
-      WHEN NOT COALESCE(
-        CAST(current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.current_sign_in_at ("' || SUBSTRING(CAST(current_sign_in_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.last_sign_in_at ("' || SUBSTRING(CAST(last_sign_in_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE((
-        OCTET_LENGTH(current_sign_in_ip) > 45
-      ), FALSE)
-      THEN 'value too long for users.current_sign_in_ip (' || CAST(OCTET_LENGTH(current_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
-      WHEN COALESCE((
-        OCTET_LENGTH(last_sign_in_ip) > 45
-      ), FALSE)
-      THEN 'value too long for users.last_sign_in_ip (' || CAST(OCTET_LENGTH(last_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
-      WHEN NOT COALESCE(
-        CAST(confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.confirmed_at ("' || SUBSTRING(CAST(confirmed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.confirmation_sent_at ("' || SUBSTRING(CAST(confirmation_sent_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 37
-          THEN CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for users.failed_attempts ("' || SUBSTRING(CAST(failed_attempts AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 37
-                  THEN CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(failed_attempts AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to smallint for users.user_type ("' || SUBSTRING(CAST(user_type AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(user_type AS VARCHAR(65535))) <= 37
+                    THEN CAST(user_type AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(user_type AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(user_type AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.user_type (smallint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(locale) > 10
+        ), FALSE)
+        THEN 'value too long for users.locale (' || CAST(OCTET_LENGTH(locale) AS VARCHAR(20)) || ' > 10)'
+        WHEN COALESCE((
+          OCTET_LENGTH(time_zone) > 64
+        ), FALSE)
+        THEN 'value too long for users.time_zone (' || CAST(OCTET_LENGTH(time_zone) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 37
+            THEN CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
         )
-      END
-      THEN 'value out of range for users.failed_attempts (smallint)'
-      WHEN NOT COALESCE(
-        CAST(locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.locked_at ("' || SUBSTRING(CAST(locked_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-          THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for users.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
-                  THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(invited_by AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to integer for users.sign_in_count ("' || SUBSTRING(CAST(sign_in_count AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 9
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(sign_in_count AS VARCHAR(65535))) <= 37
+                    THEN CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(sign_in_count AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(sign_in_count AS DECIMAL(38, 0))
+              END BETWEEN -2147483648 AND 2147483647
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.sign_in_count (integer)'
+        WHEN NOT COALESCE(
+          CAST(current_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for users.invited_by (bigint)'
-      WHEN NOT COALESCE(
-        CAST(invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.invitation_accepted_at ("' || SUBSTRING(CAST(invitation_accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE((
-        OCTET_LENGTH(avatar_url) > 1024
-      ), FALSE)
-      THEN 'value too long for users.avatar_url (' || CAST(OCTET_LENGTH(avatar_url) AS VARCHAR(20)) || ' > 1024)'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
-          THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to bigint for users.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 18
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
-                  THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(city_id AS DECIMAL(38, 0))
-            END BETWEEN -9223372036854775808 AND 9223372036854775807
-          ),
-          FALSE
+        THEN 'value not castable to timestamp for users.current_sign_in_at ("' || SUBSTRING(CAST(current_sign_in_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(last_sign_in_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for users.city_id (bigint)'
-      WHEN COALESCE((
-        OCTET_LENGTH(employee_number) > 32
-      ), FALSE)
-      THEN 'value too long for users.employee_number (' || CAST(OCTET_LENGTH(employee_number) AS VARCHAR(20)) || ' > 32)'
-      WHEN NOT COALESCE(
-        CAST(hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to date for users.hire_date ("' || SUBSTRING(CAST(hire_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CASE
-          WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 37
-          THEN CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-          ELSE CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-        END,
-        TRUE
-      )
-      THEN 'value not castable to smallint for users.notification_frequency ("' || SUBSTRING(CAST(notification_frequency AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN CASE
-        WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 4
-        THEN FALSE
-        ELSE COALESCE(
-          NOT (
-            CASE
-              WHEN COALESCE(
-                CASE
-                  WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 37
-                  THEN CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
-                  ELSE CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
-                END,
-                TRUE
-              )
-              THEN CAST(notification_frequency AS DECIMAL(38, 0))
-            END BETWEEN -32768 AND 32767
-          ),
-          FALSE
+        THEN 'value not castable to timestamp for users.last_sign_in_at ("' || SUBSTRING(CAST(last_sign_in_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE((
+          OCTET_LENGTH(current_sign_in_ip) > 45
+        ), FALSE)
+        THEN 'value too long for users.current_sign_in_ip (' || CAST(OCTET_LENGTH(current_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+        WHEN COALESCE((
+          OCTET_LENGTH(last_sign_in_ip) > 45
+        ), FALSE)
+        THEN 'value too long for users.last_sign_in_ip (' || CAST(OCTET_LENGTH(last_sign_in_ip) AS VARCHAR(20)) || ' > 45)'
+        WHEN NOT COALESCE(
+          CAST(confirmed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
         )
-      END
-      THEN 'value out of range for users.notification_frequency (smallint)'
-      WHEN NOT COALESCE(
-        CAST(password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.password_changed_at ("' || SUBSTRING(CAST(password_changed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN COALESCE((
-        OCTET_LENGTH(external_ref) > 64
-      ), FALSE)
-      THEN 'value too long for users.external_ref (' || CAST(OCTET_LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
-      WHEN NOT COALESCE(
-        CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-      WHEN NOT COALESCE(
-        CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
-        TRUE
-      )
-      THEN 'value not castable to timestamp for users.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
-    END AS cdc__reject
-  FROM staging.users;
+        THEN 'value not castable to timestamp for users.confirmed_at ("' || SUBSTRING(CAST(confirmed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(confirmation_sent_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for users.confirmation_sent_at ("' || SUBSTRING(CAST(confirmation_sent_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 37
+            THEN CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for users.failed_attempts ("' || SUBSTRING(CAST(failed_attempts AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(failed_attempts AS VARCHAR(65535))) <= 37
+                    THEN CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(failed_attempts AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(failed_attempts AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.failed_attempts (smallint)'
+        WHEN NOT COALESCE(
+          CAST(locked_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for users.locked_at ("' || SUBSTRING(CAST(locked_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+            THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for users.invited_by ("' || SUBSTRING(CAST(invited_by AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(invited_by AS VARCHAR(65535))) <= 37
+                    THEN CAST(invited_by AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(invited_by AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(invited_by AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.invited_by (bigint)'
+        WHEN NOT COALESCE(
+          CAST(invitation_accepted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for users.invitation_accepted_at ("' || SUBSTRING(CAST(invitation_accepted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE((
+          OCTET_LENGTH(avatar_url) > 1024
+        ), FALSE)
+        THEN 'value too long for users.avatar_url (' || CAST(OCTET_LENGTH(avatar_url) AS VARCHAR(20)) || ' > 1024)'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+            THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to bigint for users.city_id ("' || SUBSTRING(CAST(city_id AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 18
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(city_id AS VARCHAR(65535))) <= 37
+                    THEN CAST(city_id AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(city_id AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(city_id AS DECIMAL(38, 0))
+              END BETWEEN -9223372036854775808 AND 9223372036854775807
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.city_id (bigint)'
+        WHEN COALESCE((
+          OCTET_LENGTH(employee_number) > 32
+        ), FALSE)
+        THEN 'value too long for users.employee_number (' || CAST(OCTET_LENGTH(employee_number) AS VARCHAR(20)) || ' > 32)'
+        WHEN NOT COALESCE(
+          CAST(hire_date AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to date for users.hire_date ("' || SUBSTRING(CAST(hire_date AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CASE
+            WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 37
+            THEN CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+            ELSE CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+          END,
+          TRUE
+        )
+        THEN 'value not castable to smallint for users.notification_frequency ("' || SUBSTRING(CAST(notification_frequency AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN CASE
+          WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 4
+          THEN FALSE
+          ELSE COALESCE(
+            NOT (
+              CASE
+                WHEN COALESCE(
+                  CASE
+                    WHEN LENGTH(CAST(notification_frequency AS VARCHAR(65535))) <= 37
+                    THEN CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?[0-9]+([.][0-9]+)?$'
+                    ELSE CAST(notification_frequency AS VARCHAR(65535)) ~ '^-?0*[0-9]{1,37}([.][0-9]{1,38})?$'
+                  END,
+                  TRUE
+                )
+                THEN CAST(notification_frequency AS DECIMAL(38, 0))
+              END BETWEEN -32768 AND 32767
+            ),
+            FALSE
+          )
+        END
+        THEN 'value out of range for users.notification_frequency (smallint)'
+        WHEN NOT COALESCE(
+          CAST(password_changed_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for users.password_changed_at ("' || SUBSTRING(CAST(password_changed_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN COALESCE((
+          OCTET_LENGTH(external_ref) > 64
+        ), FALSE)
+        THEN 'value too long for users.external_ref (' || CAST(OCTET_LENGTH(external_ref) AS VARCHAR(20)) || ' > 64)'
+        WHEN NOT COALESCE(
+          CAST(created_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for users.created_at ("' || SUBSTRING(CAST(created_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+        WHEN NOT COALESCE(
+          CAST(deleted_at AS VARCHAR(65535)) ~ '^(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([13579][26]|[2468][048]|0[48])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?$',
+          TRUE
+        )
+        THEN 'value not castable to timestamp for users.deleted_at ("' || SUBSTRING(CAST(deleted_at AS VARCHAR(65535)) FROM 1 FOR 80) || '")'
+      END AS cdc__reject
+    FROM staging.users;
+    v_statements := v_statements + 2;
+  END IF;
   INSERT INTO cdc.dead_letter (
     run_id,
     pipeline,
@@ -1438,7 +1589,8 @@ BEGIN
     read_rows,
     applied,
     superseded,
-    rejected
+    rejected,
+    path
   )
   SELECT
     p_run_id,
@@ -1507,9 +1659,10 @@ BEGIN
       FROM vendor__users__staged AS n
       WHERE
         NOT n.cdc__reject IS NULL
-    )
+    ),
+    v_staged_path
   FROM vendor__users__delta;
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

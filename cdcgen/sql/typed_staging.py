@@ -1,0 +1,85 @@
+"""Staging that already holds a column's type needs no castability pattern.
+
+The castability patterns (:func:`cdcgen.sql.fits.castable`) exist for staging that lands
+numbers and dates as text, and they were most of a first load's staged copy. Staging
+created from ``cdcgen staging-ddl`` (or any typed ``COPY`` target) holds BIGINT,
+NUMERIC and TIMESTAMP columns, whose values' text always passes them. So each run asks
+the catalog, once per changed source, whether every cast-checked column of its staging
+table has such a type, and then makes the staged copy without the patterns (the
+``staging_types: declared`` copy: widths, integer ranges and numeric precision are
+still tested). Any other answer (a text column, an unconstrained NUMERIC, a column or
+table the catalog does not show) keeps the patterns: the check can only skip work, never
+a test that could fail.
+
+>>> accepts("bigint").sql()
+"data_type IN ('smallint', 'integer', 'bigint')"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from cdcgen.plan.model import SourcePlan
+from cdcgen.sql import nodes
+from cdcgen.sql.builders import and_all, col, data_type, eq, lit, or_all
+from cdcgen.sql.fits import whole_digits
+
+#: integer types by catalog name, with the most digits their values' text has
+_INTEGERS = {"smallint": 5, "integer": 10, "bigint": 19}
+_DATE = "date"
+_TIMESTAMP = "timestamp without time zone"
+#: at most 38 fraction digits pass the number pattern (fits.number_pattern)
+_MAX_FRACTION = 38
+
+
+def accepts(type_: str) -> exp.Expression:
+    """Which catalog column types (``data_type``, ``numeric_precision``,
+    ``numeric_scale``) hold only values whose text passes the castability test of
+    declared ``type_``: every integer type for an integer; integers and NUMERIC(p, s)
+    with no more integer digits than the pattern allows for DECIMAL; DATE for DATE;
+    DATE and TIMESTAMP for TIMESTAMP. Ranges and precision are tested either way."""
+    t = data_type(type_)
+    kind = exp.DataType.Type
+    if t.this == kind.DATE:
+        return _named(_DATE)
+    if t.this == kind.TIMESTAMP:
+        return _named(_DATE, _TIMESTAMP)
+    if t.this in (kind.SMALLINT, kind.INT, kind.BIGINT):
+        return _named(*_INTEGERS)
+    assert t.this == kind.DECIMAL, type_
+    whole = whole_digits(type_)
+    integers = [name for name, digits in _INTEGERS.items() if digits <= whole]
+    precision, scale = col("numeric_precision"), col("numeric_scale")
+    numeric = and_all(
+        [
+            eq(col("data_type"), lit("numeric")),
+            exp.LTE(this=exp.Sub(this=precision, expression=scale), expression=lit(whole)),
+            exp.LTE(this=scale.copy(), expression=lit(_MAX_FRACTION)),
+        ]
+    )
+    return or_all([_named(*integers), numeric]) if integers else numeric
+
+
+def _named(*names: str) -> exp.Expression:
+    return exp.In(this=col("data_type"), expressions=[lit(n) for n in names])
+
+
+def typed_columns_query(s: SourcePlan, checked: Sequence[str]) -> exp.Select:
+    """How many of the ``checked`` columns of ``s``'s staging table have a type
+    :func:`accepts` (all of them: the staged copy may skip the patterns)."""
+    staging = s.staging
+    matches = [and_all([eq(col("column_name"), lit(c)), accepts(s.type_of(c))]) for c in checked]
+    where = and_all(
+        [
+            eq(col("table_schema"), lit(staging.schema)),
+            eq(col("table_name"), lit(staging.name)),
+            exp.Paren(this=or_all(matches)),
+        ]
+    )
+    return (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(nodes.ColumnCatalog(), copy=False)
+        .where(where, copy=False)
+    )
