@@ -315,10 +315,7 @@ def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> S
     if steps.typed_probe is None:
         body = r.counted(steps.staged, 2) + "\n" + rest
         return _step_procedure(r, p, detect_source_proc(p, src), "p_run_id BIGINT", body)
-    counted = steps.typed_probe.selects[0].as_("n")
-    probe = _select_into(
-        r, [builders.col("n")], [detect.TYPED_VAR], steps.typed_probe.select(counted, append=False)
-    )
+    probe = _select_into(r, [builders.col("n")], [detect.TYPED_VAR], steps.typed_probe)
     staged = r.template(
         "typed_staging.sql.j2",
         probe=probe,

@@ -17,6 +17,25 @@ from cdcgen.sql import nodes
 _REDSHIFT_ONLY_PROPERTIES = (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty)
 
 
+#: nodes.ColumnCatalog: information_schema.columns' names and type spelling, read from
+#: pg_catalog directly. The view joins a dozen catalogs and checks privileges per column:
+#: 9-10 ms for one source's question in a new session and 4 ms after, against 4 ms
+#: and 1 ms for this (PostgreSQL 15, scale 10), asked once per changed source and run.
+#: NUMERIC's typmod holds ((precision << 16) | scale) + 4; -1 when unconstrained.
+COLUMN_CATALOG = (
+    "(SELECT ns.nspname AS table_schema, cl.relname AS table_name, a.attname AS column_name,"
+    " format_type(a.atttypid, NULL) AS data_type,"
+    " CASE WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod >= 4"
+    " THEN (a.atttypmod - 4) / 65536 END AS numeric_precision,"
+    " CASE WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod >= 4"
+    " THEN (a.atttypmod - 4) % 65536 END AS numeric_scale"
+    " FROM pg_catalog.pg_attribute AS a"
+    " JOIN pg_catalog.pg_class AS cl ON cl.oid = a.attrelid"
+    " JOIN pg_catalog.pg_namespace AS ns ON ns.oid = cl.relnamespace"
+    " WHERE a.attnum > 0 AND NOT a.attisdropped) AS cdc__columns"
+)
+
+
 def _payload(gen: Any, e: nodes.RowPayload) -> str:
     # One call per (nested) RowPayload: the tree never holds more than 50 pairs.
     return gen.func("jsonb_build_object", *e.expressions) if e.expressions else "'{}'::jsonb"
@@ -173,7 +192,7 @@ class CdcPostgres(Postgres):
             exp.Extract: _extract,
             exp.Concat: _concat,
             nodes.RunTimestamp: lambda self, e: "transaction_timestamp()",
-            nodes.ColumnCatalog: lambda self, e: "information_schema.columns",
+            nodes.ColumnCatalog: lambda self, e: COLUMN_CATALOG,
             nodes.WallClock: lambda self, e: "clock_timestamp()",
             nodes.DurationMs: lambda self, e: (
                 f"CAST(EXTRACT(EPOCH FROM (clock_timestamp() - {self.sql(e, 'this')})) * 1000 AS BIGINT)"

@@ -153,9 +153,9 @@ class TextWidth(exp.Expression, exp.Func):
 class ColumnCatalog(exp.Expression):
     """The catalog view of table columns, as a relation with ``table_schema``,
     ``table_name``, ``column_name``, ``data_type``, ``numeric_precision`` and
-    ``numeric_scale``: Redshift ``SVV_COLUMNS`` (r_SVV_COLUMNS), PostgreSQL
-    ``information_schema.columns``. Both name types alike ('bigint', 'numeric',
-    'timestamp without time zone')."""
+    ``numeric_scale``: Redshift ``SVV_COLUMNS`` (r_SVV_COLUMNS), PostgreSQL the same
+    columns read from ``pg_catalog`` (render.postgres.COLUMN_CATALOG). Both name types
+    as information_schema does ('bigint', 'numeric', 'timestamp without time zone')."""
 
     arg_types = {}  # type: ignore[var-annotated]
 

@@ -68,7 +68,8 @@ def _named(*names: str) -> exp.Expression:
 
 def typed_columns_query(s: SourcePlan, checked: Sequence[str]) -> exp.Select:
     """How many of the ``checked`` columns of ``s``'s staging table have a type
-    :func:`accepts` (all of them: the staged copy may skip the patterns)."""
+    :func:`accepts`, as column ``n`` (all of them: the staged copy may skip the
+    patterns)."""
     staging = s.staging
     matches = [and_all([eq(col("column_name"), lit(c)), accepts(s.type_of(c))]) for c in checked]
     where = and_all(
@@ -79,7 +80,7 @@ def typed_columns_query(s: SourcePlan, checked: Sequence[str]) -> exp.Select:
         ]
     )
     return (
-        exp.select(exp.Count(this=exp.Star()))
+        exp.select(exp.alias_(exp.Count(this=exp.Star()), "n", copy=False))
         .from_(nodes.ColumnCatalog(), copy=False)
         .where(where, copy=False)
     )

@@ -7,7 +7,7 @@ DECLARE
   v_statements BIGINT := 0;
 BEGIN
   -- The staged copy: without the castability patterns when the catalog shows every cast-checked staging column typed (sql/typed_staging.py).
-  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = 'countries' AND ((column_name = 'vat_rate' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
+  SELECT n INTO v_typed FROM (SELECT COUNT(*) AS n FROM (SELECT ns.nspname AS table_schema, cl.relname AS table_name, a.attname AS column_name, format_type(a.atttypid, NULL) AS data_type, CASE WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod >= 4 THEN (a.atttypmod - 4) / 65536 END AS numeric_precision, CASE WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod >= 4 THEN (a.atttypmod - 4) % 65536 END AS numeric_scale FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_class AS cl ON cl.oid = a.attrelid JOIN pg_catalog.pg_namespace AS ns ON ns.oid = cl.relnamespace WHERE a.attnum > 0 AND NOT a.attisdropped) AS cdc__columns WHERE table_schema = 'staging' AND table_name = 'countries' AND ((column_name = 'vat_rate' AND (data_type IN ('smallint', 'integer', 'bigint') OR (data_type = 'numeric' AND numeric_precision - numeric_scale <= 35 AND numeric_scale <= 38))) OR (column_name = 'created_at' AND data_type IN ('date', 'timestamp without time zone')))) AS cdc__c;
   v_statements := v_statements + 1;
   IF v_typed = 2 THEN
     v_staged_path := 'typed';
