@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
+from types import ModuleType
 from typing import Literal, TypeVar
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -142,6 +143,11 @@ class Renderer:
         object.__setattr__(self, "env", _environment(self.dialect))
         object.__setattr__(self, "_rendered", {})
 
+    @property
+    def module(self) -> ModuleType:
+        """The dialect's rendering module (``render.redshift``, ``render.postgres``)."""
+        return redshift if self.dialect == "redshift" else postgres
+
     def statement(self, e: exp.Expression) -> str:
         if isinstance(e, builders.DropTemp):
             name = e.this.name
@@ -152,7 +158,7 @@ class Renderer:
         cached = self._rendered.get(id(e))
         if cached is not None and cached[0] is e:
             return cached[1]
-        module = redshift if self.dialect == "redshift" else postgres
+        module = self.module
         # copy=False: the generators do not mutate these trees (build --check proves the
         # output unchanged), and copying every tree before writing it was most of a build.
         text = module.DIALECT().generate(e, copy=False, pretty=True) + ";"
@@ -164,7 +170,7 @@ class Renderer:
         AnalyzeTemp)."""
         if self.dialect != "postgres" and not e.args.get("filled"):
             return ""
-        gen = (postgres if self.dialect == "postgres" else redshift).DIALECT()
+        gen = self.module.DIALECT()
         columns = [gen.generate(c, copy=False) for c in e.expressions]
         listed = f" ({', '.join(columns)})" if columns else ""
         return f"ANALYZE {e.this.name}{listed};"
@@ -354,8 +360,7 @@ def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan, staged_var: st
 
 def _inline(r: Renderer, e: exp.Expression) -> str:
     """A query on one line, to sit inside a template's statement."""
-    module = redshift if r.dialect == "redshift" else postgres
-    return module.DIALECT().generate(e, copy=False, pretty=False)
+    return r.module.DIALECT().generate(e, copy=False, pretty=False)
 
 
 def _select_into(
@@ -478,7 +483,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         if t.kind == "fact"
         else []
     )
-    settings = postgres.APPLY_SETTINGS if r.dialect == "postgres" else ()
+    settings = r.module.APPLY_SETTINGS
     return _step_procedure(
         r,
         p,

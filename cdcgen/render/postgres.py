@@ -135,7 +135,7 @@ def _uncompressed_columns(gen: Any, e: nodes.UncompressedColumns) -> str:
 #: (docs/performance.md): 479 changes 0.69 -> 0.57 s median, fact rebuild 3.8 -> 3.3 s,
 #: no loss at 48 rows, 1 % or 10 %. Redshift merge-joins only tables sorted and
 #: distributed alike, which no temp table here is.
-APPLY_SETTINGS = ("enable_mergejoin = off",)
+APPLY_SETTINGS: tuple[str, ...] = ("enable_mergejoin = off",)
 
 
 def _probed_delta(gen: Any, e: nodes.ProbedDelta) -> str:

@@ -137,6 +137,11 @@ def _write_literal(gen: Any, expression: exp.Literal) -> str:
 
 DIALECT = CdcRedshift
 
+#: ``SET`` clauses of the apply procedures: none. Redshift merge-joins only tables
+#: distributed and sorted alike, which no temp table of a run is (see the PostgreSQL
+#: module's APPLY_SETTINGS).
+APPLY_SETTINGS: tuple[str, ...] = ()
+
 
 def sql(expression: exp.Expression, pretty: bool = True) -> str:
     return expression.sql(dialect=CdcRedshift, pretty=pretty)
