@@ -150,9 +150,8 @@ class Renderer:
 
     def statement(self, e: exp.Expression) -> str:
         if isinstance(e, builders.DropTemp):
-            name = e.this.name
-            qualified = f"pg_temp.{name}" if self.dialect == "postgres" else name
-            return f"DROP TABLE IF EXISTS {qualified};"
+            prefix = "pg_temp." if self.dialect == "postgres" else ""
+            return f"DROP TABLE IF EXISTS {', '.join(prefix + n.name for n in e.expressions)};"
         if isinstance(e, builders.AnalyzeTemp):
             return self._analyze(e)
         cached = self._rendered.get(id(e))

@@ -252,6 +252,22 @@ def delete_using(target: Table, using: str, where: exp.Expression) -> exp.Delete
     return exp.Delete(this=table(target), using=[table(using)], where=exp.Where(this=where))
 
 
+def update_from(
+    target: Table, source: str, key: Sequence[str], columns: Sequence[str], where: exp.Expression
+) -> exp.Update:
+    """``UPDATE target SET c = source.c, … FROM source WHERE`` the keys match and ``where``
+    holds: a plain-table source, as Redshift's UPDATE takes it, and only ``columns`` are
+    written (a fact's unmapped columns keep their values)."""
+    return exp.Update(
+        this=table(target),
+        expressions=[eq(col(c), col(c, source)) for c in columns],
+        from_=exp.From(this=table(source)),
+        where=exp.Where(
+            this=and_all([*(eq(col(k, target.name), col(k, source)) for k in key), where])
+        ),
+    )
+
+
 def merge_upsert(
     target: Table, source: str, key: Sequence[str], columns: Sequence[str]
 ) -> exp.Merge:
@@ -277,13 +293,16 @@ def merge_upsert(
 
 
 class DropTemp(exp.Expression):
-    """DROP TABLE IF EXISTS for a session temp table (PostgreSQL pins it to pg_temp)."""
+    """DROP TABLE IF EXISTS for session temp tables, several in one statement
+    (PostgreSQL pins each to pg_temp)."""
 
-    arg_types = {"this": True}
+    arg_types = {"expressions": True}
 
 
-def drop_temp(name: str) -> DropTemp:
-    return DropTemp(this=exp.to_identifier(name))
+def drop_temp(*names: str) -> DropTemp:
+    """One statement for every temp table a procedure makes: a dropped table per
+    statement cost a statement each (on Redshift, each is compiled and queued)."""
+    return DropTemp(expressions=[exp.to_identifier(n) for n in names])
 
 
 class AnalyzeTemp(exp.Expression):
@@ -308,8 +327,11 @@ def analyze_temp(
 
 
 def temp_table(
-    name: str, query: exp.Query, analyze: Sequence[str] | None = None
+    name: str, query: exp.Query, analyze: Sequence[str] | None = None, *, drop: bool = True
 ) -> list[exp.Expression]:
-    """Temp tables outlive a procedure call within a session: drop before creating;
-    analyze once filled (``analyze``: which columns; all when not given)."""
-    return [drop_temp(name), create_temp_as(name, query), analyze_temp(name, analyze)]
+    """Temp tables outlive a procedure call within a session: drop before creating
+    (``drop=False``: the procedure dropped it already, with its others, see
+    :func:`drop_temp`); analyze once filled (``analyze``: which columns; all when not
+    given)."""
+    first: list[exp.Expression] = [drop_temp(name)] if drop else []
+    return [*first, create_temp_as(name, query), analyze_temp(name, analyze)]

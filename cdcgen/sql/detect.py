@@ -26,6 +26,7 @@ from cdcgen.sql.builders import (
     concat,
     count_if,
     differs,
+    drop_temp,
     eq,
     is_null,
     joined,
@@ -464,8 +465,16 @@ class DetectSteps:
     typed_staged: list[exp.Expression] = field(default_factory=list)
 
 
+def _staged_copy(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
+    """The staged copy, after one drop of both of the procedure's temp tables."""
+    return [
+        drop_temp(staged_name(p, s), delta_name(p, s)),
+        *temp_table(staged_name(p, s), staged_query(p, s), s.key, drop=False),
+    ]
+
+
 def detect_steps(p: PipelinePlan, s: SourcePlan) -> DetectSteps:
-    staged = temp_table(staged_name(p, s), staged_query(p, s), s.key)
+    staged = _staged_copy(p, s)
     checked = [c.name for c in s.columns if cast_checked(s, c.name)]
     rest = detect_statements(p, s, counts_path=bool(checked))
     if not checked:
@@ -476,7 +485,7 @@ def detect_steps(p: PipelinePlan, s: SourcePlan) -> DetectSteps:
         rest,
         typed_columns_query(s, checked),
         len(checked),
-        temp_table(staged_name(p, s), staged_query(p, typed), s.key),
+        _staged_copy(p, typed),
     )
 
 
@@ -487,7 +496,9 @@ def detect_statements(
     staged = table(staged_name(p, s))
     stmts: list[exp.Expression] = []
     stmts.append(dead_letter_insert(p, s))
-    stmts += temp_table(delta_name(p, s), changes_query(p, s, staged), delta_join_columns(p, s))
+    stmts += temp_table(
+        delta_name(p, s), changes_query(p, s, staged), delta_join_columns(p, s), drop=False
+    )
     stmts.append(resolve_dead_letters(p, s))
     stmts.append(source_counts(p, s, counts_path))
     return stmts

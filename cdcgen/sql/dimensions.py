@@ -341,9 +341,12 @@ def dimension_counts(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
 def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     closes = ("H", "X") if t.on_delete != "ignore" else ("H",)
     stmts: list[exp.Expression] = []
-    stmts += temp_table(new_name(p, t), new_versions_query(p, t), t.key)
+    # no drops: the key step dropped these with its key table (facts.keys_shell)
+    stmts += temp_table(new_name(p, t), new_versions_query(p, t), t.key, drop=False)
     stmts += unstorable_statements(p, t)
-    stmts += temp_table(diff_name(p, t), diff_query(p, t), [OP, *t.key, *map(old, t.key)])
+    stmts += temp_table(
+        diff_name(p, t), diff_query(p, t), [OP, *t.key, *map(old, t.key)], drop=False
+    )
     # the versions about to be closed or overwritten, for a rollback to write back
     stmts.append(_log_versions(p, t, "B", (*closes, "U")))
     stmts.append(_close_current(p, t, closes))

@@ -33,7 +33,6 @@ from cdcgen.sql.builders import (
     is_null,
     joined,
     lit,
-    merge_upsert,
     old,
     op_in,
     or_all,
@@ -41,6 +40,7 @@ from cdcgen.sql.builders import (
     rebind,
     table,
     temp_table,
+    update_from,
     var,
 )
 from cdcgen.sql.ddl import into_state
@@ -62,10 +62,6 @@ def new_name(p: PipelinePlan, t: TargetPlan) -> str:
 
 def diff_name(p: PipelinePlan, t: TargetPlan) -> str:
     return p.temp(t.name, "diff")
-
-
-def upsert_name(p: PipelinePlan, t: TargetPlan) -> str:
-    return p.temp(t.name, "upsert")
 
 
 def _exists_clause(p: PipelinePlan, r: Relation) -> exp.Exists:
@@ -297,7 +293,13 @@ def keys_shell(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
         .from_(table(t.table), copy=False)
         .where(lit(False), copy=False)
     )
-    return [drop_temp(keys_name(p, t)), create_temp_as(keys_name(p, t), empty)]
+    return [_drop_temps(p, t), create_temp_as(keys_name(p, t), empty)]
+
+
+def _drop_temps(p: PipelinePlan, t: TargetPlan) -> exp.Expression:
+    """Every temp table of an apply, dropped by its key step (both of its branches):
+    the recompute and the diff come after it in the same call."""
+    return drop_temp(keys_name(p, t), new_name(p, t), diff_name(p, t))
 
 
 def keys_insert(p: PipelinePlan, t: TargetPlan, parts: list[exp.Query]) -> exp.Insert:
@@ -512,16 +514,16 @@ def unstorable_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression
 
 
 def full_keys_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
-    return temp_table(keys_name(p, t), all_keys_query(p, t))
+    return [_drop_temps(p, t), *temp_table(keys_name(p, t), all_keys_query(p, t), drop=False)]
 
 
 def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """After the key table: recompute, diff, delete (then load_statements, log_statements)."""
     diff = diff_name(p, t)
     stmts: list[exp.Expression] = []
-    stmts += temp_table(new_name(p, t), recompute_query(p, t), t.key)
+    stmts += temp_table(new_name(p, t), recompute_query(p, t), t.key, drop=False)
     stmts += unstorable_statements(p, t)
-    stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)])
+    stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)], drop=False)
     stmts.append(
         delete_using(
             t.table,
@@ -534,27 +536,30 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     return stmts
 
 
-def _upserts(p: PipelinePlan, t: TargetPlan) -> exp.Select:
+def _rows(p: PipelinePlan, t: TargetPlan, *ops: str) -> exp.Select:
     return (
         exp.select(*[col(c) for c in t.column_names])
         .from_(table(diff_name(p, t)), copy=False)
-        .where(op_in(None, "I", "U"), copy=False)
+        .where(op_in(None, *ops), copy=False)
     )
 
 
 def merge_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
-    """Inserts and updates into a target that holds rows: MERGE from a plain temp table."""
-    return [
-        *temp_table(upsert_name(p, t), _upserts(p, t), t.key),
-        merge_upsert(t.table, upsert_name(p, t), t.key, t.column_names),
-    ]
+    """Updates and inserts into a target that holds rows, straight from the diff: an
+    ``UPDATE … FROM`` of the mapped columns (unmapped ones keep their values), then an
+    ``INSERT`` of the new keys. A MERGE would need a plain-table copy of the diff's
+    upserts on Redshift: a temp table and one more statement a run."""
+    non_key = [c for c in t.column_names if c not in t.key]
+    diff = diff_name(p, t)
+    updates = [update_from(t.table, diff, t.key, non_key, op_in(diff, "U"))] if non_key else []
+    return [*updates, insert(t.table, t.column_names, _rows(p, t, "I"))]
 
 
 def insert_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """The same into an empty target (first load, rebuild of an emptied table): every
-    row is an insert, and a plain INSERT … SELECT scales linearly where a MERGE
-    planned against an empty table does not."""
-    return [insert(t.table, t.column_names, _upserts(p, t))]
+    row is an insert, and a plain INSERT … SELECT scales linearly where a join planned
+    against an empty table does not."""
+    return [insert(t.table, t.column_names, _rows(p, t, "I", "U"))]
 
 
 def log_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
@@ -661,9 +666,10 @@ def whole_apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expressio
     letters are still closed by the affected keys (the key table), as on the keyed path."""
     diff = diff_name(p, t)
     stmts: list[exp.Expression] = []
-    stmts += temp_table(new_name(p, t), whole_recompute_query(p, t), t.key)
+    stmts.append(drop_temp(new_name(p, t), diff))
+    stmts += temp_table(new_name(p, t), whole_recompute_query(p, t), t.key, drop=False)
     stmts += unstorable_statements(p, t)
-    stmts += temp_table(diff, whole_diff_query(p, t), [OP, *t.key, *map(old, t.key)])
+    stmts += temp_table(diff, whole_diff_query(p, t), [OP, *t.key, *map(old, t.key)], drop=False)
     stmts.append(
         delete_using(
             t.table,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import data_type
@@ -35,7 +36,7 @@ _TEXT = {
     exp.DataType.Type.NVARCHAR,
     exp.DataType.Type.NCHAR,
 }
-_DECIMAL = {exp.DataType.Type.DECIMAL}
+DECIMAL_TYPES = {exp.DataType.Type.DECIMAL}
 
 
 def _params(t: exp.DataType) -> list[int]:
@@ -90,7 +91,7 @@ def _misfit(
         reason = exp.Literal.string(f"value out of range for {where} ({t.sql('redshift').lower()})")
         outside = exp.Or(this=below, expression=above)
         return outside, reason
-    if t.this in _DECIMAL and t.expressions:
+    if t.this in DECIMAL_TYPES and t.expressions:
         precision, scale = [*_params(t), 0][:2]
         if precision >= _MAX_PRECISION:
             return None
@@ -125,10 +126,22 @@ _MONTH_DAY = "((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(
 _TIME = "( ([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?"
 #: YYYY-MM-DD[ HH:MI[:SS[.ffffff]]], a real calendar day (Feb 29 in leap years only)
 DATETIME_PATTERN = f"^({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
-_DATETIME = {exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP}
-_WHOLE = {exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT}
+#: the cast-checked type kinds (:func:`checks_castability`)
+DATETIME_TYPES = {exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP}
+WHOLE_TYPES = {exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT}
 _BIGINT = (-9223372036854775808, 9223372036854775807)
 _TEXT_WIDTH = "varchar(65535)"
+
+
+def integer_range(kind: DType) -> tuple[int, int]:
+    """The inclusive range of an integer type kind (BIGINT's for BIGINT).
+
+    >>> integer_range(exp.DataType.Type.SMALLINT)
+    (-32768, 32767)
+    """
+    return _INTEGER_RANGES.get(kind, _BIGINT)
+
+
 #: how much of a rejected value its reason quotes
 QUOTED = 80
 
@@ -139,7 +152,7 @@ def checks_castability(type_: str) -> bool:
     BOOLEAN to VARCHAR, so a boolean column must be staged as BOOLEAN; not REAL/DOUBLE
     PRECISION, TIMESTAMPTZ, SUPER or text types (docs/staging.md)."""
     t = data_type(type_)
-    return t.this in _DATETIME or t.this in _WHOLE or t.this in _DECIMAL
+    return t.this in DATETIME_TYPES or t.this in WHOLE_TYPES or t.this in DECIMAL_TYPES
 
 
 def number_pattern(type_: str) -> str:
@@ -161,12 +174,12 @@ PLAIN_NUMBER_PATTERN = "^-?[0-9]+([.][0-9]+)?$"
 def whole_digits(type_: str) -> int:
     """How many integer digits (besides leading zeros) :func:`number_pattern` allows."""
     t = data_type(type_)
-    scale = ([*_params(t), 0][1] if t.expressions else 0) if t.this in _DECIMAL else 0
+    scale = ([*_params(t), 0][1] if t.expressions else 0) if t.this in DECIMAL_TYPES else 0
     return 37 - scale
 
 
 def _shape(type_: str) -> str:
-    return DATETIME_PATTERN if data_type(type_).this in _DATETIME else number_pattern(type_)
+    return DATETIME_PATTERN if data_type(type_).this in DATETIME_TYPES else number_pattern(type_)
 
 
 def as_text(value: exp.Expression) -> exp.Expression:
@@ -188,7 +201,7 @@ def castable(value: exp.Expression, type_: str) -> exp.Expression:
     text meets the bounded pattern itself. Staged numbers are short, and the bounded
     pattern cost most of the staged copy of a first load (every row of every source)."""
     text = as_text(value)
-    if data_type(type_).this in _DATETIME or whole_digits(type_) <= 0:
+    if data_type(type_).this in DATETIME_TYPES or whole_digits(type_) <= 0:
         return exp.Coalesce(this=_matches(text, _shape(type_)), expressions=[exp.true()])
     short = exp.LTE(
         this=exp.Length(this=text.copy()), expression=exp.Literal.number(whole_digits(type_))
@@ -202,7 +215,7 @@ def castable(value: exp.Expression, type_: str) -> exp.Expression:
 
 def _wide_type(type_: str) -> str:
     t = data_type(type_)
-    if t.this in _DECIMAL:
+    if t.this in DECIMAL_TYPES:
         precision_scale = [*_params(t), 18, 0][:2] if not t.expressions else [*_params(t), 0][:2]
         return f"decimal(38,{precision_scale[1]})"
     return "decimal(38,0)"
@@ -212,7 +225,7 @@ def readable(value: exp.Expression, type_: str) -> exp.Expression:
     """The value as a number or date/time that holds any castable value, NULL when it is
     not castable: ``CASE WHEN castable THEN CAST(value AS wide) END``. Integers and
     decimals read as DECIMAL(38, scale), rounded half away from zero as storing does."""
-    wide = _wide_type(type_) if data_type(type_).this not in _DATETIME else type_
+    wide = _wide_type(type_) if data_type(type_).this not in DATETIME_TYPES else type_
     return exp.Case(
         ifs=[
             exp.If(
@@ -248,10 +261,10 @@ def typed_misfit(
     text too). Integers (BIGINT too: text can exceed it) are tested once rounded, with
     one BETWEEN: the castability test inside :func:`readable` runs once per value."""
     t = data_type(type_)
-    if t.this not in _WHOLE:
+    if t.this not in WHOLE_TYPES:
         test = misfit(readable(value, type_), type_, where)
         return None if test is None else (_unless_short(value, type_, test[0]), test[1])
-    low, high = _INTEGER_RANGES.get(t.this, _BIGINT)
+    low, high = integer_range(t.this)
     inside = exp.Between(this=readable(value, type_), low=_number(low), high=_number(high))
     reason = exp.Literal.string(f"value out of range for {where} ({t.sql('redshift').lower()})")
     outside = exp.Not(this=exp.Paren(this=inside))
@@ -263,9 +276,9 @@ def _safe_length(type_: str) -> int:
     (9999), 18 for BIGINT, p - s for DECIMAL(p, s). A text that short holds at most that
     many integer digits, fewer with a sign or a fraction (so a carry from rounding fits)."""
     t = data_type(type_)
-    if t.this in _WHOLE:
-        return len(str(_INTEGER_RANGES.get(t.this, _BIGINT)[1])) - 1
-    if t.this in _DECIMAL and t.expressions:
+    if t.this in WHOLE_TYPES:
+        return len(str(integer_range(t.this)[1])) - 1
+    if t.this in DECIMAL_TYPES and t.expressions:
         precision, scale = [*_params(t), 0][:2]
         return max(precision - scale, 0)
     return 0
@@ -292,7 +305,7 @@ def stored(value: exp.Expression, type_: str, ok: exp.Expression | None = None) 
     target = exp.Cast(this=value.copy(), to=data_type(type_))
     if not checks_castability(type_):
         return target
-    if data_type(type_).this in _WHOLE:
+    if data_type(type_).this in WHOLE_TYPES:
         target = exp.Cast(
             this=exp.Cast(this=value.copy(), to=data_type("decimal(38,0)")), to=data_type(type_)
         )

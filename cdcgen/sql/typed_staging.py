@@ -24,10 +24,14 @@ from sqlglot import exp
 from cdcgen.plan.model import SourcePlan
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import and_all, col, data_type, eq, lit, or_all
-from cdcgen.sql.fits import whole_digits
+from cdcgen.sql.fits import DECIMAL_TYPES, WHOLE_TYPES, integer_range, whole_digits
 
+_KIND = exp.DataType.Type
 #: integer types by catalog name, with the most digits their values' text has
-_INTEGERS = {"smallint": 5, "integer": 10, "bigint": 19}
+_INTEGERS = {
+    name: len(str(integer_range(kind)[1]))
+    for name, kind in (("smallint", _KIND.SMALLINT), ("integer", _KIND.INT), ("bigint", _KIND.BIGINT))
+}
 _DATE = "date"
 _TIMESTAMP = "timestamp without time zone"
 #: at most 38 fraction digits pass the number pattern (fits.number_pattern)
@@ -41,14 +45,13 @@ def accepts(type_: str) -> exp.Expression:
     with no more integer digits than the pattern allows for DECIMAL; DATE for DATE;
     DATE and TIMESTAMP for TIMESTAMP. Ranges and precision are tested either way."""
     t = data_type(type_)
-    kind = exp.DataType.Type
-    if t.this == kind.DATE:
+    if t.this == _KIND.DATE:
         return _named(_DATE)
-    if t.this == kind.TIMESTAMP:
+    if t.this == _KIND.TIMESTAMP:
         return _named(_DATE, _TIMESTAMP)
-    if t.this in (kind.SMALLINT, kind.INT, kind.BIGINT):
+    if t.this in WHOLE_TYPES:
         return _named(*_INTEGERS)
-    assert t.this == kind.DECIMAL, type_
+    assert t.this in DECIMAL_TYPES, type_
     whole = whole_digits(type_)
     integers = [name for name, digits in _INTEGERS.items() if digits <= whole]
     precision, scale = col("numeric_precision"), col("numeric_scale")

@@ -51,8 +51,8 @@ PROCEDURE_STEPS = (
 SOURCE_STEPS = ("detect", "sync")
 #: Session temp tables per source / per target: ``PipelinePlan.temp(name, part)``
 #: (sql/detect.py, sync.py, facts.py, rollback.py; ``undo__upsert`` is rollback's restore).
-SOURCE_TEMPS = ("staged", "delta", "upsert", "undo", "undo__upsert")
-TARGET_TEMPS = ("keys", "new", "diff", "upsert", "undo", "undo__upsert")
+SOURCE_TEMPS = ("staged", "delta", "undo", "undo__upsert")
+TARGET_TEMPS = ("keys", "new", "diff", "undo", "undo__upsert")
 #: Columns generated next to each source or target column (sql/builders.py ``old``/``chg``,
 #: sql/rollback.py ``NEW``).
 COLUMN_PREFIXES = ("", "old__", "chg__", "new__")

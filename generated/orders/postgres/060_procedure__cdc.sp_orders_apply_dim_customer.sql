@@ -17,7 +17,7 @@ BEGIN
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
-      DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys;
+      DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys, pg_temp.orders__dim_customer__new, pg_temp.orders__dim_customer__diff;
       CREATE TEMPORARY TABLE orders__dim_customer__keys AS
       SELECT
         f.customer_id
@@ -38,7 +38,7 @@ BEGIN
       ANALYZE analytics.dim_customer;
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys;
+      DROP TABLE IF EXISTS pg_temp.orders__dim_customer__keys, pg_temp.orders__dim_customer__new, pg_temp.orders__dim_customer__diff;
       CREATE TEMPORARY TABLE orders__dim_customer__keys AS
       SELECT
         customer_id
@@ -152,7 +152,6 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS pg_temp.orders__dim_customer__new;
     CREATE TEMPORARY TABLE orders__dim_customer__new AS
     SELECT
       customers.id AS customer_id,
@@ -168,7 +167,6 @@ BEGIN
     LEFT JOIN public.addresses AS home_address
       ON home_address.id = customers.default_address_id;
     ANALYZE orders__dim_customer__new (customer_id);
-    DROP TABLE IF EXISTS pg_temp.orders__dim_customer__diff;
     CREATE TEMPORARY TABLE orders__dim_customer__diff AS
     SELECT
       CASE
@@ -522,7 +520,7 @@ BEGIN
       0,
       0
     FROM orders__dim_customer__diff;
-    v_statements := v_statements + 13;
+    v_statements := v_statements + 11;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

@@ -27,7 +27,7 @@ BEGIN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;
     IF p_full OR v_target_rows = 0 THEN
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys;
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys, pg_temp.orders__fact_order__new, pg_temp.orders__fact_order__diff;
       CREATE TEMPORARY TABLE orders__fact_order__keys AS
       SELECT
         f.order_id
@@ -59,14 +59,14 @@ BEGIN
       FROM analytics.fact_order;
       ANALYZE orders__fact_order__keys;
       v_statements := v_statements + 3;
-      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
         ANALYZE analytics.fact_order;
         v_statements := v_statements + 1;
       END IF;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys;
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order__keys, pg_temp.orders__fact_order__new, pg_temp.orders__fact_order__diff;
       CREATE TEMPORARY TABLE orders__fact_order__keys AS
       SELECT
         order_id
@@ -388,7 +388,6 @@ BEGIN
     IF v_path = 'full' THEN
       CALL cdc.sp_orders_apply_fact_order__whole(p_run_id);
     ELSE
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order__new;
       CREATE TEMPORARY TABLE orders__fact_order__new AS
       SELECT
         orders.id AS order_id,
@@ -504,7 +503,6 @@ BEGIN
             r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
           )
         );
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order__diff;
       CREATE TEMPORARY TABLE orders__fact_order__diff AS
       SELECT
         *
@@ -774,9 +772,9 @@ BEGIN
       WHERE
         fact_order.order_id = orders__fact_order__diff.old__order_id
         AND orders__fact_order__diff.cdc__op = 'D';
-      v_statements := v_statements + 9;
+      v_statements := v_statements + 7;
     END IF;
-    -- An empty target takes plain inserts: no MERGE planned against nothing.
+    -- An empty target takes plain inserts: no UPDATE join planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO analytics.fact_order (
         order_id,
@@ -828,8 +826,34 @@ BEGIN
         cdc__op IN ('I', 'U');
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order__upsert;
-      CREATE TEMPORARY TABLE orders__fact_order__upsert AS
+      UPDATE analytics.fact_order SET order_number = orders__fact_order__diff.order_number, order_status = orders__fact_order__diff.order_status, channel = orders__fact_order__diff.channel, customer_id = orders__fact_order__diff.customer_id, customer_email = orders__fact_order__diff.customer_email, customer_name = orders__fact_order__diff.customer_name, customer_segment = orders__fact_order__diff.customer_segment, ship_city = orders__fact_order__diff.ship_city, ship_postal_code = orders__fact_order__diff.ship_postal_code, ship_country_code = orders__fact_order__diff.ship_country_code, ship_country_name = orders__fact_order__diff.ship_country_name, ship_region = orders__fact_order__diff.ship_region, currency_code = orders__fact_order__diff.currency_code, subtotal = orders__fact_order__diff.subtotal, discount_total = orders__fact_order__diff.discount_total, tax_total = orders__fact_order__diff.tax_total, shipping_total = orders__fact_order__diff.shipping_total, order_total = orders__fact_order__diff.order_total, placed_at = orders__fact_order__diff.placed_at, placed_date = orders__fact_order__diff.placed_date
+      FROM orders__fact_order__diff
+      WHERE
+        fact_order.order_id = orders__fact_order__diff.order_id
+        AND orders__fact_order__diff.cdc__op = 'U';
+      INSERT INTO analytics.fact_order (
+        order_id,
+        order_number,
+        order_status,
+        channel,
+        customer_id,
+        customer_email,
+        customer_name,
+        customer_segment,
+        ship_city,
+        ship_postal_code,
+        ship_country_code,
+        ship_country_name,
+        ship_region,
+        currency_code,
+        subtotal,
+        discount_total,
+        tax_total,
+        shipping_total,
+        order_total,
+        placed_at,
+        placed_date
+      )
       SELECT
         order_id,
         order_number,
@@ -854,78 +878,8 @@ BEGIN
         placed_date
       FROM orders__fact_order__diff
       WHERE
-        cdc__op IN ('I', 'U');
-      ANALYZE orders__fact_order__upsert (order_id);
-      MERGE INTO analytics.fact_order
-      USING orders__fact_order__upsert
-      ON fact_order.order_id = orders__fact_order__upsert.order_id
-      WHEN MATCHED THEN UPDATE SET
-        order_number = orders__fact_order__upsert.order_number,
-        order_status = orders__fact_order__upsert.order_status,
-        channel = orders__fact_order__upsert.channel,
-        customer_id = orders__fact_order__upsert.customer_id,
-        customer_email = orders__fact_order__upsert.customer_email,
-        customer_name = orders__fact_order__upsert.customer_name,
-        customer_segment = orders__fact_order__upsert.customer_segment,
-        ship_city = orders__fact_order__upsert.ship_city,
-        ship_postal_code = orders__fact_order__upsert.ship_postal_code,
-        ship_country_code = orders__fact_order__upsert.ship_country_code,
-        ship_country_name = orders__fact_order__upsert.ship_country_name,
-        ship_region = orders__fact_order__upsert.ship_region,
-        currency_code = orders__fact_order__upsert.currency_code,
-        subtotal = orders__fact_order__upsert.subtotal,
-        discount_total = orders__fact_order__upsert.discount_total,
-        tax_total = orders__fact_order__upsert.tax_total,
-        shipping_total = orders__fact_order__upsert.shipping_total,
-        order_total = orders__fact_order__upsert.order_total,
-        placed_at = orders__fact_order__upsert.placed_at,
-        placed_date = orders__fact_order__upsert.placed_date
-      WHEN NOT MATCHED THEN INSERT (
-        order_id,
-        order_number,
-        order_status,
-        channel,
-        customer_id,
-        customer_email,
-        customer_name,
-        customer_segment,
-        ship_city,
-        ship_postal_code,
-        ship_country_code,
-        ship_country_name,
-        ship_region,
-        currency_code,
-        subtotal,
-        discount_total,
-        tax_total,
-        shipping_total,
-        order_total,
-        placed_at,
-        placed_date
-      ) VALUES (
-        orders__fact_order__upsert.order_id,
-        orders__fact_order__upsert.order_number,
-        orders__fact_order__upsert.order_status,
-        orders__fact_order__upsert.channel,
-        orders__fact_order__upsert.customer_id,
-        orders__fact_order__upsert.customer_email,
-        orders__fact_order__upsert.customer_name,
-        orders__fact_order__upsert.customer_segment,
-        orders__fact_order__upsert.ship_city,
-        orders__fact_order__upsert.ship_postal_code,
-        orders__fact_order__upsert.ship_country_code,
-        orders__fact_order__upsert.ship_country_name,
-        orders__fact_order__upsert.ship_region,
-        orders__fact_order__upsert.currency_code,
-        orders__fact_order__upsert.subtotal,
-        orders__fact_order__upsert.discount_total,
-        orders__fact_order__upsert.tax_total,
-        orders__fact_order__upsert.shipping_total,
-        orders__fact_order__upsert.order_total,
-        orders__fact_order__upsert.placed_at,
-        orders__fact_order__upsert.placed_date
-      );
-      v_statements := v_statements + 4;
+        cdc__op = 'I';
+      v_statements := v_statements + 2;
     END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,

@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order__new;
+  DROP TABLE IF EXISTS pg_temp.orders__fact_order__new, pg_temp.orders__fact_order__diff;
   CREATE TEMPORARY TABLE orders__fact_order__new AS
   SELECT
     *
@@ -130,7 +130,6 @@ BEGIN
         r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
       )
     );
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order__diff;
   CREATE TEMPORARY TABLE orders__fact_order__diff AS
   SELECT
     *
@@ -406,7 +405,7 @@ BEGIN
   WHERE
     fact_order.order_id = orders__fact_order__diff.old__order_id
     AND orders__fact_order__diff.cdc__op = 'D';
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

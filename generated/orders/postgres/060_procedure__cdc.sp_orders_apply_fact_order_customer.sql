@@ -26,7 +26,7 @@ BEGIN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order_customer LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;
     IF p_full OR v_target_rows = 0 THEN
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__keys;
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__keys, pg_temp.orders__fact_order_customer__new, pg_temp.orders__fact_order_customer__diff;
       CREATE TEMPORARY TABLE orders__fact_order_customer__keys AS
       SELECT
         f.order_id
@@ -47,14 +47,14 @@ BEGIN
       FROM analytics.fact_order_customer;
       ANALYZE orders__fact_order_customer__keys;
       v_statements := v_statements + 3;
-      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
         ANALYZE analytics.fact_order_customer;
         v_statements := v_statements + 1;
       END IF;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__keys;
+      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__keys, pg_temp.orders__fact_order_customer__new, pg_temp.orders__fact_order_customer__diff;
       CREATE TEMPORARY TABLE orders__fact_order_customer__keys AS
       SELECT
         order_id
@@ -144,7 +144,6 @@ BEGIN
     IF v_path = 'full' THEN
       CALL cdc.sp_orders_apply_fact_order_customer__whole(p_run_id);
     ELSE
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__new;
       CREATE TEMPORARY TABLE orders__fact_order_customer__new AS
       SELECT
         orders.id AS order_id,
@@ -165,7 +164,6 @@ BEGIN
           customer_then.valid_to IS NULL OR orders.placed_at < customer_then.valid_to
         );
       ANALYZE orders__fact_order_customer__new (order_id);
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__diff;
       CREATE TEMPORARY TABLE orders__fact_order_customer__diff AS
       SELECT
         *
@@ -283,9 +281,9 @@ BEGIN
       WHERE
         fact_order_customer.order_id = orders__fact_order_customer__diff.old__order_id
         AND orders__fact_order_customer__diff.cdc__op = 'D';
-      v_statements := v_statements + 7;
+      v_statements := v_statements + 5;
     END IF;
-    -- An empty target takes plain inserts: no MERGE planned against nothing.
+    -- An empty target takes plain inserts: no UPDATE join planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO analytics.fact_order_customer (
         order_id,
@@ -311,8 +309,21 @@ BEGIN
         cdc__op IN ('I', 'U');
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__upsert;
-      CREATE TEMPORARY TABLE orders__fact_order_customer__upsert AS
+      UPDATE analytics.fact_order_customer SET customer_id = orders__fact_order_customer__diff.customer_id, placed_at = orders__fact_order_customer__diff.placed_at, customer_sk = orders__fact_order_customer__diff.customer_sk, customer_email = orders__fact_order_customer__diff.customer_email, customer_segment = orders__fact_order_customer__diff.customer_segment, customer_plan = orders__fact_order_customer__diff.customer_plan, customer_deleted = orders__fact_order_customer__diff.customer_deleted
+      FROM orders__fact_order_customer__diff
+      WHERE
+        fact_order_customer.order_id = orders__fact_order_customer__diff.order_id
+        AND orders__fact_order_customer__diff.cdc__op = 'U';
+      INSERT INTO analytics.fact_order_customer (
+        order_id,
+        customer_id,
+        placed_at,
+        customer_sk,
+        customer_email,
+        customer_segment,
+        customer_plan,
+        customer_deleted
+      )
       SELECT
         order_id,
         customer_id,
@@ -324,39 +335,8 @@ BEGIN
         customer_deleted
       FROM orders__fact_order_customer__diff
       WHERE
-        cdc__op IN ('I', 'U');
-      ANALYZE orders__fact_order_customer__upsert (order_id);
-      MERGE INTO analytics.fact_order_customer
-      USING orders__fact_order_customer__upsert
-      ON fact_order_customer.order_id = orders__fact_order_customer__upsert.order_id
-      WHEN MATCHED THEN UPDATE SET
-        customer_id = orders__fact_order_customer__upsert.customer_id,
-        placed_at = orders__fact_order_customer__upsert.placed_at,
-        customer_sk = orders__fact_order_customer__upsert.customer_sk,
-        customer_email = orders__fact_order_customer__upsert.customer_email,
-        customer_segment = orders__fact_order_customer__upsert.customer_segment,
-        customer_plan = orders__fact_order_customer__upsert.customer_plan,
-        customer_deleted = orders__fact_order_customer__upsert.customer_deleted
-      WHEN NOT MATCHED THEN INSERT (
-        order_id,
-        customer_id,
-        placed_at,
-        customer_sk,
-        customer_email,
-        customer_segment,
-        customer_plan,
-        customer_deleted
-      ) VALUES (
-        orders__fact_order_customer__upsert.order_id,
-        orders__fact_order_customer__upsert.customer_id,
-        orders__fact_order_customer__upsert.placed_at,
-        orders__fact_order_customer__upsert.customer_sk,
-        orders__fact_order_customer__upsert.customer_email,
-        orders__fact_order_customer__upsert.customer_segment,
-        orders__fact_order_customer__upsert.customer_plan,
-        orders__fact_order_customer__upsert.customer_deleted
-      );
-      v_statements := v_statements + 4;
+        cdc__op = 'I';
+      v_statements := v_statements + 2;
     END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,

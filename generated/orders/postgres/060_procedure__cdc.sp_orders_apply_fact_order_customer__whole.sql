@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__new;
+  DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__new, pg_temp.orders__fact_order_customer__diff;
   CREATE TEMPORARY TABLE orders__fact_order_customer__new AS
   SELECT
     *
@@ -35,7 +35,6 @@ BEGIN
         cdc__k.order_id = w.order_id
     );
   ANALYZE orders__fact_order_customer__new (order_id);
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__diff;
   CREATE TEMPORARY TABLE orders__fact_order_customer__diff AS
   SELECT
     *
@@ -159,7 +158,7 @@ BEGIN
   WHERE
     fact_order_customer.order_id = orders__fact_order_customer__diff.old__order_id
     AND orders__fact_order_customer__diff.cdc__op = 'D';
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

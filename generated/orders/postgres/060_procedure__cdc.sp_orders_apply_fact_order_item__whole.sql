@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__new;
+  DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__new, pg_temp.orders__fact_order_item__diff;
   CREATE TEMPORARY TABLE orders__fact_order_item__new AS
   SELECT
     *
@@ -140,7 +140,6 @@ BEGIN
         r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
       )
     );
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__diff;
   CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
   SELECT
     *
@@ -334,7 +333,7 @@ BEGIN
     fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
     AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
     AND orders__fact_order_item__diff.cdc__op = 'D';
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

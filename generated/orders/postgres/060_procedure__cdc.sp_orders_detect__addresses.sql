@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 3 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.orders__addresses__staged;
+    DROP TABLE IF EXISTS pg_temp.orders__addresses__staged, pg_temp.orders__addresses__delta;
     CREATE TEMPORARY TABLE orders__addresses__staged AS
     SELECT
       id,
@@ -61,7 +61,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.orders__addresses__staged;
+    DROP TABLE IF EXISTS pg_temp.orders__addresses__staged, pg_temp.orders__addresses__delta;
     CREATE TEMPORARY TABLE orders__addresses__staged AS
     SELECT
       id,
@@ -216,7 +216,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.orders__addresses__delta;
   CREATE TEMPORARY TABLE orders__addresses__delta AS
   SELECT
     *
@@ -566,7 +565,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__addresses__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

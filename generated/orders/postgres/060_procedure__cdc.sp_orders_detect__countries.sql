@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 2 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.orders__countries__staged;
+    DROP TABLE IF EXISTS pg_temp.orders__countries__staged, pg_temp.orders__countries__delta;
     CREATE TEMPORARY TABLE orders__countries__staged AS
     SELECT
       code,
@@ -52,7 +52,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.orders__countries__staged;
+    DROP TABLE IF EXISTS pg_temp.orders__countries__staged, pg_temp.orders__countries__delta;
     CREATE TEMPORARY TABLE orders__countries__staged AS
     SELECT
       code,
@@ -175,7 +175,6 @@ BEGIN
           COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.orders__countries__delta;
   CREATE TEMPORARY TABLE orders__countries__delta AS
   SELECT
     *
@@ -480,7 +479,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__countries__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 5 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.orders__customers__staged;
+    DROP TABLE IF EXISTS pg_temp.orders__customers__staged, pg_temp.orders__customers__delta;
     CREATE TEMPORARY TABLE orders__customers__staged AS
     SELECT
       id,
@@ -71,7 +71,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.orders__customers__staged;
+    DROP TABLE IF EXISTS pg_temp.orders__customers__staged, pg_temp.orders__customers__delta;
     CREATE TEMPORARY TABLE orders__customers__staged AS
     SELECT
       id,
@@ -294,7 +294,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.lifetime_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.orders__customers__delta;
   CREATE TEMPORARY TABLE orders__customers__delta AS
   SELECT
     *
@@ -685,7 +684,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__customers__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 9 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
+    DROP TABLE IF EXISTS pg_temp.orders__orders__staged, pg_temp.orders__orders__delta;
     CREATE TEMPORARY TABLE orders__orders__staged AS
     SELECT
       id,
@@ -75,7 +75,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.orders__orders__staged;
+    DROP TABLE IF EXISTS pg_temp.orders__orders__staged, pg_temp.orders__orders__delta;
     CREATE TEMPORARY TABLE orders__orders__staged AS
     SELECT
       id,
@@ -418,7 +418,6 @@ BEGIN
           COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.order_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subtotal AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.billing_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.placed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.orders__orders__delta;
   CREATE TEMPORARY TABLE orders__orders__delta AS
   SELECT
     *
@@ -836,7 +835,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__orders__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -16,7 +16,7 @@ BEGIN
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
-      DROP TABLE IF EXISTS orders__dim_customer__keys;
+      DROP TABLE IF EXISTS orders__dim_customer__keys, orders__dim_customer__new, orders__dim_customer__diff;
       CREATE TEMPORARY TABLE orders__dim_customer__keys AS
       SELECT
         f.customer_id
@@ -36,7 +36,7 @@ BEGIN
       ANALYZE analytics.dim_customer;
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS orders__dim_customer__keys;
+      DROP TABLE IF EXISTS orders__dim_customer__keys, orders__dim_customer__new, orders__dim_customer__diff;
       CREATE TEMPORARY TABLE orders__dim_customer__keys AS
       SELECT
         customer_id
@@ -126,7 +126,6 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS orders__dim_customer__new;
     CREATE TEMPORARY TABLE orders__dim_customer__new AS
     SELECT
       customers.id AS customer_id,
@@ -141,7 +140,6 @@ BEGIN
       ON cdc__k.customer_id = customers.id
     LEFT JOIN public.addresses AS home_address
       ON home_address.id = customers.default_address_id;
-    DROP TABLE IF EXISTS orders__dim_customer__diff;
     CREATE TEMPORARY TABLE orders__dim_customer__diff AS
     SELECT
       CASE
@@ -494,7 +492,7 @@ BEGIN
       0,
       0
     FROM orders__dim_customer__diff;
-    v_statements := v_statements + 11;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS orders__fact_order_customer__new;
+  DROP TABLE IF EXISTS orders__fact_order_customer__new, orders__fact_order_customer__diff;
   CREATE TEMPORARY TABLE orders__fact_order_customer__new AS
   SELECT
     *
@@ -34,7 +34,6 @@ BEGIN
       WHERE
         cdc__k.order_id = w.order_id
     );
-  DROP TABLE IF EXISTS orders__fact_order_customer__diff;
   CREATE TEMPORARY TABLE orders__fact_order_customer__diff AS
   SELECT
     *
@@ -157,7 +156,7 @@ BEGIN
   WHERE
     fact_order_customer.order_id = orders__fact_order_customer__diff.old__order_id
     AND orders__fact_order_customer__diff.cdc__op = 'D';
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -25,7 +25,7 @@ BEGIN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order_item LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;
     IF p_full OR v_target_rows = 0 THEN
-      DROP TABLE IF EXISTS orders__fact_order_item__keys;
+      DROP TABLE IF EXISTS orders__fact_order_item__keys, orders__fact_order_item__new, orders__fact_order_item__diff;
       CREATE TEMPORARY TABLE orders__fact_order_item__keys AS
       SELECT
         f.order_id,
@@ -48,14 +48,14 @@ BEGIN
         line_number
       FROM analytics.fact_order_item;
       v_statements := v_statements + 2;
-      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
         ANALYZE analytics.fact_order_item;
         v_statements := v_statements + 1;
       END IF;
     ELSE
-      DROP TABLE IF EXISTS orders__fact_order_item__keys;
+      DROP TABLE IF EXISTS orders__fact_order_item__keys, orders__fact_order_item__new, orders__fact_order_item__diff;
       CREATE TEMPORARY TABLE orders__fact_order_item__keys AS
       SELECT
         order_id,
@@ -277,7 +277,6 @@ BEGIN
     IF v_path = 'full' THEN
       CALL cdc.sp_orders_apply_fact_order_item__whole(p_run_id);
     ELSE
-      DROP TABLE IF EXISTS orders__fact_order_item__new;
       CREATE TEMPORARY TABLE orders__fact_order_item__new AS
       SELECT
         order_items.order_id AS order_id,
@@ -403,7 +402,6 @@ BEGIN
             r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
           )
         );
-      DROP TABLE IF EXISTS orders__fact_order_item__diff;
       CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
       SELECT
         *
@@ -590,9 +588,9 @@ BEGIN
         fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
         AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
         AND orders__fact_order_item__diff.cdc__op = 'D';
-      v_statements := v_statements + 7;
+      v_statements := v_statements + 5;
     END IF;
-    -- An empty target takes plain inserts: no MERGE planned against nothing.
+    -- An empty target takes plain inserts: no UPDATE join planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO analytics.fact_order_item (
         order_id,
@@ -630,8 +628,28 @@ BEGIN
         cdc__op IN ('I', 'U');
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS orders__fact_order_item__upsert;
-      CREATE TEMPORARY TABLE orders__fact_order_item__upsert AS
+      UPDATE analytics.fact_order_item SET product_id = orders__fact_order_item__diff.product_id, sku = orders__fact_order_item__diff.sku, product_name = orders__fact_order_item__diff.product_name, product_category = orders__fact_order_item__diff.product_category, quantity = orders__fact_order_item__diff.quantity, unit_price = orders__fact_order_item__diff.unit_price, line_total = orders__fact_order_item__diff.line_total, line_margin = orders__fact_order_item__diff.line_margin, order_status = orders__fact_order_item__diff.order_status, customer_id = orders__fact_order_item__diff.customer_id, customer_segment = orders__fact_order_item__diff.customer_segment, placed_at = orders__fact_order_item__diff.placed_at
+      FROM orders__fact_order_item__diff
+      WHERE
+        fact_order_item.order_id = orders__fact_order_item__diff.order_id
+        AND fact_order_item.line_number = orders__fact_order_item__diff.line_number
+        AND orders__fact_order_item__diff.cdc__op = 'U';
+      INSERT INTO analytics.fact_order_item (
+        order_id,
+        line_number,
+        product_id,
+        sku,
+        product_name,
+        product_category,
+        quantity,
+        unit_price,
+        line_total,
+        line_margin,
+        order_status,
+        customer_id,
+        customer_segment,
+        placed_at
+      )
       SELECT
         order_id,
         line_number,
@@ -649,56 +667,8 @@ BEGIN
         placed_at
       FROM orders__fact_order_item__diff
       WHERE
-        cdc__op IN ('I', 'U');
-      MERGE INTO analytics.fact_order_item
-      USING orders__fact_order_item__upsert
-      ON fact_order_item.order_id = orders__fact_order_item__upsert.order_id
-      AND fact_order_item.line_number = orders__fact_order_item__upsert.line_number
-      WHEN MATCHED THEN UPDATE SET
-        product_id = orders__fact_order_item__upsert.product_id,
-        sku = orders__fact_order_item__upsert.sku,
-        product_name = orders__fact_order_item__upsert.product_name,
-        product_category = orders__fact_order_item__upsert.product_category,
-        quantity = orders__fact_order_item__upsert.quantity,
-        unit_price = orders__fact_order_item__upsert.unit_price,
-        line_total = orders__fact_order_item__upsert.line_total,
-        line_margin = orders__fact_order_item__upsert.line_margin,
-        order_status = orders__fact_order_item__upsert.order_status,
-        customer_id = orders__fact_order_item__upsert.customer_id,
-        customer_segment = orders__fact_order_item__upsert.customer_segment,
-        placed_at = orders__fact_order_item__upsert.placed_at
-      WHEN NOT MATCHED THEN INSERT (
-        order_id,
-        line_number,
-        product_id,
-        sku,
-        product_name,
-        product_category,
-        quantity,
-        unit_price,
-        line_total,
-        line_margin,
-        order_status,
-        customer_id,
-        customer_segment,
-        placed_at
-      ) VALUES (
-        orders__fact_order_item__upsert.order_id,
-        orders__fact_order_item__upsert.line_number,
-        orders__fact_order_item__upsert.product_id,
-        orders__fact_order_item__upsert.sku,
-        orders__fact_order_item__upsert.product_name,
-        orders__fact_order_item__upsert.product_category,
-        orders__fact_order_item__upsert.quantity,
-        orders__fact_order_item__upsert.unit_price,
-        orders__fact_order_item__upsert.line_total,
-        orders__fact_order_item__upsert.line_margin,
-        orders__fact_order_item__upsert.order_status,
-        orders__fact_order_item__upsert.customer_id,
-        orders__fact_order_item__upsert.customer_segment,
-        orders__fact_order_item__upsert.placed_at
-      );
-      v_statements := v_statements + 3;
+        cdc__op = 'I';
+      v_statements := v_statements + 2;
     END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,

@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS orders__fact_order_item__new;
+  DROP TABLE IF EXISTS orders__fact_order_item__new, orders__fact_order_item__diff;
   CREATE TEMPORARY TABLE orders__fact_order_item__new AS
   SELECT
     *
@@ -139,7 +139,6 @@ BEGIN
         r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
       )
     );
-  DROP TABLE IF EXISTS orders__fact_order_item__diff;
   CREATE TEMPORARY TABLE orders__fact_order_item__diff AS
   SELECT
     *
@@ -332,7 +331,7 @@ BEGIN
     fact_order_item.order_id = orders__fact_order_item__diff.old__order_id
     AND fact_order_item.line_number = orders__fact_order_item__diff.old__line_number
     AND orders__fact_order_item__diff.cdc__op = 'D';
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

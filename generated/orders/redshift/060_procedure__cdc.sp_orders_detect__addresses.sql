@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 3 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS orders__addresses__staged;
+    DROP TABLE IF EXISTS orders__addresses__staged, orders__addresses__delta;
     CREATE TEMPORARY TABLE orders__addresses__staged AS
     SELECT
       id,
@@ -60,7 +60,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS orders__addresses__staged;
+    DROP TABLE IF EXISTS orders__addresses__staged, orders__addresses__delta;
     CREATE TEMPORARY TABLE orders__addresses__staged AS
     SELECT
       id,
@@ -214,7 +214,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS orders__addresses__delta;
   CREATE TEMPORARY TABLE orders__addresses__delta AS
   SELECT
     *
@@ -563,7 +562,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__addresses__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 2 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS orders__countries__staged;
+    DROP TABLE IF EXISTS orders__countries__staged, orders__countries__delta;
     CREATE TEMPORARY TABLE orders__countries__staged AS
     SELECT
       code,
@@ -51,7 +51,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS orders__countries__staged;
+    DROP TABLE IF EXISTS orders__countries__staged, orders__countries__delta;
     CREATE TEMPORARY TABLE orders__countries__staged AS
     SELECT
       code,
@@ -173,7 +173,6 @@ BEGIN
           COALESCE(CAST(n.code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.region AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vat_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS orders__countries__delta;
   CREATE TEMPORARY TABLE orders__countries__delta AS
   SELECT
     *
@@ -477,7 +476,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__countries__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 7 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS orders__order_items__staged;
+    DROP TABLE IF EXISTS orders__order_items__staged, orders__order_items__delta;
     CREATE TEMPORARY TABLE orders__order_items__staged AS
     SELECT
       order_id,
@@ -172,7 +172,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS orders__order_items__staged;
+    DROP TABLE IF EXISTS orders__order_items__staged, orders__order_items__delta;
     CREATE TEMPORARY TABLE orders__order_items__staged AS
     SELECT
       order_id,
@@ -840,7 +840,6 @@ BEGIN
           COALESCE(CAST(n.order_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.line_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.product_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.quantity AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_amount AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS orders__order_items__delta;
   CREATE TEMPORARY TABLE orders__order_items__delta AS
   SELECT
     *
@@ -1178,7 +1177,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__order_items__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 9 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS orders__orders__staged;
+    DROP TABLE IF EXISTS orders__orders__staged, orders__orders__delta;
     CREATE TEMPORARY TABLE orders__orders__staged AS
     SELECT
       id,
@@ -74,7 +74,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS orders__orders__staged;
+    DROP TABLE IF EXISTS orders__orders__staged, orders__orders__delta;
     CREATE TEMPORARY TABLE orders__orders__staged AS
     SELECT
       id,
@@ -416,7 +416,6 @@ BEGIN
           COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.customer_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.order_number AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.currency_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.subtotal AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.discount_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tax_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_total AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.shipping_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.billing_address_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.placed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS orders__orders__delta;
   CREATE TEMPORARY TABLE orders__orders__delta AS
   SELECT
     *
@@ -833,7 +832,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__orders__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 4 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS orders__products__staged;
+    DROP TABLE IF EXISTS orders__products__staged, orders__products__delta;
     CREATE TEMPORARY TABLE orders__products__staged AS
     SELECT
       id,
@@ -58,7 +58,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS orders__products__staged;
+    DROP TABLE IF EXISTS orders__products__staged, orders__products__delta;
     CREATE TEMPORARY TABLE orders__products__staged AS
     SELECT
       id,
@@ -249,7 +249,6 @@ BEGIN
           COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sku AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.name AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.category AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_price AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.unit_cost AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight_kg AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_active THEN 'true' WHEN NOT n.is_active THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS orders__products__delta;
   CREATE TEMPORARY TABLE orders__products__delta AS
   SELECT
     *
@@ -609,7 +608,7 @@ BEGIN
     ),
     v_staged_path
   FROM orders__products__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

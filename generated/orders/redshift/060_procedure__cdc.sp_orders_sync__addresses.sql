@@ -7,9 +7,21 @@ BEGIN
   DELETE FROM public.addresses USING   orders__addresses__delta
   WHERE
     addresses.id = orders__addresses__delta.old__id
-    AND orders__addresses__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS orders__addresses__upsert;
-  CREATE TEMPORARY TABLE orders__addresses__upsert AS
+    AND orders__addresses__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.addresses (
+    id,
+    customer_id,
+    line1,
+    line2,
+    city,
+    region,
+    postal_code,
+    country_code,
+    is_default,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     customer_id,
@@ -26,48 +38,6 @@ BEGIN
   FROM orders__addresses__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.addresses
-  USING orders__addresses__upsert
-  ON addresses.id = orders__addresses__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    customer_id = orders__addresses__upsert.customer_id,
-    line1 = orders__addresses__upsert.line1,
-    line2 = orders__addresses__upsert.line2,
-    city = orders__addresses__upsert.city,
-    region = orders__addresses__upsert.region,
-    postal_code = orders__addresses__upsert.postal_code,
-    country_code = orders__addresses__upsert.country_code,
-    is_default = orders__addresses__upsert.is_default,
-    created_at = orders__addresses__upsert.created_at,
-    updated_at = orders__addresses__upsert.updated_at,
-    deleted_at = orders__addresses__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    customer_id,
-    line1,
-    line2,
-    city,
-    region,
-    postal_code,
-    country_code,
-    is_default,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    orders__addresses__upsert.id,
-    orders__addresses__upsert.customer_id,
-    orders__addresses__upsert.line1,
-    orders__addresses__upsert.line2,
-    orders__addresses__upsert.city,
-    orders__addresses__upsert.region,
-    orders__addresses__upsert.postal_code,
-    orders__addresses__upsert.country_code,
-    orders__addresses__upsert.is_default,
-    orders__addresses__upsert.created_at,
-    orders__addresses__upsert.updated_at,
-    orders__addresses__upsert.deleted_at
-  );
   INSERT INTO cdc.addresses__deleted_log (
     id,
     updated_at,
@@ -192,7 +162,7 @@ BEGIN
   FROM orders__addresses__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

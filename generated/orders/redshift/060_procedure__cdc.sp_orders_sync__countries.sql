@@ -7,9 +7,16 @@ BEGIN
   DELETE FROM public.countries USING   orders__countries__delta
   WHERE
     countries.code = orders__countries__delta.old__code
-    AND orders__countries__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS orders__countries__upsert;
-  CREATE TEMPORARY TABLE orders__countries__upsert AS
+    AND orders__countries__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.countries (
+    code,
+    name,
+    region,
+    currency_code,
+    vat_rate,
+    created_at,
+    updated_at
+  )
   SELECT
     code,
     name,
@@ -21,25 +28,6 @@ BEGIN
   FROM orders__countries__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.countries
-  USING orders__countries__upsert
-  ON countries.code = orders__countries__upsert.code
-  WHEN MATCHED THEN UPDATE SET
-    name = orders__countries__upsert.name,
-    region = orders__countries__upsert.region,
-    currency_code = orders__countries__upsert.currency_code,
-    vat_rate = orders__countries__upsert.vat_rate,
-    created_at = orders__countries__upsert.created_at,
-    updated_at = orders__countries__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (code, name, region, currency_code, vat_rate, created_at, updated_at) VALUES (
-    orders__countries__upsert.code,
-    orders__countries__upsert.name,
-    orders__countries__upsert.region,
-    orders__countries__upsert.currency_code,
-    orders__countries__upsert.vat_rate,
-    orders__countries__upsert.created_at,
-    orders__countries__upsert.updated_at
-  );
   INSERT INTO cdc.countries__deleted_log (
     code,
     updated_at,
@@ -132,7 +120,7 @@ BEGIN
   FROM orders__countries__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

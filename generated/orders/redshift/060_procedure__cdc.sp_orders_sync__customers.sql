@@ -7,9 +7,23 @@ BEGIN
   DELETE FROM public.customers USING   orders__customers__delta
   WHERE
     customers.id = orders__customers__delta.old__id
-    AND orders__customers__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS orders__customers__upsert;
-  CREATE TEMPORARY TABLE orders__customers__upsert AS
+    AND orders__customers__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.customers (
+    id,
+    email,
+    first_name,
+    last_name,
+    phone,
+    segment,
+    plan,
+    default_address_id,
+    marketing_opt_in,
+    lifetime_value,
+    status,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     email,
@@ -28,54 +42,6 @@ BEGIN
   FROM orders__customers__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.customers
-  USING orders__customers__upsert
-  ON customers.id = orders__customers__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    email = orders__customers__upsert.email,
-    first_name = orders__customers__upsert.first_name,
-    last_name = orders__customers__upsert.last_name,
-    phone = orders__customers__upsert.phone,
-    segment = orders__customers__upsert.segment,
-    plan = orders__customers__upsert.plan,
-    default_address_id = orders__customers__upsert.default_address_id,
-    marketing_opt_in = orders__customers__upsert.marketing_opt_in,
-    lifetime_value = orders__customers__upsert.lifetime_value,
-    status = orders__customers__upsert.status,
-    created_at = orders__customers__upsert.created_at,
-    updated_at = orders__customers__upsert.updated_at,
-    deleted_at = orders__customers__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    email,
-    first_name,
-    last_name,
-    phone,
-    segment,
-    plan,
-    default_address_id,
-    marketing_opt_in,
-    lifetime_value,
-    status,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    orders__customers__upsert.id,
-    orders__customers__upsert.email,
-    orders__customers__upsert.first_name,
-    orders__customers__upsert.last_name,
-    orders__customers__upsert.phone,
-    orders__customers__upsert.segment,
-    orders__customers__upsert.plan,
-    orders__customers__upsert.default_address_id,
-    orders__customers__upsert.marketing_opt_in,
-    orders__customers__upsert.lifetime_value,
-    orders__customers__upsert.status,
-    orders__customers__upsert.created_at,
-    orders__customers__upsert.updated_at,
-    orders__customers__upsert.deleted_at
-  );
   INSERT INTO cdc.customers__deleted_log (
     id,
     updated_at,
@@ -208,7 +174,7 @@ BEGIN
   FROM orders__customers__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -8,9 +8,19 @@ BEGIN
   WHERE
     order_items.order_id = orders__order_items__delta.old__order_id
     AND order_items.line_number = orders__order_items__delta.old__line_number
-    AND orders__order_items__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS orders__order_items__upsert;
-  CREATE TEMPORARY TABLE orders__order_items__upsert AS
+    AND orders__order_items__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.order_items (
+    order_id,
+    line_number,
+    product_id,
+    quantity,
+    unit_price,
+    discount_amount,
+    tax_amount,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     order_id,
     line_number,
@@ -25,42 +35,6 @@ BEGIN
   FROM orders__order_items__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.order_items
-  USING orders__order_items__upsert
-  ON order_items.order_id = orders__order_items__upsert.order_id
-  AND order_items.line_number = orders__order_items__upsert.line_number
-  WHEN MATCHED THEN UPDATE SET
-    product_id = orders__order_items__upsert.product_id,
-    quantity = orders__order_items__upsert.quantity,
-    unit_price = orders__order_items__upsert.unit_price,
-    discount_amount = orders__order_items__upsert.discount_amount,
-    tax_amount = orders__order_items__upsert.tax_amount,
-    created_at = orders__order_items__upsert.created_at,
-    updated_at = orders__order_items__upsert.updated_at,
-    deleted_at = orders__order_items__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    order_id,
-    line_number,
-    product_id,
-    quantity,
-    unit_price,
-    discount_amount,
-    tax_amount,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    orders__order_items__upsert.order_id,
-    orders__order_items__upsert.line_number,
-    orders__order_items__upsert.product_id,
-    orders__order_items__upsert.quantity,
-    orders__order_items__upsert.unit_price,
-    orders__order_items__upsert.discount_amount,
-    orders__order_items__upsert.tax_amount,
-    orders__order_items__upsert.created_at,
-    orders__order_items__upsert.updated_at,
-    orders__order_items__upsert.deleted_at
-  );
   INSERT INTO cdc.order_items__deleted_log (
     order_id,
     line_number,
@@ -189,7 +163,7 @@ BEGIN
   FROM orders__order_items__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

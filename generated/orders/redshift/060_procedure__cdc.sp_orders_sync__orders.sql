@@ -6,9 +6,25 @@ DECLARE
 BEGIN
   DELETE FROM public.orders USING   orders__orders__delta
   WHERE
-    orders.id = orders__orders__delta.old__id AND orders__orders__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS orders__orders__upsert;
-  CREATE TEMPORARY TABLE orders__orders__upsert AS
+    orders.id = orders__orders__delta.old__id
+    AND orders__orders__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.orders (
+    id,
+    customer_id,
+    order_number,
+    status,
+    channel,
+    currency_code,
+    subtotal,
+    discount_total,
+    tax_total,
+    shipping_total,
+    shipping_address_id,
+    billing_address_id,
+    placed_at,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     customer_id,
@@ -28,57 +44,6 @@ BEGIN
   FROM orders__orders__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.orders
-  USING orders__orders__upsert
-  ON orders.id = orders__orders__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    customer_id = orders__orders__upsert.customer_id,
-    order_number = orders__orders__upsert.order_number,
-    status = orders__orders__upsert.status,
-    channel = orders__orders__upsert.channel,
-    currency_code = orders__orders__upsert.currency_code,
-    subtotal = orders__orders__upsert.subtotal,
-    discount_total = orders__orders__upsert.discount_total,
-    tax_total = orders__orders__upsert.tax_total,
-    shipping_total = orders__orders__upsert.shipping_total,
-    shipping_address_id = orders__orders__upsert.shipping_address_id,
-    billing_address_id = orders__orders__upsert.billing_address_id,
-    placed_at = orders__orders__upsert.placed_at,
-    created_at = orders__orders__upsert.created_at,
-    updated_at = orders__orders__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    customer_id,
-    order_number,
-    status,
-    channel,
-    currency_code,
-    subtotal,
-    discount_total,
-    tax_total,
-    shipping_total,
-    shipping_address_id,
-    billing_address_id,
-    placed_at,
-    created_at,
-    updated_at
-  ) VALUES (
-    orders__orders__upsert.id,
-    orders__orders__upsert.customer_id,
-    orders__orders__upsert.order_number,
-    orders__orders__upsert.status,
-    orders__orders__upsert.channel,
-    orders__orders__upsert.currency_code,
-    orders__orders__upsert.subtotal,
-    orders__orders__upsert.discount_total,
-    orders__orders__upsert.tax_total,
-    orders__orders__upsert.shipping_total,
-    orders__orders__upsert.shipping_address_id,
-    orders__orders__upsert.billing_address_id,
-    orders__orders__upsert.placed_at,
-    orders__orders__upsert.created_at,
-    orders__orders__upsert.updated_at
-  );
   INSERT INTO cdc.orders__deleted_log (
     id,
     updated_at,
@@ -215,7 +180,7 @@ BEGIN
   FROM orders__orders__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

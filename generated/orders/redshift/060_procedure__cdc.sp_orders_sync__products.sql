@@ -7,9 +7,19 @@ BEGIN
   DELETE FROM public.products USING   orders__products__delta
   WHERE
     products.id = orders__products__delta.old__id
-    AND orders__products__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS orders__products__upsert;
-  CREATE TEMPORARY TABLE orders__products__upsert AS
+    AND orders__products__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.products (
+    id,
+    sku,
+    name,
+    category,
+    unit_price,
+    unit_cost,
+    weight_kg,
+    is_active,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     sku,
@@ -24,42 +34,6 @@ BEGIN
   FROM orders__products__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.products
-  USING orders__products__upsert
-  ON products.id = orders__products__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    sku = orders__products__upsert.sku,
-    name = orders__products__upsert.name,
-    category = orders__products__upsert.category,
-    unit_price = orders__products__upsert.unit_price,
-    unit_cost = orders__products__upsert.unit_cost,
-    weight_kg = orders__products__upsert.weight_kg,
-    is_active = orders__products__upsert.is_active,
-    created_at = orders__products__upsert.created_at,
-    updated_at = orders__products__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    sku,
-    name,
-    category,
-    unit_price,
-    unit_cost,
-    weight_kg,
-    is_active,
-    created_at,
-    updated_at
-  ) VALUES (
-    orders__products__upsert.id,
-    orders__products__upsert.sku,
-    orders__products__upsert.name,
-    orders__products__upsert.category,
-    orders__products__upsert.unit_price,
-    orders__products__upsert.unit_cost,
-    orders__products__upsert.weight_kg,
-    orders__products__upsert.is_active,
-    orders__products__upsert.created_at,
-    orders__products__upsert.updated_at
-  );
   INSERT INTO cdc.products__deleted_log (
     id,
     updated_at,
@@ -164,7 +138,7 @@ BEGIN
   FROM orders__products__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

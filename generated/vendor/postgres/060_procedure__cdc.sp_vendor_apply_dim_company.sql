@@ -16,7 +16,7 @@ BEGIN
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
-      DROP TABLE IF EXISTS pg_temp.vendor__dim_company__keys;
+      DROP TABLE IF EXISTS pg_temp.vendor__dim_company__keys, pg_temp.vendor__dim_company__new, pg_temp.vendor__dim_company__diff;
       CREATE TEMPORARY TABLE vendor__dim_company__keys AS
       SELECT
         f.company_id
@@ -35,7 +35,7 @@ BEGIN
       ANALYZE staging_public.dim_company;
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.vendor__dim_company__keys;
+      DROP TABLE IF EXISTS pg_temp.vendor__dim_company__keys, pg_temp.vendor__dim_company__new, pg_temp.vendor__dim_company__diff;
       CREATE TEMPORARY TABLE vendor__dim_company__keys AS
       SELECT
         company_id
@@ -84,7 +84,6 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS pg_temp.vendor__dim_company__new;
     CREATE TEMPORARY TABLE vendor__dim_company__new AS
     SELECT
       companies.id AS company_id,
@@ -98,7 +97,6 @@ BEGIN
     INNER JOIN vendor__dim_company__keys AS cdc__k
       ON cdc__k.company_id = companies.id;
     ANALYZE vendor__dim_company__new (company_id);
-    DROP TABLE IF EXISTS pg_temp.vendor__dim_company__diff;
     CREATE TEMPORARY TABLE vendor__dim_company__diff AS
     SELECT
       CASE
@@ -451,7 +449,7 @@ BEGIN
       0,
       0
     FROM vendor__dim_company__diff;
-    v_statements := v_statements + 13;
+    v_statements := v_statements + 11;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__new;
+  DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__new, pg_temp.vendor__fact_company_profile__diff;
   CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS
   SELECT
     *
@@ -124,7 +124,6 @@ BEGIN
         r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
       )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__fact_company_profile__diff;
   CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
   SELECT
     *
@@ -445,7 +444,7 @@ BEGIN
   WHERE
     fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
     AND vendor__fact_company_profile__diff.cdc__op = 'D';
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__fact_geography__new;
+  DROP TABLE IF EXISTS pg_temp.vendor__fact_geography__new, pg_temp.vendor__fact_geography__diff;
   CREATE TEMPORARY TABLE vendor__fact_geography__new AS
   SELECT
     *
@@ -44,7 +44,6 @@ BEGIN
         cdc__k.city_id = w.city_id
     );
   ANALYZE vendor__fact_geography__new (city_id);
-  DROP TABLE IF EXISTS pg_temp.vendor__fact_geography__diff;
   CREATE TEMPORARY TABLE vendor__fact_geography__diff AS
   SELECT
     *
@@ -318,7 +317,7 @@ BEGIN
   WHERE
     fact_geography.city_id = vendor__fact_geography__diff.old__city_id
     AND vendor__fact_geography__diff.cdc__op = 'D';
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

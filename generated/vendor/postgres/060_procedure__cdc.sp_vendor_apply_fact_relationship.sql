@@ -25,7 +25,7 @@ BEGIN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_relationship LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;
     IF p_full OR v_target_rows = 0 THEN
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__keys;
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__keys, pg_temp.vendor__fact_relationship__new, pg_temp.vendor__fact_relationship__diff;
       CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
       SELECT
         f.relationship_id
@@ -46,14 +46,14 @@ BEGIN
       FROM staging_public.fact_relationship;
       ANALYZE vendor__fact_relationship__keys;
       v_statements := v_statements + 3;
-      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
         ANALYZE staging_public.fact_relationship;
         v_statements := v_statements + 1;
       END IF;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__keys;
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__keys, pg_temp.vendor__fact_relationship__new, pg_temp.vendor__fact_relationship__diff;
       CREATE TEMPORARY TABLE vendor__fact_relationship__keys AS
       SELECT
         relationship_id
@@ -296,7 +296,6 @@ BEGIN
     IF v_path = 'full' THEN
       CALL cdc.sp_vendor_apply_fact_relationship__whole(p_run_id);
     ELSE
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__new;
       CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
       SELECT
         buyer_seller_company_mappings.id AS relationship_id,
@@ -395,7 +394,6 @@ BEGIN
             r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
           )
         );
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__diff;
       CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
       SELECT
         *
@@ -629,9 +627,9 @@ BEGIN
       WHERE
         fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
         AND vendor__fact_relationship__diff.cdc__op = 'D';
-      v_statements := v_statements + 9;
+      v_statements := v_statements + 7;
     END IF;
-    -- An empty target takes plain inserts: no MERGE planned against nothing.
+    -- An empty target takes plain inserts: no UPDATE join planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_relationship (
         relationship_id,
@@ -675,8 +673,30 @@ BEGIN
         cdc__op IN ('I', 'U');
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__upsert;
-      CREATE TEMPORARY TABLE vendor__fact_relationship__upsert AS
+      UPDATE staging_public.fact_relationship SET client_company_id = vendor__fact_relationship__diff.client_company_id, client_company_name = vendor__fact_relationship__diff.client_company_name, vendor_company_id = vendor__fact_relationship__diff.vendor_company_id, vendor_company_name = vendor__fact_relationship__diff.vendor_company_name, vendor_company_status = vendor__fact_relationship__diff.vendor_company_status, vendor_code = vendor__fact_relationship__diff.vendor_code, relationship_status = vendor__fact_relationship__diff.relationship_status, relationship_type = vendor__fact_relationship__diff.relationship_type, relationship_source = vendor__fact_relationship__diff.relationship_source, invited_by = vendor__fact_relationship__diff.invited_by, inviter_email = vendor__fact_relationship__diff.inviter_email, invited_at = vendor__fact_relationship__diff.invited_at, accepted_at = vendor__fact_relationship__diff.accepted_at, is_accepted = vendor__fact_relationship__diff.is_accepted, hours_to_accept = vendor__fact_relationship__diff.hours_to_accept, relationship_created_at = vendor__fact_relationship__diff.relationship_created_at
+      FROM vendor__fact_relationship__diff
+      WHERE
+        fact_relationship.relationship_id = vendor__fact_relationship__diff.relationship_id
+        AND vendor__fact_relationship__diff.cdc__op = 'U';
+      INSERT INTO staging_public.fact_relationship (
+        relationship_id,
+        client_company_id,
+        client_company_name,
+        vendor_company_id,
+        vendor_company_name,
+        vendor_company_status,
+        vendor_code,
+        relationship_status,
+        relationship_type,
+        relationship_source,
+        invited_by,
+        inviter_email,
+        invited_at,
+        accepted_at,
+        is_accepted,
+        hours_to_accept,
+        relationship_created_at
+      )
       SELECT
         relationship_id,
         client_company_id,
@@ -697,66 +717,8 @@ BEGIN
         relationship_created_at
       FROM vendor__fact_relationship__diff
       WHERE
-        cdc__op IN ('I', 'U');
-      ANALYZE vendor__fact_relationship__upsert (relationship_id);
-      MERGE INTO staging_public.fact_relationship
-      USING vendor__fact_relationship__upsert
-      ON fact_relationship.relationship_id = vendor__fact_relationship__upsert.relationship_id
-      WHEN MATCHED THEN UPDATE SET
-        client_company_id = vendor__fact_relationship__upsert.client_company_id,
-        client_company_name = vendor__fact_relationship__upsert.client_company_name,
-        vendor_company_id = vendor__fact_relationship__upsert.vendor_company_id,
-        vendor_company_name = vendor__fact_relationship__upsert.vendor_company_name,
-        vendor_company_status = vendor__fact_relationship__upsert.vendor_company_status,
-        vendor_code = vendor__fact_relationship__upsert.vendor_code,
-        relationship_status = vendor__fact_relationship__upsert.relationship_status,
-        relationship_type = vendor__fact_relationship__upsert.relationship_type,
-        relationship_source = vendor__fact_relationship__upsert.relationship_source,
-        invited_by = vendor__fact_relationship__upsert.invited_by,
-        inviter_email = vendor__fact_relationship__upsert.inviter_email,
-        invited_at = vendor__fact_relationship__upsert.invited_at,
-        accepted_at = vendor__fact_relationship__upsert.accepted_at,
-        is_accepted = vendor__fact_relationship__upsert.is_accepted,
-        hours_to_accept = vendor__fact_relationship__upsert.hours_to_accept,
-        relationship_created_at = vendor__fact_relationship__upsert.relationship_created_at
-      WHEN NOT MATCHED THEN INSERT (
-        relationship_id,
-        client_company_id,
-        client_company_name,
-        vendor_company_id,
-        vendor_company_name,
-        vendor_company_status,
-        vendor_code,
-        relationship_status,
-        relationship_type,
-        relationship_source,
-        invited_by,
-        inviter_email,
-        invited_at,
-        accepted_at,
-        is_accepted,
-        hours_to_accept,
-        relationship_created_at
-      ) VALUES (
-        vendor__fact_relationship__upsert.relationship_id,
-        vendor__fact_relationship__upsert.client_company_id,
-        vendor__fact_relationship__upsert.client_company_name,
-        vendor__fact_relationship__upsert.vendor_company_id,
-        vendor__fact_relationship__upsert.vendor_company_name,
-        vendor__fact_relationship__upsert.vendor_company_status,
-        vendor__fact_relationship__upsert.vendor_code,
-        vendor__fact_relationship__upsert.relationship_status,
-        vendor__fact_relationship__upsert.relationship_type,
-        vendor__fact_relationship__upsert.relationship_source,
-        vendor__fact_relationship__upsert.invited_by,
-        vendor__fact_relationship__upsert.inviter_email,
-        vendor__fact_relationship__upsert.invited_at,
-        vendor__fact_relationship__upsert.accepted_at,
-        vendor__fact_relationship__upsert.is_accepted,
-        vendor__fact_relationship__upsert.hours_to_accept,
-        vendor__fact_relationship__upsert.relationship_created_at
-      );
-      v_statements := v_statements + 4;
+        cdc__op = 'I';
+      v_statements := v_statements + 2;
     END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,

@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__new;
+  DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__new, pg_temp.vendor__fact_relationship__diff;
   CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
   SELECT
     *
@@ -113,7 +113,6 @@ BEGIN
         r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
       )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__fact_relationship__diff;
   CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
   SELECT
     *
@@ -353,7 +352,7 @@ BEGIN
   WHERE
     fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
     AND vendor__fact_relationship__diff.cdc__op = 'D';
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -28,7 +28,7 @@ BEGIN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_vendor LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;
     IF p_full OR v_target_rows = 0 THEN
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys;
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys, pg_temp.vendor__fact_vendor__new, pg_temp.vendor__fact_vendor__diff;
       CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS
       SELECT
         f.vendor_id
@@ -68,14 +68,14 @@ BEGIN
       FROM staging_public.fact_vendor;
       ANALYZE vendor__fact_vendor__keys;
       v_statements := v_statements + 3;
-      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
         ANALYZE staging_public.fact_vendor;
         v_statements := v_statements + 1;
       END IF;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys;
+      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__keys, pg_temp.vendor__fact_vendor__new, pg_temp.vendor__fact_vendor__diff;
       CREATE TEMPORARY TABLE vendor__fact_vendor__keys AS
       SELECT
         vendor_id
@@ -599,7 +599,6 @@ BEGIN
     IF v_path = 'full' THEN
       CALL cdc.sp_vendor_apply_fact_vendor__whole(p_run_id);
     ELSE
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__new;
       CREATE TEMPORARY TABLE vendor__fact_vendor__new AS
       SELECT
         companies.id AS vendor_id,
@@ -851,7 +850,6 @@ BEGIN
             r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
           )
         );
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__diff;
       CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
       SELECT
         *
@@ -1768,9 +1766,9 @@ BEGIN
       WHERE
         fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
         AND vendor__fact_vendor__diff.cdc__op = 'D';
-      v_statements := v_statements + 9;
+      v_statements := v_statements + 7;
     END IF;
-    -- An empty target takes plain inserts: no MERGE planned against nothing.
+    -- An empty target takes plain inserts: no UPDATE join planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_vendor (
         vendor_id,
@@ -1930,8 +1928,88 @@ BEGIN
         cdc__op IN ('I', 'U');
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__upsert;
-      CREATE TEMPORARY TABLE vendor__fact_vendor__upsert AS
+      UPDATE staging_public.fact_vendor SET vendor_name = vendor__fact_vendor__diff.vendor_name, vendor_legal_name = vendor__fact_vendor__diff.vendor_legal_name, vendor_label = vendor__fact_vendor__diff.vendor_label, vendor_email = vendor__fact_vendor__diff.vendor_email, vendor_phone = vendor__fact_vendor__diff.vendor_phone, vendor_website = vendor__fact_vendor__diff.vendor_website, external_ref = vendor__fact_vendor__diff.external_ref, parent_company_id = vendor__fact_vendor__diff.parent_company_id, vendor_status = vendor__fact_vendor__diff.vendor_status, vendor_status_label = vendor__fact_vendor__diff.vendor_status_label, vendor_category = vendor__fact_vendor__diff.vendor_category, vendor_category_label = vendor__fact_vendor__diff.vendor_category_label, company_type = vendor__fact_vendor__diff.company_type, signup_source = vendor__fact_vendor__diff.signup_source, tax_id = vendor__fact_vendor__diff.tax_id, registration_number = vendor__fact_vendor__diff.registration_number, duns_number = vendor__fact_vendor__diff.duns_number, incorporation_date = vendor__fact_vendor__diff.incorporation_date, incorporation_year = vendor__fact_vendor__diff.incorporation_year, fiscal_year_end_month = vendor__fact_vendor__diff.fiscal_year_end_month, address_line1 = vendor__fact_vendor__diff.address_line1, address_line2 = vendor__fact_vendor__diff.address_line2, postal_code = vendor__fact_vendor__diff.postal_code, state_code = vendor__fact_vendor__diff.state_code, full_address = vendor__fact_vendor__diff.full_address, city_id = vendor__fact_vendor__diff.city_id, city_name = vendor__fact_vendor__diff.city_name, city_state_name = vendor__fact_vendor__diff.city_state_name, city_latitude = vendor__fact_vendor__diff.city_latitude, city_longitude = vendor__fact_vendor__diff.city_longitude, city_time_zone = vendor__fact_vendor__diff.city_time_zone, country_id = vendor__fact_vendor__diff.country_id, country_name = vendor__fact_vendor__diff.country_name, country_iso2 = vendor__fact_vendor__diff.country_iso2, country_region = vendor__fact_vendor__diff.country_region, country_currency_code = vendor__fact_vendor__diff.country_currency_code, is_eu_vendor = vendor__fact_vendor__diff.is_eu_vendor, is_sanctioned_country = vendor__fact_vendor__diff.is_sanctioned_country, primary_category_id = vendor__fact_vendor__diff.primary_category_id, primary_category_name = vendor__fact_vendor__diff.primary_category_name, primary_category_code = vendor__fact_vendor__diff.primary_category_code, primary_category_path = vendor__fact_vendor__diff.primary_category_path, category_requires_approval = vendor__fact_vendor__diff.category_requires_approval, poc_user_id = vendor__fact_vendor__diff.poc_user_id, poc_first_name = vendor__fact_vendor__diff.poc_first_name, poc_last_name = vendor__fact_vendor__diff.poc_last_name, poc_full_name = vendor__fact_vendor__diff.poc_full_name, poc_email = vendor__fact_vendor__diff.poc_email, poc_phone = vendor__fact_vendor__diff.poc_phone, poc_job_title = vendor__fact_vendor__diff.poc_job_title, poc_is_active = vendor__fact_vendor__diff.poc_is_active, created_by_user_id = vendor__fact_vendor__diff.created_by_user_id, created_by_name = vendor__fact_vendor__diff.created_by_name, created_by_email = vendor__fact_vendor__diff.created_by_email, employee_count = vendor__fact_vendor__diff.employee_count, employee_band = vendor__fact_vendor__diff.employee_band, annual_revenue = vendor__fact_vendor__diff.annual_revenue, annual_revenue_musd = vendor__fact_vendor__diff.annual_revenue_musd, currency_code = vendor__fact_vendor__diff.currency_code, credit_limit = vendor__fact_vendor__diff.credit_limit, payment_terms_days = vendor__fact_vendor__diff.payment_terms_days, rating = vendor__fact_vendor__diff.rating, rating_pct = vendor__fact_vendor__diff.rating_pct, is_verified = vendor__fact_vendor__diff.is_verified, is_preferred = vendor__fact_vendor__diff.is_preferred, is_diverse_supplier = vendor__fact_vendor__diff.is_diverse_supplier, is_minority_owned = vendor__fact_vendor__diff.is_minority_owned, onboarding_status = vendor__fact_vendor__diff.onboarding_status, onboarding_status_label = vendor__fact_vendor__diff.onboarding_status_label, onboarded_at = vendor__fact_vendor__diff.onboarded_at, verified_at = vendor__fact_vendor__diff.verified_at, days_to_onboard = vendor__fact_vendor__diff.days_to_onboard, vendor_created_at = vendor__fact_vendor__diff.vendor_created_at, vendor_display_name = vendor__fact_vendor__diff.vendor_display_name
+      FROM vendor__fact_vendor__diff
+      WHERE
+        fact_vendor.vendor_id = vendor__fact_vendor__diff.vendor_id
+        AND vendor__fact_vendor__diff.cdc__op = 'U';
+      INSERT INTO staging_public.fact_vendor (
+        vendor_id,
+        vendor_name,
+        vendor_legal_name,
+        vendor_label,
+        vendor_email,
+        vendor_phone,
+        vendor_website,
+        external_ref,
+        parent_company_id,
+        vendor_status,
+        vendor_status_label,
+        vendor_category,
+        vendor_category_label,
+        company_type,
+        signup_source,
+        tax_id,
+        registration_number,
+        duns_number,
+        incorporation_date,
+        incorporation_year,
+        fiscal_year_end_month,
+        address_line1,
+        address_line2,
+        postal_code,
+        state_code,
+        full_address,
+        city_id,
+        city_name,
+        city_state_name,
+        city_latitude,
+        city_longitude,
+        city_time_zone,
+        country_id,
+        country_name,
+        country_iso2,
+        country_region,
+        country_currency_code,
+        is_eu_vendor,
+        is_sanctioned_country,
+        primary_category_id,
+        primary_category_name,
+        primary_category_code,
+        primary_category_path,
+        category_requires_approval,
+        poc_user_id,
+        poc_first_name,
+        poc_last_name,
+        poc_full_name,
+        poc_email,
+        poc_phone,
+        poc_job_title,
+        poc_is_active,
+        created_by_user_id,
+        created_by_name,
+        created_by_email,
+        employee_count,
+        employee_band,
+        annual_revenue,
+        annual_revenue_musd,
+        currency_code,
+        credit_limit,
+        payment_terms_days,
+        rating,
+        rating_pct,
+        is_verified,
+        is_preferred,
+        is_diverse_supplier,
+        is_minority_owned,
+        onboarding_status,
+        onboarding_status_label,
+        onboarded_at,
+        verified_at,
+        days_to_onboard,
+        vendor_created_at,
+        vendor_display_name
+      )
       SELECT
         vendor_id,
         vendor_name,
@@ -2010,240 +2088,8 @@ BEGIN
         vendor_display_name
       FROM vendor__fact_vendor__diff
       WHERE
-        cdc__op IN ('I', 'U');
-      ANALYZE vendor__fact_vendor__upsert (vendor_id);
-      MERGE INTO staging_public.fact_vendor
-      USING vendor__fact_vendor__upsert
-      ON fact_vendor.vendor_id = vendor__fact_vendor__upsert.vendor_id
-      WHEN MATCHED THEN UPDATE SET
-        vendor_name = vendor__fact_vendor__upsert.vendor_name,
-        vendor_legal_name = vendor__fact_vendor__upsert.vendor_legal_name,
-        vendor_label = vendor__fact_vendor__upsert.vendor_label,
-        vendor_email = vendor__fact_vendor__upsert.vendor_email,
-        vendor_phone = vendor__fact_vendor__upsert.vendor_phone,
-        vendor_website = vendor__fact_vendor__upsert.vendor_website,
-        external_ref = vendor__fact_vendor__upsert.external_ref,
-        parent_company_id = vendor__fact_vendor__upsert.parent_company_id,
-        vendor_status = vendor__fact_vendor__upsert.vendor_status,
-        vendor_status_label = vendor__fact_vendor__upsert.vendor_status_label,
-        vendor_category = vendor__fact_vendor__upsert.vendor_category,
-        vendor_category_label = vendor__fact_vendor__upsert.vendor_category_label,
-        company_type = vendor__fact_vendor__upsert.company_type,
-        signup_source = vendor__fact_vendor__upsert.signup_source,
-        tax_id = vendor__fact_vendor__upsert.tax_id,
-        registration_number = vendor__fact_vendor__upsert.registration_number,
-        duns_number = vendor__fact_vendor__upsert.duns_number,
-        incorporation_date = vendor__fact_vendor__upsert.incorporation_date,
-        incorporation_year = vendor__fact_vendor__upsert.incorporation_year,
-        fiscal_year_end_month = vendor__fact_vendor__upsert.fiscal_year_end_month,
-        address_line1 = vendor__fact_vendor__upsert.address_line1,
-        address_line2 = vendor__fact_vendor__upsert.address_line2,
-        postal_code = vendor__fact_vendor__upsert.postal_code,
-        state_code = vendor__fact_vendor__upsert.state_code,
-        full_address = vendor__fact_vendor__upsert.full_address,
-        city_id = vendor__fact_vendor__upsert.city_id,
-        city_name = vendor__fact_vendor__upsert.city_name,
-        city_state_name = vendor__fact_vendor__upsert.city_state_name,
-        city_latitude = vendor__fact_vendor__upsert.city_latitude,
-        city_longitude = vendor__fact_vendor__upsert.city_longitude,
-        city_time_zone = vendor__fact_vendor__upsert.city_time_zone,
-        country_id = vendor__fact_vendor__upsert.country_id,
-        country_name = vendor__fact_vendor__upsert.country_name,
-        country_iso2 = vendor__fact_vendor__upsert.country_iso2,
-        country_region = vendor__fact_vendor__upsert.country_region,
-        country_currency_code = vendor__fact_vendor__upsert.country_currency_code,
-        is_eu_vendor = vendor__fact_vendor__upsert.is_eu_vendor,
-        is_sanctioned_country = vendor__fact_vendor__upsert.is_sanctioned_country,
-        primary_category_id = vendor__fact_vendor__upsert.primary_category_id,
-        primary_category_name = vendor__fact_vendor__upsert.primary_category_name,
-        primary_category_code = vendor__fact_vendor__upsert.primary_category_code,
-        primary_category_path = vendor__fact_vendor__upsert.primary_category_path,
-        category_requires_approval = vendor__fact_vendor__upsert.category_requires_approval,
-        poc_user_id = vendor__fact_vendor__upsert.poc_user_id,
-        poc_first_name = vendor__fact_vendor__upsert.poc_first_name,
-        poc_last_name = vendor__fact_vendor__upsert.poc_last_name,
-        poc_full_name = vendor__fact_vendor__upsert.poc_full_name,
-        poc_email = vendor__fact_vendor__upsert.poc_email,
-        poc_phone = vendor__fact_vendor__upsert.poc_phone,
-        poc_job_title = vendor__fact_vendor__upsert.poc_job_title,
-        poc_is_active = vendor__fact_vendor__upsert.poc_is_active,
-        created_by_user_id = vendor__fact_vendor__upsert.created_by_user_id,
-        created_by_name = vendor__fact_vendor__upsert.created_by_name,
-        created_by_email = vendor__fact_vendor__upsert.created_by_email,
-        employee_count = vendor__fact_vendor__upsert.employee_count,
-        employee_band = vendor__fact_vendor__upsert.employee_band,
-        annual_revenue = vendor__fact_vendor__upsert.annual_revenue,
-        annual_revenue_musd = vendor__fact_vendor__upsert.annual_revenue_musd,
-        currency_code = vendor__fact_vendor__upsert.currency_code,
-        credit_limit = vendor__fact_vendor__upsert.credit_limit,
-        payment_terms_days = vendor__fact_vendor__upsert.payment_terms_days,
-        rating = vendor__fact_vendor__upsert.rating,
-        rating_pct = vendor__fact_vendor__upsert.rating_pct,
-        is_verified = vendor__fact_vendor__upsert.is_verified,
-        is_preferred = vendor__fact_vendor__upsert.is_preferred,
-        is_diverse_supplier = vendor__fact_vendor__upsert.is_diverse_supplier,
-        is_minority_owned = vendor__fact_vendor__upsert.is_minority_owned,
-        onboarding_status = vendor__fact_vendor__upsert.onboarding_status,
-        onboarding_status_label = vendor__fact_vendor__upsert.onboarding_status_label,
-        onboarded_at = vendor__fact_vendor__upsert.onboarded_at,
-        verified_at = vendor__fact_vendor__upsert.verified_at,
-        days_to_onboard = vendor__fact_vendor__upsert.days_to_onboard,
-        vendor_created_at = vendor__fact_vendor__upsert.vendor_created_at,
-        vendor_display_name = vendor__fact_vendor__upsert.vendor_display_name
-      WHEN NOT MATCHED THEN INSERT (
-        vendor_id,
-        vendor_name,
-        vendor_legal_name,
-        vendor_label,
-        vendor_email,
-        vendor_phone,
-        vendor_website,
-        external_ref,
-        parent_company_id,
-        vendor_status,
-        vendor_status_label,
-        vendor_category,
-        vendor_category_label,
-        company_type,
-        signup_source,
-        tax_id,
-        registration_number,
-        duns_number,
-        incorporation_date,
-        incorporation_year,
-        fiscal_year_end_month,
-        address_line1,
-        address_line2,
-        postal_code,
-        state_code,
-        full_address,
-        city_id,
-        city_name,
-        city_state_name,
-        city_latitude,
-        city_longitude,
-        city_time_zone,
-        country_id,
-        country_name,
-        country_iso2,
-        country_region,
-        country_currency_code,
-        is_eu_vendor,
-        is_sanctioned_country,
-        primary_category_id,
-        primary_category_name,
-        primary_category_code,
-        primary_category_path,
-        category_requires_approval,
-        poc_user_id,
-        poc_first_name,
-        poc_last_name,
-        poc_full_name,
-        poc_email,
-        poc_phone,
-        poc_job_title,
-        poc_is_active,
-        created_by_user_id,
-        created_by_name,
-        created_by_email,
-        employee_count,
-        employee_band,
-        annual_revenue,
-        annual_revenue_musd,
-        currency_code,
-        credit_limit,
-        payment_terms_days,
-        rating,
-        rating_pct,
-        is_verified,
-        is_preferred,
-        is_diverse_supplier,
-        is_minority_owned,
-        onboarding_status,
-        onboarding_status_label,
-        onboarded_at,
-        verified_at,
-        days_to_onboard,
-        vendor_created_at,
-        vendor_display_name
-      ) VALUES (
-        vendor__fact_vendor__upsert.vendor_id,
-        vendor__fact_vendor__upsert.vendor_name,
-        vendor__fact_vendor__upsert.vendor_legal_name,
-        vendor__fact_vendor__upsert.vendor_label,
-        vendor__fact_vendor__upsert.vendor_email,
-        vendor__fact_vendor__upsert.vendor_phone,
-        vendor__fact_vendor__upsert.vendor_website,
-        vendor__fact_vendor__upsert.external_ref,
-        vendor__fact_vendor__upsert.parent_company_id,
-        vendor__fact_vendor__upsert.vendor_status,
-        vendor__fact_vendor__upsert.vendor_status_label,
-        vendor__fact_vendor__upsert.vendor_category,
-        vendor__fact_vendor__upsert.vendor_category_label,
-        vendor__fact_vendor__upsert.company_type,
-        vendor__fact_vendor__upsert.signup_source,
-        vendor__fact_vendor__upsert.tax_id,
-        vendor__fact_vendor__upsert.registration_number,
-        vendor__fact_vendor__upsert.duns_number,
-        vendor__fact_vendor__upsert.incorporation_date,
-        vendor__fact_vendor__upsert.incorporation_year,
-        vendor__fact_vendor__upsert.fiscal_year_end_month,
-        vendor__fact_vendor__upsert.address_line1,
-        vendor__fact_vendor__upsert.address_line2,
-        vendor__fact_vendor__upsert.postal_code,
-        vendor__fact_vendor__upsert.state_code,
-        vendor__fact_vendor__upsert.full_address,
-        vendor__fact_vendor__upsert.city_id,
-        vendor__fact_vendor__upsert.city_name,
-        vendor__fact_vendor__upsert.city_state_name,
-        vendor__fact_vendor__upsert.city_latitude,
-        vendor__fact_vendor__upsert.city_longitude,
-        vendor__fact_vendor__upsert.city_time_zone,
-        vendor__fact_vendor__upsert.country_id,
-        vendor__fact_vendor__upsert.country_name,
-        vendor__fact_vendor__upsert.country_iso2,
-        vendor__fact_vendor__upsert.country_region,
-        vendor__fact_vendor__upsert.country_currency_code,
-        vendor__fact_vendor__upsert.is_eu_vendor,
-        vendor__fact_vendor__upsert.is_sanctioned_country,
-        vendor__fact_vendor__upsert.primary_category_id,
-        vendor__fact_vendor__upsert.primary_category_name,
-        vendor__fact_vendor__upsert.primary_category_code,
-        vendor__fact_vendor__upsert.primary_category_path,
-        vendor__fact_vendor__upsert.category_requires_approval,
-        vendor__fact_vendor__upsert.poc_user_id,
-        vendor__fact_vendor__upsert.poc_first_name,
-        vendor__fact_vendor__upsert.poc_last_name,
-        vendor__fact_vendor__upsert.poc_full_name,
-        vendor__fact_vendor__upsert.poc_email,
-        vendor__fact_vendor__upsert.poc_phone,
-        vendor__fact_vendor__upsert.poc_job_title,
-        vendor__fact_vendor__upsert.poc_is_active,
-        vendor__fact_vendor__upsert.created_by_user_id,
-        vendor__fact_vendor__upsert.created_by_name,
-        vendor__fact_vendor__upsert.created_by_email,
-        vendor__fact_vendor__upsert.employee_count,
-        vendor__fact_vendor__upsert.employee_band,
-        vendor__fact_vendor__upsert.annual_revenue,
-        vendor__fact_vendor__upsert.annual_revenue_musd,
-        vendor__fact_vendor__upsert.currency_code,
-        vendor__fact_vendor__upsert.credit_limit,
-        vendor__fact_vendor__upsert.payment_terms_days,
-        vendor__fact_vendor__upsert.rating,
-        vendor__fact_vendor__upsert.rating_pct,
-        vendor__fact_vendor__upsert.is_verified,
-        vendor__fact_vendor__upsert.is_preferred,
-        vendor__fact_vendor__upsert.is_diverse_supplier,
-        vendor__fact_vendor__upsert.is_minority_owned,
-        vendor__fact_vendor__upsert.onboarding_status,
-        vendor__fact_vendor__upsert.onboarding_status_label,
-        vendor__fact_vendor__upsert.onboarded_at,
-        vendor__fact_vendor__upsert.verified_at,
-        vendor__fact_vendor__upsert.days_to_onboard,
-        vendor__fact_vendor__upsert.vendor_created_at,
-        vendor__fact_vendor__upsert.vendor_display_name
-      );
-      v_statements := v_statements + 4;
+        cdc__op = 'I';
+      v_statements := v_statements + 2;
     END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,

@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__new;
+  DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__new, pg_temp.vendor__fact_vendor__diff;
   CREATE TEMPORARY TABLE vendor__fact_vendor__new AS
   SELECT
     *
@@ -266,7 +266,6 @@ BEGIN
         r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
       )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__fact_vendor__diff;
   CREATE TEMPORARY TABLE vendor__fact_vendor__diff AS
   SELECT
     *
@@ -1189,7 +1188,7 @@ BEGIN
   WHERE
     fact_vendor.vendor_id = vendor__fact_vendor__diff.old__vendor_id
     AND vendor__fact_vendor__diff.cdc__op = 'D';
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 8;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

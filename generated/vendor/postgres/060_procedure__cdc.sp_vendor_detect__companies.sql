@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 22 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.vendor__companies__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__companies__staged, pg_temp.vendor__companies__delta;
     CREATE TEMPORARY TABLE vendor__companies__staged AS
     SELECT
       id,
@@ -186,7 +186,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.vendor__companies__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__companies__staged, pg_temp.vendor__companies__delta;
     CREATE TEMPORARY TABLE vendor__companies__staged AS
     SELECT
       id,
@@ -1027,7 +1027,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.onboarding_status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarded_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.verified_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.incorporation_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.fiscal_year_end_month AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.logo_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.signup_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__companies__delta;
   CREATE TEMPORARY TABLE vendor__companies__delta AS
   SELECT
     *
@@ -2009,7 +2008,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__companies__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 10 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.vendor__countries__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__countries__staged, pg_temp.vendor__countries__delta;
     CREATE TEMPORARY TABLE vendor__countries__staged AS
     SELECT
       id,
@@ -157,7 +157,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.vendor__countries__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__countries__staged, pg_temp.vendor__countries__delta;
     CREATE TEMPORARY TABLE vendor__countries__staged AS
     SELECT
       id,
@@ -683,7 +683,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__countries__delta;
   CREATE TEMPORARY TABLE vendor__countries__delta AS
   SELECT
     *
@@ -1483,7 +1482,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__countries__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

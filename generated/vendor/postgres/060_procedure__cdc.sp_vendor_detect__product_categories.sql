@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 13 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.vendor__product_categories__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__product_categories__staged, pg_temp.vendor__product_categories__delta;
     CREATE TEMPORARY TABLE vendor__product_categories__staged AS
     SELECT
       id,
@@ -134,7 +134,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.vendor__product_categories__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__product_categories__staged, pg_temp.vendor__product_categories__delta;
     CREATE TEMPORARY TABLE vendor__product_categories__staged AS
     SELECT
       id,
@@ -726,7 +726,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__product_categories__delta;
   CREATE TEMPORARY TABLE vendor__product_categories__delta AS
   SELECT
     *
@@ -1529,7 +1528,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__product_categories__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 7 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.vendor__taggings__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__taggings__staged, pg_temp.vendor__taggings__delta;
     CREATE TEMPORARY TABLE vendor__taggings__staged AS
     SELECT
       id,
@@ -179,7 +179,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.vendor__taggings__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__taggings__staged, pg_temp.vendor__taggings__delta;
     CREATE TEMPORARY TABLE vendor__taggings__staged AS
     SELECT
       id,
@@ -949,7 +949,6 @@ BEGIN
           COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tag_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.taggable_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tagger_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.context AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.tenant_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.confidence AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.weight AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CASE WHEN n.is_auto THEN 'true' WHEN NOT n.is_auto THEN 'false' END, '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.op AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__taggings__delta;
   CREATE TEMPORARY TABLE vendor__taggings__delta AS
   SELECT
     *
@@ -1354,7 +1353,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__taggings__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 16 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.vendor__team_members__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__team_members__staged, pg_temp.vendor__team_members__delta;
     CREATE TEMPORARY TABLE vendor__team_members__staged AS
     SELECT
       id,
@@ -242,7 +242,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.vendor__team_members__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__team_members__staged, pg_temp.vendor__team_members__delta;
     CREATE TEMPORARY TABLE vendor__team_members__staged AS
     SELECT
       id,
@@ -1498,7 +1498,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.monthly_spend_limit AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_activity_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.membership_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.left_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.added_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.removed_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_token AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invitation_sent_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n._loaded_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__team_members__delta;
   CREATE TEMPORARY TABLE vendor__team_members__delta AS
   SELECT
     *
@@ -2099,7 +2098,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__team_members__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 19 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.vendor__teams__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__teams__staged, pg_temp.vendor__teams__delta;
     CREATE TEMPORARY TABLE vendor__teams__staged AS
     SELECT
       id,
@@ -121,7 +121,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.vendor__teams__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__teams__staged, pg_temp.vendor__teams__delta;
     CREATE TEMPORARY TABLE vendor__teams__staged AS
     SELECT
       id,
@@ -808,7 +808,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.budget_period AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.budget_reset_on AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.email_alias AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.slack_channel AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.location_city_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.archived_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__teams__delta;
   CREATE TEMPORARY TABLE vendor__teams__delta AS
   SELECT
     *
@@ -1582,7 +1581,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__teams__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

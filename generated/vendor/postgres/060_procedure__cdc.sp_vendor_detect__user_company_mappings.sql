@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 18 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__staged, pg_temp.vendor__user_company_mappings__delta;
     CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
     SELECT
       id,
@@ -105,7 +105,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__staged, pg_temp.vendor__user_company_mappings__delta;
     CREATE TEMPORARY TABLE vendor__user_company_mappings__staged AS
     SELECT
       id,
@@ -711,7 +711,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.last_invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.mapping_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.title AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.department AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.cost_center AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.permissions_mask AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_active_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deactivated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__delta;
   CREATE TEMPORARY TABLE vendor__user_company_mappings__delta AS
   SELECT
     *
@@ -1451,7 +1450,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__user_company_mappings__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 20 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS pg_temp.vendor__users__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__users__staged, pg_temp.vendor__users__delta;
     CREATE TEMPORARY TABLE vendor__users__staged AS
     SELECT
       id,
@@ -154,7 +154,7 @@ BEGIN
     v_statements := v_statements + 3;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS pg_temp.vendor__users__staged;
+    DROP TABLE IF EXISTS pg_temp.vendor__users__staged, pg_temp.vendor__users__delta;
     CREATE TEMPORARY TABLE vendor__users__staged AS
     SELECT
       id,
@@ -757,7 +757,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.notification_frequency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.password_changed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS pg_temp.vendor__users__delta;
   CREATE TEMPORARY TABLE vendor__users__delta AS
   SELECT
     *
@@ -1665,7 +1664,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__users__delta;
-  v_statements := v_statements + 6;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -7,9 +7,23 @@ BEGIN
   DELETE FROM public.buyer_seller_company_mappings USING   vendor__buyer_seller_company_mappings__delta
   WHERE
     buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__delta.old__id
-    AND vendor__buyer_seller_company_mappings__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS pg_temp.vendor__buyer_seller_company_mappings__upsert;
-  CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__upsert AS
+    AND vendor__buyer_seller_company_mappings__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.buyer_seller_company_mappings (
+    id,
+    client_company_id,
+    dealing_with_company_id,
+    status,
+    source,
+    invited_by,
+    invited_at,
+    accepted_at,
+    vendor_code,
+    relationship_type,
+    notes,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     client_company_id,
@@ -28,55 +42,6 @@ BEGIN
   FROM vendor__buyer_seller_company_mappings__delta
   WHERE
     cdc__op IN ('I', 'U');
-  ANALYZE vendor__buyer_seller_company_mappings__upsert (id);
-  MERGE INTO public.buyer_seller_company_mappings
-  USING vendor__buyer_seller_company_mappings__upsert
-  ON buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    client_company_id = vendor__buyer_seller_company_mappings__upsert.client_company_id,
-    dealing_with_company_id = vendor__buyer_seller_company_mappings__upsert.dealing_with_company_id,
-    status = vendor__buyer_seller_company_mappings__upsert.status,
-    source = vendor__buyer_seller_company_mappings__upsert.source,
-    invited_by = vendor__buyer_seller_company_mappings__upsert.invited_by,
-    invited_at = vendor__buyer_seller_company_mappings__upsert.invited_at,
-    accepted_at = vendor__buyer_seller_company_mappings__upsert.accepted_at,
-    vendor_code = vendor__buyer_seller_company_mappings__upsert.vendor_code,
-    relationship_type = vendor__buyer_seller_company_mappings__upsert.relationship_type,
-    notes = vendor__buyer_seller_company_mappings__upsert.notes,
-    created_at = vendor__buyer_seller_company_mappings__upsert.created_at,
-    updated_at = vendor__buyer_seller_company_mappings__upsert.updated_at,
-    deleted_at = vendor__buyer_seller_company_mappings__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    client_company_id,
-    dealing_with_company_id,
-    status,
-    source,
-    invited_by,
-    invited_at,
-    accepted_at,
-    vendor_code,
-    relationship_type,
-    notes,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__buyer_seller_company_mappings__upsert.id,
-    vendor__buyer_seller_company_mappings__upsert.client_company_id,
-    vendor__buyer_seller_company_mappings__upsert.dealing_with_company_id,
-    vendor__buyer_seller_company_mappings__upsert.status,
-    vendor__buyer_seller_company_mappings__upsert.source,
-    vendor__buyer_seller_company_mappings__upsert.invited_by,
-    vendor__buyer_seller_company_mappings__upsert.invited_at,
-    vendor__buyer_seller_company_mappings__upsert.accepted_at,
-    vendor__buyer_seller_company_mappings__upsert.vendor_code,
-    vendor__buyer_seller_company_mappings__upsert.relationship_type,
-    vendor__buyer_seller_company_mappings__upsert.notes,
-    vendor__buyer_seller_company_mappings__upsert.created_at,
-    vendor__buyer_seller_company_mappings__upsert.updated_at,
-    vendor__buyer_seller_company_mappings__upsert.deleted_at
-  );
   INSERT INTO cdc.buyer_seller_company_mappings__deleted_log (
     id,
     updated_at,
@@ -212,7 +177,7 @@ BEGIN
   FROM vendor__buyer_seller_company_mappings__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -7,9 +7,22 @@ BEGIN
   DELETE FROM public.taggings USING   vendor__taggings__delta
   WHERE
     taggings.id = vendor__taggings__delta.old__id
-    AND vendor__taggings__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS pg_temp.vendor__taggings__upsert;
-  CREATE TEMPORARY TABLE vendor__taggings__upsert AS
+    AND vendor__taggings__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.taggings (
+    id,
+    tag_id,
+    taggable_id,
+    taggable_type,
+    tagger_id,
+    tagger_type,
+    context,
+    tenant_company_id,
+    confidence,
+    weight,
+    is_auto,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     tag_id,
@@ -27,52 +40,6 @@ BEGIN
   FROM vendor__taggings__delta
   WHERE
     cdc__op IN ('I', 'U');
-  ANALYZE vendor__taggings__upsert (id);
-  MERGE INTO public.taggings
-  USING vendor__taggings__upsert
-  ON taggings.id = vendor__taggings__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    tag_id = vendor__taggings__upsert.tag_id,
-    taggable_id = vendor__taggings__upsert.taggable_id,
-    taggable_type = vendor__taggings__upsert.taggable_type,
-    tagger_id = vendor__taggings__upsert.tagger_id,
-    tagger_type = vendor__taggings__upsert.tagger_type,
-    context = vendor__taggings__upsert.context,
-    tenant_company_id = vendor__taggings__upsert.tenant_company_id,
-    confidence = vendor__taggings__upsert.confidence,
-    weight = vendor__taggings__upsert.weight,
-    is_auto = vendor__taggings__upsert.is_auto,
-    created_at = vendor__taggings__upsert.created_at,
-    updated_at = vendor__taggings__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    tag_id,
-    taggable_id,
-    taggable_type,
-    tagger_id,
-    tagger_type,
-    context,
-    tenant_company_id,
-    confidence,
-    weight,
-    is_auto,
-    created_at,
-    updated_at
-  ) VALUES (
-    vendor__taggings__upsert.id,
-    vendor__taggings__upsert.tag_id,
-    vendor__taggings__upsert.taggable_id,
-    vendor__taggings__upsert.taggable_type,
-    vendor__taggings__upsert.tagger_id,
-    vendor__taggings__upsert.tagger_type,
-    vendor__taggings__upsert.context,
-    vendor__taggings__upsert.tenant_company_id,
-    vendor__taggings__upsert.confidence,
-    vendor__taggings__upsert.weight,
-    vendor__taggings__upsert.is_auto,
-    vendor__taggings__upsert.created_at,
-    vendor__taggings__upsert.updated_at
-  );
   INSERT INTO cdc.taggings__deleted_log (
     id,
     updated_at,
@@ -201,7 +168,7 @@ BEGIN
   FROM vendor__taggings__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

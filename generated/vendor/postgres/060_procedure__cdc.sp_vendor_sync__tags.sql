@@ -6,9 +6,31 @@ DECLARE
 BEGIN
   DELETE FROM public.tags USING   vendor__tags__delta
   WHERE
-    tags.id = vendor__tags__delta.old__id AND vendor__tags__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS pg_temp.vendor__tags__upsert;
-  CREATE TEMPORARY TABLE vendor__tags__upsert AS
+    tags.id = vendor__tags__delta.old__id
+    AND vendor__tags__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.tags (
+    id,
+    company_id,
+    name,
+    slug,
+    description,
+    category,
+    color,
+    taggings_count,
+    is_system,
+    is_visible_to_vendors,
+    status,
+    created_by,
+    merged_into_id,
+    parent_id,
+    icon,
+    sort_order,
+    usage_scope,
+    last_used_at,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     company_id,
@@ -34,76 +56,6 @@ BEGIN
   FROM vendor__tags__delta
   WHERE
     cdc__op IN ('I', 'U');
-  ANALYZE vendor__tags__upsert (id);
-  MERGE INTO public.tags
-  USING vendor__tags__upsert
-  ON tags.id = vendor__tags__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    company_id = vendor__tags__upsert.company_id,
-    name = vendor__tags__upsert.name,
-    slug = vendor__tags__upsert.slug,
-    description = vendor__tags__upsert.description,
-    category = vendor__tags__upsert.category,
-    color = vendor__tags__upsert.color,
-    taggings_count = vendor__tags__upsert.taggings_count,
-    is_system = vendor__tags__upsert.is_system,
-    is_visible_to_vendors = vendor__tags__upsert.is_visible_to_vendors,
-    status = vendor__tags__upsert.status,
-    created_by = vendor__tags__upsert.created_by,
-    merged_into_id = vendor__tags__upsert.merged_into_id,
-    parent_id = vendor__tags__upsert.parent_id,
-    icon = vendor__tags__upsert.icon,
-    sort_order = vendor__tags__upsert.sort_order,
-    usage_scope = vendor__tags__upsert.usage_scope,
-    last_used_at = vendor__tags__upsert.last_used_at,
-    created_at = vendor__tags__upsert.created_at,
-    updated_at = vendor__tags__upsert.updated_at,
-    deleted_at = vendor__tags__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    company_id,
-    name,
-    slug,
-    description,
-    category,
-    color,
-    taggings_count,
-    is_system,
-    is_visible_to_vendors,
-    status,
-    created_by,
-    merged_into_id,
-    parent_id,
-    icon,
-    sort_order,
-    usage_scope,
-    last_used_at,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__tags__upsert.id,
-    vendor__tags__upsert.company_id,
-    vendor__tags__upsert.name,
-    vendor__tags__upsert.slug,
-    vendor__tags__upsert.description,
-    vendor__tags__upsert.category,
-    vendor__tags__upsert.color,
-    vendor__tags__upsert.taggings_count,
-    vendor__tags__upsert.is_system,
-    vendor__tags__upsert.is_visible_to_vendors,
-    vendor__tags__upsert.status,
-    vendor__tags__upsert.created_by,
-    vendor__tags__upsert.merged_into_id,
-    vendor__tags__upsert.parent_id,
-    vendor__tags__upsert.icon,
-    vendor__tags__upsert.sort_order,
-    vendor__tags__upsert.usage_scope,
-    vendor__tags__upsert.last_used_at,
-    vendor__tags__upsert.created_at,
-    vendor__tags__upsert.updated_at,
-    vendor__tags__upsert.deleted_at
-  );
   INSERT INTO cdc.tags__deleted_log (
     id,
     updated_at,
@@ -264,7 +216,7 @@ BEGIN
   FROM vendor__tags__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -7,9 +7,32 @@ BEGIN
   DELETE FROM public.team_members USING   vendor__team_members__delta
   WHERE
     team_members.id = vendor__team_members__delta.old__id
-    AND vendor__team_members__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS pg_temp.vendor__team_members__upsert;
-  CREATE TEMPORARY TABLE vendor__team_members__upsert AS
+    AND vendor__team_members__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.team_members (
+    id,
+    team_id,
+    user_id,
+    role,
+    status,
+    is_lead,
+    is_approver,
+    approval_limit,
+    title,
+    notification_level,
+    joined_at,
+    can_purchase,
+    monthly_spend_limit,
+    last_activity_at,
+    membership_source,
+    left_at,
+    added_by,
+    removed_by,
+    invitation_token,
+    invitation_sent_at,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     team_id,
@@ -37,82 +60,6 @@ BEGIN
   FROM vendor__team_members__delta
   WHERE
     cdc__op IN ('I', 'U');
-  ANALYZE vendor__team_members__upsert (id);
-  MERGE INTO public.team_members
-  USING vendor__team_members__upsert
-  ON team_members.id = vendor__team_members__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    team_id = vendor__team_members__upsert.team_id,
-    user_id = vendor__team_members__upsert.user_id,
-    role = vendor__team_members__upsert.role,
-    status = vendor__team_members__upsert.status,
-    is_lead = vendor__team_members__upsert.is_lead,
-    is_approver = vendor__team_members__upsert.is_approver,
-    approval_limit = vendor__team_members__upsert.approval_limit,
-    title = vendor__team_members__upsert.title,
-    notification_level = vendor__team_members__upsert.notification_level,
-    joined_at = vendor__team_members__upsert.joined_at,
-    can_purchase = vendor__team_members__upsert.can_purchase,
-    monthly_spend_limit = vendor__team_members__upsert.monthly_spend_limit,
-    last_activity_at = vendor__team_members__upsert.last_activity_at,
-    membership_source = vendor__team_members__upsert.membership_source,
-    left_at = vendor__team_members__upsert.left_at,
-    added_by = vendor__team_members__upsert.added_by,
-    removed_by = vendor__team_members__upsert.removed_by,
-    invitation_token = vendor__team_members__upsert.invitation_token,
-    invitation_sent_at = vendor__team_members__upsert.invitation_sent_at,
-    created_at = vendor__team_members__upsert.created_at,
-    updated_at = vendor__team_members__upsert.updated_at,
-    deleted_at = vendor__team_members__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    team_id,
-    user_id,
-    role,
-    status,
-    is_lead,
-    is_approver,
-    approval_limit,
-    title,
-    notification_level,
-    joined_at,
-    can_purchase,
-    monthly_spend_limit,
-    last_activity_at,
-    membership_source,
-    left_at,
-    added_by,
-    removed_by,
-    invitation_token,
-    invitation_sent_at,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__team_members__upsert.id,
-    vendor__team_members__upsert.team_id,
-    vendor__team_members__upsert.user_id,
-    vendor__team_members__upsert.role,
-    vendor__team_members__upsert.status,
-    vendor__team_members__upsert.is_lead,
-    vendor__team_members__upsert.is_approver,
-    vendor__team_members__upsert.approval_limit,
-    vendor__team_members__upsert.title,
-    vendor__team_members__upsert.notification_level,
-    vendor__team_members__upsert.joined_at,
-    vendor__team_members__upsert.can_purchase,
-    vendor__team_members__upsert.monthly_spend_limit,
-    vendor__team_members__upsert.last_activity_at,
-    vendor__team_members__upsert.membership_source,
-    vendor__team_members__upsert.left_at,
-    vendor__team_members__upsert.added_by,
-    vendor__team_members__upsert.removed_by,
-    vendor__team_members__upsert.invitation_token,
-    vendor__team_members__upsert.invitation_sent_at,
-    vendor__team_members__upsert.created_at,
-    vendor__team_members__upsert.updated_at,
-    vendor__team_members__upsert.deleted_at
-  );
   INSERT INTO cdc.team_members__deleted_log (
     id,
     updated_at,
@@ -281,7 +228,7 @@ BEGIN
   FROM vendor__team_members__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -7,9 +7,41 @@ BEGIN
   DELETE FROM public.user_company_mappings USING   vendor__user_company_mappings__delta
   WHERE
     user_company_mappings.id = vendor__user_company_mappings__delta.old__id
-    AND vendor__user_company_mappings__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS pg_temp.vendor__user_company_mappings__upsert;
-  CREATE TEMPORARY TABLE vendor__user_company_mappings__upsert AS
+    AND vendor__user_company_mappings__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.user_company_mappings (
+    id,
+    user_id,
+    company_id,
+    role,
+    status,
+    is_primary,
+    is_billing_contact,
+    is_technical_contact,
+    is_signatory,
+    can_approve,
+    can_invite,
+    approval_limit,
+    approval_currency,
+    spend_limit,
+    notification_level,
+    is_default_company,
+    last_invited_at,
+    mapping_source,
+    title,
+    department,
+    cost_center,
+    permissions_mask,
+    invited_by,
+    invited_at,
+    accepted_at,
+    last_active_at,
+    deactivated_at,
+    deactivated_by,
+    external_ref,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     user_id,
@@ -46,109 +78,6 @@ BEGIN
   FROM vendor__user_company_mappings__delta
   WHERE
     cdc__op IN ('I', 'U');
-  ANALYZE vendor__user_company_mappings__upsert (id);
-  MERGE INTO public.user_company_mappings
-  USING vendor__user_company_mappings__upsert
-  ON user_company_mappings.id = vendor__user_company_mappings__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    user_id = vendor__user_company_mappings__upsert.user_id,
-    company_id = vendor__user_company_mappings__upsert.company_id,
-    role = vendor__user_company_mappings__upsert.role,
-    status = vendor__user_company_mappings__upsert.status,
-    is_primary = vendor__user_company_mappings__upsert.is_primary,
-    is_billing_contact = vendor__user_company_mappings__upsert.is_billing_contact,
-    is_technical_contact = vendor__user_company_mappings__upsert.is_technical_contact,
-    is_signatory = vendor__user_company_mappings__upsert.is_signatory,
-    can_approve = vendor__user_company_mappings__upsert.can_approve,
-    can_invite = vendor__user_company_mappings__upsert.can_invite,
-    approval_limit = vendor__user_company_mappings__upsert.approval_limit,
-    approval_currency = vendor__user_company_mappings__upsert.approval_currency,
-    spend_limit = vendor__user_company_mappings__upsert.spend_limit,
-    notification_level = vendor__user_company_mappings__upsert.notification_level,
-    is_default_company = vendor__user_company_mappings__upsert.is_default_company,
-    last_invited_at = vendor__user_company_mappings__upsert.last_invited_at,
-    mapping_source = vendor__user_company_mappings__upsert.mapping_source,
-    title = vendor__user_company_mappings__upsert.title,
-    department = vendor__user_company_mappings__upsert.department,
-    cost_center = vendor__user_company_mappings__upsert.cost_center,
-    permissions_mask = vendor__user_company_mappings__upsert.permissions_mask,
-    invited_by = vendor__user_company_mappings__upsert.invited_by,
-    invited_at = vendor__user_company_mappings__upsert.invited_at,
-    accepted_at = vendor__user_company_mappings__upsert.accepted_at,
-    last_active_at = vendor__user_company_mappings__upsert.last_active_at,
-    deactivated_at = vendor__user_company_mappings__upsert.deactivated_at,
-    deactivated_by = vendor__user_company_mappings__upsert.deactivated_by,
-    external_ref = vendor__user_company_mappings__upsert.external_ref,
-    created_at = vendor__user_company_mappings__upsert.created_at,
-    updated_at = vendor__user_company_mappings__upsert.updated_at,
-    deleted_at = vendor__user_company_mappings__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    user_id,
-    company_id,
-    role,
-    status,
-    is_primary,
-    is_billing_contact,
-    is_technical_contact,
-    is_signatory,
-    can_approve,
-    can_invite,
-    approval_limit,
-    approval_currency,
-    spend_limit,
-    notification_level,
-    is_default_company,
-    last_invited_at,
-    mapping_source,
-    title,
-    department,
-    cost_center,
-    permissions_mask,
-    invited_by,
-    invited_at,
-    accepted_at,
-    last_active_at,
-    deactivated_at,
-    deactivated_by,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__user_company_mappings__upsert.id,
-    vendor__user_company_mappings__upsert.user_id,
-    vendor__user_company_mappings__upsert.company_id,
-    vendor__user_company_mappings__upsert.role,
-    vendor__user_company_mappings__upsert.status,
-    vendor__user_company_mappings__upsert.is_primary,
-    vendor__user_company_mappings__upsert.is_billing_contact,
-    vendor__user_company_mappings__upsert.is_technical_contact,
-    vendor__user_company_mappings__upsert.is_signatory,
-    vendor__user_company_mappings__upsert.can_approve,
-    vendor__user_company_mappings__upsert.can_invite,
-    vendor__user_company_mappings__upsert.approval_limit,
-    vendor__user_company_mappings__upsert.approval_currency,
-    vendor__user_company_mappings__upsert.spend_limit,
-    vendor__user_company_mappings__upsert.notification_level,
-    vendor__user_company_mappings__upsert.is_default_company,
-    vendor__user_company_mappings__upsert.last_invited_at,
-    vendor__user_company_mappings__upsert.mapping_source,
-    vendor__user_company_mappings__upsert.title,
-    vendor__user_company_mappings__upsert.department,
-    vendor__user_company_mappings__upsert.cost_center,
-    vendor__user_company_mappings__upsert.permissions_mask,
-    vendor__user_company_mappings__upsert.invited_by,
-    vendor__user_company_mappings__upsert.invited_at,
-    vendor__user_company_mappings__upsert.accepted_at,
-    vendor__user_company_mappings__upsert.last_active_at,
-    vendor__user_company_mappings__upsert.deactivated_at,
-    vendor__user_company_mappings__upsert.deactivated_by,
-    vendor__user_company_mappings__upsert.external_ref,
-    vendor__user_company_mappings__upsert.created_at,
-    vendor__user_company_mappings__upsert.updated_at,
-    vendor__user_company_mappings__upsert.deleted_at
-  );
   INSERT INTO cdc.user_company_mappings__deleted_log (
     id,
     updated_at,
@@ -356,7 +285,7 @@ BEGIN
   FROM vendor__user_company_mappings__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 9;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -15,7 +15,7 @@ BEGIN
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
     IF p_full THEN
-      DROP TABLE IF EXISTS vendor__dim_company__keys;
+      DROP TABLE IF EXISTS vendor__dim_company__keys, vendor__dim_company__new, vendor__dim_company__diff;
       CREATE TEMPORARY TABLE vendor__dim_company__keys AS
       SELECT
         f.company_id
@@ -33,7 +33,7 @@ BEGIN
       ANALYZE staging_public.dim_company;
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS vendor__dim_company__keys;
+      DROP TABLE IF EXISTS vendor__dim_company__keys, vendor__dim_company__new, vendor__dim_company__diff;
       CREATE TEMPORARY TABLE vendor__dim_company__keys AS
       SELECT
         company_id
@@ -82,7 +82,6 @@ BEGIN
     v_statements := v_statements + 1;
   END IF;
   IF v_keys > 0 THEN
-    DROP TABLE IF EXISTS vendor__dim_company__new;
     CREATE TEMPORARY TABLE vendor__dim_company__new AS
     SELECT
       companies.id AS company_id,
@@ -95,7 +94,6 @@ BEGIN
     FROM public.companies AS companies
     INNER JOIN vendor__dim_company__keys AS cdc__k
       ON cdc__k.company_id = companies.id;
-    DROP TABLE IF EXISTS vendor__dim_company__diff;
     CREATE TEMPORARY TABLE vendor__dim_company__diff AS
     SELECT
       CASE
@@ -447,7 +445,7 @@ BEGIN
       0,
       0
     FROM vendor__dim_company__diff;
-    v_statements := v_statements + 11;
+    v_statements := v_statements + 9;
   ELSE
     INSERT INTO cdc.run_counts (
       run_id,

@@ -24,7 +24,7 @@ BEGIN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_company_profile LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;
     IF p_full OR v_target_rows = 0 THEN
-      DROP TABLE IF EXISTS vendor__fact_company_profile__keys;
+      DROP TABLE IF EXISTS vendor__fact_company_profile__keys, vendor__fact_company_profile__new, vendor__fact_company_profile__diff;
       CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
       SELECT
         f.company_id
@@ -48,14 +48,14 @@ BEGIN
         company_id
       FROM staging_public.fact_company_profile;
       v_statements := v_statements + 2;
-      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
         ANALYZE staging_public.fact_company_profile;
         v_statements := v_statements + 1;
       END IF;
     ELSE
-      DROP TABLE IF EXISTS vendor__fact_company_profile__keys;
+      DROP TABLE IF EXISTS vendor__fact_company_profile__keys, vendor__fact_company_profile__new, vendor__fact_company_profile__diff;
       CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
       SELECT
         company_id
@@ -239,7 +239,6 @@ BEGIN
     IF v_path = 'full' THEN
       CALL cdc.sp_vendor_apply_fact_company_profile__whole(p_run_id);
     ELSE
-      DROP TABLE IF EXISTS vendor__fact_company_profile__new;
       CREATE TEMPORARY TABLE vendor__fact_company_profile__new AS
       SELECT
         companies.id AS company_id,
@@ -348,7 +347,6 @@ BEGIN
             r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
           )
         );
-      DROP TABLE IF EXISTS vendor__fact_company_profile__diff;
       CREATE TEMPORARY TABLE vendor__fact_company_profile__diff AS
       SELECT
         *
@@ -662,9 +660,9 @@ BEGIN
       WHERE
         fact_company_profile.company_id = vendor__fact_company_profile__diff.old__company_id
         AND vendor__fact_company_profile__diff.cdc__op = 'D';
-      v_statements := v_statements + 7;
+      v_statements := v_statements + 5;
     END IF;
-    -- An empty target takes plain inserts: no MERGE planned against nothing.
+    -- An empty target takes plain inserts: no UPDATE join planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_company_profile (
         company_id,
@@ -722,8 +720,37 @@ BEGIN
         cdc__op IN ('I', 'U');
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS vendor__fact_company_profile__upsert;
-      CREATE TEMPORARY TABLE vendor__fact_company_profile__upsert AS
+      UPDATE staging_public.fact_company_profile SET company_name = vendor__fact_company_profile__diff.company_name, legal_name = vendor__fact_company_profile__diff.legal_name, contact_email = vendor__fact_company_profile__diff.contact_email, contact_phone = vendor__fact_company_profile__diff.contact_phone, website = vendor__fact_company_profile__diff.website, company_status = vendor__fact_company_profile__diff.company_status, company_category = vendor__fact_company_profile__diff.company_category, company_type = vendor__fact_company_profile__diff.company_type, description = vendor__fact_company_profile__diff.description, logo_url = vendor__fact_company_profile__diff.logo_url, employee_count = vendor__fact_company_profile__diff.employee_count, annual_revenue = vendor__fact_company_profile__diff.annual_revenue, currency_code = vendor__fact_company_profile__diff.currency_code, is_verified = vendor__fact_company_profile__diff.is_verified, parent_company_id = vendor__fact_company_profile__diff.parent_company_id, parent_company_name = vendor__fact_company_profile__diff.parent_company_name, group_name = vendor__fact_company_profile__diff.group_name, city_name = vendor__fact_company_profile__diff.city_name, country_name = vendor__fact_company_profile__diff.country_name, country_iso2 = vendor__fact_company_profile__diff.country_iso2, company_age_years = vendor__fact_company_profile__diff.company_age_years, profile_created_at = vendor__fact_company_profile__diff.profile_created_at, profile_updated_at = vendor__fact_company_profile__diff.profile_updated_at
+      FROM vendor__fact_company_profile__diff
+      WHERE
+        fact_company_profile.company_id = vendor__fact_company_profile__diff.company_id
+        AND vendor__fact_company_profile__diff.cdc__op = 'U';
+      INSERT INTO staging_public.fact_company_profile (
+        company_id,
+        company_name,
+        legal_name,
+        contact_email,
+        contact_phone,
+        website,
+        company_status,
+        company_category,
+        company_type,
+        description,
+        logo_url,
+        employee_count,
+        annual_revenue,
+        currency_code,
+        is_verified,
+        parent_company_id,
+        parent_company_name,
+        group_name,
+        city_name,
+        country_name,
+        country_iso2,
+        company_age_years,
+        profile_created_at,
+        profile_updated_at
+      )
       SELECT
         company_id,
         company_name,
@@ -751,86 +778,8 @@ BEGIN
         profile_updated_at
       FROM vendor__fact_company_profile__diff
       WHERE
-        cdc__op IN ('I', 'U');
-      MERGE INTO staging_public.fact_company_profile
-      USING vendor__fact_company_profile__upsert
-      ON fact_company_profile.company_id = vendor__fact_company_profile__upsert.company_id
-      WHEN MATCHED THEN UPDATE SET
-        company_name = vendor__fact_company_profile__upsert.company_name,
-        legal_name = vendor__fact_company_profile__upsert.legal_name,
-        contact_email = vendor__fact_company_profile__upsert.contact_email,
-        contact_phone = vendor__fact_company_profile__upsert.contact_phone,
-        website = vendor__fact_company_profile__upsert.website,
-        company_status = vendor__fact_company_profile__upsert.company_status,
-        company_category = vendor__fact_company_profile__upsert.company_category,
-        company_type = vendor__fact_company_profile__upsert.company_type,
-        description = vendor__fact_company_profile__upsert.description,
-        logo_url = vendor__fact_company_profile__upsert.logo_url,
-        employee_count = vendor__fact_company_profile__upsert.employee_count,
-        annual_revenue = vendor__fact_company_profile__upsert.annual_revenue,
-        currency_code = vendor__fact_company_profile__upsert.currency_code,
-        is_verified = vendor__fact_company_profile__upsert.is_verified,
-        parent_company_id = vendor__fact_company_profile__upsert.parent_company_id,
-        parent_company_name = vendor__fact_company_profile__upsert.parent_company_name,
-        group_name = vendor__fact_company_profile__upsert.group_name,
-        city_name = vendor__fact_company_profile__upsert.city_name,
-        country_name = vendor__fact_company_profile__upsert.country_name,
-        country_iso2 = vendor__fact_company_profile__upsert.country_iso2,
-        company_age_years = vendor__fact_company_profile__upsert.company_age_years,
-        profile_created_at = vendor__fact_company_profile__upsert.profile_created_at,
-        profile_updated_at = vendor__fact_company_profile__upsert.profile_updated_at
-      WHEN NOT MATCHED THEN INSERT (
-        company_id,
-        company_name,
-        legal_name,
-        contact_email,
-        contact_phone,
-        website,
-        company_status,
-        company_category,
-        company_type,
-        description,
-        logo_url,
-        employee_count,
-        annual_revenue,
-        currency_code,
-        is_verified,
-        parent_company_id,
-        parent_company_name,
-        group_name,
-        city_name,
-        country_name,
-        country_iso2,
-        company_age_years,
-        profile_created_at,
-        profile_updated_at
-      ) VALUES (
-        vendor__fact_company_profile__upsert.company_id,
-        vendor__fact_company_profile__upsert.company_name,
-        vendor__fact_company_profile__upsert.legal_name,
-        vendor__fact_company_profile__upsert.contact_email,
-        vendor__fact_company_profile__upsert.contact_phone,
-        vendor__fact_company_profile__upsert.website,
-        vendor__fact_company_profile__upsert.company_status,
-        vendor__fact_company_profile__upsert.company_category,
-        vendor__fact_company_profile__upsert.company_type,
-        vendor__fact_company_profile__upsert.description,
-        vendor__fact_company_profile__upsert.logo_url,
-        vendor__fact_company_profile__upsert.employee_count,
-        vendor__fact_company_profile__upsert.annual_revenue,
-        vendor__fact_company_profile__upsert.currency_code,
-        vendor__fact_company_profile__upsert.is_verified,
-        vendor__fact_company_profile__upsert.parent_company_id,
-        vendor__fact_company_profile__upsert.parent_company_name,
-        vendor__fact_company_profile__upsert.group_name,
-        vendor__fact_company_profile__upsert.city_name,
-        vendor__fact_company_profile__upsert.country_name,
-        vendor__fact_company_profile__upsert.country_iso2,
-        vendor__fact_company_profile__upsert.company_age_years,
-        vendor__fact_company_profile__upsert.profile_created_at,
-        vendor__fact_company_profile__upsert.profile_updated_at
-      );
-      v_statements := v_statements + 3;
+        cdc__op = 'I';
+      v_statements := v_statements + 2;
     END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,

@@ -23,7 +23,7 @@ BEGIN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_geography LIMIT 1) AS cdc__t;
     v_statements := v_statements + 1;
     IF p_full OR v_target_rows = 0 THEN
-      DROP TABLE IF EXISTS vendor__fact_geography__keys;
+      DROP TABLE IF EXISTS vendor__fact_geography__keys, vendor__fact_geography__new, vendor__fact_geography__diff;
       CREATE TEMPORARY TABLE vendor__fact_geography__keys AS
       SELECT
         f.city_id
@@ -39,14 +39,14 @@ BEGIN
         city_id
       FROM staging_public.fact_geography;
       v_statements := v_statements + 2;
-      -- A rebuild of a target that holds rows: the diff and the MERGE join it with every
+      -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
         ANALYZE staging_public.fact_geography;
         v_statements := v_statements + 1;
       END IF;
     ELSE
-      DROP TABLE IF EXISTS vendor__fact_geography__keys;
+      DROP TABLE IF EXISTS vendor__fact_geography__keys, vendor__fact_geography__new, vendor__fact_geography__diff;
       CREATE TEMPORARY TABLE vendor__fact_geography__keys AS
       SELECT
         city_id
@@ -174,7 +174,6 @@ BEGIN
     IF v_path = 'full' THEN
       CALL cdc.sp_vendor_apply_fact_geography__whole(p_run_id);
     ELSE
-      DROP TABLE IF EXISTS vendor__fact_geography__new;
       CREATE TEMPORARY TABLE vendor__fact_geography__new AS
       SELECT
         cities.id AS city_id,
@@ -203,7 +202,6 @@ BEGIN
         ON cdc__k.city_id = cities.id
       LEFT JOIN public.countries AS countries
         ON countries.id = cities.country_id;
-      DROP TABLE IF EXISTS vendor__fact_geography__diff;
       CREATE TEMPORARY TABLE vendor__fact_geography__diff AS
       SELECT
         *
@@ -470,9 +468,9 @@ BEGIN
       WHERE
         fact_geography.city_id = vendor__fact_geography__diff.old__city_id
         AND vendor__fact_geography__diff.cdc__op = 'D';
-      v_statements := v_statements + 5;
+      v_statements := v_statements + 3;
     END IF;
-    -- An empty target takes plain inserts: no MERGE planned against nothing.
+    -- An empty target takes plain inserts: no UPDATE join planned against nothing.
     IF v_target_rows = 0 THEN
       INSERT INTO staging_public.fact_geography (
         city_id,
@@ -524,8 +522,34 @@ BEGIN
         cdc__op IN ('I', 'U');
       v_statements := v_statements + 1;
     ELSE
-      DROP TABLE IF EXISTS vendor__fact_geography__upsert;
-      CREATE TEMPORARY TABLE vendor__fact_geography__upsert AS
+      UPDATE staging_public.fact_geography SET city_name = vendor__fact_geography__diff.city_name, state_name = vendor__fact_geography__diff.state_name, state_code = vendor__fact_geography__diff.state_code, metro_area = vendor__fact_geography__diff.metro_area, latitude = vendor__fact_geography__diff.latitude, longitude = vendor__fact_geography__diff.longitude, population = vendor__fact_geography__diff.population, time_zone = vendor__fact_geography__diff.time_zone, is_capital = vendor__fact_geography__diff.is_capital, tier = vendor__fact_geography__diff.tier, country_id = vendor__fact_geography__diff.country_id, country_name = vendor__fact_geography__diff.country_name, country_iso2 = vendor__fact_geography__diff.country_iso2, country_iso3 = vendor__fact_geography__diff.country_iso3, region = vendor__fact_geography__diff.region, subregion = vendor__fact_geography__diff.subregion, continent_code = vendor__fact_geography__diff.continent_code, currency_code = vendor__fact_geography__diff.currency_code, is_eu_member = vendor__fact_geography__diff.is_eu_member, city_label = vendor__fact_geography__diff.city_label
+      FROM vendor__fact_geography__diff
+      WHERE
+        fact_geography.city_id = vendor__fact_geography__diff.city_id
+        AND vendor__fact_geography__diff.cdc__op = 'U';
+      INSERT INTO staging_public.fact_geography (
+        city_id,
+        city_name,
+        state_name,
+        state_code,
+        metro_area,
+        latitude,
+        longitude,
+        population,
+        time_zone,
+        is_capital,
+        tier,
+        country_id,
+        country_name,
+        country_iso2,
+        country_iso3,
+        region,
+        subregion,
+        continent_code,
+        currency_code,
+        is_eu_member,
+        city_label
+      )
       SELECT
         city_id,
         city_name,
@@ -550,77 +574,8 @@ BEGIN
         city_label
       FROM vendor__fact_geography__diff
       WHERE
-        cdc__op IN ('I', 'U');
-      MERGE INTO staging_public.fact_geography
-      USING vendor__fact_geography__upsert
-      ON fact_geography.city_id = vendor__fact_geography__upsert.city_id
-      WHEN MATCHED THEN UPDATE SET
-        city_name = vendor__fact_geography__upsert.city_name,
-        state_name = vendor__fact_geography__upsert.state_name,
-        state_code = vendor__fact_geography__upsert.state_code,
-        metro_area = vendor__fact_geography__upsert.metro_area,
-        latitude = vendor__fact_geography__upsert.latitude,
-        longitude = vendor__fact_geography__upsert.longitude,
-        population = vendor__fact_geography__upsert.population,
-        time_zone = vendor__fact_geography__upsert.time_zone,
-        is_capital = vendor__fact_geography__upsert.is_capital,
-        tier = vendor__fact_geography__upsert.tier,
-        country_id = vendor__fact_geography__upsert.country_id,
-        country_name = vendor__fact_geography__upsert.country_name,
-        country_iso2 = vendor__fact_geography__upsert.country_iso2,
-        country_iso3 = vendor__fact_geography__upsert.country_iso3,
-        region = vendor__fact_geography__upsert.region,
-        subregion = vendor__fact_geography__upsert.subregion,
-        continent_code = vendor__fact_geography__upsert.continent_code,
-        currency_code = vendor__fact_geography__upsert.currency_code,
-        is_eu_member = vendor__fact_geography__upsert.is_eu_member,
-        city_label = vendor__fact_geography__upsert.city_label
-      WHEN NOT MATCHED THEN INSERT (
-        city_id,
-        city_name,
-        state_name,
-        state_code,
-        metro_area,
-        latitude,
-        longitude,
-        population,
-        time_zone,
-        is_capital,
-        tier,
-        country_id,
-        country_name,
-        country_iso2,
-        country_iso3,
-        region,
-        subregion,
-        continent_code,
-        currency_code,
-        is_eu_member,
-        city_label
-      ) VALUES (
-        vendor__fact_geography__upsert.city_id,
-        vendor__fact_geography__upsert.city_name,
-        vendor__fact_geography__upsert.state_name,
-        vendor__fact_geography__upsert.state_code,
-        vendor__fact_geography__upsert.metro_area,
-        vendor__fact_geography__upsert.latitude,
-        vendor__fact_geography__upsert.longitude,
-        vendor__fact_geography__upsert.population,
-        vendor__fact_geography__upsert.time_zone,
-        vendor__fact_geography__upsert.is_capital,
-        vendor__fact_geography__upsert.tier,
-        vendor__fact_geography__upsert.country_id,
-        vendor__fact_geography__upsert.country_name,
-        vendor__fact_geography__upsert.country_iso2,
-        vendor__fact_geography__upsert.country_iso3,
-        vendor__fact_geography__upsert.region,
-        vendor__fact_geography__upsert.subregion,
-        vendor__fact_geography__upsert.continent_code,
-        vendor__fact_geography__upsert.currency_code,
-        vendor__fact_geography__upsert.is_eu_member,
-        vendor__fact_geography__upsert.city_label
-      );
-      v_statements := v_statements + 3;
+        cdc__op = 'I';
+      v_statements := v_statements + 2;
     END IF;
     INSERT INTO cdc.fact_change_log (
       run_id,

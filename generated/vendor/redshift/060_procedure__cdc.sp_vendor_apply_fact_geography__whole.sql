@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS vendor__fact_geography__new;
+  DROP TABLE IF EXISTS vendor__fact_geography__new, vendor__fact_geography__diff;
   CREATE TEMPORARY TABLE vendor__fact_geography__new AS
   SELECT
     *
@@ -43,7 +43,6 @@ BEGIN
       WHERE
         cdc__k.city_id = w.city_id
     );
-  DROP TABLE IF EXISTS vendor__fact_geography__diff;
   CREATE TEMPORARY TABLE vendor__fact_geography__diff AS
   SELECT
     *
@@ -316,7 +315,7 @@ BEGIN
   WHERE
     fact_geography.city_id = vendor__fact_geography__diff.old__city_id
     AND vendor__fact_geography__diff.cdc__op = 'D';
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

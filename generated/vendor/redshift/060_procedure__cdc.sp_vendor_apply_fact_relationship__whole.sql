@@ -4,7 +4,7 @@ AS $$
 DECLARE
   v_statements BIGINT := 0;
 BEGIN
-  DROP TABLE IF EXISTS vendor__fact_relationship__new;
+  DROP TABLE IF EXISTS vendor__fact_relationship__new, vendor__fact_relationship__diff;
   CREATE TEMPORARY TABLE vendor__fact_relationship__new AS
   SELECT
     *
@@ -132,7 +132,6 @@ BEGIN
         r.cdc__unstorable IS NULL OR r.cdc__unstorable <> dead_letter.reason
       )
     );
-  DROP TABLE IF EXISTS vendor__fact_relationship__diff;
   CREATE TEMPORARY TABLE vendor__fact_relationship__diff AS
   SELECT
     *
@@ -371,7 +370,7 @@ BEGIN
   WHERE
     fact_relationship.relationship_id = vendor__fact_relationship__diff.old__relationship_id
     AND vendor__fact_relationship__diff.cdc__op = 'D';
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

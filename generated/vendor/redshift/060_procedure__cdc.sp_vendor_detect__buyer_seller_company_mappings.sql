@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 10 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged;
+    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged, vendor__buyer_seller_company_mappings__delta;
     CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
     SELECT
       id,
@@ -60,7 +60,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged;
+    DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__staged, vendor__buyer_seller_company_mappings__delta;
     CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__staged AS
     SELECT
       id,
@@ -360,7 +360,6 @@ BEGIN
           COALESCE(CAST(n.id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.client_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.dealing_with_company_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.invited_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.accepted_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_code AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.relationship_type AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__delta;
   CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__delta AS
   SELECT
     *
@@ -793,7 +792,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__buyer_seller_company_mappings__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

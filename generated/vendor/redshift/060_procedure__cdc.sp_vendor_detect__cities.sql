@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 12 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS vendor__cities__staged;
+    DROP TABLE IF EXISTS vendor__cities__staged, vendor__cities__delta;
     CREATE TEMPORARY TABLE vendor__cities__staged AS
     SELECT
       id,
@@ -133,7 +133,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS vendor__cities__staged;
+    DROP TABLE IF EXISTS vendor__cities__staged, vendor__cities__delta;
     CREATE TEMPORARY TABLE vendor__cities__staged AS
     SELECT
       id,
@@ -650,7 +650,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.slug AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS vendor__cities__delta;
   CREATE TEMPORARY TABLE vendor__cities__delta AS
   SELECT
     *
@@ -1318,7 +1317,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__cities__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 22 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS vendor__companies__staged;
+    DROP TABLE IF EXISTS vendor__companies__staged, vendor__companies__delta;
     CREATE TEMPORARY TABLE vendor__companies__staged AS
     SELECT
       id,
@@ -185,7 +185,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS vendor__companies__staged;
+    DROP TABLE IF EXISTS vendor__companies__staged, vendor__companies__delta;
     CREATE TEMPORARY TABLE vendor__companies__staged AS
     SELECT
       id,
@@ -1025,7 +1025,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.onboarding_status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.onboarded_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.verified_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.incorporation_date AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.fiscal_year_end_month AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.logo_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.description AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.signup_source AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS vendor__companies__delta;
   CREATE TEMPORARY TABLE vendor__companies__delta AS
   SELECT
     *
@@ -2006,7 +2005,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__companies__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 10 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS vendor__countries__staged;
+    DROP TABLE IF EXISTS vendor__countries__staged, vendor__countries__delta;
     CREATE TEMPORARY TABLE vendor__countries__staged AS
     SELECT
       id,
@@ -156,7 +156,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS vendor__countries__staged;
+    DROP TABLE IF EXISTS vendor__countries__staged, vendor__countries__delta;
     CREATE TEMPORARY TABLE vendor__countries__staged AS
     SELECT
       id,
@@ -681,7 +681,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS vendor__countries__delta;
   CREATE TEMPORARY TABLE vendor__countries__delta AS
   SELECT
     *
@@ -1480,7 +1479,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__countries__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 26 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
+    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged, vendor__preferred_vendor_item_mappings__delta;
     CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
     SELECT
       id,
@@ -167,7 +167,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged;
+    DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__staged, vendor__preferred_vendor_item_mappings__delta;
     CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__staged AS
     SELECT
       id,
@@ -1033,7 +1033,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.tax_rate AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.rebate_pct AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_ordered_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.notes AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.approved_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__delta;
   CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__delta AS
   SELECT
     *
@@ -1954,7 +1953,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__preferred_vendor_item_mappings__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

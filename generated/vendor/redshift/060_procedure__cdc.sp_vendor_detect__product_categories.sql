@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 13 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS vendor__product_categories__staged;
+    DROP TABLE IF EXISTS vendor__product_categories__staged, vendor__product_categories__delta;
     CREATE TEMPORARY TABLE vendor__product_categories__staged AS
     SELECT
       id,
@@ -133,7 +133,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS vendor__product_categories__staged;
+    DROP TABLE IF EXISTS vendor__product_categories__staged, vendor__product_categories__delta;
     CREATE TEMPORARY TABLE vendor__product_categories__staged AS
     SELECT
       id,
@@ -724,7 +724,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.min_order_value AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.vendor_count AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon_url AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS vendor__product_categories__delta;
   CREATE TEMPORARY TABLE vendor__product_categories__delta AS
   SELECT
     *
@@ -1544,7 +1543,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__product_categories__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 12 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS vendor__tags__staged;
+    DROP TABLE IF EXISTS vendor__tags__staged, vendor__tags__delta;
     CREATE TEMPORARY TABLE vendor__tags__staged AS
     SELECT
       id,
@@ -85,7 +85,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS vendor__tags__staged;
+    DROP TABLE IF EXISTS vendor__tags__staged, vendor__tags__delta;
     CREATE TEMPORARY TABLE vendor__tags__staged AS
     SELECT
       id,
@@ -517,7 +517,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.status AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_by AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.merged_into_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.parent_id AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.icon AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.sort_order AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.usage_scope AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.last_used_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS vendor__tags__delta;
   CREATE TEMPORARY TABLE vendor__tags__delta AS
   SELECT
     *
@@ -1083,7 +1082,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__tags__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

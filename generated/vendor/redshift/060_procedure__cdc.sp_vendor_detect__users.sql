@@ -11,7 +11,7 @@ BEGIN
   v_statements := v_statements + 1;
   IF v_typed = 20 THEN
     v_staged_path := 'typed';
-    DROP TABLE IF EXISTS vendor__users__staged;
+    DROP TABLE IF EXISTS vendor__users__staged, vendor__users__delta;
     CREATE TEMPORARY TABLE vendor__users__staged AS
     SELECT
       id,
@@ -153,7 +153,7 @@ BEGIN
     v_statements := v_statements + 2;
   ELSE
     v_staged_path := 'checked';
-    DROP TABLE IF EXISTS vendor__users__staged;
+    DROP TABLE IF EXISTS vendor__users__staged, vendor__users__delta;
     CREATE TEMPORARY TABLE vendor__users__staged AS
     SELECT
       id,
@@ -755,7 +755,6 @@ BEGIN
           ) || '|' || COALESCE(CAST(n.notification_frequency AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.password_changed_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.external_ref AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.created_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.updated_at AS VARCHAR(65535)), '<null>') || '|' || COALESCE(CAST(n.deleted_at AS VARCHAR(65535)), '<null>')
         )
     );
-  DROP TABLE IF EXISTS vendor__users__delta;
   CREATE TEMPORARY TABLE vendor__users__delta AS
   SELECT
     *
@@ -1662,7 +1661,7 @@ BEGIN
     ),
     v_staged_path
   FROM vendor__users__delta;
-  v_statements := v_statements + 5;
+  v_statements := v_statements + 4;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

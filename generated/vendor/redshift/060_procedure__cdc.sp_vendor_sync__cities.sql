@@ -6,9 +6,39 @@ DECLARE
 BEGIN
   DELETE FROM public.cities USING   vendor__cities__delta
   WHERE
-    cities.id = vendor__cities__delta.old__id AND vendor__cities__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS vendor__cities__upsert;
-  CREATE TEMPORARY TABLE vendor__cities__upsert AS
+    cities.id = vendor__cities__delta.old__id
+    AND vendor__cities__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.cities (
+    id,
+    country_id,
+    name,
+    ascii_name,
+    state_name,
+    state_code,
+    county_name,
+    metro_area,
+    postal_code_prefix,
+    latitude,
+    longitude,
+    elevation_m,
+    population,
+    time_zone,
+    utc_offset_minutes,
+    is_capital,
+    is_state_capital,
+    tier,
+    status,
+    geoname_id,
+    wikidata_id,
+    iata_code,
+    alternate_names,
+    area_km2,
+    is_serviced,
+    slug,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     country_id,
@@ -42,99 +72,6 @@ BEGIN
   FROM vendor__cities__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.cities
-  USING vendor__cities__upsert
-  ON cities.id = vendor__cities__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    country_id = vendor__cities__upsert.country_id,
-    name = vendor__cities__upsert.name,
-    ascii_name = vendor__cities__upsert.ascii_name,
-    state_name = vendor__cities__upsert.state_name,
-    state_code = vendor__cities__upsert.state_code,
-    county_name = vendor__cities__upsert.county_name,
-    metro_area = vendor__cities__upsert.metro_area,
-    postal_code_prefix = vendor__cities__upsert.postal_code_prefix,
-    latitude = vendor__cities__upsert.latitude,
-    longitude = vendor__cities__upsert.longitude,
-    elevation_m = vendor__cities__upsert.elevation_m,
-    population = vendor__cities__upsert.population,
-    time_zone = vendor__cities__upsert.time_zone,
-    utc_offset_minutes = vendor__cities__upsert.utc_offset_minutes,
-    is_capital = vendor__cities__upsert.is_capital,
-    is_state_capital = vendor__cities__upsert.is_state_capital,
-    tier = vendor__cities__upsert.tier,
-    status = vendor__cities__upsert.status,
-    geoname_id = vendor__cities__upsert.geoname_id,
-    wikidata_id = vendor__cities__upsert.wikidata_id,
-    iata_code = vendor__cities__upsert.iata_code,
-    alternate_names = vendor__cities__upsert.alternate_names,
-    area_km2 = vendor__cities__upsert.area_km2,
-    is_serviced = vendor__cities__upsert.is_serviced,
-    slug = vendor__cities__upsert.slug,
-    created_at = vendor__cities__upsert.created_at,
-    updated_at = vendor__cities__upsert.updated_at,
-    deleted_at = vendor__cities__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    country_id,
-    name,
-    ascii_name,
-    state_name,
-    state_code,
-    county_name,
-    metro_area,
-    postal_code_prefix,
-    latitude,
-    longitude,
-    elevation_m,
-    population,
-    time_zone,
-    utc_offset_minutes,
-    is_capital,
-    is_state_capital,
-    tier,
-    status,
-    geoname_id,
-    wikidata_id,
-    iata_code,
-    alternate_names,
-    area_km2,
-    is_serviced,
-    slug,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__cities__upsert.id,
-    vendor__cities__upsert.country_id,
-    vendor__cities__upsert.name,
-    vendor__cities__upsert.ascii_name,
-    vendor__cities__upsert.state_name,
-    vendor__cities__upsert.state_code,
-    vendor__cities__upsert.county_name,
-    vendor__cities__upsert.metro_area,
-    vendor__cities__upsert.postal_code_prefix,
-    vendor__cities__upsert.latitude,
-    vendor__cities__upsert.longitude,
-    vendor__cities__upsert.elevation_m,
-    vendor__cities__upsert.population,
-    vendor__cities__upsert.time_zone,
-    vendor__cities__upsert.utc_offset_minutes,
-    vendor__cities__upsert.is_capital,
-    vendor__cities__upsert.is_state_capital,
-    vendor__cities__upsert.tier,
-    vendor__cities__upsert.status,
-    vendor__cities__upsert.geoname_id,
-    vendor__cities__upsert.wikidata_id,
-    vendor__cities__upsert.iata_code,
-    vendor__cities__upsert.alternate_names,
-    vendor__cities__upsert.area_km2,
-    vendor__cities__upsert.is_serviced,
-    vendor__cities__upsert.slug,
-    vendor__cities__upsert.created_at,
-    vendor__cities__upsert.updated_at,
-    vendor__cities__upsert.deleted_at
-  );
   INSERT INTO cdc.cities__deleted_log (
     id,
     updated_at,
@@ -327,7 +264,7 @@ BEGIN
   FROM vendor__cities__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -7,9 +7,41 @@ BEGIN
   DELETE FROM public.countries USING   vendor__countries__delta
   WHERE
     countries.id = vendor__countries__delta.old__id
-    AND vendor__countries__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS vendor__countries__upsert;
-  CREATE TEMPORARY TABLE vendor__countries__upsert AS
+    AND vendor__countries__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.countries (
+    id,
+    name,
+    official_name,
+    native_name,
+    iso2,
+    iso3,
+    numeric_code,
+    phone_code,
+    capital,
+    currency_code,
+    currency_name,
+    currency_symbol,
+    region,
+    subregion,
+    continent_code,
+    tld,
+    address_format,
+    postal_code_regex,
+    nationality,
+    latitude,
+    longitude,
+    area_km2,
+    population,
+    gdp_usd,
+    vat_rate,
+    is_eu_member,
+    is_sanctioned,
+    requires_export_license,
+    status,
+    sort_order,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     name,
@@ -46,108 +78,6 @@ BEGIN
   FROM vendor__countries__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.countries
-  USING vendor__countries__upsert
-  ON countries.id = vendor__countries__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    name = vendor__countries__upsert.name,
-    official_name = vendor__countries__upsert.official_name,
-    native_name = vendor__countries__upsert.native_name,
-    iso2 = vendor__countries__upsert.iso2,
-    iso3 = vendor__countries__upsert.iso3,
-    numeric_code = vendor__countries__upsert.numeric_code,
-    phone_code = vendor__countries__upsert.phone_code,
-    capital = vendor__countries__upsert.capital,
-    currency_code = vendor__countries__upsert.currency_code,
-    currency_name = vendor__countries__upsert.currency_name,
-    currency_symbol = vendor__countries__upsert.currency_symbol,
-    region = vendor__countries__upsert.region,
-    subregion = vendor__countries__upsert.subregion,
-    continent_code = vendor__countries__upsert.continent_code,
-    tld = vendor__countries__upsert.tld,
-    address_format = vendor__countries__upsert.address_format,
-    postal_code_regex = vendor__countries__upsert.postal_code_regex,
-    nationality = vendor__countries__upsert.nationality,
-    latitude = vendor__countries__upsert.latitude,
-    longitude = vendor__countries__upsert.longitude,
-    area_km2 = vendor__countries__upsert.area_km2,
-    population = vendor__countries__upsert.population,
-    gdp_usd = vendor__countries__upsert.gdp_usd,
-    vat_rate = vendor__countries__upsert.vat_rate,
-    is_eu_member = vendor__countries__upsert.is_eu_member,
-    is_sanctioned = vendor__countries__upsert.is_sanctioned,
-    requires_export_license = vendor__countries__upsert.requires_export_license,
-    status = vendor__countries__upsert.status,
-    sort_order = vendor__countries__upsert.sort_order,
-    created_at = vendor__countries__upsert.created_at,
-    updated_at = vendor__countries__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    name,
-    official_name,
-    native_name,
-    iso2,
-    iso3,
-    numeric_code,
-    phone_code,
-    capital,
-    currency_code,
-    currency_name,
-    currency_symbol,
-    region,
-    subregion,
-    continent_code,
-    tld,
-    address_format,
-    postal_code_regex,
-    nationality,
-    latitude,
-    longitude,
-    area_km2,
-    population,
-    gdp_usd,
-    vat_rate,
-    is_eu_member,
-    is_sanctioned,
-    requires_export_license,
-    status,
-    sort_order,
-    created_at,
-    updated_at
-  ) VALUES (
-    vendor__countries__upsert.id,
-    vendor__countries__upsert.name,
-    vendor__countries__upsert.official_name,
-    vendor__countries__upsert.native_name,
-    vendor__countries__upsert.iso2,
-    vendor__countries__upsert.iso3,
-    vendor__countries__upsert.numeric_code,
-    vendor__countries__upsert.phone_code,
-    vendor__countries__upsert.capital,
-    vendor__countries__upsert.currency_code,
-    vendor__countries__upsert.currency_name,
-    vendor__countries__upsert.currency_symbol,
-    vendor__countries__upsert.region,
-    vendor__countries__upsert.subregion,
-    vendor__countries__upsert.continent_code,
-    vendor__countries__upsert.tld,
-    vendor__countries__upsert.address_format,
-    vendor__countries__upsert.postal_code_regex,
-    vendor__countries__upsert.nationality,
-    vendor__countries__upsert.latitude,
-    vendor__countries__upsert.longitude,
-    vendor__countries__upsert.area_km2,
-    vendor__countries__upsert.population,
-    vendor__countries__upsert.gdp_usd,
-    vendor__countries__upsert.vat_rate,
-    vendor__countries__upsert.is_eu_member,
-    vendor__countries__upsert.is_sanctioned,
-    vendor__countries__upsert.requires_export_license,
-    vendor__countries__upsert.status,
-    vendor__countries__upsert.sort_order,
-    vendor__countries__upsert.created_at,
-    vendor__countries__upsert.updated_at
-  );
   INSERT INTO cdc.countries__deleted_log (
     id,
     updated_at,
@@ -340,7 +270,7 @@ BEGIN
   FROM vendor__countries__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -7,9 +7,39 @@ BEGIN
   DELETE FROM public.product_categories USING   vendor__product_categories__delta
   WHERE
     product_categories.id = vendor__product_categories__delta.old__id
-    AND vendor__product_categories__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS vendor__product_categories__upsert;
-  CREATE TEMPORARY TABLE vendor__product_categories__upsert AS
+    AND vendor__product_categories__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.product_categories (
+    id,
+    parent_id,
+    name,
+    slug,
+    code,
+    description,
+    depth,
+    lft,
+    rgt,
+    path,
+    unspsc_code,
+    hs_code,
+    status,
+    is_leaf,
+    is_restricted,
+    requires_approval,
+    requires_certification,
+    default_tax_rate,
+    default_lead_time_days,
+    tax_code,
+    gl_account,
+    is_service,
+    min_order_value,
+    vendor_count,
+    sort_order,
+    icon_url,
+    created_by,
+    updated_by,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     parent_id,
@@ -44,102 +74,6 @@ BEGIN
   FROM vendor__product_categories__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.product_categories
-  USING vendor__product_categories__upsert
-  ON product_categories.id = vendor__product_categories__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    parent_id = vendor__product_categories__upsert.parent_id,
-    name = vendor__product_categories__upsert.name,
-    slug = vendor__product_categories__upsert.slug,
-    code = vendor__product_categories__upsert.code,
-    description = vendor__product_categories__upsert.description,
-    depth = vendor__product_categories__upsert.depth,
-    lft = vendor__product_categories__upsert.lft,
-    rgt = vendor__product_categories__upsert.rgt,
-    path = vendor__product_categories__upsert.path,
-    unspsc_code = vendor__product_categories__upsert.unspsc_code,
-    hs_code = vendor__product_categories__upsert.hs_code,
-    status = vendor__product_categories__upsert.status,
-    is_leaf = vendor__product_categories__upsert.is_leaf,
-    is_restricted = vendor__product_categories__upsert.is_restricted,
-    requires_approval = vendor__product_categories__upsert.requires_approval,
-    requires_certification = vendor__product_categories__upsert.requires_certification,
-    default_tax_rate = vendor__product_categories__upsert.default_tax_rate,
-    default_lead_time_days = vendor__product_categories__upsert.default_lead_time_days,
-    tax_code = vendor__product_categories__upsert.tax_code,
-    gl_account = vendor__product_categories__upsert.gl_account,
-    is_service = vendor__product_categories__upsert.is_service,
-    min_order_value = vendor__product_categories__upsert.min_order_value,
-    vendor_count = vendor__product_categories__upsert.vendor_count,
-    sort_order = vendor__product_categories__upsert.sort_order,
-    icon_url = vendor__product_categories__upsert.icon_url,
-    created_by = vendor__product_categories__upsert.created_by,
-    updated_by = vendor__product_categories__upsert.updated_by,
-    created_at = vendor__product_categories__upsert.created_at,
-    updated_at = vendor__product_categories__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    parent_id,
-    name,
-    slug,
-    code,
-    description,
-    depth,
-    lft,
-    rgt,
-    path,
-    unspsc_code,
-    hs_code,
-    status,
-    is_leaf,
-    is_restricted,
-    requires_approval,
-    requires_certification,
-    default_tax_rate,
-    default_lead_time_days,
-    tax_code,
-    gl_account,
-    is_service,
-    min_order_value,
-    vendor_count,
-    sort_order,
-    icon_url,
-    created_by,
-    updated_by,
-    created_at,
-    updated_at
-  ) VALUES (
-    vendor__product_categories__upsert.id,
-    vendor__product_categories__upsert.parent_id,
-    vendor__product_categories__upsert.name,
-    vendor__product_categories__upsert.slug,
-    vendor__product_categories__upsert.code,
-    vendor__product_categories__upsert.description,
-    vendor__product_categories__upsert.depth,
-    vendor__product_categories__upsert.lft,
-    vendor__product_categories__upsert.rgt,
-    vendor__product_categories__upsert.path,
-    vendor__product_categories__upsert.unspsc_code,
-    vendor__product_categories__upsert.hs_code,
-    vendor__product_categories__upsert.status,
-    vendor__product_categories__upsert.is_leaf,
-    vendor__product_categories__upsert.is_restricted,
-    vendor__product_categories__upsert.requires_approval,
-    vendor__product_categories__upsert.requires_certification,
-    vendor__product_categories__upsert.default_tax_rate,
-    vendor__product_categories__upsert.default_lead_time_days,
-    vendor__product_categories__upsert.tax_code,
-    vendor__product_categories__upsert.gl_account,
-    vendor__product_categories__upsert.is_service,
-    vendor__product_categories__upsert.min_order_value,
-    vendor__product_categories__upsert.vendor_count,
-    vendor__product_categories__upsert.sort_order,
-    vendor__product_categories__upsert.icon_url,
-    vendor__product_categories__upsert.created_by,
-    vendor__product_categories__upsert.updated_by,
-    vendor__product_categories__upsert.created_at,
-    vendor__product_categories__upsert.updated_at
-  );
   INSERT INTO cdc.product_categories__deleted_log (
     id,
     updated_at,
@@ -324,7 +258,7 @@ BEGIN
   FROM vendor__product_categories__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 7;
+  v_statements := v_statements + 5;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;

@@ -6,9 +6,42 @@ DECLARE
 BEGIN
   DELETE FROM public.teams USING   vendor__teams__delta
   WHERE
-    teams.id = vendor__teams__delta.old__id AND vendor__teams__delta.cdc__op = 'D';
-  DROP TABLE IF EXISTS vendor__teams__upsert;
-  CREATE TEMPORARY TABLE vendor__teams__upsert AS
+    teams.id = vendor__teams__delta.old__id
+    AND vendor__teams__delta.cdc__op IN ('D', 'U');
+  INSERT INTO public.teams (
+    id,
+    company_id,
+    name,
+    description,
+    category,
+    status,
+    team_type,
+    lead_user_id,
+    parent_team_id,
+    cost_center,
+    budget_amount,
+    budget_currency,
+    spend_limit,
+    member_count,
+    is_default,
+    "open",
+    approval_required,
+    approval_threshold,
+    purchasing_enabled,
+    budget_period,
+    budget_reset_on,
+    email_alias,
+    slack_channel,
+    location_city_id,
+    sort_order,
+    external_ref,
+    created_by,
+    updated_by,
+    archived_at,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     company_id,
@@ -45,108 +78,6 @@ BEGIN
   FROM vendor__teams__delta
   WHERE
     cdc__op IN ('I', 'U');
-  MERGE INTO public.teams
-  USING vendor__teams__upsert
-  ON teams.id = vendor__teams__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    company_id = vendor__teams__upsert.company_id,
-    name = vendor__teams__upsert.name,
-    description = vendor__teams__upsert.description,
-    category = vendor__teams__upsert.category,
-    status = vendor__teams__upsert.status,
-    team_type = vendor__teams__upsert.team_type,
-    lead_user_id = vendor__teams__upsert.lead_user_id,
-    parent_team_id = vendor__teams__upsert.parent_team_id,
-    cost_center = vendor__teams__upsert.cost_center,
-    budget_amount = vendor__teams__upsert.budget_amount,
-    budget_currency = vendor__teams__upsert.budget_currency,
-    spend_limit = vendor__teams__upsert.spend_limit,
-    member_count = vendor__teams__upsert.member_count,
-    is_default = vendor__teams__upsert.is_default,
-    "open" = vendor__teams__upsert."open",
-    approval_required = vendor__teams__upsert.approval_required,
-    approval_threshold = vendor__teams__upsert.approval_threshold,
-    purchasing_enabled = vendor__teams__upsert.purchasing_enabled,
-    budget_period = vendor__teams__upsert.budget_period,
-    budget_reset_on = vendor__teams__upsert.budget_reset_on,
-    email_alias = vendor__teams__upsert.email_alias,
-    slack_channel = vendor__teams__upsert.slack_channel,
-    location_city_id = vendor__teams__upsert.location_city_id,
-    sort_order = vendor__teams__upsert.sort_order,
-    external_ref = vendor__teams__upsert.external_ref,
-    created_by = vendor__teams__upsert.created_by,
-    updated_by = vendor__teams__upsert.updated_by,
-    archived_at = vendor__teams__upsert.archived_at,
-    created_at = vendor__teams__upsert.created_at,
-    updated_at = vendor__teams__upsert.updated_at,
-    deleted_at = vendor__teams__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    company_id,
-    name,
-    description,
-    category,
-    status,
-    team_type,
-    lead_user_id,
-    parent_team_id,
-    cost_center,
-    budget_amount,
-    budget_currency,
-    spend_limit,
-    member_count,
-    is_default,
-    "open",
-    approval_required,
-    approval_threshold,
-    purchasing_enabled,
-    budget_period,
-    budget_reset_on,
-    email_alias,
-    slack_channel,
-    location_city_id,
-    sort_order,
-    external_ref,
-    created_by,
-    updated_by,
-    archived_at,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__teams__upsert.id,
-    vendor__teams__upsert.company_id,
-    vendor__teams__upsert.name,
-    vendor__teams__upsert.description,
-    vendor__teams__upsert.category,
-    vendor__teams__upsert.status,
-    vendor__teams__upsert.team_type,
-    vendor__teams__upsert.lead_user_id,
-    vendor__teams__upsert.parent_team_id,
-    vendor__teams__upsert.cost_center,
-    vendor__teams__upsert.budget_amount,
-    vendor__teams__upsert.budget_currency,
-    vendor__teams__upsert.spend_limit,
-    vendor__teams__upsert.member_count,
-    vendor__teams__upsert.is_default,
-    vendor__teams__upsert."open",
-    vendor__teams__upsert.approval_required,
-    vendor__teams__upsert.approval_threshold,
-    vendor__teams__upsert.purchasing_enabled,
-    vendor__teams__upsert.budget_period,
-    vendor__teams__upsert.budget_reset_on,
-    vendor__teams__upsert.email_alias,
-    vendor__teams__upsert.slack_channel,
-    vendor__teams__upsert.location_city_id,
-    vendor__teams__upsert.sort_order,
-    vendor__teams__upsert.external_ref,
-    vendor__teams__upsert.created_by,
-    vendor__teams__upsert.updated_by,
-    vendor__teams__upsert.archived_at,
-    vendor__teams__upsert.created_at,
-    vendor__teams__upsert.updated_at,
-    vendor__teams__upsert.deleted_at
-  );
   INSERT INTO cdc.teams__deleted_log (
     id,
     updated_at,
@@ -351,7 +282,7 @@ BEGIN
   FROM vendor__teams__delta AS d
   WHERE
     d.cdc__op IN ('I', 'U', 'D');
-  v_statements := v_statements + 8;
+  v_statements := v_statements + 6;
   UPDATE cdc.run_log SET statements = statements + v_statements + 1
   WHERE
     run_id = p_run_id;
