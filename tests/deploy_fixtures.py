@@ -65,9 +65,10 @@ def edit_build(
     replace: tuple[str, str] | None = None,
     columns: list[list[str]] | None = None,
     key: list[str] | None = None,
+    storage: list[str] | None = None,
 ) -> None:
     """Change one object of a build the way ``cdcgen build`` would: its file, then its
-    manifest entry (checksum, columns, key)."""
+    manifest entry (checksum, columns, key, storage statements)."""
     manifest_path = build / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     entry = next(o for o in manifest["objects"] if o["name"] == name)
@@ -82,4 +83,6 @@ def edit_build(
         entry["columns"] = columns
     if key is not None:
         entry["key"] = key
+    if storage is not None:
+        entry["storage"] = storage
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")

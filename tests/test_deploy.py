@@ -3,6 +3,8 @@ hand-written mini build (tests/fixtures/generated_mini: the build output contrac
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cdcgen.deploy.apply import apply_plan
@@ -193,18 +195,31 @@ def test_state_tables_are_never_changed_destructively(db, mini_build, edit_build
     assert any("never changed destructively" in r for r in step.reasons)
 
 
+@pytest.mark.parametrize("dialect", ["postgres", "redshift"])
+def test_the_manifest_lists_the_storage_statements_of_each_change_log(dialect):
+    """What a kept table takes on a redeploy is listed by the build, not searched for in
+    its file: each PostgreSQL change log's ``SET STORAGE`` (its file holds it too), and
+    nothing on Redshift, which has no such statement."""
+    manifest = load_manifest(Path(__file__).resolve().parent.parent / "generated" / "vendor" / dialect)
+    stored = {o.name: o.storage for o in manifest.objects if o.storage}
+    if dialect == "redshift":
+        assert stored == {}
+        return
+    assert sorted(stored) == ["cdc.change_log", "cdc.fact_change_log"]
+    for obj in manifest.objects:
+        for statement in obj.storage:
+            assert "SET STORAGE EXTERNAL" in statement
+            assert statement in manifest.sql(obj).splitlines()
+
+
 def test_a_kept_table_takes_the_storage_its_build_gained(db, mini_build, edit_build):
     """A deployment from before the change logs' images were stored uncompressed gets
     the build's ``SET STORAGE`` on its next deploy (the table and its rows are kept)."""
     deploy(db, mini_build)
     db.execute("INSERT INTO cdc.verify_log VALUES (LOCALTIMESTAMP, 'mini', 'fact_item', 0, 0, 0)")
+    stored = "ALTER TABLE cdc.verify_log ALTER COLUMN target SET STORAGE EXTERNAL;"
     edit_build(
-        mini_build,
-        "cdc.verify_log",
-        replace=(
-            ");\n",
-            ");\nALTER TABLE cdc.verify_log ALTER COLUMN target SET STORAGE EXTERNAL;\n",
-        ),
+        mini_build, "cdc.verify_log", replace=(");\n", f");\n{stored}\n"), storage=[stored]
     )
 
     plan = plan_for(db, mini_build)

@@ -31,6 +31,8 @@ class BuiltObject:
     sha256: str
     columns: tuple[tuple[str, str], ...] = ()
     key: tuple[str, ...] = ()
+    #: statements a table kept by a deploy also takes (``ALTER TABLE … SET STORAGE``)
+    storage: tuple[str, ...] = ()
 
     @property
     def is_table(self) -> bool:
@@ -155,6 +157,7 @@ def _built_object(entry: dict[str, Any]) -> BuiltObject:
         sha256=entry["sha256"],
         columns=tuple((str(c), str(t)) for c, t in entry.get("columns") or ()),
         key=tuple(entry.get("key") or ()),
+        storage=tuple(entry.get("storage") or ()),
     )
 
 

@@ -289,7 +289,7 @@ class _Planner:
             refusal = self._refusal(obj, diff)
             if refusal:
                 return Step(obj, Action.REFUSED, (*destructive, refusal, *notes))
-        storage = _storage_statements(obj, self.manifest.sql(obj)) if text_changed else []
+        storage = _storage_statements(obj) if text_changed else []
         statements = [
             *self._destructive_statements(obj, diff),
             *_add_columns(obj, diff.added),
@@ -361,17 +361,14 @@ def _add_columns(obj: BuiltObject, columns: Iterable[tuple[str, str]]) -> list[S
     ]
 
 
-def _storage_statements(obj: BuiltObject, text: str) -> list[Statement]:
-    """The ``ALTER TABLE … SET STORAGE`` lines of a table's build file (PostgreSQL; the
-    change logs' row images, nodes.UncompressedColumns). They change only how values
-    written later are stored, so a kept table takes them: without this, a deployment
-    made before them would keep compressing its images."""
+def _storage_statements(obj: BuiltObject) -> list[Statement]:
+    """The manifest's ``storage`` statements of a table (PostgreSQL: the change logs' row
+    images, nodes.UncompressedColumns). They change only how values written later are
+    stored, so a kept table takes them: without this, a deployment made before them
+    would keep compressing its images."""
     return [
-        Statement(
-            line.strip().removesuffix(";"), f"store columns of {obj.name} as built (SET STORAGE)"
-        )
-        for line in text.splitlines()
-        if line.startswith("ALTER TABLE ") and " SET STORAGE " in line
+        Statement(sql.removesuffix(";"), f"store columns of {obj.name} as built (SET STORAGE)")
+        for sql in obj.storage
     ]
 
 

@@ -102,6 +102,7 @@ def manifest(
                     if o.columns
                     else {}
                 ),
+                **({"storage": list(o.storage)} if o.storage else {}),
             }
             for o in objects
         ],

@@ -67,6 +67,8 @@ class SqlObject:
     sql: str
     columns: tuple[tuple[str, str], ...] = ()
     key: tuple[str, ...] = ()
+    #: statements after the CREATE that a kept table also takes (``SET STORAGE``)
+    storage: tuple[str, ...] = ()
 
     @property
     def file(self) -> str:
@@ -202,13 +204,14 @@ def _table_object(
     r: Renderer, kind: Kind, d: ddl.TableDef, storage: exp.Expression | None = None
 ) -> SqlObject:
     create = r.trees.get(("create_table", kind, str(d.table)), partial(ddl.create_table, d))
-    extra = r.statement(storage) + "\n" if storage is not None and r.dialect == "postgres" else ""
+    kept = (r.statement(storage),) if storage is not None and r.dialect == "postgres" else ()
     return SqlObject(
         str(d.table),
         kind,
-        r.statement(create) + "\n" + extra,
+        "".join(s + "\n" for s in (r.statement(create), *kept)),
         tuple((c.name, c.type) for c in d.columns),
         d.key,
+        kept,
     )
 
 
