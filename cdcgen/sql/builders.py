@@ -252,6 +252,22 @@ def delete_using(target: Table, using: str, where: exp.Expression) -> exp.Delete
     return exp.Delete(this=table(target), using=[table(using)], where=exp.Where(this=where))
 
 
+def delete_changed(target: Table, changes: str, key: Sequence[str], *ops: str) -> exp.Delete:
+    """``DELETE FROM target USING changes`` the rows whose key is a change's old image
+    (``old__<key>``), for changes of ``ops`` (a delta or a diff)."""
+    matched = [eq(col(k, target.name), col(old(k), changes)) for k in key]
+    return delete_using(target, changes, and_all([*matched, op_in(changes, *ops)]))
+
+
+def changed_rows(changes: str, columns: Sequence[str], *ops: str) -> exp.Select:
+    """``SELECT columns FROM changes WHERE cdc__op IN (ops)``: the new images to insert."""
+    return (
+        exp.select(*[col(c) for c in columns])
+        .from_(table(changes), copy=False)
+        .where(op_in(None, *ops), copy=False)
+    )
+
+
 def update_from(
     target: Table, source: str, key: Sequence[str], columns: Sequence[str], where: exp.Expression
 ) -> exp.Update:

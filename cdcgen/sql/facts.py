@@ -20,12 +20,13 @@ from cdcgen.sql.builders import (
     and_all,
     case,
     cast,
+    changed_rows,
     chg,
     col,
     concat,
     count_if,
     create_temp_as,
-    delete_using,
+    delete_changed,
     differs,
     drop_temp,
     eq,
@@ -524,24 +525,8 @@ def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     stmts += temp_table(new_name(p, t), recompute_query(p, t), t.key, drop=False)
     stmts += unstorable_statements(p, t)
     stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)], drop=False)
-    stmts.append(
-        delete_using(
-            t.table,
-            diff,
-            and_all(
-                [*(eq(col(k, t.table.name), col(old(k), diff)) for k in t.key), op_in(diff, "D")]
-            ),
-        )
-    )
+    stmts.append(delete_changed(t.table, diff, t.key, "D"))
     return stmts
-
-
-def _rows(p: PipelinePlan, t: TargetPlan, *ops: str) -> exp.Select:
-    return (
-        exp.select(*[col(c) for c in t.column_names])
-        .from_(table(diff_name(p, t)), copy=False)
-        .where(op_in(None, *ops), copy=False)
-    )
 
 
 def merge_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
@@ -552,14 +537,15 @@ def merge_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     non_key = [c for c in t.column_names if c not in t.key]
     diff = diff_name(p, t)
     updates = [update_from(t.table, diff, t.key, non_key, op_in(diff, "U"))] if non_key else []
-    return [*updates, insert(t.table, t.column_names, _rows(p, t, "I"))]
+    return [*updates, insert(t.table, t.column_names, changed_rows(diff, t.column_names, "I"))]
 
 
 def insert_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """The same into an empty target (first load, rebuild of an emptied table): every
     row is an insert, and a plain INSERT … SELECT scales linearly where a join planned
     against an empty table does not."""
-    return [insert(t.table, t.column_names, _rows(p, t, "I", "U"))]
+    rows = changed_rows(diff_name(p, t), t.column_names, "I", "U")
+    return [insert(t.table, t.column_names, rows)]
 
 
 def log_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
@@ -670,13 +656,5 @@ def whole_apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expressio
     stmts += temp_table(new_name(p, t), whole_recompute_query(p, t), t.key, drop=False)
     stmts += unstorable_statements(p, t)
     stmts += temp_table(diff, whole_diff_query(p, t), [OP, *t.key, *map(old, t.key)], drop=False)
-    stmts.append(
-        delete_using(
-            t.table,
-            diff,
-            and_all(
-                [*(eq(col(k, t.table.name), col(old(k), diff)) for k in t.key), op_in(diff, "D")]
-            ),
-        )
-    )
+    stmts.append(delete_changed(t.table, diff, t.key, "D"))
     return stmts

@@ -15,9 +15,11 @@ from cdcgen.sql.builders import (
     as_text,
     case,
     cast,
+    changed_rows,
     chg,
     col,
     concat,
+    delete_changed,
     delete_using,
     eq,
     insert,
@@ -80,26 +82,14 @@ def baseline_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
 
     The baseline holds the source's columns and nothing else, so a replaced row loses
     nothing, and the delta holds one row per key. Redshift documents this as merge
-    method 1, replacing existing rows (t_updating-inserting-using-staging-tables); MERGE would need a plain-table
-    source: a temp copy of the upserts and two more statements per changed source and
-    run (docs/performance.md)."""
+    method 1, replacing existing rows (t_updating-inserting-using-staging-tables);
+    MERGE would need a plain-table source: a temp copy of the upserts and two more
+    statements per changed source and run (docs/performance.md)."""
     delta = delta_name(p, s)
-    replaced = delete_using(
-        s.baseline,
-        delta,
-        and_all(
-            [
-                *(eq(col(k, s.baseline.name), col(old(k), delta)) for k in s.key),
-                op_in(delta, "D", "U"),
-            ]
-        ),
-    )
-    rows = (
-        exp.select(*[col(c) for c in s.column_names])
-        .from_(table(delta), copy=False)
-        .where(op_in(None, "I", "U"), copy=False)
-    )
-    return [replaced, insert(s.baseline, s.column_names, rows)]
+    return [
+        delete_changed(s.baseline, delta, s.key, "D", "U"),
+        insert(s.baseline, s.column_names, changed_rows(delta, s.column_names, "I", "U")),
+    ]
 
 
 def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
