@@ -62,16 +62,30 @@ def run_cdcgen(
     )
 
 
+def _run_cdcgen_lean(
+    audit: str, conn: psycopg.Connection, pipe: Pipeline, expected: Digests, project: Path | None
+) -> Measurement:
+    """cdcgen with a lean ``audit``: the same tables, procedures writing leaner images
+    (installed on the clone before the clock starts)."""
+    for procedure in pipe.lean_procedures[audit]:
+        conn.execute(procedure)
+    measured = run_cdcgen(conn, pipe, expected, project)
+    measured.approach = f"cdcgen_{audit}"
+    return measured
+
+
 def run_cdcgen_keys(
     conn: psycopg.Connection, pipe: Pipeline, expected: Digests, project: Path | None
 ) -> Measurement:
-    """cdcgen with ``audit: keys``: the same tables, procedures writing key-only images
-    (installed on the clone before the clock starts)."""
-    for procedure in pipe.lean_procedures:
-        conn.execute(procedure)
-    measured = run_cdcgen(conn, pipe, expected, project)
-    measured.approach = "cdcgen_keys"
-    return measured
+    """cdcgen with ``audit: keys``: key-only row images."""
+    return _run_cdcgen_lean("keys", conn, pipe, expected, project)
+
+
+def run_cdcgen_changed(
+    conn: psycopg.Connection, pipe: Pipeline, expected: Digests, project: Path | None
+) -> Measurement:
+    """cdcgen with ``audit: changed``: an update logs its key and changed columns only."""
+    return _run_cdcgen_lean("changed", conn, pipe, expected, project)
 
 
 def run_full_refresh(
@@ -115,6 +129,11 @@ def run_dbt(
 
 APPROACHES = (
     Approach("cdcgen", "cdcgen incremental (`CALL cdc.sp_vendor_run()`)", run_cdcgen),
+    Approach(
+        "cdcgen_changed",
+        "cdcgen, `audit: changed` (updates log their changed columns)",
+        run_cdcgen_changed,
+    ),
     Approach("cdcgen_keys", "cdcgen, `audit: keys` (key-only row images)", run_cdcgen_keys),
     Approach("full", "full refresh (baseline sync + rebuild 4 facts)", run_full_refresh),
     Approach("seed", "seed-style Python processor", run_seed),

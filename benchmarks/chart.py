@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 Record = dict[str, Any]
 STYLE = {
     "cdcgen": "o-",
+    "cdcgen_audit_changed": "v-",
     "cdcgen_audit_keys": "d-",
     "full_refresh": "s--",
     "dbt": "^:",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdcgen.demo.runner import demo_build
@@ -22,13 +22,15 @@ SPEC = REPO / "mappings" / "vendor.yml"
 class Pipeline:
     manifest: Manifest
     spec: Spec
-    #: the procedures of the same spec with ``audit: keys`` (same tables, key-only images)
-    lean_procedures: tuple[str, ...] = ()
+    #: the procedures of the same spec per lean ``audit`` mode (``keys``, ``changed``):
+    #: same tables, leaner row images
+    lean_procedures: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, stack: ExitStack) -> Pipeline:
         """The vendor spec and its PostgreSQL build (the committed one when current)."""
-        return cls(demo_build(SPEC, stack), validate_file(SPEC).spec, lean_procedures(stack))
+        lean = {audit: lean_procedures(stack, audit) for audit in ("keys", "changed")}
+        return cls(demo_build(SPEC, stack), validate_file(SPEC).spec, lean)
 
     def columns(self, table: str) -> list[str]:
         obj = next(o for o in self.manifest.objects if o.name == table)
@@ -66,10 +68,10 @@ class Pipeline:
         return next(s.staging for s in self.manifest.sources if s.name == source)
 
 
-def lean_procedures(stack: ExitStack) -> tuple[str, ...]:
-    """The vendor spec's PostgreSQL procedures with ``audit: keys`` added."""
+def lean_procedures(stack: ExitStack, audit: str) -> tuple[str, ...]:
+    """The vendor spec's PostgreSQL procedures with ``audit: <audit>`` added."""
     text = SPEC.read_text(encoding="utf-8")
-    lean = text.replace("\npipeline: vendor\n", "\npipeline: vendor\naudit: keys\n", 1)
+    lean = text.replace("\npipeline: vendor\n", f"\npipeline: vendor\naudit: {audit}\n", 1)
     assert lean != text, "mappings/vendor.yml has no 'pipeline: vendor' line"
     directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
     spec = directory / SPEC.name

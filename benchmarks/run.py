@@ -212,6 +212,7 @@ def sweep_seed(seed: int, rows: int) -> int:
 #: approach names in the JSON records
 JSON_NAMES = {
     "cdcgen": "cdcgen",
+    "cdcgen_changed": "cdcgen_audit_changed",
     "cdcgen_keys": "cdcgen_audit_keys",
     "full": "full_refresh",
     "seed": "seed_processor",

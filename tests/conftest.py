@@ -41,9 +41,7 @@ def _with_database(uri: str, dbname: str) -> str:
     return f"{base}/{dbname}" + (f"?{query}" if query else "")
 
 
-@pytest.fixture
-def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
-    """A fresh, empty database for one test; dropped afterwards."""
+def _fresh_database(pg_admin_dsn: str) -> Iterator[str]:
     name = f"cdcgen_t{next(_db_counter)}"
     with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -53,6 +51,18 @@ def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
+    """A fresh, empty database for one test; dropped afterwards."""
+    yield from _fresh_database(pg_admin_dsn)
+
+
+@pytest.fixture
+def other_pg_dsn(pg_admin_dsn: str) -> Iterator[str]:
+    """A second fresh database, for tests that run two builds side by side."""
+    yield from _fresh_database(pg_admin_dsn)
 
 
 @pytest.fixture

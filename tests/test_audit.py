@@ -1,10 +1,12 @@
-"""``audit: keys``: row images hold only the key; targets stay exactly right; rollback
-refuses instead of restoring from images that hold nothing to restore."""
+"""``audit: keys`` and ``audit: changed``: lean row images (the key only, or an update's
+key and changed columns); targets stay exactly right. Under ``keys`` rollback refuses
+instead of restoring from images that do not hold the row."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -96,12 +98,105 @@ def _flat(image: object) -> dict[str, object]:
     return data
 
 
+def _logs(dsn: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """change_log and fact_change_log rows, in an order two runs of one history share."""
+    with psycopg.connect(dsn) as conn:
+        sources = conn.execute(
+            "SELECT lsn, source, op, changed_columns, before_row, after_row"
+            " FROM cdc.change_log ORDER BY lsn"
+        ).fetchall()
+        targets = conn.execute(
+            "SELECT target, op, key_text, changed_columns, before_row, after_row"
+            " FROM cdc.fact_change_log ORDER BY run_id, target, key_text, op"
+        ).fetchall()
+    return sources, targets
+
+
+def _lean(image: object, key: set[str], changed: str) -> dict[str, object]:
+    """What ``audit: changed`` keeps of a whole update image: the key and the changed
+    columns, NULL ones dropped (PostgreSQL strips them; changed_columns names them)."""
+    kept = key | set(changed.split(","))
+    return {c: v for c, v in _flat(image).items() if c in key or (c in kept and v is not None)}
+
+
+def test_changed_images_hold_the_key_and_the_changed_columns_of_updates(
+    tmp_path: Path, pg_dsn: str, other_pg_dsn: str
+) -> None:
+    """The same history under ``audit: full`` and ``audit: changed``: inserts and deletes
+    log the same whole rows, an update logs exactly its key and changed columns, the
+    targets are exactly right, the audit-trail checks (deep replay included) find
+    nothing, and rollback still works."""
+    spec = with_audit(tmp_path, "changed")
+    plan = build_plan(validate_file(spec), "x")
+    assert {s.audit for s in plan.sources} | {t.audit for t in plan.facts} == {"changed"}
+    keys = {s.name: set(s.key) for s in plan.sources} | {t.name: set(t.key) for t in plan.targets}
+    lean_targets = {t.name for t in plan.facts}
+    results = {}
+    for dsn, path in ((pg_dsn, ORDERS), (other_pg_dsn, spec)):
+        options = DemoOptions(spec=path, synthetic=True, cycles=3, scale=0.1, seed=5)
+        with connect(dsn) as db:
+            results[dsn] = run_demo(db, options)
+        assert results[dsn].ok
+    assert set(
+        targets_equal_their_definition(other_pg_dsn, results[other_pg_dsn].manifest).values()
+    ) <= {0}
+
+    (full_sources, full_targets), (lean_sources, lean_targets_log) = (
+        _logs(pg_dsn),
+        _logs(other_pg_dsn),
+    )
+    assert len(full_sources) == len(lean_sources) and len(full_targets) == len(lean_targets_log)
+    narrower = 0
+    for whole, lean in zip(full_sources, lean_sources, strict=True):
+        lsn, source, op, changed, before, after = whole
+        assert lean[:4] == (lsn, source, op, changed)
+        if op != "U":
+            assert (lean[4], lean[5]) == (before, after)
+            continue
+        for full_image, lean_image in ((before, lean[4]), (after, lean[5])):
+            assert _flat(lean_image) == _lean(full_image, keys[source], changed)
+            narrower += len(_flat(lean_image)) < len(_flat(full_image))
+    assert narrower > 0, "some update images are narrower than the whole row"
+    for whole, lean in zip(full_targets, lean_targets_log, strict=True):
+        target, op, _, changed, before, after = whole
+        assert lean[:4] == whole[:4]
+        if op != "U" or target not in lean_targets:  # SCD2 dimensions log whole rows
+            assert (lean[4], lean[5]) == (before, after)
+        else:
+            assert _flat(lean[4]) == _lean(before, keys[target], changed)
+            assert _flat(lean[5]) == _lean(after, keys[target], changed)
+    assert {row[1] for row in lean_targets_log if row[0] in lean_targets} >= {"I", "U"}
+
+    manifest = results[other_pg_dsn].manifest
+    with psycopg.connect(other_pg_dsn, autocommit=True) as conn:
+        conn.execute(f"CALL {manifest.procedures['verify_deep']}()")
+        found = conn.execute(
+            "SELECT check_name, target, findings, examples FROM cdc.verify_log"
+            " WHERE check_name IS NOT NULL AND findings > 0"
+        ).fetchall()
+        assert not found
+        # rollback restores an update's other columns from the current row
+        # (tests/test_rollback_to.py runs its whole suite under audit: changed too)
+        first, later = conn.execute(
+            "SELECT MIN(run_id), COUNT(*) - 1 FROM cdc.run_log WHERE kind = 'run'"
+        ).fetchone()
+        conn.execute(f"CALL {manifest.procedures['rollback_to']}(%s)", [first])
+        undone = conn.execute(
+            "SELECT COUNT(*) FROM cdc.run_log WHERE status = 'rolled_back'"
+        ).fetchone()[0]
+    assert undone == later > 0
+    assert set(targets_equal_their_definition(other_pg_dsn, manifest).values()) <= {0}
+
+
+@pytest.mark.parametrize("audit", ["keys", "changed"])
 @pytest.mark.parametrize(
     "procedure", ["sp_orders_undo", "sp_orders_sync_baseline", "sp_orders_apply_fact_order"]
 )
-def test_key_only_procedures_are_redshift_conformant(tmp_path: Path, procedure: str) -> None:
-    """The Redshift rendering with key-only images passes every conformance check."""
-    build([with_audit(tmp_path, "keys")], tmp_path / "out")
+def test_lean_image_procedures_are_redshift_conformant(
+    tmp_path: Path, procedure: str, audit: str
+) -> None:
+    """The Redshift rendering with lean images passes every conformance check."""
+    build([with_audit(tmp_path, audit)], tmp_path / "out")
     path = tmp_path / "out" / "orders" / "redshift" / f"060_procedure__cdc.{procedure}.sql"
     findings = check_file(path)
     assert not findings, format_report(findings, f"{path} breaks Redshift rules")

@@ -30,9 +30,22 @@ SPEC = REPO / "mappings" / "vendor.yml"
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
-@pytest.fixture(scope="module")
-def deployed(pg_admin_dsn: str):
-    with deployed_database(pg_admin_dsn, postgres_rendering(SPEC)) as p:
+@pytest.fixture(scope="module", params=["full", "changed"])
+def deployed(
+    pg_admin_dsn: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+):
+    """The vendor pipeline, logging whole row images or (``audit: changed``) only an
+    update's changed columns, from which undo must still restore whole rows."""
+    spec = SPEC
+    if request.param != "full":
+        text = SPEC.read_text(encoding="utf-8")
+        audited = text.replace(
+            "\npipeline: vendor\n", f"\npipeline: vendor\naudit: {request.param}\n", 1
+        )
+        assert audited != text
+        spec = tmp_path_factory.mktemp(f"audit_{request.param}") / SPEC.name
+        spec.write_text(audited, encoding="utf-8")
+    with deployed_database(pg_admin_dsn, postgres_rendering(spec)) as p:
         yield p
 
 

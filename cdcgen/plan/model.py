@@ -53,7 +53,7 @@ class SourcePlan:
     #: the source's true state: staging columns minus load metadata (op column, loaded_at)
     columns: tuple[Column, ...]
     checks: tuple[tuple[str, exp.Expression], ...]
-    #: change_log images: "full" rows or "keys" only (spec ``audit``)
+    #: change_log images: "full" rows, "changed" columns of updates, or "keys" only (spec ``audit``)
     audit: str = "full"
     #: "any": staging may hold text where the spec says date/time/number (cast-checked);
     #: "declared": staging holds the declared types (spec ``staging_types``)
@@ -134,7 +134,7 @@ class TargetPlan:
     hints: TableHints | None
     history: tuple[str, ...] = ()
     on_delete: str = "invalidate"
-    #: fact_change_log images: "full" rows or "keys" only (spec ``audit``)
+    #: fact_change_log images: "full", "changed" or "keys" (spec ``audit``)
     audit: str = "full"
     #: point-in-time lookups of SCD2 dimensions (facts only)
     as_of: tuple[AsOfPlan, ...] = ()

@@ -606,15 +606,16 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
 
 def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    lean = [s.name for s in p.sources if s.audit != "full"]
-    lean += [t.name for t in p.facts if t.audit != "full"]
+    audits = [(s.name, s.audit) for s in p.sources] + [(t.name, t.audit) for t in p.facts]
+    lean = [f"{name} (audit: keys)" for name, audit in audits if audit == "keys"]
     dims = [(t.name, str(tables.version_log(p, t))) for t in p.dimensions]
     checks = r.template(
         "undo_checks.sql.j2", cdc=p.cdc_schema, pipeline=p.name, lean=lean, dimensions=dims
     )
     checked = _indented(checks.rstrip())
-    # Undo restores rows from before-images: with key-only images there is nothing to
-    # restore from, and the procedure only refuses (the checks above).
+    # Undo restores rows from before-images: key-only images do not hold the row, so
+    # the procedure only refuses. (An update's changed-columns image does: undo reads
+    # its other columns from the current row, which the undone run left unchanged.)
     stmts = [] if lean else r.trees.get(("undo",), lambda: rollback.undo_statements(p))
     body = checked + "\n" + r.counted(stmts)
     return _step_procedure(

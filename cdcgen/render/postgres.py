@@ -41,6 +41,29 @@ def _payload(gen: Any, e: nodes.RowPayload) -> str:
     return gen.func("jsonb_build_object", *e.expressions) if e.expressions else "'{}'::jsonb"
 
 
+def _json_text(gen: Any, e: nodes.RowPayload) -> str:
+    """A row image as JSON text built from its logged pairs only (see SparsePayload).
+
+    ``CONCAT_WS`` skips NULL members: an unchanged column (``WhenChanged`` false) and a
+    NULL value (``TO_JSON(NULL)``) are both left out. Keys are spec identifiers, which
+    need no JSON escaping. A part holds at most 50 pairs: 51 arguments, under
+    PostgreSQL's 100."""
+    members = []
+    args = e.expressions
+    for key, value in zip(args[::2], args[1::2], strict=True):
+        name = f"'\"{key.name}\":'"
+        if isinstance(value, nodes.RowPayload):
+            members.append(f"{name} || {_json_text(gen, value)}")
+            continue
+        inner = value.this if isinstance(value, nodes.PayloadText) else value
+        if isinstance(inner, nodes.WhenChanged):
+            json = f"CAST(TO_JSON({gen.sql(inner, 'this')}) AS TEXT)"
+            members.append(f"CASE WHEN {gen.sql(inner, 'flag')} THEN {name} || {json} END")
+        else:
+            members.append(f"{name} || CAST(TO_JSON({gen.sql(inner)}) AS TEXT)")
+    return "'{' || CONCAT_WS(',', " + ", ".join(members) + ") || '}'"
+
+
 def _payload_get(gen: Any, e: nodes.PayloadGet) -> str:
     *parts, key = e.expressions
     path = gen.sql(e, "this") + "".join(f" -> {gen.sql(p)}" for p in parts)
@@ -198,6 +221,10 @@ class CdcPostgres(Postgres):
                 f"CAST(EXTRACT(EPOCH FROM (clock_timestamp() - {self.sql(e, 'this')})) * 1000 AS BIGINT)"
             ),
             nodes.RowPayload: _payload,
+            nodes.SparsePayload: lambda self, e: f"CAST({_json_text(self, e.this)} AS JSONB)",
+            nodes.WhenChanged: lambda self, e: (
+                f"CASE WHEN {self.sql(e, 'flag')} THEN {self.sql(e, 'this')} ELSE NULL END"
+            ),
             nodes.ProbedDelta: _probed_delta,
             nodes.UncompressedColumns: _uncompressed_columns,
             nodes.PayloadText: lambda self, e: self.sql(e, "this"),

@@ -80,6 +80,11 @@ class CdcRedshift(Redshift):
             ),
             # r_object_function: row images are SUPER values built with OBJECT(k, v, ...).
             nodes.RowPayload: _payload,
+            # no function drops an OBJECT's null pairs; readers go by changed_columns
+            nodes.SparsePayload: lambda self, e: self.sql(e, "this"),
+            nodes.WhenChanged: lambda self, e: (
+                f"CASE WHEN {self.sql(e, 'flag')} THEN {self.sql(e, 'this')} ELSE NULL END"
+            ),
             nodes.ProbedDelta: lambda self, e: self.sql(e, "this"),
             nodes.PayloadText: _payload_text,
             # r_OCTET_LENGTH: VARCHAR(n) holds n bytes on Redshift, so widths are bytes.

@@ -83,9 +83,11 @@ class TableHints(Strict):
 
 
 #: What a change-log row image holds: the whole row (``full``, the default: what
-#: rollback restores from) or only the key columns (``keys``: much cheaper for wide
-#: rows and large batches; ``changed_columns`` still names what changed).
-Audit = Literal["full", "keys"]
+#: rollback restores from); the whole row for inserts and deletes but only the key and
+#: the changed columns for updates (``changed``); or only the key columns (``keys``).
+#: The lean modes are much cheaper for wide rows and large batches; ``changed_columns``
+#: names what changed in every mode.
+Audit = Literal["full", "changed", "keys"]
 
 #: What staging holds in a date, time or number column: text or that type (``any``, the
 #: default: every value is cast-checked, docs/staging.md) or always the declared type

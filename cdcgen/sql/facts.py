@@ -47,7 +47,7 @@ from cdcgen.sql.builders import (
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.declared import stored_value, unstorable
 from cdcgen.sql.detect import dead_letters_of, delta_name, letter_value, resolve_letters
-from cdcgen.sql.sync import audited, changed_columns, image, key_text
+from cdcgen.sql.sync import after_image, audited, before_image, changed_columns, key_text
 from cdcgen.sql.tables import IS_CURRENT, VALID_FROM, VALID_TO
 
 KEYS = "cdc__k"
@@ -395,8 +395,8 @@ def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         col(OP, d),
         key_text(t.key, d, dict(typed), fallback_prefix="old__"),
         case([(op_in(d, "U"), changed_columns(t.column_names, d))], exp.null()),
-        case([(op_in(d, "I"), exp.null())], image(imaged, d, "old__")),
-        case([(op_in(d, "D"), exp.null())], image(imaged, d)),
+        before_image(imaged, t.key, t.audit, d),
+        after_image(imaged, t.key, t.audit, d),
         nodes.RunTimestamp(),
     ).from_(table(diff_name(p, t), d), copy=False)
     return into_state(p, "fact_change_log", query)

@@ -45,6 +45,26 @@ class RowPayload(exp.Expression, exp.Func):
     is_var_len_args = True
 
 
+class SparsePayload(exp.Expression, exp.Func):
+    """A row image (``this``, a :class:`RowPayload`) whose :class:`WhenChanged` values
+    are logged only when their column changed: an update's image under ``audit:
+    changed``. Redshift renders the OBJECT as it is, an unchanged column's value NULL.
+    PostgreSQL leaves unchanged (and NULL) columns out: it writes the JSON text of the
+    logged pairs alone and casts it to jsonb, so an unchanged column costs a CASE, not
+    a key and value (docs/performance.md). A reader takes a non-key value from such an
+    image only when the row's ``changed_columns`` names the column, so both read the
+    same."""
+
+    arg_types = {"this": True}
+
+
+class WhenChanged(exp.Expression, exp.Func):
+    """``CASE WHEN flag THEN this END``: a value logged only when ``flag`` (its column's
+    ``chg__`` flag) is true; see :class:`SparsePayload`."""
+
+    arg_types = {"this": True, "flag": True}
+
+
 class PayloadText(exp.Expression, exp.Func):
     """A date/time value inside a payload: Redshift's OBJECT needs it cast to
     VARCHAR first; jsonb serialises it itself."""

@@ -21,10 +21,12 @@ from cdcgen.sql.builders import (
     and_all,
     case,
     col,
+    concat,
     delete_using,
     eq,
     insert,
     is_null,
+    joined,
     lit,
     merge_upsert,
     next_in_sequence,
@@ -49,23 +51,46 @@ NEW = "new__"
 
 
 def _undo_rows(
-    name: str, log: str, where: exp.Expression, key: tuple[str, ...], columns: list[tuple[str, str]]
+    name: str,
+    log: str,
+    where: exp.Expression,
+    key: tuple[str, ...],
+    columns: list[tuple[str, str]],
+    lean: Table | None = None,
 ) -> list[exp.Expression]:
-    """A typed temp table of the run's logged changes: op, after-image key, before image.
+    """A typed temp table of the run's logged changes: op, after-image key, before row.
 
+    ``lean``: the table the log's ``audit: changed`` images belong to. An update's before
+    image then holds only its changed columns; the others did not change in the run
+    being undone (the newest), so the table's current row still holds them.
     Built empty by CTAS and filled by INSERT, so no PL/pgSQL variable sits in a CTAS."""
     types = dict(columns)
     names = [c for c, _ in columns]  # the order the images were written in (sync.image)
-    l_ = "l"
+    l_, cur = "l", "cdc__current"
 
     def read(image: str, c: str) -> exp.Expression:
         return nodes.payload_get(col(image, l_), c, types[c], names)
 
+    def before(c: str) -> exp.Expression:
+        if lean is None or c in key:
+            return read("before_row", c)
+        listed = concat([lit(","), col("changed_columns", l_), lit(",")])
+        unchanged = and_all(
+            [
+                eq(col("op", l_), lit("U")),
+                eq(exp.StrPosition(this=listed, substr=lit(f",{c},")), lit(0)),
+            ]
+        )
+        return case([(unchanged, col(c, cur))], read("before_row", c))
+
     select = exp.select(
         exp.alias_(col("op", l_), OP),
         *[exp.alias_(read("after_row", k), NEW + k) for k in key],
-        *[exp.alias_(read("before_row", c), c) for c, _ in columns],
+        *[exp.alias_(before(c), c) for c, _ in columns],
     ).from_(table(log, l_), copy=False)
+    if lean is not None:
+        on = and_all(eq(col(k, cur), read("before_row", k)) for k in key)
+        select = select.join(joined(table(lean, cur), "left"), on=on, copy=False)
     empty = select.copy().where(lit(False), copy=False)
     filled = select.where(where, copy=False)
     names = [OP, *(NEW + k for k in key), *(c for c, _ in columns)]
@@ -155,8 +180,9 @@ def fact_undo(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     name = p.temp(t.name, "undo")
     columns = [(c.name, c.type) for c in t.columns]
     where = _logged_by(p, "l", "target", t.name)
+    lean = t.table if t.audit == "changed" else None
     return [
-        *_undo_rows(name, f"{p.cdc_schema}.fact_change_log", where, t.key, columns),
+        *_undo_rows(name, f"{p.cdc_schema}.fact_change_log", where, t.key, columns, lean),
         *_restore(p, name, t.table, t.key, list(t.column_names)),
         _compensate_fact_log(p, t),
     ]
@@ -166,8 +192,9 @@ def source_undo(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     name = p.temp(s.name, "undo")
     columns = [(c.name, c.type) for c in s.columns]
     where = _logged_by(p, "l", "source", s.name)
+    lean = s.baseline if s.audit == "changed" else None
     return [
-        *_undo_rows(name, f"{p.cdc_schema}.change_log", where, s.key, columns),
+        *_undo_rows(name, f"{p.cdc_schema}.change_log", where, s.key, columns, lean),
         *_restore(p, name, s.baseline, s.key, list(s.column_names)),
         _compensate_change_log(p, s),
     ]

@@ -132,8 +132,8 @@ def lsn_check(p: PipelinePlan) -> exp.Insert:
 
 
 def _imaged(s: SourcePlan) -> list[str]:
-    """The columns a change_log image of ``s`` holds (all, or the key under ``audit: keys``),
-    in the order its parts were laid out."""
+    """The columns a change_log image of ``s`` is laid out over (all, or the key under
+    ``audit: keys``), in the order of its parts."""
     return [c for c, _ in audited([(c.name, c.type) for c in s.columns], s.key, s.audit)]
 
 
@@ -396,13 +396,15 @@ def log_checks(p: PipelinePlan) -> list[exp.Expression]:
 
 
 def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
-    """The change_log of ``s`` replayed from empty against its baseline (the keys only
-    when its images hold only the key, ``audit: keys``)."""
-    names = _imaged(s)
+    """The change_log of ``s`` replayed from empty against its baseline: whole rows, or
+    the keys only when its images are lean (``audit: keys`` or ``changed``: an update's
+    image there does not hold the row)."""
+    layout = _imaged(s)
+    names = layout if s.audit == "full" else list(s.key)
     l_, r, b = "l", "r", "b"
 
     def get(image: str, c: str) -> exp.Expression:
-        return nodes.payload_get(col(image, l_), c, s.type_of(c), names)
+        return nodes.payload_get(col(image, l_), c, s.type_of(c), layout)
 
     key = [exp.Coalesce(this=get("after_row", k), expressions=[get("before_row", k)]) for k in s.key]
     newest = exp.Window(
