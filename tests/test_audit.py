@@ -190,7 +190,8 @@ def test_changed_images_hold_the_key_and_the_changed_columns_of_updates(
 
 @pytest.mark.parametrize("audit", ["keys", "changed"])
 @pytest.mark.parametrize(
-    "procedure", ["sp_orders_undo", "sp_orders_sync_baseline", "sp_orders_apply_fact_order"]
+    "procedure",
+    ["sp_orders_undo", "sp_orders_sync_baseline", "sp_orders_apply_fact_order", "sp_orders_verify_deep"],
 )
 def test_lean_image_procedures_are_redshift_conformant(
     tmp_path: Path, procedure: str, audit: str

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cdcgen.cli import app
-from tests.pipeline_harness import REPO, Pipeline, ts
+from tests.pipeline_harness import REPO, Pipeline, spec_with, ts
 from tests.strategies_pipeline import deployed_database, postgres_rendering
 
 ORDERS_SPEC = REPO / "mappings" / "orders.yml"
@@ -29,24 +29,42 @@ def customer(id_: int, segment: str, updated: int, deleted: bool = False) -> dic
             "created_at": ts(1), "updated_at": ts(updated), "deleted_at": ts(updated) if deleted else None}
 
 
+def _history(p: Pipeline) -> None:
+    p.stage("addresses", *({"id": i, "customer_id": i, "country_code": "FR", "updated_at": ts(1)}
+                            for i in (1, 2, 3)))
+    p.stage("customers", customer(1, "smb", 1), customer(2, "smb", 1), customer(3, "consumer", 1))
+    p.stage("orders", {"id": 10, "customer_id": 1, "order_number": "A-1", "status": "paid",
+                       "created_at": ts(1), "updated_at": ts(1), "op": "I"})
+    p.stage("order_items", {"order_id": 10, "line_number": 1, "quantity": 1, "unit_price": 2,
+                            "created_at": ts(1), "updated_at": ts(1), "_loaded_at": ts(1)})
+    p.run()
+    p.clear_staging()
+    p.stage("customers", customer(1, "enterprise", 2), customer(2, "smb", 2, deleted=True))
+    p.stage("customers", {"id": None, "email": "nokey@x.io", "updated_at": ts(2)})
+    p.run()
+    p.run()
+
+
 @pytest.fixture
 def orders(pg_admin_dsn: str) -> Iterator[Pipeline]:
     """Three runs: customers 1-3 arrive; 1 moves segment (a new version) and 2 is deleted
     (a 'deleted' version); a row with a NULL key is dead-lettered."""
     with deployed_database(pg_admin_dsn, postgres_rendering(ORDERS_SPEC)) as p:
-        p.stage("addresses", *({"id": i, "customer_id": i, "country_code": "FR", "updated_at": ts(1)}
-                                for i in (1, 2, 3)))
-        p.stage("customers", customer(1, "smb", 1), customer(2, "smb", 1), customer(3, "consumer", 1))
-        p.stage("orders", {"id": 10, "customer_id": 1, "order_number": "A-1", "status": "paid",
-                           "created_at": ts(1), "updated_at": ts(1), "op": "I"})
-        p.stage("order_items", {"order_id": 10, "line_number": 1, "quantity": 1, "unit_price": 2,
-                                "created_at": ts(1), "updated_at": ts(1), "_loaded_at": ts(1)})
-        p.run()
-        p.clear_staging()
-        p.stage("customers", customer(1, "enterprise", 2), customer(2, "smb", 2, deleted=True))
-        p.stage("customers", {"id": None, "email": "nokey@x.io", "updated_at": ts(2)})
-        p.run()
-        p.run()
+        _history(p)
+        yield p
+
+
+@pytest.fixture(params=["full", "changed"])
+def replayable(
+    pg_admin_dsn: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Pipeline]:
+    """The history of ``orders`` logged with whole images or (``audit: changed``) an
+    update's changed columns only, which the replay must put together again."""
+    spec = ORDERS_SPEC
+    if request.param != "full":
+        spec = spec_with(ORDERS_SPEC, tmp_path, "audit", request.param)
+    with deployed_database(pg_admin_dsn, postgres_rendering(spec)) as p:
+        _history(p)
         yield p
 
 
@@ -246,28 +264,28 @@ def test_a_resolved_dead_letter_is_not_reported(orders: Pipeline) -> None:
 
 # --- verify --deep: change_log replayed against the baseline ---------------------------
 
-def test_deep_verification_replays_the_log(orders: Pipeline) -> None:
-    deep = orders.checks(deep=True)
-    assert {t for c, t in deep if c == "replay"} == {s["name"] for s in orders.manifest["sources"]}
+def test_deep_verification_replays_the_log(replayable: Pipeline) -> None:
+    deep = replayable.checks(deep=True)
+    assert {t for c, t in deep if c == "replay"} == {s["name"] for s in replayable.manifest["sources"]}
     assert all(n == 0 for n, _ in deep.values()), deep
-    assert ("replay", "customers") not in orders.checks()  # only with --deep
+    assert ("replay", "customers") not in replayable.checks()  # only with --deep
 
 
-def test_deep_verification_finds_a_baseline_edited_behind_the_log(orders: Pipeline) -> None:
-    orders.conn.execute("UPDATE public.customers SET email = 'edited@x.io' WHERE id = 3")
-    orders.conn.execute("DELETE FROM public.addresses WHERE id = 2")
-    orders.conn.execute("INSERT INTO public.countries (code, name) VALUES ('ZZ', 'Nowhere')")
-    found = {k: v for k, v in orders.checks(deep=True).items() if v[0]}
+def test_deep_verification_finds_a_baseline_edited_behind_the_log(replayable: Pipeline) -> None:
+    replayable.conn.execute("UPDATE public.customers SET email = 'edited@x.io' WHERE id = 3")
+    replayable.conn.execute("DELETE FROM public.addresses WHERE id = 2")
+    replayable.conn.execute("INSERT INTO public.countries (code, name) VALUES ('ZZ', 'Nowhere')")
+    found = {k: v for k, v in replayable.checks(deep=True).items() if v[0]}
     assert found == {("replay", "customers"): (1, "3 differs"),
                      ("replay", "addresses"): (1, "2 not in the baseline"),
                      ("replay", "countries"): (1, "ZZ not replayed")}
 
 
-def test_deep_verification_finds_a_lost_log_row(orders: Pipeline) -> None:
+def test_deep_verification_finds_a_lost_log_row(replayable: Pipeline) -> None:
     """Customer 1's history change is gone from the log: the replay ends at its insert."""
-    orders.conn.execute("DELETE FROM cdc.change_log WHERE source = 'customers' AND op = 'U' "
+    replayable.conn.execute("DELETE FROM cdc.change_log WHERE source = 'customers' AND op = 'U' "
                         "AND key_text = '1'")
-    found = {k: v for k, v in orders.checks(deep=True).items() if v[0]}
+    found = {k: v for k, v in replayable.checks(deep=True).items() if v[0]}
     assert found[("replay", "customers")] == (1, "1 differs")
     assert set(found) == {("replay", "customers"), ("lsn", "change_log"), ("run_counts", "run_counts")}
 

@@ -50,6 +50,7 @@ from cdcgen.sql.builders import (
     joined,
     lit,
     or_all,
+    paren,
     table,
 )
 from cdcgen.sql.ddl import into_state
@@ -395,48 +396,123 @@ def log_checks(p: PipelinePlan) -> list[exp.Expression]:
     return stmts
 
 
-def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
-    """The change_log of ``s`` replayed from empty against its baseline: whole rows, or
-    the keys only when its images are lean (``audit: keys`` or ``changed``: an update's
-    image there does not hold the row)."""
-    layout = _imaged(s)
-    names = layout if s.audit == "full" else list(s.key)
-    l_, r, b = "l", "r", "b"
+def _log_value(s: SourcePlan, layout: list[str], image: str, c: str) -> exp.Expression:
+    return nodes.payload_get(col(image, "l"), c, s.type_of(c), layout)
 
-    def get(image: str, c: str) -> exp.Expression:
-        return nodes.payload_get(col(image, l_), c, s.type_of(c), layout)
 
-    key = [exp.Coalesce(this=get("after_row", k), expressions=[get("before_row", k)]) for k in s.key]
-    newest = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=key,
-        order=exp.Order(expressions=[exp.Ordered(this=col("lsn", l_), desc=True)]),
-    )
-    latest = (
-        exp.select(
-            col("op", l_),
-            *[exp.alias_(get("after_row", c), c, copy=False) for c in names],
-            exp.alias_(newest, "cdc__newest", copy=False),
+def _log_key(s: SourcePlan, layout: list[str]) -> list[exp.Expression]:
+    """A change_log row's key: from its after image, or its before image for a delete."""
+    return [
+        exp.Coalesce(
+            this=_log_value(s, layout, "after_row", k),
+            expressions=[_log_value(s, layout, "before_row", k)],
         )
+        for k in s.key
+    ]
+
+
+def _log_rows(p: PipelinePlan, s: SourcePlan, *columns: exp.Expr) -> exp.Select:
+    """``columns`` over the change_log rows of ``s`` (alias ``l``)."""
+    l_ = "l"
+    this_source = and_all([eq(col("pipeline", l_), lit(p.name)), eq(col("source", l_), lit(s.name))])
+    return (
+        exp.select(*columns)
         .from_(table(f"{p.cdc_schema}.change_log", l_), copy=False)
-        .where(and_all([eq(col("pipeline", l_), lit(p.name)), eq(col("source", l_), lit(s.name))]), copy=False)
+        .where(this_source, copy=False)
     )
-    replayed = (
+
+
+def _newest_first(s: SourcePlan, layout: list[str]) -> exp.Window:
+    return exp.Window(
+        this=exp.RowNumber(),
+        partition_by=_log_key(s, layout),
+        order=exp.Order(expressions=[exp.Ordered(this=col("lsn", "l"), desc=True)]),
+    )
+
+
+def _alive(op: exp.Expression) -> exp.Expression:
+    return exp.NEQ(this=exp.Coalesce(this=op, expressions=[lit("?")]), expression=lit("D"))
+
+
+def _replayed_images(
+    p: PipelinePlan, s: SourcePlan, layout: list[str], names: list[str]
+) -> exp.Select:
+    """Per key the after image of its newest log row, unless that row is a delete."""
+    latest = _log_rows(
+        p,
+        s,
+        col("op", "l"),
+        *[exp.alias_(_log_value(s, layout, "after_row", c), c, copy=False) for c in names],
+        exp.alias_(_newest_first(s, layout), "cdc__newest", copy=False),
+    )
+    return (
         exp.select(*[col(c, "x") for c in names])
         .from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=exp.to_identifier("x"))), copy=False)
-        .where(
-            and_all(
-                [
-                    eq(col("cdc__newest", "x"), lit(1)),
-                    exp.NEQ(
-                        this=exp.Coalesce(this=col("op", "x"), expressions=[lit("?")]),
-                        expression=lit("D"),
-                    ),
-                ]
-            ),
-            copy=False,
-        )
+        .where(and_all([eq(col("cdc__newest", "x"), lit(1)), _alive(col("op", "x"))]), copy=False)
     )
+
+
+def _replayed_changes(
+    p: PipelinePlan, s: SourcePlan, layout: list[str], names: list[str]
+) -> exp.Select:
+    """Per live key, each column from the newest log row that set it (``audit: changed``):
+    an insert sets every column, an update the ones its ``changed_columns`` names.
+
+    One pass: a window finds each column's setting LSN per key, then one GROUP BY picks
+    the values (MAX, BOOL_OR for booleans: every other value in the group is NULL)."""
+    l_, x = "l", "x"
+    listed = concat([lit(","), col("changed_columns", l_), lit(",")])
+    non_key = [c for c in names if c not in s.key]
+
+    def sets(c: str) -> exp.Expression:
+        named = exp.GT(this=exp.StrPosition(this=listed.copy(), substr=lit(f",{c},")), expression=lit(0))
+        return or_all([eq(col("op", l_), lit("I")), paren(and_all([eq(col("op", l_), lit("U")), named]))])
+
+    def set_at(i: int, c: str) -> exp.Expression:
+        lsn = case([(sets(c), col("lsn", l_))], exp.null())
+        return exp.Window(this=exp.Max(this=lsn), partition_by=_log_key(s, layout))
+
+    layer = _log_rows(
+        p,
+        s,
+        col("op", l_),
+        col("lsn", l_),
+        *[exp.alias_(k, name, copy=False) for k, name in zip(_log_key(s, layout), s.key, strict=True)],
+        *[exp.alias_(_log_value(s, layout, "after_row", c), c, copy=False) for c in non_key],
+        *[exp.alias_(set_at(i, c), f"cdc__set_{i}", copy=False) for i, c in enumerate(non_key)],
+        exp.alias_(_newest_first(s, layout), "cdc__newest", copy=False),
+    )
+
+    def value(i: int, c: str) -> exp.Expression:
+        picked = case([(eq(col("lsn", x), col(f"cdc__set_{i}", x)), col(c, x))], exp.null())
+        if s.type_of(c).lower().startswith("bool"):
+            return exp.LogicalOr(this=picked)
+        return exp.Max(this=picked)
+
+    newest_op = exp.Max(this=case([(eq(col("cdc__newest", x), lit(1)), col("op", x))], exp.null()))
+    return (
+        exp.select(
+            *[col(k, x) for k in s.key],
+            *[exp.alias_(value(i, c), c, copy=False) for i, c in enumerate(non_key)],
+        )
+        .from_(exp.Subquery(this=layer, alias=exp.TableAlias(this=exp.to_identifier(x))), copy=False)
+        .group_by(*[col(k, x) for k in s.key], copy=False)
+        .having(_alive(newest_op), copy=False)
+    )
+
+
+def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
+    """The change_log of ``s`` replayed from empty against its baseline: whole rows
+    (under ``audit: changed`` each column from the newest row that set it, SUPER
+    columns left out), or the keys only under ``audit: keys``."""
+    layout = _imaged(s)
+    r, b = "r", "b"
+    if s.audit == "changed":
+        names = [c for c in layout if c in s.key or not _is_super(s.type_of(c))]
+        replayed = _replayed_changes(p, s, layout, names)
+    else:
+        names = layout
+        replayed = _replayed_images(p, s, layout, names)
     types = {c: s.type_of(c) for c in names}
 
     def key_text(alias: str) -> list[exp.Expression]:
@@ -483,6 +559,10 @@ def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
         )
         problems = exp.union(problems, different, distinct=False, copy=False)
     return _report(p, s.name, "replay", problems)  # type: ignore[arg-type]
+
+
+def _is_super(type_: str) -> bool:
+    return type_.strip().lower() == "super"
 
 
 def deep_checks(p: PipelinePlan) -> list[exp.Expression]:
