@@ -520,11 +520,19 @@ def full_keys_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]
 
 def apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """After the key table: recompute, diff, delete (then load_statements, log_statements)."""
+    return _recompute_and_delete(p, t, recompute_query(p, t), diff_query(p, t))
+
+
+def _recompute_and_delete(
+    p: PipelinePlan, t: TargetPlan, recompute: exp.Select, diff_rows: exp.Select
+) -> list[exp.Expression]:
+    """The recomputed rows and their diff as temp tables (dropped by the caller's key
+    step), the unstorable values dead-lettered, the deleted keys deleted."""
     diff = diff_name(p, t)
     stmts: list[exp.Expression] = []
-    stmts += temp_table(new_name(p, t), recompute_query(p, t), t.key, drop=False)
+    stmts += temp_table(new_name(p, t), recompute, t.key, drop=False)
     stmts += unstorable_statements(p, t)
-    stmts += temp_table(diff, diff_query(p, t), [OP, *t.key, *map(old, t.key)], drop=False)
+    stmts += temp_table(diff, diff_rows, [OP, *t.key, *map(old, t.key)], drop=False)
     stmts.append(delete_changed(t.table, diff, t.key, "D"))
     return stmts
 
@@ -650,11 +658,6 @@ def whole_diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
 def whole_apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """:func:`apply_statements` with the whole definition and the whole target. The dead
     letters are still closed by the affected keys (the key table), as on the keyed path."""
-    diff = diff_name(p, t)
-    stmts: list[exp.Expression] = []
-    stmts.append(drop_temp(new_name(p, t), diff))
-    stmts += temp_table(new_name(p, t), whole_recompute_query(p, t), t.key, drop=False)
-    stmts += unstorable_statements(p, t)
-    stmts += temp_table(diff, whole_diff_query(p, t), [OP, *t.key, *map(old, t.key)], drop=False)
-    stmts.append(delete_changed(t.table, diff, t.key, "D"))
-    return stmts
+    # Its one caller's key step has dropped both already; one statement on a rare path.
+    drop = drop_temp(new_name(p, t), diff_name(p, t))
+    return [drop, *_recompute_and_delete(p, t, whole_recompute_query(p, t), whole_diff_query(p, t))]
