@@ -227,6 +227,13 @@ _JOIN_TYPES: dict[str, dict[str, str]] = {
 }
 
 
+def position_in_list(listed: exp.Expression, name: str) -> exp.StrPosition:
+    """Where ``name`` sits in a comma list such as ``changed_columns`` ('email,status'),
+    0 when absent: ``POSITION(',name,' IN ',' || listed || ',')`` (r_POSITION), so a
+    name is never found inside a longer one."""
+    return exp.StrPosition(this=concat([lit(","), listed, lit(",")]), substr=lit(f",{name},"))
+
+
 def joined(source: exp.Expression, how: str) -> exp.Join:
     """``source`` as a LEFT / FULL / INNER / CROSS join, for ``query.join(joined(source,
     "left"), on=...)``: the node ``join(source, join_type="left")`` makes, without

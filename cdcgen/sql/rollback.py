@@ -21,7 +21,6 @@ from cdcgen.sql.builders import (
     and_all,
     case,
     col,
-    concat,
     delete_using,
     eq,
     insert,
@@ -31,6 +30,7 @@ from cdcgen.sql.builders import (
     merge_upsert,
     next_in_sequence,
     op_in,
+    position_in_list,
     table,
     temp_table,
     var,
@@ -74,13 +74,8 @@ def _undo_rows(
     def before(c: str) -> exp.Expression:
         if lean is None or c in key:
             return read("before_row", c)
-        listed = concat([lit(","), col("changed_columns", l_), lit(",")])
-        unchanged = and_all(
-            [
-                eq(col("op", l_), lit("U")),
-                eq(exp.StrPosition(this=listed, substr=lit(f",{c},")), lit(0)),
-            ]
-        )
+        named_at = position_in_list(col("changed_columns", l_), c)
+        unchanged = and_all([eq(col("op", l_), lit("U")), eq(named_at, lit(0))])
         return case([(unchanged, col(c, cur))], read("before_row", c))
 
     select = exp.select(

@@ -51,6 +51,7 @@ from cdcgen.sql.builders import (
     lit,
     or_all,
     paren,
+    position_in_list,
     table,
 )
 from cdcgen.sql.ddl import into_state
@@ -461,14 +462,13 @@ def _replayed_changes(
     One pass: a window finds each column's setting LSN per key, then one GROUP BY picks
     the values (MAX, BOOL_OR for booleans: every other value in the group is NULL)."""
     l_, x = "l", "x"
-    listed = concat([lit(","), col("changed_columns", l_), lit(",")])
     non_key = [c for c in names if c not in s.key]
 
     def sets(c: str) -> exp.Expression:
-        named = exp.GT(this=exp.StrPosition(this=listed.copy(), substr=lit(f",{c},")), expression=lit(0))
+        named = exp.GT(this=position_in_list(col("changed_columns", l_), c), expression=lit(0))
         return or_all([eq(col("op", l_), lit("I")), paren(and_all([eq(col("op", l_), lit("U")), named]))])
 
-    def set_at(i: int, c: str) -> exp.Expression:
+    def set_at(c: str) -> exp.Expression:
         lsn = case([(sets(c), col("lsn", l_))], exp.null())
         return exp.Window(this=exp.Max(this=lsn), partition_by=_log_key(s, layout))
 
@@ -479,7 +479,7 @@ def _replayed_changes(
         col("lsn", l_),
         *[exp.alias_(k, name, copy=False) for k, name in zip(_log_key(s, layout), s.key, strict=True)],
         *[exp.alias_(_log_value(s, layout, "after_row", c), c, copy=False) for c in non_key],
-        *[exp.alias_(set_at(i, c), f"cdc__set_{i}", copy=False) for i, c in enumerate(non_key)],
+        *[exp.alias_(set_at(c), f"cdc__set_{i}", copy=False) for i, c in enumerate(non_key)],
         exp.alias_(_newest_first(s, layout), "cdc__newest", copy=False),
     )
 
