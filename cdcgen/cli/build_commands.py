@@ -49,7 +49,7 @@ def build_command(
         ):
             for done, spec_path in enumerate(paths):
                 step(done, len(paths), f"build {spec_path.name}")
-                part = build([spec_path], out, check=check)
+                part = build([spec_path], out, check=check, parallel=True)
                 result.pipelines += part.pipelines
                 result.written += part.written
                 result.stale += part.stale

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
+import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from cdcgen import __version__
 from cdcgen.impact import ImpactDictionary, impact_dictionary
 from cdcgen.plan.model import PipelinePlan, build_plan
-from cdcgen.render.objects import DIALECTS, Dialect, SqlObject, Trees, render_objects
+from cdcgen.render.objects import DIALECTS, Dialect, Maker, SqlObject, Trees, object_makers
 from cdcgen.validate import ValidatedSpec, validate_file
 
 HEADER = (
@@ -154,22 +158,41 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def render_pipeline(vspec: ValidatedSpec, root: Path | None = None) -> dict[str, dict[str, str]]:
+def render_pipeline(
+    vspec: ValidatedSpec, root: Path | None = None, *, parallel: bool = False
+) -> dict[str, dict[str, str]]:
     """{dialect: {file name: content}} for one validated spec, manifest included; the spec
-    is named relative to ``root`` (default: the working directory)."""
+    is named relative to ``root`` (default: the working directory). With ``parallel`` a
+    forked child renders objects beside this process (``_forked``, ``_rendered``); the
+    output is the same either way."""
     with _collector_paused():
-        return _render_pipeline(vspec, root)
+        return _render_pipeline(vspec, root, parallel)
 
 
-def _render_pipeline(vspec: ValidatedSpec, root: Path | None) -> dict[str, dict[str, str]]:
+def _render_pipeline(
+    vspec: ValidatedSpec, root: Path | None, parallel: bool = False
+) -> dict[str, dict[str, str]]:
     plan = build_plan(vspec, spec_digest(vspec))
-    out: dict[str, dict[str, str]] = {}
     label = _spec_label(vspec.file, root)
     header = HEADER.format(spec=label)
-    trees = Trees()
     impact = impact_dictionary(vspec.spec)  # the same for both dialects
+    trees = Trees()  # dialect-neutral trees, shared by the dialects in one process
+    makers = {d: dict(object_makers(plan, d, trees)) for d in DIALECTS}
+    units = list(dict.fromkeys(key for each in makers.values() for key in each))
+    if parallel and _can_fork():
+        take = _shared_counter()
+        theirs = _forked(partial(_rendered, makers, units, take))
+        rendered = _rendered(makers, units, take)
+        rendered.update(theirs() or {})
+    else:
+        rendered = {}
+    # what no process rendered (all of it, unless parallel; or a failed child's share),
+    # rendered here: a real error is then raised here too
+    missing = [key for key in units if key not in rendered]
+    rendered.update(_rendered(makers, missing, itertools.count().__next__))
+    out: dict[str, dict[str, str]] = {}
     for dialect in DIALECTS:
-        objects = render_objects(plan, dialect, trees)
+        objects = [rendered[key][dialect] for key in makers[dialect]]
         files = {o.file: header + o.sql for o in objects}
         body = manifest(plan, vspec, dialect, files, objects, impact, label)
         files["manifest.json"] = json.dumps(body, indent=2, sort_keys=False) + "\n"
@@ -177,16 +200,88 @@ def _render_pipeline(vspec: ValidatedSpec, root: Path | None) -> dict[str, dict[
     return out
 
 
+#: Rendered objects: {object key: {dialect: object}} (keys of ``object_makers``).
+Rendered = dict[str, dict[Dialect, SqlObject]]
+
+
+def _rendered(
+    makers: dict[Dialect, dict[str, Maker]], units: list[str], take: Callable[[], int]
+) -> Rendered:
+    """Render units (object keys) in every dialect that has them, taking the next unit's
+    index from ``take`` until the units run out. Processes that share ``take`` share the
+    units as they go, so neither waits for the other while units remain."""
+    out: Rendered = {}
+    while (j := take()) < len(units):
+        key = units[j]
+        out[key] = {dialect: each[key]() for dialect, each in makers.items() if key in each}
+    return out
+
+
+def _can_fork() -> bool:
+    """Forking exists only on POSIX, and it is safe only from a process with one thread."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+def _shared_counter() -> Callable[[], int]:
+    """0, 1, 2, … across this process and the children it forks after this call."""
+    value = multiprocessing.get_context("fork").Value("i", 0)
+
+    def take() -> int:
+        with value.get_lock():
+            j = int(value.value)
+            value.value = j + 1
+        return j
+
+    return take
+
+
+def _forked(work: Callable[[], Rendered]) -> Callable[[], Rendered | None]:
+    """Start ``work`` in a forked child now; the returned function waits for its result,
+    None if there is none (no fork here, or the child failed).
+
+    ``cdcgen build`` renders a spec's objects in two processes this way, on two cores.
+    If the child fails, the caller renders its share itself."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send(work())
+        except BaseException:  # the parent renders this share and raises
+            send.send(None)
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    send.close()
+
+    def wait() -> Rendered | None:
+        try:
+            result: Rendered | None = receive.recv()
+        except EOFError:  # the child died without an answer
+            result = None
+        finally:
+            receive.close()
+            process.join()
+        return result
+
+    return wait
+
+
 def build(
-    paths: Iterable[str | Path], out_dir: str | Path = "generated", *, check: bool = False
+    paths: Iterable[str | Path],
+    out_dir: str | Path = "generated",
+    *,
+    check: bool = False,
+    parallel: bool = False,
 ) -> BuildResult:
-    """Build every spec; with ``check`` report stale or missing files instead of writing."""
+    """Build every spec; with ``check`` report stale or missing files instead of writing;
+    with ``parallel`` render the dialects in two processes (``render_pipeline``)."""
     result = BuildResult()
     root = Path(out_dir)
     for spec_path in spec_files(paths):
         with _collector_paused():
             vspec = validate_file(spec_path)
-            rendered = render_pipeline(vspec, root.resolve().parent)
+            rendered = render_pipeline(vspec, root.resolve().parent, parallel=parallel)
         result.pipelines.append(vspec.spec.pipeline)
         for dialect, files in rendered.items():
             target = root / vspec.spec.pipeline / dialect

@@ -686,53 +686,78 @@ def _check_freshness_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     )
 
 
-def _views(r: Renderer, p: PipelinePlan) -> list[SqlObject]:
-    def build() -> list[tuple[str, exp.Create]]:
-        made = [views.changes_view(p, s) for s in p.sources]
-        made += [views.full_view(p, t) for t in p.targets]
-        return [*made, views.status_view(p), views.freshness_view(p)]
+def _view_object(r: Renderer, key: str, build: Callable[[], tuple[str, exp.Create]]) -> SqlObject:
+    name, create = r.trees.get(("view", key), build)
+    return SqlObject(name, "view", r.statement(create) + "\n")
 
-    made = r.trees.get(("views",), build)
-    return [SqlObject(name, "view", r.statement(create) + "\n") for name, create in made]
+
+def _view_makers(p: PipelinePlan) -> list[tuple[str, Callable[[], tuple[str, exp.Create]]]]:
+    """(tree key, builder) of every view: one each, so that no maker holds them all."""
+    made = [(f"changes:{s.name}", partial(views.changes_view, p, s)) for s in p.sources]
+    made += [(f"full:{t.name}", partial(views.full_view, p, t)) for t in p.targets]
+    return [*made, ("status", partial(views.status_view, p)), ("freshness", partial(views.freshness_view, p))]
+
+
+#: Renders one object when called (see ``object_makers``).
+Maker = Callable[[], SqlObject]
 
 
 def render_objects(
     p: PipelinePlan, dialect: Dialect, trees: Trees | None = None
 ) -> list[SqlObject]:
     """Every object of a pipeline for one dialect, in deployment order."""
+    return [make() for _, make in object_makers(p, dialect, trees)]
+
+
+def object_makers(
+    p: PipelinePlan, dialect: Dialect, trees: Trees | None = None
+) -> list[tuple[str, Maker]]:
+    """The objects of ``render_objects``, unrendered, in the same order, each under a key
+    that names the same object in every dialect (``"table:cdc.run_log"``). No maker
+    depends on another, so they may run in any order or process: ``cdcgen build`` shares
+    them between two."""
     r = Renderer(dialect, trees or Trees())
+
+    def one(key: str, make: Callable[..., SqlObject], *args: object) -> tuple[str, Maker]:
+        return key, lambda: make(*args)
+
     schemas = dict.fromkeys([p.cdc_schema, p.staging_schema, p.baseline_schema, p.target_schema])
-    objects = [SqlObject(s, "schema", r.statement(ddl.create_schema(s)) + "\n") for s in schemas]
-    objects += [
-        _table_object(r, "state_table", d, ddl.uncompressed_columns(p, d)) for d in ddl.state_tables(p)
+    makers = [one(f"schema:{s}", _schema_object, r, s) for s in schemas]
+    tables: list[tuple[Kind, ddl.TableDef, exp.Expression | None]] = [
+        ("state_table", d, ddl.uncompressed_columns(p, d)) for d in ddl.state_tables(p)
     ]
-    objects += [_table_object(r, "state_table", d) for d in ddl.tombstone_tables(p)]
-    objects += [
-        _table_object(r, "state_table", d)
-        for d in [*ddl.tombstone_log_tables(p), *ddl.version_log_tables(p)]
+    tables += [
+        ("state_table", d, None)
+        for d in [*ddl.tombstone_tables(p), *ddl.tombstone_log_tables(p), *ddl.version_log_tables(p)]
     ]
-    objects += [_table_object(r, "staging_table", d) for d in ddl.staging_tables(p)]
-    objects += [_table_object(r, "baseline_table", d) for d in ddl.baseline_tables(p)]
-    objects += [_table_object(r, "target_table", ddl.target_table(t)) for t in p.targets]
+    tables += [("staging_table", d, None) for d in ddl.staging_tables(p)]
+    tables += [("baseline_table", d, None) for d in ddl.baseline_tables(p)]
+    tables += [("target_table", ddl.target_table(t), None) for t in p.targets]
+    makers += [one(f"table:{d.table}", _table_object, r, k, d, u) for k, d, u in tables]
     if dialect == "postgres":
-        objects += [
-            SqlObject(ix.name, "index", r.statement(ddl.create_index(ix)) + "\n")
-            for ix in [*ddl.postgres_indexes(p), *ddl.current_version_indexes(p)]
+        indexes: list[tuple[Kind, ddl.IndexDef]] = [
+            ("index", ix) for ix in [*ddl.postgres_indexes(p), *ddl.current_version_indexes(p)]
         ]
-        objects += [
-            SqlObject(ix.name, "staging_index", r.statement(ddl.create_index(ix)) + "\n")
-            for ix in ddl.staging_indexes(p)
-        ]
-    objects += _views(r, p)
-    objects += [_detect_source_procedure(r, p, src) for src in p.sources]
-    objects += [_sync_source_procedure(r, p, src) for src in p.sources]
-    objects += [_detect_procedure(r, p), _sync_procedure(r, p)]
-    objects += [_whole_apply_procedure(r, p, t) for t in p.facts]
-    objects += [_apply_procedure(r, p, t) for t in p.targets]
-    objects += [_apply_dispatch_procedure(r, p)]
-    objects += [
-        _run_procedure(r, p), _rebuild_procedure(r, p), _verify_procedure(r, p),
-        _verify_deep_procedure(r, p), _check_freshness_procedure(r, p),
-    ]
-    objects += [_undo_procedure(r, p), _rollback_procedure(r, p), _rollback_to_procedure(r, p)]
-    return objects
+        indexes += [("staging_index", ix) for ix in ddl.staging_indexes(p)]
+        makers += [one(f"index:{ix.name}", _index_object, r, k, ix) for k, ix in indexes]
+    makers += [one(f"view:{key}", _view_object, r, key, build) for key, build in _view_makers(p)]
+    makers += [one(f"detect:{s.name}", _detect_source_procedure, r, p, s) for s in p.sources]
+    makers += [one(f"sync:{s.name}", _sync_source_procedure, r, p, s) for s in p.sources]
+    makers += [one("detect", _detect_procedure, r, p), one("sync", _sync_procedure, r, p)]
+    makers += [one(f"whole_apply:{t.name}", _whole_apply_procedure, r, p, t) for t in p.facts]
+    makers += [one(f"apply:{t.name}", _apply_procedure, r, p, t) for t in p.targets]
+    whole_pipeline = (
+        _apply_dispatch_procedure, _run_procedure, _rebuild_procedure, _verify_procedure,
+        _verify_deep_procedure, _check_freshness_procedure, _undo_procedure,
+        _rollback_procedure, _rollback_to_procedure,
+    )  # fmt: skip
+    makers += [one(f.__name__, f, r, p) for f in whole_pipeline]
+    return makers
+
+
+def _schema_object(r: Renderer, schema: str) -> SqlObject:
+    return SqlObject(schema, "schema", r.statement(ddl.create_schema(schema)) + "\n")
+
+
+def _index_object(r: Renderer, kind: Kind, ix: ddl.IndexDef) -> SqlObject:
+    return SqlObject(ix.name, kind, r.statement(ddl.create_index(ix)) + "\n")
