@@ -87,3 +87,18 @@ def test_a_failing_child_sends_nothing() -> None:
         raise RuntimeError("boom")
 
     assert build._forked(fails)() is None
+
+
+def test_the_child_does_not_repeat_unflushed_output() -> None:
+    """A forked child flushes its copy of stdout when it ends: text the parent had not
+    flushed yet must not come out twice (multiprocessing flushes before it forks; a
+    bare ``os.fork`` would not)."""
+    script = (
+        "from cdcgen.render import build\n"
+        "print('before', end='')\n"
+        "assert build._forked(lambda: {})() == {}\n"
+        "print('after')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "beforeafter\n"

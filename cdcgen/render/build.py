@@ -12,6 +12,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -218,8 +219,10 @@ def _rendered(
 
 
 def _can_fork() -> bool:
-    """Forking exists only on POSIX, and it is safe only from a process with one thread."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    """Forking is safe only from a process with one thread, and only where the system's
+    own libraries allow it: Linux (macOS frameworks may crash a forked child; Windows
+    has no fork)."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def _shared_counter() -> Callable[[], int]:
