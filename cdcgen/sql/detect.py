@@ -533,8 +533,15 @@ def staged_probe(p: PipelinePlan, s: SourcePlan) -> exp.Select:
 def _same_row(s: SourcePlan, left: str, right: str) -> exp.Expression:
     """Every column equal, NULL equal to NULL. Raw values are compared: staging wider
     than the baseline can only make an equal row look different (then the source is
-    detected as usual), never the other way round."""
-    return and_all(exp.Not(this=differs(col(c, left), col(c, right))) for c in s.column_names)
+    detected as usual), never the other way round.
+
+    The key is compared with a plain ``=``: a baseline key is never NULL, so this is the
+    same test, and it gives the anti-joins of :func:`_snapshot_differs` an equi-join
+    condition. Without one the planner can only run a nested loop, every row against every row: a full
+    snapshot of 100,000 rows would cost 10^10 comparisons a run."""
+    keys = [eq(col(k, left), col(k, right)) for k in s.key]
+    rest = [exp.Not(this=differs(col(c, left), col(c, right))) for c in s.column_names if c not in s.key]
+    return and_all([*keys, *rest])
 
 
 def _snapshot_differs(s: SourcePlan) -> exp.Select:
