@@ -38,11 +38,13 @@ def test_two_working_directories_build_identical_files(tmp_path: Path, monkeypat
     assert "from ../../../" in header and header.split(" from ")[1].startswith("../")
 
 
-def test_console_build_is_fresh() -> None:
-    """The console script builds with the cyclic collector off (cli.output.ONE_SHOT):
-    the same files as in-process builds."""
+@pytest.mark.parametrize("spec", ["mappings/orders.yml", "mappings/vendor.yml"])
+def test_console_build_is_fresh(spec: str) -> None:
+    """The console script builds with the cyclic collector off (cli.output.ONE_SHOT), and
+    as a one-thread process it renders in two processes (a forked child,
+    tests/test_build_parallel.py): the same files as in-process builds."""
     result = subprocess.run(
-        [sys.executable, "-m", "cdcgen", "build", "--check", "mappings/orders.yml", "-o", "generated"],
+        [sys.executable, "-m", "cdcgen", "build", "--check", spec, "-o", "generated"],
         cwd=REPO,
         capture_output=True,
         text=True,
