@@ -239,8 +239,8 @@ def _shared_counter() -> Callable[[], int]:
 
 
 def _forked(work: Callable[[], Rendered]) -> Callable[[], Rendered | None]:
-    """Start ``work`` in a forked child now; the returned function waits for its result,
-    None if there is none (no fork here, or the child failed).
+    """Start ``work`` in a forked child now (see ``_can_fork`` for where that is safe);
+    the returned function waits for its result, None if the child failed or died.
 
     ``cdcgen build`` renders a spec's objects in two processes this way, on two cores.
     If the child fails, the caller renders its share itself."""
