@@ -278,7 +278,7 @@ def build(
     parallel: bool = False,
 ) -> BuildResult:
     """Build every spec; with ``check`` report stale or missing files instead of writing;
-    with ``parallel`` render the dialects in two processes (``render_pipeline``)."""
+    with ``parallel`` render each spec's objects in two processes (``render_pipeline``)."""
     result = BuildResult()
     root = Path(out_dir)
     for spec_path in spec_files(paths):

@@ -537,11 +537,10 @@ def _same_row(s: SourcePlan, left: str, right: str) -> exp.Expression:
 
     The key is compared with a plain ``=``: a baseline key is never NULL, so this is the
     same test, and it gives the anti-joins of :func:`_snapshot_differs` an equi-join
-    condition. Without one the planner can only run a nested loop, every row against every row: a full
-    snapshot of 100,000 rows would cost 10^10 comparisons a run."""
-    keys = [eq(col(k, left), col(k, right)) for k in s.key]
+    condition. Without one the planner can only run a nested loop, every row against
+    every row: a full snapshot of 100,000 rows would cost 10^10 comparisons a run."""
     rest = [exp.Not(this=differs(col(c, left), col(c, right))) for c in s.column_names if c not in s.key]
-    return and_all([*keys, *rest])
+    return and_all([keys_equal(s.key, left, right), *rest])
 
 
 def _snapshot_differs(s: SourcePlan) -> exp.Select:
