@@ -158,17 +158,10 @@ def postgres_rendering(spec_path: str | Path) -> dict[str, str]:
 
 def render_postgres_only(spec_path: str | Path) -> dict[str, str]:
     """``render_pipeline(...)["postgres"]`` without the Redshift half (half the time)."""
-    from cdcgen.render import build as b
-    from cdcgen.render.objects import render_objects
+    from cdcgen.render.build import render_pipeline
     from cdcgen.validate import validate_file
 
-    vspec = validate_file(spec_path)
-    plan = b.build_plan(vspec, b.spec_digest(vspec))
-    objects = render_objects(plan, "postgres")
-    header = b.HEADER.format(spec=b._spec_label(vspec.file))
-    files = {o.file: header + o.sql for o in objects}
-    files["manifest.json"] = json.dumps(b.manifest(plan, vspec, "postgres", files, objects), indent=2)
-    return files
+    return render_pipeline(validate_file(spec_path), dialects=("postgres",))["postgres"]
 
 
 def deploy_files(conn: psycopg.Connection, files: dict[str, str]) -> dict[str, Any]:
