@@ -49,7 +49,7 @@ def postgres_files(spec_path: str | Path) -> dict[str, str]:
     """The PostgreSQL rendering of a spec, rendered once per test session."""
     key = str(Path(spec_path).resolve())
     if key not in _RENDER_CACHE:
-        _RENDER_CACHE[key] = render_pipeline(validate_file(spec_path))["postgres"]
+        _RENDER_CACHE[key] = render_pipeline(validate_file(spec_path), dialects=("postgres",))["postgres"]
     return _RENDER_CACHE[key]
 
 

@@ -151,7 +151,7 @@ def postgres_rendering(spec_path: str | Path) -> dict[str, str]:
                 files = {p.name: p.read_text(encoding="utf-8") for p in out.parent.iterdir()}
                 break
         if files is None:
-            files = render_pipeline(validate_file(path))["postgres"]
+            files = render_pipeline(validate_file(path), dialects=("postgres",))["postgres"]
         _FILES[key] = files
     return _FILES[key]
 

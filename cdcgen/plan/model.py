@@ -58,6 +58,8 @@ class SourcePlan:
     #: "any": staging may hold text where the spec says date/time/number (cast-checked);
     #: "declared": staging holds the declared types (spec ``staging_types``)
     staging_types: str = "any"
+    #: the baseline table's Redshift physical design (spec ``redshift``)
+    hints: TableHints | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -265,6 +267,7 @@ def _source_plan(spec: Spec, name: str, columns: dict[str, str]) -> SourcePlan:
         checks=tuple((n, parse_expression(e)) for n, e in src.checks.items()),
         audit=src.audit or spec.audit,
         staging_types=src.staging_types or spec.staging_types,
+        hints=src.redshift,
     )
 
 

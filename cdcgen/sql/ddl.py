@@ -297,18 +297,32 @@ def _staging_hints(s: SourcePlan) -> TableHints | None:
 
 def baseline_tables(p: PipelinePlan) -> list[TableDef]:
     return [
-        TableDef(s.baseline, s.columns, s.key, TableHints(sortkey=s.key), s.key) for s in p.sources
+        TableDef(s.baseline, s.columns, s.key, sorted_by_default(s.hints, s.key), s.key)
+        for s in p.sources
     ]
+
+
+def sorted_by_default(hints: TableHints | None, sortkey: tuple[str, ...]) -> TableHints:
+    """The spec's ``redshift`` hints, sorted by ``sortkey`` unless they name a sort key.
+    A run reads a baseline, a fact or a dimension by its key (MERGE, DELETE … USING, the
+    keyed recompute), so the key stays the sort key and zone maps skip the blocks
+    without the changed keys; a spec that sorts by something else says so.
+
+    >>> sorted_by_default(TableHints(diststyle="all"), ("id",)).sortkey
+    ('id',)
+    """
+    if hints is None:
+        return TableHints(sortkey=sortkey)
+    return hints if hints.sortkey else hints.model_copy(update={"sortkey": sortkey})
 
 
 def target_table(t: TargetPlan) -> TableDef:
     mapped = tuple(Column(c.name, c.type) for c in t.columns)
     if t.kind == "dimension":
         sk, *validity = bookkeeping_columns(t)
-        hints = t.hints or TableHints(sortkey=(*t.key, "valid_from"))
+        hints = sorted_by_default(t.hints, (*t.key, "valid_from"))
         return TableDef(t.table, (sk, *mapped, *validity), (sk.name,), hints, (sk.name,))
-    hints = t.hints or TableHints(sortkey=t.key)
-    return TableDef(t.table, mapped, t.key, hints, t.key)
+    return TableDef(t.table, mapped, t.key, sorted_by_default(t.hints, t.key), t.key)
 
 
 def create_table(d: TableDef) -> exp.Create:

@@ -9,4 +9,5 @@ CREATE TABLE IF NOT EXISTS public.countries (
   updated_at TIMESTAMP,
   PRIMARY KEY (code)
 )
+DISTSTYLE ALL
 SORTKEY(code);

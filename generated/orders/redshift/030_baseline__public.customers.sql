@@ -16,4 +16,6 @@ CREATE TABLE IF NOT EXISTS public.customers (
   deleted_at TIMESTAMP,
   PRIMARY KEY (id)
 )
+DISTSTYLE KEY
+DISTKEY(id)
 SORTKEY(id);

@@ -12,4 +12,6 @@ CREATE TABLE IF NOT EXISTS public.order_items (
   deleted_at TIMESTAMP,
   PRIMARY KEY (order_id, line_number)
 )
+DISTSTYLE KEY
+DISTKEY(order_id)
 SORTKEY(order_id, line_number);

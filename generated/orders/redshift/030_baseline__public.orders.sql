@@ -17,4 +17,6 @@ CREATE TABLE IF NOT EXISTS public.orders (
   updated_at TIMESTAMP,
   PRIMARY KEY (id)
 )
+DISTSTYLE KEY
+DISTKEY(id)
 SORTKEY(id);

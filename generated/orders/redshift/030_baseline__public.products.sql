@@ -12,4 +12,5 @@ CREATE TABLE IF NOT EXISTS public.products (
   updated_at TIMESTAMP,
   PRIMARY KEY (id)
 )
+DISTSTYLE ALL
 SORTKEY(id);

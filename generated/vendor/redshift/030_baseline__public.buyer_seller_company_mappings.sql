@@ -16,4 +16,6 @@ CREATE TABLE IF NOT EXISTS public.buyer_seller_company_mappings (
   deleted_at TIMESTAMP,
   PRIMARY KEY (id)
 )
-SORTKEY(id);
+DISTSTYLE KEY
+DISTKEY(dealing_with_company_id)
+SORTKEY(dealing_with_company_id);

@@ -31,4 +31,5 @@ CREATE TABLE IF NOT EXISTS public.cities (
   deleted_at TIMESTAMP,
   PRIMARY KEY (id)
 )
+DISTSTYLE ALL
 SORTKEY(id);

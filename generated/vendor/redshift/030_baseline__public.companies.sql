@@ -47,4 +47,6 @@ CREATE TABLE IF NOT EXISTS public.companies (
   deleted_at TIMESTAMP,
   PRIMARY KEY (id)
 )
+DISTSTYLE KEY
+DISTKEY(id)
 SORTKEY(id);

@@ -34,4 +34,5 @@ CREATE TABLE IF NOT EXISTS public.countries (
   updated_at TIMESTAMP,
   PRIMARY KEY (id)
 )
+DISTSTYLE ALL
 SORTKEY(id);

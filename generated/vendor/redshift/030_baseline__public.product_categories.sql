@@ -32,4 +32,5 @@ CREATE TABLE IF NOT EXISTS public.product_categories (
   updated_at TIMESTAMP,
   PRIMARY KEY (id)
 )
+DISTSTYLE ALL
 SORTKEY(id);

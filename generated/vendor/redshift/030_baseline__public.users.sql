@@ -44,4 +44,6 @@ CREATE TABLE IF NOT EXISTS public.users (
   deleted_at TIMESTAMP,
   PRIMARY KEY (id)
 )
+DISTSTYLE KEY
+DISTKEY(id)
 SORTKEY(id);
