@@ -239,6 +239,22 @@ def test_a_kept_table_takes_the_storage_its_build_gained(db, mini_build, edit_bu
     assert plan_for(db, mini_build).is_noop
 
 
+def test_a_table_whose_ddl_changed_but_not_its_columns_is_kept_and_said_so(db, mini_build, edit_build):
+    """A new DISTKEY or SORTKEY (a spec's ``redshift`` hints) changes a table's DDL text and
+    nothing else: the deployed table and its rows are kept, and the plan says how to
+    apply the new layout by hand (redistributing a table is an operator's decision)."""
+    deploy(db, mini_build, with_staging=True)
+    load_items(db, (1, "anvil"))
+    edit_build(mini_build, "mart.fact_item", replace=(");\n", ");\n-- re-sorted\n"))
+
+    plan = plan_for(db, mini_build, with_staging=True)
+    step = next(s for s in plan.steps if s.obj.name == "mart.fact_item")
+    assert step.action is Action.UNCHANGED and not step.statements
+    assert any("ALTER DISTKEY" in reason for reason in step.reasons), step.reasons
+    apply_plan(db, plan)
+    assert db.fetchall("SELECT item_id, item_name FROM mart.fact_item") == [(1, "anvil")]
+
+
 def test_key_change_of_a_target_is_refused_then_backfilled(db, mini_build, edit_build):
     deploy(db, mini_build)
     edit_build(mini_build, "mart.fact_item", key=["item_id", "item_name"])

@@ -94,7 +94,8 @@ def staging_ddl(
         from cdcgen.validate import validate_file
 
         vspec = validate_file(spec)
-        statements = staging_statements(render_pipeline(vspec)[dialect])
+        rendered = render_pipeline(vspec, dialects=(dialect,))  # type: ignore[arg-type]
+        statements = staging_statements(rendered[dialect])
     if as_json:
         emit_json({"pipeline": vspec.spec.pipeline, "dialect": dialect, "statements": statements})
         return

@@ -339,25 +339,19 @@ def build_and_validate(
             if recorded.get("spec_sha256") == digest:
                 return load_manifest(committed), vspec
     directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cdcgen-demo-build-")))
-    for name, text in postgres_rendering(vspec, digest).items():
+    for name, text in postgres_rendering(vspec).items():
         (directory / name).write_text(text, encoding="utf-8")
     return load_manifest(directory), vspec
 
 
-def postgres_rendering(vspec: ValidatedSpec, digest: str) -> dict[str, str]:
-    """What ``cdcgen build`` writes to ``generated/<pipeline>/postgres``, without
-    rendering the Redshift half the demo does not deploy (about half the time)."""
-    from cdcgen.plan.model import build_plan as plan_pipeline
-    from cdcgen.render.build import HEADER, manifest
-    from cdcgen.render.objects import render_objects
+def postgres_rendering(vspec: ValidatedSpec) -> dict[str, str]:
+    """What ``cdcgen build`` writes to ``generated/<pipeline>/postgres`` (the spec named by
+    its file name), without rendering the Redshift half the demo does not deploy (about
+    half the time)."""
+    from cdcgen.render.build import render_pipeline
 
-    plan = plan_pipeline(vspec, digest)
-    label = Path(vspec.file).name
-    objects = render_objects(plan, "postgres")
-    files = {o.file: HEADER.format(spec=label) + o.sql for o in objects}
-    body = manifest(plan, vspec, "postgres", files, objects, spec_label=label)
-    files["manifest.json"] = json.dumps(body, indent=2, sort_keys=False) + "\n"
-    return files
+    root = Path(vspec.file).resolve().parent
+    return render_pipeline(vspec, root, dialects=("postgres",))["postgres"]
 
 
 def _check_vendor_sources(sources: Any, spec: Path) -> None:

@@ -283,7 +283,8 @@ class _Planner:
         if text_changed and not (diff.added or destructive):
             notes.append(
                 "DDL text changed but columns and key match: the table is kept "
-                "(DISTKEY/SORTKEY changes need a deep copy by hand)"
+                "(a DISTKEY/SORTKEY change is applied by hand: ALTER TABLE … ALTER DISTKEY, "
+                "ALTER SORTKEY, or a deep copy)"
             )
         if destructive:
             refusal = self._refusal(obj, diff)
