@@ -11,7 +11,7 @@ from sqlglot import exp
 from cdcgen.errors import SpecError
 from cdcgen.spec.catalog import LoadedCatalog, load_catalog_located
 from cdcgen.spec.loader import PathT
-from cdcgen.spec.model import IDENT_PATTERN, Source, Spec
+from cdcgen.spec.model import IDENT_PATTERN, Source, Spec, TableHints
 from cdcgen.validate.expressions import ExprProblem, column_refs, parse_scalar
 from cdcgen.validate.report import Report, report_call_problems, report_non_condition, suggest
 from cdcgen.validate.types import (
@@ -178,7 +178,11 @@ def check_source(name: str, source: Source, columns: Columns, report: Report) ->
         check_row_expression(name, columns, (*base, "checks", check_name), text, report)
 
     if source.redshift is not None:
-        check_hints(name, source.redshift.distkey, source.redshift.sortkey, columns, base, report)
+        # the hints shape the baseline, which keeps neither the load time nor the op column
+        op_column = source.deletes.op_column if source.deletes else None
+        staged_only = {source.loaded_at: "the load time", op_column: "the op column"}
+        baseline = {c: t for c, t in columns.items() if c not in staged_only}
+        check_hints(f"the baseline {name}", source.redshift, baseline, base, report, staged_only)
 
 
 def check_row_expression(
@@ -217,21 +221,37 @@ def check_row_expression(
 
 def check_hints(
     table: str,
-    distkey: str | None,
-    sortkey: tuple[str, ...],
+    hints: TableHints,
     columns: Mapping[str, object],
     base: PathT,
     report: Report,
+    staged_only: Mapping[str | None, str] | None = None,
 ) -> None:
-    """Redshift DISTKEY/SORTKEY must name columns of the table they are declared on."""
+    """Redshift DISTKEY/SORTKEY must name columns of the table they are declared on, and
+    a DISTKEY goes with DISTSTYLE KEY (given or left out) only. ``staged_only``: columns
+    of a source's staging that its baseline leaves out, and what they are."""
+
+    def why_not(column: str) -> str:
+        if staged_only and column in staged_only:
+            return f": {staged_only[column]} stays in staging"
+        return suggest(column, columns, what="columns")
+
+    distkey, sortkey = hints.distkey, hints.sortkey
     if distkey is not None and distkey not in columns:
         report.error(
             (*base, "redshift", "distkey"),
-            f"distkey '{distkey}' is not a column of {table}{suggest(distkey, columns, what='columns')}",
+            f"distkey '{distkey}' is not a column of {table}{why_not(distkey)}",
         )
+    if distkey is not None and hints.diststyle not in (None, "key"):
+        report.error(
+            (*base, "redshift", "diststyle"),
+            f"diststyle {hints.diststyle} with a distkey: a distkey needs diststyle key (or none)",
+        )
+    if distkey is None and hints.diststyle == "key":
+        report.error((*base, "redshift", "diststyle"), "diststyle key needs a distkey")
     for i, column in enumerate(sortkey):
         if column not in columns:
             report.error(
                 (*base, "redshift", "sortkey", i),
-                f"sortkey column '{column}' is not a column of {table}{suggest(column, columns, what='columns')}",
+                f"sortkey column '{column}' is not a column of {table}{why_not(column)}",
             )

@@ -178,14 +178,7 @@ def _check_target(
     if isinstance(target, Dimension):
         _check_history(base, target, report)
     if target.redshift is not None:
-        check_hints(
-            name,
-            target.redshift.distkey,
-            target.redshift.sortkey,
-            dict(target.columns),
-            base,
-            report,
-        )
+        check_hints(name, target.redshift, dict(target.columns), base, report)
     return types
 
 
