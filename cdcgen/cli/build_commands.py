@@ -88,14 +88,15 @@ def staging_ddl(
     team: what each source's staging table holds is described in docs/staging.md)."""
     with reported(as_json):
         from cdcgen.render.build import render_pipeline, staging_statements
+        from cdcgen.render.objects import DIALECTS
 
-        if dialect not in ("redshift", "postgres"):
+        chosen = [d for d in DIALECTS if d == dialect]
+        if not chosen:
             fail(f"unknown dialect '{dialect}': redshift or postgres", 1, as_json)
         from cdcgen.validate import validate_file
 
         vspec = validate_file(spec)
-        rendered = render_pipeline(vspec, dialects=(dialect,))  # type: ignore[arg-type]
-        statements = staging_statements(rendered[dialect])
+        statements = staging_statements(render_pipeline(vspec, dialects=chosen)[dialect])
     if as_json:
         emit_json({"pipeline": vspec.spec.pipeline, "dialect": dialect, "statements": statements})
         return
