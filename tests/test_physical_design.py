@@ -59,3 +59,24 @@ def test_redshift_tables_carry_the_spec_hints(pipeline: str, file: str, expected
 
 def test_postgres_tables_carry_no_redshift_hints() -> None:
     assert _physical("vendor", "postgres", "030_baseline__public.buyer_seller_company_mappings.sql") == {}
+
+
+def test_a_dimension_may_be_sorted_by_its_version_columns(tmp_path) -> None:
+    """A dimension's table holds the version columns cdcgen adds (``valid_from``, …), so
+    its hints may name them: the default sort key is the key and ``valid_from``."""
+    from cdcgen.render.build import render_pipeline
+    from cdcgen.validate import validate_file
+
+    text = (REPO / "mappings" / "vendor.yml").read_text(encoding="utf-8")
+    hints = "redshift: {distkey: company_id, sortkey: [company_id]}\n"
+    dimension = text.index("dimensions:")
+    assert hints in text[dimension:]
+    spec = tmp_path / "vendor.yml"
+    spec.write_text(
+        text[:dimension]
+        + text[dimension:].replace(hints, "redshift: {distkey: company_id, sortkey: [company_id, valid_from]}\n"),
+        encoding="utf-8",
+    )
+    files = render_pipeline(validate_file(spec), tmp_path, dialects=("redshift",))["redshift"]
+    ddl = files["040_target__staging_public.dim_company.sql"]
+    assert ddl.rstrip().endswith("SORTKEY(company_id, valid_from);"), ddl[-200:]

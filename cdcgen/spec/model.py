@@ -176,6 +176,11 @@ class Fact(Strict):
     audit: Audit | None = None  # the pipeline's ``audit`` when not given
 
 
+#: The version columns cdcgen adds to an SCD2 dimension's table, besides its surrogate key
+#: ``<d>_sk`` (README, spec reference): validation and the generated SQL share the names.
+VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED = "valid_from", "valid_to", "is_current", "is_deleted"
+
+
 class Dimension(Strict):
     """An SCD Type 2 dimension: ``history`` columns open a new version."""
 

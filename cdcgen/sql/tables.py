@@ -5,8 +5,7 @@ the DDL does not import the procedure modules that import it."""
 from __future__ import annotations
 
 from cdcgen.plan.model import Column, PipelinePlan, SourcePlan, Table, TargetPlan
-
-VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED = "valid_from", "valid_to", "is_current", "is_deleted"
+from cdcgen.spec.model import IS_CURRENT, IS_DELETED, VALID_FROM, VALID_TO
 
 
 def tombstones(p: PipelinePlan, s: SourcePlan) -> Table:

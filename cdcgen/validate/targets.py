@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from cdcgen.spec.loader import PathT
-from cdcgen.spec.model import ColumnDef, Dimension, Fact, Spec, column_expr
+from cdcgen.spec.model import (
+    IS_CURRENT,
+    IS_DELETED,
+    VALID_FROM,
+    VALID_TO,
+    ColumnDef,
+    Dimension,
+    Fact,
+    Spec,
+    column_expr,
+)
 from cdcgen.validate.expressions import ExprProblem, column_refs, conjuncts, parse_scalar
 from cdcgen.validate.inference import InferenceProblem, infer_type
 from cdcgen.validate.report import Report, report_call_problems, report_non_condition, suggest
@@ -92,7 +102,7 @@ def as_of_columns(name: str, columns: dict[str, str]) -> dict[str, str]:
     """What an as_of alias exposes: the dimension's columns, its surrogate key, the
     version's start and its deleted flag. Not ``valid_to`` nor ``is_current``: they change
     when a later version opens, which is not the dimension "as it was" at that time."""
-    return {**columns, f"{name}_sk": "bigint", "valid_from": "timestamp", "is_deleted": "boolean"}
+    return {**columns, f"{name}_sk": "bigint", VALID_FROM: "timestamp", IS_DELETED: "boolean"}
 
 
 def _check_target_names(spec: Spec, report: Report) -> None:
@@ -178,7 +188,13 @@ def _check_target(
     if isinstance(target, Dimension):
         _check_history(base, target, report)
     if target.redshift is not None:
-        check_hints(name, target.redshift, dict(target.columns), base, report)
+        table_columns: dict[str, object] = dict(target.columns)
+        if isinstance(target, Dimension):
+            # the version columns cdcgen adds are the dimension table's columns too (its
+            # default sort key is the key and valid_from)
+            versions = (f"{name}_sk", VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED)
+            table_columns |= dict.fromkeys(versions, "bookkeeping")
+        check_hints(name, target.redshift, table_columns, base, report)
     return types
 
 
