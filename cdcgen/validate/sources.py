@@ -180,7 +180,8 @@ def check_source(name: str, source: Source, columns: Columns, report: Report) ->
     if source.redshift is not None:
         # the hints shape the baseline, which keeps neither the load time nor the op column
         op_column = source.deletes.op_column if source.deletes else None
-        staged_only = {source.loaded_at: "the load time", op_column: "the op column"}
+        named = ((source.loaded_at, "the load time"), (op_column, "the op column"))
+        staged_only = {column: what for column, what in named if column is not None}
         baseline = {c: t for c, t in columns.items() if c not in staged_only}
         check_hints(f"the baseline {name}", source.redshift, baseline, base, report, staged_only)
 
@@ -225,7 +226,7 @@ def check_hints(
     columns: Mapping[str, object],
     base: PathT,
     report: Report,
-    staged_only: Mapping[str | None, str] | None = None,
+    staged_only: Mapping[str, str] | None = None,
 ) -> None:
     """Redshift DISTKEY/SORTKEY must name columns of the table they are declared on, and
     a DISTKEY goes with DISTSTYLE KEY (given or left out) only. ``staged_only``: columns
