@@ -340,3 +340,53 @@ def drop_item_name(edit_build, build) -> None:
         replace=("  item_name VARCHAR(100),\n", ""),
         columns=FACT_COLUMNS[:1],
     )
+
+
+def _overloads(db: Database, name: str) -> list[str]:
+    return [
+        r[0]
+        for r in db.fetchall(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.proname = %s ORDER BY 1", [name]
+        )
+    ]
+
+
+def test_a_procedure_whose_arguments_changed_replaces_the_old_one(db, mini_build, edit_build):
+    """CREATE OR REPLACE with other argument types adds an overload; the old procedure
+    would stay callable beside the new one. Deploy drops it first (a step procedure that
+    gained its INOUT statement counter is such a change)."""
+    deploy(db, mini_build)
+    edit_build(
+        mini_build,
+        "cdc.sp_mini_rebuild",
+        replace=("sp_mini_rebuild(p_target VARCHAR)", "sp_mini_rebuild(p_target VARCHAR, INOUT p_n BIGINT)"),
+    )
+    plan = plan_for(db, mini_build)
+    step = next(s for s in plan.steps if s.obj.name == "cdc.sp_mini_rebuild")
+    assert [s.sql for s in step.statements][0] == (
+        'DROP PROCEDURE "cdc"."sp_mini_rebuild"(character varying)'
+    )
+    apply_plan(db, plan)
+    assert _overloads(db, "sp_mini_rebuild") == ["cdc.sp_mini_rebuild(character varying,bigint)"]
+    assert plan_for(db, mini_build).is_noop
+
+
+def test_a_procedure_replaced_with_the_same_arguments_keeps_its_grants(db, mini_build, edit_build):
+    """Only overloads with other arguments are dropped: a replaced procedure keeps its OID,
+    so an EXECUTE grant to a scheduler's role survives a deploy."""
+    deploy(db, mini_build)
+    role = "cdc_scheduler_" + db.scalar("SELECT current_database()")
+    db.execute(f"CREATE ROLE {role}")
+    acl = "SELECT proacl::text FROM pg_proc WHERE oid = 'cdc.sp_mini_verify()'::regprocedure"
+    try:
+        db.execute(f"GRANT EXECUTE ON PROCEDURE cdc.sp_mini_verify() TO {role}")
+        assert f"{role}=X" in db.scalar(acl)
+        edit_build(mini_build, "cdc.sp_mini_verify", replace=("BEGIN", "BEGIN\n  -- changed"))
+        plan = plan_for(db, mini_build)
+        step = next(s for s in plan.steps if s.obj.name == "cdc.sp_mini_verify")
+        assert step.action is Action.REPLACE and len(step.statements) == 1
+        apply_plan(db, plan)
+        assert f"{role}=X" in db.scalar(acl)
+    finally:
+        db.execute(f"REVOKE ALL ON ALL PROCEDURES IN SCHEMA cdc FROM {role}")
+        db.execute(f"DROP ROLE {role}")

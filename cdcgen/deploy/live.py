@@ -9,6 +9,7 @@ catalog views both engines have: ``information_schema.columns``/``tables``,
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,8 @@ class LiveCatalog:
     views: dict[str, str]  # "schema.view" → fingerprint
     procedures: dict[str, str]  # "schema.proc" → fingerprint
     indexes: frozenset[str]  # "schema.index"
+    #: "schema.proc" → the argument types of each overload, as the catalog prints them
+    overloads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ def read_catalog(db: Database, schemas: Iterable[str]) -> LiveCatalog:
         views=_view_fingerprints(db, names),
         procedures=_procedure_fingerprints(db, names),
         indexes=_indexes(db, names) if db.dialect == "postgres" else frozenset(),
+        overloads=_procedure_overloads(db, names),
     )
 
 
@@ -207,6 +211,77 @@ def _procedure_fingerprints(db: Database, schemas: list[str]) -> dict[str, str]:
         sources.setdefault(f"{schema}.{name}", []).append(source or "")
     # Overloads (same name, other argument types) fold into one fingerprint.
     return {name: fingerprint("\n".join(sorted(texts))) or "" for name, texts in sources.items()}
+
+
+def _procedure_overloads(db: Database, schemas: list[str]) -> dict[str, tuple[str, ...]]:
+    # regprocedure prints "name(bigint,character varying)" on both engines (the AWS admin
+    # views read Redshift's procedures this way); its argument list is what DROP takes.
+    rows = db.fetchall(
+        f"""
+        SELECT n.nspname, p.proname, textin(regprocedureout(p.oid::regprocedure))
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname IN ({_in_list(schemas)})
+        """,
+        schemas,
+        what="read procedure signatures",
+    )
+    found: dict[str, list[str]] = {}
+    for schema, name, signature in rows:
+        arguments = signature[signature.index("(") + 1 : signature.rindex(")")]
+        found.setdefault(f"{schema}.{name}", []).append(arguments)
+    return {name: tuple(sorted(lists)) for name, lists in found.items()}
+
+
+def argument_types(arguments: str) -> tuple[str, ...]:
+    """The types of an argument list, comparable between a CREATE PROCEDURE's list and the
+    catalog's (modes, names and lengths dropped).
+
+    >>> argument_types("p_run_id BIGINT, INOUT p_statements BIGINT, p_target VARCHAR(127)")
+    ('bigint', 'bigint', 'varchar')
+    >>> argument_types("bigint,bigint,character varying")
+    ('bigint', 'bigint', 'varchar')
+    """
+    return tuple(_argument_type(a) for a in _split_arguments(arguments))
+
+
+def _split_arguments(arguments: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for ch in arguments:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return [part.strip() for part in parts if part.strip()]
+
+
+_MODES = frozenset({"in", "out", "inout", "variadic"})
+#: types the catalog prints without the length canonical_type requires
+_UNSIZED = {"character varying": "varchar", "varchar": "varchar", "character": "char", "char": "char"}
+
+
+def _argument_type(argument: str) -> str:
+    words = re.sub(r"\(.*\)", "", argument).lower().split()
+    if words and words[0] in _MODES:
+        words = words[1:]  # INOUT name type
+    elif len(words) > 2 and words[1] in _MODES:
+        words = words[2:]  # name INOUT type (Redshift's documented order)
+    if len(words) > 1 and not _is_type(" ".join(words)):
+        words = words[1:]  # name type
+    text = " ".join(words)
+    return _UNSIZED.get(text) or canonical_column_type(text)
+
+
+def _is_type(text: str) -> bool:
+    if text in _UNSIZED:
+        return True
+    try:
+        canonical_type(text)
+    except TypeProblem:
+        return False
+    return True
 
 
 def _indexes(db: Database, schemas: list[str]) -> frozenset[str]:

@@ -24,6 +24,7 @@ Columns present in the catalog that no deployment recorded are somebody else's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,6 +33,7 @@ from cdcgen.deploy.connect import Database
 from cdcgen.deploy.live import (
     Deployment,
     LiveCatalog,
+    argument_types,
     dialect_column_type,
     key_fingerprint,
     latest_deployment,
@@ -148,6 +150,23 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def created_arguments(sql: str) -> str:
+    """The argument list of the CREATE PROCEDURE in ``sql``.
+
+    >>> created_arguments("CREATE OR REPLACE PROCEDURE cdc.p(a BIGINT, b VARCHAR(12))\\nAS $$")
+    'a BIGINT, b VARCHAR(12)'
+    """
+    created = re.search(r"CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\s+[^(]+\(", sql, re.IGNORECASE)
+    if created is None:
+        raise ValueError("no CREATE PROCEDURE")
+    start, depth = created.end(), 1
+    for end in range(start, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        if depth == 0:
+            return sql[start:end]
+    raise ValueError("a CREATE PROCEDURE without a closing parenthesis")
+
+
 def quote_qualified(name: str) -> str:
     return ".".join(quote_ident(part) for part in name.split("."))
 
@@ -245,10 +264,25 @@ class _Planner:
             return Step(obj, Action.UNCHANGED)
         return Step(obj, Action.REPLACE, tuple(reasons), self._replacement(obj), drift=drift)
 
+    def _stale_overloads(self, obj: BuiltObject) -> tuple[Statement, ...]:
+        """DROP PROCEDURE for each live overload whose argument types the build no longer
+        has (a step procedure that gained its statement counter, say). Only those: a
+        replaced procedure keeps its OID, and with it the EXECUTE grants users gave."""
+        built = argument_types(created_arguments(self.manifest.sql(obj)))
+        return tuple(
+            Statement(
+                f"DROP PROCEDURE {quote_qualified(obj.name)}({arguments})",
+                f"drop procedure {obj.name}({arguments}): the build takes other arguments",
+            )
+            for arguments in self.catalog.overloads.get(obj.name, ())
+            if argument_types(arguments) != built
+        )
+
     def _replacement(self, obj: BuiltObject) -> tuple[Statement, ...]:
         if obj.kind != "view":
-            # Same argument types: CREATE OR REPLACE replaces in place [r_CREATE_PROCEDURE].
-            return (self._file(obj),)
+            # Same argument types: CREATE OR REPLACE replaces in place [r_CREATE_PROCEDURE];
+            # other ones would add an overload beside the old procedure, so that goes first.
+            return (*self._stale_overloads(obj), self._file(obj))
         if self.dialect == "redshift":
             # Replacing a view with other columns fails on both engines; Redshift has no
             # savepoint to try first, and late-binding views have no dependants to break.

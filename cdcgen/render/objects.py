@@ -78,6 +78,17 @@ class SqlObject:
 #: executed-statement counter of every procedure a run calls (see Renderer.counted)
 COUNTER = "v_statements"
 COUNTER_DECLARE = f"{COUNTER} BIGINT := 0"
+#: A step procedure's last argument: its caller's counter, which it advances by its own
+#: statements. One UPDATE of run_log at the run's close then records them all, where each
+#: step used to UPDATE it (Redshift compiles and queues every statement; INOUT is how a
+#: nested CALL returns a value there: AWS, r_CALL_procedure, "Nested calls").
+STEP_COUNTER = "p_statements"
+STEP_COUNTER_ARG = f"INOUT {STEP_COUNTER} BIGINT"
+
+
+def step_call(proc: str, *args: str) -> str:
+    """``CALL proc(args…, v_statements)``: a step's call, passing the caller's counter."""
+    return f"CALL {proc}({', '.join((*args, COUNTER))});"
 
 
 class Trees:
@@ -239,35 +250,20 @@ def _procedure(
 
 def _step_procedure(
     r: Renderer,
-    p: PipelinePlan,
     name: str,
     args: str,
     body: str,
     declare: Sequence[str] = (),
     settings: Sequence[str] = (),
 ) -> SqlObject:
-    """A step of a run: counts the statements it executes and adds them to the run's row."""
-    record = r.trees.get(("record_statements",), lambda: _record_statements(p))
+    """A step of a run: counts the statements it executes and hands them to its caller."""
     return _procedure(
         r,
         name,
-        args,
-        body + "\n" + r.body([record]),
+        f"{args}, {STEP_COUNTER_ARG}",
+        f"{body}\n  {STEP_COUNTER} := {STEP_COUNTER} + {COUNTER};",
         declare=[*declare, COUNTER_DECLARE],
         settings=settings,
-    )
-
-
-def _record_statements(p: PipelinePlan) -> exp.Update:
-    """run_log.statements += this step's statements (this UPDATE included)."""
-    total = exp.Add(
-        this=exp.Add(this=builders.col("statements"), expression=builders.var(COUNTER)),
-        expression=builders.lit(1),
-    )
-    return exp.update(
-        builders.table(f"{p.cdc_schema}.run_log"),
-        {"statements": total},
-        where=builders.eq(builders.col("run_id"), builders.var("p_run_id")),
     )
 
 
@@ -298,7 +294,7 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     blocks.append(_idle_block(r, p, idle, dispatch.SOURCE_ZEROS))
     body = _indented("\n".join(b for b in blocks if b))
     return _step_procedure(
-        r, p, p.proc("detect"), "p_run_id BIGINT", body, declare=[f"{v} BIGINT" for v in staged_vars]
+        r, p.proc("detect"), "p_run_id BIGINT", body, declare=[f"{v} BIGINT" for v in staged_vars]
     )
 
 
@@ -322,7 +318,7 @@ def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> S
     rest = r.counted(steps.rest, 2)
     if steps.typed_probe is None:
         body = r.counted(steps.staged, 2) + "\n" + rest
-        return _step_procedure(r, p, detect_source_proc(p, src), "p_run_id BIGINT", body)
+        return _step_procedure(r, detect_source_proc(p, src), "p_run_id BIGINT", body)
     probe = _select_into(r, [builders.col("n")], [detect.TYPED_VAR], steps.typed_probe)
     staged = r.template(
         "typed_staging.sql.j2",
@@ -336,7 +332,6 @@ def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> S
     staged = _indented(staged)
     return _step_procedure(
         r,
-        p,
         detect_source_proc(p, src),
         "p_run_id BIGINT",
         staged + "\n" + rest,
@@ -355,7 +350,7 @@ def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan, staged_var: st
         "detect_source.sql.j2",
         source=src.name,
         staged_var=staged_var,
-        detect=f"  CALL {detect_source_proc(p, src)}(p_run_id);",
+        detect="  " + step_call(detect_source_proc(p, src), "p_run_id"),
         skipped=skipped,
     ).rstrip()
 
@@ -380,7 +375,7 @@ def _select_into(
 def _sync_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> SqlObject:
     """A changed source's baseline sync and logs (its own procedure: see _detect_procedure)."""
     changes = r.trees.get(("sync", src.name), partial(sync.changes_statements, p, src))
-    return _step_procedure(r, p, sync_source_proc(p, src), "p_run_id BIGINT", r.counted(changes, 2))
+    return _step_procedure(r, sync_source_proc(p, src), "p_run_id BIGINT", r.counted(changes, 2))
 
 
 def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
@@ -399,7 +394,7 @@ def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         blocks.append(
             r.template(
                 "sync_source.sql.j2", source=src.name, changes_var=f"v_changes_{i}",
-                read_var=f"v_read_{i}", changes=f"  CALL {sync_source_proc(p, src)}(p_run_id);",
+                read_var=f"v_read_{i}", changes="  " + step_call(sync_source_proc(p, src), "p_run_id"),
                 watermark=r.counted(marks, 2),
             ).rstrip()
         )
@@ -407,7 +402,7 @@ def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     blocks.insert(0, _select_into(r, values, targets, logged))
     body = _indented("\n".join(blocks))
     return _step_procedure(
-        r, p, p.proc("sync_baseline"), "p_run_id BIGINT", body,
+        r, p.proc("sync_baseline"), "p_run_id BIGINT", body,
         declare=[f"{v} BIGINT" for v in targets],
     )
 
@@ -488,7 +483,6 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     settings = r.module.APPLY_SETTINGS
     return _step_procedure(
         r,
-        p,
         apply_proc_name(p, t),
         "p_run_id BIGINT, p_full BOOLEAN",
         indented,
@@ -508,7 +502,7 @@ def _whole_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, obje
     if t.kind != "fact":
         return {"whole_apply": ""}
     return {
-        "whole_apply": f"    CALL {whole_apply_proc(p, t)}(p_run_id);",
+        "whole_apply": "    " + step_call(whole_apply_proc(p, t), "p_run_id"),
         "whole_pct": facts.WHOLE_PATH_PCT,
         "whole_min_keys": facts.WHOLE_PATH_MIN_KEYS,
     }
@@ -517,7 +511,7 @@ def _whole_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, obje
 def _whole_apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     """The whole recompute's diff table (its caller merges and logs it)."""
     whole = r.trees.get(("whole_apply", t.name), lambda: facts.whole_apply_statements(p, t))
-    return _step_procedure(r, p, whole_apply_proc(p, t), "p_run_id BIGINT", r.counted(whole, 2))
+    return _step_procedure(r, whole_apply_proc(p, t), "p_run_id BIGINT", r.counted(whole, 2))
 
 
 def _load_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, str]:
@@ -548,12 +542,13 @@ def _guarded(
         cdc=p.cdc_schema,
         pipeline=p.name,
         declare=list(declare),
+        counter=COUNTER,
     )
     return SqlObject(name, "procedure", text)
 
 
 def _run_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    calls = [f"CALL {p.proc(step)}(v_run_id);" for step in ("detect", "sync_baseline", "apply")]
+    calls = [step_call(p.proc(step), "v_run_id") for step in ("detect", "sync_baseline", "apply")]
     return _guarded(r, p, p.proc("run"), "", "run", "\n".join(calls))
 
 
@@ -581,7 +576,7 @@ def _apply_dispatch_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
             target=t.name,
             sources=", ".join(sources),
             changed_var=var,
-            call=f"  CALL {apply_proc_name(p, t)}(p_run_id, FALSE);",
+            call="  " + step_call(apply_proc_name(p, t), "p_run_id", "FALSE"),
         ).rstrip()
         for t, sources, var in zip(p.targets, reaching, changed_vars, strict=True)
     ]
@@ -589,7 +584,7 @@ def _apply_dispatch_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     blocks.append(_idle_block(r, p, idle, dispatch.TARGET_ZEROS))
     body = "\n".join([_select_into(r, values, changed_vars, logged), *blocks])
     return _step_procedure(
-        r, p, p.proc("apply"), "p_run_id BIGINT", _indented(body),
+        r, p.proc("apply"), "p_run_id BIGINT", _indented(body),
         declare=[f"{v} BIGINT" for v in changed_vars],
     )
 
@@ -601,7 +596,9 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         dependents = [f for f in p.facts if any(a.dimension == t.name for a in f.as_of)]
         return [apply_proc_name(p, x) for x in (t, *dependents)]
 
-    dispatch = r.template("rebuild_body.sql.j2", targets=[(t.name, procs(t)) for t in p.targets])
+    dispatch = r.template(
+        "rebuild_body.sql.j2", targets=[(t.name, procs(t)) for t in p.targets], counter=COUNTER
+    )
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", dispatch)
 
 
@@ -619,14 +616,14 @@ def _undo_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     stmts = [] if lean else r.trees.get(("undo",), lambda: rollback.undo_statements(p))
     body = checked + "\n" + r.counted(stmts)
     return _step_procedure(
-        r, p, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,
+        r, p.proc("undo"), "p_run_id BIGINT, p_target_run BIGINT", body,
         declare=["v_latest BIGINT"]
         + (["v_dimension_changes BIGINT", "v_logged BIGINT"] if dims else []),
     )
 
 
 def _rollback_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
-    call = f"CALL {p.proc('undo')}(v_run_id, p_target_run);"
+    call = step_call(p.proc("undo"), "v_run_id", "p_target_run")
     return _guarded(r, p, p.proc("rollback"), "p_target_run BIGINT", "rollback", call)
 
 
@@ -634,7 +631,8 @@ def _rollback_to_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     """Undo every later successful run, newest first, in the one transaction (and under the
     run lock) of a guarded rollback: the per-run undo, called in a loop."""
     body = r.template(
-        "rollback_to_body.sql.j2", cdc=p.cdc_schema, pipeline=p.name, undo=p.proc("undo")
+        "rollback_to_body.sql.j2", cdc=p.cdc_schema, pipeline=p.name, undo=p.proc("undo"),
+        counter=COUNTER,
     )
     return _guarded(
         r, p, p.proc("rollback_to"), "p_target_run BIGINT", "rollback",

@@ -6,6 +6,8 @@ DECLARE
   v_started_at TIMESTAMP;
   v_taken BIGINT;
   v_error VARCHAR(65535);
+  -- statements executed: this LOCK, SELECT and INSERT; each step adds its own.
+  v_statements BIGINT := 3;
   v_found BIGINT;
   v_undo BIGINT;
 BEGIN
@@ -15,7 +17,6 @@ BEGIN
   -- The run's id and start, taken under the lock and kept in variables: the failure
   -- handler below records the failure with them.
   SELECT COALESCE(MAX(run_id), 0) + 1, SYSDATE INTO v_run_id, v_started_at FROM cdc.run_log;
-  -- statements: this LOCK, SELECT and INSERT; each step adds its own, the close its UPDATE.
   INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, statements)
   VALUES (v_run_id, 'orders', 'rollback', 'running', v_started_at, 3);
   -- Roll back to run p_target_run: it must be a successful run or rebuild of orders
@@ -32,14 +33,14 @@ BEGIN
   FROM cdc.run_log
   WHERE pipeline = 'orders' AND status = 'succeeded' AND kind IN ('run', 'rebuild') AND run_id > p_target_run;
   WHILE v_undo IS NOT NULL LOOP
-    CALL cdc.sp_orders_undo(v_run_id, v_undo);
+    CALL cdc.sp_orders_undo(v_run_id, v_undo, v_statements);
     SELECT MAX(run_id) INTO v_undo
     FROM cdc.run_log
     WHERE pipeline = 'orders' AND status = 'succeeded' AND kind IN ('run', 'rebuild') AND run_id > p_target_run;
   END LOOP;
   UPDATE cdc.run_log
   SET status = 'succeeded',
-      statements = statements + 1,
+      statements = v_statements + 1,
       finished_at = GETDATE(),
       duration_ms = DATEDIFF(MILLISECOND, started_at, GETDATE()),
       rows_changed = (

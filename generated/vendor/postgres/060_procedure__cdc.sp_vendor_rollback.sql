@@ -4,20 +4,21 @@ AS $$
 DECLARE
   v_run_id BIGINT;
   v_error VARCHAR(65535);
+  -- statements executed: this LOCK, SELECT and INSERT; each step adds its own.
+  v_statements BIGINT := 3;
   v_failed BOOLEAN := FALSE;
 BEGIN
   -- One run at a time: EXCLUSIVE still lets readers query the log; held until commit.
   LOCK TABLE cdc.run_log IN EXCLUSIVE MODE;
   SELECT COALESCE(MAX(run_id), 0) + 1 INTO v_run_id FROM cdc.run_log;
-  -- statements: this LOCK, SELECT and INSERT; each step adds its own, the close its UPDATE.
   INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, statements)
   VALUES (v_run_id, 'vendor', 'rollback', 'running', transaction_timestamp(), 3);
   -- The work runs in a subtransaction: on error PostgreSQL rolls back exactly this block.
   BEGIN
-    CALL cdc.sp_vendor_undo(v_run_id, p_target_run);
+    CALL cdc.sp_vendor_undo(v_run_id, p_target_run, v_statements);
     UPDATE cdc.run_log
     SET status = 'succeeded',
-        statements = statements + 1,
+        statements = v_statements + 1,
         finished_at = clock_timestamp(),
         duration_ms = CAST(EXTRACT(EPOCH FROM (clock_timestamp() - started_at)) * 1000 AS BIGINT),
         rows_changed = (

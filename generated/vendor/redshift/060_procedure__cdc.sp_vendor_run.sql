@@ -6,6 +6,8 @@ DECLARE
   v_started_at TIMESTAMP;
   v_taken BIGINT;
   v_error VARCHAR(65535);
+  -- statements executed: this LOCK, SELECT and INSERT; each step adds its own.
+  v_statements BIGINT := 3;
 BEGIN
   -- One run at a time (r_LOCK): held to the end of the transaction. Never TRUNCATE
   -- below: it commits and releases this lock.
@@ -13,15 +15,14 @@ BEGIN
   -- The run's id and start, taken under the lock and kept in variables: the failure
   -- handler below records the failure with them.
   SELECT COALESCE(MAX(run_id), 0) + 1, SYSDATE INTO v_run_id, v_started_at FROM cdc.run_log;
-  -- statements: this LOCK, SELECT and INSERT; each step adds its own, the close its UPDATE.
   INSERT INTO cdc.run_log (run_id, pipeline, kind, status, started_at, statements)
   VALUES (v_run_id, 'vendor', 'run', 'running', v_started_at, 3);
-  CALL cdc.sp_vendor_detect(v_run_id);
-  CALL cdc.sp_vendor_sync_baseline(v_run_id);
-  CALL cdc.sp_vendor_apply(v_run_id);
+  CALL cdc.sp_vendor_detect(v_run_id, v_statements);
+  CALL cdc.sp_vendor_sync_baseline(v_run_id, v_statements);
+  CALL cdc.sp_vendor_apply(v_run_id, v_statements);
   UPDATE cdc.run_log
   SET status = 'succeeded',
-      statements = statements + 1,
+      statements = v_statements + 1,
       finished_at = GETDATE(),
       duration_ms = DATEDIFF(MILLISECOND, started_at, GETDATE()),
       rows_changed = (
