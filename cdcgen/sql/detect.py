@@ -656,46 +656,64 @@ def logged_changes(source: str) -> exp.Expression:
 
 def source_counts(p: PipelinePlan, s: SourcePlan, with_path: bool = False) -> exp.Insert:
     """The source's ``run_counts`` row; ``with_path``: its ``path`` says which staged
-    copy the run made (:data:`STAGED_PATH_VAR`)."""
+    copy the run made (:data:`STAGED_PATH_VAR`). The delta and the staged copy are each
+    read once (the staged copy used to be read six times: a first load's whole batch)."""
     # Only rows dead-lettered by this run: window-mode staging re-delivers a bad row every
     # run, and counting it again each time would report a new problem where there is none.
     dead = dead_letters_of(
         p, s.name, eq(col("run_id", "x"), var("p_run_id")), exp.Count(this=exp.Star())
     )
-    read, rejects, keys = _staged_row_counts(p, s)
-    stale = count_if(op_in(None, "S"))
+    ops = {"inserted": "I", "updated": "U", "deleted": "D", "stale": "S"}
+    delta = exp.select(*[_named(count_if(op_in(None, op)), name) for name, op in ops.items()])
+    delta = delta.from_(table(delta_name(p, s)), copy=False)
+    read, rejects, keys = col("read_rows", "r"), col("rejected_rows", "r"), col("valid_keys", "r")
+    stale = col("stale", "d")
     query = exp.select(
         var("p_run_id"),
         lit(p.name),
         lit("source"),
         lit(s.name),
-        count_if(op_in(None, "I")),
-        count_if(op_in(None, "U")),
-        count_if(op_in(None, "D")),
-        stale,
+        *[col(name, "d") for name in ops],
         exp.Subquery(this=dead),
         read,
         exp.Sub(this=keys, expression=stale.copy()),
         exp.Sub(this=exp.Sub(this=read.copy(), expression=rejects.copy()), expression=keys.copy()),
-        rejects,
-    ).from_(table(delta_name(p, s)), copy=False)
+        rejects.copy(),
+    )
+    query = query.from_(_derived(delta, "d"), copy=False)
+    query = query.join(_derived(_staged_row_counts(p, s), "r"), join_type="CROSS", copy=False)
     if with_path:
         query = query.select(var(STAGED_PATH_VAR), copy=False)
     return into_state(p, "run_counts", query)
 
 
-def _staged_row_counts(
-    p: PipelinePlan, s: SourcePlan
-) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+def _staged_row_counts(p: PipelinePlan, s: SourcePlan) -> exp.Select:
     """Rows read, rows rejected, and keys among the valid rows (one row per key survives
-    de-duplication; the others were superseded in the same batch)."""
-    staged = staged_name(p, s)
-    valid = exp.Not(this=paren(rejected(s, "n")))
-    return (
-        _row_count(staged),
-        _row_count(staged, rejected(s, "n")),
-        _key_count(s, staged, valid),
+    de-duplication; the others were superseded in the same batch), in one pass: the
+    staged rows grouped by key, each group counting its rows and its rejected rows."""
+    keys = [col(k, "n") for k in s.key]
+    per_key = (
+        exp.select(
+            _named(exp.Count(this=exp.Star()), "read_rows"),
+            _named(count_if(rejected(s, "n")), "rejected_rows"),
+        )
+        .from_(table(staged_name(p, s), "n"), copy=False)
+        .group_by(*keys, copy=False)
     )
+    read, rejects = col("read_rows", "g"), col("rejected_rows", "g")
+    return exp.select(
+        _named(exp.Coalesce(this=exp.Sum(this=read), expressions=[lit(0)]), "read_rows"),
+        _named(exp.Coalesce(this=exp.Sum(this=rejects), expressions=[lit(0)]), "rejected_rows"),
+        _named(count_if(exp.GT(this=read.copy(), expression=rejects.copy())), "valid_keys"),
+    ).from_(_derived(per_key, "g"), copy=False)
+
+
+def _named(e: exp.Expression, name: str) -> exp.Alias:
+    return exp.Alias(this=e, alias=exp.to_identifier(name))
+
+
+def _derived(query: exp.Query, alias: str) -> exp.Subquery:
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
 def _row_count(relation: Table | str, where: exp.Expression | None = None) -> exp.Subquery:

@@ -1383,10 +1383,10 @@ BEGIN
     'vendor',
     'source',
     'user_company_mappings',
-    COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0),
-    COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
+    d.inserted,
+    d.updated,
+    d.deleted,
+    d.stale,
     (
       SELECT
         COUNT(*)
@@ -1396,60 +1396,33 @@ BEGIN
         AND x.source = 'user_company_mappings'
         AND x.run_id = p_run_id
     ),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__user_company_mappings__staged
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.id
-        FROM vendor__user_company_mappings__staged AS n
-        WHERE
-          NOT (
-            NOT n.cdc__reject IS NULL
-          )
-        GROUP BY
-          n.id
-      ) AS k
-    ) - COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__user_company_mappings__staged
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM vendor__user_company_mappings__staged AS n
-      WHERE
-        NOT n.cdc__reject IS NULL
-    ) - (
-      SELECT
-        COUNT(*)
-      FROM (
-        SELECT
-          n.id
-        FROM vendor__user_company_mappings__staged AS n
-        WHERE
-          NOT (
-            NOT n.cdc__reject IS NULL
-          )
-        GROUP BY
-          n.id
-      ) AS k
-    ),
-    (
-      SELECT
-        COUNT(*)
-      FROM vendor__user_company_mappings__staged AS n
-      WHERE
-        NOT n.cdc__reject IS NULL
-    ),
+    r.read_rows,
+    r.valid_keys - d.stale,
+    r.read_rows - r.rejected_rows - r.valid_keys,
+    r.rejected_rows,
     v_staged_path
-  FROM vendor__user_company_mappings__delta;
+  FROM (
+    SELECT
+      COALESCE(SUM(CASE WHEN cdc__op = 'I' THEN 1 ELSE 0 END), 0) AS inserted,
+      COALESCE(SUM(CASE WHEN cdc__op = 'U' THEN 1 ELSE 0 END), 0) AS updated,
+      COALESCE(SUM(CASE WHEN cdc__op = 'D' THEN 1 ELSE 0 END), 0) AS deleted,
+      COALESCE(SUM(CASE WHEN cdc__op = 'S' THEN 1 ELSE 0 END), 0) AS stale
+    FROM vendor__user_company_mappings__delta
+  ) AS d
+  CROSS JOIN (
+    SELECT
+      COALESCE(SUM(g.read_rows), 0) AS read_rows,
+      COALESCE(SUM(g.rejected_rows), 0) AS rejected_rows,
+      COALESCE(SUM(CASE WHEN g.read_rows > g.rejected_rows THEN 1 ELSE 0 END), 0) AS valid_keys
+    FROM (
+      SELECT
+        COUNT(*) AS read_rows,
+        COALESCE(SUM(CASE WHEN NOT n.cdc__reject IS NULL THEN 1 ELSE 0 END), 0) AS rejected_rows
+      FROM vendor__user_company_mappings__staged AS n
+      GROUP BY
+        n.id
+    ) AS g
+  ) AS r;
   v_statements := v_statements + 5;
   p_statements := p_statements + v_statements;
 END;
