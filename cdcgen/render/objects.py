@@ -427,7 +427,12 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         for s in sorted(parts)
     ]
     logged = r.trees.get(("logged", t.name), lambda: detect.logged_counts(p, sources))
-    changed = _select_into(r, [detect.logged_changes(s) for s in sources], changed_vars, logged)
+    values, into = [detect.logged_changes(s) for s in sources], list(changed_vars)
+    if t.kind == "fact":
+        # whether the fact is empty (a first load takes plain inserts), in the same statement
+        values.append(r.trees.get(("target_probe", t.name), lambda: facts.target_probe(t)))
+        into.append(facts.TARGET_ROWS_VAR)
+    changed = _select_into(r, values, into, logged)
     key_inserts = [
         (s, number[s], r.counted([stmt], 6)) for s, stmt in zip(sorted(parts), inserts, strict=True)
     ]
@@ -476,7 +481,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     )
     indented = _indented(body.rstrip())
     declare = ["v_keys BIGINT", "v_changed BIGINT", *(f"{v} BIGINT" for v in changed_vars)] + (
-        ["v_target_rows BIGINT", "v_target_count BIGINT", f"{facts.PATH_VAR} VARCHAR(8)"]
+        [f"{facts.TARGET_ROWS_VAR} BIGINT", "v_target_count BIGINT", f"{facts.PATH_VAR} VARCHAR(8)"]
         if t.kind == "fact"
         else []
     )

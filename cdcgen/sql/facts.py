@@ -609,6 +609,20 @@ WHOLE_PATH_MIN_KEYS = 1000
 #: the PL/pgSQL variable naming the path taken (``run_counts.path``)
 PATH_VAR = "v_path"
 
+#: the PL/pgSQL variable holding 0 for an empty fact (its first load), else 1
+TARGET_ROWS_VAR = "v_target_rows"
+
+
+def target_probe(t: TargetPlan) -> exp.Subquery:
+    """``(SELECT COUNT(*) FROM (SELECT 1 FROM fact LIMIT 1) AS cdc__t)``: 0 when the fact
+    is empty, else 1, reading one row at most."""
+    one_row = exp.select(lit(1)).from_(table(t.table), copy=False).limit(1, copy=False)
+    probe = exp.select(exp.Count(this=exp.Star())).from_(
+        exp.Subquery(this=one_row, alias=exp.TableAlias(this=exp.to_identifier("cdc__t"))),
+        copy=False,
+    )
+    return exp.Subquery(this=probe)
+
 
 def path_columns() -> list[exp.Expression]:
     """A fact's counts row ends with the path: read_rows … rejected (a source's) NULL."""

@@ -14,15 +14,14 @@ DECLARE
 BEGIN
   -- Which fact_company_profile rows may change: every key (rebuild) or the keys this run's changes reach.
   -- Each source's changes as detection logged them: an unchanged source is never read.
-  SELECT COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_1, v_changed_2, v_changed_3 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'companies', 'countries')) AS cdc__c;
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), (SELECT COUNT(*) FROM (SELECT 1 FROM staging_public.fact_company_profile LIMIT 1) AS cdc__t) INTO v_changed_1, v_changed_2, v_changed_3, v_target_rows FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('cities', 'companies', 'countries')) AS cdc__c;
   v_statements := v_statements + 1;
   v_changed := v_changed_1 + v_changed_2 + v_changed_3;
   v_keys := 0;
   IF p_full OR v_changed > 0 THEN
-    -- An empty target (first load) takes every key and plain inserts: reaching keys
-    -- from deltas holding every source row costs more than the definition itself.
-    SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_company_profile LIMIT 1) AS cdc__t;
-    v_statements := v_statements + 1;
+    -- An empty target (first load: v_target_rows, read above) takes every key and plain
+    -- inserts: reaching keys from deltas holding every source row costs more than the
+    -- definition itself.
     IF p_full OR v_target_rows = 0 THEN
       DROP TABLE IF EXISTS vendor__fact_company_profile__keys, vendor__fact_company_profile__new, vendor__fact_company_profile__diff;
       CREATE TEMPORARY TABLE vendor__fact_company_profile__keys AS
