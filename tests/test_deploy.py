@@ -363,9 +363,9 @@ def test_a_procedure_whose_arguments_changed_replaces_the_old_one(db, mini_build
     )
     plan = plan_for(db, mini_build)
     step = next(s for s in plan.steps if s.obj.name == "cdc.sp_mini_rebuild")
-    assert [s.sql for s in step.statements][0] == (
-        'DROP PROCEDURE "cdc"."sp_mini_rebuild"(character varying)'
-    )
+    drop, create = step.statements
+    assert drop.sql == 'DROP PROCEDURE "cdc"."sp_mini_rebuild"(character varying)'
+    assert "CREATE OR REPLACE PROCEDURE" in create.sql
     apply_plan(db, plan)
     assert _overloads(db, "sp_mini_rebuild") == ["cdc.sp_mini_rebuild(character varying,bigint)"]
     assert plan_for(db, mini_build).is_noop

@@ -117,13 +117,14 @@ def read_catalog(db: Database, schemas: Iterable[str]) -> LiveCatalog:
     names = sorted(set(schemas))
     if not names:
         return LiveCatalog(frozenset(), {}, {}, {}, frozenset())
+    procedures, overloads = _procedures(db, names)
     return LiveCatalog(
         schemas=_existing_schemas(db, names),
         tables=_table_columns(db, names),
         views=_view_fingerprints(db, names),
-        procedures=_procedure_fingerprints(db, names),
+        procedures=procedures,
         indexes=_indexes(db, names) if db.dialect == "postgres" else frozenset(),
-        overloads=_procedure_overloads(db, names),
+        overloads=overloads,
     )
 
 
@@ -195,11 +196,18 @@ def _view_fingerprints(db: Database, schemas: list[str]) -> dict[str, str]:
     return {f"{s}.{v}": fingerprint(d) or "" for s, v, d in rows}
 
 
-def _procedure_fingerprints(db: Database, schemas: list[str]) -> dict[str, str]:
-    # Redshift's pg_proc predates prokind; both engines list procedures there with prosrc.
+def _procedures(
+    db: Database, schemas: list[str]
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Each procedure's fingerprint, and the argument types of each of its overloads.
+
+    Redshift's pg_proc predates prokind; both engines list procedures there with prosrc.
+    regprocedure prints "name(bigint,character varying)" on both (the AWS admin views
+    read Redshift's procedures this way): its argument list is what DROP PROCEDURE takes.
+    """
     rows = db.fetchall(
         f"""
-        SELECT n.nspname, p.proname, p.prosrc
+        SELECT n.nspname, p.proname, p.prosrc, textin(regprocedureout(p.oid::regprocedure))
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname IN ({_in_list(schemas)})
         """,
@@ -207,29 +215,16 @@ def _procedure_fingerprints(db: Database, schemas: list[str]) -> dict[str, str]:
         what="read procedure sources",
     )
     sources: dict[str, list[str]] = {}
-    for schema, name, source in rows:
+    overloads: dict[str, list[str]] = {}
+    for schema, name, source, signature in rows:
         sources.setdefault(f"{schema}.{name}", []).append(source or "")
-    # Overloads (same name, other argument types) fold into one fingerprint.
-    return {name: fingerprint("\n".join(sorted(texts))) or "" for name, texts in sources.items()}
-
-
-def _procedure_overloads(db: Database, schemas: list[str]) -> dict[str, tuple[str, ...]]:
-    # regprocedure prints "name(bigint,character varying)" on both engines (the AWS admin
-    # views read Redshift's procedures this way); its argument list is what DROP takes.
-    rows = db.fetchall(
-        f"""
-        SELECT n.nspname, p.proname, textin(regprocedureout(p.oid::regprocedure))
-        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname IN ({_in_list(schemas)})
-        """,
-        schemas,
-        what="read procedure signatures",
-    )
-    found: dict[str, list[str]] = {}
-    for schema, name, signature in rows:
         arguments = signature[signature.index("(") + 1 : signature.rindex(")")]
-        found.setdefault(f"{schema}.{name}", []).append(arguments)
-    return {name: tuple(sorted(lists)) for name, lists in found.items()}
+        overloads.setdefault(f"{schema}.{name}", []).append(arguments)
+    # Overloads (same name, other argument types) fold into one fingerprint.
+    return (
+        {name: fingerprint("\n".join(sorted(texts))) or "" for name, texts in sources.items()},
+        {name: tuple(sorted(lists)) for name, lists in overloads.items()},
+    )
 
 
 def argument_types(arguments: str) -> tuple[str, ...]:
