@@ -24,6 +24,7 @@ BEGIN
   SELECT COUNT(*) INTO v_found
   FROM cdc.run_log
   WHERE pipeline = 'vendor' AND run_id = p_target_run AND status = 'succeeded' AND kind IN ('run', 'rebuild');
+  v_statements := v_statements + 1;
   IF v_found = 0 THEN
     RAISE EXCEPTION 'run % is not a successful run or rebuild of pipeline vendor that is still in effect', p_target_run;
   END IF;
@@ -32,11 +33,13 @@ BEGIN
   SELECT MAX(run_id) INTO v_undo
   FROM cdc.run_log
   WHERE pipeline = 'vendor' AND status = 'succeeded' AND kind IN ('run', 'rebuild') AND run_id > p_target_run;
+  v_statements := v_statements + 1;
   WHILE v_undo IS NOT NULL LOOP
     CALL cdc.sp_vendor_undo(v_run_id, v_undo, v_statements);
     SELECT MAX(run_id) INTO v_undo
     FROM cdc.run_log
     WHERE pipeline = 'vendor' AND status = 'succeeded' AND kind IN ('run', 'rebuild') AND run_id > p_target_run;
+    v_statements := v_statements + 1;
   END LOOP;
   UPDATE cdc.run_log
   SET status = 'succeeded',
