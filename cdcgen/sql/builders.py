@@ -250,6 +250,11 @@ def create_temp_as(name: str, query: exp.Query) -> exp.Create:
     )
 
 
+def derived(query: exp.Expression | exp.Query, alias: str) -> exp.Subquery:
+    """``(query) AS alias``: a derived table."""
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
 def insert(into: Table | str, columns: Sequence[str], query: exp.Query) -> exp.Insert:
     target = exp.Schema(this=table(into), expressions=[exp.to_identifier(c) for c in columns])
     return exp.Insert(this=target, expression=query)

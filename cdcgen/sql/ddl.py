@@ -14,6 +14,7 @@ from cdcgen.sql.builders import data_type, insert, table
 from cdcgen.sql.tables import (
     REMOVED_RUN_ID,
     RUN_ID,
+    VALID_FROM,
     VERSION_ACTION,
     bookkeeping_columns,
     surrogate_key,
@@ -320,7 +321,7 @@ def target_table(t: TargetPlan) -> TableDef:
     mapped = tuple(Column(c.name, c.type) for c in t.columns)
     if t.kind == "dimension":
         sk, *validity = bookkeeping_columns(t)
-        hints = sorted_by_default(t.hints, (*t.key, "valid_from"))
+        hints = sorted_by_default(t.hints, (*t.key, VALID_FROM))
         return TableDef(t.table, (sk, *mapped, *validity), (sk.name,), hints, (sk.name,))
     return TableDef(t.table, mapped, t.key, sorted_by_default(t.hints, t.key), t.key)
 

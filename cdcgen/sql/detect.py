@@ -25,6 +25,7 @@ from cdcgen.sql.builders import (
     col,
     concat,
     count_if,
+    derived,
     differs,
     drop_temp,
     eq,
@@ -358,7 +359,7 @@ def _paired(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp.Selec
         exp.alias_(deleting if deleting is not None else lit(False), "cdc__delete", copy=False),
         exp.alias_(stale, "cdc__stale", copy=False),
     )
-    ranked = exp.Subquery(this=_ranked(s, staged), alias=exp.TableAlias(this=exp.to_identifier(n)))
+    ranked = derived(_ranked(s, staged), n)
     return (
         select.from_(ranked, copy=False)
         .join(joined(table(s.baseline, b), "left"), on=keys_equal(s.key, n, b), copy=False)
@@ -383,9 +384,7 @@ def _classified(plan: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> ex
         ],
         lit("N"),
     )
-    paired = exp.Subquery(
-        this=_paired(plan, s, staged), alias=exp.TableAlias(this=exp.to_identifier(p))
-    )
+    paired = derived(_paired(plan, s, staged), p)
     return exp.select(
         exp.alias_(op, OP),
         *[col(c, p) for c in s.column_names],
@@ -431,7 +430,7 @@ def changes_query(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp
     body: exp.Query = _classified(p, s, staged)
     if s.delete_kind == "snapshot":
         body = exp.union(body, _snapshot_deletes(s, staged), distinct=False, copy=False)
-    wrapped = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier("c")))
+    wrapped = derived(body, "c")
     return (
         exp.select(exp.Star())
         .from_(wrapped, copy=False)
@@ -442,7 +441,7 @@ def changes_query(p: PipelinePlan, s: SourcePlan, staged: exp.Expression) -> exp
 def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
     """Staging as the view sees it, with each row's dead-letter reason: append-mode
     sources are cut at the watermark."""
-    return exp.Subquery(this=staged_query(p, s), alias=exp.TableAlias(this=exp.to_identifier("s")))
+    return derived(staged_query(p, s), "s")
 
 
 #: PL/pgSQL variables of a source's detection: how many cast-checked staging columns
@@ -524,9 +523,7 @@ def staged_probe(p: PipelinePlan, s: SourcePlan) -> exp.Select:
     from the baseline (see :func:`_snapshot_differs`)."""
     if s.delete_kind == "snapshot":
         return _snapshot_differs(s)
-    staged = exp.Subquery(
-        this=staged_query(p, s, reason=False), alias=exp.TableAlias(this=exp.to_identifier("s"))
-    )
+    staged = derived(staged_query(p, s, reason=False), "s")
     return exp.select(lit(1)).from_(staged, copy=False).limit(1, copy=False)
 
 
@@ -584,7 +581,7 @@ def _snapshot_differs(s: SourcePlan) -> exp.Select:
     return (
         exp.select(lit(1))
         .from_(
-            exp.Subquery(this=either, alias=exp.TableAlias(this=exp.to_identifier("u"))), copy=False
+            derived(either, "u"), copy=False
         )
         .limit(1, copy=False)
     )
@@ -680,8 +677,8 @@ def source_counts(p: PipelinePlan, s: SourcePlan, with_path: bool = False) -> ex
         exp.Sub(this=exp.Sub(this=read.copy(), expression=rejects.copy()), expression=keys.copy()),
         rejects.copy(),
     )
-    query = query.from_(_derived(delta, "d"), copy=False)
-    query = query.join(_derived(_staged_row_counts(p, s), "r"), join_type="CROSS", copy=False)
+    query = query.from_(derived(delta, "d"), copy=False)
+    query = query.join(derived(_staged_row_counts(p, s), "r"), join_type="CROSS", copy=False)
     if with_path:
         query = query.select(var(STAGED_PATH_VAR), copy=False)
     return into_state(p, "run_counts", query)
@@ -705,37 +702,22 @@ def _staged_row_counts(p: PipelinePlan, s: SourcePlan) -> exp.Select:
         _named(exp.Coalesce(this=exp.Sum(this=read), expressions=[lit(0)]), "read_rows"),
         _named(exp.Coalesce(this=exp.Sum(this=rejects), expressions=[lit(0)]), "rejected_rows"),
         _named(count_if(exp.GT(this=read.copy(), expression=rejects.copy())), "valid_keys"),
-    ).from_(_derived(per_key, "g"), copy=False)
+    ).from_(derived(per_key, "g"), copy=False)
 
 
 def _named(e: exp.Expression, name: str) -> exp.Alias:
     return exp.Alias(this=e, alias=exp.to_identifier(name))
 
 
-def _derived(query: exp.Query, alias: str) -> exp.Subquery:
-    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+def _row_count(relation: Table | str) -> exp.Subquery:
+    """``(SELECT COUNT(*) FROM relation)``."""
+    return exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(table(relation), copy=False))
 
 
-def _row_count(relation: Table | str, where: exp.Expression | None = None) -> exp.Subquery:
-    """``(SELECT COUNT(*) FROM relation [AS n WHERE where])``."""
-    query = exp.select(exp.Count(this=exp.Star()))
-    if where is None:
-        return exp.Subquery(this=query.from_(table(relation), copy=False))
-    return exp.Subquery(this=query.from_(table(relation, "n"), copy=False).where(where, copy=False))
-
-
-def _key_count(
-    s: SourcePlan, relation: Table | str, where: exp.Expression | None = None
-) -> exp.Subquery:
-    """How many distinct keys ``relation`` holds (among the rows ``where`` keeps)."""
-    alias = "n" if where is not None else None
-    per_key = exp.select(*[col(k, alias) for k in s.key]).from_(table(relation, alias), copy=False)
-    if where is not None:
-        per_key = per_key.where(where, copy=False)
-    per_key = per_key.group_by(*[col(k, alias) for k in s.key], copy=False)
+def _key_count(s: SourcePlan, relation: Table | str) -> exp.Subquery:
+    """How many distinct keys ``relation`` holds."""
+    keys = [col(k) for k in s.key]
+    per_key = exp.select(*keys).from_(table(relation), copy=False).group_by(*keys, copy=False)
     return exp.Subquery(
-        this=exp.select(exp.Count(this=exp.Star())).from_(
-            exp.Subquery(this=per_key, alias=exp.TableAlias(this=exp.to_identifier("k"))),
-            copy=False,
-        )
+        this=exp.select(exp.Count(this=exp.Star())).from_(derived(per_key, "k"), copy=False)
     )

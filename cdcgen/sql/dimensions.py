@@ -32,6 +32,7 @@ from cdcgen.sql.builders import (
     chg,
     col,
     count_if,
+    derived,
     differs,
     eq,
     insert,
@@ -97,7 +98,7 @@ def current_versions(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
         .join(joined(table(keys_name(p, t), KEYS), "inner"), on=on, copy=False)
         .where(eq(col(IS_CURRENT, o), lit(True)), copy=False)
     )
-    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
+    return derived(query, "o")
 
 
 def last_closed(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
@@ -111,7 +112,7 @@ def last_closed(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
         .where(eq(col(IS_CURRENT, f), lit(False)), copy=False)
         .group_by(*[col(k, f) for k in t.key], copy=False)
     )
-    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("c")))
+    return derived(query, "c")
 
 
 def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
@@ -198,7 +199,7 @@ def diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
             col("cdc__change_ts", d),
         )
         .from_(
-            exp.Subquery(this=paired, alias=exp.TableAlias(this=exp.to_identifier(d))), copy=False
+            derived(paired, d), copy=False
         )
         .where(keep, copy=False)
     )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan
-from cdcgen.sql.builders import col, eq, lit, var
+from cdcgen.sql.builders import col, derived, eq, lit, var
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.detect import staged_probe
 
@@ -78,7 +78,7 @@ def idle_counts(p: PipelinePlan, objects: Sequence[tuple[str, str, str]], zeros:
             *[lit(0) for _ in range(zeros)],
         )
         .from_(
-            exp.Subquery(this=listed, alias=exp.TableAlias(this=exp.to_identifier("cdc__idle"))),
+            derived(listed, "cdc__idle"),
             copy=False,
         )
         .where(eq(col("changes"), lit(0)), copy=False)

@@ -27,6 +27,7 @@ from cdcgen.sql.builders import (
     count_if,
     create_temp_as,
     delete_changed,
+    derived,
     differs,
     drop_temp,
     eq,
@@ -173,7 +174,7 @@ def _as_of_keys(p: PipelinePlan, t: TargetPlan, a: AsOfPlan) -> exp.Select:
         )
         .from_(table(grain.baseline, t.grain.alias), copy=False)
         .join(
-            joined(exp.Subquery(this=changed, alias=exp.TableAlias(this=exp.to_identifier(v))), "inner"),
+            joined(derived(changed, v), "inner"),
             on=reached,
             copy=False,
         )
@@ -308,7 +309,7 @@ def keys_insert(p: PipelinePlan, t: TargetPlan, parts: list[exp.Query]) -> exp.I
     union = parts[0]
     for part in parts[1:]:
         union = exp.union(union, part, distinct=True, copy=False)
-    reached = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("a")))
+    reached = derived(union, "a")
     known = (
         exp.select(lit(1))
         .from_(table(keys_name(p, t), "x"), copy=False)
@@ -339,7 +340,7 @@ def analyze_target(t: TargetPlan) -> exp.Expression:
 def all_keys_query(p: PipelinePlan, t: TargetPlan) -> exp.Query:
     """Rebuild: every key the definition yields or the target holds."""
     defined = exp.select(*[col(k, "f") for k in t.key]).from_(
-        exp.Subquery(this=definition(p, t, only_key=True), alias=exp.TableAlias(this=exp.to_identifier("f"))),
+        derived(definition(p, t, only_key=True), "f"),
         copy=False,
     )
     held = exp.select(*[col(k) for k in t.key]).from_(table(t.table), copy=False)
@@ -354,7 +355,7 @@ def _current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
         .from_(table(t.table, o), copy=False)
         .join(joined(table(keys_name(p, t), KEYS), "inner"), on=on, copy=False)
     )
-    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
+    return derived(query, "o")
 
 
 def diff_query(p: PipelinePlan, t: TargetPlan, current: exp.Subquery | None = None) -> exp.Select:
@@ -378,7 +379,7 @@ def diff_query(p: PipelinePlan, t: TargetPlan, current: exp.Subquery | None = No
     return (
         exp.select(exp.Star())
         .from_(
-            exp.Subquery(this=paired, alias=exp.TableAlias(this=exp.to_identifier(d))), copy=False
+            derived(paired, d), copy=False
         )
         .where(or_all([exp.NEQ(this=col(OP, d), expression=lit("U")), paren(changed)]), copy=False)
     )
@@ -498,7 +499,7 @@ def unstorable_resolve(p: PipelinePlan, t: TargetPlan) -> exp.Update | None:
         )
     )
     r = "r"
-    relation = exp.Subquery(this=recomputed, alias=exp.TableAlias(this=exp.to_identifier(r)))
+    relation = derived(recomputed, r)
     same_key = [eq(col(key, r), letter_value(key, types[key], t.key)) for key in t.key]
     gone = or_all(
         [is_null(col(UNSTORABLE, r)), exp.NEQ(this=col(UNSTORABLE, r), expression=col("reason", "dead_letter"))]
@@ -618,7 +619,7 @@ def target_probe(t: TargetPlan) -> exp.Subquery:
     is empty, else 1, reading one row at most."""
     one_row = exp.select(lit(1)).from_(table(t.table), copy=False).limit(1, copy=False)
     probe = exp.select(exp.Count(this=exp.Star())).from_(
-        exp.Subquery(this=one_row, alias=exp.TableAlias(this=exp.to_identifier("cdc__t"))),
+        derived(one_row, "cdc__t"),
         copy=False,
     )
     return exp.Subquery(this=probe)
@@ -649,7 +650,7 @@ def whole_recompute_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:
     w = "w"
     return (
         exp.select(exp.Star())
-        .from_(exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(w))), copy=False)
+        .from_(derived(query, w), copy=False)
         .where(_among_affected(p, t, w), copy=False)
     )
 
@@ -660,7 +661,7 @@ def _whole_current_rows(p: PipelinePlan, t: TargetPlan) -> exp.Subquery:
         .from_(table(t.table, "f"), copy=False)
         .where(_among_affected(p, t, "f"), copy=False)
     )
-    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("o")))
+    return derived(query, "o")
 
 
 def whole_diff_query(p: PipelinePlan, t: TargetPlan) -> exp.Select:

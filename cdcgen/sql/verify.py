@@ -44,6 +44,7 @@ from cdcgen.sql.builders import (
     cast,
     col,
     concat,
+    derived,
     differs,
     eq,
     is_null,
@@ -75,7 +76,7 @@ def _report(p: PipelinePlan, target: str, check: str, problems: exp.Select) -> e
             exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[col(EXAMPLE, "q")])), rn,
             copy=False,
         ),
-    ).from_(exp.Subquery(this=problems, alias=exp.TableAlias(this=exp.to_identifier("q"))), copy=False)
+    ).from_(derived(problems, "q"), copy=False)
 
     def nth(i: int) -> exp.Expression:
         return exp.Max(this=case([(eq(col(rn, "r"), lit(i)), col(EXAMPLE, "r"))], exp.null()))
@@ -94,7 +95,7 @@ def _report(p: PipelinePlan, target: str, check: str, problems: exp.Select) -> e
         lit(check),
         exp.Count(this=exp.Star()),
         examples,
-    ).from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("r"))), copy=False)
+    ).from_(derived(ranked, "r"), copy=False)
     return into_state(p, "verify_log", query)
 
 
@@ -121,7 +122,7 @@ def lsn_check(p: PipelinePlan) -> exp.Insert:
     seq = exp.select(col("lsn"), exp.alias_(prev, "prev_lsn")).from_(table(log))
     problems = (
         exp.select(_example(_num(col("prev_lsn", "s")), lit("->"), _num(col("lsn", "s"))))
-        .from_(exp.Subquery(this=seq, alias=exp.TableAlias(this=exp.to_identifier("s"))), copy=False)
+        .from_(derived(seq, "s"), copy=False)
         .where(
             exp.NEQ(
                 this=col("lsn", "s"),
@@ -260,9 +261,9 @@ def run_counts_check(p: PipelinePlan) -> exp.Insert:
                 exp.Coalesce(this=col("object_name", c), expressions=[col("object_name", g)]),
             )
         )
-        .from_(exp.Subquery(this=counted, alias=exp.TableAlias(this=exp.to_identifier(c))), copy=False)
+        .from_(derived(counted, c), copy=False)
         .join(
-            joined(exp.Subquery(this=_logged(p), alias=exp.TableAlias(this=exp.to_identifier(g))), "full"),
+            joined(derived(_logged(p), g), "full"),
             on=on,
             copy=False,
         )
@@ -330,7 +331,7 @@ def validity_check(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
         broken.append(exp.LT(this=valid_to.copy(), expression=next_from.copy()))
     bad_versions = (
         exp.select(_example(*key_of(v), lit(" sk "), _num(col(sk, v))))
-        .from_(exp.Subquery(this=versions, alias=exp.TableAlias(this=exp.to_identifier(v))))
+        .from_(derived(versions, v))
         .where(or_all(broken))
     )
     # keys of the definition without exactly one live version
@@ -347,7 +348,7 @@ def validity_check(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
             this=col("live", d), expressions=[lit(0)]))))
         .from_(table(f"{p.cdc_schema}.{t.name}__full", f))
         .join(
-            joined(exp.Subquery(this=live, alias=exp.TableAlias(this=exp.to_identifier(d))), "left"),
+            joined(derived(live, d), "left"),
             on=and_all(eq(col(k, f), col(k, d)) for k in t.key),
         )
         .where(
@@ -448,7 +449,7 @@ def _replayed_images(
     )
     return (
         exp.select(*[col(c, "x") for c in names])
-        .from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=exp.to_identifier("x"))), copy=False)
+        .from_(derived(latest, "x"), copy=False)
         .where(and_all([eq(col("cdc__newest", "x"), lit(1)), _alive(col("op", "x"))]), copy=False)
     )
 
@@ -495,7 +496,7 @@ def _replayed_changes(
             *[col(k, x) for k in s.key],
             *[exp.alias_(value(i, c), c, copy=False) for i, c in enumerate(non_key)],
         )
-        .from_(exp.Subquery(this=layer, alias=exp.TableAlias(this=exp.to_identifier(x))), copy=False)
+        .from_(derived(layer, x), copy=False)
         .group_by(*[col(k, x) for k in s.key], copy=False)
         .having(_alive(newest_op), copy=False)
     )
@@ -531,9 +532,9 @@ def replay_check(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
         other_q = replayed.copy() if other == r else baseline
         return (
             exp.select(_example(*key_text(this), lit(label)))
-            .from_(exp.Subquery(this=this_q, alias=exp.TableAlias(this=exp.to_identifier(this))), copy=False)
+            .from_(derived(this_q, this), copy=False)
             .join(
-                joined(exp.Subquery(this=other_q, alias=exp.TableAlias(this=exp.to_identifier(other))), "left"),
+                joined(derived(other_q, other), "left"),
                 on=and_all(eq(col(k, this), col(k, other)) for k in s.key),
                 copy=False,
             )

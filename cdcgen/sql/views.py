@@ -6,7 +6,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.sql import nodes
-from cdcgen.sql.builders import and_all, case, cast, col, eq, lit, table
+from cdcgen.sql.builders import and_all, case, cast, col, derived, eq, lit, table
 from cdcgen.sql.detect import changes_query, view_staged
 from cdcgen.sql.facts import definition
 from cdcgen.sql.nodes import is_temporal
@@ -83,7 +83,7 @@ def freshness_view(p: PipelinePlan) -> tuple[str, exp.Create]:
         exp.alias_(lag, "lag_seconds"),
         exp.alias_(status, "status"),
     ).from_(
-        exp.Subquery(this=last_changes, alias=exp.TableAlias(this=exp.to_identifier("f"))),
+        derived(last_changes, "f"),
         copy=False,
     )
     return name, create_view(name, query)
