@@ -229,8 +229,9 @@ def bootstraps(
     """Bootstrap ``times`` times, each into a fresh ``bench_boot``; the last one stays for
     the cycles (and builds the dbt model). Returns it and every run's seconds."""
     runs: list[float] = []
-    for i in range(max(times, 1)):
-        last = i == max(times, 1) - 1
+    times = max(times, 1)
+    for i in range(times):
+        last = i == times - 1
         if i:
             cluster.drop(BOOT)
         log("deploying, loading staging (COPY) and bootstrapping")

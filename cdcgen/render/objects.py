@@ -601,9 +601,8 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         dependents = [f for f in p.facts if any(a.dimension == t.name for a in f.as_of)]
         return [apply_proc_name(p, x) for x in (t, *dependents)]
 
-    dispatch = r.template(
-        "rebuild_body.sql.j2", targets=[(t.name, procs(t)) for t in p.targets], counter=COUNTER
-    )
+    calls = [(t.name, [step_call(x, "v_run_id", "TRUE") for x in procs(t)]) for t in p.targets]
+    dispatch = r.template("rebuild_body.sql.j2", targets=calls)
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", dispatch)
 
 
@@ -636,8 +635,8 @@ def _rollback_to_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     """Undo every later successful run, newest first, in the one transaction (and under the
     run lock) of a guarded rollback: the per-run undo, called in a loop."""
     body = r.template(
-        "rollback_to_body.sql.j2", cdc=p.cdc_schema, pipeline=p.name, undo=p.proc("undo"),
-        counter=COUNTER,
+        "rollback_to_body.sql.j2", cdc=p.cdc_schema, pipeline=p.name, counter=COUNTER,
+        undo=step_call(p.proc("undo"), "v_run_id", "v_undo"),
     )
     return _guarded(
         r, p, p.proc("rollback_to"), "p_target_run BIGINT", "rollback",
