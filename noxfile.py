@@ -58,6 +58,8 @@ BENCH_CHANGES = ("0", "0.01", "0.1", "1", "10")
 #: the scale sweep at a fixed number of changed rows (benchmarks/sweep.py)
 SWEEP_SCALES = ("1", "3", "10", "30")
 SWEEP_ROWS = "48"
+#: bootstraps per scale (median): single ones spread by a third between records
+BOOTSTRAP_REPEAT = "3"
 
 
 def _bench_scales(posargs: list[str]) -> tuple[list[str], list[str]]:
@@ -88,6 +90,7 @@ def bench(session: nox.Session) -> None:
         session.run(
             "python", "benchmarks/run.py", "--scale", scale, "--changes", *BENCH_CHANGES,
             "--json", records, "--output", f"{out}/results-scale-{scale}.md", "--no-seed",
+            "--bootstrap-repeat", BOOTSTRAP_REPEAT,
             # a swept scale's sweep point, measured on the world this run bootstrapped
             *(("--rows", SWEEP_ROWS) if scale in swept else ()),
         )
