@@ -11,8 +11,9 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.redshift import Redshift
 
-from cdcgen.render import dollar, shortcuts
+from cdcgen.render import shortcuts
 from cdcgen.sql import nodes
+from cdcgen.sql.builders import derived
 
 _REDSHIFT_ONLY_PROPERTIES = (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty)
 
@@ -168,9 +169,8 @@ def _probed_delta(gen: Any, e: nodes.ProbedDelta) -> str:
     # a quarter of the table to match a low-cardinality column, runs as a sequential scan
     # "until the first match" -- the whole table for every row without one (13 s).
     delta: exp.Table = e.this
-    alias = exp.TableAlias(this=exp.to_identifier(delta.alias))
     kept = exp.select(exp.Star()).from_(delta.copy(), copy=False).where(e.args["probe"].copy(), copy=False)
-    return gen.sql(exp.Subquery(this=kept, alias=alias))
+    return gen.sql(derived(kept, delta.alias))
 
 
 def _strip_redshift_only(expression: exp.Create) -> exp.Create:
@@ -191,7 +191,7 @@ def _strip_redshift_only(expression: exp.Create) -> exp.Create:
 
 
 class CdcPostgres(Postgres):
-    class Generator(Postgres.Generator):  # type: ignore[misc,valid-type]
+    class Generator(shortcuts.GeneratorShortcuts, Postgres.Generator):  # type: ignore[misc,valid-type]
         # Quote the union of both reserved-word lists so one spec works on both.
         RESERVED_KEYWORDS = Redshift.Generator.RESERVED_KEYWORDS | {
             "user",
@@ -236,39 +236,12 @@ class CdcPostgres(Postgres):
             ),
         }
 
-        def literal_sql(self, expression: exp.Literal) -> str:
-            # remembered per text (render.shortcuts); see _write_literal
-            return shortcuts.literal_sql(self, expression, _write_literal)
-
         def create_sql(self, expression: exp.Create) -> str:
             return super().create_sql(_strip_redshift_only(expression))
 
         def datatype_sql(self, expression: exp.DataType) -> str:
             return shortcuts.datatype_sql(self, expression)
 
-        # every node is written through sql(): the shortcut is the method itself
-        sql = shortcuts.sql
-
-        def identifier_sql(self, expression: exp.Identifier) -> str:
-            return shortcuts.identifier_sql(self, expression)
-
-        def column_sql(self, expression: exp.Column) -> str:
-            return shortcuts.column_sql(self, expression)
-
-        def indent(
-            self,
-            sql: str,
-            level: int = 0,
-            pad: int | None = None,
-            skip_first: bool = False,
-            skip_last: bool = False,
-        ) -> str:
-            return shortcuts.indent(self, sql, level, pad, skip_first, skip_last)
-
-
-def _write_literal(gen: Any, expression: exp.Literal) -> str:
-    # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
-    return dollar.literal_sql(expression, super(CdcPostgres.Generator, gen).literal_sql)
 
 
 DIALECT = CdcPostgres

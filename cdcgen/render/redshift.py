@@ -12,7 +12,7 @@ from typing import Any
 from sqlglot import exp, transforms
 from sqlglot.dialects.redshift import Redshift
 
-from cdcgen.render import dollar, shortcuts
+from cdcgen.render import shortcuts
 from cdcgen.sql import nodes
 
 
@@ -54,7 +54,7 @@ def _payload_kind(gen: Any, e: Any) -> str:
 
 
 class CdcRedshift(Redshift):
-    class Generator(Redshift.Generator):  # type: ignore[misc,valid-type]
+    class Generator(shortcuts.GeneratorShortcuts, Redshift.Generator):  # type: ignore[misc,valid-type]
         # Reserved words (user, order, default, timestamp, open, ...) must be quoted.
         RESERVED_KEYWORDS = Redshift.Generator.RESERVED_KEYWORDS
 
@@ -93,10 +93,6 @@ class CdcRedshift(Redshift):
             nodes.PayloadKind: _payload_kind,
         }
 
-        def literal_sql(self, expression: exp.Literal) -> str:
-            # remembered per text (render.shortcuts); see _write_literal
-            return shortcuts.literal_sql(self, expression, _write_literal)
-
         def datatype_sql(self, expression: exp.DataType) -> str:
             # sqlglot's Redshift rule (TEXT -> VARCHAR(MAX), in place, as it does), minus
             # its `is_type("text")`, which parsed the string "text" on every type written
@@ -115,29 +111,6 @@ class CdcRedshift(Redshift):
                 return self.sql(expression, "this")
             return super(Redshift.Generator, self).cast_sql(expression, safe_prefix=safe_prefix)  # type: ignore[misc,no-any-return]
 
-        # every node is written through sql(): the shortcut is the method itself
-        sql = shortcuts.sql
-
-        def identifier_sql(self, expression: exp.Identifier) -> str:
-            return shortcuts.identifier_sql(self, expression)
-
-        def column_sql(self, expression: exp.Column) -> str:
-            return shortcuts.column_sql(self, expression)
-
-        def indent(
-            self,
-            sql: str,
-            level: int = 0,
-            pad: int | None = None,
-            skip_first: bool = False,
-            skip_last: bool = False,
-        ) -> str:
-            return shortcuts.indent(self, sql, level, pad, skip_first, skip_last)
-
-
-def _write_literal(gen: Any, expression: exp.Literal) -> str:
-    # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar).
-    return dollar.literal_sql(expression, super(CdcRedshift.Generator, gen).literal_sql)
 
 
 DIALECT = CdcRedshift

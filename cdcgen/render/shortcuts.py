@@ -11,6 +11,8 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.generator import Generator
 
+from cdcgen.render import dollar
+
 #: The types sqlglot's PostgreSQL datatype_sql writes its own way; it asks `is_type(...)`
 #: of each (building a DataType per question), and every other type falls through to
 #: the generic writer.
@@ -234,3 +236,37 @@ def sql(gen: Any, expression: Any, key: str | None = None, comment: bool = True)
     if comment and gen.comments and expression.comments:
         return gen.maybe_comment(text, expression)  # type: ignore[no-any-return]
     return text  # type: ignore[no-any-return]
+
+
+class GeneratorShortcuts:
+    """The shortcut methods of both dialects' generators, first among their bases:
+    ``class Generator(GeneratorShortcuts, Postgres.Generator)``."""
+
+    # every node is written through sql(): the shortcut is the method itself
+    sql = sql
+
+    def literal_sql(self, expression: exp.Literal) -> str:
+        # remembered per text; see _write_literal
+        return literal_sql(self, expression, _write_literal)
+
+    def identifier_sql(self, expression: exp.Identifier) -> str:
+        return identifier_sql(self, expression)
+
+    def column_sql(self, expression: exp.Column) -> str:
+        return column_sql(self, expression)
+
+    def indent(
+        self,
+        sql: str,
+        level: int = 0,
+        pad: int | None = None,
+        skip_first: bool = False,
+        skip_last: bool = False,
+    ) -> str:
+        return indent(self, sql, level, pad, skip_first, skip_last)
+
+
+def _write_literal(gen: Any, expression: exp.Literal) -> str:
+    # Procedure bodies are $$-quoted: never write $$ inside one (render.dollar). The
+    # writer is the dialect's own, next after the shortcuts in the generator's bases.
+    return dollar.literal_sql(expression, super(GeneratorShortcuts, gen).literal_sql)

@@ -365,13 +365,13 @@ def verify_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     """Current versions against the definition; keys the definition lacks must have
     no open version (unless on_delete is ignore)."""
     v, f = "v", "f"
-    current = exp.Subquery(
-        this=exp.select(*[col(c) for c in t.column_names])
+    current = derived(
+        exp.select(*[col(c) for c in t.column_names])
         .from_(table(t.table), copy=False)
         .where(
             and_all([eq(col(IS_CURRENT), lit(True)), eq(col(IS_DELETED), lit(False))]), copy=False
         ),
-        alias=exp.TableAlias(this=exp.to_identifier(f)),
+        f,
     )
     on = and_all(eq(col(k, v), col(k, f)) for k in t.key)
     first = t.key[0]

@@ -37,11 +37,7 @@ def probes(p: PipelinePlan, sources: Sequence[SourcePlan]) -> exp.Select:
         exp.alias_(
             exp.Subquery(
                 this=exp.select(exp.Count(this=exp.Star())).from_(
-                    exp.Subquery(
-                        this=staged_probe(p, s),
-                        alias=exp.TableAlias(this=exp.to_identifier("cdc__probe")),
-                    ),
-                    copy=False,
+                    derived(staged_probe(p, s), "cdc__probe"), copy=False
                 )
             ),
             probe_column(i),

@@ -21,6 +21,7 @@ from cdcgen.sql.builders import (
     concat,
     delete_changed,
     delete_using,
+    derived,
     eq,
     insert,
     is_null,
@@ -197,12 +198,7 @@ def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
     first = (
         exp.select(lit(p.name), lit(s.name), col("value", "m"), var("p_run_id"), nodes.RunTimestamp())
         .from_(
-            exp.Subquery(
-                this=newest.this.copy().select(
-                    exp.alias_(newest.this.expressions[0].copy(), "value"), append=False
-                ),
-                alias=exp.TableAlias(this=exp.to_identifier("m")),
-            ),
+            _newest_value(newest, "m"),
             copy=False,
         )
         .where(
@@ -226,6 +222,12 @@ def watermark_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
     ]
 
 
+def _newest_value(newest: exp.Subquery, alias: str) -> exp.Subquery:
+    """``(SELECT MAX(<watermark column>) AS value FROM <staged copy>) AS alias``."""
+    query = newest.this.copy()
+    return derived(query.select(exp.alias_(query.expressions[0], "value"), append=False), alias)
+
+
 def _watermark_log_insert(p: PipelinePlan, s: SourcePlan, newest: exp.Subquery) -> exp.Insert:
     """Before the watermark moves: its row as it is (all NULL when there is none yet),
     so a rollback to any earlier run restores it exactly (``cdc.watermark_log``)."""
@@ -242,12 +244,7 @@ def _watermark_log_insert(p: PipelinePlan, s: SourcePlan, newest: exp.Subquery) 
             col("run_id", w),
         )
         .from_(
-            exp.Subquery(
-                this=newest.this.copy().select(
-                    exp.alias_(newest.this.expressions[0].copy(), "value"), append=False
-                ),
-                alias=exp.TableAlias(this=exp.to_identifier("m")),
-            ),
+            _newest_value(newest, "m"),
             copy=False,
         )
         .join(joined(table(f"{p.cdc_schema}.watermark", w), "left"), on=on, copy=False)
