@@ -48,7 +48,7 @@ from cdcgen.sql.builders import (
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.declared import stored_value, unstorable
 from cdcgen.sql.detect import dead_letters_of, delta_name, letter_value, resolve_letters
-from cdcgen.sql.sync import after_image, audited, before_image, changed_columns, key_text
+from cdcgen.sql.sync import key_text, logged_change
 from cdcgen.sql.tables import IS_CURRENT, VALID_FROM, VALID_TO
 
 KEYS = "cdc__k"
@@ -387,19 +387,9 @@ def diff_query(p: PipelinePlan, t: TargetPlan, current: exp.Subquery | None = No
 
 def fact_change_log_insert(p: PipelinePlan, t: TargetPlan) -> exp.Insert:
     d = "d"
-    typed = [(c.name, c.type) for c in t.columns]
-    imaged = audited(typed, t.key, t.audit)
-    query = exp.select(
-        var("p_run_id"),
-        lit(p.name),
-        lit(t.name),
-        col(OP, d),
-        key_text(t.key, d, dict(typed), fallback_prefix="old__"),
-        case([(op_in(d, "U"), changed_columns(t.column_names, d))], exp.null()),
-        before_image(imaged, t.key, t.audit, d),
-        after_image(imaged, t.key, t.audit, d),
-        nodes.RunTimestamp(),
-    ).from_(table(diff_name(p, t), d), copy=False)
+    query = exp.select(*logged_change(p, t, d), nodes.RunTimestamp()).from_(
+        table(diff_name(p, t), d), copy=False
+    )
     return into_state(p, "fact_change_log", query)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
-from cdcgen.plan.model import PipelinePlan, SourcePlan
+from cdcgen.plan.model import PipelinePlan, SourcePlan, TargetPlan
 from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
@@ -133,6 +133,24 @@ def baseline_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     ]
 
 
+def logged_change(p: PipelinePlan, o: SourcePlan | TargetPlan, alias: str) -> list[exp.Expression]:
+    """The columns a source's ``change_log`` row and a target's ``fact_change_log`` row
+    share: run id, pipeline, object, op, key text, changed columns (an update's) and the
+    two row images as ``o.audit`` lays them out."""
+    typed = [(c.name, c.type) for c in o.columns]
+    imaged = audited(typed, o.key, o.audit)
+    return [
+        var("p_run_id"),
+        lit(p.name),
+        lit(o.name),
+        col(OP, alias),
+        key_text(o.key, alias, dict(typed), fallback_prefix="old__"),
+        case([(op_in(alias, "U"), changed_columns(o.column_names, alias))], exp.null()),
+        before_image(imaged, o.key, o.audit, alias),
+        after_image(imaged, o.key, o.audit, alias),
+    ]
+
+
 def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
     """One row per source change. LSN = max + row number, gapless and ordered because
     the run holds the lock (Redshift IDENTITY is neither)."""
@@ -142,22 +160,8 @@ def change_log_insert(p: PipelinePlan, s: SourcePlan) -> exp.Insert:
         exp.Ordered(this=exp.Coalesce(this=col(k, d), expressions=[col(old(k), d)])) for k in s.key
     ]
     lsn = next_in_sequence(log, "lsn", order)
-    typed = [(c.name, c.type) for c in s.columns]
-    imaged = audited(typed, s.key, s.audit)
     query = (
-        exp.select(
-            lsn,
-            var("p_run_id"),
-            lit(p.name),
-            lit(s.name),
-            col(OP, d),
-            key_text(s.key, d, dict(typed), fallback_prefix="old__"),
-            case([(op_in(d, "U"), changed_columns(s.column_names, d))], exp.null()),
-            before_image(imaged, s.key, s.audit, d),
-            after_image(imaged, s.key, s.audit, d),
-            _source_time(s, d),
-            nodes.RunTimestamp(),
-        )
+        exp.select(lsn, *logged_change(p, s, d), _source_time(s, d), nodes.RunTimestamp())
         .from_(table(delta_name(p, s), d), copy=False)
         .where(op_in(d, "I", "U", "D"), copy=False)
     )
