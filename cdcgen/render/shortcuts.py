@@ -242,28 +242,15 @@ class GeneratorShortcuts:
     """The shortcut methods of both dialects' generators, first among their bases:
     ``class Generator(GeneratorShortcuts, Postgres.Generator)``."""
 
-    # every node is written through sql(): the shortcut is the method itself
+    # each shortcut takes the generator first: the function is the method itself
     sql = sql
+    identifier_sql = identifier_sql
+    column_sql = column_sql
+    indent = indent
 
     def literal_sql(self, expression: exp.Literal) -> str:
         # remembered per text; see _write_literal
         return literal_sql(self, expression, _write_literal)
-
-    def identifier_sql(self, expression: exp.Identifier) -> str:
-        return identifier_sql(self, expression)
-
-    def column_sql(self, expression: exp.Column) -> str:
-        return column_sql(self, expression)
-
-    def indent(
-        self,
-        sql: str,
-        level: int = 0,
-        pad: int | None = None,
-        skip_first: bool = False,
-        skip_last: bool = False,
-    ) -> str:
-        return indent(self, sql, level, pad, skip_first, skip_last)
 
 
 def _write_literal(gen: Any, expression: exp.Literal) -> str:
