@@ -551,6 +551,25 @@ def raise_format(stmt: Statement) -> Iterator[Hit]:
             )
 
 
+def get_diagnostics(stmt: Statement) -> Iterator[Hit]:
+    """Redshift's one diagnostics item is the row count: ``GET DIAGNOSTICS v := ROW_COUNT``
+    (AWS *c_PLpgSQL-structure*, built-in variables); no STACKED form, no other item (an
+    exception handler reads SQLERRM instead)."""
+    if stmt.kind != "GET":
+        return
+    toks = stmt.tokens
+    words = [t.upper if t.kind == "word" else t.text for t in toks]
+    if (
+        len(toks) == 5
+        and words[1] == "DIAGNOSTICS"
+        and toks[2].kind == "word"
+        and toks[3].is_op(":=", "=")
+        and words[4] == "ROW_COUNT"
+    ):
+        return
+    yield "Redshift supports only GET DIAGNOSTICS <variable> := ROW_COUNT", toks[0].start
+
+
 def _split_commas(toks: Sequence[Token]) -> list[list[Token]]:
     if not toks:
         return []
@@ -799,6 +818,8 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("not-in-procedure", not_in_procedure, "stored-procedure-constraints"),
     # c_PLpgSQL-statements (RAISE)
     Rule("raise-format", raise_format, "c_PLpgSQL-statements"),
+    # c_PLpgSQL-structure (built-in variables: GET DIAGNOSTICS ... ROW_COUNT only)
+    Rule("get-diagnostics", get_diagnostics, "c_PLpgSQL-structure"),
     # r_UPDATE
     Rule("update-target-alias", update_target_alias, "r_UPDATE"),
     Rule("update-outer-join", update_outer_join, "r_UPDATE"),

@@ -194,13 +194,17 @@ class Renderer:
             lines.extend(pad + line if line else line for line in self.statement(s).splitlines())
         return "\n".join(lines)
 
-    def counted(self, stmts: Sequence[exp.Expression], indent: int = 2) -> str:
+    def counted(
+        self, stmts: Sequence[exp.Expression], indent: int = 2, then: Sequence[str] = ()
+    ) -> str:
         """A block of statements, then the PL/pgSQL counter of executed statements
-        advanced by their number (an assignment, not a statement: Redshift has no
-        GET DIAGNOSTICS for it; the sum lands in run_log.statements)."""
-        text = self.body(stmts, indent)
+        advanced by their number (an assignment, not a statement: no diagnostics item
+        counts statements; the sum lands in run_log.statements). ``then``: PL/pgSQL lines
+        that must follow the statements directly (``GET DIAGNOSTICS`` reads the last one)."""
+        pad = " " * indent
+        text = "\n".join([self.body(stmts, indent), *(pad + line for line in then)])
         n = sum(1 for s in stmts if self.statement(s))  # rendered once: cached
-        return f"{text}\n{' ' * indent}{COUNTER} := {COUNTER} + {n};" if n else text
+        return f"{text}\n{pad}{COUNTER} := {COUNTER} + {n};" if n else text
 
     def template(self, template_name: str, **context: object) -> str:
         return self.env.get_template(template_name).render(**context).rstrip() + "\n"
@@ -417,6 +421,12 @@ def _apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     return facts.apply_statements(p, t)
 
 
+#: after each insert into a target's key table: its rows, added up, are the affected keys
+#: (the table starts empty), so no COUNT(*) reads the table again. Redshift's one
+#: diagnostics item (AWS c_PLpgSQL-structure, built-in variables), right after the INSERT.
+_KEYS_ADDED = ("GET DIAGNOSTICS v_rows := ROW_COUNT;", "v_keys := v_keys + v_rows;")
+
+
 def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     sources = facts.read_sources(t)
     changed_vars = [f"v_changed_{i}" for i, _ in enumerate(sources, 1)]
@@ -434,7 +444,8 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         into.append(facts.TARGET_ROWS_VAR)
     changed = _select_into(r, values, into, logged)
     key_inserts = [
-        (s, number[s], r.counted([stmt], 6)) for s, stmt in zip(sorted(parts), inserts, strict=True)
+        (s, number[s], r.counted([stmt], 6, then=_KEYS_ADDED))
+        for s, stmt in zip(sorted(parts), inserts, strict=True)
     ]
     # Point-in-time lookups: the dimensions' changes in this run (applied before this fact)
     # reach the fact rows whose as-of time falls in a changed validity range.
@@ -452,7 +463,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
             stmt = r.trees.get(
                 ("as_of_insert", t.name, d), partial(facts.keys_insert, p, t, dim_parts[d])
             )
-            key_inserts.append((f"dimension {d}", var, r.counted([stmt], 6)))
+            key_inserts.append((f"dimension {d}", var, r.counted([stmt], 6, then=_KEYS_ADDED)))
     body = r.template(
         "apply_body.sql.j2",
         target=t.name,
@@ -480,7 +491,8 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         **_load_blocks(r, p, t),
     )
     indented = _indented(body.rstrip())
-    declare = ["v_keys BIGINT", "v_changed BIGINT", *(f"{v} BIGINT" for v in changed_vars)] + (
+    declare = ["v_keys BIGINT", "v_rows BIGINT", "v_changed BIGINT"]
+    declare += [f"{v} BIGINT" for v in changed_vars] + (
         [f"{facts.TARGET_ROWS_VAR} BIGINT", "v_target_count BIGINT", f"{facts.PATH_VAR} VARCHAR(8)"]
         if t.kind == "fact"
         else []

@@ -4,6 +4,7 @@ SET enable_mergejoin = off
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_changed_2 BIGINT;
@@ -34,6 +35,8 @@ BEGIN
       FROM analytics.dim_customer;
       ANALYZE orders__dim_customer__keys;
       v_statements := v_statements + 3;
+      SELECT COUNT(*) INTO v_keys FROM orders__dim_customer__keys;
+      v_statements := v_statements + 1;
       -- A rebuild joins the target with every key: plan it on current statistics.
       ANALYZE analytics.dim_customer;
       v_statements := v_statements + 1;
@@ -108,6 +111,8 @@ BEGIN
             WHERE
               x.customer_id = a.customer_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of customers
@@ -142,15 +147,15 @@ BEGIN
             WHERE
               x.customer_id = a.customer_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE orders__dim_customer__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM orders__dim_customer__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     CREATE TEMPORARY TABLE orders__dim_customer__new AS
     SELECT

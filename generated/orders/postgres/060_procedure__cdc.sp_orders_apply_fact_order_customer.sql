@@ -4,6 +4,7 @@ SET enable_mergejoin = off
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_changed_dim_1 BIGINT;
@@ -46,6 +47,8 @@ BEGIN
       FROM analytics.fact_order_customer;
       ANALYZE orders__fact_order_customer__keys;
       v_statements := v_statements + 3;
+      SELECT COUNT(*) INTO v_keys FROM orders__fact_order_customer__keys;
+      v_statements := v_statements + 1;
       -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
@@ -86,6 +89,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of dimension dim_customer
@@ -118,15 +123,15 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE orders__fact_order_customer__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM orders__fact_order_customer__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     -- The path by cost: when the affected keys are 50 % of the target or more, the
     -- whole definition beside the whole target (set-based) costs less than reaching each

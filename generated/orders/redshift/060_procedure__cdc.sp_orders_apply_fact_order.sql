@@ -3,6 +3,7 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_fact_order(p_run_id BIGINT, p_fu
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_changed_2 BIGINT;
@@ -56,6 +57,8 @@ BEGIN
         order_id
       FROM analytics.fact_order;
       v_statements := v_statements + 2;
+      SELECT COUNT(*) INTO v_keys FROM orders__fact_order__keys;
+      v_statements := v_statements + 1;
       -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
@@ -117,6 +120,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of countries
@@ -161,6 +166,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of customers
@@ -211,6 +218,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of order_items
@@ -249,6 +258,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of orders
@@ -288,15 +299,15 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE orders__fact_order__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM orders__fact_order__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     -- The path by cost: when the affected keys are 50 % of the target or more, the
     -- whole definition beside the whole target (set-based) costs less than reaching each

@@ -3,6 +3,7 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_fact_order_customer(p_run_id BIG
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_changed_dim_1 BIGINT;
@@ -44,6 +45,8 @@ BEGIN
         order_id
       FROM analytics.fact_order_customer;
       v_statements := v_statements + 2;
+      SELECT COUNT(*) INTO v_keys FROM orders__fact_order_customer__keys;
+      v_statements := v_statements + 1;
       -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
@@ -84,6 +87,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of dimension dim_customer
@@ -116,15 +121,15 @@ BEGIN
             WHERE
               x.order_id = a.order_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE orders__fact_order_customer__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM orders__fact_order_customer__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     -- The path by cost: when the affected keys are 50 % of the target or more, the
     -- whole definition beside the whole target (set-based) costs less than reaching each

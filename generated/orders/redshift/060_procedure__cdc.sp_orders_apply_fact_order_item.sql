@@ -3,6 +3,7 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_apply_fact_order_item(p_run_id BIGINT,
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_changed_2 BIGINT;
@@ -47,6 +48,8 @@ BEGIN
         line_number
       FROM analytics.fact_order_item;
       v_statements := v_statements + 2;
+      SELECT COUNT(*) INTO v_keys FROM orders__fact_order_item__keys;
+      v_statements := v_statements + 1;
       -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
@@ -109,6 +112,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id AND x.line_number = a.line_number
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of order_items
@@ -145,6 +150,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id AND x.line_number = a.line_number
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of orders
@@ -197,6 +204,8 @@ BEGIN
             WHERE
               x.order_id = a.order_id AND x.line_number = a.line_number
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of products
@@ -251,15 +260,15 @@ BEGIN
             WHERE
               x.order_id = a.order_id AND x.line_number = a.line_number
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE orders__fact_order_item__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM orders__fact_order_item__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     -- The path by cost: when the affected keys are 50 % of the target or more, the
     -- whole definition beside the whole target (set-based) costs less than reaching each

@@ -4,6 +4,7 @@ SET enable_mergejoin = off
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_changed_2 BIGINT;
@@ -49,6 +50,8 @@ BEGIN
       FROM staging_public.fact_company_profile;
       ANALYZE vendor__fact_company_profile__keys;
       v_statements := v_statements + 3;
+      SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
+      v_statements := v_statements + 1;
       -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
@@ -126,6 +129,8 @@ BEGIN
             WHERE
               x.company_id = a.company_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of companies
@@ -219,6 +224,8 @@ BEGIN
             WHERE
               x.company_id = a.company_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of countries
@@ -287,15 +294,15 @@ BEGIN
             WHERE
               x.company_id = a.company_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE vendor__fact_company_profile__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     -- The path by cost: when the affected keys are 50 % of the target or more, the
     -- whole definition beside the whole target (set-based) costs less than reaching each

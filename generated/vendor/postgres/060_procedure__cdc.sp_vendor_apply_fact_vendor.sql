@@ -4,6 +4,7 @@ SET enable_mergejoin = off
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_changed_2 BIGINT;
@@ -67,6 +68,8 @@ BEGIN
       FROM staging_public.fact_vendor;
       ANALYZE vendor__fact_vendor__keys;
       v_statements := v_statements + 3;
+      SELECT COUNT(*) INTO v_keys FROM vendor__fact_vendor__keys;
+      v_statements := v_statements + 1;
       -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
@@ -138,6 +141,8 @@ BEGIN
             WHERE
               x.vendor_id = a.vendor_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of cities
@@ -216,6 +221,8 @@ BEGIN
             WHERE
               x.vendor_id = a.vendor_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of companies
@@ -283,6 +290,8 @@ BEGIN
             WHERE
               x.vendor_id = a.vendor_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of countries
@@ -365,6 +374,8 @@ BEGIN
             WHERE
               x.vendor_id = a.vendor_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of product_categories
@@ -439,6 +450,8 @@ BEGIN
             WHERE
               x.vendor_id = a.vendor_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of users
@@ -573,15 +586,15 @@ BEGIN
             WHERE
               x.vendor_id = a.vendor_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE vendor__fact_vendor__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM vendor__fact_vendor__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     -- The path by cost: when the affected keys are 50 % of the target or more, the
     -- whole definition beside the whole target (set-based) costs less than reaching each

@@ -3,6 +3,7 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_dim_company(p_run_id BIGINT, p_f
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_statements BIGINT := 0;
@@ -29,6 +30,8 @@ BEGIN
         company_id
       FROM staging_public.dim_company;
       v_statements := v_statements + 2;
+      SELECT COUNT(*) INTO v_keys FROM vendor__dim_company__keys;
+      v_statements := v_statements + 1;
       -- A rebuild joins the target with every key: plan it on current statistics.
       ANALYZE staging_public.dim_company;
       v_statements := v_statements + 1;
@@ -72,15 +75,15 @@ BEGIN
             WHERE
               x.company_id = a.company_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE vendor__dim_company__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM vendor__dim_company__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     CREATE TEMPORARY TABLE vendor__dim_company__new AS
     SELECT

@@ -3,6 +3,7 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_apply_fact_company_profile(p_run_id BI
 AS $$
 DECLARE
   v_keys BIGINT;
+  v_rows BIGINT;
   v_changed BIGINT;
   v_changed_1 BIGINT;
   v_changed_2 BIGINT;
@@ -47,6 +48,8 @@ BEGIN
         company_id
       FROM staging_public.fact_company_profile;
       v_statements := v_statements + 2;
+      SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
+      v_statements := v_statements + 1;
       -- A rebuild of a target that holds rows: the diff and the UPDATE join it with every
       -- key, planned on its statistics, which may predate a bulk load (the first load).
       IF v_target_rows > 0 THEN
@@ -100,6 +103,8 @@ BEGIN
             WHERE
               x.company_id = a.company_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of companies
@@ -169,6 +174,8 @@ BEGIN
             WHERE
               x.company_id = a.company_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       -- keys reached by changes of countries
@@ -213,15 +220,15 @@ BEGIN
             WHERE
               x.company_id = a.company_id
           );
+        GET DIAGNOSTICS v_rows := ROW_COUNT;
+        v_keys := v_keys + v_rows;
         v_statements := v_statements + 1;
       END IF;
       ANALYZE vendor__fact_company_profile__keys;
       v_statements := v_statements + 1;
     END IF;
-    -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
-    SELECT COUNT(*) INTO v_keys FROM vendor__fact_company_profile__keys;
-    v_statements := v_statements + 1;
   END IF;
+  -- No affected key, nothing to recompute: skip the work (PL/pgSQL then never plans it).
   IF v_keys > 0 THEN
     -- The path by cost: when the affected keys are 50 % of the target or more, the
     -- whole definition beside the whole target (set-based) costs less than reaching each
