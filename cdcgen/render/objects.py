@@ -162,6 +162,8 @@ class Renderer:
         return redshift if self.dialect == "redshift" else postgres
 
     def statement(self, e: exp.Expression) -> str:
+        if isinstance(e, builders.OnlyIf):
+            raise TypeError("an OnlyIf statement is rendered by Renderer.counted, with its IF")
         if isinstance(e, builders.DropTemp):
             prefix = "pg_temp." if self.dialect == "postgres" else ""
             return f"DROP TABLE IF EXISTS {', '.join(prefix + n.name for n in e.expressions)};"
@@ -201,10 +203,31 @@ class Renderer:
         advanced by their number (an assignment, not a statement: no diagnostics item
         counts statements; the sum lands in run_log.statements). ``then``: PL/pgSQL lines
         that must follow the statements directly (``GET DIAGNOSTICS`` reads the last one)."""
+        blocks: list[str] = []
+        run: list[exp.Expression] = []
+        for s in stmts:
+            if isinstance(s, builders.OnlyIf):
+                blocks += [self._counted_run(run, indent), self._only_if(s, indent)]
+                run = []
+            else:
+                run.append(s)
+        blocks.append(self._counted_run(run, indent, then))
+        return "\n".join(b for b in blocks if b)
+
+    def _counted_run(
+        self, stmts: Sequence[exp.Expression], indent: int, then: Sequence[str] = ()
+    ) -> str:
         pad = " " * indent
         text = "\n".join([self.body(stmts, indent), *(pad + line for line in then)])
         n = sum(1 for s in stmts if self.statement(s))  # rendered once: cached
         return f"{text}\n{pad}{COUNTER} := {COUNTER} + {n};" if n else text
+
+    def _only_if(self, e: builders.OnlyIf, indent: int) -> str:
+        """``IF condition THEN statement; counter + 1; END IF;``: counted only when run."""
+        block = self.template(
+            "only_if.sql.j2", condition=e.text("condition"), block=self._counted_run([e.this], 2)
+        )
+        return _indented(block.rstrip(), " " * indent)
 
     def template(self, template_name: str, **context: object) -> str:
         return self.env.get_template(template_name).render(**context).rstrip() + "\n"
@@ -271,6 +294,13 @@ def _step_procedure(
     )
 
 
+#: the dispatchers' variable holding their probe of open dead letters, passed to each step
+#: that may close one (detect.OPEN_LETTERS)
+_OPEN_LETTERS_VAR = "v_open_letters"
+#: the arguments of a step that may close dead letters
+_RESOLVING_ARGS = f"p_run_id BIGINT, {detect.OPEN_LETTERS} BIGINT"
+
+
 def detect_source_proc(p: PipelinePlan, src: SourcePlan) -> str:
     return p.proc(f"detect__{src.name}")
 
@@ -287,7 +317,11 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     staged_vars = [f"v_staged_{i}" for i, _ in enumerate(p.sources, 1)]
     probes = r.trees.get(("probes",), lambda: dispatch.probes(p, p.sources))
     values = [builders.col(dispatch.probe_column(i)) for i, _ in enumerate(p.sources, 1)]
-    blocks = [_select_into(r, values, staged_vars, probes)]
+    values.append(builders.col(dispatch.OPEN_LETTERS_COLUMN))
+    blocks = [_select_into(r, values, [*staged_vars, _OPEN_LETTERS_VAR], probes)]
+    names = [n for src in p.sources for n in detect.temp_names(p, src)]
+    drop = r.trees.get(("detect_temps",), lambda: dispatch.drop_step_temps(staged_vars, names))
+    blocks.append(r.counted([drop], 0))
     blocks += [_detect_source(r, p, src, v) for src, v in zip(p.sources, staged_vars, strict=True)]
     # a full snapshot left alone reports what it read, in its own block above
     idle = [
@@ -298,7 +332,11 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     blocks.append(_idle_block(r, p, idle, dispatch.SOURCE_ZEROS))
     body = _indented("\n".join(b for b in blocks if b))
     return _step_procedure(
-        r, p.proc("detect"), "p_run_id BIGINT", body, declare=[f"{v} BIGINT" for v in staged_vars]
+        r,
+        p.proc("detect"),
+        "p_run_id BIGINT",
+        body,
+        declare=[f"{v} BIGINT" for v in (*staged_vars, _OPEN_LETTERS_VAR)],
     )
 
 
@@ -322,7 +360,7 @@ def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> S
     rest = r.counted(steps.rest, 2)
     if steps.typed_probe is None:
         body = r.counted(steps.staged, 2) + "\n" + rest
-        return _step_procedure(r, detect_source_proc(p, src), "p_run_id BIGINT", body)
+        return _step_procedure(r, detect_source_proc(p, src), _RESOLVING_ARGS, body)
     probe = _select_into(r, [builders.col("n")], [detect.TYPED_VAR], steps.typed_probe)
     staged = r.template(
         "typed_staging.sql.j2",
@@ -337,7 +375,7 @@ def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> S
     return _step_procedure(
         r,
         detect_source_proc(p, src),
-        "p_run_id BIGINT",
+        _RESOLVING_ARGS,
         staged + "\n" + rest,
         declare=[f"{detect.TYPED_VAR} BIGINT", f"{detect.STAGED_PATH_VAR} VARCHAR(8)"],
     )
@@ -354,7 +392,7 @@ def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan, staged_var: st
         "detect_source.sql.j2",
         source=src.name,
         staged_var=staged_var,
-        detect="  " + step_call(detect_source_proc(p, src), "p_run_id"),
+        detect="  " + step_call(detect_source_proc(p, src), "p_run_id", _OPEN_LETTERS_VAR),
         skipped=skipped,
     ).rstrip()
 
@@ -501,7 +539,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     return _step_procedure(
         r,
         apply_proc_name(p, t),
-        "p_run_id BIGINT, p_full BOOLEAN",
+        f"p_run_id BIGINT, p_full BOOLEAN, {detect.OPEN_LETTERS} BIGINT",
         indented,
         declare=declare,
         settings=settings,
@@ -519,7 +557,7 @@ def _whole_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, obje
     if t.kind != "fact":
         return {"whole_apply": ""}
     return {
-        "whole_apply": "    " + step_call(whole_apply_proc(p, t), "p_run_id"),
+        "whole_apply": "    " + step_call(whole_apply_proc(p, t), "p_run_id", detect.OPEN_LETTERS),
         "whole_pct": facts.WHOLE_PATH_PCT,
         "whole_min_keys": facts.WHOLE_PATH_MIN_KEYS,
     }
@@ -528,7 +566,7 @@ def _whole_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, obje
 def _whole_apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     """The whole recompute's diff table (its caller merges and logs it)."""
     whole = r.trees.get(("whole_apply", t.name), lambda: facts.whole_apply_statements(p, t))
-    return _step_procedure(r, whole_apply_proc(p, t), "p_run_id BIGINT", r.counted(whole, 2))
+    return _step_procedure(r, whole_apply_proc(p, t), _RESOLVING_ARGS, r.counted(whole, 2))
 
 
 def _load_blocks(r: Renderer, p: PipelinePlan, t: TargetPlan) -> dict[str, str]:
@@ -587,22 +625,26 @@ def _apply_dispatch_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     every = sorted({s for sources in reaching for s in sources})
     logged = r.trees.get(("logged", "apply"), lambda: detect.logged_counts(p, every))
     values = [detect.logged_changes_of(sources) for sources in reaching]
+    values.append(r.trees.get(("open_letters",), lambda: detect.open_letters_probe(p)))
     blocks = [
         r.template(
             "apply_target.sql.j2",
             target=t.name,
             sources=", ".join(sources),
             changed_var=var,
-            call="  " + step_call(apply_proc_name(p, t), "p_run_id", "FALSE"),
+            call="  " + step_call(apply_proc_name(p, t), "p_run_id", "FALSE", _OPEN_LETTERS_VAR),
         ).rstrip()
         for t, sources, var in zip(p.targets, reaching, changed_vars, strict=True)
     ]
     idle = [(t.kind, t.name, v) for t, v in zip(p.targets, changed_vars, strict=True)]
     blocks.append(_idle_block(r, p, idle, dispatch.TARGET_ZEROS))
-    body = "\n".join([_select_into(r, values, changed_vars, logged), *blocks])
+    names = [n for t in p.targets for n in facts.temp_names(p, t)]
+    drop = r.trees.get(("apply_temps",), lambda: dispatch.drop_step_temps(changed_vars, names))
+    probe = _select_into(r, values, [*changed_vars, _OPEN_LETTERS_VAR], logged)
+    body = "\n".join([probe, r.counted([drop], 0), *blocks])
     return _step_procedure(
         r, p.proc("apply"), "p_run_id BIGINT", _indented(body),
-        declare=[f"{v} BIGINT" for v in changed_vars],
+        declare=[f"{v} BIGINT" for v in (*changed_vars, _OPEN_LETTERS_VAR)],
     )
 
 
@@ -613,7 +655,8 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         dependents = [f for f in p.facts if any(a.dimension == t.name for a in f.as_of)]
         return [apply_proc_name(p, x) for x in (t, *dependents)]
 
-    calls = [(t.name, [step_call(x, "v_run_id", "TRUE") for x in procs(t)]) for t in p.targets]
+    # "1": a letter may be open; a rebuild is rare, so it looks rather than probes first
+    calls = [(t.name, [step_call(x, "v_run_id", "TRUE", "1") for x in procs(t)]) for t in p.targets]
     dispatch = r.template("rebuild_body.sql.j2", targets=calls)
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", dispatch)
 

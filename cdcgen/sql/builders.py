@@ -333,6 +333,18 @@ def drop_temp(*names: str) -> DropTemp:
     return DropTemp(expressions=[exp.to_identifier(n) for n in names])
 
 
+class OnlyIf(exp.Expression):
+    """A statement its procedure runs only while ``condition`` holds: PL/pgSQL over the
+    procedure's variables, such as ``p_open_letters > 0``. The renderer wraps it in an
+    ``IF`` with its own count of executed statements."""
+
+    arg_types = {"this": True, "condition": True}
+
+
+def only_if(condition: str, statement: exp.Expression) -> OnlyIf:
+    return OnlyIf(this=statement, condition=exp.Literal.string(condition))
+
+
 class AnalyzeTemp(exp.Expression):
     """Statistics for a freshly filled temp table, so the next joins are planned for its
     real size. PostgreSQL: ``ANALYZE`` (a temp table has no statistics until then, and

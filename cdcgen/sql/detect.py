@@ -17,6 +17,7 @@ from cdcgen.sql import nodes
 from cdcgen.sql.builders import (
     OP,
     RANK,
+    OnlyIf,
     and_all,
     as_text,
     case,
@@ -27,7 +28,6 @@ from cdcgen.sql.builders import (
     count_if,
     derived,
     differs,
-    drop_temp,
     eq,
     is_null,
     joined,
@@ -35,6 +35,7 @@ from cdcgen.sql.builders import (
     lit,
     not_null,
     old,
+    only_if,
     op_in,
     or_all,
     paren,
@@ -229,6 +230,35 @@ def resolve_letters(
             )
         ),
     )
+
+
+#: A resolving step's argument: whether a dead letter of an earlier run is open. Most
+#: runs have none, and skip every resolving UPDATE (a statement per changed source and
+#: per target with overflowing values; on Redshift each is compiled and queued).
+OPEN_LETTERS = "p_open_letters"
+
+
+def open_letters_probe(p: PipelinePlan) -> exp.Subquery:
+    """1 if any of this pipeline's dead letters of an earlier run is open, else 0, reading
+    one letter at most: ``(SELECT COUNT(*) FROM (SELECT 1 FROM cdc.dead_letter AS x
+    WHERE … LIMIT 1) AS cdc__open)``. It sits in a statement the run makes anyway."""
+    open_: list[exp.Expression] = [
+        eq(col("pipeline", "x"), lit(p.name)),
+        is_null(col("resolved_run_id", "x")),
+        exp.LT(this=col("run_id", "x"), expression=var("p_run_id")),
+    ]
+    one = (
+        exp.select(lit(1))
+        .from_(table(f"{p.cdc_schema}.dead_letter", "x"), copy=False)
+        .where(and_all(open_), copy=False)
+        .limit(1, copy=False)
+    )
+    return exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(derived(one, "cdc__open"), copy=False))
+
+
+def when_letters_open(resolve: exp.Expression) -> OnlyIf:
+    """``resolve``, run only when a letter of an earlier run is open (:data:`OPEN_LETTERS`)."""
+    return only_if(f"{OPEN_LETTERS} > 0", resolve)
 
 
 def letter_value(column: str, type_: str, names: Sequence[str]) -> exp.Expression:
@@ -464,12 +494,15 @@ class DetectSteps:
     typed_staged: list[exp.Expression] = field(default_factory=list)
 
 
+def temp_names(p: PipelinePlan, s: SourcePlan) -> tuple[str, str]:
+    """A source's detection makes these temp tables; its dispatcher drops them first
+    (:func:`cdcgen.sql.dispatch.drop_step_temps`)."""
+    return staged_name(p, s), delta_name(p, s)
+
+
 def _staged_copy(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
-    """The staged copy, after one drop of both of the procedure's temp tables."""
-    return [
-        drop_temp(staged_name(p, s), delta_name(p, s)),
-        *temp_table(staged_name(p, s), staged_query(p, s), s.key, drop=False),
-    ]
+    """The staged copy (its dispatcher dropped an older one, see :func:`temp_names`)."""
+    return temp_table(staged_name(p, s), staged_query(p, s), s.key, drop=False)
 
 
 def detect_steps(p: PipelinePlan, s: SourcePlan) -> DetectSteps:
@@ -498,7 +531,7 @@ def detect_statements(
     stmts += temp_table(
         delta_name(p, s), changes_query(p, s, staged), delta_join_columns(p, s), drop=False
     )
-    stmts.append(resolve_dead_letters(p, s))
+    stmts.append(when_letters_open(resolve_dead_letters(p, s)))
     stmts.append(source_counts(p, s, counts_path))
     return stmts
 

@@ -47,7 +47,13 @@ from cdcgen.sql.builders import (
 )
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.declared import stored_value, unstorable
-from cdcgen.sql.detect import dead_letters_of, delta_name, letter_value, resolve_letters
+from cdcgen.sql.detect import (
+    dead_letters_of,
+    delta_name,
+    letter_value,
+    resolve_letters,
+    when_letters_open,
+)
 from cdcgen.sql.sync import key_text, logged_change
 from cdcgen.sql.tables import IS_CURRENT, VALID_FROM, VALID_TO
 
@@ -289,19 +295,26 @@ def affected_key_parts(p: PipelinePlan, t: TargetPlan) -> dict[str, list[exp.Que
 
 def keys_shell(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
     """The empty key table, typed like the target's key (a constant-false read of the
-    target: nothing is scanned). Each changed source then adds the keys it reaches."""
+    target: nothing is scanned). Each changed source then adds the keys it reaches.
+    Only a run's dispatcher leads here, and it dropped the older temp tables already
+    (:func:`cdcgen.sql.dispatch.drop_step_temps`)."""
     empty = (
         exp.select(*[col(k) for k in t.key])
         .from_(table(t.table), copy=False)
         .where(lit(False), copy=False)
     )
-    return [_drop_temps(p, t), create_temp_as(keys_name(p, t), empty)]
+    return [create_temp_as(keys_name(p, t), empty)]
+
+
+def temp_names(p: PipelinePlan, t: TargetPlan) -> tuple[str, str, str]:
+    """Every temp table of an apply: the key table, the recompute and the diff."""
+    return keys_name(p, t), new_name(p, t), diff_name(p, t)
 
 
 def _drop_temps(p: PipelinePlan, t: TargetPlan) -> exp.Expression:
-    """Every temp table of an apply, dropped by its key step (both of its branches):
-    the recompute and the diff come after it in the same call."""
-    return drop_temp(keys_name(p, t), new_name(p, t), diff_name(p, t))
+    """The full key step (a rebuild or a first load, which the rebuild procedure also
+    calls) drops the apply's temp tables itself."""
+    return drop_temp(*temp_names(p, t))
 
 
 def keys_insert(p: PipelinePlan, t: TargetPlan, parts: list[exp.Query]) -> exp.Insert:
@@ -502,7 +515,7 @@ def unstorable_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression
     letters the recompute cleared (nothing when no column can overflow)."""
     dead = unstorable_insert(p, t)
     resolve = unstorable_resolve(p, t)
-    return [] if dead is None or resolve is None else [dead, resolve]
+    return [] if dead is None or resolve is None else [dead, when_letters_open(resolve)]
 
 
 def full_keys_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
