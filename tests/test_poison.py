@@ -233,3 +233,33 @@ def test_values_staged_as_text_that_do_not_cast_are_dead_lettered(vendor: Pipeli
 
 def got_row(p: Pipeline, key: int) -> dict[str, Any]:
     return next(r for r in p.rows("public.companies", None, "id") if r["id"] == key)
+
+
+def test_closing_dead_letters_costs_statements_only_while_one_is_open(vendor: Pipeline) -> None:
+    """A run closes dead letters with an UPDATE per changed source (and per target whose
+    values can overflow). It makes them only while a letter of an earlier run is open:
+    the same change costs those statements while company 100 is held back, and not once
+    its letter is resolved."""
+    widen_staging(vendor.conn, "companies", "name", "varchar(1000)")
+    vendor.stage("companies", company(100, "N" * 400, updated=ts(2)))
+    vendor.run()
+    assert [r["resolved_run_id"] for r in vendor.dead_letters()] == [None]
+
+    def rename_beta(hour: int) -> int:
+        """The statements of a run that renames company 101 (and nothing else)."""
+        vendor.clear_staging("companies")
+        vendor.stage("companies", company(101, f"Beta {hour}", category=2, updated=ts(hour)))
+        vendor.run()
+        assert vendors(vendor, "vendor_name")[101] == (f"Beta {hour}",)
+        return int(vendor.last_run()["statements"])
+
+    while_open = rename_beta(3)
+    vendor.clear_staging("companies")
+    vendor.stage("companies", company(100, "Acme Fixed", updated=ts(4)))
+    fixed = vendor.run()
+    assert [r["resolved_run_id"] for r in vendor.dead_letters()] == [fixed]
+    none_open = rename_beta(5)
+    # companies' detection, and the applies of the three facts the rename reaches whose
+    # values can overflow: fact_vendor, fact_company_profile, fact_relationship
+    assert while_open - none_open == 1 + 3
+    assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
