@@ -223,9 +223,9 @@ class Renderer:
         return f"{text}\n{pad}{COUNTER} := {COUNTER} + {n};" if n else text
 
     def _only_if(self, e: builders.OnlyIf, indent: int) -> str:
-        """``IF condition THEN statement; counter + 1; END IF;``: counted only when run."""
+        """``IF condition THEN statements; counter + n; END IF;``: counted only when run."""
         block = self.template(
-            "only_if.sql.j2", condition=e.text("condition"), block=self._counted_run([e.this], 2)
+            "only_if.sql.j2", condition=e.text("condition"), block=self._counted_run(e.expressions, 2)
         )
         return _indented(block.rstrip(), " " * indent)
 
@@ -417,7 +417,8 @@ def _select_into(
 def _sync_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> SqlObject:
     """A changed source's baseline sync and logs (its own procedure: see _detect_procedure)."""
     changes = r.trees.get(("sync", src.name), partial(sync.changes_statements, p, src))
-    return _step_procedure(r, sync_source_proc(p, src), "p_run_id BIGINT", r.counted(changes, 2))
+    args = f"p_run_id BIGINT, {sync.INSERTED} BIGINT, {sync.DELETED} BIGINT"
+    return _step_procedure(r, sync_source_proc(p, src), args, r.counted(changes, 2))
 
 
 def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
@@ -430,13 +431,19 @@ def _sync_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         marks = r.trees.get(("watermark", src.name), partial(sync.watermark_statements, p, src))
         values.append(detect.logged_changes(src.name))
         targets.append(f"v_changes_{i}")
+        # the source's inserts and deletes: its tombstone statements run only for them
+        values += [detect.logged_sum(src.name, builders.col(c)) for c in ("inserted", "deleted")]
+        targets += [f"v_inserted_{i}", f"v_deleted_{i}"]
         if marks:
             values.append(detect.logged_sum(src.name, builders.col("read_rows")))
             targets.append(f"v_read_{i}")
         blocks.append(
             r.template(
                 "sync_source.sql.j2", source=src.name, changes_var=f"v_changes_{i}",
-                read_var=f"v_read_{i}", changes="  " + step_call(sync_source_proc(p, src), "p_run_id"),
+                read_var=f"v_read_{i}",
+                changes="  " + step_call(
+                    sync_source_proc(p, src), "p_run_id", f"v_inserted_{i}", f"v_deleted_{i}"
+                ),
                 watermark=r.counted(marks, 2),
             ).rstrip()
         )

@@ -334,15 +334,15 @@ def drop_temp(*names: str) -> DropTemp:
 
 
 class OnlyIf(exp.Expression):
-    """A statement its procedure runs only while ``condition`` holds: PL/pgSQL over the
-    procedure's variables, such as ``p_open_letters > 0``. The renderer wraps it in an
+    """Statements their procedure runs only while ``condition`` holds: PL/pgSQL over the
+    procedure's variables, such as ``p_open_letters > 0``. The renderer wraps them in an
     ``IF`` with its own count of executed statements."""
 
-    arg_types = {"this": True, "condition": True}
+    arg_types = {"expressions": True, "condition": True}
 
 
-def only_if(condition: str, statement: exp.Expression) -> OnlyIf:
-    return OnlyIf(this=statement, condition=exp.Literal.string(condition))
+def only_if(condition: str, *statements: exp.Expression) -> OnlyIf:
+    return OnlyIf(expressions=list(statements), condition=exp.Literal.string(condition))
 
 
 class AnalyzeTemp(exp.Expression):

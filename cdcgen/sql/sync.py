@@ -30,6 +30,7 @@ from cdcgen.sql.builders import (
     lit,
     next_in_sequence,
     old,
+    only_if,
     op_in,
     table,
     var,
@@ -257,9 +258,18 @@ def _watermark_log_insert(p: PipelinePlan, s: SourcePlan, newest: exp.Subquery) 
     return into_state(p, "watermark_log", query)
 
 
+#: A source sync's arguments: how many inserts and deletes its detection counted
+#: (``run_counts``). Only inserts and deletes touch tombstones, and most runs of most
+#: sources are updates only: their three tombstone statements are skipped.
+INSERTED = "p_inserted"
+DELETED = "p_deleted"
+
+
 def tombstone_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
-    """Remember deleted keys with the deleting version; forget them when re-inserted.
-    (Snapshot sources keep none: the snapshot itself is the truth about existence.)"""
+    """Remember deleted keys with the deleting version; forget them when re-inserted
+    (or deleted again). Snapshot sources remember none: the snapshot itself is the truth
+    about existence. Each statement runs only when the run has the inserts or deletes
+    it reads (:data:`INSERTED`, :data:`DELETED`)."""
     delta = delta_name(p, s)
     graves = tombstones(p, s)
     forget = delete_using(
@@ -290,12 +300,15 @@ def tombstone_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]
     keep = insert(
         tombstone_log(p, s), [*s.key, s.updated_at, "deleted_run_id", REMOVED_RUN_ID], removed
     )
+    touched = f"{INSERTED} > 0 OR {DELETED} > 0"
+    kept = only_if(touched, keep, forget)
     if s.delete_kind in ("none", "snapshot"):
-        return [keep, forget]
+        return [kept]
     remember = exp.select(
         *[col(old(k)) for k in s.key], col(s.updated_at), var("p_run_id")
     ).from_(table(delta), copy=False).where(op_in(None, "D"), copy=False)
-    return [keep, forget, insert(graves, [*s.key, s.updated_at, "deleted_run_id"], remember)]
+    graves_row = [*s.key, s.updated_at, "deleted_run_id"]
+    return [kept, only_if(f"{DELETED} > 0", insert(graves, graves_row, remember))]
 
 
 def changes_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
@@ -307,13 +320,4 @@ def changes_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
     ]
 
 
-def sync_statements(p: PipelinePlan, s: SourcePlan) -> list[exp.Expression]:
-    return [
-        *baseline_statements(p, s),
-        *tombstone_statements(p, s),
-        change_log_insert(p, s),
-        *watermark_statements(p, s),
-    ]
-
-
-__all__ = ["keys_equal", "sync_statements"]
+__all__ = ["changes_statements", "keys_equal", "watermark_statements"]

@@ -3,39 +3,51 @@ CREATE OR REPLACE PROCEDURE cdc.sp_orders_sync_baseline(p_run_id BIGINT, INOUT p
 AS $$
 DECLARE
   v_changes_1 BIGINT;
+  v_inserted_1 BIGINT;
+  v_deleted_1 BIGINT;
   v_changes_2 BIGINT;
+  v_inserted_2 BIGINT;
+  v_deleted_2 BIGINT;
   v_changes_3 BIGINT;
+  v_inserted_3 BIGINT;
+  v_deleted_3 BIGINT;
   v_changes_4 BIGINT;
+  v_inserted_4 BIGINT;
+  v_deleted_4 BIGINT;
   v_changes_5 BIGINT;
+  v_inserted_5 BIGINT;
+  v_deleted_5 BIGINT;
   v_changes_6 BIGINT;
+  v_inserted_6 BIGINT;
+  v_deleted_6 BIGINT;
   v_read_6 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  SELECT COALESCE(SUM(CASE WHEN object_name = 'customers' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'addresses' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'products' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'orders' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN read_rows ELSE 0 END), 0) INTO v_changes_1, v_changes_2, v_changes_3, v_changes_4, v_changes_5, v_changes_6, v_read_6 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source') AS cdc__c;
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'customers' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'customers' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'customers' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'addresses' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'addresses' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'addresses' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'products' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'products' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'products' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'orders' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'orders' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'orders' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN read_rows ELSE 0 END), 0) INTO v_changes_1, v_inserted_1, v_deleted_1, v_changes_2, v_inserted_2, v_deleted_2, v_changes_3, v_inserted_3, v_deleted_3, v_changes_4, v_inserted_4, v_deleted_4, v_changes_5, v_inserted_5, v_deleted_5, v_changes_6, v_inserted_6, v_deleted_6, v_read_6 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source') AS cdc__c;
   v_statements := v_statements + 1;
   -- customers: apply and log its changes only if it has any.
   IF v_changes_1 > 0 THEN
-    CALL cdc.sp_orders_sync__customers(p_run_id, v_statements);
+    CALL cdc.sp_orders_sync__customers(p_run_id, v_inserted_1, v_deleted_1, v_statements);
   END IF;
   -- addresses: apply and log its changes only if it has any.
   IF v_changes_2 > 0 THEN
-    CALL cdc.sp_orders_sync__addresses(p_run_id, v_statements);
+    CALL cdc.sp_orders_sync__addresses(p_run_id, v_inserted_2, v_deleted_2, v_statements);
   END IF;
   -- countries: apply and log its changes only if it has any.
   IF v_changes_3 > 0 THEN
-    CALL cdc.sp_orders_sync__countries(p_run_id, v_statements);
+    CALL cdc.sp_orders_sync__countries(p_run_id, v_inserted_3, v_deleted_3, v_statements);
   END IF;
   -- products: apply and log its changes only if it has any.
   IF v_changes_4 > 0 THEN
-    CALL cdc.sp_orders_sync__products(p_run_id, v_statements);
+    CALL cdc.sp_orders_sync__products(p_run_id, v_inserted_4, v_deleted_4, v_statements);
   END IF;
   -- orders: apply and log its changes only if it has any.
   IF v_changes_5 > 0 THEN
-    CALL cdc.sp_orders_sync__orders(p_run_id, v_statements);
+    CALL cdc.sp_orders_sync__orders(p_run_id, v_inserted_5, v_deleted_5, v_statements);
   END IF;
   -- order_items: apply and log its changes only if it has any.
   IF v_changes_6 > 0 THEN
-    CALL cdc.sp_orders_sync__order_items(p_run_id, v_statements);
+    CALL cdc.sp_orders_sync__order_items(p_run_id, v_inserted_6, v_deleted_6, v_statements);
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_6 > 0 THEN

@@ -3,42 +3,66 @@ CREATE OR REPLACE PROCEDURE cdc.sp_vendor_sync_baseline(p_run_id BIGINT, INOUT p
 AS $$
 DECLARE
   v_changes_1 BIGINT;
+  v_inserted_1 BIGINT;
+  v_deleted_1 BIGINT;
   v_changes_2 BIGINT;
+  v_inserted_2 BIGINT;
+  v_deleted_2 BIGINT;
   v_changes_3 BIGINT;
+  v_inserted_3 BIGINT;
+  v_deleted_3 BIGINT;
   v_changes_4 BIGINT;
+  v_inserted_4 BIGINT;
+  v_deleted_4 BIGINT;
   v_changes_5 BIGINT;
+  v_inserted_5 BIGINT;
+  v_deleted_5 BIGINT;
   v_read_5 BIGINT;
   v_changes_6 BIGINT;
+  v_inserted_6 BIGINT;
+  v_deleted_6 BIGINT;
   v_changes_7 BIGINT;
+  v_inserted_7 BIGINT;
+  v_deleted_7 BIGINT;
   v_changes_8 BIGINT;
+  v_inserted_8 BIGINT;
+  v_deleted_8 BIGINT;
   v_changes_9 BIGINT;
+  v_inserted_9 BIGINT;
+  v_deleted_9 BIGINT;
   v_changes_10 BIGINT;
+  v_inserted_10 BIGINT;
+  v_deleted_10 BIGINT;
   v_read_10 BIGINT;
   v_changes_11 BIGINT;
+  v_inserted_11 BIGINT;
+  v_deleted_11 BIGINT;
   v_changes_12 BIGINT;
+  v_inserted_12 BIGINT;
+  v_deleted_12 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  SELECT COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'buyer_seller_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'users' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'teams' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'team_members' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'team_members' THEN read_rows ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'product_categories' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'user_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'taggings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'taggings' THEN read_rows ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'tags' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'preferred_vendor_item_mappings' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changes_1, v_changes_2, v_changes_3, v_changes_4, v_changes_5, v_read_5, v_changes_6, v_changes_7, v_changes_8, v_changes_9, v_changes_10, v_read_10, v_changes_11, v_changes_12 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source') AS cdc__c;
+  SELECT COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'companies' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'buyer_seller_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'buyer_seller_company_mappings' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'buyer_seller_company_mappings' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'users' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'users' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'users' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'teams' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'teams' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'teams' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'team_members' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'team_members' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'team_members' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'team_members' THEN read_rows ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'cities' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'product_categories' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'product_categories' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'product_categories' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'user_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'user_company_mappings' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'user_company_mappings' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'taggings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'taggings' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'taggings' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'taggings' THEN read_rows ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'tags' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'tags' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'tags' THEN deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'preferred_vendor_item_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'preferred_vendor_item_mappings' THEN inserted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'preferred_vendor_item_mappings' THEN deleted ELSE 0 END), 0) INTO v_changes_1, v_inserted_1, v_deleted_1, v_changes_2, v_inserted_2, v_deleted_2, v_changes_3, v_inserted_3, v_deleted_3, v_changes_4, v_inserted_4, v_deleted_4, v_changes_5, v_inserted_5, v_deleted_5, v_read_5, v_changes_6, v_inserted_6, v_deleted_6, v_changes_7, v_inserted_7, v_deleted_7, v_changes_8, v_inserted_8, v_deleted_8, v_changes_9, v_inserted_9, v_deleted_9, v_changes_10, v_inserted_10, v_deleted_10, v_read_10, v_changes_11, v_inserted_11, v_deleted_11, v_changes_12, v_inserted_12, v_deleted_12 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source') AS cdc__c;
   v_statements := v_statements + 1;
   -- companies: apply and log its changes only if it has any.
   IF v_changes_1 > 0 THEN
-    CALL cdc.sp_vendor_sync__companies(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__companies(p_run_id, v_inserted_1, v_deleted_1, v_statements);
   END IF;
   -- buyer_seller_company_mappings: apply and log its changes only if it has any.
   IF v_changes_2 > 0 THEN
-    CALL cdc.sp_vendor_sync__buyer_seller_company_mappings(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__buyer_seller_company_mappings(p_run_id, v_inserted_2, v_deleted_2, v_statements);
   END IF;
   -- users: apply and log its changes only if it has any.
   IF v_changes_3 > 0 THEN
-    CALL cdc.sp_vendor_sync__users(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__users(p_run_id, v_inserted_3, v_deleted_3, v_statements);
   END IF;
   -- teams: apply and log its changes only if it has any.
   IF v_changes_4 > 0 THEN
-    CALL cdc.sp_vendor_sync__teams(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__teams(p_run_id, v_inserted_4, v_deleted_4, v_statements);
   END IF;
   -- team_members: apply and log its changes only if it has any.
   IF v_changes_5 > 0 THEN
-    CALL cdc.sp_vendor_sync__team_members(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__team_members(p_run_id, v_inserted_5, v_deleted_5, v_statements);
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_5 > 0 THEN
@@ -113,23 +137,23 @@ BEGIN
   END IF;
   -- cities: apply and log its changes only if it has any.
   IF v_changes_6 > 0 THEN
-    CALL cdc.sp_vendor_sync__cities(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__cities(p_run_id, v_inserted_6, v_deleted_6, v_statements);
   END IF;
   -- countries: apply and log its changes only if it has any.
   IF v_changes_7 > 0 THEN
-    CALL cdc.sp_vendor_sync__countries(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__countries(p_run_id, v_inserted_7, v_deleted_7, v_statements);
   END IF;
   -- product_categories: apply and log its changes only if it has any.
   IF v_changes_8 > 0 THEN
-    CALL cdc.sp_vendor_sync__product_categories(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__product_categories(p_run_id, v_inserted_8, v_deleted_8, v_statements);
   END IF;
   -- user_company_mappings: apply and log its changes only if it has any.
   IF v_changes_9 > 0 THEN
-    CALL cdc.sp_vendor_sync__user_company_mappings(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__user_company_mappings(p_run_id, v_inserted_9, v_deleted_9, v_statements);
   END IF;
   -- taggings: apply and log its changes only if it has any.
   IF v_changes_10 > 0 THEN
-    CALL cdc.sp_vendor_sync__taggings(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__taggings(p_run_id, v_inserted_10, v_deleted_10, v_statements);
   END IF;
   -- The watermark moves only if this run read staged rows for it.
   IF v_read_10 > 0 THEN
@@ -204,11 +228,11 @@ BEGIN
   END IF;
   -- tags: apply and log its changes only if it has any.
   IF v_changes_11 > 0 THEN
-    CALL cdc.sp_vendor_sync__tags(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__tags(p_run_id, v_inserted_11, v_deleted_11, v_statements);
   END IF;
   -- preferred_vendor_item_mappings: apply and log its changes only if it has any.
   IF v_changes_12 > 0 THEN
-    CALL cdc.sp_vendor_sync__preferred_vendor_item_mappings(p_run_id, v_statements);
+    CALL cdc.sp_vendor_sync__preferred_vendor_item_mappings(p_run_id, v_inserted_12, v_deleted_12, v_statements);
   END IF;
   p_statements := p_statements + v_statements;
 END;
