@@ -472,22 +472,39 @@ def _apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
 _KEYS_ADDED = ("GET DIAGNOSTICS v_rows := ROW_COUNT;", "v_keys := v_keys + v_rows;")
 
 
+#: an apply's argument: whether the fact holds rows (NULL: not read yet, the apply reads it)
+_TARGET_ROWS_ARG = "p_target_rows"
+
+
+def _apply_args(t: TargetPlan) -> list[str]:
+    """An apply's arguments after the run id: the full flag, the open dead letters, the
+    changes of each source it reads (as detection counted them), and for a fact whether
+    it holds rows. Its dispatcher reads them all in one statement: each apply read its
+    own used to cost a statement per reached target."""
+    changed = [f"p_changed_{i} BIGINT" for i, _ in enumerate(facts.read_sources(t), 1)]
+    rows = [f"{_TARGET_ROWS_ARG} BIGINT"] if t.kind == "fact" else []
+    return ["p_full BOOLEAN", f"{detect.OPEN_LETTERS} BIGINT", *changed, *rows]
+
+
+def _apply_call(p: PipelinePlan, t: TargetPlan, run_id: str, values: Sequence[str]) -> str:
+    return step_call(apply_proc_name(p, t), run_id, *values)
+
+
 def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     sources = facts.read_sources(t)
-    changed_vars = [f"v_changed_{i}" for i, _ in enumerate(sources, 1)]
+    changed_vars = [f"p_changed_{i}" for i, _ in enumerate(sources, 1)]
     number = dict(zip(sources, changed_vars, strict=True))
     parts = r.trees.get(("key_parts", t.name), lambda: facts.affected_key_parts(p, t))
     inserts = [
         r.trees.get(("keys_insert", t.name, s), partial(facts.keys_insert, p, t, parts[s]))
         for s in sorted(parts)
     ]
-    logged = r.trees.get(("logged", t.name), lambda: detect.logged_counts(p, sources))
-    values, into = [detect.logged_changes(s) for s in sources], list(changed_vars)
+    changed = ""
+    target_probe = ""
     if t.kind == "fact":
-        # whether the fact is empty (a first load takes plain inserts), in the same statement
-        values.append(r.trees.get(("target_probe", t.name), lambda: facts.target_probe(t)))
-        into.append(facts.TARGET_ROWS_VAR)
-    changed = _select_into(r, values, into, logged)
+        # whether the fact is empty (a first load takes plain inserts): a rebuild passes NULL
+        one_row = r.trees.get(("target_one_row", t.name), lambda: facts.target_one_row(t))
+        target_probe = _select_into(r, [exp.Count(this=exp.Star())], [facts.TARGET_ROWS_VAR], one_row)
     key_inserts = [
         (s, number[s], r.counted([stmt], 6, then=_KEYS_ADDED))
         for s, stmt in zip(sorted(parts), inserts, strict=True)
@@ -502,7 +519,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
             ("dim_logged", t.name), lambda: facts.logged_dimension_counts(p, looked_up)
         )
         values = [detect.logged_changes(d) for d in looked_up]
-        changed += "\n" + _select_into(r, values, dim_vars, dim_logged)
+        changed = _select_into(r, values, dim_vars, dim_logged)
         changed_vars += dim_vars
         for d, var in zip(looked_up, dim_vars, strict=True):
             stmt = r.trees.get(
@@ -514,6 +531,8 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         target=t.name,
         changed=changed,
         changed_sum=" + ".join(changed_vars),
+        target_rows_arg=_TARGET_ROWS_ARG,
+        target_probe=_indented(target_probe),
         full_keys=r.counted(
             r.trees.get(("full_keys", t.name), lambda: facts.full_keys_statements(p, t)), 4
         ),
@@ -537,7 +556,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     )
     indented = _indented(body.rstrip())
     declare = ["v_keys BIGINT", "v_rows BIGINT", "v_changed BIGINT"]
-    declare += [f"{v} BIGINT" for v in changed_vars] + (
+    declare += [f"{v} BIGINT" for v in changed_vars if v.startswith("v_")] + (
         [f"{facts.TARGET_ROWS_VAR} BIGINT", "v_target_count BIGINT", f"{facts.PATH_VAR} VARCHAR(8)"]
         if t.kind == "fact"
         else []
@@ -546,7 +565,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     return _step_procedure(
         r,
         apply_proc_name(p, t),
-        f"p_run_id BIGINT, p_full BOOLEAN, {detect.OPEN_LETTERS} BIGINT",
+        ", ".join(["p_run_id BIGINT", *_apply_args(t)]),
         indented,
         declare=declare,
         settings=settings,
@@ -632,14 +651,29 @@ def _apply_dispatch_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     every = sorted({s for sources in reaching for s in sources})
     logged = r.trees.get(("logged", "apply"), lambda: detect.logged_counts(p, every))
     values = [detect.logged_changes_of(sources) for sources in reaching]
+    into = [*changed_vars, _OPEN_LETTERS_VAR]
     values.append(r.trees.get(("open_letters",), lambda: detect.open_letters_probe(p)))
+    # what each apply would read for itself: each source's changes, each fact's rows
+    read = sorted({s for t in p.targets for s in facts.read_sources(t)})
+    source_vars = {s: f"v_source_{i}" for i, s in enumerate(read, 1)}
+    values += [detect.logged_changes(s) for s in read]
+    into += list(source_vars.values())
+    rows_vars = {t.name: f"v_rows_{i}" for i, t in enumerate(p.facts, 1)}
+    values += [r.trees.get(("target_probe", t.name), partial(facts.target_probe, t)) for t in p.facts]
+    into += list(rows_vars.values())
+
+    def call(t: TargetPlan) -> str:
+        rows = [rows_vars[t.name]] if t.kind == "fact" else []
+        read = [source_vars[s] for s in facts.read_sources(t)]
+        return _apply_call(p, t, "p_run_id", ["FALSE", _OPEN_LETTERS_VAR, *read, *rows])
+
     blocks = [
         r.template(
             "apply_target.sql.j2",
             target=t.name,
             sources=", ".join(sources),
             changed_var=var,
-            call="  " + step_call(apply_proc_name(p, t), "p_run_id", "FALSE", _OPEN_LETTERS_VAR),
+            call="  " + call(t),
         ).rstrip()
         for t, sources, var in zip(p.targets, reaching, changed_vars, strict=True)
     ]
@@ -647,23 +681,29 @@ def _apply_dispatch_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     blocks.append(_idle_block(r, p, idle, dispatch.TARGET_ZEROS))
     names = [n for t in p.targets for n in facts.temp_names(p, t)]
     drop = r.trees.get(("apply_temps",), lambda: dispatch.drop_step_temps(changed_vars, names))
-    probe = _select_into(r, values, [*changed_vars, _OPEN_LETTERS_VAR], logged)
+    probe = _select_into(r, values, into, logged)
     body = "\n".join([probe, r.counted([drop], 0), *blocks])
     return _step_procedure(
         r, p.proc("apply"), "p_run_id BIGINT", _indented(body),
-        declare=[f"{v} BIGINT" for v in (*changed_vars, _OPEN_LETTERS_VAR)],
+        declare=[f"{v} BIGINT" for v in into],
     )
 
 
 def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     # A rebuilt dimension may open and close versions: the facts that look it up as of a
     # time are rebuilt after it (their rows follow the versions).
-    def procs(t: TargetPlan) -> list[str]:
-        dependents = [f for f in p.facts if any(a.dimension == t.name for a in f.as_of)]
-        return [apply_proc_name(p, x) for x in (t, *dependents)]
+    def rebuilt(t: TargetPlan) -> list[TargetPlan]:
+        return [t, *(f for f in p.facts if any(a.dimension == t.name for a in f.as_of))]
 
-    # "1": a letter may be open; a rebuild is rare, so it looks rather than probes first
-    calls = [(t.name, [step_call(x, "v_run_id", "TRUE", "1") for x in procs(t)]) for t in p.targets]
+    def call(t: TargetPlan) -> str:
+        # "1": a letter may be open; a rebuild is rare, so it looks rather than probes first.
+        # A full apply reads no source's changes; it reads whether the fact holds rows
+        # itself (NULL).
+        changes = ["0"] * len(facts.read_sources(t))
+        rows = ["CAST(NULL AS BIGINT)"] if t.kind == "fact" else []
+        return _apply_call(p, t, "v_run_id", ["TRUE", "1", *changes, *rows])
+
+    calls = [(t.name, [call(x) for x in rebuilt(t)]) for t in p.targets]
     dispatch = r.template("rebuild_body.sql.j2", targets=calls)
     return _guarded(r, p, p.proc("rebuild"), "p_target VARCHAR(127)", "rebuild", dispatch)
 

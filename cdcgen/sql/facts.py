@@ -617,12 +617,16 @@ PATH_VAR = "v_path"
 TARGET_ROWS_VAR = "v_target_rows"
 
 
+def target_one_row(t: TargetPlan) -> exp.Select:
+    """``SELECT 1 FROM fact LIMIT 1``: counted, 0 when the fact is empty, else 1."""
+    return exp.select(lit(1)).from_(table(t.table), copy=False).limit(1, copy=False)
+
+
 def target_probe(t: TargetPlan) -> exp.Subquery:
     """``(SELECT COUNT(*) FROM (SELECT 1 FROM fact LIMIT 1) AS cdc__t)``: 0 when the fact
     is empty, else 1, reading one row at most."""
-    one_row = exp.select(lit(1)).from_(table(t.table), copy=False).limit(1, copy=False)
     probe = exp.select(exp.Count(this=exp.Star())).from_(
-        derived(one_row, "cdc__t"),
+        derived(target_one_row(t), "cdc__t"),
         copy=False,
     )
     return exp.Subquery(this=probe)

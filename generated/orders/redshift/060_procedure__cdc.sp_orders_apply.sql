@@ -7,9 +7,18 @@ DECLARE
   v_changed_3 BIGINT;
   v_changed_4 BIGINT;
   v_open_letters BIGINT;
+  v_source_1 BIGINT;
+  v_source_2 BIGINT;
+  v_source_3 BIGINT;
+  v_source_4 BIGINT;
+  v_source_5 BIGINT;
+  v_source_6 BIGINT;
+  v_rows_1 BIGINT;
+  v_rows_2 BIGINT;
+  v_rows_3 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  SELECT COALESCE(SUM(CASE WHEN object_name IN ('addresses', 'countries', 'customers', 'order_items', 'orders') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('customers', 'order_items', 'orders', 'products') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('addresses', 'customers') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('addresses', 'customers', 'orders') THEN inserted + updated + deleted ELSE 0 END), 0), (SELECT COUNT(*) FROM (SELECT 1 FROM cdc.dead_letter AS x WHERE x.pipeline = 'orders' AND x.resolved_run_id IS NULL AND x.run_id < p_run_id LIMIT 1) AS cdc__open) INTO v_changed_1, v_changed_2, v_changed_3, v_changed_4, v_open_letters FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'countries', 'customers', 'order_items', 'orders', 'products')) AS cdc__c;
+  SELECT COALESCE(SUM(CASE WHEN object_name IN ('addresses', 'countries', 'customers', 'order_items', 'orders') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('customers', 'order_items', 'orders', 'products') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('addresses', 'customers') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('addresses', 'customers', 'orders') THEN inserted + updated + deleted ELSE 0 END), 0), (SELECT COUNT(*) FROM (SELECT 1 FROM cdc.dead_letter AS x WHERE x.pipeline = 'orders' AND x.resolved_run_id IS NULL AND x.run_id < p_run_id LIMIT 1) AS cdc__open), COALESCE(SUM(CASE WHEN object_name = 'addresses' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'customers' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'order_items' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'orders' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'products' THEN inserted + updated + deleted ELSE 0 END), 0), (SELECT COUNT(*) FROM (SELECT 1 FROM analytics.fact_order LIMIT 1) AS cdc__t), (SELECT COUNT(*) FROM (SELECT 1 FROM analytics.fact_order_item LIMIT 1) AS cdc__t), (SELECT COUNT(*) FROM (SELECT 1 FROM analytics.fact_order_customer LIMIT 1) AS cdc__t) INTO v_changed_1, v_changed_2, v_changed_3, v_changed_4, v_open_letters, v_source_1, v_source_2, v_source_3, v_source_4, v_source_5, v_source_6, v_rows_1, v_rows_2, v_rows_3 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('addresses', 'countries', 'customers', 'order_items', 'orders', 'products')) AS cdc__c;
   v_statements := v_statements + 1;
   IF v_changed_1 > 0 OR v_changed_2 > 0 OR v_changed_3 > 0 OR v_changed_4 > 0 THEN
     DROP TABLE IF EXISTS orders__fact_order__keys, orders__fact_order__new, orders__fact_order__diff, orders__fact_order_item__keys, orders__fact_order_item__new, orders__fact_order_item__diff, orders__dim_customer__keys, orders__dim_customer__new, orders__dim_customer__diff, orders__fact_order_customer__keys, orders__fact_order_customer__new, orders__fact_order_customer__diff;
@@ -17,19 +26,19 @@ BEGIN
   END IF;
   -- fact_order: recomputed only if a source that reaches it changed (addresses, countries, customers, order_items, orders).
   IF v_changed_1 > 0 THEN
-    CALL cdc.sp_orders_apply_fact_order(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_orders_apply_fact_order(p_run_id, FALSE, v_open_letters, v_source_1, v_source_2, v_source_3, v_source_4, v_source_5, v_rows_1, v_statements);
   END IF;
   -- fact_order_item: recomputed only if a source that reaches it changed (customers, order_items, orders, products).
   IF v_changed_2 > 0 THEN
-    CALL cdc.sp_orders_apply_fact_order_item(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_orders_apply_fact_order_item(p_run_id, FALSE, v_open_letters, v_source_3, v_source_4, v_source_5, v_source_6, v_rows_2, v_statements);
   END IF;
   -- dim_customer: recomputed only if a source that reaches it changed (addresses, customers).
   IF v_changed_3 > 0 THEN
-    CALL cdc.sp_orders_apply_dim_customer(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_orders_apply_dim_customer(p_run_id, FALSE, v_open_letters, v_source_1, v_source_3, v_statements);
   END IF;
   -- fact_order_customer: recomputed only if a source that reaches it changed (addresses, customers, orders).
   IF v_changed_4 > 0 THEN
-    CALL cdc.sp_orders_apply_fact_order_customer(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_orders_apply_fact_order_customer(p_run_id, FALSE, v_open_letters, v_source_5, v_rows_3, v_statements);
   END IF;
   -- Everything left alone above reports zero counts, all in this one statement.
   IF v_changed_1 = 0 OR v_changed_2 = 0 OR v_changed_3 = 0 OR v_changed_4 = 0 THEN

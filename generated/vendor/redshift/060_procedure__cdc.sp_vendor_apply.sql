@@ -8,9 +8,19 @@ DECLARE
   v_changed_4 BIGINT;
   v_changed_5 BIGINT;
   v_open_letters BIGINT;
+  v_source_1 BIGINT;
+  v_source_2 BIGINT;
+  v_source_3 BIGINT;
+  v_source_4 BIGINT;
+  v_source_5 BIGINT;
+  v_source_6 BIGINT;
+  v_rows_1 BIGINT;
+  v_rows_2 BIGINT;
+  v_rows_3 BIGINT;
+  v_rows_4 BIGINT;
   v_statements BIGINT := 0;
 BEGIN
-  SELECT COALESCE(SUM(CASE WHEN object_name IN ('buyer_seller_company_mappings', 'cities', 'companies', 'countries', 'product_categories', 'users') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('cities', 'companies', 'countries') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('cities', 'countries') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('buyer_seller_company_mappings', 'companies', 'users') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('companies') THEN inserted + updated + deleted ELSE 0 END), 0), (SELECT COUNT(*) FROM (SELECT 1 FROM cdc.dead_letter AS x WHERE x.pipeline = 'vendor' AND x.resolved_run_id IS NULL AND x.run_id < p_run_id LIMIT 1) AS cdc__open) INTO v_changed_1, v_changed_2, v_changed_3, v_changed_4, v_changed_5, v_open_letters FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'cities', 'companies', 'countries', 'product_categories', 'users')) AS cdc__c;
+  SELECT COALESCE(SUM(CASE WHEN object_name IN ('buyer_seller_company_mappings', 'cities', 'companies', 'countries', 'product_categories', 'users') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('cities', 'companies', 'countries') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('cities', 'countries') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('buyer_seller_company_mappings', 'companies', 'users') THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name IN ('companies') THEN inserted + updated + deleted ELSE 0 END), 0), (SELECT COUNT(*) FROM (SELECT 1 FROM cdc.dead_letter AS x WHERE x.pipeline = 'vendor' AND x.resolved_run_id IS NULL AND x.run_id < p_run_id LIMIT 1) AS cdc__open), COALESCE(SUM(CASE WHEN object_name = 'buyer_seller_company_mappings' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'cities' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'companies' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'countries' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'product_categories' THEN inserted + updated + deleted ELSE 0 END), 0), COALESCE(SUM(CASE WHEN object_name = 'users' THEN inserted + updated + deleted ELSE 0 END), 0), (SELECT COUNT(*) FROM (SELECT 1 FROM staging_public.fact_vendor LIMIT 1) AS cdc__t), (SELECT COUNT(*) FROM (SELECT 1 FROM staging_public.fact_company_profile LIMIT 1) AS cdc__t), (SELECT COUNT(*) FROM (SELECT 1 FROM staging_public.fact_geography LIMIT 1) AS cdc__t), (SELECT COUNT(*) FROM (SELECT 1 FROM staging_public.fact_relationship LIMIT 1) AS cdc__t) INTO v_changed_1, v_changed_2, v_changed_3, v_changed_4, v_changed_5, v_open_letters, v_source_1, v_source_2, v_source_3, v_source_4, v_source_5, v_source_6, v_rows_1, v_rows_2, v_rows_3, v_rows_4 FROM (SELECT object_name, inserted, updated, deleted, read_rows FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'source' AND object_name IN ('buyer_seller_company_mappings', 'cities', 'companies', 'countries', 'product_categories', 'users')) AS cdc__c;
   v_statements := v_statements + 1;
   IF v_changed_1 > 0 OR v_changed_2 > 0 OR v_changed_3 > 0 OR v_changed_4 > 0 OR v_changed_5 > 0 THEN
     DROP TABLE IF EXISTS vendor__fact_vendor__keys, vendor__fact_vendor__new, vendor__fact_vendor__diff, vendor__fact_company_profile__keys, vendor__fact_company_profile__new, vendor__fact_company_profile__diff, vendor__fact_geography__keys, vendor__fact_geography__new, vendor__fact_geography__diff, vendor__fact_relationship__keys, vendor__fact_relationship__new, vendor__fact_relationship__diff, vendor__dim_company__keys, vendor__dim_company__new, vendor__dim_company__diff;
@@ -18,23 +28,23 @@ BEGIN
   END IF;
   -- fact_vendor: recomputed only if a source that reaches it changed (buyer_seller_company_mappings, cities, companies, countries, product_categories, users).
   IF v_changed_1 > 0 THEN
-    CALL cdc.sp_vendor_apply_fact_vendor(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_vendor_apply_fact_vendor(p_run_id, FALSE, v_open_letters, v_source_1, v_source_2, v_source_3, v_source_4, v_source_5, v_source_6, v_rows_1, v_statements);
   END IF;
   -- fact_company_profile: recomputed only if a source that reaches it changed (cities, companies, countries).
   IF v_changed_2 > 0 THEN
-    CALL cdc.sp_vendor_apply_fact_company_profile(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_vendor_apply_fact_company_profile(p_run_id, FALSE, v_open_letters, v_source_2, v_source_3, v_source_4, v_rows_2, v_statements);
   END IF;
   -- fact_geography: recomputed only if a source that reaches it changed (cities, countries).
   IF v_changed_3 > 0 THEN
-    CALL cdc.sp_vendor_apply_fact_geography(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_vendor_apply_fact_geography(p_run_id, FALSE, v_open_letters, v_source_2, v_source_4, v_rows_3, v_statements);
   END IF;
   -- fact_relationship: recomputed only if a source that reaches it changed (buyer_seller_company_mappings, companies, users).
   IF v_changed_4 > 0 THEN
-    CALL cdc.sp_vendor_apply_fact_relationship(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_vendor_apply_fact_relationship(p_run_id, FALSE, v_open_letters, v_source_1, v_source_3, v_source_6, v_rows_4, v_statements);
   END IF;
   -- dim_company: recomputed only if a source that reaches it changed (companies).
   IF v_changed_5 > 0 THEN
-    CALL cdc.sp_vendor_apply_dim_company(p_run_id, FALSE, v_open_letters, v_statements);
+    CALL cdc.sp_vendor_apply_dim_company(p_run_id, FALSE, v_open_letters, v_source_3, v_statements);
   END IF;
   -- Everything left alone above reports zero counts, all in this one statement.
   IF v_changed_1 = 0 OR v_changed_2 = 0 OR v_changed_3 = 0 OR v_changed_4 = 0 OR v_changed_5 = 0 THEN
