@@ -28,6 +28,7 @@ from cdcgen.sql import (
     rollback,
     sync,
     tables,
+    typed_staging,
     verify,
     views,
 )
@@ -322,7 +323,13 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     names = [n for src in p.sources for n in detect.temp_names(p, src)]
     drop = r.trees.get(("detect_temps",), lambda: dispatch.drop_step_temps(staged_vars, names))
     blocks.append(r.counted([drop], 0))
-    blocks += [_detect_source(r, p, src, v) for src, v in zip(p.sources, staged_vars, strict=True)]
+    staged = {src.name: v for src, v in zip(p.sources, staged_vars, strict=True)}
+    typed_block, typed_vars = _typed_block(r, p, staged)
+    blocks.append(typed_block)
+    blocks += [
+        _detect_source(r, p, src, v, typed_vars.get(src.name))
+        for src, v in zip(p.sources, staged_vars, strict=True)
+    ]
     # a full snapshot left alone reports what it read, in its own block above
     idle = [
         ("source", s.name, v)
@@ -336,7 +343,7 @@ def _detect_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
         p.proc("detect"),
         "p_run_id BIGINT",
         body,
-        declare=[f"{v} BIGINT" for v in (*staged_vars, _OPEN_LETTERS_VAR)],
+        declare=[f"{v} BIGINT" for v in (*staged_vars, _OPEN_LETTERS_VAR, *typed_vars.values())],
     )
 
 
@@ -356,18 +363,16 @@ def _idle_block(
 
 
 def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> SqlObject:
-    steps = r.trees.get(("detect", src.name), partial(detect.detect_steps, p, src))
+    steps = _detect_steps(r, p, src)
     rest = r.counted(steps.rest, 2)
-    if steps.typed_probe is None:
+    if not steps.checked:
         body = r.counted(steps.staged, 2) + "\n" + rest
         return _step_procedure(r, detect_source_proc(p, src), _RESOLVING_ARGS, body)
-    probe = _select_into(r, [builders.col("n")], [detect.TYPED_VAR], steps.typed_probe)
     staged = r.template(
         "typed_staging.sql.j2",
-        probe=probe,
-        typed_var=detect.TYPED_VAR,
+        typed_var=detect.TYPED_ARG,
         path_var=detect.STAGED_PATH_VAR,
-        columns=steps.typed_columns,
+        columns=len(steps.checked),
         typed=r.counted(steps.typed_staged, 2),
         checked=r.counted(steps.staged, 2),
     ).rstrip()
@@ -375,13 +380,42 @@ def _detect_source_procedure(r: Renderer, p: PipelinePlan, src: SourcePlan) -> S
     return _step_procedure(
         r,
         detect_source_proc(p, src),
-        _RESOLVING_ARGS,
+        f"{_RESOLVING_ARGS}, {detect.TYPED_ARG} BIGINT",
         staged + "\n" + rest,
-        declare=[f"{detect.TYPED_VAR} BIGINT", f"{detect.STAGED_PATH_VAR} VARCHAR(8)"],
+        declare=[f"{detect.STAGED_PATH_VAR} VARCHAR(8)"],
     )
 
 
-def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan, staged_var: str) -> str:
+def _detect_steps(r: Renderer, p: PipelinePlan, src: SourcePlan) -> detect.DetectSteps:
+    return r.trees.get(("detect", src.name), partial(detect.detect_steps, p, src))
+
+
+def _typed_block(r: Renderer, p: PipelinePlan, staged: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The catalog read of every source with cast-checked columns (their staged copies
+    may skip the castability patterns), in one statement made only when one of them has
+    staged rows; and each such source's variable holding its answer. On Redshift the
+    catalog is the leader node's: this read stays apart from any read of a table."""
+    checked = [(s, _detect_steps(r, p, s).checked) for s in p.sources]
+    typed = {s.name: f"v_typed_{i}" for i, (s, columns) in enumerate(checked, 1) if columns}
+    if not typed:
+        return "", {}
+    query = r.trees.get(
+        ("typed_counts",),
+        lambda: typed_staging.typed_columns_counts(
+            [(typed[s.name].removeprefix("v_"), s, columns) for s, columns in checked if columns]
+        ),
+    )
+    values = [builders.col(v.removeprefix("v_")) for v in typed.values()]
+    select = _select_into(r, values, list(typed.values()), query)
+    condition = " OR ".join(f"{staged[name]} > 0" for name in typed)
+    block = r.template("only_if.sql.j2", condition=condition, block=_indented(select))
+    note = "-- Which staging tables hold their cast-checked columns typed: one catalog read for all."
+    return f"{note}\n{block.rstrip()}", typed
+
+
+def _detect_source(
+    r: Renderer, p: PipelinePlan, src: SourcePlan, staged_var: str, typed_var: str | None
+) -> str:
     """A source's detection, called only when its probe found something. A full
     snapshot identical to its baseline still reports what it read (its own counts)."""
     skipped = ""
@@ -392,7 +426,9 @@ def _detect_source(r: Renderer, p: PipelinePlan, src: SourcePlan, staged_var: st
         "detect_source.sql.j2",
         source=src.name,
         staged_var=staged_var,
-        detect="  " + step_call(detect_source_proc(p, src), "p_run_id", _OPEN_LETTERS_VAR),
+        detect="  " + step_call(
+            detect_source_proc(p, src), "p_run_id", _OPEN_LETTERS_VAR, *filter(None, [typed_var])
+        ),
         skipped=skipped,
     ).rstrip()
 

@@ -47,7 +47,6 @@ from cdcgen.sql.builders import (
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.fits import checks_castability, misfit, not_castable, stored, typed_misfit
 from cdcgen.sql.tables import tombstones
-from cdcgen.sql.typed_staging import typed_columns_query
 
 NULL_MARK = "<null>"
 #: a staged row's dead-letter reason (NULL: valid), computed once per row when staged
@@ -474,23 +473,23 @@ def view_staged(p: PipelinePlan, s: SourcePlan) -> exp.Expression:
     return derived(staged_query(p, s), "s")
 
 
-#: PL/pgSQL variables of a source's detection: how many cast-checked staging columns
-#: the catalog shows typed, and which staged copy was made ('typed' or 'checked')
-TYPED_VAR = "v_typed"
+#: A source detection's argument: how many of its cast-checked staging columns the
+#: catalog shows typed (its dispatcher reads them for all sources in one statement).
+TYPED_ARG = "p_typed"
+#: the PL/pgSQL variable naming the staged copy made ('typed' or 'checked')
 STAGED_PATH_VAR = "v_staged_path"
 
 
 @dataclass(frozen=True)
 class DetectSteps:
-    """A source's detection. With cast-checked columns, ``typed_probe`` counts those the
-    catalog shows typed (:mod:`cdcgen.sql.typed_staging`): all ``typed_columns`` of
-    them, and the run makes ``typed_staged`` instead of ``staged`` (the same temp table,
-    without the castability patterns). ``rest`` follows either."""
+    """A source's detection. With cast-checked columns (``checked``), when the catalog
+    shows all of them typed (:mod:`cdcgen.sql.typed_staging`, :data:`TYPED_ARG`), the
+    run makes ``typed_staged`` instead of ``staged`` (the same temp table, without the
+    castability patterns). ``rest`` follows either."""
 
     staged: list[exp.Expression]
     rest: list[exp.Expression]
-    typed_probe: exp.Select | None = None
-    typed_columns: int = 0
+    checked: tuple[str, ...] = ()
     typed_staged: list[exp.Expression] = field(default_factory=list)
 
 
@@ -512,13 +511,7 @@ def detect_steps(p: PipelinePlan, s: SourcePlan) -> DetectSteps:
     if not checked:
         return DetectSteps(staged, rest)
     typed = replace(s, staging_types="declared")
-    return DetectSteps(
-        staged,
-        rest,
-        typed_columns_query(s, checked),
-        len(checked),
-        _staged_copy(p, typed),
-    )
+    return DetectSteps(staged, rest, tuple(checked), _staged_copy(p, typed))
 
 
 def detect_statements(

@@ -4,8 +4,8 @@ The castability patterns (:func:`cdcgen.sql.fits.castable`) exist for staging th
 numbers and dates as text, and they were most of a first load's staged copy. Staging
 created from ``cdcgen staging-ddl`` (or any typed ``COPY`` target) holds BIGINT,
 NUMERIC and TIMESTAMP columns, whose values' text always passes them. So each run asks
-the catalog, once per changed source, whether every cast-checked column of its staging
-table has such a type, and then makes the staged copy without the patterns (the
+the catalog, in one statement for all changed sources, whether every cast-checked column
+of each staging table has such a type, and then makes the staged copy without the patterns (the
 ``staging_types: declared`` copy: widths, integer ranges and numeric precision are
 still tested). Any other answer (a text column, an unconstrained NUMERIC, a column or
 table the catalog does not show) keeps the patterns: the check can only skip work, never
@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from cdcgen.plan.model import SourcePlan
 from cdcgen.sql import nodes
-from cdcgen.sql.builders import and_all, col, data_type, eq, lit, or_all
+from cdcgen.sql.builders import and_all, col, count_if, data_type, eq, lit, or_all
 from cdcgen.sql.fits import DECIMAL_TYPES, WHOLE_TYPES, integer_range, whole_digits
 
 _KIND = exp.DataType.Type
@@ -69,21 +69,34 @@ def _named(*names: str) -> exp.Expression:
     return exp.In(this=col("data_type"), expressions=[lit(n) for n in names])
 
 
-def typed_columns_query(s: SourcePlan, checked: Sequence[str]) -> exp.Select:
-    """How many of the ``checked`` columns of ``s``'s staging table have a type
-    :func:`accepts`, as column ``n`` (all of them: the staged copy may skip the
-    patterns)."""
-    staging = s.staging
+def _typed_columns(s: SourcePlan, checked: Sequence[str]) -> exp.Expression:
+    """A catalog row of ``s``'s staging table for one of ``checked`` with a type
+    :func:`accepts`."""
     matches = [and_all([eq(col("column_name"), lit(c)), accepts(s.type_of(c))]) for c in checked]
-    where = and_all(
-        [
-            eq(col("table_schema"), lit(staging.schema)),
-            eq(col("table_name"), lit(staging.name)),
-            exp.Paren(this=or_all(matches)),
-        ]
+    return and_all([_of_table(s), exp.Paren(this=or_all(matches))])
+
+
+def _of_table(s: SourcePlan) -> exp.Expression:
+    return and_all(
+        [eq(col("table_schema"), lit(s.staging.schema)), eq(col("table_name"), lit(s.staging.name))]
     )
+
+
+def typed_columns_counts(checked: Sequence[tuple[str, SourcePlan, Sequence[str]]]) -> exp.Select:
+    """One catalog read for every ``(name, source, checked columns)``: column ``name``
+    counts the source's checked staging columns of a type :func:`accepts` (all of them:
+    its staged copy may skip the patterns). The detect dispatcher makes it once for all
+    changed sources, where each source's detection made its own.
+
+    Example: ``SELECT COALESCE(SUM(CASE WHEN table_schema = 'staging' AND table_name =
+    'orders' AND (…) THEN 1 ELSE 0 END), 0) AS typed_1 FROM (catalog) WHERE …``."""
+    counts = [
+        exp.alias_(count_if(_typed_columns(s, columns)), name, copy=False)
+        for name, s, columns in checked
+    ]
+    tables = or_all([_of_table(s) for _, s, _ in checked])
     return (
-        exp.select(exp.alias_(exp.Count(this=exp.Star()), "n", copy=False))
+        exp.select(*counts)
         .from_(nodes.ColumnCatalog(), copy=False)
-        .where(where, copy=False)
+        .where(exp.Paren(this=tables), copy=False)
     )
