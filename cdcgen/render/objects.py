@@ -508,8 +508,9 @@ def _apply_statements(p: PipelinePlan, t: TargetPlan) -> list[exp.Expression]:
 _KEYS_ADDED = ("GET DIAGNOSTICS v_rows := ROW_COUNT;", "v_keys := v_keys + v_rows;")
 
 
-#: an apply's argument: whether the fact holds rows (NULL: not read yet, the apply reads it)
+#: an apply's argument: whether the fact holds rows (0 or 1; _ROWS_UNREAD: the apply reads it)
 _TARGET_ROWS_ARG = "p_target_rows"
+_ROWS_UNREAD = "-1"
 
 
 def _apply_args(t: TargetPlan) -> list[str]:
@@ -538,7 +539,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     changed = ""
     target_probe = ""
     if t.kind == "fact":
-        # whether the fact is empty (a first load takes plain inserts): a rebuild passes NULL
+        # whether the fact is empty (a first load takes plain inserts): a rebuild passes -1
         one_row = r.trees.get(("target_one_row", t.name), lambda: facts.target_one_row(t))
         target_probe = _select_into(r, [exp.Count(this=exp.Star())], [facts.TARGET_ROWS_VAR], one_row)
     key_inserts = [
@@ -568,6 +569,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         changed=changed,
         changed_sum=" + ".join(changed_vars),
         target_rows_arg=_TARGET_ROWS_ARG,
+        rows_unread=_ROWS_UNREAD,
         target_probe=_indented(target_probe),
         full_keys=r.counted(
             r.trees.get(("full_keys", t.name), lambda: facts.full_keys_statements(p, t)), 4
@@ -734,9 +736,9 @@ def _rebuild_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
     def call(t: TargetPlan) -> str:
         # "1": a letter may be open; a rebuild is rare, so it looks rather than probes first.
         # A full apply reads no source's changes; it reads whether the fact holds rows
-        # itself (NULL).
+        # itself (-1: plain literals, as AWS's CALL examples pass).
         changes = ["0"] * len(facts.read_sources(t))
-        rows = ["CAST(NULL AS BIGINT)"] if t.kind == "fact" else []
+        rows = [_ROWS_UNREAD] if t.kind == "fact" else []
         return _apply_call(p, t, "v_run_id", ["TRUE", "1", *changes, *rows])
 
     calls = [(t.name, [call(x) for x in rebuilt(t)]) for t in p.targets]

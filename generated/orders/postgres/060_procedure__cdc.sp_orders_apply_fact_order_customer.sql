@@ -18,9 +18,9 @@ BEGIN
   SELECT COALESCE(SUM(CASE WHEN object_name = 'dim_customer' THEN inserted + updated + deleted ELSE 0 END), 0) INTO v_changed_dim_1 FROM (SELECT object_name, inserted, updated, deleted FROM cdc.run_counts WHERE run_id = p_run_id AND object_kind = 'dimension' AND object_name IN ('dim_customer')) AS cdc__c;
   v_statements := v_statements + 1;
   v_changed := p_changed_1 + v_changed_dim_1;
-  -- Whether the target holds rows, as the dispatcher read it; a rebuild passes NULL.
+  -- Whether the target holds rows, as the dispatcher read it; a rebuild passes -1.
   v_target_rows := p_target_rows;
-  IF v_target_rows IS NULL THEN
+  IF v_target_rows = -1 THEN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM analytics.fact_order_customer LIMIT 1) AS cdc__c;
     v_statements := v_statements + 1;
   END IF;

@@ -19,14 +19,14 @@ BEGIN
   VALUES (v_run_id, 'orders', 'rebuild', 'running', v_started_at, 3);
 
   IF p_target = 'fact_order' THEN
-    CALL cdc.sp_orders_apply_fact_order(v_run_id, TRUE, 1, 0, 0, 0, 0, 0, CAST(NULL AS BIGINT), v_statements);
+    CALL cdc.sp_orders_apply_fact_order(v_run_id, TRUE, 1, 0, 0, 0, 0, 0, -1, v_statements);
   ELSIF p_target = 'fact_order_item' THEN
-    CALL cdc.sp_orders_apply_fact_order_item(v_run_id, TRUE, 1, 0, 0, 0, 0, CAST(NULL AS BIGINT), v_statements);
+    CALL cdc.sp_orders_apply_fact_order_item(v_run_id, TRUE, 1, 0, 0, 0, 0, -1, v_statements);
   ELSIF p_target = 'dim_customer' THEN
     CALL cdc.sp_orders_apply_dim_customer(v_run_id, TRUE, 1, 0, 0, v_statements);
-    CALL cdc.sp_orders_apply_fact_order_customer(v_run_id, TRUE, 1, 0, CAST(NULL AS BIGINT), v_statements);
+    CALL cdc.sp_orders_apply_fact_order_customer(v_run_id, TRUE, 1, 0, -1, v_statements);
   ELSIF p_target = 'fact_order_customer' THEN
-    CALL cdc.sp_orders_apply_fact_order_customer(v_run_id, TRUE, 1, 0, CAST(NULL AS BIGINT), v_statements);
+    CALL cdc.sp_orders_apply_fact_order_customer(v_run_id, TRUE, 1, 0, -1, v_statements);
   ELSE
     RAISE EXCEPTION 'unknown target %: expected one of fact_order, fact_order_item, dim_customer, fact_order_customer', p_target;
   END IF;

@@ -17,13 +17,13 @@ BEGIN
   BEGIN
 
     IF p_target = 'fact_vendor' THEN
-      CALL cdc.sp_vendor_apply_fact_vendor(v_run_id, TRUE, 1, 0, 0, 0, 0, 0, 0, CAST(NULL AS BIGINT), v_statements);
+      CALL cdc.sp_vendor_apply_fact_vendor(v_run_id, TRUE, 1, 0, 0, 0, 0, 0, 0, -1, v_statements);
     ELSIF p_target = 'fact_company_profile' THEN
-      CALL cdc.sp_vendor_apply_fact_company_profile(v_run_id, TRUE, 1, 0, 0, 0, CAST(NULL AS BIGINT), v_statements);
+      CALL cdc.sp_vendor_apply_fact_company_profile(v_run_id, TRUE, 1, 0, 0, 0, -1, v_statements);
     ELSIF p_target = 'fact_geography' THEN
-      CALL cdc.sp_vendor_apply_fact_geography(v_run_id, TRUE, 1, 0, 0, CAST(NULL AS BIGINT), v_statements);
+      CALL cdc.sp_vendor_apply_fact_geography(v_run_id, TRUE, 1, 0, 0, -1, v_statements);
     ELSIF p_target = 'fact_relationship' THEN
-      CALL cdc.sp_vendor_apply_fact_relationship(v_run_id, TRUE, 1, 0, 0, 0, CAST(NULL AS BIGINT), v_statements);
+      CALL cdc.sp_vendor_apply_fact_relationship(v_run_id, TRUE, 1, 0, 0, 0, -1, v_statements);
     ELSIF p_target = 'dim_company' THEN
       CALL cdc.sp_vendor_apply_dim_company(v_run_id, TRUE, 1, 0, v_statements);
     ELSE

@@ -14,9 +14,9 @@ BEGIN
   -- Each source's changes as detection logged them (read by the dispatcher): an unchanged
   -- source is never read.
   v_changed := p_changed_1 + p_changed_2 + p_changed_3 + p_changed_4 + p_changed_5 + p_changed_6;
-  -- Whether the target holds rows, as the dispatcher read it; a rebuild passes NULL.
+  -- Whether the target holds rows, as the dispatcher read it; a rebuild passes -1.
   v_target_rows := p_target_rows;
-  IF v_target_rows IS NULL THEN
+  IF v_target_rows = -1 THEN
     SELECT COUNT(*) INTO v_target_rows FROM (SELECT 1 FROM staging_public.fact_vendor LIMIT 1) AS cdc__c;
     v_statements := v_statements + 1;
   END IF;
