@@ -542,3 +542,27 @@ def test_a_rebuild_analyzes_the_target_it_merges_into(vendor: Pipeline) -> None:
     dims = vendor.conn.execute("SELECT count(*) FROM staging_public.dim_company").fetchone()[0]
     assert estimated("staging_public.dim_company") == dims
     assert_consistent(vendor)
+
+
+def test_tombstone_statements_run_only_for_inserts_and_deletes(vendor: Pipeline) -> None:
+    """A source's sync touches its tombstones in three statements: log and forget those
+    of keys inserted (or deleted) again, and remember the keys it deletes. An update-only
+    run makes none of them, an insert the first two, a delete all three; the tombstones
+    come out right either way."""
+
+    def statements(*rows: dict[str, Any]) -> int:
+        vendor.clear_staging("companies")
+        vendor.stage("companies", *rows)
+        vendor.run()
+        return int(vendor.last_run()["statements"])
+
+    # one company, so that every run reaches the same targets
+    inserted = statements(company(105, "Zeta", updated=ts(2)))
+    updated = statements(company(105, "Zeta Renamed", updated=ts(3)))
+    deleted = statements(company(105, "Zeta Renamed", updated=ts(4), deleted_at=ts(4)))
+    assert (inserted - updated, deleted - updated) == (2, 3)
+    assert [r["id"] for r in vendor.rows("cdc.companies__deleted", ["id"])] == [105]
+    back = statements(company(105, "Zeta Again", updated=ts(5)))
+    assert back - updated == 2
+    assert vendor.rows("cdc.companies__deleted", ["id"]) == []
+    assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
