@@ -1,7 +1,7 @@
 """Typed staging is copied without the castability patterns; text keeps them.
 
-Each run asks the catalog whether every cast-checked staging column of a changed source
-has a type whose values' text always passes its pattern (sql/typed_staging.py), and
+Each run asks the catalog (once, for all changed sources) whether every cast-checked
+staging column of a changed source has a type whose values' text always passes its pattern (sql/typed_staging.py), and
 says in ``run_counts.path`` which staged copy it made: 'typed' or 'checked'. Executed on
 PostgreSQL with the shipped vendor spec, whose staging DDL is typed."""
 
@@ -12,7 +12,7 @@ import pytest
 from cdcgen.sql import typed_staging
 from tests.pipeline_harness import Pipeline, ts, widen_staging
 from tests.test_poison import dead_letters
-from tests.test_scenarios_vendor import SPEC, company, vendor
+from tests.test_scenarios_vendor import SPEC, city, company, vendor
 
 __all__ = ["vendor"]  # the fixture, re-used
 
@@ -44,6 +44,19 @@ def test_one_text_column_keeps_the_patterns_for_the_whole_copy(vendor: Pipeline)
     assert dead_letters(vendor) == [
         ('value not castable to timestamp for companies.onboarded_at ("2024-13-45")', 100)]
     assert vendor.counts(run)["companies"] == (0, 1, 0)
+
+
+def test_one_catalog_read_answers_each_changed_source_for_itself(vendor: Pipeline) -> None:
+    """The run reads the catalog once for every changed source; a text column in one
+    source's staging keeps the patterns for that source only."""
+    widen_staging(vendor.conn, "companies", "onboarded_at", "varchar(100)", SPEC)
+    vendor.stage("companies", company(101, "Beta Renamed", category=2, updated=ts(2)))
+    vendor.stage("cities", city(10, "Paris-Centre", 1, updated=ts(2)))
+    run = vendor.run()
+    assert staged_paths(vendor, run) == {"cities": "typed", "companies": "checked"}
+    assert vendor.counts(run)["companies"] == (0, 1, 0)
+    assert vendor.counts(run)["cities"] == (0, 1, 0)
+    assert vendor.verify() == {t: (0, 0, 0) for t in vendor.verify()}
 
 
 @pytest.mark.parametrize(
