@@ -225,10 +225,12 @@ class Renderer:
 
     def _only_if(self, e: builders.OnlyIf, indent: int) -> str:
         """``IF condition THEN statements; counter + n; END IF;``: counted only when run."""
-        block = self.template(
-            "only_if.sql.j2", condition=e.text("condition"), block=self._counted_run(e.expressions, 2)
-        )
-        return _indented(block.rstrip(), " " * indent)
+        return self.if_block(e.text("condition"), self._counted_run(e.expressions, 2), indent)
+
+    def if_block(self, condition: str, block: str, indent: int = 0) -> str:
+        """``IF condition THEN block END IF;`` (``block`` indented two spaces deeper)."""
+        text = self.template("only_if.sql.j2", condition=condition, block=block)
+        return _indented(text.rstrip(), " " * indent)
 
     def template(self, template_name: str, **context: object) -> str:
         return self.env.get_template(template_name).render(**context).rstrip() + "\n"
@@ -395,22 +397,24 @@ def _typed_block(r: Renderer, p: PipelinePlan, staged: dict[str, str]) -> tuple[
     may skip the castability patterns), in one statement made only when one of them has
     staged rows; and each such source's variable holding its answer. On Redshift the
     catalog is the leader node's: this read stays apart from any read of a table."""
-    checked = [(s, _detect_steps(r, p, s).checked) for s in p.sources]
-    typed = {s.name: f"v_typed_{i}" for i, (s, columns) in enumerate(checked, 1) if columns}
-    if not typed:
+    # (number, source, its cast-checked columns): the answer is column typed_<n>
+    checked = [
+        (i, s, columns)
+        for i, s in enumerate(p.sources, 1)
+        if (columns := _detect_steps(r, p, s).checked)
+    ]
+    if not checked:
         return "", {}
     query = r.trees.get(
         ("typed_counts",),
-        lambda: typed_staging.typed_columns_counts(
-            [(typed[s.name].removeprefix("v_"), s, columns) for s, columns in checked if columns]
-        ),
+        lambda: typed_staging.typed_columns_counts([(f"typed_{i}", s, c) for i, s, c in checked]),
     )
-    values = [builders.col(v.removeprefix("v_")) for v in typed.values()]
+    typed = {s.name: f"v_typed_{i}" for i, s, _ in checked}
+    values = [builders.col(f"typed_{i}") for i, _, _ in checked]
     select = _select_into(r, values, list(typed.values()), query)
     condition = " OR ".join(f"{staged[name]} > 0" for name in typed)
-    block = r.template("only_if.sql.j2", condition=condition, block=_indented(select))
     note = "-- Which staging tables hold their cast-checked columns typed: one catalog read for all."
-    return f"{note}\n{block.rstrip()}", typed
+    return f"{note}\n{r.if_block(condition, _indented(select))}", typed
 
 
 def _detect_source(
@@ -537,6 +541,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
         for s in sorted(parts)
     ]
     changed = ""
+    dim_vars: list[str] = []
     target_probe = ""
     if t.kind == "fact":
         # whether the fact is empty (a first load takes plain inserts): a rebuild passes -1
@@ -594,7 +599,7 @@ def _apply_procedure(r: Renderer, p: PipelinePlan, t: TargetPlan) -> SqlObject:
     )
     indented = _indented(body.rstrip())
     declare = ["v_keys BIGINT", "v_rows BIGINT", "v_changed BIGINT"]
-    declare += [f"{v} BIGINT" for v in changed_vars if v.startswith("v_")] + (
+    declare += [f"{v} BIGINT" for v in dim_vars] + (
         [f"{facts.TARGET_ROWS_VAR} BIGINT", "v_target_count BIGINT", f"{facts.PATH_VAR} VARCHAR(8)"]
         if t.kind == "fact"
         else []
@@ -702,8 +707,8 @@ def _apply_dispatch_procedure(r: Renderer, p: PipelinePlan) -> SqlObject:
 
     def call(t: TargetPlan) -> str:
         rows = [rows_vars[t.name]] if t.kind == "fact" else []
-        read = [source_vars[s] for s in facts.read_sources(t)]
-        return _apply_call(p, t, "p_run_id", ["FALSE", _OPEN_LETTERS_VAR, *read, *rows])
+        changes = [source_vars[s] for s in facts.read_sources(t)]
+        return _apply_call(p, t, "p_run_id", ["FALSE", _OPEN_LETTERS_VAR, *changes, *rows])
 
     blocks = [
         r.template(

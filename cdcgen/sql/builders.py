@@ -333,6 +333,14 @@ def drop_temp(*names: str) -> DropTemp:
     return DropTemp(expressions=[exp.to_identifier(n) for n in names])
 
 
+def rows_of(query: exp.Query, alias: str) -> exp.Subquery:
+    """``(SELECT COUNT(*) FROM (query) AS alias)``: with a ``LIMIT 1`` query, 1 if it finds
+    a row, else 0, reading one row at most (the run's probes)."""
+    return exp.Subquery(
+        this=exp.select(exp.Count(this=exp.Star())).from_(derived(query, alias), copy=False)
+    )
+
+
 class OnlyIf(exp.Expression):
     """Statements their procedure runs only while ``condition`` holds: PL/pgSQL over the
     procedure's variables, such as ``p_open_letters > 0``. The renderer wraps them in an

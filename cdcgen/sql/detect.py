@@ -40,6 +40,7 @@ from cdcgen.sql.builders import (
     or_all,
     paren,
     qualify_all,
+    rows_of,
     table,
     temp_table,
     var,
@@ -252,7 +253,7 @@ def open_letters_probe(p: PipelinePlan) -> exp.Subquery:
         .where(and_all(open_), copy=False)
         .limit(1, copy=False)
     )
-    return exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(derived(one, "cdc__open"), copy=False))
+    return rows_of(one, "cdc__open")
 
 
 def when_letters_open(resolve: exp.Expression) -> OnlyIf:

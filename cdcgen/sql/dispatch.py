@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlglot import exp
 
 from cdcgen.plan.model import PipelinePlan, SourcePlan
-from cdcgen.sql.builders import OnlyIf, col, derived, drop_temp, eq, lit, only_if, var
+from cdcgen.sql.builders import OnlyIf, col, derived, drop_temp, eq, lit, only_if, rows_of, var
 from cdcgen.sql.ddl import into_state
 from cdcgen.sql.detect import open_letters_probe, staged_probe
 
@@ -41,15 +41,7 @@ def probes(p: PipelinePlan, sources: Sequence[SourcePlan]) -> exp.Select:
     Example: ``SELECT (SELECT COUNT(*) FROM (probe of companies) AS cdc__probe) AS
     staged_1, …`` — every probe in one statement."""
     counts = [
-        exp.alias_(
-            exp.Subquery(
-                this=exp.select(exp.Count(this=exp.Star())).from_(
-                    derived(staged_probe(p, s), "cdc__probe"), copy=False
-                )
-            ),
-            probe_column(i),
-            copy=False,
-        )
+        exp.alias_(rows_of(staged_probe(p, s), "cdc__probe"), probe_column(i), copy=False)
         for i, s in enumerate(sources, 1)
     ]
     opened = exp.alias_(open_letters_probe(p), OPEN_LETTERS_COLUMN, copy=False)

@@ -40,6 +40,7 @@ from cdcgen.sql.builders import (
     or_all,
     paren,
     rebind,
+    rows_of,
     table,
     temp_table,
     update_from,
@@ -625,11 +626,7 @@ def target_one_row(t: TargetPlan) -> exp.Select:
 def target_probe(t: TargetPlan) -> exp.Subquery:
     """``(SELECT COUNT(*) FROM (SELECT 1 FROM fact LIMIT 1) AS cdc__t)``: 0 when the fact
     is empty, else 1, reading one row at most."""
-    probe = exp.select(exp.Count(this=exp.Star())).from_(
-        derived(target_one_row(t), "cdc__t"),
-        copy=False,
-    )
-    return exp.Subquery(this=probe)
+    return rows_of(target_one_row(t), "cdc__t")
 
 
 def path_columns() -> list[exp.Expression]:
