@@ -33,6 +33,17 @@ STYLE = {
     "dbt": "^:",
     "seed_processor": "x-.",
 }
+#: one colour per approach in both charts; in the change-rate chart one marker and line style per scale,
+#: so that a dozen lines stay apart (the default colour cycle repeats after ten)
+COLOR = {
+    "cdcgen": "tab:blue",
+    "cdcgen_audit_changed": "tab:orange",
+    "cdcgen_audit_keys": "tab:green",
+    "full_refresh": "tab:red",
+    "dbt": "tab:purple",
+    "seed_processor": "tab:brown",
+}
+SCALE_STYLE = {1: ("o", ":"), 10: ("s", "-"), 30: ("^", "--")}
 
 
 def load(paths: Sequence[Path]) -> list[Record]:
@@ -135,7 +146,7 @@ def sweep_chart(records: list[Record], png: Path) -> None:
     for approach in sorted({r["approach"] for r in runs}):
         points = sorted((r["scale"], r["median_s"]) for r in runs if r["approach"] == approach)
         xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, STYLE.get(approach, "o-"), label=approach)
+        ax.plot(xs, ys, STYLE.get(approach, "o-"), color=COLOR.get(approach), label=approach)
     scales = sorted({r["scale"] for r in runs})
     first = _median_of(runs, reference(scales), "cdcgen")
     if first is not None:
@@ -178,7 +189,11 @@ def chart(records: list[Record], png: Path) -> None:
             if not points:
                 continue
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, STYLE.get(approach, "o-"), label=f"{approach}, scale {scale:g}")
+            marker, line = SCALE_STYLE.get(scale, ("D", "-."))
+            ax.plot(
+                xs, ys, marker=marker, linestyle=line, color=COLOR.get(approach, "black"),
+                label=f"{approach}, scale {scale:g}",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("changed source rows (no-op drawn at 1)")
