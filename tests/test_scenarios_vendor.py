@@ -477,6 +477,27 @@ def test_rollback_restores_baseline_and_facts(vendor: Pipeline) -> None:
     assert_consistent(vendor)
 
 
+def test_rollback_keeps_unmapped_fact_columns_and_puts_back_a_row_removed_since(
+    vendor: Pipeline,
+) -> None:
+    """The restore updates the keys that are there (mapped columns only) and inserts the
+    ones that are not, as the MERGE it replaced did."""
+    vendor.conn.execute("ALTER TABLE staging_public.fact_vendor ADD COLUMN analyst_note VARCHAR(100)")
+    vendor.conn.execute("UPDATE staging_public.fact_vendor SET analyst_note = 'keep me'")
+    mapped = [c for c in vendor.columns("staging_public.fact_vendor") if c != "analyst_note"]
+    before = vendor.rows("staging_public.fact_vendor", mapped, order_by="vendor_id")
+    vendor.stage("companies", company(100, "Acme Corp", updated=ts(2)), company(101, "Beta Ltd", updated=ts(2)))
+    run = vendor.run()
+    assert vendors(vendor, "vendor_name")[100] == ("Acme Corp",)
+    vendor.conn.execute("DELETE FROM staging_public.fact_vendor WHERE vendor_id = 101")  # by hand
+
+    rollback(vendor, run)
+    assert vendor.rows("staging_public.fact_vendor", mapped, order_by="vendor_id") == before
+    notes = dict(vendor.conn.execute("SELECT vendor_id, analyst_note FROM staging_public.fact_vendor").fetchall())
+    assert notes[100] == "keep me"  # updated back in place
+    assert notes[101] is None  # inserted back: its row was gone
+
+
 def test_rollback_refuses_anything_but_the_latest_run(vendor: Pipeline) -> None:
     vendor.stage("cities", city(10, "Paris-Centre", 1, updated=ts(2)))
     first = vendor.run()

@@ -97,10 +97,17 @@ def test_columns_sharing_a_63_byte_prefix_are_reported_with_the_collision(tmp_pa
     assert all(":6:" in e or ":11:" in e for e in errors), errors
 
 
-def test_a_source_name_that_overflows_only_its_temp_tables(tmp_path: Path) -> None:
-    errors = _errors(tmp_path, _spec(source="s" * 50))
+def test_a_source_name_is_limited_by_its_longest_derived_name(tmp_path: Path) -> None:
+    """Pipeline ``p``: ``<source>__deleted_log`` and ``sp_p_detect__<source>`` are the
+    longest names a source makes (its temp tables, ``p__<source>__staged`` and the like,
+    are shorter), so 50 characters fit PostgreSQL's 63 bytes exactly and 51 are one
+    error at the source."""
+    assert _errors(tmp_path, _spec(source="s" * 50)) == []
+    errors = _errors(tmp_path, _spec(source="s" * 51))
     assert len(errors) == 1, errors
-    assert ":3:3: error: source name" in errors[0] and "temp table" in errors[0]
+    assert ":3:3: error: source name" in errors[0], errors
+    assert "64 bytes long" in errors[0] and "shorten it by 1 bytes" in errors[0], errors
+    assert "temp table" not in errors[0], errors
 
 
 def test_derived_names_never_exceed_the_limit_after_validation() -> None:

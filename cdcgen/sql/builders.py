@@ -296,30 +296,6 @@ def update_from(
     )
 
 
-def merge_upsert(
-    target: Table, source: str, key: Sequence[str], columns: Sequence[str]
-) -> exp.Merge:
-    """MERGE in the one shape Redshift accepts: plain-table source, no target alias,
-    one WHEN MATCHED UPDATE and one WHEN NOT MATCHED INSERT."""
-    on = and_all(eq(col(k, target.name), col(k, source)) for k in key)
-    whens = []
-    non_key = [c for c in columns if c not in key]
-    if non_key:
-        sets = [eq(col(c), col(c, source)) for c in non_key]
-        whens.append(exp.When(matched=True, then=exp.Update(expressions=sets)))
-    ins = exp.Insert(
-        this=exp.Tuple(expressions=[col(c) for c in columns]),
-        expression=exp.Tuple(expressions=[col(c, source) for c in columns]),
-    )
-    whens.append(exp.When(matched=False, then=ins))
-    return exp.Merge(
-        this=table(target),
-        using=table(source),
-        on=on,
-        whens=exp.Whens(expressions=whens),
-    )
-
-
 class DropTemp(exp.Expression):
     """DROP TABLE IF EXISTS for session temp tables, several in one statement
     (PostgreSQL pins each to pg_temp)."""

@@ -20,6 +20,7 @@ from cdcgen.sql.builders import (
     OP,
     and_all,
     case,
+    changed_rows,
     col,
     delete_using,
     eq,
@@ -27,12 +28,12 @@ from cdcgen.sql.builders import (
     is_null,
     joined,
     lit,
-    merge_upsert,
     next_in_sequence,
     op_in,
     position_in_list,
     table,
     temp_table,
+    update_from,
     var,
 )
 from cdcgen.sql.ddl import into_state
@@ -95,19 +96,29 @@ def _undo_rows(
 def _restore(
     p: PipelinePlan, name: str, target: Table, key: tuple[str, ...], columns: list[str]
 ) -> list[exp.Expression]:
-    """Delete what the run inserted; put back the before image of what it updated or deleted."""
-    removed = delete_using(
+    """Delete what the run inserted; put back the before image of what it updated or deleted.
+
+    What a ``MERGE`` of the before images did, written as a run writes its facts: an
+    ``UPDATE … FROM`` of the keys present (only ``columns``, so a fact's unmapped
+    columns keep their values), then an ``INSERT`` of the keys absent. Redshift's
+    ``MERGE`` needs a plain-table source, so it cost one more temp copy, and this
+    project cannot try its target naming against a cluster; no generated statement is
+    a ``MERGE`` any more."""
+    inserted = delete_using(
         target,
         name,
         and_all([*(eq(col(k, target.name), col(NEW + k, name)) for k in key), op_in(name, "I")]),
     )
-    upsert = f"{name}__upsert"
-    before = (
-        exp.select(*[col(c) for c in columns])
-        .from_(table(name), copy=False)
-        .where(op_in(None, "U", "D"), copy=False)
+    restored = [c for c in columns if c not in key]
+    updated = [update_from(target, name, key, restored, op_in(name, "U", "D"))] if restored else []
+    current = "cdc__current"
+    present = (
+        exp.select(lit(1))
+        .from_(table(target, current), copy=False)
+        .where(and_all(eq(col(k, current), col(k, name)) for k in key), copy=False)
     )
-    return [removed, *temp_table(upsert, before), merge_upsert(target, upsert, key, columns)]
+    absent = changed_rows(name, columns, "U", "D").where(exp.Not(this=exp.Exists(this=present)), copy=False)
+    return [inserted, *updated, insert(target, columns, absent)]
 
 
 def _inverse_op(alias: str) -> exp.Expression:

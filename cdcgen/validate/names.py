@@ -50,9 +50,9 @@ PROCEDURE_STEPS = (
 #: Per-source procedures of a run (``sp_<pipeline>_<step>__<source>``, render/objects.py).
 SOURCE_STEPS = ("detect", "sync")
 #: Session temp tables per source / per target: ``PipelinePlan.temp(name, part)``
-#: (sql/detect.py, sync.py, facts.py, rollback.py; ``undo__upsert`` is rollback's restore).
-SOURCE_TEMPS = ("staged", "delta", "undo", "undo__upsert")
-TARGET_TEMPS = ("keys", "new", "diff", "undo", "undo__upsert")
+#: (sql/detect.py, sync.py, facts.py, rollback.py).
+SOURCE_TEMPS = ("staged", "delta", "undo")
+TARGET_TEMPS = ("keys", "new", "diff", "undo")
 #: Columns generated next to each source or target column (sql/builders.py ``old``/``chg``,
 #: sql/rollback.py ``NEW``).
 COLUMN_PREFIXES = ("", "old__", "chg__", "new__")

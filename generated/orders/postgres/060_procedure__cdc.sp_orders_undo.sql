@@ -73,8 +73,21 @@ BEGIN
   WHERE
     fact_order_customer.order_id = orders__fact_order_customer__undo.new__order_id
     AND orders__fact_order_customer__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order_customer__undo__upsert;
-  CREATE TEMPORARY TABLE orders__fact_order_customer__undo__upsert AS
+  UPDATE analytics.fact_order_customer SET customer_id = orders__fact_order_customer__undo.customer_id, placed_at = orders__fact_order_customer__undo.placed_at, customer_sk = orders__fact_order_customer__undo.customer_sk, customer_email = orders__fact_order_customer__undo.customer_email, customer_segment = orders__fact_order_customer__undo.customer_segment, customer_plan = orders__fact_order_customer__undo.customer_plan, customer_deleted = orders__fact_order_customer__undo.customer_deleted
+  FROM orders__fact_order_customer__undo
+  WHERE
+    fact_order_customer.order_id = orders__fact_order_customer__undo.order_id
+    AND orders__fact_order_customer__undo.cdc__op IN ('U', 'D');
+  INSERT INTO analytics.fact_order_customer (
+    order_id,
+    customer_id,
+    placed_at,
+    customer_sk,
+    customer_email,
+    customer_segment,
+    customer_plan,
+    customer_deleted
+  )
   SELECT
     order_id,
     customer_id,
@@ -86,38 +99,14 @@ BEGIN
     customer_deleted
   FROM orders__fact_order_customer__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__fact_order_customer__undo__upsert;
-  MERGE INTO analytics.fact_order_customer
-  USING orders__fact_order_customer__undo__upsert
-  ON fact_order_customer.order_id = orders__fact_order_customer__undo__upsert.order_id
-  WHEN MATCHED THEN UPDATE SET
-    customer_id = orders__fact_order_customer__undo__upsert.customer_id,
-    placed_at = orders__fact_order_customer__undo__upsert.placed_at,
-    customer_sk = orders__fact_order_customer__undo__upsert.customer_sk,
-    customer_email = orders__fact_order_customer__undo__upsert.customer_email,
-    customer_segment = orders__fact_order_customer__undo__upsert.customer_segment,
-    customer_plan = orders__fact_order_customer__undo__upsert.customer_plan,
-    customer_deleted = orders__fact_order_customer__undo__upsert.customer_deleted
-  WHEN NOT MATCHED THEN INSERT (
-    order_id,
-    customer_id,
-    placed_at,
-    customer_sk,
-    customer_email,
-    customer_segment,
-    customer_plan,
-    customer_deleted
-  ) VALUES (
-    orders__fact_order_customer__undo__upsert.order_id,
-    orders__fact_order_customer__undo__upsert.customer_id,
-    orders__fact_order_customer__undo__upsert.placed_at,
-    orders__fact_order_customer__undo__upsert.customer_sk,
-    orders__fact_order_customer__undo__upsert.customer_email,
-    orders__fact_order_customer__undo__upsert.customer_segment,
-    orders__fact_order_customer__undo__upsert.customer_plan,
-    orders__fact_order_customer__undo__upsert.customer_deleted
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM analytics.fact_order_customer AS cdc__current
+      WHERE
+        cdc__current.order_id = orders__fact_order_customer__undo.order_id
+    );
   INSERT INTO cdc.fact_change_log (
     run_id,
     pipeline,
@@ -248,8 +237,28 @@ BEGIN
     fact_order_item.order_id = orders__fact_order_item__undo.new__order_id
     AND fact_order_item.line_number = orders__fact_order_item__undo.new__line_number
     AND orders__fact_order_item__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order_item__undo__upsert;
-  CREATE TEMPORARY TABLE orders__fact_order_item__undo__upsert AS
+  UPDATE analytics.fact_order_item SET product_id = orders__fact_order_item__undo.product_id, sku = orders__fact_order_item__undo.sku, product_name = orders__fact_order_item__undo.product_name, product_category = orders__fact_order_item__undo.product_category, quantity = orders__fact_order_item__undo.quantity, unit_price = orders__fact_order_item__undo.unit_price, line_total = orders__fact_order_item__undo.line_total, line_margin = orders__fact_order_item__undo.line_margin, order_status = orders__fact_order_item__undo.order_status, customer_id = orders__fact_order_item__undo.customer_id, customer_segment = orders__fact_order_item__undo.customer_segment, placed_at = orders__fact_order_item__undo.placed_at
+  FROM orders__fact_order_item__undo
+  WHERE
+    fact_order_item.order_id = orders__fact_order_item__undo.order_id
+    AND fact_order_item.line_number = orders__fact_order_item__undo.line_number
+    AND orders__fact_order_item__undo.cdc__op IN ('U', 'D');
+  INSERT INTO analytics.fact_order_item (
+    order_id,
+    line_number,
+    product_id,
+    sku,
+    product_name,
+    product_category,
+    quantity,
+    unit_price,
+    line_total,
+    line_margin,
+    order_status,
+    customer_id,
+    customer_segment,
+    placed_at
+  )
   SELECT
     order_id,
     line_number,
@@ -267,56 +276,15 @@ BEGIN
     placed_at
   FROM orders__fact_order_item__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__fact_order_item__undo__upsert;
-  MERGE INTO analytics.fact_order_item
-  USING orders__fact_order_item__undo__upsert
-  ON fact_order_item.order_id = orders__fact_order_item__undo__upsert.order_id
-  AND fact_order_item.line_number = orders__fact_order_item__undo__upsert.line_number
-  WHEN MATCHED THEN UPDATE SET
-    product_id = orders__fact_order_item__undo__upsert.product_id,
-    sku = orders__fact_order_item__undo__upsert.sku,
-    product_name = orders__fact_order_item__undo__upsert.product_name,
-    product_category = orders__fact_order_item__undo__upsert.product_category,
-    quantity = orders__fact_order_item__undo__upsert.quantity,
-    unit_price = orders__fact_order_item__undo__upsert.unit_price,
-    line_total = orders__fact_order_item__undo__upsert.line_total,
-    line_margin = orders__fact_order_item__undo__upsert.line_margin,
-    order_status = orders__fact_order_item__undo__upsert.order_status,
-    customer_id = orders__fact_order_item__undo__upsert.customer_id,
-    customer_segment = orders__fact_order_item__undo__upsert.customer_segment,
-    placed_at = orders__fact_order_item__undo__upsert.placed_at
-  WHEN NOT MATCHED THEN INSERT (
-    order_id,
-    line_number,
-    product_id,
-    sku,
-    product_name,
-    product_category,
-    quantity,
-    unit_price,
-    line_total,
-    line_margin,
-    order_status,
-    customer_id,
-    customer_segment,
-    placed_at
-  ) VALUES (
-    orders__fact_order_item__undo__upsert.order_id,
-    orders__fact_order_item__undo__upsert.line_number,
-    orders__fact_order_item__undo__upsert.product_id,
-    orders__fact_order_item__undo__upsert.sku,
-    orders__fact_order_item__undo__upsert.product_name,
-    orders__fact_order_item__undo__upsert.product_category,
-    orders__fact_order_item__undo__upsert.quantity,
-    orders__fact_order_item__undo__upsert.unit_price,
-    orders__fact_order_item__undo__upsert.line_total,
-    orders__fact_order_item__undo__upsert.line_margin,
-    orders__fact_order_item__undo__upsert.order_status,
-    orders__fact_order_item__undo__upsert.customer_id,
-    orders__fact_order_item__undo__upsert.customer_segment,
-    orders__fact_order_item__undo__upsert.placed_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM analytics.fact_order_item AS cdc__current
+      WHERE
+        cdc__current.order_id = orders__fact_order_item__undo.order_id
+        AND cdc__current.line_number = orders__fact_order_item__undo.line_number
+    );
   INSERT INTO cdc.fact_change_log (
     run_id,
     pipeline,
@@ -427,8 +395,34 @@ BEGIN
   WHERE
     fact_order.order_id = orders__fact_order__undo.new__order_id
     AND orders__fact_order__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__fact_order__undo__upsert;
-  CREATE TEMPORARY TABLE orders__fact_order__undo__upsert AS
+  UPDATE analytics.fact_order SET order_number = orders__fact_order__undo.order_number, order_status = orders__fact_order__undo.order_status, channel = orders__fact_order__undo.channel, customer_id = orders__fact_order__undo.customer_id, customer_email = orders__fact_order__undo.customer_email, customer_name = orders__fact_order__undo.customer_name, customer_segment = orders__fact_order__undo.customer_segment, ship_city = orders__fact_order__undo.ship_city, ship_postal_code = orders__fact_order__undo.ship_postal_code, ship_country_code = orders__fact_order__undo.ship_country_code, ship_country_name = orders__fact_order__undo.ship_country_name, ship_region = orders__fact_order__undo.ship_region, currency_code = orders__fact_order__undo.currency_code, subtotal = orders__fact_order__undo.subtotal, discount_total = orders__fact_order__undo.discount_total, tax_total = orders__fact_order__undo.tax_total, shipping_total = orders__fact_order__undo.shipping_total, order_total = orders__fact_order__undo.order_total, placed_at = orders__fact_order__undo.placed_at, placed_date = orders__fact_order__undo.placed_date
+  FROM orders__fact_order__undo
+  WHERE
+    fact_order.order_id = orders__fact_order__undo.order_id
+    AND orders__fact_order__undo.cdc__op IN ('U', 'D');
+  INSERT INTO analytics.fact_order (
+    order_id,
+    order_number,
+    order_status,
+    channel,
+    customer_id,
+    customer_email,
+    customer_name,
+    customer_segment,
+    ship_city,
+    ship_postal_code,
+    ship_country_code,
+    ship_country_name,
+    ship_region,
+    currency_code,
+    subtotal,
+    discount_total,
+    tax_total,
+    shipping_total,
+    order_total,
+    placed_at,
+    placed_date
+  )
   SELECT
     order_id,
     order_number,
@@ -453,77 +447,14 @@ BEGIN
     placed_date
   FROM orders__fact_order__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__fact_order__undo__upsert;
-  MERGE INTO analytics.fact_order
-  USING orders__fact_order__undo__upsert
-  ON fact_order.order_id = orders__fact_order__undo__upsert.order_id
-  WHEN MATCHED THEN UPDATE SET
-    order_number = orders__fact_order__undo__upsert.order_number,
-    order_status = orders__fact_order__undo__upsert.order_status,
-    channel = orders__fact_order__undo__upsert.channel,
-    customer_id = orders__fact_order__undo__upsert.customer_id,
-    customer_email = orders__fact_order__undo__upsert.customer_email,
-    customer_name = orders__fact_order__undo__upsert.customer_name,
-    customer_segment = orders__fact_order__undo__upsert.customer_segment,
-    ship_city = orders__fact_order__undo__upsert.ship_city,
-    ship_postal_code = orders__fact_order__undo__upsert.ship_postal_code,
-    ship_country_code = orders__fact_order__undo__upsert.ship_country_code,
-    ship_country_name = orders__fact_order__undo__upsert.ship_country_name,
-    ship_region = orders__fact_order__undo__upsert.ship_region,
-    currency_code = orders__fact_order__undo__upsert.currency_code,
-    subtotal = orders__fact_order__undo__upsert.subtotal,
-    discount_total = orders__fact_order__undo__upsert.discount_total,
-    tax_total = orders__fact_order__undo__upsert.tax_total,
-    shipping_total = orders__fact_order__undo__upsert.shipping_total,
-    order_total = orders__fact_order__undo__upsert.order_total,
-    placed_at = orders__fact_order__undo__upsert.placed_at,
-    placed_date = orders__fact_order__undo__upsert.placed_date
-  WHEN NOT MATCHED THEN INSERT (
-    order_id,
-    order_number,
-    order_status,
-    channel,
-    customer_id,
-    customer_email,
-    customer_name,
-    customer_segment,
-    ship_city,
-    ship_postal_code,
-    ship_country_code,
-    ship_country_name,
-    ship_region,
-    currency_code,
-    subtotal,
-    discount_total,
-    tax_total,
-    shipping_total,
-    order_total,
-    placed_at,
-    placed_date
-  ) VALUES (
-    orders__fact_order__undo__upsert.order_id,
-    orders__fact_order__undo__upsert.order_number,
-    orders__fact_order__undo__upsert.order_status,
-    orders__fact_order__undo__upsert.channel,
-    orders__fact_order__undo__upsert.customer_id,
-    orders__fact_order__undo__upsert.customer_email,
-    orders__fact_order__undo__upsert.customer_name,
-    orders__fact_order__undo__upsert.customer_segment,
-    orders__fact_order__undo__upsert.ship_city,
-    orders__fact_order__undo__upsert.ship_postal_code,
-    orders__fact_order__undo__upsert.ship_country_code,
-    orders__fact_order__undo__upsert.ship_country_name,
-    orders__fact_order__undo__upsert.ship_region,
-    orders__fact_order__undo__upsert.currency_code,
-    orders__fact_order__undo__upsert.subtotal,
-    orders__fact_order__undo__upsert.discount_total,
-    orders__fact_order__undo__upsert.tax_total,
-    orders__fact_order__undo__upsert.shipping_total,
-    orders__fact_order__undo__upsert.order_total,
-    orders__fact_order__undo__upsert.placed_at,
-    orders__fact_order__undo__upsert.placed_date
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM analytics.fact_order AS cdc__current
+      WHERE
+        cdc__current.order_id = orders__fact_order__undo.order_id
+    );
   INSERT INTO cdc.fact_change_log (
     run_id,
     pipeline,
@@ -605,8 +536,24 @@ BEGIN
     order_items.order_id = orders__order_items__undo.new__order_id
     AND order_items.line_number = orders__order_items__undo.new__line_number
     AND orders__order_items__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__order_items__undo__upsert;
-  CREATE TEMPORARY TABLE orders__order_items__undo__upsert AS
+  UPDATE public.order_items SET product_id = orders__order_items__undo.product_id, quantity = orders__order_items__undo.quantity, unit_price = orders__order_items__undo.unit_price, discount_amount = orders__order_items__undo.discount_amount, tax_amount = orders__order_items__undo.tax_amount, created_at = orders__order_items__undo.created_at, updated_at = orders__order_items__undo.updated_at, deleted_at = orders__order_items__undo.deleted_at
+  FROM orders__order_items__undo
+  WHERE
+    order_items.order_id = orders__order_items__undo.order_id
+    AND order_items.line_number = orders__order_items__undo.line_number
+    AND orders__order_items__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.order_items (
+    order_id,
+    line_number,
+    product_id,
+    quantity,
+    unit_price,
+    discount_amount,
+    tax_amount,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     order_id,
     line_number,
@@ -620,44 +567,15 @@ BEGIN
     deleted_at
   FROM orders__order_items__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__order_items__undo__upsert;
-  MERGE INTO public.order_items
-  USING orders__order_items__undo__upsert
-  ON order_items.order_id = orders__order_items__undo__upsert.order_id
-  AND order_items.line_number = orders__order_items__undo__upsert.line_number
-  WHEN MATCHED THEN UPDATE SET
-    product_id = orders__order_items__undo__upsert.product_id,
-    quantity = orders__order_items__undo__upsert.quantity,
-    unit_price = orders__order_items__undo__upsert.unit_price,
-    discount_amount = orders__order_items__undo__upsert.discount_amount,
-    tax_amount = orders__order_items__undo__upsert.tax_amount,
-    created_at = orders__order_items__undo__upsert.created_at,
-    updated_at = orders__order_items__undo__upsert.updated_at,
-    deleted_at = orders__order_items__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    order_id,
-    line_number,
-    product_id,
-    quantity,
-    unit_price,
-    discount_amount,
-    tax_amount,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    orders__order_items__undo__upsert.order_id,
-    orders__order_items__undo__upsert.line_number,
-    orders__order_items__undo__upsert.product_id,
-    orders__order_items__undo__upsert.quantity,
-    orders__order_items__undo__upsert.unit_price,
-    orders__order_items__undo__upsert.discount_amount,
-    orders__order_items__undo__upsert.tax_amount,
-    orders__order_items__undo__upsert.created_at,
-    orders__order_items__undo__upsert.updated_at,
-    orders__order_items__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.order_items AS cdc__current
+      WHERE
+        cdc__current.order_id = orders__order_items__undo.order_id
+        AND cdc__current.line_number = orders__order_items__undo.line_number
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -774,8 +692,28 @@ BEGIN
   DELETE FROM public.orders USING   orders__orders__undo
   WHERE
     orders.id = orders__orders__undo.new__id AND orders__orders__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__orders__undo__upsert;
-  CREATE TEMPORARY TABLE orders__orders__undo__upsert AS
+  UPDATE public.orders SET customer_id = orders__orders__undo.customer_id, order_number = orders__orders__undo.order_number, status = orders__orders__undo.status, channel = orders__orders__undo.channel, currency_code = orders__orders__undo.currency_code, subtotal = orders__orders__undo.subtotal, discount_total = orders__orders__undo.discount_total, tax_total = orders__orders__undo.tax_total, shipping_total = orders__orders__undo.shipping_total, shipping_address_id = orders__orders__undo.shipping_address_id, billing_address_id = orders__orders__undo.billing_address_id, placed_at = orders__orders__undo.placed_at, created_at = orders__orders__undo.created_at, updated_at = orders__orders__undo.updated_at
+  FROM orders__orders__undo
+  WHERE
+    orders.id = orders__orders__undo.id
+    AND orders__orders__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.orders (
+    id,
+    customer_id,
+    order_number,
+    status,
+    channel,
+    currency_code,
+    subtotal,
+    discount_total,
+    tax_total,
+    shipping_total,
+    shipping_address_id,
+    billing_address_id,
+    placed_at,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     customer_id,
@@ -794,59 +732,14 @@ BEGIN
     updated_at
   FROM orders__orders__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__orders__undo__upsert;
-  MERGE INTO public.orders
-  USING orders__orders__undo__upsert
-  ON orders.id = orders__orders__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    customer_id = orders__orders__undo__upsert.customer_id,
-    order_number = orders__orders__undo__upsert.order_number,
-    status = orders__orders__undo__upsert.status,
-    channel = orders__orders__undo__upsert.channel,
-    currency_code = orders__orders__undo__upsert.currency_code,
-    subtotal = orders__orders__undo__upsert.subtotal,
-    discount_total = orders__orders__undo__upsert.discount_total,
-    tax_total = orders__orders__undo__upsert.tax_total,
-    shipping_total = orders__orders__undo__upsert.shipping_total,
-    shipping_address_id = orders__orders__undo__upsert.shipping_address_id,
-    billing_address_id = orders__orders__undo__upsert.billing_address_id,
-    placed_at = orders__orders__undo__upsert.placed_at,
-    created_at = orders__orders__undo__upsert.created_at,
-    updated_at = orders__orders__undo__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    customer_id,
-    order_number,
-    status,
-    channel,
-    currency_code,
-    subtotal,
-    discount_total,
-    tax_total,
-    shipping_total,
-    shipping_address_id,
-    billing_address_id,
-    placed_at,
-    created_at,
-    updated_at
-  ) VALUES (
-    orders__orders__undo__upsert.id,
-    orders__orders__undo__upsert.customer_id,
-    orders__orders__undo__upsert.order_number,
-    orders__orders__undo__upsert.status,
-    orders__orders__undo__upsert.channel,
-    orders__orders__undo__upsert.currency_code,
-    orders__orders__undo__upsert.subtotal,
-    orders__orders__undo__upsert.discount_total,
-    orders__orders__undo__upsert.tax_total,
-    orders__orders__undo__upsert.shipping_total,
-    orders__orders__undo__upsert.shipping_address_id,
-    orders__orders__undo__upsert.billing_address_id,
-    orders__orders__undo__upsert.placed_at,
-    orders__orders__undo__upsert.created_at,
-    orders__orders__undo__upsert.updated_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.orders AS cdc__current
+      WHERE
+        cdc__current.id = orders__orders__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -947,8 +840,23 @@ BEGIN
   WHERE
     products.id = orders__products__undo.new__id
     AND orders__products__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__products__undo__upsert;
-  CREATE TEMPORARY TABLE orders__products__undo__upsert AS
+  UPDATE public.products SET sku = orders__products__undo.sku, name = orders__products__undo.name, category = orders__products__undo.category, unit_price = orders__products__undo.unit_price, unit_cost = orders__products__undo.unit_cost, weight_kg = orders__products__undo.weight_kg, is_active = orders__products__undo.is_active, created_at = orders__products__undo.created_at, updated_at = orders__products__undo.updated_at
+  FROM orders__products__undo
+  WHERE
+    products.id = orders__products__undo.id
+    AND orders__products__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.products (
+    id,
+    sku,
+    name,
+    category,
+    unit_price,
+    unit_cost,
+    weight_kg,
+    is_active,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     sku,
@@ -962,44 +870,14 @@ BEGIN
     updated_at
   FROM orders__products__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__products__undo__upsert;
-  MERGE INTO public.products
-  USING orders__products__undo__upsert
-  ON products.id = orders__products__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    sku = orders__products__undo__upsert.sku,
-    name = orders__products__undo__upsert.name,
-    category = orders__products__undo__upsert.category,
-    unit_price = orders__products__undo__upsert.unit_price,
-    unit_cost = orders__products__undo__upsert.unit_cost,
-    weight_kg = orders__products__undo__upsert.weight_kg,
-    is_active = orders__products__undo__upsert.is_active,
-    created_at = orders__products__undo__upsert.created_at,
-    updated_at = orders__products__undo__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    sku,
-    name,
-    category,
-    unit_price,
-    unit_cost,
-    weight_kg,
-    is_active,
-    created_at,
-    updated_at
-  ) VALUES (
-    orders__products__undo__upsert.id,
-    orders__products__undo__upsert.sku,
-    orders__products__undo__upsert.name,
-    orders__products__undo__upsert.category,
-    orders__products__undo__upsert.unit_price,
-    orders__products__undo__upsert.unit_cost,
-    orders__products__undo__upsert.weight_kg,
-    orders__products__undo__upsert.is_active,
-    orders__products__undo__upsert.created_at,
-    orders__products__undo__upsert.updated_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.products AS cdc__current
+      WHERE
+        cdc__current.id = orders__products__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1091,8 +969,20 @@ BEGIN
   WHERE
     countries.code = orders__countries__undo.new__code
     AND orders__countries__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__countries__undo__upsert;
-  CREATE TEMPORARY TABLE orders__countries__undo__upsert AS
+  UPDATE public.countries SET name = orders__countries__undo.name, region = orders__countries__undo.region, currency_code = orders__countries__undo.currency_code, vat_rate = orders__countries__undo.vat_rate, created_at = orders__countries__undo.created_at, updated_at = orders__countries__undo.updated_at
+  FROM orders__countries__undo
+  WHERE
+    countries.code = orders__countries__undo.code
+    AND orders__countries__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.countries (
+    code,
+    name,
+    region,
+    currency_code,
+    vat_rate,
+    created_at,
+    updated_at
+  )
   SELECT
     code,
     name,
@@ -1103,27 +993,14 @@ BEGIN
     updated_at
   FROM orders__countries__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__countries__undo__upsert;
-  MERGE INTO public.countries
-  USING orders__countries__undo__upsert
-  ON countries.code = orders__countries__undo__upsert.code
-  WHEN MATCHED THEN UPDATE SET
-    name = orders__countries__undo__upsert.name,
-    region = orders__countries__undo__upsert.region,
-    currency_code = orders__countries__undo__upsert.currency_code,
-    vat_rate = orders__countries__undo__upsert.vat_rate,
-    created_at = orders__countries__undo__upsert.created_at,
-    updated_at = orders__countries__undo__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (code, name, region, currency_code, vat_rate, created_at, updated_at) VALUES (
-    orders__countries__undo__upsert.code,
-    orders__countries__undo__upsert.name,
-    orders__countries__undo__upsert.region,
-    orders__countries__undo__upsert.currency_code,
-    orders__countries__undo__upsert.vat_rate,
-    orders__countries__undo__upsert.created_at,
-    orders__countries__undo__upsert.updated_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.countries AS cdc__current
+      WHERE
+        cdc__current.code = orders__countries__undo.code
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1230,8 +1107,25 @@ BEGIN
   WHERE
     addresses.id = orders__addresses__undo.new__id
     AND orders__addresses__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__addresses__undo__upsert;
-  CREATE TEMPORARY TABLE orders__addresses__undo__upsert AS
+  UPDATE public.addresses SET customer_id = orders__addresses__undo.customer_id, line1 = orders__addresses__undo.line1, line2 = orders__addresses__undo.line2, city = orders__addresses__undo.city, region = orders__addresses__undo.region, postal_code = orders__addresses__undo.postal_code, country_code = orders__addresses__undo.country_code, is_default = orders__addresses__undo.is_default, created_at = orders__addresses__undo.created_at, updated_at = orders__addresses__undo.updated_at, deleted_at = orders__addresses__undo.deleted_at
+  FROM orders__addresses__undo
+  WHERE
+    addresses.id = orders__addresses__undo.id
+    AND orders__addresses__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.addresses (
+    id,
+    customer_id,
+    line1,
+    line2,
+    city,
+    region,
+    postal_code,
+    country_code,
+    is_default,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     customer_id,
@@ -1247,50 +1141,14 @@ BEGIN
     deleted_at
   FROM orders__addresses__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__addresses__undo__upsert;
-  MERGE INTO public.addresses
-  USING orders__addresses__undo__upsert
-  ON addresses.id = orders__addresses__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    customer_id = orders__addresses__undo__upsert.customer_id,
-    line1 = orders__addresses__undo__upsert.line1,
-    line2 = orders__addresses__undo__upsert.line2,
-    city = orders__addresses__undo__upsert.city,
-    region = orders__addresses__undo__upsert.region,
-    postal_code = orders__addresses__undo__upsert.postal_code,
-    country_code = orders__addresses__undo__upsert.country_code,
-    is_default = orders__addresses__undo__upsert.is_default,
-    created_at = orders__addresses__undo__upsert.created_at,
-    updated_at = orders__addresses__undo__upsert.updated_at,
-    deleted_at = orders__addresses__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    customer_id,
-    line1,
-    line2,
-    city,
-    region,
-    postal_code,
-    country_code,
-    is_default,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    orders__addresses__undo__upsert.id,
-    orders__addresses__undo__upsert.customer_id,
-    orders__addresses__undo__upsert.line1,
-    orders__addresses__undo__upsert.line2,
-    orders__addresses__undo__upsert.city,
-    orders__addresses__undo__upsert.region,
-    orders__addresses__undo__upsert.postal_code,
-    orders__addresses__undo__upsert.country_code,
-    orders__addresses__undo__upsert.is_default,
-    orders__addresses__undo__upsert.created_at,
-    orders__addresses__undo__upsert.updated_at,
-    orders__addresses__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.addresses AS cdc__current
+      WHERE
+        cdc__current.id = orders__addresses__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1403,8 +1261,27 @@ BEGIN
   WHERE
     customers.id = orders__customers__undo.new__id
     AND orders__customers__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS pg_temp.orders__customers__undo__upsert;
-  CREATE TEMPORARY TABLE orders__customers__undo__upsert AS
+  UPDATE public.customers SET email = orders__customers__undo.email, first_name = orders__customers__undo.first_name, last_name = orders__customers__undo.last_name, phone = orders__customers__undo.phone, segment = orders__customers__undo.segment, plan = orders__customers__undo.plan, default_address_id = orders__customers__undo.default_address_id, marketing_opt_in = orders__customers__undo.marketing_opt_in, lifetime_value = orders__customers__undo.lifetime_value, status = orders__customers__undo.status, created_at = orders__customers__undo.created_at, updated_at = orders__customers__undo.updated_at, deleted_at = orders__customers__undo.deleted_at
+  FROM orders__customers__undo
+  WHERE
+    customers.id = orders__customers__undo.id
+    AND orders__customers__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.customers (
+    id,
+    email,
+    first_name,
+    last_name,
+    phone,
+    segment,
+    plan,
+    default_address_id,
+    marketing_opt_in,
+    lifetime_value,
+    status,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     email,
@@ -1422,56 +1299,14 @@ BEGIN
     deleted_at
   FROM orders__customers__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  ANALYZE orders__customers__undo__upsert;
-  MERGE INTO public.customers
-  USING orders__customers__undo__upsert
-  ON customers.id = orders__customers__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    email = orders__customers__undo__upsert.email,
-    first_name = orders__customers__undo__upsert.first_name,
-    last_name = orders__customers__undo__upsert.last_name,
-    phone = orders__customers__undo__upsert.phone,
-    segment = orders__customers__undo__upsert.segment,
-    plan = orders__customers__undo__upsert.plan,
-    default_address_id = orders__customers__undo__upsert.default_address_id,
-    marketing_opt_in = orders__customers__undo__upsert.marketing_opt_in,
-    lifetime_value = orders__customers__undo__upsert.lifetime_value,
-    status = orders__customers__undo__upsert.status,
-    created_at = orders__customers__undo__upsert.created_at,
-    updated_at = orders__customers__undo__upsert.updated_at,
-    deleted_at = orders__customers__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    email,
-    first_name,
-    last_name,
-    phone,
-    segment,
-    plan,
-    default_address_id,
-    marketing_opt_in,
-    lifetime_value,
-    status,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    orders__customers__undo__upsert.id,
-    orders__customers__undo__upsert.email,
-    orders__customers__undo__upsert.first_name,
-    orders__customers__undo__upsert.last_name,
-    orders__customers__undo__upsert.phone,
-    orders__customers__undo__upsert.segment,
-    orders__customers__undo__upsert.plan,
-    orders__customers__undo__upsert.default_address_id,
-    orders__customers__undo__upsert.marketing_opt_in,
-    orders__customers__undo__upsert.lifetime_value,
-    orders__customers__undo__upsert.status,
-    orders__customers__undo__upsert.created_at,
-    orders__customers__undo__upsert.updated_at,
-    orders__customers__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.customers AS cdc__current
+      WHERE
+        cdc__current.id = orders__customers__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1554,7 +1389,7 @@ BEGIN
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
-  v_statements := v_statements + 112;
+  v_statements := v_statements + 94;
   p_statements := p_statements + v_statements;
 END;
 $$ LANGUAGE plpgsql;

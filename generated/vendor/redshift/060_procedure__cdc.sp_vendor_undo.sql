@@ -134,8 +134,30 @@ BEGIN
   WHERE
     fact_relationship.relationship_id = vendor__fact_relationship__undo.new__relationship_id
     AND vendor__fact_relationship__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__fact_relationship__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__fact_relationship__undo__upsert AS
+  UPDATE staging_public.fact_relationship SET client_company_id = vendor__fact_relationship__undo.client_company_id, client_company_name = vendor__fact_relationship__undo.client_company_name, vendor_company_id = vendor__fact_relationship__undo.vendor_company_id, vendor_company_name = vendor__fact_relationship__undo.vendor_company_name, vendor_company_status = vendor__fact_relationship__undo.vendor_company_status, vendor_code = vendor__fact_relationship__undo.vendor_code, relationship_status = vendor__fact_relationship__undo.relationship_status, relationship_type = vendor__fact_relationship__undo.relationship_type, relationship_source = vendor__fact_relationship__undo.relationship_source, invited_by = vendor__fact_relationship__undo.invited_by, inviter_email = vendor__fact_relationship__undo.inviter_email, invited_at = vendor__fact_relationship__undo.invited_at, accepted_at = vendor__fact_relationship__undo.accepted_at, is_accepted = vendor__fact_relationship__undo.is_accepted, hours_to_accept = vendor__fact_relationship__undo.hours_to_accept, relationship_created_at = vendor__fact_relationship__undo.relationship_created_at
+  FROM vendor__fact_relationship__undo
+  WHERE
+    fact_relationship.relationship_id = vendor__fact_relationship__undo.relationship_id
+    AND vendor__fact_relationship__undo.cdc__op IN ('U', 'D');
+  INSERT INTO staging_public.fact_relationship (
+    relationship_id,
+    client_company_id,
+    client_company_name,
+    vendor_company_id,
+    vendor_company_name,
+    vendor_company_status,
+    vendor_code,
+    relationship_status,
+    relationship_type,
+    relationship_source,
+    invited_by,
+    inviter_email,
+    invited_at,
+    accepted_at,
+    is_accepted,
+    hours_to_accept,
+    relationship_created_at
+  )
   SELECT
     relationship_id,
     client_company_id,
@@ -156,64 +178,14 @@ BEGIN
     relationship_created_at
   FROM vendor__fact_relationship__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO staging_public.fact_relationship
-  USING vendor__fact_relationship__undo__upsert
-  ON fact_relationship.relationship_id = vendor__fact_relationship__undo__upsert.relationship_id
-  WHEN MATCHED THEN UPDATE SET
-    client_company_id = vendor__fact_relationship__undo__upsert.client_company_id,
-    client_company_name = vendor__fact_relationship__undo__upsert.client_company_name,
-    vendor_company_id = vendor__fact_relationship__undo__upsert.vendor_company_id,
-    vendor_company_name = vendor__fact_relationship__undo__upsert.vendor_company_name,
-    vendor_company_status = vendor__fact_relationship__undo__upsert.vendor_company_status,
-    vendor_code = vendor__fact_relationship__undo__upsert.vendor_code,
-    relationship_status = vendor__fact_relationship__undo__upsert.relationship_status,
-    relationship_type = vendor__fact_relationship__undo__upsert.relationship_type,
-    relationship_source = vendor__fact_relationship__undo__upsert.relationship_source,
-    invited_by = vendor__fact_relationship__undo__upsert.invited_by,
-    inviter_email = vendor__fact_relationship__undo__upsert.inviter_email,
-    invited_at = vendor__fact_relationship__undo__upsert.invited_at,
-    accepted_at = vendor__fact_relationship__undo__upsert.accepted_at,
-    is_accepted = vendor__fact_relationship__undo__upsert.is_accepted,
-    hours_to_accept = vendor__fact_relationship__undo__upsert.hours_to_accept,
-    relationship_created_at = vendor__fact_relationship__undo__upsert.relationship_created_at
-  WHEN NOT MATCHED THEN INSERT (
-    relationship_id,
-    client_company_id,
-    client_company_name,
-    vendor_company_id,
-    vendor_company_name,
-    vendor_company_status,
-    vendor_code,
-    relationship_status,
-    relationship_type,
-    relationship_source,
-    invited_by,
-    inviter_email,
-    invited_at,
-    accepted_at,
-    is_accepted,
-    hours_to_accept,
-    relationship_created_at
-  ) VALUES (
-    vendor__fact_relationship__undo__upsert.relationship_id,
-    vendor__fact_relationship__undo__upsert.client_company_id,
-    vendor__fact_relationship__undo__upsert.client_company_name,
-    vendor__fact_relationship__undo__upsert.vendor_company_id,
-    vendor__fact_relationship__undo__upsert.vendor_company_name,
-    vendor__fact_relationship__undo__upsert.vendor_company_status,
-    vendor__fact_relationship__undo__upsert.vendor_code,
-    vendor__fact_relationship__undo__upsert.relationship_status,
-    vendor__fact_relationship__undo__upsert.relationship_type,
-    vendor__fact_relationship__undo__upsert.relationship_source,
-    vendor__fact_relationship__undo__upsert.invited_by,
-    vendor__fact_relationship__undo__upsert.inviter_email,
-    vendor__fact_relationship__undo__upsert.invited_at,
-    vendor__fact_relationship__undo__upsert.accepted_at,
-    vendor__fact_relationship__undo__upsert.is_accepted,
-    vendor__fact_relationship__undo__upsert.hours_to_accept,
-    vendor__fact_relationship__undo__upsert.relationship_created_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM staging_public.fact_relationship AS cdc__current
+      WHERE
+        cdc__current.relationship_id = vendor__fact_relationship__undo.relationship_id
+    );
   INSERT INTO cdc.fact_change_log (
     run_id,
     pipeline,
@@ -325,8 +297,34 @@ BEGIN
   WHERE
     fact_geography.city_id = vendor__fact_geography__undo.new__city_id
     AND vendor__fact_geography__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__fact_geography__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__fact_geography__undo__upsert AS
+  UPDATE staging_public.fact_geography SET city_name = vendor__fact_geography__undo.city_name, state_name = vendor__fact_geography__undo.state_name, state_code = vendor__fact_geography__undo.state_code, metro_area = vendor__fact_geography__undo.metro_area, latitude = vendor__fact_geography__undo.latitude, longitude = vendor__fact_geography__undo.longitude, population = vendor__fact_geography__undo.population, time_zone = vendor__fact_geography__undo.time_zone, is_capital = vendor__fact_geography__undo.is_capital, tier = vendor__fact_geography__undo.tier, country_id = vendor__fact_geography__undo.country_id, country_name = vendor__fact_geography__undo.country_name, country_iso2 = vendor__fact_geography__undo.country_iso2, country_iso3 = vendor__fact_geography__undo.country_iso3, region = vendor__fact_geography__undo.region, subregion = vendor__fact_geography__undo.subregion, continent_code = vendor__fact_geography__undo.continent_code, currency_code = vendor__fact_geography__undo.currency_code, is_eu_member = vendor__fact_geography__undo.is_eu_member, city_label = vendor__fact_geography__undo.city_label
+  FROM vendor__fact_geography__undo
+  WHERE
+    fact_geography.city_id = vendor__fact_geography__undo.city_id
+    AND vendor__fact_geography__undo.cdc__op IN ('U', 'D');
+  INSERT INTO staging_public.fact_geography (
+    city_id,
+    city_name,
+    state_name,
+    state_code,
+    metro_area,
+    latitude,
+    longitude,
+    population,
+    time_zone,
+    is_capital,
+    tier,
+    country_id,
+    country_name,
+    country_iso2,
+    country_iso3,
+    region,
+    subregion,
+    continent_code,
+    currency_code,
+    is_eu_member,
+    city_label
+  )
   SELECT
     city_id,
     city_name,
@@ -351,76 +349,14 @@ BEGIN
     city_label
   FROM vendor__fact_geography__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO staging_public.fact_geography
-  USING vendor__fact_geography__undo__upsert
-  ON fact_geography.city_id = vendor__fact_geography__undo__upsert.city_id
-  WHEN MATCHED THEN UPDATE SET
-    city_name = vendor__fact_geography__undo__upsert.city_name,
-    state_name = vendor__fact_geography__undo__upsert.state_name,
-    state_code = vendor__fact_geography__undo__upsert.state_code,
-    metro_area = vendor__fact_geography__undo__upsert.metro_area,
-    latitude = vendor__fact_geography__undo__upsert.latitude,
-    longitude = vendor__fact_geography__undo__upsert.longitude,
-    population = vendor__fact_geography__undo__upsert.population,
-    time_zone = vendor__fact_geography__undo__upsert.time_zone,
-    is_capital = vendor__fact_geography__undo__upsert.is_capital,
-    tier = vendor__fact_geography__undo__upsert.tier,
-    country_id = vendor__fact_geography__undo__upsert.country_id,
-    country_name = vendor__fact_geography__undo__upsert.country_name,
-    country_iso2 = vendor__fact_geography__undo__upsert.country_iso2,
-    country_iso3 = vendor__fact_geography__undo__upsert.country_iso3,
-    region = vendor__fact_geography__undo__upsert.region,
-    subregion = vendor__fact_geography__undo__upsert.subregion,
-    continent_code = vendor__fact_geography__undo__upsert.continent_code,
-    currency_code = vendor__fact_geography__undo__upsert.currency_code,
-    is_eu_member = vendor__fact_geography__undo__upsert.is_eu_member,
-    city_label = vendor__fact_geography__undo__upsert.city_label
-  WHEN NOT MATCHED THEN INSERT (
-    city_id,
-    city_name,
-    state_name,
-    state_code,
-    metro_area,
-    latitude,
-    longitude,
-    population,
-    time_zone,
-    is_capital,
-    tier,
-    country_id,
-    country_name,
-    country_iso2,
-    country_iso3,
-    region,
-    subregion,
-    continent_code,
-    currency_code,
-    is_eu_member,
-    city_label
-  ) VALUES (
-    vendor__fact_geography__undo__upsert.city_id,
-    vendor__fact_geography__undo__upsert.city_name,
-    vendor__fact_geography__undo__upsert.state_name,
-    vendor__fact_geography__undo__upsert.state_code,
-    vendor__fact_geography__undo__upsert.metro_area,
-    vendor__fact_geography__undo__upsert.latitude,
-    vendor__fact_geography__undo__upsert.longitude,
-    vendor__fact_geography__undo__upsert.population,
-    vendor__fact_geography__undo__upsert.time_zone,
-    vendor__fact_geography__undo__upsert.is_capital,
-    vendor__fact_geography__undo__upsert.tier,
-    vendor__fact_geography__undo__upsert.country_id,
-    vendor__fact_geography__undo__upsert.country_name,
-    vendor__fact_geography__undo__upsert.country_iso2,
-    vendor__fact_geography__undo__upsert.country_iso3,
-    vendor__fact_geography__undo__upsert.region,
-    vendor__fact_geography__undo__upsert.subregion,
-    vendor__fact_geography__undo__upsert.continent_code,
-    vendor__fact_geography__undo__upsert.currency_code,
-    vendor__fact_geography__undo__upsert.is_eu_member,
-    vendor__fact_geography__undo__upsert.city_label
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM staging_public.fact_geography AS cdc__current
+      WHERE
+        cdc__current.city_id = vendor__fact_geography__undo.city_id
+    );
   INSERT INTO cdc.fact_change_log (
     run_id,
     pipeline,
@@ -541,8 +477,37 @@ BEGIN
   WHERE
     fact_company_profile.company_id = vendor__fact_company_profile__undo.new__company_id
     AND vendor__fact_company_profile__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__fact_company_profile__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__fact_company_profile__undo__upsert AS
+  UPDATE staging_public.fact_company_profile SET company_name = vendor__fact_company_profile__undo.company_name, legal_name = vendor__fact_company_profile__undo.legal_name, contact_email = vendor__fact_company_profile__undo.contact_email, contact_phone = vendor__fact_company_profile__undo.contact_phone, website = vendor__fact_company_profile__undo.website, company_status = vendor__fact_company_profile__undo.company_status, company_category = vendor__fact_company_profile__undo.company_category, company_type = vendor__fact_company_profile__undo.company_type, description = vendor__fact_company_profile__undo.description, logo_url = vendor__fact_company_profile__undo.logo_url, employee_count = vendor__fact_company_profile__undo.employee_count, annual_revenue = vendor__fact_company_profile__undo.annual_revenue, currency_code = vendor__fact_company_profile__undo.currency_code, is_verified = vendor__fact_company_profile__undo.is_verified, parent_company_id = vendor__fact_company_profile__undo.parent_company_id, parent_company_name = vendor__fact_company_profile__undo.parent_company_name, group_name = vendor__fact_company_profile__undo.group_name, city_name = vendor__fact_company_profile__undo.city_name, country_name = vendor__fact_company_profile__undo.country_name, country_iso2 = vendor__fact_company_profile__undo.country_iso2, company_age_years = vendor__fact_company_profile__undo.company_age_years, profile_created_at = vendor__fact_company_profile__undo.profile_created_at, profile_updated_at = vendor__fact_company_profile__undo.profile_updated_at
+  FROM vendor__fact_company_profile__undo
+  WHERE
+    fact_company_profile.company_id = vendor__fact_company_profile__undo.company_id
+    AND vendor__fact_company_profile__undo.cdc__op IN ('U', 'D');
+  INSERT INTO staging_public.fact_company_profile (
+    company_id,
+    company_name,
+    legal_name,
+    contact_email,
+    contact_phone,
+    website,
+    company_status,
+    company_category,
+    company_type,
+    description,
+    logo_url,
+    employee_count,
+    annual_revenue,
+    currency_code,
+    is_verified,
+    parent_company_id,
+    parent_company_name,
+    group_name,
+    city_name,
+    country_name,
+    country_iso2,
+    company_age_years,
+    profile_created_at,
+    profile_updated_at
+  )
   SELECT
     company_id,
     company_name,
@@ -570,85 +535,14 @@ BEGIN
     profile_updated_at
   FROM vendor__fact_company_profile__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO staging_public.fact_company_profile
-  USING vendor__fact_company_profile__undo__upsert
-  ON fact_company_profile.company_id = vendor__fact_company_profile__undo__upsert.company_id
-  WHEN MATCHED THEN UPDATE SET
-    company_name = vendor__fact_company_profile__undo__upsert.company_name,
-    legal_name = vendor__fact_company_profile__undo__upsert.legal_name,
-    contact_email = vendor__fact_company_profile__undo__upsert.contact_email,
-    contact_phone = vendor__fact_company_profile__undo__upsert.contact_phone,
-    website = vendor__fact_company_profile__undo__upsert.website,
-    company_status = vendor__fact_company_profile__undo__upsert.company_status,
-    company_category = vendor__fact_company_profile__undo__upsert.company_category,
-    company_type = vendor__fact_company_profile__undo__upsert.company_type,
-    description = vendor__fact_company_profile__undo__upsert.description,
-    logo_url = vendor__fact_company_profile__undo__upsert.logo_url,
-    employee_count = vendor__fact_company_profile__undo__upsert.employee_count,
-    annual_revenue = vendor__fact_company_profile__undo__upsert.annual_revenue,
-    currency_code = vendor__fact_company_profile__undo__upsert.currency_code,
-    is_verified = vendor__fact_company_profile__undo__upsert.is_verified,
-    parent_company_id = vendor__fact_company_profile__undo__upsert.parent_company_id,
-    parent_company_name = vendor__fact_company_profile__undo__upsert.parent_company_name,
-    group_name = vendor__fact_company_profile__undo__upsert.group_name,
-    city_name = vendor__fact_company_profile__undo__upsert.city_name,
-    country_name = vendor__fact_company_profile__undo__upsert.country_name,
-    country_iso2 = vendor__fact_company_profile__undo__upsert.country_iso2,
-    company_age_years = vendor__fact_company_profile__undo__upsert.company_age_years,
-    profile_created_at = vendor__fact_company_profile__undo__upsert.profile_created_at,
-    profile_updated_at = vendor__fact_company_profile__undo__upsert.profile_updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    company_id,
-    company_name,
-    legal_name,
-    contact_email,
-    contact_phone,
-    website,
-    company_status,
-    company_category,
-    company_type,
-    description,
-    logo_url,
-    employee_count,
-    annual_revenue,
-    currency_code,
-    is_verified,
-    parent_company_id,
-    parent_company_name,
-    group_name,
-    city_name,
-    country_name,
-    country_iso2,
-    company_age_years,
-    profile_created_at,
-    profile_updated_at
-  ) VALUES (
-    vendor__fact_company_profile__undo__upsert.company_id,
-    vendor__fact_company_profile__undo__upsert.company_name,
-    vendor__fact_company_profile__undo__upsert.legal_name,
-    vendor__fact_company_profile__undo__upsert.contact_email,
-    vendor__fact_company_profile__undo__upsert.contact_phone,
-    vendor__fact_company_profile__undo__upsert.website,
-    vendor__fact_company_profile__undo__upsert.company_status,
-    vendor__fact_company_profile__undo__upsert.company_category,
-    vendor__fact_company_profile__undo__upsert.company_type,
-    vendor__fact_company_profile__undo__upsert.description,
-    vendor__fact_company_profile__undo__upsert.logo_url,
-    vendor__fact_company_profile__undo__upsert.employee_count,
-    vendor__fact_company_profile__undo__upsert.annual_revenue,
-    vendor__fact_company_profile__undo__upsert.currency_code,
-    vendor__fact_company_profile__undo__upsert.is_verified,
-    vendor__fact_company_profile__undo__upsert.parent_company_id,
-    vendor__fact_company_profile__undo__upsert.parent_company_name,
-    vendor__fact_company_profile__undo__upsert.group_name,
-    vendor__fact_company_profile__undo__upsert.city_name,
-    vendor__fact_company_profile__undo__upsert.country_name,
-    vendor__fact_company_profile__undo__upsert.country_iso2,
-    vendor__fact_company_profile__undo__upsert.company_age_years,
-    vendor__fact_company_profile__undo__upsert.profile_created_at,
-    vendor__fact_company_profile__undo__upsert.profile_updated_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM staging_public.fact_company_profile AS cdc__current
+      WHERE
+        cdc__current.company_id = vendor__fact_company_profile__undo.company_id
+    );
   INSERT INTO cdc.fact_change_log (
     run_id,
     pipeline,
@@ -922,8 +816,88 @@ BEGIN
   WHERE
     fact_vendor.vendor_id = vendor__fact_vendor__undo.new__vendor_id
     AND vendor__fact_vendor__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__fact_vendor__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__fact_vendor__undo__upsert AS
+  UPDATE staging_public.fact_vendor SET vendor_name = vendor__fact_vendor__undo.vendor_name, vendor_legal_name = vendor__fact_vendor__undo.vendor_legal_name, vendor_label = vendor__fact_vendor__undo.vendor_label, vendor_email = vendor__fact_vendor__undo.vendor_email, vendor_phone = vendor__fact_vendor__undo.vendor_phone, vendor_website = vendor__fact_vendor__undo.vendor_website, external_ref = vendor__fact_vendor__undo.external_ref, parent_company_id = vendor__fact_vendor__undo.parent_company_id, vendor_status = vendor__fact_vendor__undo.vendor_status, vendor_status_label = vendor__fact_vendor__undo.vendor_status_label, vendor_category = vendor__fact_vendor__undo.vendor_category, vendor_category_label = vendor__fact_vendor__undo.vendor_category_label, company_type = vendor__fact_vendor__undo.company_type, signup_source = vendor__fact_vendor__undo.signup_source, tax_id = vendor__fact_vendor__undo.tax_id, registration_number = vendor__fact_vendor__undo.registration_number, duns_number = vendor__fact_vendor__undo.duns_number, incorporation_date = vendor__fact_vendor__undo.incorporation_date, incorporation_year = vendor__fact_vendor__undo.incorporation_year, fiscal_year_end_month = vendor__fact_vendor__undo.fiscal_year_end_month, address_line1 = vendor__fact_vendor__undo.address_line1, address_line2 = vendor__fact_vendor__undo.address_line2, postal_code = vendor__fact_vendor__undo.postal_code, state_code = vendor__fact_vendor__undo.state_code, full_address = vendor__fact_vendor__undo.full_address, city_id = vendor__fact_vendor__undo.city_id, city_name = vendor__fact_vendor__undo.city_name, city_state_name = vendor__fact_vendor__undo.city_state_name, city_latitude = vendor__fact_vendor__undo.city_latitude, city_longitude = vendor__fact_vendor__undo.city_longitude, city_time_zone = vendor__fact_vendor__undo.city_time_zone, country_id = vendor__fact_vendor__undo.country_id, country_name = vendor__fact_vendor__undo.country_name, country_iso2 = vendor__fact_vendor__undo.country_iso2, country_region = vendor__fact_vendor__undo.country_region, country_currency_code = vendor__fact_vendor__undo.country_currency_code, is_eu_vendor = vendor__fact_vendor__undo.is_eu_vendor, is_sanctioned_country = vendor__fact_vendor__undo.is_sanctioned_country, primary_category_id = vendor__fact_vendor__undo.primary_category_id, primary_category_name = vendor__fact_vendor__undo.primary_category_name, primary_category_code = vendor__fact_vendor__undo.primary_category_code, primary_category_path = vendor__fact_vendor__undo.primary_category_path, category_requires_approval = vendor__fact_vendor__undo.category_requires_approval, poc_user_id = vendor__fact_vendor__undo.poc_user_id, poc_first_name = vendor__fact_vendor__undo.poc_first_name, poc_last_name = vendor__fact_vendor__undo.poc_last_name, poc_full_name = vendor__fact_vendor__undo.poc_full_name, poc_email = vendor__fact_vendor__undo.poc_email, poc_phone = vendor__fact_vendor__undo.poc_phone, poc_job_title = vendor__fact_vendor__undo.poc_job_title, poc_is_active = vendor__fact_vendor__undo.poc_is_active, created_by_user_id = vendor__fact_vendor__undo.created_by_user_id, created_by_name = vendor__fact_vendor__undo.created_by_name, created_by_email = vendor__fact_vendor__undo.created_by_email, employee_count = vendor__fact_vendor__undo.employee_count, employee_band = vendor__fact_vendor__undo.employee_band, annual_revenue = vendor__fact_vendor__undo.annual_revenue, annual_revenue_musd = vendor__fact_vendor__undo.annual_revenue_musd, currency_code = vendor__fact_vendor__undo.currency_code, credit_limit = vendor__fact_vendor__undo.credit_limit, payment_terms_days = vendor__fact_vendor__undo.payment_terms_days, rating = vendor__fact_vendor__undo.rating, rating_pct = vendor__fact_vendor__undo.rating_pct, is_verified = vendor__fact_vendor__undo.is_verified, is_preferred = vendor__fact_vendor__undo.is_preferred, is_diverse_supplier = vendor__fact_vendor__undo.is_diverse_supplier, is_minority_owned = vendor__fact_vendor__undo.is_minority_owned, onboarding_status = vendor__fact_vendor__undo.onboarding_status, onboarding_status_label = vendor__fact_vendor__undo.onboarding_status_label, onboarded_at = vendor__fact_vendor__undo.onboarded_at, verified_at = vendor__fact_vendor__undo.verified_at, days_to_onboard = vendor__fact_vendor__undo.days_to_onboard, vendor_created_at = vendor__fact_vendor__undo.vendor_created_at, vendor_display_name = vendor__fact_vendor__undo.vendor_display_name
+  FROM vendor__fact_vendor__undo
+  WHERE
+    fact_vendor.vendor_id = vendor__fact_vendor__undo.vendor_id
+    AND vendor__fact_vendor__undo.cdc__op IN ('U', 'D');
+  INSERT INTO staging_public.fact_vendor (
+    vendor_id,
+    vendor_name,
+    vendor_legal_name,
+    vendor_label,
+    vendor_email,
+    vendor_phone,
+    vendor_website,
+    external_ref,
+    parent_company_id,
+    vendor_status,
+    vendor_status_label,
+    vendor_category,
+    vendor_category_label,
+    company_type,
+    signup_source,
+    tax_id,
+    registration_number,
+    duns_number,
+    incorporation_date,
+    incorporation_year,
+    fiscal_year_end_month,
+    address_line1,
+    address_line2,
+    postal_code,
+    state_code,
+    full_address,
+    city_id,
+    city_name,
+    city_state_name,
+    city_latitude,
+    city_longitude,
+    city_time_zone,
+    country_id,
+    country_name,
+    country_iso2,
+    country_region,
+    country_currency_code,
+    is_eu_vendor,
+    is_sanctioned_country,
+    primary_category_id,
+    primary_category_name,
+    primary_category_code,
+    primary_category_path,
+    category_requires_approval,
+    poc_user_id,
+    poc_first_name,
+    poc_last_name,
+    poc_full_name,
+    poc_email,
+    poc_phone,
+    poc_job_title,
+    poc_is_active,
+    created_by_user_id,
+    created_by_name,
+    created_by_email,
+    employee_count,
+    employee_band,
+    annual_revenue,
+    annual_revenue_musd,
+    currency_code,
+    credit_limit,
+    payment_terms_days,
+    rating,
+    rating_pct,
+    is_verified,
+    is_preferred,
+    is_diverse_supplier,
+    is_minority_owned,
+    onboarding_status,
+    onboarding_status_label,
+    onboarded_at,
+    verified_at,
+    days_to_onboard,
+    vendor_created_at,
+    vendor_display_name
+  )
   SELECT
     vendor_id,
     vendor_name,
@@ -1002,238 +976,14 @@ BEGIN
     vendor_display_name
   FROM vendor__fact_vendor__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO staging_public.fact_vendor
-  USING vendor__fact_vendor__undo__upsert
-  ON fact_vendor.vendor_id = vendor__fact_vendor__undo__upsert.vendor_id
-  WHEN MATCHED THEN UPDATE SET
-    vendor_name = vendor__fact_vendor__undo__upsert.vendor_name,
-    vendor_legal_name = vendor__fact_vendor__undo__upsert.vendor_legal_name,
-    vendor_label = vendor__fact_vendor__undo__upsert.vendor_label,
-    vendor_email = vendor__fact_vendor__undo__upsert.vendor_email,
-    vendor_phone = vendor__fact_vendor__undo__upsert.vendor_phone,
-    vendor_website = vendor__fact_vendor__undo__upsert.vendor_website,
-    external_ref = vendor__fact_vendor__undo__upsert.external_ref,
-    parent_company_id = vendor__fact_vendor__undo__upsert.parent_company_id,
-    vendor_status = vendor__fact_vendor__undo__upsert.vendor_status,
-    vendor_status_label = vendor__fact_vendor__undo__upsert.vendor_status_label,
-    vendor_category = vendor__fact_vendor__undo__upsert.vendor_category,
-    vendor_category_label = vendor__fact_vendor__undo__upsert.vendor_category_label,
-    company_type = vendor__fact_vendor__undo__upsert.company_type,
-    signup_source = vendor__fact_vendor__undo__upsert.signup_source,
-    tax_id = vendor__fact_vendor__undo__upsert.tax_id,
-    registration_number = vendor__fact_vendor__undo__upsert.registration_number,
-    duns_number = vendor__fact_vendor__undo__upsert.duns_number,
-    incorporation_date = vendor__fact_vendor__undo__upsert.incorporation_date,
-    incorporation_year = vendor__fact_vendor__undo__upsert.incorporation_year,
-    fiscal_year_end_month = vendor__fact_vendor__undo__upsert.fiscal_year_end_month,
-    address_line1 = vendor__fact_vendor__undo__upsert.address_line1,
-    address_line2 = vendor__fact_vendor__undo__upsert.address_line2,
-    postal_code = vendor__fact_vendor__undo__upsert.postal_code,
-    state_code = vendor__fact_vendor__undo__upsert.state_code,
-    full_address = vendor__fact_vendor__undo__upsert.full_address,
-    city_id = vendor__fact_vendor__undo__upsert.city_id,
-    city_name = vendor__fact_vendor__undo__upsert.city_name,
-    city_state_name = vendor__fact_vendor__undo__upsert.city_state_name,
-    city_latitude = vendor__fact_vendor__undo__upsert.city_latitude,
-    city_longitude = vendor__fact_vendor__undo__upsert.city_longitude,
-    city_time_zone = vendor__fact_vendor__undo__upsert.city_time_zone,
-    country_id = vendor__fact_vendor__undo__upsert.country_id,
-    country_name = vendor__fact_vendor__undo__upsert.country_name,
-    country_iso2 = vendor__fact_vendor__undo__upsert.country_iso2,
-    country_region = vendor__fact_vendor__undo__upsert.country_region,
-    country_currency_code = vendor__fact_vendor__undo__upsert.country_currency_code,
-    is_eu_vendor = vendor__fact_vendor__undo__upsert.is_eu_vendor,
-    is_sanctioned_country = vendor__fact_vendor__undo__upsert.is_sanctioned_country,
-    primary_category_id = vendor__fact_vendor__undo__upsert.primary_category_id,
-    primary_category_name = vendor__fact_vendor__undo__upsert.primary_category_name,
-    primary_category_code = vendor__fact_vendor__undo__upsert.primary_category_code,
-    primary_category_path = vendor__fact_vendor__undo__upsert.primary_category_path,
-    category_requires_approval = vendor__fact_vendor__undo__upsert.category_requires_approval,
-    poc_user_id = vendor__fact_vendor__undo__upsert.poc_user_id,
-    poc_first_name = vendor__fact_vendor__undo__upsert.poc_first_name,
-    poc_last_name = vendor__fact_vendor__undo__upsert.poc_last_name,
-    poc_full_name = vendor__fact_vendor__undo__upsert.poc_full_name,
-    poc_email = vendor__fact_vendor__undo__upsert.poc_email,
-    poc_phone = vendor__fact_vendor__undo__upsert.poc_phone,
-    poc_job_title = vendor__fact_vendor__undo__upsert.poc_job_title,
-    poc_is_active = vendor__fact_vendor__undo__upsert.poc_is_active,
-    created_by_user_id = vendor__fact_vendor__undo__upsert.created_by_user_id,
-    created_by_name = vendor__fact_vendor__undo__upsert.created_by_name,
-    created_by_email = vendor__fact_vendor__undo__upsert.created_by_email,
-    employee_count = vendor__fact_vendor__undo__upsert.employee_count,
-    employee_band = vendor__fact_vendor__undo__upsert.employee_band,
-    annual_revenue = vendor__fact_vendor__undo__upsert.annual_revenue,
-    annual_revenue_musd = vendor__fact_vendor__undo__upsert.annual_revenue_musd,
-    currency_code = vendor__fact_vendor__undo__upsert.currency_code,
-    credit_limit = vendor__fact_vendor__undo__upsert.credit_limit,
-    payment_terms_days = vendor__fact_vendor__undo__upsert.payment_terms_days,
-    rating = vendor__fact_vendor__undo__upsert.rating,
-    rating_pct = vendor__fact_vendor__undo__upsert.rating_pct,
-    is_verified = vendor__fact_vendor__undo__upsert.is_verified,
-    is_preferred = vendor__fact_vendor__undo__upsert.is_preferred,
-    is_diverse_supplier = vendor__fact_vendor__undo__upsert.is_diverse_supplier,
-    is_minority_owned = vendor__fact_vendor__undo__upsert.is_minority_owned,
-    onboarding_status = vendor__fact_vendor__undo__upsert.onboarding_status,
-    onboarding_status_label = vendor__fact_vendor__undo__upsert.onboarding_status_label,
-    onboarded_at = vendor__fact_vendor__undo__upsert.onboarded_at,
-    verified_at = vendor__fact_vendor__undo__upsert.verified_at,
-    days_to_onboard = vendor__fact_vendor__undo__upsert.days_to_onboard,
-    vendor_created_at = vendor__fact_vendor__undo__upsert.vendor_created_at,
-    vendor_display_name = vendor__fact_vendor__undo__upsert.vendor_display_name
-  WHEN NOT MATCHED THEN INSERT (
-    vendor_id,
-    vendor_name,
-    vendor_legal_name,
-    vendor_label,
-    vendor_email,
-    vendor_phone,
-    vendor_website,
-    external_ref,
-    parent_company_id,
-    vendor_status,
-    vendor_status_label,
-    vendor_category,
-    vendor_category_label,
-    company_type,
-    signup_source,
-    tax_id,
-    registration_number,
-    duns_number,
-    incorporation_date,
-    incorporation_year,
-    fiscal_year_end_month,
-    address_line1,
-    address_line2,
-    postal_code,
-    state_code,
-    full_address,
-    city_id,
-    city_name,
-    city_state_name,
-    city_latitude,
-    city_longitude,
-    city_time_zone,
-    country_id,
-    country_name,
-    country_iso2,
-    country_region,
-    country_currency_code,
-    is_eu_vendor,
-    is_sanctioned_country,
-    primary_category_id,
-    primary_category_name,
-    primary_category_code,
-    primary_category_path,
-    category_requires_approval,
-    poc_user_id,
-    poc_first_name,
-    poc_last_name,
-    poc_full_name,
-    poc_email,
-    poc_phone,
-    poc_job_title,
-    poc_is_active,
-    created_by_user_id,
-    created_by_name,
-    created_by_email,
-    employee_count,
-    employee_band,
-    annual_revenue,
-    annual_revenue_musd,
-    currency_code,
-    credit_limit,
-    payment_terms_days,
-    rating,
-    rating_pct,
-    is_verified,
-    is_preferred,
-    is_diverse_supplier,
-    is_minority_owned,
-    onboarding_status,
-    onboarding_status_label,
-    onboarded_at,
-    verified_at,
-    days_to_onboard,
-    vendor_created_at,
-    vendor_display_name
-  ) VALUES (
-    vendor__fact_vendor__undo__upsert.vendor_id,
-    vendor__fact_vendor__undo__upsert.vendor_name,
-    vendor__fact_vendor__undo__upsert.vendor_legal_name,
-    vendor__fact_vendor__undo__upsert.vendor_label,
-    vendor__fact_vendor__undo__upsert.vendor_email,
-    vendor__fact_vendor__undo__upsert.vendor_phone,
-    vendor__fact_vendor__undo__upsert.vendor_website,
-    vendor__fact_vendor__undo__upsert.external_ref,
-    vendor__fact_vendor__undo__upsert.parent_company_id,
-    vendor__fact_vendor__undo__upsert.vendor_status,
-    vendor__fact_vendor__undo__upsert.vendor_status_label,
-    vendor__fact_vendor__undo__upsert.vendor_category,
-    vendor__fact_vendor__undo__upsert.vendor_category_label,
-    vendor__fact_vendor__undo__upsert.company_type,
-    vendor__fact_vendor__undo__upsert.signup_source,
-    vendor__fact_vendor__undo__upsert.tax_id,
-    vendor__fact_vendor__undo__upsert.registration_number,
-    vendor__fact_vendor__undo__upsert.duns_number,
-    vendor__fact_vendor__undo__upsert.incorporation_date,
-    vendor__fact_vendor__undo__upsert.incorporation_year,
-    vendor__fact_vendor__undo__upsert.fiscal_year_end_month,
-    vendor__fact_vendor__undo__upsert.address_line1,
-    vendor__fact_vendor__undo__upsert.address_line2,
-    vendor__fact_vendor__undo__upsert.postal_code,
-    vendor__fact_vendor__undo__upsert.state_code,
-    vendor__fact_vendor__undo__upsert.full_address,
-    vendor__fact_vendor__undo__upsert.city_id,
-    vendor__fact_vendor__undo__upsert.city_name,
-    vendor__fact_vendor__undo__upsert.city_state_name,
-    vendor__fact_vendor__undo__upsert.city_latitude,
-    vendor__fact_vendor__undo__upsert.city_longitude,
-    vendor__fact_vendor__undo__upsert.city_time_zone,
-    vendor__fact_vendor__undo__upsert.country_id,
-    vendor__fact_vendor__undo__upsert.country_name,
-    vendor__fact_vendor__undo__upsert.country_iso2,
-    vendor__fact_vendor__undo__upsert.country_region,
-    vendor__fact_vendor__undo__upsert.country_currency_code,
-    vendor__fact_vendor__undo__upsert.is_eu_vendor,
-    vendor__fact_vendor__undo__upsert.is_sanctioned_country,
-    vendor__fact_vendor__undo__upsert.primary_category_id,
-    vendor__fact_vendor__undo__upsert.primary_category_name,
-    vendor__fact_vendor__undo__upsert.primary_category_code,
-    vendor__fact_vendor__undo__upsert.primary_category_path,
-    vendor__fact_vendor__undo__upsert.category_requires_approval,
-    vendor__fact_vendor__undo__upsert.poc_user_id,
-    vendor__fact_vendor__undo__upsert.poc_first_name,
-    vendor__fact_vendor__undo__upsert.poc_last_name,
-    vendor__fact_vendor__undo__upsert.poc_full_name,
-    vendor__fact_vendor__undo__upsert.poc_email,
-    vendor__fact_vendor__undo__upsert.poc_phone,
-    vendor__fact_vendor__undo__upsert.poc_job_title,
-    vendor__fact_vendor__undo__upsert.poc_is_active,
-    vendor__fact_vendor__undo__upsert.created_by_user_id,
-    vendor__fact_vendor__undo__upsert.created_by_name,
-    vendor__fact_vendor__undo__upsert.created_by_email,
-    vendor__fact_vendor__undo__upsert.employee_count,
-    vendor__fact_vendor__undo__upsert.employee_band,
-    vendor__fact_vendor__undo__upsert.annual_revenue,
-    vendor__fact_vendor__undo__upsert.annual_revenue_musd,
-    vendor__fact_vendor__undo__upsert.currency_code,
-    vendor__fact_vendor__undo__upsert.credit_limit,
-    vendor__fact_vendor__undo__upsert.payment_terms_days,
-    vendor__fact_vendor__undo__upsert.rating,
-    vendor__fact_vendor__undo__upsert.rating_pct,
-    vendor__fact_vendor__undo__upsert.is_verified,
-    vendor__fact_vendor__undo__upsert.is_preferred,
-    vendor__fact_vendor__undo__upsert.is_diverse_supplier,
-    vendor__fact_vendor__undo__upsert.is_minority_owned,
-    vendor__fact_vendor__undo__upsert.onboarding_status,
-    vendor__fact_vendor__undo__upsert.onboarding_status_label,
-    vendor__fact_vendor__undo__upsert.onboarded_at,
-    vendor__fact_vendor__undo__upsert.verified_at,
-    vendor__fact_vendor__undo__upsert.days_to_onboard,
-    vendor__fact_vendor__undo__upsert.vendor_created_at,
-    vendor__fact_vendor__undo__upsert.vendor_display_name
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM staging_public.fact_vendor AS cdc__current
+      WHERE
+        cdc__current.vendor_id = vendor__fact_vendor__undo.vendor_id
+    );
   INSERT INTO cdc.fact_change_log (
     run_id,
     pipeline,
@@ -1411,8 +1161,56 @@ BEGIN
   WHERE
     preferred_vendor_item_mappings.id = vendor__preferred_vendor_item_mappings__undo.new__id
     AND vendor__preferred_vendor_item_mappings__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__preferred_vendor_item_mappings__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__preferred_vendor_item_mappings__undo__upsert AS
+  UPDATE public.preferred_vendor_item_mappings SET client_company_id = vendor__preferred_vendor_item_mappings__undo.client_company_id, vendor_company_id = vendor__preferred_vendor_item_mappings__undo.vendor_company_id, product_category_id = vendor__preferred_vendor_item_mappings__undo.product_category_id, item_code = vendor__preferred_vendor_item_mappings__undo.item_code, vendor_item_code = vendor__preferred_vendor_item_mappings__undo.vendor_item_code, item_name = vendor__preferred_vendor_item_mappings__undo.item_name, item_description = vendor__preferred_vendor_item_mappings__undo.item_description, manufacturer_name = vendor__preferred_vendor_item_mappings__undo.manufacturer_name, manufacturer_part_number = vendor__preferred_vendor_item_mappings__undo.manufacturer_part_number, gtin = vendor__preferred_vendor_item_mappings__undo.gtin, weight_kg = vendor__preferred_vendor_item_mappings__undo.weight_kg, country_of_origin = vendor__preferred_vendor_item_mappings__undo.country_of_origin, unit_of_measure = vendor__preferred_vendor_item_mappings__undo.unit_of_measure, pack_size = vendor__preferred_vendor_item_mappings__undo.pack_size, unit_price = vendor__preferred_vendor_item_mappings__undo.unit_price, list_price = vendor__preferred_vendor_item_mappings__undo.list_price, currency_code = vendor__preferred_vendor_item_mappings__undo.currency_code, discount_pct = vendor__preferred_vendor_item_mappings__undo.discount_pct, min_order_qty = vendor__preferred_vendor_item_mappings__undo.min_order_qty, max_order_qty = vendor__preferred_vendor_item_mappings__undo.max_order_qty, lead_time_days = vendor__preferred_vendor_item_mappings__undo.lead_time_days, contract_number = vendor__preferred_vendor_item_mappings__undo.contract_number, contract_start_date = vendor__preferred_vendor_item_mappings__undo.contract_start_date, contract_end_date = vendor__preferred_vendor_item_mappings__undo.contract_end_date, price_valid_until = vendor__preferred_vendor_item_mappings__undo.price_valid_until, priority = vendor__preferred_vendor_item_mappings__undo.priority, status = vendor__preferred_vendor_item_mappings__undo.status, is_exclusive = vendor__preferred_vendor_item_mappings__undo.is_exclusive, is_catalog_item = vendor__preferred_vendor_item_mappings__undo.is_catalog_item, is_taxable = vendor__preferred_vendor_item_mappings__undo.is_taxable, tax_rate = vendor__preferred_vendor_item_mappings__undo.tax_rate, min_order_value = vendor__preferred_vendor_item_mappings__undo.min_order_value, rebate_pct = vendor__preferred_vendor_item_mappings__undo.rebate_pct, last_ordered_at = vendor__preferred_vendor_item_mappings__undo.last_ordered_at, notes = vendor__preferred_vendor_item_mappings__undo.notes, approved_by = vendor__preferred_vendor_item_mappings__undo.approved_by, approved_at = vendor__preferred_vendor_item_mappings__undo.approved_at, created_by = vendor__preferred_vendor_item_mappings__undo.created_by, updated_by = vendor__preferred_vendor_item_mappings__undo.updated_by, created_at = vendor__preferred_vendor_item_mappings__undo.created_at, updated_at = vendor__preferred_vendor_item_mappings__undo.updated_at, deleted_at = vendor__preferred_vendor_item_mappings__undo.deleted_at
+  FROM vendor__preferred_vendor_item_mappings__undo
+  WHERE
+    preferred_vendor_item_mappings.id = vendor__preferred_vendor_item_mappings__undo.id
+    AND vendor__preferred_vendor_item_mappings__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.preferred_vendor_item_mappings (
+    id,
+    client_company_id,
+    vendor_company_id,
+    product_category_id,
+    item_code,
+    vendor_item_code,
+    item_name,
+    item_description,
+    manufacturer_name,
+    manufacturer_part_number,
+    gtin,
+    weight_kg,
+    country_of_origin,
+    unit_of_measure,
+    pack_size,
+    unit_price,
+    list_price,
+    currency_code,
+    discount_pct,
+    min_order_qty,
+    max_order_qty,
+    lead_time_days,
+    contract_number,
+    contract_start_date,
+    contract_end_date,
+    price_valid_until,
+    priority,
+    status,
+    is_exclusive,
+    is_catalog_item,
+    is_taxable,
+    tax_rate,
+    min_order_value,
+    rebate_pct,
+    last_ordered_at,
+    notes,
+    approved_by,
+    approved_at,
+    created_by,
+    updated_by,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     client_company_id,
@@ -1459,142 +1257,14 @@ BEGIN
     deleted_at
   FROM vendor__preferred_vendor_item_mappings__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.preferred_vendor_item_mappings
-  USING vendor__preferred_vendor_item_mappings__undo__upsert
-  ON preferred_vendor_item_mappings.id = vendor__preferred_vendor_item_mappings__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    client_company_id = vendor__preferred_vendor_item_mappings__undo__upsert.client_company_id,
-    vendor_company_id = vendor__preferred_vendor_item_mappings__undo__upsert.vendor_company_id,
-    product_category_id = vendor__preferred_vendor_item_mappings__undo__upsert.product_category_id,
-    item_code = vendor__preferred_vendor_item_mappings__undo__upsert.item_code,
-    vendor_item_code = vendor__preferred_vendor_item_mappings__undo__upsert.vendor_item_code,
-    item_name = vendor__preferred_vendor_item_mappings__undo__upsert.item_name,
-    item_description = vendor__preferred_vendor_item_mappings__undo__upsert.item_description,
-    manufacturer_name = vendor__preferred_vendor_item_mappings__undo__upsert.manufacturer_name,
-    manufacturer_part_number = vendor__preferred_vendor_item_mappings__undo__upsert.manufacturer_part_number,
-    gtin = vendor__preferred_vendor_item_mappings__undo__upsert.gtin,
-    weight_kg = vendor__preferred_vendor_item_mappings__undo__upsert.weight_kg,
-    country_of_origin = vendor__preferred_vendor_item_mappings__undo__upsert.country_of_origin,
-    unit_of_measure = vendor__preferred_vendor_item_mappings__undo__upsert.unit_of_measure,
-    pack_size = vendor__preferred_vendor_item_mappings__undo__upsert.pack_size,
-    unit_price = vendor__preferred_vendor_item_mappings__undo__upsert.unit_price,
-    list_price = vendor__preferred_vendor_item_mappings__undo__upsert.list_price,
-    currency_code = vendor__preferred_vendor_item_mappings__undo__upsert.currency_code,
-    discount_pct = vendor__preferred_vendor_item_mappings__undo__upsert.discount_pct,
-    min_order_qty = vendor__preferred_vendor_item_mappings__undo__upsert.min_order_qty,
-    max_order_qty = vendor__preferred_vendor_item_mappings__undo__upsert.max_order_qty,
-    lead_time_days = vendor__preferred_vendor_item_mappings__undo__upsert.lead_time_days,
-    contract_number = vendor__preferred_vendor_item_mappings__undo__upsert.contract_number,
-    contract_start_date = vendor__preferred_vendor_item_mappings__undo__upsert.contract_start_date,
-    contract_end_date = vendor__preferred_vendor_item_mappings__undo__upsert.contract_end_date,
-    price_valid_until = vendor__preferred_vendor_item_mappings__undo__upsert.price_valid_until,
-    priority = vendor__preferred_vendor_item_mappings__undo__upsert.priority,
-    status = vendor__preferred_vendor_item_mappings__undo__upsert.status,
-    is_exclusive = vendor__preferred_vendor_item_mappings__undo__upsert.is_exclusive,
-    is_catalog_item = vendor__preferred_vendor_item_mappings__undo__upsert.is_catalog_item,
-    is_taxable = vendor__preferred_vendor_item_mappings__undo__upsert.is_taxable,
-    tax_rate = vendor__preferred_vendor_item_mappings__undo__upsert.tax_rate,
-    min_order_value = vendor__preferred_vendor_item_mappings__undo__upsert.min_order_value,
-    rebate_pct = vendor__preferred_vendor_item_mappings__undo__upsert.rebate_pct,
-    last_ordered_at = vendor__preferred_vendor_item_mappings__undo__upsert.last_ordered_at,
-    notes = vendor__preferred_vendor_item_mappings__undo__upsert.notes,
-    approved_by = vendor__preferred_vendor_item_mappings__undo__upsert.approved_by,
-    approved_at = vendor__preferred_vendor_item_mappings__undo__upsert.approved_at,
-    created_by = vendor__preferred_vendor_item_mappings__undo__upsert.created_by,
-    updated_by = vendor__preferred_vendor_item_mappings__undo__upsert.updated_by,
-    created_at = vendor__preferred_vendor_item_mappings__undo__upsert.created_at,
-    updated_at = vendor__preferred_vendor_item_mappings__undo__upsert.updated_at,
-    deleted_at = vendor__preferred_vendor_item_mappings__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    client_company_id,
-    vendor_company_id,
-    product_category_id,
-    item_code,
-    vendor_item_code,
-    item_name,
-    item_description,
-    manufacturer_name,
-    manufacturer_part_number,
-    gtin,
-    weight_kg,
-    country_of_origin,
-    unit_of_measure,
-    pack_size,
-    unit_price,
-    list_price,
-    currency_code,
-    discount_pct,
-    min_order_qty,
-    max_order_qty,
-    lead_time_days,
-    contract_number,
-    contract_start_date,
-    contract_end_date,
-    price_valid_until,
-    priority,
-    status,
-    is_exclusive,
-    is_catalog_item,
-    is_taxable,
-    tax_rate,
-    min_order_value,
-    rebate_pct,
-    last_ordered_at,
-    notes,
-    approved_by,
-    approved_at,
-    created_by,
-    updated_by,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__preferred_vendor_item_mappings__undo__upsert.id,
-    vendor__preferred_vendor_item_mappings__undo__upsert.client_company_id,
-    vendor__preferred_vendor_item_mappings__undo__upsert.vendor_company_id,
-    vendor__preferred_vendor_item_mappings__undo__upsert.product_category_id,
-    vendor__preferred_vendor_item_mappings__undo__upsert.item_code,
-    vendor__preferred_vendor_item_mappings__undo__upsert.vendor_item_code,
-    vendor__preferred_vendor_item_mappings__undo__upsert.item_name,
-    vendor__preferred_vendor_item_mappings__undo__upsert.item_description,
-    vendor__preferred_vendor_item_mappings__undo__upsert.manufacturer_name,
-    vendor__preferred_vendor_item_mappings__undo__upsert.manufacturer_part_number,
-    vendor__preferred_vendor_item_mappings__undo__upsert.gtin,
-    vendor__preferred_vendor_item_mappings__undo__upsert.weight_kg,
-    vendor__preferred_vendor_item_mappings__undo__upsert.country_of_origin,
-    vendor__preferred_vendor_item_mappings__undo__upsert.unit_of_measure,
-    vendor__preferred_vendor_item_mappings__undo__upsert.pack_size,
-    vendor__preferred_vendor_item_mappings__undo__upsert.unit_price,
-    vendor__preferred_vendor_item_mappings__undo__upsert.list_price,
-    vendor__preferred_vendor_item_mappings__undo__upsert.currency_code,
-    vendor__preferred_vendor_item_mappings__undo__upsert.discount_pct,
-    vendor__preferred_vendor_item_mappings__undo__upsert.min_order_qty,
-    vendor__preferred_vendor_item_mappings__undo__upsert.max_order_qty,
-    vendor__preferred_vendor_item_mappings__undo__upsert.lead_time_days,
-    vendor__preferred_vendor_item_mappings__undo__upsert.contract_number,
-    vendor__preferred_vendor_item_mappings__undo__upsert.contract_start_date,
-    vendor__preferred_vendor_item_mappings__undo__upsert.contract_end_date,
-    vendor__preferred_vendor_item_mappings__undo__upsert.price_valid_until,
-    vendor__preferred_vendor_item_mappings__undo__upsert.priority,
-    vendor__preferred_vendor_item_mappings__undo__upsert.status,
-    vendor__preferred_vendor_item_mappings__undo__upsert.is_exclusive,
-    vendor__preferred_vendor_item_mappings__undo__upsert.is_catalog_item,
-    vendor__preferred_vendor_item_mappings__undo__upsert.is_taxable,
-    vendor__preferred_vendor_item_mappings__undo__upsert.tax_rate,
-    vendor__preferred_vendor_item_mappings__undo__upsert.min_order_value,
-    vendor__preferred_vendor_item_mappings__undo__upsert.rebate_pct,
-    vendor__preferred_vendor_item_mappings__undo__upsert.last_ordered_at,
-    vendor__preferred_vendor_item_mappings__undo__upsert.notes,
-    vendor__preferred_vendor_item_mappings__undo__upsert.approved_by,
-    vendor__preferred_vendor_item_mappings__undo__upsert.approved_at,
-    vendor__preferred_vendor_item_mappings__undo__upsert.created_by,
-    vendor__preferred_vendor_item_mappings__undo__upsert.updated_by,
-    vendor__preferred_vendor_item_mappings__undo__upsert.created_at,
-    vendor__preferred_vendor_item_mappings__undo__upsert.updated_at,
-    vendor__preferred_vendor_item_mappings__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.preferred_vendor_item_mappings AS cdc__current
+      WHERE
+        cdc__current.id = vendor__preferred_vendor_item_mappings__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1728,8 +1398,33 @@ BEGIN
   DELETE FROM public.tags USING   vendor__tags__undo
   WHERE
     tags.id = vendor__tags__undo.new__id AND vendor__tags__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__tags__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__tags__undo__upsert AS
+  UPDATE public.tags SET company_id = vendor__tags__undo.company_id, name = vendor__tags__undo.name, slug = vendor__tags__undo.slug, description = vendor__tags__undo.description, category = vendor__tags__undo.category, color = vendor__tags__undo.color, taggings_count = vendor__tags__undo.taggings_count, is_system = vendor__tags__undo.is_system, is_visible_to_vendors = vendor__tags__undo.is_visible_to_vendors, status = vendor__tags__undo.status, created_by = vendor__tags__undo.created_by, merged_into_id = vendor__tags__undo.merged_into_id, parent_id = vendor__tags__undo.parent_id, icon = vendor__tags__undo.icon, sort_order = vendor__tags__undo.sort_order, usage_scope = vendor__tags__undo.usage_scope, last_used_at = vendor__tags__undo.last_used_at, created_at = vendor__tags__undo.created_at, updated_at = vendor__tags__undo.updated_at, deleted_at = vendor__tags__undo.deleted_at
+  FROM vendor__tags__undo
+  WHERE
+    tags.id = vendor__tags__undo.id AND vendor__tags__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.tags (
+    id,
+    company_id,
+    name,
+    slug,
+    description,
+    category,
+    color,
+    taggings_count,
+    is_system,
+    is_visible_to_vendors,
+    status,
+    created_by,
+    merged_into_id,
+    parent_id,
+    icon,
+    sort_order,
+    usage_scope,
+    last_used_at,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     company_id,
@@ -1754,76 +1449,14 @@ BEGIN
     deleted_at
   FROM vendor__tags__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.tags
-  USING vendor__tags__undo__upsert
-  ON tags.id = vendor__tags__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    company_id = vendor__tags__undo__upsert.company_id,
-    name = vendor__tags__undo__upsert.name,
-    slug = vendor__tags__undo__upsert.slug,
-    description = vendor__tags__undo__upsert.description,
-    category = vendor__tags__undo__upsert.category,
-    color = vendor__tags__undo__upsert.color,
-    taggings_count = vendor__tags__undo__upsert.taggings_count,
-    is_system = vendor__tags__undo__upsert.is_system,
-    is_visible_to_vendors = vendor__tags__undo__upsert.is_visible_to_vendors,
-    status = vendor__tags__undo__upsert.status,
-    created_by = vendor__tags__undo__upsert.created_by,
-    merged_into_id = vendor__tags__undo__upsert.merged_into_id,
-    parent_id = vendor__tags__undo__upsert.parent_id,
-    icon = vendor__tags__undo__upsert.icon,
-    sort_order = vendor__tags__undo__upsert.sort_order,
-    usage_scope = vendor__tags__undo__upsert.usage_scope,
-    last_used_at = vendor__tags__undo__upsert.last_used_at,
-    created_at = vendor__tags__undo__upsert.created_at,
-    updated_at = vendor__tags__undo__upsert.updated_at,
-    deleted_at = vendor__tags__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    company_id,
-    name,
-    slug,
-    description,
-    category,
-    color,
-    taggings_count,
-    is_system,
-    is_visible_to_vendors,
-    status,
-    created_by,
-    merged_into_id,
-    parent_id,
-    icon,
-    sort_order,
-    usage_scope,
-    last_used_at,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__tags__undo__upsert.id,
-    vendor__tags__undo__upsert.company_id,
-    vendor__tags__undo__upsert.name,
-    vendor__tags__undo__upsert.slug,
-    vendor__tags__undo__upsert.description,
-    vendor__tags__undo__upsert.category,
-    vendor__tags__undo__upsert.color,
-    vendor__tags__undo__upsert.taggings_count,
-    vendor__tags__undo__upsert.is_system,
-    vendor__tags__undo__upsert.is_visible_to_vendors,
-    vendor__tags__undo__upsert.status,
-    vendor__tags__undo__upsert.created_by,
-    vendor__tags__undo__upsert.merged_into_id,
-    vendor__tags__undo__upsert.parent_id,
-    vendor__tags__undo__upsert.icon,
-    vendor__tags__undo__upsert.sort_order,
-    vendor__tags__undo__upsert.usage_scope,
-    vendor__tags__undo__upsert.last_used_at,
-    vendor__tags__undo__upsert.created_at,
-    vendor__tags__undo__upsert.updated_at,
-    vendor__tags__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.tags AS cdc__current
+      WHERE
+        cdc__current.id = vendor__tags__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -1932,8 +1565,26 @@ BEGIN
   WHERE
     taggings.id = vendor__taggings__undo.new__id
     AND vendor__taggings__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__taggings__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__taggings__undo__upsert AS
+  UPDATE public.taggings SET tag_id = vendor__taggings__undo.tag_id, taggable_id = vendor__taggings__undo.taggable_id, taggable_type = vendor__taggings__undo.taggable_type, tagger_id = vendor__taggings__undo.tagger_id, tagger_type = vendor__taggings__undo.tagger_type, context = vendor__taggings__undo.context, tenant_company_id = vendor__taggings__undo.tenant_company_id, confidence = vendor__taggings__undo.confidence, weight = vendor__taggings__undo.weight, is_auto = vendor__taggings__undo.is_auto, created_at = vendor__taggings__undo.created_at, updated_at = vendor__taggings__undo.updated_at
+  FROM vendor__taggings__undo
+  WHERE
+    taggings.id = vendor__taggings__undo.id
+    AND vendor__taggings__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.taggings (
+    id,
+    tag_id,
+    taggable_id,
+    taggable_type,
+    tagger_id,
+    tagger_type,
+    context,
+    tenant_company_id,
+    confidence,
+    weight,
+    is_auto,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     tag_id,
@@ -1950,52 +1601,14 @@ BEGIN
     updated_at
   FROM vendor__taggings__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.taggings
-  USING vendor__taggings__undo__upsert
-  ON taggings.id = vendor__taggings__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    tag_id = vendor__taggings__undo__upsert.tag_id,
-    taggable_id = vendor__taggings__undo__upsert.taggable_id,
-    taggable_type = vendor__taggings__undo__upsert.taggable_type,
-    tagger_id = vendor__taggings__undo__upsert.tagger_id,
-    tagger_type = vendor__taggings__undo__upsert.tagger_type,
-    context = vendor__taggings__undo__upsert.context,
-    tenant_company_id = vendor__taggings__undo__upsert.tenant_company_id,
-    confidence = vendor__taggings__undo__upsert.confidence,
-    weight = vendor__taggings__undo__upsert.weight,
-    is_auto = vendor__taggings__undo__upsert.is_auto,
-    created_at = vendor__taggings__undo__upsert.created_at,
-    updated_at = vendor__taggings__undo__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    tag_id,
-    taggable_id,
-    taggable_type,
-    tagger_id,
-    tagger_type,
-    context,
-    tenant_company_id,
-    confidence,
-    weight,
-    is_auto,
-    created_at,
-    updated_at
-  ) VALUES (
-    vendor__taggings__undo__upsert.id,
-    vendor__taggings__undo__upsert.tag_id,
-    vendor__taggings__undo__upsert.taggable_id,
-    vendor__taggings__undo__upsert.taggable_type,
-    vendor__taggings__undo__upsert.tagger_id,
-    vendor__taggings__undo__upsert.tagger_type,
-    vendor__taggings__undo__upsert.context,
-    vendor__taggings__undo__upsert.tenant_company_id,
-    vendor__taggings__undo__upsert.confidence,
-    vendor__taggings__undo__upsert.weight,
-    vendor__taggings__undo__upsert.is_auto,
-    vendor__taggings__undo__upsert.created_at,
-    vendor__taggings__undo__upsert.updated_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.taggings AS cdc__current
+      WHERE
+        cdc__current.id = vendor__taggings__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -2163,8 +1776,45 @@ BEGIN
   WHERE
     user_company_mappings.id = vendor__user_company_mappings__undo.new__id
     AND vendor__user_company_mappings__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__user_company_mappings__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__user_company_mappings__undo__upsert AS
+  UPDATE public.user_company_mappings SET user_id = vendor__user_company_mappings__undo.user_id, company_id = vendor__user_company_mappings__undo.company_id, role = vendor__user_company_mappings__undo.role, status = vendor__user_company_mappings__undo.status, is_primary = vendor__user_company_mappings__undo.is_primary, is_billing_contact = vendor__user_company_mappings__undo.is_billing_contact, is_technical_contact = vendor__user_company_mappings__undo.is_technical_contact, is_signatory = vendor__user_company_mappings__undo.is_signatory, can_approve = vendor__user_company_mappings__undo.can_approve, can_invite = vendor__user_company_mappings__undo.can_invite, approval_limit = vendor__user_company_mappings__undo.approval_limit, approval_currency = vendor__user_company_mappings__undo.approval_currency, spend_limit = vendor__user_company_mappings__undo.spend_limit, notification_level = vendor__user_company_mappings__undo.notification_level, is_default_company = vendor__user_company_mappings__undo.is_default_company, last_invited_at = vendor__user_company_mappings__undo.last_invited_at, mapping_source = vendor__user_company_mappings__undo.mapping_source, title = vendor__user_company_mappings__undo.title, department = vendor__user_company_mappings__undo.department, cost_center = vendor__user_company_mappings__undo.cost_center, permissions_mask = vendor__user_company_mappings__undo.permissions_mask, invited_by = vendor__user_company_mappings__undo.invited_by, invited_at = vendor__user_company_mappings__undo.invited_at, accepted_at = vendor__user_company_mappings__undo.accepted_at, last_active_at = vendor__user_company_mappings__undo.last_active_at, deactivated_at = vendor__user_company_mappings__undo.deactivated_at, deactivated_by = vendor__user_company_mappings__undo.deactivated_by, external_ref = vendor__user_company_mappings__undo.external_ref, created_at = vendor__user_company_mappings__undo.created_at, updated_at = vendor__user_company_mappings__undo.updated_at, deleted_at = vendor__user_company_mappings__undo.deleted_at
+  FROM vendor__user_company_mappings__undo
+  WHERE
+    user_company_mappings.id = vendor__user_company_mappings__undo.id
+    AND vendor__user_company_mappings__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.user_company_mappings (
+    id,
+    user_id,
+    company_id,
+    role,
+    status,
+    is_primary,
+    is_billing_contact,
+    is_technical_contact,
+    is_signatory,
+    can_approve,
+    can_invite,
+    approval_limit,
+    approval_currency,
+    spend_limit,
+    notification_level,
+    is_default_company,
+    last_invited_at,
+    mapping_source,
+    title,
+    department,
+    cost_center,
+    permissions_mask,
+    invited_by,
+    invited_at,
+    accepted_at,
+    last_active_at,
+    deactivated_at,
+    deactivated_by,
+    external_ref,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     user_id,
@@ -2200,109 +1850,14 @@ BEGIN
     deleted_at
   FROM vendor__user_company_mappings__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.user_company_mappings
-  USING vendor__user_company_mappings__undo__upsert
-  ON user_company_mappings.id = vendor__user_company_mappings__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    user_id = vendor__user_company_mappings__undo__upsert.user_id,
-    company_id = vendor__user_company_mappings__undo__upsert.company_id,
-    role = vendor__user_company_mappings__undo__upsert.role,
-    status = vendor__user_company_mappings__undo__upsert.status,
-    is_primary = vendor__user_company_mappings__undo__upsert.is_primary,
-    is_billing_contact = vendor__user_company_mappings__undo__upsert.is_billing_contact,
-    is_technical_contact = vendor__user_company_mappings__undo__upsert.is_technical_contact,
-    is_signatory = vendor__user_company_mappings__undo__upsert.is_signatory,
-    can_approve = vendor__user_company_mappings__undo__upsert.can_approve,
-    can_invite = vendor__user_company_mappings__undo__upsert.can_invite,
-    approval_limit = vendor__user_company_mappings__undo__upsert.approval_limit,
-    approval_currency = vendor__user_company_mappings__undo__upsert.approval_currency,
-    spend_limit = vendor__user_company_mappings__undo__upsert.spend_limit,
-    notification_level = vendor__user_company_mappings__undo__upsert.notification_level,
-    is_default_company = vendor__user_company_mappings__undo__upsert.is_default_company,
-    last_invited_at = vendor__user_company_mappings__undo__upsert.last_invited_at,
-    mapping_source = vendor__user_company_mappings__undo__upsert.mapping_source,
-    title = vendor__user_company_mappings__undo__upsert.title,
-    department = vendor__user_company_mappings__undo__upsert.department,
-    cost_center = vendor__user_company_mappings__undo__upsert.cost_center,
-    permissions_mask = vendor__user_company_mappings__undo__upsert.permissions_mask,
-    invited_by = vendor__user_company_mappings__undo__upsert.invited_by,
-    invited_at = vendor__user_company_mappings__undo__upsert.invited_at,
-    accepted_at = vendor__user_company_mappings__undo__upsert.accepted_at,
-    last_active_at = vendor__user_company_mappings__undo__upsert.last_active_at,
-    deactivated_at = vendor__user_company_mappings__undo__upsert.deactivated_at,
-    deactivated_by = vendor__user_company_mappings__undo__upsert.deactivated_by,
-    external_ref = vendor__user_company_mappings__undo__upsert.external_ref,
-    created_at = vendor__user_company_mappings__undo__upsert.created_at,
-    updated_at = vendor__user_company_mappings__undo__upsert.updated_at,
-    deleted_at = vendor__user_company_mappings__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    user_id,
-    company_id,
-    role,
-    status,
-    is_primary,
-    is_billing_contact,
-    is_technical_contact,
-    is_signatory,
-    can_approve,
-    can_invite,
-    approval_limit,
-    approval_currency,
-    spend_limit,
-    notification_level,
-    is_default_company,
-    last_invited_at,
-    mapping_source,
-    title,
-    department,
-    cost_center,
-    permissions_mask,
-    invited_by,
-    invited_at,
-    accepted_at,
-    last_active_at,
-    deactivated_at,
-    deactivated_by,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__user_company_mappings__undo__upsert.id,
-    vendor__user_company_mappings__undo__upsert.user_id,
-    vendor__user_company_mappings__undo__upsert.company_id,
-    vendor__user_company_mappings__undo__upsert.role,
-    vendor__user_company_mappings__undo__upsert.status,
-    vendor__user_company_mappings__undo__upsert.is_primary,
-    vendor__user_company_mappings__undo__upsert.is_billing_contact,
-    vendor__user_company_mappings__undo__upsert.is_technical_contact,
-    vendor__user_company_mappings__undo__upsert.is_signatory,
-    vendor__user_company_mappings__undo__upsert.can_approve,
-    vendor__user_company_mappings__undo__upsert.can_invite,
-    vendor__user_company_mappings__undo__upsert.approval_limit,
-    vendor__user_company_mappings__undo__upsert.approval_currency,
-    vendor__user_company_mappings__undo__upsert.spend_limit,
-    vendor__user_company_mappings__undo__upsert.notification_level,
-    vendor__user_company_mappings__undo__upsert.is_default_company,
-    vendor__user_company_mappings__undo__upsert.last_invited_at,
-    vendor__user_company_mappings__undo__upsert.mapping_source,
-    vendor__user_company_mappings__undo__upsert.title,
-    vendor__user_company_mappings__undo__upsert.department,
-    vendor__user_company_mappings__undo__upsert.cost_center,
-    vendor__user_company_mappings__undo__upsert.permissions_mask,
-    vendor__user_company_mappings__undo__upsert.invited_by,
-    vendor__user_company_mappings__undo__upsert.invited_at,
-    vendor__user_company_mappings__undo__upsert.accepted_at,
-    vendor__user_company_mappings__undo__upsert.last_active_at,
-    vendor__user_company_mappings__undo__upsert.deactivated_at,
-    vendor__user_company_mappings__undo__upsert.deactivated_by,
-    vendor__user_company_mappings__undo__upsert.external_ref,
-    vendor__user_company_mappings__undo__upsert.created_at,
-    vendor__user_company_mappings__undo__upsert.updated_at,
-    vendor__user_company_mappings__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.user_company_mappings AS cdc__current
+      WHERE
+        cdc__current.id = vendor__user_company_mappings__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -2466,8 +2021,43 @@ BEGIN
   WHERE
     product_categories.id = vendor__product_categories__undo.new__id
     AND vendor__product_categories__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__product_categories__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__product_categories__undo__upsert AS
+  UPDATE public.product_categories SET parent_id = vendor__product_categories__undo.parent_id, name = vendor__product_categories__undo.name, slug = vendor__product_categories__undo.slug, code = vendor__product_categories__undo.code, description = vendor__product_categories__undo.description, depth = vendor__product_categories__undo.depth, lft = vendor__product_categories__undo.lft, rgt = vendor__product_categories__undo.rgt, path = vendor__product_categories__undo.path, unspsc_code = vendor__product_categories__undo.unspsc_code, hs_code = vendor__product_categories__undo.hs_code, status = vendor__product_categories__undo.status, is_leaf = vendor__product_categories__undo.is_leaf, is_restricted = vendor__product_categories__undo.is_restricted, requires_approval = vendor__product_categories__undo.requires_approval, requires_certification = vendor__product_categories__undo.requires_certification, default_tax_rate = vendor__product_categories__undo.default_tax_rate, default_lead_time_days = vendor__product_categories__undo.default_lead_time_days, tax_code = vendor__product_categories__undo.tax_code, gl_account = vendor__product_categories__undo.gl_account, is_service = vendor__product_categories__undo.is_service, min_order_value = vendor__product_categories__undo.min_order_value, vendor_count = vendor__product_categories__undo.vendor_count, sort_order = vendor__product_categories__undo.sort_order, icon_url = vendor__product_categories__undo.icon_url, created_by = vendor__product_categories__undo.created_by, updated_by = vendor__product_categories__undo.updated_by, created_at = vendor__product_categories__undo.created_at, updated_at = vendor__product_categories__undo.updated_at
+  FROM vendor__product_categories__undo
+  WHERE
+    product_categories.id = vendor__product_categories__undo.id
+    AND vendor__product_categories__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.product_categories (
+    id,
+    parent_id,
+    name,
+    slug,
+    code,
+    description,
+    depth,
+    lft,
+    rgt,
+    path,
+    unspsc_code,
+    hs_code,
+    status,
+    is_leaf,
+    is_restricted,
+    requires_approval,
+    requires_certification,
+    default_tax_rate,
+    default_lead_time_days,
+    tax_code,
+    gl_account,
+    is_service,
+    min_order_value,
+    vendor_count,
+    sort_order,
+    icon_url,
+    created_by,
+    updated_by,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     parent_id,
@@ -2501,103 +2091,14 @@ BEGIN
     updated_at
   FROM vendor__product_categories__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.product_categories
-  USING vendor__product_categories__undo__upsert
-  ON product_categories.id = vendor__product_categories__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    parent_id = vendor__product_categories__undo__upsert.parent_id,
-    name = vendor__product_categories__undo__upsert.name,
-    slug = vendor__product_categories__undo__upsert.slug,
-    code = vendor__product_categories__undo__upsert.code,
-    description = vendor__product_categories__undo__upsert.description,
-    depth = vendor__product_categories__undo__upsert.depth,
-    lft = vendor__product_categories__undo__upsert.lft,
-    rgt = vendor__product_categories__undo__upsert.rgt,
-    path = vendor__product_categories__undo__upsert.path,
-    unspsc_code = vendor__product_categories__undo__upsert.unspsc_code,
-    hs_code = vendor__product_categories__undo__upsert.hs_code,
-    status = vendor__product_categories__undo__upsert.status,
-    is_leaf = vendor__product_categories__undo__upsert.is_leaf,
-    is_restricted = vendor__product_categories__undo__upsert.is_restricted,
-    requires_approval = vendor__product_categories__undo__upsert.requires_approval,
-    requires_certification = vendor__product_categories__undo__upsert.requires_certification,
-    default_tax_rate = vendor__product_categories__undo__upsert.default_tax_rate,
-    default_lead_time_days = vendor__product_categories__undo__upsert.default_lead_time_days,
-    tax_code = vendor__product_categories__undo__upsert.tax_code,
-    gl_account = vendor__product_categories__undo__upsert.gl_account,
-    is_service = vendor__product_categories__undo__upsert.is_service,
-    min_order_value = vendor__product_categories__undo__upsert.min_order_value,
-    vendor_count = vendor__product_categories__undo__upsert.vendor_count,
-    sort_order = vendor__product_categories__undo__upsert.sort_order,
-    icon_url = vendor__product_categories__undo__upsert.icon_url,
-    created_by = vendor__product_categories__undo__upsert.created_by,
-    updated_by = vendor__product_categories__undo__upsert.updated_by,
-    created_at = vendor__product_categories__undo__upsert.created_at,
-    updated_at = vendor__product_categories__undo__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    parent_id,
-    name,
-    slug,
-    code,
-    description,
-    depth,
-    lft,
-    rgt,
-    path,
-    unspsc_code,
-    hs_code,
-    status,
-    is_leaf,
-    is_restricted,
-    requires_approval,
-    requires_certification,
-    default_tax_rate,
-    default_lead_time_days,
-    tax_code,
-    gl_account,
-    is_service,
-    min_order_value,
-    vendor_count,
-    sort_order,
-    icon_url,
-    created_by,
-    updated_by,
-    created_at,
-    updated_at
-  ) VALUES (
-    vendor__product_categories__undo__upsert.id,
-    vendor__product_categories__undo__upsert.parent_id,
-    vendor__product_categories__undo__upsert.name,
-    vendor__product_categories__undo__upsert.slug,
-    vendor__product_categories__undo__upsert.code,
-    vendor__product_categories__undo__upsert.description,
-    vendor__product_categories__undo__upsert.depth,
-    vendor__product_categories__undo__upsert.lft,
-    vendor__product_categories__undo__upsert.rgt,
-    vendor__product_categories__undo__upsert.path,
-    vendor__product_categories__undo__upsert.unspsc_code,
-    vendor__product_categories__undo__upsert.hs_code,
-    vendor__product_categories__undo__upsert.status,
-    vendor__product_categories__undo__upsert.is_leaf,
-    vendor__product_categories__undo__upsert.is_restricted,
-    vendor__product_categories__undo__upsert.requires_approval,
-    vendor__product_categories__undo__upsert.requires_certification,
-    vendor__product_categories__undo__upsert.default_tax_rate,
-    vendor__product_categories__undo__upsert.default_lead_time_days,
-    vendor__product_categories__undo__upsert.tax_code,
-    vendor__product_categories__undo__upsert.gl_account,
-    vendor__product_categories__undo__upsert.is_service,
-    vendor__product_categories__undo__upsert.min_order_value,
-    vendor__product_categories__undo__upsert.vendor_count,
-    vendor__product_categories__undo__upsert.sort_order,
-    vendor__product_categories__undo__upsert.icon_url,
-    vendor__product_categories__undo__upsert.created_by,
-    vendor__product_categories__undo__upsert.updated_by,
-    vendor__product_categories__undo__upsert.created_at,
-    vendor__product_categories__undo__upsert.updated_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.product_categories AS cdc__current
+      WHERE
+        cdc__current.id = vendor__product_categories__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -2765,8 +2266,45 @@ BEGIN
   WHERE
     countries.id = vendor__countries__undo.new__id
     AND vendor__countries__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__countries__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__countries__undo__upsert AS
+  UPDATE public.countries SET name = vendor__countries__undo.name, official_name = vendor__countries__undo.official_name, native_name = vendor__countries__undo.native_name, iso2 = vendor__countries__undo.iso2, iso3 = vendor__countries__undo.iso3, numeric_code = vendor__countries__undo.numeric_code, phone_code = vendor__countries__undo.phone_code, capital = vendor__countries__undo.capital, currency_code = vendor__countries__undo.currency_code, currency_name = vendor__countries__undo.currency_name, currency_symbol = vendor__countries__undo.currency_symbol, region = vendor__countries__undo.region, subregion = vendor__countries__undo.subregion, continent_code = vendor__countries__undo.continent_code, tld = vendor__countries__undo.tld, address_format = vendor__countries__undo.address_format, postal_code_regex = vendor__countries__undo.postal_code_regex, nationality = vendor__countries__undo.nationality, latitude = vendor__countries__undo.latitude, longitude = vendor__countries__undo.longitude, area_km2 = vendor__countries__undo.area_km2, population = vendor__countries__undo.population, gdp_usd = vendor__countries__undo.gdp_usd, vat_rate = vendor__countries__undo.vat_rate, is_eu_member = vendor__countries__undo.is_eu_member, is_sanctioned = vendor__countries__undo.is_sanctioned, requires_export_license = vendor__countries__undo.requires_export_license, status = vendor__countries__undo.status, sort_order = vendor__countries__undo.sort_order, created_at = vendor__countries__undo.created_at, updated_at = vendor__countries__undo.updated_at
+  FROM vendor__countries__undo
+  WHERE
+    countries.id = vendor__countries__undo.id
+    AND vendor__countries__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.countries (
+    id,
+    name,
+    official_name,
+    native_name,
+    iso2,
+    iso3,
+    numeric_code,
+    phone_code,
+    capital,
+    currency_code,
+    currency_name,
+    currency_symbol,
+    region,
+    subregion,
+    continent_code,
+    tld,
+    address_format,
+    postal_code_regex,
+    nationality,
+    latitude,
+    longitude,
+    area_km2,
+    population,
+    gdp_usd,
+    vat_rate,
+    is_eu_member,
+    is_sanctioned,
+    requires_export_license,
+    status,
+    sort_order,
+    created_at,
+    updated_at
+  )
   SELECT
     id,
     name,
@@ -2802,109 +2340,14 @@ BEGIN
     updated_at
   FROM vendor__countries__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.countries
-  USING vendor__countries__undo__upsert
-  ON countries.id = vendor__countries__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    name = vendor__countries__undo__upsert.name,
-    official_name = vendor__countries__undo__upsert.official_name,
-    native_name = vendor__countries__undo__upsert.native_name,
-    iso2 = vendor__countries__undo__upsert.iso2,
-    iso3 = vendor__countries__undo__upsert.iso3,
-    numeric_code = vendor__countries__undo__upsert.numeric_code,
-    phone_code = vendor__countries__undo__upsert.phone_code,
-    capital = vendor__countries__undo__upsert.capital,
-    currency_code = vendor__countries__undo__upsert.currency_code,
-    currency_name = vendor__countries__undo__upsert.currency_name,
-    currency_symbol = vendor__countries__undo__upsert.currency_symbol,
-    region = vendor__countries__undo__upsert.region,
-    subregion = vendor__countries__undo__upsert.subregion,
-    continent_code = vendor__countries__undo__upsert.continent_code,
-    tld = vendor__countries__undo__upsert.tld,
-    address_format = vendor__countries__undo__upsert.address_format,
-    postal_code_regex = vendor__countries__undo__upsert.postal_code_regex,
-    nationality = vendor__countries__undo__upsert.nationality,
-    latitude = vendor__countries__undo__upsert.latitude,
-    longitude = vendor__countries__undo__upsert.longitude,
-    area_km2 = vendor__countries__undo__upsert.area_km2,
-    population = vendor__countries__undo__upsert.population,
-    gdp_usd = vendor__countries__undo__upsert.gdp_usd,
-    vat_rate = vendor__countries__undo__upsert.vat_rate,
-    is_eu_member = vendor__countries__undo__upsert.is_eu_member,
-    is_sanctioned = vendor__countries__undo__upsert.is_sanctioned,
-    requires_export_license = vendor__countries__undo__upsert.requires_export_license,
-    status = vendor__countries__undo__upsert.status,
-    sort_order = vendor__countries__undo__upsert.sort_order,
-    created_at = vendor__countries__undo__upsert.created_at,
-    updated_at = vendor__countries__undo__upsert.updated_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    name,
-    official_name,
-    native_name,
-    iso2,
-    iso3,
-    numeric_code,
-    phone_code,
-    capital,
-    currency_code,
-    currency_name,
-    currency_symbol,
-    region,
-    subregion,
-    continent_code,
-    tld,
-    address_format,
-    postal_code_regex,
-    nationality,
-    latitude,
-    longitude,
-    area_km2,
-    population,
-    gdp_usd,
-    vat_rate,
-    is_eu_member,
-    is_sanctioned,
-    requires_export_license,
-    status,
-    sort_order,
-    created_at,
-    updated_at
-  ) VALUES (
-    vendor__countries__undo__upsert.id,
-    vendor__countries__undo__upsert.name,
-    vendor__countries__undo__upsert.official_name,
-    vendor__countries__undo__upsert.native_name,
-    vendor__countries__undo__upsert.iso2,
-    vendor__countries__undo__upsert.iso3,
-    vendor__countries__undo__upsert.numeric_code,
-    vendor__countries__undo__upsert.phone_code,
-    vendor__countries__undo__upsert.capital,
-    vendor__countries__undo__upsert.currency_code,
-    vendor__countries__undo__upsert.currency_name,
-    vendor__countries__undo__upsert.currency_symbol,
-    vendor__countries__undo__upsert.region,
-    vendor__countries__undo__upsert.subregion,
-    vendor__countries__undo__upsert.continent_code,
-    vendor__countries__undo__upsert.tld,
-    vendor__countries__undo__upsert.address_format,
-    vendor__countries__undo__upsert.postal_code_regex,
-    vendor__countries__undo__upsert.nationality,
-    vendor__countries__undo__upsert.latitude,
-    vendor__countries__undo__upsert.longitude,
-    vendor__countries__undo__upsert.area_km2,
-    vendor__countries__undo__upsert.population,
-    vendor__countries__undo__upsert.gdp_usd,
-    vendor__countries__undo__upsert.vat_rate,
-    vendor__countries__undo__upsert.is_eu_member,
-    vendor__countries__undo__upsert.is_sanctioned,
-    vendor__countries__undo__upsert.requires_export_license,
-    vendor__countries__undo__upsert.status,
-    vendor__countries__undo__upsert.sort_order,
-    vendor__countries__undo__upsert.created_at,
-    vendor__countries__undo__upsert.updated_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.countries AS cdc__current
+      WHERE
+        cdc__current.id = vendor__countries__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -3060,8 +2503,42 @@ BEGIN
   DELETE FROM public.cities USING   vendor__cities__undo
   WHERE
     cities.id = vendor__cities__undo.new__id AND vendor__cities__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__cities__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__cities__undo__upsert AS
+  UPDATE public.cities SET country_id = vendor__cities__undo.country_id, name = vendor__cities__undo.name, ascii_name = vendor__cities__undo.ascii_name, state_name = vendor__cities__undo.state_name, state_code = vendor__cities__undo.state_code, county_name = vendor__cities__undo.county_name, metro_area = vendor__cities__undo.metro_area, postal_code_prefix = vendor__cities__undo.postal_code_prefix, latitude = vendor__cities__undo.latitude, longitude = vendor__cities__undo.longitude, elevation_m = vendor__cities__undo.elevation_m, population = vendor__cities__undo.population, time_zone = vendor__cities__undo.time_zone, utc_offset_minutes = vendor__cities__undo.utc_offset_minutes, is_capital = vendor__cities__undo.is_capital, is_state_capital = vendor__cities__undo.is_state_capital, tier = vendor__cities__undo.tier, status = vendor__cities__undo.status, geoname_id = vendor__cities__undo.geoname_id, wikidata_id = vendor__cities__undo.wikidata_id, iata_code = vendor__cities__undo.iata_code, alternate_names = vendor__cities__undo.alternate_names, area_km2 = vendor__cities__undo.area_km2, is_serviced = vendor__cities__undo.is_serviced, slug = vendor__cities__undo.slug, created_at = vendor__cities__undo.created_at, updated_at = vendor__cities__undo.updated_at, deleted_at = vendor__cities__undo.deleted_at
+  FROM vendor__cities__undo
+  WHERE
+    cities.id = vendor__cities__undo.id
+    AND vendor__cities__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.cities (
+    id,
+    country_id,
+    name,
+    ascii_name,
+    state_name,
+    state_code,
+    county_name,
+    metro_area,
+    postal_code_prefix,
+    latitude,
+    longitude,
+    elevation_m,
+    population,
+    time_zone,
+    utc_offset_minutes,
+    is_capital,
+    is_state_capital,
+    tier,
+    status,
+    geoname_id,
+    wikidata_id,
+    iata_code,
+    alternate_names,
+    area_km2,
+    is_serviced,
+    slug,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     country_id,
@@ -3094,100 +2571,14 @@ BEGIN
     deleted_at
   FROM vendor__cities__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.cities
-  USING vendor__cities__undo__upsert
-  ON cities.id = vendor__cities__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    country_id = vendor__cities__undo__upsert.country_id,
-    name = vendor__cities__undo__upsert.name,
-    ascii_name = vendor__cities__undo__upsert.ascii_name,
-    state_name = vendor__cities__undo__upsert.state_name,
-    state_code = vendor__cities__undo__upsert.state_code,
-    county_name = vendor__cities__undo__upsert.county_name,
-    metro_area = vendor__cities__undo__upsert.metro_area,
-    postal_code_prefix = vendor__cities__undo__upsert.postal_code_prefix,
-    latitude = vendor__cities__undo__upsert.latitude,
-    longitude = vendor__cities__undo__upsert.longitude,
-    elevation_m = vendor__cities__undo__upsert.elevation_m,
-    population = vendor__cities__undo__upsert.population,
-    time_zone = vendor__cities__undo__upsert.time_zone,
-    utc_offset_minutes = vendor__cities__undo__upsert.utc_offset_minutes,
-    is_capital = vendor__cities__undo__upsert.is_capital,
-    is_state_capital = vendor__cities__undo__upsert.is_state_capital,
-    tier = vendor__cities__undo__upsert.tier,
-    status = vendor__cities__undo__upsert.status,
-    geoname_id = vendor__cities__undo__upsert.geoname_id,
-    wikidata_id = vendor__cities__undo__upsert.wikidata_id,
-    iata_code = vendor__cities__undo__upsert.iata_code,
-    alternate_names = vendor__cities__undo__upsert.alternate_names,
-    area_km2 = vendor__cities__undo__upsert.area_km2,
-    is_serviced = vendor__cities__undo__upsert.is_serviced,
-    slug = vendor__cities__undo__upsert.slug,
-    created_at = vendor__cities__undo__upsert.created_at,
-    updated_at = vendor__cities__undo__upsert.updated_at,
-    deleted_at = vendor__cities__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    country_id,
-    name,
-    ascii_name,
-    state_name,
-    state_code,
-    county_name,
-    metro_area,
-    postal_code_prefix,
-    latitude,
-    longitude,
-    elevation_m,
-    population,
-    time_zone,
-    utc_offset_minutes,
-    is_capital,
-    is_state_capital,
-    tier,
-    status,
-    geoname_id,
-    wikidata_id,
-    iata_code,
-    alternate_names,
-    area_km2,
-    is_serviced,
-    slug,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__cities__undo__upsert.id,
-    vendor__cities__undo__upsert.country_id,
-    vendor__cities__undo__upsert.name,
-    vendor__cities__undo__upsert.ascii_name,
-    vendor__cities__undo__upsert.state_name,
-    vendor__cities__undo__upsert.state_code,
-    vendor__cities__undo__upsert.county_name,
-    vendor__cities__undo__upsert.metro_area,
-    vendor__cities__undo__upsert.postal_code_prefix,
-    vendor__cities__undo__upsert.latitude,
-    vendor__cities__undo__upsert.longitude,
-    vendor__cities__undo__upsert.elevation_m,
-    vendor__cities__undo__upsert.population,
-    vendor__cities__undo__upsert.time_zone,
-    vendor__cities__undo__upsert.utc_offset_minutes,
-    vendor__cities__undo__upsert.is_capital,
-    vendor__cities__undo__upsert.is_state_capital,
-    vendor__cities__undo__upsert.tier,
-    vendor__cities__undo__upsert.status,
-    vendor__cities__undo__upsert.geoname_id,
-    vendor__cities__undo__upsert.wikidata_id,
-    vendor__cities__undo__upsert.iata_code,
-    vendor__cities__undo__upsert.alternate_names,
-    vendor__cities__undo__upsert.area_km2,
-    vendor__cities__undo__upsert.is_serviced,
-    vendor__cities__undo__upsert.slug,
-    vendor__cities__undo__upsert.created_at,
-    vendor__cities__undo__upsert.updated_at,
-    vendor__cities__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.cities AS cdc__current
+      WHERE
+        cdc__current.id = vendor__cities__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -3326,8 +2717,36 @@ BEGIN
   WHERE
     team_members.id = vendor__team_members__undo.new__id
     AND vendor__team_members__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__team_members__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__team_members__undo__upsert AS
+  UPDATE public.team_members SET team_id = vendor__team_members__undo.team_id, user_id = vendor__team_members__undo.user_id, role = vendor__team_members__undo.role, status = vendor__team_members__undo.status, is_lead = vendor__team_members__undo.is_lead, is_approver = vendor__team_members__undo.is_approver, approval_limit = vendor__team_members__undo.approval_limit, title = vendor__team_members__undo.title, notification_level = vendor__team_members__undo.notification_level, joined_at = vendor__team_members__undo.joined_at, can_purchase = vendor__team_members__undo.can_purchase, monthly_spend_limit = vendor__team_members__undo.monthly_spend_limit, last_activity_at = vendor__team_members__undo.last_activity_at, membership_source = vendor__team_members__undo.membership_source, left_at = vendor__team_members__undo.left_at, added_by = vendor__team_members__undo.added_by, removed_by = vendor__team_members__undo.removed_by, invitation_token = vendor__team_members__undo.invitation_token, invitation_sent_at = vendor__team_members__undo.invitation_sent_at, created_at = vendor__team_members__undo.created_at, updated_at = vendor__team_members__undo.updated_at, deleted_at = vendor__team_members__undo.deleted_at
+  FROM vendor__team_members__undo
+  WHERE
+    team_members.id = vendor__team_members__undo.id
+    AND vendor__team_members__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.team_members (
+    id,
+    team_id,
+    user_id,
+    role,
+    status,
+    is_lead,
+    is_approver,
+    approval_limit,
+    title,
+    notification_level,
+    joined_at,
+    can_purchase,
+    monthly_spend_limit,
+    last_activity_at,
+    membership_source,
+    left_at,
+    added_by,
+    removed_by,
+    invitation_token,
+    invitation_sent_at,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     team_id,
@@ -3354,82 +2773,14 @@ BEGIN
     deleted_at
   FROM vendor__team_members__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.team_members
-  USING vendor__team_members__undo__upsert
-  ON team_members.id = vendor__team_members__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    team_id = vendor__team_members__undo__upsert.team_id,
-    user_id = vendor__team_members__undo__upsert.user_id,
-    role = vendor__team_members__undo__upsert.role,
-    status = vendor__team_members__undo__upsert.status,
-    is_lead = vendor__team_members__undo__upsert.is_lead,
-    is_approver = vendor__team_members__undo__upsert.is_approver,
-    approval_limit = vendor__team_members__undo__upsert.approval_limit,
-    title = vendor__team_members__undo__upsert.title,
-    notification_level = vendor__team_members__undo__upsert.notification_level,
-    joined_at = vendor__team_members__undo__upsert.joined_at,
-    can_purchase = vendor__team_members__undo__upsert.can_purchase,
-    monthly_spend_limit = vendor__team_members__undo__upsert.monthly_spend_limit,
-    last_activity_at = vendor__team_members__undo__upsert.last_activity_at,
-    membership_source = vendor__team_members__undo__upsert.membership_source,
-    left_at = vendor__team_members__undo__upsert.left_at,
-    added_by = vendor__team_members__undo__upsert.added_by,
-    removed_by = vendor__team_members__undo__upsert.removed_by,
-    invitation_token = vendor__team_members__undo__upsert.invitation_token,
-    invitation_sent_at = vendor__team_members__undo__upsert.invitation_sent_at,
-    created_at = vendor__team_members__undo__upsert.created_at,
-    updated_at = vendor__team_members__undo__upsert.updated_at,
-    deleted_at = vendor__team_members__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    team_id,
-    user_id,
-    role,
-    status,
-    is_lead,
-    is_approver,
-    approval_limit,
-    title,
-    notification_level,
-    joined_at,
-    can_purchase,
-    monthly_spend_limit,
-    last_activity_at,
-    membership_source,
-    left_at,
-    added_by,
-    removed_by,
-    invitation_token,
-    invitation_sent_at,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__team_members__undo__upsert.id,
-    vendor__team_members__undo__upsert.team_id,
-    vendor__team_members__undo__upsert.user_id,
-    vendor__team_members__undo__upsert.role,
-    vendor__team_members__undo__upsert.status,
-    vendor__team_members__undo__upsert.is_lead,
-    vendor__team_members__undo__upsert.is_approver,
-    vendor__team_members__undo__upsert.approval_limit,
-    vendor__team_members__undo__upsert.title,
-    vendor__team_members__undo__upsert.notification_level,
-    vendor__team_members__undo__upsert.joined_at,
-    vendor__team_members__undo__upsert.can_purchase,
-    vendor__team_members__undo__upsert.monthly_spend_limit,
-    vendor__team_members__undo__upsert.last_activity_at,
-    vendor__team_members__undo__upsert.membership_source,
-    vendor__team_members__undo__upsert.left_at,
-    vendor__team_members__undo__upsert.added_by,
-    vendor__team_members__undo__upsert.removed_by,
-    vendor__team_members__undo__upsert.invitation_token,
-    vendor__team_members__undo__upsert.invitation_sent_at,
-    vendor__team_members__undo__upsert.created_at,
-    vendor__team_members__undo__upsert.updated_at,
-    vendor__team_members__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.team_members AS cdc__current
+      WHERE
+        cdc__current.id = vendor__team_members__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -3594,8 +2945,44 @@ BEGIN
   DELETE FROM public.teams USING   vendor__teams__undo
   WHERE
     teams.id = vendor__teams__undo.new__id AND vendor__teams__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__teams__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__teams__undo__upsert AS
+  UPDATE public.teams SET company_id = vendor__teams__undo.company_id, name = vendor__teams__undo.name, description = vendor__teams__undo.description, category = vendor__teams__undo.category, status = vendor__teams__undo.status, team_type = vendor__teams__undo.team_type, lead_user_id = vendor__teams__undo.lead_user_id, parent_team_id = vendor__teams__undo.parent_team_id, cost_center = vendor__teams__undo.cost_center, budget_amount = vendor__teams__undo.budget_amount, budget_currency = vendor__teams__undo.budget_currency, spend_limit = vendor__teams__undo.spend_limit, member_count = vendor__teams__undo.member_count, is_default = vendor__teams__undo.is_default, "open" = vendor__teams__undo."open", approval_required = vendor__teams__undo.approval_required, approval_threshold = vendor__teams__undo.approval_threshold, purchasing_enabled = vendor__teams__undo.purchasing_enabled, budget_period = vendor__teams__undo.budget_period, budget_reset_on = vendor__teams__undo.budget_reset_on, email_alias = vendor__teams__undo.email_alias, slack_channel = vendor__teams__undo.slack_channel, location_city_id = vendor__teams__undo.location_city_id, sort_order = vendor__teams__undo.sort_order, external_ref = vendor__teams__undo.external_ref, created_by = vendor__teams__undo.created_by, updated_by = vendor__teams__undo.updated_by, archived_at = vendor__teams__undo.archived_at, created_at = vendor__teams__undo.created_at, updated_at = vendor__teams__undo.updated_at, deleted_at = vendor__teams__undo.deleted_at
+  FROM vendor__teams__undo
+  WHERE
+    teams.id = vendor__teams__undo.id AND vendor__teams__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.teams (
+    id,
+    company_id,
+    name,
+    description,
+    category,
+    status,
+    team_type,
+    lead_user_id,
+    parent_team_id,
+    cost_center,
+    budget_amount,
+    budget_currency,
+    spend_limit,
+    member_count,
+    is_default,
+    "open",
+    approval_required,
+    approval_threshold,
+    purchasing_enabled,
+    budget_period,
+    budget_reset_on,
+    email_alias,
+    slack_channel,
+    location_city_id,
+    sort_order,
+    external_ref,
+    created_by,
+    updated_by,
+    archived_at,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     company_id,
@@ -3631,109 +3018,14 @@ BEGIN
     deleted_at
   FROM vendor__teams__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.teams
-  USING vendor__teams__undo__upsert
-  ON teams.id = vendor__teams__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    company_id = vendor__teams__undo__upsert.company_id,
-    name = vendor__teams__undo__upsert.name,
-    description = vendor__teams__undo__upsert.description,
-    category = vendor__teams__undo__upsert.category,
-    status = vendor__teams__undo__upsert.status,
-    team_type = vendor__teams__undo__upsert.team_type,
-    lead_user_id = vendor__teams__undo__upsert.lead_user_id,
-    parent_team_id = vendor__teams__undo__upsert.parent_team_id,
-    cost_center = vendor__teams__undo__upsert.cost_center,
-    budget_amount = vendor__teams__undo__upsert.budget_amount,
-    budget_currency = vendor__teams__undo__upsert.budget_currency,
-    spend_limit = vendor__teams__undo__upsert.spend_limit,
-    member_count = vendor__teams__undo__upsert.member_count,
-    is_default = vendor__teams__undo__upsert.is_default,
-    "open" = vendor__teams__undo__upsert."open",
-    approval_required = vendor__teams__undo__upsert.approval_required,
-    approval_threshold = vendor__teams__undo__upsert.approval_threshold,
-    purchasing_enabled = vendor__teams__undo__upsert.purchasing_enabled,
-    budget_period = vendor__teams__undo__upsert.budget_period,
-    budget_reset_on = vendor__teams__undo__upsert.budget_reset_on,
-    email_alias = vendor__teams__undo__upsert.email_alias,
-    slack_channel = vendor__teams__undo__upsert.slack_channel,
-    location_city_id = vendor__teams__undo__upsert.location_city_id,
-    sort_order = vendor__teams__undo__upsert.sort_order,
-    external_ref = vendor__teams__undo__upsert.external_ref,
-    created_by = vendor__teams__undo__upsert.created_by,
-    updated_by = vendor__teams__undo__upsert.updated_by,
-    archived_at = vendor__teams__undo__upsert.archived_at,
-    created_at = vendor__teams__undo__upsert.created_at,
-    updated_at = vendor__teams__undo__upsert.updated_at,
-    deleted_at = vendor__teams__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    company_id,
-    name,
-    description,
-    category,
-    status,
-    team_type,
-    lead_user_id,
-    parent_team_id,
-    cost_center,
-    budget_amount,
-    budget_currency,
-    spend_limit,
-    member_count,
-    is_default,
-    "open",
-    approval_required,
-    approval_threshold,
-    purchasing_enabled,
-    budget_period,
-    budget_reset_on,
-    email_alias,
-    slack_channel,
-    location_city_id,
-    sort_order,
-    external_ref,
-    created_by,
-    updated_by,
-    archived_at,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__teams__undo__upsert.id,
-    vendor__teams__undo__upsert.company_id,
-    vendor__teams__undo__upsert.name,
-    vendor__teams__undo__upsert.description,
-    vendor__teams__undo__upsert.category,
-    vendor__teams__undo__upsert.status,
-    vendor__teams__undo__upsert.team_type,
-    vendor__teams__undo__upsert.lead_user_id,
-    vendor__teams__undo__upsert.parent_team_id,
-    vendor__teams__undo__upsert.cost_center,
-    vendor__teams__undo__upsert.budget_amount,
-    vendor__teams__undo__upsert.budget_currency,
-    vendor__teams__undo__upsert.spend_limit,
-    vendor__teams__undo__upsert.member_count,
-    vendor__teams__undo__upsert.is_default,
-    vendor__teams__undo__upsert."open",
-    vendor__teams__undo__upsert.approval_required,
-    vendor__teams__undo__upsert.approval_threshold,
-    vendor__teams__undo__upsert.purchasing_enabled,
-    vendor__teams__undo__upsert.budget_period,
-    vendor__teams__undo__upsert.budget_reset_on,
-    vendor__teams__undo__upsert.email_alias,
-    vendor__teams__undo__upsert.slack_channel,
-    vendor__teams__undo__upsert.location_city_id,
-    vendor__teams__undo__upsert.sort_order,
-    vendor__teams__undo__upsert.external_ref,
-    vendor__teams__undo__upsert.created_by,
-    vendor__teams__undo__upsert.updated_by,
-    vendor__teams__undo__upsert.archived_at,
-    vendor__teams__undo__upsert.created_at,
-    vendor__teams__undo__upsert.updated_at,
-    vendor__teams__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.teams AS cdc__current
+      WHERE
+        cdc__current.id = vendor__teams__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -3928,8 +3220,54 @@ BEGIN
   DELETE FROM public.users USING   vendor__users__undo
   WHERE
     users.id = vendor__users__undo.new__id AND vendor__users__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__users__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__users__undo__upsert AS
+  UPDATE public.users SET company_id = vendor__users__undo.company_id, email = vendor__users__undo.email, first_name = vendor__users__undo.first_name, last_name = vendor__users__undo.last_name, display_name = vendor__users__undo.display_name, phone = vendor__users__undo.phone, mobile_phone = vendor__users__undo.mobile_phone, job_title = vendor__users__undo.job_title, department = vendor__users__undo.department, manager_id = vendor__users__undo.manager_id, role = vendor__users__undo.role, status = vendor__users__undo.status, user_type = vendor__users__undo.user_type, locale = vendor__users__undo.locale, time_zone = vendor__users__undo.time_zone, is_admin = vendor__users__undo.is_admin, is_active = vendor__users__undo.is_active, email_verified = vendor__users__undo.email_verified, mfa_enabled = vendor__users__undo.mfa_enabled, sign_in_count = vendor__users__undo.sign_in_count, current_sign_in_at = vendor__users__undo.current_sign_in_at, last_sign_in_at = vendor__users__undo.last_sign_in_at, current_sign_in_ip = vendor__users__undo.current_sign_in_ip, last_sign_in_ip = vendor__users__undo.last_sign_in_ip, confirmed_at = vendor__users__undo.confirmed_at, confirmation_sent_at = vendor__users__undo.confirmation_sent_at, failed_attempts = vendor__users__undo.failed_attempts, locked_at = vendor__users__undo.locked_at, invited_by = vendor__users__undo.invited_by, invitation_accepted_at = vendor__users__undo.invitation_accepted_at, avatar_url = vendor__users__undo.avatar_url, city_id = vendor__users__undo.city_id, employee_number = vendor__users__undo.employee_number, hire_date = vendor__users__undo.hire_date, marketing_opt_in = vendor__users__undo.marketing_opt_in, notification_frequency = vendor__users__undo.notification_frequency, password_changed_at = vendor__users__undo.password_changed_at, external_ref = vendor__users__undo.external_ref, created_at = vendor__users__undo.created_at, updated_at = vendor__users__undo.updated_at, deleted_at = vendor__users__undo.deleted_at
+  FROM vendor__users__undo
+  WHERE
+    users.id = vendor__users__undo.id AND vendor__users__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.users (
+    id,
+    company_id,
+    email,
+    first_name,
+    last_name,
+    display_name,
+    phone,
+    mobile_phone,
+    job_title,
+    department,
+    manager_id,
+    role,
+    status,
+    user_type,
+    locale,
+    time_zone,
+    is_admin,
+    is_active,
+    email_verified,
+    mfa_enabled,
+    sign_in_count,
+    current_sign_in_at,
+    last_sign_in_at,
+    current_sign_in_ip,
+    last_sign_in_ip,
+    confirmed_at,
+    confirmation_sent_at,
+    failed_attempts,
+    locked_at,
+    invited_by,
+    invitation_accepted_at,
+    avatar_url,
+    city_id,
+    employee_number,
+    hire_date,
+    marketing_opt_in,
+    notification_frequency,
+    password_changed_at,
+    external_ref,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     company_id,
@@ -3975,139 +3313,14 @@ BEGIN
     deleted_at
   FROM vendor__users__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.users
-  USING vendor__users__undo__upsert
-  ON users.id = vendor__users__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    company_id = vendor__users__undo__upsert.company_id,
-    email = vendor__users__undo__upsert.email,
-    first_name = vendor__users__undo__upsert.first_name,
-    last_name = vendor__users__undo__upsert.last_name,
-    display_name = vendor__users__undo__upsert.display_name,
-    phone = vendor__users__undo__upsert.phone,
-    mobile_phone = vendor__users__undo__upsert.mobile_phone,
-    job_title = vendor__users__undo__upsert.job_title,
-    department = vendor__users__undo__upsert.department,
-    manager_id = vendor__users__undo__upsert.manager_id,
-    role = vendor__users__undo__upsert.role,
-    status = vendor__users__undo__upsert.status,
-    user_type = vendor__users__undo__upsert.user_type,
-    locale = vendor__users__undo__upsert.locale,
-    time_zone = vendor__users__undo__upsert.time_zone,
-    is_admin = vendor__users__undo__upsert.is_admin,
-    is_active = vendor__users__undo__upsert.is_active,
-    email_verified = vendor__users__undo__upsert.email_verified,
-    mfa_enabled = vendor__users__undo__upsert.mfa_enabled,
-    sign_in_count = vendor__users__undo__upsert.sign_in_count,
-    current_sign_in_at = vendor__users__undo__upsert.current_sign_in_at,
-    last_sign_in_at = vendor__users__undo__upsert.last_sign_in_at,
-    current_sign_in_ip = vendor__users__undo__upsert.current_sign_in_ip,
-    last_sign_in_ip = vendor__users__undo__upsert.last_sign_in_ip,
-    confirmed_at = vendor__users__undo__upsert.confirmed_at,
-    confirmation_sent_at = vendor__users__undo__upsert.confirmation_sent_at,
-    failed_attempts = vendor__users__undo__upsert.failed_attempts,
-    locked_at = vendor__users__undo__upsert.locked_at,
-    invited_by = vendor__users__undo__upsert.invited_by,
-    invitation_accepted_at = vendor__users__undo__upsert.invitation_accepted_at,
-    avatar_url = vendor__users__undo__upsert.avatar_url,
-    city_id = vendor__users__undo__upsert.city_id,
-    employee_number = vendor__users__undo__upsert.employee_number,
-    hire_date = vendor__users__undo__upsert.hire_date,
-    marketing_opt_in = vendor__users__undo__upsert.marketing_opt_in,
-    notification_frequency = vendor__users__undo__upsert.notification_frequency,
-    password_changed_at = vendor__users__undo__upsert.password_changed_at,
-    external_ref = vendor__users__undo__upsert.external_ref,
-    created_at = vendor__users__undo__upsert.created_at,
-    updated_at = vendor__users__undo__upsert.updated_at,
-    deleted_at = vendor__users__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    company_id,
-    email,
-    first_name,
-    last_name,
-    display_name,
-    phone,
-    mobile_phone,
-    job_title,
-    department,
-    manager_id,
-    role,
-    status,
-    user_type,
-    locale,
-    time_zone,
-    is_admin,
-    is_active,
-    email_verified,
-    mfa_enabled,
-    sign_in_count,
-    current_sign_in_at,
-    last_sign_in_at,
-    current_sign_in_ip,
-    last_sign_in_ip,
-    confirmed_at,
-    confirmation_sent_at,
-    failed_attempts,
-    locked_at,
-    invited_by,
-    invitation_accepted_at,
-    avatar_url,
-    city_id,
-    employee_number,
-    hire_date,
-    marketing_opt_in,
-    notification_frequency,
-    password_changed_at,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__users__undo__upsert.id,
-    vendor__users__undo__upsert.company_id,
-    vendor__users__undo__upsert.email,
-    vendor__users__undo__upsert.first_name,
-    vendor__users__undo__upsert.last_name,
-    vendor__users__undo__upsert.display_name,
-    vendor__users__undo__upsert.phone,
-    vendor__users__undo__upsert.mobile_phone,
-    vendor__users__undo__upsert.job_title,
-    vendor__users__undo__upsert.department,
-    vendor__users__undo__upsert.manager_id,
-    vendor__users__undo__upsert.role,
-    vendor__users__undo__upsert.status,
-    vendor__users__undo__upsert.user_type,
-    vendor__users__undo__upsert.locale,
-    vendor__users__undo__upsert.time_zone,
-    vendor__users__undo__upsert.is_admin,
-    vendor__users__undo__upsert.is_active,
-    vendor__users__undo__upsert.email_verified,
-    vendor__users__undo__upsert.mfa_enabled,
-    vendor__users__undo__upsert.sign_in_count,
-    vendor__users__undo__upsert.current_sign_in_at,
-    vendor__users__undo__upsert.last_sign_in_at,
-    vendor__users__undo__upsert.current_sign_in_ip,
-    vendor__users__undo__upsert.last_sign_in_ip,
-    vendor__users__undo__upsert.confirmed_at,
-    vendor__users__undo__upsert.confirmation_sent_at,
-    vendor__users__undo__upsert.failed_attempts,
-    vendor__users__undo__upsert.locked_at,
-    vendor__users__undo__upsert.invited_by,
-    vendor__users__undo__upsert.invitation_accepted_at,
-    vendor__users__undo__upsert.avatar_url,
-    vendor__users__undo__upsert.city_id,
-    vendor__users__undo__upsert.employee_number,
-    vendor__users__undo__upsert.hire_date,
-    vendor__users__undo__upsert.marketing_opt_in,
-    vendor__users__undo__upsert.notification_frequency,
-    vendor__users__undo__upsert.password_changed_at,
-    vendor__users__undo__upsert.external_ref,
-    vendor__users__undo__upsert.created_at,
-    vendor__users__undo__upsert.updated_at,
-    vendor__users__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.users AS cdc__current
+      WHERE
+        cdc__current.id = vendor__users__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -4221,8 +3434,27 @@ BEGIN
   WHERE
     buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__undo.new__id
     AND vendor__buyer_seller_company_mappings__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__buyer_seller_company_mappings__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__buyer_seller_company_mappings__undo__upsert AS
+  UPDATE public.buyer_seller_company_mappings SET client_company_id = vendor__buyer_seller_company_mappings__undo.client_company_id, dealing_with_company_id = vendor__buyer_seller_company_mappings__undo.dealing_with_company_id, status = vendor__buyer_seller_company_mappings__undo.status, source = vendor__buyer_seller_company_mappings__undo.source, invited_by = vendor__buyer_seller_company_mappings__undo.invited_by, invited_at = vendor__buyer_seller_company_mappings__undo.invited_at, accepted_at = vendor__buyer_seller_company_mappings__undo.accepted_at, vendor_code = vendor__buyer_seller_company_mappings__undo.vendor_code, relationship_type = vendor__buyer_seller_company_mappings__undo.relationship_type, notes = vendor__buyer_seller_company_mappings__undo.notes, created_at = vendor__buyer_seller_company_mappings__undo.created_at, updated_at = vendor__buyer_seller_company_mappings__undo.updated_at, deleted_at = vendor__buyer_seller_company_mappings__undo.deleted_at
+  FROM vendor__buyer_seller_company_mappings__undo
+  WHERE
+    buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__undo.id
+    AND vendor__buyer_seller_company_mappings__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.buyer_seller_company_mappings (
+    id,
+    client_company_id,
+    dealing_with_company_id,
+    status,
+    source,
+    invited_by,
+    invited_at,
+    accepted_at,
+    vendor_code,
+    relationship_type,
+    notes,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     client_company_id,
@@ -4240,55 +3472,14 @@ BEGIN
     deleted_at
   FROM vendor__buyer_seller_company_mappings__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.buyer_seller_company_mappings
-  USING vendor__buyer_seller_company_mappings__undo__upsert
-  ON buyer_seller_company_mappings.id = vendor__buyer_seller_company_mappings__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    client_company_id = vendor__buyer_seller_company_mappings__undo__upsert.client_company_id,
-    dealing_with_company_id = vendor__buyer_seller_company_mappings__undo__upsert.dealing_with_company_id,
-    status = vendor__buyer_seller_company_mappings__undo__upsert.status,
-    source = vendor__buyer_seller_company_mappings__undo__upsert.source,
-    invited_by = vendor__buyer_seller_company_mappings__undo__upsert.invited_by,
-    invited_at = vendor__buyer_seller_company_mappings__undo__upsert.invited_at,
-    accepted_at = vendor__buyer_seller_company_mappings__undo__upsert.accepted_at,
-    vendor_code = vendor__buyer_seller_company_mappings__undo__upsert.vendor_code,
-    relationship_type = vendor__buyer_seller_company_mappings__undo__upsert.relationship_type,
-    notes = vendor__buyer_seller_company_mappings__undo__upsert.notes,
-    created_at = vendor__buyer_seller_company_mappings__undo__upsert.created_at,
-    updated_at = vendor__buyer_seller_company_mappings__undo__upsert.updated_at,
-    deleted_at = vendor__buyer_seller_company_mappings__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    client_company_id,
-    dealing_with_company_id,
-    status,
-    source,
-    invited_by,
-    invited_at,
-    accepted_at,
-    vendor_code,
-    relationship_type,
-    notes,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__buyer_seller_company_mappings__undo__upsert.id,
-    vendor__buyer_seller_company_mappings__undo__upsert.client_company_id,
-    vendor__buyer_seller_company_mappings__undo__upsert.dealing_with_company_id,
-    vendor__buyer_seller_company_mappings__undo__upsert.status,
-    vendor__buyer_seller_company_mappings__undo__upsert.source,
-    vendor__buyer_seller_company_mappings__undo__upsert.invited_by,
-    vendor__buyer_seller_company_mappings__undo__upsert.invited_at,
-    vendor__buyer_seller_company_mappings__undo__upsert.accepted_at,
-    vendor__buyer_seller_company_mappings__undo__upsert.vendor_code,
-    vendor__buyer_seller_company_mappings__undo__upsert.relationship_type,
-    vendor__buyer_seller_company_mappings__undo__upsert.notes,
-    vendor__buyer_seller_company_mappings__undo__upsert.created_at,
-    vendor__buyer_seller_company_mappings__undo__upsert.updated_at,
-    vendor__buyer_seller_company_mappings__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.buyer_seller_company_mappings AS cdc__current
+      WHERE
+        cdc__current.id = vendor__buyer_seller_company_mappings__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -4495,8 +3686,58 @@ BEGIN
   WHERE
     companies.id = vendor__companies__undo.new__id
     AND vendor__companies__undo.cdc__op = 'I';
-  DROP TABLE IF EXISTS vendor__companies__undo__upsert;
-  CREATE TEMPORARY TABLE vendor__companies__undo__upsert AS
+  UPDATE public.companies SET name = vendor__companies__undo.name, legal_name = vendor__companies__undo.legal_name, display_name = vendor__companies__undo.display_name, email = vendor__companies__undo.email, phone = vendor__companies__undo.phone, website = vendor__companies__undo.website, status = vendor__companies__undo.status, category = vendor__companies__undo.category, company_type = vendor__companies__undo.company_type, tax_id = vendor__companies__undo.tax_id, registration_number = vendor__companies__undo.registration_number, duns_number = vendor__companies__undo.duns_number, address_line1 = vendor__companies__undo.address_line1, address_line2 = vendor__companies__undo.address_line2, postal_code = vendor__companies__undo.postal_code, state_code = vendor__companies__undo.state_code, city_id = vendor__companies__undo.city_id, primary_category_id = vendor__companies__undo.primary_category_id, primary_contact_id = vendor__companies__undo.primary_contact_id, created_by = vendor__companies__undo.created_by, updated_by = vendor__companies__undo.updated_by, parent_company_id = vendor__companies__undo.parent_company_id, employee_count = vendor__companies__undo.employee_count, annual_revenue = vendor__companies__undo.annual_revenue, currency_code = vendor__companies__undo.currency_code, credit_limit = vendor__companies__undo.credit_limit, payment_terms_days = vendor__companies__undo.payment_terms_days, rating = vendor__companies__undo.rating, is_verified = vendor__companies__undo.is_verified, is_preferred = vendor__companies__undo.is_preferred, is_diverse_supplier = vendor__companies__undo.is_diverse_supplier, is_minority_owned = vendor__companies__undo.is_minority_owned, onboarding_status = vendor__companies__undo.onboarding_status, onboarded_at = vendor__companies__undo.onboarded_at, verified_at = vendor__companies__undo.verified_at, incorporation_date = vendor__companies__undo.incorporation_date, fiscal_year_end_month = vendor__companies__undo.fiscal_year_end_month, logo_url = vendor__companies__undo.logo_url, description = vendor__companies__undo.description, signup_source = vendor__companies__undo.signup_source, external_ref = vendor__companies__undo.external_ref, created_at = vendor__companies__undo.created_at, updated_at = vendor__companies__undo.updated_at, deleted_at = vendor__companies__undo.deleted_at
+  FROM vendor__companies__undo
+  WHERE
+    companies.id = vendor__companies__undo.id
+    AND vendor__companies__undo.cdc__op IN ('U', 'D');
+  INSERT INTO public.companies (
+    id,
+    name,
+    legal_name,
+    display_name,
+    email,
+    phone,
+    website,
+    status,
+    category,
+    company_type,
+    tax_id,
+    registration_number,
+    duns_number,
+    address_line1,
+    address_line2,
+    postal_code,
+    state_code,
+    city_id,
+    primary_category_id,
+    primary_contact_id,
+    created_by,
+    updated_by,
+    parent_company_id,
+    employee_count,
+    annual_revenue,
+    currency_code,
+    credit_limit,
+    payment_terms_days,
+    rating,
+    is_verified,
+    is_preferred,
+    is_diverse_supplier,
+    is_minority_owned,
+    onboarding_status,
+    onboarded_at,
+    verified_at,
+    incorporation_date,
+    fiscal_year_end_month,
+    logo_url,
+    description,
+    signup_source,
+    external_ref,
+    created_at,
+    updated_at,
+    deleted_at
+  )
   SELECT
     id,
     name,
@@ -4545,148 +3786,14 @@ BEGIN
     deleted_at
   FROM vendor__companies__undo
   WHERE
-    cdc__op IN ('U', 'D');
-  MERGE INTO public.companies
-  USING vendor__companies__undo__upsert
-  ON companies.id = vendor__companies__undo__upsert.id
-  WHEN MATCHED THEN UPDATE SET
-    name = vendor__companies__undo__upsert.name,
-    legal_name = vendor__companies__undo__upsert.legal_name,
-    display_name = vendor__companies__undo__upsert.display_name,
-    email = vendor__companies__undo__upsert.email,
-    phone = vendor__companies__undo__upsert.phone,
-    website = vendor__companies__undo__upsert.website,
-    status = vendor__companies__undo__upsert.status,
-    category = vendor__companies__undo__upsert.category,
-    company_type = vendor__companies__undo__upsert.company_type,
-    tax_id = vendor__companies__undo__upsert.tax_id,
-    registration_number = vendor__companies__undo__upsert.registration_number,
-    duns_number = vendor__companies__undo__upsert.duns_number,
-    address_line1 = vendor__companies__undo__upsert.address_line1,
-    address_line2 = vendor__companies__undo__upsert.address_line2,
-    postal_code = vendor__companies__undo__upsert.postal_code,
-    state_code = vendor__companies__undo__upsert.state_code,
-    city_id = vendor__companies__undo__upsert.city_id,
-    primary_category_id = vendor__companies__undo__upsert.primary_category_id,
-    primary_contact_id = vendor__companies__undo__upsert.primary_contact_id,
-    created_by = vendor__companies__undo__upsert.created_by,
-    updated_by = vendor__companies__undo__upsert.updated_by,
-    parent_company_id = vendor__companies__undo__upsert.parent_company_id,
-    employee_count = vendor__companies__undo__upsert.employee_count,
-    annual_revenue = vendor__companies__undo__upsert.annual_revenue,
-    currency_code = vendor__companies__undo__upsert.currency_code,
-    credit_limit = vendor__companies__undo__upsert.credit_limit,
-    payment_terms_days = vendor__companies__undo__upsert.payment_terms_days,
-    rating = vendor__companies__undo__upsert.rating,
-    is_verified = vendor__companies__undo__upsert.is_verified,
-    is_preferred = vendor__companies__undo__upsert.is_preferred,
-    is_diverse_supplier = vendor__companies__undo__upsert.is_diverse_supplier,
-    is_minority_owned = vendor__companies__undo__upsert.is_minority_owned,
-    onboarding_status = vendor__companies__undo__upsert.onboarding_status,
-    onboarded_at = vendor__companies__undo__upsert.onboarded_at,
-    verified_at = vendor__companies__undo__upsert.verified_at,
-    incorporation_date = vendor__companies__undo__upsert.incorporation_date,
-    fiscal_year_end_month = vendor__companies__undo__upsert.fiscal_year_end_month,
-    logo_url = vendor__companies__undo__upsert.logo_url,
-    description = vendor__companies__undo__upsert.description,
-    signup_source = vendor__companies__undo__upsert.signup_source,
-    external_ref = vendor__companies__undo__upsert.external_ref,
-    created_at = vendor__companies__undo__upsert.created_at,
-    updated_at = vendor__companies__undo__upsert.updated_at,
-    deleted_at = vendor__companies__undo__upsert.deleted_at
-  WHEN NOT MATCHED THEN INSERT (
-    id,
-    name,
-    legal_name,
-    display_name,
-    email,
-    phone,
-    website,
-    status,
-    category,
-    company_type,
-    tax_id,
-    registration_number,
-    duns_number,
-    address_line1,
-    address_line2,
-    postal_code,
-    state_code,
-    city_id,
-    primary_category_id,
-    primary_contact_id,
-    created_by,
-    updated_by,
-    parent_company_id,
-    employee_count,
-    annual_revenue,
-    currency_code,
-    credit_limit,
-    payment_terms_days,
-    rating,
-    is_verified,
-    is_preferred,
-    is_diverse_supplier,
-    is_minority_owned,
-    onboarding_status,
-    onboarded_at,
-    verified_at,
-    incorporation_date,
-    fiscal_year_end_month,
-    logo_url,
-    description,
-    signup_source,
-    external_ref,
-    created_at,
-    updated_at,
-    deleted_at
-  ) VALUES (
-    vendor__companies__undo__upsert.id,
-    vendor__companies__undo__upsert.name,
-    vendor__companies__undo__upsert.legal_name,
-    vendor__companies__undo__upsert.display_name,
-    vendor__companies__undo__upsert.email,
-    vendor__companies__undo__upsert.phone,
-    vendor__companies__undo__upsert.website,
-    vendor__companies__undo__upsert.status,
-    vendor__companies__undo__upsert.category,
-    vendor__companies__undo__upsert.company_type,
-    vendor__companies__undo__upsert.tax_id,
-    vendor__companies__undo__upsert.registration_number,
-    vendor__companies__undo__upsert.duns_number,
-    vendor__companies__undo__upsert.address_line1,
-    vendor__companies__undo__upsert.address_line2,
-    vendor__companies__undo__upsert.postal_code,
-    vendor__companies__undo__upsert.state_code,
-    vendor__companies__undo__upsert.city_id,
-    vendor__companies__undo__upsert.primary_category_id,
-    vendor__companies__undo__upsert.primary_contact_id,
-    vendor__companies__undo__upsert.created_by,
-    vendor__companies__undo__upsert.updated_by,
-    vendor__companies__undo__upsert.parent_company_id,
-    vendor__companies__undo__upsert.employee_count,
-    vendor__companies__undo__upsert.annual_revenue,
-    vendor__companies__undo__upsert.currency_code,
-    vendor__companies__undo__upsert.credit_limit,
-    vendor__companies__undo__upsert.payment_terms_days,
-    vendor__companies__undo__upsert.rating,
-    vendor__companies__undo__upsert.is_verified,
-    vendor__companies__undo__upsert.is_preferred,
-    vendor__companies__undo__upsert.is_diverse_supplier,
-    vendor__companies__undo__upsert.is_minority_owned,
-    vendor__companies__undo__upsert.onboarding_status,
-    vendor__companies__undo__upsert.onboarded_at,
-    vendor__companies__undo__upsert.verified_at,
-    vendor__companies__undo__upsert.incorporation_date,
-    vendor__companies__undo__upsert.fiscal_year_end_month,
-    vendor__companies__undo__upsert.logo_url,
-    vendor__companies__undo__upsert.description,
-    vendor__companies__undo__upsert.signup_source,
-    vendor__companies__undo__upsert.external_ref,
-    vendor__companies__undo__upsert.created_at,
-    vendor__companies__undo__upsert.updated_at,
-    vendor__companies__undo__upsert.deleted_at
-  );
+    cdc__op IN ('U', 'D')
+    AND NOT EXISTS(
+      SELECT
+        1
+      FROM public.companies AS cdc__current
+      WHERE
+        cdc__current.id = vendor__companies__undo.id
+    );
   INSERT INTO cdc.change_log (
     lsn,
     run_id,
@@ -4769,7 +3876,7 @@ BEGIN
   UPDATE cdc.run_log SET status = 'rolled_back'
   WHERE
     run_id = p_target_run;
-  v_statements := v_statements + 162;
+  v_statements := v_statements + 146;
   p_statements := p_statements + v_statements;
 END;
 $$ LANGUAGE plpgsql;
