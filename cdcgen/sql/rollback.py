@@ -27,6 +27,7 @@ from cdcgen.sql.builders import (
     insert,
     is_null,
     joined,
+    keys_equal,
     lit,
     next_in_sequence,
     op_in,
@@ -102,8 +103,8 @@ def _restore(
     ``UPDATE … FROM`` of the keys present (only ``columns``, so a fact's unmapped
     columns keep their values), then an ``INSERT`` of the keys absent. Redshift's
     ``MERGE`` needs a plain-table source, so it cost one more temp copy, and this
-    project cannot try its target naming against a cluster; no generated statement is
-    a ``MERGE`` any more."""
+    project cannot try its target naming against a cluster; so no generated statement
+    is a ``MERGE``."""
     inserted = delete_using(
         target,
         name,
@@ -115,7 +116,7 @@ def _restore(
     present = (
         exp.select(lit(1))
         .from_(table(target, current), copy=False)
-        .where(and_all(eq(col(k, current), col(k, name)) for k in key), copy=False)
+        .where(keys_equal(key, current, name), copy=False)
     )
     absent = changed_rows(name, columns, "U", "D").where(exp.Not(this=exp.Exists(this=present)), copy=False)
     return [inserted, *updated, insert(target, columns, absent)]
